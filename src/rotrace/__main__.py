@@ -1,0 +1,3 @@
+from rotrace.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""rotrace's own failures, each with the exit status the CLI turns it into.
+
+Exit statuses (also in `rotrace --help` and the README):
+  0   the command succeeded and made no violation
+  1   violations (bit 0), the command succeeded
+  8   the command failed: non-zero exit or killed by a signal (bit 3)
+  9   both: violations and a failed command
+  2   usage error (bad option)
+  3   bad input: a malformed policy file or trace file
+  4   tracing impossible: ptrace refused, unsupported kernel or architecture
+  5   the sandbox could not be set up (bubblewrap missing or refused)
+  126 the command is not executable
+  127 the command was not found
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_TRACE_FAILED = 4
+EXIT_SANDBOX = 5
+EXIT_COMMAND_FAILED = 8
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+
+class RotraceError(Exception):
+    """An error reported as one line, with a distinct exit status."""
+
+    exit_status = EXIT_TRACE_FAILED
+
+
+class BadInput(RotraceError):
+    exit_status = EXIT_BAD_INPUT
+
+
+class TraceFailed(RotraceError):
+    exit_status = EXIT_TRACE_FAILED
+
+
+class SandboxError(RotraceError):
+    exit_status = EXIT_SANDBOX
+
+
+class CommandNotFound(RotraceError):
+    exit_status = EXIT_NOT_FOUND
+
+
+class CommandNotExecutable(RotraceError):
+    exit_status = EXIT_NOT_EXECUTABLE

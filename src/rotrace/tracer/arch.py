@@ -1,0 +1,156 @@
+"""Per-architecture facts: syscall numbers, audit arch ids, open(2) flag bits.
+
+Nothing outside this module hard-codes a syscall number. Each machine names its native ABI
+and, where the kernel runs them, its compat ABI (i386 on x86_64, arm on aarch64), because a
+64-bit process can still enter the 32-bit table (`int 0x80`).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_I386 = 0x40000003
+AUDIT_ARCH_AARCH64 = 0xC00000B7
+
+# Syscalls numbered >= 424 share one number on every architecture.
+_UNIFIED = {
+    "openat2": 437,
+    "fchmodat2": 452,
+    "setxattrat": 463,
+    "removexattrat": 466,
+}
+
+_X86_64 = {
+    "open": 2, "creat": 85, "openat": 257,
+    "mkdir": 83, "mkdirat": 258,
+    "rename": 82, "renameat": 264, "renameat2": 316,
+    "unlink": 87, "unlinkat": 263, "rmdir": 84,
+    "link": 86, "linkat": 265, "symlink": 88, "symlinkat": 266,
+    "truncate": 76,
+    "chmod": 90, "fchmod": 91, "fchmodat": 268,
+    "chown": 92, "lchown": 94, "fchown": 93, "fchownat": 260,
+    "utime": 132, "utimes": 235, "utimensat": 280, "futimesat": 261,
+    "mknod": 133, "mknodat": 259,
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+    "chdir": 80, "fchdir": 81, "chroot": 161,
+}  # fmt: skip
+
+_I386 = {
+    "open": 5, "creat": 8, "openat": 295,
+    "mkdir": 39, "mkdirat": 296,
+    "rename": 38, "renameat": 302, "renameat2": 353,
+    "unlink": 10, "unlinkat": 301, "rmdir": 40,
+    "link": 9, "linkat": 303, "symlink": 83, "symlinkat": 304,
+    "truncate": 92, "truncate64": 193,
+    "chmod": 15, "fchmod": 94, "fchmodat": 306,
+    "chown": 182, "lchown": 16, "fchown": 95,
+    "chown32": 212, "lchown32": 198, "fchown32": 207, "fchownat": 298,
+    "utime": 30, "utimes": 271, "utimensat": 320, "utimensat_time64": 412, "futimesat": 299,
+    "mknod": 14, "mknodat": 297,
+    "setxattr": 226, "lsetxattr": 227, "fsetxattr": 228,
+    "removexattr": 235, "lremovexattr": 236, "fremovexattr": 237,
+    "chdir": 12, "fchdir": 133, "chroot": 61,
+}  # fmt: skip
+
+# asm-generic numbering (aarch64, riscv64): only the *at variants exist.
+_GENERIC = {
+    "openat": 56, "mkdirat": 34, "renameat": 38, "renameat2": 276,
+    "unlinkat": 35, "linkat": 37, "symlinkat": 36, "truncate": 45,
+    "fchmod": 52, "fchmodat": 53, "fchown": 55, "fchownat": 54,
+    "utimensat": 88, "mknodat": 33,
+    "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
+    "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
+    "chdir": 49, "fchdir": 50, "chroot": 51,
+}  # fmt: skip
+
+# open(2) flag bits that differ between architectures; the rest are shared.
+_OPEN_FLAGS_COMMON = {
+    "O_CREAT": 0o100,
+    "O_EXCL": 0o200,
+    "O_NOCTTY": 0o400,
+    "O_TRUNC": 0o1000,
+    "O_APPEND": 0o2000,
+    "O_NONBLOCK": 0o4000,
+    "O_DSYNC": 0o10000,
+    "O_ASYNC": 0o20000,
+    "O_NOATIME": 0o1000000,
+    "O_CLOEXEC": 0o2000000,
+    "O_PATH": 0o10000000,
+    "__O_TMPFILE": 0o20000000,
+    "__O_SYNC": 0o4000000,
+}
+_OPEN_FLAGS_X86 = {
+    **_OPEN_FLAGS_COMMON,
+    "O_DIRECT": 0o40000,
+    "O_LARGEFILE": 0o100000,
+    "O_DIRECTORY": 0o200000,
+    "O_NOFOLLOW": 0o400000,
+}
+_OPEN_FLAGS_ARM64 = {
+    **_OPEN_FLAGS_COMMON,
+    "O_DIRECTORY": 0o40000,
+    "O_NOFOLLOW": 0o100000,
+    "O_DIRECT": 0o200000,
+    "O_LARGEFILE": 0o400000,
+}
+
+# Bits that make an open a write attempt (design.md, "What counts as a write").
+O_WRONLY = 0o1
+O_RDWR = 0o2
+WRITE_OPEN_MASK = O_WRONLY | O_RDWR | 0o100 | 0o1000 | 0o2000 | 0o20000000
+
+
+@dataclass(frozen=True, eq=False)
+class SyscallTable:
+    """One ABI: its audit arch id and the numbers of the syscalls rotrace decodes."""
+
+    name: str
+    audit_arch: int
+    numbers: dict[str, int]
+    open_flags: dict[str, int]
+    by_number: dict[int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_number", {nr: n for n, nr in self.numbers.items()})
+
+
+X86_64 = SyscallTable("x86_64", AUDIT_ARCH_X86_64, {**_X86_64, **_UNIFIED}, _OPEN_FLAGS_X86)
+I386 = SyscallTable("i386", AUDIT_ARCH_I386, {**_I386, **_UNIFIED}, _OPEN_FLAGS_X86)
+AARCH64 = SyscallTable("aarch64", AUDIT_ARCH_AARCH64, {**_GENERIC, **_UNIFIED}, _OPEN_FLAGS_ARM64)
+
+# x32 syscalls arrive with AUDIT_ARCH_X86_64 and this bit set in the number.
+X32_SYSCALL_BIT = 0x40000000
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The ABIs a tracer on this machine can meet: the native one first."""
+
+    native: SyscallTable
+    compat: tuple[SyscallTable, ...]
+    x32_bit: int | None
+
+    def tables(self) -> tuple[SyscallTable, ...]:
+        return (self.native, *self.compat)
+
+
+MACHINES = {
+    "x86_64": Machine(X86_64, (I386,), X32_SYSCALL_BIT),
+    # The arm (AArch32) compat table is not decoded yet; its calls still trap (see seccomp.py).
+    "aarch64": Machine(AARCH64, (), None),
+}
+
+
+class UnsupportedMachine(RuntimeError):
+    pass
+
+
+def current_machine() -> Machine:
+    arch = platform.machine()
+    try:
+        return MACHINES[arch]
+    except KeyError:
+        raise UnsupportedMachine(f"rotrace does not support the {arch} architecture yet") from None

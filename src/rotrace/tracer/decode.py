@@ -1,0 +1,151 @@
+"""Syscall decoders, one per family: read a stopped tracee's arguments into a Pending call.
+
+Everything that needs the tracee stopped (its strings, its cwd and fds) happens here, at
+entry; turning the Pending into a FileEvent happens after the exit stop, with the tracee
+already running again.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from rotrace.events import FileEvent
+from rotrace.tracer.arch import WRITE_OPEN_MASK, SyscallTable
+from rotrace.tracer.flags import at_flags, open_flags, rename_flags
+from rotrace.tracer.kernel import MemoryReader
+from rotrace.tracer.paths import AT_FDCWD, PathResolver, as_fd
+from rotrace.tracer.syscalls import Spec
+
+O_CREAT = 0o100
+O_TRUNC = 0o1000
+O_TMPFILE_BIT = 0o20000000
+CREAT_FLAGS = 0o1 | O_CREAT | O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_TRUNC)
+_OPEN_HOW = struct.Struct("=QQ")
+
+
+@dataclass(slots=True)
+class Pending:
+    """A decoded syscall entry waiting for its result."""
+
+    spec: Spec
+    table: SyscallTable
+    op: str
+    path: bytes
+    target: bytes | None
+    flags: int | None
+    mode: int | None
+    write: bool
+
+    def complete(self, pid: int, tid: int, exe: bytes, result: int | None) -> FileEvent:
+        return FileEvent(
+            pid=pid,
+            tid=tid,
+            exe=exe,
+            syscall=self.spec.name,
+            op=self.op,
+            path=self.path,
+            target=self.target,
+            flags=self._flag_names(),
+            mode=self.mode,
+            result=result,
+            write=self.write,
+        )
+
+    def _flag_names(self) -> str | None:
+        if self.flags is None:
+            return None
+        kind = self.spec.flag_kind
+        if kind == "open":
+            return open_flags(self.table, self.flags)
+        if kind == "at":
+            return at_flags(self.flags)
+        if kind == "rename":
+            return rename_flags(self.flags)
+        return None
+
+
+class Decoder:
+    def __init__(self, all_opens: bool) -> None:
+        self.all_opens = all_opens
+        self.memory = MemoryReader()
+        self.paths = PathResolver()
+
+    def decode(
+        self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
+    ) -> Pending | None:
+        """The Pending call, or None when it is not to be recorded (a read-only open)."""
+        family = spec.family
+        if family == "open":
+            return self._open(tid, table, spec, args)
+        if family == "openat2":
+            return self._openat2(tid, table, spec, args)
+        if family == "path":
+            return self._path(tid, table, spec, args)
+        if family == "link":
+            return self._link(tid, table, spec, args)
+        if family == "symlink":
+            return self._symlink(tid, table, spec, args)
+        return self._cwd(tid, table, spec, args)
+
+    def _string_at(self, tid: int, args: tuple[int, ...], dirfd_idx: int | None, idx: int) -> bytes:
+        dirfd = AT_FDCWD if dirfd_idx is None else as_fd(args[dirfd_idx])
+        raw = self.memory.cstring(tid, args[idx])
+        if raw is None:
+            if args[idx] == 0 and dirfd != AT_FDCWD:
+                return self.paths.fd_path(tid, dirfd)  # utimensat(fd, NULL, ...) is futimens
+            return b""
+        return self.paths.resolve(tid, dirfd, raw)
+
+    def _open_event(
+        self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int,
+        mode: int,
+    ) -> Pending | None:  # fmt: skip
+        write = bool(flags & WRITE_OPEN_MASK)
+        if not write and not self.all_opens:
+            return None
+        path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
+        creating = bool(flags & (O_CREAT | O_TMPFILE_BIT))
+        op = "create" if creating else "truncate" if flags & O_TRUNC else "open"
+        return Pending(
+            spec, table, op, path, None, flags, mode & 0o7777 if creating else None, write
+        )
+
+    def _open(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        flags = CREAT_FLAGS if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
+        mode = args[spec.mode] if spec.mode is not None else 0
+        return self._open_event(tid, table, spec, args, flags, mode)
+
+    def _openat2(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        how = self.memory.read(tid, args[2], _OPEN_HOW.size)
+        if how is None:  # the kernel will answer EFAULT; still an attempt to record
+            return Pending(spec, table, "open", self._string_at(tid, args, 0, 1), None, None,
+                           None, True)  # fmt: skip
+        flags, mode = _OPEN_HOW.unpack(how)
+        return self._open_event(tid, table, spec, args, flags, mode)
+
+    def _path(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        if spec.fd is not None:
+            path = self.paths.fd_path(tid, as_fd(args[spec.fd]))
+        else:
+            path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
+        flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
+        mode = None if spec.mode is None else args[spec.mode] & 0o177777
+        return Pending(spec, table, spec.op, path, None, flags, mode, True)
+
+    def _link(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        old = self._string_at(tid, args, spec.dirfd, spec.path or 0)
+        new = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
+        flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
+        if spec.op == "rename":  # both ends change: path is the source, target the destination
+            return Pending(spec, table, "rename", old, new, flags, None, True)
+        return Pending(spec, table, "link", new, old, flags, None, True)
+
+    def _symlink(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        content = self.memory.cstring(tid, args[spec.path or 0]) or b""
+        link = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
+        return Pending(spec, table, "symlink", link, content, None, None, True)
+
+    def _cwd(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        """chdir/fchdir/chroot are not events; their success invalidates the cwd cache."""
+        return Pending(spec, table, "", b"", None, None, None, False)

@@ -1,0 +1,188 @@
+"""The kernel interface the tracer needs, on top of python-ptrace's low-level bindings.
+
+python-ptrace supplies the ptrace(2) call and the classic requests; the newer requests
+(SEIZE, LISTEN, GET_SYSCALL_INFO) and process_vm_readv are declared here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+import sys
+
+from ptrace import PtraceError
+from ptrace.binding import func as _pt
+
+PTRACE_SEIZE = 0x4206
+PTRACE_LISTEN = 0x4208
+PTRACE_GET_SYSCALL_INFO = 0x420E
+
+PTRACE_O_TRACESYSGOOD = 0x1
+PTRACE_O_TRACEFORK = 0x2
+PTRACE_O_TRACEVFORK = 0x4
+PTRACE_O_TRACECLONE = 0x8
+PTRACE_O_TRACEEXEC = 0x10
+PTRACE_O_TRACESECCOMP = 0x80
+PTRACE_O_EXITKILL = 0x100000
+
+PTRACE_EVENT_FORK = 1
+PTRACE_EVENT_VFORK = 2
+PTRACE_EVENT_CLONE = 3
+PTRACE_EVENT_EXEC = 4
+PTRACE_EVENT_SECCOMP = 7
+PTRACE_EVENT_STOP = 128
+
+SYSCALL_INFO_ENTRY = 1
+SYSCALL_INFO_EXIT = 2
+SYSCALL_INFO_SECCOMP = 3
+
+WALL = 0x40000000
+
+__all__ = ["PtraceError"]
+
+ptrace = _pt.ptrace
+resume_syscall = _pt.ptrace_syscall
+resume_cont = _pt.ptrace_cont
+get_event_msg = _pt.ptrace_geteventmsg
+
+
+def seize(pid: int, options: int) -> None:
+    ptrace(PTRACE_SEIZE, pid, 0, options)
+
+
+def listen(pid: int) -> None:
+    ptrace(PTRACE_LISTEN, pid, 0, 0)
+
+
+_INFO_SIZE = 88
+_HEAD = struct.Struct("=B3xIQQ")
+_ENTRY = struct.Struct("=Q6Q")
+_EXIT = struct.Struct("=qB")
+
+
+class SyscallInfo:
+    """A reusable buffer for PTRACE_GET_SYSCALL_INFO (Linux >= 5.3): one ptrace call per stop.
+
+    The first byte of what `read` returns is the stop's kind (entry, exit or seccomp).
+    """
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(_INFO_SIZE)
+        self._addr = ctypes.addressof(self._buf)
+
+    def read(self, tid: int) -> bytes:
+        ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, self._addr)
+        return self._buf.raw
+
+
+def parse_entry(raw: bytes) -> tuple[int, int, int, tuple[int, ...]]:
+    """(op, arch, nr, args) of an entry or seccomp stop."""
+    op, arch, _ip, _sp = _HEAD.unpack_from(raw)
+    nr, *args = _ENTRY.unpack_from(raw, _HEAD.size)
+    return op, arch, nr, tuple(args)
+
+
+def parse_exit(raw: bytes) -> int:
+    """The raw return value of an exit stop (negative errno on failure)."""
+    rval: int = _EXIT.unpack_from(raw, _HEAD.size)[0]
+    return rval
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_process_vm_readv = _libc.process_vm_readv
+_process_vm_readv.argtypes = (
+    ctypes.c_int,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+)
+_process_vm_readv.restype = ctypes.c_ssize_t
+
+PATH_MAX = 4096
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_WORD = ctypes.sizeof(ctypes.c_long)
+
+
+class MemoryReader:
+    """Reads NUL-terminated strings and small structs out of a stopped tracee.
+
+    process_vm_readv copies a page at a time in one syscall; where it is refused (some
+    hardened kernels), it falls back to PTRACE_PEEKDATA word by word.
+    """
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(PATH_MAX + _PAGE)
+        self._local = _IoVec(ctypes.addressof(self._buf), 0)
+        self._remote = _IoVec(0, 0)
+        self._use_readv = True
+
+    def _readv(self, pid: int, addr: int, size: int) -> int:
+        self._local.len = size
+        self._remote.base = addr
+        self._remote.len = size
+        n: int = _process_vm_readv(pid, self._local, 1, self._remote, 1, 0)
+        if n < 0:
+            err = ctypes.get_errno()
+            if err in (errno.EPERM, errno.ENOSYS):
+                self._use_readv = False
+            return -err
+        return n
+
+    def read(self, pid: int, addr: int, size: int) -> bytes | None:
+        """`size` bytes at `addr`, or None if the address is not readable."""
+        if self._use_readv:
+            n = self._readv(pid, addr, size)
+            if n == size:
+                return self._buf.raw[:size]
+            if self._use_readv:
+                return None
+        return self._peek(pid, addr, size)
+
+    def cstring(self, pid: int, addr: int) -> bytes | None:
+        """The NUL-terminated string at `addr` (at most PATH_MAX bytes), None if unreadable."""
+        if addr == 0:
+            return None
+        out = b""
+        while len(out) < PATH_MAX:
+            chunk_len = _PAGE - (addr % _PAGE)
+            if self._use_readv:
+                n = self._readv(pid, addr, chunk_len)
+                if n <= 0:
+                    if self._use_readv:
+                        return out or None
+                    chunk = self._peek(pid, addr, chunk_len)
+                else:
+                    chunk = ctypes.string_at(self._buf, n)
+            else:
+                chunk = self._peek(pid, addr, min(chunk_len, 256))
+            if chunk is None:
+                return out or None
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return out + chunk[:end]
+            out += chunk
+            addr += len(chunk)
+        return out
+
+    @staticmethod
+    def _peek(pid: int, addr: int, size: int) -> bytes | None:
+        start = addr - addr % _WORD
+        data = bytearray()
+        try:
+            for word_addr in range(start, addr + size, _WORD):
+                word = _pt.ptrace_peekdata(pid, word_addr)
+                data += (word & ((1 << (8 * _WORD)) - 1)).to_bytes(_WORD, sys.byteorder)
+                if b"\0" in data[addr - start :]:
+                    break
+        except PtraceError:
+            if len(data) <= addr - start:
+                return None
+        return bytes(data[addr - start : addr - start + size])

@@ -1,0 +1,152 @@
+"""Starting the command as a tracee: fork, load the seccomp filter, stop, be seized, exec.
+
+The child loads the filter *before* stopping so that its only syscalls between the filter and
+exec (kill, execve) are not trapped; a trapped call with no tracer attached would fail with
+ENOSYS. The parent then seizes the stopped child (PTRACE_SEIZE gives proper group-stops) with
+PTRACE_O_EXITKILL, so killing rotrace kills the whole traced tree, never leaving it stopped.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import stat
+from dataclasses import dataclass
+
+from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
+from rotrace.tracer import kernel, seccomp
+
+# Signals whose disposition rotrace changes for itself and must give back to the command.
+_RESET_SIGNALS = (
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+)
+_STATUS_LEN = 8
+
+
+def find_executable(command: str, env: dict[str, str]) -> str:
+    """The path execve will run, with the same clear errors a shell gives."""
+    if "/" in command:
+        path = command
+        if not os.path.lexists(path):
+            raise CommandNotFound(f"command not found: {command}")
+    else:
+        found = shutil.which(command, path=env.get("PATH", os.defpath))
+        if found is None:
+            if shutil.which(command, mode=os.F_OK, path=env.get("PATH", os.defpath)):
+                raise CommandNotExecutable(f"command is not executable: {command}")
+            raise CommandNotFound(f"command not found: {command}")
+        path = found
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise CommandNotFound(f"command not found: {command} ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
+        raise CommandNotExecutable(f"command is not executable: {command}")
+    return path
+
+
+@dataclass
+class Child:
+    pid: int
+    seccomp: bool
+    seccomp_error: int
+    status_fd: int
+
+    def exec_error(self) -> int | None:
+        """The errno of a failed execve, read once the child is gone (None if it exec'd)."""
+        data = b""
+        while chunk := os.read(self.status_fd, 64):
+            data += chunk
+        os.close(self.status_fd)
+        if data.startswith(b"E"):
+            return int(data[1:] or b"0")
+        return None
+
+
+def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
+           keep_ignored: set[int], status_w: int) -> None:  # fmt: skip
+    for sig in _RESET_SIGNALS:
+        if sig not in keep_ignored:
+            signal.signal(sig, signal.SIG_DFL)
+    status = b"N"
+    if program is not None:
+        err = seccomp.install(program)
+        status = b"S" if err == 0 else b"F%d" % err
+    os.write(status_w, status.ljust(_STATUS_LEN))
+    os.kill(os.getpid(), signal.SIGSTOP)
+    try:
+        os.execve(path, argv, env)
+    except OSError as exc:
+        os.write(status_w, b"E%d" % (exc.errno or errno.ENOEXEC))
+
+
+def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
+          keep_ignored: set[int]) -> Child:  # fmt: skip
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns
+        try:
+            os.close(status_r)
+            _child(path, argv, env, program, keep_ignored, status_w)
+        finally:
+            os._exit(127)
+    os.close(status_w)
+    status = b""
+    while len(status) < _STATUS_LEN:
+        chunk = os.read(status_r, _STATUS_LEN - len(status))
+        if not chunk:
+            break
+        status += chunk
+    _, wstatus = os.waitpid(pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(wstatus):
+        os.close(status_r)
+        raise TraceFailed("the command's process ended before it could be traced")
+    use_seccomp = status.startswith(b"S")
+    seccomp_error = int(status[1:].strip() or b"0") if status.startswith(b"F") else 0
+    options = (
+        kernel.PTRACE_O_TRACESYSGOOD
+        | kernel.PTRACE_O_TRACEFORK
+        | kernel.PTRACE_O_TRACEVFORK
+        | kernel.PTRACE_O_TRACECLONE
+        | kernel.PTRACE_O_TRACEEXEC
+        | kernel.PTRACE_O_EXITKILL
+        | (kernel.PTRACE_O_TRACESECCOMP if use_seccomp else 0)
+    )
+    try:
+        kernel.seize(pid, options)
+    except kernel.PtraceError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(status_r)
+        raise ptrace_refused(exc.errno) from None
+    os.kill(pid, signal.SIGCONT)
+    return Child(pid, use_seccomp, seccomp_error, status_r)
+
+
+def ptrace_refused(err: int | None) -> TraceFailed:
+    name = errno.errorcode.get(err or 0, str(err))
+    scope = _yama_scope()
+    hint = (
+        "in Docker run with --cap-add SYS_PTRACE (or a seccomp profile that allows ptrace);"
+        " in Kubernetes add SYS_PTRACE to securityContext.capabilities.add"
+    )
+    if scope is not None and scope >= 3:
+        hint = "kernel.yama.ptrace_scope is 3, which forbids ptrace until reboot; " + hint
+    elif scope is not None and scope >= 2:
+        hint = "kernel.yama.ptrace_scope is 2 (admin-only): set it to 1 or run with CAP_SYS_PTRACE; " + hint
+    return TraceFailed(f"ptrace refused ({name}): {hint}")
+
+
+def _yama_scope() -> int | None:
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None

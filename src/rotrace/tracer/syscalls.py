@@ -1,0 +1,85 @@
+"""Which argument of each decoded syscall holds what: one Spec per syscall name.
+
+Specs are architecture-independent (numbers live in arch.py). The family says which decoder
+in decode.py reads the arguments; the indices say where they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    family: str  # open | openat2 | path | link | symlink | cwd
+    op: str
+    dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
+    path: int | None = None  # argument index of the path
+    fd: int | None = None  # argument index of an fd the call acts on (fchmod...)
+    dirfd2: int | None = None
+    path2: int | None = None
+    flags: int | None = None
+    flag_kind: str = ""  # open | at | rename: which flag names apply
+    mode: int | None = None
+
+
+def _s(name: str, family: str, op: str, **kw: int | str | None) -> tuple[str, Spec]:
+    return name, Spec(name, family, op, **kw)  # type: ignore[arg-type]
+
+
+SPECS: dict[str, Spec] = dict(
+    [
+        _s("open", "open", "open", path=0, flags=1, flag_kind="open", mode=2),
+        _s("openat", "open", "open", dirfd=0, path=1, flags=2, flag_kind="open", mode=3),
+        _s("creat", "open", "create", path=0, flag_kind="open", mode=1),
+        _s("openat2", "openat2", "open", dirfd=0, path=1, flag_kind="open"),
+        _s("mkdir", "path", "mkdir", path=0, mode=1),
+        _s("mkdirat", "path", "mkdir", dirfd=0, path=1, mode=2),
+        _s("rename", "link", "rename", path=0, path2=1),
+        _s("renameat", "link", "rename", dirfd=0, path=1, dirfd2=2, path2=3),
+        _s("renameat2", "link", "rename", dirfd=0, path=1, dirfd2=2, path2=3, flags=4,
+           flag_kind="rename"),
+        _s("unlink", "path", "delete", path=0),
+        _s("rmdir", "path", "delete", path=0),
+        _s("unlinkat", "path", "delete", dirfd=0, path=1, flags=2, flag_kind="at"),
+        _s("link", "link", "link", path=0, path2=1),
+        _s("linkat", "link", "link", dirfd=0, path=1, dirfd2=2, path2=3, flags=4, flag_kind="at"),
+        _s("symlink", "symlink", "symlink", path=0, path2=1),
+        _s("symlinkat", "symlink", "symlink", path=0, dirfd2=1, path2=2),
+        _s("truncate", "path", "truncate", path=0),
+        _s("truncate64", "path", "truncate", path=0),
+        _s("chmod", "path", "chmod", path=0, mode=1),
+        _s("fchmod", "path", "chmod", fd=0, mode=1),
+        _s("fchmodat", "path", "chmod", dirfd=0, path=1, mode=2),
+        _s("fchmodat2", "path", "chmod", dirfd=0, path=1, mode=2, flags=3, flag_kind="at"),
+        _s("chown", "path", "chown", path=0),
+        _s("chown32", "path", "chown", path=0),
+        _s("lchown", "path", "chown", path=0),
+        _s("lchown32", "path", "chown", path=0),
+        _s("fchown", "path", "chown", fd=0),
+        _s("fchown32", "path", "chown", fd=0),
+        _s("fchownat", "path", "chown", dirfd=0, path=1, flags=4, flag_kind="at"),
+        _s("utime", "path", "utime", path=0),
+        _s("utimes", "path", "utime", path=0),
+        _s("utimensat", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at"),
+        _s("utimensat_time64", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at"),
+        _s("futimesat", "path", "utime", dirfd=0, path=1),
+        _s("mknod", "path", "mknod", path=0, mode=1),
+        _s("mknodat", "path", "mknod", dirfd=0, path=1, mode=2),
+        _s("setxattr", "path", "xattr", path=0),
+        _s("lsetxattr", "path", "xattr", path=0),
+        _s("fsetxattr", "path", "xattr", fd=0),
+        _s("removexattr", "path", "xattr", path=0),
+        _s("lremovexattr", "path", "xattr", path=0),
+        _s("fremovexattr", "path", "xattr", fd=0),
+        _s("setxattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at"),
+        _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at"),
+        _s("chdir", "cwd", "", path=0),
+        _s("fchdir", "cwd", "", fd=0),
+        _s("chroot", "cwd", "", path=0),
+    ]
+)
+
+# Opens whose flags decide whether they are writes; the seccomp filter checks these in-kernel.
+FLAG_FILTERED_OPENS = ("open", "openat")
