@@ -1,0 +1,161 @@
+"""The command line: thin, imports what each command needs only when it runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from rotrace import __version__
+from rotrace.errors import (
+    EXIT_COMMAND_FAILED,
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    RotraceError,
+)
+
+if TYPE_CHECKING:
+    from rotrace.report.aggregate import Aggregate
+    from rotrace.tracefile import TraceHeader
+
+EXIT_HELP = """\b
+Exit status:
+  0    the command succeeded and no write broke the allowlist
+  1    violations: writes outside the allowlist
+  8    the command failed (non-zero exit, or killed by a signal)
+  9    both (1 + 8)
+  2    usage error         3  bad policy or trace file
+  4    tracing impossible  5  sandbox could not be set up
+  126  command not executable   127  command not found
+"""
+
+_ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
+
+
+def verdict_status(header: TraceHeader, aggregate: Aggregate) -> int:
+    status = EXIT_OK
+    if aggregate.summary.violations:
+        status |= EXIT_VIOLATIONS
+    if header.command_failed:
+        status |= EXIT_COMMAND_FAILED
+    return status
+
+
+def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
+    from rich.console import Console
+
+    from rotrace.report.render import render
+
+    render(aggregate, header, Console(stderr=True, highlight=False, soft_wrap=False), verbose)
+
+
+@click.group(epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rotrace")
+def cli() -> None:
+    """Which paths does this command write, and may it?
+
+    rotrace runs a command under ptrace, records every file it writes or tries to write
+    (following every fork, thread and exec) and checks each write against an allowlist.
+    """
+
+
+@cli.command(
+    epilog=EXIT_HELP,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
+@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
+@click.option("--json", "json_path", metavar="FILE", help="Write the JSON trace to FILE ('-': stdout).")
+@click.option("--all-opens", is_flag=True, help="Also record read-only opens.")
+@click.option(
+    "--no-seccomp",
+    is_flag=True,
+    help="Stop on every syscall instead of filtering with seccomp (slower; keeps setuid working).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    allow: tuple[str, ...],
+    policy: str | None,
+    json_path: str | None,
+    all_opens: bool,
+    no_seccomp: bool,
+    verbose: bool,
+    command: tuple[str, ...],
+) -> int:
+    """Trace COMMAND and report the paths it writes.
+
+    \b
+    Example:  rotrace run --json trace.json -- uv run python --version
+    """
+    from rotrace.policy.allowlist import build_allowlist
+    from rotrace.runner import audit
+    from rotrace.tracer import TraceOptions
+
+    allowlist = build_allowlist(list(allow), policy)
+    options = TraceOptions(seccomp=not no_seccomp, all_opens=all_opens)
+    outcome = audit(list(command), allowlist, options, json_path, keep_allowed=verbose)
+    _render(outcome.header, outcome.aggregate, verbose)
+    return verdict_status(outcome.header, outcome.aggregate)
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
+def report(trace: str, verbose: bool) -> int:
+    """Render a saved JSON trace again (the same report as `run`)."""
+    from rotrace.report.aggregate import Aggregate
+    from rotrace.tracefile import read_trace
+
+    header, verdicts = read_trace(trace)
+    aggregate = Aggregate(keep_allowed=verbose)
+    for verdict in verdicts:
+        aggregate.add(verdict)
+    _render(header, aggregate, verbose)
+    return verdict_status(header, aggregate)
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
+@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
+@click.option("--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE.")
+@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
+def check(trace: str, allow: tuple[str, ...], policy: str | None, json_path: str | None, verbose: bool) -> int:
+    """Re-classify a saved JSON trace under another allowlist."""
+    from rotrace.policy.allowlist import build_allowlist
+    from rotrace.policy.verdict import Classifier
+    from rotrace.report.aggregate import Aggregate
+    from rotrace.runner import classify_into
+    from rotrace.tracefile import read_trace
+
+    header, verdicts = read_trace(trace)
+    allowlist = build_allowlist(list(allow), policy)
+    header.allowlist = allowlist.entries
+    classifier = Classifier(allowlist)
+    reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
+    aggregate = Aggregate(keep_allowed=verbose)
+    classify_into(reclassified, aggregate, json_path, header)
+    _render(header, aggregate, verbose)
+    return verdict_status(header, aggregate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with distinct exit statuses, never a traceback."""
+    try:
+        status: Any = cli.main(args=argv, prog_name="rotrace", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        status = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        status = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("rotrace: aborted", err=True)
+        status = 130
+    except RotraceError as exc:
+        click.echo(f"rotrace: error: {exc}", err=True)
+        status = exc.exit_status
+    except BrokenPipeError:
+        status = 141
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,1 @@
+"""Policy: which writes are allowed, which land in a virtual environment."""

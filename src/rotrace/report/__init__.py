@@ -1,0 +1,1 @@
+"""Human-readable output: the aggregate of a trace and its rich rendering."""

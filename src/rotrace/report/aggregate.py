@@ -1,0 +1,62 @@
+"""Folding a stream of verdicts into what the report shows, in memory bounded by directories."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rotrace.policy.verdict import Verdict
+from rotrace.tracefile import Summary
+
+VENV_EXAMPLES = 8
+
+
+@dataclass
+class DirGroup:
+    directory: bytes
+    count: int = 0
+    ops: Counter[str] = field(default_factory=Counter)
+    errnos: Counter[str] = field(default_factory=Counter)
+    example: bytes = b""
+
+    def add(self, verdict: Verdict) -> None:
+        self.count += 1
+        self.ops[verdict.event.op] += 1
+        self.errnos[verdict.event.errno or "ok"] += 1
+        if not self.example:
+            self.example = verdict.event.path
+
+
+@dataclass
+class Aggregate:
+    keep_allowed: bool = False
+    summary: Summary = field(default_factory=Summary)
+    violations: dict[bytes, DirGroup] = field(default_factory=dict)
+    venvs: dict[bytes, DirGroup] = field(default_factory=dict)
+    venv_examples: dict[bytes, list[Verdict]] = field(default_factory=dict)
+    allowed: dict[bytes, DirGroup] = field(default_factory=dict)
+    allowed_list: list[Verdict] = field(default_factory=list)
+    reads: int = 0
+    last_failed_violation: Verdict | None = None
+
+    def add(self, verdict: Verdict) -> None:
+        self.summary.add(verdict)
+        event = verdict.event
+        if not event.write:
+            self.reads += 1
+            return
+        directory = os.path.dirname(event.path) or b"/"
+        if verdict.violation:
+            self.violations.setdefault(directory, DirGroup(directory)).add(verdict)
+            if event.failed:
+                self.last_failed_violation = verdict
+        else:
+            self.allowed.setdefault(directory, DirGroup(directory)).add(verdict)
+            if self.keep_allowed:
+                self.allowed_list.append(verdict)
+        if verdict.venv is not None:
+            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict)
+            examples = self.venv_examples.setdefault(verdict.venv, [])
+            if len(examples) < VENV_EXAMPLES:
+                examples.append(verdict)
