@@ -1,0 +1,152 @@
+"""strace as the oracle: run a command under `strace -f`, parse what it saw into the same
+(syscall, path, target, result) records rotrace produces, resolving paths independently."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from rotrace.tracer.arch import current_machine
+from rotrace.tracer.syscalls import SPECS
+
+Key = tuple[str, bytes, bytes | None, int | None]
+
+_LINE = re.compile(rb"^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)(?:<[^>]*>)?(?: (E\w+) \(.*\))?\s*$")
+_RESUMED = re.compile(rb"^(\d+) +<\.\.\. (\w+) resumed>(.*)$")
+_UNFINISHED = b" <unfinished ...>"
+_HEX = re.compile(rb"\\x([0-9a-f]{2})")
+_WRITE_FLAGS = (b"O_WRONLY", b"O_RDWR", b"O_CREAT", b"O_TRUNC", b"O_APPEND", b"O_TMPFILE")
+
+
+def strace_syscalls() -> list[str]:
+    """rotrace's event syscalls in the native table (chdir & co. are not events)."""
+    table = current_machine().native
+    return [n for n in table.numbers if n in SPECS and SPECS[n].family != "cwd"]
+
+
+def run_strace(argv: list[str], cwd: Path, out: Path) -> None:
+    names = ",".join("?" + n for n in [*strace_syscalls(), "chdir", "fchdir"])
+    subprocess.run(
+        ["strace", "-f", "-qq", "-xx", "-y", "-s", "4096", "-e", f"trace={names}", "-o", str(out), *argv],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _unhex(token: bytes) -> bytes:
+    return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), token)
+
+
+def _split_args(text: bytes) -> list[bytes]:
+    args, depth, quoted, start, i = [], 0, False, 0, 0
+    while i < len(text):
+        c = text[i : i + 1]
+        if quoted:
+            if c == b"\\":
+                i += 1
+            elif c == b'"':
+                quoted = False
+        elif c == b'"':
+            quoted = True
+        elif c in b"{[(<":
+            depth += 1
+        elif c in b"}])>":
+            depth -= 1
+        elif c == b"," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    args.append(text[start:].strip())
+    return args
+
+
+def _fd_path(token: bytes) -> bytes:
+    m = re.match(rb"^(?:AT_FDCWD|-?\d+)<(.*)>$", token)
+    assert m, f"no path for fd token {token!r}; is strace run with -y?"
+    return _unhex(m.group(1))
+
+
+def _string(token: bytes) -> bytes | None:
+    if token == b"NULL":
+        return None
+    assert token.startswith(b'"') and token.endswith(b'"'), token
+    return _unhex(token[1:-1])
+
+
+def _resolve(args: list[bytes], dirfd_idx: int | None, path_idx: int, cwd: bytes) -> bytes:
+    raw = _string(args[path_idx])
+    if raw is None or raw == b"":
+        assert dirfd_idx is not None
+        return os.path.normpath(_fd_path(args[dirfd_idx]))
+    if raw.startswith(b"/"):
+        return os.path.normpath(raw)
+    base = _fd_path(args[dirfd_idx]) if dirfd_idx is not None else cwd
+    return os.path.normpath(base + b"/" + raw)
+
+
+def _record(name: str, args: list[bytes], all_opens: bool, cwd: bytes) -> tuple[bytes, bytes | None] | None:
+    spec = SPECS[name]
+    if spec.family in ("open", "openat2"):
+        flags = args[spec.flags] if spec.flags is not None else b"O_WRONLY|O_CREAT"
+        if spec.family == "openat2":
+            flags = args[2]
+        if not all_opens and not any(f in flags for f in _WRITE_FLAGS):
+            return None
+        return _resolve(args, spec.dirfd, spec.path or 0, cwd), None
+    if spec.family == "link":
+        old = _resolve(args, spec.dirfd, spec.path or 0, cwd)
+        new = _resolve(args, spec.dirfd2, spec.path2 or 0, cwd)
+        return (old, new) if spec.op == "rename" else (new, old)
+    if spec.family == "symlink":
+        return _resolve(args, spec.dirfd2, spec.path2 or 0, cwd), _string(args[spec.path or 0])
+    if spec.fd is not None:
+        return os.path.normpath(_fd_path(args[spec.fd])), None
+    return _resolve(args, spec.dirfd, spec.path or 0, cwd), None
+
+
+def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
+    """The multiset of (syscall, path, target, result) that strace recorded.
+
+    A relative path in a non-*at call resolves against the process's cwd: the run's cwd,
+    updated by each successful chdir and by every AT_FDCWD<cwd> strace -y prints. (A child
+    of a process that chdir'd starts from the run's cwd here: the workload never does that.)
+    """
+    cwds: dict[bytes, bytes] = {}
+    pending: dict[bytes, bytes] = {}
+    seen: Counter[Key] = Counter()
+    for line in out.read_bytes().splitlines():
+        if line.endswith(_UNFINISHED):
+            pid = line.split(maxsplit=1)[0]
+            pending[pid] = line[: -len(_UNFINISHED)]
+            continue
+        resumed = _RESUMED.match(line)
+        if resumed:
+            line = pending.pop(resumed.group(1)) + resumed.group(3)
+        m = _LINE.match(line)
+        if not m:
+            continue
+        pid, name, args = m.group(1), m.group(2).decode(), _split_args(m.group(3))
+        here = cwds.get(pid, os.fsencode(cwd))
+        for arg in args:
+            if arg.startswith(b"AT_FDCWD<"):
+                here = cwds[pid] = _fd_path(arg)
+        if name in ("chdir", "fchdir"):
+            if m.group(4) == b"0":
+                cwds[pid] = _resolve(args, None, 0, here) if name == "chdir" else _fd_path(args[0])
+            continue
+        if name not in SPECS:
+            continue
+        rec = _record(name, args, all_opens, here)
+        if rec is None:
+            continue
+        ret, err = m.group(4), m.group(5)
+        result = None if ret == b"?" else (-getattr(errno, err.decode()) if err else int(ret))
+        if result is not None and result > 0 and SPECS[name].family in ("open", "openat2"):
+            result = 0  # fd numbers depend on thread timing; compare success only
+        seen[(name, rec[0], rec[1], result)] += 1
+    return seen

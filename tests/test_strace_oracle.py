@@ -1,0 +1,51 @@
+"""rotrace against strace on the same workload: the same syscalls, paths and results."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rotrace.events import FileEvent
+from tests import strace_oracle
+from tests.conftest import run_traced
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is the oracle")
+WORKLOAD = Path(__file__).parent / "workloads" / "mixed.py"
+
+
+def _rotrace(cwd: Path, monkeypatch: pytest.MonkeyPatch, **kw: bool) -> Counter[strace_oracle.Key]:
+    monkeypatch.chdir(cwd)
+    events, result = run_traced([sys.executable, str(WORKLOAD)], **kw)
+    assert result.exit_code == 0
+    return Counter((e.syscall, e.path, e.target, _fd_as_ok(e)) for e in events)
+
+
+def _fd_as_ok(e: FileEvent) -> int | None:
+    """Opened fds are numbered by thread timing: compare an open's success, not its fd."""
+    if e.result is not None and e.result > 0 and e.syscall in ("open", "openat", "openat2", "creat"):
+        return 0
+    return e.result
+
+
+def _strace(cwd: Path, tmp_path: Path, all_opens: bool) -> Counter[strace_oracle.Key]:
+    out = tmp_path / "strace.out"
+    strace_oracle.run_strace([sys.executable, str(WORKLOAD)], cwd, out)
+    return strace_oracle.parse(out, cwd, all_opens=all_opens)
+
+
+@pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
+@pytest.mark.parametrize("all_opens", [False, True], ids=["writes", "all-opens"])
+def test_same_records_as_strace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    expected = _strace(work, tmp_path, all_opens)
+    shutil.rmtree(work)
+    work.mkdir()
+    got = _rotrace(work, monkeypatch, seccomp=seccomp, all_opens=all_opens)
+    assert sum(expected.values()) > 30  # the workload really ran under strace
+    missing, extra = expected - got, got - expected
+    assert not missing and not extra, f"missing (strace saw, rotrace did not): {missing}\nextra: {extra}"
