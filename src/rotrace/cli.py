@@ -62,11 +62,16 @@ def cli() -> None:
 
 @cli.command(
     epilog=EXIT_HELP,
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    context_settings={"allow_interspersed_args": False},
 )
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
 @click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
-@click.option("--json", "json_path", metavar="FILE", help="Write the JSON trace to FILE ('-': stdout).")
+@click.option(
+    "--json",
+    "json_path",
+    metavar="FILE",
+    help="Write the JSON trace to FILE ('-': stdout, and the command's stdout goes to stderr).",
+)
 @click.option("--all-opens", is_flag=True, help="Also record read-only opens.")
 @click.option(
     "--no-seccomp",
@@ -94,7 +99,9 @@ def run(
     from rotrace.tracer import TraceOptions
 
     allowlist = build_allowlist(list(allow), policy)
-    options = TraceOptions(seccomp=not no_seccomp, all_opens=all_opens)
+    options = TraceOptions(
+        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-"
+    )
     outcome = audit(list(command), allowlist, options, json_path, keep_allowed=verbose)
     _render(outcome.header, outcome.aggregate, verbose)
     return verdict_status(outcome.header, outcome.aggregate)

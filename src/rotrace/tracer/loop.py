@@ -33,6 +33,7 @@ EventSink = Callable[[FileEvent], None]
 class TraceOptions:
     seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
     all_opens: bool = False  # record read-only opens as well as writes
+    stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
 
 
 @dataclass
@@ -251,7 +252,7 @@ def trace_command(
     program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
     keep_ignored = {s for s in _FORWARDED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink)
-    child = spawn(path, argv, env, program, keep_ignored)
+    child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr)
     tracer.seccomp = child.seccomp
     if options.seccomp and not child.seccomp:
         tracer.warnings.append(
@@ -266,10 +267,10 @@ def trace_command(
             signal.signal(sig, handler)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
-        message = f"cannot execute {argv[0]}: {os.strerror(exec_errno)}"
+        reason = os.strerror(exec_errno)
         if exec_errno == errno.ENOENT:
-            raise CommandNotFound(message)
-        raise CommandNotExecutable(message)
+            raise CommandNotFound(f"command not found: {argv[0]} ({reason})")
+        raise CommandNotExecutable(f"command is not executable: {argv[0]} ({reason})")
     if os.WIFSIGNALED(status):
         sig: int | None = os.WTERMSIG(status)
         code = 128 + (sig or 0)

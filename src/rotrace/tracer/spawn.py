@@ -71,7 +71,9 @@ class Child:
 
 
 def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
-           keep_ignored: set[int], status_w: int) -> None:  # fmt: skip
+           keep_ignored: set[int], stdout_to_stderr: bool, status_w: int) -> None:  # fmt: skip
+    if stdout_to_stderr:
+        os.dup2(2, 1)
     for sig in _RESET_SIGNALS:
         if sig not in keep_ignored:
             signal.signal(sig, signal.SIG_DFL)
@@ -88,13 +90,13 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
 
 
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
-          keep_ignored: set[int]) -> Child:  # fmt: skip
+          keep_ignored: set[int], stdout_to_stderr: bool = False) -> Child:  # fmt: skip
     status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
             os.close(status_r)
-            _child(path, argv, env, program, keep_ignored, status_w)
+            _child(path, argv, env, program, keep_ignored, stdout_to_stderr, status_w)
         finally:
             os._exit(127)
     os.close(status_w)

@@ -1,0 +1,199 @@
+"""The command line as users run it: exit statuses, the JSON trace, report/check round trips,
+and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PY, rotrace_cli
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return rotrace_cli("run", *args, cwd=tmp_path)
+
+
+def test_clean_run_exits_0(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "--", "sh", "-c", "echo hi > /tmp/rotrace-cli-ok; rm /tmp/rotrace-cli-ok")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 violations" in proc.stderr
+
+
+def test_violation_exits_1_and_names_the_directory(tmp_path: Path) -> None:
+    outside = tmp_path / "not-allowed"
+    proc = _run(tmp_path, "--allow", "/nowhere", "--json", "t.json", "--", "sh", "-c", f"mkdir {outside}")
+    # tmp_path is under /tmp (allowed by default) in CI: drop the defaults with a policy
+    if proc.returncode == 0:
+        policy = tmp_path / "p.toml"
+        policy.write_text("defaults = false\n")
+        proc = _run(tmp_path, "--policy", str(policy), "--json", "t.json", "--", "sh", "-c", f"rmdir {outside}")
+    assert proc.returncode == 1, proc.stderr
+    assert "Violations" in proc.stderr and str(tmp_path) in proc.stderr
+
+
+def test_failed_command_exits_8_and_both_exit_9(tmp_path: Path) -> None:
+    assert _run(tmp_path, "--", "sh", "-c", "exit 3").returncode == 8
+    proc = _run(tmp_path, "--", "sh", "-c", "kill -KILL $$")
+    assert proc.returncode == 8 and "killed by SIGKILL" in proc.stderr
+    policy = tmp_path / "p.toml"
+    policy.write_text("defaults = false\n")
+    proc = _run(tmp_path, "--policy", str(policy), "--", "sh", "-c", "touch x; exit 1")
+    assert proc.returncode == 9, proc.stderr
+
+
+def test_json_trace_schema(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "--json", "-", "--", "sh", "-c", "echo hi > out.txt; echo to-stdout")
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads(proc.stdout)  # stdout holds only the JSON: the command's went to stderr
+    assert "to-stdout" in proc.stderr
+    assert trace["schema"] == 1 and trace["command"] == ["sh", "-c", "echo hi > out.txt; echo to-stdout"]
+    assert trace["cwd"] == str(tmp_path) and trace["exit_code"] == 0 and "/tmp" in trace["allowlist"]
+    (event,) = [e for e in trace["events"] if e["path"] == str(tmp_path / "out.txt")]
+    assert event["syscall"] == "openat" and event["op"] == "create" and event["write"] is True
+    assert event["flags"] == "O_WRONLY|O_CREAT|O_TRUNC" and event["errno"] is None and event["result"] >= 0
+    assert event["exe"].endswith("sh") and event["pid"] == event["tid"] and event["target"] is None
+    assert set(event) >= {"allowed", "venv", "mode", "pid", "tid", "exe", "path", "result"}
+    assert trace["summary"] == {"events": 1, "writes": 1, "violations": 0, "venv_writes": 0}
+
+
+def test_non_utf8_path_round_trips_through_json(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "--json", "t.json", "--", PY, "-c", "open(b'caf\\xe9\\x1b[2J', 'w').close()")
+    assert proc.returncode == 0
+    assert "\x1b" not in proc.stderr
+    trace = json.loads((tmp_path / "t.json").read_text())
+    paths = [os.fsencode(e["path"]) for e in trace["events"]]
+    assert os.fsencode(tmp_path) + b"/caf\xe9\x1b[2J" in paths
+
+
+def test_report_and_check_round_trip(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "--json", "t.json", "--", "sh", "-c", "mkdir -p data/sub; touch data/sub/f")
+    assert proc.returncode == 0
+    report = rotrace_cli("report", "t.json", cwd=tmp_path)
+    assert report.returncode == 0 and report.stderr == proc.stderr  # the same report as `run`
+    policy = tmp_path / "p.toml"
+    policy.write_text("defaults = false\n")
+    strict = rotrace_cli("check", "t.json", "--policy", str(policy), "--json", "strict.json", cwd=tmp_path)
+    assert strict.returncode == 1 and "Violations" in strict.stderr
+    data = json.loads((tmp_path / "strict.json").read_text())
+    assert data["summary"]["violations"] == data["summary"]["writes"] > 0
+    relaxed = rotrace_cli("check", "strict.json", "--policy", str(policy), "--allow", str(tmp_path / "data"),
+                          cwd=tmp_path)  # fmt: skip
+    assert relaxed.returncode == 0, relaxed.stderr
+
+
+def test_hostile_names_are_escaped_not_interpreted(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("defaults = false\n")
+    name = "[bold red]x\x1b[31m\nFAKE"
+    code = f"open({name!r}, 'w').close()"
+    proc = _run(tmp_path, "--policy", str(policy), "--", PY, "-c", code)
+    assert proc.returncode == 1
+    assert "[bold red]x\\x1b[31m\\x0aFAKE" in proc.stderr
+    assert "\x1b" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["run", "--", "no-such-command-xyz"], 127, "command not found: no-such-command-xyz"),
+        (["run", "--", "/etc/hostname"], 126, "not executable"),
+        (["run", "--", "./data.bin"], 126, "not executable: ./data.bin (Exec format error)"),
+        (["run", "--", "/"], 126, "not executable"),
+        (["run", "--policy", "/nonexistent.toml", "--", "true"], 3, "cannot read policy"),
+        (["report", "/nonexistent.json"], 3, "cannot read trace"),
+        (["run", "--bogus-flag"], 2, None),
+        (["run"], 2, None),
+    ],
+)
+def test_clear_errors(tmp_path: Path, args: list[str], status: int, message: str | None) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\0\1\2 not a program")
+    data.chmod(0o755)
+    proc = rotrace_cli(*args, cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr
+    if message:
+        assert message in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    proc = rotrace_cli("report", "bad.json", cwd=tmp_path)
+    assert proc.returncode == 3 and "not a rotrace JSON trace" in proc.stderr
+    (tmp_path / "p.toml").write_text("allow = [1, 2]")
+    proc = rotrace_cli("run", "--policy", "p.toml", "--", "true", cwd=tmp_path)
+    assert proc.returncode == 3 and "p.toml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to hold the ptrace slot")
+def test_ptrace_refused_says_how_to_allow_it(tmp_path: Path) -> None:
+    """Under `strace -f`, rotrace's child is already traced, so PTRACE_SEIZE is refused."""
+    proc = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", PY, "-m", "rotrace", "run", "--", "true"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    assert "ptrace refused (EPERM)" in proc.stderr and "SYS_PTRACE" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+NON_ROOT_PYTHON = "/usr/bin/python3"
+
+
+def _portable_site(dest: Path) -> Path:
+    """rotrace and its dependencies, copied where an unprivileged user can import them."""
+    for name in ("rotrace", "ptrace", "psutil", "rich", "click", "markdown_it", "mdurl", "pygments"):
+        spec = importlib.util.find_spec(name)
+        assert spec and spec.submodule_search_locations
+        shutil.copytree(list(spec.submodule_search_locations)[0], dest / name)
+    for path in dest.rglob("*"):
+        path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
+    return dest
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for the non-root user")
+def test_runs_as_a_non_root_user() -> None:
+    """Real users are not root: tracing works, and EACCES shows up as the kernel returns it."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-nonroot-"))  # pytest's tmp_path is private to root
+    try:
+        _run_as_nobody(base)
+    finally:
+        shutil.rmtree(base)
+
+
+def _run_as_nobody(base: Path) -> None:
+    site = _portable_site(base / "site")
+    work = base / "work"
+    work.mkdir()
+    base.chmod(0o755)
+    work.chmod(0o777)
+    prefix = [] if os.geteuid() else ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    proc = subprocess.run(
+        [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--json", "t.json", "--",
+         "sh", "-c", "touch mine; touch /etc/rotrace-denied; true"],
+        cwd=work, env={"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    trace = json.loads((work / "t.json").read_text())
+    denied = [e for e in trace["events"] if e["path"] == "/etc/rotrace-denied"]
+    assert [(e["syscall"], e["errno"], e["allowed"]) for e in denied][0] == ("openat", "EACCES", False)
+    assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
+
+
+def test_help_documents_exit_statuses() -> None:
+    proc = subprocess.run([PY, "-m", "rotrace", "run", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for line in ("Exit status", "127", "violations"):
+        assert line in proc.stdout
+    assert "Traceback" not in proc.stderr and sys.executable

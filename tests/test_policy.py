@@ -1,0 +1,101 @@
+"""The allowlist (defaults, directories, globs, TOML) and venv detection, on real traces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rotrace.errors import BadInput
+from rotrace.events import FileEvent
+from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy_file
+from rotrace.policy.verdict import Classifier
+from tests.conftest import TracePy
+
+
+def test_defaults_allow_tmp_and_harmless_devices() -> None:
+    allow = build_allowlist([], None)
+    assert allow.entries == list(DEFAULT_ALLOW)
+    for path in (b"/tmp", b"/tmp/x/y", b"/dev/null", b"/dev/pts/3", b"/dev/shm/q", b"/proc/self/fd/1"):
+        assert allow.allows(path), path
+    for path in (b"/tmpfoo", b"/app/.venv/.lock", b"/dev/sda", b"/", b"/home/u/.cache/uv/x"):
+        assert not allow.allows(path), path
+
+
+def test_allow_directories_and_globs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", "/home/me")
+    allow = build_allowlist(["data", "~/.cache", "/var/log/*.log", "/srv/**/out"], None)
+    assert allow.allows(os.fsencode(tmp_path / "data" / "x"))  # relative: against the cwd
+    assert allow.allows(b"/home/me/.cache/uv/archive-v0/x")
+    assert allow.allows(b"/var/log/app.log")
+    assert not allow.allows(b"/var/log/sub/app.log")  # * stays within one directory
+    assert allow.allows(b"/srv/a/b/out/file")  # ** crosses directories, then everything below
+    assert not allow.allows(b"/srv/a/b/outside")
+
+
+def test_policy_file(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('version = 1\ndefaults = false\nallow = ["/app/data", "cache"]\n')
+    allow = build_allowlist(["/extra"], str(policy))
+    assert allow.entries == ["/app/data", str(tmp_path / "cache"), "/extra"]
+    assert not allow.allows(b"/tmp/x")  # defaults = false drops /tmp
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("allow = [", "invalid TOML"),
+        ('alow = ["/x"]', "unknown key 'alow'"),
+        ("allow = '/x'", "'allow' must be a list"),
+        ("version = 7", "unsupported version 7"),
+        ("defaults = 'yes'", "'defaults' must be true or false"),
+    ],
+)
+def test_bad_policy_files_say_where(tmp_path: Path, text: str, message: str) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text(text)
+    with pytest.raises(BadInput, match=message) as info:
+        load_policy_file(str(policy))
+    assert str(policy) in str(info.value)
+
+
+def _classify(events: list[FileEvent], allow: list[str]) -> list:  # type: ignore[type-arg]
+    classifier = Classifier(build_allowlist(allow, None, defaults=False))
+    for e in events:
+        classifier.learn(e)
+    return [classifier.classify(e) for e in events]
+
+
+def test_venv_detected_by_pyvenv_cfg_whatever_its_name(trace_py: TracePy, tmp_path: Path) -> None:
+    env = tmp_path / "deploy-env"
+    (env / "lib").mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    events, _ = trace_py("open('deploy-env/lib/x.pth', 'w').close(); open('plain.txt', 'w').close()")
+    verdicts = {v.event.path: v for v in _classify(events, [])}
+    assert verdicts[os.fsencode(env / "lib" / "x.pth")].venv == os.fsencode(env)
+    assert verdicts[os.fsencode(tmp_path / "plain.txt")].venv is None
+    assert all(v.violation for v in verdicts.values())  # no defaults: nothing is allowed...
+    allowed = _classify(events, [str(tmp_path)])
+    assert not any(v.violation for v in allowed)  # ...until it is
+
+
+def test_venv_created_during_the_trace_counts(trace_py: TracePy, tmp_path: Path) -> None:
+    events, _ = trace_py(
+        """
+        import os, shutil
+        os.makedirs("env/lib")
+        open("env/lib/early.txt", "w").close()   # written before pyvenv.cfg exists
+        open("env/pyvenv.cfg", "w").close()
+        shutil.rmtree("env")                      # and gone before classification
+        """
+    )
+    early = [v for v in _classify(events, []) if v.event.path.endswith(b"early.txt") and v.event.op == "create"]
+    assert [v.venv for v in early] == [os.fsencode(tmp_path / "env")]
+
+
+def test_dot_venv_without_cfg_still_counts(trace_py: TracePy, tmp_path: Path) -> None:
+    events, _ = trace_py("import os; os.mkdir('.venv'); open('.venv/.lock', 'w').close()")
+    venvs = {v.event.path: v.venv for v in _classify(events, [])}
+    assert venvs[os.fsencode(tmp_path / ".venv" / ".lock")] == os.fsencode(tmp_path / ".venv")
