@@ -18,7 +18,11 @@ PY = sys.executable
 
 
 def run_traced(
-    argv: list[str], *, seccomp: bool = True, all_opens: bool = False, env: dict[str, str] | None = None
+    argv: list[str],
+    *,
+    seccomp: bool = True,
+    all_opens: bool = False,
+    env: dict[str, str] | None = None,
 ) -> tuple[list[FileEvent], TraceResult]:
     events: list[FileEvent] = []
     result = trace_command(argv, events.append, TraceOptions(seccomp=seccomp, all_opens=all_opens), env=env)

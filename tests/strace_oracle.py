@@ -31,7 +31,20 @@ def strace_syscalls() -> list[str]:
 def run_strace(argv: list[str], cwd: Path, out: Path) -> None:
     names = ",".join("?" + n for n in [*strace_syscalls(), "chdir", "fchdir"])
     subprocess.run(
-        ["strace", "-f", "-qq", "-xx", "-y", "-s", "4096", "-e", f"trace={names}", "-o", str(out), *argv],
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-xx",
+            "-y",
+            "-s",
+            "4096",
+            "-e",
+            f"trace={names}",
+            "-o",
+            str(out),
+            *argv,
+        ],
         cwd=cwd,
         check=True,
         capture_output=True,
@@ -119,7 +132,8 @@ def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
     cwds: dict[bytes, bytes] = {}
     pending: dict[bytes, bytes] = {}
     seen: Counter[Key] = Counter()
-    for line in out.read_bytes().splitlines():
+    for raw_line in out.read_bytes().splitlines():
+        line = raw_line
         if line.endswith(_UNFINISHED):
             pid = line.split(maxsplit=1)[0]
             pending[pid] = line[: -len(_UNFINISHED)]

@@ -35,7 +35,17 @@ def test_violation_exits_1_and_names_the_directory(tmp_path: Path) -> None:
     if proc.returncode == 0:
         policy = tmp_path / "p.toml"
         policy.write_text("defaults = false\n")
-        proc = _run(tmp_path, "--policy", str(policy), "--json", "t.json", "--", "sh", "-c", f"rmdir {outside}")
+        proc = _run(
+            tmp_path,
+            "--policy",
+            str(policy),
+            "--json",
+            "t.json",
+            "--",
+            "sh",
+            "-c",
+            f"rmdir {outside}",
+        )
     assert proc.returncode == 1, proc.stderr
     assert "Violations" in proc.stderr and str(tmp_path) in proc.stderr
 
@@ -55,7 +65,11 @@ def test_json_trace_schema(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     trace = json.loads(proc.stdout)  # stdout holds only the JSON: the command's went to stderr
     assert "to-stdout" in proc.stderr
-    assert trace["schema"] == 1 and trace["command"] == ["sh", "-c", "echo hi > out.txt; echo to-stdout"]
+    assert trace["schema"] == 1 and trace["command"] == [
+        "sh",
+        "-c",
+        "echo hi > out.txt; echo to-stdout",
+    ]
     assert trace["cwd"] == str(tmp_path) and trace["exit_code"] == 0 and "/tmp" in trace["allowlist"]
     (event,) = [e for e in trace["events"] if e["path"] == str(tmp_path / "out.txt")]
     assert event["syscall"] == "openat" and event["op"] == "create" and event["write"] is True
@@ -152,16 +166,27 @@ NON_ROOT_PYTHON = "/usr/bin/python3"
 
 def _portable_site(dest: Path) -> Path:
     """rotrace and its dependencies, copied where an unprivileged user can import them."""
-    for name in ("rotrace", "ptrace", "psutil", "rich", "click", "markdown_it", "mdurl", "pygments"):
+    for name in (
+        "rotrace",
+        "ptrace",
+        "psutil",
+        "rich",
+        "click",
+        "markdown_it",
+        "mdurl",
+        "pygments",
+    ):
         spec = importlib.util.find_spec(name)
         assert spec and spec.submodule_search_locations
-        shutil.copytree(list(spec.submodule_search_locations)[0], dest / name)
+        shutil.copytree(next(iter(spec.submodule_search_locations)), dest / name)
     for path in dest.rglob("*"):
         path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
     return dest
 
 
-@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for the non-root user")
+@pytest.mark.skipif(
+    not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for the non-root user"
+)
 def test_runs_as_a_non_root_user() -> None:
     """Real users are not root: tracing works, and EACCES shows up as the kernel returns it."""
     base = Path(tempfile.mkdtemp(prefix="rotrace-nonroot-"))  # pytest's tmp_path is private to root
@@ -187,7 +212,11 @@ def _run_as_nobody(base: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     trace = json.loads((work / "t.json").read_text())
     denied = [e for e in trace["events"] if e["path"] == "/etc/rotrace-denied"]
-    assert [(e["syscall"], e["errno"], e["allowed"]) for e in denied][0] == ("openat", "EACCES", False)
+    assert (denied[0]["syscall"], denied[0]["errno"], denied[0]["allowed"]) == (
+        "openat",
+        "EACCES",
+        False,
+    )
     assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
 
 

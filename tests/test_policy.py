@@ -17,7 +17,14 @@ from tests.conftest import TracePy
 def test_defaults_allow_tmp_and_harmless_devices() -> None:
     allow = build_allowlist([], None)
     assert allow.entries == list(DEFAULT_ALLOW)
-    for path in (b"/tmp", b"/tmp/x/y", b"/dev/null", b"/dev/pts/3", b"/dev/shm/q", b"/proc/self/fd/1"):
+    for path in (
+        b"/tmp",
+        b"/tmp/x/y",
+        b"/dev/null",
+        b"/dev/pts/3",
+        b"/dev/shm/q",
+        b"/proc/self/fd/1",
+    ):
         assert allow.allows(path), path
     for path in (b"/tmpfoo", b"/app/.venv/.lock", b"/dev/sda", b"/", b"/home/u/.cache/uv/x"):
         assert not allow.allows(path), path
@@ -91,7 +98,9 @@ def test_venv_created_during_the_trace_counts(trace_py: TracePy, tmp_path: Path)
         shutil.rmtree("env")                      # and gone before classification
         """
     )
-    early = [v for v in _classify(events, []) if v.event.path.endswith(b"early.txt") and v.event.op == "create"]
+    early = [
+        v for v in _classify(events, []) if v.event.path.endswith(b"early.txt") and v.event.op == "create"
+    ]
     assert [v.venv for v in early] == [os.fsencode(tmp_path / "env")]
 
 

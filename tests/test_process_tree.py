@@ -174,7 +174,8 @@ def test_32bit_syscall_from_64bit_process_uses_the_i386_table(tmp_path: Path) ->
         pytest.skip("x86_64 only")
     src = tmp_path / "int80.c"
     target = tmp_path / "via_int80"
-    src.write_text(textwrap.dedent(f"""
+    src.write_text(
+        textwrap.dedent(f"""
         static const char path[] = "{target}";
         int main(void) {{
             long ret;
@@ -182,7 +183,8 @@ def test_32bit_syscall_from_64bit_process_uses_the_i386_table(tmp_path: Path) ->
             __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(5), "b"(path), "c"(0101), "d"(0644) : "memory");
             return ret < 0;
         }}
-    """))
+    """)
+    )
     exe = tmp_path / "int80"
     subprocess.run(["gcc", "-O0", "-no-pie", "-static", "-o", exe, src], check=True)
     for seccomp in (True, False):

@@ -58,7 +58,17 @@ def test_every_decoded_syscall_traps(machine_program: tuple[str, list[seccomp.In
 
 def test_other_syscalls_are_allowed() -> None:
     program = seccomp.build_filter(MACHINES["x86_64"], all_opens=False)
-    for nr in (0, 1, 3, 4, 5, 9, 202, 231, 262):  # read write close stat fstat mmap futex exit_group newfstatat
+    for nr in (
+        0,
+        1,
+        3,
+        4,
+        5,
+        9,
+        202,
+        231,
+        262,
+    ):  # read write close stat fstat mmap futex exit_group newfstatat
         assert run_bpf(program, nr, X86_64.audit_arch) == RET_ALLOW, nr
     assert run_bpf(program, 3, I386.audit_arch) == RET_ALLOW  # i386 read
 

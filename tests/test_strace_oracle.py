@@ -39,7 +39,9 @@ def _strace(cwd: Path, tmp_path: Path, all_opens: bool) -> Counter[strace_oracle
 
 @pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
 @pytest.mark.parametrize("all_opens", [False, True], ids=["writes", "all-opens"])
-def test_same_records_as_strace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool) -> None:
+def test_same_records_as_strace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     expected = _strace(work, tmp_path, all_opens)

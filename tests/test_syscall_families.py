@@ -124,7 +124,10 @@ def test_rename_family(trace_py: TracePy, tmp_path: Path, seccomp: bool) -> None
     assert first.result == 0
     assert renames[1].errno == "ENOENT" and renames[1].target == os.fsencode(tmp_path / "x")
     r2 = [e for e in renames if e.syscall == "renameat2"]
-    assert [(e.flags, e.errno) for e in r2][-2:] == [("RENAME_NOREPLACE", "EEXIST"), ("RENAME_EXCHANGE", None)]
+    assert [(e.flags, e.errno) for e in r2][-2:] == [
+        ("RENAME_NOREPLACE", "EEXIST"),
+        ("RENAME_EXCHANGE", None),
+    ]
 
 
 @pytest.mark.parametrize("seccomp", MODES)
@@ -143,7 +146,12 @@ def test_delete_family(trace_py: TracePy, tmp_path: Path, seccomp: bool) -> None
     )
     deletes = [(e.path, e.errno) for e in events if e.op == "delete"]
     d = os.fsencode(tmp_path / "d")
-    assert deletes == [(d, "ENOTEMPTY"), (d + b"/f", None), (d, None), (os.fsencode(tmp_path / "gone"), "ENOENT")]
+    assert deletes == [
+        (d, "ENOTEMPTY"),
+        (d + b"/f", None),
+        (d, None),
+        (os.fsencode(tmp_path / "gone"), "ENOENT"),
+    ]
 
 
 @pytest.mark.parametrize("seccomp", MODES)

@@ -99,9 +99,7 @@ def run(
     from rotrace.tracer import TraceOptions
 
     allowlist = build_allowlist(list(allow), policy)
-    options = TraceOptions(
-        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-"
-    )
+    options = TraceOptions(seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-")
     outcome = audit(list(command), allowlist, options, json_path, keep_allowed=verbose)
     _render(outcome.header, outcome.aggregate, verbose)
     return verdict_status(outcome.header, outcome.aggregate)
@@ -129,7 +127,9 @@ def report(trace: str, verbose: bool) -> int:
 @click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
 @click.option("--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE.")
 @click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
-def check(trace: str, allow: tuple[str, ...], policy: str | None, json_path: str | None, verbose: bool) -> int:
+def check(
+    trace: str, allow: tuple[str, ...], policy: str | None, json_path: str | None, verbose: bool
+) -> int:
     """Re-classify a saved JSON trace under another allowlist."""
     from rotrace.policy.allowlist import build_allowlist
     from rotrace.policy.verdict import Classifier

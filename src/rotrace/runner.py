@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -26,12 +27,24 @@ class Spool:
     """Events on disk, in marshal records (fast, and losslessly bytes-preserving)."""
 
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="rotrace-")
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="rotrace-")  # noqa: SIM115 - closed by close()
         self.count = 0
 
     def add(self, e: FileEvent) -> None:
         marshal.dump(
-            (e.pid, e.tid, e.exe, e.syscall, e.op, e.path, e.target, e.flags, e.mode, e.result, e.write),
+            (
+                e.pid,
+                e.tid,
+                e.exe,
+                e.syscall,
+                e.op,
+                e.path,
+                e.target,
+                e.flags,
+                e.mode,
+                e.result,
+                e.write,
+            ),
             self._file,
         )
         self.count += 1
@@ -59,7 +72,7 @@ def classify_into(
     """Stream verdicts into the aggregate and, if asked, a JSON trace file (`-` is stdout)."""
     ctx: Any = nullcontext(None)
     if json_path == "-":
-        ctx = nullcontext(_stdout())
+        ctx = nullcontext(sys.stdout)
     elif json_path is not None:
         ctx = open(json_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
     with ctx as fp:
@@ -70,12 +83,6 @@ def classify_into(
                 writer.add(verdict)
         if writer is not None:
             writer.close(aggregate.summary)
-
-
-def _stdout() -> IO[str]:
-    import sys
-
-    return sys.stdout
 
 
 def audit(

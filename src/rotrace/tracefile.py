@@ -94,7 +94,9 @@ def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):
         raise BadInput(f"{path} is not a rotrace JSON trace (missing {', '.join(_REQUIRED)})")
     if data["schema"] != SCHEMA:
-        raise BadInput(f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {SCHEMA})")
+        raise BadInput(
+            f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {SCHEMA})"
+        )
     header = TraceHeader(
         command=list(data["command"]),
         cwd=str(data.get("cwd", "")),

@@ -32,9 +32,7 @@ class VenvDetector:
     def _check(self, directory: bytes) -> bool:
         cached = self._is_venv.get(directory)
         if cached is None:
-            cached = os.path.basename(directory) == b".venv" or os.path.isfile(
-                os.path.join(directory, _CFG)
-            )
+            cached = os.path.basename(directory) == b".venv" or os.path.isfile(os.path.join(directory, _CFG))
             self._is_venv[directory] = cached
         return cached
 

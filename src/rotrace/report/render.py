@@ -80,11 +80,18 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
         dirs = sorted(agg.allowed.values(), key=lambda g: -g.count)
         shown = ", ".join(f"{safe_text(g.directory)} ({g.count})" for g in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
-        console.print(Text(f"✓ {allowed} allowed writes in {len(dirs)} directories: {shown}{more}", style="green"))
+        console.print(
+            Text(
+                f"✓ {allowed} allowed writes in {len(dirs)} directories: {shown}{more}",
+                style="green",
+            )
+        )
         if verbose:
             for v in agg.allowed_list:
                 e = v.event
-                console.print(Text(f"    {e.op:<8} {safe_text(e.path)} ({e.syscall} → {e.errno or e.result})"))
+                console.print(
+                    Text(f"    {e.op:<8} {safe_text(e.path)} ({e.syscall} → {e.errno or e.result})")
+                )
         else:
             console.print(Text("  (-v lists them)", style="dim"))
     if not s.writes:

@@ -71,9 +71,7 @@ class Decoder:
         self.memory = MemoryReader()
         self.paths = PathResolver()
 
-    def decode(
-        self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
-    ) -> Pending | None:
+    def decode(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         """The Pending call, or None when it is not to be recorded (a read-only open)."""
         family = spec.family
         if family == "open":
@@ -107,9 +105,7 @@ class Decoder:
         path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
         creating = bool(flags & (O_CREAT | O_TMPFILE_BIT))
         op = "create" if creating else "truncate" if flags & O_TRUNC else "open"
-        return Pending(
-            spec, table, op, path, None, flags, mode & 0o7777 if creating else None, write
-        )
+        return Pending(spec, table, op, path, None, flags, mode & 0o7777 if creating else None, write)
 
     def _open(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         flags = CREAT_FLAGS if spec.flags is None else args[spec.flags] & 0xFFFFFFFF

@@ -24,6 +24,7 @@ PTRACE_O_TRACEFORK = 0x2
 PTRACE_O_TRACEVFORK = 0x4
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_TRACEEXEC = 0x10
+PTRACE_O_TRACEEXIT = 0x40
 PTRACE_O_TRACESECCOMP = 0x80
 PTRACE_O_EXITKILL = 0x100000
 
@@ -31,6 +32,7 @@ PTRACE_EVENT_FORK = 1
 PTRACE_EVENT_VFORK = 2
 PTRACE_EVENT_CLONE = 3
 PTRACE_EVENT_EXEC = 4
+PTRACE_EVENT_EXIT = 6
 PTRACE_EVENT_SECCOMP = 7
 PTRACE_EVENT_STOP = 128
 
@@ -46,6 +48,7 @@ ptrace = _pt.ptrace
 resume_syscall = _pt.ptrace_syscall
 resume_cont = _pt.ptrace_cont
 get_event_msg = _pt.ptrace_geteventmsg
+detach = _pt.ptrace_detach
 
 
 def seize(pid: int, options: int) -> None:
@@ -153,6 +156,7 @@ class MemoryReader:
         out = b""
         while len(out) < PATH_MAX:
             chunk_len = _PAGE - (addr % _PAGE)
+            chunk: bytes | None
             if self._use_readv:
                 n = self._readv(pid, addr, chunk_len)
                 if n <= 0:

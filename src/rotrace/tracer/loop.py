@@ -8,11 +8,14 @@ PTRACE_SYSCALL to catch that call's exit, and with PTRACE_CONT otherwise. Withou
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.events import FileEvent
@@ -171,11 +174,31 @@ class Tracer:
                 self.exe[child] = self.exe[thread.tgid]
         self._resume(tid, thread)
 
+    def _on_exiting(self, tid: int) -> None:
+        """PTRACE_EVENT_EXIT: the thread makes no more syscalls; let it go.
+
+        Detaching here, before the thread is a zombie, lets its real parent reap it the
+        moment it can see it exited. Otherwise the parent's pidfd turns readable while
+        waitid still finds nothing (the tracer holds the exit status), which crashes
+        tokio 1.42-1.47.0 programs, uv among them ("pidfd is ready to read").
+        """
+        self._on_exit(tid)
+        kernel.detach(tid, 0)
+
     def _on_exit(self, tid: int) -> None:
         thread = self.threads.pop(tid, None)
         self.decoder.paths.forget_thread(tid)
         if thread is not None and thread.pending is not None:
             self._emit(tid, thread, thread.pending, None)
+
+    def abort(self) -> None:
+        """Kill every tracee and reap them: never leave a process stopped behind us."""
+        for tid in list(self.threads):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(tid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                os.waitpid(-1, kernel.WALL)
 
     def loop(self, root: int) -> int:
         """Run until no tracee is left; the root's raw wait status."""
@@ -222,7 +245,13 @@ class Tracer:
                 self._resume(tid, thread)
         elif event == kernel.PTRACE_EVENT_EXEC:
             self._on_exec(tid)
-        elif event in (kernel.PTRACE_EVENT_FORK, kernel.PTRACE_EVENT_VFORK, kernel.PTRACE_EVENT_CLONE):
+        elif event == kernel.PTRACE_EVENT_EXIT:
+            self._on_exiting(tid)
+        elif event in (
+            kernel.PTRACE_EVENT_FORK,
+            kernel.PTRACE_EVENT_VFORK,
+            kernel.PTRACE_EVENT_CLONE,
+        ):
             self._on_new_child(tid, thread, event)
         else:
             self._resume(tid, thread)
@@ -250,7 +279,7 @@ def trace_command(
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
     program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
-    keep_ignored = {s for s in _FORWARDED if signal.getsignal(s) == signal.SIG_IGN}
+    keep_ignored = {int(s) for s in _FORWARDED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink)
     child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr)
     tracer.seccomp = child.seccomp
@@ -262,37 +291,38 @@ def trace_command(
     previous = _forward_signals(child.pid, keep_ignored)
     try:
         status = tracer.loop(child.pid)
+    except BaseException:
+        tracer.abort()
+        raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
         reason = os.strerror(exec_errno)
         if exec_errno == errno.ENOENT:
             raise CommandNotFound(f"command not found: {argv[0]} ({reason})")
         raise CommandNotExecutable(f"command is not executable: {argv[0]} ({reason})")
-    if os.WIFSIGNALED(status):
-        sig: int | None = os.WTERMSIG(status)
-        code = 128 + (sig or 0)
-    else:
-        sig, code = None, os.WEXITSTATUS(status)
-    return TraceResult(child.pid, code, sig, child.seccomp, tracer.stops, tracer.warnings)
+    killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
+    return TraceResult(child.pid, code, killed_by, child.seccomp, tracer.stops, tracer.warnings)
 
 
-def _forward_signals(pid: int, keep_ignored: set[int]) -> dict[int, object]:
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def _forward_signals(pid: int, keep_ignored: set[int]) -> dict[int, _Handler]:
     """Pass SIGTERM/SIGHUP (and SIGINT/SIGQUIT when not from our terminal) on to the command.
 
     A terminal's ^C already reaches the command, in the same foreground process group; sent
     twice it would interrupt the command's own handler.
     """
     tty_group = os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
-    previous: dict[int, object] = {}
+    previous: dict[int, _Handler] = {}
 
-    def forward(signum: int, _frame: object) -> None:
-        try:
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
     for sig in _FORWARDED:
         if sig in keep_ignored:

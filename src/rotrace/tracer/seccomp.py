@@ -148,7 +148,13 @@ def install(program_bytes: bytes) -> int:
     sets it too): setuid programs in the trace then run without their privilege.
     """
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    libc.prctl.argtypes = (
+        ctypes.c_int,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    )
     buf = ctypes.create_string_buffer(program_bytes, len(program_bytes))
     prog = _SockFprog(len(program_bytes) // _INSN.size, ctypes.addressof(buf))
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

@@ -118,6 +118,7 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None
         | kernel.PTRACE_O_TRACEVFORK
         | kernel.PTRACE_O_TRACECLONE
         | kernel.PTRACE_O_TRACEEXEC
+        | kernel.PTRACE_O_TRACEEXIT
         | kernel.PTRACE_O_EXITKILL
         | (kernel.PTRACE_O_TRACESECCOMP if use_seccomp else 0)
     )

@@ -1,0 +1,17 @@
+# Sourced by the scripts: make (once) and activate the project's virtualenv with rotrace in it.
+# ROTRACE_VENV overrides where it lives; ROTRACE_EXTRAS which extras are installed.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${ROTRACE_VENV:-$here/.venv}
+extras=${ROTRACE_EXTRAS:-dev}
+python=${PYTHON:-python3}
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+stamp="$venv/.rotrace-installed-$extras"
+if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e "$here[$extras]"
+    touch "$stamp"
+fi
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
