@@ -69,6 +69,11 @@ class FileEvent:
     def failed(self) -> bool:
         return self.result is None or self.result < 0
 
+    def astuple(self) -> tuple[object, ...]:
+        """The fields in order (FileEvent(*t) rebuilds it): a cheap, marshal-able form."""
+        return (self.pid, self.tid, self.exe, self.syscall, self.op, self.path, self.target,
+                self.flags, self.mode, self.result, self.write)  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         return {
             "pid": self.pid,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,8 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
         raise BadInput(f"cannot read policy {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise BadInput(f"policy {path} is not UTF-8 text") from None
+    import tomllib  # only when a policy file is given: it costs start-up time
+
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

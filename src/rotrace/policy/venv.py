@@ -17,6 +17,7 @@ _CREATING_OPS = frozenset({"create", "rename", "link", "symlink"})
 class VenvDetector:
     def __init__(self) -> None:
         self._is_venv: dict[bytes, bool] = {}
+        self._dir_venv: dict[bytes, bytes | None] = {}
         self.created: set[bytes] = set()
 
     def note(self, event: FileEvent) -> None:
@@ -24,10 +25,11 @@ class VenvDetector:
         if event.op not in _CREATING_OPS or event.failed:
             return
         written = event.target if event.op == "rename" else event.path
-        if written is not None and os.path.basename(written) == _CFG:
+        if written is not None and written.endswith(_CFG) and os.path.basename(written) == _CFG:
             root = os.path.dirname(written)
             self.created.add(root)
             self._is_venv[root] = True
+            self._dir_venv.clear()
 
     def _check(self, directory: bytes) -> bool:
         cached = self._is_venv.get(directory)
@@ -38,12 +40,21 @@ class VenvDetector:
 
     def venv_of(self, path: bytes) -> bytes | None:
         """The innermost venv root containing path (or being path), else None."""
-        current = path
-        while current and current != b"/":
-            if self._check(current):
-                return current
-            parent = os.path.dirname(current)
-            if parent == current:
-                break
-            current = parent
-        return None
+        if self._check(path):
+            return path
+        return self._venv_of_dir(os.path.dirname(path))
+
+    def _venv_of_dir(self, directory: bytes) -> bytes | None:
+        """venv_of for a directory, memoised: events cluster in few directories."""
+        try:
+            return self._dir_venv[directory]
+        except KeyError:
+            pass
+        if not directory or directory == b"/":
+            found = None
+        elif self._check(directory):
+            found = directory
+        else:
+            found = self._venv_of_dir(os.path.dirname(directory))
+        self._dir_venv[directory] = found
+        return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 
 from rotrace.policy.verdict import Verdict
@@ -16,14 +15,16 @@ VENV_EXAMPLES = 8
 class DirGroup:
     directory: bytes
     count: int = 0
-    ops: Counter[str] = field(default_factory=Counter)
-    errnos: Counter[str] = field(default_factory=Counter)
+    ops: dict[str, int] = field(default_factory=dict)
+    errnos: dict[str, int] = field(default_factory=dict)
     example: bytes = b""
 
     def add(self, verdict: Verdict) -> None:
         self.count += 1
-        self.ops[verdict.event.op] += 1
-        self.errnos[verdict.event.errno or "ok"] += 1
+        op = verdict.event.op
+        self.ops[op] = self.ops.get(op, 0) + 1
+        err = verdict.event.errno or "ok"
+        self.errnos[err] = self.errnos.get(err, 0) + 1
         if not self.example:
             self.example = verdict.event.path
 

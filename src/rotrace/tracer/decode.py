@@ -1,8 +1,8 @@
 """Syscall decoders, one per family: read a stopped tracee's arguments into a Pending call.
 
-Everything that needs the tracee stopped (its strings, its cwd and fds) happens here, at
-entry; turning the Pending into a FileEvent happens after the exit stop, with the tracee
-already running again.
+Only what needs the tracee stopped happens at entry: reading its strings and what a relative
+path is relative to (its cwd, or the directory behind dirfd). Joining, normalising and naming
+flags wait until `complete`, after the exit stop, with the tracee already running again.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rotrace.events import FileEvent
 from rotrace.tracer.arch import WRITE_OPEN_MASK, SyscallTable
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
 from rotrace.tracer.kernel import MemoryReader
-from rotrace.tracer.paths import AT_FDCWD, PathResolver, as_fd
+from rotrace.tracer.paths import AT_FDCWD, PathResolver, as_fd, join
 from rotrace.tracer.syscalls import Spec
 
 O_CREAT = 0o100
@@ -22,6 +22,9 @@ O_TRUNC = 0o1000
 O_TMPFILE_BIT = 0o20000000
 CREAT_FLAGS = 0o1 | O_CREAT | O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_TRUNC)
 _OPEN_HOW = struct.Struct("=QQ")
+
+# A path as read at entry: (base, raw). base is b"" when raw is absolute or kept verbatim.
+Loc = tuple[bytes, bytes]
 
 
 @dataclass(slots=True)
@@ -31,21 +34,27 @@ class Pending:
     spec: Spec
     table: SyscallTable
     op: str
-    path: bytes
-    target: bytes | None
+    path: Loc
+    target: Loc | None
     flags: int | None
     mode: int | None
     write: bool
+    verbatim_target: bool = False  # a symlink's content is kept as written
 
     def complete(self, pid: int, tid: int, exe: bytes, result: int | None) -> FileEvent:
+        target = self.target
+        if target is not None:
+            target_path: bytes | None = target[1] if self.verbatim_target else join(*target)
+        else:
+            target_path = None
         return FileEvent(
             pid=pid,
             tid=tid,
             exe=exe,
             syscall=self.spec.name,
             op=self.op,
-            path=self.path,
-            target=self.target,
+            path=join(*self.path),
+            target=target_path,
             flags=self._flag_names(),
             mode=self.mode,
             result=result,
@@ -86,14 +95,14 @@ class Decoder:
             return self._symlink(tid, table, spec, args)
         return self._cwd(tid, table, spec, args)
 
-    def _string_at(self, tid: int, args: tuple[int, ...], dirfd_idx: int | None, idx: int) -> bytes:
+    def _string_at(self, tid: int, args: tuple[int, ...], dirfd_idx: int | None, idx: int) -> Loc:
         dirfd = AT_FDCWD if dirfd_idx is None else as_fd(args[dirfd_idx])
         raw = self.memory.cstring(tid, args[idx])
         if raw is None:
             if args[idx] == 0 and dirfd != AT_FDCWD:
-                return self.paths.fd_path(tid, dirfd)  # utimensat(fd, NULL, ...) is futimens
-            return b""
-        return self.paths.resolve(tid, dirfd, raw)
+                return self.paths.fd_path(tid, dirfd), b""  # utimensat(fd, NULL, ...) is futimens
+            return b"", b""
+        return self.paths.base(tid, dirfd, raw), raw
 
     def _open_event(
         self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int,
@@ -122,7 +131,7 @@ class Decoder:
 
     def _path(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         if spec.fd is not None:
-            path = self.paths.fd_path(tid, as_fd(args[spec.fd]))
+            path: Loc = (b"", self.paths.fd_path(tid, as_fd(args[spec.fd])))
         else:
             path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
@@ -140,8 +149,8 @@ class Decoder:
     def _symlink(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         content = self.memory.cstring(tid, args[spec.path or 0]) or b""
         link = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
-        return Pending(spec, table, "symlink", link, content, None, None, True)
+        return Pending(spec, table, "symlink", link, (b"", content), None, None, True, verbatim_target=True)
 
     def _cwd(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         """chdir/fchdir/chroot are not events; their success invalidates the cwd cache."""
-        return Pending(spec, table, "", b"", None, None, None, False)
+        return Pending(spec, table, "", (b"", b""), None, None, None, False)

@@ -112,6 +112,7 @@ _process_vm_readv.restype = ctypes.c_ssize_t
 PATH_MAX = 4096
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _WORD = ctypes.sizeof(ctypes.c_long)
+_FIRST_READ = 256
 
 
 class MemoryReader:
@@ -154,8 +155,12 @@ class MemoryReader:
         if addr == 0:
             return None
         out = b""
+        first = True
         while len(out) < PATH_MAX:
             chunk_len = _PAGE - (addr % _PAGE)
+            if first and chunk_len > _FIRST_READ:  # most paths are short: copy less first
+                chunk_len = _FIRST_READ
+            first = False
             chunk: bytes | None
             if self._use_readv:
                 n = self._readv(pid, addr, chunk_len)

@@ -15,6 +15,8 @@ AT_FDCWD = -100
 
 def normalise(path: bytes) -> bytes:
     """Lexical normalisation: collapse `.`, `..` and repeated slashes (no symlink lookup)."""
+    if b"/." not in path and b"//" not in path and not (path.endswith(b"/") and len(path) > 1):
+        return path  # already normal: the common case, skip normpath
     norm = os.path.normpath(path)
     if norm.startswith(b"//"):
         norm = b"/" + norm.lstrip(b"/")
@@ -50,13 +52,20 @@ class PathResolver:
         link = f"/proc/{tid}/fd/{fd}"
         return _readlink(link) or link.encode()
 
-    def resolve(self, tid: int, dirfd: int, path: bytes) -> bytes:
+    def base(self, tid: int, dirfd: int, path: bytes) -> bytes:
+        """What a relative `path` is relative to (read while the tracee is stopped); b"" if absolute."""
         if path.startswith(b"/"):
-            return normalise(path)
-        base = self.cwd(tid) if dirfd == AT_FDCWD else self.fd_path(tid, dirfd)
-        if not path:
-            return normalise(base)
-        return normalise(base + b"/" + path)
+            return b""
+        return self.cwd(tid) if dirfd == AT_FDCWD else self.fd_path(tid, dirfd)
+
+
+def join(base: bytes, path: bytes) -> bytes:
+    """The absolute path for `path` seen from `base` (from PathResolver.base), normalised."""
+    if not base:
+        return normalise(path)
+    if not path:
+        return normalise(base)
+    return normalise(base + b"/" + path)
 
 
 def _readlink(link: str) -> bytes | None:

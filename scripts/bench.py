@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Benchmark rotrace against strace on real workloads (README, "Performance").
+
+For each workload it times, alternating the variants in every round, the median wall time of:
+untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotrace run
+(default: writes only); rotrace run --all-opens. It prints one table: median seconds, ratio to
+untraced, ratio to strace --seccomp-bpf, rotrace's peak RSS (VmHWM, sampled with psutil) and
+the events rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events).
+
+    scripts/bench.py [--rounds N] [--only W1,W2,W3] [--memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rotrace.tracer.arch import current_machine  # noqa: E402
+from rotrace.tracer.syscalls import SPECS  # noqa: E402
+from tests.uvtools import installed_uv, uv_env  # noqa: E402
+
+# ~30 pure-Python wheels with many files between them (tzdata alone has ~600): W2's install.
+W2_WHEELS = [
+    "attrs==24.2.0", "babel==2.16.0", "certifi==2024.8.30", "click==8.1.7", "colorama==0.4.6",
+    "decorator==5.1.1", "docutils==0.21.2", "idna==3.10", "iniconfig==2.0.0", "jinja2==3.1.4",
+    "markdown-it-py==3.0.0", "mdurl==0.1.2", "more-itertools==10.5.0", "packaging==24.1",
+    "pluggy==1.5.0", "pygments==2.18.0", "pyparsing==3.1.4", "pytest==8.3.3",
+    "python-dateutil==2.9.0.post0", "pytz==2024.2", "requests==2.32.3", "rich==13.9.2",
+    "six==1.16.0", "sortedcontainers==2.4.0", "toml==0.10.2", "tomli==2.0.2",
+    "typing-extensions==4.12.2", "tzdata==2024.2", "urllib3==2.2.3", "wcwidth==0.2.13",
+    "zipp==3.20.2", "soupsieve==2.6", "beautifulsoup4==4.12.3",
+]  # fmt: skip
+W2_NAMES = [w.split("==")[0] for w in W2_WHEELS]
+
+# Modules whose import has side effects (a GUI, a browser, printing) or is not for importing.
+_NO_IMPORT = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "__main__", "pydoc_data"}
+
+
+def strace_set() -> str:
+    table = current_machine().native
+    return ",".join(sorted("?" + n for n in table.numbers if n in SPECS))  # ?: unknown to this strace
+
+
+@dataclass
+class Sample:
+    seconds: list[float] = field(default_factory=list)
+    rss_kb: int = 0
+    events: int | None = None
+
+
+def _peak_rss(proc: subprocess.Popen[bytes], out: list[int]) -> None:
+    """Poll rotrace's own VmHWM (its peak RSS so far) until it exits."""
+    try:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        out[0] = max(out[0], int(line.split()[1]))
+            if ps.status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.005)
+    except (OSError, psutil.Error):
+        pass
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rss = [0]
+    poller = threading.Thread(target=_peak_rss, args=(proc, rss)) if measure_rss else None
+    if poller:
+        poller.start()
+    code = proc.wait()
+    elapsed = time.perf_counter() - start
+    if poller:
+        poller.join()
+    if code not in ok:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {code}")
+    return elapsed, rss[0]
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    before_each: Callable[[], None] = lambda: None
+
+
+def variants(w: Workload, json_path: Path) -> dict[str, list[str]]:
+    rotrace = [sys.executable, "-m", "rotrace", "run", "--json", str(json_path)]
+    strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}"]
+    return {
+        "untraced": w.argv,
+        "strace": [*strace, *w.argv],
+        "strace --seccomp-bpf": [*strace, "--seccomp-bpf", *w.argv],
+        "rotrace": [*rotrace, "--", *w.argv],
+        "rotrace --all-opens": [*rotrace, "--all-opens", "--", *w.argv],
+    }
+
+
+def bench(w: Workload, rounds: int, tmp: Path) -> dict[str, Sample]:
+    json_path = tmp / f"{w.name}.json"
+    runs = variants(w, json_path)
+    samples = {k: Sample() for k in runs}
+    for _ in range(rounds):
+        for key, argv in runs.items():
+            w.before_each()
+            is_rotrace = key.startswith("rotrace")  # exits 1 when it found violations: a fine run
+            elapsed, rss = timed(argv, w.cwd, w.env, measure_rss=is_rotrace, ok=(0, 1) if is_rotrace else (0,))
+            s = samples[key]
+            s.seconds.append(elapsed)
+            s.rss_kb = max(s.rss_kb, rss)
+            if key.startswith("rotrace"):
+                s.events = json.loads(json_path.read_text())["summary"]["events"]
+    return samples
+
+
+def print_table(title: str, samples: dict[str, Sample]) -> None:
+    base = statistics.median(samples["untraced"].seconds)
+    bpf = statistics.median(samples["strace --seccomp-bpf"].seconds)
+    print(f"\n{title}")
+    print(f"| variant | median s | × untraced | × strace --seccomp-bpf | rotrace peak RSS | events |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for key, s in samples.items():
+        med = statistics.median(s.seconds)
+        rss = f"{s.rss_kb / 1024:.0f} MiB" if s.rss_kb else ""
+        events = "" if s.events is None else str(s.events)
+        print(f"| {key} | {med:.3f} | {med / base:.2f} | {med / bpf:.2f} | {rss} | {events} |")
+    sys.stdout.flush()
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+
+def w1(tmp: Path, uv: str) -> Workload:
+    project = tmp / "w1"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "w1"\nversion = "0"\nrequires-python = ">=3.8"\ndependencies = []\n'
+    )
+    env = uv_env()
+    subprocess.run([uv, "sync", "--offline"], cwd=project, env=env, check=True, capture_output=True)
+    env.update(UV_FROZEN="true")
+    argv = [uv, "run", "python", "--version"]
+    subprocess.run(argv, cwd=project, env=env, check=True, capture_output=True)  # warm
+    return Workload("W1", "W1 `uv run python --version` (synced project, frozen, warm)", argv, project, env)
+
+
+def wheelhouse() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rotrace" / "bench-wheels"
+    if len(list(cache.glob("*.whl"))) < len(W2_WHEELS):
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
+             "--dest", str(cache), *W2_WHEELS],
+            check=True,
+        )  # fmt: skip
+    return cache
+
+
+def w2(tmp: Path, uv: str) -> Workload:
+    wheels = wheelhouse()
+    project = tmp / "w2"
+    project.mkdir()
+    deps = ", ".join(f'"{n}"' for n in W2_NAMES)
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "w2"\nversion = "0"\nrequires-python = ">=3.11"\ndependencies = [{deps}]\n'
+        f'[tool.uv]\nno-index = true\nfind-links = ["{wheels}"]\n'
+    )
+    env = uv_env()
+    env["UV_CACHE_DIR"] = str(tmp / "w2-cache")
+    subprocess.run([uv, "lock", "--offline"], cwd=project, env=env, check=True, capture_output=True)
+    argv = [uv, "sync", "--offline", "--frozen"]
+    subprocess.run(argv, cwd=project, env=env, check=True, capture_output=True)  # warm the cache
+
+    def fresh_venv() -> None:
+        shutil.rmtree(project / ".venv", ignore_errors=True)
+
+    title = f"W2 `uv sync --offline` of {len(W2_WHEELS)} local wheels into a fresh .venv (warm cache)"
+    return Workload("W2", title, argv, project, env, fresh_venv)
+
+
+def w3(tmp: Path) -> Workload:
+    names = sorted(n for n in sys.stdlib_module_names if not n.startswith("_") and n not in _NO_IMPORT)
+    code = (
+        "import importlib, warnings\nwarnings.simplefilter('ignore')\nn = 0\n"
+        f"for m in {names!r}:\n"
+        "    try:\n        importlib.import_module(m); n += 1\n    except Exception:\n        pass\n"
+    )
+    script = tmp / "w3.py"
+    script.write_text(code)
+    argv = [sys.executable, "-B", str(script)]
+    return Workload("W3", f"W3 read-heavy start-up: import {len(names)} stdlib modules", argv, tmp, dict(os.environ))
+
+
+def memory_check(tmp: Path) -> None:
+    """rotrace's peak RSS for 10^4 and 10^6 recorded events: it must not grow with them."""
+    print("\nMemory: rotrace's peak RSS against the number of events")
+    print("| events | wall s | rotrace peak RSS |")
+    print("|---:|---:|---:|")
+    target = tmp / "m.txt"
+    for n in (10_000, 1_000_000):
+        code = f"import os\nfor _ in range({n}):\n    os.close(os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT))\n"
+        argv = [sys.executable, "-m", "rotrace", "run", "--json", str(tmp / "m.json"), "--", sys.executable, "-c", code]
+        elapsed, rss = timed(argv, tmp, dict(os.environ), measure_rss=True, ok=(0, 1))
+        events = json.loads((tmp / "m.json").read_text())["summary"]["events"]
+        print(f"| {events} | {elapsed:.1f} | {rss / 1024:.0f} MiB |")
+        sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="repetitions of each variant (default 5)")
+    parser.add_argument("--only", default="W1,W2,W3", help="comma-separated workloads (default all)")
+    parser.add_argument("--memory", action="store_true", help="also run the 10^4 / 10^6 events memory check")
+    args = parser.parse_args()
+    if shutil.which("strace") is None:
+        raise SystemExit("bench: strace is needed (apt-get install strace)")
+    uv = installed_uv()
+    if uv is None:
+        raise SystemExit("bench: uv is needed (pip install -e '.[test]')")
+    only = set(args.only.split(","))
+    print(f"rotrace bench: {args.rounds} rounds, median wall time; {os.cpu_count()} CPUs, "
+          f"Linux {os.uname().release}, {os.uname().machine}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="rotrace-bench-") as tmp_str:
+        tmp = Path(tmp_str)
+        makers: dict[str, Callable[[], Workload]] = {
+            "W1": lambda: w1(tmp, uv),
+            "W2": lambda: w2(tmp, uv),
+            "W3": lambda: w3(tmp),
+        }
+        for name, make in makers.items():
+            if name in only:
+                w = make()
+                print_table(w.title, bench(w, args.rounds, tmp))
+        fixed = Workload("F", "rotrace's fixed cost: `true`", ["true"], tmp, dict(os.environ))
+        if "F" in only or only == {"W1", "W2", "W3"}:
+            print_table(fixed.title, bench(fixed, max(args.rounds, 10), tmp))
+        if args.memory:
+            memory_check(tmp)
+
+
+if __name__ == "__main__":
+    main()
