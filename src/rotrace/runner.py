@@ -11,7 +11,6 @@ import gc
 import marshal
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,13 +24,25 @@ from rotrace.tracefile import TraceHeader, TraceWriter, signal_name
 from rotrace.tracer import TraceOptions, TraceResult, trace_command
 
 
+def _anonymous_file() -> IO[bytes]:
+    """An unnamed temporary file in $TMPDIR (O_TMPFILE: nothing to clean up, no tempfile import)."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+    except OSError:  # a filesystem without O_TMPFILE
+        import tempfile
+
+        return tempfile.TemporaryFile(prefix="rotrace-")
+    return os.fdopen(fd, "w+b")
+
+
 class Spool:
     """Events on disk in batches of marshal records: fast, bytes-exact, and flat in memory."""
 
     BATCH = 4096
 
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="rotrace-")  # noqa: SIM115 - closed by close()
+        self._file: IO[bytes] = _anonymous_file()
         self._batch: list[tuple[object, ...]] = []
         self._batches = 0
 

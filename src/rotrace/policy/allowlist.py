@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rotrace.errors import BadInput
@@ -106,7 +105,8 @@ class Allowlist:
 def load_policy_file(path: str) -> tuple[bool, list[str]]:
     """(keep defaults, allow entries) from a policy TOML file; BadInput says where it is wrong."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
     except OSError as exc:
         raise BadInput(f"cannot read policy {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -131,7 +131,7 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
     allow = data.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
         raise BadInput(f"policy {path}: 'allow' must be a list of non-empty path strings")
-    base = str(Path(path).resolve().parent)
+    base = os.path.dirname(os.path.realpath(path))
     return defaults, [expand(a, base) for a in allow]
 
 

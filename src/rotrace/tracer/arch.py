@@ -7,7 +7,7 @@ and, where the kernel runs them, its compat ABI (i386 on x86_64, arm on aarch64)
 
 from __future__ import annotations
 
-import platform
+import os
 from dataclasses import dataclass, field
 
 AUDIT_ARCH_X86_64 = 0xC000003E
@@ -149,7 +149,7 @@ class UnsupportedMachine(RuntimeError):
 
 
 def current_machine() -> Machine:
-    arch = platform.machine()
+    arch = os.uname().machine
     try:
         return MACHINES[arch]
     except KeyError:
