@@ -47,7 +47,9 @@ def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
 
     from rotrace.report.render import render
 
-    render(aggregate, header, Console(stderr=True, highlight=False, soft_wrap=False), verbose)
+    # Not a terminal (CI logs, files): wide enough that paths are not folded.
+    width = None if sys.stderr.isatty() else 160
+    render(aggregate, header, Console(stderr=True, highlight=False, width=width), verbose)
 
 
 @click.group(epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,6 +80,17 @@ def cli() -> None:
     is_flag=True,
     help="Stop on every syscall instead of filtering with seccomp (slower; keeps setuid working).",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Run inside a bubblewrap sandbox like `docker run --read-only --tmpfs /tmp`: the root "
+    "read-only, each allowed directory a writable tmpfs.",
+)
+@click.option(
+    "--keep-writes",
+    is_flag=True,
+    help="With --read-only: bind-mount the allowed directories instead of a tmpfs, keeping what is written.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -86,6 +99,8 @@ def run(
     json_path: str | None,
     all_opens: bool,
     no_seccomp: bool,
+    read_only: bool,
+    keep_writes: bool,
     verbose: bool,
     command: tuple[str, ...],
 ) -> int:
@@ -100,7 +115,12 @@ def run(
 
     allowlist = build_allowlist(list(allow), policy)
     options = TraceOptions(seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-")
-    outcome = audit(list(command), allowlist, options, json_path, keep_allowed=verbose)
+    if keep_writes and not read_only:
+        raise click.UsageError("--keep-writes only applies with --read-only")
+    outcome = audit(
+        list(command), allowlist, options, json_path, keep_allowed=verbose, read_only=read_only,
+        keep_writes=keep_writes,
+    )  # fmt: skip
     _render(outcome.header, outcome.aggregate, verbose)
     return verdict_status(outcome.header, outcome.aggregate)
 

@@ -101,7 +101,10 @@ def audit(
     options: TraceOptions,
     json_path: str | None = None,
     keep_allowed: bool = False,
+    read_only: bool = False,
+    keep_writes: bool = False,
 ) -> RunOutcome:
+    """Trace argv (inside a read-only bubblewrap sandbox if asked) and classify what it wrote."""
     spool = Spool()
     classifier = Classifier(allowlist)
 
@@ -112,7 +115,13 @@ def audit(
     try:
         gc.disable()  # tracing makes no reference cycles; collections would only add latency
         try:
-            result = trace_command(argv, sink, options)
+            if read_only:
+                from rotrace.sandbox.bwrap import trace_in_sandbox
+
+                result, sandbox = trace_in_sandbox(argv, sink, options, allowlist, keep_writes)
+                writable: list[str] | None = sandbox.writable
+            else:
+                result, writable = trace_command(argv, sink, options), None
         finally:
             gc.enable()
         header = TraceHeader(
@@ -124,6 +133,8 @@ def audit(
             seccomp=result.seccomp,
             all_opens=options.all_opens,
             warnings=result.warnings,
+            read_only=read_only,
+            sandbox_writable=writable,
         )
         aggregate = Aggregate(keep_allowed=keep_allowed)
         classify_into((classifier.classify(e) for e in spool), aggregate, json_path, header)

@@ -26,6 +26,7 @@ class Summary:
     writes: int = 0
     violations: int = 0
     venv_writes: int = 0
+    ro_failures: int = 0  # writes that fail (or would) under a read-only root with EROFS
 
     def add(self, verdict: Verdict) -> None:
         self.events += 1
@@ -33,6 +34,7 @@ class Summary:
             self.writes += 1
             self.violations += verdict.violation
             self.venv_writes += verdict.venv is not None
+            self.ro_failures += verdict.ro_forecast == "EROFS"
 
 
 @dataclass
@@ -45,6 +47,8 @@ class TraceHeader:
     seccomp: bool = True
     all_opens: bool = False
     warnings: list[str] = field(default_factory=list)
+    read_only: bool = False  # traced inside the read-only sandbox (--read-only)
+    sandbox_writable: list[str] | None = None  # what the sandbox mounted writable
 
     @property
     def command_failed(self) -> bool:
@@ -106,6 +110,8 @@ def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
         seccomp=bool(data.get("seccomp", True)),
         all_opens=bool(data.get("all_opens", False)),
         warnings=list(data.get("warnings", [])),
+        read_only=bool(data.get("read_only", False)),
+        sandbox_writable=data.get("sandbox_writable"),
     )
     events = data["events"]
     if not isinstance(events, list):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.forecast import forecast
 from rotrace.policy.venv import VenvDetector
 
 
@@ -16,6 +18,7 @@ class Verdict:
     event: FileEvent
     allowed: bool | None  # None for a read (not classified)
     venv: bytes | None
+    ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
 
     @property
     def violation(self) -> bool:
@@ -25,6 +28,7 @@ class Verdict:
         out = self.event.to_json()
         out["allowed"] = self.allowed
         out["venv"] = None if self.venv is None else os.fsdecode(self.venv)
+        out["ro_forecast"] = self.ro_forecast
         return out
 
     @classmethod
@@ -34,7 +38,11 @@ class Verdict:
             FileEvent.from_json(obj),
             obj.get("allowed"),
             None if venv is None else os.fsencode(venv),
+            obj.get("ro_forecast"),
         )
+
+
+_EROFS = errno.EROFS
 
 
 class Classifier:
@@ -53,8 +61,10 @@ class Classifier:
         allowed = self.allowlist.allows(event.path)
         if event.op == "rename" and event.target is not None:
             allowed = allowed and self.allowlist.allows(event.target)
+        if event.result == -_EROFS:  # the filesystem said no, whatever the allowlist says
+            allowed = False
         if not known_venv:
             venv = self.venvs.venv_of(event.path)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
-        return Verdict(event, allowed, venv)
+        return Verdict(event, allowed, venv, forecast(event, allowed))

@@ -17,6 +17,7 @@ class DirGroup:
     count: int = 0
     ops: dict[str, int] = field(default_factory=dict)
     errnos: dict[str, int] = field(default_factory=dict)
+    forecasts: dict[str, int] = field(default_factory=dict)
     example: bytes = b""
 
     def add(self, verdict: Verdict) -> None:
@@ -25,6 +26,8 @@ class DirGroup:
         self.ops[op] = self.ops.get(op, 0) + 1
         err = verdict.event.errno or "ok"
         self.errnos[err] = self.errnos.get(err, 0) + 1
+        ro = verdict.ro_forecast or "ok"
+        self.forecasts[ro] = self.forecasts.get(ro, 0) + 1
         if not self.example:
             self.example = verdict.event.path
 

@@ -32,6 +32,7 @@ def _group_table(groups: list[DirGroup], title: str) -> Table:
     table.add_column("ops")
     table.add_column("count", justify="right")
     table.add_column("result")
+    table.add_column("read-only root")
     table.add_column("example", overflow="fold")
     for g in sorted(groups, key=lambda g: (-g.count, g.directory)):
         table.add_row(
@@ -39,6 +40,7 @@ def _group_table(groups: list[DirGroup], title: str) -> Table:
             Text(_counts(g.ops)),
             Text(str(g.count)),
             Text(_counts(g.errnos), style="red" if "ok" not in g.errnos else ""),
+            Text(_counts(g.forecasts), style="red" if "EROFS" in g.forecasts else ""),
             Text(safe_text(os.path.basename(g.example) or g.example)),
         )
     return table
@@ -53,6 +55,16 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
     line.append(f"{s.violations} violations", style="bold red" if s.violations else "green")
     line.append(f" · {s.venv_writes} venv writes", style="bold yellow" if s.venv_writes else "")
     console.print(line)
+    if header.read_only:
+        writable = ", ".join(header.sandbox_writable or []) or "nothing"
+        console.print(Text(f"  traced in a read-only root (bubblewrap); writable: {writable}", style="dim"))
+    elif s.ro_failures:
+        console.print(
+            Text(
+                f"  under a read-only root {s.ro_failures} of these writes would fail with EROFS",
+                style="yellow",
+            )
+        )
     for warning in header.warnings:
         console.print(Text(f"  warning: {warning}", style="yellow"))
 

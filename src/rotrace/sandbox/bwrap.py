@@ -1,0 +1,158 @@
+"""Run the tracer inside bubblewrap: a read-only root, /dev and /proc, a tmpfs on /tmp, and
+every allowed directory writable (a tmpfs, or a bind mount that keeps what is written).
+
+rotrace's own runtime (its Python, its packages) and the working directory stay visible even
+when they live under a directory the sandbox covers with a tmpfs (a CI clone under /tmp).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rotrace.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    RotraceError,
+    SandboxError,
+    TraceFailed,
+)
+from rotrace.events import FileEvent
+from rotrace.policy.allowlist import Allowlist
+from rotrace.sandbox.channel import read_frames
+from rotrace.tracer import TraceOptions, TraceResult
+
+INSTALL_HINT = (
+    "bubblewrap (bwrap) is needed for --read-only: apt-get install bubblewrap (Debian, Ubuntu),"
+    " dnf install bubblewrap (Fedora), apk add bubblewrap (Alpine)"
+)
+# Provided by bwrap's own /dev and /proc: never mounted over.
+_PROVIDED = ("/dev", "/proc")
+_ERRORS: dict[int, type[RotraceError]] = {
+    CommandNotFound.exit_status: CommandNotFound,
+    CommandNotExecutable.exit_status: CommandNotExecutable,
+}
+
+
+@dataclass
+class SandboxPlan:
+    """The bwrap arguments, and what the user should know about them."""
+
+    args: list[str]
+    writable: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def runtime_paths(command_path: str | None) -> list[str]:
+    """What the tracer inside needs to see: its Python, its packages, the command, the cwd."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.getcwd(), os.path.dirname(sys.executable)}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    if command_path:
+        paths.add(os.path.dirname(os.path.realpath(command_path)))
+    return sorted(p for p in paths if p.startswith("/"))
+
+
+def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent"]
+    result = SandboxPlan(args)
+    mounts: list[str] = []
+    for rule in allowlist.rules:
+        path = rule.pattern
+        if rule.is_glob:
+            result.notes.append(f"{path}: a glob cannot be mounted; it stays read-only in the sandbox")
+        elif any(_under(path, p) for p in _PROVIDED):
+            continue
+        elif not os.path.isdir(path):
+            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
+            result.notes.append(f"{path} {what}: it stays read-only in the sandbox")
+        else:
+            mounts.append(path)
+    for path in sorted(set(mounts), key=len):
+        args += ["--bind", path, path] if keep else ["--tmpfs", path]
+        result.writable.append(path)
+    if not keep:
+        covered = [m for m in result.writable]
+        for path in visible:
+            if any(_under(path, m) and path != m for m in covered):
+                args += ["--ro-bind", path, path]
+    return result
+
+
+def find_bwrap() -> str:
+    found = shutil.which("bwrap")
+    if found is None:
+        raise SandboxError(INSTALL_HINT)
+    return found
+
+
+def trace_in_sandbox(
+    argv: list[str],
+    sink: Callable[[FileEvent], None],
+    options: TraceOptions,
+    allowlist: Allowlist,
+    keep: bool,
+) -> tuple[TraceResult, SandboxPlan]:
+    """Like trace_command, with the tracer (and so the command) inside bubblewrap."""
+    bwrap = find_bwrap()
+    command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
+    sandbox = plan(allowlist, keep, runtime_paths(command_path))
+    read_fd, write_fd = os.pipe()
+    flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
+    inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
+    cmd = [bwrap, *sandbox.args, "--chdir", os.getcwd(), "--", *inner]
+    try:
+        proc = subprocess.Popen(cmd, pass_fds=(write_fd,))
+    except OSError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
+    os.close(write_fd)
+    inner_pid = 0
+    outcome: tuple[object, ...] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        if inner_pid:
+            os.kill(inner_pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for frame in read_frames(read_fd):
+            kind = frame[0]
+            if kind == "events":
+                for record in frame[1]:
+                    sink(FileEvent(*record))
+            elif kind == "pid":
+                inner_pid = frame[1]
+            else:
+                outcome = frame
+    finally:
+        os.close(read_fd)
+        for s, h in previous.items():
+            signal.signal(s, h)
+    code = proc.wait()
+    if outcome is None:
+        raise SandboxError(
+            f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"
+        )
+    if outcome[0] == "error":
+        status, text = int(outcome[1]), str(outcome[2])  # type: ignore[call-overload]
+        raise _ERRORS.get(status, TraceFailed)(text)
+    data: dict[str, object] = outcome[1]  # type: ignore[assignment]
+    result = TraceResult(
+        pid=inner_pid,
+        exit_code=int(data["exit_code"]),  # type: ignore[call-overload]
+        signal=data["signal"],  # type: ignore[arg-type]
+        seccomp=bool(data["seccomp"]),
+        stops=int(data["stops"]),  # type: ignore[call-overload]
+        warnings=[*data["warnings"], *sandbox.notes],  # type: ignore[misc]
+    )
+    return result, sandbox

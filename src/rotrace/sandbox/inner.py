@@ -1,0 +1,50 @@
+"""The tracer's side of a --read-only run: runs inside bubblewrap, sends events out.
+
+Not a user command: `rotrace run --read-only` starts it as
+`python -m rotrace.sandbox.inner FD SECCOMP ALL_OPENS STDOUT_TO_STDERR -- COMMAND...`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rotrace.errors import RotraceError
+from rotrace.events import FileEvent
+from rotrace.sandbox.channel import write_frame
+from rotrace.tracer import TraceOptions, trace_command
+
+BATCH = 256
+
+
+def main(argv: list[str]) -> int:
+    fd = int(argv[0])
+    seccomp, all_opens, to_stderr = (flag == "1" for flag in argv[1:4])
+    command = argv[argv.index("--") + 1 :]
+    write_frame(fd, ("pid", os.getpid()))
+    batch: list[tuple[object, ...]] = []
+
+    def sink(event: FileEvent) -> None:
+        batch.append(event.astuple())
+        if len(batch) >= BATCH:
+            write_frame(fd, ("events", batch))
+            batch.clear()
+
+    try:
+        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr)
+        result = trace_command(command, sink, options)
+    except RotraceError as exc:
+        write_frame(fd, ("error", exc.exit_status, str(exc)))
+        return exc.exit_status
+    if batch:
+        write_frame(fd, ("events", batch))
+    write_frame(
+        fd,
+        ("result", {"exit_code": result.exit_code, "signal": result.signal, "seccomp": result.seccomp,
+                    "stops": result.stops, "warnings": result.warnings}),
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,88 @@
+"""--read-only: the bubblewrap sandbox, and the forecast made without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import rotrace_cli
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+WORKLOAD = Path(__file__).parent / "workloads" / "readonly.py"
+
+
+def _setup(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    work, scratch = tmp_path / name, tmp_path / f"{name}-scratch"
+    (work / "existing_dir").mkdir(parents=True)
+    (work / "existing.txt").write_text("x")
+    scratch.mkdir()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'defaults = false\nallow = ["{scratch}", "/dev/null"]\n')
+    return work, scratch, policy
+
+
+def _trace(work: Path, policy: Path, scratch: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    proc = rotrace_cli("run", *extra, "--policy", str(policy), "--json", "t.json", "--",
+                       sys.executable, str(WORKLOAD), str(scratch), cwd=work)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads((work / "t.json").read_text())  # type: ignore[no-any-return]
+
+
+def _outcomes(trace: dict, field: str) -> list[tuple[str, str, str]]:  # type: ignore[type-arg]
+    return [(e["syscall"], e["path"].split("/")[-1], e[field] or "ok") for e in trace["events"] if e["write"]]
+
+
+def test_forecast_agrees_with_the_sandbox(tmp_path: Path) -> None:
+    work, scratch, policy = _setup(tmp_path, "normal")
+    forecast = _trace(work, policy, scratch)
+    work2, scratch2, policy2 = _setup(tmp_path, "sandboxed")
+    sandboxed = _trace(work2, policy2, scratch2, "--read-only")
+    assert sandboxed["read_only"] is True
+    predicted = _outcomes(forecast, "ro_forecast")
+    actual = _outcomes(sandboxed, "errno")
+    assert predicted == actual
+    by_name = {name: outcome for _, name, outcome in actual}
+    assert by_name["new.txt"] == "EROFS" and by_name["existing_dir"] in ("EEXIST", "EROFS")
+    assert by_name["missing.txt"] == "EROFS"  # unlink checks writability before the last name
+    assert by_name["file"] == "ENOENT"  # a missing parent is found first
+    assert by_name["null"] == "ok" and by_name["ok.txt"] == "ok"
+    assert {o for _, _, o in actual} >= {"EROFS", "EEXIST", "ENOENT", "ok"}
+    # the normal run really wrote; the sandboxed one wrote nothing into its directory
+    assert (work / "new.txt").exists() and not (work2 / "new.txt").exists()
+    assert not (scratch2 / "ok.txt").exists()  # a tmpfs: gone with the sandbox
+
+
+def test_keep_writes_binds_the_allowed_directories(tmp_path: Path) -> None:
+    work, scratch, policy = _setup(tmp_path, "kept")
+    trace = _trace(work, policy, scratch, "--read-only", "--keep-writes")
+    assert trace["sandbox_writable"] == [str(scratch)]
+    assert (scratch / "ok.txt").exists() and (scratch / "d").is_dir()
+    assert not (work / "new.txt").exists()
+
+
+def test_tmp_is_a_tmpfs_and_the_checkout_stays_visible(tmp_path: Path) -> None:
+    """Under the default allowlist /tmp is a tmpfs: the tmp_path this test runs in (and maybe
+    rotrace itself, in a CI clone under /tmp) must still be visible, read-only."""
+    (tmp_path / "data.txt").write_text("hello")
+    code = "import sys; print(open('data.txt').read()); open('/tmp/scratch-file', 'w').write('x')"
+    proc = rotrace_cli(
+        "run", "--read-only", "--json", "t.json", "--", sys.executable, "-c", code, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hello" in proc.stdout
+    assert not os.path.exists("/tmp/scratch-file")  # it went to the sandbox's own /tmp
+    # t.json is written by rotrace outside the sandbox
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert [e["errno"] for e in trace["events"] if e["path"] == "/tmp/scratch-file"] == [None]
+
+
+def test_missing_bwrap_says_how_to_install(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path))  # no bwrap on this PATH
+    proc = rotrace_cli("run", "--read-only", "--", sys.executable, "-c", "pass", cwd=tmp_path, env=env)
+    assert proc.returncode == 5 and "apt-get install bubblewrap" in proc.stderr
+    assert "Traceback" not in proc.stderr
