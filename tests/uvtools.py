@@ -3,11 +3,14 @@ PyPI (pip download of the wheel, the binary unpacked from it, cached)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 PYPROJECT = """\
@@ -69,3 +72,60 @@ def make_project(root: Path, uv: str, python: str = sys.executable) -> Path:
     (root / "main.py").write_text("print('hello from the app')\n")
     subprocess.run([uv, "sync", "--offline"], cwd=root, env=uv_env(python), check=True, capture_output=True)
     return root
+
+
+# -- the seed's matrix: uv versions x settings, each audited under `rotrace run --read-only` --------
+
+SETTINGS: dict[str, dict[str, str]] = {
+    "frozen": {"UV_FROZEN": "true", "UV_NO_CACHE": "true"},
+    "frozen+no-sync": {"UV_FROZEN": "true", "UV_NO_CACHE": "true", "UV_NO_SYNC": "true"},
+}
+TMP_READ_ONLY = "frozen+no-sync, /tmp read-only"
+
+
+@dataclass
+class Cell:
+    """What one uv version did under one setting in a read-only root."""
+
+    version: str
+    setting: str
+    exit_code: int
+    rotrace_status: int
+    venv_writes: list[tuple[str, str, str]]  # (op, name, errno) with temp names generalised
+    other_violations: list[tuple[str, str, str]]
+    stderr: str
+
+    @property
+    def venv_summary(self) -> str:
+        return ", ".join(f"{op} {name} {err}" for op, name, err in self.venv_writes) or "none"
+
+    @property
+    def other_summary(self) -> str:
+        return ", ".join(f"{op} {name} {err}" for op, name, err in self.other_violations) or "none"
+
+
+def _generalise(path: str) -> str:
+    return re.sub(r"\.tmp[A-Za-z0-9]{6}", ".tmpXXXXXX", path)
+
+
+def audit_uv(version: str, setting: str, workdir: Path, rotrace: list[str]) -> Cell:
+    """Build the seed's project with uv `version` and audit `uv run python --version`."""
+    uv = str(uv_binary(version))
+    project = make_project(workdir / f"uv-{version}-{re.sub(r'[^a-z]+', '-', setting)}" / "app", uv)
+    env = uv_env()
+    env.update(SETTINGS["frozen+no-sync" if setting == TMP_READ_ONLY else setting])
+    args = [*rotrace, "run", "--read-only", "--json", "trace.json"]
+    if setting == TMP_READ_ONLY:
+        policy = project.parent / "no-tmp.toml"
+        policy.write_text('defaults = false\nallow = ["/dev/null", "/dev/pts", "/dev/tty"]\n')
+        args += ["--policy", str(policy)]
+    proc = subprocess.run([*args, "--", uv, "run", "python", "--version"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    trace = json.loads((project / "trace.json").read_text())
+    venv, other = [], []
+    for e in trace["events"]:
+        if not e["write"] or e["allowed"]:
+            continue
+        row = (e["op"], _generalise(e["path"].replace(str(project), "<app>")), e["errno"] or "ok")
+        (venv if e["venv"] else other).append(row)
+    return Cell(version, setting, trace["exit_code"], proc.returncode, venv, other, proc.stderr)

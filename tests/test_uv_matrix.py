@@ -1,0 +1,57 @@
+"""The seed, on real uv binaries from PyPI, in a read-only root (rotrace run --read-only).
+
+0.7.13 writes nothing into .venv; 0.7.14-0.7.18 try `.venv/.lock` and `.venv/.tmpXXXXXX`,
+both fail with EROFS and uv dies (exit 2) with the seed's error; from 0.7.19 the same two
+writes still fail but uv only warns. UV_NO_SYNC stops every version writing into .venv.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.uvtools import TMP_READ_ONLY, Cell, audit_uv
+
+pytestmark = [pytest.mark.uv, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
+ROTRACE = [sys.executable, "-m", "rotrace"]
+LOCK_WRITES = [("open", "<app>/.venv/.lock", "EROFS"), ("create", "<app>/.venv/.tmpXXXXXX", "EROFS")]
+
+
+def _audit(version: str, setting: str, tmp_path: Path) -> Cell:
+    return audit_uv(version, setting, tmp_path, ROTRACE)
+
+
+def test_uv_0_7_13_does_not_write_the_venv(tmp_path: Path) -> None:
+    cell = _audit("0.7.13", "frozen", tmp_path)
+    assert (cell.exit_code, cell.venv_writes, cell.other_violations) == (0, [], [])
+    assert cell.rotrace_status == 0
+
+
+def test_uv_0_7_14_dies_on_the_venv_lock(tmp_path: Path) -> None:
+    cell = _audit("0.7.14", "frozen", tmp_path)
+    assert cell.exit_code == 2 and cell.venv_writes == LOCK_WRITES and cell.other_violations == []
+    assert "Read-only file system (os error 30)" in cell.stderr and "/.venv/.tmp" in cell.stderr
+    assert cell.rotrace_status == 9  # violations + a failed command
+    assert "this is what stops it" in cell.stderr  # the report ties the failure to the write
+
+
+def test_uv_0_7_19_tolerates_the_failed_lock(tmp_path: Path) -> None:
+    cell = _audit("0.7.19", "frozen", tmp_path)
+    assert cell.exit_code == 0 and cell.venv_writes == LOCK_WRITES
+    assert cell.rotrace_status == 1  # still violations: the lock uv wanted is not taken
+    assert "tolerated" in cell.stderr
+
+
+@pytest.mark.parametrize("version", ["0.7.13", "0.7.14", "0.7.19"])
+def test_uv_no_sync_avoids_the_venv(version: str, tmp_path: Path) -> None:
+    cell = _audit(version, "frozen+no-sync", tmp_path)
+    assert (cell.exit_code, cell.venv_writes, cell.other_violations) == (0, [], [])
+
+
+def test_read_only_tmp_breaks_every_version(tmp_path: Path) -> None:
+    cell = _audit("0.7.19", TMP_READ_ONLY, tmp_path)
+    assert cell.exit_code == 2 and cell.venv_writes == []
+    assert ("mkdir", "/tmp/.tmpXXXXXX", "EROFS") in cell.other_violations
