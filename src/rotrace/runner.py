@@ -25,14 +25,23 @@ from rotrace.tracer import TraceOptions, TraceResult, trace_command
 
 
 def _anonymous_file() -> IO[bytes]:
-    """An unnamed temporary file in $TMPDIR (O_TMPFILE: nothing to clean up, no tempfile import)."""
+    """An unnamed temporary file in $TMPDIR (O_TMPFILE: nothing to clean up, no tempfile import).
+
+    With no writable temporary directory at all (a read-only container without a tmpfs),
+    the spool stays in memory.
+    """
     directory = os.environ.get("TMPDIR") or "/tmp"
     try:
         fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
-    except OSError:  # a filesystem without O_TMPFILE
+    except OSError:  # a filesystem without O_TMPFILE, or nowhere writable
         import tempfile
 
-        return tempfile.TemporaryFile(prefix="rotrace-")
+        try:
+            return tempfile.TemporaryFile(prefix="rotrace-")
+        except OSError:
+            import io
+
+            return io.BytesIO()
     return os.fdopen(fd, "w+b")
 
 
