@@ -31,9 +31,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.uvtools import installed_uv, uv_env  # noqa: E402
+
 from rotrace.tracer.arch import current_machine  # noqa: E402
 from rotrace.tracer.syscalls import SPECS  # noqa: E402
-from tests.uvtools import installed_uv, uv_env  # noqa: E402
 
 # ~30 pure-Python wheels with many files between them (tzdata alone has ~600): W2's install.
 W2_WHEELS = [
@@ -80,7 +81,9 @@ def _peak_rss(proc: subprocess.Popen[bytes], out: list[int]) -> None:
         pass
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+def timed(
+    argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...] = (0,)
+) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rss = [0]
@@ -126,7 +129,9 @@ def bench(w: Workload, rounds: int, tmp: Path) -> dict[str, Sample]:
         for key, argv in runs.items():
             w.before_each()
             is_rotrace = key.startswith("rotrace")  # exits 1 when it found violations: a fine run
-            elapsed, rss = timed(argv, w.cwd, w.env, measure_rss=is_rotrace, ok=(0, 1) if is_rotrace else (0,))
+            elapsed, rss = timed(
+                argv, w.cwd, w.env, measure_rss=is_rotrace, ok=(0, 1) if is_rotrace else (0,)
+            )
             s = samples[key]
             s.seconds.append(elapsed)
             s.rss_kb = max(s.rss_kb, rss)
@@ -139,7 +144,7 @@ def print_table(title: str, samples: dict[str, Sample]) -> None:
     base = statistics.median(samples["untraced"].seconds)
     bpf = statistics.median(samples["strace --seccomp-bpf"].seconds)
     print(f"\n{title}")
-    print(f"| variant | median s | × untraced | × strace --seccomp-bpf | rotrace peak RSS | events |")
+    print("| variant | median s | × untraced | × strace --seccomp-bpf | rotrace peak RSS | events |")
     print("|---|---:|---:|---:|---:|---:|")
     for key, s in samples.items():
         med = statistics.median(s.seconds)
@@ -210,7 +215,9 @@ def w3(tmp: Path) -> Workload:
     script = tmp / "w3.py"
     script.write_text(code)
     argv = [sys.executable, "-B", str(script)]
-    return Workload("W3", f"W3 read-heavy start-up: import {len(names)} stdlib modules", argv, tmp, dict(os.environ))
+    return Workload(
+        "W3", f"W3 read-heavy start-up: import {len(names)} stdlib modules", argv, tmp, dict(os.environ)
+    )
 
 
 def memory_check(tmp: Path) -> None:
@@ -220,8 +227,20 @@ def memory_check(tmp: Path) -> None:
     print("|---:|---:|---:|")
     target = tmp / "m.txt"
     for n in (10_000, 1_000_000):
-        code = f"import os\nfor _ in range({n}):\n    os.close(os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT))\n"
-        argv = [sys.executable, "-m", "rotrace", "run", "--json", str(tmp / "m.json"), "--", sys.executable, "-c", code]
+        flags = "os.O_WRONLY | os.O_CREAT"
+        code = f"import os\nfor _ in range({n}):\n    os.close(os.open({str(target)!r}, {flags}))\n"
+        argv = [
+            sys.executable,
+            "-m",
+            "rotrace",
+            "run",
+            "--json",
+            str(tmp / "m.json"),
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ]
         elapsed, rss = timed(argv, tmp, dict(os.environ), measure_rss=True, ok=(0, 1))
         events = json.loads((tmp / "m.json").read_text())["summary"]["events"]
         print(f"| {events} | {elapsed:.1f} | {rss / 1024:.0f} MiB |")
@@ -229,7 +248,9 @@ def memory_check(tmp: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5, help="repetitions of each variant (default 5)")
     parser.add_argument("--only", default="W1,W2,W3", help="comma-separated workloads (default all)")
     parser.add_argument("--memory", action="store_true", help="also run the 10^4 / 10^6 events memory check")
