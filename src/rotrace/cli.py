@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from rotrace.errors import (
     EXIT_VIOLATIONS,
     RotraceError,
 )
+from rotrace.export import FORMATS
 
 if TYPE_CHECKING:
     from rotrace.report.aggregate import Aggregate
@@ -91,6 +93,18 @@ def cli() -> None:
     is_flag=True,
     help="With --read-only: bind-mount the allowed directories instead of a tmpfs, keeping what is written.",
 )
+@click.option(
+    "--emit",
+    type=click.Choice(FORMATS),
+    help="After the run, print the allowlist this command needs to stdout, in this format "
+    "(the command's stdout goes to stderr).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    metavar="TRACE",
+    help="Compare with an earlier JSON trace: show writes that appeared or disappeared; new violations fail.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -101,6 +115,8 @@ def run(
     no_seccomp: bool,
     read_only: bool,
     keep_writes: bool,
+    emit: str | None,
+    baseline: str | None,
     verbose: bool,
     command: tuple[str, ...],
 ) -> int:
@@ -114,15 +130,113 @@ def run(
     from rotrace.tracer import TraceOptions
 
     allowlist = build_allowlist(list(allow), policy)
-    options = TraceOptions(seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-")
+    options = TraceOptions(
+        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
+    )
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
+    if emit and json_path == "-":
+        raise click.UsageError("--emit and --json - both write to stdout: give --json a file")
+    baseline_trace = None
+    if baseline is not None:
+        from rotrace.tracefile import read_trace
+
+        header, verdicts = read_trace(baseline)
+        baseline_trace = (header, list(verdicts))
+    saved = json_path
+    if (emit or baseline) and json_path is None:
+        import tempfile
+
+        fd, json_path = tempfile.mkstemp(prefix="rotrace-", suffix=".json")
+        os.close(fd)
     outcome = audit(
         list(command), allowlist, options, json_path, keep_allowed=verbose, read_only=read_only,
         keep_writes=keep_writes,
     )  # fmt: skip
     _render(outcome.header, outcome.aggregate, verbose)
-    return verdict_status(outcome.header, outcome.aggregate)
+    status = verdict_status(outcome.header, outcome.aggregate)
+    if json_path is not None and json_path != saved:
+        try:
+            status |= _after_run(json_path, emit, baseline_trace)
+        finally:
+            os.unlink(json_path)
+    elif json_path is not None and (emit or baseline_trace):
+        status |= _after_run(json_path, emit, baseline_trace)
+    return status
+
+
+def _after_run(json_path: str, emit: str | None, baseline: tuple[Any, Any] | None) -> int:
+    """--emit and --baseline read back the trace the run just wrote."""
+    from rotrace.tracefile import read_trace
+
+    status = EXIT_OK
+    if emit:
+        header, verdicts = read_trace(json_path)
+        status |= _emit(header, list(verdicts), emit)
+    if baseline is not None:
+        status |= _diff(baseline, read_trace(json_path), err=True)
+    return status
+
+
+def _emit(header: TraceHeader, verdicts: list[Any], fmt: str) -> int:
+    from rotrace.export.formats import RENDERERS
+    from rotrace.export.mounts import plan_mounts
+
+    plan = plan_mounts(verdicts, header.cwd)
+    click.echo(RENDERERS[fmt](plan, header.command), nl=False)
+    for b in plan.blocked:
+        fix = f"; fix: {b.explanation.fix}" if b.explanation else ""
+        click.echo(f"rotrace: cannot be made writable by a mount: {b.path}: {b.reason}{fix}", err=True)
+    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
+
+
+def _diff(old: tuple[Any, Any], new: tuple[Any, Any], err: bool) -> int:
+    from rich.console import Console
+
+    from rotrace.diff import diff_traces
+    from rotrace.report.diff import render_diff
+
+    result = diff_traces(old, new)
+    width = None if (sys.stderr if err else sys.stdout).isatty() else 160
+    render_diff(result, Console(stderr=err, highlight=False, width=width))
+    return EXIT_VIOLATIONS if result.new_violations else EXIT_OK
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="policy",
+    show_default=True,
+    help="What to generate.",
+)
+def allowlist(trace: str, fmt: str) -> int:
+    """Print the smallest allowlist that makes TRACE clean: mounts, never over a venv.
+
+    \b
+    policy   rotrace's own TOML (for --policy)
+    k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes
+    docker   docker run flags: --read-only --tmpfs ...
+    compose  a service fragment: read_only, tmpfs
+    bwrap    bubblewrap arguments
+    Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
+    """
+    from rotrace.tracefile import read_trace
+
+    header, verdicts = read_trace(trace)
+    return _emit(header, list(verdicts), fmt)
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+def diff(old: str, new: str) -> int:
+    """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations)."""
+    from rotrace.tracefile import read_trace
+
+    return _diff(read_trace(old), read_trace(new), err=False)
 
 
 @cli.command(epilog=EXIT_HELP)

@@ -19,7 +19,7 @@ from typing import IO, Any
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.verdict import Classifier, Verdict
-from rotrace.report.aggregate import Aggregate
+from rotrace.report.aggregate import Aggregate, explanation_table
 from rotrace.tracefile import TraceHeader, TraceWriter, signal_name
 from rotrace.tracer import TraceOptions, TraceResult, trace_command
 
@@ -101,7 +101,7 @@ def classify_into(
             if writer is not None:
                 writer.add(verdict)
         if writer is not None:
-            writer.close(aggregate.summary)
+            writer.close(aggregate.summary, explanation_table(aggregate.explanations))
 
 
 def audit(

@@ -78,8 +78,10 @@ class TraceWriter:
         self._fp.write(("\n  " if self._first else ",\n  ") + json.dumps(verdict.to_json()))
         self._first = False
 
-    def close(self, summary: Summary) -> None:
-        self._fp.write('\n], "summary": ' + json.dumps(asdict(summary)) + "}\n")
+    def close(self, summary: Summary, explanations: dict[str, dict[str, str]] | None = None) -> None:
+        """The summary, and what each explanation id used by the events means."""
+        tail = {"summary": asdict(summary), "explanations": explanations or {}}
+        self._fp.write("\n], " + json.dumps(tail)[1:] + "\n")
         self._fp.flush()
 
 

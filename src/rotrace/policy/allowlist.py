@@ -4,7 +4,9 @@ A policy file (TOML) holds the same rules:
 
     version = 1
     defaults = true                       # keep DEFAULT_ALLOW
-    allow = ["/var/cache/app", "/home/*/.cache/**"]
+    allow = ["/var/cache/app", "/home/*/.cache/**", "=/srv/app/state.json"]
+
+An entry starting with `=` allows that exact path only, not what is below it.
 """
 
 from __future__ import annotations
@@ -71,9 +73,16 @@ class Rule:
     def is_glob(self) -> bool:
         return bool(_GLOB_CHARS.search(self.pattern))
 
+    @property
+    def is_exact(self) -> bool:
+        """`=PATH`: this path only."""
+        return self.pattern.startswith("=")
+
 
 def expand(entry: str, base: str | None = None) -> str:
     """~ expanded, relative paths made absolute against base (default: the cwd), normalised."""
+    if entry.startswith("="):
+        return "=" + expand(entry[1:], base)
     entry = os.path.expanduser(entry)
     if not entry.startswith("/"):
         entry = os.path.join(base or os.getcwd(), entry)
@@ -87,8 +96,9 @@ class Allowlist:
         for entry in entries:
             seen.setdefault(entry, None)
         self.rules = [Rule(e) for e in seen]
-        self._dirs = tuple(r.pattern for r in self.rules if not r.is_glob)
-        self._globs = tuple(_glob_regex(r.pattern) for r in self.rules if r.is_glob)
+        self._exact = frozenset(r.pattern[1:] for r in self.rules if r.is_exact)
+        self._dirs = tuple(r.pattern for r in self.rules if not r.is_glob and not r.is_exact)
+        self._globs = tuple(_glob_regex(r.pattern) for r in self.rules if r.is_glob and not r.is_exact)
 
     @property
     def entries(self) -> list[str]:
@@ -96,6 +106,8 @@ class Allowlist:
 
     def allows(self, path: bytes) -> bool:
         text = os.fsdecode(path)
+        if text in self._exact:
+            return True
         for d in self._dirs:
             if text == d or text.startswith(d + "/") or d == "/":
                 return True

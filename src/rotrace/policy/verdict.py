@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.events import FileEvent
+from rotrace.explain import explain
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.venv import VenvDetector
@@ -19,6 +20,9 @@ class Verdict:
     allowed: bool | None  # None for a read (not classified)
     venv: bytes | None
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
+    explanation: str | None = (
+        None  # id of the known writer (explain/known.py), for violations and venv writes
+    )
 
     @property
     def violation(self) -> bool:
@@ -29,6 +33,7 @@ class Verdict:
         out["allowed"] = self.allowed
         out["venv"] = None if self.venv is None else os.fsdecode(self.venv)
         out["ro_forecast"] = self.ro_forecast
+        out["explanation"] = self.explanation
         return out
 
     @classmethod
@@ -39,6 +44,7 @@ class Verdict:
             obj.get("allowed"),
             None if venv is None else os.fsencode(venv),
             obj.get("ro_forecast"),
+            obj.get("explanation"),
         )
 
 
@@ -67,4 +73,5 @@ class Classifier:
             venv = self.venvs.venv_of(event.path)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
-        return Verdict(event, allowed, venv, forecast(event, allowed))
+        known = explain(event, venv) if venv is not None or not allowed else None
+        return Verdict(event, allowed, venv, forecast(event, allowed), known.id if known else None)

@@ -5,10 +5,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from rotrace.export.generalise import generalise
 from rotrace.policy.verdict import Verdict
 from rotrace.tracefile import Summary
 
 VENV_EXAMPLES = 8
+
+
+def explanation_table(ids: dict[str, int]) -> dict[str, dict[str, str]]:
+    """What the JSON trace says about each explanation id it uses."""
+    from rotrace.explain.known import BY_ID
+
+    return {
+        i: {"title": BY_ID[i].title, "who": BY_ID[i].who, "why": BY_ID[i].why, "fix": BY_ID[i].fix}
+        for i in ids
+        if i in BY_ID
+    }
 
 
 @dataclass
@@ -43,6 +55,7 @@ class Aggregate:
     allowed_list: list[Verdict] = field(default_factory=list)
     reads: int = 0
     last_failed_violation: Verdict | None = None
+    explanations: dict[str, int] = field(default_factory=dict)  # id -> violations or venv writes it explains
 
     def add(self, verdict: Verdict) -> None:
         self.summary.add(verdict)
@@ -50,7 +63,9 @@ class Aggregate:
         if not event.write:
             self.reads += 1
             return
-        directory = os.path.dirname(event.path) or b"/"
+        directory = os.fsencode(generalise(os.path.dirname(event.path) or b"/"))
+        if verdict.explanation is not None:
+            self.explanations[verdict.explanation] = self.explanations.get(verdict.explanation, 0) + 1
         if verdict.violation:
             self.violations.setdefault(directory, DirGroup(directory)).add(verdict)
             if event.failed:

@@ -86,6 +86,22 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
                 console.print(Text(f"    … and {group.count - len(agg.venv_examples[root])} more"))
         console.print(_venv_outcome(agg, header))
 
+    if agg.explanations:
+        from rotrace.explain.known import BY_ID
+
+        console.print()
+        console.print(Text("Why, and what to change", style="bold"))
+        for ident, count in sorted(agg.explanations.items(), key=lambda kv: -kv[1]):
+            known = BY_ID.get(ident)
+            if known is None:
+                continue
+            console.print(
+                Text.assemble(
+                    ("  • ", ""), (known.title, "bold"), f" ({count}): {known.who}. {known.why.rstrip('.')}."
+                )
+            )
+            console.print(Text.assemble(("    fix: ", "green"), known.fix))
+
     allowed = sum(g.count for g in agg.allowed.values())
     if allowed:
         console.print()

@@ -1,0 +1,180 @@
+"""The table of known writers. Each entry was checked on real binaries (uv 0.7.13-0.7.19 from
+PyPI, CPython 3.11) with rotrace itself; README "Known writers" shows the same table.
+
+An entry matches an event by a regex on its path (and, where it says so, on the program that
+wrote it and on whether the path is in a virtual environment). The first match wins, so the
+specific entries come first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from rotrace.events import FileEvent
+
+_TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
+
+
+@dataclass(frozen=True)
+class Known:
+    id: str
+    title: str
+    who: str
+    why: str
+    fix: str
+    path: str  # regex searched in the path
+    exe: str | None = None  # regex matched against the writer's executable name
+    in_venv: bool | None = None  # True: only inside a venv; False: only outside one
+    venv_root: bool = False  # the path is directly in the venv's top directory
+
+    def matches(self, path: str, exe: str, venv: bytes | None, parent: bytes) -> bool:
+        if self.in_venv is not None and self.in_venv != (venv is not None):
+            return False
+        if self.venv_root and parent != venv:
+            return False
+        if self.exe is not None and not re.fullmatch(self.exe, exe):
+            return False
+        return re.search(self.path, path) is not None
+
+
+KNOWN: tuple[Known, ...] = (
+    Known(
+        id="uv-venv-lock",
+        title="uv's environment lock",
+        who="uv >= 0.7.14 (`uv run`, `uv sync`)",
+        why="uv locks the virtual environment (<venv>/.lock, created through <venv>/.tmpXXXXXX) before "
+        "checking it is in sync. In a read-only root 0.7.14-0.7.18 die with 'Read-only file system "
+        "(os error 30)'; 0.7.19 and later warn and carry on without the lock.",
+        fix="set UV_NO_SYNC=true (with UV_FROZEN=true) at run time: `uv run` then leaves the environment alone",
+        path=rf"/(\.lock|{_TMP_NAME})$",
+        exe=r"uv",
+        in_venv=True,
+        venv_root=True,
+    ),
+    Known(
+        id="uv-compile-bytecode",
+        title="bytecode written into the environment",
+        who="Python importing modules, or uv compiling them (UV_COMPILE_BYTECODE) when it syncs",
+        why="a missing __pycache__ entry is written at first import; uv compiles every module when "
+        "UV_COMPILE_BYTECODE is set and `uv run` syncs the environment",
+        fix="compile at build time (`uv sync --compile-bytecode`, or UV_COMPILE_BYTECODE=1 only in the build), "
+        "do not leave UV_COMPILE_BYTECODE set at run time, and set PYTHONDONTWRITEBYTECODE=1",
+        path=r"/__pycache__(/|$)",
+        in_venv=True,
+    ),
+    Known(
+        id="uv-installer-metadata",
+        title="installer metadata",
+        who="uv sync (installing into the environment)",
+        why="uv writes INSTALLER, REQUESTED and uv_cache.json into each .dist-info it installs",
+        fix="sync at build time, not at run time (UV_NO_SYNC=true); UV_NO_INSTALLER_METADATA=1 skips these files",
+        path=r"\.dist-info/(INSTALLER|REQUESTED|uv_cache\.json|" + _TMP_NAME + ")$",
+        exe=r"uv",
+        in_venv=True,
+    ),
+    Known(
+        id="uv-sync-at-run-time",
+        title="the environment changed at run time",
+        who="uv (`uv run` syncing the environment)",
+        why="`uv run` installs or removes packages when the environment is out of date with uv.lock",
+        fix="sync at build time and set UV_NO_SYNC=true at run time (or run the venv's python directly)",
+        path=r".",
+        exe=r"uv",
+        in_venv=True,
+    ),
+    Known(
+        id="uv-lockfile",
+        title="uv.lock rewritten",
+        who="uv (`uv run`, `uv sync`)",
+        why="uv re-locks when uv.lock is missing or out of date with pyproject.toml",
+        fix="commit an up-to-date uv.lock and set UV_FROZEN=true (use it as is) or UV_LOCKED=true (fail if stale)",
+        path=r"/uv\.lock$",
+        exe=r"uv",
+    ),
+    Known(
+        id="uv-project-lock",
+        title="uv's project lock",
+        who="uv (`uv run`, `uv sync`)",
+        why="uv takes a lock per project in $TMPDIR (uv-<hash>.lock)",
+        fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir)",
+        path=r"/uv-[0-9a-f]{16}\.lock$",
+        exe=r"uv",
+    ),
+    Known(
+        id="uv-python-downloads",
+        title="uv's managed Pythons",
+        who="uv (finding or installing a Python)",
+        why="uv installs Pythons it downloads under ~/.local/share/uv/python",
+        fix="install the Python at build time; UV_PYTHON_DOWNLOADS=never at run time "
+        "(UV_PYTHON_INSTALL_DIR moves the directory)",
+        path=r"/uv/python(/|$)",
+        exe=r"uv",
+    ),
+    Known(
+        id="uv-tools",
+        title="uv's tool environments",
+        who="uv (`uv tool install`, `uvx`)",
+        why="uv keeps tool environments under ~/.local/share/uv/tools",
+        fix="install tools at build time; UV_TOOL_DIR (and UV_TOOL_BIN_DIR) move them to a writable path",
+        path=r"/uv/tools(/|$)",
+        exe=r"uv",
+    ),
+    Known(
+        id="uv-cache",
+        title="uv's cache",
+        who="uv",
+        why="uv keeps downloaded and built packages and its interpreter probe in its cache (~/.cache/uv)",
+        fix="UV_CACHE_DIR=/tmp/uv-cache (on a writable tmpfs), or UV_NO_CACHE=true, which still needs a writable /tmp",
+        path=r"/\.cache/uv(/|$)",
+        exe=r"uv",
+    ),
+    Known(
+        id="uv-temporary-cache",
+        title="uv's temporary directories",
+        who="uv (with UV_NO_CACHE, and for its interpreter probe)",
+        why="uv works in temporary directories under $TMPDIR: UV_NO_CACHE makes its whole cache one",
+        fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir)",
+        path=rf"/{_TMP_NAME}(/|$)",
+        exe=r"uv",
+    ),
+    Known(
+        id="python-bytecode",
+        title="bytecode (__pycache__)",
+        who="Python, importing modules",
+        why="Python writes a module's bytecode into __pycache__ the first time it imports it",
+        fix="compile at build time (python -m compileall, `uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
+        path=r"/__pycache__(/|$)",
+    ),
+    Known(
+        id="pip-selfcheck",
+        title="pip's version check",
+        who="pip",
+        why="pip records when it last checked PyPI for a newer pip",
+        fix="PIP_DISABLE_PIP_VERSION_CHECK=1",
+        path=r"/\.cache/pip/selfcheck(/|$)",
+    ),
+    Known(
+        id="python-history",
+        title="the interactive Python history",
+        who="Python's interactive prompt",
+        why="the REPL saves its history to ~/.python_history",
+        fix="PYTHON_HISTORY=/tmp/.python_history (Python >= 3.13), or no REPL in production",
+        path=r"/\.python_history$",
+    ),
+)
+
+
+def explain(event: FileEvent, venv: bytes | None) -> Known | None:
+    """The known writer behind a write event, if any."""
+    path = os.fsdecode(event.path)
+    exe = os.fsdecode(os.path.basename(event.exe))
+    parent = os.path.dirname(event.path)
+    for known in KNOWN:
+        if known.matches(path, exe, venv, parent):
+            return known
+    return None
+
+
+BY_ID = {k.id: k for k in KNOWN}

@@ -1,0 +1,34 @@
+"""Temporary names made general, the way the Security Profiles Operator does for its profiles,
+so that a policy (or a diff) from one run holds for the next: `.tmpAbC123` -> `.tmp*`,
+`uv-<hash>.lock` -> `uv-*.lock`, runs of digits (pids, timestamps) and long hex -> `*`."""
+
+from __future__ import annotations
+
+import os
+import re
+
+_RULES = (
+    (re.compile(r"\.tmp[A-Za-z0-9]{6}"), ".tmp*"),
+    (re.compile(r"^tmp[a-z0-9_]{8}$"), "tmp*"),
+    (re.compile(r"[0-9a-f]{16,}"), "*"),
+    (re.compile(r"[0-9]{4,}"), "*"),
+)
+
+
+def generalise_name(name: str) -> str:
+    for pattern, replacement in _RULES:
+        name = pattern.sub(replacement, name)
+    return name
+
+
+def generalise(path: bytes | str, cwd: str | None = None) -> str:
+    """The path as a glob; with cwd, the working directory becomes `$CWD` (for diffs)."""
+    text = os.fsdecode(path)
+    if cwd and (text == cwd or text.startswith(cwd.rstrip("/") + "/")):
+        text = "$CWD" + text[len(cwd.rstrip("/")) :]
+    return "/".join(generalise_name(part) for part in text.split("/"))
+
+
+def is_general(name: str) -> bool:
+    """Did generalisation change this name (is it a per-run name)?"""
+    return generalise_name(name) != name
