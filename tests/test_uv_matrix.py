@@ -8,6 +8,7 @@ writes still fail but uv only warns. UV_NO_SYNC stops every version writing into
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,3 +56,34 @@ def test_read_only_tmp_breaks_every_version(tmp_path: Path) -> None:
     cell = _audit("0.7.19", TMP_READ_ONLY, tmp_path)
     assert cell.exit_code == 2 and cell.venv_writes == []
     assert ("mkdir", "/tmp/.tmpXXXXXX", "EROFS") in cell.other_violations
+
+
+def _trace_of(version: str, tmp_path: Path, setting: str = "frozen") -> Path:
+    cell = _audit(version, setting, tmp_path / version)
+    (trace,) = (tmp_path / version).glob("*/app/trace.json")
+    assert cell.exit_code in (0, 2)
+    return trace
+
+
+def test_diff_of_uv_0_7_13_and_0_7_14_shows_the_lock(tmp_path: Path) -> None:
+    old, new = _trace_of("0.7.13", tmp_path), _trace_of("0.7.14", tmp_path)
+    proc = subprocess.run([*ROTRACE, "diff", str(old), str(new)], capture_output=True, text=True)
+    assert proc.returncode == 1  # new violations: a CI gate on the uv upgrade fails
+    out = proc.stdout
+    assert "$CWD/.venv/" in out
+    assert "+ open     .lock  (EROFS)  violation" in out
+    assert "+ create   .tmp*  (EROFS)  violation" in out
+    assert out.count("UV_NO_SYNC=true") >= 2  # each new write says what avoids it
+    assert "Writes that disappeared" not in out
+
+
+def test_same_uv_command_twice_gives_the_same_policy(tmp_path: Path) -> None:
+    first, second = _trace_of("0.7.19", tmp_path / "a"), _trace_of("0.7.19", tmp_path / "b")
+    diff = subprocess.run([*ROTRACE, "diff", str(first), str(second)], capture_output=True, text=True)
+    assert diff.returncode == 0 and "no change in what is written" in diff.stdout
+    outs = [
+        subprocess.run([*ROTRACE, "allowlist", str(t)], capture_output=True, text=True).stdout
+        for t in (first, second)
+    ]
+    policies = [[line for line in out.splitlines() if not line.startswith("#")] for out in outs]
+    assert policies[0] == policies[1] and any(line.startswith("allow") for line in policies[0])

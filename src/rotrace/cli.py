@@ -186,7 +186,10 @@ def _emit(header: TraceHeader, verdicts: list[Any], fmt: str) -> int:
     click.echo(RENDERERS[fmt](plan, header.command), nl=False)
     for b in plan.blocked:
         fix = f"; fix: {b.explanation.fix}" if b.explanation else ""
-        click.echo(f"rotrace: cannot be made writable by a mount: {b.path}: {b.reason}{fix}", err=True)
+        writes = f"{b.count} writes, e.g. {b.path}" if b.count > 1 else b.path
+        click.echo(
+            f"rotrace: cannot be made writable by a mount: {b.point} ({writes}): {b.reason}{fix}", err=True
+        )
     return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
 
 

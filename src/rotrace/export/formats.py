@@ -11,19 +11,26 @@ from collections.abc import Callable
 from rotrace.export import FORMATS
 from rotrace.export.mounts import MountPlan
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist
+from rotrace.report.escape import safe_text
 
 
 def _q(text: str) -> str:
     return json.dumps(text)
 
 
+def _cmd(command: list[str]) -> str:
+    """The command for a one-line comment: control characters escaped."""
+    return safe_text(shlex.join(command))
+
+
 def _notes(plan: MountPlan, comment: str) -> list[str]:
     lines = []
     for b in plan.blocked:
         fix = f" Fix: {b.explanation.fix}." if b.explanation else ""
-        lines.append(f"{comment} NOT MOUNTABLE {b.path}: {b.reason}.{fix}")
+        writes = f"{b.count} writes, e.g. {b.path}" if b.count > 1 else b.path
+        lines.append(f"{comment} NOT MOUNTABLE {safe_text(b.point)} ({safe_text(writes)}): {b.reason}.{fix}")
     for path in plan.hidden:
-        lines.append(f"{comment} note: {path} existed in the image; an empty mount hides it")
+        lines.append(f"{comment} note: {safe_text(path)} existed in the image; an empty mount hides it")
     return lines
 
 
@@ -32,7 +39,7 @@ def policy(plan: MountPlan, command: list[str]) -> str:
     exact = [f"={p}" for p in plan.harmless]  # these fail alike when read-only: this path only
     extra = [p for p in [*plan.mounts, *exact] if not defaults.allows(p.lstrip("=").encode())]
     lines = [
-        f"# rotrace policy for: {shlex.join(command)}",
+        f"# rotrace policy for: {_cmd(command)}",
         *_notes(plan, "#"),
         "version = 1",
         "defaults = true",
@@ -54,7 +61,7 @@ def volume_name(path: str, taken: set[str]) -> str:
 def k8s(plan: MountPlan, command: list[str]) -> str:
     taken: set[str] = set()
     named = [(volume_name(p, taken), p) for p in plan.mounts]
-    lines = [f"# Pod spec fragment from rotrace for: {shlex.join(command)}", *_notes(plan, "#")]
+    lines = [f"# Pod spec fragment from rotrace for: {_cmd(command)}", *_notes(plan, "#")]
     lines += [
         "spec:",
         "  containers:",
@@ -78,7 +85,7 @@ def docker(plan: MountPlan, command: list[str]) -> str:
 
 
 def compose(plan: MountPlan, command: list[str]) -> str:
-    lines = [f"# compose service fragment from rotrace for: {shlex.join(command)}", *_notes(plan, "#")]
+    lines = [f"# compose service fragment from rotrace for: {_cmd(command)}", *_notes(plan, "#")]
     lines += ["services:", "  app:", "    read_only: true"]
     if plan.mounts:
         lines.append("    tmpfs:")

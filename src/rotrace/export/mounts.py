@@ -44,9 +44,13 @@ _NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink",
 
 @dataclass
 class Blocked:
-    path: str
+    """Writes that only a mount at `point` would allow, which must not be mounted over."""
+
+    point: str
+    path: str  # an example of the writes (generalised)
     reason: str
     explanation: Known | None
+    count: int = 1
 
 
 @dataclass
@@ -85,7 +89,7 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
     plan = MountPlan()
     mounts: set[str] = set()
     harmless: set[str] = set()
-    blocked: dict[str, Blocked] = {}
+    blocked: dict[tuple[str, str], Blocked] = {}
     for v in writes:
         e = v.event
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None else [])
@@ -101,8 +105,12 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
                 else "a mount over a virtual environment hides the environment"
             )
             if reason is not None:
-                key = generalise(path)
-                blocked.setdefault(key, Blocked(key, reason, explain(e, v.venv)))
+                where = os.fsdecode(v.venv) if v.venv is not None else point
+                found = blocked.get((where, reason))
+                if found is None:
+                    blocked[where, reason] = Blocked(where, generalise(path), reason, explain(e, v.venv))
+                else:
+                    found.count += 1
             else:
                 mounts.add(point)
                 if (
@@ -114,5 +122,5 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
                     plan.hidden.append(path)
     plan.mounts = sorted(m for m in mounts if not any(m != o and _under(m, o) for o in mounts))
     plan.harmless = sorted(h for h in harmless if not any(_under(h, m) for m in plan.mounts))
-    plan.blocked = sorted(blocked.values(), key=lambda b: b.path)
+    plan.blocked = sorted(blocked.values(), key=lambda b: b.point)
     return plan

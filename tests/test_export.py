@@ -1,0 +1,131 @@
+"""From a trace to a security context: every format parses and carries the right paths, a
+venv write never becomes a mount, and a trace is clean under its own generated policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import rotrace_cli
+
+WORKLOAD = """
+import os, sys, tempfile
+home = os.environ["HOME"]
+fd, scratch = tempfile.mkstemp(dir="/tmp"); os.close(fd)      # /tmp, a new name each run
+os.makedirs(f"{home}/.cache/app/v1", exist_ok=True)          # a cache, created by the run
+open(f"{home}/.cache/app/v1/entry", "w").close()
+try: open(".venv/.lock", "w").close()                          # the venv (next to the app)
+except OSError: pass
+os.unlink(scratch)
+import shutil; shutil.rmtree(f"{home}/.cache/app")          # the next run starts the same
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Path]:
+    """An app directory outside /tmp (a tmpfs on /tmp must not hide it), with a venv."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-export-", dir="/var/tmp"))
+    try:
+        (base / "app" / ".venv").mkdir(parents=True)
+        (base / "app" / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+        (base / "home" / ".cache").mkdir(parents=True)
+        yield base / "app"
+    finally:
+        shutil.rmtree(base)
+
+
+def _trace(app: Path, *extra: str) -> Path:
+    env = dict(os.environ, HOME=str(app.parent / "home"))
+    proc = rotrace_cli("run", *extra, "--json", "t.json", "--", sys.executable, "-c", WORKLOAD,
+                       cwd=app, env=env)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return app / "t.json"
+
+
+def _emit(trace: Path, fmt: str) -> tuple[int, str, str]:
+    proc = rotrace_cli("allowlist", str(trace), "--format", fmt, cwd=trace.parent)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
+    trace = _trace(app)
+    cache = str(app.parent / "home" / ".cache")
+    venv_lock = str(app / ".venv" / ".lock")
+
+    status, out, err = _emit(trace, "k8s")
+    assert status == 1 and venv_lock in err and "virtual environment" in err  # not mountable
+    spec = yaml.safe_load(out)["spec"]
+    (container,) = spec["containers"]
+    assert container["securityContext"] == {"readOnlyRootFilesystem": True}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert set(mounts) == {"/tmp", cache}  # ~/.cache/app was created by the run: ~/.cache is mounted
+    assert {v["name"]: v["emptyDir"] for v in spec["volumes"]} == {name: {} for name in mounts.values()}
+
+    _, out, _ = _emit(trace, "compose")
+    service = yaml.safe_load(out)["services"]["app"]
+    assert service == {"read_only": True, "tmpfs": sorted(["/tmp", cache])}
+
+    _, out, _ = _emit(trace, "docker")
+    flags = shlex.split(out.splitlines()[-1])
+    assert flags == ["--read-only", *(f"--tmpfs={p}" for p in sorted(["/tmp", cache]))]
+
+    _, out, _ = _emit(trace, "bwrap")
+    args = shlex.split(out.splitlines()[-1])
+    assert args[:6] == ["--ro-bind", "/", "/", "--dev", "/dev", "--proc"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == sorted(["/tmp", cache])
+
+    _, out, _ = _emit(trace, "policy")
+    policy = tomllib.loads(out)
+    assert policy["version"] == 1 and policy["defaults"] is True and cache in policy["allow"]
+    assert not any(".venv" in entry for entry in policy["allow"])  # never a mount over the venv
+    for fmt in ("k8s", "compose", "docker", "bwrap"):
+        text = "\n".join(line for line in _emit(trace, fmt)[1].splitlines() if not line.startswith("#"))
+        assert str(app) not in text  # neither the venv nor the app directory is ever mounted
+
+
+def test_trace_is_clean_under_its_own_policy_but_the_venv_write(app: Path) -> None:
+    trace = _trace(app)
+    _, out, _ = _emit(trace, "policy")
+    (app / "generated.toml").write_text(out)
+    proc = rotrace_cli("check", str(trace), "--policy", "generated.toml", "--json", "checked.json", cwd=app)
+    checked = json.loads((app / "checked.json").read_text())
+    left = [e["path"] for e in checked["events"] if e["write"] and not e["allowed"]]
+    assert left == [str(app / ".venv" / ".lock")]
+    assert proc.returncode == 1
+
+
+def test_generated_policy_lets_the_command_run_read_only(app: Path) -> None:
+    """The done-when: the generated allowlist, applied as a bubblewrap sandbox, is enough."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap")
+    (app / ".venv" / "pyvenv.cfg").unlink()
+    (app / ".venv").rmdir()
+    trace = _trace(app)
+    status, out, _ = _emit(trace, "policy")
+    assert status == 0
+    (app / "generated.toml").write_text(out)
+    again = _trace(app, "--read-only", "--policy", "generated.toml")
+    result = json.loads(again.read_text())
+    assert result["read_only"] and result["exit_code"] == 0
+    assert result["summary"]["violations"] == 0 and result["summary"]["ro_failures"] == 0
+
+
+def test_same_command_twice_gives_the_same_policy_and_no_diff(app: Path) -> None:
+    first = _trace(app)
+    first.rename(app / "one.json")
+    second = _trace(app)  # another temporary name in /tmp: generalised away
+    outs = [_emit(app / "one.json", "policy")[1], _emit(second, "policy")[1]]
+    policies = [[line for line in out.splitlines() if not line.startswith("#")] for out in outs]
+    assert policies[0] == policies[1] and policies[0]
+    proc = rotrace_cli("diff", "one.json", "t.json", cwd=app)
+    assert proc.returncode == 0 and "no change in what is written" in proc.stdout
