@@ -206,3 +206,19 @@ def test_command_that_keeps_running_children(tmp_path: Path, monkeypatch: pytest
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_sigterm_to_rotrace_reaches_the_command(tmp_path: Path) -> None:
+    """Like strace: a signal sent to rotrace is passed on, and the command's death reported."""
+    marker = tmp_path / "ready"
+    code = f"import time; open({str(marker)!r}, 'w').close(); time.sleep(60)"
+    proc = subprocess.Popen([PY, "-m", "rotrace", "run", "--", PY, "-c", code],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 8  # the command failed: killed
+    assert "killed by SIGTERM" in err

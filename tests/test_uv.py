@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import rotrace_cli
+from rotrace.export.generalise import generalise
+from tests.conftest import rotrace_cli, run_traced
 from tests.uvtools import installed_uv, make_project, uv_env
 
 UV = installed_uv()
@@ -51,3 +54,30 @@ def test_uv_no_sync_makes_no_venv_write(tmp_path: Path) -> None:
     trace = json.loads((project / "t.json").read_text())
     assert trace["summary"]["venv_writes"] == 0
     assert [e for e in trace["events"] if e["venv"]] == []
+
+
+def test_seccomp_filter_records_what_stopping_everywhere_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `uv sync` into a fresh .venv, traced with the seccomp filter and with --no-seccomp:
+    the same syscalls, paths and results (per-run temporary names generalised)."""
+    assert UV is not None
+    project = make_project(tmp_path / "app", UV)
+    monkeypatch.chdir(project)
+    env = uv_env()
+    env["UV_CACHE_DIR"] = str(tmp_path / "cache")
+    records = []
+    for seccomp in (True, False):
+        shutil.rmtree(project / ".venv")
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)  # the same cold start each time
+        events, result = run_traced([UV, "sync", "--offline"], seccomp=seccomp, env=env)
+        assert result.exit_code == 0 and result.seccomp is seccomp
+        records.append(
+            Counter(
+                (e.syscall, generalise(e.path), generalise(e.target or b""), e.errno, e.result is not None)
+                for e in events
+                if e.path.startswith(os.fsencode(tmp_path))
+            )
+        )
+    assert sum(records[0].values()) > 50
+    assert records[0] == records[1]
