@@ -39,8 +39,11 @@ class VenvDetector:
         return cached
 
     def venv_of(self, path: bytes) -> bytes | None:
-        """The innermost venv root containing path (or being path), else None."""
-        if self._check(path):
+        """The innermost venv root containing path (or being path), else None.
+
+        Only directories are cached (files are many; directories few), so memory stays flat.
+        """
+        if path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG):
             return path
         return self._venv_of_dir(os.path.dirname(path))
 

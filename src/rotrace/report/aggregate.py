@@ -32,11 +32,10 @@ class DirGroup:
     forecasts: dict[str, int] = field(default_factory=dict)
     example: bytes = b""
 
-    def add(self, verdict: Verdict) -> None:
+    def add(self, verdict: Verdict, err: str) -> None:
         self.count += 1
         op = verdict.event.op
         self.ops[op] = self.ops.get(op, 0) + 1
-        err = verdict.event.errno or "ok"
         self.errnos[err] = self.errnos.get(err, 0) + 1
         ro = verdict.ro_forecast or "ok"
         self.forecasts[ro] = self.forecasts.get(ro, 0) + 1
@@ -56,6 +55,7 @@ class Aggregate:
     reads: int = 0
     last_failed_violation: Verdict | None = None
     explanations: dict[str, int] = field(default_factory=dict)  # id -> violations or venv writes it explains
+    _dirs: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # directory -> generalised
 
     def add(self, verdict: Verdict) -> None:
         self.summary.add(verdict)
@@ -63,19 +63,25 @@ class Aggregate:
         if not event.write:
             self.reads += 1
             return
-        directory = os.fsencode(generalise(os.path.dirname(event.path) or b"/"))
+        raw_dir = os.path.dirname(event.path) or b"/"
+        directory = self._dirs.get(raw_dir)
+        if directory is None:
+            directory = self._dirs[raw_dir] = os.fsencode(generalise(raw_dir))
         if verdict.explanation is not None:
             self.explanations[verdict.explanation] = self.explanations.get(verdict.explanation, 0) + 1
         if verdict.violation:
-            self.violations.setdefault(directory, DirGroup(directory)).add(verdict)
+            self.violations.setdefault(directory, DirGroup(directory)).add(verdict, event.errno or "ok")
             if event.failed:
                 self.last_failed_violation = verdict
         else:
-            self.allowed.setdefault(directory, DirGroup(directory)).add(verdict)
+            group = self.allowed.get(directory)
+            if group is None:
+                group = self.allowed[directory] = DirGroup(directory)
+            group.add(verdict, event.errno or "ok")
             if self.keep_allowed:
                 self.allowed_list.append(verdict)
         if verdict.venv is not None:
-            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict)
+            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict, event.errno or "ok")
             examples = self.venv_examples.setdefault(verdict.venv, [])
             if len(examples) < VENV_EXAMPLES:
                 examples.append(verdict)

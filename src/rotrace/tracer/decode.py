@@ -79,9 +79,16 @@ class Decoder:
         self.all_opens = all_opens
         self.memory = MemoryReader()
         self.paths = PathResolver()
+        self._mm = 0  # whose memory the current decode reads
 
-    def decode(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
-        """The Pending call, or None when it is not to be recorded (a read-only open)."""
+    def decode(
+        self, tid: int, tgid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
+    ) -> Pending | None:
+        """The Pending call, or None when it is not to be recorded (a read-only open).
+
+        Memory is read through the process (tgid: threads share it), paths through the thread.
+        """
+        self._mm = tgid
         family = spec.family
         if family == "open":
             return self._open(tid, table, spec, args)
@@ -97,7 +104,7 @@ class Decoder:
 
     def _string_at(self, tid: int, args: tuple[int, ...], dirfd_idx: int | None, idx: int) -> Loc:
         dirfd = AT_FDCWD if dirfd_idx is None else as_fd(args[dirfd_idx])
-        raw = self.memory.cstring(tid, args[idx])
+        raw = self.memory.cstring(self._mm, args[idx])
         if raw is None:
             if args[idx] == 0 and dirfd != AT_FDCWD:
                 return self.paths.fd_path(tid, dirfd), b""  # utimensat(fd, NULL, ...) is futimens
@@ -122,7 +129,7 @@ class Decoder:
         return self._open_event(tid, table, spec, args, flags, mode)
 
     def _openat2(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
-        how = self.memory.read(tid, args[2], _OPEN_HOW.size)
+        how = self.memory.read(self._mm, args[2], _OPEN_HOW.size)
         if how is None:  # the kernel will answer EFAULT; still an attempt to record
             return Pending(spec, table, "open", self._string_at(tid, args, 0, 1), None, None,
                            None, True)  # fmt: skip
@@ -147,7 +154,7 @@ class Decoder:
         return Pending(spec, table, "link", new, old, flags, None, True)
 
     def _symlink(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        content = self.memory.cstring(tid, args[spec.path or 0]) or b""
+        content = self.memory.cstring(self._mm, args[spec.path or 0]) or b""
         link = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
         return Pending(spec, table, "symlink", link, (b"", content), None, None, True, verbatim_target=True)
 

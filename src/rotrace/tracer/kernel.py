@@ -118,15 +118,58 @@ _FIRST_READ = 256
 class MemoryReader:
     """Reads NUL-terminated strings and small structs out of a stopped tracee.
 
-    process_vm_readv copies a page at a time in one syscall; where it is refused (some
-    hardened kernels), it falls back to PTRACE_PEEKDATA word by word.
+    The fast path is pread(2) on /proc/PID/mem (one cached fd per process: two system calls
+    fewer than ctypes' process_vm_readv per string, and no ctypes marshalling). A stale fd
+    (the process exec'd or exited) reads nothing and is reopened once; where /proc/PID/mem is
+    refused, process_vm_readv, and then PTRACE_PEEKDATA word by word.
     """
 
+    MAX_FDS = 128
+
     def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
         self._buf = ctypes.create_string_buffer(PATH_MAX + _PAGE)
         self._local = _IoVec(ctypes.addressof(self._buf), 0)
         self._remote = _IoVec(0, 0)
+        self._use_mem = True
         self._use_readv = True
+
+    def _mem_fd(self, pid: int) -> int | None:
+        fd = self._fds.get(pid)
+        if fd is None:
+            try:
+                fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+            if len(self._fds) >= self.MAX_FDS:
+                oldest = next(iter(self._fds))
+                os.close(self._fds.pop(oldest))
+            self._fds[pid] = fd
+        return fd
+
+    def forget(self, pid: int) -> None:
+        fd = self._fds.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _pread(self, pid: int, addr: int, size: int) -> bytes | None:
+        for _attempt in (1, 2):
+            fd = self._mem_fd(pid)
+            if fd is None:
+                return None
+            try:
+                data = os.pread(fd, size, addr)
+            except OSError:
+                data = b""
+            if data:
+                return data
+            self.forget(pid)  # stale (exec, exit) or unreadable: try a fresh fd once
+        return None
 
     def _readv(self, pid: int, addr: int, size: int) -> int:
         self._local.len = size
@@ -140,45 +183,41 @@ class MemoryReader:
             return -err
         return n
 
-    def read(self, pid: int, addr: int, size: int) -> bytes | None:
-        """`size` bytes at `addr`, or None if the address is not readable."""
+    def _chunk(self, pid: int, addr: int, size: int) -> bytes | None:
+        """Up to `size` bytes at addr (fewer at the end of a mapping), None if none readable."""
+        if self._use_mem:
+            data = self._pread(pid, addr, size)
+            if data is not None:
+                return data
         if self._use_readv:
             n = self._readv(pid, addr, size)
-            if n == size:
-                return self._buf.raw[:size]
-            if self._use_readv:
+            if n > 0:
+                return ctypes.string_at(self._buf, n)
+            if n == 0 or self._use_readv:
                 return None
         return self._peek(pid, addr, size)
+
+    def read(self, pid: int, addr: int, size: int) -> bytes | None:
+        """Exactly `size` bytes at `addr`, or None if they are not all readable."""
+        data = self._chunk(pid, addr, size)
+        return data if data is not None and len(data) == size else None
 
     def cstring(self, pid: int, addr: int) -> bytes | None:
         """The NUL-terminated string at `addr` (at most PATH_MAX bytes), None if unreadable."""
         if addr == 0:
             return None
         out = b""
-        first = True
+        size = _FIRST_READ
         while len(out) < PATH_MAX:
-            chunk_len = _PAGE - (addr % _PAGE)
-            if first and chunk_len > _FIRST_READ:  # most paths are short: copy less first
-                chunk_len = _FIRST_READ
-            first = False
-            chunk: bytes | None
-            if self._use_readv:
-                n = self._readv(pid, addr, chunk_len)
-                if n <= 0:
-                    if self._use_readv:
-                        return out or None
-                    chunk = self._peek(pid, addr, chunk_len)
-                else:
-                    chunk = ctypes.string_at(self._buf, n)
-            else:
-                chunk = self._peek(pid, addr, min(chunk_len, 256))
-            if chunk is None:
+            chunk = self._chunk(pid, addr, min(size, _PAGE - addr % _PAGE))
+            if not chunk:
                 return out or None
             end = chunk.find(b"\0")
             if end >= 0:
                 return out + chunk[:end]
             out += chunk
             addr += len(chunk)
+            size = _PAGE
         return out
 
     @staticmethod

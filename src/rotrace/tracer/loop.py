@@ -133,7 +133,7 @@ class Tracer:
             nr &= ~self.machine.x32_bit
         spec = specs.get(nr)
         if spec is not None and self.started:
-            thread.pending = self.decoder.decode(tid, self.tables[arch], spec, args)
+            thread.pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
         self._resume(tid, thread)
 
     def _on_syscall_stop(self, tid: int, thread: _Thread) -> None:
@@ -159,6 +159,7 @@ class Tracer:
         thread = self.threads[tid]
         thread.pending = None
         thread.tgid = tid
+        self.decoder.memory.forget(tid)  # a new address space
         self.exe[tid] = _readlink_exe(tid)
         if tid == self.root:
             self.started = True
@@ -295,6 +296,7 @@ def trace_command(
         tracer.abort()
         raise
     finally:
+        tracer.decoder.memory.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     exec_errno = child.exec_error()
