@@ -129,3 +129,16 @@ def test_same_command_twice_gives_the_same_policy_and_no_diff(app: Path) -> None
     assert policies[0] == policies[1] and policies[0]
     proc = rotrace_cli("diff", "one.json", "t.json", cwd=app)
     assert proc.returncode == 0 and "no change in what is written" in proc.stdout
+
+
+def test_baseline_shows_new_writes_and_fails_on_new_violations(app: Path) -> None:
+    before = _trace(app)
+    before.rename(app / "before.json")
+    policy = app / "strict.toml"
+    policy.write_text(f'defaults = true\nallow = ["{app.parent / "home"}"]\n')
+    code = "open('new-state.json', 'w').close()"
+    argv = ["run", "--policy", str(policy), "--baseline", "before.json", "--", sys.executable, "-c", code]
+    proc = rotrace_cli(*argv, cwd=app)
+    assert proc.returncode == 1, proc.stderr
+    assert "+ create   new-state.json" in proc.stderr and "violation" in proc.stderr
+    assert "Writes that disappeared" in proc.stderr  # the cache and /tmp writes of the baseline

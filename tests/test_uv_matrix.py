@@ -7,12 +7,15 @@ writes still fail but uv only warns. UV_NO_SYNC stops every version writing into
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.uvtools import TMP_READ_ONLY, Cell, audit_uv
 
@@ -87,3 +90,38 @@ def test_same_uv_command_twice_gives_the_same_policy(tmp_path: Path) -> None:
     ]
     policies = [[line for line in out.splitlines() if not line.startswith("#")] for out in outs]
     assert policies[0] == policies[1] and any(line.startswith("allow") for line in policies[0])
+
+
+def test_emitted_allowlist_lets_uv_run_read_only() -> None:
+    """The done-when: `run --emit` of a real uv app, applied as the read-only sandbox, lets
+    `uv run` succeed cleanly once UV_NO_SYNC is set; without it, it names that setting."""
+    from tests.uvtools import make_project, uv_binary, uv_env
+
+    base = Path(tempfile.mkdtemp(prefix="rotrace-uv-emit-", dir="/var/tmp"))  # not under a /tmp tmpfs
+    try:
+        uv = str(uv_binary("0.7.19"))
+        project = make_project(base / "app", uv)
+        env = uv_env()
+        (base / "cache").mkdir()  # in the image: a mount point for the cache
+        env.update(UV_FROZEN="true", UV_CACHE_DIR=str(base / "cache"))
+        run = [*ROTRACE, "run", "--emit", "k8s", "--", uv, "run", "python", "--version"]
+        first = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True)
+        assert first.returncode == 1 and "UV_NO_SYNC=true" in first.stderr  # the venv lock cannot be mounted
+        spec = yaml.safe_load(first.stdout)["spec"]
+        assert "Python" not in first.stdout  # the command's own stdout went to stderr
+        assert {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]} >= {
+            "/tmp",
+            str(base / "cache"),
+        }
+        env["UV_NO_SYNC"] = "true"
+        emit = [*ROTRACE, "run", "--emit", "policy", "--", uv, "run", "python", "--version"]
+        second = subprocess.run(emit, cwd=project, env=env, capture_output=True, text=True)
+        (project / "generated.toml").write_text(second.stdout)
+        sandboxed = [*ROTRACE, "run", "--read-only", "--policy", "generated.toml", "--json", "ro.json", "--",
+                     uv, "run", "python", "--version"]  # fmt: skip
+        final = subprocess.run(sandboxed, cwd=project, env=env, capture_output=True, text=True)
+        assert final.returncode == 0, final.stderr
+        trace = json.loads((project / "ro.json").read_text())
+        assert trace["read_only"] and trace["summary"]["violations"] == 0 and "Python 3" in final.stdout
+    finally:
+        shutil.rmtree(base)

@@ -11,9 +11,27 @@ import errno
 import os
 import struct
 import sys
+import types
 
-from ptrace import PtraceError
-from ptrace.binding import func as _pt
+
+def _preload_libc() -> None:
+    """Hand python-ptrace the C library this process already has loaded.
+
+    Its ptrace.ctypes_libc calls ctypes.util.find_library("c"), which imports subprocess and
+    tempfile and runs ldconfig: about 10 ms of every rotrace start. CDLL(None) resolves the
+    same symbols (ptrace among them) from the libc Python itself is linked with.
+    """
+    if "ptrace.ctypes_libc" not in sys.modules:
+        module = types.ModuleType("ptrace.ctypes_libc")
+        module.LIBC_FILENAME = None  # type: ignore[attr-defined]
+        module.libc = ctypes.CDLL(None, use_errno=True)  # type: ignore[attr-defined]
+        sys.modules["ptrace.ctypes_libc"] = module
+
+
+_preload_libc()
+
+from ptrace import PtraceError  # noqa: E402
+from ptrace.binding import func as _pt  # noqa: E402
 
 PTRACE_SEIZE = 0x4206
 PTRACE_LISTEN = 0x4208

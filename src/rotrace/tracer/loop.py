@@ -292,6 +292,13 @@ def trace_command(
     previous = _forward_signals(child.pid, keep_ignored)
     try:
         status = tracer.loop(child.pid)
+    except kernel.PtraceError as exc:
+        tracer.abort()
+        if exc.errno in (errno.EIO, errno.EINVAL):
+            raise TraceFailed(
+                "this kernel lacks PTRACE_GET_SYSCALL_INFO (rotrace needs Linux >= 5.3)"
+            ) from None
+        raise TraceFailed(f"tracing failed: {exc}") from None
     except BaseException:
         tracer.abort()
         raise
