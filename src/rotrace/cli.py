@@ -18,8 +18,11 @@ from rotrace.errors import (
 from rotrace.export import FORMATS
 
 if TYPE_CHECKING:
+    from rotrace.policy.verdict import Verdict
     from rotrace.report.aggregate import Aggregate
     from rotrace.tracefile import TraceHeader
+
+    Trace = tuple[TraceHeader, list[Verdict]]
 
 EXIT_HELP = """\b
 Exit status:
@@ -143,29 +146,29 @@ def run(
 
         header, verdicts = read_trace(baseline)
         baseline_trace = (header, list(verdicts))
-    saved = json_path
-    if (emit or baseline) and json_path is None:
+    scratch = None
+    if (emit or baseline) and json_path is None:  # both read the trace back
         import tempfile
 
-        fd, json_path = tempfile.mkstemp(prefix="rotrace-", suffix=".json")
+        fd, scratch = tempfile.mkstemp(prefix="rotrace-", suffix=".json")
         os.close(fd)
-    outcome = audit(
-        list(command), allowlist, options, json_path, keep_allowed=verbose, read_only=read_only,
-        keep_writes=keep_writes,
-    )  # fmt: skip
-    _render(outcome.header, outcome.aggregate, verbose)
-    status = verdict_status(outcome.header, outcome.aggregate)
-    if json_path is not None and json_path != saved:
-        try:
+        json_path = scratch
+    try:
+        outcome = audit(
+            list(command), allowlist, options, json_path, keep_allowed=verbose, read_only=read_only,
+            keep_writes=keep_writes,
+        )  # fmt: skip
+        _render(outcome.header, outcome.aggregate, verbose)
+        status = verdict_status(outcome.header, outcome.aggregate)
+        if json_path is not None and (emit or baseline_trace):
             status |= _after_run(json_path, emit, baseline_trace)
-        finally:
-            os.unlink(json_path)
-    elif json_path is not None and (emit or baseline_trace):
-        status |= _after_run(json_path, emit, baseline_trace)
+    finally:
+        if scratch is not None:
+            os.unlink(scratch)
     return status
 
 
-def _after_run(json_path: str, emit: str | None, baseline: tuple[Any, Any] | None) -> int:
+def _after_run(json_path: str, emit: str | None, baseline: Trace | None) -> int:
     """--emit and --baseline read back the trace the run just wrote."""
     from rotrace.tracefile import read_trace
 
@@ -174,11 +177,12 @@ def _after_run(json_path: str, emit: str | None, baseline: tuple[Any, Any] | Non
         header, verdicts = read_trace(json_path)
         status |= _emit(header, list(verdicts), emit)
     if baseline is not None:
-        status |= _diff(baseline, read_trace(json_path), err=True)
+        header, verdicts = read_trace(json_path)
+        status |= _diff(baseline, (header, list(verdicts)), err=True)
     return status
 
 
-def _emit(header: TraceHeader, verdicts: list[Any], fmt: str) -> int:
+def _emit(header: TraceHeader, verdicts: list[Verdict], fmt: str) -> int:
     from rotrace.export.formats import RENDERERS
     from rotrace.export.mounts import plan_mounts
 
@@ -193,7 +197,7 @@ def _emit(header: TraceHeader, verdicts: list[Any], fmt: str) -> int:
     return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
 
 
-def _diff(old: tuple[Any, Any], new: tuple[Any, Any], err: bool) -> int:
+def _diff(old: Trace, new: Trace, err: bool) -> int:
     from rich.console import Console
 
     from rotrace.diff import diff_traces
@@ -239,7 +243,11 @@ def diff(old: str, new: str) -> int:
     """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations)."""
     from rotrace.tracefile import read_trace
 
-    return _diff(read_trace(old), read_trace(new), err=False)
+    traces = []
+    for path in (old, new):
+        header, verdicts = read_trace(path)
+        traces.append((header, list(verdicts)))
+    return _diff(traces[0], traces[1], err=False)
 
 
 @cli.command(epilog=EXIT_HELP)

@@ -7,6 +7,7 @@ import os
 import shlex
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -17,6 +18,10 @@ from rotrace.tracefile import TraceHeader
 
 def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in sorted(counter.items(), key=lambda kv: -kv[1]))
+
+
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
 
 
 def _exit_text(header: TraceHeader) -> Text:
@@ -51,9 +56,9 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
     console.print(Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))))
     line = Text("  ")
     line.append_text(_exit_text(header))
-    line.append(f" · {s.events} events · {s.writes} writes · ")
-    line.append(f"{s.violations} violations", style="bold red" if s.violations else "green")
-    line.append(f" · {s.venv_writes} venv writes", style="bold yellow" if s.venv_writes else "")
+    line.append(f" · {_n(s.events, 'event')} · {_n(s.writes, 'write')} · ")
+    line.append(_n(s.violations, "violation"), style="bold red" if s.violations else "green")
+    line.append(f" · {_n(s.venv_writes, 'venv write')}", style="bold yellow" if s.venv_writes else "")
     console.print(line)
     if header.read_only:
         writable = ", ".join(header.sandbox_writable or []) or "nothing"
@@ -95,12 +100,11 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
             known = BY_ID.get(ident)
             if known is None:
                 continue
-            console.print(
-                Text.assemble(
-                    ("  • ", ""), (known.title, "bold"), f" ({count}): {known.who}. {known.why.rstrip('.')}."
-                )
+            why = Text.assemble(
+                ("• ", ""), (known.title, "bold"), f" ({count}): {known.who}. {known.why.rstrip('.')}."
             )
-            console.print(Text.assemble(("    fix: ", "green"), known.fix))
+            console.print(Padding(why, (0, 0, 0, 2)))
+            console.print(Padding(Text.assemble(("fix: ", "green"), known.fix), (0, 0, 0, 4)))
 
     allowed = sum(g.count for g in agg.allowed.values())
     if allowed:
@@ -108,12 +112,8 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
         dirs = sorted(agg.allowed.values(), key=lambda g: -g.count)
         shown = ", ".join(f"{safe_text(g.directory)} ({g.count})" for g in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
-        console.print(
-            Text(
-                f"✓ {allowed} allowed writes in {len(dirs)} directories: {shown}{more}",
-                style="green",
-            )
-        )
+        where = _n(len(dirs), "directory", "directories")
+        console.print(Text(f"✓ {_n(allowed, 'allowed write')} in {where}: {shown}{more}", style="green"))
         if verbose:
             for v in agg.allowed_list:
                 e = v.event

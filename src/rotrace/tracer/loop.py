@@ -191,6 +191,9 @@ class Tracer:
         self.decoder.paths.forget_thread(tid)
         if thread is not None and thread.pending is not None:
             self._emit(tid, thread, thread.pending, None)
+        if thread is not None and thread.tgid == tid:  # the process is gone: keep memory flat
+            self.exe.pop(tid, None)
+            self.decoder.memory.forget(tid)
 
     def abort(self) -> None:
         """Kill every tracee and reap them: never leave a process stopped behind us."""
