@@ -222,3 +222,32 @@ def test_sigterm_to_rotrace_reaches_the_command(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 8  # the command failed: killed
     assert "killed by SIGTERM" in err
+
+
+PIDFD_PROGRAM = """
+import os, select
+late = 0
+for _ in range(30):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    fd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.poll()                      # readable: the child has exited...
+    if os.waitid(os.P_PIDFD, fd, os.WEXITED | os.WNOHANG) is None:
+        late += 1                      # ...but it cannot be reaped yet
+        os.waitid(os.P_PIDFD, fd, os.WEXITED)
+    os.close(fd)
+print(late)
+"""
+
+
+def test_a_readable_pidfd_means_the_child_can_be_reaped(tmp_path: Path) -> None:
+    """tokio (uv) reaps a child as soon as its pidfd is readable and panics if waitid finds
+    nothing. rotrace lets exiting processes go (PTRACE_EVENT_EXIT) so that holds when traced."""
+    out = tmp_path / "late"
+    code = PIDFD_PROGRAM.replace("print(late)", f"open({str(out)!r}, 'w').write(str(late))")
+    _, result = run_traced([PY, "-c", code])
+    assert result.exit_code == 0
+    assert out.read_text() == "0"
