@@ -219,6 +219,17 @@ def _run_as_nobody(base: Path) -> None:
         False,
     )
     assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
+    if shutil.which("bwrap"):  # the read-only sandbox too, in an unprivileged user namespace
+        proc = subprocess.run(
+            [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--read-only", "--json", "ro.json", "--",
+             "sh", "-c", "touch /tmp/fine; touch mine-too; true"],
+            cwd=work, env={"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        trace = json.loads((work / "ro.json").read_text())
+        errors = {e["path"]: e["errno"] for e in trace["events"] if e["syscall"] == "openat"}
+        assert errors == {"/tmp/fine": None, str(work / "mine-too"): "EROFS"}
 
 
 def test_help_documents_exit_statuses() -> None:
