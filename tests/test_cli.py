@@ -204,30 +204,26 @@ def _run_as_nobody(base: Path) -> None:
     base.chmod(0o755)
     work.chmod(0o777)
     prefix = [] if os.geteuid() else ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-    proc = subprocess.run(
-        [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--json", "t.json", "--",
-         "sh", "-c", "touch mine; touch /etc/rotrace-denied; true"],
-        cwd=work, env={"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
-    trace = json.loads((work / "t.json").read_text())
-    denied = [e for e in trace["events"] if e["path"] == "/etc/rotrace-denied"]
-    assert (denied[0]["syscall"], denied[0]["errno"], denied[0]["allowed"]) == (
-        "openat",
-        "EACCES",
-        False,
-    )
-    assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
-    if shutil.which("bwrap"):  # the read-only sandbox too, in an unprivileged user namespace
+
+    def rotrace_as_nobody(*args: str) -> dict:  # type: ignore[type-arg]
         proc = subprocess.run(
-            [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--read-only", "--json", "ro.json", "--",
-             "sh", "-c", "touch /tmp/fine; touch mine-too; true"],
+            [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", *args],
             cwd=work, env={"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)},
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 1, proc.stderr
-        trace = json.loads((work / "ro.json").read_text())
+        return json.loads((work / "t.json").read_text())  # type: ignore[no-any-return]
+
+    trace = rotrace_as_nobody(
+        "--json", "t.json", "--", "sh", "-c", "touch mine; touch /etc/rotrace-denied; true"
+    )
+    denied = [e for e in trace["events"] if e["path"] == "/etc/rotrace-denied"]
+    assert (denied[0]["syscall"], denied[0]["errno"], denied[0]["allowed"]) == ("openat", "EACCES", False)
+    assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
+    if shutil.which("bwrap"):  # the read-only sandbox too, in an unprivileged user namespace
+        trace = rotrace_as_nobody(
+            "--read-only", "--json", "t.json", "--", "sh", "-c", "touch /tmp/fine; touch mine-too"
+        )
         errors = {e["path"]: e["errno"] for e in trace["events"] if e["syscall"] == "openat"}
         assert errors == {"/tmp/fine": None, str(work / "mine-too"): "EROFS"}
 
