@@ -222,7 +222,7 @@ def _run_as_nobody(base: Path) -> None:
     assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
     if shutil.which("bwrap"):  # the read-only sandbox too, in an unprivileged user namespace
         trace = rotrace_as_nobody(
-            "--read-only", "--json", "t.json", "--", "sh", "-c", "touch /tmp/fine; touch mine-too"
+            "--read-only", "--json", "t.json", "--", "sh", "-c", "touch /tmp/fine; touch mine-too; true"
         )
         errors = {e["path"]: e["errno"] for e in trace["events"] if e["syscall"] == "openat"}
         assert errors == {"/tmp/fine": None, str(work / "mine-too"): "EROFS"}
