@@ -167,12 +167,8 @@ class Tracer:
 
     def _on_new_child(self, tid: int, thread: _Thread, event: int) -> None:
         child = kernel.get_event_msg(tid)
-        if child not in self.threads:
-            tgid = None if event == kernel.PTRACE_EVENT_CLONE else child
-            self._adopt(child, tgid)
-            self.threads[child].pending = None
-            if tgid is not None and thread.tgid in self.exe:
-                self.exe[child] = self.exe[thread.tgid]
+        if child not in self.threads:  # else its first stop came first and adopted it
+            self._adopt(child, None if event == kernel.PTRACE_EVENT_CLONE else child)
         self._resume(tid, thread)
 
     def _on_exiting(self, tid: int) -> None:
