@@ -72,12 +72,19 @@ def _mount_point(directory: str, created: set[str]) -> str:
 
 
 def _forbidden(directory: str, cwd: str, venvs: set[str]) -> str | None:
+    """Why an empty mount at `directory` would break the app, or None if it would not."""
+    if any(_under(directory, v) for v in venvs):
+        return "a mount over a virtual environment hides the environment"
     if directory in SYSTEM_DIRS:
         return f"{directory} is a system directory: an empty mount there hides what the image holds"
-    if any(_under(directory, v) for v in venvs) or any(_under(v, directory) for v in venvs):
-        return "a mount over a virtual environment hides the environment"
     if cwd and _under(cwd, directory):
-        return f"a mount over {directory} hides the application directory ({cwd})"
+        return (
+            f"a mount over {directory} hides the application directory ({cwd}); "
+            "keep the application out of directories that must be writable"
+        )
+    for v in sorted(venvs):
+        if _under(v, directory):
+            return f"a mount over {directory} hides the virtual environment {v}"
     return None
 
 
@@ -99,16 +106,14 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
         for raw in paths:
             path = os.fsdecode(raw)
             point = _mount_point(os.path.dirname(path), created)
-            reason = (
-                _forbidden(point, cwd, venvs)
-                if v.venv is None
-                else "a mount over a virtual environment hides the environment"
-            )
+            where = os.fsdecode(v.venv) if v.venv is not None else point
+            reason = _forbidden(where, cwd, venvs)
             if reason is not None:
-                where = os.fsdecode(v.venv) if v.venv is not None else point
                 found = blocked.get((where, reason))
                 if found is None:
-                    blocked[where, reason] = Blocked(where, generalise(path), reason, explain(e, v.venv))
+                    # in a venv the write itself is the problem: the known writer's fix applies
+                    known = explain(e, v.venv) if v.venv is not None else None
+                    blocked[where, reason] = Blocked(where, generalise(path), reason, known)
                 else:
                     found.count += 1
             else:
