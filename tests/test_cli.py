@@ -125,6 +125,11 @@ def test_hostile_names_are_escaped_not_interpreted(tmp_path: Path) -> None:
         (["run", "--", "/"], 126, "not executable"),
         (["run", "--policy", "/nonexistent.toml", "--", "true"], 3, "cannot read policy"),
         (["report", "/nonexistent.json"], 3, "cannot read trace"),
+        (
+            ["run", "--json", "/nonexistent/t.json", "--", "true"],
+            3,
+            "cannot write the trace to /nonexistent/t.json",
+        ),
         (["run", "--bogus-flag"], 2, None),
         (["run"], 2, None),
     ],

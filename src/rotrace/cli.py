@@ -10,9 +10,11 @@ import click
 
 from rotrace import __version__
 from rotrace.errors import (
+    EXIT_BAD_INPUT,
     EXIT_COMMAND_FAILED,
     EXIT_OK,
     EXIT_VIOLATIONS,
+    BadInput,
     RotraceError,
 )
 from rotrace.export import FORMATS
@@ -30,7 +32,7 @@ Exit status:
   1    violations: writes outside the allowlist
   8    the command failed (non-zero exit, or killed by a signal)
   9    both (1 + 8)
-  2    usage error         3  bad policy or trace file
+  2    usage error         3  bad policy/trace file or output
   4    tracing impossible  5  sandbox could not be set up
   126  command not executable   127  command not found
 """
@@ -133,6 +135,8 @@ def run(
     from rotrace.tracer import TraceOptions
 
     allowlist = build_allowlist(list(allow), policy)
+    if json_path not in (None, "-"):
+        _check_writable(json_path)
     options = TraceOptions(
         seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
     )
@@ -166,6 +170,15 @@ def run(
         if scratch is not None:
             os.unlink(scratch)
     return status
+
+
+def _check_writable(path: str) -> None:
+    """Fail before running the command, not after, when the trace cannot be written."""
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
 
 
 def _after_run(json_path: str, emit: str | None, baseline: Trace | None) -> int:
@@ -310,4 +323,8 @@ def main(argv: list[str] | None = None) -> None:
         status = exc.exit_status
     except BrokenPipeError:
         status = 141
+    except OSError as exc:  # an output that could not be written, say: still one line, no traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"rotrace: error:{where}: {exc.strerror or exc}", err=True)
+        status = EXIT_BAD_INPUT
     sys.exit(status if isinstance(status, int) else 0)

@@ -6,7 +6,7 @@ Exit statuses (also in `rotrace --help` and the README):
   8   the command failed: non-zero exit or killed by a signal (bit 3)
   9   both: violations and a failed command
   2   usage error (bad option)
-  3   bad input: a malformed policy file or trace file
+  3   bad input: a malformed policy or trace file, an unwritable output
   4   tracing impossible: ptrace refused, unsupported kernel or architecture
   5   the sandbox could not be set up (bubblewrap missing or refused)
   126 the command is not executable
