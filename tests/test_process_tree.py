@@ -7,13 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from rotrace.tracer import kernel
 from tests.conftest import PY, TracePy, run_traced
 
 
@@ -168,8 +168,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build an int 0x80 program")
-def test_32bit_syscall_from_64bit_process_uses_the_i386_table(tmp_path: Path) -> None:
-    """int 0x80 with eax=5 is open(2) on i386 but fstat on x86_64: it must decode as open."""
+def test_32bit_syscall_from_64bit_process_uses_the_i386_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """int 0x80 with eax=5 is open(2) on i386 but fstat on x86_64: it must decode as open,
+    from PTRACE_GET_SYSCALL_INFO and from the registers (the fallback for kernels before 5.3)."""
     if os.uname().machine != "x86_64":
         pytest.skip("x86_64 only")
     src = tmp_path / "int80.c"
@@ -187,7 +190,8 @@ def test_32bit_syscall_from_64bit_process_uses_the_i386_table(tmp_path: Path) ->
     )
     exe = tmp_path / "int80"
     subprocess.run(["gcc", "-O0", "-no-pie", "-static", "-o", exe, src], check=True)
-    for seccomp in (True, False):
+    for seccomp, registers in ((True, False), (False, False), (True, True), (False, True)):
+        monkeypatch.setattr(kernel.SyscallInfo, "use_registers", registers)  # pre-5.3 fallback too
         events, result = run_traced([str(exe)], seccomp=seccomp)
         assert result.exit_code == 0
         assert [(e.syscall, e.path, e.op) for e in events if e.path == os.fsencode(target)] == [
@@ -202,10 +206,6 @@ def test_command_that_keeps_running_children(tmp_path: Path, monkeypatch: pytest
     events, result = run_traced(["sh", "-c", "(sleep 0.3; touch late) & exit 3"])
     assert result.exit_code == 3
     assert os.fsencode(tmp_path / "late") in {e.path for e in events}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
 
 
 def test_sigterm_to_rotrace_reaches_the_command(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections import Counter
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.events import FileEvent
+from rotrace.tracer import kernel
 from tests import strace_oracle
 from tests.conftest import run_traced
 
@@ -39,9 +41,14 @@ def _strace(cwd: Path, tmp_path: Path, all_opens: bool) -> Counter[strace_oracle
 
 @pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
 @pytest.mark.parametrize("all_opens", [False, True], ids=["writes", "all-opens"])
+@pytest.mark.parametrize("registers", [False, True], ids=["syscall-info", "registers"])
 def test_same_records_as_strace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool, registers: bool
 ) -> None:
+    """`registers`: decode from PTRACE_GETREGS, the fallback for kernels before 5.3."""
+    if registers and os.uname().machine != "x86_64":
+        pytest.skip("the register fallback is for x86_64")
+    monkeypatch.setattr(kernel.SyscallInfo, "use_registers", registers)
     work = tmp_path / "work"
     work.mkdir()
     expected = _strace(work, tmp_path, all_opens)

@@ -234,7 +234,7 @@ class Tracer:
             return
         event = status >> 16
         if event == kernel.PTRACE_EVENT_SECCOMP:
-            self._on_entry(tid, thread, self.info.read(tid))
+            self._on_entry(tid, thread, self.info.read(tid, seccomp_stop=True))
         elif event == 0:
             self._resume(tid, thread, 0 if first_stop else sig)  # signal-delivery-stop
         elif event == kernel.PTRACE_EVENT_STOP:
@@ -295,7 +295,7 @@ def trace_command(
         tracer.abort()
         if exc.errno in (errno.EIO, errno.EINVAL):
             raise TraceFailed(
-                "this kernel lacks PTRACE_GET_SYSCALL_INFO (rotrace needs Linux >= 5.3)"
+                "this kernel lacks PTRACE_GET_SYSCALL_INFO (rotrace needs Linux >= 5.3 off x86_64)"
             ) from None
         raise TraceFailed(f"tracing failed: {exc}") from None
     except BaseException:
