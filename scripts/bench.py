@@ -221,6 +221,12 @@ def w3(tmp: Path) -> Workload:
     )
 
 
+def write_opens(target: Path, n: int) -> str:
+    """A Python program making n write opens (n recorded events, two stops each)."""
+    flags = "os.O_WRONLY | os.O_CREAT"
+    return f"import os\nfor _ in range({n}):\n    os.close(os.open({str(target)!r}, {flags}))\n"
+
+
 def memory_check(tmp: Path) -> None:
     """rotrace's peak RSS for 10^4 and 10^6 recorded events: it must not grow with them."""
     print("\nMemory: rotrace's peak RSS against the number of events")
@@ -228,8 +234,7 @@ def memory_check(tmp: Path) -> None:
     print("|---:|---:|---:|")
     target = tmp / "m.txt"
     for n in (10_000, 1_000_000):
-        flags = "os.O_WRONLY | os.O_CREAT"
-        code = f"import os\nfor _ in range({n}):\n    os.close(os.open({str(target)!r}, {flags}))\n"
+        program = write_opens(target, n)
         argv = [
             sys.executable,
             "-m",
@@ -240,7 +245,7 @@ def memory_check(tmp: Path) -> None:
             "--",
             sys.executable,
             "-c",
-            code,
+            program,
         ]
         report = tmp / "m.txt.report"
         with report.open("w") as err:
@@ -258,6 +263,47 @@ def memory_check(tmp: Path) -> None:
         sys.stdout.flush()
 
 
+LOOP_ONLY = """
+import sys, time
+from rotrace.tracer import TraceOptions, trace_command
+trace_command(sys.argv[1:], lambda event: None, TraceOptions())
+"""
+
+
+def loop_check(tmp: Path, rounds: int) -> None:
+    """Per-event cost: 10^5 write opens, untraced, under strace --seccomp-bpf, and under
+    rotrace's tracing loop alone (no classification, JSON or report) and whole."""
+    target = tmp / "l.txt"
+    argv = [sys.executable, "-c", write_opens(target, 100_000)]
+    runs = {
+        "untraced": argv,
+        "strace --seccomp-bpf": [
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "--seccomp-bpf",
+            "-e",
+            "trace=openat",
+            *argv,
+        ],
+        "rotrace loop only": [sys.executable, "-c", LOOP_ONLY, *argv],
+        "rotrace run": [sys.executable, "-m", "rotrace", "run", "--json", "/dev/null", "--", *argv],
+    }
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for key, cmd in runs.items():
+            times[key].append(timed(cmd, tmp, dict(os.environ), measure_rss=False)[0])
+    print("\nPer event: 10^5 open(O_WRONLY|O_CREAT) calls")
+    print("| variant | median s | µs per event |")
+    print("|---|---:|---:|")
+    for key, xs in times.items():
+        med = statistics.median(xs)
+        print(f"| {key} | {med:.2f} | {med * 10:.0f} |")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -265,6 +311,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="repetitions of each variant (default 5)")
     parser.add_argument("--only", default="W1,W2,W3", help="comma-separated workloads (default all)")
     parser.add_argument("--memory", action="store_true", help="also run the 10^4 / 10^6 events memory check")
+    parser.add_argument(
+        "--loop", action="store_true", help="also time 10^5 events: rotrace's loop against strace"
+    )
     args = parser.parse_args()
     if shutil.which("strace") is None:
         raise SystemExit("bench: strace is needed (apt-get install strace)")
@@ -288,6 +337,8 @@ def main() -> None:
         fixed = Workload("F", "rotrace's fixed cost: `true`", ["true"], tmp, dict(os.environ))
         if "F" in only or only == {"W1", "W2", "W3"}:
             print_table(fixed.title, bench(fixed, max(args.rounds, 10), tmp))
+        if args.loop:
+            loop_check(tmp, min(args.rounds, 3))
         if args.memory:
             memory_check(tmp)
 
