@@ -122,7 +122,8 @@ def audit_uv(version: str, setting: str, workdir: Path, rotrace: list[str]) -> C
     proc = subprocess.run([*args, "--", uv, "run", "python", "--version"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     trace = json.loads((project / "trace.json").read_text())
-    venv, other = [], []
+    venv: list[tuple[str, str, str]] = []
+    other: list[tuple[str, str, str]] = []
     for e in trace["events"]:
         if not e["write"] or e["allowed"]:
             continue
