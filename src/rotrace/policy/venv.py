@@ -38,12 +38,15 @@ class VenvDetector:
             self._is_venv[directory] = cached
         return cached
 
-    def venv_of(self, path: bytes) -> bytes | None:
+    def venv_of(self, path: bytes, may_be_dir: bool = True) -> bytes | None:
         """The innermost venv root containing path (or being path), else None.
 
         Only directories are cached (files are many; directories few), so memory stays flat.
+        `may_be_dir=False` (a file opened or created) skips looking for pyvenv.cfg inside it.
         """
-        if path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG):
+        if may_be_dir and (
+            path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG)
+        ):
             return path
         return self._venv_of_dir(os.path.dirname(path))
 

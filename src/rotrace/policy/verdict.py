@@ -49,6 +49,7 @@ class Verdict:
 
 
 _EROFS = errno.EROFS
+_FILE_OPS = frozenset({"open", "create", "truncate"})  # their path is a file (O_TMPFILE aside)
 
 
 class Classifier:
@@ -70,7 +71,7 @@ class Classifier:
         if event.result == -_EROFS:  # the filesystem said no, whatever the allowlist says
             allowed = False
         if not known_venv:
-            venv = self.venvs.venv_of(event.path)
+            venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in _FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
         known = explain(event, venv) if venv is not None or not allowed else None
