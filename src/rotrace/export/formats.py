@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Callable
 
 from rotrace.export import FORMATS
+from rotrace.export.generalise import generalise
 from rotrace.export.mounts import MountPlan
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist
 from rotrace.report.escape import safe_text
@@ -36,7 +37,8 @@ def _notes(plan: MountPlan, comment: str) -> list[str]:
 
 def policy(plan: MountPlan, command: list[str]) -> str:
     defaults = Allowlist(list(DEFAULT_ALLOW))
-    exact = [f"={p}" for p in plan.harmless]  # these fail alike when read-only: this path only
+    # these fail alike when read-only: this path only, or a glob where its name is per-run
+    exact = [f"={p}" if generalise(p) == p else generalise(p) for p in plan.harmless]
     extra = [p for p in [*plan.mounts, *exact] if not defaults.allows(p.lstrip("=").encode())]
     lines = [
         f"# rotrace policy for: {_cmd(command)}",

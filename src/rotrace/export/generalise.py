@@ -1,6 +1,7 @@
 """Temporary names made general, the way the Security Profiles Operator does for its profiles,
 so that a policy (or a diff) from one run holds for the next: `.tmpAbC123` -> `.tmp*`,
-`uv-<hash>.lock` -> `uv-*.lock`, runs of digits (pids, timestamps) and long hex -> `*`."""
+`uv-<hash>.lock` -> `uv-*.lock`, long runs of digits (pids, timestamps, ids) and long hex
+-> `*`. Short digit runs stay: they are more often versions or years than per-run names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ _RULES = (
     (re.compile(r"\.tmp[A-Za-z0-9]{6}"), ".tmp*"),
     (re.compile(r"^tmp[a-z0-9_]{8}$"), "tmp*"),
     (re.compile(r"[0-9a-f]{16,}"), "*"),
-    (re.compile(r"[0-9]{4,}"), "*"),
+    (re.compile(r"[0-9]{5,}"), "*"),
 )
 
 

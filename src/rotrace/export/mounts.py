@@ -101,7 +101,7 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
         e = v.event
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None else [])
         if forecast(e, writable=False) != "EROFS":
-            harmless.update(generalise(p) for p in paths)
+            harmless.update(os.fsdecode(p) for p in paths)
             continue
         for raw in paths:
             path = os.fsdecode(raw)
