@@ -85,7 +85,8 @@ def cli() -> None:
 @click.option(
     "--no-seccomp",
     is_flag=True,
-    help="Stop on every syscall instead of filtering with seccomp (slower; keeps setuid working).",
+    help="Stop on every syscall instead of filtering with seccomp (slower; no no_new_privs, so setuid "
+    "programs keep their privilege when rotrace runs as root).",
 )
 @click.option(
     "--read-only",
