@@ -251,3 +251,27 @@ def test_a_readable_pidfd_means_the_child_can_be_reaped(tmp_path: Path) -> None:
     _, result = run_traced([PY, "-c", code])
     assert result.exit_code == 0
     assert out.read_text() == "0"
+
+
+def test_group_stop_is_seen_by_the_parent_and_continues(trace_py: TracePy, tmp_path: Path) -> None:
+    """Job control under the tracer: a stopped child is reported stopped to its parent (the
+    tracer keeps it stopped with PTRACE_LISTEN) and carries on after SIGCONT."""
+    events, result = trace_py(
+        """
+        import os, signal, time
+        pid = os.fork()
+        if pid == 0:
+            os.kill(os.getpid(), signal.SIGSTOP)
+            open("after_continue", "w").close()
+            os._exit(0)
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP, status
+        time.sleep(0.2)
+        assert not os.path.exists("after_continue")  # still stopped
+        os.kill(pid, signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        """
+    )
+    assert result.exit_code == 0
+    assert [os.path.basename(e.path) for e in events] == [b"after_continue"]
