@@ -161,11 +161,13 @@ def _from_registers(tid: int, seccomp_stop: bool) -> bytes:
     return (head + body).ljust(_INFO_SIZE, b"\0")
 
 
-def parse_entry(raw: bytes) -> tuple[int, int, int, tuple[int, ...]]:
-    """(op, arch, nr, args) of an entry or seccomp stop."""
-    op, arch, _ip, _sp = _HEAD.unpack_from(raw)
-    nr, *args = _ENTRY.unpack_from(raw, _HEAD.size)
-    return op, arch, nr, tuple(args)
+_ARCH_NR_ARGS = struct.Struct("=4xI16xQ6Q")  # struct ptrace_syscall_info: arch, entry.nr, entry.args
+
+
+def parse_entry(raw: bytes) -> tuple[int, int, tuple[int, ...]]:
+    """(arch, nr, args) of an entry or seccomp stop."""
+    arch, nr, *args = _ARCH_NR_ARGS.unpack_from(raw)
+    return arch, nr, tuple(args)
 
 
 def parse_exit(raw: bytes) -> int:
@@ -266,10 +268,18 @@ class MemoryReader:
 
     def _chunk(self, pid: int, addr: int, size: int) -> bytes | None:
         """Up to `size` bytes at addr (fewer at the end of a mapping), None if none readable."""
-        if self._use_mem:
-            data = self._pread(pid, addr, size)
-            if data is not None:
+        fd = self._fds.get(pid)
+        if fd is not None:  # the common case, first: an open /proc/PID/mem
+            try:
+                data = os.pread(fd, size, addr)
+            except OSError:
+                data = b""
+            if data:
                 return data
+        if self._use_mem:
+            fresh = self._pread(pid, addr, size)
+            if fresh is not None:
+                return fresh
         if self._use_readv:
             n = self._readv(pid, addr, size)
             if n > 0:

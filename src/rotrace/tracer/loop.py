@@ -121,7 +121,7 @@ class Tracer:
     # -- stops ----------------------------------------------------------------------------------
 
     def _on_entry(self, tid: int, thread: _Thread, raw: bytes) -> None:
-        _op, arch, nr, args = kernel.parse_entry(raw)
+        arch, nr, args = kernel.parse_entry(raw)
         specs = self.specs.get(arch)
         if specs is None:
             if not self._unknown_arch_warned:
