@@ -86,3 +86,16 @@ def test_missing_bwrap_says_how_to_install(tmp_path: Path) -> None:
     proc = rotrace_cli("run", "--read-only", "--", sys.executable, "-c", "pass", cwd=tmp_path, env=env)
     assert proc.returncode == 5 and "apt-get install bubblewrap" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_allowed_working_directory_is_an_empty_tmpfs_unless_kept(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("hello")
+    code = "import os; print(os.listdir('.')); open('g', 'w').close()"
+    proc = rotrace_cli("run", "--read-only", "--allow", ".", "--", sys.executable, "-c", code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "[]" in proc.stdout and "empty tmpfs" in proc.stderr and "--keep-writes" in proc.stderr
+    assert not (tmp_path / "g").exists()
+    kept = rotrace_cli("run", "--read-only", "--keep-writes", "--allow", ".", "--", sys.executable, "-c", code,
+                       cwd=tmp_path)  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    assert "'f'" in kept.stdout and (tmp_path / "g").exists()

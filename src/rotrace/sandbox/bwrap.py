@@ -53,7 +53,11 @@ def _under(path: str, top: str) -> bool:
 
 
 def runtime_paths(command_path: str | None) -> list[str]:
-    """What the tracer inside needs to see: its Python, its packages, the command, the cwd."""
+    """What the tracer inside needs to see: its Python, its packages, the command, the cwd.
+
+    Shown again (read-only) when an allowed directory's tmpfs covers them, so that rotrace
+    still runs; the working directory only when it is not itself an allowed directory.
+    """
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.getcwd(), os.path.dirname(sys.executable)}
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     if command_path:
@@ -80,10 +84,15 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
         args += ["--bind", path, path] if keep else ["--tmpfs", path]
         result.writable.append(path)
     if not keep:
-        covered = [m for m in result.writable]
+        cwd = os.getcwd()
         for path in visible:
-            if any(_under(path, m) and path != m for m in covered):
-                args += ["--ro-bind", path, path]
+            if path == cwd and cwd in result.writable:
+                result.notes.append(
+                    f"{cwd} (the working directory) is an empty tmpfs in the sandbox, as `--tmpfs` makes"
+                    " it; --keep-writes bind-mounts it instead"
+                )
+            elif any(_under(path, m) for m in result.writable):
+                args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
     return result
 
 
