@@ -95,7 +95,7 @@ def test_an_allowed_working_directory_is_an_empty_tmpfs_unless_kept(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert "[]" in proc.stdout and "empty tmpfs" in proc.stderr and "--keep-writes" in proc.stderr
     assert not (tmp_path / "g").exists()
-    kept = rotrace_cli("run", "--read-only", "--keep-writes", "--allow", ".", "--", sys.executable, "-c", code,
-                       cwd=tmp_path)  # fmt: skip
+    args = ["run", "--read-only", "--keep-writes", "--allow", ".", "--", sys.executable, "-c", code]
+    kept = rotrace_cli(*args, cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
     assert "'f'" in kept.stdout and (tmp_path / "g").exists()
