@@ -13,7 +13,7 @@ from pathlib import Path
 from rotrace.tracer.arch import current_machine
 from rotrace.tracer.syscalls import SPECS
 
-Key = tuple[str, bytes, bytes | None, int | None]
+Key = tuple[str, bytes, bytes | None, int | None, str | None]  # syscall, path, target, result, open flags
 
 _LINE = re.compile(rb"^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)(?:<[^>]*>)?(?: (E\w+) \(.*\))?\s*$")
 _RESUMED = re.compile(rb"^(\d+) +<\.\.\. (\w+) resumed>(.*)$")
@@ -102,7 +102,12 @@ def _resolve(args: list[bytes], dirfd_idx: int | None, path_idx: int, cwd: bytes
     return os.path.normpath(base + b"/" + raw)
 
 
-def _record(name: str, args: list[bytes], all_opens: bool, cwd: bytes) -> tuple[bytes, bytes | None] | None:
+FLAGGED = ("open", "openat")  # the calls whose flags argument strace prints as rotrace does
+
+
+def _record(
+    name: str, args: list[bytes], all_opens: bool, cwd: bytes
+) -> tuple[bytes, bytes | None, str | None] | None:
     spec = SPECS[name]
     if spec.family in ("open", "openat2"):
         flags = args[spec.flags] if spec.flags is not None else b"O_WRONLY|O_CREAT"
@@ -110,16 +115,17 @@ def _record(name: str, args: list[bytes], all_opens: bool, cwd: bytes) -> tuple[
             flags = args[2]
         if not all_opens and not any(f in flags for f in _WRITE_FLAGS):
             return None
-        return _resolve(args, spec.dirfd, spec.path or 0, cwd), None
+        shown = flags.decode() if name in FLAGGED else None
+        return _resolve(args, spec.dirfd, spec.path or 0, cwd), None, shown
     if spec.family == "link":
         old = _resolve(args, spec.dirfd, spec.path or 0, cwd)
         new = _resolve(args, spec.dirfd2, spec.path2 or 0, cwd)
-        return (old, new) if spec.op == "rename" else (new, old)
+        return (old, new, None) if spec.op == "rename" else (new, old, None)
     if spec.family == "symlink":
-        return _resolve(args, spec.dirfd2, spec.path2 or 0, cwd), _string(args[spec.path or 0])
+        return _resolve(args, spec.dirfd2, spec.path2 or 0, cwd), _string(args[spec.path or 0]), None
     if spec.fd is not None:
-        return os.path.normpath(_fd_path(args[spec.fd])), None
-    return _resolve(args, spec.dirfd, spec.path or 0, cwd), None
+        return os.path.normpath(_fd_path(args[spec.fd])), None, None
+    return _resolve(args, spec.dirfd, spec.path or 0, cwd), None, None
 
 
 def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
@@ -162,5 +168,5 @@ def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
         result = None if ret == b"?" else (-getattr(errno, err.decode()) if err else int(ret))
         if result is not None and result > 0 and SPECS[name].family in ("open", "openat2"):
             result = 0  # fd numbers depend on thread timing; compare success only
-        seen[(name, rec[0], rec[1], result)] += 1
+        seen[(name, rec[0], rec[1], result, rec[2])] += 1
     return seen

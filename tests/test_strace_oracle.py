@@ -23,7 +23,10 @@ def _rotrace(cwd: Path, monkeypatch: pytest.MonkeyPatch, **kw: bool) -> Counter[
     monkeypatch.chdir(cwd)
     events, result = run_traced([sys.executable, str(WORKLOAD)], **kw)
     assert result.exit_code == 0
-    return Counter((e.syscall, e.path, e.target, _fd_as_ok(e)) for e in events)
+    return Counter(
+        (e.syscall, e.path, e.target, _fd_as_ok(e), e.flags if e.syscall in strace_oracle.FLAGGED else None)
+        for e in events
+    )
 
 
 def _fd_as_ok(e: FileEvent) -> int | None:

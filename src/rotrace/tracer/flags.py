@@ -30,26 +30,44 @@ def _names(value: int, table: tuple[tuple[str, int], ...]) -> list[str]:
     return names
 
 
+# strace's order (xlat/open_mode_flags.in): combined flags come before their parts, so
+# O_SYNC wins over __O_SYNC|O_DSYNC and O_TMPFILE over __O_TMPFILE|O_DIRECTORY.
+_OPEN_ORDER = (
+    ("O_CREAT", ("O_CREAT",)),
+    ("O_EXCL", ("O_EXCL",)),
+    ("O_NOCTTY", ("O_NOCTTY",)),
+    ("O_TRUNC", ("O_TRUNC",)),
+    ("O_APPEND", ("O_APPEND",)),
+    ("O_NONBLOCK", ("O_NONBLOCK",)),
+    ("O_SYNC", ("__O_SYNC", "O_DSYNC")),
+    ("__O_SYNC", ("__O_SYNC",)),
+    ("O_DSYNC", ("O_DSYNC",)),
+    ("O_DIRECT", ("O_DIRECT",)),
+    ("O_LARGEFILE", ("O_LARGEFILE",)),
+    ("O_NOFOLLOW", ("O_NOFOLLOW",)),
+    ("O_NOATIME", ("O_NOATIME",)),
+    ("O_CLOEXEC", ("O_CLOEXEC",)),
+    ("O_PATH", ("O_PATH",)),
+    ("O_TMPFILE", ("__O_TMPFILE", "O_DIRECTORY")),
+    ("__O_TMPFILE", ("__O_TMPFILE",)),
+    ("O_DIRECTORY", ("O_DIRECTORY",)),
+    ("FASYNC", ("O_ASYNC",)),
+)
+
+
 @lru_cache(maxsize=1024)
 def open_flags(table: SyscallTable, value: int) -> str:
-    """`O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC`, as strace prints it."""
+    """`O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC`, exactly as strace prints it."""
     bits = table.open_flags
     names = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[value & 3]]
     rest = value & ~3
-    combined = (
-        ("O_SYNC", bits["__O_SYNC"] | bits["O_DSYNC"]),
-        ("O_TMPFILE", bits["__O_TMPFILE"] | bits["O_DIRECTORY"]),
-    )
-    tail = []
-    for name, mask in combined:
-        if rest & mask == mask:
-            tail.append(name)
-            rest &= ~mask
-    for name, bit in sorted(bits.items(), key=lambda nb: nb[1]):
-        if not name.startswith("__") and rest & bit:
+    for name, parts in _OPEN_ORDER:
+        mask = 0
+        for part in parts:
+            mask |= bits[part]
+        if mask and rest & mask == mask:
             names.append(name)
-            rest &= ~bit
-    names.extend(tail)
+            rest &= ~mask
     if rest:
         names.append(hex(rest))
     return "|".join(names)
