@@ -222,7 +222,10 @@ class MemoryReader:
         if fd is None:
             try:
                 fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
+            except PermissionError:  # a hardened kernel: stop trying, use the fallbacks
+                self._use_mem = False
+                return None
+            except OSError:  # the process is gone
                 return None
             if len(self._fds) >= self.MAX_FDS:
                 oldest = next(iter(self._fds))
@@ -268,18 +271,10 @@ class MemoryReader:
 
     def _chunk(self, pid: int, addr: int, size: int) -> bytes | None:
         """Up to `size` bytes at addr (fewer at the end of a mapping), None if none readable."""
-        fd = self._fds.get(pid)
-        if fd is not None:  # the common case, first: an open /proc/PID/mem
-            try:
-                data = os.pread(fd, size, addr)
-            except OSError:
-                data = b""
-            if data:
-                return data
         if self._use_mem:
-            fresh = self._pread(pid, addr, size)
-            if fresh is not None:
-                return fresh
+            data = self._pread(pid, addr, size)
+            if data is not None:
+                return data
         if self._use_readv:
             n = self._readv(pid, addr, size)
             if n > 0:
