@@ -150,6 +150,12 @@ def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     proc = rotrace_cli("report", "bad.json", cwd=tmp_path)
     assert proc.returncode == 3 and "not a rotrace JSON trace" in proc.stderr
+    proc = _run(tmp_path, "--json", "good.json", "--", "sh", "-c", "touch x")
+    trace = json.loads((tmp_path / "good.json").read_text())
+    trace["events"][0]["op"] = "bogus"
+    (tmp_path / "bogus.json").write_text(json.dumps(trace))
+    proc = rotrace_cli("report", "bogus.json", cwd=tmp_path)
+    assert proc.returncode == 3 and "event 0 is malformed" in proc.stderr and "unknown op" in proc.stderr
     (tmp_path / "p.toml").write_text("allow = [1, 2]")
     proc = rotrace_cli("run", "--policy", "p.toml", "--", "true", cwd=tmp_path)
     assert proc.returncode == 3 and "p.toml" in proc.stderr and "Traceback" not in proc.stderr

@@ -37,6 +37,12 @@ _RESTART_NAMES = {
 }
 
 
+def _known_op(op: object) -> str:
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}")
+    return str(op)
+
+
 def errno_name(result: int | None) -> str | None:
     """The symbolic errno of a raw syscall result, or None for success / unknown."""
     if result is None or result >= 0 or result < -4095:
@@ -99,7 +105,7 @@ class FileEvent:
             tid=int(obj["tid"]),
             exe=os.fsencode(obj.get("exe") or ""),
             syscall=str(obj["syscall"]),
-            op=str(obj["op"]),
+            op=_known_op(obj["op"]),
             path=os.fsencode(obj["path"]),
             target=None if target is None else os.fsencode(target),
             flags=obj.get("flags"),

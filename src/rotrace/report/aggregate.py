@@ -52,8 +52,6 @@ class Aggregate:
     venv_examples: dict[bytes, list[Verdict]] = field(default_factory=dict)
     allowed: dict[bytes, DirGroup] = field(default_factory=dict)
     allowed_list: list[Verdict] = field(default_factory=list)
-    reads: int = 0
-    last_failed_violation: Verdict | None = None
     explanations: dict[str, int] = field(default_factory=dict)  # id -> violations or venv writes it explains
     _dirs: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # directory -> generalised
 
@@ -61,7 +59,6 @@ class Aggregate:
         self.summary.add(verdict)
         event = verdict.event
         if not event.write:
-            self.reads += 1
             return
         raw_dir = os.path.dirname(event.path) or b"/"
         directory = self._dirs.get(raw_dir)
@@ -71,8 +68,6 @@ class Aggregate:
             self.explanations[verdict.explanation] = self.explanations.get(verdict.explanation, 0) + 1
         if verdict.violation:
             self.violations.setdefault(directory, DirGroup(directory)).add(verdict, event.errno or "ok")
-            if event.failed:
-                self.last_failed_violation = verdict
         else:
             group = self.allowed.get(directory)
             if group is None:

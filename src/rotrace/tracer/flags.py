@@ -15,9 +15,6 @@ _AT_FLAGS = (
 )
 _RENAME_FLAGS = (("RENAME_NOREPLACE", 1), ("RENAME_EXCHANGE", 2), ("RENAME_WHITEOUT", 4))
 
-AT_REMOVEDIR = 0x200
-AT_EMPTY_PATH = 0x1000
-
 
 def _names(value: int, table: tuple[tuple[str, int], ...]) -> list[str]:
     names = []
