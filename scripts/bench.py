@@ -32,7 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.uvtools import installed_uv, uv_env  # noqa: E402
+from tools.uvtools import installed_uv, uv_env  # noqa: E402
 
 from rotrace.tracer.arch import current_machine  # noqa: E402
 from rotrace.tracer.syscalls import SPECS  # noqa: E402

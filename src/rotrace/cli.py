@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from rotrace import __version__
-from rotrace.errors import (
-    EXIT_BAD_INPUT,
-    EXIT_COMMAND_FAILED,
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    BadInput,
-    RotraceError,
-)
+from rotrace.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, RotraceError
 from rotrace.export import FORMATS
-
-if TYPE_CHECKING:
-    from rotrace.policy.verdict import Verdict
-    from rotrace.report.aggregate import Aggregate
-    from rotrace.tracefile import TraceHeader
-
-    Trace = tuple[TraceHeader, list[Verdict]]
 
 EXIT_HELP = """\b
 Exit status:
@@ -34,29 +20,11 @@ Exit status:
   9    both (1 + 8)
   2    usage error         3  bad policy/trace file or output
   4    tracing impossible  5  sandbox could not be set up
+  70   internal error (a bug in rotrace: please report it)
   126  command not executable   127  command not found
 """
 
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
-
-
-def verdict_status(header: TraceHeader, aggregate: Aggregate) -> int:
-    status = EXIT_OK
-    if aggregate.summary.violations:
-        status |= EXIT_VIOLATIONS
-    if header.command_failed:
-        status |= EXIT_COMMAND_FAILED
-    return status
-
-
-def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
-    from rich.console import Console
-
-    from rotrace.report.render import render
-
-    # Not a terminal (CI logs, files): wide enough that paths are not folded.
-    width = None if sys.stderr.isatty() else 160
-    render(aggregate, header, Console(stderr=True, highlight=False, width=width), verbose)
 
 
 @click.group(epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,95 +100,21 @@ def run(
     Example:  rotrace run --json trace.json -- uv run python --version
     """
     from rotrace.policy.allowlist import build_allowlist
-    from rotrace.runner import audit
+    from rotrace.runner import AuditRequest, audit
     from rotrace.tracer import TraceOptions
 
-    allowlist = build_allowlist(list(allow), policy)
-    if json_path not in (None, "-"):
-        _check_writable(json_path)
-    options = TraceOptions(
-        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
-    )
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
     if emit and json_path == "-":
         raise click.UsageError("--emit and --json - both write to stdout: give --json a file")
-    baseline_trace = None
-    if baseline is not None:
-        from rotrace.tracefile import read_trace
-
-        header, verdicts = read_trace(baseline)
-        baseline_trace = (header, list(verdicts))
-    scratch = None
-    if (emit or baseline) and json_path is None:  # both read the trace back
-        import tempfile
-
-        fd, scratch = tempfile.mkstemp(prefix="rotrace-", suffix=".json")
-        os.close(fd)
-        json_path = scratch
-    try:
-        outcome = audit(
-            list(command), allowlist, options, json_path, keep_allowed=verbose, read_only=read_only,
-            keep_writes=keep_writes,
-        )  # fmt: skip
-        _render(outcome.header, outcome.aggregate, verbose)
-        status = verdict_status(outcome.header, outcome.aggregate)
-        if json_path is not None and (emit or baseline_trace):
-            status |= _after_run(json_path, emit, baseline_trace)
-    finally:
-        if scratch is not None:
-            os.unlink(scratch)
-    return status
-
-
-def _check_writable(path: str) -> None:
-    """Fail before running the command, not after, when the trace cannot be written."""
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as exc:
-        raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
-
-
-def _after_run(json_path: str, emit: str | None, baseline: Trace | None) -> int:
-    """--emit and --baseline read back the trace the run just wrote."""
-    from rotrace.tracefile import read_trace
-
-    status = EXIT_OK
-    if emit:
-        header, verdicts = read_trace(json_path)
-        status |= _emit(header, list(verdicts), emit)
-    if baseline is not None:
-        header, verdicts = read_trace(json_path)
-        status |= _diff(baseline, (header, list(verdicts)), err=True)
-    return status
-
-
-def _emit(header: TraceHeader, verdicts: list[Verdict], fmt: str) -> int:
-    from rotrace.export.formats import RENDERERS
-    from rotrace.export.mounts import plan_mounts
-
-    plan = plan_mounts(verdicts, header.cwd)
-    click.echo(RENDERERS[fmt](plan, header.command), nl=False)
-    for b in plan.blocked:
-        fix = f"; fix: {b.explanation.fix}" if b.explanation else ""
-        writes = f"{b.count} writes, e.g. {b.path}" if b.count > 1 else b.path
-        click.echo(
-            f"rotrace: cannot be made writable by a mount: {b.point} ({writes}): {b.reason}{fix}", err=True
-        )
-    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
-
-
-def _diff(old: Trace, new: Trace, err: bool) -> int:
-    from rich.console import Console
-
-    from rotrace.diff import diff_traces
-    from rotrace.report.diff import render_diff
-
-    result = diff_traces(old, new)
-    width = None if (sys.stderr if err else sys.stdout).isatty() else 160
-    render_diff(result, Console(stderr=err, highlight=False, width=width))
-    return EXIT_VIOLATIONS if result.new_violations else EXIT_OK
+    options = TraceOptions(
+        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
+    )
+    request = AuditRequest(
+        list(command), build_allowlist(list(allow), policy), options, json_path, verbose, read_only,
+        keep_writes, emit, baseline,
+    )  # fmt: skip
+    return audit(request)
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -244,10 +138,9 @@ def allowlist(trace: str, fmt: str) -> int:
     bwrap    bubblewrap arguments
     Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
     """
-    from rotrace.tracefile import read_trace
+    from rotrace.runner import allowlist as make_allowlist
 
-    header, verdicts = read_trace(trace)
-    return _emit(header, list(verdicts), fmt)
+    return make_allowlist(trace, fmt)
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -255,13 +148,9 @@ def allowlist(trace: str, fmt: str) -> int:
 @click.argument("new", type=click.Path(dir_okay=False))
 def diff(old: str, new: str) -> int:
     """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations)."""
-    from rotrace.tracefile import read_trace
+    from rotrace.runner import diff as diff_traces
 
-    traces = []
-    for path in (old, new):
-        header, verdicts = read_trace(path)
-        traces.append((header, list(verdicts)))
-    return _diff(traces[0], traces[1], err=False)
+    return diff_traces(old, new)
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -269,15 +158,9 @@ def diff(old: str, new: str) -> int:
 @click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
 def report(trace: str, verbose: bool) -> int:
     """Render a saved JSON trace again (the same report as `run`)."""
-    from rotrace.report.aggregate import Aggregate
-    from rotrace.tracefile import read_trace
+    from rotrace.runner import report as render_report
 
-    header, verdicts = read_trace(trace)
-    aggregate = Aggregate(keep_allowed=verbose)
-    for verdict in verdicts:
-        aggregate.add(verdict)
-    _render(header, aggregate, verbose)
-    return verdict_status(header, aggregate)
+    return render_report(trace, verbose)
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -291,20 +174,9 @@ def check(
 ) -> int:
     """Re-classify a saved JSON trace under another allowlist."""
     from rotrace.policy.allowlist import build_allowlist
-    from rotrace.policy.verdict import Classifier
-    from rotrace.report.aggregate import Aggregate
-    from rotrace.runner import classify_into
-    from rotrace.tracefile import read_trace
+    from rotrace.runner import check as check_trace
 
-    header, verdicts = read_trace(trace)
-    allowlist = build_allowlist(list(allow), policy)
-    header.allowlist = allowlist.entries
-    classifier = Classifier(allowlist)
-    reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
-    aggregate = Aggregate(keep_allowed=verbose)
-    classify_into(reclassified, aggregate, json_path, header)
-    _render(header, aggregate, verbose)
-    return verdict_status(header, aggregate)
+    return check_trace(trace, build_allowlist(list(allow), policy), json_path, verbose)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -325,7 +197,16 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         status = 141
     except OSError as exc:  # an output that could not be written, say: still one line, no traceback
-        where = f" {exc.filename}" if exc.filename else ""
-        click.echo(f"rotrace: error:{where}: {exc.strerror or exc}", err=True)
+        where = f" {exc.filename}:" if exc.filename else ""
+        click.echo(f"rotrace: error:{where} {exc.strerror or exc}", err=True)
         status = EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line, and a status CI cannot read as a verdict
+        click.echo(
+            f"rotrace: internal error: {type(exc).__name__}: {exc} (please report it with the command"
+            " that caused it; ROTRACE_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        if os.environ.get("ROTRACE_DEBUG"):
+            raise
+        status = EXIT_INTERNAL
     sys.exit(status if isinstance(status, int) else 0)

@@ -9,6 +9,7 @@ Exit statuses (also in `rotrace --help` and the README):
   3   bad input: a malformed policy or trace file, an unwritable output
   4   tracing impossible: ptrace refused, unsupported kernel or architecture
   5   the sandbox could not be set up (bubblewrap missing or refused)
+  70  internal error: a bug in rotrace (sysexits' EX_SOFTWARE)
   126 the command is not executable
   127 the command was not found
 """
@@ -22,6 +23,7 @@ EXIT_BAD_INPUT = 3
 EXIT_TRACE_FAILED = 4
 EXIT_SANDBOX = 5
 EXIT_COMMAND_FAILED = 8
+EXIT_INTERNAL = 70
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 

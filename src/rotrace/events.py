@@ -1,17 +1,16 @@
-"""The typed record the tracer produces: one FileEvent per completed file syscall.
+"""The typed record the tracer produces: one FileEvent per completed file syscall, and the
+vocabulary of operations it can name.
 
 Paths are bytes, as the kernel sees them; conversion to text happens only at the edges
-(JSON uses surrogateescape, terminal output escapes).
+(the JSON trace uses surrogateescape, terminal output escapes).
 """
 
 from __future__ import annotations
 
 import errno as _errno
-import os
 from dataclasses import dataclass
-from typing import Any
 
-# The operations a syscall can perform on a path (design.md: "op").
+# The operations a syscall can perform on a path.
 OPS = (
     "open",
     "create",
@@ -27,6 +26,12 @@ OPS = (
     "mknod",
     "xattr",
 )
+# Operations that add or remove a name in a directory (the kernel checks the parent first).
+NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})
+# Operations whose path is a file (O_TMPFILE aside), never a directory to look inside.
+FILE_OPS = frozenset({"open", "create", "truncate"})
+# Operations that can bring a new name into existence.
+CREATING_OPS = frozenset({"create", "rename", "link", "symlink"})
 
 # Kernel-internal restart codes never reach user space but are visible to a tracer.
 _RESTART_NAMES = {
@@ -35,12 +40,6 @@ _RESTART_NAMES = {
     514: "ERESTARTNOHAND",
     516: "ERESTART_RESTARTBLOCK",
 }
-
-
-def _known_op(op: object) -> str:
-    if op not in OPS:
-        raise ValueError(f"unknown op {op!r}")
-    return str(op)
 
 
 def errno_name(result: int | None) -> str | None:
@@ -80,36 +79,16 @@ class FileEvent:
         return (self.pid, self.tid, self.exe, self.syscall, self.op, self.path, self.target,
                 self.flags, self.mode, self.result, self.write)  # fmt: skip
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "tid": self.tid,
-            "exe": os.fsdecode(self.exe),
-            "syscall": self.syscall,
-            "op": self.op,
-            "path": os.fsdecode(self.path),
-            "target": None if self.target is None else os.fsdecode(self.target),
-            "flags": self.flags,
-            "mode": None if self.mode is None else oct(self.mode),
-            "result": self.result,
-            "errno": self.errno,
-            "write": self.write,
-        }
 
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> FileEvent:
-        target = obj.get("target")
-        mode = obj.get("mode")
-        return cls(
-            pid=int(obj["pid"]),
-            tid=int(obj["tid"]),
-            exe=os.fsencode(obj.get("exe") or ""),
-            syscall=str(obj["syscall"]),
-            op=_known_op(obj["op"]),
-            path=os.fsencode(obj["path"]),
-            target=None if target is None else os.fsencode(target),
-            flags=obj.get("flags"),
-            mode=None if mode is None else int(mode, 8),
-            result=obj.get("result"),
-            write=bool(obj["write"]),
-        )
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """Who a traced process was, read when it started or exec'd (psutil)."""
+
+    pid: int
+    ppid: int
+    uid: int
+    exe: bytes
+    cmdline: tuple[str, ...]
+
+    def astuple(self) -> tuple[object, ...]:
+        return (self.pid, self.ppid, self.uid, self.exe, self.cmdline)

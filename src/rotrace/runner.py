@@ -1,152 +1,224 @@
-"""One audited run, end to end: tracer -> spool -> classify -> JSON trace + aggregate.
+"""The use cases, and the one place the pipeline is assembled: tracer -> spool -> classifier ->
+(JSON trace, report aggregate, mount plan, diff) -> report/export. Also the exit-status policy.
 
-Events are spooled to a temporary file as the tracer emits them (memory stays flat however
-many there are) and classified once the command is done, when every venv it created is known.
-(Classifying inside the loop instead was measured slower: the tracee waits for that work.)
+Each use case returns rotrace's exit status; what it prints goes through report/ (stderr)
+and export/ (stdout).
 """
 
 from __future__ import annotations
 
 import gc
-import marshal
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
+from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import Allowlist
-from rotrace.policy.verdict import Classifier, Verdict
-from rotrace.report.aggregate import Aggregate, explanation_table
-from rotrace.tracefile import TraceHeader, TraceWriter, signal_name
+from rotrace.policy.verdict import Classifier, Summary, Verdict
+from rotrace.report.aggregate import Aggregate
+from rotrace.report.diff import Changes, changes_of, diff_traces
+from rotrace.spool import Spool
+from rotrace.tracefile import TraceHeader, TraceWriter, read_trace, signal_name
 from rotrace.tracer import TraceOptions, TraceResult, trace_command
 
 
-def _anonymous_file() -> IO[bytes]:
-    """An unnamed temporary file in $TMPDIR (O_TMPFILE: nothing to clean up, no tempfile import).
+def verdict_status(header: TraceHeader, summary: Summary) -> int:
+    """0, or bit 0 for violations and bit 3 for a failed command (README, "Exit status")."""
+    status = EXIT_OK
+    if summary.violations:
+        status |= EXIT_VIOLATIONS
+    if header.command_failed:
+        status |= EXIT_COMMAND_FAILED
+    return status
 
-    With no writable temporary directory at all (a read-only container without a tmpfs),
-    the spool stays in memory.
-    """
-    directory = os.environ.get("TMPDIR") or "/tmp"
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """What `rotrace run` was asked to do."""
+
+    argv: list[str]
+    allowlist: Allowlist
+    options: TraceOptions
+    json_path: str | None = None  # "-": stdout
+    verbose: bool = False
+    read_only: bool = False
+    keep_writes: bool = False
+    emit: str | None = None  # an export format, printed to stdout after the run
+    baseline: str | None = None  # an earlier trace to compare with
+
+
+def check_writable(path: str) -> None:
+    """Fail before running the command, not after, when an output cannot be written."""
     try:
-        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
-    except OSError:  # a filesystem without O_TMPFILE, or nowhere writable
-        import tempfile
-
-        try:
-            return tempfile.TemporaryFile(prefix="rotrace-")
-        except OSError:
-            import io
-
-            return io.BytesIO()
-    return os.fdopen(fd, "w+b")
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
 
 
-class Spool:
-    """Events on disk in batches of marshal records: fast, bytes-exact, and flat in memory."""
-
-    BATCH = 4096
-
-    def __init__(self) -> None:
-        self._file: IO[bytes] = _anonymous_file()
-        self._batch: list[tuple[object, ...]] = []
-        self._batches = 0
-
-    def add(self, e: FileEvent) -> None:
-        self._batch.append(e.astuple())
-        if len(self._batch) >= self.BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._batch:
-            marshal.dump(self._batch, self._file)
-            self._batches += 1
-            self._batch = []
-
-    def __iter__(self) -> Iterator[FileEvent]:
-        self._flush()
-        self._file.flush()
-        self._file.seek(0)
-        for _ in range(self._batches):
-            for record in marshal.load(self._file):
-                yield FileEvent(*record)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-@dataclass
-class RunOutcome:
-    header: TraceHeader
-    aggregate: Aggregate
-    result: TraceResult
+def _open_output(json_path: str | None) -> Any:
+    if json_path is None:
+        return nullcontext(None)
+    if json_path == "-":
+        return nullcontext(sys.stdout)
+    return open(json_path, "w", encoding="utf-8")
 
 
 def classify_into(
-    verdicts: Iterator[Verdict], aggregate: Aggregate, json_path: str | None, header: TraceHeader
-) -> None:
-    """Stream verdicts into the aggregate and, if asked, a JSON trace file (`-` is stdout)."""
-    ctx: Any = nullcontext(None)
-    if json_path == "-":
-        ctx = nullcontext(sys.stdout)
-    elif json_path is not None:
-        ctx = open(json_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
-    with ctx as fp:
+    verdicts: Iterable[Verdict], header: TraceHeader, json_path: str | None, *consumers: Aggregate | Changes
+) -> Summary:
+    """Stream verdicts into the consumers and, if asked, a JSON trace file (`-` is stdout)."""
+    summary = Summary()
+    explanations: dict[Any, None] = {}
+    with _open_output(json_path) as fp:
         writer = TraceWriter(fp, header) if fp is not None else None
         for verdict in verdicts:
-            aggregate.add(verdict)
+            summary.add(verdict)
+            for consumer in consumers:
+                consumer.add(verdict)
+            if verdict.explanation is not None:
+                explanations[verdict.explanation] = None
             if writer is not None:
                 writer.add(verdict)
         if writer is not None:
-            writer.close(aggregate.summary, explanation_table(aggregate.explanations))
+            writer.close(summary, explanations)
+    return summary
 
 
-def audit(
-    argv: list[str],
-    allowlist: Allowlist,
-    options: TraceOptions,
-    json_path: str | None = None,
-    keep_allowed: bool = False,
-    read_only: bool = False,
-    keep_writes: bool = False,
-) -> RunOutcome:
-    """Trace argv (inside a read-only bubblewrap sandbox if asked) and classify what it wrote."""
-    spool = Spool()
-    classifier = Classifier(allowlist)
-
-    def sink(event: FileEvent) -> None:
-        spool.add(event)
-        classifier.learn(event)
-
+def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | None]:
+    gc.disable()  # tracing makes no reference cycles; collections would only add latency
     try:
-        gc.disable()  # tracing makes no reference cycles; collections would only add latency
-        try:
-            if read_only:
-                from rotrace.sandbox.bwrap import trace_in_sandbox
+        if request.read_only:
+            from rotrace.sandbox.bwrap import trace_in_sandbox
 
-                result, sandbox = trace_in_sandbox(argv, sink, options, allowlist, keep_writes)
-                writable: list[str] | None = sandbox.writable
-            else:
-                result, writable = trace_command(argv, sink, options), None
-        finally:
-            gc.enable()
+            result, sandbox = trace_in_sandbox(
+                request.argv, sink, request.options, request.allowlist, request.keep_writes
+            )
+            return result, sandbox.writable
+        return trace_command(request.argv, sink, request.options), None
+    finally:
+        gc.enable()
+
+
+def audit(request: AuditRequest) -> int:
+    """`rotrace run`: trace the command, classify what it wrote, report, and export if asked."""
+    baseline = load_changes(request.baseline) if request.baseline is not None else None
+    if request.json_path not in (None, "-"):
+        check_writable(request.json_path)
+    classifier = Classifier(request.allowlist)
+    with Spool() as spool:
+
+        def sink(event: FileEvent) -> None:
+            spool.add(event)
+            classifier.learn(event)
+
+        result, writable = _trace(request, sink)
         header = TraceHeader(
-            command=argv,
+            command=request.argv,
             cwd=os.getcwd(),
             exit_code=result.exit_code,
             signal=signal_name(result.signal),
-            allowlist=allowlist.entries,
+            allowlist=request.allowlist.entries,
             seccomp=result.seccomp,
-            all_opens=options.all_opens,
+            all_opens=request.options.all_opens,
             warnings=result.warnings,
-            read_only=read_only,
+            read_only=request.read_only,
             sandbox_writable=writable,
+            processes=result.processes,
         )
-        aggregate = Aggregate(keep_allowed=keep_allowed)
-        classify_into((classifier.classify(e) for e in spool), aggregate, json_path, header)
-    finally:
-        spool.close()
-    return RunOutcome(header, aggregate, result)
+
+        def verdicts() -> Iterator[Verdict]:
+            return (classifier.classify(e) for e in spool)
+
+        aggregate = Aggregate(keep_allowed=request.verbose)
+        changes = Changes(header.cwd)
+        consumers: tuple[Aggregate | Changes, ...] = (aggregate, changes) if baseline else (aggregate,)
+        summary = classify_into(verdicts(), header, request.json_path, *consumers)
+        _render(header, aggregate, request.verbose)
+        status = verdict_status(header, summary)
+        if request.emit:
+            status |= _emit(header, verdicts(), request.emit)
+    if baseline is not None:
+        status |= _diff(baseline, changes, err=True)
+    return status
+
+
+def check(trace: str, allowlist: Allowlist, json_path: str | None, verbose: bool) -> int:
+    """`rotrace check`: a saved trace classified again under another allowlist."""
+    header, verdicts = read_trace(trace)
+    if json_path not in (None, "-"):
+        check_writable(json_path)
+    header.allowlist = allowlist.entries
+    classifier = Classifier(allowlist)
+    reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
+    aggregate = Aggregate(keep_allowed=verbose)
+    summary = classify_into(reclassified, header, json_path, aggregate)
+    _render(header, aggregate, verbose)
+    return verdict_status(header, summary)
+
+
+def report(trace: str, verbose: bool) -> int:
+    """`rotrace report`: a saved trace rendered again."""
+    header, verdicts = read_trace(trace)
+    aggregate = Aggregate(keep_allowed=verbose)
+    summary = Summary()
+    for verdict in verdicts:
+        summary.add(verdict)
+        aggregate.add(verdict)
+    _render(header, aggregate, verbose)
+    return verdict_status(header, summary)
+
+
+def allowlist(trace: str, fmt: str) -> int:
+    """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format."""
+    header, verdicts = read_trace(trace)
+    return _emit(header, verdicts, fmt)
+
+
+def diff(old: str, new: str) -> int:
+    """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
+    return _diff(load_changes(old), load_changes(new), err=False)
+
+
+def load_changes(path: str) -> Changes:
+    header, verdicts = read_trace(path)
+    return changes_of(header.cwd, verdicts)
+
+
+def _console(err: bool) -> Any:
+    from rich.console import Console
+
+    stream: IO[str] = sys.stderr if err else sys.stdout
+    # Not a terminal (CI logs, files): wide enough that paths are not folded.
+    width = None if stream.isatty() else 160
+    return Console(stderr=err, highlight=False, width=width)
+
+
+def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
+    from rotrace.report.render import render
+
+    render(aggregate, header, _console(err=True), verbose)
+
+
+def _emit(header: TraceHeader, verdicts: Iterable[Verdict], fmt: str) -> int:
+    from rotrace.export.formats import RENDERERS
+    from rotrace.export.mounts import plan_mounts
+
+    plan = plan_mounts(verdicts, header.cwd)
+    sys.stdout.write(RENDERERS[fmt](plan, header.command))
+    sys.stdout.flush()
+    for b in plan.blocked:
+        print(f"rotrace: {b.describe()}", file=sys.stderr)
+    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
+
+
+def _diff(old: Changes, new: Changes, err: bool) -> int:
+    from rotrace.report.diff import render_diff
+
+    result = diff_traces(old, new)
+    render_diff(result, _console(err))
+    return EXIT_VIOLATIONS if result.new_violations else EXIT_OK

@@ -1,40 +1,28 @@
-"""The JSON trace (schema 1): written as a stream, read back for `report`, `check` and friends.
+"""The JSON trace (schema 1), the only place that knows its shape: header, events with their
+verdicts, summary and explanations; a streaming writer and a validating reader.
 
-Layout (README, "JSON trace"): a header, the events array, then the summary. Paths that are
-not valid UTF-8 are written with Python's surrogateescape: byte 0xNN becomes the escape
-\\udcNN, which `os.fsencode` turns back into the original byte.
+Layout (README, "JSON trace"): a header, the events array, then the summary and what each
+explanation id means. Paths that are not valid UTF-8 are written with Python's
+surrogateescape: byte 0xNN becomes the escape \\udcNN, which `os.fsencode` turns back into
+the original byte.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from rotrace import __version__
 from rotrace.errors import BadInput
-from rotrace.policy.verdict import Verdict
+from rotrace.events import OPS, FileEvent, ProcessInfo
+from rotrace.explain import BY_ID, Known
+from rotrace.policy.verdict import Summary, Verdict
 
 SCHEMA = 1
-
-
-@dataclass
-class Summary:
-    events: int = 0
-    writes: int = 0
-    violations: int = 0
-    venv_writes: int = 0
-    ro_failures: int = 0  # writes that fail (or would) under a read-only root with EROFS
-
-    def add(self, verdict: Verdict) -> None:
-        self.events += 1
-        if verdict.event.write:
-            self.writes += 1
-            self.violations += verdict.violation
-            self.venv_writes += verdict.venv is not None
-            self.ro_failures += verdict.ro_forecast == "EROFS"
 
 
 @dataclass
@@ -49,6 +37,7 @@ class TraceHeader:
     warnings: list[str] = field(default_factory=list)
     read_only: bool = False  # traced inside the read-only sandbox (--read-only)
     sandbox_writable: list[str] | None = None  # what the sandbox mounted writable
+    processes: list[ProcessInfo] = field(default_factory=list)
 
     @property
     def command_failed(self) -> bool:
@@ -64,28 +53,177 @@ def signal_name(sig: int | None) -> str | None:
         return f"SIG{sig}"
 
 
+# -- to JSON -------------------------------------------------------------------------------------
+
+
+def _process_json(p: ProcessInfo) -> dict[str, Any]:
+    return {"pid": p.pid, "ppid": p.ppid, "uid": p.uid, "exe": os.fsdecode(p.exe), "cmdline": list(p.cmdline)}
+
+
+def header_json(header: TraceHeader) -> dict[str, Any]:
+    out = {"rotrace_version": __version__, "schema": SCHEMA, **asdict(header)}
+    out["processes"] = [_process_json(p) for p in header.processes]
+    return out
+
+
+def event_json(e: FileEvent) -> dict[str, Any]:
+    return {
+        "pid": e.pid,
+        "tid": e.tid,
+        "exe": os.fsdecode(e.exe),
+        "syscall": e.syscall,
+        "op": e.op,
+        "path": os.fsdecode(e.path),
+        "target": None if e.target is None else os.fsdecode(e.target),
+        "flags": e.flags,
+        "mode": None if e.mode is None else oct(e.mode),
+        "result": e.result,
+        "errno": e.errno,
+        "write": e.write,
+    }
+
+
+def verdict_json(v: Verdict) -> dict[str, Any]:
+    out = event_json(v.event)
+    out["allowed"] = v.allowed
+    out["venv"] = None if v.venv is None else os.fsdecode(v.venv)
+    out["ro_forecast"] = v.ro_forecast
+    out["explanation"] = None if v.explanation is None else v.explanation.id
+    return out
+
+
+def explanation_table(used: Iterable[Known]) -> dict[str, dict[str, str]]:
+    """What the JSON trace says about each explanation id its events use."""
+    return {k.id: {"title": k.title, "who": k.who, "why": k.why, "fix": k.fix} for k in used}
+
+
 class TraceWriter:
     """Writes one trace to fp, event by event, so memory does not grow with the trace."""
 
     def __init__(self, fp: IO[str], header: TraceHeader) -> None:
         self._fp = fp
         self._first = True
-        head = {"rotrace_version": __version__, "schema": SCHEMA, **asdict(header)}
-        text = json.dumps(head)
+        text = json.dumps(header_json(header))
         fp.write(text[:-1] + ', "events": [')
 
     def add(self, verdict: Verdict) -> None:
-        self._fp.write(("\n  " if self._first else ",\n  ") + json.dumps(verdict.to_json()))
+        self._fp.write(("\n  " if self._first else ",\n  ") + json.dumps(verdict_json(verdict)))
         self._first = False
 
-    def close(self, summary: Summary, explanations: dict[str, dict[str, str]] | None = None) -> None:
-        """The summary, and what each explanation id used by the events means."""
-        tail = {"summary": asdict(summary), "explanations": explanations or {}}
+    def close(self, summary: Summary, explanations: Iterable[Known] = ()) -> None:
+        tail = {"summary": asdict(summary), "explanations": explanation_table(explanations)}
         self._fp.write("\n], " + json.dumps(tail)[1:] + "\n")
         self._fp.flush()
 
 
-_REQUIRED = ("schema", "command", "exit_code", "events")
+# -- from JSON -----------------------------------------------------------------------------------
+
+
+class _Malformed(ValueError):
+    """A field of the wrong type or range (turned into BadInput with the file's name)."""
+
+
+def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if key not in obj:
+        if default is ...:
+            raise _Malformed(f"missing {key!r}")
+        return default
+    value = obj[key]
+    if value is None and default is None:
+        return None
+    # bool is an int in Python; JSON true is not a number here
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
+        raise _Malformed(f"{key!r} must be {_kind_name(kind)}, not {type(value).__name__}")
+    return value
+
+
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
+    return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
+
+
+def _int(obj: dict[str, Any], key: str, default: Any = ..., low: int = -(2**63), high: int = 2**63) -> Any:
+    value = _field(obj, key, int, default)
+    if value is not None and value is not default and not low <= value < high:
+        raise _Malformed(f"{key!r} is out of range")
+    return value
+
+
+def _strings(obj: dict[str, Any], key: str, default: Any = ...) -> Any:
+    value = _field(obj, key, list, default)
+    if value is not None and not all(isinstance(s, str) for s in value):
+        raise _Malformed(f"{key!r} must be a list of strings")
+    return value
+
+
+def _process(obj: object) -> ProcessInfo:
+    if not isinstance(obj, dict):
+        raise _Malformed("a process must be an object")
+    return ProcessInfo(
+        pid=_int(obj, "pid", low=0, high=2**32),
+        ppid=_int(obj, "ppid", 0, low=0, high=2**32),
+        uid=_int(obj, "uid", -1, low=-1, high=2**32),
+        exe=os.fsencode(_field(obj, "exe", str, "")),
+        cmdline=tuple(_strings(obj, "cmdline", [])),
+    )
+
+
+def _header(data: dict[str, Any]) -> TraceHeader:
+    sandbox = _strings(data, "sandbox_writable", None)
+    processes = _field(data, "processes", list, [])
+    return TraceHeader(
+        command=list(_strings(data, "command")),
+        cwd=_field(data, "cwd", str, ""),
+        exit_code=_int(data, "exit_code", low=-(2**31), high=2**31),
+        signal=_field(data, "signal", str, None),
+        allowlist=list(_strings(data, "allowlist", [])),
+        seccomp=_field(data, "seccomp", bool, True),
+        all_opens=_field(data, "all_opens", bool, False),
+        warnings=list(_strings(data, "warnings", [])),
+        read_only=_field(data, "read_only", bool, False),
+        sandbox_writable=None if sandbox is None else list(sandbox),
+        processes=[_process(p) for p in processes],
+    )
+
+
+def _verdict(obj: object) -> Verdict:
+    if not isinstance(obj, dict):
+        raise _Malformed("an event must be an object")
+    op = _field(obj, "op", str)
+    if op not in OPS:
+        raise _Malformed(f"unknown op {op!r}")
+    mode = _field(obj, "mode", str, None)
+    try:
+        mode_value = None if mode is None else int(mode, 8)
+    except ValueError:
+        raise _Malformed(f"'mode' must be an octal string, not {mode!r}") from None
+    target = _field(obj, "target", str, None)
+    venv = _field(obj, "venv", str, None)
+    explanation = _field(obj, "explanation", str, None)
+    event = FileEvent(
+        pid=_int(obj, "pid", low=0, high=2**32),
+        tid=_int(obj, "tid", low=0, high=2**32),
+        exe=os.fsencode(_field(obj, "exe", str, "") or ""),
+        syscall=_field(obj, "syscall", str),
+        op=op,
+        path=os.fsencode(_field(obj, "path", str)),
+        target=None if target is None else os.fsencode(target),
+        flags=_field(obj, "flags", str, None),
+        mode=mode_value,
+        result=_int(obj, "result", None),
+        write=_field(obj, "write", bool),
+    )
+    return Verdict(
+        event,
+        _field(obj, "allowed", bool, None),
+        None if venv is None else os.fsencode(venv),
+        _field(obj, "ro_forecast", str, None),
+        None if explanation is None else BY_ID.get(explanation),
+    )
 
 
 def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
@@ -95,35 +233,26 @@ def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
             data: Any = json.load(f)
     except OSError as exc:
         raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
-    if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):
-        raise BadInput(f"{path} is not a rotrace JSON trace (missing {', '.join(_REQUIRED)})")
-    if data["schema"] != SCHEMA:
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, too many digits, too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BadInput(f"{path} is not a rotrace JSON trace: {reason}") from None
+    if not isinstance(data, dict) or "schema" not in data or "events" not in data:
+        raise BadInput(f"{path} is not a rotrace JSON trace (no 'schema' and 'events')")
+    if data["schema"] != SCHEMA or isinstance(data["schema"], bool):
         raise BadInput(
             f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {SCHEMA})"
         )
-    header = TraceHeader(
-        command=list(data["command"]),
-        cwd=str(data.get("cwd", "")),
-        exit_code=int(data["exit_code"]),
-        signal=data.get("signal"),
-        allowlist=list(data.get("allowlist", [])),
-        seccomp=bool(data.get("seccomp", True)),
-        all_opens=bool(data.get("all_opens", False)),
-        warnings=list(data.get("warnings", [])),
-        read_only=bool(data.get("read_only", False)),
-        sandbox_writable=data.get("sandbox_writable"),
-    )
-    events = data["events"]
-    if not isinstance(events, list):
-        raise BadInput(f"{path}: 'events' must be a list")
+    try:
+        header = _header(data)
+        events = _field(data, "events", list)
+    except (_Malformed, UnicodeEncodeError) as exc:
+        raise BadInput(f"{path}: malformed trace header: {exc}") from None
 
     def verdicts() -> Iterator[Verdict]:
         for i, obj in enumerate(events):
             try:
-                yield Verdict.from_json(obj)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise BadInput(f"{path}: event {i} is malformed ({exc!r})") from None
+                yield _verdict(obj)
+            except (_Malformed, UnicodeEncodeError) as exc:
+                raise BadInput(f"{path}: event {i} is malformed: {exc}") from None
 
     return header, verdicts()

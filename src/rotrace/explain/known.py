@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass
 
 from rotrace.events import FileEvent
-
-_TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
+from rotrace.pathnames import TMP_NAME
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ KNOWN: tuple[Known, ...] = (
         "checking it is in sync. In a read-only root 0.7.14-0.7.18 die with 'Read-only file system "
         "(os error 30)'; 0.7.19 and later warn and carry on without the lock.",
         fix="set UV_NO_SYNC=true (with UV_FROZEN=true) at run time: `uv run` then leaves the environment alone",
-        path=rf"/(\.lock|{_TMP_NAME})$",
+        path=rf"/(\.lock|{TMP_NAME})$",
         exe=r"uv",
         in_venv=True,
         venv_root=True,
@@ -70,7 +69,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv sync (installing into the environment)",
         why="uv writes INSTALLER, REQUESTED and uv_cache.json into each .dist-info it installs",
         fix="sync at build time, not at run time (UV_NO_SYNC=true); UV_NO_INSTALLER_METADATA=1 skips these files",
-        path=r"\.dist-info/(INSTALLER|REQUESTED|uv_cache\.json|" + _TMP_NAME + ")$",
+        path=r"\.dist-info/(INSTALLER|REQUESTED|uv_cache\.json|" + TMP_NAME + ")$",
         exe=r"uv",
         in_venv=True,
     ),
@@ -136,7 +135,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv (with UV_NO_CACHE, and for its interpreter probe)",
         why="uv works in temporary directories under $TMPDIR: UV_NO_CACHE makes its whole cache one",
         fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir)",
-        path=rf"/{_TMP_NAME}(/|$)",
+        path=rf"/{TMP_NAME}(/|$)",
         exe=r"uv",
     ),
     Known(

@@ -8,11 +8,11 @@ import re
 import shlex
 from collections.abc import Callable
 
+from rotrace.escape import safe_text
 from rotrace.export import FORMATS
-from rotrace.export.generalise import generalise
 from rotrace.export.mounts import MountPlan
+from rotrace.pathnames import generalise
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist
-from rotrace.report.escape import safe_text
 
 
 def _q(text: str) -> str:
@@ -27,9 +27,7 @@ def _cmd(command: list[str]) -> str:
 def _notes(plan: MountPlan, comment: str) -> list[str]:
     lines = []
     for b in plan.blocked:
-        fix = f" Fix: {b.explanation.fix}." if b.explanation else ""
-        writes = f"{b.count} writes, e.g. {b.path}" if b.count > 1 else b.path
-        lines.append(f"{comment} NOT MOUNTABLE {safe_text(b.point)} ({safe_text(writes)}): {b.reason}.{fix}")
+        lines.append(f"{comment} NOT MOUNTABLE: {b.describe()}")
     for path in plan.hidden:
         lines.append(f"{comment} note: {safe_text(path)} existed in the image; an empty mount hides it")
     return lines

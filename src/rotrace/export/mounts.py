@@ -14,8 +14,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rotrace.explain import Known, explain
-from rotrace.export.generalise import generalise, is_general
+from rotrace.escape import safe_text
+from rotrace.events import NAME_OPS
+from rotrace.explain import Known
+from rotrace.pathnames import generalise, is_general, is_under
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
 
@@ -39,7 +41,6 @@ SYSTEM_DIRS = frozenset(
 )
 _PROVIDED = ("/dev/", "/proc/")  # the runtime provides these; writes there need nothing
 _SCRATCH = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/")  # nobody expects these to survive a restart
-_NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})
 
 
 @dataclass
@@ -52,6 +53,12 @@ class Blocked:
     explanation: Known | None
     count: int = 1
 
+    def describe(self) -> str:
+        """One line for a person: where, what, why not, and the fix when one is known."""
+        writes = f"{self.count} writes, e.g. {self.path}" if self.count > 1 else self.path
+        fix = f"; fix: {self.explanation.fix}" if self.explanation else ""
+        return safe_text(f"cannot be made writable by a mount: {self.point} ({writes}): {self.reason}{fix}")
+
 
 @dataclass
 class MountPlan:
@@ -59,10 +66,6 @@ class MountPlan:
     harmless: list[str] = field(default_factory=list)  # paths whose writes fail alike when read-only
     blocked: list[Blocked] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # mounts over files that existed (now hidden)
-
-
-def _under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def _mount_point(directory: str, created: set[str]) -> str:
@@ -73,17 +76,17 @@ def _mount_point(directory: str, created: set[str]) -> str:
 
 def _forbidden(directory: str, cwd: str, venvs: set[str]) -> str | None:
     """Why an empty mount at `directory` would break the app, or None if it would not."""
-    if any(_under(directory, v) for v in venvs):
+    if any(is_under(directory, v) for v in venvs):
         return "a mount over a virtual environment hides the environment"
     if directory in SYSTEM_DIRS:
         return f"{directory} is a system directory: an empty mount there hides what the image holds"
-    if cwd and _under(cwd, directory):
+    if cwd and is_under(cwd, directory):
         return (
             f"a mount over {directory} hides the application directory ({cwd}); "
             "keep the application out of directories that must be writable"
         )
     for v in sorted(venvs):
-        if _under(v, directory):
+        if is_under(v, directory):
             return f"a mount over {directory} hides the virtual environment {v}"
     return None
 
@@ -112,20 +115,20 @@ def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
                 found = blocked.get((where, reason))
                 if found is None:
                     # in a venv the write itself is the problem: the known writer's fix applies
-                    known = explain(e, v.venv) if v.venv is not None else None
+                    known = v.explanation if v.venv is not None else None
                     blocked[where, reason] = Blocked(where, generalise(path), reason, known)
                 else:
                     found.count += 1
             else:
                 mounts.add(point)
                 if (
-                    e.op not in _NAME_OPS
+                    e.op not in NAME_OPS
                     and e.result is not None
                     and e.result >= 0
                     and not path.startswith(_SCRATCH)
                 ):
                     plan.hidden.append(path)
-    plan.mounts = sorted(m for m in mounts if not any(m != o and _under(m, o) for o in mounts))
-    plan.harmless = sorted(h for h in harmless if not any(_under(h, m) for m in plan.mounts))
+    plan.mounts = sorted(m for m in mounts if not any(m != o and is_under(m, o) for o in mounts))
+    plan.harmless = sorted(h for h in harmless if not any(is_under(h, m) for m in plan.mounts))
     plan.blocked = sorted(blocked.values(), key=lambda b: b.point)
     return plan

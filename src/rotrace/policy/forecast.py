@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 
-from rotrace.events import FileEvent
+from rotrace.events import NAME_OPS, FileEvent
 
 OK = "ok"
 _LOOKUP_ERRNOS = frozenset({"ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG", "EBADF", "EFAULT"})
-_NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})
 _DEVICE_DIRS = (b"/dev/",)
 _NOT_DEVICES = (b"/dev/shm/", b"/dev/mqueue/")
 
@@ -47,7 +46,7 @@ def forecast(event: FileEvent, writable: bool) -> str | None:
     if actual == "EEXIST":
         return actual
     if actual in _LOOKUP_ERRNOS:
-        if event.op not in _NAME_OPS or event.op == "create":
+        if event.op not in NAME_OPS or event.op == "create":
             return actual  # the full path (or, for O_CREAT, the parent) was looked up first
         if event.op == "link" and event.target is not None and not os.path.lexists(event.target):
             return actual  # link() looks up the existing file first

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 
-from rotrace.events import FileEvent
+from rotrace.events import CREATING_OPS, FileEvent
 
 _CFG = b"pyvenv.cfg"
-_CREATING_OPS = frozenset({"create", "rename", "link", "symlink"})
 
 
 class VenvDetector:
@@ -22,7 +21,7 @@ class VenvDetector:
 
     def note(self, event: FileEvent) -> None:
         """Learn of venvs the traced command created (call for every event before `venv_of`)."""
-        if event.op not in _CREATING_OPS or event.failed:
+        if event.op not in CREATING_OPS or event.failed:
             return
         written = event.target if event.op == "rename" else event.path
         if written is not None and written.endswith(_CFG) and os.path.basename(written) == _CFG:

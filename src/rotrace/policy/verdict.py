@@ -1,14 +1,12 @@
-"""Classifying events: the typed verdict rotrace reports and writes to JSON."""
+"""Classifying events: the typed verdict rotrace reports, and the tally of a run's verdicts."""
 
 from __future__ import annotations
 
 import errno
-import os
 from dataclasses import dataclass
-from typing import Any
 
-from rotrace.events import FileEvent
-from rotrace.explain import explain
+from rotrace.events import FILE_OPS, FileEvent
+from rotrace.explain import Known, explain
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.venv import VenvDetector
@@ -20,36 +18,33 @@ class Verdict:
     allowed: bool | None  # None for a read (not classified)
     venv: bytes | None
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
-    explanation: str | None = (
-        None  # id of the known writer (explain/known.py), for violations and venv writes
-    )
+    explanation: Known | None = None  # the known writer, for violations and venv writes
 
     @property
     def violation(self) -> bool:
         return self.allowed is False
 
-    def to_json(self) -> dict[str, Any]:
-        out = self.event.to_json()
-        out["allowed"] = self.allowed
-        out["venv"] = None if self.venv is None else os.fsdecode(self.venv)
-        out["ro_forecast"] = self.ro_forecast
-        out["explanation"] = self.explanation
-        return out
 
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Verdict:
-        venv = obj.get("venv")
-        return cls(
-            FileEvent.from_json(obj),
-            obj.get("allowed"),
-            None if venv is None else os.fsencode(venv),
-            obj.get("ro_forecast"),
-            obj.get("explanation"),
-        )
+@dataclass
+class Summary:
+    """The counts a trace ends with (and the exit status is decided on)."""
+
+    events: int = 0
+    writes: int = 0
+    violations: int = 0
+    venv_writes: int = 0
+    ro_failures: int = 0  # writes that fail (or would) under a read-only root with EROFS
+
+    def add(self, verdict: Verdict) -> None:
+        self.events += 1
+        if verdict.event.write:
+            self.writes += 1
+            self.violations += verdict.violation
+            self.venv_writes += verdict.venv is not None
+            self.ro_failures += verdict.ro_forecast == "EROFS"
 
 
 _EROFS = errno.EROFS
-_FILE_OPS = frozenset({"open", "create", "truncate"})  # their path is a file (O_TMPFILE aside)
 
 
 class Classifier:
@@ -71,8 +66,8 @@ class Classifier:
         if event.result == -_EROFS:  # the filesystem said no, whatever the allowlist says
             allowed = False
         if not known_venv:
-            venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in _FILE_OPS)
+            venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
         known = explain(event, venv) if venv is not None or not allowed else None
-        return Verdict(event, allowed, venv, forecast(event, allowed), known.id if known else None)
+        return Verdict(event, allowed, venv, forecast(event, allowed), known)

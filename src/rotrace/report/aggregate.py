@@ -5,22 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from rotrace.export.generalise import generalise
-from rotrace.policy.verdict import Verdict
-from rotrace.tracefile import Summary
+from rotrace.explain import Known
+from rotrace.pathnames import generalise
+from rotrace.policy.verdict import Summary, Verdict
 
 VENV_EXAMPLES = 8
-
-
-def explanation_table(ids: dict[str, int]) -> dict[str, dict[str, str]]:
-    """What the JSON trace says about each explanation id it uses."""
-    from rotrace.explain.known import BY_ID
-
-    return {
-        i: {"title": BY_ID[i].title, "who": BY_ID[i].who, "why": BY_ID[i].why, "fix": BY_ID[i].fix}
-        for i in ids
-        if i in BY_ID
-    }
 
 
 @dataclass
@@ -52,7 +41,7 @@ class Aggregate:
     venv_examples: dict[bytes, list[Verdict]] = field(default_factory=dict)
     allowed: dict[bytes, DirGroup] = field(default_factory=dict)
     allowed_list: list[Verdict] = field(default_factory=list)
-    explanations: dict[str, int] = field(default_factory=dict)  # id -> violations or venv writes it explains
+    explanations: dict[Known, int] = field(default_factory=dict)  # -> violations or venv writes it explains
     _dirs: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # directory -> generalised
 
     def add(self, verdict: Verdict) -> None:

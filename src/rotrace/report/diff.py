@@ -1,14 +1,78 @@
-"""Rendering a TraceDiff: grouped by directory, each change with its explanation."""
+"""Writes that appeared or disappeared between two traces (say, two uv versions), compared
+after the same generalisation (temporary names, pids, each trace's working directory), and
+their rendering: grouped by directory, each change with its explanation."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from rich.console import Console
 from rich.text import Text
 
-from rotrace.diff import Change, TraceDiff
-from rotrace.report.escape import safe_text
+from rotrace.escape import safe_text
+from rotrace.explain import Known
+from rotrace.pathnames import generalise
+from rotrace.policy.verdict import Verdict
+
+
+@dataclass
+class Change:
+    op: str
+    path: str  # generalised; the trace's cwd is $CWD
+    errnos: set[str] = field(default_factory=set)
+    violation: bool = False
+    explanation: Known | None = None
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.path) or "/"
+
+
+@dataclass
+class TraceDiff:
+    appeared: list[Change]
+    disappeared: list[Change]
+
+    @property
+    def new_violations(self) -> list[Change]:
+        return [c for c in self.appeared if c.violation]
+
+
+class Changes:
+    """The writes of one trace, folded by (op, generalised path): fed verdict by verdict."""
+
+    def __init__(self, cwd: str) -> None:
+        self.cwd = cwd
+        self.by_key: dict[tuple[str, str], Change] = {}
+
+    def add(self, v: Verdict) -> None:
+        e = v.event
+        if not e.write:
+            return
+        key = (e.op, generalise(e.path, self.cwd))
+        change = self.by_key.get(key)
+        if change is None:
+            change = self.by_key[key] = Change(e.op, key[1])
+        change.errnos.add(e.errno or "ok")
+        change.violation = change.violation or v.violation
+        change.explanation = change.explanation or v.explanation
+
+
+def changes_of(cwd: str, verdicts: Iterable[Verdict]) -> Changes:
+    changes = Changes(cwd)
+    for v in verdicts:
+        changes.add(v)
+    return changes
+
+
+def diff_traces(old: Changes, new: Changes) -> TraceDiff:
+    before, after = old.by_key, new.by_key
+    appeared = [after[k] for k in sorted(after.keys() - before.keys(), key=lambda k: (k[1], k[0]))]
+    gone = [before[k] for k in sorted(before.keys() - after.keys(), key=lambda k: (k[1], k[0]))]
+    return TraceDiff(appeared, gone)
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:

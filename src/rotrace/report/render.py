@@ -11,8 +11,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from rotrace.escape import safe_text
 from rotrace.report.aggregate import Aggregate, DirGroup
-from rotrace.report.escape import safe_text
 from rotrace.tracefile import TraceHeader
 
 
@@ -92,14 +92,9 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
         console.print(_venv_outcome(agg, header))
 
     if agg.explanations:
-        from rotrace.explain.known import BY_ID
-
         console.print()
         console.print(Text("Why, and what to change", style="bold"))
-        for ident, count in sorted(agg.explanations.items(), key=lambda kv: -kv[1]):
-            known = BY_ID.get(ident)
-            if known is None:
-                continue
+        for known, count in sorted(agg.explanations.items(), key=lambda kv: -kv[1]):
             why = Text.assemble(
                 ("• ", ""), (known.title, "bold"), f" ({count}): {known.who}. {known.why.rstrip('.')}."
             )

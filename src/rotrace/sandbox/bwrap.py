@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rotrace.errors import (
     CommandNotExecutable,
@@ -23,8 +24,9 @@ from rotrace.errors import (
     TraceFailed,
 )
 from rotrace.events import FileEvent
+from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
-from rotrace.sandbox.channel import read_frames
+from rotrace.sandbox.channel import parse_result, read_frames
 from rotrace.tracer import TraceOptions, TraceResult
 
 INSTALL_HINT = (
@@ -48,10 +50,6 @@ class SandboxPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
-
-
 def runtime_paths(command_path: str | None) -> list[str]:
     """What the tracer inside needs to see: its Python, its packages, the command, the cwd.
 
@@ -73,7 +71,7 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
         path = rule.pattern
         if rule.is_glob:
             result.notes.append(f"{path}: a glob cannot be mounted; it stays read-only in the sandbox")
-        elif any(_under(path, p) for p in _PROVIDED):
+        elif any(is_under(path, p) for p in _PROVIDED):
             continue
         elif not os.path.isdir(path):
             what = "does not exist" if not os.path.lexists(path) else "is not a directory"
@@ -91,7 +89,7 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
                     f"{cwd} (the working directory) is an empty tmpfs in the sandbox, as `--tmpfs` makes"
                     " it; --keep-writes bind-mounts it instead"
                 )
-            elif any(_under(path, m) for m in result.writable):
+            elif any(is_under(path, m) for m in result.writable):
                 args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
     return result
 
@@ -126,7 +124,7 @@ def trace_in_sandbox(
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
     inner_pid = 0
-    outcome: tuple[object, ...] | None = None
+    outcome: tuple[Any, ...] | None = None
 
     def forward(signum: int, _frame: object) -> None:
         if inner_pid:
@@ -153,15 +151,8 @@ def trace_in_sandbox(
             f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"
         )
     if outcome[0] == "error":
-        status, text = int(outcome[1]), str(outcome[2])  # type: ignore[call-overload]
+        _, status, text = outcome
         raise _ERRORS.get(status, TraceFailed)(text)
-    data: dict[str, object] = outcome[1]  # type: ignore[assignment]
-    result = TraceResult(
-        pid=inner_pid,
-        exit_code=int(data["exit_code"]),  # type: ignore[call-overload]
-        signal=data["signal"],  # type: ignore[arg-type]
-        seccomp=bool(data["seccomp"]),
-        stops=int(data["stops"]),  # type: ignore[call-overload]
-        warnings=[*data["warnings"], *sandbox.notes],  # type: ignore[misc]
-    )
+    result = parse_result(outcome[1])
+    result.warnings.extend(sandbox.notes)
     return result, sandbox

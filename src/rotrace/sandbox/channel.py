@@ -1,7 +1,7 @@
 """The pipe between the tracer inside the sandbox and rotrace outside it.
 
 Length-prefixed marshal frames: ("pid", n) first, then ("events", [tuples...]) batches, and
-last either ("result", {...}) or ("error", exit_status, message).
+last either ("result", result_frame(...)) or ("error", exit_status, message).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import os
 import struct
 from collections.abc import Iterator
 from typing import Any
+
+from rotrace.events import ProcessInfo
+from rotrace.tracer import TraceResult
 
 _LEN = struct.Struct("=I")
 
@@ -34,3 +37,14 @@ def read_frames(fd: int) -> Iterator[tuple[Any, ...]]:
             if len(body) < size:
                 return
             yield marshal.loads(body)
+
+
+def result_frame(result: TraceResult) -> tuple[Any, ...]:
+    """The TraceResult as marshal-able values (field order; processes as tuples)."""
+    return (result.pid, result.exit_code, result.signal, result.seccomp, result.stops,
+            list(result.warnings), [p.astuple() for p in result.processes])  # fmt: skip
+
+
+def parse_result(frame: tuple[Any, ...]) -> TraceResult:
+    pid, exit_code, sig, seccomp, stops, warnings, processes = frame
+    return TraceResult(pid, exit_code, sig, seccomp, stops, warnings, [ProcessInfo(*p) for p in processes])

@@ -11,7 +11,7 @@ import sys
 
 from rotrace.errors import RotraceError
 from rotrace.events import FileEvent
-from rotrace.sandbox.channel import write_frame
+from rotrace.sandbox.channel import result_frame, write_frame
 from rotrace.tracer import TraceOptions, trace_command
 
 BATCH = 256
@@ -38,11 +38,7 @@ def main(argv: list[str]) -> int:
         return exc.exit_status
     if batch:
         write_frame(fd, ("events", batch))
-    write_frame(
-        fd,
-        ("result", {"exit_code": result.exit_code, "signal": result.signal, "seccomp": result.seccomp,
-                    "stops": result.stops, "warnings": result.warnings}),
-    )  # fmt: skip
+    write_frame(fd, ("result", result_frame(result)))
     return 0
 
 

@@ -97,10 +97,16 @@ _OPEN_FLAGS_ARM64 = {
     "O_LARGEFILE": 0o400000,
 }
 
-# Bits that make an open a write attempt (design.md, "What counts as a write").
+# The shared bits the decoder and the seccomp filter test. An open is a write attempt when it
+# may change the file or the directory: write access, creation, truncation, appending.
 O_WRONLY = 0o1
 O_RDWR = 0o2
-WRITE_OPEN_MASK = O_WRONLY | O_RDWR | 0o100 | 0o1000 | 0o2000 | 0o20000000
+O_CREAT = _OPEN_FLAGS_COMMON["O_CREAT"]
+O_TRUNC = _OPEN_FLAGS_COMMON["O_TRUNC"]
+O_APPEND = _OPEN_FLAGS_COMMON["O_APPEND"]
+O_TMPFILE_BIT = _OPEN_FLAGS_COMMON["__O_TMPFILE"]
+WRITE_OPEN_MASK = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_BIT
+CREAT_FLAGS = O_WRONLY | O_CREAT | O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_TRUNC)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,16 +11,12 @@ import struct
 from dataclasses import dataclass
 
 from rotrace.events import FileEvent
-from rotrace.tracer.arch import WRITE_OPEN_MASK, SyscallTable
+from rotrace.tracer.arch import CREAT_FLAGS, O_CREAT, O_TMPFILE_BIT, O_TRUNC, WRITE_OPEN_MASK, SyscallTable
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
-from rotrace.tracer.kernel import MemoryReader
+from rotrace.tracer.memory import MemoryReader
 from rotrace.tracer.paths import AT_FDCWD, PathResolver, as_fd, join
 from rotrace.tracer.syscalls import Spec
 
-O_CREAT = 0o100
-O_TRUNC = 0o1000
-O_TMPFILE_BIT = 0o20000000
-CREAT_FLAGS = 0o1 | O_CREAT | O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_TRUNC)
 _OPEN_HOW = struct.Struct("=QQ")
 
 # A path as read at entry: (base, raw). base is b"" when raw is absolute or kept verbatim.

@@ -14,20 +14,22 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
 
-from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.events import FileEvent
-from rotrace.tracer import kernel, seccomp
-from rotrace.tracer.arch import Machine, SyscallTable, UnsupportedMachine, current_machine
+from rotrace.events import FileEvent, ProcessInfo
+from rotrace.tracer import kernel
+from rotrace.tracer.arch import Machine, SyscallTable
 from rotrace.tracer.decode import Decoder, Pending
-from rotrace.tracer.spawn import find_executable, spawn
+from rotrace.tracer.syscall_info import (
+    SYSCALL_INFO_ENTRY,
+    SYSCALL_INFO_EXIT,
+    SyscallInfo,
+    parse_entry,
+    parse_exit,
+)
 from rotrace.tracer.syscalls import SPECS, Spec
 
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
 
 EventSink = Callable[[FileEvent], None]
 
@@ -47,6 +49,7 @@ class TraceResult:
     seccomp: bool
     stops: int
     warnings: list[str] = field(default_factory=list)
+    processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
 
 
 class _Thread:
@@ -74,7 +77,7 @@ class Tracer:
         self.options = options
         self.sink = sink
         self.decoder = Decoder(options.all_opens)
-        self.info = kernel.SyscallInfo()
+        self.info = SyscallInfo()
         self.tables: dict[int, SyscallTable] = {t.audit_arch: t for t in machine.tables()}
         self.specs: dict[int, dict[int, Spec]] = {
             t.audit_arch: {nr: SPECS[n] for nr, n in t.by_number.items() if n in SPECS}
@@ -87,6 +90,7 @@ class Tracer:
         self.started = False
         self.stops = 0
         self.warnings: list[str] = []
+        self.processes: list[ProcessInfo] = []
         self._unknown_arch_warned = False
 
     # -- resuming ---------------------------------------------------------------------------
@@ -121,7 +125,7 @@ class Tracer:
     # -- stops ----------------------------------------------------------------------------------
 
     def _on_entry(self, tid: int, thread: _Thread, raw: bytes) -> None:
-        arch, nr, args = kernel.parse_entry(raw)
+        arch, nr, args = parse_entry(raw)
         specs = self.specs.get(arch)
         if specs is None:
             if not self._unknown_arch_warned:
@@ -138,13 +142,13 @@ class Tracer:
 
     def _on_syscall_stop(self, tid: int, thread: _Thread) -> None:
         raw = self.info.read(tid)
-        if raw[0] == kernel.SYSCALL_INFO_EXIT:
+        if raw[0] == SYSCALL_INFO_EXIT:
             pending = thread.pending
             thread.pending = None
             self._resume(tid, thread)
             if pending is not None:
-                self._emit(tid, thread, pending, kernel.parse_exit(raw))
-        elif raw[0] == kernel.SYSCALL_INFO_ENTRY:
+                self._emit(tid, thread, pending, parse_exit(raw))
+        elif raw[0] == SYSCALL_INFO_ENTRY:
             self._on_entry(tid, thread, raw)
         else:
             self._resume(tid, thread)
@@ -163,6 +167,8 @@ class Tracer:
         self.exe[tid] = _readlink_exe(tid)
         if tid == self.root:
             self.started = True
+        if self.started:
+            self.processes.append(process_info(tid, self.exe[tid]))
         self._resume(tid, thread)
 
     def _on_new_child(self, tid: int, thread: _Thread, event: int) -> None:
@@ -257,86 +263,20 @@ class Tracer:
             self._resume(tid, thread)
 
 
+def process_info(pid: int, exe: bytes) -> ProcessInfo:
+    """Who the process is, read while it is stopped at its exec."""
+    import psutil  # the first exec pays for the import, a run that execs nothing never does
+
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            return ProcessInfo(pid, p.ppid(), p.uids().real, exe, tuple(p.cmdline()))
+    except psutil.Error:
+        return ProcessInfo(pid, 0, -1, exe, ())
+
+
 def _readlink_exe(pid: int) -> bytes:
     try:
         return os.readlink(f"/proc/{pid}/exe".encode())
     except OSError:
         return b""
-
-
-def trace_command(
-    argv: list[str],
-    sink: EventSink,
-    options: TraceOptions | None = None,
-    env: dict[str, str] | None = None,
-) -> TraceResult:
-    """Run argv under the tracer, calling sink for every completed file syscall."""
-    options = options or TraceOptions()
-    env = dict(os.environ if env is None else env)
-    try:
-        machine = current_machine()
-    except UnsupportedMachine as exc:
-        raise TraceFailed(str(exc)) from None
-    path = find_executable(argv[0], env)
-    program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
-    keep_ignored = {int(s) for s in _FORWARDED if signal.getsignal(s) == signal.SIG_IGN}
-    tracer = Tracer(machine, options, sink)
-    child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr)
-    tracer.seccomp = child.seccomp
-    if options.seccomp and not child.seccomp:
-        tracer.warnings.append(
-            f"seccomp filter refused ({errno.errorcode.get(child.seccomp_error, child.seccomp_error)}):"
-            " stopping on every syscall, which is slower"
-        )
-    previous = _forward_signals(child.pid, keep_ignored)
-    try:
-        status = tracer.loop(child.pid)
-    except kernel.PtraceError as exc:
-        tracer.abort()
-        if exc.errno in (errno.EIO, errno.EINVAL):
-            raise TraceFailed(
-                "this kernel lacks PTRACE_GET_SYSCALL_INFO (rotrace needs Linux >= 5.3 off x86_64)"
-            ) from None
-        raise TraceFailed(f"tracing failed: {exc}") from None
-    except BaseException:
-        tracer.abort()
-        raise
-    finally:
-        tracer.decoder.memory.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    exec_errno = child.exec_error()
-    if exec_errno is not None and not tracer.started:
-        reason = os.strerror(exec_errno)
-        if exec_errno == errno.ENOENT:
-            raise CommandNotFound(f"command not found: {argv[0]} ({reason})")
-        raise CommandNotExecutable(f"command is not executable: {argv[0]} ({reason})")
-    killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
-    return TraceResult(child.pid, code, killed_by, child.seccomp, tracer.stops, tracer.warnings)
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-
-def _forward_signals(pid: int, keep_ignored: set[int]) -> dict[int, _Handler]:
-    """Pass SIGTERM/SIGHUP (and SIGINT/SIGQUIT when not from our terminal) on to the command.
-
-    A terminal's ^C already reaches the command, in the same foreground process group; sent
-    twice it would interrupt the command's own handler.
-    """
-    tty_group = os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
-    previous: dict[int, _Handler] = {}
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for sig in _FORWARDED:
-        if sig in keep_ignored:
-            continue
-        if tty_group and sig in (signal.SIGINT, signal.SIGQUIT):
-            previous[sig] = signal.signal(sig, signal.SIG_IGN)
-        else:
-            previous[sig] = signal.signal(sig, forward)
-    return previous

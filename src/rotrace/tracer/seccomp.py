@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rotrace.tracer.arch import WRITE_OPEN_MASK, Machine, SyscallTable
+from rotrace.tracer.kernel import libc
 from rotrace.tracer.syscalls import FLAG_FILTERED_OPENS, SPECS
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
@@ -147,7 +148,6 @@ def install(program_bytes: bytes) -> int:
     NO_NEW_PRIVS is required for an unprivileged process to install a filter (and strace
     sets it too): setuid programs in the trace then run without their privilege.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = (
         ctypes.c_int,
         ctypes.c_ulong,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import rotrace_cli
+from tests.support.tracing import rotrace_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
-WORKLOAD = Path(__file__).parent / "workloads" / "readonly.py"
+WORKLOAD = Path(__file__).parent.parent / "support" / "workloads" / "readonly.py"
 
 
 def _setup(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:

@@ -13,7 +13,7 @@ import pytest
 from rotrace.tracer import seccomp
 from rotrace.tracer.arch import AARCH64, I386, MACHINES, X86_64, SyscallTable
 from rotrace.tracer.syscalls import SPECS
-from tests.conftest import run_traced
+from tests.support.tracing import run_traced
 
 RET_ALLOW, RET_TRACE = seccomp.SECCOMP_RET_ALLOW, seccomp.SECCOMP_RET_TRACE
 

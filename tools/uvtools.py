@@ -13,6 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rotrace.pathnames import TMP_NAME
+
 PYPROJECT = """\
 [project]
 name = "demo"
@@ -105,7 +107,7 @@ class Cell:
 
 
 def _generalise(path: str) -> str:
-    return re.sub(r"\.tmp[A-Za-z0-9]{6}", ".tmpXXXXXX", path)
+    return re.sub(TMP_NAME, ".tmpXXXXXX", path)
 
 
 def audit_uv(version: str, setting: str, workdir: Path, rotrace: list[str]) -> Cell:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from rotrace.events import FileEvent
-from rotrace.tracer import kernel
-from tests import strace_oracle
-from tests.conftest import run_traced
+from rotrace.tracer import syscall_info
+from tests.support import strace_oracle
+from tests.support.tracing import run_traced
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is the oracle")
-WORKLOAD = Path(__file__).parent / "workloads" / "mixed.py"
+WORKLOAD = Path(__file__).parent.parent / "support" / "workloads" / "mixed.py"
 
 
 def _rotrace(cwd: Path, monkeypatch: pytest.MonkeyPatch, **kw: bool) -> Counter[strace_oracle.Key]:
@@ -51,7 +51,7 @@ def test_same_records_as_strace(
     """`registers`: decode from PTRACE_GETREGS, the fallback for kernels before 5.3."""
     if registers and os.uname().machine != "x86_64":
         pytest.skip("the register fallback is for x86_64")
-    monkeypatch.setattr(kernel.SyscallInfo, "use_registers", registers)
+    monkeypatch.setattr(syscall_info.SyscallInfo, "use_registers", registers)
     work = tmp_path / "work"
     work.mkdir()
     expected = _strace(work, tmp_path, all_opens)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import rotrace_cli
+from tests.support.tracing import rotrace_cli
 
 WORKLOAD = """
 import os, sys, tempfile

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rotrace.tracer import kernel
-from tests.conftest import PY, TracePy, run_traced
+from rotrace.tracer import syscall_info
+from tests.support.tracing import PY, TracePy, run_traced
 
 
 def test_threads_share_cwd_and_fds(trace_py: TracePy, tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_32bit_syscall_from_64bit_process_uses_the_i386_table(
     exe = tmp_path / "int80"
     subprocess.run(["gcc", "-O0", "-no-pie", "-static", "-o", exe, src], check=True)
     for seccomp, registers in ((True, False), (False, False), (True, True), (False, True)):
-        monkeypatch.setattr(kernel.SyscallInfo, "use_registers", registers)  # pre-5.3 fallback too
+        monkeypatch.setattr(syscall_info.SyscallInfo, "use_registers", registers)  # pre-5.3 fallback too
         events, result = run_traced([str(exe)], seccomp=seccomp)
         assert result.exit_code == 0
         assert [(e.syscall, e.path, e.op) for e in events if e.path == os.fsencode(target)] == [

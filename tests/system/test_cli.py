@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY, rotrace_cli
+from tests.support.tracing import PY, rotrace_cli
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from rotrace.errors import BadInput
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy_file
 from rotrace.policy.verdict import Classifier
-from tests.conftest import TracePy
+from tests.support.tracing import TracePy
 
 
 def test_defaults_allow_tmp_and_harmless_devices() -> None:

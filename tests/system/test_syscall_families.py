@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TracePy
+from tests.support.tracing import TracePy
 
 MODES = [pytest.param(True, id="seccomp"), pytest.param(False, id="no-seccomp")]
 

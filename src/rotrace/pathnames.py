@@ -1,0 +1,46 @@
+"""Path facts shared by every layer above the tracer: containment, and per-run names made general.
+
+Generalisation works the way the Security Profiles Operator does for its profiles, so that a
+policy (or a diff) from one run holds for the next: `.tmpAbC123` -> `.tmp*`, `uv-<hash>.lock`
+-> `uv-*.lock`, long runs of digits (pids, timestamps, ids) and long hex -> `*`. Short digit
+runs stay: they are more often versions or years than per-run names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
+TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
+
+_RULES = (
+    (re.compile(TMP_NAME), ".tmp*"),
+    (re.compile(r"^tmp[a-z0-9_]{8}$"), "tmp*"),
+    (re.compile(r"[0-9a-f]{16,}"), "*"),
+    (re.compile(r"[0-9]{5,}"), "*"),
+)
+
+
+def is_under(path: str, top: str) -> bool:
+    """path is top or lies below it (lexically)."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def generalise_name(name: str) -> str:
+    for pattern, replacement in _RULES:
+        name = pattern.sub(replacement, name)
+    return name
+
+
+def generalise(path: bytes | str, cwd: str | None = None) -> str:
+    """The path as a glob; with cwd, the working directory becomes `$CWD` (for diffs)."""
+    text = os.fsdecode(path)
+    if cwd and is_under(text, cwd) and cwd != "/":
+        text = "$CWD" + text[len(cwd.rstrip("/")) :]
+    return "/".join(generalise_name(part) for part in text.split("/"))
+
+
+def is_general(name: str) -> bool:
+    """Did generalisation change this name (is it a per-run name)?"""
+    return generalise_name(name) != name

@@ -1,0 +1,77 @@
+"""The on-disk event spool: events as the tracer emits them, read back once the command is done.
+
+Memory stays flat however many events there are; classification waits for the end of the run,
+when every venv the command created is known (classifying inside the loop was measured slower:
+the tracee waits for that work).
+"""
+
+from __future__ import annotations
+
+import io
+import marshal
+import os
+from collections.abc import Iterator
+from typing import IO
+
+from rotrace.events import FileEvent
+
+
+def _anonymous_file(directory: str | None = None) -> IO[bytes]:
+    """An unnamed temporary file (O_TMPFILE: nothing to clean up, no tempfile import).
+
+    With no writable temporary directory at all (a read-only container without a tmpfs),
+    the spool stays in memory.
+    """
+    directory = directory or os.environ.get("TMPDIR") or "/tmp"
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+    except OSError:  # a filesystem without O_TMPFILE, or nowhere writable
+        import tempfile
+
+        try:
+            return tempfile.TemporaryFile(prefix="rotrace-", dir=directory)
+        except OSError:
+            return io.BytesIO()
+    return os.fdopen(fd, "w+b")
+
+
+class Spool:
+    """Events on disk in batches of marshal records: fast, bytes-exact, and flat in memory."""
+
+    BATCH = 4096
+
+    def __init__(self, file: IO[bytes] | None = None) -> None:
+        self._file: IO[bytes] = file if file is not None else _anonymous_file()
+        self._batch: list[tuple[object, ...]] = []
+        self._batches = 0
+        self.count = 0
+
+    def add(self, e: FileEvent) -> None:
+        self._batch.append(e.astuple())
+        self.count += 1
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            marshal.dump(self._batch, self._file)
+            self._batches += 1
+            self._batch = []
+
+    def __iter__(self) -> Iterator[FileEvent]:
+        """Every event so far, in order; may be iterated again."""
+        self._flush()
+        self._file.flush()
+        self._file.seek(0)
+        for _ in range(self._batches):
+            for record in marshal.load(self._file):
+                yield FileEvent(*record)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""Reading a stopped tracee's memory: NUL-terminated strings and small structs."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from rotrace.tracer.kernel import WORD, PtraceError, bindings, libc, word_bytes
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
+
+
+_process_vm_readv = libc.process_vm_readv
+_process_vm_readv.argtypes = (
+    ctypes.c_int,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+)
+_process_vm_readv.restype = ctypes.c_ssize_t
+
+PATH_MAX = 4096
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_FIRST_READ = 256
+
+
+class MemoryReader:
+    """Reads NUL-terminated strings and small structs out of a stopped tracee.
+
+    The fast path is pread(2) on /proc/PID/mem (one cached fd per process: two system calls
+    fewer than ctypes' process_vm_readv per string, and no ctypes marshalling). A stale fd
+    (the process exec'd or exited) reads nothing and is reopened once; where /proc/PID/mem is
+    refused, process_vm_readv, and then PTRACE_PEEKDATA word by word.
+    """
+
+    MAX_FDS = 128
+
+    def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
+        self._buf = ctypes.create_string_buffer(PATH_MAX + _PAGE)
+        self._local = _IoVec(ctypes.addressof(self._buf), 0)
+        self._remote = _IoVec(0, 0)
+        self._use_mem = True
+        self._use_readv = True
+
+    def _mem_fd(self, pid: int) -> int | None:
+        fd = self._fds.get(pid)
+        if fd is None:
+            try:
+                fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except PermissionError:  # a hardened kernel: stop trying, use the fallbacks
+                self._use_mem = False
+                return None
+            except OSError:  # the process is gone
+                return None
+            if len(self._fds) >= self.MAX_FDS:
+                oldest = next(iter(self._fds))
+                os.close(self._fds.pop(oldest))
+            self._fds[pid] = fd
+        return fd
+
+    def forget(self, pid: int) -> None:
+        fd = self._fds.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _pread(self, pid: int, addr: int, size: int) -> bytes | None:
+        for _attempt in (1, 2):
+            fd = self._mem_fd(pid)
+            if fd is None:
+                return None
+            try:
+                data = os.pread(fd, size, addr)
+            except OSError:
+                data = b""
+            if data:
+                return data
+            self.forget(pid)  # stale (exec, exit) or unreadable: try a fresh fd once
+        return None
+
+    def _readv(self, pid: int, addr: int, size: int) -> int:
+        self._local.len = size
+        self._remote.base = addr
+        self._remote.len = size
+        n: int = _process_vm_readv(pid, self._local, 1, self._remote, 1, 0)
+        if n < 0:
+            err = ctypes.get_errno()
+            if err in (errno.EPERM, errno.ENOSYS):
+                self._use_readv = False
+            return -err
+        return n
+
+    def _chunk(self, pid: int, addr: int, size: int) -> bytes | None:
+        """Up to `size` bytes at addr (fewer at the end of a mapping), None if none readable."""
+        if self._use_mem:
+            data = self._pread(pid, addr, size)
+            if data is not None:
+                return data
+        if self._use_readv:
+            n = self._readv(pid, addr, size)
+            if n > 0:
+                return ctypes.string_at(self._buf, n)
+            if n == 0 or self._use_readv:
+                return None
+        return self._peek(pid, addr, size)
+
+    def read(self, pid: int, addr: int, size: int) -> bytes | None:
+        """Exactly `size` bytes at `addr`, or None if they are not all readable."""
+        data = self._chunk(pid, addr, size)
+        return data if data is not None and len(data) == size else None
+
+    def cstring(self, pid: int, addr: int) -> bytes | None:
+        """The NUL-terminated string at `addr` (at most PATH_MAX bytes), None if unreadable."""
+        if addr == 0:
+            return None
+        out = b""
+        size = _FIRST_READ
+        while len(out) < PATH_MAX:
+            chunk = self._chunk(pid, addr, min(size, _PAGE - addr % _PAGE))
+            if not chunk:
+                return out or None
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return out + chunk[:end]
+            out += chunk
+            addr += len(chunk)
+            size = _PAGE
+        return out
+
+    @staticmethod
+    def _peek(pid: int, addr: int, size: int) -> bytes | None:
+        start = addr - addr % WORD
+        data = bytearray()
+        try:
+            for word_addr in range(start, addr + size, WORD):
+                word = bindings.ptrace_peekdata(pid, word_addr)
+                data += word_bytes(word)
+                if b"\0" in data[addr - start :]:
+                    break
+        except PtraceError:
+            if len(data) <= addr - start:
+                return None
+        return bytes(data[addr - start : addr - start + size])

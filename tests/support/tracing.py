@@ -1,0 +1,63 @@
+"""Helpers for the system tests: trace real processes (no kernel mocks) and run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rotrace.events import FileEvent
+from rotrace.tracer import TraceOptions, TraceResult, trace_command
+
+PY = sys.executable
+
+
+def run_traced(
+    argv: list[str],
+    *,
+    seccomp: bool = True,
+    all_opens: bool = False,
+    env: dict[str, str] | None = None,
+) -> tuple[list[FileEvent], TraceResult]:
+    events: list[FileEvent] = []
+    result = trace_command(argv, events.append, TraceOptions(seccomp=seccomp, all_opens=all_opens), env=env)
+    return events, result
+
+
+TracePy = Callable[..., tuple[list[FileEvent], TraceResult]]
+
+
+@pytest.fixture
+def trace_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TracePy:
+    """Run a Python snippet (cwd: tmp_path) under rotrace; only events under tmp_path are kept."""
+    monkeypatch.chdir(tmp_path)
+    root = os.fsencode(tmp_path)
+
+    def run(code: str, **kw: bool) -> tuple[list[FileEvent], TraceResult]:
+        events, result = run_traced([PY, "-c", textwrap.dedent(code)], **kw)
+        mine = [e for e in events if e.path.startswith(root)]
+        return mine, result
+
+    return run
+
+
+def rotrace_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """The installed CLI, as a user runs it."""
+    return subprocess.run(
+        [PY, "-m", "rotrace", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def by_syscall(events: list[FileEvent], name: str) -> list[FileEvent]:
+    return [e for e in events if e.syscall == name]
