@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -127,20 +128,30 @@ def run(
     show_default=True,
     help="What to generate.",
 )
-def allowlist(trace: str, fmt: str) -> int:
+@click.option(
+    "--container",
+    default="app",
+    show_default=True,
+    help="The container's (k8s) or service's (compose) name in the manifest.",
+)
+def allowlist(trace: str, fmt: str, container: str) -> int:
     """Print the smallest allowlist that makes TRACE clean: mounts, never over a venv.
 
     \b
     policy   rotrace's own TOML (for --policy)
     k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes
-    docker   docker run flags: --read-only --tmpfs ...
+    docker   docker run flags: --read-only --tmpfs ...  (only the flags:
+             `docker run $(rotrace allowlist t.json --format docker) IMAGE`)
     compose  a service fragment: read_only, tmpfs
-    bwrap    bubblewrap arguments
+    bwrap    bubblewrap arguments (only the arguments)
+    Notes (what no mount can fix, settings that avoid a mount) go to stderr.
     Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
     """
     from rotrace.runner import allowlist as make_allowlist
 
-    return make_allowlist(trace, fmt)
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", container):
+        raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
+    return make_allowlist(trace, fmt, container)
 
 
 @cli.command(epilog=EXIT_HELP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass
+from enum import StrEnum
 
 # The operations a syscall can perform on a path.
 OPS = (
@@ -92,3 +93,11 @@ class ProcessInfo:
 
     def astuple(self) -> tuple[object, ...]:
         return (self.pid, self.ppid, self.uid, self.exe, self.cmdline)
+
+
+class DirState(StrEnum):
+    """What a directory held when the command first wrote into it."""
+
+    ABSENT = "absent"  # not there (or not a directory)
+    EMPTY = "empty"
+    CONTENT = "content"  # held entries: an empty mount over it would hide them

@@ -117,6 +117,7 @@ def audit(request: AuditRequest) -> int:
             classifier.learn(event)
 
         result, writable = _trace(request, sink)
+        classifier.know(result.processes)
         header = TraceHeader(
             command=request.argv,
             cwd=os.getcwd(),
@@ -129,6 +130,7 @@ def audit(request: AuditRequest) -> int:
             read_only=request.read_only,
             sandbox_writable=writable,
             processes=result.processes,
+            directories=result.directories,
         )
 
         def verdicts() -> Iterator[Verdict]:
@@ -153,7 +155,7 @@ def check(trace: str, allowlist: Allowlist, json_path: str | None, verbose: bool
     if json_path not in (None, "-"):
         check_writable(json_path)
     header.allowlist = allowlist.entries
-    classifier = Classifier(allowlist)
+    classifier = Classifier(allowlist, header.processes)
     reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
     aggregate = Aggregate(keep_allowed=verbose)
     summary = classify_into(reclassified, header, json_path, aggregate)
@@ -173,10 +175,10 @@ def report(trace: str, verbose: bool) -> int:
     return verdict_status(header, summary)
 
 
-def allowlist(trace: str, fmt: str) -> int:
+def allowlist(trace: str, fmt: str, container: str) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format."""
     header, verdicts = read_trace(trace)
-    return _emit(header, verdicts, fmt)
+    return _emit(header, verdicts, fmt, container)
 
 
 def diff(old: str, new: str) -> int:
@@ -204,15 +206,16 @@ def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
     render(aggregate, header, _console(err=True), verbose)
 
 
-def _emit(header: TraceHeader, verdicts: Iterable[Verdict], fmt: str) -> int:
-    from rotrace.export.formats import RENDERERS
+def _emit(header: TraceHeader, verdicts: Iterable[Verdict], fmt: str, container: str = "app") -> int:
+    from rotrace.export.formats import RENDERERS, Target
     from rotrace.export.mounts import plan_mounts
 
-    plan = plan_mounts(verdicts, header.cwd)
-    sys.stdout.write(RENDERERS[fmt](plan, header.command))
+    plan = plan_mounts(verdicts, header.cwd, header.directories)
+    rendered = RENDERERS[fmt](plan, Target(header.command, container))
+    sys.stdout.write(rendered.text)
     sys.stdout.flush()
-    for b in plan.blocked:
-        print(f"rotrace: {b.describe()}", file=sys.stderr)
+    for note in rendered.notes:
+        print(f"rotrace: {note}", file=sys.stderr)
     return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
 
 

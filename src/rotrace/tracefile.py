@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from rotrace import __version__
 from rotrace.errors import BadInput
-from rotrace.events import OPS, FileEvent, ProcessInfo
+from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.policy.verdict import Summary, Verdict
 
@@ -38,6 +38,7 @@ class TraceHeader:
     read_only: bool = False  # traced inside the read-only sandbox (--read-only)
     sandbox_writable: list[str] | None = None  # what the sandbox mounted writable
     processes: list[ProcessInfo] = field(default_factory=list)
+    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
 
     @property
     def command_failed(self) -> bool:
@@ -63,6 +64,7 @@ def _process_json(p: ProcessInfo) -> dict[str, Any]:
 def header_json(header: TraceHeader) -> dict[str, Any]:
     out = {"rotrace_version": __version__, "schema": SCHEMA, **asdict(header)}
     out["processes"] = [_process_json(p) for p in header.processes]
+    out["directories"] = {os.fsdecode(d): s.value for d, s in sorted(header.directories.items())}
     return out
 
 
@@ -89,6 +91,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
     out["venv"] = None if v.venv is None else os.fsdecode(v.venv)
     out["ro_forecast"] = v.ro_forecast
     out["explanation"] = None if v.explanation is None else v.explanation.id
+    out["harmless"] = v.harmless
     return out
 
 
@@ -175,6 +178,10 @@ def _process(obj: object) -> ProcessInfo:
 def _header(data: dict[str, Any]) -> TraceHeader:
     sandbox = _strings(data, "sandbox_writable", None)
     processes = _field(data, "processes", list, [])
+    directories = _field(data, "directories", dict, {})
+    states = {s.value: s for s in DirState}
+    if not all(isinstance(s, str) and s in states for s in directories.values()):
+        raise _Malformed(f"'directories' values must be one of {', '.join(states)}")
     return TraceHeader(
         command=list(_strings(data, "command")),
         cwd=_field(data, "cwd", str, ""),
@@ -187,6 +194,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         read_only=_field(data, "read_only", bool, False),
         sandbox_writable=None if sandbox is None else list(sandbox),
         processes=[_process(p) for p in processes],
+        directories={os.fsencode(d): states[s] for d, s in directories.items()},
     )
 
 
@@ -223,6 +231,7 @@ def _verdict(obj: object) -> Verdict:
         None if venv is None else os.fsencode(venv),
         _field(obj, "ro_forecast", str, None),
         None if explanation is None else BY_ID.get(explanation),
+        _field(obj, "harmless", bool, False),
     )
 
 

@@ -113,6 +113,8 @@ def test_emitted_allowlist_lets_uv_run_read_only() -> None:
             str(base / "cache"),
         }
         env["UV_NO_SYNC"] = "true"
+        shutil.rmtree(base / "cache")  # the image's cache mount point is empty, as before the first run
+        (base / "cache").mkdir()
         emit = [*ROTRACE, "run", "--emit", "policy", "--", uv, "run", "python", "--version"]
         second = subprocess.run(emit, cwd=project, env=env, capture_output=True, text=True)
         (project / "generated.toml").write_text(second.stdout)

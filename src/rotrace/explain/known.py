@@ -27,18 +27,43 @@ class Known:
     exe: str | None = None  # regex matched against the writer's executable name
     in_venv: bool | None = None  # True: only inside a venv; False: only outside one
     venv_root: bool = False  # the path is directly in the venv's top directory
+    cmd: str | None = None  # regex that must be found in the writer's command line
 
-    def matches(self, path: str, exe: str, venv: bytes | None, parent: bytes) -> bool:
+    def matches(self, path: str, exe: str, venv: bytes | None, parent: bytes, cmdline: str) -> bool:
         if self.in_venv is not None and self.in_venv != (venv is not None):
             return False
         if self.venv_root and parent != venv:
             return False
         if self.exe is not None and not re.fullmatch(self.exe, exe):
             return False
+        if self.cmd is not None and re.search(self.cmd, cmdline) is None:
+            return False
         return re.search(self.path, path) is not None
 
 
 KNOWN: tuple[Known, ...] = (
+    Known(
+        id="uv-pip-install",
+        title="packages installed at run time",
+        who="uv pip (`uv pip install`, `uv pip sync`)",
+        why="the command installs packages into the environment while it runs",
+        fix="install at build time (`uv pip install` in the image build), never when the app starts",
+        path=r".",
+        exe=r"uv",
+        in_venv=True,
+        cmd=r"\bpip\s+(install|sync|uninstall)\b",
+    ),
+    Known(
+        id="pip-install",
+        title="packages installed at run time",
+        who="pip (`pip install`)",
+        why="pip installs packages (and compiles their bytecode) into the environment while the app runs",
+        fix="install at build time (`pip install` in the image build), never when the app starts",
+        path=r".",
+        exe=r"(python|pip)[0-9.]*",
+        in_venv=True,
+        cmd=r"\bpip[0-9.]*\s+(.*\s)?(install|uninstall)\b",
+    ),
     Known(
         id="uv-venv-lock",
         title="uv's environment lock",
@@ -61,6 +86,17 @@ KNOWN: tuple[Known, ...] = (
         fix="compile at build time (`uv sync --compile-bytecode`, or UV_COMPILE_BYTECODE=1 only in the build), "
         "do not leave UV_COMPILE_BYTECODE set at run time, and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
+        exe=r"uv",
+        in_venv=True,
+    ),
+    Known(
+        id="venv-bytecode",
+        title="bytecode written into the environment",
+        who="Python, importing the environment's modules",
+        why="a module installed without its bytecode gets it written into __pycache__ at its first import",
+        fix="compile at build time (`python -m compileall <venv>`, `uv sync --compile-bytecode`) and set "
+        "PYTHONDONTWRITEBYTECODE=1 at run time",
+        path=r"/__pycache__(/|$)",
         in_venv=True,
     ),
     Known(
@@ -76,7 +112,7 @@ KNOWN: tuple[Known, ...] = (
     Known(
         id="uv-sync-at-run-time",
         title="the environment changed at run time",
-        who="uv (`uv run` syncing the environment)",
+        who="uv (`uv run` or `uv sync` syncing the environment)",
         why="`uv run` installs or removes packages when the environment is out of date with uv.lock",
         fix="sync at build time and set UV_NO_SYNC=true at run time (or run the venv's python directly)",
         path=r".",
@@ -147,12 +183,60 @@ KNOWN: tuple[Known, ...] = (
         path=r"/__pycache__(/|$)",
     ),
     Known(
+        id="pytest-cache",
+        title="pytest's cache",
+        who="pytest (the cacheprovider plugin: --lf, --ff)",
+        why="pytest keeps the last run's failures in .pytest_cache in the root directory",
+        fix="`-p no:cacheprovider`, or `cache_dir` in pytest's ini options on a writable mount",
+        path=r"/\.pytest_cache(/|$)",
+    ),
+    Known(
+        id="mypy-cache",
+        title="mypy's cache",
+        who="mypy (incremental mode)",
+        why="mypy keeps its incremental cache in .mypy_cache in the working directory",
+        fix="MYPY_CACHE_DIR=/tmp/mypy-cache (on a writable tmpfs), or --cache-dir=/dev/null for no cache",
+        path=r"/\.mypy_cache(/|$)",
+    ),
+    Known(
+        id="ruff-cache",
+        title="ruff's cache",
+        who="ruff",
+        why="ruff keeps its cache in .ruff_cache in the project directory",
+        fix="RUFF_CACHE_DIR=/tmp/ruff-cache (on a writable tmpfs), or --no-cache",
+        path=r"/\.ruff_cache(/|$)",
+    ),
+    Known(
+        id="black-cache",
+        title="black's cache",
+        who="black",
+        why="black remembers which files it formatted in ~/.cache/black",
+        fix="BLACK_CACHE_DIR=/tmp/black-cache (on a writable tmpfs)",
+        path=r"/\.cache/black(/|$)",
+    ),
+    Known(
+        id="sphinx-doctrees",
+        title="Sphinx's pickled environment",
+        who="sphinx-build",
+        why="sphinx-build keeps its environment in <output>/.doctrees between builds",
+        fix="`-d /tmp/doctrees` (on a writable tmpfs), and build into a writable mount",
+        path=r"/\.doctrees(/|$)",
+    ),
+    Known(
         id="pip-selfcheck",
         title="pip's version check",
         who="pip",
         why="pip records when it last checked PyPI for a newer pip",
         fix="PIP_DISABLE_PIP_VERSION_CHECK=1",
         path=r"/\.cache/pip/selfcheck(/|$)",
+    ),
+    Known(
+        id="pip-cache",
+        title="pip's cache",
+        who="pip",
+        why="pip keeps downloaded and built wheels in ~/.cache/pip",
+        fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
+        path=r"/\.cache/pip(/|$)",
     ),
     Known(
         id="python-history",
@@ -165,13 +249,13 @@ KNOWN: tuple[Known, ...] = (
 )
 
 
-def explain(event: FileEvent, venv: bytes | None) -> Known | None:
-    """The known writer behind a write event, if any."""
+def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
+    """The known writer behind a write event, if any; cmdline (the writer's) narrows it down."""
     path = os.fsdecode(event.path)
     exe = os.fsdecode(os.path.basename(event.exe))
     parent = os.path.dirname(event.path)
     for known in KNOWN:
-        if known.matches(path, exe, venv, parent):
+        if known.matches(path, exe, venv, parent, cmdline):
             return known
     return None
 

@@ -1,56 +1,82 @@
-"""The mount plan in each consumer's format. YAML and TOML are written by hand (the shapes are
-small and fixed) with JSON-style quoting, which both accept; the tests parse them back."""
+"""The mount plan in each consumer's format, one renderer per format behind one interface.
+
+Files are written by real emitters (tomli-w, PyYAML's safe_dump), so no path can inject a
+key or a line. Machine-read flags (docker, bwrap) are only the flags: what a person should
+know goes to `Rendered.notes`, which the CLI prints on stderr.
+"""
 
 from __future__ import annotations
 
-import json
+import hashlib
+import os
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from rotrace.escape import safe_text
 from rotrace.export import FORMATS
 from rotrace.export.mounts import MountPlan
-from rotrace.pathnames import generalise
-from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist
+from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 
 
-def _q(text: str) -> str:
-    return json.dumps(text)
+@dataclass
+class Rendered:
+    text: str  # for stdout
+    notes: list[str] = field(default_factory=list)  # for a person, on stderr
 
 
-def _cmd(command: list[str]) -> str:
-    """The command for a one-line comment: control characters escaped."""
-    return safe_text(shlex.join(command))
+@dataclass(frozen=True)
+class Target:
+    """What the plan is for: the traced command, and the container's name in manifests."""
+
+    command: list[str]
+    container: str = "app"
 
 
-def _notes(plan: MountPlan, comment: str) -> list[str]:
-    lines = []
-    for b in plan.blocked:
-        lines.append(f"{comment} NOT MOUNTABLE: {b.describe()}")
-    for path in plan.hidden:
-        lines.append(f"{comment} note: {safe_text(path)} existed in the image; an empty mount hides it")
-    return lines
+def _is_utf8(path: str) -> bool:
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def policy(plan: MountPlan, command: list[str]) -> str:
+def _notes(plan: MountPlan) -> list[str]:
+    notes = [b.describe() for b in plan.blocked]
+    for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
+        notes.append(
+            safe_text(f"{known.title} ({count} writes, mounted): a setting avoids them: {known.fix}")
+        )
+    return notes
+
+
+def _header(plan: MountPlan, target: Target, what: str) -> str:
+    lines = [f"{what} from rotrace for: {safe_text(shlex.join(target.command))}"]
+    lines += [f"NOT MOUNTABLE: {b.describe()}" for b in plan.blocked]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def policy(plan: MountPlan, target: Target) -> Rendered:
+    import tomli_w
+
     defaults = Allowlist(list(DEFAULT_ALLOW))
-    # these fail alike when read-only: this path only, or a glob where its name is per-run
-    exact = [f"={p}" if generalise(p) == p else generalise(p) for p in plan.harmless]
-    extra = [p for p in [*plan.mounts, *exact] if not defaults.allows(p.lstrip("=").encode())]
-    lines = [
-        f"# rotrace policy for: {_cmd(command)}",
-        *_notes(plan, "#"),
-        "version = 1",
-        "defaults = true",
-    ]
-    lines.append("allow = [" + ", ".join(_q(p) for p in extra) + "]")
-    return "\n".join(lines) + "\n"
+    doc: dict[str, object] = {"version": 1, "defaults": True, "allow": []}
+    for mount in plan.mounts:
+        if not defaults.allows(os.fsencode(mount)):
+            key, value = policy_entry(mount)
+            doc.setdefault(key, [])
+            doc[key].append(value)  # type: ignore[attr-defined]
+    return Rendered(_header(plan, target, "policy") + tomli_w.dumps(doc), _notes(plan))
 
 
 def volume_name(path: str, taken: set[str]) -> str:
-    """A DNS-1123 label for the volume that backs `path`."""
-    base = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:55] or "root"
+    """An RFC 1123 label (lower-case alphanumerics and '-', at most 63, alphanumeric at both ends)
+    for the volume behind `path`: readable, and stable (a short hash when it had to be cut)."""
+    base = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
+    if len(base) > 50 or base != path.lower().strip("/").replace("/", "-"):
+        digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
+        base = f"{base[:50].rstrip('-')}-{digest}"
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
@@ -58,54 +84,63 @@ def volume_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def k8s(plan: MountPlan, command: list[str]) -> str:
-    taken: set[str] = set()
-    named = [(volume_name(p, taken), p) for p in plan.mounts]
-    lines = [f"# Pod spec fragment from rotrace for: {_cmd(command)}", *_notes(plan, "#")]
-    lines += [
-        "spec:",
-        "  containers:",
-        "    - name: app",
-        "      securityContext:",
-        "        readOnlyRootFilesystem: true",
+def _mountable(plan: MountPlan) -> tuple[list[str], list[str]]:
+    """Mount paths a YAML manifest can hold (Kubernetes wants UTF-8), and notes for the rest."""
+    ok = [m for m in plan.mounts if _is_utf8(m)]
+    skipped = [
+        safe_text(f"{m}: not valid UTF-8, which a manifest cannot hold: rename it, or mount its parent")
+        for m in plan.mounts
+        if not _is_utf8(m)
     ]
+    return ok, skipped
+
+
+def k8s(plan: MountPlan, target: Target) -> Rendered:
+    import yaml
+
+    mounts, skipped = _mountable(plan)
+    taken: set[str] = set()
+    named = [(volume_name(p, taken), p) for p in mounts]
+    container: dict[str, object] = {
+        "name": target.container,
+        "securityContext": {"readOnlyRootFilesystem": True},
+    }
+    spec: dict[str, object] = {"containers": [container]}
     if named:
-        lines.append("      volumeMounts:")
-        for name, path in named:
-            lines += [f"        - name: {_q(name)}", f"          mountPath: {_q(path)}"]
-        lines.append("  volumes:")
-        for name, _ in named:
-            lines += [f"    - name: {_q(name)}", "      emptyDir: {}"]
-    return "\n".join(lines) + "\n"
+        container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in named]
+        spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named]
+    text = yaml.safe_dump({"spec": spec}, sort_keys=False, allow_unicode=True)
+    return Rendered(_header(plan, target, "Pod spec fragment") + text, _notes(plan) + skipped)
 
 
-def docker(plan: MountPlan, command: list[str]) -> str:
+def compose(plan: MountPlan, target: Target) -> Rendered:
+    import yaml
+
+    mounts, skipped = _mountable(plan)
+    service: dict[str, object] = {"read_only": True}
+    if mounts:
+        service["tmpfs"] = mounts
+    text = yaml.safe_dump({"services": {target.container: service}}, sort_keys=False, allow_unicode=True)
+    return Rendered(_header(plan, target, "compose service fragment") + text, _notes(plan) + skipped)
+
+
+def docker(plan: MountPlan, target: Target) -> Rendered:
     flags = ["--read-only", *(f"--tmpfs={p}" for p in plan.mounts)]
-    return "\n".join([*_notes(plan, "#"), shlex.join(flags)]) + "\n"
+    return Rendered(shlex.join(flags) + "\n", _notes(plan))
 
 
-def compose(plan: MountPlan, command: list[str]) -> str:
-    lines = [f"# compose service fragment from rotrace for: {_cmd(command)}", *_notes(plan, "#")]
-    lines += ["services:", "  app:", "    read_only: true"]
-    if plan.mounts:
-        lines.append("    tmpfs:")
-        lines += [f"      - {_q(p)}" for p in plan.mounts]
-    return "\n".join(lines) + "\n"
-
-
-def bwrap(plan: MountPlan, command: list[str]) -> str:
+def bwrap(plan: MountPlan, target: Target) -> Rendered:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in plan.mounts:
         args += ["--tmpfs", path]
-    return "\n".join([*_notes(plan, "#"), shlex.join(args)]) + "\n"
+    return Rendered(shlex.join(args) + "\n", _notes(plan))
 
 
-__all__ = ["FORMATS", "RENDERERS"]
-
-RENDERERS: dict[str, Callable[[MountPlan, list[str]], str]] = {
+RENDERERS: dict[str, Callable[[MountPlan, Target], Rendered]] = {
     "policy": policy,
     "k8s": k8s,
     "docker": docker,
     "compose": compose,
     "bwrap": bwrap,
 }
+assert tuple(RENDERERS) == FORMATS

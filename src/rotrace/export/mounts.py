@@ -1,11 +1,18 @@
-"""The smallest set of writable mounts that makes a trace clean.
+"""The smallest set of writable mounts that makes a trace clean, and hides nothing.
 
-Mounts are directories (tmpfs, emptyDir), never files. A write that fails the same way under a
-read-only root (EEXIST, a missing parent) needs no mount, only a policy entry. Directories the
-command created are folded into the first directory that existed before it ran; per-run names
-(`.tmpAbC123`) are never mount points. Some writes must not be fixed by a mount at all: an
-empty mount over a virtual environment, the application directory or a system directory hides
-what is there. Those are `blocked`, with what to change instead.
+Mounts are directories (tmpfs, emptyDir), never files; a container runtime creates a mount
+point that the image lacks. The rules, built on what each directory held before the command
+first wrote into it (recorded by the tracer):
+- a write into a scratch directory (/tmp, /var/tmp, /dev/shm, /run) mounts that directory,
+  unless the application lives there;
+- a write into a directory the command created mounts its topmost created ancestor (per-run
+  names such as `.tmpAbC123` are never mount points: their parent is);
+- a write into a directory that existed mounts that directory, unless it held entries: an
+  empty mount would hide them;
+- never the working directory or its ancestors, a virtual environment or a directory holding
+  one, or a system directory.
+Writes that fail the same way under a read-only root (mkdir of an existing directory) need
+nothing. What no mount can fix is `blocked`, with what to change instead.
 """
 
 from __future__ import annotations
@@ -15,32 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rotrace.escape import safe_text
-from rotrace.events import NAME_OPS
+from rotrace.events import DirState, FileEvent
 from rotrace.explain import Known
 from rotrace.pathnames import generalise, is_general, is_under
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
 
 SYSTEM_DIRS = frozenset(
-    {
-        "/",
-        "/usr",
-        "/etc",
-        "/bin",
-        "/sbin",
-        "/lib",
-        "/lib32",
-        "/lib64",
-        "/boot",
-        "/var",
-        "/opt",
-        "/home",
-        "/root",
-        "/srv",
-    }
-)
-_PROVIDED = ("/dev/", "/proc/")  # the runtime provides these; writes there need nothing
-_SCRATCH = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/")  # nobody expects these to survive a restart
+    {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/var", "/opt", "/home",
+     "/root", "/srv", "/mnt", "/media"}
+)  # fmt: skip
+_PROVIDED = ("/dev/", "/proc/", "/sys/")  # the runtime provides these; writes there need nothing
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
 
 
 @dataclass
@@ -50,85 +43,120 @@ class Blocked:
     point: str
     path: str  # an example of the writes (generalised)
     reason: str
-    explanation: Known | None
-    count: int = 1
+    count: int = 0
+    explanations: dict[Known, int] = field(default_factory=dict)  # known writer -> writes
 
     def describe(self) -> str:
-        """One line for a person: where, what, why not, and the fix when one is known."""
+        """One line for a person: where, what, why not, and the fixes that fit the writes."""
         writes = f"{self.count} writes, e.g. {self.path}" if self.count > 1 else self.path
-        fix = f"; fix: {self.explanation.fix}" if self.explanation else ""
-        return safe_text(f"cannot be made writable by a mount: {self.point} ({writes}): {self.reason}{fix}")
+        fixes = "; ".join(
+            f"fix ({k.title}, {n}): {k.fix}" if len(self.explanations) > 1 else f"fix: {k.fix}"
+            for k, n in sorted(self.explanations.items(), key=lambda kv: -kv[1])
+        )
+        return safe_text(
+            f"cannot be made writable by a mount: {self.point} ({writes}): {self.reason}"
+            + (f"; {fixes}" if fixes else "")
+        )
 
 
 @dataclass
 class MountPlan:
     mounts: list[str] = field(default_factory=list)  # directories to make writable
-    harmless: list[str] = field(default_factory=list)  # paths whose writes fail alike when read-only
     blocked: list[Blocked] = field(default_factory=list)
-    hidden: list[str] = field(default_factory=list)  # mounts over files that existed (now hidden)
+    settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
 
 
-def _mount_point(directory: str, created: set[str]) -> str:
-    while directory != "/" and (directory in created or is_general(os.path.basename(directory))):
-        directory = os.path.dirname(directory)
-    return directory
+def written_directory(e: FileEvent, path: bytes) -> str:
+    """The directory a mount must make writable for this write: where the name lands, but the
+    new directory itself for a mkdir (a runtime creates the mount point; Python's makedirs
+    and friends accept that it exists) and for O_TMPFILE (which names the directory)."""
+    if e.op == "mkdir" and path == e.path:
+        return os.fsdecode(path)
+    if e.op == "create" and e.flags is not None and "O_TMPFILE" in e.flags:
+        return os.fsdecode(path)
+    return os.fsdecode(os.path.dirname(path)) or "/"
 
 
-def _forbidden(directory: str, cwd: str, venvs: set[str]) -> str | None:
-    """Why an empty mount at `directory` would break the app, or None if it would not."""
-    if any(is_under(directory, v) for v in venvs):
-        return "a mount over a virtual environment hides the environment"
-    if directory in SYSTEM_DIRS:
-        return f"{directory} is a system directory: an empty mount there hides what the image holds"
-    if cwd and is_under(cwd, directory):
-        return (
-            f"a mount over {directory} hides the application directory ({cwd}); "
-            "keep the application out of directories that must be writable"
-        )
-    for v in sorted(venvs):
-        if is_under(v, directory):
-            return f"a mount over {directory} hides the virtual environment {v}"
-    return None
+class _Planner:
+    def __init__(self, cwd: str, states: dict[bytes, DirState], created: set[str], venvs: set[str]) -> None:
+        self.cwd = cwd
+        self.states = {os.fsdecode(d): s for d, s in states.items()}
+        self.created = created
+        self.venvs = venvs
+
+    def made_by_command(self, directory: str) -> bool:
+        return directory in self.created or self.states.get(directory) == DirState.ABSENT
+
+    def point(self, directory: str) -> str:
+        scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
+        if scratch is not None and not (self.cwd and is_under(self.cwd, scratch)):
+            return scratch  # a tmpfs there is what everyone expects (not over the app, though)
+        while directory != "/" and (
+            is_general(os.path.basename(directory))
+            or (self.made_by_command(directory) and self.made_by_command(os.path.dirname(directory)))
+        ):
+            directory = os.path.dirname(directory)
+        return directory
+
+    def held_content(self, directory: str) -> bool:
+        state = self.states.get(directory)
+        if state is None:  # not recorded (an older trace): what is there now, to be safe
+            try:
+                return not self.made_by_command(directory) and any(os.scandir(directory))
+            except OSError:
+                return False
+        return state == DirState.CONTENT
+
+    def forbidden(self, point: str) -> str | None:
+        """Why an empty mount at `point` would break the app, or None if it would not."""
+        if any(is_under(point, v) for v in self.venvs):
+            return "a mount over a virtual environment hides the environment"
+        if point in SYSTEM_DIRS:
+            return f"{point} is a system directory: an empty mount there hides what the image holds"
+        if self.cwd and is_under(self.cwd, point):
+            return (
+                f"a mount over {point} hides the application directory ({self.cwd}); "
+                "keep what must be writable out of the application directory"
+            )
+        for v in sorted(self.venvs):
+            if is_under(v, point):
+                return f"a mount over {point} hides the virtual environment {v}"
+        if point not in SCRATCH and self.held_content(point):
+            return f"{point} held files before the run: an empty mount over it would hide them"
+        return None
 
 
-def plan_mounts(verdicts: Iterable[Verdict], cwd: str) -> MountPlan:
-    writes = [v for v in verdicts if v.event.write and not v.event.path.startswith(b"/dev/")]
-    writes = [v for v in writes if not os.fsdecode(v.event.path).startswith(_PROVIDED)]
+def plan_mounts(
+    verdicts: Iterable[Verdict], cwd: str, states: dict[bytes, DirState] | None = None
+) -> MountPlan:
+    writes = [
+        v for v in verdicts
+        if v.event.write and not v.harmless and not os.fsdecode(v.event.path).startswith(_PROVIDED)
+    ]  # fmt: skip
     created = {os.fsdecode(v.event.path) for v in writes if v.event.op == "mkdir" and v.event.result == 0}
     venvs = {os.fsdecode(v.venv) for v in writes if v.venv is not None}
+    planner = _Planner(cwd, states or {}, created, venvs)
     plan = MountPlan()
     mounts: set[str] = set()
-    harmless: set[str] = set()
     blocked: dict[tuple[str, str], Blocked] = {}
     for v in writes:
         e = v.event
-        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None else [])
         if forecast(e, writable=False) != "EROFS":
-            harmless.update(os.fsdecode(p) for p in paths)
-            continue
+            continue  # fails alike under a read-only root: nothing to mount
+        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None else [])
         for raw in paths:
-            path = os.fsdecode(raw)
-            point = _mount_point(os.path.dirname(path), created)
+            point = planner.point(written_directory(e, raw))
             where = os.fsdecode(v.venv) if v.venv is not None else point
-            reason = _forbidden(where, cwd, venvs)
-            if reason is not None:
-                found = blocked.get((where, reason))
-                if found is None:
-                    # in a venv the write itself is the problem: the known writer's fix applies
-                    known = v.explanation if v.venv is not None else None
-                    blocked[where, reason] = Blocked(where, generalise(path), reason, known)
-                else:
-                    found.count += 1
-            else:
+            reason = planner.forbidden(where)
+            if reason is None:
                 mounts.add(point)
-                if (
-                    e.op not in NAME_OPS
-                    and e.result is not None
-                    and e.result >= 0
-                    and not path.startswith(_SCRATCH)
-                ):
-                    plan.hidden.append(path)
+                if v.explanation is not None:
+                    plan.settings[v.explanation] = plan.settings.get(v.explanation, 0) + 1
+                continue
+            b = blocked.setdefault((where, reason), Blocked(where, generalise(raw), reason))
+            b.count += 1
+            if v.explanation is not None:
+                b.explanations[v.explanation] = b.explanations.get(v.explanation, 0) + 1
     plan.mounts = sorted(m for m in mounts if not any(m != o and is_under(m, o) for o in mounts))
-    plan.harmless = sorted(h for h in harmless if not any(is_under(h, m) for m in plan.mounts))
     plan.blocked = sorted(blocked.values(), key=lambda b: b.point)
     return plan

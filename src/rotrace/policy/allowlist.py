@@ -5,6 +5,7 @@ A policy file (TOML) holds the same rules:
     version = 1
     defaults = true                       # keep DEFAULT_ALLOW
     allow = ["/var/cache/app", "/home/*/.cache/**", "=/srv/app/state.json"]
+    allow_bytes = ["/srv/caf%E9"]         # paths that are not UTF-8, percent-encoded
 
 An entry starting with `=` allows that exact path only, not what is below it.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from rotrace.errors import BadInput
 
@@ -29,38 +32,24 @@ DEFAULT_ALLOW = (
     "/dev/stderr",
 )
 
-POLICY_KEYS = {"version", "defaults", "allow"}
+POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`**` crosses directories, `*` and `?` stay within one; a match covers what is below."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + "(?:/.*)?", re.DOTALL)
+def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """wcmatch's glob semantics (README, "Globs"): `*`, `?` and `[...]` stay within one name,
+    `**` spans any number of directories (`/a/**/b` matches `/a/b`), dot files match, and a
+    pattern ending in `/**` matches its directory itself too."""
+    from wcmatch import glob  # only when globs are used: it costs start-up time
+
+    flags = glob.GLOBSTAR | glob.DOTGLOB
+    expanded = []
+    for p in patterns:
+        expanded.append(p)
+        if p.endswith("/**"):
+            expanded.append(p[:-3] or "/")
+    matcher = glob.compile(expanded, flags=flags)
+    return matcher.match
 
 
 @dataclass(frozen=True)
@@ -98,7 +87,9 @@ class Allowlist:
         self.rules = [Rule(e) for e in seen]
         self._exact = frozenset(r.pattern[1:] for r in self.rules if r.is_exact)
         self._dirs = tuple(r.pattern for r in self.rules if not r.is_glob and not r.is_exact)
-        self._globs = tuple(_glob_regex(r.pattern) for r in self.rules if r.is_glob and not r.is_exact)
+        globs = [r.pattern for r in self.rules if r.is_glob and not r.is_exact]
+        self._glob = _glob_matcher(globs) if globs else None
+        self._glob_cache: dict[str, bool] = {}
 
     @property
     def entries(self) -> list[str]:
@@ -111,7 +102,23 @@ class Allowlist:
         for d in self._dirs:
             if text == d or text.startswith(d + "/") or d == "/":
                 return True
-        return any(g.fullmatch(text) for g in self._globs)
+        return self._glob is not None and self._glob_covers(text)
+
+    def _glob_covers(self, text: str) -> bool:
+        """A glob matches the path or one of its directories (a match covers what is below)."""
+        if self._glob is None:
+            return False
+        if self._glob(text):
+            return True
+        parent = os.path.dirname(text)
+        if parent == text:
+            return False
+        cached = self._glob_cache.get(parent)
+        if cached is None:
+            if len(self._glob_cache) > 65536:
+                self._glob_cache.clear()
+            cached = self._glob_cache[parent] = self._glob_covers(parent)
+        return cached
 
 
 def load_policy_file(path: str) -> tuple[bool, list[str]]:
@@ -135,16 +142,33 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
             f"policy {path}: unknown key {unknown[0]!r} (expected: {', '.join(sorted(POLICY_KEYS))})"
         )
     version = data.get("version", 1)
-    if version != 1:
+    if type(version) is not int or version != 1:
         raise BadInput(f"policy {path}: unsupported version {version!r} (this rotrace reads 1)")
     defaults = data.get("defaults", True)
     if not isinstance(defaults, bool):
         raise BadInput(f"policy {path}: 'defaults' must be true or false")
-    allow = data.get("allow", [])
-    if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
-        raise BadInput(f"policy {path}: 'allow' must be a list of non-empty path strings")
+    allow = _entries(data, "allow", path)
+    allow += [os.fsdecode(unquote_to_bytes(a)) for a in _entries(data, "allow_bytes", path)]
     base = os.path.dirname(os.path.realpath(path))
     return defaults, [expand(a, base) for a in allow]
+
+
+def _entries(data: dict[str, Any], key: str, path: str) -> list[str]:
+    allow = data.get(key, [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) and a for a in allow):
+        raise BadInput(f"policy {path}: {key!r} must be a list of non-empty path strings")
+    return allow
+
+
+def policy_entry(entry: str) -> tuple[str, str]:
+    """(key, value) that writes `entry` into a policy file: `allow_bytes`, percent-encoded, for a
+    path that is not valid UTF-8 (TOML holds only Unicode text), else `allow` as it is."""
+    raw = os.fsencode(entry)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "allow_bytes", quote_from_bytes(raw, safe="/=*?[]!-_.~")
+    return "allow", entry
 
 
 def build_allowlist(allow: list[str], policy: str | None, defaults: bool = True) -> Allowlist:
@@ -156,5 +180,7 @@ def build_allowlist(allow: list[str], policy: str | None, defaults: bool = True)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
     entries.extend(extra)
+    if any(not a for a in allow):
+        raise BadInput("--allow needs a path (an empty one would allow the working directory)")
     entries.extend(expand(a) for a in allow)
     return Allowlist(entries)

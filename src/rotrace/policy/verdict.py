@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rotrace.events import FILE_OPS, FileEvent
+from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
 from rotrace.explain import Known, explain
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
@@ -19,10 +20,15 @@ class Verdict:
     venv: bytes | None
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
     explanation: Known | None = None  # the known writer, for violations and venv writes
+    harmless: bool = False  # failed here as it would under a read-only root: not a write at all
 
     @property
     def violation(self) -> bool:
         return self.allowed is False
+
+    @property
+    def venv_write(self) -> bool:
+        return self.venv is not None and not self.harmless
 
 
 @dataclass
@@ -40,7 +46,7 @@ class Summary:
         if verdict.event.write:
             self.writes += 1
             self.violations += verdict.violation
-            self.venv_writes += verdict.venv is not None
+            self.venv_writes += verdict.venv_write
             self.ro_failures += verdict.ro_forecast == "EROFS"
 
 
@@ -50,12 +56,19 @@ _EROFS = errno.EROFS
 class Classifier:
     """Allowlist + venv detection for a stream of events (call `learn` on all of them first)."""
 
-    def __init__(self, allowlist: Allowlist, venvs: VenvDetector | None = None) -> None:
+    def __init__(self, allowlist: Allowlist, processes: Iterable[ProcessInfo] = ()) -> None:
         self.allowlist = allowlist
-        self.venvs = venvs or VenvDetector()
+        self.venvs = VenvDetector()
+        self.cmdlines: dict[int, str] = {}
+        self.know(processes)
 
     def learn(self, event: FileEvent) -> None:
         self.venvs.note(event)
+
+    def know(self, processes: Iterable[ProcessInfo]) -> None:
+        """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
+        for p in processes:
+            self.cmdlines[p.pid] = " ".join(p.cmdline)
 
     def classify(self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False) -> Verdict:
         if not event.write:
@@ -69,5 +82,13 @@ class Classifier:
             venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
-        known = explain(event, venv) if venv is not None or not allowed else None
-        return Verdict(event, allowed, venv, forecast(event, allowed), known)
+        ro = forecast(event, allowed)
+        if not allowed and event.failed and ro == event.errno and ro not in (None, "EROFS"):
+            # mkdir of an existing directory and the like: the same failure under a read-only root
+            return Verdict(event, True, venv, ro, None, harmless=True)
+        known = (
+            explain(event, venv, self.cmdlines.get(event.pid, ""))
+            if venv is not None or not allowed
+            else None
+        )
+        return Verdict(event, allowed, venv, ro, known)

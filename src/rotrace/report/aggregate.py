@@ -64,7 +64,7 @@ class Aggregate:
             group.add(verdict, event.errno or "ok")
             if self.keep_allowed:
                 self.allowed_list.append(verdict)
-        if verdict.venv is not None:
+        if verdict.venv is not None and verdict.venv_write:
             self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict, event.errno or "ok")
             examples = self.venv_examples.setdefault(verdict.venv, [])
             if len(examples) < VENV_EXAMPLES:

@@ -63,24 +63,71 @@ def runtime_paths(command_path: str | None) -> list[str]:
     return sorted(p for p in paths if p.startswith("/"))
 
 
+def _nearest_existing(path: str) -> str:
+    while not os.path.isdir(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _shadow(parent: str) -> list[str]:
+    """A tmpfs over `parent` holding what it held, read-only: room for new mount points.
+
+    A container runtime creates a missing mount point in the image; bwrap cannot create one in
+    a read-only bind of the host. So `parent` becomes a tmpfs in which each entry it has on
+    the host is bound again (read-only), and is made read-only itself once the new mount
+    points exist (`--remount-ro`, queued by the caller). Nothing is created on the host.
+    """
+    args = ["--tmpfs", parent]
+    for entry in sorted(os.scandir(parent), key=lambda e: e.name):
+        path = os.path.join(parent, entry.name)
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        else:
+            args += ["--ro-bind", path, path]
+    return args
+
+
 def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent"]
     result = SandboxPlan(args)
     mounts: list[str] = []
+    missing: list[str] = []
     for rule in allowlist.rules:
         path = rule.pattern
         if rule.is_glob:
             result.notes.append(f"{path}: a glob cannot be mounted; it stays read-only in the sandbox")
-        elif any(is_under(path, p) for p in _PROVIDED):
+        elif rule.is_exact or any(is_under(path, p) for p in _PROVIDED):
             continue
-        elif not os.path.isdir(path):
-            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
-            result.notes.append(f"{path} {what}: it stays read-only in the sandbox")
-        else:
+        elif os.path.isdir(path):
             mounts.append(path)
-    for path in sorted(set(mounts), key=len):
-        args += ["--bind", path, path] if keep else ["--tmpfs", path]
-        result.writable.append(path)
+        elif os.path.lexists(path):
+            result.notes.append(f"{path} is not a directory: it stays read-only in the sandbox")
+        elif keep:
+            result.notes.append(f"{path} does not exist: --keep-writes cannot bind it; it stays read-only")
+        else:
+            missing.append(path)
+    shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
+    for path in sorted(set(missing)):
+        if any(is_under(path, m) for m in mounts):
+            continue  # inside a writable mount: the command creates it itself
+        parent = _nearest_existing(os.path.dirname(path))
+        if parent == "/" or any(is_under(parent, p) for p in _PROVIDED):
+            result.notes.append(f"{path} does not exist and cannot be created in the sandbox's root")
+            continue
+        shadows.setdefault(parent, []).append(path)
+    remount = []
+    for path in sorted({*mounts, *shadows}, key=len):
+        if path in shadows:
+            args += _shadow(path)
+            remount.append(path)
+            for point in shadows[path]:
+                args += ["--dir", point, "--tmpfs", point]
+                result.writable.append(point)
+        if path in mounts:
+            args += ["--bind", path, path] if keep else ["--tmpfs", path]
+            result.writable.append(path)
+    for path in remount:
+        args += ["--remount-ro", path]
     if not keep:
         cwd = os.getcwd()
         for path in visible:

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from rotrace.events import ProcessInfo
+from rotrace.events import DirState, ProcessInfo
 from rotrace.tracer import TraceResult
 
 _LEN = struct.Struct("=I")
@@ -42,9 +42,13 @@ def read_frames(fd: int) -> Iterator[tuple[Any, ...]]:
 def result_frame(result: TraceResult) -> tuple[Any, ...]:
     """The TraceResult as marshal-able values (field order; processes as tuples)."""
     return (result.pid, result.exit_code, result.signal, result.seccomp, result.stops,
-            list(result.warnings), [p.astuple() for p in result.processes])  # fmt: skip
+            list(result.warnings), [p.astuple() for p in result.processes],
+            {d: s.value for d, s in result.directories.items()})  # fmt: skip
 
 
 def parse_result(frame: tuple[Any, ...]) -> TraceResult:
-    pid, exit_code, sig, seccomp, stops, warnings, processes = frame
-    return TraceResult(pid, exit_code, sig, seccomp, stops, warnings, [ProcessInfo(*p) for p in processes])
+    pid, exit_code, sig, seccomp, stops, warnings, processes, directories = frame
+    return TraceResult(
+        pid, exit_code, sig, seccomp, stops, warnings, [ProcessInfo(*p) for p in processes],
+        {d: DirState(s) for d, s in directories.items()},
+    )  # fmt: skip

@@ -15,10 +15,11 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.events import FileEvent, ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.tracer import kernel
 from rotrace.tracer.arch import Machine, SyscallTable
 from rotrace.tracer.decode import Decoder, Pending
+from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.syscall_info import (
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_EXIT,
@@ -50,6 +51,7 @@ class TraceResult:
     stops: int
     warnings: list[str] = field(default_factory=list)
     processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
+    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
 
 
 class _Thread:
@@ -91,6 +93,7 @@ class Tracer:
         self.stops = 0
         self.warnings: list[str] = []
         self.processes: list[ProcessInfo] = []
+        self.directories = DirectoryStates()
         self._unknown_arch_warned = False
 
     # -- resuming ---------------------------------------------------------------------------
@@ -137,7 +140,9 @@ class Tracer:
             nr &= ~self.machine.x32_bit
         spec = specs.get(nr)
         if spec is not None and self.started:
-            thread.pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
+            pending = thread.pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
+            if pending is not None and pending.write:
+                self.directories.see_pending(pending)
         self._resume(tid, thread)
 
     def _on_syscall_stop(self, tid: int, thread: _Thread) -> None:

@@ -70,7 +70,14 @@ def trace_command(
     killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
     return TraceResult(
-        child.pid, code, killed_by, child.seccomp, tracer.stops, tracer.warnings, tracer.processes
+        child.pid,
+        code,
+        killed_by,
+        child.seccomp,
+        tracer.stops,
+        tracer.warnings,
+        tracer.processes,
+        tracer.directories.states,
     )
 
 

@@ -1,0 +1,34 @@
+"""Events and verdicts built by hand, for the pure logic tested in this tier."""
+
+from __future__ import annotations
+
+import errno
+
+from rotrace.events import FileEvent
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.verdict import Classifier, Verdict
+
+
+def event(
+    path: bytes | str,
+    op: str = "create",
+    result: int | str = 3,
+    *,
+    target: bytes | str | None = None,
+    exe: bytes = b"/usr/bin/python3",
+    syscall: str = "openat",
+    write: bool = True,
+    pid: int = 100,
+) -> FileEvent:
+    """A FileEvent; result may be an errno name ("EEXIST") for a failure."""
+    raw = -getattr(errno, result) if isinstance(result, str) else result
+    encode = lambda p: p if isinstance(p, bytes) else p.encode()  # noqa: E731
+    return FileEvent(pid, pid, exe, syscall, op, encode(path), None if target is None else encode(target),
+                     None, None, raw, write)  # fmt: skip
+
+
+def classify(*events: FileEvent, allow: list[str] | None = None) -> list[Verdict]:
+    classifier = Classifier(build_allowlist(allow or [], None))
+    for e in events:
+        classifier.learn(e)
+    return [classifier.classify(e) for e in events]

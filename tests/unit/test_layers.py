@@ -1,0 +1,60 @@
+"""The layout is the pipeline: no import runs back up a layer (read from the source's ASTs)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "rotrace"
+
+# What each part may import from rotrace (besides itself). Bottom: shared facts.
+BASE = {"rotrace", "rotrace.errors", "rotrace.events", "rotrace.pathnames", "rotrace.escape"}
+ALLOWED = {
+    "tracer": BASE,
+    "explain": BASE,
+    "policy": BASE | {"explain"},
+    "tracefile": BASE | {"explain", "policy"},
+    "spool": BASE,
+    "sandbox": BASE | {"tracer", "policy"},
+    "report": BASE | {"explain", "policy", "tracefile"},
+    "export": BASE | {"explain", "policy"},
+    "runner": BASE | {"explain", "policy", "tracefile", "spool", "tracer", "sandbox", "report", "export"},
+    "cli": BASE | {"runner", "tracer", "policy", "export"},
+    "__main__": BASE | {"cli"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "rotrace"
+    return module if module in BASE else parts[1]
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rotrace"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("rotrace"))
+    return found
+
+
+def test_no_import_runs_back_up_a_layer() -> None:
+    wrong = []
+    for path in sorted(SRC.rglob("*.py")):
+        module = ".".join(("rotrace", *path.relative_to(SRC).with_suffix("").parts))
+        module = module.removesuffix(".__init__")
+        part = _part(module)
+        allowed = BASE if module in BASE or part == "rotrace" else ALLOWED[part]
+        for imported in _imports(path):
+            target = _part(imported)
+            if target != part and imported not in allowed and target not in allowed:
+                wrong.append(f"{module} imports {imported}")
+    assert wrong == []
+
+
+def test_only_tracefile_serialises_json() -> None:
+    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "json.dump" in p.read_text())
+    assert users == ["tracefile.py"]

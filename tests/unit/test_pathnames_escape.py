@@ -1,0 +1,30 @@
+"""Shared path facts and terminal escaping."""
+
+from __future__ import annotations
+
+from rotrace.escape import safe_text
+from rotrace.pathnames import generalise, is_general, is_under
+
+
+def test_is_under_is_by_component() -> None:
+    assert is_under("/a/b", "/a") and is_under("/a", "/a") and is_under("/x", "/")
+    assert not is_under("/ab", "/a") and not is_under("/a", "/a/b")
+
+
+def test_generalise_per_run_names_only() -> None:
+    assert generalise("/app/.venv/.tmpAbC123") == "/app/.venv/.tmp*"
+    assert generalise("/tmp/tmpab_cd123") == "/tmp/tmp*"
+    assert generalise("/run/user/1000/x") == "/run/user/1000/x"  # short numbers stay
+    assert generalise("/proc/123456/fd") == "/proc/*/fd"
+    assert generalise("/c/" + "ab12" * 5) == "/c/*"
+    assert generalise("/srv/app/out", cwd="/srv/app") == "$CWD/out"
+    assert generalise("/srv/application", cwd="/srv/app") == "/srv/application"
+    assert is_general(".tmpXyZ987") and not is_general("python3.11")
+
+
+def test_safe_text_escapes_controls_bidi_and_bad_utf8() -> None:
+    assert safe_text(b"a\nb\x1b[31m") == "a\\x0ab\\x1b[31m"
+    assert safe_text(b"\xe9t\xe9") == "\\xe9t\\xe9"
+    assert safe_text("x\u202ey") == "x\\u202ey"
+    assert safe_text("caf\udce9") == "caf\\xe9"  # surrogateescape'd bytes from a JSON trace
+    assert safe_text("ünïcode ok") == "ünïcode ok"

@@ -1,0 +1,91 @@
+"""The JSON trace: what is written is read back the same; anything else is one BadInput line."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from rotrace.errors import BadInput
+from rotrace.events import ProcessInfo
+from rotrace.policy.verdict import Summary
+from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
+from tests.unit.factories import classify, event
+
+
+def _write(path: Path, header: TraceHeader, verdicts: list) -> None:  # type: ignore[type-arg]
+    buf = io.StringIO()
+    writer = TraceWriter(buf, header)
+    summary = Summary()
+    for v in verdicts:
+        writer.add(v)
+        summary.add(v)
+    writer.close(summary, {v.explanation for v in verdicts if v.explanation})
+    path.write_text(buf.getvalue())
+
+
+def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> None:
+    verdicts = classify(
+        event(b"/app/.venv/.lock", exe=b"/usr/bin/uv", result="EROFS"),
+        event(b"/srv/\xe9t\xe9/x\n", op="mkdir", result=0),
+        event(b"/tmp/a", op="rename", target=b"/tmp/b", result=0),
+    )
+    header = TraceHeader(["uv", "run"], "/app", 2, processes=[ProcessInfo(1, 0, 0, b"/usr/bin/uv", ("uv",))])
+    _write(tmp_path / "t.json", header, verdicts)
+    got_header, got = read_trace(str(tmp_path / "t.json"))
+    assert got_header == header
+    assert list(got) == verdicts
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["summary"]["violations"] == 2
+    assert "uv-venv-lock" in data["explanations"]
+
+
+GOOD_EVENT = {"pid": 1, "tid": 1, "syscall": "open", "op": "open", "path": "/x", "write": True}
+BAD_DOCS = [
+    "[]",
+    '{"schema": 1}',
+    '{"schema": true, "command": [], "exit_code": 0, "events": []}',
+    '{"schema": 2, "command": [], "exit_code": 0, "events": []}',
+    '{"schema": 1, "command": "ls", "exit_code": 0, "events": []}',
+    '{"schema": 1, "command": [], "exit_code": 1e400, "events": []}',
+    '{"schema": 1, "command": [], "exit_code": ' + "9" * 5000 + ', "events": []}',
+    '{"schema": 1, "command": [], "exit_code": true, "events": []}',
+    '{"schema": 1, "command": [], "exit_code": 0, "events": {}}',
+    '{"schema": 1, "command": [], "exit_code": 0, "warnings": [1], "events": []}',
+    '{"schema": 1, "command": [], "exit_code": 0, "events": [], "processes": [3]}',
+    "[" * 100000 + "]" * 100000,
+    "\xff\xfe",
+]
+BAD_EVENTS = [
+    5,
+    [],
+    {**GOOD_EVENT, "pid": "1"},
+    {**GOOD_EVENT, "pid": 2**70},
+    {**GOOD_EVENT, "op": "explode"},
+    {**GOOD_EVENT, "mode": "9z"},
+    {**GOOD_EVENT, "path": 3},
+    {**GOOD_EVENT, "path": "\ud800"},
+    {**GOOD_EVENT, "result": 1.5},
+    {k: v for k, v in GOOD_EVENT.items() if k != "write"},
+]
+
+
+@pytest.mark.parametrize("text", BAD_DOCS)
+def test_malformed_documents_are_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(text, errors="surrogateescape")
+    with pytest.raises(BadInput) as info:
+        _, verdicts = read_trace(str(path))
+        list(verdicts)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("obj", BAD_EVENTS)
+def test_malformed_events_are_one_line(tmp_path: Path, obj: object) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"schema": 1, "command": [], "exit_code": 0, "events": [GOOD_EVENT, obj]}))
+    _, verdicts = read_trace(str(path))
+    with pytest.raises(BadInput, match="event 1 is malformed"):
+        list(verdicts)
