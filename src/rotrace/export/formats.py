@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from rotrace.escape import safe_text
 from rotrace.export import FORMATS
 from rotrace.export.mounts import MountPlan
-from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
+from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, escape_glob, policy_entry
 
 
 @dataclass
@@ -64,7 +64,7 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
     doc: dict[str, object] = {"version": 1, "defaults": True, "allow": []}
     for mount in plan.mounts:
         if not defaults.allows(os.fsencode(mount)):
-            key, value = policy_entry(mount)
+            key, value = policy_entry(escape_glob(mount))
             doc.setdefault(key, [])
             doc[key].append(value)  # type: ignore[attr-defined]
     return Rendered(_header(plan, target, "policy") + tomli_w.dumps(doc), _notes(plan))

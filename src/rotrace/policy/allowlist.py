@@ -33,7 +33,14 @@ DEFAULT_ALLOW = (
 )
 
 POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes"}
-_GLOB_CHARS = re.compile(r"[*?\[]")
+_GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_META = re.compile(r"([*?\[\]\\])")
+
+
+def escape_glob(path: str) -> str:
+    """A literal path written so that no character in it acts as a glob."""
+    return _META.sub(r"\\\1", path)
 
 
 def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
@@ -67,6 +74,11 @@ class Rule:
         """`=PATH`: this path only."""
         return self.pattern.startswith("=")
 
+    @property
+    def path(self) -> str:
+        """The literal path of a rule that is not a glob (backslash escapes removed, no `=`)."""
+        return _ESCAPE.sub(r"\1", self.pattern.removeprefix("="))
+
 
 def expand(entry: str, base: str | None = None) -> str:
     """~ expanded, relative paths made absolute against base (default: the cwd), normalised."""
@@ -85,8 +97,8 @@ class Allowlist:
         for entry in entries:
             seen.setdefault(entry, None)
         self.rules = [Rule(e) for e in seen]
-        self._exact = frozenset(r.pattern[1:] for r in self.rules if r.is_exact)
-        self._dirs = tuple(r.pattern for r in self.rules if not r.is_glob and not r.is_exact)
+        self._exact = frozenset(r.path for r in self.rules if r.is_exact)
+        self._dirs = tuple(r.path for r in self.rules if not r.is_glob and not r.is_exact)
         globs = [r.pattern for r in self.rules if r.is_glob and not r.is_exact]
         self._glob = _glob_matcher(globs) if globs else None
         self._glob_cache: dict[str, bool] = {}
@@ -161,13 +173,14 @@ def _entries(data: dict[str, Any], key: str, path: str) -> list[str]:
 
 
 def policy_entry(entry: str) -> tuple[str, str]:
-    """(key, value) that writes `entry` into a policy file: `allow_bytes`, percent-encoded, for a
-    path that is not valid UTF-8 (TOML holds only Unicode text), else `allow` as it is."""
+    """(key, value) that writes the allowlist entry into a policy file: `allow_bytes`,
+    percent-encoded, for a path that is not valid UTF-8 (TOML holds only Unicode text), else
+    `allow` as it is."""
     raw = os.fsencode(entry)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "allow_bytes", quote_from_bytes(raw, safe="/=*?[]!-_.~")
+        return "allow_bytes", quote_from_bytes(raw, safe="/=*?[]!-_.~\\")
     return "allow", entry
 
 

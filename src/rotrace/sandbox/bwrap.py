@@ -93,9 +93,11 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
     mounts: list[str] = []
     missing: list[str] = []
     for rule in allowlist.rules:
-        path = rule.pattern
+        path = rule.path
         if rule.is_glob:
-            result.notes.append(f"{path}: a glob cannot be mounted; it stays read-only in the sandbox")
+            result.notes.append(
+                f"{rule.pattern}: a glob cannot be mounted; it stays read-only in the sandbox"
+            )
         elif rule.is_exact or any(is_under(path, p) for p in _PROVIDED):
             continue
         elif os.path.isdir(path):

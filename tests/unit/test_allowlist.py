@@ -1,0 +1,89 @@
+"""Allowlist rules: directories, exact paths, wcmatch globs, policy files (pure: no process)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rotrace.errors import BadInput
+from rotrace.policy.allowlist import (
+    Allowlist,
+    build_allowlist,
+    escape_glob,
+    load_policy_file,
+    policy_entry,
+)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "allowed"),
+    [
+        ("/app/**/__pycache__", "/app/__pycache__/x.pyc", True),  # **/ matches zero directories
+        ("/app/**/__pycache__", "/app/a/b/__pycache__/x.pyc", True),
+        ("/app/**/__pycache__", "/app/a/b/x.pyc", False),
+        ("/home/*/.cache/**", "/home/u/.cache", True),  # the directory itself (mkdir ~/.cache)
+        ("/home/*/.cache/**", "/home/u/.cache/pip/x", True),
+        ("/home/*/.cache/**", "/home/u/x/.cache", False),
+        ("/tmp/[!x]", "/tmp/a", True),
+        ("/tmp/[!x]y", "/tmp/a/y", False),  # [!x] never matches '/'
+        ("/tmp/[z-a]", "/tmp/b", False),  # a reversed range matches nothing, and is no error
+        ("/var/log/*.log", "/var/log/app.log", True),
+        ("/var/log/*.log", "/var/log/sub/app.log", False),
+        ("/srv/*/out", "/srv/a/out/deep/file", True),  # a match covers what is below
+        ("/srv/.*", "/srv/.hidden", True),
+    ],
+)
+def test_globs(pattern: str, path: str, allowed: bool) -> None:
+    assert Allowlist([pattern]).allows(path.encode()) is allowed
+
+
+def test_directories_and_exact_entries() -> None:
+    allow = Allowlist(["/data", "=/srv/state.json"])
+    assert allow.allows(b"/data") and allow.allows(b"/data/x/y")
+    assert not allow.allows(b"/database")
+    assert allow.allows(b"/srv/state.json") and not allow.allows(b"/srv/state.json/x")
+    assert not allow.allows(b"/srv")
+
+
+def test_empty_allow_is_refused() -> None:
+    with pytest.raises(BadInput, match="--allow needs a path"):
+        build_allowlist([""], None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version = true", "unsupported version"),
+        ("version = 2", "unsupported version"),
+        ("allow = 'x'", "'allow' must be a list"),
+        ("allow = ['']", "'allow' must be a list"),
+        ("defaults = 1", "'defaults' must be true or false"),
+        ("colour = 1", "unknown key 'colour'"),
+        ("allow = [", "invalid TOML"),
+    ],
+)
+def test_bad_policy_files(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "p.toml").write_text(text)
+    with pytest.raises(BadInput, match=message):
+        load_policy_file(str(tmp_path / "p.toml"))
+
+
+def test_non_utf8_paths_round_trip_through_a_policy(tmp_path: Path) -> None:
+    import tomli_w
+
+    name = os.fsdecode(b"/srv/caf\xe9 [1]")
+    key, value = policy_entry(escape_glob(name))
+    assert key == "allow_bytes"
+    (tmp_path / "p.toml").write_text(tomli_w.dumps({key: [value]}))
+    _, entries = load_policy_file(str(tmp_path / "p.toml"))
+    assert entries == [escape_glob(name)]
+    assert Allowlist(entries).allows(b"/srv/caf\xe9 [1]/x")
+    assert policy_entry("/srv/ok") == ("allow", "/srv/ok")
+
+
+def test_escaped_glob_characters_are_literal() -> None:
+    allow = Allowlist([escape_glob("/srv/a[1]*")])
+    assert allow.allows(b"/srv/a[1]*/x") and not allow.allows(b"/srv/a1x")
+    assert allow.rules[0].path == "/srv/a[1]*"

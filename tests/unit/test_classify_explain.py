@@ -1,0 +1,84 @@
+"""Classification, the read-only forecast, explanations that fit the command, diff, aggregate."""
+
+from __future__ import annotations
+
+from rotrace.events import ProcessInfo
+from rotrace.explain import explain
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.forecast import forecast
+from rotrace.policy.verdict import Classifier
+from rotrace.report.aggregate import Aggregate
+from rotrace.report.diff import changes_of, diff_traces
+from tests.unit.factories import classify, event
+
+
+def test_forecast_by_call() -> None:
+    assert forecast(event("/etc/x", "create", 3), writable=False) == "EROFS"
+    assert forecast(event("/etc/x", "mkdir", "EEXIST"), writable=False) == "EEXIST"
+    assert forecast(event("/no/such/dir/x", "chmod", "ENOENT"), writable=False) == "ENOENT"
+    assert forecast(event("/etc/x", "create", 3), writable=True) == "ok"
+    assert forecast(event("/dev/tty", "open", 3), writable=False) == "ok"  # a device needs no fs
+    assert forecast(event("/x", "open", write=False), writable=False) is None
+
+
+def test_harmless_failures_are_not_violations() -> None:
+    made, exists, erofs = classify(
+        event("/srv/d", "mkdir", 0), event("/srv/d", "mkdir", "EEXIST"), event("/srv/e", "mkdir", "EROFS")
+    )
+    assert made.violation and not made.harmless
+    assert exists.harmless and not exists.violation and exists.ro_forecast == "EEXIST"
+    assert erofs.violation and not erofs.harmless  # EROFS is the failure rotrace is here for
+
+
+def test_venv_created_during_the_trace_and_harmless_venv_writes(tmp_path: object) -> None:
+    cfg, lib, again = classify(
+        event("/srv/new-env/pyvenv.cfg"),
+        event("/srv/new-env/lib/x.py"),
+        event("/srv/new-env/lib", "mkdir", "EEXIST"),
+    )
+    assert lib.venv == b"/srv/new-env" and lib.venv_write
+    assert again.venv == b"/srv/new-env" and not again.venv_write  # it wrote nothing
+
+
+def test_explanations_follow_the_command_line() -> None:
+    lock = event("/app/.venv/.lock", exe=b"/usr/bin/uv", pid=7)
+    classifier = Classifier(build_allowlist([], None))
+    classifier.learn(event("/app/.venv/pyvenv.cfg", result="EEXIST"))
+    for argv, expected in [
+        (("uv", "run", "python", "main.py"), "uv-venv-lock"),
+        (("uv", "sync"), "uv-venv-lock"),
+        (("uv", "pip", "install", "rich"), "uv-pip-install"),
+        ((), "uv-venv-lock"),  # no command line known: the path and program decide
+    ]:
+        classifier.know([ProcessInfo(7, 1, 0, b"/usr/bin/uv", argv)])
+        known = classifier.classify(lock, b"/app/.venv", known_venv=True).explanation
+        assert known is not None and known.id == expected, argv
+    pyc = event("/app/.venv/lib/python3.11/site-packages/rich/__pycache__/x.pyc", exe=b"/usr/bin/python3.11")
+    assert explain(pyc, b"/app/.venv", "python -m pip install rich").id == "pip-install"  # type: ignore[union-attr]
+    assert explain(pyc, b"/app/.venv", "python main.py").id == "venv-bytecode"  # type: ignore[union-attr]
+    for path, ident in [
+        ("/app/.pytest_cache/v/cache/nodeids", "pytest-cache"),
+        ("/app/.mypy_cache/3.11/x.json", "mypy-cache"),
+        ("/app/.ruff_cache/0.6/x", "ruff-cache"),
+        ("/root/.cache/black/24/cache.pickle", "black-cache"),
+        ("/root/.cache/pip/http/x", "pip-cache"),
+        ("/app/docs/_build/.doctrees/index.doctree", "sphinx-doctrees"),
+        ("/app/pkg/__pycache__/m.pyc", "python-bytecode"),
+    ]:
+        known = explain(event(path), None, "")
+        assert known is not None and known.id == ident, path
+
+
+def test_diff_and_aggregate() -> None:
+    old = classify(event("/app/.venv/.tmpAbC123", exe=b"/usr/bin/uv"), event("/tmp/x"))
+    new = classify(event("/app/.venv/.tmpXyZ987", exe=b"/usr/bin/uv"), event("/srv/state.json"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [c.path for c in diff.appeared] == ["/srv/state.json"]
+    assert [c.path for c in diff.disappeared] == ["/tmp/x"]  # the temp name is generalised away
+    assert [c.path for c in diff.new_violations] == ["/srv/state.json"]
+    agg = Aggregate()
+    for v in new:
+        agg.add(v)
+    assert set(agg.violations) == {b"/app/.venv", b"/srv"}
+    assert agg.venvs[b"/app/.venv"].count == 1
+    assert {k.id: n for k, n in agg.explanations.items()} == {"uv-venv-lock": 1}

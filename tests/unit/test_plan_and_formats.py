@@ -1,0 +1,115 @@
+"""The mount plan's rules and the formats it is written in (pure: hand-built verdicts)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+
+import pytest
+import yaml
+
+from rotrace.events import DirState
+from rotrace.export.formats import RENDERERS, Target, volume_name
+from rotrace.export.mounts import plan_mounts
+from tests.unit.factories import classify, event
+
+A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT
+CWD = "/srv/app"
+
+
+def _plan(*events, states=None):  # type: ignore[no-untyped-def]
+    return plan_mounts(classify(*events), CWD, {os.fsencode(k): v for k, v in (states or {}).items()})
+
+
+def test_created_directories_are_mounted_at_their_topmost_created_ancestor() -> None:
+    plan = _plan(
+        event("/srv/app/pkg/__pycache__", "mkdir", 0),
+        event("/srv/app/pkg/__pycache__/m.cpython-311.pyc", "create"),
+        event("/srv/app/.mypy_cache", "mkdir", 0),
+        event("/srv/app/.mypy_cache/3.11", "mkdir", 0),
+        event("/srv/app/.mypy_cache/3.11/x.json", "create"),
+        states={"/srv/app": C, "/srv/app/pkg": C, "/srv/app/pkg/__pycache__": A, "/srv/app/.mypy_cache": A,
+                "/srv/app/.mypy_cache/3.11": A},
+    )  # fmt: skip
+    assert plan.mounts == ["/srv/app/.mypy_cache", "/srv/app/pkg/__pycache__"]  # never pkg/ or the app
+    assert plan.blocked == []
+    assert {k.id for k in plan.settings} == {"python-bytecode", "mypy-cache"}
+
+
+def test_a_directory_that_held_files_is_never_mounted() -> None:
+    plan = _plan(event("/srv/data/new.txt", "create"), event("/srv/empty/new", "create"),
+                 states={"/srv/data": C, "/srv/empty": E})  # fmt: skip
+    assert plan.mounts == ["/srv/empty"]
+    (blocked,) = plan.blocked
+    assert blocked.point == "/srv/data" and "held files" in blocked.reason
+
+
+def test_the_app_directory_a_venv_and_system_directories_are_blocked() -> None:
+    plan = _plan(
+        event("/srv/app/out.txt", "create"),
+        event("/srv/app/.venv/.lock", "create", exe=b"/usr/bin/uv"),
+        event("/etc/motd", "open"),
+        event("/srv/new", "mkdir", 0),
+        states={"/srv/app": C, "/srv/app/.venv": C, "/etc": C, "/srv": C, "/srv/new": A},
+    )
+    reasons = {b.point: b.reason for b in plan.blocked}
+    assert "application directory" in reasons["/srv/app"]
+    assert "virtual environment" in reasons["/srv/app/.venv"]
+    assert "system directory" in reasons["/etc"]
+    assert plan.mounts == ["/srv/new"]
+
+
+def test_tmpfile_mkdir_eexist_and_scratch() -> None:
+    tmpfile = event("/tmp", "create")
+    tmpfile = type(tmpfile)(*[*tmpfile.astuple()[:7], "O_RDWR|O_TMPFILE", 0o600, 3, True])
+    plan = _plan(tmpfile, event("/srv/app/x", "mkdir", "EEXIST"), event("/tmp/a/b/.tmpAbc123/f", "create"),
+                 states={"/tmp": C})  # fmt: skip
+    assert plan.mounts == ["/tmp"] and plan.blocked == []  # O_TMPFILE needs /tmp itself; EEXIST nothing
+
+
+def test_several_known_writers_in_one_blocked_directory_are_counted() -> None:
+    writes = [event(f"/srv/app/.venv/lib/m{i}/__pycache__/x.pyc", "create") for i in range(3)]
+    writes.append(event("/srv/app/.venv/.lock", "create", exe=b"/usr/bin/uv"))
+    plan = _plan(*writes, states={"/srv/app/.venv": C})
+    (blocked,) = plan.blocked
+    text = blocked.describe()
+    assert blocked.count == 4 and "(bytecode written into the environment, 3)" in text
+    assert "(uv's environment lock, 1)" in text and "PYTHONDONTWRITEBYTECODE=1" in text
+
+
+def test_formats_are_machine_readable_and_cannot_be_injected() -> None:
+    evil = "/srv/x\nversion = 2\nhostPID: true"
+    plan = _plan(event(evil + "/f", "create"), event("/srv/app/.venv/.lock", "create", exe=b"/usr/bin/uv"),
+                 states={evil: E, "/srv/app/.venv": C})  # fmt: skip
+    target = Target(["sh", "-c", "x\ny"], container="web")
+    policy = tomllib.loads(RENDERERS["policy"](plan, target).text)
+    assert policy == {"version": 1, "defaults": True, "allow": [evil]}
+    pod = yaml.safe_load(RENDERERS["k8s"](plan, target).text)
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "web" and container["volumeMounts"][0]["mountPath"] == evil
+    assert set(pod) == {"spec"} and "hostPID" not in pod["spec"]
+    docker = RENDERERS["docker"](plan, target)
+    assert shlex.split(docker.text) == ["--read-only", f"--tmpfs={evil}"]  # flags only
+    assert any("virtual environment" in n for n in docker.notes)
+    compose = yaml.safe_load(RENDERERS["compose"](plan, target).text)
+    assert compose == {"services": {"web": {"read_only": True, "tmpfs": [evil]}}}
+
+
+def test_non_utf8_mounts() -> None:
+    plan = _plan(event(b"/srv/caf\xe9/f", "create"), states={"/srv/caf\udce9": E})
+    target = Target(["x"])
+    assert "allow_bytes" in tomllib.loads(RENDERERS["policy"](plan, target).text)
+    k8s = RENDERERS["k8s"](plan, target)
+    assert "volumeMounts" not in k8s.text and any("not valid UTF-8" in n for n in k8s.notes)
+
+
+@pytest.mark.parametrize("path", ["/tmp", "/a/" + "b" * 80, "/x-/-y", "/Ünï/cödé", "/", "/a/b-", "/a.b/c_d"])
+def test_volume_names_are_rfc1123_labels(path: str) -> None:
+    import re
+
+    taken: set[str] = set()
+    name = volume_name(path, taken)
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+    assert volume_name(path, set()) == name  # stable
+    assert volume_name(path, taken) != name  # unique
