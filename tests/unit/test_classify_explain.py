@@ -30,8 +30,8 @@ def test_harmless_failures_are_not_violations() -> None:
     assert erofs.violation and not erofs.harmless  # EROFS is the failure rotrace is here for
 
 
-def test_venv_created_during_the_trace_and_harmless_venv_writes(tmp_path: object) -> None:
-    cfg, lib, again = classify(
+def test_venv_created_during_the_trace_and_harmless_venv_writes() -> None:
+    _, lib, again = classify(
         event("/srv/new-env/pyvenv.cfg"),
         event("/srv/new-env/lib/x.py"),
         event("/srv/new-env/lib", "mkdir", "EEXIST"),
