@@ -11,8 +11,11 @@ first wrote into it (recorded by the tracer):
   empty mount would hide them;
 - never the working directory or its ancestors, a virtual environment or a directory holding
   one, or a system directory.
-Writes that fail the same way under a read-only root (mkdir of an existing directory) need
-nothing. What no mount can fix is `blocked`, with what to change instead.
+A directory the command builds under a temporary name and then renames into place (pytest's
+cache, many atomic writers) is planned under its final name: with the final directory already
+there (a mount point), such tools skip the build-and-rename. Writes that fail the same way
+under a read-only root (mkdir of an existing directory) need nothing. What no mount can fix is
+`blocked`, with what to change instead.
 """
 
 from __future__ import annotations
@@ -83,6 +86,26 @@ class _Planner:
         self.states = {os.fsdecode(d): s for d, s in states.items()}
         self.created = created
         self.venvs = venvs
+        self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
+
+    def learn_renames(self, writes: list[Verdict]) -> None:
+        for v in writes:
+            e = v.event
+            if e.op == "rename" and e.result == 0 and e.target is not None:
+                source, target = os.fsdecode(e.path), os.fsdecode(e.target)
+                # renaming a directory succeeds only onto a missing or empty one: nothing to hide
+                if source in self.created:
+                    self.moved[source] = target
+                    self.created.add(target)
+
+    def final(self, path: str) -> str:
+        """Where `path` ends up once the directories it lies in were renamed into place."""
+        for _ in range(8):  # renamed directories inside renamed directories, bounded
+            moved = next((s for s in self.moved if is_under(path, s)), None)
+            if moved is None:
+                break
+            path = self.moved[moved] + path[len(moved) :]
+        return path
 
     def made_by_command(self, directory: str) -> bool:
         return directory in self.created or self.states.get(directory) == DirState.ABSENT
@@ -99,10 +122,12 @@ class _Planner:
         return directory
 
     def held_content(self, directory: str) -> bool:
+        if self.made_by_command(directory):
+            return False
         state = self.states.get(directory)
         if state is None:  # not recorded (an older trace): what is there now, to be safe
             try:
-                return not self.made_by_command(directory) and any(os.scandir(directory))
+                return any(os.scandir(directory))
             except OSError:
                 return False
         return state == DirState.CONTENT
@@ -136,6 +161,7 @@ def plan_mounts(
     created = {os.fsdecode(v.event.path) for v in writes if v.event.op == "mkdir" and v.event.result == 0}
     venvs = {os.fsdecode(v.venv) for v in writes if v.venv is not None}
     planner = _Planner(cwd, states or {}, created, venvs)
+    planner.learn_renames(writes)
     plan = MountPlan()
     mounts: set[str] = set()
     blocked: dict[tuple[str, str], Blocked] = {}
@@ -143,9 +169,13 @@ def plan_mounts(
         e = v.event
         if forecast(e, writable=False) != "EROFS":
             continue  # fails alike under a read-only root: nothing to mount
-        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None else [])
+        moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
+        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
         for raw in paths:
-            point = planner.point(written_directory(e, raw))
+            directory = written_directory(e, raw)
+            if os.fsdecode(raw) in planner.moved:  # the directory renamed into place, itself
+                directory = os.fsdecode(raw)
+            point = planner.point(planner.final(directory))
             where = os.fsdecode(v.venv) if v.venv is not None else point
             reason = planner.forbidden(where)
             if reason is None:
