@@ -1,0 +1,58 @@
+"""Merge a pod-spec fragment from `rotrace allowlist --format k8s` into a runnable Pod manifest,
+the way a user pastes it into theirs (used by scripts/container-test with `podman kube play`).
+
+  python -m tools.kube FRAGMENT IMAGE NAME [--no-volumes] [--env K=V ...] -- COMMAND...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+
+def pod(fragment: dict[str, Any], image: str, name: str, command: list[str], env: dict[str, str],
+        volumes: bool = True) -> dict[str, Any]:  # fmt: skip
+    spec = fragment["spec"]
+    (generated,) = spec["containers"]
+    container: dict[str, Any] = {
+        "name": generated["name"],
+        "image": image,
+        "command": command,
+        "workingDir": "/app",
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "securityContext": {**generated["securityContext"], "runAsUser": 1000},
+    }
+    out: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
+    if volumes and "volumes" in spec:
+        container["volumeMounts"] = generated["volumeMounts"]
+        out["spec"]["volumes"] = spec["volumes"]
+    return out
+
+
+def main(argv: list[str]) -> int:
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="python -m tools.kube")
+    parser.add_argument("fragment")
+    parser.add_argument("image")
+    parser.add_argument("name")
+    parser.add_argument("--no-volumes", action="store_true")
+    parser.add_argument("--env", action="append", default=[])
+    args = parser.parse_args(argv[:split])
+    with open(args.fragment) as f:
+        fragment = yaml.safe_load(f)
+    env = dict(item.split("=", 1) for item in args.env)
+    manifest = pod(fragment, args.image, args.name, argv[split + 1 :], env, volumes=not args.no_volumes)
+    yaml.safe_dump(manifest, sys.stdout, sort_keys=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
