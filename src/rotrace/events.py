@@ -8,6 +8,7 @@ Paths are bytes, as the kernel sees them; conversion to text happens only at the
 from __future__ import annotations
 
 import errno as _errno
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -74,6 +75,14 @@ class FileEvent:
     @property
     def failed(self) -> bool:
         return self.result is None or self.result < 0
+
+    @property
+    def directory(self) -> bytes:
+        """The directory the call changes: the parent of the path, but for O_TMPFILE (which
+        names the directory the unnamed file is made in) the path itself."""
+        if self.op == "create" and self.flags is not None and "O_TMPFILE" in self.flags:
+            return self.path
+        return os.path.dirname(self.path) or b"/"
 
     def astuple(self) -> tuple[object, ...]:
         """The fields in order (FileEvent(*t) rebuilds it): a cheap, marshal-able form."""

@@ -58,3 +58,9 @@ def test_no_import_runs_back_up_a_layer() -> None:
 def test_only_tracefile_serialises_json() -> None:
     users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "json.dump" in p.read_text())
     assert users == ["tracefile.py"]
+
+
+def test_readme_known_writers_table_is_the_code_s() -> None:
+    from tools.known_table import table
+
+    assert table() in (SRC.parents[1] / "README.md").read_text()

@@ -70,13 +70,13 @@ class MountPlan:
 
 
 def written_directory(e: FileEvent, path: bytes) -> str:
-    """The directory a mount must make writable for this write: where the name lands, but the
-    new directory itself for a mkdir (a runtime creates the mount point; Python's makedirs
-    and friends accept that it exists) and for O_TMPFILE (which names the directory)."""
+    """The directory a mount must make writable for this write: the one the call changes, but
+    the new directory itself for a mkdir (a runtime creates the mount point; Python's makedirs
+    and friends accept that it exists)."""
     if e.op == "mkdir" and path == e.path:
         return os.fsdecode(path)
-    if e.op == "create" and e.flags is not None and "O_TMPFILE" in e.flags:
-        return os.fsdecode(path)
+    if path == e.path:
+        return os.fsdecode(e.directory)
     return os.fsdecode(os.path.dirname(path)) or "/"
 
 

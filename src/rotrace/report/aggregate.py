@@ -49,7 +49,7 @@ class Aggregate:
         event = verdict.event
         if not event.write:
             return
-        raw_dir = os.path.dirname(event.path) or b"/"
+        raw_dir = event.directory
         directory = self._dirs.get(raw_dir)
         if directory is None:
             directory = self._dirs[raw_dir] = os.fsencode(generalise(raw_dir))
