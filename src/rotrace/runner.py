@@ -126,7 +126,7 @@ def audit(request: AuditRequest) -> int:
             allowlist=request.allowlist.entries,
             seccomp=result.seccomp,
             all_opens=request.options.all_opens,
-            warnings=result.warnings,
+            warnings=result.warnings + ([spool.warning] if spool.warning else []),
             read_only=request.read_only,
             sandbox_writable=writable,
             processes=result.processes,

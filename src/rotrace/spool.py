@@ -29,10 +29,10 @@ def _anonymous_file(directory: str | None = None) -> IO[bytes]:
         import tempfile
 
         try:
-            return tempfile.TemporaryFile(prefix="rotrace-", dir=directory)
+            return tempfile.TemporaryFile(prefix="rotrace-", dir=directory, buffering=0)
         except OSError:
             return io.BytesIO()
-    return os.fdopen(fd, "w+b")
+    return os.fdopen(fd, "w+b", buffering=0)  # batches are large; a failed write is seen at once
 
 
 class Spool:
@@ -44,7 +44,9 @@ class Spool:
         self._file: IO[bytes] = file if file is not None else _anonymous_file()
         self._batch: list[tuple[object, ...]] = []
         self._batches = 0
+        self._good = 0  # bytes of whole batches in the file
         self.count = 0
+        self.warning: str | None = None
 
     def add(self, e: FileEvent) -> None:
         self._batch.append(e.astuple())
@@ -53,19 +55,39 @@ class Spool:
             self._flush()
 
     def _flush(self) -> None:
-        if self._batch:
-            marshal.dump(self._batch, self._file)
-            self._batches += 1
-            self._batch = []
+        if not self._batch:
+            return
+        data = marshal.dumps(self._batch)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._file.write(view) or 0 :]
+        except OSError as exc:  # the disk is full, or RLIMIT_FSIZE: carry on in memory
+            self._to_memory(exc)
+            self._file.write(data)
+        self._good += len(data)
+        self._batches += 1
+        self._batch = []
+
+    def _to_memory(self, exc: OSError) -> None:
+        self._file.seek(0)
+        kept = self._file.read(self._good)
+        self._file.close()
+        self._file = io.BytesIO(kept)
+        self._file.seek(0, io.SEEK_END)
+        self.warning = (
+            f"the event spool in $TMPDIR could not be written ({exc.strerror or exc}): "
+            f"rotrace kept the events in memory from event {self.count - len(self._batch)} on"
+        )
 
     def __iter__(self) -> Iterator[FileEvent]:
         """Every event so far, in order; may be iterated again."""
         self._flush()
-        self._file.flush()
         self._file.seek(0)
         for _ in range(self._batches):
             for record in marshal.load(self._file):
                 yield FileEvent(*record)
+        self._file.seek(0, io.SEEK_END)
 
     def close(self) -> None:
         self._file.close()

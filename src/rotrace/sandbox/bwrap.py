@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.sandbox.channel import parse_result, read_frames
 from rotrace.tracer import TraceOptions, TraceResult
+from rotrace.tracer.signals import SignalRelay
 
 INSTALL_HINT = (
     "bubblewrap (bwrap) is needed for --read-only: apt-get install bubblewrap (Debian, Ubuntu),"
@@ -175,25 +175,21 @@ def trace_in_sandbox(
     inner_pid = 0
     outcome: tuple[Any, ...] | None = None
 
-    def forward(signum: int, _frame: object) -> None:
-        if inner_pid:
-            os.kill(inner_pid, signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # Every signal goes to the tracer inside, which relays it on and escalates on the second.
+    relay = SignalRelay(lambda: [inner_pid] if inner_pid else [], set(), escalate=False)
     try:
-        for frame in read_frames(read_fd):
-            kind = frame[0]
-            if kind == "events":
-                for record in frame[1]:
-                    sink(FileEvent(*record))
-            elif kind == "pid":
-                inner_pid = frame[1]
-            else:
-                outcome = frame
+        with relay:
+            for frame in read_frames(read_fd):
+                kind = frame[0]
+                if kind == "events":
+                    for record in frame[1]:
+                        sink(FileEvent(*record))
+                elif kind == "pid":
+                    inner_pid = frame[1]
+                else:
+                    outcome = frame
     finally:
         os.close(read_fd)
-        for s, h in previous.items():
-            signal.signal(s, h)
     code = proc.wait()
     if outcome is None:
         raise SandboxError(

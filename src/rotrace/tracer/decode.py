@@ -82,9 +82,10 @@ class Decoder:
     ) -> Pending | None:
         """The Pending call, or None when it is not to be recorded (a read-only open).
 
-        Memory is read through the process (tgid: threads share it), paths through the thread.
+        Memory and paths are read through the thread that stopped: the thread-group leader
+        may have exited (pthread_exit) while its other threads go on.
         """
-        self._mm = tgid
+        self._mm = tid
         family = spec.family
         if family == "open":
             return self._open(tid, table, spec, args)

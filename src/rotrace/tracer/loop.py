@@ -93,6 +93,7 @@ class Tracer:
         self.stops = 0
         self.warnings: list[str] = []
         self.processes: list[ProcessInfo] = []
+        self.members: dict[int, int] = {}  # tgid -> its threads still traced
         self.directories = DirectoryStates()
         self._unknown_arch_warned = False
 
@@ -113,6 +114,7 @@ class Tracer:
     def _adopt(self, tid: int, tgid: int | None = None) -> _Thread:
         thread = _Thread(tgid if tgid is not None else _read_tgid(tid))
         self.threads[tid] = thread
+        self.members[thread.tgid] = self.members.get(thread.tgid, 0) + 1
         if thread.tgid not in self.exe:
             self.exe[thread.tgid] = _readlink_exe(thread.tgid)
         return thread
@@ -168,6 +170,7 @@ class Tracer:
         thread = self.threads[tid]
         thread.pending = None
         thread.tgid = tid
+        self.members[tid] = 1  # exec leaves one thread
         self.decoder.memory.forget(tid)  # a new address space
         self.exe[tid] = _readlink_exe(tid)
         if tid == self.root:
@@ -198,23 +201,44 @@ class Tracer:
         self.decoder.paths.forget_thread(tid)
         if thread is not None and thread.pending is not None:
             self._emit(tid, thread, thread.pending, None)
-        if thread is not None and thread.tgid == tid:  # the process is gone: keep memory flat
-            self.exe.pop(tid, None)
-            self.decoder.memory.forget(tid)
+        self.decoder.memory.forget(tid)
+        if thread is not None:
+            left = self.members.get(thread.tgid, 1) - 1
+            if left > 0:  # the leader may exit before its threads: they keep the exe
+                self.members[thread.tgid] = left
+            else:  # the process is gone: keep memory flat
+                self.members.pop(thread.tgid, None)
+                self.exe.pop(thread.tgid, None)
+
+    def processes_alive(self) -> list[int]:
+        """The traced processes (thread-group ids) that have not exited."""
+        return list(self.members)
 
     def abort(self) -> None:
-        """Kill every tracee and reap them: never leave a process stopped behind us."""
+        """Kill every tracee and reap them: never leave a process stopped behind us.
+
+        A killed tracee still stops once more (PTRACE_EVENT_EXIT) before it dies, so every
+        stop seen here is resumed; waiting without that would block forever.
+        """
         for tid in list(self.threads):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(tid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            while True:
-                os.waitpid(-1, kernel.WALL)
+        while True:
+            try:
+                tid, status = os.waitpid(-1, kernel.WALL)
+            except ChildProcessError:
+                return
+            if os.WIFSTOPPED(status):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(tid, signal.SIGKILL)  # a child it made meanwhile, say
+                with contextlib.suppress(kernel.PtraceError):
+                    kernel.resume_cont(tid, 0)
 
     def loop(self, root: int) -> int:
         """Run until no tracee is left; the root's raw wait status."""
         self.root = root
         self.threads[root] = _Thread(root)
+        self.members[root] = 1
         root_status = 0
         waitpid = os.waitpid
         while True:

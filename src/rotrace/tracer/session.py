@@ -1,23 +1,18 @@
-"""Tracing a command: start it, run the loop, turn the outcome into a result or a clear error,
-and pass the signals rotrace receives on to the command."""
+"""Tracing a command: start it, run the loop (relaying the signals rotrace receives), and turn
+the outcome into a result or a clear error."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import signal
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import kernel, seccomp
 from rotrace.tracer.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.loop import EventSink, TraceOptions, Tracer, TraceResult
+from rotrace.tracer.signals import RELAYED, SignalRelay
 from rotrace.tracer.spawn import find_executable, spawn
-
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
 
 
 def trace_command(
@@ -35,7 +30,7 @@ def trace_command(
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
     program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
-    keep_ignored = {int(s) for s in _FORWARDED if signal.getsignal(s) == signal.SIG_IGN}
+    keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink)
     child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr)
     tracer.seccomp = child.seccomp
@@ -44,9 +39,10 @@ def trace_command(
             f"seccomp filter refused ({errno.errorcode.get(child.seccomp_error, child.seccomp_error)}):"
             " stopping on every syscall, which is slower"
         )
-    previous = _forward_signals(child.pid, keep_ignored)
+    relay = SignalRelay(tracer.processes_alive, keep_ignored)
     try:
-        status = tracer.loop(child.pid)
+        with relay:
+            status = tracer.loop(child.pid)
     except kernel.PtraceError as exc:
         tracer.abort()
         if exc.errno in (errno.EIO, errno.EINVAL):
@@ -59,8 +55,8 @@ def trace_command(
         raise
     finally:
         tracer.decoder.memory.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    if relay.warning:
+        tracer.warnings.append(relay.warning)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
         reason = os.strerror(exec_errno)
@@ -79,29 +75,3 @@ def trace_command(
         tracer.processes,
         tracer.directories.states,
     )
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-
-def _forward_signals(pid: int, keep_ignored: set[int]) -> dict[int, _Handler]:
-    """Pass SIGTERM/SIGHUP (and SIGINT/SIGQUIT when not from our terminal) on to the command.
-
-    A terminal's ^C already reaches the command, in the same foreground process group; sent
-    twice it would interrupt the command's own handler.
-    """
-    tty_group = os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
-    previous: dict[int, _Handler] = {}
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for sig in _FORWARDED:
-        if sig in keep_ignored:
-            continue
-        if tty_group and sig in (signal.SIGINT, signal.SIGQUIT):
-            previous[sig] = signal.signal(sig, signal.SIG_IGN)
-        else:
-            previous[sig] = signal.signal(sig, forward)
-    return previous
