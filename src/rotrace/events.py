@@ -67,6 +67,7 @@ class FileEvent:
     mode: int | None
     result: int | None  # raw return value; negative errno on failure; None if never returned
     write: bool
+    unresolved: bool = False  # where the call landed could not be known: never allowed
 
     @property
     def errno(self) -> str | None:
@@ -87,7 +88,7 @@ class FileEvent:
     def astuple(self) -> tuple[object, ...]:
         """The fields in order (FileEvent(*t) rebuilds it): a cheap, marshal-able form."""
         return (self.pid, self.tid, self.exe, self.syscall, self.op, self.path, self.target,
-                self.flags, self.mode, self.result, self.write)  # fmt: skip
+                self.flags, self.mode, self.result, self.write, self.unresolved)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

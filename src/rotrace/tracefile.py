@@ -82,6 +82,7 @@ def event_json(e: FileEvent) -> dict[str, Any]:
         "result": e.result,
         "errno": e.errno,
         "write": e.write,
+        "unresolved": e.unresolved,
     }
 
 
@@ -224,6 +225,7 @@ def _verdict(obj: object) -> Verdict:
         mode=mode_value,
         result=_int(obj, "result", None),
         write=_field(obj, "write", bool),
+        unresolved=_field(obj, "unresolved", bool, False),
     )
     return Verdict(
         event,

@@ -1,5 +1,6 @@
 """strace as the oracle: run a command under `strace -f`, parse what it saw into the same
-(syscall, path, target, result) records rotrace produces, resolving paths independently."""
+(syscall, path, target, result) records rotrace produces, resolving paths independently: for
+a successful open, the file behind the returned fd as strace -y prints it (the kernel's view)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rotrace.tracer.syscalls import SPECS
 
 Key = tuple[str, bytes, bytes | None, int | None, str | None]  # syscall, path, target, result, open flags
 
-_LINE = re.compile(rb"^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)(?:<[^>]*>)?(?: (E\w+) \(.*\))?\s*$")
+_LINE = re.compile(rb"^(\d+) +(\w+)\((.*)\) += (-?\d+|\?)(?:<([^>]*)>)?(?: (E\w+) \(.*\))?\s*$")
 _RESUMED = re.compile(rb"^(\d+) +<\.\.\. (\w+) resumed>(.*)$")
 _UNFINISHED = b" <unfinished ...>"
 _HEX = re.compile(rb"\\x([0-9a-f]{2})")
@@ -23,9 +24,9 @@ _WRITE_FLAGS = (b"O_WRONLY", b"O_RDWR", b"O_CREAT", b"O_TRUNC", b"O_APPEND", b"O
 
 
 def strace_syscalls() -> list[str]:
-    """rotrace's event syscalls in the native table (chdir & co. are not events)."""
+    """rotrace's event syscalls in the native table."""
     table = current_machine().native
-    return [n for n in table.numbers if n in SPECS and SPECS[n].family != "cwd"]
+    return [n for n in table.numbers if n in SPECS]
 
 
 def run_strace(argv: list[str], cwd: Path, out: Path) -> None:
@@ -164,9 +165,12 @@ def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
         rec = _record(name, args, all_opens, here)
         if rec is None:
             continue
-        ret, err = m.group(4), m.group(5)
+        ret, opened, err = m.group(4), m.group(5), m.group(6)
         result = None if ret == b"?" else (-getattr(errno, err.decode()) if err else int(ret))
-        if result is not None and result > 0 and SPECS[name].family in ("open", "openat2"):
+        path = rec[0]
+        if result is not None and result >= 0 and SPECS[name].family in ("open", "openat2"):
             result = 0  # fd numbers depend on thread timing; compare success only
-        seen[(name, rec[0], rec[1], result, rec[2])] += 1
+            if opened is not None and not opened.endswith(b" (deleted)"):
+                path = _unhex(opened)  # where it landed: the file behind the fd (strace -y)
+        seen[(name, path, rec[1], result, rec[2])] += 1
     return seen

@@ -76,14 +76,20 @@ class Classifier:
         allowed = self.allowlist.allows(event.path)
         if event.op == "rename" and event.target is not None:
             allowed = allowed and self.allowlist.allows(event.target)
-        if event.result == -_EROFS:  # the filesystem said no, whatever the allowlist says
+        if event.result == -_EROFS or event.unresolved:  # the filesystem said no / nobody knows where
             allowed = False
         if not known_venv:
             venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
         ro = forecast(event, allowed)
-        if not allowed and event.failed and ro == event.errno and ro not in (None, "EROFS"):
+        if (
+            not allowed
+            and event.failed
+            and ro == event.errno
+            and ro not in (None, "EROFS")
+            and not event.unresolved
+        ):
             # mkdir of an existing directory and the like: the same failure under a read-only root
             return Verdict(event, True, venv, ro, None, harmless=True)
         known = (

@@ -35,7 +35,6 @@ _X86_64 = {
     "mknod": 133, "mknodat": 259,
     "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
     "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
-    "chdir": 80, "fchdir": 81, "chroot": 161,
 }  # fmt: skip
 
 _I386 = {
@@ -52,7 +51,6 @@ _I386 = {
     "mknod": 14, "mknodat": 297,
     "setxattr": 226, "lsetxattr": 227, "fsetxattr": 228,
     "removexattr": 235, "lremovexattr": 236, "fremovexattr": 237,
-    "chdir": 12, "fchdir": 133, "chroot": 61,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -63,7 +61,6 @@ _GENERIC = {
     "utimensat": 88, "mknodat": 33,
     "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
     "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
-    "chdir": 49, "fchdir": 50, "chroot": 51,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.
@@ -103,6 +100,7 @@ O_WRONLY = 0o1
 O_RDWR = 0o2
 O_CREAT = _OPEN_FLAGS_COMMON["O_CREAT"]
 O_TRUNC = _OPEN_FLAGS_COMMON["O_TRUNC"]
+O_EXCL = _OPEN_FLAGS_COMMON["O_EXCL"]
 O_APPEND = _OPEN_FLAGS_COMMON["O_APPEND"]
 O_TMPFILE_BIT = _OPEN_FLAGS_COMMON["__O_TMPFILE"]
 WRITE_OPEN_MASK = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_BIT

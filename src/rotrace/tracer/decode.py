@@ -1,26 +1,52 @@
 """Syscall decoders, one per family: read a stopped tracee's arguments into a Pending call.
 
-Only what needs the tracee stopped happens at entry: reading its strings and what a relative
-path is relative to (its cwd, or the directory behind dirfd). Joining, normalising and naming
-flags wait until `complete`, after the exit stop, with the tracee already running again.
+At the entry stop the arguments and strings are read; at the exit stop (the tracee still
+stopped) the paths are placed where the kernel put them (paths.py); naming the flags waits
+until `complete`, with the tracee running again.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from rotrace.events import FileEvent
-from rotrace.tracer.arch import CREAT_FLAGS, O_CREAT, O_TMPFILE_BIT, O_TRUNC, WRITE_OPEN_MASK, SyscallTable
+from rotrace.tracer import paths
+from rotrace.tracer.arch import (
+    CREAT_FLAGS,
+    O_CREAT,
+    O_EXCL,
+    O_TMPFILE_BIT,
+    O_TRUNC,
+    WRITE_OPEN_MASK,
+    SyscallTable,
+)
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
 from rotrace.tracer.memory import MemoryReader
-from rotrace.tracer.paths import AT_FDCWD, PathResolver, as_fd, join
+from rotrace.tracer.paths import AT_FDCWD
 from rotrace.tracer.syscalls import Spec
 
 _OPEN_HOW = struct.Struct("=QQ")
 
-# A path as read at entry: (base, raw). base is b"" when raw is absolute or kept verbatim.
-Loc = tuple[bytes, bytes]
+_OPEN_HOW = struct.Struct("=QQQ")
+RESOLVE_IN_ROOT = 0x10
+AT_SYMLINK_NOFOLLOW = 0x100
+
+
+@dataclass(slots=True)
+class Loc:
+    """A path as read at the entry stop, and where the kernel put it (set at the exit stop)."""
+
+    base: bytes  # the magic link it is resolved from (paths.base_of); b"" when fixed
+    raw: bytes  # what is resolved from base
+    addr: int = 0  # where the tracee keeps the string (re-read at exit: did it change?)
+    seen: bytes = b""  # the string as read at entry
+    path: bytes | None = None  # the answer; None: unresolved
+
+    @classmethod
+    def fixed(cls, path: bytes | None) -> Loc:
+        return cls(b"", b"", path=path)
 
 
 @dataclass(slots=True)
@@ -36,25 +62,51 @@ class Pending:
     mode: int | None
     write: bool
     verbatim_target: bool = False  # a symlink's content is kept as written
+    follow: bool = False  # a symlink as the last component is followed
+    dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
+
+    def resolve(self, memory: MemoryReader, tid: int, result: int | None) -> None:
+        """At the exit stop (the tracee still stopped): where the call's paths landed.
+
+        A successful open names its file by the fd it returned: the kernel's own answer,
+        whatever the path said (or became while the call ran). Otherwise the path is resolved
+        through the tracee's magic links, if the string it passed is still what was read at
+        entry (another thread may rewrite the buffer while the call runs).
+        """
+        if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
+            opened = paths.fd_path(tid, result)
+            if opened is not None and not opened.endswith(b" (deleted)"):
+                self.path.path = opened
+                return
+        for loc, follow in ((self.path, self.follow), (None if self.verbatim_target else self.target, False)):
+            if loc is None or not loc.base:
+                continue
+            if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
+                loc.path = None
+                continue
+            loc.path = paths.resolve(loc.base, loc.raw, follow) or paths.lexical(loc.base, loc.raw)
 
     def complete(self, pid: int, tid: int, exe: bytes, result: int | None) -> FileEvent:
         target = self.target
-        if target is not None:
-            target_path: bytes | None = target[1] if self.verbatim_target else join(*target)
+        if target is None:
+            target_path: bytes | None = None
+        elif self.verbatim_target:
+            target_path = target.raw
         else:
-            target_path = None
+            target_path = _final(target)
         return FileEvent(
             pid=pid,
             tid=tid,
             exe=exe,
             syscall=self.spec.name,
             op=self.op,
-            path=join(*self.path),
+            path=_final(self.path),
             target=target_path,
             flags=self._flag_names(),
             mode=self.mode,
             result=result,
             write=self.write,
+            unresolved=_unplaced(self.path) or (not self.verbatim_target and _unplaced(target)),
         )
 
     def _flag_names(self) -> str | None:
@@ -70,12 +122,21 @@ class Pending:
         return None
 
 
+def _unplaced(loc: Loc | None) -> bool:
+    return loc is not None and bool(loc.base) and loc.path is None
+
+
+def _final(loc: Loc) -> bytes:
+    """The resolved path; for one that could not be placed, the string the tracee passed."""
+    return loc.path if loc.path is not None else loc.seen or loc.raw
+
+
 class Decoder:
     def __init__(self, all_opens: bool) -> None:
         self.all_opens = all_opens
         self.memory = MemoryReader()
-        self.paths = PathResolver()
-        self._mm = 0  # whose memory the current decode reads
+        self._tid = 0
+        self._tgid = 0
 
     def decode(
         self, tid: int, tgid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
@@ -85,76 +146,77 @@ class Decoder:
         Memory and paths are read through the thread that stopped: the thread-group leader
         may have exited (pthread_exit) while its other threads go on.
         """
-        self._mm = tid
+        self._tid, self._tgid = tid, tgid
         family = spec.family
         if family == "open":
-            return self._open(tid, table, spec, args)
+            return self._open(table, spec, args)
         if family == "openat2":
-            return self._openat2(tid, table, spec, args)
+            return self._openat2(table, spec, args)
         if family == "path":
-            return self._path(tid, table, spec, args)
+            return self._path(table, spec, args)
         if family == "link":
-            return self._link(tid, table, spec, args)
-        if family == "symlink":
-            return self._symlink(tid, table, spec, args)
-        return self._cwd(tid, table, spec, args)
+            return self._link(table, spec, args)
+        return self._symlink(table, spec, args)
 
-    def _string_at(self, tid: int, args: tuple[int, ...], dirfd_idx: int | None, idx: int) -> Loc:
-        dirfd = AT_FDCWD if dirfd_idx is None else as_fd(args[dirfd_idx])
-        raw = self.memory.cstring(self._mm, args[idx])
-        if raw is None:
-            if args[idx] == 0 and dirfd != AT_FDCWD:
-                return self.paths.fd_path(tid, dirfd), b""  # utimensat(fd, NULL, ...) is futimens
-            return b"", b""
-        return self.paths.base(tid, dirfd, raw), raw
+    def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False) -> Loc:
+        dirfd = AT_FDCWD if dirfd_idx is None else paths.as_fd(args[dirfd_idx])
+        addr = args[idx]
+        seen = self.memory.cstring(self._tid, addr)
+        if seen is None:
+            if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
+                return Loc.fixed(paths.fd_path(self._tid, dirfd))
+            return Loc(b"", b"")  # EFAULT: nothing to place
+        raw = paths.own_proc(seen, self._tgid, self._tid)
+        if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path starts at dirfd
+            raw = raw.lstrip(b"/")
+        return Loc(paths.base_of(self._tid, dirfd, raw), raw, addr, seen)
 
     def _open_event(
-        self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int,
-        mode: int,
+        self, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int, mode: int,
+        in_root: bool = False,
     ) -> Pending | None:  # fmt: skip
         write = bool(flags & WRITE_OPEN_MASK)
         if not write and not self.all_opens:
             return None
-        path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
+        loc = self._loc(args, spec.dirfd, spec.path or 0, in_root)
         creating = bool(flags & (O_CREAT | O_TMPFILE_BIT))
         op = "create" if creating else "truncate" if flags & O_TRUNC else "open"
-        return Pending(spec, table, op, path, None, flags, mode & 0o7777 if creating else None, write)
+        follow = not flags & table.open_flags["O_NOFOLLOW"] and not (flags & O_CREAT and flags & O_EXCL)
+        return Pending(spec, table, op, loc, None, flags, mode & 0o7777 if creating else None, write,
+                       follow=follow)  # fmt: skip
 
-    def _open(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+    def _open(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         flags = CREAT_FLAGS if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = args[spec.mode] if spec.mode is not None else 0
-        return self._open_event(tid, table, spec, args, flags, mode)
+        return self._open_event(table, spec, args, flags, mode)
 
-    def _openat2(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
-        how = self.memory.read(self._mm, args[2], _OPEN_HOW.size)
+    def _openat2(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        how = self.memory.read(self._tid, args[2], _OPEN_HOW.size)
         if how is None:  # the kernel will answer EFAULT; still an attempt to record
-            return Pending(spec, table, "open", self._string_at(tid, args, 0, 1), None, None,
-                           None, True)  # fmt: skip
-        flags, mode = _OPEN_HOW.unpack(how)
-        return self._open_event(tid, table, spec, args, flags, mode)
+            return Pending(spec, table, "open", self._loc(args, 0, 1), None, None, None, True)
+        flags, mode, resolve = _OPEN_HOW.unpack(how)
+        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT))
 
-    def _path(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+    def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         if spec.fd is not None:
-            path: Loc = (b"", self.paths.fd_path(tid, as_fd(args[spec.fd])))
+            loc = Loc.fixed(paths.fd_path(self._tid, paths.as_fd(args[spec.fd])))
         else:
-            path = self._string_at(tid, args, spec.dirfd, spec.path or 0)
+            loc = self._loc(args, spec.dirfd, spec.path or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
-        return Pending(spec, table, spec.op, path, None, flags, mode, True)
+        follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
+        return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
 
-    def _link(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        old = self._string_at(tid, args, spec.dirfd, spec.path or 0)
-        new = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
+    def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        old = self._loc(args, spec.dirfd, spec.path or 0)
+        new = self._loc(args, spec.dirfd2, spec.path2 or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         if spec.op == "rename":  # both ends change: path is the source, target the destination
             return Pending(spec, table, "rename", old, new, flags, None, True)
         return Pending(spec, table, "link", new, old, flags, None, True)
 
-    def _symlink(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        content = self.memory.cstring(self._mm, args[spec.path or 0]) or b""
-        link = self._string_at(tid, args, spec.dirfd2, spec.path2 or 0)
-        return Pending(spec, table, "symlink", link, (b"", content), None, None, True, verbatim_target=True)
-
-    def _cwd(self, tid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        """chdir/fchdir/chroot are not events; their success invalidates the cwd cache."""
-        return Pending(spec, table, "", (b"", b""), None, None, None, False)
+    def _symlink(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+        content = self.memory.cstring(self._tid, args[spec.path or 0]) or b""
+        link = self._loc(args, spec.dirfd2, spec.path2 or 0)
+        return Pending(spec, table, "symlink", link, Loc(b"", content), None, None, True,
+                       verbatim_target=True)  # fmt: skip

@@ -1,8 +1,11 @@
 """What each directory a write lands in held before the command touched it.
 
-Read at the entry stop of the first write into a directory, before the kernel runs the call:
-a mount plan must never put an empty mount over a directory that held something, and must
-know which directories the command made itself. One stat (and one readdir) per directory.
+Read at the entry stop of a write, before the kernel runs the call, through the tracee's own
+magic links (the path's final name is only known at the exit stop, when the states are filed
+under it): a mount plan must never put an empty mount over a directory that held something,
+and must know which directories the command made itself. One readdir per directory: the
+magic names already looked at are remembered (a chdir makes the same name point elsewhere;
+such a directory is then simply not recorded, and the planner looks at it after the run).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import os
 
 from rotrace.events import DirState
 from rotrace.tracer.arch import O_TMPFILE_BIT
-from rotrace.tracer.decode import Pending
-from rotrace.tracer.paths import join
+from rotrace.tracer.decode import Loc, Pending
+
+_LIMIT = 1 << 16  # magic names remembered (a bound on memory; forgetting only costs a readdir)
 
 
 def dir_state(path: bytes) -> DirState:
@@ -23,22 +27,49 @@ def dir_state(path: bytes) -> DirState:
         return DirState.ABSENT
 
 
+def _names_a_directory(pending: Pending) -> bool:
+    """O_TMPFILE names the directory the file is made in; mkdir the directory it makes."""
+    tmpfile = pending.op == "create" and pending.flags is not None and bool(pending.flags & O_TMPFILE_BIT)
+    return tmpfile or pending.op == "mkdir"
+
+
+def _parent(raw: bytes) -> bytes:
+    return os.path.dirname(raw.rstrip(b"/"))
+
+
 class DirectoryStates:
     def __init__(self) -> None:
         self.states: dict[bytes, DirState] = {}
+        self._looked: set[bytes] = set()
 
-    def see(self, directory: bytes) -> None:
-        if directory not in self.states:
-            self.states[directory] = dir_state(directory)
+    def _look(self, loc: Loc, whole: bool) -> DirState | None:
+        if not loc.base:
+            return None
+        magic = loc.base + b"/" + (loc.raw if whole else _parent(loc.raw))
+        if magic in self._looked:
+            return None
+        if len(self._looked) > _LIMIT:
+            self._looked.clear()
+        self._looked.add(magic)
+        return dir_state(magic)
 
-    def see_pending(self, pending: Pending) -> None:
-        """The directories a decoded write is about to change (and, for mkdir, the new one)."""
-        path = join(*pending.path)
-        if pending.flags is not None and pending.op == "create" and pending.flags & O_TMPFILE_BIT:
-            self.see(path)  # O_TMPFILE names the directory the file is made in
-        else:
-            self.see(os.path.dirname(path) or b"/")
-        if pending.op == "mkdir":
-            self.see(path)
+    def before(self, pending: Pending) -> list[tuple[Loc, bool, DirState]]:
+        """At entry: the states of the directories the call is about to change."""
+        wanted = [(pending.path, False)]
+        if _names_a_directory(pending):
+            wanted.append((pending.path, True))
         if pending.target is not None and not pending.verbatim_target:
-            self.see(os.path.dirname(join(*pending.target)) or b"/")
+            wanted.append((pending.target, False))
+        found = []
+        for loc, whole in wanted:
+            state = self._look(loc, whole)
+            if state is not None:
+                found.append((loc, whole, state))
+        return found
+
+    def file(self, seen: list[tuple[Loc, bool, DirState]]) -> None:
+        """At exit, once the paths are placed: file each state under its directory's name."""
+        for loc, whole, state in seen:
+            if loc.path is not None:
+                directory = loc.path if whole else os.path.dirname(loc.path) or b"/"
+                self.states.setdefault(directory, state)

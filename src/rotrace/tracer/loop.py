@@ -120,10 +120,6 @@ class Tracer:
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
-        if not pending.op:  # chdir/fchdir/chroot
-            if result is not None and result >= 0:
-                self.decoder.paths.forget_cwds()
-            return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
 
@@ -144,7 +140,7 @@ class Tracer:
         if spec is not None and self.started:
             pending = thread.pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
             if pending is not None and pending.write:
-                self.directories.see_pending(pending)
+                pending.dir_states = self.directories.before(pending)
         self._resume(tid, thread)
 
     def _on_syscall_stop(self, tid: int, thread: _Thread) -> None:
@@ -152,9 +148,14 @@ class Tracer:
         if raw[0] == SYSCALL_INFO_EXIT:
             pending = thread.pending
             thread.pending = None
+            result = parse_exit(raw)
+            if pending is not None:
+                pending.resolve(self.decoder.memory, tid, result)  # while its cwd and fds hold
+                if pending.dir_states:
+                    self.directories.file(pending.dir_states)
             self._resume(tid, thread)
             if pending is not None:
-                self._emit(tid, thread, pending, parse_exit(raw))
+                self._emit(tid, thread, pending, result)
         elif raw[0] == SYSCALL_INFO_ENTRY:
             self._on_entry(tid, thread, raw)
         else:
@@ -166,7 +167,6 @@ class Tracer:
             self.threads.pop(tid, None)
             thread = self.threads.pop(former, None) or _Thread(tid)
             self.threads[tid] = thread
-            self.decoder.paths.forget_thread(former)
         thread = self.threads[tid]
         thread.pending = None
         thread.tgid = tid
@@ -193,12 +193,14 @@ class Tracer:
         waitid still finds nothing (the tracer holds the exit status), which crashes
         tokio 1.42-1.47.0 programs, uv among them ("pidfd is ready to read").
         """
+        thread = self.threads.get(tid)
+        if thread is not None and thread.pending is not None:  # killed in the call: its fs is still there
+            thread.pending.resolve(self.decoder.memory, tid, None)
         self._on_exit(tid)
         kernel.detach(tid, 0)
 
     def _on_exit(self, tid: int) -> None:
         thread = self.threads.pop(tid, None)
-        self.decoder.paths.forget_thread(tid)
         if thread is not None and thread.pending is not None:
             self._emit(tid, thread, thread.pending, None)
         self.decoder.memory.forget(tid)

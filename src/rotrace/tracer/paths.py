@@ -1,16 +1,24 @@
-"""Turning a syscall's (dirfd, path) into an absolute, normalised path, as bytes.
+"""Where a syscall's path landed, as the kernel resolves it.
 
-Relative paths resolve against the calling thread's cwd (shared by CLONE_FS threads) or the
-directory behind dirfd, read from /proc while the tracee is stopped. The cwd is cached per
-thread and the whole cache dropped when any tracee's chdir/fchdir/chroot succeeds, which is
-exact whichever threads share an fs struct, and costs one readlink per thread otherwise.
+At the entry stop a path is kept as (base, raw): raw as the tracee passed it, base a magic
+link of the tracee's that the kernel resolves for us later: `/proc/TID/cwd` for a relative
+path, `/proc/TID/fd/N` for one relative to a dirfd, `/proc/TID/root` for an absolute one (so
+a chroot is honoured). At the exit stop, with the tracee still stopped, the parent directory
+is opened through that link (O_PATH: no permission needed, symlinks and `..` resolved by the
+kernel) and named by reading /proc/self/fd back: no cache, nothing stale, and the result is
+the path as rotrace's own root sees it. A path the kernel cannot resolve (its parent is
+missing) is joined lexically to where the base points; one that cannot be placed at all is
+`unresolved`.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 AT_FDCWD = -100
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_CHUNK = 2048  # bytes of path opened at once (PATH_MAX is 4096)
 
 
 def normalise(path: bytes) -> bytes:
@@ -29,47 +37,136 @@ def as_fd(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-class PathResolver:
-    def __init__(self) -> None:
-        self._cwd: dict[int, bytes] = {}
-
-    def forget_cwds(self) -> None:
-        self._cwd.clear()
-
-    def forget_thread(self, tid: int) -> None:
-        self._cwd.pop(tid, None)
-
-    def cwd(self, tid: int) -> bytes:
-        cwd = self._cwd.get(tid)
-        if cwd is None:
-            cwd = _readlink(f"/proc/{tid}/cwd") or f"/proc/{tid}/cwd".encode()
-            self._cwd[tid] = cwd
-        return cwd
-
-    @staticmethod
-    def fd_path(tid: int, fd: int) -> bytes:
-        """What fd names in `tid`; /proc/TID/fd/N when it names nothing (a bad fd)."""
-        link = f"/proc/{tid}/fd/{fd}"
-        return _readlink(link) or link.encode()
-
-    def base(self, tid: int, dirfd: int, path: bytes) -> bytes:
-        """What a relative `path` is relative to (read while the tracee is stopped); b"" if absolute."""
-        if path.startswith(b"/"):
-            return b""
-        return self.cwd(tid) if dirfd == AT_FDCWD else self.fd_path(tid, dirfd)
+def base_of(tid: int, dirfd: int, raw: bytes) -> bytes:
+    """The magic link a path is resolved from (see the module's docstring)."""
+    if raw.startswith(b"/"):
+        return b"/proc/%d/root" % tid
+    if dirfd == AT_FDCWD:
+        return b"/proc/%d/cwd" % tid
+    return b"/proc/%d/fd/%d" % (tid, dirfd)
 
 
-def join(base: bytes, path: bytes) -> bytes:
-    """The absolute path for `path` seen from `base` (from PathResolver.base), normalised."""
-    if not base:
-        return normalise(path)
-    if not path:
-        return normalise(base)
-    return normalise(base + b"/" + path)
+def own_proc(raw: bytes, tgid: int, tid: int) -> bytes:
+    """/proc/self and /proc/thread-self name the tracee, not rotrace."""
+    if raw.startswith(b"/proc/self") and raw[10:11] in (b"", b"/"):
+        return b"/proc/%d" % tgid + raw[10:]
+    if raw.startswith(b"/proc/thread-self") and raw[17:18] in (b"", b"/"):
+        return b"/proc/%d/task/%d" % (tgid, tid) + raw[17:]
+    return raw
 
 
-def _readlink(link: str) -> bytes | None:
+def _readlink(link: bytes) -> bytes | None:
     try:
-        return os.readlink(link.encode())
+        return os.readlink(link)
     except OSError:
         return None
+
+
+def _name_of_fd(fd: int) -> bytes | None:
+    """The path of an open directory: /proc/self/fd, or for one deeper than PATH_MAX (which
+    /proc cannot name) a walk up through `..`, matching inode numbers."""
+    link = _readlink(b"/proc/self/fd/%d" % fd)
+    if link is not None:
+        return link if link.startswith(b"/") else None
+    names: list[bytes] = []
+    current = os.dup(fd)
+    try:
+        for _ in range(4096):
+            here = os.fstat(current)
+            parent = os.open(b"..", _DIR_FLAGS & ~os.O_PATH | os.O_RDONLY, dir_fd=current)
+            os.close(current)
+            current = parent
+            up = os.fstat(parent)
+            if (up.st_dev, up.st_ino) == (here.st_dev, here.st_ino):
+                return b"/" + b"/".join(reversed(names))
+            with os.scandir(parent) as entries:
+                match = next((e.name for e in entries if e.inode() == here.st_ino), None)
+            if match is None:  # a mount point: the name is not in the parent's listing
+                return None
+            names.append(os.fsencode(match))
+    except OSError:
+        return None
+    finally:
+        os.close(current)
+    return None
+
+
+def _open_dir(base: bytes, rel: bytes) -> int:
+    """An O_PATH fd of base/rel, opened a chunk of components at a time (any depth)."""
+    fd = os.open(base, _DIR_FLAGS)
+    try:
+        parts = [p for p in rel.split(b"/") if p]
+        while parts:
+            chunk: list[bytes] = []
+            while parts and sum(len(c) + 1 for c in chunk) + len(parts[0]) < _CHUNK:
+                chunk.append(parts.pop(0))
+            if not chunk:  # one name longer than a chunk: the kernel will say ENAMETOOLONG
+                chunk.append(parts.pop(0))
+            deeper = os.open(b"/".join(chunk), _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def resolve(base: bytes, raw: bytes, follow: bool) -> bytes | None:
+    """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
+    kernel cannot place it. With `follow`, a symlink as the last component is followed."""
+    if base.endswith(b"/root"):
+        raw = raw.lstrip(b"/")
+    head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
+    if name in (b"", b".", b".."):  # the path names a directory as a whole
+        head, name = raw, b""
+    try:
+        fd = _open_dir(base, head)
+    except OSError:
+        return None
+    try:
+        parent = _name_of_fd(fd)
+        if parent is None:
+            return None
+        if not name:
+            return parent
+        if follow:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                try:
+                    target = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=fd)
+                except OSError:
+                    pass  # a dangling link: the call names the link itself
+                else:
+                    try:
+                        found = _name_of_fd(target)
+                    finally:
+                        os.close(target)
+                    if found is not None:
+                        return found
+        return parent.rstrip(b"/") + b"/" + name
+    finally:
+        os.close(fd)
+
+
+def lexical(base: bytes, raw: bytes) -> bytes | None:
+    """Where base points, joined with raw without looking anything up (the parent is gone)."""
+    if base.endswith(b"/root"):
+        root = _readlink(base)
+        if root is None:
+            return None
+        return normalise(root.rstrip(b"/") + b"/" + raw.lstrip(b"/")) if root != b"/" else normalise(raw)
+    where = _readlink(base)
+    if where is None or not where.startswith(b"/"):
+        return None
+    return normalise(where + b"/" + raw) if raw else where
+
+
+def fd_path(tid: int, fd: int) -> bytes | None:
+    """What an fd of the tracee names (None for pipes, sockets, anonymous inodes, gone fds)."""
+    link = _readlink(b"/proc/%d/fd/%d" % (tid, fd))
+    if link is None or not link.startswith(b"/"):
+        return None
+    return link

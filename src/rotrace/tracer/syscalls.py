@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Spec:
     name: str
-    family: str  # open | openat2 | path | link | symlink | cwd
+    family: str  # open | openat2 | path | link | symlink
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -22,6 +22,7 @@ class Spec:
     flags: int | None = None
     flag_kind: str = ""  # open | at | rename: which flag names apply
     mode: int | None = None
+    follows: bool = False  # a symlink as the last component is followed (unless AT_SYMLINK_NOFOLLOW)
 
 
 def _s(name: str, family: str, op: str, **kw: int | str | None) -> tuple[str, Spec]:
@@ -56,37 +57,34 @@ SPECS: dict[str, Spec] = dict(
         _s("linkat", "link", "link", dirfd=0, path=1, dirfd2=2, path2=3, flags=4, flag_kind="at"),
         _s("symlink", "symlink", "symlink", path=0, path2=1),
         _s("symlinkat", "symlink", "symlink", path=0, dirfd2=1, path2=2),
-        _s("truncate", "path", "truncate", path=0),
-        _s("truncate64", "path", "truncate", path=0),
-        _s("chmod", "path", "chmod", path=0, mode=1),
+        _s("truncate", "path", "truncate", path=0, follows=True),
+        _s("truncate64", "path", "truncate", path=0, follows=True),
+        _s("chmod", "path", "chmod", path=0, mode=1, follows=True),
         _s("fchmod", "path", "chmod", fd=0, mode=1),
-        _s("fchmodat", "path", "chmod", dirfd=0, path=1, mode=2),
-        _s("fchmodat2", "path", "chmod", dirfd=0, path=1, mode=2, flags=3, flag_kind="at"),
-        _s("chown", "path", "chown", path=0),
-        _s("chown32", "path", "chown", path=0),
+        _s("fchmodat", "path", "chmod", dirfd=0, path=1, mode=2, follows=True),
+        _s("fchmodat2", "path", "chmod", dirfd=0, path=1, mode=2, flags=3, flag_kind="at", follows=True),
+        _s("chown", "path", "chown", path=0, follows=True),
+        _s("chown32", "path", "chown", path=0, follows=True),
         _s("lchown", "path", "chown", path=0),
         _s("lchown32", "path", "chown", path=0),
         _s("fchown", "path", "chown", fd=0),
         _s("fchown32", "path", "chown", fd=0),
-        _s("fchownat", "path", "chown", dirfd=0, path=1, flags=4, flag_kind="at"),
-        _s("utime", "path", "utime", path=0),
-        _s("utimes", "path", "utime", path=0),
-        _s("utimensat", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at"),
-        _s("utimensat_time64", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at"),
-        _s("futimesat", "path", "utime", dirfd=0, path=1),
+        _s("fchownat", "path", "chown", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
+        _s("utime", "path", "utime", path=0, follows=True),
+        _s("utimes", "path", "utime", path=0, follows=True),
+        _s("utimensat", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at", follows=True),
+        _s("utimensat_time64", "path", "utime", dirfd=0, path=1, flags=3, flag_kind="at", follows=True),
+        _s("futimesat", "path", "utime", dirfd=0, path=1, follows=True),
         _s("mknod", "path", "mknod", path=0, mode=1),
         _s("mknodat", "path", "mknod", dirfd=0, path=1, mode=2),
-        _s("setxattr", "path", "xattr", path=0),
+        _s("setxattr", "path", "xattr", path=0, follows=True),
         _s("lsetxattr", "path", "xattr", path=0),
         _s("fsetxattr", "path", "xattr", fd=0),
-        _s("removexattr", "path", "xattr", path=0),
+        _s("removexattr", "path", "xattr", path=0, follows=True),
         _s("lremovexattr", "path", "xattr", path=0),
         _s("fremovexattr", "path", "xattr", fd=0),
-        _s("setxattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at"),
-        _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at"),
-        _s("chdir", "cwd", "", path=0),
-        _s("fchdir", "cwd", "", fd=0),
-        _s("chroot", "cwd", "", path=0),
+        _s("setxattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
+        _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
     ]
 )
 
