@@ -27,6 +27,7 @@ OPS = (
     "utime",
     "mknod",
     "xattr",
+    "attr",  # inode attributes: chattr's flags (FS_IOC_SETFLAGS...), file_setattr
 )
 # Operations that add or remove a name in a directory (the kernel checks the parent first).
 NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})

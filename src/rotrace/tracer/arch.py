@@ -16,10 +16,13 @@ AUDIT_ARCH_AARCH64 = 0xC00000B7
 
 # Syscalls numbered >= 424 share one number on every architecture.
 _UNIFIED = {
+    "io_uring_setup": 425,
+    "clone3": 435,
     "openat2": 437,
     "fchmodat2": 452,
     "setxattrat": 463,
     "removexattrat": 466,
+    "file_setattr": 469,
 }
 
 _X86_64 = {
@@ -35,6 +38,7 @@ _X86_64 = {
     "mknod": 133, "mknodat": 259,
     "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
     "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+    "ioctl": 16, "clone": 56,
 }  # fmt: skip
 
 _I386 = {
@@ -51,6 +55,7 @@ _I386 = {
     "mknod": 14, "mknodat": 297,
     "setxattr": 226, "lsetxattr": 227, "fsetxattr": 228,
     "removexattr": 235, "lremovexattr": 236, "fremovexattr": 237,
+    "ioctl": 54, "clone": 120,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -61,6 +66,7 @@ _GENERIC = {
     "utimensat": 88, "mknodat": 33,
     "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
     "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
+    "ioctl": 29, "clone": 220,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.

@@ -25,7 +25,7 @@ from rotrace.tracer.arch import (
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
 from rotrace.tracer.memory import MemoryReader
 from rotrace.tracer.paths import AT_FDCWD
-from rotrace.tracer.syscalls import Spec
+from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
 
 _OPEN_HOW = struct.Struct("=QQ")
 
@@ -156,6 +156,8 @@ class Decoder:
             return self._path(table, spec, args)
         if family == "link":
             return self._link(table, spec, args)
+        if family == "ioctl":
+            return self._ioctl(table, spec, args)
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False) -> Loc:
@@ -206,6 +208,13 @@ class Decoder:
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
+
+    def _ioctl(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """The inode-flag ioctls (chattr); without the seccomp filter every ioctl stops here."""
+        if args[1] & 0xFFFFFFFF not in INODE_FLAG_IOCTLS:
+            return None
+        loc = Loc.fixed(paths.fd_path(self._tid, paths.as_fd(args[0])))
+        return Pending(spec, table, spec.op, loc, None, None, None, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         old = self._loc(args, spec.dirfd, spec.path or 0)

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,10 +25,11 @@ from rotrace.tracer.syscall_info import (
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_EXIT,
     SyscallInfo,
+    clear_first_arg_bits,
     parse_entry,
     parse_exit,
 )
-from rotrace.tracer.syscalls import SPECS, Spec
+from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -92,6 +94,7 @@ class Tracer:
         self.started = False
         self.stops = 0
         self.warnings: list[str] = []
+        self._warned: set[str] = set()
         self.processes: list[ProcessInfo] = []
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
         self.directories = DirectoryStates()
@@ -138,10 +141,53 @@ class Tracer:
             nr &= ~self.machine.x32_bit
         spec = specs.get(nr)
         if spec is not None and self.started:
-            pending = thread.pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
-            if pending is not None and pending.write:
-                pending.dir_states = self.directories.before(pending)
+            if spec.family in EVENT_FAMILIES:
+                pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
+                thread.pending = pending
+                if pending is not None and pending.write:
+                    pending.dir_states = self.directories.before(pending)
+            elif spec.family in ("clone", "clone3"):
+                self._keep_traced(tid, thread, arch, spec.family, args)
+            elif spec.family == "io_uring":
+                self._warn_once(
+                    f"io_uring:{thread.tgid}",
+                    f"{self._who(thread.tgid)} set up io_uring: file operations it submits through the"
+                    " ring (IORING_OP_OPENAT, MKDIRAT, RENAMEAT...) are not seen by rotrace",
+                )
         self._resume(tid, thread)
+
+    def _who(self, tgid: int) -> str:
+        return f"{os.fsdecode(os.path.basename(self.exe.get(tgid, b''))) or 'a process'} (pid {tgid})"
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warnings.append(text)
+
+    def _keep_traced(self, tid: int, thread: _Thread, arch: int, family: str, args: tuple[int, ...]) -> None:
+        """A clone with CLONE_UNTRACED would make a child no tracer sees, which still carries the
+        seccomp filter (its file calls then fail with ENOSYS): clear the flag, so it is traced."""
+        if family == "clone":
+            if not args[0] & CLONE_UNTRACED:
+                return
+            cleared = clear_first_arg_bits(tid, arch, CLONE_UNTRACED)
+        else:  # clone3: the flags are the first field of struct clone_args, in the tracee
+            try:
+                word = kernel.bindings.ptrace_peekdata(tid, args[0])
+            except kernel.PtraceError:
+                return
+            if not word & CLONE_UNTRACED:
+                return
+            kernel.bindings.ptrace_pokedata(tid, args[0], word & ~CLONE_UNTRACED)
+            cleared = True
+        how = (
+            "rotrace cleared the flag, so the child is traced like the others"
+            if cleared
+            else ("rotrace cannot clear it on this architecture: the child's file calls are not recorded")
+        )
+        self._warn_once(
+            f"untraced:{thread.tgid}", f"{self._who(thread.tgid)} asked for CLONE_UNTRACED; {how}"
+        )
 
     def _on_syscall_stop(self, tid: int, thread: _Thread) -> None:
         raw = self.info.read(tid)
@@ -176,8 +222,30 @@ class Tracer:
         if tid == self.root:
             self.started = True
         if self.started:
-            self.processes.append(process_info(tid, self.exe[tid]))
+            info = process_info(tid, self.exe[tid])
+            self.processes.append(info)
+            if self.seccomp:
+                self._setuid_note(tid, info)
         self._resume(tid, thread)
+
+    def _setuid_note(self, tid: int, info: ProcessInfo) -> None:
+        """The seccomp filter needs no_new_privs, under which a setuid or setgid program runs
+        without its privilege: say so when it would have had one."""
+        try:
+            st = os.stat(f"/proc/{tid}/exe")
+            if os.statvfs(f"/proc/{tid}/exe").f_flag & os.ST_NOSUID:
+                return  # the bit means nothing there, traced or not
+            gid = os.stat(f"/proc/{tid}").st_gid
+        except OSError:
+            return
+        if (st.st_mode & stat.S_ISUID and st.st_uid != info.uid) or (
+            st.st_mode & stat.S_ISGID and st.st_gid != gid
+        ):
+            self._warn_once(
+                f"setuid:{info.exe!r}",
+                f"{os.fsdecode(info.exe)} is setuid/setgid: under rotrace's seccomp filter (no_new_privs)"
+                " it ran without that privilege (--no-seccomp keeps it when rotrace runs as root)",
+            )
 
     def _on_new_child(self, tid: int, thread: _Thread, event: int) -> None:
         child = kernel.get_event_msg(tid)

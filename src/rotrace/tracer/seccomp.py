@@ -13,9 +13,9 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rotrace.tracer.arch import WRITE_OPEN_MASK, Machine, SyscallTable
+from rotrace.tracer.arch import Machine, SyscallTable
 from rotrace.tracer.kernel import libc
-from rotrace.tracer.syscalls import FLAG_FILTERED_OPENS, SPECS
+from rotrace.tracer.syscalls import SPECS
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 BPF_LD_W_ABS = 0x20
@@ -89,23 +89,27 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     asm.load(OFF_NR)
     if x32_bit is not None:
         asm.jump(BPF_JGE_K, x32_bit, "trace", None)
-    flag_checked: dict[int, list[int]] = {}
+    checked: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
     for name, nr in sorted(table.numbers.items(), key=lambda item: item[1]):
         spec = SPECS.get(name)
         if spec is None:
             continue
-        if name in FLAG_FILTERED_OPENS and not all_opens and spec.flags is not None:
-            flag_checked.setdefault(spec.flags, []).append(nr)
-        else:
+        if spec.trap_arg is None or (all_opens and spec.family == "open"):
             asm.jump(BPF_JEQ_K, nr, "trace", None)
-    for argidx, nrs in sorted(flag_checked.items()):
+        else:
+            checked.setdefault((spec.trap_arg, spec.trap_mask, spec.trap_values), []).append(nr)
+    groups = sorted(checked.items())
+    for i, (_, nrs) in enumerate(groups):
         for nr in nrs:
-            asm.jump(BPF_JEQ_K, nr, f"{tag}_flags{argidx}", None)
+            asm.jump(BPF_JEQ_K, nr, f"{tag}_check{i}", None)
     asm.ret(SECCOMP_RET_ALLOW)
-    for argidx in sorted(flag_checked):
-        asm.label(f"{tag}_flags{argidx}")
+    for i, ((argidx, mask, values), _) in enumerate(groups):
+        asm.label(f"{tag}_check{i}")
         asm.load(_arg_low_word(argidx))
-        asm.jump(BPF_JSET_K, WRITE_OPEN_MASK, "trace", None)
+        if mask:
+            asm.jump(BPF_JSET_K, mask, "trace", None)
+        for value in values:
+            asm.jump(BPF_JEQ_K, value, "trace", None)
         asm.ret(SECCOMP_RET_ALLOW)
 
 

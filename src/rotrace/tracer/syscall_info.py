@@ -107,3 +107,17 @@ def parse_exit(raw: bytes) -> int:
     """The raw return value of an exit stop (negative errno on failure)."""
     rval: int = _EXIT.unpack_from(raw, _HEAD.size)[0]
     return rval
+
+
+def clear_first_arg_bits(tid: int, arch: int, bits: int) -> bool:
+    """Clear `bits` in the first argument of the syscall `tid` is stopped in (x86_64 and its
+    i386 compat ABI); False where rotrace cannot rewrite registers."""
+    if os.uname().machine != "x86_64" or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
+        return False
+    regs = bindings.ptrace_getregs(tid)
+    if arch == AUDIT_ARCH_X86_64:
+        regs.rdi &= ~bits
+    else:
+        regs.rbx &= ~bits
+    bindings.ptrace_setregs(tid, regs)
+    return True

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rotrace.tracer.arch import WRITE_OPEN_MASK
+
 
 @dataclass(frozen=True, slots=True)
 class Spec:
     name: str
-    family: str  # open | openat2 | path | link | symlink
+    family: str  # open | openat2 | path | link | symlink | ioctl | clone | clone3 | io_uring
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -23,16 +25,48 @@ class Spec:
     flag_kind: str = ""  # open | at | rename: which flag names apply
     mode: int | None = None
     follows: bool = False  # a symlink as the last component is followed (unless AT_SYMLINK_NOFOLLOW)
+    # Trap only when argument `trap_arg` has a bit of `trap_mask` set, or equals one of
+    # `trap_values` (the seccomp filter checks it in the kernel); None: always trap.
+    trap_arg: int | None = None
+    trap_mask: int = 0
+    trap_values: tuple[int, ...] = ()
 
 
-def _s(name: str, family: str, op: str, **kw: int | str | None) -> tuple[str, Spec]:
+# ioctls that change inode flags (chattr: immutable, append-only...): FS_IOC_SETFLAGS (64- and
+# 32-bit) and FS_IOC_FSSETXATTR.
+INODE_FLAG_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)
+CLONE_UNTRACED = 0x00800000
+
+
+def _s(name: str, family: str, op: str, **kw: object) -> tuple[str, Spec]:
     return name, Spec(name, family, op, **kw)  # type: ignore[arg-type]
 
 
 SPECS: dict[str, Spec] = dict(
     [
-        _s("open", "open", "open", path=0, flags=1, flag_kind="open", mode=2),
-        _s("openat", "open", "open", dirfd=0, path=1, flags=2, flag_kind="open", mode=3),
+        _s(
+            "open",
+            "open",
+            "open",
+            path=0,
+            flags=1,
+            flag_kind="open",
+            mode=2,
+            trap_arg=1,
+            trap_mask=WRITE_OPEN_MASK,
+        ),
+        _s(
+            "openat",
+            "open",
+            "open",
+            dirfd=0,
+            path=1,
+            flags=2,
+            flag_kind="open",
+            mode=3,
+            trap_arg=2,
+            trap_mask=WRITE_OPEN_MASK,
+        ),
         _s("creat", "open", "create", path=0, flag_kind="open", mode=1),
         _s("openat2", "openat2", "open", dirfd=0, path=1, flag_kind="open"),
         _s("mkdir", "path", "mkdir", path=0, mode=1),
@@ -85,8 +119,14 @@ SPECS: dict[str, Spec] = dict(
         _s("fremovexattr", "path", "xattr", fd=0),
         _s("setxattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
+        _s("file_setattr", "path", "attr", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
+        _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=INODE_FLAG_IOCTLS),
+        # Not events: a child asked to be untraced is kept traced; io_uring is warned about.
+        _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED),
+        _s("clone3", "clone3", ""),
+        _s("io_uring_setup", "io_uring", ""),
     ]
 )
 
-# Opens whose flags decide whether they are writes; the seccomp filter checks these in-kernel.
-FLAG_FILTERED_OPENS = ("open", "openat")
+# The families whose calls are file events (the others steer the tracer).
+EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl"})

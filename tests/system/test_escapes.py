@@ -1,0 +1,109 @@
+"""Ways out of the trace: each is closed, or said (each test here failed on the code before)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import PY
+
+ROTRACE = [PY, "-m", "rotrace"]
+pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="raw syscall numbers are x86_64's")
+
+
+def _run(code: str, cwd: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:  # type: ignore[type-arg]
+    trace = cwd / "t.json"
+    argv = [*ROTRACE, "run", *extra, "--json", str(trace), "--", PY, "-c", textwrap.dedent(code)]
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert trace.exists(), proc.stderr
+    return proc, json.loads(trace.read_text())
+
+
+UNTRACED_CLONE = """
+    import ctypes, os, signal, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_UNTRACED = 0x00800000
+    if {clone3}:
+        args = struct.pack("=11Q", CLONE_UNTRACED, 0, 0, 0, signal.SIGCHLD, 0, 0, 0, 0, 0, 0)
+        buf = ctypes.create_string_buffer(args, len(args))
+        pid = libc.syscall(435, buf, len(args))
+    else:
+        pid = libc.syscall(56, CLONE_UNTRACED | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        fd = os.open("from-the-child", os.O_WRONLY | os.O_CREAT, 0o644)  # ENOSYS if untraced
+        os._exit(0 if fd >= 0 else 3)
+    assert pid > 0, ctypes.get_errno()
+    _, status = os.waitpid(pid, 0)
+    raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.parametrize("clone3", [False, True], ids=["clone", "clone3"])
+@pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
+def test_a_clone_untraced_child_is_traced_anyway(tmp_path: Path, clone3: bool, seccomp: bool) -> None:
+    extra = () if seccomp else ("--no-seccomp",)
+    proc, trace = _run(UNTRACED_CLONE.format(clone3=clone3), tmp_path, *extra)
+    assert trace["exit_code"] == 0, proc.stderr  # the child behaves as it does untraced
+    assert [e["path"] for e in trace["events"] if e["op"] == "create"] == [str(tmp_path / "from-the-child")]
+    assert any("CLONE_UNTRACED" in w for w in trace["warnings"])
+
+
+def test_io_uring_is_warned_about(tmp_path: Path) -> None:
+    code = """
+        import ctypes, os
+        params = ctypes.create_string_buffer(120)
+        fd = ctypes.CDLL(None, use_errno=True).syscall(425, 4, params)
+        if fd >= 0: os.close(fd)
+    """
+    proc, trace = _run(code, tmp_path)
+    assert any("io_uring" in w for w in trace["warnings"]), proc.stderr
+    assert "io_uring" in proc.stderr
+
+
+def test_inode_attributes_are_writes(tmp_path: Path) -> None:
+    """chattr's ioctls and file_setattr(2) change the inode: recorded, whatever the result."""
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        (outside / "f").write_text("x")
+        code = f"""
+            import ctypes, fcntl, os, struct
+            fd = os.open({str(outside / "f")!r}, os.O_RDONLY)
+            for cmd in (0x40086602, 0x401C5820):  # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR
+                try: fcntl.ioctl(fd, cmd, bytes(28))
+                except OSError: pass
+            try: fcntl.ioctl(fd, 0x80086601, bytes(8))  # FS_IOC_GETFLAGS: a read, not recorded
+            except OSError: pass
+            attr = ctypes.create_string_buffer(24)
+            ctypes.CDLL(None).syscall(469, -100, {str(outside / "f").encode()!r}, attr, 24, 0)
+        """
+        proc, trace = _run(code, tmp_path)
+        attrs = [(e["syscall"], e["path"]) for e in trace["events"] if e["op"] == "attr"]
+        assert attrs == [("ioctl", str(outside / "f"))] * 2 + [("file_setattr", str(outside / "f"))]
+        assert proc.returncode == 1  # outside the allowlist
+    finally:
+        shutil.rmtree(outside)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a setuid program of another user needs root")
+def test_a_setuid_program_that_lost_its_privilege_is_noted(tmp_path: Path) -> None:
+    where = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        program = where / "id-as-nobody"
+        shutil.copy("/usr/bin/id", program)
+        os.chown(program, 65534, 65534)
+        os.chmod(program, 0o4755)
+        if os.statvfs(where).f_flag & os.ST_NOSUID:
+            pytest.skip(f"{where} is mounted nosuid")
+        untraced = subprocess.run([str(program), "-u"], capture_output=True, text=True).stdout.strip()
+        assert untraced == "65534"  # setuid works here
+        proc, trace = _run(f"import subprocess; subprocess.run([{str(program)!r}, '-u'])", tmp_path)
+        assert any("setuid" in w and str(program) in w for w in trace["warnings"]), proc.stderr
+    finally:
+        shutil.rmtree(where)
