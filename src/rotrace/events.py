@@ -75,6 +75,13 @@ class FileEvent:
         return errno_name(self.result)
 
     @property
+    def outcome(self) -> str:
+        """For a person: "ok", the errno's name, or "no result" (killed inside the call)."""
+        if self.result is None:
+            return "no result"
+        return self.errno or "ok"
+
+    @property
     def failed(self) -> bool:
         return self.result is None or self.result < 0
 

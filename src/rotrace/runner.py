@@ -11,7 +11,6 @@ import gc
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -51,41 +50,82 @@ class AuditRequest:
     baseline: str | None = None  # an earlier trace to compare with
 
 
-def check_writable(path: str) -> None:
-    """Fail before running the command, not after, when an output cannot be written."""
+def _stdout_open(what: str) -> None:
     try:
-        with open(path, "a"):
-            pass
-    except OSError as exc:
-        raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
+        if sys.stdout is None:
+            raise OSError
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        raise BadInput(f"{what}: standard output is closed") from None
 
 
-def _open_output(json_path: str | None) -> Any:
-    if json_path is None:
-        return nullcontext(None)
-    if json_path == "-":
-        return nullcontext(sys.stdout)
-    return open(json_path, "w", encoding="utf-8")
+class TraceOutput:
+    """Where the JSON trace goes: opened before the command runs (which may delete the
+    directory, or fill the disk); a write that fails later is reported after the report."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.error: str | None = None
+        self.fp: IO[str] | None = None
+        if path == "-":
+            _stdout_open("--json -")
+            self.fp = sys.stdout
+        elif path is not None:
+            try:
+                self.fp = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
+
+    def failed(self, exc: OSError) -> None:
+        self.error = (
+            f"cannot write the trace to {self.path}: {exc.strerror or exc} (the report above is complete)"
+        )
+
+    def close(self) -> None:
+        if self.fp is not None and self.fp is not sys.stdout:
+            try:
+                if self.error is None and os.fstat(self.fp.fileno()).st_nlink == 0:
+                    self.error = f"the traced command removed {self.path} while it ran: the trace is lost"
+            except OSError:
+                pass
+            try:
+                self.fp.close()
+            except OSError as exc:
+                if self.error is None:
+                    self.failed(exc)
+        if self.error is not None:
+            raise BadInput(self.error)
 
 
 def classify_into(
-    verdicts: Iterable[Verdict], header: TraceHeader, json_path: str | None, *consumers: Aggregate | Changes
+    verdicts: Iterable[Verdict], header: TraceHeader, output: TraceOutput, *consumers: Aggregate | Changes
 ) -> Summary:
-    """Stream verdicts into the consumers and, if asked, a JSON trace file (`-` is stdout)."""
+    """Stream verdicts into the consumers and, if asked, the JSON trace."""
     summary = Summary()
     explanations: dict[Any, None] = {}
-    with _open_output(json_path) as fp:
-        writer = TraceWriter(fp, header) if fp is not None else None
-        for verdict in verdicts:
-            summary.add(verdict)
-            for consumer in consumers:
-                consumer.add(verdict)
-            if verdict.explanation is not None:
-                explanations[verdict.explanation] = None
-            if writer is not None:
-                writer.add(verdict)
+    writer: TraceWriter | None = None
+    if output.fp is not None:
+        try:
+            writer = TraceWriter(output.fp, header)
+        except OSError as exc:
+            output.failed(exc)
+    for verdict in verdicts:
+        summary.add(verdict)
+        for consumer in consumers:
+            consumer.add(verdict)
+        if verdict.explanation is not None:
+            explanations[verdict.explanation] = None
         if writer is not None:
+            try:
+                writer.add(verdict)
+            except OSError as exc:
+                output.failed(exc)
+                writer = None
+    if writer is not None:
+        try:
             writer.close(summary, explanations)
+        except OSError as exc:
+            output.failed(exc)
     return summary
 
 
@@ -107,8 +147,10 @@ def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | N
 def audit(request: AuditRequest) -> int:
     """`rotrace run`: trace the command, classify what it wrote, report, and export if asked."""
     baseline = load_changes(request.baseline) if request.baseline is not None else None
-    if request.json_path not in (None, "-"):
-        check_writable(request.json_path)
+    if request.emit:
+        _stdout_open("--emit")
+    cwd = os.getcwd()  # the command may remove it
+    output = TraceOutput(request.json_path)
     classifier = Classifier(request.allowlist)
     with Spool() as spool:
 
@@ -120,7 +162,7 @@ def audit(request: AuditRequest) -> int:
         classifier.know(result.processes)
         header = TraceHeader(
             command=request.argv,
-            cwd=os.getcwd(),
+            cwd=cwd,
             exit_code=result.exit_code,
             signal=signal_name(result.signal),
             allowlist=request.allowlist.entries,
@@ -139,27 +181,28 @@ def audit(request: AuditRequest) -> int:
         aggregate = Aggregate(keep_allowed=request.verbose)
         changes = Changes(header.cwd)
         consumers: tuple[Aggregate | Changes, ...] = (aggregate, changes) if baseline else (aggregate,)
-        summary = classify_into(verdicts(), header, request.json_path, *consumers)
+        summary = classify_into(verdicts(), header, output, *consumers)
         _render(header, aggregate, request.verbose)
         status = verdict_status(header, summary)
         if request.emit:
             status |= _emit(header, verdicts(), request.emit)
     if baseline is not None:
         status |= _diff(baseline, changes, err=True)
+    output.close()
     return status
 
 
 def check(trace: str, allowlist: Allowlist, json_path: str | None, verbose: bool) -> int:
     """`rotrace check`: a saved trace classified again under another allowlist."""
     header, verdicts = read_trace(trace)
-    if json_path not in (None, "-"):
-        check_writable(json_path)
+    output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     classifier = Classifier(allowlist, header.processes)
     reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
     aggregate = Aggregate(keep_allowed=verbose)
-    summary = classify_into(reclassified, header, json_path, aggregate)
+    summary = classify_into(reclassified, header, output, aggregate)
     _render(header, aggregate, verbose)
+    output.close()
     return verdict_status(header, summary)
 
 

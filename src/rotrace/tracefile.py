@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -123,6 +124,19 @@ class TraceWriter:
 # -- from JSON -----------------------------------------------------------------------------------
 
 
+_NAME = re.compile(r"[a-z0-9_]{1,40}")  # a syscall's name
+_ERRNO = re.compile(r"ok|E[A-Z0-9_]{1,30}")  # a forecast: ok or an errno's name
+_SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}")
+_FLAGS = re.compile(r"[A-Z0-9_|]{1,400}")
+
+
+def _named(obj: dict[str, Any], key: str, pattern: re.Pattern[str], default: Any = ...) -> Any:
+    value = _field(obj, key, str, default)
+    if isinstance(value, str) and not pattern.fullmatch(value):
+        raise _Malformed(f"{key!r} is not a valid name: {value[:40]!r}")
+    return value
+
+
 class _Malformed(ValueError):
     """A field of the wrong type or range (turned into BadInput with the file's name)."""
 
@@ -187,7 +201,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         command=list(_strings(data, "command")),
         cwd=_field(data, "cwd", str, ""),
         exit_code=_int(data, "exit_code", low=-(2**31), high=2**31),
-        signal=_field(data, "signal", str, None),
+        signal=_named(data, "signal", _SIGNAL, None),
         allowlist=list(_strings(data, "allowlist", [])),
         seccomp=_field(data, "seccomp", bool, True),
         all_opens=_field(data, "all_opens", bool, False),
@@ -217,11 +231,11 @@ def _verdict(obj: object) -> Verdict:
         pid=_int(obj, "pid", low=0, high=2**32),
         tid=_int(obj, "tid", low=0, high=2**32),
         exe=os.fsencode(_field(obj, "exe", str, "") or ""),
-        syscall=_field(obj, "syscall", str),
+        syscall=_named(obj, "syscall", _NAME),
         op=op,
         path=os.fsencode(_field(obj, "path", str)),
         target=None if target is None else os.fsencode(target),
-        flags=_field(obj, "flags", str, None),
+        flags=_named(obj, "flags", _FLAGS, None),
         mode=mode_value,
         result=_int(obj, "result", None),
         write=_field(obj, "write", bool),
@@ -231,7 +245,7 @@ def _verdict(obj: object) -> Verdict:
         event,
         _field(obj, "allowed", bool, None),
         None if venv is None else os.fsencode(venv),
-        _field(obj, "ro_forecast", str, None),
+        _named(obj, "ro_forecast", _ERRNO, None),
         None if explanation is None else BY_ID.get(explanation),
         _field(obj, "harmless", bool, False),
     )

@@ -56,16 +56,16 @@ class Aggregate:
         if verdict.explanation is not None:
             self.explanations[verdict.explanation] = self.explanations.get(verdict.explanation, 0) + 1
         if verdict.violation:
-            self.violations.setdefault(directory, DirGroup(directory)).add(verdict, event.errno or "ok")
+            self.violations.setdefault(directory, DirGroup(directory)).add(verdict, event.outcome)
         else:
             group = self.allowed.get(directory)
             if group is None:
                 group = self.allowed[directory] = DirGroup(directory)
-            group.add(verdict, event.errno or "ok")
+            group.add(verdict, event.outcome)
             if self.keep_allowed:
                 self.allowed_list.append(verdict)
         if verdict.venv is not None and verdict.venv_write:
-            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict, event.errno or "ok")
+            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict, event.outcome)
             examples = self.venv_examples.setdefault(verdict.venv, [])
             if len(examples) < VENV_EXAMPLES:
                 examples.append(verdict)

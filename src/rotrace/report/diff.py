@@ -56,7 +56,7 @@ class Changes:
         change = self.by_key.get(key)
         if change is None:
             change = self.by_key[key] = Change(e.op, key[1])
-        change.errnos.add(e.errno or "ok")
+        change.errnos.add(e.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
 

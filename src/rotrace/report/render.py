@@ -26,7 +26,7 @@ def _n(count: int, word: str, plural: str | None = None) -> str:
 
 def _exit_text(header: TraceHeader) -> Text:
     if header.signal:
-        return Text(f"killed by {header.signal}", style="bold red")
+        return Text(f"killed by {safe_text(header.signal)}", style="bold red")
     style = "green" if header.exit_code == 0 else "bold red"
     return Text(f"exit status {header.exit_code}", style=style)
 
@@ -42,10 +42,10 @@ def _group_table(groups: list[DirGroup], title: str) -> Table:
     for g in sorted(groups, key=lambda g: (-g.count, g.directory)):
         table.add_row(
             Text(safe_text(g.directory)),
-            Text(_counts(g.ops)),
+            Text(safe_text(_counts(g.ops))),
             Text(str(g.count)),
             Text(_counts(g.errnos), style="red" if "ok" not in g.errnos else ""),
-            Text(_counts(g.forecasts), style="red" if "EROFS" in g.forecasts else ""),
+            Text(safe_text(_counts(g.forecasts)), style="red" if "EROFS" in g.forecasts else ""),
             Text(safe_text(os.path.basename(g.example) or g.example)),
         )
     return table
@@ -61,7 +61,7 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
     line.append(f" · {_n(s.venv_writes, 'venv write')}", style="bold yellow" if s.venv_writes else "")
     console.print(line)
     if header.read_only:
-        writable = ", ".join(header.sandbox_writable or []) or "nothing"
+        writable = safe_text(", ".join(header.sandbox_writable or [])) or "nothing"
         console.print(Text(f"  traced in a read-only root (bubblewrap); writable: {writable}", style="dim"))
     elif s.ro_failures:
         console.print(
@@ -71,7 +71,7 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
             )
         )
     for warning in header.warnings:
-        console.print(Text(f"  warning: {warning}", style="yellow"))
+        console.print(Text(f"  warning: {safe_text(warning)}", style="yellow"))
 
     if agg.violations:
         console.print()
@@ -85,8 +85,10 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
             console.print(Text(f"  {safe_text(root)} ({group.count})", style="yellow"))
             for v in agg.venv_examples[root]:
                 rel = os.path.relpath(v.event.path, root) if v.event.path != root else b"."
-                result = v.event.errno or "ok"
-                console.print(Text(f"    {v.event.op} {safe_text(rel)} ({v.event.syscall} → {result})"))
+                example = (
+                    f"    {v.event.op} {safe_text(rel)} ({safe_text(v.event.syscall)} → {v.event.outcome})"
+                )
+                console.print(Text(example))
             if group.count > len(agg.venv_examples[root]):
                 console.print(Text(f"    … and {group.count - len(agg.venv_examples[root])} more"))
         console.print(_venv_outcome(agg, header))
@@ -113,7 +115,7 @@ def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool 
             for v in agg.allowed_list:
                 e = v.event
                 console.print(
-                    Text(f"    {e.op:<8} {safe_text(e.path)} ({e.syscall} → {e.errno or e.result})")
+                    Text(f"    {e.op:<8} {safe_text(e.path)} ({safe_text(e.syscall)} → {e.outcome})")
                 )
         else:
             console.print(Text("  (-v lists them)", style="dim"))

@@ -1,0 +1,121 @@
+"""Bad input and broken outputs: one clear line, a documented status (3 or 2), never a
+traceback, never a status CI reads as a verdict; the report survives a trace it cannot write."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import PY, rotrace_cli
+
+GOOD = {"schema": 1, "command": ["x"], "exit_code": 0, "events": []}
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], status: int) -> str:
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(("rotrace: error", "Error:"))]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("command", ["report", "check", "allowlist"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"schema": 1, "command": [], "exit_code": 1e400, "events": []}',
+        '{"schema": 1, "command": [], "exit_code": ' + "7" * 5000 + ', "events": []}',
+        "[" * 50000,
+        json.dumps({**GOOD, "events": [1, 2]}),
+        json.dumps({**GOOD, "warnings": "x"}),
+        json.dumps({**GOOD, "signal": "SIGTERM\x1b[2J"}),
+        json.dumps(
+            {
+                **GOOD,
+                "events": [
+                    {
+                        "pid": 1,
+                        "tid": 1,
+                        "syscall": "open\x1b]0;pwned\x07",
+                        "op": "open",
+                        "path": "/x",
+                        "write": True,
+                    }
+                ],
+            }
+        ),
+    ],
+)
+def test_malformed_traces(tmp_path: Path, command: str, text: str) -> None:
+    (tmp_path / "t.json").write_text(text)
+    line = _one_line_error(rotrace_cli(command, "t.json", cwd=tmp_path), 3)
+    assert "t.json" in line and "\x1b" not in line
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [("version = true", "unsupported version"), ('allow = ["/tmp/[z-a]", 3]', "must be a list")],
+)
+def test_bad_policies(tmp_path: Path, policy: str, message: str) -> None:
+    (tmp_path / "p.toml").write_text(policy)
+    line = _one_line_error(rotrace_cli("run", "--policy", "p.toml", "--", "true", cwd=tmp_path), 3)
+    assert message in line
+
+
+def test_an_empty_allow_is_refused(tmp_path: Path) -> None:
+    line = _one_line_error(rotrace_cli("run", "--allow", "", "--", "true", cwd=tmp_path), 3)
+    assert "--allow needs a path" in line
+
+
+def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:
+    proc = rotrace_cli("run", "--json", "/dev/full", "--", "touch", str(tmp_path / "x"), cwd=tmp_path)
+    line = _one_line_error(proc, 3)
+    assert "/dev/full" in line and "No space left on device" in line
+    assert "exit status 0" in proc.stderr  # the report came first
+
+
+def test_json_to_a_closed_stdout(tmp_path: Path) -> None:
+    proc = subprocess.run([PY, "-m", "rotrace", "run", "--json", "-", "--", "true"], cwd=tmp_path,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: __import__("os").close(1))  # fmt: skip
+    assert proc.returncode == 3 and "standard output is closed" in proc.stderr
+
+
+def test_a_command_that_removes_the_trace_directory(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = rotrace_cli("run", "--json", str(work / "t.json"), "--", "sh", "-c", f"rm -rf {work}; touch x",
+                       cwd=tmp_path)  # fmt: skip
+    line = _one_line_error(proc, 3)
+    assert "removed" in line and "t.json" in line
+    assert "writes" in proc.stderr  # the report is there
+
+
+def test_names_with_newlines_cannot_inject_into_generated_files(tmp_path: Path) -> None:
+    evil = tmp_path / 'x\nversion = 2\n"hostPID: true'
+    proc = rotrace_cli("run", "--json", "t.json", "--", PY, "-c", f"import os; os.makedirs({str(evil)!r})",
+                       cwd=tmp_path)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    import tomllib
+
+    import yaml
+
+    policy = rotrace_cli("allowlist", "t.json", "--format", "policy", cwd=tmp_path)
+    assert set(tomllib.loads(policy.stdout)) <= {"version", "defaults", "allow"}
+    k8s = rotrace_cli("allowlist", "t.json", "--format", "k8s", cwd=tmp_path)
+    assert set(yaml.safe_load(k8s.stdout)) == {"spec"}
+    assert "hostPID" not in yaml.safe_load(k8s.stdout)["spec"]
+
+
+def test_a_call_killed_inside_is_no_result_not_ok(tmp_path: Path) -> None:
+    code = "import os, signal, threading\nos.mkfifo('fifo')\n" \
+           "threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()\n" \
+           "open('fifo', 'w')"  # fmt: skip
+    proc = rotrace_cli("run", "-v", "--json", "t.json", "--", PY, "-c", code, cwd=tmp_path)
+    trace = json.loads((tmp_path / "t.json").read_text())
+    (event,) = [e for e in trace["events"] if e["path"].endswith("/fifo") and e["syscall"] == "openat"]
+    assert event["result"] is None
+    assert "no result" in proc.stderr
