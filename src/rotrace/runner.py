@@ -175,21 +175,30 @@ def audit(request: AuditRequest) -> int:
             directories=result.directories,
         )
 
-        def verdicts() -> Iterator[Verdict]:
-            return (classifier.classify(e) for e in spool)
-
+        verdicts = _Classified(spool, classifier)
         aggregate = Aggregate(keep_allowed=request.verbose)
         changes = Changes(header.cwd)
         consumers: tuple[Aggregate | Changes, ...] = (aggregate, changes) if baseline else (aggregate,)
-        summary = classify_into(verdicts(), header, output, *consumers)
+        summary = classify_into(verdicts, header, output, *consumers)
         _render(header, aggregate, request.verbose)
         status = verdict_status(header, summary)
         if request.emit:
-            status |= _emit(header, verdicts(), request.emit)
+            status |= _emit(header, verdicts, request.emit)
     if baseline is not None:
         status |= _diff(baseline, changes, err=True)
     output.close()
     return status
+
+
+class _Classified:
+    """The spool's events classified, as often as they are iterated (the mount plan reads twice)."""
+
+    def __init__(self, spool: Spool, classifier: Classifier) -> None:
+        self._spool = spool
+        self._classifier = classifier
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return (self._classifier.classify(e) for e in self._spool)
 
 
 def check(trace: str, allowlist: Allowlist, json_path: str | None, verbose: bool) -> int:

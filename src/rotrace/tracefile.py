@@ -251,16 +251,18 @@ def _verdict(obj: object) -> Verdict:
     )
 
 
-def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
-    """Load a trace file; BadInput with a one-line reason if it is not one."""
+_EVENTS_OPEN = ', "events": ['
+
+
+def _load(text: str, path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            data: Any = json.load(f)
-    except OSError as exc:
-        raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
-    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, too many digits, too deep
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSON, too many digits, too deep
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise BadInput(f"{path} is not a rotrace JSON trace: {reason}") from None
+
+
+def _check(data: Any, path: str) -> TraceHeader:
     if not isinstance(data, dict) or "schema" not in data or "events" not in data:
         raise BadInput(f"{path} is not a rotrace JSON trace (no 'schema' and 'events')")
     if data["schema"] != SCHEMA or isinstance(data["schema"], bool):
@@ -268,16 +270,66 @@ def read_trace(path: str) -> tuple[TraceHeader, Iterator[Verdict]]:
             f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {SCHEMA})"
         )
     try:
-        header = _header(data)
-        events = _field(data, "events", list)
+        return _header(data)
     except (_Malformed, UnicodeEncodeError) as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
 
-    def verdicts() -> Iterator[Verdict]:
-        for i, obj in enumerate(events):
+
+class Verdicts:
+    """A trace's events, read from the file each time they are iterated: memory stays flat.
+
+    The writer puts the header on the first line and each event on a line of its own, so the
+    reader parses one line at a time; a trace laid out otherwise (reformatted by jq, say) is
+    read whole, and is still validated the same way.
+    """
+
+    def __init__(self, path: str, events: list[Any] | None = None) -> None:
+        self.path = path
+        self._events = events  # a trace in another layout, already parsed
+
+    def _objects(self) -> Iterator[Any]:
+        if self._events is not None:
+            yield from self._events
+            return
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                f.readline()  # the header
+                for line in f:
+                    text = line.strip()
+                    if text.startswith("]"):
+                        return
+                    yield _load(text.removesuffix(","), self.path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read trace {self.path}: {exc}") from None
+        raise BadInput(f"{self.path} is not a rotrace JSON trace: it ends inside the events")
+
+    def __iter__(self) -> Iterator[Verdict]:
+        for i, obj in enumerate(self._objects()):
             try:
                 yield _verdict(obj)
             except (_Malformed, UnicodeEncodeError) as exc:
-                raise BadInput(f"{path}: event {i} is malformed: {exc}") from None
+                raise BadInput(f"{self.path}: event {i} is malformed: {exc}") from None
 
-    return header, verdicts()
+
+def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
+    """A trace file's header, and its events to iterate; BadInput with a one-line reason if it
+    is not a trace."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline(1 << 26)
+            if first.rstrip("\n").endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
+                head = _load(first.rstrip("\n")[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
+                return _check(head, path), Verdicts(path)
+            f.seek(0)
+            text = f.read()
+    except OSError as exc:
+        raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
+    data = _load(text, path)
+    header = _check(data, path)
+    try:
+        events = _field(data, "events", list)
+    except _Malformed as exc:
+        raise BadInput(f"{path}: malformed trace header: {exc}") from None
+    return header, Verdicts(path, events)

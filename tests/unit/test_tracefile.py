@@ -89,3 +89,23 @@ def test_malformed_events_are_one_line(tmp_path: Path, obj: object) -> None:
     _, verdicts = read_trace(str(path))
     with pytest.raises(BadInput, match="event 1 is malformed"):
         list(verdicts)
+
+
+def test_a_reformatted_trace_reads_the_same(tmp_path: Path) -> None:
+    """The writer's line layout is streamed; any other layout (jq) is read whole, the same."""
+    verdicts = classify(event(b"/srv/a"), event(b"/tmp/b", "mkdir", 0))
+    _write(tmp_path / "t.json", TraceHeader(["x"], "/", 0), verdicts)
+    (tmp_path / "pretty.json").write_text(json.dumps(json.loads((tmp_path / "t.json").read_text()), indent=2))
+    streamed, pretty = read_trace(str(tmp_path / "t.json")), read_trace(str(tmp_path / "pretty.json"))
+    assert streamed[0] == pretty[0]
+    assert list(streamed[1]) == list(pretty[1]) == verdicts
+    assert list(streamed[1]) == verdicts  # iterable again: the mount plan reads twice
+
+
+def test_a_truncated_streamed_trace_is_one_line(tmp_path: Path) -> None:
+    _write(tmp_path / "t.json", TraceHeader(["x"], "/", 0), classify(event(b"/srv/a"), event(b"/srv/b")))
+    text = (tmp_path / "t.json").read_text()
+    (tmp_path / "t.json").write_text(text[: text.index("/srv/b")])
+    _, verdicts = read_trace(str(tmp_path / "t.json"))
+    with pytest.raises(BadInput, match="not a rotrace JSON trace"):
+        list(verdicts)

@@ -21,7 +21,7 @@ under a read-only root (mkdir of an existing directory) need nothing. What no mo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rotrace.escape import safe_text
@@ -88,7 +88,7 @@ class _Planner:
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
 
-    def learn_renames(self, writes: list[Verdict]) -> None:
+    def learn_renames(self, writes: Iterable[Verdict]) -> None:
         for v in writes:
             e = v.event
             if e.op == "rename" and e.result == 0 and e.target is not None:
@@ -151,21 +151,30 @@ class _Planner:
         return None
 
 
+def _writes(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
+    for v in verdicts:
+        if v.event.write and not v.harmless and not os.fsdecode(v.event.path).startswith(_PROVIDED):
+            yield v
+
+
 def plan_mounts(
     verdicts: Iterable[Verdict], cwd: str, states: dict[bytes, DirState] | None = None
 ) -> MountPlan:
-    writes = [
-        v for v in verdicts
-        if v.event.write and not v.harmless and not os.fsdecode(v.event.path).startswith(_PROVIDED)
-    ]  # fmt: skip
-    created = {os.fsdecode(v.event.path) for v in writes if v.event.op == "mkdir" and v.event.result == 0}
-    venvs = {os.fsdecode(v.venv) for v in writes if v.venv is not None}
+    """Two passes over `verdicts` (which must be iterable twice, as a trace file's are): what
+    the command created and where its venvs are, then the plan. Memory stays with directories."""
+    created: set[str] = set()
+    venvs: set[str] = set()
+    for v in _writes(verdicts):
+        if v.event.op == "mkdir" and v.event.result == 0:
+            created.add(os.fsdecode(v.event.path))
+        if v.venv is not None:
+            venvs.add(os.fsdecode(v.venv))
     planner = _Planner(cwd, states or {}, created, venvs)
-    planner.learn_renames(writes)
+    planner.learn_renames(_writes(verdicts))
     plan = MountPlan()
     mounts: set[str] = set()
     blocked: dict[tuple[str, str], Blocked] = {}
-    for v in writes:
+    for v in _writes(verdicts):
         e = v.event
         if forecast(e, writable=False) != "EROFS":
             continue  # fails alike under a read-only root: nothing to mount
