@@ -46,7 +46,7 @@ def _peak_mib(*args: str, cwd: Path) -> tuple[int, float]:
         ("check", "t.json", "--allow", "/srv"),
         ("allowlist", "t.json"),
         ("diff", "t.json", "t.json"),
-    ],  # fmt: skip
+    ],
     ids=["report", "check", "allowlist", "diff"],
 )
 def test_reading_back_stays_flat(big_trace: Path, args: tuple[str, ...]) -> None:
