@@ -9,8 +9,10 @@ import os
 import re
 import subprocess
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
+from rotrace.events import FileEvent
 from rotrace.tracer.arch import current_machine
 from rotrace.tracer.syscalls import EVENT_FAMILIES, SPECS
 
@@ -30,8 +32,22 @@ def strace_syscalls() -> list[str]:
     return [n for n in table.numbers if n in SPECS and SPECS[n].family in EVENT_FAMILIES - {"ioctl"}]
 
 
-def run_strace(argv: list[str], cwd: Path, out: Path) -> None:
-    names = ",".join("?" + n for n in [*strace_syscalls(), "chdir", "fchdir"])
+_FORKS = ("clone", "clone3", "fork", "vfork")
+
+
+def keys_of(events: Iterable[FileEvent]) -> Counter[Key]:
+    """rotrace's events as the oracle's keys (an open's fd number depends on thread timing:
+    its success is compared, not the number)."""
+    return Counter(
+        (e.syscall, e.path, e.target, 0 if e.result is not None and e.result > 0 and
+         e.syscall in ("open", "openat", "openat2", "creat") else e.result,
+         e.flags if e.syscall in FLAGGED else None)
+        for e in events
+    )  # fmt: skip
+
+
+def run_strace(argv: list[str], cwd: Path, out: Path, env: dict[str, str] | None = None) -> None:
+    names = ",".join("?" + n for n in [*strace_syscalls(), "chdir", "fchdir", *_FORKS])
     subprocess.run(
         [
             "strace",
@@ -48,6 +64,7 @@ def run_strace(argv: list[str], cwd: Path, out: Path) -> None:
             *argv,
         ],
         cwd=cwd,
+        env=env,
         check=True,
         capture_output=True,
     )
@@ -134,8 +151,8 @@ def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
     """The multiset of (syscall, path, target, result) that strace recorded.
 
     A relative path in a non-*at call resolves against the process's cwd: the run's cwd,
-    updated by each successful chdir and by every AT_FDCWD<cwd> strace -y prints. (A child
-    of a process that chdir'd starts from the run's cwd here: the workload never does that.)
+    updated by each successful chdir and by every AT_FDCWD<cwd> strace -y prints, and
+    handed from a parent to the child it forks.
     """
     cwds: dict[bytes, bytes] = {}
     pending: dict[bytes, bytes] = {}
@@ -160,6 +177,10 @@ def parse(out: Path, cwd: Path, all_opens: bool = False) -> Counter[Key]:
         if name in ("chdir", "fchdir"):
             if m.group(4) == b"0":
                 cwds[pid] = _resolve(args, None, 0, here) if name == "chdir" else _fd_path(args[0])
+            continue
+        if name in _FORKS:  # a child starts in its parent's cwd
+            if m.group(4).isdigit() and m.group(4) != b"0":
+                cwds[m.group(4)] = here
             continue
         if name not in SPECS:
             continue

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from rotrace.events import FileEvent
 from rotrace.tracer import syscall_info
 from tests.support import strace_oracle
 from tests.support.tracing import run_traced
@@ -23,17 +22,7 @@ def _rotrace(cwd: Path, monkeypatch: pytest.MonkeyPatch, **kw: bool) -> Counter[
     monkeypatch.chdir(cwd)
     events, result = run_traced([sys.executable, str(WORKLOAD)], **kw)
     assert result.exit_code == 0
-    return Counter(
-        (e.syscall, e.path, e.target, _fd_as_ok(e), e.flags if e.syscall in strace_oracle.FLAGGED else None)
-        for e in events
-    )
-
-
-def _fd_as_ok(e: FileEvent) -> int | None:
-    """Opened fds are numbered by thread timing: compare an open's success, not its fd."""
-    if e.result is not None and e.result > 0 and e.syscall in ("open", "openat", "openat2", "creat"):
-        return 0
-    return e.result
+    return strace_oracle.keys_of(events)
 
 
 def _strace(cwd: Path, tmp_path: Path, all_opens: bool) -> Counter[strace_oracle.Key]:
