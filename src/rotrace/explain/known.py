@@ -70,7 +70,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv >= 0.7.14 (`uv run`, `uv sync`)",
         why="uv locks the virtual environment (<venv>/.lock, created through <venv>/.tmpXXXXXX) before "
         "checking it is in sync. In a read-only root 0.7.14-0.7.18 die with 'Read-only file system "
-        "(os error 30)'; 0.7.19 and later warn and carry on without the lock.",
+        "(os error 30)'; 0.7.19 and later carry on without the lock, silently (a WARN line only with -v).",
         fix="set UV_NO_SYNC=true (with UV_FROZEN=true) at run time: `uv run` then leaves the environment alone",
         path=rf"/(\.lock|{TMP_NAME})$",
         exe=r"uv",
