@@ -1,5 +1,28 @@
-"""Fixtures shared by every tier (helpers live in tests/support)."""
+"""Fixtures and hooks shared by every tier (helpers live in tests/support)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
 
 from tests.support.tracing import trace_py
 
 __all__ = ["trace_py"]
+
+# What each tool a test needs is called in Debian's packages.
+PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev"}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs("strace")`: skipped where the tool is missing, but in CI (CI=true)
+    a missing tool fails the test: CI must install everything (scripts/test does)."""
+    for mark in item.iter_markers("needs"):
+        missing = [tool for tool in mark.args if shutil.which(tool) is None]
+        if missing:
+            install = " ".join(PACKAGES.get(tool, tool) for tool in missing)
+            message = f"needs {', '.join(missing)}: apt-get install {install}"
+            if os.environ.get("CI"):
+                pytest.fail(f"{message} (in CI no test is skipped for a missing tool)", pytrace=False)
+            pytest.skip(message)

@@ -161,7 +161,7 @@ def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
     assert proc.returncode == 3 and "p.toml" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to hold the ptrace slot")
+@pytest.mark.needs("strace")
 def test_ptrace_refused_says_how_to_allow_it(tmp_path: Path) -> None:
     """Under `strace -f`, rotrace's child is already traced, so PTRACE_SEIZE is refused."""
     proc = subprocess.run(

@@ -21,7 +21,7 @@ from tests.support import strace_oracle
 from tests.support.programs import Step, compile_program, programs
 from tests.support.tracing import run_traced
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is the oracle")
+pytestmark = pytest.mark.needs("strace")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 EXAMPLES = int(os.environ.get("ROTRACE_CONFORMANCE_EXAMPLES", "20"))
 

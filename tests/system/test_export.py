@@ -103,10 +103,9 @@ def test_trace_is_clean_under_its_own_policy_but_the_venv_write(app: Path) -> No
     assert proc.returncode == 1
 
 
+@pytest.mark.needs("bwrap")
 def test_generated_policy_lets_the_command_run_read_only(app: Path) -> None:
     """The done-when: the generated allowlist, applied as a bubblewrap sandbox, is enough."""
-    if shutil.which("bwrap") is None:
-        pytest.skip("needs bubblewrap")
     (app / ".venv" / "pyvenv.cfg").unlink()
     (app / ".venv").rmdir()
     trace = _trace(app)

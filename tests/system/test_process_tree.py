@@ -167,7 +167,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build an int 0x80 program")
+@pytest.mark.needs("gcc")
 def test_32bit_syscall_from_64bit_process_uses_the_i386_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

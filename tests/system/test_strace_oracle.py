@@ -14,7 +14,7 @@ from rotrace.tracer import syscall_info
 from tests.support import strace_oracle
 from tests.support.tracing import run_traced
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is the oracle")
+pytestmark = pytest.mark.needs("strace")
 WORKLOAD = Path(__file__).parent.parent / "support" / "workloads" / "mixed.py"
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from tools.uvtools import TMP_READ_ONLY, Cell, audit_uv
 
-pytestmark = [pytest.mark.uv, pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")]
+pytestmark = [pytest.mark.uv, pytest.mark.needs("bwrap")]
 ROTRACE = [sys.executable, "-m", "rotrace"]
 LOCK_WRITES = [("open", "<app>/.venv/.lock", "EROFS"), ("create", "<app>/.venv/.tmpXXXXXX", "EROFS")]
 
