@@ -80,7 +80,13 @@ def cli() -> None:
     metavar="TRACE",
     help="Compare with an earlier JSON trace: show writes that appeared or disappeared; new violations fail.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
+@click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+@click.option(
+    "--command-status",
+    is_flag=True,
+    help="When the command fails, exit with its own status (128+N if killed by signal N) instead of 8/9.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     allow: tuple[str, ...],
@@ -93,6 +99,8 @@ def run(
     emit: str | None,
     baseline: str | None,
     verbose: bool,
+    quiet: bool,
+    command_status: bool,
     command: tuple[str, ...],
 ) -> int:
     """Trace COMMAND and report the paths it writes.
@@ -101,6 +109,7 @@ def run(
     Example:  rotrace run --json trace.json -- uv run python --version
     """
     from rotrace.policy.allowlist import build_allowlist
+    from rotrace.report.present import View
     from rotrace.runner import AuditRequest, audit
     from rotrace.tracer import TraceOptions
 
@@ -111,11 +120,29 @@ def run(
     options = TraceOptions(
         seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
     )
+    view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(
-        list(command), build_allowlist(list(allow), policy), options, json_path, verbose, read_only,
-        keep_writes, emit, baseline,
+        list(command), build_allowlist(list(allow), policy), options, json_path, read_only, keep_writes,
+        emit, baseline, view, command_status,
     )  # fmt: skip
     return audit(request)
+
+
+def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
+    from rotrace.report.present import View
+
+    return View(verbose=verbose, quiet=quiet, json=fmt == "json", stdout_taken=fmt == "json")
+
+
+_REPORT_FORMAT = click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: the report on stderr; json: a document on stdout (README: 'The report as JSON').",
+)
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -157,21 +184,26 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
 @cli.command(epilog=EXIT_HELP)
 @click.argument("old", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
-def diff(old: str, new: str) -> int:
-    """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations)."""
+@_REPORT_FORMAT
+@_QUIET
+def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
+    """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations),
+    and what changed in the environment that decides them (UV_*, PYTHON*, HOME...)."""
     from rotrace.runner import diff as diff_traces
 
-    return diff_traces(old, new)
+    return diff_traces(old, new, _view(False, quiet, report_format))
 
 
 @cli.command(epilog=EXIT_HELP)
 @click.argument("trace", type=click.Path(dir_okay=False))
-@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
-def report(trace: str, verbose: bool) -> int:
+@click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
+@_QUIET
+@_REPORT_FORMAT
+def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
     """Render a saved JSON trace again (the same report as `run`)."""
     from rotrace.runner import report as render_report
 
-    return render_report(trace, verbose)
+    return render_report(trace, _view(verbose, quiet, report_format))
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -179,15 +211,27 @@ def report(trace: str, verbose: bool) -> int:
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
 @click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
 @click.option("--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE.")
-@click.option("-v", "--verbose", is_flag=True, help="List every allowed write too.")
+@click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
+@_QUIET
+@_REPORT_FORMAT
 def check(
-    trace: str, allow: tuple[str, ...], policy: str | None, json_path: str | None, verbose: bool
+    trace: str,
+    allow: tuple[str, ...],
+    policy: str | None,
+    json_path: str | None,
+    verbose: bool,
+    quiet: bool,
+    report_format: str,
 ) -> int:
     """Re-classify a saved JSON trace under another allowlist."""
     from rotrace.policy.allowlist import build_allowlist
     from rotrace.runner import check as check_trace
 
-    return check_trace(trace, build_allowlist(list(allow), policy), json_path, verbose)
+    if json_path == "-" and report_format == "json":
+        raise click.UsageError("--json - and --format json both write to stdout: give --json a file")
+    return check_trace(
+        trace, build_allowlist(list(allow), policy), json_path, _view(verbose, quiet, report_format)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
+from rotrace.environment import run_environment
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.mounts import MountPlan, MountPlanner, plan_mounts
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, changes_of, diff_traces
+from rotrace.report.present import View, live_status, present, present_diff
 from rotrace.spool import Spool
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace, signal_name
 from rotrace.tracer import TraceOptions, TraceResult, trace_command
@@ -43,11 +46,12 @@ class AuditRequest:
     allowlist: Allowlist
     options: TraceOptions
     json_path: str | None = None  # "-": stdout
-    verbose: bool = False
     read_only: bool = False
     keep_writes: bool = False
     emit: str | None = None  # an export format, printed to stdout after the run
     baseline: str | None = None  # an earlier trace to compare with
+    view: View = field(default_factory=View)
+    command_status: bool = False  # exit with the command's own status when it failed
 
 
 def _stdout_open(what: str) -> None:
@@ -98,9 +102,12 @@ class TraceOutput:
 
 
 def classify_into(
-    verdicts: Iterable[Verdict], header: TraceHeader, output: TraceOutput, *consumers: Aggregate | Changes
+    verdicts: Iterable[Verdict],
+    header: TraceHeader,
+    output: TraceOutput,
+    *consumers: Callable[[Verdict], None],
 ) -> Summary:
-    """Stream verdicts into the consumers and, if asked, the JSON trace."""
+    """The first pass: stream verdicts into the consumers and, if asked, the JSON trace."""
     summary = Summary()
     explanations: dict[Any, None] = {}
     writer: TraceWriter | None = None
@@ -111,8 +118,8 @@ def classify_into(
             output.failed(exc)
     for verdict in verdicts:
         summary.add(verdict)
-        for consumer in consumers:
-            consumer.add(verdict)
+        for consume in consumers:
+            consume(verdict)
         if verdict.explanation is not None:
             explanations[verdict.explanation] = None
         if writer is not None:
@@ -127,6 +134,14 @@ def classify_into(
         except OSError as exc:
             output.failed(exc)
     return summary
+
+
+def _group(verdicts: Iterable[Verdict], planner: MountPlanner, keep_all: bool) -> tuple[Aggregate, MountPlan]:
+    """The second pass: where each write needs a mount, grouped for the report."""
+    aggregate = Aggregate(keep_all=keep_all)
+    for verdict in verdicts:
+        aggregate.add(verdict, planner.place(verdict))
+    return aggregate, planner.plan()
 
 
 def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | None]:
@@ -158,7 +173,8 @@ def audit(request: AuditRequest) -> int:
             spool.add(event)
             classifier.learn(event)
 
-        result, writable = _trace(request, sink)
+        with live_status(spool, request.view):
+            result, writable = _trace(request, sink)
         classifier.know(result.processes)
         header = TraceHeader(
             command=request.argv,
@@ -173,25 +189,28 @@ def audit(request: AuditRequest) -> int:
             sandbox_writable=writable,
             processes=result.processes,
             directories=result.directories,
+            environment=run_environment(),
         )
-
         verdicts = _Classified(spool, classifier)
-        aggregate = Aggregate(keep_allowed=request.verbose)
-        changes = Changes(header.cwd)
-        consumers: tuple[Aggregate | Changes, ...] = (aggregate, changes) if baseline else (aggregate,)
+        planner = MountPlanner(header.cwd, header.directories)
+        changes = Changes(header.cwd, header.environment)
+        consumers = (planner.learn, changes.add) if baseline else (planner.learn,)
         summary = classify_into(verdicts, header, output, *consumers)
-        _render(header, aggregate, request.verbose)
+        aggregate, plan = _group(verdicts, planner, request.view.verbose)
+        present(header, aggregate, plan, request.view, request.json_path)
         status = verdict_status(header, summary)
         if request.emit:
-            status |= _emit(header, verdicts, request.emit)
+            status |= _emit(header, plan, request.emit)
     if baseline is not None:
-        status |= _diff(baseline, changes, err=True)
+        status |= _diff(baseline, changes, View(quiet=request.view.quiet), err=True)
     output.close()
+    if request.command_status and header.command_failed:
+        return header.exit_code  # the command's own status, as a shell would report it
     return status
 
 
 class _Classified:
-    """The spool's events classified, as often as they are iterated (the mount plan reads twice)."""
+    """The spool's events classified, as often as they are iterated (the report reads twice)."""
 
     def __init__(self, spool: Spool, classifier: Classifier) -> None:
         self._spool = spool
@@ -201,68 +220,61 @@ class _Classified:
         return (self._classifier.classify(e) for e in self._spool)
 
 
-def check(trace: str, allowlist: Allowlist, json_path: str | None, verbose: bool) -> int:
+class _Reclassified:
+    """A saved trace's verdicts under another allowlist, as often as they are iterated."""
+
+    def __init__(self, verdicts: Iterable[Verdict], classifier: Classifier) -> None:
+        self._verdicts = verdicts
+        self._classifier = classifier
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return (self._classifier.classify(v.event, v.venv, known_venv=True) for v in self._verdicts)
+
+
+def check(trace: str, allowlist: Allowlist, json_path: str | None, view: View) -> int:
     """`rotrace check`: a saved trace classified again under another allowlist."""
     header, verdicts = read_trace(trace)
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
-    classifier = Classifier(allowlist, header.processes)
-    reclassified = (classifier.classify(v.event, v.venv, known_venv=True) for v in verdicts)
-    aggregate = Aggregate(keep_allowed=verbose)
-    summary = classify_into(reclassified, header, output, aggregate)
-    _render(header, aggregate, verbose)
+    reclassified = _Reclassified(verdicts, Classifier(allowlist, header.processes))
+    planner = MountPlanner(header.cwd, header.directories)
+    summary = classify_into(reclassified, header, output, planner.learn)
+    aggregate, plan = _group(reclassified, planner, view.verbose)
+    present(header, aggregate, plan, view, trace)
     output.close()
     return verdict_status(header, summary)
 
 
-def report(trace: str, verbose: bool) -> int:
+def report(trace: str, view: View) -> int:
     """`rotrace report`: a saved trace rendered again."""
     header, verdicts = read_trace(trace)
-    aggregate = Aggregate(keep_allowed=verbose)
-    summary = Summary()
+    planner = MountPlanner(header.cwd, header.directories)
     for verdict in verdicts:
-        summary.add(verdict)
-        aggregate.add(verdict)
-    _render(header, aggregate, verbose)
-    return verdict_status(header, summary)
+        planner.learn(verdict)
+    aggregate, plan = _group(verdicts, planner, view.verbose)
+    present(header, aggregate, plan, view, trace)
+    return verdict_status(header, aggregate.summary)
 
 
 def allowlist(trace: str, fmt: str, container: str) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format."""
     header, verdicts = read_trace(trace)
-    return _emit(header, verdicts, fmt, container)
+    return _emit(header, plan_mounts(verdicts, header.cwd, header.directories), fmt, container)
 
 
-def diff(old: str, new: str) -> int:
+def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
-    return _diff(load_changes(old), load_changes(new), err=False)
+    return _diff(load_changes(old), load_changes(new), view, err=False)
 
 
 def load_changes(path: str) -> Changes:
     header, verdicts = read_trace(path)
-    return changes_of(header.cwd, verdicts)
+    return changes_of(header.cwd, verdicts, header.environment)
 
 
-def _console(err: bool) -> Any:
-    from rich.console import Console
-
-    stream: IO[str] = sys.stderr if err else sys.stdout
-    # Not a terminal (CI logs, files): wide enough that paths are not folded.
-    width = None if stream.isatty() else 160
-    return Console(stderr=err, highlight=False, width=width)
-
-
-def _render(header: TraceHeader, aggregate: Aggregate, verbose: bool) -> None:
-    from rotrace.report.render import render
-
-    render(aggregate, header, _console(err=True), verbose)
-
-
-def _emit(header: TraceHeader, verdicts: Iterable[Verdict], fmt: str, container: str = "app") -> int:
+def _emit(header: TraceHeader, plan: MountPlan, fmt: str, container: str = "app") -> int:
     from rotrace.export.formats import RENDERERS, Target
-    from rotrace.export.mounts import plan_mounts
 
-    plan = plan_mounts(verdicts, header.cwd, header.directories)
     rendered = RENDERERS[fmt](plan, Target(header.command, container))
     sys.stdout.write(rendered.text)
     sys.stdout.flush()
@@ -271,9 +283,7 @@ def _emit(header: TraceHeader, verdicts: Iterable[Verdict], fmt: str, container:
     return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
 
 
-def _diff(old: Changes, new: Changes, err: bool) -> int:
-    from rotrace.report.diff import render_diff
-
+def _diff(old: Changes, new: Changes, view: View, err: bool) -> int:
     result = diff_traces(old, new)
-    render_diff(result, _console(err))
+    present_diff(result, view, err)
     return EXIT_VIOLATIONS if result.new_violations else EXIT_OK

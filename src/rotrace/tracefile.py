@@ -40,6 +40,7 @@ class TraceHeader:
     sandbox_writable: list[str] | None = None  # what the sandbox mounted writable
     processes: list[ProcessInfo] = field(default_factory=list)
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
+    environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
 
     @property
     def command_failed(self) -> bool:
@@ -210,7 +211,15 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         sandbox_writable=None if sandbox is None else list(sandbox),
         processes=[_process(p) for p in processes],
         directories={os.fsencode(d): states[s] for d, s in directories.items()},
+        environment=_environment(data),
     )
+
+
+def _environment(data: dict[str, Any]) -> dict[str, str]:
+    env = _field(data, "environment", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise _Malformed("'environment' must map names to strings")
+    return dict(env)
 
 
 def _verdict(obj: object) -> Verdict:

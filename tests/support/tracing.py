@@ -48,7 +48,9 @@ def trace_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TracePy:
 
 def rotrace_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """The installed CLI, as a user runs it."""
+    """The installed CLI, as a user runs it (its output piped, not wrapped: no COLUMNS)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.run(
         [PY, "-m", "rotrace", *args],
         cwd=cwd,

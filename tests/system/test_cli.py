@@ -25,7 +25,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_clean_run_exits_0(tmp_path: Path) -> None:
     proc = _run(tmp_path, "--", "sh", "-c", "echo hi > /tmp/rotrace-cli-ok; rm /tmp/rotrace-cli-ok")
     assert proc.returncode == 0, proc.stderr
-    assert "0 violations" in proc.stderr
+    assert "✓ no violations" in proc.stderr
 
 
 def test_violation_exits_1_and_names_the_directory(tmp_path: Path) -> None:

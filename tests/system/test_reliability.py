@@ -30,7 +30,7 @@ def test_a_spool_that_cannot_be_written_does_not_hang(tmp_path: Path) -> None:
     proc = subprocess.run([*ROTRACE, "run", "--allow", str(tmp_path), "--", PY, "-c", code], cwd=tmp_path,
                           preexec_fn=limit, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "20000 writes" in proc.stderr and "kept the events in memory" in proc.stderr
+    assert "20,000 writes" in proc.stderr and "kept the events in memory" in proc.stderr
 
 
 def _state(pid: int) -> str | None:

@@ -39,7 +39,7 @@ def test_uv_run_writes_into_the_venv(tmp_path: Path) -> None:
     assert trace["summary"]["venv_writes"] >= 1
     assert {e["path"] for e in trace["events"] if not e["allowed"]} == {f"{venv}/.lock"}
     assert proc.returncode == 1  # uv succeeded; the venv write is the one violation
-    assert "Writes into virtual environments" in proc.stderr and venv in proc.stderr
+    assert "(venv)" in proc.stderr and venv in proc.stderr
 
 
 def test_uv_no_sync_makes_no_venv_write(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from rotrace.events import ProcessInfo
 from rotrace.explain import explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.forecast import forecast
+from rotrace.policy.mounts import MountPlanner
 from rotrace.policy.verdict import Classifier
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import changes_of, diff_traces
@@ -76,9 +77,13 @@ def test_diff_and_aggregate() -> None:
     assert [c.path for c in diff.appeared] == ["/srv/state.json"]
     assert [c.path for c in diff.disappeared] == ["/tmp/x"]  # the temp name is generalised away
     assert [c.path for c in diff.new_violations] == ["/srv/state.json"]
+    planner = MountPlanner("/app", {})
+    for v in new:
+        planner.learn(v)
     agg = Aggregate()
     for v in new:
-        agg.add(v)
-    assert set(agg.violations) == {b"/app/.venv", b"/srv"}
-    assert agg.venvs[b"/app/.venv"].count == 1
+        agg.add(v, planner.place(v))
+    assert set(agg.violations) == {"/app/.venv", "/srv"}  # where the fix applies
+    assert agg.violations["/app/.venv"].venv and agg.violations["/app/.venv"].blocked
+    assert agg.violations["/srv"].processes == {("python3", 100): 1}
     assert {k.id: n for k, n in agg.explanations.items()} == {"uv-venv-lock": 1}

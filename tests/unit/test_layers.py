@@ -18,8 +18,10 @@ ALLOWED = {
     "sandbox": BASE | {"tracer", "policy"},
     "report": BASE | {"explain", "policy", "tracefile"},
     "export": BASE | {"explain", "policy"},
-    "runner": BASE | {"explain", "policy", "tracefile", "spool", "tracer", "sandbox", "report", "export"},
-    "cli": BASE | {"runner", "tracer", "policy", "export"},
+    "environment": BASE,
+    "runner": BASE
+    | {"explain", "policy", "tracefile", "spool", "tracer", "sandbox", "report", "export", "environment"},
+    "cli": BASE | {"runner", "tracer", "policy", "export", "report"},
     "__main__": BASE | {"cli"},
 }
 
@@ -55,9 +57,10 @@ def test_no_import_runs_back_up_a_layer() -> None:
     assert wrong == []
 
 
-def test_only_tracefile_serialises_json() -> None:
+def test_json_is_written_in_two_places() -> None:
+    """The trace's schema in tracefile.py; the report document (`--format json`) in report/."""
     users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "json.dump" in p.read_text())
-    assert users == ["tracefile.py"]
+    assert users == ["report/document.py", "tracefile.py"]
 
 
 def test_readme_known_writers_table_is_the_code_s() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from rotrace.events import DirState
 from rotrace.export.formats import RENDERERS, Target, volume_name
-from rotrace.export.mounts import plan_mounts
+from rotrace.policy.mounts import plan_mounts
 from tests.unit.factories import classify, event
 
 A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from rotrace.escape import safe_text
 from rotrace.export import FORMATS
-from rotrace.export.mounts import MountPlan
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, escape_glob, policy_entry
+from rotrace.policy.mounts import MountPlan
 
 
 @dataclass

@@ -1,71 +1,81 @@
-"""Folding a stream of verdicts into what the report shows, in memory bounded by directories."""
+"""Folding a stream of verdicts into what the report shows, in memory bounded by places.
+
+Violations are grouped by where the fix applies: the mount point the plan would make (a tree
+of directories the command created collapses into its top), or the place no mount can fix (a
+venv, the application directory). A 2,000-write install is then a few lines.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 from rotrace.explain import Known
-from rotrace.pathnames import generalise
+from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
-VENV_EXAMPLES = 8
+EXAMPLES = 8  # the venv writes listed without -v
 
 
 @dataclass
-class DirGroup:
-    directory: bytes
-    count: int = 0
-    ops: dict[str, int] = field(default_factory=dict)
-    errnos: dict[str, int] = field(default_factory=dict)
-    forecasts: dict[str, int] = field(default_factory=dict)
-    example: bytes = b""
+class Group:
+    """Writes that one fix covers (or the writes in one directory, for allowed ones)."""
 
-    def add(self, verdict: Verdict, err: str) -> None:
+    where: str
+    blocked: str | None = None  # why no mount can fix them
+    count: int = 0
+    ops: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    forecasts: Counter[str] = field(default_factory=Counter)
+    processes: Counter[tuple[str, int]] = field(default_factory=Counter)  # (program, pid)
+    explanations: Counter[Known] = field(default_factory=Counter)
+    examples: list[Verdict] = field(default_factory=list)
+    venv: bool = False
+    failed_writes: int = 0  # that failed here (not only under a read-only root)
+
+    def add(self, v: Verdict, keep: int) -> None:
+        e = v.event
         self.count += 1
-        op = verdict.event.op
-        self.ops[op] = self.ops.get(op, 0) + 1
-        self.errnos[err] = self.errnos.get(err, 0) + 1
-        ro = verdict.ro_forecast or "ok"
-        self.forecasts[ro] = self.forecasts.get(ro, 0) + 1
-        if not self.example:
-            self.example = verdict.event.path
+        self.ops[e.op] += 1
+        self.outcomes[e.outcome] += 1
+        self.forecasts[v.ro_forecast or "ok"] += 1
+        self.processes[(os.fsdecode(os.path.basename(e.exe)) or "?", e.pid)] += 1
+        self.failed_writes += e.failed
+        if v.explanation is not None:
+            self.explanations[v.explanation] += 1
+        if len(self.examples) < keep:
+            self.examples.append(v)
 
 
 @dataclass
 class Aggregate:
-    keep_allowed: bool = False
+    keep_all: bool = False  # -v: every write, not only examples
     summary: Summary = field(default_factory=Summary)
-    violations: dict[bytes, DirGroup] = field(default_factory=dict)
-    venvs: dict[bytes, DirGroup] = field(default_factory=dict)
-    venv_examples: dict[bytes, list[Verdict]] = field(default_factory=dict)
-    allowed: dict[bytes, DirGroup] = field(default_factory=dict)
-    allowed_list: list[Verdict] = field(default_factory=list)
-    explanations: dict[Known, int] = field(default_factory=dict)  # -> violations or venv writes it explains
-    _dirs: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # directory -> generalised
+    violations: dict[str, Group] = field(default_factory=dict)
+    allowed: dict[str, Group] = field(default_factory=dict)
+    explanations: Counter[Known] = field(default_factory=Counter)
 
-    def add(self, verdict: Verdict) -> None:
+    def add(self, verdict: Verdict, placements: list[Placement]) -> None:
         self.summary.add(verdict)
         event = verdict.event
         if not event.write:
             return
-        raw_dir = event.directory
-        directory = self._dirs.get(raw_dir)
-        if directory is None:
-            directory = self._dirs[raw_dir] = os.fsencode(generalise(raw_dir))
         if verdict.explanation is not None:
-            self.explanations[verdict.explanation] = self.explanations.get(verdict.explanation, 0) + 1
+            self.explanations[verdict.explanation] += 1
+        keep = 1 << 62 if self.keep_all else EXAMPLES
         if verdict.violation:
-            self.violations.setdefault(directory, DirGroup(directory)).add(verdict, event.outcome)
-        else:
-            group = self.allowed.get(directory)
+            if placements:
+                where, reason = placements[0].point, placements[0].reason
+            else:
+                where, reason = os.fsdecode(event.directory), None
+            group = self.violations.get(where)
             if group is None:
-                group = self.allowed[directory] = DirGroup(directory)
-            group.add(verdict, event.outcome)
-            if self.keep_allowed:
-                self.allowed_list.append(verdict)
-        if verdict.venv is not None and verdict.venv_write:
-            self.venvs.setdefault(verdict.venv, DirGroup(verdict.venv)).add(verdict, event.outcome)
-            examples = self.venv_examples.setdefault(verdict.venv, [])
-            if len(examples) < VENV_EXAMPLES:
-                examples.append(verdict)
+                group = self.violations[where] = Group(where, reason, venv=verdict.venv_write)
+            group.add(verdict, keep)
+        else:
+            where = os.fsdecode(event.directory)
+            group = self.allowed.get(where)
+            if group is None:
+                group = self.allowed[where] = Group(where)
+            group.add(verdict, keep if self.keep_all else 0)

@@ -35,6 +35,7 @@ class Change:
 class TraceDiff:
     appeared: list[Change]
     disappeared: list[Change]
+    environment: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> old, new
 
     @property
     def new_violations(self) -> list[Change]:
@@ -44,8 +45,9 @@ class TraceDiff:
 class Changes:
     """The writes of one trace, folded by (op, generalised path): fed verdict by verdict."""
 
-    def __init__(self, cwd: str) -> None:
+    def __init__(self, cwd: str, environment: dict[str, str] | None = None) -> None:
         self.cwd = cwd
+        self.environment = environment or {}
         self.by_key: dict[tuple[str, str], Change] = {}
 
     def add(self, v: Verdict) -> None:
@@ -61,8 +63,8 @@ class Changes:
         change.explanation = change.explanation or v.explanation
 
 
-def changes_of(cwd: str, verdicts: Iterable[Verdict]) -> Changes:
-    changes = Changes(cwd)
+def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str] | None = None) -> Changes:
+    changes = Changes(cwd, environment)
     for v in verdicts:
         changes.add(v)
     return changes
@@ -72,11 +74,19 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     before, after = old.by_key, new.by_key
     appeared = [after[k] for k in sorted(after.keys() - before.keys(), key=lambda k: (k[1], k[0]))]
     gone = [before[k] for k in sorted(before.keys() - after.keys(), key=lambda k: (k[1], k[0]))]
-    return TraceDiff(appeared, gone)
+    old_env, new_env = old.environment, new.environment
+    env = {
+        name: (old_env.get(name), new_env.get(name))
+        for name in sorted(old_env.keys() | new_env.keys())
+        if old_env.get(name) != new_env.get(name) and name != "PATH"
+    }
+    return TraceDiff(appeared, gone, env)
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
+    """Grouped by directory; each known writer's fix once, under the first change it explains."""
     console.print(Text(f"{title} ({len(changes)})", style="bold"))
+    explained: set[str] = set()
     for directory, group in groupby(
         sorted(changes, key=lambda c: (c.directory, c.path)), key=lambda c: c.directory
     ):
@@ -88,12 +98,22 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
             )
             if c.violation:
                 line.append("  violation", style="bold red")
+            if c.explanation is not None and c.explanation.id in explained:
+                line.append(f"  ({c.explanation.title})", style="dim")
             console.print(line)
-            if c.explanation is not None:
+            if c.explanation is not None and c.explanation.id not in explained:
+                explained.add(c.explanation.id)
                 console.print(Text(f"        {c.explanation.title}: {c.explanation.fix}", style="dim"))
 
 
 def render_diff(diff: TraceDiff, console: Console) -> None:
+    if diff.environment:
+        console.print(Text("The environment changed", style="bold"))
+        for name, (old, new) in diff.environment.items():
+            if old is not None:
+                console.print(Text(f"  - {safe_text(name)}={safe_text(old)}", style="green"))
+            if new is not None:
+                console.print(Text(f"  + {safe_text(name)}={safe_text(new)}", style="yellow"))
     if not diff.appeared and not diff.disappeared:
         console.print(Text("no change in what is written", style="green"))
         return

@@ -1,27 +1,44 @@
-"""The terminal report (rich, to stderr). Every name goes through safe_text and into Text
-objects, never into markup, so a file called `[red]x` prints as itself."""
+"""The terminal report (rich, to stderr): the verdict first, then what to change, then the
+violations grouped by where the fix applies, with the processes behind them.
+
+Every name goes through safe_text and into Text objects, never into markup, so a file called
+`[red]x` prints as itself. On a terminal the lines wrap at its width (or COLUMNS); piped, they
+are neither wrapped nor padded.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
+from collections import Counter
+from collections.abc import Iterable
 
 from rich.console import Console
-from rich.padding import Padding
-from rich.table import Table
 from rich.text import Text
 
 from rotrace.escape import safe_text
-from rotrace.report.aggregate import Aggregate, DirGroup
+from rotrace.pathnames import generalise
+from rotrace.policy.mounts import MountPlan
+from rotrace.report.aggregate import Aggregate, Group
 from rotrace.tracefile import TraceHeader
 
-
-def _counts(counter: dict[str, int]) -> str:
-    return ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in sorted(counter.items(), key=lambda kv: -kv[1]))
+_MORE_PLACES = 12  # violation groups shown without -v
 
 
 def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {plural or word + 's'}"
+
+
+def _counts(counter: Counter[str], limit: int = 4) -> str:
+    items = counter.most_common()
+    shown = ", ".join(f"{k} ×{v:,}" if v > 1 else k for k, v in items[:limit])
+    return shown + (f", +{len(items) - limit} more" if len(items) > limit else "")
+
+
+def _processes(group: Group) -> str:
+    items = group.processes.most_common()
+    shown = ", ".join(f"{safe_text(exe)} {pid}" for (exe, pid), _ in items[:2])
+    return shown + (f" +{len(items) - 2}" if len(items) > 2 else "")
 
 
 def _exit_text(header: TraceHeader) -> Text:
@@ -31,107 +48,171 @@ def _exit_text(header: TraceHeader) -> Text:
     return Text(f"exit status {header.exit_code}", style=style)
 
 
-def _group_table(groups: list[DirGroup], title: str) -> Table:
-    table = Table(title=None, box=None, pad_edge=False, show_header=True, header_style="bold")
-    table.add_column(title, overflow="fold")
-    table.add_column("ops")
-    table.add_column("count", justify="right")
-    table.add_column("result")
-    table.add_column("read-only root")
-    table.add_column("example", overflow="fold")
-    for g in sorted(groups, key=lambda g: (-g.count, g.directory)):
-        table.add_row(
-            Text(safe_text(g.directory)),
-            Text(safe_text(_counts(g.ops))),
-            Text(str(g.count)),
-            Text(_counts(g.errnos), style="red" if "ok" not in g.errnos else ""),
-            Text(safe_text(_counts(g.forecasts)), style="red" if "EROFS" in g.forecasts else ""),
-            Text(safe_text(os.path.basename(g.example) or g.example)),
+def verdict_line(agg: Aggregate, header: TraceHeader) -> Text:
+    """The one line `-q` prints."""
+    s = agg.summary
+    line = Text()
+    if s.violations:
+        places = _n(len(agg.violations), "place")
+        line.append(f"✗ {_n(s.violations, 'violation')} in {places}", style="bold red")
+    else:
+        line.append("✓ no violations", style="bold green")
+    line.append(" · ")
+    line.append_text(_exit_text(header))
+    line.append(f" · {_n(s.writes, 'write')}")
+    if s.venv_writes:
+        line.append(f" ({s.venv_writes:,} into a venv)", style="yellow")
+    return line
+
+
+def _what_to_change(plan: MountPlan, console: Console) -> None:
+    if not (plan.blocked or plan.mounts or plan.settings):
+        return
+    console.print()
+    console.print(Text("What to change", style="bold"))
+    for b in plan.blocked:
+        line = Text("  ✗ ", style="red")
+        line.append(safe_text(b.point), style="bold")
+        line.append(f": no mount can make it writable ({_n(b.count, 'write')}): {safe_text(b.reason)}")
+        console.print(line)
+        for known, count in sorted(b.explanations.items(), key=lambda kv: -kv[1]):
+            fix = Text(f"      fix ({known.title}, {count:,}): ", style="green")
+            fix.append(known.fix, style="")
+            console.print(fix)
+    if plan.mounts:
+        line = Text("  → writable mounts (tmpfs, emptyDir): ", style="green")
+        line.append(safe_text(", ".join(plan.mounts)))
+        console.print(line)
+        console.print(
+            Text("    `rotrace allowlist TRACE --format k8s|docker|compose|policy` writes them", style="dim")
         )
-    return table
+    for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
+        line = Text(f"  • {known.title} ({count:,}): ", style="")
+        line.append(f"a setting avoids the mount: {known.fix}", style="dim")
+        console.print(line)
 
 
-def render(agg: Aggregate, header: TraceHeader, console: Console, verbose: bool = False) -> None:
+def _group_line(g: Group, cwd: str) -> Text:
+    line = Text("  ")
+    line.append(safe_text(generalise(g.where)), style="bold")
+    if g.venv:
+        line.append(" (venv)", style="yellow")
+    elif g.blocked is not None and cwd and g.where == cwd:
+        line.append(" (the working directory)", style="yellow")
+    line.append(f"  {_n(g.count, 'write')} · {_counts(g.ops)}")
+    failed = {k: v for k, v in g.outcomes.items() if k != "ok"}
+    if failed:
+        line.append(f" · {_counts(Counter(failed))}", style="red")
+    erofs = g.forecasts.get("EROFS", 0)
+    if erofs:
+        line.append(f" · read-only root: EROFS ×{erofs:,}" if erofs > 1 else " · read-only root: EROFS")
+    line.append(f" · {_processes(g)}", style="cyan")
+    if g.examples:
+        line.append(f" · e.g. {_example(g.examples[0].event.path, g.where)}", style="dim")
+    return line
+
+
+def _example(v_path: bytes, where: str) -> str:
+    path = os.fsdecode(v_path)
+    rel = os.path.relpath(path, where) if path != where and path.startswith(where.rstrip("/") + "/") else path
+    return safe_text(rel)
+
+
+def _write_line(group: Group, indent: str) -> Iterable[Text]:
+    for v in group.examples:
+        e = v.event
+        target = f" → {_example(e.target, group.where)}" if e.op == "rename" and e.target else ""
+        line = Text(f"{indent}{e.op:<8} {_example(e.path, group.where)}{target}")
+        line.append(f"  ({safe_text(e.syscall)} → {e.outcome}", style="dim")
+        line.append(f", {safe_text(os.fsdecode(os.path.basename(e.exe)))} {e.pid})", style="dim")
+        if e.unresolved:
+            line.append("  unresolved", style="bold red")
+        yield line
+
+
+def render(
+    agg: Aggregate, header: TraceHeader, plan: MountPlan, console: Console, verbose: bool = False
+) -> None:
     s = agg.summary
     console.print(Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))))
-    line = Text("  ")
-    line.append_text(_exit_text(header))
-    line.append(f" · {_n(s.events, 'event')} · {_n(s.writes, 'write')} · ")
-    line.append(_n(s.violations, "violation"), style="bold red" if s.violations else "green")
-    line.append(f" · {_n(s.venv_writes, 'venv write')}", style="bold yellow" if s.venv_writes else "")
-    console.print(line)
+    console.print(verdict_line(agg, header))
     if header.read_only:
         writable = safe_text(", ".join(header.sandbox_writable or [])) or "nothing"
         console.print(Text(f"  traced in a read-only root (bubblewrap); writable: {writable}", style="dim"))
     elif s.ro_failures:
-        console.print(
-            Text(
-                f"  under a read-only root {s.ro_failures} of these writes would fail with EROFS",
-                style="yellow",
-            )
-        )
+        console.print(Text(f"  under a read-only root {s.ro_failures:,} of these writes would fail (EROFS)",
+                           style="yellow"))  # fmt: skip
     for warning in header.warnings:
         console.print(Text(f"  warning: {safe_text(warning)}", style="yellow"))
 
+    if s.violations:
+        _what_to_change(plan, console)
+
     if agg.violations:
         console.print()
-        console.print(Text(f"✗ Violations: writes outside the allowlist ({s.violations})", style="bold red"))
-        console.print(_group_table(list(agg.violations.values()), "directory"))
-
-    if agg.venvs:
-        console.print()
-        console.print(Text("! Writes into virtual environments", style="bold yellow"))
-        for root, group in agg.venvs.items():
-            console.print(Text(f"  {safe_text(root)} ({group.count})", style="yellow"))
-            for v in agg.venv_examples[root]:
-                rel = os.path.relpath(v.event.path, root) if v.event.path != root else b"."
-                example = (
-                    f"    {v.event.op} {safe_text(rel)} ({safe_text(v.event.syscall)} → {v.event.outcome})"
-                )
-                console.print(Text(example))
-            if group.count > len(agg.venv_examples[root]):
-                console.print(Text(f"    … and {group.count - len(agg.venv_examples[root])} more"))
-        console.print(_venv_outcome(agg, header))
-
-    if agg.explanations:
-        console.print()
-        console.print(Text("Why, and what to change", style="bold"))
-        for known, count in sorted(agg.explanations.items(), key=lambda kv: -kv[1]):
-            why = Text.assemble(
-                ("• ", ""), (known.title, "bold"), f" ({count}): {known.who}. {known.why.rstrip('.')}."
+        groups = sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))
+        shown = groups if verbose else groups[:_MORE_PLACES]
+        console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
+        for g in shown:
+            console.print(_group_line(g, header.cwd))
+            if verbose or g.venv:
+                yield_lines = list(_write_line(g, "      "))
+                for line in yield_lines:
+                    console.print(line)
+                if g.count > len(yield_lines):
+                    console.print(Text(f"      … and {g.count - len(yield_lines):,} more (-v lists them)",
+                                       style="dim"))  # fmt: skip
+            if g.venv:
+                console.print(_venv_outcome(g, header))
+        if len(groups) > len(shown):
+            console.print(
+                Text(f"  … and {len(groups) - len(shown)} more places (-v lists them)", style="dim")
             )
-            console.print(Padding(why, (0, 0, 0, 2)))
-            console.print(Padding(Text.assemble(("fix: ", "green"), known.fix), (0, 0, 0, 4)))
 
     allowed = sum(g.count for g in agg.allowed.values())
     if allowed:
         console.print()
-        dirs = sorted(agg.allowed.values(), key=lambda g: -g.count)
-        shown = ", ".join(f"{safe_text(g.directory)} ({g.count})" for g in dirs[:4])
+        by_dir: Counter[str] = Counter()
+        for g in agg.allowed.values():
+            by_dir[generalise(g.where)] += g.count
+        dirs = by_dir.most_common()
+        listed = ", ".join(f"{safe_text(d)} ({n:,})" for d, n in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
-        where = _n(len(dirs), "directory", "directories")
-        console.print(Text(f"✓ {_n(allowed, 'allowed write')} in {where}: {shown}{more}", style="green"))
+        console.print(Text(f"✓ {_n(allowed, 'allowed write')}: {listed}{more}", style="green"))
         if verbose:
-            for v in agg.allowed_list:
-                e = v.event
-                console.print(
-                    Text(f"    {e.op:<8} {safe_text(e.path)} ({safe_text(e.syscall)} → {e.outcome})")
-                )
-        else:
-            console.print(Text("  (-v lists them)", style="dim"))
+            for g in sorted(agg.allowed.values(), key=lambda g: g.where):
+                console.print(Text(f"  {safe_text(g.where)}", style="dim"))
+                for line in _write_line(g, "      "):
+                    console.print(line)
     if not s.writes:
         console.print(Text("✓ no writes", style="green"))
 
 
-def _venv_outcome(agg: Aggregate, header: TraceHeader) -> Text:
+def _venv_outcome(group: Group, header: TraceHeader) -> Text:
     """Did a failed venv write kill the command, or was it tolerated?"""
-    failed = [v for examples in agg.venv_examples.values() for v in examples if v.event.failed]
-    if not failed:
-        return Text("  these writes succeeded here; under a read-only root they would fail", style="yellow")
+    if not group.failed_writes:
+        return Text(
+            "      these writes succeeded here; under a read-only root they would fail", style="yellow"
+        )
     if header.command_failed:
-        return Text("  a venv write failed and the command failed: this is what stops it", style="bold red")
+        return Text(
+            "      a venv write failed and the command failed: this is what stops it", style="bold red"
+        )
     return Text(
-        "  a venv write failed but the command carried on (tolerated): still a violation,"
+        "      a venv write failed but the command carried on (tolerated): still a violation,"
         " the command did not get what it asked for",
         style="yellow",
     )
+
+
+def console_for(err: bool = True) -> Console:
+    """A console that follows the terminal's width (and COLUMNS); piped: no wrapping, no padding."""
+    import sys
+
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        return Console(stderr=err, highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 20 else 10_000
+    return Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
+                   no_color=True)  # fmt: skip

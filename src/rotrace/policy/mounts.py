@@ -21,7 +21,7 @@ under a read-only root (mkdir of an existing directory) need nothing. What no mo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rotrace.escape import safe_text
@@ -88,15 +88,12 @@ class _Planner:
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
 
-    def learn_renames(self, writes: Iterable[Verdict]) -> None:
-        for v in writes:
-            e = v.event
-            if e.op == "rename" and e.result == 0 and e.target is not None:
-                source, target = os.fsdecode(e.path), os.fsdecode(e.target)
-                # renaming a directory succeeds only onto a missing or empty one: nothing to hide
-                if source in self.created:
-                    self.moved[source] = target
-                    self.created.add(target)
+    def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
+        for source, target in renames:
+            # renaming a directory succeeds only onto a missing or empty one: nothing to hide
+            if source in self.created:
+                self.moved[source] = target
+                self.created.add(target)
 
     def final(self, path: str) -> str:
         """Where `path` ends up once the directories it lies in were renamed into place."""
@@ -151,35 +148,64 @@ class _Planner:
         return None
 
 
-def _writes(verdicts: Iterable[Verdict]) -> Iterator[Verdict]:
-    for v in verdicts:
-        if v.event.write and not v.harmless and not os.fsdecode(v.event.path).startswith(_PROVIDED):
-            yield v
+def _needs_mount(v: Verdict) -> bool:
+    """A write a read-only root would refuse (EROFS), outside what the runtime provides."""
+    e = v.event
+    return (
+        e.write
+        and not v.harmless
+        and not os.fsdecode(e.path).startswith(_PROVIDED)
+        and forecast(e, writable=False) == "EROFS"
+    )
 
 
-def plan_mounts(
-    verdicts: Iterable[Verdict], cwd: str, states: dict[bytes, DirState] | None = None
-) -> MountPlan:
-    """Two passes over `verdicts` (which must be iterable twice, as a trace file's are): what
-    the command created and where its venvs are, then the plan. Memory stays with directories."""
-    created: set[str] = set()
-    venvs: set[str] = set()
-    for v in _writes(verdicts):
-        if v.event.op == "mkdir" and v.event.result == 0:
-            created.add(os.fsdecode(v.event.path))
-        if v.venv is not None:
-            venvs.add(os.fsdecode(v.venv))
-    planner = _Planner(cwd, states or {}, created, venvs)
-    planner.learn_renames(_writes(verdicts))
-    plan = MountPlan()
-    mounts: set[str] = set()
-    blocked: dict[tuple[str, str], Blocked] = {}
-    for v in _writes(verdicts):
+@dataclass(frozen=True)
+class Placement:
+    """Where one write needs a writable mount, and why there can be none (None: there can)."""
+
+    point: str
+    reason: str | None
+
+
+class MountPlanner:
+    """Two passes over a run's verdicts: `learn` each (what the command created, where its
+    venvs are, which directories it renamed into place), then `place` each; `plan()` is the
+    result. Memory stays with directories, not events."""
+
+    def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
+        self._planner = _Planner(cwd, states or {}, set(), set())
+        self._mounts: set[str] = set()
+        self._blocked: dict[tuple[str, str], Blocked] = {}
+        self._settings: dict[Known, int] = {}
+        self._renames: list[tuple[str, str]] = []
+        self._learnt = False
+
+    def learn(self, v: Verdict) -> None:
         e = v.event
-        if forecast(e, writable=False) != "EROFS":
-            continue  # fails alike under a read-only root: nothing to mount
+        if not e.write or v.harmless:
+            return
+        if e.op == "mkdir" and e.result == 0:
+            self._planner.created.add(os.fsdecode(e.path))
+        if v.venv is not None:
+            self._planner.venvs.add(os.fsdecode(v.venv))
+        if e.op == "rename" and e.result == 0 and e.target is not None:
+            self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+
+    def _settle(self) -> None:
+        if not self._learnt:
+            self._learnt = True
+            self._planner.learn_renames(self._renames)
+
+    def place(self, v: Verdict) -> list[Placement]:
+        """Where this write needs a mount (empty: it needs none)."""
+        self._settle()
+        if not _needs_mount(v):
+            return []
+        e = v.event
+        planner = self._planner
         moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
+        placed = []
         for raw in paths:
             directory = written_directory(e, raw)
             if os.fsdecode(raw) in planner.moved:  # the directory renamed into place, itself
@@ -187,15 +213,34 @@ def plan_mounts(
             point = planner.point(planner.final(directory))
             where = os.fsdecode(v.venv) if v.venv is not None else point
             reason = planner.forbidden(where)
+            placed.append(Placement(where, reason))
             if reason is None:
-                mounts.add(point)
+                self._mounts.add(point)
                 if v.explanation is not None:
-                    plan.settings[v.explanation] = plan.settings.get(v.explanation, 0) + 1
+                    self._settings[v.explanation] = self._settings.get(v.explanation, 0) + 1
                 continue
-            b = blocked.setdefault((where, reason), Blocked(where, generalise(raw), reason))
+            b = self._blocked.setdefault((where, reason), Blocked(where, generalise(raw), reason))
             b.count += 1
             if v.explanation is not None:
                 b.explanations[v.explanation] = b.explanations.get(v.explanation, 0) + 1
-    plan.mounts = sorted(m for m in mounts if not any(m != o and is_under(m, o) for o in mounts))
-    plan.blocked = sorted(blocked.values(), key=lambda b: b.point)
-    return plan
+        return placed
+
+    def plan(self) -> MountPlan:
+        mounts = self._mounts
+        return MountPlan(
+            mounts=sorted(m for m in mounts if not any(m != o and is_under(m, o) for o in mounts)),
+            blocked=sorted(self._blocked.values(), key=lambda b: b.point),
+            settings=dict(self._settings),
+        )
+
+
+def plan_mounts(
+    verdicts: Iterable[Verdict], cwd: str, states: dict[bytes, DirState] | None = None
+) -> MountPlan:
+    """The plan of verdicts that can be iterated twice (a trace file's, a list)."""
+    planner = MountPlanner(cwd, states)
+    for v in verdicts:
+        planner.learn(v)
+    for v in verdicts:
+        planner.place(v)
+    return planner.plan()

@@ -1,0 +1,101 @@
+"""`--format json`: the report (and the diff) as a stable document for machines (README,
+"The report as JSON"). Built from the same aggregate and plan as the terminal report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+from rotrace import __version__
+from rotrace.explain import Known
+from rotrace.policy.mounts import MountPlan
+from rotrace.report.aggregate import Aggregate, Group
+from rotrace.report.diff import Change, TraceDiff
+from rotrace.tracefile import TraceHeader
+
+DOCUMENT_SCHEMA = 1
+
+
+def _known(counter: dict[Known, int]) -> list[dict[str, Any]]:
+    return [
+        {"id": k.id, "title": k.title, "fix": k.fix, "writes": n}
+        for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0].id))
+    ]
+
+
+def _group(g: Group) -> dict[str, Any]:
+    return {
+        "where": g.where,
+        "not_mountable": g.blocked,
+        "venv": g.venv,
+        "writes": g.count,
+        "ops": dict(g.ops.most_common()),
+        "results": dict(g.outcomes.most_common()),
+        "read_only_root": dict(g.forecasts.most_common()),
+        "processes": [{"exe": exe, "pid": pid, "writes": n} for (exe, pid), n in g.processes.most_common()],
+        "explanations": _known(g.explanations),
+        "examples": [os.fsdecode(v.event.path) for v in g.examples],
+    }
+
+
+def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status: int) -> dict[str, Any]:
+    allowed: dict[str, int] = {}
+    for g in agg.allowed.values():
+        allowed[g.where] = allowed.get(g.where, 0) + g.count
+    return {
+        "rotrace_version": __version__,
+        "document": "report",
+        "schema": DOCUMENT_SCHEMA,
+        "command": header.command,
+        "cwd": header.cwd,
+        "exit_code": header.exit_code,
+        "signal": header.signal,
+        "status": status,
+        "summary": {
+            "events": agg.summary.events,
+            "writes": agg.summary.writes,
+            "violations": agg.summary.violations,
+            "venv_writes": agg.summary.venv_writes,
+            "ro_failures": agg.summary.ro_failures,
+        },
+        "violations": [_group(g) for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))],
+        "plan": {
+            "mounts": plan.mounts,
+            "not_mountable": [
+                {"where": b.point, "reason": b.reason, "writes": b.count, "fixes": _known(b.explanations)}
+                for b in plan.blocked
+            ],
+            "settings": _known(plan.settings),
+        },
+        "allowed": {"writes": sum(allowed.values()), "directories": dict(sorted(allowed.items()))},
+        "warnings": header.warnings,
+        "environment": header.environment,
+    }
+
+
+def _change(c: Change) -> dict[str, Any]:
+    return {
+        "op": c.op,
+        "path": c.path,
+        "results": sorted(c.errnos),
+        "violation": c.violation,
+        "explanation": None if c.explanation is None else c.explanation.id,
+    }
+
+
+def diff_document(diff: TraceDiff) -> dict[str, Any]:
+    return {
+        "rotrace_version": __version__,
+        "document": "diff",
+        "schema": DOCUMENT_SCHEMA,
+        "appeared": [_change(c) for c in diff.appeared],
+        "disappeared": [_change(c) for c in diff.disappeared],
+        "new_violations": len(diff.new_violations),
+        "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
+    }
+
+
+def write(document: dict[str, Any], fp: IO[str]) -> None:
+    json.dump(document, fp, indent=2)
+    fp.write("\n")

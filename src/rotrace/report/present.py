@@ -1,0 +1,112 @@
+"""How a report reaches its reader: the terminal report, `-q` (the verdict line), `--format
+json`, and on GitHub Actions the annotations and step summary; and the live status line a
+terminal shows while the command runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rotrace.policy.mounts import MountPlan
+from rotrace.report.aggregate import Aggregate
+from rotrace.report.diff import TraceDiff
+from rotrace.tracefile import TraceHeader
+
+
+def _github() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+@dataclass(frozen=True)
+class View:
+    verbose: bool = False  # every write
+    quiet: bool = False  # the verdict line only
+    json: bool = False  # the report document on stdout
+    github: bool = field(default_factory=_github)
+    stdout_taken: bool = False  # stdout carries the trace or an export: annotations go to stderr
+
+
+def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, trace: str | None) -> None:
+    from rotrace.report.render import console_for, render, verdict_line
+
+    status = _status(header, agg)
+    if view.json:
+        from rotrace.report.document import report_document, write
+
+        write(report_document(header, agg, plan, status), sys.stdout)
+    elif view.quiet:
+        console_for().print(verdict_line(agg, header))
+    else:
+        render(agg, header, plan, console_for(), view.verbose)
+    if view.github:
+        from rotrace.report.github import publish
+
+        publish(header, agg, plan, sys.stderr if view.stdout_taken else sys.stdout)
+
+
+def _status(header: TraceHeader, agg: Aggregate) -> int:
+    return (1 if agg.summary.violations else 0) | (8 if header.command_failed else 0)
+
+
+def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
+    if view.json:
+        from rotrace.report.document import diff_document, write
+
+        write(diff_document(diff), sys.stdout)
+        return
+    from rich.text import Text
+
+    from rotrace.report.diff import render_diff
+    from rotrace.report.render import console_for
+
+    console = console_for(err)
+    if view.quiet:
+        n = len(diff.new_violations)
+        console.print(Text(f"✗ {n} new violations" if n else "✓ no new violations"))
+        return
+    render_diff(diff, console)
+
+
+class _Counting(Protocol):
+    count: int
+
+
+@contextmanager
+def live_status(events: _Counting, view: View) -> Iterator[None]:
+    """While the command runs, on a terminal only: events so far and the time, redrawn on one
+    line of stderr that disappears at the end (rich's live display)."""
+    if view.quiet or view.json or not sys.stderr.isatty():
+        yield
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    from rotrace.report.render import console_for
+
+    start = time.monotonic()
+
+    def line() -> Text:
+        return Text(
+            f"rotrace: tracing · {events.count:,} events · {time.monotonic() - start:.0f} s", style="dim"
+        )
+
+    stop = threading.Event()
+    with Live(line(), console=console_for(), transient=True, auto_refresh=False) as live:
+
+        def tick() -> None:
+            while not stop.wait(0.25):
+                live.update(line(), refresh=True)
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
