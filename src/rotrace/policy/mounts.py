@@ -149,14 +149,15 @@ class _Planner:
 
 
 def _needs_mount(v: Verdict) -> bool:
-    """A write a read-only root would refuse (EROFS), outside what the runtime provides."""
+    """A write a read-only root would refuse (EROFS), outside what the runtime provides.
+
+    A violation's forecast was made when it was classified (it is in the trace); an allowed
+    write's is made here, as if it were not allowed."""
     e = v.event
-    return (
-        e.write
-        and not v.harmless
-        and not os.fsdecode(e.path).startswith(_PROVIDED)
-        and forecast(e, writable=False) == "EROFS"
-    )
+    if not e.write or v.harmless or os.fsdecode(e.path).startswith(_PROVIDED):
+        return False
+    ro = v.ro_forecast if v.violation else forecast(e, writable=False)
+    return ro == "EROFS"
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class MountPlanner:
         planner = self._planner
         moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
-        placed = []
+        placed: list[Placement] = []
         for raw in paths:
             directory = written_directory(e, raw)
             if os.fsdecode(raw) in planner.moved:  # the directory renamed into place, itself
@@ -219,6 +220,8 @@ class MountPlanner:
                 if v.explanation is not None:
                     self._settings[v.explanation] = self._settings.get(v.explanation, 0) + 1
                 continue
+            if any(p.point == where and p.reason == reason for p in placed[:-1]):
+                continue  # a rename within one blocked place is one write
             b = self._blocked.setdefault((where, reason), Blocked(where, generalise(raw), reason))
             b.count += 1
             if v.explanation is not None:

@@ -15,7 +15,7 @@ from rotrace.explain import Known
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
-EXAMPLES = 8  # the venv writes listed without -v
+EXAMPLES = 4  # the venv writes listed without -v
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Group:
     explanations: Counter[Known] = field(default_factory=Counter)
     examples: list[Verdict] = field(default_factory=list)
     venv: bool = False
-    failed_writes: int = 0  # that failed here (not only under a read-only root)
+    failed_writes: int = 0  # refused here (EROFS, EACCES, EPERM), not only under a read-only root
 
     def add(self, v: Verdict, keep: int) -> None:
         e = v.event
@@ -41,7 +41,7 @@ class Group:
         self.outcomes[e.outcome] += 1
         self.forecasts[v.ro_forecast or "ok"] += 1
         self.processes[(os.fsdecode(os.path.basename(e.exe)) or "?", e.pid)] += 1
-        self.failed_writes += e.failed
+        self.failed_writes += e.outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
         if v.explanation is not None:
             self.explanations[v.explanation] += 1
         if len(self.examples) < keep:
@@ -67,6 +67,8 @@ class Aggregate:
         if verdict.violation:
             if placements:
                 where, reason = placements[0].point, placements[0].reason
+            elif verdict.venv is not None:
+                where, reason = os.fsdecode(verdict.venv), None
             else:
                 where, reason = os.fsdecode(event.directory), None
             group = self.violations.get(where)

@@ -71,29 +71,36 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
     console.print()
     console.print(Text("What to change", style="bold"))
     for b in plan.blocked:
-        line = Text("  ✗ ", style="red")
+        line = Text("✗ ", style="red")
         line.append(safe_text(b.point), style="bold")
         line.append(f": no mount can make it writable ({_n(b.count, 'write')}): {safe_text(b.reason)}")
-        console.print(line)
+        _print(console, line, 2)
         for known, count in sorted(b.explanations.items(), key=lambda kv: -kv[1]):
-            fix = Text(f"      fix ({known.title}, {count:,}): ", style="green")
+            fix = Text(f"fix ({known.title}, {count:,}): ", style="green")
             fix.append(known.fix, style="")
-            console.print(fix)
+            _print(console, fix, 6)
     if plan.mounts:
-        line = Text("  → writable mounts (tmpfs, emptyDir): ", style="green")
+        line = Text("→ writable mounts (tmpfs, emptyDir): ", style="green")
         line.append(safe_text(", ".join(plan.mounts)))
-        console.print(line)
+        _print(console, line, 2)
         console.print(
             Text("    `rotrace allowlist TRACE --format k8s|docker|compose|policy` writes them", style="dim")
         )
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
-        line = Text(f"  • {known.title} ({count:,}): ", style="")
+        line = Text(f"• {known.title} ({count:,}): ", style="")
         line.append(f"a setting avoids the mount: {known.fix}", style="dim")
-        console.print(line)
+        _print(console, line, 2)
+
+
+def _print(console: Console, text: Text, indent: int) -> None:
+    """Wrapped at the console's width, each wrapped line keeping the indent, none padded."""
+    for line in text.wrap(console, max(20, console.width - indent)):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
 def _group_line(g: Group, cwd: str) -> Text:
-    line = Text("  ")
+    line = Text()
     line.append(safe_text(generalise(g.where)), style="bold")
     if g.venv:
         line.append(" (venv)", style="yellow")
@@ -118,11 +125,11 @@ def _example(v_path: bytes, where: str) -> str:
     return safe_text(rel)
 
 
-def _write_line(group: Group, indent: str) -> Iterable[Text]:
+def _write_line(group: Group) -> Iterable[Text]:
     for v in group.examples:
         e = v.event
         target = f" → {_example(e.target, group.where)}" if e.op == "rename" and e.target else ""
-        line = Text(f"{indent}{e.op:<8} {_example(e.path, group.where)}{target}")
+        line = Text(f"{e.op:<8} {_example(e.path, group.where)}{target}")
         line.append(f"  ({safe_text(e.syscall)} → {e.outcome}", style="dim")
         line.append(f", {safe_text(os.fsdecode(os.path.basename(e.exe)))} {e.pid})", style="dim")
         if e.unresolved:
@@ -134,16 +141,18 @@ def render(
     agg: Aggregate, header: TraceHeader, plan: MountPlan, console: Console, verbose: bool = False
 ) -> None:
     s = agg.summary
-    console.print(Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))))
-    console.print(verdict_line(agg, header))
+    _print(console, Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))), 0)
+    _print(console, verdict_line(agg, header), 0)
     if header.read_only:
         writable = safe_text(", ".join(header.sandbox_writable or [])) or "nothing"
-        console.print(Text(f"  traced in a read-only root (bubblewrap); writable: {writable}", style="dim"))
+        _print(
+            console, Text(f"traced in a read-only root (bubblewrap); writable: {writable}", style="dim"), 2
+        )
     elif s.ro_failures:
         console.print(Text(f"  under a read-only root {s.ro_failures:,} of these writes would fail (EROFS)",
                            style="yellow"))  # fmt: skip
     for warning in header.warnings:
-        console.print(Text(f"  warning: {safe_text(warning)}", style="yellow"))
+        _print(console, Text(f"warning: {safe_text(warning)}", style="yellow"), 2)
 
     if s.violations:
         _what_to_change(plan, console)
@@ -154,11 +163,11 @@ def render(
         shown = groups if verbose else groups[:_MORE_PLACES]
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
         for g in shown:
-            console.print(_group_line(g, header.cwd))
+            _print(console, _group_line(g, header.cwd), 2)
             if verbose or g.venv:
-                yield_lines = list(_write_line(g, "      "))
+                yield_lines = list(_write_line(g))
                 for line in yield_lines:
-                    console.print(line)
+                    _print(console, line, 6)
                 if g.count > len(yield_lines):
                     console.print(Text(f"      … and {g.count - len(yield_lines):,} more (-v lists them)",
                                        style="dim"))  # fmt: skip
@@ -178,12 +187,12 @@ def render(
         dirs = by_dir.most_common()
         listed = ", ".join(f"{safe_text(d)} ({n:,})" for d, n in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
-        console.print(Text(f"✓ {_n(allowed, 'allowed write')}: {listed}{more}", style="green"))
+        _print(console, Text(f"✓ {_n(allowed, 'allowed write')}: {listed}{more}", style="green"), 0)
         if verbose:
             for g in sorted(agg.allowed.values(), key=lambda g: g.where):
                 console.print(Text(f"  {safe_text(g.where)}", style="dim"))
-                for line in _write_line(g, "      "):
-                    console.print(line)
+                for line in _write_line(g):
+                    _print(console, line, 6)
     if not s.writes:
         console.print(Text("✓ no writes", style="green"))
 

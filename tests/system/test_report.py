@@ -1,0 +1,108 @@
+"""The report a person reads and the ones machines read, on a recorded trace of a real
+`uv pip install` (uv 0.7.19, six, click and certifi into a venv; tests/data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import rotrace_cli
+
+DATA = Path(__file__).parent.parent / "data"
+TRACE = DATA / "uv-pip-install.json"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_report_snapshot(columns: int) -> None:
+    """ROTRACE_UPDATE_SNAPSHOTS=1 rewrites the snapshots (then read the diff)."""
+    proc = rotrace_cli("report", str(TRACE), env=_env(COLUMNS=str(columns)))
+    assert proc.returncode == 1
+    snapshot = DATA / f"report-{columns}.txt"
+    if os.environ.get("ROTRACE_UPDATE_SNAPSHOTS"):
+        snapshot.write_text(proc.stderr)
+    assert proc.stderr == snapshot.read_text()
+    assert max(len(line) for line in proc.stderr.splitlines()) <= columns
+    assert len(proc.stderr.splitlines()) < 30  # a 217-write install fits a screen
+
+
+def test_piped_report_is_neither_wrapped_nor_padded() -> None:
+    proc = rotrace_cli("report", str(TRACE), env=_env())
+    lines = proc.stderr.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    command = " ".join(json.loads(TRACE.read_text())["command"])
+    assert lines[0] == f"rotrace {command}"  # whole, on one line
+
+
+def test_quiet_is_the_verdict_line() -> None:
+    proc = rotrace_cli("report", str(TRACE), "-q", env=_env())
+    assert proc.stderr.splitlines() == [
+        "✗ 93 violations in 1 place · exit status 0 · 217 writes (93 into a venv)"
+    ]
+
+
+def test_json_document() -> None:
+    proc = rotrace_cli("report", str(TRACE), "--format", "json", env=_env())
+    assert proc.returncode == 1 and proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    trace = json.loads(TRACE.read_text())
+    assert doc["document"] == "report" and doc["schema"] == 1 and doc["status"] == 1
+    assert doc["summary"] == trace["summary"]
+    (group,) = doc["violations"]
+    assert group["venv"] and group["writes"] == 93 and group["processes"][0]["exe"] == "uv"
+    (blocked,) = doc["plan"]["not_mountable"]
+    assert blocked["where"] == group["where"] and blocked["fixes"][0]["id"] == "uv-pip-install"
+    assert doc["plan"]["mounts"] == ["/tmp"]
+    assert doc["environment"]["UV_CACHE_DIR"] == trace["environment"]["UV_CACHE_DIR"]
+
+
+def test_github_actions_annotations_and_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    proc = rotrace_cli(
+        "report", str(TRACE), "-q", env=_env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary))
+    )
+    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+    # ::error title=...::message, properties escaped (no raw ':' or ','), one line
+    assert re.fullmatch(r"::error title=[^:,\r\n]+::[^\r\n]+", line), line
+    assert "93 writes outside the allowlist" in line and "install at build time" in line
+    text = summary.read_text()
+    assert text.startswith("### rotrace: ✗ 93 violations") and "| where | writes | ops | processes |" in text
+
+
+def test_github_data_cannot_start_a_command(tmp_path: Path) -> None:
+    from rotrace.report.github import escape_data, escape_property
+
+    hostile = "x\n::add-mask::y\r%0A"
+    assert "\n" not in escape_data(hostile) and "%250A" in escape_data(hostile)
+    assert ":" not in escape_property("a:b,c") and "," not in escape_property("a:b,c")
+
+
+def test_diff_shows_the_environment_change(tmp_path: Path) -> None:
+    trace = json.loads(TRACE.read_text())
+    trace["environment"] = {**trace["environment"], "UV_NO_SYNC": "true"}
+    (tmp_path / "new.json").write_text(json.dumps(trace))
+    proc = rotrace_cli("diff", str(TRACE), str(tmp_path / "new.json"), env=_env())
+    assert proc.returncode == 0 and "+ UV_NO_SYNC=true" in proc.stdout
+    doc = json.loads(rotrace_cli("diff", str(TRACE), str(tmp_path / "new.json"), "--format", "json").stdout)
+    assert doc["environment"] == {"UV_NO_SYNC": {"old": None, "new": "true"}} and doc["new_violations"] == 0
+
+
+def test_secrets_in_the_environment_are_redacted(tmp_path: Path) -> None:
+    env = _env(
+        UV_INDEX_TOKEN="s3cr3t", PIP_INDEX_URL="https://user:pw@example.invalid/simple", UV_NO_SYNC="1"
+    )
+    rotrace_cli("run", "--json", "t.json", "--", "true", cwd=tmp_path, env=env)
+    recorded = json.loads((tmp_path / "t.json").read_text())["environment"]
+    assert recorded["UV_INDEX_TOKEN"] == recorded["PIP_INDEX_URL"] == "<redacted>"
+    assert recorded["UV_NO_SYNC"] == "1" and recorded["uid"] == str(os.getuid())
