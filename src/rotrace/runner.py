@@ -147,6 +147,13 @@ def _group(verdicts: Iterable[Verdict], planner: MountPlanner, keep_all: bool) -
 def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | None]:
     gc.disable()  # tracing makes no reference cycles; collections would only add latency
     try:
+        if request.read_only and _root_is_read_only():
+            result = trace_command(request.argv, sink, request.options)
+            result.warnings.append(
+                "the root filesystem is already read-only here (a read-only container): the command ran"
+                " plainly, which is the read-only run; no sandbox was needed"
+            )
+            return result, None
         if request.read_only:
             from rotrace.sandbox.bwrap import trace_in_sandbox
 
@@ -157,6 +164,13 @@ def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | N
         return trace_command(request.argv, sink, request.options), None
     finally:
         gc.enable()
+
+
+def _root_is_read_only() -> bool:
+    try:
+        return bool(os.statvfs("/").f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def audit(request: AuditRequest) -> int:

@@ -162,15 +162,16 @@ def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
 
 
 @pytest.mark.needs("strace")
-def test_ptrace_refused_says_how_to_allow_it(tmp_path: Path) -> None:
-    """Under `strace -f`, rotrace's child is already traced, so PTRACE_SEIZE is refused."""
+def test_ptrace_refused_because_already_traced(tmp_path: Path) -> None:
+    """Under `strace -f`, rotrace's child is already traced, so PTRACE_SEIZE is refused: the
+    message names the tracer that holds it, not a container policy."""
     proc = subprocess.run(
         ["strace", "-f", "-qq", "-o", "/dev/null", PY, "-m", "rotrace", "run", "--", "true"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 4, proc.stderr
-    assert "ptrace refused (EPERM)" in proc.stderr and "SYS_PTRACE" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "ptrace refused (EPERM)" in proc.stderr and "already traced by strace" in proc.stderr
+    assert "SYS_PTRACE" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 NON_ROOT_PYTHON = "/usr/bin/python3"

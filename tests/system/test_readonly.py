@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import rotrace_cli
+from tests.support.tracing import PY, rotrace_cli
 
 pytestmark = pytest.mark.needs("bwrap")
 WORKLOAD = Path(__file__).parent.parent / "support" / "workloads" / "readonly.py"
@@ -98,3 +99,18 @@ def test_an_allowed_working_directory_is_an_empty_tmpfs_unless_kept(tmp_path: Pa
     kept = rotrace_cli(*args, cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
     assert "'f'" in kept.stdout and (tmp_path / "g").exists()
+
+
+def test_read_only_inside_a_read_only_root_runs_plainly(tmp_path: Path) -> None:
+    """In a container whose root is already read-only, --read-only needs no sandbox."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    assert bwrap is not None
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--",
+            PY, "-m", "rotrace", "run", "--read-only", "--json", "/tmp/t.json", "--", "sh", "-c",
+            "touch /tmp/ok; touch /var/tmp/refused-$$ 2>/dev/null; true"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 1, proc.stderr  # the write into /var/tmp is refused (EROFS): a violation
+    assert "already read-only here" in proc.stderr and "(bubblewrap)" not in proc.stderr
+    assert "EROFS" in proc.stderr

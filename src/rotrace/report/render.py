@@ -143,7 +143,9 @@ def render(
     s = agg.summary
     _print(console, Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))), 0)
     _print(console, verdict_line(agg, header), 0)
-    if header.read_only:
+    if header.read_only and header.sandbox_writable is None:
+        _print(console, Text("traced in a root that was already read-only", style="dim"), 2)
+    elif header.read_only:
         writable = safe_text(", ".join(header.sandbox_writable or [])) or "nothing"
         _print(
             console, Text(f"traced in a read-only root (bubblewrap); writable: {writable}", style="dim"), 2

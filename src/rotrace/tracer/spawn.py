@@ -125,16 +125,44 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None
     try:
         kernel.seize(pid, options)
     except kernel.PtraceError as exc:
+        refused = ptrace_refused(exc.errno, pid)  # while the child is there to ask who holds it
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(status_r)
-        raise ptrace_refused(exc.errno) from None
+        raise refused from None
     os.kill(pid, signal.SIGCONT)
     return Child(pid, use_seccomp, seccomp_error, status_r)
 
 
-def ptrace_refused(err: int | None) -> TraceFailed:
+def _tracer_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _name_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def ptrace_refused(err: int | None, child: int | None = None) -> TraceFailed:
+    """Why ptrace was refused, told apart: another tracer already holds the process (rotrace
+    runs under strace or gdb), or a policy forbids it (container seccomp, Yama)."""
     name = errno.errorcode.get(err or 0, str(err))
+    holder = _tracer_of(child) if child is not None else 0
+    if holder and holder != os.getpid():
+        return TraceFailed(
+            f"ptrace refused ({name}): the command is already traced by {_name_of(holder)} (pid {holder}),"
+            " which traces rotrace too: a process has one tracer; run rotrace outside strace or gdb"
+        )
     scope = _yama_scope()
     hint = (
         "in Docker run with --cap-add SYS_PTRACE (or a seccomp profile that allows ptrace);"
