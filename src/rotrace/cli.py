@@ -87,7 +87,16 @@ def cli() -> None:
     is_flag=True,
     help="When the command fails, exit with its own status (128+N if killed by signal N) instead of 8/9.",
 )
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option(
+    "-p",
+    "--attach",
+    "attach",
+    type=click.IntRange(min=1),
+    metavar="PID",
+    help="Attach to a running process (and the children it makes from then on) instead of starting "
+    "COMMAND; until it exits or Ctrl-C, which lets it go, still running.",
+)
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     allow: tuple[str, ...],
     policy: str | None,
@@ -101,12 +110,14 @@ def run(
     verbose: bool,
     quiet: bool,
     command_status: bool,
+    attach: int | None,
     command: tuple[str, ...],
 ) -> int:
     """Trace COMMAND and report the paths it writes.
 
     \b
-    Example:  rotrace run --json trace.json -- uv run python --version
+    Examples:  rotrace run --json trace.json -- uv run python --version
+               rotrace run -p 4242        (a running service; Ctrl-C lets it go)
     """
     from rotrace.policy.allowlist import build_allowlist
     from rotrace.report.present import View
@@ -115,6 +126,10 @@ def run(
 
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
+    if attach is not None and (command or read_only):
+        raise click.UsageError("-p PID traces a running process: give no COMMAND and no --read-only")
+    if attach is None and not command:
+        raise click.UsageError("give a COMMAND to run (after --), or -p PID to attach to a running process")
     if emit and json_path == "-":
         raise click.UsageError("--emit and --json - both write to stdout: give --json a file")
     options = TraceOptions(
@@ -123,7 +138,7 @@ def run(
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(
         list(command), build_allowlist(list(allow), policy), options, json_path, read_only, keep_writes,
-        emit, baseline, view, command_status,
+        emit, baseline, view, command_status, attach,
     )  # fmt: skip
     return audit(request)
 

@@ -25,7 +25,7 @@ from rotrace.report.diff import Changes, changes_of, diff_traces
 from rotrace.report.present import View, live_status, present, present_diff
 from rotrace.spool import Spool
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace, signal_name
-from rotrace.tracer import TraceOptions, TraceResult, trace_command
+from rotrace.tracer import TraceOptions, TraceResult, attach_process, trace_command
 
 
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
@@ -52,6 +52,7 @@ class AuditRequest:
     baseline: str | None = None  # an earlier trace to compare with
     view: View = field(default_factory=View)
     command_status: bool = False  # exit with the command's own status when it failed
+    attach: int | None = None  # a running process to trace instead of argv
 
 
 def _stdout_open(what: str) -> None:
@@ -161,9 +162,18 @@ def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | N
                 request.argv, sink, request.options, request.allowlist, request.keep_writes
             )
             return result, sandbox.writable
+        if request.attach is not None:
+            return attach_process(request.attach, sink, request.options), None
         return trace_command(request.argv, sink, request.options), None
     finally:
         gc.enable()
+
+
+def _cwd_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        raise BadInput(f"no process {pid} to attach to (or not yours to trace)") from None
 
 
 def _root_is_read_only() -> bool:
@@ -179,6 +189,8 @@ def audit(request: AuditRequest) -> int:
     if request.emit:
         _stdout_open("--emit")
     cwd = os.getcwd()  # the command may remove it
+    if request.attach is not None:
+        cwd = _cwd_of(request.attach)
     output = TraceOutput(request.json_path)
     classifier = Classifier(request.allowlist)
     with Spool() as spool:
@@ -190,8 +202,11 @@ def audit(request: AuditRequest) -> int:
         with live_status(spool, request.view):
             result, writable = _trace(request, sink)
         classifier.know(result.processes)
+        argv = request.argv
+        if request.attach is not None and result.processes:
+            argv = list(result.processes[0].cmdline) or [f"pid {request.attach}"]
         header = TraceHeader(
-            command=request.argv,
+            command=argv,
             cwd=cwd,
             exit_code=result.exit_code,
             signal=signal_name(result.signal),

@@ -37,6 +37,7 @@ from ptrace.binding import func as _pt  # noqa: E402
 bindings = _pt
 
 PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
 PTRACE_GET_SYSCALL_INFO = 0x420E
 
@@ -70,6 +71,10 @@ detach = _pt.ptrace_detach
 
 def seize(pid: int, options: int) -> None:
     ptrace(PTRACE_SEIZE, pid, 0, options)
+
+
+def interrupt(pid: int) -> None:
+    ptrace(PTRACE_INTERRUPT, pid, 0, 0)
 
 
 def listen(pid: int) -> None:

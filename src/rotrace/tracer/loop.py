@@ -97,6 +97,8 @@ class Tracer:
         self._warned: set[str] = set()
         self.processes: list[ProcessInfo] = []
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
+        self.detaching = False  # attach mode: let every tracee go at its next stop
+        self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.directories = DirectoryStates()
         self._unknown_arch_warned = False
 
@@ -119,7 +121,7 @@ class Tracer:
         self.threads[tid] = thread
         self.members[thread.tgid] = self.members.get(thread.tgid, 0) + 1
         if thread.tgid not in self.exe:
-            self.exe[thread.tgid] = _readlink_exe(thread.tgid)
+            self.exe[thread.tgid] = readlink_exe(thread.tgid)
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
@@ -218,7 +220,7 @@ class Tracer:
         thread.tgid = tid
         self.members[tid] = 1  # exec leaves one thread
         self.decoder.memory.forget(tid)  # a new address space
-        self.exe[tid] = _readlink_exe(tid)
+        self.exe[tid] = readlink_exe(tid)
         if tid == self.root:
             self.started = True
         if self.started:
@@ -264,6 +266,8 @@ class Tracer:
         thread = self.threads.get(tid)
         if thread is not None and thread.pending is not None:  # killed in the call: its fs is still there
             thread.pending.resolve(self.decoder.memory, tid, None)
+        if tid == self.root:
+            self.root_exit = kernel.get_event_msg(tid)
         self._on_exit(tid)
         kernel.detach(tid, 0)
 
@@ -304,11 +308,31 @@ class Tracer:
                 with contextlib.suppress(kernel.PtraceError):
                     kernel.resume_cont(tid, 0)
 
-    def loop(self, root: int) -> int:
-        """Run until no tracee is left; the root's raw wait status."""
+    def request_detach(self) -> None:
+        """Attach mode: stop tracing; each tracee is let go, running, at its next stop."""
+        self.detaching = True
+        for tid in list(self.threads):
+            with contextlib.suppress(kernel.PtraceError):
+                kernel.interrupt(tid)
+
+    def _let_go(self, tid: int) -> None:
+        thread = self.threads.pop(tid, None)
+        if thread is not None:
+            left = self.members.get(thread.tgid, 1) - 1
+            if left > 0:
+                self.members[thread.tgid] = left
+            else:
+                self.members.pop(thread.tgid, None)
+        with contextlib.suppress(kernel.PtraceError):
+            kernel.detach(tid, 0)
+
+    def loop(self, root: int, threads: tuple[int, ...] = ()) -> int:
+        """Run until no tracee is left; the root's raw wait status. `threads`: the root's
+        threads when rotrace attached to a running process (they are seized already)."""
         self.root = root
-        self.threads[root] = _Thread(root)
-        self.members[root] = 1
+        for tid in threads or (root,):
+            self.threads[tid] = _Thread(root)
+        self.members[root] = len(threads) or 1
         root_status = 0
         waitpid = os.waitpid
         while True:
@@ -317,6 +341,9 @@ class Tracer:
             except ChildProcessError:
                 return root_status
             self.stops += 1
+            if self.detaching and os.WIFSTOPPED(status):
+                self._let_go(tid)
+                continue
             if not os.WIFSTOPPED(status):
                 self._on_exit(tid)
                 if tid == root:
@@ -374,7 +401,7 @@ def process_info(pid: int, exe: bytes) -> ProcessInfo:
         return ProcessInfo(pid, 0, -1, exe, ())
 
 
-def _readlink_exe(pid: int) -> bytes:
+def readlink_exe(pid: int) -> bytes:
     try:
         return os.readlink(f"/proc/{pid}/exe".encode())
     except OSError:

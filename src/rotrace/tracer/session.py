@@ -3,6 +3,7 @@ the outcome into a result or a clear error."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -10,9 +11,9 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import kernel, seccomp
 from rotrace.tracer.arch import UnsupportedMachine, current_machine
-from rotrace.tracer.loop import EventSink, TraceOptions, Tracer, TraceResult
+from rotrace.tracer.loop import EventSink, TraceOptions, Tracer, TraceResult, process_info, readlink_exe
 from rotrace.tracer.signals import RELAYED, SignalRelay
-from rotrace.tracer.spawn import find_executable, spawn
+from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
 
 
 def trace_command(
@@ -75,3 +76,85 @@ def trace_command(
         tracer.processes,
         tracer.directories.states,
     )
+
+
+_ATTACH_OPTIONS = (
+    kernel.PTRACE_O_TRACESYSGOOD
+    | kernel.PTRACE_O_TRACEFORK
+    | kernel.PTRACE_O_TRACEVFORK
+    | kernel.PTRACE_O_TRACECLONE
+    | kernel.PTRACE_O_TRACEEXEC
+    | kernel.PTRACE_O_TRACEEXIT
+)  # no EXITKILL: whatever happens to rotrace, the process goes on
+
+
+def _seize_threads(pid: int) -> tuple[int, ...]:
+    """Every thread of pid, seized and interrupted (threads it starts meanwhile included)."""
+    seized: set[int] = set()
+    for _ in range(10):
+        try:
+            tids = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+        except OSError:
+            if not seized:
+                raise TraceFailed(f"no process {pid} to attach to") from None
+            break
+        new = tids - seized
+        if not new:
+            break
+        for tid in sorted(new):
+            try:
+                kernel.seize(tid, _ATTACH_OPTIONS)
+            except kernel.PtraceError as exc:
+                if exc.errno == errno.ESRCH:
+                    continue
+                for done in seized:
+                    with contextlib.suppress(kernel.PtraceError):
+                        kernel.detach(done, 0)
+                raise ptrace_refused(exc.errno, tid) from None
+            kernel.interrupt(tid)
+            seized.add(tid)
+    return tuple(sorted(seized))
+
+
+def attach_process(pid: int, sink: EventSink, options: TraceOptions | None = None) -> TraceResult:
+    """Trace a running process (all its threads, and the children it makes from now on) until
+    it exits, or until rotrace is signalled (SIGINT, SIGTERM, SIGHUP): then every tracee is
+    let go and goes on running. There is no seccomp filter for a process already running, so
+    every syscall stops."""
+    options = options or TraceOptions()
+    try:
+        machine = current_machine()
+    except UnsupportedMachine as exc:
+        raise TraceFailed(str(exc)) from None
+    tracer = Tracer(machine, options, sink)
+    threads = _seize_threads(pid)
+    tracer.started = True
+    tracer.exe[pid] = readlink_exe(pid)
+    tracer.processes.append(process_info(pid, tracer.exe[pid]))
+    tracer.warnings.append(
+        f"attached to pid {pid}: writes before rotrace attached, and those of children it had"
+        " already started, are not in this trace; every syscall stops (no seccomp filter)"
+    )
+
+    def detach(_signum: int, _frame: object) -> None:
+        tracer.request_detach()
+
+    previous = {sig: signal.signal(sig, detach) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        tracer.loop(pid, threads)
+    except BaseException:
+        tracer.request_detach()
+        raise
+    finally:
+        tracer.decoder.memory.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if tracer.root_exit is not None and not tracer.detaching:
+        status = tracer.root_exit
+        killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
+    else:
+        killed_by, code = None, 0
+        tracer.warnings.append(f"rotrace let pid {pid} go when it was signalled: the process goes on running")
+    return TraceResult(pid, code, killed_by, False, tracer.stops, tracer.warnings, tracer.processes,
+                       tracer.directories.states)  # fmt: skip

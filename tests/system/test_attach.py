@@ -1,0 +1,105 @@
+"""`rotrace run -p PID`: attach to a running process and the children it makes from then on;
+let it go, still running, on Ctrl-C; leave it running if rotrace is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROTRACE = [sys.executable, "-m", "rotrace"]
+SERVICE = textwrap.dedent("""
+    import os, sys, time
+    out, stop_after = sys.argv[1], float(sys.argv[2])
+    start, i = time.monotonic(), 0
+    while time.monotonic() - start < stop_after:
+        i += 1
+        open(f"{out}/tick-{i % 3}", "w").close()
+        if i % 10 == 0:
+            pid = os.fork()
+            if pid == 0:
+                open(f"{out}/child-{os.getpid()}", "w").close()
+                os._exit(0)
+            os.waitpid(pid, 0)
+        time.sleep(0.01)
+    raise SystemExit(7)
+""")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), "60"])
+    while not (tmp_path / "tick-1").exists():
+        time.sleep(0.01)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+
+
+def _attach(pid: int, tmp_path: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([*ROTRACE, "run", "-p", str(pid), "--json", str(tmp_path / "t.json")],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.0)
+    return proc
+
+
+def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    rotrace = _attach(service.pid, tmp_path)
+    rotrace.send_signal(signal.SIGINT)
+    _, err = rotrace.communicate(timeout=20)
+    assert rotrace.returncode == 0, err  # its writes are under /tmp: allowed
+    assert _status(service.pid)["TracerPid"].strip() == "0" and service.poll() is None
+    before = len(list(tmp_path.glob("child-*")))
+    time.sleep(0.5)
+    assert len(list(tmp_path.glob("child-*"))) > before  # still working, untraced
+    trace = json.loads((tmp_path / "t.json").read_text())
+    paths = {os.path.basename(e["path"]).split("-")[0] for e in trace["events"]}
+    assert paths == {"tick", "child"}  # the children it made while traced are in the trace
+    assert len({e["pid"] for e in trace["events"]}) > 1
+    assert any("goes on running" in w for w in trace["warnings"])
+
+
+def test_a_killed_rotrace_leaves_the_process_running(
+    service: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    rotrace = _attach(service.pid, tmp_path)
+    rotrace.kill()
+    rotrace.wait()
+    time.sleep(0.2)
+    status = _status(service.pid)
+    assert status["TracerPid"].strip() == "0" and not status["State"].startswith("t"), status
+    before = len(list(tmp_path.glob("child-*")))
+    time.sleep(0.5)
+    assert service.poll() is None and len(list(tmp_path.glob("child-*"))) > before
+
+
+def test_attached_until_the_process_exits(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), "2"])
+    while not (tmp_path / "tick-1").exists():
+        time.sleep(0.01)
+    rotrace = subprocess.run([*ROTRACE, "run", "-p", str(proc.pid), "--json", str(tmp_path / "t.json")],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc.wait()
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["exit_code"] == 7 and rotrace.returncode == 8, rotrace.stderr
+    assert trace["command"][-2:] == [str(tmp_path), "2"]
+
+
+def test_attach_usage(tmp_path: Path) -> None:
+    both = subprocess.run([*ROTRACE, "run", "-p", "1", "--", "true"], capture_output=True, text=True)
+    assert both.returncode == 2 and "give no COMMAND" in both.stderr
+    gone = subprocess.run([*ROTRACE, "run", "-p", "4194303"], capture_output=True, text=True)
+    assert gone.returncode == 3 and "no process 4194303" in gone.stderr
