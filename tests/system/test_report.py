@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,48 @@ def test_secrets_in_the_environment_are_redacted(tmp_path: Path) -> None:
     recorded = json.loads((tmp_path / "t.json").read_text())["environment"]
     assert recorded["UV_INDEX_TOKEN"] == recorded["PIP_INDEX_URL"] == "<redacted>"
     assert recorded["UV_NO_SYNC"] == "1" and recorded["uid"] == str(os.getuid())
+
+
+def _through_a_terminal(argv: list[str]) -> bytes:
+    """stderr on a pseudo-terminal, as a person at a terminal sees it."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                            env=_env())  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 10)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=20)
+    os.close(master)
+    return seen
+
+
+def test_live_status_on_a_terminal_only(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "rotrace",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do touch /tmp/rotrace-live; sleep 0.2; done",
+    ]
+    shown = _through_a_terminal(argv)
+    assert b"rotrace: tracing" in shown and b"events" in shown  # while it ran
+    last, report = shown.rfind(b"rotrace: tracing"), shown.find(b"rotrace \x1b[0msh")
+    assert 0 < last < report and b"\x1b[1A\x1b[2K" in shown[last:report]  # erased before the report
+    piped = subprocess.run(argv, capture_output=True, text=True, env=_env())
+    assert "rotrace: tracing" not in piped.stderr
