@@ -64,6 +64,12 @@ def cli() -> None:
     "read-only, each allowed directory a writable tmpfs.",
 )
 @click.option(
+    "--enforce",
+    is_flag=True,
+    help="Enforce the allowlist with Landlock (Linux >= 5.13, no root, no namespaces): writes outside "
+    "it are denied (EACCES) and recorded. chmod, chown, utime and xattrs are not Landlock rights.",
+)
+@click.option(
     "--keep-writes",
     is_flag=True,
     help="With --read-only: bind-mount the allowed directories instead of a tmpfs, keeping what is written.",
@@ -104,6 +110,7 @@ def run(
     all_opens: bool,
     no_seccomp: bool,
     read_only: bool,
+    enforce: bool,
     keep_writes: bool,
     emit: str | None,
     baseline: str | None,
@@ -126,19 +133,27 @@ def run(
 
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
-    if attach is not None and (command or read_only):
-        raise click.UsageError("-p PID traces a running process: give no COMMAND and no --read-only")
+    if attach is not None and (command or read_only or enforce):
+        raise click.UsageError("-p PID traces a running process: give no COMMAND, --read-only or --enforce")
+    if enforce and read_only:
+        raise click.UsageError("--enforce and --read-only are two ways to refuse writes: choose one")
     if attach is None and not command:
         raise click.UsageError("give a COMMAND to run (after --), or -p PID to attach to a running process")
     if emit and json_path == "-":
         raise click.UsageError("--emit and --json - both write to stdout: give --json a file")
+    from rotrace.policy.allowlist import enforceable
+
+    allowlist = build_allowlist(list(allow), policy)
     options = TraceOptions(
-        seccomp=not no_seccomp, all_opens=all_opens, stdout_to_stderr=json_path == "-" or bool(emit)
+        seccomp=not no_seccomp,
+        all_opens=all_opens,
+        stdout_to_stderr=json_path == "-" or bool(emit),
+        writable=tuple(enforceable(allowlist)) if enforce else None,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(
-        list(command), build_allowlist(list(allow), policy), options, json_path, read_only, keep_writes,
-        emit, baseline, view, command_status, attach,
+        list(command), allowlist, options, json_path, read_only, keep_writes, emit, baseline, view,
+        command_status, attach, enforce,
     )  # fmt: skip
     return audit(request)
 

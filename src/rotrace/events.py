@@ -33,6 +33,8 @@ OPS = (
 NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})
 # Operations whose path is a file (O_TMPFILE aside), never a directory to look inside.
 FILE_OPS = frozenset({"open", "create", "truncate"})
+# Operations on an inode's metadata, not its data or its names (not Landlock rights).
+METADATA_OPS = frozenset({"chmod", "chown", "utime", "xattr", "attr"})
 # Operations that can bring a new name into existence.
 CREATING_OPS = frozenset({"create", "rename", "link", "symlink"})
 

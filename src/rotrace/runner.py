@@ -53,6 +53,7 @@ class AuditRequest:
     view: View = field(default_factory=View)
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
+    enforce: bool = False  # Landlock: the command may write only where the allowlist says
 
 
 def _stdout_open(what: str) -> None:
@@ -219,6 +220,7 @@ def audit(request: AuditRequest) -> int:
             processes=result.processes,
             directories=result.directories,
             environment=run_environment(),
+            enforced=result.landlock_abi,
         )
         verdicts = _Classified(spool, classifier)
         planner = MountPlanner(header.cwd, header.directories)

@@ -41,6 +41,7 @@ class TraceHeader:
     processes: list[ProcessInfo] = field(default_factory=list)
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
     environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
+    enforced: int | None = None  # run --enforce: the Landlock ABI that denied writes outside the allowlist
 
     @property
     def command_failed(self) -> bool:
@@ -212,6 +213,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         processes=[_process(p) for p in processes],
         directories={os.fsencode(d): states[s] for d, s in directories.items()},
         environment=_environment(data),
+        enforced=_int(data, "enforced", None, low=1, high=1000),
     )
 
 

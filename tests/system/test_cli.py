@@ -232,6 +232,17 @@ def _run_as_nobody(base: Path) -> None:
     denied = [e for e in trace["events"] if e["path"] == "/etc/rotrace-denied"]
     assert (denied[0]["syscall"], denied[0]["errno"], denied[0]["allowed"]) == ("openat", "EACCES", False)
     assert any(e["path"] == str(work / "mine") and e["errno"] is None for e in trace["events"])
+    # Landlock: no root, no namespace; the directory is writable by anyone, only the policy says no
+    (work / "allowed").mkdir()
+    (work / "allowed").chmod(0o777)
+    (work / "enforce.toml").write_text(f'defaults = false\nallow = ["{work / "allowed"}", "=/dev/null"]\n')
+    trace = rotrace_as_nobody(
+        "--enforce", "--policy", "enforce.toml", "--json", "t.json", "--", "sh", "-c",
+        "touch allowed/yes; touch no; true",
+    )  # fmt: skip
+    results = {e["path"]: e["errno"] for e in trace["events"] if e["syscall"] == "openat"}
+    assert results == {str(work / "allowed" / "yes"): None, str(work / "no"): "EACCES"}
+    assert trace["enforced"] >= 1
     if shutil.which("bwrap"):  # the read-only sandbox too, in an unprivileged user namespace
         trace = rotrace_as_nobody(
             "--read-only", "--json", "t.json", "--", "sh", "-c", "touch /tmp/fine; touch mine-too; true"

@@ -133,6 +133,39 @@ class Allowlist:
         return cached
 
 
+# Entries that name something else in each process: what Landlock rules stand for them.
+_PER_PROCESS = {"/proc/self": "/proc", "/dev/stdout": None, "/dev/stderr": None}
+
+
+def enforceable(allowlist: Allowlist) -> list[str]:
+    """The paths a Landlock ruleset grants writes beneath, for this allowlist.
+
+    A rule needs an existing path: a glob is expanded to what it matches now; one that matches
+    nothing cannot be enforced, and is refused. /proc/self becomes /proc (each process has its
+    own); /dev/stdout and /dev/stderr name whatever fd 1 and 2 are (a terminal under /dev/pts,
+    or a pipe, which Landlock does not restrict).
+    """
+    paths: list[str] = []
+    for rule in allowlist.rules:
+        if rule.is_glob and not rule.is_exact:
+            from wcmatch import glob
+
+            found = glob.glob(rule.pattern, flags=glob.GLOBSTAR | glob.DOTGLOB)
+            if not found:
+                raise BadInput(
+                    f"--enforce: the glob {rule.pattern!r} matches nothing that exists now, and a"
+                    " Landlock rule needs an existing path: name the directories instead"
+                )
+            paths.extend(found)
+        elif rule.path in _PER_PROCESS:
+            stands_for = _PER_PROCESS[rule.path]
+            if stands_for is not None:
+                paths.append(stands_for)
+        else:
+            paths.append(rule.path)
+    return list(dict.fromkeys(paths))
+
+
 def load_policy_file(path: str) -> tuple[bool, list[str]]:
     """(keep defaults, allow entries) from a policy TOML file; BadInput says where it is wrong."""
     try:

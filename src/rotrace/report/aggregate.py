@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rotrace.events import METADATA_OPS
 from rotrace.explain import Known
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
@@ -55,6 +56,7 @@ class Aggregate:
     violations: dict[str, Group] = field(default_factory=dict)
     allowed: dict[str, Group] = field(default_factory=dict)
     explanations: Counter[Known] = field(default_factory=Counter)
+    metadata_through: int = 0  # violations on metadata (chmod...) that succeeded
 
     def add(self, verdict: Verdict, placements: list[Placement]) -> None:
         self.summary.add(verdict)
@@ -65,6 +67,7 @@ class Aggregate:
             self.explanations[verdict.explanation] += 1
         keep = 1 << 62 if self.keep_all else EXAMPLES
         if verdict.violation:
+            self.metadata_through += event.op in METADATA_OPS and not event.failed
             if placements:
                 where, reason = placements[0].point, placements[0].reason
             elif verdict.venv is not None:

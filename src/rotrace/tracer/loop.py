@@ -42,6 +42,7 @@ class TraceOptions:
     seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
     all_opens: bool = False  # record read-only opens as well as writes
     stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
+    writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TraceResult:
     warnings: list[str] = field(default_factory=list)
     processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
+    landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
 
 
 class _Thread:

@@ -146,6 +146,11 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
+def no_new_privs() -> int:
+    """Set no_new_privs (needed by an unprivileged seccomp filter or Landlock): 0, or the errno."""
+    return 0 if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 else ctypes.get_errno()
+
+
 def install(program_bytes: bytes) -> int:
     """Load the filter into the calling process; 0 on success, else the errno.
 

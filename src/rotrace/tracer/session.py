@@ -9,7 +9,7 @@ import os
 import signal
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, seccomp
+from rotrace.tracer import kernel, landlock, seccomp
 from rotrace.tracer.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.loop import EventSink, TraceOptions, Tracer, TraceResult, process_info, readlink_exe
 from rotrace.tracer.signals import RELAYED, SignalRelay
@@ -33,7 +33,13 @@ def trace_command(
     program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
     keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink)
-    child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr)
+    ruleset = _landlock(options.writable, tracer.warnings) if options.writable is not None else None
+    try:
+        child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
+                      ruleset.fd if ruleset else None)  # fmt: skip
+    finally:
+        if ruleset is not None:
+            ruleset.close()
     tracer.seccomp = child.seccomp
     if options.seccomp and not child.seccomp:
         tracer.warnings.append(
@@ -75,7 +81,22 @@ def trace_command(
         tracer.warnings,
         tracer.processes,
         tracer.directories.states,
+        ruleset.abi if ruleset else None,
     )
+
+
+def _landlock(writable: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:
+    try:
+        ruleset = landlock.build(list(writable))
+    except landlock.LandlockUnavailable as exc:
+        raise TraceFailed(f"--enforce needs Landlock: {exc.strerror}") from None
+    for skipped in ruleset.skipped:
+        warnings.append(f"enforced: no Landlock rule for {skipped}; writes there are denied")
+    warnings.append(
+        f"enforced with Landlock (ABI {ruleset.abi}): writes outside the allowlist were denied;"
+        f" Landlock does not cover {landlock.NOT_COVERED}"
+    )
+    return ruleset
 
 
 _ATTACH_OPTIONS = (

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, seccomp
+from rotrace.tracer import kernel, landlock, seccomp
 
 # Signals whose disposition rotrace changes for itself and must give back to the command.
 _RESET_SIGNALS = (
@@ -71,7 +71,8 @@ class Child:
 
 
 def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
-           keep_ignored: set[int], stdout_to_stderr: bool, status_w: int) -> None:  # fmt: skip
+           keep_ignored: set[int], stdout_to_stderr: bool, status_w: int,
+           landlock_fd: int | None) -> None:  # fmt: skip
     if stdout_to_stderr:
         os.dup2(2, 1)
     for sig in _RESET_SIGNALS:
@@ -81,6 +82,13 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     if program is not None:
         err = seccomp.install(program)
         status = b"S" if err == 0 else b"F%d" % err
+    if landlock_fd is not None:
+        seccomp.no_new_privs()  # Landlock needs it too (seccomp set it already, if it loaded)
+        err = landlock.restrict_self(landlock_fd)
+        if err:
+            os.write(status_w, (b"L%d" % err).ljust(_STATUS_LEN))
+            os._exit(126)
+        os.close(landlock_fd)
     os.write(status_w, status.ljust(_STATUS_LEN))
     os.kill(os.getpid(), signal.SIGSTOP)
     try:
@@ -90,13 +98,14 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
 
 
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
-          keep_ignored: set[int], stdout_to_stderr: bool = False) -> Child:  # fmt: skip
+          keep_ignored: set[int], stdout_to_stderr: bool = False,
+          landlock_fd: int | None = None) -> Child:  # fmt: skip
     status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
             os.close(status_r)
-            _child(path, argv, env, program, keep_ignored, stdout_to_stderr, status_w)
+            _child(path, argv, env, program, keep_ignored, stdout_to_stderr, status_w, landlock_fd)
         finally:
             os._exit(127)
     os.close(status_w)
@@ -107,6 +116,10 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None
             break
         status += chunk
     _, wstatus = os.waitpid(pid, os.WUNTRACED)
+    if status.startswith(b"L"):
+        os.close(status_r)
+        err = int(status[1:].strip() or b"0")
+        raise TraceFailed(f"Landlock refused to restrict the command: {os.strerror(err)}")
     if not os.WIFSTOPPED(wstatus):
         os.close(status_r)
         raise TraceFailed("the command's process ended before it could be traced")

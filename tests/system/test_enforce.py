@@ -1,0 +1,93 @@
+"""`rotrace run --enforce`: the allowlist enforced with Landlock, each denied write recorded,
+and the same writes refused as by the read-only sandbox under the same policy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import rotrace_cli
+
+WORKLOAD = """
+set +e
+mkdir -p data/cache && echo x > data/cache/entry       # allowed
+echo y > state.json                                     # not allowed
+mkdir logs                                              # not allowed
+mv data/cache/entry data/cache/moved                    # allowed, within one directory
+ln data/cache/moved hard                                # not allowed (a link out of the allowed tree)
+rm -f data/keep                                         # not allowed: data itself is not writable
+touch /tmp/scratch                                      # the default allowlist
+true
+"""
+
+
+@pytest.fixture
+def app() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="rotrace-enforce-", dir="/var/tmp"))  # not under a /tmp tmpfs
+    try:
+        (base / "data" / "cache").mkdir(parents=True)  # the mount point, there as in the image
+        (base / "data" / "keep").write_text("k")
+        (base / "policy.toml").write_text(f'allow = ["{base / "data" / "cache"}"]\n')
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _failed(app: Path, mode: str) -> tuple[dict, set[tuple[str, str, str]]]:  # type: ignore[type-arg]
+    """The trace, and the writes that failed (op, path, errno), harmless failures aside."""
+    for leftover in ("state.json", "logs", "hard", "data/cache"):
+        path = app / leftover
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    (app / "data" / "cache").mkdir()
+    (app / "data" / "keep").write_text("k")
+    proc = rotrace_cli("run", mode, "--policy", "policy.toml", "--json", "t.json", "--", "sh", "-c", WORKLOAD,
+                       cwd=app)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    trace = json.loads((app / "t.json").read_text())
+    failed = {
+        (e["op"], e["path"], e["errno"])
+        for e in trace["events"]
+        if e["write"] and e["errno"] not in (None, "ENOENT") and e["allowed"] is False
+    }
+    return trace, failed
+
+
+@pytest.mark.needs("bwrap")
+def test_enforce_refuses_what_the_read_only_sandbox_refuses(app: Path) -> None:
+    enforced, by_landlock = _failed(app, "--enforce")
+    _, by_sandbox = _failed(app, "--read-only")
+    assert {(fail[0], fail[1]) for fail in by_landlock} == {(fail[0], fail[1]) for fail in by_sandbox}
+    assert len(by_landlock) >= 4  # state.json, logs, the link, data/keep
+    assert {fail[2] for fail in by_landlock} <= {"EACCES", "EXDEV"}
+    assert {fail[2] for fail in by_sandbox} == {"EROFS"}
+    assert enforced["enforced"] >= 1
+    report = rotrace_cli("report", str(app / "t.json"))
+    assert "denied by the policy" not in report.stderr  # the last run was the sandboxed one
+    rerun = rotrace_cli("run", "--enforce", "--policy", "policy.toml", "--", "sh", "-c", WORKLOAD, cwd=app)
+    assert "denied by the policy" in rerun.stderr and "Landlock (ABI" in rerun.stderr
+
+
+def test_metadata_writes_go_through_and_are_called_out(app: Path) -> None:
+    proc = rotrace_cli("run", "--enforce", "--policy", "policy.toml", "--", "sh", "-c",
+                       "touch data/keep; chmod 600 data/keep", cwd=app)  # fmt: skip
+    assert proc.returncode == 1
+    assert "2 writes outside the allowlist went through" in proc.stderr
+    assert (app / "data" / "keep").stat().st_mode & 0o777 == 0o600  # Landlock did not stop it
+
+
+def test_globs_that_match_nothing_are_refused(app: Path) -> None:
+    proc = rotrace_cli("run", "--enforce", "--allow", "/nonexistent-*/x", "--", "true", cwd=app)
+    assert proc.returncode == 3 and "matches nothing that exists" in proc.stderr
+    expanded = rotrace_cli("run", "--enforce", "--allow", f"{app}/da*/cache", "--json", "t.json", "--", "sh",
+                           "-c", "touch data/cache/x", cwd=app)  # fmt: skip
+    assert expanded.returncode == 0, expanded.stderr
+
+
+def test_enforce_usage(app: Path) -> None:
+    both = rotrace_cli("run", "--enforce", "--read-only", "--", "true", cwd=app)
+    assert both.returncode == 2 and "choose one" in both.stderr
