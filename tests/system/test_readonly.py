@@ -107,7 +107,12 @@ def test_read_only_inside_a_read_only_root_runs_plainly(tmp_path: Path) -> None:
 
     bwrap = shutil.which("bwrap")
     assert bwrap is not None
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--",
+    from rotrace.sandbox.bwrap import runtime_paths
+
+    shown = [
+        arg for path in runtime_paths(None) if path.startswith("/tmp") for arg in ("--ro-bind", path, path)
+    ]
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *shown, "--",
             PY, "-m", "rotrace", "run", "--read-only", "--json", "/tmp/t.json", "--", "sh", "-c",
             "touch /tmp/ok; touch /var/tmp/refused-$$ 2>/dev/null; true"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
