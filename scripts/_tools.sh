@@ -2,9 +2,11 @@
 # they are installed; otherwise the script stops and says the exact command to run.
 #   need_tools strace bwrap gcc
 need_tools() {
-    declare -A package=([strace]=strace [bwrap]=bubblewrap [gcc]="gcc libc6-dev")
+    declare -A package=([strace]=strace [bwrap]=bubblewrap [gcc]="gcc libc6-dev" [apparmor_parser]=apparmor)
     local missing=() tool
-    for tool in "$@"; do command -v "$tool" >/dev/null || missing+=(${package[$tool]:-$tool}); done
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || missing+=(${package[$tool]:-$tool})
+    done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "$(basename "$0"): installing ${missing[*]}" >&2

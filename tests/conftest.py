@@ -12,7 +12,7 @@ from tests.support.tracing import trace_py
 __all__ = ["trace_py"]
 
 # What each tool a test needs is called in Debian's packages.
-PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev"}
+PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev", "apparmor_parser": "apparmor"}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

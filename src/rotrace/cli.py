@@ -201,6 +201,9 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
              `docker run $(rotrace allowlist t.json --format docker) IMAGE`)
     compose  a service fragment: read_only, tmpfs
     bwrap    bubblewrap arguments (only the arguments)
+    apparmor an AppArmor profile: reads (as recorded with --all-opens, else
+             everywhere), the programs run, writes only where mounts are, the
+             venvs denied; with how to load it for Docker and Kubernetes
     Notes (what no mount can fix, settings that avoid a mount) go to stderr.
     Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
     """

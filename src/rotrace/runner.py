@@ -231,7 +231,8 @@ def audit(request: AuditRequest) -> int:
         present(header, aggregate, plan, request.view, request.json_path)
         status = verdict_status(header, summary)
         if request.emit:
-            status |= _emit(header, plan, request.emit)
+            reads = _read_roots(verdicts) if request.emit == "apparmor" and header.all_opens else None
+            status |= _emit(header, plan, request.emit, reads=reads)
     if baseline is not None:
         status |= _diff(baseline, changes, View(quiet=request.view.quiet), err=True)
     output.close()
@@ -290,7 +291,24 @@ def report(trace: str, view: View) -> int:
 def allowlist(trace: str, fmt: str, container: str) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format."""
     header, verdicts = read_trace(trace)
-    return _emit(header, plan_mounts(verdicts, header.cwd, header.directories), fmt, container)
+    plan = plan_mounts(verdicts, header.cwd, header.directories)
+    reads = _read_roots(verdicts) if fmt == "apparmor" and header.all_opens else None
+    return _emit(header, plan, fmt, container, reads)
+
+
+def _read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:
+    """The directories the trace read from, cut to `depth` components (/usr/lib/python3.11)."""
+    roots: set[str] = set()
+    for v in verdicts:
+        e = v.event
+        if not e.write and not e.failed:
+            parts = os.fsdecode(e.directory).split("/")[1 : depth + 1]
+            if parts[0] == "proc" and len(parts) > 1 and parts[1].isdigit():
+                continue  # a process's own /proc directory: the profile allows @{PROC}/@{pid}/
+            roots.add("/" + "/".join(parts))
+    return tuple(
+        sorted(r for r in roots if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in roots))
+    )
 
 
 def diff(old: str, new: str, view: View) -> int:
@@ -303,10 +321,17 @@ def load_changes(path: str) -> Changes:
     return changes_of(header.cwd, verdicts, header.environment)
 
 
-def _emit(header: TraceHeader, plan: MountPlan, fmt: str, container: str = "app") -> int:
+def _emit(
+    header: TraceHeader,
+    plan: MountPlan,
+    fmt: str,
+    container: str = "app",
+    reads: tuple[str, ...] | None = None,
+) -> int:
     from rotrace.export.formats import RENDERERS, Target
 
-    rendered = RENDERERS[fmt](plan, Target(header.command, container))
+    programs = tuple(os.fsdecode(p.exe) for p in header.processes if p.exe)
+    rendered = RENDERERS[fmt](plan, Target(header.command, container, programs, reads))
     sys.stdout.write(rendered.text)
     sys.stdout.flush()
     for note in rendered.notes:

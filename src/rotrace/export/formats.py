@@ -28,10 +28,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Target:
-    """What the plan is for: the traced command, and the container's name in manifests."""
+    """What the plan is for: the traced command, the container's name in manifests, and for
+    the AppArmor profile the programs it ran and the directories it read (None: not recorded)."""
 
     command: list[str]
     container: str = "app"
+    programs: tuple[str, ...] = ()
+    reads: tuple[str, ...] | None = None
 
 
 def _is_utf8(path: str) -> bool:
@@ -136,11 +139,64 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     return Rendered(shlex.join(args) + "\n", _notes(plan))
 
 
+_AA_SPECIAL = re.compile(r'([*?\[\]{}^,"\\])')
+_AA_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_DEVICES = ("/dev/null rw,", "/dev/tty rw,", "/dev/pts/* rw,", "/dev/shm/ rw,", "/dev/shm/** rwkl,",
+            "@{PROC}/@{pid}/** rw,")  # fmt: skip
+
+
+def _aa_path(path: str, notes: list[str], suffix: str = "") -> str | None:
+    """A path as an AppArmor rule names it: quoted, its glob characters escaped; None (with a
+    note) for one no profile can hold (not UTF-8, control characters)."""
+    if not _is_utf8(path) or _AA_UNSAFE.search(path):
+        notes.append(
+            safe_text(f"{path}: not valid UTF-8 or holds control characters: left out of the profile")
+        )
+        return None
+    return '"' + _AA_SPECIAL.sub(r"\\\1", path) + suffix + '"'
+
+
+def apparmor(plan: MountPlan, target: Target) -> Rendered:
+    """A profile in the shape aa-logprof and the Security Profiles Operator write: reads as `r`
+    (under the directories the trace read, else everywhere), the programs the command ran as
+    `ix`, writes (`w`) only where the mount plan makes room, and `deny` for the venvs."""
+    notes = _notes(plan)
+    name = f"rotrace-{target.container}"
+    rules = ["#include <abstractions/base>", "", "network,", "capability,", "signal,", "unix,", ""]
+    if target.reads is None:
+        rules += ["# reads: the trace recorded none (rotrace run --all-opens records them)", "/** mr,"]
+    else:
+        rules.append("# reads, under the directories the trace read")
+        rules += [f"{rule} mr," for d in target.reads if (rule := _aa_path(d.rstrip("/"), notes, "/**"))]
+    rules += ["", "# the programs the command ran"]
+    rules += [f"{rule} mrix," for p in sorted(set(target.programs)) if (rule := _aa_path(p, notes))]
+    rules += ["", "# writes: where the mount plan makes room", *_DEVICES]
+    for mount in plan.mounts:
+        top, below = _aa_path(mount.rstrip("/"), notes, "/"), _aa_path(mount.rstrip("/"), notes, "/**")
+        if top and below:
+            rules += [f"{top} rw,", f"{below} rwkl,"]
+    venvs = [b.point for b in plan.blocked if "virtual environment" in b.reason]
+    if venvs:
+        rules += ["", "# virtual environments: no writes (the report says what to change)"]
+        rules += [f"deny {rule} wl," for v in venvs if (rule := _aa_path(v.rstrip("/"), notes, "/**"))]
+    body = "\n".join(f"  {r}" if r else "" for r in rules)
+    loads = [
+        f"load: apparmor_parser -r -W {name}.profile",
+        f"docker: docker run --security-opt apparmor={name} ...",
+        f"k8s: securityContext.appArmorProfile: {{type: Localhost, localhostProfile: {name}}}",
+    ]
+    head = _header(plan, target, "AppArmor profile") + "".join(f"# {line}\n" for line in loads)
+    opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
+    text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"
+    return Rendered(text, notes)
+
+
 RENDERERS: dict[str, Callable[[MountPlan, Target], Rendered]] = {
     "policy": policy,
     "k8s": k8s,
     "docker": docker,
     "compose": compose,
     "bwrap": bwrap,
+    "apparmor": apparmor,
 }
 assert tuple(RENDERERS) == FORMATS
