@@ -8,14 +8,15 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
 from rotrace.explain import Known
 from rotrace.pathnames import generalise
 from rotrace.policy.verdict import Verdict
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -85,6 +86,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
     """Grouped by directory; each known writer's fix once, under the first change it explains."""
+    from rich.text import Text
+
     console.print(Text(f"{title} ({len(changes)})", style="bold"))
     explained: set[str] = set()
     for directory, group in groupby(
@@ -107,6 +110,8 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
 
 
 def render_diff(diff: TraceDiff, console: Console) -> None:
+    from rich.text import Text
+
     if diff.environment:
         console.print(Text("The environment changed", style="bold"))
         for name, (old, new) in diff.environment.items():
