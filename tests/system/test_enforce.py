@@ -91,3 +91,32 @@ def test_globs_that_match_nothing_are_refused(app: Path) -> None:
 def test_enforce_usage(app: Path) -> None:
     both = rotrace_cli("run", "--enforce", "--read-only", "--", "true", cwd=app)
     assert both.returncode == 2 and "choose one" in both.stderr
+
+
+def test_no_landlock_in_the_kernel_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    """Landlock's syscalls answered ENOSYS (a kernel without it, as a seccomp filter makes it)."""
+    import errno
+    import subprocess
+    import sys
+
+    from rotrace.tracer import seccomp
+
+    asm = seccomp.Assembler()
+    asm.load(seccomp.OFF_NR)
+    asm.jump(seccomp.BPF_JEQ_K, 444, "nosys", None)  # landlock_create_ruleset
+    asm.ret(seccomp.SECCOMP_RET_ALLOW)
+    asm.label("nosys")
+    asm.ret(0x00050000 | errno.ENOSYS)  # SECCOMP_RET_ERRNO
+    program = seccomp.encode(asm.assemble())
+    wrapper = (
+        "import os, sys\n"
+        "from rotrace.tracer import seccomp\n"
+        f"assert seccomp.install({program!r}) == 0\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'rotrace', 'run', '--enforce', '--', 'true'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "rotrace: error: --enforce needs Landlock: Landlock is not in this kernel"
+        " (Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK)"
+    ]
