@@ -99,14 +99,7 @@ def _landlock(writable: tuple[str, ...], warnings: list[str]) -> landlock.Rulese
     return ruleset
 
 
-_ATTACH_OPTIONS = (
-    kernel.PTRACE_O_TRACESYSGOOD
-    | kernel.PTRACE_O_TRACEFORK
-    | kernel.PTRACE_O_TRACEVFORK
-    | kernel.PTRACE_O_TRACECLONE
-    | kernel.PTRACE_O_TRACEEXEC
-    | kernel.PTRACE_O_TRACEEXIT
-)  # no EXITKILL: whatever happens to rotrace, the process goes on
+_ATTACH_OPTIONS = kernel.FOLLOW_OPTIONS  # no EXITKILL: whatever happens to rotrace, the process goes on
 
 
 def _seize_threads(pid: int) -> tuple[int, ...]:

@@ -126,12 +126,7 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None
     use_seccomp = status.startswith(b"S")
     seccomp_error = int(status[1:].strip() or b"0") if status.startswith(b"F") else 0
     options = (
-        kernel.PTRACE_O_TRACESYSGOOD
-        | kernel.PTRACE_O_TRACEFORK
-        | kernel.PTRACE_O_TRACEVFORK
-        | kernel.PTRACE_O_TRACECLONE
-        | kernel.PTRACE_O_TRACEEXEC
-        | kernel.PTRACE_O_TRACEEXIT
+        kernel.FOLLOW_OPTIONS
         | kernel.PTRACE_O_EXITKILL
         | (kernel.PTRACE_O_TRACESECCOMP if use_seccomp else 0)
     )
