@@ -228,8 +228,8 @@ def audit(request: AuditRequest) -> int:
         consumers = (planner.learn, changes.add) if baseline else (planner.learn,)
         summary = classify_into(verdicts, header, output, *consumers)
         aggregate, plan = _group(verdicts, planner, request.view.verbose)
-        present(header, aggregate, plan, request.view, request.json_path)
         status = verdict_status(header, summary)
+        present(header, aggregate, plan, request.view, status)
         if request.emit:
             reads = _read_roots(verdicts) if request.emit == "apparmor" and header.all_opens else None
             status |= _emit(header, plan, request.emit, reads=reads)
@@ -272,9 +272,10 @@ def check(trace: str, allowlist: Allowlist, json_path: str | None, view: View) -
     planner = MountPlanner(header.cwd, header.directories)
     summary = classify_into(reclassified, header, output, planner.learn)
     aggregate, plan = _group(reclassified, planner, view.verbose)
-    present(header, aggregate, plan, view, trace)
+    status = verdict_status(header, summary)
+    present(header, aggregate, plan, view, status)
     output.close()
-    return verdict_status(header, summary)
+    return status
 
 
 def report(trace: str, view: View) -> int:
@@ -284,8 +285,9 @@ def report(trace: str, view: View) -> int:
     for verdict in verdicts:
         planner.learn(verdict)
     aggregate, plan = _group(verdicts, planner, view.verbose)
-    present(header, aggregate, plan, view, trace)
-    return verdict_status(header, aggregate.summary)
+    status = verdict_status(header, aggregate.summary)
+    present(header, aggregate, plan, view, status)
+    return status
 
 
 def allowlist(trace: str, fmt: str, container: str) -> int:

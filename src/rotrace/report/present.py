@@ -32,10 +32,10 @@ class View:
     stdout_taken: bool = False  # stdout carries the trace or an export: annotations go to stderr
 
 
-def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, trace: str | None) -> None:
+def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, status: int) -> None:
+    """`status`: the exit status rotrace gives (the JSON document says it)."""
     from rotrace.report.render import console_for, render, verdict_line
 
-    status = _status(header, agg)
     if view.json:
         from rotrace.report.document import report_document, write
 
@@ -48,10 +48,6 @@ def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, tr
         from rotrace.report.github import publish
 
         publish(header, agg, plan, sys.stderr if view.stdout_taken else sys.stdout)
-
-
-def _status(header: TraceHeader, agg: Aggregate) -> int:
-    return (1 if agg.summary.violations else 0) | (8 if header.command_failed else 0)
 
 
 def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
