@@ -153,7 +153,7 @@ def run(
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(
         list(command), allowlist, options, json_path, read_only, keep_writes, emit, baseline, view,
-        command_status, attach, enforce,
+        command_status, attach,
     )  # fmt: skip
     return audit(request)
 

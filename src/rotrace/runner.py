@@ -53,7 +53,6 @@ class AuditRequest:
     view: View = field(default_factory=View)
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
-    enforce: bool = False  # Landlock: the command may write only where the allowlist says
 
 
 def _stdout_open(what: str) -> None:
