@@ -288,8 +288,8 @@ def memory_check(tmp: Path) -> None:
             proc.wait()
             poller.join()
             elapsed = time.perf_counter() - start
-        match = re.search(r"(\d+) events", report.read_text())
-        events = match.group(1) if match else "?"
+        match = re.search(r"([\d,]+) writes?\b", report.read_text())  # the verdict line
+        events = match.group(1).replace(",", "") if match else "?"
         print(f"| {events} | {elapsed:.1f} | {rss[0] / 1024:.0f} MiB |")
         sys.stdout.flush()
 
