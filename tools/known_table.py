@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from rotrace.explain import KNOWN
 
-FROM_DOCS = {"pip-selfcheck", "python-history", "pip-cache"}
+FROM_DOCS = {
+    "pip-selfcheck",
+    "python-history",
+    "pip-cache",
+    "hypothesis-db",
+    "tox-envs",
+    "nox-envs",
+    "matplotlib-config",
+    "ipython-jupyter",
+    "pre-commit-cache",
+    "pylint-cache",
+    "model-caches",
+}
 
 
 def table() -> str:

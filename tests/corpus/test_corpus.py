@@ -24,6 +24,7 @@ def base() -> Iterator[Base]:
 def test_generated_allowlist_hides_nothing_and_replays(workload: Workload, base: Base) -> None:
     """Hides nothing that existed, flags-only docker output, valid k8s names, and a read-only
     replay under the generated policy that exits as the unconfined run with 0 violations (or,
-    for writes into a venv, an export that names only the venv, with a fix)."""
+    where no mount can help (a venv, the project itself), an export that names only that place,
+    with a fix that fits the writes)."""
     out = audit(workload, base, ROTRACE)
     assert problems(out, workload, base) == []

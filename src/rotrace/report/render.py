@@ -125,8 +125,11 @@ def _group_line(g: Group, cwd: str, enforced: bool = False) -> Text:
 
 
 def _example(v_path: bytes, where: str) -> str:
+    """The path as seen from its group: relative below it, its name for the group itself."""
     path = os.fsdecode(v_path)
-    rel = os.path.relpath(path, where) if path != where and path.startswith(where.rstrip("/") + "/") else path
+    if path == where:
+        return safe_text(os.path.basename(path) + "/")
+    rel = os.path.relpath(path, where) if path.startswith(where.rstrip("/") + "/") else path
     return safe_text(rel)
 
 
