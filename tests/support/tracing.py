@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -63,3 +66,30 @@ def rotrace_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
 
 def by_syscall(events: list[FileEvent], name: str) -> list[FileEvent]:
     return [e for e in events if e.syscall == name]
+
+
+NON_ROOT_PYTHON = "/usr/bin/python3"
+
+
+def portable_site(dest: Path) -> Path:
+    """rotrace and its dependencies, copied where an unprivileged user can import them."""
+    for name in (
+        "rotrace",
+        "ptrace",
+        "psutil",
+        "rich",
+        "click",
+        "markdown_it",
+        "mdurl",
+        "pygments",
+        "wcmatch",
+        "bracex",
+        "yaml",
+        "tomli_w",
+    ):
+        spec = importlib.util.find_spec(name)
+        assert spec and spec.submodule_search_locations
+        shutil.copytree(next(iter(spec.submodule_search_locations)), dest / name)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
+    return dest

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.tracing import NON_ROOT_PYTHON, portable_site
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 SERVICE = textwrap.dedent("""
@@ -103,3 +107,22 @@ def test_attach_usage(tmp_path: Path) -> None:
     assert both.returncode == 2 and "give no COMMAND" in both.stderr
     gone = subprocess.run([*ROTRACE, "run", "-p", "4194303"], capture_output=True, text=True)
     assert gone.returncode == 3 and "no process 4194303" in gone.stderr
+
+
+def test_attaching_to_another_users_process_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run rotrace as another user than the process")
+    site = portable_site(Path(tempfile.mkdtemp(prefix="rotrace-site-")))
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NON_ROOT_PYTHON, "-m",
+                "rotrace", "run", "-p", str(sleeper.pid)]  # fmt: skip
+        env = {"PYTHONPATH": str(site), "PATH": os.defpath}
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode in (3, 4), proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert sleeper.poll() is None and _status(sleeper.pid)["TracerPid"].strip() == "0"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        shutil.rmtree(site, ignore_errors=True)

@@ -3,11 +3,9 @@ and one-line errors for bad input."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import PY, rotrace_cli
+from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site, rotrace_cli
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -174,29 +172,6 @@ def test_ptrace_refused_because_already_traced(tmp_path: Path) -> None:
     assert "SYS_PTRACE" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-NON_ROOT_PYTHON = "/usr/bin/python3"
-
-
-def _portable_site(dest: Path) -> Path:
-    """rotrace and its dependencies, copied where an unprivileged user can import them."""
-    for name in (
-        "rotrace",
-        "ptrace",
-        "psutil",
-        "rich",
-        "click",
-        "markdown_it",
-        "mdurl",
-        "pygments",
-    ):
-        spec = importlib.util.find_spec(name)
-        assert spec and spec.submodule_search_locations
-        shutil.copytree(next(iter(spec.submodule_search_locations)), dest / name)
-    for path in dest.rglob("*"):
-        path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
-    return dest
-
-
 @pytest.mark.skipif(
     not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for the non-root user"
 )
@@ -210,7 +185,7 @@ def test_runs_as_a_non_root_user() -> None:
 
 
 def _run_as_nobody(base: Path) -> None:
-    site = _portable_site(base / "site")
+    site = portable_site(base / "site")
     work = base / "work"
     work.mkdir()
     base.chmod(0o755)

@@ -124,7 +124,7 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
                 for done in seized:
                     with contextlib.suppress(kernel.PtraceError):
                         kernel.detach(done, 0)
-                raise ptrace_refused(exc.errno, tid) from None
+                raise ptrace_refused(exc.errno, tid, attaching=True) from None
             kernel.interrupt(tid)
             seized.add(tid)
     return tuple(sorted(seized))

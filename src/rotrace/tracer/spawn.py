@@ -161,7 +161,7 @@ def _name_of(pid: int) -> str:
         return "?"
 
 
-def ptrace_refused(err: int | None, child: int | None = None) -> TraceFailed:
+def ptrace_refused(err: int | None, child: int | None = None, attaching: bool = False) -> TraceFailed:
     """Why ptrace was refused, told apart: another tracer already holds the process (rotrace
     runs under strace or gdb), or a policy forbids it (container seccomp, Yama)."""
     name = errno.errorcode.get(err or 0, str(err))
@@ -172,6 +172,16 @@ def ptrace_refused(err: int | None, child: int | None = None) -> TraceFailed:
             " which traces rotrace too: a process has one tracer; run rotrace outside strace or gdb"
         )
     scope = _yama_scope()
+    if attaching and err == errno.EPERM and scope == 1:
+        return TraceFailed(
+            f"ptrace refused ({name}): kernel.yama.ptrace_scope is 1, so a process may trace only its own"
+            " descendants: run rotrace as root (or with CAP_SYS_PTRACE), or start the service under"
+            " `rotrace run -- ...`"
+        )
+    if attaching and err == errno.EPERM:
+        return TraceFailed(
+            f"ptrace refused ({name}): pid {child} is another user's, or ptrace is not allowed here"
+        )
     hint = (
         "in Docker run with --cap-add SYS_PTRACE (or a seccomp profile that allows ptrace);"
         " in Kubernetes add SYS_PTRACE to securityContext.capabilities.add"
