@@ -27,6 +27,11 @@ def is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
+def outermost(paths: set[str]) -> list[str]:
+    """The paths not below another of them, sorted."""
+    return sorted(p for p in paths if not any(p != o and is_under(p, o) for o in paths))
+
+
 def generalise_name(name: str) -> str:
     for pattern, replacement in _RULES:
         name = pattern.sub(replacement, name)

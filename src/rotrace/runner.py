@@ -17,6 +17,7 @@ from typing import IO, Any
 from rotrace.environment import run_environment
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.events import FileEvent
+from rotrace.pathnames import outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, plan_mounts
 from rotrace.policy.verdict import Classifier, Summary, Verdict
@@ -307,9 +308,7 @@ def _read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:
             if parts[0] == "proc" and len(parts) > 1 and parts[1].isdigit():
                 continue  # a process's own /proc directory: the profile allows @{PROC}/@{pid}/
             roots.add("/" + "/".join(parts))
-    return tuple(
-        sorted(r for r in roots if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in roots))
-    )
+    return tuple(outermost(roots))
 
 
 def diff(old: str, new: str, view: View) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from rotrace.escape import safe_text
 from rotrace.events import DirState, FileEvent
 from rotrace.explain import Known
-from rotrace.pathnames import generalise, is_general, is_under
+from rotrace.pathnames import generalise, is_general, is_under, outermost
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
 
@@ -87,6 +87,7 @@ class _Planner:
         self.created = created
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
+        self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -130,7 +131,13 @@ class _Planner:
         return state == DirState.CONTENT
 
     def forbidden(self, point: str) -> str | None:
-        """Why an empty mount at `point` would break the app, or None if it would not."""
+        """Why an empty mount at `point` would break the app, or None if it would not (asked
+        for every write: answered once per place, which may read the filesystem)."""
+        if point not in self._why_not:
+            self._why_not[point] = self._forbidden(point)
+        return self._why_not[point]
+
+    def _forbidden(self, point: str) -> str | None:
         if any(is_under(point, v) for v in self.venvs):
             return "a mount over a virtual environment hides the environment"
         if point in SYSTEM_DIRS:
@@ -231,7 +238,7 @@ class MountPlanner:
     def plan(self) -> MountPlan:
         mounts = self._mounts
         return MountPlan(
-            mounts=sorted(m for m in mounts if not any(m != o and is_under(m, o) for o in mounts)),
+            mounts=outermost(mounts),
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
             settings=dict(self._settings),
         )

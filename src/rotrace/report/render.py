@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rotrace.escape import safe_text
-from rotrace.pathnames import generalise
+from rotrace.pathnames import generalise, is_under
 from rotrace.policy.mounts import MountPlan
 from rotrace.report.aggregate import Aggregate, Group
 from rotrace.tracefile import TraceHeader
@@ -129,7 +129,7 @@ def _example(v_path: bytes, where: str) -> str:
     path = os.fsdecode(v_path)
     if path == where:
         return safe_text(os.path.basename(path) + "/")
-    rel = os.path.relpath(path, where) if path.startswith(where.rstrip("/") + "/") else path
+    rel = os.path.relpath(path, where) if is_under(path, where) else path
     return safe_text(rel)
 
 
