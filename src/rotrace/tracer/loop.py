@@ -277,6 +277,10 @@ class Tracer:
         thread = self.threads.pop(tid, None)
         if thread is not None and thread.pending is not None:
             self._emit(tid, thread, thread.pending, None)
+        self._forget(tid, thread)
+
+    def _forget(self, tid: int, thread: _Thread | None) -> None:
+        """A thread that is no longer traced (gone, or let go)."""
         self.decoder.memory.forget(tid)
         if thread is not None:
             left = self.members.get(thread.tgid, 1) - 1
@@ -318,13 +322,7 @@ class Tracer:
                 kernel.interrupt(tid)
 
     def _let_go(self, tid: int) -> None:
-        thread = self.threads.pop(tid, None)
-        if thread is not None:
-            left = self.members.get(thread.tgid, 1) - 1
-            if left > 0:
-                self.members[thread.tgid] = left
-            else:
-                self.members.pop(thread.tgid, None)
+        self._forget(tid, self.threads.pop(tid, None))
         with contextlib.suppress(kernel.PtraceError):
             kernel.detach(tid, 0)
 
