@@ -1,3 +1,3 @@
-from rotrace.cli import main
+from rotrace.entry import main
 
 main()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from rotrace import __version__
-from rotrace.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, RotraceError
+from rotrace.errors import EXIT_INTERNAL, failure
 from rotrace.export import FORMATS
 
 EXIT_HELP = """\b
@@ -126,9 +126,9 @@ def run(
     Examples:  rotrace run --json trace.json -- uv run python --version
                rotrace run -p 4242        (a running service; Ctrl-C lets it go)
     """
+    from rotrace.audit import AuditRequest, audit
     from rotrace.policy.allowlist import build_allowlist
-    from rotrace.report.present import View
-    from rotrace.runner import AuditRequest, audit
+    from rotrace.report.view import View
     from rotrace.tracer import TraceOptions
 
     if keep_writes and not read_only:
@@ -159,7 +159,7 @@ def run(
 
 
 def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
-    from rotrace.report.present import View
+    from rotrace.report.view import View
 
     return View(verbose=verbose, quiet=quiet, json=fmt == "json", stdout_taken=fmt == "json")
 
@@ -279,22 +279,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("rotrace: aborted", err=True)
         status = 130
-    except RotraceError as exc:
-        click.echo(f"rotrace: error: {exc}", err=True)
-        status = exc.exit_status
-    except BrokenPipeError:
-        status = 141
-    except OSError as exc:  # an output that could not be written, say: still one line, no traceback
-        where = f" {exc.filename}:" if exc.filename else ""
-        click.echo(f"rotrace: error:{where} {exc.strerror or exc}", err=True)
-        status = EXIT_BAD_INPUT
-    except Exception as exc:  # a bug: one line, and a status CI cannot read as a verdict
-        click.echo(
-            f"rotrace: internal error: {type(exc).__name__}: {exc} (please report it with the command"
-            " that caused it; ROTRACE_DEBUG=1 shows the traceback)",
-            err=True,
-        )
-        if os.environ.get("ROTRACE_DEBUG"):
+    except Exception as exc:
+        line, status = failure(exc)
+        if line:
+            click.echo(line, err=True)
+        if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
             raise
-        status = EXIT_INTERNAL
     sys.exit(status if isinstance(status, int) else 0)

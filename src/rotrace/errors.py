@@ -46,9 +46,34 @@ class SandboxError(RotraceError):
     exit_status = EXIT_SANDBOX
 
 
+class ReportProcessFailed(RotraceError):
+    """`rotrace run`'s report process died (a bug, or it was killed)."""
+
+    exit_status = EXIT_INTERNAL
+
+
 class CommandNotFound(RotraceError):
     exit_status = EXIT_NOT_FOUND
 
 
 class CommandNotExecutable(RotraceError):
     exit_status = EXIT_NOT_EXECUTABLE
+
+
+def failure(exc: BaseException) -> tuple[str, int]:
+    """The one line (maybe empty) and the exit status for an exception that ends a command,
+    never a traceback; EXIT_INTERNAL means a bug."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "rotrace: aborted", 130
+    if isinstance(exc, RotraceError):
+        return f"rotrace: error: {exc}", exc.exit_status
+    if isinstance(exc, BrokenPipeError):
+        return "", 141
+    if isinstance(exc, OSError):  # an output that could not be written, say
+        where = f" {exc.filename}:" if exc.filename else ""
+        return f"rotrace: error:{where} {exc.strerror or exc}", EXIT_BAD_INPUT
+    return (
+        f"rotrace: internal error: {type(exc).__name__}: {exc} (please report it with the command"
+        " that caused it; ROTRACE_DEBUG=1 shows the traceback)",
+        EXIT_INTERNAL,
+    )

@@ -31,8 +31,9 @@ OPS = (
 )
 # Operations that add or remove a name in a directory (the kernel checks the parent first).
 NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})
-# Operations whose path is a file (O_TMPFILE aside), never a directory to look inside.
-FILE_OPS = frozenset({"open", "create", "truncate"})
+# Operations whose path is a file (O_TMPFILE aside), never a directory to look inside (a hard
+# link or a device node is never a directory).
+FILE_OPS = frozenset({"open", "create", "truncate", "link", "mknod"})
 # Operations on an inode's metadata, not its data or its names (not Landlock rights).
 METADATA_OPS = frozenset({"chmod", "chown", "utime", "xattr", "attr"})
 # Operations that can bring a new name into existence.
@@ -103,7 +104,7 @@ class FileEvent:
 
 @dataclass(frozen=True, slots=True)
 class ProcessInfo:
-    """Who a traced process was, read when it started or exec'd (psutil)."""
+    """Who a traced process was, read from /proc when it started or exec'd."""
 
     pid: int
     ppid: int

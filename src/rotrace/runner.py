@@ -1,5 +1,6 @@
-"""The use cases, and the one place the pipeline is assembled: tracer -> spool -> classifier ->
-(JSON trace, report aggregate, mount plan, diff) -> report/export. Also the exit-status policy.
+"""The use cases, and the one place the pipeline is assembled: tracer (audit.py, in its own
+process) -> spool -> classifier -> (JSON trace, report aggregate, mount plan, diff) ->
+report/export. Also the exit-status policy.
 
 Each use case returns rotrace's exit status; what it prints goes through report/ (stderr)
 and export/ (stdout).
@@ -7,26 +8,28 @@ and export/ (stdout).
 
 from __future__ import annotations
 
-import gc
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
+from rotrace.audit import AuditRequest
+from rotrace.channel import Frames, parse_result
 from rotrace.environment import run_environment
-from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS, BadInput
+from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import FileEvent
+from rotrace.output import TraceOutput
 from rotrace.pathnames import outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, plan_mounts
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, changes_of, diff_traces
-from rotrace.report.present import View, live_status, present, present_diff
+from rotrace.report.present import live_status, prepare, present, present_diff
+from rotrace.report.view import View
 from rotrace.spool import Spool
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace, signal_name
-from rotrace.tracer import TraceOptions, TraceResult, attach_process, trace_command
 
 
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
@@ -37,70 +40,6 @@ def verdict_status(header: TraceHeader, summary: Summary) -> int:
     if header.command_failed:
         status |= EXIT_COMMAND_FAILED
     return status
-
-
-@dataclass(frozen=True)
-class AuditRequest:
-    """What `rotrace run` was asked to do."""
-
-    argv: list[str]
-    allowlist: Allowlist
-    options: TraceOptions
-    json_path: str | None = None  # "-": stdout
-    read_only: bool = False
-    keep_writes: bool = False
-    emit: str | None = None  # an export format, printed to stdout after the run
-    baseline: str | None = None  # an earlier trace to compare with
-    view: View = field(default_factory=View)
-    command_status: bool = False  # exit with the command's own status when it failed
-    attach: int | None = None  # a running process to trace instead of argv
-
-
-def _stdout_open(what: str) -> None:
-    try:
-        if sys.stdout is None:
-            raise OSError
-        os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError):
-        raise BadInput(f"{what}: standard output is closed") from None
-
-
-class TraceOutput:
-    """Where the JSON trace goes: opened before the command runs (which may delete the
-    directory, or fill the disk); a write that fails later is reported after the report."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.error: str | None = None
-        self.fp: IO[str] | None = None
-        if path == "-":
-            _stdout_open("--json -")
-            self.fp = sys.stdout
-        elif path is not None:
-            try:
-                self.fp = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            except OSError as exc:
-                raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
-
-    def failed(self, exc: OSError) -> None:
-        self.error = (
-            f"cannot write the trace to {self.path}: {exc.strerror or exc} (the report above is complete)"
-        )
-
-    def close(self) -> None:
-        if self.fp is not None and self.fp is not sys.stdout:
-            try:
-                if self.error is None and os.fstat(self.fp.fileno()).st_nlink == 0:
-                    self.error = f"the traced command removed {self.path} while it ran: the trace is lost"
-            except OSError:
-                pass
-            try:
-                self.fp.close()
-            except OSError as exc:
-                if self.error is None:
-                    self.failed(exc)
-        if self.error is not None:
-            raise BadInput(self.error)
 
 
 def classify_into(
@@ -146,62 +85,31 @@ def _group(verdicts: Iterable[Verdict], planner: MountPlanner, keep_all: bool) -
     return aggregate, planner.plan()
 
 
-def _trace(request: AuditRequest, sink: Any) -> tuple[TraceResult, list[str] | None]:
-    gc.disable()  # tracing makes no reference cycles; collections would only add latency
-    try:
-        if request.read_only and _root_is_read_only():
-            result = trace_command(request.argv, sink, request.options)
-            result.warnings.append(
-                "the root filesystem is already read-only here (a read-only container): the command ran"
-                " plainly, which is the read-only run; no sandbox was needed"
-            )
-            return result, None
-        if request.read_only:
-            from rotrace.sandbox.bwrap import trace_in_sandbox
-
-            result, sandbox = trace_in_sandbox(
-                request.argv, sink, request.options, request.allowlist, request.keep_writes
-            )
-            return result, sandbox.writable
-        if request.attach is not None:
-            return attach_process(request.attach, sink, request.options), None
-        return trace_command(request.argv, sink, request.options), None
-    finally:
-        gc.enable()
-
-
-def _cwd_of(pid: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        raise BadInput(f"no process {pid} to attach to (or not yours to trace)") from None
-
-
-def _root_is_read_only() -> bool:
-    try:
-        return bool(os.statvfs("/").f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def audit(request: AuditRequest) -> int:
-    """`rotrace run`: trace the command, classify what it wrote, report, and export if asked."""
-    baseline = load_changes(request.baseline) if request.baseline is not None else None
-    if request.emit:
-        _stdout_open("--emit")
-    cwd = os.getcwd()  # the command may remove it
-    if request.attach is not None:
-        cwd = _cwd_of(request.attach)
-    output = TraceOutput(request.json_path)
+def conclude_run(frames: Frames) -> int:
+    """`rotrace run`, in the report process: the request (audit.py), then the events as the
+    tracer hands them over, spooled; then classify, report, and export if asked."""
+    start = next(frames, None)
+    if start is None or start[0] != "start":
+        return EXIT_INTERNAL  # rotrace stopped before the run (the tracer's process says why)
+    pickled, cwd, json_path, tracer_pid, fd = start[1]
+    request, baseline = pickle.loads(pickled)
+    assert isinstance(request, AuditRequest)
+    output = TraceOutput.inherited(json_path, tracer_pid, fd)
+    prepare(request.view)
     classifier = Classifier(request.allowlist)
     with Spool() as spool:
-
-        def sink(event: FileEvent) -> None:
-            spool.add(event)
-            classifier.learn(event)
-
         with live_status(spool, request.view):
-            result, writable = _trace(request, sink)
+            outcome = None
+            for frame in frames:
+                if frame[0] == "events":
+                    spool.extend(frame[1])
+                    for record in frame[1]:
+                        classifier.learn(FileEvent(*record))
+                else:
+                    outcome = frame
+        if outcome is None:
+            return EXIT_INTERNAL  # the trace failed: the tracer's process says why
+        result, writable = parse_result(outcome[1]), outcome[2]
         classifier.know(result.processes)
         argv = request.argv
         if request.attach is not None and result.processes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import marshal
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from rotrace.events import FileEvent
@@ -43,16 +43,21 @@ class Spool:
     def __init__(self, file: IO[bytes] | None = None) -> None:
         self._file: IO[bytes] = file if file is not None else _anonymous_file()
         self._batch: list[tuple[object, ...]] = []
-        self._batches = 0
+        self._sizes: list[int] = []  # bytes of each batch, to read it back in one call
         self._good = 0  # bytes of whole batches in the file
         self.count = 0
         self.warning: str | None = None
 
     def add(self, e: FileEvent) -> None:
-        self._batch.append(e.astuple())
-        self.count += 1
-        if len(self._batch) >= self.BATCH:
-            self._flush()
+        self.extend((e.astuple(),))
+
+    def extend(self, records: Iterable[tuple[object, ...]]) -> None:
+        """Events as FileEvent.astuple() gives them (as the tracer's process sends them)."""
+        for record in records:
+            self._batch.append(record)
+            self.count += 1
+            if len(self._batch) >= self.BATCH:
+                self._flush()
 
     def _flush(self) -> None:
         if not self._batch:
@@ -66,7 +71,7 @@ class Spool:
             self._to_memory(exc)
             self._file.write(data)
         self._good += len(data)
-        self._batches += 1
+        self._sizes.append(len(data))
         self._batch = []
 
     def _to_memory(self, exc: OSError) -> None:
@@ -84,8 +89,8 @@ class Spool:
         """Every event so far, in order; may be iterated again."""
         self._flush()
         self._file.seek(0)
-        for _ in range(self._batches):
-            for record in marshal.load(self._file):
+        for size in self._sizes:
+            for record in marshal.loads(self._file.read(size)):  # marshal.load would read piecemeal
                 yield FileEvent(*record)
         self._file.seek(0, io.SEEK_END)
 

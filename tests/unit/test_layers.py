@@ -15,14 +15,22 @@ ALLOWED = {
     "policy": BASE | {"explain"},
     "tracefile": BASE | {"explain", "policy"},
     "spool": BASE,
-    "sandbox": BASE | {"tracer", "policy"},
+    "channel": BASE | {"tracer"},
+    "output": BASE,
+    "sandbox": BASE | {"tracer", "policy", "channel"},
     "report": BASE | {"explain", "policy", "tracefile"},
     "export": BASE | {"explain", "policy"},
     "environment": BASE,
+    # The use cases: `run` in two processes (audit: the tracer's side; handoff: the pipe and
+    # the fork; runner: the report process and the other commands).
+    "handoff": BASE | {"channel", "runner"},
+    "audit": BASE | {"channel", "handoff", "output", "policy", "report", "runner", "sandbox", "tracer"},
     "runner": BASE
-    | {"explain", "policy", "tracefile", "spool", "tracer", "sandbox", "report", "export", "environment"},
-    "cli": BASE | {"runner", "tracer", "policy", "export", "report"},
-    "__main__": BASE | {"cli"},
+    | {"audit", "channel", "explain", "policy", "tracefile", "spool", "report", "export", "environment"}
+    | {"output"},
+    "cli": BASE | {"audit", "runner", "tracer", "policy", "export", "report"},
+    "entry": BASE | {"cli", "handoff"},
+    "__main__": BASE | {"entry"},
 }
 
 

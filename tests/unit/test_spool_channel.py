@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import os
 
+from rotrace.channel import parse_result, read_frames, result_frame, write_frame
 from rotrace.events import ProcessInfo
-from rotrace.sandbox.channel import parse_result, read_frames, result_frame, write_frame
 from rotrace.spool import Spool
 from rotrace.tracer import TraceResult
 from tests.unit.factories import event

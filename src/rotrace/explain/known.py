@@ -8,6 +8,7 @@ specific entries come first.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -34,11 +35,14 @@ class Known:
             return False
         if self.venv_root and parent != venv:
             return False
-        if self.exe is not None and not re.fullmatch(self.exe, exe):
+        if self.exe is not None and not _regex(self.exe).fullmatch(exe):
             return False
-        if self.cmd is not None and re.search(self.cmd, cmdline) is None:
+        if self.cmd is not None and _regex(self.cmd).search(cmdline) is None:
             return False
-        return re.search(self.path, path) is not None
+        return _regex(self.path).search(path) is not None
+
+
+_regex = functools.cache(re.compile)  # the table's patterns, compiled once (asked for every write)
 
 
 KNOWN: tuple[Known, ...] = (

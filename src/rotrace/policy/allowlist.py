@@ -103,6 +103,9 @@ class Allowlist:
         self._glob = _glob_matcher(globs) if globs else None
         self._glob_cache: dict[str, bool] = {}
 
+    def __reduce__(self) -> tuple[type[Allowlist], tuple[list[str]]]:
+        return (Allowlist, (self.entries,))  # to the report process: its matchers are rebuilt
+
     @property
     def entries(self) -> list[str]:
         return [r.pattern for r in self.rules]

@@ -88,6 +88,7 @@ class _Planner:
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
+        self._points: dict[str, str] = {}  # point(), once per directory
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -109,6 +110,14 @@ class _Planner:
         return directory in self.created or self.states.get(directory) == DirState.ABSENT
 
     def point(self, directory: str) -> str:
+        """Where a mount for writes into `directory` goes (asked for every write: answered once
+        per directory)."""
+        found = self._points.get(directory)
+        if found is None:
+            found = self._points[directory] = self._point(directory)
+        return found
+
+    def _point(self, directory: str) -> str:
         scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
         if scratch is not None and not (self.cwd and is_under(self.cwd, scratch)):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
@@ -229,7 +238,9 @@ class MountPlanner:
                 continue
             if any(p.point == where and p.reason == reason for p in placed[:-1]):
                 continue  # a rename within one blocked place is one write
-            b = self._blocked.setdefault((where, reason), Blocked(where, generalise(raw), reason))
+            b = self._blocked.get((where, reason))
+            if b is None:
+                b = self._blocked[(where, reason)] = Blocked(where, generalise(raw), reason)
             b.count += 1
             if v.explanation is not None:
                 b.explanations[v.explanation] = b.explanations.get(v.explanation, 0) + 1

@@ -4,32 +4,28 @@ terminal shows while the command runs."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from rotrace.policy.mounts import MountPlan
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import TraceDiff
+from rotrace.report.view import View
 from rotrace.tracefile import TraceHeader
 
 
-def _github() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-@dataclass(frozen=True)
-class View:
-    verbose: bool = False  # every write
-    quiet: bool = False  # the verdict line only
-    json: bool = False  # the report document on stdout
-    github: bool = field(default_factory=_github)
-    stdout_taken: bool = False  # stdout carries the trace or an export: annotations go to stderr
+def prepare(view: View) -> None:
+    """Import what presenting will need, early (the report process does it during the trace)."""
+    if view.json:
+        import rotrace.report.document
+    else:
+        import rotrace.report.render
+    if view.github:
+        import rotrace.report.github  # noqa: F401
 
 
 def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, status: int) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rotrace.channel import parse_result, read_frames
 from rotrace.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -25,7 +26,6 @@ from rotrace.errors import (
 from rotrace.events import FileEvent
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
-from rotrace.sandbox.channel import parse_result, read_frames
 from rotrace.tracer import TraceOptions, TraceResult
 from rotrace.tracer.signals import SignalRelay
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 
+from rotrace.channel import result_frame, write_frame
 from rotrace.errors import RotraceError
 from rotrace.events import FileEvent
-from rotrace.sandbox.channel import result_frame, write_frame
 from rotrace.tracer import TraceOptions, trace_command
 
 BATCH = 256

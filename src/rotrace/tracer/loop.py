@@ -13,12 +13,11 @@ import errno
 import os
 import signal
 import stat
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from rotrace.events import DirState, FileEvent, ProcessInfo
-from rotrace.tracer import kernel
+from rotrace.events import ProcessInfo
+from rotrace.tracer import kernel, procfs
 from rotrace.tracer.arch import Machine, SyscallTable
+from rotrace.tracer.contract import EventSink, TraceOptions
 from rotrace.tracer.decode import Decoder, Pending
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.syscall_info import (
@@ -34,29 +33,6 @@ from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
-EventSink = Callable[[FileEvent], None]
-
-
-@dataclass(frozen=True)
-class TraceOptions:
-    seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
-    all_opens: bool = False  # record read-only opens as well as writes
-    stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
-    writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
-
-
-@dataclass
-class TraceResult:
-    pid: int
-    exit_code: int  # as a shell reports it: the exit status, or 128 + the signal
-    signal: int | None
-    seccomp: bool
-    stops: int
-    warnings: list[str] = field(default_factory=list)
-    processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
-    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
-    landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
-
 
 class _Thread:
     __slots__ = ("pending", "tgid")
@@ -64,17 +40,6 @@ class _Thread:
     def __init__(self, tgid: int) -> None:
         self.tgid = tgid
         self.pending: Pending | None = None
-
-
-def _read_tgid(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return tid
 
 
 class Tracer:
@@ -119,7 +84,7 @@ class Tracer:
     # -- bookkeeping --------------------------------------------------------------------------
 
     def _adopt(self, tid: int, tgid: int | None = None) -> _Thread:
-        thread = _Thread(tgid if tgid is not None else _read_tgid(tid))
+        thread = _Thread(tgid if tgid is not None else procfs.status_int(tid, b"Tgid", tid))
         self.threads[tid] = thread
         self.members[thread.tgid] = self.members.get(thread.tgid, 0) + 1
         if thread.tgid not in self.exe:
@@ -391,14 +356,12 @@ class Tracer:
 
 def process_info(pid: int, exe: bytes) -> ProcessInfo:
     """Who the process is, read while it is stopped at its exec."""
-    import psutil  # the first exec pays for the import, a run that execs nothing never does
-
+    status = procfs.status_fields(pid, b"PPid", b"Uid")
+    argv = procfs.cmdline(pid)
     try:
-        p = psutil.Process(pid)
-        with p.oneshot():
-            return ProcessInfo(pid, p.ppid(), p.uids().real, exe, tuple(p.cmdline()))
-    except psutil.Error:
-        return ProcessInfo(pid, 0, -1, exe, ())
+        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or ())
+    except (KeyError, ValueError):
+        return ProcessInfo(pid, 0, -1, exe, argv or ())
 
 
 def readlink_exe(pid: int) -> bytes:

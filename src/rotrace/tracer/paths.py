@@ -92,15 +92,18 @@ def _name_of_fd(fd: int) -> bytes | None:
 
 
 def _open_dir(base: bytes, rel: bytes) -> int:
-    """An O_PATH fd of base/rel, opened a chunk of components at a time (any depth)."""
+    """An O_PATH fd of base/rel: one open for a path that fits a chunk (the common case), else
+    opened a chunk of components at a time (any depth)."""
+    if len(rel) < _CHUNK:
+        return os.open(base + b"/" + rel if rel else base, _DIR_FLAGS)
     fd = os.open(base, _DIR_FLAGS)
     try:
         parts = [p for p in rel.split(b"/") if p]
         while parts:
-            chunk: list[bytes] = []
-            while parts and sum(len(c) + 1 for c in chunk) + len(parts[0]) < _CHUNK:
-                chunk.append(parts.pop(0))
-            if not chunk:  # one name longer than a chunk: the kernel will say ENAMETOOLONG
+            chunk = [parts.pop(0)]  # one name longer than a chunk: the kernel says ENAMETOOLONG
+            size = len(chunk[0])
+            while parts and size + 1 + len(parts[0]) < _CHUNK:
+                size += 1 + len(parts[0])
                 chunk.append(parts.pop(0))
             deeper = os.open(b"/".join(chunk), _DIR_FLAGS, dir_fd=fd)
             os.close(fd)

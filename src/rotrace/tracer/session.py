@@ -11,7 +11,8 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import kernel, landlock, seccomp
 from rotrace.tracer.arch import UnsupportedMachine, current_machine
-from rotrace.tracer.loop import EventSink, TraceOptions, Tracer, TraceResult, process_info, readlink_exe
+from rotrace.tracer.contract import EventSink, TraceOptions, TraceResult
+from rotrace.tracer.loop import Tracer, process_info, readlink_exe
 from rotrace.tracer.signals import RELAYED, SignalRelay
 from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
 

@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, landlock, seccomp
+from rotrace.tracer import kernel, landlock, procfs, seccomp
 
 # Signals whose disposition rotrace changes for itself and must give back to the command.
 _RESET_SIGNALS = (
@@ -143,14 +143,7 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None
 
 
 def _tracer_of(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("TracerPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    return procfs.status_int(pid, b"TracerPid", 0)
 
 
 def _name_of(pid: int) -> str:

@@ -1,7 +1,9 @@
-"""The pipe between the tracer inside the sandbox and rotrace outside it.
+"""A tracer's output across a pipe: to the report process (handoff.py), and out of the
+read-only sandbox (sandbox/).
 
-Length-prefixed marshal frames: ("pid", n) first, then ("events", [tuples...]) batches, and
-last either ("result", result_frame(...)) or ("error", exit_status, message).
+Length-prefixed marshal frames: ("events", [tuples...]) batches, then either ("result",
+result_frame(...), ...) or ("error", exit_status, message); the sandbox's tracer sends
+("pid", n) first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from rotrace.events import DirState, ProcessInfo
-from rotrace.tracer import TraceResult
+from rotrace.tracer.contract import TraceResult
+
+Frames = Iterator[tuple[Any, ...]]
 
 _LEN = struct.Struct("=I")
 
@@ -43,12 +47,12 @@ def result_frame(result: TraceResult) -> tuple[Any, ...]:
     """The TraceResult as marshal-able values (field order; processes as tuples)."""
     return (result.pid, result.exit_code, result.signal, result.seccomp, result.stops,
             list(result.warnings), [p.astuple() for p in result.processes],
-            {d: s.value for d, s in result.directories.items()})  # fmt: skip
+            {d: s.value for d, s in result.directories.items()}, result.landlock_abi)  # fmt: skip
 
 
 def parse_result(frame: tuple[Any, ...]) -> TraceResult:
-    pid, exit_code, sig, seccomp, stops, warnings, processes, directories = frame
+    pid, exit_code, sig, seccomp, stops, warnings, processes, directories, abi = frame
     return TraceResult(
         pid, exit_code, sig, seccomp, stops, warnings, [ProcessInfo(*p) for p in processes],
-        {d: DirState(s) for d, s in directories.items()},
+        {d: DirState(s) for d, s in directories.items()}, abi,
     )  # fmt: skip

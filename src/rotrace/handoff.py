@@ -1,0 +1,184 @@
+"""The two processes of `rotrace run`: the tracer (this process) hands the request and every
+event through a pipe to a report process, which does all that follows the trace: the
+classification, the JSON trace, the report, the exports (runner.conclude_run).
+
+The traced command waits only for the tracer. In two processes the report side's imports
+(rich, the policy), its live status and its spooling run on the other core, beside the
+command line's parsing and the trace instead of after them, and the tracer imports only what
+tracing needs. The entry point forks the report process first thing (`fork_early`), before
+click is imported, which is why this module imports nothing at the top but what Python has
+loaded already; `take` gives audit.py that process, or forks one then. The report process's
+exit status is rotrace's (written back through a pipe: it is no child of this process).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rotrace.channel import Frames
+    from rotrace.events import FileEvent
+
+BATCH = 4096  # events per frame
+_LIVE_EVERY = 0.25  # seconds: a frame at least this often, for the live status
+
+
+class Handoff:
+    """The tracer's end: forks the report process, then sends it frames: ("start", ...)
+    first, ("events", ...) batches, and the result last."""
+
+    def __init__(self) -> None:
+        flush_std()  # nothing buffered may be written twice
+        read_fd, self._fd = os.pipe()
+        self._status, status_fd = os.pipe()
+        middle = os.fork()
+        if middle == 0:
+            # Forked twice, so that the report process is no child of the tracer's, whose loop
+            # waits for any child (the tracees) until none is left.
+            try:
+                if os.fork() == 0:
+                    os.close(self._fd)
+                    os.close(self._status)
+                    status = _report_process(read_fd)
+                    os.write(status_fd, bytes([status & 0xFF]))
+            finally:
+                os._exit(0)
+        os.waitpid(middle, 0)
+        os.close(read_fd)
+        os.close(status_fd)
+        self._batch: list[tuple[object, ...]] = []
+        self._sent = time.monotonic()
+        self._lost = False
+        self._open = True
+
+    def start(self, payload: tuple[Any, ...]) -> None:
+        """What the report process needs before the events (marshal-able values)."""
+        self._send(("start", payload))
+
+    def add(self, event: FileEvent) -> None:
+        """The tracer's sink (called with the traced command running again)."""
+        batch = self._batch
+        batch.append(event.astuple())
+        if len(batch) >= BATCH or time.monotonic() - self._sent > _LIVE_EVERY:
+            self._send(("events", batch))
+            self._batch = []
+
+    def _send(self, frame: tuple[Any, ...]) -> None:
+        from rotrace.channel import write_frame
+
+        self._sent = time.monotonic()
+        if self._lost:
+            return
+        try:
+            write_frame(self._fd, frame)
+        except BrokenPipeError:  # the report process is gone: the end of the run says so
+            self._lost = True
+
+    def finish(self, frame: tuple[Any, ...]) -> int:
+        """The last frame (the trace's result); then wait for the report: rotrace's exit status."""
+        if self._batch:
+            self._send(("events", self._batch))
+            self._batch = []
+        self._send(frame)
+        self._close()
+        return self._wait()
+
+    def abort(self) -> None:
+        """The run failed here: the report process ends without a word (this one says why)."""
+        self._close()
+        os.close(self._status)
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+
+    def _wait(self) -> int:
+        """The report process's exit status, which it writes once its output is flushed."""
+        import signal
+
+        from rotrace.errors import ReportProcessFailed
+
+        # Ctrl-C now reaches the report process (the whole foreground group gets it), which
+        # stops with "aborted": this one waits for that instead of dying first.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with os.fdopen(self._status, "rb") as f:
+                status = f.read()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if not status:
+            raise ReportProcessFailed("the report process ended without a report (killed?)")
+        return status[0]
+
+
+def flush_std() -> None:
+    """Flush stdout and stderr, whatever became of them."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+_early: Handoff | None = None
+
+
+def fork_early() -> None:
+    """Fork the report process now (the entry point, for `rotrace run`)."""
+    global _early
+    _early = Handoff()
+
+
+def take() -> Handoff:
+    """The report process forked early, else a new one."""
+    global _early
+    handoff, _early = _early, None
+    return handoff if handoff is not None else Handoff()
+
+
+def _report_process(fd: int) -> int:
+    """The forked side: the report, its errors turned into one line and an exit status."""
+    import signal
+
+    # The tracer answers these for the run (it relays them to the command, whose end ends the
+    # trace with a partial report): this process ignores them until the trace is over.
+    relayed = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    for sig in relayed:
+        signal.signal(sig, signal.SIG_IGN)
+
+    from rotrace.channel import read_frames
+    from rotrace.errors import EXIT_INTERNAL, failure
+
+    def frames() -> Frames:
+        yield from read_frames(fd)
+        for sig in relayed:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    try:
+        from rotrace.runner import conclude_run  # imported here: beside the tracer's work
+
+        status = conclude_run(frames())
+    except BaseException as exc:
+        line, status = failure(exc)
+        if line:
+            print(line, file=sys.stderr)
+        if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        status = status or 141
+    except (OSError, ValueError):
+        pass
+    return status

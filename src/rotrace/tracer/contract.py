@@ -1,0 +1,33 @@
+"""What a trace is asked (TraceOptions) and what it answers (TraceResult, and an event for
+each file syscall): a module of its own, light to import, because `rotrace run` builds the
+request and forks its report process before the tracer itself is imported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rotrace.events import DirState, FileEvent, ProcessInfo
+
+EventSink = Callable[[FileEvent], None]
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
+    all_opens: bool = False  # record read-only opens as well as writes
+    stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
+    writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
+
+
+@dataclass
+class TraceResult:
+    pid: int
+    exit_code: int  # as a shell reports it: the exit status, or 128 + the signal
+    signal: int | None
+    seccomp: bool
+    stops: int
+    warnings: list[str] = field(default_factory=list)
+    processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
+    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
+    landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
