@@ -3,16 +3,19 @@
 
 For each workload it times, alternating the variants in every round, the median wall time of:
 untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotrace run
-(default: writes only); rotrace run --all-opens. It prints one table: median seconds, ratio to
-untraced, ratio to strace --seccomp-bpf, rotrace's peak RSS (VmHWM, sampled with psutil) and
-the events rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events).
+(default: writes only); rotrace run --all-opens; and with `--before PYTHON`, the same two under
+another rotrace (an older checkout's venv: before and after in one run). It prints one table
+per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, rotrace's peak
+RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
+rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events).
 
-    scripts/bench.py [--rounds N] [--only W1,W2,W3] [--memory]
+    scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -67,27 +70,45 @@ class Sample:
     events: int | None = None
 
 
+def _rotrace_processes(session: int) -> list[psutil.Process]:
+    """rotrace's processes in its session: the tracer and its report process (which is no child
+    of the tracer), not the traced command's."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if os.getsid(p.pid) == session and "rotrace" in (p.info["cmdline"] or [])[1:3]:
+                found.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
 def _peak_rss(proc: subprocess.Popen[bytes], out: list[int]) -> None:
-    """Poll rotrace's own VmHWM (its peak RSS so far) until it exits."""
-    try:
-        ps = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        out[0] = max(out[0], int(line.split()[1]))
-            if ps.status() == psutil.STATUS_ZOMBIE:
-                break
-            time.sleep(0.005)
-    except (OSError, psutil.Error):
-        pass
+    """Poll the VmHWM (peak RSS so far) of rotrace's processes until the tracer exits."""
+    known: list[psutil.Process] = []
+    while proc.poll() is None:
+        if len(known) < 2:  # the report process is forked first thing: found within a poll or two
+            known = _rotrace_processes(proc.pid)
+        for p in known:
+            with contextlib.suppress(OSError):
+                out[0] = max(out[0], _vmhwm(p.pid))
+        time.sleep(0.01)
+
+
+def _vmhwm(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def timed(
     argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...] = (0,)
 ) -> tuple[float, int]:
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
     rss = [0]
     poller = threading.Thread(target=_peak_rss, args=(proc, rss)) if measure_rss else None
     if poller:
@@ -136,21 +157,28 @@ class Workload:
     before_each: Callable[[], None] = lambda: None
 
 
-def variants(w: Workload, json_path: Path) -> dict[str, list[str]]:
+def variants(w: Workload, json_path: Path, before: str | None) -> dict[str, list[str]]:
     rotrace = [sys.executable, "-m", "rotrace", "run", "--json", str(json_path)]
     strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}"]
-    return {
+    runs = {
         "untraced": w.argv,
         "strace": [*strace, *w.argv],
         "strace --seccomp-bpf": [*strace, "--seccomp-bpf", *w.argv],
         "rotrace": [*rotrace, "--", *w.argv],
         "rotrace --all-opens": [*rotrace, "--all-opens", "--", *w.argv],
     }
+    if before is not None:
+        old = [before, "-m", "rotrace", "run", "--json", str(json_path)]
+        runs["rotrace (before)"] = [*old, "--", *w.argv]
+        runs["rotrace --all-opens (before)"] = [*old, "--all-opens", "--", *w.argv]
+    return runs
 
 
-def bench(w: Workload, rounds: int, tmp: Path) -> dict[str, Sample]:
+def bench(w: Workload, rounds: int, tmp: Path, before: str | None) -> dict[str, Sample]:
     json_path = tmp / f"{w.name}.json"
-    runs = variants(w, json_path)
+    runs = variants(w, json_path, before)
+    if w.name == "F":  # the floor under any Python tool: the interpreter's own start-up
+        runs["python -c pass"] = [sys.executable, "-c", "pass"]
     samples = {k: Sample() for k in runs}
     for _ in range(rounds):
         for key, argv in runs.items():
@@ -162,9 +190,40 @@ def bench(w: Workload, rounds: int, tmp: Path) -> dict[str, Sample]:
             s = samples[key]
             s.seconds.append(elapsed)
             s.rss_kb = max(s.rss_kb, rss)
-            if key.startswith("rotrace"):
+            if is_rotrace:
                 s.events = json.loads(json_path.read_text())["summary"]["events"]
     return samples
+
+
+# Issue 13's targets: (workload, variant, the most it may cost against strace --seccomp-bpf).
+TARGETS = (
+    ("W1", "rotrace", 2.0),
+    ("W2", "rotrace", 1.0),
+    ("W4", "rotrace", 1.0),
+    ("W3", "rotrace --all-opens", 1.2),
+)
+FIXED_COST_TARGET = 0.080  # seconds for `rotrace run -- true`
+
+
+def print_targets(results: dict[str, dict[str, Sample]]) -> None:
+    print("\nTargets (issue 13)")
+    print("| target | measured | met |")
+    print("|---|---:|:---:|")
+    for name, variant, most in TARGETS:
+        if name in results:
+            samples = results[name]
+            ratio = statistics.median(samples[variant].seconds) / statistics.median(
+                samples["strace --seccomp-bpf"].seconds
+            )
+            met = "yes" if ratio <= most else "no"
+            print(f"| {name} {variant} ≤ {most:.1f}× strace --seccomp-bpf | {ratio:.2f}× | {met} |")
+    if "F" in results:
+        fixed = statistics.median(results["F"]["rotrace"].seconds)
+        floor = statistics.median(results["F"]["python -c pass"].seconds)
+        met = "yes" if fixed <= FIXED_COST_TARGET else "no"
+        print(f"| `rotrace run -- true` ≤ {FIXED_COST_TARGET * 1000:.0f} ms | {fixed * 1000:.0f} ms "
+              f"({(fixed - floor) * 1000:.0f} ms over `python -c pass`) | {met} |")  # fmt: skip
+    sys.stdout.flush()
 
 
 def print_table(title: str, samples: dict[str, Sample]) -> None:
@@ -237,6 +296,28 @@ def w2(tmp: Path, uv: str) -> Workload:
     return Workload("W2", title, argv, project, env, fresh_venv)
 
 
+def w4(tmp: Path, uv: str) -> Workload:
+    """`uv pip install` of the wheels into a fresh venv with an empty cache: uv unpacks every
+    wheel into its cache, then links the files into the venv (the heaviest writer here)."""
+    wheels = wheelhouse()
+    venv = tmp / "w4-venv"
+    cache = tmp / "w4-cache"
+    env = uv_env()
+    env["UV_CACHE_DIR"] = str(cache)
+    argv = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--offline", "--no-index",
+            "--find-links", str(wheels), *W2_WHEELS]  # fmt: skip
+
+    def fresh() -> None:
+        shutil.rmtree(venv, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        subprocess.run([uv, "venv", "--quiet", str(venv)], env=env, check=True, capture_output=True)
+
+    fresh()
+    subprocess.run(argv, cwd=tmp, env=env, check=True, capture_output=True)  # it works at all
+    title = f"W4 `uv pip install` of {len(W2_WHEELS)} local wheels into a fresh venv (empty cache)"
+    return Workload("W4", title, argv, tmp, env, fresh)
+
+
 def w3(tmp: Path) -> Workload:
     names = sorted(n for n in sys.stdlib_module_names if not n.startswith("_") and n not in _NO_IMPORT)
     code = (
@@ -281,7 +362,9 @@ def memory_check(tmp: Path) -> None:
         report = tmp / "m.txt.report"
         with report.open("w") as err:
             start = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                argv, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
             rss = [0]
             poller = threading.Thread(target=_peak_rss, args=(proc, rss))
             poller.start()
@@ -340,7 +423,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=5, help="repetitions of each variant (default 5)")
-    parser.add_argument("--only", default="W1,W2,W3", help="comma-separated workloads (default all)")
+    parser.add_argument("--only", default="W1,W2,W3,W4,F", help="comma-separated workloads (default all)")
+    parser.add_argument(
+        "--before", metavar="PYTHON", help="also time the rotrace of this Python (an older checkout's venv)"
+    )
     parser.add_argument("--memory", action="store_true", help="also run the 10^4 / 10^6 events memory check")
     parser.add_argument(
         "--loop", action="store_true", help="also time 10^5 events: rotrace's loop against strace"
@@ -360,14 +446,19 @@ def main() -> None:
             "W1": lambda: w1(tmp, uv),
             "W2": lambda: w2(tmp, uv),
             "W3": lambda: w3(tmp),
+            "W4": lambda: w4(tmp, uv),
         }
+        results: dict[str, dict[str, Sample]] = {}
         for name, make in makers.items():
             if name in only:
                 w = make()
-                print_table(w.title, bench(w, args.rounds, tmp))
+                results[name] = bench(w, args.rounds, tmp, args.before)
+                print_table(w.title, results[name])
         fixed = Workload("F", "rotrace's fixed cost: `true`", ["true"], tmp, dict(os.environ))
-        if "F" in only or only == {"W1", "W2", "W3"}:
-            print_table(fixed.title, bench(fixed, max(args.rounds, 10), tmp))
+        if "F" in only:
+            results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
+            print_table(fixed.title, results["F"])
+        print_targets(results)
         if args.loop:
             loop_check(tmp, min(args.rounds, 3))
         if args.memory:

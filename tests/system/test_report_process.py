@@ -1,0 +1,126 @@
+"""`rotrace run` in two processes (handoff.py): the tracer, and a report process forked first
+thing. Whatever happens to either, no process is left behind, nothing is reported twice, and
+a dead report process is one line with the internal-error status, never a clean verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from rotrace.tracer import procfs
+from tests.support.tracing import PY
+
+ROTRACE = [PY, "-m", "rotrace"]
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of a session (rotrace's, started with start_new_session)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.getsid(int(name)) == sid:
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _report_process(tracer: int, deadline: float) -> int:
+    """rotrace's report process: in the tracer's session, a rotrace, and no child of the tracer."""
+    while time.monotonic() < deadline:
+        for pid in _session(tracer):
+            argv = procfs.cmdline(pid) or ()
+            if pid != tracer and "rotrace" in argv[1:3] and procfs.status_int(pid, b"PPid", 0) != tracer:
+                return pid
+        time.sleep(0.02)
+    raise AssertionError("no report process found")
+
+
+def _wait_for(path: Path, deadline: float) -> None:
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _gone(pids: list[int], deadline: float) -> list[int]:
+    while time.monotonic() < deadline:
+        left = [p for p in pids if _state(p) not in (None, "Z")]
+        if not left:
+            return []
+        time.sleep(0.02)
+    return left
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_a_run_leaves_no_process_behind(tmp_path: Path) -> None:
+    proc = subprocess.Popen([*ROTRACE, "run", "--json", str(tmp_path / "t.json"), "--", "true"],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err.count("no violations") == 1  # one report, from one process
+    assert _gone(_session(proc.pid), time.monotonic() + 5) == []
+    assert json.loads((tmp_path / "t.json").read_text())["summary"]["events"] == 0
+
+
+def test_a_killed_report_process_is_one_line_and_status_70(tmp_path: Path) -> None:
+    go, done = tmp_path / "go", tmp_path / "done"
+    code = (
+        "import os, time\n"
+        f"open({str(tmp_path / 'w')!r}, 'w').close()\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+        f"open({str(done)!r}, 'w').close()\n"
+    )
+    proc = subprocess.Popen([*ROTRACE, "run", "--allow", str(tmp_path), "--", PY, "-c", code],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    os.kill(_report_process(proc.pid, deadline), signal.SIGKILL)
+    go.touch()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 70, err
+    assert done.exists()  # the command ran to its end, traced
+    lines = [line for line in err.splitlines() if line.startswith("rotrace")]
+    assert lines == ["rotrace: error: the report process ended without a report (killed?)"], err
+    assert "Traceback" not in err
+
+
+def test_killing_the_tracer_ends_the_report_process_quietly(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    code = f"import time\nopen({str(ready)!r}, 'w').close()\ntime.sleep(60)\n"
+    proc = subprocess.Popen([*ROTRACE, "run", "--", PY, "-c", code],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    report = _report_process(proc.pid, deadline)
+    _wait_for(ready, deadline)
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    assert _gone([report], time.monotonic() + 10) == []  # no orphan left waiting
+    assert err == ""  # the report process said nothing about a run it never saw end
+    assert _gone(_session(proc.pid), time.monotonic() + 10) == []  # EXITKILL took the command
+
+
+def test_processes_are_read_from_proc_as_the_kernel_holds_them(tmp_path: Path) -> None:
+    """The command line, bytes that are not UTF-8 included, the parent and the user."""
+    arg = b"caf\xe9"
+    trace = tmp_path / "t.json"
+    argv = [*map(os.fsencode, ROTRACE), b"run", b"--json", os.fsencode(trace), b"--", os.fsencode(PY), b"-c",
+            b"pass", arg]  # fmt: skip
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    (info,) = json.loads(trace.read_text())["processes"]
+    assert info["cmdline"] == [PY, "-c", "pass", os.fsdecode(arg)]
+    assert os.fsencode(info["cmdline"][-1]) == arg
+    assert info["ppid"] == proc.pid  # the tracer started it
+    assert info["uid"] == os.getuid()
