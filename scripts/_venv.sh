@@ -9,8 +9,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.rotrace-installed-$extras"
 if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -e "$here[$extras]"
+    # With PYTHONDONTWRITEBYTECODE set (some CI images) pip compiles nothing and every run
+    # would compile rich and click from source: install as a user's machine does.
+    env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -m pip install --quiet --upgrade pip
+    env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -m pip install --quiet -e "$here[$extras]"
     touch "$stamp"
 fi
 # shellcheck disable=SC1091

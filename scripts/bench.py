@@ -180,16 +180,22 @@ def bench(w: Workload, rounds: int, tmp: Path, before: str | None) -> dict[str, 
     if w.name == "F":  # the floor under any Python tool: the interpreter's own start-up
         runs["python -c pass"] = [sys.executable, "-c", "pass"]
     samples = {k: Sample() for k in runs}
-    for _ in range(rounds):
+    # The timed rounds, then one run of each rotrace variant for its peak RSS: the sampling
+    # would take CPU from rotrace's two processes on a two-core machine.
+    for measure_rss in [False] * rounds + [True]:
         for key, argv in runs.items():
             is_rotrace = key.startswith("rotrace")  # exits 1 when it found violations: a fine run
+            if measure_rss and not is_rotrace:
+                continue
             elapsed, rss = timed_retrying(
-                argv, w.cwd, w.env, is_rotrace, (0, 1) if is_rotrace else (0,), w.before_each,
+                argv, w.cwd, w.env, measure_rss, (0, 1) if is_rotrace else (0,), w.before_each,
                 samples[key].panics,
             )  # fmt: skip
             s = samples[key]
-            s.seconds.append(elapsed)
-            s.rss_kb = max(s.rss_kb, rss)
+            if measure_rss:
+                s.rss_kb = rss
+            else:
+                s.seconds.append(elapsed)
             if is_rotrace:
                 s.events = json.loads(json_path.read_text())["summary"]["events"]
     return samples
@@ -438,6 +444,11 @@ def main() -> None:
     if uv is None:
         raise SystemExit("bench: uv is needed (pip install -e '.[test]')")
     only = set(args.only.split(","))
+    # A user's Python writes bytecode on first import (this machine's PYTHONDONTWRITEBYTECODE
+    # would make every run compile rotrace, rich and click from source): warm each rotrace once.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    for python in (sys.executable, *([args.before] if args.before else [])):
+        subprocess.run([python, "-m", "rotrace", "run", "-q", "--", "true"], check=True, capture_output=True)
     print(f"rotrace bench: {args.rounds} rounds, median wall time; {os.cpu_count()} CPUs, "
           f"Linux {os.uname().release}, {os.uname().machine}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rotrace-bench-") as tmp_str:

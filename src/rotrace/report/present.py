@@ -19,10 +19,13 @@ from rotrace.tracefile import TraceHeader
 
 
 def prepare(view: View) -> None:
-    """Import what presenting will need, early (the report process does it during the trace)."""
+    """Import what presenting will need, early (`run`'s report process, during the trace)."""
     if view.json:
         import rotrace.report.document
     else:
+        # rich.console imports attrs, when it is installed, to pretty-print attrs classes
+        # (8 ms, a tenth of a run's start-up): this process prints none.
+        sys.modules.setdefault("attr", None)  # type: ignore[arg-type]
         import rotrace.report.render
     if view.github:
         import rotrace.report.github  # noqa: F401
