@@ -141,6 +141,7 @@ def conclude_run(frames: Frames) -> int:
         if request.emit:
             reads = _read_roots(verdicts) if request.emit == "apparmor" and header.all_opens else None
             status |= _emit(header, plan, request.emit, reads=reads)
+        verdicts.close()
     if baseline is not None:
         status |= _diff(baseline, changes, View(quiet=request.view.quiet), err=True)
     output.close()
@@ -150,14 +151,31 @@ def conclude_run(frames: Frames) -> int:
 
 
 class _Classified:
-    """The spool's events classified, as often as they are iterated (the report reads twice)."""
+    """The spool's events classified once, as the first pass reads them; the verdicts are
+    spooled in turn for the passes after it (the report reads twice; an export a third time)."""
 
     def __init__(self, spool: Spool, classifier: Classifier) -> None:
         self._spool = spool
         self._classifier = classifier
+        self._kept: Spool | None = None
 
     def __iter__(self) -> Iterator[Verdict]:
-        return (self._classifier.classify(e) for e in self._spool)
+        if self._kept is not None:
+            return (Verdict.from_tuple(r) for r in self._kept.records())
+        return self._first()
+
+    def _first(self) -> Iterator[Verdict]:
+        kept = Spool()
+        for event in self._spool:
+            verdict = self._classifier.classify(event)
+            kept.add_record(verdict.astuple())
+            yield verdict
+        self._spool.close()  # the events are in the verdicts now
+        self._kept = kept
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
 
 
 class _Reclassified:

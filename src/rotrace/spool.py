@@ -1,8 +1,8 @@
-"""The on-disk event spool: events as the tracer emits them, read back once the command is done.
+"""The on-disk spool: events as the tracer emits them, read back once the command is done (and
+their verdicts, once classified, for the report's second pass).
 
 Memory stays flat however many events there are; classification waits for the end of the run,
-when every venv the command created is known (classifying inside the loop was measured slower:
-the tracee waits for that work).
+when every venv the command created is known.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 import marshal
 import os
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from rotrace.events import FileEvent
 
@@ -36,7 +36,8 @@ def _anonymous_file(directory: str | None = None) -> IO[bytes]:
 
 
 class Spool:
-    """Events on disk in batches of marshal records: fast, bytes-exact, and flat in memory."""
+    """Records (tuples of marshal-able values: FileEvent.astuple(), Verdict.astuple()) on disk
+    in batches: fast, bytes-exact, and flat in memory. Iterating gives FileEvents."""
 
     BATCH = 4096
 
@@ -49,10 +50,16 @@ class Spool:
         self.warning: str | None = None
 
     def add(self, e: FileEvent) -> None:
-        self.extend((e.astuple(),))
+        self.add_record(e.astuple())
+
+    def add_record(self, record: tuple[object, ...]) -> None:
+        self._batch.append(record)
+        self.count += 1
+        if len(self._batch) >= self.BATCH:
+            self._flush()
 
     def extend(self, records: Iterable[tuple[object, ...]]) -> None:
-        """Events as FileEvent.astuple() gives them (as the tracer's process sends them)."""
+        """Records, such as events as the tracer's process sends them (FileEvent.astuple())."""
         for record in records:
             self._batch.append(record)
             self.count += 1
@@ -87,11 +94,14 @@ class Spool:
 
     def __iter__(self) -> Iterator[FileEvent]:
         """Every event so far, in order; may be iterated again."""
+        return (FileEvent(*record) for record in self.records())
+
+    def records(self) -> Iterator[tuple[Any, ...]]:
+        """Every record so far, in order; may be iterated again."""
         self._flush()
         self._file.seek(0)
         for size in self._sizes:
-            for record in marshal.loads(self._file.read(size)):  # marshal.load would read piecemeal
-                yield FileEvent(*record)
+            yield from marshal.loads(self._file.read(size))  # marshal.load would read piecemeal
         self._file.seek(0, io.SEEK_END)
 
     def close(self) -> None:

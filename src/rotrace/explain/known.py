@@ -30,14 +30,17 @@ class Known:
     venv_root: bool = False  # the path is directly in the venv's top directory
     cmd: str | None = None  # regex that must be found in the writer's command line
 
-    def matches(self, path: str, exe: str, venv: bytes | None, parent: bytes, cmdline: str) -> bool:
-        if self.in_venv is not None and self.in_venv != (venv is not None):
-            return False
-        if self.venv_root and parent != venv:
+    def fits(self, exe: str, in_venv: bool, cmdline: str) -> bool:
+        """The writer's conditions: its program, its command line, inside a venv or not."""
+        if self.in_venv is not None and self.in_venv != in_venv:
             return False
         if self.exe is not None and not _regex(self.exe).fullmatch(exe):
             return False
-        if self.cmd is not None and _regex(self.cmd).search(cmdline) is None:
+        return self.cmd is None or _regex(self.cmd).search(cmdline) is not None
+
+    def matches(self, path: str, venv: bytes | None, parent: bytes) -> bool:
+        """The write's conditions, for an entry that `fits` its writer."""
+        if self.venv_root and parent != venv:
             return False
         return _regex(self.path).search(path) is not None
 
@@ -328,12 +331,18 @@ KNOWN: tuple[Known, ...] = (
 def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
     """The known writer behind a write event, if any; cmdline (the writer's) narrows it down."""
     path = os.fsdecode(event.path)
-    exe = os.fsdecode(os.path.basename(event.exe))
     parent = os.path.dirname(event.path)
-    for known in KNOWN:
-        if known.matches(path, exe, venv, parent, cmdline):
+    for known in _fitting(os.fsdecode(os.path.basename(event.exe)), venv is not None, cmdline):
+        if known.matches(path, venv, parent):
             return known
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[Known, ...]:
+    """The entries that fit a writer, in the table's order (asked for every write, answered
+    once per program)."""
+    return tuple(k for k in KNOWN if k.fits(exe, in_venv, cmdline))
 
 
 BY_ID = {k.id: k for k in KNOWN}

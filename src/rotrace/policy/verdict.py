@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
-from rotrace.explain import Known, explain
+from rotrace.explain import BY_ID, Known, explain
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.venv import VenvDetector
@@ -21,6 +22,16 @@ class Verdict:
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
     explanation: Known | None = None  # the known writer, for violations and venv writes
     harmless: bool = False  # failed here as it would under a read-only root: not a write at all
+
+    def astuple(self) -> tuple[object, ...]:
+        """For a spool: marshal-able values (the explanation by its id)."""
+        known = None if self.explanation is None else self.explanation.id
+        return (self.event.astuple(), self.allowed, self.venv, self.ro_forecast, known, self.harmless)
+
+    @classmethod
+    def from_tuple(cls, record: tuple[Any, ...]) -> Verdict:
+        event, allowed, venv, ro, known, harmless = record
+        return cls(FileEvent(*event), allowed, venv, ro, None if known is None else BY_ID[known], harmless)
 
     @property
     def violation(self) -> bool:
