@@ -17,8 +17,8 @@ from rotrace.events import FileEvent
 from rotrace.pathnames import TMP_NAME
 
 
-@dataclass(frozen=True)
-class Known:
+@dataclass(frozen=True, eq=False)  # the table's entries are unique: equal means the same one,
+class Known:  # and hashing by identity keeps the report's counters cheap
     id: str
     title: str
     who: str
