@@ -469,7 +469,8 @@ def main() -> None:
         if "F" in only:
             results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
             print_table(fixed.title, results["F"])
-        print_targets(results)
+        if results:
+            print_targets(results)
         if args.loop:
             loop_check(tmp, min(args.rounds, 3))
         if args.memory:

@@ -1,5 +1,6 @@
-"""`rotrace run`, the tracer's side: check what must hold before the command starts, fork the
-report process (handoff.py), trace, and hand over the result.
+"""`rotrace run`, the tracer's side: check what must hold before the command starts, send the
+request to the report process (handoff.py: forked at start-up, or now), trace, and hand over
+the result.
 
 Imports stay light: the tracer loads when the trace starts, the report side (runner.py)
 only in the report process.

@@ -76,7 +76,6 @@ def portable_site(dest: Path) -> Path:
     for name in (
         "rotrace",
         "ptrace",
-        "psutil",
         "rich",
         "click",
         "markdown_it",

@@ -1,14 +1,20 @@
-"""The event spool and the sandbox channel: bytes-exact round trips."""
+"""The spools and the channels between processes: bytes-exact round trips."""
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
 
+from rotrace.audit import AuditRequest
 from rotrace.channel import parse_result, read_frames, result_frame, write_frame
 from rotrace.events import ProcessInfo
+from rotrace.explain import KNOWN
+from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.verdict import Verdict
+from rotrace.report.view import View
 from rotrace.spool import Spool
-from rotrace.tracer import TraceResult
+from rotrace.tracer import TraceOptions, TraceResult
 from tests.unit.factories import event
 
 
@@ -40,3 +46,29 @@ def test_channel_frames_and_typed_result() -> None:
     os.close(read_fd)
     assert [f[0] for f in frames] == ["pid", "events", "result"]
     assert parse_result(frames[2][1]) == result
+
+
+def test_verdicts_spooled_for_the_second_pass_come_back_equal() -> None:
+    """The report classifies once and reads the verdicts back (known writers by identity)."""
+    verdicts = [
+        Verdict(event(b"/v/.venv/\xfe", result=-30), False, b"/v/.venv", "EROFS", KNOWN[0]),
+        Verdict(event("/tmp/x"), True, None, "ok"),
+        Verdict(event("/etc", op="mkdir", result=-17), True, None, "EEXIST", None, harmless=True),
+    ]
+    with Spool(io.BytesIO()) as spool:
+        for v in verdicts:
+            spool.add_record(v.astuple())
+        back = [Verdict.from_tuple(r) for r in spool.records()]
+    assert back == verdicts
+    assert back[0].explanation is KNOWN[0]
+
+
+def test_the_request_crosses_to_the_report_process() -> None:
+    """What audit.py pickles for the report process: the allowlist's matchers are rebuilt."""
+    allowlist = Allowlist(["/tmp", "/srv/*/cache", "=/etc/hosts"])
+    request = AuditRequest(["true"], allowlist, TraceOptions(all_opens=True), "-", view=View(quiet=True))
+    back = pickle.loads(pickle.dumps(request))
+    assert back.options == request.options and back.view == request.view and back.argv == ["true"]
+    for path in (b"/tmp/a", b"/srv/app/cache/x", b"/etc/hosts", b"/etc/passwd", b"/srv/app/data"):
+        assert back.allowlist.allows(path) == allowlist.allows(path)
+    assert pickle.loads(pickle.dumps(KNOWN[2])) is KNOWN[2]

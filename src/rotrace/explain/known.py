@@ -30,6 +30,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     venv_root: bool = False  # the path is directly in the venv's top directory
     cmd: str | None = None  # regex that must be found in the writer's command line
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
+
     def fits(self, exe: str, in_venv: bool, cmdline: str) -> bool:
         """The writer's conditions: its program, its command line, inside a venv or not."""
         if self.in_venv is not None and self.in_venv != in_venv:
@@ -346,3 +349,7 @@ def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[Known, ...]:
 
 
 BY_ID = {k.id: k for k in KNOWN}
+
+
+def _by_id(known_id: str) -> Known:
+    return BY_ID[known_id]
