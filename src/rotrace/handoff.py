@@ -117,6 +117,45 @@ class Handoff:
         return status[0]
 
 
+class InlineHandoff:
+    """The same hand-over without a second process, for rotrace running as PID 1 (a
+    container's entry point): PID 1 adopts every orphan, the report process too, and the
+    tracer's loop waits for every child until none is left. The events go to a spool here, and
+    the report runs in this process once the trace is over."""
+
+    def __init__(self) -> None:
+        from rotrace.spool import Spool
+
+        self._start: tuple[Any, ...] | None = None
+        self._events = Spool()
+
+    def start(self, payload: tuple[Any, ...]) -> None:
+        self._start = payload
+
+    def add(self, event: FileEvent) -> None:
+        self._events.add(event)
+
+    def finish(self, frame: tuple[Any, ...]) -> int:
+        from rotrace.runner import conclude_run
+
+        return conclude_run(self._frames(frame))
+
+    def _frames(self, last: tuple[Any, ...]) -> Frames:
+        yield ("start", self._start)
+        batch: list[tuple[object, ...]] = []
+        for record in self._events.records():
+            batch.append(record)
+            if len(batch) >= BATCH:
+                yield ("events", batch)
+                batch = []
+        yield ("events", batch)
+        self._events.close()
+        yield last
+
+    def abort(self) -> None:
+        self._events.close()
+
+
 def flush_std() -> None:
     """Flush stdout and stderr, whatever became of them."""
     for stream in (sys.stdout, sys.stderr):
@@ -133,14 +172,17 @@ _early: Handoff | None = None
 def fork_early() -> None:
     """Fork the report process now (the entry point, for `rotrace run`)."""
     global _early
-    _early = Handoff()
+    if os.getpid() != 1:
+        _early = Handoff()
 
 
-def take() -> Handoff:
-    """The report process forked early, else a new one."""
+def take() -> Handoff | InlineHandoff:
+    """The report process forked early, else a new one (none for PID 1)."""
     global _early
     handoff, _early = _early, None
-    return handoff if handoff is not None else Handoff()
+    if handoff is not None:
+        return handoff
+    return Handoff() if os.getpid() != 1 else InlineHandoff()
 
 
 def _report_process(fd: int) -> int:

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from rotrace.tracer import procfs
 from tests.support.tracing import PY
 
@@ -124,3 +126,24 @@ def test_processes_are_read_from_proc_as_the_kernel_holds_them(tmp_path: Path) -
     assert os.fsencode(info["cmdline"][-1]) == arg
     assert info["ppid"] == proc.pid  # the tracer started it
     assert info["uid"] == os.getuid()
+
+
+PID_1 = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+
+
+@pytest.mark.needs("unshare")
+def test_as_pid_1_the_report_runs_in_the_tracer(tmp_path: Path) -> None:
+    """A container's entry point is PID 1, which adopts every orphan (a forked report process
+    would be the tracer's child, and its loop waits for every child): one process there."""
+    trace, policy = tmp_path / "t.json", tmp_path / "policy.toml"
+    (tmp_path / "ok").mkdir()
+    policy.write_text(f'version = 1\ndefaults = false\nallow = ["{tmp_path / "ok"}"]\n')
+    code = f"open({str(tmp_path / 'ok' / 'a')!r}, 'w').close(); open({str(tmp_path / 'b')!r}, 'w').close()"
+    run = [*ROTRACE, "run", "--policy", str(policy), "--json", str(trace), "--", PY, "-c", code]
+    proc = subprocess.run([*PID_1, *run], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("✗ 1 violation in 1 place") == 1, proc.stderr
+    assert json.loads(trace.read_text())["summary"]["writes"] == 2
+    missing = [*PID_1, *ROTRACE, "run", "--", "no-such-command"]
+    proc = subprocess.run(missing, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 127 and proc.stderr.count("rotrace: error: command not found") == 1
