@@ -23,7 +23,7 @@ ALLOWED = {
     "environment": BASE,
     # The use cases: `run` in two processes (audit: the tracer's side; handoff: the pipe and
     # the fork; runner: the report process and the other commands).
-    "handoff": BASE | {"channel", "runner"},
+    "handoff": BASE | {"channel", "runner", "spool"},
     "audit": BASE | {"channel", "handoff", "output", "policy", "report", "runner", "sandbox", "tracer"},
     "runner": BASE
     | {"audit", "channel", "explain", "policy", "tracefile", "spool", "report", "export", "environment"}
