@@ -2,7 +2,8 @@
 # they are installed; otherwise the script stops and says the exact command to run.
 #   need_tools strace bwrap gcc
 need_tools() {
-    declare -A package=([strace]=strace [bwrap]=bubblewrap [gcc]="gcc libc6-dev" [apparmor_parser]=apparmor)
+    declare -A package=([strace]=strace [bwrap]=bubblewrap [gcc]="gcc libc6-dev" [apparmor_parser]=apparmor
+                        [unshare]=util-linux)
     local missing=() tool
     for tool in "$@"; do
         command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || missing+=(${package[$tool]:-$tool})
