@@ -61,10 +61,7 @@ class Spool:
     def extend(self, records: Iterable[tuple[object, ...]]) -> None:
         """Records, such as events as the tracer's process sends them (FileEvent.astuple())."""
         for record in records:
-            self._batch.append(record)
-            self.count += 1
-            if len(self._batch) >= self.BATCH:
-                self._flush()
+            self.add_record(record)
 
     def _flush(self) -> None:
         if not self._batch:
