@@ -128,7 +128,7 @@ def test_processes_are_read_from_proc_as_the_kernel_holds_them(tmp_path: Path) -
     assert info["uid"] == os.getuid()
 
 
-PID_1 = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+PID_1 = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
 @pytest.mark.needs("unshare")
