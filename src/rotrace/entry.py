@@ -9,6 +9,8 @@ import sys
 
 
 def main() -> None:
+    if sys.stderr is None:  # started with stderr closed: the report and messages go nowhere,
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the exit status still says it all
     if sys.argv[1:2] != ["run"]:
         from rotrace.cli import main as cli_main
 

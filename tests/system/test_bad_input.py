@@ -84,6 +84,22 @@ def test_json_to_a_closed_stdout(tmp_path: Path) -> None:
     assert proc.returncode == 3 and "standard output is closed" in proc.stderr
 
 
+def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) -> None:
+    """Nowhere to report: the exit status still says it, and no note strays into stdout."""
+    out, app = tmp_path / "out", tmp_path / "app"
+    out.mkdir()
+    app.mkdir()
+    write = f"open({str(out / 'f')!r}, 'w').close()"
+    argv = [PY, "-m", "rotrace", "run", "--policy", str(tmp_path / "p.toml"), "--emit", "docker",
+            "--json", str(tmp_path / "t.json"), "--", PY, "-c", write]  # fmt: skip
+    (tmp_path / "p.toml").write_text("version = 1\ndefaults = false\n")
+    proc = subprocess.run(argv, cwd=app, capture_output=True, text=True,
+                          preexec_fn=lambda: __import__("os").close(2))  # fmt: skip
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.split() == ["--read-only", f"--tmpfs={out}"]
+    assert json.loads((tmp_path / "t.json").read_text())["summary"]["violations"] == 1
+
+
 def test_a_command_that_removes_the_trace_directory(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
