@@ -92,3 +92,12 @@ def portable_site(dest: Path) -> Path:
     for path in [dest, *dest.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
     return dest
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter /proc gives a process (R, S, t for traced-stopped, Z...), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None

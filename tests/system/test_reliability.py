@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.tracer import TraceOptions, trace_command
-from tests.support.tracing import PY
+from tests.support.tracing import PY, process_state
 
 ROTRACE = [PY, "-m", "rotrace"]
 
@@ -31,14 +31,6 @@ def test_a_spool_that_cannot_be_written_does_not_hang(tmp_path: Path) -> None:
                           preexec_fn=limit, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "20,000 writes" in proc.stderr and "kept the events in memory" in proc.stderr
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def test_a_failure_in_the_loop_leaves_no_process_stopped(tmp_path: Path) -> None:
@@ -72,7 +64,7 @@ def test_a_failure_in_the_loop_leaves_no_process_stopped(tmp_path: Path) -> None
     assert proc.stdout.strip() == "the sink failed", proc.stderr
     time.sleep(0.2)
     for pid in map(int, pids.read_text().split()):
-        assert _state(pid) in (None, "Z"), pid  # gone (or a zombie of init), never 't' (traced)
+        assert process_state(pid) in (None, "Z"), pid  # gone (or a zombie of init), never 't' (traced)
 
 
 def test_threads_outliving_their_leader_keep_paths_and_exe(tmp_path: Path) -> None:
@@ -145,4 +137,4 @@ def test_a_second_signal_kills_the_tree_and_reports(tmp_path: Path, read_only: b
     trace = json.loads((tmp_path / "t.json").read_text())
     assert trace["signal"] == "SIGKILL" and any("partial" in w for w in trace["warnings"])
     for pid_file in tmp_path.glob("ready-*"):
-        assert _state(int(pid_file.name.split("-")[1])) in (None, "Z")
+        assert process_state(int(pid_file.name.split("-")[1])) in (None, "Z")

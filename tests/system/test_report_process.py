@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.tracer import procfs
-from tests.support.tracing import PY
+from tests.support.tracing import PY, process_state
 
 ROTRACE = [PY, "-m", "rotrace"]
 
@@ -51,19 +51,11 @@ def _wait_for(path: Path, deadline: float) -> None:
 
 def _gone(pids: list[int], deadline: float) -> list[int]:
     while time.monotonic() < deadline:
-        left = [p for p in pids if _state(p) not in (None, "Z")]
+        left = [p for p in pids if process_state(p) not in (None, "Z")]
         if not left:
             return []
         time.sleep(0.02)
     return left
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def test_a_run_leaves_no_process_behind(tmp_path: Path) -> None:
