@@ -89,6 +89,7 @@ class _Planner:
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
         self._points: dict[str, str] = {}  # point(), once per directory
+        self._finals: dict[str, str] = {}  # final(), once per directory
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -98,7 +99,14 @@ class _Planner:
                 self.created.add(target)
 
     def final(self, path: str) -> str:
-        """Where `path` ends up once the directories it lies in were renamed into place."""
+        """Where `path` ends up once the directories it lies in were renamed into place (asked
+        for every write, with a directory: answered once per directory)."""
+        found = self._finals.get(path)
+        if found is None:
+            found = self._finals[path] = self._final(path)
+        return found
+
+    def _final(self, path: str) -> str:
         for _ in range(8):  # renamed directories inside renamed directories, bounded
             moved = next((s for s in self.moved if is_under(path, s)), None)
             if moved is None:
