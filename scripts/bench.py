@@ -15,7 +15,6 @@ rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.uvtools import installed_uv, uv_env  # noqa: E402
 
+from rotrace.tracer import procfs  # noqa: E402
 from rotrace.tracer.arch import current_machine  # noqa: E402
 from rotrace.tracer.syscalls import SPECS  # noqa: E402
 
@@ -89,18 +89,9 @@ def _peak_rss(proc: subprocess.Popen[bytes], out: list[int]) -> None:
     while proc.poll() is None:
         if len(known) < 2:  # the report process is forked first thing: found within a poll or two
             known = _rotrace_processes(proc.pid)
-        for p in known:
-            with contextlib.suppress(OSError):
-                out[0] = max(out[0], _vmhwm(p.pid))
+        for p in known:  # a process gone reads as 0
+            out[0] = max(out[0], procfs.status_int(p.pid, b"VmHWM", 0))
         time.sleep(0.01)
-
-
-def _vmhwm(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def timed(

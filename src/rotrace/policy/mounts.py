@@ -88,8 +88,7 @@ class _Planner:
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
-        self._points: dict[str, str] = {}  # point(), once per directory
-        self._finals: dict[str, str] = {}  # final(), once per directory
+        self._points: dict[str, str] = {}  # mount_point(), once per directory
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -98,15 +97,16 @@ class _Planner:
                 self.moved[source] = target
                 self.created.add(target)
 
-    def final(self, path: str) -> str:
-        """Where `path` ends up once the directories it lies in were renamed into place (asked
-        for every write, with a directory: answered once per directory)."""
-        found = self._finals.get(path)
+    def mount_point(self, directory: str) -> str:
+        """Where a mount for writes into `directory` goes, once the directories it lies in were
+        renamed into place (asked for every write: answered once per directory)."""
+        found = self._points.get(directory)
         if found is None:
-            found = self._finals[path] = self._final(path)
+            found = self._points[directory] = self.point(self.final(directory))
         return found
 
-    def _final(self, path: str) -> str:
+    def final(self, path: str) -> str:
+        """Where `path` ends up once the directories it lies in were renamed into place."""
         for _ in range(8):  # renamed directories inside renamed directories, bounded
             moved = next((s for s in self.moved if is_under(path, s)), None)
             if moved is None:
@@ -118,14 +118,6 @@ class _Planner:
         return directory in self.created or self.states.get(directory) == DirState.ABSENT
 
     def point(self, directory: str) -> str:
-        """Where a mount for writes into `directory` goes (asked for every write: answered once
-        per directory)."""
-        found = self._points.get(directory)
-        if found is None:
-            found = self._points[directory] = self._point(directory)
-        return found
-
-    def _point(self, directory: str) -> str:
         scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
         if scratch is not None and not (self.cwd and is_under(self.cwd, scratch)):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
@@ -235,7 +227,7 @@ class MountPlanner:
             directory = written_directory(e, raw)
             if os.fsdecode(raw) in planner.moved:  # the directory renamed into place, itself
                 directory = os.fsdecode(raw)
-            point = planner.point(planner.final(directory))
+            point = planner.mount_point(directory)
             where = os.fsdecode(v.venv) if v.venv is not None else point
             reason = planner.forbidden(where)
             placed.append(Placement(where, reason))
