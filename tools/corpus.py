@@ -98,7 +98,7 @@ class Workload:
     name: str
     argv: tuple[str, ...]  # {venv} is the tools' venv, {uv} the uv binary, {wheels} the wheelhouse
     cwd: str = "project"  # relative to the base
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # the same names as argv, and {home}
     not_mountable: str | None = None  # the one place no mount can fix (relative to the base), if any
 
 
@@ -133,6 +133,25 @@ WORKLOADS = (
             WHEEL_TO_INSTALL,
         ),
         env=(("PIP_DISABLE_PIP_VERSION_CHECK", "1"),),
+        not_mountable="project/.venv",
+    ),
+    Workload(
+        "uv-pip-install",  # with uv's cache: wheels unpacked under temporary names, renamed into place
+        (
+            "{uv}",
+            "pip",
+            "install",
+            "--python",
+            "{app_venv}/bin/python",
+            "--offline",
+            "--no-index",
+            "--find-links",
+            "{wheels}",
+            "--no-deps",
+            WHEEL_TO_INSTALL,
+            TOOLS[0],
+        ),  # pytest: subpackages
+        env=(("UV_NO_CACHE", "false"), ("UV_CACHE_DIR", "{home}/.cache/uv")),
         not_mountable="project/.venv",
     ),
     Workload(
@@ -217,13 +236,20 @@ class Base:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_", "VIRTUAL_ENV"))}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode on, as on a user's machine
         env.update(HOME=str(self.root / "home"), UV_PYTHON_DOWNLOADS="never", UV_NO_CACHE="true")
-        env.update(dict(extra))
+        env.update({k: v.format(**self.names()) for k, v in extra})
         return env
 
+    def names(self) -> dict[str, str]:
+        return {
+            "venv": str(tools_venv()),
+            "uv": self.uv or "uv",
+            "wheels": str(wheelhouse()),
+            "app_venv": str(self.root / "project" / ".venv"),
+            "home": str(self.root / "home"),
+        }
+
     def argv(self, w: Workload) -> list[str]:
-        names = {"venv": str(tools_venv()), "uv": self.uv or "uv", "wheels": str(wheelhouse()),
-                 "app_venv": str(self.root / "project" / ".venv")}  # fmt: skip
-        return [a.format(**names) for a in w.argv]
+        return [a.format(**self.names()) for a in w.argv]
 
     def with_content(self) -> set[str]:
         """Every directory under the base that holds an entry."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,8 +19,8 @@ A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT
 CWD = "/srv/app"
 
 
-def _plan(*events, states=None):  # type: ignore[no-untyped-def]
-    return plan_mounts(classify(*events), CWD, {os.fsencode(k): v for k, v in (states or {}).items()})
+def _plan(*events, states=None, cwd=CWD):  # type: ignore[no-untyped-def]
+    return plan_mounts(classify(*events), cwd, {os.fsencode(k): v for k, v in (states or {}).items()})
 
 
 def test_created_directories_are_mounted_at_their_topmost_created_ancestor() -> None:
@@ -43,6 +44,30 @@ def test_a_directory_that_held_files_is_never_mounted() -> None:
     assert plan.mounts == ["/srv/empty"]
     (blocked,) = plan.blocked
     assert blocked.point == "/srv/data" and "held files" in blocked.reason
+
+
+def test_directories_made_under_a_temporary_name_and_renamed_into_place(tmp_path: Path) -> None:
+    """uv's cache: a wheel unpacked into cache/.tmpX, renamed to cache/archive/ID. The
+    directories inside keep the states recorded under their first names; on disk (where the
+    planner looks after the run) they hold files now, which they did not before. (The app lives
+    in tmp_path too, so /tmp is no scratch directory here.)"""
+    cache = tmp_path / "cache"
+    (cache / "archive" / "ID" / "pkg" / "sub").mkdir(parents=True)
+    (cache / "archive" / "ID" / "pkg" / "sub" / "m.py").touch()
+    (cache / "CACHEDIR.TAG").touch()
+    c = str(cache)
+    plan = _plan(
+        event(f"{c}/archive", "mkdir", 0),
+        event(f"{c}/.tmpX", "mkdir", 0),
+        event(f"{c}/.tmpX/pkg", "mkdir", 0),
+        event(f"{c}/.tmpX/pkg/sub", "mkdir", 0),
+        event(f"{c}/.tmpX/pkg/sub/m.py", "create"),
+        event(f"{c}/.tmpX", "rename", 0, target=f"{c}/archive/ID", syscall="rename"),
+        states={c: C, f"{c}/archive": A, f"{c}/.tmpX": A, f"{c}/.tmpX/pkg": A, f"{c}/.tmpX/pkg/sub": A},
+        cwd=str(tmp_path / "app"),
+    )
+    assert plan.mounts == [f"{c}/archive"]
+    assert plan.blocked == []
 
 
 def test_the_app_directory_a_venv_and_system_directories_are_blocked() -> None:

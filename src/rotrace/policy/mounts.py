@@ -87,6 +87,7 @@ class _Planner:
         self.created = created
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
+        self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
         self._points: dict[str, str] = {}  # mount_point(), once per directory
 
@@ -95,6 +96,7 @@ class _Planner:
             # renaming a directory succeeds only onto a missing or empty one: nothing to hide
             if source in self.created:
                 self.moved[source] = target
+                self._origins[target] = source
                 self.created.add(target)
 
     def mount_point(self, directory: str) -> str:
@@ -107,15 +109,18 @@ class _Planner:
 
     def final(self, path: str) -> str:
         """Where `path` ends up once the directories it lies in were renamed into place."""
-        for _ in range(8):  # renamed directories inside renamed directories, bounded
-            moved = next((s for s in self.moved if is_under(path, s)), None)
-            if moved is None:
-                break
-            path = self.moved[moved] + path[len(moved) :]
-        return path
+        return _renamed(path, self.moved)
+
+    def origin(self, path: str) -> str:
+        """Where `path` was made, before the directories it lies in were renamed into place
+        (the recorded states and the created directories carry the names of then)."""
+        return _renamed(path, self._origins)
 
     def made_by_command(self, directory: str) -> bool:
-        return directory in self.created or self.states.get(directory) == DirState.ABSENT
+        for name in (directory, self.origin(directory)):
+            if name in self.created or self.states.get(name) == DirState.ABSENT:
+                return True
+        return False
 
     def point(self, directory: str) -> str:
         scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
@@ -162,6 +167,21 @@ class _Planner:
         if point not in SCRATCH and self.held_content(point):
             return f"{point} held files before the run: an empty mount over it would hide them"
         return None
+
+
+def _renamed(path: str, renames: dict[str, str]) -> str:
+    """`path` with its innermost renamed ancestor (or itself) replaced by the new name, again
+    for renamed directories inside renamed directories (bounded: a rename back and forth)."""
+    if not renames:
+        return path
+    for _ in range(8):
+        top = path
+        while top not in renames:
+            if top in ("/", ""):
+                return path
+            top = os.path.dirname(top)
+        path = renames[top] + path[len(top) :]
+    return path
 
 
 def _needs_mount(v: Verdict) -> bool:
