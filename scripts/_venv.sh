@@ -8,7 +8,10 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 stamp="$venv/.rotrace-installed-$extras"
-if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+fastloop="$here/src/rotrace/tracer/_fastloop.c"  # built in place by the editable install
+built=$(compgen -G "$here/src/rotrace/tracer/_fastloop*.so" || true)
+if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ] || [ "$fastloop" -nt "$stamp" ] \
+    || { [ -z "$built" ] && command -v gcc >/dev/null; }; then
     # With PYTHONDONTWRITEBYTECODE set (some CI images) pip compiles nothing and every run
     # would compile rich and click from source: install as a user's machine does.
     env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -m pip install --quiet --upgrade pip

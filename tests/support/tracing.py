@@ -9,15 +9,33 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from rotrace.events import FileEvent
 from rotrace.tracer import TraceOptions, TraceResult, trace_command
+from rotrace.tracer.loop import compiled_loop
 
 PY = sys.executable
+LOOPS = ("compiled", "pure")  # the tracer's two loops: _fastloop.c, and pure Python
+
+
+@contextmanager
+def using_loop(loop: str) -> Iterator[None]:
+    """Trace with one of the two loops; the compiled one must be built (pip install with gcc)."""
+    saved = os.environ.pop("ROTRACE_PURE_LOOP", None)
+    if loop == "pure":
+        os.environ["ROTRACE_PURE_LOOP"] = "1"
+    try:
+        assert compiled_loop() == (loop == "compiled"), "the compiled loop is not built (a C compiler?)"
+        yield
+    finally:
+        os.environ.pop("ROTRACE_PURE_LOOP", None)
+        if saved is not None:
+            os.environ["ROTRACE_PURE_LOOP"] = saved
 
 
 def run_traced(

@@ -1,6 +1,7 @@
 """Property-based conformance: random programs of file operations (dirfds, chdir, symlinks,
 threads, forks, exec, failures, hostile and non-UTF-8 names, paths near PATH_MAX) run under
-`strace -f` and under rotrace must give the same (syscall, path, target, result) multisets.
+`strace -f` and under rotrace (each of its two loops) must give the same (syscall, path,
+target, result) multisets.
 
 CI runs a bounded number of examples (ROTRACE_CONFORMANCE_EXAMPLES, 20 by default);
 scripts/conformance runs more. Each mismatch found becomes a named regression test below.
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.support import strace_oracle
 from tests.support.programs import Step, compile_program, programs
-from tests.support.tracing import run_traced
+from tests.support.tracing import LOOPS, run_traced, using_loop
 
 pytestmark = pytest.mark.needs("strace")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -40,18 +41,20 @@ def check(steps: list[Step], base: Path) -> None:
     out = base / "strace.out"
     strace_oracle.run_strace([PY, "-c", program], work, out, env=env)
     expected = _mine(strace_oracle.parse(out, work), work)
-    shutil.rmtree(work)
-    work.mkdir()
-    cwd = os.getcwd()
-    os.chdir(work)
-    try:
-        events, result = run_traced([PY, "-c", program], env=env)
-    finally:
-        os.chdir(cwd)
-    assert result.exit_code == 0
-    got = _mine(strace_oracle.keys_of(events), work)
-    missing, extra = expected - got, got - expected
-    assert not missing and not extra, f"{steps!r}\nmissing: {missing}\nextra: {extra}"
+    for loop in LOOPS:
+        shutil.rmtree(work)
+        work.mkdir()
+        cwd = os.getcwd()
+        os.chdir(work)
+        try:
+            with using_loop(loop):
+                events, result = run_traced([PY, "-c", program], env=env)
+        finally:
+            os.chdir(cwd)
+        assert result.exit_code == 0
+        got = _mine(strace_oracle.keys_of(events), work)
+        missing, extra = expected - got, got - expected
+        assert not missing and not extra, f"{loop} loop: {steps!r}\nmissing: {missing}\nextra: {extra}"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -12,7 +12,7 @@ import pytest
 
 from rotrace.tracer import syscall_info
 from tests.support import strace_oracle
-from tests.support.tracing import run_traced
+from tests.support.tracing import run_traced, using_loop
 
 pytestmark = pytest.mark.needs("strace")
 WORKLOAD = Path(__file__).parent.parent / "support" / "workloads" / "mixed.py"
@@ -33,11 +33,17 @@ def _strace(cwd: Path, tmp_path: Path, all_opens: bool) -> Counter[strace_oracle
 
 @pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "no-seccomp"])
 @pytest.mark.parametrize("all_opens", [False, True], ids=["writes", "all-opens"])
-@pytest.mark.parametrize("registers", [False, True], ids=["syscall-info", "registers"])
+@pytest.mark.parametrize(
+    ("registers", "loop"),
+    [(False, "compiled"), (False, "pure"), (True, "pure")],
+    ids=["syscall-info", "pure-loop", "registers"],
+)
 def test_same_records_as_strace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool, registers: bool
-) -> None:
-    """`registers`: decode from PTRACE_GETREGS, the fallback for kernels before 5.3."""
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seccomp: bool, all_opens: bool, registers: bool,
+    loop: str,
+) -> None:  # fmt: skip
+    """Both loops (the compiled one and pure Python). `registers`: decode from PTRACE_GETREGS,
+    the fallback for kernels before 5.3 (which the compiled loop leaves to the pure one)."""
     if registers and os.uname().machine != "x86_64":
         pytest.skip("the register fallback is for x86_64")
     monkeypatch.setattr(syscall_info.SyscallInfo, "use_registers", registers)
@@ -46,7 +52,8 @@ def test_same_records_as_strace(
     expected = _strace(work, tmp_path, all_opens)
     shutil.rmtree(work)
     work.mkdir()
-    got = _rotrace(work, monkeypatch, seccomp=seccomp, all_opens=all_opens)
+    with using_loop(loop):
+        got = _rotrace(work, monkeypatch, seccomp=seccomp, all_opens=all_opens)
     assert sum(expected.values()) > 30  # the workload really ran under strace
     missing, extra = expected - got, got - expected
     assert not missing and not extra, f"missing (strace saw, rotrace did not): {missing}\nextra: {extra}"

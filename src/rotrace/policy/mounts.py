@@ -177,9 +177,10 @@ def _renamed(path: str, renames: dict[str, str]) -> str:
     for _ in range(8):
         top = path
         while top not in renames:
-            if top in ("/", ""):
+            cut = top.rfind("/")
+            if cut <= 0:
                 return path
-            top = os.path.dirname(top)
+            top = top[:cut]
         path = renames[top] + path[len(top) :]
     return path
 

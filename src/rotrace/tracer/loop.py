@@ -30,6 +30,11 @@ from rotrace.tracer.syscall_info import (
 )
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
+try:  # the compiled hot path (_fastloop.c); without it, or with ROTRACE_PURE_LOOP=1, pure Python
+    from rotrace.tracer import _fastloop
+except ImportError:  # built where a C compiler was found
+    _fastloop = None  # type: ignore[assignment]
+
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
@@ -40,6 +45,23 @@ class _Thread:
     def __init__(self, tgid: int) -> None:
         self.tgid = tgid
         self.pending: Pending | None = None
+
+
+# What a syscall number's entry stop needs, for the compiled hot path: resume it, decode it
+# (a file call), or anything else, which it hands back to Python (clone, io_uring...).
+_KIND_RESUME, _KIND_EVENT, _KIND_PYTHON = 0, 1, 2
+
+
+def _kinds(specs: dict[int, Spec]) -> bytes:
+    table = bytearray(max(specs, default=-1) + 1)
+    for nr, spec in specs.items():
+        table[nr] = _KIND_EVENT if spec.family in EVENT_FAMILIES else _KIND_PYTHON
+    return bytes(table)
+
+
+def compiled_loop() -> bool:
+    """Whether stops are run by the compiled hot path (README, "Performance")."""
+    return _fastloop is not None and os.environ.get("ROTRACE_PURE_LOOP", "") in ("", "0")
 
 
 class Tracer:
@@ -68,6 +90,7 @@ class Tracer:
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.directories = DirectoryStates()
         self._unknown_arch_warned = False
+        self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
 
     # -- resuming ---------------------------------------------------------------------------
 
@@ -111,10 +134,7 @@ class Tracer:
         spec = specs.get(nr)
         if spec is not None and self.started:
             if spec.family in EVENT_FAMILIES:
-                pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], spec, args)
-                thread.pending = pending
-                if pending is not None and pending.write:
-                    pending.dir_states = self.directories.before(pending)
+                self._decode(tid, thread, arch, nr, args)
             elif spec.family in ("clone", "clone3"):
                 self._keep_traced(tid, thread, arch, spec.family, args)
             elif spec.family == "io_uring":
@@ -124,6 +144,20 @@ class Tracer:
                     " ring (IORING_OP_OPENAT, MKDIRAT, RENAMEAT...) are not seen by rotrace",
                 )
         self._resume(tid, thread)
+
+    def _decode(self, tid: int, thread: _Thread, arch: int, nr: int, args: tuple[int, ...]) -> None:
+        """At the entry of a file call: its arguments, and the directories it is about to change."""
+        pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], self.specs[arch][nr], args)
+        thread.pending = pending
+        if pending is not None and pending.write:
+            pending.dir_states = self.directories.before(pending)
+
+    def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
+        """At the exit of a file call, before the tracee runs on: where its paths landed."""
+        thread.pending = None
+        pending.resolve(self.decoder.memory, tid, result)  # while its cwd and fds hold
+        if pending.dir_states:
+            self.directories.file(pending.dir_states)
 
     def _who(self, tgid: int) -> str:
         return f"{os.fsdecode(os.path.basename(self.exe.get(tgid, b''))) or 'a process'} (pid {tgid})"
@@ -162,12 +196,9 @@ class Tracer:
         raw = self.info.read(tid)
         if raw[0] == SYSCALL_INFO_EXIT:
             pending = thread.pending
-            thread.pending = None
             result = parse_exit(raw)
             if pending is not None:
-                pending.resolve(self.decoder.memory, tid, result)  # while its cwd and fds hold
-                if pending.dir_states:
-                    self.directories.file(pending.dir_states)
+                self._place(tid, thread, pending, result)
             self._resume(tid, thread)
             if pending is not None:
                 self._emit(tid, thread, pending, result)
@@ -300,11 +331,24 @@ class Tracer:
         self.members[root] = len(threads) or 1
         root_status = 0
         waitpid = os.waitpid
+        fast = _fastloop.run if compiled_loop() else None
+        x32_bit = self.machine.x32_bit or 0
         while True:
             try:
-                tid, status = waitpid(-1, kernel.WALL)
+                if fast is None or self.detaching or self.info.use_registers:
+                    tid, status = waitpid(-1, kernel.WALL)
+                else:  # runs the syscall stops of known threads; hands back any other stop
+                    tid, status, handled = fast(self.threads, self.kinds, self._decode, self._place,
+                                                self._emit, self.seccomp, self.started, x32_bit)  # fmt: skip
+                    self.stops += handled
+                    if tid == 0:  # a signal handler ran (a detach may have been asked for)
+                        continue
             except ChildProcessError:
                 return root_status
+            except kernel.PtraceError as exc:  # from a stop the compiled path was running
+                if exc.errno != errno.ESRCH:
+                    raise
+                continue
             self.stops += 1
             if self.detaching and os.WIFSTOPPED(status):
                 self._let_go(tid)

@@ -1,0 +1,203 @@
+/* The tracer's hot path in C: wait for a stop, read its syscall facts, resume.
+ *
+ * loop.py's Tracer keeps every decision: this only runs the mechanics of the stops that are
+ * syscall entries and exits of threads the tracer knows, calling back into Python for what
+ * needs deciding (decode an entry, place a call's paths at its exit, emit the event). Any
+ * other stop (a new thread, exec, fork, exit, signal, group-stop, a call of another family
+ * or ABI, a failed ptrace request) is handed back to Python, which handles it as the pure
+ * loop does. The pure loop is the reference: both run the same tests (README, "Tests").
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ptrace.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#define GET_SYSCALL_INFO 0x420e
+#define INFO_ENTRY 1
+#define INFO_EXIT 2
+#define INFO_SECCOMP 3
+#define EVENT_SECCOMP 7
+#define WALL 0x40000000
+
+/* Kinds of a syscall number (the table loop.py builds): what to do at its entry. */
+#define KIND_RESUME 0 /* not decoded: resume */
+#define KIND_EVENT 1  /* a file call: decode it (entry callback), then catch its exit */
+                      /* anything else: hand the stop to Python */
+
+/* struct ptrace_syscall_info (linux/ptrace.h, which clashes with glibc's sys/ptrace.h). */
+struct syscall_info {
+    uint8_t op;
+    uint8_t pad[3];
+    uint32_t arch;
+    uint64_t instruction_pointer;
+    uint64_t stack_pointer;
+    union {
+        struct {
+            uint64_t nr;
+            uint64_t args[6];
+        } entry;
+        struct {
+            int64_t rval;
+            uint8_t is_error;
+        } exit;
+    };
+};
+
+static PyObject *pending_name; /* "pending": the attribute of loop.py's _Thread */
+
+/* PTRACE_SYSCALL while a call is pending (to catch its exit) or without the seccomp filter;
+ * PTRACE_CONT otherwise. A tracee that died meanwhile (ESRCH) still reports its exit. */
+static int resume(pid_t tid, PyObject *thread, int seccomp) {
+    PyObject *pending = PyObject_GetAttr(thread, pending_name);
+    if (pending == NULL) return -1;
+    int request = (!seccomp || pending != Py_None) ? PTRACE_SYSCALL : PTRACE_CONT;
+    Py_DECREF(pending);
+    if (ptrace(request, tid, 0, 0) < 0 && errno != ESRCH) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *call4(PyObject *fn, PyObject *a, PyObject *b, PyObject *c, PyObject *d) {
+    PyObject *args[4] = {a, b, c, d};
+    return PyObject_Vectorcall(fn, args, 4, NULL);
+}
+
+/* An entry stop: decode (entry callback) a file call of a started trace, then resume.
+ * Returns 1 when handled, 0 to hand the stop to Python, -1 on an exception. */
+static int entry_stop(pid_t tid, PyObject *tid_obj, PyObject *thread, const struct syscall_info *info,
+                    PyObject *kinds, PyObject *on_decode, int seccomp, int started,
+                    unsigned long long x32_bit) {
+    PyObject *arch = PyLong_FromUnsignedLong(info->arch);
+    if (arch == NULL) return -1;
+    PyObject *table = PyDict_GetItemWithError(kinds, arch); /* borrowed */
+    if (table == NULL || !PyBytes_Check(table)) {
+        Py_DECREF(arch);
+        return PyErr_Occurred() ? -1 : 0; /* an ABI the tracer does not know */
+    }
+    uint64_t nr = info->entry.nr;
+    if (x32_bit && (nr & x32_bit)) {
+        Py_DECREF(arch);
+        return 0;
+    }
+    int kind = nr < (uint64_t)PyBytes_GET_SIZE(table) ? PyBytes_AS_STRING(table)[nr] : -1;
+    if (kind == KIND_EVENT && started) {
+        PyObject *args = Py_BuildValue("(KKKKKK)", info->entry.args[0], info->entry.args[1],
+                                       info->entry.args[2], info->entry.args[3], info->entry.args[4],
+                                       info->entry.args[5]);
+        PyObject *nr_obj = PyLong_FromUnsignedLongLong(nr);
+        PyObject *decoded = NULL;
+        if (args != NULL && nr_obj != NULL) {
+            PyObject *call[5] = {tid_obj, thread, arch, nr_obj, args};
+            decoded = PyObject_Vectorcall(on_decode, call, 5, NULL);
+        }
+        Py_XDECREF(args);
+        Py_XDECREF(nr_obj);
+        Py_DECREF(arch);
+        if (decoded == NULL) return -1;
+        Py_DECREF(decoded);
+        return resume(tid, thread, seccomp) < 0 ? -1 : 1;
+    }
+    Py_DECREF(arch);
+    if (kind == KIND_RESUME || (kind == KIND_EVENT && !started))
+        return resume(tid, thread, seccomp) < 0 ? -1 : 1;
+    return 0;
+}
+
+/* An exit stop: place the pending call's paths (the tracee still stopped), resume, emit. */
+static int exit_stop(pid_t tid, PyObject *tid_obj, PyObject *thread, const struct syscall_info *info,
+                   PyObject *on_place, PyObject *on_emit, int seccomp) {
+    PyObject *pending = PyObject_GetAttr(thread, pending_name);
+    if (pending == NULL) return -1;
+    if (pending == Py_None) {
+        Py_DECREF(pending);
+        return resume(tid, thread, seccomp) < 0 ? -1 : 1;
+    }
+    PyObject *result = PyLong_FromLongLong(info->exit.rval);
+    PyObject *done = result == NULL ? NULL : call4(on_place, tid_obj, thread, pending, result);
+    if (done != NULL) {
+        Py_DECREF(done);
+        done = resume(tid, thread, seccomp) < 0 ? NULL : call4(on_emit, tid_obj, thread, pending, result);
+    }
+    Py_XDECREF(result);
+    Py_DECREF(pending);
+    if (done == NULL) return -1;
+    Py_DECREF(done);
+    return 1;
+}
+
+PyDoc_STRVAR(run_doc,
+             "run(threads, kinds, on_decode, on_place, on_emit, seccomp, started, x32_bit)\n"
+             "--\n\n"
+             "Handle syscall stops until one needs Python: returns (tid, status, handled),\n"
+             "the stop for Python to handle (tid 0: a signal handler ran, look again) and\n"
+             "how many stops were handled here. ChildProcessError when no tracee is left.");
+
+static PyObject *run(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "run() takes (dict, dict, f, f, f, bool, bool, int)");
+        return NULL;
+    }
+    PyObject *threads = args[0], *kinds = args[1];
+    PyObject *on_decode = args[2], *on_place = args[3], *on_emit = args[4];
+    int seccomp = PyObject_IsTrue(args[5]), started = PyObject_IsTrue(args[6]);
+    unsigned long long x32_bit = PyLong_AsUnsignedLongLong(args[7]);
+    if (seccomp < 0 || started < 0 || PyErr_Occurred()) return NULL;
+    long long handled = 0;
+    struct syscall_info info;
+    for (;;) {
+        int status = 0;
+        pid_t tid;
+        Py_BEGIN_ALLOW_THREADS
+        tid = waitpid(-1, &status, WALL);
+        Py_END_ALLOW_THREADS
+        if (tid < 0) {
+            if (errno != EINTR) return PyErr_SetFromErrno(PyExc_OSError);
+            if (PyErr_CheckSignals() < 0) return NULL;
+            return Py_BuildValue("(iiL)", 0, 0, handled);
+        }
+        int syscall_stop = WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
+        int seccomp_stop = WIFSTOPPED(status) && (status >> 16) == EVENT_SECCOMP;
+        if (!syscall_stop && !seccomp_stop) return Py_BuildValue("(iiL)", tid, status, handled);
+        PyObject *tid_obj = PyLong_FromLong(tid);
+        if (tid_obj == NULL) return NULL;
+        PyObject *thread = PyDict_GetItemWithError(threads, tid_obj); /* borrowed */
+        int done = 0;
+        if (thread != NULL && ptrace(GET_SYSCALL_INFO, tid, (void *)sizeof info, &info) > 0) {
+            Py_INCREF(thread);
+            if (info.op == INFO_EXIT && syscall_stop)
+                done = exit_stop(tid, tid_obj, thread, &info, on_place, on_emit, seccomp);
+            else if (info.op == INFO_SECCOMP || (info.op == INFO_ENTRY && syscall_stop))
+                done = entry_stop(tid, tid_obj, thread, &info, kinds, on_decode, seccomp, started, x32_bit);
+            Py_DECREF(thread);
+        }
+        Py_DECREF(tid_obj);
+        if (done < 0 || PyErr_Occurred()) return NULL;
+        if (done == 0) return Py_BuildValue("(iiL)", tid, status, handled);
+        handled++;
+    }
+}
+
+static PyMethodDef methods[] = {
+    {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_fastloop",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__fastloop(void) {
+    pending_name = PyUnicode_InternFromString("pending");
+    if (pending_name == NULL) return NULL;
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,16 @@
+"""The compiled hot path of the tracer's loop (_fastloop.c)."""
+
+from collections.abc import Callable
+from typing import Any
+
+def run(
+    threads: dict[int, Any],
+    kinds: dict[int, bytes],
+    on_decode: Callable[[int, Any, int, int, tuple[int, ...]], None],
+    on_place: Callable[[int, Any, Any, int], None],
+    on_emit: Callable[[int, Any, Any, int], None],
+    seccomp: bool,
+    started: bool,
+    x32_bit: int,
+    /,
+) -> tuple[int, int, int]: ...
