@@ -19,7 +19,7 @@ from rotrace.handoff import take
 from rotrace.output import TraceOutput, stdout_open
 from rotrace.policy.allowlist import Allowlist
 from rotrace.report.view import View
-from rotrace.tracer import EventSink, TraceOptions, TraceResult
+from rotrace.tracer import EventSink, ProcessSink, TraceOptions, TraceResult
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,22 @@ def audit(request: AuditRequest) -> int:
         # The report process opens the trace through this process's fd (it was forked first).
         fd = output.fp.fileno() if output.fp is not None and request.json_path != "-" else None
         handoff.start((pickle.dumps((request, baseline)), cwd, request.json_path, os.getpid(), fd))
-        result, writable = _trace(request, handoff.add)
+        result, writable = _trace(request, handoff.add, handoff.add_process)
     except BaseException:
         handoff.abort()
         raise
     return handoff.finish(("result", result_frame(result), writable))
 
 
-def _trace(request: AuditRequest, sink: EventSink) -> tuple[TraceResult, list[str] | None]:
+def _trace(
+    request: AuditRequest, sink: EventSink, on_process: ProcessSink
+) -> tuple[TraceResult, list[str] | None]:
     from rotrace.tracer import attach_process, trace_command
 
     gc.disable()  # tracing makes no reference cycles; collections would only add latency
     try:
         if request.read_only and _root_is_read_only():
-            result = trace_command(request.argv, sink, request.options)
+            result = trace_command(request.argv, sink, request.options, on_process=on_process)
             result.warnings.append(
                 "the root filesystem is already read-only here (a read-only container): the command ran"
                 " plainly, which is the read-only run; no sandbox was needed"
@@ -84,8 +86,8 @@ def _trace(request: AuditRequest, sink: EventSink) -> tuple[TraceResult, list[st
             )
             return result, sandbox.writable
         if request.attach is not None:
-            return attach_process(request.attach, sink, request.options), None
-        return trace_command(request.argv, sink, request.options), None
+            return attach_process(request.attach, sink, request.options, on_process), None
+        return trace_command(request.argv, sink, request.options, on_process=on_process), None
     finally:
         gc.enable()
 

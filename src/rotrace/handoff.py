@@ -22,15 +22,18 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rotrace.channel import Frames
-    from rotrace.events import FileEvent
+    from rotrace.events import FileEvent, ProcessInfo
 
-BATCH = 4096  # events per frame
-_LIVE_EVERY = 0.25  # seconds: a frame at least this often, for the live status
+BATCH = 1024  # events per frame
+# Seconds: a frame at least this often. The report process classifies the events as they come,
+# so that little is left to do once the command is over (and the live status moves).
+_SEND_EVERY = 0.02
 
 
 class Handoff:
     """The tracer's end: forks the report process, then sends it frames: ("start", ...)
-    first, ("events", ...) batches, and the result last."""
+    first, ("events", ...) batches (each after the ("processes", ...) started since the last
+    batch, if any: the report process classifies as they come), and the result last."""
 
     def __init__(self) -> None:
         flush_std()  # nothing buffered may be written twice
@@ -52,6 +55,7 @@ class Handoff:
         os.close(read_fd)
         os.close(status_fd)
         self._batch: list[tuple[object, ...]] = []
+        self._processes: list[tuple[object, ...]] = []
         self._sent = time.monotonic()
         self._lost = False
         self._open = True
@@ -64,8 +68,19 @@ class Handoff:
         """The tracer's sink (called with the traced command running again)."""
         batch = self._batch
         batch.append(event.astuple())
-        if len(batch) >= BATCH or time.monotonic() - self._sent > _LIVE_EVERY:
-            self._send(("events", batch))
+        if len(batch) >= BATCH or time.monotonic() - self._sent > _SEND_EVERY:
+            self._send_batch()
+
+    def add_process(self, info: ProcessInfo) -> None:
+        """The tracer's process sink: a program the command started (sent with the next batch)."""
+        self._processes.append(info.astuple())
+
+    def _send_batch(self) -> None:
+        if self._processes:
+            self._send(("processes", self._processes))
+            self._processes = []
+        if self._batch:
+            self._send(("events", self._batch))
             self._batch = []
 
     def _send(self, frame: tuple[Any, ...]) -> None:
@@ -81,9 +96,7 @@ class Handoff:
 
     def finish(self, frame: tuple[Any, ...]) -> int:
         """The last frame (the trace's result); then wait for the report: rotrace's exit status."""
-        if self._batch:
-            self._send(("events", self._batch))
-            self._batch = []
+        self._send_batch()
         self._send(frame)
         self._close()
         return self._wait()
@@ -134,6 +147,9 @@ class InlineHandoff:
 
     def add(self, event: FileEvent) -> None:
         self._events.add(event)
+
+    def add_process(self, info: ProcessInfo) -> None:
+        """The processes come with the result (the report runs after the trace here)."""
 
     def finish(self, frame: tuple[Any, ...]) -> int:
         from rotrace.runner import conclude_run

@@ -18,7 +18,7 @@ from rotrace.audit import AuditRequest
 from rotrace.channel import Frames, parse_result
 from rotrace.environment import run_environment
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_VIOLATIONS
-from rotrace.events import FileEvent
+from rotrace.events import FileEvent, ProcessInfo
 from rotrace.output import TraceOutput
 from rotrace.pathnames import outermost
 from rotrace.policy.allowlist import Allowlist
@@ -28,8 +28,8 @@ from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, changes_of, diff_traces
 from rotrace.report.present import live_status, prepare, present, present_diff
 from rotrace.report.view import View
-from rotrace.spool import Spool
-from rotrace.tracefile import TraceHeader, TraceWriter, read_trace, signal_name
+from rotrace.spool import Spool, anonymous_file
+from rotrace.tracefile import RenderedEvents, TraceHeader, TraceWriter, read_trace, signal_name
 
 
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
@@ -87,7 +87,8 @@ def _group(verdicts: Iterable[Verdict], planner: MountPlanner, keep_all: bool) -
 
 def conclude_run(frames: Frames) -> int:
     """`rotrace run`, in the report process: the request (audit.py), then the events as the
-    tracer hands them over, spooled; then classify, report, and export if asked."""
+    tracer hands them over, spooled and classified as they come (while the command runs);
+    at the end the header, the JSON trace, the report, and an export if asked."""
     start = next(frames, None)
     if start is None or start[0] != "start":
         return EXIT_INTERNAL  # rotrace stopped before the run (the tracer's process says why)
@@ -96,21 +97,24 @@ def conclude_run(frames: Frames) -> int:
     assert isinstance(request, AuditRequest)
     output = TraceOutput.inherited(json_path, tracer_pid, fd)
     prepare(request.view)
-    classifier = Classifier(request.allowlist)
+    environment = run_environment()
     with Spool() as spool:
+        first = _FirstPass(Classifier(request.allowlist, journal=True), cwd, environment, baseline, output)
         with live_status(spool, request.view):
             outcome = None
             for frame in frames:
                 if frame[0] == "events":
                     spool.extend(frame[1])
-                    for record in frame[1]:
-                        classifier.learn(FileEvent(*record))
+                    first.add(frame[1])
+                elif frame[0] == "processes":
+                    first.classifier.know(ProcessInfo(*p) for p in frame[1])
                 else:
                     outcome = frame
         if outcome is None:
+            first.close()
             return EXIT_INTERNAL  # the trace failed: the tracer's process says why
         result, writable = parse_result(outcome[1]), outcome[2]
-        classifier.know(result.processes)
+        first.classifier.know(result.processes)
         argv = request.argv
         if request.attach is not None and result.processes:
             argv = list(result.processes[0].cmdline) or [f"pid {request.attach}"]
@@ -127,14 +131,19 @@ def conclude_run(frames: Frames) -> int:
             sandbox_writable=writable,
             processes=result.processes,
             directories=result.directories,
-            environment=run_environment(),
+            environment=environment,
             enforced=result.landlock_abi,
         )
-        verdicts = _Classified(spool, classifier)
-        planner = MountPlanner(header.cwd, header.directories)
-        changes = Changes(header.cwd, header.environment)
-        consumers = (planner.learn, changes.add) if baseline else (planner.learn,)
-        summary = classify_into(verdicts, header, output, *consumers)
+        verdicts: _Classified | _Kept
+        if first.classifier.holds():  # what the end of the run answers: the first pass stands
+            verdicts, summary, planner, changes = first.finish(header)
+        else:  # a venv made, or a program run, after events it decides were classified
+            first.close()
+            verdicts = _Classified(spool, first.classifier.settled())
+            planner = MountPlanner(header.cwd, header.directories)
+            changes = Changes(header.cwd, header.environment)
+            consumers = (planner.learn, changes.add) if baseline else (planner.learn,)
+            summary = classify_into(verdicts, header, output, *consumers)
         aggregate, plan = _group(verdicts, planner, request.view.verbose)
         status = verdict_status(header, summary)
         present(header, aggregate, plan, request.view, status)
@@ -150,6 +159,84 @@ def conclude_run(frames: Frames) -> int:
     return status
 
 
+class _FirstPass:
+    """The first pass over a run's events, made as the tracer hands them over: each event
+    classified, counted, learnt by the mount planner (and the diff), spooled as a verdict and
+    rendered for the JSON trace, all while the command runs. Whether it stands is known only
+    at the end (Classifier.holds): else the pass is made again from the event spool."""
+
+    def __init__(
+        self, classifier: Classifier, cwd: str, environment: dict[str, str], baseline: Changes | None,
+        output: TraceOutput,
+    ) -> None:  # fmt: skip
+        self.classifier = classifier
+        self.summary = Summary()
+        self.planner = MountPlanner(cwd)
+        self.changes = Changes(cwd, environment)
+        self._consumers = (self.planner.learn, self.changes.add) if baseline else (self.planner.learn,)
+        self._explanations: dict[Any, None] = {}
+        self._kept = Spool()
+        self._output = output
+        self._rendered = RenderedEvents(anonymous_file()) if output.fp is not None else None
+
+    def add(self, records: Iterable[tuple[Any, ...]]) -> None:
+        classifier, summary, kept = self.classifier, self.summary, self._kept
+        for record in records:
+            event = FileEvent(*record)
+            classifier.learn(event)
+            verdict = classifier.classify(event)
+            summary.add(verdict)
+            for consume in self._consumers:
+                consume(verdict)
+            if verdict.explanation is not None:
+                self._explanations[verdict.explanation] = None
+            kept.add_record(verdict.astuple())
+            if self._rendered is not None:
+                try:
+                    self._rendered.add(verdict)
+                except OSError:  # no room for the scratch copy: the trace is written at the end
+                    self._rendered.close()
+                    self._rendered = None
+
+    def finish(self, header: TraceHeader) -> tuple[_Kept, Summary, MountPlanner, Changes]:
+        """The pass stands: write the JSON trace (the header now known), hand over the rest."""
+        self.planner.know_directories(header.directories)
+        verdicts = _Kept(self._kept)
+        output = self._output
+        if output.fp is not None:
+            try:
+                writer = TraceWriter(output.fp, header)
+                if self._rendered is not None:
+                    writer.extend(self._rendered)
+                else:
+                    for verdict in verdicts:
+                        writer.add(verdict)
+                writer.close(self.summary, self._explanations)
+            except OSError as exc:
+                output.failed(exc)
+        if self._rendered is not None:
+            self._rendered.close()
+        return verdicts, self.summary, self.planner, self.changes
+
+    def close(self) -> None:
+        self._kept.close()
+        if self._rendered is not None:
+            self._rendered.close()
+
+
+class _Kept:
+    """Verdicts spooled by a first pass, read back as often as needed."""
+
+    def __init__(self, kept: Spool) -> None:
+        self._kept = kept
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return (Verdict.from_tuple(r) for r in self._kept.records())
+
+    def close(self) -> None:
+        self._kept.close()
+
+
 class _Classified:
     """The spool's events classified once, as the first pass reads them; the verdicts are
     spooled in turn for the passes after it (the report reads twice; an export a third time)."""
@@ -161,7 +248,7 @@ class _Classified:
 
     def __iter__(self) -> Iterator[Verdict]:
         if self._kept is not None:
-            return (Verdict.from_tuple(r) for r in self._kept.records())
+            return iter(_Kept(self._kept))
         return self._first()
 
     def _first(self) -> Iterator[Verdict]:

@@ -1,8 +1,7 @@
-"""The on-disk spool: events as the tracer emits them, read back once the command is done (and
-their verdicts, once classified, for the report's second pass).
-
-Memory stays flat however many events there are; classification waits for the end of the run,
-when every venv the command created is known.
+"""The on-disk spool: events as the tracer emits them, and their verdicts, read back after the
+command is done (for the report's second pass, or to classify again when what the end of the
+run knows changed a verdict given while it ran). Memory stays flat however many events there
+are.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import IO, Any
 from rotrace.events import FileEvent
 
 
-def _anonymous_file(directory: str | None = None) -> IO[bytes]:
+def anonymous_file(directory: str | None = None) -> IO[bytes]:
     """An unnamed temporary file (O_TMPFILE: nothing to clean up, no tempfile import).
 
     With no writable temporary directory at all (a read-only container without a tmpfs),
@@ -42,7 +41,7 @@ class Spool:
     BATCH = 4096
 
     def __init__(self, file: IO[bytes] | None = None) -> None:
-        self._file: IO[bytes] = file if file is not None else _anonymous_file()
+        self._file: IO[bytes] = file if file is not None else anonymous_file()
         self._batch: list[tuple[object, ...]] = []
         self._sizes: list[int] = []  # bytes of each batch, to read it back in one call
         self._good = 0  # bytes of whole batches in the file

@@ -104,6 +104,38 @@ def explanation_table(used: Iterable[Known]) -> dict[str, dict[str, str]]:
     return {k.id: {"title": k.title, "who": k.who, "why": k.why, "fix": k.fix} for k in used}
 
 
+class RenderedEvents:
+    """Events rendered for the trace before its header is known (while the command runs),
+    into a scratch file (the spool's), for TraceWriter.extend once it is."""
+
+    def __init__(self, scratch: IO[bytes]) -> None:
+        self._fp = scratch
+        self._lines: list[str] = []
+        self.count = 0
+
+    def add(self, verdict: Verdict) -> None:
+        self._lines.append(("\n  " if self.count == 0 else ",\n  ") + json.dumps(verdict_json(verdict)))
+        self.count += 1
+        if len(self._lines) >= 1024:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = "".join(self._lines).encode("ascii")  # json.dumps escaped all else
+        self._lines = []
+        view = memoryview(data)
+        while view:
+            view = view[self._fp.write(view) or 0 :]
+
+    def copy_to(self, fp: IO[str]) -> None:
+        self._flush()
+        self._fp.seek(0)
+        while chunk := self._fp.read(1 << 20):
+            fp.write(chunk.decode("ascii"))
+
+    def close(self) -> None:
+        self._fp.close()
+
+
 class TraceWriter:
     """Writes one trace to fp, event by event, so memory does not grow with the trace."""
 
@@ -116,6 +148,12 @@ class TraceWriter:
     def add(self, verdict: Verdict) -> None:
         self._fp.write(("\n  " if self._first else ",\n  ") + json.dumps(verdict_json(verdict)))
         self._first = False
+
+    def extend(self, rendered: RenderedEvents) -> None:
+        """The events rendered before the header was known (as the first events)."""
+        assert self._first, "rendered events come first"
+        rendered.copy_to(self._fp)
+        self._first = rendered.count == 0
 
     def close(self, summary: Summary, explanations: Iterable[Known] = ()) -> None:
         tail = {"summary": asdict(summary), "explanations": explanation_table(explanations)}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from rotrace.errors import BadInput
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy_file
 from rotrace.policy.verdict import Classifier
-from tests.support.tracing import TracePy
+from tests.support.tracing import PY, TracePy, rotrace_cli
 
 
 def test_defaults_allow_tmp_and_harmless_devices() -> None:
@@ -108,3 +110,51 @@ def test_dot_venv_without_cfg_still_counts(trace_py: TracePy, tmp_path: Path) ->
     events, _ = trace_py("import os; os.mkdir('.venv'); open('.venv/.lock', 'w').close()")
     venvs = {v.event.path: v.venv for v in _classify(events, [])}
     assert venvs[os.fsencode(tmp_path / ".venv" / ".lock")] == os.fsencode(tmp_path / ".venv")
+
+
+# `rotrace run` classifies the events while the command runs; what only the end of the run
+# decides (a venv made later, a process that execs again) must come out as if classified then.
+
+
+def _run_json(tmp_path: Path, code: str) -> dict[bytes, dict]:  # type: ignore[type-arg]
+    proc = rotrace_cli("run", "--json", "t.json", "--", PY, "-c", textwrap.dedent(code), cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    return {os.fsencode(e["path"]): e for e in events if e["op"] == "create"}
+
+
+def test_run_classifies_writes_made_before_their_venv_existed(tmp_path: Path) -> None:
+    created = _run_json(
+        tmp_path,
+        """
+        import os, time
+        os.makedirs("env/lib")
+        open("env/lib/early.txt", "w").close()
+        time.sleep(0.05)
+        open("flush.txt", "w").close()  # hands early.txt over: classified with no venv in sight
+        time.sleep(0.1)
+        open("env/pyvenv.cfg", "w").close()
+        open("env/lib/late.txt", "w").close()
+        """,
+    )
+    for name in (b"early.txt", b"late.txt"):
+        assert created[os.fsencode(tmp_path) + b"/env/lib/" + name]["venv"] == str(tmp_path / "env")
+
+
+def test_run_explains_writes_by_the_program_their_process_became(tmp_path: Path) -> None:
+    """Known writers are told apart by command line: a process's writes are explained by its
+    last program (here python turned into `... pip install` after its first write)."""
+    (tmp_path / "env" / "lib").mkdir(parents=True)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    then = "import time; time.sleep(0.05); open('env/lib/b.txt', 'w').close()"
+    created = _run_json(
+        tmp_path,
+        f"""
+        import os, sys, time
+        open("env/lib/a.txt", "w").close()
+        time.sleep(0.1)
+        os.execv(sys.executable, [sys.executable, "-c", {then!r}, "pip", "install", "x"])
+        """,
+    )
+    root = os.fsencode(tmp_path) + b"/env/lib/"
+    assert [created[root + n]["explanation"] for n in (b"a.txt", b"b.txt")] == ["pip-install", "pip-install"]

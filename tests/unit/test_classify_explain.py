@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rotrace.events import ProcessInfo
-from rotrace.explain import explain
+from rotrace.events import FileEvent, ProcessInfo
+from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mounts import MountPlanner
-from rotrace.policy.verdict import Classifier
+from rotrace.policy.verdict import Classifier, Verdict
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import changes_of, diff_traces
 from tests.unit.factories import classify, event
@@ -87,3 +87,41 @@ def test_diff_and_aggregate() -> None:
     assert agg.violations["/app/.venv"].venv and agg.violations["/app/.venv"].blocked
     assert agg.violations["/srv"].processes == {("python3", 100): 1}
     assert {k.id: n for k, n in agg.explanations.items()} == {"uv-venv-lock": 1}
+
+
+def _as_they_come(*events: FileEvent) -> tuple[Classifier, list[Verdict]]:
+    """Classified one by one as `rotrace run` does while the command runs (with a journal)."""
+    classifier = Classifier(build_allowlist([], None), journal=True)
+    verdicts = []
+    for e in events:
+        classifier.learn(e)
+        verdicts.append(classifier.classify(e))
+    return classifier, verdicts
+
+
+def test_verdicts_given_as_events_come_hold_when_nothing_later_changes_them() -> None:
+    classifier, verdicts = _as_they_come(
+        event("/srv/app/.venv/.lock", "create", exe=b"/usr/bin/uv"),
+        event("/srv/app/out.txt", "create"),
+        event("/srv/app/sub", "mkdir", 0),
+    )
+    assert [v.venv for v in verdicts] == [b"/srv/app/.venv", None, None]
+    assert classifier.holds()
+    classifier.know([ProcessInfo(100, 1, 0, b"/usr/bin/uv", ("uv", "run"))])
+    assert not classifier.holds()  # the .lock write was explained without knowing it was `uv run`
+
+
+def test_a_venv_made_after_writes_into_it_voids_the_early_verdicts() -> None:
+    early, cfg = event("/srv/env/lib/early.txt", "create"), event("/srv/env/pyvenv.cfg", "create")
+    classifier, verdicts = _as_they_come(early, cfg)
+    assert verdicts[0].venv is None and not classifier.holds()
+    assert classifier.settled().classify(early).venv == b"/srv/env"  # what the end of the run says
+
+
+def test_a_process_explained_before_its_last_exec_voids_the_early_verdicts() -> None:
+    write = event("/srv/env/.venv/lib/x.py", "create", exe=b"/usr/bin/python3", pid=7)
+    classifier, verdicts = _as_they_come(write)
+    assert verdicts[0].explanation is None
+    classifier.know([ProcessInfo(7, 1, 0, b"/usr/bin/python3", ("python3", "-m", "pip", "install", "x"))])
+    assert not classifier.holds()
+    assert classifier.settled().classify(write).explanation == BY_ID["pip-install"]

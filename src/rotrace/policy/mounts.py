@@ -218,6 +218,10 @@ class MountPlanner:
         self._renames: list[tuple[str, str]] = []
         self._learnt = False
 
+    def know_directories(self, states: dict[bytes, DirState]) -> None:
+        """What each directory held before the run, once known (after `learn` began)."""
+        self._planner.states = {os.fsdecode(d): s for d, s in states.items()}
+
     def learn(self, v: Verdict) -> None:
         e = v.event
         if not e.write or v.harmless:

@@ -2,6 +2,10 @@
 
 A venv created during the trace counts from its first write: the tracer saw pyvenv.cfg being
 created, so that directory is a venv even if it is gone by the time the trace is classified.
+
+A run's events are classified while the command runs, before every venv it makes is known:
+with `journal`, each answer given is noted (per directory, not per event), for `holds` to
+check against the answers of the end of the run.
 """
 
 from __future__ import annotations
@@ -13,11 +17,36 @@ from rotrace.events import CREATING_OPS, FileEvent
 _CFG = b"pyvenv.cfg"
 
 
+_JOURNAL_LIMIT = 1 << 15  # answers noted at most (memory); past it they are not trusted
+
+
 class VenvDetector:
-    def __init__(self) -> None:
+    def __init__(self, journal: bool = False) -> None:
         self._is_venv: dict[bytes, bool] = {}
         self._dir_venv: dict[bytes, bytes | None] = {}
         self.created: set[bytes] = set()
+        # (path, may_be_dir) -> the answer given; None: no journal, or no longer trusted
+        self._journal: dict[tuple[bytes, bool], bytes | None] | None = {} if journal else None
+
+    def settled(self) -> VenvDetector:
+        """A detector that knows the venvs this one learnt, and no answer it gave."""
+        fresh = VenvDetector()
+        for root in self.created:
+            fresh.created.add(root)
+            fresh._is_venv[root] = True
+        return fresh
+
+    def holds(self) -> bool:
+        """Every answer this detector gave is still the answer, with all it has learnt now
+        and the filesystem as it is now (only with `journal`)."""
+        if self._journal is None:
+            return False
+        fresh = self.settled()
+        for (path, may_be_dir), answer in self._journal.items():
+            now = fresh.venv_of(path) if may_be_dir else fresh._venv_of_dir(path)
+            if now != answer:
+                return False
+        return True
 
     def note(self, event: FileEvent) -> None:
         """Learn of venvs the traced command created (call for every event before `venv_of`)."""
@@ -46,8 +75,23 @@ class VenvDetector:
         if may_be_dir and (
             path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG)
         ):
-            return path
-        return self._venv_of_dir(os.path.dirname(path))
+            found: bytes | None = path
+        else:
+            found = self._venv_of_dir(os.path.dirname(path))
+        if self._journal is not None:  # a file's answer is its directory's: noted once for all
+            self._note(path if may_be_dir else os.path.dirname(path), may_be_dir, found)
+        return found
+
+    def _note(self, path: bytes, may_be_dir: bool, found: bytes | None) -> None:
+        assert self._journal is not None
+        key = (path, may_be_dir)
+        if key not in self._journal:
+            if len(self._journal) >= _JOURNAL_LIMIT:
+                self._journal = None
+            else:
+                self._journal[key] = found
+        elif self._journal[key] != found:  # two answers: the earlier events got the other
+            self._journal = None
 
     def _venv_of_dir(self, directory: bytes) -> bytes | None:
         """venv_of for a directory, memoised: events cluster in few directories."""

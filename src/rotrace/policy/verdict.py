@@ -65,13 +65,34 @@ _EROFS = errno.EROFS
 
 
 class Classifier:
-    """Allowlist + venv detection for a stream of events (call `learn` on all of them first)."""
+    """Allowlist + venv detection for a stream of events (call `learn` on all of them first).
 
-    def __init__(self, allowlist: Allowlist, processes: Iterable[ProcessInfo] = ()) -> None:
+    With `journal`, events may be classified as they come: the answers that depend on the
+    rest of the run (is this a venv, which program wrote it) are noted, and `holds` says
+    whether each is still the answer at the end."""
+
+    def __init__(
+        self, allowlist: Allowlist, processes: Iterable[ProcessInfo] = (), journal: bool = False
+    ) -> None:
         self.allowlist = allowlist
-        self.venvs = VenvDetector()
+        self.venvs = VenvDetector(journal)
         self.cmdlines: dict[int, str] = {}
+        self._used: dict[int, str] | None = {} if journal else None  # pid -> the cmdline explained with
         self.know(processes)
+
+    def holds(self) -> bool:
+        """Every verdict given so far is the one the whole run gives (call after `know`)."""
+        used = self._used
+        if used is None or not self.venvs.holds():
+            return False
+        return all(self.cmdlines.get(pid, "") == cmdline for pid, cmdline in used.items())
+
+    def settled(self) -> Classifier:
+        """A classifier that knows what this one learnt (venvs, programs), without its answers."""
+        fresh = Classifier(self.allowlist)
+        fresh.venvs = self.venvs.settled()
+        fresh.cmdlines = dict(self.cmdlines)
+        return fresh
 
     def learn(self, event: FileEvent) -> None:
         self.venvs.note(event)
@@ -103,9 +124,10 @@ class Classifier:
         ):
             # mkdir of an existing directory and the like: the same failure under a read-only root
             return Verdict(event, True, venv, ro, None, harmless=True)
-        known = (
-            explain(event, venv, self.cmdlines.get(event.pid, ""))
-            if venv is not None or not allowed
-            else None
-        )
+        known = None
+        if venv is not None or not allowed:
+            cmdline = self.cmdlines.get(event.pid, "")
+            if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
+                self._used = None  # a process explained with two programs: not to be trusted
+            known = explain(event, venv, cmdline)
         return Verdict(event, allowed, venv, ro, known)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rotrace.tracer.contract import EventSink, TraceOptions, TraceResult
+from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 
 if TYPE_CHECKING:
     from rotrace.tracer.session import attach_process, trace_command
 
-__all__ = ["EventSink", "TraceOptions", "TraceResult", "attach_process", "trace_command"]
+__all__ = ["EventSink", "ProcessSink", "TraceOptions", "TraceResult", "attach_process", "trace_command"]
 
 
 def __getattr__(name: str) -> Any:

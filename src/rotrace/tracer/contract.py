@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from rotrace.events import DirState, FileEvent, ProcessInfo
 
 EventSink = Callable[[FileEvent], None]
+ProcessSink = Callable[[ProcessInfo], None]  # each program the command runs, as it starts
 
 
 @dataclass(frozen=True)

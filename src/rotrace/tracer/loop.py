@@ -17,7 +17,7 @@ import stat
 from rotrace.events import ProcessInfo
 from rotrace.tracer import kernel, procfs
 from rotrace.tracer.arch import Machine, SyscallTable
-from rotrace.tracer.contract import EventSink, TraceOptions
+from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
 from rotrace.tracer.decode import Decoder, Pending
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.syscall_info import (
@@ -65,10 +65,13 @@ def compiled_loop() -> bool:
 
 
 class Tracer:
-    def __init__(self, machine: Machine, options: TraceOptions, sink: EventSink) -> None:
+    def __init__(
+        self, machine: Machine, options: TraceOptions, sink: EventSink, on_process: ProcessSink | None = None
+    ) -> None:
         self.machine = machine
         self.options = options
         self.sink = sink
+        self._on_process = on_process
         self.decoder = Decoder(options.all_opens)
         self.info = SyscallInfo()
         self.tables: dict[int, SyscallTable] = {t.audit_arch: t for t in machine.tables()}
@@ -223,10 +226,15 @@ class Tracer:
             self.started = True
         if self.started:
             info = process_info(tid, self.exe[tid])
-            self.processes.append(info)
+            self.program_started(info)
             if self.seccomp:
                 self._setuid_note(tid, info)
         self._resume(tid, thread)
+
+    def program_started(self, info: ProcessInfo) -> None:
+        self.processes.append(info)
+        if self._on_process is not None:
+            self._on_process(info)
 
     def _setuid_note(self, tid: int, info: ProcessInfo) -> None:
         """The seccomp filter needs no_new_privs, under which a setuid or setgid program runs

@@ -11,7 +11,7 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import kernel, landlock, seccomp
 from rotrace.tracer.arch import UnsupportedMachine, current_machine
-from rotrace.tracer.contract import EventSink, TraceOptions, TraceResult
+from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
 from rotrace.tracer.signals import RELAYED, SignalRelay
 from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
@@ -22,8 +22,10 @@ def trace_command(
     sink: EventSink,
     options: TraceOptions | None = None,
     env: dict[str, str] | None = None,
+    on_process: ProcessSink | None = None,
 ) -> TraceResult:
-    """Run argv under the tracer, calling sink for every completed file syscall."""
+    """Run argv under the tracer, calling sink for every completed file syscall (and
+    on_process for every program started)."""
     options = options or TraceOptions()
     env = dict(os.environ if env is None else env)
     try:
@@ -33,7 +35,7 @@ def trace_command(
     path = find_executable(argv[0], env)
     program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
     keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
-    tracer = Tracer(machine, options, sink)
+    tracer = Tracer(machine, options, sink, on_process)
     ruleset = _landlock(options.writable, tracer.warnings) if options.writable is not None else None
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
@@ -131,7 +133,9 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
     return tuple(sorted(seized))
 
 
-def attach_process(pid: int, sink: EventSink, options: TraceOptions | None = None) -> TraceResult:
+def attach_process(
+    pid: int, sink: EventSink, options: TraceOptions | None = None, on_process: ProcessSink | None = None
+) -> TraceResult:
     """Trace a running process (all its threads, and the children it makes from now on) until
     it exits, or until rotrace is signalled (SIGINT, SIGTERM, SIGHUP): then every tracee is
     let go and goes on running. There is no seccomp filter for a process already running, so
@@ -141,11 +145,11 @@ def attach_process(pid: int, sink: EventSink, options: TraceOptions | None = Non
         machine = current_machine()
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
-    tracer = Tracer(machine, options, sink)
+    tracer = Tracer(machine, options, sink, on_process)
     threads = _seize_threads(pid)
     tracer.started = True
     tracer.exe[pid] = readlink_exe(pid)
-    tracer.processes.append(process_info(pid, tracer.exe[pid]))
+    tracer.program_started(process_info(pid, tracer.exe[pid]))
     tracer.warnings.append(
         f"attached to pid {pid}: writes before rotrace attached, and those of children it had"
         " already started, are not in this trace; every syscall stops (no seccomp filter)"
