@@ -76,7 +76,8 @@ def _rotrace_processes(session: int) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if os.getsid(p.pid) == session and "rotrace" in (p.info["cmdline"] or [])[1:3]:
+            argv = p.info["cmdline"] or []  # python -m rotrace, or python .../bin/rotrace
+            if os.getsid(p.pid) == session and "rotrace" in {os.path.basename(a) for a in argv[1:3]}:
                 found.append(p)
         except (OSError, psutil.Error):
             continue
@@ -148,8 +149,13 @@ class Workload:
     before_each: Callable[[], None] = lambda: None
 
 
+def console_script(python: str) -> str:
+    """The `rotrace` command beside a venv's Python: what users run (no runpy, no -m)."""
+    return str(Path(python).parent / "rotrace")
+
+
 def variants(w: Workload, json_path: Path, before: str | None) -> dict[str, list[str]]:
-    rotrace = [sys.executable, "-m", "rotrace", "run", "--json", str(json_path)]
+    rotrace = [console_script(sys.executable), "run", "--json", str(json_path)]
     strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}"]
     runs = {
         "untraced": w.argv,
@@ -159,7 +165,7 @@ def variants(w: Workload, json_path: Path, before: str | None) -> dict[str, list
         "rotrace --all-opens": [*rotrace, "--all-opens", "--", *w.argv],
     }
     if before is not None:
-        old = [before, "-m", "rotrace", "run", "--json", str(json_path)]
+        old = [console_script(before), "run", "--json", str(json_path)]
         runs["rotrace (before)"] = [*old, "--", *w.argv]
         runs["rotrace --all-opens (before)"] = [*old, "--all-opens", "--", *w.argv]
     return runs
@@ -344,18 +350,8 @@ def memory_check(tmp: Path) -> None:
     target = tmp / "m.txt"
     for n in (10_000, 1_000_000):
         program = write_opens(target, n)
-        argv = [
-            sys.executable,
-            "-m",
-            "rotrace",
-            "run",
-            "--json",
-            "/dev/null",
-            "--",
-            sys.executable,
-            "-c",
-            program,
-        ]
+        traced = [sys.executable, "-c", program]
+        argv = [console_script(sys.executable), "run", "--json", "/dev/null", "--", *traced]
         report = tmp / "m.txt.report"
         with report.open("w") as err:
             start = time.perf_counter()
@@ -400,7 +396,7 @@ def loop_check(tmp: Path, rounds: int) -> None:
             *argv,
         ],
         "rotrace loop only": [sys.executable, "-c", LOOP_ONLY, *argv],
-        "rotrace run": [sys.executable, "-m", "rotrace", "run", "--json", "/dev/null", "--", *argv],
+        "rotrace run": [console_script(sys.executable), "run", "--json", "/dev/null", "--", *argv],
     }
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
@@ -439,7 +435,7 @@ def main() -> None:
     # would make every run compile rotrace, rich and click from source): warm each rotrace once.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     for python in (sys.executable, *([args.before] if args.before else [])):
-        subprocess.run([python, "-m", "rotrace", "run", "-q", "--", "true"], check=True, capture_output=True)
+        subprocess.run([console_script(python), "run", "-q", "--", "true"], check=True, capture_output=True)
     print(f"rotrace bench: {args.rounds} rounds, median wall time; {os.cpu_count()} CPUs, "
           f"Linux {os.uname().release}, {os.uname().machine}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rotrace-bench-") as tmp_str:

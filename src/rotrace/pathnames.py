@@ -8,8 +8,16 @@ runs stay: they are more often versions or years than per-run names.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def text_of(name: bytes) -> str:
+    """os.fsdecode for the names asked for again and again (directories, programs): once each."""
+    return os.fsdecode(name)
+
 
 # The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
 TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"

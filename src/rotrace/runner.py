@@ -175,7 +175,7 @@ class _FirstPass:
         self.changes = Changes(cwd, environment)
         self._consumers = (self.planner.learn, self.changes.add) if baseline else (self.planner.learn,)
         self._explanations: dict[Any, None] = {}
-        self._kept = Spool()
+        self._kept = _Kept()
         self._output = output
         self._rendered = RenderedEvents(anonymous_file()) if output.fp is not None else None
 
@@ -190,7 +190,7 @@ class _FirstPass:
                 consume(verdict)
             if verdict.explanation is not None:
                 self._explanations[verdict.explanation] = None
-            kept.add_record(verdict.astuple())
+            kept.add(verdict)
             if self._rendered is not None:
                 try:
                     self._rendered.add(verdict)
@@ -201,7 +201,7 @@ class _FirstPass:
     def finish(self, header: TraceHeader) -> tuple[_Kept, Summary, MountPlanner, Changes]:
         """The pass stands: write the JSON trace (the header now known), hand over the rest."""
         self.planner.know_directories(header.directories)
-        verdicts = _Kept(self._kept)
+        verdicts = self._kept
         output = self._output
         if output.fp is not None:
             try:
@@ -225,16 +225,36 @@ class _FirstPass:
 
 
 class _Kept:
-    """Verdicts spooled by a first pass, read back as often as needed."""
+    """A first pass's verdicts, for the passes after it: in memory for a run of up to
+    IN_MEMORY events (most runs), else spooled (memory stays flat)."""
 
-    def __init__(self, kept: Spool) -> None:
-        self._kept = kept
+    IN_MEMORY = 1 << 14
+
+    def __init__(self) -> None:
+        self._verdicts: list[Verdict] | None = []
+        self._spool: Spool | None = None
+
+    def add(self, verdict: Verdict) -> None:
+        if self._verdicts is not None:
+            if len(self._verdicts) < self.IN_MEMORY:
+                self._verdicts.append(verdict)
+                return
+            self._spool = Spool()
+            self._spool.extend(v.astuple() for v in self._verdicts)
+            self._verdicts = None
+        assert self._spool is not None
+        self._spool.add_record(verdict.astuple())
 
     def __iter__(self) -> Iterator[Verdict]:
-        return (Verdict.from_tuple(r) for r in self._kept.records())
+        if self._verdicts is not None:
+            return iter(self._verdicts)
+        assert self._spool is not None
+        return (Verdict.from_tuple(r) for r in self._spool.records())
 
     def close(self) -> None:
-        self._kept.close()
+        self._verdicts = None
+        if self._spool is not None:
+            self._spool.close()
 
 
 class _Classified:
@@ -244,18 +264,18 @@ class _Classified:
     def __init__(self, spool: Spool, classifier: Classifier) -> None:
         self._spool = spool
         self._classifier = classifier
-        self._kept: Spool | None = None
+        self._kept: _Kept | None = None
 
     def __iter__(self) -> Iterator[Verdict]:
         if self._kept is not None:
-            return iter(_Kept(self._kept))
+            return iter(self._kept)
         return self._first()
 
     def _first(self) -> Iterator[Verdict]:
-        kept = Spool()
+        kept = _Kept()
         for event in self._spool:
             verdict = self._classifier.classify(event)
-            kept.add_record(verdict.astuple())
+            kept.add(verdict)
             yield verdict
         self._spool.close()  # the events are in the verdicts now
         self._kept = kept

@@ -139,3 +139,19 @@ def test_as_pid_1_the_report_runs_in_the_tracer(tmp_path: Path) -> None:
     missing = [*PID_1, *ROTRACE, "run", "--", "no-such-command"]
     proc = subprocess.run(missing, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 127 and proc.stderr.count("rotrace: error: command not found") == 1
+
+
+def test_a_run_past_what_the_report_process_keeps_in_memory(tmp_path: Path) -> None:
+    """Past _Kept.IN_MEMORY verdicts the first pass spools them: the same trace and report."""
+    from rotrace.runner import _Kept
+
+    n = _Kept.IN_MEMORY + 1000
+    code = f"for i in range({n}): open(f'f{{i % 50}}', 'w').close()"
+    argv = [*ROTRACE, "run", "--allow", str(tmp_path), "--json", "t.json", "--", PY, "-c", code]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads((tmp_path / "t.json").read_text())
+    mine = [e for e in trace["events"] if e["path"].startswith(str(tmp_path) + "/f")]
+    assert len(mine) == n and trace["summary"]["violations"] == 0
+    assert f"{trace['summary']['writes']:,} writes" in proc.stderr  # the first pass's count
+    assert f"{tmp_path} ({n:,})" in proc.stderr  # the second pass's, over the spooled verdicts

@@ -23,11 +23,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rotrace.escape import safe_text
-from rotrace.events import DirState, FileEvent
+from rotrace.events import FILE_OPS, OPS, DirState, FileEvent
 from rotrace.explain import Known
-from rotrace.pathnames import generalise, is_general, is_under, outermost
+from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
 
@@ -35,7 +36,7 @@ SYSTEM_DIRS = frozenset(
     {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/var", "/opt", "/home",
      "/root", "/srv", "/mnt", "/media"}
 )  # fmt: skip
-_PROVIDED = ("/dev/", "/proc/", "/sys/")  # the runtime provides these; writes there need nothing
+_PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
 
 
@@ -74,10 +75,10 @@ def written_directory(e: FileEvent, path: bytes) -> str:
     the new directory itself for a mkdir (a runtime creates the mount point; Python's makedirs
     and friends accept that it exists)."""
     if e.op == "mkdir" and path == e.path:
-        return os.fsdecode(path)
+        return text_of(path)
     if path == e.path:
-        return os.fsdecode(e.directory)
-    return os.fsdecode(os.path.dirname(path)) or "/"
+        return text_of(e.directory)
+    return text_of(os.path.dirname(path)) or "/"
 
 
 class _Planner:
@@ -185,20 +186,23 @@ def _renamed(path: str, renames: dict[str, str]) -> str:
     return path
 
 
+# The ops whose path may be a directory the command renamed into place (a file never is one).
+_DIRECTORY_OPS = frozenset(OPS) - FILE_OPS
+
+
 def _needs_mount(v: Verdict) -> bool:
     """A write a read-only root would refuse (EROFS), outside what the runtime provides.
 
     A violation's forecast was made when it was classified (it is in the trace); an allowed
     write's is made here, as if it were not allowed."""
     e = v.event
-    if not e.write or v.harmless or os.fsdecode(e.path).startswith(_PROVIDED):
+    if not e.write or v.harmless or e.path.startswith(_PROVIDED):
         return False
     ro = v.ro_forecast if v.violation else forecast(e, writable=False)
     return ro == "EROFS"
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """Where one write needs a writable mount, and why there can be none (None: there can)."""
 
     point: str
@@ -250,10 +254,10 @@ class MountPlanner:
         placed: list[Placement] = []
         for raw in paths:
             directory = written_directory(e, raw)
-            if os.fsdecode(raw) in planner.moved:  # the directory renamed into place, itself
+            if e.op in _DIRECTORY_OPS and os.fsdecode(raw) in planner.moved:  # a renamed directory itself
                 directory = os.fsdecode(raw)
             point = planner.mount_point(directory)
-            where = os.fsdecode(v.venv) if v.venv is not None else point
+            where = text_of(v.venv) if v.venv is not None else point
             reason = planner.forbidden(where)
             placed.append(Placement(where, reason))
             if reason is None:

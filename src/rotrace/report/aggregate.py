@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from rotrace.events import METADATA_OPS
 from rotrace.explain import Known
+from rotrace.pathnames import text_of
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
@@ -37,12 +38,13 @@ class Group:
 
     def add(self, v: Verdict, keep: int) -> None:
         e = v.event
+        outcome = e.outcome
         self.count += 1
         self.ops[e.op] += 1
-        self.outcomes[e.outcome] += 1
+        self.outcomes[outcome] += 1
         self.forecasts[v.ro_forecast or "ok"] += 1
-        self.processes[(os.fsdecode(os.path.basename(e.exe)) or "?", e.pid)] += 1
-        self.failed_writes += e.outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
+        self.processes[(text_of(os.path.basename(e.exe)) or "?", e.pid)] += 1
+        self.failed_writes += outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
         if v.explanation is not None:
             self.explanations[v.explanation] += 1
         if len(self.examples) < keep:
@@ -71,15 +73,15 @@ class Aggregate:
             if placements:
                 where, reason = placements[0].point, placements[0].reason
             elif verdict.venv is not None:
-                where, reason = os.fsdecode(verdict.venv), None
+                where, reason = text_of(verdict.venv), None
             else:
-                where, reason = os.fsdecode(event.directory), None
+                where, reason = text_of(event.directory), None
             group = self.violations.get(where)
             if group is None:
                 group = self.violations[where] = Group(where, reason, venv=verdict.venv_write)
             group.add(verdict, keep)
         else:
-            where = os.fsdecode(event.directory)
+            where = text_of(event.directory)
             group = self.allowed.get(where)
             if group is None:
                 group = self.allowed[where] = Group(where)
