@@ -19,7 +19,9 @@ ARG USER_UID=1000
 COPY wheels/ /tmp/wheels/
 COPY pyproject.toml README.md /tmp/rotrace-src/
 COPY src/ /tmp/rotrace-src/src/
-# Offline: rotrace's own wheel comes from the wheelhouse too; online: built from the source.
+# Offline: rotrace's own wheel comes from the wheelhouse too (with its compiled loop, built for
+# the image's Python); online: built from the source, where an image without a C compiler
+# (python:*-slim) gets the pure-Python loop.
 RUN set -eu; \
     if [ "$OFFLINE" = 1 ]; then index="--no-index"; pkg=rotrace; else index=""; pkg=/tmp/rotrace-src; fi; \
     python3 -m venv /opt/rotrace; \
