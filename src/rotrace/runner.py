@@ -42,6 +42,23 @@ def verdict_status(header: TraceHeader, summary: Summary) -> int:
     return status
 
 
+class _Tally:
+    """What a first pass gathers from each verdict: the summary, the known writers met, and
+    what each consumer (the mount planner, a diff) learns."""
+
+    def __init__(self, *consumers: Callable[[Verdict], None]) -> None:
+        self.summary = Summary()
+        self.explanations: dict[Any, None] = {}
+        self._consumers = consumers
+
+    def add(self, verdict: Verdict) -> None:
+        self.summary.add(verdict)
+        for consume in self._consumers:
+            consume(verdict)
+        if verdict.explanation is not None:
+            self.explanations[verdict.explanation] = None
+
+
 def classify_into(
     verdicts: Iterable[Verdict],
     header: TraceHeader,
@@ -49,8 +66,7 @@ def classify_into(
     *consumers: Callable[[Verdict], None],
 ) -> Summary:
     """The first pass: stream verdicts into the consumers and, if asked, the JSON trace."""
-    summary = Summary()
-    explanations: dict[Any, None] = {}
+    tally = _Tally(*consumers)
     writer: TraceWriter | None = None
     if output.fp is not None:
         try:
@@ -58,11 +74,7 @@ def classify_into(
         except OSError as exc:
             output.failed(exc)
     for verdict in verdicts:
-        summary.add(verdict)
-        for consume in consumers:
-            consume(verdict)
-        if verdict.explanation is not None:
-            explanations[verdict.explanation] = None
+        tally.add(verdict)
         if writer is not None:
             try:
                 writer.add(verdict)
@@ -71,10 +83,10 @@ def classify_into(
                 writer = None
     if writer is not None:
         try:
-            writer.close(summary, explanations)
+            writer.close(tally.summary, tally.explanations)
         except OSError as exc:
             output.failed(exc)
-    return summary
+    return tally.summary
 
 
 def _group(verdicts: Iterable[Verdict], planner: MountPlanner, keep_all: bool) -> tuple[Aggregate, MountPlan]:
@@ -170,26 +182,20 @@ class _FirstPass:
         output: TraceOutput,
     ) -> None:  # fmt: skip
         self.classifier = classifier
-        self.summary = Summary()
         self.planner = MountPlanner(cwd)
         self.changes = Changes(cwd, environment)
-        self._consumers = (self.planner.learn, self.changes.add) if baseline else (self.planner.learn,)
-        self._explanations: dict[Any, None] = {}
+        self._tally = _Tally(self.planner.learn, self.changes.add) if baseline else _Tally(self.planner.learn)
         self._kept = _Kept()
         self._output = output
         self._rendered = RenderedEvents(anonymous_file()) if output.fp is not None else None
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
-        classifier, summary, kept = self.classifier, self.summary, self._kept
+        classifier, tally, kept = self.classifier, self._tally, self._kept
         for record in records:
             event = FileEvent(*record)
             classifier.learn(event)
             verdict = classifier.classify(event)
-            summary.add(verdict)
-            for consume in self._consumers:
-                consume(verdict)
-            if verdict.explanation is not None:
-                self._explanations[verdict.explanation] = None
+            tally.add(verdict)
             kept.add(verdict)
             if self._rendered is not None:
                 try:
@@ -211,12 +217,12 @@ class _FirstPass:
                 else:
                     for verdict in verdicts:
                         writer.add(verdict)
-                writer.close(self.summary, self._explanations)
+                writer.close(self._tally.summary, self._tally.explanations)
             except OSError as exc:
                 output.failed(exc)
         if self._rendered is not None:
             self._rendered.close()
-        return verdicts, self.summary, self.planner, self.changes
+        return verdicts, self._tally.summary, self.planner, self.changes
 
     def close(self) -> None:
         self._kept.close()
