@@ -17,7 +17,7 @@ ARG USERNAME=app
 ARG USER_UID=1000
 
 COPY wheels/ /tmp/wheels/
-COPY pyproject.toml README.md /tmp/rotrace-src/
+COPY pyproject.toml setup.py README.md /tmp/rotrace-src/
 COPY src/ /tmp/rotrace-src/src/
 # Offline: rotrace's own wheel comes from the wheelhouse too (with its compiled loop, built for
 # the image's Python); online: built from the source, where an image without a C compiler

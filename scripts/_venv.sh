@@ -18,7 +18,8 @@ if command -v gcc >/dev/null && "$venv/bin/python" -c \
     'import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))'; then
     toolchain=yes
 fi
-if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ] || [ "$fastloop" -nt "$stamp" ] \
+if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ] || [ "$here/setup.py" -nt "$stamp" ] \
+    || [ "$fastloop" -nt "$stamp" ] \
     || { [ -z "$built" ] && [ "$toolchain" = yes ] && [ "$(cat "$stamp")" != yes ]; }; then
     # With PYTHONDONTWRITEBYTECODE set (some CI images) pip compiles nothing and every run
     # would compile rich and click from source: install as a user's machine does.
