@@ -8,6 +8,7 @@ and export/ (stdout).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import sys
@@ -187,7 +188,13 @@ class _FirstPass:
         self._tally = _Tally(self.planner.learn, self.changes.add) if baseline else _Tally(self.planner.learn)
         self._kept = _Kept()
         self._output = output
-        self._rendered = RenderedEvents(anonymous_file()) if output.fp is not None else None
+        self._rendered: RenderedEvents | None = None
+        if output.fp is not None:
+            scratch = anonymous_file()
+            if isinstance(scratch, io.BytesIO):  # nowhere on disk: render at the end, not in memory
+                scratch.close()
+            else:
+                self._rendered = RenderedEvents(scratch)
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
         classifier, tally, kept = self.classifier, self._tally, self._kept

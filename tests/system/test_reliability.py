@@ -33,6 +33,19 @@ def test_a_spool_that_cannot_be_written_does_not_hang(tmp_path: Path) -> None:
     assert "20,000 writes" in proc.stderr and "kept the events in memory" in proc.stderr
 
 
+def test_with_no_temporary_directory_the_whole_trace_is_written(tmp_path: Path) -> None:
+    """$TMPDIR nowhere (a read-only container without a tmpfs): spools in memory, the events'
+    JSON rendered at the end rather than kept in memory during the run; the same trace."""
+    code = "for i in range(3000): open('f%d' % (i % 10), 'w').close()"
+    env = dict(os.environ, TMPDIR=str(tmp_path / "missing"))
+    argv = [*ROTRACE, "run", "--allow", str(tmp_path), "--json", "t.json", "--", PY, "-c", code]
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads((tmp_path / "t.json").read_text())
+    mine = [e for e in trace["events"] if e["path"].startswith(str(tmp_path / "f"))]
+    assert len(mine) == 3000 and trace["summary"]["writes"] == len(trace["events"])
+
+
 def test_a_failure_in_the_loop_leaves_no_process_stopped(tmp_path: Path) -> None:
     """The sink fails mid-run: every tracee is killed and reaped, none left in a traced stop."""
     pids = tmp_path / "pids"
