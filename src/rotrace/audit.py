@@ -82,7 +82,7 @@ def _trace(
             from rotrace.sandbox.bwrap import trace_in_sandbox
 
             result, sandbox = trace_in_sandbox(
-                request.argv, sink, request.options, request.allowlist, request.keep_writes
+                request.argv, sink, request.options, request.allowlist, request.keep_writes, on_process
             )
             return result, sandbox.writable
         if request.attach is not None:

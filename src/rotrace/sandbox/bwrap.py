@@ -23,10 +23,10 @@ from rotrace.errors import (
     SandboxError,
     TraceFailed,
 )
-from rotrace.events import FileEvent
+from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
-from rotrace.tracer import TraceOptions, TraceResult
+from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.signals import SignalRelay
 
 INSTALL_HINT = (
@@ -156,6 +156,7 @@ def trace_in_sandbox(
     options: TraceOptions,
     allowlist: Allowlist,
     keep: bool,
+    on_process: ProcessSink | None = None,
 ) -> tuple[TraceResult, SandboxPlan]:
     """Like trace_command, with the tracer (and so the command) inside bubblewrap."""
     bwrap = find_bwrap()
@@ -184,6 +185,10 @@ def trace_in_sandbox(
                 if kind == "events":
                     for record in frame[1]:
                         sink(FileEvent(*record))
+                elif kind == "processes":
+                    for info in frame[1]:
+                        if on_process is not None:
+                            on_process(ProcessInfo(*info))
                 elif kind == "pid":
                     inner_pid = frame[1]
                 else:

@@ -11,7 +11,7 @@ import sys
 
 from rotrace.channel import result_frame, write_frame
 from rotrace.errors import RotraceError
-from rotrace.events import FileEvent
+from rotrace.events import FileEvent, ProcessInfo
 from rotrace.tracer import TraceOptions, trace_command
 
 BATCH = 256
@@ -30,9 +30,15 @@ def main(argv: list[str]) -> int:
             write_frame(fd, ("events", batch))
             batch.clear()
 
+    def on_process(info: ProcessInfo) -> None:  # before the events that may need it
+        if batch:
+            write_frame(fd, ("events", batch))
+            batch.clear()
+        write_frame(fd, ("processes", [info.astuple()]))
+
     try:
         options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr)
-        result = trace_command(command, sink, options)
+        result = trace_command(command, sink, options, on_process=on_process)
     except RotraceError as exc:
         write_frame(fd, ("error", exc.exit_status, str(exc)))
         return exc.exit_status
