@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -201,6 +202,15 @@ def _run_as_nobody(base: Path) -> None:
         assert proc.returncode == 1, proc.stderr
         return json.loads((work / "t.json").read_text())  # type: ignore[no-any-return]
 
+    # The user's tracer is the compiled loop when that Python can load the one built here.
+    which = (
+        "import sysconfig; from rotrace.tracer.loop import compiled_loop as c; "
+        "print(sysconfig.get_config_var('EXT_SUFFIX'), c())"
+    )
+    loop = subprocess.run([*prefix, NON_ROOT_PYTHON, "-c", which], env={"PYTHONPATH": str(site)},
+                          capture_output=True, text=True)  # fmt: skip
+    suffix, compiled = loop.stdout.split()
+    assert compiled == str(suffix == sysconfig.get_config_var("EXT_SUFFIX")), loop.stderr
     trace = rotrace_as_nobody(
         "--json", "t.json", "--", "sh", "-c", "touch mine; touch /etc/rotrace-denied; true"
     )
