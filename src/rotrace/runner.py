@@ -190,7 +190,7 @@ class _FirstPass:
         self._output = output
         self._rendered: RenderedEvents | None = None
         if output.fp is not None:
-            scratch = anonymous_file()
+            scratch = anonymous_file(buffered=True)
             if isinstance(scratch, io.BytesIO):  # nowhere on disk: render at the end, not in memory
                 scratch.close()
             else:
@@ -216,6 +216,12 @@ class _FirstPass:
         self.planner.know_directories(header.directories)
         verdicts = self._kept
         output = self._output
+        if self._rendered is not None:
+            try:
+                self._rendered.flush()
+            except OSError:  # the scratch copy is incomplete: the trace is written from the verdicts
+                self._rendered.close()
+                self._rendered = None
         if output.fp is not None:
             try:
                 writer = TraceWriter(output.fp, header)
@@ -272,7 +278,7 @@ class _Kept:
 
 class _Classified:
     """The spool's events classified once, as the first pass reads them; the verdicts are
-    spooled in turn for the passes after it (the report reads twice; an export a third time)."""
+    kept in turn for the passes after it (the report reads twice; an export a third time)."""
 
     def __init__(self, spool: Spool, classifier: Classifier) -> None:
         self._spool = spool

@@ -15,23 +15,26 @@ from typing import IO, Any
 from rotrace.events import FileEvent
 
 
-def anonymous_file(directory: str | None = None) -> IO[bytes]:
+def anonymous_file(directory: str | None = None, buffered: bool = False) -> IO[bytes]:
     """An unnamed temporary file (O_TMPFILE: nothing to clean up, no tempfile import).
+    Unbuffered for the spool (its batches are large; a failed write is seen at once), buffered
+    for small writes.
 
     With no writable temporary directory at all (a read-only container without a tmpfs),
     the spool stays in memory.
     """
     directory = directory or os.environ.get("TMPDIR") or "/tmp"
+    buffering = -1 if buffered else 0
     try:
         fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
     except OSError:  # a filesystem without O_TMPFILE, or nowhere writable
         import tempfile
 
         try:
-            return tempfile.TemporaryFile(prefix="rotrace-", dir=directory, buffering=0)
+            return tempfile.TemporaryFile(prefix="rotrace-", dir=directory, buffering=buffering)
         except OSError:
             return io.BytesIO()
-    return os.fdopen(fd, "w+b", buffering=0)  # batches are large; a failed write is seen at once
+    return os.fdopen(fd, "w+b", buffering=buffering)
 
 
 class Spool:

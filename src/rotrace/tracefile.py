@@ -104,30 +104,28 @@ def explanation_table(used: Iterable[Known]) -> dict[str, dict[str, str]]:
     return {k.id: {"title": k.title, "who": k.who, "why": k.why, "fix": k.fix} for k in used}
 
 
+def _event_line(verdict: Verdict, first: bool) -> str:
+    """One event of the events array, with what separates it from the one before."""
+    return ("\n  " if first else ",\n  ") + json.dumps(verdict_json(verdict))
+
+
 class RenderedEvents:
     """Events rendered for the trace before its header is known (while the command runs),
-    into a scratch file (the spool's), for TraceWriter.extend once it is."""
+    into a buffered scratch file (the spool's), for TraceWriter.extend once it is."""
 
     def __init__(self, scratch: IO[bytes]) -> None:
         self._fp = scratch
-        self._lines: list[str] = []
         self.count = 0
 
     def add(self, verdict: Verdict) -> None:
-        self._lines.append(("\n  " if self.count == 0 else ",\n  ") + json.dumps(verdict_json(verdict)))
+        self._fp.write(_event_line(verdict, self.count == 0).encode("ascii"))  # json.dumps escapes the rest
         self.count += 1
-        if len(self._lines) >= 1024:
-            self._flush()
 
-    def _flush(self) -> None:
-        data = "".join(self._lines).encode("ascii")  # json.dumps escaped all else
-        self._lines = []
-        view = memoryview(data)
-        while view:
-            view = view[self._fp.write(view) or 0 :]
+    def flush(self) -> None:
+        """Everything rendered is in the scratch file (OSError if it could not all be written)."""
+        self._fp.flush()
 
     def copy_to(self, fp: IO[str]) -> None:
-        self._flush()
         self._fp.seek(0)
         while chunk := self._fp.read(1 << 20):
             fp.write(chunk.decode("ascii"))
@@ -146,7 +144,7 @@ class TraceWriter:
         fp.write(text[:-1] + ', "events": [')
 
     def add(self, verdict: Verdict) -> None:
-        self._fp.write(("\n  " if self._first else ",\n  ") + json.dumps(verdict_json(verdict)))
+        self._fp.write(_event_line(verdict, self._first))
         self._first = False
 
     def extend(self, rendered: RenderedEvents) -> None:

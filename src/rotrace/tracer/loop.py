@@ -53,7 +53,7 @@ _KIND_RESUME, _KIND_EVENT, _KIND_PYTHON = 0, 1, 2
 
 
 def _kinds(specs: dict[int, Spec]) -> bytes:
-    table = bytearray(max(specs, default=-1) + 1)
+    table = bytearray([_KIND_RESUME]) * (max(specs, default=-1) + 1)
     for nr, spec in specs.items():
         table[nr] = _KIND_EVENT if spec.family in EVENT_FAMILIES else _KIND_PYTHON
     return bytes(table)
