@@ -177,6 +177,29 @@ def test_link_and_symlink_family(trace_py: TracePy, tmp_path: Path, seccomp: boo
 
 
 @pytest.mark.parametrize("seccomp", MODES)
+def test_directory_states_are_those_of_the_directories_written(
+    trace_py: TracePy, tmp_path: Path, seccomp: bool
+) -> None:
+    """What a directory held is recorded for the directories a call changes: both ends of a
+    rename, the new name's of a hard link, never the directory its source stays in."""
+    for d in ("kept", "src", "moved", "linked"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "kept" / "a").write_text("a")
+    (tmp_path / "src" / "b").write_text("b")
+    _, result = trace_py(
+        """
+        import os
+        os.link("kept/a", "linked/a")
+        os.rename("src/b", "moved/b")
+        """,
+        seccomp=seccomp,
+    )
+    mine = {os.fsdecode(d)[len(str(tmp_path)) + 1 :]: s.value for d, s in result.directories.items()
+            if d.startswith(os.fsencode(tmp_path))}  # fmt: skip
+    assert mine == {"linked": "empty", "src": "content", "moved": "empty"}
+
+
+@pytest.mark.parametrize("seccomp", MODES)
 def test_metadata_families(trace_py: TracePy, tmp_path: Path, seccomp: bool) -> None:
     events, _ = trace_py(
         """

@@ -58,7 +58,7 @@ class DirectoryStates:
         wanted = [(pending.path, False)]
         if _names_a_directory(pending):
             wanted.append((pending.path, True))
-        if pending.target is not None and not pending.verbatim_target:
+        if pending.op == "rename" and pending.target is not None:  # a link's source is not written
             wanted.append((pending.target, False))
         found = []
         for loc, whole in wanted:
