@@ -7,9 +7,10 @@ untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotra
 another rotrace (an older checkout's venv: before and after in one run). It prints one table
 per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, rotrace's peak
 RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
-rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events).
+rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the
+CPU time of the tracer itself while each workload's command runs, strace's against rotrace's.
 
-    scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory]
+    scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
 """
 
 from __future__ import annotations
@@ -411,6 +412,36 @@ def loop_check(tmp: Path, rounds: int) -> None:
     sys.stdout.flush()
 
 
+# Run by the traced shell: its parent is the tracer (strace and rotrace both start the command
+# as their child), whose CPU time (the first field of /proc/PID/schedstat, in ns) it reads
+# before and after the command, with shell builtins only (no process of its own to trace).
+_TRACER_CPU = (
+    'read -r a _ < /proc/$PPID/schedstat; "$@"; s=$?; read -r b _ < /proc/$PPID/schedstat;'
+    ' echo $((b - a)) > "$BENCH_CPU_FILE"; exit $s'
+)
+
+
+def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
+    """The tracer's own CPU time while the command runs (README, "Where W2's time goes"):
+    what the traced command competes with for the machine's cores."""
+    out = tmp / f"{w.name}.cpu"
+    env = dict(w.env, BENCH_CPU_FILE=str(out))
+    shell = ["sh", "-c", _TRACER_CPU, "sh", *w.argv]
+    strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}", "--seccomp-bpf"]
+    rotrace = [console_script(sys.executable), "run", "-q", "--json", str(tmp / f"{w.name}.json"), "--"]
+    runs = {"strace --seccomp-bpf": strace, "rotrace": rotrace}
+    ms: dict[str, list[float]] = {k: [] for k in runs}
+    panics: list[str] = []
+    for _ in range(rounds):
+        for key, tracer in runs.items():
+            ok = (0, 1) if key == "rotrace" else (0,)
+            timed_retrying([*tracer, *shell], w.cwd, env, False, ok, w.before_each, panics)
+            ms[key].append(int(out.read_text()) / 1e6)
+    cells = " | ".join(f"{statistics.median(xs):.0f}" for xs in ms.values())
+    print(f"| {w.name} | {cells} |")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -423,6 +454,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also run the 10^4 / 10^6 events memory check")
     parser.add_argument(
         "--loop", action="store_true", help="also time 10^5 events: rotrace's loop against strace"
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="also measure the tracer's own CPU time, strace's and rotrace's"
     )
     args = parser.parse_args()
     if shutil.which("strace") is None:
@@ -447,17 +481,22 @@ def main() -> None:
             "W4": lambda: w4(tmp, uv),
         }
         results: dict[str, dict[str, Sample]] = {}
-        for name, make in makers.items():
-            if name in only:
-                w = make()
-                results[name] = bench(w, args.rounds, tmp, args.before)
-                print_table(w.title, results[name])
+        workloads = [make() for name, make in makers.items() if name in only]
+        for w in workloads:
+            results[w.name] = bench(w, args.rounds, tmp, args.before)
+            print_table(w.title, results[w.name])
         fixed = Workload("F", "rotrace's fixed cost: `true`", ["true"], tmp, dict(os.environ))
         if "F" in only:
             results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
             print_table(fixed.title, results["F"])
         if results:
             print_targets(results)
+        if args.cpu and workloads:
+            print("\nThe tracer's own CPU time while the command runs (ms, medians)")
+            print("| workload | strace --seccomp-bpf | rotrace |")
+            print("|---|---:|---:|")
+            for w in workloads:
+                cpu_check(w, args.rounds, tmp)
         if args.loop:
             loop_check(tmp, min(args.rounds, 3))
         if args.memory:
