@@ -63,6 +63,11 @@ def strace_set() -> str:
     return ",".join(sorted("?" + n for n in table.numbers if n in SPECS))  # ?: unknown to this strace
 
 
+def strace_argv() -> list[str]:
+    """strace -f on rotrace's syscall set, its output thrown away (add --seccomp-bpf to filter)."""
+    return ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}"]
+
+
 @dataclass
 class Sample:
     seconds: list[float] = field(default_factory=list)
@@ -157,7 +162,7 @@ def console_script(python: str) -> str:
 
 def variants(w: Workload, json_path: Path, before: str | None) -> dict[str, list[str]]:
     rotrace = [console_script(sys.executable), "run", "--json", str(json_path)]
-    strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}"]
+    strace = strace_argv()
     runs = {
         "untraced": w.argv,
         "strace": [*strace, *w.argv],
@@ -427,7 +432,7 @@ def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     out = tmp / f"{w.name}.cpu"
     env = dict(w.env, BENCH_CPU_FILE=str(out))
     shell = ["sh", "-c", _TRACER_CPU, "sh", *w.argv]
-    strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={strace_set()}", "--seccomp-bpf"]
+    strace = [*strace_argv(), "--seccomp-bpf"]
     rotrace = [console_script(sys.executable), "run", "-q", "--json", str(tmp / f"{w.name}.json"), "--"]
     runs = {"strace --seccomp-bpf": strace, "rotrace": rotrace}
     ms: dict[str, list[float]] = {k: [] for k in runs}
