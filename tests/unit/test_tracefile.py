@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
-from rotrace.events import ProcessInfo
-from rotrace.policy.verdict import Summary
+from rotrace.events import OPS, FileEvent, ProcessInfo
+from rotrace.explain import KNOWN
+from rotrace.policy.verdict import Summary, Verdict
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
 from tests.unit.factories import classify, event
 
@@ -42,6 +45,36 @@ def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> Non
     assert "uv-venv-lock" in data["explanations"]
 
 
+_ids = st.integers(0, 2**32 - 1)
+_names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
+_paths = st.binary(max_size=40)
+_events = st.builds(
+    FileEvent,
+    _ids, _ids, _paths, _names, st.sampled_from(OPS), _paths, st.none() | _paths,
+    st.none() | st.from_regex(r"[A-Z0-9_|]{1,40}", fullmatch=True), st.none() | st.integers(0, 2**40),
+    st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
+)  # fmt: skip
+_verdicts = st.builds(
+    Verdict, _events, st.none() | st.booleans(), st.none() | _paths,
+    st.none() | st.from_regex(r"ok|E[A-Z0-9_]{1,30}", fullmatch=True), st.none() | st.sampled_from(KNOWN),
+    st.booleans(),
+)  # fmt: skip
+
+
+@given(verdicts=st.lists(_verdicts, max_size=5))
+def test_any_verdict_is_read_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, verdicts: list[Verdict]
+) -> None:
+    """Every byte of every path (surrogateescape), every field, one JSON object per line."""
+    path = tmp_path_factory.getbasetemp() / "any.json"
+    _write(path, TraceHeader(["x"], "/", 0), verdicts)
+    lines = path.read_text().splitlines()[1 : 1 + len(verdicts)]
+    assert all(set(json.loads(line.rstrip(","))) == EVENT_KEYS for line in lines)
+    assert list(read_trace(str(path))[1]) == verdicts
+
+
+EVENT_KEYS = {"pid", "tid", "exe", "syscall", "op", "path", "target", "flags", "mode", "result", "errno",
+              "write", "unresolved", "allowed", "venv", "ro_forecast", "explanation", "harmless"}  # fmt: skip
 GOOD_EVENT = {"pid": 1, "tid": 1, "syscall": "open", "op": "open", "path": "/x", "write": True}
 BAD_DOCS = [
     "[]",
