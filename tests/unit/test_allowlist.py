@@ -47,6 +47,16 @@ def test_directories_and_exact_entries() -> None:
     assert not allow.allows(b"/srv")
 
 
+def test_literal_rules_match_the_kernels_bytes() -> None:
+    """Paths that are not UTF-8 match their own bytes (surrogateescape), and nothing else."""
+    allow = Allowlist([os.fsdecode(b"/srv/caf\xe9"), "=" + os.fsdecode(b"/x/\xff"), "/bad\ud800"])
+    assert allow.allows(b"/srv/caf\xe9") and allow.allows(b"/srv/caf\xe9/menu")
+    assert not allow.allows("/srv/café/menu".encode())
+    assert allow.allows(b"/x/\xff") and not allow.allows(b"/x/\xff/y")
+    assert not allow.allows(b"/bad") and not allow.allows(b"/bad/x")  # no path decodes to \ud800
+    assert Allowlist(["/"]).allows(b"/any/thing")
+
+
 def test_empty_allow_is_refused() -> None:
     with pytest.raises(BadInput, match="--allow needs a path"):
         build_allowlist([""], None)

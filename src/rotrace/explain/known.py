@@ -41,12 +41,6 @@ class Known:  # and hashing by identity keeps the report's counters cheap
             return False
         return self.cmd is None or _regex(self.cmd).search(cmdline) is not None
 
-    def matches(self, path: str, venv: bytes | None, parent: bytes) -> bool:
-        """The write's conditions, for an entry that `fits` its writer."""
-        if self.venv_root and parent != venv:
-            return False
-        return _regex(self.path).search(path) is not None
-
 
 _regex = functools.cache(re.compile)  # the table's patterns, compiled once (asked for every write)
 
@@ -334,18 +328,25 @@ KNOWN: tuple[Known, ...] = (
 def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
     """The known writer behind a write event, if any; cmdline (the writer's) narrows it down."""
     path = os.fsdecode(event.path)
-    parent = os.path.dirname(event.path)
-    for known in _fitting(os.fsdecode(os.path.basename(event.exe)), venv is not None, cmdline):
-        if known.matches(path, venv, parent):
+    for known, pattern in _fitting(_program(event.exe), venv is not None, cmdline):
+        if known.venv_root and os.path.dirname(event.path) != venv:
+            continue
+        if pattern.search(path) is not None:
             return known
     return None
 
 
 @functools.lru_cache(maxsize=256)
-def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[Known, ...]:
-    """The entries that fit a writer, in the table's order (asked for every write, answered
-    once per program)."""
-    return tuple(k for k in KNOWN if k.fits(exe, in_venv, cmdline))
+def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pattern[str]], ...]:
+    """The entries that fit a writer, in the table's order, each with its path's regex (asked
+    for every write, answered once per program)."""
+    return tuple((k, _regex(k.path)) for k in KNOWN if k.fits(exe, in_venv, cmdline))
+
+
+@functools.lru_cache(maxsize=256)
+def _program(exe: bytes) -> str:
+    """The program's name, as `exe` patterns match it."""
+    return os.fsdecode(os.path.basename(exe))
 
 
 BY_ID = {k.id: k for k in KNOWN}

@@ -12,6 +12,7 @@ An entry starting with `=` allows that exact path only, not what is below it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -96,8 +97,13 @@ class Allowlist:
         for entry in entries:
             seen.setdefault(entry, None)
         self.rules = [Rule(e) for e in seen]
-        self._exact = frozenset(r.path for r in self.rules if r.is_exact)
-        self._dirs = tuple(r.path for r in self.rules if not r.is_glob and not r.is_exact)
+        # Literal rules compared as bytes, as the kernel's paths are (one decode per write saved;
+        # an entry that no path decodes to matches none)
+        exact = [r.path for r in self.rules if r.is_exact]
+        dirs = [r.path for r in self.rules if not r.is_glob and not r.is_exact]
+        self._exact = frozenset(_encodable(exact + dirs))  # a directory rule allows itself too
+        self._below = tuple(p + b"/" for p in _encodable(dirs))
+        self._everything = "/" in dirs
         globs = [r.pattern for r in self.rules if r.is_glob and not r.is_exact]
         self._glob = _glob_matcher(globs) if globs else None
         self._glob_cache: dict[str, bool] = {}
@@ -110,13 +116,9 @@ class Allowlist:
         return [r.pattern for r in self.rules]
 
     def allows(self, path: bytes) -> bool:
-        text = os.fsdecode(path)
-        if text in self._exact:
+        if self._everything or path in self._exact or path.startswith(self._below):
             return True
-        for d in self._dirs:
-            if text == d or text.startswith(d + "/") or d == "/":
-                return True
-        return self._glob is not None and self._glob_covers(text)
+        return self._glob is not None and self._glob_covers(os.fsdecode(path))
 
     def _glob_covers(self, text: str) -> bool:
         """A glob matches the path or one of its directories (a match covers what is below)."""
@@ -133,6 +135,16 @@ class Allowlist:
                 self._glob_cache.clear()
             cached = self._glob_cache[parent] = self._glob_covers(parent)
         return cached
+
+
+def _encodable(paths: list[str]) -> list[bytes]:
+    """The paths as bytes; one no bytes decode to (a lone surrogate that surrogateescape does
+    not make) is left out, as no path can match it."""
+    encoded = []
+    for path in paths:
+        with contextlib.suppress(UnicodeEncodeError):
+            encoded.append(os.fsencode(path))
+    return encoded
 
 
 # Entries that name something else in each process: what Landlock rules stand for them.

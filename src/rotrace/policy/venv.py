@@ -72,14 +72,15 @@ class VenvDetector:
         Only directories are cached (files are many; directories few), so memory stays flat.
         `may_be_dir=False` (a file opened or created) skips looking for pyvenv.cfg inside it.
         """
-        if may_be_dir and (
-            path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG)
-        ):
-            found: bytes | None = path
+        if not may_be_dir:
+            asked = os.path.dirname(path)  # a file's answer is its directory's: noted once for all
+            found = self._venv_of_dir(asked)
+        elif path in self.created or os.path.basename(path) == b".venv" or os.path.isfile(path + b"/" + _CFG):
+            asked, found = path, path
         else:
-            found = self._venv_of_dir(os.path.dirname(path))
-        if self._journal is not None:  # a file's answer is its directory's: noted once for all
-            self._note(path if may_be_dir else os.path.dirname(path), may_be_dir, found)
+            asked, found = path, self._venv_of_dir(os.path.dirname(path))
+        if self._journal is not None:
+            self._note(asked, may_be_dir, found)
         return found
 
     def _note(self, path: bytes, may_be_dir: bool, found: bytes | None) -> None:
