@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rotrace.escape import safe_text
-from rotrace.events import FILE_OPS, OPS, DirState, FileEvent
+from rotrace.events import FILE_OPS, DirState, FileEvent
 from rotrace.explain import Known
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.forecast import forecast
@@ -90,7 +90,6 @@ class _Planner:
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
-        self._points: dict[str, str] = {}  # mount_point(), once per directory
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -99,14 +98,6 @@ class _Planner:
                 self.moved[source] = target
                 self._origins[target] = source
                 self.created.add(target)
-
-    def mount_point(self, directory: str) -> str:
-        """Where a mount for writes into `directory` goes, once the directories it lies in were
-        renamed into place (asked for every write: answered once per directory)."""
-        found = self._points.get(directory)
-        if found is None:
-            found = self._points[directory] = self.point(self.final(directory))
-        return found
 
     def final(self, path: str) -> str:
         """Where `path` ends up once the directories it lies in were renamed into place."""
@@ -186,10 +177,6 @@ def _renamed(path: str, renames: dict[str, str]) -> str:
     return path
 
 
-# The ops whose path may be a directory the command renamed into place (a file never is one).
-_DIRECTORY_OPS = frozenset(OPS) - FILE_OPS
-
-
 def _needs_mount(v: Verdict) -> bool:
     """A write a read-only root would refuse (EROFS), outside what the runtime provides.
 
@@ -217,10 +204,13 @@ class MountPlanner:
     def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
         self._planner = _Planner(cwd, states or {}, set(), set())
         self._mounts: set[str] = set()
-        self._blocked: dict[tuple[str, str], Blocked] = {}
+        self._blocked: dict[Placement, Blocked] = {}
         self._settings: dict[Known, int] = {}
         self._renames: list[tuple[str, str]] = []
         self._learnt = False
+        # (directory written, venv) -> (mount point, placement): asked for every write, answered
+        # once per directory
+        self._placements: dict[tuple[str, bytes | None], tuple[str, Placement]] = {}
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
         """What each directory held before the run, once known (after `learn` began)."""
@@ -248,32 +238,50 @@ class MountPlanner:
         if not _needs_mount(v):
             return []
         e = v.event
+        if e.op in FILE_OPS:  # most writes: one path, which is never a directory renamed into place
+            return [self._count(v, e.path, *self._placement(written_directory(e, e.path), v.venv))]
         planner = self._planner
         moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
         placed: list[Placement] = []
         for raw in paths:
             directory = written_directory(e, raw)
-            if e.op in _DIRECTORY_OPS and os.fsdecode(raw) in planner.moved:  # a renamed directory itself
+            if os.fsdecode(raw) in planner.moved:  # a renamed directory itself
                 directory = os.fsdecode(raw)
-            point = planner.mount_point(directory)
-            where = text_of(v.venv) if v.venv is not None else point
-            reason = planner.forbidden(where)
-            placed.append(Placement(where, reason))
-            if reason is None:
-                self._mounts.add(point)
-                if v.explanation is not None:
-                    self._settings[v.explanation] = self._settings.get(v.explanation, 0) + 1
-                continue
-            if any(p.point == where and p.reason == reason for p in placed[:-1]):
-                continue  # a rename within one blocked place is one write
-            b = self._blocked.get((where, reason))
-            if b is None:
-                b = self._blocked[(where, reason)] = Blocked(where, generalise(raw), reason)
-            b.count += 1
-            if v.explanation is not None:
-                b.explanations[v.explanation] = b.explanations.get(v.explanation, 0) + 1
+            point, placement = self._placement(directory, v.venv)
+            if placement.reason is not None and placement in placed:
+                placed.append(placement)  # a rename within one blocked place is one write
+            else:
+                placed.append(self._count(v, raw, point, placement))
         return placed
+
+    def _placement(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
+        """The mount point for writes into `directory`, and where the write needs a mount (the
+        venv's top for a venv write) with why there can be none there."""
+        key = (directory, venv)
+        found = self._placements.get(key)
+        if found is None:
+            planner = self._planner
+            point = planner.point(planner.final(directory))
+            where = text_of(venv) if venv is not None else point
+            found = self._placements[key] = (point, Placement(where, planner.forbidden(where)))
+        return found
+
+    def _count(self, v: Verdict, raw: bytes, point: str, placement: Placement) -> Placement:
+        """The write counted in the plan: its mount, or the place it is blocked at."""
+        known = v.explanation
+        if placement.reason is None:
+            self._mounts.add(point)
+            if known is not None:
+                self._settings[known] = self._settings.get(known, 0) + 1
+            return placement
+        b = self._blocked.get(placement)
+        if b is None:
+            b = self._blocked[placement] = Blocked(placement.point, generalise(raw), placement.reason)
+        b.count += 1
+        if known is not None:
+            b.explanations[known] = b.explanations.get(known, 0) + 1
+        return placement
 
     def plan(self) -> MountPlan:
         mounts = self._mounts
