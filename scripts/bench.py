@@ -8,9 +8,11 @@ another rotrace (an older checkout's venv: before and after in one run). It prin
 per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, rotrace's peak
 RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
 rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the
-CPU time of the tracer itself while each workload's command runs, strace's against rotrace's.
+CPU time of the tracer itself while each workload's command runs, strace's against rotrace's;
+`--report` the report's work per event (its two passes over a workload's saved trace).
 
     scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
+                     [--report]
 """
 
 from __future__ import annotations
@@ -447,6 +449,65 @@ def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     sys.stdout.flush()
 
 
+# Run under each rotrace's Python: the report's work per event over a saved trace, read first
+# (untimed): the first pass (classify, count, learn the mounts, write the event's JSON line) and
+# the second (place each write, group it for the report), as `run`'s report process does them.
+REPORT_PASSES = """
+import io, os, statistics, sys, time
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.mounts import MountPlanner
+from rotrace.policy.verdict import Classifier, Summary
+from rotrace.report.aggregate import Aggregate
+from rotrace.tracefile import TraceWriter, read_trace
+header, stored = read_trace(sys.argv[1])
+events = [v.event for v in stored]
+allowlist = build_allowlist([], None)
+first, second = [], []
+for _ in range(int(sys.argv[2])):
+    start = time.perf_counter()
+    classifier, summary = Classifier(allowlist, header.processes), Summary()
+    planner, writer = MountPlanner(header.cwd), TraceWriter(io.StringIO(), header)
+    verdicts = []
+    for e in events:
+        classifier.learn(e)
+        v = classifier.classify(e)
+        summary.add(v)
+        planner.learn(v)
+        writer.add(v)
+        verdicts.append(v)
+    middle = time.perf_counter()
+    planner.know_directories(header.directories)
+    aggregate = Aggregate()
+    for v in verdicts:
+        aggregate.add(v, planner.place(v))
+    planner.plan()
+    first.append(middle - start)
+    second.append(time.perf_counter() - middle)
+n = len(events)
+print(f"{statistics.median(first) * 1e6 / n:.1f} {statistics.median(second) * 1e6 / n:.1f}")
+"""
+
+
+def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
+    """The report's work per event (README, "Where W2's time goes"): both passes over the
+    events of one `rotrace run` of the workload, timed in-process (no start-up, no reading)."""
+    trace = tmp / f"{w.name}.report.json"
+    w.before_each()
+    argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]
+    timed(argv, w.cwd, w.env, False, (0, 1))
+    pythons = {"rotrace": sys.executable, **({"rotrace (before)": before} if before else {})}
+    cells = []
+    for python in pythons.values():
+        passes = [python, "-c", REPORT_PASSES, str(trace), str(max(rounds, 5))]
+        first, second = subprocess.run(
+            passes, cwd=w.cwd, check=True, capture_output=True, text=True
+        ).stdout.split()
+        cells.append(f"{first} + {second}")
+    events = json.loads(trace.read_text())["summary"]["events"]
+    print(f"| {w.name} | {events} | {' | '.join(cells)} |")
+    sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -462,6 +523,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--cpu", action="store_true", help="also measure the tracer's own CPU time, strace's and rotrace's"
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also time the report's two passes per event, over each workload's trace",
     )
     args = parser.parse_args()
     if shutil.which("strace") is None:
@@ -502,6 +568,12 @@ def main() -> None:
             print("|---|---:|---:|")
             for w in workloads:
                 cpu_check(w, args.rounds, tmp)
+        if args.report and workloads:
+            print("\nThe report's CPU per event: first pass + second pass (µs, medians)")
+            print("| workload | events | rotrace |" + (" rotrace (before) |" if args.before else ""))
+            print("|---|---:|---:|" + ("---:|" if args.before else ""))
+            for w in workloads:
+                report_check(w, args.rounds, tmp, args.before)
         if args.loop:
             loop_check(tmp, min(args.rounds, 3))
         if args.memory:
