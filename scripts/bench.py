@@ -9,10 +9,11 @@ per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, 
 RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
 rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the
 CPU time of the tracer itself while each workload's command runs, strace's against rotrace's;
+`--phases` where each run's time goes (before the command starts, the command, after it ends);
 `--report` the report's work per event (its two passes over a workload's saved trace).
 
     scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
-                     [--report]
+                     [--phases] [--report]
 """
 
 from __future__ import annotations
@@ -449,6 +450,37 @@ def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     sys.stdout.flush()
 
 
+# Run by the traced shell: the wall clock (ns) as the command starts and as it ends, so that a
+# run splits into the tracer's start-up, the command, and the work after it.
+_PHASES = 'date +%s%N > "$BENCH_T0"; "$@"; s=$?; date +%s%N > "$BENCH_T1"; exit $s'
+
+
+def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
+    """Where a run's time goes (README, "Where W2's time goes"): before the command starts,
+    the command, and after it exits, under strace --seccomp-bpf and rotrace."""
+    t0, t1 = tmp / "t0", tmp / "t1"
+    env = dict(w.env, BENCH_T0=str(t0), BENCH_T1=str(t1))
+    shell = ["sh", "-c", _PHASES, "sh", *w.argv]
+    json_path = str(tmp / f"{w.name}.json")
+    runs = {"strace --seccomp-bpf": [*strace_argv(), "--seccomp-bpf"]}
+    for key, python in {"rotrace": sys.executable, "rotrace (before)": before}.items():
+        if python is not None:
+            runs[key] = [console_script(python), "run", "-q", "--json", json_path, "--"]
+    phases: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
+    panics: list[str] = []
+    for _ in range(rounds):
+        for key, tracer in runs.items():
+            ok = (0,) if key.startswith("strace") else (0, 1)
+            elapsed, _ = timed_retrying([*tracer, *shell], w.cwd, env, False, ok, w.before_each, panics)
+            exited = time.time_ns()
+            launched, started, ended = exited - elapsed * 1e9, int(t0.read_text()), int(t1.read_text())
+            phases[key].append(((started - launched) / 1e6, (ended - started) / 1e6, (exited - ended) / 1e6))
+    for key, rows in phases.items():
+        cells = " | ".join(f"{statistics.median(x):.0f}" for x in zip(*rows, strict=True))
+        print(f"| {w.name} | {key} | {cells} |")
+    sys.stdout.flush()
+
+
 # Run under each rotrace's Python: the report's work per event over a saved trace, read first
 # (untimed): the first pass (classify, count, learn the mounts, write the event's JSON line) and
 # the second (place each write, group it for the report), as `run`'s report process does them.
@@ -495,6 +527,10 @@ def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
     w.before_each()
     argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]
     timed(argv, w.cwd, w.env, False, (0, 1))
+    events = json.loads(trace.read_text())["summary"]["events"]
+    if not events:
+        print(f"| {w.name} | 0 | (no events) |")
+        return
     pythons = {"rotrace": sys.executable, **({"rotrace (before)": before} if before else {})}
     cells = []
     for python in pythons.values():
@@ -503,7 +539,6 @@ def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
             passes, cwd=w.cwd, check=True, capture_output=True, text=True
         ).stdout.split()
         cells.append(f"{first} + {second}")
-    events = json.loads(trace.read_text())["summary"]["events"]
     print(f"| {w.name} | {events} | {' | '.join(cells)} |")
     sys.stdout.flush()
 
@@ -523,6 +558,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--cpu", action="store_true", help="also measure the tracer's own CPU time, strace's and rotrace's"
+    )
+    parser.add_argument(
+        "--phases", action="store_true", help="also split each run: start-up, the command, the work after it"
     )
     parser.add_argument(
         "--report",
@@ -568,6 +606,14 @@ def main() -> None:
             print("|---|---:|---:|")
             for w in workloads:
                 cpu_check(w, args.rounds, tmp)
+        if args.phases and workloads:
+            print(
+                "\nWhere the time goes: until the command starts, the command, after it exits (ms, medians)"
+            )
+            print("| workload | variant | start-up | command | after |")
+            print("|---|---|---:|---:|---:|")
+            for w in workloads:
+                phases_check(w, args.rounds, tmp, args.before)
         if args.report and workloads:
             print("\nThe report's CPU per event: first pass + second pass (µs, medians)")
             print("| workload | events | rotrace |" + (" rotrace (before) |" if args.before else ""))
