@@ -430,8 +430,8 @@ _TRACER_CPU = (
 
 
 def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
-    """The tracer's own CPU time while the command runs (README, "Where W2's time goes"):
-    what the traced command competes with for the machine's cores."""
+    """The tracer's own CPU time while the command runs: what the traced command competes with
+    for the machine's cores (README, "Where W2's and W4's time goes")."""
     out = tmp / f"{w.name}.cpu"
     env = dict(w.env, BENCH_CPU_FILE=str(out))
     shell = ["sh", "-c", _TRACER_CPU, "sh", *w.argv]
@@ -456,8 +456,8 @@ _PHASES = 'date +%s%N > "$BENCH_T0"; "$@"; s=$?; date +%s%N > "$BENCH_T1"; exit 
 
 
 def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
-    """Where a run's time goes (README, "Where W2's time goes"): before the command starts,
-    the command, and after it exits, under strace --seccomp-bpf and rotrace."""
+    """Where a run's time goes: until the command starts, the command, and after it exits,
+    under strace --seccomp-bpf and rotrace (README, "Where W2's and W4's time goes")."""
     t0, t1 = tmp / "t0", tmp / "t1"
     env = dict(w.env, BENCH_T0=str(t0), BENCH_T1=str(t1))
     shell = ["sh", "-c", _PHASES, "sh", *w.argv]
@@ -521,8 +521,8 @@ print(f"{statistics.median(first) * 1e6 / n:.1f} {statistics.median(second) * 1e
 
 
 def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
-    """The report's work per event (README, "Where W2's time goes"): both passes over the
-    events of one `rotrace run` of the workload, timed in-process (no start-up, no reading)."""
+    """The report's work per event: both passes over the events of one `rotrace run` of the
+    workload, timed in-process, no start-up, no reading (README, "Where W2's and W4's time goes")."""
     trace = tmp / f"{w.name}.report.json"
     w.before_each()
     argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]
