@@ -19,6 +19,12 @@ def text_of(name: bytes) -> str:
     return os.fsdecode(name)
 
 
+@functools.lru_cache(maxsize=1 << 10)
+def program_name(exe: bytes) -> str:
+    """A program's name: the last component of its executable's path (once per program)."""
+    return os.fsdecode(os.path.basename(exe))
+
+
 # The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
 TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from rotrace.events import FileEvent
-from rotrace.pathnames import TMP_NAME
+from rotrace.pathnames import TMP_NAME, program_name
 
 
 @dataclass(frozen=True, eq=False)  # the table's entries are unique: equal means the same one,
@@ -328,7 +328,7 @@ KNOWN: tuple[Known, ...] = (
 def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
     """The known writer behind a write event, if any; cmdline (the writer's) narrows it down."""
     path = os.fsdecode(event.path)
-    for known, pattern in _fitting(_program(event.exe), venv is not None, cmdline):
+    for known, pattern in _fitting(program_name(event.exe), venv is not None, cmdline):
         if known.venv_root and os.path.dirname(event.path) != venv:
             continue
         if pattern.search(path) is not None:
@@ -341,12 +341,6 @@ def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pat
     """The entries that fit a writer, in the table's order, each with its path's regex (asked
     for every write, answered once per program)."""
     return tuple((k, _regex(k.path)) for k in KNOWN if k.fits(exe, in_venv, cmdline))
-
-
-@functools.lru_cache(maxsize=256)
-def _program(exe: bytes) -> str:
-    """The program's name, as `exe` patterns match it."""
-    return os.fsdecode(os.path.basename(exe))
 
 
 BY_ID = {k.id: k for k in KNOWN}

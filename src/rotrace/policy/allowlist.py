@@ -101,8 +101,9 @@ class Allowlist:
         # an entry that no path decodes to matches none)
         exact = [r.path for r in self.rules if r.is_exact]
         dirs = [r.path for r in self.rules if not r.is_glob and not r.is_exact]
-        self._exact = frozenset(_encodable(exact + dirs))  # a directory rule allows itself too
-        self._below = tuple(p + b"/" for p in _encodable(dirs))
+        below = _encodable(dirs)
+        self._exact = frozenset(_encodable(exact) + below)  # a directory rule allows itself too
+        self._below = tuple(p + b"/" for p in below)
         self._everything = "/" in dirs
         globs = [r.pattern for r in self.rules if r.is_glob and not r.is_exact]
         self._glob = _glob_matcher(globs) if globs else None

@@ -7,13 +7,12 @@ venv, the application directory). A 2,000-write install is then a few lines.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
 from rotrace.events import METADATA_OPS
 from rotrace.explain import Known
-from rotrace.pathnames import text_of
+from rotrace.pathnames import program_name, text_of
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
@@ -43,7 +42,7 @@ class Group:
         self.ops[e.op] += 1
         self.outcomes[outcome] += 1
         self.forecasts[v.ro_forecast or "ok"] += 1
-        self.processes[(text_of(os.path.basename(e.exe)) or "?", e.pid)] += 1
+        self.processes[(program_name(e.exe) or "?", e.pid)] += 1
         self.failed_writes += outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
         if v.explanation is not None:
             self.explanations[v.explanation] += 1

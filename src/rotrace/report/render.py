@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rotrace.escape import safe_text
-from rotrace.pathnames import generalise, is_under
+from rotrace.pathnames import generalise, is_under, program_name
 from rotrace.policy.mounts import MountPlan
 from rotrace.report.aggregate import Aggregate, Group
 from rotrace.tracefile import TraceHeader
@@ -139,7 +139,7 @@ def _write_line(group: Group) -> Iterable[Text]:
         target = f" → {_example(e.target, group.where)}" if e.op == "rename" and e.target else ""
         line = Text(f"{e.op:<8} {_example(e.path, group.where)}{target}")
         line.append(f"  ({safe_text(e.syscall)} → {e.outcome}", style="dim")
-        line.append(f", {safe_text(os.fsdecode(os.path.basename(e.exe)))} {e.pid})", style="dim")
+        line.append(f", {safe_text(program_name(e.exe))} {e.pid})", style="dim")
         if e.unresolved:
             line.append("  unresolved", style="bold red")
         yield line
