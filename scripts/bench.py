@@ -429,22 +429,37 @@ _TRACER_CPU = (
 )
 
 
+def rotraces(before: str | None) -> dict[str, str]:
+    """The Python of each rotrace to run: this checkout's, and with --before the other one."""
+    return {"rotrace": sys.executable, **({"rotrace (before)": before} if before else {})}
+
+
+def around_shell(w: Workload, tmp: Path, script: str, env: dict[str, str], rounds: int, before: str | None,
+                 read: Callable[[str, float], None]) -> None:  # fmt: skip
+    """Each tracer (strace --seccomp-bpf, rotrace, the --before rotrace) around `sh -c script
+    COMMAND...`, alternating round by round; `read(variant, seconds)` after each run."""
+    runs = {"strace --seccomp-bpf": [*strace_argv(), "--seccomp-bpf"]}
+    for key, python in rotraces(before).items():
+        runs[key] = [console_script(python), "run", "-q", "--json", str(tmp / f"{w.name}.json"), "--"]
+    shell = ["sh", "-c", script, "sh", *w.argv]
+    panics: list[str] = []
+    for _ in range(rounds):
+        for key, tracer in runs.items():
+            ok = (0,) if key.startswith("strace") else (0, 1)  # rotrace exits 1 for violations
+            elapsed, _ = timed_retrying([*tracer, *shell], w.cwd, env, False, ok, w.before_each, panics)
+            read(key, elapsed)
+
+
 def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     """The tracer's own CPU time while the command runs: what the traced command competes with
     for the machine's cores (README, "Where W2's and W4's time goes")."""
     out = tmp / f"{w.name}.cpu"
-    env = dict(w.env, BENCH_CPU_FILE=str(out))
-    shell = ["sh", "-c", _TRACER_CPU, "sh", *w.argv]
-    strace = [*strace_argv(), "--seccomp-bpf"]
-    rotrace = [console_script(sys.executable), "run", "-q", "--json", str(tmp / f"{w.name}.json"), "--"]
-    runs = {"strace --seccomp-bpf": strace, "rotrace": rotrace}
-    ms: dict[str, list[float]] = {k: [] for k in runs}
-    panics: list[str] = []
-    for _ in range(rounds):
-        for key, tracer in runs.items():
-            ok = (0, 1) if key == "rotrace" else (0,)
-            timed_retrying([*tracer, *shell], w.cwd, env, False, ok, w.before_each, panics)
-            ms[key].append(int(out.read_text()) / 1e6)
+    ms: dict[str, list[float]] = {}
+
+    def read(key: str, _seconds: float) -> None:
+        ms.setdefault(key, []).append(int(out.read_text()) / 1e6)
+
+    around_shell(w, tmp, _TRACER_CPU, dict(w.env, BENCH_CPU_FILE=str(out)), rounds, None, read)
     cells = " | ".join(f"{statistics.median(xs):.0f}" for xs in ms.values())
     print(f"| {w.name} | {cells} |")
     sys.stdout.flush()
@@ -459,22 +474,16 @@ def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
     """Where a run's time goes: until the command starts, the command, and after it exits,
     under strace --seccomp-bpf and rotrace (README, "Where W2's and W4's time goes")."""
     t0, t1 = tmp / "t0", tmp / "t1"
-    env = dict(w.env, BENCH_T0=str(t0), BENCH_T1=str(t1))
-    shell = ["sh", "-c", _PHASES, "sh", *w.argv]
-    json_path = str(tmp / f"{w.name}.json")
-    runs = {"strace --seccomp-bpf": [*strace_argv(), "--seccomp-bpf"]}
-    for key, python in {"rotrace": sys.executable, "rotrace (before)": before}.items():
-        if python is not None:
-            runs[key] = [console_script(python), "run", "-q", "--json", json_path, "--"]
-    phases: dict[str, list[tuple[float, float, float]]] = {k: [] for k in runs}
-    panics: list[str] = []
-    for _ in range(rounds):
-        for key, tracer in runs.items():
-            ok = (0,) if key.startswith("strace") else (0, 1)
-            elapsed, _ = timed_retrying([*tracer, *shell], w.cwd, env, False, ok, w.before_each, panics)
-            exited = time.time_ns()
-            launched, started, ended = exited - elapsed * 1e9, int(t0.read_text()), int(t1.read_text())
-            phases[key].append(((started - launched) / 1e6, (ended - started) / 1e6, (exited - ended) / 1e6))
+    phases: dict[str, list[tuple[float, float, float]]] = {}
+
+    def read(key: str, seconds: float) -> None:
+        exited = time.time_ns()
+        launched, started, ended = exited - seconds * 1e9, int(t0.read_text()), int(t1.read_text())
+        phases.setdefault(key, []).append(
+            ((started - launched) / 1e6, (ended - started) / 1e6, (exited - ended) / 1e6)
+        )
+
+    around_shell(w, tmp, _PHASES, dict(w.env, BENCH_T0=str(t0), BENCH_T1=str(t1)), rounds, before, read)
     for key, rows in phases.items():
         cells = " | ".join(f"{statistics.median(x):.0f}" for x in zip(*rows, strict=True))
         print(f"| {w.name} | {key} | {cells} |")
@@ -485,7 +494,7 @@ def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
 # (untimed): the first pass (classify, count, learn the mounts, write the event's JSON line) and
 # the second (place each write, group it for the report), as `run`'s report process does them.
 REPORT_PASSES = """
-import io, os, statistics, sys, time
+import io, statistics, sys, time
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.mounts import MountPlanner
 from rotrace.policy.verdict import Classifier, Summary
@@ -531,9 +540,8 @@ def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
     if not events:
         print(f"| {w.name} | 0 | (no events) |")
         return
-    pythons = {"rotrace": sys.executable, **({"rotrace (before)": before} if before else {})}
     cells = []
-    for python in pythons.values():
+    for python in rotraces(before).values():
         passes = [python, "-c", REPORT_PASSES, str(trace), str(max(rounds, 5))]
         first, second = subprocess.run(
             passes, cwd=w.cwd, check=True, capture_output=True, text=True
