@@ -245,9 +245,8 @@ class MountPlanner:
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
         placed: list[Placement] = []
         for raw in paths:
-            directory = written_directory(e, raw)
-            if os.fsdecode(raw) in planner.moved:  # a renamed directory itself
-                directory = os.fsdecode(raw)
+            name = os.fsdecode(raw)  # a directory renamed into place is itself where it is written
+            directory = name if name in planner.moved else written_directory(e, raw)
             point, placement = self._placement(directory, v.venv)
             if placement.reason is not None and placement in placed:
                 placed.append(placement)  # a rename within one blocked place is one write
