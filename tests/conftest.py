@@ -1,4 +1,5 @@
-"""Fixtures and hooks shared by every tier (helpers live in tests/support)."""
+"""Hooks shared by every tier (helpers live in tests/support). Imports nothing of the tracer:
+the unit tier (`scripts/test --fast`) runs without it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,6 @@ import os
 import shutil
 
 import pytest
-
-from tests.support.tracing import trace_py
-
-__all__ = ["trace_py"]
 
 # What each tool a test needs is called in Debian's packages.
 PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev", "apparmor_parser": "apparmor"}

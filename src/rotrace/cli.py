@@ -10,20 +10,10 @@ from typing import Any
 import click
 
 from rotrace import __version__
-from rotrace.errors import EXIT_INTERNAL, failure
+from rotrace.errors import EXIT_INTERNAL, EXIT_STATUSES, failure
 from rotrace.export import FORMATS
 
-EXIT_HELP = """\b
-Exit status:
-  0    the command succeeded and no write broke the allowlist
-  1    violations: writes outside the allowlist
-  8    the command failed (non-zero exit, or killed by a signal)
-  9    both (1 + 8)
-  2    usage error         3  bad policy/trace file or output
-  4    tracing impossible  5  sandbox could not be set up
-  70   internal error (a bug in rotrace: please report it)
-  126  command not executable   127  command not found
-"""
+EXIT_HELP = "\b\nExit status:\n" + "\n".join(f"  {status:<4} {meaning}" for status, meaning in EXIT_STATUSES)
 
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
 
@@ -126,9 +116,10 @@ def run(
     Examples:  rotrace run --json trace.json -- uv run python --version
                rotrace run -p 4242        (a running service; Ctrl-C lets it go)
     """
-    from rotrace.audit import AuditRequest, audit
     from rotrace.policy.allowlist import build_allowlist
     from rotrace.report.view import View
+    from rotrace.run.launch import run as run_traced
+    from rotrace.run.request import RunRequest
     from rotrace.tracer import TraceOptions
 
     if keep_writes and not read_only:
@@ -151,11 +142,20 @@ def run(
         writable=tuple(enforceable(allowlist)) if enforce else None,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
-    request = AuditRequest(
-        list(command), allowlist, options, json_path, read_only, keep_writes, emit, baseline, view,
-        command_status, attach,
-    )  # fmt: skip
-    return audit(request)
+    request = RunRequest(
+        argv=list(command),
+        allowlist=allowlist,
+        options=options,
+        json_path=json_path,
+        read_only=read_only,
+        keep_writes=keep_writes,
+        emit=emit,
+        baseline=baseline,
+        view=view,
+        command_status=command_status,
+        attach=attach,
+    )
+    return run_traced(request)
 
 
 def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
@@ -207,7 +207,7 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
     Notes (what no mount can fix, settings that avoid a mount) go to stderr.
     Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
     """
-    from rotrace.runner import allowlist as make_allowlist
+    from rotrace.commands import allowlist as make_allowlist
 
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", container):
         raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
@@ -222,7 +222,7 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
 def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
     """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations),
     and what changed in the environment that decides them (UV_*, PYTHON*, HOME...)."""
-    from rotrace.runner import diff as diff_traces
+    from rotrace.commands import diff as diff_traces
 
     return diff_traces(old, new, _view(False, quiet, report_format))
 
@@ -234,7 +234,7 @@ def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
 @_REPORT_FORMAT
 def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
     """Render a saved JSON trace again (the same report as `run`)."""
-    from rotrace.runner import report as render_report
+    from rotrace.commands import report as render_report
 
     return render_report(trace, _view(verbose, quiet, report_format))
 
@@ -257,8 +257,8 @@ def check(
     report_format: str,
 ) -> int:
     """Re-classify a saved JSON trace under another allowlist."""
+    from rotrace.commands import check as check_trace
     from rotrace.policy.allowlist import build_allowlist
-    from rotrace.runner import check as check_trace
 
     if json_path == "-" and report_format == "json":
         raise click.UsageError("--json - and --format json both write to stdout: give --json a file")

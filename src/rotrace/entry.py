@@ -1,5 +1,5 @@
 """rotrace's entry point. For `rotrace run` the report process is forked first thing
-(handoff.py), before click is imported, so that its imports overlap the command line's
+(run/launch.py), before click is imported, so that its imports overlap the command line's
 parsing and the tracer's start-up."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ def main() -> None:
 
         cli_main()
         return
-    from rotrace.handoff import flush_std, fork_early
+    from rotrace.run.handoff import flush_std
+    from rotrace.run.launch import fork_early
 
     fork_early()
     from rotrace.cli import main as cli_main

@@ -1,18 +1,5 @@
-"""rotrace's own failures, each with the exit status the CLI turns it into.
-
-Exit statuses (also in `rotrace --help` and the README):
-  0   the command succeeded and made no violation
-  1   violations (bit 0), the command succeeded
-  8   the command failed: non-zero exit or killed by a signal (bit 3)
-  9   both: violations and a failed command
-  2   usage error (bad option)
-  3   bad input: a malformed policy or trace file, an unwritable output
-  4   tracing impossible: ptrace refused, unsupported kernel or architecture
-  5   the sandbox could not be set up (bubblewrap missing or refused)
-  70  internal error: a bug in rotrace (sysexits' EX_SOFTWARE)
-  126 the command is not executable
-  127 the command was not found
-"""
+"""rotrace's exit statuses, the one table of them (the CLI's help and docs/usage.md are checked
+against it), and rotrace's own failures, each with the status the CLI turns it into."""
 
 from __future__ import annotations
 
@@ -26,6 +13,21 @@ EXIT_COMMAND_FAILED = 8
 EXIT_INTERNAL = 70
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+
+# What each status means, in the order the help and the docs list them.
+EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "the command succeeded and made no violation"),
+    (EXIT_VIOLATIONS, "violations (bit 0), the command succeeded"),
+    (EXIT_COMMAND_FAILED, "the command failed: non-zero exit or killed by a signal (bit 3)"),
+    (EXIT_VIOLATIONS | EXIT_COMMAND_FAILED, "both: violations and a failed command"),
+    (EXIT_USAGE, "usage error (bad option)"),
+    (EXIT_BAD_INPUT, "bad input: a malformed policy or trace file, an unwritable output"),
+    (EXIT_TRACE_FAILED, "tracing impossible: ptrace refused, unsupported kernel or architecture"),
+    (EXIT_SANDBOX, "the sandbox could not be set up (bubblewrap missing or refused)"),
+    (EXIT_INTERNAL, "internal error: a bug in rotrace (please report it)"),
+    (EXIT_NOT_EXECUTABLE, "the command is not executable"),
+    (EXIT_NOT_FOUND, "the command was not found"),
+)
 
 
 class RotraceError(Exception):

@@ -1,8 +1,8 @@
 """The JSON trace (schema 1), the only place that knows its shape: header, events with their
 verdicts, summary and explanations; a streaming writer and a validating reader.
 
-Layout (README, "JSON trace"): a header, the events array, then the summary and what each
-explanation id means. Paths that are not valid UTF-8 are written with Python's
+Layout (docs/trace-format.md, docs/trace.schema.json): a header, the events array, then the
+summary and what each explanation id means. Paths that are not valid UTF-8 are written with Python's
 surrogateescape: byte 0xNN becomes the escape \\udcNN, which `os.fsencode` turns back into
 the original byte.
 """
@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from json.encoder import encode_basestring_ascii as _encode_string  # json.dumps's own (C)
 from typing import IO, Any
 
@@ -24,39 +23,9 @@ from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
+from rotrace.record import TraceHeader
 
 SCHEMA = 1
-
-
-@dataclass
-class TraceHeader:
-    command: list[str]
-    cwd: str
-    exit_code: int
-    signal: str | None = None
-    allowlist: list[str] = field(default_factory=list)
-    seccomp: bool = True
-    all_opens: bool = False
-    warnings: list[str] = field(default_factory=list)
-    read_only: bool = False  # traced inside the read-only sandbox (--read-only)
-    sandbox_writable: list[str] | None = None  # what the sandbox mounted writable
-    processes: list[ProcessInfo] = field(default_factory=list)
-    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
-    environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
-    enforced: int | None = None  # run --enforce: the Landlock ABI that denied writes outside the allowlist
-
-    @property
-    def command_failed(self) -> bool:
-        return self.exit_code != 0
-
-
-def signal_name(sig: int | None) -> str | None:
-    if sig is None:
-        return None
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"SIG{sig}"
 
 
 # -- to JSON -------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from tools.corpus import WORKLOADS, Base, Workload, audit, base_dir, problems
-from tools.uvtools import installed_uv
+
+from tests.support.corpus import WORKLOADS, Base, Workload, audit, base_dir, problems
+from tests.support.uvtools import installed_uv
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 pytestmark = pytest.mark.corpus

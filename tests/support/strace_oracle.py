@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rotrace.events import FileEvent
-from rotrace.tracer.arch import current_machine
+from rotrace.tracer.linux.arch import current_machine
 from rotrace.tracer.syscalls import EVENT_FAMILIES, SPECS
 
 Key = tuple[str, bytes, bytes | None, int | None, str | None]  # syscall, path, target, result, open flags

@@ -50,7 +50,8 @@ def run_traced(
     return events, result
 
 
-TracePy = Callable[..., tuple[list[FileEvent], TraceResult]]
+Traced = tuple[list[FileEvent], TraceResult]
+TracePy = Callable[..., Traced]
 
 
 @pytest.fixture
@@ -59,8 +60,8 @@ def trace_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TracePy:
     monkeypatch.chdir(tmp_path)
     root = os.fsencode(tmp_path)
 
-    def run(code: str, **kw: bool) -> tuple[list[FileEvent], TraceResult]:
-        events, result = run_traced([PY, "-c", textwrap.dedent(code)], **kw)
+    def run(code: str, *, seccomp: bool = True, all_opens: bool = False) -> Traced:
+        events, result = run_traced([PY, "-c", textwrap.dedent(code)], seccomp=seccomp, all_opens=all_opens)
         mine = [e for e in events if e.path.startswith(root)]
         return mine, result
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rotrace.tracer import syscall_info
+from rotrace.tracer.linux import syscall_info
 from tests.support.tracing import PY, TracePy, run_traced
 
 

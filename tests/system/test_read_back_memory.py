@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rotrace.policy.verdict import Summary
-from rotrace.tracefile import TraceHeader, TraceWriter
+from rotrace.record import TraceHeader
+from rotrace.tracefile import TraceWriter
 from tests.support.tracing import PY
 from tests.unit.factories import classify, event
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rotrace.tracer import procfs
+from rotrace.tracer.linux import procfs
 from tests.support.tracing import PY, process_state
 
 ROTRACE = [PY, "-m", "rotrace"]
@@ -142,10 +142,10 @@ def test_as_pid_1_the_report_runs_in_the_tracer(tmp_path: Path) -> None:
 
 
 def test_a_run_past_what_the_report_process_keeps_in_memory(tmp_path: Path) -> None:
-    """Past _Kept.IN_MEMORY verdicts the first pass spools them: the same trace and report."""
-    from rotrace.runner import _Kept
+    """Past Kept.IN_MEMORY verdicts the first pass spools them: the same trace and report."""
+    from rotrace.pipeline import Kept
 
-    n = _Kept.IN_MEMORY + 1000
+    n = Kept.IN_MEMORY + 1000
     code = f"for i in range({n}): open(f'f{{i % 50}}', 'w').close()"
     argv = [*ROTRACE, "run", "--allow", str(tmp_path), "--json", "t.json", "--", PY, "-c", code]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)

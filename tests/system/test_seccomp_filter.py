@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.tracer import seccomp
-from rotrace.tracer.arch import AARCH64, I386, MACHINES, X86_64, SyscallTable
+from rotrace.tracer.linux.arch import AARCH64, I386, MACHINES, X86_64, SyscallTable
 from rotrace.tracer.syscalls import SPECS
 from tests.support.tracing import run_traced
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rotrace.tracer import syscall_info
+from rotrace.tracer.linux import syscall_info
 from tests.support import strace_oracle
 from tests.support.tracing import run_traced, using_loop
 

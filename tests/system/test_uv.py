@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tools.uvtools import installed_uv, make_project, uv_env
 
 from rotrace.pathnames import generalise
 from tests.support.tracing import rotrace_cli, run_traced
+from tests.support.uvtools import installed_uv, make_project, uv_env
 
 UV = installed_uv()
 pytestmark = [pytest.mark.uv, pytest.mark.skipif(UV is None, reason="uv is in the test extras")]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tools.uvtools import TMP_READ_ONLY, Cell, audit_uv
+
+from tests.support.uvtools import TMP_READ_ONLY, Cell, audit_uv
 
 pytestmark = [pytest.mark.uv, pytest.mark.needs("bwrap")]
 ROTRACE = [sys.executable, "-m", "rotrace"]
@@ -95,7 +96,7 @@ def test_same_uv_command_twice_gives_the_same_policy(tmp_path: Path) -> None:
 def test_emitted_allowlist_lets_uv_run_read_only() -> None:
     """The done-when: `run --emit` of a real uv app, applied as the read-only sandbox, lets
     `uv run` succeed cleanly once UV_NO_SYNC is set; without it, it names that setting."""
-    from tools.uvtools import make_project, uv_binary, uv_env
+    from tests.support.uvtools import make_project, uv_binary, uv_env
 
     base = Path(tempfile.mkdtemp(prefix="rotrace-uv-emit-", dir="/var/tmp"))  # not under a /tmp tmpfs
     try:

@@ -6,15 +6,15 @@ import io
 import os
 import pickle
 
-from rotrace.audit import AuditRequest
-from rotrace.channel import parse_result, read_frames, result_frame, write_frame
-from rotrace.events import ProcessInfo
+from rotrace.events import DirState, ProcessInfo
 from rotrace.explain import KNOWN
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.verdict import Verdict
 from rotrace.report.view import View
+from rotrace.run.request import RunRequest, RunStart
 from rotrace.spool import Spool
 from rotrace.tracer import TraceOptions, TraceResult
+from rotrace.tracer.channel import Batcher, Events, Processes, Result, SandboxPid, Start, receive, send
 from tests.unit.factories import event
 
 
@@ -34,18 +34,38 @@ def test_spool_on_disk() -> None:
         assert [e.path for e in spool] == [b"/x"]
 
 
-def test_channel_frames_and_typed_result() -> None:
+def test_channel_messages_cross_typed() -> None:
     read_fd, write_fd = os.pipe()
-    result = TraceResult(7, 2, None, True, 40, ["w"], [ProcessInfo(7, 1, 1000, b"/bin/\xff", ("a", "b"))])
-    write_frame(write_fd, ("pid", 7))
-    write_frame(write_fd, ("events", [event("/y").astuple()]))
-    write_frame(write_fd, ("result", result_frame(result)))
-    os.write(write_fd, b"\x10\x00")  # a truncated last frame is dropped
+    result = TraceResult(
+        7, 2, None, True, 40, ["w"], [ProcessInfo(7, 1, 1000, b"/bin/\xff", ("a", "b"))],
+        {b"/d/\xfe": DirState.EMPTY}, landlock_abi=6,
+    )  # fmt: skip
+    sent = [SandboxPid(7), Events([event("/y").astuple()]), Result(result, ["/tmp"])]
+    for message in sent:
+        send(write_fd, message)
+    os.write(write_fd, b"\x10\x00")  # a truncated last message is dropped
     os.close(write_fd)
-    frames = list(read_frames(read_fd))
+    received = list(receive(read_fd))
     os.close(read_fd)
-    assert [f[0] for f in frames] == ["pid", "events", "result"]
-    assert parse_result(frames[2][1]) == result
+    assert received == sent
+    assert isinstance(received[2], Result) and received[2].result.directories == {b"/d/\xfe": DirState.EMPTY}
+
+
+def test_batcher_sends_programs_before_their_events_and_everything_on_flush() -> None:
+    sent: list[object] = []
+    batcher = Batcher(sent.append)
+    batcher.EVERY = 3600.0  # only size and flush send here
+    info = ProcessInfo(9, 1, 0, b"/bin/sh", ("sh",))
+    batcher.add(event("/a"))
+    batcher.add_process(info)
+    assert sent == []
+    for i in range(Batcher.SIZE - 1):
+        batcher.add(event(f"/b{i}"))
+    assert [type(m) for m in sent] == [Processes, Events]
+    assert sent[0] == Processes([info.astuple()]) and len(sent[1].records) == Batcher.SIZE  # type: ignore[attr-defined]
+    batcher.add(event("/c"))
+    batcher.flush()
+    assert sent[2] == Events([event("/c").astuple()])
 
 
 def test_verdicts_spooled_for_the_second_pass_come_back_equal() -> None:
@@ -64,10 +84,14 @@ def test_verdicts_spooled_for_the_second_pass_come_back_equal() -> None:
 
 
 def test_the_request_crosses_to_the_report_process() -> None:
-    """What audit.py pickles for the report process: the allowlist's matchers are rebuilt."""
+    """The start message the report process reads: the allowlist's matchers are rebuilt."""
     allowlist = Allowlist(["/tmp", "/srv/*/cache", "=/etc/hosts"])
-    request = AuditRequest(["true"], allowlist, TraceOptions(all_opens=True), "-", view=View(quiet=True))
-    back = pickle.loads(pickle.dumps(request))
+    request = RunRequest(["true"], allowlist, TraceOptions(all_opens=True), "-", view=View(quiet=True))
+    message = RunStart(request, "/work", None, 42, 5).message()
+    assert isinstance(message, Start)
+    start = RunStart.of(message)
+    assert (start.cwd, start.tracer_pid, start.json_fd, start.baseline) == ("/work", 42, 5, None)
+    back = start.request
     assert back.options == request.options and back.view == request.view and back.argv == ["true"]
     for path in (b"/tmp/a", b"/srv/app/cache/x", b"/etc/hosts", b"/etc/passwd", b"/srv/app/data"):
         assert back.allowlist.allows(path) == allowlist.allows(path)

@@ -14,7 +14,8 @@ from rotrace.errors import BadInput
 from rotrace.events import OPS, FileEvent, ProcessInfo
 from rotrace.explain import KNOWN
 from rotrace.policy.verdict import Summary, Verdict
-from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
+from rotrace.record import TraceHeader
+from rotrace.tracefile import TraceWriter, read_trace
 from tests.unit.factories import classify, event
 
 

@@ -10,9 +10,9 @@ from typing import IO, Any
 from rotrace import __version__
 from rotrace.explain import Known
 from rotrace.policy.mounts import MountPlan
+from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate, Group
 from rotrace.report.diff import Change, TraceDiff
-from rotrace.tracefile import TraceHeader
 
 DOCUMENT_SCHEMA = 1
 

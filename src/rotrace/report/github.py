@@ -11,8 +11,8 @@ from typing import IO
 from rotrace.escape import safe_text
 from rotrace.pathnames import generalise
 from rotrace.policy.mounts import MountPlan
+from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
-from rotrace.tracefile import TraceHeader
 
 
 def escape_data(text: str) -> str:

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from rotrace.policy.mounts import MountPlan
+from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import TraceDiff
 from rotrace.report.view import View
-from rotrace.tracefile import TraceHeader
 
 
 def prepare(view: View) -> None:

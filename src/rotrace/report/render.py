@@ -19,8 +19,8 @@ from rich.text import Text
 from rotrace.escape import safe_text
 from rotrace.pathnames import generalise, is_under, program_name
 from rotrace.policy.mounts import MountPlan
+from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate, Group
-from rotrace.tracefile import TraceHeader
 
 _MORE_PLACES = 12  # violation groups shown without -v
 

@@ -13,9 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from rotrace.channel import parse_result, read_frames
 from rotrace.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -27,6 +25,7 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
+from rotrace.tracer.channel import Error, Events, Processes, Result, SandboxPid, receive
 from rotrace.tracer.signals import SignalRelay
 
 INSTALL_HINT = (
@@ -174,25 +173,24 @@ def trace_in_sandbox(
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
     inner_pid = 0
-    outcome: tuple[Any, ...] | None = None
+    outcome: Result | Error | None = None
 
     # Every signal goes to the tracer inside, which relays it on and escalates on the second.
     relay = SignalRelay(lambda: [inner_pid] if inner_pid else [], set(), escalate=False)
     try:
         with relay:
-            for frame in read_frames(read_fd):
-                kind = frame[0]
-                if kind == "events":
-                    for record in frame[1]:
+            for message in receive(read_fd):
+                if isinstance(message, Events):
+                    for record in message.records:
                         sink(FileEvent(*record))
-                elif kind == "processes":
-                    for info in frame[1]:
+                elif isinstance(message, Processes):
+                    for info in message.records:
                         if on_process is not None:
                             on_process(ProcessInfo(*info))
-                elif kind == "pid":
-                    inner_pid = frame[1]
-                else:
-                    outcome = frame
+                elif isinstance(message, SandboxPid):
+                    inner_pid = message.pid
+                elif isinstance(message, Result | Error):
+                    outcome = message
     finally:
         os.close(read_fd)
     code = proc.wait()
@@ -200,9 +198,8 @@ def trace_in_sandbox(
         raise SandboxError(
             f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"
         )
-    if outcome[0] == "error":
-        _, status, text = outcome
-        raise _ERRORS.get(status, TraceFailed)(text)
-    result = parse_result(outcome[1])
+    if isinstance(outcome, Error):
+        raise _ERRORS.get(outcome.status, TraceFailed)(outcome.message)
+    result = outcome.result
     result.warnings.extend(sandbox.notes)
     return result, sandbox

@@ -9,42 +9,30 @@ from __future__ import annotations
 import os
 import sys
 
-from rotrace.channel import result_frame, write_frame
 from rotrace.errors import RotraceError
-from rotrace.events import FileEvent, ProcessInfo
 from rotrace.tracer import TraceOptions, trace_command
-
-BATCH = 256
+from rotrace.tracer.channel import Batcher, Error, Message, Result, SandboxPid, send
 
 
 def main(argv: list[str]) -> int:
     fd = int(argv[0])
     seccomp, all_opens, to_stderr = (flag == "1" for flag in argv[1:4])
     command = argv[argv.index("--") + 1 :]
-    write_frame(fd, ("pid", os.getpid()))
-    batch: list[tuple[object, ...]] = []
 
-    def sink(event: FileEvent) -> None:
-        batch.append(event.astuple())
-        if len(batch) >= BATCH:
-            write_frame(fd, ("events", batch))
-            batch.clear()
+    def out(message: Message) -> None:
+        send(fd, message)
 
-    def on_process(info: ProcessInfo) -> None:  # before the events that may need it
-        if batch:
-            write_frame(fd, ("events", batch))
-            batch.clear()
-        write_frame(fd, ("processes", [info.astuple()]))
-
+    out(SandboxPid(os.getpid()))
+    batcher = Batcher(out)
     try:
         options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr)
-        result = trace_command(command, sink, options, on_process=on_process)
+        result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
-        write_frame(fd, ("error", exc.exit_status, str(exc)))
+        batcher.flush()
+        out(Error(exc.exit_status, str(exc)))
         return exc.exit_status
-    if batch:
-        write_frame(fd, ("events", batch))
-    write_frame(fd, ("result", result_frame(result)))
+    batcher.flush()
+    out(Result(result))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Syscall decoders, one per family: read a stopped tracee's arguments into a Pending call.
 
 At the entry stop the arguments and strings are read; at the exit stop (the tracee still
-stopped) the paths are placed where the kernel put them (paths.py); naming the flags waits
+stopped) the paths are placed where the kernel put them (resolve.py); naming the flags waits
 until `complete`, with the tracee running again.
 """
 
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.events import FileEvent
-from rotrace.tracer import paths
-from rotrace.tracer.arch import (
+from rotrace.tracer import resolve
+from rotrace.tracer.flags import at_flags, open_flags, rename_flags
+from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
     O_CREAT,
     O_EXCL,
@@ -22,9 +23,8 @@ from rotrace.tracer.arch import (
     WRITE_OPEN_MASK,
     SyscallTable,
 )
-from rotrace.tracer.flags import at_flags, open_flags, rename_flags
-from rotrace.tracer.memory import MemoryReader
-from rotrace.tracer.paths import AT_FDCWD
+from rotrace.tracer.linux.memory import MemoryReader
+from rotrace.tracer.resolve import AT_FDCWD
 from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
 
 _OPEN_HOW = struct.Struct("=QQ")
@@ -38,7 +38,7 @@ AT_SYMLINK_NOFOLLOW = 0x100
 class Loc:
     """A path as read at the entry stop, and where the kernel put it (set at the exit stop)."""
 
-    base: bytes  # the magic link it is resolved from (paths.base_of); b"" when fixed
+    base: bytes  # the magic link it is resolved from (resolve.base_of); b"" when fixed
     raw: bytes  # what is resolved from base
     addr: int = 0  # where the tracee keeps the string (re-read at exit: did it change?)
     seen: bytes = b""  # the string as read at entry
@@ -74,7 +74,7 @@ class Pending:
         entry (another thread may rewrite the buffer while the call runs).
         """
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
-            opened = paths.fd_path(tid, result)
+            opened = resolve.fd_path(tid, result)
             if opened is not None and not opened.endswith(b" (deleted)"):
                 self.path.path = opened
                 return
@@ -84,7 +84,7 @@ class Pending:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = paths.resolve(loc.base, loc.raw, follow) or paths.lexical(loc.base, loc.raw)
+            loc.path = resolve.resolve(loc.base, loc.raw, follow) or resolve.lexical(loc.base, loc.raw)
 
     def complete(self, pid: int, tid: int, exe: bytes, result: int | None) -> FileEvent:
         target = self.target
@@ -161,17 +161,17 @@ class Decoder:
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False) -> Loc:
-        dirfd = AT_FDCWD if dirfd_idx is None else paths.as_fd(args[dirfd_idx])
+        dirfd = AT_FDCWD if dirfd_idx is None else resolve.as_fd(args[dirfd_idx])
         addr = args[idx]
         seen = self.memory.cstring(self._tid, addr)
         if seen is None:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
-                return Loc.fixed(paths.fd_path(self._tid, dirfd))
+                return Loc.fixed(resolve.fd_path(self._tid, dirfd))
             return Loc(b"", b"")  # EFAULT: nothing to place
-        raw = paths.own_proc(seen, self._tgid, self._tid)
+        raw = resolve.own_proc(seen, self._tgid, self._tid)
         if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path starts at dirfd
             raw = raw.lstrip(b"/")
-        return Loc(paths.base_of(self._tid, dirfd, raw), raw, addr, seen)
+        return Loc(resolve.base_of(self._tid, dirfd, raw), raw, addr, seen)
 
     def _open_event(
         self, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int, mode: int,
@@ -201,7 +201,7 @@ class Decoder:
 
     def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         if spec.fd is not None:
-            loc = Loc.fixed(paths.fd_path(self._tid, paths.as_fd(args[spec.fd])))
+            loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[spec.fd])))
         else:
             loc = self._loc(args, spec.dirfd, spec.path or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
@@ -213,7 +213,7 @@ class Decoder:
         """The inode-flag ioctls (chattr); without the seccomp filter every ioctl stops here."""
         if args[1] & 0xFFFFFFFF not in INODE_FLAG_IOCTLS:
             return None
-        loc = Loc.fixed(paths.fd_path(self._tid, paths.as_fd(args[0])))
+        loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[0])))
         return Pending(spec, table, spec.op, loc, None, None, None, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:

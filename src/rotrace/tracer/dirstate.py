@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from rotrace.events import DirState
-from rotrace.tracer.arch import O_TMPFILE_BIT
 from rotrace.tracer.decode import Loc, Pending
+from rotrace.tracer.linux.arch import O_TMPFILE_BIT
 
 _LIMIT = 1 << 16  # magic names remembered (a bound on memory; forgetting only costs a readdir)
 

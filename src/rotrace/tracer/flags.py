@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from rotrace.tracer.arch import SyscallTable
+from rotrace.tracer.linux.arch import SyscallTable
 
 _AT_FLAGS = (
     ("AT_SYMLINK_NOFOLLOW", 0x100),

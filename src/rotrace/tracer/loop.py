@@ -15,12 +15,12 @@ import signal
 import stat
 
 from rotrace.events import ProcessInfo
-from rotrace.tracer import kernel, procfs
-from rotrace.tracer.arch import Machine, SyscallTable
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
 from rotrace.tracer.decode import Decoder, Pending
 from rotrace.tracer.dirstate import DirectoryStates
-from rotrace.tracer.syscall_info import (
+from rotrace.tracer.linux import kernel, procfs
+from rotrace.tracer.linux.arch import Machine, SyscallTable
+from rotrace.tracer.linux.syscall_info import (
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_EXIT,
     SyscallInfo,

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rotrace.tracer.arch import Machine, SyscallTable
-from rotrace.tracer.kernel import libc
+from rotrace.tracer.linux.arch import Machine, SyscallTable
+from rotrace.tracer.linux.kernel import libc
 from rotrace.tracer.syscalls import SPECS
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).

@@ -9,9 +9,10 @@ import os
 import signal
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, landlock, seccomp
-from rotrace.tracer.arch import UnsupportedMachine, current_machine
+from rotrace.tracer import seccomp
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
+from rotrace.tracer.linux import kernel, landlock
+from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
 from rotrace.tracer.signals import RELAYED, SignalRelay
 from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn

@@ -16,7 +16,8 @@ import stat
 from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, landlock, procfs, seccomp
+from rotrace.tracer import seccomp
+from rotrace.tracer.linux import kernel, landlock, procfs
 
 # Signals whose disposition rotrace changes for itself and must give back to the command.
 _RESET_SIGNALS = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rotrace.tracer.arch import WRITE_OPEN_MASK
+from rotrace.tracer.linux.arch import WRITE_OPEN_MASK
 
 
 @dataclass(frozen=True, slots=True)

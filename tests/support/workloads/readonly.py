@@ -5,9 +5,10 @@ normal run's successes do not change what later attempts find."""
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 
 scratch = sys.argv[1]
-attempts = [
+attempts: list[Callable[[], object]] = [
     lambda: open("new.txt", "w"),  # EROFS
     lambda: open("existing.txt", "r+"),  # EROFS: write access to an existing file
     lambda: os.open("existing.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL),  # EEXIST first

@@ -16,7 +16,7 @@ import stat
 import struct
 from dataclasses import dataclass, field
 
-from rotrace.tracer.kernel import libc
+from rotrace.tracer.linux.kernel import libc
 
 # Syscall numbers are unified (>= 424) on every architecture.
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446

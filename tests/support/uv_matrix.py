@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The seed (uv issue 14411), on the real binaries: which uv versions write into `.venv` when
 `uv run` starts in a read-only root, and does UV_NO_SYNC stop it?
 
@@ -17,10 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tools.uvtools import SETTINGS, TMP_READ_ONLY, audit_uv  # noqa: E402
+from tests.support.uvtools import SETTINGS, TMP_READ_ONLY, audit_uv
 
 
 def expand(specs: list[str]) -> list[str]:

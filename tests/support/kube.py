@@ -1,7 +1,7 @@
 """Merge a pod-spec fragment from `rotrace allowlist --format k8s` into a runnable Pod manifest,
 the way a user pastes it into theirs (used by scripts/container-test with `podman kube play`).
 
-  python -m tools.kube FRAGMENT IMAGE NAME [--no-volumes] [--env K=V ...] -- COMMAND...
+  python -m tests.support.kube FRAGMENT IMAGE NAME [--no-volumes] [--env K=V ...] -- COMMAND...
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def pod(fragment: dict[str, Any], image: str, name: str, command: list[str], env
 
 def main(argv: list[str]) -> int:
     split = argv.index("--")
-    parser = argparse.ArgumentParser(prog="python -m tools.kube")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.kube")
     parser.add_argument("fragment")
     parser.add_argument("image")
     parser.add_argument("name")

@@ -1,51 +1,30 @@
-"""`rotrace run`, the tracer's side: check what must hold before the command starts, send the
-request to the report process (handoff.py: forked at start-up, or now), trace, and hand over
-the result.
+"""`rotrace run`, the tracer's side: check what must hold before the command starts, tell the
+report process how the run starts, trace (plainly, attached to a running process, or inside the
+read-only sandbox), and hand over the result.
 
-Imports stay light: the tracer loads when the trace starts, the report side (runner.py)
-only in the report process.
+Imports stay light: the tracer loads when the trace starts; the report side's modules only in
+the report process.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import pickle
-from dataclasses import dataclass, field
 
-from rotrace.channel import result_frame
 from rotrace.errors import BadInput
-from rotrace.handoff import take
 from rotrace.output import TraceOutput, stdout_open
-from rotrace.policy.allowlist import Allowlist
-from rotrace.report.view import View
-from rotrace.tracer import EventSink, ProcessSink, TraceOptions, TraceResult
+from rotrace.run.handoff import Handoff, InlineHandoff
+from rotrace.run.request import RunRequest, RunStart
+from rotrace.tracer import EventSink, ProcessSink, TraceResult
+from rotrace.tracer.channel import Result
 
 
-@dataclass(frozen=True)
-class AuditRequest:
-    """What `rotrace run` was asked to do."""
-
-    argv: list[str]
-    allowlist: Allowlist
-    options: TraceOptions
-    json_path: str | None = None  # "-": stdout
-    read_only: bool = False
-    keep_writes: bool = False
-    emit: str | None = None  # an export format, printed to stdout after the run
-    baseline: str | None = None  # an earlier trace to compare with
-    view: View = field(default_factory=View)
-    command_status: bool = False  # exit with the command's own status when it failed
-    attach: int | None = None  # a running process to trace instead of argv
-
-
-def audit(request: AuditRequest) -> int:
+def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -> int:
     """Trace the command; the report process classifies, reports and exports: its exit status."""
-    handoff = take()
     try:
         baseline = None
         if request.baseline is not None:
-            from rotrace.runner import load_changes
+            from rotrace.pipeline import load_changes  # read now: a bad baseline stops the run first
 
             baseline = load_changes(request.baseline)
         if request.emit:
@@ -56,16 +35,16 @@ def audit(request: AuditRequest) -> int:
         output = TraceOutput(request.json_path)
         # The report process opens the trace through this process's fd (it was forked first).
         fd = output.fp.fileno() if output.fp is not None and request.json_path != "-" else None
-        handoff.start((pickle.dumps((request, baseline)), cwd, request.json_path, os.getpid(), fd))
+        handoff.start(RunStart(request, cwd, baseline, os.getpid(), fd).message())
         result, writable = _trace(request, handoff.add, handoff.add_process)
     except BaseException:
         handoff.abort()
         raise
-    return handoff.finish(("result", result_frame(result), writable))
+    return handoff.finish(Result(result, writable))
 
 
 def _trace(
-    request: AuditRequest, sink: EventSink, on_process: ProcessSink
+    request: RunRequest, sink: EventSink, on_process: ProcessSink
 ) -> tuple[TraceResult, list[str] | None]:
     from rotrace.tracer import attach_process, trace_command
 

@@ -226,7 +226,7 @@ class Base:
         if "{uv}" in " ".join(w.argv):
             if self.uv is None:
                 raise RuntimeError("this workload needs uv (the test extras install it)")
-            example = Path(__file__).resolve().parents[1] / "examples" / "uv-app"
+            example = Path(__file__).resolve().parents[2] / "examples" / "uv-app"
             shutil.copytree(example, self.root / "uv-app")
             env = self.env(())
             sync = [self.uv, "sync", "--frozen", "--quiet", "--compile-bytecode"]  # as an image build does

@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Audit the corpus of real tools (tools/corpus.py) and print a table: what each run wrote,
+"""Audit the corpus of real tools (tests/support/corpus.py) and print a table: what each run wrote,
 what the generated allowlist mounts, and whether its read-only replay behaves as the run did.
 
   scripts/corpus                      this checkout's rotrace (in the venv: scripts/corpus runs this)
@@ -11,12 +10,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tools.corpus import WORKLOADS, audit, base_dir, problems
-from tools.uvtools import installed_uv
+from tests.support.corpus import WORKLOADS, audit, base_dir, problems
+from tests.support.uvtools import installed_uv
 
 
 def main() -> int:

@@ -1,41 +1,41 @@
-"""The two processes of `rotrace run`: the tracer (this process) hands the request and every
-event through a pipe to a report process, which does all that follows the trace: the
-classification, the JSON trace, the report, the exports (runner.conclude_run).
+"""The two processes of `rotrace run`, as a transport: the tracer (this process) hands the start,
+every program and event, and the result through a pipe to a report process, which runs the
+function it is given (run/report_side.py's, through run/launch.py) on those messages.
 
 The traced command waits only for the tracer. In two processes the report side's imports
-(rich, the policy), its live status and its spooling run on the other core, beside the
-command line's parsing and the trace instead of after them, and the tracer imports only what
-tracing needs. The entry point forks the report process first thing (`fork_early`), before
+(rich, the policy), its live status and its spooling run on the other core, beside the command
+line's parsing and the trace instead of after them, and the tracer imports only what tracing
+needs. The entry point forks the report process first thing (run/launch.fork_early), before
 click is imported, which is why this module imports nothing at the top but what Python has
-loaded already; `take` gives audit.py that process, or forks one then. The report process's
-exit status is rotrace's (written back through a pipe: it is no child of this process).
+loaded already. The report process's exit status is rotrace's (written back through a pipe: it
+is no child of this process).
+
+This module knows the messages (tracer/channel.py), never what the report does with them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
+from collections.abc import Callable, Iterator
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
-    from rotrace.channel import Frames
     from rotrace.events import FileEvent, ProcessInfo
+    from rotrace.tracer.channel import Message, Result, Start
 
-BATCH = 1024  # events per frame
-# Seconds: a frame at least this often. The report process classifies the events as they come,
-# so that little is left to do once the command is over (and the live status moves).
-_SEND_EVERY = 0.02
+# The report side: the messages in order -> rotrace's exit status.
+Report = Callable[[Iterator["Message"]], int]
 
 
 class Handoff:
-    """The tracer's end: forks the report process, then sends it frames: ("start", ...)
-    first, ("events", ...) batches (each after the ("processes", ...) started since the last
-    batch, if any: the report process classifies as they come), and the result last."""
+    """The tracer's end: forks the report process, then sends it the Start message first, the
+    programs and events in batches (the report process classifies as they come), and the
+    Result last."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Report) -> None:
+        from rotrace.tracer.channel import Batcher
+
         flush_std()  # nothing buffered may be written twice
         read_fd, self._fd = os.pipe()
         self._status, status_fd = os.pipe()
@@ -47,57 +47,37 @@ class Handoff:
                 if os.fork() == 0:
                     os.close(self._fd)
                     os.close(self._status)
-                    status = _report_process(read_fd)
+                    status = _report_process(report, read_fd)
                     os.write(status_fd, bytes([status & 0xFF]))
             finally:
                 os._exit(0)
         os.waitpid(middle, 0)
         os.close(read_fd)
         os.close(status_fd)
-        self._batch: list[tuple[object, ...]] = []
-        self._processes: list[tuple[object, ...]] = []
-        self._sent = time.monotonic()
+        self._batcher = Batcher(self._send)
+        self.add = self._batcher.add
+        self.add_process = self._batcher.add_process
         self._lost = False
         self._open = True
 
-    def start(self, payload: tuple[Any, ...]) -> None:
-        """What the report process needs before the events (marshal-able values)."""
-        self._send(("start", payload))
+    def start(self, message: Start) -> None:
+        """What the report process needs before the events."""
+        self._send(message)
 
-    def add(self, event: FileEvent) -> None:
-        """The tracer's sink (called with the traced command running again)."""
-        batch = self._batch
-        batch.append(event.astuple())
-        if len(batch) >= BATCH or time.monotonic() - self._sent > _SEND_EVERY:
-            self._send_batch()
+    def _send(self, message: Message) -> None:
+        from rotrace.tracer.channel import send
 
-    def add_process(self, info: ProcessInfo) -> None:
-        """The tracer's process sink: a program the command started (sent with the next batch)."""
-        self._processes.append(info.astuple())
-
-    def _send_batch(self) -> None:
-        if self._processes:
-            self._send(("processes", self._processes))
-            self._processes = []
-        if self._batch:
-            self._send(("events", self._batch))
-            self._batch = []
-
-    def _send(self, frame: tuple[Any, ...]) -> None:
-        from rotrace.channel import write_frame
-
-        self._sent = time.monotonic()
         if self._lost:
             return
         try:
-            write_frame(self._fd, frame)
+            send(self._fd, message)
         except BrokenPipeError:  # the report process is gone: the end of the run says so
             self._lost = True
 
-    def finish(self, frame: tuple[Any, ...]) -> int:
-        """The last frame (the trace's result); then wait for the report: rotrace's exit status."""
-        self._send_batch()
-        self._send(frame)
+    def finish(self, result: Result) -> int:
+        """The last message (the trace's result); then wait for the report: rotrace's exit status."""
+        self._batcher.flush()
+        self._send(result)
         self._close()
         return self._wait()
 
@@ -136,14 +116,15 @@ class InlineHandoff:
     tracer's loop waits for every child until none is left. The events go to a spool here, and
     the report runs in this process once the trace is over."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Report) -> None:
         from rotrace.spool import Spool
 
-        self._start: tuple[Any, ...] | None = None
+        self._report = report
+        self._start: Start | None = None
         self._events = Spool()
 
-    def start(self, payload: tuple[Any, ...]) -> None:
-        self._start = payload
+    def start(self, message: Start) -> None:
+        self._start = message
 
     def add(self, event: FileEvent) -> None:
         self._events.add(event)
@@ -151,20 +132,21 @@ class InlineHandoff:
     def add_process(self, info: ProcessInfo) -> None:
         """The processes come with the result (the report runs after the trace here)."""
 
-    def finish(self, frame: tuple[Any, ...]) -> int:
-        from rotrace.runner import conclude_run
+    def finish(self, result: Result) -> int:
+        return self._report(self._messages(result))
 
-        return conclude_run(self._frames(frame))
+    def _messages(self, last: Result) -> Iterator[Message]:
+        from rotrace.tracer.channel import Batcher, Events
 
-    def _frames(self, last: tuple[Any, ...]) -> Frames:
-        yield ("start", self._start)
+        assert self._start is not None
+        yield self._start
         batch: list[tuple[object, ...]] = []
         for record in self._events.records():
             batch.append(record)
-            if len(batch) >= BATCH:
-                yield ("events", batch)
+            if len(batch) >= Batcher.SIZE:
+                yield Events(batch)
                 batch = []
-        yield ("events", batch)
+        yield Events(batch)
         self._events.close()
         yield last
 
@@ -182,26 +164,7 @@ def flush_std() -> None:
             pass
 
 
-_early: Handoff | None = None
-
-
-def fork_early() -> None:
-    """Fork the report process now (the entry point, for `rotrace run`)."""
-    global _early
-    if os.getpid() != 1:
-        _early = Handoff()
-
-
-def take() -> Handoff | InlineHandoff:
-    """The report process forked early, else a new one (none for PID 1)."""
-    global _early
-    handoff, _early = _early, None
-    if handoff is not None:
-        return handoff
-    return Handoff() if os.getpid() != 1 else InlineHandoff()
-
-
-def _report_process(fd: int) -> int:
+def _report_process(report: Report, fd: int) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
@@ -211,19 +174,17 @@ def _report_process(fd: int) -> int:
     for sig in relayed:
         signal.signal(sig, signal.SIG_IGN)
 
-    from rotrace.channel import read_frames
     from rotrace.errors import EXIT_INTERNAL, failure
+    from rotrace.tracer.channel import receive
 
-    def frames() -> Frames:
-        yield from read_frames(fd)
+    def messages() -> Iterator[Message]:
+        yield from receive(fd)
         for sig in relayed:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     try:
-        from rotrace.runner import conclude_run  # imported here: beside the tracer's work
-
-        status = conclude_run(frames())
+        status = report(messages())
     except BaseException as exc:
         line, status = failure(exc)
         if line:

@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Benchmark rotrace against strace on real workloads (README, "Performance").
+"""Benchmark rotrace against strace on real workloads (docs/performance.md).
 
 For each workload it times, alternating the variants in every round, the median wall time of:
 untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotrace run
@@ -12,7 +11,7 @@ CPU time of the tracer itself while each workload's command runs, strace's again
 `--phases` where each run's time goes (before the command starts, the command, after it ends);
 `--report` the report's work per event (its two passes over a workload's saved trace).
 
-    scripts/bench.py [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
+    scripts/bench [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
                      [--phases] [--report]
 """
 
@@ -34,15 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from tests.support.uvtools import installed_uv, uv_env
+
+from rotrace.tracer.linux import procfs
+from rotrace.tracer.linux.arch import current_machine
+from rotrace.tracer.syscalls import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tools.uvtools import installed_uv, uv_env  # noqa: E402
-
-from rotrace.tracer import procfs  # noqa: E402
-from rotrace.tracer.arch import current_machine  # noqa: E402
-from rotrace.tracer.syscalls import SPECS  # noqa: E402
 
 # ~30 pure-Python wheels with many files between them (tzdata alone has ~600): W2's install.
 W2_WHEELS = [
@@ -131,7 +128,7 @@ class Failed(RuntimeError):
         self.code = code
 
 
-TOKIO_PANIC = 101  # a Rust panic: uv 0.7 (tokio 1.45) under a tracer, see README "How it works"
+TOKIO_PANIC = 101  # a Rust panic: uv 0.7 (tokio 1.45) under a tracer, see docs/architecture.md
 
 
 def timed_retrying(argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...],
@@ -452,7 +449,7 @@ def around_shell(w: Workload, tmp: Path, script: str, env: dict[str, str], round
 
 def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     """The tracer's own CPU time while the command runs: what the traced command competes with
-    for the machine's cores (README, "Where W2's and W4's time goes")."""
+    for the machine's cores (docs/performance.md)."""
     out = tmp / f"{w.name}.cpu"
     ms: dict[str, list[float]] = {}
 
@@ -472,7 +469,7 @@ _PHASES = 'date +%s%N > "$BENCH_T0"; "$@"; s=$?; date +%s%N > "$BENCH_T1"; exit 
 
 def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
     """Where a run's time goes: until the command starts, the command, and after it exits,
-    under strace --seccomp-bpf and rotrace (README, "Where W2's and W4's time goes")."""
+    under strace --seccomp-bpf and rotrace (docs/performance.md)."""
     t0, t1 = tmp / "t0", tmp / "t1"
     phases: dict[str, list[tuple[float, float, float]]] = {}
 
@@ -490,48 +487,9 @@ def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
     sys.stdout.flush()
 
 
-# Run under each rotrace's Python: the report's work per event over a saved trace, read first
-# (untimed): the first pass (classify, count, learn the mounts, write the event's JSON line) and
-# the second (place each write, group it for the report), as `run`'s report process does them.
-REPORT_PASSES = """
-import io, statistics, sys, time
-from rotrace.policy.allowlist import build_allowlist
-from rotrace.policy.mounts import MountPlanner
-from rotrace.policy.verdict import Classifier, Summary
-from rotrace.report.aggregate import Aggregate
-from rotrace.tracefile import TraceWriter, read_trace
-header, stored = read_trace(sys.argv[1])
-events = [v.event for v in stored]
-allowlist = build_allowlist([], None)
-first, second = [], []
-for _ in range(int(sys.argv[2])):
-    start = time.perf_counter()
-    classifier, summary = Classifier(allowlist, header.processes), Summary()
-    planner, writer = MountPlanner(header.cwd), TraceWriter(io.StringIO(), header)
-    verdicts = []
-    for e in events:
-        classifier.learn(e)
-        v = classifier.classify(e)
-        summary.add(v)
-        planner.learn(v)
-        writer.add(v)
-        verdicts.append(v)
-    middle = time.perf_counter()
-    planner.know_directories(header.directories)
-    aggregate = Aggregate()
-    for v in verdicts:
-        aggregate.add(v, planner.place(v))
-    planner.plan()
-    first.append(middle - start)
-    second.append(time.perf_counter() - middle)
-n = len(events)
-print(f"{statistics.median(first) * 1e6 / n:.1f} {statistics.median(second) * 1e6 / n:.1f}")
-"""
-
-
 def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
     """The report's work per event: both passes over the events of one `rotrace run` of the
-    workload, timed in-process, no start-up, no reading (README, "Where W2's and W4's time goes")."""
+    workload, timed in-process, no start-up, no reading (docs/performance.md)."""
     trace = tmp / f"{w.name}.report.json"
     w.before_each()
     argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]
@@ -542,9 +500,9 @@ def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> Non
         return
     cells = []
     for python in rotraces(before).values():
-        passes = [python, "-c", REPORT_PASSES, str(trace), str(max(rounds, 5))]
+        passes = [python, "-m", "benchmarks.report_passes", str(trace), str(max(rounds, 5))]
         first, second = subprocess.run(
-            passes, cwd=w.cwd, check=True, capture_output=True, text=True
+            passes, cwd=ROOT, check=True, capture_output=True, text=True
         ).stdout.split()
         cells.append(f"{first} + {second}")
     print(f"| {w.name} | {events} | {' | '.join(cells)} |")

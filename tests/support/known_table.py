@@ -1,6 +1,6 @@
 """The README's table of known writers, made from src/rotrace/explain/known.py.
 
-python -m tools.known_table    # print it (tests/unit checks that the README holds it)
+python -m tests.support.known_table    # print it (tests/unit checks that the README holds it)
 """
 
 from __future__ import annotations

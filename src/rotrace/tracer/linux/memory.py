@@ -6,7 +6,7 @@ import ctypes
 import errno
 import os
 
-from rotrace.tracer.kernel import WORD, PtraceError, bindings, libc, word_bytes
+from rotrace.tracer.linux.kernel import WORD, PtraceError, bindings, libc, word_bytes
 
 
 class _IoVec(ctypes.Structure):

@@ -8,8 +8,15 @@ import errno
 import os
 import struct
 
-from rotrace.tracer.arch import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
-from rotrace.tracer.kernel import PTRACE_GET_SYSCALL_INFO, WORD, PtraceError, bindings, ptrace, word_bytes
+from rotrace.tracer.linux.arch import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
+from rotrace.tracer.linux.kernel import (
+    PTRACE_GET_SYSCALL_INFO,
+    WORD,
+    PtraceError,
+    bindings,
+    ptrace,
+    word_bytes,
+)
 
 SYSCALL_INFO_ENTRY = 1
 SYSCALL_INFO_EXIT = 2

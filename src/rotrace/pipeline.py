@@ -1,0 +1,272 @@
+"""What happens to a trace's verdicts, assembled once for every command (`run`'s report process,
+`check`, `report`, `allowlist`, `diff`) and for the benchmarks:
+
+    verdicts -> tally (summary, known writers, mount planner, diff changes) -> JSON trace
+             -> group (the report's aggregate, each write's mount placement) -> mount plan
+             -> present (report: text, JSON, GitHub) -> export -> exit status
+
+The first pass (tally and JSON) may run while the command does (run/report_side.py feeds it
+batch by batch); the passes after it read the verdicts again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+
+from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
+from rotrace.events import DirState, ProcessInfo
+from rotrace.explain import Known
+from rotrace.output import TraceOutput
+from rotrace.pathnames import outermost
+from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.mounts import MountPlan, MountPlanner
+from rotrace.policy.verdict import Classifier, Summary, Verdict
+from rotrace.record import TraceHeader
+from rotrace.report.aggregate import Aggregate
+from rotrace.report.diff import Changes, diff_traces
+from rotrace.report.present import present, present_diff
+from rotrace.report.view import View
+from rotrace.spool import Spool
+from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
+
+
+def verdict_status(header: TraceHeader, summary: Summary) -> int:
+    """0, or bit 0 for violations and bit 3 for a failed command (errors.EXIT_STATUSES)."""
+    status = EXIT_OK
+    if summary.violations:
+        status |= EXIT_VIOLATIONS
+    if header.command_failed:
+        status |= EXIT_COMMAND_FAILED
+    return status
+
+
+def classifier(
+    allowlist: Allowlist, processes: Iterable[ProcessInfo] = (), *, journal: bool = False
+) -> Classifier:
+    """The verdicts' first stage: each event against the allowlist, its venv, its known writer."""
+    return Classifier(allowlist, processes, journal=journal)
+
+
+class Pipeline:
+    """The stages after classification, for one trace. `add` is the first pass, per verdict:
+    it counts (the summary), collects the known writers met, and feeds the mount planner (and
+    the diff's changes when there is a baseline to compare with). `conclude` makes the passes
+    after it: groups and places every write, presents the report, exports, and says the exit
+    status."""
+
+    def __init__(
+        self,
+        cwd: str,
+        directories: dict[bytes, DirState] | None = None,
+        *,
+        diff_environment: dict[str, str] | None = None,
+    ) -> None:
+        self.summary = Summary()
+        self.explanations: dict[Known, None] = {}
+        self.planner = MountPlanner(cwd, directories)
+        self.changes = Changes(cwd, diff_environment) if diff_environment is not None else None
+        learn = self.planner.learn
+        self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
+
+    def add(self, verdict: Verdict) -> None:
+        self.summary.add(verdict)
+        for consume in self._consumers:
+            consume(verdict)
+        if verdict.explanation is not None:
+            self.explanations[verdict.explanation] = None
+
+    def tally(self, verdicts: Iterable[Verdict], header: TraceHeader, output: TraceOutput) -> Summary:
+        """The first pass over verdicts that are all there: each added, and written to the JSON
+        trace if one is asked for."""
+        writer: TraceWriter | None = None
+        if output.fp is not None:
+            try:
+                writer = TraceWriter(output.fp, header)
+            except OSError as exc:
+                output.failed(exc)
+        for verdict in verdicts:
+            self.add(verdict)
+            if writer is not None:
+                try:
+                    writer.add(verdict)
+                except OSError as exc:
+                    output.failed(exc)
+                    writer = None
+        if writer is not None:
+            try:
+                writer.close(self.summary, self.explanations)
+            except OSError as exc:
+                output.failed(exc)
+        return self.summary
+
+    def write_trace(
+        self,
+        output: TraceOutput,
+        header: TraceHeader,
+        verdicts: Iterable[Verdict],
+        rendered: RenderedEvents | None,
+    ) -> None:
+        """The JSON trace of a first pass made before the header was known: its events as
+        rendered then (or rendered now from the verdicts), the summary and explanations."""
+        if output.fp is None:
+            return
+        try:
+            writer = TraceWriter(output.fp, header)
+            if rendered is not None:
+                writer.extend(rendered)
+            else:
+                for verdict in verdicts:
+                    writer.add(verdict)
+            writer.close(self.summary, self.explanations)
+        except OSError as exc:
+            output.failed(exc)
+
+    def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:
+        """The second pass: where each write needs a mount, grouped for the report."""
+        aggregate = Aggregate(keep_all=keep_all)
+        planner = self.planner
+        for verdict in verdicts:
+            aggregate.add(verdict, planner.place(verdict))
+        return aggregate, planner.plan()
+
+    def mount_plan(self, verdicts: Iterable[Verdict]) -> MountPlan:
+        """The mount plan alone, of verdicts already added."""
+        for verdict in verdicts:
+            self.planner.place(verdict)
+        return self.planner.plan()
+
+    def conclude(
+        self, header: TraceHeader, verdicts: Iterable[Verdict], view: View, emit: str | None = None
+    ) -> int:
+        """Group, present, export if asked: rotrace's exit status for this trace."""
+        aggregate, plan = self.group(verdicts, view.verbose)
+        status = verdict_status(header, self.summary)
+        present(header, aggregate, plan, view, status)
+        if emit:
+            status |= export(header, plan, emit, verdicts=verdicts)
+        return status
+
+
+def export(
+    header: TraceHeader,
+    plan: MountPlan,
+    fmt: str,
+    container: str = "app",
+    verdicts: Iterable[Verdict] = (),
+) -> int:
+    """Print the plan in one consumer's format to stdout, its notes to stderr: 1 when some
+    writes cannot be fixed by a mount."""
+    from rotrace.export.formats import RENDERERS, Target
+
+    reads = read_roots(verdicts) if fmt == "apparmor" and header.all_opens else None
+    programs = tuple(os.fsdecode(p.exe) for p in header.processes if p.exe)
+    rendered = RENDERERS[fmt](plan, Target(header.command, container, programs, reads))
+    sys.stdout.write(rendered.text)
+    sys.stdout.flush()
+    for note in rendered.notes:
+        print(f"rotrace: {note}", file=sys.stderr)
+    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
+
+
+def read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:
+    """The directories the trace read from, cut to `depth` components (/usr/lib/python3.11)."""
+    roots: set[str] = set()
+    for v in verdicts:
+        e = v.event
+        if not e.write and not e.failed:
+            parts = os.fsdecode(e.directory).split("/")[1 : depth + 1]
+            if parts[0] == "proc" and len(parts) > 1 and parts[1].isdigit():
+                continue  # a process's own /proc directory: the profile allows @{PROC}/@{pid}/
+            roots.add("/" + "/".join(parts))
+    return tuple(outermost(roots))
+
+
+def load_changes(path: str) -> Changes:
+    """A saved trace's writes, for a diff."""
+    header, verdicts = read_trace(path)
+    pipeline = Pipeline(header.cwd, diff_environment=header.environment)
+    for verdict in verdicts:
+        pipeline.add(verdict)
+    assert pipeline.changes is not None
+    return pipeline.changes
+
+
+def compare(old: Changes, new: Changes, view: View, err: bool) -> int:
+    """Present what appeared or disappeared: 1 on new violations."""
+    result = diff_traces(old, new)
+    present_diff(result, view, err)
+    return EXIT_VIOLATIONS if result.new_violations else EXIT_OK
+
+
+class Kept:
+    """A first pass's verdicts, for the passes after it: in memory for a run of up to
+    IN_MEMORY events (most runs), else spooled (memory stays flat)."""
+
+    IN_MEMORY = 1 << 14
+
+    def __init__(self) -> None:
+        self._verdicts: list[Verdict] | None = []
+        self._spool: Spool | None = None
+
+    def add(self, verdict: Verdict) -> None:
+        if self._verdicts is not None:
+            if len(self._verdicts) < self.IN_MEMORY:
+                self._verdicts.append(verdict)
+                return
+            self._spool = Spool()
+            self._spool.extend(v.astuple() for v in self._verdicts)
+            self._verdicts = None
+        assert self._spool is not None
+        self._spool.add_record(verdict.astuple())
+
+    def __iter__(self) -> Iterator[Verdict]:
+        if self._verdicts is not None:
+            return iter(self._verdicts)
+        assert self._spool is not None
+        return (Verdict.from_tuple(r) for r in self._spool.records())
+
+    def close(self) -> None:
+        self._verdicts = None
+        if self._spool is not None:
+            self._spool.close()
+
+
+class Classified:
+    """Spooled events classified once, as the first pass reads them; the verdicts are kept in
+    turn for the passes after it (the report reads twice; an export a third time)."""
+
+    def __init__(self, events: Spool, classifier: Classifier) -> None:
+        self._events = events
+        self._classifier = classifier
+        self._kept: Kept | None = None
+
+    def __iter__(self) -> Iterator[Verdict]:
+        if self._kept is not None:
+            return iter(self._kept)
+        return self._first()
+
+    def _first(self) -> Iterator[Verdict]:
+        kept = Kept()
+        for event in self._events:
+            verdict = self._classifier.classify(event)
+            kept.add(verdict)
+            yield verdict
+        self._events.close()  # the events are in the verdicts now
+        self._kept = kept
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+
+
+class Reclassified:
+    """A saved trace's verdicts under another allowlist, as often as they are iterated."""
+
+    def __init__(self, verdicts: Iterable[Verdict], classifier: Classifier) -> None:
+        self._verdicts = verdicts
+        self._classifier = classifier
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return (self._classifier.classify(v.event, v.venv, known_venv=True) for v in self._verdicts)

@@ -1,0 +1,146 @@
+"""`rotrace run`, the report process's side: the messages from the tracer (tracer/channel.py)
+into the pipeline (pipeline.py). The events are spooled and classified as they come, while the
+command runs; at the end the header is known, and the JSON trace, the report and an export
+follow."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from rotrace.environment import run_environment
+from rotrace.errors import EXIT_INTERNAL
+from rotrace.events import FileEvent, ProcessInfo
+from rotrace.output import TraceOutput
+from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
+from rotrace.policy.verdict import Classifier
+from rotrace.record import TraceHeader, signal_name
+from rotrace.report.present import live_status, prepare
+from rotrace.report.view import View
+from rotrace.run.request import RunStart
+from rotrace.spool import Spool, anonymous_file
+from rotrace.tracefile import RenderedEvents
+from rotrace.tracer.channel import Events, Message, Processes, Result, Start
+
+
+def conclude(messages: Iterator[Message]) -> int:
+    """The run's report, from the tracer's messages: rotrace's exit status."""
+    first_message = next(messages, None)
+    if not isinstance(first_message, Start):
+        return EXIT_INTERNAL  # rotrace stopped before the run (the tracer's process says why)
+    start = RunStart.of(first_message)
+    request = start.request
+    output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_fd)
+    prepare(request.view)
+    environment = run_environment()
+    diff_environment = environment if start.baseline is not None else None
+    with Spool() as spool:
+        first = FirstPass(classifier(request.allowlist, journal=True), start.cwd, diff_environment, output)
+        with live_status(spool, request.view):
+            outcome: Result | None = None
+            for message in messages:
+                if isinstance(message, Events):
+                    spool.extend(message.records)
+                    first.add(message.records)
+                elif isinstance(message, Processes):
+                    first.classifier.know(ProcessInfo(*p) for p in message.records)
+                elif isinstance(message, Result):
+                    outcome = message
+        if outcome is None:
+            first.close()
+            return EXIT_INTERNAL  # the trace failed: the tracer's process says why
+        result = outcome.result
+        first.classifier.know(result.processes)
+        argv = request.argv
+        if request.attach is not None and result.processes:
+            argv = list(result.processes[0].cmdline) or [f"pid {request.attach}"]
+        header = TraceHeader(
+            command=argv,
+            cwd=start.cwd,
+            exit_code=result.exit_code,
+            signal=signal_name(result.signal),
+            allowlist=request.allowlist.entries,
+            seccomp=result.seccomp,
+            all_opens=request.options.all_opens,
+            warnings=result.warnings + ([spool.warning] if spool.warning else []),
+            read_only=request.read_only,
+            sandbox_writable=outcome.writable,
+            processes=result.processes,
+            directories=result.directories,
+            environment=environment,
+            enforced=result.landlock_abi,
+        )
+        verdicts: Classified | Kept
+        if first.classifier.holds():  # what the end of the run answers: the first pass stands
+            verdicts, pipeline = first.finish(header)
+        else:  # a venv made, or a program run, after events it decides were classified
+            first.close()
+            verdicts = Classified(spool, first.classifier.settled())
+            pipeline = Pipeline(header.cwd, header.directories, diff_environment=diff_environment)
+            pipeline.tally(verdicts, header, output)
+        status = pipeline.conclude(header, verdicts, request.view, request.emit)
+        verdicts.close()
+    if start.baseline is not None:
+        assert pipeline.changes is not None
+        status |= compare(start.baseline, pipeline.changes, View(quiet=request.view.quiet), err=True)
+    output.close()
+    if request.command_status and header.command_failed:
+        return header.exit_code  # the command's own status, as a shell would report it
+    return status
+
+
+class FirstPass:
+    """The first pass over a run's events, made as the tracer hands them over: each event
+    classified, added to the pipeline, kept as a verdict and rendered for the JSON trace, all
+    while the command runs. Whether it stands is known only at the end (Classifier.holds): else
+    the pass is made again from the event spool."""
+
+    def __init__(
+        self, classifier: Classifier, cwd: str, diff_environment: dict[str, str] | None, output: TraceOutput
+    ) -> None:
+        self.classifier = classifier
+        self.pipeline = Pipeline(cwd, diff_environment=diff_environment)
+        self._kept = Kept()
+        self._output = output
+        self._rendered: RenderedEvents | None = None
+        if output.fp is not None:
+            scratch = anonymous_file(buffered=True)
+            if isinstance(scratch, io.BytesIO):  # nowhere on disk: render at the end, not in memory
+                scratch.close()
+            else:
+                self._rendered = RenderedEvents(scratch)
+
+    def add(self, records: Iterable[tuple[Any, ...]]) -> None:
+        classifier, add, kept = self.classifier, self.pipeline.add, self._kept
+        for record in records:
+            event = FileEvent(*record)
+            classifier.learn(event)
+            verdict = classifier.classify(event)
+            add(verdict)
+            kept.add(verdict)
+            if self._rendered is not None:
+                try:
+                    self._rendered.add(verdict)
+                except OSError:  # no room for the scratch copy: the trace is written at the end
+                    self._rendered.close()
+                    self._rendered = None
+
+    def finish(self, header: TraceHeader) -> tuple[Kept, Pipeline]:
+        """The pass stands: write the JSON trace (the header now known), hand over the rest."""
+        self.pipeline.planner.know_directories(header.directories)
+        if self._rendered is not None:
+            try:
+                self._rendered.flush()
+            except OSError:  # the scratch copy is incomplete: the trace is written from the verdicts
+                self._rendered.close()
+                self._rendered = None
+        self.pipeline.write_trace(self._output, header, self._kept, self._rendered)
+        if self._rendered is not None:
+            self._rendered.close()
+        return self._kept, self.pipeline
+
+    def close(self) -> None:
+        self._kept.close()
+        if self._rendered is not None:
+            self._rendered.close()

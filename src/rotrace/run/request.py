@@ -1,0 +1,51 @@
+"""What `rotrace run` is asked (RunRequest, built by the CLI) and what its tracer tells the
+report process before the first event (RunStart, the channel's Start message)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+
+from rotrace.policy.allowlist import Allowlist
+from rotrace.report.diff import Changes
+from rotrace.report.view import View
+from rotrace.tracer.channel import Start
+from rotrace.tracer.contract import TraceOptions
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `rotrace run` was asked to do."""
+
+    argv: list[str]
+    allowlist: Allowlist
+    options: TraceOptions
+    json_path: str | None = None  # "-": stdout
+    read_only: bool = False
+    keep_writes: bool = False
+    emit: str | None = None  # an export format, printed to stdout after the run
+    baseline: str | None = None  # an earlier trace to compare with
+    view: View = field(default_factory=View)
+    command_status: bool = False  # exit with the command's own status when it failed
+    attach: int | None = None  # a running process to trace instead of argv
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """The report process's start: the request, and what the tracer's process found before the
+    command ran."""
+
+    request: RunRequest
+    cwd: str  # the command's working directory (the command may remove it)
+    baseline: Changes | None  # the earlier trace's writes (--baseline), read before the run
+    tracer_pid: int
+    json_fd: int | None  # the JSON trace, opened by the tracer's process (see output.py)
+
+    def message(self) -> Start:
+        return Start(pickle.dumps(self))
+
+    @staticmethod
+    def of(message: Start) -> RunStart:
+        start = pickle.loads(message.request)
+        assert isinstance(start, RunStart)
+        return start

@@ -1,0 +1,167 @@
+"""What a tracer sends across a pipe: to `rotrace run`'s report process (run/handoff.py), and out
+of the read-only sandbox (sandbox/). Every message kind is declared here, once, with its fields;
+a message crosses as its kind and its fields by name, in a length-prefixed marshal frame.
+
+The order on the wire: Start (the report process's request, from the tracer of `rotrace run`) or
+SandboxPid (the tracer inside the sandbox), then Processes and Events batches (each program
+before the events that may need it), then Result, or Error when the trace failed.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from rotrace.events import DirState, FileEvent, ProcessInfo
+from rotrace.tracer.contract import TraceResult
+
+_LEN = struct.Struct("=I")
+
+
+@dataclass(frozen=True)
+class Start:
+    """What the report process needs before the events (built and read by run/request.py)."""
+
+    KIND: ClassVar[str] = "start"
+    request: bytes
+
+
+@dataclass(frozen=True)
+class SandboxPid:
+    """The tracer inside the sandbox: its pid, to relay signals to."""
+
+    KIND: ClassVar[str] = "sandbox-pid"
+    pid: int
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Programs the command started, as ProcessInfo.astuple() records."""
+
+    KIND: ClassVar[str] = "processes"
+    records: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Events:
+    """A batch of file events, as FileEvent.astuple() records."""
+
+    KIND: ClassVar[str] = "events"
+    records: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Result:
+    """The trace is over: its result, and what the sandbox mounted writable (--read-only)."""
+
+    KIND: ClassVar[str] = "result"
+    result: TraceResult
+    writable: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Error:
+    """The trace failed: rotrace's exit status and the one line that says why."""
+
+    KIND: ClassVar[str] = "error"
+    status: int
+    message: str
+
+
+Message = Start | SandboxPid | Processes | Events | Result | Error
+KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, SandboxPid, Processes, Events, Result, Error)}
+
+_RESULT_FIELDS = tuple(f.name for f in fields(TraceResult))
+
+
+def _result_fields(result: TraceResult) -> dict[str, Any]:
+    """A TraceResult by field name, in marshal-able values."""
+    out = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    out["warnings"] = list(result.warnings)
+    out["processes"] = [p.astuple() for p in result.processes]
+    out["directories"] = {d: s.value for d, s in result.directories.items()}
+    return out
+
+
+def _result_of(values: dict[str, Any]) -> TraceResult:
+    values = dict(values)
+    values["processes"] = [ProcessInfo(*p) for p in values["processes"]]
+    values["directories"] = {d: DirState(s) for d, s in values["directories"].items()}
+    return TraceResult(**values)
+
+
+def encode(message: Message) -> bytes:
+    """The message's frame: its kind, then its fields by name."""
+    values = {f.name: getattr(message, f.name) for f in fields(message)}
+    if isinstance(message, Result):
+        values["result"] = _result_fields(message.result)
+    data = marshal.dumps((message.KIND, values))
+    return _LEN.pack(len(data)) + data
+
+
+def decode(data: bytes) -> Message:
+    kind, values = marshal.loads(data)
+    if kind == Result.KIND:
+        values["result"] = _result_of(values["result"])
+    return KINDS[kind](**values)
+
+
+def send(fd: int, message: Message) -> None:
+    view = memoryview(encode(message))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def receive(fd: int) -> Iterator[Message]:
+    """Messages until the writer closes its end (a truncated last frame is dropped)."""
+    with os.fdopen(fd, "rb", closefd=False) as f:
+        while True:
+            head = f.read(_LEN.size)
+            if len(head) < _LEN.size:
+                return
+            (size,) = _LEN.unpack(head)
+            body = f.read(size)
+            if len(body) < size:
+                return
+            yield decode(body)
+
+
+class Batcher:
+    """The tracer's sinks for events and programs, batched into messages: a batch of events at
+    most every `every` seconds or `size` events (the reader classifies as they come, so that
+    little is left once the command is over), each preceded by the programs that started since
+    the last batch."""
+
+    SIZE = 1024
+    EVERY = 0.02  # seconds
+
+    def __init__(self, send: Callable[[Message], None]) -> None:
+        self._send = send
+        self._events: list[tuple[object, ...]] = []
+        self._processes: list[tuple[object, ...]] = []
+        self._sent = time.monotonic()
+
+    def add(self, event: FileEvent) -> None:
+        """The tracer's event sink (called with the traced command running again)."""
+        batch = self._events
+        batch.append(event.astuple())
+        if len(batch) >= self.SIZE or time.monotonic() - self._sent > self.EVERY:
+            self.flush()
+
+    def add_process(self, info: ProcessInfo) -> None:
+        """The tracer's process sink: sent with the next batch, before its events."""
+        self._processes.append(info.astuple())
+
+    def flush(self) -> None:
+        self._sent = time.monotonic()
+        if self._processes:
+            self._send(Processes(self._processes))
+            self._processes = []
+        if self._events:
+            self._send(Events(self._events))
+            self._events = []
