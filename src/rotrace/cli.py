@@ -12,6 +12,7 @@ import click
 from rotrace import __version__
 from rotrace.errors import EXIT_INTERNAL, EXIT_STATUSES, failure
 from rotrace.export import FORMATS
+from rotrace.tracer.signals import DEFAULT_GRACE
 
 EXIT_HELP = "\b\nExit status:\n" + "\n".join(f"  {status:<4} {meaning}" for status, meaning in EXIT_STATUSES)
 
@@ -92,6 +93,15 @@ def cli() -> None:
     help="Attach to a running process (and the children it makes from then on) instead of starting "
     "COMMAND; until it exits or Ctrl-C, which lets it go, still running.",
 )
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE,
+    show_default=True,
+    metavar="SECONDS",
+    help="After a signal to rotrace, how long the command has to stop before rotrace kills what is left "
+    "(keep it below the runtime's stop timeout: Docker's and podman's is 10 s).",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     allow: tuple[str, ...],
@@ -108,6 +118,7 @@ def run(
     quiet: bool,
     command_status: bool,
     attach: int | None,
+    grace: float,
     command: tuple[str, ...],
 ) -> int:
     """Trace COMMAND and report the paths it writes.
@@ -140,6 +151,7 @@ def run(
         all_opens=all_opens,
         stdout_to_stderr=json_path == "-" or bool(emit),
         writable=tuple(enforceable(allowlist)) if enforce else None,
+        grace=grace,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = RunRequest(

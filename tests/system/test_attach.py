@@ -126,3 +126,38 @@ def test_attaching_to_another_users_process_is_one_line(tmp_path: Path) -> None:
         sleeper.kill()
         sleeper.wait()
         shutil.rmtree(site, ignore_errors=True)
+
+
+TAKES_USR1 = textwrap.dedent("""
+    import os, signal, sys, time
+    out = sys.argv[1]
+    signal.signal(signal.SIGUSR1, lambda *_: open(f"{out}/usr1", "w").close())
+    open(f"{out}/tick-1", "w").close()
+    while True:
+        time.sleep(0.01)
+""")
+
+
+def test_letting_go_passes_on_a_signal_in_delivery(tmp_path: Path) -> None:
+    """The process was stopped to receive a signal when rotrace let it go: it still gets it."""
+    target = subprocess.Popen([sys.executable, "-c", TAKES_USR1, str(tmp_path)])
+    try:
+        while not (tmp_path / "tick-1").exists():
+            time.sleep(0.01)
+        rotrace = _attach(target.pid, tmp_path)
+        os.kill(rotrace.pid, signal.SIGSTOP)  # the tracer cannot answer the signal-delivery-stop...
+        os.kill(target.pid, signal.SIGUSR1)
+        time.sleep(0.3)
+        assert _status(target.pid)["State"].startswith("t")  # ...so the target waits in it
+        os.kill(rotrace.pid, signal.SIGINT)  # let it go, while that signal is in delivery
+        os.kill(rotrace.pid, signal.SIGCONT)
+        _, err = rotrace.communicate(timeout=20)
+        assert rotrace.returncode == 0, err
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "usr1").exists():
+            assert time.monotonic() < deadline, "the signal was dropped when rotrace let the process go"
+            time.sleep(0.05)
+        assert _status(target.pid)["TracerPid"].strip() == "0"
+    finally:
+        target.kill()
+        target.wait()

@@ -44,16 +44,23 @@ class Handoff:
             # Forked twice, so that the report process is no child of the tracer's, whose loop
             # waits for any child (the tracees) until none is left.
             try:
-                if os.fork() == 0:
+                reporter = os.fork()
+                if reporter == 0:
                     os.close(self._fd)
                     os.close(self._status)
                     status = _report_process(report, read_fd)
                     os.write(status_fd, bytes([status & 0xFF]))
+                else:
+                    os.write(status_fd, reporter.to_bytes(4, "little"))
             finally:
                 os._exit(0)
         os.waitpid(middle, 0)
         os.close(read_fd)
         os.close(status_fd)
+        # The report process's pid comes first on the status pipe: rotrace returns only once
+        # that process has exited (a pidfd, since it is no child of this one).
+        pid = int.from_bytes(os.read(self._status, 4), "little")
+        self._reporter = os.pidfd_open(pid) if pid else None
         self._batcher = Batcher(self._send)
         self.add = self._batcher.add
         self.add_process = self._batcher.add_process
@@ -85,6 +92,8 @@ class Handoff:
         """The run failed here: the report process ends without a word (this one says why)."""
         self._close()
         os.close(self._status)
+        if self._reporter is not None:
+            os.close(self._reporter)
 
     def _close(self) -> None:
         if self._open:
@@ -105,6 +114,11 @@ class Handoff:
                 status = f.read()
         finally:
             signal.signal(signal.SIGINT, previous)
+        if self._reporter is not None:
+            import select
+
+            select.select([self._reporter], [], [])  # readable once the process has exited
+            os.close(self._reporter)
         if not status:
             raise ReportProcessFailed("the report process ended without a report (killed?)")
         return status[0]
@@ -168,10 +182,10 @@ def _report_process(report: Report, fd: int) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
-    # The tracer answers these for the run (it relays them to the command, whose end ends the
-    # trace with a partial report): this process ignores them until the trace is over.
-    relayed = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-    for sig in relayed:
+    # The tracer answers these for the run (it passes them to the command, whose end ends the
+    # trace): this process ignores them, so that a signal sent to both of rotrace's processes
+    # never cuts the report or the JSON trace short. Only a ^C once the trace is over aborts it.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
 
     from rotrace.errors import EXIT_INTERNAL, failure
@@ -179,8 +193,6 @@ def _report_process(report: Report, fd: int) -> int:
 
     def messages() -> Iterator[Message]:
         yield from receive(fd)
-        for sig in relayed:
-            signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     try:

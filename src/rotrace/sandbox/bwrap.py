@@ -163,6 +163,7 @@ def trace_in_sandbox(
     sandbox = plan(allowlist, keep, runtime_paths(command_path))
     read_fd, write_fd = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
+    flags.append(repr(options.grace))
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--chdir", os.getcwd(), "--", *inner]
     try:

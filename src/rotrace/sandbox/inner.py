@@ -1,7 +1,7 @@
 """The tracer's side of a --read-only run: runs inside bubblewrap, sends events out.
 
 Not a user command: `rotrace run --read-only` starts it as
-`python -m rotrace.sandbox.inner FD SECCOMP ALL_OPENS STDOUT_TO_STDERR -- COMMAND...`.
+`python -m rotrace.sandbox.inner FD SECCOMP ALL_OPENS STDOUT_TO_STDERR GRACE -- COMMAND...`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rotrace.tracer.channel import Batcher, Error, Message, Result, SandboxPid, 
 def main(argv: list[str]) -> int:
     fd = int(argv[0])
     seccomp, all_opens, to_stderr = (flag == "1" for flag in argv[1:4])
+    grace = float(argv[4])
     command = argv[argv.index("--") + 1 :]
 
     def out(message: Message) -> None:
@@ -25,7 +26,7 @@ def main(argv: list[str]) -> int:
     out(SandboxPid(os.getpid()))
     batcher = Batcher(out)
     try:
-        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr)
+        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace)
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
         batcher.flush()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
+from rotrace.tracer.signals import DEFAULT_GRACE
 
 EventSink = Callable[[FileEvent], None]
 ProcessSink = Callable[[ProcessInfo], None]  # each program the command runs, as it starts
@@ -19,6 +20,7 @@ class TraceOptions:
     all_opens: bool = False  # record read-only opens as well as writes
     stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
     writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
+    grace: float = DEFAULT_GRACE  # seconds a signalled command has to stop (signals.py)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import errno
 import os
 import signal
 import stat
+from collections.abc import Callable
 
 from rotrace.events import ProcessInfo
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
@@ -91,6 +92,7 @@ class Tracer:
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
         self.detaching = False  # attach mode: let every tracee go at its next stop
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
+        self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
@@ -293,10 +295,16 @@ class Tracer:
             else:  # the process is gone: keep memory flat
                 self.members.pop(thread.tgid, None)
                 self.exe.pop(thread.tgid, None)
+                if thread.tgid == self.root and self.on_root_exit is not None:
+                    self.on_root_exit()
 
     def processes_alive(self) -> list[int]:
         """The traced processes (thread-group ids) that have not exited."""
         return list(self.members)
+
+    def root_alive(self) -> int | None:
+        """The command's top process, while it has not exited."""
+        return self.root if self.root in self.members else None
 
     def abort(self) -> None:
         """Kill every tracee and reap them: never leave a process stopped behind us.
@@ -325,10 +333,11 @@ class Tracer:
             with contextlib.suppress(kernel.PtraceError):
                 kernel.interrupt(tid)
 
-    def _let_go(self, tid: int) -> None:
+    def _let_go(self, tid: int, sig: int = 0) -> None:
+        """Stop tracing tid, passing on the signal it was stopped to receive (if any)."""
         self._forget(tid, self.threads.pop(tid, None))
         with contextlib.suppress(kernel.PtraceError):
-            kernel.detach(tid, 0)
+            kernel.detach(tid, sig)
 
     def loop(self, root: int, threads: tuple[int, ...] = ()) -> int:
         """Run until no tracee is left; the root's raw wait status. `threads`: the root's
@@ -359,7 +368,7 @@ class Tracer:
                 continue
             self.stops += 1
             if self.detaching and os.WIFSTOPPED(status):
-                self._let_go(tid)
+                self._let_go(tid, _in_delivery(status))
                 continue
             if not os.WIFSTOPPED(status):
                 self._on_exit(tid)
@@ -404,6 +413,13 @@ class Tracer:
             self._on_new_child(tid, thread, event)
         else:
             self._resume(tid, thread)
+
+
+def _in_delivery(status: int) -> int:
+    """The signal of a signal-delivery-stop (0 for any other stop): detaching with 0 would
+    drop it."""
+    sig = os.WSTOPSIG(status)
+    return sig if status >> 16 == 0 and sig != _SYSCALL_TRAP else 0
 
 
 def process_info(pid: int, exe: bytes) -> ProcessInfo:

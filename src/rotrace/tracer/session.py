@@ -50,7 +50,8 @@ def trace_command(
             f"seccomp filter refused ({errno.errorcode.get(child.seccomp_error, child.seccomp_error)}):"
             " stopping on every syscall, which is slower"
         )
-    relay = SignalRelay(tracer.processes_alive, keep_ignored)
+    relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace)
+    tracer.on_root_exit = relay.root_exited
     try:
         with relay:
             status = tracer.loop(child.pid)
@@ -66,8 +67,7 @@ def trace_command(
         raise
     finally:
         tracer.decoder.memory.close()
-    if relay.warning:
-        tracer.warnings.append(relay.warning)
+    tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
         reason = os.strerror(exec_errno)

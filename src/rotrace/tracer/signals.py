@@ -1,12 +1,17 @@
-"""What rotrace does with the signals it receives while it traces.
+"""What rotrace does with the signals it receives while it traces: what a container runtime's init
+does for a container's processes.
 
-The first SIGINT, SIGTERM, SIGHUP or SIGQUIT goes to every traced process (not to a pid
-stored at the start, which may have exited and been reused), so a daemon the command left
-running hears it too. The second kills the traced tree: rotrace then returns with what it
-recorded so far (a partial report, said so in the trace's warnings).
-
-A terminal's ^C (or ^\\) already reached the processes in the terminal's foreground process
-group; they are not sent it twice, which would interrupt their own handler.
+- A terminal's ^C (or ^\\) reaches the terminal's foreground process group, the command in it,
+  as the terminal sends it; rotrace does not send it again (that would interrupt the command's
+  own handler).
+- Any other SIGINT, SIGTERM, SIGHUP or SIGQUIT sent to rotrace (kill, a CI job cancelled, a
+  runtime stopping rotrace as a container's PID 1) goes to the command's top process, which
+  stops the rest itself (a server's master its workers). When the top process had already
+  exited (rotrace was following what it left running), it goes to every traced process.
+- Once signalled, the run ends like a container's: when the top process exits, whatever it left
+  behind is killed at once (as the kernel does when a container's PID 1 exits); whatever is
+  still running at the end of the grace period is killed; a second signal kills everything now.
+  rotrace then returns with what it recorded, and the trace's warnings say how the run ended.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from typing import Any
 
 RELAYED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
 _FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT)
+# Seconds a signalled command has to stop before rotrace kills it: below Docker's and podman's
+# 10 s stop timeout, so that the trace is written before the runtime's SIGKILL.
+DEFAULT_GRACE = 8.0
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -31,47 +39,110 @@ def _foreground_group() -> int | None:
         return None
 
 
+def _name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
 class SignalRelay:
+    """The signal handling of one trace, while it is entered.
+
+    `processes` gives the traced processes now (thread-group ids, not pids stored at the start,
+    which may have exited and been reused); `root` the command's top process while it lives.
+    With `escalate` False every signal is passed on to `processes`, nothing more: the tracer
+    inside the read-only sandbox applies the rules itself.
+    """
+
     def __init__(
-        self, processes: Callable[[], Iterable[int]], keep_ignored: set[int], escalate: bool = True
+        self,
+        processes: Callable[[], Iterable[int]],
+        keep_ignored: set[int],
+        escalate: bool = True,
+        root: Callable[[], int | None] = lambda: None,
+        grace: float = DEFAULT_GRACE,
     ) -> None:
-        self._processes = processes  # the traced processes now (tgids)
+        self._processes = processes
+        self._root = root
         self._keep_ignored = keep_ignored
-        self._escalate = escalate  # False: pass every signal on (to a tracer that escalates itself)
+        self._escalate = escalate
+        self._grace = grace
         self._previous: dict[int, _Handler] = {}
         self.received = 0
-        self.killed = False
+        self.stopped_by: int | None = None  # the first signal that asked the run to stop
+        self.ending: str | None = None  # how rotrace ended the run, once it killed processes
 
     def __enter__(self) -> SignalRelay:
         for sig in RELAYED:
             if sig not in self._keep_ignored:
                 self._previous[sig] = signal.signal(sig, self._handle)
+        if self._escalate:
+            self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._grace_over)
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        if self._escalate:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.received += 1
-        if self.received > 1 and self._escalate:
-            self.kill_all()
+        if not self._escalate:
+            self._send(signum, list(self._processes()))
             return
+        if self.received > 1:
+            twice = f"rotrace was signalled twice ({_name(signum)}): it killed the traced processes"
+            self._kill_all(twice, True)
+            return
+        self.stopped_by = signum
+        root = self._root()
+        self._send(signum, [root] if root is not None else list(self._processes()))
+        if self._grace > 0:
+            signal.setitimer(signal.ITIMER_REAL, self._grace)
+        else:
+            self._grace_over(signal.SIGALRM, None)
+
+    def _send(self, signum: int, pids: list[int]) -> None:
         foreground = _foreground_group() if signum in _FROM_TERMINAL else None
-        for pid in list(self._processes()):
+        for pid in pids:
             with contextlib.suppress(OSError):
                 if foreground is not None and os.getpgid(pid) == foreground:
                     continue  # the terminal sent it already
                 os.kill(pid, signum)
 
-    def kill_all(self) -> None:
-        self.killed = True
+    def _grace_over(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.stopped_by is not None and self.ending is None:
+            self._kill_all(
+                f"the command was still running {self._grace:g} s after {_name(self.stopped_by)} (the grace"
+                " period, --grace): rotrace killed the traced processes",
+                True,
+            )
+
+    def root_exited(self) -> None:
+        """The top process is gone: after a signal, what it left behind is killed at once."""
+        if self.stopped_by is None or self.ending is not None:
+            return
+        left = list(self._processes())
+        if left:
+            self._kill_all(
+                f"the command's top process exited after {_name(self.stopped_by)}: rotrace killed the"
+                f" {len(left)} process{'es' if len(left) > 1 else ''} it left behind, as a container"
+                " runtime does",
+                False,
+            )
+
+    def _kill_all(self, why: str, partial: bool) -> None:
+        if self.ending is None:
+            self.ending = f"{why}, so this trace is partial" if partial else why
         for pid in list(self._processes()):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
 
     @property
-    def warning(self) -> str | None:
-        if not self.killed:
-            return None
-        return "rotrace was signalled twice: it killed the traced processes, so this trace is partial"
+    def warnings(self) -> list[str]:
+        """What the trace says of how the run ended, when a signal ended it."""
+        if self.stopped_by is None:
+            return []
+        said = [f"rotrace received {_name(self.stopped_by)}: the run was stopped"]
+        if self.ending is not None:
+            said.append(self.ending)
+        return said

@@ -160,6 +160,11 @@ def ptrace_refused(err: int | None, child: int | None = None, attaching: bool = 
     runs under strace or gdb), or a policy forbids it (container seccomp, Yama)."""
     name = errno.errorcode.get(err or 0, str(err))
     holder = _tracer_of(child) if child is not None else 0
+    if holder and holder != os.getpid() and attaching:
+        return TraceFailed(
+            f"ptrace refused ({name}): pid {child} is already traced by {_name_of(holder)} (pid {holder}):"
+            " a process has one tracer; detach that one first"
+        )
     if holder and holder != os.getpid():
         return TraceFailed(
             f"ptrace refused ({name}): the command is already traced by {_name_of(holder)} (pid {holder}),"

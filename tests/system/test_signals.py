@@ -1,0 +1,233 @@
+"""Signals end a run as a container runtime ends a container: a signal sent to rotrace goes to the
+command's top process, what it leaves behind is killed when it exits, the grace period bounds
+the rest, a terminal's ^C is the terminal's, and rotrace returns leaving no traced process and
+no process of its own behind, with the report and the JSON trace written and saying so."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import PY, process_state
+
+ROTRACE = [PY, "-m", "rotrace"]
+MODES = {"plain": [], "read-only": ["--read-only", "--keep-writes"]}
+
+# A server's shape: a master with two workers; on SIGTERM the master stops its workers (one
+# SIGTERM each), waits for them, and exits 0. Each signal a process receives is a file.
+MASTER = textwrap.dedent("""
+    import os, signal, sys, time
+    out = sys.argv[1]
+    def note(name):
+        open(f"{out}/{name}-{os.getpid()}-{time.monotonic_ns()}", "w").close()
+    workers = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, lambda *_: (note("worker-term"), os._exit(0)))
+            note("ready")
+            while True:
+                time.sleep(0.05)
+        workers.append(pid)
+    def stop(*_):
+        note("master-term")
+        for w in workers:
+            os.kill(w, signal.SIGTERM)
+        for w in workers:
+            os.waitpid(w, 0)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    note("ready")
+    while True:
+        time.sleep(0.05)
+""")
+
+
+def _start(tmp_path: Path, code: str, ready: int, *flags: str) -> subprocess.Popen[str]:
+    extra = [*flags]
+    if "--read-only" in extra:
+        extra += ["--allow", str(tmp_path)]
+    argv = [*ROTRACE, "run", *extra, "--json", str(tmp_path / "t.json"), "--", PY, "-c", code, str(tmp_path)]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("ready-*"))) < ready:
+        assert time.monotonic() < deadline, "the workload did not start"
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    return proc
+
+
+def _pids(tmp_path: Path, name: str) -> list[int]:
+    return sorted({int(p.name.split("-")[-2]) for p in tmp_path.glob(f"{name}-*")})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_signal_goes_to_the_top_process_which_stops_its_workers(tmp_path: Path, mode: str) -> None:
+    proc = _start(tmp_path, MASTER, 3, *MODES[mode])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err  # the master exited 0, its writes were allowed
+    assert len(list(tmp_path.glob("master-term-*"))) == 1
+    # each worker heard SIGTERM once, from its master: rotrace sent it no second one
+    assert len(list(tmp_path.glob("worker-term-*"))) == 2, err
+    assert len(_pids(tmp_path, "worker-term")) == 2
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any("received SIGTERM: the run was stopped" in w for w in trace["warnings"])
+    assert not any("partial" in w for w in trace["warnings"])
+    assert _processes_with(str(tmp_path)) == []
+
+
+LEAVES_A_DAEMON = textwrap.dedent("""
+    import os, signal, sys, time
+    out = sys.argv[1]
+    if os.fork() == 0:
+        os.setsid()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a daemon that would outlive its parent
+        open(f"{out}/ready-{os.getpid()}-0", "w").close()
+        while True:
+            time.sleep(0.05)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    open(f"{out}/ready-{os.getpid()}-0", "w").close()
+    while True:
+        time.sleep(0.05)
+""")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_what_the_top_process_leaves_behind_is_killed_when_it_exits(tmp_path: Path, mode: str) -> None:
+    proc = _start(tmp_path, LEAVES_A_DAEMON, 2, "--grace", "120", *MODES[mode])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)  # long before the grace period
+    assert proc.returncode == 0, err
+    assert _processes_with(str(tmp_path)) == [], err
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any("killed the 1 process it left behind" in w for w in trace["warnings"]), trace["warnings"]
+
+
+IGNORES_SIGTERM = textwrap.dedent("""
+    import os, signal, sys, time
+    out = sys.argv[1]
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.fork()
+    open(f"{out}/ready-{os.getpid()}-0", "w").close()
+    while True:
+        time.sleep(0.05)
+""")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_command_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path, mode: str) -> None:
+    proc = _start(tmp_path, IGNORES_SIGTERM, 2, "--grace", "1", *MODES[mode])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 8, err  # the command was killed
+    assert _processes_with(str(tmp_path)) == []
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["signal"] == "SIGKILL"
+    assert any("still running 1 s after SIGTERM" in w and "partial" in w for w in trace["warnings"])
+    assert "the run was stopped" in err  # the report says it too
+
+
+FOLLOWED_DAEMON = textwrap.dedent("""
+    import os, signal, sys, time
+    out = sys.argv[1]
+    open(f"{out}/top-{os.getpid()}-0", "w").close()
+    if os.fork() == 0:
+        os.setsid()
+        got = f"{out}/got-{os.getpid()}-0"
+        signal.signal(signal.SIGTERM, lambda *_: (open(got, "w").close(), os._exit(0)))
+        open(f"{out}/ready-{os.getpid()}-0", "w").close()
+        while True:
+            time.sleep(0.05)
+""")
+
+
+def test_after_the_top_process_exited_the_signal_goes_to_what_rotrace_follows(tmp_path: Path) -> None:
+    proc = _start(tmp_path, FOLLOWED_DAEMON, 1)
+    (top,) = _pids(tmp_path, "top")
+    while process_state(top) not in (None, "Z"):  # rotrace follows the daemon its command left
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert len(list(tmp_path.glob("got-*"))) == 1  # the daemon stopped itself, on the signal
+
+
+def test_a_signal_to_both_of_rotraces_processes_leaves_a_whole_trace(tmp_path: Path) -> None:
+    proc = _start(tmp_path, MASTER, 3)
+    mine = [p for p in _processes_with(str(tmp_path / "t.json")) if p != proc.pid]
+    assert len(mine) == 1  # the report process
+    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(mine[0], signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    trace = json.loads((tmp_path / "t.json").read_text())  # complete: it parses
+    assert trace["summary"]["events"] == len(trace["events"]) > 0
+    assert _processes_with(str(tmp_path / "t.json")) == []  # rotrace's own process exited before it returned
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                if marker.encode() in argv and process_state(int(entry)) not in (None, "Z"):
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_rotrace_returns_after_its_report_process_has_exited(tmp_path: Path) -> None:
+    for i in range(20):
+        marker = str(tmp_path / f"t{i}.json")
+        subprocess.run([*ROTRACE, "run", "-q", "--json", marker, "--", "true"], check=True, timeout=60)
+        assert _processes_with(marker) == []
+
+
+def test_ctrl_c_at_a_terminal_ends_the_run_and_what_it_left_in_the_background(tmp_path: Path) -> None:
+    """A non-interactive shell's background job ignores SIGINT: untraced, it would outlive the
+    ^C; traced, it is killed when the shell exits, and rotrace gives the terminal back."""
+    ready = tmp_path / "ready"
+    script = f"sleep 1234.5 & touch {ready}; sleep 1234.6"
+    pid, master = pty.fork()
+    if pid == 0:  # the session leader on the terminal, in its foreground group
+        os.execv(PY, [*ROTRACE, "run", "--json", str(tmp_path / "t.json"), "--", "sh", "-c", script])
+    output = b""
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the workload did not start"
+            time.sleep(0.05)
+        os.write(master, b"\x03")
+        deadline = time.monotonic() + 60
+        while True:
+            if not select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail("rotrace kept the terminal after ^C (a background job outlived the shell)")
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last process closed it
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 8, output  # sh died of SIGINT
+    assert _processes_with("1234.5") == []  # the background job too
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any("received SIGINT" in w for w in trace["warnings"])
+    assert any("left behind" in w for w in trace["warnings"]), trace["warnings"]
