@@ -15,6 +15,7 @@ from rotrace.events import OPS, FileEvent, ProcessInfo
 from rotrace.explain import KNOWN
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
+from rotrace.tracer.flags import at_flags, rename_flags
 from tests.unit.factories import classify, event
 
 
@@ -48,10 +49,16 @@ def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> Non
 _ids = st.integers(0, 2**32 - 1)
 _names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
 _paths = st.binary(max_size=40)
+# Flags as the tracer names them (tracer/flags.py): names, and the bits it has no name for in hex.
+_flags = (
+    st.sampled_from(["O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC", "O_RDWR|O_CREAT|O_EXCL", "O_WRONLY|__O_SYNC"])
+    | st.builds(at_flags, st.integers(0, 2**32 - 1))
+    | st.builds(rename_flags, st.integers(0, 2**32 - 1))
+)
 _events = st.builds(
     FileEvent,
     _ids, _ids, _paths, _names, st.sampled_from(OPS), _paths, st.none() | _paths,
-    st.none() | st.from_regex(r"[A-Z0-9_|]{1,40}", fullmatch=True), st.none() | st.integers(0, 2**40),
+    st.none() | _flags, st.none() | st.integers(0, 2**40),
     st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
 )  # fmt: skip
 _verdicts = st.builds(
