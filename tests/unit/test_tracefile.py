@@ -11,11 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
-from rotrace.events import OPS, FileEvent, ProcessInfo
-from rotrace.explain import KNOWN
+from rotrace.events import ProcessInfo
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
-from rotrace.tracer.flags import at_flags, rename_flags
+from tests.unit import strategies
 from tests.unit.factories import classify, event
 
 
@@ -46,29 +45,7 @@ def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> Non
     assert "uv-venv-lock" in data["explanations"]
 
 
-_ids = st.integers(0, 2**32 - 1)
-_names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
-_paths = st.binary(max_size=40)
-# Flags as the tracer names them (tracer/flags.py): names, and the bits it has no name for in hex.
-_flags = (
-    st.sampled_from(["O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC", "O_RDWR|O_CREAT|O_EXCL", "O_WRONLY|__O_SYNC"])
-    | st.builds(at_flags, st.integers(0, 2**32 - 1))
-    | st.builds(rename_flags, st.integers(0, 2**32 - 1))
-)
-_events = st.builds(
-    FileEvent,
-    _ids, _ids, _paths, _names, st.sampled_from(OPS), _paths, st.none() | _paths,
-    st.none() | _flags, st.none() | st.integers(0, 2**40),
-    st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
-)  # fmt: skip
-_verdicts = st.builds(
-    Verdict, _events, st.none() | st.booleans(), st.none() | _paths,
-    st.none() | st.from_regex(r"ok|E[A-Z0-9_]{1,30}", fullmatch=True), st.none() | st.sampled_from(KNOWN),
-    st.booleans(),
-)  # fmt: skip
-
-
-@given(verdicts=st.lists(_verdicts, max_size=5))
+@given(verdicts=st.lists(strategies.verdicts, max_size=5))
 def test_any_verdict_is_read_back_as_written(
     tmp_path_factory: pytest.TempPathFactory, verdicts: list[Verdict]
 ) -> None:
