@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark rotrace against strace on real workloads (README, "Performance").
+"""Benchmark rotrace against strace on real workloads (docs/performance.md).
 
 For each workload it times, alternating the variants in every round, the median wall time of:
 untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotrace run
@@ -131,7 +131,7 @@ class Failed(RuntimeError):
         self.code = code
 
 
-TOKIO_PANIC = 101  # a Rust panic: uv 0.7 (tokio 1.45) under a tracer, see README "How it works"
+TOKIO_PANIC = 101  # a Rust panic: uv 0.7 (tokio 1.45) under a tracer, see docs/architecture.md
 
 
 def timed_retrying(argv: list[str], cwd: Path, env: dict[str, str], measure_rss: bool, ok: tuple[int, ...],
@@ -452,7 +452,7 @@ def around_shell(w: Workload, tmp: Path, script: str, env: dict[str, str], round
 
 def cpu_check(w: Workload, rounds: int, tmp: Path) -> None:
     """The tracer's own CPU time while the command runs: what the traced command competes with
-    for the machine's cores (README, "Where W2's and W4's time goes")."""
+    for the machine's cores (docs/performance.md, "Where the time goes")."""
     out = tmp / f"{w.name}.cpu"
     ms: dict[str, list[float]] = {}
 
@@ -472,7 +472,7 @@ _PHASES = 'date +%s%N > "$BENCH_T0"; "$@"; s=$?; date +%s%N > "$BENCH_T1"; exit 
 
 def phases_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
     """Where a run's time goes: until the command starts, the command, and after it exits,
-    under strace --seccomp-bpf and rotrace (README, "Where W2's and W4's time goes")."""
+    under strace --seccomp-bpf and rotrace (docs/performance.md, "Where the time goes")."""
     t0, t1 = tmp / "t0", tmp / "t1"
     phases: dict[str, list[tuple[float, float, float]]] = {}
 
@@ -531,7 +531,7 @@ print(f"{statistics.median(first) * 1e6 / n:.1f} {statistics.median(second) * 1e
 
 def report_check(w: Workload, rounds: int, tmp: Path, before: str | None) -> None:
     """The report's work per event: both passes over the events of one `rotrace run` of the
-    workload, timed in-process, no start-up, no reading (README, "Where W2's and W4's time goes")."""
+    workload, timed in-process, no start-up, no reading (docs/performance.md, "Where the time goes")."""
     trace = tmp / f"{w.name}.report.json"
     w.before_each()
     argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]

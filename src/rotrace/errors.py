@@ -1,6 +1,6 @@
 """rotrace's own failures, each with the exit status the CLI turns it into.
 
-Exit statuses (also in `rotrace --help` and the README):
+Exit statuses (also in `rotrace --help` and docs/usage.md):
   0   the command succeeded and made no violation
   1   violations (bit 0), the command succeeded
   8   the command failed: non-zero exit or killed by a signal (bit 3)

@@ -34,7 +34,7 @@ from rotrace.tracefile import RenderedEvents, TraceHeader, TraceWriter, read_tra
 
 
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
-    """0, or bit 0 for violations and bit 3 for a failed command (README, "Exit status")."""
+    """0, or bit 0 for violations and bit 3 for a failed command (docs/usage.md, "Exit status")."""
     status = EXIT_OK
     if summary.violations:
         status |= EXIT_VIOLATIONS

@@ -1,7 +1,7 @@
 """The JSON trace (schema 1), the only place that knows its shape: header, events with their
 verdicts, summary and explanations; a streaming writer and a validating reader.
 
-Layout (README, "JSON trace"): a header, the events array, then the summary and what each
+Layout (docs/trace.schema.json): a header, the events array, then the summary and what each
 explanation id means. Paths that are not valid UTF-8 are written with Python's
 surrogateescape: byte 0xNN becomes the escape \\udcNN, which `os.fsencode` turns back into
 the original byte.
