@@ -34,7 +34,7 @@ def cli() -> None:
     context_settings={"allow_interspersed_args": False},
 )
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
-@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
+@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see docs/usage.md).")
 @click.option(
     "--json",
     "json_path",
@@ -182,7 +182,7 @@ _REPORT_FORMAT = click.option(
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="text: the report on stderr; json: a document on stdout (README: 'The report as JSON').",
+    help="text: the report on stderr; json: a document on stdout (docs/trace-format.md).",
 )
 _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 
@@ -254,7 +254,7 @@ def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
 @cli.command(epilog=EXIT_HELP)
 @click.argument("trace", type=click.Path(dir_okay=False))
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
-@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see README).")
+@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see docs/usage.md).")
 @click.option("--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE.")
 @click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
 @_QUIET

@@ -136,7 +136,8 @@ class TraceWriter:
 _NAME = re.compile(r"[a-z0-9_]{1,40}")  # a syscall's name
 _ERRNO = re.compile(r"ok|E[A-Z0-9_]{1,30}")  # a forecast: ok or an errno's name
 _SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}")
-_FLAGS = re.compile(r"[A-Z0-9_|]{1,400}")
+# flags as tracer/flags.py names them: strace's names, and the bits without a name in hex
+_FLAGS = re.compile(r"(?=.{1,400}\Z)(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+)(?:\|(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+))*")
 
 
 def _named(obj: dict[str, Any], key: str, pattern: re.Pattern[str], default: Any = ...) -> Any:

@@ -1,5 +1,5 @@
 """Corpus tier: real tools (pytest, mypy, ruff, black, sphinx, compileall, pip, uv) on a real
-project from the package index, each audited end to end (tools/corpus.py does the runs)."""
+project from the package index, each audited end to end (tests/support/corpus.py does the runs)."""
 
 from __future__ import annotations
 

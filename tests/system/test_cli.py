@@ -104,6 +104,22 @@ def test_report_and_check_round_trip(tmp_path: Path) -> None:
     assert relaxed.returncode == 0, relaxed.stderr
 
 
+def test_flags_without_a_name_are_read_back(tmp_path: Path) -> None:
+    """Bits the tracer has no name for are written in hex (as strace does); the trace that holds
+    them is still one rotrace reads (report, check)."""
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True); open('a', 'w').close()\n"
+        "libc.unlinkat(-100, b'a', 0x1); libc.renameat2(-100, b'a', -100, b'b', 0x8)"
+    )
+    proc = _run(tmp_path, "--json", "t.json", "--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    flags = {e["syscall"]: e["flags"] for e in json.loads((tmp_path / "t.json").read_text())["events"]}
+    assert flags["unlinkat"] == "0x1" and flags["renameat2"] == "0x8"
+    report = rotrace_cli("report", "t.json", cwd=tmp_path)
+    assert report.returncode == 0 and report.stderr == proc.stderr, report.stderr
+    assert rotrace_cli("check", "t.json", cwd=tmp_path).returncode == 0
+
+
 def test_hostile_names_are_escaped_not_interpreted(tmp_path: Path) -> None:
     policy = tmp_path / "p.toml"
     policy.write_text("defaults = false\n")
@@ -145,6 +161,7 @@ def test_clear_errors(tmp_path: Path, args: list[str], status: int, message: str
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.bad_traces
 def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     proc = rotrace_cli("report", "bad.json", cwd=tmp_path)

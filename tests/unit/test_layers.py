@@ -190,3 +190,9 @@ def test_the_stages_are_assembled_in_the_pipeline_module_only() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in stages:
                 builders.add(rel)
     assert builders == {"pipeline.py"}
+
+
+def test_known_writers_table_in_the_docs_is_the_code_s() -> None:
+    from tests.support.known_table import table
+
+    assert table() in (SRC.parents[1] / "docs" / "known-writers.md").read_text()

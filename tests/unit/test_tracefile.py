@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
-from rotrace.events import OPS, FileEvent, ProcessInfo
-from rotrace.explain import KNOWN
+from rotrace.events import ProcessInfo
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.tracefile import TraceWriter, read_trace
+from tests.unit import strategies
 from tests.unit.factories import classify, event
 
 
@@ -46,23 +46,7 @@ def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> Non
     assert "uv-venv-lock" in data["explanations"]
 
 
-_ids = st.integers(0, 2**32 - 1)
-_names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
-_paths = st.binary(max_size=40)
-_events = st.builds(
-    FileEvent,
-    _ids, _ids, _paths, _names, st.sampled_from(OPS), _paths, st.none() | _paths,
-    st.none() | st.from_regex(r"[A-Z0-9_|]{1,40}", fullmatch=True), st.none() | st.integers(0, 2**40),
-    st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
-)  # fmt: skip
-_verdicts = st.builds(
-    Verdict, _events, st.none() | st.booleans(), st.none() | _paths,
-    st.none() | st.from_regex(r"ok|E[A-Z0-9_]{1,30}", fullmatch=True), st.none() | st.sampled_from(KNOWN),
-    st.booleans(),
-)  # fmt: skip
-
-
-@given(verdicts=st.lists(_verdicts, max_size=5))
+@given(verdicts=st.lists(strategies.verdicts, max_size=5))
 def test_any_verdict_is_read_back_as_written(
     tmp_path_factory: pytest.TempPathFactory, verdicts: list[Verdict]
 ) -> None:

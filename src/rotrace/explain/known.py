@@ -1,5 +1,5 @@
 """The table of known writers. Each entry was checked on real binaries (uv 0.7.13-0.7.19 from
-PyPI, CPython 3.11) with rotrace itself; README "Known writers" shows the same table.
+PyPI, CPython 3.11) with rotrace itself; docs/known-writers.md shows the same table.
 
 An entry matches an event by a regex on its path (and, where it says so, on the program that
 wrote it and on whether the path is in a virtual environment). The first match wins, so the

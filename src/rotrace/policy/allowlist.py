@@ -44,7 +44,7 @@ def escape_glob(path: str) -> str:
 
 
 def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
-    """wcmatch's glob semantics (README, "Globs"): `*`, `?` and `[...]` stay within one name,
+    """wcmatch's glob semantics (docs/usage.md, "Globs"): `*`, `?` and `[...]` stay within one name,
     `**` spans any number of directories (`/a/**/b` matches `/a/b`), dot files match, and a
     pattern ending in `/**` matches its directory itself too."""
     from wcmatch import glob  # only when globs are used: it costs start-up time

@@ -1,5 +1,6 @@
-"""`--format json`: the report (and the diff) as a stable document for machines (README,
-"The report as JSON"). Built from the same aggregate and plan as the terminal report."""
+"""`--format json`: the report (and the diff) as a stable document for machines
+(docs/trace-format.md, "The report as JSON"). Built from the same aggregate and plan as the
+terminal report."""
 
 from __future__ import annotations
 

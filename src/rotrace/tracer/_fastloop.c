@@ -5,7 +5,7 @@
  * needs deciding (decode an entry, place a call's paths at its exit, emit the event). Any
  * other stop (a new thread, exec, fork, exit, signal, group-stop, a call of another family
  * or ABI, a failed ptrace request) is handed back to Python, which handles it as the pure
- * loop does. The pure loop is the reference: both run the same tests (README, "Tests").
+ * loop does. The pure loop is the reference: both run the same tests (docs/testing.md).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

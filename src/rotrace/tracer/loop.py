@@ -61,7 +61,7 @@ def _kinds(specs: dict[int, Spec]) -> bytes:
 
 
 def compiled_loop() -> bool:
-    """Whether stops are run by the compiled hot path (README, "Performance")."""
+    """Whether stops are run by the compiled hot path (docs/performance.md)."""
     return _fastloop is not None and os.environ.get("ROTRACE_PURE_LOOP", "") in ("", "0")
 
 

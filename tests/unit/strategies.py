@@ -1,0 +1,53 @@
+"""Hypothesis strategies for what the JSON trace holds: any value its writer can be given."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
+from rotrace.explain import KNOWN
+from rotrace.policy.verdict import Verdict
+from rotrace.record import TraceHeader, signal_name
+from rotrace.tracer.flags import at_flags, rename_flags
+
+ids = st.integers(0, 2**32 - 1)
+names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
+paths = st.binary(max_size=40)
+texts = st.builds(lambda raw: raw.decode("utf-8", "surrogateescape"), paths)  # as os.fsdecode makes them
+# Flags as the tracer names them (tracer/flags.py): names, and the bits it has no name for in hex.
+flags = (
+    st.sampled_from(["O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC", "O_RDWR|O_CREAT|O_EXCL", "O_WRONLY|__O_SYNC"])
+    | st.builds(at_flags, st.integers(0, 2**32 - 1))
+    | st.builds(rename_flags, st.integers(0, 2**32 - 1))
+)
+events = st.builds(
+    FileEvent,
+    ids, ids, paths, names, st.sampled_from(OPS), paths, st.none() | paths,
+    st.none() | flags, st.none() | st.integers(0, 2**40),
+    st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
+)  # fmt: skip
+verdicts = st.builds(
+    Verdict, events, st.none() | st.booleans(), st.none() | paths,
+    st.none() | st.from_regex(r"ok|E[A-Z0-9_]{1,30}", fullmatch=True), st.none() | st.sampled_from(KNOWN),
+    st.booleans(),
+)  # fmt: skip
+processes = st.builds(
+    ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple)
+)
+headers = st.builds(
+    TraceHeader,
+    command=st.lists(texts, min_size=1, max_size=3),
+    cwd=texts,
+    exit_code=st.integers(0, 255),
+    signal=st.none() | st.integers(1, 64).map(signal_name),
+    allowlist=st.lists(texts, max_size=3),
+    seccomp=st.booleans(),
+    all_opens=st.booleans(),
+    warnings=st.lists(st.text(max_size=20), max_size=2),
+    read_only=st.booleans(),
+    sandbox_writable=st.none() | st.lists(texts, max_size=2),
+    processes=st.lists(processes, max_size=3),
+    directories=st.dictionaries(paths, st.sampled_from(DirState), max_size=3),
+    environment=st.dictionaries(st.sampled_from(["HOME", "UV_NO_SYNC", "uid"]), st.text(max_size=10)),
+    enforced=st.none() | st.integers(1, 7),
+)
