@@ -1,0 +1,224 @@
+"""The benchmark's optional checks, each a table after the workloads' own: the targets against
+strace; the tracer's CPU time (--cpu); where a run's time goes (--phases); the report's work per
+event (--report); the per-event cost of the tracing loop (--loop); and memory against the
+number of events (--memory). docs/performance.md says what each shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.harness import (
+    ROOT,
+    Sample,
+    around_shell,
+    console_script,
+    emit,
+    has_module,
+    peak_rss,
+    rotraces,
+    timed,
+)
+from benchmarks.workloads import Workload, write_opens
+
+# (workload, variant, the most it may cost against strace --seccomp-bpf).
+TARGETS = (
+    ("W1", "rotrace", 2.0),
+    ("W2", "rotrace", 1.0),
+    ("W4", "rotrace", 1.0),
+    ("W3", "rotrace --all-opens", 1.2),
+)
+FIXED_COST_TARGET = 0.080  # seconds for `rotrace run -- true`
+
+
+def targets_lines(results: dict[str, dict[str, Sample]]) -> list[str]:
+    """Each target of a workload that ran, what was measured, and whether it was met."""
+    lines = ["", "Targets", "| target | measured | met |", "|---|---:|:---:|"]
+    for name, variant, most in TARGETS:
+        if name in results:
+            ratio = results[name][variant].median / results[name]["strace --seccomp-bpf"].median
+            met = "yes" if ratio <= most else "no"
+            lines.append(f"| {name} {variant} ≤ {most:.1f}× strace --seccomp-bpf | {ratio:.2f}× | {met} |")
+    if "F" in results:
+        fixed = results["F"]["rotrace"].median
+        floor = results["F"]["python -c pass"].median
+        met = "yes" if fixed <= FIXED_COST_TARGET else "no"
+        lines.append(f"| `rotrace run -- true` ≤ {FIXED_COST_TARGET * 1000:.0f} ms | {fixed * 1000:.0f} ms "
+                     f"({(fixed - floor) * 1000:.0f} ms over `python -c pass`) | {met} |")  # fmt: skip
+    return lines
+
+
+def _header(title: str, columns: list[str], right: int) -> list[str]:
+    """A table's title and head: the first columns left-aligned, the last `right` ones right."""
+    rule = "|" + "---|" * (len(columns) - right) + "---:|" * right
+    return ["", title, "| " + " | ".join(columns) + " |", rule]
+
+
+# Run by the traced shell: its parent is the tracer (strace and rotrace both start the command
+# as their child), whose CPU time (the first field of /proc/PID/schedstat, in ns) it reads
+# before and after the command, with shell builtins only (no process of its own to trace).
+_TRACER_CPU = (
+    'read -r a _ < /proc/$PPID/schedstat; "$@"; s=$?; read -r b _ < /proc/$PPID/schedstat;'
+    ' echo $((b - a)) > "$BENCH_CPU_FILE"; exit $s'
+)
+
+
+def cpu_check(workloads: list[Workload], rounds: int, tmp: Path, before: str | None) -> None:
+    """The tracer's own CPU time while the command runs: what the traced command competes with
+    for the machine's cores."""
+    tracers = ["strace --seccomp-bpf", *rotraces(before)]
+    title = "The tracer's own CPU time while the command runs (ms, medians)"
+    emit(_header(title, ["workload", *tracers], len(tracers)))
+    for w in workloads:
+        emit([_cpu_row(w, rounds, tmp, before)])
+
+
+def _cpu_row(w: Workload, rounds: int, tmp: Path, before: str | None) -> str:
+    out = tmp / f"{w.name}.cpu"
+
+    def cpu_ms(_seconds: float) -> float:
+        return int(out.read_text()) / 1e6
+
+    ms = around_shell(w, tmp, _TRACER_CPU, dict(w.env, BENCH_CPU_FILE=str(out)), rounds, before, cpu_ms)
+    return f"| {w.name} | " + " | ".join(f"{statistics.median(xs):.0f}" for xs in ms.values()) + " |"
+
+
+# Run by the traced shell: the wall clock (ns) as the command starts and as it ends, so that a
+# run splits into the tracer's start-up, the command, and the work after it.
+_PHASES = 'date +%s%N > "$BENCH_T0"; "$@"; s=$?; date +%s%N > "$BENCH_T1"; exit $s'
+
+
+def split_phases(
+    exited_ns: int, seconds: float, started_ns: int, ended_ns: int
+) -> tuple[float, float, float]:
+    """A run of `seconds` that ended at `exited_ns`, its command between `started_ns` and
+    `ended_ns`: milliseconds until the command started, of the command, and after it ended."""
+    launched = exited_ns - seconds * 1e9
+    return (started_ns - launched) / 1e6, (ended_ns - started_ns) / 1e6, (exited_ns - ended_ns) / 1e6
+
+
+def phases_check(workloads: list[Workload], rounds: int, tmp: Path, before: str | None) -> None:
+    """Where a run's time goes: until the command starts, the command, and after it exits,
+    under strace --seccomp-bpf and each rotrace."""
+    title = "Where the time goes: until the command starts, the command, after it exits (ms, medians)"
+    emit(_header(title, ["workload", "variant", "start-up", "command", "after"], 3))
+    for w in workloads:
+        emit(_phases_rows(w, rounds, tmp, before))
+
+
+def _phases_rows(w: Workload, rounds: int, tmp: Path, before: str | None) -> list[str]:
+    t0, t1 = tmp / "t0", tmp / "t1"
+
+    def phases(seconds: float) -> tuple[float, float, float]:
+        return split_phases(time.time_ns(), seconds, int(t0.read_text()), int(t1.read_text()))
+
+    env = dict(w.env, BENCH_T0=str(t0), BENCH_T1=str(t1))
+    rows = []
+    for key, runs in around_shell(w, tmp, _PHASES, env, rounds, before, phases).items():
+        cells = " | ".join(f"{statistics.median(x):.0f}" for x in zip(*runs, strict=True))
+        rows.append(f"| {w.name} | {key} | {cells} |")
+    return rows
+
+
+def report_passes(python: str, trace: Path, rounds: int) -> str:
+    """`FIRST + SECOND`, the report's two passes in µs per event under that Python's rotrace, or
+    n/a for a rotrace older than the pipeline module the passes are built through."""
+    if not has_module(python, "rotrace.pipeline"):
+        return "n/a"
+    passes = [python, "-m", "benchmarks.report_passes", str(trace), str(rounds)]
+    first, second = subprocess.run(
+        passes, cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
+    return f"{first} + {second}"
+
+
+def report_check(workloads: list[Workload], rounds: int, tmp: Path, before: str | None) -> None:
+    """The report's work per event: both passes over the events of one `rotrace run` of each
+    workload, timed in-process, no start-up, no reading."""
+    pythons = rotraces(before)
+    title = "The report's CPU per event: first pass + second pass (µs, medians)"
+    emit(_header(title, ["workload", "events", *pythons], 1 + len(pythons)))
+    for w in workloads:
+        trace = tmp / f"{w.name}.report.json"
+        w.before_each()
+        argv = [console_script(sys.executable), "run", "-q", "--json", str(trace), "--", *w.argv]
+        timed(argv, w.cwd, w.env, False, (0, 1))
+        events = json.loads(trace.read_text())["summary"]["events"]
+        if not events:
+            emit([f"| {w.name} | 0 | (no events) |"])
+            continue
+        cells = [report_passes(python, trace, max(rounds, 5)) for python in pythons.values()]
+        emit([f"| {w.name} | {events} | {' | '.join(cells)} |"])
+
+
+LOOP_ONLY = """
+import sys
+from rotrace.tracer import TraceOptions, trace_command
+trace_command(sys.argv[1:], lambda event: None, TraceOptions())
+"""
+
+
+def loop_check(tmp: Path, rounds: int) -> None:
+    """Per-event cost: 10^5 write opens, untraced, under strace --seccomp-bpf, and under
+    rotrace's tracing loop alone (no classification, JSON or report) and whole."""
+    argv = [sys.executable, "-c", write_opens(tmp / "l.txt", 100_000)]
+    runs = {
+        "untraced": argv,
+        "strace --seccomp-bpf": [
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "--seccomp-bpf",
+            "-e",
+            "trace=openat",
+            *argv,
+        ],
+        "rotrace loop only": [sys.executable, "-c", LOOP_ONLY, *argv],
+        "rotrace run": [console_script(sys.executable), "run", "--json", "/dev/null", "--", *argv],
+    }
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for key, cmd in runs.items():
+            times[key].append(timed(cmd, tmp, dict(os.environ), measure_rss=False)[0])
+    lines = _header(
+        "Per event: 10^5 open(O_WRONLY|O_CREAT) calls", ["variant", "median s", "µs per event"], 2
+    )
+    for key, xs in times.items():
+        med = statistics.median(xs)
+        lines.append(f"| {key} | {med:.2f} | {med * 10:.0f} |")
+    emit(lines)
+
+
+def memory_check(tmp: Path) -> None:
+    """rotrace's peak RSS for 10^4 and 10^6 recorded events: it must not grow with them."""
+    columns = ["events", "wall s", "rotrace peak RSS"]
+    emit(_header("Memory: rotrace's peak RSS against the number of events", columns, 3))
+    target = tmp / "m.txt"
+    for n in (10_000, 1_000_000):
+        traced = [sys.executable, "-c", write_opens(target, n)]
+        argv = [console_script(sys.executable), "run", "--json", "/dev/null", "--", *traced]
+        with tempfile.TemporaryFile("w+", dir=tmp) as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                argv, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
+            rss = [0]
+            poller = threading.Thread(target=peak_rss, args=(proc, rss))
+            poller.start()
+            proc.wait()
+            poller.join()
+            elapsed = time.perf_counter() - start
+            err.seek(0)
+            match = re.search(r"([\d,]+) writes?\b", err.read())  # the verdict line
+        events = match.group(1).replace(",", "") if match else "?"
+        emit([f"| {events} | {elapsed:.1f} | {rss[0] / 1024:.0f} MiB |"])
