@@ -7,8 +7,16 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rotrace"
 
-# What each part may import from rotrace (besides itself). Bottom: shared facts.
-BASE = {"rotrace", "rotrace.errors", "rotrace.events", "rotrace.pathnames", "rotrace.escape"}
+# What each part may import from rotrace (besides itself). Bottom: shared facts, and pure
+# helpers (redact: secrets out of what is recorded).
+BASE = {
+    "rotrace",
+    "rotrace.errors",
+    "rotrace.events",
+    "rotrace.pathnames",
+    "rotrace.escape",
+    "rotrace.redact",
+}
 ALLOWED = {
     "tracer": BASE,
     "explain": BASE,
