@@ -25,6 +25,7 @@ from rotrace.pathnames import outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, plan_mounts
 from rotrace.policy.verdict import Classifier, Summary, Verdict
+from rotrace.redact import secrets_in
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, changes_of, diff_traces
 from rotrace.report.present import live_status, prepare, present, present_diff
@@ -146,6 +147,7 @@ def conclude_run(frames: Frames) -> int:
             directories=result.directories,
             environment=environment,
             enforced=result.landlock_abi,
+            secrets=secrets_in(os.environ),
         )
         verdicts: _Classified | _Kept
         if first.classifier.holds():  # what the end of the run answers: the first pass stands

@@ -13,8 +13,8 @@ import json
 import os
 import re
 import signal
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from json.encoder import encode_basestring_ascii as _encode_string  # json.dumps's own (C)
 from typing import IO, Any
 
@@ -24,6 +24,7 @@ from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
+from rotrace.redact import Redactor
 
 SCHEMA = 1
 
@@ -44,6 +45,15 @@ class TraceHeader:
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
     environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
     enforced: int | None = None  # run --enforce: the Landlock ABI that denied writes outside the allowlist
+    secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
+
+    def __post_init__(self, secrets: Collection[str]) -> None:
+        """No secret reaches a trace, a report or an export, whoever makes the header: a run's,
+        or one read back from a trace an older rotrace wrote (redact.py; idempotent)."""
+        redact = Redactor(secrets)
+        self.command = redact.argv(self.command)
+        self.processes = [replace(p, cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
+        self.environment = redact.environment(self.environment)
 
     @property
     def command_failed(self) -> bool:
