@@ -36,8 +36,9 @@ MIN_KNOWN = 8  # shorter values of secret variables are not masked wherever they
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the name
 _LAST = frozenset({
-    "pass", "auth", "authorization", "bearer", "cookie", "creds", "otp", "apikey", "accesskey", "secretkey", "privatekey", "authkey", "passin", "passout", "storepass",
-    "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass",
+    "pass", "auth", "authorization", "bearer", "cookie", "creds", "otp", "apikey", "accesskey",
+    "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
+    "deststorepass", "srckeypass", "destkeypass",
 })  # fmt: skip
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
@@ -57,13 +58,17 @@ def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
-@lru_cache(maxsize=4096)
 def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
     """Whether `name` (a variable, an option, a `name=value` pair, a header) says that its value
     is a secret. An upper-case name is read as an environment variable's (`*TOKEN*`,
     `*PASSWORD*`, `*_KEY`...). `option` for an option's or a header's name (`--key FILE`,
     `--token-limit N` and `--signature FILE` are not secrets, `--no-password` is a flag);
     `query` for a URL's query parameter (`?key=` is an API key; `key=value` elsewhere is not)."""
+    return len(name) <= 128 and _secret_name(name, option, query)
+
+
+@lru_cache(maxsize=4096)
+def _secret_name(name: str, option: bool, query: bool) -> bool:
     words = _words(name)
     if not words or words[-1] in _NOT_SECRET:
         return False
@@ -88,31 +93,36 @@ def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
 
 # -- secrets by their form, inside any value -----------------------------------------------------
 
+# Each pattern takes time linear in its text (a traced program's arguments are anyone's input):
+# a scheme or a name is looked for only where one begins, and what runs on is bounded.
+_SCHEME = r"(?<![A-Za-z0-9+.])[A-Za-z][A-Za-z0-9+.-]{0,31}://"
 # scheme://userinfo@: the userinfo is what precedes the authority's last '@' (RFC 3986)
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<ui>[^\s/?#\"'<>`]*)@")
+_URL_USERINFO = re.compile(r"(?P<scheme>" + _SCHEME[:-3] + r")://(?P<ui>[^\s/?#\"'<>`]*)@")
 # scheme://user:pa/ss@host: a password with a raw '/' (not a port after the ':')
-_URL_SLASHED = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<ui>[^\s/?#@:\[\]]*:(?!\d*(?:[/?#\s]|$))[^\s@]*)@")
+_URL_SLASHED = re.compile(_SCHEME + r"(?P<ui>[^\s/?#@:\[\]]{0,256}:(?!\d{0,5}(?:[/?#\s]|$))[^\s@]{0,256})@")
 _SSH_SCHEMES = frozenset({"ssh", "sftp", "scp"})  # ssh://git@host, svn+ssh://bob@host: a login name
-_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(?::\d{1,5})?(?=[/\s,;\"')>\]}|?#]|$)"
+_HOST = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::\d{1,5})?(?=[/\s,;\"')>\]}|?#]|$)"
 _SEP = r"\s,;=\"'(<\[{|>"
 # user:pass@host[:port] without a scheme (PIP_PROXY, --proxy): needs the ':' (pkg@1.2, git@host:x
 # and user@host are not secrets) and a host (image:tag@sha256:... is not one); not Perl's a::b(@c)
 _BARE_USERINFO = re.compile(
-    rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]+:(?![:/])(?:(?!//)[^\s@\[\]])*)@(?={_HOST})"
+    rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@(?={_HOST})"
 )
 _VALUE = r"\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{})"
-# name=value: query parameters, form fields, assignments, --name=value, -Dname=value
-# (values looked ahead at, not consumed: --index-url=https://h/?token=x holds a pair in a pair)
-_PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]*)=(?=" + _VALUE.format(r"[^\s&#,;'\"]+") + ")")
+# name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
+# read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
+_PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]{0,63})=")
+_PAIR_VALUE = re.compile(_VALUE.format(r"[^\s&#,;'\"]+"))
 _SCHEMES = (
     r"bearer|basic|token|digest|negotiate|ntlm|oauth|bot|apikey|api-key|jwt|aws4-hmac-sha256|ssws|"
     r"splunk|geniekey|sso-key|hmac|key|sharedaccesssignature"
 )
 # Name: value, "name": "value": headers (curl -H, git -c http.extraHeader=...), JSON, YAML
 _HEADER = re.compile(
-    r"(?<![\w-])(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]*)(?P=q)[ \t]*:[ \t]*"
-    rf"(?:(?i:{_SCHEMES})[ \t]+)?(?=" + _VALUE.format(r"[^\s'\",;@]+") + ")"
+    r"(?<![\w-])(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:[ \t]{0,16}"
+    rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
+_HEADER_VALUE = re.compile(_VALUE.format(r"[^\s'\",;@]+"))
 # tokens whose form says what they are, anywhere; the prefix is kept
 _TOKEN = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
@@ -129,17 +139,14 @@ _HINT = re.compile(
 )
 
 
-def _value_span(m: re.Match[str]) -> tuple[int, int] | None:
+def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
+    if m is None:
+        return None
     for group in ("dq", "sq", "bare"):
         if m.group(group) is not None:
             start, end = m.span(group)
             return (start, end) if end > start and m.group(group) != MASK else None
     return None
-
-
-def _at_start(text: str, m: re.Match[str], group: str) -> bool:
-    """The match begins the text (after an option's dashes): its value runs to the end."""
-    return not text[: m.start(group)].strip("-\"' ")
 
 
 def _form_spans(text: str) -> Iterable[tuple[int, int]]:
@@ -158,16 +165,28 @@ def _form_spans(text: str) -> Iterable[tuple[int, int]]:
         for m in _BARE_USERINFO.finditer(text):
             if m.group("ui") != MASK:
                 yield m.span("ui")
-    for m in _PAIR.finditer(text) if "=" in text else ():
-        if secret_name(m.group("name"), query=text[m.start() - 1 : m.start()] in ("?", "&")):
-            span = _value_span(m)
-            if span is not None:
-                yield span
-    for m in _HEADER.finditer(text) if ":" in text else ():
-        if secret_name(m.group("name"), option=True):
-            span = _value_span(m)
-            if span is not None:
-                yield (span[0], len(text)) if m.group("bare") and _at_start(text, m, "q") else span
+    if "=" in text:
+        covered = 0  # a name inside a value already masked is not read again (time stays linear)
+        for m in _PAIR.finditer(text):
+            if m.start() >= covered and secret_name(
+                m.group("name"), query=text[m.start() - 1 : m.start()] in "?&"
+            ):
+                span = _value_span(_PAIR_VALUE.match(text, m.end()))
+                if span is not None:
+                    covered = span[1]
+                    yield span
+    if ":" in text:
+        covered, leading = 0, len(text) - len(text.lstrip("-\"' "))
+        for m in _HEADER.finditer(text):
+            if m.start() >= covered and secret_name(m.group("name"), option=True):
+                value = _HEADER_VALUE.match(text, m.end())
+                span = _value_span(value)
+                if value is not None and span is not None:
+                    whole = (
+                        value.group("bare") is not None and m.start() <= leading
+                    )  # the argument is a header
+                    covered = len(text) if whole else span[1]
+                    yield span[0], covered
     for m in _TOKEN.finditer(text):
         yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
 

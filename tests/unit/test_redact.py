@@ -445,3 +445,31 @@ def test_a_secret_of_the_environment_is_masked_wherever_it_appears(secret: str) 
 def test_short_values_of_secret_variables_are_not_masked_everywhere() -> None:
     """`DEBUG_TOKEN=1` would mask every 1: below MIN_KNOWN characters, only by name."""
     assert secrets_in({"DEBUG_TOKEN": "1", "FEATURE_SECRET": "true"}) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "a",
+        "a-",
+        "a://b:c",
+        "a=b:c",
+        "token=",
+        "-a=",
+        "token: ",
+        "'\"",
+        ",a:b",
+        "x:y@",
+        "@",
+        ":",
+        "--password ",
+    ],
+)
+def test_arguments_as_long_as_the_kernel_allows_are_read_in_one_pass(unit: str) -> None:
+    """A traced program's arguments are anyone's: 128 KiB of a pattern that would make a
+    backtracking search quadratic (minutes here) is read in one pass, and masked the same."""
+    text = unit * (128 * 1024 // len(unit)) + "a"
+    once = redact_text(text)
+    assert redact_text(once) == once
+    argv = redact_argv([text, text])
+    assert redact_argv(argv) == argv
