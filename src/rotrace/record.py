@@ -5,9 +5,11 @@ header without the JSON codec (tracefile.py)."""
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import InitVar, dataclass, field, replace
 
 from rotrace.events import DirState, ProcessInfo
+from rotrace.redact import Redactor
 
 
 @dataclass
@@ -26,6 +28,15 @@ class TraceHeader:
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
     environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
     enforced: int | None = None  # run --enforce: the Landlock ABI that denied writes outside the allowlist
+    secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
+
+    def __post_init__(self, secrets: Collection[str]) -> None:
+        """No secret reaches a trace, a report or an export, whoever makes the header: a run's,
+        or one read back from a trace an older rotrace wrote (redact.py; idempotent)."""
+        redact = Redactor(secrets)
+        self.command = redact.argv(self.command)
+        self.processes = [replace(p, cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
+        self.environment = redact.environment(self.environment)
 
     @property
     def command_failed(self) -> bool:

@@ -10,8 +10,16 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rotrace"
 
-# Each part and the parts it may import (besides itself). Bottom: shared facts.
-BASE = {"rotrace", "rotrace.errors", "rotrace.events", "rotrace.pathnames", "rotrace.escape"}
+# Each part and the parts it may import (besides itself). Bottom: shared facts, and pure
+# helpers (redact: secrets out of what is recorded).
+BASE = {
+    "rotrace",
+    "rotrace.errors",
+    "rotrace.events",
+    "rotrace.pathnames",
+    "rotrace.escape",
+    "rotrace.redact",
+}
 ALLOWED: dict[str, set[str]] = {
     "rotrace.tracer.linux": set(),  # the kernel interface: nothing of the tracer's logic
     "rotrace.tracer": {"rotrace.tracer.linux"},

@@ -6,6 +6,7 @@ follow."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from rotrace.output import TraceOutput
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
+from rotrace.redact import secrets_in
 from rotrace.report.present import live_status, prepare
 from rotrace.report.view import View
 from rotrace.run.request import RunStart
@@ -70,6 +72,7 @@ def conclude(messages: Iterator[Message]) -> int:
             directories=result.directories,
             environment=environment,
             enforced=result.landlock_abi,
+            secrets=secrets_in(os.environ),
         )
         verdicts: Classified | Kept
         if first.classifier.holds():  # what the end of the run answers: the first pass stands

@@ -1,0 +1,486 @@
+"""Secrets out of what rotrace records: a command's arguments and the environment it records
+are masked before they reach the JSON trace, a report, the GitHub summary or an export.
+
+What is masked keeps its shape, so the record still reads: `https://***@host/simple`,
+`--password=***`, `Authorization: Bearer ***`, `-u user:***`; a variable whose name says
+it holds a secret is recorded as `<redacted>`. Masking is idempotent and leaves a value with
+no secret as it was (paths, `pkg@1.2`, `pkg @ file:///x`, `git@github.com:org/repo.git`).
+
+Found by their form: the userinfo of any URL (`scheme://user:pass@`, `scheme://TOKEN@`, and
+`user:pass@host[:port]` without a scheme), anywhere in a value; a secret-named query
+parameter or `name=value` pair (`token`, `password`, `sig`, `X-Amz-Signature`, `api_key`...);
+a secret-named header (`Authorization: Bearer x`, `X-Api-Key: x`, `"password": "x"`); a
+secret-named option's value (`--password=x`, `--token x`, `-Dx.keyStorePassword=x`); the
+password options of some programs whose short option says nothing (curl `-u user:pass`,
+`mysql -pX`, `sshpass -p`, `docker login -p`, `uv publish -t`...); tokens of a well-known
+form (ghp_..., pypi-..., AKIA...). A shell script given as one argument (`sh -c '...'`) is
+read the same way. Found by value: whatever the caller knows is secret (`secrets_in`: the
+values of the environment's secret-named variables), wherever it appears.
+
+Pure: no rotrace imports; the callers decide where (tracefile.TraceHeader, environment.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+MASK = "***"  # a masked part of a value
+REDACTED = "<redacted>"  # a variable's whole value, withheld for its name
+MIN_KNOWN = 8  # shorter values of secret variables are not masked wherever they appear
+
+# -- names that say secret -----------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the name
+_LAST = frozenset({
+    "pass", "auth", "authorization", "bearer", "cookie", "creds", "otp", "apikey", "accesskey",
+    "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
+    "deststorepass", "srckeypass", "destkeypass",
+})  # fmt: skip
+# --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
+_KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
+                        "account", "subscription", "shared"})  # fmt: skip
+# The last word says the value is where a secret is, or how it is used, not the secret.
+_NOT_SECRET = frozenset({
+    "file", "files", "path", "paths", "dir", "directory", "sock", "socket", "url", "uri", "endpoint",
+    "host", "hostname", "port", "user", "username", "login", "name", "type", "kind", "mode", "method",
+    "provider", "backend", "helper", "command", "cmd", "program", "stdin", "env", "var", "length",
+    "limit", "prompt", "store",
+})  # fmt: skip
+_NOT_OPTION = frozenset({"no", "ask", "prompt"})  # --no-password, --ask-password: flags
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
+    """Whether `name` (a variable, an option, a `name=value` pair, a header) says that its value
+    is a secret. An upper-case name is read as an environment variable's (`*TOKEN*`,
+    `*PASSWORD*`, `*_KEY`...). `option` for an option's or a header's name (`--key FILE`,
+    `--token-limit N` and `--signature FILE` are not secrets, `--no-password` is a flag);
+    `query` for a URL's query parameter (`?key=` is an API key; `key=value` elsewhere is not)."""
+    return len(name) <= 128 and _secret_name(name, option, query)
+
+
+@lru_cache(maxsize=4096)
+def _secret_name(name: str, option: bool, query: bool) -> bool:
+    words = _words(name)
+    if not words or words[-1] in _NOT_SECRET:
+        return False
+    env = _ENV_NAME.fullmatch(name) is not None
+    if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
+        return False
+    if any(strong in w for w in words for strong in _STRONG):
+        return True
+    last = words[-1]
+    if env:  # PGPASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, MYSQL_PWD (not PWD: the directory)
+        if any(w.endswith("token") for w in words):
+            return True
+        return last in _LAST or (len(words) > 1 and last in ("key", "pwd"))
+    if last.endswith("token") or last in _LAST or last == "pwd":
+        return True
+    if last in ("sig", "signature"):  # ?sig=, X-Amz-Signature=, Signature=; not --signature FILE
+        return not option
+    if last == "key":  # ?key= (an API key), --api-key, apiKey; not --key FILE nor --sort-key
+        return (len(words) == 1 and query) or (len(words) > 1 and words[-2] in _KEY_KINDS)
+    return False
+
+
+# -- secrets by their form, inside any value -----------------------------------------------------
+
+# Each pattern takes time linear in its text (a traced program's arguments are anyone's input):
+# a scheme or a name is looked for only where one begins, and what runs on is bounded.
+_SCHEME = r"(?<![A-Za-z0-9+.])[A-Za-z][A-Za-z0-9+.-]{0,31}://"
+# scheme://userinfo@: the userinfo is what precedes the authority's last '@' (RFC 3986)
+_URL_USERINFO = re.compile(r"(?P<scheme>" + _SCHEME[:-3] + r")://(?P<ui>[^\s/?#\"'<>`]*)@")
+# scheme://user:pa/ss@host: a password with a raw '/' (not a port after the ':')
+_URL_SLASHED = re.compile(_SCHEME + r"(?P<ui>[^\s/?#@:\[\]]{0,256}:(?!\d{0,5}(?:[/?#\s]|$))[^\s@]{0,256})@")
+_SSH_SCHEMES = frozenset({"ssh", "sftp", "scp"})  # ssh://git@host, svn+ssh://bob@host: a login name
+_HOST = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::\d{1,5})?(?=[/\s,;\"')>\]}|?#]|$)"
+_SEP = r"\s,;=\"'(<\[{|>"
+# user:pass@host[:port] without a scheme (PIP_PROXY, --proxy): needs the ':' (pkg@1.2, git@host:x
+# and user@host are not secrets) and a host (image:tag@sha256:... is not one); not Perl's a::b(@c)
+_BARE_USERINFO = re.compile(
+    rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@(?={_HOST})"
+)
+_VALUE = r"\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{})"
+# name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
+# read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
+_PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]{0,63})=")
+_PAIR_VALUE = re.compile(_VALUE.format(r"[^\s&#,;'\"]+"))
+_SCHEMES = (
+    r"bearer|basic|token|digest|negotiate|ntlm|oauth|bot|apikey|api-key|jwt|aws4-hmac-sha256|ssws|"
+    r"splunk|geniekey|sso-key|hmac|key|sharedaccesssignature"
+)
+# Name: value, "name": "value": headers (curl -H, git -c http.extraHeader=...), JSON, YAML
+_HEADER = re.compile(
+    r"(?<![\w-])(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:[ \t]{0,16}"
+    rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
+)
+_HEADER_VALUE = re.compile(_VALUE.format(r"[^\s'\",;@]+"))
+# tokens whose form says what they are, anywhere; the prefix is kept
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"(?P<a>gh[pousr]_|npm_)[A-Za-z0-9]{36}|(?P<b>hf_)[A-Za-z0-9]{30,}|(?P<c>github_pat_)[A-Za-z0-9_]{22,}"
+    r"|(?P<d>glpat-|gl(?:dt|rt|ptt|soat)-|dckr_pat_)[A-Za-z0-9_-]{20,}|(?P<e>xox[abposr]-)[A-Za-z0-9-]{10,}"
+    r"|(?P<f>(?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|(?P<g>sk-(?:proj|ant-api\d\d|svcacct|admin)-)[\w-]{20,}"
+    r"|(?P<h>pypi-AgE)[A-Za-z0-9_-]{16,}|(?P<i>AIza)[A-Za-z0-9_-]{35}|(?P<j>AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"
+    r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r")"
+)
+# without one of these, no form applies (most arguments: paths, words)
+_HINT = re.compile(
+    r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ"
+)
+
+
+def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
+    if m is None:
+        return None
+    for group in ("dq", "sq", "bare"):
+        if m.group(group) is not None:
+            start, end = m.span(group)
+            return (start, end) if end > start and m.group(group) != MASK else None
+    return None
+
+
+def _form_spans(text: str) -> Iterable[tuple[int, int]]:
+    """Where in `text` a secret is, by its form."""
+    if "@" in text:
+        for m in _URL_USERINFO.finditer(text):
+            ui = m.group("ui")
+            if (
+                ui
+                and ui != MASK
+                and (":" in ui or _SSH_SCHEMES.isdisjoint(m.group("scheme").lower().split("+")))
+            ):
+                yield m.span("ui")
+        for m in _URL_SLASHED.finditer(text):
+            yield m.span("ui")
+        for m in _BARE_USERINFO.finditer(text):
+            if m.group("ui") != MASK:
+                yield m.span("ui")
+    if "=" in text:
+        covered = 0  # a name inside a value already masked is not read again (time stays linear)
+        for m in _PAIR.finditer(text):
+            if m.start() >= covered and secret_name(
+                m.group("name"), query=text[m.start() - 1 : m.start()] in "?&"
+            ):
+                span = _value_span(_PAIR_VALUE.match(text, m.end()))
+                if span is not None:
+                    covered = span[1]
+                    yield span
+    if ":" in text:
+        covered, leading = 0, len(text) - len(text.lstrip("-\"' "))
+        for m in _HEADER.finditer(text):
+            if m.start() >= covered and secret_name(m.group("name"), option=True):
+                value = _HEADER_VALUE.match(text, m.end())
+                span = _value_span(value)
+                if value is not None and span is not None:
+                    whole = (
+                        value.group("bare") is not None and m.start() <= leading
+                    )  # the argument is a header
+                    covered = len(text) if whole else span[1]
+                    yield span[0], covered
+    for m in _TOKEN.finditer(text):
+        yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
+
+
+# -- secrets by their place in a command line ----------------------------------------------------
+
+_WHOLE, _USERPASS, _PASSARG, _AFTER_EQUALS = "whole", "user:pass", "openssl pass", "name=value"
+
+
+@dataclass(frozen=True)
+class _Program:
+    """The options of one program whose value is a secret although their name does not say so."""
+
+    options: Mapping[str, str]  # option -> how its value holds the secret
+    after: frozenset[str] = frozenset()  # only after one of these subcommands (login, publish)
+    attached: bool = True  # -pSECRET, -uuser:pass (getopt); not openssl's -kfile
+    attached_only: frozenset[str] = frozenset()  # mysql -pX (mysql -p X: X is the database)
+
+    def kind(self, option: str, seen: set[str]) -> str | None:
+        if self.after and self.after.isdisjoint(seen):
+            return None
+        return None if option in self.attached_only else self.options.get(option)
+
+    def attached_kind(self, arg: str, seen: set[str]) -> str | None:
+        """How `-pSECRET` holds its secret (from its third character), if it is such an option."""
+        if (
+            not self.attached
+            or len(arg) <= 2
+            or arg[1] == "-"
+            or (self.after and self.after.isdisjoint(seen))
+        ):
+            return None
+        return self.options.get(arg[:2])
+
+
+_CURL = _Program({"-u": _USERPASS, "--user": _USERPASS, "-U": _USERPASS, "--proxy-user": _USERPASS,
+                  "-E": _USERPASS, "--cert": _USERPASS, "-b": _WHOLE})  # fmt: skip
+_HTTPIE = _Program({"-a": _USERPASS, "--auth": _USERPASS})
+_MYSQL = _Program({"-p": _WHOLE}, attached_only=frozenset({"-p"}))
+_LOGIN = _Program({"-p": _WHOLE}, after=frozenset({"login"}))
+_PROGRAMS: dict[str, _Program] = {
+    "curl": _CURL,
+    **dict.fromkeys(("http", "https", "xh", "xhs"), _HTTPIE),
+    **dict.fromkeys(("mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow", "mysqlcheck",
+                     "mysqlpump", "mariadb", "mariadb-dump", "mariadb-admin"), _MYSQL),
+    "sshpass": _Program({"-p": _WHOLE}),
+    **dict.fromkeys(("redis-cli", "valkey-cli", "keydb-cli"), _Program({"-a": _WHOLE}, attached=False)),
+    **dict.fromkeys(("docker", "podman", "buildah", "nerdctl", "helm", "oras", "crane", "regctl"), _LOGIN),
+    "uv": _Program({"-p": _WHOLE, "-t": _WHOLE}, after=frozenset({"publish", "auth"})),
+    "twine": _Program({"-p": _WHOLE}),
+    "poetry": _Program({"-p": _WHOLE}, after=frozenset({"publish"})),
+    "pdm": _Program({"-P": _WHOLE}, after=frozenset({"publish"})),
+    "hatch": _Program({"-a": _WHOLE}, after=frozenset({"publish"})),
+    "gh": _Program({"-b": _WHOLE, "--body": _WHOLE}, after=frozenset({"secret"})),
+    "kubectl": _Program({"--from-literal": _AFTER_EQUALS}, after=frozenset({"secret"})),
+    "openssl": _Program({"-pass": _PASSARG, "-passin": _PASSARG, "-passout": _PASSARG, "-k": _WHOLE},
+                        attached=False),
+}  # fmt: skip
+_OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
+_ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
+_CLUSTER = re.compile(r"-[A-Za-z]{2,}")
+_LOOKS_LIKE_OPTION = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
+_SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n"})
+
+
+def _offset(kind: str, value: str) -> int | None:
+    """Where the secret starts in an option's value (None: it holds none)."""
+    if not value or value == MASK:
+        return None
+    if kind in (_USERPASS, _AFTER_EQUALS):
+        sep = ":" if kind == _USERPASS else "="
+        return value.index(sep) + 1 if sep in value and not value.endswith(sep) else None
+    if kind == _PASSARG:  # openssl: pass:SECRET; env:VAR, file:PATH, fd:N, stdin say where it is
+        if value.startswith("pass:"):
+            return 5 if len(value) > 5 else None
+        return None if value.startswith(("env:", "file:", "fd:")) or value == "stdin" else 0
+    return 0
+
+
+def _maybe_the_value_of(previous: str) -> bool:
+    """Whether an argument after `previous` may be its value (docker login -u gh: not the program
+    gh); python -m twine runs twine."""
+    return previous != "-m" and _OPTION.fullmatch(previous) is not None and "=" not in previous
+
+
+def _command_masks(args: Sequence[str]) -> dict[int, int]:
+    """Which arguments hold a secret by their place, and where in the argument it starts."""
+    masks: dict[int, int] = {}
+    program: _Program | None = None
+    seen: set[str] = set()  # the words since the program (its subcommand)
+    pending: str | None = None  # how the next argument holds the secret
+    skip = 0  # poetry config http-basic.NAME USER PASSWORD: the user is no secret
+
+    def mask(i: int, kind: str, value: str, start: int) -> None:
+        offset = _offset(kind, value)
+        if offset is not None:
+            masks[i] = start + offset
+
+    for i, arg in enumerate(args):
+        if arg in _SHELL_SEPARATORS:
+            program, seen, pending, skip = None, set(), None, 0
+            continue
+        if skip:
+            skip -= 1
+            continue
+        if pending is not None:
+            kind, pending = pending, None
+            if not _LOOKS_LIKE_OPTION.fullmatch(arg):
+                mask(i, kind, arg, 0)
+                continue
+        option = _OPTION.fullmatch(arg)
+        attached = program.attached_kind(arg, seen) if program is not None else None
+        if option is not None or attached is not None:
+            known = program.kind(option.group("option"), seen) if program and option else None
+            if known is None and attached is not None:  # -pSECRET
+                mask(i, attached, arg[2:], 2)
+            elif (
+                known is None and program and program.attached and _CLUSTER.fullmatch(arg)
+            ):  # -sSLu user:pass
+                pending = program.kind("-" + arg[-1], seen)
+            elif (
+                known is None and option is not None and not secret_name(option.group("option"), option=True)
+            ):
+                pass  # an option that holds no secret
+            elif option is not None and option.group("value") is not None:  # --password=SECRET
+                mask(i, known or _WHOLE, option.group("value"), option.start("value"))
+            else:  # --password SECRET
+                pending = known or _WHOLE
+            continue
+        assignment = _ASSIGNMENT.fullmatch(arg)
+        if assignment is not None:  # TOKEN=SECRET (env, docker run -e, --build-arg, make)
+            if secret_name(assignment.group("name")):
+                mask(i, _WHOLE, assignment.group("value"), assignment.start("value"))
+            continue
+        base = arg.rstrip("/").rsplit("/", 1)[-1]
+        if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
+            program, seen = _PROGRAMS[base], set()
+            continue
+        if "config" in seen:  # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
+            if arg.startswith("pypi-token."):
+                pending = _WHOLE
+            elif arg.startswith("http-basic."):
+                skip, pending = 1, _WHOLE
+            elif secret_name(arg.rsplit(":", 1)[-1].rsplit(".", 1)[-1]):
+                pending = _WHOLE
+        seen.add(arg)
+    return masks
+
+
+# -- a shell script given as one argument --------------------------------------------------------
+
+_SHELL_WORD = re.compile(r"""(?:[^\s'"\\;|&()]|\\.|'[^']*'|"(?:[^"\\]|\\.)*"|['"\\])+|&&|\|\||[;|&()\n]""")
+
+
+_QUOTING = re.compile(r"['\"\\]")
+_SPACE = re.compile(r"\s")
+
+
+def _unquoted(raw: str) -> tuple[str, Sequence[int]]:
+    """A shell word without its quotes, and where each of its characters is in `raw`."""
+    if not _QUOTING.search(raw):
+        return raw, range(len(raw))
+    chars: list[str] = []
+    where: list[int] = []
+    quote = ""
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if quote and c == quote:
+            quote = ""
+        elif not quote and c in "'\"":
+            quote = c
+        elif c == "\\" and quote != "'" and i + 1 < len(raw):
+            i += 1
+            chars.append(raw[i])
+            where.append(i)
+        else:
+            chars.append(c)
+            where.append(i)
+        i += 1
+    return "".join(chars), where
+
+
+def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
+    """The secrets a script's words hold by their place (`sh -c 'curl -u user:pass ...'`), and
+    those of the scripts quoted in it (`ssh host "sh -c '...'"`), down to `depth`."""
+    words = [(m.start(), *_unquoted(m.group())) for m in _SHELL_WORD.finditer(text)]
+    for i, offset in _command_masks([w for _, w, _ in words]).items():
+        start, word, where = words[i]
+        if offset < len(word):
+            yield start + where[offset], start + where[-1] + 1
+    if depth > 1:
+        for start, word, where in words:
+            if _SPACE.search(word):
+                for a, b in _script_spans(word, depth - 1):
+                    yield start + where[a], start + where[b - 1] + 1
+
+
+# -- masking -------------------------------------------------------------------------------------
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        elif end > start:
+            out.append((start, end))
+    return out
+
+
+def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    merged = _merged(spans)
+    if not merged:
+        return text
+    parts: list[str] = []
+    last = 0
+    for start, end in merged:
+        parts += [text[last:start], MASK]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+@lru_cache(maxsize=8)
+def _known_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    usable = sorted((s for s in secrets if len(s) >= MIN_KNOWN and s != REDACTED), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, usable))) if usable else None
+
+
+class Redactor:
+    """Masks secrets by their form, and `secrets` (values known to be secret) wherever they are."""
+
+    def __init__(self, secrets: Collection[str] = ()) -> None:
+        self._known = _known_pattern(frozenset(secrets))
+        self._argvs: dict[tuple[str, ...], list[str]] = {}  # a build runs the same command often
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        if _HINT.search(text):
+            spans += _form_spans(text)
+        if _SPACE.search(text):
+            spans += _script_spans(text)
+        if self._known is not None:
+            spans += (m.span() for m in self._known.finditer(text))
+        return spans
+
+    def text(self, text: str) -> str:
+        """One value (an environment variable's, say), its secrets masked."""
+        return _masked(text, self._spans(text))
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        """A command line, its secrets masked: what each argument holds, and what it holds by
+        its place (the argument after `--password`)."""
+        key = tuple(argv)
+        done = self._argvs.get(key)
+        if done is None:
+            masks = _command_masks(argv)
+            done = []
+            for i, arg in enumerate(argv):
+                spans = self._spans(arg)
+                if i in masks:
+                    spans.append((masks[i], len(arg)))
+                done.append(_masked(arg, spans) if spans else arg)
+            self._argvs[key] = done
+        return list(done)
+
+    def environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Environment variables: a secret-named one's value withheld, the others' masked."""
+        return {
+            name: REDACTED if value and secret_name(name) else self.text(value) for name, value in env.items()
+        }
+
+
+def secrets_in(env: Mapping[str, str]) -> frozenset[str]:
+    """The secrets an environment holds (the values of its secret-named variables, and what
+    its values hold by their form), to mask wherever they appear: a token passed as
+    $GITHUB_TOKEN in a script's argument, say. Values shorter than MIN_KNOWN are left out."""
+    found: set[str] = set()
+    for name, value in env.items():
+        if secret_name(name):
+            found.add(value)
+        if _HINT.search(value):
+            found.update(value[a:b] for a, b in _merged(_form_spans(value)))
+    return frozenset(s for s in found if len(s) >= MIN_KNOWN and s not in (MASK, REDACTED))
+
+
+def redact_argv(argv: Sequence[str], secrets: Collection[str] = ()) -> list[str]:
+    return Redactor(secrets).argv(argv)
+
+
+def redact_text(text: str, secrets: Collection[str] = ()) -> str:
+    return Redactor(secrets).text(text)
+
+
+def redact_environment(env: Mapping[str, str], secrets: Collection[str] = ()) -> dict[str, str]:
+    return Redactor(secrets).environment(env)

@@ -1,0 +1,156 @@
+"""No secret reaches what rotrace writes (redact.py): a real command run with credentials in its
+environment and its arguments, then every artifact looked at byte by byte: the JSON trace, the
+report, the report document, the GitHub annotations and step summary, the exports, a check's
+trace, a diff; a trace an older rotrace wrote, secrets and all, is masked when it is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.support.tracing import rotrace_cli
+
+DATA = Path(__file__).parent.parent / "data"
+
+INDEX_TOKEN = "idxTOKEN7f3a9c"  # token as the user name of UV_INDEX_URL
+PROXY_PASSWORD = "prxPW41b7e2"  # PIP_PROXY=user:password@proxy:3128
+PUBLISH_TOKEN = "pubTOKEN-5d1e88"  # UV_PUBLISH_TOKEN: withheld by name
+ENV_TOKEN = "ghs_envTOKEN0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c"  # GITHUB_TOKEN: not recorded, but known
+ARG_PASSWORD = "s3cretPW9e8d"  # --password=...
+URL_PASSWORD = "urlPW2c4e6a"  # https://alice:...@host in an argument
+TOKEN_VALUE = "tokVAL8b6d4f"  # --token VALUE, in a child's command line
+SECRETS = (INDEX_TOKEN, PROXY_PASSWORD, PUBLISH_TOKEN, ENV_TOKEN, ARG_PASSWORD, URL_PASSWORD, TOKEN_VALUE)
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+    }
+    env.update(
+        UV_INDEX_URL=f"https://{INDEX_TOKEN}@pypi.example.invalid/simple",
+        PIP_PROXY=f"bob:{PROXY_PASSWORD}@proxy.example.invalid:3128",
+        UV_PUBLISH_TOKEN=PUBLISH_TOKEN,
+        GITHUB_TOKEN=ENV_TOKEN,
+        GITHUB_ACTIONS="true",
+        GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+    )
+    env.update(extra)
+    return env
+
+
+def _assert_clean(what: str, text: str) -> None:
+    leaked = [s for s in SECRETS if s in text]
+    assert not leaked, f"{what} holds {leaked}:\n{text[:3000]}"
+
+
+def _everything_read_from(trace: Path, tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """What each reader of a saved trace prints or writes."""
+    out: dict[str, str] = {}
+    for name, args in {
+        "report": ["report", str(trace)],
+        "report -v": ["report", "-v", str(trace)],
+        "report --format json": ["report", str(trace), "--format", "json"],
+        "check": ["check", str(trace), "--json", str(tmp_path / "checked.json")],
+        "diff": ["diff", str(DATA / "uv-pip-install.json"), str(trace), "--format", "json"],
+        **{
+            f"allowlist {f}": ["allowlist", str(trace), "--format", f] for f in ("k8s", "compose", "apparmor")
+        },
+    }.items():
+        proc = rotrace_cli(*args, cwd=tmp_path, env=env)
+        assert proc.returncode in (0, 1), (name, proc.stderr)
+        out[name] = proc.stdout + proc.stderr
+    out["check's trace"] = (tmp_path / "checked.json").read_text()
+    out["step summary"] = (tmp_path / "summary.md").read_text()
+    return out
+
+
+def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    outside = "/var/tmp/rotrace-secrets-$$"  # a violation: GitHub annotations too
+    script = f'echo x > "$0"; echo y > {outside}; rm {outside}; /bin/true "$3" "$4" "$5"'
+    url = f"https://alice:{URL_PASSWORD}@example.invalid/x"
+    command = ["sh", "-c", script, str(tmp_path / "out"), f"--password={ARG_PASSWORD}", url, "--token",
+               TOKEN_VALUE, ENV_TOKEN]  # fmt: skip
+    run = rotrace_cli("run", "--json", "t.json", "--emit", "k8s", "--", *command, cwd=tmp_path, env=env)
+    assert run.returncode == 1, run.stderr
+    assert "::error" in run.stderr
+    _assert_clean("rotrace run's stdout and stderr", run.stdout + run.stderr)
+    raw = (tmp_path / "t.json").read_text()
+    _assert_clean("the JSON trace", raw)
+    trace = json.loads(raw)
+    # what was masked keeps its place
+    assert trace["command"][4:] == [
+        "--password=***",
+        "https://***@example.invalid/x",
+        "--token",
+        "***",
+        "***",
+    ]
+    assert trace["environment"]["UV_INDEX_URL"] == "https://***@pypi.example.invalid/simple"
+    assert trace["environment"]["PIP_PROXY"] == "***@proxy.example.invalid:3128"
+    assert trace["environment"]["UV_PUBLISH_TOKEN"] == "<redacted>"
+    child = next(p for p in trace["processes"] if p["cmdline"][:1] == ["/bin/true"])
+    assert child["cmdline"] == ["/bin/true", "--token", "***", "***"]  # ENV_TOKEN: known from the environment
+    assert any(e["path"] == str(tmp_path / "out") for e in trace["events"])  # paths are kept
+    for what, text in _everything_read_from(tmp_path / "t.json", tmp_path, env).items():
+        _assert_clean(what, text)
+
+
+def test_a_trace_written_with_secrets_is_masked_when_read(tmp_path: Path) -> None:
+    """A trace from an older rotrace holds the secrets verbatim: no report of it shows them,
+    and a check writes a trace without them."""
+    trace = json.loads((DATA / "uv-pip-install.json").read_text())
+    trace["command"] = ["uv", "pip", "install", "--index-url", f"https://alice:{URL_PASSWORD}@h.invalid/simple",
+                        f"--password={ARG_PASSWORD}", "six"]  # fmt: skip
+    trace["processes"][0]["cmdline"] = ["uv", "publish", "--token", TOKEN_VALUE]
+    trace["environment"].update(
+        UV_INDEX_URL=f"https://{INDEX_TOKEN}@h.invalid/simple",
+        UV_PUBLISH_TOKEN=PUBLISH_TOKEN,
+        PIP_PROXY=f"bob:{PROXY_PASSWORD}@proxy:3128",
+    )
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(trace))
+    env = _env(tmp_path)
+    for what, text in _everything_read_from(old, tmp_path, env).items():
+        _assert_clean(what, text)
+    checked = json.loads((tmp_path / "checked.json").read_text())
+    assert checked["command"][4:6] == ["https://***@h.invalid/simple", "--password=***"]
+    assert checked["processes"][0]["cmdline"] == ["uv", "publish", "--token", "***"]
+
+
+SERVICE = textwrap.dedent("""
+    import sys, time
+    out = sys.argv[1]
+    for i in range(6000):
+        open(f"{out}/tick", "w").close()
+        time.sleep(0.01)
+""")
+
+
+def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
+    """`run -p PID`: the command is the process's own command line, read from /proc."""
+    service = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), f"--password={ARG_PASSWORD}",
+                                f"https://alice:{URL_PASSWORD}@example.invalid/x"])  # fmt: skip
+    try:
+        while not (tmp_path / "tick").exists():
+            time.sleep(0.01)
+        rotrace = subprocess.Popen(
+            [sys.executable, "-m", "rotrace", "run", "-p", str(service.pid), "--json", "t.json"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
+        )  # fmt: skip
+        time.sleep(1.0)
+        rotrace.send_signal(signal.SIGINT)
+        out, err = rotrace.communicate(timeout=30)
+    finally:
+        service.kill()
+        service.wait()
+    _assert_clean("rotrace run -p", out + err)
+    raw = (tmp_path / "t.json").read_text()
+    _assert_clean("the JSON trace", raw)
+    assert json.loads(raw)["command"][-2:] == ["--password=***", "https://***@example.invalid/x"]

@@ -1,0 +1,475 @@
+"""Secrets out of what rotrace records (redact.py): every credential form is masked, whatever
+its token, scheme, host, port or path; what holds no secret is left as it was; masking twice
+is masking once."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rotrace.redact import (
+    MASK,
+    REDACTED,
+    redact_argv,
+    redact_environment,
+    redact_text,
+    secret_name,
+    secrets_in,
+)
+
+# A secret is marked with "ZQ" at both ends and in the middle: nothing else generated here
+# holds an upper-case Z or Q, so any piece of it left over shows.
+MARK = "ZQ"
+
+
+def _secret(alphabet: str, min_size: int = 1) -> st.SearchStrategy[str]:
+    part = st.text(alphabet=alphabet, min_size=min_size, max_size=16)
+    return st.tuples(part, part).map(lambda ab: f"{MARK}{ab[0]}{MARK}{ab[1]}{MARK}")
+
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPRSTUVWXY0123456789"  # no Q, no Z
+_UNRESERVED = _ALNUM + "-._~"
+# a password as written in a URL's userinfo: unreserved, sub-delimiters, percent-escapes
+_USERINFO_PASSWORD = _secret(_UNRESERVED + "!$&()*+,;=%")
+_TOKEN = _secret(_UNRESERVED)  # a token used as the user name: no ':'
+_QUERY_VALUE = _secret(_UNRESERVED + "%/+=")
+_ANY_VALUE = _secret(_ALNUM + "!#$%&()*+,-./:;<=>?@[]^_{|}~'\"")  # an option's value: no space
+
+_label = st.from_regex(r"[a-z][a-z0-9-]{0,8}[a-z0-9]", fullmatch=True)
+_hosts = st.one_of(
+    st.lists(_label, min_size=1, max_size=3).map(".".join),
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t))),
+    st.just("[::1]"),
+)
+_ports = st.none() | st.integers(1, 65535)
+_paths = st.lists(st.from_regex(r"[a-z0-9._-]{1,10}", fullmatch=True), max_size=3).map(
+    lambda parts: "/" + "/".join(parts)
+)
+_users = st.from_regex(r"[a-z_][a-z0-9._-]{0,10}", fullmatch=True)
+_schemes = st.sampled_from(
+    ["https", "http", "git+https", "git+http", "redis", "rediss", "postgresql", "postgres", "mysql",
+     "mongodb+srv", "amqp", "ftp", "sftp", "ssh", "s3", "socks5h", "svn+ssh", "hg+https"]
+)  # fmt: skip
+_SECRET_PARAMS = ["token", "access_token", "password", "passwd", "secret", "client_secret", "sig",
+                  "signature", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential",
+                  "X-Goog-Signature", "api_key", "apikey", "apiKey", "key", "auth", "private_token",
+                  "refresh_token", "id_token", "pwd", "session_token"]  # fmt: skip
+_PLAIN_PARAMS = ["page", "ref", "v", "format", "sha", "sslmode", "name", "per_page", "q", "timeout"]
+_SECRET_VARIABLES = ["UV_PUBLISH_TOKEN", "UV_PUBLISH_PASSWORD", "UV_INDEX_PRIVATE_REGISTRY_PASSWORD",
+                     "TWINE_PASSWORD", "PIP_PASSWORD", "GITHUB_TOKEN", "GH_TOKEN", "HF_TOKEN",
+                     "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", "MYSQL_PWD", "NPM_AUTH",
+                     "CI_JOB_TOKEN", "STRIPE_API_KEY", "OPENAI_API_KEY", "DATABASE_PASSWD", "APP_SECRET",
+                     "GOOGLE_APPLICATION_CREDENTIALS_JSON", "SIGNING_KEY", "UV_GITHUB_TOKEN",
+                     "PYTHON_KEYRING_PASSPHRASE", "XDG_SECRET", "ACCESS_KEY", "API_KEY", "SECRET_KEY_BASE",
+                     "REGISTRY_AUTH", "HTTP_AUTHORIZATION", "PIP_INDEX_CREDENTIALS"]  # fmt: skip
+_PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLDPWD", "UV_CACHE_DIR",
+                    "UV_KEYRING_PROVIDER", "PIP_KEYRING_PROVIDER", "UV_INDEX_PRIVATE_REGISTRY_USERNAME",
+                    "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
+                    "PASSWORD_STORE_DIR", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECRETS_DIR", "PYTHONHASHSEED",
+                    "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH"]  # fmt: skip
+
+
+def _authority(host: str, port: int | None) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@st.composite
+def _url_with_password(draw: st.DrawFn) -> tuple[str, str]:
+    secret = draw(_USERINFO_PASSWORD)
+    user = draw(st.sampled_from(["", "x-access-token", "__token__", "oauth2"]) | _users)
+    url = f"{draw(_schemes)}://{user}:{secret}@{_authority(draw(_hosts), draw(_ports))}{draw(_paths)}"
+    return url, secret
+
+
+@st.composite
+def _url_with_token_user(draw: st.DrawFn) -> tuple[str, str]:
+    secret = draw(_TOKEN)
+    scheme = draw(_schemes.filter(lambda s: "ssh" not in s and s != "sftp"))  # ssh://git@host: a login
+    return f"{scheme}://{secret}@{_authority(draw(_hosts), draw(_ports))}{draw(_paths)}", secret
+
+
+@st.composite
+def _bare_userinfo(draw: st.DrawFn) -> tuple[str, str]:
+    """PIP_PROXY, --proxy: user:password@host[:port], no scheme."""
+    secret = draw(_secret(_UNRESERVED + "!$&()*+;=%"))
+    return f"{draw(_users)}:{secret}@{_authority(draw(_hosts), draw(_ports))}", secret
+
+
+@st.composite
+def _url_with_secret_query(draw: st.DrawFn) -> tuple[str, str]:
+    secret = draw(_QUERY_VALUE)
+    params = [f"{p}=v{i}" for i, p in enumerate(draw(st.lists(st.sampled_from(_PLAIN_PARAMS), max_size=3)))]
+    params.insert(draw(st.integers(0, len(params))), f"{draw(st.sampled_from(_SECRET_PARAMS))}={secret}")
+    base = f"{draw(_schemes)}://{_authority(draw(_hosts), draw(_ports))}{draw(_paths)}"
+    return f"{base}?{'&'.join(params)}", secret
+
+
+_credential_urls = st.one_of(_url_with_password(), _url_with_token_user(), _url_with_secret_query())
+_credential_values = st.one_of(_credential_urls, _bare_userinfo())
+
+
+def _clean(text: str) -> bool:
+    return MARK not in text
+
+
+@given(_credential_values)
+def test_a_credential_in_a_value_is_masked_and_its_place_kept(case: tuple[str, str]) -> None:
+    value, _ = case
+    out = redact_text(value)
+    assert _clean(out), out
+    assert MASK in out
+    if "://" in value:
+        assert out.split("://")[0] == value.split("://")[0]  # the scheme stays
+    assert redact_text(out) == out
+
+
+@given(st.lists(_credential_values, min_size=1, max_size=4), st.sampled_from([" ", ",", "\n", " , "]))
+def test_every_credential_in_a_list_of_urls_is_masked(cases: list[tuple[str, str]], sep: str) -> None:
+    """UV_EXTRA_INDEX_URL, PIP_EXTRA_INDEX_URL, UV_INDEX: several URLs in one value."""
+    value = sep.join(url for url, _ in cases)
+    out = redact_text(value)
+    assert _clean(out), out
+    assert out.count(MASK) >= len(cases)
+    assert redact_text(out) == out
+
+
+@given(_credential_values, st.sampled_from(["--index-url={}", "--extra-index-url={}", "-i{}", "--proxy={}",
+                                            "name=x {}", "pkg @ {}", "'{}'", '"{}"', "({})"]))  # fmt: skip
+def test_a_credential_inside_an_argument_is_masked(case: tuple[str, str], template: str) -> None:
+    out = redact_text(template.format(case[0]))
+    assert _clean(out), out
+
+
+@given(
+    _credential_values, st.sampled_from(["-i", "--index-url", "--extra-index-url", "--find-links", "--proxy"])
+)
+def test_a_credential_url_given_as_an_options_value_is_masked(case: tuple[str, str], option: str) -> None:
+    out = redact_argv(["uv", "pip", "install", option, case[0], "pkg"])
+    assert all(_clean(a) for a in out), out
+    assert out[:4] == ["uv", "pip", "install", option] and out[-1] == "pkg"
+
+
+def test_readable_shapes() -> None:
+    assert redact_text("https://TOKEN@host/simple") == "https://***@host/simple"
+    assert redact_text("https://user:pass@host:8443/simple") == "https://***@host:8443/simple"
+    assert redact_text("user:pass@proxy:3128") == "***@proxy:3128"
+    assert redact_text("redis://:password@cache:6379/0") == "redis://***@cache:6379/0"
+    assert (
+        redact_text("git+https://x-access-token:ghp_0123456789abcdefghij0123456789abcdef@github.com/o/r.git")
+        == "git+https://***@github.com/o/r.git"
+    )
+    assert (
+        redact_text("postgresql://u:p@h/db?sslmode=require&password=p2")
+        == "postgresql://***@h/db?sslmode=require&password=***"
+    )
+    assert redact_text("https://user:p@ss@host/") == "https://***@host/"  # an '@' in the password
+    assert redact_text("https://user:wJal/rXUtn@host/simple") == "https://***@host/simple"  # a raw '/'
+    assert redact_text("jdbc:mysql://u:p@h/db") == "jdbc:mysql://***@h/db"
+    assert redact_text("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    assert redact_text('{"password": "hunter2", "user": "bob"}') == '{"password": "***", "user": "bob"}'
+    assert redact_text("Server=db;Uid=app;Pwd=hunter2;") == "Server=db;Uid=app;Pwd=***;"
+    assert redact_text("username=app,password=hunter2,uid=1000") == "username=app,password=***,uid=1000"
+
+
+# -- argv ----------------------------------------------------------------------------------------
+
+
+_SECRET_OPTIONS = [
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "api-key",
+    "apikey",
+    "auth",
+    "auth-token",
+    "access-token",
+    "client-secret",
+    "http-password",
+    "proxy-password",
+    "oauth2-bearer",
+    "otp",
+    "passphrase",
+    "storepass",
+    "keypass",
+    "db-password",
+    "registry-token",
+    "credentials",
+    "pass",
+]
+
+
+@given(_ANY_VALUE, st.sampled_from(_SECRET_OPTIONS))  # fmt: skip
+def test_a_secret_options_value_is_masked_in_both_forms(secret: str, name: str) -> None:
+    for dashes in ("--", "-"):
+        joined = redact_argv(["tool", f"{dashes}{name}={secret}", "next"])
+        assert joined == ["tool", f"{dashes}{name}={MASK}", "next"]
+        if secret.startswith("-"):
+            continue
+        apart = redact_argv(["tool", f"{dashes}{name}", secret, "next"])
+        assert apart == ["tool", f"{dashes}{name}", MASK, "next"]
+        assert redact_argv(joined) == joined and redact_argv(apart) == apart
+
+
+@given(_ANY_VALUE)
+def test_assignments_and_java_properties(secret: str) -> None:
+    assert redact_argv(["env", f"GITHUB_TOKEN={secret}", "make"]) == ["env", "GITHUB_TOKEN=***", "make"]
+    assert redact_argv(["docker", "run", "-e", f"API_KEY={secret}", "img"])[3] == "API_KEY=***"
+    assert redact_argv(["docker", "build", "--build-arg", f"NPM_TOKEN={secret}", "."])[3] == "NPM_TOKEN=***"
+    java = redact_argv(["java", f"-Djavax.net.ssl.keyStorePassword={secret}", "-jar", "app.jar"])
+    assert java[1] == "-Djavax.net.ssl.keyStorePassword=***"
+    assert redact_argv(["helm", "install", "--set", f"db.password={secret}"])[3] == "db.password=***"
+
+
+@given(_secret(_UNRESERVED + "+/="), st.sampled_from(["Bearer", "Basic", "token", "Digest", "Bot"]))
+def test_authorization_headers_are_masked(secret: str, scheme: str) -> None:
+    for name in ("Authorization", "authorization", "Proxy-Authorization"):
+        out = redact_argv(["curl", "-H", f"{name}: {scheme} {secret}", "https://api.example.com/x"])
+        assert out[2] == f"{name}: {scheme} ***"
+    for name in ("X-Api-Key", "X-Auth-Token", "Private-Token", "X-Vault-Token", "Cookie"):
+        assert redact_argv(["curl", "-H", f"{name}: {secret}"])[2] == f"{name}: ***"
+    header = redact_argv(["git", "-c", f"http.extraHeader=AUTHORIZATION: basic {secret}", "fetch"])
+    assert header[2] == "http.extraHeader=AUTHORIZATION: basic ***"
+
+
+@given(_users, _secret(_UNRESERVED + "!$%^&*()+=[]{}"))
+def test_programs_whose_short_option_is_a_password(user: str, secret: str) -> None:
+    """-u, -p, -a, -t say nothing by themselves: where a program is known to take a password."""
+    cases = [
+        (["curl", "-u", f"{user}:{secret}", "https://x"], 2, f"{user}:***"),
+        (["curl", f"-u{user}:{secret}", "https://x"], 1, f"-u{user}:***"),
+        (["curl", "-sSLu", f"{user}:{secret}", "https://x"], 2, f"{user}:***"),
+        (["curl", "--proxy-user", f"{user}:{secret}", "https://x"], 2, f"{user}:***"),
+        (["http", "-a", f"{user}:{secret}", "example.com"], 2, f"{user}:***"),
+        (["mysql", f"-p{secret}", "db"], 1, "-p***"),
+        (["sshpass", "-p", secret, "ssh", "host"], 2, MASK),
+        (["docker", "login", "-u", user, "-p", secret, "ghcr.io"], 5, MASK),
+        (["podman", "login", f"-p{secret}", "quay.io"], 2, "-p***"),
+        (["uv", "publish", "-t", secret], 3, MASK),
+        (["uv", "publish", "-u", user, "-p", secret], 5, MASK),
+        (["python", "-m", "twine", "upload", "-p", secret, "dist/x.whl"], 5, MASK),
+        (["redis-cli", "-a", secret, "ping"], 2, MASK),
+        (["openssl", "enc", "-pass", f"pass:{secret}", "-in", "f"], 3, "pass:***"),
+        (["openssl", "pkcs12", "-passin", f"pass:{secret}"], 3, "pass:***"),
+        (["poetry", "config", "pypi-token.pypi", secret], 3, MASK),
+        (["poetry", "config", "http-basic.corp", user, secret], 4, MASK),
+        (["npm", "config", "set", "//registry.npmjs.org/:_authToken", secret], 4, MASK),
+        (["gh", "secret", "set", "NAME", "-b", secret], 5, MASK),
+        (["kubectl", "create", "secret", "generic", f"--from-literal=x={secret}"], 4, "--from-literal=x=***"),
+    ]  # fmt: skip
+    for argv, at, expected in cases:
+        out = redact_argv(argv)
+        assert out[at] == expected, (argv, out)
+        assert [a for i, a in enumerate(out) if i != at] == [a for i, a in enumerate(argv) if i != at]
+        assert redact_argv(out) == out
+
+
+@given(_ANY_VALUE.filter(lambda s: not s.startswith("-")))
+def test_a_script_given_as_one_argument_is_read_the_same_way(secret: str) -> None:
+    """sh -c '...': the script's words hold secrets by their place too, quoted or not."""
+    quoted = shlex.quote(secret)
+    for script in (
+        f"mytool --password {quoted} --verbose",
+        f"curl -fsS -u bob:{quoted} https://x && echo done",
+        f"TOKEN={quoted} ./run.sh",
+        f"echo hi; sshpass -p {quoted} ssh host",
+        f"ssh host {shlex.quote(f'uv publish --token {quoted}')}",
+    ):
+        out = redact_argv(["sh", "-c", script])
+        assert _clean(out[2]), (script, out)
+        assert redact_argv(out) == out
+
+
+def test_a_script_keeps_what_is_not_secret() -> None:
+    script = "curl -u bob:s3cret https://x | jq .items; docker run -p 8080:80 img"
+    assert redact_text(script) == "curl -u bob:*** https://x | jq .items; docker run -p 8080:80 img"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ghp_" + "a1B2" * 9, "ghs_" + "Z9y8" * 9, "github_pat_" + "11AB" * 6, "glpat-" + "x1Y2" * 5,
+        "pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmdoaWpr", "npm_" + "aB3d" * 9, "hf_" + "AbCd" * 8,
+        "AKIAIOSFODNN7EXAMPLE", "xoxb-1234567890-abcdefghij", "sk_live_" + "4eC3" * 5,
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ],
+)  # fmt: skip
+def test_tokens_of_a_well_known_form_are_masked_anywhere(token: str) -> None:
+    """A token whose form says what it is, even where nothing else does (`echo TOKEN | ...`)."""
+    out = redact_argv(["sh", "-c", f"echo {token} | gh auth login --with-token", "x", token])
+    assert token not in out[2] and token not in out[4]
+    assert out[4].endswith(MASK) and redact_argv(out) == out
+
+
+# -- what holds no secret ------------------------------------------------------------------------
+
+
+def _plain_url(parts: tuple[str, str, int | None, str, list[str]]) -> str:
+    scheme, host, port, path, params = parts
+    query = "?" + "&".join(f"{p}=1" for p in params) if params else ""
+    return f"{scheme}://{_authority(host, port)}{path}{query}"
+
+
+_version = st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,2}", fullmatch=True)
+_names = st.from_regex(r"[a-z][a-z0-9-]{0,12}[a-z0-9]", fullmatch=True)
+_near_misses = st.one_of(
+    _paths,
+    st.tuples(_names, _version).map("@".join),  # uv tool run black@24.1.0, npm i pkg@1.2
+    st.tuples(_names, _names, _version).map(lambda t: f"@{t[0]}/{t[1]}@{t[2]}"),  # npm scoped
+    st.tuples(_names, _paths).map(lambda t: f"{t[0]} @ file://{t[1]}"),  # PEP 508 direct reference
+    st.tuples(_names, _hosts, _names).map(lambda t: f"git@{t[1]}:{t[2]}/{t[0]}.git"),  # scp-like ssh
+    st.tuples(_users, _hosts).map("@".join),  # user@host, an e-mail address
+    st.tuples(_users, _hosts).map(lambda t: f"mailto:{t[0]}@{t[1]}"),
+    st.tuples(_hosts, _names).map(lambda t: f"ssh://git@{t[0]}/{t[1]}.git"),
+    st.tuples(_hosts, _paths, _version).map(lambda t: f"git+https://{t[0]}{t[1]}@v{t[2]}"),
+    st.tuples(_names, _version, st.from_regex(r"[0-9a-f]{64}", fullmatch=True)).map(
+        lambda t: f"{t[0]}:{t[1]}@sha256:{t[2]}"  # image:tag@digest
+    ),
+    st.tuples(_schemes, _hosts, _ports, _paths, st.lists(st.sampled_from(_PLAIN_PARAMS), max_size=3)).map(
+        _plain_url
+    ),
+    st.tuples(_names, _version).map(lambda t: f"{t[0]}=={t[1]}"),
+    st.tuples(_hosts, st.integers(1, 65535)).map(lambda t: f"{t[0]}:{t[1]}"),
+    st.sampled_from(["--no-password", "--password-stdin", "--ask-password", "--token-file=/run/t",
+                     "--keyring-provider=subprocess", "--max-tokens=100", "--auth-type=basic",
+                     "-o", "StrictHostKeyChecking=no", "--key=/etc/ssl/k.pem", "--cache-key=abc",
+                     "PWD=/srv/app", "TOKENIZERS_PARALLELISM=false", "python3.11", "-c",
+                     "import sys; print(sys.argv)", "key: value", "a=1 b=2", "--sort-key=2"]),
+)  # fmt: skip
+
+
+@given(_near_misses)
+def test_what_holds_no_secret_is_left_as_it_was(value: str) -> None:
+    assert redact_text(value) == value
+    assert redact_argv([value]) == [value]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["docker", "run", "-p", "8080:80", "-u", "1000:1000", "img"],
+        ["python", "-u", "app.py", "-p", "4"],
+        ["uv", "run", "-p", "3.12", "--with", "black@24.1.0", "app"],
+        ["uv", "tool", "run", "black@24.1.0", "--check", "."],
+        ["npm", "i", "left-pad@1.3.0", "@types/node@20"],
+        ["git", "clone", "git@github.com:org/repo.git"],
+        ["git", "config", "user.email", "me@example.com"],
+        ["docker", "login", "--password-stdin", "-u", "bob", "ghcr.io"],
+        ["mysql", "-p", "appdb"],
+        ["mysql", "--password", "--host", "db"],
+        ["sort", "--key", "2", "file"],
+        ["curl", "--key", "client.pem", "--cert", "client.crt", "-u", "bob", "https://x"],
+        ["openssl", "enc", "-pass", "env:PASSWORD", "-in", "f"],
+        ["ssh", "-p", "2222", "git@host"],
+        ["pip", "install", "pkg @ file:///tmp/pkg", "--index-url", "https://pypi.org/simple"],
+        ["llm", "--max-tokens", "100", "--token-limit", "5"],
+    ],
+)  # fmt: skip
+def test_commands_without_a_secret_are_left_as_they_were(argv: list[str]) -> None:
+    assert redact_argv(argv) == argv
+
+
+@given(st.text(max_size=80))
+def test_masking_twice_is_masking_once(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+    argv = text.split(" ")
+    assert redact_argv(redact_argv(argv)) == redact_argv(argv)
+
+
+# -- the environment -----------------------------------------------------------------------------
+
+
+@given(st.sampled_from(_SECRET_VARIABLES), _ANY_VALUE)
+def test_a_secret_named_variable_is_withheld(name: str, secret: str) -> None:
+    assert secret_name(name)
+    assert redact_environment({name: secret, "HOME": "/root"}) == {name: REDACTED, "HOME": "/root"}
+
+
+@given(st.from_regex(r"UV_INDEX_[A-Z][A-Z0-9_]{0,10}_PASSWORD", fullmatch=True))
+def test_every_uv_index_password_is_a_secret(name: str) -> None:
+    assert secret_name(name)
+
+
+@pytest.mark.parametrize("name", _PLAIN_VARIABLES)
+def test_a_plain_variable_is_kept(name: str) -> None:
+    assert not secret_name(name)
+    assert redact_environment({name: "/srv/app:subprocess"}) == {name: "/srv/app:subprocess"}
+
+
+@given(
+    st.sampled_from(["UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL",
+                     "PIP_EXTRA_INDEX_URL", "UV_PYTHON_INSTALL_MIRROR", "UV_PUBLISH_URL", "PIP_FIND_LINKS"]),
+    st.lists(_credential_urls, min_size=1, max_size=3),
+)  # fmt: skip
+def test_index_urls_keep_their_place_and_lose_their_credentials(
+    name: str, urls: list[tuple[str, str]]
+) -> None:
+    value = " ".join(u for u, _ in urls)
+    out = redact_environment({name: value})[name]
+    assert _clean(out) and out.count("://") == len(urls)
+
+
+def test_uv_index_pip_proxy_and_named_indexes() -> None:
+    env = {
+        "UV_INDEX": "corp=https://tok3n@corp.example/simple pypi=https://pypi.org/simple",
+        "PIP_PROXY": "bob:hunter2@proxy.corp:3128",
+        "UV_INDEX_CORP_USERNAME": "bob",
+        "UV_INDEX_CORP_PASSWORD": "hunter2",
+    }
+    assert redact_environment(env) == {
+        "UV_INDEX": "corp=https://***@corp.example/simple pypi=https://pypi.org/simple",
+        "PIP_PROXY": "***@proxy.corp:3128",
+        "UV_INDEX_CORP_USERNAME": "bob",
+        "UV_INDEX_CORP_PASSWORD": REDACTED,
+    }
+
+
+@given(_ANY_VALUE.filter(lambda s: len(s) >= 8))
+def test_a_secret_of_the_environment_is_masked_wherever_it_appears(secret: str) -> None:
+    """A token passed as $GITHUB_TOKEN lands in a command line as a bare word: its value is
+    known to be secret, whatever its form."""
+    known = secrets_in({"GITHUB_TOKEN": secret, "HOME": "/root", "PATH": "/usr/bin:/bin"})
+    assert secret in known and "/root" not in known
+    argv = ["sh", "-c", f"printf %s '{secret}' | docker login --password-stdin", "sh", secret]
+    out = redact_argv(argv, known)
+    assert all(_clean(a) for a in out), out
+    assert redact_environment({"UV_INDEX_URL": f"https://host/simple?x={secret}"}, known) == {
+        "UV_INDEX_URL": f"https://host/simple?x={MASK}"
+    }
+
+
+def test_short_values_of_secret_variables_are_not_masked_everywhere() -> None:
+    """`DEBUG_TOKEN=1` would mask every 1: below MIN_KNOWN characters, only by name."""
+    assert secrets_in({"DEBUG_TOKEN": "1", "FEATURE_SECRET": "true"}) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "a",
+        "a-",
+        "a://b:c",
+        "a=b:c",
+        "token=",
+        "-a=",
+        "token: ",
+        "'\"",
+        ",a:b",
+        "x:y@",
+        "@",
+        ":",
+        "--password ",
+    ],
+)
+def test_arguments_as_long_as_the_kernel_allows_are_read_in_one_pass(unit: str) -> None:
+    """A traced program's arguments are anyone's: 128 KiB of a pattern that would make a
+    backtracking search quadratic (minutes here) is read in one pass, and masked the same."""
+    text = unit * (128 * 1024 // len(unit)) + "a"
+    once = redact_text(text)
+    assert redact_text(once) == once
+    argv = redact_argv([text, text])
+    assert redact_argv(argv) == argv
