@@ -388,7 +388,7 @@ def _emit(
     sys.stdout.flush()
     for note in rendered.notes:
         print(f"rotrace: {note}", file=sys.stderr)
-    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
+    return EXIT_VIOLATIONS if plan.blocked or rendered.incomplete else EXIT_OK
 
 
 def _diff(old: Changes, new: Changes, view: View, err: bool) -> int:
