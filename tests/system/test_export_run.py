@@ -239,3 +239,28 @@ def test_compose_fragment_merged_into_a_service_mounts_exactly_that_directory(
         subprocess.run([*project, "down"], cwd=traced, capture_output=True, timeout=300)
         subprocess.run([wrapper, "network", "rm", "-f", f"{name}_default"], capture_output=True, timeout=120)
         subprocess.run([wrapper, "rmi", "-f", image], capture_output=True, timeout=120)
+
+
+@pytest.mark.needs("apparmor_parser")
+def test_apparmor_profile_with_hostile_names_compiles_with_exactly_its_rules(tmp_path: Path) -> None:
+    """Comment and rule syntax in names (`#`, `@{VAR}`, quotes, braces, a line break) stays in
+    its quoted rule or is left out: apparmor_parser compiles the profile, which holds exactly
+    one write rule pair per mount it could hold."""
+    from rotrace.export.formats import RENDERERS, Target
+    from rotrace.policy.mounts import Blocked, MountPlan
+
+    plain = ["/srv/a#b", "/srv/@{HOME}x", "/srv/a}b{", '/srv/a\\"b', "/srv/#include <x>", f"/srv/{OPTIONS}"]
+    broken = ['/srv/x" rw,\n/** rwx,\n', "/srv/a\u2028/** rwx,", "/srv/a\x85b"]
+    blocked = Blocked(point="/srv/v\n/** rwx,", path="/srv/v/f", reason="r", count=1)
+    plan = MountPlan(mounts=sorted(plain + broken), blocked=[blocked])
+    rendered = RENDERERS["apparmor"](plan, Target(["sh", "-c", "x\u2028/** rwx,"], "app", ("/usr/bin/a#b",)))
+    (tmp_path / "app.profile").write_text(rendered.text)
+    parser = shutil.which("apparmor_parser") or "/usr/sbin/apparmor_parser"
+    parsed = subprocess.run(
+        [parser, "-Q", "-K", str(tmp_path / "app.profile")], capture_output=True, text=True
+    )
+    assert parsed.returncode == 0, parsed.stderr + rendered.text
+    rules = [line.strip() for line in rendered.text.splitlines() if line.startswith('  "/srv/')]
+    assert len(rules) == 2 * len(plain) and not any("rwx" in line for line in rules)
+    assert "rwx" not in "".join(line for line in rendered.text.splitlines() if not line.startswith("#"))
+    assert rendered.incomplete and sum("left out of the profile" in n for n in rendered.notes) == len(broken)

@@ -30,7 +30,7 @@ class Rendered:
     incomplete: bool = False  # a mount of the plan could not be written in this format
 
     def __post_init__(self) -> None:
-        self.notes = [safe_text(note) for note in self.notes]
+        self.notes = list(dict.fromkeys(safe_text(note) for note in self.notes))
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,7 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
     head = _header(plan, target, "AppArmor profile") + _comments(loads)
     opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
     text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"
-    return Rendered(text, notes)
+    return Rendered(text, notes, any(not is_plain(m) for m in plan.mounts))
 
 
 RENDERERS: dict[str, Callable[[MountPlan, Target], Rendered]] = {
