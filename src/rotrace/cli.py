@@ -209,15 +209,17 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
     \b
     policy   rotrace's own TOML (for --policy)
     k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes
-    docker   docker run flags: --read-only --tmpfs ...  (only the flags:
-             `docker run $(rotrace allowlist t.json --format docker) IMAGE`)
-    compose  a service fragment: read_only, tmpfs
-    bwrap    bubblewrap arguments (only the arguments)
+    docker   docker run flags, one per line: --read-only --mount=type=tmpfs,...
+             (mapfile -t f < <(rotrace allowlist t.json --format docker)
+             then docker run "${f[@]}" IMAGE; never an unquoted $(...))
+    compose  a service fragment: read_only, tmpfs volumes
+    bwrap    bubblewrap arguments, one per line (read them as docker's)
     apparmor an AppArmor profile: reads (as recorded with --all-opens, else
              everywhere), the programs run, writes only where mounts are, the
              venvs denied; with how to load it for Docker and Kubernetes
     Notes (what no mount can fix, settings that avoid a mount) go to stderr.
-    Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead).
+    Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead),
+    or a mount could not be written in the format (a note says which).
     """
     from rotrace.commands import allowlist as make_allowlist
 

@@ -167,7 +167,7 @@ def export(
     sys.stdout.flush()
     for note in rendered.notes:
         print(f"rotrace: {note}", file=sys.stderr)
-    return EXIT_VIOLATIONS if plan.blocked else EXIT_OK
+    return EXIT_VIOLATIONS if plan.blocked or rendered.incomplete else EXIT_OK
 
 
 def read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:

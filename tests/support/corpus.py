@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -291,7 +290,7 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
     except tomllib.TOMLDecodeError as exc:
         out.errors.append(f"the policy does not parse: {exc}")
     docker = _rotrace(rotrace, "allowlist", str(trace), "--format", "docker", cwd=cwd, env=env)
-    out.docker_flags = shlex.split(docker.stdout)
+    out.docker_flags = docker.stdout.splitlines()  # one per line
     k8s = _rotrace(rotrace, "allowlist", str(trace), "--format", "k8s", cwd=cwd, env=env)
     import yaml
 
@@ -321,7 +320,10 @@ def problems(out: Outcome, w: Workload, base: Base) -> list[str]:
     if (
         not out.docker_flags
         or out.docker_flags[0] != "--read-only"
-        or not all(f.startswith("--tmpfs=/") for f in out.docker_flags[1:])
+        or not all(
+            f.startswith(("--mount=type=tmpfs,dst=/", '--mount=type=tmpfs,"dst=/'))
+            for f in out.docker_flags[1:]
+        )
     ):
         found.append(f"docker output is not only flags: {out.docker_flags[:4]}")
     bad = [n for n in out.k8s_names if not RFC1123.fullmatch(n)]

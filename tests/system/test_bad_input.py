@@ -96,7 +96,7 @@ def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) 
     proc = subprocess.run(argv, cwd=app, capture_output=True, text=True,
                           preexec_fn=lambda: __import__("os").close(2))  # fmt: skip
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.split() == ["--read-only", f"--tmpfs={out}"]
+    assert proc.stdout.splitlines() == ["--read-only", f"--mount=type=tmpfs,dst={out}"]
     assert json.loads((tmp_path / "t.json").read_text())["summary"]["violations"] == 1
 
 

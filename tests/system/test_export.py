@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -72,14 +71,17 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
 
     _, out, _ = _emit(trace, "compose")
     service = yaml.safe_load(out)["services"]["app"]
-    assert service == {"read_only": True, "tmpfs": sorted(["/tmp", cache])}
+    assert service == {
+        "read_only": True,
+        "volumes": [{"type": "tmpfs", "target": p} for p in sorted(["/tmp", cache])],
+    }
 
     _, out, _ = _emit(trace, "docker")
-    flags = shlex.split(out.splitlines()[-1])
-    assert flags == ["--read-only", *(f"--tmpfs={p}" for p in sorted(["/tmp", cache]))]
+    flags = out.splitlines()  # one per line
+    assert flags == ["--read-only", *(f"--mount=type=tmpfs,dst={p}" for p in sorted(["/tmp", cache]))]
 
     _, out, _ = _emit(trace, "bwrap")
-    args = shlex.split(out.splitlines()[-1])
+    args = out.splitlines()
     assert args[:6] == ["--ro-bind", "/", "/", "--dev", "/dev", "--proc"]
     assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == sorted(["/tmp", cache])
 

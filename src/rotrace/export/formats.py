@@ -1,8 +1,11 @@
 """The mount plan in each consumer's format, one renderer per format behind one interface.
 
-Files are written by real emitters (tomli-w, PyYAML's safe_dump), so no path can inject a
-key or a line. Machine-read flags (docker, bwrap) are only the flags: what a person should
-know goes to `Rendered.notes`, which the CLI prints on stderr.
+Every name reaches a generated file through one escaper (rotrace.escape): comments are
+`safe_text` (no line break of any kind survives in them), values are written by real emitters
+(tomli-w; PyYAML, with double quotes and escapes for any name that is not plain), and the
+command-line formats (docker, bwrap) print one argument per line, raw, so that no shell parses
+them: a name no line can hold is left out, with a note. What a person should know goes to
+`Rendered.notes`, which the CLI prints on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import safe_text
+from rotrace.escape import NOT_PLAIN, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, escape_glob, policy_entry
 from rotrace.policy.mounts import MountPlan
@@ -24,6 +27,10 @@ from rotrace.policy.mounts import MountPlan
 class Rendered:
     text: str  # for stdout
     notes: list[str] = field(default_factory=list)  # for a person, on stderr
+    incomplete: bool = False  # a mount of the plan could not be written in this format
+
+    def __post_init__(self) -> None:
+        self.notes = list(dict.fromkeys(safe_text(note) for note in self.notes))
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,50 @@ def _notes(plan: MountPlan) -> list[str]:
     return notes
 
 
+def _comments(lines: list[str]) -> str:
+    """Comment lines, each escaped here: a line break of any kind (`\\n`, `\\r`, NEL, U+2028...)
+    in a name would end the comment, and what follows would be read as YAML, TOML or a rule."""
+    return "".join(f"# {safe_text(line)}\n" for line in lines)
+
+
 def _header(plan: MountPlan, target: Target, what: str) -> str:
-    lines = [f"{what} from rotrace for: {safe_text(shlex.join(target.command))}"]
+    lines = [f"{what} from rotrace for: {shlex.join(target.command)}"]
     lines += [f"NOT MOUNTABLE: {b.describe()}" for b in plan.blocked]
-    return "".join(f"# {line}\n" for line in lines)
+    return _comments(lines)
+
+
+def _yaml(doc: dict[str, object]) -> str:
+    """One YAML document, by PyYAML: a string that is not plain (a line break of any kind, a
+    control or invisible character) in double quotes, where every such character is an escape.
+    (Left to itself PyYAML writes U+2028 raw, and reads `\\x85` back as a space.)"""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if is_plain(value) else '"')
+
+    Dumper.add_representer(str, represent_str)
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30)
+
+
+def _toml(doc: dict[str, object]) -> str:
+    """TOML by tomli-w, which escapes what TOML forbids raw (controls, line breaks) but writes
+    the rest of what is not plain as it is (NEL, U+2028, bidirectional overrides: lines and
+    reordered text in an editor or a diff under review): those as \\uXXXX too. tomli-w writes
+    every string in double quotes, where such an escape means the character, and no raw control
+    character but its own line ends."""
+    import tomli_w
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if char == "\n" else f"\\u{ord(char):04x}"  # its own line ends stay
+
+    return NOT_PLAIN.sub(escape, tomli_w.dumps(doc))
 
 
 def policy(plan: MountPlan, target: Target) -> Rendered:
-    import tomli_w
-
     defaults = Allowlist(list(DEFAULT_ALLOW))
     doc: dict[str, object] = {"version": 1, "defaults": True, "allow": []}
     for mount in plan.mounts:
@@ -70,7 +112,7 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
             key, value = policy_entry(escape_glob(mount))
             doc.setdefault(key, [])
             doc[key].append(value)  # type: ignore[attr-defined]
-    return Rendered(_header(plan, target, "policy") + tomli_w.dumps(doc), _notes(plan))
+    return Rendered(_header(plan, target, "policy") + _toml(doc), _notes(plan))
 
 
 def volume_name(path: str, taken: set[str]) -> str:
@@ -91,7 +133,7 @@ def _mountable(plan: MountPlan) -> tuple[list[str], list[str]]:
     """Mount paths a YAML manifest can hold (Kubernetes wants UTF-8), and notes for the rest."""
     ok = [m for m in plan.mounts if _is_utf8(m)]
     skipped = [
-        safe_text(f"{m}: not valid UTF-8, which a manifest cannot hold: rename it, or mount its parent")
+        f"{m}: not valid UTF-8, which a manifest cannot hold: left out; rename it, or mount its parent"
         for m in plan.mounts
         if not _is_utf8(m)
     ]
@@ -99,8 +141,6 @@ def _mountable(plan: MountPlan) -> tuple[list[str], list[str]]:
 
 
 def k8s(plan: MountPlan, target: Target) -> Rendered:
-    import yaml
-
     mounts, skipped = _mountable(plan)
     taken: set[str] = set()
     named = [(volume_name(p, taken), p) for p in mounts]
@@ -112,46 +152,89 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
     if named:
         container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in named]
         spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named]
-    text = yaml.safe_dump({"spec": spec}, sort_keys=False, allow_unicode=True)
-    return Rendered(_header(plan, target, "Pod spec fragment") + text, _notes(plan) + skipped)
+    text = _yaml({"spec": spec})
+    return Rendered(_header(plan, target, "Pod spec fragment") + text, _notes(plan) + skipped, bool(skipped))
 
 
 def compose(plan: MountPlan, target: Target) -> Rendered:
-    import yaml
-
+    """The long volume syntax (`type: tmpfs`, `target:`): the short `tmpfs: DIR:OPTIONS` reads
+    options out of a name holding `:`. podman-compose turns the long syntax back into
+    `podman run --tmpfs TARGET`, which does too: a name with `:` is left out. Compose
+    interpolates `$` in every value: doubled."""
     mounts, skipped = _mountable(plan)
+    skipped += [
+        f"{m}: holds ':', which podman-compose hands to `podman run --tmpfs DIR:OPTIONS` as mount"
+        " options: left out; rename it, or mount its parent"
+        for m in mounts
+        if ":" in m
+    ]
+    mounts = [m for m in mounts if ":" not in m]
     service: dict[str, object] = {"read_only": True}
     if mounts:
-        service["tmpfs"] = mounts
-    text = yaml.safe_dump({"services": {target.container: service}}, sort_keys=False, allow_unicode=True)
-    return Rendered(_header(plan, target, "compose service fragment") + text, _notes(plan) + skipped)
+        service["volumes"] = [{"type": "tmpfs", "target": m.replace("$", "$$")} for m in mounts]
+    text = _yaml({"services": {target.container: service}})
+    notes = _notes(plan) + skipped
+    return Rendered(_header(plan, target, "compose service fragment") + text, notes, bool(skipped))
+
+
+def csv_field(value: str) -> str:
+    """One field of a CSV record as Go's encoding/csv reads it (docker's and podman's `--mount`
+    value): in double quotes, each quote doubled, when it holds a comma, a quote or a line
+    break or starts with a space; else as it is."""
+    if any(c in value for c in ',"\r\n') or value[:1].isspace():
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _flag_paths(plan: MountPlan) -> tuple[list[str], list[str]]:
+    """Mount paths a line of flags can hold as they are, and notes for the rest."""
+    ok = [m for m in plan.mounts if is_plain(m)]
+    skipped = [
+        f"{m}: holds a line break, a control or invisible character, or bytes that are not UTF-8,"
+        " which no line of flags can hold: left out; rename it, or mount its parent"
+        for m in plan.mounts
+        if not is_plain(m)
+    ]
+    return ok, skipped
+
+
+def _argument_lines(plan: MountPlan, args: list[str], skipped: list[str], tool: str, read: str) -> Rendered:
+    """Arguments one per line, raw (no shell quoting to undo), and how to read them."""
+    how = (
+        f"{tool} arguments, one per line: read them as lines, never through an unquoted $(...), which"
+        f" splits and globs names: {read}"
+    )
+    return Rendered("".join(f"{a}\n" for a in args), [how, *_notes(plan), *skipped], bool(skipped))
 
 
 def docker(plan: MountPlan, target: Target) -> Rendered:
-    flags = ["--read-only", *(f"--tmpfs={p}" for p in plan.mounts)]
-    return Rendered(shlex.join(flags) + "\n", _notes(plan))
+    """`--mount=type=tmpfs,dst=DIR`, DIR a CSV field: `--tmpfs DIR:OPTIONS` reads mount
+    options (exec, suid, mode) out of a name that holds a colon."""
+    paths, skipped = _flag_paths(plan)
+    flags = ["--read-only", *(f"--mount=type=tmpfs,{csv_field('dst=' + p)}" for p in paths)]
+    read = 'mapfile -t flags < <(rotrace allowlist TRACE --format docker); docker run "${flags[@]}" IMAGE'
+    return _argument_lines(plan, flags, skipped, "docker run", read)
 
 
 def bwrap(plan: MountPlan, target: Target) -> Rendered:
+    paths, skipped = _flag_paths(plan)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for path in plan.mounts:
+    for path in paths:
         args += ["--tmpfs", path]
-    return Rendered(shlex.join(args) + "\n", _notes(plan))
+    read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
+    return _argument_lines(plan, args, skipped, "bwrap", read)
 
 
 _AA_SPECIAL = re.compile(r'([*?\[\]{}^,"\\])')
-_AA_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _DEVICES = ("/dev/null rw,", "/dev/tty rw,", "/dev/pts/* rw,", "/dev/shm/ rw,", "/dev/shm/** rwkl,",
             "@{PROC}/@{pid}/** rw,")  # fmt: skip
 
 
 def _aa_path(path: str, notes: list[str], suffix: str = "") -> str | None:
     """A path as an AppArmor rule names it: quoted, its glob characters escaped; None (with a
-    note) for one no profile can hold (not UTF-8, control characters)."""
-    if not _is_utf8(path) or _AA_UNSAFE.search(path):
-        notes.append(
-            safe_text(f"{path}: not valid UTF-8 or holds control characters: left out of the profile")
-        )
+    note) for one no profile can hold (not plain: not UTF-8, line breaks, control characters)."""
+    if not is_plain(path):
+        notes.append(f"{path}: not valid UTF-8 or holds control characters: left out of the profile")
         return None
     return '"' + _AA_SPECIAL.sub(r"\\\1", path) + suffix + '"'
 
@@ -185,10 +268,10 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
         f"docker: docker run --security-opt apparmor={name} ...",
         f"k8s: securityContext.appArmorProfile: {{type: Localhost, localhostProfile: {name}}}",
     ]
-    head = _header(plan, target, "AppArmor profile") + "".join(f"# {line}\n" for line in loads)
+    head = _header(plan, target, "AppArmor profile") + _comments(loads)
     opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
     text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"
-    return Rendered(text, notes)
+    return Rendered(text, notes, any(not is_plain(m) for m in plan.mounts))
 
 
 RENDERERS: dict[str, Callable[[MountPlan, Target], Rendered]] = {

@@ -1,10 +1,12 @@
 """GitHub Actions (GITHUB_ACTIONS=true): an `::error` annotation per violation group and a
 Markdown step summary ($GITHUB_STEP_SUMMARY). Workflow-command data is escaped as the runner
-requires (% CR LF; and : , in properties), so no file name can start a command of its own."""
+requires (% CR LF; and : , in properties), so no file name can start a command of its own;
+in the summary every name is a code span, so none renders as Markdown or HTML."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from typing import IO
 
@@ -42,37 +44,61 @@ def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
     return lines
 
 
-def _cell(text: str) -> str:
-    return safe_text(text).replace("|", "\\|").replace("`", "'")
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: CommonMark escapes each
+
+
+def md_text(text: str) -> str:
+    """Text that Markdown shows as it is: every ASCII punctuation character backslash-escaped
+    (no emphasis, link, image, HTML tag, table cell or code span can start), on one line."""
+    return _MD_PUNCTUATION.sub(r"\\\1", safe_text(text))
+
+
+def md_code(text: str, table: bool = False) -> str:
+    """A code span showing `text` exactly (escaped by safe_text: one line, no control
+    characters): fenced by one backtick more than the longest run inside it, padded with a
+    space where CommonMark would otherwise take a backtick or a space as part of the fence.
+    In a table cell each `|` is escaped: GFM splits cells before it reads code spans."""
+    content = safe_text(text) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", content)), default=0) + 1)
+    if content[0] == "`" or content[-1] == "`" or (content[0] == content[-1] == " " and content.strip()):
+        content = f" {content} "
+    if table:
+        content = content.replace("|", "\\|")
+    return f"{fence}{content}{fence}"
+
+
+def _processes(procs: list[tuple[tuple[str, int], int]], table: bool) -> str:
+    return ", ".join(f"{md_code(exe, table)} {pid}" for (exe, pid), _ in procs)
 
 
 def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
+    """Markdown in which every name (command, paths, programs, reasons that quote paths) is a
+    code span, and rotrace's own prose is escaped: nothing a traced program chose renders as a
+    link, an image, HTML, emphasis or a table cell."""
     s = agg.summary
     verdict = f"✗ {s.violations} violations" if s.violations else "✓ no violations"
     lines = [
         f"### rotrace: {verdict}",
         "",
-        f"`{_cell(shlex.join(header.command))}`: exit status {header.exit_code}, {s.writes} writes"
+        f"{md_code(shlex.join(header.command))}: exit status {header.exit_code}, {s.writes} writes"
         f" ({s.venv_writes} into a venv)",
         "",
     ]
     if agg.violations:
         lines += ["| where | writes | ops | processes |", "|---|---:|---|---|"]
         for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
-            procs = ", ".join(f"{exe} {pid}" for (exe, pid), _ in g.processes.most_common(2))
-            lines.append(
-                f"| `{_cell(generalise(g.where))}` | {g.count} | {_cell(', '.join(g.ops))} | {_cell(procs)} |"
-            )
+            where, ops = md_code(generalise(g.where), True), md_code(", ".join(g.ops), True)
+            lines.append(f"| {where} | {g.count} | {ops} | {_processes(g.processes.most_common(2), True)} |")
         lines.append("")
     if plan.blocked or plan.mounts:
         lines.append("**What to change**")
         lines.append("")
         for b in plan.blocked:
-            lines.append(f"- `{_cell(b.point)}`: {_cell(b.reason)}")
+            lines.append(f"- {md_code(b.point)}: {md_code(b.reason)}")
             for k, n in b.explanations.items():
-                lines.append(f"  - {_cell(k.title)} ({n}): {_cell(k.fix)}")
+                lines.append(f"  - {md_text(k.title)} ({n}): {md_text(k.fix)}")
         if plan.mounts:
-            lines.append(f"- writable mounts: {', '.join(f'`{_cell(m)}`' for m in plan.mounts)}")
+            lines.append(f"- writable mounts: {', '.join(md_code(m) for m in plan.mounts)}")
     return "\n".join(lines) + "\n"
 
 

@@ -149,7 +149,7 @@ def render(
     agg: Aggregate, header: TraceHeader, plan: MountPlan, console: Console, verbose: bool = False
 ) -> None:
     s = agg.summary
-    _print(console, Text.assemble(("rotrace ", "bold"), safe_text(shlex.join(header.command))), 0)
+    _print(console, Text.assemble(("rotrace ", "bold"), command_line(header.command, verbose)), 0)
     _print(console, verdict_line(agg, header), 0)
     if header.read_only and header.sandbox_writable is None:
         _print(console, Text("traced in a root that was already read-only", style="dim"), 2)
@@ -209,6 +209,30 @@ def render(
                     _print(console, line, 6)
     if not s.writes:
         console.print(Text("✓ no writes", style="green"))
+
+
+COMMAND_CHARS = 150  # of the command line in the report's first line, without -v
+
+
+def command_line(argv: list[str], whole: bool = False, limit: int = COMMAND_CHARS) -> str:
+    """The command as a shell would take it (escaped), cut after `limit` characters unless
+    `whole`: whole arguments while they fit, then the start of the next, and what was cut (a
+    27-wheel `pip install` would otherwise fill the screen before the verdict)."""
+    words = [safe_text(shlex.quote(arg)) for arg in argv]
+    text = " ".join(words)
+    if whole or len(text) <= limit:
+        return text
+    shown, used = [], 0
+    for word in words:
+        if used + len(word) > limit:
+            break
+        shown.append(word)
+        used += len(word) + 1
+    cut = len(words) - len(shown)
+    room = limit - used
+    if room >= 12 or not shown:  # the start of the next argument, when it says something
+        shown.append(words[len(shown)][: max(room, 1)])
+    return f"{' '.join(shown)}… ({cut:,} of {_n(len(words), 'argument')} cut; -v shows them all)"
 
 
 def _venv_outcome(group: Group, header: TraceHeader) -> Text:

@@ -1,0 +1,220 @@
+"""Every name a traced program can choose, in every generated file: parsed back by the real
+parsers (PyYAML, libyaml, tomllib, csv, rotrace's own policy loader), each file is one document
+with exactly the expected keys, and each name comes back as itself or is left out with a note,
+never as a second document, key, line, flag or mount option.
+
+Names are generated over all code points and all bytes, with the line breaks YAML and TOML
+honour (and the other control characters) and their syntax mixed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import tomllib
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rotrace.escape import safe_text
+from rotrace.export.formats import RENDERERS, Rendered, Target
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.mounts import Blocked, MountPlan
+
+# Line breaks: YAML 1.1 and libyaml (\n \r \x85 \u2028 \u2029), TOML (\n \r\n), Python's
+# str.splitlines (\v \f \x1c-\x1e), and the other controls.
+BREAKS = ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+CONTROLS = ["\x01", "\x07", "\x08", "\t", "\x1b[31m", "\x7f", "\x9b", "\u202e", "\u2066", "\u200b", "\ufeff"]
+SYNTAX = ["---", "...", "# ", ": ", "- ", "? ", "[", "]", "{", "}", "'", '"', "\\", "`", "|", ">", "&a", "*a",
+          "!!python/object:os.system", "%YAML", "@", ",", "=", ":", "$", "${HOME}", "$$", " ", "  ",
+          "key = 1", "[section]", "hostPID: true", "exec,suid,dev,mode=4777", '"dst=/x"', "*",
+          "?"]  # fmt: skip
+LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # where a YAML 1.1 reader ends a line
+# What no line written raw may hold: a line break or another control character, a character
+# that reorders or hides text, a surrogate (not UTF-8).
+MUST_ESCAPE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff]"
+)
+
+
+def is_plain(text: str) -> bool:
+    return MUST_ESCAPE.search(text) is None
+
+
+piece = st.one_of(
+    st.sampled_from(BREAKS + CONTROLS + SYNTAX),
+    st.characters(exclude_characters="/\x00", exclude_categories=("Cs",)),
+)
+text_names = st.lists(piece, min_size=1, max_size=8).map(lambda parts: "".join(parts).encode())
+byte_names = st.binary(min_size=1, max_size=10)
+names = (
+    st.one_of(text_names, byte_names)
+    .map(lambda b: b.replace(b"/", b"_").replace(b"\0", b"_"))  # a path component: any byte but these
+    .filter(lambda b: b not in (b".", b".."))
+)
+LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if yaml.__with_libyaml__ else [])
+CASES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _render(fmt: str, name: bytes) -> tuple[str, Rendered]:
+    """The plan a hostile directory gives: a mount there (and /tmp), the same directory not
+    mountable (a comment line in the files), and the name in the traced command."""
+    path = "/srv/" + os.fsdecode(name)
+    blocked = Blocked(point=path, path=path + "/f", reason=f"a mount over {path} hides it", count=2)
+    plan = MountPlan(mounts=sorted({"/tmp", path}), blocked=[blocked])
+    return path, RENDERERS[fmt](plan, Target(["sh", "-c", os.fsdecode(name), path]))
+
+
+def _one_document(text: str) -> object:
+    for loader in LOADERS:
+        docs = list(yaml.load_all(text, Loader=loader))
+        assert len(docs) == 1, (loader, text)
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def _comments(text: str, expected: int) -> None:
+    """The comment lines are the first `expected` lines, by every reader's idea of a line."""
+    lines = LINE_BREAK.split(text)
+    assert [line.startswith("# ") for line in lines[: expected + 1]] == [True] * expected + [False]
+    assert len(lines) == text.count("\n") + 1 == len(text.splitlines()) + 1  # no break but \\n
+    for line in lines[:expected]:
+        assert is_plain(line)
+
+
+def _left_out(rendered: Rendered, path: str) -> None:
+    assert rendered.incomplete
+    assert any(note.startswith(safe_text(path) + ": ") and "left out" in note for note in rendered.notes)
+
+
+@CASES
+@given(names)
+def test_k8s_is_one_pod_spec_with_the_name_as_its_mount_path(name: bytes) -> None:
+    path, rendered = _render("k8s", name)
+    _comments(rendered.text, 2)
+    doc = _one_document(rendered.text)
+    assert isinstance(doc, dict) and set(doc) == {"spec"} and set(doc["spec"]) == {"containers", "volumes"}
+    (container,) = doc["spec"]["containers"]
+    assert set(container) == {"name", "securityContext", "volumeMounts"} and container["name"] == "app"
+    assert container["securityContext"] == {"readOnlyRootFilesystem": True}
+    utf8 = os.fsencode(path).decode("utf-8", "replace") == path
+    expected = sorted({"/tmp", path}) if utf8 else ["/tmp"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == expected
+    assert all(set(m) == {"name", "mountPath"} for m in container["volumeMounts"])
+    names_ = [m["name"] for m in container["volumeMounts"]]
+    assert doc["spec"]["volumes"] == [{"name": n, "emptyDir": {}} for n in names_]
+    if not utf8:
+        _left_out(rendered, path)
+
+
+@CASES
+@given(names)
+def test_compose_is_one_service_with_the_name_as_a_tmpfs_target(name: bytes) -> None:
+    path, rendered = _render("compose", name)
+    _comments(rendered.text, 2)
+    doc = _one_document(rendered.text)
+    assert isinstance(doc, dict) and set(doc) == {"services"} and set(doc["services"]) == {"app"}
+    service = doc["services"]["app"]
+    assert set(service) == {"read_only", "volumes"} and service["read_only"] is True
+    holds = ":" not in path and os.fsencode(path).decode("utf-8", "replace") == path
+    expected = sorted({"/tmp", path}) if holds else ["/tmp"]
+    assert service["volumes"] == [{"type": "tmpfs", "target": p.replace("$", "$$")} for p in expected]
+    for volume in service["volumes"]:  # compose interpolates `$`: every one of them is doubled
+        assert "$" not in volume["target"].replace("$$", "")
+    if not holds:
+        _left_out(rendered, path)
+
+
+@CASES
+@given(names)
+def test_the_policy_is_one_table_that_allows_exactly_the_name(name: bytes) -> None:
+    path, rendered = _render("policy", name)
+    _comments(rendered.text, 2)
+    doc = tomllib.loads(rendered.text)
+    entries = doc.get("allow", []) + doc.get("allow_bytes", [])
+    assert set(doc) <= {"version", "defaults", "allow", "allow_bytes"} and len(entries) == 1
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8") as f:
+        f.write(rendered.text)
+        f.flush()
+        allowlist = build_allowlist([], f.name)
+    raw = os.fsencode(path)
+    assert allowlist.allows(raw + b"/f") and allowlist.allows(raw + b"/sub/f")
+    assert not allowlist.allows(b"/srv/f") and not allowlist.allows(raw + b"x/f")
+
+
+def _argument_lines(rendered: Rendered) -> list[str]:
+    assert rendered.text.endswith("\n")
+    lines = rendered.text[:-1].split("\n")
+    assert all(is_plain(line) for line in lines)  # so `mapfile -t` reads exactly these
+    return lines
+
+
+def _left_out_or_kept(rendered: Rendered, path: str, kept: list[str]) -> None:
+    """The hostile directory is in the output as itself, or left out with a note; a name with
+    nothing to escape is never left out."""
+    assert "/tmp" in kept and set(kept) <= {"/tmp", path}
+    if path not in kept:
+        _left_out(rendered, path)
+        assert not is_plain(path)
+
+
+@CASES
+@given(names)
+def test_docker_flags_are_one_per_line_and_the_name_one_csv_field(name: bytes) -> None:
+    path, rendered = _render("docker", name)
+    lines = _argument_lines(rendered)
+    assert lines[0] == "--read-only"
+    kept = []
+    for line in lines[1:]:
+        prefix, value = line.split("=", 1)
+        assert prefix == "--mount"
+        (fields,) = list(csv.reader([value], strict=True))
+        assert fields[0] == "type=tmpfs" and fields[1].startswith("dst=") and len(fields) == 2
+        kept.append(fields[1].removeprefix("dst="))
+        last = value.split(",", 1)[1]
+        # Go's encoding/csv (docker, podman): a field with `,` `"` or a leading space is quoted
+        if any(c in last for c in ',"') or last[:1] == " ":
+            assert last.startswith('"') and last.endswith('"') and '"' not in last[1:-1].replace('""', "")
+    assert kept == sorted(kept)
+    _left_out_or_kept(rendered, path, kept)
+
+
+@CASES
+@given(names)
+def test_bwrap_arguments_are_one_per_line(name: bytes) -> None:
+    path, rendered = _render("bwrap", name)
+    lines = _argument_lines(rendered)
+    assert lines[:7] == ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    assert lines[7::2] == ["--tmpfs"] * len(lines[8::2])
+    _left_out_or_kept(rendered, path, lines[8::2])
+
+
+@CASES
+@given(names)
+def test_apparmor_profile_has_only_its_own_lines(name: bytes) -> None:
+    path, rendered = _render("apparmor", name)
+    lines = LINE_BREAK.split(rendered.text)
+    head = lines[: lines.index("#include <tunables/global>")]
+    assert all(line.startswith("# ") and is_plain(line) for line in head) and len(head) == 5
+    body = lines[lines.index("#include <tunables/global>") + 1 :]
+    assert body[1].startswith("profile rotrace-app ") and body.count("}") == 1 and body[-2:] == ["}", ""]
+    assert all(line == "" or line.startswith("  ") for line in body[2:-2])
+    rules = [line for line in body if '"/srv/' in line]
+    assert rules or not is_plain(path)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.binary(), st.lists(st.sampled_from(BREAKS + CONTROLS)).map("".join)))
+def test_safe_text_is_one_plain_line_and_idempotent(value: str | bytes) -> None:
+    text = safe_text(value)
+    assert is_plain(text) and safe_text(text) == text
+    assert len(text.splitlines()) <= 1 and not LINE_BREAK.search(text)
+    text.encode("utf-8")  # no surrogate left
+
+
+@pytest.mark.parametrize("br", BREAKS)
+def test_every_line_break_is_escaped(br: str) -> None:
+    assert br not in safe_text(f"a{br}b") and not is_plain(f"a{br}b")

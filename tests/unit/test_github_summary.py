@@ -1,0 +1,113 @@
+"""The GitHub step summary and annotations with names a traced program chose: rendered by a
+CommonMark parser with GFM tables (markdown-it-py, as GitHub renders a summary), no name
+becomes a link, an image, HTML, emphasis or another table cell: each shows, exactly, as code.
+The annotations stay one workflow command each."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from html.parser import HTMLParser
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from rotrace.escape import safe_text
+from rotrace.events import DirState
+from rotrace.pathnames import generalise, is_general
+from rotrace.policy.mounts import MountPlanner
+from rotrace.report.aggregate import Aggregate
+from rotrace.report.github import annotation_lines, step_summary
+from rotrace.tracefile import TraceHeader
+from tests.unit.factories import classify, event
+
+HOSTILE = ["[x](http://e)", "<img src=x>", "![i](http://e/i.png)", "`", "``a`", "a`b", "` x `", "a|b",
+           "a\\|b", "|", "a\nb", "a\r\nb", "**b**", "_i_", "&amp;", "<script>alert(1)</script>", "<http://e>",
+           "www.e.com", "a@e.com", " x ", "#", "- x", "\\", "\u2028", "[^1]", "~~s~~", "%0A::error::x",
+           "a,b:c"]  # fmt: skip
+piece = st.sampled_from([*HOSTILE, "a", " ", "/"]) | st.characters(exclude_characters="\x00")
+names = st.one_of(st.sampled_from(HOSTILE), st.lists(piece, min_size=1, max_size=6).map("".join))
+TAGS = {"h3", "p", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "strong"}
+
+
+class _Html(HTMLParser):
+    """The tags, their attributes, the text of each <code>, and the cells of each table row."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.code: list[str] = []
+        self.rows: list[int] = []
+        self._in_code = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+        if tag == "code":
+            self._in_code = True
+            self.code.append("")
+        elif tag == "tr":
+            self.rows.append(0)
+        elif tag in ("td", "th"):
+            self.rows[-1] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "code":
+            self._in_code = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_code:
+            self.code[-1] += data
+
+
+def _summary(name: str) -> tuple[str, list[str], list[str]]:
+    """A run whose command, program and directories carry `name`; the summary, the strings it
+    must show as code, and the annotations."""
+    component = name.replace("/", "_") or "_"
+    assume(not is_general(component) and component not in (".", ".."))  # per-run names: planned at the parent
+    exe = f"/usr/bin/{component}".encode()
+    data, new = f"/srv/data/{component}", f"/srv/{component}"
+    events = [
+        event(f"{data}/f", "create", exe=exe),
+        event(new, "mkdir", 0, exe=exe),
+        event(f"{new}/f", "create", exe=exe),
+    ]
+    states = {b"/srv/data": DirState.CONTENT, os.fsencode(data): DirState.CONTENT, b"/srv": DirState.CONTENT,
+              os.fsencode(new): DirState.ABSENT}  # fmt: skip
+    verdicts = classify(*events)
+    planner = MountPlanner("/srv/app", states)
+    for v in verdicts:
+        planner.learn(v)
+    agg = Aggregate()
+    for v in verdicts:
+        agg.add(v, planner.place(v))
+    plan = planner.plan()
+    (blocked,) = plan.blocked
+    assert plan.mounts == [new] and blocked.point == data
+    header = TraceHeader(command=["sh", "-c", name], cwd="/srv/app", exit_code=0)
+    shown = [shlex.join(header.command), generalise(data), generalise(new), component, blocked.reason, new]
+    return step_summary(header, agg, plan), [safe_text(s) for s in shown], annotation_lines(agg, plan)
+
+
+@settings(max_examples=200, deadline=None)
+@given(names)
+def test_every_name_in_the_summary_is_code_and_nothing_else(name: str) -> None:
+    markdown, shown, _ = _summary(name)
+    html = _Html()
+    html.feed(MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown))
+    assert {tag for tag, _ in html.tags} <= TAGS, html.tags  # no <a>, <img>, <script>, <em>...
+    assert [attrs for _, attrs in html.tags if attrs and attrs != [("style", "text-align:right")]] == []
+    assert sum(tag == "strong" for tag, _ in html.tags) == 1  # "What to change", nothing from a name
+    assert html.rows == [4, 4, 4]  # the header row and one row per place, four cells each
+    for text in shown:
+        assert text in html.code, (text, html.code)
+
+
+@settings(max_examples=200, deadline=None)
+@given(names)
+def test_annotations_stay_one_workflow_command_each(name: str) -> None:
+    _, _, lines = _summary(name)
+    assert len(lines) == 2
+    for line in lines:
+        assert re.fullmatch(r"::error title=[^:,\r\n\x85\u2028\u2029]+::[^\r\n\x85\u2028\u2029]+", line), line
