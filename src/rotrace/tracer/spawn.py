@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import kernel, landlock, procfs, seccomp
+from rotrace.tracer import kernel, landlock, linux_hardening, procfs, seccomp
 
 # Signals whose disposition rotrace changes for itself and must give back to the command.
 _RESET_SIGNALS = (
@@ -78,6 +78,10 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     for sig in _RESET_SIGNALS:
         if sig not in keep_ignored:
             signal.signal(sig, signal.SIG_DFL)
+    # rotrace's tracer is not dumpable (linux_hardening): this child is, to be seized, with
+    # nothing of the tracer's left open in it
+    linux_hardening.close_on_exec_fds((status_w, -1 if landlock_fd is None else landlock_fd))
+    linux_hardening.dumpable()
     status = b"N"
     if program is not None:
         err = seccomp.install(program)
