@@ -20,6 +20,7 @@ from rotrace.output import TraceOutput, stdout_open
 from rotrace.policy.allowlist import Allowlist
 from rotrace.report.view import View
 from rotrace.tracer import EventSink, ProcessSink, TraceOptions, TraceResult
+from rotrace.tracer.linux_hardening import undumpable
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class AuditRequest:
 def audit(request: AuditRequest) -> int:
     """Trace the command; the report process classifies, reports and exports: its exit status."""
     handoff = take()
+    undumpable()  # out of the command's reach: /proc/PID/fd, /proc/PID/mem, ptrace (linux_hardening)
     try:
         baseline = None
         if request.baseline is not None:
@@ -54,8 +56,8 @@ def audit(request: AuditRequest) -> int:
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
         output = TraceOutput(request.json_path)
-        # The report process opens the trace through this process's fd (it was forked first).
-        fd = output.fp.fileno() if output.fp is not None and request.json_path != "-" else None
+        # The report process opens the trace again by its path: the same file (it was forked first).
+        fd = output.handover()
         handoff.start((pickle.dumps((request, baseline)), cwd, request.json_path, os.getpid(), fd))
         result, writable = _trace(request, handoff.add, handoff.add_process)
     except BaseException:

@@ -205,6 +205,10 @@ def _report_process(fd: int) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
+    from rotrace.tracer.linux_hardening import undumpable
+
+    undumpable()  # the pipe and the spool out of the command's reach (linux_hardening)
+
     # The tracer answers these for the run (it relays them to the command, whose end ends the
     # trace with a partial report): this process ignores them until the trace is over.
     relayed = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)

@@ -23,13 +23,13 @@ ALLOWED = {
     "environment": BASE,
     # The use cases: `run` in two processes (audit: the tracer's side; handoff: the pipe and
     # the fork; runner: the report process and the other commands).
-    "handoff": BASE | {"channel", "runner", "spool"},
+    "handoff": BASE | {"channel", "runner", "spool", "tracer"},
     "audit": BASE | {"channel", "handoff", "output", "policy", "report", "runner", "sandbox", "tracer"},
     "runner": BASE
     | {"audit", "channel", "explain", "policy", "tracefile", "spool", "report", "export", "environment"}
     | {"output"},
     "cli": BASE | {"audit", "runner", "tracer", "policy", "export", "report"},
-    "entry": BASE | {"cli", "handoff"},
+    "entry": BASE | {"cli", "handoff", "output"},
     "__main__": BASE | {"entry"},
 }
 
