@@ -28,14 +28,14 @@ _RESET_SIGNALS = (
     signal.SIGHUP,
 )
 _STATUS_LEN = 8
+_SHELL = "/bin/sh"  # glibc's _PATH_BSHELL, for an executable without a #! line
 
 
 def find_executable(command: str, env: dict[str, str]) -> str:
-    """The path execve will run, with the same clear errors a shell gives."""
+    """The path execve will run, with the exit statuses a shell gives: 127 for a command that is
+    not there (ENOENT), 126 for one that is but cannot run (EACCES, ELOOP, ENOTDIR, a directory)."""
     if "/" in command:
         path = command
-        if not os.path.lexists(path):
-            raise CommandNotFound(f"command not found: {command}")
     else:
         found = shutil.which(command, path=env.get("PATH", os.defpath))
         if found is None:
@@ -46,9 +46,14 @@ def find_executable(command: str, env: dict[str, str]) -> str:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise CommandNotFound(f"command not found: {command} ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-        raise CommandNotExecutable(f"command is not executable: {command}")
+        reason = f"{command} ({exc.strerror})"
+        if exc.errno == errno.ENOENT:
+            raise CommandNotFound(f"command not found: {reason}") from None
+        raise CommandNotExecutable(f"command is not executable: {reason}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CommandNotExecutable(f"command is not executable: {command} (Is a directory)")
+    if not os.access(path, os.X_OK):
+        raise CommandNotExecutable(f"command is not executable: {command} (Permission denied)")
     return path
 
 
@@ -96,7 +101,13 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     os.write(status_w, status.ljust(_STATUS_LEN))
     os.kill(os.getpid(), signal.SIGSTOP)
     try:
-        os.execve(path, argv, env)
+        try:
+            os.execve(path, argv, env)
+        except OSError as exc:
+            if exc.errno != errno.ENOEXEC:
+                raise
+            # no #! line, not a binary: run it with the shell, as execvp and a shell do
+            os.execve(_SHELL, [_SHELL, path, *argv[1:]], env)
     except OSError as exc:
         os.write(status_w, b"E%d" % (exc.errno or errno.ENOEXEC))
 
