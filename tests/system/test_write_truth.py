@@ -93,6 +93,24 @@ def test_a_failed_create_through_a_dangling_link_is_at_its_target(outside: Path,
     assert placed == [(f"{outside}/missing/h", "ENOENT"), (f"{tmp_path}/loop", "ELOOP")]
 
 
+def test_openat2_follows_a_dangling_link_inside_its_root(outside: Path, tmp_path: Path) -> None:
+    """RESOLVE_IN_ROOT: an absolute link starts at the directory given, not at /; with
+    RESOLVE_NO_SYMLINKS no link is followed (ELOOP, at the link)."""
+    (outside / "tmp").mkdir()
+    (outside / "link").symlink_to("/tmp/missing/f")  # in the root: outside/tmp/missing/f
+    code = f"""
+        import ctypes, os, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        root = os.open({str(outside)!r}, os.O_RDONLY | os.O_DIRECTORY)
+        for resolve in (0x10, 0x10 | 0x04):  # RESOLVE_IN_ROOT, then with RESOLVE_NO_SYMLINKS
+            how = struct.pack("=QQQ", os.O_WRONLY | os.O_CREAT, 0o644, resolve)
+            assert libc.syscall(437, root, b"link", how, len(how)) < 0
+    """
+    _, trace = _run(tmp_path, code)
+    placed = [(e["path"], e["errno"]) for e in _writes(trace) if e["syscall"] == "openat2"]
+    assert placed == [(f"{outside}/tmp/missing/f", "ENOENT"), (f"{outside}/link", "ELOOP")]
+
+
 def test_an_exclusive_create_on_a_link_fails_at_the_link(outside: Path, tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(outside / "f")
     code = "import os\ntry: os.open('link', os.O_WRONLY | os.O_CREAT | os.O_EXCL)\nexcept OSError: pass"

@@ -31,6 +31,7 @@ from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
 _OPEN_HOW = struct.Struct("=QQ")
 
 _OPEN_HOW = struct.Struct("=QQQ")
+RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
 
@@ -44,6 +45,7 @@ class Loc:
     addr: int = 0  # where the tracee keeps the string (re-read at exit: did it change?)
     seen: bytes = b""  # the string as read at entry
     path: bytes | None = None  # the answer; None: unresolved
+    root: bytes = b""  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
 
     @classmethod
     def fixed(cls, path: bytes | None) -> Loc:
@@ -89,7 +91,7 @@ class Pending:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = paths.resolve(loc.base, loc.raw, follow) or paths.lexical(loc.base, loc.raw)
+            loc.path = paths.resolve(loc.base, loc.raw, follow, loc.root) or paths.lexical(loc.base, loc.raw)
         if self.via_fd is not None:
             self._own_stream(tid, result)
 
@@ -197,14 +199,16 @@ class Decoder:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
                 return Loc.fixed(paths.fd_path(self._tid, dirfd))
             return Loc(b"", b"")  # EFAULT: nothing to place
+        if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
+            raw = seen.lstrip(b"/")
+            base = paths.base_of(self._tid, dirfd, raw)
+            return Loc(base, raw, addr, seen, root=base)
         raw = paths.own_proc(seen, self._tgid, self._tid, follow)
-        if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path starts at dirfd
-            raw = raw.lstrip(b"/")
         return Loc(paths.base_of(self._tid, dirfd, raw), raw, addr, seen)
 
     def _open_event(
         self, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int, mode: int,
-        in_root: bool = False,
+        in_root: bool = False, no_symlinks: bool = False,
     ) -> Pending | None:  # fmt: skip
         # O_PATH keeps only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC: with it, O_CREAT, O_TRUNC and
         # the access mode are ignored and nothing is written
@@ -214,7 +218,7 @@ class Decoder:
         creating = write and bool(flags & (O_CREAT | O_TMPFILE_BIT))
         op = "create" if creating else "truncate" if write and flags & O_TRUNC else "open"
         exclusive = write and flags & O_CREAT and flags & O_EXCL  # a link there is EEXIST, not followed
-        follow = not flags & table.open_flags["O_NOFOLLOW"] and not exclusive
+        follow = not flags & table.open_flags["O_NOFOLLOW"] and not exclusive and not no_symlinks
         loc = self._loc(args, spec.dirfd, spec.path or 0, in_root, follow)
         via = stdio.fd_route(loc.raw) if loc.raw.startswith(b"/proc/") and any(self.streams) else None
         return Pending(spec, table, op, loc, None, flags, mode & 0o7777 if creating else None, write,
@@ -230,7 +234,8 @@ class Decoder:
         if how is None:  # the kernel will answer EFAULT; still an attempt to record
             return Pending(spec, table, "open", self._loc(args, 0, 1), None, None, None, True)
         flags, mode, resolve = _OPEN_HOW.unpack(how)
-        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT))
+        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
+                                no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
 
     def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF

@@ -126,9 +126,10 @@ def _open_dir(base: bytes, rel: bytes) -> int:
     return fd
 
 
-def resolve(base: bytes, raw: bytes, follow: bool) -> bytes | None:
+def resolve(base: bytes, raw: bytes, follow: bool, root: bytes = b"") -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
-    kernel cannot place it. With `follow`, a symlink as the last component is followed."""
+    kernel cannot place it. With `follow`, a symlink as the last component is followed (an
+    absolute one from `root`, else the process's root)."""
     if base.endswith(b"/root"):
         raw = raw.lstrip(b"/")
     head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
@@ -145,7 +146,7 @@ def resolve(base: bytes, raw: bytes, follow: bool) -> bytes | None:
         if not name:
             return parent
         if follow:
-            found = _follow(base, fd, parent, name)
+            found = _follow(base, fd, parent, name, root)
             if found is not None:
                 return found
         return parent.rstrip(b"/") + b"/" + name
@@ -158,7 +159,7 @@ def _root_of(base: bytes) -> bytes:
     return b"/proc/" + base.split(b"/")[2] + b"/root"
 
 
-def _follow(base: bytes, fd: int, parent: bytes, name: bytes) -> bytes | None:
+def _follow(base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"") -> bytes | None:
     """Where a call that follows `name` (in the directory `fd`, named `parent`) lands; None when
     it is no symlink (or a loop). A dangling link is followed as the kernel follows it, for
     open(O_CREAT) creates its target: its text is taken from the link's directory (an absolute
@@ -179,8 +180,10 @@ def _follow(base: bytes, fd: int, parent: bytes, name: bytes) -> bytes | None:
             except OSError:
                 return None
             tid = int(base.split(b"/")[2])
-            own = own_proc(text, tid, tid)
-            if own == text:  # no link into /proc/self (which is rotrace's here): the kernel follows it
+            own = text if root else own_proc(text, tid, tid)
+            # the kernel follows it from here, but a link into /proc/self (which would be rotrace's)
+            # and, under RESOLVE_IN_ROOT, an absolute one (which would start at rotrace's root)
+            if own == text and not (root and text.startswith(b"/")):
                 try:
                     target = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=fd)
                 except OSError:
@@ -193,7 +196,7 @@ def _follow(base: bytes, fd: int, parent: bytes, name: bytes) -> bytes | None:
             text = own
             start, where = parent, b"/proc/self/fd/%d" % fd
             if text.startswith(b"/"):
-                where, text = _root_of(base), text.lstrip(b"/")
+                where, text = root or _root_of(base), text.lstrip(b"/")
                 start = _readlink(where) or b"/"
             head, _, last = text.rstrip(b"/").rpartition(b"/")
             if last in (b"", b".", b".."):
