@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
 
+pytestmark = pytest.mark.needs("bash")
+
 
 def _rotrace(cwd: Path, *command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PY, "-m", "rotrace", "run", "-q", "--", *command], cwd=cwd, env=env,
@@ -60,6 +62,21 @@ def test_an_executable_without_a_shebang_runs_with_sh(tmp_path: Path) -> None:
     (tmp_path / "out.txt").unlink()
     assert _rotrace(tmp_path, "script", "one", "two", env=env).returncode == 0
     assert (tmp_path / "out.txt").read_text() == f"ran with {script} one two\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "status"), [(b"\0\1\2 not a program\n", 126), (b"", 0)], ids=["binary", "empty"]
+)
+def test_a_binary_without_a_format_is_refused_as_bash_refuses_it(
+    tmp_path: Path, content: bytes, status: int
+) -> None:
+    """bash runs a file execve refused with the shell unless it looks binary (a NUL byte in
+    its first line): that stays 126, Exec format error."""
+    (tmp_path / "data").write_bytes(content)
+    (tmp_path / "data").chmod(0o755)
+    proc = _rotrace(tmp_path, "./data")
+    assert proc.returncode == status == _shell(tmp_path, "./data"), proc.stderr
+    assert ("Exec format error" in proc.stderr) == bool(status)
 
 
 @pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")

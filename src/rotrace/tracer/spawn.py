@@ -104,12 +104,26 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
         try:
             os.execve(path, argv, env)
         except OSError as exc:
-            if exc.errno != errno.ENOEXEC:
+            if exc.errno != errno.ENOEXEC or _looks_binary(path):
                 raise
             # no #! line, not a binary: run it with the shell, as execvp and a shell do
             os.execve(_SHELL, [_SHELL, path, *argv[1:]], env)
     except OSError as exc:
         os.write(status_w, b"E%d" % (exc.errno or errno.ENOEXEC))
+
+
+def _looks_binary(path: str) -> bool:
+    """bash's test before it runs a file execve refused as a script: an ELF header, or a NUL
+    byte in its first line (its first two after a #! line), within the first 80 bytes."""
+    try:
+        with open(path, "rb") as f:
+            sample = f.read(80)
+    except OSError:
+        return False  # the shell will say why it cannot read it
+    if sample.startswith(b"\x7fELF"):
+        return True
+    lines = 2 if sample.startswith(b"#!") else 1
+    return b"\0" in b"\n".join(sample.split(b"\n")[:lines])
 
 
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
