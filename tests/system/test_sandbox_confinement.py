@@ -136,10 +136,19 @@ def test_the_command_cannot_type_into_the_terminal(tmp_path: Path) -> None:
     """TIOCSTI pushes input into a terminal: into the shell rotrace was started from, had the
     command the same session. The sandbox's is its own."""
     code = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b'#'); print('INJECTED')"
-    pid, master = pty.fork()  # rotrace with a terminal as its controlling one, as in a shell
+    _, output = _in_a_terminal(tmp_path, ["--read-only", "-q", "--", PY, "-c", code])
+    assert b"INJECTED" not in output and b"PermissionError" in output, output
+
+
+def _in_a_terminal(
+    tmp_path: Path, argv: list[str], keys: bytes = b"", after: bytes = b""
+) -> tuple[int, bytes]:
+    """rotrace run in a terminal of its own (its controlling one), `keys` typed once `after`
+    has been printed: (exit status, what the terminal showed)."""
+    pid, master = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         os.chdir(tmp_path)
-        os.execv(PY, [PY, "-m", "rotrace", "run", "--read-only", "-q", "--", PY, "-c", code])
+        os.execv(PY, [PY, "-m", "rotrace", "run", *argv])
     output = b""
     try:
         while True:
@@ -150,7 +159,22 @@ def test_the_command_cannot_type_into_the_terminal(tmp_path: Path) -> None:
             if not chunk:
                 break
             output += chunk
+            if keys and after in output:
+                os.write(master, keys)
+                keys = b""
     finally:
         os.close(master)
-        os.waitpid(pid, 0)
-    assert b"INJECTED" not in output and b"PermissionError" in output, output
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_command(tmp_path: Path) -> None:
+    """^C goes to rotrace's process group: relayed to the command in the sandbox's session, it
+    never kills bubblewrap (and the trace with it)."""
+    code = (
+        "import time\ntry:\n print('READY', flush=True); time.sleep(30)\n"
+        "except KeyboardInterrupt:\n print('GOT IT')"
+    )
+    status, output = _in_a_terminal(tmp_path, ["--read-only", "--", PY, "-c", code], b"\x03", b"READY")
+    assert b"GOT IT" in output and b"could not start" not in output, output
+    assert status == 0

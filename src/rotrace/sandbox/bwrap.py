@@ -220,7 +220,10 @@ def trace_in_sandbox(
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:
-        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w))
+        # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches
+        # rotrace, which relays it to the tracer inside, not bwrap, which it would kill (and
+        # with it, --die-with-parent, the trace)
+        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w), start_new_session=True)
     except OSError as exc:
         for fd in (read_fd, write_fd, info_r, info_w):
             os.close(fd)
