@@ -11,6 +11,9 @@ import sys
 def main() -> None:
     if sys.stderr is None:  # started with stderr closed: the report and messages go nowhere,
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the exit status still says it all
+    from rotrace.output import name_stdout
+
+    name_stdout()  # "stdout: No space left on device", not a bare strerror
     if sys.argv[1:2] != ["run"]:
         from rotrace.cli import main as cli_main
 

@@ -1,12 +1,19 @@
-"""Where the JSON trace goes, opened before the command runs."""
+"""Where the JSON trace goes, opened before the command runs; and rotrace's stdout, named in
+the errors of writing it."""
 
 from __future__ import annotations
 
+import atexit
+import errno
+import io
 import os
+import stat
 import sys
 from typing import IO
 
 from rotrace.errors import BadInput
+
+_SHARED = stat.S_ISVTX | stat.S_IWOTH  # a sticky, world-writable directory: /tmp
 
 
 def stdout_open(what: str) -> None:
@@ -18,9 +25,136 @@ def stdout_open(what: str) -> None:
         raise BadInput(f"{what}: standard output is closed") from None
 
 
+class _Stdout(io.RawIOBase):
+    """fd 1, whose write errors say it is stdout (a full disk is otherwise a bare strerror).
+    After one, what is left is dropped (as Python's own stdout does), so that exiting does not
+    fail on it again."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._failed:
+            return len(data)
+        try:
+            return os.write(self._fd, data)
+        except OSError as exc:  # OSError picks the subclass (BrokenPipeError) from the errno
+            self._failed = True
+            raise OSError(exc.errno, exc.strerror, "stdout") from None
+
+
+def name_stdout() -> None:
+    """Make sys.stdout name itself in its write errors ("stdout: No space left on device"),
+    buffered as it was; what is still buffered at exit is flushed before Python's own
+    teardown would, so that a failure then is one line and exit 3 too (141 for a closed pipe)."""
+    old = sys.stdout
+    if not isinstance(old, io.TextIOWrapper):
+        return
+    try:
+        fd = old.fileno()
+    except (OSError, ValueError):
+        return
+    old.flush()
+    raw = _Stdout(fd)
+    buffered = isinstance(old.buffer, io.BufferedWriter)  # not under python -u (PYTHONUNBUFFERED)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw) if buffered else raw, encoding=old.encoding, errors=old.errors,
+        line_buffering=old.line_buffering, write_through=old.write_through,
+    )  # fmt: skip
+    atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        os._exit(141)
+    except OSError as exc:
+        print(f"rotrace: error: stdout: {exc.strerror or exc}", file=sys.stderr)
+        os._exit(3)
+
+
+def _refuse(path: str, why: str) -> BadInput:
+    return BadInput(f"cannot write the trace to {path}: {why}")
+
+
+def open_output(path: str, create: bool = True, identity: tuple[int, int] | None = None) -> int:
+    """An fd open for writing on `path` (created, or emptied), refusing what the kernel's
+    fs.protected_symlinks and fs.protected_regular refuse, even where they are off: in a
+    sticky world-writable directory (/tmp), a symlink or an existing file another user put
+    there (rotrace run as root would otherwise write where they point), and a file with other
+    names (a hard link to /etc/shadow). With `identity` (dev, ino), the file must be that one.
+    """
+    directory, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT if create else os.O_NONBLOCK)
+    try:
+        dir_fd = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _refuse(path, exc.strerror or str(exc)) from None
+    try:
+        where = os.fstat(dir_fd)
+        shared = where.st_mode & _SHARED == _SHARED
+        trusted = {os.geteuid(), where.st_uid}
+        try:
+            if not name:
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            try:
+                fd = os.open(name, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                link = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if shared and link.st_uid not in trusted:
+                    raise _refuse(path, _foreign("a symlink", link.st_uid)) from None
+                fd = os.open(name, flags, 0o666, dir_fd=dir_fd)  # its owner is trusted: follow it
+        except OSError as exc:
+            raise _refuse(path, exc.strerror or str(exc)) from None
+    finally:
+        os.close(dir_fd)
+    try:
+        st = os.fstat(fd)
+        if identity is not None and (st.st_dev, st.st_ino) != identity:
+            raise _refuse(path, "the traced command replaced it while it ran: the trace is lost")
+        if shared and st.st_uid not in trusted:
+            raise _refuse(path, _foreign("a file", st.st_uid))
+        if shared and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise _refuse(path, "it has other names (hard links) in a shared directory: not emptied")
+        if stat.S_ISREG(st.st_mode):
+            os.ftruncate(fd, 0)
+        if not create:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _foreign(what: str, uid: int) -> str:
+    return (
+        f"it is {what} that another user (uid {uid}) made in a shared directory (sticky and"
+        " world-writable): refusing to follow or overwrite it"
+    )
+
+
 class TraceOutput:
     """Where the JSON trace goes: opened before the command runs (which may delete the
-    directory, or fill the disk); a write that fails later is reported after the report."""
+    directory, or fill the disk); a write that fails later is reported after the report.
+
+    The report process opens the same file again by its path, and checks it is the same
+    (`handover`): rotrace's processes are out of the command's reach (tracer/linux/hardening.py),
+    so neither can open the other's descriptors through /proc either."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -30,35 +164,50 @@ class TraceOutput:
             stdout_open("--json -")
             self.fp = sys.stdout
         elif path is not None:
-            try:
-                self.fp = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            except OSError as exc:
-                raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
+            self.fp = os.fdopen(open_output(path), "w", encoding="utf-8")
+
+    @property
+    def shown(self) -> str:
+        return "stdout" if self.path == "-" else str(self.path)
+
+    def handover(self) -> tuple[int, int] | None:
+        """What the report process needs to open the same file: its (dev, ino)."""
+        if self.fp is None or self.path == "-":
+            return None
+        st = os.fstat(self.fp.fileno())
+        return st.st_dev, st.st_ino
 
     @classmethod
-    def inherited(cls, path: str | None, pid: int, fd: int | None) -> TraceOutput:
-        """In the report process: the output the tracer's process `pid` opened, as its `fd`."""
+    def inherited(cls, path: str | None, _pid: int, handover: tuple[int, int] | None) -> TraceOutput:
+        """In the report process: the output the tracer's process opened (`handover`)."""
         out = cls(None)
         out.path = path
         if path == "-":
             out.fp = sys.stdout
-        elif path is not None and fd is not None:
+        elif path is not None and handover is not None:
             try:
-                out.fp = open(f"/proc/{pid}/fd/{fd}", "w", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                raise BadInput(f"cannot write the trace to {path}: {exc.strerror}") from None
+                fd = open_output(path, create=False, identity=handover)
+            except BadInput as exc:  # said after the report, as when it happens later
+                out.error = str(exc)
+                if not os.path.lexists(path):
+                    out.error = f"the traced command removed {path} while it ran: the trace is lost"
+            else:
+                out.fp = os.fdopen(fd, "w", encoding="utf-8")
         return out
 
     def failed(self, exc: OSError) -> None:
         self.error = (
-            f"cannot write the trace to {self.path}: {exc.strerror or exc} (the report above is complete)"
+            f"cannot write the trace to {self.shown}: {exc.strerror or exc} (the report above is complete)"
         )
 
     def close(self) -> None:
         if self.fp is not None and self.fp is not sys.stdout:
             try:
-                if self.error is None and os.fstat(self.fp.fileno()).st_nlink == 0:
+                st = os.fstat(self.fp.fileno())
+                if self.error is None and st.st_nlink == 0:
                     self.error = f"the traced command removed {self.path} while it ran: the trace is lost"
+                elif self.error is None and self.path is not None and not _names(self.path, st):
+                    self.error = f"the traced command moved or replaced {self.path} while it ran: it is lost"
             except OSError:
                 pass
             try:
@@ -68,3 +217,14 @@ class TraceOutput:
                     self.failed(exc)
         if self.error is not None:
             raise BadInput(self.error)
+
+
+def _names(path: str, st: os.stat_result) -> bool:
+    """Whether `path` still leads to the file `st` (a device or a pipe: whatever it is)."""
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return True
+    try:
+        now = os.stat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)

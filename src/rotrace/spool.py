@@ -26,7 +26,7 @@ def anonymous_file(directory: str | None = None, buffered: bool = False) -> IO[b
     directory = directory or os.environ.get("TMPDIR") or "/tmp"
     buffering = -1 if buffered else 0
     try:
-        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_EXCL, 0o600)  # never to be linked in
     except OSError:  # a filesystem without O_TMPFILE, or nowhere writable
         import tempfile
 

@@ -135,7 +135,7 @@ def test_hostile_names_are_escaped_not_interpreted(tmp_path: Path) -> None:
     ("args", "status", "message"),
     [
         (["run", "--", "no-such-command-xyz"], 127, "command not found: no-such-command-xyz"),
-        (["run", "--", "/etc/hostname"], 126, "not executable"),
+        (["run", "--", "./plain.txt"], 126, "not executable: ./plain.txt (Permission denied)"),
         (["run", "--", "./data.bin"], 126, "not executable: ./data.bin (Exec format error)"),
         (["run", "--", "/"], 126, "not executable"),
         (["run", "--policy", "/nonexistent.toml", "--", "true"], 3, "cannot read policy"),
@@ -153,6 +153,7 @@ def test_clear_errors(tmp_path: Path, args: list[str], status: int, message: str
     data = tmp_path / "data.bin"
     data.write_bytes(b"\0\1\2 not a program")
     data.chmod(0o755)
+    (tmp_path / "plain.txt").write_text("not executable\n")
     proc = rotrace_cli(*args, cwd=tmp_path)
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr

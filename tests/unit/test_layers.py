@@ -52,11 +52,12 @@ ALLOWED: dict[str, set[str]] = {
     },
     # `rotrace run` in two processes; within run/, each module only below itself.
     "rotrace.run.request": {"rotrace.policy", "rotrace.report", "rotrace.tracer"},
-    "rotrace.run.handoff": {"rotrace.tracer", "rotrace.spool"},
+    "rotrace.run.handoff": {"rotrace.tracer", "rotrace.tracer.linux", "rotrace.spool"},
     "rotrace.run.tracer_side": {
         "rotrace.run.request",
         "rotrace.run.handoff",
         "rotrace.tracer",
+        "rotrace.tracer.linux",
         "rotrace.sandbox",
         "rotrace.output",
         "rotrace.pipeline",
@@ -90,7 +91,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.run.request",
         "rotrace.commands",
     },
-    "rotrace.entry": {"rotrace.cli", "rotrace.run.handoff", "rotrace.run.launch"},
+    "rotrace.entry": {"rotrace.cli", "rotrace.output", "rotrace.run.handoff", "rotrace.run.launch"},
     "rotrace.__main__": {"rotrace.entry"},
 }
 

@@ -14,7 +14,7 @@ from rotrace.report.view import View
 from rotrace.run.request import RunRequest, RunStart
 from rotrace.spool import Spool
 from rotrace.tracer import TraceOptions, TraceResult
-from rotrace.tracer.channel import Batcher, Events, Processes, Result, SandboxPid, Start, receive, send
+from rotrace.tracer.channel import Batcher, Events, Processes, Result, Start, receive, send
 from tests.unit.factories import event
 
 
@@ -40,7 +40,11 @@ def test_channel_messages_cross_typed() -> None:
         7, 2, None, True, 40, ["w"], [ProcessInfo(7, 1, 1000, b"/bin/\xff", ("a", "b"))],
         {b"/d/\xfe": DirState.EMPTY}, landlock_abi=6,
     )  # fmt: skip
-    sent = [SandboxPid(7), Events([event("/y").astuple()]), Result(result, ["/tmp"])]
+    sent = [
+        Processes([ProcessInfo(7, 1, 0, b"/bin/sh", ("sh",)).astuple()]),
+        Events([event("/y").astuple()]),
+        Result(result, ["/tmp"]),
+    ]
     for message in sent:
         send(write_fd, message)
     os.write(write_fd, b"\x10\x00")  # a truncated last message is dropped
@@ -87,10 +91,10 @@ def test_the_request_crosses_to_the_report_process() -> None:
     """The start message the report process reads: the allowlist's matchers are rebuilt."""
     allowlist = Allowlist(["/tmp", "/srv/*/cache", "=/etc/hosts"])
     request = RunRequest(["true"], allowlist, TraceOptions(all_opens=True), "-", view=View(quiet=True))
-    message = RunStart(request, "/work", None, 42, 5).message()
+    message = RunStart(request, "/work", None, 42, (5, 6)).message()
     assert isinstance(message, Start)
     start = RunStart.of(message)
-    assert (start.cwd, start.tracer_pid, start.json_fd, start.baseline) == ("/work", 42, 5, None)
+    assert (start.cwd, start.tracer_pid, start.json_file, start.baseline) == ("/work", 42, (5, 6), None)
     back = start.request
     assert back.options == request.options and back.view == request.view and back.argv == ["true"]
     for path in (b"/tmp/a", b"/srv/app/cache/x", b"/etc/hosts", b"/etc/passwd", b"/srv/app/data"):

@@ -8,24 +8,46 @@ some writes fail with another errno first. Which part depends on the call:
   name that is not there is EROFS, not ENOENT.
 - calls on an existing file (chmod, utime, truncate, open without O_CREAT...) look the whole
   path up first: a missing file stays ENOENT.
-- opening a device node for writing needs no writable filesystem at all.
-Whether a parent exists is read from the filesystem when the trace is classified.
+- opening an existing FIFO, device node or socket for writing needs no writable filesystem at
+  all (O_CREAT and O_TRUNC included: only a regular file is created or truncated).
+- /dev and /proc are not the root filesystem: a container has its own (Docker: /dev and /dev/shm
+  tmpfs, procfs), where writes go as they went here; but for the parts of /proc that Docker,
+  and the read-only sandbox, mount read-only (/proc/sys...).
+Whether a parent exists, and what an opened path is, is read from the filesystem when the trace
+is classified.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from rotrace.events import NAME_OPS, FileEvent
 
 OK = "ok"
 _LOOKUP_ERRNOS = frozenset({"ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG", "EBADF", "EFAULT"})
-_DEVICE_DIRS = (b"/dev/",)
-_NOT_DEVICES = (b"/dev/shm/", b"/dev/mqueue/")
+_OWN_FILESYSTEMS = (b"/dev/", b"/proc/")
+# Read-only in a Docker container's /proc (its readonlyPaths) and in the read-only sandbox.
+PROC_READ_ONLY = (b"/proc/bus", b"/proc/fs", b"/proc/irq", b"/proc/sys", b"/proc/sysrq-trigger")
+_OPENS = frozenset({"open", "create", "truncate"})
 
 
-def _is_device(path: bytes) -> bool:
-    return path.startswith(_DEVICE_DIRS) and not path.startswith(_NOT_DEVICES)
+def _under(path: bytes, roots: tuple[bytes, ...]) -> bool:
+    return any(path == r.rstrip(b"/") or path.startswith(r.rstrip(b"/") + b"/") for r in roots)
+
+
+def _off_the_root(path: bytes) -> bool:
+    """On a filesystem of the container's own (/dev, /proc), writable there as here."""
+    return _under(path, _OWN_FILESYSTEMS) and not _under(path, PROC_READ_ONLY)
+
+
+def _special(path: bytes) -> bool:
+    """A FIFO, device node or socket: opening it writes nothing to its filesystem."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _parents_exist(*paths: bytes | None) -> bool:
@@ -52,6 +74,8 @@ def forecast(event: FileEvent, writable: bool) -> str | None:
             return actual  # link() looks up the existing file first
         second = event.target if event.op == "rename" else None
         return "EROFS" if _parents_exist(event.path, second) else actual
-    if event.op == "open" and _is_device(event.path):
+    if _off_the_root(event.path) and (event.target is None or _off_the_root(event.target)):
+        return actual or OK
+    if event.op in _OPENS and _special(event.path):
         return actual or OK
     return "EROFS"

@@ -182,6 +182,10 @@ def _report_process(report: Report, fd: int) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
+    from rotrace.tracer.linux.hardening import undumpable
+
+    undumpable()  # the pipe and the spool out of the command's reach (tracer/linux/hardening.py)
+
     # The tracer answers these for the run (it passes them to the command, whose end ends the
     # trace): this process ignores them, so that a signal sent to both of rotrace's processes
     # never cuts the report or the JSON trace short. Only a ^C once the trace is over aborts it.

@@ -33,7 +33,7 @@ def conclude(messages: Iterator[Message]) -> int:
         return EXIT_INTERNAL  # rotrace stopped before the run (the tracer's process says why)
     start = RunStart.of(first_message)
     request = start.request
-    output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_fd)
+    output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_file)
     prepare(request.view)
     environment = run_environment()
     diff_environment = environment if start.baseline is not None else None

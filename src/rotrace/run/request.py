@@ -39,7 +39,7 @@ class RunStart:
     cwd: str  # the command's working directory (the command may remove it)
     baseline: Changes | None  # the earlier trace's writes (--baseline), read before the run
     tracer_pid: int
-    json_fd: int | None  # the JSON trace, opened by the tracer's process (see output.py)
+    json_file: tuple[int, int] | None  # the JSON trace the tracer's process opened: (dev, ino)
 
     def message(self) -> Start:
         return Start(pickle.dumps(self))

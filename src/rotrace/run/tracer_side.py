@@ -17,10 +17,12 @@ from rotrace.run.handoff import Handoff, InlineHandoff
 from rotrace.run.request import RunRequest, RunStart
 from rotrace.tracer import EventSink, ProcessSink, TraceResult
 from rotrace.tracer.channel import Result
+from rotrace.tracer.linux.hardening import undumpable
 
 
 def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -> int:
     """Trace the command; the report process classifies, reports and exports: its exit status."""
+    undumpable()  # out of the command's reach: /proc/PID/fd, /proc/PID/mem, ptrace
     try:
         baseline = None
         if request.baseline is not None:
@@ -33,9 +35,8 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
         output = TraceOutput(request.json_path)
-        # The report process opens the trace through this process's fd (it was forked first).
-        fd = output.fp.fileno() if output.fp is not None and request.json_path != "-" else None
-        handoff.start(RunStart(request, cwd, baseline, os.getpid(), fd).message())
+        # The report process opens the trace again by its path: the same file (it was forked first).
+        handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover()).message())
         result, writable = _trace(request, handoff.add, handoff.add_process)
     except BaseException:
         handoff.abort()

@@ -1,12 +1,19 @@
 """Run the tracer inside bubblewrap: a read-only root, /dev and /proc, a tmpfs on /tmp, and
 every allowed directory writable (a tmpfs, or a bind mount that keeps what is written).
 
+What `docker run --read-only` confines, the sandbox confines too, so that no write reaches the
+host behind a report that says "read-only": its own pid namespace (no other process to reach
+through /proc), the parts of /proc Docker makes read-only (/proc/sys...), a new session (no
+TIOCSTI into the terminal), and for root Docker's default capabilities (no CAP_SYS_ADMIN: no
+`mount -o remount,rw /`). As another user bubblewrap runs in a user namespace with none.
+
 rotrace's own runtime (its Python, its packages) and the working directory stay visible even
 when they live under a directory the sandbox covers with a tmpfs (a CI clone under /tmp).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,7 +32,8 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.channel import Error, Events, Processes, Result, SandboxPid, receive
+from rotrace.tracer.channel import Error, Events, Processes, Result, receive
+from rotrace.tracer.linux.hardening import capabilities
 from rotrace.tracer.signals import SignalRelay
 
 INSTALL_HINT = (
@@ -34,6 +42,18 @@ INSTALL_HINT = (
 )
 # Provided by bwrap's own /dev and /proc: never mounted over.
 _PROVIDED = ("/dev", "/proc")
+# Docker's default capabilities (moby, oci/caps/defaults.go), by number: all that a command
+# run as root keeps in the sandbox.
+DOCKER_CAPABILITIES = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
+    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_RAW": 13,
+    "CAP_SYS_CHROOT": 18, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31,
+}  # fmt: skip
+# Kept for the tracer inside, never for the command (sandbox/inner.py): to read the /proc files of a
+# process that changed its uid.
+_TRACER_ONLY = {"CAP_SYS_PTRACE": 19}
+# What Docker mounts read-only in the container's /proc (its readonlyPaths).
+PROC_READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 _ERRORS: dict[int, type[RotraceError]] = {
     CommandNotFound.exit_status: CommandNotFound,
     CommandNotExecutable.exit_status: CommandNotExecutable,
@@ -86,8 +106,24 @@ def _shadow(parent: str) -> list[str]:
     return args
 
 
+def confinement() -> list[str]:
+    """What makes the sandbox a container's equal (the module's docstring). As root, bubblewrap
+    keeps every capability unless told: only Docker's are kept (those this process has), and
+    CAP_SYS_PTRACE for the tracer alone."""
+    args = ["--unshare-pid", "--as-pid-1", "--new-session", "--die-with-parent"]
+    for path in PROC_READ_ONLY:
+        args += ["--ro-bind-try", path, path]
+    if os.geteuid() == 0:
+        have = capabilities("CapBnd")
+        args += ["--cap-drop", "ALL"]
+        for name, number in {**DOCKER_CAPABILITIES, **_TRACER_ONLY}.items():
+            if have is None or have >> number & 1:
+                args += ["--cap-add", name]
+    return args
+
+
 def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent"]
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement()]
     result = SandboxPlan(args)
     mounts: list[str] = []
     missing: list[str] = []
@@ -149,6 +185,22 @@ def find_bwrap() -> str:
     return found
 
 
+def _child_pid(fd: int) -> int:
+    """bwrap's --info-fd: {"child-pid": N, ...}, written once the sandbox's process exists
+    (nothing, if bwrap failed before: it says why on stderr). 0 when unknown."""
+    data = b""
+    try:
+        while chunk := os.read(fd, 4096):
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        pid = json.loads(data).get("child-pid", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return pid if isinstance(pid, int) else 0
+
+
 def trace_in_sandbox(
     argv: list[str],
     sink: Callable[[FileEvent], None],
@@ -162,18 +214,24 @@ def trace_in_sandbox(
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
     sandbox = plan(allowlist, keep, runtime_paths(command_path))
     read_fd, write_fd = os.pipe()
+    info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
     flags.append(repr(options.grace))
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
-    cmd = [bwrap, *sandbox.args, "--chdir", os.getcwd(), "--", *inner]
+    cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:
-        proc = subprocess.Popen(cmd, pass_fds=(write_fd,))
+        # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches
+        # rotrace, which relays it to the tracer inside, not bwrap, which it would kill (and
+        # with it, --die-with-parent, the trace)
+        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w), start_new_session=True)
     except OSError as exc:
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (read_fd, write_fd, info_r, info_w):
+            os.close(fd)
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
-    inner_pid = 0
+    os.close(info_w)
+    # The tracer inside, as this process's pid namespace numbers it (it is 1 in its own).
+    inner_pid = _child_pid(info_r)
     outcome: Result | Error | None = None
 
     # Every signal goes to the tracer inside, which relays it on and escalates on the second.
@@ -188,8 +246,6 @@ def trace_in_sandbox(
                     for info in message.records:
                         if on_process is not None:
                             on_process(ProcessInfo(*info))
-                elif isinstance(message, SandboxPid):
-                    inner_pid = message.pid
                 elif isinstance(message, Result | Error):
                     outcome = message
     finally:

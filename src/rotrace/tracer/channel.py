@@ -2,8 +2,8 @@
 of the read-only sandbox (sandbox/). Every message kind is declared here, once, with its fields;
 a message crosses as its kind and its fields by name, in a length-prefixed marshal frame.
 
-The order on the wire: Start (the report process's request, from the tracer of `rotrace run`) or
-SandboxPid (the tracer inside the sandbox), then Processes and Events batches (each program
+The order on the wire: Start (the report process's request, from the tracer of `rotrace run`;
+the tracer inside the sandbox sends none), then Processes and Events batches (each program
 before the events that may need it), then Result, or Error when the trace failed.
 """
 
@@ -29,14 +29,6 @@ class Start:
 
     KIND: ClassVar[str] = "start"
     request: bytes
-
-
-@dataclass(frozen=True)
-class SandboxPid:
-    """The tracer inside the sandbox: its pid, to relay signals to."""
-
-    KIND: ClassVar[str] = "sandbox-pid"
-    pid: int
 
 
 @dataclass(frozen=True)
@@ -73,8 +65,8 @@ class Error:
     message: str
 
 
-Message = Start | SandboxPid | Processes | Events | Result | Error
-KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, SandboxPid, Processes, Events, Result, Error)}
+Message = Start | Processes | Events | Result | Error
+KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, Processes, Events, Result, Error)}
 
 _RESULT_FIELDS = tuple(f.name for f in fields(TraceResult))
 

@@ -7,12 +7,13 @@ until `complete`, with the tracee running again.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from rotrace.events import FileEvent
-from rotrace.tracer import resolve
+from rotrace.tracer import resolve, stdio
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
@@ -30,6 +31,7 @@ from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
 _OPEN_HOW = struct.Struct("=QQ")
 
 _OPEN_HOW = struct.Struct("=QQQ")
+RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
 
@@ -43,6 +45,7 @@ class Loc:
     addr: int = 0  # where the tracee keeps the string (re-read at exit: did it change?)
     seen: bytes = b""  # the string as read at entry
     path: bytes | None = None  # the answer; None: unresolved
+    root: bytes = b""  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
 
     @classmethod
     def fixed(cls, path: bytes | None) -> Loc:
@@ -64,6 +67,8 @@ class Pending:
     verbatim_target: bool = False  # a symlink's content is kept as written
     follow: bool = False  # a symlink as the last component is followed
     dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
+    via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
+    streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
 
     def resolve(self, memory: MemoryReader, tid: int, result: int | None) -> None:
         """At the exit stop (the tracee still stopped): where the call's paths landed.
@@ -77,6 +82,8 @@ class Pending:
             opened = resolve.fd_path(tid, result)
             if opened is not None and not opened.endswith(b" (deleted)"):
                 self.path.path = opened
+                if self.via_fd is not None:
+                    self._own_stream(tid, result)
                 return
         for loc, follow in ((self.path, self.follow), (None if self.verbatim_target else self.target, False)):
             if loc is None or not loc.base:
@@ -84,7 +91,31 @@ class Pending:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = resolve.resolve(loc.base, loc.raw, follow) or resolve.lexical(loc.base, loc.raw)
+            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root) or resolve.lexical(
+                loc.base, loc.raw
+            )
+        if self.via_fd is not None:
+            self._own_stream(tid, result)
+
+    def _own_stream(self, tid: int, result: int | None) -> None:
+        """An open through a descriptor link that landed on the command's own stdin, stdout or
+        stderr (stdio.py) is named as that stream: the file opened, or for a failed open the
+        one the link names (if the path was still what was passed: it was placed)."""
+        assert self.via_fd is not None and self.streams is not None
+        loc = self.path
+        if result is not None and result >= 0:
+            link = b"/proc/%d/fd/%d" % (tid, result)
+        elif loc.path is not None and loc.base:
+            link = loc.base + b"/" + loc.raw.lstrip(b"/")
+        else:
+            return
+        try:
+            st = os.stat(link)
+        except (OSError, ValueError):
+            return
+        name = stdio.name_of((st.st_dev, st.st_ino), self.streams, self.via_fd)
+        if name is not None:
+            loc.path = name
 
     def complete(self, pid: int, tid: int, exe: bytes, result: int | None) -> FileEvent:
         target = self.target
@@ -134,6 +165,7 @@ def _final(loc: Loc) -> bytes:
 class Decoder:
     def __init__(self, all_opens: bool) -> None:
         self.all_opens = all_opens
+        self.streams = stdio.streams()  # the command inherits rotrace's: it starts now
         self.memory = MemoryReader()
         self._tid = 0
         self._tgid = 0
@@ -160,7 +192,8 @@ class Decoder:
             return self._ioctl(table, spec, args)
         return self._symlink(table, spec, args)
 
-    def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False) -> Loc:
+    def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
+             follow: bool = False) -> Loc:  # fmt: skip
         dirfd = AT_FDCWD if dirfd_idx is None else resolve.as_fd(args[dirfd_idx])
         addr = args[idx]
         seen = self.memory.cstring(self._tid, addr)
@@ -168,24 +201,30 @@ class Decoder:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
                 return Loc.fixed(resolve.fd_path(self._tid, dirfd))
             return Loc(b"", b"")  # EFAULT: nothing to place
-        raw = resolve.own_proc(seen, self._tgid, self._tid)
-        if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path starts at dirfd
-            raw = raw.lstrip(b"/")
+        if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
+            raw = seen.lstrip(b"/")
+            base = resolve.base_of(self._tid, dirfd, raw)
+            return Loc(base, raw, addr, seen, root=base)
+        raw = resolve.own_proc(seen, self._tgid, self._tid, follow)
         return Loc(resolve.base_of(self._tid, dirfd, raw), raw, addr, seen)
 
     def _open_event(
         self, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int, mode: int,
-        in_root: bool = False,
+        in_root: bool = False, no_symlinks: bool = False,
     ) -> Pending | None:  # fmt: skip
-        write = bool(flags & WRITE_OPEN_MASK)
+        # O_PATH keeps only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC: with it, O_CREAT, O_TRUNC and
+        # the access mode are ignored and nothing is written
+        write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
         if not write and not self.all_opens:
             return None
-        loc = self._loc(args, spec.dirfd, spec.path or 0, in_root)
-        creating = bool(flags & (O_CREAT | O_TMPFILE_BIT))
-        op = "create" if creating else "truncate" if flags & O_TRUNC else "open"
-        follow = not flags & table.open_flags["O_NOFOLLOW"] and not (flags & O_CREAT and flags & O_EXCL)
+        creating = write and bool(flags & (O_CREAT | O_TMPFILE_BIT))
+        op = "create" if creating else "truncate" if write and flags & O_TRUNC else "open"
+        exclusive = write and flags & O_CREAT and flags & O_EXCL  # a link there is EEXIST, not followed
+        follow = not flags & table.open_flags["O_NOFOLLOW"] and not exclusive and not no_symlinks
+        loc = self._loc(args, spec.dirfd, spec.path or 0, in_root, follow)
+        via = stdio.fd_route(loc.raw) if loc.raw.startswith(b"/proc/") and any(self.streams) else None
         return Pending(spec, table, op, loc, None, flags, mode & 0o7777 if creating else None, write,
-                       follow=follow)  # fmt: skip
+                       follow=follow, via_fd=via, streams=self.streams)  # fmt: skip
 
     def _open(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         flags = CREAT_FLAGS if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
@@ -197,16 +236,17 @@ class Decoder:
         if how is None:  # the kernel will answer EFAULT; still an attempt to record
             return Pending(spec, table, "open", self._loc(args, 0, 1), None, None, None, True)
         flags, mode, resolve = _OPEN_HOW.unpack(how)
-        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT))
+        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
+                                no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
 
     def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        if spec.fd is not None:
-            loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[spec.fd])))
-        else:
-            loc = self._loc(args, spec.dirfd, spec.path or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
+        if spec.fd is not None:
+            loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[spec.fd])))
+        else:
+            loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow)
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
 
     def _ioctl(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:

@@ -19,6 +19,7 @@ import stat
 AT_FDCWD = -100
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 _CHUNK = 2048  # bytes of path opened at once (PATH_MAX is 4096)
+_MAX_SYMLINKS = 40  # the links one lookup follows before ELOOP (the kernel's MAXSYMLINKS)
 
 
 def normalise(path: bytes) -> bytes:
@@ -46,12 +47,23 @@ def base_of(tid: int, dirfd: int, raw: bytes) -> bytes:
     return b"/proc/%d/fd/%d" % (tid, dirfd)
 
 
-def own_proc(raw: bytes, tgid: int, tid: int) -> bytes:
-    """/proc/self and /proc/thread-self name the tracee, not rotrace."""
+# The links every Linux /dev holds into /proc/self (udev, devtmpfs, bubblewrap, Docker).
+_DEV_STDIO = {b"/dev/stdin": b"/fd/0", b"/dev/stdout": b"/fd/1", b"/dev/stderr": b"/fd/2"}
+
+
+def own_proc(raw: bytes, tgid: int, tid: int, follow: bool = True) -> bytes:
+    """/proc/self and /proc/thread-self name the tracee, not rotrace; so do /dev/stdout,
+    /dev/stderr, /dev/stdin and /dev/fd, links into /proc/self that rotrace would otherwise
+    follow into its own /proc (each only where it is followed: `follow`, for the last name)."""
     if raw.startswith(b"/proc/self") and raw[10:11] in (b"", b"/"):
         return b"/proc/%d" % tgid + raw[10:]
     if raw.startswith(b"/proc/thread-self") and raw[17:18] in (b"", b"/"):
         return b"/proc/%d/task/%d" % (tgid, tid) + raw[17:]
+    if raw.startswith(b"/dev/"):
+        if follow and raw in _DEV_STDIO:
+            return b"/proc/%d" % tgid + _DEV_STDIO[raw]
+        if raw.startswith(b"/dev/fd/") or (follow and raw == b"/dev/fd"):
+            return b"/proc/%d/fd" % tgid + raw[7:]
     return raw
 
 
@@ -114,9 +126,10 @@ def _open_dir(base: bytes, rel: bytes) -> int:
     return fd
 
 
-def resolve(base: bytes, raw: bytes, follow: bool) -> bytes | None:
+def resolve(base: bytes, raw: bytes, follow: bool, root: bytes = b"") -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
-    kernel cannot place it. With `follow`, a symlink as the last component is followed."""
+    kernel cannot place it. With `follow`, a symlink as the last component is followed (an
+    absolute one from `root`, else the process's root)."""
     if base.endswith(b"/root"):
         raw = raw.lstrip(b"/")
     head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
@@ -133,25 +146,76 @@ def resolve(base: bytes, raw: bytes, follow: bool) -> bytes | None:
         if not name:
             return parent
         if follow:
+            found = _follow(base, fd, parent, name, root)
+            if found is not None:
+                return found
+        return parent.rstrip(b"/") + b"/" + name
+    finally:
+        os.close(fd)
+
+
+def _root_of(base: bytes) -> bytes:
+    """The root link of the thread a base link belongs to (/proc/TID/...)."""
+    return b"/proc/" + base.split(b"/")[2] + b"/root"
+
+
+def _follow(base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"") -> bytes | None:
+    """Where a call that follows `name` (in the directory `fd`, named `parent`) lands; None when
+    it is no symlink (or a loop). A dangling link is followed as the kernel follows it, for
+    open(O_CREAT) creates its target: its text is taken from the link's directory (an absolute
+    one from the process's root), link after link up to the kernel's 40; a target whose
+    directory is missing is where the call would have landed, joined lexically. So is a link
+    into /proc/self (/dev/stdout), which the kernel would follow into rotrace's own /proc."""
+    owned: int | None = None  # a directory opened here (`fd` itself belongs to the caller)
+    try:
+        for hop in range(_MAX_SYMLINKS):
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError:
                 st = None
-            if st is not None and stat.S_ISLNK(st.st_mode):
+            if st is None or not stat.S_ISLNK(st.st_mode):
+                return parent.rstrip(b"/") + b"/" + name if hop else None
+            try:
+                text = os.readlink(name, dir_fd=fd)
+            except OSError:
+                return None
+            tid = int(base.split(b"/")[2])
+            own = text if root else own_proc(text, tid, tid)
+            # the kernel follows it from here, but a link into /proc/self (which would be rotrace's)
+            # and, under RESOLVE_IN_ROOT, an absolute one (which would start at rotrace's root)
+            if own == text and not (root and text.startswith(b"/")):
                 try:
                     target = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=fd)
                 except OSError:
-                    pass  # a dangling link: the call names the link itself
+                    pass  # dangling (or a loop): follow its text
                 else:
                     try:
-                        found = _name_of_fd(target)
+                        return _name_of_fd(target)
                     finally:
                         os.close(target)
-                    if found is not None:
-                        return found
-        return parent.rstrip(b"/") + b"/" + name
+            text = own
+            start, where = parent, b"/proc/self/fd/%d" % fd
+            if text.startswith(b"/"):
+                where, text = root or _root_of(base), text.lstrip(b"/")
+                start = _readlink(where) or b"/"
+            head, _, last = text.rstrip(b"/").rpartition(b"/")
+            if last in (b"", b".", b".."):
+                head, last = text, b""
+            try:
+                deeper = _open_dir(where, head)
+            except OSError:  # the target's directory is missing: where the call would have landed
+                return normalise(start.rstrip(b"/") + b"/" + text)
+            if owned is not None:
+                os.close(owned)
+            fd = owned = deeper
+            named = _name_of_fd(fd)
+            if named is None or not last:
+                return named
+            parent, name = named, last
+        return None
     finally:
-        os.close(fd)
+        if owned is not None:
+            os.close(owned)
 
 
 def lexical(base: bytes, raw: bytes) -> bytes | None:

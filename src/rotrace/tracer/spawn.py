@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp
-from rotrace.tracer.linux import kernel, landlock, procfs
+from rotrace.tracer.linux import hardening, kernel, landlock, procfs
 
 # Signals whose disposition rotrace changes for itself and must give back to the command.
 _RESET_SIGNALS = (
@@ -29,14 +29,14 @@ _RESET_SIGNALS = (
     signal.SIGHUP,
 )
 _STATUS_LEN = 8
+_SHELL = "/bin/sh"  # glibc's _PATH_BSHELL, for an executable without a #! line
 
 
 def find_executable(command: str, env: dict[str, str]) -> str:
-    """The path execve will run, with the same clear errors a shell gives."""
+    """The path execve will run, with the exit statuses a shell gives: 127 for a command that is
+    not there (ENOENT), 126 for one that is but cannot run (EACCES, ELOOP, ENOTDIR, a directory)."""
     if "/" in command:
         path = command
-        if not os.path.lexists(path):
-            raise CommandNotFound(f"command not found: {command}")
     else:
         found = shutil.which(command, path=env.get("PATH", os.defpath))
         if found is None:
@@ -47,9 +47,14 @@ def find_executable(command: str, env: dict[str, str]) -> str:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise CommandNotFound(f"command not found: {command} ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-        raise CommandNotExecutable(f"command is not executable: {command}")
+        reason = f"{command} ({exc.strerror})"
+        if exc.errno == errno.ENOENT:
+            raise CommandNotFound(f"command not found: {reason}") from None
+        raise CommandNotExecutable(f"command is not executable: {reason}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CommandNotExecutable(f"command is not executable: {command} (Is a directory)")
+    if not os.access(path, os.X_OK):
+        raise CommandNotExecutable(f"command is not executable: {command} (Permission denied)")
     return path
 
 
@@ -79,6 +84,10 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     for sig in _RESET_SIGNALS:
         if sig not in keep_ignored:
             signal.signal(sig, signal.SIG_DFL)
+    # rotrace's tracer is not dumpable (tracer/linux/hardening.py): this child is, to be seized, with
+    # nothing of the tracer's left open in it
+    hardening.close_on_exec_fds((status_w, -1 if landlock_fd is None else landlock_fd))
+    hardening.dumpable()
     status = b"N"
     if program is not None:
         err = seccomp.install(program)
@@ -93,9 +102,29 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     os.write(status_w, status.ljust(_STATUS_LEN))
     os.kill(os.getpid(), signal.SIGSTOP)
     try:
-        os.execve(path, argv, env)
+        try:
+            os.execve(path, argv, env)
+        except OSError as exc:
+            if exc.errno != errno.ENOEXEC or _looks_binary(path):
+                raise
+            # no #! line, not a binary: run it with the shell, as execvp and a shell do
+            os.execve(_SHELL, [_SHELL, path, *argv[1:]], env)
     except OSError as exc:
         os.write(status_w, b"E%d" % (exc.errno or errno.ENOEXEC))
+
+
+def _looks_binary(path: str) -> bool:
+    """bash's test before it runs a file execve refused as a script: an ELF header, or a NUL
+    byte in its first line (its first two after a #! line), within the first 80 bytes."""
+    try:
+        with open(path, "rb") as f:
+            sample = f.read(80)
+    except OSError:
+        return False  # the shell will say why it cannot read it
+    if sample.startswith(b"\x7fELF"):
+        return True
+    lines = 2 if sample.startswith(b"#!") else 1
+    return b"\0" in b"\n".join(sample.split(b"\n")[:lines])
 
 
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,

@@ -1,0 +1,150 @@
+"""rotrace's own processes are out of the traced command's reach: the command runs as the same
+user, and a same-user process may open another's descriptors through /proc/PID/fd, write its
+memory and ptrace it unless it is non-dumpable. Through the tracer's pipe or the report
+process's spool the command could rewrite the trace ("no violations")."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
+
+# The traced command: it looks for rotrace's processes (its parent, and every process whose
+# command line runs rotrace), tries to open each one's descriptors for writing, its memory and
+# its environment, and to ptrace its parent; then makes one violation and prints what it got.
+PROBE = r"""
+import ctypes, json, os, sys
+me, parent = os.getpid(), os.getppid()
+pids = {parent}
+for name in os.listdir("/proc"):
+    if name.isdigit() and int(name) != me:
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(b"rotrace" in arg for arg in argv[1:4]):
+            pids.add(int(name))
+opened, refused = [], []
+for pid in sorted(pids):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        fds = [str(n) for n in range(64)]  # not listable: try the numbers
+    for fd in fds:
+        for flags in (os.O_WRONLY | os.O_APPEND, os.O_RDONLY):
+            try:
+                got = os.open(f"/proc/{pid}/fd/{fd}", flags | os.O_NONBLOCK)
+            except OSError as exc:
+                refused.append(exc.errno)
+            else:
+                opened.append([pid, fd, os.readlink(f"/proc/self/fd/{got}")])
+                os.close(got)
+    for name, flags in (("mem", os.O_RDWR), ("environ", os.O_RDONLY)):
+        try:
+            os.close(os.open(f"/proc/{pid}/{name}", flags))
+        except OSError as exc:
+            refused.append(exc.errno)
+        else:
+            opened.append([pid, name, ""])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+attached = libc.ptrace(16, parent, None, None) == 0  # PTRACE_ATTACH
+dumpable = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE: the command's own, reset by execve
+print("PROBE " + json.dumps({"pids": sorted(pids), "opened": opened, "refused": len(refused),
+                             "attached": attached, "dumpable": dumpable}), flush=True)
+try:
+    open("/etc/rotrace-probe-violation", "w").close()
+except OSError:
+    pass
+"""
+
+MODES = {
+    "plain": [],
+    "enforce": ["--enforce"],
+    "read-only": ["--read-only", "--keep-writes", "--allow", "{work}"],
+}
+
+
+@pytest.fixture(scope="module")
+def nobody() -> Iterator[Path]:
+    """A directory holding rotrace (importable by uid 65534) and a work directory of its own."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-own-"))  # pytest's tmp_path is private to root
+    try:
+        portable_site(base / "site")
+        base.chmod(0o755)
+        (base / "probe.py").write_text(PROBE)
+        (base / "probe.py").chmod(0o644)
+        yield base
+    finally:
+        shutil.rmtree(base)
+
+
+def _run(base: Path, mode: str, as_nobody: bool) -> tuple[dict, dict, int]:  # type: ignore[type-arg]
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=base))
+    work.chmod(0o777)
+    args = [a.format(work=work) for a in MODES[mode]]
+    if as_nobody:
+        prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        python = NON_ROOT_PYTHON
+        env = {"PYTHONPATH": str(base / "site"), "PATH": os.defpath, "HOME": str(work)}
+    else:
+        prefix, python, env = [], PY, dict(os.environ)
+    command = [python, str(base / "probe.py")]
+    argv = [*prefix, python, "-m", "rotrace", "run", *args, "--json", "t.json", "--", *command]
+    proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert lines, proc.stderr
+    probe = json.loads(lines[0][len("PROBE ") :])
+    trace = json.loads((work / "t.json").read_text())
+    return probe, trace, proc.returncode
+
+
+def _truthful(trace: dict, status: int) -> None:  # type: ignore[type-arg]
+    """The trace still says what happened: the violation, and exit status 1."""
+    events = [e for e in trace["events"] if e["path"] == "/etc/rotrace-probe-violation"]
+    assert events and events[0]["allowed"] is False and events[0]["errno"] in ("EACCES", "EROFS")
+    assert trace["summary"]["violations"] >= 1 and status == 1
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_command_cannot_open_rotraces_descriptors(nobody: Path, mode: str) -> None:
+    if mode == "read-only" and shutil.which("bwrap") is None:
+        pytest.skip("needs bwrap")
+    probe, trace, status = _run(nobody, mode, as_nobody=True)
+    if mode != "read-only":
+        assert len(probe["pids"]) >= 2, probe  # the tracer and the report process were found
+    assert probe["opened"] == [], probe
+    assert probe["attached"] is False
+    assert probe["dumpable"] == 1  # the command's own processes stay dumpable (strace, core dumps)
+    _truthful(trace, status)
+
+
+@pytest.mark.needs("bwrap")
+def test_as_root_the_sandbox_keeps_its_tracer_out_of_reach(nobody: Path) -> None:
+    """Root without CAP_SYS_PTRACE (Docker's capabilities) does not pass PR_SET_DUMPABLE 0; the
+    processes outside the sandbox are in another pid namespace."""
+    if os.geteuid() != 0:
+        pytest.skip("runs as root")
+    probe, trace, status = _run(nobody, "read-only", as_nobody=False)
+    assert probe["pids"] == [1], probe  # only the sandbox's tracer, PID 1 of its namespace
+    assert probe["opened"] == [] and probe["attached"] is False and probe["dumpable"] == 1
+    _truthful(trace, status)
+
+
+def test_the_command_runs_dumpable_when_rotrace_is_not() -> None:
+    """A plain run as this user: the command may be straced and dump core as usual."""
+    code = "import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    proc = subprocess.run([sys.executable, "-m", "rotrace", "run", "-q", "--", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.stdout.strip() == "1", proc.stderr

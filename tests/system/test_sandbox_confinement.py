@@ -1,0 +1,180 @@
+"""--read-only confines as `docker run --read-only` does: no write reaches the host behind a
+report that says "read-only", as root (Docker's capabilities: no remount) or as another user
+(a user namespace); /proc/sys read-only; a pid namespace; a session of its own (no TIOCSTI).
+And the report never says EROFS for a write that went through."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
+
+pytestmark = pytest.mark.needs("bwrap")
+CAP_SYS_PTRACE, CAP_SYS_ADMIN = 19, 21
+
+# Each attempt prints NAME=exit-status; the host file must never appear.
+SCRIPT = r"""
+attempt() {{ name=$1; shift; "$@" >/dev/null 2>&1; echo "$name=$?"; }}
+attempt remount mount -o remount,rw /
+attempt remount_var mount -o remount,rw {host_dir}
+attempt host_write sh -c 'echo x > {host_file}'
+attempt userns_remount unshare -Urm sh -c 'mount -o remount,rw / && echo x > {host_file}'
+attempt proc_sys sh -c 'echo 300 > /proc/sys/kernel/ns_last_pid'
+attempt sysrq sh -c 'echo h > /proc/sysrq-trigger'
+attempt host_pid kill -0 {host_pid}
+attempt dev_write sh -c 'echo x > /dev/rotrace-probe'
+attempt comm sh -c 'echo probe > /proc/self/comm'
+attempt raw_disk sh -c 'mknod /tmp/disk b {major} {minor} && head -c 1 /tmp/disk'
+grep -E '^Cap(Eff|Bnd)' /proc/self/status
+"""
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A directory on the host outside the allowlist (/var/tmp), and a host process."""
+    outside = Path(tempfile.mkdtemp(prefix="rotrace-host-", dir="/var/tmp"))
+    outside.chmod(0o777)
+    sleeper = subprocess.Popen(["sleep", "120"])
+    try:
+        yield outside, sleeper
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        shutil.rmtree(outside)
+
+
+def _script(outside: Path, sleeper: subprocess.Popen[bytes]) -> str:
+    root = os.stat("/").st_dev
+    return SCRIPT.format(host_dir=outside, host_file=outside / f"written-{uuid.uuid4().hex}",
+                         host_pid=sleeper.pid, major=os.major(root), minor=os.minor(root))  # fmt: skip
+
+
+def _results(stdout: str) -> tuple[dict[str, int], dict[str, int]]:
+    tried = dict(line.split("=") for line in stdout.splitlines() if "=" in line)
+    lines = [line.split() for line in stdout.splitlines() if line.startswith("Cap")]
+    caps = {k.rstrip(":"): int(v, 16) for k, v in lines}
+    return {k: int(v) for k, v in tried.items()}, caps
+
+
+def _check(outside: Path, stdout: str, trace: dict) -> None:  # type: ignore[type-arg]
+    tried, caps = _results(stdout)
+    assert list(outside.iterdir()) == []  # nothing reached the host
+    for refused in ("remount", "remount_var", "host_write", "userns_remount", "proc_sys", "host_pid"):
+        assert tried[refused] != 0, (refused, stdout)
+    assert tried["raw_disk"] != 0  # a device node made in a tmpfs cannot be opened (nodev)
+    assert tried["dev_write"] == 0 and tried["comm"] == 0  # the sandbox's own /dev and /proc, as in Docker
+    for cap in ("CapEff", "CapBnd"):
+        assert not caps[cap] >> CAP_SYS_ADMIN & 1 and not caps[cap] >> CAP_SYS_PTRACE & 1, stdout
+    writes = [e for e in trace["events"] if e["write"]]
+    went_through = [e for e in writes if e["errno"] is None]
+    assert went_through and all(e["ro_forecast"] != "EROFS" for e in went_through), went_through
+    assert {e["path"] for e in went_through} >= {"/dev/rotrace-probe"}
+    proc_sys = [e for e in writes if e["path"] == "/proc/sys/kernel/ns_last_pid"]
+    assert proc_sys and proc_sys[0]["errno"] in ("EROFS", "EACCES")
+    # the pids are the sandbox's, and every event's process is in the trace
+    known = {p["pid"] for p in trace["processes"]}
+    assert {e["pid"] for e in trace["events"]} <= known
+    assert next(p["ppid"] for p in trace["processes"] if p["cmdline"][:1] == ["sh"]) == 1  # the tracer's
+
+
+def test_as_root_nothing_reaches_the_host(tmp_path: Path, host: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("runs as root")
+    outside, sleeper = host
+    proc = subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--json", "t.json", "--", "sh", "-c",
+                           _script(outside, sleeper)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    trace = json.loads((tmp_path / "t.json").read_text())
+    _check(outside, proc.stdout, trace)
+    _, caps = _results(proc.stdout)
+    assert caps["CapEff"] == caps["CapBnd"] != 0  # Docker's set, and no more to get back by exec
+    # a command that drops to another user (gosu, su) is still traced where it writes
+    dropped = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c",
+               f"cd {outside}; touch rel /var/tmp/rotrace-refused"]  # fmt: skip
+    subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--json", "u.json", "--", *dropped],
+                   cwd=tmp_path, capture_output=True, timeout=120)  # fmt: skip
+    events = [e for e in json.loads((tmp_path / "u.json").read_text())["events"] if e["op"] == "create"]
+    placed = [(e["path"], e["errno"], e["unresolved"], e["exe"]) for e in events]
+    assert placed == [(f"{outside}/rel", "EROFS", False, "/usr/bin/touch"),
+                      ("/var/tmp/rotrace-refused", "EROFS", False, "/usr/bin/touch")]  # fmt: skip
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
+def test_as_another_user_nothing_reaches_the_host(host: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    outside, sleeper = host
+    base = Path(tempfile.mkdtemp(prefix="rotrace-confine-"))
+    try:
+        site = portable_site(base / "site")
+        base.chmod(0o755)
+        work = base / "work"
+        work.mkdir(mode=0o777)
+        work.chmod(0o777)
+        prefix = [] if os.geteuid() else ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        proc = subprocess.run(
+            [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--read-only", "--json", "t.json", "--",
+             "sh", "-c", _script(outside, sleeper)],
+            cwd=work, env={"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        trace = json.loads((work / "t.json").read_text())
+        _check(outside, proc.stdout, trace)
+    finally:
+        shutil.rmtree(base)
+
+
+def test_the_command_cannot_type_into_the_terminal(tmp_path: Path) -> None:
+    """TIOCSTI pushes input into a terminal: into the shell rotrace was started from, had the
+    command the same session. The sandbox's is its own."""
+    code = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b'#'); print('INJECTED')"
+    _, output = _in_a_terminal(tmp_path, ["--read-only", "-q", "--", PY, "-c", code])
+    assert b"INJECTED" not in output and b"PermissionError" in output, output
+
+
+def _in_a_terminal(
+    tmp_path: Path, argv: list[str], keys: bytes = b"", after: bytes = b""
+) -> tuple[int, bytes]:
+    """rotrace run in a terminal of its own (its controlling one), `keys` typed once `after`
+    has been printed: (exit status, what the terminal showed)."""
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(tmp_path)
+        os.execv(PY, [PY, "-m", "rotrace", "run", *argv])
+    output = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last process is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+            if keys and after in output:
+                os.write(master, keys)
+                keys = b""
+    finally:
+        os.close(master)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_command(tmp_path: Path) -> None:
+    """^C goes to rotrace's process group: relayed to the command in the sandbox's session, it
+    never kills bubblewrap (and the trace with it)."""
+    code = (
+        "import time\ntry:\n print('READY', flush=True); time.sleep(30)\n"
+        "except KeyboardInterrupt:\n print('GOT IT')"
+    )
+    status, output = _in_a_terminal(tmp_path, ["--read-only", "--", PY, "-c", code], b"\x03", b"READY")
+    assert b"GOT IT" in output and b"could not start" not in output, output
+    assert status == 0

@@ -1,0 +1,123 @@
+"""Where rotrace writes its own output: the JSON trace is never written where another user
+points it (a symlink or a file planted in /tmp, as fs.protected_symlinks and
+fs.protected_regular refuse even where they are off), nor into a file the command put in its
+place; and a failed stdout says "stdout", in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import PY
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A sticky world-writable directory (what /tmp is), where another user can reach it."""
+    if os.geteuid() != 0:
+        pytest.skip("runs as root, as the attack targets root")
+    base = Path(tempfile.mkdtemp(prefix="rotrace-shared-", dir="/var/tmp"))
+    base.chmod(0o755)
+    directory = base / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(base)
+
+
+def _as_nobody(*argv: str) -> None:
+    subprocess.run(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups", *argv],
+                   check=True)  # fmt: skip
+
+
+def _rotrace(cwd: Path, *args: str, env: dict[str, str] | None = None, stdout: int | None = None,
+             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    out = subprocess.PIPE if stdout is None else stdout
+    return subprocess.run([PY, "-m", "rotrace", *args], cwd=cwd, env=env, text=True, timeout=60,
+                          stdout=out, stderr=subprocess.PIPE)  # fmt: skip
+
+
+@pytest.mark.parametrize("planted", ["symlink", "file", "hard link"])
+def test_another_users_planted_name_is_refused(tmp_path: Path, shared: Path, planted: str) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("root's\n")
+    trap = shared / "t.json"
+    if planted == "symlink":
+        _as_nobody("ln", "-s", str(victim), str(trap))
+    elif planted == "file":
+        _as_nobody("sh", "-c", f"echo theirs > {trap}")
+    else:  # what another user can make where fs.protected_hardlinks is off (made as root here)
+        os.link(victim, trap)
+    proc = _rotrace(tmp_path, "run", "--json", str(trap), "--", "true")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith(f"rotrace: error: cannot write the trace to {trap}: ")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert victim.read_text() == "root's\n"
+    if planted == "file":
+        assert trap.read_text() == "theirs\n"
+
+
+def test_ones_own_links_and_stdout_are_followed(tmp_path: Path, shared: Path) -> None:
+    real = tmp_path / "real.json"
+    (shared / "mine.json").symlink_to(real)  # root's own link in the shared directory
+    proc = _rotrace(tmp_path, "run", "--json", str(shared / "mine.json"), "--", "true")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(real.read_text())["exit_code"] == 0
+    piped = _rotrace(tmp_path, "run", "-q", "--json", "/dev/stdout", "--", "true")
+    assert piped.returncode == 0 and json.loads(piped.stdout)["exit_code"] == 0, piped.stderr
+
+
+def test_a_trace_file_the_command_replaces_is_not_written_into(tmp_path: Path) -> None:
+    """The command moves the trace file away and puts its own there: the trace is said lost,
+    and neither file is written as if it were rotrace's."""
+    command = "mv t.json moved.json; echo forged > t.json"
+    proc = _rotrace(tmp_path, "run", "-q", "--json", "t.json", "--", "sh", "-c", command)
+    assert proc.returncode == 3, proc.stderr
+    assert "the trace is lost" in proc.stderr or "it is lost" in proc.stderr
+    assert (tmp_path / "t.json").read_text() == "forged\n"
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--json", "-", "--", "true"],
+        ["run", "--emit", "k8s", "--", "true"],
+        ["report", "--format", "json", "{trace}"],
+        ["allowlist", "{trace}"],
+    ],
+    ids=["json", "emit", "report", "allowlist"],
+)
+def test_a_full_stdout_is_named(tmp_path: Path, args: list[str], buffered: bool) -> None:
+    trace = tmp_path / "t.json"
+    assert _rotrace(tmp_path, "run", "--json", str(trace), "--", "true").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        proc = _rotrace(tmp_path, *(a.format(trace=trace) for a in args), env=env, stdout=full.fileno())
+    assert proc.returncode == 3, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "stdout" in errors[0] and "No space left on device" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_stdout_named_keeps_its_buffering() -> None:
+    """rotrace's stdout, named, stays as Python made it: line-buffered on a terminal only."""
+    code = (
+        "import sys; from rotrace.output import name_stdout; name_stdout(); print(sys.stdout.line_buffering)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "False", proc.stderr

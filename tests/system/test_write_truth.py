@@ -1,0 +1,212 @@
+"""Writes reported as what the kernel did: a refused O_CREAT through a dangling symlink where it
+would have created the file, links into /proc/self followed as the command's (not rotrace's),
+the command's own stdout and stderr as such, and opens that write nothing (O_PATH, a FIFO on a
+read-only root) not forecast to fail. The kernel itself is the oracle: the same program run
+without the refusal shows where the file lands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import PY
+
+ROTRACE = [PY, "-m", "rotrace"]
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory outside the default allowlist (not under /tmp)."""
+    path = Path(tempfile.mkdtemp(prefix="rotrace-truth-", dir="/var/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(cwd: Path, code: str, *options: str, stdout: int | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    trace = cwd / "t.json"
+    argv = [*ROTRACE, "run", *options, "--json", str(trace), "--", PY, "-c", textwrap.dedent(code)]
+    proc = subprocess.run(argv, cwd=cwd, stdout=stdout if stdout is not None else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)  # fmt: skip
+    assert trace.exists(), proc.stderr
+    return proc.returncode, json.loads(trace.read_text())
+
+
+def _writes(trace: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in trace["events"] if e["write"]]
+
+
+def _landlock() -> bool:
+    import ctypes
+
+    return int(ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1)) >= 1
+
+
+CREATE = """
+    import os
+    for name in {names!r}:
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644))
+        except OSError as exc:
+            print(name, exc.strerror)
+"""
+
+
+@pytest.mark.skipif(not _landlock(), reason="needs Landlock")
+def test_a_refused_create_through_a_dangling_link_lands_at_its_target(outside: Path, tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(outside / "f")  # absolute
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "rel").symlink_to(f"../../{tmp_path.name}/hop")  # relative, to another link
+    (tmp_path / "hop").symlink_to(outside / "g")
+    (tmp_path / "far").symlink_to(outside / "missing" / "h")  # its directory is missing too
+    names = ["link", "sub/rel", "far"]
+    status, trace = _run(tmp_path, CREATE.format(names=names), "--enforce")
+    placed = {e["path"]: (e["errno"], e["allowed"]) for e in _writes(trace) if e["op"] == "create"}
+    assert placed == {
+        f"{outside}/f": ("EACCES", False),
+        f"{outside}/g": ("EACCES", False),
+        f"{outside}/missing/h": ("ENOENT", True),  # fails here as on a read-only root: harmless
+    }
+    assert status == 1 and list(outside.iterdir()) == []
+    # the oracle: without the refusal, the kernel creates each file where it was placed
+    (outside / "missing").mkdir()
+    _run(tmp_path, CREATE.format(names=names))
+    assert sorted(str(p) for p in outside.rglob("*") if p.is_file()) == sorted(placed)
+
+
+def test_a_failed_create_through_a_dangling_link_is_at_its_target(outside: Path, tmp_path: Path) -> None:
+    """No --enforce: the target's directory is missing, so the create fails (ENOENT) where the
+    kernel looked, not at the link; a loop stays at the link (ELOOP)."""
+    (tmp_path / "far").symlink_to(outside / "missing" / "h")
+    (tmp_path / "loop").symlink_to("loop")
+    _, trace = _run(tmp_path, CREATE.format(names=["far", "loop"]))
+    placed = [(e["path"], e["errno"]) for e in _writes(trace) if e["op"] == "create"]
+    assert placed == [(f"{outside}/missing/h", "ENOENT"), (f"{tmp_path}/loop", "ELOOP")]
+
+
+def test_openat2_follows_a_dangling_link_inside_its_root(outside: Path, tmp_path: Path) -> None:
+    """RESOLVE_IN_ROOT: an absolute link starts at the directory given, not at /; with
+    RESOLVE_NO_SYMLINKS no link is followed (ELOOP, at the link)."""
+    (outside / "tmp").mkdir()
+    (outside / "link").symlink_to("/tmp/missing/f")  # in the root: outside/tmp/missing/f
+    code = f"""
+        import ctypes, os, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        root = os.open({str(outside)!r}, os.O_RDONLY | os.O_DIRECTORY)
+        for resolve in (0x10, 0x10 | 0x04):  # RESOLVE_IN_ROOT, then with RESOLVE_NO_SYMLINKS
+            how = struct.pack("=QQQ", os.O_WRONLY | os.O_CREAT, 0o644, resolve)
+            assert libc.syscall(437, root, b"link", how, len(how)) < 0
+    """
+    _, trace = _run(tmp_path, code)
+    placed = [(e["path"], e["errno"]) for e in _writes(trace) if e["syscall"] == "openat2"]
+    assert placed == [(f"{outside}/tmp/missing/f", "ENOENT"), (f"{outside}/link", "ELOOP")]
+
+
+def test_an_exclusive_create_on_a_link_fails_at_the_link(outside: Path, tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(outside / "f")
+    code = "import os\ntry: os.open('link', os.O_WRONLY | os.O_CREAT | os.O_EXCL)\nexcept OSError: pass"
+    _, trace = _run(tmp_path, code)
+    assert [(e["path"], e["errno"]) for e in _writes(trace)] == [(f"{tmp_path}/link", "EEXIST")]
+
+
+def test_dev_fd_is_the_commands_own_not_rotraces(outside: Path, tmp_path: Path) -> None:
+    """/dev/fd is a link to /proc/self/fd: followed from rotrace, it would be rotrace's fd 3."""
+    code = f"""
+        import os
+        fd = os.open({str(outside)!r}, os.O_RDONLY | os.O_DIRECTORY)
+        os.dup2(fd, 3)
+        os.mkdir("/dev/fd/3/made")
+        os.mkdir("/proc/self/fd/3/made-too")
+    """
+    status, trace = _run(tmp_path, code)
+    assert [e["path"] for e in _writes(trace)] == [f"{outside}/made", f"{outside}/made-too"]
+    assert (outside / "made").is_dir() and status == 1
+
+
+def test_a_link_to_dev_stdout_is_followed_as_the_commands(tmp_path: Path) -> None:
+    """A call through a symlink to /dev/stdout reaches the command's fd 1, not rotrace's."""
+    (tmp_path / "out").symlink_to("/dev/stdout")
+    code = """
+        import os
+        fd = os.open("cmd.log", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.dup2(fd, 1)
+        os.truncate("out", 0)
+    """
+    _, trace = _run(tmp_path, code)
+    assert [e["path"] for e in _writes(trace) if e["syscall"] == "truncate"] == [f"{tmp_path}/cmd.log"]
+
+
+def test_the_commands_own_stdout_is_not_a_place(outside: Path, tmp_path: Path) -> None:
+    """rotrace's stdout and stderr redirected to files (a CI log): the command writing them
+    through /dev/stdout, /dev/fd/N or /proc/self/fd/N writes its output; by name, a place."""
+    log, err = outside / "out.log", outside / "err.log"
+    code = f"""
+        import os
+        for path in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev/stderr", "/proc/thread-self/fd/2"):
+            with open(path, "a") as f:
+                f.write(path + "\\n")
+        os.dup2(1, 7)
+        with open("/dev/fd/7", "w") as f:  # a copy of stdout, opened with O_TRUNC
+            f.write("via 7\\n")
+        with open({str(log)!r}, "a") as f:  # the same file, by its name
+            f.write("by name\\n")
+    """
+    with log.open("w") as out, err.open("w") as errors:
+        trace_path = tmp_path / "t.json"
+        argv = [*ROTRACE, "run", "--json", str(trace_path), "--", PY, "-c", textwrap.dedent(code)]
+        proc = subprocess.run(argv, cwd=tmp_path, stdout=out, stderr=errors, timeout=60)  # fmt: skip
+    trace = json.loads(trace_path.read_text())
+    writes = [(e["path"], e["allowed"]) for e in _writes(trace) if e["pid"] == trace["processes"][0]["pid"]]
+    assert writes == [
+        ("/dev/stdout", True), ("/dev/stdout", True), ("/dev/stdout", True), ("/dev/stderr", True),
+        ("/dev/stderr", True), ("/dev/stdout", True), (str(log), False),
+    ]  # fmt: skip
+    assert proc.returncode == 1 and "by name" in log.read_text()
+
+
+def test_an_existing_fifo_or_device_is_not_forecast_to_fail(outside: Path, tmp_path: Path) -> None:
+    """Opening an existing FIFO for writing (O_CREAT and O_TRUNC too) needs no writable
+    filesystem: the forecast says ok, and the read-only sandbox agrees."""
+    os.mkfifo(outside / "fifo")
+    code = f"""
+        import os
+        os.close(os.open({str(outside / "fifo")!r}, os.O_RDWR | os.O_CREAT | os.O_TRUNC))
+        os.close(os.open("/dev/null", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+    """
+    _, plain = _run(tmp_path, code)
+    fifo = [e for e in _writes(plain) if e["path"] == f"{outside}/fifo"]
+    assert fifo and fifo[0]["ro_forecast"] == "ok" and fifo[0]["errno"] is None
+    if shutil.which("bwrap"):
+        _, sandboxed = _run(tmp_path, code, "--read-only", "--allow", str(tmp_path), "--keep-writes")
+        outcomes = [(e["path"], e["errno"]) for e in _writes(sandboxed)]
+        assert outcomes == [(f"{outside}/fifo", None), ("/dev/null", None)]
+
+
+def test_o_path_with_o_creat_writes_nothing(outside: Path, tmp_path: Path) -> None:
+    """O_PATH ignores O_CREAT, O_TRUNC and the access mode: nothing is created (a missing file
+    is ENOENT), nothing emptied; not a write."""
+    (outside / "kept").write_text("content")
+    code = f"""
+        import os
+        flags = os.O_PATH | os.O_CREAT | os.O_WRONLY | os.O_TRUNC
+        os.close(os.open({str(outside / "kept")!r}, flags, 0o644))
+        try:
+            os.open({str(outside / "missing")!r}, flags, 0o644)
+        except FileNotFoundError:
+            pass
+    """
+    status, trace = _run(tmp_path, code)
+    assert status == 0 and (outside / "kept").read_text() == "content" and not (outside / "missing").exists()
+    assert [e for e in _writes(trace) if str(outside) in e["path"]] == []
+    _, everything = _run(tmp_path, code, "--all-opens")
+    opened = [(e["path"], e["write"], e["op"]) for e in everything["events"] if str(outside) in e["path"]]
+    assert opened == [(f"{outside}/kept", False, "open"), (f"{outside}/missing", False, "open")]
