@@ -149,6 +149,7 @@ def run(
         all_opens=all_opens,
         stdout_to_stderr=json_path == "-" or bool(emit),
         writable=tuple(enforceable(allowlist)) if enforce else None,
+        confined=enforce or read_only,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         write_frame(fd, ("processes", [info.astuple()]))
 
     try:
-        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr)
+        options = TraceOptions(seccomp, all_opens, to_stderr, confined=True)
         result = trace_command(command, sink, options, on_process=on_process)
     except RotraceError as exc:
         write_frame(fd, ("error", exc.exit_status, str(exc)))

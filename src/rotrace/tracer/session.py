@@ -33,7 +33,7 @@ def trace_command(
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
-    program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
+    program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined)
     keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink, on_process)
     ruleset = _landlock(options.writable, tracer.warnings) if options.writable is not None else None
@@ -43,12 +43,8 @@ def trace_command(
     finally:
         if ruleset is not None:
             ruleset.close()
-    tracer.seccomp = child.seccomp
-    if options.seccomp and not child.seccomp:
-        tracer.warnings.append(
-            f"seccomp filter refused ({errno.errorcode.get(child.seccomp_error, child.seccomp_error)}):"
-            " stopping on every syscall, which is slower"
-        )
+    tracer.seccomp = child.seccomp and options.seccomp  # else the filter is the terminal guard alone
+    tracer.warnings += seccomp.refused(child.seccomp, child.seccomp_error, options.seccomp, options.confined)
     relay = SignalRelay(tracer.processes_alive, keep_ignored)
     try:
         with relay:
@@ -79,7 +75,7 @@ def trace_command(
         child.pid,
         code,
         killed_by,
-        child.seccomp,
+        tracer.seccomp,
         tracer.stops,
         tracer.warnings,
         tracer.processes,
