@@ -38,6 +38,12 @@ class BadInput(RotraceError):
     exit_status = EXIT_BAD_INPUT
 
 
+class BadOption(RotraceError):
+    """An option's value that cannot mean anything (`--allow ''`): a usage error, one line."""
+
+    exit_status = EXIT_USAGE
+
+
 class TraceFailed(RotraceError):
     exit_status = EXIT_TRACE_FAILED
 

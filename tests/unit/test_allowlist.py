@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from rotrace.errors import BadInput
+from rotrace.errors import BadInput, BadOption
 from rotrace.policy.allowlist import (
     Allowlist,
     build_allowlist,
@@ -28,7 +29,7 @@ from rotrace.policy.allowlist import (
         ("/home/*/.cache/**", "/home/u/x/.cache", False),
         ("/tmp/[!x]", "/tmp/a", True),
         ("/tmp/[!x]y", "/tmp/a/y", False),  # [!x] never matches '/'
-        ("/tmp/[z-a]", "/tmp/b", False),  # a reversed range matches nothing, and is no error
+        ("/tmp/[z-a]", "/tmp/b", False),  # a reversed range matches nothing (build_allowlist refuses it)
         ("/var/log/*.log", "/var/log/app.log", True),
         ("/var/log/*.log", "/var/log/sub/app.log", False),
         ("/srv/*/out", "/srv/a/out/deep/file", True),  # a match covers what is below
@@ -58,8 +59,50 @@ def test_literal_rules_match_the_kernels_bytes() -> None:
 
 
 def test_empty_allow_is_refused() -> None:
-    with pytest.raises(BadInput, match="--allow needs a path"):
+    with pytest.raises(BadOption, match="--allow needs a path"):
         build_allowlist([""], None)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("", "needs a path"),
+        ("=", "an exact entry is '=' and then a path"),
+        ("==/srv/x", "an exact entry is '=' and then a path"),
+        ("/tmp/[z-a]", "the range z-a is written backwards"),
+        ("/tmp/[a-cz-a]", "the range z-a"),  # wcmatch would keep a-c and drop z-a silently
+        ("/tmp/[!z-a]", "the range z-a"),  # ... and match everything here
+        ("/tmp/[]z-a]", "the range z-a"),  # `]` first in a set is a character
+        ("/tmp/[\\z-a]/**", "the range z-a"),  # an escaped character is still a range's end
+        ("/srv/[[:digit:]z-a]", "the range z-a"),
+    ],
+)
+def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, message: str) -> None:
+    """A usage error for --allow (exit 2), bad input in a policy file (exit 3), one line each."""
+    with pytest.raises(BadOption, match=message):
+        build_allowlist([entry], None)
+    if entry:
+        (tmp_path / "p.toml").write_text(f"allow = [{json.dumps(entry)}]\n")
+        with pytest.raises(BadInput, match=f"p.toml: allow entry .*{message}"):
+            build_allowlist([], str(tmp_path / "p.toml"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "/tmp/[a",
+        "/tmp/\\[z-a]",
+        "/tmp/[a-]",
+        "/tmp/[--0]",
+        "/tmp/[[:alpha:]-a]",
+        "=/tmp/[z-a]",
+        "/tmp/[z/a-]",
+    ],
+)
+def test_entries_that_mean_something_are_kept(entry: str) -> None:
+    """A literal `[`, an escaped one, a trailing `-`, a range from `-`, a class then `-`, an
+    exact path (never a glob), a `[` closed only past a `/` (literal)."""
+    assert build_allowlist([entry], None, defaults=False).entries
 
 
 @pytest.mark.parametrize(

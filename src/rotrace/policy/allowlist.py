@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rotrace.errors import BadInput
+from rotrace.errors import BadInput, BadOption
 
 DEFAULT_ALLOW = (
     "/tmp",
@@ -36,6 +36,64 @@ POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes"}
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _META = re.compile(r"([*?\[\]\\])")
+
+
+def entry_error(entry: str) -> str | None:
+    """Why an allowlist entry, as written, cannot be meant (None: it can). wcmatch drops a
+    range written backwards (`[z-a]`) without a word, so such a glob would allow less than it
+    says, or nothing at all: refused rather than guessed at."""
+    if not entry:
+        return "needs a path (an empty one would allow the working directory)"
+    if entry.startswith("="):
+        rest = entry[1:]
+        if not rest or rest.startswith("="):
+            return f"{entry!r}: an exact entry is '=' and then a path"
+        return None  # an exact path is literal: no glob in it
+    backwards = _backward_range(entry)
+    if backwards is not None:
+        low, high = backwards
+        return f"{entry!r}: the range {low}-{high} is written backwards (a range is low-high: {high}-{low}?)"
+    return None
+
+
+def _backward_range(pattern: str) -> tuple[str, str] | None:
+    """The first `a-b` range in a `[...]` of the glob with b before a, in wcmatch's reading:
+    a backslash escapes, `]` first in the set is literal, `[:class:]` is one item, and a
+    `[` with no closing `]` (or a `/` before it) is a literal character."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1 + (pattern[i + 1 : i + 2] in ("!", "^"))
+        items: list[tuple[str, bool] | None] = []  # (character, escaped); None: a [:class:]
+        while j < n and pattern[j] not in "/" and (pattern[j] != "]" or not items):
+            if pattern.startswith("[:", j) and (end := pattern.find(":]", j + 2)) != -1:
+                items.append(None)
+                j = end + 2
+            elif pattern[j] == "\\" and j + 1 < n:
+                items.append((pattern[j + 1], True))
+                j += 2
+            else:
+                items.append((pattern[j], False))
+                j += 1
+        if j >= n or pattern[j] != "]":
+            i += 1  # not a set: the `[` is literal
+            continue
+        k = 0
+        while k < len(items):
+            low, dash, high = [*items[k : k + 3], None, None][:3]
+            if low is not None and high is not None and dash == ("-", False):
+                if ord(high[0]) < ord(low[0]):
+                    return low[0], high[0]
+                k += 3
+            else:
+                k += 1
+        i = j + 1
+    return None
 
 
 def escape_glob(path: str) -> str:
@@ -212,6 +270,10 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
         from urllib.parse import unquote_to_bytes  # (and ipaddress: 3 ms that most runs need not pay)
 
         allow += [os.fsdecode(unquote_to_bytes(a)) for a in _entries(data, "allow_bytes", path)]
+    for entry in allow:
+        error = entry_error(entry)
+        if error is not None:
+            raise BadInput(f"policy {path}: allow entry {error}")
     base = os.path.dirname(os.path.realpath(path))
     return defaults, [expand(a, base) for a in allow]
 
@@ -246,7 +308,9 @@ def build_allowlist(allow: list[str], policy: str | None, defaults: bool = True)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
     entries.extend(extra)
-    if any(not a for a in allow):
-        raise BadInput("--allow needs a path (an empty one would allow the working directory)")
+    for entry in allow:
+        error = entry_error(entry)
+        if error is not None:
+            raise BadOption(f"--allow {error}")
     entries.extend(expand(a) for a in allow)
     return Allowlist(entries)
