@@ -144,11 +144,13 @@ def run(
     from rotrace.policy.allowlist import enforceable
 
     allowlist = build_allowlist(list(allow), policy)
+    grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(
         seccomp=not no_seccomp,
         all_opens=all_opens,
         stdout_to_stderr=json_path == "-" or bool(emit),
-        writable=tuple(enforceable(allowlist)) if enforce else None,
+        writable=grants.paths if grants else None,
+        writable_notes=grants.notes if grants else (),
         confined=enforce or read_only,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))

@@ -140,3 +140,36 @@ def test_escaped_glob_characters_are_literal() -> None:
     allow = Allowlist([escape_glob("/srv/a[1]*")])
     assert allow.allows(b"/srv/a[1]*/x") and not allow.allows(b"/srv/a1x")
     assert allow.rules[0].path == "/srv/a[1]*"
+
+
+def test_proc_self_is_the_writers_own_proc_entry() -> None:
+    """The tracer records /proc/self as /proc/PID; the default /proc/self allows a process its
+    own entry (and its threads'), never another process's."""
+    allow = build_allowlist([], None)
+    assert allow.allows_from(b"/proc/42/oom_score_adj", 42, 42)
+    assert allow.allows_from(b"/proc/42/task/43/comm", 42, 43)
+    assert not allow.allows_from(b"/proc/41/oom_score_adj", 42, 42)
+    assert not allow.allows_from(b"/proc/420/oom_score_adj", 42, 42)
+    assert not allow.allows_from(b"/proc/sys/kernel/core_pattern", 42, 42)
+    thread_only = Allowlist(["/proc/thread-self/comm"])
+    assert thread_only.allows_from(b"/proc/42/task/43/comm", 42, 43)
+    assert not thread_only.allows_from(b"/proc/42/task/44/comm", 42, 43)
+
+
+def test_the_mount_a_path_would_be_on() -> None:
+    allow = Allowlist(["/srv/data", "/srv/data/cache", "=/etc/app.conf", "/var/*.log"])
+    assert allow.mount_of(b"/srv/data/x") == b"/srv/data/"
+    assert allow.mount_of(b"/srv/data/cache/y") == b"/srv/data/cache/"  # the deepest
+    assert allow.mount_of(b"/srv/data") == b"/srv/data/"
+    assert allow.mount_of(b"/etc/passwd") == b""  # the read-only root
+    assert allow.mount_of(b"/etc/app.conf") is None and allow.mount_of(b"/var/a.log") is None
+    assert Allowlist(["/"]).mount_of(b"/x") == b"/"
+
+
+def test_only_the_default_entries_the_user_did_not_name_are_implicit(tmp_path: Path) -> None:
+    assert "/dev/pts" in build_allowlist([], None).implicit
+    assert "/dev/pts" not in build_allowlist(["/dev/pts"], None).implicit
+    (tmp_path / "p.toml").write_text('allow = ["/dev/pts"]')
+    assert "/dev/pts" not in build_allowlist([], str(tmp_path / "p.toml")).implicit
+    (tmp_path / "p.toml").write_text("defaults = false")
+    assert not build_allowlist([], str(tmp_path / "p.toml")).implicit

@@ -36,7 +36,9 @@ def trace_command(
     program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined)
     keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink, on_process)
-    ruleset = _landlock(options.writable, tracer.warnings) if options.writable is not None else None
+    ruleset = None
+    if options.writable is not None:
+        ruleset = _landlock(options.writable, options.writable_notes, tracer.warnings)
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
                       ruleset.fd if ruleset else None)  # fmt: skip
@@ -84,17 +86,12 @@ def trace_command(
     )
 
 
-def _landlock(writable: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:
+def _landlock(writable: tuple[str, ...], notes: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:
     try:
         ruleset = landlock.build(list(writable))
     except landlock.LandlockUnavailable as exc:
         raise TraceFailed(f"--enforce needs Landlock: {exc.strerror}") from None
-    for skipped in ruleset.skipped:
-        warnings.append(f"enforced: no Landlock rule for {skipped}; writes there are denied")
-    warnings.append(
-        f"enforced with Landlock (ABI {ruleset.abi}): writes outside the allowlist were denied;"
-        f" Landlock does not cover {landlock.NOT_COVERED}"
-    )
+    warnings += [*notes, *ruleset.notes()]
     return ruleset
 
 
