@@ -6,6 +6,7 @@ unprivileged user where the kernel treats them differently."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -175,3 +176,232 @@ def _userns_works() -> bool:
     """bubblewrap as an unprivileged user needs unprivileged user namespaces."""
     probe = subprocess.run([*NOBODY, "bwrap", "--ro-bind", "/", "/", "true"], capture_output=True)
     return probe.returncode == 0
+
+
+def _trace(work: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((work / "t.json").read_text())  # type: ignore[no-any-return]
+
+
+def _events(trace: dict, op: str, path: str) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in trace["events"] if e["op"] == op and e["path"] == path]
+
+
+@pytest.fixture
+def sibling(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]:
+    """A process outside the command's domain (started by the test, not by rotrace), as the
+    user rotrace runs as: only the confinement, not the permissions, keeps the command off it."""
+    prefix = [] if request.param == "root" else NOBODY
+    proc = subprocess.Popen([*prefix, "sleep", "300"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("user", "sibling"), [("root", "root"), ("nobody", "nobody")], indirect=["sibling"])
+def test_no_write_under_proc_but_the_commands_own_allowlisted_ones(
+    user: str, sibling: subprocess.Popen[bytes], site: Path, work: Path
+) -> None:
+    """The default /proc/self stood for all of /proc: another process's oom_score_adj (as root:
+    /proc/sys) was written while the report called every write outside the allowlist denied."""
+    other = Path(f"/proc/{sibling.pid}/oom_score_adj")
+    before = other.read_text()
+    writes = f"echo 900 > {other}; echo 900 > /proc/self/oom_score_adj"
+    if user == "root":
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        writes += f"; printf %s '{pattern}' > /proc/sys/kernel/core_pattern"  # the value it has: harmless
+    proc = rotrace(
+        ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", writes], user=user, site=site, cwd=work
+    )
+    assert other.read_text() == before, proc.stderr
+    trace = _trace(work)
+    refused = _events(trace, "open", str(other)) + _events(trace, "create", str(other))
+    assert [(e["errno"], e["allowed"]) for e in refused] == [("EACCES", False)]
+    if user == "root":
+        sysctl = _events(trace, "create", "/proc/sys/kernel/core_pattern")
+        assert [(e["errno"], e["allowed"]) for e in sysctl] == [("EACCES", False)]
+    assert trace["summary"]["went_through"] == 0 and "went through" not in proc.stderr
+    # the command's own /proc/PID is /proc/self: allowed by the allowlist (denied by Landlock,
+    # which cannot name it: narrower, and said)
+    own = [e for e in trace["events"] if e["path"].endswith("/oom_score_adj") and e["path"] != str(other)]
+    assert [(e["allowed"], e["errno"]) for e in own] == [(True, "EACCES")]
+    assert "no Landlock rule for /proc/self" in proc.stderr
+
+
+def test_a_write_landlock_lets_through_is_never_called_denied(site: Path, work: Path) -> None:
+    """A rule is on an inode: `=FILE` grants the file under each of its names, and the trace
+    places a write by the name it was opened with. The report says such a write went through,
+    in the terminal, the trace's summary and the report document."""
+    (work / "state").write_text("s\n")
+    os.link(work / "state", work / "alias")  # a name the allowlist does not give
+    os.chmod(work / "state", 0o666)
+    writes = f"echo x >> {work}/alias; echo y > {work}/other"
+    args = ["run", "--enforce", "--allow", f"={work}/state", "--json", "t.json", "--", "sh", "-c", writes]
+    proc = rotrace(args, user="nobody", site=site, cwd=work)
+    assert (work / "state").read_text() == "s\nx\n"  # it did go through
+    assert not (work / "other").exists()
+    assert "1 write outside the allowlist went through" in proc.stderr
+    assert "went through" in proc.stderr.split("Violations")[1]
+    assert "were denied" not in proc.stderr
+    trace = _trace(work)
+    assert trace["summary"]["went_through"] == 1
+    report = rotrace(["report", "--format", "json", "t.json"], user="root", site=site, cwd=work)
+    (group,) = json.loads(report.stdout)["violations"]
+    assert (group["went_through"], group["denied"]) == (1, 1)
+
+
+SYMLINKS = """
+mkdir -p {w}/real/sub {w}/prot {w}/also
+ln -s {w}/prot {w}/link
+ln -s {w}/prot {w}/real/glink
+ln -s {w}/also {w}/via
+mkdir {w}/also/in
+"""
+
+
+def test_no_rule_is_wider_than_its_allowlist_entry(site: Path, work: Path) -> None:
+    """Landlock rules hold inodes and cover what is below: an entry that is a symbolic link (or
+    passes through one, or a glob match that is one) would grant the link's target, and an
+    exact `=DIR` everything below it. Such entries get no rule, and the report says so."""
+    subprocess.run(["sh", "-c", SYMLINKS.format(w=work)], check=True)
+    subprocess.run(["chmod", "-R", "a+rwx", str(work)], check=True)
+    allow = [f"{work}/link", f"={work}/real", f"{work}/real/g*", f"{work}/via/in", f"{work}/real/sub"]
+    attempts = [f"{work}/prot/a", f"{work}/real/b", f"{work}/also/in/c", f"{work}/real/sub/ok"]
+    writes = "; ".join(f"echo x > {p}" for p in attempts)
+    args = [
+        "run",
+        "--enforce",
+        *(f"--allow={a}" for a in allow),
+        "--json",
+        "t.json",
+        "--",
+        "sh",
+        "-c",
+        writes,
+    ]
+    proc = rotrace(args, user="nobody", site=site, cwd=work)
+    assert [os.path.exists(p) for p in attempts] == [False, False, False, True], proc.stderr
+    for entry in (f"{work}/link", f"={work}/real", f"{work}/real/glink", f"{work}/via/in"):
+        assert f"no Landlock rule for {entry}:" in proc.stderr
+    assert f"no Landlock rule for {work}/real/sub" not in proc.stderr
+    assert _trace(work)["summary"]["went_through"] == 0
+
+
+HARD_LINK = """
+ln {outside} {w}/cache/alias && echo x >> {w}/cache/alias
+ln -L {w}/cache/sym {w}/cache/alias2
+mv {w}/cache/moved {w}/away
+"""
+
+
+@pytest.mark.needs("bwrap")
+def test_a_hard_link_to_a_protected_file_is_a_violation(work: Path) -> None:
+    """`ln PROTECTED ALLOWED/x; echo >> ALLOWED/x` rewrites the protected file through an allowed
+    name: the link (its source outside the allowlist) is the violation. Under a read-only root
+    a link or rename between the root and a writable mount fails with EXDEV, not EROFS: the
+    forecast says so, and the sandbox agrees; --enforce refuses the link (EXDEV too)."""
+    (work / "cache").mkdir()
+    outside = work / "protected"
+    workload = HARD_LINK.format(outside=outside, w=work)
+    allow = ["--allow", str(work / "cache")]
+
+    def run(*mode: str) -> dict:  # type: ignore[type-arg]
+        outside.write_text("p\n")
+        for name in ("alias", "alias2", "sym", "moved"):
+            (work / "cache" / name).unlink(missing_ok=True)
+        (work / "away").unlink(missing_ok=True)
+        (work / "cache" / "sym").symlink_to(outside)
+        (work / "cache" / "moved").write_text("m")
+        proc = rotrace(["run", *mode, *allow, "--json", "t.json", "--", "sh", "-c", workload],
+                       user="root", site=Path(), cwd=work)  # fmt: skip
+        assert proc.returncode in (0, 1, 8, 9), proc.stderr
+        return _trace(work)
+
+    audit = run()
+    assert outside.read_text() == "p\nx\n"  # an audit lets it happen, and says so:
+    links = {e["path"]: e for e in audit["events"] if e["op"] == "link"}
+    assert links[f"{work}/cache/alias"]["target"] == str(outside)
+    assert links[f"{work}/cache/alias2"]["target"] == str(outside)  # AT_SYMLINK_FOLLOW: the file linked
+    assert all(e["allowed"] is False and e["ro_forecast"] == "EXDEV" for e in links.values())
+    (moved,) = [e for e in audit["events"] if e["op"] == "rename"]
+    assert moved["allowed"] is False and moved["ro_forecast"] == "EXDEV"
+
+    sandboxed = run("--read-only", "--keep-writes")  # the cache bound as it is: the files in it
+    outcome = {(e["op"], e["path"]): e["errno"] for e in sandboxed["events"] if e["op"] in ("link", "rename")}
+    assert set(outcome.values()) == {"EXDEV"}, outcome
+
+    run("--enforce")
+    assert outside.read_text() == "p\n"
+
+
+@pytest.mark.parametrize(("user", "sibling"), [("root", "root"), ("nobody", "nobody")], indirect=["sibling"])
+def test_the_command_cannot_signal_or_reach_processes_outside(
+    user: str, sibling: subprocess.Popen[bytes], site: Path, work: Path
+) -> None:
+    """Landlock ABI 6 scopes: no signal to a process outside the command's domain, no connect
+    to an abstract Unix socket such a process listens on. Its own children it still signals."""
+    import socket
+
+    name = f"rotrace-test-{os.getpid()}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(1)
+    probe = f"""
+import os, signal, socket, subprocess, sys
+try:
+    os.kill({sibling.pid}, signal.SIGTERM)
+    print("signalled", file=sys.stderr)
+except OSError as exc:
+    print("signal refused", exc.errno, file=sys.stderr)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\\0{name}")
+    print("connected", file=sys.stderr)
+except OSError as exc:
+    print("connect refused", exc.errno, file=sys.stderr)
+child = subprocess.Popen(["sleep", "30"])
+child.terminate()
+print("own child", child.wait(), file=sys.stderr)
+"""
+    try:
+        proc = rotrace(
+            ["run", "--enforce", "--", NON_ROOT_PYTHON, "-c", probe], user=user, site=site, cwd=work
+        )
+    finally:
+        listener.close()
+    assert "signal refused 1" in proc.stderr and "connect refused 1" in proc.stderr, proc.stderr
+    assert "own child -15" in proc.stderr
+    assert sibling.poll() is None  # still sleeping
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_of_the_pseudo_terminals_only_its_own(user: str, site: Path, work: Path) -> None:
+    """The default /dev/pts is rotrace's own terminal under --enforce: not another one (as
+    root: any user's), which --allow /dev/pts grants when it is meant."""
+    other_master, other = os.openpty()
+    os.fchmod(other, 0o666)
+    name = os.ttyname(other)
+    probe = f"""
+import os, sys
+for path in (os.ttyname(0), {name!r}):
+    try:
+        with open(path, "w") as tty:
+            tty.write("")
+        print("wrote", path, file=sys.stderr)
+    except OSError as exc:
+        print("refused", path, exc.errno, file=sys.stderr)
+"""
+    try:
+        narrowed, _ = _in_terminal(["run", "--enforce", "--", NON_ROOT_PYTHON, "-c", probe], user, site, work)
+        wide, _ = _in_terminal(
+            ["run", "--enforce", "--allow", "/dev/pts", "--", NON_ROOT_PYTHON, "-c", probe], user, site, work
+        )
+    finally:
+        os.close(other)
+        os.close(other_master)
+    assert f"refused {name} 13" in narrowed.stderr and narrowed.stderr.count("wrote /dev/pts/") == 1, (
+        narrowed.stderr
+    )
+    assert "of /dev/pts, only this terminal (/dev/pts/" in narrowed.stderr
+    assert f"wrote {name}" in wide.stderr and wide.stderr.count("wrote /dev/pts/") == 2, wide.stderr
