@@ -37,6 +37,7 @@ class AuditRequest:
     view: View = field(default_factory=View)
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
+    allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
 
 
 def audit(request: AuditRequest) -> int:
@@ -53,11 +54,13 @@ def audit(request: AuditRequest) -> int:
         cwd = os.getcwd()  # the command may remove it
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
+        passed = _inherited(request)
         output = TraceOutput(request.json_path)
         # The report process opens the trace through this process's fd (it was forked first).
         fd = output.fp.fileno() if output.fp is not None and request.json_path != "-" else None
         handoff.start((pickle.dumps((request, baseline)), cwd, request.json_path, os.getpid(), fd))
         result, writable = _trace(request, handoff.add, handoff.add_process)
+        result.warnings[:0] = passed
     except BaseException:
         handoff.abort()
         raise
@@ -90,6 +93,18 @@ def _trace(
         return trace_command(request.argv, sink, request.options, on_process=on_process), None
     finally:
         gc.enable()
+
+
+def _inherited(request: AuditRequest) -> list[str]:
+    """A confined run refuses fds it would hand the command open for writing outside the
+    allowlist (policy/inherited.py); in the --read-only sandbox only 0-2 reach it (the rest are
+    closed as bwrap starts)."""
+    if request.options.writable is None and not request.read_only:
+        return []
+    from rotrace.policy.inherited import check
+
+    mode = "--read-only" if request.read_only else "--enforce"
+    return check(request.allowlist, mode, request.allow_fds, request.read_only and not _root_is_read_only())
 
 
 def _cwd_of(pid: int) -> str:

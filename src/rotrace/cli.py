@@ -70,6 +70,15 @@ def cli() -> None:
     "it are denied (EACCES) and recorded. chmod, chown, utime and xattrs are not Landlock rights.",
 )
 @click.option(
+    "--allow-fd",
+    "allow_fds",
+    multiple=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --enforce or --read-only: let the command inherit fd N although it is open for writing "
+    "outside the allowlist (else refused, exit 5); the report says it was not enforced. Repeatable.",
+)
+@click.option(
     "--keep-writes",
     is_flag=True,
     help="With --read-only: bind-mount the allowed directories instead of a tmpfs, keeping what is written.",
@@ -111,6 +120,7 @@ def run(
     no_seccomp: bool,
     read_only: bool,
     enforce: bool,
+    allow_fds: tuple[int, ...],
     keep_writes: bool,
     emit: str | None,
     baseline: str | None,
@@ -133,6 +143,8 @@ def run(
 
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
+    if allow_fds and not (enforce or read_only):
+        raise click.UsageError("--allow-fd only applies with --enforce or --read-only")
     if attach is not None and (command or read_only or enforce):
         raise click.UsageError("-p PID traces a running process: give no COMMAND, --read-only or --enforce")
     if enforce and read_only:
@@ -156,7 +168,7 @@ def run(
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
     request = AuditRequest(
         list(command), allowlist, options, json_path, read_only, keep_writes, emit, baseline, view,
-        command_status, attach,
+        command_status, attach, allow_fds,
     )  # fmt: skip
     return audit(request)
 

@@ -47,17 +47,20 @@ def site() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _invocation(user: str, site: Path, cwd: Path) -> tuple[list[str], dict[str, str]]:
+    """How to start rotrace as root (this venv's) or as uid 65534 (the system Python)."""
+    if user == "root":
+        return [sys.executable, "-m", "rotrace"], {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return [*NOBODY, NON_ROOT_PYTHON, "-m", "rotrace"], {
+        "PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(cwd)}  # fmt: skip
+
+
 def rotrace(
     args: list[str], *, user: str, site: Path, cwd: Path, **kw: object
 ) -> subprocess.CompletedProcess[str]:
-    """`rotrace ARGS` as root (this venv's rotrace) or as uid 65534 (the system Python)."""
-    if user == "root":
-        argv = [sys.executable, "-m", "rotrace", *args]
-        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    else:
-        argv = [*NOBODY, NON_ROOT_PYTHON, "-m", "rotrace", *args]
-        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(cwd)}
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload, no-any-return]
+    """`rotrace ARGS` as `user` (root or nobody)."""
+    argv, env = _invocation(user, site, cwd)
+    return subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload, no-any-return]
 
 
 @pytest.fixture
@@ -405,3 +408,71 @@ for path in (os.ttyname(0), {name!r}):
     )
     assert "of /dev/pts, only this terminal (/dev/pts/" in narrowed.stderr
     assert f"wrote {name}" in wide.stderr and wide.stderr.count("wrote /dev/pts/") == 2, wide.stderr
+
+
+def _with_fds(
+    redirections: str, args: list[str], user: str, site: Path, work: Path
+) -> subprocess.CompletedProcess[str]:
+    """rotrace started by a shell with these redirections (`3>>FILE`), as a user types it."""
+    argv, env = _invocation(user, site, work)
+    shell = ["sh", "-c", f'exec "$@" {redirections}', "sh"]
+    return subprocess.run(
+        [*shell, *argv, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_an_inherited_fd_open_for_writing_outside_is_refused(user: str, site: Path, work: Path) -> None:
+    """`rotrace run --enforce -- sh -c 'echo x >&3' 3>>OUTSIDE` wrote OUTSIDE while the report
+    said nothing: Landlock checks opens, and that file was open before. Refused (exit 5, one
+    line naming the fd and the file) unless passed knowingly, which the report then says."""
+    outside = work / "outside"
+    outside.write_text("")
+    outside.chmod(0o666)
+    command = ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", "echo x >&3"]
+    refused = _with_fds(f"3>>{outside}", command, user, site, work)
+    assert refused.returncode == 5, refused.stderr
+    assert refused.stderr.splitlines() == [refused.stderr.strip()] and f"fd 3 ({outside})" in refused.stderr
+    assert "--allow-fd 3" in refused.stderr and outside.read_text() == ""
+    passed = _with_fds(
+        f"3>>{outside}", ["run", "--enforce", "--allow-fd", "3", *command[2:]], user, site, work
+    )
+    assert passed.returncode == 0 and outside.read_text() == "x\n", passed.stderr
+    assert (
+        f"fd 3 ({outside}) was passed open for writing outside the allowlist" in _trace(work)["warnings"][0]
+    )
+
+
+def test_what_an_inherited_fd_may_be(site: Path, work: Path) -> None:
+    """Pipes, /dev/null, read-only files, files in the allowlist and directories pass, a file
+    open read-write outside does not. A
+    directory fd lets the command open files relative to it, which Landlock checks by the
+    file's own place: it cannot write outside through it."""
+    (work / "in").mkdir()
+    (work / "outside").write_text("o")
+    for path in (work, work / "in", work / "outside"):
+        path.chmod(0o777)
+    probe = (
+        "import os; os.write(4, b'jobserver'); os.write(6, b'x');"
+        " os.open('escaped', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=7)"
+    )
+    redirs = f"3<{work}/outside 4>&1 5>/dev/null 6>>{work}/in/log 7<{work}"
+    args = ["run", "--enforce", "--allow", str(work / "in"), "--", NON_ROOT_PYTHON, "-c", probe]
+    proc = _with_fds(redirs, args, "nobody", site, work)
+    assert "jobserver" in proc.stdout and (work / "in" / "log").read_text() == "x"
+    assert "PermissionError" in proc.stderr and not (work / "escaped").exists()
+    # the same with one more: open for writing (O_RDWR) outside the allowlist
+    proc = _with_fds(f"{redirs} 8<>{work}/outside", args, "nobody", site, work)
+    assert proc.returncode == 5 and f"fd 8 ({work}/outside)" in proc.stderr, proc.stderr
+
+
+@pytest.mark.needs("bwrap")
+def test_the_read_only_sandbox_checks_what_reaches_the_command(site: Path, work: Path) -> None:
+    """Only fds 0-2 reach a command in the bubblewrap sandbox (its start closes the rest): a
+    stdout open on a file outside the writable mounts is refused, fd 3 is not even there."""
+    out = work / "out"
+    command = ["run", "--read-only", "--", "sh", "-c", "echo x; echo y >&3 || echo closed"]
+    refused = _with_fds(f">{out}", command, "root", site, work)
+    assert refused.returncode == 5 and f"fd 1 ({out})" in refused.stderr, refused.stderr
+    ok = _with_fds(f"3>>{work}/three", command, "root", site, work)
+    assert ok.returncode == 0 and "closed" in ok.stdout and (work / "three").read_text() == "", ok.stderr
