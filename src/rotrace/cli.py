@@ -20,7 +20,7 @@ Exit status:
   8    the command failed (non-zero exit, or killed by a signal)
   9    both (1 + 8)
   2    usage error         3  bad policy/trace file or output
-  4    tracing impossible  5  sandbox could not be set up
+  4    tracing impossible  5  sandbox/confinement could not be set up
   70   internal error (a bug in rotrace: please report it)
   126  command not executable   127  command not found
 """
@@ -66,8 +66,9 @@ def cli() -> None:
 @click.option(
     "--enforce",
     is_flag=True,
-    help="Enforce the allowlist with Landlock (Linux >= 5.13, no root, no namespaces): writes outside "
-    "it are denied (EACCES) and recorded. chmod, chown, utime and xattrs are not Landlock rights.",
+    help="Enforce the allowlist with Landlock (Linux >= 5.13, no root, no namespaces): the kernel refuses "
+    "writes outside it (EACCES), each recorded; one that goes through is reported so. chmod, chown, utime "
+    "and xattrs are not Landlock rights.",
 )
 @click.option(
     "--allow-fd",

@@ -8,7 +8,8 @@ Exit statuses (also in `rotrace --help` and the README):
   2   usage error (bad option)
   3   bad input: a malformed policy or trace file, an unwritable output
   4   tracing impossible: ptrace refused, unsupported kernel or architecture
-  5   the sandbox could not be set up (bubblewrap missing or refused)
+  5   the sandbox could not be set up (bubblewrap missing or refused), or a confined run
+      (--enforce, --read-only) would hand the command an fd open for writing outside it
   70  internal error: a bug in rotrace (sysexits' EX_SOFTWARE)
   126 the command is not executable
   127 the command was not found

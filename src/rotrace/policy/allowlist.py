@@ -70,7 +70,7 @@ def _backward_range(pattern: str) -> tuple[str, str] | None:
             continue
         j = i + 1 + (pattern[i + 1 : i + 2] in ("!", "^"))
         items: list[tuple[str, bool] | None] = []  # (character, escaped); None: a [:class:]
-        while j < n and pattern[j] not in "/" and (pattern[j] != "]" or not items):
+        while j < n and pattern[j] != "/" and (pattern[j] != "]" or not items):
             if pattern.startswith("[:", j) and (end := pattern.find(":]", j + 2)) != -1:
                 items.append(None)
                 j = end + 2
@@ -278,10 +278,8 @@ def enforceable(allowlist: Allowlist) -> Grants:
         elif rule.path == _TERMINALS and _TERMINALS in allowlist.implicit:
             mine = own_terminals()
             paths.extend("=" + t for t in mine)
-            notes.append(
-                f"enforced: of {_TERMINALS}, only this terminal ({', '.join(mine) or 'none'}) is writable;"
-                f" --allow {_TERMINALS} grants every pseudo-terminal"
-            )
+            this = f"only this terminal ({', '.join(mine)})" if mine else "none (rotrace runs on no terminal)"
+            notes.append(f"enforced: of {_TERMINALS}, {this} is writable (--allow {_TERMINALS}: all of them)")
         else:
             paths.append("=" + rule.path if rule.is_exact else rule.path)
     if "/proc/self" in per_process or "/proc/thread-self" in per_process:

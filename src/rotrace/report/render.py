@@ -127,9 +127,9 @@ def _times(count: int) -> str:
     return f" ×{count:,}" if count > 1 else ""
 
 
-def _went_through(agg: Aggregate) -> Text:
+def _went_through(agg: Aggregate, enforced: bool) -> Text:
     """The writes outside the allowlist that the confinement let happen, said as such."""
-    total, metadata = agg.summary.went_through, agg.metadata_through
+    total, metadata = agg.summary.went_through, agg.metadata_through if enforced else 0
     text = f"{_n(total, 'write')} outside the allowlist went through"
     if metadata == total:
         text += ": chmod, chown, utime and xattrs are not Landlock rights"
@@ -177,7 +177,7 @@ def render(
                            style="yellow"))  # fmt: skip
     confined = header.enforced is not None or header.read_only
     if confined and s.went_through:
-        _print(console, _went_through(agg), 2)
+        _print(console, _went_through(agg, header.enforced is not None), 2)
     for warning in header.warnings:
         _print(console, Text(f"warning: {safe_text(warning)}", style="yellow"), 2)
 
