@@ -232,26 +232,31 @@ def test_no_write_under_proc_but_the_commands_own_allowlisted_ones(
     assert "no Landlock rule for /proc/self" in proc.stderr
 
 
-def test_a_write_landlock_lets_through_is_never_called_denied(site: Path, work: Path) -> None:
-    """A rule is on an inode: `=FILE` grants the file under each of its names, and the trace
-    places a write by the name it was opened with. The report says such a write went through,
-    in the terminal, the trace's summary and the report document."""
-    (work / "state").write_text("s\n")
-    os.link(work / "state", work / "alias")  # a name the allowlist does not give
-    os.chmod(work / "state", 0o666)
-    writes = f"echo x >> {work}/alias; echo y > {work}/other"
-    args = ["run", "--enforce", "--allow", f"={work}/state", "--json", "t.json", "--", "sh", "-c", writes]
-    proc = rotrace(args, user="nobody", site=site, cwd=work)
-    assert (work / "state").read_text() == "s\nx\n"  # it did go through
-    assert not (work / "other").exists()
+def test_a_write_landlock_lets_through_is_never_called_denied(work: Path) -> None:
+    """A rule is on an inode, and the trace places a write by the name it went through: a
+    directory granted under a second name (a bind mount) is written there, outside the
+    allowlist. The report says such a write went through, in the terminal, the trace's summary
+    and the report document; and only a refused one is "denied"."""
+    (work / "data").mkdir()
+    (work / "alias").mkdir()
+    writes = f"echo x > {work}/alias/through; echo y > {work}/refused"
+    inner = (
+        f"mount --bind {work}/data {work}/alias && exec {sys.executable} -m rotrace run --enforce"
+        f" --allow {work}/data --json t.json -- sh -c '{writes}'"
+    )
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner], cwd=work,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (work / "data" / "through").read_text() == "x\n", proc.stderr  # it did go through
+    assert not (work / "refused").exists()
     assert "1 write outside the allowlist went through" in proc.stderr
-    assert "went through" in proc.stderr.split("Violations")[1]
+    violations = proc.stderr.split("Violations")[1]
+    assert "went through" in violations and "denied by the policy" in violations
     assert "were denied" not in proc.stderr
-    trace = _trace(work)
-    assert trace["summary"]["went_through"] == 1
-    report = rotrace(["report", "--format", "json", "t.json"], user="root", site=site, cwd=work)
-    (group,) = json.loads(report.stdout)["violations"]
-    assert (group["went_through"], group["denied"]) == (1, 1)
+    assert _trace(work)["summary"]["went_through"] == 1
+    report = rotrace(["report", "--format", "json", "t.json"], user="root", site=Path(), cwd=work)
+    groups = {g["where"]: g for g in json.loads(report.stdout)["violations"]}
+    assert (groups[f"{work}/alias"]["went_through"], groups[f"{work}/alias"]["denied"]) == (1, 0)
+    assert (groups[str(work)]["went_through"], groups[str(work)]["denied"]) == (0, 1)
 
 
 SYMLINKS = """
@@ -265,13 +270,24 @@ mkdir {w}/also/in
 
 def test_no_rule_is_wider_than_its_allowlist_entry(site: Path, work: Path) -> None:
     """Landlock rules hold inodes and cover what is below: an entry that is a symbolic link (or
-    passes through one, or a glob match that is one) would grant the link's target, and an
-    exact `=DIR` everything below it. Such entries get no rule, and the report says so."""
+    passes through one, or a glob match that is one) would grant the link's target, an exact
+    `=DIR` everything below it, a file with hard links each of its names. Such entries get no
+    rule, and the report says so."""
     subprocess.run(["sh", "-c", SYMLINKS.format(w=work)], check=True)
     subprocess.run(["chmod", "-R", "a+rwx", str(work)], check=True)
-    allow = [f"{work}/link", f"={work}/real", f"{work}/real/g*", f"{work}/via/in", f"{work}/real/sub"]
+    (work / "state").write_text("")
+    (work / "state").chmod(0o666)
+    os.link(work / "state", work / "prot" / "state")  # the same file, under a name not allowed
+    allow = [
+        f"{work}/link",
+        f"={work}/real",
+        f"{work}/real/g*",
+        f"{work}/via/in",
+        f"{work}/real/sub",
+        f"={work}/state",
+    ]
     attempts = [f"{work}/prot/a", f"{work}/real/b", f"{work}/also/in/c", f"{work}/real/sub/ok"]
-    writes = "; ".join(f"echo x > {p}" for p in attempts)
+    writes = "; ".join(f"echo x > {p}" for p in attempts) + f"; echo x >> {work}/prot/state"
     args = [
         "run",
         "--enforce",
@@ -285,7 +301,8 @@ def test_no_rule_is_wider_than_its_allowlist_entry(site: Path, work: Path) -> No
     ]
     proc = rotrace(args, user="nobody", site=site, cwd=work)
     assert [os.path.exists(p) for p in attempts] == [False, False, False, True], proc.stderr
-    for entry in (f"{work}/link", f"={work}/real", f"{work}/real/glink", f"{work}/via/in"):
+    assert (work / "state").read_text() == ""
+    for entry in (f"{work}/link", f"={work}/real", f"{work}/real/glink", f"{work}/via/in", f"={work}/state"):
         assert f"no Landlock rule for {entry}:" in proc.stderr
     assert f"no Landlock rule for {work}/real/sub" not in proc.stderr
     assert _trace(work)["summary"]["went_through"] == 0

@@ -8,9 +8,10 @@ rename or link across the boundary), and the tracer records it like any other.
 
 A rule is on an inode and covers what is below it, so it is never wider than the path it was
 asked for: a path reached through a symbolic link (in any component) gets no rule (the link's
-target is another place, which the allowlist does not name), and an exact path (`=PATH`) gets
-a rule only if it is not a directory. From ABI 6 the command is also scoped: it cannot signal
-a process outside its domain, nor connect to an abstract Unix socket one of them listens on.
+target is another place, which the allowlist does not name), nor a file with other names (hard
+links), and an exact path (`=PATH`) gets a rule only if it is not a directory. From ABI 6 the
+command is also scoped: it cannot signal a process outside its domain, nor connect to an
+abstract Unix socket one of them listens on.
 """
 
 from __future__ import annotations
@@ -122,10 +123,17 @@ def build(paths: list[str]) -> Ruleset:
             ruleset.skipped.append(f"{entry}: {exc.strerror}")
             continue
         try:
-            is_dir = stat.S_ISDIR(os.fstat(target).st_mode)
+            st = os.fstat(target)
+            is_dir = stat.S_ISDIR(st.st_mode)
             if exact and is_dir:
                 ruleset.skipped.append(
                     f"{entry}: a directory, and a Landlock rule on it would grant everything below it"
+                )
+                continue
+            if not is_dir and st.st_nlink > 1:
+                ruleset.skipped.append(
+                    f"{entry}: the file has {st.st_nlink} names (hard links), and a Landlock rule on it"
+                    " would grant it under each of them"
                 )
                 continue
             allowed = handled if is_dir else handled & _FILE_RIGHTS
