@@ -104,7 +104,8 @@ def _inherited(request: AuditRequest) -> list[str]:
     from rotrace.policy.inherited import check
 
     mode = "--read-only" if request.read_only else "--enforce"
-    return check(request.allowlist, mode, request.allow_fds, request.read_only and not _root_is_read_only())
+    stdio_only = request.read_only and not _root_is_read_only()
+    return check(request.allowlist, mode, request.allow_fds, stdio_only, request.options.stdout_to_stderr)
 
 
 def _cwd_of(pid: int) -> str:

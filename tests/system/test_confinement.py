@@ -451,6 +451,10 @@ def test_an_inherited_fd_open_for_writing_outside_is_refused(user: str, site: Pa
     assert refused.returncode == 5, refused.stderr
     assert refused.stderr.splitlines() == [refused.stderr.strip()] and f"fd 3 ({outside})" in refused.stderr
     assert "--allow-fd 3" in refused.stderr and outside.read_text() == ""
+    # rotrace's own stdout (the trace, with --json -) is not the command's: its fd 1 is stderr
+    kept = _with_fds(f">{outside}", ["run", "--enforce", "--json", "-", "--", "echo", "y"], user, site, work)
+    assert kept.returncode == 0 and outside.read_text().startswith("{"), kept.stderr
+    outside.write_text("")
     passed = _with_fds(
         f"3>>{outside}", ["run", "--enforce", "--allow-fd", "3", *command[2:]], user, site, work
     )

@@ -89,11 +89,15 @@ def _flags(fd: int) -> int | None:
         return None
 
 
-def check(allowlist: Allowlist, mode: str, allowed_fds: tuple[int, ...], stdio_only: bool) -> list[str]:
+def check(
+    allowlist: Allowlist, mode: str, allowed_fds: tuple[int, ...], stdio_only: bool, stdout_kept: bool
+) -> list[str]:
     """Before a confined run (`mode`: --enforce, --read-only): SandboxError naming each fd that
     would let the command write outside the allowlist, unless passed in `allowed_fds`; the
-    warnings for those that were."""
-    found = writable_outside(allowlist, [0, 1, 2] if stdio_only else None)
+    warnings for those that were. `stdout_kept`: rotrace keeps its stdout (--json -, --emit)
+    and the command's fd 1 is its stderr, so fd 1 does not reach the command."""
+    fds = [0, 1, 2] if stdio_only else sorted(_open_fds())
+    found = writable_outside(allowlist, [fd for fd in fds if not (stdout_kept and fd == 1)])
     refused = [f for f in found if f.fd not in allowed_fds]
     if refused:
         names = ", ".join(f.describe() for f in refused)
