@@ -57,8 +57,18 @@ def cli() -> None:
 @click.option(
     "--enforce",
     is_flag=True,
-    help="Enforce the allowlist with Landlock (Linux >= 5.13, no root, no namespaces): writes outside "
-    "it are denied (EACCES) and recorded. chmod, chown, utime and xattrs are not Landlock rights.",
+    help="Enforce the allowlist with Landlock (Linux >= 5.13, no root, no namespaces): the kernel refuses "
+    "writes outside it (EACCES), each recorded; one that goes through is reported so. chmod, chown, utime "
+    "and xattrs are not Landlock rights.",
+)
+@click.option(
+    "--allow-fd",
+    "allow_fds",
+    multiple=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --enforce or --read-only: let the command inherit fd N although it is open for writing "
+    "outside the allowlist (else refused, exit 5); the report says it was not enforced. Repeatable.",
 )
 @click.option(
     "--keep-writes",
@@ -111,6 +121,7 @@ def run(
     no_seccomp: bool,
     read_only: bool,
     enforce: bool,
+    allow_fds: tuple[int, ...],
     keep_writes: bool,
     emit: str | None,
     baseline: str | None,
@@ -135,6 +146,8 @@ def run(
 
     if keep_writes and not read_only:
         raise click.UsageError("--keep-writes only applies with --read-only")
+    if allow_fds and not (enforce or read_only):
+        raise click.UsageError("--allow-fd only applies with --enforce or --read-only")
     if attach is not None and (command or read_only or enforce):
         raise click.UsageError("-p PID traces a running process: give no COMMAND, --read-only or --enforce")
     if enforce and read_only:
@@ -146,11 +159,14 @@ def run(
     from rotrace.policy.allowlist import enforceable
 
     allowlist = build_allowlist(list(allow), policy)
+    grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(
         seccomp=not no_seccomp,
         all_opens=all_opens,
         stdout_to_stderr=json_path == "-" or bool(emit),
-        writable=tuple(enforceable(allowlist)) if enforce else None,
+        writable=grants.paths if grants else None,
+        writable_notes=grants.notes if grants else (),
+        confined=enforce or read_only,
         grace=grace,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
@@ -166,6 +182,7 @@ def run(
         view=view,
         command_status=command_status,
         attach=attach,
+        allow_fds=allow_fds,
     )
     return run_traced(request)
 

@@ -25,7 +25,8 @@ def check(trace: str, allowlist: Allowlist, json_path: str | None, view: View) -
     header, verdicts = read_trace(trace)
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
-    reclassified = Reclassified(verdicts, classifier(allowlist, header.processes))
+    enforced = header.enforced is not None
+    reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
     pipeline = Pipeline(header.cwd, header.directories)
     pipeline.tally(reclassified, header, output)
     status = pipeline.conclude(header, reclassified, view)

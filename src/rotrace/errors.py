@@ -23,7 +23,11 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (EXIT_USAGE, "usage error (bad option)"),
     (EXIT_BAD_INPUT, "bad input: a malformed policy or trace file, an unwritable output"),
     (EXIT_TRACE_FAILED, "tracing impossible: ptrace refused, unsupported kernel or architecture"),
-    (EXIT_SANDBOX, "the sandbox could not be set up (bubblewrap missing or refused)"),
+    (
+        EXIT_SANDBOX,
+        "the sandbox could not be set up (bubblewrap missing or refused), or a confined run would hand"
+        " the command an fd open for writing outside the allowlist",
+    ),
     (EXIT_INTERNAL, "internal error: a bug in rotrace (please report it)"),
     (EXIT_NOT_EXECUTABLE, "the command is not executable"),
     (EXIT_NOT_FOUND, "the command was not found"),
@@ -38,6 +42,12 @@ class RotraceError(Exception):
 
 class BadInput(RotraceError):
     exit_status = EXIT_BAD_INPUT
+
+
+class BadOption(RotraceError):
+    """An option's value that cannot mean anything (`--allow ''`): a usage error, one line."""
+
+    exit_status = EXIT_USAGE
 
 
 class TraceFailed(RotraceError):

@@ -43,10 +43,15 @@ def verdict_status(header: TraceHeader, summary: Summary) -> int:
 
 
 def classifier(
-    allowlist: Allowlist, processes: Iterable[ProcessInfo] = (), *, journal: bool = False
+    allowlist: Allowlist,
+    processes: Iterable[ProcessInfo] = (),
+    *,
+    journal: bool = False,
+    enforced: bool = False,
 ) -> Classifier:
-    """The verdicts' first stage: each event against the allowlist, its venv, its known writer."""
-    return Classifier(allowlist, processes, journal=journal)
+    """The verdicts' first stage: each event against the allowlist, its venv, its known writer
+    (`enforced`: the run was under --enforce, whose refusals are never harmless)."""
+    return Classifier(allowlist, processes, journal=journal, enforced=enforced)
 
 
 class Pipeline:

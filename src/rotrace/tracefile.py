@@ -1,4 +1,4 @@
-"""The JSON trace (schema 1), the only place that knows its shape: header, events with their
+"""The JSON trace (schema 2), the only place that knows its shape: header, events with their
 verdicts, summary and explanations; a streaming writer and a validating reader.
 
 Layout (docs/trace-format.md, docs/trace.schema.json): a header, the events array, then the
@@ -25,7 +25,8 @@ from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import TraceHeader
 
-SCHEMA = 1
+SCHEMA = 2  # 2: summary.went_through; a version adds fields only, so older ones are read too
+READABLE = (1, 2)
 
 
 # -- to JSON -------------------------------------------------------------------------------------
@@ -284,9 +285,10 @@ def _load(text: str, path: str) -> Any:
 def _check(data: Any, path: str) -> TraceHeader:
     if not isinstance(data, dict) or "schema" not in data or "events" not in data:
         raise BadInput(f"{path} is not a rotrace JSON trace (no 'schema' and 'events')")
-    if data["schema"] != SCHEMA or isinstance(data["schema"], bool):
+    if data["schema"] not in READABLE or isinstance(data["schema"], bool):
+        versions = ", ".join(map(str, READABLE))
         raise BadInput(
-            f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {SCHEMA})"
+            f"{path}: trace schema {data['schema']!r} is not supported (this rotrace reads {versions})"
         )
     try:
         return _header(data)

@@ -65,9 +65,20 @@ def test_bad_policies(tmp_path: Path, policy: str, message: str) -> None:
     assert message in line
 
 
-def test_an_empty_allow_is_refused(tmp_path: Path) -> None:
-    line = _one_line_error(rotrace_cli("run", "--allow", "", "--", "true", cwd=tmp_path), 3)
-    assert "--allow needs a path" in line
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("", "--allow needs a path"),
+        ("=", "an exact entry is"),
+        ("/tmp/[z-a]", "the range z-a is written backwards"),
+    ],
+)
+def test_an_allow_that_means_nothing_is_a_usage_error(tmp_path: Path, entry: str, message: str) -> None:
+    line = _one_line_error(rotrace_cli("run", "--allow", entry, "--", "true", cwd=tmp_path), 2)
+    assert message in line
+    (tmp_path / "p.toml").write_text('allow = ["/tmp/[z-a]"]')
+    line = _one_line_error(rotrace_cli("run", "--policy", "p.toml", "--", "true", cwd=tmp_path), 3)
+    assert "p.toml: allow entry '/tmp/[z-a]': the range z-a is written backwards" in line
 
 
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:

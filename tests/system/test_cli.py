@@ -64,7 +64,7 @@ def test_json_trace_schema(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     trace = json.loads(proc.stdout)  # stdout holds only the JSON: the command's went to stderr
     assert "to-stdout" in proc.stderr
-    assert trace["schema"] == 1 and trace["command"] == [
+    assert trace["schema"] == 2 and trace["command"] == [
         "sh",
         "-c",
         "echo hi > out.txt; echo to-stdout",
@@ -75,7 +75,8 @@ def test_json_trace_schema(tmp_path: Path) -> None:
     assert event["flags"] == "O_WRONLY|O_CREAT|O_TRUNC" and event["errno"] is None and event["result"] >= 0
     assert event["exe"].endswith("sh") and event["pid"] == event["tid"] and event["target"] is None
     assert set(event) >= {"allowed", "venv", "mode", "pid", "tid", "exe", "path", "result"}
-    assert trace["summary"] == {"events": 1, "writes": 1, "violations": 0, "venv_writes": 0, "ro_failures": 0}
+    assert trace["summary"] == {"events": 1, "writes": 1, "violations": 0, "venv_writes": 0, "ro_failures": 0,
+                                "went_through": 0}  # fmt: skip
     assert event["ro_forecast"] == "ok"  # tmp_path is under /tmp, writable by default
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from rotrace.errors import BadInput
+from rotrace.errors import BadInput, BadOption
 from rotrace.policy.allowlist import (
     Allowlist,
     build_allowlist,
@@ -28,7 +29,7 @@ from rotrace.policy.allowlist import (
         ("/home/*/.cache/**", "/home/u/x/.cache", False),
         ("/tmp/[!x]", "/tmp/a", True),
         ("/tmp/[!x]y", "/tmp/a/y", False),  # [!x] never matches '/'
-        ("/tmp/[z-a]", "/tmp/b", False),  # a reversed range matches nothing, and is no error
+        ("/tmp/[z-a]", "/tmp/b", False),  # a reversed range matches nothing (build_allowlist refuses it)
         ("/var/log/*.log", "/var/log/app.log", True),
         ("/var/log/*.log", "/var/log/sub/app.log", False),
         ("/srv/*/out", "/srv/a/out/deep/file", True),  # a match covers what is below
@@ -58,8 +59,50 @@ def test_literal_rules_match_the_kernels_bytes() -> None:
 
 
 def test_empty_allow_is_refused() -> None:
-    with pytest.raises(BadInput, match="--allow needs a path"):
+    with pytest.raises(BadOption, match="--allow needs a path"):
         build_allowlist([""], None)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("", "needs a path"),
+        ("=", "an exact entry is '=' and then a path"),
+        ("==/srv/x", "an exact entry is '=' and then a path"),
+        ("/tmp/[z-a]", "the range z-a is written backwards"),
+        ("/tmp/[a-cz-a]", "the range z-a"),  # wcmatch would keep a-c and drop z-a silently
+        ("/tmp/[!z-a]", "the range z-a"),  # ... and match everything here
+        ("/tmp/[]z-a]", "the range z-a"),  # `]` first in a set is a character
+        ("/tmp/[\\z-a]/**", "the range z-a"),  # an escaped character is still a range's end
+        ("/srv/[[:digit:]z-a]", "the range z-a"),
+    ],
+)
+def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, message: str) -> None:
+    """A usage error for --allow (exit 2), bad input in a policy file (exit 3), one line each."""
+    with pytest.raises(BadOption, match=message):
+        build_allowlist([entry], None)
+    if entry:
+        (tmp_path / "p.toml").write_text(f"allow = [{json.dumps(entry)}]\n")
+        with pytest.raises(BadInput, match=f"p.toml: allow entry .*{message}"):
+            build_allowlist([], str(tmp_path / "p.toml"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "/tmp/[a",
+        "/tmp/\\[z-a]",
+        "/tmp/[a-]",
+        "/tmp/[--0]",
+        "/tmp/[[:alpha:]-a]",
+        "=/tmp/[z-a]",
+        "/tmp/[z/a-]",
+    ],
+)
+def test_entries_that_mean_something_are_kept(entry: str) -> None:
+    """A literal `[`, an escaped one, a trailing `-`, a range from `-`, a class then `-`, an
+    exact path (never a glob), a `[` closed only past a `/` (literal)."""
+    assert build_allowlist([entry], None, defaults=False).entries
 
 
 @pytest.mark.parametrize(
@@ -97,3 +140,36 @@ def test_escaped_glob_characters_are_literal() -> None:
     allow = Allowlist([escape_glob("/srv/a[1]*")])
     assert allow.allows(b"/srv/a[1]*/x") and not allow.allows(b"/srv/a1x")
     assert allow.rules[0].path == "/srv/a[1]*"
+
+
+def test_proc_self_is_the_writers_own_proc_entry() -> None:
+    """The tracer records /proc/self as /proc/PID; the default /proc/self allows a process its
+    own entry (and its threads'), never another process's."""
+    allow = build_allowlist([], None)
+    assert allow.allows_from(b"/proc/42/oom_score_adj", 42, 42)
+    assert allow.allows_from(b"/proc/42/task/43/comm", 42, 43)
+    assert not allow.allows_from(b"/proc/41/oom_score_adj", 42, 42)
+    assert not allow.allows_from(b"/proc/420/oom_score_adj", 42, 42)
+    assert not allow.allows_from(b"/proc/sys/kernel/core_pattern", 42, 42)
+    thread_only = Allowlist(["/proc/thread-self/comm"])
+    assert thread_only.allows_from(b"/proc/42/task/43/comm", 42, 43)
+    assert not thread_only.allows_from(b"/proc/42/task/44/comm", 42, 43)
+
+
+def test_the_mount_a_path_would_be_on() -> None:
+    allow = Allowlist(["/srv/data", "/srv/data/cache", "=/etc/app.conf", "/var/*.log"])
+    assert allow.mount_of(b"/srv/data/x") == b"/srv/data/"
+    assert allow.mount_of(b"/srv/data/cache/y") == b"/srv/data/cache/"  # the deepest
+    assert allow.mount_of(b"/srv/data") == b"/srv/data/"
+    assert allow.mount_of(b"/etc/passwd") == b""  # the read-only root
+    assert allow.mount_of(b"/etc/app.conf") is None and allow.mount_of(b"/var/a.log") is None
+    assert Allowlist(["/"]).mount_of(b"/x") == b"/"
+
+
+def test_only_the_default_entries_the_user_did_not_name_are_implicit(tmp_path: Path) -> None:
+    assert "/dev/pts" in build_allowlist([], None).implicit
+    assert "/dev/pts" not in build_allowlist(["/dev/pts"], None).implicit
+    (tmp_path / "p.toml").write_text('allow = ["/dev/pts"]')
+    assert "/dev/pts" not in build_allowlist([], str(tmp_path / "p.toml")).implicit
+    (tmp_path / "p.toml").write_text("defaults = false")
+    assert not build_allowlist([], str(tmp_path / "p.toml")).implicit

@@ -58,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.run.handoff",
         "rotrace.tracer",
         "rotrace.tracer.linux",
+        "rotrace.policy",
         "rotrace.sandbox",
         "rotrace.output",
         "rotrace.pipeline",

@@ -72,7 +72,7 @@ def _mutated(edit: str) -> dict[str, Any]:
 
 # What the reader refuses (one BadInput line, exit 3): the schema refuses it too.
 REFUSED = [
-    "top schema 2",
+    "top schema 3",
     "top schema true",
     'top command "ls"',
     "top exit_code true",

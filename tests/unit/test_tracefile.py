@@ -65,7 +65,7 @@ BAD_DOCS = [
     "[]",
     '{"schema": 1}',
     '{"schema": true, "command": [], "exit_code": 0, "events": []}',
-    '{"schema": 2, "command": [], "exit_code": 0, "events": []}',
+    '{"schema": 3, "command": [], "exit_code": 0, "events": []}',
     '{"schema": 1, "command": "ls", "exit_code": 0, "events": []}',
     '{"schema": 1, "command": [], "exit_code": 1e400, "events": []}',
     '{"schema": 1, "command": [], "exit_code": ' + "9" * 5000 + ', "events": []}',

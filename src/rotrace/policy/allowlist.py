@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rotrace.errors import BadInput
+from rotrace.errors import BadInput, BadOption
 
 DEFAULT_ALLOW = (
     "/tmp",
@@ -36,6 +36,64 @@ POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes"}
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _META = re.compile(r"([*?\[\]\\])")
+
+
+def entry_error(entry: str) -> str | None:
+    """Why an allowlist entry, as written, cannot be meant (None: it can). wcmatch drops a
+    range written backwards (`[z-a]`) without a word, so such a glob would allow less than it
+    says, or nothing at all: refused rather than guessed at."""
+    if not entry:
+        return "needs a path (an empty one would allow the working directory)"
+    if entry.startswith("="):
+        rest = entry[1:]
+        if not rest or rest.startswith("="):
+            return f"{entry!r}: an exact entry is '=' and then a path"
+        return None  # an exact path is literal: no glob in it
+    backwards = _backward_range(entry)
+    if backwards is not None:
+        low, high = backwards
+        return f"{entry!r}: the range {low}-{high} is written backwards (a range is low-high: {high}-{low}?)"
+    return None
+
+
+def _backward_range(pattern: str) -> tuple[str, str] | None:
+    """The first `a-b` range in a `[...]` of the glob with b before a, in wcmatch's reading:
+    a backslash escapes, `]` first in the set is literal, `[:class:]` is one item, and a
+    `[` with no closing `]` (or a `/` before it) is a literal character."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1 + (pattern[i + 1 : i + 2] in ("!", "^"))
+        items: list[tuple[str, bool] | None] = []  # (character, escaped); None: a [:class:]
+        while j < n and pattern[j] != "/" and (pattern[j] != "]" or not items):
+            if pattern.startswith("[:", j) and (end := pattern.find(":]", j + 2)) != -1:
+                items.append(None)
+                j = end + 2
+            elif pattern[j] == "\\" and j + 1 < n:
+                items.append((pattern[j + 1], True))
+                j += 2
+            else:
+                items.append((pattern[j], False))
+                j += 1
+        if j >= n or pattern[j] != "]":
+            i += 1  # not a set: the `[` is literal
+            continue
+        k = 0
+        while k < len(items):
+            low, dash, high = [*items[k : k + 3], None, None][:3]
+            if low is not None and high is not None and dash == ("-", False):
+                if ord(high[0]) < ord(low[0]):
+                    return low[0], high[0]
+                k += 3
+            else:
+                k += 1
+        i = j + 1
+    return None
 
 
 def escape_glob(path: str) -> str:
@@ -92,11 +150,12 @@ def expand(entry: str, base: str | None = None) -> str:
 
 
 class Allowlist:
-    def __init__(self, entries: list[str]) -> None:
+    def __init__(self, entries: list[str], implicit: frozenset[str] = frozenset()) -> None:
         seen: dict[str, None] = {}
         for entry in entries:
             seen.setdefault(entry, None)
         self.rules = [Rule(e) for e in seen]
+        self.implicit = implicit  # the entries there only as defaults, which the user did not name
         # Literal rules compared as bytes, as the kernel's paths are (one decode per write saved;
         # an entry that no path decodes to matches none)
         exact = [r.path for r in self.rules if r.is_exact]
@@ -120,6 +179,32 @@ class Allowlist:
         if self._everything or path in self._exact or path.startswith(self._below):
             return True
         return self._glob is not None and self._glob_covers(os.fsdecode(path))
+
+    def mount_of(self, path: bytes) -> bytes | None:
+        """Which mount `path` would be on under a read-only root with the allowlist's
+        directories writable: the deepest directory entry holding it, b"" for the read-only
+        root itself; None when a glob or an exact entry allows it (no mount of its own)."""
+        if self._everything:
+            return b"/"
+        holding = [d for d in self._below if path.startswith(d) or path + b"/" == d]
+        if holding:
+            return max(holding, key=len)
+        return None if self.allows(path) else b""
+
+    def allows_from(self, path: bytes, pid: int, tid: int) -> bool:
+        """`allows`, for a write by process `pid` (thread `tid`): the tracer records
+        /proc/self as /proc/PID, which is /proc/self again when PID is the writer's own."""
+        if self.allows(path):
+            return True
+        own = b"/proc/%d" % pid
+        if path != own and not path.startswith(own + b"/"):
+            return False
+        rest = path[len(own) :]
+        thread = b"/task/%d" % tid
+        in_thread = rest == thread or rest.startswith(thread + b"/")
+        if in_thread and self.allows(b"/proc/thread-self" + rest[len(thread) :]):
+            return True
+        return self.allows(b"/proc/self" + rest)
 
     def _glob_covers(self, text: str) -> bool:
         """A glob matches the path or one of its directories (a match covers what is below)."""
@@ -148,19 +233,35 @@ def _encodable(paths: list[str]) -> list[bytes]:
     return encoded
 
 
-# Entries that name something else in each process: what Landlock rules stand for them.
-_PER_PROCESS = {"/proc/self": "/proc", "/dev/stdout": None, "/dev/stderr": None}
+# Entries that name something else in each process, which no Landlock rule (on one inode) can
+# stand for: /proc/self is /proc/PID of whichever process looks (a rule on /proc would let the
+# command write another process's oom_score_adj, or as root /proc/sys); /dev/stdout and
+# /dev/stderr are fds 1 and 2, reopened as the file behind them (which its own place decides).
+_PER_PROCESS = ("/proc/self", "/proc/thread-self", "/dev/stdout", "/dev/stderr")
+_TERMINALS = "/dev/pts"
 
 
-def enforceable(allowlist: Allowlist) -> list[str]:
-    """The paths a Landlock ruleset grants writes beneath, for this allowlist.
+@dataclass(frozen=True)
+class Grants:
+    """What Landlock is asked to grant for an allowlist (landlock.build's paths: `=PATH` for a
+    file alone), and what of the allowlist that leaves out."""
 
-    A rule needs an existing path: a glob is expanded to what it matches now; one that matches
-    nothing cannot be enforced, and is refused. /proc/self becomes /proc (each process has its
-    own); /dev/stdout and /dev/stderr name whatever fd 1 and 2 are (a terminal under /dev/pts,
-    or a pipe, which Landlock does not restrict).
+    paths: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def enforceable(allowlist: Allowlist) -> Grants:
+    """The Landlock rules for this allowlist: never wider than it, narrower where a rule cannot
+    say the same thing (each left-out part is in the notes; writes there are denied).
+
+    A rule needs an existing path: a glob is expanded to what it matches now (its concrete
+    matches: landlock.build refuses any reached through a symbolic link); one that matches
+    nothing cannot be enforced, and is refused. The default /dev/pts (every pseudo-terminal on
+    the machine: as root, other users' too) is narrowed to rotrace's own terminal.
     """
     paths: list[str] = []
+    notes: list[str] = []
+    per_process = []
     for rule in allowlist.rules:
         if rule.is_glob and not rule.is_exact:
             from wcmatch import glob
@@ -171,14 +272,38 @@ def enforceable(allowlist: Allowlist) -> list[str]:
                     f"--enforce: the glob {rule.pattern!r} matches nothing that exists now, and a"
                     " Landlock rule needs an existing path: name the directories instead"
                 )
-            paths.extend(found)
+            paths.extend(sorted(found))
         elif rule.path in _PER_PROCESS:
-            stands_for = _PER_PROCESS[rule.path]
-            if stands_for is not None:
-                paths.append(stands_for)
+            per_process.append(rule.path)
+        elif rule.path == _TERMINALS and _TERMINALS in allowlist.implicit:
+            mine = own_terminals()
+            paths.extend("=" + t for t in mine)
+            this = f"only this terminal ({', '.join(mine)})" if mine else "none (rotrace runs on no terminal)"
+            notes.append(f"enforced: of {_TERMINALS}, {this} is writable (--allow {_TERMINALS}: all of them)")
         else:
-            paths.append(rule.path)
-    return list(dict.fromkeys(paths))
+            paths.append("=" + rule.path if rule.is_exact else rule.path)
+    if "/proc/self" in per_process or "/proc/thread-self" in per_process:
+        notes.append(
+            "enforced: no Landlock rule for /proc/self (each process has its own /proc/PID, and a rule"
+            " on /proc would cover every process and /proc/sys): writes under /proc are denied"
+        )
+    return Grants(tuple(dict.fromkeys(paths)), tuple(notes))
+
+
+def own_terminals() -> list[str]:
+    """The pseudo-terminals rotrace runs on: its stdin, stdout, stderr, and its controlling
+    terminal."""
+    found: set[str] = set()
+    fds = [0, 1, 2]
+    with contextlib.suppress(OSError):  # else there is no controlling terminal
+        fds.append(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK))
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.isatty(fd) and (name := os.ttyname(fd)).startswith(_TERMINALS + "/"):
+                found.add(name)
+    if len(fds) > 3:
+        os.close(fds[3])
+    return sorted(found)
 
 
 def load_policy_file(path: str) -> tuple[bool, list[str]]:
@@ -212,6 +337,10 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
         from urllib.parse import unquote_to_bytes  # (and ipaddress: 3 ms that most runs need not pay)
 
         allow += [os.fsdecode(unquote_to_bytes(a)) for a in _entries(data, "allow_bytes", path)]
+    for entry in allow:
+        error = entry_error(entry)
+        if error is not None:
+            raise BadInput(f"policy {path}: allow entry {error}")
     base = os.path.dirname(os.path.realpath(path))
     return defaults, [expand(a, base) for a in allow]
 
@@ -245,8 +374,10 @@ def build_allowlist(allow: list[str], policy: str | None, defaults: bool = True)
         defaults, extra = load_policy_file(policy)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
-    entries.extend(extra)
-    if any(not a for a in allow):
-        raise BadInput("--allow needs a path (an empty one would allow the working directory)")
-    entries.extend(expand(a) for a in allow)
-    return Allowlist(entries)
+    for entry in allow:
+        error = entry_error(entry)
+        if error is not None:
+            raise BadOption(f"--allow {error}")
+    named = [*extra, *(expand(a) for a in allow)]
+    implicit = frozenset(DEFAULT_ALLOW).difference(named) if defaults else frozenset()
+    return Allowlist([*entries, *named], implicit)

@@ -41,6 +41,20 @@ class Verdict:
     def venv_write(self) -> bool:
         return self.venv is not None and not self.harmless
 
+    @property
+    def went_through(self) -> bool:
+        """A violation the kernel let happen: its call succeeded. Under --enforce that is a
+        write Landlock did not stop, whatever the policy says: never to be called denied."""
+        result = self.event.result
+        return self.violation and result is not None and result >= 0
+
+    @property
+    def denied(self) -> bool:
+        """A violation the kernel refused the way a policy refuses: EACCES or EPERM (EXDEV for
+        a rename or link, which is how Landlock refuses one across its rules)."""
+        name = self.event.errno
+        return self.violation and (name in _REFUSALS or (name == "EXDEV" and self.event.op in _MOVES))
+
 
 @dataclass
 class Summary:
@@ -51,17 +65,21 @@ class Summary:
     violations: int = 0
     venv_writes: int = 0
     ro_failures: int = 0  # writes that fail (or would) under a read-only root with EROFS
+    went_through: int = 0  # violations whose call succeeded (under --enforce: not stopped)
 
     def add(self, verdict: Verdict) -> None:
         self.events += 1
         if verdict.event.write:
             self.writes += 1
             self.violations += verdict.violation
+            self.went_through += verdict.went_through
             self.venv_writes += verdict.venv_write
             self.ro_failures += verdict.ro_forecast == "EROFS"
 
 
 _EROFS = errno.EROFS
+_REFUSALS = frozenset({"EACCES", "EPERM"})
+_MOVES = frozenset({"rename", "link"})
 
 
 class Classifier:
@@ -72,9 +90,16 @@ class Classifier:
     whether each is still the answer at the end."""
 
     def __init__(
-        self, allowlist: Allowlist, processes: Iterable[ProcessInfo] = (), journal: bool = False
+        self,
+        allowlist: Allowlist,
+        processes: Iterable[ProcessInfo] = (),
+        journal: bool = False,
+        enforced: bool = False,
     ) -> None:
         self.allowlist = allowlist
+        # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
+        # failure is never taken for one the program would meet anyway (harmless).
+        self.enforced = enforced
         self.venvs = VenvDetector(journal)
         self.cmdlines: dict[int, str] = {}
         self._used: dict[int, str] | None = {} if journal else None  # pid -> the cmdline explained with
@@ -89,7 +114,7 @@ class Classifier:
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
-        fresh = Classifier(self.allowlist)
+        fresh = Classifier(self.allowlist, enforced=self.enforced)
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         return fresh
@@ -102,12 +127,26 @@ class Classifier:
         for p in processes:
             self.cmdlines[p.pid] = " ".join(p.cmdline)
 
+    def _across_mounts(self, event: FileEvent, ro: str) -> str:
+        """A rename or link between two mounts fails with EXDEV: between the read-only root and
+        a writable mount, or two writable mounts. A link is refused EROFS first when its new
+        name is on the read-only root (the kernel asks for write access to that mount before
+        comparing the two); a rename compares the mounts first."""
+        here, there = self.allowlist.mount_of(event.path), self.allowlist.mount_of(event.target or b"")
+        if here is None or there is None or here == there:
+            return ro
+        if event.op == "link" and here == b"":
+            return "EROFS"
+        return "EXDEV"
+
     def classify(self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False) -> Verdict:
         if not event.write:
             return Verdict(event, None, None)
-        allowed = self.allowlist.allows(event.path)
-        if event.op == "rename" and event.target is not None:
-            allowed = allowed and self.allowlist.allows(event.target)
+        allowed = self.allowlist.allows_from(event.path, event.pid, event.tid)
+        if event.op in ("rename", "link") and event.target is not None:
+            # a rename changes both ends; a hard link gives the existing file (target) a new
+            # name, through which it is written: linking a file the allowlist protects is a write
+            allowed = allowed and self.allowlist.allows_from(event.target, event.pid, event.tid)
         if event.result == -_EROFS or event.unresolved:  # the filesystem said no / nobody knows where
             allowed = False
         if not known_venv:
@@ -115,12 +154,15 @@ class Classifier:
             if venv is None and event.op == "rename" and event.target is not None:
                 venv = self.venvs.venv_of(event.target)
         ro = forecast(event, allowed)
+        if event.op in ("rename", "link") and event.target is not None and ro in ("ok", "EROFS"):
+            ro = self._across_mounts(event, ro)
         if (
             not allowed
             and event.failed
             and ro == event.errno
             and ro not in (None, "EROFS")
             and not event.unresolved
+            and not (self.enforced and ro in ("EACCES", "EPERM"))
         ):
             # mkdir of an existing directory and the like: the same failure under a read-only root
             return Verdict(event, True, venv, ro, None, harmless=True)

@@ -34,6 +34,8 @@ class Group:
     examples: list[Verdict] = field(default_factory=list)
     venv: bool = False
     failed_writes: int = 0  # refused here (EROFS, EACCES, EPERM), not only under a read-only root
+    denied: int = 0  # violations the kernel refused as a policy does (Verdict.denied)
+    went_through: int = 0  # violations that succeeded
 
     def add(self, v: Verdict, keep: int) -> None:
         e = v.event
@@ -44,6 +46,8 @@ class Group:
         self.forecasts[v.ro_forecast or "ok"] += 1
         self.processes[(program_name(e.exe) or "?", e.pid)] += 1
         self.failed_writes += outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
+        self.denied += v.denied
+        self.went_through += v.went_through
         if v.explanation is not None:
             self.explanations[v.explanation] += 1
         if len(self.examples) < keep:

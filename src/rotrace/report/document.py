@@ -33,6 +33,8 @@ def _group(g: Group) -> dict[str, Any]:
         "writes": g.count,
         "ops": dict(g.ops.most_common()),
         "results": dict(g.outcomes.most_common()),
+        "denied": g.denied,
+        "went_through": g.went_through,
         "read_only_root": dict(g.forecasts.most_common()),
         "processes": [{"exe": exe, "pid": pid, "writes": n} for (exe, pid), n in g.processes.most_common()],
         "explanations": _known(g.explanations),
@@ -59,6 +61,7 @@ def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status
             "violations": agg.summary.violations,
             "venv_writes": agg.summary.venv_writes,
             "ro_failures": agg.summary.ro_failures,
+            "went_through": agg.summary.went_through,
         },
         "violations": [_group(g) for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))],
         "plan": {

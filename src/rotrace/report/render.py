@@ -99,7 +99,7 @@ def _print(console: Console, text: Text, indent: int) -> None:
         console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
-def _group_line(g: Group, cwd: str, enforced: bool = False) -> Text:
+def _group_line(g: Group, cwd: str, enforced: bool = False, confined: bool = False) -> Text:
     line = Text()
     line.append(safe_text(generalise(g.where)), style="bold")
     if g.venv:
@@ -110,11 +110,10 @@ def _group_line(g: Group, cwd: str, enforced: bool = False) -> Text:
     failed = {k: v for k, v in g.outcomes.items() if k != "ok"}
     if failed:
         line.append(f" · {_counts(Counter(failed))}", style="red")
-    denied = g.outcomes.get("EACCES", 0) + g.outcomes.get("EXDEV", 0)
-    if enforced and denied:
-        line.append(
-            f" · denied by the policy ×{denied:,}" if denied > 1 else " · denied by the policy", style="bold"
-        )
+    if enforced and g.denied:
+        line.append(f" · denied by the policy{_times(g.denied)}", style="bold")
+    if confined and g.went_through:
+        line.append(f" · went through{_times(g.went_through)}", style="bold red")
     erofs = g.forecasts.get("EROFS", 0)
     if erofs:
         line.append(f" · read-only root: EROFS ×{erofs:,}" if erofs > 1 else " · read-only root: EROFS")
@@ -122,6 +121,21 @@ def _group_line(g: Group, cwd: str, enforced: bool = False) -> Text:
     if g.examples:
         line.append(f" · e.g. {_example(g.examples[0].event.path, g.where)}", style="dim")
     return line
+
+
+def _times(count: int) -> str:
+    return f" ×{count:,}" if count > 1 else ""
+
+
+def _went_through(agg: Aggregate, enforced: bool) -> Text:
+    """The writes outside the allowlist that the confinement let happen, said as such."""
+    total, metadata = agg.summary.went_through, agg.metadata_through if enforced else 0
+    text = f"{_n(total, 'write')} outside the allowlist went through"
+    if metadata == total:
+        text += ": chmod, chown, utime and xattrs are not Landlock rights"
+    elif metadata:
+        text += f" ({metadata:,} chmod, chown, utime or xattr: not Landlock rights)"
+    return Text(text, style="bold yellow")
 
 
 def _example(v_path: bytes, where: str) -> str:
@@ -161,10 +175,9 @@ def render(
     elif s.ro_failures:
         console.print(Text(f"  under a read-only root {s.ro_failures:,} of these writes would fail (EROFS)",
                            style="yellow"))  # fmt: skip
-    if header.enforced is not None and agg.metadata_through:
-        text = (f"{_n(agg.metadata_through, 'write')} outside the allowlist went through: chmod, chown, utime"
-                " and xattrs are not Landlock rights")  # fmt: skip
-        _print(console, Text(text, style="bold yellow"), 2)
+    confined = header.enforced is not None or header.read_only
+    if confined and s.went_through:
+        _print(console, _went_through(agg, header.enforced is not None), 2)
     for warning in header.warnings:
         _print(console, Text(f"warning: {safe_text(warning)}", style="yellow"), 2)
 
@@ -177,7 +190,7 @@ def render(
         shown = groups if verbose else groups[:_MORE_PLACES]
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
         for g in shown:
-            _print(console, _group_line(g, header.cwd, header.enforced is not None), 2)
+            _print(console, _group_line(g, header.cwd, header.enforced is not None, confined), 2)
             if verbose or g.venv:
                 yield_lines = list(_write_line(g))
                 for line in yield_lines:

@@ -38,7 +38,13 @@ def conclude(messages: Iterator[Message]) -> int:
     environment = run_environment()
     diff_environment = environment if start.baseline is not None else None
     with Spool() as spool:
-        first = FirstPass(classifier(request.allowlist, journal=True), start.cwd, diff_environment, output)
+        enforced = request.options.writable is not None
+        first = FirstPass(
+            classifier(request.allowlist, journal=True, enforced=enforced),
+            start.cwd,
+            diff_environment,
+            output,
+        )
         with live_status(spool, request.view):
             outcome: Result | None = None
             for message in messages:

@@ -28,6 +28,7 @@ class RunRequest:
     view: View = field(default_factory=View)
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
+    allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,12 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -
         cwd = os.getcwd()  # the command may remove it
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
+        passed = _inherited(request)
         output = TraceOutput(request.json_path)
         # The report process opens the trace again by its path: the same file (it was forked first).
         handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover()).message())
         result, writable = _trace(request, handoff.add, handoff.add_process)
+        result.warnings[:0] = passed
     except BaseException:
         handoff.abort()
         raise
@@ -70,6 +72,19 @@ def _trace(
         return trace_command(request.argv, sink, request.options, on_process=on_process), None
     finally:
         gc.enable()
+
+
+def _inherited(request: RunRequest) -> list[str]:
+    """A confined run refuses fds it would hand the command open for writing outside the
+    allowlist (policy/inherited.py); in the --read-only sandbox only 0-2 reach it (the rest are
+    closed as bwrap starts)."""
+    if request.options.writable is None and not request.read_only:
+        return []
+    from rotrace.policy.inherited import check
+
+    mode = "--read-only" if request.read_only else "--enforce"
+    stdio_only = request.read_only and not _root_is_read_only()
+    return check(request.allowlist, mode, request.allow_fds, stdio_only, request.options.stdout_to_stderr)
 
 
 def _cwd_of(pid: int) -> str:

@@ -30,7 +30,8 @@ def main(argv: list[str]) -> int:
 
     batcher = Batcher(out)
     try:
-        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace)
+        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace,
+                               confined=True)  # fmt: skip
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
         batcher.flush()

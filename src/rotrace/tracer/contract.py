@@ -20,6 +20,8 @@ class TraceOptions:
     all_opens: bool = False  # record read-only opens as well as writes
     stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
     writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
+    writable_notes: tuple[str, ...] = ()  # what `writable` leaves out of the allowlist, and why
+    confined: bool = False  # --enforce, --read-only: no input pushed into a terminal (seccomp.py)
     grace: float = DEFAULT_GRACE  # seconds a signalled command has to stop (signals.py)
 
 

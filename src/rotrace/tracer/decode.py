@@ -34,6 +34,7 @@ _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
+AT_SYMLINK_FOLLOW = 0x400
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class Pending:
     mode: int | None
     write: bool
     verbatim_target: bool = False  # a symlink's content is kept as written
+    follow_target: bool = False  # linkat(AT_SYMLINK_FOLLOW): the file linked is the symlink's target
     follow: bool = False  # a symlink as the last component is followed
     dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
     via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
@@ -85,7 +87,8 @@ class Pending:
                 if self.via_fd is not None:
                     self._own_stream(tid, result)
                 return
-        for loc, follow in ((self.path, self.follow), (None if self.verbatim_target else self.target, False)):
+        target = None if self.verbatim_target else self.target
+        for loc, follow in ((self.path, self.follow), (target, self.follow_target)):
             if loc is None or not loc.base:
                 continue
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
@@ -262,7 +265,8 @@ class Decoder:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         if spec.op == "rename":  # both ends change: path is the source, target the destination
             return Pending(spec, table, "rename", old, new, flags, None, True)
-        return Pending(spec, table, "link", new, old, flags, None, True)
+        return Pending(spec, table, "link", new, old, flags, None, True,
+                       follow_target=bool((flags or 0) & AT_SYMLINK_FOLLOW))  # fmt: skip
 
     def _symlink(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         content = self.memory.cstring(self._tid, args[spec.path or 0]) or b""

@@ -3,11 +3,18 @@
 A tiny classic-BPF assembler (labels, forward jumps) builds the program; `install` loads it
 in the child just before exec. Calls from an ABI the filter does not know are trapped, never
 silently allowed, so a 32-bit `int 0x80` call from a 64-bit process cannot slip past.
+
+A confined run (--enforce, --read-only) also answers the ioctls that push input into a
+terminal (TIOCSTI, TIOCLINUX) with EPERM, on every ABI, before anything else: a command that
+types `rm -rf ~` into the user's shell gets past any file policy (the shell runs it once
+rotrace is gone). A new session (setsid) would not do: it costs ^C at a terminal, and root
+may still push input into any terminal.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import struct
 import sys
 from collections.abc import Iterable
@@ -26,6 +33,17 @@ BPF_RET_K = 0x06
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
+SECCOMP_RET_ERRNO = 0x00050000
+
+# ioctls that put characters into a terminal's input queue (one number on every ABI rotrace
+# knows): TIOCSTI, and TIOCLINUX (its TIOCL_PASTESEL pastes the console's selection as input).
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+TTY_INJECTION = (TIOCSTI, TIOCLINUX)
+# ABIs whose calls rotrace does not decode (they trap) but whose ioctl is known: 32-bit ARM on
+# aarch64 (AUDIT_ARCH_ARM). x32's ioctl has a number of its own (with the x32 bit).
+FOREIGN_IOCTL = {0x40000028: 54}
+X32_IOCTL = 514
 
 # struct seccomp_data offsets.
 OFF_NR = 0
@@ -113,24 +131,65 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         asm.ret(SECCOMP_RET_ALLOW)
 
 
-def build_filter(machine: Machine, all_opens: bool) -> list[Insn]:
+def _tty_guard(asm: Assembler, tag: str, ioctls: list[int]) -> None:
+    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) answered EPERM (the call reaches
+    neither the terminal nor the tracer); any other call goes on at `tag`, which follows."""
+    asm.label(f"{tag}_guard")
+    asm.load(OFF_NR)
+    for i, nr in enumerate(ioctls):
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_tty", tag if i == len(ioctls) - 1 else None)
+    asm.label(f"{tag}_tty")
+    asm.load(_arg_low_word(1))  # the request is an unsigned int
+    for i, request in enumerate(TTY_INJECTION):
+        asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if i == len(TTY_INJECTION) - 1 else None)
+    asm.label(f"{tag}_deny")
+    asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
+
+
+def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trace: bool = True) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
     In the default (writes-only) mode, open/openat trap only when their flags ask for a
-    write; openat2 keeps its flags in memory, so it always traps.
+    write; openat2 keeps its flags in memory, so it always traps. `confined`: terminal input
+    injection is answered EPERM first, on every ABI. `trace=False`: nothing traps (the
+    guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     asm = Assembler()
     tables = machine.tables()
+    foreign = FOREIGN_IOCTL if confined else {}
+    # an ABI we cannot decode: trap it, never allow it silently
+    unknown = SECCOMP_RET_TRACE if trace else SECCOMP_RET_ALLOW
     asm.load(OFF_ARCH)
     for table in tables:
-        asm.jump(BPF_JEQ_K, table.audit_arch, table.name, None)
-    asm.ret(SECCOMP_RET_TRACE)  # an ABI we cannot decode: trap it, never allow it silently
+        asm.jump(BPF_JEQ_K, table.audit_arch, f"{table.name}_guard" if confined else table.name, None)
+    for arch in foreign:
+        asm.jump(BPF_JEQ_K, arch, f"abi{arch:x}_guard", None)
+    asm.ret(unknown)
+    for arch, ioctl in foreign.items():
+        _tty_guard(asm, f"abi{arch:x}", [ioctl])
+        asm.label(f"abi{arch:x}")
+        asm.ret(unknown)
     for table in tables:
         x32 = machine.x32_bit if table is machine.native else None
-        _table_block(asm, table, all_opens, x32)
-    asm.label("trace")
-    asm.ret(SECCOMP_RET_TRACE)
+        if confined:
+            _tty_guard(asm, table.name, [table.numbers["ioctl"]] + ([x32 | X32_IOCTL] if x32 else []))
+        if trace:
+            _table_block(asm, table, all_opens, x32)
+        else:
+            asm.label(table.name)
+            asm.ret(SECCOMP_RET_ALLOW)
+    if trace:
+        asm.label("trace")
+        asm.ret(SECCOMP_RET_TRACE)
     return asm.assemble()
+
+
+def program(machine: Machine, all_opens: bool, trace: bool, confined: bool) -> bytes | None:
+    """The filter a command is started under: rotrace's traps (unless the tracer stops on every
+    syscall), and for a confined run the terminal guard; None when there is nothing to load."""
+    if not trace and not confined:
+        return None
+    return encode(build_filter(machine, all_opens, confined=confined, trace=trace))
 
 
 def encode(program: Iterable[Insn]) -> bytes:
@@ -171,3 +230,14 @@ def install(program_bytes: bytes) -> int:
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
         return ctypes.get_errno()
     return 0
+
+
+def refused(loaded: bool, err: int, trace: bool, confined: bool) -> list[str]:
+    """What the trace lost when the kernel refused the filter (a container's seccomp policy)."""
+    if loaded or not (trace or confined):
+        return []
+    name = errno.errorcode.get(err, str(err))
+    lost = ["stopping on every syscall, which is slower"] if trace else []
+    if confined:
+        lost.append("TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal")
+    return [f"seccomp filter refused ({name}): {'; '.join(lost)}"]

@@ -9,7 +9,7 @@ import os
 import signal
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.tracer import seccomp
+from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.linux import kernel, landlock
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
@@ -34,22 +34,21 @@ def trace_command(
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
-    program = seccomp.encode(seccomp.build_filter(machine, options.all_opens)) if options.seccomp else None
+    program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined)
     keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
     tracer = Tracer(machine, options, sink, on_process)
-    ruleset = _landlock(options.writable, tracer.warnings) if options.writable is not None else None
+    ruleset = None
+    if options.writable is not None:
+        own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened
+        ruleset = _landlock((*options.writable, *own), options.writable_notes, tracer.warnings)
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
                       ruleset.fd if ruleset else None)  # fmt: skip
     finally:
         if ruleset is not None:
             ruleset.close()
-    tracer.seccomp = child.seccomp
-    if options.seccomp and not child.seccomp:
-        tracer.warnings.append(
-            f"seccomp filter refused ({errno.errorcode.get(child.seccomp_error, child.seccomp_error)}):"
-            " stopping on every syscall, which is slower"
-        )
+    tracer.seccomp = child.seccomp and options.seccomp  # else the filter is the terminal guard alone
+    tracer.warnings += seccomp.refused(child.seccomp, child.seccomp_error, options.seccomp, options.confined)
     relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace)
     tracer.on_root_exit = relay.root_exited
     try:
@@ -80,7 +79,7 @@ def trace_command(
         child.pid,
         code,
         killed_by,
-        child.seccomp,
+        tracer.seccomp,
         tracer.stops,
         tracer.warnings,
         tracer.processes,
@@ -89,17 +88,12 @@ def trace_command(
     )
 
 
-def _landlock(writable: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:
+def _landlock(writable: tuple[str, ...], notes: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:
     try:
         ruleset = landlock.build(list(writable))
     except landlock.LandlockUnavailable as exc:
         raise TraceFailed(f"--enforce needs Landlock: {exc.strerror}") from None
-    for skipped in ruleset.skipped:
-        warnings.append(f"enforced: no Landlock rule for {skipped}; writes there are denied")
-    warnings.append(
-        f"enforced with Landlock (ABI {ruleset.abi}): writes outside the allowlist were denied;"
-        f" Landlock does not cover {landlock.NOT_COVERED}"
-    )
+    warnings += [*notes, *ruleset.notes()]
     return ruleset
 
 

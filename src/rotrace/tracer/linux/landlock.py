@@ -5,6 +5,13 @@ the child just before exec (landlock_restrict_self, under no_new_privs). Reads a
 are not handled, so they stay allowed everywhere; every write right the kernel's ABI knows is
 handled, and granted beneath each writable path. A denied write fails with EACCES (EXDEV for a
 rename or link across the boundary), and the tracer records it like any other.
+
+A rule is on an inode and covers what is below it, so it is never wider than the path it was
+asked for: a path reached through a symbolic link (in any component) gets no rule (the link's
+target is another place, which the allowlist does not name), nor a file with other names (hard
+links), and an exact path (`=PATH`) gets a rule only if it is not a directory. From ABI 6 the
+command is also scoped: it cannot signal a process outside its domain, nor connect to an
+abstract Unix socket one of them listens on.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 
 _FILE_RIGHTS = WRITE_FILE | TRUNCATE | IOCTL_DEV  # the rights a rule on a file (not a directory) can hold
 NOT_COVERED = "chmod, chown, utime, extended attributes and inode flags"  # not Landlock rights
+# ABI 6: what the domain may not reach outside itself.
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 _syscall = libc.syscall
 _syscall.restype = ctypes.c_long
@@ -71,39 +80,103 @@ class Ruleset:
     abi: int
     writable: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # why a path could not be a rule
+    scoped: int = 0
 
     def close(self) -> None:
         os.close(self.fd)
 
+    def notes(self) -> list[str]:
+        """What the report says of the enforcement: what it is, and what it leaves out."""
+        notes = [f"enforced: no Landlock rule for {why}; writes there are denied" for why in self.skipped]
+        scope = (
+            "; the command could not signal, nor connect to an abstract Unix socket of, a process outside it"
+            if self.scoped
+            else f"; no signal or abstract socket scoping (Landlock ABI {self.abi} < 6)"
+        )
+        notes.append(
+            f"enforced with Landlock (ABI {self.abi}): the kernel refuses writes outside the allowlist"
+            f" (EACCES, EXDEV), but not {NOT_COVERED}, nor writes through a file descriptor opened"
+            f" before the command started{scope}"
+        )
+        return notes
+
 
 def build(paths: list[str]) -> Ruleset:
-    """A ruleset that handles every write right and grants them beneath each of `paths`."""
+    """A ruleset that handles every write right and grants them beneath each of `paths` (a
+    path written `=PATH`: that file alone, never a directory's tree)."""
     abi = abi_version()
     handled = write_rights(abi)
-    attr = struct.pack("=Q", handled)
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    # struct landlock_ruleset_attr grew with the ABI; an older kernel refuses a longer one
+    attr = struct.pack("=QQQ", handled, 0, scoped) if scoped else struct.pack("=Q", handled)
     fd = _syscall(ctypes.c_long(_CREATE_RULESET), ctypes.c_char_p(attr), ctypes.c_size_t(len(attr)),
                   ctypes.c_uint32(0))  # fmt: skip
     if fd < 0:
         raise LandlockUnavailable(ctypes.get_errno(), "landlock_create_ruleset failed")
-    ruleset = Ruleset(int(fd), abi)
-    for path in paths:
+    ruleset = Ruleset(int(fd), abi, scoped=scoped)
+    for entry in paths:
+        exact = entry.startswith("=")
+        path = entry.removeprefix("=")
         try:
-            target = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            target = open_no_symlinks(path)
         except OSError as exc:
-            ruleset.skipped.append(f"{path}: {exc.strerror}")
+            ruleset.skipped.append(f"{entry}: {exc.strerror}")
             continue
         try:
-            is_dir = stat.S_ISDIR(os.fstat(target).st_mode)
+            st = os.fstat(target)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if exact and is_dir:
+                ruleset.skipped.append(
+                    f"{entry}: a directory, and a Landlock rule on it would grant everything below it"
+                )
+                continue
+            if not is_dir and st.st_nlink > 1:
+                ruleset.skipped.append(
+                    f"{entry}: the file has {st.st_nlink} names (hard links), and a Landlock rule on it"
+                    " would grant it under each of them"
+                )
+                continue
             allowed = handled if is_dir else handled & _FILE_RIGHTS
             rule = struct.pack("=Qi", allowed, target)
             if _syscall(ctypes.c_long(_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH),
                         ctypes.c_char_p(rule), ctypes.c_uint32(0)) < 0:  # fmt: skip
-                ruleset.skipped.append(f"{path}: {os.strerror(ctypes.get_errno())}")
+                ruleset.skipped.append(f"{entry}: {os.strerror(ctypes.get_errno())}")
             else:
-                ruleset.writable.append(path)
+                ruleset.writable.append(entry)
         finally:
             os.close(target)
     return ruleset
+
+
+class ThroughSymlink(OSError):
+    """A path that reaches its place through a symbolic link."""
+
+
+def open_no_symlinks(path: str) -> int:
+    """An O_PATH fd of the absolute `path`, opened one component at a time with O_NOFOLLOW, so
+    that no symbolic link in it is followed (ThroughSymlink says which one there is)."""
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    walked = ""
+    try:
+        for name in (part for part in path.split("/") if part):
+            child = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            walked += "/" + name
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                try:
+                    to = os.readlink(walked)
+                except OSError:
+                    to = "?"
+                raise ThroughSymlink(
+                    errno.ELOOP,
+                    f"{walked} is a symbolic link (to {to}): a rule would grant where it points, which"
+                    " the allowlist does not name",
+                )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def restrict_self(ruleset_fd: int) -> int:

@@ -1,0 +1,126 @@
+"""The file descriptors a confined command inherits, checked before it starts.
+
+Landlock decides at open time, and a read-only root at the mount: neither sees a write
+through a file the command was handed already open (`3>>/var/tmp/v`), nor does the tracer
+(write(2) is not a file syscall it records). So a confined run refuses to start while a
+descriptor it would pass on is open for writing on a file outside the allowlist, unless the
+user passes it knowingly (--allow-fd N): the report then says that fd was not enforced.
+
+The command's own standard streams (fds 0-2) pass even when they are files outside the
+allowlist: the user chose where the command's output goes (`> log`), the command reopening them
+(/dev/stdout) is not a write to a place, and the report says where they go.
+
+What passes besides: pipes and sockets (a make jobserver, a CI log pipe), terminals, /dev/null, files
+without a name (memfd, O_TMPFILE, unlinked), anything open read-only or O_PATH, and
+directories: a dirfd lets the command open files relative to it, but Landlock checks each such
+open by the file's own place in the tree, and the tracer records it there.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from rotrace.errors import SandboxError
+from rotrace.escape import safe_text
+from rotrace.policy.allowlist import Allowlist
+
+_NULL = os.makedev(1, 3)
+_STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """An open fd the command would inherit, that writes outside the allowlist."""
+
+    fd: int
+    path: str
+
+    def describe(self) -> str:
+        return f"fd {self.fd} ({safe_text(self.path)})"
+
+
+def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list[Inherited]:
+    """The fds of this process without close-on-exec (of `fds`, default all), open for
+    writing on a named file, block or character device that the allowlist does not allow."""
+    found = []
+    for fd in sorted(_open_fds()) if fds is None else fds:
+        flags = _flags(fd)
+        if flags is None or flags & os.O_CLOEXEC or flags & os.O_ACCMODE == os.O_RDONLY:
+            continue  # closed on exec, or read-only (O_PATH included)
+        try:
+            st = os.fstat(fd)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if not path.startswith("/") or _passes(fd, st):
+            continue
+        if not allowlist.allows(os.fsencode(path)):
+            found.append(Inherited(fd, path))
+    return found
+
+
+def _passes(fd: int, st: os.stat_result) -> bool:
+    if stat.S_ISREG(st.st_mode):
+        return st.st_nlink == 0  # no name: nothing outside is reached through it
+    if stat.S_ISCHR(st.st_mode):
+        return st.st_rdev == _NULL or os.isatty(fd)
+    return not stat.S_ISBLK(st.st_mode)  # a pipe, a socket, a directory
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the fds a shell hands on
+        return [fd for fd in range(10) if _flags(fd) is not None]
+
+
+def _flags(fd: int) -> int | None:
+    """The fd's open flags (octal in fdinfo, with O_CLOEXEC for close-on-exec)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"flags:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import fcntl
+
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        return flags | (os.O_CLOEXEC if fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC else 0)
+    except OSError:
+        return None
+
+
+def check(
+    allowlist: Allowlist, mode: str, allowed_fds: tuple[int, ...], stdio_only: bool, stdout_kept: bool
+) -> list[str]:
+    """Before a confined run (`mode`: --enforce, --read-only): SandboxError naming each fd that
+    would let the command write outside the allowlist, unless passed in `allowed_fds`; the
+    warnings for those that were. `stdout_kept`: rotrace keeps its stdout (--json -, --emit)
+    and the command's fd 1 is its stderr, so fd 1 does not reach the command."""
+    fds = [0, 1, 2] if stdio_only else sorted(_open_fds())
+    found = writable_outside(allowlist, [fd for fd in fds if not (stdout_kept and fd == 1)])
+    own = [f for f in found if f.fd in _STREAMS]
+    found = [f for f in found if f.fd not in _STREAMS]
+    refused = [f for f in found if f.fd not in allowed_fds]
+    if refused:
+        names = ", ".join(f.describe() for f in refused)
+        one = len(refused) == 1
+        raise SandboxError(
+            f"{mode}: {names} {'is' if one else 'are'} open for writing outside the allowlist, and the"
+            f" command would inherit {'it' if one else 'them'}: point {'it' if one else 'them'} elsewhere"
+            f" (a pipe: | tee FILE), allow the file, or pass {'it' if one else 'them'} knowingly with"
+            f" --allow-fd {refused[0].fd}"
+        )
+    return [
+        f"the command's {_STREAMS[f.fd]} is {safe_text(f.path)}, outside the allowlist: its own output goes"
+        " there, as you redirected it"
+        for f in own
+    ] + [
+        f"{f.describe()} was passed open for writing outside the allowlist (--allow-fd {f.fd}):"
+        f" writes through it were not {'enforced' if mode == '--enforce' else 'confined'}, nor recorded"
+        for f in found
+    ]

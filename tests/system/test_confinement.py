@@ -1,0 +1,518 @@
+"""The ways out of a confined run (`run --enforce`, `run --read-only`) that are not file writes
+the tracer sees: input pushed into the user's terminal, signals and abstract sockets to
+processes outside, inherited file descriptors. Each is tried for real, as root and as an
+unprivileged user where the kernel treats them differently."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import NON_ROOT_PYTHON, portable_site
+
+NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+# Types a command line into the terminal on fd 0 (TIOCSTI): the shell reading that terminal
+# would run it once rotrace is gone.
+TYPE_INTO_TERMINAL = """
+import fcntl, sys, termios
+try:
+    for c in b"touch /var/tmp/typed\\n":
+        fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))
+except OSError as exc:
+    print("refused", exc.errno, file=sys.stderr)
+else:
+    print("typed", file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Path]:
+    """rotrace, importable by uid 65534."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-confine-", dir="/var/tmp"))
+    base.chmod(0o755)
+    try:
+        yield portable_site(base / "site")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _invocation(user: str, site: Path, cwd: Path) -> tuple[list[str], dict[str, str]]:
+    """How to start rotrace as root (this venv's) or as uid 65534 (the system Python)."""
+    if user == "root":
+        return [sys.executable, "-m", "rotrace"], {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return [*NOBODY, NON_ROOT_PYTHON, "-m", "rotrace"], {
+        "PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(cwd)}  # fmt: skip
+
+
+def rotrace(
+    args: list[str], *, user: str, site: Path, cwd: Path, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    """`rotrace ARGS` as `user` (root or nobody)."""
+    argv, env = _invocation(user, site, cwd)
+    return subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="rotrace-confine-", dir="/var/tmp"))
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def legacy_tiocsti() -> Iterator[None]:
+    """TIOCSTI as the kernel allows it to everyone (dev.tty.legacy_tiocsti=1, Linux >= 6.2; older
+    kernels have no switch): set for the test and restored, so that the unprivileged case is
+    a real attempt and not a refusal by the kernel's own setting."""
+    knob = Path("/proc/sys/dev/tty/legacy_tiocsti")
+    if not knob.exists():
+        yield
+        return
+    before = knob.read_text().strip()
+    if before != "1":
+        try:
+            knob.write_text("1")
+        except OSError:
+            pytest.skip("dev.tty.legacy_tiocsti is 0 and cannot be set here: the kernel refuses TIOCSTI")
+    try:
+        yield
+    finally:
+        if before != "1":
+            knob.write_text(before)
+
+
+def _in_terminal(
+    args: list[str], user: str, site: Path, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], bytes]:
+    """rotrace run in a new session whose controlling terminal is a fresh pty (as a shell at a
+    terminal runs it): its result, and the input then waiting in the terminal for the shell."""
+    master, slave = os.openpty()
+    os.fchmod(slave, 0o666)  # the unprivileged rotrace's own terminal
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = rotrace(args, user=user, site=site, cwd=cwd, stdin=slave, start_new_session=True,
+                       preexec_fn=controlling_terminal)  # fmt: skip
+        attrs = termios.tcgetattr(slave)
+        attrs[3] &= ~termios.ICANON  # whatever is queued, line or not
+        attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 0, 0
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        queued = b""
+        while chunk := os.read(slave, 4096):
+            queued += chunk
+        return proc, queued
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_confined_command_cannot_type_into_the_terminal(
+    user: str, site: Path, work: Path, legacy_tiocsti: None
+) -> None:
+    command = ["--", NON_ROOT_PYTHON, "-c", TYPE_INTO_TERMINAL]
+    audit, typed = _in_terminal(["run", *command], user, site, work)
+    # The audit is no confinement: the attempt is real and works (which is what makes the
+    # refusals below mean something).
+    assert "typed" in audit.stderr and typed == b"touch /var/tmp/typed\n", audit.stderr
+    modes = [["--enforce"], ["--enforce", "--no-seccomp"]]
+    if user == "root" or _userns_works():
+        modes.append(["--read-only"])
+    for mode in modes:
+        proc, typed = _in_terminal(["run", *mode, *command], user, site, work)
+        assert f"refused {1}" in proc.stderr, (mode, proc.stderr)  # EPERM
+        assert typed == b"", mode
+
+
+def test_the_terminal_guard_covers_every_abi_and_only_injection() -> None:
+    """TIOCSTI and TIOCLINUX are EPERM on each ABI the machine runs (x32's own ioctl number, the
+    undecoded 32-bit ARM one on aarch64); other ioctls and calls are what they were."""
+    from rotrace.tracer import seccomp
+    from rotrace.tracer.linux.arch import AARCH64, I386, MACHINES, X32_SYSCALL_BIT, X86_64
+    from tests.system.test_seccomp_filter import run_bpf
+
+    eperm = seccomp.SECCOMP_RET_ERRNO | 1
+    allow, trace = seccomp.SECCOMP_RET_ALLOW, seccomp.SECCOMP_RET_TRACE
+    arm = next(iter(seccomp.FOREIGN_IOCTL))
+    cases = [
+        ("x86_64", X86_64.audit_arch, X86_64.numbers["ioctl"]),
+        ("x86_64", I386.audit_arch, I386.numbers["ioctl"]),
+        ("x86_64", X86_64.audit_arch, X32_SYSCALL_BIT | seccomp.X32_IOCTL),
+        ("aarch64", AARCH64.audit_arch, AARCH64.numbers["ioctl"]),
+        ("aarch64", arm, seccomp.FOREIGN_IOCTL[arm]),
+    ]
+    for machine, arch, nr in cases:
+        for traced in (True, False):
+            program = seccomp.build_filter(MACHINES[machine], all_opens=False, confined=True, trace=traced)
+            for request in (seccomp.TIOCSTI, seccomp.TIOCLINUX, 0xFFFF_FFFF_0000_0000 | seccomp.TIOCSTI):
+                assert run_bpf(program, nr, arch, (0, request, 0, 0, 0, 0)) == eperm, (machine, arch, nr)
+            tcgets = run_bpf(program, nr, arch, (0, 0x5401, 0, 0, 0, 0))
+            assert tcgets in (allow, trace if traced else allow)
+        plain = seccomp.build_filter(MACHINES[machine], all_opens=False)
+        assert run_bpf(plain, nr, arch, (0, seccomp.TIOCSTI, 0, 0, 0, 0)) != eperm  # an audit stays an audit
+    guard_only = seccomp.build_filter(MACHINES["x86_64"], all_opens=False, confined=True, trace=False)
+    openat = X86_64.numbers["openat"]
+    assert run_bpf(guard_only, openat, X86_64.audit_arch, (0, 0, os.O_WRONLY, 0, 0, 0)) == allow
+    assert run_bpf(guard_only, 5, I386.audit_arch, (0, os.O_WRONLY, 0, 0, 0, 0)) == allow
+    # lchown on i386 is number 16, x86_64's ioctl: never mistaken for it
+    assert run_bpf(guard_only, 16, I386.audit_arch, (0, seccomp.TIOCSTI, 0, 0, 0, 0)) == allow
+
+
+def _userns_works() -> bool:
+    """bubblewrap as an unprivileged user needs unprivileged user namespaces."""
+    probe = subprocess.run([*NOBODY, "bwrap", "--ro-bind", "/", "/", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def _trace(work: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((work / "t.json").read_text())  # type: ignore[no-any-return]
+
+
+def _events(trace: dict, op: str, path: str) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in trace["events"] if e["op"] == op and e["path"] == path]
+
+
+@pytest.fixture
+def sibling(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]:
+    """A process outside the command's domain (started by the test, not by rotrace), as the
+    user rotrace runs as: only the confinement, not the permissions, keeps the command off it."""
+    prefix = [] if request.param == "root" else NOBODY
+    proc = subprocess.Popen([*prefix, "sleep", "300"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("user", "sibling"), [("root", "root"), ("nobody", "nobody")], indirect=["sibling"])
+def test_no_write_under_proc_but_the_commands_own_allowlisted_ones(
+    user: str, sibling: subprocess.Popen[bytes], site: Path, work: Path
+) -> None:
+    """The default /proc/self stood for all of /proc: another process's oom_score_adj (as root:
+    /proc/sys) was written while the report called every write outside the allowlist denied."""
+    other = Path(f"/proc/{sibling.pid}/oom_score_adj")
+    before = other.read_text()
+    writes = f"echo 900 > {other}; echo 900 > /proc/self/oom_score_adj"
+    if user == "root":
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        writes += f"; printf %s '{pattern}' > /proc/sys/kernel/core_pattern"  # the value it has: harmless
+    proc = rotrace(
+        ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", writes], user=user, site=site, cwd=work
+    )
+    assert other.read_text() == before, proc.stderr
+    trace = _trace(work)
+    refused = _events(trace, "open", str(other)) + _events(trace, "create", str(other))
+    assert [(e["errno"], e["allowed"]) for e in refused] == [("EACCES", False)]
+    if user == "root":
+        sysctl = _events(trace, "create", "/proc/sys/kernel/core_pattern")
+        assert [(e["errno"], e["allowed"]) for e in sysctl] == [("EACCES", False)]
+    assert trace["summary"]["went_through"] == 0 and "went through" not in proc.stderr
+    # the command's own /proc/PID is /proc/self: allowed by the allowlist (denied by Landlock,
+    # which cannot name it: narrower, and said)
+    own = [e for e in trace["events"] if e["path"].endswith("/oom_score_adj") and e["path"] != str(other)]
+    assert [(e["allowed"], e["errno"]) for e in own] == [(True, "EACCES")]
+    assert "no Landlock rule for /proc/self" in proc.stderr
+
+
+def test_a_write_landlock_lets_through_is_never_called_denied(work: Path) -> None:
+    """A rule is on an inode, and the trace places a write by the name it went through: a
+    directory granted under a second name (a bind mount) is written there, outside the
+    allowlist. The report says such a write went through, in the terminal, the trace's summary
+    and the report document; and only a refused one is "denied"."""
+    (work / "data").mkdir()
+    (work / "alias").mkdir()
+    writes = f"echo x > {work}/alias/through; echo y > {work}/refused"
+    inner = (
+        f"mount --bind {work}/data {work}/alias && exec {sys.executable} -m rotrace run --enforce"
+        f" --allow {work}/data --json t.json -- sh -c '{writes}'"
+    )
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner], cwd=work,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (work / "data" / "through").read_text() == "x\n", proc.stderr  # it did go through
+    assert not (work / "refused").exists()
+    assert "1 write outside the allowlist went through" in proc.stderr
+    violations = proc.stderr.split("Violations")[1]
+    assert "went through" in violations and "denied by the policy" in violations
+    assert "were denied" not in proc.stderr
+    assert _trace(work)["summary"]["went_through"] == 1
+    report = rotrace(["report", "--format", "json", "t.json"], user="root", site=Path(), cwd=work)
+    groups = {g["where"]: g for g in json.loads(report.stdout)["violations"]}
+    assert (groups[f"{work}/alias"]["went_through"], groups[f"{work}/alias"]["denied"]) == (1, 0)
+    assert (groups[str(work)]["went_through"], groups[str(work)]["denied"]) == (0, 1)
+
+
+SYMLINKS = """
+mkdir -p {w}/real/sub {w}/prot {w}/also
+ln -s {w}/prot {w}/link
+ln -s {w}/prot {w}/real/glink
+ln -s {w}/also {w}/via
+mkdir {w}/also/in
+"""
+
+
+def test_no_rule_is_wider_than_its_allowlist_entry(site: Path, work: Path) -> None:
+    """Landlock rules hold inodes and cover what is below: an entry that is a symbolic link (or
+    passes through one, or a glob match that is one) would grant the link's target, an exact
+    `=DIR` everything below it, a file with hard links each of its names. Such entries get no
+    rule, and the report says so."""
+    subprocess.run(["sh", "-c", SYMLINKS.format(w=work)], check=True)
+    subprocess.run(["chmod", "-R", "a+rwx", str(work)], check=True)
+    (work / "state").write_text("")
+    (work / "state").chmod(0o666)
+    os.link(work / "state", work / "prot" / "state")  # the same file, under a name not allowed
+    allow = [
+        f"{work}/link",
+        f"={work}/real",
+        f"{work}/real/g*",
+        f"{work}/via/in",
+        f"{work}/real/sub",
+        f"={work}/state",
+    ]
+    attempts = [f"{work}/prot/a", f"{work}/real/b", f"{work}/also/in/c", f"{work}/real/sub/ok"]
+    writes = "; ".join(f"echo x > {p}" for p in attempts) + f"; echo x >> {work}/prot/state"
+    args = [
+        "run",
+        "--enforce",
+        *(f"--allow={a}" for a in allow),
+        "--json",
+        "t.json",
+        "--",
+        "sh",
+        "-c",
+        writes,
+    ]
+    proc = rotrace(args, user="nobody", site=site, cwd=work)
+    assert [os.path.exists(p) for p in attempts] == [False, False, False, True], proc.stderr
+    assert (work / "state").read_text() == ""
+    for entry in (f"{work}/link", f"={work}/real", f"{work}/real/glink", f"{work}/via/in", f"={work}/state"):
+        assert f"no Landlock rule for {entry}:" in proc.stderr
+    assert f"no Landlock rule for {work}/real/sub" not in proc.stderr
+    assert _trace(work)["summary"]["went_through"] == 0
+
+
+HARD_LINK = """
+ln {outside} {w}/cache/alias && echo x >> {w}/cache/alias
+ln -L {w}/cache/sym {w}/cache/alias2
+mv {w}/cache/moved {w}/away
+"""
+
+
+@pytest.mark.needs("bwrap")
+def test_a_hard_link_to_a_protected_file_is_a_violation(work: Path) -> None:
+    """`ln PROTECTED ALLOWED/x; echo >> ALLOWED/x` rewrites the protected file through an allowed
+    name: the link (its source outside the allowlist) is the violation. Under a read-only root
+    a link or rename between the root and a writable mount fails with EXDEV, not EROFS: the
+    forecast says so, and the sandbox agrees; --enforce refuses the link (EXDEV too)."""
+    (work / "cache").mkdir()
+    outside = work / "protected"
+    workload = HARD_LINK.format(outside=outside, w=work)
+    allow = ["--allow", str(work / "cache")]
+
+    def run(*mode: str) -> dict:  # type: ignore[type-arg]
+        outside.write_text("p\n")
+        for name in ("alias", "alias2", "sym", "moved"):
+            (work / "cache" / name).unlink(missing_ok=True)
+        (work / "away").unlink(missing_ok=True)
+        (work / "cache" / "sym").symlink_to(outside)
+        (work / "cache" / "moved").write_text("m")
+        proc = rotrace(["run", *mode, *allow, "--json", "t.json", "--", "sh", "-c", workload],
+                       user="root", site=Path(), cwd=work)  # fmt: skip
+        assert proc.returncode in (0, 1, 8, 9), proc.stderr
+        return _trace(work)
+
+    audit = run()
+    assert outside.read_text() == "p\nx\n"  # an audit lets it happen, and says so:
+    links = {e["path"]: e for e in audit["events"] if e["op"] == "link"}
+    assert links[f"{work}/cache/alias"]["target"] == str(outside)
+    assert links[f"{work}/cache/alias2"]["target"] == str(outside)  # AT_SYMLINK_FOLLOW: the file linked
+    assert all(e["allowed"] is False and e["ro_forecast"] == "EXDEV" for e in links.values())
+    (moved,) = [e for e in audit["events"] if e["op"] == "rename"]
+    assert moved["allowed"] is False and moved["ro_forecast"] == "EXDEV"
+
+    sandboxed = run("--read-only", "--keep-writes")  # the cache bound as it is: the files in it
+    outcome = {(e["op"], e["path"]): e["errno"] for e in sandboxed["events"] if e["op"] in ("link", "rename")}
+    assert set(outcome.values()) == {"EXDEV"}, outcome
+
+    run("--enforce")
+    assert outside.read_text() == "p\n"
+
+
+@pytest.mark.parametrize(("user", "sibling"), [("root", "root"), ("nobody", "nobody")], indirect=["sibling"])
+def test_the_command_cannot_signal_or_reach_processes_outside(
+    user: str, sibling: subprocess.Popen[bytes], site: Path, work: Path
+) -> None:
+    """Landlock ABI 6 scopes: no signal to a process outside the command's domain, no connect
+    to an abstract Unix socket such a process listens on. Its own children it still signals."""
+    import socket
+
+    name = f"rotrace-test-{os.getpid()}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(1)
+    probe = f"""
+import os, signal, socket, subprocess, sys
+try:
+    os.kill({sibling.pid}, signal.SIGTERM)
+    print("signalled", file=sys.stderr)
+except OSError as exc:
+    print("signal refused", exc.errno, file=sys.stderr)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\\0{name}")
+    print("connected", file=sys.stderr)
+except OSError as exc:
+    print("connect refused", exc.errno, file=sys.stderr)
+child = subprocess.Popen(["sleep", "30"])
+child.terminate()
+print("own child", child.wait(), file=sys.stderr)
+"""
+    try:
+        proc = rotrace(
+            ["run", "--enforce", "--", NON_ROOT_PYTHON, "-c", probe], user=user, site=site, cwd=work
+        )
+    finally:
+        listener.close()
+    assert "signal refused 1" in proc.stderr and "connect refused 1" in proc.stderr, proc.stderr
+    assert "own child -15" in proc.stderr
+    assert sibling.poll() is None  # still sleeping
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_of_the_pseudo_terminals_only_its_own(user: str, site: Path, work: Path) -> None:
+    """The default /dev/pts is rotrace's own terminal under --enforce: not another one (as
+    root: any user's), which --allow /dev/pts grants when it is meant."""
+    other_master, other = os.openpty()
+    os.fchmod(other, 0o666)
+    name = os.ttyname(other)
+    probe = f"""
+import os, sys
+for path in (os.ttyname(0), {name!r}):
+    try:
+        with open(path, "w") as tty:
+            tty.write("")
+        print("wrote", path, file=sys.stderr)
+    except OSError as exc:
+        print("refused", path, exc.errno, file=sys.stderr)
+"""
+    try:
+        narrowed, _ = _in_terminal(["run", "--enforce", "--", NON_ROOT_PYTHON, "-c", probe], user, site, work)
+        wide, _ = _in_terminal(
+            ["run", "--enforce", "--allow", "/dev/pts", "--", NON_ROOT_PYTHON, "-c", probe], user, site, work
+        )
+    finally:
+        os.close(other)
+        os.close(other_master)
+    assert f"refused {name} 13" in narrowed.stderr and narrowed.stderr.count("wrote /dev/pts/") == 1, (
+        narrowed.stderr
+    )
+    assert "of /dev/pts, only this terminal (/dev/pts/" in narrowed.stderr
+    assert f"wrote {name}" in wide.stderr and wide.stderr.count("wrote /dev/pts/") == 2, wide.stderr
+
+
+def _with_fds(
+    redirections: str, args: list[str], user: str, site: Path, work: Path
+) -> subprocess.CompletedProcess[str]:
+    """rotrace started by a shell with these redirections (`3>>FILE`), as a user types it."""
+    argv, env = _invocation(user, site, work)
+    shell = ["sh", "-c", f'exec "$@" {redirections}', "sh"]
+    return subprocess.run(
+        [*shell, *argv, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_an_inherited_fd_open_for_writing_outside_is_refused(user: str, site: Path, work: Path) -> None:
+    """`rotrace run --enforce -- sh -c 'echo x >&3' 3>>OUTSIDE` wrote OUTSIDE while the report
+    said nothing: Landlock checks opens, and that file was open before. Refused (exit 5, one
+    line naming the fd and the file) unless passed knowingly, which the report then says."""
+    outside = work / "outside"
+    outside.write_text("")
+    outside.chmod(0o666)
+    command = ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", "echo x >&3"]
+    refused = _with_fds(f"3>>{outside}", command, user, site, work)
+    assert refused.returncode == 5, refused.stderr
+    assert refused.stderr.splitlines() == [refused.stderr.strip()] and f"fd 3 ({outside})" in refused.stderr
+    assert "--allow-fd 3" in refused.stderr and outside.read_text() == ""
+    # rotrace's own stdout (the trace, with --json -) is not the command's: its fd 1 is stderr
+    kept = _with_fds(f">{outside}", ["run", "--enforce", "--json", "-", "--", "echo", "y"], user, site, work)
+    assert kept.returncode == 0 and outside.read_text().startswith("{"), kept.stderr
+    outside.write_text("")
+    passed = _with_fds(
+        f"3>>{outside}", ["run", "--enforce", "--allow-fd", "3", *command[2:]], user, site, work
+    )
+    assert passed.returncode == 0 and outside.read_text() == "x\n", passed.stderr
+    assert (
+        f"fd 3 ({outside}) was passed open for writing outside the allowlist" in _trace(work)["warnings"][0]
+    )
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_commands_own_stdout_is_its_own_under_enforce(user: str, site: Path, work: Path) -> None:
+    """`rotrace run --enforce -- sh -c 'echo > /dev/stdout' > out`: the command's output goes where
+    the user sent it; reopening it through /dev/stdout is no write to a place, no violation."""
+    out = work / "out"
+    out.write_text("")
+    out.chmod(0o666)
+    command = ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", "echo a; echo b >> /dev/stdout"]
+    proc = _with_fds(f">{out}", command, user, site, work)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == "a\nb\n"
+    trace = _trace(work)
+    assert trace["summary"]["violations"] == 0
+    assert any(f"the command's stdout is {out}" in w for w in trace["warnings"])
+
+
+def test_what_an_inherited_fd_may_be(site: Path, work: Path) -> None:
+    """Pipes, /dev/null, read-only files, files in the allowlist and directories pass, a file
+    open read-write outside does not. A
+    directory fd lets the command open files relative to it, which Landlock checks by the
+    file's own place: it cannot write outside through it."""
+    (work / "in").mkdir()
+    (work / "outside").write_text("o")
+    for path in (work, work / "in", work / "outside"):
+        path.chmod(0o777)
+    probe = (
+        "import os; os.write(4, b'jobserver'); os.write(6, b'x');"
+        " os.open('escaped', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=7)"
+    )
+    redirs = f"3<{work}/outside 4>&1 5>/dev/null 6>>{work}/in/log 7<{work}"
+    args = ["run", "--enforce", "--allow", str(work / "in"), "--", NON_ROOT_PYTHON, "-c", probe]
+    proc = _with_fds(redirs, args, "nobody", site, work)
+    assert "jobserver" in proc.stdout and (work / "in" / "log").read_text() == "x"
+    assert "PermissionError" in proc.stderr and not (work / "escaped").exists()
+    # the same with one more: open for writing (O_RDWR) outside the allowlist
+    proc = _with_fds(f"{redirs} 8<>{work}/outside", args, "nobody", site, work)
+    assert proc.returncode == 5 and f"fd 8 ({work}/outside)" in proc.stderr, proc.stderr
+
+
+@pytest.mark.needs("bwrap")
+def test_the_read_only_sandbox_checks_what_reaches_the_command(site: Path, work: Path) -> None:
+    """Only fds 0-2 reach a command in the bubblewrap sandbox (its start closes the rest): fd 3
+    is not even there. Its stdout on a file outside the writable mounts is where the user sent
+    the command's output, as `docker run ... > out` does: it passes, and the report says so."""
+    out = work / "out"
+    command = ["run", "--read-only", "--json", "t.json", "--", "sh", "-c",
+               "echo x; echo y >&3 || echo closed; echo z >> /dev/stdout"]  # fmt: skip
+    own = _with_fds(f">{out}", command, "root", site, work)
+    assert own.returncode == 0 and out.read_text() == "x\nclosed\nz\n", own.stderr
+    assert any(f"the command's stdout is {out}" in w for w in _trace(work)["warnings"])
+    ok = _with_fds(f"3>>{work}/three", command, "root", site, work)
+    assert ok.returncode == 0 and "closed" in ok.stdout and (work / "three").read_text() == "", ok.stderr
