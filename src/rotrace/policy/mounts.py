@@ -65,9 +65,16 @@ class Blocked:
 
 @dataclass
 class MountPlan:
+    """What a read-only root needs for the traced writes: mounts, plus the settings (env) that
+    move writes to a writable place or avoid them, plus steps for the image's build; every export
+    emits all three."""
+
     mounts: list[str] = field(default_factory=list)  # directories to make writable
     blocked: list[Blocked] = field(default_factory=list)
     settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
+    env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
+    build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
+    persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
 
 
 def written_directory(e: FileEvent, path: bytes) -> str:
