@@ -161,3 +161,28 @@ def test_letting_go_passes_on_a_signal_in_delivery(tmp_path: Path) -> None:
     finally:
         target.kill()
         target.wait()
+
+
+@pytest.mark.needs("strace")
+def test_a_process_another_tracer_holds_is_refused_with_the_right_hint(tmp_path: Path) -> None:
+    """-p on a process strace already traces: one line naming strace, and no claim that strace
+    traces rotrace (it does not: rotrace only tried to attach)."""
+    held = subprocess.Popen(["strace", "-o", "/dev/null", "sleep", "60"])
+    try:
+        deadline = time.monotonic() + 20
+        target = None
+        while target is None:
+            assert time.monotonic() < deadline, "strace did not start its command"
+            children = Path(f"/proc/{held.pid}/task/{held.pid}/children").read_text().split()
+            if children and _status(int(children[0])).get("TracerPid", "0").strip() == str(held.pid):
+                target = int(children[0])
+            time.sleep(0.05)
+        proc = subprocess.run(
+            [*ROTRACE, "run", "-p", str(target)], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 4, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0 and "already traced by strace" in proc.stderr
+        assert "traces rotrace too" not in proc.stderr
+    finally:
+        held.kill()
+        held.wait()
