@@ -232,13 +232,16 @@ def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> in
     """Print the smallest allowlist that makes TRACE clean: mounts, never over a venv.
 
     \b
-    policy   rotrace's own TOML (for --policy)
-    k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes
+    policy   rotrace's own TOML (for --policy), with [env] and persistent
+    k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes,
+             claims for persistent mounts, env
     docker   docker run flags, one per line: --read-only --mount=type=tmpfs,...
+             (named volumes for persistent mounts), --env=NAME=VALUE
              (mapfile -t f < <(rotrace allowlist t.json --format docker)
              then docker run "${f[@]}" IMAGE; never an unquoted $(...))
-    compose  a service fragment: read_only, tmpfs volumes
-    bwrap    bubblewrap arguments, one per line (read them as docker's)
+    compose  a service fragment: read_only, tmpfs and named volumes, environment
+    bwrap    bubblewrap arguments, one per line (read them as docker's): missing
+             mount points made in the sandbox, --setenv; export right before running
     apparmor an AppArmor profile: reads (as recorded with --all-opens, else
              everywhere), the programs run, writes only where mounts are, the
              venvs denied; with how to load it for Docker and Kubernetes
