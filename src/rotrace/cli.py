@@ -220,17 +220,28 @@ _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdic
     show_default=True,
     help="The container's (k8s) or service's (compose) name in the manifest.",
 )
-def allowlist(trace: str, fmt: str, container: str) -> int:
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="HOST=IMAGE",
+    help="Write paths under HOST (where the trace was taken: a CI checkout) as under IMAGE (where the "
+    "export runs: the image's /app); the longest HOST wins. Repeatable.",
+)
+def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> int:
     """Print the smallest allowlist that makes TRACE clean: mounts, never over a venv.
 
     \b
-    policy   rotrace's own TOML (for --policy)
-    k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes
+    policy   rotrace's own TOML (for --policy), with [env] and persistent
+    k8s      a pod spec fragment: readOnlyRootFilesystem, emptyDir volumes,
+             claims for persistent mounts, env
     docker   docker run flags, one per line: --read-only --mount=type=tmpfs,...
+             (named volumes for persistent mounts), --env=NAME=VALUE
              (mapfile -t f < <(rotrace allowlist t.json --format docker)
              then docker run "${f[@]}" IMAGE; never an unquoted $(...))
-    compose  a service fragment: read_only, tmpfs volumes
-    bwrap    bubblewrap arguments, one per line (read them as docker's)
+    compose  a service fragment: read_only, tmpfs and named volumes, environment
+    bwrap    bubblewrap arguments, one per line (read them as docker's): missing
+             mount points made in the sandbox, --setenv; export right before running
     apparmor an AppArmor profile: reads (as recorded with --all-opens, else
              everywhere), the programs run, writes only where mounts are, the
              venvs denied; with how to load it for Docker and Kubernetes
@@ -242,7 +253,9 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
 
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", container):
         raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
-    return make_allowlist(trace, fmt, container)
+    from rotrace.export.mapping import parse_map
+
+    return make_allowlist(trace, fmt, container, [parse_map(m) for m in maps])
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -287,15 +300,13 @@ def check(
     quiet: bool,
     report_format: str,
 ) -> int:
-    """Re-classify a saved JSON trace under another allowlist."""
+    """Re-classify a saved JSON trace under another allowlist. Relative entries (--allow, a
+    policy's) mean the project directory the trace was taken in (its working directory)."""
     from rotrace.commands import check as check_trace
-    from rotrace.policy.allowlist import build_allowlist
 
     if json_path == "-" and report_format == "json":
         raise click.UsageError("--json - and --format json both write to stdout: give --json a file")
-    return check_trace(
-        trace, build_allowlist(list(allow), policy), json_path, _view(verbose, quiet, report_format)
-    )
+    return check_trace(trace, list(allow), policy, json_path, _view(verbose, quiet, report_format))
 
 
 def main(argv: list[str] | None = None) -> None:

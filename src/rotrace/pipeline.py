@@ -160,14 +160,20 @@ def export(
     fmt: str,
     container: str = "app",
     verdicts: Iterable[Verdict] = (),
+    maps: Iterable[tuple[str, str]] = (),
 ) -> int:
     """Print the plan in one consumer's format to stdout, its notes to stderr: 1 when some
-    writes cannot be fixed by a mount."""
+    writes cannot be fixed by a mount. `maps`: HOST -> IMAGE prefixes, the paths of the traced
+    machine as the one the export is for names them."""
     from rotrace.export.formats import RENDERERS, Target
+    from rotrace.export.mapping import PathMap
 
+    where = PathMap(maps)
     reads = read_roots(verdicts) if fmt == "apparmor" and header.all_opens else None
-    programs = tuple(os.fsdecode(p.exe) for p in header.processes if p.exe)
-    rendered = RENDERERS[fmt](plan, Target(header.command, container, programs, reads))
+    if reads is not None:
+        reads = tuple(map(where, reads))
+    programs = tuple(where(os.fsdecode(p.exe)) for p in header.processes if p.exe)
+    rendered = RENDERERS[fmt](where.plan(plan), Target(header.command, container, programs, reads))
     sys.stdout.write(rendered.text)
     sys.stdout.flush()
     for note in rendered.notes:

@@ -22,7 +22,7 @@ def pod(fragment: dict[str, Any], image: str, name: str, command: list[str], env
         "image": image,
         "command": command,
         "workingDir": "/app",
-        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "env": [*generated.get("env", []), *({"name": k, "value": v} for k, v in env.items())],
         "securityContext": {**generated["securityContext"], "runAsUser": 1000},
     }
     out: dict[str, Any] = {

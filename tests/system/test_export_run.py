@@ -8,7 +8,6 @@ added (no suid, dev or mode=4777 from `cache:exec,suid,dev,mode=4777`)."""
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.containers import podman_wrapper
 from tests.support.tracing import PY, rotrace_cli
 
 # The name the red team used (mount options after a colon), with a space, quotes and `=`; and
@@ -159,36 +159,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     subprocess.run(
         ["gcc", "-static", "-O", "-o", str(work / "root" / "probe"), str(work / "probe.c")], check=True
     )
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    memlock = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
-    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)
-    ulimits = ", ".join(
-        f'"{name}={v}:{v}"'
-        for name, v in (("nofile", nofile), ("memlock", memlock), ("nproc", nproc))
-        if v != resource.RLIM_INFINITY
-    )
-    (work / "containers.conf").write_text(
-        f'[containers]\ncgroups = "disabled"\ndefault_ulimits = [{ulimits}]\n'
-        '[engine]\ncgroup_manager = "cgroupfs"\n'
-    )
-    # podman-compose asks for a network (--net, --network-alias): none can be set up here.
-    (work / "podman").write_text(
-        textwrap.dedent(f"""\
-        #!/bin/sh
-        skip=0
-        for a do
-            shift
-            if [ "$skip" = 1 ]; then skip=0; continue; fi
-            case "$a" in --net|--network-alias) skip=1; continue ;; esac
-            set -- "$@" "$a"
-        done
-        [ "$1" = run ] && {{ shift; set -- run --network none "$@"; }}
-        export CONTAINERS_CONF={work}/containers.conf
-        exec unshare -m --propagation private sh -c 'umount -R /sys/fs/cgroup 2>/dev/null
-          mount -t cgroup2 none /sys/fs/cgroup && exec podman "$@"' sh "$@"
-        """)
-    )
-    (work / "podman").chmod(0o755)
+    podman_wrapper(work)  # podman-compose asks for a network (--net, --network-alias): dropped
     yield work
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from rotrace.escape import NOT_PLAIN, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, escape_glob, policy_entry
+from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
 
 
@@ -73,6 +74,47 @@ def _header(plan: MountPlan, target: Target, what: str) -> str:
     return _comments(lines)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env(plan: MountPlan, line: bool) -> tuple[dict[str, str], list[str]]:
+    """The plan's settings a format can hold, and notes for the rest: a name is a shell
+    identifier; a value holds no NUL (no environment can), is UTF-8 (manifests), and for a
+    line of arguments (`line`) nothing that would end or hide the line."""
+    kept: dict[str, str] = {}
+    notes = []
+    for name, value in plan.env.items():
+        fits = is_plain(value) if line else _is_utf8(value) and "\0" not in value
+        if _ENV_NAME.fullmatch(name) and fits:
+            kept[name] = value
+        else:
+            notes.append(f"setting {name}={value}: a name or value this format cannot hold: left out")
+    return kept, notes
+
+
+def _split(plan: MountPlan) -> tuple[list[str], list[str]]:
+    """(mounts that start empty each run, mounts whose data must survive a restart)."""
+    persistent = list(dict.fromkeys(plan.persistent))
+    return [m for m in plan.mounts if m not in persistent], persistent
+
+
+def _persistent_notes(persistent: list[str], how: str) -> list[str]:
+    return [
+        f"{p}: its data must survive a restart: {how}; a tmpfs or an emptyDir there would lose it"
+        for p in persistent
+    ]
+
+
+def _build_notes(plan: MountPlan) -> list[str]:
+    return [f"image build step (Dockerfile RUN, before the root is read-only): {s}" for s in plan.build_steps]
+
+
+def _setting_lines(plan: MountPlan) -> list[str]:
+    """Comment lines for what a format holds only as a comment: the settings, the build steps."""
+    lines = [f"setting: {name}={value}" for name, value in plan.env.items()]
+    return lines + [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
+
+
 def _yaml(doc: dict[str, object]) -> str:
     """One YAML document, by PyYAML: a string that is not plain (a line break of any kind, a
     control or invisible character) in double quotes, where every such character is an escape.
@@ -105,14 +147,27 @@ def _toml(doc: dict[str, object]) -> str:
 
 
 def policy(plan: MountPlan, target: Target) -> Rendered:
+    """rotrace's policy TOML: the mounts as `allow` entries (those the defaults do not cover),
+    the persistent ones again under `persistent`, the settings in an `[env]` table, the build
+    steps as comments."""
     defaults = Allowlist(list(DEFAULT_ALLOW))
     doc: dict[str, object] = {"version": 1, "defaults": True, "allow": []}
-    for mount in plan.mounts:
+    mounts, persistent = _split(plan)
+    for mount in [*mounts, *persistent]:
         if not defaults.allows(os.fsencode(mount)):
             key, value = policy_entry(escape_glob(mount))
             doc.setdefault(key, [])
             doc[key].append(value)  # type: ignore[attr-defined]
-    return Rendered(_header(plan, target, "policy") + _toml(doc), _notes(plan))
+    skipped = [f"{p}: not valid UTF-8: left out of `persistent` (it is in allow_bytes)" for p in persistent
+               if not _is_utf8(p)]  # fmt: skip
+    if persistent:
+        doc["persistent"] = [escape_glob(p) for p in persistent if _is_utf8(p)]
+    env, env_notes = _env(plan, line=False)
+    if env:
+        doc["env"] = env
+    head = _header(plan, target, "policy") + _comments([s for s in _setting_lines(plan) if "build step" in s])
+    notes = [*_notes(plan), *_persistent_notes(persistent, "`persistent` records it"), *env_notes, *skipped]
+    return Rendered(head + _toml(doc), notes, bool(env_notes or skipped))
 
 
 def volume_name(path: str, taken: set[str]) -> str:
@@ -129,52 +184,100 @@ def volume_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def _mountable(plan: MountPlan) -> tuple[list[str], list[str]]:
+def _mountable(paths: list[str]) -> tuple[list[str], list[str]]:
     """Mount paths a YAML manifest can hold (Kubernetes wants UTF-8), and notes for the rest."""
-    ok = [m for m in plan.mounts if _is_utf8(m)]
+    ok = [m for m in paths if _is_utf8(m)]
     skipped = [
         f"{m}: not valid UTF-8, which a manifest cannot hold: left out; rename it, or mount its parent"
-        for m in plan.mounts
+        for m in paths
         if not _is_utf8(m)
     ]
     return ok, skipped
 
 
+def _claim(name: str) -> list[str]:
+    """A PersistentVolumeClaim for a persistent volume, as comment lines to adapt (size, class)."""
+    claim: dict[str, object] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    return ["---", *_yaml(claim).splitlines()]
+
+
 def k8s(plan: MountPlan, target: Target) -> Rendered:
-    mounts, skipped = _mountable(plan)
+    """A pod spec fragment: emptyDir volumes, a persistentVolumeClaim for each persistent mount
+    (its claim, to adapt, in a comment), the settings as the container's `env`."""
+    mounts, persistent = _split(plan)
+    mounts, skipped = _mountable(mounts)
+    persistent, skipped_p = _mountable(persistent)
     taken: set[str] = set()
     named = [(volume_name(p, taken), p) for p in mounts]
+    claimed = [(volume_name(p, taken), p) for p in persistent]
     container: dict[str, object] = {
         "name": target.container,
         "securityContext": {"readOnlyRootFilesystem": True},
     }
+    env, env_notes = _env(plan, line=False)
+    if env:
+        container["env"] = [{"name": n, "value": v} for n, v in env.items()]
     spec: dict[str, object] = {"containers": [container]}
-    if named:
-        container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in named]
-        spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named]
-    text = _yaml({"spec": spec})
-    return Rendered(_header(plan, target, "Pod spec fragment") + text, _notes(plan) + skipped, bool(skipped))
+    if named or claimed:
+        container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in [*named, *claimed]]
+        spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named] + [
+            {"name": n, "persistentVolumeClaim": {"claimName": n}} for n, _ in claimed
+        ]
+    lines = [line for line in _setting_lines(plan) if "build step" in line]
+    for name, path in claimed:
+        lines += [f"{path} must survive a restart (an emptyDir would lose it): a claim for it, to adapt:"]
+        lines += _claim(name)
+    head = _header(plan, target, "Pod spec fragment") + _comments(lines)
+    how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
+    notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]
+    notes += [*_build_notes(plan), *skipped, *skipped_p]
+    return Rendered(head + _yaml({"spec": spec}), notes, bool(skipped or skipped_p or env_notes))
 
 
 def compose(plan: MountPlan, target: Target) -> Rendered:
     """The long volume syntax (`type: tmpfs`, `target:`): the short `tmpfs: DIR:OPTIONS` reads
     options out of a name holding `:`. podman-compose turns the long syntax back into
     `podman run --tmpfs TARGET`, which does too: a name with `:` is left out. Compose
-    interpolates `$` in every value: doubled."""
-    mounts, skipped = _mountable(plan)
+    interpolates `$` in every value: doubled. A persistent mount is a named volume."""
+    tmpfs, persistent = _split(plan)
+    mounts, skipped = _mountable([*tmpfs, *persistent])
     skipped += [
         f"{m}: holds ':', which podman-compose hands to `podman run --tmpfs DIR:OPTIONS` as mount"
         " options: left out; rename it, or mount its parent"
         for m in mounts
-        if ":" in m
+        if ":" in m and m in tmpfs
     ]
-    mounts = [m for m in mounts if ":" not in m]
+    mounts = [m for m in mounts if ":" not in m or m not in tmpfs]
     service: dict[str, object] = {"read_only": True}
-    if mounts:
-        service["volumes"] = [{"type": "tmpfs", "target": m.replace("$", "$$")} for m in mounts]
-    text = _yaml({"services": {target.container: service}})
-    notes = _notes(plan) + skipped
-    return Rendered(_header(plan, target, "compose service fragment") + text, notes, bool(skipped))
+    env, env_notes = _env(plan, line=False)
+    if env:
+        service["environment"] = {n: v.replace("$", "$$") for n, v in env.items()}
+    taken: set[str] = set()
+    volumes: list[dict[str, str]] = []
+    named: dict[str, dict[str, object]] = {}
+    for m in mounts:
+        if m in tmpfs:
+            volumes.append({"type": "tmpfs", "target": m.replace("$", "$$")})
+        else:
+            name = volume_name(m, taken)
+            named[name] = {}
+            volumes.append({"type": "volume", "source": name, "target": m.replace("$", "$$")})
+    if volumes:
+        service["volumes"] = volumes
+    doc: dict[str, object] = {"services": {target.container: service}}
+    if named:
+        doc["volumes"] = named
+    head = _header(plan, target, "compose service fragment")
+    head += _comments([line for line in _setting_lines(plan) if "build step" in line])
+    persisted = [m for m in mounts if m not in tmpfs]
+    notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume"), *env_notes, *_build_notes(plan)]
+    notes += skipped
+    return Rendered(head + _yaml(doc), notes, bool(skipped or env_notes))
 
 
 def csv_field(value: str) -> str:
@@ -186,43 +289,74 @@ def csv_field(value: str) -> str:
     return value
 
 
-def _flag_paths(plan: MountPlan) -> tuple[list[str], list[str]]:
+def _flag_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     """Mount paths a line of flags can hold as they are, and notes for the rest."""
-    ok = [m for m in plan.mounts if is_plain(m)]
+    ok = [m for m in paths if is_plain(m)]
     skipped = [
         f"{m}: holds a line break, a control or invisible character, or bytes that are not UTF-8,"
         " which no line of flags can hold: left out; rename it, or mount its parent"
-        for m in plan.mounts
+        for m in paths
         if not is_plain(m)
     ]
     return ok, skipped
 
 
-def _argument_lines(plan: MountPlan, args: list[str], skipped: list[str], tool: str, read: str) -> Rendered:
+def _argument_lines(plan: MountPlan, args: list[str], notes: list[str], incomplete: bool, tool: str,
+                    read: str) -> Rendered:  # fmt: skip
     """Arguments one per line, raw (no shell quoting to undo), and how to read them."""
     how = (
         f"{tool} arguments, one per line: read them as lines, never through an unquoted $(...), which"
         f" splits and globs names: {read}"
     )
-    return Rendered("".join(f"{a}\n" for a in args), [how, *_notes(plan), *skipped], bool(skipped))
+    return Rendered("".join(f"{a}\n" for a in args), [how, *_notes(plan), *notes], incomplete)
 
 
 def docker(plan: MountPlan, target: Target) -> Rendered:
     """`--mount=type=tmpfs,dst=DIR`, DIR a CSV field: `--tmpfs DIR:OPTIONS` reads mount
-    options (exec, suid, mode) out of a name that holds a colon."""
-    paths, skipped = _flag_paths(plan)
+    options (exec, suid, mode) out of a name that holds a colon. A persistent mount is a named
+    volume (`type=volume,src=NAME`); each setting an `--env=NAME=VALUE`."""
+    tmpfs, persistent = _split(plan)
+    paths, skipped = _flag_paths(tmpfs)
+    kept, skipped_p = _flag_paths(persistent)
+    env, env_notes = _env(plan, line=True)
     flags = ["--read-only", *(f"--mount=type=tmpfs,{csv_field('dst=' + p)}" for p in paths)]
+    taken: set[str] = set()
+    flags += [f"--mount=type=volume,src={volume_name(p, taken)},{csv_field('dst=' + p)}" for p in kept]
+    flags += [f"--env={n}={v}" for n, v in env.items()]
     read = 'mapfile -t flags < <(rotrace allowlist TRACE --format docker); docker run "${flags[@]}" IMAGE'
-    return _argument_lines(plan, flags, skipped, "docker run", read)
+    notes = [*_persistent_notes(kept, "a named volume"), *env_notes, *_build_notes(plan)]
+    notes += [*skipped, *skipped_p]
+    return _argument_lines(plan, flags, notes, bool(skipped or skipped_p or env_notes), "docker run", read)
 
 
 def bwrap(plan: MountPlan, target: Target) -> Rendered:
-    paths, skipped = _flag_paths(plan)
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for path in paths:
-        args += ["--tmpfs", path]
+    """A read-only bind of this machine's root with each mount writable: a tmpfs, or for a
+    persistent one a bind of the directory itself (what is written stays there). A mount point
+    that does not exist (yet) is made in a shadow of its nearest existing parent
+    (policy/mountpoints.py): bwrap cannot create it in the read-only root. What exists is
+    decided now: export right before running."""
+    tmpfs, persistent = _split(plan)
+    paths, skipped = _flag_paths(tmpfs)
+    kept, skipped_p = _flag_paths(persistent)
+    lost = [p for p in kept if not os.path.isdir(p)]
+    bound = [p for p in kept if p not in lost]
+    existing = [p for p in [*paths, *bound] if os.path.isdir(p)]
+    missing = [p for p in [*paths, *lost] if p not in existing]
+    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p])
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
+    env, env_notes = _env(plan, line=True)
+    for name, value in env.items():
+        args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
-    return _argument_lines(plan, args, skipped, "bwrap", read)
+    notes = _persistent_notes(bound, "bound to itself on this machine, what is written stays there")
+    notes += [
+        f"{p}: its data must survive a restart, but it does not exist here to be bound: a tmpfs for"
+        " now, which loses it; mkdir -p it and export again"
+        for p in lost
+    ]
+    notes += [*placed.notes, *env_notes, *_build_notes(plan), *skipped, *skipped_p]
+    incomplete = bool(skipped or skipped_p or lost or placed.notes or env_notes)
+    return _argument_lines(plan, args, notes, incomplete, "bwrap", read)
 
 
 _AA_SPECIAL = re.compile(r'([*?\[\]{}^,"\\])')
@@ -254,7 +388,7 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
     rules += ["", "# the programs the command ran"]
     rules += [f"{rule} mrix," for p in sorted(set(target.programs)) if (rule := _aa_path(p, notes))]
     rules += ["", "# writes: where the mount plan makes room", *_DEVICES]
-    for mount in plan.mounts:
+    for mount in dict.fromkeys([*plan.mounts, *plan.persistent]):
         top, below = _aa_path(mount.rstrip("/"), notes, "/"), _aa_path(mount.rstrip("/"), notes, "/**")
         if top and below:
             rules += [f"{top} rw,", f"{below} rwkl,"]
@@ -268,10 +402,11 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
         f"docker: docker run --security-opt apparmor={name} ...",
         f"k8s: securityContext.appArmorProfile: {{type: Localhost, localhostProfile: {name}}}",
     ]
-    head = _header(plan, target, "AppArmor profile") + _comments(loads)
+    settings = [f"{line} (the runtime sets it; a profile cannot)" for line in _setting_lines(plan)]
+    head = _header(plan, target, "AppArmor profile") + _comments(loads + settings)
     opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
     text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"
-    return Rendered(text, notes, any(not is_plain(m) for m in plan.mounts))
+    return Rendered(text, notes, any(not is_plain(m) for m in [*plan.mounts, *plan.persistent]))
 
 
 RENDERERS: dict[str, Callable[[MountPlan, Target], Rendered]] = {

@@ -7,7 +7,13 @@ A policy file (TOML) holds the same rules:
     allow = ["/var/cache/app", "/home/*/.cache/**", "=/srv/app/state.json"]
     allow_bytes = ["/srv/caf%E9"]         # paths that are not UTF-8, percent-encoded
 
-An entry starting with `=` allows that exact path only, not what is below it.
+    persistent = ["/var/lib/app"]         # mounts whose data must survive a restart
+    [env]                                 # settings the application runs with
+    PYTHONPYCACHEPREFIX = "/tmp/pycache"
+
+An entry starting with `=` allows that exact path only, not what is below it. A relative entry
+means the project directory: where the policy file lives when a command runs under it, the
+traced working directory when `rotrace check` reads a trace with it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ DEFAULT_ALLOW = (
     "/dev/stderr",
 )
 
-POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes"}
+POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes", "persistent", "env"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _META = re.compile(r"([*?\[\]\\])")
@@ -306,8 +313,29 @@ def own_terminals() -> list[str]:
     return sorted(found)
 
 
-def load_policy_file(path: str) -> tuple[bool, list[str]]:
-    """(keep defaults, allow entries) from a policy TOML file; BadInput says where it is wrong."""
+@dataclass(frozen=True)
+class Policy:
+    """A policy file as read: its entries (relative ones as written, see `resolve`), the mounts
+    whose data must survive a restart, and the settings (env) the application runs with."""
+
+    defaults: bool
+    allow: list[str]
+    persistent: list[str]
+    env: dict[str, str]
+    home: str  # the directory the file lives in: the project directory, unless told another
+
+    def resolve(self, project: str | None = None) -> list[str]:
+        """The allow entries, relative ones made absolute against `project` (default: the
+        directory of the policy file)."""
+        return [expand(a, project or self.home) for a in self.allow]
+
+    @property
+    def relative(self) -> bool:
+        return any(not a.removeprefix("=").startswith(("/", "~")) for a in self.allow)
+
+
+def load_policy(path: str) -> Policy:
+    """A policy TOML file; BadInput says where it is wrong."""
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8")
@@ -337,12 +365,25 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
         from urllib.parse import unquote_to_bytes  # (and ipaddress: 3 ms that most runs need not pay)
 
         allow += [os.fsdecode(unquote_to_bytes(a)) for a in _entries(data, "allow_bytes", path)]
-    for entry in allow:
+    persistent = _entries(data, "persistent", path)
+    for entry in allow + persistent:
         error = entry_error(entry)
         if error is not None:
             raise BadInput(f"policy {path}: allow entry {error}")
-    base = os.path.dirname(os.path.realpath(path))
-    return defaults, [expand(a, base) for a in allow]
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and _ENV_NAME.fullmatch(k) and isinstance(v, str) and "\0" not in v
+        for k, v in env.items()
+    ):
+        raise BadInput(f"policy {path}: 'env' must be a table of NAME = \"value\" (NAME a shell identifier)")
+    home = os.path.dirname(os.path.realpath(path))
+    return Policy(defaults, allow, [expand(p, home) for p in persistent], dict(env), home)
+
+
+def load_policy_file(path: str) -> tuple[bool, list[str]]:
+    """(keep defaults, allow entries, relative ones against the file's directory)."""
+    policy = load_policy(path)
+    return policy.defaults, policy.resolve()
 
 
 def _entries(data: dict[str, Any], key: str, path: str) -> list[str]:
@@ -366,18 +407,23 @@ def policy_entry(entry: str) -> tuple[str, str]:
     return "allow", entry
 
 
-def build_allowlist(allow: list[str], policy: str | None, defaults: bool = True) -> Allowlist:
-    """The default entries, then the policy file's, then each --allow."""
+def build_allowlist(
+    allow: list[str], policy: str | None, defaults: bool = True, project: str | None = None
+) -> Allowlist:
+    """The default entries, then the policy file's, then each --allow. Relative entries mean
+    `project` when given (a trace's working directory), else the policy file's directory (its
+    entries) and the working directory (--allow)."""
     entries: list[str] = []
     extra: list[str] = []
     if policy is not None:
-        defaults, extra = load_policy_file(policy)
+        loaded = load_policy(policy)
+        defaults, extra = loaded.defaults, loaded.resolve(project)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
     for entry in allow:
         error = entry_error(entry)
         if error is not None:
             raise BadOption(f"--allow {error}")
-    named = [*extra, *(expand(a) for a in allow)]
+    named = [*extra, *(expand(a, project) for a in allow)]
     implicit = frozenset(DEFAULT_ALLOW).difference(named) if defaults else frozenset()
     return Allowlist([*entries, *named], implicit)

@@ -31,6 +31,8 @@ from rotrace.errors import (
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
+from rotrace.policy.mountpoints import layout
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Error, Events, Processes, Result, receive
 from rotrace.tracer.linux.hardening import capabilities
@@ -40,8 +42,6 @@ INSTALL_HINT = (
     "bubblewrap (bwrap) is needed for --read-only: apt-get install bubblewrap (Debian, Ubuntu),"
     " dnf install bubblewrap (Fedora), apk add bubblewrap (Alpine)"
 )
-# Provided by bwrap's own /dev and /proc: never mounted over.
-_PROVIDED = ("/dev", "/proc")
 # Docker's default capabilities (moby, oci/caps/defaults.go), by number: all that a command
 # run as root keeps in the sandbox.
 DOCKER_CAPABILITIES = {
@@ -82,30 +82,6 @@ def runtime_paths(command_path: str | None) -> list[str]:
     return sorted(p for p in paths if p.startswith("/"))
 
 
-def _nearest_existing(path: str) -> str:
-    while not os.path.isdir(path):
-        path = os.path.dirname(path)
-    return path
-
-
-def _shadow(parent: str) -> list[str]:
-    """A tmpfs over `parent` holding what it held, read-only: room for new mount points.
-
-    A container runtime creates a missing mount point in the image; bwrap cannot create one in
-    a read-only bind of the host. So `parent` becomes a tmpfs in which each entry it has on
-    the host is bound again (read-only), and is made read-only itself once the new mount
-    points exist (`--remount-ro`, queued by the caller). Nothing is created on the host.
-    """
-    args = ["--tmpfs", parent]
-    for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-        path = os.path.join(parent, entry.name)
-        if entry.is_symlink():
-            args += ["--symlink", os.readlink(path), path]
-        else:
-            args += ["--ro-bind", path, path]
-    return args
-
-
 def confinement() -> list[str]:
     """What makes the sandbox a container's equal (the module's docstring). As root, bubblewrap
     keeps every capability unless told: only Docker's are kept (those this process has), and
@@ -143,28 +119,11 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
             result.notes.append(f"{path} does not exist: --keep-writes cannot bind it; it stays read-only")
         else:
             missing.append(path)
-    shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
-    for path in sorted(set(missing)):
-        if any(is_under(path, m) for m in mounts):
-            continue  # inside a writable mount: the command creates it itself
-        parent = _nearest_existing(os.path.dirname(path))
-        if parent == "/" or any(is_under(parent, p) for p in _PROVIDED):
-            result.notes.append(f"{path} does not exist and cannot be created in the sandbox's root")
-            continue
-        shadows.setdefault(parent, []).append(path)
-    remount = []
-    for path in sorted({*mounts, *shadows}, key=len):
-        if path in shadows:
-            args += _shadow(path)
-            remount.append(path)
-            for point in shadows[path]:
-                args += ["--dir", point, "--tmpfs", point]
-                result.writable.append(point)
-        if path in mounts:
-            args += ["--bind", path, path] if keep else ["--tmpfs", path]
-            result.writable.append(path)
-    for path in remount:
-        args += ["--remount-ro", path]
+    mount = (lambda p: ["--bind", p, p]) if keep else (lambda p: ["--tmpfs", p])
+    placed = layout(mounts, missing, mount)
+    args += placed.args
+    result.writable += placed.writable
+    result.notes += placed.notes
     if not keep:
         cwd = os.getcwd()
         for path in visible:

@@ -1,0 +1,47 @@
+"""`--map HOST=IMAGE`: a plan traced on one machine (a CI checkout at /srv/ci/app) written for
+another (the image's /app). Each path under HOST is rewritten under IMAGE, the longest HOST
+that holds it winning; paths under no HOST stay as they are."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+
+from rotrace.errors import BadOption
+from rotrace.pathnames import is_under
+from rotrace.policy.mounts import MountPlan
+
+
+def parse_map(value: str) -> tuple[str, str]:
+    """HOST=IMAGE, both absolute: split at the first `=/` (HOST may hold `=`, not `=/`)."""
+    host, sep, image = value.partition("=/")
+    if not sep or not host.startswith("/"):
+        raise BadOption(f"--map {value!r}: expected HOST=IMAGE, both absolute paths (/srv/ci/app=/app)")
+    return os.path.normpath("/" + host.lstrip("/")), os.path.normpath("/" + image)
+
+
+class PathMap:
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.pairs = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)  # longest first
+
+    def __call__(self, path: str) -> str:
+        for host, image in self.pairs:
+            if is_under(path, host):
+                rest = path[len(host) :].lstrip("/")
+                return os.path.join(image, rest) if rest else image
+        return path
+
+    def plan(self, plan: MountPlan) -> MountPlan:
+        """The plan with every path in it (mounts, persistent mounts, blocked places, settings
+        whose value is a path) written as IMAGE names it."""
+        if not self.pairs:
+            return plan
+        blocked = [dataclasses.replace(b, point=self(b.point), path=self(b.path)) for b in plan.blocked]
+        return dataclasses.replace(
+            plan,
+            mounts=list(dict.fromkeys(map(self, plan.mounts))),
+            persistent=list(dict.fromkeys(map(self, plan.persistent))),
+            blocked=blocked,
+            env={name: self(value) if value.startswith("/") else value for name, value in plan.env.items()},
+        )

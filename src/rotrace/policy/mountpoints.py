@@ -1,0 +1,79 @@
+"""Writable directories over a read-only bind of the host, as bubblewrap arguments, for mount
+points that exist and for those that do not yet (a `__pycache__`, `staticfiles/`, `instance/`
+the command creates). Shared by `run --read-only` (sandbox/bwrap.py) and the bwrap export.
+
+A container runtime creates a missing mount point in the image; bwrap cannot create one in a
+read-only bind of the host (`Can't mkdir ...: Read-only file system`). So the nearest existing
+parent becomes a tmpfs in which each entry it has on the host is bound again (read-only), the
+new mount points are made in it, and it is made read-only again (`--remount-ro`). Nothing is
+created on the host. What exists is decided when the arguments are made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rotrace.pathnames import is_under
+
+# Provided by bwrap's own /dev and /proc: never mounted over.
+PROVIDED = ("/dev", "/proc")
+
+
+@dataclass
+class Layout:
+    """The arguments (after `--ro-bind / /`), the directories they make writable, and notes."""
+
+    args: list[str] = field(default_factory=list)
+    writable: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def nearest_existing(path: str) -> str:
+    while not os.path.isdir(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def shadow(parent: str) -> list[str]:
+    """A tmpfs over `parent` holding what it held, each entry bound again read-only (a symbolic
+    link made again): room for new mount points. The caller queues `--remount-ro parent`."""
+    args = ["--tmpfs", parent]
+    for entry in sorted(os.scandir(parent), key=lambda e: e.name):
+        path = os.path.join(parent, entry.name)
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        else:
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def layout(existing: list[str], missing: list[str], mount: Callable[[str], list[str]]) -> Layout:
+    """`mount(path)` (a `--tmpfs`, a `--bind`) for each directory: at once for those that
+    exist, in a shadow of their nearest existing parent for those that do not (one inside
+    another writable directory needs nothing: the command creates it)."""
+    result = Layout()
+    shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
+    for path in sorted(set(missing)):
+        if any(is_under(path, m) for m in existing):
+            continue
+        parent = nearest_existing(os.path.dirname(path))
+        if parent == "/" or any(is_under(parent, p) for p in PROVIDED):
+            result.notes.append(f"{path} does not exist and cannot be created in the sandbox's root")
+            continue
+        shadows.setdefault(parent, []).append(path)
+    remount = []
+    for path in sorted({*existing, *shadows}, key=len):
+        if path in shadows:
+            result.args += shadow(path)
+            remount.append(path)
+            for point in shadows[path]:
+                result.args += ["--dir", point, *mount(point)]
+                result.writable.append(point)
+        if path in existing:
+            result.args += mount(path)
+            result.writable.append(path)
+    for path in remount:
+        result.args += ["--remount-ro", path]
+    return result

@@ -1,0 +1,104 @@
+"""The bwrap export, run as the documentation says (`mapfile -t args < <(rotrace allowlist ...)`,
+then `bwrap "${args[@]}" -- COMMAND`): mount points the command created and that are gone by
+the time the export runs (a `__pycache__`, `staticfiles/`, `instance/`: most plans) are made
+without touching the host, what their parent held stays readable and read-only; a persistent
+mount keeps what is written; the plan's settings reach the command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rotrace.export.formats import RENDERERS, Target
+from rotrace.policy.mounts import MountPlan
+from tests.support.tracing import PY, rotrace_cli
+
+pytestmark = pytest.mark.needs("bwrap")
+
+READ_AS_LINES = (
+    'mapfile -t args < <("$0" -m rotrace allowlist t.json --format bwrap) && bwrap "${args[@]}" -- "$@"'
+)
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    """A project directory outside /tmp (which the default allowlist allows)."""
+    top = Path(tempfile.mkdtemp(prefix="rotrace-exec-bwrap-", dir="/var/tmp"))
+    yield top
+    shutil.rmtree(top)
+
+
+def _exported(cwd: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    argv = ["bash", "-c", READ_AS_LINES, PY, *command]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("made", ["s/g", "s/a/b", "fresh/deep/er"])
+def test_mount_points_that_do_not_exist_any_more_are_made_in_the_sandbox(project: Path, made: str) -> None:
+    """The directory the traced command made is removed before the export runs (or never kept):
+    the export still runs, the directory is writable in it, its parent's files readable, the
+    parent itself read-only, and nothing is created on the host."""
+    (project / "s").mkdir()
+    (project / "s" / "k").write_text("kept\n")
+    (project / "s" / "link").symlink_to("k")
+    code = f"import os; os.makedirs({made!r})"
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "-c", code, cwd=project)
+    assert traced.returncode == 1, traced.stderr  # a write outside the allowlist
+    parts = made.split("/")
+    for n in range(len(parts), 0, -1):  # what the command made, deepest first (s/ was there)
+        if parts[:n] != ["s"]:
+            (project / "/".join(parts[:n])).rmdir()
+    before = sorted(p.name for p in project.iterdir())
+    probe = f"""
+import os
+os.makedirs({made!r}, exist_ok=True)
+open({made!r} + "/x", "w").write("x")
+print(open("s/k").read().strip(), open("s/link").read().strip(), open({made!r} + "/x").read())
+try:
+    open("s/new", "w")
+except OSError as e:
+    print(e.strerror)
+"""
+    ran = _exported(project, sys.executable, "-c", probe)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["kept kept x", "Read-only file system"]
+    assert sorted(p.name for p in project.iterdir()) == before  # nothing made on the host
+    assert not (project / made).exists() and not (project / "s" / "new").exists()
+
+
+def _render_bwrap(plan: MountPlan) -> list[str]:
+    rendered = RENDERERS["bwrap"](plan, Target(["app"]))
+    return rendered.text.splitlines()
+
+
+def test_settings_reach_the_command_and_a_persistent_mount_keeps_what_is_written(tmp_path: Path) -> None:
+    """`--setenv` for each setting, values as they are (spaces, `$`, quotes: no shell reads
+    them); a persistent mount bound to itself, so that a second run reads what the first wrote,
+    while a tmpfs mount starts empty each time."""
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    cache.mkdir()
+    value = "a b $HOME \"q\" 'x' ;`id`"
+    plan = MountPlan(mounts=[str(cache), str(data)], persistent=[str(data)], env={"APP_SETTING": value})
+    args = _render_bwrap(plan)
+    code = """
+import os, sys
+data, cache = sys.argv[1:]
+print(os.environ["APP_SETTING"])
+print(sorted(os.listdir(data)), sorted(os.listdir(cache)))
+open(os.path.join(data, "kept"), "w").close()
+open(os.path.join(cache, "lost"), "w").close()
+"""
+    argv = ["bwrap", *args, "--", PY, "-c", code, str(data), str(cache)]
+    runs = [subprocess.run(argv, capture_output=True, text=True, timeout=60) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert runs[0].stdout.splitlines() == [value, "[] []"]
+    assert runs[1].stdout.splitlines() == [value, "['kept'] []"]
+    assert os.listdir(data) == ["kept"] and os.listdir(cache) == []

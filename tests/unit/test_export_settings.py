@@ -1,0 +1,150 @@
+"""Settings (env), build steps and persistent mounts in every format, read back by the real
+parsers (PyYAML, tomllib, rotrace's own policy loader, bwrap's and docker's argument shapes);
+and `--map HOST=IMAGE`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rotrace.errors import BadInput, BadOption
+from rotrace.export.formats import RENDERERS, Target
+from rotrace.export.mapping import PathMap, parse_map
+from rotrace.policy.allowlist import build_allowlist, load_policy
+from rotrace.policy.mounts import MountPlan
+
+VALUE = "a b $HOME ${X} \"q\" 'x' ;`id` #c"
+BROKEN = "line\nbreak"  # no line of arguments can hold it
+
+
+def _plan(**extra: object) -> MountPlan:
+    plan = MountPlan(
+        mounts=["/app/.cache", "/app/data"],
+        persistent=["/app/data"],
+        env={"APP_SETTING": VALUE, "PYTHONPYCACHEPREFIX": "/tmp/pycache"},
+        build_steps=["python -m compileall -q /app"],
+    )
+    for key, value in extra.items():
+        setattr(plan, key, value)
+    return plan
+
+
+def _render(fmt: str, plan: MountPlan | None = None) -> tuple[str, list[str], bool]:
+    rendered = RENDERERS[fmt](plan or _plan(), Target(["app"]))
+    return rendered.text, rendered.notes, rendered.incomplete
+
+
+def test_k8s_env_a_claim_for_the_persistent_mount_and_the_build_step_in_comments() -> None:
+    text, notes, incomplete = _render("k8s")
+    doc = yaml.safe_load(text)
+    (container,) = doc["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "APP_SETTING", "value": VALUE},
+        {"name": "PYTHONPYCACHEPREFIX", "value": "/tmp/pycache"},
+    ]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in doc["spec"]["volumes"]}
+    assert volumes[mounts["/app/.cache"]]["emptyDir"] == {}
+    claim = volumes[mounts["/app/data"]]["persistentVolumeClaim"]["claimName"]
+    assert claim == mounts["/app/data"] == "app-data"
+    comments = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    (manifest,) = [d for d in yaml.safe_load_all(comments.split("---", 1)[1]) if d]
+    assert manifest["kind"] == "PersistentVolumeClaim" and manifest["metadata"]["name"] == claim
+    assert "python -m compileall -q /app" in comments
+    assert any("/app/data" in n and "emptyDir there would lose it" in n for n in notes) and not incomplete
+
+
+def test_compose_environment_doubles_dollars_and_a_named_volume_persists() -> None:
+    text, notes, _ = _render("compose")
+    doc = yaml.safe_load(text)
+    service = doc["services"]["app"]
+    assert service["environment"]["APP_SETTING"] == VALUE.replace("$", "$$")
+    assert {"type": "volume", "source": "app-data", "target": "/app/data"} in service["volumes"]
+    assert {"type": "tmpfs", "target": "/app/.cache"} in service["volumes"]
+    assert doc["volumes"] == {"app-data": {}}
+    assert any("named volume" in n for n in notes)
+
+
+def test_docker_flags_env_lines_and_a_named_volume() -> None:
+    text, notes, _ = _render("docker")
+    lines = text.splitlines()
+    assert "--mount=type=volume,src=app-data,dst=/app/data" in lines
+    assert "--mount=type=tmpfs,dst=/app/.cache" in lines and "--mount=type=tmpfs,dst=/app/data" not in lines
+    assert f"--env=APP_SETTING={VALUE}" in lines
+    assert any("compileall" in n for n in notes)
+
+
+def test_bwrap_setenv_and_a_value_no_line_can_hold_left_out() -> None:
+    text, notes, incomplete = _render("bwrap", _plan(env={"OK": VALUE, "BAD": BROKEN}))
+    lines = text.splitlines()
+    i = lines.index("--setenv")
+    assert lines[i : i + 3] == ["--setenv", "OK", VALUE] and "BAD" not in lines
+    assert incomplete and any("BAD" in n and "left out" in n for n in notes)
+
+
+def test_docker_and_compose_leave_out_what_they_cannot_hold_and_yaml_holds_a_line_break() -> None:
+    plan = _plan(env={"BAD": BROKEN, "1NOT_A_NAME": "x"})
+    text, notes, incomplete = _render("docker", plan)
+    assert "--env" not in text and incomplete and len([n for n in notes if "left out" in n]) == 2
+    k8s = yaml.safe_load(_render("k8s", plan)[0])
+    assert k8s["spec"]["containers"][0]["env"] == [{"name": "BAD", "value": BROKEN}]
+
+
+def test_apparmor_names_settings_in_comments_only() -> None:
+    text, _, _ = _render("apparmor", _plan(env={"APP": "x\n/** rwx,"}))
+    assert "rwx" not in "".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert any(line.startswith("# setting: APP=x") for line in text.splitlines())
+    assert '"/app/data/" rw,' in text  # a persistent mount is writable too
+
+
+def test_policy_carries_settings_and_persistent_mounts_and_reads_back(tmp_path: Path) -> None:
+    text, _, incomplete = _render("policy")
+    doc = tomllib.loads(text)
+    assert doc["env"] == {"APP_SETTING": VALUE, "PYTHONPYCACHEPREFIX": "/tmp/pycache"}
+    assert doc["persistent"] == ["/app/data"] and set(doc["allow"]) == {"/app/.cache", "/app/data"}
+    assert "# image build step (Dockerfile RUN): python -m compileall -q /app" in text and not incomplete
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    policy = load_policy(str(path))
+    assert policy.env == doc["env"] and policy.persistent == ["/app/data"]
+    assert {"/app/.cache", "/app/data"} <= set(build_allowlist([], str(path)).entries)
+
+
+def test_policy_relative_entries_mean_the_given_project_else_the_file_directory(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('defaults = false\nallow = ["data", "=state.json", "/abs"]\npersistent = ["data"]\n')
+    assert build_allowlist(["x"], str(path), defaults=False, project="/app").entries == [
+        "/app/data", "=/app/state.json", "/abs", "/app/x"
+    ]  # fmt: skip
+    assert build_allowlist([], str(path), defaults=False).entries[0] == str(tmp_path / "data")
+    assert load_policy(str(path)).persistent == [str(tmp_path / "data")]
+
+
+@pytest.mark.parametrize(
+    "bad", ["env = [1]", 'env = {"1X" = "v"}', "env = {A = 1}", 'persistent = ["[z-a]"]', "persistent = 1"]
+)
+def test_policy_with_a_malformed_env_or_persistent_is_one_clear_error(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(bad + "\n")
+    with pytest.raises(BadInput, match="policy"):
+        load_policy(str(path))
+
+
+def test_map_longest_prefix_wins_on_whole_components() -> None:
+    where = PathMap([parse_map("/srv/ci/app=/app"), parse_map("/srv/ci/app/instance=/var/lib/app")])
+    assert where("/srv/ci/app") == "/app"
+    assert where("/srv/ci/app/data/x") == "/app/data/x"
+    assert where("/srv/ci/app/instance/s") == "/var/lib/app/s"
+    assert where("/srv/ci/app2/data") == "/srv/ci/app2/data"  # another directory, not below
+    plan = where.plan(_plan(env={"P": "/srv/ci/app/.pyc", "Q": "srv/ci/app"}, persistent=["/srv/ci/app/d"]))
+    assert plan.env == {"P": "/app/.pyc", "Q": "srv/ci/app"} and plan.persistent == ["/app/d"]
+    assert parse_map("/a=b=/c") == ("/a=b", "/c")
+
+
+@pytest.mark.parametrize("bad", ["app=/app", "/app", "/app=", "=/app"])
+def test_map_that_is_not_two_absolute_paths_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(BadOption, match="HOST=IMAGE"):
+        parse_map(bad)
