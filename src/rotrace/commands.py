@@ -40,7 +40,7 @@ def allowlist(trace: str, fmt: str, container: str) -> int:
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)
-    return export(header, pipeline.mount_plan(verdicts), fmt, container, verdicts)
+    return export(header, pipeline.mount_plan(verdicts, header), fmt, container, verdicts)
 
 
 def diff(old: str, new: str, view: View) -> int:
