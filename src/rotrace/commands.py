@@ -57,7 +57,7 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)
-    return export(header, pipeline.mount_plan(verdicts), fmt, container, verdicts, maps or ())
+    return export(header, pipeline.mount_plan(verdicts, header), fmt, container, verdicts, maps or ())
 
 
 def diff(old: str, new: str, view: View) -> int:

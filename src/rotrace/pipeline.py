@@ -128,6 +128,10 @@ class Pipeline:
         except OSError as exc:
             output.failed(exc)
 
+    def know_run(self, header: TraceHeader) -> None:
+        """How the run went, which the mount plan depends on (before the second pass)."""
+        self.planner.know_run(enforced=header.enforced is not None, command_failed=header.command_failed)
+
     def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:
         """The second pass: where each write needs a mount, grouped for the report."""
         aggregate = Aggregate(keep_all=keep_all)
@@ -136,8 +140,10 @@ class Pipeline:
             aggregate.add(verdict, planner.place(verdict))
         return aggregate, planner.plan()
 
-    def mount_plan(self, verdicts: Iterable[Verdict]) -> MountPlan:
+    def mount_plan(self, verdicts: Iterable[Verdict], header: TraceHeader | None = None) -> MountPlan:
         """The mount plan alone, of verdicts already added."""
+        if header is not None:
+            self.know_run(header)
         for verdict in verdicts:
             self.planner.place(verdict)
         return self.planner.plan()
@@ -146,6 +152,7 @@ class Pipeline:
         self, header: TraceHeader, verdicts: Iterable[Verdict], view: View, emit: str | None = None
     ) -> int:
         """Group, present, export if asked: rotrace's exit status for this trace."""
+        self.know_run(header)
         aggregate, plan = self.group(verdicts, view.verbose)
         status = verdict_status(header, self.summary)
         present(header, aggregate, plan, view, status)

@@ -172,7 +172,7 @@ WORKLOADS = (
             "no:cacheprovider",
             "tests/test_recipes.py",
         ),
-        not_mountable="project",  # .coverage lands in the project itself: the fix is COVERAGE_FILE
+        # .coverage lands in the project itself: the plan sets COVERAGE_FILE instead of a mount
     ),
     Workload(
         "uv-run-no-sync",
@@ -301,6 +301,11 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
         out.errors.append(f"the k8s fragment does not parse: {exc}")
     out.hidden = sorted(m for m in out.mounts if m in before)
     base.lay(w)  # the image as it was before the first run
+    settings, steps = _plan_settings(trace)
+    build_env = dict(env, PATH=f"{Path(base.argv(w)[0]).parent}{os.pathsep}{env.get('PATH', '')}")
+    for step in steps:  # as the image's build would run them (its python: the workload's)
+        subprocess.run(step, shell=True, cwd=cwd, env=build_env, check=True, capture_output=True)
+    env = dict(env, **settings)
     replay_trace = base.root / f"{w.name}-ro.json"
     replay = _rotrace(rotrace, "run", "--read-only", "--policy", str(base.root / f"policy-{w.name}.toml"),
                       "--json", str(replay_trace), "--", *base.argv(w), cwd=cwd, env=env)  # fmt: skip
@@ -310,6 +315,19 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
     else:
         out.errors.append(f"replay exited {replay.returncode}: {replay.stderr.strip()[-400:]}")
     return out
+
+
+def _plan_settings(trace: Path) -> tuple[dict[str, str], list[str]]:
+    """The plan's settings and build steps (what every export carries beside its mounts)."""
+    from rotrace.pipeline import Pipeline
+    from rotrace.tracefile import read_trace
+
+    header, verdicts = read_trace(str(trace))
+    pipeline = Pipeline(header.cwd, header.directories)
+    for verdict in verdicts:
+        pipeline.add(verdict)
+    plan = pipeline.mount_plan(verdicts, header)
+    return plan.env, plan.build_steps
 
 
 def problems(out: Outcome, w: Workload, base: Base) -> list[str]:

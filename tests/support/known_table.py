@@ -17,10 +17,16 @@ FROM_DOCS = {
     "tox-envs",
     "nox-envs",
     "matplotlib-config",
-    "ipython-jupyter",
+    "ipython",
+    "jupyter-data",
+    "jupyter-config",
+    "numba-cache",
+    "xdg-cache",
+    "pip-build-env",
     "pre-commit-cache",
     "pylint-cache",
-    "model-caches",
+    "huggingface-cache",
+    "torch-cache",
 }
 
 

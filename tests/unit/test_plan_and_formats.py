@@ -24,17 +24,17 @@ def _plan(*events, states=None, cwd=CWD):  # type: ignore[no-untyped-def]
 
 def test_created_directories_are_mounted_at_their_topmost_created_ancestor() -> None:
     plan = _plan(
-        event("/srv/app/pkg/__pycache__", "mkdir", 0),
-        event("/srv/app/pkg/__pycache__/m.cpython-311.pyc", "create"),
-        event("/srv/app/.mypy_cache", "mkdir", 0),
-        event("/srv/app/.mypy_cache/3.11", "mkdir", 0),
-        event("/srv/app/.mypy_cache/3.11/x.json", "create"),
-        states={"/srv/app": C, "/srv/app/pkg": C, "/srv/app/pkg/__pycache__": A, "/srv/app/.mypy_cache": A,
-                "/srv/app/.mypy_cache/3.11": A},
+        event("/srv/app/docs/_build/.doctrees", "mkdir", 0),
+        event("/srv/app/docs/_build/.doctrees/index.doctree", "create"),
+        event("/srv/app/.hypothesis", "mkdir", 0),
+        event("/srv/app/.hypothesis/examples", "mkdir", 0),
+        event("/srv/app/.hypothesis/examples/x", "create"),
+        states={"/srv/app": C, "/srv/app/docs/_build": C, "/srv/app/docs/_build/.doctrees": A,
+                "/srv/app/.hypothesis": A, "/srv/app/.hypothesis/examples": A},
     )  # fmt: skip
-    assert plan.mounts == ["/srv/app/.mypy_cache", "/srv/app/pkg/__pycache__"]  # never pkg/ or the app
+    assert plan.mounts == ["/srv/app/.hypothesis", "/srv/app/docs/_build/.doctrees"]  # not _build/, the app
     assert plan.blocked == []
-    assert {k.id for k in plan.settings} == {"python-bytecode", "mypy-cache"}
+    assert {k.id for k in plan.settings} == {"sphinx-doctrees", "hypothesis-db"}
 
 
 def test_a_directory_that_held_files_is_never_mounted() -> None:
@@ -93,13 +93,14 @@ def test_tmpfile_mkdir_eexist_and_scratch() -> None:
 
 
 def test_several_known_writers_in_one_blocked_directory_are_counted() -> None:
-    writes = [event(f"/srv/app/.venv/lib/m{i}/__pycache__/x.pyc", "create") for i in range(3)]
-    writes.append(event("/srv/app/.venv/.lock", "create", exe=b"/usr/bin/uv"))
+    uv = b"/usr/bin/uv"
+    writes = [event(f"/srv/app/.venv/lib/m{i}.dist-info/INSTALLER", "create", exe=uv) for i in range(3)]
+    writes.append(event("/srv/app/.venv/.lock", "create", exe=uv))
     plan = _plan(*writes, states={"/srv/app/.venv": C})
     (blocked,) = plan.blocked
     text = blocked.describe()
-    assert blocked.count == 4 and "(bytecode written into the environment, 3)" in text
-    assert "(uv's environment lock, 1)" in text and "PYTHONDONTWRITEBYTECODE=1" in text
+    assert blocked.count == 4 and "(installer metadata, 3)" in text
+    assert "(uv's environment lock, 1)" in text and "UV_NO_INSTALLER_METADATA=1" in text
 
 
 def test_formats_are_machine_readable_and_cannot_be_injected() -> None:

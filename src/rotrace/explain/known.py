@@ -29,6 +29,15 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     in_venv: bool | None = None  # True: only inside a venv; False: only outside one
     venv_root: bool = False  # the path is directly in the venv's top directory
     cmd: str | None = None  # regex that must be found in the writer's command line
+    # What a plan applies instead of a mount, as data (policy/mounts.py reads it): settings
+    # (NAME, value) that move the writes to a writable scratch place or avoid them, and
+    # commands for the image's build (`{dir}`: each directory whose writes it avoids).
+    env: tuple[tuple[str, str], ...] = ()
+    build: tuple[str, ...] = ()
+    # A regex whose first group is the top of the writer's tree (a cache's root): writes
+    # anywhere in it need one mount there, since the writer renames across its subdirectories.
+    root: str | None = None
+    data: bool = False  # the writes are data the program reads back: a tmpfs loses them
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -66,7 +75,27 @@ KNOWN: tuple[Known, ...] = (
         path=r".",
         exe=r"(python|pip)[0-9.]*",
         in_venv=True,
-        cmd=r"\bpip[0-9.]*\s+(.*\s)?(install|uninstall)\b",
+        cmd=r"\b(pip[0-9.]*|__pip-runner__\.py)\s+(.*\s)?(install|uninstall)\b",
+    ),
+    Known(
+        id="pip-build-env",
+        title="pip's isolated build environment",
+        who="pip (building an sdist: `__pip-runner__.py install` into pip-build-env-*)",
+        why="pip installs the build requirements of an sdist into a temporary prefix under $TMPDIR",
+        fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir), or install wheels at build time",
+        path=r"/pip-build-env-[^/]+(/|$)",
+    ),
+    Known(
+        id="uv-cache",
+        title="uv's cache",
+        who="uv (`uvx` and `uv run --with` keep their environments there too)",
+        why="uv keeps downloaded and built packages, the environments of uvx and its interpreter probe "
+        "in its cache (~/.cache/uv, or UV_CACHE_DIR), and renames between the cache's subdirectories",
+        fix="UV_CACHE_DIR=/tmp/uv-cache (on a writable tmpfs), or UV_NO_CACHE=true, which still needs a writable /tmp",
+        path=r"/\.cache/uv(/|$)|/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(/|$)",
+        exe=r"uv",
+        env=(("UV_CACHE_DIR", "/tmp/uv-cache"),),
+        root=r"^(.*/\.cache/uv)(?:/|$)|^(.*?)/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(?:/|$)",
     ),
     Known(
         id="uv-venv-lock",
@@ -102,6 +131,8 @@ KNOWN: tuple[Known, ...] = (
         "PYTHONDONTWRITEBYTECODE=1 at run time",
         path=r"/__pycache__(/|$)",
         in_venv=True,
+        env=(("PYTHONDONTWRITEBYTECODE", "1"),),
+        build=("python -m compileall -q {dir}",),
     ),
     Known(
         id="uv-installer-metadata",
@@ -161,15 +192,6 @@ KNOWN: tuple[Known, ...] = (
         exe=r"uv",
     ),
     Known(
-        id="uv-cache",
-        title="uv's cache",
-        who="uv",
-        why="uv keeps downloaded and built packages and its interpreter probe in its cache (~/.cache/uv)",
-        fix="UV_CACHE_DIR=/tmp/uv-cache (on a writable tmpfs), or UV_NO_CACHE=true, which still needs a writable /tmp",
-        path=r"/\.cache/uv(/|$)",
-        exe=r"uv",
-    ),
-    Known(
         id="uv-temporary-cache",
         title="uv's temporary directories",
         who="uv (with UV_NO_CACHE, and for its interpreter probe)",
@@ -179,20 +201,32 @@ KNOWN: tuple[Known, ...] = (
         exe=r"uv",
     ),
     Known(
+        id="numba-cache",
+        title="Numba's compiled functions",
+        who="Numba (`@jit(cache=True)`)",
+        why="Numba caches compiled functions (*.nbi, *.nbc) in __pycache__ beside the source",
+        fix="NUMBA_CACHE_DIR=/tmp/numba-cache (on a writable tmpfs)",
+        path=r"/__pycache__/[^/]+\.nb[ic]$",
+        env=(("NUMBA_CACHE_DIR", "/tmp/numba-cache"),),
+    ),
+    Known(
         id="python-bytecode",
         title="bytecode (__pycache__)",
         who="Python, importing modules",
         why="Python writes a module's bytecode into __pycache__ the first time it imports it",
         fix="compile at build time (python -m compileall, `uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
+        env=(("PYTHONDONTWRITEBYTECODE", "1"),),
+        build=("python -m compileall -q {dir}",),
     ),
     Known(
         id="pytest-cache",
         title="pytest's cache",
         who="pytest (the cacheprovider plugin: --lf, --ff)",
         why="pytest keeps the last run's failures in .pytest_cache in the root directory",
-        fix="`-p no:cacheprovider`, or `cache_dir` in pytest's ini options on a writable mount",
+        fix="`-p no:cacheprovider` (PYTEST_ADDOPTS), or `cache_dir` in pytest's ini options on a writable mount",
         path=r"/\.pytest_cache(/|$)",
+        env=(("PYTEST_ADDOPTS", "-p no:cacheprovider"),),
     ),
     Known(
         id="mypy-cache",
@@ -201,6 +235,7 @@ KNOWN: tuple[Known, ...] = (
         why="mypy keeps its incremental cache in .mypy_cache in the working directory",
         fix="MYPY_CACHE_DIR=/tmp/mypy-cache (on a writable tmpfs), or --cache-dir=/dev/null for no cache",
         path=r"/\.mypy_cache(/|$)",
+        env=(("MYPY_CACHE_DIR", "/tmp/mypy-cache"),),
     ),
     Known(
         id="ruff-cache",
@@ -209,6 +244,7 @@ KNOWN: tuple[Known, ...] = (
         why="ruff keeps its cache in .ruff_cache in the project directory",
         fix="RUFF_CACHE_DIR=/tmp/ruff-cache (on a writable tmpfs), or --no-cache",
         path=r"/\.ruff_cache(/|$)",
+        env=(("RUFF_CACHE_DIR", "/tmp/ruff-cache"),),
     ),
     Known(
         id="black-cache",
@@ -217,6 +253,7 @@ KNOWN: tuple[Known, ...] = (
         why="black remembers which files it formatted in ~/.cache/black",
         fix="BLACK_CACHE_DIR=/tmp/black-cache (on a writable tmpfs)",
         path=r"/\.cache/black(/|$)",
+        env=(("BLACK_CACHE_DIR", "/tmp/black-cache"),),
     ),
     Known(
         id="sphinx-doctrees",
@@ -233,6 +270,7 @@ KNOWN: tuple[Known, ...] = (
         why="coverage writes its data to .coverage (and .coverage.* in parallel mode) in the working directory",
         fix="COVERAGE_FILE=/tmp/.coverage (on a writable tmpfs)",
         path=r"/\.coverage(\.[^/]*)?$",
+        env=(("COVERAGE_FILE", "/tmp/.coverage"),),
     ),
     Known(
         id="hypothesis-db",
@@ -265,14 +303,34 @@ KNOWN: tuple[Known, ...] = (
         why="Matplotlib writes its font cache under ~/.cache/matplotlib (or ~/.config/matplotlib)",
         fix="MPLCONFIGDIR=/tmp/matplotlib (on a writable tmpfs), or build the font cache at image build time",
         path=r"/\.(cache|config)/matplotlib(/|$)",
+        env=(("MPLCONFIGDIR", "/tmp/matplotlib"),),
     ),
     Known(
-        id="ipython-jupyter",
-        title="IPython's and Jupyter's state",
-        who="IPython, Jupyter",
-        why="IPython keeps its history and profile in ~/.ipython; Jupyter its runtime files in ~/.local/share/jupyter",
-        fix="IPYTHONDIR and JUPYTER_DATA_DIR / JUPYTER_RUNTIME_DIR on a writable tmpfs",
-        path=r"/(\.ipython|\.local/share/jupyter)(/|$)",
+        id="ipython",
+        title="IPython's state",
+        who="IPython (also under Jupyter kernels)",
+        why="IPython keeps its history and profiles in ~/.ipython",
+        fix="IPYTHONDIR=/tmp/ipython (on a writable tmpfs)",
+        path=r"/\.ipython(/|$)",
+        env=(("IPYTHONDIR", "/tmp/ipython"),),
+    ),
+    Known(
+        id="jupyter-data",
+        title="Jupyter's data and runtime files",
+        who="Jupyter (jupyter_core)",
+        why="Jupyter keeps its runtime files (kernel connection files) and data in ~/.local/share/jupyter",
+        fix="JUPYTER_DATA_DIR=/tmp/jupyter/data and JUPYTER_RUNTIME_DIR=/tmp/jupyter/runtime (on a writable tmpfs)",
+        path=r"/\.local/share/jupyter(/|$)",
+        env=(("JUPYTER_DATA_DIR", "/tmp/jupyter/data"), ("JUPYTER_RUNTIME_DIR", "/tmp/jupyter/runtime")),
+    ),
+    Known(
+        id="jupyter-config",
+        title="Jupyter's configuration",
+        who="Jupyter (jupyter_core: its migration from ~/.ipython, `jupyter --generate-config`)",
+        why="jupyter_core writes ~/.jupyter when it migrates an IPython configuration or generates one",
+        fix="JUPYTER_CONFIG_DIR=/tmp/jupyter/config (on a writable tmpfs), or the configuration in the image",
+        path=r"/\.jupyter(/|$)",
+        env=(("JUPYTER_CONFIG_DIR", "/tmp/jupyter/config"),),
     ),
     Known(
         id="pre-commit-cache",
@@ -281,6 +339,7 @@ KNOWN: tuple[Known, ...] = (
         why="pre-commit installs the hooks' environments under ~/.cache/pre-commit",
         fix="PRE_COMMIT_HOME on a writable mount (or install the hooks at image build time)",
         path=r"/\.cache/pre-commit(/|$)",
+        env=(("PRE_COMMIT_HOME", "/tmp/pre-commit"),),
     ),
     Known(
         id="pylint-cache",
@@ -289,14 +348,26 @@ KNOWN: tuple[Known, ...] = (
         why="pylint keeps per-module statistics under ~/.cache/pylint",
         fix="PYLINTHOME=/tmp/pylint (on a writable tmpfs)",
         path=r"/\.cache/pylint(/|$)",
+        env=(("PYLINTHOME", "/tmp/pylint"),),
     ),
     Known(
-        id="model-caches",
-        title="downloaded models",
-        who="Hugging Face libraries, PyTorch hub",
-        why="models are downloaded to ~/.cache/huggingface or ~/.cache/torch at first use",
-        fix="download at image build time and set HF_HOME / TORCH_HOME to that directory (HF_HUB_OFFLINE=1 at run time)",
-        path=r"/\.cache/(huggingface|torch)(/|$)",
+        id="huggingface-cache",
+        title="downloaded models (Hugging Face)",
+        who="Hugging Face libraries",
+        why="models and datasets are downloaded to ~/.cache/huggingface at first use",
+        fix="HF_HOME=/tmp/huggingface (on a writable tmpfs); better, download at image build time into HF_HOME "
+        "and set HF_HUB_OFFLINE=1 at run time",
+        path=r"/\.cache/huggingface(/|$)",
+        env=(("HF_HOME", "/tmp/huggingface"),),
+    ),
+    Known(
+        id="torch-cache",
+        title="downloaded models (PyTorch hub)",
+        who="PyTorch hub, torchvision",
+        why="models are downloaded to ~/.cache/torch at first use",
+        fix="TORCH_HOME=/tmp/torch (on a writable tmpfs); better, download at image build time into TORCH_HOME",
+        path=r"/\.cache/torch(/|$)",
+        env=(("TORCH_HOME", "/tmp/torch"),),
     ),
     Known(
         id="pip-selfcheck",
@@ -305,6 +376,7 @@ KNOWN: tuple[Known, ...] = (
         why="pip records when it last checked PyPI for a newer pip",
         fix="PIP_DISABLE_PIP_VERSION_CHECK=1",
         path=r"/\.cache/pip/selfcheck(/|$)",
+        env=(("PIP_DISABLE_PIP_VERSION_CHECK", "1"),),
     ),
     Known(
         id="pip-cache",
@@ -313,6 +385,16 @@ KNOWN: tuple[Known, ...] = (
         why="pip keeps downloaded and built wheels in ~/.cache/pip",
         fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
         path=r"/\.cache/pip(/|$)",
+        env=(("PIP_CACHE_DIR", "/tmp/pip-cache"),),
+    ),
+    Known(
+        id="xdg-cache",
+        title="a cache in ~/.cache",
+        who="programs following the XDG base directories",
+        why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",
+        fix="XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs)",
+        path=r"^(/root|/home/[^/]+)/\.cache(/|$)",
+        env=(("XDG_CACHE_HOME", "/tmp/cache"),),
     ),
     Known(
         id="python-history",
@@ -344,6 +426,8 @@ def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pat
 
 
 BY_ID = {k.id: k for k in KNOWN}
+# ids of entries that were split, for traces written before: the first part stands for the whole
+BY_ID.update({"ipython-jupyter": BY_ID["ipython"], "model-caches": BY_ID["huggingface-cache"]})
 
 
 def _by_id(known_id: str) -> Known:

@@ -54,7 +54,7 @@ def _is_utf8(path: str) -> bool:
 
 
 def _notes(plan: MountPlan) -> list[str]:
-    notes = [b.describe() for b in plan.blocked]
+    notes = [b.describe() for b in plan.blocked] + plan.notes
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
         notes.append(
             safe_text(f"{known.title} ({count} writes, mounted): a setting avoids them: {known.fix}")

@@ -14,19 +14,32 @@ first wrote into it (recorded by the tracer):
 A directory the command builds under a temporary name and then renames into place (pytest's
 cache, many atomic writers) is planned under its final name: with the final directory already
 there (a mount point), such tools skip the build-and-rename. Writes that fail the same way
-under a read-only root (mkdir of an existing directory) need nothing. What no mount can fix is
-`blocked`, with what to change instead.
+under a read-only root (mkdir of an existing directory) need nothing, nor do writes refused
+here (EACCES, EPERM) by a command that carried on: a mount would change what it does. A venv
+the command made, or removed, is no venv a mount hides. chmod, chown and utime of a directory
+change that directory: a mount there (or above) makes it writable, not one on its parent.
+
+A mount point changes what some programs do (a new directory in a project changes its mtime;
+an empty ~/.ipython starts a migration): where a known writer has a setting that moves its
+writes to a scratch place or avoids them (explain/known.py: `env`, `build`), the plan applies
+the setting (`env`, `build_steps`) and mounts the scratch place, not the original one. Data a
+program reads back (an SQLite database and its journal, a file opened for update that was
+there before) is listed in `persistent`: a tmpfs loses it on a restart. What no mount can fix
+is `blocked`, with what to change instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from rotrace.escape import safe_text
-from rotrace.events import FILE_OPS, DirState, FileEvent
+from rotrace.escape import is_plain, safe_text
+from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.forecast import forecast
@@ -38,6 +51,10 @@ SYSTEM_DIRS = frozenset(
 )  # fmt: skip
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
+_TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
+_SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
+_UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
+_CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
 
 
 @dataclass
@@ -75,6 +92,7 @@ class MountPlan:
     env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
+    notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
 
 def written_directory(e: FileEvent, path: bytes) -> str:
@@ -95,6 +113,8 @@ class _Planner:
         self.created = created
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
+        self.removed: set[str] = set()  # directories the command removed
+        self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
 
@@ -105,6 +125,36 @@ class _Planner:
                 self.moved[source] = target
                 self._origins[target] = source
                 self.created.add(target)
+
+    def settle_venvs(self, renames: Iterable[tuple[str, str]]) -> None:
+        """Which venvs are the command's own: made in the run (under any name), or removed by it
+        (pytest renames old directories to garbage-* and deletes them). Hiding those under an
+        empty mount hides nothing the command needs."""
+        every = dict(renames)
+        back = {target: source for source, target in every.items()}
+        for venv in self.venvs:
+            names = {venv, self.origin(venv), _renamed(venv, every), _renamed(venv, back)}
+            if any(self.made_by_command(n) or self._removed(n) for n in names):
+                self.disposable.add(venv)
+        self.venvs -= self.disposable
+        self._why_not.clear()
+
+    def _removed(self, path: str) -> bool:
+        while path not in ("/", ""):
+            if path in self.removed:
+                return True
+            path = os.path.dirname(path)
+        return False
+
+    def is_directory(self, path: str) -> bool:
+        """`path` is (or was made as) a directory: made by a mkdir of the run, recorded as one,
+        or one now."""
+        if path in self.created or self.origin(path) in self.created:
+            return True
+        state = self.states.get(path)
+        if state is not None:
+            return state != DirState.ABSENT
+        return os.path.isdir(path)
 
     def final(self, path: str) -> str:
         """Where `path` ends up once the directories it lies in were renamed into place."""
@@ -204,9 +254,9 @@ class Placement(NamedTuple):
 
 
 class MountPlanner:
-    """Two passes over a run's verdicts: `learn` each (what the command created, where its
-    venvs are, which directories it renamed into place), then `place` each; `plan()` is the
-    result. Memory stays with directories, not events."""
+    """Two passes over a run's verdicts: `learn` each (what the command created and removed,
+    where its venvs are, which directories it renamed into place), then `place` each; `plan()`
+    is the result. Memory stays with directories, not events."""
 
     def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
         self._planner = _Planner(cwd, states or {}, set(), set())
@@ -218,19 +268,42 @@ class MountPlanner:
         # (directory written, venv) -> (mount point, placement): asked for every write, answered
         # once per directory
         self._placements: dict[tuple[str, bytes | None], tuple[str, Placement]] = {}
+        self._enforced = False
+        self._command_failed = False
+        self._env: dict[str, str] = {}
+        self._build: dict[str, set[str]] = {}  # a build step's template -> the directories it is for
+        self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
+        self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
+        self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
+        self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
+        self._created_files: set[str] | None = set()  # None: too many to remember
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
         """What each directory held before the run, once known (after `learn` began)."""
         self._planner.states = {os.fsdecode(d): s for d, s in states.items()}
 
+    def know_run(self, *, enforced: bool, command_failed: bool) -> None:
+        """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
+        command that failed may have failed on a refused write; neither is then tolerated."""
+        self._enforced = enforced
+        self._command_failed = command_failed
+
     def learn(self, v: Verdict) -> None:
         e = v.event
         if not e.write or v.harmless:
             return
+        planner = self._planner
         if e.op == "mkdir" and e.result == 0:
-            self._planner.created.add(os.fsdecode(e.path))
+            planner.created.add(os.fsdecode(e.path))
+        elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
+            planner.removed.add(os.fsdecode(e.path))
+        elif e.op == "create" and e.result is not None and e.result >= 0 and self._created_files is not None:
+            if len(self._created_files) >= _CREATED_FILES:
+                self._created_files = None
+            else:
+                self._created_files.add(os.fsdecode(e.path))
         if v.venv is not None:
-            self._planner.venvs.add(os.fsdecode(v.venv))
+            planner.venvs.add(os.fsdecode(v.venv))
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
 
@@ -238,6 +311,7 @@ class MountPlanner:
         if not self._learnt:
             self._learnt = True
             self._planner.learn_renames(self._renames)
+            self._planner.settle_venvs(self._renames)
 
     def place(self, v: Verdict) -> list[Placement]:
         """Where this write needs a mount (empty: it needs none)."""
@@ -245,21 +319,107 @@ class MountPlanner:
         if not _needs_mount(v):
             return []
         e = v.event
-        if e.op in FILE_OPS:  # most writes: one path, which is never a directory renamed into place
-            return [self._count(v, e.path, *self._placement(written_directory(e, e.path), v.venv))]
+        if self._tolerated_failure(v):
+            self._tolerated[e.errno or "?"] += 1
+            return []
         planner = self._planner
-        moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
-        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
+        venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
+        written = self._written(e)
+        found = [(raw, *self._placement(self._top(v, directory), venv)) for raw, directory in written]
+        if self._by_setting(v, found):
+            return [Placement(point, None) for _, point, _ in found]
         placed: list[Placement] = []
-        for raw in paths:
-            name = os.fsdecode(raw)  # a directory renamed into place is itself where it is written
-            directory = name if name in planner.moved else written_directory(e, raw)
-            point, placement = self._placement(directory, v.venv)
+        for raw, point, placement in found:
             if placement.reason is not None and placement in placed:
                 placed.append(placement)  # a rename within one blocked place is one write
             else:
                 placed.append(self._count(v, raw, point, placement))
+        known = v.explanation
+        if known is not None and any(p.reason is None for p in placed):
+            self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
+        for raw, point, placement in found:
+            if placement.reason is None and point not in self._persistent and self._keeps_data(v, raw):
+                self._persistent[point] = text_of(raw)
         return placed
+
+    @staticmethod
+    def _top(v: Verdict, directory: str) -> str:
+        """The top of the known writer's tree when it has one (a cache's root: the writer renames
+        across its subdirectories, which separate mounts would refuse with EXDEV), else `directory`."""
+        known = v.explanation
+        if known is None or known.root is None:
+            return directory
+        m = re.search(known.root, directory)
+        top = next((g for g in m.groups() if g), None) if m else None
+        return top or directory
+
+    def _tolerated_failure(self, v: Verdict) -> bool:
+        """Refused here as it is under a read-only root, and the command carried on: a mount
+        would change what the command does (Python ignores a __pycache__ it cannot write)."""
+        e = v.event
+        return e.failed and e.errno in _TOLERATED and not self._enforced and not self._command_failed
+
+    def _written(self, e: FileEvent) -> list[tuple[bytes, str]]:
+        """Each path the write changes, with the directory a mount must make writable for it."""
+        if e.op in FILE_OPS:  # most writes: one path, which is never a directory renamed into place
+            return [(e.path, written_directory(e, e.path))]
+        planner = self._planner
+        if e.op in METADATA_OPS and planner.is_directory(os.fsdecode(e.path)):
+            return [(e.path, os.fsdecode(e.path))]  # the directory's own inode: a mount on it
+        moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
+        paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
+        written = []
+        for raw in paths:
+            name = os.fsdecode(raw)  # a directory renamed into place is itself where it is written
+            written.append((raw, name if name in planner.moved else written_directory(e, raw)))
+        return written
+
+    def _by_setting(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
+        """Apply the known writer's setting instead of a mount, where one moves the writes to a
+        scratch place (itself mountable) or avoids them: True if it did. Writes already in a
+        scratch place keep their mount (nothing to move)."""
+        known = v.explanation
+        if known is None or not (known.env or known.build):
+            return False
+        if all(p.reason is None and point in SCRATCH for _, point, p in found):
+            return False
+        targets = [self._placement(value, None) for _, value in known.env if value.startswith("/")]
+        if any(p.reason is not None for _, p in targets):
+            return False  # the scratch place cannot be mounted either (the app lives there)
+        builds: list[tuple[str, str]] = []
+        for template in known.build:
+            for raw, _, _ in found:
+                path = text_of(raw)
+                m = re.search(known.path, path)
+                directory = (path[: m.start()] if m else os.path.dirname(path)) or "/"
+                if not is_plain(directory):
+                    return False  # not a name a build step can hold
+                builds.append((template, directory))
+        self._env.update(known.env)
+        for point, _ in targets:
+            self._mounts.add(point)
+        for template, directory in builds:
+            self._build.setdefault(template, set()).add(directory)
+        self._applied[known] += 1
+        return True
+
+    def _keeps_data(self, v: Verdict, raw: bytes) -> bool:
+        """Data the program reads back: an SQLite journal or WAL beside its database, a known
+        writer's data, a file opened for update without truncation that was there before."""
+        e = v.event
+        if e.failed:
+            return False
+        if (v.explanation is not None and v.explanation.data) or _SQLITE_SIDECAR.search(raw):
+            return True
+        if e.op != "open" or "O_TRUNC" in (e.flags or "") or not _UPDATE.search(e.flags or ""):
+            return False
+        path = text_of(raw)
+        created = self._created_files
+        return (
+            created is not None
+            and path not in created
+            and not self._planner.made_by_command(os.path.dirname(path))
+        )
 
     def _placement(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
         """The mount point for writes into `directory`, and where the write needs a mount (the
@@ -278,8 +438,6 @@ class MountPlanner:
         known = v.explanation
         if placement.reason is None:
             self._mounts.add(point)
-            if known is not None:
-                self._settings[known] = self._settings.get(known, 0) + 1
             return placement
         b = self._blocked.get(placement)
         if b is None:
@@ -287,22 +445,75 @@ class MountPlanner:
         b.count += 1
         if known is not None:
             b.explanations[known] = b.explanations.get(known, 0) + 1
+        if v.allowed:
+            self._allowed_blocked[placement.point] = self._allowed_blocked.get(placement.point, 0) + 1
         return placement
 
     def plan(self) -> MountPlan:
-        mounts = self._mounts
+        self._settle()
+        mounts = outermost(self._mounts)
+        build_steps = [
+            template.format(dir=shlex.quote(directory))
+            for template, directories in self._build.items()
+            for directory in outermost(directories)
+        ]
+        persistent = sorted(p for p in self._persistent if p in mounts)
         return MountPlan(
-            mounts=outermost(mounts),
+            mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
             settings=dict(self._settings),
+            env=dict(sorted(self._env.items())),
+            build_steps=build_steps,
+            persistent=persistent,
+            notes=self._notes(mounts),
         )
+
+    def _notes(self, mounts: list[str]) -> list[str]:
+        notes = []
+        cwd = self._planner.cwd
+        inside = next((s for s in SCRATCH if cwd and is_under(cwd, s)), None)
+        if inside is not None:
+            notes.append(
+                f"the working directory {cwd} is inside {inside}, where writes are allowed here, but "
+                f"under a read-only root {inside} cannot be a tmpfs without hiding the application: "
+                "check the app from where it is installed in the image"
+            )
+        if self._allowed_blocked:
+            places = ", ".join(sorted(self._allowed_blocked))
+            count = sum(self._allowed_blocked.values())
+            notes.append(
+                f"{count} allowed write{'s' if count > 1 else ''} cannot be made writable by a mount "
+                f"under a read-only root ({places}): allowed here, they fail there"
+            )
+        for known, count in sorted(self._applied.items(), key=lambda kv: -kv[1]):
+            how = ", ".join(f"{name}={value}" for name, value in known.env) or "a build step"
+            notes.append(f"{known.title} ({count} writes): set {how} instead of a mount ({known.fix})")
+        for point in sorted(p for p in self._persistent if p in mounts):
+            notes.append(
+                f"{point} holds data the program reads back (e.g. {self._persistent[point]}): a tmpfs or "
+                "emptyDir loses it on a restart; mount a persistent volume there"
+            )
+        if self._tolerated:
+            count = sum(self._tolerated.values())
+            errnos = ", ".join(sorted(self._tolerated))
+            notes.append(
+                f"{count} write{'s' if count > 1 else ''} refused here ({errnos}) that the command carried "
+                "on after: no mount planned for them (under a read-only root they fail as here)"
+            )
+        return [safe_text(n) for n in notes]
 
 
 def plan_mounts(
-    verdicts: Iterable[Verdict], cwd: str, states: dict[bytes, DirState] | None = None
+    verdicts: Iterable[Verdict],
+    cwd: str,
+    states: dict[bytes, DirState] | None = None,
+    *,
+    enforced: bool = False,
+    command_failed: bool = False,
 ) -> MountPlan:
     """The plan of verdicts that can be iterated twice (a trace file's, a list)."""
     planner = MountPlanner(cwd, states)
+    planner.know_run(enforced=enforced, command_failed=command_failed)
     for v in verdicts:
         planner.learn(v)
     for v in verdicts:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from rotrace.events import METADATA_OPS
 from rotrace.explain import Known
 from rotrace.pathnames import program_name, text_of
+from rotrace.policy.forecast import forecast
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
 EXAMPLES = 4  # the venv writes listed without -v
+_REFUSED = ("EACCES", "EPERM", "EROFS")  # the filesystem (or a policy) said no
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Aggregate:
     allowed: dict[str, Group] = field(default_factory=dict)
     explanations: Counter[Known] = field(default_factory=Counter)
     metadata_through: int = 0  # violations on metadata (chmod...) that succeeded
+    last_failure: str | None = None  # the group of the last violation that failed here (what a crash follows)
+    refused_allowed: int = 0  # allowed writes refused all the same (EACCES, EPERM): a rule not in force
 
     def add(self, verdict: Verdict, placements: list[Placement]) -> None:
         self.summary.add(verdict)
@@ -71,6 +75,8 @@ class Aggregate:
         if verdict.explanation is not None:
             self.explanations[verdict.explanation] += 1
         keep = 1 << 62 if self.keep_all else EXAMPLES
+        if verdict.harmless:
+            return  # it failed here as under a read-only root (mkdir of an existing directory): no write
         if verdict.violation:
             self.metadata_through += event.op in METADATA_OPS and not event.failed
             if placements:
@@ -83,7 +89,13 @@ class Aggregate:
             if group is None:
                 group = self.violations[where] = Group(where, reason, venv=verdict.venv_write)
             group.add(verdict, keep)
+            if event.failed:
+                self.last_failure = where
         else:
+            self.refused_allowed += event.errno in _REFUSED
+            errno = event.errno
+            if event.failed and errno not in _REFUSED and forecast(event, writable=False) == errno:
+                return  # failed as it would anywhere (mkdir of an existing directory): no write
             where = text_of(event.directory)
             group = self.allowed.get(where)
             if group is None:

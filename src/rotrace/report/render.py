@@ -55,6 +55,9 @@ def verdict_line(agg: Aggregate, header: TraceHeader) -> Text:
     if s.violations:
         places = _n(len(agg.violations), "place")
         line.append(f"✗ {_n(s.violations, 'violation')} in {places}", style="bold red")
+    elif header.enforced is not None and agg.refused_allowed:  # a rule that could not be in force
+        denied = _n(agg.refused_allowed, "allowed write")
+        line.append(f"✗ no violations, but {denied} denied", style="bold red")
     else:
         line.append("✓ no violations", style="bold green")
     line.append(" · ")
@@ -180,13 +183,16 @@ def render(
         _print(console, _went_through(agg, header.enforced is not None), 2)
     for warning in header.warnings:
         _print(console, Text(f"warning: {safe_text(warning)}", style="yellow"), 2)
+    for note in plan.notes:
+        _print(console, Text(f"plan: {safe_text(note)}", style="yellow"), 2)
 
     if s.violations:
         _what_to_change(plan, console)
 
     if agg.violations:
         console.print()
-        groups = sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))
+        last = agg.last_failure if header.command_failed else None  # what the exit most likely followed
+        groups = sorted(agg.violations.values(), key=lambda g: (g.where != last, -g.count, g.where))
         shown = groups if verbose else groups[:_MORE_PLACES]
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
         for g in shown:
@@ -199,7 +205,7 @@ def render(
                     console.print(Text(f"      … and {g.count - len(yield_lines):,} more (-v lists them)",
                                        style="dim"))  # fmt: skip
             if g.venv:
-                console.print(_venv_outcome(g, header))
+                console.print(_venv_outcome(g, header, agg.last_failure))
         if len(groups) > len(shown):
             console.print(
                 Text(f"  … and {len(groups) - len(shown)} more places (-v lists them)", style="dim")
@@ -248,11 +254,17 @@ def command_line(argv: list[str], whole: bool = False, limit: int = COMMAND_CHAR
     return f"{' '.join(shown)}… ({cut:,} of {_n(len(words), 'argument')} cut; -v shows them all)"
 
 
-def _venv_outcome(group: Group, header: TraceHeader) -> Text:
+def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = None) -> Text:
     """Did a failed venv write kill the command, or was it tolerated?"""
     if not group.failed_writes:
         return Text(
             "      these writes succeeded here; under a read-only root they would fail", style="yellow"
+        )
+    if header.command_failed and last_failure not in (None, group.where):
+        return Text(
+            "      a venv write failed, but the last write that failed before the exit was in "
+            + safe_text(last_failure or ""),
+            style="yellow",
         )
     if header.command_failed:
         return Text(

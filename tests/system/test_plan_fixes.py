@@ -1,0 +1,202 @@
+"""The mount plan of real runs, and where bubblewrap is there, the real outcome: with the plan
+applied (its settings in the environment, its mounts writable), the command runs read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import rotrace_cli
+
+
+@pytest.fixture
+def app() -> Iterator[Path]:
+    """An application directory outside /tmp (a tmpfs on /tmp must not hide it), and a HOME."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-plan-", dir="/var/tmp"))
+    try:
+        (base / "app").mkdir()
+        (base / "home").mkdir()
+        yield base / "app"
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(base)], capture_output=True)
+        shutil.rmtree(base)
+
+
+def _env(app: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "PYTHONDONTWRITEBYTECODE")}
+    return dict(env, HOME=str(app.parent / "home"), **extra)
+
+
+def _run(
+    app: Path, code: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return rotrace_cli("run", *extra, "--json", "t.json", "--", sys.executable, "-c", code,
+                       cwd=app, env=env or _env(app))  # fmt: skip
+
+
+def _emit(app: Path, fmt: str) -> tuple[int, str, str]:
+    proc = rotrace_cli("allowlist", "t.json", "--format", fmt, cwd=app)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _tmpfs(docker: str) -> list[str]:
+    return [line.removeprefix("--mount=type=tmpfs,dst=") for line in docker.splitlines()[1:]]
+
+
+def test_a_venv_the_command_makes_or_removes_is_no_venv_a_mount_hides(app: Path) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="rotrace-plan-"))  # in /tmp, as CI throwaway venvs are
+    try:
+        made = scratch / "v"
+        proc = _run(app, f"import venv; venv.create({str(made)!r}, with_pip=False)")
+        assert proc.returncode == 0, proc.stderr
+        status, out, err = _emit(app, "docker")
+        assert (status, _tmpfs(out)) == (0, ["/tmp"]), err
+
+        # pytest's way: an old directory holding a venv renamed to garbage-* and removed
+        old = scratch / "pytest-1" / "test0" / "venv"
+        old.mkdir(parents=True)
+        (old / "pyvenv.cfg").write_text("home = /usr\n")
+        (old / "lib").mkdir()
+        code = (
+            "import os, shutil;"
+            f"os.rename({str(scratch / 'pytest-1')!r}, {str(scratch / 'garbage-1')!r});"
+            f"open({str(scratch / 'garbage-1/test0/venv/lib/x')!r}, 'w').close();"
+            f"shutil.rmtree({str(scratch / 'garbage-1')!r})"
+        )
+        proc = _run(app, code)
+        assert proc.returncode == 0, proc.stderr
+        status, out, err = _emit(app, "docker")
+        assert (status, _tmpfs(out)) == (0, ["/tmp"]), err
+    finally:
+        shutil.rmtree(scratch)
+
+
+UTIME = "import os; os.makedirs('s/g', exist_ok=True); os.utime('s/g'); os.chmod('s/g', 0o755)"
+
+
+def test_utime_and_chmod_of_a_directory_the_run_made_change_that_directory(app: Path) -> None:
+    (app / "s").mkdir()
+    (app / "s" / "k").write_text("kept")  # s held files: no mount may hide them
+    proc = _run(app, UTIME)
+    assert proc.returncode == 1, proc.stderr  # violations, the command itself fine
+    status, out, err = _emit(app, "docker")
+    assert (status, _tmpfs(out)) == (0, [str(app / "s" / "g")]), err
+    if shutil.which("bwrap"):
+        shutil.rmtree(app / "s" / "g")
+        again = _run(app, UTIME, "--read-only", "--allow", str(app / "s" / "g"))
+        result = json.loads((app / "t.json").read_text())
+        assert result["exit_code"] == 0 and result["summary"]["violations"] == 0, again.stderr
+
+
+IPYTHON = """
+import os
+d = os.environ.get("IPYTHONDIR") or os.path.expanduser("~/.ipython")
+os.makedirs(os.path.join(d, "profile_default"), exist_ok=True)
+open(os.path.join(d, "profile_default", "history.sqlite"), "w").write("h")
+import mod
+print("ok", mod.X)
+"""
+
+
+def test_a_setting_that_moves_the_writes_beats_a_mount_in_home_or_the_app(app: Path) -> None:
+    (app / "mod.py").write_text("X = 1\n")
+    proc = _run(app, IPYTHON)
+    assert proc.returncode == 1 and "ok 1" in proc.stdout, proc.stderr
+    status, out, err = _emit(app, "docker")
+    assert (status, _tmpfs(out)) == (0, ["/tmp"]), err  # neither ~/.ipython nor the app's __pycache__
+    assert "IPYTHONDIR=/tmp/ipython" in err and "PYTHONDONTWRITEBYTECODE=1" in err
+    if shutil.which("bwrap"):  # the plan applied: its settings, its mounts, and nothing else
+        shutil.rmtree(app / "__pycache__")
+        shutil.rmtree(app.parent / "home" / ".ipython")
+        env = _env(app, IPYTHONDIR="/tmp/ipython", PYTHONDONTWRITEBYTECODE="1")
+        again = _run(app, IPYTHON, "--read-only", env=env)
+        result = json.loads((app / "t.json").read_text())
+        assert "ok 1" in again.stdout and result["exit_code"] == 0, again.stderr
+        assert result["summary"]["violations"] == 0
+
+
+def test_writes_refused_here_that_the_command_carried_on_after_need_no_mount(app: Path) -> None:
+    lib = app / "lib"
+    lib.mkdir()
+    (lib / "mod.py").write_text("X = 2\n")
+    if subprocess.run(["chattr", "+i", str(lib)], capture_output=True).returncode:
+        pytest.skip("no immutable directories here (chattr)")
+    proc = _run(app, "import sys; sys.path.insert(0, 'lib'); import mod; print(mod.X)")
+    assert "2" in proc.stdout, proc.stderr
+    trace = json.loads((app / "t.json").read_text())
+    assert any(e["path"].endswith("lib/__pycache__") and e["errno"] == "EPERM" for e in trace["events"])
+    status, out, err = _emit(app, "docker")
+    assert status == 0 and not any("__pycache__" in m for m in _tmpfs(out)), err
+    assert "carried on" in err
+
+
+def test_a_failing_mkdir_of_what_exists_is_not_an_allowed_write(app: Path) -> None:
+    proc = _run(app, "import os; os.makedirs('/usr', exist_ok=True); os.makedirs('/tmp', exist_ok=True)")
+    assert proc.returncode == 0, proc.stderr
+    assert "allowed write" not in proc.stderr, proc.stderr
+
+
+def test_the_report_names_the_failed_write_closest_before_the_failing_exit_first(app: Path) -> None:
+    if not shutil.which("bwrap"):
+        pytest.skip("needs bubblewrap")
+    (app / ".venv").mkdir()
+    (app / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (app / "logs").mkdir()
+    code = (
+        "import os\n"
+        "for i in range(5):\n"
+        "    try: open(f'.venv/.lock{i}', 'w').close()\n"
+        "    except OSError: pass\n"
+        "open('logs/app.log', 'a').write('started')\n"
+    )
+    proc = _run(app, code, "--read-only")
+    assert proc.returncode != 0
+    lines = proc.stderr.splitlines()
+    first = lines[lines.index("Violations, by where the fix applies (2)") + 1]
+    assert first.split()[0].endswith("/app/logs"), proc.stderr
+    assert "the last write that failed before the exit was in" in proc.stderr
+
+
+def test_an_app_inside_an_allowed_place_is_warned_about(app: Path) -> None:
+    where = Path(tempfile.mkdtemp(prefix="rotrace-plan-"))  # cloned under /tmp
+    try:
+        proc = _run(where, "open('out.txt', 'w').write('x')")
+        assert proc.returncode == 0 and "no violations" in proc.stderr
+        assert f"the working directory {where} is inside /tmp" in proc.stderr, proc.stderr
+        status, _, err = _emit(where, "k8s")
+        assert status == 1 and "is inside /tmp" in err and "allowed write cannot be made writable" in err
+    finally:
+        shutil.rmtree(where)
+
+
+SQLITE = """
+import os, sqlite3
+os.makedirs("data", exist_ok=True)
+db = sqlite3.connect("data/app.db")
+db.execute("create table if not exists t (x)"); db.execute("insert into t values (1)"); db.commit()
+print(db.execute("select count(*) from t").fetchone()[0])
+"""
+
+
+def test_a_database_gets_a_persistent_mount(app: Path) -> None:
+    proc = _run(app, SQLITE)
+    assert proc.returncode == 1 and "1" in proc.stdout, proc.stderr
+    status, out, err = _emit(app, "docker")
+    assert (status, _tmpfs(out)) == (0, [str(app / "data")]), err
+    assert f"{app / 'data'} holds data the program reads back" in err and "persistent volume" in err
+
+
+def test_enforce_with_an_allowed_directory_not_granted_is_no_clean_headline(app: Path) -> None:
+    target = app / "later"  # allowed, but not there when the rules are made
+    code = f"import os; os.makedirs({str(target / 'x')!r})"
+    proc = _run(app, code, "--enforce", "--allow", str(target))
+    assert proc.returncode != 0
+    assert "✓ no violations" not in proc.stderr and "allowed write denied" in proc.stderr, proc.stderr

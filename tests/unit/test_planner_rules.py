@@ -1,0 +1,192 @@
+"""The mount planner's rules on hand-built verdicts: venvs the command made or removed, metadata
+of directories, settings instead of mounts, tolerated failures, counts, persistent data, and
+which known writer a write is (the fix follows from it)."""
+
+from __future__ import annotations
+
+import os
+
+from rotrace.events import DirState, FileEvent, ProcessInfo
+from rotrace.explain import BY_ID, explain
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.mounts import plan_mounts
+from rotrace.policy.verdict import Classifier
+from tests.unit.factories import classify, event
+
+A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT
+CWD = "/srv/app"
+UV = b"/usr/bin/uv"
+
+
+def _plan(*events, states=None, cwd=CWD, allow=None, **run):  # type: ignore[no-untyped-def]
+    states = {os.fsencode(k): v for k, v in (states or {}).items()}
+    return plan_mounts(classify(*events, allow=allow), cwd, states, **run)
+
+
+def test_a_venv_the_command_made_is_mounted_where_it_lies() -> None:
+    for top in ("/tmp/v", "/srv/envs/v"):
+        plan = _plan(
+            event(top, "mkdir", 0),
+            event(f"{top}/bin", "mkdir", 0),
+            event(f"{top}/pyvenv.cfg", "create"),
+            event(f"{top}/bin/python", "symlink", 0),
+            states={top: A, os.path.dirname(top): E},
+        )
+        mount = "/tmp" if top.startswith("/tmp") else top  # its topmost created directory
+        assert plan.blocked == [] and plan.mounts == [mount]
+
+
+def test_a_venv_renamed_away_and_removed_hides_nothing() -> None:
+    venv = "/tmp/pytest-of-u/pytest-3/t0/venv"
+    garbage = "/tmp/pytest-of-u/garbage-1"
+    plan = _plan(
+        event(f"{venv}/pyvenv.cfg", "create"),  # detected as a venv
+        event("/tmp/pytest-of-u/pytest-3", "rename", 0, target=garbage),
+        event(f"{garbage}/t0/venv/pyvenv.cfg", "delete", 0, syscall="unlinkat"),
+        event(f"{garbage}/t0/venv", "delete", 0, syscall="rmdir"),
+        states={venv: C, "/tmp/pytest-of-u": C},
+    )
+    assert plan.blocked == [] and plan.mounts == ["/tmp"]
+
+
+def test_a_venv_that_was_there_and_stays_is_still_never_mounted_over() -> None:
+    plan = _plan(event("/tmp/v/pyvenv.cfg", "create"), event("/tmp/v/lib/x", "create"), states={"/tmp/v": C})
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/tmp/v"]
+
+
+def test_metadata_of_a_directory_changes_that_directory_not_its_parent() -> None:
+    for op in ("utime", "chmod", "chown"):
+        plan = _plan(
+            event("/srv/app/s/g", "mkdir", 0),
+            event("/srv/app/s/g", op, 0, syscall=op),
+            states={"/srv/app/s": C, "/srv/app/s/g": A},
+        )
+        assert (plan.mounts, plan.blocked) == (["/srv/app/s/g"], [])
+    # a file's metadata is still its directory's business
+    plan = _plan(event("/srv/app/s/k", "chmod", 0, syscall="chmod"), states={"/srv/app/s": E})
+    assert plan.mounts == ["/srv/app/s"]
+
+
+def test_a_setting_that_moves_the_writes_replaces_the_mount() -> None:
+    plan = _plan(
+        event("/root/.ipython", "mkdir", 0),
+        event("/root/.ipython/profile_default/history.sqlite", "create"),
+        event("/srv/app/pkg/__pycache__", "mkdir", 0),
+        event("/srv/app/pkg/__pycache__/m.cpython-311.pyc", "create"),
+        event("/root/.cache/pip/http/x", "create"),
+        event("/root/.cache/somethingelse/y", "create"),
+        states={"/root": C, "/root/.cache": C, "/srv/app/pkg": C, "/srv/app/pkg/__pycache__": A},
+    )
+    assert plan.mounts == ["/tmp"] and plan.blocked == []
+    assert plan.env == {
+        "IPYTHONDIR": "/tmp/ipython",
+        "PIP_CACHE_DIR": "/tmp/pip-cache",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "XDG_CACHE_HOME": "/tmp/cache",
+    }
+    assert plan.build_steps == ["python -m compileall -q /srv/app/pkg"]
+    assert plan.settings == {}  # nothing mounted for a known writer: its setting is applied
+
+
+def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place() -> None:
+    plan = _plan(
+        event("/srv/app/.venv/lib/python3.11/site-packages/a/__pycache__/x.pyc", "create"),
+        event("/srv/app/.venv/lib/python3.11/site-packages/b/__pycache__/y.pyc", "create"),
+        states={"/srv/app/.venv": C},
+    )
+    assert plan.blocked == [] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
+    assert plan.build_steps == [
+        "python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
+        "python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
+    ]
+
+
+def test_a_setting_is_not_applied_where_a_scratch_mount_does_or_where_it_cannot_go() -> None:
+    plan = _plan(event("/tmp/x/.mypy_cache/3.11/a.json", "create"))
+    assert (plan.mounts, plan.env) == (["/tmp"], {})  # already in /tmp: nothing to move
+    plan = _plan(event("/root/.ipython/h", "create"), states={"/root/.ipython": A}, cwd="/tmp/app")
+    assert plan.env == {"IPYTHONDIR": "/tmp/ipython"} and plan.mounts == ["/tmp/ipython"]  # beside the app
+    plan = _plan(event("/root/.ipython/h", "create"), states={"/root/.ipython": A}, cwd="/tmp/ipython/app")
+    assert plan.env == {} and plan.mounts == ["/root/.ipython"]  # the setting's place holds the app
+
+
+def test_a_build_step_never_carries_a_name_a_shell_line_cannot_hold() -> None:
+    plan = _plan(event("/srv/app/p\nq/__pycache__/m.pyc", "create"), states={"/srv/app/p\nq/__pycache__": A})
+    assert plan.build_steps == [] and "PYTHONDONTWRITEBYTECODE" not in plan.env
+    plan = _plan(event("/srv/app/it's/__pycache__/m.pyc", "create"), states={"/srv/app/it's/__pycache__": A})
+    assert plan.build_steps == ["python -m compileall -q '/srv/app/it'\"'\"'s'"]
+
+
+def test_failures_the_command_carried_on_after_need_no_mount() -> None:
+    pycache = event("/usr/lib/python3/x/__pycache__", "mkdir", "EACCES")
+    writes = (pycache, event("/srv/a/b", "create", "EPERM"))
+    plan = _plan(*writes)
+    assert (plan.mounts, plan.blocked, plan.env) == ([], [], {})
+    assert any("2 writes refused here (EACCES, EPERM)" in n for n in plan.notes)
+    # but when the command failed (it may have failed on them) or a policy refused them: mounts
+    for run in ({"command_failed": True}, {"enforced": True}):
+        plan = _plan(*writes, **run)
+        assert plan.mounts == ["/srv/a"] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_a_rename_is_one_write_for_a_known_writer() -> None:
+    plan = _plan(
+        event("/srv/app/.hypothesis", "mkdir", 0),
+        event("/srv/app/.hypothesis/tmp1", "create"),
+        event("/srv/app/.hypothesis/tmp1", "rename", 0, target="/srv/app/.hypothesis/db"),
+        states={"/srv/app/.hypothesis": A},
+    )
+    assert plan.mounts == ["/srv/app/.hypothesis"]
+    assert {k.id: n for k, n in plan.settings.items()} == {"hypothesis-db": 3}  # mkdir, create, rename
+
+
+def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
+    plan = _plan(
+        event("/var/lib/app", "mkdir", 0),
+        event("/var/lib/app/app.db", "create"),
+        event("/var/lib/app/app.db-journal", "create"),
+        event("/srv/state/old.json", "open"),  # opened O_RDWR below
+        event("/srv/fresh/new.log", "create"),
+        states={"/var/lib/app": A, "/srv/state": E, "/srv/fresh": E},
+    )
+    assert plan.mounts == ["/srv/fresh", "/srv/state", "/var/lib/app"]
+    assert plan.persistent == ["/var/lib/app"]
+    assert any("/var/lib/app holds data the program reads back" in n for n in plan.notes)
+    updated = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", b"/srv/state/old.json", None, "O_RDWR",
+                        None, 3, True)  # fmt: skip
+    plan = _plan(updated, states={"/srv/state": E})
+    assert plan.persistent == ["/srv/state"]
+
+
+def test_an_app_in_an_allowed_place_is_a_note_of_the_plan() -> None:
+    plan = _plan(event("/tmp/proj/out.txt", "create"), event("/tmp/x", "create"), cwd="/tmp/proj")
+    assert plan.mounts == [] and {b.point for b in plan.blocked} == {"/tmp", "/tmp/proj"}
+    assert any("the working directory /tmp/proj is inside /tmp" in n for n in plan.notes)
+    assert any("2 allowed writes cannot be made writable" in n for n in plan.notes)
+
+
+def test_uv_cache_writes_are_the_cache_and_mounted_at_its_root() -> None:
+    env_dir = "/root/.cache/uv/archive-v0/Ab12/lib/python3.11/site-packages/ruff-0.6.dist-info"
+    for path in (f"{env_dir}/INSTALLER", "/root/.cache/uv/archive-v0/Ab12/.lock"):
+        e = event(path, "create", exe=UV)
+        assert explain(e, b"/root/.cache/uv/archive-v0/Ab12") is BY_ID["uv-cache"]  # not `uv sync`'s
+    e = event("/tmp/uvc/wheels-v5/pypi/x/.tmpAb12Cd", "mkdir", 0, exe=UV)
+    assert explain(e, None) is BY_ID["uv-cache"]  # a configured UV_CACHE_DIR, not $TMPDIR's
+    plan = _plan(
+        event("/srv/uvc/wheels-v5/pypi/x.whl", "create", exe=UV),
+        event("/srv/uvc/archive-v0/.tmpAb12Cd", "mkdir", 0, exe=UV),
+        states={"/srv/uvc": E},
+        cwd="/tmp/uv-cache/app",  # the setting's place holds the app: one mount at the cache's root
+    )
+    assert plan.mounts == ["/srv/uvc"]
+
+
+def test_pips_isolated_build_environment_is_recognised() -> None:
+    runner = ("/usr/bin/python3", "/v/lib/python3.11/site-packages/pip/__pip-runner__.py", "install",
+              "--prefix", "/srv/tmp/pip-build-env-abc/overlay", "setuptools")  # fmt: skip
+    c = Classifier(build_allowlist([], None), [ProcessInfo(7, 1, 0, b"/usr/bin/python3", runner)])
+    e = event("/srv/tmp/pip-build-env-abc/overlay/lib/python3.11/site-packages/setuptools/x.py", pid=7)
+    assert c.classify(e).explanation is BY_ID["pip-build-env"]
+    into_venv = event("/v/lib/python3.11/site-packages/x.py", pid=7)
+    c.learn(event("/v/pyvenv.cfg", pid=7))
+    assert c.classify(into_venv).explanation is BY_ID["pip-install"]
