@@ -16,8 +16,9 @@ password options of some programs whose short option says nothing (curl `-u user
 `ldapsearch -w`, `smbclient -U user%pass`...) and a secret-named key's value in `aws configure
 set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-..., AKIA..., ya29....); a URL whose
 path is the credential (Slack and Discord webhooks, a Telegram bot's); a PEM private key's
-body. A shell script given as one argument (`sh -c '...'`) is read the same way. Found by value: whatever the caller knows is secret (`secrets_in`: the
-values of the environment's secret-named variables), wherever it appears.
+body. A shell script given as one argument (`sh -c '...'`) is read the same way. Found by
+value: whatever the caller knows is secret (`secrets_in`: the values of the environment's
+secret-named variables), wherever it appears.
 
 Pure: no rotrace imports; the callers decide where (tracefile.TraceHeader, environment.py).
 """
