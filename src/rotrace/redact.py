@@ -12,10 +12,13 @@ parameter or `name=value` pair (`token`, `password`, `sig`, `X-Amz-Signature`, `
 a secret-named header (`Authorization: Bearer x`, `X-Api-Key: x`, `"password": "x"`); a
 secret-named option's value (`--password=x`, `--token x`, `-Dx.keyStorePassword=x`); the
 password options of some programs whose short option says nothing (curl `-u user:pass`,
-`mysql -pX`, `sshpass -p`, `docker login -p`, `uv publish -t`...); tokens of a well-known
-form (ghp_..., pypi-..., AKIA...). A shell script given as one argument (`sh -c '...'`) is
-read the same way. Found by value: whatever the caller knows is secret (`secrets_in`: the
-values of the environment's secret-named variables), wherever it appears.
+`mysql -pX`, `sshpass -p`, `docker login -p`, `uv publish -t`, `az login -p`, `zip -P`,
+`ldapsearch -w`, `smbclient -U user%pass`...) and a secret-named key's value in `aws configure
+set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-..., AKIA..., ya29....); a URL whose
+path is the credential (Slack and Discord webhooks, a Telegram bot's); a PEM private key's
+body. A shell script given as one argument (`sh -c '...'`) is read the same way. Found by
+value: whatever the caller knows is secret (`secrets_in`: the values of the environment's
+secret-named variables), wherever it appears.
 
 Pure: no rotrace imports; the callers decide where (tracefile.TraceHeader, environment.py).
 """
@@ -130,12 +133,25 @@ _TOKEN = re.compile(
     r"|(?P<d>glpat-|gl(?:dt|rt|ptt|soat)-|dckr_pat_)[A-Za-z0-9_-]{20,}|(?P<e>xox[abposr]-)[A-Za-z0-9-]{10,}"
     r"|(?P<f>(?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|(?P<g>sk-(?:proj|ant-api\d\d|svcacct|admin)-)[\w-]{20,}"
     r"|(?P<h>pypi-AgE)[A-Za-z0-9_-]{16,}|(?P<i>AIza)[A-Za-z0-9_-]{35}|(?P<j>AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"
-    r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|(?P<l>ya29\.)[\w-]{20,}"
     r")"
 )
+# URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
+# webhooks, Teams incoming webhooks, a Telegram bot's API; the part after the prefix is masked
+_SECRET_PATH = re.compile(
+    r"(?:(?P<a>hooks\.slack\.com/(?:services|workflows|triggers)/)"
+    r"|(?P<b>(?:discord|discordapp)\.com/api/webhooks/)"
+    r"|(?P<c>\.webhook\.office\.com/webhookb2/)"
+    r"|(?P<d>api\.telegram\.org/(?:file/)?bot))"
+    r"[^\s?#\"'<>`]{8,}"
+)
+# a private key in PEM form (OpenSSH, PKCS#1, PKCS#8, encrypted or not): what follows this line,
+# up to its END line (or the end of the value: a key cut short is still a key)
+_PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----")
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
-    r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ"
+    r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
+    r"|PRIVATE KEY"
 )
 
 
@@ -189,11 +205,21 @@ def _form_spans(text: str) -> Iterable[tuple[int, int]]:
                     yield span[0], covered
     for m in _TOKEN.finditer(text):
         yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
+    if "/" in text:
+        for m in _SECRET_PATH.finditer(text):
+            yield m.end(m.lastindex or 0), m.end()
+    if "PRIVATE KEY" in text:
+        at = 0
+        while (begin := _PEM_BEGIN.search(text, at)) is not None:
+            end = text.find(f"-----END {begin.group('kind')}-----", begin.end())
+            at = len(text) if end < 0 else end
+            yield begin.end(), at
 
 
 # -- secrets by their place in a command line ----------------------------------------------------
 
 _WHOLE, _USERPASS, _PASSARG, _AFTER_EQUALS = "whole", "user:pass", "openssl pass", "name=value"
+_USERPERCENT = "user%pass"  # Samba's -U
 
 
 @dataclass(frozen=True)
@@ -244,20 +270,30 @@ _PROGRAMS: dict[str, _Program] = {
     "kubectl": _Program({"--from-literal": _AFTER_EQUALS}, after=frozenset({"secret"})),
     "openssl": _Program({"-pass": _PASSARG, "-passin": _PASSARG, "-passout": _PASSARG, "-k": _WHOLE},
                         attached=False),
+    "az": _Program({"-p": _WHOLE}, after=frozenset({"login"})),
+    **dict.fromkeys(("zip", "zipcloak", "unzip", "funzip"), _Program({"-P": _WHOLE})),
+    **dict.fromkeys(("7z", "7za", "7zr", "7zz"), _Program({"-p": _WHOLE}, attached_only=frozenset({"-p"}))),
+    **dict.fromkeys(("ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapmodrdn", "ldappasswd",
+                     "ldapwhoami", "ldapcompare", "ldapexop"), _Program({"-w": _WHOLE})),
+    **dict.fromkeys(("sqlcmd", "bcp", "isql", "tsql"), _Program({"-P": _WHOLE})),
+    **dict.fromkeys(("smbclient", "rpcclient", "smbcacls", "smbget", "net"), _Program({"-U": _USERPERCENT,
+                    "--user": _USERPERCENT})),
 }  # fmt: skip
 _OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
 _ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
 _CLUSTER = re.compile(r"-[A-Za-z]{2,}")
 _LOOKS_LIKE_OPTION = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n"})
+# a subcommand that sets a named value (aws configure set aws_secret_access_key KEY)
+_CONFIG = frozenset({"config", "configure"})
 
 
 def _offset(kind: str, value: str) -> int | None:
     """Where the secret starts in an option's value (None: it holds none)."""
     if not value or value == MASK:
         return None
-    if kind in (_USERPASS, _AFTER_EQUALS):
-        sep = ":" if kind == _USERPASS else "="
+    if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT):
+        sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%"}[kind]
         return value.index(sep) + 1 if sep in value and not value.endswith(sep) else None
     if kind == _PASSARG:  # openssl: pass:SECRET; env:VAR, file:PATH, fd:N, stdin say where it is
         if value.startswith("pass:"):
@@ -325,7 +361,8 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
             program, seen = _PROGRAMS[base], set()
             continue
-        if "config" in seen:  # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
+        # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
+        if not seen.isdisjoint(_CONFIG):
             if arg.startswith("pypi-token."):
                 pending = _WHOLE
             elif arg.startswith("http-basic."):

@@ -5,9 +5,11 @@ in the summary every name is a code span, so none renders as Markdown or HTML.""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
+import stat
 from typing import IO
 
 from rotrace.escape import safe_text
@@ -108,7 +110,28 @@ def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) 
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(step_summary(header, agg, plan))
+            fd = _open_summary(path)
         except OSError as exc:
-            print(f"rotrace: cannot write the step summary {path}: {exc.strerror}", file=out)
+            why = _REFUSED.get(exc.errno or 0, exc.strerror)
+            print(f"rotrace: cannot write the step summary {path}: {why}", file=out)
+            return
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(step_summary(header, agg, plan))
+
+
+# ENXIO: a FIFO without a reader (or a socket), which O_NONBLOCK does not wait on
+_REFUSED = {errno.ELOOP: "a symbolic link", errno.ENXIO: "not a regular file"}
+
+
+def _open_summary(path: str) -> int:
+    """The step summary, open for appending: the runner makes it a regular file, and the
+    command (which may write beside it) could have put a FIFO there (no reader: rotrace would
+    wait for ever) or a symbolic link (rotrace would append where it points). Neither is
+    followed nor waited on."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 0o666)  # fmt: skip
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    os.set_blocking(fd, True)
+    return fd

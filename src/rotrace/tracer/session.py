@@ -41,6 +41,13 @@ def trace_command(
     if options.writable is not None:
         own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened
         ruleset = _landlock((*options.writable, *own), options.writable_notes, tracer.warnings)
+    elif options.confined:  # the read-only sandbox: no write rules, the scopes alone
+        ruleset = landlock.scopes_only()
+        if ruleset is None:
+            tracer.warnings.append(
+                "the command could reach the abstract Unix sockets of processes outside the sandbox"
+                " (an X server, a session bus): scoping them needs Landlock ABI 6 (Linux >= 6.12)"
+            )
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
                       ruleset.fd if ruleset else None)  # fmt: skip
@@ -84,7 +91,7 @@ def trace_command(
         tracer.warnings,
         tracer.processes,
         tracer.directories.states,
-        ruleset.abi if ruleset else None,
+        ruleset.abi if ruleset and options.writable is not None else None,
     )
 
 

@@ -28,6 +28,8 @@ _FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT)
 # Seconds a signalled command has to stop before rotrace kills it: below Docker's and podman's
 # 10 s stop timeout, so that the trace is written before the runtime's SIGKILL.
 DEFAULT_GRACE = 8.0
+# A longer grace period (`--grace inf`) has no end: setitimer cannot hold it (OverflowError).
+_TIMER_MAX = 10.0**9
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -96,10 +98,11 @@ class SignalRelay:
         self.stopped_by = signum
         root = self._root()
         self._send(signum, [root] if root is not None else list(self._processes()))
-        if self._grace > 0:
-            signal.setitimer(signal.ITIMER_REAL, self._grace)
-        else:
+        if not self._grace > 0:  # nan too: no time given
             self._grace_over(signal.SIGALRM, None)
+        elif self._grace < _TIMER_MAX:
+            signal.setitimer(signal.ITIMER_REAL, self._grace)
+        # else (inf): no end but the command's own, or a second signal
 
     def _send(self, signum: int, pids: list[int]) -> None:
         foreground = _foreground_group() if signum in _FROM_TERMINAL else None

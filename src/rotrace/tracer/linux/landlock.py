@@ -101,19 +101,41 @@ class Ruleset:
         return notes
 
 
-def build(paths: list[str]) -> Ruleset:
-    """A ruleset that handles every write right and grants them beneath each of `paths` (a
-    path written `=PATH`: that file alone, never a directory's tree)."""
-    abi = abi_version()
-    handled = write_rights(abi)
-    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+def _create(handled: int, scoped: int) -> int:
     # struct landlock_ruleset_attr grew with the ABI; an older kernel refuses a longer one
     attr = struct.pack("=QQQ", handled, 0, scoped) if scoped else struct.pack("=Q", handled)
     fd = _syscall(ctypes.c_long(_CREATE_RULESET), ctypes.c_char_p(attr), ctypes.c_size_t(len(attr)),
                   ctypes.c_uint32(0))  # fmt: skip
     if fd < 0:
         raise LandlockUnavailable(ctypes.get_errno(), "landlock_create_ruleset failed")
-    ruleset = Ruleset(int(fd), abi, scoped=scoped)
+    return int(fd)
+
+
+def scopes_only() -> Ruleset | None:
+    """A ruleset that handles no file right, only the ABI 6 scopes: for the read-only sandbox,
+    which shares the host's network namespace (the command keeps the network), and with it
+    the abstract Unix sockets of the host's processes (an X server, a session bus), which a
+    container's own namespace would not show. None when the kernel has no scopes."""
+    try:
+        abi = abi_version()
+    except LandlockUnavailable:
+        return None
+    if abi < 6:
+        return None
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+    try:
+        return Ruleset(_create(0, scoped), abi, scoped=scoped)
+    except LandlockUnavailable:
+        return None
+
+
+def build(paths: list[str]) -> Ruleset:
+    """A ruleset that handles every write right and grants them beneath each of `paths` (a
+    path written `=PATH`: that file alone, never a directory's tree)."""
+    abi = abi_version()
+    handled = write_rights(abi)
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    ruleset = Ruleset(_create(handled, scoped), abi, scoped=scoped)
     for entry in paths:
         exact = entry.startswith("=")
         path = entry.removeprefix("=")
@@ -138,7 +160,7 @@ def build(paths: list[str]) -> Ruleset:
                 continue
             allowed = handled if is_dir else handled & _FILE_RIGHTS
             rule = struct.pack("=Qi", allowed, target)
-            if _syscall(ctypes.c_long(_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH),
+            if _syscall(ctypes.c_long(_ADD_RULE), ctypes.c_int(ruleset.fd), ctypes.c_int(_RULE_PATH_BENEATH),
                         ctypes.c_char_p(rule), ctypes.c_uint32(0)) < 0:  # fmt: skip
                 ruleset.skipped.append(f"{entry}: {os.strerror(ctypes.get_errno())}")
             else:
