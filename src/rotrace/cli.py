@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -15,6 +16,14 @@ from rotrace.export import FORMATS
 from rotrace.tracer.signals import DEFAULT_GRACE
 
 EXIT_HELP = "\b\nExit status:\n" + "\n".join(f"  {status:<4} {meaning}" for status, meaning in EXIT_STATUSES)
+
+
+def _a_number(value: float, option: str) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+    if math.isnan(value):
+        raise click.BadParameter("is not a number", param_hint=option)
+    return value
+
 
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
 
@@ -106,6 +115,7 @@ def cli() -> None:
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
+    callback=lambda _ctx, _param, value: _a_number(value, "--grace"),
     default=DEFAULT_GRACE,
     show_default=True,
     metavar="SECONDS",

@@ -146,3 +146,11 @@ def test_a_call_killed_inside_is_no_result_not_ok(tmp_path: Path) -> None:
     (event,) = [e for e in trace["events"] if e["path"].endswith("/fifo") and e["syscall"] == "openat"]
     assert event["result"] is None
     assert "no result" in proc.stderr
+
+
+@pytest.mark.parametrize("grace", ["nan", "-1", "soon"])
+def test_a_grace_period_that_is_no_duration_is_a_usage_error(grace: str) -> None:
+    proc = subprocess.run(
+        [PY, "-m", "rotrace", "run", "--grace", grace, "--", "true"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "--grace" in proc.stderr and "Traceback" not in proc.stderr
