@@ -339,7 +339,9 @@ def problems(out: Outcome, w: Workload, base: Base) -> list[str]:
         not out.docker_flags
         or out.docker_flags[0] != "--read-only"
         or not all(
-            f.startswith(("--mount=type=tmpfs,dst=/", '--mount=type=tmpfs,"dst=/'))
+            f.startswith(
+                ("--mount=type=tmpfs,dst=/", '--mount=type=tmpfs,"dst=/', "--mount=type=volume,", "--env=")
+            )
             for f in out.docker_flags[1:]
         )
     ):

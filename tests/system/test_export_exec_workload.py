@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rotrace.pipeline import Pipeline
+from rotrace.tracefile import read_trace
 from tests.support.containers import (
     import_image,
     kube_cleanup,
@@ -75,10 +77,35 @@ def _clean(app: Path) -> None:
         shutil.rmtree(app / name, ignore_errors=True)
 
 
+def _build_steps(trace: str) -> list[str]:
+    """The plan's steps for the image's build (compile the bytecode, say)."""
+    header, verdicts = read_trace(trace)
+    pipeline = Pipeline(header.cwd, header.directories)
+    for verdict in verdicts:
+        pipeline.add(verdict)
+    return pipeline.mount_plan(verdicts, header).build_steps
+
+
 @dataclass
 class Traced:
     app: Path  # the project, where it was traced (a checkout: /app in the image)
     trace: str
+    steps: list[str]  # the plan's build steps
+
+    def fresh(self) -> None:
+        """The tree as the image holds it: what the runs wrote removed, the build steps run."""
+        _clean(self.app)
+        self.build()
+
+    def build(self) -> None:
+        """Run the plan's build steps in the tree, with the application's interpreter as `python`."""
+        tools = self.app.parent / "bin"
+        tools.mkdir(exist_ok=True)
+        if not (tools / "python").exists():
+            (tools / "python").symlink_to(PYTHON)
+        env = {**_env(), "PATH": f"{tools}:{os.environ['PATH']}"}
+        for step in self.steps:
+            subprocess.run(["sh", "-c", step], cwd=self.app, env=env, check=True, timeout=120)
 
     def export(self, fmt: str, *extra: str) -> str:
         proc = rotrace_cli("allowlist", self.trace, "--format", fmt, *extra, cwd=self.app, env=_env())
@@ -103,9 +130,10 @@ def traced() -> Iterator[Traced]:
     trace = str(top / "t.json")
     run = rotrace_cli("run", "-q", "--json", trace, "--", PYTHON, "main.py", cwd=app, env=_env())
     assert run.returncode == 1, run.stderr  # it writes into its tree
-    _clean(app)  # as in a fresh checkout: the mount points do not exist
+    traced = Traced(app, trace, _build_steps(trace))
+    traced.fresh()  # a fresh checkout (the mount points do not exist), built as the plan says
     try:
-        yield Traced(app, trace)
+        yield traced
     finally:
         shutil.rmtree(top)
 
@@ -127,11 +155,13 @@ def test_bwrap_export_runs_the_application(traced: Traced) -> None:
 def test_policy_export_allows_every_write_of_the_application(traced: Traced, tmp_path: Path) -> None:
     policy = tmp_path / "rotrace.toml"
     policy.write_text(traced.export("policy"))
-    run = rotrace_cli("run", "--policy", str(policy), "--", PYTHON, "main.py", cwd=traced.app, env=_env())
-    _clean(traced.app)
+    again = str(tmp_path / "again.json")
+    argv = ["run", "--policy", str(policy), "--json", again, "--", PYTHON, "main.py"]
+    run = rotrace_cli(*argv, cwd=traced.app, env=_env())
+    traced.fresh()
     assert run.returncode == 0, run.stderr
     assert run.stdout == EXPECTED
-    checked = rotrace_cli("check", traced.trace, "--policy", str(policy), cwd=tmp_path)
+    checked = rotrace_cli("check", again, "--policy", str(policy), cwd=tmp_path)  # the run under the plan
     assert checked.returncode == 0, checked.stderr
 
 
@@ -143,8 +173,8 @@ def test_apparmor_export_compiles(traced: Traced, tmp_path: Path) -> None:
     parsed = subprocess.run([parser, "-Q", "-K", str(profile)], capture_output=True, text=True, timeout=60)
     assert parsed.returncode == 0, parsed.stderr
     text = profile.read_text()
-    for mount in ("__pycache__", "data"):
-        assert f'"{traced.app}/{mount}/**" rwkl,' in text
+    assert f'"{traced.app}/data/**" rwkl,' in text  # __pycache__ is compiled at build time instead
+    assert '__pycache__/**" rwkl' not in text
 
 
 # -- in containers: the image holds the application at /app; the trace's paths are mapped ---------
@@ -172,6 +202,9 @@ def image(traced: Traced, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     (root / "app").mkdir()
     for name in ("helper.py", "main.py"):
         shutil.copy2(traced.app / name, root / "app" / name)
+    # the image's build runs the plan's build steps, its paths mapped as --map maps the exports'
+    steps = [step.replace(str(traced.app), str(root / "app")) for step in traced.steps]
+    Traced(root / "app", traced.trace, steps).build()
     name = f"localhost/rotrace-workload:{os.getpid()}"
     import_image(wrapper, root, name)
     try:
