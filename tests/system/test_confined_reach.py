@@ -6,50 +6,14 @@ from the read-only sandbox, which shares the host's network namespace."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import NON_ROOT_PYTHON, portable_site
-
-NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[Path]:
-    """rotrace, importable by uid 65534."""
-    base = Path(tempfile.mkdtemp(prefix="rotrace-reach-", dir="/var/tmp"))
-    base.chmod(0o755)
-    try:
-        yield portable_site(base / "site")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="rotrace-reach-", dir="/var/tmp"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def rotrace(args: list[str], *, user: str, site: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    if user == "root":
-        argv = [sys.executable, "-m", "rotrace"]
-        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    else:
-        argv = [*NOBODY, NON_ROOT_PYTHON, "-m", "rotrace"]
-        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(cwd)}
-    return subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+from tests.support.as_user import NOBODY, rotrace
+from tests.support.tracing import NON_ROOT_PYTHON
 
 
 def _userns_works() -> bool:

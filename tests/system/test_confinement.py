@@ -8,19 +8,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import termios
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import NON_ROOT_PYTHON, portable_site
-
-NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+from tests.support.as_user import NOBODY, invocation, rotrace
+from tests.support.tracing import NON_ROOT_PYTHON
 
 # Types a command line into the terminal on fd 0 (TIOCSTI): the shell reading that terminal
 # would run it once rotrace is gone.
@@ -34,43 +31,6 @@ except OSError as exc:
 else:
     print("typed", file=sys.stderr)
 """
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[Path]:
-    """rotrace, importable by uid 65534."""
-    base = Path(tempfile.mkdtemp(prefix="rotrace-confine-", dir="/var/tmp"))
-    base.chmod(0o755)
-    try:
-        yield portable_site(base / "site")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _invocation(user: str, site: Path, cwd: Path) -> tuple[list[str], dict[str, str]]:
-    """How to start rotrace as root (this venv's) or as uid 65534 (the system Python)."""
-    if user == "root":
-        return [sys.executable, "-m", "rotrace"], {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    return [*NOBODY, NON_ROOT_PYTHON, "-m", "rotrace"], {
-        "PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(cwd)}  # fmt: skip
-
-
-def rotrace(
-    args: list[str], *, user: str, site: Path, cwd: Path, **kw: object
-) -> subprocess.CompletedProcess[str]:
-    """`rotrace ARGS` as `user` (root or nobody)."""
-    argv, env = _invocation(user, site, cwd)
-    return subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload, no-any-return]
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="rotrace-confine-", dir="/var/tmp"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -431,7 +391,7 @@ def _with_fds(
     redirections: str, args: list[str], user: str, site: Path, work: Path
 ) -> subprocess.CompletedProcess[str]:
     """rotrace started by a shell with these redirections (`3>>FILE`), as a user types it."""
-    argv, env = _invocation(user, site, work)
+    argv, env = invocation(user, site, work)
     shell = ["sh", "-c", f'exec "$@" {redirections}', "sh"]
     return subprocess.run(
         [*shell, *argv, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120
