@@ -158,6 +158,20 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     assert plan.persistent == ["/srv/state"]
 
 
+def test_scratch_places_and_lock_files_are_never_persistent() -> None:
+    """/tmp is a tmpfs in every container (nobody expects it to survive a restart), and a lock
+    file is opened for update to be locked, not to be read back."""
+
+    def updated(path: str) -> FileEvent:
+        flags = "O_RDWR|O_CREAT"
+        return FileEvent(1, 1, b"/usr/bin/uv", "openat", "open", path.encode(), None, flags, None, 3, True)
+
+    journal = event("/tmp/t.db-journal", "create")
+    locks = [updated(p) for p in ("/tmp/uv-cache/sdists-v9/.lock", "/srv/cache/.lock", "/srv/cache/x.lock")]
+    plan = _plan(journal, *locks, states={"/srv/cache": E})
+    assert plan.mounts == ["/srv/cache", "/tmp"] and plan.persistent == []
+
+
 def test_an_app_in_an_allowed_place_is_a_note_of_the_plan() -> None:
     plan = _plan(event("/tmp/proj/out.txt", "create"), event("/tmp/x", "create"), cwd="/tmp/proj")
     assert plan.mounts == [] and {b.point for b in plan.blocked} == {"/tmp", "/tmp/proj"}

@@ -50,6 +50,7 @@ SYSTEM_DIRS = frozenset(
      "/root", "/srv", "/mnt", "/media"}
 )  # fmt: skip
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
+_LOCK = re.compile(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
@@ -338,7 +339,12 @@ class MountPlanner:
         if known is not None and any(p.reason is None for p in placed):
             self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
         for raw, point, placement in found:
-            if placement.reason is None and point not in self._persistent and self._keeps_data(v, raw):
+            if (
+                placement.reason is None
+                and point not in SCRATCH  # nobody expects /tmp to survive a restart
+                and point not in self._persistent
+                and self._keeps_data(v, raw)
+            ):
                 self._persistent[point] = text_of(raw)
         return placed
 
@@ -413,6 +419,8 @@ class MountPlanner:
             return True
         if e.op != "open" or "O_TRUNC" in (e.flags or "") or not _UPDATE.search(e.flags or ""):
             return False
+        if _LOCK.search(raw):
+            return False  # a lock file is opened for update to be locked, not to be read back
         path = text_of(raw)
         created = self._created_files
         return (
