@@ -43,7 +43,11 @@ def cli() -> None:
     context_settings={"allow_interspersed_args": False},
 )
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
-@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see docs/usage.md).")
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False),
+    help="A policy TOML file: rotrace.toml, or a pyproject.toml's [tool.rotrace] (see docs/usage.md).",
+)
 @click.option(
     "--json",
     "json_path",
@@ -294,29 +298,50 @@ def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
 
 
 @cli.command(epilog=EXIT_HELP)
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("traces", metavar="TRACE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
-@click.option("--policy", type=click.Path(dir_okay=False), help="A policy TOML file (see docs/usage.md).")
-@click.option("--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE.")
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False),
+    help="A policy TOML file: rotrace.toml, or a pyproject.toml's [tool.rotrace] (see docs/usage.md). "
+    "Default, with no --allow: the first found from this directory upward.",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Widen the policy file in place with what the runs need (comments and order kept, new entries "
+    "sorted at the end), print its diff, then check. Never on traces of untrusted code.",
+)
+@click.option(
+    "--json", "json_path", metavar="FILE", help="Write the re-classified trace to FILE (one TRACE)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
 @_QUIET
 @_REPORT_FORMAT
 def check(
-    trace: str,
+    traces: tuple[str, ...],
     allow: tuple[str, ...],
     policy: str | None,
+    update: bool,
     json_path: str | None,
     verbose: bool,
     quiet: bool,
     report_format: str,
 ) -> int:
-    """Re-classify a saved JSON trace under another allowlist. Relative entries (--allow, a
-    policy's) mean the project directory the trace was taken in (its working directory)."""
-    from rotrace.commands import check as check_trace
+    """Re-classify saved JSON traces under another allowlist. Relative entries (--allow, a
+    policy's) mean the project directory each trace was taken in (its working directory).
+    With a policy file, also says which run wrote outside it (exit 1) and which rules no run
+    used (a note: the policy could narrow)."""
+    from rotrace.commands import check as check_traces
 
     if json_path == "-" and report_format == "json":
         raise click.UsageError("--json - and --format json both write to stdout: give --json a file")
-    return check_trace(trace, list(allow), policy, json_path, _view(verbose, quiet, report_format))
+    if len(traces) > 1 and (json_path or report_format == "json"):
+        raise click.UsageError("--json and --format json take one TRACE")
+    if update and report_format == "json":
+        raise click.UsageError("--update prints a diff to stdout, --format json a document: choose one")
+    view = _view(verbose, quiet, report_format)
+    return check_traces(list(traces), list(allow), policy, json_path, view, update)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,12 +4,28 @@ goes through report/ (stderr) and export/ (stdout)."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
+from dataclasses import dataclass, field
 
+from rotrace.errors import BadOption
 from rotrace.escape import safe_text
 from rotrace.output import TraceOutput
-from rotrace.pipeline import Pipeline, Reclassified, classifier, compare, export, load_changes
-from rotrace.policy.allowlist import build_allowlist, load_policy
+from rotrace.pathnames import is_under
+from rotrace.pipeline import (
+    Pipeline,
+    Reclassified,
+    classifier,
+    compare,
+    export,
+    load_changes,
+    verdict_status,
+)
+from rotrace.policy import policyfile
+from rotrace.policy.allowlist import Allowlist, build_allowlist, expand, load_policy
+from rotrace.policy.policyfile import find_policy
+from rotrace.report.present import present
 from rotrace.report.view import View
 from rotrace.tracefile import read_trace
 
@@ -23,18 +39,80 @@ def report(trace: str, view: View) -> int:
     return pipeline.conclude(header, verdicts, view)
 
 
-def check(trace: str, allow: list[str], policy: str | None, json_path: str | None, view: View) -> int:
-    """`rotrace check`: a saved trace classified again under another allowlist. Relative
-    entries (a policy file's, --allow's) mean the project directory the trace was taken in
+def check(
+    traces: list[str],
+    allow: list[str],
+    policy: str | None,
+    json_path: str | None,
+    view: View,
+    update: bool = False,
+) -> int:
+    """`rotrace check`: saved traces classified again under another allowlist. Relative
+    entries (a policy file's, --allow's) mean the project directory each trace was taken in
     (its working directory), never this process's: the same policy gives the same verdicts on
-    a CI runner, a laptop and in the image."""
+    a CI runner, a laptop and in the image. With neither --policy nor --allow, the policy found
+    from this directory upward (policyfile.find_policy). With a policy file: what each run
+    wrote outside it (exit 1), and the rules no run used; `update` first widens the file with
+    the directories the runs need, then checks."""
+    if policy is None and not allow:
+        policy = find_policy(os.getcwd())
+        if policy is not None:
+            print(safe_text(f"rotrace: policy {policy} (found from this directory upward)"), file=sys.stderr)
+    if update:
+        if policy is None:
+            raise BadOption(
+                "--update needs a policy file: --policy FILE, or a rotrace.toml (or a pyproject.toml"
+                " with a [tool.rotrace] table) in this directory or above"
+            )
+        wanted: list[str] = []
+        for trace in traces:
+            wanted += _checked(trace, allow, policy, None, None).wanted
+        changed = policyfile.update(policy, wanted)
+        if changed.added:
+            sys.stdout.write(changed.diff(os.path.basename(policy)))
+            sys.stdout.flush()
+            print(safe_text(f"rotrace: policy {policy}: {len(changed.added)} entries added"), file=sys.stderr)
+        else:
+            print(safe_text(f"rotrace: policy {policy}: nothing to add"), file=sys.stderr)
+    status = 0
+    breaches: list[policyfile.Breach] = []
+    used: set[str] = set()
+    for trace in traces:
+        if len(traces) > 1 and not view.json:
+            print(safe_text(f"rotrace: {trace}"), file=sys.stderr)
+        result = _checked(trace, allow, policy, json_path, view)
+        status |= result.status
+        breaches += result.breaches
+        used |= result.used
+    if policy is not None:
+        _conclude_policy(policy, breaches, [e for e in load_policy(policy).allow if e not in used], view)
+    return status
+
+
+_HELD = "held files before the run"  # policy.mounts: a place that only a mount's emptiness forbids
+
+
+@dataclass
+class _Checked:
+    """One trace under the policy: rotrace's status for it, the places written outside the
+    policy, the policy entries some write used, the entries that would allow what it lacks."""
+
+    status: int = 0
+    breaches: list[policyfile.Breach] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+    wanted: list[str] = field(default_factory=list)
+
+
+def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | None,
+             view: View | None) -> _Checked:  # fmt: skip
+    """Classify one trace again; present it unless `view` is None (the pass before an update)."""
     header, verdicts = read_trace(trace)
     project = header.cwd or None
     allowlist = build_allowlist(allow, policy, project=project)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
-    if policy is not None:
-        relative = relative or load_policy(policy).relative
-    if relative:
+    loaded = load_policy(policy) if policy is not None else None
+    relative = relative or (loaded is not None and loaded.relative)
+    if relative and view is not None:
         where = (
             f"the traced project directory {project}" if project else "this directory (the trace has none)"
         )
@@ -45,9 +123,67 @@ def check(trace: str, allow: list[str], policy: str | None, json_path: str | Non
     reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
     pipeline = Pipeline(header.cwd, header.directories)
     pipeline.tally(reclassified, header, output)
-    status = pipeline.conclude(header, reclassified, view)
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(reclassified, view is not None and view.verbose)
+    result = _Checked(verdict_status(header, pipeline.summary))
+    if view is not None:
+        present(header, aggregate, plan, view, result.status)
     output.close()
-    return status
+    if loaded is None:
+        return result
+    rules = {entry: Allowlist([expand(entry, project or loaded.home)]) for entry in loaded.allow}
+    outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
+    for v in reclassified:
+        e = v.event
+        if not e.write:
+            continue
+        for entry, rule in rules.items():
+            if entry not in result.used and any(
+                rule.allows_from(p, e.pid, e.tid) for p in (e.path, e.target) if p
+            ):
+                result.used.add(entry)
+        if v.violation:
+            denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
+            program = os.path.basename(os.fsdecode(e.exe)) or "?"
+            outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
+    # The directories a policy may allow: the mounts, and those that held files before the run
+    # (an allow rule hides nothing); never a venv, a system directory or above the application
+    places_to_allow = [*plan.mounts, *plan.persistent, *(b.point for b in plan.blocked if _HELD in b.reason)]
+    mounts = [m for m in places_to_allow if any(is_under(p, m) for _, p in outside)]
+    result.wanted = [policyfile.project_entry(m, project) for m in dict.fromkeys(mounts)]
+    places: dict[tuple[str, str], list[str]] = {}
+    for program, path in outside:
+        fix = max((m for m in mounts if is_under(path, m)), key=len, default=os.path.dirname(path) or path)
+        places.setdefault((program, fix), []).append(path)
+    command = shlex.join(header.command)
+    command = command if len(command) <= 60 else command[:59] + "…"
+    for (program, directory), paths in sorted(places.items()):
+        result.breaches.append(policyfile.Breach(trace, command, program, directory, paths[0], len(paths)))
+    return result
+
+
+def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: list[str], view: View) -> None:
+    """What the policy says of the runs: the writes outside it, and the rules none used."""
+    shown = breaches if view.verbose else breaches[:20]
+    for breach in shown:
+        print(f"rotrace: {breach.describe()}", file=sys.stderr)
+    if len(shown) < len(breaches):
+        print(
+            f"rotrace: ... and {len(breaches) - len(shown)} more places (-v lists them all)", file=sys.stderr
+        )
+    if breaches:
+        print(
+            safe_text(f"rotrace: policy {policy}: {len(breaches)} places written outside it"
+                      " (`rotrace check --update` widens it; never on traces from an untrusted change)"),
+            file=sys.stderr,
+        )  # fmt: skip
+    if unused:
+        names = ", ".join(safe_text(repr(u)) for u in unused)
+        print(f"rotrace: note: rules no run used (the policy could narrow): {names}", file=sys.stderr)
+    if view.github:
+        from rotrace.report.github import publish_policy
+
+        publish_policy(policy, breaches, unused, sys.stderr if view.stdout_taken else sys.stdout)
 
 
 def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] | None = None) -> int:

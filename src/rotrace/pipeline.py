@@ -175,12 +175,17 @@ def export(
     from rotrace.export.formats import RENDERERS, Target
     from rotrace.export.mapping import PathMap
 
+    maps = tuple(maps)
     where = PathMap(maps)
     reads = read_roots(verdicts) if fmt == "apparmor" and header.all_opens else None
     if reads is not None:
         reads = tuple(map(where, reads))
     programs = tuple(where(os.fsdecode(p.exe)) for p in header.processes if p.exe)
-    rendered = RENDERERS[fmt](where.plan(plan), Target(header.command, container, programs, reads))
+    # a policy names the project's directories relative to it, unless --map names them as the
+    # image does (then the names asked for, absolute)
+    project = header.cwd if header.cwd and not maps else None
+    target = Target(header.command, container, programs, reads, project)
+    rendered = RENDERERS[fmt](where.plan(plan), target)
     sys.stdout.write(rendered.text)
     sys.stdout.flush()
     for note in rendered.notes:

@@ -153,11 +153,16 @@ def test_bwrap_export_runs_the_application(traced: Traced) -> None:
 
 
 def test_policy_export_allows_every_write_of_the_application(traced: Traced, tmp_path: Path) -> None:
-    policy = tmp_path / "rotrace.toml"
+    """The policy is committed in the project, whose directories it names relative to it."""
+    policy = traced.app / "rotrace.toml"
     policy.write_text(traced.export("policy"))
     again = str(tmp_path / "again.json")
     argv = ["run", "--policy", str(policy), "--json", again, "--", PYTHON, "main.py"]
-    run = rotrace_cli(*argv, cwd=traced.app, env=_env())
+    try:
+        run = rotrace_cli(*argv, cwd=traced.app, env=_env())
+    finally:
+        policy.rename(tmp_path / "rotrace.toml")
+        policy = tmp_path / "rotrace.toml"  # elsewhere, `check` reads it against the traced project
     traced.fresh()
     assert run.returncode == 0, run.stderr
     assert run.stdout == EXPECTED

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from rotrace.escape import NOT_PLAIN, is_plain, safe_text
 from rotrace.export import FORMATS
-from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, escape_glob, policy_entry
+from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
+from rotrace.policy.policyfile import project_entry
 
 
 @dataclass
@@ -36,13 +37,15 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Target:
-    """What the plan is for: the traced command, the container's name in manifests, and for
-    the AppArmor profile the programs it ran and the directories it read (None: not recorded)."""
+    """What the plan is for: the traced command, the container's name in manifests, for the
+    AppArmor profile the programs it ran and the directories it read (None: not recorded), and
+    the project directory (the traced working directory), which a policy names relatively."""
 
     command: list[str]
     container: str = "app"
     programs: tuple[str, ...] = ()
     reads: tuple[str, ...] | None = None
+    project: str | None = None
 
 
 def _is_utf8(path: str) -> bool:
@@ -149,23 +152,33 @@ def _toml(doc: dict[str, object]) -> str:
 def policy(plan: MountPlan, target: Target) -> Rendered:
     """rotrace's policy TOML: the mounts as `allow` entries (those the defaults do not cover),
     the persistent ones again under `persistent`, the settings in an `[env]` table, the build
-    steps as comments."""
+    steps as comments. Made to be committed and diffed: every list sorted, no date, and the
+    directories under the project written relative to it (they mean the directory the file is
+    in, or the traced one for `rotrace check`), not as the machine that traced them named them."""
     defaults = Allowlist(list(DEFAULT_ALLOW))
     doc: dict[str, object] = {"version": 1, "defaults": True, "allow": []}
     mounts, persistent = _split(plan)
+    entries: dict[str, list[str]] = {}
     for mount in [*mounts, *persistent]:
         if not defaults.allows(os.fsencode(mount)):
-            key, value = policy_entry(escape_glob(mount))
-            doc.setdefault(key, [])
-            doc[key].append(value)  # type: ignore[attr-defined]
+            key, value = policy_entry(project_entry(mount, target.project))
+            entries.setdefault(key, []).append(value)
+    for key, values in sorted(entries.items()):
+        doc[key] = sorted(dict.fromkeys(values))
     skipped = [f"{p}: not valid UTF-8: left out of `persistent` (it is in allow_bytes)" for p in persistent
                if not _is_utf8(p)]  # fmt: skip
+    kept = sorted(project_entry(p, target.project) for p in persistent if _is_utf8(p))
     if persistent:
-        doc["persistent"] = [escape_glob(p) for p in persistent if _is_utf8(p)]
+        doc["persistent"] = kept
     env, env_notes = _env(plan, line=False)
     if env:
-        doc["env"] = env
-    head = _header(plan, target, "policy") + _comments([s for s in _setting_lines(plan) if "build step" in s])
+        doc["env"] = dict(sorted(env.items()))
+    lines = [s for s in _setting_lines(plan) if "build step" in s]
+    if any(not e.startswith("/") for e in [*entries.get("allow", []), *kept]):
+        lines.append(
+            "relative entries mean the project: the directory this file is in (for check: the traced one)"
+        )
+    head = _header(plan, target, "policy") + _comments(lines)
     notes = [*_notes(plan), *_persistent_notes(persistent, "`persistent` records it"), *env_notes, *skipped]
     return Rendered(head + _toml(doc), notes, bool(env_notes or skipped))
 

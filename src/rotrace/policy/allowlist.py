@@ -13,7 +13,8 @@ A policy file (TOML) holds the same rules:
 
 An entry starting with `=` allows that exact path only, not what is below it. A relative entry
 means the project directory: where the policy file lives when a command runs under it, the
-traced working directory when `rotrace check` reads a trace with it.
+traced working directory when `rotrace check` reads a trace with it. The same keys may live in
+the application's own pyproject.toml, under `[tool.rotrace]` (PYPROJECT_TABLE).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ DEFAULT_ALLOW = (
     "/dev/stderr",
 )
 
+PYPROJECT = "pyproject.toml"
+PYPROJECT_TABLE = ("tool", "rotrace")  # where a pyproject.toml holds the policy
 POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes", "persistent", "env"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
@@ -334,8 +337,13 @@ class Policy:
         return any(not a.removeprefix("=").startswith(("/", "~")) for a in self.allow)
 
 
-def load_policy(path: str) -> Policy:
-    """A policy TOML file; BadInput says where it is wrong."""
+def is_pyproject(path: str) -> bool:
+    """A pyproject.toml holds the policy in its [tool.rotrace] table, any other file at its top."""
+    return os.path.basename(path) == PYPROJECT
+
+
+def read_toml(path: str) -> tuple[str, dict[str, Any]]:
+    """A policy file's text and what it holds; BadInput says why it cannot be read."""
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8")
@@ -346,9 +354,32 @@ def load_policy(path: str) -> Policy:
     import tomllib  # only when a policy file is given: it costs start-up time
 
     try:
-        data: dict[str, Any] = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"policy {path}: invalid TOML: {exc}") from None
+
+
+def policy_table(data: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The table of a parsed file that holds the policy: the whole file, or a pyproject.toml's
+    [tool.rotrace] (None when it has none)."""
+    if not is_pyproject(path):
+        return data
+    table: Any = data
+    for key in PYPROJECT_TABLE:
+        table = table.get(key) if isinstance(table, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def load_policy(path: str) -> Policy:
+    """A policy TOML file (rotrace.toml, or a pyproject.toml's [tool.rotrace]); BadInput says
+    where it is wrong."""
+    _, parsed = read_toml(path)
+    found = policy_table(parsed, path)
+    if found is None:
+        raise BadInput(f"policy {path}: no [tool.rotrace] table (the policy's keys go there)")
+    data, source = found, path
+    if is_pyproject(path):
+        path = f"{path} [tool.rotrace]"  # what the messages name
     unknown = sorted(set(data) - POLICY_KEYS)
     if unknown:
         raise BadInput(
@@ -376,7 +407,7 @@ def load_policy(path: str) -> Policy:
         for k, v in env.items()
     ):
         raise BadInput(f"policy {path}: 'env' must be a table of NAME = \"value\" (NAME a shell identifier)")
-    home = os.path.dirname(os.path.realpath(path))
+    home = os.path.dirname(os.path.realpath(source))
     return Policy(defaults, allow, [expand(p, home) for p in persistent], dict(env), home)
 
 

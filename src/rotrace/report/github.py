@@ -15,6 +15,7 @@ from typing import IO
 from rotrace.escape import safe_text
 from rotrace.pathnames import generalise
 from rotrace.policy.mounts import MountPlan
+from rotrace.policy.policyfile import Breach
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 
@@ -104,19 +105,61 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def policy_annotations(policy: str, line: int, breaches: list[Breach]) -> list[str]:
+    """An `::error` per breach, on the line of the policy file that would allow it (its `allow`
+    list): where the fix goes, in the pull request's diff."""
+    where = f"file={escape_property(safe_text(policy))},line={line}"
+    title = escape_property(safe_text(f"rotrace: a write outside the policy {policy}"))
+    return [f"::error {where},title={title}::{escape_data(b.describe())}" for b in breaches]
+
+
+def policy_summary(policy: str, breaches: list[Breach], unused: list[str]) -> str:
+    """The step summary's table of the writes outside the policy, and the rules no run used."""
+    verdict = (
+        f"✗ {len(breaches)} places outside the policy" if breaches else "✓ every write within the policy"
+    )
+    lines = [f"### rotrace check: {md_code(policy)}: {verdict}", ""]
+    if breaches:
+        lines += ["| trace | command | program | where | writes |", "|---|---|---|---|---:|"]
+        for b in breaches:
+            cells = [md_code(c, True) for c in (b.trace, b.command, b.program, b.example)]
+            lines.append(f"| {' | '.join(cells)} | {b.count} |")
+        lines.append("")
+    if unused:
+        lines += [f"Rules no run used (the policy could narrow): {', '.join(md_code(u) for u in unused)}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def publish_policy(policy: str, breaches: list[Breach], unused: list[str], out: IO[str]) -> None:
+    """`rotrace check` with a policy file, on GitHub Actions: the annotations and the summary."""
+    from rotrace.policy.policyfile import allow_line
+
+    workspace = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+    shown = os.path.relpath(os.path.abspath(policy), workspace)
+    if shown.startswith(".."):
+        shown = policy
+    for line in policy_annotations(shown, allow_line(policy), breaches):
+        print(line, file=out)
+    _append_summary(policy_summary(shown, breaches, unused), out)
+
+
 def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) -> None:
     for line in annotation_lines(agg, plan):
         print(line, file=out)
+    _append_summary(step_summary(header, agg, plan), out)
+
+
+def _append_summary(text: str, out: IO[str]) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         try:
             fd = _open_summary(path)
         except OSError as exc:
             why = _REFUSED.get(exc.errno or 0, exc.strerror)
-            print(f"rotrace: cannot write the step summary {path}: {why}", file=out)
+            print(safe_text(f"rotrace: cannot write the step summary {path}: {why}"), file=out)
             return
         with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(step_summary(header, agg, plan))
+            f.write(text)
 
 
 # ENXIO: a FIFO without a reader (or a socket), which O_NONBLOCK does not wait on

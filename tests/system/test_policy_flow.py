@@ -1,0 +1,88 @@
+"""A committed policy that CI keeps true, on a real workload (tests/support/policy_flow.py, which
+scripts/policy-flow runs): each step's exit status and what it says."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.policy_flow import COMMENT, ENTRY_COMMENT, flow
+from tests.support.tracing import rotrace_cli
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="rotrace-policy-flow-", dir="/var/tmp"))
+    try:
+        yield base / "app"
+    finally:
+        shutil.rmtree(base)
+
+
+def test_policy_flow(project: Path) -> None:
+    steps = {step.name: step for step in flow(project)}
+    for step in steps.values():
+        assert step.ok, (step.name, step.returncode, step.stderr)
+    # the generated policy names the project relatively, with no trace of this machine's paths
+    generated = steps["policy from t1.json"].stdout
+    assert tomllib.loads(generated)["allow"] == ["data"]
+    assert str(project) not in generated
+    # the later run wrote a new place: which trace, which program, which path
+    failed = steps["check all runs"]
+    assert failed.returncode == 1
+    line = next(s for s in failed.stderr.splitlines() if "outside the policy" in s and "t3.json" in s)
+    assert "python" in line and f"{project}/reports" in line
+    assert "t1.json (" not in failed.stderr and "t2.json (" not in failed.stderr
+    # on GitHub Actions: an annotation on the policy file's `allow` line, and the summary's table
+    policy = (project / "rotrace.toml").read_text()
+    allow_line = policy.splitlines().index("allow = [") + 1
+    annotations = [s for s in failed.stdout.splitlines() if s.startswith("::error file=")]
+    assert annotations and annotations[0].startswith(f"::error file=rotrace.toml,line={allow_line},")
+    summary = (project / "summary.md").read_text()
+    assert "| `t3.json` |" in summary and f"`{project}/reports`" in summary
+    # --update: the diff on stdout, the comments and the order kept, then a clean check
+    update = steps["check --update"]
+    assert "+++ b/rotrace.toml" in update.stdout and '+    "reports",' in update.stdout
+    updated = (project / "rotrace.toml").read_text()
+    assert COMMENT in updated and f'"data",{ENTRY_COMMENT}' in updated
+    assert tomllib.loads(updated)["allow"] == ["data", "reports"]
+    assert updated.replace('    "reports",\n', "") == (project / "rotrace.toml.before").read_text()
+    assert steps["check all runs again"].returncode == 0
+
+
+def test_check_finds_the_pyproject_policy_and_notes_unused_rules(project: Path) -> None:
+    flow(project)
+    (project / "rotrace.toml").unlink()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\n\n[tool.rotrace]\n# ours\nallow = ["data", "old/cache"]\n'
+        "\n[tool.x]\ny = 1\n"
+    )
+    found = rotrace_cli("check", "-q", "t1.json", "t3.json", cwd=project)
+    assert found.returncode == 1, found.stderr
+    assert f"policy {project}/pyproject.toml (found from this directory upward)" in found.stderr
+    assert "rules no run used (the policy could narrow): 'old/cache'" in found.stderr
+    update = rotrace_cli("check", "-q", "--update", "t1.json", "t3.json", cwd=project)
+    assert update.returncode == 0, update.stderr
+    assert '-allow = ["data", "old/cache"]\n+allow = ["data", "old/cache", "reports"]' in update.stdout
+    assert (
+        (project / "pyproject.toml")
+        .read_text()
+        .endswith("# ours\n" + 'allow = ["data", "old/cache", "reports"]\n\n[tool.x]\ny = 1\n')
+    )
+    assert rotrace_cli("run", "-q", "--policy", "pyproject.toml", "--", sys.executable, "app.py", "--report",
+                       cwd=project).returncode == 0  # fmt: skip
+
+
+def test_check_usage_errors(project: Path) -> None:
+    flow(project)
+    (project / "rotrace.toml").unlink()
+    nothing = rotrace_cli("check", "--update", "t1.json", cwd=project)
+    assert nothing.returncode == 2 and "--update needs a policy file" in nothing.stderr
+    many = rotrace_cli("check", "--json", "x.json", "t1.json", "t2.json", cwd=project)
+    assert many.returncode == 2 and "take one TRACE" in many.stderr
