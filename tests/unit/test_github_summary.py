@@ -66,7 +66,10 @@ def _summary(name: str) -> tuple[str, list[str], list[str]]:
     must show as code, and the annotations."""
     component = name.replace("/", "_") or "_"
     assume(not is_general(component) and component not in (".", ".."))  # per-run names: planned at the parent
-    exe = f"/usr/bin/{component}".encode()
+    try:  # a name a file can have: bytes, or str as os.fsdecode gives them (no lone surrogate)
+        exe = os.fsencode(f"/usr/bin/{component}")
+    except UnicodeEncodeError:
+        assume(False)
     data, new = f"/srv/data/{component}", f"/srv/{component}"
     events = [
         event(f"{data}/f", "create", exe=exe),
