@@ -282,11 +282,12 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
     out.allowlist_status = policy.returncode
     out.blocked = [line for line in (policy.stdout + policy.stderr).splitlines() if "NOT MOUNTABLE" in line
                    or "cannot be made writable" in line]  # fmt: skip
-    (base.root / f"policy-{w.name}.toml").write_text(policy.stdout)
     import tomllib
 
-    try:
-        out.mounts = tomllib.loads(policy.stdout).get("allow", [])
+    try:  # relative entries mean the project directory (where the policy is committed)
+        out.mounts = [
+            os.path.normpath(os.path.join(cwd, m)) for m in tomllib.loads(policy.stdout).get("allow", [])
+        ]
     except tomllib.TOMLDecodeError as exc:
         out.errors.append(f"the policy does not parse: {exc}")
     docker = _rotrace(rotrace, "allowlist", str(trace), "--format", "docker", cwd=cwd, env=env)
@@ -301,13 +302,15 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
         out.errors.append(f"the k8s fragment does not parse: {exc}")
     out.hidden = sorted(m for m in out.mounts if m in before)
     base.lay(w)  # the image as it was before the first run
+    committed = Path(cwd) / "rotrace.toml"  # the policy, committed in the project as its users would
+    committed.write_text(policy.stdout)
     settings, steps = _plan_settings(trace)
     build_env = dict(env, PATH=f"{Path(base.argv(w)[0]).parent}{os.pathsep}{env.get('PATH', '')}")
     for step in steps:  # as the image's build would run them (its python: the workload's)
         subprocess.run(step, shell=True, cwd=cwd, env=build_env, check=True, capture_output=True)
     env = dict(env, **settings)
     replay_trace = base.root / f"{w.name}-ro.json"
-    replay = _rotrace(rotrace, "run", "--read-only", "--policy", str(base.root / f"policy-{w.name}.toml"),
+    replay = _rotrace(rotrace, "run", "--read-only", "--policy", str(committed),
                       "--json", str(replay_trace), "--", *base.argv(w), cwd=cwd, env=env)  # fmt: skip
     if replay_trace.exists():
         again = json.loads(replay_trace.read_text())
