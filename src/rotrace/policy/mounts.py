@@ -193,7 +193,7 @@ class _Planner:
                 return any(os.scandir(directory))
             except OSError:
                 return False
-        return state == DirState.CONTENT
+        return False
 
     def forbidden(self, point: str) -> str | None:
         """Why an empty mount at `point` would break the app, or None if it would not (asked
