@@ -126,6 +126,14 @@ def cli() -> None:
     help="After a signal to rotrace, how long the command has to stop before rotrace kills what is left "
     "(keep it below the runtime's stop timeout: Docker's and podman's is 10 s).",
 )
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Record KEY=VALUE in the trace's header (app=web, job=test): `rotrace merge` refuses to mix "
+    "apps and can group by a label. Repeatable.",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     allow: tuple[str, ...],
@@ -144,6 +152,7 @@ def run(
     command_status: bool,
     attach: int | None,
     grace: float,
+    labels: tuple[str, ...],
     command: tuple[str, ...],
 ) -> int:
     """Trace COMMAND and report the paths it writes.
@@ -197,8 +206,21 @@ def run(
         command_status=command_status,
         attach=attach,
         allow_fds=allow_fds,
+        labels=_labels(labels),
     )
     return run_traced(request)
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    """--label KEY=VALUE, each KEY once and not empty."""
+    labels: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key or key in labels:
+            why = "given twice" if key in labels else "expected KEY=VALUE"
+            raise click.BadParameter(f"{value!r}: {why}", param_hint="--label")
+        labels[key] = text
+    return labels
 
 
 def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
@@ -342,6 +364,46 @@ def check(
         raise click.UsageError("--update prints a diff to stdout, --format json a document: choose one")
     view = _view(verbose, quiet, report_format)
     return check_traces(list(traces), list(allow), policy, json_path, view, update)
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("traces", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="The merged trace ('-': stdout; a directory with --group-by).",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="HOST=IMAGE",
+    help="Write paths under HOST as under IMAGE in the merged trace (runs taken in different checkouts). "
+    "Repeatable.",
+)
+@click.option(
+    "--group-by",
+    metavar="label:KEY|cwd|command",
+    help="Traces of different applications: one merged trace per value, in the directory -o names.",
+)
+def merge(traces: tuple[str, ...], output: str, maps: tuple[str, ...], group_by: str | None) -> int:
+    """Merge the JSON traces of many runs of one application into one trace (and so one plan).
+
+    TRACE may be a file, a glob or a directory (its *.json). Identical writes become one event
+    with a count and the runs it came from; per-run names of one shape (tmpk3j_9x2a, .tmpAbC123,
+    pids, UUIDs) become one glob, each said on stderr; a name written in every run stays literal.
+    Traces of different applications (working directory, `app` label) are refused (exit 3)
+    unless --group-by splits them.
+
+    \b
+    Example:  rotrace merge runs/ -o merged.json && rotrace allowlist merged.json
+    """
+    from rotrace.export.mapping import parse_map
+    from rotrace.merge.combine import merge_command
+
+    return merge_command(list(traces), output, [parse_map(m) for m in maps], group_by)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, ProcessInfo
@@ -292,4 +293,6 @@ class Reclassified:
         self._classifier = classifier
 
     def __iter__(self) -> Iterator[Verdict]:
-        return (self._classifier.classify(v.event, v.venv, known_venv=True) for v in self._verdicts)
+        for v in self._verdicts:
+            verdict = self._classifier.classify(v.event, v.venv, known_venv=True)
+            yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict  # a merged trace's

@@ -13,6 +13,39 @@ from rotrace.redact import Redactor
 
 
 @dataclass
+class Source:
+    """One run a merged trace was made from (`rotrace merge`): its header, without its events."""
+
+    command: list[str]
+    cwd: str
+    exit_code: int
+    signal: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    programs: list[str] = field(default_factory=list)  # the executables it ran
+    kernel: str | None = None  # the kernel release, where the trace recorded it
+    rotrace_version: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # the trace file it was read from
+
+    @property
+    def name(self) -> str:
+        """A short name for a person: its `name` or `app` label, else its program's name."""
+        for key in ("name", "app"):
+            if key in self.labels:
+                return self.labels[key]
+        return self.command[0].rsplit("/", 1)[-1] if self.command else "?"
+
+
+@dataclass
+class Generalised:
+    """Sibling names of a merge's runs written as one glob (`rotrace merge`)."""
+
+    glob: str  # the whole path, the glob in its last component
+    names: int  # the distinct names it stands for
+    runs: tuple[int, ...]  # the runs they were written in
+
+
+@dataclass
 class TraceHeader:
     command: list[str]
     cwd: str
@@ -28,6 +61,9 @@ class TraceHeader:
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
     environment: dict[str, str] = field(default_factory=dict)  # environment.py: what decides the writes
     enforced: int | None = None  # run --enforce: the Landlock ABI that denied writes outside the allowlist
+    labels: dict[str, str] = field(default_factory=dict)  # run --label KEY=VALUE
+    sources: list[Source] = field(default_factory=list)  # a merged trace's runs (else empty)
+    generalised: list[Generalised] = field(default_factory=list)  # a merged trace's name families
     secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
 
     def __post_init__(self, secrets: Collection[str]) -> None:
@@ -37,6 +73,14 @@ class TraceHeader:
         self.command = redact.argv(self.command)
         self.processes = [replace(p, cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)
+        for source in self.sources:
+            source.command = redact.argv(source.command)
+            source.environment = redact.environment(source.environment)
+
+    @property
+    def runs(self) -> int:
+        """How many runs the trace holds: a merged trace's sources, else one."""
+        return len(self.sources) or 1
 
     @property
     def command_failed(self) -> bool:

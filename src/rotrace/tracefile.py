@@ -1,4 +1,4 @@
-"""The JSON trace (schema 2), the only place that knows its shape: header, events with their
+"""The JSON trace (schema 3), the only place that knows its shape: header, events with their
 verdicts, summary and explanations; a streaming writer and a validating reader.
 
 Layout (docs/trace-format.md, docs/trace.schema.json): a header, the events array, then the
@@ -23,10 +23,12 @@ from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
-from rotrace.record import TraceHeader
+from rotrace.record import Generalised, Source, TraceHeader
 
-SCHEMA = 2  # 2: summary.went_through; a version adds fields only, so older ones are read too
-READABLE = (1, 2)
+# 2: summary.went_through; 3: labels, and a merged trace's sources, generalised names and each
+# event's count and runs. A version adds fields only, so older ones are read too.
+SCHEMA = 3
+READABLE = (1, 2, 3)
 
 
 # -- to JSON -------------------------------------------------------------------------------------
@@ -40,6 +42,9 @@ def header_json(header: TraceHeader) -> dict[str, Any]:
     out = {"rotrace_version": __version__, "schema": SCHEMA, **asdict(header)}
     out["processes"] = [_process_json(p) for p in header.processes]
     out["directories"] = {os.fsdecode(d): s.value for d, s in sorted(header.directories.items())}
+    for merged in ("sources", "generalised"):  # a merged trace's only
+        if not out[merged]:
+            del out[merged]
     return out
 
 
@@ -77,8 +82,15 @@ def _event_line(v: Verdict, first: bool) -> str:
         f'"write": {_LITERAL[e.write]}, "unresolved": {_LITERAL[e.unresolved]}, '
         f'"allowed": {_LITERAL[v.allowed]}, "venv": {_path(v.venv)}, '
         f'"ro_forecast": {_string(v.ro_forecast)}, "explanation": {_string(known)}, '
-        f'"harmless": {_LITERAL[v.harmless]}}}'
+        f'"harmless": {_LITERAL[v.harmless]}{_merged(v)}}}'
     )
+
+
+def _merged(v: Verdict) -> str:
+    """A merged trace's event: how many times it was written, and in which runs."""
+    if not v.runs and v.count == 1:
+        return ""
+    return f', "count": {v.count}, "runs": [{", ".join(map(str, v.runs))}]'
 
 
 class RenderedEvents:
@@ -223,7 +235,43 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         directories={os.fsencode(d): states[s] for d, s in directories.items()},
         environment=_environment(data),
         enforced=_int(data, "enforced", None, low=1, high=1000),
+        labels=_labels(data),
+        sources=[_source(s) for s in _field(data, "sources", list, [])],
+        generalised=[_generalised(g) for g in _field(data, "generalised", list, [])],
     )
+
+
+def _labels(data: dict[str, Any]) -> dict[str, str]:
+    labels = _field(data, "labels", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise _Malformed("'labels' must map names to strings")
+    return dict(labels)
+
+
+def _source(obj: object) -> Source:
+    if not isinstance(obj, dict):
+        raise _Malformed("a source must be an object")
+    return Source(
+        command=list(_strings(obj, "command")),
+        cwd=_field(obj, "cwd", str),
+        exit_code=_int(obj, "exit_code", low=-(2**31), high=2**31),
+        signal=_named(obj, "signal", _SIGNAL, None),
+        environment=_environment(obj),
+        programs=list(_strings(obj, "programs", [])),
+        kernel=_field(obj, "kernel", str, None),
+        rotrace_version=_field(obj, "rotrace_version", str, ""),
+        labels=_labels(obj),
+        path=_field(obj, "path", str, ""),
+    )
+
+
+def _generalised(obj: object) -> Generalised:
+    if not isinstance(obj, dict):
+        raise _Malformed("a generalised name must be an object")
+    runs = _field(obj, "runs", list)
+    if not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**32 for r in runs):
+        raise _Malformed("'runs' must be a list of run indices")
+    return Generalised(_field(obj, "glob", str), _int(obj, "names", low=1), tuple(runs))
 
 
 def _environment(data: dict[str, Any]) -> dict[str, str]:
@@ -261,6 +309,9 @@ def _verdict(obj: object) -> Verdict:
         write=_field(obj, "write", bool),
         unresolved=_field(obj, "unresolved", bool, False),
     )
+    runs = _field(obj, "runs", list, [])
+    if not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**32 for r in runs):
+        raise _Malformed("'runs' must be a list of run indices")
     return Verdict(
         event,
         _field(obj, "allowed", bool, None),
@@ -268,6 +319,8 @@ def _verdict(obj: object) -> Verdict:
         _named(obj, "ro_forecast", _ERRNO, None),
         None if explanation is None else BY_ID.get(explanation),
         _field(obj, "harmless", bool, False),
+        _int(obj, "count", 1, low=1),
+        tuple(runs),
     )
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import KNOWN
 from rotrace.policy.verdict import Verdict
-from rotrace.record import TraceHeader, signal_name
+from rotrace.record import Generalised, Source, TraceHeader, signal_name
 from rotrace.tracer.flags import at_flags, rename_flags
 
 ids = st.integers(0, 2**32 - 1)
@@ -29,7 +29,7 @@ events = st.builds(
 verdicts = st.builds(
     Verdict, events, st.none() | st.booleans(), st.none() | paths,
     st.none() | st.from_regex(r"ok|E[A-Z0-9_]{1,30}", fullmatch=True), st.none() | st.sampled_from(KNOWN),
-    st.booleans(),
+    st.booleans(), st.integers(1, 2**40), st.lists(st.integers(0, 99), max_size=3).map(tuple),
 )  # fmt: skip
 processes = st.builds(
     ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple)
@@ -50,4 +50,20 @@ headers = st.builds(
     directories=st.dictionaries(paths, st.sampled_from(DirState), max_size=3),
     environment=st.dictionaries(st.sampled_from(["HOME", "UV_NO_SYNC", "uid"]), st.text(max_size=10)),
     enforced=st.none() | st.integers(1, 7),
+    labels=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
+    sources=st.lists(
+        st.builds(
+            Source,
+            command=st.lists(texts, max_size=2),
+            cwd=texts,
+            exit_code=st.integers(0, 255),
+            programs=st.lists(texts, max_size=2),
+            labels=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
+        ),
+        max_size=2,
+    ),
+    generalised=st.lists(
+        st.builds(Generalised, texts, st.integers(1, 99), st.lists(st.integers(0, 9), max_size=3).map(tuple)),
+        max_size=2,
+    ),
 )

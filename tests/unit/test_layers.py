@@ -50,6 +50,16 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.report",
         "rotrace.tracefile",
     },
+    # `rotrace merge`: beside the commands, above the pipeline
+    "rotrace.merge": {
+        "rotrace.pipeline",
+        "rotrace.policy",
+        "rotrace.export",
+        "rotrace.record",
+        "rotrace.report",
+        "rotrace.tracefile",
+        "rotrace.output",
+    },
     # `rotrace run` in two processes; within run/, each module only below itself.
     "rotrace.run.request": {"rotrace.policy", "rotrace.report", "rotrace.tracer"},
     "rotrace.run.handoff": {"rotrace.tracer", "rotrace.tracer.linux", "rotrace.spool"},
@@ -91,6 +101,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.run.launch",
         "rotrace.run.request",
         "rotrace.commands",
+        "rotrace.merge",
     },
     "rotrace.entry": {"rotrace.cli", "rotrace.output", "rotrace.run.handoff", "rotrace.run.launch"},
     "rotrace.__main__": {"rotrace.entry"},

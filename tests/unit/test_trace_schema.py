@@ -72,7 +72,11 @@ def _mutated(edit: str) -> dict[str, Any]:
 
 # What the reader refuses (one BadInput line, exit 3): the schema refuses it too.
 REFUSED = [
-    "top schema 3",
+    "top schema 4",
+    'top labels {"app": 1}',
+    "top sources [{}]",
+    "event runs [-1]",
+    "event count 0",
     "top schema true",
     'top command "ls"',
     "top exit_code true",

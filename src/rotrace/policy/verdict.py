@@ -22,16 +22,22 @@ class Verdict:
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
     explanation: Known | None = None  # the known writer, for violations and venv writes
     harmless: bool = False  # failed here as it would under a read-only root: not a write at all
+    # A merged trace's event (rotrace merge): how many times the write was made, and in which of
+    # the merged runs (indices into the header's sources); () for one run's event.
+    count: int = 1
+    runs: tuple[int, ...] = ()
 
     def astuple(self) -> tuple[object, ...]:
         """For a spool: marshal-able values (the explanation by its id)."""
         known = None if self.explanation is None else self.explanation.id
-        return (self.event.astuple(), self.allowed, self.venv, self.ro_forecast, known, self.harmless)
+        return (self.event.astuple(), self.allowed, self.venv, self.ro_forecast, known, self.harmless,
+                self.count, self.runs)  # fmt: skip
 
     @classmethod
     def from_tuple(cls, record: tuple[Any, ...]) -> Verdict:
-        event, allowed, venv, ro, known, harmless = record
-        return cls(FileEvent(*event), allowed, venv, ro, None if known is None else BY_ID[known], harmless)
+        event, allowed, venv, ro, known, harmless, count, runs = record
+        known_writer = None if known is None else BY_ID[known]
+        return cls(FileEvent(*event), allowed, venv, ro, known_writer, harmless, count, tuple(runs))
 
     @property
     def violation(self) -> bool:

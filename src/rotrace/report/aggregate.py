@@ -38,10 +38,12 @@ class Group:
     failed_writes: int = 0  # refused here (EROFS, EACCES, EPERM), not only under a read-only root
     denied: int = 0  # violations the kernel refused as a policy does (Verdict.denied)
     went_through: int = 0  # violations that succeeded
+    runs: set[int] = field(default_factory=set)  # a merged trace: the runs that wrote here
 
     def add(self, v: Verdict, keep: int) -> None:
         e = v.event
         outcome = e.outcome
+        self.runs.update(v.runs)
         self.count += 1
         self.ops[e.op] += 1
         self.outcomes[outcome] += 1

@@ -25,9 +25,12 @@ def _known(counter: dict[Known, int]) -> list[dict[str, Any]]:
     ]
 
 
-def _group(g: Group) -> dict[str, Any]:
+def _group(g: Group, runs: int) -> dict[str, Any]:
+    """`runs`: the merged trace's runs (0: one run's trace, no coverage)."""
+    seen = {"runs": {"seen": len(g.runs), "of": runs, "which": sorted(g.runs)}} if runs else {}
     return {
         "where": g.where,
+        **seen,
         "not_mountable": g.blocked,
         "venv": g.venv,
         "writes": g.count,
@@ -44,6 +47,7 @@ def _group(g: Group) -> dict[str, Any]:
 
 def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status: int) -> dict[str, Any]:
     allowed: dict[str, int] = {}
+    runs = len(header.sources)
     for g in agg.allowed.values():
         allowed[g.where] = allowed.get(g.where, 0) + g.count
     return {
@@ -63,7 +67,9 @@ def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status
             "ro_failures": agg.summary.ro_failures,
             "went_through": agg.summary.went_through,
         },
-        "violations": [_group(g) for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))],
+        "violations": [
+            _group(g, runs) for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))
+        ],
         "plan": {
             "mounts": plan.mounts,
             "not_mountable": [
@@ -72,7 +78,11 @@ def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status
             ],
             "settings": _known(plan.settings),
         },
-        "allowed": {"writes": sum(allowed.values()), "directories": dict(sorted(allowed.items()))},
+        "allowed": {
+            "writes": sum(allowed.values()),
+            "directories": dict(sorted(allowed.items())),
+            **({"runs": {g.where: sorted(g.runs) for g in agg.allowed.values()}} if runs else {}),
+        },
         "warnings": header.warnings,
         "environment": header.environment,
     }

@@ -102,7 +102,21 @@ def _print(console: Console, text: Text, indent: int) -> None:
         console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
-def _group_line(g: Group, cwd: str, enforced: bool = False, confined: bool = False) -> Text:
+def coverage(g: Group, header: TraceHeader) -> str | None:
+    """A merged trace's group: in how many of its runs it was written, and by which (a place
+    written in one run only is flagged: a one-off, or a path the other runs did not reach)."""
+    if not header.sources:
+        return None
+    names = ", ".join(
+        dict.fromkeys(header.sources[i].name for i in sorted(g.runs) if i < len(header.sources))
+    )
+    once = " (in one run only: check it)" if len(g.runs) == 1 and len(header.sources) > 1 else ""
+    return safe_text(f"seen in {len(g.runs)} of {len(header.sources)} runs: {names}{once}")
+
+
+def _group_line(
+    g: Group, cwd: str, enforced: bool = False, confined: bool = False, seen: str | None = None
+) -> Text:
     line = Text()
     line.append(safe_text(generalise(g.where)), style="bold")
     if g.venv:
@@ -123,6 +137,8 @@ def _group_line(g: Group, cwd: str, enforced: bool = False, confined: bool = Fal
     line.append(f" · {_processes(g)}", style="cyan")
     if g.examples:
         line.append(f" · e.g. {_example(g.examples[0].event.path, g.where)}", style="dim")
+    if seen is not None:
+        line.append(f" · {seen}", style="magenta")
     return line
 
 
@@ -196,7 +212,8 @@ def render(
         shown = groups if verbose else groups[:_MORE_PLACES]
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
         for g in shown:
-            _print(console, _group_line(g, header.cwd, header.enforced is not None, confined), 2)
+            seen = coverage(g, header)
+            _print(console, _group_line(g, header.cwd, header.enforced is not None, confined, seen), 2)
             if verbose or g.venv:
                 yield_lines = list(_write_line(g))
                 for line in yield_lines:
@@ -221,9 +238,12 @@ def render(
         listed = ", ".join(f"{safe_text(d)} ({n:,})" for d, n in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
         _print(console, Text(f"✓ {_n(allowed, 'allowed write')}: {listed}{more}", style="green"), 0)
-        if verbose:
+        if verbose or header.sources:
             for g in sorted(agg.allowed.values(), key=lambda g: g.where):
-                console.print(Text(f"  {safe_text(g.where)}", style="dim"))
+                seen = coverage(g, header)
+                console.print(Text(f"  {safe_text(g.where)}" + (f" · {seen}" if seen else ""), style="dim"))
+                if not verbose:
+                    continue
                 for line in _write_line(g):
                     _print(console, line, 6)
     if not s.writes:

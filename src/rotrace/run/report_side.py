@@ -78,6 +78,7 @@ def conclude(messages: Iterator[Message]) -> int:
             directories=result.directories,
             environment=environment,
             enforced=result.landlock_abi,
+            labels=dict(request.labels),
             secrets=secrets_in(os.environ),
         )
         verdicts: Classified | Kept

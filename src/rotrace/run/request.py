@@ -29,6 +29,7 @@ class RunRequest:
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
     allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
+    labels: dict[str, str] = field(default_factory=dict)  # --label KEY=VALUE, for the header
 
 
 @dataclass(frozen=True)

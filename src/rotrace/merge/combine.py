@@ -1,0 +1,323 @@
+"""Many runs' traces into one (`rotrace merge`), in two streaming passes over the files, one
+trace at a time: memory holds distinct names and distinct writes, never all the events.
+
+Pass 1 collects the names each directory received, per operation and run, and derives the
+per-run names' globs (generalise.py). Pass 2 reads each trace again, writes every path with its
+globs, and folds identical writes into one event with a count and the runs it came from (pids
+stay the first run's: they mean nothing across runs). The header keeps each run as a source,
+what each directory held (content in any run: content), and notes where runs disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as globbing
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+
+from rotrace import __version__
+from rotrace.errors import BadInput, BadOption
+from rotrace.escape import safe_text
+from rotrace.events import DirState, ProcessInfo
+from rotrace.export.mapping import PathMap
+from rotrace.merge.generalise import Siblings, glob_regex
+from rotrace.output import TraceOutput
+from rotrace.pathnames import text_of
+from rotrace.pipeline import Pipeline
+from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.mounts import SYSTEM_DIRS
+from rotrace.policy.verdict import Verdict
+from rotrace.record import Generalised, Source, TraceHeader
+from rotrace.tracefile import read_trace
+
+GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
+
+
+def expand_inputs(arguments: list[str]) -> list[str]:
+    """Trace files from the arguments: files, globs, and directories (their *.json)."""
+    found: list[str] = []
+    for arg in arguments:
+        if os.path.isdir(arg):
+            found += sorted(globbing.glob(os.path.join(globbing.escape(arg), "*.json")))
+        elif not os.path.exists(arg) and globbing.has_magic(arg):
+            matched = sorted(p for p in globbing.glob(arg) if os.path.isfile(p))
+            if not matched:
+                raise BadInput(f"no trace matches {arg!r}")
+            found += matched
+        else:
+            found.append(arg)
+    found = list(dict.fromkeys(found))
+    if not found:
+        raise BadInput("no traces to merge (a directory given holds no *.json)")
+    return found
+
+
+def _key(header: TraceHeader, by: str) -> str:
+    if by == "cwd":
+        return header.cwd
+    if by == "command":
+        return shlex.join(header.command)
+    return header.labels.get(by.removeprefix("label:"), "")
+
+
+def grouped(paths: list[str], by: str | None) -> dict[str, list[str]]:
+    """The traces by application: with `by`, one group per value; without, one group, or
+    BadInput when they are of different applications (working directory, `app` label)."""
+    if by is not None and not GROUP_BY.fullmatch(by):
+        raise BadOption(f"--group-by {by!r}: expected label:KEY, cwd or command")
+    groups: dict[str, list[str]] = {}
+    first: tuple[str, str, str] | None = None
+    for path in paths:
+        header, _ = read_trace(path)
+        if by is not None:
+            groups.setdefault(_key(header, by), []).append(path)
+            continue
+        app = (header.cwd, header.labels.get("app", ""), path)
+        if first is not None and app[:2] != first[:2]:
+            what = "working directory" if app[0] != first[0] else "app label"
+            raise BadInput(
+                f"{first[2]} and {path} are of different applications (their {what} differs): "
+                "merge one application at a time, or split them with --group-by label:KEY|cwd|command"
+            )
+        first = first or app
+        groups.setdefault("", []).append(path)
+    return groups
+
+
+@dataclasses.dataclass
+class _Family:
+    glob: str
+    pattern: re.Pattern[str]
+    names: int
+    runs: int  # bits
+
+
+class _Names:
+    """Pass 1: the names per (directory, operation), and then the globs they make."""
+
+    def __init__(self, where: Callable[[str], str]) -> None:
+        self.where = where
+        self.siblings: dict[tuple[str, str], Siblings] = {}
+        self.families: dict[tuple[str, str], list[_Family]] = {}
+        self.guarded: set[str] = set()  # venvs and the application directory: never under a glob
+
+    def add(self, path: str, op: str, run: int) -> None:
+        directory, name = os.path.split(path)
+        self.siblings.setdefault((directory, op), Siblings()).add(name, run)
+
+    def settle(self, runs: int) -> list[Generalised]:
+        made: dict[str, Generalised] = {}
+        for (directory, op), siblings in self.siblings.items():
+            for glob, family in siblings.families(runs):
+                full = os.path.join(directory, glob)
+                if not self._safe(full):
+                    continue
+                bits = 0
+                for b in family.names.values():
+                    bits |= b
+                self.families.setdefault((directory, op), []).append(
+                    _Family(glob, glob_regex(glob), len(family.names), bits)
+                )
+                seen = made.get(full)
+                if seen is None or seen.names < len(family.names):
+                    made[full] = Generalised(full, len(family.names), _runs(bits))
+        self.siblings.clear()
+        return sorted(made.values(), key=lambda g: g.glob)
+
+    def _safe(self, glob: str) -> bool:
+        """A glob that matches no venv, no application directory, no system directory, nor
+        any directory above one."""
+        matcher = Allowlist([glob])
+        return not any(
+            matcher.allows(os.fsencode(p)) for p in (*self.guarded, *SYSTEM_DIRS)
+        )  # a glob allows what is below a match too
+
+    def name(self, path: str, op: str) -> str:
+        """The path with the globs of its directories and its own name."""
+        directory, name = os.path.split(path)
+        general = self.directory(directory)
+        for family in self.families.get((directory, op), ()):
+            if family.pattern.fullmatch(name):
+                return os.path.join(general, family.glob)
+        return os.path.join(general, name) if general != directory else path
+
+    def directory(self, path: str) -> str:
+        if path in ("/", ""):
+            return path
+        return self.name(path, "mkdir")
+
+
+@dataclasses.dataclass
+class _Merged:
+    verdict: Verdict  # the first run's, its paths generalised
+    count: int
+    runs: int  # bits
+
+
+def _runs(bits: int) -> tuple[int, ...]:
+    return tuple(i for i in range(bits.bit_length()) if bits >> i & 1)
+
+
+def _mapped(where: PathMap, raw: bytes | None) -> str | None:
+    return None if raw is None else where(os.fsdecode(raw))
+
+
+def _events(path: str) -> Iterator[Verdict]:
+    return iter(read_trace(path)[1])
+
+
+def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[str]) -> TraceHeader:
+    """Write the merged trace of `paths` (one application's runs) to the file `out` ('-':
+    stdout); `notes` receives
+    what a person should know (names generalised, runs that disagree)."""
+    where = PathMap(maps)
+    names = _Names(where)
+    headers = [read_trace(p)[0] for p in paths]
+    runs = len(paths)
+    if runs > 4096:
+        raise BadInput(f"{runs} traces: rotrace merges at most 4096 at once")
+    for run, path in enumerate(paths):  # pass 1: names
+        names.guarded.add(where(headers[run].cwd))
+        for v in _events(path):
+            e = v.event
+            if v.venv is not None:
+                names.guarded.add(where(os.fsdecode(v.venv)))
+            names.add(where(os.fsdecode(e.path)), e.op, run)
+            if e.target is not None and e.op in ("rename", "link"):
+                names.add(where(os.fsdecode(e.target)), e.op + ">", run)
+    generalised = names.settle(runs)
+    for g in generalised:
+        notes.append(f"generalised {g.names} names from {len(g.runs)} of {runs} runs: {g.glob}")
+
+    merged: dict[tuple[object, ...], _Merged] = {}  # pass 2: identical writes folded
+    for run, path in enumerate(paths):
+        for v in _events(path):
+            e = v.event
+            p = names.name(where(os.fsdecode(e.path)), e.op)
+            t = _mapped(where, e.target)
+            if t is not None and e.op in ("rename", "link"):
+                t = names.name(t, e.op + ">")
+            venv = _mapped(where, v.venv)
+            known = None if v.explanation is None else v.explanation.id
+            key = (e.exe, e.syscall, e.op, p, t, e.flags, e.mode, e.outcome, e.write, e.unresolved,
+                   v.allowed, venv, v.ro_forecast, known, v.harmless)  # fmt: skip
+            entry = merged.get(key)
+            if entry is None:
+                event = dataclasses.replace(
+                    e, path=os.fsencode(p), target=None if t is None else os.fsencode(t)
+                )
+                venv_raw = None if venv is None else os.fsencode(venv)
+                merged[key] = _Merged(dataclasses.replace(v, event=event, venv=venv_raw), v.count, 1 << run)
+            else:
+                entry.count += v.count
+                entry.runs |= 1 << run
+
+    header = _header(paths, headers, names, where, generalised, notes)
+    output = TraceOutput(out)
+    Pipeline(header.cwd, header.directories).tally(
+        (dataclasses.replace(m.verdict, count=m.count, runs=_runs(m.runs)) for m in merged.values()),
+        header,
+        output,
+    )
+    output.close()
+    if output.error is not None:
+        raise BadInput(output.error.removesuffix(" (the report above is complete)"))
+    return header
+
+
+def _header(
+    paths: list[str],
+    headers: list[TraceHeader],
+    names: _Names,
+    where: PathMap,
+    generalised: list[Generalised],
+    notes: list[str],
+) -> TraceHeader:
+    first = headers[0]
+    states: dict[str, dict[DirState, list[int]]] = {}
+    for run, h in enumerate(headers):
+        for d, s in h.directories.items():
+            general = names.directory(where(os.fsdecode(d)))
+            states.setdefault(general, {}).setdefault(s, []).append(run)
+    directories: dict[bytes, DirState] = {}
+    for name, by_state in states.items():
+        state = next(s for s in (DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state)
+        directories[os.fsencode(name)] = state
+        if DirState.ABSENT in by_state and len(by_state) > 1:
+            absent = len(by_state[DirState.ABSENT])
+            notes.append(
+                f"{name} was absent before {absent} of {len(headers)} runs and there before the others: "
+                f"planned as {'holding files' if state == DirState.CONTENT else 'empty'}"
+            )
+    processes: dict[tuple[bytes, tuple[str, ...]], ProcessInfo] = {}
+    for h in headers:
+        for p in h.processes:
+            processes.setdefault((p.exe, p.cmdline), p)
+    labels = {k: v for k, v in first.labels.items() if all(h.labels.get(k) == v for h in headers)}
+    failed = next((h for h in headers if h.command_failed), None)
+    sources = [
+        Source(
+            command=list(h.command),
+            cwd=where(h.cwd),
+            exit_code=h.exit_code,
+            signal=h.signal,
+            environment=dict(h.environment),
+            programs=sorted({text_of(p.exe) for p in h.processes if p.exe}),
+            kernel=None,
+            rotrace_version=__version__,
+            labels=dict(h.labels),
+            path=path,
+        )
+        for path, h in zip(paths, headers, strict=True)
+    ]
+    warnings = list(dict.fromkeys(w for h in headers for w in h.warnings))
+    return TraceHeader(
+        command=list(first.command),
+        cwd=where(first.cwd),
+        exit_code=failed.exit_code if failed else 0,
+        signal=failed.signal if failed else None,
+        allowlist=list(dict.fromkeys(a for h in headers for a in h.allowlist)),
+        seccomp=all(h.seccomp for h in headers),
+        all_opens=all(h.all_opens for h in headers),
+        warnings=warnings + [f"merge: {n}" for n in notes if not n.startswith("generalised")],
+        read_only=all(h.read_only for h in headers),
+        processes=list(processes.values()),
+        directories=directories,
+        environment=dict(first.environment),
+        enforced=first.enforced if all(h.enforced == first.enforced for h in headers) else None,
+        labels=labels,
+        sources=sources,
+        generalised=generalised,
+    )
+
+
+def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], group_by: str | None) -> int:
+    """`rotrace merge`: exit 0, or 3 (BadInput) for traces that cannot be merged."""
+    paths = expand_inputs(traces)
+    groups = grouped(paths, group_by)
+    if group_by is not None:
+        if output == "-" or (os.path.exists(output) and not os.path.isdir(output)):
+            raise BadOption("--group-by writes one trace per group: give -o a directory")
+        os.makedirs(output, exist_ok=True)
+    taken: set[str] = set()
+    for value, members in groups.items():
+        notes: list[str] = []
+        if group_by is None:
+            target = output
+        else:
+            slug = re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("._-")[:60] or "none"
+            name, n = slug, 1
+            while name in taken:
+                n += 1
+                name = f"{slug}-{n}"
+            taken.add(name)
+            target = os.path.join(output, f"{name}.json")
+        merge(members, target, maps, notes)
+        shown = "stdout" if target == "-" else target
+        print(safe_text(f"rotrace: merged {len(members)} traces into {shown}"), file=sys.stderr)
+        for note in notes:
+            print(safe_text(f"rotrace: {note}"), file=sys.stderr)
+    return 0

@@ -1,0 +1,126 @@
+"""Per-run names made one glob, by evidence: sibling names (one directory, one operation) of
+the same shape that differ between runs (tempfile's `tmpk3j_9x2a`, uv's `.tmpAbC123`, pids,
+UUIDs, hex digests, timestamps, `.pyc.NNN`).
+
+The shape is derived from the names, not from a list: each name is cut into words (runs of
+letters, digits and `_`) and the separators between them; names with the same separators and
+word lengths are one family. In each word the family's names share a literal prefix and suffix;
+the middle becomes one character class per character, the class of what the names hold there
+(digits, hex, lower or upper case letters, and lower case with digits as tempfile's alphabet,
+which has `_` too). The glob is as long as the names: it never covers a sibling of another
+length or alphabet (`templates` beside `tmpk3j_9x2a`), nor anything below a name (no `*`).
+
+A name written in every run stays literal; a family is generalised only with enough evidence:
+at least MIN_NAMES distinct names, written in at least two runs, each differing in at least
+MIN_VARYING characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MIN_NAMES = 3
+MIN_VARYING = 3
+_TOKENS = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_]")
+_GLOB_META = re.compile(r"[*?\[\]\\]")
+_CLASSES = (  # (characters, glob class), tried in order: the narrowest that holds the evidence
+    (frozenset("0123456789"), "[0-9]"),
+    (frozenset("0123456789abcdef"), "[0-9a-f]"),
+    (frozenset("0123456789ABCDEF"), "[0-9A-F]"),
+    (frozenset("abcdefghijklmnopqrstuvwxyz"), "[a-z]"),
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "[A-Z]"),
+    (frozenset("abcdefghijklmnopqrstuvwxyz0123456789_"), "[a-z0-9_]"),  # tempfile's alphabet
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), "[A-Za-z]"),
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), "[A-Za-z0-9]"),
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"), "[A-Za-z0-9_]"),
+)
+
+
+def frame(name: str) -> tuple[object, ...]:
+    """A name's shape: its separators as they are, each word as its length."""
+    return tuple(len(t) if t[0].isalnum() or t[0] == "_" else t for t in _TOKENS.findall(name))
+
+
+def _common_prefix(words: list[str]) -> int:
+    first, n = words[0], 0
+    while n < len(first) and all(w[n] == first[n] for w in words):
+        n += 1
+    return n
+
+
+def _class_of(chars: set[str]) -> str | None:
+    for alphabet, glob in _CLASSES:
+        if chars <= alphabet:
+            return glob
+    return None  # a word's characters are letters, digits and `_`: never here
+
+
+@dataclass
+class Family:
+    """Names of one shape in one directory, for one operation."""
+
+    names: dict[str, int] = field(default_factory=dict)  # name -> the runs it was written in (bits)
+
+    def glob(self) -> tuple[str, int] | None:
+        """The glob for the family's names, and how many characters vary; None when the names
+        are not evidence of one per-run name (too few, one run, too little varying)."""
+        names = list(self.names)
+        runs = 0
+        for bits in self.names.values():
+            runs |= bits
+        if len(names) < MIN_NAMES or runs.bit_count() < 2 or any(_GLOB_META.search(n) for n in names):
+            return None  # too little evidence; a name with glob characters stays literal
+        tokens = [_TOKENS.findall(n) for n in names]
+        parts: list[str] = []
+        varying = 0
+        for i, first in enumerate(tokens[0]):
+            words = [t[i] for t in tokens]
+            if all(w == first for w in words):
+                parts.append(first)
+                continue
+            head = _common_prefix(words)
+            tail = _common_prefix([w[head:][::-1] for w in words])
+            middles = [w[head : len(w) - tail] for w in words]
+            cls = _class_of({c for m in middles for c in m})
+            if cls is None:
+                return None
+            varying += len(middles[0])
+            parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
+        if varying < MIN_VARYING:
+            return None
+        return "".join(parts), varying
+
+
+class Siblings:
+    """The names written in one directory by one operation, over all runs: which to make one
+    glob. Memory: one entry per distinct name."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, int] = {}  # name -> runs (bits)
+
+    def add(self, name: str, run: int) -> None:
+        self.names[name] = self.names.get(name, 0) | (1 << run)
+
+    def families(self, runs: int) -> list[tuple[str, Family]]:
+        """(glob, family) for each family generalised; a name in every run stays literal."""
+        every = (1 << runs) - 1
+        by_frame: dict[tuple[object, ...], Family] = {}
+        for name, bits in self.names.items():
+            if bits == every or name in (".", ".."):
+                continue
+            by_frame.setdefault(frame(name), Family()).names[name] = bits
+        found = []
+        for family in by_frame.values():
+            made = family.glob()
+            if made is not None:
+                found.append((made[0], family))
+        return found
+
+
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """A glob made here (literal characters without glob meaning, `[...]` classes) as a regular
+    expression."""
+    return re.compile(
+        "".join(t if t.startswith("[") else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob))
+    )

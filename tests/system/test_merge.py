@@ -1,0 +1,78 @@
+"""`rotrace merge` on real runs: five runs of a workload that writes random temp names into a
+cache directory of its project and a fixed log file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+WORKLOAD = """
+import os, tempfile
+os.makedirs("cache", exist_ok=True)
+for _ in range(2):
+    fd, name = tempfile.mkstemp(dir="cache")
+    os.write(fd, b"x"); os.close(fd); os.unlink(name)
+with open("app.log", "a") as f:
+    f.write("ran\\n")
+"""
+
+
+def _rotrace(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rotrace", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _runs(tmp_path: Path, name: str, app: str, n: int) -> Path:
+    project = tmp_path / name
+    project.mkdir()
+    (project / "work.py").write_text(WORKLOAD)
+    runs = tmp_path / f"{name}-runs"
+    runs.mkdir()
+    for i in range(n):
+        done = _rotrace("run", "-q", "--label", f"app={app}", "--json", str(runs / f"r{i}.json"), "--",
+                        sys.executable, "work.py", cwd=project)  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+    return runs
+
+
+def test_five_runs_merge_into_one_glob_per_random_family(tmp_path: Path) -> None:
+    runs = _runs(tmp_path, "proj", "demo", 5)
+    merged = tmp_path / "merged.json"
+    done = _rotrace("merge", str(runs), "-o", str(merged))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(merged.read_text())
+    assert data["schema"] == 3 and len(data["sources"]) == 5
+    assert all(s["labels"] == {"app": "demo"} for s in data["sources"])
+    cache = str(tmp_path / "proj" / "cache")
+    (family,) = [g for g in data["generalised"] if g["glob"].startswith(cache + "/")]
+    assert family["glob"] == f"{cache}/tmp" + "[a-z0-9_]" * 8 and family["names"] == 10
+    assert f"generalised 10 names from 5 of 5 runs: {family['glob']}" in done.stderr
+    paths = {e["path"] for e in data["events"] if e["write"]}
+    assert family["glob"] in paths
+    assert not any(p.startswith(cache + "/tmp") and p != family["glob"] for p in paths)  # no literal left
+    log = [e for e in data["events"] if e["path"] == str(tmp_path / "proj" / "app.log")]
+    assert log and all(e["runs"] == [0, 1, 2, 3, 4] and e["count"] == 5 for e in log)
+    # every command that reads a trace reads the merged one
+    report = _rotrace("report", str(merged), "--format", "json")
+    assert report.returncode in (0, 1), report.stderr
+    assert json.loads(report.stdout)["allowed"]["runs"]
+    text = _rotrace("report", str(merged))
+    assert "seen in 5 of 5 runs: demo" in text.stderr
+    policy = _rotrace("allowlist", str(merged), "--format", "policy")
+    assert policy.returncode in (0, 1) and "version = 1" in policy.stdout, policy.stderr
+    assert _rotrace("check", str(merged), "--allow", str(tmp_path)).returncode == 0
+    assert _rotrace("diff", str(runs / "r0.json"), str(merged)).returncode in (0, 1)
+
+
+def test_two_applications_are_refused_unless_grouped(tmp_path: Path) -> None:
+    one = _runs(tmp_path, "one", "one", 2)
+    two = _runs(tmp_path, "two", "two", 2)
+    refused = _rotrace("merge", str(one), str(two), "-o", str(tmp_path / "m.json"))
+    assert refused.returncode == 3 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "different applications" in refused.stderr and not (tmp_path / "m.json").exists()
+    out = tmp_path / "grouped"
+    grouped = _rotrace("merge", str(one), str(two), "--group-by", "label:app", "-o", str(out))
+    assert grouped.returncode == 0, grouped.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["one.json", "two.json"]
+    assert len(json.loads((out / "two.json").read_text())["sources"]) == 2

@@ -1,0 +1,112 @@
+"""Per-run names made one glob by evidence (merge/generalise.py): families generated here, at
+random; each glob is checked with the allowlist's own glob matching (wcmatch)."""
+
+from __future__ import annotations
+
+import os
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rotrace.merge.generalise import Siblings
+from rotrace.policy.allowlist import Allowlist
+
+ALPHABETS = [string.ascii_lowercase + string.digits + "_", string.hexdigits[:16], string.digits,
+             string.ascii_letters + string.digits]  # fmt: skip
+prefixes = st.sampled_from(["tmp", ".tmp", "", "uv-", "foo.cpython-311.pyc.", "log-"])
+suffixes = st.sampled_from(["", ".lock", ".json", ".part"])
+
+
+@st.composite
+def families(draw: st.DrawFn) -> tuple[str, str, int, list[str]]:
+    prefix, suffix = draw(prefixes), draw(suffixes)
+    alphabet = draw(st.sampled_from(ALPHABETS))
+    length = draw(st.integers(4, 12))
+    word = st.text(alphabet, min_size=length, max_size=length)
+    names = draw(st.lists(word, min_size=3, max_size=8, unique=True))
+    # the random part must differ from run to run: a word of another character set is no member
+    return prefix, suffix, length, [prefix + n + suffix for n in names]
+
+
+def _common(words: list[str]) -> int:
+    n = 0
+    while all(len(w) > n and w[n] == words[0][n] for w in words):
+        n += 1
+    return n
+
+
+def _allows(glob: str, name: str) -> bool:
+    return Allowlist([f"/srv/app/cache/{glob}"]).allows(os.fsencode(f"/srv/app/cache/{name}"))
+
+
+@settings(max_examples=200)
+@given(families())
+def test_a_family_of_random_names_is_one_glob_that_holds_them_and_no_other_shape(
+    family: tuple[str, str, int, list[str]],
+) -> None:
+    prefix, suffix, length, names = family
+    siblings = Siblings()
+    for run, name in enumerate(names):
+        siblings.add(name, run % 5)
+    siblings.add("app.log", 0)  # written once: never evidence of a family on its own
+    found = siblings.families(5)
+    members = {n for _, f in found for n in f.names}
+    for glob, f in found:
+        assert "*" not in glob and "/" not in glob
+        assert all(_allows(glob, n) for n in f.names)
+        assert not _allows(glob, prefix + "x" * (length + 1) + suffix)  # one longer
+        assert not _allows(glob, prefix + "-" * length + suffix)  # another character class
+        assert not _allows(glob, prefix + "A" * (length - 1) + "." + suffix)
+        assert not _allows(glob, "templates") and not _allows(glob, "app.log")
+    assert "app.log" not in members
+    # a family whose names vary in enough characters is generalised as one glob
+    words = [n[len(prefix) : len(n) - len(suffix)] for n in names]
+    head = _common(words)
+    tail = _common([w[head:][::-1] for w in words])
+    if length - head - tail >= 3:
+        assert len(found) == 1 and members == set(names)
+
+
+def test_near_misses_stay_literal() -> None:
+    siblings = Siblings()
+    for run, name in enumerate(["tmpk3j_9x2a", "tmpq8z1m0bd", "tmp_z0pl4kx", "tmpaaa91c_e", "tmp0mm2k3jj"]):
+        siblings.add(name, run)
+    for run in range(5):
+        siblings.add("app.log", run)  # in every run: literal
+    siblings.add("templates", 2)
+    siblings.add("tmpk3j_9x2", 1)  # one shorter
+    ((glob, family),) = siblings.families(5)
+    assert glob == "tmp" + "[a-z0-9_]" * 8 and len(family.names) == 5
+    for other in ("templates", "tmpk3j_9x2", "app.log", "tmpK3J_9X2A", "tmpk3j-9x2a", "tmpk3j_9x2a.bak"):
+        assert not _allows(glob, other), other
+
+
+def test_too_little_evidence_stays_literal() -> None:
+    two = Siblings()
+    two.add("tmpk3j_9x2a", 0)
+    two.add("tmpq8z1m0bd", 1)
+    assert two.families(2) == []  # two names
+    one_run = Siblings()
+    for name in ("tmpk3j_9x2a", "tmpq8z1m0bd", "tmp_z0pl4kx"):
+        one_run.add(name, 0)
+    assert one_run.families(3) == []  # all from one run: nothing says they differ between runs
+    short = Siblings()
+    for run, name in enumerate(("a.log", "b.log", "c.log", "d.log")):
+        short.add(name, run)
+    assert short.families(4) == []  # one varying character: names, not per-run names
+
+
+def test_uuids_pids_and_pyc_suffixes() -> None:
+    import uuid
+
+    for names, shape in (
+        ([f"{uuid.uuid4()}.json" for _ in range(4)], "[0-9a-f]"),
+        ([f"mod.cpython-311.pyc.{n}" for n in (140233, 140871, 152004)], "[0-9]"),
+    ):
+        siblings = Siblings()
+        for run, name in enumerate(names):
+            siblings.add(name, run)
+        ((glob, _),) = siblings.families(len(names))
+        assert shape in glob and all(_allows(glob, n) for n in names)
+        assert not _allows(glob, names[0] + "x")
