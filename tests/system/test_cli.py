@@ -64,7 +64,7 @@ def test_json_trace_schema(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     trace = json.loads(proc.stdout)  # stdout holds only the JSON: the command's went to stderr
     assert "to-stdout" in proc.stderr
-    assert trace["schema"] == 2 and trace["command"] == [
+    assert trace["schema"] == 3 and trace["command"] == [
         "sh",
         "-c",
         "echo hi > out.txt; echo to-stdout",

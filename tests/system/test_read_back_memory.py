@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -33,11 +32,24 @@ def big_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# A child's peak RSS counts what it held between fork and exec: rotrace is started from a small
+# process, not from the test's own (large) one.
+_LAUNCH = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "rotrace", *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _peak_mib(*args: str, cwd: Path) -> tuple[int, float]:
-    proc = subprocess.Popen([PY, "-m", "rotrace", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
+    out = subprocess.run(
+        [PY, "-c", _LAUNCH, *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+    status, kib = out.split()[-2:]
+    return int(status), int(kib) / 1024
 
 
 @pytest.mark.parametrize(

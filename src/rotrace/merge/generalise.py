@@ -73,11 +73,13 @@ class Family:
             return None  # too little evidence; a name with glob characters stays literal
         tokens = [_TOKENS.findall(n) for n in names]
         parts: list[str] = []
-        varying = 0
+        varying = literal = 0
+        middles_at: list[list[str]] = []
         for i, first in enumerate(tokens[0]):
             words = [t[i] for t in tokens]
             if all(w == first for w in words):
                 parts.append(first)
+                literal += len(first)
                 continue
             head = _common_prefix(words)
             tail = _common_prefix([w[head:][::-1] for w in words])
@@ -86,9 +88,15 @@ class Family:
             if cls is None:
                 return None
             varying += len(middles[0])
+            literal += head + tail
+            middles_at.append(middles)
             parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
         if varying < MIN_VARYING:
             return None
+        if not literal:  # nothing anchors the shape: each position allows what it was seen to hold
+            (middles,) = middles_at
+            seen = [sorted({m[j] for m in middles}) for j in range(len(middles[0]))]
+            return "".join(cs[0] if len(cs) == 1 else "[" + "".join(cs) + "]" for cs in seen), varying
         return "".join(parts), varying
 
 

@@ -184,17 +184,15 @@ class _Planner:
         return directory
 
     def held_content(self, directory: str) -> bool:
-        state = self.states.get(directory)
-        if state == DirState.CONTENT:  # before some run (a merged trace's), whoever made it in another
-            return True
         if self.made_by_command(directory):
             return False
+        state = self.states.get(directory)
         if state is None:  # not recorded (an older trace): what is there now, to be safe
             try:
                 return any(os.scandir(directory))
             except OSError:
                 return False
-        return False
+        return state == DirState.CONTENT
 
     def forbidden(self, point: str) -> str | None:
         """Why an empty mount at `point` would break the app, or None if it would not (asked
