@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.plans import plan_of
+
 # The tools and the project, pinned: the corpus must be the same on every machine.
 TOOLS = (
     "pytest==8.3.3",
@@ -322,14 +324,7 @@ def audit(w: Workload, base: Base, rotrace: list[str]) -> Outcome:
 
 def _plan_settings(trace: Path) -> tuple[dict[str, str], list[str]]:
     """The plan's settings and build steps (what every export carries beside its mounts)."""
-    from rotrace.pipeline import Pipeline
-    from rotrace.tracefile import read_trace
-
-    header, verdicts = read_trace(str(trace))
-    pipeline = Pipeline(header.cwd, header.directories)
-    for verdict in verdicts:
-        pipeline.add(verdict)
-    plan = pipeline.mount_plan(verdicts, header)
+    plan = plan_of(trace)
     return plan.env, plan.build_steps
 
 

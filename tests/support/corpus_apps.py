@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.corpus import cache_dir
+from tests.support.plans import plan_of as plan_from_trace
 
 # What the applications import, every distribution pinned: the corpus must be the same everywhere.
 PACKAGES = (
@@ -638,14 +639,7 @@ def held(app: App, out: Result) -> bool:
 
 def plan_of(trace: Path) -> tuple[dict[str, str], list[str]]:
     """The plan's settings and build steps (what every export carries beside its mounts)."""
-    from rotrace.pipeline import Pipeline
-    from rotrace.tracefile import read_trace
-
-    header, verdicts = read_trace(str(trace))
-    pipeline = Pipeline(header.cwd, header.directories)
-    for verdict in verdicts:
-        pipeline.add(verdict)
-    plan = pipeline.mount_plan(verdicts, header)
+    plan = plan_from_trace(trace)
     return plan.env, plan.build_steps
 
 

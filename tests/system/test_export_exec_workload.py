@@ -20,8 +20,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rotrace.pipeline import Pipeline
-from rotrace.tracefile import read_trace
 from tests.support.containers import (
     import_image,
     kube_cleanup,
@@ -30,6 +28,7 @@ from tests.support.containers import (
     python_rootfs,
 )
 from tests.support.kube import pod
+from tests.support.plans import plan_of
 from tests.support.tracing import PY, rotrace_cli
 
 PYTHON = "/usr/bin/python3.11"  # the image's Python too (tests/support/containers.py)
@@ -79,11 +78,7 @@ def _clean(app: Path) -> None:
 
 def _build_steps(trace: str) -> list[str]:
     """The plan's steps for the image's build (compile the bytecode, say)."""
-    header, verdicts = read_trace(trace)
-    pipeline = Pipeline(header.cwd, header.directories)
-    for verdict in verdicts:
-        pipeline.add(verdict)
-    return pipeline.mount_plan(verdicts, header).build_steps
+    return plan_of(trace).build_steps
 
 
 @dataclass
