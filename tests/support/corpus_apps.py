@@ -488,10 +488,10 @@ APPS = (
         "print([n for n in z.namelist() if n.startswith('greet/')],"
         " os.path.isfile('dist/corpus_greet-1.0.tar.gz'))",
         env=(("PIP_NO_INDEX", "1"), ("PIP_FIND_LINKS", "{wheels}")),
-        xfail="setuptools' sdist makes a staging directory (corpus_greet-1.0) and removes it; the plan"
-        " mounts a tmpfs on that directory itself, and removing a mount point fails (EROFS in the"
-        " replay: 'error removing corpus_greet-1.0'); the build carries on, but the plan refuses a"
-        " write the traced run made: a directory the command removes needs its parent writable",
+        xfail="setuptools' sdist makes a staging directory (corpus_greet-1.0) in the project and"
+        " removes it: its parent, the project directory, must be writable, which no mount can make"
+        " it; the plan says so (not mountable) but offers no other way (building outside the tree,"
+        " or at image build time, as a build step)",
     ),
     App(
         "ci-venv-pip-install",

@@ -204,3 +204,22 @@ def test_pips_isolated_build_environment_is_recognised() -> None:
     into_venv = event("/v/lib/python3.11/site-packages/x.py", pid=7)
     c.learn(event("/v/pyvenv.cfg", pid=7))
     assert c.classify(into_venv).explanation is BY_ID["pip-install"]
+
+
+def test_a_directory_the_command_makes_and_removes_is_no_mount_point() -> None:
+    """A staging directory (setuptools' sdist) made and removed again: a mount there makes its
+    removal fail (EBUSY/EROFS), so the mount goes on its parent, or the plan says none can."""
+    made = [
+        event("/srv/out", "mkdir", 0),
+        event("/srv/out/stage", "mkdir", 0),
+        event("/srv/out/stage/f", "create"),
+    ]
+    gone = [
+        event("/srv/out/stage/f", "delete", 0, syscall="unlink"),
+        event("/srv/out/stage", "delete", 0, syscall="rmdir"),
+    ]
+    plan = _plan(*made, *gone, states={"/srv": C, "/srv/out": A})
+    assert plan.mounts == ["/srv/out"] and plan.blocked == []
+    in_app = [event("/srv/app/stage", "mkdir", 0), event("/srv/app/stage", "delete", 0, syscall="rmdir")]
+    plan = _plan(*in_app, states={"/srv/app": C})
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/app"]

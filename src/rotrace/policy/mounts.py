@@ -179,6 +179,7 @@ class _Planner:
         while directory != "/" and (
             is_general(os.path.basename(directory))
             or (self.made_by_command(directory) and self.made_by_command(os.path.dirname(directory)))
+            or directory in self.removed  # a mount point cannot be removed: its parent must be writable
         ):
             directory = os.path.dirname(directory)
         return directory
