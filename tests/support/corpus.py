@@ -72,19 +72,30 @@ def project_sdist() -> Path:
     return found[-1]
 
 
+def cached_venv(prefix: str, packages: list[str], wheels: Path) -> tuple[Path, bool]:
+    """A venv of `packages` from `wheels`, its bytecode compiled as an image's `pip install`
+    leaves it (so that the runs write none into it), made once per Python and package list; and
+    whether it was made just now (the caller's own set-up then runs before it is marked done)."""
+    key = hashlib.sha256(" ".join((sys.version, *packages)).encode()).hexdigest()[:12]
+    venv = cache_dir() / f"{prefix}-{key}"
+    if (venv / ".complete").exists():
+        return venv, False
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+                    "--find-links", str(wheels), *packages], check=True)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([py, "-m", "compileall", "-q", str(venv)], check=False, env=env, stdout=subprocess.DEVNULL)
+    return venv, True
+
+
 def tools_venv() -> Path:
     """A venv with the tools, its bytecode compiled (so that the tools write nothing into it)."""
-    key = hashlib.sha256(" ".join((sys.version, *TOOLS)).encode()).hexdigest()[:12]
-    venv = cache_dir() / f"venv-{key}"
-    if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    venv, made = cached_venv("venv", list(TOOLS), wheelhouse())
+    if made:
         py = str(venv / "bin" / "python")
-        subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-index", "--find-links",
-                        str(wheelhouse()), *TOOLS], check=True)  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        subprocess.run([py, "-m", "compileall", "-q", str(venv)], check=False, env=env,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
         # pytest writes assertion-rewritten bytecode for its plugins' modules at first start (into
         # the venv): do it here, as an image build would, so the runs write none there
         with tempfile.TemporaryDirectory() as empty:

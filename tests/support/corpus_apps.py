@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.corpus import cache_dir
+from tests.support.corpus import cache_dir, cached_venv
 from tests.support.plans import plan_of as plan_from_trace
 
 # What the applications import, every distribution pinned: the corpus must be the same everywhere.
@@ -65,18 +65,8 @@ def wheelhouse() -> Path:
 
 def apps_venv() -> Path:
     """A venv with the packages and their bytecode, as an image's `pip install` leaves it."""
-    key = hashlib.sha256(" ".join((sys.version, *PACKAGES)).encode()).hexdigest()[:12]
-    venv = cache_dir() / f"apps-venv-{key}"
-    if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        py = str(venv / "bin" / "python")
-        subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                        "--find-links", str(wheelhouse()), *PACKAGES], check=True)  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        subprocess.run(
-            [py, "-m", "compileall", "-q", str(venv)], check=False, env=env, stdout=subprocess.DEVNULL
-        )
+    venv, made = cached_venv("apps-venv", list(PACKAGES), wheelhouse())
+    if made:
         (venv / ".complete").touch()
     return venv
 
