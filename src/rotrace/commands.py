@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from rotrace.errors import BadOption
 from rotrace.escape import safe_text
 from rotrace.output import TraceOutput
-from rotrace.pathnames import is_under
+from rotrace.pathnames import is_under, program_name
 from rotrace.pipeline import (
     Pipeline,
     Reclassified,
@@ -144,7 +144,7 @@ def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | 
                 result.used.add(entry)
         if v.violation:
             denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
-            program = os.path.basename(os.fsdecode(e.exe)) or "?"
+            program = program_name(e.exe) or "?"
             outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
     # The directories a policy may allow: the mounts, and those that held files before the run
     # (an allow rule hides nothing); never a venv, a system directory or above the application

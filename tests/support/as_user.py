@@ -54,3 +54,13 @@ def work() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory outside the default allowlist (not under /tmp)."""
+    path = Path(tempfile.mkdtemp(prefix="rotrace-truth-", dir="/var/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

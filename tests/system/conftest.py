@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.as_user import site, work
+from tests.support.as_user import outside, site, work
 from tests.support.schema import schema_errors
 from tests.support.tracing import trace_py
 
-__all__ = ["site", "trace_py", "traces_match_the_schema", "work"]
+__all__ = ["outside", "site", "trace_py", "traces_match_the_schema", "work"]
 
 
 def _json_files(where: Path) -> Iterator[Path]:

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +14,6 @@ import pytest
 from tests.support.tracing import PY
 
 ROTRACE = [PY, "-m", "rotrace"]
-
-
-@pytest.fixture
-def outside() -> Iterator[Path]:
-    """A directory outside the default allowlist (not under /tmp)."""
-    path = Path(tempfile.mkdtemp(prefix="rotrace-truth-", dir="/var/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _audit(code: str, cwd: Path) -> tuple[int, list[dict]]:  # type: ignore[type-arg]

@@ -10,9 +10,7 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +18,6 @@ import pytest
 from tests.support.tracing import PY
 
 ROTRACE = [PY, "-m", "rotrace"]
-
-
-@pytest.fixture
-def outside() -> Iterator[Path]:
-    """A directory outside the default allowlist (not under /tmp)."""
-    path = Path(tempfile.mkdtemp(prefix="rotrace-truth-", dir="/var/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(cwd: Path, code: str, *options: str, stdout: int | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]

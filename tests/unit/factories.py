@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import io
 
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import build_allowlist
-from rotrace.policy.verdict import Classifier, Verdict
+from rotrace.policy.verdict import Classifier, Summary, Verdict
+from rotrace.record import TraceHeader
+from rotrace.tracefile import TraceWriter
 
 
 def event(
@@ -32,3 +35,15 @@ def classify(*events: FileEvent, allow: list[str] | None = None) -> list[Verdict
     for e in events:
         classifier.learn(e)
     return [classifier.classify(e) for e in events]
+
+
+def written_trace(header: TraceHeader, verdicts: list[Verdict]) -> str:
+    """The JSON trace the writer makes of these verdicts."""
+    buf = io.StringIO()
+    writer = TraceWriter(buf, header)
+    summary = Summary()
+    for v in verdicts:
+        writer.add(v)
+        summary.add(v)
+    writer.close(summary, {v.explanation for v in verdicts if v.explanation})
+    return buf.getvalue()

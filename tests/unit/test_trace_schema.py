@@ -3,7 +3,6 @@ what the reader refuses the schema refuses too."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -14,23 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
-from rotrace.policy.verdict import Summary, Verdict
-from rotrace.tracefile import TraceHeader, TraceWriter, read_trace
+from rotrace.policy.verdict import Verdict
+from rotrace.tracefile import TraceHeader, read_trace
 from tests.support.schema import assert_valid_trace, schema_errors
 from tests.unit import strategies
+from tests.unit.factories import written_trace
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-def _written(header: TraceHeader, verdicts: list[Verdict]) -> str:
-    buf = io.StringIO()
-    writer = TraceWriter(buf, header)
-    summary = Summary()
-    for v in verdicts:
-        writer.add(v)
-        summary.add(v)
-    writer.close(summary, {v.explanation for v in verdicts if v.explanation})
-    return buf.getvalue()
 
 
 def test_a_recorded_trace_is_valid() -> None:
@@ -56,7 +45,7 @@ def test_a_non_utf8_path_is_valid_and_read_back_as_its_bytes() -> None:
 def test_any_trace_the_writer_writes_is_valid(header: TraceHeader, verdicts: list[Verdict]) -> None:
     """Every field the writer can be given, every byte in every path: the schema accepts it
     (and, with additionalProperties false, the writer writes no field the schema lacks)."""
-    assert_valid_trace(json.loads(_written(header, verdicts)))
+    assert_valid_trace(json.loads(written_trace(header, verdicts)))
 
 
 def _mutated(edit: str) -> dict[str, Any]:

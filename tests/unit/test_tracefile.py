@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -12,22 +11,15 @@ from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
 from rotrace.events import ProcessInfo
-from rotrace.policy.verdict import Summary, Verdict
+from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader
-from rotrace.tracefile import TraceWriter, read_trace
+from rotrace.tracefile import read_trace
 from tests.unit import strategies
-from tests.unit.factories import classify, event
+from tests.unit.factories import classify, event, written_trace
 
 
 def _write(path: Path, header: TraceHeader, verdicts: list) -> None:  # type: ignore[type-arg]
-    buf = io.StringIO()
-    writer = TraceWriter(buf, header)
-    summary = Summary()
-    for v in verdicts:
-        writer.add(v)
-        summary.add(v)
-    writer.close(summary, {v.explanation for v in verdicts if v.explanation})
-    path.write_text(buf.getvalue())
+    path.write_text(written_trace(header, verdicts))
 
 
 def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> None:
