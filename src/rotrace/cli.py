@@ -320,7 +320,7 @@ def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
 
 
 @cli.command(epilog=EXIT_HELP)
-@click.argument("traces", metavar="TRACE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("traces", metavar="TRACE...", nargs=-1, required=True)
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
 @click.option(
     "--policy",
@@ -350,7 +350,8 @@ def check(
     quiet: bool,
     report_format: str,
 ) -> int:
-    """Re-classify saved JSON traces under another allowlist. Relative entries (--allow, a
+    """Re-classify saved JSON traces under another allowlist. TRACE may be a file, a glob or a
+    directory (its *.json: a CI job's traces, one per matrix cell). Relative entries (--allow, a
     policy's) mean the project directory each trace was taken in (its working directory).
     With a policy file, also says which run wrote outside it (exit 1) and which rules no run
     used (a note: the policy could narrow)."""

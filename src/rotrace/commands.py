@@ -27,7 +27,7 @@ from rotrace.policy.allowlist import Allowlist, build_allowlist, expand, load_po
 from rotrace.policy.policyfile import find_policy
 from rotrace.report.present import present
 from rotrace.report.view import View
-from rotrace.tracefile import read_trace
+from rotrace.tracefile import read_trace, trace_files
 
 
 def report(trace: str, view: View) -> int:
@@ -54,6 +54,9 @@ def check(
     from this directory upward (policyfile.find_policy). With a policy file: what each run
     wrote outside it (exit 1), and the rules no run used; `update` first widens the file with
     the directories the runs need, then checks."""
+    traces = trace_files(traces)
+    if len(traces) > 1 and json_path:
+        raise BadOption("--json takes one TRACE")
     if policy is None and not allow:
         policy = find_policy(os.getcwd())
         if policy is not None:
@@ -71,7 +74,9 @@ def check(
         if changed.added:
             sys.stdout.write(changed.diff(os.path.basename(policy)))
             sys.stdout.flush()
-            print(safe_text(f"rotrace: policy {policy}: {len(changed.added)} entries added"), file=sys.stderr)
+            print(
+                safe_text(f"rotrace: policy {policy}: {_entries(len(changed.added))} added"), file=sys.stderr
+            )
         else:
             print(safe_text(f"rotrace: policy {policy}: nothing to add"), file=sys.stderr)
     status = 0
@@ -87,9 +92,6 @@ def check(
     if policy is not None:
         _conclude_policy(policy, breaches, [e for e in load_policy(policy).allow if e not in used], view)
     return status
-
-
-_HELD = "held files before the run"  # policy.mounts: a place that only a mount's emptiness forbids
 
 
 @dataclass
@@ -148,7 +150,7 @@ def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | 
             outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
     # The directories a policy may allow: the mounts, and those that held files before the run
     # (an allow rule hides nothing); never a venv, a system directory or above the application
-    places_to_allow = [*plan.mounts, *plan.persistent, *(b.point for b in plan.blocked if _HELD in b.reason)]
+    places_to_allow = [*plan.mounts, *plan.persistent, *(b.point for b in plan.blocked if b.kind == "held")]
     mounts = [m for m in places_to_allow if any(is_under(p, m) for _, p in outside)]
     result.wanted = [policyfile.project_entry(m, project) for m in dict.fromkeys(mounts)]
     places: dict[tuple[str, str], list[str]] = {}
@@ -199,3 +201,7 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
 def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
     return compare(load_changes(old), load_changes(new), view, err=False)
+
+
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"

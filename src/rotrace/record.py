@@ -77,6 +77,16 @@ class TraceHeader:
             source.command = redact.argv(source.command)
             source.environment = redact.environment(source.environment)
 
+    def seen_in(self, runs: Collection[int]) -> str | None:
+        """A merged trace's coverage of a place: in how many of its runs it was written, and by
+        which (one run only is flagged: a one-off, or a path the other runs did not reach)."""
+        if not self.sources:
+            return None
+        chosen = sorted(i for i in set(runs) if 0 <= i < len(self.sources))
+        names = ", ".join(dict.fromkeys(self.sources[i].name for i in chosen))
+        once = " (in one run only: check it)" if len(chosen) == 1 and len(self.sources) > 1 else ""
+        return f"seen in {len(chosen)} of {len(self.sources)} runs: {names}{once}"
+
     @property
     def runs(self) -> int:
         """How many runs the trace holds: a merged trace's sources, else one."""

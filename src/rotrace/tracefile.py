@@ -9,6 +9,7 @@ the original byte.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -407,3 +408,23 @@ def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
     except _Malformed as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
     return header, Verdicts(path, events)
+
+
+def trace_files(arguments: list[str]) -> list[str]:
+    """Trace files from a command's arguments: files, globs, and directories (their *.json):
+    a CI job's directory of traces, one per matrix cell, is one argument."""
+    found: list[str] = []
+    for arg in arguments:
+        if os.path.isdir(arg):
+            found += sorted(glob.glob(os.path.join(glob.escape(arg), "*.json")))
+        elif not os.path.exists(arg) and glob.has_magic(arg):
+            matched = sorted(p for p in glob.glob(arg) if os.path.isfile(p))
+            if not matched:
+                raise BadInput(f"no trace matches {arg!r}")
+            found += matched
+        else:
+            found.append(arg)
+    found = list(dict.fromkeys(found))
+    if not found:
+        raise BadInput("no traces: a directory given holds no *.json")
+    return found

@@ -42,7 +42,7 @@ def test_a_directory_that_held_files_is_never_mounted() -> None:
                  states={"/srv/data": C, "/srv/empty": E})  # fmt: skip
     assert plan.mounts == ["/srv/empty"]
     (blocked,) = plan.blocked
-    assert blocked.point == "/srv/data" and "held files" in blocked.reason
+    assert blocked.point == "/srv/data" and "held files" in blocked.reason and blocked.kind == "held"
 
 
 def test_directories_made_under_a_temporary_name_and_renamed_into_place(tmp_path: Path) -> None:
@@ -78,6 +78,8 @@ def test_the_app_directory_a_venv_and_system_directories_are_blocked() -> None:
         states={"/srv/app": C, "/srv/app/.venv": C, "/etc": C, "/srv": C, "/srv/new": A},
     )
     reasons = {b.point: b.reason for b in plan.blocked}
+    assert {b.point: b.kind for b in plan.blocked} == {"/srv/app": "application", "/srv/app/.venv": "venv",
+                                                        "/etc": "system"}  # fmt: skip
     assert "application directory" in reasons["/srv/app"]
     assert "virtual environment" in reasons["/srv/app/.venv"]
     assert "system directory" in reasons["/etc"]
@@ -120,6 +122,28 @@ def test_formats_are_machine_readable_and_cannot_be_injected() -> None:
     assert any(n.startswith("/srv/x\\x0aversion") and "left out" in n for n in docker.notes)
     compose = RENDERERS["compose"](plan, target)  # podman-compose would read options after the ':'
     assert yaml.safe_load(compose.text) == {"services": {"web": {"read_only": True}}} and compose.incomplete
+
+
+def test_every_format_says_how_many_merged_runs_wrote_under_each_mount() -> None:
+    """A merged trace's coverage: a comment in the files, a note beside the argument lines (a
+    comment line there would be read as an argument); a name in it cannot end the comment."""
+    plan = _plan(event("/srv/cache/a", "create"), event("/srv/spool/b", "create"),
+                 states={"/srv/cache": E, "/srv/spool": E})  # fmt: skip
+    seen = (
+        ("/srv/cache", "seen in 5 of 5 runs: web"),
+        ("/srv/spool", "seen in 1 of 5 runs: jobs\nallow = ['/']"),
+    )
+    target = Target(["app"], coverage=seen)
+    for fmt in ("policy", "k8s", "compose", "apparmor"):
+        text = RENDERERS[fmt](plan, target).text
+        assert "# /srv/cache: seen in 5 of 5 runs: web\n" in text, fmt
+        assert "# /srv/spool: seen in 1 of 5 runs: jobs\\x0aallow = ['/']\n" in text, fmt
+    assert tomllib.loads(RENDERERS["policy"](plan, target).text)["allow"] == ["/srv/cache", "/srv/spool"]
+    for fmt in ("docker", "bwrap"):
+        rendered = RENDERERS[fmt](plan, target)
+        assert "seen in" not in rendered.text
+        assert "/srv/cache: seen in 5 of 5 runs: web" in rendered.notes, fmt
+    assert "seen in" not in RENDERERS["k8s"](plan, Target(["app"])).text  # one run: nothing to say
 
 
 def test_non_utf8_mounts() -> None:

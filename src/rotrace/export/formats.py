@@ -46,6 +46,8 @@ class Target:
     programs: tuple[str, ...] = ()
     reads: tuple[str, ...] | None = None
     project: str | None = None
+    # a merged trace's coverage of each mount ("seen in 3 of 5 runs: uv, pytest"), by mount
+    coverage: tuple[tuple[str, str], ...] = ()
 
 
 def _is_utf8(path: str) -> bool:
@@ -71,10 +73,15 @@ def _comments(lines: list[str]) -> str:
     return "".join(f"# {safe_text(line)}\n" for line in lines)
 
 
+def _coverage(target: Target) -> list[str]:
+    """Per mount, in how many of the merged runs it was written (a place of one run is flagged)."""
+    return [f"{mount}: {seen}" for mount, seen in target.coverage]
+
+
 def _header(plan: MountPlan, target: Target, what: str) -> str:
     lines = [f"{what} from rotrace for: {shlex.join(target.command)}"]
     lines += [f"NOT MOUNTABLE: {b.describe()}" for b in plan.blocked]
-    return _comments(lines)
+    return _comments(lines + _coverage(target))
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -314,14 +321,16 @@ def _flag_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     return ok, skipped
 
 
-def _argument_lines(plan: MountPlan, args: list[str], notes: list[str], incomplete: bool, tool: str,
-                    read: str) -> Rendered:  # fmt: skip
-    """Arguments one per line, raw (no shell quoting to undo), and how to read them."""
+def _argument_lines(plan: MountPlan, target: Target, args: list[str], notes: list[str], incomplete: bool,
+                    tool: str, read: str) -> Rendered:  # fmt: skip
+    """Arguments one per line, raw (no shell quoting to undo), and how to read them; what a
+    comment would say elsewhere (the coverage of a merged trace) goes with the notes."""
     how = (
         f"{tool} arguments, one per line: read them as lines, never through an unquoted $(...), which"
         f" splits and globs names: {read}"
     )
-    return Rendered("".join(f"{a}\n" for a in args), [how, *_notes(plan), *notes], incomplete)
+    notes = [how, *_notes(plan), *notes, *_coverage(target)]
+    return Rendered("".join(f"{a}\n" for a in args), notes, incomplete)
 
 
 def docker(plan: MountPlan, target: Target) -> Rendered:
@@ -339,7 +348,8 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
     read = 'mapfile -t flags < <(rotrace allowlist TRACE --format docker); docker run "${flags[@]}" IMAGE'
     notes = [*_persistent_notes(kept, "a named volume"), *env_notes, *_build_notes(plan)]
     notes += [*skipped, *skipped_p]
-    return _argument_lines(plan, flags, notes, bool(skipped or skipped_p or env_notes), "docker run", read)
+    incomplete = bool(skipped or skipped_p or env_notes)
+    return _argument_lines(plan, target, flags, notes, incomplete, "docker run", read)
 
 
 def bwrap(plan: MountPlan, target: Target) -> Rendered:
@@ -369,7 +379,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     ]
     notes += [*placed.notes, *env_notes, *_build_notes(plan), *skipped, *skipped_p]
     incomplete = bool(skipped or skipped_p or lost or placed.notes or env_notes)
-    return _argument_lines(plan, args, notes, incomplete, "bwrap", read)
+    return _argument_lines(plan, target, args, notes, incomplete, "bwrap", read)
 
 
 _AA_SPECIAL = re.compile(r'([*?\[\]{}^,"\\])')
@@ -405,7 +415,7 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
         top, below = _aa_path(mount.rstrip("/"), notes, "/"), _aa_path(mount.rstrip("/"), notes, "/**")
         if top and below:
             rules += [f"{top} rw,", f"{below} rwkl,"]
-    venvs = [b.point for b in plan.blocked if "virtual environment" in b.reason]
+    venvs = [b.point for b in plan.blocked if b.kind == "venv"]
     if venvs:
         rules += ["", "# virtual environments: no writes (the report says what to change)"]
         rules += [f"deny {rule} wl," for v in venvs if (rule := _aa_path(v.rstrip("/"), notes, "/**"))]

@@ -11,7 +11,6 @@ what each directory held (content in any run: content), and notes where runs dis
 from __future__ import annotations
 
 import dataclasses
-import glob as globbing
 import os
 import re
 import shlex
@@ -31,28 +30,9 @@ from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 from rotrace.record import Generalised, Source, TraceHeader
-from rotrace.tracefile import read_trace
+from rotrace.tracefile import read_trace, trace_files
 
 GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
-
-
-def expand_inputs(arguments: list[str]) -> list[str]:
-    """Trace files from the arguments: files, globs, and directories (their *.json)."""
-    found: list[str] = []
-    for arg in arguments:
-        if os.path.isdir(arg):
-            found += sorted(globbing.glob(os.path.join(globbing.escape(arg), "*.json")))
-        elif not os.path.exists(arg) and globbing.has_magic(arg):
-            matched = sorted(p for p in globbing.glob(arg) if os.path.isfile(p))
-            if not matched:
-                raise BadInput(f"no trace matches {arg!r}")
-            found += matched
-        else:
-            found.append(arg)
-    found = list(dict.fromkeys(found))
-    if not found:
-        raise BadInput("no traces to merge (a directory given holds no *.json)")
-    return found
 
 
 def _key(header: TraceHeader, by: str) -> str:
@@ -249,8 +229,9 @@ def _header(
         if DirState.ABSENT in by_state and len(by_state) > 1:
             absent = len(by_state[DirState.ABSENT])
             notes.append(
-                f"{name} was absent before {absent} of {len(headers)} runs and there before the others: "
-                f"planned as {'holding files' if state == DirState.CONTENT else 'empty'}"
+                f"{name} was absent before {absent} of {len(headers)} runs and there "
+                f"({'holding files' if state == DirState.CONTENT else 'empty'}) before the others: a mount "
+                "there starts empty, so if the image ships files in it, trace a run from the image's tree"
             )
     processes: dict[tuple[bytes, tuple[str, ...]], ProcessInfo] = {}
     for h in headers:
@@ -296,7 +277,7 @@ def _header(
 
 def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], group_by: str | None) -> int:
     """`rotrace merge`: exit 0, or 3 (BadInput) for traces that cannot be merged."""
-    paths = expand_inputs(traces)
+    paths = trace_files(traces)
     groups = grouped(paths, group_by)
     if group_by is not None:
         if output == "-" or (os.path.exists(output) and not os.path.isdir(output)):

@@ -66,6 +66,9 @@ class Blocked:
     path: str  # an example of the writes (generalised)
     reason: str
     count: int = 0
+    # why, for a program: "venv" (in or over one), "system", "application" (over the app's
+    # directory), "held" (only an empty mount's hiding what the directory held forbids it)
+    kind: str = ""
     explanations: dict[Known, int] = field(default_factory=dict)  # known writer -> writes
 
     def describe(self) -> str:
@@ -117,7 +120,7 @@ class _Planner:
         self.removed: set[str] = set()  # directories the command removed
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
-        self._why_not: dict[str, str | None] = {}  # forbidden(), once per place
+        self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -198,25 +201,30 @@ class _Planner:
     def forbidden(self, point: str) -> str | None:
         """Why an empty mount at `point` would break the app, or None if it would not (asked
         for every write: answered once per place, which may read the filesystem)."""
+        why = self.refusal(point)
+        return None if why is None else why[1]
+
+    def refusal(self, point: str) -> tuple[str, str] | None:
+        """(kind, reason) of `forbidden`: the kind names it for a program (Blocked.kind)."""
         if point not in self._why_not:
             self._why_not[point] = self._forbidden(point)
         return self._why_not[point]
 
-    def _forbidden(self, point: str) -> str | None:
+    def _forbidden(self, point: str) -> tuple[str, str] | None:
         if any(is_under(point, v) for v in self.venvs):
-            return "a mount over a virtual environment hides the environment"
+            return "venv", "a mount over a virtual environment hides the environment"
         if point in SYSTEM_DIRS:
-            return f"{point} is a system directory: an empty mount there hides what the image holds"
+            return "system", f"{point} is a system directory: an empty mount there hides what the image holds"
         if self.cwd and is_under(self.cwd, point):
-            return (
+            return "application", (
                 f"a mount over {point} hides the application directory ({self.cwd}); "
                 "keep what must be writable out of the application directory"
             )
         for v in sorted(self.venvs):
             if is_under(v, point):
-                return f"a mount over {point} hides the virtual environment {v}"
+                return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point):
-            return f"{point} held files before the run: an empty mount over it would hide them"
+            return "held", f"{point} held files before the run: an empty mount over it would hide them"
         return None
 
 
@@ -450,7 +458,9 @@ class MountPlanner:
             return placement
         b = self._blocked.get(placement)
         if b is None:
-            b = self._blocked[placement] = Blocked(placement.point, generalise(raw), placement.reason)
+            kind = (self._planner.refusal(placement.point) or ("", ""))[0]
+            b = Blocked(placement.point, generalise(raw), placement.reason, kind=kind)
+            self._blocked[placement] = b
         b.count += 1
         if known is not None:
             b.explanations[known] = b.explanations.get(known, 0) + 1
@@ -483,9 +493,9 @@ class MountPlanner:
         inside = next((s for s in SCRATCH if cwd and is_under(cwd, s)), None)
         if inside is not None:
             notes.append(
-                f"the working directory {cwd} is inside {inside}, where writes are allowed here, but "
-                f"under a read-only root {inside} cannot be a tmpfs without hiding the application: "
-                "check the app from where it is installed in the image"
+                f"the working directory {cwd} is inside {inside}, a scratch place containers make a "
+                f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
+                "the app from where the image installs it"
             )
         if self._allowed_blocked:
             places = ", ".join(sorted(self._allowed_blocked))

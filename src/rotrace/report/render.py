@@ -103,15 +103,9 @@ def _print(console: Console, text: Text, indent: int) -> None:
 
 
 def coverage(g: Group, header: TraceHeader) -> str | None:
-    """A merged trace's group: in how many of its runs it was written, and by which (a place
-    written in one run only is flagged: a one-off, or a path the other runs did not reach)."""
-    if not header.sources:
-        return None
-    names = ", ".join(
-        dict.fromkeys(header.sources[i].name for i in sorted(g.runs) if i < len(header.sources))
-    )
-    once = " (in one run only: check it)" if len(g.runs) == 1 and len(header.sources) > 1 else ""
-    return safe_text(f"seen in {len(g.runs)} of {len(header.sources)} runs: {names}{once}")
+    """A merged trace's group: in how many of its runs it was written, and by which."""
+    seen = header.seen_in(g.runs)
+    return None if seen is None else safe_text(seen)
 
 
 def _group_line(
