@@ -1,0 +1,22 @@
+"""`rotrace kube provide DIR`: the init container's one job, copying the standalone rotrace (the
+directory its executable is in) into the Pod's volume. No shell and no `cp` needed: the provider
+image holds nothing else."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from rotrace.errors import BadInput
+from rotrace.escape import safe_text
+
+
+def provide(destination: str) -> None:
+    if not getattr(sys, "frozen", False):
+        raise BadInput("kube provide copies the standalone rotrace (scripts/build-standalone), not this one")
+    source = os.path.dirname(os.path.realpath(sys.executable))
+    try:
+        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:
+        raise BadInput(f"kube provide: {safe_text(str(exc))}") from None
