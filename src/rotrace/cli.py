@@ -481,6 +481,51 @@ def kube_record(
     return 0
 
 
+@kube.command("harden", epilog=EXIT_HELP)
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--from",
+    "trace",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="TRACE",
+    help="The trace of the recorded runs (`rotrace merge` of the Pods' traces, or one trace).",
+)
+@click.option(
+    "--container",
+    "containers",
+    multiple=True,
+    metavar="NAME",
+    help="Harden this container. Repeatable. Default: the one the trace names (its `container` "
+    "label), else the only one.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="HOST=IMAGE",
+    help="Write paths under HOST (a trace taken outside the image) as under IMAGE. Repeatable.",
+)
+def kube_harden(manifest: str, trace: str, containers: tuple[str, ...], maps: tuple[str, ...]) -> int:
+    """The manifest with what a read-only root needs for the traced writes, to stdout:
+    readOnlyRootFilesystem, emptyDir volumes and mounts (a claim where data must survive a
+    restart), the settings that avoid writes; a comment on each volume says who wrote there.
+    Everything else is untouched. Exit status 1 when some writes cannot be fixed by a mount
+    (stderr says what to change instead)."""
+    from rotrace.export.mapping import parse_map
+    from rotrace.kube.harden import harden
+
+    for m in containers:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", m):
+            raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
+    hardened = harden(_read_manifest(manifest), trace, containers, [parse_map(m) for m in maps])
+    sys.stdout.write(hardened.text)
+    sys.stdout.flush()
+    for note in hardened.notes:
+        click.echo(f"rotrace: {note}", err=True)
+    return hardened.status
+
+
 def _read_manifest(path: str) -> Any:
     from rotrace.kube.manifest import Manifest
 

@@ -185,6 +185,33 @@ class Manifest:
         return "".join(document.dump() for document in self.documents)
 
 
+def sequence(items: list[Any]) -> Any:
+    from ruamel.yaml.comments import CommentedSeq
+
+    return CommentedSeq(items)
+
+
+def mapping(**items: Any) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    return CommentedMap(items)
+
+
+def append(owner: Any, key: str, item: Any, before: str | None = None) -> None:
+    """Add `item` to the list at `key`, making the list (before the key `before` when there is
+    one, else at the end) when there is none."""
+    existing = owner.get(key)
+    if isinstance(existing, list):
+        existing.append(item)
+        return
+    if existing is not None:
+        raise BadInput(f"{key}: not a list")
+    if before in owner:
+        owner.insert(list(owner).index(before), key, sequence([item]))
+    else:
+        owner[key] = sequence([item])
+
+
 def containers(spec: Any, key: str = "containers") -> list[Any]:
     found = spec.get(key)
     return list(found) if isinstance(found, list) else []

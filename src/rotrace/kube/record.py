@@ -27,7 +27,7 @@ from typing import Any
 from rotrace import __version__
 from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
-from rotrace.kube.manifest import Document, Manifest, Workload, chosen, containers
+from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping, sequence
 
 TOOL_VOLUME = "rotrace"
 TOOL_DIR = "/rotrace"
@@ -109,33 +109,6 @@ def image_config(image: str) -> tuple[list[str], list[str]] | None:
     return None
 
 
-def _seq(items: list[Any]) -> Any:
-    from ruamel.yaml.comments import CommentedSeq
-
-    return CommentedSeq(items)
-
-
-def _map(**items: Any) -> Any:
-    from ruamel.yaml.comments import CommentedMap
-
-    return CommentedMap(items)
-
-
-def _append(owner: Any, key: str, item: Any, before: str | None = None) -> None:
-    """Add `item` to the list at `key`, making the list (before the key `before` when there is
-    one, else at the end) when there is none."""
-    existing = owner.get(key)
-    if isinstance(existing, list):
-        existing.append(item)
-        return
-    if existing is not None:
-        raise BadInput(f"{key}: not a list")
-    if before in owner:
-        owner.insert(list(owner).index(before), key, _seq([item]))
-    else:
-        owner[key] = _seq([item])
-
-
 def _original_command(
     container: Any, workload: Workload, options: RecordOptions, inspect: Inspector
 ) -> list[Any]:
@@ -170,7 +143,7 @@ def _wrap(command: list[Any], name: str, grace: float) -> Any:
         "--label", f"pod={pod}", "--label", f"container={name}",
         "--json", f"{TRACES_DIR}/{pod}-{name}.json", "--",
     ]  # fmt: skip
-    return _seq([*wrapper, *command])
+    return sequence([*wrapper, *command])
 
 
 def _check_free(workload: Workload) -> None:
@@ -196,21 +169,21 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
         if id(spec) not in done:
             _check_free(workload)
             done.add(id(spec))
-            provider = _map(
+            provider = mapping(
                 name=PROVIDER,
                 image=options.image,
-                command=_seq([f"{PROVIDED_FROM}/rotrace", "kube", "provide", TOOL_DIR]),
-                volumeMounts=_seq([_map(name=TOOL_VOLUME, mountPath=TOOL_DIR)]),
-                securityContext=_map(
+                command=sequence([f"{PROVIDED_FROM}/rotrace", "kube", "provide", TOOL_DIR]),
+                volumeMounts=sequence([mapping(name=TOOL_VOLUME, mountPath=TOOL_DIR)]),
+                securityContext=mapping(
                     allowPrivilegeEscalation=False,
-                    capabilities=_map(drop=_seq(["ALL"])),
+                    capabilities=mapping(drop=sequence(["ALL"])),
                     readOnlyRootFilesystem=True,
                     runAsNonRoot=True,
                 ),
             )
-            _append(spec, "initContainers", provider, before="containers")
-            _append(spec, "volumes", _map(name=TOOL_VOLUME, emptyDir=_map()))
-            _append(spec, "volumes", _map(name=TRACES_VOLUME, **traces))
+            append(spec, "initContainers", provider, before="containers")
+            append(spec, "volumes", mapping(name=TOOL_VOLUME, emptyDir=mapping()))
+            append(spec, "volumes", mapping(name=TRACES_VOLUME, **traces))
         termination = spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE)
         if not isinstance(termination, int | float) or isinstance(termination, bool) or termination < 0:
             raise BadInput(f"{workload.describe()}: terminationGracePeriodSeconds is not a number")
@@ -221,10 +194,10 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
         else:
             container.insert(list(container).index("image") + 1 if "image" in container else 1,
                              "command", wrapped)  # fmt: skip
-        pod_name = _map(name=POD_ENV, valueFrom=_map(fieldRef=_map(fieldPath="metadata.name")))
-        _append(container, "env", pod_name)
-        _append(container, "volumeMounts", _map(name=TOOL_VOLUME, mountPath=TOOL_DIR, readOnly=True))
-        _append(container, "volumeMounts", _map(name=TRACES_VOLUME, mountPath=TRACES_DIR))
+        pod_name = mapping(name=POD_ENV, valueFrom=mapping(fieldRef=mapping(fieldPath="metadata.name")))
+        append(container, "env", pod_name)
+        append(container, "volumeMounts", mapping(name=TOOL_VOLUME, mountPath=TOOL_DIR, readOnly=True))
+        append(container, "volumeMounts", mapping(name=TRACES_VOLUME, mountPath=TRACES_DIR))
 
     chosen(manifest, options.containers, change)
     return manifest.dump()
