@@ -16,7 +16,12 @@ def provide(destination: str) -> None:
     if not getattr(sys, "frozen", False):
         raise BadInput("kube provide copies the standalone rotrace (scripts/build-standalone), not this one")
     source = os.path.dirname(os.path.realpath(sys.executable))
-    try:
-        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
+    try:  # into the volume, whose own owner and mode are the runtime's: entry by entry
+        for entry in os.scandir(source):
+            target = os.path.join(destination, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(entry.path, target, follow_symlinks=False)
     except (OSError, shutil.Error) as exc:
         raise BadInput(f"kube provide: {safe_text(str(exc))}") from None
