@@ -19,8 +19,13 @@ class Standalone:
     glibc: str  # the newest glibc version it needs
 
 
+_BUILT: list[Standalone] = []
+
+
 def build_standalone(podman: Path) -> Standalone:
-    """scripts/build-standalone --image, with `podman` as the engine."""
+    """scripts/build-standalone --image, with `podman` as the engine: once a test session."""
+    if _BUILT:
+        return _BUILT[0]
     env = {**os.environ, "ENGINE": str(podman)}
     proc = subprocess.run([str(ROOT / "scripts/build-standalone"), "--image"], env=env, capture_output=True,
                           text=True, timeout=900)  # fmt: skip
@@ -28,9 +33,9 @@ def build_standalone(podman: Path) -> Standalone:
     directory = ROOT / "build/standalone/rotrace"
     import rotrace
 
-    return Standalone(
-        directory, f"localhost/rotrace:{rotrace.__version__}", (directory / "GLIBC").read_text().strip()
-    )
+    glibc = (directory / "GLIBC").read_text().strip()
+    _BUILT.append(Standalone(directory, f"localhost/rotrace:{rotrace.__version__}", glibc))
+    return _BUILT[0]
 
 
 def debian_image(podman: Path, suite: str, packages: str = "") -> str:

@@ -146,3 +146,38 @@ def test_the_container_is_the_one_the_trace_names(tmp_path: Path) -> None:
     assert "volumeMounts" in web and "volumeMounts" not in side
     with pytest.raises(BadInput, match="--container"):
         harden(Manifest(two), _merged(tmp_path, container=None), (), [])
+
+
+STATEFULSET = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata:
+      name: web
+    spec:
+      replicas: 3
+      template:
+        spec:
+          containers:
+          - name: web
+            image: shop:1
+    """)
+
+
+def test_a_statefulset_gets_a_claim_per_replica(tmp_path: Path) -> None:
+    hardened = harden(Manifest(STATEFULSET), _merged(tmp_path), (), [])
+    (statefulset,) = _docs(hardened.text)  # no shared claim document
+    (template,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert template["metadata"]["name"] == "app-data"
+    assert template["spec"]["accessModes"] == ["ReadWriteOnce"]
+    spec = statefulset["spec"]["template"]["spec"]
+    assert [v["name"] for v in spec["volumes"]] == ["tmp", "var-log-app"]
+    assert {"name": "app-data", "mountPath": "/app/data"} in spec["containers"][0]["volumeMounts"]
+    assert (
+        "name: app-data  # rotrace: written by python3 (6 writes) in 2 of 2 runs: /app/data" in hardened.text
+    )
+
+
+def test_replicas_sharing_a_claim_are_said(tmp_path: Path) -> None:
+    deployment = STATEFULSET.replace("StatefulSet", "Deployment")
+    hardened = harden(Manifest(deployment), _merged(tmp_path), (), [])
+    assert any("the claim for /app/data is shared by its Pods" in n for n in hardened.notes)

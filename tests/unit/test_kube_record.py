@@ -246,6 +246,18 @@ def test_bad_manifests_are_one_line_exit_3(text: str, tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+def test_a_workload_without_containers_is_refused() -> None:
+    with pytest.raises(BadInput, match="no container"):
+        _recorded("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n")
+
+
+def test_provide_is_the_standalone_builds_only() -> None:
+    proc = rotrace_cli("kube", "provide", "/nonexistent/dir")
+    assert proc.returncode == 3
+    assert "kube provide copies the standalone rotrace" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
 def test_a_recorded_manifest_is_not_recorded_again() -> None:
     with pytest.raises(BadInput, match="already has rotrace"):
         _recorded(_recorded())

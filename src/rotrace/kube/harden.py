@@ -103,6 +103,9 @@ def _default_container(manifest: Manifest, trace_container: str | None) -> tuple
     return ()
 
 
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+
+
 def _claim(name: str) -> str:
     """A PersistentVolumeClaim document for a persistent mount (its size to adapt)."""
     import yaml
@@ -111,10 +114,21 @@ def _claim(name: str) -> str:
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {"name": name},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        "spec": CLAIM_SPEC,
     }
     head = "# rotrace: its data must survive a restart (an emptyDir would lose it): adapt the size\n"
     return "---\n" + head + yaml.safe_dump(claim, sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    """A value for the round-trip emitter (its own mapping and sequence types)."""
+    from rotrace.kube.manifest import sequence
+
+    if isinstance(value, dict):
+        return mapping(**{k: _plain(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return sequence([_plain(v) for v in value])
+    return value
 
 
 def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
@@ -148,7 +162,10 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 append(container, "env", mapping(name=item["name"], value=item["value"]))
                 env = container.get("env")
         mounted = {m.get("mountPath") for m in containers(container, "volumeMounts") if isinstance(m, dict)}
+        top = workload.document.get("spec") if workload.kind == "StatefulSet" else None
+        templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+        taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
         for mount in generated.get("volumeMounts", []):
             path = mount["mountPath"]
             if path in mounted:
@@ -161,15 +178,29 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             taken.add(name)
             append(container, "volumeMounts", mapping(name=name, mountPath=path))
             source = {k: v for k, v in volume.items() if k != "name"}
+            comment = writers.get(path)
+            said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
+            if "persistentVolumeClaim" in source and isinstance(top, dict):
+                # a StatefulSet: each replica its own claim, from a template
+                template = mapping(metadata=mapping(name=name), spec=_plain(CLAIM_SPEC))
+                if said:
+                    template["metadata"].yaml_add_eol_comment(said, "name")
+                append(top, "volumeClaimTemplates", template)
+                continue
+            replicas = workload.document.get("spec", {}).get("replicas", 1)
+            if "persistentVolumeClaim" in source and (workload.kind == "DaemonSet" or replicas != 1):
+                notes.append(
+                    f"{workload.describe()}: the claim for {path} is shared by its Pods (ReadWriteOnce: one "
+                    "node mounts it); a StatefulSet's volumeClaimTemplates give each replica its own"
+                )
             if "persistentVolumeClaim" in source:
                 claims[source["persistentVolumeClaim"]["claimName"]] = None
                 source = {"persistentVolumeClaim": mapping(**source["persistentVolumeClaim"])}
             else:
                 source = {k: mapping(**v) if isinstance(v, dict) else v for k, v in source.items()}
             entry = mapping(name=name, **source)
-            comment = writers.get(path)
-            if comment is not None and comment.programs:
-                entry.yaml_add_eol_comment(f"{comment.describe(runs)}: {safe_text(path)}", "name")
+            if said:
+                entry.yaml_add_eol_comment(said, "name")
             append(workload.spec, "volumes", entry)
 
     chosen(manifest, names, change)

@@ -35,7 +35,8 @@ class Workload:
 
     kind: str
     name: str
-    spec: Any  # a ruamel CommentedMap
+    spec: Any  # the pod spec, a ruamel CommentedMap
+    document: Any = None  # the whole document
 
     def describe(self) -> str:
         return safe_text(f"{self.kind} {self.name}")
@@ -148,7 +149,7 @@ class Document:
             spec = spec.get(key) if isinstance(spec, dict) else None
         if not isinstance(spec, dict):
             raise BadInput(f"{safe_text(f'{kind} {name}')}: no pod spec at {'.'.join(path)}")
-        yield Workload(str(kind), str(name), spec)
+        yield Workload(str(kind), str(name), spec, data)
 
     def dump(self) -> str:
         if not self.changed:
@@ -240,3 +241,5 @@ def chosen(
     missing = [n for n in names if n not in seen]
     if missing:
         raise BadInput(f"no container named {safe_text(', '.join(missing))} in the manifest")
+    if not seen:
+        raise BadInput("no container in the manifest's workloads")
