@@ -290,3 +290,18 @@ def test_strings_reach_the_yaml_escaped() -> None:
     assert pod["spec"]["initContainers"][0]["image"] == hostile
     assert pod["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "a #b"
     assert "injected" not in pod["spec"]
+
+
+@pytest.mark.parametrize(("mapping", "offset"), [(2, 0), (2, 2), (4, 0), (4, 2), (3, 1)])
+def test_each_indentation_is_kept(mapping: int, offset: int) -> None:
+    m, d = " " * mapping, " " * offset
+    text = (
+        f"kind: Pod\nmetadata:\n{m}name: p   # mine\nspec:\n{m}containers:\n"
+        f"{m}{d}- name: app\n{m}{d}  image: i\n{m}{d}  command: [run]\n"
+        f"{m}{d}  env:\n{m}{d}  {d}- name: A\n{m}{d}  {d}  value: '1'\n"
+    )
+    out = _recorded(text)
+    diff = [x for x in difflib.ndiff(text.splitlines(), out.splitlines()) if x.startswith("- ")]
+    assert diff == [f"- {m}{d}  command: [run]"]
+    (pod,) = _load_all(out)
+    assert pod["spec"]["containers"][0]["env"][1]["name"] == "ROTRACE_POD"
