@@ -236,6 +236,7 @@ def test_a_container_without_command_and_no_known_image_is_one_clear_line(tmp_pa
         "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",  # no workload
         "kind: Pod\nmetadata: {name: p}\nspec: 3\n",  # no pod spec
         "kind: Pod\nspec:\n  containers:\n  - name: Bad_Name\n    command: [x]\n",
+        "kind: Pod\nspec:\n  containers:\n  - name: app\n    command: run --fast\n",  # not a list
     ],
 )
 def test_bad_manifests_are_one_line_exit_3(text: str, tmp_path: Path) -> None:

@@ -115,10 +115,12 @@ def _original_command(
     """What the container runs before its `args`: its `command`, else the image's ENTRYPOINT
     (and its CMD, which Kubernetes drops once `command` is set, when there are no `args`)."""
     command = container.get("command")
-    if isinstance(command, list) and command:
+    where = f"{workload.describe()}, container {container['name']}"
+    if command is not None and not isinstance(command, list):
+        raise BadInput(f"{where}: its command is not a list")
+    if command:
         return list(command)
     image = container.get("image")
-    where = f"{workload.describe()}, container {container['name']}"
     cmd: list[str] = []
     if options.entrypoint is not None:
         entrypoint = options.entrypoint
