@@ -193,6 +193,7 @@ def run(
         grace=grace,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))
+    json_path = _references(json_path) if json_path else json_path
     request = RunRequest(
         argv=list(command),
         allowlist=allowlist,
@@ -219,8 +220,24 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
         if not sep or not key or key in labels:
             why = "given twice" if key in labels else "expected KEY=VALUE"
             raise click.BadParameter(f"{value!r}: {why}", param_hint="--label")
-        labels[key] = text
+        labels[key] = _references(text)
     return labels
+
+
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _references(value: str) -> str:
+    """`$(NAME)` is the variable's value, as Kubernetes expands a container's command (for the
+    runtimes that do not: podman 4.3's `kube play`): `$$` is `$`, an unset NAME stays as written."""
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        return os.environ.get(name, match.group())
+
+    return _REFERENCE.sub(expand, value)
 
 
 def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
@@ -405,6 +422,127 @@ def merge(traces: tuple[str, ...], output: str, maps: tuple[str, ...], group_by:
     from rotrace.merge.combine import merge_command
 
     return merge_command(list(traces), output, [parse_map(m) for m in maps], group_by)
+
+
+@cli.group(epilog=EXIT_HELP)
+def kube() -> None:
+    """Record an application in its own Pods, then harden its manifest (docs/kubernetes.md).
+
+    \b
+    rotrace kube record app.yaml > recording.yaml     (apply; run; stop)
+    rotrace merge traces/ -o merged.json
+    rotrace kube harden app.yaml --from merged.json > hardened.yaml
+    """
+
+
+@kube.command("record", epilog=EXIT_HELP)
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--container",
+    "containers",
+    multiple=True,
+    metavar="NAME",
+    help="Record this container (every workload's container of that name). Repeatable. "
+    "Default: every container.",
+)
+@click.option(
+    "--entrypoint",
+    metavar="JSON",
+    help='The image\'s ENTRYPOINT (["/app/start"], or one path) for a container that sets no command; '
+    "default: a local `podman image inspect` or `docker image inspect`.",
+)
+@click.option(
+    "--image",
+    default=None,
+    metavar="IMAGE",
+    help="The image that provides the standalone rotrace (scripts/build-standalone).",
+)
+@click.option(
+    "--traces",
+    default=None,
+    metavar="pvc:CLAIM|hostPath:/DIR",
+    help="Where each container writes its trace (POD-CONTAINER.json), a volume that outlives the Pod "
+    "[default: pvc:rotrace-traces].",
+)
+def kube_record(
+    manifest: str, containers: tuple[str, ...], entrypoint: str | None, image: str | None, traces: str | None
+) -> int:
+    """The manifest (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob; every document of
+    the file) with its containers run under `rotrace run`, to stdout; nothing else changed."""
+    from rotrace.kube.record import DEFAULT_IMAGE, DEFAULT_TRACES, RecordOptions, parse_entrypoint, record
+
+    options = RecordOptions(
+        containers=containers,
+        entrypoint=parse_entrypoint(entrypoint) if entrypoint is not None else None,
+        image=image or DEFAULT_IMAGE,
+        traces=traces or DEFAULT_TRACES,
+    )
+    text = record(_read_manifest(manifest), options)
+    sys.stdout.write(text)
+    return 0
+
+
+@kube.command("harden", epilog=EXIT_HELP)
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--from",
+    "trace",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="TRACE",
+    help="The trace of the recorded runs (`rotrace merge` of the Pods' traces, or one trace).",
+)
+@click.option(
+    "--container",
+    "containers",
+    multiple=True,
+    metavar="NAME",
+    help="Harden this container. Repeatable. Default: the one the trace names (its `container` "
+    "label), else the only one.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="HOST=IMAGE",
+    help="Write paths under HOST (a trace taken outside the image) as under IMAGE. Repeatable.",
+)
+def kube_harden(manifest: str, trace: str, containers: tuple[str, ...], maps: tuple[str, ...]) -> int:
+    """The manifest with what a read-only root needs for the traced writes, to stdout:
+    readOnlyRootFilesystem, emptyDir volumes and mounts (a claim where data must survive a
+    restart), the settings that avoid writes; a comment on each volume says who wrote there.
+    Everything else is untouched. Exit status 1 when some writes cannot be fixed by a mount
+    (stderr says what to change instead)."""
+    from rotrace.export.mapping import parse_map
+    from rotrace.kube.harden import harden
+
+    for m in containers:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", m):
+            raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
+    hardened = harden(_read_manifest(manifest), trace, containers, [parse_map(m) for m in maps])
+    sys.stdout.write(hardened.text)
+    sys.stdout.flush()
+    for note in hardened.notes:
+        click.echo(f"rotrace: {note}", err=True)
+    return hardened.status
+
+
+def _read_manifest(path: str) -> Any:
+    from rotrace.kube.manifest import Manifest
+
+    if path == "-":
+        return Manifest(sys.stdin.read())
+    return Manifest.read(path)
+
+
+@kube.command("provide", hidden=True)
+@click.argument("destination", type=click.Path(file_okay=False))
+def kube_provide(destination: str) -> int:
+    """Copy the standalone rotrace into DESTINATION (the init container's job)."""
+    from rotrace.kube.provide import provide
+
+    provide(destination)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, ProcessInfo
@@ -22,7 +23,7 @@ from rotrace.explain import Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
 from rotrace.policy.allowlist import Allowlist
-from rotrace.policy.mounts import MountPlan, MountPlanner
+from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
@@ -31,6 +32,9 @@ from rotrace.report.present import present, present_diff
 from rotrace.report.view import View
 from rotrace.spool import Spool
 from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
+
+if TYPE_CHECKING:
+    from rotrace.export.formats import Rendered
 
 
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
@@ -141,12 +145,20 @@ class Pipeline:
             aggregate.add(verdict, planner.place(verdict))
         return aggregate, planner.plan()
 
-    def mount_plan(self, verdicts: Iterable[Verdict], header: TraceHeader | None = None) -> MountPlan:
-        """The mount plan alone, of verdicts already added."""
+    def mount_plan(
+        self,
+        verdicts: Iterable[Verdict],
+        header: TraceHeader | None = None,
+        placed: Callable[[Verdict, list[Placement]], None] | None = None,
+    ) -> MountPlan:
+        """The mount plan alone, of verdicts already added; `placed` is told where each write
+        needs a mount (who wrote where: `kube harden`'s comments)."""
         if header is not None:
             self.know_run(header)
         for verdict in verdicts:
-            self.planner.place(verdict)
+            placements = self.planner.place(verdict)
+            if placed is not None:
+                placed(verdict, placements)
         return self.planner.plan()
 
     def conclude(
@@ -173,6 +185,23 @@ def export(
     """Print the plan in one consumer's format to stdout, its notes to stderr: 1 when some
     writes cannot be fixed by a mount. `maps`: HOST -> IMAGE prefixes, the paths of the traced
     machine as the one the export is for names them."""
+    rendered = render(header, plan, fmt, container, verdicts, maps)
+    sys.stdout.write(rendered.text)
+    sys.stdout.flush()
+    for note in rendered.notes:
+        print(f"rotrace: {note}", file=sys.stderr)
+    return EXIT_VIOLATIONS if plan.blocked or rendered.incomplete else EXIT_OK
+
+
+def render(
+    header: TraceHeader,
+    plan: MountPlan,
+    fmt: str,
+    container: str = "app",
+    verdicts: Iterable[Verdict] = (),
+    maps: Iterable[tuple[str, str]] = (),
+) -> Rendered:
+    """The plan in one consumer's format, and its notes (`export` without the printing)."""
     from rotrace.export.formats import RENDERERS, Target
     from rotrace.export.mapping import PathMap
 
@@ -187,12 +216,7 @@ def export(
     project = header.cwd if header.cwd and not maps else None
     seen = tuple((where(mount), text) for mount, text in coverage(header, plan, verdicts))
     target = Target(header.command, container, programs, reads, project, seen)
-    rendered = RENDERERS[fmt](where.plan(plan), target)
-    sys.stdout.write(rendered.text)
-    sys.stdout.flush()
-    for note in rendered.notes:
-        print(f"rotrace: {note}", file=sys.stderr)
-    return EXIT_VIOLATIONS if plan.blocked or rendered.incomplete else EXIT_OK
+    return RENDERERS[fmt](where.plan(plan), target)
 
 
 def coverage(header: TraceHeader, plan: MountPlan, verdicts: Iterable[Verdict]) -> list[tuple[str, str]]:

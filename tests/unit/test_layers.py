@@ -60,6 +60,14 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.tracefile",
         "rotrace.output",
     },
+    # `rotrace kube`: manifests, beside the commands, above the pipeline
+    "rotrace.kube": {
+        "rotrace.pipeline",
+        "rotrace.policy",
+        "rotrace.export",
+        "rotrace.record",
+        "rotrace.tracefile",
+    },
     # `rotrace run` in two processes; within run/, each module only below itself.
     "rotrace.run.request": {"rotrace.policy", "rotrace.report", "rotrace.tracer"},
     "rotrace.run.handoff": {"rotrace.tracer", "rotrace.tracer.linux", "rotrace.spool"},
@@ -102,6 +110,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.run.request",
         "rotrace.commands",
         "rotrace.merge",
+        "rotrace.kube",
     },
     "rotrace.entry": {"rotrace.cli", "rotrace.output", "rotrace.run.handoff", "rotrace.run.launch"},
     "rotrace.__main__": {"rotrace.entry"},

@@ -1,0 +1,216 @@
+"""`rotrace kube harden`: the user's own manifest with the mount plan of a (merged) trace written
+into it, and everything else untouched. The plan is the k8s export's (pipeline.render: the same
+planner, volume names, escaping and notes as `rotrace allowlist --format k8s`); this module only
+places it: `readOnlyRootFilesystem: true`, each volume and mount (an emptyDir, or a claim where
+the data must survive a restart, with the claim as a document of its own), the settings in `env`,
+and on each volume a comment saying which programs wrote there, how often and in how many runs.
+Places no mount can fix are refused as `allowlist` refuses them: the fix on stderr, exit 1."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
+from rotrace.escape import safe_text
+from rotrace.export.mapping import PathMap
+from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
+from rotrace.pathnames import is_under
+from rotrace.pipeline import Pipeline, render
+from rotrace.policy.mounts import Placement
+from rotrace.policy.verdict import Verdict
+from rotrace.tracefile import read_trace
+
+
+@dataclass
+class Writers:
+    """Who wrote below one mount: programs by writes, and the runs they were made in."""
+
+    programs: Counter[str] = field(default_factory=Counter)
+    runs: set[int] = field(default_factory=set)
+
+    def describe(self, total_runs: int) -> str:
+        names = [name for name, _ in self.programs.most_common()]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        writes = sum(self.programs.values())
+        runs = len(self.runs) if self.runs else 1
+        return safe_text(
+            f"rotrace: written by {shown} ({writes} writes) in {runs} of {total_runs} "
+            f"run{'s' if total_runs > 1 else ''}"
+        )
+
+
+@dataclass
+class Hardened:
+    text: str
+    notes: list[str]
+    status: int
+
+
+def _writers(
+    trace: str, maps: list[tuple[str, str]], container: str
+) -> tuple[dict[str, Any], list[str], bool, dict[str, Writers], int]:
+    """The k8s fragment of the trace's plan (as the export renders it), its notes, whether it is
+    refused, and the writers below each mount as the fragment names it."""
+    import yaml
+
+    header, verdicts = read_trace(trace)
+    pipeline = Pipeline(header.cwd, header.directories)
+    for verdict in verdicts:
+        pipeline.add(verdict)
+    points: dict[str, Writers] = {}
+
+    def placed(verdict: Verdict, placements: list[Placement]) -> None:
+        for placement in placements:
+            if placement.reason is None:
+                writers = points.setdefault(placement.point, Writers())
+                exe = os.fsdecode(verdict.event.exe)
+                writers.programs[os.path.basename(exe) or exe] += verdict.count
+                writers.runs.update(verdict.runs)
+
+    plan = pipeline.mount_plan(verdicts, header, placed)
+    rendered = render(header, plan, "k8s", container, verdicts, maps)
+    fragment = yaml.safe_load(rendered.text)
+    where = PathMap(maps)
+    by_mount: dict[str, Writers] = {}
+    for mount in [*plan.mounts, *plan.persistent]:
+        mapped = where(mount)
+        if mapped in by_mount:
+            continue
+        merged = Writers()
+        for point, writers in points.items():
+            if is_under(point, mount):
+                merged.programs.update(writers.programs)
+                merged.runs |= writers.runs
+        by_mount[mapped] = merged
+    refused = bool(plan.blocked) or rendered.incomplete
+    return fragment, rendered.notes, refused, by_mount, header.runs
+
+
+def _default_container(manifest: Manifest, trace_container: str | None) -> tuple[str, ...]:
+    if trace_container:
+        return (trace_container,)
+    names = {
+        c.get("name") for _, w in manifest.workloads() for c in containers(w.spec) if isinstance(c, dict)
+    }
+    if len(names) > 1:
+        raise BadInput(
+            f"the manifest has containers {', '.join(sorted(map(str, names)))} and the trace names "
+            "none (its `container` label): say which with --container"
+        )
+    return ()
+
+
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+
+
+def _claim(name: str) -> str:
+    """A PersistentVolumeClaim document for a persistent mount (its size to adapt)."""
+    import yaml
+
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": CLAIM_SPEC,
+    }
+    head = "# rotrace: its data must survive a restart (an emptyDir would lose it): adapt the size\n"
+    return "---\n" + head + yaml.safe_dump(claim, sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    """A value for the round-trip emitter (its own mapping and sequence types)."""
+    from rotrace.kube.manifest import sequence
+
+    if isinstance(value, dict):
+        return mapping(**{k: _plain(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return sequence([_plain(v) for v in value])
+    return value
+
+
+def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
+    header, _ = read_trace(trace)
+    names = names or _default_container(manifest, header.labels.get("container"))
+    container_name = names[0] if names else "app"
+    fragment, notes, refused, writers, runs = _writers(trace, maps, container_name)
+    spec = fragment["spec"]
+    (generated,) = spec["containers"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    claims: dict[str, None] = {}
+    notes = [n.replace("(its claim in a comment above the fragment)", "(its claim: the last document)")
+             for n in notes]  # fmt: skip
+
+    def change(_document: Document, workload: Workload, container: Any) -> None:
+        security = container.get("securityContext")
+        if isinstance(security, dict):
+            security["readOnlyRootFilesystem"] = True
+        else:
+            container["securityContext"] = mapping(readOnlyRootFilesystem=True)
+        env = container.get("env")
+        for item in generated.get("env", []):
+            same = [e for e in env if isinstance(e, dict) and e.get("name") == item["name"]] if env else []
+            if same:
+                if same[0].get("value") != item["value"]:
+                    notes.append(f"{workload.describe()}: env {item['name']} set to {item['value']} (was "
+                                 f"{same[0].get('value')}) to avoid writes")  # fmt: skip
+                same[0]["value"] = item["value"]
+                same[0].pop("valueFrom", None)
+            else:
+                append(container, "env", mapping(name=item["name"], value=item["value"]))
+                env = container.get("env")
+        mounted = {m.get("mountPath") for m in containers(container, "volumeMounts") if isinstance(m, dict)}
+        top = workload.document.get("spec") if workload.kind == "StatefulSet" else None
+        templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
+        taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+        taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
+        for mount in generated.get("volumeMounts", []):
+            path = mount["mountPath"]
+            if path in mounted:
+                notes.append(f"{workload.describe()}: {path} is mounted already: kept as it is")
+                continue
+            volume = dict(volumes[mount["name"]])
+            name, n = mount["name"], 2
+            while name in taken:
+                name, n = f"{mount['name']}-{n}", n + 1
+            taken.add(name)
+            append(container, "volumeMounts", mapping(name=name, mountPath=path))
+            source = {k: v for k, v in volume.items() if k != "name"}
+            comment = writers.get(path)
+            said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
+            if "persistentVolumeClaim" in source and isinstance(top, dict):
+                # a StatefulSet: each replica its own claim, from a template
+                template = mapping(metadata=mapping(name=name), spec=_plain(CLAIM_SPEC))
+                if said:
+                    template["metadata"].yaml_add_eol_comment(said, "name")
+                append(top, "volumeClaimTemplates", template)
+                continue
+            replicas = workload.document.get("spec", {}).get("replicas", 1)
+            if "persistentVolumeClaim" in source and (workload.kind == "DaemonSet" or replicas != 1):
+                notes.append(
+                    f"{workload.describe()}: the claim for {path} is shared by its Pods (ReadWriteOnce: one "
+                    "node mounts it); a StatefulSet's volumeClaimTemplates give each replica its own"
+                )
+            if "persistentVolumeClaim" in source:
+                claims[source["persistentVolumeClaim"]["claimName"]] = None
+                source = {"persistentVolumeClaim": mapping(**source["persistentVolumeClaim"])}
+            else:
+                source = {k: mapping(**v) if isinstance(v, dict) else v for k, v in source.items()}
+            entry = mapping(name=name, **source)
+            if said:
+                entry.yaml_add_eol_comment(said, "name")
+            append(workload.spec, "volumes", entry)
+
+    chosen(manifest, names, change)
+    declared = {
+        d.data.get("metadata", {}).get("name")
+        for d in manifest.documents
+        if isinstance(d.data, dict) and d.data.get("kind") == "PersistentVolumeClaim"
+    }
+    text = manifest.dump()
+    for claim in claims:
+        if claim not in declared:
+            text += ("" if text.endswith("\n") else "\n") + _claim(claim)
+    return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)

@@ -1,0 +1,245 @@
+"""A manifest file as its documents, each changed in place: a document nothing changes is written
+back as it was read (byte for byte), a changed one by ruamel.yaml's round trip in the document's
+own indentation (comments, key order and quoting kept). Each workload kind's pod specs are found
+where Kubernetes keeps them."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rotrace.errors import BadInput
+from rotrace.escape import safe_text
+
+# kind -> the keys from the document to its pod spec
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+@dataclass
+class Workload:
+    """One pod spec of a document: the workload's kind and name (for messages), the spec."""
+
+    kind: str
+    name: str
+    spec: Any  # the pod spec, a ruamel CommentedMap
+    document: Any = None  # the whole document
+
+    def describe(self) -> str:
+        return safe_text(f"{self.kind} {self.name}")
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # no line is folded that was not
+    return yaml
+
+
+def _split(text: str) -> list[str]:
+    """The documents' texts, which concatenated are `text` (at the parser's document ends)."""
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.events import DocumentEndEvent
+
+    ends = []
+    try:
+        for event in _yaml().parse(text):
+            if isinstance(event, DocumentEndEvent):
+                ends.append(event.end_mark.index)
+    except MarkedYAMLError as exc:
+        raise BadInput(f"not YAML: {_problem(exc)}") from None
+    starts = [0, *ends[:-1]]
+    chunks = [text[a:b] for a, b in zip(starts, ends, strict=True)]
+    if chunks:
+        chunks[-1] += text[ends[-1] :]
+    return chunks or [text]
+
+
+def _problem(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark is not None else ""
+    return safe_text(f"{getattr(exc, 'problem', None) or exc}{where}")
+
+
+_KEY_OPENS_BLOCK = re.compile(r"^( *)(?:- +)?[^#\s][^#]*:\s*(#.*)?$")
+
+
+def _indentation(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, sequence dash offset) as the document writes them:
+    from the first block under a key, each kind."""
+    mapping: int | None = None
+    offset: int | None = None
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    for line, following in itertools.pairwise(lines):
+        opener = _KEY_OPENS_BLOCK.match(line)
+        if opener is None:
+            continue
+        base = len(line) - len(line.lstrip(" -"))  # the key's column
+        depth = len(following) - len(following.lstrip(" "))
+        if following.lstrip(" ").startswith("- ") and offset is None and depth >= base:
+            offset = depth - base
+        elif not following.lstrip(" ").startswith("- ") and mapping is None and depth > base:
+            mapping = depth - base
+        if mapping is not None and offset is not None:
+            break
+    mapping = mapping or 2
+    offset = offset if offset is not None else 0
+    return mapping, offset + 2, offset
+
+
+class Document:
+    """One document of the file: its text, and its data once asked for."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._data: Any = None
+        self._loaded = False
+        self.changed = False
+        lines = text.splitlines(keepends=True)
+        self._head = ""
+        for n, line in enumerate(lines):  # an explicit start: kept as written
+            if line.rstrip() == "---" or line.startswith("--- "):
+                self._head = "".join(lines[: n + 1])
+                break
+            if line.strip() and not line.lstrip().startswith("#"):
+                break
+        self._body = text[len(self._head) :]
+
+    @property
+    def data(self) -> Any:
+        if not self._loaded:
+            from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+            try:
+                self._data = _yaml().load(self._body)
+            except MarkedYAMLError as exc:
+                raise BadInput(f"not YAML: {_problem(exc)}") from None
+            except YAMLError as exc:
+                raise BadInput(f"not YAML: {safe_text(str(exc))}") from None
+            self._loaded = True
+        return self._data
+
+    def workloads(self) -> Iterator[Workload]:
+        data = self.data
+        if not isinstance(data, dict):
+            return
+        kind = data.get("kind")
+        path = POD_SPEC_PATHS.get(kind) if isinstance(kind, str) else None
+        if path is None:
+            return
+        metadata = data.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        spec: Any = data
+        for key in path:
+            spec = spec.get(key) if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            raise BadInput(f"{safe_text(f'{kind} {name}')}: no pod spec at {'.'.join(path)}")
+        yield Workload(str(kind), str(name), spec, data)
+
+    def dump(self) -> str:
+        if not self.changed:
+            return self.text
+        yaml = _yaml()
+        mapping, sequence, offset = _indentation(self._body)
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        out = io.StringIO()
+        yaml.dump(self.data, out)
+        return self._head + out.getvalue()
+
+
+class Manifest:
+    """A manifest file's documents."""
+
+    def __init__(self, text: str) -> None:
+        self.documents = [Document(chunk) for chunk in _split(text)]
+
+    @classmethod
+    def read(cls, path: str) -> Manifest:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{safe_text(path)}: cannot be read: {safe_text(str(exc))}") from None
+        return cls(text)
+
+    def workloads(self) -> Iterator[tuple[Document, Workload]]:
+        for document in self.documents:
+            for workload in document.workloads():
+                yield document, workload
+
+    def dump(self) -> str:
+        return "".join(document.dump() for document in self.documents)
+
+
+def sequence(items: list[Any]) -> Any:
+    from ruamel.yaml.comments import CommentedSeq
+
+    return CommentedSeq(items)
+
+
+def mapping(**items: Any) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    return CommentedMap(items)
+
+
+def append(owner: Any, key: str, item: Any, before: str | None = None) -> None:
+    """Add `item` to the list at `key`, making the list (before the key `before` when there is
+    one, else at the end) when there is none."""
+    existing = owner.get(key)
+    if isinstance(existing, list):
+        existing.append(item)
+        return
+    if existing is not None:
+        raise BadInput(f"{key}: not a list")
+    if before in owner:
+        owner.insert(list(owner).index(before), key, sequence([item]))
+    else:
+        owner[key] = sequence([item])
+
+
+def containers(spec: Any, key: str = "containers") -> list[Any]:
+    found = spec.get(key)
+    return list(found) if isinstance(found, list) else []
+
+
+def chosen(
+    manifest: Manifest, names: tuple[str, ...], change: Callable[[Document, Workload, Any], None]
+) -> None:
+    """Call `change` for each chosen container (every container when `names` is empty) of every
+    workload; refuses a manifest with no workload, or a name no workload has."""
+    seen: set[str] = set()
+    any_workload = False
+    for document, workload in manifest.workloads():
+        any_workload = True
+        for container in containers(workload.spec):
+            name = container.get("name") if isinstance(container, dict) else None
+            if not isinstance(name, str) or not RFC1123_LABEL.fullmatch(name):
+                raise BadInput(f"{workload.describe()}: a container's name is not an RFC 1123 label")
+            if names and name not in names:
+                continue
+            seen.add(name)
+            change(document, workload, container)
+            document.changed = True
+    if not any_workload:
+        raise BadInput(f"no workload in the manifest (kinds: {', '.join(POD_SPEC_PATHS)})")
+    missing = [n for n in names if n not in seen]
+    if missing:
+        raise BadInput(f"no container named {safe_text(', '.join(missing))} in the manifest")
+    if not seen:
+        raise BadInput("no container in the manifest's workloads")

@@ -1,0 +1,205 @@
+"""`rotrace kube record`: the user's manifest with the chosen containers run under rotrace, and
+nothing else changed. Per pod spec it adds:
+
+- an init container from the image that provides the standalone rotrace, which copies it into an
+  emptyDir (`rotrace kube provide`), mounted read-only at /rotrace in each recorded container;
+- in each recorded container: `command` = `rotrace run` wrapping the original entrypoint (no
+  shell: the original command stays a list of arguments; `args` are untouched), the pod's name in
+  the environment from a fieldRef (ROTRACE_POD, read by `rotrace run` as `$(ROTRACE_POD)`: the
+  kubelet expands it, and rotrace does where the runtime does not, as podman 4.3), the tool and
+  trace volumes mounted;
+- the trace volume: a claim (default) or a hostPath, which outlives the Pod: each container writes
+  /rotrace-traces/POD-CONTAINER.json when it stops.
+
+rotrace's grace period follows the Pod's terminationGracePeriodSeconds, less a margin to write the
+trace; the container exits with the command's own status (`--command-status`), so that a recorded
+Deployment never crash-loops on its violations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rotrace import __version__
+from rotrace.errors import BadInput, BadOption
+from rotrace.escape import safe_text
+from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping, sequence
+
+TOOL_VOLUME = "rotrace"
+TOOL_DIR = "/rotrace"
+TRACES_VOLUME = "rotrace-traces"
+TRACES_DIR = "/rotrace-traces"
+POD_ENV = "ROTRACE_POD"
+PROVIDER = "rotrace"  # the init container's name
+PROVIDED_FROM = "/opt/rotrace"  # where the provider image holds the standalone build
+DEFAULT_IMAGE = f"localhost/rotrace:{__version__}"
+DEFAULT_TRACES = "pvc:rotrace-traces"
+DEFAULT_TERMINATION_GRACE = 30  # Kubernetes' default terminationGracePeriodSeconds
+
+Inspector = Callable[[str], "tuple[list[str], list[str]] | None"]
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    containers: tuple[str, ...] = ()  # empty: every container
+    entrypoint: list[str] | None = None  # the image's ENTRYPOINT, for a container without `command`
+    image: str = DEFAULT_IMAGE  # the image that provides rotrace
+    traces: str = DEFAULT_TRACES  # pvc:CLAIM or hostPath:/DIR
+
+
+def parse_entrypoint(value: str) -> list[str]:
+    """A JSON array of strings (a Dockerfile's exec form), or one program's path."""
+    if not value.lstrip().startswith("["):
+        if not value:
+            raise BadOption("--entrypoint: empty")
+        return [value]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not parsed or not all(isinstance(a, str) for a in parsed):
+        raise BadOption('--entrypoint: expected a JSON array of strings (["/app/start", "--serve"])')
+    return parsed
+
+
+def traces_volume(value: str) -> dict[str, Any]:
+    """The trace volume's source: `pvc:CLAIM` or `hostPath:/DIR`."""
+    kind, sep, where = value.partition(":")
+    if sep and kind == "pvc" and where:
+        return {"persistentVolumeClaim": {"claimName": where}}
+    if sep and kind == "hostPath" and where.startswith("/"):
+        return {"hostPath": {"path": where, "type": "DirectoryOrCreate"}}
+    raise BadOption(f"--traces {safe_text(value)!r}: expected pvc:CLAIM or hostPath:/DIR")
+
+
+def grace_for(termination_grace: float) -> float:
+    """rotrace's grace for a Pod's terminationGracePeriodSeconds: what is left after a margin to
+    write the trace (a fifth of it, 1 to 5 s), half of it when that leaves nothing."""
+    margin = min(5.0, max(1.0, termination_grace / 5))
+    grace = termination_grace - margin
+    return grace if grace > 0 else termination_grace / 2
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def image_config(image: str) -> tuple[list[str], list[str]] | None:
+    """The image's ENTRYPOINT and CMD from a local `podman image inspect` or `docker image
+    inspect`; None when neither has it."""
+    for tool in ("podman", "docker"):
+        path = shutil.which(tool)
+        if path is None:
+            continue
+        try:
+            proc = subprocess.run(
+                [path, "image", "inspect", image], capture_output=True, text=True, timeout=60, check=False
+            )
+            config = json.loads(proc.stdout)[0]["Config"] if proc.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError):
+            config = None
+        if isinstance(config, dict):
+            entrypoint, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []
+            if isinstance(entrypoint, list) and isinstance(cmd, list):
+                return [str(a) for a in entrypoint], [str(a) for a in cmd]
+    return None
+
+
+def _original_command(
+    container: Any, workload: Workload, options: RecordOptions, inspect: Inspector
+) -> list[Any]:
+    """What the container runs before its `args`: its `command`, else the image's ENTRYPOINT
+    (and its CMD, which Kubernetes drops once `command` is set, when there are no `args`)."""
+    command = container.get("command")
+    where = f"{workload.describe()}, container {container['name']}"
+    if command is not None and not isinstance(command, list):
+        raise BadInput(f"{where}: its command is not a list")
+    if command:
+        return list(command)
+    image = container.get("image")
+    cmd: list[str] = []
+    if options.entrypoint is not None:
+        entrypoint = options.entrypoint
+    else:
+        found = inspect(image) if isinstance(image, str) else None
+        if found is None:
+            raise BadInput(
+                f"{where} sets no command and its image is not known here: give the image's "
+                "ENTRYPOINT with --entrypoint, or pull the image (podman or docker image inspect)"
+            )
+        entrypoint, cmd = found
+    program = entrypoint if "args" in container else [*entrypoint, *cmd]
+    if not program and "args" not in container:
+        raise BadInput(f"{where}: its image has neither ENTRYPOINT nor CMD: give --entrypoint")
+    return program
+
+
+def _wrap(command: list[Any], name: str, grace: float) -> Any:
+    pod = f"$({POD_ENV})"
+    wrapper = [
+        f"{TOOL_DIR}/rotrace", "run", "--command-status", "-q", "--grace", _number(grace),
+        "--label", f"pod={pod}", "--label", f"container={name}",
+        "--json", f"{TRACES_DIR}/{pod}-{name}.json", "--",
+    ]  # fmt: skip
+    return sequence([*wrapper, *command])
+
+
+def _check_free(workload: Workload) -> None:
+    """A name rotrace adds that the pod spec already uses: a recorded manifest recorded again."""
+    volumes = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+    inits = {c.get("name") for c in containers(workload.spec, "initContainers") if isinstance(c, dict)}
+    apps = {c.get("name") for c in containers(workload.spec) if isinstance(c, dict)}
+    taken = ({TOOL_VOLUME, TRACES_VOLUME} & volumes) | ({PROVIDER} & (inits | apps))
+    if taken:
+        raise BadInput(
+            f"{workload.describe()} already has {', '.join(sorted(taken))}: is it recorded already? "
+            "Record the manifest without rotrace in it"
+        )
+
+
+def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = image_config) -> str:
+    """The manifest's text with the chosen containers recorded."""
+    traces = traces_volume(options.traces)
+    done: set[int] = set()
+
+    def change(_document: Document, workload: Workload, container: Any) -> None:
+        spec = workload.spec
+        if id(spec) not in done:
+            _check_free(workload)
+            done.add(id(spec))
+            provider = mapping(
+                name=PROVIDER,
+                image=options.image,
+                command=sequence([f"{PROVIDED_FROM}/rotrace", "kube", "provide", TOOL_DIR]),
+                volumeMounts=sequence([mapping(name=TOOL_VOLUME, mountPath=TOOL_DIR)]),
+                securityContext=mapping(
+                    allowPrivilegeEscalation=False,
+                    capabilities=mapping(drop=sequence(["ALL"])),
+                    readOnlyRootFilesystem=True,
+                    runAsNonRoot=True,
+                ),
+            )
+            append(spec, "initContainers", provider, before="containers")
+            append(spec, "volumes", mapping(name=TOOL_VOLUME, emptyDir=mapping()))
+            append(spec, "volumes", mapping(name=TRACES_VOLUME, **traces))
+        termination = spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE)
+        if not isinstance(termination, int | float) or isinstance(termination, bool) or termination < 0:
+            raise BadInput(f"{workload.describe()}: terminationGracePeriodSeconds is not a number")
+        command = _original_command(container, workload, options, inspect)
+        wrapped = _wrap(command, container["name"], grace_for(float(termination)))
+        if "command" in container:
+            container["command"] = wrapped
+        else:
+            container.insert(list(container).index("image") + 1 if "image" in container else 1,
+                             "command", wrapped)  # fmt: skip
+        pod_name = mapping(name=POD_ENV, valueFrom=mapping(fieldRef=mapping(fieldPath="metadata.name")))
+        append(container, "env", pod_name)
+        append(container, "volumeMounts", mapping(name=TOOL_VOLUME, mountPath=TOOL_DIR, readOnly=True))
+        append(container, "volumeMounts", mapping(name=TRACES_VOLUME, mountPath=TRACES_DIR))
+
+    chosen(manifest, options.containers, change)
+    return manifest.dump()

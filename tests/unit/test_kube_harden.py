@@ -1,0 +1,183 @@
+"""`rotrace kube harden`: the user's manifest with the plan of a merged trace (the k8s export's)
+written into it: readOnlyRootFilesystem, emptyDirs, a claim for the data, the settings, a comment
+per volume naming who wrote there in how many runs; every other byte kept. A place no mount can
+fix is refused as `allowlist` refuses it."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from rotrace.errors import BadInput
+from rotrace.events import DirState, FileEvent
+from rotrace.kube.harden import harden
+from rotrace.kube.manifest import Manifest
+from rotrace.record import Source, TraceHeader
+from tests.support.tracing import rotrace_cli
+from tests.unit.factories import classify, event, written_trace
+
+DEPLOYMENT = textwrap.dedent("""\
+    # the shop
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web
+    spec:
+      replicas: 1
+      template:
+        spec:
+          securityContext:
+            runAsUser: 1000   # app
+          containers:
+          - name: web
+            image: shop:1   # pinned
+            command: [python3, server.py]
+            env:
+            - name: MODE
+              value: prod
+          volumes:
+          - name: config
+            configMap: {name: web}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web}
+    """)
+
+
+def _merged(tmp_path: Path, *extra: FileEvent, container: str | None = "web") -> str:
+    """A merged trace of two runs of a server: a sqlite database in /app/data, scratch in /tmp,
+    a log in /var/log/app."""
+    events = [
+        event("/app/data", op="mkdir", result=0, syscall="mkdir"),
+        event("/app/data/app.db"),
+        event("/app/data/app.db-journal"),
+        event("/tmp/tmpab12cd", exe=b"/usr/bin/python3.11"),
+        event("/var/log/app/server.log", exe=b"/usr/local/bin/server"),
+        *extra,
+    ]
+    verdicts = [dataclasses.replace(v, count=2, runs=(0, 1)) for v in classify(*events)]
+    labels = {"container": container} if container else {}
+    sources = [
+        Source(["python3", "server.py"], "/app", 0, labels={**labels, "pod": f"web-{i}"}) for i in (0, 1)
+    ]
+    directories = {b"/app": DirState.CONTENT, b"/tmp": DirState.EMPTY, b"/var/log/app": DirState.EMPTY}
+    header = TraceHeader(["python3", "server.py"], "/app", 0, labels=labels, sources=sources,
+                         directories=directories)  # fmt: skip
+    path = tmp_path / "merged.json"
+    path.write_text(written_trace(header, verdicts))
+    return str(path)
+
+
+def _docs(text: str) -> list[Any]:
+    return list(YAML(typ="safe").load_all(text))
+
+
+def test_the_plan_is_written_into_the_users_manifest(tmp_path: Path) -> None:
+    hardened = harden(Manifest(DEPLOYMENT), _merged(tmp_path), (), [])
+    assert hardened.status == 0
+    deployment, service, claim = _docs(hardened.text)
+    spec = deployment["spec"]["template"]["spec"]
+    (web,) = spec["containers"]
+    assert web["securityContext"] == {"readOnlyRootFilesystem": True}
+    assert web["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "var-log-app", "mountPath": "/var/log/app"},
+        {"name": "app-data", "mountPath": "/app/data"},
+    ]
+    assert spec["volumes"] == [
+        {"name": "config", "configMap": {"name": "web"}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "var-log-app", "emptyDir": {}},
+        {"name": "app-data", "persistentVolumeClaim": {"claimName": "app-data"}},
+    ]
+    assert service == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["name"] == "app-data"
+    # who wrote where, in how many of the merged runs
+    lines = hardened.text.splitlines()
+    assert "      - name: tmp  # rotrace: written by python3.11 (2 writes) in 2 of 2 runs: /tmp" in lines
+    assert any(
+        "- name: var-log-app  # rotrace: written by server (2 writes) in 2 of 2 runs" in x for x in lines
+    )
+
+
+def test_every_other_byte_is_kept(tmp_path: Path) -> None:
+    hardened = harden(Manifest(DEPLOYMENT), _merged(tmp_path), (), [])
+    diff = list(difflib.ndiff(DEPLOYMENT.splitlines(), hardened.text.splitlines()))
+    assert [d for d in diff if d.startswith("- ")] == []  # nothing removed or rewritten: only added
+    assert hardened.text.startswith(DEPLOYMENT.split("---\n")[0].split("        - name: MODE")[0])
+
+
+def test_a_place_no_mount_can_fix_is_refused_with_the_fix(tmp_path: Path) -> None:
+    trace = _merged(tmp_path, event("/etc/app.conf"))
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(DEPLOYMENT)
+    proc = rotrace_cli("kube", "harden", str(manifest), "--from", trace)
+    assert proc.returncode == 1
+    assert (
+        "cannot be made writable by a mount: /etc (/etc/app.conf): /etc is a system directory" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def test_what_the_manifest_has_already_is_kept(tmp_path: Path) -> None:
+    mine = DEPLOYMENT.replace(
+        "        env:\n", "        volumeMounts:\n        - {name: scratch, mountPath: /tmp}\n        env:\n"
+    ).replace("      - name: config\n", "      - name: scratch\n        emptyDir: {}\n"
+              "      - name: app-data\n        emptyDir: {}\n      - name: config\n")  # fmt: skip
+    hardened = harden(Manifest(mine), _merged(tmp_path), (), [])
+    spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
+    mounts = spec["containers"][0]["volumeMounts"]
+    assert [m["mountPath"] for m in mounts] == ["/tmp", "/var/log/app", "/app/data"]  # /tmp: theirs
+    assert mounts[-1]["name"] == "app-data-2"  # their app-data is another volume
+    assert any("/tmp is mounted already" in n for n in hardened.notes)
+
+
+def test_the_container_is_the_one_the_trace_names(tmp_path: Path) -> None:
+    two = DEPLOYMENT.replace("      volumes:\n", "      - name: side\n        image: s\n      volumes:\n")
+    hardened = harden(Manifest(two), _merged(tmp_path), (), [])
+    web, side = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"]
+    assert "volumeMounts" in web and "volumeMounts" not in side
+    with pytest.raises(BadInput, match="--container"):
+        harden(Manifest(two), _merged(tmp_path, container=None), (), [])
+
+
+STATEFULSET = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata:
+      name: web
+    spec:
+      replicas: 3
+      template:
+        spec:
+          containers:
+          - name: web
+            image: shop:1
+    """)
+
+
+def test_a_statefulset_gets_a_claim_per_replica(tmp_path: Path) -> None:
+    hardened = harden(Manifest(STATEFULSET), _merged(tmp_path), (), [])
+    (statefulset,) = _docs(hardened.text)  # no shared claim document
+    (template,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert template["metadata"]["name"] == "app-data"
+    assert template["spec"]["accessModes"] == ["ReadWriteOnce"]
+    spec = statefulset["spec"]["template"]["spec"]
+    assert [v["name"] for v in spec["volumes"]] == ["tmp", "var-log-app"]
+    assert {"name": "app-data", "mountPath": "/app/data"} in spec["containers"][0]["volumeMounts"]
+    assert (
+        "name: app-data  # rotrace: written by python3 (6 writes) in 2 of 2 runs: /app/data" in hardened.text
+    )
+
+
+def test_replicas_sharing_a_claim_are_said(tmp_path: Path) -> None:
+    deployment = STATEFULSET.replace("StatefulSet", "Deployment")
+    hardened = harden(Manifest(deployment), _merged(tmp_path), (), [])
+    assert any("the claim for /app/data is shared by its Pods" in n for n in hardened.notes)

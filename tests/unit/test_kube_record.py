@@ -1,0 +1,308 @@
+"""`rotrace kube record`: the user's manifest back with the chosen containers wrapped in `rotrace
+run`, the tool's init container, the trace volume and the pod's name, and every other byte as it
+was (comments, key order, quoting, the app's own init containers, documents of other kinds)."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from rotrace.errors import BadInput, BadOption
+from rotrace.kube.manifest import Manifest
+from rotrace.kube.record import RecordOptions, grace_for, parse_entrypoint, record, traces_volume
+from tests.support.tracing import rotrace_cli
+
+MANIFEST = textwrap.dedent("""\
+    # the shop's web tier
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web   # the front end
+      labels: {app: web, tier: "front"}
+    spec:
+      replicas: 2
+      selector:
+        matchLabels:
+          app: web
+      template:
+        metadata:
+          labels:
+            app: web
+        spec:
+          terminationGracePeriodSeconds: 10
+          initContainers:
+            - name: migrate   # schema first
+              image: "shop:1.2"
+              command: ['python', 'migrate.py']
+          containers:
+            - name: web
+              image: shop:1.2
+              # the server, on 8000
+              command: ["uv", "run", "server.py"]
+              args: ["--port", '8000']
+              env:
+                - name: MODE
+                  value: "prod"
+              ports:
+                - containerPort: 8000
+            - name: metrics
+              image: exporter:3
+              command:
+              - /bin/exporter
+    ---
+    # not a workload: as it is
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: web
+    spec:
+      ports:
+      - port: 80    # http
+        targetPort: 8000
+    ---
+    apiVersion: batch/v1
+    kind: CronJob
+    metadata:
+      name: nightly
+    spec:
+      schedule: "0 3 * * *"
+      jobTemplate:
+        spec:
+          template:
+            spec:
+              restartPolicy: OnFailure
+              containers:
+              - name: report
+                image: shop:1.2
+                command: [python, report.py]
+    """)
+
+
+def _load_all(text: str) -> list[Any]:
+    return list(YAML(typ="safe").load_all(text))
+
+
+def _recorded(text: str = MANIFEST, **options: Any) -> str:
+    return record(Manifest(text), RecordOptions(image="registry.example/rotrace:1", **options))
+
+
+def _containers(doc: Any, *path: str) -> dict[str, Any]:
+    spec = doc
+    for key in path:
+        spec = spec[key]
+    return spec
+
+
+WRAPPER = ["/rotrace/rotrace", "run", "--command-status", "-q", "--grace"]
+
+
+def test_outside_the_changed_parts_every_byte_is_kept() -> None:
+    out = _recorded()
+    diff = [d for d in difflib.ndiff(MANIFEST.splitlines(), out.splitlines()) if d[:2] in ("- ", "+ ")]
+    removed = [d[2:] for d in diff if d.startswith("- ")]
+    # only the recorded containers' command lines go (the block list's item too)
+    assert removed == [
+        '          command: ["uv", "run", "server.py"]',
+        "          - /bin/exporter",
+        "            command: [python, report.py]",
+    ]
+    # the document that holds no workload is untouched, byte for byte
+    service = MANIFEST.split("---\n")[1]
+    assert service in out
+    # the original lines are all there, in their order (the kept ones: a subsequence)
+    kept = [line for line in MANIFEST.splitlines() if line not in removed]
+    it = iter(out.splitlines())
+    assert all(line in it for line in kept)
+
+
+def test_the_recorded_pod_spec() -> None:
+    deployment, _service, cronjob = _load_all(_recorded())
+    spec = _containers(deployment, "spec", "template", "spec")
+    assert [c["name"] for c in spec["initContainers"]] == ["migrate", "rotrace"]
+    assert spec["initContainers"][0]["command"] == ["python", "migrate.py"]  # the app's own, kept
+    provider = spec["initContainers"][1]
+    assert provider["image"] == "registry.example/rotrace:1"
+    assert provider["command"] == ["/opt/rotrace/rotrace", "kube", "provide", "/rotrace"]
+    assert provider["securityContext"]["runAsNonRoot"] is True
+    web = spec["containers"][0]
+    assert web["command"] == [
+        *WRAPPER, "8", "--label", "pod=$(ROTRACE_POD)", "--label", "container=web",
+        "--json", "/rotrace-traces/$(ROTRACE_POD)-web.json", "--", "uv", "run", "server.py",
+    ]  # fmt: skip
+    assert web["args"] == ["--port", "8000"]  # args untouched: Kubernetes appends them
+    assert web["env"] == [
+        {"name": "MODE", "value": "prod"},
+        {"name": "ROTRACE_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ]
+    assert web["volumeMounts"] == [
+        {"name": "rotrace", "mountPath": "/rotrace", "readOnly": True},
+        {"name": "rotrace-traces", "mountPath": "/rotrace-traces"},
+    ]
+    assert spec["volumes"] == [
+        {"name": "rotrace", "emptyDir": {}},
+        {"name": "rotrace-traces", "persistentVolumeClaim": {"claimName": "rotrace-traces"}},
+    ]
+    assert spec["containers"][1]["command"][-2:] == ["--", "/bin/exporter"]
+    job = _containers(cronjob, "spec", "jobTemplate", "spec", "template", "spec")
+    assert job["containers"][0]["command"][5] == "25"  # the default 30 s, less a margin
+    assert job["containers"][0]["command"][-3:] == ["--", "python", "report.py"]
+    assert [c["name"] for c in job["initContainers"]] == ["rotrace"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("Pod", ("spec",)),
+        ("StatefulSet", ("spec", "template", "spec")),
+        ("DaemonSet", ("spec", "template", "spec")),
+        ("Job", ("spec", "template", "spec")),
+        ("ReplicaSet", ("spec", "template", "spec")),
+    ],
+)
+def test_each_workload_kind_is_recorded(kind: str, path: tuple[str, ...]) -> None:
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "i", "command": ["run"]}]}
+    doc: dict[str, Any] = spec
+    for key in reversed(path):
+        doc = {key: doc}
+    buffer = io.StringIO()
+    YAML().dump({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}, **doc}, buffer)
+    (out,) = _load_all(_recorded(buffer.getvalue()))
+    container = _containers(out, *path)["containers"][0]
+    assert container["command"][:2] == ["/rotrace/rotrace", "run"]
+    assert container["command"][-2:] == ["--", "run"]
+
+
+def test_only_the_chosen_container_is_recorded() -> None:
+    deployment, _, cronjob = _load_all(_recorded(containers=("web",)))
+    spec = _containers(deployment, "spec", "template", "spec")
+    assert spec["containers"][1]["command"] == ["/bin/exporter"]
+    assert "initContainers" not in _containers(cronjob, "spec", "jobTemplate", "spec", "template", "spec")
+    with pytest.raises(BadInput, match="no container named nope"):
+        _recorded(containers=("nope",))
+
+
+POD = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: app
+    spec:
+      containers:
+      - name: app
+        image: localhost/app:1
+    """)
+
+
+def test_a_container_without_command_takes_the_image_entrypoint_and_cmd() -> None:
+    def inspect(image: str) -> tuple[list[str], list[str]]:
+        assert image == "localhost/app:1"
+        return ["/entry"], ["serve", "--fast"]
+
+    (pod,) = _load_all(record(Manifest(POD), RecordOptions(), inspect))
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[command.index("--") :] == ["--", "/entry", "serve", "--fast"]
+    # with args, the image's CMD is theirs to replace: the entrypoint alone
+    with_args = POD.replace("image: localhost/app:1", "image: localhost/app:1\n    args: [x]")
+    (pod,) = _load_all(record(Manifest(with_args), RecordOptions(), inspect))
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[command.index("--") :] == ["--", "/entry"]
+    assert pod["spec"]["containers"][0]["args"] == ["x"]
+    # --entrypoint wins over the image
+    (pod,) = _load_all(record(Manifest(POD), RecordOptions(entrypoint=["/other"]), inspect))
+    assert pod["spec"]["containers"][0]["command"][-2:] == ["--", "/other"]
+
+
+def test_a_container_without_command_and_no_known_image_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"sets no command.*--entrypoint"):
+        record(Manifest(POD), RecordOptions(), lambda _image: None)
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(POD.replace("localhost/app:1", "localhost/rotrace-no-such-image:0"))
+    proc = rotrace_cli("kube", "record", str(manifest))
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "--entrypoint" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [\n",  # not YAML
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",  # no workload
+        "kind: Pod\nmetadata: {name: p}\nspec: 3\n",  # no pod spec
+        "kind: Pod\nspec:\n  containers:\n  - name: Bad_Name\n    command: [x]\n",
+        "kind: Pod\nspec:\n  containers:\n  - name: app\n    command: run --fast\n",  # not a list
+    ],
+)
+def test_bad_manifests_are_one_line_exit_3(text: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(text)
+    proc = rotrace_cli("kube", "record", str(manifest))
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_workload_without_containers_is_refused() -> None:
+    with pytest.raises(BadInput, match="no container"):
+        _recorded("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: []\n")
+
+
+def test_provide_is_the_standalone_builds_only() -> None:
+    proc = rotrace_cli("kube", "provide", "/nonexistent/dir")
+    assert proc.returncode == 3
+    assert "kube provide copies the standalone rotrace" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_a_recorded_manifest_is_not_recorded_again() -> None:
+    with pytest.raises(BadInput, match="already has rotrace"):
+        _recorded(_recorded())
+
+
+def test_the_grace_leaves_time_to_write_the_trace() -> None:
+    assert grace_for(30) == 25
+    assert grace_for(10) == 8
+    assert 0 < grace_for(1) < 1
+    assert grace_for(0) == 0
+
+
+def test_options() -> None:
+    assert parse_entrypoint('["/a", "b c"]') == ["/a", "b c"]
+    assert parse_entrypoint("/app/start") == ["/app/start"]
+    for bad in ("[1]", "[", "[]", ""):
+        with pytest.raises(BadOption):
+            parse_entrypoint(bad)
+    assert traces_volume("hostPath:/srv/t") == {"hostPath": {"path": "/srv/t", "type": "DirectoryOrCreate"}}
+    for bad in ("pvc:", "hostPath:rel", "nfs:x"):
+        with pytest.raises(BadOption):
+            traces_volume(bad)
+
+
+def test_strings_reach_the_yaml_escaped() -> None:
+    """A name the emitter must quote (a line break, a `#`) stays one value, read back equal."""
+    hostile = "/app/x\n# injected: true"
+    text = POD.replace("image: localhost/app:1", "image: localhost/app:1\n    command: [python]")
+    (pod,) = _load_all(record(Manifest(text), RecordOptions(image=hostile, traces="pvc:a #b")))
+    assert pod["spec"]["initContainers"][0]["image"] == hostile
+    assert pod["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "a #b"
+    assert "injected" not in pod["spec"]
+
+
+@pytest.mark.parametrize(("mapping", "offset"), [(2, 0), (2, 2), (4, 0), (4, 2), (3, 1)])
+def test_each_indentation_is_kept(mapping: int, offset: int) -> None:
+    m, d = " " * mapping, " " * offset
+    text = (
+        f"kind: Pod\nmetadata:\n{m}name: p   # mine\nspec:\n{m}containers:\n"
+        f"{m}{d}- name: app\n{m}{d}  image: i\n{m}{d}  command: [run]\n"
+        f"{m}{d}  env:\n{m}{d}  {d}- name: A\n{m}{d}  {d}  value: '1'\n"
+    )
+    out = _recorded(text)
+    diff = [x for x in difflib.ndiff(text.splitlines(), out.splitlines()) if x.startswith("- ")]
+    assert diff == [f"- {m}{d}  command: [run]"]
+    (pod,) = _load_all(out)
+    assert pod["spec"]["containers"][0]["env"][1]["name"] == "ROTRACE_POD"
