@@ -30,7 +30,7 @@ from rotrace.pipeline import Pipeline
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
-from rotrace.record import Generalised, Source, TraceHeader
+from rotrace.record import Generalised, Source, TraceHeader, checkpoint_note
 from rotrace.tracefile import read_trace
 
 GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
@@ -270,9 +270,12 @@ def _header(
             rotrace_version=__version__,
             labels=dict(h.labels),
             path=path,
+            checkpoint=h.checkpoint,
         )
         for path, h in zip(paths, headers, strict=True)
     ]
+    checkpoints = [h.checkpoint for h in headers if h.checkpoint is not None]
+    notes += [checkpoint_note(p, h.checkpoint) for p, h in zip(paths, headers, strict=True) if h.checkpoint]
     warnings = list(dict.fromkeys(w for h in headers for w in h.warnings))
     return TraceHeader(
         command=list(first.command),
@@ -291,6 +294,7 @@ def _header(
         labels=labels,
         sources=sources,
         generalised=generalised,
+        checkpoint=max(checkpoints) if checkpoints else None,  # not the end of every run either
     )
 
 

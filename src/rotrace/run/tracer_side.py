@@ -13,14 +13,14 @@ import os
 
 from rotrace.errors import BadInput
 from rotrace.output import TraceOutput, stdout_open
-from rotrace.run.handoff import Handoff, InlineHandoff
+from rotrace.run.handoff import Handoff
 from rotrace.run.request import RunRequest, RunStart
 from rotrace.tracer import EventSink, ProcessSink, TraceResult
 from rotrace.tracer.channel import Result
 from rotrace.tracer.linux.hardening import undumpable
 
 
-def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -> int:
+def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
     """Trace the command; the report process classifies, reports and exports: its exit status."""
     undumpable()  # out of the command's reach: /proc/PID/fd, /proc/PID/mem, ptrace
     try:
