@@ -164,6 +164,9 @@ class TraceOutput:
         self._staged: _Staged | None = None  # replace mode (checkpoints): a new file is being written
         self._dir: int | None = None  # replace mode: the trace's directory, and the file it holds
         self._current: tuple[int, int] | None = None
+        # the file there now, held open: its inode cannot be freed and given to what the command
+        # puts in its place (a symlink with the same (dev, ino) would pass for it)
+        self._held = -1
         self._mode = (0o644, -1, -1)  # the first file's mode and owner, which its replacements keep
         if path == "-":
             stdout_open("--json -")
@@ -228,6 +231,7 @@ class TraceOutput:
             opened = os.fstat(self.fp.fileno())
             self._dir = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             self._current = opened.st_dev, opened.st_ino
+            self._held = os.dup(self.fp.fileno())
             self._mode = stat.S_IMODE(opened.st_mode), opened.st_uid, opened.st_gid
             self.fp.close()
             self.fp = None
@@ -262,19 +266,25 @@ class TraceOutput:
         staged, self._staged, self.fp = self._staged, None, None
         assert staged is not None and self.path is not None
         name = os.path.basename(self.path)
+        held = -1
         try:
             staged.fp.flush()
             os.fsync(staged.fp.fileno())
             st = os.fstat(staged.fp.fileno())
+            held = os.dup(staged.fp.fileno())
             staged.fp.close()
             if self._still_ours(name):
                 os.rename(staged.name, name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
                 self._current = st.st_dev, st.st_ino
+                self._held, held = held, self._held
                 return
+            staged.remove(self._dir)
         except BaseException:
             staged.remove(self._dir)
             raise
-        staged.remove(self._dir)
+        finally:
+            if held >= 0:
+                os.close(held)
 
     def discard(self) -> None:
         """A staged file that failed: removed; the trace there is the last one."""
@@ -295,6 +305,7 @@ class TraceOutput:
                 self.failed(exc)
         if self._dir is not None:
             os.close(self._dir)
+            os.close(self._held)
             self._dir = None
         if self.fp is not None and self.fp is not sys.stdout:
             try:

@@ -269,3 +269,47 @@ def test_as_pid_1_rotrace_is_an_init(site: Path, work: Path, user: str) -> None:
     assert "checkpoint" not in final and final["exit_code"] == 42
     assert "rotrace received SIGTERM: the run was stopped" in final["warnings"]
     assert {"ready", "orphan", "stopped"} <= {os.path.basename(e["path"]) for e in final["events"]}
+
+
+@pytest.mark.needs("bwrap")
+def test_in_the_read_only_sandbox_sigusr1_reaches_the_tracer_inside(work: Path) -> None:
+    """The tracer inside bubblewrap holds the last events: it sends them, then the checkpoint."""
+    trace = work / "t.json"
+    code = "import os, time\nopen('first', 'w').close()\nwhile not os.path.exists('go'): time.sleep(0.05)\n"
+    argv = [*ROTRACE, "run", "--read-only", "--keep-writes", "--allow", str(work), "--json", str(trace), "--",
+            PY, "-c", code]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _until("the first write", (work / "first").exists)
+        proc.send_signal(signal.SIGUSR1)
+        _until("a checkpoint with the first write", lambda: _checkpoint_with(trace, "first"))
+        assert_valid_trace(trace)
+        (work / "go").touch()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    final = json.loads(trace.read_text())
+    assert "checkpoint" not in final and final["read_only"] and final["exit_code"] == 0
+
+
+@pytest.mark.parametrize("how", ["removed", "symlink"])
+def test_a_trace_the_command_replaces_between_checkpoints_is_said_lost(tmp_path: Path, how: str) -> None:
+    """Checkpoints never write through what the command put in the trace's place (a symlink to
+    a file of the user's): the trace is said to be lost, as without checkpoints."""
+    trace, victim = tmp_path / "t.json", tmp_path / "victim"
+    victim.write_text("mine")
+    swap = "os.remove(t)" if how == "removed" else f"os.remove(t); os.symlink({str(victim)!r}, t)"
+    code = (
+        "import os, time\n"
+        f"t = {str(trace)!r}\n"
+        "while not os.path.getsize(t): time.sleep(0.05)\n"  # the first checkpoint
+        f"{swap}\n"
+        "time.sleep(2.5)\n"  # two more checkpoints come and go
+    )
+    argv = [*ROTRACE, "run", "--checkpoint", "1", "--json", str(trace), "--", PY, "-c", code]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("while it ran") == 1, proc.stderr
+    assert victim.read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -138,9 +138,10 @@ class Checkpoints:
 
     def write(self) -> None:
         output = self._output
+        if output.error is not None:  # the command moved or removed the trace: the end says so
+            return
         if not output.replaceable:
-            why = output.error or "it needs --json FILE (a regular file, which each checkpoint replaces)"
-            self._say(f"no checkpoint written: {why}")
+            self._say("no checkpoint written: it needs --json FILE (a regular file, which it replaces)")
             return
         request = self._start.request
         header = TraceHeader(

@@ -7,6 +7,7 @@ It is PID 1 of the sandbox's pid namespace: the command's orphans are its childr
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from rotrace.errors import RotraceError
@@ -29,6 +30,8 @@ def main(argv: list[str]) -> int:
         send(fd, message)
 
     batcher = Batcher(out)
+    # SIGUSR1 from rotrace's tracer outside: every event so far, then a Checkpoint message
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: batcher.checkpoint())
     try:
         options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace,
                                confined=True)  # fmt: skip
