@@ -105,7 +105,8 @@ def cli() -> None:
 @click.option(
     "--command-status",
     is_flag=True,
-    help="When the command fails, exit with its own status (128+N if killed by signal N) instead of 8/9.",
+    help="Exit with the command's own status (128+N if killed by signal N) whatever the verdict, as a "
+    "container's entry point should (0 when it succeeded, violations or not).",
 )
 @click.option(
     "-p",
