@@ -207,4 +207,6 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
 
 def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
+    for trace in (old, new):
+        _read(trace)  # a checkpoint says it is one (the header only: the events stream)
     return compare(load_changes(old), load_changes(new), view, err=False)

@@ -112,10 +112,18 @@ def test_a_server_killed_with_sigkill_leaves_a_checkpoint_that_report_reads(tmp_
     assert report.stderr.count("is a checkpoint written at") == 1, report.stderr
     assert "still running" in report.stderr and not re.search(r"exit status \d", report.stderr)
     assert "access.log" in report.stderr and "data-b" in report.stderr
-    for command in (["allowlist", str(trace)], ["merge", str(trace), "-o", str(tmp_path / "merged.json")]):
+    commands = (
+        ["allowlist", str(trace)],
+        ["check", str(trace)],
+        ["diff", str(trace), str(trace)],
+        ["merge", str(trace), "-o", str(tmp_path / "merged.json")],
+    )
+    for command in commands:
         said = subprocess.run([*ROTRACE, *command], capture_output=True, text=True, timeout=60)
         assert said.returncode in (0, 1), said.stderr  # 1: writes no mount fixes (in /tmp, the cwd)
-        assert said.stderr.count("is a checkpoint written at") == 1, said.stderr
+        assert said.stderr.count("is a checkpoint written at") == (2 if command[0] == "diff" else 1), (
+            said.stderr
+        )
     merged, _ = read_trace(str(tmp_path / "merged.json"))
     assert merged.checkpoint == header.checkpoint
     assert merged.sources[0].checkpoint == header.checkpoint
