@@ -192,11 +192,15 @@ class Batcher:
                 self._events = []
             if last is not None:
                 self._send(last)
-            while self._asked:
-                self._asked = False
-                self._send(Checkpoint())
         finally:
             self._busy = False
+        while self._asked:  # asked while busy (a handler that runs now sends it itself)
+            self._busy = True
+            try:
+                self._asked = False
+                self._send(Checkpoint())
+            finally:
+                self._busy = False
 
     def checkpoint(self) -> None:
         """From a signal handler (SIGUSR1), which may run in the middle of any of this: every
