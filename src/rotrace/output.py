@@ -298,7 +298,9 @@ class TraceOutput:
         )
 
     def close(self) -> None:
-        if self._staged is not None:
+        if self._staged is not None and self.error is not None:  # never a half-written trace over
+            self.discard()  # the last checkpoint, which stays
+        elif self._staged is not None:
             try:
                 self.commit()
             except OSError as exc:

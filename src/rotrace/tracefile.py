@@ -9,6 +9,7 @@ the original byte.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -127,7 +128,10 @@ class RenderedEvents:
             fp.write(chunk.decode("ascii"))
 
     def close(self) -> None:
-        self._fp.close()
+        """Done with the scratch copy, also after a write to it failed: what is still buffered
+        is dropped, not written again (which would fail the same way: EFBIG, ENOSPC)."""
+        with contextlib.suppress(OSError):
+            self._fp.close()
 
 
 class TraceWriter:

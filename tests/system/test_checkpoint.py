@@ -321,3 +321,31 @@ def test_a_trace_the_command_replaces_between_checkpoints_is_said_lost(tmp_path:
     assert proc.stderr.count("while it ran") == 1, proc.stderr
     assert victim.read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.needs("prlimit")
+def test_a_final_trace_that_cannot_be_written_leaves_the_last_checkpoint(tmp_path: Path) -> None:
+    """The end of the run replaces the last checkpoint only with a whole trace: past the file
+    size limit (RLIMIT_FSIZE: EFBIG) the run says the trace could not be written, and the
+    checkpoint stays, valid."""
+    trace = tmp_path / "t.json"
+    code = (
+        "import os, time\n"
+        "open('first', 'w').close()\n"
+        "while not os.path.exists('go'): time.sleep(0.05)\n"
+        "for i in range(300): open(f'f{i}', 'w').close()\n"
+    )
+    argv = ["prlimit", "--fsize=16384", "--", *ROTRACE, "run", "--json", str(trace), "--", PY, "-c", code]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _until("the first write", (tmp_path / "first").exists)
+        proc.send_signal(signal.SIGUSR1)
+        checkpoint = _until("a checkpoint", lambda: _checkpoint_with(trace, "first"))
+        (tmp_path / "go").touch()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    assert err.count(f"rotrace: error: cannot write the trace to {trace}: File too large") == 1, err
+    assert json.loads(trace.read_text()) == checkpoint
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
