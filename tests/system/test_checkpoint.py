@@ -132,10 +132,10 @@ def test_a_server_killed_with_sigkill_leaves_a_checkpoint_that_report_reads(tmp_
 def test_sigusr1_writes_a_checkpoint_on_demand_and_the_run_ends_with_the_whole_trace(tmp_path: Path) -> None:
     trace = tmp_path / "t.json"
     code = (
-        "import os, time\n"
+        "import os, signal, time\n"
         "open('first', 'w').close()\n"
         "while not os.path.exists('go'): time.sleep(0.05)\n"
-        "open('second', 'w').close()\n"
+        "open('second', 'w').write(str(int(signal.getsignal(signal.SIGUSR1))))\n"
     )
     argv = [*ROTRACE, "run", "--json", str(trace), "--", PY, "-c", code]
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -154,6 +154,23 @@ def test_sigusr1_writes_a_checkpoint_on_demand_and_the_run_ends_with_the_whole_t
     assert "checkpoint" not in final and final["exit_code"] == 0
     assert {"first", "second"} <= {os.path.basename(e["path"]) for e in final["events"]}
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # nothing left beside it
+    assert (tmp_path / "second").read_text() == str(int(signal.SIG_DFL))  # not rotrace's handler
+    # started with SIGUSR1 ignored, rotrace still answers it, and the command inherits it ignored
+    ignoring = f"import os, signal; signal.signal(signal.SIGUSR1, signal.SIG_IGN); os.execv({PY!r}, {argv!r})"
+    for name in ("go", "first"):
+        (tmp_path / name).unlink()
+    proc = subprocess.Popen(
+        [PY, "-c", ignoring], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        _until("the first write", (tmp_path / "first").exists)
+        proc.send_signal(signal.SIGUSR1)
+        _until("a checkpoint", lambda: _checkpoint_with(trace, "first"))
+        (tmp_path / "go").touch()
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (tmp_path / "second").read_text() == str(int(signal.SIG_IGN))
 
 
 @pytest.mark.parametrize("value", ["0", "0s", "-5", "abc", "5x", "inf", "nan", "1e3", ""])

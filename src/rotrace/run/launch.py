@@ -48,7 +48,9 @@ def _answering(handoff: Handoff) -> Handoff:
     exits (its default would kill the tracer, and the command with it)."""
     import signal
 
-    signal.signal(signal.SIGUSR1, lambda _signum, _frame: handoff.checkpoint())
+    from rotrace.tracer.signals import answer
+
+    answer(signal.SIGUSR1, lambda _signum, _frame: handoff.checkpoint())
     return handoff
 
 

@@ -33,6 +33,21 @@ _TIMER_MAX = 10.0**9
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
+# Signals rotrace answers for its whole run (SIGUSR1: a checkpoint) that it found ignored: the
+# command inherits them ignored, as it would without rotrace.
+_IGNORED_BEFORE: set[int] = set()
+
+
+def answer(signum: int, handler: Callable[[int, FrameType | None], Any]) -> None:
+    """Handle signum in rotrace, remembering whether it was ignored (ignored_at_start)."""
+    if signal.signal(signum, handler) == signal.SIG_IGN:
+        _IGNORED_BEFORE.add(signum)
+
+
+def ignored_at_start() -> set[int]:
+    """The signals the command must inherit ignored: those rotrace found ignored."""
+    return {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN} | _IGNORED_BEFORE
+
 
 def _foreground_group() -> int | None:
     try:
