@@ -226,20 +226,30 @@ class TraceOutput:
         (the command moved, replaced or removed it: `error` says so)."""
         assert self._staged is None and self.path is not None
         directory, name = os.path.split(self.path)
-        if self._dir is None:  # the first checkpoint: from now on every trace replaces the last
+        first = self._dir is None  # the first checkpoint: from then on every trace replaces the last
+        if first:
             assert self.fp is not None
             opened = os.fstat(self.fp.fileno())
             self._dir = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             self._current = opened.st_dev, opened.st_ino
-            self._held = os.dup(self.fp.fileno())
             self._mode = stat.S_IMODE(opened.st_mode), opened.st_uid, opened.st_gid
-            self.fp.close()
-            self.fp = None
-        if not self._still_ours(name):
+        try:
+            if not self._still_ours(name):
+                raise _Lost
+            temp = f".{name}.{os.urandom(6).hex()}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self._dir)  # fmt: skip
+        except (OSError, _Lost) as exc:
+            if first and self._dir is not None:  # no file can be made there: the first one stays
+                os.close(self._dir)
+                self._dir = None
+            if isinstance(exc, OSError):
+                raise
             return None
-        temp = f".{name}.{os.urandom(6).hex()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=self._dir)  # fmt: skip
+        if first:  # the file opened before the run, held open (see _held) but written no more
+            assert self.fp is not None
+            self._held = os.dup(self.fp.fileno())
+            self.fp.close()
         self._staged = _Staged(temp, os.fdopen(fd, "w", encoding="utf-8"))
         mode, uid, gid = self._mode
         if (uid, gid) != (os.geteuid(), os.getegid()):
@@ -288,8 +298,9 @@ class TraceOutput:
 
     def discard(self) -> None:
         """A staged file that failed: removed; the trace there is the last one."""
-        staged, self._staged, self.fp = self._staged, None, None
+        staged, self._staged = self._staged, None
         if staged is not None:
+            self.fp = None
             staged.remove(self._dir)
 
     def failed(self, exc: OSError) -> None:
@@ -307,8 +318,10 @@ class TraceOutput:
                 self.failed(exc)
         if self._dir is not None:
             os.close(self._dir)
-            os.close(self._held)
             self._dir = None
+        if self._held >= 0:
+            os.close(self._held)
+            self._held = -1
         if self.fp is not None and self.fp is not sys.stdout:
             try:
                 st = os.fstat(self.fp.fileno())
@@ -325,6 +338,10 @@ class TraceOutput:
                     self.failed(exc)
         if self.error is not None:
             raise BadInput(self.error)
+
+
+class _Lost(Exception):
+    """The command moved, replaced or removed the trace (TraceOutput.error says which)."""
 
 
 class _Staged:

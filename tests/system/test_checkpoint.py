@@ -366,3 +366,25 @@ def test_a_final_trace_that_cannot_be_written_leaves_the_last_checkpoint(tmp_pat
     assert err.count(f"rotrace: error: cannot write the trace to {trace}: File too large") == 1, err
     assert json.loads(trace.read_text()) == checkpoint
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_where_no_checkpoint_can_be_made_the_trace_is_still_written_at_the_end(
+    site: Path, work: Path
+) -> None:
+    """A trace file the user may write in a directory where they may not create one (no
+    temporary file beside it): each checkpoint fails, said once, and the run's trace is
+    written into the file at the end as without --checkpoint."""
+    locked = work / "locked"
+    locked.mkdir(mode=0o755)
+    trace = locked / "t.json"
+    trace.touch()
+    os.chown(trace, 65534, 65534)
+    argv, env = invocation("nobody", site, work)
+    code = "import time; open('x', 'w').close(); time.sleep(1.5)"
+    run = [*argv, "run", "--checkpoint", "0.5", "--json", str(trace), "--", "/usr/bin/python3", "-c", code]
+    proc = subprocess.run(run, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr  # the write to x is a violation
+    assert proc.stderr.count("rotrace: warning: a checkpoint could not be written to") == 1, proc.stderr
+    assert_valid_trace(trace)
+    final = json.loads(trace.read_text())
+    assert "checkpoint" not in final and final["exit_code"] == 0 and final["summary"]["violations"] == 1
