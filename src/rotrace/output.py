@@ -164,6 +164,7 @@ class TraceOutput:
         self._staged: _Staged | None = None  # replace mode (checkpoints): a new file is being written
         self._dir: int | None = None  # replace mode: the trace's directory, and the file it holds
         self._current: tuple[int, int] | None = None
+        self._name = ""  # replace mode: the file's name in _dir
         # the file there now, held open: its inode cannot be freed and given to what the command
         # puts in its place (a symlink with the same (dev, ino) would pass for it)
         self._held = -1
@@ -225,18 +226,19 @@ class TraceOutput:
         an OOM kill finds the last whole trace, never half of one. None once the trace is lost
         (the command moved, replaced or removed it: `error` says so)."""
         assert self._staged is None and self.path is not None
-        directory, name = os.path.split(self.path)
         first = self._dir is None  # the first checkpoint: from then on every trace replaces the last
         if first:
             assert self.fp is not None
             opened = os.fstat(self.fp.fileno())
+            # where the file opened is: through one's own symlink (open_output follows those), its target
+            directory, self._name = os.path.split(os.path.realpath(self.path))
             self._dir = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             self._current = opened.st_dev, opened.st_ino
             self._mode = stat.S_IMODE(opened.st_mode), opened.st_uid, opened.st_gid
         try:
-            if not self._still_ours(name):
+            if not self._still_ours():
                 raise _Lost
-            temp = f".{name}.{os.urandom(6).hex()}.tmp"
+            temp = f".{self._name}.{os.urandom(6).hex()}.tmp"
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=self._dir)  # fmt: skip
         except (OSError, _Lost) as exc:
@@ -259,9 +261,9 @@ class TraceOutput:
         self.fp = self._staged.fp
         return self.fp
 
-    def _still_ours(self, name: str) -> bool:
+    def _still_ours(self) -> bool:
         try:
-            now = os.stat(name, dir_fd=self._dir, follow_symlinks=False)
+            now = os.stat(self._name, dir_fd=self._dir, follow_symlinks=False)
         except OSError:
             self.error = f"the traced command removed {self.path} while it ran: the trace is lost"
             return False
@@ -275,7 +277,6 @@ class TraceOutput:
         (the trace there is the last one)."""
         staged, self._staged, self.fp = self._staged, None, None
         assert staged is not None and self.path is not None
-        name = os.path.basename(self.path)
         held = -1
         try:
             staged.fp.flush()
@@ -283,8 +284,8 @@ class TraceOutput:
             st = os.fstat(staged.fp.fileno())
             held = os.dup(staged.fp.fileno())
             staged.fp.close()
-            if self._still_ours(name):
-                os.rename(staged.name, name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+            if self._still_ours():
+                os.rename(staged.name, self._name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
                 self._current = st.st_dev, st.st_ino
                 self._held, held = held, self._held
                 return

@@ -388,3 +388,25 @@ def test_where_no_checkpoint_can_be_made_the_trace_is_still_written_at_the_end(
     assert_valid_trace(trace)
     final = json.loads(trace.read_text())
     assert "checkpoint" not in final and final["exit_code"] == 0 and final["summary"]["violations"] == 1
+
+
+def test_a_trace_given_through_ones_own_symlink_is_replaced_where_it_points(tmp_path: Path) -> None:
+    """`--json` follows one's own symlink: the checkpoints and the final trace replace the file
+    it points to, and the link stays."""
+    (tmp_path / "traces").mkdir()
+    real, link = tmp_path / "traces" / "real.json", tmp_path / "t.json"
+    link.symlink_to(real)
+    code = "import os, time\nopen('first', 'w').close()\nwhile not os.path.exists('go'): time.sleep(0.05)\n"
+    argv = [*ROTRACE, "run", "--checkpoint", "1", "--json", str(link), "--", PY, "-c", code]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _until("a checkpoint through the link", lambda: _checkpoint_with(real, "first"))
+        assert link.is_symlink()
+        (tmp_path / "go").touch()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    final = json.loads(real.read_text())
+    assert "checkpoint" not in final and final["exit_code"] == 0
