@@ -228,7 +228,11 @@ class FirstPass:
     def write_checkpoint(self, fp: IO[str], header: TraceHeader) -> None:
         """The trace so far (header.checkpoint set) from what this pass has made of the events."""
         if self._rendered is not None:
-            self._rendered.flush()
+            try:
+                self._rendered.flush()
+            except OSError:  # no room for the scratch copy: from the verdicts, as at the end
+                self._rendered.close()
+                self._rendered = None
         self.pipeline.write_checkpoint(fp, header, self._kept, self._rendered)
 
     def close(self) -> None:
