@@ -69,6 +69,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def _checkpoint_with(path: Path, *names: str) -> dict[str, Any] | None:
     """The trace at `path` once it is a checkpoint that holds writes to all of `names`."""
     data = _read_json(path)
@@ -252,8 +259,8 @@ while True:
 """
 
 PID_1 = {
-    "root": ["unshare", "--fork", "--pid", "--mount-proc"],
-    "nobody": ["unshare", "--user", "--map-root-user", "--fork", "--pid", "--mount-proc"],
+    "root": ["unshare", "--fork", "--kill-child", "--pid", "--mount-proc"],
+    "nobody": ["unshare", "--user", "--map-root-user", "--fork", "--kill-child", "--pid", "--mount-proc"],
 }
 
 
@@ -410,3 +417,50 @@ def test_a_trace_given_through_ones_own_symlink_is_replaced_where_it_points(tmp_
     assert link.is_symlink() and os.readlink(link) == str(real)
     final = json.loads(real.read_text())
     assert "checkpoint" not in final and final["exit_code"] == 0
+
+
+# A command that leaves a daemon behind (double fork) and exits 3.
+DAEMONIZES = r"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open("daemon-up", "w").close()
+        time.sleep(600)
+        os._exit(0)
+    os._exit(0)
+os.wait()
+while not os.path.exists("daemon-up"):
+    time.sleep(0.05)
+open("app-pid", "w").write(str(os.getpid()))
+raise SystemExit(3)
+"""
+
+
+@pytest.mark.needs("unshare")
+def test_as_pid_1_the_run_ends_with_the_app_as_the_container_would(tmp_path: Path) -> None:
+    """Without rotrace the container would end when its app exits (the kernel kills what is
+    left when PID 1 exits): as PID 1 rotrace ends the run there too, instead of following the
+    daemon the app left behind, and says so."""
+    (tmp_path / "app.py").write_text(DAEMONIZES)
+    trace = tmp_path / "t.json"
+    run = [*ROTRACE, "run", "--command-status", "--json", str(trace), "--", PY, "app.py"]
+    proc = subprocess.run([*PID_1["root"], *run], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    final = json.loads(trace.read_text())
+    assert final["exit_code"] == 3
+    said = "the command's top process exited: rotrace, the container's PID 1, killed the 1 process it left"
+    assert [w for w in final["warnings"] if w.startswith(said)] != [], final["warnings"]
+    # not PID 1: rotrace follows the daemon, until a SIGTERM stops the run
+    for name in ("daemon-up", "app-pid"):
+        (tmp_path / name).unlink()
+    plain = subprocess.Popen(run, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        app = int(_until("the app's pid", lambda: _read_text(tmp_path / "app-pid")))
+        _until("the app's exit", lambda: process_state(app) in (None, "Z"))
+        plain.send_signal(signal.SIGTERM)
+        plain.communicate(timeout=60)
+    finally:
+        plain.kill()
+    assert plain.returncode == 3
+    assert "rotrace received SIGTERM: the run was stopped" in json.loads(trace.read_text())["warnings"]

@@ -22,13 +22,20 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signa
 _SI_KERNEL = 0x80  # si_code of a signal the kernel sent: a terminal's ^C, not a kill()
 
 
+# Set in rotrace's process under this init: the run ends with the command's top process, as the
+# container would end with it (TraceOptions.container_init).
+under_init = False
+
+
 def become_init() -> None:
     """In PID 1: fork; return in the child (which runs rotrace), never in PID 1 (the init)."""
+    global under_init
     waited = {signal.SIGCHLD, *FORWARDED}
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)  # none lost between the fork and the wait
     child = os.fork()
     if child == 0:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+        under_init = True
         return
     os._exit(_serve(child, waited))
 

@@ -56,6 +56,11 @@ def _answering(handoff: Handoff) -> Handoff:
 
 def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status."""
+    from rotrace.run import init
     from rotrace.run.tracer_side import trace_and_hand_over
 
+    if init.under_init:  # the container's PID 1: the run ends with the command's top process
+        from dataclasses import replace
+
+        request = replace(request, options=replace(request.options, container_init=True))
     return trace_and_hand_over(request, _take())

@@ -184,7 +184,7 @@ def trace_in_sandbox(
     read_fd, write_fd = os.pipe()
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
-    flags.append(repr(options.grace))
+    flags += [repr(options.grace), str(int(options.container_init))]
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:

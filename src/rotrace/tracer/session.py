@@ -56,7 +56,8 @@ def trace_command(
             ruleset.close()
     tracer.seccomp = child.seccomp and options.seccomp  # else the filter is the terminal guard alone
     tracer.warnings += seccomp.refused(child.seccomp, child.seccomp_error, options.seccomp, options.confined)
-    relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace)
+    relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace,
+                        end_with_root=options.container_init)  # fmt: skip
     tracer.on_root_exit = relay.root_exited
     try:
         with relay:
