@@ -105,7 +105,8 @@ def cli() -> None:
 @click.option(
     "--command-status",
     is_flag=True,
-    help="When the command fails, exit with its own status (128+N if killed by signal N) instead of 8/9.",
+    help="Exit with the command's own status (128+N if killed by signal N) whatever the verdict, as a "
+    "container's entry point should (0 when it succeeded, violations or not).",
 )
 @click.option(
     "-p",
@@ -134,6 +135,13 @@ def cli() -> None:
     help="Record KEY=VALUE in the trace's header (app=web, job=test): `rotrace merge` refuses to mix "
     "apps and can group by a label. Repeatable.",
 )
+@click.option(
+    "--checkpoint",
+    metavar="SECONDS",
+    help="With --json FILE: write the trace so far to FILE every SECONDS (60, 60s, 5m, 1h), replacing it "
+    "whole (a new file renamed over it), so that a killed run (SIGKILL, OOM) loses at most that much; "
+    "SIGUSR1 to rotrace writes one at once. A checkpoint says it is one (no exit status).",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     allow: tuple[str, ...],
@@ -153,6 +161,7 @@ def run(
     attach: int | None,
     grace: float,
     labels: tuple[str, ...],
+    checkpoint: str | None,
     command: tuple[str, ...],
 ) -> int:
     """Trace COMMAND and report the paths it writes.
@@ -179,6 +188,9 @@ def run(
         raise click.UsageError("give a COMMAND to run (after --), or -p PID to attach to a running process")
     if emit and json_path == "-":
         raise click.UsageError("--emit and --json - both write to stdout: give --json a file")
+    every = _interval(checkpoint, "--checkpoint") if checkpoint is not None else None
+    if every is not None and json_path in (None, "-"):
+        raise click.UsageError("--checkpoint writes the trace so far to a file: give --json FILE")
     from rotrace.policy.allowlist import enforceable
 
     allowlist = build_allowlist(list(allow), policy)
@@ -208,8 +220,21 @@ def run(
         attach=attach,
         allow_fds=allow_fds,
         labels=_labels(labels),
+        checkpoint=every,
     )
     return run_traced(request)
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _interval(value: str, option: str) -> float:
+    """SECONDS as 60, 60s, 1.5m or 1h: more than 0 and finite."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", value)
+    seconds = float(found[1]) * _UNITS[found[2]] if found else 0.0
+    if not found or not 0 < seconds < 10**9:
+        raise click.BadParameter(f"{value!r}: expected a time above 0: 60, 60s, 5m, 1h", param_hint=option)
+    return seconds
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:

@@ -25,14 +25,23 @@ from rotrace.pipeline import (
 from rotrace.policy import policyfile
 from rotrace.policy.allowlist import Allowlist, build_allowlist, expand, load_policy
 from rotrace.policy.policyfile import find_policy
+from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
 from rotrace.report.view import View
-from rotrace.tracefile import read_trace, trace_files
+from rotrace.tracefile import Verdicts, read_trace, trace_files
+
+
+def _read(trace: str) -> tuple[TraceHeader, Verdicts]:
+    """A saved trace; a checkpoint (`run --checkpoint`) is said to be one, never a finished run."""
+    header, verdicts = read_trace(trace)
+    if header.checkpoint is not None and not header.sources:  # a merge says it of its runs
+        print(safe_text(f"rotrace: {checkpoint_note(trace, header.checkpoint)}"), file=sys.stderr)
+    return header, verdicts
 
 
 def report(trace: str, view: View) -> int:
     """`rotrace report`: a saved trace rendered again."""
-    header, verdicts = read_trace(trace)
+    header, verdicts = _read(trace)
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)
@@ -108,7 +117,7 @@ class _Checked:
 def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | None,
              view: View | None) -> _Checked:  # fmt: skip
     """Classify one trace again; present it unless `view` is None (the pass before an update)."""
-    header, verdicts = read_trace(trace)
+    header, verdicts = _read(trace) if view is not None else read_trace(trace)
     project = header.cwd or None
     allowlist = build_allowlist(allow, policy, project=project)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
@@ -191,7 +200,7 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
 def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] | None = None) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format, its
     paths as the machine it is for names them (`maps`: HOST -> IMAGE prefixes)."""
-    header, verdicts = read_trace(trace)
+    header, verdicts = _read(trace)
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)
@@ -200,6 +209,8 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
 
 def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
+    for trace in (old, new):
+        _read(trace)  # a checkpoint says it is one (the header only: the events stream)
     return compare(load_changes(old), load_changes(new), view, err=False)
 
 

@@ -4,6 +4,7 @@ the errors of writing it."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import io
 import os
@@ -160,6 +161,14 @@ class TraceOutput:
         self.path = path
         self.error: str | None = None
         self.fp: IO[str] | None = None
+        self._staged: _Staged | None = None  # replace mode (checkpoints): a new file is being written
+        self._dir: int | None = None  # replace mode: the trace's directory, and the file it holds
+        self._current: tuple[int, int] | None = None
+        self._name = ""  # replace mode: the file's name in _dir
+        # the file there now, held open: its inode cannot be freed and given to what the command
+        # puts in its place (a symlink with the same (dev, ino) would pass for it)
+        self._held = -1
+        self._mode = (0o644, -1, -1)  # the first file's mode and owner, which its replacements keep
         if path == "-":
             stdout_open("--json -")
             self.fp = sys.stdout
@@ -195,12 +204,125 @@ class TraceOutput:
                 out.fp = os.fdopen(fd, "w", encoding="utf-8")
         return out
 
+    @property
+    def replaceable(self) -> bool:
+        """Whether a whole trace can replace the one there (a checkpoint): a regular file."""
+        if self._dir is not None:
+            return self.error is None
+        if self.fp is None or self.path in (None, "-"):
+            return False
+        try:
+            return stat.S_ISREG(os.fstat(self.fp.fileno()).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    @property
+    def replacing(self) -> bool:
+        """Whether a checkpoint replaced the file opened before the run: the final trace must too."""
+        return self._dir is not None
+
+    def stage(self) -> IO[str] | None:
+        """A new file beside the trace, to be renamed over it (`commit`): a reader, a SIGKILL or
+        an OOM kill finds the last whole trace, never half of one. None once the trace is lost
+        (the command moved, replaced or removed it: `error` says so)."""
+        assert self._staged is None and self.path is not None
+        first = self._dir is None  # the first checkpoint: from then on every trace replaces the last
+        if first:
+            assert self.fp is not None
+            opened = os.fstat(self.fp.fileno())
+            # where the file opened is: through one's own symlink (open_output follows those), its target
+            directory, self._name = os.path.split(os.path.realpath(self.path))
+            self._dir = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._current = opened.st_dev, opened.st_ino
+            self._mode = stat.S_IMODE(opened.st_mode), opened.st_uid, opened.st_gid
+        try:
+            if not self._still_ours():
+                raise _Lost
+            temp = f".{self._name}.{os.urandom(6).hex()}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self._dir)  # fmt: skip
+        except (OSError, _Lost) as exc:
+            if first and self._dir is not None:  # no file can be made there: the first one stays
+                os.close(self._dir)
+                self._dir = None
+            if isinstance(exc, OSError):
+                raise
+            return None
+        if first:  # the file opened before the run, held open (see _held) but written no more
+            assert self.fp is not None
+            self._held = os.dup(self.fp.fileno())
+            self.fp.close()
+        self._staged = _Staged(temp, os.fdopen(fd, "w", encoding="utf-8"))
+        mode, uid, gid = self._mode
+        if (uid, gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(OSError):
+                os.fchown(fd, uid, gid)  # root replacing a user's file: it stays theirs
+        os.fchmod(fd, mode)
+        self.fp = self._staged.fp
+        return self.fp
+
+    def _still_ours(self) -> bool:
+        try:
+            now = os.stat(self._name, dir_fd=self._dir, follow_symlinks=False)
+        except OSError:
+            self.error = f"the traced command removed {self.path} while it ran: the trace is lost"
+            return False
+        if (now.st_dev, now.st_ino) != self._current:
+            self.error = f"the traced command moved or replaced {self.path} while it ran: it is lost"
+            return False
+        return True
+
+    def commit(self) -> None:
+        """The staged file, written whole (fsync'd), renamed over the trace; OSError if it failed
+        (the trace there is the last one)."""
+        staged, self._staged, self.fp = self._staged, None, None
+        assert staged is not None and self.path is not None
+        held = -1
+        try:
+            staged.fp.flush()
+            os.fsync(staged.fp.fileno())
+            st = os.fstat(staged.fp.fileno())
+            held = os.dup(staged.fp.fileno())
+            staged.fp.close()
+            if self._still_ours():
+                os.rename(staged.name, self._name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+                self._current = st.st_dev, st.st_ino
+                self._held, held = held, self._held
+                return
+            staged.remove(self._dir)
+        except BaseException:
+            staged.remove(self._dir)
+            raise
+        finally:
+            if held >= 0:
+                os.close(held)
+
+    def discard(self) -> None:
+        """A staged file that failed: removed; the trace there is the last one."""
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            self.fp = None
+            staged.remove(self._dir)
+
     def failed(self, exc: OSError) -> None:
         self.error = (
             f"cannot write the trace to {self.shown}: {exc.strerror or exc} (the report above is complete)"
         )
 
     def close(self) -> None:
+        if self._staged is not None and self.error is not None:  # never a half-written trace over
+            self.discard()  # the last checkpoint, which stays
+        elif self._staged is not None:
+            try:
+                self.commit()
+            except OSError as exc:
+                self.failed(exc)
+        if self._dir is not None:
+            os.close(self._dir)
+            self._dir = None
+        if self._held >= 0:
+            os.close(self._held)
+            self._held = -1
         if self.fp is not None and self.fp is not sys.stdout:
             try:
                 st = os.fstat(self.fp.fileno())
@@ -217,6 +339,24 @@ class TraceOutput:
                     self.failed(exc)
         if self.error is not None:
             raise BadInput(self.error)
+
+
+class _Lost(Exception):
+    """The command moved, replaced or removed the trace (TraceOutput.error says which)."""
+
+
+class _Staged:
+    """A trace being written beside the one it will replace."""
+
+    def __init__(self, name: str, fp: IO[str]) -> None:
+        self.name = name
+        self.fp = fp
+
+    def remove(self, directory: int | None) -> None:
+        with contextlib.suppress(OSError):
+            self.fp.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.name, dir_fd=directory)
 
 
 def _names(path: str, st: os.stat_result) -> bool:

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, ProcessInfo
@@ -123,15 +123,22 @@ class Pipeline:
         if output.fp is None:
             return
         try:
-            writer = TraceWriter(output.fp, header)
-            if rendered is not None:
-                writer.extend(rendered)
-            else:
-                for verdict in verdicts:
-                    writer.add(verdict)
-            writer.close(self.summary, self.explanations)
+            self.write_checkpoint(output.fp, header, verdicts, rendered)
         except OSError as exc:
             output.failed(exc)
+
+    def write_checkpoint(
+        self, fp: IO[str], header: TraceHeader, verdicts: Iterable[Verdict], rendered: RenderedEvents | None
+    ) -> None:
+        """The JSON trace of the events so far to fp (the run's end, or a checkpoint of a run
+        still going): OSError if it could not be written."""
+        writer = TraceWriter(fp, header)
+        if rendered is not None:
+            writer.extend(rendered)
+        else:
+            for verdict in verdicts:
+                writer.add(verdict)
+        writer.close(self.summary, self.explanations)
 
     def know_run(self, header: TraceHeader) -> None:
         """How the run went, which the mount plan depends on (before the second pass)."""

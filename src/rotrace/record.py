@@ -26,6 +26,7 @@ class Source:
     rotrace_version: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     path: str = ""  # the trace file it was read from
+    checkpoint: str | None = None  # a checkpoint's time (UTC, ISO 8601): the run had not ended
 
     @property
     def name(self) -> str:
@@ -64,6 +65,9 @@ class TraceHeader:
     labels: dict[str, str] = field(default_factory=dict)  # run --label KEY=VALUE
     sources: list[Source] = field(default_factory=list)  # a merged trace's runs (else empty)
     generalised: list[Generalised] = field(default_factory=list)  # a merged trace's name families
+    # `run --checkpoint`: the time (UTC, ISO 8601) this trace of a run still going was written;
+    # exit_code and signal then mean nothing (the JSON has exit_code null)
+    checkpoint: str | None = None
     secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
 
     def __post_init__(self, secrets: Collection[str]) -> None:
@@ -94,7 +98,15 @@ class TraceHeader:
 
     @property
     def command_failed(self) -> bool:
-        return self.exit_code != 0
+        return self.exit_code != 0 and self.checkpoint is None
+
+
+def checkpoint_note(path: str, when: str) -> str:
+    """The one line that says a trace is a checkpoint, wherever one is read."""
+    return (
+        f"{path} is a checkpoint written at {when} while the command was still running: not a"
+        " finished run (no exit status; writes after that time are not in it)"
+    )
 
 
 def signal_name(sig: int | None) -> str | None:

@@ -9,6 +9,7 @@ the original byte.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -27,7 +28,9 @@ from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
 
 # 2: summary.went_through; 3: labels, and a merged trace's sources, generalised names and each
-# event's count and runs. A version adds fields only, so older ones are read too.
+# event's count and runs (and, optional, a checkpoint's time: its exit_code is null, which an
+# older reader refuses rather than show a run still going as finished). A version adds fields
+# only, so older ones are read too.
 SCHEMA = 3
 READABLE = (1, 2, 3)
 
@@ -46,7 +49,17 @@ def header_json(header: TraceHeader) -> dict[str, Any]:
     for merged in ("sources", "generalised"):  # a merged trace's only
         if not out[merged]:
             del out[merged]
+    for run in (out, *out.get("sources", ())):
+        _checkpoint_json(run)
     return out
+
+
+def _checkpoint_json(run: dict[str, Any]) -> None:
+    """A checkpoint has no exit status yet (null); a finished run's trace has no checkpoint key."""
+    if run["checkpoint"] is None:
+        del run["checkpoint"]
+    else:
+        run["exit_code"] = run["signal"] = None
 
 
 def explanation_table(used: Iterable[Known]) -> dict[str, dict[str, str]]:
@@ -116,7 +129,10 @@ class RenderedEvents:
             fp.write(chunk.decode("ascii"))
 
     def close(self) -> None:
-        self._fp.close()
+        """Done with the scratch copy, also after a write to it failed: what is still buffered
+        is dropped, not written again (which would fail the same way: EFBIG, ENOSPC)."""
+        with contextlib.suppress(OSError):
+            self._fp.close()
 
 
 class TraceWriter:
@@ -150,6 +166,7 @@ class TraceWriter:
 _NAME = re.compile(r"[a-z0-9_]{1,40}")  # a syscall's name
 _ERRNO = re.compile(r"ok|E[A-Z0-9_]{1,30}")  # a forecast: ok or an errno's name
 _SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")  # a checkpoint's, UTC
 # flags as tracer/flags.py names them: strace's names, and the bits without a name in hex
 _FLAGS = re.compile(r"(?=.{1,400}\Z)(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+)(?:\|(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+))*")
 
@@ -221,10 +238,11 @@ def _header(data: dict[str, Any]) -> TraceHeader:
     states = {s.value: s for s in DirState}
     if not all(isinstance(s, str) and s in states for s in directories.values()):
         raise _Malformed(f"'directories' values must be one of {', '.join(states)}")
+    checkpoint = _named(data, "checkpoint", _TIME, None)
     return TraceHeader(
         command=list(_strings(data, "command")),
         cwd=_field(data, "cwd", str, ""),
-        exit_code=_int(data, "exit_code", low=-(2**31), high=2**31),
+        exit_code=_exit_code(data, checkpoint),
         signal=_named(data, "signal", _SIGNAL, None),
         allowlist=list(_strings(data, "allowlist", [])),
         seccomp=_field(data, "seccomp", bool, True),
@@ -239,7 +257,14 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         labels=_labels(data),
         sources=[_source(s) for s in _field(data, "sources", list, [])],
         generalised=[_generalised(g) for g in _field(data, "generalised", list, [])],
+        checkpoint=checkpoint,
     )
+
+
+def _exit_code(data: dict[str, Any], checkpoint: str | None) -> int:
+    """The command's status; a checkpoint has none yet (null, read as 0: header.checkpoint says it)."""
+    code = _int(data, "exit_code", None if checkpoint is not None else ..., low=-(2**31), high=2**31)
+    return 0 if code is None else int(code)
 
 
 def _labels(data: dict[str, Any]) -> dict[str, str]:
@@ -252,10 +277,11 @@ def _labels(data: dict[str, Any]) -> dict[str, str]:
 def _source(obj: object) -> Source:
     if not isinstance(obj, dict):
         raise _Malformed("a source must be an object")
+    checkpoint = _named(obj, "checkpoint", _TIME, None)
     return Source(
         command=list(_strings(obj, "command")),
         cwd=_field(obj, "cwd", str),
-        exit_code=_int(obj, "exit_code", low=-(2**31), high=2**31),
+        exit_code=_exit_code(obj, checkpoint),
         signal=_named(obj, "signal", _SIGNAL, None),
         environment=_environment(obj),
         programs=list(_strings(obj, "programs", [])),
@@ -263,6 +289,7 @@ def _source(obj: object) -> Source:
         rotrace_version=_field(obj, "rotrace_version", str, ""),
         labels=_labels(obj),
         path=_field(obj, "path", str, ""),
+        checkpoint=checkpoint,
     )
 
 

@@ -180,8 +180,7 @@ def test_record_two_pods_merge_harden_and_play_read_only(cluster: Cluster, tmp_p
             trace = json.loads(path.read_text())
             assert trace["labels"] == {"pod": path.name.removesuffix("-server.json"), "container": "server"}
             assert trace["exit_code"] == 0, run.logs  # the server stopped cleanly on SIGTERM, traced
-            # the container's status: the server's, or 1 for the violations the recording found
-            assert run.status in (0, 1), run.logs
+            assert run.status == 0, run.logs  # the server's own status, whatever the recording found
         merged = tmp_path / "merged.json"
         proc = rotrace_cli("merge", str(collected), "-o", str(merged))
         assert proc.returncode == 0, proc.stderr

@@ -124,9 +124,10 @@ PID_1 = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-chil
 
 
 @pytest.mark.needs("unshare")
-def test_as_pid_1_the_report_runs_in_the_tracer(tmp_path: Path) -> None:
-    """A container's entry point is PID 1, which adopts every orphan (a forked report process
-    would be the tracer's child, and its loop waits for every child): one process there."""
+def test_as_pid_1_rotrace_runs_under_its_own_init(tmp_path: Path) -> None:
+    """A container's entry point is PID 1, which adopts every orphan (the report process would
+    be the tracer's child, and its loop waits for every child): PID 1 forks, stays an init
+    (run/init.py), and the same two processes run in its child; one report, one status."""
     trace, policy = tmp_path / "t.json", tmp_path / "policy.toml"
     (tmp_path / "ok").mkdir()
     policy.write_text(f'version = 1\ndefaults = false\nallow = ["{tmp_path / "ok"}"]\n')

@@ -89,6 +89,34 @@ def test_a_trace_file_the_command_replaces_is_not_written_into(tmp_path: Path) -
     assert (tmp_path / "t.json").read_text() == "forged\n"
 
 
+@pytest.mark.needs("prlimit")
+def test_a_trace_past_the_file_size_limit_is_one_line_after_the_whole_report(tmp_path: Path) -> None:
+    """Past RLIMIT_FSIZE (EFBIG), where the scratch copy of the rendered events fails first: the
+    report is whole, and the trace that could not be written is one line, exit 3."""
+    code = "for i in range(300): open(f'f{i}', 'w').close()"
+    argv = [
+        "prlimit",
+        "--fsize=16384",
+        "--",
+        PY,
+        "-m",
+        "rotrace",
+        "run",
+        "--json",
+        "t.json",
+        "--",
+        PY,
+        "-c",
+        code,
+    ]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "300 allowed writes" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "rotrace: error: cannot write the trace to t.json: File too large (the report above is complete)"
+    )
+
+
 @pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
 @pytest.mark.parametrize(
     "args",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from hypothesis import strategies as st
 
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
@@ -34,6 +36,10 @@ verdicts = st.builds(
 processes = st.builds(
     ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple)
 )
+# `run --checkpoint`: when a trace of a run still going was written (UTC)
+checkpoint_times = st.datetimes(
+    min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2999, 12, 31)
+).map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"))
 headers = st.builds(
     TraceHeader,
     command=st.lists(texts, min_size=1, max_size=3),
@@ -59,6 +65,7 @@ headers = st.builds(
             exit_code=st.integers(0, 255),
             programs=st.lists(texts, max_size=2),
             labels=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
+            checkpoint=st.none() | checkpoint_times,
         ),
         max_size=2,
     ),
@@ -66,4 +73,5 @@ headers = st.builds(
         st.builds(Generalised, texts, st.integers(1, 99), st.lists(st.integers(0, 9), max_size=3).map(tuple)),
         max_size=2,
     ),
+    checkpoint=st.none() | checkpoint_times,
 )

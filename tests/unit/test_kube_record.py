@@ -99,7 +99,7 @@ def _containers(doc: Any, *path: str) -> dict[str, Any]:
     return spec
 
 
-WRAPPER = ["/rotrace/rotrace", "run", "--command-status", "-q", "--grace"]
+WRAPPER = ["/rotrace/rotrace", "run", "--command-status", "-q", "--checkpoint", "60s", "--grace"]
 
 
 def test_outside_the_changed_parts_every_byte_is_kept() -> None:
@@ -150,7 +150,8 @@ def test_the_recorded_pod_spec() -> None:
     ]
     assert spec["containers"][1]["command"][-2:] == ["--", "/bin/exporter"]
     job = _containers(cronjob, "spec", "jobTemplate", "spec", "template", "spec")
-    assert job["containers"][0]["command"][5] == "25"  # the default 30 s, less a margin
+    command = job["containers"][0]["command"]
+    assert command[command.index("--grace") + 1] == "25"  # the default 30 s, less a margin
     assert job["containers"][0]["command"][-3:] == ["--", "python", "report.py"]
     assert [c["name"] for c in job["initContainers"]] == ["rotrace"]
 

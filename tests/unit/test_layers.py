@@ -45,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "rotrace.commands": {
         "rotrace.pipeline",
+        "rotrace.record",
         "rotrace.policy",
         "rotrace.output",
         "rotrace.report",
@@ -93,7 +94,9 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.tracer",
         "rotrace.environment",
     },
+    "rotrace.run.init": set(),
     "rotrace.run.launch": {
+        "rotrace.run.init",
         "rotrace.run.handoff",
         "rotrace.run.request",
         "rotrace.run.tracer_side",

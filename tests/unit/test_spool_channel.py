@@ -14,7 +14,19 @@ from rotrace.report.view import View
 from rotrace.run.request import RunRequest, RunStart
 from rotrace.spool import Spool
 from rotrace.tracer import TraceOptions, TraceResult
-from rotrace.tracer.channel import Batcher, Events, Processes, Result, Start, receive, send
+from rotrace.tracer.channel import (
+    Batcher,
+    Checkpoint,
+    Events,
+    Message,
+    Processes,
+    Result,
+    Start,
+    encode,
+    receive,
+    send,
+    split,
+)
 from tests.unit.factories import event
 
 
@@ -70,6 +82,46 @@ def test_batcher_sends_programs_before_their_events_and_everything_on_flush() ->
     batcher.add(event("/c"))
     batcher.flush()
     assert sent[2] == Events([event("/c").astuple()])
+
+
+def test_a_checkpoint_comes_after_every_event_and_never_inside_another_message() -> None:
+    """SIGUSR1's handler (Batcher.checkpoint) may run at any point of the tracer's code, the
+    middle of a frame's writes included: what it sends comes whole, after what was being sent."""
+    read_fd, write_fd = os.pipe()
+    sent: list[object] = []
+    calls = 0
+
+    def out(message: Message) -> None:  # the handler runs between the two writes of a frame
+        nonlocal calls
+        calls += 1
+        frame = encode(message)
+        os.write(write_fd, frame[:3])
+        if calls == 1:
+            batcher.checkpoint()
+        os.write(write_fd, frame[3:])
+        sent.append(message)
+
+    batcher = Batcher(out)
+    batcher.EVERY = 3600.0
+    batcher.add(event("/a"))
+    batcher.flush()  # the checkpoint asked in the middle of it follows it
+    batcher.add(event("/b"))
+    batcher.checkpoint()  # idle: the pending event, then the checkpoint
+    batcher.checkpoint()  # nothing new: a checkpoint all the same (the interval says so)
+    os.close(write_fd)
+    received = list(receive(read_fd))
+    os.close(read_fd)
+    expected = [Events([event("/a").astuple()]), Checkpoint(), Events([event("/b").astuple()]), Checkpoint(),
+                Checkpoint()]  # fmt: skip
+    assert received == sent == expected
+
+
+def test_split_reads_whole_frames_and_keeps_the_rest() -> None:
+    frames = encode(Events([event("/a").astuple()])) + encode(Checkpoint())
+    buffer = bytearray(frames[:-1])
+    assert list(split(buffer)) == [Events([event("/a").astuple()])]
+    buffer += frames[-1:]
+    assert list(split(buffer)) == [Checkpoint()] and buffer == b""
 
 
 def test_verdicts_spooled_for_the_second_pass_come_back_equal() -> None:

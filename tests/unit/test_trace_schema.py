@@ -69,6 +69,9 @@ REFUSED = [
     "top schema true",
     'top command "ls"',
     "top exit_code true",
+    "top exit_code null",  # null in a checkpoint only
+    'top checkpoint "yesterday"',
+    'top checkpoint "2026-12-03 12:00:00"',
     'top signal "KILL"',
     "top enforced 0",
     "top warnings [1]",

@@ -120,3 +120,41 @@ def test_a_truncated_streamed_trace_is_one_line(tmp_path: Path) -> None:
     _, verdicts = read_trace(str(tmp_path / "t.json"))
     with pytest.raises(BadInput, match="not a rotrace JSON trace"):
         list(verdicts)
+
+
+def test_a_checkpoint_has_no_exit_status_and_is_read_back_as_one(tmp_path: Path) -> None:
+    """`run --checkpoint`: exit_code null (an older reader refuses it rather than show a run still
+    going as finished), the time it was written; a finished run's trace has no checkpoint key."""
+    verdicts = classify(event(b"/srv/data/db", result=0))
+    header = TraceHeader(["server"], "/srv", 0, checkpoint="2026-12-03T12:00:00Z")
+    _write(tmp_path / "t.json", header, verdicts)
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert (
+        data["checkpoint"] == "2026-12-03T12:00:00Z" and data["exit_code"] is None and data["signal"] is None
+    )
+    got, events = read_trace(str(tmp_path / "t.json"))
+    assert got.checkpoint == "2026-12-03T12:00:00Z" and not got.command_failed
+    assert list(events) == verdicts
+    _write(tmp_path / "done.json", TraceHeader(["server"], "/srv", 0), verdicts)
+    assert "checkpoint" not in json.loads((tmp_path / "done.json").read_text())
+    assert read_trace(str(tmp_path / "done.json"))[0].checkpoint is None
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ('"exit_code": 0', '"exit_code": null'),  # a null status needs the checkpoint mark
+        ('"checkpoint": "2026-12-03T12:00:00Z"', '"checkpoint": "soon"'),
+        ('"checkpoint": "2026-12-03T12:00:00Z"', '"checkpoint": true'),
+    ],
+)
+def test_a_checkpoint_mark_or_a_null_status_that_means_nothing_is_refused(
+    tmp_path: Path, edit: tuple[str, str]
+) -> None:
+    checkpoint = "checkpoint" in edit[0]
+    header = TraceHeader(["server"], "/srv", 0, checkpoint="2026-12-03T12:00:00Z" if checkpoint else None)
+    text = written_trace(header, [])
+    assert edit[0] in text
+    (tmp_path / "t.json").write_text(text.replace(edit[0], edit[1]))
+    with pytest.raises(BadInput, match="malformed trace header"):
+        read_trace(str(tmp_path / "t.json"))

@@ -138,10 +138,15 @@ def _original_command(
     return program
 
 
+# how often a recorded container's trace so far is written: a SIGKILL or an OOM kill loses at most this
+CHECKPOINT = "60s"
+
+
 def _wrap(command: list[Any], name: str, grace: float) -> Any:
     pod = f"$({POD_ENV})"
     wrapper = [
-        f"{TOOL_DIR}/rotrace", "run", "--command-status", "-q", "--grace", _number(grace),
+        f"{TOOL_DIR}/rotrace", "run", "--command-status", "-q", "--checkpoint", CHECKPOINT,
+        "--grace", _number(grace),
         "--label", f"pod={pod}", "--label", f"container={name}",
         "--json", f"{TRACES_DIR}/{pod}-{name}.json", "--",
     ]  # fmt: skip

@@ -29,7 +29,7 @@ from rotrace.pipeline import Pipeline
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
-from rotrace.record import Generalised, Source, TraceHeader
+from rotrace.record import Generalised, Source, TraceHeader, checkpoint_note
 from rotrace.tracefile import read_trace, trace_files
 
 GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
@@ -251,9 +251,12 @@ def _header(
             rotrace_version=__version__,
             labels=dict(h.labels),
             path=path,
+            checkpoint=h.checkpoint,
         )
         for path, h in zip(paths, headers, strict=True)
     ]
+    checkpoints = [h.checkpoint for h in headers if h.checkpoint is not None]
+    notes += [checkpoint_note(p, h.checkpoint) for p, h in zip(paths, headers, strict=True) if h.checkpoint]
     warnings = list(dict.fromkeys(w for h in headers for w in h.warnings))
     return TraceHeader(
         command=list(first.command),
@@ -272,6 +275,7 @@ def _header(
         labels=labels,
         sources=sources,
         generalised=generalised,
+        checkpoint=max(checkpoints) if checkpoints else None,  # not the end of every run either
     )
 
 

@@ -74,6 +74,12 @@ def _processes(procs: list[tuple[tuple[str, int], int]], table: bool) -> str:
     return ", ".join(f"{md_code(exe, table)} {pid}" for (exe, pid), _ in procs)
 
 
+def _ending(header: TraceHeader) -> str:
+    if header.checkpoint is not None:
+        return f"checkpoint at {md_code(header.checkpoint)} (still running)"
+    return f"exit status {header.exit_code}"
+
+
 def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
     """Markdown in which every name (command, paths, programs, reasons that quote paths) is a
     code span, and rotrace's own prose is escaped: nothing a traced program chose renders as a
@@ -83,7 +89,7 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
     lines = [
         f"### rotrace: {verdict}",
         "",
-        f"{md_code(shlex.join(header.command))}: exit status {header.exit_code}, {s.writes} writes"
+        f"{md_code(shlex.join(header.command))}: {_ending(header)}, {s.writes} writes"
         f" ({s.venv_writes} into a venv)",
         "",
     ]

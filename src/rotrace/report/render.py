@@ -42,6 +42,8 @@ def _processes(group: Group) -> str:
 
 
 def _exit_text(header: TraceHeader) -> Text:
+    if header.checkpoint is not None:  # the run had not ended: no exit status to show
+        return Text(f"checkpoint at {safe_text(header.checkpoint)}, still running", style="bold yellow")
     if header.signal:
         return Text(f"killed by {safe_text(header.signal)}", style="bold red")
     style = "green" if header.exit_code == 0 else "bold red"

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rotrace.events import FileEvent, ProcessInfo
     from rotrace.tracer.channel import Message, Result, Start
 
 # The report side: the messages in order -> rotrace's exit status.
@@ -39,6 +38,7 @@ class Handoff:
         flush_std()  # nothing buffered may be written twice
         read_fd, self._fd = os.pipe()
         self._status, status_fd = os.pipe()
+        tracer = os.pidfd_open(os.getpid())  # the report process's way to ask it for checkpoints
         middle = os.fork()
         if middle == 0:
             # Forked twice, so that the report process is no child of the tracer's, whose loop
@@ -48,13 +48,14 @@ class Handoff:
                 if reporter == 0:
                     os.close(self._fd)
                     os.close(self._status)
-                    status = _report_process(report, read_fd)
+                    status = _report_process(report, read_fd, tracer)
                     os.write(status_fd, bytes([status & 0xFF]))
                 else:
                     os.write(status_fd, reporter.to_bytes(4, "little"))
             finally:
                 os._exit(0)
         os.waitpid(middle, 0)
+        os.close(tracer)
         os.close(read_fd)
         os.close(status_fd)
         # The report process's pid comes first on the status pipe: rotrace returns only once
@@ -69,12 +70,12 @@ class Handoff:
 
     def start(self, message: Start) -> None:
         """What the report process needs before the events."""
-        self._send(message)
+        self._batcher.send(message)
 
     def _send(self, message: Message) -> None:
         from rotrace.tracer.channel import send
 
-        if self._lost:
+        if self._lost or not self._open:
             return
         try:
             send(self._fd, message)
@@ -83,10 +84,14 @@ class Handoff:
 
     def finish(self, result: Result) -> int:
         """The last message (the trace's result); then wait for the report: rotrace's exit status."""
-        self._batcher.flush()
-        self._send(result)
+        self._batcher.send(result)
         self._close()
         return self._wait()
+
+    def checkpoint(self) -> None:
+        """SIGUSR1 (from a person, or from the report process's clock, `run --checkpoint`): every
+        event so far, then a Checkpoint message, on which the report process writes the trace."""
+        self._batcher.checkpoint()
 
     def abort(self) -> None:
         """The run failed here: the report process ends without a word (this one says why)."""
@@ -124,50 +129,6 @@ class Handoff:
         return status[0]
 
 
-class InlineHandoff:
-    """The same hand-over without a second process, for rotrace running as PID 1 (a
-    container's entry point): PID 1 adopts every orphan, the report process too, and the
-    tracer's loop waits for every child until none is left. The events go to a spool here, and
-    the report runs in this process once the trace is over."""
-
-    def __init__(self, report: Report) -> None:
-        from rotrace.spool import Spool
-
-        self._report = report
-        self._start: Start | None = None
-        self._events = Spool()
-
-    def start(self, message: Start) -> None:
-        self._start = message
-
-    def add(self, event: FileEvent) -> None:
-        self._events.add(event)
-
-    def add_process(self, info: ProcessInfo) -> None:
-        """The processes come with the result (the report runs after the trace here)."""
-
-    def finish(self, result: Result) -> int:
-        return self._report(self._messages(result))
-
-    def _messages(self, last: Result) -> Iterator[Message]:
-        from rotrace.tracer.channel import Batcher, Events
-
-        assert self._start is not None
-        yield self._start
-        batch: list[tuple[object, ...]] = []
-        for record in self._events.records():
-            batch.append(record)
-            if len(batch) >= Batcher.SIZE:
-                yield Events(batch)
-                batch = []
-        yield Events(batch)
-        self._events.close()
-        yield last
-
-    def abort(self) -> None:
-        self._events.close()
-
-
 def flush_std() -> None:
     """Flush stdout and stderr, whatever became of them."""
     for stream in (sys.stdout, sys.stderr):
@@ -178,7 +139,55 @@ def flush_std() -> None:
             pass
 
 
-def _report_process(report: Report, fd: int) -> int:
+class _Inbox:
+    """The report process's messages, as the tracer sends them. With `run --checkpoint` (the
+    Start message's `every`) it is the run's clock: every `every` seconds it asks the tracer
+    for a checkpoint (SIGUSR1, as a person would), and the select on the pipe has a timeout,
+    so that a server that writes nothing still gets its checkpoints."""
+
+    def __init__(self, fd: int, tracer: int) -> None:
+        self._fd = fd
+        self._tracer = tracer  # a pidfd
+        self._messages = self._read()
+
+    def __iter__(self) -> Iterator[Message]:
+        return self
+
+    def __next__(self) -> Message:
+        return next(self._messages)
+
+    def _read(self) -> Iterator[Message]:
+        import select
+        import signal
+        import time
+
+        from rotrace.tracer.channel import Start, split
+
+        buffer = bytearray()
+        every: float | None = None
+        due = 0.0
+        while True:
+            for message in split(buffer):
+                yield message
+                if isinstance(message, Start) and message.every is not None:
+                    every = message.every
+                    due = time.monotonic() + every
+            timeout = None if every is None else max(0.0, due - time.monotonic())
+            if select.select([self._fd], [], [], timeout)[0]:
+                chunk = os.read(self._fd, 1 << 18)
+                if not chunk:  # the tracer closed its end: a truncated last frame is dropped
+                    break
+                buffer += chunk
+            if every is not None and time.monotonic() >= due:
+                due = time.monotonic() + every
+                try:  # noqa: SIM105 - contextlib is not loaded here (see the module's docstring)
+                    signal.pidfd_send_signal(self._tracer, signal.SIGUSR1)
+                except OSError:
+                    pass
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the trace is over: ^C aborts
+
+
+def _report_process(report: Report, fd: int, tracer: int) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
@@ -187,20 +196,16 @@ def _report_process(report: Report, fd: int) -> int:
     undumpable()  # the pipe and the spool out of the command's reach (tracer/linux/hardening.py)
 
     # The tracer answers these for the run (it passes them to the command, whose end ends the
-    # trace): this process ignores them, so that a signal sent to both of rotrace's processes
-    # never cuts the report or the JSON trace short. Only a ^C once the trace is over aborts it.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    # trace; SIGUSR1 asks it for a checkpoint): this process ignores them, so that a signal sent
+    # to both of rotrace's processes never cuts the report or the JSON trace short. Only a ^C
+    # once the trace is over aborts it.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_IGN)
 
     from rotrace.errors import EXIT_INTERNAL, failure
-    from rotrace.tracer.channel import receive
-
-    def messages() -> Iterator[Message]:
-        yield from receive(fd)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     try:
-        status = report(messages())
+        status = report(_Inbox(fd, tracer))
     except BaseException as exc:
         line, status = failure(exc)
         if line:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from rotrace.run.handoff import Handoff, InlineHandoff
+from rotrace.run.handoff import Handoff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,23 +26,41 @@ _early: Handoff | None = None
 
 
 def fork_early() -> None:
-    """Fork the report process now (the entry point, for `rotrace run`, before click loads)."""
+    """Fork the report process now (the entry point, for `rotrace run`, before click loads);
+    as PID 1, an init first (run/init.py), which stays PID 1 while rotrace runs in its child."""
     global _early
-    if os.getpid() != 1:
-        _early = Handoff(_report)
+    if os.getpid() == 1:
+        from rotrace.run.init import become_init
+
+        become_init()
+    _early = _answering(Handoff(_report))
 
 
-def _take() -> Handoff | InlineHandoff:
-    """The report process forked early, else a new one (none for PID 1: it would adopt it)."""
+def _take() -> Handoff:
+    """The report process forked early, else a new one."""
     global _early
     handoff, _early = _early, None
-    if handoff is not None:
-        return handoff
-    return Handoff(_report) if os.getpid() != 1 else InlineHandoff(_report)
+    return handoff if handoff is not None else _answering(Handoff(_report))
+
+
+def _answering(handoff: Handoff) -> Handoff:
+    """SIGUSR1 to rotrace asks the report process for a checkpoint, from now until rotrace
+    exits (its default would kill the tracer, and the command with it)."""
+    import signal
+
+    from rotrace.tracer.signals import answer
+
+    answer(signal.SIGUSR1, lambda _signum, _frame: handoff.checkpoint())
+    return handoff
 
 
 def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status."""
+    from rotrace.run import init
     from rotrace.run.tracer_side import trace_and_hand_over
 
+    if init.under_init:  # the container's PID 1: the run ends with the command's top process
+        from dataclasses import replace
+
+        request = replace(request, options=replace(request.options, container_init=True))
     return trace_and_hand_over(request, _take())

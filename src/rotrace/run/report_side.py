@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from rotrace.environment import run_environment
 from rotrace.errors import EXIT_INTERNAL
+from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.output import TraceOutput
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
@@ -23,7 +26,7 @@ from rotrace.report.view import View
 from rotrace.run.request import RunStart
 from rotrace.spool import Spool, anonymous_file
 from rotrace.tracefile import RenderedEvents
-from rotrace.tracer.channel import Events, Message, Processes, Result, Start
+from rotrace.tracer.channel import Checkpoint, Events, Message, Processes, Result, Start
 
 
 def conclude(messages: Iterator[Message]) -> int:
@@ -45,6 +48,9 @@ def conclude(messages: Iterator[Message]) -> int:
             diff_environment,
             output,
         )
+        checkpoints = Checkpoints(start, environment, first, output, spool)
+        if request.checkpoint is not None:
+            checkpoints.write()  # a trace from the start: a kill at any time leaves one
         with live_status(spool, request.view):
             outcome: Result | None = None
             for message in messages:
@@ -52,9 +58,13 @@ def conclude(messages: Iterator[Message]) -> int:
                     spool.extend(message.records)
                     first.add(message.records)
                 elif isinstance(message, Processes):
-                    first.classifier.know(ProcessInfo(*p) for p in message.records)
+                    programs = [ProcessInfo(*p) for p in message.records]
+                    first.classifier.know(programs)
+                    checkpoints.processes += programs
                 elif isinstance(message, Result):
                     outcome = message
+                elif isinstance(message, Checkpoint) and outcome is None:
+                    checkpoints.write()
         if outcome is None:
             first.close()
             return EXIT_INTERNAL  # the trace failed: the tracer's process says why
@@ -81,6 +91,11 @@ def conclude(messages: Iterator[Message]) -> int:
             labels=dict(request.labels),
             secrets=secrets_in(os.environ),
         )
+        if output.replacing:  # a checkpoint is there: the final trace replaces it whole too
+            try:
+                output.stage()
+            except OSError as exc:
+                output.failed(exc)
         verdicts: Classified | Kept
         if first.classifier.holds():  # what the end of the run answers: the first pass stands
             verdicts, pipeline = first.finish(header)
@@ -95,9 +110,69 @@ def conclude(messages: Iterator[Message]) -> int:
         assert pipeline.changes is not None
         status |= compare(start.baseline, pipeline.changes, View(quiet=request.view.quiet), err=True)
     output.close()
-    if request.command_status and header.command_failed:
-        return header.exit_code  # the command's own status, as a shell would report it
+    if request.command_status:  # the command's own status, as a shell would report it, whatever the verdict
+        return header.exit_code
     return status
+
+
+class Checkpoints:
+    """`run --checkpoint` and SIGUSR1: the trace so far, with what the first pass has made of the
+    events so far, replacing the last one whole (TraceOutput.stage). Its header says when it was
+    written and has no exit status (TraceHeader.checkpoint)."""
+
+    def __init__(
+        self,
+        start: RunStart,
+        environment: dict[str, str],
+        first: FirstPass,
+        output: TraceOutput,
+        spool: Spool,
+    ) -> None:
+        self._start = start
+        self._environment = environment
+        self._first = first
+        self._output = output
+        self._spool = spool
+        self.processes: list[ProcessInfo] = []
+        self._said: set[str] = set()
+
+    def write(self) -> None:
+        output = self._output
+        if output.error is not None:  # the command moved or removed the trace: the end says so
+            return
+        if not output.replaceable:
+            self._say("no checkpoint written: it needs --json FILE (a regular file, which it replaces)")
+            return
+        request = self._start.request
+        header = TraceHeader(
+            command=request.argv if request.attach is None else [f"pid {request.attach}"],
+            cwd=self._start.cwd,
+            exit_code=0,
+            allowlist=request.allowlist.entries,
+            seccomp=request.options.seccomp,
+            all_opens=request.options.all_opens,
+            warnings=[self._spool.warning] if self._spool.warning else [],
+            read_only=request.read_only,
+            processes=list(self.processes),
+            environment=self._environment,
+            labels=dict(request.labels),
+            secrets=secrets_in(os.environ),
+            checkpoint=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        try:
+            fp = output.stage()
+            if fp is None:  # the command moved or removed the trace: said at the end
+                return
+            self._first.write_checkpoint(fp, header)
+            output.commit()
+        except OSError as exc:
+            output.discard()
+            self._say(f"a checkpoint could not be written to {output.shown}: {exc.strerror or exc}")
+
+    def _say(self, line: str) -> None:
+        if line not in self._said:  # once: a checkpoint every few seconds would repeat it
+            self._said.add(line)
+            print(safe_text(f"rotrace: warning: {line}"), file=sys.stderr)
 
 
 class FirstPass:
@@ -149,6 +224,16 @@ class FirstPass:
         if self._rendered is not None:
             self._rendered.close()
         return self._kept, self.pipeline
+
+    def write_checkpoint(self, fp: IO[str], header: TraceHeader) -> None:
+        """The trace so far (header.checkpoint set) from what this pass has made of the events."""
+        if self._rendered is not None:
+            try:
+                self._rendered.flush()
+            except OSError:  # no room for the scratch copy: from the verdicts, as at the end
+                self._rendered.close()
+                self._rendered = None
+        self.pipeline.write_checkpoint(fp, header, self._kept, self._rendered)
 
     def close(self) -> None:
         self._kept.close()

@@ -30,6 +30,7 @@ class RunRequest:
     attach: int | None = None  # a running process to trace instead of argv
     allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
     labels: dict[str, str] = field(default_factory=dict)  # --label KEY=VALUE, for the header
+    checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class RunStart:
     json_file: tuple[int, int] | None  # the JSON trace the tracer's process opened: (dev, ino)
 
     def message(self) -> Start:
-        return Start(pickle.dumps(self))
+        return Start(pickle.dumps(self), every=self.request.checkpoint)
 
     @staticmethod
     def of(message: Start) -> RunStart:

@@ -13,14 +13,14 @@ import os
 
 from rotrace.errors import BadInput
 from rotrace.output import TraceOutput, stdout_open
-from rotrace.run.handoff import Handoff, InlineHandoff
+from rotrace.run.handoff import Handoff
 from rotrace.run.request import RunRequest, RunStart
-from rotrace.tracer import EventSink, ProcessSink, TraceResult
+from rotrace.tracer import TraceResult
 from rotrace.tracer.channel import Result
 from rotrace.tracer.linux.hardening import undumpable
 
 
-def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -> int:
+def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
     """Trace the command; the report process classifies, reports and exports: its exit status."""
     undumpable()  # out of the command's reach: /proc/PID/fd, /proc/PID/mem, ptrace
     try:
@@ -38,7 +38,7 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -
         output = TraceOutput(request.json_path)
         # The report process opens the trace again by its path: the same file (it was forked first).
         handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover()).message())
-        result, writable = _trace(request, handoff.add, handoff.add_process)
+        result, writable = _trace(request, handoff)
         result.warnings[:0] = passed
     except BaseException:
         handoff.abort()
@@ -46,11 +46,10 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff | InlineHandoff) -
     return handoff.finish(Result(result, writable))
 
 
-def _trace(
-    request: RunRequest, sink: EventSink, on_process: ProcessSink
-) -> tuple[TraceResult, list[str] | None]:
+def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str] | None]:
     from rotrace.tracer import attach_process, trace_command
 
+    sink, on_process = handoff.add, handoff.add_process
     gc.disable()  # tracing makes no reference cycles; collections would only add latency
     try:
         if request.read_only and _root_is_read_only():
@@ -64,8 +63,9 @@ def _trace(
             from rotrace.sandbox.bwrap import trace_in_sandbox
 
             result, sandbox = trace_in_sandbox(
-                request.argv, sink, request.options, request.allowlist, request.keep_writes, on_process
-            )
+                request.argv, sink, request.options, request.allowlist, request.keep_writes, on_process,
+                handoff.checkpoint,
+            )  # fmt: skip
             return result, sandbox.writable
         if request.attach is not None:
             return attach_process(request.attach, sink, request.options, on_process), None

@@ -13,9 +13,11 @@ when they live under a directory the sandbox covers with a tmpfs (a CI clone und
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import layout
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.channel import Error, Events, Processes, Result, receive
+from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, receive
 from rotrace.tracer.linux.hardening import capabilities
 from rotrace.tracer.signals import SignalRelay
 
@@ -160,6 +162,11 @@ def _child_pid(fd: int) -> int:
     return pid if isinstance(pid, int) else 0
 
 
+def _tell(pid: int, signum: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signum)
+
+
 def trace_in_sandbox(
     argv: list[str],
     sink: Callable[[FileEvent], None],
@@ -167,15 +174,17 @@ def trace_in_sandbox(
     allowlist: Allowlist,
     keep: bool,
     on_process: ProcessSink | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
 ) -> tuple[TraceResult, SandboxPlan]:
-    """Like trace_command, with the tracer (and so the command) inside bubblewrap."""
+    """Like trace_command, with the tracer (and so the command) inside bubblewrap. SIGUSR1 goes
+    to the tracer inside, which sends what it has, then a Checkpoint: `on_checkpoint` then."""
     bwrap = find_bwrap()
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
     sandbox = plan(allowlist, keep, runtime_paths(command_path))
     read_fd, write_fd = os.pipe()
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
-    flags.append(repr(options.grace))
+    flags += [repr(options.grace), str(int(options.container_init))]
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:
@@ -195,6 +204,9 @@ def trace_in_sandbox(
 
     # Every signal goes to the tracer inside, which relays it on and escalates on the second.
     relay = SignalRelay(lambda: [inner_pid] if inner_pid else [], set(), escalate=False)
+    previous = signal.getsignal(signal.SIGUSR1)
+    if inner_pid:
+        signal.signal(signal.SIGUSR1, lambda _signum, _frame: _tell(inner_pid, signal.SIGUSR1))
     try:
         with relay:
             for message in receive(read_fd):
@@ -207,7 +219,10 @@ def trace_in_sandbox(
                             on_process(ProcessInfo(*info))
                 elif isinstance(message, Result | Error):
                     outcome = message
+                elif isinstance(message, Checkpoint) and on_checkpoint is not None:
+                    on_checkpoint()
     finally:
+        signal.signal(signal.SIGUSR1, previous)
         os.close(read_fd)
     code = proc.wait()
     if outcome is None:

@@ -29,6 +29,7 @@ class Start:
 
     KIND: ClassVar[str] = "start"
     request: bytes
+    every: float | None = None  # `run --checkpoint`: seconds between the report process's checkpoints
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,16 @@ class Error:
     message: str
 
 
-Message = Start | Processes | Events | Result | Error
-KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, Processes, Events, Result, Error)}
+@dataclass(frozen=True)
+class Checkpoint:
+    """Write the trace so far (`run --checkpoint`, SIGUSR1): sent by the tracer after every
+    event it has (Batcher.checkpoint), so the trace written holds all of them."""
+
+    KIND: ClassVar[str] = "checkpoint"
+
+
+Message = Start | Processes | Events | Result | Error | Checkpoint
+KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, Processes, Events, Result, Error, Checkpoint)}
 
 _RESULT_FIELDS = tuple(f.name for f in fields(TraceResult))
 
@@ -123,6 +132,22 @@ def receive(fd: int) -> Iterator[Message]:
             yield decode(body)
 
 
+def split(buffer: bytearray) -> Iterator[Message]:
+    """The whole frames at the start of buffer, each removed as it is read (the rest stays)."""
+    start = 0
+    try:
+        while len(buffer) - start >= _LEN.size:
+            (size,) = _LEN.unpack_from(buffer, start)
+            end = start + _LEN.size + size
+            if len(buffer) < end:
+                break
+            body = bytes(buffer[start + _LEN.size : end])
+            start = end
+            yield decode(body)
+    finally:
+        del buffer[:start]
+
+
 class Batcher:
     """The tracer's sinks for events and programs, batched into messages: a batch of events at
     most every `every` seconds or `size` events (the reader classifies as they come, so that
@@ -137,6 +162,8 @@ class Batcher:
         self._events: list[tuple[object, ...]] = []
         self._processes: list[tuple[object, ...]] = []
         self._sent = time.monotonic()
+        self._busy = False  # a message is being sent: a signal handler must not send another
+        self._asked = False  # a checkpoint, sent once what is being sent is
 
     def add(self, event: FileEvent) -> None:
         """The tracer's event sink (called with the traced command running again)."""
@@ -150,10 +177,35 @@ class Batcher:
         self._processes.append(info.astuple())
 
     def flush(self) -> None:
-        self._sent = time.monotonic()
-        if self._processes:
-            self._send(Processes(self._processes))
-            self._processes = []
-        if self._events:
-            self._send(Events(self._events))
-            self._events = []
+        self.send()
+
+    def send(self, last: Message | None = None) -> None:
+        """The batch, then `last` if given (Start, Result), then a checkpoint asked meanwhile."""
+        self._busy = True
+        try:
+            self._sent = time.monotonic()
+            if self._processes:
+                self._send(Processes(self._processes))
+                self._processes = []
+            if self._events:
+                self._send(Events(self._events))
+                self._events = []
+            if last is not None:
+                self._send(last)
+        finally:
+            self._busy = False
+        while self._asked:  # asked while busy (a handler that runs now sends it itself)
+            self._busy = True
+            try:
+                self._asked = False
+                self._send(Checkpoint())
+            finally:
+                self._busy = False
+
+    def checkpoint(self) -> None:
+        """From a signal handler (SIGUSR1), which may run in the middle of any of this: every
+        event so far, then a Checkpoint message; or, when a message is being sent, right after
+        it (never a frame inside another)."""
+        self._asked = True
+        if not self._busy:
+            self.send()

@@ -23,6 +23,7 @@ class TraceOptions:
     writable_notes: tuple[str, ...] = ()  # what `writable` leaves out of the allowlist, and why
     confined: bool = False  # --enforce, --read-only: no input pushed into a terminal (seccomp.py)
     grace: float = DEFAULT_GRACE  # seconds a signalled command has to stop (signals.py)
+    container_init: bool = False  # rotrace is a container's PID 1: the run ends with the top process
 
 
 @dataclass

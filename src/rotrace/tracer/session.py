@@ -14,7 +14,7 @@ from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceR
 from rotrace.tracer.linux import kernel, landlock
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
-from rotrace.tracer.signals import RELAYED, SignalRelay
+from rotrace.tracer.signals import SignalRelay, ignored_at_start
 from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
 
 
@@ -35,7 +35,7 @@ def trace_command(
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
     program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined)
-    keep_ignored = {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN}
+    keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
     ruleset = None
     if options.writable is not None:
@@ -56,7 +56,8 @@ def trace_command(
             ruleset.close()
     tracer.seccomp = child.seccomp and options.seccomp  # else the filter is the terminal guard alone
     tracer.warnings += seccomp.refused(child.seccomp, child.seccomp_error, options.seccomp, options.confined)
-    relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace)
+    relay = SignalRelay(tracer.processes_alive, keep_ignored, root=tracer.root_alive, grace=options.grace,
+                        end_with_root=options.container_init)  # fmt: skip
     tracer.on_root_exit = relay.root_exited
     try:
         with relay:

@@ -33,6 +33,21 @@ _TIMER_MAX = 10.0**9
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
+# Signals rotrace answers for its whole run (SIGUSR1: a checkpoint) that it found ignored: the
+# command inherits them ignored, as it would without rotrace.
+_IGNORED_BEFORE: set[int] = set()
+
+
+def answer(signum: int, handler: Callable[[int, FrameType | None], Any]) -> None:
+    """Handle signum in rotrace, remembering whether it was ignored (ignored_at_start)."""
+    if signal.signal(signum, handler) == signal.SIG_IGN:
+        _IGNORED_BEFORE.add(signum)
+
+
+def ignored_at_start() -> set[int]:
+    """The signals the command must inherit ignored: those rotrace found ignored."""
+    return {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN} | _IGNORED_BEFORE
+
 
 def _foreground_group() -> int | None:
     try:
@@ -61,12 +76,14 @@ class SignalRelay:
         escalate: bool = True,
         root: Callable[[], int | None] = lambda: None,
         grace: float = DEFAULT_GRACE,
+        end_with_root: bool = False,
     ) -> None:
         self._processes = processes
         self._root = root
         self._keep_ignored = keep_ignored
         self._escalate = escalate
         self._grace = grace
+        self._end_with_root = end_with_root  # as a container's PID 1: the top process's end is the run's
         self._previous: dict[int, _Handler] = {}
         self.received = 0
         self.stopped_by: int | None = None  # the first signal that asked the run to stop
@@ -121,17 +138,20 @@ class SignalRelay:
             )
 
     def root_exited(self) -> None:
-        """The top process is gone: after a signal, what it left behind is killed at once."""
-        if self.stopped_by is None or self.ending is not None:
+        """The top process is gone: after a signal, or when rotrace is a container's PID 1 (as the
+        kernel ends a container whose PID 1 exits), what it left behind is killed at once."""
+        if (self.stopped_by is None and not self._end_with_root) or self.ending is not None:
             return
         left = list(self._processes())
-        if left:
-            self._kill_all(
-                f"the command's top process exited after {_name(self.stopped_by)}: rotrace killed the"
-                f" {len(left)} process{'es' if len(left) > 1 else ''} it left behind, as a container"
-                " runtime does",
-                False,
-            )
+        if not left:
+            return
+        n = f"{len(left)} process{'es' if len(left) > 1 else ''}"
+        if self.stopped_by is not None:
+            why = f"the command's top process exited after {_name(self.stopped_by)}: rotrace killed the {n}"
+            self._kill_all(f"{why} it left behind, as a container runtime does", False)
+        else:
+            why = f"the command's top process exited: rotrace, the container's PID 1, killed the {n}"
+            self._kill_all(f"{why} it left behind, as the kernel does when a container's PID 1 exits", False)
 
     def _kill_all(self, why: str, partial: bool) -> None:
         if self.ending is None:
@@ -142,9 +162,10 @@ class SignalRelay:
 
     @property
     def warnings(self) -> list[str]:
-        """What the trace says of how the run ended, when a signal ended it."""
+        """What the trace says of how the run ended, when a signal (or, as PID 1, the top
+        process's exit) ended it."""
         if self.stopped_by is None:
-            return []
+            return [self.ending] if self.ending is not None else []
         said = [f"rotrace received {_name(self.stopped_by)}: the run was stopped"]
         if self.ending is not None:
             said.append(self.ending)

@@ -27,6 +27,7 @@ _RESET_SIGNALS = (
     signal.SIGQUIT,
     signal.SIGTERM,
     signal.SIGHUP,
+    signal.SIGUSR1,  # a checkpoint (run/launch.py): never the tracer's handler in the command
 )
 _STATUS_LEN = 8
 _SHELL = "/bin/sh"  # glibc's _PATH_BSHELL, for an executable without a #! line
@@ -82,8 +83,7 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     if stdout_to_stderr:
         os.dup2(2, 1)
     for sig in _RESET_SIGNALS:
-        if sig not in keep_ignored:
-            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(sig, signal.SIG_IGN if sig in keep_ignored else signal.SIG_DFL)
     # rotrace's tracer is not dumpable (tracer/linux/hardening.py): this child is, to be seized, with
     # nothing of the tracer's left open in it
     hardening.close_on_exec_fds((status_w, -1 if landlock_fd is None else landlock_fd))
