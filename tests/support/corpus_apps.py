@@ -723,10 +723,6 @@ APPS = (
         ("{py}", "run.py"),
         "[3.0, 6.0, 9.0, 12.0]\n",
         holdout=True,
-        xfail="Numba writes its cache through temporary names (kernels.f-5.py311.nbi.tmp.HEX) renamed into"
-        " __pycache__: the known writers explain a write by its source name only, so the bytecode entry"
-        " claims them, the plan sets PYTHONDONTWRITEBYTECODE and never NUMBA_CACHE_DIR, and Numba finds no"
-        " writable cache place",
     ),
 )
 

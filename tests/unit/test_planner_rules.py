@@ -223,3 +223,29 @@ def test_a_directory_the_command_makes_and_removes_is_no_mount_point() -> None:
     in_app = [event("/srv/app/stage", "mkdir", 0), event("/srv/app/stage", "delete", 0, syscall="rmdir")]
     plan = _plan(*in_app, states={"/srv/app": C})
     assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/app"]
+
+
+def test_a_cache_written_under_temporary_names_is_its_writers_not_the_directorys() -> None:
+    """Numba writes its index and data as `NAME.tmp.HEX`, renamed into __pycache__ beside the
+    source, which Python's bytecode shares: the cache's setting is applied, not the bytecode's
+    alone (which leaves Numba no writable place)."""
+    cache = "/srv/app/__pycache__"
+    nbi = f"{cache}/kernels.moving_sum-5.py311.nbi"
+    nbc = f"{cache}/kernels.moving_sum-5.py311.1.nbc"
+    pyc = f"{cache}/kernels.cpython-311.pyc"
+    events = [
+        event(cache, "mkdir", 0),
+        event(f"{pyc}.139993609894832"),
+        event(f"{pyc}.139993609894832", "rename", 0, target=pyc),
+        event(f"{nbi}.tmp.435dc30e91aa4465"),
+        event(f"{nbi}.tmp.435dc30e91aa4465", "rename", 0, target=nbi),
+        event(f"{nbc}.tmp.0176d30b8fe04cc7"),
+        event(f"{nbc}.tmp.0176d30b8fe04cc7", "rename", 0, target=nbc),
+    ]
+    assert [explain(e, None).id for e in events[3:]] == ["numba-cache"] * 4  # type: ignore[union-attr]
+    assert [explain(e, None).id for e in events[:3]] == ["python-bytecode"] * 3  # type: ignore[union-attr]
+    plan = _plan(*events, states={"/srv/app": C, cache: A})
+    assert plan.env == {"NUMBA_CACHE_DIR": "/tmp/numba-cache", "PYTHONDONTWRITEBYTECODE": "1"}
+    assert plan.mounts == ["/tmp"] and plan.blocked == []
+    # a temporary name never makes an unrelated writer's: only the names the table knows count
+    assert explain(event("/srv/app/data/notes.db.tmp.1234abcd"), None) is None
