@@ -249,3 +249,21 @@ def test_a_cache_written_under_temporary_names_is_its_writers_not_the_directorys
     assert plan.mounts == ["/tmp"] and plan.blocked == []
     # a temporary name never makes an unrelated writer's: only the names the table knows count
     assert explain(event("/srv/app/data/notes.db.tmp.1234abcd"), None) is None
+
+
+def test_a_directory_made_only_on_the_way_to_a_moved_place_needs_no_mount() -> None:
+    """pre-commit's makedirs of ~/.cache/pre-commit makes ~/.cache: with PRE_COMMIT_HOME set it
+    makes neither, so no mount point goes into HOME; a write of another program there keeps it."""
+    home = "/srv/home"
+    made = [
+        event(f"{home}/.cache", "mkdir", 0),
+        event(f"{home}/.cache/pre-commit", "mkdir", 0),
+        event(f"{home}/.cache/pre-commit/db.db", "create"),
+        event(f"{home}/.cache/pre-commit/repo1a2b3c/README", "create"),
+    ]
+    plan = _plan(*made, states={home: C})
+    assert (plan.mounts, plan.env, plan.blocked) == (["/tmp"], {"PRE_COMMIT_HOME": "/tmp/pre-commit"}, [])
+    plan = _plan(*made, event(f"{home}/.cache/other/x", "create"), states={home: C})
+    assert plan.mounts == ["/srv/home/.cache", "/tmp"]
+    plan = _plan(event(f"{home}/.cache", "mkdir", 0), states={home: C})  # made, nothing in it: still made
+    assert plan.mounts == ["/srv/home/.cache"]

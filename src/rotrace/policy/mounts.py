@@ -22,7 +22,9 @@ change that directory: a mount there (or above) makes it writable, not one on it
 A mount point changes what some programs do (a new directory in a project changes its mtime;
 an empty ~/.ipython starts a migration): where a known writer has a setting that moves its
 writes to a scratch place or avoids them (explain/known.py: `env`, `build`), the plan applies
-the setting (`env`, `build_steps`) and mounts the scratch place, not the original one. Data a
+the setting (`env`, `build_steps`) and mounts the scratch place, not the original one; a directory
+the command made only on the way to such a place (~/.cache for ~/.cache/pre-commit) needs nothing
+then. Data a
 program reads back (an SQLite database and its journal, a file opened for update that was
 there before) is listed in `persistent`: a tmpfs loses it on a restart. What no mount can fix
 is `blocked`, with what to change instead.
@@ -279,6 +281,9 @@ class MountPlanner:
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
         self._created_files: set[str] | None = set()  # None: too many to remember
+        # a directory the command made -> the writes under it: their known writer when its setting
+        # moves them elsewhere, else None
+        self._under_created: dict[str, set[Known | None]] = {}
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
         """What each directory held before the run, once known (after `learn` began)."""
@@ -306,8 +311,35 @@ class MountPlanner:
                 self._created_files.add(os.fsdecode(e.path))
         if v.venv is not None:
             planner.venvs.add(os.fsdecode(v.venv))
+        self._learn_under_created(v)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+
+    def _learn_under_created(self, v: Verdict) -> None:
+        """Who writes under each directory the command made (a directory is made before anything
+        is written into it, so a write's created ancestors are known when it is learnt)."""
+        e = v.event
+        created = self._planner.created
+        known = v.explanation if v.explanation is not None and v.explanation.env else None
+        for raw in (e.path, e.target if e.op == "rename" else None):
+            if raw is None:
+                continue
+            path = os.fsdecode(raw)
+            parent = os.path.dirname(path)
+            while parent != path:
+                if parent in created:
+                    self._under_created.setdefault(parent, set()).add(known)
+                path, parent = parent, os.path.dirname(parent)
+
+    def _made_for_a_moved_place(self, e: FileEvent) -> bool:
+        """A directory the command made only on the way to a known writer's place (makedirs of
+        ~/.cache/pre-commit makes ~/.cache), every write under it moved elsewhere by a setting:
+        with the settings applied the command does not make it, so it needs no mount (one in HOME
+        or the app's tree would change what programs do)."""
+        if e.op != "mkdir" or e.result != 0:
+            return False
+        writers = self._under_created.get(os.fsdecode(e.path), set())
+        return bool(writers) and None not in writers
 
     def _settle(self) -> None:
         if not self._learnt:
@@ -323,6 +355,8 @@ class MountPlanner:
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
+            return []
+        if self._made_for_a_moved_place(e):
             return []
         planner = self._planner
         venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
