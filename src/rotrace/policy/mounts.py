@@ -94,6 +94,8 @@ class MountPlan:
     settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
     env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
+    # each build step as (template, directory) (`{dir}` in the template): --map rewrites the directory
+    build: list[tuple[str, str]] = field(default_factory=list)
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
@@ -495,11 +497,8 @@ class MountPlanner:
     def plan(self) -> MountPlan:
         self._settle()
         mounts = outermost(self._mounts)
-        build_steps = [
-            template.format(dir=shlex.quote(directory))
-            for template, directories in self._build.items()
-            for directory in outermost(directories)
-        ]
+        build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
+        build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
         return MountPlan(
             mounts=mounts,
@@ -507,6 +506,7 @@ class MountPlanner:
             settings=dict(self._settings),
             env=dict(sorted(self._env.items())),
             build_steps=build_steps,
+            build=build,
             persistent=persistent,
             notes=self._notes(mounts),
         )
