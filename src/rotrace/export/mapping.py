@@ -47,4 +47,5 @@ class PathMap:
             env={name: self(value) if value.startswith("/") else value for name, value in plan.env.items()},
             build_steps=[t.format(dir=shlex.quote(self(d))) for t, d in plan.build] or plan.build_steps,
             build=[(t, self(d)) for t, d in plan.build],
+            created=list(dict.fromkeys(map(self, plan.created))),
         )

@@ -96,6 +96,7 @@ class MountPlan:
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
     # each build step as (template, directory) (`{dir}` in the template): --map rewrites the directory
     build: list[tuple[str, str]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # mounts the command made: absent from a fresh tree
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
@@ -507,6 +508,7 @@ class MountPlanner:
             env=dict(sorted(self._env.items())),
             build_steps=build_steps,
             build=build,
+            created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             notes=self._notes(mounts),
         )
