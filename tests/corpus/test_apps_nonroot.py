@@ -86,8 +86,9 @@ def place() -> Iterator[Place]:
 
 @pytest.mark.parametrize("app", [a for a in APPS if a.name in NON_ROOT], ids=NON_ROOT)
 def test_rotrace_as_a_non_root_user_plans_what_holds(app: App, place: Place) -> None:
-    """Traced and exported by uid 65534; replayed by it from the pre-trace tree (the plan's build
-    steps run as the image's build would, as root) under the bwrap export verbatim."""
+    """Traced and exported (right after the trace) by uid 65534; replayed by it from the pre-trace
+    tree (the plan's build steps run as the image's build would, as root) under the bwrap export
+    verbatim."""
     rotrace = [NON_ROOT_PYTHON, "-m", "rotrace"]
     env = place.env()
     place.lay(app)
@@ -96,10 +97,10 @@ def test_rotrace_as_a_non_root_user_plans_what_holds(app: App, place: Place) -> 
     trace = place.root / f"{app.name}.json"
     traced = place.run([*rotrace, "run", "-q", "--json", str(trace), "--", *place.argv(app)], env)
     assert trace.exists(), traced.stderr[-3000:]
-    settings, steps = plan_of(trace)
-    place.lay(app)  # the tree before the trace: the bwrap export reads what exists when it is made
-    exported = place.run([*rotrace, "allowlist", str(trace), "--format", "bwrap"], env)
+    exported = place.run([*rotrace, "allowlist", str(trace), "--format", "bwrap"], env)  # right after
     assert exported.returncode == 0, exported.stderr
+    settings, steps = plan_of(trace)
+    place.lay(app)  # the tree as it was before the trace
     build_env = dict(env, PATH=f"{place.venv}/bin:/usr/bin:/bin")
     for step in steps:
         built = subprocess.run(["sh", "-c", step], cwd=place.tree, env=build_env, capture_output=True,
