@@ -83,6 +83,12 @@ def apps_venv() -> Path:
     """A venv with the packages and their bytecode, as an image's `pip install` leaves it."""
     venv, made = cached_venv("apps-venv", list(PACKAGES), wheelhouse())
     if made:
+        # pytest rewrites its plugins' modules (Hypothesis's) into bytecode of its own at first
+        # start: done here, as an image build would, so that no run writes into the venv
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        with tempfile.TemporaryDirectory() as empty:
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "--collect-only", "-q"], cwd=empty,
+                           env=env, check=False, capture_output=True, timeout=600)  # fmt: skip
         (venv / ".complete").touch()
     return venv
 

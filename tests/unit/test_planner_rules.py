@@ -267,3 +267,21 @@ def test_a_directory_made_only_on_the_way_to_a_moved_place_needs_no_mount() -> N
     assert plan.mounts == ["/srv/home/.cache", "/tmp"]
     plan = _plan(event(f"{home}/.cache", "mkdir", 0), states={home: C})  # made, nothing in it: still made
     assert plan.mounts == ["/srv/home/.cache"]
+
+
+def test_writes_into_a_directory_renamed_into_place_are_the_final_names_writer() -> None:
+    """pytest builds its cache as pytest-cache-files-XXXX and renames it to .pytest_cache: with
+    its setting applied (`-p no:cacheprovider`) it builds neither, so nothing is mounted for it."""
+    tmp = "/srv/app/pytest-cache-files-ldinyx3s"
+    plan = _plan(
+        event(tmp, "mkdir", 0),
+        event(tmp, "chmod", 0, syscall="chmod"),
+        event(f"{tmp}/README.md"),
+        event(f"{tmp}/CACHEDIR.TAG"),
+        event(tmp, "rename", 0, target="/srv/app/.pytest_cache"),
+        event("/srv/app/.pytest_cache/v", "mkdir", 0),
+        event("/srv/app/.pytest_cache/v/cache/nodeids"),
+        states={"/srv/app": C},
+    )
+    assert (plan.mounts, plan.blocked) == ([], [])
+    assert plan.env == {"PYTEST_ADDOPTS": "-p no:cacheprovider"}

@@ -32,6 +32,7 @@ is `blocked`, with what to change instead.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -42,7 +43,7 @@ from typing import NamedTuple
 
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
-from rotrace.explain import Known
+from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
@@ -355,6 +356,8 @@ class MountPlanner:
         self._settle()
         if not _needs_mount(v):
             return []
+        if v.explanation is None:
+            v = self._explained_by_final_name(v)
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
@@ -385,6 +388,18 @@ class MountPlanner:
             ):
                 self._persistent[point] = text_of(raw)
         return placed
+
+    def _explained_by_final_name(self, v: Verdict) -> Verdict:
+        """A write into a directory built under a temporary name and renamed into place (pytest's
+        cache, made as pytest-cache-files-XXXX): the writer known by the final name made it,
+        and its setting is what avoids it (the rename alone is known when it is classified)."""
+        e = v.event
+        path = os.fsdecode(e.path)
+        final = self._planner.final(path)
+        if final == path:
+            return v
+        known = explain(dataclasses.replace(e, path=os.fsencode(final), target=None), v.venv)
+        return v if known is None else dataclasses.replace(v, explanation=known)
 
     @staticmethod
     def _top(v: Verdict, directory: str) -> str:
