@@ -56,7 +56,7 @@ class Mapping:
 def venv_copy(host_venv: Path, dest: Path, where: str) -> None:
     """The corpus venv again at `dest` (`where` once in place: /venv in the image): a venv of the
     system's Python (the image's, and one every user can run), the packages copied, the console
-    scripts' first line pointed at its python."""
+    scripts' first line pointed at its python, other programs copied as they are."""
     subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(dest)], check=True, timeout=120)
     (site,) = dest.glob("lib/python3*/site-packages")
     shutil.rmtree(site)
@@ -66,20 +66,23 @@ def venv_copy(host_venv: Path, dest: Path, where: str) -> None:
     for script in (host_venv / "bin").iterdir():
         if script.name.startswith(("python", "activate")) or not script.is_file():
             continue
-        data = script.read_bytes()
+        data, copy = script.read_bytes(), dest / "bin" / script.name
         if shebang.match(data):
-            copy = dest / "bin" / script.name
             copy.write_bytes(shebang.sub(b"#!" + where.encode() + b"/bin/python", data, 1))
             copy.chmod(0o755)
+        else:  # a program of its own (ruff's binary)
+            shutil.copy2(script, copy)
 
 
 def base_rootfs(root: Path, host_venv: Path) -> None:
-    """Python, /bin/sh, the venv, and the shared libraries the venv's extension modules load."""
+    """Python, /bin/sh, the venv, and the shared libraries its extension modules and programs load."""
     python_rootfs(root, PYTHON)
     shutil.copy2("/bin/dash", root / "usr/bin/sh")
     (root / "bin").symlink_to("usr/bin")
     venv_copy(host_venv, root / VENV.lstrip("/"), VENV)
-    modules = [str(p) for p in (root / VENV.lstrip("/")).rglob("*.so*") if p.is_file()]
+    venv = root / VENV.lstrip("/")
+    modules = [str(p) for p in venv.rglob("*.so*") if p.is_file()]
+    modules += [str(p) for p in (venv / "bin").iterdir() if p.is_file() and p.read_bytes()[:4] == b"\x7fELF"]
     for lib in _libraries(["/bin/dash", *modules]):
         if lib.startswith(str(root)):
             continue
