@@ -25,22 +25,30 @@ import pytest
 import yaml
 
 from tests.support.containers import kube_cleanup, kube_wrapper, podman_wrapper
-from tests.support.corpus_apps import APPS, CHECKED, App, Site, plan_of, site_dir
-from tests.support.corpus_images import HOME, PATH, USER, VENV, Mapping, base_rootfs, image_tree, import_tree
+from tests.support.corpus_apps import APPS, CHECKED, CI_WHEEL, App, Site, plan_of, site_dir
+from tests.support.corpus_images import (
+    HOME,
+    PATH,
+    USER,
+    VENV,
+    Mapping,
+    base_rootfs,
+    image_tree,
+    import_tree,
+    own_volumes,
+)
 from tests.support.kube import pod
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 pytestmark = [pytest.mark.corpus, pytest.mark.needs("podman", "catatonit")]
 
-# Not in the image, each for a reason of the image, not of the plan (bwrap runs them all):
+# Not in the image: the plans that do not hold (bwrap runs them all)
 NOT_IN_IMAGE = {
     "python-build": "no plan holds yet (a strict xfail in test_apps.py)",
     "babel-compile": "no plan holds yet (a strict xfail in test_apps.py)",
-    "pre-commit-local-hooks": "needs git, which the image (Python and /bin/sh only) does not hold",
-    "ci-venv-pip-install": "`python -m venv` needs ensurepip's wheels, which Debian's Python keeps"
-    " outside its standard library (python3-venv), so not in the image",
 }
 IN_IMAGE = [a for a in APPS if a.name not in NOT_IN_IMAGE]
+WHEELHOUSE = "/wheels"  # the CI job's wheel, as its runner would have it
 # compose: one of each kind of plan (a named volume for data, settings only, tmpfs mounts in the tree)
 COMPOSE = ("fastapi-sqlite-wal", "numba-cache", "pytest-hypothesis", "mkdocs-build")
 
@@ -61,7 +69,7 @@ class Corpus:
     kube: Path
 
     def names(self) -> dict[str, str]:
-        return {"py": f"{VENV}/bin/python", "bin": f"{VENV}/bin", "wheels": "/nonexistent"}
+        return {"py": f"{VENV}/bin/python", "bin": f"{VENV}/bin", "wheels": WHEELHOUSE}
 
     def argv(self, app: App) -> list[str]:
         names = self.names()
@@ -100,6 +108,9 @@ def corpus() -> Iterator[Corpus]:
             root = work / "root"
             root.mkdir()
             base_rootfs(root, site.venv)
+            (root / WHEELHOUSE.lstrip("/")).mkdir()
+            for wheel in site.wheels.glob(CI_WHEEL.replace("==", "-") + "-*.whl"):
+                shutil.copy2(wheel, root / WHEELHOUSE.lstrip("/"))
             traced = {}
             for app in IN_IMAGE:
                 traced[app.name] = _trace(app, site, work, root)
@@ -168,6 +179,7 @@ def test_k8s_fragment_in_a_pod_runs_the_application(app: App, corpus: Corpus, tm
     manifest["spec"]["containers"][0]["securityContext"]["runAsUser"] = USER
     claims = [v["persistentVolumeClaim"]["claimName"] for v in manifest["spec"].get("volumes", [])
               if "persistentVolumeClaim" in v]  # fmt: skip
+    claims += own_volumes(manifest, name)
     path = tmp_path / "pod.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     kube = str(corpus.kube)

@@ -28,7 +28,17 @@ import yaml
 
 from tests.support.containers import kube_cleanup, kube_wrapper, podman_wrapper
 from tests.support.corpus import WORKLOADS, Base, Workload, base_dir, tools_venv
-from tests.support.corpus_images import HOME, PATH, USER, VENV, Mapping, base_rootfs, image_tree, import_tree
+from tests.support.corpus_images import (
+    HOME,
+    PATH,
+    USER,
+    VENV,
+    Mapping,
+    base_rootfs,
+    image_tree,
+    import_tree,
+    own_volumes,
+)
 from tests.support.kube import pod
 from tests.support.plans import plan_of
 
@@ -133,6 +143,7 @@ def test_k8s_fragment_in_a_pod_runs_the_tool(workload: Workload, tools: Tools, t
     container = manifest["spec"]["containers"][0]
     container["workingDir"] = image_tree(workload.name)
     container["securityContext"]["runAsUser"] = USER
+    volumes = own_volumes(manifest, name)
     path = tmp_path / "pod.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     kube = str(tools.kube)
@@ -146,6 +157,8 @@ def test_k8s_fragment_in_a_pod_runs_the_tool(workload: Workload, tools: Tools, t
                               timeout=120)  # fmt: skip
     finally:
         subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
+        for volume in volumes:
+            subprocess.run([kube, "volume", "rm", "-f", volume], capture_output=True, timeout=120)
         kube_cleanup()
     output = logs.stdout + logs.stderr
     assert waited.stdout.strip() == str(t.exit_code), output[-3000:]

@@ -719,8 +719,8 @@ APPS = (
         PRE_COMMIT_TREE,
         ("{bin}/pre-commit", "run", "--all-files", "--color", "never"),
         "True\n",
-        check="import subprocess; print(subprocess.run(['git', 'status', '--porcelain'], capture_output=True,"
-        " text=True).stdout == '')",
+        check="import subprocess; print(subprocess.run(['git', '--no-optional-locks', 'status',"
+        " '--porcelain', '--untracked-files=no'], capture_output=True, text=True).stdout == '')",
         prepare=GIT_INIT,
         holdout=True,
     ),

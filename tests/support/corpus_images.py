@@ -2,7 +2,8 @@
 the docker flags with podman (as Docker runs them), the k8s fragment in a Pod (`podman kube
 play`), the compose fragment with podman-compose.
 
-The image holds the host's Debian Python (tests/support/containers.py), /bin/sh, the
+The image holds the host's Debian Python (tests/support/containers.py) with ensurepip's wheels,
+/bin/sh, git, the
 applications' venv at /venv (its packages copied from the corpus venv, its scripts pointed at
 /venv/bin/python) and each application's tree at /apps/NAME, owned by the application's user
 (uid 1000, as `COPY --chown` leaves it), with the plan's build steps run in it. A trace taken on
@@ -18,6 +19,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.containers import _libraries, python_rootfs
 
@@ -26,6 +28,7 @@ VENV = "/venv"
 HOME = "/home/app"
 USER = 1000
 PATH = f"{VENV}/bin:/usr/bin:/bin"
+WHEELS = "/usr/share/python-wheels"  # Debian's ensurepip reads pip's wheel from there
 
 
 def image_tree(path: str) -> str:
@@ -79,11 +82,18 @@ def base_rootfs(root: Path, host_venv: Path) -> None:
     python_rootfs(root, PYTHON)
     shutil.copy2("/bin/dash", root / "usr/bin/sh")
     (root / "bin").symlink_to("usr/bin")
+    programs = ["/bin/dash"]
+    git = shutil.which("git")
+    if git is not None:  # pre-commit's (its builtin commands are enough)
+        shutil.copy2(git, root / "usr/bin/git")
+        programs.append(git)
+    if os.path.isdir(WHEELS):  # ensurepip's wheels, which Debian keeps outside the standard library
+        shutil.copytree(WHEELS, root / WHEELS.lstrip("/"))
     venv_copy(host_venv, root / VENV.lstrip("/"), VENV)
     venv = root / VENV.lstrip("/")
     modules = [str(p) for p in venv.rglob("*.so*") if p.is_file()]
     modules += [str(p) for p in (venv / "bin").iterdir() if p.is_file() and p.read_bytes()[:4] == b"\x7fELF"]
-    for lib in _libraries(["/bin/dash", *modules]):
+    for lib in _libraries([*programs, *modules]):
         if lib.startswith(str(root)):
             continue
         usr = lib if lib.startswith("/usr/") else "/usr" + lib
@@ -112,3 +122,19 @@ def import_tree(podman: Path, root: Path, name: str) -> None:
         subprocess.run(imported, check=True, capture_output=True, timeout=600)
     finally:
         buffer.unlink()
+
+
+def own_volumes(manifest: dict[str, Any], prefix: str) -> list[str]:
+    """podman 4.3 plays an emptyDir as a named volume of the volume's name (`tmp`), kept after
+    the Pod and shared by every Pod on the machine that names one so: what one wrote, the next
+    finds (not empty, unlike Kubernetes'). Each emptyDir is renamed `PREFIX-NAME` here; the names
+    are returned, for `podman volume rm` once the Pod is down."""
+    spec = manifest["spec"]
+    renamed = {}
+    for volume in spec.get("volumes", []):
+        if "emptyDir" in volume:
+            renamed[volume["name"]] = volume["name"] = f"{prefix}-{volume['name']}"[:63].rstrip("-")
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts", []):
+            mount["name"] = renamed.get(mount["name"], mount["name"])
+    return list(renamed.values())
