@@ -60,6 +60,8 @@ PACKAGES = (
     "pre-commit==4.7.0", "cfgv==3.5.0", "identify==2.6.20", "nodeenv==1.12.0", "virtualenv==21.15.13",
     "distlib==0.4.4", "filelock==4.3.2", "python-discovery==1.9.7",
     "numba==0.68.1", "llvmlite==0.50.0",
+    # the second hold-outs (added after the first hold-outs' fixes)
+    "loguru==0.7.3", "diskcache==5.6.3",
 )  # fmt: skip
 CI_WHEEL = "itsdangerous==2.2.0"  # what the CI job installs into its throwaway venv
 
@@ -527,6 +529,34 @@ GIT_INIT = (
     "git -c user.name=corpus -c user.email=corpus@example.invalid commit -q -m init"
 )
 
+LOGURU_TREE = {
+    "worker.py": """\
+        from loguru import logger
+
+        logger.remove()
+        logger.add("logs/worker.log", rotation="300 B", retention=2, format="{message}")
+        for job in range(20):
+            logger.info(f"job {job} done")
+        print("done")
+        """,
+}
+
+DISKCACHE_TREE = {
+    "memo.py": """\
+        import diskcache
+
+        cache = diskcache.Cache("var/cache")
+
+
+        @cache.memoize()
+        def triple(x):
+            return x * 3
+
+
+        print([triple(i) for i in range(3)], [triple(i) for i in range(3)])
+        """,
+}
+
 NUMBA_TREE = {
     "kernels.py": """\
         import numpy as np
@@ -729,6 +759,22 @@ APPS = (
         NUMBA_TREE,
         ("{py}", "run.py"),
         "[3.0, 6.0, 9.0, 12.0]\n",
+        holdout=True,
+    ),
+    App(
+        "loguru-rotating-log",
+        LOGURU_TREE,
+        ("{py}", "worker.py"),
+        "done\nTrue\n",
+        check="print(open('logs/worker.log').read().endswith('job 19 done\\n'))",
+        holdout=True,
+    ),
+    App(
+        "diskcache-memoize",
+        DISKCACHE_TREE,
+        ("{py}", "memo.py"),
+        "[0, 3, 6] [0, 3, 6]\n[(3,)]\n",
+        check=_sqlite_rows("var/cache/cache.db", "select count(*) from Cache"),
         holdout=True,
     ),
 )
