@@ -285,3 +285,15 @@ def test_writes_into_a_directory_renamed_into_place_are_the_final_names_writer()
     )
     assert (plan.mounts, plan.blocked) == ([], [])
     assert plan.env == {"PYTEST_ADDOPTS": "-p no:cacheprovider"}
+
+
+def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_avoiding_it() -> None:
+    """mypy's cache in /tmp where /tmp is not allowed: /tmp is mounted, and MYPY_CACHE_DIR=/tmp/...
+    would avoid no mount, so the report does not offer it as one."""
+    classifier = Classifier(build_allowlist([], None, defaults=False))
+    e = event("/tmp/x/.mypy_cache/3.11/a.json")
+    classifier.learn(e)
+    v = classifier.classify(e)
+    assert v.violation and v.explanation is BY_ID["mypy-cache"]
+    plan = plan_mounts([v], CWD, {})
+    assert (plan.mounts, plan.env, plan.settings) == (["/tmp"], {}, {})

@@ -356,7 +356,7 @@ class MountPlanner:
         self._settle()
         if not _needs_mount(v):
             return []
-        if v.explanation is None:
+        if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
             v = self._explained_by_final_name(v)
         e = v.event
         if self._tolerated_failure(v):
@@ -377,7 +377,7 @@ class MountPlanner:
             else:
                 placed.append(self._count(v, raw, point, placement))
         known = v.explanation
-        if known is not None and any(p.reason is None for p in placed):
+        if known is not None and any(p.reason is None for p in placed) and not self._lands_in(known, placed):
             self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
         for raw, point, placement in found:
             if (
@@ -461,6 +461,14 @@ class MountPlanner:
             self._build.setdefault(template, set()).add(directory)
         self._applied[known] += 1
         return True
+
+    @staticmethod
+    def _lands_in(known: Known, placed: list[Placement]) -> bool:
+        """The writer's setting moves its writes under the mount they get anyway (a cache already
+        in /tmp, UV_CACHE_DIR=/tmp/uv-cache): it avoids no mount, so it is not offered as one."""
+        targets = [value for _, value in known.env if value.startswith("/")]
+        points = [p.point for p in placed if p.reason is None]
+        return bool(targets) and all(any(is_under(t, point) for point in points) for t in targets)
 
     def _keeps_data(self, v: Verdict, raw: bytes) -> bool:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
