@@ -13,6 +13,7 @@ apparmor_parser. Each must pass the application's own functional check.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from tests.support.corpus_images import (
     own_volumes,
 )
 from tests.support.kube import pod
+from tests.support.plans import plan_of as plan_from_trace
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 pytestmark = [pytest.mark.corpus, pytest.mark.needs("podman", "catatonit")]
@@ -138,8 +140,8 @@ def _trace(app: App, site: Site, work: Path, root: Path) -> Traced:
     site.lay(app)
     dest = root / image_tree(app.name).lstrip("/")
     shutil.copytree(site.tree, dest, symlinks=True)
-    for step in plan_of(trace)[1]:  # the image's build, its paths as the image has them
-        line = mapping.path(step).replace(f"{VENV}/", f"{root}{VENV}/").replace("/apps/", f"{root}/apps/")
+    for template, directory in plan_from_trace(trace).build:  # the image's build, in the image's paths
+        line = template.format(dir=shlex.quote(str(root) + mapping.path(directory)))
         subprocess.run(["sh", "-c", line], cwd=dest, env=env, check=True, capture_output=True, timeout=600)
     return Traced(app, trace, mapping)
 
