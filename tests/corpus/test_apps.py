@@ -12,7 +12,7 @@ import pytest
 from tests.support.corpus_apps import APPS, App, Site, audit, site_dir
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
-pytestmark = [pytest.mark.corpus, pytest.mark.needs("bwrap")]
+pytestmark = [pytest.mark.corpus, pytest.mark.needs("bwrap", "git")]
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,27 @@ open(os.path.join(cache, "lost"), "w").close()
     assert runs[0].stdout.splitlines() == [value, "[] []"]
     assert runs[1].stdout.splitlines() == [value, "['kept'] []"]
     assert os.listdir(data) == ["kept"] and os.listdir(cache) == []
+
+
+def test_an_export_made_right_after_the_trace_runs_on_the_tree_before_it_too(project: Path) -> None:
+    """Exported while the directories the command made are still there (what a user does right
+    after `rotrace run`), the arguments run both there and on the tree as it was before the run
+    (a fresh checkout, an image's build): the mount points the command made are made again."""
+    (project / "s").mkdir()
+    (project / "s" / "k").write_text("kept\n")
+    code = "import os; os.makedirs('s/g/h'); os.makedirs('out'); open('out/r', 'w').write('r')"
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "-c", code, cwd=project)
+    assert traced.returncode == 1, traced.stderr
+    exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
+    args = exported.stdout.splitlines()
+    probe = (
+        "import os; os.makedirs('s/g/h', exist_ok=True); os.makedirs('out', exist_ok=True);"
+        " open('out/r', 'w').write('r'); print(open('s/k').read().strip(), sorted(os.listdir('out')))"
+    )
+    for state in ("after the run", "before the run"):
+        ran = subprocess.run(["bwrap", *args, "--", sys.executable, "-c", probe], cwd=project,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert ran.returncode == 0, f"{state}: {ran.stderr}"
+        assert ran.stdout == "kept ['r']\n", state
+        for made in (project / "s" / "g", project / "out"):  # what the run made, gone
+            shutil.rmtree(made, ignore_errors=True)

@@ -144,6 +144,21 @@ def test_map_longest_prefix_wins_on_whole_components() -> None:
     assert parse_map("/a=b=/c") == ("/a=b", "/c")
 
 
+def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
+    """A plan traced in a CI checkout: its build step compiles the image's tree, not the checkout."""
+    from rotrace.policy.mounts import plan_mounts
+    from tests.unit.factories import classify, event
+
+    pyc = "/srv/ci/my app/pkg/__pycache__"
+    verdicts = classify(event(pyc, "mkdir", 0), event(f"{pyc}/m.cpython-311.pyc"))
+    plan = PathMap([parse_map("/srv/ci/my app=/app")]).plan(plan_mounts(verdicts, "/srv/ci/my app", {}))
+    assert plan.build_steps == ["python -m compileall -q /app/pkg"]
+    for fmt in ("k8s", "docker", "compose", "bwrap", "policy"):
+        text, notes, _ = _render(fmt, plan)
+        assert "/srv/ci" not in text + "".join(notes), fmt
+        assert "compileall -q /app/pkg" in text + "".join(notes), fmt
+
+
 @pytest.mark.parametrize("bad", ["app=/app", "/app", "/app=", "=/app"])
 def test_map_that_is_not_two_absolute_paths_is_a_usage_error(bad: str) -> None:
     with pytest.raises(BadOption, match="HOST=IMAGE"):

@@ -223,3 +223,77 @@ def test_a_directory_the_command_makes_and_removes_is_no_mount_point() -> None:
     in_app = [event("/srv/app/stage", "mkdir", 0), event("/srv/app/stage", "delete", 0, syscall="rmdir")]
     plan = _plan(*in_app, states={"/srv/app": C})
     assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/app"]
+
+
+def test_a_cache_written_under_temporary_names_is_its_writers_not_the_directorys() -> None:
+    """Numba writes its index and data as `NAME.tmp.HEX`, renamed into __pycache__ beside the
+    source, which Python's bytecode shares: the cache's setting is applied, not the bytecode's
+    alone (which leaves Numba no writable place)."""
+    cache = "/srv/app/__pycache__"
+    nbi = f"{cache}/kernels.moving_sum-5.py311.nbi"
+    nbc = f"{cache}/kernels.moving_sum-5.py311.1.nbc"
+    pyc = f"{cache}/kernels.cpython-311.pyc"
+    events = [
+        event(cache, "mkdir", 0),
+        event(f"{pyc}.139993609894832"),
+        event(f"{pyc}.139993609894832", "rename", 0, target=pyc),
+        event(f"{nbi}.tmp.435dc30e91aa4465"),
+        event(f"{nbi}.tmp.435dc30e91aa4465", "rename", 0, target=nbi),
+        event(f"{nbc}.tmp.0176d30b8fe04cc7"),
+        event(f"{nbc}.tmp.0176d30b8fe04cc7", "rename", 0, target=nbc),
+    ]
+    assert [explain(e, None).id for e in events[3:]] == ["numba-cache"] * 4  # type: ignore[union-attr]
+    assert [explain(e, None).id for e in events[:3]] == ["python-bytecode"] * 3  # type: ignore[union-attr]
+    plan = _plan(*events, states={"/srv/app": C, cache: A})
+    assert plan.env == {"NUMBA_CACHE_DIR": "/tmp/numba-cache", "PYTHONDONTWRITEBYTECODE": "1"}
+    assert plan.mounts == ["/tmp"] and plan.blocked == []
+    # a temporary name never makes an unrelated writer's: only the names the table knows count
+    assert explain(event("/srv/app/data/notes.db.tmp.1234abcd"), None) is None
+
+
+def test_a_directory_made_only_on_the_way_to_a_moved_place_needs_no_mount() -> None:
+    """pre-commit's makedirs of ~/.cache/pre-commit makes ~/.cache: with PRE_COMMIT_HOME set it
+    makes neither, so no mount point goes into HOME; a write of another program there keeps it."""
+    home = "/srv/home"
+    made = [
+        event(f"{home}/.cache", "mkdir", 0),
+        event(f"{home}/.cache/pre-commit", "mkdir", 0),
+        event(f"{home}/.cache/pre-commit/db.db", "create"),
+        event(f"{home}/.cache/pre-commit/repo1a2b3c/README", "create"),
+    ]
+    plan = _plan(*made, states={home: C})
+    assert (plan.mounts, plan.env, plan.blocked) == (["/tmp"], {"PRE_COMMIT_HOME": "/tmp/pre-commit"}, [])
+    plan = _plan(*made, event(f"{home}/.cache/other/x", "create"), states={home: C})
+    assert plan.mounts == ["/srv/home/.cache", "/tmp"]
+    plan = _plan(event(f"{home}/.cache", "mkdir", 0), states={home: C})  # made, nothing in it: still made
+    assert plan.mounts == ["/srv/home/.cache"]
+
+
+def test_writes_into_a_directory_renamed_into_place_are_the_final_names_writer() -> None:
+    """pytest builds its cache as pytest-cache-files-XXXX and renames it to .pytest_cache: with
+    its setting applied (`-p no:cacheprovider`) it builds neither, so nothing is mounted for it."""
+    tmp = "/srv/app/pytest-cache-files-ldinyx3s"
+    plan = _plan(
+        event(tmp, "mkdir", 0),
+        event(tmp, "chmod", 0, syscall="chmod"),
+        event(f"{tmp}/README.md"),
+        event(f"{tmp}/CACHEDIR.TAG"),
+        event(tmp, "rename", 0, target="/srv/app/.pytest_cache"),
+        event("/srv/app/.pytest_cache/v", "mkdir", 0),
+        event("/srv/app/.pytest_cache/v/cache/nodeids"),
+        states={"/srv/app": C},
+    )
+    assert (plan.mounts, plan.blocked) == ([], [])
+    assert plan.env == {"PYTEST_ADDOPTS": "-p no:cacheprovider"}
+
+
+def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_avoiding_it() -> None:
+    """mypy's cache in /tmp where /tmp is not allowed: /tmp is mounted, and MYPY_CACHE_DIR=/tmp/...
+    would avoid no mount, so the report does not offer it as one."""
+    classifier = Classifier(build_allowlist([], None, defaults=False))
+    e = event("/tmp/x/.mypy_cache/3.11/a.json")
+    classifier.learn(e)
+    v = classifier.classify(e)
+    assert v.violation and v.explanation is BY_ID["mypy-cache"]
+    plan = plan_mounts([v], CWD, {})
+    assert (plan.mounts, plan.env, plan.settings) == (["/tmp"], {}, {})

@@ -407,13 +407,35 @@ KNOWN: tuple[Known, ...] = (
 )
 
 
+# A temporary name made from the final one (`name.tmp.4f2a9c`, `x.pyc.140737`, `name.tmpAb12Cd`,
+# `name~`): atomic writers write it, then rename it to the final name.
+_TEMPORARY_SUFFIX = re.compile(r"(?:\.tmp(?:[._-]?[0-9A-Za-z]+)?|\.[0-9]{5,}|\.[0-9a-f]{8,}|~)$")
+
+
+def _names(event: FileEvent) -> list[str]:
+    """The names a write is known by: its path and, for a rename, its target (where the file ends
+    up); each also without a temporary suffix (the name an atomic writer renames it to)."""
+    names = [os.fsdecode(event.path)]
+    if event.op == "rename" and event.target is not None:
+        names.append(os.fsdecode(event.target))
+    for name in list(names):
+        final = _TEMPORARY_SUFFIX.sub("", name)
+        if final != name and not final.endswith("/") and final not in names:
+            names.append(final)
+    return names
+
+
 def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
-    """The known writer behind a write event, if any; cmdline (the writer's) narrows it down."""
-    path = os.fsdecode(event.path)
+    """The known writer behind a write event, if any; cmdline (the writer's) narrows it down.
+
+    The table's first entry that knows any of the write's names wins: a cache written under a
+    temporary name and renamed into a directory another writer shares (Numba's index in
+    __pycache__) is that cache's, not the directory's usual writer's."""
+    names = _names(event)
     for known, pattern in _fitting(program_name(event.exe), venv is not None, cmdline):
         if known.venv_root and os.path.dirname(event.path) != venv:
             continue
-        if pattern.search(path) is not None:
+        if any(pattern.search(name) is not None for name in names):
             return known
     return None
 

@@ -356,14 +356,17 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     """A read-only bind of this machine's root with each mount writable: a tmpfs, or for a
     persistent one a bind of the directory itself (what is written stays there). A mount point
     that does not exist (yet) is made in a shadow of its nearest existing parent
-    (policy/mountpoints.py): bwrap cannot create it in the read-only root. What exists is
-    decided now: export right before running."""
+    (policy/mountpoints.py): bwrap cannot create it in the read-only root. A mount point the
+    traced command made counts as missing even if it is there now (exported right after the
+    trace), so that the arguments run on the tree as it was before the run too (a fresh
+    checkout); the rest of what exists is decided now."""
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
     lost = [p for p in kept if not os.path.isdir(p)]
     bound = [p for p in kept if p not in lost]
-    existing = [p for p in [*paths, *bound] if os.path.isdir(p)]
+    made = set(plan.created)
+    existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
     missing = [p for p in [*paths, *lost] if p not in existing]
     placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p])
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from collections.abc import Iterable
 
 from rotrace.errors import BadOption
@@ -34,7 +35,7 @@ class PathMap:
 
     def plan(self, plan: MountPlan) -> MountPlan:
         """The plan with every path in it (mounts, persistent mounts, blocked places, settings
-        whose value is a path) written as IMAGE names it."""
+        whose value is a path, the directories of the build steps) written as IMAGE names it."""
         if not self.pairs:
             return plan
         blocked = [dataclasses.replace(b, point=self(b.point), path=self(b.path)) for b in plan.blocked]
@@ -44,4 +45,7 @@ class PathMap:
             persistent=list(dict.fromkeys(map(self, plan.persistent))),
             blocked=blocked,
             env={name: self(value) if value.startswith("/") else value for name, value in plan.env.items()},
+            build_steps=[t.format(dir=shlex.quote(self(d))) for t, d in plan.build] or plan.build_steps,
+            build=[(t, self(d)) for t, d in plan.build],
+            created=list(dict.fromkeys(map(self, plan.created))),
         )

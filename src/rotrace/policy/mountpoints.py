@@ -6,13 +6,14 @@ A container runtime creates a missing mount point in the image; bwrap cannot cre
 read-only bind of the host (`Can't mkdir ...: Read-only file system`). So the nearest existing
 parent becomes a tmpfs in which each entry it has on the host is bound again (read-only), the
 new mount points are made in it, and it is made read-only again (`--remount-ro`). Nothing is
-created on the host. What exists is decided when the arguments are made.
+created on the host. What exists is decided when the arguments are made; the caller names the
+mount points to make (the bwrap export: those the traced command made, even if they are there).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rotrace.pathnames import is_under
@@ -36,12 +37,16 @@ def nearest_existing(path: str) -> str:
     return path
 
 
-def shadow(parent: str) -> list[str]:
+def shadow(parent: str, points: Iterable[str] = ()) -> list[str]:
     """A tmpfs over `parent` holding what it held, each entry bound again read-only (a symbolic
-    link made again): room for new mount points. The caller queues `--remount-ro parent`."""
+    link made again), but for the new mount points `points` (made by the caller, whether or not
+    they are there now): room for them. The caller queues `--remount-ro parent`."""
     args = ["--tmpfs", parent]
+    made = set(points)
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
         path = os.path.join(parent, entry.name)
+        if path in made:
+            continue
         if entry.is_symlink():
             args += ["--symlink", os.readlink(path), path]
         else:
@@ -66,7 +71,7 @@ def layout(existing: list[str], missing: list[str], mount: Callable[[str], list[
     remount = []
     for path in sorted({*existing, *shadows}, key=len):
         if path in shadows:
-            result.args += shadow(path)
+            result.args += shadow(path, shadows[path])
             remount.append(path)
             for point in shadows[path]:
                 result.args += ["--dir", point, *mount(point)]

@@ -22,7 +22,9 @@ change that directory: a mount there (or above) makes it writable, not one on it
 A mount point changes what some programs do (a new directory in a project changes its mtime;
 an empty ~/.ipython starts a migration): where a known writer has a setting that moves its
 writes to a scratch place or avoids them (explain/known.py: `env`, `build`), the plan applies
-the setting (`env`, `build_steps`) and mounts the scratch place, not the original one. Data a
+the setting (`env`, `build_steps`) and mounts the scratch place, not the original one; a directory
+the command made only on the way to such a place (~/.cache for ~/.cache/pre-commit) needs nothing
+then. Data a
 program reads back (an SQLite database and its journal, a file opened for update that was
 there before) is listed in `persistent`: a tmpfs loses it on a restart. What no mount can fix
 is `blocked`, with what to change instead.
@@ -30,6 +32,7 @@ is `blocked`, with what to change instead.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -40,7 +43,7 @@ from typing import NamedTuple
 
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
-from rotrace.explain import Known
+from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
@@ -95,6 +98,9 @@ class MountPlan:
     settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
     env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
+    # each build step as (template, directory) (`{dir}` in the template): --map rewrites the directory
+    build: list[tuple[str, str]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # mounts the command made: absent from a fresh tree
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
@@ -287,6 +293,9 @@ class MountPlanner:
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
         self._created_files: set[str] | None = set()  # None: too many to remember
+        # a directory the command made -> the writes under it: their known writer when its setting
+        # moves them elsewhere, else None
+        self._under_created: dict[str, set[Known | None]] = {}
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
         """What each directory held before the run, once known (after `learn` began)."""
@@ -314,8 +323,35 @@ class MountPlanner:
                 self._created_files.add(os.fsdecode(e.path))
         if v.venv is not None:
             planner.venvs.add(os.fsdecode(v.venv))
+        self._learn_under_created(v)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+
+    def _learn_under_created(self, v: Verdict) -> None:
+        """Who writes under each directory the command made (a directory is made before anything
+        is written into it, so a write's created ancestors are known when it is learnt)."""
+        e = v.event
+        created = self._planner.created
+        known = v.explanation if v.explanation is not None and v.explanation.env else None
+        for raw in (e.path, e.target if e.op == "rename" else None):
+            if raw is None:
+                continue
+            path = os.fsdecode(raw)
+            parent = os.path.dirname(path)
+            while parent != path:
+                if parent in created:
+                    self._under_created.setdefault(parent, set()).add(known)
+                path, parent = parent, os.path.dirname(parent)
+
+    def _made_for_a_moved_place(self, e: FileEvent) -> bool:
+        """A directory the command made only on the way to a known writer's place (makedirs of
+        ~/.cache/pre-commit makes ~/.cache), every write under it moved elsewhere by a setting:
+        with the settings applied the command does not make it, so it needs no mount (one in HOME
+        or the app's tree would change what programs do)."""
+        if e.op != "mkdir" or e.result != 0:
+            return False
+        writers = self._under_created.get(os.fsdecode(e.path), set())
+        return bool(writers) and None not in writers
 
     def _settle(self) -> None:
         if not self._learnt:
@@ -328,9 +364,13 @@ class MountPlanner:
         self._settle()
         if not _needs_mount(v):
             return []
+        if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
+            v = self._explained_by_final_name(v)
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
+            return []
+        if self._made_for_a_moved_place(e):
             return []
         planner = self._planner
         venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
@@ -345,7 +385,7 @@ class MountPlanner:
             else:
                 placed.append(self._count(v, raw, point, placement))
         known = v.explanation
-        if known is not None and any(p.reason is None for p in placed):
+        if known is not None and any(p.reason is None for p in placed) and not self._lands_in(known, placed):
             self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
         for raw, point, placement in found:
             if (
@@ -356,6 +396,18 @@ class MountPlanner:
             ):
                 self._persistent[point] = text_of(raw)
         return placed
+
+    def _explained_by_final_name(self, v: Verdict) -> Verdict:
+        """A write into a directory built under a temporary name and renamed into place (pytest's
+        cache, made as pytest-cache-files-XXXX): the writer known by the final name made it,
+        and its setting is what avoids it (the rename alone is known when it is classified)."""
+        e = v.event
+        path = os.fsdecode(e.path)
+        final = self._planner.final(path)
+        if final == path:
+            return v
+        known = explain(dataclasses.replace(e, path=os.fsencode(final), target=None), v.venv)
+        return v if known is None else dataclasses.replace(v, explanation=known)
 
     @staticmethod
     def _top(v: Verdict, directory: str) -> str:
@@ -418,6 +470,14 @@ class MountPlanner:
         self._applied[known] += 1
         return True
 
+    @staticmethod
+    def _lands_in(known: Known, placed: list[Placement]) -> bool:
+        """The writer's setting moves its writes under the mount they get anyway (a cache already
+        in /tmp, UV_CACHE_DIR=/tmp/uv-cache): it avoids no mount, so it is not offered as one."""
+        targets = [value for _, value in known.env if value.startswith("/")]
+        points = [p.point for p in placed if p.reason is None]
+        return bool(targets) and all(any(is_under(t, point) for point in points) for t in targets)
+
     def _keeps_data(self, v: Verdict, raw: bytes) -> bool:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
         writer's data, a file opened for update without truncation that was there before."""
@@ -471,11 +531,8 @@ class MountPlanner:
     def plan(self) -> MountPlan:
         self._settle()
         mounts = outermost(self._mounts)
-        build_steps = [
-            template.format(dir=shlex.quote(directory))
-            for template, directories in self._build.items()
-            for directory in outermost(directories)
-        ]
+        build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
+        build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
         return MountPlan(
             mounts=mounts,
@@ -483,6 +540,8 @@ class MountPlanner:
             settings=dict(self._settings),
             env=dict(sorted(self._env.items())),
             build_steps=build_steps,
+            build=build,
+            created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             notes=self._notes(mounts),
         )
