@@ -37,9 +37,8 @@ from tests.support.corpus_images import (
     base_rootfs,
     image_tree,
     import_tree,
-    own_volumes,
 )
-from tests.support.kube import pod
+from tests.support.kube import own_volumes, pod
 from tests.support.plans import plan_of
 
 ROTRACE = [sys.executable, "-m", "rotrace"]

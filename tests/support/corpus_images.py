@@ -19,7 +19,6 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tests.support.containers import _libraries, python_rootfs
 
@@ -122,19 +121,3 @@ def import_tree(podman: Path, root: Path, name: str) -> None:
         subprocess.run(imported, check=True, capture_output=True, timeout=600)
     finally:
         buffer.unlink()
-
-
-def own_volumes(manifest: dict[str, Any], prefix: str) -> list[str]:
-    """podman 4.3 plays an emptyDir as a named volume of the volume's name (`tmp`), kept after
-    the Pod and shared by every Pod on the machine that names one so: what one wrote, the next
-    finds (not empty, unlike Kubernetes'). Each emptyDir is renamed `PREFIX-NAME` here; the names
-    are returned, for `podman volume rm` once the Pod is down."""
-    spec = manifest["spec"]
-    renamed = {}
-    for volume in spec.get("volumes", []):
-        if "emptyDir" in volume:
-            renamed[volume["name"]] = volume["name"] = f"{prefix}-{volume['name']}"[:63].rstrip("-")
-    for container in spec["containers"]:
-        for mount in container.get("volumeMounts", []):
-            mount["name"] = renamed.get(mount["name"], mount["name"])
-    return list(renamed.values())

@@ -37,6 +37,22 @@ def pod(fragment: dict[str, Any], image: str, name: str, command: list[str], env
     return out
 
 
+def own_volumes(manifest: dict[str, Any], prefix: str) -> list[str]:
+    """podman 4.3 plays an emptyDir as a named volume of the volume's name (`tmp`), kept after
+    the Pod and shared by every Pod on the machine that names one so: what one wrote, the next
+    finds (not empty, unlike Kubernetes'). Each emptyDir is renamed `PREFIX-NAME` here; the names
+    are returned, for `podman volume rm` once the Pod is down."""
+    spec = manifest["spec"]
+    renamed = {}
+    for volume in spec.get("volumes", []):
+        if "emptyDir" in volume:
+            renamed[volume["name"]] = volume["name"] = f"{prefix}-{volume['name']}"[:63].rstrip("-")
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts", []):
+            mount["name"] = renamed.get(mount["name"], mount["name"])
+    return list(renamed.values())
+
+
 def main(argv: list[str]) -> int:
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="python -m tests.support.kube")

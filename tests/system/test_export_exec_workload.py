@@ -27,7 +27,7 @@ from tests.support.containers import (
     podman_wrapper,
     python_rootfs,
 )
-from tests.support.kube import pod
+from tests.support.kube import own_volumes, pod
 from tests.support.plans import plan_of
 from tests.support.tracing import PY, rotrace_cli
 
@@ -253,6 +253,7 @@ def test_compose_fragment_runs_the_application(traced: Traced, image: Image, tmp
 def _play(image: Image, manifest: dict[str, object], where: Path) -> tuple[int, str]:
     """The Pod played (no network), its container's exit status and output; then removed."""
     path = where / "pod.yaml"
+    volumes = own_volumes(manifest, str(manifest["metadata"]["name"]))  # type: ignore[index]
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     kube = str(image.kube)
     container = f"{manifest['metadata']['name']}-app"  # type: ignore[index]
@@ -265,6 +266,8 @@ def _play(image: Image, manifest: dict[str, object], where: Path) -> tuple[int, 
         return int(waited.stdout.strip() or -1), logs.stdout + logs.stderr
     finally:
         subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
+        if volumes:
+            subprocess.run([kube, "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)
         kube_cleanup()
 
 
