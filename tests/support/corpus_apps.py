@@ -603,6 +603,9 @@ class App:
     check: str | None = None  # python source run (isolated) in the tree after the workload
     env: tuple[tuple[str, str], ...] = ()
     xfail: str | None = None  # a rotrace defect that keeps the plan from holding
+    # a command no read-only root can hold: the plan must say why (the place no mount can make
+    # writable, relative to the tree, "" for the tree itself), and export with exit status 1
+    refused: str | None = None
     prepare: str | None = None  # a shell line that completes the tree before any run (a git repository)
     holdout: bool = False  # added after the planner and the known-writer table were done
 
@@ -670,10 +673,9 @@ APPS = (
         "print([n for n in z.namelist() if n.startswith('greet/')],"
         " os.path.isfile('dist/corpus_greet-1.0.tar.gz'))",
         env=(("PIP_NO_INDEX", "1"), ("PIP_FIND_LINKS", "{wheels}")),
-        xfail="setuptools' sdist makes a staging directory (corpus_greet-1.0) in the project and"
-        " removes it: its parent, the project directory, must be writable, which no mount can make"
-        " it; the plan says so (not mountable) but offers no other way (building outside the tree,"
-        " or at image build time, as a build step)",
+        # setuptools' sdist stages corpus_greet-1.0/ in the project and removes it: only a writable
+        # project holds that (a build tool, for the image's build, not for a read-only root)
+        refused="",
     ),
     App(
         "ci-venv-pip-install",
@@ -691,11 +693,9 @@ APPS = (
         ("{bin}/pybabel", "-q", "compile", "-d", "locale"),
         "Bonjour\n",
         check="import gettext; print(gettext.translation('messages', 'locale', ['fr']).gettext('Hello'))",
-        xfail="pybabel compile writes messages.mo beside messages.po (locale/fr/LC_MESSAGES holds its"
-        " input): no mount can make that directory writable without hiding the .po, no setting moves"
-        " the output, and the command is itself the build step: compiled at image build time, it"
-        " still rewrites every .mo when it runs again (Babel checks no mtimes), so a read-only replay"
-        " of this command cannot hold; the fix is not running it at run time",
+        # pybabel writes messages.mo beside its input messages.po: that directory held files, no
+        # setting moves the output, and the command is itself a build step (it rewrites every .mo)
+        refused="locale/fr/LC_MESSAGES",
     ),
     App(
         "pandas-csv-report",

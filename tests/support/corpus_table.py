@@ -55,7 +55,7 @@ def _apps_table(apps: list[corpus_apps.App], rotrace: list[str]) -> int:
     with corpus_apps.site_dir() as site:
         for app in apps:
             out = corpus_apps.audit(app, site, rotrace)
-            held = corpus_apps.held(app, out)
+            held = corpus_apps.held(app, out) if app.refused is None else out.export_status == 1
             failed += not held
             plan = " ".join(out.bwrap_args[7:]).replace(str(site.root), "") or "-"
             steps = "; ".join(out.build_steps).replace(str(site.root), "") or "-"
