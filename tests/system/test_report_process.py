@@ -176,3 +176,24 @@ def test_a_piped_quiet_run_loads_no_rich() -> None:
     loaded = [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
     assert "rotrace.tracer.session" in loaded and "rotrace.pipeline" in loaded  # both processes'
     assert [name for name in loaded if name == "rich" or name.startswith("rich.")] == []
+
+
+@pytest.mark.parametrize("quiet", [["-q"], []])
+def test_a_closed_stderr_pipe_ends_the_run_with_status_1(tmp_path: Path, quiet: list[str]) -> None:
+    """The verdict line written without rich fails as rich's report does on a closed pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    trace = tmp_path / "t.json"
+    try:
+        proc = subprocess.run(
+            [*ROTRACE, "run", *quiet, "--json", str(trace), "--", "true"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=write_end,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert json.loads(trace.read_text())["exit_code"] == 0  # the trace was written first

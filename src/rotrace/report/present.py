@@ -15,7 +15,7 @@ from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import TraceDiff
-from rotrace.report.quiet import plain_stream, verdict_parts
+from rotrace.report.quiet import plain_stream, verdict_parts, write_line
 from rotrace.report.view import View
 
 
@@ -41,7 +41,7 @@ def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, st
 
         write(report_document(header, agg, plan, status), sys.stdout)
     elif view.quiet and plain_stream(sys.stderr):
-        sys.stderr.write("".join(text for text, _style in verdict_parts(agg, header)) + "\n")
+        write_line(verdict_parts(agg, header), sys.stderr)
     elif view.quiet:
         from rotrace.report.render import console_for, verdict_line
 
