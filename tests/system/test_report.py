@@ -54,6 +54,15 @@ def test_quiet_is_the_verdict_line() -> None:
     ]
 
 
+def test_quiet_line_piped_is_the_line_rich_prints() -> None:
+    """Piped, the -q line is written without rich (report/quiet.py); where rich prints it (COLUMNS
+    set), the same text."""
+    plain = rotrace_cli("report", str(TRACE), "-q", env=_env())
+    by_rich = rotrace_cli("report", str(TRACE), "-q", env=_env(COLUMNS="500"))
+    assert (plain.returncode, plain.stderr) == (by_rich.returncode, by_rich.stderr) == (1, plain.stderr)
+    assert plain.stderr.endswith("writes (93 into a venv)\n")
+
+
 def test_json_document() -> None:
     proc = rotrace_cli("report", str(TRACE), "--format", "json", env=_env())
     assert proc.returncode == 1 and proc.stderr == ""

@@ -156,3 +156,44 @@ def test_a_run_past_what_the_report_process_keeps_in_memory(tmp_path: Path) -> N
     assert len(mine) == n and trace["summary"]["violations"] == 0
     assert f"{trace['summary']['writes']:,} writes" in proc.stderr  # the first pass's count
     assert f"{tmp_path} ({n:,})" in proc.stderr  # the second pass's, over the spooled verdicts
+
+
+def test_a_piped_quiet_run_loads_no_rich() -> None:
+    """`run -q` to a pipe: the verdict line, and neither process loads rich (a fifth of a short
+    run's start-up) to print it."""
+    dropped = ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    proc = subprocess.run(
+        [PY, "-X", "importtime", *ROTRACE[1:], "run", "-q", "--", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert "✓ no violations · exit status 0 · 0 writes" in lines
+    loaded = [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
+    assert "rotrace.tracer.session" in loaded and "rotrace.pipeline" in loaded  # both processes'
+    assert [name for name in loaded if name == "rich" or name.startswith("rich.")] == []
+
+
+@pytest.mark.parametrize("quiet", [["-q"], []])
+def test_a_closed_stderr_pipe_ends_the_run_with_status_1(tmp_path: Path, quiet: list[str]) -> None:
+    """The verdict line written without rich fails as rich's report does on a closed pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    trace = tmp_path / "t.json"
+    try:
+        proc = subprocess.run(
+            [*ROTRACE, "run", *quiet, "--json", str(trace), "--", "true"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=write_end,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert json.loads(trace.read_text())["exit_code"] == 0  # the trace was written first

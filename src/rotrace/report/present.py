@@ -15,6 +15,7 @@ from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import TraceDiff
+from rotrace.report.quiet import plain_stream, verdict_parts, write_line
 from rotrace.report.view import View
 
 
@@ -22,6 +23,8 @@ def prepare(view: View) -> None:
     """Import what presenting will need, early (`run`'s report process, during the trace)."""
     if view.json:
         import rotrace.report.document
+    elif view.quiet and plain_stream(sys.stderr):
+        pass  # the verdict line alone, written without rich (report/quiet.py)
     else:
         # rich.console imports attrs, when it is installed, to pretty-print attrs classes
         # (8 ms, a tenth of a run's start-up): this process prints none.
@@ -33,15 +36,19 @@ def prepare(view: View) -> None:
 
 def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, status: int) -> None:
     """`status`: the exit status rotrace gives (the JSON document says it)."""
-    from rotrace.report.render import console_for, render, verdict_line
-
     if view.json:
         from rotrace.report.document import report_document, write
 
         write(report_document(header, agg, plan, status), sys.stdout)
+    elif view.quiet and plain_stream(sys.stderr):
+        write_line(verdict_parts(agg, header), sys.stderr)
     elif view.quiet:
+        from rotrace.report.render import console_for, verdict_line
+
         console_for().print(verdict_line(agg, header))
     else:
+        from rotrace.report.render import console_for, render
+
         render(agg, header, plan, console_for(), view.verbose)
     if view.github:
         from rotrace.report.github import publish

@@ -21,12 +21,12 @@ from rotrace.pathnames import generalise, is_under, program_name
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate, Group
+from rotrace.report.quiet import counted, verdict_parts
 
 _MORE_PLACES = 12  # violation groups shown without -v
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count:,} {word}" if count == 1 else f"{count:,} {plural or word + 's'}"
+_n = counted
 
 
 def _counts(counter: Counter[str], limit: int = 4) -> str:
@@ -41,32 +41,11 @@ def _processes(group: Group) -> str:
     return shown + (f" +{len(items) - 2}" if len(items) > 2 else "")
 
 
-def _exit_text(header: TraceHeader) -> Text:
-    if header.checkpoint is not None:  # the run had not ended: no exit status to show
-        return Text(f"checkpoint at {safe_text(header.checkpoint)}, still running", style="bold yellow")
-    if header.signal:
-        return Text(f"killed by {safe_text(header.signal)}", style="bold red")
-    style = "green" if header.exit_code == 0 else "bold red"
-    return Text(f"exit status {header.exit_code}", style=style)
-
-
 def verdict_line(agg: Aggregate, header: TraceHeader) -> Text:
     """The one line `-q` prints."""
-    s = agg.summary
     line = Text()
-    if s.violations:
-        places = _n(len(agg.violations), "place")
-        line.append(f"✗ {_n(s.violations, 'violation')} in {places}", style="bold red")
-    elif header.enforced is not None and agg.refused_allowed:  # a rule that could not be in force
-        denied = _n(agg.refused_allowed, "allowed write")
-        line.append(f"✗ no violations, but {denied} denied", style="bold red")
-    else:
-        line.append("✓ no violations", style="bold green")
-    line.append(" · ")
-    line.append_text(_exit_text(header))
-    line.append(f" · {_n(s.writes, 'write')}")
-    if s.venv_writes:
-        line.append(f" ({s.venv_writes:,} into a venv)", style="yellow")
+    for text, style in verdict_parts(agg, header):
+        line.append(text, style=style or None)
     return line
 
 

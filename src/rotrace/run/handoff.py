@@ -34,6 +34,7 @@ class Handoff:
 
     def __init__(self, report: Report) -> None:
         from rotrace.tracer.channel import Batcher
+        from rotrace.tracer.linux import hardening  # noqa: F401 - both processes' (ctypes): loaded once
 
         flush_std()  # nothing buffered may be written twice
         read_fd, self._fd = os.pipe()

@@ -33,6 +33,10 @@ def fork_early() -> None:
         from rotrace.run.init import become_init
 
         become_init()
+    # What both processes need (the messages, the request, its allowlist), loaded once before
+    # the fork rather than once in each after it: on a busy machine the two share the cores.
+    import rotrace.run.request  # noqa: F401
+
     _early = _answering(Handoff(_report))
 
 

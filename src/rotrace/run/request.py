@@ -7,10 +7,13 @@ import pickle
 from dataclasses import dataclass, field
 
 from rotrace.policy.allowlist import Allowlist
-from rotrace.report.diff import Changes
 from rotrace.report.view import View
 from rotrace.tracer.channel import Start
 from rotrace.tracer.contract import TraceOptions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the comparison's modules are the report process's, not the tracer's
+    from rotrace.report.diff import Changes
 
 
 @dataclass(frozen=True)
