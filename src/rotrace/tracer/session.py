@@ -73,6 +73,7 @@ def trace_command(
         raise
     finally:
         tracer.decoder.memory.close()
+        tracer.dircache.close()
     tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
@@ -168,6 +169,7 @@ def attach_process(
         raise
     finally:
         tracer.decoder.memory.close()
+        tracer.dircache.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if tracer.root_exit is not None and not tracer.detaching:
