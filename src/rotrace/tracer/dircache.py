@@ -173,17 +173,26 @@ class DirCache:
             return True
         for fd, events in ready:
             if fd == self._mounts and events & _POLL_MOUNTS:
-                self.forget_all()
+                # a watch is on the directory its path reached then: a mount over that path
+                # (or one removed) leaves it on a directory the path no longer names
+                self._restart()
                 self._reload_mounts()
             elif fd == self._inotify:
                 self._drain()
         return True
 
     def _drain(self) -> None:
-        try:
-            data = os.read(self._inotify, 1 << 16)
-        except BlockingIOError:
-            return
+        """Every event queued (one read takes what fits its buffer: read until none is left)."""
+        while self._inotify >= 0:
+            try:
+                data = os.read(self._inotify, 1 << 16)
+            except BlockingIOError:
+                return
+            if not self._take(data):
+                return
+
+    def _take(self, data: bytes) -> bool:
+        """One read's events; False when the queue was started over (what is left is moot)."""
         at = 0
         while at + _EVENT.size <= len(data):
             wd, mask, _cookie, size = _EVENT.unpack_from(data, at)
@@ -191,7 +200,7 @@ class DirCache:
             at += _EVENT.size + size
             if mask & IN_Q_OVERFLOW:
                 self._restart()
-                return
+                return False
             where = self._path_of.get(wd)
             if where is None:
                 continue
@@ -202,9 +211,10 @@ class DirCache:
                 self._drop(where)
             elif mask & IN_MODIFY_NAMES and name:
                 self._drop(where.rstrip(b"/") + b"/" + name)
+        return True
 
     def _restart(self) -> None:
-        """A lost event: start over with a new queue (its watches go with the old one)."""
+        """A lost event or a mount change: start over with a new queue (its watches go with the old one)."""
         self._poll.unregister(self._inotify)
         os.close(self._inotify)
         self._wd_of.clear()
