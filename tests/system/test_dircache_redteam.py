@@ -114,3 +114,30 @@ def test_a_swap_behind_more_events_than_one_read_holds(tmp_path: Path, loop: str
     placed = _traced_in_steps(tmp_path, [d / "first", d / "second"], [churn_then_swap])
     assert (elsewhere / "second").is_dir()
     assert placed == [str(d / "first"), str(elsewhere / "second")]
+
+
+@pytest.mark.parametrize("swapped", ["the directory", "its parent"])
+def test_a_swap_for_a_symlink_to_itself_while_the_directory_is_learned(tmp_path: Path, swapped: str) -> None:
+    """The interleaving of a swap racing the tracer at an exit stop, replayed step by step on
+    the real filesystem: the kernel placed top/d (an fd on it, named top/d), then d (or top)
+    was renamed and a symlink to it put in its place, before the cache's watches were in place
+    (so no event tells of it). The name now goes through a symlink: the cache must not keep
+    it as a directory its name reaches."""
+    from rotrace.tracer.dircache import DirCache
+
+    d = tmp_path / "top" / "d"
+    d.mkdir(parents=True)
+    victim = d if swapped == "the directory" else d.parent
+    cache = DirCache()
+    fd = os.open(d, os.O_PATH | os.O_DIRECTORY)
+    try:
+        answer = os.readlink(f"/proc/self/fd/{fd}").encode()
+        victim.rename(victim.with_name(victim.name + ".old"))
+        victim.symlink_to(victim.with_name(victim.name + ".old"))
+        assert cache.fresh()
+        cache.learn(bytes(d), answer, fd)
+        assert cache.fresh()
+        assert not cache.known(bytes(d))
+    finally:
+        os.close(fd)
+        cache.close()
