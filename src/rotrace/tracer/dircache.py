@@ -39,6 +39,8 @@ IN_UNMOUNT = 0x2000
 IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
+IN_DONT_FOLLOW = 0x02000000
+_WATCH = IN_MODIFY_NAMES | IN_ONLYDIR | IN_DONT_FOLLOW
 _EVENT = struct.Struct("=iIII")
 _MAX_WATCHES = 8192
 _POLL_MOUNTS = select.POLLPRI | select.POLLERR
@@ -267,8 +269,8 @@ class DirCache:
             return None
         if not _lexical_dir(cwd) or not self._watch(cwd):
             return None
-        try:  # the watches are in place: is that name still the tracee's cwd?
-            here, there = os.stat(cwd), os.stat(link)
+        try:  # the watches are in place: is that name (no symlink) still the tracee's cwd?
+            here, there = os.lstat(cwd), os.stat(link)
         except OSError:
             return None
         if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
@@ -302,12 +304,13 @@ class DirCache:
 
     def learn(self, path: bytes, answer: bytes, fd: int) -> None:
         """The kernel named the directory `path` as `answer` through the open fd: remember it if
-        they agree and its chain can be watched (the watches first, then the check that the
-        name still reaches that directory, so that no change falls between the two)."""
+        they agree and its chain can be watched (the watches first, none through a symlink,
+        then the check that the name still reaches that directory, so that no change falls
+        between the two)."""
         if answer != path or not self._watch(path):
             return
-        try:
-            here, there = os.stat(path), os.fstat(fd)
+        try:  # lstat: a symlink to the same directory put at the name meanwhile is no match
+            here, there = os.lstat(path), os.fstat(fd)
         except OSError:
             return
         if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
@@ -335,7 +338,9 @@ class DirCache:
         for directory in chain:
             if self._added >= _MAX_WATCHES:
                 return False
-            wd = libc.inotify_add_watch(self._inotify, directory, IN_MODIFY_NAMES | IN_ONLYDIR)
+            # not through a symlink put there before the watch on its parent: that watch would
+            # be on the target, and the name's change in the parent was never reported
+            wd = libc.inotify_add_watch(self._inotify, directory, _WATCH)
             if wd < 0:
                 if ctypes.get_errno() == errno.ENOSPC:
                     self.enabled = False  # the user's watch limit: stop asking for more
