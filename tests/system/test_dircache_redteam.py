@@ -5,9 +5,11 @@ compares the placed paths with where the directories are afterwards (the kernel'
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -141,3 +143,65 @@ def test_a_swap_for_a_symlink_to_itself_while_the_directory_is_learned(tmp_path:
     finally:
         os.close(fd)
         cache.close()
+
+
+_PEER = """
+import ctypes, os, sys
+a, b, fifos, how = sys.argv[1:5]
+libc = ctypes.CDLL(None, use_errno=True)
+def wait_on(n):
+    with open(f"{fifos}/{n}") as f: f.read()
+def say(n):
+    with open(f"{fifos}/{n}", "w") as f: f.write("x")
+os.chdir(a)
+pid = libc.syscall(56, 0x200 | 17, 0, 0, 0, 0)  # clone(CLONE_FS | SIGCHLD): a fork sharing cwd and root
+if pid == 0:
+    wait_on("peer-go")
+    os.chroot(b) if how == "chroot" else os.chdir(b)
+    say("peer-done")
+    os._exit(0)
+wait_on("main-go"); os.mkdir("x1" if how == "chdir" else a + "/x1"); say("main-ready")
+wait_on("main-go2"); os.mkdir("x2" if how == "chdir" else a + "/x2")
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the raw clone call is x86_64's")
+@pytest.mark.parametrize("how", ["chdir", "chroot"])
+def test_an_attached_process_whose_cwd_or_root_a_peer_it_shares_them_with_changes(
+    tmp_path: Path, loop: str, how: str
+) -> None:
+    """`rotrace run -p`: the process shares its cwd and root (clone CLONE_FS) with a peer made
+    before rotrace attached, which rotrace does not trace; the peer's chdir or chroot changes
+    where the process's next write lands, with no call of the process for rotrace to stop."""
+    if how == "chroot" and os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    a, b, fifos = tmp_path / "a", tmp_path / "b", tmp_path / "fifos"
+    a.mkdir()
+    fifos.mkdir()
+    jailed = b / str(fifos).lstrip("/")  # the same fifos for the process chrooted into b
+    jailed.mkdir(parents=True)
+    (b / str(a).lstrip("/")).mkdir(parents=True)  # a's name inside b
+    for name in ("peer-go", "peer-done", "main-go", "main-ready", "main-go2"):
+        os.mkfifo(fifos / name)
+        os.link(fifos / name, jailed / name)
+    proc = subprocess.Popen([PY, "-c", _PEER, str(a), str(b), str(fifos), how])
+    trace = tmp_path / "t.json"
+    rotrace = subprocess.Popen([PY, "-m", "rotrace", "run", "-p", str(proc.pid), "--json", str(trace)],
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        while "TracerPid:\t0\n" in Path(f"/proc/{proc.pid}/status").read_text():
+            time.sleep(0.01)
+        for step in ("main-go", "-main-ready", "peer-go", "-peer-done", "main-go2"):
+            with open(fifos / step.lstrip("-"), "r" if step.startswith("-") else "w") as f:
+                f.read() if step.startswith("-") else f.write("x")
+        assert proc.wait(timeout=30) == 0
+        rotrace.wait(timeout=60)
+    finally:
+        proc.kill()
+        rotrace.kill()
+    events = json.loads(trace.read_text())["events"]
+    placed = [e["path"] for e in events if e["op"] == "mkdir" and e["path"].startswith(str(tmp_path))]
+    second = (b if how == "chdir" else b / str(a).lstrip("/")) / "x2"
+    assert second.is_dir()
+    assert placed == [str(a / "x1"), str(second)]
