@@ -14,7 +14,9 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
-- a tracee in another mount namespace or under another root: never served from the cache.
+- a tracee in another mount namespace or under another root: never served from the cache;
+- a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
+  root (CLONE_FS) with a process rotrace does not trace.
 
 One poll() per placement checks both queues (a read when inotify has news): a change that
 completed before the write's exit stop is seen there. What is not cached: paths through a
