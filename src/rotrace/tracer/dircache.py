@@ -82,6 +82,16 @@ def _mount_types(text: bytes) -> dict[bytes, bytes]:
     return found
 
 
+def _queue_limit() -> int:
+    """How many events an inotify queue holds before the kernel drops them (read when one is
+    made; twice the value read, for a change of the setting meanwhile)."""
+    try:
+        with open("/proc/sys/fs/inotify/max_queued_events", "rb") as f:
+            return 2 * max(int(f.read()), 16384)
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def _ancestors(path: bytes) -> list[bytes]:
     """/, /a, /a/b for /a/b/c: the directories whose entries name the chain of /a/b/c."""
     out = [b"/"]
@@ -113,6 +123,7 @@ class DirCache:
         self._path_of: dict[int, bytes] = {}
         self._types: dict[bytes, bytes] = {}
         self._added = 0  # watches asked for (the kernel keeps a moved directory's)
+        self._queue_limit = _queue_limit()
         self._poll = select.poll()
         self._inotify = -1
         self._mounts = -1
@@ -186,25 +197,32 @@ class DirCache:
         return True
 
     def _drain(self) -> None:
-        """Every event queued (one read takes what fits its buffer: read until none is left)."""
-        while self._inotify >= 0:
+        """The events queued when poll() answered, all of them: one read takes what fits its
+        buffer, and the queue holds at most `_queue_limit` events (then one overflow event), so
+        reading that many takes them all. Reading on until the queue is empty would never end
+        while another process renames faster than this reads."""
+        left = self._queue_limit + 1
+        while left > 0 and self._inotify >= 0:
             try:
                 data = os.read(self._inotify, 1 << 16)
             except BlockingIOError:
                 return
-            if not self._take(data):
+            taken = self._take(data)
+            if taken < 0:
                 return
+            left -= taken
 
-    def _take(self, data: bytes) -> bool:
-        """One read's events; False when the queue was started over (what is left is moot)."""
-        at = 0
+    def _take(self, data: bytes) -> int:
+        """One read's events: how many, or -1 when the queue was started over (the rest is moot)."""
+        at = taken = 0
         while at + _EVENT.size <= len(data):
             wd, mask, _cookie, size = _EVENT.unpack_from(data, at)
             name = data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
             at += _EVENT.size + size
+            taken += 1
             if mask & IN_Q_OVERFLOW:
                 self._restart()
-                return False
+                return -1
             where = self._path_of.get(wd)
             if where is None:
                 continue
@@ -215,7 +233,7 @@ class DirCache:
                 self._drop(where)
             elif mask & IN_MODIFY_NAMES and name:
                 self._drop(where.rstrip(b"/") + b"/" + name)
-        return True
+        return taken
 
     def _restart(self) -> None:
         """A lost event or a mount change: start over with a new queue (its watches go with the old one)."""
@@ -225,6 +243,7 @@ class DirCache:
         self._path_of.clear()
         self._added = 0
         self.forget_all()
+        self._queue_limit = _queue_limit()
         self._inotify = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self._inotify < 0:
             self.enabled = False
