@@ -9,10 +9,12 @@ RSS (the larger VmHWM of its two processes, the tracer and the report process) a
 rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the
 CPU time of the tracer itself while each workload's command runs, strace's against rotrace's;
 `--phases` where each run's time goes (before the command starts, the command, after it ends);
-`--report` the report's work per event (its two passes over a workload's saved trace).
+`--report` the report's work per event (its two passes over a workload's saved trace);
+`--syscalls` the tracer's system calls per recorded write, by kind (placement among them);
+`--per-write` the CPU per recorded write of strace's process and rotrace's two.
 
     scripts/bench [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
-                     [--phases] [--report]
+                     [--phases] [--report] [--syscalls] [--per-write]
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--phases", action="store_true", help="also split each run: start-up, the command, the work after it"
     )
     parser.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="also count the tracer's system calls per recorded write (one run under strace -o)",
+    )
+    parser.add_argument(
+        "--per-write",
+        action="store_true",
+        help="also measure the CPU per recorded write of the tracers' own processes (whole run)",
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="also time the report's two passes per event, over each workload's trace",
@@ -109,18 +121,24 @@ def main() -> None:
             fixed = workloads.fixed_cost(tmp)
             results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
             emit(table_lines(fixed.title, results["F"]))
-        if results:
-            emit(checks.targets_lines(results))
         if args.cpu and made:
             checks.cpu_check(made, args.rounds, tmp, args.before)
         if args.phases and made:
             checks.phases_check(made, args.rounds, tmp, args.before)
+        syscalls = checks.syscall_check(made, tmp, args.before) if args.syscalls and made else None
+        cpu = (
+            checks.cpu_per_write_check(made, args.rounds, tmp, args.before)
+            if args.per_write and made
+            else None
+        )
         if args.report and made:
             checks.report_check(made, args.rounds, tmp, args.before)
         if args.loop:
             checks.loop_check(tmp, min(args.rounds, 3))
         if args.memory:
             checks.memory_check(tmp)
+        if results:
+            emit(checks.targets_lines(results, syscalls, cpu))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def variants(w: Workload, json_path: Path, before: str | None) -> dict[str, list
         "strace --seccomp-bpf": [*strace_argv(), "--seccomp-bpf", *w.argv],
     }
     for key, python in rotraces(before).items():
-        rotrace = [console_script(python), "run", "--json", str(json_path)]
+        rotrace = [console_script(python), "run", "-q", "--json", str(json_path)]
         suffix = key.removeprefix("rotrace")  # "" or " (before)"
         runs[key] = [*rotrace, "--", *w.argv]
         runs[f"rotrace --all-opens{suffix}"] = [*rotrace, "--all-opens", "--", *w.argv]

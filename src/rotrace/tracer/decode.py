@@ -14,6 +14,7 @@ from typing import Any
 
 from rotrace.events import FileEvent
 from rotrace.tracer import resolve, stdio
+from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
@@ -72,7 +73,9 @@ class Pending:
     via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
 
-    def resolve(self, memory: MemoryReader, tid: int, result: int | None) -> None:
+    def resolve(
+        self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None
+    ) -> None:
         """At the exit stop (the tracee still stopped): where the call's paths landed.
 
         A successful open names its file by the fd it returned: the kernel's own answer,
@@ -88,13 +91,15 @@ class Pending:
                     self._own_stream(tid, result)
                 return
         target = None if self.verbatim_target else self.target
-        for loc, follow in ((self.path, self.follow), (target, self.follow_target)):
-            if loc is None or not loc.base:
-                continue
+        places = [(loc, follow) for loc, follow in ((self.path, self.follow), (target, self.follow_target))
+                  if loc is not None and loc.base]  # fmt: skip
+        if places and cache is not None and not cache.fresh():  # one poll: what changed meanwhile
+            cache = None
+        for loc, follow in places:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root) or resolve.lexical(
+            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root, cache, tid) or resolve.lexical(
                 loc.base, loc.raw
             )
         if self.via_fd is not None:

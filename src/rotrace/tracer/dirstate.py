@@ -14,6 +14,7 @@ import os
 
 from rotrace.events import DirState
 from rotrace.tracer.decode import Loc, Pending
+from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.linux.arch import O_TMPFILE_BIT
 
 _LIMIT = 1 << 16  # magic names remembered (a bound on memory; forgetting only costs a readdir)
@@ -42,18 +43,25 @@ class DirectoryStates:
         self.states: dict[bytes, DirState] = {}
         self._looked: set[bytes] = set()
 
-    def _look(self, loc: Loc, whole: bool) -> DirState | None:
+    def _look(self, loc: Loc, whole: bool, tid: int, cache: DirCache | None) -> DirState | None:
         if not loc.base:
             return None
-        magic = loc.base + b"/" + (loc.raw if whole else _parent(loc.raw))
-        if magic in self._looked:
+        rel = loc.raw if whole else _parent(loc.raw)
+        magic = loc.base + b"/" + rel
+        # a tracee that sees rotrace's root and mounts: the same name is the same directory in
+        # any of its threads (one readdir, not one a thread)
+        name = cache.directory(tid, loc.base, rel) if cache is not None and not loc.root else None
+        key = name or magic
+        if key in self._looked:
             return None
         if len(self._looked) > _LIMIT:
             self._looked.clear()
-        self._looked.add(magic)
+        self._looked.add(key)
         return dir_state(magic)
 
-    def before(self, pending: Pending) -> list[tuple[Loc, bool, DirState]]:
+    def before(
+        self, pending: Pending, tid: int = 0, cache: DirCache | None = None
+    ) -> list[tuple[Loc, bool, DirState]]:
         """At entry: the states of the directories the call is about to change."""
         wanted = [(pending.path, False)]
         if _names_a_directory(pending):
@@ -62,7 +70,7 @@ class DirectoryStates:
             wanted.append((pending.target, False))
         found = []
         for loc, whole in wanted:
-            state = self._look(loc, whole)
+            state = self._look(loc, whole, tid, cache)
             if state is not None:
                 found.append((loc, whole, state))
         return found

@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from rotrace.events import ProcessInfo
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
-from rotrace.tracer.decode import Decoder, Pending
+from rotrace.tracer.decode import Decoder, Loc, Pending
+from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.linux import kernel, procfs
 from rotrace.tracer.linux.arch import Machine, SyscallTable
@@ -94,6 +95,9 @@ class Tracer:
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
+        self.dircache = DirCache()
+        if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # every path placed by the kernel
+            self.dircache.close()
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
 
@@ -120,6 +124,8 @@ class Tracer:
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
+        if pending.op == "context":
+            return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
 
@@ -142,6 +148,10 @@ class Tracer:
                 self._decode(tid, thread, arch, nr, args)
             elif spec.family in ("clone", "clone3"):
                 self._keep_traced(tid, thread, arch, spec.family, args)
+            elif spec.family == "context":  # chdir, chroot, unshare...: caught again at its exit
+                self.dircache.hold(tid)
+                table = self.tables[arch]
+                thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, None, None, False)
             elif spec.family == "io_uring":
                 self._warn_once(
                     f"io_uring:{thread.tgid}",
@@ -155,12 +165,22 @@ class Tracer:
         pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], self.specs[arch][nr], args)
         thread.pending = pending
         if pending is not None and pending.write:
-            pending.dir_states = self.directories.before(pending)
+            pending.dir_states = self.directories.before(pending, tid, self.dircache)
+            if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
+                self.dircache.hold(tid)
 
     def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
         """At the exit of a file call, before the tracee runs on: where its paths landed."""
         thread.pending = None
-        pending.resolve(self.decoder.memory, tid, result)  # while its cwd and fds hold
+        if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
+            self.dircache.contexts_changed()
+            self.dircache.release(tid)
+            return
+        if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
+            self.dircache.release(tid)  # changed no directory on its own paths' chains
+        pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
+        if pending.op == "mkdir" and result == 0 and pending.path.path is not None:
+            self.dircache.made(pending.path.path)
         if pending.dir_states:
             self.directories.file(pending.dir_states)
 
@@ -223,6 +243,7 @@ class Tracer:
         thread.tgid = tid
         self.members[tid] = 1  # exec leaves one thread
         self.decoder.memory.forget(tid)  # a new address space
+        self.dircache.forget(tid)  # a non-leader's exec: the leader's tid is another thread now
         self.exe[tid] = readlink_exe(tid)
         if tid == self.root:
             self.started = True
@@ -288,6 +309,7 @@ class Tracer:
     def _forget(self, tid: int, thread: _Thread | None) -> None:
         """A thread that is no longer traced (gone, or let go)."""
         self.decoder.memory.forget(tid)
+        self.dircache.forget(tid)
         if thread is not None:
             left = self.members.get(thread.tgid, 1) - 1
             if left > 0:  # the leader may exit before its threads: they keep the exe

@@ -8,13 +8,18 @@ is opened through that link (O_PATH: no permission needed, symlinks and `..` res
 kernel) and named by reading /proc/self/fd back: no cache, nothing stale, and the result is
 the path as rotrace's own root sees it. A path the kernel cannot resolve (its parent is
 missing) is joined lexically to where the base points; one that cannot be placed at all is
-`unresolved`.
+`unresolved`. A directory placed before is named again from dircache.py while nothing could
+have changed its name.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rotrace.tracer.dircache import DirCache
 
 AT_FDCWD = -100
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -126,15 +131,33 @@ def _open_dir(base: bytes, rel: bytes) -> int:
     return fd
 
 
-def resolve(base: bytes, raw: bytes, follow: bool, root: bytes = b"") -> bytes | None:
+def _is_link(path: bytes) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def resolve(
+    base: bytes, raw: bytes, follow: bool, root: bytes = b"", cache: DirCache | None = None, tid: int = 0
+) -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
     kernel cannot place it. With `follow`, a symlink as the last component is followed (an
-    absolute one from `root`, else the process's root)."""
+    absolute one from `root`, else the process's root). `cache` (checked fresh by the caller)
+    names a directory placed before without asking the kernel again (dircache.py)."""
     if base.endswith(b"/root"):
         raw = raw.lstrip(b"/")
     head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
     if name in (b"", b".", b".."):  # the path names a directory as a whole
         head, name = raw, b""
+    known = cache.directory(tid, base, head) if cache is not None and not root else None
+    if known is not None and cache is not None and cache.known(known):
+        if not name:
+            return known
+        placed = known.rstrip(b"/") + b"/" + name
+        if not follow or not _is_link(placed):
+            return placed
+        # a symlink to follow: placed the whole way, below
     try:
         fd = _open_dir(base, head)
     except OSError:
@@ -143,6 +166,8 @@ def resolve(base: bytes, raw: bytes, follow: bool, root: bytes = b"") -> bytes |
         parent = _name_of_fd(fd)
         if parent is None:
             return None
+        if known is not None and cache is not None:
+            cache.learn(known, parent, fd)
         if not name:
             return parent
         if follow:

@@ -74,6 +74,7 @@ def trace_command(
         raise
     finally:
         tracer.decoder.memory.close()
+        tracer.dircache.close()
     tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
@@ -149,6 +150,9 @@ def attach_process(
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
     tracer = Tracer(machine, options, sink, on_process)
+    # a process already running may share its cwd and root (clone CLONE_FS) with one rotrace
+    # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
+    tracer.dircache.close()
     threads = _seize_threads(pid)
     tracer.started = True
     tracer.exe[pid] = readlink_exe(pid)
@@ -169,6 +173,7 @@ def attach_process(
         raise
     finally:
         tracer.decoder.memory.close()
+        tracer.dircache.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if tracer.root_exit is not None and not tracer.detaching:

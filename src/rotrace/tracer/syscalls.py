@@ -14,7 +14,7 @@ from rotrace.tracer.linux.arch import WRITE_OPEN_MASK
 @dataclass(frozen=True, slots=True)
 class Spec:
     name: str
-    family: str  # open | openat2 | path | link | symlink | ioctl | clone | clone3 | io_uring
+    family: str  # open | openat2 | path | link | symlink | ioctl | clone | clone3 | io_uring | context
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -125,6 +125,8 @@ SPECS: dict[str, Spec] = dict(
         _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED),
         _s("clone3", "clone3", ""),
         _s("io_uring_setup", "io_uring", ""),
+        # Not events: a change of a tracee's cwd, root or mount namespace (dircache.py).
+        *(_s(n, "context", "") for n in ("chdir", "fchdir", "chroot", "pivot_root", "unshare", "setns")),
     ]
 )
 
