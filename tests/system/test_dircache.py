@@ -19,7 +19,8 @@ from tests.support.tracing import LOOPS, PY, run_traced, using_loop
 
 
 @pytest.fixture(params=LOOPS)
-def loop(request: pytest.FixtureRequest) -> Iterator[str]:
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("ROTRACE_DIRCACHE", "1")  # the cache is opt-in (docs/performance.md)
     with using_loop(request.param):
         yield request.param
 

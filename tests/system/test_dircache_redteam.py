@@ -22,7 +22,8 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
 
 
 @pytest.fixture(params=LOOPS)
-def loop(request: pytest.FixtureRequest) -> Iterator[str]:
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("ROTRACE_DIRCACHE", "1")  # the cache is opt-in (docs/performance.md)
     with using_loop(request.param):
         yield request.param
 

@@ -96,7 +96,7 @@ class Tracer:
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
         self.dircache = DirCache()
-        if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # every path placed by the kernel
+        if os.environ.get("ROTRACE_DIRCACHE", "") != "1":  # opt-in: every path placed by the kernel
             self.dircache.close()
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
