@@ -174,7 +174,11 @@ class DirCache:
         self._busy.discard(tid)
 
     def forget(self, tid: int) -> None:
-        """A thread gone: its tid may come back as another process's."""
+        """A thread gone: its tid may come back as another process's. Gone inside a held call
+        (killed between its chdir or chroot and the call's exit stop), the call may have taken
+        effect for the threads sharing its cwd and root: every context is read again."""
+        if tid in self._busy:
+            self.contexts_changed()
         self._busy.discard(tid)
         self._cwd.pop(tid, None)
         self._plain.pop(tid, None)
