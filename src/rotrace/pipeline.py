@@ -234,8 +234,8 @@ def coverage(header: TraceHeader, plan: MountPlan, verdicts: Iterable[Verdict]) 
     mounts = list(dict.fromkeys([*plan.mounts, *plan.persistent]))
     runs: dict[str, set[int]] = {m: set() for m in mounts}
     for v in verdicts:
-        if not v.runs:
-            continue
+        if not v.runs or not v.wrote:
+            continue  # a run that only met what was there (mkdir EEXIST) wrote nothing beneath it
         for raw in (v.event.path, v.event.target):
             path = os.fsdecode(raw) if raw else ""
             mount = max((m for m in mounts if path and is_under(path, m)), key=len, default=None)

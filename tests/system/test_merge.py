@@ -76,3 +76,35 @@ def test_two_applications_are_refused_unless_grouped(tmp_path: Path) -> None:
     assert grouped.returncode == 0, grouped.stderr
     assert sorted(p.name for p in out.iterdir()) == ["one.json", "two.json"]
     assert len(json.loads((out / "two.json").read_text())["sources"]) == 2
+
+
+SOMETIMES = """
+import os, sys
+os.makedirs("out", exist_ok=True)
+if sys.argv[1:] == ["write"]:
+    with open("out/report.csv", "w") as f:
+        f.write("x\\n")
+"""
+
+
+def test_exports_count_the_runs_that_wrote_as_the_report_does(tmp_path: Path) -> None:
+    """A run that only met an existing directory (mkdir EEXIST) wrote nothing there: the
+    exports' "seen in N of M runs" counts the runs the report counts, not every attempt."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "work.py").write_text(SOMETIMES)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i, args in enumerate((["write"], [], [])):
+        trace = str(runs / f"r{i}.json")
+        done = _rotrace("run", "-q", "--json", trace, "--", sys.executable, "work.py", *args, cwd=project)
+        assert done.returncode in (0, 1), done.stderr
+    merged = tmp_path / "merged.json"
+    assert _rotrace("merge", str(runs), "-o", str(merged)).returncode == 0
+    out = project / "out"
+    report = _rotrace("report", str(merged), "--format", "json")
+    assert json.loads(report.stdout)["allowed"]["runs"][str(out)] == [0], report.stdout
+    policy = _rotrace("allowlist", str(merged), "--format", "policy")
+    assert f"# {out}: seen in 1 of 3 runs" in policy.stdout, policy.stdout
+    k8s = _rotrace("allowlist", str(merged), "--format", "k8s")
+    assert "seen in 3 of 3 runs" not in k8s.stdout and "seen in 1 of 3 runs" in k8s.stdout, k8s.stdout

@@ -44,6 +44,17 @@ class Verdict:
         return self.allowed is False
 
     @property
+    def wrote(self) -> bool:
+        """A write the report counts: not one that failed here as it would anywhere (mkdir of an
+        existing directory), allowed or not. What "seen in N of M runs" counts, in every view."""
+        e = self.event
+        if not e.write or self.harmless:
+            return False
+        if self.violation or not e.failed or e.errno in ("EACCES", "EPERM", "EROFS"):
+            return True
+        return forecast(e, writable=False) != e.errno
+
+    @property
     def venv_write(self) -> bool:
         return self.venv is not None and not self.harmless
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from rotrace.events import METADATA_OPS
 from rotrace.explain import Known
 from rotrace.pathnames import program_name, text_of
-from rotrace.policy.forecast import forecast
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
 
@@ -95,8 +94,7 @@ class Aggregate:
                 self.last_failure = where
         else:
             self.refused_allowed += event.errno in _REFUSED
-            errno = event.errno
-            if event.failed and errno not in _REFUSED and forecast(event, writable=False) == errno:
+            if not verdict.wrote:
                 return  # failed as it would anywhere (mkdir of an existing directory): no write
             where = text_of(event.directory)
             group = self.allowed.get(where)
