@@ -87,9 +87,20 @@ class TraceHeader:
         if not self.sources:
             return None
         chosen = sorted(i for i in set(runs) if 0 <= i < len(self.sources))
-        names = ", ".join(dict.fromkeys(self.sources[i].name for i in chosen))
+        names = ", ".join(dict.fromkeys(self._run_name(i) for i in chosen))
         once = " (in one run only: check it)" if len(chosen) == 1 and len(self.sources) > 1 else ""
         return f"seen in {len(chosen)} of {len(self.sources)} runs: {names}{once}"
+
+    def _run_name(self, index: int) -> str:
+        """A merged run's name for a person: its `name` label, else the values of the labels that
+        tell the runs apart (a matrix's `cell`), else its `app` label or program."""
+        source = self.sources[index]
+        if "name" in source.labels:
+            return source.name
+        keys = sorted({k for s in self.sources for k in s.labels})
+        varying = [k for k in keys if len({s.labels.get(k) for s in self.sources}) > 1]
+        told = [source.labels[k] for k in varying if k in source.labels]
+        return "/".join(told) if told else source.name
 
     @property
     def runs(self) -> int:

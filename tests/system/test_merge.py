@@ -4,6 +4,7 @@ cache directory of its project and a fixed log file."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,13 @@ with open("app.log", "a") as f:
 """
 
 
-def _rotrace(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rotrace", *args], capture_output=True, text=True, cwd=cwd)
+def _rotrace(
+    *args: str, cwd: Path | None = None, env_columns: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": env_columns} if env_columns else None
+    return subprocess.run(
+        [sys.executable, "-m", "rotrace", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
 
 
 def _runs(tmp_path: Path, name: str, app: str, n: int) -> Path:
@@ -108,3 +114,26 @@ def test_exports_count_the_runs_that_wrote_as_the_report_does(tmp_path: Path) ->
     assert f"# {out}: seen in 1 of 3 runs" in policy.stdout, policy.stdout
     k8s = _rotrace("allowlist", str(merged), "--format", "k8s")
     assert "seen in 3 of 3 runs" not in k8s.stdout and "seen in 1 of 3 runs" in k8s.stdout, k8s.stdout
+
+
+def test_seen_in_names_the_runs_by_the_label_that_tells_them_apart(tmp_path: Path) -> None:
+    """A matrix labels each run `--label cell=...` (docs/ci.md): "seen in 1 of 3 runs" names that
+    cell, not the program every run shares."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "work.py").write_text(SOMETIMES)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for cell, args in (("export", ["write"]), ("index", []), ("search", [])):
+        trace = str(runs / f"{cell}.json")
+        done = _rotrace("run", "-q", "--label", "app=demo", "--label", f"cell={cell}", "--json", trace, "--",
+                        sys.executable, "work.py", *args, cwd=project)  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+    merged = tmp_path / "merged.json"
+    assert _rotrace("merge", str(runs), "-o", str(merged)).returncode == 0
+    policy = _rotrace("allowlist", str(merged), "--format", "policy")
+    assert (
+        f"# {project / 'out'}: seen in 1 of 3 runs: export (in one run only: check it)\n" in policy.stdout
+    ), policy.stdout
+    report = _rotrace("report", str(merged), env_columns="400")
+    assert "seen in 1 of 3 runs: export (in one run only: check it)" in report.stderr, report.stderr
