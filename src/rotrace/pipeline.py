@@ -222,7 +222,8 @@ def render(
     # image does (then the names asked for, absolute)
     project = header.cwd if header.cwd and not maps else None
     seen = tuple((where(mount), text) for mount, text in coverage(header, plan, verdicts))
-    target = Target(header.command, container, programs, reads, project, seen)
+    merged = tuple(tuple(source.command) for source in header.sources)
+    target = Target(header.command, container, programs, reads, project, seen, merged)
     return RENDERERS[fmt](where.plan(plan), target)
 
 

@@ -137,3 +137,26 @@ def test_seen_in_names_the_runs_by_the_label_that_tells_them_apart(tmp_path: Pat
     ), policy.stdout
     report = _rotrace("report", str(merged), env_columns="400")
     assert "seen in 1 of 3 runs: export (in one run only: check it)" in report.stderr, report.stderr
+
+
+def test_a_merged_trace_is_titled_with_its_runs_not_the_first_command(tmp_path: Path) -> None:
+    """The report and every export of a merged trace say it holds several runs and which commands
+    they ran: titled with one run's command, a plan for all of them reads as that run's."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "work.py").write_text(SOMETIMES)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i, args in enumerate((["write"], [], [])):
+        trace = str(runs / f"r{i}.json")
+        done = _rotrace("run", "-q", "--json", trace, "--", sys.executable, "work.py", *args, cwd=project)
+        assert done.returncode in (0, 1), done.stderr
+    merged = tmp_path / "merged.json"
+    assert _rotrace("merge", str(runs), "-o", str(merged)).returncode == 0
+    commands = f"{sys.executable} work.py write; {sys.executable} work.py"
+    policy = _rotrace("allowlist", str(merged), "--format", "policy")
+    assert policy.stdout.startswith(f"# policy from rotrace for 3 merged runs: {commands}\n"), policy.stdout
+    k8s = _rotrace("allowlist", str(merged), "--format", "k8s")
+    assert f"from rotrace for 3 merged runs: {commands}\n" in k8s.stdout, k8s.stdout
+    report = _rotrace("report", str(merged), env_columns="400")
+    assert report.stderr.startswith(f"rotrace merge of 3 runs: {commands}\n"), report.stderr

@@ -48,6 +48,8 @@ class Target:
     project: str | None = None
     # a merged trace's coverage of each mount ("seen in 3 of 5 runs: uv, pytest"), by mount
     coverage: tuple[tuple[str, str], ...] = ()
+    # a merged trace's runs, each by its command: the plan is for all of them, not the first
+    merged: tuple[tuple[str, ...], ...] = ()
 
 
 def _is_utf8(path: str) -> bool:
@@ -79,7 +81,11 @@ def _coverage(target: Target) -> list[str]:
 
 
 def _header(plan: MountPlan, target: Target, what: str) -> str:
-    lines = [f"{what} from rotrace for: {shlex.join(target.command)}"]
+    if target.merged:
+        commands = "; ".join(shlex.join(c) for c in dict.fromkeys(target.merged))
+        lines = [f"{what} from rotrace for {len(target.merged)} merged runs: {commands}"]
+    else:
+        lines = [f"{what} from rotrace for: {shlex.join(target.command)}"]
     lines += [f"NOT MOUNTABLE: {b.describe()}" for b in plan.blocked]
     return _comments(lines + _coverage(target))
 

@@ -153,11 +153,27 @@ def _write_line(group: Group) -> Iterable[Text]:
         yield line
 
 
+MERGED_COMMANDS = 3  # a merged trace's distinct commands in the report's first line, without -v
+
+
+def title(header: TraceHeader, verbose: bool = False) -> Text:
+    """The report's first line: the command, or for a merged trace how many runs of which
+    commands (its header's own command is only its first run's)."""
+    if not header.sources:
+        return Text.assemble(("rotrace ", "bold"), command_line(header.command, verbose))
+    commands = list(dict.fromkeys(tuple(s.command) for s in header.sources))
+    shown = commands if verbose else commands[:MERGED_COMMANDS]
+    text = "; ".join(command_line(list(c), verbose) for c in shown)
+    if len(shown) < len(commands):
+        text += f"; … {len(commands) - len(shown)} more"
+    return Text.assemble(("rotrace ", "bold"), f"merge of {len(header.sources)} runs: {text}")
+
+
 def render(
     agg: Aggregate, header: TraceHeader, plan: MountPlan, console: Console, verbose: bool = False
 ) -> None:
     s = agg.summary
-    _print(console, Text.assemble(("rotrace ", "bold"), command_line(header.command, verbose)), 0)
+    _print(console, title(header, verbose), 0)
     _print(console, verdict_line(agg, header), 0)
     if header.read_only and header.sandbox_writable is None:
         _print(console, Text("traced in a root that was already read-only", style="dim"), 2)
