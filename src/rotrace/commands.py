@@ -27,6 +27,7 @@ from rotrace.policy.allowlist import Allowlist, build_allowlist, expand, load_po
 from rotrace.policy.policyfile import find_policy
 from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
+from rotrace.report.quiet import counted
 from rotrace.report.view import View
 from rotrace.tracefile import Verdicts, read_trace, trace_files
 
@@ -184,7 +185,7 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
         )
     if breaches:
         print(
-            safe_text(f"rotrace: policy {policy}: {len(breaches)} places written outside it"
+            safe_text(f"rotrace: policy {policy}: {counted(len(breaches), 'place')} written outside it"
                       " (`rotrace check --update` widens it; never on traces from an untrusted change)"),
             file=sys.stderr,
         )  # fmt: skip

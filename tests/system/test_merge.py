@@ -160,3 +160,16 @@ def test_a_merged_trace_is_titled_with_its_runs_not_the_first_command(tmp_path: 
     assert f"from rotrace for 3 merged runs: {commands}\n" in k8s.stdout, k8s.stdout
     report = _rotrace("report", str(merged), env_columns="400")
     assert report.stderr.startswith(f"rotrace merge of 3 runs: {commands}\n"), report.stderr
+
+
+def test_check_counts_one_place_outside_the_policy_in_the_singular(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "work.py").write_text(SOMETIMES)
+    (project / "rotrace.toml").write_text("version = 1\ndefaults = false\nallow = []\n")
+    trace = str(tmp_path / "t.json")
+    done = _rotrace("run", "-q", "--json", trace, "--", sys.executable, "work.py", "write", cwd=project)
+    assert done.returncode in (0, 1), done.stderr  # the run's default allowlist holds /tmp
+    check = _rotrace("check", "--policy", str(project / "rotrace.toml"), trace)
+    assert check.returncode == 1
+    assert "rotrace.toml: 1 place written outside it (" in check.stderr, check.stderr
