@@ -78,9 +78,12 @@ def check(
                 " with a [tool.rotrace] table) in this directory or above"
             )
         wanted: list[str] = []
+        keep: list[str] = []
         for trace in traces:
-            wanted += _checked(trace, allow, policy, None, None).wanted
-        changed = policyfile.update(policy, wanted)
+            checked = _checked(trace, allow, policy, None, None)
+            wanted += checked.wanted
+            keep += checked.keep
+        changed = policyfile.update(policy, wanted, keep)
         if changed.added:
             sys.stdout.write(changed.diff(os.path.basename(policy)))
             sys.stdout.flush()
@@ -113,6 +116,7 @@ class _Checked:
     breaches: list[policyfile.Breach] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
     wanted: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # of `wanted`, those whose data must survive a restart
 
 
 def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | None,
@@ -162,7 +166,9 @@ def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | 
     # (an allow rule hides nothing); never a venv, a system directory or above the application
     places_to_allow = [*plan.mounts, *plan.persistent, *(b.point for b in plan.blocked if b.kind == "held")]
     mounts = [m for m in places_to_allow if any(is_under(p, m) for _, p in outside)]
-    result.wanted = [policyfile.project_entry(m, project) for m in dict.fromkeys(mounts)]
+    mounts = list(dict.fromkeys(mounts))
+    result.wanted = [policyfile.project_entry(m, project) for m in mounts]
+    result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent]
     places: dict[tuple[str, str], list[str]] = {}
     for program, path in outside:
         fix = max((m for m in mounts if is_under(path, m)), key=len, default=os.path.dirname(path) or path)

@@ -86,3 +86,35 @@ def test_check_usage_errors(project: Path) -> None:
     assert nothing.returncode == 2 and "--update needs a policy file" in nothing.stderr
     many = rotrace_cli("check", "--json", "x.json", "t1.json", "t2.json", cwd=project)
     assert many.returncode == 2 and "take one TRACE" in many.stderr
+
+
+SQLITE_IN = """
+import os, sqlite3, sys
+os.makedirs(sys.argv[1], exist_ok=True)
+with sqlite3.connect(os.path.join(sys.argv[1], "app.db")) as con:
+    con.execute("create table if not exists t (x)")
+    con.execute("insert into t values (1)")
+"""
+
+
+def test_update_keeps_the_persistent_list_true(project: Path) -> None:
+    """A place the runs need whose data must survive a restart (an SQLite database) goes into
+    `persistent` as well as `allow`: the plan says so, and the policy carries it."""
+    project.mkdir(parents=True)
+    (project / "work.py").write_text(SQLITE_IN)
+    traces = project.parent / "traces"
+    traces.mkdir()
+    for place in ("data", "backups"):
+        done = rotrace_cli("run", "-q", "--json", str(traces / f"{place}.json"), "--",
+                           sys.executable, "work.py", place, cwd=project)  # fmt: skip
+        assert done.returncode == 1, done.stderr
+    policy = project / "rotrace.toml"
+    generated = rotrace_cli("allowlist", str(traces / "data.json"), "--format", "policy", cwd=project)
+    policy.write_text(generated.stdout)
+    assert tomllib.loads(policy.read_text())["persistent"] == ["data"]
+    update = rotrace_cli("check", "--update", "--policy", str(policy), str(traces), cwd=project)
+    assert update.returncode == 0, update.stderr
+    updated = tomllib.loads(policy.read_text())
+    assert updated["allow"] == ["data", "backups"]
+    assert updated["persistent"] == ["data", "backups"], policy.read_text()
+    assert '+    "backups",' in update.stdout and update.stdout.count('+    "backups",') == 2

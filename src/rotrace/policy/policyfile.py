@@ -135,10 +135,12 @@ class Update:
         return "".join(safe_text(line) + "\n" for line in lines)
 
 
-def update(path: str, entries: list[str]) -> Update:
+def update(path: str, entries: list[str], persistent: list[str] | None = None) -> Update:
     """Widen the policy file at `path` with `entries` (allow entries as written in a policy:
     relative ones mean the project): those it does not hold yet go at the end of `allow` (or
-    `allow_bytes` for a name that is not UTF-8), sorted; nothing else in the file changes."""
+    `allow_bytes` for a name that is not UTF-8), sorted, and those of `persistent` (places whose
+    data must survive a restart) at the end of `persistent` too (a name that is not UTF-8 has no
+    place there); nothing else in the file changes."""
     import tomlkit
     from tomlkit.items import Array, String, StringType, Trivia
 
@@ -150,7 +152,10 @@ def update(path: str, entries: list[str]) -> Update:
         for key in PYPROJECT_TABLE:
             table = table[key]
     added: list[str] = []
-    for key, value in sorted(policy_entry(e) for e in dict.fromkeys(entries)):
+    wanted = sorted(policy_entry(e) for e in dict.fromkeys(entries))
+    keep = dict.fromkeys(persistent or ())
+    wanted += sorted(("persistent", e) for e in keep if policy_entry(e)[0] == "allow")
+    for key, value in wanted:
         current = table.get(key)
         if current is None:
             current = table[key] = tomlkit.array()
