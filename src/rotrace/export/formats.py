@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import NOT_PLAIN, is_plain, safe_text
+from rotrace.escape import NOT_PLAIN, EscapingEmitter, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
@@ -131,7 +131,7 @@ def _yaml(doc: dict[str, object]) -> str:
     (Left to itself PyYAML writes U+2028 raw, and reads `\\x85` back as a space.)"""
     import yaml
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(EscapingEmitter, yaml.SafeDumper):
         pass
 
     def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
