@@ -307,3 +307,45 @@ def test_each_indentation_is_kept(mapping: int, offset: int) -> None:
     assert diff == [f"- {m}{d}  command: [run]"]
     (pod,) = _load_all(out)
     assert pod["spec"]["containers"][0]["env"][1]["name"] == "ROTRACE_POD"
+
+
+def _kubelet_expand(value: str, env: dict[str, str]) -> str:
+    """What the kubelet runs for one element of a container's `command` (Kubernetes'
+    third_party/forked/golang/expansion): `$$` is `$`, `$(NAME)` NAME's value when it is set."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "$" and i + 1 < len(value):
+            if value[i + 1] == "$":
+                out.append("$")
+                i += 2
+                continue
+            if value[i + 1] == "(" and ")" in value[i + 2 :]:
+                end = value.index(")", i + 2)
+                name = value[i + 2 : end]
+                out.append(env.get(name, value[i : end + 1]))
+                i = end + 1
+                continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def test_the_image_entrypoint_means_what_it_meant_once_in_the_command() -> None:
+    """The kubelet expands `$(NAME)` and `$$` in `command`, never in the image's ENTRYPOINT and
+    CMD: moved into `command`, they are escaped so that the kubelet gives back the image's own."""
+    image = (["/bin/sh", "-c", "echo $(MODE) $$ $$(MODE) $(UNSET) $ x$"], ["$(MODE)", "$$"])
+    app = "image: localhost/app:1"
+    with_env = POD.replace(app, f"{app}\n    env: [{{name: MODE, value: prod}}]")
+    for options in (RecordOptions(), RecordOptions(entrypoint=image[0])):
+        (pod,) = _load_all(record(Manifest(with_env), options, lambda _image: image))
+        command = pod["spec"]["containers"][0]["command"]
+        env = {e["name"]: e.get("value", "web-1") for e in pod["spec"]["containers"][0]["env"]}
+        ran = [_kubelet_expand(a, env) for a in command]
+        expected = image[0] if options.entrypoint else [*image[0], *image[1]]
+        assert ran[ran.index("--") + 1 :] == expected
+        assert ran[ran.index("--json") + 1] == "/rotrace-traces/web-1-app.json"
+    # the manifest's own command is expanded as it was: kept as written
+    own = with_env.replace(app, f'{app}\n    command: ["echo", "$(MODE) $$"]')
+    (pod,) = _load_all(record(Manifest(own), RecordOptions(), lambda _image: image))
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[command.index("--") :] == ["--", "echo", "$(MODE) $$"]
