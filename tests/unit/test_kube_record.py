@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ruamel.yaml import YAML
 
 from rotrace.errors import BadInput, BadOption
@@ -349,3 +352,29 @@ def test_the_image_entrypoint_means_what_it_meant_once_in_the_command() -> None:
     (pod,) = _load_all(record(Manifest(own), RecordOptions(), lambda _image: image))
     command = pod["spec"]["containers"][0]["command"]
     assert command[command.index("--") :] == ["--", "echo", "$(MODE) $$"]
+
+
+def test_a_hostile_command_stays_its_own_arguments_escaped() -> None:
+    """Each argument of the manifest's command stays one element, read back as itself by PyYAML
+    and libyaml, with nothing raw that reorders or breaks a line (bidirectional overrides, U+2028,
+    NEL): one document, no key added but rotrace's."""
+    hostile = [
+        "/bin/sh",
+        "-c",
+        "echo $(HOME) 'a\nb' \"#: {x}\"\n---\nhostPID: true",
+        "x\u2028y\x85z\u202e\u200b",
+    ]
+    manifest = POD.replace(
+        "image: localhost/app:1", f"image: localhost/app:1\n    command: {json.dumps(hostile)}"
+    )
+    text = record(Manifest(manifest), RecordOptions())
+    assert not re.search(
+        "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text
+    )
+    loaders = [yaml.SafeLoader] + ([yaml.CSafeLoader] if yaml.__with_libyaml__ else [])
+    for loader in loaders:
+        (pod,) = list(yaml.load_all(text, Loader=loader))
+        assert set(pod["spec"]) == {"initContainers", "containers", "volumes"}
+        (container,) = pod["spec"]["containers"]
+        assert set(container) == {"name", "image", "command", "env", "volumeMounts"}
+        assert container["command"][container["command"].index("--") + 1 :] == hostile
