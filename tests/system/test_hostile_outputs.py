@@ -123,11 +123,18 @@ spec:
 """
 
 
+def _outside_the_allowlist(prefix: str) -> Path:
+    """A new directory in /srv: no default allowlist entry, no scratch place a plan mounts whole."""
+    if not os.access("/srv", os.W_OK):
+        pytest.skip("needs a writable /srv")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/srv"))
+
+
 @pytest.fixture
 def hostile_trace() -> Iterator[tuple[Path, list[str]]]:
     """A real trace of a program writing a file in each of HOSTILE_DIRS (made before, so that each
     is a mount of its own), outside every place the default allowlist has."""
-    base = Path(tempfile.mkdtemp(prefix="rotrace-names-", dir="/srv" if os.access("/srv", os.W_OK) else None))
+    base = _outside_the_allowlist("rotrace-names-")
     try:
         for name in HOSTILE_DIRS:
             os.mkdir(os.path.join(os.fsencode(base), name))
@@ -200,3 +207,30 @@ def test_kube_harden_writes_hostile_names_escaped_and_as_themselves(
     assert all(set(v) == {"name", "emptyDir"} for v in spec["volumes"])
     comments = [line for line in proc.stdout.decode().splitlines() if "# rotrace: written by" in line]
     assert len(comments) == len(paths)
+
+
+def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
+    """A mount point the command made is made again in a tmpfs over its parent, each entry of
+    the parent bound again: an entry named `x<newline>--bind<newline>.<newline>.` (made by the
+    same command) written as lines would add arguments of its choosing (a writable bind, an
+    LD_PRELOAD). Every line is plain, and a parent that holds such a name is not shadowed: said
+    in a note."""
+    base = Path(
+        tempfile.mkdtemp(prefix="rotrace-shadow-", dir="/srv" if os.access("/srv", os.W_OK) else None)
+    )
+    try:
+        trace = base.with_suffix(".json")
+        hostile = "x\n--setenv\nLD_PRELOAD\nevil.so\n--bind\n.\n.\u2028"
+        script = 'mkdir -- "$0/$1" "$0/new" && echo x > "$0/new/f"'
+        argv = [*ROTRACE, "run", "-q", "--json", str(trace), "--", "sh", "-c", script, str(base), hostile]
+        subprocess.run(argv, capture_output=True, timeout=120, check=False)
+        proc = subprocess.run([*ROTRACE, "allowlist", str(trace), "--format", "bwrap"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        trace.unlink()
+    finally:
+        shutil.rmtree(base)
+    lines = proc.stdout.splitlines()
+    assert not [line for line in lines if RAW_FORBIDDEN.search(line)], lines
+    assert lines[:3] == ["--ro-bind", "/", "/"] and not {"--bind", "--setenv"} & set(lines), lines
+    assert f"{base}/new" not in lines
+    assert f"{base}/new does not exist" in proc.stderr and "x\\x0a--setenv" in proc.stderr, proc.stderr

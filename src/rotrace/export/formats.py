@@ -368,7 +368,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     made = set(plan.created)
     existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
     missing = [p for p in [*paths, *lost] if p not in existing]
-    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p])
+    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p], is_plain)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
