@@ -234,3 +234,24 @@ def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
     assert lines[:3] == ["--ro-bind", "/", "/"] and not {"--bind", "--setenv"} & set(lines), lines
     assert f"{base}/new" not in lines
     assert f"{base}/new does not exist" in proc.stderr and "x\\x0a--setenv" in proc.stderr, proc.stderr
+
+
+def test_an_error_naming_a_hostile_container_is_one_escaped_line(tmp_path: Path) -> None:
+    """Every error line is escaped where it is printed: here a container's name from the
+    manifest (not yet checked to be an RFC 1123 label) in the message that asks which one,
+    which would start a workflow command of its own in a CI log."""
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        MANIFEST.replace(
+            "- name: app", '- name: "a\\n::error::pwn\\u2028\\u202e"\n        image: x\n      - name: b'
+        )
+    )
+    trace = tmp_path / "trace.json"
+    subprocess.run(
+        [*ROTRACE, "run", "-q", "--json", str(trace), "--", "true"], capture_output=True, timeout=120
+    )
+    proc = subprocess.run([*ROTRACE, "kube", "harden", str(manifest), "--from", str(trace)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and not RAW_FORBIDDEN.search(proc.stderr.rstrip("\n")), proc.stderr
+    assert "a\\x0a::error::pwn\\u2028\\u202e" in proc.stderr
