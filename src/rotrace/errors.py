@@ -3,6 +3,8 @@ against it), and rotrace's own failures, each with the status the CLI turns it i
 
 from __future__ import annotations
 
+from rotrace.escape import safe_text
+
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
@@ -74,7 +76,14 @@ class CommandNotExecutable(RotraceError):
 
 def failure(exc: BaseException) -> tuple[str, int]:
     """The one line (maybe empty) and the exit status for an exception that ends a command,
-    never a traceback; EXIT_INTERNAL means a bug."""
+    never a traceback; EXIT_INTERNAL means a bug. Escaped here, where every such line is made:
+    a message may quote a name from a file or a traced program (a line break would start a line
+    of its own: a workflow command in a CI log)."""
+    line, status = _failure(exc)
+    return safe_text(line), status
+
+
+def _failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyboardInterrupt):
         return "rotrace: aborted", 130
     if isinstance(exc, RotraceError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 
 NOT_PLAIN = re.compile(
     "[\x00-\x1f\x7f-\x9f"  # C0 (\n \r \v \f \x1c-\x1e), DEL, C1 (\x85 NEL)
@@ -45,3 +46,31 @@ def is_plain(text: str) -> bool:
     """Nothing in `text` needs escaping: written as it is, it stays one line, shows what it is,
     and is valid UTF-8."""
     return NOT_PLAIN.search(text) is None
+
+
+class EscapingEmitter:
+    """A mixin for a YAML emitter (PyYAML's or ruamel.yaml's: the same methods) that writes every
+    string holding a character of the set above in double quotes, each such character an escape.
+    Left to themselves both write bidirectional overrides and zero-width characters raw (text
+    reordered in an editor or a diff under review), and ruamel writes U+2028 raw inside single
+    quotes, where a reader folds it and the indentation after it into one space: another path.
+    A newline or a tab alone is left to the emitter, which writes both faithfully in any style
+    (a block scalar stays a block scalar)."""
+
+    event: Any
+    allow_unicode: Any
+
+    def choose_scalar_style(self) -> Any:
+        value = getattr(self.event, "value", None)
+        if isinstance(value, str) and not is_plain(value.replace("\n", "").replace("\t", "")):
+            return '"'
+        return super().choose_scalar_style()  # type: ignore[misc]
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        # the emitters' own test escapes C0, C1, line breaks and surrogates; with allow_unicode
+        # off it escapes every character past ASCII, the rest of the set among them
+        allow, self.allow_unicode = self.allow_unicode, self.allow_unicode and is_plain(text)
+        try:
+            super().write_double_quoted(text, split)  # type: ignore[misc]
+        finally:
+            self.allow_unicode = allow

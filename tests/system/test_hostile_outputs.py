@@ -6,15 +6,18 @@ outside what the command itself may write); and the grace period at its limits."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 
@@ -95,3 +98,160 @@ def test_a_grace_period_without_end_waits_for_the_command(tmp_path: Path, grace:
             proc.communicate()
     assert proc.returncode == 8, err
     assert "internal error" not in err and "signalled twice" in err, err
+
+
+# Directory names a traced program can choose: every kind of line break, characters that reorder
+# text, YAML and shell syntax, bytes that are not UTF-8.
+HOSTILE_DIRS = [b"a\xe2\x80\xaebc", b"l\xe2\x80\xa8s", b"n\xc2\x85l", b"c\rr", b"k: #x", b"$(id) $$", b"---",
+                b"q\"'{", b"bad\xff"]  # fmt: skip
+# what no generated YAML may hold raw (a newline ends its own lines; comments and values escape the rest)
+RAW_FORBIDDEN = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
+MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: shop:1
+        command: ["/bin/sh", "-c", "echo $(HOME) $$(HOME) 'a\\nb' '#: {a}'", "x\\u2028y\\x85z\\u202e"]
+"""
+
+
+def _outside_the_allowlist(prefix: str) -> Path:
+    """A new directory in /srv: no default allowlist entry, no scratch place a plan mounts whole."""
+    if not os.access("/srv", os.W_OK):
+        pytest.skip("needs a writable /srv")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/srv"))
+
+
+@pytest.fixture
+def hostile_trace() -> Iterator[tuple[Path, list[str]]]:
+    """A real trace of a program writing a file in each of HOSTILE_DIRS (made before, so that each
+    is a mount of its own), outside every place the default allowlist has."""
+    base = _outside_the_allowlist("rotrace-names-")
+    try:
+        for name in HOSTILE_DIRS:
+            os.mkdir(os.path.join(os.fsencode(base), name))
+        trace = base.with_suffix(".json")
+        script = 'for d in "$0"/*; do echo x > "$d/f"; done'
+        proc = subprocess.run([*ROTRACE, "run", "--json", str(trace), "--", "sh", "-c", script, str(base)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert trace.exists(), proc.stderr
+        paths = [os.fsdecode(os.path.join(os.fsencode(base), n)) for n in HOSTILE_DIRS]
+        yield trace, [p for p in paths if os.fsencode(p).decode("utf-8", "replace") == p]
+        trace.unlink()
+    finally:
+        shutil.rmtree(os.fsencode(base))
+
+
+def _strict_yaml(text: str) -> list[object]:
+    """The documents of `text` by PyYAML (and libyaml), with nothing raw that is not plain text."""
+    assert not RAW_FORBIDDEN.findall(text), text
+    docs = list(yaml.safe_load_all(text))
+    if yaml.__with_libyaml__:
+        assert list(yaml.load_all(text, Loader=yaml.CSafeLoader)) == docs
+    return docs
+
+
+@pytest.mark.parametrize("fmt", ["k8s", "compose"])
+def test_hostile_names_in_a_yaml_export_are_escaped_and_come_back_as_themselves(
+    hostile_trace: tuple[Path, list[str]], fmt: str
+) -> None:
+    trace, paths = hostile_trace
+    argv = [*ROTRACE, "allowlist", str(trace), "--format", fmt]
+    proc = subprocess.run(argv, capture_output=True, timeout=60)
+    (doc,) = _strict_yaml(proc.stdout.decode())
+    assert isinstance(doc, dict)
+    if fmt == "k8s":
+        (container,) = doc["spec"]["containers"]
+        assert set(container) == {"name", "securityContext", "volumeMounts"}
+        assert sorted(m["mountPath"] for m in container["volumeMounts"]) == sorted(paths)
+    else:
+        (service,) = doc["services"].values()
+        assert set(service) == {"read_only", "volumes"}
+        assert all(set(v) == {"type", "target"} and v["type"] == "tmpfs" for v in service["volumes"])
+        # compose interpolates `$`: `$$` is a `$`; podman-compose reads a ':' as mount options
+        expected = sorted(p for p in paths if ":" not in p)
+        assert sorted(v["target"].replace("$$", "$") for v in service["volumes"]) == expected
+        assert b"k: #x: holds ':'" in proc.stderr
+
+
+def test_kube_harden_writes_hostile_names_escaped_and_as_themselves(
+    hostile_trace: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    trace, paths = hostile_trace
+    manifest = tmp_path / "deployment.yaml"
+    manifest.write_text(MANIFEST)
+    proc = subprocess.run([*ROTRACE, "kube", "harden", str(manifest), "--from", str(trace)],
+                          capture_output=True, timeout=60)  # fmt: skip
+    # the name that is not UTF-8 is left out, said in one line: the plan is incomplete (exit 1)
+    assert proc.returncode == 1 and b"bad\\xff: not valid UTF-8" in proc.stderr, proc.stderr
+    assert b"Traceback" not in proc.stderr
+    (doc,) = _strict_yaml(proc.stdout.decode())
+    (original,) = yaml.safe_load(MANIFEST)["spec"]["template"]["spec"]["containers"]
+    assert isinstance(doc, dict) and set(doc) == {"apiVersion", "kind", "metadata", "spec"}
+    spec = doc["spec"]["template"]["spec"]
+    assert set(spec) == {"containers", "volumes"}
+    (container,) = spec["containers"]
+    assert set(container) == {"name", "image", "command", "securityContext", "volumeMounts"}
+    assert container["command"] == original["command"]
+    assert container["securityContext"] == {"readOnlyRootFilesystem": True}
+    assert sorted(m["mountPath"] for m in container["volumeMounts"]) == sorted(paths)
+    assert [v["name"] for v in spec["volumes"]] == [m["name"] for m in container["volumeMounts"]]
+    assert all(set(v) == {"name", "emptyDir"} for v in spec["volumes"])
+    comments = [line for line in proc.stdout.decode().splitlines() if "# rotrace: written by" in line]
+    assert len(comments) == len(paths)
+
+
+def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
+    """A mount point the command made is made again in a tmpfs over its parent, each entry of
+    the parent bound again: an entry named `x<newline>--bind<newline>.<newline>.` (made by the
+    same command) written as lines would add arguments of its choosing (a writable bind, an
+    LD_PRELOAD). Every line is plain, and a parent that holds such a name is not shadowed: said
+    in a note."""
+    base = Path(
+        tempfile.mkdtemp(prefix="rotrace-shadow-", dir="/srv" if os.access("/srv", os.W_OK) else None)
+    )
+    try:
+        trace = base.with_suffix(".json")
+        hostile = "x\n--setenv\nLD_PRELOAD\nevil.so\n--bind\n.\n.\u2028"
+        script = 'mkdir -- "$0/$1" "$0/new" && echo x > "$0/new/f"'
+        argv = [*ROTRACE, "run", "-q", "--json", str(trace), "--", "sh", "-c", script, str(base), hostile]
+        subprocess.run(argv, capture_output=True, timeout=120, check=False)
+        proc = subprocess.run([*ROTRACE, "allowlist", str(trace), "--format", "bwrap"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        trace.unlink()
+    finally:
+        shutil.rmtree(base)
+    lines = proc.stdout.splitlines()
+    assert not [line for line in lines if RAW_FORBIDDEN.search(line)], lines
+    assert lines[:3] == ["--ro-bind", "/", "/"] and not {"--bind", "--setenv"} & set(lines), lines
+    assert f"{base}/new" not in lines
+    assert f"{base}/new does not exist" in proc.stderr and "x\\x0a--setenv" in proc.stderr, proc.stderr
+
+
+def test_an_error_naming_a_hostile_container_is_one_escaped_line(tmp_path: Path) -> None:
+    """Every error line is escaped where it is printed: here a container's name from the
+    manifest (not yet checked to be an RFC 1123 label) in the message that asks which one,
+    which would start a workflow command of its own in a CI log."""
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        MANIFEST.replace(
+            "- name: app", '- name: "a\\n::error::pwn\\u2028\\u202e"\n        image: x\n      - name: b'
+        )
+    )
+    trace = tmp_path / "trace.json"
+    subprocess.run(
+        [*ROTRACE, "run", "-q", "--json", str(trace), "--", "true"], capture_output=True, timeout=120
+    )
+    proc = subprocess.run([*ROTRACE, "kube", "harden", str(manifest), "--from", str(trace)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and not RAW_FORBIDDEN.search(proc.stderr.rstrip("\n")), proc.stderr
+    assert "a\\x0a::error::pwn\\u2028\\u202e" in proc.stderr

@@ -241,3 +241,23 @@ def test_safe_text_is_one_plain_line_and_idempotent(value: str | bytes) -> None:
 @pytest.mark.parametrize("br", BREAKS)
 def test_every_line_break_is_escaped(br: str) -> None:
     assert br not in safe_text(f"a{br}b") and not is_plain(f"a{br}b")
+
+
+@CASES
+@given(st.lists(piece, min_size=1, max_size=8).map("".join))
+def test_a_changed_manifest_writes_every_string_escaped_and_as_itself(value: str) -> None:
+    """ruamel's round trip (kube record, kube harden), as PyYAML's export: a string with
+    anything but a newline or a tab that is not plain is double-quoted with escapes; read back
+    by PyYAML and libyaml it is itself, in one document."""
+    from rotrace.kube.manifest import Manifest, mapping
+
+    manifest = Manifest("kind: Pod\nmetadata:\n  name: p\n")
+    (document,) = manifest.documents
+    document.data["value"] = value
+    document.data["block"] = mapping(key=value)
+    document.changed = True
+    text = manifest.dump()
+    assert not MUST_ESCAPE.search(text.replace("\n", "").replace("\t", "")), text
+    doc = _one_document(text)
+    assert isinstance(doc, dict) and set(doc) == {"kind", "metadata", "value", "block"}
+    assert doc["value"] == value and doc["block"] == {"key": value}

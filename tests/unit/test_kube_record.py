@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ruamel.yaml import YAML
 
 from rotrace.errors import BadInput, BadOption
@@ -307,3 +310,71 @@ def test_each_indentation_is_kept(mapping: int, offset: int) -> None:
     assert diff == [f"- {m}{d}  command: [run]"]
     (pod,) = _load_all(out)
     assert pod["spec"]["containers"][0]["env"][1]["name"] == "ROTRACE_POD"
+
+
+def _kubelet_expand(value: str, env: dict[str, str]) -> str:
+    """What the kubelet runs for one element of a container's `command` (Kubernetes'
+    third_party/forked/golang/expansion): `$$` is `$`, `$(NAME)` NAME's value when it is set."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "$" and i + 1 < len(value):
+            if value[i + 1] == "$":
+                out.append("$")
+                i += 2
+                continue
+            if value[i + 1] == "(" and ")" in value[i + 2 :]:
+                end = value.index(")", i + 2)
+                name = value[i + 2 : end]
+                out.append(env.get(name, value[i : end + 1]))
+                i = end + 1
+                continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def test_the_image_entrypoint_means_what_it_meant_once_in_the_command() -> None:
+    """The kubelet expands `$(NAME)` and `$$` in `command`, never in the image's ENTRYPOINT and
+    CMD: moved into `command`, they are escaped so that the kubelet gives back the image's own."""
+    image = (["/bin/sh", "-c", "echo $(MODE) $$ $$(MODE) $(UNSET) $ x$"], ["$(MODE)", "$$"])
+    app = "image: localhost/app:1"
+    with_env = POD.replace(app, f"{app}\n    env: [{{name: MODE, value: prod}}]")
+    for options in (RecordOptions(), RecordOptions(entrypoint=image[0])):
+        (pod,) = _load_all(record(Manifest(with_env), options, lambda _image: image))
+        command = pod["spec"]["containers"][0]["command"]
+        env = {e["name"]: e.get("value", "web-1") for e in pod["spec"]["containers"][0]["env"]}
+        ran = [_kubelet_expand(a, env) for a in command]
+        expected = image[0] if options.entrypoint else [*image[0], *image[1]]
+        assert ran[ran.index("--") + 1 :] == expected
+        assert ran[ran.index("--json") + 1] == "/rotrace-traces/web-1-app.json"
+    # the manifest's own command is expanded as it was: kept as written
+    own = with_env.replace(app, f'{app}\n    command: ["echo", "$(MODE) $$"]')
+    (pod,) = _load_all(record(Manifest(own), RecordOptions(), lambda _image: image))
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[command.index("--") :] == ["--", "echo", "$(MODE) $$"]
+
+
+def test_a_hostile_command_stays_its_own_arguments_escaped() -> None:
+    """Each argument of the manifest's command stays one element, read back as itself by PyYAML
+    and libyaml, with nothing raw that reorders or breaks a line (bidirectional overrides, U+2028,
+    NEL): one document, no key added but rotrace's."""
+    hostile = [
+        "/bin/sh",
+        "-c",
+        "echo $(HOME) 'a\nb' \"#: {x}\"\n---\nhostPID: true",
+        "x\u2028y\x85z\u202e\u200b",
+    ]
+    manifest = POD.replace(
+        "image: localhost/app:1", f"image: localhost/app:1\n    command: {json.dumps(hostile)}"
+    )
+    text = record(Manifest(manifest), RecordOptions())
+    assert not re.search(
+        "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text
+    )
+    loaders = [yaml.SafeLoader] + ([yaml.CSafeLoader] if yaml.__with_libyaml__ else [])
+    for loader in loaders:
+        (pod,) = list(yaml.load_all(text, Loader=loader))
+        assert set(pod["spec"]) == {"initContainers", "containers", "volumes"}
+        (container,) = pod["spec"]["containers"]
+        assert set(container) == {"name", "image", "command", "env", "volumeMounts"}
+        assert container["command"][container["command"].index("--") + 1 :] == hostile

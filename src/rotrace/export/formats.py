@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import NOT_PLAIN, is_plain, safe_text
+from rotrace.escape import NOT_PLAIN, EscapingEmitter, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
@@ -137,7 +137,7 @@ def _yaml(doc: dict[str, object]) -> str:
     (Left to itself PyYAML writes U+2028 raw, and reads `\\x85` back as a space.)"""
     import yaml
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(EscapingEmitter, yaml.SafeDumper):
         pass
 
     def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -374,7 +374,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     made = set(plan.created)
     existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
     missing = [p for p in [*paths, *lost] if p not in existing]
-    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p])
+    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p], is_plain)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():

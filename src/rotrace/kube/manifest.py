@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.errors import BadInput
-from rotrace.escape import safe_text
+from rotrace.escape import EscapingEmitter, safe_text
 
 # kind -> the keys from the document to its pod spec
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -44,8 +44,10 @@ class Workload:
 
 def _yaml() -> Any:
     from ruamel.yaml import YAML
+    from ruamel.yaml.emitter import Emitter
 
     yaml = YAML()  # round trip
+    yaml.Emitter = type("Emitter", (EscapingEmitter, Emitter), {})
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # no line is folded that was not
     return yaml

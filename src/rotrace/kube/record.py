@@ -18,6 +18,7 @@ Deployment never crash-loops on its violations."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -135,7 +136,17 @@ def _original_command(
     program = entrypoint if "args" in container else [*entrypoint, *cmd]
     if not program and "args" not in container:
         raise BadInput(f"{where}: its image has neither ENTRYPOINT nor CMD: give --entrypoint")
-    return program
+    return [_unexpanded(arg) for arg in program]
+
+
+_EXPANDED = re.compile(r"\$(?=[$(])")
+
+
+def _unexpanded(arg: str) -> str:
+    """An argument of the image's, which no one expands, as `command` must hold it for the kubelet
+    to give it back as it is: the kubelet reads `$$` as `$` and `$(NAME)` as NAME's value, so each
+    `$` that starts either is doubled (a `$` before anything else it leaves alone)."""
+    return _EXPANDED.sub("$$", arg)
 
 
 # how often a recorded container's trace so far is written: a SIGKILL or an OOM kill loses at most this

@@ -54,10 +54,21 @@ def shadow(parent: str, points: Iterable[str] = ()) -> list[str]:
     return args
 
 
-def layout(existing: list[str], missing: list[str], mount: Callable[[str], list[str]]) -> Layout:
+def _any_arg(_arg: str) -> bool:
+    return True
+
+
+def layout(
+    existing: list[str],
+    missing: list[str],
+    mount: Callable[[str], list[str]],
+    fits: Callable[[str], bool] = _any_arg,
+) -> Layout:
     """`mount(path)` (a `--tmpfs`, a `--bind`) for each directory: at once for those that
     exist, in a shadow of their nearest existing parent for those that do not (one inside
-    another writable directory needs nothing: the command creates it)."""
+    another writable directory needs nothing: the command creates it). A shadow holds an
+    argument per entry of the parent, whatever its name: where an argument must `fits` (one
+    per line: plain text), a parent with an entry that does not is not shadowed (a note)."""
     result = Layout()
     shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
     for path in sorted(set(missing)):
@@ -68,10 +79,20 @@ def layout(existing: list[str], missing: list[str], mount: Callable[[str], list[
             result.notes.append(f"{path} does not exist and cannot be created in the sandbox's root")
             continue
         shadows.setdefault(parent, []).append(path)
+    shadowed = {parent: shadow(parent, points) for parent, points in shadows.items()}
+    for parent, args in list(shadowed.items()):
+        unfit = [a for a in args if not fits(a)]
+        if unfit:
+            del shadowed[parent]
+            result.notes += [
+                f"{point} does not exist, and {parent}, where it would be made, holds {unfit[0]}, which no"
+                " line of arguments can hold (a tmpfs making room would hide it): left out; rename it"
+                for point in shadows.pop(parent)
+            ]
     remount = []
     for path in sorted({*existing, *shadows}, key=len):
         if path in shadows:
-            result.args += shadow(path, shadows[path])
+            result.args += shadowed[path]
             remount.append(path)
             for point in shadows[path]:
                 result.args += ["--dir", point, *mount(point)]
