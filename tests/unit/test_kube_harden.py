@@ -101,9 +101,13 @@ def test_the_plan_is_written_into_the_users_manifest(tmp_path: Path) -> None:
     assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"]["name"] == "app-data"
     # who wrote where, in how many of the merged runs
     lines = hardened.text.splitlines()
-    assert "      - name: tmp  # rotrace: written by python3.11 (2 writes) in 2 of 2 runs: /tmp" in lines
+    assert (
+        "      - name: tmp  # rotrace: written by python3.11 (2 writes over the runs) in 2 of 2 runs: /tmp"
+        in lines
+    )
     assert any(
-        "- name: var-log-app  # rotrace: written by server (2 writes) in 2 of 2 runs" in x for x in lines
+        "- name: var-log-app  # rotrace: written by server (2 writes over the runs) in 2 of 2 runs" in x
+        for x in lines
     )
 
 
@@ -173,7 +177,8 @@ def test_a_statefulset_gets_a_claim_per_replica(tmp_path: Path) -> None:
     assert [v["name"] for v in spec["volumes"]] == ["tmp", "var-log-app"]
     assert {"name": "app-data", "mountPath": "/app/data"} in spec["containers"][0]["volumeMounts"]
     assert (
-        "name: app-data  # rotrace: written by python3 (6 writes) in 2 of 2 runs: /app/data" in hardened.text
+        "name: app-data  # rotrace: written by python3 (6 writes over the runs) in 2 of 2 runs: /app/data"
+        in hardened.text
     )
 
 
@@ -181,3 +186,29 @@ def test_replicas_sharing_a_claim_are_said(tmp_path: Path) -> None:
     deployment = STATEFULSET.replace("StatefulSet", "Deployment")
     hardened = harden(Manifest(deployment), _merged(tmp_path), (), [])
     assert any("the claim for /app/data is shared by its Pods" in n for n in hardened.notes)
+
+
+def test_a_new_claim_for_a_non_root_pod_without_fsgroup_is_said(tmp_path: Path) -> None:
+    """A claim a provisioner makes is usually root's: uid 1000 with no fsGroup cannot write it."""
+    hardened = harden(Manifest(DEPLOYMENT), _merged(tmp_path), (), [])
+    said = [n for n in hardened.notes if "fsGroup" in n]
+    assert said and "/app/data" in said[0] and "uid 1000" in said[0]
+    with_group = DEPLOYMENT.replace(
+        "runAsUser: 1000   # app", "runAsUser: 1000   # app\n        fsGroup: 1000"
+    )
+    assert not [n for n in harden(Manifest(with_group), _merged(tmp_path), (), []).notes if "fsGroup" in n]
+
+
+def test_a_container_working_elsewhere_than_the_trace_asks_for_map(tmp_path: Path) -> None:
+    """Traced in a checkout (/app here), run in the image from /srv/shop: the mounts name the
+    checkout's paths unless --map says where they are in the image."""
+    moved = DEPLOYMENT.replace(
+        "command: [python3, server.py]", "command: [python3, server.py]\n        workingDir: /srv/shop"
+    )
+    notes = harden(Manifest(moved), _merged(tmp_path), (), []).notes
+    assert any(
+        "works in /srv/shop, the trace was taken in /app" in n and "--map /app=/srv/shop" in n for n in notes
+    )
+    mapped = harden(Manifest(moved), _merged(tmp_path), (), [("/app", "/srv/shop")])
+    assert not [n for n in mapped.notes if "--map" in n]
+    assert "mountPath: /srv/shop/data" in mapped.text

@@ -36,10 +36,9 @@ class Writers:
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         writes = sum(self.programs.values())
         runs = len(self.runs) if self.runs else 1
-        return safe_text(
-            f"rotrace: written by {shown} ({writes} writes) in {runs} of {total_runs} "
-            f"run{'s' if total_runs > 1 else ''}"
-        )
+        count = f"{writes} write{'s' if writes != 1 else ''} over the runs"
+        of = f"{total_runs} run{'s' if total_runs > 1 else ''}"
+        return safe_text(f"rotrace: written by {shown} ({count}) in {runs} of {of}")
 
 
 @dataclass
@@ -67,7 +66,7 @@ def _writers(
             if placement.reason is None:
                 writers = points.setdefault(placement.point, Writers())
                 exe = os.fsdecode(verdict.event.exe)
-                writers.programs[os.path.basename(exe) or exe] += verdict.count
+                writers.programs[os.path.basename(exe) or exe] += verdict.count  # every time, in every run
                 writers.runs.update(verdict.runs)
 
     plan = pipeline.mount_plan(verdicts, header, placed)
@@ -131,6 +130,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _owner_note(workload: Workload, container: Any, path: str, notes: list[str]) -> None:
+    """A new claim is usually owned by root: a Pod that runs as another user without an fsGroup
+    cannot write its database there."""
+    pod = workload.spec.get("securityContext") if isinstance(workload.spec, dict) else None
+    own = container.get("securityContext")
+    users = [c.get("runAsUser") for c in (own, pod) if isinstance(c, dict) and c.get("runAsUser") is not None]
+    user = users[0] if users else None
+    if user not in (None, 0) and not (isinstance(pod, dict) and pod.get("fsGroup") is not None):
+        notes.append(
+            f"{workload.describe()}: {path} is a new claim and the container runs as uid {user} with no "
+            "fsGroup: set the Pod's securityContext.fsGroup so that it can write there"
+        )
+
+
 def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
@@ -144,6 +157,15 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
              for n in notes]  # fmt: skip
 
     def change(_document: Document, workload: Workload, container: Any) -> None:
+        workdir = container.get("workingDir")
+        traced = header.cwd
+        mounts = [m.get("mountPath", "") for m in generated.get("volumeMounts", [])]
+        elsewhere = isinstance(workdir, str) and bool(traced) and workdir != traced and not maps
+        if elsewhere and any(is_under(m, traced) for m in mounts):
+            notes.append(
+                f"{workload.describe()}: the container works in {workdir}, the trace was taken in {traced}: "
+                f"its mounts there name the traced machine's paths; give --map {traced}={workdir}"
+            )
         security = container.get("securityContext")
         if isinstance(security, dict):
             security["readOnlyRootFilesystem"] = True
@@ -194,6 +216,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                     "node mounts it); a StatefulSet's volumeClaimTemplates give each replica its own"
                 )
             if "persistentVolumeClaim" in source:
+                _owner_note(workload, container, path, notes)
                 claims[source["persistentVolumeClaim"]["claimName"]] = None
                 source = {"persistentVolumeClaim": mapping(**source["persistentVolumeClaim"])}
             else:
