@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support.policy_flow import Step, _rotrace
+from tests.support.policy_flow import Step, _rotrace, show
 
 APP = """\
 import os, sqlite3, sys, tempfile
@@ -140,16 +140,7 @@ def main(argv: list[str]) -> int:
         if argv
         else Path(tempfile.mkdtemp(prefix="rotrace-merge-flow-", dir="/var/tmp")) / "app"
     )
-    steps = flow(project.resolve())
-    for step in steps:
-        mark = "ok" if step.ok else f"UNEXPECTED (expected {step.expected})"
-        print(f"== {step.name}: exit {step.returncode} {mark}\n$ rotrace {' '.join(step.argv[3:])}")
-        for stream in (step.stdout, step.stderr):
-            if stream:
-                print(stream.rstrip("\n"))
-    print(f"== the project, its traces and its policy: {project}")
-    print((project / "rotrace.toml").read_text(), end="")
-    return 0 if all(step.ok for step in steps) else 1
+    return show(flow(project.resolve()), project)
 
 
 if __name__ == "__main__":

@@ -111,10 +111,15 @@ def flow(project: Path) -> list[Step]:
 
 def main(argv: list[str]) -> int:
     project = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="rotrace-policy-flow-", dir="/var/tmp"))
-    steps = flow(project.resolve())
+    return show(flow(project.resolve()), project)
+
+
+def show(steps: list[Step], project: Path) -> int:
+    """Each step, as a person would have typed it, with what it printed; then the policy: the
+    script's exit status (1 when a step did not exit as expected)."""
     for step in steps:
         mark = "ok" if step.ok else f"UNEXPECTED (expected {step.expected})"
-        print(f"== {step.name}: exit {step.returncode} {mark}\n$ {shlex.join(step.argv[1:])}")
+        print(f"== {step.name}: exit {step.returncode} {mark}\n$ rotrace {shlex.join(step.argv[3:])}")
         for stream in (step.stdout, step.stderr):
             if stream:
                 print(stream.rstrip("\n"))
