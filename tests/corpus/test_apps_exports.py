@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.containers import kube_cleanup, kube_wrapper, podman_wrapper
+from tests.support.containers import kube_wrapper, play_pod, podman_wrapper
 from tests.support.corpus_apps import APPS, CHECKED, CI_WHEEL, App, Site, plan_of, site_dir
 from tests.support.corpus_images import (
     HOME,
@@ -37,13 +37,13 @@ from tests.support.corpus_images import (
     image_tree,
     import_tree,
 )
-from tests.support.kube import own_volumes, pod
+from tests.support.kube import pod
 from tests.support.plans import plan_of as plan_from_trace
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 pytestmark = [pytest.mark.corpus, pytest.mark.needs("podman", "catatonit")]
 
-# Not in the image: the plans that do not hold (bwrap runs them all)
+# Not in the image: the commands no read-only root holds (their plans say so; bwrap runs them all)
 NOT_IN_IMAGE = {
     "python-build": "no read-only root holds it: its plan says so (test_apps.py)",
     "babel-compile": "no read-only root holds it: its plan says so (test_apps.py)",
@@ -178,26 +178,8 @@ def test_k8s_fragment_in_a_pod_runs_the_application(app: App, corpus: Corpus, tm
     manifest = pod(fragment, corpus.image, name, corpus.command(app), corpus.env(app))
     manifest["spec"]["containers"][0]["workingDir"] = image_tree(app.name)
     manifest["spec"]["containers"][0]["securityContext"]["runAsUser"] = USER
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in manifest["spec"].get("volumes", [])
-              if "persistentVolumeClaim" in v]  # fmt: skip
-    claims += own_volumes(manifest, name)
-    path = tmp_path / "pod.yaml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    kube = str(corpus.kube)
-    container = f"{name}-{manifest['spec']['containers'][0]['name']}"
-    try:
-        played = subprocess.run([kube, "kube", "play", "--network", "none", str(path)], capture_output=True,
-                                text=True, timeout=600)  # fmt: skip
-        assert played.returncode == 0, played.stderr
-        waited = subprocess.run([kube, "wait", container], capture_output=True, text=True, timeout=600)
-        logs = subprocess.run([kube, "logs", container], capture_output=True, text=True, timeout=120)
-    finally:
-        subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
-        for claim in claims:
-            subprocess.run([kube, "volume", "rm", "-f", claim], capture_output=True, timeout=120)
-        kube_cleanup()
-    output = logs.stdout + logs.stderr
-    assert waited.stdout.strip() == "0", output[-3000:]
+    status, output = play_pod(corpus.kube, manifest, tmp_path)
+    assert status == 0, output[-3000:]
     assert app.expected in output, output[-3000:]
     assert "Read-only file system" not in output, output[-3000:]
 

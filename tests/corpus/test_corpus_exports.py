@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.containers import kube_cleanup, kube_wrapper, podman_wrapper
+from tests.support.containers import kube_wrapper, play_pod, podman_wrapper
 from tests.support.corpus import WORKLOADS, Base, Workload, base_dir, tools_venv
 from tests.support.corpus_images import (
     HOME,
@@ -38,7 +38,7 @@ from tests.support.corpus_images import (
     image_tree,
     import_tree,
 )
-from tests.support.kube import own_volumes, pod
+from tests.support.kube import pod
 from tests.support.plans import plan_of
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
@@ -142,25 +142,8 @@ def test_k8s_fragment_in_a_pod_runs_the_tool(workload: Workload, tools: Tools, t
     container = manifest["spec"]["containers"][0]
     container["workingDir"] = image_tree(workload.name)
     container["securityContext"]["runAsUser"] = USER
-    volumes = own_volumes(manifest, name)
-    path = tmp_path / "pod.yaml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    kube = str(tools.kube)
-    try:
-        played = subprocess.run([kube, "kube", "play", "--network", "none", str(path)], capture_output=True,
-                                text=True, timeout=600)  # fmt: skip
-        assert played.returncode == 0, played.stderr
-        waited = subprocess.run([kube, "wait", f"{name}-{container['name']}"], capture_output=True, text=True,
-                                timeout=600)  # fmt: skip
-        logs = subprocess.run([kube, "logs", f"{name}-{container['name']}"], capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
-    finally:
-        subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
-        for volume in volumes:
-            subprocess.run([kube, "volume", "rm", "-f", volume], capture_output=True, timeout=120)
-        kube_cleanup()
-    output = logs.stdout + logs.stderr
-    assert waited.stdout.strip() == str(t.exit_code), output[-3000:]
+    status, output = play_pod(tools.kube, manifest, tmp_path)
+    assert status == t.exit_code, output[-3000:]
     assert "Read-only file system" not in output, output[-3000:]
 
 

@@ -11,6 +11,11 @@ import subprocess
 import tarfile
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.kube import own_volumes
 
 
 def _conf(work: Path, name: str, cgroups: str) -> Path:
@@ -81,6 +86,35 @@ def kube_cleanup() -> None:
                     child.rmdir()
                 except OSError:
                     pass
+
+
+def play_pod(kube: Path, manifest: dict[str, Any], where: Path, timeout: int = 600) -> tuple[int, str]:
+    """The Pod played with no network (`kube`: kube_wrapper's script), its first container's exit
+    status and output; then removed, with its claims and its emptyDirs (each named for the Pod
+    here: podman 4.3 keeps an emptyDir as a named volume shared by every Pod naming it)."""
+    spec = manifest["spec"]
+    volumes = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in spec.get("volumes", [])
+        if "persistentVolumeClaim" in v
+    ]
+    volumes += own_volumes(manifest, str(manifest["metadata"]["name"]))
+    path = where / "pod.yaml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    container = f"{manifest['metadata']['name']}-{spec['containers'][0]['name']}"
+    run = str(kube)
+    try:
+        played = subprocess.run([run, "kube", "play", "--network", "none", str(path)], capture_output=True,
+                                text=True, timeout=timeout)  # fmt: skip
+        assert played.returncode == 0, played.stderr
+        waited = subprocess.run([run, "wait", container], capture_output=True, text=True, timeout=timeout)
+        logs = subprocess.run([run, "logs", container], capture_output=True, text=True, timeout=120)
+        return int(waited.stdout.strip() or -1), logs.stdout + logs.stderr
+    finally:
+        subprocess.run([run, "kube", "down", str(path)], capture_output=True, timeout=300)
+        if volumes:
+            subprocess.run([run, "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)
+        kube_cleanup()
 
 
 def _libraries(binaries: list[str]) -> set[str]:

@@ -22,12 +22,12 @@ import yaml
 
 from tests.support.containers import (
     import_image,
-    kube_cleanup,
     kube_wrapper,
+    play_pod,
     podman_wrapper,
     python_rootfs,
 )
-from tests.support.kube import own_volumes, pod
+from tests.support.kube import pod
 from tests.support.plans import plan_of
 from tests.support.tracing import PY, rotrace_cli
 
@@ -250,27 +250,6 @@ def test_compose_fragment_runs_the_application(traced: Traced, image: Image, tmp
                        timeout=120)  # fmt: skip
 
 
-def _play(image: Image, manifest: dict[str, object], where: Path) -> tuple[int, str]:
-    """The Pod played (no network), its container's exit status and output; then removed."""
-    path = where / "pod.yaml"
-    volumes = own_volumes(manifest, str(manifest["metadata"]["name"]))  # type: ignore[index]
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    kube = str(image.kube)
-    container = f"{manifest['metadata']['name']}-app"  # type: ignore[index]
-    try:
-        played = subprocess.run([kube, "kube", "play", "--network", "none", str(path)], capture_output=True,
-                                text=True, timeout=300)  # fmt: skip
-        assert played.returncode == 0, played.stderr
-        waited = subprocess.run([kube, "wait", container], capture_output=True, text=True, timeout=300)
-        logs = subprocess.run([kube, "logs", container], capture_output=True, text=True, timeout=120)
-        return int(waited.stdout.strip() or -1), logs.stdout + logs.stderr
-    finally:
-        subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
-        if volumes:
-            subprocess.run([kube, "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)
-        kube_cleanup()
-
-
 @pytest.mark.needs("podman", "catatonit")
 def test_k8s_fragment_merged_into_a_pod_runs_the_application(
     traced: Traced, image: Image, tmp_path: Path
@@ -278,11 +257,11 @@ def test_k8s_fragment_merged_into_a_pod_runs_the_application(
     fragment = yaml.safe_load(traced.export("k8s", "--map", f"{traced.app}=/app"))
     command = ["/usr/bin/python3", "main.py"]  # an imported image sets no PATH
     name = f"rotrace-workload-{os.getpid()}"
-    status, output = _play(image, pod(fragment, image.name, name, command, {}), tmp_path)
+    status, output = play_pod(image.kube, pod(fragment, image.name, name, command, {}), tmp_path, timeout=300)
     assert status == 0, output
     assert output == EXPECTED
     bare = pod(fragment, image.name, name + "-bare", command, {}, volumes=False)
-    status, output = _play(image, bare, tmp_path)
+    status, output = play_pod(image.kube, bare, tmp_path, timeout=300)
     assert status != 0 and "Read-only file system" in output
 
 
