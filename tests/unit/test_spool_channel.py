@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import signal
 
-from rotrace.events import DirState, ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import KNOWN
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.verdict import Verdict
@@ -114,6 +115,45 @@ def test_a_checkpoint_comes_after_every_event_and_never_inside_another_message()
     expected = [Events([event("/a").astuple()]), Checkpoint(), Events([event("/b").astuple()]), Checkpoint(),
                 Checkpoint()]  # fmt: skip
     assert received == sent == expected
+
+
+class _Interrupting(ProcessInfo):
+    """A program whose record is made while SIGUSR1 arrives (the tracer's handler runs then)."""
+
+    def astuple(self) -> tuple[object, ...]:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        return super().astuple()
+
+
+class _InterruptingEvent(FileEvent):
+    """The same for a write."""
+
+    def astuple(self) -> tuple[object, ...]:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        return super().astuple()
+
+
+def test_a_checkpoint_signal_while_a_write_or_program_is_added_loses_neither() -> None:
+    """A real SIGUSR1 delivered while the tracer builds the record it adds to the batch: the
+    handler sends the batch, and the record goes into the next one, not into the one sent."""
+    sent: list[Message] = []
+    batcher = Batcher(lambda message: sent.extend(split(bytearray(encode(message)))))  # as the pipe takes it
+    batcher.EVERY = 3600.0
+    writes = [event("/a")]
+    late = event("/late")
+    previous = signal.signal(signal.SIGUSR1, lambda _signum, _frame: batcher.checkpoint())
+    try:
+        batcher.add(writes[0])
+        batcher.add(_InterruptingEvent(*late.astuple()))
+        batcher.add_process(_Interrupting(9, 1, 0, b"/bin/sh", ("sh",)))
+        batcher.flush()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    records = [r for m in sent if isinstance(m, Events) for r in m.records]
+    programs = [r for m in sent if isinstance(m, Processes) for r in m.records]
+    assert records == [writes[0].astuple(), late.astuple()]
+    assert programs == [(9, 1, 0, b"/bin/sh", ("sh",))]
+    assert sum(isinstance(m, Checkpoint) for m in sent) == 2
 
 
 def test_split_reads_whole_frames_and_keeps_the_rest() -> None:

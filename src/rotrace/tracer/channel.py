@@ -167,14 +167,21 @@ class Batcher:
 
     def add(self, event: FileEvent) -> None:
         """The tracer's event sink (called with the traced command running again)."""
-        batch = self._events
-        batch.append(event.astuple())
-        if len(batch) >= self.SIZE or time.monotonic() - self._sent > self.EVERY:
+        item = event.astuple()
+        self._busy = True  # a checkpoint asked from here waits for the append: sent, the list is done with
+        self._events.append(item)
+        self._busy = False
+        if self._asked or len(self._events) >= self.SIZE or time.monotonic() - self._sent > self.EVERY:
             self.flush()
 
     def add_process(self, info: ProcessInfo) -> None:
         """The tracer's process sink: sent with the next batch, before its events."""
-        self._processes.append(info.astuple())
+        item = info.astuple()
+        self._busy = True
+        self._processes.append(item)
+        self._busy = False
+        if self._asked:
+            self.flush()
 
     def flush(self) -> None:
         self.send()
