@@ -223,7 +223,8 @@ class TraceOutput:
 
     def stage(self) -> IO[str] | None:
         """A new file beside the trace, to be renamed over it (`commit`): a reader, a SIGKILL or
-        an OOM kill finds the last whole trace, never half of one. None once the trace is lost
+        an OOM kill finds the last whole trace, never half of one (and, where the file has no name
+        until then, nothing beside it). None once the trace is lost
         (the command moved, replaced or removed it: `error` says so)."""
         assert self._staged is None and self.path is not None
         first = self._dir is None  # the first checkpoint: from then on every trace replaces the last
@@ -235,12 +236,11 @@ class TraceOutput:
             self._dir = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             self._current = opened.st_dev, opened.st_ino
             self._mode = stat.S_IMODE(opened.st_mode), opened.st_uid, opened.st_gid
+        assert self._dir is not None
         try:
             if not self._still_ours():
                 raise _Lost
-            temp = f".{self._name}.{os.urandom(6).hex()}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=self._dir)  # fmt: skip
+            fd, temp = _new_file(self._dir, self._name)
         except (OSError, _Lost) as exc:
             if first and self._dir is not None:  # no file can be made there: the first one stays
                 os.close(self._dir)
@@ -285,6 +285,9 @@ class TraceOutput:
             held = os.dup(staged.fp.fileno())
             staged.fp.close()
             if self._still_ours():
+                if staged.name is None:  # unnamed until now: named for the rename
+                    staged.name = _hidden_name(self._name)
+                    os.link(f"/proc/self/fd/{held}", staged.name, dst_dir_fd=self._dir)
                 os.rename(staged.name, self._name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
                 self._current = st.st_dev, st.st_ino
                 self._held, held = held, self._held
@@ -346,17 +349,35 @@ class _Lost(Exception):
 
 
 class _Staged:
-    """A trace being written beside the one it will replace."""
+    """A trace being written beside the one it will replace: unnamed (`name` None) until it is
+    renamed over it, where the filesystem allows."""
 
-    def __init__(self, name: str, fp: IO[str]) -> None:
+    def __init__(self, name: str | None, fp: IO[str]) -> None:
         self.name = name
         self.fp = fp
 
     def remove(self, directory: int | None) -> None:
         with contextlib.suppress(OSError):
             self.fp.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.name, dir_fd=directory)
+        if self.name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.name, dir_fd=directory)
+
+
+def _new_file(directory: int, beside: str) -> tuple[int, str | None]:
+    """A file in `directory` for the next trace, and its name. Unnamed (O_TMPFILE) where the
+    filesystem allows it and /proc can name it later: a kill while it is written then leaves
+    nothing behind. Else a hidden name beside the trace, which such a kill leaves."""
+    if os.path.isdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # EOPNOTSUPP, EISDIR (an older kernel): the named way
+            return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=directory), None
+    name = _hidden_name(beside)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(name, flags, 0o600, dir_fd=directory), name
+
+
+def _hidden_name(beside: str) -> str:
+    return f".{beside}.{os.urandom(6).hex()}.tmp"
 
 
 def _names(path: str, st: os.stat_result) -> bool:

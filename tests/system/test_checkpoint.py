@@ -4,6 +4,7 @@ SIGUSR1) that a SIGKILL of everything leaves behind whole, and rotrace as a cont
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -134,6 +135,50 @@ def test_a_server_killed_with_sigkill_leaves_a_checkpoint_that_report_reads(tmp_
     merged, _ = read_trace(str(tmp_path / "merged.json"))
     assert merged.checkpoint == header.checkpoint
     assert merged.sources[0].checkpoint == header.checkpoint
+
+
+def _staged_beside(trace: Path, group: int) -> str | None:
+    """A file some process of `group` holds open beside `trace`: a checkpoint being written."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.getpgid(int(pid)) != group:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                # not the trace, nor the one it replaced (held open: "t.json (deleted)")
+                if os.path.dirname(target) == str(trace.parent) and not target.startswith(str(trace)):
+                    return target
+    return None
+
+
+def test_a_kill_while_a_checkpoint_is_written_leaves_nothing_beside_the_trace(tmp_path: Path) -> None:
+    """The checkpoint being written has no name until it replaces the last one, so a SIGKILL of
+    everything in the middle of it leaves the last whole trace and no file beside it."""
+    trace = tmp_path / "t.json"
+    code = (
+        "import os, time\n"
+        "os.mkdir('w')\n"
+        "for i in range(20000): open(f'w/{i}', 'w').close()\n"
+        "open('ready', 'w').close()\n"
+        "time.sleep(600)\n"
+    )
+    argv = [*ROTRACE, "run", "--json", str(trace), "--", PY, "-c", code]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _until("the writes", (tmp_path / "ready").exists, timeout=300)
+        proc.send_signal(signal.SIGUSR1)
+        _until("the first checkpoint", lambda: _checkpoint_with(trace, "19999"))
+        proc.send_signal(signal.SIGUSR1)  # the second one replaces the first: killed in the middle
+        staged = _until("a checkpoint being written", lambda: _staged_beside(trace, proc.pid))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert staged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ready", "t.json", "w"]
+    assert _checkpoint_with(trace, "19999")  # the last whole trace
 
 
 def test_sigusr1_writes_a_checkpoint_on_demand_and_the_run_ends_with_the_whole_trace(tmp_path: Path) -> None:
