@@ -177,6 +177,7 @@ class DirCache:
         self.changes = 0  # name changes taken in so far (a write's entry notes the count)
         self._changed: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_RACES_KEPT)
         self._news: Callable[[], bool] | None = None  # the SIGIO flag, once armed
+        self._unwatchable: set[bytes] = set()  # directories whose way cannot be watched
         try:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
@@ -316,9 +317,14 @@ class DirCache:
         self.take_in()
         for base, raw in locs:
             lexical = self._lexical(tid, base, raw)
-            if lexical is not None and (lexical.rpartition(b"/")[0] or b"/") not in self._wd_of:
+            if lexical is None or lexical in self._unwatchable:
+                continue
+            if (lexical.rpartition(b"/")[0] or b"/") not in self._wd_of:
                 self._mounts_changed()
-                self._watch(lexical)
+                if not self._watch(lexical):  # /proc, a network filesystem...: not again
+                    if len(self._unwatchable) > _MAX_WATCHES:
+                        self._unwatchable.clear()
+                    self._unwatchable.add(lexical)
         return self.changes
 
     def _lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
@@ -385,6 +391,7 @@ class DirCache:
         os.close(self._inotify)
         self._wd_of.clear()
         self._path_of.clear()
+        self._unwatchable.clear()
         self._added = 0
         self.forget_all()
         self._queue_limit = _queue_limit()

@@ -165,7 +165,10 @@ class Tracer:
         pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], self.specs[arch][nr], args)
         thread.pending = pending
         if pending is not None and self.dircache.enabled:  # the name changes before the call
-            locs = [(loc.base, loc.raw) for loc in (pending.path, pending.target) if loc and loc.base]
+            # an open that succeeds is named by its fd: no way to watch for it
+            opens = pending.spec.family in ("open", "openat2")
+            ways = () if opens else (pending.path, pending.target)
+            locs = [(loc.base, loc.raw) for loc in ways if loc and loc.base]
             pending.since = self.dircache.entering(tid, locs)
         if pending is not None and pending.write:
             pending.dir_states = self.directories.before(pending, tid, self.dircache)
