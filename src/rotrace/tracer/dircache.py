@@ -10,7 +10,8 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 
 - name changes, by any process, traced or not: an inotify watch on each directory of the
   chain reports a rename, deletion or move in it (creations cannot replace a name);
-- mounts in rotrace's namespace, by any process: poll() on /proc/self/mountinfo;
+- mounts, by any process: the statx of each use names the mount the walk ended on, and
+  /proc/self/mountinfo is polled before a directory is learned;
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
@@ -18,11 +19,13 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
   root (CLONE_FS) with a process rotrace does not trace.
 
-One poll() per placement checks both queues (a read when inotify has news): a change that
-completed before the write's exit stop is seen there. What is not cached: paths through a
-dirfd (the fd may be reopened without a syscall rotrace stops), openat2 RESOLVE_IN_ROOT,
-/proc, directories on filesystems whose changes inotify may miss (network, FUSE...), a
-directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
+Each use of a cached directory is checked by one statx: the tracee's path must reach the same
+mount (a unique id) and inode. News of name changes comes as SIGIO, raised at the tracer's
+thread inside the call that queues it (a flag: no system call per write; poll() without the
+compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
+not cached: paths through a dirfd (the fd may be reopened without a syscall rotrace stops),
+openat2 RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss
+(network, FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
 """
 
 from __future__ import annotations
