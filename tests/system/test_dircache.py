@@ -18,11 +18,13 @@ from rotrace.events import FileEvent
 from tests.support.tracing import LOOPS, PY, run_traced, using_loop
 
 
-@pytest.fixture(params=LOOPS)
+@pytest.fixture(params=[(lp, cache) for lp in LOOPS for cache in ("cache", "no-cache")], ids=str)
 def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("ROTRACE_DIRCACHE", "1")  # the cache is opt-in (docs/performance.md)
-    with using_loop(request.param):
-        yield request.param
+    """Each loop, with the cache (the default) and without (ROTRACE_DIRCACHE=0): the same answers."""
+    name, cache = request.param
+    monkeypatch.setenv("ROTRACE_DIRCACHE", "1" if cache == "cache" else "0")
+    with using_loop(name):
+        yield name
 
 
 def _mkdirs(events: list[FileEvent], under: Path) -> list[str]:

@@ -11,8 +11,11 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -184,8 +187,51 @@ static PyObject *run(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_
     }
 }
 
+/* The placement cache's news (dircache.py): the kernel raises SIGIO at this thread inside the
+ * call that queues an inotify event, so the flag is set before this thread's next return from
+ * the kernel (the wait that reports the stop after that call): read with no system call. */
+static volatile sig_atomic_t queued = 0;
+
+static void on_sigio(int Py_UNUSED(sig)) { queued = 1; }
+
+PyDoc_STRVAR(arm_doc,
+             "arm(fd)\n--\n\n"
+             "Have the kernel signal this thread when fd has something to read (O_ASYNC,\n"
+             "F_SETOWN_EX to this thread, SIGIO restarting the calls it interrupts); the flag\n"
+             "is set, for whatever was queued before.");
+
+static PyObject *arm(PyObject *Py_UNUSED(self), PyObject *arg) {
+    int fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) return NULL;
+    struct sigaction action = {0};
+    action.sa_handler = on_sigio;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    struct f_owner_ex owner = {F_OWNER_TID, (pid_t)syscall(SYS_gettid)};
+    int flags = fcntl(fd, F_GETFL);
+    sigset_t sigio;
+    sigemptyset(&sigio);
+    sigaddset(&sigio, SIGIO);
+    if (sigaction(SIGIO, &action, NULL) < 0 || pthread_sigmask(SIG_UNBLOCK, &sigio, NULL) != 0 || flags < 0 ||
+        fcntl(fd, F_SETOWN_EX, &owner) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
+        fcntl(fd, F_SETFL, flags | O_ASYNC) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    queued = 1;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(take_doc, "take()\n--\n\nWhether SIGIO came since the last take (and clear the flag).");
+
+static PyObject *take(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(arg)) {
+    int was = queued;
+    queued = 0;
+    return PyBool_FromLong(was);
+}
+
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {"arm", arm, METH_O, arm_doc},
+    {"take", take, METH_NOARGS, take_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -72,6 +72,7 @@ class Pending:
     dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
     via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
+    since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
 
     def resolve(
         self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None
@@ -93,15 +94,20 @@ class Pending:
         target = None if self.verbatim_target else self.target
         places = [(loc, follow) for loc, follow in ((self.path, self.follow), (target, self.follow_target))
                   if loc is not None and loc.base]  # fmt: skip
-        if places and cache is not None and not cache.fresh():  # one poll: what changed meanwhile
+        if cache is not None and not cache.enabled:
             cache = None
+        served = cache if places and cache is not None and cache.fresh() else None  # what changed meanwhile
         for loc, follow in places:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root, cache, tid) or resolve.lexical(
+            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid) or resolve.lexical(
                 loc.base, loc.raw
             )
+        if places and cache is not None:
+            for loc, _follow in places:  # a name on its way changed while the call ran: unknown
+                if loc.path is not None and cache.raced(self.since, tid, loc.base, loc.raw, loc.path):
+                    loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
 

@@ -10,7 +10,8 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 
 - name changes, by any process, traced or not: an inotify watch on each directory of the
   chain reports a rename, deletion or move in it (creations cannot replace a name);
-- mounts in rotrace's namespace, by any process: poll() on /proc/self/mountinfo;
+- mounts, by any process: the statx of each use names the mount the walk ended on, and
+  /proc/self/mountinfo is polled before a directory is learned;
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
@@ -18,23 +19,33 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
   root (CLONE_FS) with a process rotrace does not trace.
 
-One poll() per placement checks both queues (a read when inotify has news): a change that
-completed before the write's exit stop is seen there. What is not cached: paths through a
-dirfd (the fd may be reopened without a syscall rotrace stops), openat2 RESOLVE_IN_ROOT,
-/proc, directories on filesystems whose changes inotify may miss (network, FUSE...), a
-directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
+Each use of a cached directory is checked by one statx: the tracee's path must reach the same
+mount (a unique id) and inode. News of name changes comes as SIGIO, raised at the tracer's
+thread inside the call that queues it (a flag: no system call per write; poll() without the
+compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
+not cached: paths through a dirfd (the fd may be reopened without a syscall rotrace stops),
+openat2 RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss
+(network, FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 import os
 import select
 import stat
 import struct
+from collections.abc import Callable
 
 from rotrace.tracer.linux.kernel import libc
+
+try:  # the SIGIO flag (_fastloop.c): news without a system call; without it, poll()
+    from rotrace.tracer._fastloop import arm as _arm
+    from rotrace.tracer._fastloop import take as _take
+except ImportError:  # built where a C compiler was found
+    _arm = _take = None  # type: ignore[assignment]
 
 IN_MODIFY_NAMES = 0x40 | 0x80 | 0x200  # IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE
 IN_UNMOUNT = 0x2000
@@ -46,6 +57,44 @@ _WATCH = IN_MODIFY_NAMES | IN_ONLYDIR | IN_DONT_FOLLOW
 _EVENT = struct.Struct("=iIII")
 _MAX_WATCHES = 8192
 _POLL_MOUNTS = select.POLLPRI | select.POLLERR
+_RACES_KEPT = 4096  # the latest name changes, for the writes in flight while they happened
+
+# statx(2): a directory as (mount, device, inode); the mount's id is never reused (Linux 6.8)
+_AT_SYMLINK_NOFOLLOW, _AT_EMPTY_PATH = 0x100, 0x1000
+_STATX_TYPE, _STATX_INO, _STATX_MNT_ID, _STATX_MNT_ID_UNIQUE = 0x1, 0x100, 0x1000, 0x4000
+Where = tuple[int, int, int, int]  # mount id, device major, minor, inode
+
+
+class _Statx:
+    """One statx buffer, reused: where a path (or an fd) reaches, with its mount."""
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(256)
+        self._call = libc.statx
+        self._call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
+        self.mask = _STATX_TYPE | _STATX_INO | _STATX_MNT_ID_UNIQUE
+        self._got = 0
+        probe = self.where(b"/")
+        self.unique = probe is not None and self._got & _STATX_MNT_ID_UNIQUE != 0
+        if not self.unique:
+            self.mask = _STATX_TYPE | _STATX_INO | _STATX_MNT_ID
+        self._got = 0
+
+    def where(self, path: bytes, fd: int = -100, follow: bool = True) -> Where | None:
+        """The directory `path` (relative to `fd`; b"": the fd itself) reaches; None for anything else."""
+        flags = (0 if follow else _AT_SYMLINK_NOFOLLOW) | (0 if path else _AT_EMPTY_PATH)
+        if self._call(fd, path, flags, self.mask, self._buf) != 0:
+            return None
+        raw = self._buf.raw
+        self._got = got = struct.unpack_from("=I", raw, 0)[0]
+        if not stat.S_ISDIR(struct.unpack_from("=H", raw, 28)[0]):
+            return None
+        if not got & _STATX_INO or not got & (_STATX_MNT_ID | _STATX_MNT_ID_UNIQUE):
+            return None
+        ino = struct.unpack_from("=Q", raw, 32)[0]
+        major, minor, mnt = struct.unpack_from("=IIQ", raw, 136)
+        return (mnt, major, minor, ino)
+
 
 # Filesystems whose every name change goes through this kernel's VFS, so inotify reports it.
 _LOCAL_FS = frozenset(
@@ -115,7 +164,7 @@ class DirCache:
     def __init__(self) -> None:
         self.enabled = True
         self.hits = 0
-        self._real: set[bytes] = set()
+        self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
         self._cwd: dict[int, bytes] = {}
         self._plain: dict[int, bool] = {}
         self._busy: set[int] = set()  # threads inside a call that may change what is cached
@@ -125,20 +174,37 @@ class DirCache:
         self._added = 0  # watches asked for (the kernel keeps a moved directory's)
         self._queue_limit = _queue_limit()
         self._poll = select.poll()
+        self._mount_poll = select.poll()
         self._inotify = -1
         self._mounts = -1
+        self.changes = 0  # name changes taken in so far (a write's entry notes the count)
+        self._changed: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_RACES_KEPT)
+        self._news: Callable[[], bool] | None = None  # the SIGIO flag, once armed
+        self._unwatchable: set[bytes] = set()  # directories whose way cannot be watched
         try:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
             self._inotify = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
+            self._statx = _Statx()
+        except (OSError, AttributeError):  # no statx in an old libc
             self._inotify = -1
         if self._inotify < 0 or self._mounts < 0:
             self.enabled = False
             return
         self._poll.register(self._mounts, select.POLLPRI)
         self._poll.register(self._inotify, select.POLLIN)
+        self._mount_poll.register(self._mounts, select.POLLPRI)
         self._reload_mounts()
+
+    def arm(self) -> None:
+        """From the thread that runs the loop: have the kernel raise a flag when inotify queues
+        an event (the SIGIO flag of _fastloop.c), so a write's check costs no system call."""
+        if self.enabled and _arm is not None and _take is not None:
+            try:
+                _arm(self._inotify)
+            except OSError:
+                return
+            self._news = _take
 
     def close(self) -> None:
         for fd in (self._inotify, self._mounts):
@@ -184,21 +250,100 @@ class DirCache:
         self._plain.pop(tid, None)
 
     def fresh(self) -> bool:
-        """Take in the changes queued since the last look (one poll); whether the cache may serve."""
-        if not self.enabled or self._busy:
+        """Take in the changes queued since the last look; whether the cache may serve."""
+        if not self.enabled:
             return False
-        ready = self._poll.poll(0)
-        if not ready:
-            return True
-        for fd, events in ready:
+        self.take_in()
+        return not self._busy
+
+    def take_in(self) -> None:
+        """The name changes queued by now: with the SIGIO flag, a read only when it is up (the
+        kernel raised it inside the call that queued the event, so it is up by the time the
+        wait for the next stop returns); else one poll(). Mounts: a verified hit needs no look
+        (its statx names the mount, and a mount id is never reused), so mountinfo is read on
+        the way to learning a directory (`_mounts_changed`); without unique mount ids, here."""
+        if not self.enabled:
+            return
+        if self._news is not None:
+            if self._news():
+                self._drain()
+            if not self._statx.unique:
+                self._mounts_changed()
+            return
+        for fd, events in self._poll.poll(0):
             if fd == self._mounts and events & _POLL_MOUNTS:
-                # a watch is on the directory its path reached then: a mount over that path
-                # (or one removed) leaves it on a directory the path no longer names
                 self._restart()
                 self._reload_mounts()
             elif fd == self._inotify:
                 self._drain()
-        return True
+
+    def _mounts_changed(self) -> None:
+        """A mount or unmount in rotrace's namespace since the last look: start over. A watch
+        is on the directory its path reached then: a mount over that path (or one removed)
+        leaves it on a directory the path no longer names."""
+        if self.enabled and self._mount_poll.poll(0):
+            self._restart()
+            self._reload_mounts()
+
+    def raced(self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> bool:
+        """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
+        changed while the write ran: after its entry noted `since`, up to now (after its
+        placement). The kernel does not order such a change against the write: the write
+        may have gone either way, so its place is not known."""
+        if not self.enabled:
+            return False
+        self.take_in()
+        if self.changes == since:
+            return False
+        if not self._changed or self._changed[0][0] > since + 1:
+            return True  # more changes than are kept
+        ways = []
+        if placed is not None:
+            ways.append(placed.rpartition(b"/")[0] or b"/")
+        lexical = self._lexical(tid, base, raw)
+        if lexical is not None:
+            ways.append(lexical)
+        for seq, victim in reversed(self._changed):
+            if seq <= since:
+                break
+            if victim == b"/":
+                return True
+            under = victim + b"/"
+            if any(way == victim or way.startswith(under) for way in ways):
+                return True
+        return False
+
+    def entering(self, tid: int, locs: list[tuple[bytes, bytes]]) -> int:
+        """At a write's entry, before it runs: take in the changes queued so far, and watch the
+        names on the way to each directory it names (first time only), so that a change racing
+        it is seen (`raced`). The count of changes, to note."""
+        self.take_in()
+        for base, raw in locs:
+            lexical = self._lexical(tid, base, raw)
+            if lexical is None or lexical in self._unwatchable:
+                continue
+            if (lexical.rpartition(b"/")[0] or b"/") not in self._wd_of:
+                self._mounts_changed()
+                if not self._watch(lexical):  # /proc, a network filesystem...: not again
+                    if len(self._unwatchable) > _MAX_WATCHES:
+                        self._unwatchable.clear()
+                    self._unwatchable.add(lexical)
+        return self.changes
+
+    def _lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
+        """The directory of `raw` read lexically (no system call): from the root, or from the
+        tracee's cwd when its name is known."""
+        head = raw.rstrip(b"/").rpartition(b"/")[0]
+        if base.endswith(b"/root"):
+            return resolve_lexically(b"/" + head.lstrip(b"/"))
+        cwd = self._cwd.get(tid)
+        if base.endswith(b"/cwd") and cwd is not None:
+            return resolve_lexically(cwd.rstrip(b"/") + b"/" + head if head else cwd)
+        return None
+
+    def _note(self, victim: bytes) -> None:
+        self.changes += 1
+        self._changed.append((self.changes, victim))
 
     def _drain(self) -> None:
         """The events queued when poll() answered, all of them: one read takes what fits its
@@ -231,20 +376,25 @@ class DirCache:
             if where is None:
                 continue
             if mask & (IN_IGNORED | IN_UNMOUNT):  # the directory is gone: nothing under it holds
+                self._note(where)
                 self._path_of.pop(wd, None)
                 if self._wd_of.get(where) == wd:
                     del self._wd_of[where]
                 self._drop(where)
             elif mask & IN_MODIFY_NAMES and name:
-                self._drop(where.rstrip(b"/") + b"/" + name)
+                victim = where.rstrip(b"/") + b"/" + name
+                self._note(victim)
+                self._drop(victim)
         return taken
 
     def _restart(self) -> None:
         """A lost event or a mount change: start over with a new queue (its watches go with the old one)."""
+        self._note(b"/")  # any name may have changed
         self._poll.unregister(self._inotify)
         os.close(self._inotify)
         self._wd_of.clear()
         self._path_of.clear()
+        self._unwatchable.clear()
         self._added = 0
         self.forget_all()
         self._queue_limit = _queue_limit()
@@ -253,6 +403,9 @@ class DirCache:
             self.enabled = False
             return
         self._poll.register(self._inotify, select.POLLIN)
+        if self._news is not None:
+            self._news = None
+            self.arm()
 
     def _drop(self, victim: bytes) -> None:
         """The name `victim` changed: nothing at it or under it is known any more."""
@@ -260,7 +413,7 @@ class DirCache:
             return  # not a directory any chain goes through (the ancestors of each are watched)
         under = victim + b"/"
         if victim in self._real or any(p.startswith(under) for p in self._real):
-            self._real = {p for p in self._real if p != victim and not p.startswith(under)}
+            self._real = {p: w for p, w in self._real.items() if p != victim and not p.startswith(under)}
         for tid in [t for t, c in self._cwd.items() if c == victim or c.startswith(under)]:
             del self._cwd[tid]
         for path in [p for p in self._wd_of if p == victim or p.startswith(under)]:
@@ -287,6 +440,7 @@ class DirCache:
         cwd = self._cwd.get(tid)
         if cwd is not None:
             return cwd
+        self._mounts_changed()
         link = b"/proc/%d/cwd" % tid
         try:
             cwd = os.readlink(link)
@@ -321,38 +475,49 @@ class DirCache:
             return None
         return path
 
-    def known(self, path: bytes) -> bool:
-        if path in self._real:
-            self.hits += 1
-            return True
-        return False
+    def known(self, path: bytes, base: bytes, head: bytes) -> bool:
+        """Whether the directory `path` is known real and `head`, from the magic link `base`,
+        reaches it now, as the tracee's walk did (one statx: the same mount and inode). It is
+        what placing it again would find, named as the last change taken in left it."""
+        where = self._real.get(path)
+        if where is None:
+            return False
+        if self._statx.where(base + b"/" + head if head else base) != where:
+            del self._real[path]  # changed with no event taken in yet, or a mount: placed again
+            return False
+        self.hits += 1
+        return True
 
     def learn(self, path: bytes, answer: bytes, fd: int) -> None:
         """The kernel named the directory `path` as `answer` through the open fd: remember it if
         they agree and its chain can be watched (the watches first, none through a symlink,
         then the check that the name still reaches that directory, so that no change falls
-        between the two)."""
-        if answer != path or not self._watch(path):
+        between the two). A chain that disagrees is watched too: a change to it while a later
+        write runs is then seen (`raced`)."""
+        if answer != path:
+            self._watch(path)
             return
-        try:  # lstat: a symlink to the same directory put at the name meanwhile is no match
-            here, there = os.lstat(path), os.fstat(fd)
-        except OSError:
+        self._mounts_changed()
+        if not self._watch(path):
             return
-        if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
-            self._real.add(path)
+        # no follow: a symlink to the same directory put at the name meanwhile is no match
+        here, there = self._statx.where(path, follow=False), self._statx.where(b"", fd)
+        if here is not None and here == there:
+            self._real[path] = here
 
     def made(self, path: bytes) -> None:
         """A tracee made the directory `path` (mkdir succeeded) in a directory known real: it is
-        real too while it is a directory (not a symlink put there since), which one lstat says
+        real too while it is a directory (not a symlink put there since), which one statx says
         once its chain is watched. Its first write is then placed from here."""
         parent = path.rpartition(b"/")[0] or b"/"
-        if self._busy or parent not in self._real or not self._watch(path):
+        if self._busy or parent not in self._real:
             return
-        try:
-            if stat.S_ISDIR(os.lstat(path).st_mode):
-                self._real.add(path)
-        except OSError:
-            pass
+        self._mounts_changed()
+        if parent not in self._real or not self._watch(path):
+            return
+        here = self._statx.where(path, follow=False)
+        if here is not None:
+            self._real[path] = here
 
     def _watch(self, path: bytes) -> bool:
         """Watch every directory whose entries name the chain of `path`, top down; False where
@@ -384,3 +549,8 @@ class DirCache:
             if (path == point or path.startswith(point.rstrip(b"/") + b"/")) and len(point) > len(best):
                 best = point
         return self._types.get(best or b"/") in _LOCAL_FS
+
+
+def resolve_lexically(path: bytes) -> bytes:
+    """`.`, `..` and repeated slashes collapsed (no lookup): where a path's names point."""
+    return os.path.normpath(path) if path != b"/" else path

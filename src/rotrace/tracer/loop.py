@@ -96,7 +96,7 @@ class Tracer:
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
         self.dircache = DirCache()
-        if os.environ.get("ROTRACE_DIRCACHE", "") != "1":  # opt-in: every path placed by the kernel
+        if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
@@ -164,6 +164,12 @@ class Tracer:
         """At the entry of a file call: its arguments, and the directories it is about to change."""
         pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], self.specs[arch][nr], args)
         thread.pending = pending
+        if pending is not None and self.dircache.enabled:  # the name changes before the call
+            # an open that succeeds is named by its fd: no way to watch for it
+            opens = pending.spec.family in ("open", "openat2")
+            ways = () if opens else (pending.path, pending.target)
+            locs = [(loc.base, loc.raw) for loc in ways if loc and loc.base]
+            pending.since = self.dircache.entering(tid, locs)
         if pending is not None and pending.write:
             pending.dir_states = self.directories.before(pending, tid, self.dircache)
             if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
@@ -365,6 +371,7 @@ class Tracer:
         """Run until no tracee is left; the root's raw wait status. `threads`: the root's
         threads when rotrace attached to a running process (they are seized already)."""
         self.root = root
+        self.dircache.arm()  # from the thread that waits for the stops
         for tid in threads or (root,):
             self.threads[tid] = _Thread(root)
         self.members[root] = len(threads) or 1

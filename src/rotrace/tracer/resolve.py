@@ -151,7 +151,7 @@ def resolve(
     if name in (b"", b".", b".."):  # the path names a directory as a whole
         head, name = raw, b""
     known = cache.directory(tid, base, head) if cache is not None and not root else None
-    if known is not None and cache is not None and cache.known(known):
+    if known is not None and cache is not None and cache.known(known, base, head):
         if not name:
             return known
         placed = known.rstrip(b"/") + b"/" + name
