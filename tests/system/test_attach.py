@@ -76,6 +76,32 @@ def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tm
     assert any("goes on running" in w for w in trace["warnings"])
 
 
+BUSY = "import sys\nwhile True: open(sys.argv[1] + '/busy', 'w').close()\n"
+
+
+def test_one_ctrl_c_lets_a_busy_process_go_whatever_the_tracer_is_doing(tmp_path: Path) -> None:
+    """A process that writes without pause keeps the tracer in its syscall stops: the Ctrl-C
+    that arrives while one is handled must still end the trace, at once."""
+    busy = subprocess.Popen([sys.executable, "-c", BUSY, str(tmp_path)])
+    try:
+        while not (tmp_path / "busy").exists():
+            time.sleep(0.01)
+        for _ in range(5):
+            rotrace = _attach(busy.pid, tmp_path)
+            rotrace.send_signal(signal.SIGINT)
+            try:
+                _, err = rotrace.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                rotrace.kill()
+                rotrace.communicate()
+                raise AssertionError("one SIGINT did not end the attached trace") from None
+            assert rotrace.returncode == 0, err
+            assert _status(busy.pid)["TracerPid"].strip() == "0" and busy.poll() is None
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def test_a_killed_rotrace_leaves_the_process_running(
     service: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:

@@ -142,6 +142,20 @@ PyDoc_STRVAR(run_doc,
              "the stop for Python to handle (tid 0: a signal handler ran, look again) and\n"
              "how many stops were handled here. ChildProcessError when no tracee is left.");
 
+/* Set by hand_back() (a signal handler asking to detach, which runs inside a callback): the loop
+ * returns to Python after the stop it is handling, which a PTRACE_INTERRUPT sent then cannot do
+ * (the syscall stop it handles next takes the interrupt's place). */
+static volatile sig_atomic_t wanted = 0;
+
+PyDoc_STRVAR(hand_back_doc,
+             "hand_back()\n--\n\n"
+             "Have run() return (tid 0) after the stop it is handling, as for a signal.");
+
+static PyObject *hand_back(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(arg)) {
+    wanted = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *run(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "run() takes (dict, dict, f, f, f, bool, bool, int)");
@@ -184,6 +198,10 @@ static PyObject *run(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_
         if (done < 0 || PyErr_Occurred()) return NULL;
         if (done == 0) return Py_BuildValue("(iiL)", tid, status, handled);
         handled++;
+        if (wanted) {
+            wanted = 0;
+            return Py_BuildValue("(iiL)", 0, 0, handled);
+        }
     }
 }
 
@@ -230,6 +248,7 @@ static PyObject *take(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(arg)) {
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {"hand_back", hand_back, METH_NOARGS, hand_back_doc},
     {"arm", arm, METH_O, arm_doc},
     {"take", take, METH_NOARGS, take_doc},
     {NULL, NULL, 0, NULL},

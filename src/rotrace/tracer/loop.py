@@ -357,6 +357,8 @@ class Tracer:
     def request_detach(self) -> None:
         """Attach mode: stop tracing; each tracee is let go, running, at its next stop."""
         self.detaching = True
+        if _fastloop is not None:  # asked from inside a stop the compiled loop is handling
+            _fastloop.hand_back()
         for tid in list(self.threads):
             with contextlib.suppress(kernel.PtraceError):
                 kernel.interrupt(tid)
