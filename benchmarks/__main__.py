@@ -7,9 +7,9 @@ another rotrace (an older checkout's venv: before and after in one run). It prin
 per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, rotrace's peak
 RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
 rotrace recorded. F (`true`) adds rotrace's start-up against its Python's; A what attaching
-costs (`rotrace run -p` on a gunicorn serving requests, benchmarks/attach.py). `--memory` adds
-the flat-memory check (10^4 vs 10^6 events); `--cpu` the
-CPU time of the tracer itself while each workload's command runs, strace's against rotrace's;
+costs (`rotrace run -p` on a gunicorn serving requests, benchmarks/attach.py). `--memory`
+adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the CPU time of the tracer itself
+while each workload's command runs, strace's against rotrace's;
 `--phases` where each run's time goes (before the command starts, the command, after it ends);
 `--report` the report's work per event (its two passes over a workload's saved trace);
 `--syscalls` the tracer's system calls per recorded write, by kind (placement among them);
