@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 from tests.support.uvtools import uv_env
 
-from benchmarks.harness import Sample, console_script, rotraces, strace_argv
+from benchmarks.harness import Sample, console_script, rotrace_processes, rotraces, strace_argv
 from benchmarks.workloads import ATTACH_WHEELS, wheelhouse
 
 REQUESTS = 300
@@ -201,15 +201,31 @@ class Served(Sample):
 
     resignalled: int = 0
     worker_cpu: list[float] = field(default_factory=list)  # the worker's CPU seconds over the requests
+    tracer_cpu: list[float] = field(default_factory=list)  # the tracer's processes', meanwhile
+
+    def cpu(self) -> float:
+        """The median CPU seconds of worker and tracer together over the requests."""
+        return statistics.median(w + t for w, t in zip(self.worker_cpu, self.tracer_cpu, strict=True))
 
 
-def serve_once(
-    server: Server, mode: str, python: str | None, json_path: Path, requests: int
-) -> tuple[float, float, int | None, int]:
+@dataclass
+class Run:
+    """One run of the server: the client's seconds, the CPU seconds of the worker and of the
+    tracer's processes over the requests, the events rotrace recorded, and the SIGINTs the
+    tracer took to let go."""
+
+    seconds: float
+    worker_cpu: float
+    tracer_cpu: float
+    events: int | None
+    sigints: int
+
+
+def serve_once(server: Server, mode: str, python: str | None, json_path: Path, requests: int) -> Run:
     """Start the server (under rotrace run for "under"), attach a tracer to its worker for
-    "strace -p" and "attach", time `requests` requests, and stop everything: the client's
-    seconds, the worker's CPU seconds meanwhile (user and system: its share of every stop), the
-    events rotrace recorded and the SIGINTs the tracer took to let go."""
+    "strace -p" and "attach", time `requests` requests, and stop everything. The worker's CPU
+    counts its share of every stop; the tracer's is strace's process, or rotrace's two (the
+    tracer and the report process)."""
     port = free_port()
     server.pidfile.unlink(missing_ok=True)
     argv = [str(server.gunicorn), "-b", f"127.0.0.1:{port}", "-w", "1", "--pid", str(server.pidfile),
@@ -229,9 +245,12 @@ def serve_once(
             tracer = _spawn([*tool, str(worker.pid)])
             _until(f"tracer on pid {worker.pid}", lambda: traced(worker.pid), tracer)
         get(port, 0)  # the worker answers under its tracer before the clock starts
-        cpu = own_cpu(worker.pid)
+        tracers = [tracer.pid] if mode == "strace" and tracer else []
+        if mode in ("attach", "under"):
+            tracers = [p.pid for p in rotrace_processes((tracer or proc).pid)]
+        before = [own_cpu(pid) for pid in (worker.pid, *tracers)]
         seconds = client(port, requests)
-        cpu = own_cpu(worker.pid) - cpu
+        used = [own_cpu(pid) - was for pid, was in zip((worker.pid, *tracers), before, strict=True)]
         if tracer is not None:
             code, sigints = _stop(tracer, signal.SIGINT, tries=SIGINTS)  # let the worker go, still serving
             # rotrace exits 1 when it found violations; strace detaches, then dies of the signal
@@ -245,7 +264,7 @@ def serve_once(
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
     events = None if python is None else json.loads(json_path.read_text())["summary"]["events"]
-    return seconds, cpu, events, sigints
+    return Run(seconds, used[0], sum(used[1:]), events, sigints)
 
 
 def bench(
@@ -257,35 +276,40 @@ def bench(
     json_path = tmp / "A.json"
     for _ in range(rounds):
         for key, (mode, python) in runs.items():
-            seconds, cpu, events, sigints = serve_once(server, mode, python, json_path, requests)
-            samples[key].seconds.append(seconds)
-            samples[key].worker_cpu.append(cpu)
-            samples[key].events = events
-            samples[key].resignalled += sigints > 1
+            run = serve_once(server, mode, python, json_path, requests)
+            s = samples[key]
+            s.seconds.append(run.seconds)
+            s.worker_cpu.append(run.worker_cpu)
+            s.tracer_cpu.append(run.tracer_cpu)
+            s.events = run.events
+            s.resignalled += run.sigints > 1
     return samples
 
 
 def table_lines(requests: int, samples: dict[str, Served]) -> list[str]:
-    """A's table: each variant's median, against untraced, strace -f -p and the server started
-    under rotrace run (this checkout's: the cost attaching would have with a filter); then the
-    runs whose tracer needed more than one SIGINT to let go (after the clock stopped)."""
+    """A's table: each variant's median wall time of the client, against untraced, strace -f -p
+    and the server started under rotrace run (this checkout's: the cost attaching would have
+    with a filter); the CPU of the worker and of the tracer over the requests, and theirs
+    together against the filtered run's; then the runs whose tracer needed more than one
+    SIGINT to let go (after the clock stopped)."""
     base = samples["untraced"].median
     strace = samples["strace -f -p"].median
-    filtered = samples["rotrace run"].median
+    filtered = samples["rotrace run"]
     lines = [
         "",
         f"A `rotrace run -p` on gunicorn ({ATTACH_WHEELS[0].split('==')[1]}, one sync worker) serving "
-        f"{requests} requests to a loopback client (median s of the client)",
-        "| variant | median s | × untraced | × strace -f -p | × rotrace run (filtered) | worker CPU s "
-        "| events |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"{requests} requests to a loopback client (the client's wall time; CPU over the requests; medians)",
+        "| variant | median s | × untraced | × strace -f -p | × filtered | worker CPU s | tracer CPU s "
+        "| CPU × filtered | events |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, s in samples.items():
         events = "" if s.events is None else str(s.events)
         m = s.median
-        ratios = " | ".join(f"{m / of:.2f}" for of in (base, strace, filtered))
-        cpu = statistics.median(s.worker_cpu) if s.worker_cpu else 0.0
-        lines.append(f"| {key} | {m:.3f} | {ratios} | {cpu:.2f} | {events} |")
+        ratios = " | ".join(f"{m / of:.2f}" for of in (base, strace, filtered.median))
+        worker, tracer = statistics.median(s.worker_cpu), statistics.median(s.tracer_cpu)
+        cpu = f"{worker:.2f} | {tracer:.2f} | {s.cpu() / filtered.cpu():.2f}"
+        lines.append(f"| {key} | {m:.3f} | {ratios} | {cpu} | {events} |")
     for key, s in samples.items():
         if s.resignalled:
             lines += ["", f"{key} did not let the worker go on the first SIGINT in {s.resignalled} of "

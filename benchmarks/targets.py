@@ -4,7 +4,6 @@ ratio it bounds and whether it was met, one row per rotrace (this checkout's, an
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 from benchmarks.attach import Served
@@ -145,21 +144,22 @@ def cpu_rows(m: Measured, name: str) -> list[Row]:
 
 
 def attach_rows(m: Measured) -> list[Row]:
-    """The worker's CPU over the requests is what the ratio compares: the client's wall time on
-    a loopback moves with how fast idle cores wake, more than the tracer's cost does."""
+    """The CPU of the worker and the tracer over the requests is what the ratio compares: the
+    client's wall time on a loopback moves with how fast idle cores wake, more than with the
+    tracer's cost."""
     target = "attach: `rotrace run -p` at the filtered cost (the server started under `rotrace run`)"
     if m.attach is None:
         return _missing(target, "add A to --only")
-    cpu = {key: statistics.median(s.worker_cpu) for key, s in m.attach.items()}
+    cpu = {key: s.cpu() for key, s in m.attach.items()}
     wall = {key: s.median for key, s in m.attach.items()}
     rows = []
     for key in m.rotraces:
         attached, filtered = "rotrace run -p" + _suffix(key), "rotrace run" + _suffix(key)
         ratio = cpu[attached] / cpu[filtered]
         measured = (
-            f"worker CPU {cpu[attached]:.2f} s vs {cpu[filtered]:.2f} s filtered ({cpu['untraced']:.2f} s "
-            f"untraced, {cpu['strace -f -p']:.2f} s strace -f -p); wall {wall[attached]:.3f} s vs "
-            f"{wall[filtered]:.3f} s"
+            f"CPU (worker + tracer) {cpu[attached]:.2f} s vs {cpu[filtered]:.2f} s filtered "
+            f"({cpu['untraced']:.2f} s untraced, {cpu['strace -f -p']:.2f} s strace -f -p); "
+            f"wall {wall[attached]:.3f} s vs {wall[filtered]:.3f} s"
         )
         rows.append((target, key, measured, f"{ratio:.2f}×", "yes" if ratio <= 1 else ATTACH_WHY))
     return rows
