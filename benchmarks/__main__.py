@@ -6,14 +6,17 @@ untraced; strace -f on rotrace's syscall set; the same with --seccomp-bpf; rotra
 another rotrace (an older checkout's venv: before and after in one run). It prints one table
 per workload: median seconds, ratio to untraced, ratio to strace --seccomp-bpf, rotrace's peak
 RSS (the larger VmHWM of its two processes, the tracer and the report process) and the events
-rotrace recorded. `--memory` adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the
-CPU time of the tracer itself while each workload's command runs, strace's against rotrace's;
+rotrace recorded. F (`true`) adds rotrace's start-up against its Python's; A what attaching
+costs (`rotrace run -p` on a gunicorn serving requests, benchmarks/attach.py). `--memory`
+adds the flat-memory check (10^4 vs 10^6 events); `--cpu` the CPU time of the tracer itself
+while each workload's command runs, strace's against rotrace's;
 `--phases` where each run's time goes (before the command starts, the command, after it ends);
 `--report` the report's work per event (its two passes over a workload's saved trace);
 `--syscalls` the tracer's system calls per recorded write, by kind (placement among them);
-`--per-write` the CPU per recorded write of strace's process and rotrace's two.
+`--per-write` the CPU per recorded write of strace's process and rotrace's two. The targets
+table comes last: each target, what was measured, its ratio and whether it was met.
 
-    scripts/bench [--rounds N] [--only W1,W2,W3,W4,F] [--before PYTHON] [--loop] [--memory] [--cpu]
+    scripts/bench [--rounds N] [--only W1,W2,W3,W4,F,A] [--before PYTHON] [--loop] [--memory] [--cpu]
                      [--phases] [--report] [--syscalls] [--per-write]
 """
 
@@ -29,8 +32,8 @@ from pathlib import Path
 
 from tests.support.uvtools import installed_uv
 
-from benchmarks import checks, workloads
-from benchmarks.harness import Sample, bench, console_script, emit, table_lines
+from benchmarks import attach, checks, targets, workloads
+from benchmarks.harness import bench, console_script, emit, rotraces, table_lines
 
 
 def _rounds(text: str) -> int:
@@ -59,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only",
         type=_only,
         default=set(workloads.NAMES),
-        help="comma-separated workloads, or NONE for the checks alone (default all)",
+        help="comma-separated workloads (A: attaching to a server), or NONE for the checks alone "
+        "(default all)",
     )
     parser.add_argument(
         "--before", metavar="PYTHON", help="also time the rotrace of this Python (an older checkout's venv)"
@@ -112,33 +116,35 @@ def main() -> None:
           f"Linux {os.uname().release}, {os.uname().machine}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rotrace-bench-") as tmp_str:
         tmp = Path(tmp_str)
-        results: dict[str, dict[str, Sample]] = {}
+        m = targets.Measured(list(rotraces(args.before)))
         made = workloads.make(args.only, tmp, uv)
         for w in made:
-            results[w.name] = bench(w, args.rounds, tmp, args.before)
-            emit(table_lines(w.title, results[w.name]))
+            m.results[w.name] = bench(w, args.rounds, tmp, args.before)
+            emit(table_lines(w.title, m.results[w.name]))
         if "F" in args.only:
             fixed = workloads.fixed_cost(tmp)
-            results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
-            emit(table_lines(fixed.title, results["F"]))
+            m.results["F"] = bench(fixed, max(args.rounds, 10), tmp, args.before)
+            emit(table_lines(fixed.title, m.results["F"]))
+            m.startup = checks.startup_check(tmp, max(args.rounds, targets.STARTUP_ROUNDS), args.before)
+        if "A" in args.only:
+            server = attach.setup(tmp, uv)
+            m.attach = attach.bench(server, args.rounds, tmp, args.before)
+            emit(attach.table_lines(attach.REQUESTS, m.attach))
         if args.cpu and made:
             checks.cpu_check(made, args.rounds, tmp, args.before)
         if args.phases and made:
-            checks.phases_check(made, args.rounds, tmp, args.before)
-        syscalls = checks.syscall_check(made, tmp, args.before) if args.syscalls and made else None
-        cpu = (
-            checks.cpu_per_write_check(made, args.rounds, tmp, args.before)
-            if args.per_write and made
-            else None
-        )
+            m.phases = checks.phases_check(made, args.rounds, tmp, args.before)
+        if args.syscalls and made:
+            m.syscalls = checks.syscall_check(made, tmp, args.before)
+        if args.per_write and made:
+            m.cpu = checks.cpu_per_write_check(made, args.rounds, tmp, args.before)
         if args.report and made:
             checks.report_check(made, args.rounds, tmp, args.before)
         if args.loop:
             checks.loop_check(tmp, min(args.rounds, 3))
         if args.memory:
-            checks.memory_check(tmp)
-        if results:
-            emit(checks.targets_lines(results, syscalls, cpu))
+            m.memory = checks.memory_check(tmp, args.before)
+        emit(targets.lines(m))
 
 
 if __name__ == "__main__":

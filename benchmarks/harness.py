@@ -90,7 +90,7 @@ class Failed(RuntimeError):
         self.code = code
 
 
-def _rotrace_processes(session: int) -> list[psutil.Process]:
+def rotrace_processes(session: int) -> list[psutil.Process]:
     """rotrace's processes in its session: the tracer and its report process (which is no child
     of the tracer), not the traced command's."""
     found = []
@@ -109,7 +109,7 @@ def peak_rss(proc: subprocess.Popen[bytes], out: list[int]) -> None:
     known: list[psutil.Process] = []
     while proc.poll() is None:
         if len(known) < 2:  # the report process is forked first thing: found within a poll or two
-            known = _rotrace_processes(proc.pid)
+            known = rotrace_processes(proc.pid)
         for p in known:  # a process gone reads as 0
             out[0] = max(out[0], procfs.status_int(p.pid, b"VmHWM", 0))
         time.sleep(0.01)

@@ -5,6 +5,7 @@ round starts from the same state (`before_each`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +28,12 @@ W2_WHEELS = [
 ]  # fmt: skip
 W2_NAMES = [w.split("==")[0] for w in W2_WHEELS]
 
-# The workloads in the order they run; F (rotrace's fixed cost) is timed last, with more rounds.
-NAMES = ("W1", "W2", "W3", "W4", "F")
+# A's server, from the package index: gunicorn and its one dependency.
+ATTACH_WHEELS = ["gunicorn==23.0.0", "packaging==24.1"]
+
+# The workloads in the order they run; F (rotrace's fixed cost) is timed after them, with more
+# rounds, and A (attaching to a running server) last.
+NAMES = ("W1", "W2", "W3", "W4", "F", "A")
 
 # Modules whose import has side effects (a GUI, a browser, printing) or is not for importing.
 _NO_IMPORT = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "__main__", "pydoc_data"}
@@ -58,13 +63,24 @@ def w1(tmp: Path, uv: str) -> Workload:
     return Workload("W1", "W1 `uv run python --version` (synced project, frozen, warm)", argv, project, env)
 
 
-def wheelhouse() -> Path:
+def cached_wheel(cache: Path, pin: str) -> bool:
+    """Whether the wheel of `pin` (name==version) is in `cache`: wheel file names spell the
+    name with underscores (PEP 427), in any case."""
+    name, _, version = pin.partition("==")
+    prefix = f"{re.sub(r'[-_.]+', '_', name)}-{version}-".lower()
+    return any(f.name.lower().startswith(prefix) for f in cache.glob("*.whl"))
+
+
+def wheelhouse(pins: list[str] = W2_WHEELS) -> Path:
+    """The benchmark's wheel cache, with the wheels of `pins` and their dependencies (downloaded
+    the first time one is missing)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rotrace" / "bench-wheels"
-    if len(list(cache.glob("*.whl"))) < len(W2_WHEELS):
+    missing = [pin for pin in pins if not cached_wheel(cache, pin)]
+    if missing:
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
-             "--dest", str(cache), *W2_WHEELS],
+             "--dest", str(cache), *missing],
             check=True,
         )  # fmt: skip
     return cache
@@ -135,8 +151,8 @@ def fixed_cost(tmp: Path) -> Workload:
 
 
 def make(only: set[str], tmp: Path, uv: str) -> list[Workload]:
-    """W1..W4 among `only`, set up in `tmp` (F is made apart: it is timed with more rounds and
-    has no checks)."""
+    """W1..W4 among `only`, set up in `tmp` (F and A are made apart: F is timed with more rounds,
+    A serves requests; neither has the checks)."""
     makers: dict[str, Callable[[], Workload]] = {
         "W1": lambda: w1(tmp, uv),
         "W2": lambda: w2(tmp, uv),
