@@ -47,6 +47,7 @@ def conclude(messages: Iterator[Message]) -> int:
             start.cwd,
             diff_environment,
             output,
+            request.view,
         )
         checkpoints = Checkpoints(start, environment, first, output, spool)
         if request.checkpoint is not None:
@@ -177,15 +178,22 @@ class Checkpoints:
 
 class FirstPass:
     """The first pass over a run's events, made as the tracer hands them over: each event
-    classified, added to the pipeline, kept as a verdict and rendered for the JSON trace, all
-    while the command runs. Whether it stands is known only at the end (Classifier.holds): else
-    the pass is made again from the event spool."""
+    classified, added to the pipeline (which places and groups it for the report, the second
+    pass: Pipeline.place_early), kept as a verdict and rendered for the JSON trace, all while
+    the command runs. Whether it stands is known only at the end (Classifier.holds): else the
+    pass is made again from the event spool."""
 
     def __init__(
-        self, classifier: Classifier, cwd: str, diff_environment: dict[str, str] | None, output: TraceOutput
+        self,
+        classifier: Classifier,
+        cwd: str,
+        diff_environment: dict[str, str] | None,
+        output: TraceOutput,
+        view: View,
     ) -> None:
         self.classifier = classifier
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment)
+        self.pipeline.place_early(keep_all=view.verbose, enforced=classifier.enforced)
         self._kept = Kept()
         self._output = output
         self._rendered: RenderedEvents | None = None
