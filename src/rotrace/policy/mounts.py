@@ -335,6 +335,8 @@ class MountPlanner:
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
         self._under_created: dict[str, set[Known | None]] = {}
+        self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
+        self._above_made = 0
 
     def _reset(self) -> None:
         """Nothing placed yet (what `place` counts)."""
@@ -474,17 +476,33 @@ class MountPlanner:
         """Who writes under each directory the command made (a directory is made before anything
         is written into it, so a write's created ancestors are known when it is learnt)."""
         e = v.event
-        created = self._planner.created
+        if not self._planner.created:
+            return
         known = v.explanation if v.explanation is not None and v.explanation.env else None
         for raw in (e.path, e.target if e.op == "rename" else None):
             if raw is None:
                 continue
             path = os.fsdecode(raw)
             parent = os.path.dirname(path)
-            while parent != path:
-                if parent in created:
-                    self._under_created.setdefault(parent, set()).add(known)
-                path, parent = parent, os.path.dirname(parent)
+            if parent != path:
+                for directory in self._created_above(parent):
+                    self._under_created.setdefault(directory, set()).add(known)
+
+    def _created_above(self, directory: str) -> tuple[str, ...]:
+        """The directories the command made among `directory` and those above it (asked for
+        every write: answered once per directory, until the command makes another)."""
+        created = self._planner.created
+        if len(created) != self._above_made:  # made only grows: another size, another set
+            self._above.clear()
+            self._above_made = len(created)
+        found = self._above.get(directory)
+        if found is None:
+            up = os.path.dirname(directory)
+            found = ((directory,) if directory in created else ()) + (
+                self._created_above(up) if up != directory else ()
+            )
+            self._above[directory] = found
+        return found
 
     def _made_for_a_moved_place(self, v: Verdict) -> bool:
         """A directory the command made only on the way to a known writer's place (makedirs of
