@@ -6,7 +6,8 @@
              -> present (report: text, JSON, GitHub) -> export -> exit status
 
 The first pass (tally and JSON) may run while the command does (run/report_side.py feeds it
-batch by batch); the passes after it read the verdicts again.
+batch by batch), and the second (group and place) with it (`Pipeline.place_early`, checked at
+the end against the whole run); the passes after it read the verdicts again.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from rotrace.export.formats import FORMATS
 from rotrace.pipeline import Pipeline, render
+from rotrace.policy import mounts
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader
@@ -198,3 +199,20 @@ def test_a_run_shows_what_its_trace_shows(
         )
     assert not reference.placed_early
     assert (proc.stdout, proc.stderr, proc.returncode) == (out.getvalue(), err.getvalue(), status)
+
+
+def test_past_what_it_notes_the_second_pass_is_made_after_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the answers an early placing notes (memory stays flat), it stops, and the end
+    places every write again: the same report, plan and exports."""
+    monkeypatch.setattr(mounts, "_EARLY_LIMIT", 40)
+    _, trace = _traced(tmp_path, "tree")
+    header, stored = read_trace(str(trace))
+    verdicts = list(stored)
+    reference = _pipeline(header, verdicts, early=False, keep_all=False)
+    expected = _shown(header, verdicts, *reference.second_pass(header, verdicts, False), False)
+    early = _pipeline(header, verdicts, early=True, keep_all=False)
+    assert not early.planner.placing_early  # it stopped on the way
+    shown = _shown(header, verdicts, *early.second_pass(header, verdicts, False), False)
+    assert not early.placed_early and shown == expected
