@@ -6,13 +6,15 @@
              -> present (report: text, JSON, GitHub) -> export -> exit status
 
 The first pass (tally and JSON) may run while the command does (run/report_side.py feeds it
-batch by batch); the passes after it read the verdicts again.
+batch by batch), and the second (group and place) with it (`Pipeline.place_early`, checked at
+the end against the whole run); the passes after it read the verdicts again.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
@@ -64,7 +66,9 @@ class Pipeline:
     it counts (the summary), collects the known writers met, and feeds the mount planner (and
     the diff's changes when there is a baseline to compare with). `conclude` makes the passes
     after it: groups and places every write, presents the report, exports, and says the exit
-    status."""
+    status. With `place_early` (`run`, while the command runs) `add` also places and groups
+    each write, which `conclude` keeps if the whole run answers as the early placements were
+    answered (MountPlanner.early_holds), else makes again."""
 
     def __init__(
         self,
@@ -79,6 +83,20 @@ class Pipeline:
         self.changes = Changes(cwd, diff_environment) if diff_environment is not None else None
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
+        self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
+        self._unplaced: deque[Verdict] = deque()  # the last verdicts added, placed LAG later
+        self.placed_early = False  # the second pass made while the command ran stood
+
+    # Verdicts are placed this many verdicts after they are learnt: by then the directories a
+    # failed write was missing (makedirs tries the whole path, then makes the ones above it)
+    # and those a write went on to make are known.
+    LAG = 64
+
+    def place_early(self, *, keep_all: bool, enforced: bool) -> None:
+        """Place and group each write shortly after it is added: the second pass while the
+        command runs (`keep_all`: the report's -v; `enforced`: --enforce was asked for)."""
+        self.planner.start_early(enforced=enforced)
+        self._early = Aggregate(keep_all=keep_all)
 
     def add(self, verdict: Verdict) -> None:
         self.summary.add(verdict)
@@ -86,6 +104,19 @@ class Pipeline:
             consume(verdict)
         if verdict.explanation is not None:
             self.explanations[verdict.explanation] = None
+        if self._early is not None:
+            self._unplaced.append(verdict)
+            if len(self._unplaced) > self.LAG:
+                self._place_early(self._unplaced.popleft())
+
+    def _place_early(self, verdict: Verdict) -> None:
+        assert self._early is not None
+        placements = self.planner.place_early(verdict)
+        if placements is None:  # too much to check at the end: placed after the run
+            self._early = None
+            self._unplaced.clear()
+        else:
+            self._early.add(verdict, placements, self.planner.note_wrote)
 
     def tally(self, verdicts: Iterable[Verdict], header: TraceHeader, output: TraceOutput) -> Summary:
         """The first pass over verdicts that are all there: each added, and written to the JSON
@@ -168,12 +199,26 @@ class Pipeline:
                 placed(verdict, placements)
         return self.planner.plan()
 
+    def second_pass(
+        self, header: TraceHeader, verdicts: Iterable[Verdict], keep_all: bool
+    ) -> tuple[Aggregate, MountPlan]:
+        """The report's grouping and the mount plan: those made while the command ran if the
+        whole run answers as it did then (`placed_early` says so), else `group`'s."""
+        self.know_run(header)
+        while self._early is not None and self._unplaced:
+            self._place_early(self._unplaced.popleft())
+        early, self._early = self._early, None
+        self.placed_early = early is not None and early.keep_all == keep_all and self.planner.early_holds()
+        if early is not None and self.placed_early:
+            return early, self.planner.plan()
+        self.planner.unplace()
+        return self.group(verdicts, keep_all)
+
     def conclude(
         self, header: TraceHeader, verdicts: Iterable[Verdict], view: View, emit: str | None = None
     ) -> int:
         """Group, present, export if asked: rotrace's exit status for this trace."""
-        self.know_run(header)
-        aggregate, plan = self.group(verdicts, view.verbose)
+        aggregate, plan = self.second_pass(header, verdicts, view.verbose)
         status = verdict_status(header, self.summary)
         present(header, aggregate, plan, view, status)
         if emit:

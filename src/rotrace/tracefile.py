@@ -14,8 +14,9 @@ import glob
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from json.encoder import encode_basestring_ascii as _encode_string  # json.dumps's own (C)
 from typing import IO, Any
 
@@ -43,7 +44,12 @@ def _process_json(p: ProcessInfo) -> dict[str, Any]:
 
 
 def header_json(header: TraceHeader) -> dict[str, Any]:
-    out = {"rotrace_version": __version__, "schema": SCHEMA, **asdict(header)}
+    """The header's object (asdict's, without its deep copy of every process and directory:
+    the JSON text is all that is made of it)."""
+    out: dict[str, Any] = {"rotrace_version": __version__, "schema": SCHEMA}
+    out.update((f.name, getattr(header, f.name)) for f in fields(header))
+    out["sources"] = [asdict(s) for s in header.sources]
+    out["generalised"] = [asdict(g) for g in header.generalised]
     out["processes"] = [_process_json(p) for p in header.processes]
     out["directories"] = {os.fsdecode(d): s.value for d, s in sorted(header.directories.items())}
     for merged in ("sources", "generalised"):  # a merged trace's only
@@ -124,9 +130,39 @@ class RenderedEvents:
         self._fp.flush()
 
     def copy_to(self, fp: IO[str]) -> None:
-        self._fp.seek(0)
-        while chunk := self._fp.read(1 << 20):
-            fp.write(chunk.decode("ascii"))
+        """Everything rendered, after what fp holds: in the kernel (sendfile) when fp is a regular
+        file, so that no byte of the events passes through this process again."""
+        self._fp.flush()
+        if not self._send(fp):
+            self._fp.seek(0)
+            while chunk := self._fp.read(1 << 20):
+                fp.write(chunk.decode("ascii"))
+
+    def _send(self, fp: IO[str]) -> bool:
+        """sendfile from the scratch file to fp's file: False, nothing sent, where it cannot be
+        (not a regular file, O_APPEND, a filesystem without it); OSError if a write failed."""
+        try:
+            out = fp.fileno()
+            if not stat.S_ISREG(os.fstat(out).st_mode):
+                return False
+            source = self._fp.fileno()
+        except (OSError, ValueError):  # a StringIO, or closed: written as text
+            return False
+        fp.flush()
+        size, offset = os.fstat(source).st_size, 0
+        while offset < size:
+            try:
+                sent = os.sendfile(out, source, offset, size - offset)
+            except OSError as exc:
+                import errno
+
+                if offset == 0 and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+                    return False
+                raise
+            if sent == 0:  # the scratch file is shorter than it said: what there was is sent
+                break
+            offset += sent
+        return True
 
     def close(self) -> None:
         """Done with the scratch copy, also after a write to it failed: what is still buffered

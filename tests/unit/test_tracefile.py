@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
-from rotrace.events import ProcessInfo
-from rotrace.policy.verdict import Verdict
-from rotrace.record import TraceHeader
-from rotrace.tracefile import read_trace
+from rotrace.events import DirState, ProcessInfo
+from rotrace.policy.verdict import Summary, Verdict
+from rotrace.record import Generalised, Source, TraceHeader
+from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
 from tests.unit import strategies
 from tests.unit.factories import classify, event, written_trace
 
@@ -158,3 +161,63 @@ def test_a_checkpoint_mark_or_a_null_status_that_means_nothing_is_refused(
     (tmp_path / "t.json").write_text(text.replace(edit[0], edit[1]))
     with pytest.raises(BadInput, match="malformed trace header"):
         read_trace(str(tmp_path / "t.json"))
+
+
+@pytest.mark.parametrize("into", ["regular file", "appended file", "pipe", "text"])
+def test_events_rendered_while_the_command_ran_are_written_as_the_writer_writes_them(
+    tmp_path: Path, into: str
+) -> None:
+    """`run` renders the events into a scratch file before the header is known; the trace
+    made of them (copied in the kernel into a regular file, else through this process) is,
+    byte for byte, the one the writer makes event by event."""
+    verdicts = classify(
+        *(event(f"/app/.venv/lib/m{i}.py".encode(), op="create", result=3) for i in range(3000)),
+        event(b"/srv/\xe9t\xe9/x\n", op="mkdir", result=0),
+        event(b"/tmp/a", op="rename", target=b"/tmp/b", result=0),
+    )
+    sources = [Source(["uv", "sync"], "/app", 0, programs=["uv"], checkpoint="2026-01-01T00:00:00Z")]
+    header = TraceHeader(
+        ["uv", "run"], "/app", 2, processes=[ProcessInfo(1, 0, 0, b"/usr/bin/uv", ("uv",))],
+        directories={b"/app": DirState.CONTENT}, environment={"A": "b"}, labels={"k": "v"},
+        sources=sources, generalised=[Generalised("/tmp/*", 3, (0,))],
+    )  # fmt: skip
+    expected = written_trace(header, verdicts)
+    with (tmp_path / "scratch").open("w+b") as scratch:
+        rendered = RenderedEvents(scratch)
+        for v in verdicts:
+            rendered.add(v)
+        rendered.flush()
+        summary = Summary()
+        for v in verdicts:
+            summary.add(v)
+        explanations = {v.explanation for v in verdicts if v.explanation}
+        if into == "text":
+            fp: io.TextIOBase = io.StringIO()
+        elif into == "pipe":
+            read, write = os.pipe()
+            fp = os.fdopen(write, "w")
+        else:  # O_APPEND: no sendfile (EINVAL), written through this process
+            fp = (tmp_path / "t.json").open("a" if into == "appended file" else "w")
+        got: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(read, got)) if into == "pipe" else None
+        if reader is not None:
+            reader.start()
+        writer = TraceWriter(fp, header)  # type: ignore[arg-type]
+        writer.extend(rendered)
+        writer.close(summary, explanations)
+        if into == "text":
+            assert fp.getvalue() == expected  # type: ignore[attr-defined]
+            return
+        fp.close()
+        if reader is not None:
+            reader.join()
+            assert b"".join(got).decode() == expected
+        else:
+            assert (tmp_path / "t.json").read_text() == expected
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    """What a pipe's reader gets, to its end."""
+    while chunk := os.read(fd, 1 << 16):
+        into.append(chunk)
+    os.close(fd)

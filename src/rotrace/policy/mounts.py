@@ -36,7 +36,7 @@ import dataclasses
 import os
 import re
 import shlex
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -127,6 +127,8 @@ class _Planner:
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
+        # directory -> where `point` climbs from it, once all is learnt (None: not yet)
+        self.climbs: dict[str, str] | None = None
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -142,12 +144,17 @@ class _Planner:
         empty mount hides nothing the command needs."""
         every = dict(renames)
         back = {target: source for source, target in every.items()}
+        self.disposable = set()  # what the whole run says (not the answers given before its end)
         for venv in self.venvs:
             names = {venv, self.origin(venv), _renamed(venv, every), _renamed(venv, back)}
             if any(self.made_by_command(n) or self._removed(n) for n in names):
                 self.disposable.add(venv)
         self.venvs -= self.disposable
         self._why_not.clear()
+
+    def disposable_so_far(self, venv: str) -> bool:
+        """`settle_venvs`'s answer for one venv from what is known so far (no renames settled)."""
+        return self.made_by_command(venv) or self._removed(venv)
 
     def _removed(self, path: str) -> bool:
         while path not in ("/", ""):
@@ -185,12 +192,21 @@ class _Planner:
         scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
         if scratch is not None and not (self.cwd and is_under(self.cwd, scratch)):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
+        climbs = self.climbs
+        if climbs is not None and directory in climbs:
+            return climbs[directory]
+        below = directory
         while directory != "/" and (
             is_general(os.path.basename(directory))
             or (self.made_by_command(directory) and self.made_by_command(os.path.dirname(directory)))
             or directory in self.removed  # a mount point cannot be removed: its parent must be writable
         ):
             directory = os.path.dirname(directory)
+            if climbs is not None and directory in climbs:
+                directory = climbs[directory]
+                break
+        if climbs is not None:
+            climbs[below] = directory
         return directory
 
     def held_content(self, directory: str) -> bool:
@@ -217,7 +233,8 @@ class _Planner:
         return self._why_not[point]
 
     def _forbidden(self, point: str) -> tuple[str, str] | None:
-        if any(is_under(point, v) for v in self.venvs):
+        venvs = self.venvs - self.disposable if self.disposable else self.venvs  # before settle_venvs
+        if any(is_under(point, v) for v in venvs):
             return "venv", "a mount over a virtual environment hides the environment"
         if point in SYSTEM_DIRS:
             return "system", f"{point} is a system directory: an empty mount there hides what the image holds"
@@ -226,7 +243,7 @@ class _Planner:
                 f"a mount over {point} hides the application directory ({self.cwd}); "
                 "keep what must be writable out of the application directory"
             )
-        for v in sorted(self.venvs):
+        for v in sorted(venvs):
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point):
@@ -269,37 +286,159 @@ class Placement(NamedTuple):
     reason: str | None
 
 
+_EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
+_FS_FORECASTS = frozenset({"open", "create", "truncate"})  # forecast() stats what these opened
+
+
+class _Early:
+    """What `MountPlanner.place` answered while the command ran, before the run's end was known
+    (each answer that the rest of the run, its end or the filesystem may change), for
+    `MountPlanner.early_holds` to ask again once it is: per directory, venv and place, and per
+    event only for the few writes whose forecast reads the filesystem."""
+
+    def __init__(self) -> None:
+        self.tolerates: set[bool] = set()  # refused writes tolerated, under the run's end unknown
+        self.disposable: dict[str, bool] = {}  # venv -> a mount hides nothing of it
+        # venvs learnt, not yet answered for: each once the write it was learnt with is placed
+        self.unanswered: deque[tuple[int, str]] = deque()
+        self.learnt = self.placed = 0  # writes learnt, and placed
+        self.needs: list[tuple[Verdict, bool]] = []  # _needs_mount, read from the filesystem
+        self.wrote: list[tuple[Verdict, bool]] = []  # Verdict.wrote, likewise (the report's)
+        self.answers: dict[tuple[str, str], bool] = {}  # (question, path) -> answer
+        self.refusals: dict[str, tuple[str, str] | None] = {}
+        self.size = 0
+
+    def full(self) -> bool:
+        self.size += 1
+        return self.size > _EARLY_LIMIT
+
+
 class MountPlanner:
     """Two passes over a run's verdicts: `learn` each (what the command created and removed,
     where its venvs are, which directories it renamed into place), then `place` each; `plan()`
-    is the result. Memory stays with directories, not events."""
+    is the result. Memory stays with directories, not events.
+
+    `run` places each write as it arrives (`place_early`), beside `learn`: the second pass made
+    while the command runs, each answer that the rest of the run may change noted; at the end,
+    `early_holds` asks each again of the whole run (per directory, not per write) and says
+    whether the placements stand, else they are made again (the second pass, as after a trace)."""
 
     def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
         self._planner = _Planner(cwd, states or {}, set(), set())
+        self._renames: list[tuple[str, str]] = []
+        self._learnt = False
+        self._enforced = False
+        self._command_failed = False
+        self._early: _Early | None = None
+        self._reset()
+        self._created_files: set[str] | None = set()  # None: too many to remember
+        # a directory the command made -> the writes under it: their known writer when its setting
+        # moves them elsewhere, else None
+        self._under_created: dict[str, set[Known | None]] = {}
+        self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
+        self._above_made = 0
+
+    def _reset(self) -> None:
+        """Nothing placed yet (what `place` counts)."""
         self._mounts: set[str] = set()
         self._blocked: dict[Placement, Blocked] = {}
         self._settings: dict[Known, int] = {}
-        self._renames: list[tuple[str, str]] = []
-        self._learnt = False
         # (directory written, venv) -> (mount point, placement): asked for every write, answered
         # once per directory
         self._placements: dict[tuple[str, bytes | None], tuple[str, Placement]] = {}
-        self._enforced = False
-        self._command_failed = False
         self._env: dict[str, str] = {}
         self._build: dict[str, set[str]] = {}  # a build step's template -> the directories it is for
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
-        self._created_files: set[str] | None = set()  # None: too many to remember
-        # a directory the command made -> the writes under it: their known writer when its setting
-        # moves them elsewhere, else None
-        self._under_created: dict[str, set[Known | None]] = {}
+
+    def start_early(self, *, enforced: bool) -> None:
+        """Place each write as it is learnt (`place_early`), the run's end not yet known: guessed
+        to be a command that did not fail (`enforced`: asked for)."""
+        self.know_run(enforced=enforced, command_failed=False)
+        self._early = _Early()
+
+    @property
+    def placing_early(self) -> bool:
+        return self._early is not None
+
+    def place_early(self, v: Verdict) -> list[Placement] | None:
+        """`place` before the run's end (after `learn`): None once too much was noted to check
+        (the placements are then made after the run)."""
+        early = self._early
+        assert early is not None
+        placed = self.place(v)
+        if early.size > _EARLY_LIMIT:
+            self._early = None
+            return None
+        return placed
+
+    def early_holds(self) -> bool:
+        """Each answer the early placements were made with is the whole run's (call after
+        `know_directories` and `know_run`); if not, `unplace` and place again."""
+        early, self._early = self._early, None
+        if early is None:
+            return False
+        planner = self._planner
+        early.refusals.update(planner._why_not)  # the answers given, before settling clears them
+        self._settle()
+        holds = (
+            early.size <= _EARLY_LIMIT
+            and not planner.moved  # each final name was taken to be the name written
+            and all(t == self._tolerates() for t in early.tolerates)
+            and all((venv in planner.disposable) == a for venv, a in early.disposable.items())
+            and all(_needs_mount(v) == a for v, a in early.needs)
+            and all(v.wrote == a for v, a in early.wrote)
+            and all(self._answer(q, path) == a for (q, path), a in early.answers.items())
+            and all(planner.refusal(point) == why for point, why in early.refusals.items())
+            and all(self._place_at(*key) == found for key, found in self._placements.items())
+        )
+        return holds
+
+    def unplace(self) -> None:
+        """Nothing placed: the placements are to be made (again) by `place`, after the run."""
+        self._early = None
+        self._reset()
+
+    def note_wrote(self, v: Verdict) -> bool:
+        """`v.wrote` for the report's early grouping, noted when the filesystem answered it."""
+        wrote = v.wrote
+        early = self._early
+        if early is not None and v.event.failed and not v.violation:
+            early.wrote.append((v, wrote))
+            early.full()
+        return wrote
+
+    def _answer(self, question: str, path: str) -> bool:
+        """One of the answers `place` asks per path, as of now."""
+        planner = self._planner
+        if question == "directory":
+            return planner.is_directory(path)
+        if question == "moved-place":
+            writers = self._under_created.get(path, set())
+            return bool(writers) and None not in writers
+        assert question == "kept"
+        created = self._created_files
+        return (
+            created is not None and path not in created and not planner.made_by_command(os.path.dirname(path))
+        )
+
+    def _noted(self, question: str, path: str, answer: bool) -> bool:
+        early = self._early
+        if early is not None:
+            given = early.answers.get((question, path))
+            if given is None:
+                early.answers[(question, path)] = answer
+                early.full()
+            elif given != answer:  # asked again and answered otherwise: the first was not final
+                early.size = _EARLY_LIMIT + 1
+        return answer
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
         """What each directory held before the run, once known (after `learn` began)."""
         self._planner.states = {os.fsdecode(d): s for d, s in states.items()}
+        self._planner.climbs = None
 
     def know_run(self, *, enforced: bool, command_failed: bool) -> None:
         """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
@@ -308,10 +447,13 @@ class MountPlanner:
         self._command_failed = command_failed
 
     def learn(self, v: Verdict) -> None:
+        if self._early is not None:
+            self._early.learnt += 1
         e = v.event
         if not e.write or v.harmless:
             return
         planner = self._planner
+        planner.climbs = None  # learnt after the placements began (not in a run): no longer final
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
@@ -322,7 +464,10 @@ class MountPlanner:
             else:
                 self._created_files.add(os.fsdecode(e.path))
         if v.venv is not None:
-            planner.venvs.add(os.fsdecode(v.venv))
+            venv = os.fsdecode(v.venv)
+            if self._early is not None and venv not in planner.venvs:
+                self._early.unanswered.append((self._early.learnt, venv))
+            planner.venvs.add(venv)
         self._learn_under_created(v)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
@@ -331,38 +476,81 @@ class MountPlanner:
         """Who writes under each directory the command made (a directory is made before anything
         is written into it, so a write's created ancestors are known when it is learnt)."""
         e = v.event
-        created = self._planner.created
+        if not self._planner.created:
+            return
         known = v.explanation if v.explanation is not None and v.explanation.env else None
         for raw in (e.path, e.target if e.op == "rename" else None):
             if raw is None:
                 continue
             path = os.fsdecode(raw)
             parent = os.path.dirname(path)
-            while parent != path:
-                if parent in created:
-                    self._under_created.setdefault(parent, set()).add(known)
-                path, parent = parent, os.path.dirname(parent)
+            if parent != path:
+                for directory in self._created_above(parent):
+                    self._under_created.setdefault(directory, set()).add(known)
 
-    def _made_for_a_moved_place(self, e: FileEvent) -> bool:
+    def _created_above(self, directory: str) -> tuple[str, ...]:
+        """The directories the command made among `directory` and those above it (asked for
+        every write: answered once per directory, until the command makes another)."""
+        created = self._planner.created
+        if len(created) != self._above_made:  # made only grows: another size, another set
+            self._above.clear()
+            self._above_made = len(created)
+        found = self._above.get(directory)
+        if found is None:
+            up = os.path.dirname(directory)
+            found = ((directory,) if directory in created else ()) + (
+                self._created_above(up) if up != directory else ()
+            )
+            self._above[directory] = found
+        return found
+
+    def _made_for_a_moved_place(self, v: Verdict) -> bool:
         """A directory the command made only on the way to a known writer's place (makedirs of
         ~/.cache/pre-commit makes ~/.cache), every write under it moved elsewhere by a setting:
         with the settings applied the command does not make it, so it needs no mount (one in HOME
         or the app's tree would change what programs do)."""
+        e = v.event
         if e.op != "mkdir" or e.result != 0:
             return False
-        writers = self._under_created.get(os.fsdecode(e.path), set())
+        path = os.fsdecode(e.path)
+        writers = self._under_created.get(path, set())
+        if self._early is not None:  # more writes under it may come: if none yet, its own writer's?
+            known = v.explanation
+            guess = bool(writers) or (known is not None and bool(known.env))
+            return self._noted("moved-place", path, guess and None not in writers)
         return bool(writers) and None not in writers
+
+    def _answer_venvs(self, early: _Early) -> None:
+        """Whether a mount hides nothing of each venv learnt with this write or one before it
+        (the writes learnt since tell whether the command made it)."""
+        early.placed += 1
+        while early.unanswered and early.unanswered[0][0] <= early.placed:
+            venv = early.unanswered.popleft()[1]
+            disposable = early.disposable[venv] = self._planner.disposable_so_far(venv)
+            early.full()
+            if disposable:
+                self._planner.disposable.add(venv)
 
     def _settle(self) -> None:
         if not self._learnt:
             self._learnt = True
             self._planner.learn_renames(self._renames)
             self._planner.settle_venvs(self._renames)
+            self._planner.climbs = {}  # all is learnt: each directory's climb is answered once
 
     def place(self, v: Verdict) -> list[Placement]:
         """Where this write needs a mount (empty: it needs none)."""
-        self._settle()
-        if not _needs_mount(v):
+        early = self._early
+        if early is None:
+            self._settle()
+        else:
+            self._answer_venvs(early)
+        needs = _needs_mount(v)
+        e = v.event
+        if early is not None and not v.violation and e.write and (e.failed or e.op in _FS_FORECASTS):
+            early.needs.append((v, needs))  # forecast() read the filesystem
+            early.full()
+        if not needs:
             return []
         if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
             v = self._explained_by_final_name(v)
@@ -370,7 +558,7 @@ class MountPlanner:
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
             return []
-        if self._made_for_a_moved_place(e):
+        if self._made_for_a_moved_place(v):
             return []
         planner = self._planner
         venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
@@ -424,15 +612,25 @@ class MountPlanner:
         """Refused here as it is under a read-only root, and the command carried on: a mount
         would change what the command does (Python ignores a __pycache__ it cannot write)."""
         e = v.event
-        return e.failed and e.errno in _TOLERATED and not self._enforced and not self._command_failed
+        if not (e.failed and e.errno in _TOLERATED):
+            return False
+        tolerates = self._tolerates()
+        if self._early is not None:
+            self._early.tolerates.add(tolerates)
+        return tolerates
+
+    def _tolerates(self) -> bool:
+        return not self._enforced and not self._command_failed
 
     def _written(self, e: FileEvent) -> list[tuple[bytes, str]]:
         """Each path the write changes, with the directory a mount must make writable for it."""
         if e.op in FILE_OPS:  # most writes: one path, which is never a directory renamed into place
             return [(e.path, written_directory(e, e.path))]
         planner = self._planner
-        if e.op in METADATA_OPS and planner.is_directory(os.fsdecode(e.path)):
-            return [(e.path, os.fsdecode(e.path))]  # the directory's own inode: a mount on it
+        if e.op in METADATA_OPS:
+            name = os.fsdecode(e.path)
+            if self._noted("directory", name, planner.is_directory(name)):
+                return [(e.path, name)]  # the directory's own inode: a mount on it
         moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
         written = []
@@ -491,12 +689,7 @@ class MountPlanner:
         if _LOCK.search(raw):
             return False  # a lock file is opened for update to be locked, not to be read back
         path = text_of(raw)
-        created = self._created_files
-        return (
-            created is not None
-            and path not in created
-            and not self._planner.made_by_command(os.path.dirname(path))
-        )
+        return self._noted("kept", path, self._answer("kept", path))
 
     def _placement(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
         """The mount point for writes into `directory`, and where the write needs a mount (the
@@ -504,11 +697,16 @@ class MountPlanner:
         key = (directory, venv)
         found = self._placements.get(key)
         if found is None:
-            planner = self._planner
-            point = planner.point(planner.final(directory))
-            where = text_of(venv) if venv is not None else point
-            found = self._placements[key] = (point, Placement(where, planner.forbidden(where)))
+            found = self._placements[key] = self._place_at(directory, venv)
+            if self._early is not None:
+                self._early.full()
         return found
+
+    def _place_at(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
+        planner = self._planner
+        point = planner.point(planner.final(directory))
+        where = text_of(venv) if venv is not None else point
+        return point, Placement(where, planner.forbidden(where))
 
     def _count(self, v: Verdict, raw: bytes, point: str, placement: Placement) -> Placement:
         """The write counted in the plan: its mount, or the place it is blocked at."""

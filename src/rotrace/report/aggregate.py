@@ -8,6 +8,7 @@ venv, the application directory). A 2,000-write install is then a few lines.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rotrace.events import METADATA_OPS
@@ -68,7 +69,10 @@ class Aggregate:
     last_failure: str | None = None  # the group of the last violation that failed here (what a crash follows)
     refused_allowed: int = 0  # allowed writes refused all the same (EACCES, EPERM): a rule not in force
 
-    def add(self, verdict: Verdict, placements: list[Placement]) -> None:
+    def add(
+        self, verdict: Verdict, placements: list[Placement], wrote: Callable[[Verdict], bool] | None = None
+    ) -> None:
+        """`wrote`: asks Verdict.wrote (which may read the filesystem) for whoever notes its answers."""
         self.summary.add(verdict)
         event = verdict.event
         if not event.write:
@@ -94,7 +98,7 @@ class Aggregate:
                 self.last_failure = where
         else:
             self.refused_allowed += event.errno in _REFUSED
-            if not verdict.wrote:
+            if not (verdict.wrote if wrote is None else wrote(verdict)):
                 return  # failed as it would anywhere (mkdir of an existing directory): no write
             where = text_of(event.directory)
             group = self.allowed.get(where)

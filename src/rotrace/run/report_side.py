@@ -28,6 +28,8 @@ from rotrace.spool import Spool, anonymous_file
 from rotrace.tracefile import RenderedEvents
 from rotrace.tracer.channel import Checkpoint, Events, Message, Processes, Result, Start
 
+_LEFT_TO_EXIT: list[object] = []
+
 
 def conclude(messages: Iterator[Message]) -> int:
     """The run's report, from the tracer's messages: rotrace's exit status."""
@@ -47,6 +49,7 @@ def conclude(messages: Iterator[Message]) -> int:
             start.cwd,
             diff_environment,
             output,
+            request.view,
         )
         checkpoints = Checkpoints(start, environment, first, output, spool)
         if request.checkpoint is not None:
@@ -105,7 +108,9 @@ def conclude(messages: Iterator[Message]) -> int:
             pipeline = Pipeline(header.cwd, header.directories, diff_environment=diff_environment)
             pipeline.tally(verdicts, header, output)
         status = pipeline.conclude(header, verdicts, request.view, request.emit)
-        verdicts.close()
+        # The verdicts, the grouping and the plan are left to the kernel: this process exits once
+        # its report is written (run/handoff.py), and freeing them one by one takes milliseconds.
+        _LEFT_TO_EXIT.append((first, verdicts, pipeline))
     if start.baseline is not None:
         assert pipeline.changes is not None
         status |= compare(start.baseline, pipeline.changes, View(quiet=request.view.quiet), err=True)
@@ -177,15 +182,22 @@ class Checkpoints:
 
 class FirstPass:
     """The first pass over a run's events, made as the tracer hands them over: each event
-    classified, added to the pipeline, kept as a verdict and rendered for the JSON trace, all
-    while the command runs. Whether it stands is known only at the end (Classifier.holds): else
-    the pass is made again from the event spool."""
+    classified, added to the pipeline (which places and groups it for the report, the second
+    pass: Pipeline.place_early), kept as a verdict and rendered for the JSON trace, all while
+    the command runs. Whether it stands is known only at the end (Classifier.holds): else the
+    pass is made again from the event spool."""
 
     def __init__(
-        self, classifier: Classifier, cwd: str, diff_environment: dict[str, str] | None, output: TraceOutput
+        self,
+        classifier: Classifier,
+        cwd: str,
+        diff_environment: dict[str, str] | None,
+        output: TraceOutput,
+        view: View,
     ) -> None:
         self.classifier = classifier
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment)
+        self.pipeline.place_early(keep_all=view.verbose, enforced=classifier.enforced)
         self._kept = Kept()
         self._output = output
         self._rendered: RenderedEvents | None = None
