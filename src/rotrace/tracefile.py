@@ -10,6 +10,7 @@ the original byte.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -154,8 +155,6 @@ class RenderedEvents:
             try:
                 sent = os.sendfile(out, source, offset, size - offset)
             except OSError as exc:
-                import errno
-
                 if offset == 0 and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
                     return False
                 raise
