@@ -11,7 +11,8 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - name changes, by any process, traced or not: an inotify watch on each directory of the
   chain reports a rename, deletion or move in it (creations cannot replace a name);
 - mounts, by any process: the statx of each use names the mount the walk ended on, and
-  /proc/self/mountinfo is polled before a directory is learned;
+  /proc/self/mountinfo is polled at each write's entry and before the cache serves it (a
+  mount moved elsewhere keeps its id);
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
@@ -253,21 +254,22 @@ class DirCache:
         """Take in the changes queued since the last look; whether the cache may serve."""
         if not self.enabled:
             return False
-        self.take_in()
+        self.take_in(mounts=True)
         return not self._busy
 
-    def take_in(self) -> None:
+    def take_in(self, mounts: bool = False) -> None:
         """The name changes queued by now: with the SIGIO flag, a read only when it is up (the
         kernel raised it inside the call that queued the event, so it is up by the time the
-        wait for the next stop returns); else one poll(). Mounts: a verified hit needs no look
-        (its statx names the mount, and a mount id is never reused), so mountinfo is read on
-        the way to learning a directory (`_mounts_changed`); without unique mount ids, here."""
+        wait for the next stop returns); else one poll(). Mounts (`mounts`, at a write's entry
+        and before the cache serves it; always without unique mount ids): a poll of mountinfo,
+        for a statx cannot tell a mount moved elsewhere (`mount --move`, `pivot_root`: it keeps
+        its id) that the cached name reaches again through a symlink where it was."""
         if not self.enabled:
             return
         if self._news is not None:
             if self._news():
                 self._drain()
-            if not self._statx.unique:
+            if mounts or not self._statx.unique:
                 self._mounts_changed()
             return
         for fd, events in self._poll.poll(0):
@@ -317,7 +319,7 @@ class DirCache:
         """At a write's entry, before it runs: take in the changes queued so far, and watch the
         names on the way to each directory it names (first time only), so that a change racing
         it is seen (`raced`). The count of changes, to note."""
-        self.take_in()
+        self.take_in(mounts=True)
         for base, raw in locs:
             lexical = self._lexical(tid, base, raw)
             if lexical is None or lexical in self._unwatchable:

@@ -1,0 +1,78 @@
+"""More attacks on the placement cache (tracer/dircache.py): each compares where the traced
+program's writes really landed (the kernel's truth, read afterwards) with where rotrace
+placed them, with the cache on and off. A write may be unresolved; never placed elsewhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import LOOPS, PY, run_traced, using_loop
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
+
+
+@pytest.fixture(params=[(lp, cache) for lp in LOOPS for cache in ("cache", "no-cache")], ids=str)
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each loop, with the cache (the default) and without (ROTRACE_DIRCACHE=0)."""
+    name, cache = request.param
+    monkeypatch.setenv("ROTRACE_DIRCACHE", "1" if cache == "cache" else "0")
+    with using_loop(name):
+        yield name
+
+
+@pytest.fixture
+def arena(tmp_path: Path) -> Iterator[Path]:
+    """A private tmpfs (a mount under a shared one cannot be moved), unmounted afterwards."""
+    where = tmp_path / "arena"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "arena", str(where)], check=True)
+    try:
+        subprocess.run(["mount", "--make-private", str(where)], check=True)
+        yield where
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(where)], check=False)
+
+
+def _mkdirs(argv: list[str], under: Path) -> list[str | None]:
+    """The traced command's mkdirs under `under`: each placed path, None where unresolved."""
+    events, _ = run_traced(argv)
+    return [None if e.unresolved else os.fsdecode(e.path) for e in events
+            if e.op == "mkdir" and os.fsdecode(e.path).startswith(str(under))]  # fmt: skip
+
+
+_MOVE = """
+import ctypes, os, sys
+allowed, outside, how = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+os.mkdir(f"{allowed}/t/sub/x1")  # allowed/t/sub placed, and cached
+os.mkdir(f"{allowed}/t/sub/x2")
+MS_MOVE = 0x2000  # mount(2) itself: mount(8) writes its own files, which rotrace would place
+assert libc.mount(f"{allowed}/t".encode(), f"{outside}/t".encode(), None, MS_MOVE, None) == 0
+under = os.open(f"{allowed}/t", os.O_RDONLY | os.O_DIRECTORY)  # what the mount covered
+os.symlink(f"{outside}/t/sub", "sub", dir_fd=under)  # a symlink where no watch is
+os.mkdir(f"{allowed}/t/sub/x3")
+"""
+
+
+@root_only
+@pytest.mark.parametrize("how", ["symlink"])
+def test_a_mount_moved_away_from_a_cached_directory(arena: Path, loop: str, how: str) -> None:
+    """The traced program (root) moves the mount a cached directory is on (`mount --move`: the
+    mount keeps its id, so a statx of the cached name still finds the same mount and inode
+    when the name reaches it another way), then puts a symlink to the directory's new place
+    where the mount was (a directory no watch is on): x3 lands outside, and must be placed
+    there."""
+    allowed, outside = arena / "allowed", arena / "outside"
+    (allowed / "t").mkdir(parents=True)
+    (outside / "t").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "moved", str(allowed / "t")], check=True)
+    (allowed / "t" / "sub").mkdir()
+    placed = _mkdirs([PY, "-c", _MOVE, str(allowed), str(outside), how], arena)
+    assert (outside / "t" / "sub" / "x3").is_dir()
+    assert placed[:2] == [str(allowed / "t" / "sub" / "x1"), str(allowed / "t" / "sub" / "x2")]
+    assert placed[2] in (str(outside / "t" / "sub" / "x3"), None)
