@@ -102,3 +102,32 @@ def test_a_mount_moved_away_from_a_cached_directory(arena: Path, loop: str, by: 
     assert (outside / "t" / "sub" / "x3").is_dir()
     assert placed[:2] == [str(allowed / "t" / "sub" / "x1"), str(allowed / "t" / "sub" / "x2")]
     assert placed[2:] in ([str(outside / "t" / "sub" / "x3")], [None])
+
+
+_DEEP = """
+import os, sys
+deep, target = sys.argv[1:3]
+os.chdir(deep)  # a cwd of nearly PATH_MAX bytes: its name is known, sub's too
+link = "l" * 200
+os.mkdir("sub/first")  # sub placed, and cached
+os.symlink(target, "sub/" + link)
+os.chmod("sub/" + link, 0o600)  # follows the symlink: the target's mode changes
+"""
+
+
+def test_a_symlink_followed_whose_full_name_is_longer_than_path_max(tmp_path: Path, loop: str) -> None:
+    """A cwd of nearly PATH_MAX bytes, a cached directory sub in it, and in sub a symlink
+    whose full name is longer than PATH_MAX (the tracee names it relative to its cwd, which
+    the kernel takes): chmod follows it to a file outside. Whether the name is a symlink must
+    not be asked by a name the kernel refuses (ENAMETOOLONG is no answer)."""
+    deep = tmp_path
+    while len(bytes(deep)) < 3900:
+        deep = deep / ("d" * min(200, 3940 - len(bytes(deep))))
+    (deep / "sub").mkdir(parents=True)
+    target = tmp_path / "outside"
+    target.write_text("x")
+    events, _ = run_traced([PY, "-c", _DEEP, str(deep), str(target)])
+    assert target.stat().st_mode & 0o777 == 0o600
+    chmods = [e for e in events if e.op == "chmod"]
+    assert len(chmods) == 1
+    assert chmods[0].unresolved or chmods[0].path == bytes(target)

@@ -132,10 +132,14 @@ def _open_dir(base: bytes, rel: bytes) -> int:
 
 
 def _is_link(path: bytes) -> bool:
+    """Whether the name may be a symlink: only a name that is not there is surely none (one
+    longer than PATH_MAX, or on a way rotrace may not search, is placed the whole way)."""
     try:
         return stat.S_ISLNK(os.lstat(path).st_mode)
-    except OSError:
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
 
 
 def resolve(
