@@ -131,3 +131,28 @@ def test_a_symlink_followed_whose_full_name_is_longer_than_path_max(tmp_path: Pa
     chmods = [e for e in events if e.op == "chmod"]
     assert len(chmods) == 1
     assert chmods[0].unresolved or chmods[0].path == bytes(target)
+
+
+_SLASH = """
+import os, sys
+link = sys.argv[1]
+os.mkdir(os.path.dirname(link) + "/first")  # the directory placed, and cached
+os.chown(link + "/", 65534, 65534, follow_symlinks=False)  # lchown: yet the slash follows
+os.utime(link + "/", (1, 1), follow_symlinks=False)  # utimensat(AT_SYMLINK_NOFOLLOW): likewise
+"""
+
+
+@root_only
+def test_a_trailing_slash_follows_a_symlink_a_nofollow_call_names(tmp_path: Path, loop: str) -> None:
+    """lchown and utimensat(AT_SYMLINK_NOFOLLOW) do not follow a symlink as the last name,
+    except when a slash follows it: the kernel then follows it (to a directory), and the
+    owner and times that change are the target's, outside."""
+    allowed, target = tmp_path / "allowed", tmp_path / "outside" / "target"
+    allowed.mkdir()
+    target.mkdir(parents=True)
+    (allowed / "link").symlink_to(target)
+    events, _ = run_traced([PY, "-c", _SLASH, str(allowed / "link")])
+    assert target.stat().st_uid == 65534 and target.stat().st_atime == 1
+    changed = [e for e in events if e.op in ("chown", "utime")]
+    assert [e.op for e in changed] == ["chown", "utime"]
+    assert all(e.unresolved or e.path == bytes(target) for e in changed), changed
