@@ -11,8 +11,8 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - name changes, by any process, traced or not: an inotify watch on each directory of the
   chain reports a rename, deletion or move in it (creations cannot replace a name);
 - mounts, by any process: the statx of each use names the mount the walk ended on, and
-  /proc/self/mountinfo is polled at each write's entry and before the cache serves it (a
-  mount moved elsewhere keeps its id);
+  /proc/self/mountinfo is polled at a write's entry and before its first hit (a mount moved
+  elsewhere keeps its id);
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
@@ -182,6 +182,7 @@ class DirCache:
         self._changed: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_RACES_KEPT)
         self._news: Callable[[], bool] | None = None  # the SIGIO flag, once armed
         self._unwatchable: set[bytes] = set()  # directories whose way cannot be watched
+        self._mounts_unchecked = True  # mountinfo not polled since the write's placement began
         try:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
@@ -254,16 +255,18 @@ class DirCache:
         """Take in the changes queued since the last look; whether the cache may serve."""
         if not self.enabled:
             return False
-        self.take_in(mounts=True)
+        self.take_in()
+        self._mounts_unchecked = True  # looked at by the first hit (`known`)
         return not self._busy
 
     def take_in(self, mounts: bool = False) -> None:
         """The name changes queued by now: with the SIGIO flag, a read only when it is up (the
         kernel raised it inside the call that queued the event, so it is up by the time the
-        wait for the next stop returns); else one poll(). Mounts (`mounts`, at a write's entry
-        and before the cache serves it; always without unique mount ids): a poll of mountinfo,
-        for a statx cannot tell a mount moved elsewhere (`mount --move`, `pivot_root`: it keeps
-        its id) that the cached name reaches again through a symlink where it was."""
+        wait for the next stop returns); else one poll(). Mounts (`mounts`: at the entry of a
+        write that names paths, and before its first hit, `known`; here always without unique
+        mount ids): a poll of mountinfo, for a statx cannot tell a mount moved elsewhere
+        (`mount --move`, `pivot_root`: it keeps its id) that the cached name reaches again
+        through a symlink where it was."""
         if not self.enabled:
             return
         if self._news is not None:
@@ -319,7 +322,7 @@ class DirCache:
         """At a write's entry, before it runs: take in the changes queued so far, and watch the
         names on the way to each directory it names (first time only), so that a change racing
         it is seen (`raced`). The count of changes, to note."""
-        self.take_in(mounts=True)
+        self.take_in(mounts=bool(locs))
         for base, raw in locs:
             lexical = self._lexical(tid, base, raw)
             if lexical is None or lexical in self._unwatchable:
@@ -484,6 +487,12 @@ class DirCache:
         where = self._real.get(path)
         if where is None:
             return False
+        if self._mounts_unchecked:  # a mount moved since the write's entry: placed again
+            self._mounts_unchecked = False
+            self._mounts_changed()
+            where = self._real.get(path)
+            if where is None:
+                return False
         if self._statx.where(base + b"/" + head if head else base) != where:
             del self._real[path]  # changed with no event taken in yet, or a mount: placed again
             return False
