@@ -156,3 +156,24 @@ def test_a_trailing_slash_follows_a_symlink_a_nofollow_call_names(tmp_path: Path
     changed = [e for e in events if e.op in ("chown", "utime")]
     assert [e.op for e in changed] == ["chown", "utime"]
     assert all(e.unresolved or e.path == bytes(target) for e in changed), changed
+
+
+_ELSEWHERE = """
+import ctypes, os, sys
+arena = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+os.mkdir(f"{arena}/d1/x")  # d1 placed, and cached
+assert libc.mount(b"none", f"{arena}/elsewhere".encode(), b"tmpfs", 0, None) == 0
+os.mkdir(f"{arena}/d2/y")  # d2 learned, the mounts changed since the last look
+os.mkdir(f"{arena}/d1/z")  # a hit
+"""
+
+
+@root_only
+def test_a_mount_elsewhere_leaves_the_next_writes_placed(arena: Path, loop: str) -> None:
+    """A mount on no write's way (made by the traced program with mount(2), between its
+    writes) changes none of their places: they are placed, not unresolved."""
+    for d in ("d1", "d2", "elsewhere"):
+        (arena / d).mkdir()
+    placed = _mkdirs([PY, "-c", _ELSEWHERE, str(arena)], arena)
+    assert placed == [str(arena / "d1" / "x"), str(arena / "d2" / "y"), str(arena / "d1" / "z")]
