@@ -241,8 +241,8 @@ static PyObject *arm(PyObject *Py_UNUSED(self), PyObject *arg) {
 PyDoc_STRVAR(take_doc, "take()\n--\n\nWhether SIGIO came since the last take (and clear the flag).");
 
 static PyObject *take(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(arg)) {
-    int was = queued;
-    queued = 0;
+    /* one instruction: a SIGIO handled between a load and a store would be lost */
+    int was = __atomic_exchange_n(&queued, 0, __ATOMIC_SEQ_CST);
     return PyBool_FromLong(was);
 }
 

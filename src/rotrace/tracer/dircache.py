@@ -11,7 +11,9 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - name changes, by any process, traced or not: an inotify watch on each directory of the
   chain reports a rename, deletion or move in it (creations cannot replace a name);
 - mounts, by any process: the statx of each use names the mount the walk ended on, and
-  /proc/self/mountinfo is polled before a directory is learned;
+  /proc/self/mountinfo is polled before a write's first hit (a mount moved elsewhere keeps
+  its id) and before a directory is learned; a write whose way crosses a mount point that
+  changed since its entry is unresolved;
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
@@ -171,6 +173,7 @@ class DirCache:
         self._wd_of: dict[bytes, int] = {}
         self._path_of: dict[int, bytes] = {}
         self._types: dict[bytes, bytes] = {}
+        self._table: set[bytes] = set()  # mountinfo's lines: which mounts changed, when one does
         self._added = 0  # watches asked for (the kernel keeps a moved directory's)
         self._queue_limit = _queue_limit()
         self._poll = select.poll()
@@ -181,6 +184,7 @@ class DirCache:
         self._changed: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_RACES_KEPT)
         self._news: Callable[[], bool] | None = None  # the SIGIO flag, once armed
         self._unwatchable: set[bytes] = set()  # directories whose way cannot be watched
+        self._mounts_unchecked = True  # mountinfo not polled since the write's placement began
         try:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
@@ -215,11 +219,18 @@ class DirCache:
 
     # -- what may have changed ----------------------------------------------------------------
 
-    def _reload_mounts(self) -> None:
+    def _reload_mounts(self) -> set[bytes]:
+        """Read mountinfo again: the mount points of the mounts made, removed, moved or changed
+        since it was read last."""
         chunks: list[bytes] = []
         while chunk := os.pread(self._mounts, 1 << 16, sum(len(c) for c in chunks)):
             chunks.append(chunk)
-        self._types = _mount_types(b"".join(chunks))
+        text = b"".join(chunks)
+        self._types = _mount_types(text)
+        table = set(text.splitlines())
+        changed = table ^ self._table
+        self._table = table
+        return {_unescape(line.split(b" ")[4]) for line in changed if line.count(b" ") >= 4}
 
     def forget_all(self) -> None:
         """Nothing cached is known any more (a mount changed, the inotify queue overflowed)."""
@@ -254,14 +265,18 @@ class DirCache:
         if not self.enabled:
             return False
         self.take_in()
+        self._mounts_unchecked = True  # looked at by the first hit (`known`)
         return not self._busy
 
     def take_in(self) -> None:
         """The name changes queued by now: with the SIGIO flag, a read only when it is up (the
         kernel raised it inside the call that queued the event, so it is up by the time the
-        wait for the next stop returns); else one poll(). Mounts: a verified hit needs no look
-        (its statx names the mount, and a mount id is never reused), so mountinfo is read on
-        the way to learning a directory (`_mounts_changed`); without unique mount ids, here."""
+        wait for the next stop returns); else one poll(). Mounts: mountinfo is polled before a
+        write's first hit (`known`) and on the way to learning a directory; here only without
+        unique mount ids. A statx cannot tell a mount moved elsewhere (`mount --move`,
+        `pivot_root`: it keeps its id) that the cached name reaches again through a symlink
+        where it was; a write whose way goes through a mount point changed since its entry
+        is unresolved (`raced`)."""
         if not self.enabled:
             return
         if self._news is not None:
@@ -272,8 +287,7 @@ class DirCache:
             return
         for fd, events in self._poll.poll(0):
             if fd == self._mounts and events & _POLL_MOUNTS:
-                self._restart()
-                self._reload_mounts()
+                self._restart(self._reload_mounts())
             elif fd == self._inotify:
                 self._drain()
 
@@ -282,8 +296,7 @@ class DirCache:
         is on the directory its path reached then: a mount over that path (or one removed)
         leaves it on a directory the path no longer names."""
         if self.enabled and self._mount_poll.poll(0):
-            self._restart()
-            self._reload_mounts()
+            self._restart(self._reload_mounts())
 
     def raced(self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> bool:
         """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
@@ -387,9 +400,12 @@ class DirCache:
                 self._drop(victim)
         return taken
 
-    def _restart(self) -> None:
-        """A lost event or a mount change: start over with a new queue (its watches go with the old one)."""
-        self._note(b"/")  # any name may have changed
+    def _restart(self, changed: set[bytes] | None = None) -> None:
+        """A lost event (any name may have changed) or a change of the mounts at the points
+        `changed` (a write whose way goes through one raced it): start over with a new queue
+        (its watches go with the old one)."""
+        for point in changed if changed is not None else {b"/"}:
+            self._note(point)
         self._poll.unregister(self._inotify)
         os.close(self._inotify)
         self._wd_of.clear()
@@ -482,6 +498,12 @@ class DirCache:
         where = self._real.get(path)
         if where is None:
             return False
+        if self._mounts_unchecked:  # a mount moved since the write's entry: placed again
+            self._mounts_unchecked = False
+            self._mounts_changed()
+            where = self._real.get(path)
+            if where is None:
+                return False
         if self._statx.where(base + b"/" + head if head else base) != where:
             del self._real[path]  # changed with no event taken in yet, or a mount: placed again
             return False

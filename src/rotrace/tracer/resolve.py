@@ -132,24 +132,31 @@ def _open_dir(base: bytes, rel: bytes) -> int:
 
 
 def _is_link(path: bytes) -> bool:
+    """Whether the name may be a symlink: only a name that is not there is surely none (one
+    longer than PATH_MAX, or on a way rotrace may not search, is placed the whole way)."""
     try:
         return stat.S_ISLNK(os.lstat(path).st_mode)
-    except OSError:
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
 
 
 def resolve(
     base: bytes, raw: bytes, follow: bool, root: bytes = b"", cache: DirCache | None = None, tid: int = 0
 ) -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
-    kernel cannot place it. With `follow`, a symlink as the last component is followed (an
-    absolute one from `root`, else the process's root). `cache` (checked fresh by the caller)
-    names a directory placed before without asking the kernel again (dircache.py)."""
+    kernel cannot place it. With `follow` (or a slash after the last name), a symlink as the
+    last component is followed (an absolute one from `root`, else the process's root).
+    `cache` (checked fresh by the caller) names a directory placed before without asking the
+    kernel again (dircache.py)."""
     if base.endswith(b"/root"):
         raw = raw.lstrip(b"/")
     head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
     if name in (b"", b".", b".."):  # the path names a directory as a whole
         head, name = raw, b""
+    elif raw.endswith(b"/"):  # a slash after the last name: the kernel follows it, whatever
+        follow = True  # the call (lchown, AT_SYMLINK_NOFOLLOW...) asked
     known = cache.directory(tid, base, head) if cache is not None and not root else None
     if known is not None and cache is not None and cache.known(known, base, head):
         if not name:
