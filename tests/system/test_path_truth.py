@@ -142,3 +142,39 @@ def test_a_thread_that_rewrites_the_path_while_the_call_runs(outside: Path, tmp_
              and e["result"] >= 0 and not os.path.samefile(e["path"], f"{tmp_path}/innocent")]  # fmt: skip
     assert wrong == []
     assert status == 1
+
+
+def test_a_thread_that_puts_another_file_at_the_fd_an_open_returned(outside: Path, tmp_path: Path) -> None:
+    """Another thread of the process dup2s an allowed file over the number each open returns,
+    before the tracer names it at the exit stop: the fd then names that file, not the one the
+    open made outside. Such a write is unresolved, never reported at the allowed file."""
+    decoy = tmp_path / "decoy"
+    code = f"""
+        import os, threading
+        decoy = os.open({str(decoy)!r}, os.O_WRONLY | os.O_CREAT, 0o644)
+        target = os.open("/dev/null", os.O_RDONLY)
+        os.close(target)  # the number the next open returns
+        stop = False
+        def swap():
+            while not stop:
+                try:
+                    os.dup2(decoy, target)
+                    os.close(target)
+                except OSError:
+                    pass
+        t = threading.Thread(target=swap); t.start()
+        for i in range(3000):
+            fd = os.open(f"{outside}/f{{i}}", os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.close(fd)
+            except OSError:  # the other thread closed it first
+                pass
+        stop = True; t.join()
+    """
+    status, events = _audit(code, tmp_path)
+    assert len(list(outside.iterdir())) == 3000  # every open made its file outside
+    opens = [e for e in events if e["op"] == "create"]
+    assert [e["path"] for e in opens if e["path"] == str(decoy)] == [str(decoy)]  # its own open only
+    others = [e for e in opens if e["path"] != str(decoy)]
+    assert all(e.get("unresolved") or e["path"].startswith(f"{outside}/f") for e in others)
+    assert status == 1

@@ -87,7 +87,22 @@ class Pending:
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             opened = resolve.fd_path(tid, result)
             if opened is not None and not opened.endswith(b" (deleted)"):
-                self.path.path = opened
+                # Another thread sharing the fd table may have put another file at that number
+                # (dup2, or close and open) since the call returned: the fd is the file opened
+                # only if it is the one the path, unchanged since the entry, names now; else the
+                # write's place is unknown.
+                loc = self.path
+                if (
+                    self.write
+                    and loc.base
+                    and (
+                        (loc.addr and memory.cstring(tid, loc.addr) != loc.seen)
+                        or not resolve.opened_there(tid, result, loc.base, loc.raw, self.follow)
+                    )
+                ):
+                    loc.path = None
+                    return
+                loc.path = opened
                 if self.via_fd is not None:
                     self._own_stream(tid, result)
                 return

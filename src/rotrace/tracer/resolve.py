@@ -263,6 +263,27 @@ def lexical(base: bytes, raw: bytes) -> bytes | None:
     return normalise(where + b"/" + raw) if raw else where
 
 
+def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bool:
+    """Whether the tracee's `fd` is the file that `raw` (from the magic link `base`) names now:
+    the same device and inode, the last name followed if the open followed it."""
+    if base.endswith(b"/root"):
+        raw = raw.lstrip(b"/")
+    head, _, name = raw.rpartition(b"/")
+    try:
+        opened = os.stat(b"/proc/%d/fd/%d" % (tid, fd))
+        if len(base) + len(raw) < _CHUNK:
+            there = os.stat(base + b"/" + raw if raw else base, follow_symlinks=follow)
+        else:  # longer than the kernel takes in one name: from its directory
+            directory = _open_dir(base, head)
+            try:
+                there = os.stat(name or b".", dir_fd=directory, follow_symlinks=follow)
+            finally:
+                os.close(directory)
+    except OSError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (there.st_dev, there.st_ino)
+
+
 def fd_path(tid: int, fd: int) -> bytes | None:
     """What an fd of the tracee names (None for pipes, sockets, anonymous inodes, gone fds)."""
     link = _readlink(b"/proc/%d/fd/%d" % (tid, fd))
