@@ -37,11 +37,31 @@ import ctypes
 import errno
 import os
 import select
+import signal
 import stat
 import struct
 from collections.abc import Callable
 
 from rotrace.tracer.linux.kernel import libc
+
+
+def _close_aside(fd: int) -> None:
+    """Close an inotify fd in a thread of its own: the kernel frees its watches only after a
+    grace period (about 15 ms here), which the tracer, with tracees stopped or a report to
+    finish, need not wait for. The thread blocks every signal (it is started with them blocked),
+    so that each still reaches the thread that waits for the stops."""
+    import threading
+
+    def close() -> None:
+        os.close(fd)
+
+    every = signal.valid_signals()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, every)
+    try:
+        threading.Thread(target=close, name="rotrace-close-inotify", daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
 
 try:  # the SIGIO flag (_fastloop.c): news without a system call; without it, poll()
     from rotrace.tracer._fastloop import arm as _arm
@@ -211,9 +231,10 @@ class DirCache:
             self._news = _take
 
     def close(self) -> None:
-        for fd in (self._inotify, self._mounts):
-            if fd >= 0:
-                os.close(fd)
+        if self._inotify >= 0:
+            _close_aside(self._inotify)
+        if self._mounts >= 0:
+            os.close(self._mounts)
         self._inotify = self._mounts = -1
         self.enabled = False
 
@@ -407,7 +428,7 @@ class DirCache:
         for point in changed if changed is not None else {b"/"}:
             self._note(point)
         self._poll.unregister(self._inotify)
-        os.close(self._inotify)
+        _close_aside(self._inotify)
         self._wd_of.clear()
         self._path_of.clear()
         self._unwatchable.clear()
