@@ -38,6 +38,18 @@ def using_loop(loop: str) -> Iterator[None]:
             os.environ["ROTRACE_PURE_LOOP"] = saved
 
 
+@pytest.fixture(params=[(lp, cache) for lp in LOOPS for cache in ("cache", "no-cache")], ids=str)
+def loop_with_and_without_cache(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Each loop, with the placement cache (the default) and without (ROTRACE_DIRCACHE=0): the
+    same answers. A test module takes it as its `loop` (`loop = loop_with_and_without_cache`)."""
+    name, cache = request.param
+    monkeypatch.setenv("ROTRACE_DIRCACHE", "1" if cache == "cache" else "0")
+    with using_loop(name):
+        yield name
+
+
 def run_traced(
     argv: list[str],
     *,

@@ -9,22 +9,15 @@ import os
 import shutil
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rotrace.events import FileEvent
-from tests.support.tracing import LOOPS, PY, run_traced, using_loop
+from tests.support.tracing import PY, loop_with_and_without_cache, run_traced
 
-
-@pytest.fixture(params=[(lp, cache) for lp in LOOPS for cache in ("cache", "no-cache")], ids=str)
-def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Each loop, with the cache (the default) and without (ROTRACE_DIRCACHE=0): the same answers."""
-    name, cache = request.param
-    monkeypatch.setenv("ROTRACE_DIRCACHE", "1" if cache == "cache" else "0")
-    with using_loop(name):
-        yield name
+loop = loop_with_and_without_cache  # the fixture, under the name the tests take
 
 
 def _mkdirs(events: list[FileEvent], under: Path) -> list[str]:

@@ -10,24 +10,18 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rotrace.events import FileEvent
-from tests.support.tracing import LOOPS, PY, run_traced, using_loop
+from tests.support.tracing import PY, loop_with_and_without_cache, run_traced
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
 
 
-@pytest.fixture(params=[(lp, cache) for lp in LOOPS for cache in ("cache", "no-cache")], ids=str)
-def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Each loop, with the cache (the default) and without (ROTRACE_DIRCACHE=0): the same answers."""
-    name, cache = request.param
-    monkeypatch.setenv("ROTRACE_DIRCACHE", "1" if cache == "cache" else "0")
-    with using_loop(name):
-        yield name
+loop = loop_with_and_without_cache  # the fixture, under the name the tests take
 
 
 def _mkdirs(events: list[FileEvent], under: Path) -> list[str]:
