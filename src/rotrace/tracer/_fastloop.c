@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/ptrace.h>
@@ -246,11 +247,100 @@ static PyObject *take(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(arg)) {
     return PyBool_FromLong(was);
 }
 
+
+/* Helpers for the placement of paths, which both loops call once or more per write: the same
+ * system calls as their pure-Python versions (memory.py, dircache.py), without the cost of
+ * building them from Python objects. */
+
+#define PATH_MAX_READ 4096
+#define FIRST_READ 256
+
+PyDoc_STRVAR(cstring_doc,
+             "cstring(fd, addr)\n--\n\n"
+             "The NUL-terminated string at addr, read with pread from fd (a /proc/PID/mem):\n"
+             "256 bytes, then a page at a time, up to PATH_MAX bytes (what memory.py's loop\n"
+             "reads). None when a read fails or reads nothing: that loop then reads it.");
+
+static PyObject *cstring(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "cstring() takes (fd, addr)");
+        return NULL;
+    }
+    int fd = PyLong_AsLong(args[0]);
+    unsigned long long addr = PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    /* the loop reads at most one page past PATH_MAX bytes */
+    size_t cap = PATH_MAX_READ + (size_t)page + FIRST_READ;
+    char *buf = PyMem_Malloc(cap);
+    if (buf == NULL) return PyErr_NoMemory();
+    size_t have = 0, size = FIRST_READ;
+    PyObject *found = NULL;
+    while (have < PATH_MAX_READ) {
+        size_t to_page = (size_t)page - (size_t)(addr % (unsigned long long)page);
+        size_t want = size < to_page ? size : to_page;
+        ssize_t n = pread(fd, buf + have, want, (off_t)addr); /* a stopped tracee: no wait */
+        if (n <= 0) {
+            PyMem_Free(buf);
+            Py_RETURN_NONE; /* memory.py's loop retries, reopens, or falls back */
+        }
+        char *nul = memchr(buf + have, 0, (size_t)n);
+        if (nul != NULL) {
+            found = PyBytes_FromStringAndSize(buf, nul - buf);
+            PyMem_Free(buf);
+            return found;
+        }
+        have += (size_t)n;
+        addr += (unsigned long long)n;
+        size = (size_t)page;
+    }
+    found = PyBytes_FromStringAndSize(buf, (Py_ssize_t)have);
+    PyMem_Free(buf);
+    return found;
+}
+
+PyDoc_STRVAR(statx_doc,
+             "statx(dirfd, path, flags, mask)\n--\n\n"
+             "statx(2): (mask, mode, inode, dev major, dev minor, mount id) of what path\n"
+             "(relative to dirfd) names, or None when the call fails.");
+
+static PyObject *statx_call(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "statx() takes (int, bytes, int, int)");
+        return NULL;
+    }
+    int dirfd = PyLong_AsLong(args[0]);
+    int flags = PyLong_AsLong(args[2]);
+    unsigned int mask = (unsigned int)PyLong_AsUnsignedLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    const char *path = PyBytes_AS_STRING(args[1]);
+    if ((size_t)PyBytes_GET_SIZE(args[1]) != strlen(path)) {
+        PyErr_SetString(PyExc_ValueError, "embedded null byte");
+        return NULL;
+    }
+    /* struct statx by its offsets (linux/stat.h), as dircache.py reads it */
+    unsigned char buf[256];
+    if (syscall(SYS_statx, dirfd, path, flags, mask, buf) != 0) Py_RETURN_NONE;
+    uint32_t got, major, minor;
+    uint16_t mode;
+    uint64_t ino, mnt;
+    memcpy(&got, buf + 0, 4);
+    memcpy(&mode, buf + 28, 2);
+    memcpy(&ino, buf + 32, 8);
+    memcpy(&major, buf + 136, 4);
+    memcpy(&minor, buf + 140, 4);
+    memcpy(&mnt, buf + 144, 8);
+    return Py_BuildValue("(IHKIIK)", got, mode, (unsigned long long)ino, major, minor, (unsigned long long)mnt);
+}
+
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
     {"hand_back", hand_back, METH_NOARGS, hand_back_doc},
     {"arm", arm, METH_O, arm_doc},
     {"take", take, METH_NOARGS, take_doc},
+    {"cstring", (PyCFunction)(void (*)(void))cstring, METH_FASTCALL, cstring_doc},
+    {"statx", (PyCFunction)(void (*)(void))statx_call, METH_FASTCALL, statx_doc},
     {NULL, NULL, 0, NULL},
 };
 

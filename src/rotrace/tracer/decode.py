@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,10 +193,10 @@ def _final(loc: Loc) -> bytes:
 
 
 class Decoder:
-    def __init__(self, all_opens: bool) -> None:
+    def __init__(self, all_opens: bool, cstring_at: Callable[[int, int], bytes | None] | None = None) -> None:
         self.all_opens = all_opens
         self.streams = stdio.streams()  # the command inherits rotrace's: it starts now
-        self.memory = MemoryReader()
+        self.memory = MemoryReader(cstring_at)
         self._tid = 0
         self._tgid = 0
 

@@ -87,13 +87,18 @@ _STATX_TYPE, _STATX_INO, _STATX_MNT_ID, _STATX_MNT_ID_UNIQUE = 0x1, 0x100, 0x100
 Where = tuple[int, int, int, int]  # mount id, device major, minor, inode
 
 
-class _Statx:
-    """One statx buffer, reused: where a path (or an fd) reaches, with its mount."""
+StatxCall = Callable[[int, bytes, int, int], "tuple[int, int, int, int, int, int] | None"]
 
-    def __init__(self) -> None:
+
+class _Statx:
+    """One statx buffer, reused: where a path (or an fd) reaches, with its mount. `call`, when
+    given (the compiled loop's statx), makes the call and reads the fields in one step."""
+
+    def __init__(self, call: StatxCall | None = None) -> None:
         self._buf = ctypes.create_string_buffer(256)
         self._call = libc.statx
         self._call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
+        self._fields = call
         self.mask = _STATX_TYPE | _STATX_INO | _STATX_MNT_ID_UNIQUE
         self._got = 0
         probe = self.where(b"/")
@@ -105,6 +110,19 @@ class _Statx:
     def where(self, path: bytes, fd: int = -100, follow: bool = True) -> Where | None:
         """The directory `path` (relative to `fd`; b"": the fd itself) reaches; None for anything else."""
         flags = (0 if follow else _AT_SYMLINK_NOFOLLOW) | (0 if path else _AT_EMPTY_PATH)
+        if self._fields is not None:
+            found = self._fields(fd, path, flags, self.mask)
+            if found is None:
+                return None
+            got, mode, ino, major, minor, mnt = found
+            self._got = got
+            if (
+                not stat.S_ISDIR(mode)
+                or not got & _STATX_INO
+                or not got & (_STATX_MNT_ID | _STATX_MNT_ID_UNIQUE)
+            ):
+                return None
+            return (mnt, major, minor, ino)
         if self._call(fd, path, flags, self.mask, self._buf) != 0:
             return None
         raw = self._buf.raw
@@ -176,14 +194,16 @@ def _lexical_dir(path: bytes) -> bool:
     """An absolute path already in normal form, with no `.` or `..` component."""
     if not path.startswith(b"/") or b"//" in path or (path.endswith(b"/") and path != b"/"):
         return False
-    return b"/." not in path or all(p not in (b".", b"..") for p in path.split(b"/"))
+    if b"/." not in path:
+        return True
+    return b"/./" not in path and b"/../" not in path and not path.endswith((b"/.", b"/.."))
 
 
 class DirCache:
     """Which directories are real (their name is the kernel's answer), and what each tracee's
     context is, with the queues that say when that may have changed (see the module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, statx: StatxCall | None = None) -> None:
         self.enabled = True
         self.hits = 0
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
@@ -209,7 +229,7 @@ class DirCache:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
             self._inotify = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._statx = _Statx()
+            self._statx = _Statx(statx)
         except (OSError, AttributeError):  # no statx in an old libc
             self._inotify = -1
         if self._inotify < 0 or self._mounts < 0:
@@ -596,4 +616,4 @@ class DirCache:
 
 def resolve_lexically(path: bytes) -> bytes:
     """`.`, `..` and repeated slashes collapsed (no lookup): where a path's names point."""
-    return os.path.normpath(path) if path != b"/" else path
+    return path if _lexical_dir(path) else os.path.normpath(path)

@@ -74,7 +74,10 @@ class Tracer:
         self.options = options
         self.sink = sink
         self._on_process = on_process
-        self.decoder = Decoder(options.all_opens)
+        # The compiled loop's helpers place paths with the same system calls as the pure loop's
+        # Python, which stays the reference (docs/testing.md).
+        fast = _fastloop if compiled_loop() else None
+        self.decoder = Decoder(options.all_opens, fast.cstring if fast is not None else None)
         self.info = SyscallInfo()
         self.tables: dict[int, SyscallTable] = {t.audit_arch: t for t in machine.tables()}
         self.specs: dict[int, dict[int, Spec]] = {
@@ -95,7 +98,7 @@ class Tracer:
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
-        self.dircache = DirCache()
+        self.dircache = DirCache(fast.statx if fast is not None else None)
         if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
         self._unknown_arch_warned = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from collections.abc import Callable
 
 from rotrace.tracer.linux.kernel import WORD, PtraceError, bindings, libc, word_bytes
 
@@ -35,12 +36,15 @@ class MemoryReader:
     The fast path is pread(2) on /proc/PID/mem (one cached fd per process: two system calls
     fewer than ctypes' process_vm_readv per string, and no ctypes marshalling). A stale fd
     (the process exec'd or exited) reads nothing and is reopened once; where /proc/PID/mem is
-    refused, process_vm_readv, and then PTRACE_PEEKDATA word by word.
+    refused, process_vm_readv, and then PTRACE_PEEKDATA word by word. `cstring_at(fd, addr)`,
+    when given (the compiled loop's), reads a string from that fd as `cstring` does, or says
+    None for this loop to read it.
     """
 
     MAX_FDS = 128
 
-    def __init__(self) -> None:
+    def __init__(self, cstring_at: Callable[[int, int], bytes | None] | None = None) -> None:
+        self._cstring_at = cstring_at
         self._fds: dict[int, int] = {}
         self._buf = ctypes.create_string_buffer(PATH_MAX + _PAGE)
         self._local = _IoVec(ctypes.addressof(self._buf), 0)
@@ -123,6 +127,12 @@ class MemoryReader:
         """The NUL-terminated string at `addr` (at most PATH_MAX bytes), None if unreadable."""
         if addr == 0:
             return None
+        if self._cstring_at is not None and self._use_mem:
+            fd = self._mem_fd(pid)
+            if fd is not None:
+                found = self._cstring_at(fd, addr)
+                if found is not None:
+                    return found
         out = b""
         size = _FIRST_READ
         while len(out) < PATH_MAX:
