@@ -1,9 +1,12 @@
 """rotrace's entry point. For `rotrace run` the report process is forked first thing
 (run/launch.py), before click is imported, so that its imports overlap the command line's
-parsing and the tracer's start-up."""
+parsing and the tracer's start-up. Until the trace starts no collection of reference cycles
+runs: the imports make none worth collecting, and the collector's passes over what they make
+are part of what the command waits for."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -19,6 +22,7 @@ def main() -> None:
 
         cli_main()
         return
+    gc.disable()  # the tracer enables it again once the trace ends, the report process once loaded
     from rotrace.run.handoff import flush_std
     from rotrace.run.launch import fork_early
 

@@ -13,6 +13,8 @@ def _github() -> bool:
 
 @dataclass(frozen=True)
 class View:
+    """How much of the report to show, and where."""
+
     verbose: bool = False  # every write
     quiet: bool = False  # the verdict line only
     json: bool = False  # the report document on stdout

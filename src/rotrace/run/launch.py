@@ -16,9 +16,15 @@ if TYPE_CHECKING:
 
 
 def _report(messages: Iterator[Message]) -> int:
-    """The report process's work, imported there: beside the tracer's, not before it."""
+    """The report process's work, imported there: beside the tracer's, not before it (with the
+    collector off, as the entry point left it; on again for the run's events, over them alone:
+    what was loaded is frozen, never looked at again)."""
+    import gc
+
     from rotrace.run.report_side import conclude
 
+    gc.freeze()
+    gc.enable()
     return conclude(messages)
 
 

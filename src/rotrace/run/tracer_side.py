@@ -51,6 +51,7 @@ def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str
 
     sink, on_process = handoff.add, handoff.add_process
     gc.disable()  # tracing makes no reference cycles; collections would only add latency
+    gc.freeze()  # what was loaded until now: never looked at by the collections after the trace
     try:
         if request.read_only and _root_is_read_only():
             result = trace_command(request.argv, sink, request.options, on_process=on_process)

@@ -16,6 +16,8 @@ ProcessSink = Callable[[ProcessInfo], None]  # each program the command runs, as
 
 @dataclass(frozen=True)
 class TraceOptions:
+    """How the command is traced (what `run` asked for)."""
+
     seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
     all_opens: bool = False  # record read-only opens as well as writes
     stdout_to_stderr: bool = False  # keep rotrace's stdout for its own output (--json -)
@@ -28,6 +30,8 @@ class TraceOptions:
 
 @dataclass
 class TraceResult:
+    """How the traced command ended, and what the tracer saw beside its writes."""
+
     pid: int
     exit_code: int  # as a shell reports it: the exit status, or 128 + the signal
     signal: int | None

@@ -55,6 +55,8 @@ _INSN = struct.Struct("=HBBI")
 
 @dataclass(frozen=True, slots=True)
 class Insn:
+    """One classic BPF instruction (struct sock_filter)."""
+
     code: int
     jt: int
     jf: int

@@ -61,6 +61,8 @@ def find_executable(command: str, env: dict[str, str]) -> str:
 
 @dataclass
 class Child:
+    """The command's process as forked, and what its set-up reported."""
+
     pid: int
     seccomp: bool
     seccomp_error: int

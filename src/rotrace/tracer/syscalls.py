@@ -13,6 +13,8 @@ from rotrace.tracer.linux.arch import WRITE_OPEN_MASK
 
 @dataclass(frozen=True, slots=True)
 class Spec:
+    """Where a syscall keeps the arguments rotrace decodes, and what it does with them."""
+
     name: str
     family: str  # open | openat2 | path | link | symlink | ioctl | clone | clone3 | io_uring | context
     op: str
