@@ -21,8 +21,11 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
   root (CLONE_FS) with a process rotrace does not trace.
 
-Each use of a cached directory is checked by one statx: the tracee's path must reach the same
-mount (a unique id) and inode. News of name changes comes as SIGIO, raised at the tracer's
+Each use of a cached directory is checked by one statx: its name must reach the same mount (a
+unique id) and inode. The name is looked up from rotrace's root, which is the tracee's (only a
+tracee that sees rotrace's root and mounts is served), and a cwd's name is one checked to be
+the tracee's cwd and watched since: the same walk as through the tracee's magic links, without
+the cost of /proc's (half of the call's). News of name changes comes as SIGIO, raised at the tracer's
 thread inside the call that queues it (a flag: no system call per write; poll() without the
 compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
 not cached: paths through a dirfd (the fd may be reopened without a syscall rotrace stops),
@@ -534,8 +537,9 @@ class DirCache:
 
     def known(self, path: bytes, base: bytes, head: bytes) -> bool:
         """Whether the directory `path` is known real and `head`, from the magic link `base`,
-        reaches it now, as the tracee's walk did (one statx: the same mount and inode). It is
-        what placing it again would find, named as the last change taken in left it."""
+        reaches it now, as the tracee's walk did (one statx of the name, which is what `head`
+        names from `base` while the cache holds: the same mount and inode). It is what placing
+        it again would find, named as the last change taken in left it."""
         where = self._real.get(path)
         if where is None:
             return False
@@ -545,7 +549,7 @@ class DirCache:
             where = self._real.get(path)
             if where is None:
                 return False
-        if self._statx.where(base + b"/" + head if head else base) != where:
+        if self._statx.where(path) != where:
             del self._real[path]  # changed with no event taken in yet, or a mount: placed again
             return False
         self.hits += 1
