@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/ptrace.h>
@@ -334,6 +335,177 @@ static PyObject *statx_call(PyObject *Py_UNUSED(self), PyObject *const *args, Py
     return Py_BuildValue("(IHKIIK)", got, mode, (unsigned long long)ino, major, minor, (unsigned long long)mnt);
 }
 
+/* The placement cache's answer for one path (dircache.py, resolve.py): what DirCache.directory,
+ * DirCache.known and resolve.resolve's cached branch compute, in one call. */
+
+#define PLACE_MISS 0   /* not served from the cache: place it in Python (resolve.resolve) */
+#define PLACE_MOUNTS 1 /* a cached directory would be used: check the mounts first, then ask again */
+
+static int ends_with(const char *s, Py_ssize_t n, const char *tail) {
+    Py_ssize_t t = (Py_ssize_t)strlen(tail);
+    return n >= t && memcmp(s + n - t, tail, (size_t)t) == 0;
+}
+
+/* dircache._lexical_dir: absolute, no "//", no trailing "/" (but "/"), no "." or ".." name. */
+static int lexical_dir(const char *p, Py_ssize_t n) {
+    if (n == 0 || p[0] != '/') return 0;
+    if (n > 1 && p[n - 1] == '/') return 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i++)
+        if (p[i] == '/' && p[i + 1] == '/') return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] != '/') continue;
+        Py_ssize_t j = i + 1, k = j;
+        while (k < n && p[k] != '/') k++;
+        Py_ssize_t len = k - j;
+        if ((len == 1 && p[j] == '.') || (len == 2 && p[j] == '.' && p[j + 1] == '.')) return 0;
+    }
+    return 1;
+}
+
+static PyObject *miss(void) { return PyLong_FromLong(PLACE_MISS); }
+
+PyDoc_STRVAR(place_doc,
+             "place(base, raw, follow, tid, plain, cwds, real, unchecked, mask)\n--\n\n"
+             "Where raw (from the magic link base) lands when its directory is in the placement\n"
+             "cache (dircache.py): the path, or 0 (place it in Python) or 1 (check the mounts,\n"
+             "then ask again). A cached directory whose statx no longer matches is dropped.");
+
+static PyObject *place(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 9 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyDict_Check(args[4]) ||
+        !PyDict_Check(args[5]) || !PyDict_Check(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "place() takes (bytes, bytes, bool, int, dict, dict, dict, bool, int)");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]), *raw = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t nbase = PyBytes_GET_SIZE(args[0]), nraw = PyBytes_GET_SIZE(args[1]);
+    int follow = PyObject_IsTrue(args[2]), unchecked = PyObject_IsTrue(args[7]);
+    unsigned int mask = (unsigned int)PyLong_AsUnsignedLong(args[8]);
+    if (follow < 0 || unchecked < 0 || PyErr_Occurred()) return NULL;
+    PyObject *tid = args[3], *plain = args[4], *cwds = args[5], *real = args[6];
+    if (memchr(raw, 0, (size_t)nraw) != NULL) return miss();
+    int at_root = ends_with(base, nbase, "/root");
+    if (!at_root && !ends_with(base, nbase, "/cwd")) return miss();
+    if (at_root)
+        while (nraw > 0 && raw[0] == '/') raw++, nraw--;
+    /* the last name, and the directory before it (resolve.resolve) */
+    Py_ssize_t stripped = nraw;
+    while (stripped > 0 && raw[stripped - 1] == '/') stripped--;
+    Py_ssize_t nhead = 0, name_at = 0, nname = 0;
+    if (stripped > 0) {
+        Py_ssize_t cut = stripped - 1;
+        while (cut >= 0 && raw[cut] != '/') cut--;
+        nhead = cut < 0 ? 0 : cut;
+        name_at = cut + 1;
+        nname = stripped - name_at;
+    }
+    const char *name = raw + name_at;
+    if (nname == 0 || (nname == 1 && name[0] == '.') || (nname == 2 && name[0] == '.' && name[1] == '.')) {
+        nhead = nraw; /* the path names a directory as a whole */
+        nname = 0;
+    } else if (nraw > 0 && raw[nraw - 1] == '/') {
+        follow = 1; /* a slash after the last name: the kernel follows it */
+    }
+    /* DirCache.directory: a plain tracee, its root or its known cwd, a lexical name */
+    PyObject *is_plain = PyDict_GetItemWithError(plain, tid);
+    if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
+    int yes = PyObject_IsTrue(is_plain);
+    if (yes <= 0) return yes < 0 ? NULL : miss();
+    PyObject *path = NULL;
+    if (at_root) {
+        const char *h = raw;
+        Py_ssize_t nh = nhead;
+        while (nh > 0 && h[0] == '/') h++, nh--;
+        path = PyBytes_FromStringAndSize(NULL, nh + 1);
+        if (path == NULL) return NULL;
+        PyBytes_AS_STRING(path)[0] = '/';
+        memcpy(PyBytes_AS_STRING(path) + 1, h, (size_t)nh);
+    } else {
+        PyObject *cwd = PyDict_GetItemWithError(cwds, tid);
+        if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
+        if (nhead == 0) {
+            path = Py_NewRef(cwd);
+        } else {
+            const char *c = PyBytes_AS_STRING(cwd);
+            Py_ssize_t nc = PyBytes_GET_SIZE(cwd);
+            while (nc > 0 && c[nc - 1] == '/') nc--;
+            path = PyBytes_FromStringAndSize(NULL, nc + 1 + nhead);
+            if (path == NULL) return NULL;
+            char *out = PyBytes_AS_STRING(path);
+            memcpy(out, c, (size_t)nc);
+            out[nc] = '/';
+            memcpy(out + nc + 1, raw, (size_t)nhead);
+        }
+    }
+    const char *p = PyBytes_AS_STRING(path);
+    Py_ssize_t np = PyBytes_GET_SIZE(path);
+    if (!lexical_dir(p, np) || (np == 5 && memcmp(p, "/proc", 5) == 0) || (np > 5 && memcmp(p, "/proc/", 6) == 0)) {
+        Py_DECREF(path);
+        return miss();
+    }
+    /* DirCache.known: cached, the mounts checked since the write's entry, the same statx */
+    PyObject *where = PyDict_GetItemWithError(real, path);
+    if (where == NULL || !PyTuple_Check(where) || PyTuple_GET_SIZE(where) != 4) {
+        Py_DECREF(path);
+        return PyErr_Occurred() ? NULL : miss();
+    }
+    if (unchecked) {
+        Py_DECREF(path);
+        return PyLong_FromLong(PLACE_MOUNTS);
+    }
+    unsigned char buf[256];
+    int same = 0;
+    if (syscall(SYS_statx, AT_FDCWD, p, 0, mask, buf) == 0) {
+        uint32_t got, major, minor;
+        uint16_t mode;
+        uint64_t ino, mnt;
+        memcpy(&got, buf + 0, 4);
+        memcpy(&mode, buf + 28, 2);
+        memcpy(&ino, buf + 32, 8);
+        memcpy(&major, buf + 136, 4);
+        memcpy(&minor, buf + 140, 4);
+        memcpy(&mnt, buf + 144, 8);
+        if (S_ISDIR(mode) && (got & 0x100) && (got & (0x1000 | 0x4000))) {
+            PyObject *now = Py_BuildValue("(KIIK)", (unsigned long long)mnt, major, minor, (unsigned long long)ino);
+            if (now == NULL) {
+                Py_DECREF(path);
+                return NULL;
+            }
+            same = PyObject_RichCompareBool(now, where, Py_EQ);
+            Py_DECREF(now);
+            if (same < 0) {
+                Py_DECREF(path);
+                return NULL;
+            }
+        }
+    }
+    if (!same) { /* changed with no event taken in yet, or a mount: placed again */
+        int rc = PyDict_DelItem(real, path);
+        Py_DECREF(path);
+        return rc < 0 ? NULL : miss();
+    }
+    if (nname == 0) return path;
+    Py_ssize_t keep = np;
+    while (keep > 0 && p[keep - 1] == '/') keep--;
+    PyObject *placed = PyBytes_FromStringAndSize(NULL, keep + 1 + nname);
+    if (placed == NULL) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(placed);
+    memcpy(out, p, (size_t)keep);
+    out[keep] = '/';
+    memcpy(out + keep + 1, name, (size_t)nname);
+    Py_DECREF(path);
+    if (follow) { /* resolve._is_link: only a name that is not there is surely no symlink */
+        struct stat st;
+        if (lstat(out, &st) == 0 ? S_ISLNK(st.st_mode) : errno != ENOENT) {
+            Py_DECREF(placed);
+            return miss();
+        }
+    }
+    return placed;
+}
+
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
     {"hand_back", hand_back, METH_NOARGS, hand_back_doc},
@@ -341,6 +513,7 @@ static PyMethodDef methods[] = {
     {"take", take, METH_NOARGS, take_doc},
     {"cstring", (PyCFunction)(void (*)(void))cstring, METH_FASTCALL, cstring_doc},
     {"statx", (PyCFunction)(void (*)(void))statx_call, METH_FASTCALL, statx_doc},
+    {"place", (PyCFunction)(void (*)(void))place, METH_FASTCALL, place_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -21,3 +21,15 @@ def cstring(fd: int, addr: int, /) -> bytes | None: ...
 def statx(
     dirfd: int, path: bytes, flags: int, mask: int, /
 ) -> tuple[int, int, int, int, int, int] | None: ...
+def place(
+    base: bytes,
+    raw: bytes,
+    follow: bool,
+    tid: int,
+    plain: dict[int, bool],
+    cwds: dict[int, bytes],
+    real: dict[bytes, tuple[int, int, int, int]],
+    unchecked: bool,
+    mask: int,
+    /,
+) -> bytes | int: ...

@@ -117,8 +117,13 @@ class Pending:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            loc.path = resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid) or resolve.lexical(
-                loc.base, loc.raw
+            placed = (
+                served.placed(tid, loc.base, loc.raw, follow) if served is not None and not loc.root else None
+            )
+            loc.path = (
+                placed
+                or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid)
+                or resolve.lexical(loc.base, loc.raw)
             )
         if places and cache is not None:
             for loc, _follow in places:  # a name on its way changed while the call ran: unknown

@@ -91,6 +91,12 @@ Where = tuple[int, int, int, int]  # mount id, device major, minor, inode
 
 
 StatxCall = Callable[[int, bytes, int, int], "tuple[int, int, int, int, int, int] | None"]
+# _fastloop.place: directory, known and resolve.resolve's cached branch in one call
+PlaceCall = Callable[
+    [bytes, bytes, bool, int, dict[int, bool], dict[int, bytes], "dict[bytes, Where]", bool, int],
+    "bytes | int",
+]
+_PLACE_MOUNTS = 1  # place() would use a cached directory: check the mounts first
 
 
 class _Statx:
@@ -206,7 +212,8 @@ class DirCache:
     """Which directories are real (their name is the kernel's answer), and what each tracee's
     context is, with the queues that say when that may have changed (see the module doc)."""
 
-    def __init__(self, statx: StatxCall | None = None) -> None:
+    def __init__(self, statx: StatxCall | None = None, place: PlaceCall | None = None) -> None:
+        self._place = place
         self.enabled = True
         self.hits = 0
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
@@ -554,6 +561,34 @@ class DirCache:
             return False
         self.hits += 1
         return True
+
+    def placed(self, tid: int, base: bytes, raw: bytes, follow: bool) -> bytes | None:
+        """Where `raw` (from the magic link `base`, followed as resolve.resolve says) lands, when
+        the compiled helper serves it from the cache as `directory`, `known` and resolve.resolve
+        would; None: place it with resolve.resolve. Call after `fresh()`."""
+        if self._place is None:
+            return None
+        found = self._place(
+            base,
+            raw,
+            follow,
+            tid,
+            self._plain,
+            self._cwd,
+            self._real,
+            self._mounts_unchecked,
+            self._statx.mask,
+        )
+        if found == _PLACE_MOUNTS:  # as `known` does before a write's first hit (which may start over)
+            self._mounts_unchecked = False
+            self._mounts_changed()
+            found = self._place(
+                base, raw, follow, tid, self._plain, self._cwd, self._real, False, self._statx.mask
+            )
+        if isinstance(found, bytes):
+            self.hits += 1
+            return found
+        return None
 
     def learn(self, path: bytes, answer: bytes, fd: int) -> None:
         """The kernel named the directory `path` as `answer` through the open fd: remember it if
