@@ -1,7 +1,8 @@
-"""The compiled loop's placement helper (_fastloop.place, through DirCache.placed) against the
-pure loop's resolve.resolve, on real directories, symlinks and files: whatever path it serves
-from the cache is the one resolve.resolve gives, for any spelling of the path (`.`, `..`,
-repeated and trailing slashes, symlinks followed or not, absolute or from the cwd)."""
+"""The compiled loop's placement helpers (_fastloop.c, through DirCache) against the pure loop's
+Python, on real directories, symlinks and files: whatever path `place` serves from the cache is
+the one resolve.resolve gives, and `directory` and `lexical` answer as DirCache's own Python,
+for any spelling of the path (`.`, `..`, repeated and trailing slashes, symlinks followed or
+not, absolute or from the cwd)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def caches() -> Iterator[tuple[DirCache, DirCache]]:
-    with_helper, without = DirCache(_fastloop.statx, _fastloop.place), DirCache()
+    with_helper, without = DirCache(_fastloop), DirCache()
     yield with_helper, without
     with_helper.close()
     without.close()
@@ -52,7 +53,12 @@ def caches() -> Iterator[tuple[DirCache, DirCache]]:
     follow=st.booleans(),
 )
 def test_what_the_helper_serves_is_what_resolve_gives(
-    tree: Path, caches: tuple[DirCache, DirCache], names: list[str], absolute: bool, trailing: str, follow: bool
+    tree: Path,
+    caches: tuple[DirCache, DirCache],
+    names: list[str],
+    absolute: bool,
+    trailing: str,
+    follow: bool,
 ) -> None:
     tid = os.getpid()
     raw = ("/".join(names) + trailing).encode()
@@ -68,6 +74,9 @@ def test_what_the_helper_serves_is_what_resolve_gives(
         served = cache.placed(tid, base, raw, follow)
         assert served is None or served == expected, (raw, follow)
         assert resolve.resolve(base, raw, follow, b"", cache, tid) == expected
+    for way in {raw, raw.rstrip(b"/").rpartition(b"/")[0], raw.rstrip(b"/")}:
+        assert cache.directory(tid, base, way) == plain.directory(tid, base, way), way
+        assert cache._lexical(tid, base, way) == plain._lexical(tid, base, way), way
 
 
 def test_the_helper_serves_what_the_cache_knows(tree: Path, caches: tuple[DirCache, DirCache]) -> None:

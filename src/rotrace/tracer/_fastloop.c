@@ -364,6 +364,105 @@ static int lexical_dir(const char *p, Py_ssize_t n) {
 
 static PyObject *miss(void) { return PyLong_FromLong(PLACE_MISS); }
 
+/* "/" + head without its leading slashes (a path from the root), or cwd + "/" + head. */
+static PyObject *joined(PyObject *cwd, const char *head, Py_ssize_t nhead) {
+    if (cwd == NULL) {
+        while (nhead > 0 && head[0] == '/') head++, nhead--;
+        PyObject *path = PyBytes_FromStringAndSize(NULL, nhead + 1);
+        if (path == NULL) return NULL;
+        PyBytes_AS_STRING(path)[0] = '/';
+        memcpy(PyBytes_AS_STRING(path) + 1, head, (size_t)nhead);
+        return path;
+    }
+    if (nhead == 0) return Py_NewRef(cwd);
+    const char *c = PyBytes_AS_STRING(cwd);
+    Py_ssize_t nc = PyBytes_GET_SIZE(cwd);
+    while (nc > 0 && c[nc - 1] == '/') nc--;
+    PyObject *path = PyBytes_FromStringAndSize(NULL, nc + 1 + nhead);
+    if (path == NULL) return NULL;
+    char *out = PyBytes_AS_STRING(path);
+    memcpy(out, c, (size_t)nc);
+    out[nc] = '/';
+    memcpy(out + nc + 1, head, (size_t)nhead);
+    return path;
+}
+
+static int under_proc(const char *p, Py_ssize_t n) {
+    return (n == 5 && memcmp(p, "/proc", 5) == 0) || (n > 5 && memcmp(p, "/proc/", 6) == 0);
+}
+
+PyDoc_STRVAR(directory_doc,
+             "directory(base, head, tid, plain, cwds)\n--\n\n"
+             "DirCache.directory: the directory head names from the magic link base, read\n"
+             "lexically; None when it is not cacheable; 0 when the tracee's root or cwd is not\n"
+             "known yet (DirCache reads it).");
+
+static PyObject *directory(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyDict_Check(args[3]) ||
+        !PyDict_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "directory() takes (bytes, bytes, int, dict, dict)");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t nbase = PyBytes_GET_SIZE(args[0]);
+    PyObject *is_plain = PyDict_GetItemWithError(args[3], args[2]);
+    if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
+    int yes = PyObject_IsTrue(is_plain);
+    if (yes < 0) return NULL;
+    int at_root = ends_with(base, nbase, "/root");
+    if (!yes || (!at_root && !ends_with(base, nbase, "/cwd"))) Py_RETURN_NONE;
+    PyObject *cwd = NULL;
+    if (!at_root) {
+        cwd = PyDict_GetItemWithError(args[4], args[2]);
+        if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
+    }
+    PyObject *path = joined(cwd, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]));
+    if (path == NULL) return NULL;
+    const char *p = PyBytes_AS_STRING(path);
+    Py_ssize_t np = PyBytes_GET_SIZE(path);
+    if (!lexical_dir(p, np) || under_proc(p, np)) {
+        Py_DECREF(path);
+        Py_RETURN_NONE;
+    }
+    return path;
+}
+
+PyDoc_STRVAR(lexical_doc,
+             "lexical(base, raw, tid, cwds)\n--\n\n"
+             "DirCache._lexical for a path already in normal form: the directory of raw from the\n"
+             "magic link base, read lexically; None when not known; 0 when it needs normalising\n"
+             "(DirCache does it).");
+
+static PyObject *lexical(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "lexical() takes (bytes, bytes, int, dict)");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]), *raw = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t nbase = PyBytes_GET_SIZE(args[0]), nraw = PyBytes_GET_SIZE(args[1]);
+    while (nraw > 0 && raw[nraw - 1] == '/') nraw--; /* raw.rstrip("/").rpartition("/")[0] */
+    Py_ssize_t nhead = nraw - 1;
+    while (nhead >= 0 && raw[nhead] != '/') nhead--;
+    if (nhead < 0) nhead = 0;
+    int at_root = ends_with(base, nbase, "/root");
+    PyObject *cwd = NULL;
+    if (!at_root) {
+        cwd = PyDict_GetItemWithError(args[3], args[2]);
+        if (cwd == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE;
+        }
+        if (!ends_with(base, nbase, "/cwd") || !PyBytes_Check(cwd)) Py_RETURN_NONE;
+    }
+    PyObject *path = joined(cwd, raw, nhead);
+    if (path == NULL) return NULL;
+    if (!lexical_dir(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path))) {
+        Py_DECREF(path);
+        return miss();
+    }
+    return path;
+}
+
 PyDoc_STRVAR(place_doc,
              "place(base, raw, follow, tid, plain, cwds, real, unchecked, mask)\n--\n\n"
              "Where raw (from the magic link base) lands when its directory is in the placement\n"
@@ -514,6 +613,8 @@ static PyMethodDef methods[] = {
     {"cstring", (PyCFunction)(void (*)(void))cstring, METH_FASTCALL, cstring_doc},
     {"statx", (PyCFunction)(void (*)(void))statx_call, METH_FASTCALL, statx_doc},
     {"place", (PyCFunction)(void (*)(void))place, METH_FASTCALL, place_doc},
+    {"directory", (PyCFunction)(void (*)(void))directory, METH_FASTCALL, directory_doc},
+    {"lexical", (PyCFunction)(void (*)(void))lexical, METH_FASTCALL, lexical_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,9 +25,9 @@ Each use of a cached directory is checked by one statx: its name must reach the 
 unique id) and inode. The name is looked up from rotrace's root, which is the tracee's (only a
 tracee that sees rotrace's root and mounts is served), and a cwd's name is one checked to be
 the tracee's cwd and watched since: the same walk as through the tracee's magic links, without
-the cost of /proc's (half of the call's). News of name changes comes as SIGIO, raised at the tracer's
-thread inside the call that queues it (a flag: no system call per write; poll() without the
-compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
+the cost of /proc's (half of the call's). News of name changes comes as SIGIO, raised at the
+tracer's thread inside the call that queues it (a flag: no system call per write; poll()
+without the compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
 not cached: paths through a dirfd (the fd may be reopened without a syscall rotrace stops),
 openat2 RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss
 (network, FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
@@ -44,6 +44,7 @@ import signal
 import stat
 import struct
 from collections.abc import Callable
+from typing import Protocol
 
 from rotrace.tracer.linux.kernel import libc
 
@@ -90,12 +91,39 @@ _STATX_TYPE, _STATX_INO, _STATX_MNT_ID, _STATX_MNT_ID_UNIQUE = 0x1, 0x100, 0x100
 Where = tuple[int, int, int, int]  # mount id, device major, minor, inode
 
 
-StatxCall = Callable[[int, bytes, int, int], "tuple[int, int, int, int, int, int] | None"]
-# _fastloop.place: directory, known and resolve.resolve's cached branch in one call
-PlaceCall = Callable[
-    [bytes, bytes, bool, int, dict[int, bool], dict[int, bytes], "dict[bytes, Where]", bool, int],
-    "bytes | int",
-]
+class Helpers(Protocol):
+    """The compiled loop's helpers (_fastloop.c): each does what the Python named beside it does
+    (which the pure loop runs, the reference), or answers 0 for the Python to do it."""
+
+    def statx(
+        self, dirfd: int, path: bytes, flags: int, mask: int, /
+    ) -> tuple[int, int, int, int, int, int] | None:
+        """_Statx.where's system call and the fields it reads."""
+
+    def place(
+        self,
+        base: bytes,
+        raw: bytes,
+        follow: bool,
+        tid: int,
+        plain: dict[int, bool],
+        cwds: dict[int, bytes],
+        real: dict[bytes, Where],
+        unchecked: bool,
+        mask: int,
+        /,
+    ) -> bytes | int:
+        """DirCache.directory, DirCache.known and resolve.resolve's cached branch in one call."""
+
+    def directory(
+        self, base: bytes, head: bytes, tid: int, plain: dict[int, bool], cwds: dict[int, bytes], /
+    ) -> bytes | int | None:
+        """DirCache.directory, when the tracee's context is known."""
+
+    def lexical(self, base: bytes, raw: bytes, tid: int, cwds: dict[int, bytes], /) -> bytes | int | None:
+        """DirCache._lexical, for a path already in normal form."""
+
+
 _PLACE_MOUNTS = 1  # place() would use a cached directory: check the mounts first
 
 
@@ -103,7 +131,9 @@ class _Statx:
     """One statx buffer, reused: where a path (or an fd) reaches, with its mount. `call`, when
     given (the compiled loop's statx), makes the call and reads the fields in one step."""
 
-    def __init__(self, call: StatxCall | None = None) -> None:
+    def __init__(
+        self, call: Callable[[int, bytes, int, int], tuple[int, int, int, int, int, int] | None] | None = None
+    ) -> None:
         self._buf = ctypes.create_string_buffer(256)
         self._call = libc.statx
         self._call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
@@ -212,8 +242,8 @@ class DirCache:
     """Which directories are real (their name is the kernel's answer), and what each tracee's
     context is, with the queues that say when that may have changed (see the module doc)."""
 
-    def __init__(self, statx: StatxCall | None = None, place: PlaceCall | None = None) -> None:
-        self._place = place
+    def __init__(self, fast: Helpers | None = None) -> None:
+        self._fast = fast
         self.enabled = True
         self.hits = 0
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
@@ -239,7 +269,7 @@ class DirCache:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
             self._inotify = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._statx = _Statx(statx)
+            self._statx = _Statx(fast.statx if fast is not None else None)
         except (OSError, AttributeError):  # no statx in an old libc
             self._inotify = -1
         if self._inotify < 0 or self._mounts < 0:
@@ -397,6 +427,10 @@ class DirCache:
     def _lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
         """The directory of `raw` read lexically (no system call): from the root, or from the
         tracee's cwd when its name is known."""
+        if self._fast is not None:
+            found = self._fast.lexical(base, raw, tid, self._cwd)
+            if found != 0:
+                return found if isinstance(found, bytes) else None
         head = raw.rstrip(b"/").rpartition(b"/")[0]
         if base.endswith(b"/root"):
             return resolve_lexically(b"/" + head.lstrip(b"/"))
@@ -527,6 +561,10 @@ class DirCache:
     def directory(self, tid: int, base: bytes, head: bytes) -> bytes | None:
         """The directory `head` names from the magic link `base`, read lexically, when the
         tracee's context allows it (None: not cacheable). Call after `fresh()`."""
+        if self._fast is not None:
+            found = self._fast.directory(base, head, tid, self._plain, self._cwd)
+            if found != 0:
+                return found if isinstance(found, bytes) else None
         if not self._is_plain(tid):
             return None
         if base.endswith(b"/root"):
@@ -566,9 +604,9 @@ class DirCache:
         """Where `raw` (from the magic link `base`, followed as resolve.resolve says) lands, when
         the compiled helper serves it from the cache as `directory`, `known` and resolve.resolve
         would; None: place it with resolve.resolve. Call after `fresh()`."""
-        if self._place is None:
+        if self._fast is None:
             return None
-        found = self._place(
+        found = self._fast.place(
             base,
             raw,
             follow,
@@ -582,7 +620,7 @@ class DirCache:
         if found == _PLACE_MOUNTS:  # as `known` does before a write's first hit (which may start over)
             self._mounts_unchecked = False
             self._mounts_changed()
-            found = self._place(
+            found = self._fast.place(
                 base, raw, follow, tid, self._plain, self._cwd, self._real, False, self._statx.mask
             )
         if isinstance(found, bytes):

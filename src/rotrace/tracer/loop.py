@@ -98,7 +98,7 @@ class Tracer:
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
-        self.dircache = DirCache(*((fast.statx, fast.place) if fast is not None else ()))
+        self.dircache = DirCache(fast)
         if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
         self._unknown_arch_warned = False
