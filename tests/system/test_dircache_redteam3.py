@@ -141,3 +141,40 @@ def test_a_root_stacked_on_rotraces_root(tmp_path: Path, loop: str) -> None:
     placed = _traced_mkdirs(tmp_path, setup, _STACKED, str(top))
     assert (out / "b").is_dir()
     assert placed[-1] in (str(out / "b"), None), placed
+
+
+_DETACHED_ROOT = """
+import ctypes, os, sys
+top = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+r2, w2 = os.pipe()
+if os.fork() == 0:  # keeps rotrace's root
+    os.read(r, 1)
+    os.mkdir(f"{top}/p/a")  # rotrace's view: p a directory in the tmpfs, cached
+    os.write(w2, b"x")
+    os._exit(0)
+MS_BIND, MNT_DETACH = 0x1000, 2
+assert libc.mount(b"/", f"{top}/m".encode(), None, MS_BIND, None) == 0  # / alone: no mount below
+os.chroot(f"{top}/m")
+os.chdir("/")
+assert libc.umount2(b"/", MNT_DETACH) == 0  # the root detached: /proc names it / now
+os.write(w, b"x")
+os.read(r2, 1)
+os.mkdir(f"{top}/p/b")  # from this root: top is the directory under the tmpfs, p a symlink -> out
+os.wait()
+"""
+
+
+def test_a_root_on_a_detached_bind_of_the_root(tmp_path: Path, loop: str) -> None:
+    """A process chroot'ed into a bind of / that it then detaches (`umount -l /`) has a root
+    /proc names `/`, in rotrace's mount namespace; its absolute paths are walked without the
+    mounts below rotrace's root: a tmpfs on `top` hides a symlink p to a directory outside."""
+    top, out = tmp_path / "top", tmp_path / "out"
+    top.mkdir()
+    (top / "p").symlink_to(out)
+    out.mkdir()
+    setup = f"mount -t tmpfs top {top} && mkdir {top}/p {top}/m"
+    placed = _traced_mkdirs(tmp_path, setup, _DETACHED_ROOT, str(top))
+    assert (out / "b").is_dir()
+    assert placed[-1] in (str(out / "b"), None), placed
