@@ -4,7 +4,8 @@ tracee's cwd (or root) is the very directory its name reaches, on the same mount
 gives the traced program a cwd or root that /proc names as a cached name's directory (the same
 inode) on another mount, whose mounts below differ: there a symlink takes its write outside.
 Each compares where the write really landed (read afterwards) with where rotrace placed it,
-with the cache on and off; unresolved is acceptable, another place is not.
+with the cache on and off (as uid 65534: as a user runs it); unresolved is acceptable, another
+place is not.
 
 Each runs rotrace in a mount namespace of its own (unshare -m, mounts private), so that the
 mounts made (one over /) touch nothing else on the machine."""
@@ -16,11 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import loop_with_and_without_cache
+from tests.support.tracing import NON_ROOT_PYTHON, loop_with_and_without_cache, portable_site
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounts need root and unshare(1)"
@@ -29,12 +32,19 @@ pytestmark = pytest.mark.skipif(
 loop = loop_with_and_without_cache  # the fixture, under the name the tests take
 
 
-def _traced_mkdirs(tmp_path: Path, setup: str, attack: str, *args: str) -> list[str | None]:
-    """Run `setup` (sh) then rotrace on `attack` (Python) in a private mount namespace: the
-    places of the attack's mkdirs, in order (None: unresolved)."""
+def _traced_mkdirs(
+    tmp_path: Path, setup: str, attack: str, *args: str, site: Path | None = None
+) -> list[str | None]:
+    """Run `setup` (sh, as root) then rotrace on `attack` (Python) in a private mount namespace:
+    the places of the attack's mkdirs, in order (None: unresolved). With `site` (rotrace
+    importable by anyone), rotrace and the attack run as uid 65534."""
     trace = tmp_path / "t.json"
     script = f'{setup}\nexec "$@"'
-    argv = [sys.executable, "-m", "rotrace", "run", "--json", str(trace), "--", sys.executable, "-c", attack]
+    py = sys.executable if site is None else NON_ROOT_PYTHON
+    argv = [py, "-m", "rotrace", "run", "--json", str(trace), "--", py, "-c", attack]
+    if site is not None:
+        user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i"]
+        argv = [*user, f"PYTHONPATH={site}", f"PATH={os.defpath}", f"HOME={tmp_path}", *argv]
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-ec", script, "sh", *argv, *args],
@@ -73,6 +83,55 @@ def test_a_cwd_covered_by_a_bind_of_its_ancestor_over_itself(tmp_path: Path, loo
     """
     placed = _traced_mkdirs(tmp_path, setup, _COVERED, str(top))
     assert (out / "b").is_dir()
+    assert placed[-1] in (str(out / "b"), None), placed
+
+
+_COVERED_BY_ANOTHER = """
+import os, sys
+top, fifos = sys.argv[1:3]
+os.chdir(f"{top}/x/d")
+with open(f"{fifos}/go", "w") as f:
+    f.write("x")
+with open(f"{fifos}/done") as f:  # x bound over itself by another process meanwhile
+    f.read()
+os.mkdir(f"{top}/x/d/sub/lnk/a")  # by name: sub the directory under the tmpfs, lnk in it cached
+os.mkdir("sub/lnk/b")  # from the covered cwd (named x/d, the same inode): sub the tmpfs, lnk -> out
+"""
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory uid 65534 may enter (pytest's tmp_path is private to root)."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-redteam3-"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
+def test_a_cwd_covered_by_another_process_while_rotrace_runs_as_nobody(shared: Path) -> None:
+    """The same cover made by a process outside the traced tree (root: an administrator, a
+    container engine) while rotrace and the program it traces run as uid 65534."""
+    site = portable_site(shared / "site")
+    top, out, fifos = shared / "top", shared / "out", shared / "fifos"
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    fifos.mkdir()
+    for fifo in ("go", "done"):
+        os.mkfifo(fifos / fifo, 0o666)
+        (fifos / fifo).chmod(0o666)
+    (shared / "t.json").touch()
+    (shared / "t.json").chmod(0o666)
+    setup = f"""
+    mkdir -p {top} && mount -t tmpfs -o mode=755 top {top}
+    mkdir -p {top}/x/d/sub/lnk && chmod 777 {top}/x/d/sub/lnk
+    mount -t tmpfs -o mode=755 sub {top}/x/d/sub && ln -s {out} {top}/x/d/sub/lnk
+    (cat {fifos}/go >/dev/null; mount --bind {top}/x {top}/x; echo x >{fifos}/done) &
+    """
+    placed = _traced_mkdirs(shared, setup, _COVERED_BY_ANOTHER, str(top), str(fifos), site=site)
+    assert (out / "b").is_dir() and (out / "b").stat().st_uid == 65534
     assert placed[-1] in (str(out / "b"), None), placed
 
 
