@@ -17,20 +17,23 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
-- a tracee in another mount namespace or under another root: never served from the cache;
+- a tracee in another mount namespace or under another root (another mount or inode than
+  rotrace's root, whatever /proc names it): never served from the cache;
 - a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
   root (CLONE_FS) with a process rotrace does not trace.
 
 Each use of a cached directory is checked by one statx: its name must reach the same mount (a
 unique id) and inode. The name is looked up from rotrace's root, which is the tracee's (only a
-tracee that sees rotrace's root and mounts is served), and a cwd's name is one checked to be
-the tracee's cwd and watched since: the same walk as through the tracee's magic links, without
-the cost of /proc's (half of the call's). News of name changes comes as SIGIO, raised at the
-tracer's thread inside the call that queues it (a flag: no system call per write; poll()
-without the compiled module). A write racing a change of a name on its way is unresolved (`raced`). What is
-not cached: paths through a dirfd (the fd may be reopened without a syscall rotrace stops),
-openat2 RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss
-(network, FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
+tracee that sees rotrace's mounts from rotrace's very root is served), and a cwd's name is one
+checked to reach the tracee's cwd, the same mount and inode (not the inode alone: a cwd on a
+covered or detached mount is named by the inode's name on another mount), and watched since:
+the same walk as through the tracee's magic links, without the cost of /proc's (half of the
+call's). News of name changes comes as SIGIO, raised at the tracer's thread inside the call
+that queues it (a flag: no system call per write; poll() without the compiled module). A write
+racing a change of a name on its way is unresolved (`raced`). What is not cached: paths
+through a dirfd (the fd may be reopened without a syscall rotrace stops), openat2
+RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss (network,
+FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.
 """
 
 from __future__ import annotations
@@ -524,16 +527,19 @@ class DirCache:
     # -- lookups --------------------------------------------------------------------------------
 
     def _is_plain(self, tid: int) -> bool:
-        """The tracee sees rotrace's mounts from rotrace's root: its paths are rotrace's paths."""
+        """The tracee sees rotrace's mounts from rotrace's root: its paths are rotrace's paths.
+        The root is compared by mount and inode: its name is no proof, for /proc names a root
+        stacked on rotrace's (`mount --bind / /`, then `chroot` into it) or in a detached mount
+        `/` too, and a walk from either is not rotrace's."""
         plain = self._plain.get(tid)
         if plain is None:
             try:
-                plain = (
-                    os.stat(b"/proc/%d/ns/mnt" % tid).st_ino == self._own_ns
-                    and os.readlink(b"/proc/%d/root" % tid) == b"/"
-                )
+                plain = os.stat(b"/proc/%d/ns/mnt" % tid).st_ino == self._own_ns
             except OSError:
                 plain = False
+            if plain:
+                root = self._statx.where(b"/proc/%d/root" % tid)
+                plain = root is not None and root == self._statx.where(b"/")
             self._plain[tid] = plain
         return plain
 
@@ -549,11 +555,12 @@ class DirCache:
             return None
         if not _lexical_dir(cwd) or not self._watch(cwd):
             return None
-        try:  # the watches are in place: is that name (no symlink) still the tracee's cwd?
-            here, there = os.lstat(cwd), os.stat(link)
-        except OSError:
-            return None
-        if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+        # The watches are in place: is that name (no symlink) still the tracee's cwd, the same
+        # mount and inode? The same inode is not enough: a cwd on a mount covered since (a bind
+        # of an ancestor over itself) or detached (`umount -l`) is named by /proc as the name
+        # that reaches its inode on another mount, and the mounts below it differ.
+        here = self._statx.where(cwd, follow=False)
+        if here is None or here != self._statx.where(link):
             return None
         self._cwd[tid] = cwd
         return cwd
