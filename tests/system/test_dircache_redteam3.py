@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tracing import NON_ROOT_PYTHON, loop_with_and_without_cache, portable_site
+from tests.support.tracing import (
+    LOOPS,
+    NON_ROOT_PYTHON,
+    loop_with_and_without_cache,
+    portable_site,
+    using_loop,
+)
+from tests.system.test_dircache_race import _SWAPPER, WRITES
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounts need root and unshare(1)"
@@ -33,13 +42,13 @@ loop = loop_with_and_without_cache  # the fixture, under the name the tests take
 
 
 def _traced_mkdirs(
-    tmp_path: Path, setup: str, attack: str, *args: str, site: Path | None = None
+    tmp_path: Path, setup: str, attack: str, *args: str, site: Path | None = None, made: int = 2
 ) -> list[str | None]:
     """Run `setup` (sh, as root) then rotrace on `attack` (Python) in a private mount namespace:
-    the places of the attack's mkdirs, in order (None: unresolved). With `site` (rotrace
-    importable by anyone), rotrace and the attack run as uid 65534."""
+    the places of the attack's successful mkdirs, in order (None: unresolved), at most `made`.
+    With `site` (rotrace importable by anyone), rotrace and the attack run as uid 65534."""
     trace = tmp_path / "t.json"
-    script = f'{setup}\nexec "$@"'
+    script = f'{setup}\n"$@" && rc=0 || rc=$?\nkill $! 2>/dev/null || true\nexit $rc'  # $!: one left behind
     py = sys.executable if site is None else NON_ROOT_PYTHON
     argv = [py, "-m", "rotrace", "run", "--json", str(trace), "--", py, "-c", attack]
     if site is not None:
@@ -52,8 +61,9 @@ def _traced_mkdirs(
     )  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr
     events = json.loads(trace.read_text())["events"]
-    placed = [None if e["unresolved"] else e["path"] for e in events if e["op"] == "mkdir"]
-    assert len(placed) == 2, placed
+    ok = [e for e in events if e["op"] == "mkdir" and e["result"] == 0]
+    placed = [None if e["unresolved"] else e["path"] for e in ok]
+    assert 0 < len(placed) <= made, placed
     return placed
 
 
@@ -237,3 +247,64 @@ def test_a_root_on_a_detached_bind_of_the_root(tmp_path: Path, loop: str) -> Non
     placed = _traced_mkdirs(tmp_path, setup, _DETACHED_ROOT, str(top))
     assert (out / "b").is_dir()
     assert placed[-1] in (str(out / "b"), None), placed
+
+
+_CHURN = """
+while :; do mount -t tmpfs churn "$1"; umount "$1"; sleep 0.002; done
+"""
+
+
+@pytest.mark.parametrize("how", ["exchange", "rename and symlink"])
+@pytest.mark.parametrize("name", LOOPS)
+def test_a_racing_swap_while_mounts_change_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, how: str
+) -> None:
+    """The racing swap of test_dircache_race (the cache on, which tells a write racing a change
+    on its way), while mounts come and go elsewhere in rotrace's mount namespace (another
+    workload's, nothing on the writes' ways): each change makes the cache start over, which
+    must not lose the name changes queued meanwhile, nor those made before its watches are
+    back, for a write in flight: placed where the file is, or unresolved."""
+    monkeypatch.delenv("ROTRACE_DIRCACHE", raising=False)
+    with using_loop(name):
+        _racing_swap(tmp_path, how)
+
+
+def _racing_swap(tmp_path: Path, how: str) -> None:
+    (tmp_path / "d").mkdir()  # A
+    (tmp_path / "B").mkdir()
+    (tmp_path / "s").symlink_to("B")
+    (tmp_path / "elsewhere").mkdir()
+    writer = f"""
+import os
+for i in range({WRITES}):
+    try:
+        os.mkdir({str(tmp_path / "d")!r} + "/m%d" % i)
+    except OSError:
+        pass
+"""
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", _SWAPPER, str(tmp_path), how.split(maxsplit=1)[0]],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert swapper.stdout is not None and swapper.stdout.readline() == "ready\n"
+        setup = f"sh -c {shlex.quote(_CHURN)} churn {tmp_path / 'elsewhere'} >/dev/null 2>&1 &"
+        placed = _traced_mkdirs(tmp_path, setup, writer, made=WRITES)
+    finally:
+        swapper.send_signal(signal.SIGTERM)
+        out, _ = swapper.communicate(timeout=60)
+    assert swapper.returncode == 0 and int(out.split()[-1]) > 0
+    assert (tmp_path / "d").is_dir() and not (tmp_path / "d").is_symlink()
+    holds = {"A": set(os.listdir(tmp_path / "d")), "B": set(os.listdir(tmp_path / "B"))}
+    names = {str(tmp_path / "d"): "A", str(tmp_path / "d.real"): "A", str(tmp_path / "s"): "A"}
+    names[str(tmp_path / "B")] = "B"
+    assert len(placed) == sum(len(h) for h in holds.values())
+    wrong = []
+    for path in placed:
+        if path is None:
+            continue
+        parent, _, name = path.rpartition("/")
+        if name not in holds.get(names.get(parent, "?"), set()):
+            wrong.append(path)
+    assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"

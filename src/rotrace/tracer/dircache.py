@@ -371,16 +371,17 @@ class DirCache:
             return
         for fd, events in self._poll.poll(0):
             if fd == self._mounts and events & _POLL_MOUNTS:
-                self._restart(self._reload_mounts())
+                self._restart(self._reload_mounts() or {b"/"})
             elif fd == self._inotify:
                 self._drain()
 
     def _mounts_changed(self) -> None:
         """A mount or unmount in rotrace's namespace since the last look: start over. A watch
         is on the directory its path reached then: a mount over that path (or one removed)
-        leaves it on a directory the path no longer names."""
+        leaves it on a directory the path no longer names. A change undone by the time
+        mountinfo is read (a mount come and gone) was at no point known: anywhere."""
         if self.enabled and self._mount_poll.poll(0):
-            self._restart(self._reload_mounts())
+            self._restart(self._reload_mounts() or {b"/"})
 
     def raced(self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> bool:
         """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
@@ -490,10 +491,23 @@ class DirCache:
 
     def _restart(self, changed: set[bytes] | None = None) -> None:
         """A lost event (any name may have changed) or a change of the mounts at the points
-        `changed` (a write whose way goes through one raced it): start over with a new queue
-        (its watches go with the old one)."""
+        `changed` (a write whose way goes through one raced it): start over. After a lost
+        event, with a new queue (its watches go with the old one). After a change of mounts,
+        only the watches at or under a changed point go (a mount there leaves them on
+        directories the names no longer reach): the queue and the other watches stay, for a
+        new queue would lose the events queued in the old one and any change made before its
+        watches are back, on the way of a write in flight, which is then placed wrong."""
         for point in changed if changed is not None else {b"/"}:
             self._note(point)
+        if changed is not None and b"/" not in changed:
+            under = tuple(point.rstrip(b"/") + b"/" for point in changed)
+            for path in [p for p in self._wd_of if p in changed or p.startswith(under)]:
+                wd = self._wd_of.pop(path)
+                self._path_of.pop(wd, None)  # its IN_IGNORED, and what was queued, are moot
+                libc.inotify_rm_watch(self._inotify, wd)
+            self._unwatchable.clear()
+            self.forget_all()
+            return
         self._poll.unregister(self._inotify)
         _close_aside(self._inotify)
         self._wd_of.clear()
