@@ -74,6 +74,7 @@ class Pending:
     via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
     since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
+    context: tuple[int, bool, bool] | None = None  # changes of cwd and root at the entry (loop.py)
 
     def resolve(
         self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None
@@ -131,6 +132,18 @@ class Pending:
                     loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
+
+    def unplace_moved(self, cwd: bool, root: bool, result: int | None) -> None:
+        """After `resolve`: a thread sharing the tracee's cwd (`cwd`) or root (`root`) changed it
+        while the call ran, so a path from it may have been walked from the one before or the
+        one after, and is unresolved. An open that succeeded is named by its fd, whatever."""
+        if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
+            return
+        for loc in (self.path, None if self.verbatim_target else self.target):
+            if loc is None or loc.path is None:
+                continue
+            if (cwd and loc.base.endswith(b"/cwd")) or (root and loc.base.endswith(b"/root")):
+                loc.path = None
 
     def _own_stream(self, tid: int, result: int | None) -> None:
         """An open through a descriptor link that landed on the command's own stdin, stdout or

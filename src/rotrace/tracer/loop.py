@@ -42,11 +42,27 @@ _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signa
 
 
 class _Thread:
-    __slots__ = ("pending", "tgid")
+    __slots__ = ("fs", "pending", "tgid")
 
     def __init__(self, tgid: int) -> None:
         self.tgid = tgid
+        self.fs = tgid  # whose cwd and root it shares (the threads of a process share theirs)
         self.pending: Pending | None = None
+
+
+class _Moves:
+    """When the cwd or the root of the threads sharing them last changed (a tick of the
+    tracer's count of context calls), and how many calls that may change them are running."""
+
+    __slots__ = ("cwd_at", "cwd_running", "root_at", "root_running")
+
+    def __init__(self) -> None:
+        self.cwd_at = self.root_at = -1
+        self.cwd_running = self.root_running = 0
+
+
+# unshare(2) flags that give the caller a cwd and root of its own (a copy of them)
+_CLONE_FS, _CLONE_NEWNS = 0x200, 0x20000
 
 
 # What a syscall number's entry stop needs, for the compiled hot path: resume it, decode it
@@ -98,6 +114,11 @@ class Tracer:
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
+        # The tracee's cwd and root are read when a write is placed, at its exit stop: a chdir,
+        # chroot... by a thread sharing them while the write ran makes its place unknown.
+        self._ticks = 0
+        self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
+        self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
         self.dircache = DirCache(fast)
         if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
@@ -154,7 +175,9 @@ class Tracer:
             elif spec.family == "context":  # chdir, chroot, unshare...: caught again at its exit
                 self.dircache.hold(tid)
                 table = self.tables[arch]
-                thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, None, None, False)
+                flags = args[0] & 0xFFFFFFFF if spec.name == "unshare" else None
+                thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, flags, None, False)
+                self._context(thread, thread.pending, 1)
             elif spec.family == "io_uring":
                 self._warn_once(
                     f"io_uring:{thread.tgid}",
@@ -174,6 +197,7 @@ class Tracer:
             locs = [(loc.base, loc.raw) for loc in ways if loc and loc.base]
             pending.since = self.dircache.entering(tid, locs)
         if pending is not None and pending.write:
+            pending.context = self._context_now(thread)
             pending.dir_states = self.directories.before(pending, tid, self.dircache)
             if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
                 self.dircache.hold(tid)
@@ -184,14 +208,53 @@ class Tracer:
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
             self.dircache.contexts_changed()
             self.dircache.release(tid)
+            self._context(thread, pending, -1)
+            if (
+                pending.spec.name == "unshare"
+                and result == 0
+                and (pending.flags or 0) & (_CLONE_FS | _CLONE_NEWNS)
+            ):
+                thread.fs = tid  # a cwd and root of its own now
             return
         if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
             self.dircache.release(tid)  # changed no directory on its own paths' chains
         pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
+        if pending.context is not None:
+            pending.unplace_moved(*self._moved(thread, pending.context), result)
         if pending.op == "mkdir" and result == 0 and pending.path.path is not None:
             self.dircache.made(pending.path.path)
         if pending.dir_states:
             self.directories.file(pending.dir_states)
+
+    def _context(self, thread: _Thread, pending: Pending, running: int) -> None:
+        """A call that may change the cwd or root of the threads sharing them with `thread`
+        began (running=1) or ended (-1, also when the thread died in it)."""
+        self._ticks += 1
+        name = pending.spec.name
+        if name == "pivot_root":  # moves every process's root and cwd that were the old root
+            moves = self._moves_everywhere
+        else:
+            moves = self._moves.get(thread.fs) or self._moves.setdefault(thread.fs, _Moves())
+        moves.cwd_at = self._ticks
+        moves.cwd_running += running
+        if name not in ("chdir", "fchdir"):
+            moves.root_at = self._ticks
+            moves.root_running += running
+
+    def _context_now(self, thread: _Thread) -> tuple[int, bool, bool]:
+        """At a write's entry: the tick, and whether a change of its cwd or root is running."""
+        moves, everywhere = self._moves.get(thread.fs), self._moves_everywhere
+        cwd = everywhere.cwd_running > 0 or (moves is not None and moves.cwd_running > 0)
+        root = everywhere.root_running > 0 or (moves is not None and moves.root_running > 0)
+        return self._ticks, cwd, root
+
+    def _moved(self, thread: _Thread, since: tuple[int, bool, bool]) -> tuple[bool, bool]:
+        """At its exit: whether the write's cwd, and its root, may have changed while it ran."""
+        tick, cwd, root = since
+        moves, everywhere = self._moves.get(thread.fs), self._moves_everywhere
+        cwd = cwd or everywhere.cwd_at > tick or (moves is not None and moves.cwd_at > tick)
+        root = root or everywhere.root_at > tick or (moves is not None and moves.root_at > tick)
+        return cwd, root
 
     def _who(self, tgid: int) -> str:
         return f"{os.fsdecode(os.path.basename(self.exe.get(tgid, b''))) or 'a process'} (pid {tgid})"
@@ -244,7 +307,9 @@ class Tracer:
     def _on_exec(self, tid: int) -> None:
         former = kernel.get_event_msg(tid)
         if former != tid:  # a non-leader thread exec'd and took over the leader's tid
-            self.threads.pop(tid, None)
+            leader = self.threads.pop(tid, None)
+            if leader is not None and leader.pending is not None and leader.pending.op == "context":
+                self._context(leader, leader.pending, -1)
             thread = self.threads.pop(former, None) or _Thread(tid)
             self.threads[tid] = thread
         thread = self.threads[tid]
@@ -289,8 +354,13 @@ class Tracer:
 
     def _on_new_child(self, tid: int, thread: _Thread, event: int) -> None:
         child = kernel.get_event_msg(tid)
-        if child not in self.threads:  # else its first stop came first and adopted it
-            self._adopt(child, None if event == kernel.PTRACE_EVENT_CLONE else child)
+        made = self.threads.get(child)
+        if made is None:  # else its first stop came first and adopted it
+            made = self._adopt(child, None if event == kernel.PTRACE_EVENT_CLONE else child)
+        shares = kernel.same_fs(tid, child)  # clone(CLONE_FS): the same cwd and root
+        if shares is None:  # no kcmp: a thread of the same process shares them
+            shares = made.tgid == thread.tgid
+        made.fs = thread.fs if shares else child
         self._resume(tid, thread)
 
     def _on_exiting(self, tid: int) -> None:
@@ -317,6 +387,9 @@ class Tracer:
 
     def _forget(self, tid: int, thread: _Thread | None) -> None:
         """A thread that is no longer traced (gone, or let go)."""
+        if thread is not None and thread.pending is not None and thread.pending.op == "context":
+            self._context(thread, thread.pending, -1)  # gone inside it: it may have taken effect
+            thread.pending = None
         self.decoder.memory.forget(tid)
         self.dircache.forget(tid)
         if thread is not None:

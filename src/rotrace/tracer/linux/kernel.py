@@ -8,6 +8,7 @@ python-ptrace supplies the ptrace(2) call and the classic requests; the newer re
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import types
 
@@ -98,3 +99,18 @@ _WORD_MASK = (1 << (8 * WORD)) - 1
 def word_bytes(word: int) -> bytes:
     """A word read with PTRACE_PEEK* (a signed C long) as the bytes it holds in memory."""
     return (word & _WORD_MASK).to_bytes(WORD, sys.byteorder)
+
+
+# kcmp(2), by machine: the tracer's own ABI (it compares two of its tracees' kernel objects).
+_KCMP = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
+_KCMP_FS = 3
+
+
+def same_fs(pid: int, other: int) -> bool | None:
+    """Whether two threads share one fs_struct (their cwd and root: clone(CLONE_FS), which every
+    thread of a process has unless it unshared it), by kcmp(2); None where it cannot tell (no
+    kcmp in this kernel, either thread gone)."""
+    if _KCMP is None:
+        return None
+    found = libc.syscall(_KCMP, pid, other, _KCMP_FS, 0, 0)
+    return None if found < 0 else found == 0
