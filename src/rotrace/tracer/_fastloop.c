@@ -509,35 +509,16 @@ static PyObject *place(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssiz
     if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
     int yes = PyObject_IsTrue(is_plain);
     if (yes <= 0) return yes < 0 ? NULL : miss();
-    PyObject *path = NULL;
-    if (at_root) {
-        const char *h = raw;
-        Py_ssize_t nh = nhead;
-        while (nh > 0 && h[0] == '/') h++, nh--;
-        path = PyBytes_FromStringAndSize(NULL, nh + 1);
-        if (path == NULL) return NULL;
-        PyBytes_AS_STRING(path)[0] = '/';
-        memcpy(PyBytes_AS_STRING(path) + 1, h, (size_t)nh);
-    } else {
-        PyObject *cwd = PyDict_GetItemWithError(cwds, tid);
+    PyObject *cwd = NULL;
+    if (!at_root) {
+        cwd = PyDict_GetItemWithError(cwds, tid);
         if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
-        if (nhead == 0) {
-            path = Py_NewRef(cwd);
-        } else {
-            const char *c = PyBytes_AS_STRING(cwd);
-            Py_ssize_t nc = PyBytes_GET_SIZE(cwd);
-            while (nc > 0 && c[nc - 1] == '/') nc--;
-            path = PyBytes_FromStringAndSize(NULL, nc + 1 + nhead);
-            if (path == NULL) return NULL;
-            char *out = PyBytes_AS_STRING(path);
-            memcpy(out, c, (size_t)nc);
-            out[nc] = '/';
-            memcpy(out + nc + 1, raw, (size_t)nhead);
-        }
     }
+    PyObject *path = joined(cwd, raw, nhead);
+    if (path == NULL) return NULL;
     const char *p = PyBytes_AS_STRING(path);
     Py_ssize_t np = PyBytes_GET_SIZE(path);
-    if (!lexical_dir(p, np) || (np == 5 && memcmp(p, "/proc", 5) == 0) || (np > 5 && memcmp(p, "/proc/", 6) == 0)) {
+    if (!lexical_dir(p, np) || under_proc(p, np)) {
         Py_DECREF(path);
         return miss();
     }
