@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rotrace.tracer import _fastloop, resolve
+from rotrace.tracer import resolve
 from rotrace.tracer.dircache import DirCache
 
 _NAMES = ["a", "b", ".", "..", "", "link", "dangling", "file", "new"]
@@ -39,7 +39,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def caches() -> Iterator[tuple[DirCache, DirCache]]:
-    with_helper, without = DirCache(_fastloop), DirCache()
+    with_helper, without = DirCache(compiled=True), DirCache()
     yield with_helper, without
     with_helper.close()
     without.close()

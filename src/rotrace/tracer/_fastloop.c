@@ -301,6 +301,26 @@ static PyObject *cstring(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ss
     return found;
 }
 
+/* statx(2) of path, by the offsets of struct statx (linux/stat.h) as dircache.py reads them:
+ * 0 and the fields, or -1 when the call fails. */
+struct found_statx {
+    uint32_t got, major, minor;
+    uint16_t mode;
+    uint64_t ino, mnt;
+};
+
+static int read_statx(int dirfd, const char *path, int flags, unsigned int mask, struct found_statx *out) {
+    unsigned char buf[256];
+    if (syscall(SYS_statx, dirfd, path, flags, mask, buf) != 0) return -1;
+    memcpy(&out->got, buf + 0, 4);
+    memcpy(&out->mode, buf + 28, 2);
+    memcpy(&out->ino, buf + 32, 8);
+    memcpy(&out->major, buf + 136, 4);
+    memcpy(&out->minor, buf + 140, 4);
+    memcpy(&out->mnt, buf + 144, 8);
+    return 0;
+}
+
 PyDoc_STRVAR(statx_doc,
              "statx(dirfd, path, flags, mask)\n--\n\n"
              "statx(2): (mask, mode, inode, dev major, dev minor, mount id) of what path\n"
@@ -320,19 +340,10 @@ static PyObject *statx_call(PyObject *Py_UNUSED(self), PyObject *const *args, Py
         PyErr_SetString(PyExc_ValueError, "embedded null byte");
         return NULL;
     }
-    /* struct statx by its offsets (linux/stat.h), as dircache.py reads it */
-    unsigned char buf[256];
-    if (syscall(SYS_statx, dirfd, path, flags, mask, buf) != 0) Py_RETURN_NONE;
-    uint32_t got, major, minor;
-    uint16_t mode;
-    uint64_t ino, mnt;
-    memcpy(&got, buf + 0, 4);
-    memcpy(&mode, buf + 28, 2);
-    memcpy(&ino, buf + 32, 8);
-    memcpy(&major, buf + 136, 4);
-    memcpy(&minor, buf + 140, 4);
-    memcpy(&mnt, buf + 144, 8);
-    return Py_BuildValue("(IHKIIK)", got, mode, (unsigned long long)ino, major, minor, (unsigned long long)mnt);
+    struct found_statx st;
+    if (read_statx(dirfd, path, flags, mask, &st) != 0) Py_RETURN_NONE;
+    return Py_BuildValue("(IHKIIK)", st.got, st.mode, (unsigned long long)st.ino, st.major, st.minor,
+                         (unsigned long long)st.mnt);
 }
 
 /* The placement cache's answer for one path (dircache.py, resolve.py): what DirCache.directory,
@@ -532,30 +543,21 @@ static PyObject *place(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssiz
         Py_DECREF(path);
         return PyLong_FromLong(PLACE_MOUNTS);
     }
-    unsigned char buf[256];
+    struct found_statx st;
     int same = 0;
-    if (syscall(SYS_statx, AT_FDCWD, p, 0, mask, buf) == 0) {
-        uint32_t got, major, minor;
-        uint16_t mode;
-        uint64_t ino, mnt;
-        memcpy(&got, buf + 0, 4);
-        memcpy(&mode, buf + 28, 2);
-        memcpy(&ino, buf + 32, 8);
-        memcpy(&major, buf + 136, 4);
-        memcpy(&minor, buf + 140, 4);
-        memcpy(&mnt, buf + 144, 8);
-        if (S_ISDIR(mode) && (got & 0x100) && (got & (0x1000 | 0x4000))) {
-            PyObject *now = Py_BuildValue("(KIIK)", (unsigned long long)mnt, major, minor, (unsigned long long)ino);
-            if (now == NULL) {
-                Py_DECREF(path);
-                return NULL;
-            }
-            same = PyObject_RichCompareBool(now, where, Py_EQ);
-            Py_DECREF(now);
-            if (same < 0) {
-                Py_DECREF(path);
-                return NULL;
-            }
+    if (read_statx(AT_FDCWD, p, 0, mask, &st) == 0 && S_ISDIR(st.mode) && (st.got & 0x100) &&
+        (st.got & (0x1000 | 0x4000))) {
+        PyObject *now = Py_BuildValue("(KIIK)", (unsigned long long)st.mnt, st.major, st.minor,
+                                      (unsigned long long)st.ino);
+        if (now == NULL) {
+            Py_DECREF(path);
+            return NULL;
+        }
+        same = PyObject_RichCompareBool(now, where, Py_EQ);
+        Py_DECREF(now);
+        if (same < 0) {
+            Py_DECREF(path);
+            return NULL;
         }
     }
     if (!same) { /* changed with no event taken in yet, or a mount: placed again */

@@ -47,7 +47,6 @@ import signal
 import stat
 import struct
 from collections.abc import Callable
-from typing import Protocol
 
 from rotrace.tracer.linux.kernel import libc
 
@@ -71,9 +70,11 @@ def _close_aside(fd: int) -> None:
 
 
 try:  # the SIGIO flag (_fastloop.c): news without a system call; without it, poll()
+    from rotrace.tracer import _fastloop
     from rotrace.tracer._fastloop import arm as _arm
     from rotrace.tracer._fastloop import take as _take
 except ImportError:  # built where a C compiler was found
+    _fastloop = None  # type: ignore[assignment]
     _arm = _take = None  # type: ignore[assignment]
 
 IN_MODIFY_NAMES = 0x40 | 0x80 | 0x200  # IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE
@@ -92,39 +93,6 @@ _RACES_KEPT = 4096  # the latest name changes, for the writes in flight while th
 _AT_SYMLINK_NOFOLLOW, _AT_EMPTY_PATH = 0x100, 0x1000
 _STATX_TYPE, _STATX_INO, _STATX_MNT_ID, _STATX_MNT_ID_UNIQUE = 0x1, 0x100, 0x1000, 0x4000
 Where = tuple[int, int, int, int]  # mount id, device major, minor, inode
-
-
-class Helpers(Protocol):
-    """The compiled loop's helpers (_fastloop.c): each does what the Python named beside it does
-    (which the pure loop runs, the reference), or answers 0 for the Python to do it."""
-
-    def statx(
-        self, dirfd: int, path: bytes, flags: int, mask: int, /
-    ) -> tuple[int, int, int, int, int, int] | None:
-        """_Statx.where's system call and the fields it reads."""
-
-    def place(
-        self,
-        base: bytes,
-        raw: bytes,
-        follow: bool,
-        tid: int,
-        plain: dict[int, bool],
-        cwds: dict[int, bytes],
-        real: dict[bytes, Where],
-        unchecked: bool,
-        mask: int,
-        /,
-    ) -> bytes | int:
-        """DirCache.directory, DirCache.known and resolve.resolve's cached branch in one call."""
-
-    def directory(
-        self, base: bytes, head: bytes, tid: int, plain: dict[int, bool], cwds: dict[int, bytes], /
-    ) -> bytes | int | None:
-        """DirCache.directory, when the tracee's context is known."""
-
-    def lexical(self, base: bytes, raw: bytes, tid: int, cwds: dict[int, bytes], /) -> bytes | int | None:
-        """DirCache._lexical, for a path already in normal form."""
 
 
 _PLACE_MOUNTS = 1  # place() would use a cached directory: check the mounts first
@@ -245,8 +213,10 @@ class DirCache:
     """Which directories are real (their name is the kernel's answer), and what each tracee's
     context is, with the queues that say when that may have changed (see the module doc)."""
 
-    def __init__(self, fast: Helpers | None = None) -> None:
-        self._fast = fast
+    def __init__(self, compiled: bool = False) -> None:
+        # the compiled loop's helpers (_fastloop.c): each does what the Python beside it does
+        # (which the pure loop runs, the reference), or answers 0 for the Python to do it
+        self._fast = _fastloop if compiled else None
         self.enabled = True
         self.hits = 0
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
@@ -272,7 +242,7 @@ class DirCache:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
             self._mounts = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
             self._inotify = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._statx = _Statx(fast.statx if fast is not None else None)
+            self._statx = _Statx(self._fast.statx if self._fast is not None else None)
         except (OSError, AttributeError):  # no statx in an old libc
             self._inotify = -1
         if self._inotify < 0 or self._mounts < 0:

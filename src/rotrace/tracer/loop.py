@@ -119,7 +119,7 @@ class Tracer:
         self._ticks = 0
         self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
-        self.dircache = DirCache(fast)
+        self.dircache = DirCache(compiled=fast is not None)
         if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
         self._unknown_arch_warned = False
