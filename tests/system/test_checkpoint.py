@@ -62,6 +62,18 @@ def _until(what: str, check: Any, timeout: float = 60) -> Any:
     raise AssertionError(f"never: {what}")
 
 
+def _asked_for_checkpoint(proc: subprocess.Popen[Any], trace: Path, name: str) -> dict[str, Any]:
+    """SIGUSR1 to rotrace until a checkpoint holds the write `name`: the file is there once the
+    call returned, the write is in the trace once rotrace has handled that call's exit, and a
+    checkpoint asked in between holds what came before it (each SIGUSR1 writes another)."""
+    for _ in range(60):
+        proc.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(AssertionError):
+            found: dict[str, Any] = _until("a checkpoint", lambda: _checkpoint_with(trace, name), timeout=1)
+            return found
+    raise AssertionError(f"never: a checkpoint with {name}")
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
@@ -194,8 +206,7 @@ def test_sigusr1_writes_a_checkpoint_on_demand_and_the_run_ends_with_the_whole_t
     try:
         _until("the first write", (tmp_path / "first").exists)
         assert trace.read_bytes() == b""  # no checkpoint yet: none was asked for
-        proc.send_signal(signal.SIGUSR1)
-        data = _until("a checkpoint", lambda: _checkpoint_with(trace, "first"))
+        data = _asked_for_checkpoint(proc, trace, "first")
         assert "second" not in {os.path.basename(e["path"]) for e in data["events"]}
         (tmp_path / "go").touch()
         _, err = proc.communicate(timeout=60)
@@ -216,8 +227,7 @@ def test_sigusr1_writes_a_checkpoint_on_demand_and_the_run_ends_with_the_whole_t
     )
     try:
         _until("the first write", (tmp_path / "first").exists)
-        proc.send_signal(signal.SIGUSR1)
-        _until("a checkpoint", lambda: _checkpoint_with(trace, "first"))
+        _asked_for_checkpoint(proc, trace, "first")
         (tmp_path / "go").touch()
         proc.communicate(timeout=60)
     finally:
