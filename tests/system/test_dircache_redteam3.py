@@ -174,7 +174,9 @@ def test_a_cwd_on_a_detached_bind_of_the_root(tmp_path: Path, loop: str) -> None
     assert placed[-1] in (str(out / "b"), None), placed
 
 
-_STACKED = """
+# The start of the programs that change their root: a child that keeps rotrace's root makes the
+# tmpfs's directory p known to the cache, once told the other side is ready.
+_KEEPER = """
 import ctypes, os, sys
 top = sys.argv[1]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -185,7 +187,11 @@ if os.fork() == 0:  # keeps rotrace's root
     os.mkdir(f"{top}/p/a")  # rotrace's view: p a directory in the tmpfs, cached
     os.write(w2, b"x")
     os._exit(0)
-MS_BIND = 0x1000  # / alone bound over /: /proc names its root / too
+"""
+
+_STACKED = (
+    _KEEPER
+    + """MS_BIND = 0x1000  # / alone bound over /: /proc names its root / too
 assert libc.mount(b"/", b"/", None, MS_BIND, None) == 0
 os.chdir("/..")  # onto the mount stacked on the root
 os.chroot(".")
@@ -194,6 +200,7 @@ os.read(r2, 1)
 os.mkdir(f"{top}/p/b")  # from this root: top is the directory under the tmpfs, p a symlink -> out
 os.wait()
 """
+)
 
 
 def test_a_root_stacked_on_rotraces_root(tmp_path: Path, loop: str) -> None:
@@ -212,18 +219,9 @@ def test_a_root_stacked_on_rotraces_root(tmp_path: Path, loop: str) -> None:
     assert placed[-1] in (str(out / "b"), None), placed
 
 
-_DETACHED_ROOT = """
-import ctypes, os, sys
-top = sys.argv[1]
-libc = ctypes.CDLL(None, use_errno=True)
-r, w = os.pipe()
-r2, w2 = os.pipe()
-if os.fork() == 0:  # keeps rotrace's root
-    os.read(r, 1)
-    os.mkdir(f"{top}/p/a")  # rotrace's view: p a directory in the tmpfs, cached
-    os.write(w2, b"x")
-    os._exit(0)
-MS_BIND, MNT_DETACH = 0x1000, 2
+_DETACHED_ROOT = (
+    _KEEPER
+    + """MS_BIND, MNT_DETACH = 0x1000, 2
 assert libc.mount(b"/", f"{top}/m".encode(), None, MS_BIND, None) == 0  # / alone: no mount below
 os.chroot(f"{top}/m")
 os.chdir("/")
@@ -233,6 +231,7 @@ os.read(r2, 1)
 os.mkdir(f"{top}/p/b")  # from this root: top is the directory under the tmpfs, p a symlink -> out
 os.wait()
 """
+)
 
 
 def test_a_root_on_a_detached_bind_of_the_root(tmp_path: Path, loop: str) -> None:

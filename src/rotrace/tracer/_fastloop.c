@@ -402,6 +402,31 @@ static int under_proc(const char *p, Py_ssize_t n) {
     return (n == 5 && memcmp(p, "/proc", 5) == 0) || (n > 5 && memcmp(p, "/proc/", 6) == 0);
 }
 
+/* DirCache.directory: the directory head names from the magic link base, read lexically (a new
+ * reference); None when it is not cacheable; 0 when the tracee's root or cwd is not known yet. */
+static PyObject *dir_name(const char *base, Py_ssize_t nbase, const char *head, Py_ssize_t nhead, PyObject *tid,
+                          PyObject *plain, PyObject *cwds) {
+    PyObject *is_plain = PyDict_GetItemWithError(plain, tid);
+    if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
+    int yes = PyObject_IsTrue(is_plain);
+    if (yes < 0) return NULL;
+    int at_root = ends_with(base, nbase, "/root");
+    if (!yes || (!at_root && !ends_with(base, nbase, "/cwd"))) Py_RETURN_NONE;
+    PyObject *cwd = NULL;
+    if (!at_root) {
+        cwd = PyDict_GetItemWithError(cwds, tid);
+        if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
+    }
+    PyObject *path = joined(cwd, head, nhead);
+    if (path == NULL) return NULL;
+    if (!lexical_dir(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path)) ||
+        under_proc(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path))) {
+        Py_DECREF(path);
+        Py_RETURN_NONE;
+    }
+    return path;
+}
+
 PyDoc_STRVAR(directory_doc,
              "directory(base, head, tid, plain, cwds)\n--\n\n"
              "DirCache.directory: the directory head names from the magic link base, read\n"
@@ -414,28 +439,8 @@ static PyObject *directory(PyObject *Py_UNUSED(self), PyObject *const *args, Py_
         PyErr_SetString(PyExc_TypeError, "directory() takes (bytes, bytes, int, dict, dict)");
         return NULL;
     }
-    const char *base = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t nbase = PyBytes_GET_SIZE(args[0]);
-    PyObject *is_plain = PyDict_GetItemWithError(args[3], args[2]);
-    if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
-    int yes = PyObject_IsTrue(is_plain);
-    if (yes < 0) return NULL;
-    int at_root = ends_with(base, nbase, "/root");
-    if (!yes || (!at_root && !ends_with(base, nbase, "/cwd"))) Py_RETURN_NONE;
-    PyObject *cwd = NULL;
-    if (!at_root) {
-        cwd = PyDict_GetItemWithError(args[4], args[2]);
-        if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
-    }
-    PyObject *path = joined(cwd, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]));
-    if (path == NULL) return NULL;
-    const char *p = PyBytes_AS_STRING(path);
-    Py_ssize_t np = PyBytes_GET_SIZE(path);
-    if (!lexical_dir(p, np) || under_proc(p, np)) {
-        Py_DECREF(path);
-        Py_RETURN_NONE;
-    }
-    return path;
+    return dir_name(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), PyBytes_AS_STRING(args[1]),
+                    PyBytes_GET_SIZE(args[1]), args[2], args[3], args[4]);
 }
 
 PyDoc_STRVAR(lexical_doc,
@@ -516,23 +521,14 @@ static PyObject *place(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssiz
         follow = 1; /* a slash after the last name: the kernel follows it */
     }
     /* DirCache.directory: a plain tracee, its root or its known cwd, a lexical name */
-    PyObject *is_plain = PyDict_GetItemWithError(plain, tid);
-    if (is_plain == NULL) return PyErr_Occurred() ? NULL : miss();
-    int yes = PyObject_IsTrue(is_plain);
-    if (yes <= 0) return yes < 0 ? NULL : miss();
-    PyObject *cwd = NULL;
-    if (!at_root) {
-        cwd = PyDict_GetItemWithError(cwds, tid);
-        if (cwd == NULL || !PyBytes_Check(cwd)) return PyErr_Occurred() ? NULL : miss();
-    }
-    PyObject *path = joined(cwd, raw, nhead);
+    PyObject *path = dir_name(base, nbase, raw, nhead, tid, plain, cwds);
     if (path == NULL) return NULL;
-    const char *p = PyBytes_AS_STRING(path);
-    Py_ssize_t np = PyBytes_GET_SIZE(path);
-    if (!lexical_dir(p, np) || under_proc(p, np)) {
+    if (!PyBytes_Check(path)) {
         Py_DECREF(path);
         return miss();
     }
+    const char *p = PyBytes_AS_STRING(path);
+    Py_ssize_t np = PyBytes_GET_SIZE(path);
     /* DirCache.known: cached, the mounts checked since the write's entry, the same statx */
     PyObject *where = PyDict_GetItemWithError(real, path);
     if (where == NULL || !PyTuple_Check(where) || PyTuple_GET_SIZE(where) != 4) {
