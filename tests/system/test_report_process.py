@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.tracer.linux import procfs
+from tests.support.as_user import invocation
 from tests.support.tracing import PY, process_state
 
 ROTRACE = [PY, "-m", "rotrace"]
@@ -156,6 +157,44 @@ def test_a_run_past_what_the_report_process_keeps_in_memory(tmp_path: Path) -> N
     assert len(mine) == n and trace["summary"]["violations"] == 0
     assert f"{trace['summary']['writes']:,} writes" in proc.stderr  # the first pass's count
     assert f"{tmp_path} ({n:,})" in proc.stderr  # the second pass's, over the spooled verdicts
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_burst_of_writes_goes_on_while_the_report_process_reads_nothing(
+    user: str, site: Path, work: Path
+) -> None:
+    """The tracer hands a burst of events over without waiting for the report process to read
+    them (a pipe as wide as a user may make one): with the report process stopped, a command
+    writing 2,500 files finishes; the trace, once it runs again, has every write."""
+    n = 2500
+    code = (
+        "import os, time\n"
+        "while not os.path.exists('go'): time.sleep(0.01)\n"
+        f"for i in range({n}): open(f'file-number-{{i:05}}', 'w').close()\n"
+        "open('done', 'w').close()\n"
+    )
+    argv, env = invocation(user, site, work)
+    python = PY if user == "root" else "python3"
+    cmd = [*argv, "run", "-q", "--allow", str(work), "--json", "t.json", "--", python, "-c", code]
+    proc = subprocess.Popen(cmd, cwd=work, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    reporter = 0
+    try:
+        reporter = _report_process(proc.pid, time.monotonic() + 60)
+        os.kill(reporter, signal.SIGSTOP)
+        (work / "go").touch()
+        deadline = time.monotonic() + 60
+        while not (work / "done").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        finished_alone = (work / "done").exists()
+    finally:
+        if reporter:
+            os.kill(reporter, signal.SIGCONT)
+        _, err = proc.communicate(timeout=300)
+    assert finished_alone, "the command waited for the report process to read"
+    assert proc.returncode == 0, err
+    trace = json.loads((work / "t.json").read_text())
+    mine = [e for e in trace["events"] if os.path.basename(e["path"]).startswith("file-number-")]
+    assert len(mine) == n
 
 
 def test_a_piped_quiet_run_loads_no_rich() -> None:

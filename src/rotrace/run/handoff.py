@@ -33,11 +33,11 @@ class Handoff:
     Result last."""
 
     def __init__(self, report: Report) -> None:
-        from rotrace.tracer.channel import Batcher
+        from rotrace.tracer.channel import Batcher, pipe
         from rotrace.tracer.linux import hardening  # noqa: F401 - both processes' (ctypes): loaded once
 
         flush_std()  # nothing buffered may be written twice
-        read_fd, self._fd = os.pipe()
+        read_fd, self._fd = pipe()
         self._status, status_fd = os.pipe()
         tracer = os.pidfd_open(os.getpid())  # the report process's way to ask it for checkpoints
         middle = os.fork()

@@ -36,7 +36,7 @@ from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import layout
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, receive
+from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
 from rotrace.tracer.linux.hardening import capabilities
 from rotrace.tracer.signals import SignalRelay
 
@@ -181,7 +181,7 @@ def trace_in_sandbox(
     bwrap = find_bwrap()
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
     sandbox = plan(allowlist, keep, runtime_paths(command_path))
-    read_fd, write_fd = os.pipe()
+    read_fd, write_fd = pipe()  # the events, from the tracer inside
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
     flags += [repr(options.grace), str(int(options.container_init))]

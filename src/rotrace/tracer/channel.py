@@ -9,6 +9,7 @@ before the events that may need it), then Result, or Error when the trace failed
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import os
 import struct
@@ -21,6 +22,7 @@ from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.tracer.contract import TraceResult
 
 _LEN = struct.Struct("=I")
+_WIDE = 1 << 20  # bytes: fs.pipe-max-size's default, some 5,000 events
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,23 @@ def send(fd: int, message: Message) -> None:
     view = memoryview(encode(message))
     while view:
         view = view[os.write(fd, view) :]
+
+
+def pipe() -> tuple[int, int]:
+    """A pipe for messages (read end, write end), as wide as a user may make one: the tracer
+    writes a batch while the command waits at a stop, and in a pipe full of what the reader has
+    not read yet (64 KiB, a few hundred events) it would wait until the reader, busy with the
+    batch before, reads again."""
+    read_fd, write_fd = os.pipe()
+    try:
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _WIDE)
+    except OSError:  # more than fs.pipe-max-size, or than the user's pipe pages: as wide as allowed
+        try:
+            with open("/proc/sys/fs/pipe-max-size", "rb") as f:
+                fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, min(int(f.read()), _WIDE))
+        except (OSError, ValueError):
+            pass
+    return read_fd, write_fd
 
 
 def receive(fd: int) -> Iterator[Message]:
