@@ -16,7 +16,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.racing_swap import HOWS, WRITES, misplaced, swapping, writer
 from tests.support.tracing import (
     LOOPS,
     NON_ROOT_PYTHON,
@@ -32,7 +32,6 @@ from tests.support.tracing import (
     portable_site,
     using_loop,
 )
-from tests.system.test_dircache_race import _SWAPPER, WRITES
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounts need root and unshare(1)"
@@ -253,7 +252,7 @@ while :; do mount -t tmpfs churn "$1"; umount "$1"; sleep 0.002; done
 """
 
 
-@pytest.mark.parametrize("how", ["exchange", "rename and symlink"])
+@pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize("name", LOOPS)
 def test_a_racing_swap_while_mounts_change_elsewhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, how: str
@@ -269,41 +268,9 @@ def test_a_racing_swap_while_mounts_change_elsewhere(
 
 
 def _racing_swap(tmp_path: Path, how: str) -> None:
-    (tmp_path / "d").mkdir()  # A
-    (tmp_path / "B").mkdir()
-    (tmp_path / "s").symlink_to("B")
     (tmp_path / "elsewhere").mkdir()
-    writer = f"""
-import os
-for i in range({WRITES}):
-    try:
-        os.mkdir({str(tmp_path / "d")!r} + "/m%d" % i)
-    except OSError:
-        pass
-"""
-    swapper = subprocess.Popen(
-        [sys.executable, "-c", _SWAPPER, str(tmp_path), how.split(maxsplit=1)[0]],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert swapper.stdout is not None and swapper.stdout.readline() == "ready\n"
+    with swapping(tmp_path, how):
         setup = f"sh -c {shlex.quote(_CHURN)} churn {tmp_path / 'elsewhere'} >/dev/null 2>&1 &"
-        placed = _traced_mkdirs(tmp_path, setup, writer, made=WRITES)
-    finally:
-        swapper.send_signal(signal.SIGTERM)
-        out, _ = swapper.communicate(timeout=60)
-    assert swapper.returncode == 0 and int(out.split()[-1]) > 0
-    assert (tmp_path / "d").is_dir() and not (tmp_path / "d").is_symlink()
-    holds = {"A": set(os.listdir(tmp_path / "d")), "B": set(os.listdir(tmp_path / "B"))}
-    names = {str(tmp_path / "d"): "A", str(tmp_path / "d.real"): "A", str(tmp_path / "s"): "A"}
-    names[str(tmp_path / "B")] = "B"
-    assert len(placed) == sum(len(h) for h in holds.values())
-    wrong = []
-    for path in placed:
-        if path is None:
-            continue
-        parent, _, name = path.rpartition("/")
-        if name not in holds.get(names.get(parent, "?"), set()):
-            wrong.append(path)
+        placed = _traced_mkdirs(tmp_path, setup, writer(tmp_path), made=WRITES)
+    wrong = misplaced(tmp_path, placed)
     assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
