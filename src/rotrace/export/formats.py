@@ -125,10 +125,14 @@ def _build_notes(plan: MountPlan) -> list[str]:
     return [f"image build step (Dockerfile RUN, before the root is read-only): {s}" for s in plan.build_steps]
 
 
-def _setting_lines(plan: MountPlan) -> list[str]:
-    """Comment lines for what a format holds only as a comment: the settings, the build steps."""
-    lines = [f"setting: {name}={value}" for name, value in plan.env.items()]
-    return lines + [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
+def _env_lines(plan: MountPlan) -> list[str]:
+    """Comment lines for the settings, in a format that cannot hold them (AppArmor)."""
+    return [f"setting: {name}={value}" for name, value in plan.env.items()]
+
+
+def _build_lines(plan: MountPlan) -> list[str]:
+    """Comment lines for the build steps: no format runs them, the image build does."""
+    return [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
 
 
 def _yaml(doc: dict[str, object]) -> str:
@@ -186,7 +190,7 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
     env, env_notes = _env(plan, line=False)
     if env:
         doc["env"] = dict(sorted(env.items()))
-    lines = [s for s in _setting_lines(plan) if "build step" in s]
+    lines = _build_lines(plan)
     if any(not e.startswith("/") for e in [*entries.get("allow", []), *kept]):
         lines.append(
             "relative entries mean the project: the directory this file is in (for check: the traced one)"
@@ -254,7 +258,7 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
         spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named] + [
             {"name": n, "persistentVolumeClaim": {"claimName": n}} for n, _ in claimed
         ]
-    lines = [line for line in _setting_lines(plan) if "build step" in line]
+    lines = _build_lines(plan)
     for name, path in claimed:
         lines += [f"{path} must survive a restart (an emptyDir would lose it): a claim for it, to adapt:"]
         lines += _claim(name)
@@ -299,7 +303,7 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     if named:
         doc["volumes"] = named
     head = _header(plan, target, "compose service fragment")
-    head += _comments([line for line in _setting_lines(plan) if "build step" in line])
+    head += _comments(_build_lines(plan))
     persisted = [m for m in mounts if m not in tmpfs]
     notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume"), *env_notes, *_build_notes(plan)]
     notes += skipped
@@ -434,7 +438,8 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
         f"docker: docker run --security-opt apparmor={name} ...",
         f"k8s: securityContext.appArmorProfile: {{type: Localhost, localhostProfile: {name}}}",
     ]
-    settings = [f"{line} (the runtime sets it; a profile cannot)" for line in _setting_lines(plan)]
+    settings = [f"{line} (the runtime sets it; a profile cannot)" for line in _env_lines(plan)]
+    settings += [f"{line} (the image build runs it; a profile cannot)" for line in _build_lines(plan)]
     head = _header(plan, target, "AppArmor profile") + _comments(loads + settings)
     opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
     text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"
