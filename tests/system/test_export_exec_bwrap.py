@@ -126,3 +126,25 @@ def test_an_export_made_right_after_the_trace_runs_on_the_tree_before_it_too(pro
         assert ran.stdout == "kept ['r']\n", state
         for made in (project / "s" / "g", project / "out"):  # what the run made, gone
             shutil.rmtree(made, ignore_errors=True)
+
+
+def test_an_export_runs_where_an_entry_its_shadow_showed_is_gone(project: Path, tmp_path: Path) -> None:
+    """The shadow of the project (room for a mount point the command made) shows again what the
+    project held at export time, the trace file among them: a fresh checkout has no trace, and a
+    file removed since (a pid file, a log) is not there either. Neither stops the sandbox."""
+    (project / "app.py").write_text(
+        "import os; os.makedirs('out', exist_ok=True); print(open('app.py').read()[:9])\n"
+    )
+    (project / "run.pid").write_text("1\n")
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "app.py", cwd=project)
+    assert traced.returncode == 1, traced.stderr
+    exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
+    args = exported.stdout.splitlines()
+    assert f"{project}/t.json" in args  # shown again, as it was there
+    (project / "t.json").rename(tmp_path / "t.json")
+    (project / "run.pid").unlink()
+    shutil.rmtree(project / "out")
+    ran = subprocess.run(["bwrap", *args, "--", sys.executable, "app.py"], cwd=project,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "import os\n" and sorted(os.listdir(project)) == ["app.py"]
