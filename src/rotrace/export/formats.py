@@ -373,18 +373,33 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
-    lost = [p for p in kept if not os.path.isdir(p)]
-    bound = [p for p in kept if p not in lost]
     made = set(plan.created)
+    # persistent: bound to itself; one the command made may be missing where the arguments run
+    # (a fresh checkout): a tmpfs there, under the bind of the host's directory where it exists
+    tried = [p for p in kept if p in made]
+    lost = [p for p in kept if p not in made and not os.path.isdir(p)]
+    bound = [p for p in kept if p not in made and p not in lost]
     existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
-    missing = [p for p in [*paths, *lost] if p not in existing]
-    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p], is_plain)
+    missing = [p for p in [*paths, *lost, *tried] if p not in existing]
+
+    def mount(p: str) -> list[str]:
+        if p in bound:
+            return ["--bind", p, p]
+        return ["--tmpfs", p, "--bind-try", p, p] if p in tried else ["--tmpfs", p]
+
+    placed = layout(existing, missing, mount, is_plain)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
         args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
     notes = _persistent_notes(bound, "bound to itself on this machine, what is written stays there")
+    notes += _persistent_notes(
+        tried,
+        "bound to itself where it exists when the arguments run, what is written stays there; the"
+        " command made it, so on a tree without it (a fresh checkout) it is a tmpfs, which loses it:"
+        " mkdir -p it first",
+    )
     notes += [
         f"{p}: its data must survive a restart, but it does not exist here to be bound: a tmpfs for"
         " now, which loses it; mkdir -p it and export again"
