@@ -27,6 +27,7 @@ class Source:
     labels: dict[str, str] = field(default_factory=dict)
     path: str = ""  # the trace file it was read from
     checkpoint: str | None = None  # a checkpoint's time (UTC, ISO 8601): the run had not ended
+    let_go: bool = False  # an attached process let go, still running: no exit status
 
     @property
     def name(self) -> str:
@@ -68,6 +69,9 @@ class TraceHeader:
     # `run --checkpoint`: the time (UTC, ISO 8601) this trace of a run still going was written;
     # exit_code and signal then mean nothing (the JSON has exit_code null)
     checkpoint: str | None = None
+    # `run -p PID` ended by a signal to rotrace: the process was let go and runs on, so it has no
+    # exit status either (the JSON has exit_code null and "let_go": true)
+    let_go: bool = False
     secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
 
     def __post_init__(self, secrets: Collection[str]) -> None:

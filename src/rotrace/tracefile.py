@@ -62,10 +62,13 @@ def header_json(header: TraceHeader) -> dict[str, Any]:
 
 
 def _checkpoint_json(run: dict[str, Any]) -> None:
-    """A checkpoint has no exit status yet (null); a finished run's trace has no checkpoint key."""
+    """A checkpoint, and a process let go still running, have no exit status (null); a run that
+    ended has neither key."""
+    if not run["let_go"]:
+        del run["let_go"]
     if run["checkpoint"] is None:
         del run["checkpoint"]
-    else:
+    if "checkpoint" in run or "let_go" in run:
         run["exit_code"] = run["signal"] = None
 
 
@@ -274,10 +277,11 @@ def _header(data: dict[str, Any]) -> TraceHeader:
     if not all(isinstance(s, str) and s in states for s in directories.values()):
         raise _Malformed(f"'directories' values must be one of {', '.join(states)}")
     checkpoint = _named(data, "checkpoint", _TIME, None)
+    let_go = _let_go(data)
     return TraceHeader(
         command=list(_strings(data, "command")),
         cwd=_field(data, "cwd", str, ""),
-        exit_code=_exit_code(data, checkpoint),
+        exit_code=_exit_code(data, checkpoint is not None or let_go),
         signal=_named(data, "signal", _SIGNAL, None),
         allowlist=list(_strings(data, "allowlist", [])),
         seccomp=_field(data, "seccomp", bool, True),
@@ -293,12 +297,18 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         sources=[_source(s) for s in _field(data, "sources", list, [])],
         generalised=[_generalised(g) for g in _field(data, "generalised", list, [])],
         checkpoint=checkpoint,
+        let_go=let_go,
     )
 
 
-def _exit_code(data: dict[str, Any], checkpoint: str | None) -> int:
-    """The command's status; a checkpoint has none yet (null, read as 0: header.checkpoint says it)."""
-    code = _int(data, "exit_code", None if checkpoint is not None else ..., low=-(2**31), high=2**31)
+def _let_go(data: dict[str, Any]) -> bool:
+    return bool(_field(data, "let_go", bool, False))
+
+
+def _exit_code(data: dict[str, Any], running: bool) -> int:
+    """The command's status; a checkpoint, or a process let go, has none (null, read as 0:
+    header.checkpoint or header.let_go says it)."""
+    code = _int(data, "exit_code", None if running else ..., low=-(2**31), high=2**31)
     return 0 if code is None else int(code)
 
 
@@ -313,10 +323,11 @@ def _source(obj: object) -> Source:
     if not isinstance(obj, dict):
         raise _Malformed("a source must be an object")
     checkpoint = _named(obj, "checkpoint", _TIME, None)
+    let_go = _let_go(obj)
     return Source(
         command=list(_strings(obj, "command")),
         cwd=_field(obj, "cwd", str),
-        exit_code=_exit_code(obj, checkpoint),
+        exit_code=_exit_code(obj, checkpoint is not None or let_go),
         signal=_named(obj, "signal", _SIGNAL, None),
         environment=_environment(obj),
         programs=list(_strings(obj, "programs", [])),
@@ -325,6 +336,7 @@ def _source(obj: object) -> Source:
         labels=_labels(obj),
         path=_field(obj, "path", str, ""),
         checkpoint=checkpoint,
+        let_go=let_go,
     )
 
 

@@ -26,7 +26,14 @@ from tests.support.tracing import NON_ROOT_PYTHON, portable_site
 
 pytestmark = [pytest.mark.corpus, pytest.mark.needs("bwrap")]
 # applications that import none of rotrace's own dependencies (its copy is on PYTHONPATH)
-NON_ROOT = ("jinja2-site", "pandas-csv-report", "matplotlib-agg", "joblib-memory", "numba-cache")
+NON_ROOT = (
+    "jinja2-site",
+    "pandas-csv-report",
+    "matplotlib-agg",
+    "joblib-memory",
+    "numba-cache",
+    "bottle-sqlite",
+)
 UID = 65534
 
 
@@ -56,7 +63,7 @@ class Place:
 
     def argv(self, app: App) -> list[str]:
         names = {"py": str(self.venv / "bin/python"), "bin": str(self.venv / "bin"), "wheels": "/nonexistent"}
-        return [a.format(**names) for a in app.argv]
+        return [a.replace("{port}", "\0").format(**names).replace("\0", "{port}") for a in app.argv]
 
     def env(self) -> dict[str, str]:
         return {

@@ -62,6 +62,12 @@ PACKAGES = (
     "numba==0.68.1", "llvmlite==0.50.0",
     # the second hold-outs (added after the first hold-outs' fixes)
     "loguru==0.7.3", "diskcache==5.6.3",
+    # the third hold-outs: a linter's statistics, a project generator, a Bottle app on SQLite
+    "pylint==3.3.1", "astroid==3.3.11", "dill==0.4.1", "isort==5.13.2", "mccabe==0.7.0", "tomlkit==0.15.3",
+    "cookiecutter==2.6.0", "arrow==1.4.0", "binaryornot==0.6.0", "python-slugify==9.2.0",
+    "text-unidecode==1.3", "rich==15.0.0", "markdown-it-py==4.3.0", "mdurl==0.1.2", "requests==2.34.2",
+    "certifi==2026.10.19.post1", "charset-normalizer==3.5.3", "urllib3==2.8.0",
+    "bottle==0.13.2",
 )  # fmt: skip
 CI_WHEEL = "itsdangerous==2.2.0"  # what the CI job installs into its throwaway venv
 
@@ -557,6 +563,67 @@ DISKCACHE_TREE = {
         """,
 }
 
+PYLINT_TREE = {
+    "pkg/__init__.py": '''"""A small package."""\n''',
+    "pkg/mod.py": """\
+        \"\"\"Module.\"\"\"
+        import os
+
+
+        def add(a, b):
+            \"\"\"Add.\"\"\"
+            unused = 1
+            return a + b + len(os.sep)
+        """,
+}
+
+COOKIECUTTER_TREE = {
+    "tpl/cookiecutter.json": """\
+        {"project_name": "Demo Project",
+         "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '_') }}"}
+        """,
+    "tpl/{{cookiecutter.project_slug}}/README.md": "# {{cookiecutter.project_name}}\n",
+}
+
+BOTTLE_TREE = {
+    "probe.py": PROBE,
+    "notes_bottle.py": """\
+        import os
+        import sqlite3
+        import sys
+
+        import bottle
+
+        DB = os.path.join("data", "notes.db")
+        app = bottle.Bottle()
+
+
+        def db():
+            os.makedirs("data", exist_ok=True)
+            conn = sqlite3.connect(DB)
+            conn.execute("create table if not exists notes (body text)")
+            return conn
+
+
+        @app.post("/notes")
+        def add():
+            with db() as conn:
+                conn.execute("insert into notes values (?)", (bottle.request.body.read().decode(),))
+            bottle.response.status = 201
+            return "ok\\n"
+
+
+        @app.get("/notes")
+        def notes():
+            with db() as conn:
+                rows = conn.execute("select body from notes order by rowid")
+                return "".join(f"{body}\\n" for (body,) in rows)
+
+
+        bottle.run(app, host="127.0.0.1", port=int(sys.argv[1]), quiet=True)
+        """,
+}
+
 NUMBA_TREE = {
     "kernels.py": """\
         import numpy as np
@@ -775,6 +842,29 @@ APPS = (
         ("{py}", "memo.py"),
         "[0, 3, 6] [0, 3, 6]\n[(3,)]\n",
         check=_sqlite_rows("var/cache/cache.db", "select count(*) from Cache"),
+        holdout=True,
+    ),
+    App(
+        "pylint-stats",
+        PYLINT_TREE,
+        ("{bin}/pylint", "--exit-zero", "pkg"),
+        "Your code has been rated at 7.50/10\n\n",
+        holdout=True,
+    ),
+    App(
+        "cookiecutter-local-template",
+        COOKIECUTTER_TREE,
+        ("{bin}/cookiecutter", "--no-input", "-o", "gen", "tpl"),
+        "# Demo Project\n",
+        check="print(open('gen/demo_project/README.md').read(), end='')",
+        holdout=True,
+    ),
+    App(
+        "bottle-sqlite",
+        BOTTLE_TREE,
+        ("{py}", "probe.py", "{py}", "notes_bottle.py", "{port}"),
+        "first\nsecond\n[('first',), ('second',)]\n",
+        check=_sqlite_rows("data/notes.db", "select body from notes order by rowid"),
         holdout=True,
     ),
 )

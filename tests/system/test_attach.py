@@ -76,6 +76,33 @@ def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tm
     assert any("goes on running" in w for w in trace["warnings"])
 
 
+def test_a_process_let_go_has_no_exit_status_in_the_trace_the_report_or_a_merge(
+    service: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    """It never exited: neither "exit status 0" in the report nor 0 in the trace (null, as a
+    checkpoint's, with "let_go": true); a merge of it keeps that for its run."""
+    rotrace = _attach(service.pid, tmp_path)
+    rotrace.send_signal(signal.SIGINT)
+    _, err = rotrace.communicate(timeout=20)
+    assert "let go, still running" in err and "exit status" not in err, err
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["let_go"] is True and trace["exit_code"] is None and trace["signal"] is None
+    report = subprocess.run(
+        [*ROTRACE, "report", "-q", str(tmp_path / "t.json")], capture_output=True, text=True
+    )
+    assert "let go, still running" in report.stderr and report.returncode == 0, report.stderr
+    document = subprocess.run([*ROTRACE, "report", "--format", "json", str(tmp_path / "t.json")],
+                              capture_output=True, text=True)  # fmt: skip
+    assert json.loads(document.stdout)["exit_code"] is None
+    merged = tmp_path / "merged" / "m.json"
+    merged.parent.mkdir()
+    subprocess.run(
+        [*ROTRACE, "merge", str(tmp_path / "t.json"), "-o", str(merged)], check=True, capture_output=True
+    )
+    (source,) = json.loads(merged.read_text())["sources"]
+    assert source["let_go"] is True and source["exit_code"] is None
+
+
 BUSY = "import sys\nwhile True: open(sys.argv[1] + '/busy', 'w').close()\n"
 
 

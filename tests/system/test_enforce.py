@@ -88,6 +88,29 @@ def test_globs_that_match_nothing_are_refused(app: Path) -> None:
     assert expanded.returncode == 0, expanded.stderr
 
 
+def test_an_exported_mount_point_the_command_makes_is_named_as_missing_with_what_to_do(app: Path) -> None:
+    """The plan mounts the topmost directory a command made; replayed with --enforce, that
+    directory is not there yet, and the warning says so and what to do, not a bare errno."""
+    made = app / "out" / "gen"
+    first = rotrace_cli("run", "--json", "t.json", "--", "mkdir", "-p", str(made), cwd=app)
+    assert first.returncode == 1, first.stderr
+    policy = rotrace_cli("allowlist", "t.json", "--format", "policy", cwd=app)
+    assert "out" in policy.stdout, policy.stdout + policy.stderr
+    (app / "generated.toml").write_text(policy.stdout)
+    shutil.rmtree(app / "out")
+    replay = rotrace_cli(
+        "run", "--enforce", "--policy", "generated.toml", "--", "mkdir", "-p", str(made), cwd=app
+    )
+    assert not made.exists()
+    said = [line for line in replay.stderr.splitlines() if f"no Landlock rule for {app}/out:" in line]
+    assert said and "does not exist yet" in said[0] and "create it before the run" in said[0], replay.stderr
+    (app / "out").mkdir()
+    again = rotrace_cli(
+        "run", "--enforce", "--policy", "generated.toml", "--", "mkdir", "-p", str(made), cwd=app
+    )
+    assert again.returncode == 0 and made.is_dir(), again.stderr
+
+
 def test_enforce_usage(app: Path) -> None:
     both = rotrace_cli("run", "--enforce", "--read-only", "--", "true", cwd=app)
     assert both.returncode == 2 and "choose one" in both.stderr

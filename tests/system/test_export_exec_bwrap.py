@@ -126,3 +126,61 @@ def test_an_export_made_right_after_the_trace_runs_on_the_tree_before_it_too(pro
         assert ran.stdout == "kept ['r']\n", state
         for made in (project / "s" / "g", project / "out"):  # what the run made, gone
             shutil.rmtree(made, ignore_errors=True)
+
+
+def test_an_export_runs_where_an_entry_its_shadow_showed_is_gone(project: Path, tmp_path: Path) -> None:
+    """The shadow of the project (room for a mount point the command made) shows again what the
+    project held at export time, the trace file among them: a fresh checkout has no trace, and a
+    file removed since (a pid file, a log) is not there either. Neither stops the sandbox."""
+    (project / "app.py").write_text(
+        "import os; os.makedirs('out', exist_ok=True); print(open('app.py').read()[:9])\n"
+    )
+    (project / "run.pid").write_text("1\n")
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "app.py", cwd=project)
+    assert traced.returncode == 1, traced.stderr
+    exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
+    args = exported.stdout.splitlines()
+    assert f"{project}/t.json" in args  # shown again, as it was there
+    (project / "t.json").rename(tmp_path / "t.json")
+    (project / "run.pid").unlink()
+    shutil.rmtree(project / "out")
+    ran = subprocess.run(["bwrap", *args, "--", sys.executable, "app.py"], cwd=project,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "import os\n" and sorted(os.listdir(project)) == ["app.py"]
+
+
+PERSISTS = (
+    "import os, sqlite3; os.makedirs('data', exist_ok=True); c = sqlite3.connect('data/db.sqlite');"
+    " c.execute('create table if not exists t (x)'); c.execute('insert into t values (1)'); c.commit();"
+    " print(c.execute('select count(*) from t').fetchone()[0])"
+)
+
+
+def test_a_persistent_mount_the_command_made_runs_on_a_fresh_tree_and_persists_where_it_exists(
+    project: Path,
+) -> None:
+    """Exported right after the trace, a persistent directory the command made (a database's)
+    is there to be bound; on the tree before the run (a fresh checkout) it is not, and bwrap
+    must still start (a tmpfs then, which the notes say loses it); where it exists, what is
+    written stays on the host."""
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "-c", PERSISTS, cwd=project)
+    assert traced.returncode == 1, traced.stderr
+    exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
+    assert f"{project}/data" in exported.stderr and "must survive a restart" in exported.stderr
+    args = exported.stdout.splitlines()
+    shutil.rmtree(project / "data")  # the tree as it was before the run
+
+    def replay() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bwrap", *args, "--", sys.executable, "-c", PERSISTS], cwd=project,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    fresh = replay()
+    assert (fresh.returncode, fresh.stdout) == (0, "1\n"), fresh.stderr
+    assert not (project / "data").exists()  # nothing made on the host
+    (project / "data").mkdir()
+    runs = [replay() for _ in range(2)]
+    assert [(r.returncode, r.stdout) for r in runs] == [(0, "1\n"), (0, "2\n")], (
+        runs[0].stderr + runs[1].stderr
+    )
+    assert (project / "data" / "db.sqlite").is_file()

@@ -50,6 +50,7 @@ def test_forecast_agrees_with_the_sandbox(tmp_path: Path) -> None:
     assert by_name["new.txt"] == "EROFS" and by_name["existing_dir"] in ("EEXIST", "EROFS")
     assert by_name["missing.txt"] == "EROFS"  # unlink checks writability before the last name
     assert by_name["file"] == "ENOENT"  # a missing parent is found first
+    assert by_name["leaf"] == "ENOENT"  # even one the normal run made right after (mkdir -p, pathlib)
     assert by_name["null"] == "ok" and by_name["ok.txt"] == "ok"
     assert {o for _, _, o in actual} >= {"EROFS", "EEXIST", "ENOENT", "ok"}
     # the normal run really wrote; the sandboxed one wrote nothing into its directory

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
@@ -20,6 +22,22 @@ def test_forecast_by_call() -> None:
     assert forecast(event("/etc/x", "create", 3), writable=True) == "ok"
     assert forecast(event("/dev/tty", "open", 3), writable=False) == "ok"  # a device needs no fs
     assert forecast(event("/x", "open", write=False), writable=False) is None
+
+
+def test_a_name_made_under_a_missing_parent_stays_enoent_though_the_parent_is_there_now(
+    tmp_path: Path,
+) -> None:
+    """pathlib's mkdir(parents=True) tries the leaf first (ENOENT), then makes the parent: when
+    the trace is classified the parent is there, yet under a read-only root that first call
+    fails as it did here, before the filesystem is checked for writing."""
+    (tmp_path / "made-later").mkdir()
+    for op in ("mkdir", "symlink", "mknod", "link", "create"):
+        missing = event(str(tmp_path / "made-later" / "leaf"), op, "ENOENT")
+        assert forecast(missing, writable=False) == "ENOENT", op
+    # removing a name that is not there, in a directory that is: EROFS comes first
+    assert (
+        forecast(event(str(tmp_path / "made-later" / "gone"), "delete", "ENOENT"), writable=False) == "EROFS"
+    )
 
 
 def test_harmless_failures_are_not_violations() -> None:

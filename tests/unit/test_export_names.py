@@ -192,8 +192,8 @@ def test_bwrap_arguments_are_one_per_line(name: bytes) -> None:
     _left_out_or_kept(rendered, path, bwrap_writable(lines[7:]))
 
 
-BWRAP_ARITY = {"--ro-bind": 2, "--bind": 2, "--dev": 1, "--proc": 1, "--tmpfs": 1, "--dir": 1, "--symlink": 2,
-               "--remount-ro": 1, "--setenv": 2}  # fmt: skip
+BWRAP_ARITY = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--bind-try": 2, "--dev": 1, "--proc": 1,
+               "--tmpfs": 1, "--dir": 1, "--symlink": 2, "--remount-ro": 1, "--setenv": 2}  # fmt: skip
 
 
 def bwrap_writable(args: list[str]) -> list[str]:
@@ -211,7 +211,7 @@ def bwrap_writable(args: list[str]) -> list[str]:
     return [
         operands[-1]
         for option, operands in ops
-        if option in ("--tmpfs", "--bind") and operands[-1] not in again
+        if option in ("--tmpfs", "--bind", "--bind-try") and operands[-1] not in again
     ]
 
 

@@ -100,6 +100,17 @@ def test_apparmor_names_settings_in_comments_only() -> None:
     assert '"/app/data/" rw,' in text  # a persistent mount is writable too
 
 
+def test_apparmor_says_a_build_step_is_the_image_builds_not_a_runtime_setting() -> None:
+    text, _, _ = _render("apparmor")
+    comments = [line for line in text.splitlines() if line.startswith("# ")]
+    (step,) = [line for line in comments if "compileall" in line]
+    build = "# image build step (Dockerfile RUN): python -m compileall -q /app"
+    assert step == f"{build} (the image build runs it; a profile cannot)"
+    assert "runtime sets it" not in step
+    setting = next(line for line in comments if line.startswith("# setting: PYTHONPYCACHEPREFIX="))
+    assert setting.endswith("(the runtime sets it; a profile cannot)")
+
+
 def test_policy_carries_settings_and_persistent_mounts_and_reads_back(tmp_path: Path) -> None:
     text, _, incomplete = _render("policy")
     doc = tomllib.loads(text)

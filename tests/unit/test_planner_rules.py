@@ -129,6 +129,14 @@ def test_failures_the_command_carried_on_after_need_no_mount() -> None:
         assert plan.mounts == ["/srv/a"] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
+def test_a_setting_note_counts_one_write_and_does_not_restate_the_setting() -> None:
+    plan = _plan(event("/home/u/.cache/pylint/pkg_1.stats", "create"), states={"/home/u/.cache/pylint": C})
+    assert plan.env == {"PYLINTHOME": "/tmp/pylint"}
+    (note,) = [n for n in plan.notes if n.startswith("pylint's statistics")]
+    setting = "set PYLINTHOME=/tmp/pylint instead of a mount (on a writable tmpfs)"
+    assert note == f"pylint's statistics (1 write): {setting}"
+
+
 def test_a_rename_is_one_write_for_a_known_writer() -> None:
     plan = _plan(
         event("/srv/app/.hypothesis", "mkdir", 0),

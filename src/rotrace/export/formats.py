@@ -125,10 +125,14 @@ def _build_notes(plan: MountPlan) -> list[str]:
     return [f"image build step (Dockerfile RUN, before the root is read-only): {s}" for s in plan.build_steps]
 
 
-def _setting_lines(plan: MountPlan) -> list[str]:
-    """Comment lines for what a format holds only as a comment: the settings, the build steps."""
-    lines = [f"setting: {name}={value}" for name, value in plan.env.items()]
-    return lines + [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
+def _env_lines(plan: MountPlan) -> list[str]:
+    """Comment lines for the settings, in a format that cannot hold them (AppArmor)."""
+    return [f"setting: {name}={value}" for name, value in plan.env.items()]
+
+
+def _build_lines(plan: MountPlan) -> list[str]:
+    """Comment lines for the build steps: no format runs them, the image build does."""
+    return [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
 
 
 def _yaml(doc: dict[str, object]) -> str:
@@ -186,7 +190,7 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
     env, env_notes = _env(plan, line=False)
     if env:
         doc["env"] = dict(sorted(env.items()))
-    lines = [s for s in _setting_lines(plan) if "build step" in s]
+    lines = _build_lines(plan)
     if any(not e.startswith("/") for e in [*entries.get("allow", []), *kept]):
         lines.append(
             "relative entries mean the project: the directory this file is in (for check: the traced one)"
@@ -254,7 +258,7 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
         spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named] + [
             {"name": n, "persistentVolumeClaim": {"claimName": n}} for n, _ in claimed
         ]
-    lines = [line for line in _setting_lines(plan) if "build step" in line]
+    lines = _build_lines(plan)
     for name, path in claimed:
         lines += [f"{path} must survive a restart (an emptyDir would lose it): a claim for it, to adapt:"]
         lines += _claim(name)
@@ -299,7 +303,7 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     if named:
         doc["volumes"] = named
     head = _header(plan, target, "compose service fragment")
-    head += _comments([line for line in _setting_lines(plan) if "build step" in line])
+    head += _comments(_build_lines(plan))
     persisted = [m for m in mounts if m not in tmpfs]
     notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume"), *env_notes, *_build_notes(plan)]
     notes += skipped
@@ -369,18 +373,33 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
-    lost = [p for p in kept if not os.path.isdir(p)]
-    bound = [p for p in kept if p not in lost]
     made = set(plan.created)
+    # persistent: bound to itself; one the command made may be missing where the arguments run
+    # (a fresh checkout): a tmpfs there, under the bind of the host's directory where it exists
+    tried = [p for p in kept if p in made]
+    lost = [p for p in kept if p not in made and not os.path.isdir(p)]
+    bound = [p for p in kept if p not in made and p not in lost]
     existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
-    missing = [p for p in [*paths, *lost] if p not in existing]
-    placed = layout(existing, missing, lambda p: ["--bind", p, p] if p in bound else ["--tmpfs", p], is_plain)
+    missing = [p for p in [*paths, *lost, *tried] if p not in existing]
+
+    def mount(p: str) -> list[str]:
+        if p in bound:
+            return ["--bind", p, p]
+        return ["--tmpfs", p, "--bind-try", p, p] if p in tried else ["--tmpfs", p]
+
+    placed = layout(existing, missing, mount, is_plain)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
         args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
     notes = _persistent_notes(bound, "bound to itself on this machine, what is written stays there")
+    notes += _persistent_notes(
+        tried,
+        "bound to itself where it exists when the arguments run, what is written stays there; the"
+        " command made it, so on a tree without it (a fresh checkout) it is a tmpfs, which loses it:"
+        " mkdir -p it first",
+    )
     notes += [
         f"{p}: its data must survive a restart, but it does not exist here to be bound: a tmpfs for"
         " now, which loses it; mkdir -p it and export again"
@@ -434,7 +453,8 @@ def apparmor(plan: MountPlan, target: Target) -> Rendered:
         f"docker: docker run --security-opt apparmor={name} ...",
         f"k8s: securityContext.appArmorProfile: {{type: Localhost, localhostProfile: {name}}}",
     ]
-    settings = [f"{line} (the runtime sets it; a profile cannot)" for line in _setting_lines(plan)]
+    settings = [f"{line} (the runtime sets it; a profile cannot)" for line in _env_lines(plan)]
+    settings += [f"{line} (the image build runs it; a profile cannot)" for line in _build_lines(plan)]
     head = _header(plan, target, "AppArmor profile") + _comments(loads + settings)
     opening = f"profile {name} flags=(attach_disconnected,mediate_deleted) {{"
     text = f"{head}#include <tunables/global>\n\n{opening}\n{body}\n}}\n"

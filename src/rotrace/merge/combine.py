@@ -252,6 +252,7 @@ def _header(
             labels=dict(h.labels),
             path=path,
             checkpoint=h.checkpoint,
+            let_go=h.let_go,
         )
         for path, h in zip(paths, headers, strict=True)
     ]
@@ -276,6 +277,7 @@ def _header(
         sources=sources,
         generalised=generalised,
         checkpoint=max(checkpoints) if checkpoints else None,  # not the end of every run either
+        let_go=failed is None and all(h.let_go for h in headers),  # no run ended
     )
 
 

@@ -5,7 +5,10 @@ some writes fail with another errno first. Which part depends on the call:
 - calls that create or remove a name (mkdir, unlink, rename, link, symlink, mknod, open with
   O_CREAT) look up the parent directory, then check writability, then the last component.
   A missing parent stays ENOENT; an existing name to create stays EEXIST; but unlinking a
-  name that is not there is EROFS, not ENOENT.
+  name that is not there is EROFS, not ENOENT. A call that makes a name (mkdir, symlink, mknod,
+  link, O_CREAT) fails with ENOENT only on a missing parent, so it stays ENOENT whatever the
+  filesystem holds when the trace is classified (a `mkdir(parents=True)` makes that parent
+  right after).
 - calls on an existing file (chmod, utime, truncate, open without O_CREAT...) look the whole
   path up first: a missing file stays ENOENT.
 - opening an existing FIFO, device node or socket for writing needs no writable filesystem at
@@ -30,6 +33,9 @@ _OWN_FILESYSTEMS = (b"/dev/", b"/proc/")
 # Read-only in a Docker container's /proc (its readonlyPaths) and in the read-only sandbox.
 PROC_READ_ONLY = (b"/proc/bus", b"/proc/fs", b"/proc/irq", b"/proc/sys", b"/proc/sysrq-trigger")
 _OPENS = frozenset({"open", "create", "truncate"})
+# Calls that make a name: a lookup error comes from the path to it (the parent), before the
+# filesystem is checked for writing; only removing or renaming looks the last name up after.
+_MAKERS = frozenset({"create", "mkdir", "symlink", "mknod", "link"})
 
 
 def _under(path: bytes, roots: tuple[bytes, ...]) -> bool:
@@ -68,10 +74,8 @@ def forecast(event: FileEvent, writable: bool) -> str | None:
     if actual == "EEXIST":
         return actual
     if actual in _LOOKUP_ERRNOS:
-        if event.op not in NAME_OPS or event.op == "create":
-            return actual  # the full path (or, for O_CREAT, the parent) was looked up first
-        if event.op == "link" and event.target is not None and not os.path.lexists(event.target):
-            return actual  # link() looks up the existing file first
+        if event.op not in NAME_OPS or event.op in _MAKERS:
+            return actual  # the full path (or, for a name to make, its parent) was looked up first
         second = event.target if event.op == "rename" else None
         return "EROFS" if _parents_exist(event.path, second) else actual
     if _off_the_root(event.path) and (event.target is None or _off_the_root(event.target)):

@@ -40,7 +40,9 @@ def nearest_existing(path: str) -> str:
 def shadow(parent: str, points: Iterable[str] = ()) -> list[str]:
     """A tmpfs over `parent` holding what it held, each entry bound again read-only (a symbolic
     link made again), but for the new mount points `points` (made by the caller, whether or not
-    they are there now): room for them. The caller queues `--remount-ro parent`."""
+    they are there now): room for them. The caller queues `--remount-ro parent`. An entry is
+    bound with `--ro-bind-try`: gone when the arguments run (the bwrap export on a fresh checkout
+    has no trace file, a pid file was removed), it is simply not shown, as it is not there."""
     args = ["--tmpfs", parent]
     made = set(points)
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
@@ -50,7 +52,7 @@ def shadow(parent: str, points: Iterable[str] = ()) -> list[str]:
         if entry.is_symlink():
             args += ["--symlink", os.readlink(path), path]
         else:
-            args += ["--ro-bind", path, path]
+            args += ["--ro-bind-try", path, path]
     return args
 
 

@@ -763,7 +763,10 @@ class MountPlanner:
             )
         for known, count in sorted(self._applied.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env) or "a build step"
-            notes.append(f"{known.title} ({count} writes): set {how} instead of a mount ({known.fix})")
+            fix = known.fix.removeprefix(how).strip(" ()")  # the fix often restates the setting
+            more = f" ({fix})" if fix else ""
+            writes = f"{count} write{'s' if count > 1 else ''}"
+            notes.append(f"{known.title} ({writes}): set {how} instead of a mount{more}")
         for point in sorted(p for p in self._persistent if p in mounts):
             notes.append(
                 f"{point} holds data the program reads back (e.g. {self._persistent[point]}): a tmpfs or "

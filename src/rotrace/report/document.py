@@ -56,7 +56,7 @@ def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status
         "schema": DOCUMENT_SCHEMA,
         "command": header.command,
         "cwd": header.cwd,
-        "exit_code": None if header.checkpoint is not None else header.exit_code,
+        "exit_code": None if header.checkpoint is not None or header.let_go else header.exit_code,
         "signal": header.signal,
         "checkpoint": header.checkpoint,
         "status": status,

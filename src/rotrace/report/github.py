@@ -77,6 +77,8 @@ def _processes(procs: list[tuple[tuple[str, int], int]], table: bool) -> str:
 def _ending(header: TraceHeader) -> str:
     if header.checkpoint is not None:
         return f"checkpoint at {md_code(header.checkpoint)} (still running)"
+    if header.let_go:
+        return "let go (still running)"
     return f"exit status {header.exit_code}"
 
 

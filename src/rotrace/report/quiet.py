@@ -28,6 +28,8 @@ def exit_parts(header: TraceHeader) -> tuple[str, str]:
     """How the run ended: the exit status, the signal, or a checkpoint."""
     if header.checkpoint is not None:  # the run had not ended: no exit status to show
         return f"checkpoint at {safe_text(header.checkpoint)}, still running", "bold yellow"
+    if header.let_go:  # run -p, stopped by a signal to rotrace: the process never ended
+        return "let go, still running", "bold yellow"
     if header.signal:
         return f"killed by {safe_text(header.signal)}", "bold red"
     return f"exit status {header.exit_code}", "green" if header.exit_code == 0 else "bold red"

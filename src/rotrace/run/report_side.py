@@ -93,6 +93,7 @@ def conclude(messages: Iterator[Message]) -> int:
             enforced=result.landlock_abi,
             labels=dict(request.labels),
             secrets=secrets_in(os.environ),
+            let_go=result.let_go,
         )
         if output.replacing:  # a checkpoint is there: the final trace replaces it whole too
             try:

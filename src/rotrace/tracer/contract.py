@@ -41,3 +41,4 @@ class TraceResult:
     processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
     directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
     landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
+    let_go: bool = False  # run -p: the process was let go, still running (exit_code means nothing)

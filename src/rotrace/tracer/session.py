@@ -176,12 +176,13 @@ def attach_process(
         tracer.dircache.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if tracer.root_exit is not None and not tracer.detaching:
-        status = tracer.root_exit
+    status = tracer.root_exit
+    let_go = status is None or tracer.detaching
+    if status is not None and not let_go:
         killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
     else:
         killed_by, code = None, 0
         tracer.warnings.append(f"rotrace let pid {pid} go when it was signalled: the process goes on running")
     return TraceResult(pid, code, killed_by, False, tracer.stops, tracer.warnings, tracer.processes,
-                       tracer.directories.states)  # fmt: skip
+                       tracer.directories.states, let_go=let_go)  # fmt: skip

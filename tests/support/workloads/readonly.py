@@ -23,6 +23,8 @@ attempts: list[Callable[[], object]] = [
     lambda: open("/dev/null", "w"),  # ok: a device needs no writable filesystem
     lambda: open(os.path.join(scratch, "ok.txt"), "w"),  # ok: allowed and mounted writable
     lambda: os.mkdir(os.path.join(scratch, "d")),  # ok
+    lambda: os.mkdir("later/leaf"),  # ENOENT first (its parent, made next in a normal run, is missing)
+    lambda: os.mkdir("later"),  # EROFS
     lambda: os.rename("existing.txt", "renamed.txt"),  # EROFS (last: a normal run really renames)
 ]
 for attempt in attempts:

@@ -141,6 +141,13 @@ def build(paths: list[str]) -> Ruleset:
         path = entry.removeprefix("=")
         try:
             target = open_no_symlinks(path)
+        except FileNotFoundError:
+            # a plan's mount point the command itself creates: a runtime would make it, Landlock cannot
+            ruleset.skipped.append(
+                f"{entry}: it does not exist yet, and a rule needs an existing path "
+                "(create it before the run)"
+            )
+            continue
         except OSError as exc:
             ruleset.skipped.append(f"{entry}: {exc.strerror}")
             continue
