@@ -224,11 +224,16 @@ def test_a_process_another_tracer_holds_is_refused_with_the_right_hint(tmp_path:
     try:
         deadline = time.monotonic() + 20
         target = None
-        while target is None:
+        while target is None:  # strace's command: not the short-lived children it probes ptrace with
             assert time.monotonic() < deadline, "strace did not start its command"
-            children = Path(f"/proc/{held.pid}/task/{held.pid}/children").read_text().split()
-            if children and _status(int(children[0])).get("TracerPid", "0").strip() == str(held.pid):
-                target = int(children[0])
+            for child in Path(f"/proc/{held.pid}/task/{held.pid}/children").read_text().split():
+                try:
+                    status = _status(int(child))
+                except FileNotFoundError:  # a probe, gone
+                    continue
+                traced = status.get("TracerPid", "").strip() == str(held.pid)
+                if traced and status.get("Name", "").strip() == "sleep":
+                    target = int(child)
             time.sleep(0.05)
         proc = subprocess.run(
             [*ROTRACE, "run", "-p", str(target)], capture_output=True, text=True, timeout=60
