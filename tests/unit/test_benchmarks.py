@@ -309,9 +309,10 @@ def test_a_process_counts_as_traced_once_every_thread_has_a_tracer(tmp_path: Pat
     sleeps: list[psutil.Process] = []
     try:
         assert not attach.traced(alone.pid)
-        assert _eventually(lambda: under.poll() is not None or bool(psutil.Process(under.pid).children()))
+        # strace's command, not the short-lived children it probes ptrace with first
+        assert _eventually(lambda: under.poll() is not None or bool(_sleeping(under.pid)))
         assert under.poll() is None, err.read_text()
-        sleeps = psutil.Process(under.pid).children()
+        sleeps = _sleeping(under.pid)
         (sleep,) = sleeps
         assert _eventually(lambda: attach.traced(sleep.pid))
     finally:
@@ -322,6 +323,16 @@ def test_a_process_counts_as_traced_once_every_thread_has_a_tracer(tmp_path: Pat
             with contextlib.suppress(psutil.Error):
                 orphan.kill()
     assert not attach.traced(alone.pid)  # gone: not traced
+
+
+def _sleeping(pid: int) -> list[psutil.Process]:
+    """The children of pid running `sleep`."""
+    found = []
+    for child in psutil.Process(pid).children():
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "sleep":
+                found.append(child)
+    return found
 
 
 def _eventually(check: Callable[[], bool]) -> bool:
