@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +29,17 @@ from rotrace.tracer.linux.arch import (
 )
 from rotrace.tracer.linux.memory import MemoryReader
 from rotrace.tracer.resolve import AT_FDCWD
-from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
-
-_OPEN_HOW = struct.Struct("=QQ")
+from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, SYS_BIND, Spec
 
 _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
+AF_UNIX = 1
+_SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
+_SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
+_SOCKETCALL_ARGS = struct.Struct("=III")  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
 
 
 @dataclass(slots=True)
@@ -238,6 +241,8 @@ class Decoder:
             return self._link(table, spec, args)
         if family == "ioctl":
             return self._ioctl(table, spec, args)
+        if family == "bind":
+            return self._bind(table, spec, args)
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
@@ -302,6 +307,32 @@ class Decoder:
         if args[1] & 0xFFFFFFFF not in INODE_FLAG_IOCTLS:
             return None
         loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[0])))
+        return Pending(spec, table, spec.op, loc, None, None, None, True)
+
+    def _bind(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """bind(2) of a Unix socket to a path: the socket file it creates (relative to the
+        cwd), a write as mknod's. Other families, abstract names and autobind make none."""
+        if spec.name == "socketcall":
+            if args[0] & 0xFFFFFFFF != SYS_BIND:
+                return None
+            packed = self.memory.read(self._tid, args[1], _SOCKETCALL_ARGS.size)
+            if packed is None:
+                return None
+            _fd, addr, length = _SOCKETCALL_ARGS.unpack(packed)
+        else:
+            addr, length = args[1], args[2] & 0xFFFFFFFF
+        if not _SUN_PATH < length <= _SOCKADDR_UN:
+            return None
+        sockaddr = self.memory.read(self._tid, addr, length)
+        if sockaddr is None or int.from_bytes(sockaddr[:_SUN_PATH], sys.byteorder) != AF_UNIX:
+            return None
+        name = sockaddr[_SUN_PATH:].split(b"\0", 1)[0]  # the kernel ends it at the length too
+        if not name:
+            return None
+        # re-read at the exit as a C string (what follows an unterminated one included)
+        seen = self.memory.cstring(self._tid, addr + _SUN_PATH) or name
+        raw = resolve.own_proc(name, self._tgid, self._tid, follow=False)
+        loc = Loc(resolve.base_of(self._tid, AT_FDCWD, raw), raw, addr + _SUN_PATH, seen)
         return Pending(spec, table, spec.op, loc, None, None, None, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
