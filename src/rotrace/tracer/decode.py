@@ -18,6 +18,7 @@ from rotrace.events import FileEvent
 from rotrace.tracer import resolve, stdio
 from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
+from rotrace.tracer.linux import kernel
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
     O_CREAT,
@@ -39,7 +40,9 @@ AT_SYMLINK_FOLLOW = 0x400
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
 _SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
-_SOCKETCALL_ARGS = struct.Struct("=III")  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
+_SOCKETCALL_ARGS = struct.Struct("=III")
+_FILE_HANDLE = struct.Struct("=Ii")  # struct file_handle: handle_bytes, handle_type, then the bytes
+_MAX_HANDLE_SZ = 128  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
 
 
 @dataclass(slots=True)
@@ -78,6 +81,8 @@ class Pending:
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
     since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
     context: tuple[int, bool, bool] | None = None  # changes of cwd and root at the entry (loop.py)
+    # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
+    handle: tuple[int, bytes, tuple[int, int]] | None = None
 
     def resolve(
         self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None
@@ -89,6 +94,9 @@ class Pending:
         through the tracee's magic links, if the string it passed is still what was read at
         entry (another thread may rewrite the buffer while the call runs).
         """
+        if self.spec.family == "handle":
+            self._place_handle(memory, tid, result)
+            return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             opened = resolve.fd_path(tid, result)
             if opened is not None and not opened.endswith(b" (deleted)"):
@@ -135,6 +143,30 @@ class Pending:
                     loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
+
+    def _place_handle(self, memory: MemoryReader, tid: int, result: int | None) -> None:
+        """open_by_handle_at: the file the handle named at the entry, if the handle is still
+        what was read then; an open that succeeded by its fd's name, if the fd (another thread
+        may have put another file at its number) is that file. Else unplaced."""
+        loc, held = self.path, self.handle
+        if held is None:
+            return
+        addr, handle, identity = held
+        if memory.read(tid, addr, len(handle)) != handle:
+            loc.path = None
+            return
+        if result is None or result < 0:
+            return
+        try:
+            st = os.stat(b"/proc/%d/fd/%d" % (tid, result))
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != identity:
+            loc.path = None
+            return
+        opened = resolve.fd_path(tid, result)
+        if opened is not None and not opened.endswith(b" (deleted)"):
+            loc.path = opened
 
     def unplace_moved(self, cwd: bool, root: bool, result: int | None) -> None:
         """After `resolve`: a thread sharing the tracee's cwd (`cwd`) or root (`root`) changed it
@@ -188,7 +220,9 @@ class Pending:
             mode=self.mode,
             result=result,
             write=self.write,
-            unresolved=_unplaced(self.path) or (not self.verbatim_target and _unplaced(target)),
+            unresolved=_unplaced(self.path)
+            or (not self.verbatim_target and _unplaced(target))
+            or (self.spec.family == "handle" and self.path.path is None),
         )
 
     def _flag_names(self) -> str | None:
@@ -243,6 +277,8 @@ class Decoder:
             return self._ioctl(table, spec, args)
         if family == "bind":
             return self._bind(table, spec, args)
+        if family == "handle":
+            return self._handle(table, spec, args)
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
@@ -291,6 +327,34 @@ class Decoder:
         flags, mode, resolve = _OPEN_HOW.unpack(how)
         return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
                                 no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
+
+    def _handle(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """open_by_handle_at(2): a file with no path, placed now by opening the handle (O_PATH)
+        from the same mount, as the kernel will; shown, when it cannot be, by the mount's fd."""
+        flags = args[2] & 0xFFFFFFFF
+        write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+        if not write and not self.all_opens:
+            return None
+        op = (
+            "create"
+            if write and flags & O_TMPFILE_BIT
+            else "truncate"
+            if write and flags & O_TRUNC
+            else "open"
+        )
+        mount_fd = resolve.as_fd(args[0])
+        loc = Loc(b"", b"", seen=resolve.fd_path(self._tid, mount_fd) or b"/")
+        pending = Pending(spec, table, op, loc, None, flags, None, write)
+        header = self.memory.read(self._tid, args[1], _FILE_HANDLE.size)
+        size = _FILE_HANDLE.unpack(header)[0] if header is not None else _MAX_HANDLE_SZ + 1
+        handle = (
+            self.memory.read(self._tid, args[1], _FILE_HANDLE.size + size) if size <= _MAX_HANDLE_SZ else None
+        )
+        found = kernel.file_of_handle(b"/proc/%d/fd/%d" % (self._tid, mount_fd), handle) if handle else None
+        if handle is not None and found is not None:
+            loc.path = found[0]
+            pending.handle = (args[1], handle, found[1])
+        return pending
 
     def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF

@@ -16,7 +16,7 @@ class Spec:
     """Where a syscall keeps the arguments rotrace decodes, and what it does with them."""
 
     name: str
-    family: str  # open | openat2 | path | link | symlink | ioctl | bind | clone | clone3 | io_uring | context
+    family: str  # open | openat2 | handle | path | link | symlink | ioctl | bind | clone... | context
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -72,6 +72,18 @@ SPECS: dict[str, Spec] = dict(
         ),
         _s("creat", "open", "create", path=0, flag_kind="open", mode=1),
         _s("openat2", "openat2", "open", dirfd=0, path=1, flag_kind="open"),
+        # a file named by a handle (name_to_handle_at), on the mount of fd 0: no path at all
+        _s(
+            "open_by_handle_at",
+            "handle",
+            "open",
+            fd=0,
+            path=1,
+            flags=2,
+            flag_kind="open",
+            trap_arg=2,
+            trap_mask=WRITE_OPEN_MASK,
+        ),
         _s("mkdir", "path", "mkdir", path=0, mode=1),
         _s("mkdirat", "path", "mkdir", dirfd=0, path=1, mode=2),
         _s("rename", "link", "rename", path=0, path2=1),
@@ -138,4 +150,4 @@ SPECS: dict[str, Spec] = dict(
 )
 
 # The families whose calls are file events (the others steer the tracer).
-EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl", "bind"})
+EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl", "bind", "handle"})
