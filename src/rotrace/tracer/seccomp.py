@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rotrace.tracer.linux.arch import Machine, SyscallTable
+from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
 from rotrace.tracer.syscalls import SPECS
 
@@ -133,11 +133,16 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         asm.ret(SECCOMP_RET_ALLOW)
 
 
-def _tty_guard(asm: Assembler, tag: str, ioctls: list[int]) -> None:
-    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) answered EPERM (the call reaches
-    neither the terminal nor the tracer); any other call goes on at `tag`, which follows."""
+def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int]) -> None:
+    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) and the io_uring calls answered
+    EPERM (they reach neither the kernel's terminal or ring nor the tracer); any other call
+    goes on at `tag`, which follows. A ring's file operations are no syscalls: Landlock and a
+    read-only root refuse them unseen, so a confined command has none (as Docker's default
+    seccomp profile), and does its file work through calls rotrace records."""
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
+    for nr in rings:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
     for i, nr in enumerate(ioctls):
         asm.jump(BPF_JEQ_K, nr, f"{tag}_tty", tag if i == len(ioctls) - 1 else None)
     asm.label(f"{tag}_tty")
@@ -153,7 +158,7 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
 
     In the default (writes-only) mode, open/openat trap only when their flags ask for a
     write; openat2 keeps its flags in memory, so it always traps. `confined`: terminal input
-    injection is answered EPERM first, on every ABI. `trace=False`: nothing traps (the
+    injection and io_uring are answered EPERM first, on every ABI. `trace=False`: nothing traps (the
     guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     asm = Assembler()
@@ -168,13 +173,18 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
         asm.jump(BPF_JEQ_K, arch, f"abi{arch:x}_guard", None)
     asm.ret(unknown)
     for arch, ioctl in foreign.items():
-        _tty_guard(asm, f"abi{arch:x}", [ioctl])
+        _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING])
         asm.label(f"abi{arch:x}")
         asm.ret(unknown)
     for table in tables:
         x32 = machine.x32_bit if table is machine.native else None
         if confined:
-            _tty_guard(asm, table.name, [table.numbers["ioctl"]] + ([x32 | X32_IOCTL] if x32 else []))
+            rings = [table.numbers[name] for name in IO_URING]
+            ioctls = [table.numbers["ioctl"]]
+            if x32:
+                ioctls.append(x32 | X32_IOCTL)
+                rings += [x32 | nr for nr in rings]
+            _guard(asm, table.name, ioctls, rings)
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:

@@ -15,8 +15,11 @@ AUDIT_ARCH_I386 = 0x40000003
 AUDIT_ARCH_AARCH64 = 0xC00000B7
 
 # Syscalls numbered >= 424 share one number on every architecture.
+IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")
 _UNIFIED = {
     "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
     "clone3": 435,
     "openat2": 437,
     "fchmodat2": 452,
