@@ -43,6 +43,10 @@ TTY_INJECTION = (TIOCSTI, TIOCLINUX)
 # ABIs whose calls rotrace does not decode (they trap) but whose ioctl is known: 32-bit ARM on
 # aarch64 (AUDIT_ARCH_ARM). x32's ioctl has a number of its own (with the x32 bit).
 FOREIGN_IOCTL = {0x40000028: 54}
+# seccomp(2)'s flag that asks for a user-notification listener: a filter of the command's own
+# answering SECCOMP_RET_USER_NOTIF outranks rotrace's SECCOMP_RET_TRACE, and its supervisor can
+# let the call go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE) with no stop: refused, EPERM.
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 X32_IOCTL = 514
 
 # struct seccomp_data offsets.
@@ -107,7 +111,9 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     tag = table.name
     asm.label(tag)
     asm.load(OFF_NR)
+    asm.jump(BPF_JEQ_K, table.numbers["seccomp"], f"{tag}_seccomp", None)
     if x32_bit is not None:
+        asm.jump(BPF_JEQ_K, x32_bit | table.numbers["seccomp"], f"{tag}_seccomp", None)
         asm.jump(BPF_JGE_K, x32_bit, "trace", None)
     checked: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
     for name, nr in sorted(table.numbers.items(), key=lambda item: item[1]):
@@ -131,6 +137,12 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         for value in values:
             asm.jump(BPF_JEQ_K, value, "trace", None)
         asm.ret(SECCOMP_RET_ALLOW)
+    asm.label(f"{tag}_seccomp")  # seccomp(op, flags, args): no listener
+    asm.load(_arg_low_word(1))
+    asm.jump(BPF_JSET_K, SECCOMP_FILTER_FLAG_NEW_LISTENER, f"{tag}_listener", None)
+    asm.ret(SECCOMP_RET_ALLOW)
+    asm.label(f"{tag}_listener")
+    asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
 
 def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int]) -> None:
