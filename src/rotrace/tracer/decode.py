@@ -356,7 +356,9 @@ class Decoder:
             pending.handle = (args[1], handle, found[1])
         return pending
 
-    def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+    def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        if spec.op == "open" and args[spec.path or 0] == 0:  # acct(NULL): accounting off
+            return None
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW

@@ -136,6 +136,9 @@ SPECS: dict[str, Spec] = dict(
         _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("file_setattr", "path", "attr", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
         _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=INODE_FLAG_IOCTLS),
+        # root's calls that open an existing file for writing by its path (acct(NULL): none)
+        _s("acct", "path", "open", path=0, follows=True),
+        _s("swapon", "path", "open", path=0, follows=True),
         # bind(2) of a Unix socket to a path creates the socket file (as mknod(S_IFSOCK) does);
         # i386 programs call it through socketcall(SYS_BIND, args).
         _s("bind", "bind", "mknod", fd=0, path=1),

@@ -42,6 +42,7 @@ _X86_64 = {
     "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
     "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
     "ioctl": 16, "clone": 56, "bind": 49, "open_by_handle_at": 304, "seccomp": 317,
+    "acct": 163, "swapon": 167,
     "chdir": 80, "fchdir": 81, "chroot": 161, "pivot_root": 155, "unshare": 272, "setns": 308,
 }  # fmt: skip
 
@@ -60,6 +61,7 @@ _I386 = {
     "setxattr": 226, "lsetxattr": 227, "fsetxattr": 228,
     "removexattr": 235, "lremovexattr": 236, "fremovexattr": 237,
     "ioctl": 54, "clone": 120, "bind": 361, "socketcall": 102, "open_by_handle_at": 342, "seccomp": 354,
+    "acct": 51, "swapon": 87,
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "unshare": 310, "setns": 346,
 }  # fmt: skip
 
@@ -72,6 +74,7 @@ _GENERIC = {
     "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
     "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
     "ioctl": 29, "clone": 220, "bind": 200, "open_by_handle_at": 265, "seccomp": 277,
+    "acct": 89, "swapon": 224,
     "chdir": 49, "fchdir": 50, "chroot": 51, "pivot_root": 41, "unshare": 97, "setns": 268,
 }  # fmt: skip
 
