@@ -263,5 +263,8 @@ def refused(loaded: bool, err: int, trace: bool, confined: bool) -> list[str]:
     name = errno.errorcode.get(err, str(err))
     lost = ["stopping on every syscall, which is slower"] if trace else []
     if confined:
-        lost.append("TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal")
+        lost.append(
+            "TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal; nor is"
+            " io_uring, whose file operations rotrace does not see"
+        )
     return [f"seccomp filter refused ({name}): {'; '.join(lost)}"]
