@@ -99,7 +99,7 @@ class Ruleset:
         notes.append(
             f"enforced with Landlock (ABI {self.abi}): the kernel refuses writes outside the allowlist"
             f" (EACCES, EXDEV), and device nodes anywhere, but not {NOT_COVERED}, nor writes through a"
-            f" file descriptor opened before the command started{scope}"
+            f" file descriptor opened before the command started or sent to it by a process outside{scope}"
         )
         return notes
 
