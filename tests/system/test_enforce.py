@@ -143,3 +143,35 @@ def test_no_landlock_in_the_kernel_is_one_line_and_exit_4(tmp_path: Path) -> Non
         "rotrace: error: --enforce needs Landlock: Landlock is not in this kernel"
         " (Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK)"
     ]
+
+
+def test_no_device_node_is_made_in_an_allowed_directory(app: Path) -> None:
+    """As root, `mknod ALLOWED/disk b MAJ MIN` then an open of it read-write would reach the whole
+    disk (or /dev/mem, /dev/kmsg...) through an allowed directory, every write outside the
+    allowlist with it, while each call was allowed by the rules. An allowed directory grants no
+    device nodes (as a container's nodev tmpfs opens none): refused, EACCES, on the record. A
+    FIFO or a socket is still made there."""
+    import os
+    import stat
+    import sys
+
+    cache = app / "data" / "cache"
+    code = (
+        "import os, stat, sys\n"
+        "nodes = (('blk', stat.S_IFBLK, os.makedev(7, 0)), ('chr', stat.S_IFCHR, os.makedev(1, 3)))\n"
+        "for name, kind, dev in (*nodes, ('fifo', stat.S_IFIFO, 0)):\n"
+        "    try:\n"
+        "        os.mknod(f'data/cache/{name}', 0o600 | kind, dev)\n"
+        "    except OSError as exc:\n"
+        "        print('refused', name, exc.errno, file=sys.stderr)\n"
+    )
+    command = ["--", sys.executable, "-c", code]
+    proc = rotrace_cli("run", "--enforce", "--policy", "policy.toml", "--json", "t.json", *command, cwd=app)
+    assert "refused blk 13" in proc.stderr and "refused chr 13" in proc.stderr, proc.stderr
+    assert sorted(os.listdir(cache)) == ["fifo"] and stat.S_ISFIFO(os.lstat(cache / "fifo").st_mode)
+    trace = json.loads((app / "t.json").read_text())
+    made = {
+        e["path"].rsplit("/", 1)[1]: (e["errno"], e["allowed"]) for e in trace["events"] if e["op"] == "mknod"
+    }
+    assert made == {"blk": ("EACCES", True), "chr": ("EACCES", True), "fifo": (None, True)}
+    assert trace["summary"]["went_through"] == 0

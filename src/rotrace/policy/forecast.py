@@ -71,7 +71,7 @@ def forecast(event: FileEvent, writable: bool) -> str | None:
     actual = event.errno
     if writable:
         return actual or OK
-    if actual == "EEXIST":
+    if actual in ("EEXIST", "EADDRINUSE"):  # bind(2) to a name that is there: EADDRINUSE
         return actual
     if actual in _LOOKUP_ERRNOS:
         if event.op not in NAME_OPS or event.op in _MAKERS:

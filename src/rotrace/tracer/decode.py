@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from rotrace.events import FileEvent
 from rotrace.tracer import resolve, stdio
 from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.flags import at_flags, open_flags, rename_flags
+from rotrace.tracer.linux import kernel
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
     O_CREAT,
@@ -28,15 +30,19 @@ from rotrace.tracer.linux.arch import (
 )
 from rotrace.tracer.linux.memory import MemoryReader
 from rotrace.tracer.resolve import AT_FDCWD
-from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, Spec
-
-_OPEN_HOW = struct.Struct("=QQ")
+from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, SYS_BIND, Spec
 
 _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
+AF_UNIX = 1
+_SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
+_SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
+_SOCKETCALL_ARGS = struct.Struct("=III")
+_FILE_HANDLE = struct.Struct("=Ii")  # struct file_handle: handle_bytes, handle_type, then the bytes
+_MAX_HANDLE_SZ = 128  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
 
 
 @dataclass(slots=True)
@@ -75,6 +81,8 @@ class Pending:
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
     since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
     context: tuple[int, bool, bool] | None = None  # changes of cwd and root at the entry (loop.py)
+    # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
+    handle: tuple[int, bytes, tuple[int, int]] | None = None
 
     def resolve(
         self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None
@@ -86,6 +94,9 @@ class Pending:
         through the tracee's magic links, if the string it passed is still what was read at
         entry (another thread may rewrite the buffer while the call runs).
         """
+        if self.spec.family == "handle":
+            self._place_handle(memory, tid, result)
+            return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             opened = resolve.fd_path(tid, result)
             if opened is not None and not opened.endswith(b" (deleted)"):
@@ -132,6 +143,30 @@ class Pending:
                     loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
+
+    def _place_handle(self, memory: MemoryReader, tid: int, result: int | None) -> None:
+        """open_by_handle_at: the file the handle named at the entry, if the handle is still
+        what was read then; an open that succeeded by its fd's name, if the fd (another thread
+        may have put another file at its number) is that file. Else unplaced."""
+        loc, held = self.path, self.handle
+        if held is None:
+            return
+        addr, handle, identity = held
+        if memory.read(tid, addr, len(handle)) != handle:
+            loc.path = None
+            return
+        if result is None or result < 0:
+            return
+        try:
+            st = os.stat(b"/proc/%d/fd/%d" % (tid, result))
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != identity:
+            loc.path = None
+            return
+        opened = resolve.fd_path(tid, result)
+        if opened is not None and not opened.endswith(b" (deleted)"):
+            loc.path = opened
 
     def unplace_moved(self, cwd: bool, root: bool, result: int | None) -> None:
         """After `resolve`: a thread sharing the tracee's cwd (`cwd`) or root (`root`) changed it
@@ -185,7 +220,9 @@ class Pending:
             mode=self.mode,
             result=result,
             write=self.write,
-            unresolved=_unplaced(self.path) or (not self.verbatim_target and _unplaced(target)),
+            unresolved=_unplaced(self.path)
+            or (not self.verbatim_target and _unplaced(target))
+            or (self.spec.family == "handle" and self.path.path is None),
         )
 
     def _flag_names(self) -> str | None:
@@ -238,6 +275,10 @@ class Decoder:
             return self._link(table, spec, args)
         if family == "ioctl":
             return self._ioctl(table, spec, args)
+        if family == "bind":
+            return self._bind(table, spec, args)
+        if family == "handle":
+            return self._handle(table, spec, args)
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
@@ -287,7 +328,37 @@ class Decoder:
         return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
                                 no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
 
-    def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
+    def _handle(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """open_by_handle_at(2): a file with no path, placed now by opening the handle (O_PATH)
+        from the same mount, as the kernel will; shown, when it cannot be, by the mount's fd."""
+        flags = args[2] & 0xFFFFFFFF
+        write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+        if not write and not self.all_opens:
+            return None
+        op = (
+            "create"
+            if write and flags & O_TMPFILE_BIT
+            else "truncate"
+            if write and flags & O_TRUNC
+            else "open"
+        )
+        mount_fd = resolve.as_fd(args[0])
+        loc = Loc(b"", b"", seen=resolve.fd_path(self._tid, mount_fd) or b"/")
+        pending = Pending(spec, table, op, loc, None, flags, None, write)
+        header = self.memory.read(self._tid, args[1], _FILE_HANDLE.size)
+        size = _FILE_HANDLE.unpack(header)[0] if header is not None else _MAX_HANDLE_SZ + 1
+        handle = (
+            self.memory.read(self._tid, args[1], _FILE_HANDLE.size + size) if size <= _MAX_HANDLE_SZ else None
+        )
+        found = kernel.file_of_handle(b"/proc/%d/fd/%d" % (self._tid, mount_fd), handle) if handle else None
+        if handle is not None and found is not None:
+            loc.path = found[0]
+            pending.handle = (args[1], handle, found[1])
+        return pending
+
+    def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        if spec.op == "open" and args[spec.path or 0] == 0:  # acct(NULL): accounting off
+            return None
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
@@ -302,6 +373,32 @@ class Decoder:
         if args[1] & 0xFFFFFFFF not in INODE_FLAG_IOCTLS:
             return None
         loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[0])))
+        return Pending(spec, table, spec.op, loc, None, None, None, True)
+
+    def _bind(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """bind(2) of a Unix socket to a path: the socket file it creates (relative to the
+        cwd), a write as mknod's. Other families, abstract names and autobind make none."""
+        if spec.name == "socketcall":
+            if args[0] & 0xFFFFFFFF != SYS_BIND:
+                return None
+            packed = self.memory.read(self._tid, args[1], _SOCKETCALL_ARGS.size)
+            if packed is None:
+                return None
+            _fd, addr, length = _SOCKETCALL_ARGS.unpack(packed)
+        else:
+            addr, length = args[1], args[2] & 0xFFFFFFFF
+        if not _SUN_PATH < length <= _SOCKADDR_UN:
+            return None
+        sockaddr = self.memory.read(self._tid, addr, length)
+        if sockaddr is None or int.from_bytes(sockaddr[:_SUN_PATH], sys.byteorder) != AF_UNIX:
+            return None
+        name = sockaddr[_SUN_PATH:].split(b"\0", 1)[0]  # the kernel ends it at the length too
+        if not name:
+            return None
+        # re-read at the exit as a C string (what follows an unterminated one included)
+        seen = self.memory.cstring(self._tid, addr + _SUN_PATH) or name
+        raw = resolve.own_proc(name, self._tgid, self._tid, follow=False)
+        loc = Loc(resolve.base_of(self._tid, AT_FDCWD, raw), raw, addr + _SUN_PATH, seen)
         return Pending(spec, table, spec.op, loc, None, None, None, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:

@@ -148,7 +148,7 @@ class Tracer:
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
-        if pending.op == "context":
+        if pending.op in ("context", "ring"):
             return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
@@ -178,12 +178,9 @@ class Tracer:
                 flags = args[0] & 0xFFFFFFFF if spec.name == "unshare" else None
                 thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, flags, None, False)
                 self._context(thread, thread.pending, 1)
-            elif spec.family == "io_uring":
-                self._warn_once(
-                    f"io_uring:{thread.tgid}",
-                    f"{self._who(thread.tgid)} set up io_uring: file operations it submits through the"
-                    " ring (IORING_OP_OPENAT, MKDIRAT, RENAMEAT...) are not seen by rotrace",
-                )
+            elif spec.family == "io_uring":  # warned at its exit, if a ring was made (not refused)
+                table = self.tables[arch]
+                thread.pending = Pending(spec, table, "ring", Loc(b"", b""), None, None, None, False)
         self._resume(tid, thread)
 
     def _decode(self, tid: int, thread: _Thread, arch: int, nr: int, args: tuple[int, ...]) -> None:
@@ -205,6 +202,14 @@ class Tracer:
     def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
         """At the exit of a file call, before the tracee runs on: where its paths landed."""
         thread.pending = None
+        if pending.op == "ring":
+            if result >= 0:
+                self._warn_once(
+                    f"io_uring:{thread.tgid}",
+                    f"{self._who(thread.tgid)} set up io_uring: file operations it submits through the"
+                    " ring (IORING_OP_OPENAT, MKDIRAT, RENAMEAT...) are not seen by rotrace",
+                )
+            return
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
             self.dircache.contexts_changed()
             self.dircache.release(tid)

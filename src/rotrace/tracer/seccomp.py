@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rotrace.tracer.linux.arch import Machine, SyscallTable
+from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
 from rotrace.tracer.syscalls import SPECS
 
@@ -43,6 +43,10 @@ TTY_INJECTION = (TIOCSTI, TIOCLINUX)
 # ABIs whose calls rotrace does not decode (they trap) but whose ioctl is known: 32-bit ARM on
 # aarch64 (AUDIT_ARCH_ARM). x32's ioctl has a number of its own (with the x32 bit).
 FOREIGN_IOCTL = {0x40000028: 54}
+# seccomp(2)'s flag that asks for a user-notification listener: a filter of the command's own
+# answering SECCOMP_RET_USER_NOTIF outranks rotrace's SECCOMP_RET_TRACE, and its supervisor can
+# let the call go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE) with no stop: refused, EPERM.
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 X32_IOCTL = 514
 
 # struct seccomp_data offsets.
@@ -107,7 +111,9 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     tag = table.name
     asm.label(tag)
     asm.load(OFF_NR)
+    asm.jump(BPF_JEQ_K, table.numbers["seccomp"], f"{tag}_seccomp", None)
     if x32_bit is not None:
+        asm.jump(BPF_JEQ_K, x32_bit | table.numbers["seccomp"], f"{tag}_seccomp", None)
         asm.jump(BPF_JGE_K, x32_bit, "trace", None)
     checked: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
     for name, nr in sorted(table.numbers.items(), key=lambda item: item[1]):
@@ -131,13 +137,24 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         for value in values:
             asm.jump(BPF_JEQ_K, value, "trace", None)
         asm.ret(SECCOMP_RET_ALLOW)
+    asm.label(f"{tag}_seccomp")  # seccomp(op, flags, args): no listener
+    asm.load(_arg_low_word(1))
+    asm.jump(BPF_JSET_K, SECCOMP_FILTER_FLAG_NEW_LISTENER, f"{tag}_listener", None)
+    asm.ret(SECCOMP_RET_ALLOW)
+    asm.label(f"{tag}_listener")
+    asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
 
-def _tty_guard(asm: Assembler, tag: str, ioctls: list[int]) -> None:
-    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) answered EPERM (the call reaches
-    neither the terminal nor the tracer); any other call goes on at `tag`, which follows."""
+def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int]) -> None:
+    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) and the io_uring calls answered
+    EPERM (they reach neither the kernel's terminal or ring nor the tracer); any other call
+    goes on at `tag`, which follows. A ring's file operations are no syscalls: Landlock and a
+    read-only root refuse them unseen, so a confined command has none (as Docker's default
+    seccomp profile), and does its file work through calls rotrace records."""
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
+    for nr in rings:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
     for i, nr in enumerate(ioctls):
         asm.jump(BPF_JEQ_K, nr, f"{tag}_tty", tag if i == len(ioctls) - 1 else None)
     asm.label(f"{tag}_tty")
@@ -153,7 +170,7 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
 
     In the default (writes-only) mode, open/openat trap only when their flags ask for a
     write; openat2 keeps its flags in memory, so it always traps. `confined`: terminal input
-    injection is answered EPERM first, on every ABI. `trace=False`: nothing traps (the
+    injection and io_uring are answered EPERM first, on every ABI. `trace=False`: nothing traps (the
     guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     asm = Assembler()
@@ -168,13 +185,18 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
         asm.jump(BPF_JEQ_K, arch, f"abi{arch:x}_guard", None)
     asm.ret(unknown)
     for arch, ioctl in foreign.items():
-        _tty_guard(asm, f"abi{arch:x}", [ioctl])
+        _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING])
         asm.label(f"abi{arch:x}")
         asm.ret(unknown)
     for table in tables:
         x32 = machine.x32_bit if table is machine.native else None
         if confined:
-            _tty_guard(asm, table.name, [table.numbers["ioctl"]] + ([x32 | X32_IOCTL] if x32 else []))
+            rings = [table.numbers[name] for name in IO_URING]
+            ioctls = [table.numbers["ioctl"]]
+            if x32:
+                ioctls.append(x32 | X32_IOCTL)
+                rings += [x32 | nr for nr in rings]
+            _guard(asm, table.name, ioctls, rings)
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:
@@ -241,5 +263,8 @@ def refused(loaded: bool, err: int, trace: bool, confined: bool) -> list[str]:
     name = errno.errorcode.get(err, str(err))
     lost = ["stopping on every syscall, which is slower"] if trace else []
     if confined:
-        lost.append("TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal")
+        lost.append(
+            "TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal; nor is"
+            " io_uring, whose file operations rotrace does not see"
+        )
     return [f"seccomp filter refused ({name}): {'; '.join(lost)}"]

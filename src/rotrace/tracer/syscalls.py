@@ -16,7 +16,7 @@ class Spec:
     """Where a syscall keeps the arguments rotrace decodes, and what it does with them."""
 
     name: str
-    family: str  # open | openat2 | path | link | symlink | ioctl | clone | clone3 | io_uring | context
+    family: str  # open | openat2 | handle | path | link | symlink | ioctl | bind | clone... | context
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -38,6 +38,7 @@ class Spec:
 # 32-bit) and FS_IOC_FSSETXATTR.
 INODE_FLAG_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)
 CLONE_UNTRACED = 0x00800000
+SYS_BIND = 2  # socketcall's call number for bind
 
 
 def _s(name: str, family: str, op: str, **kw: object) -> tuple[str, Spec]:
@@ -71,6 +72,18 @@ SPECS: dict[str, Spec] = dict(
         ),
         _s("creat", "open", "create", path=0, flag_kind="open", mode=1),
         _s("openat2", "openat2", "open", dirfd=0, path=1, flag_kind="open"),
+        # a file named by a handle (name_to_handle_at), on the mount of fd 0: no path at all
+        _s(
+            "open_by_handle_at",
+            "handle",
+            "open",
+            fd=0,
+            path=1,
+            flags=2,
+            flag_kind="open",
+            trap_arg=2,
+            trap_mask=WRITE_OPEN_MASK,
+        ),
         _s("mkdir", "path", "mkdir", path=0, mode=1),
         _s("mkdirat", "path", "mkdir", dirfd=0, path=1, mode=2),
         _s("rename", "link", "rename", path=0, path2=1),
@@ -123,6 +136,13 @@ SPECS: dict[str, Spec] = dict(
         _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("file_setattr", "path", "attr", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
         _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=INODE_FLAG_IOCTLS),
+        # root's calls that open an existing file for writing by its path (acct(NULL): none)
+        _s("acct", "path", "open", path=0, follows=True),
+        _s("swapon", "path", "open", path=0, follows=True),
+        # bind(2) of a Unix socket to a path creates the socket file (as mknod(S_IFSOCK) does);
+        # i386 programs call it through socketcall(SYS_BIND, args).
+        _s("bind", "bind", "mknod", fd=0, path=1),
+        _s("socketcall", "bind", "mknod", trap_arg=0, trap_values=(SYS_BIND,)),
         # Not events: a child asked to be untraced is kept traced; io_uring is warned about.
         _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED),
         _s("clone3", "clone3", ""),
@@ -133,4 +153,4 @@ SPECS: dict[str, Spec] = dict(
 )
 
 # The families whose calls are file events (the others steer the tracer).
-EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl"})
+EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl", "bind", "handle"})

@@ -15,8 +15,11 @@ AUDIT_ARCH_I386 = 0x40000003
 AUDIT_ARCH_AARCH64 = 0xC00000B7
 
 # Syscalls numbered >= 424 share one number on every architecture.
+IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")
 _UNIFIED = {
     "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
     "clone3": 435,
     "openat2": 437,
     "fchmodat2": 452,
@@ -38,7 +41,8 @@ _X86_64 = {
     "mknod": 133, "mknodat": 259,
     "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
     "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
-    "ioctl": 16, "clone": 56,
+    "ioctl": 16, "clone": 56, "bind": 49, "open_by_handle_at": 304, "seccomp": 317,
+    "acct": 163, "swapon": 167,
     "chdir": 80, "fchdir": 81, "chroot": 161, "pivot_root": 155, "unshare": 272, "setns": 308,
 }  # fmt: skip
 
@@ -56,7 +60,8 @@ _I386 = {
     "mknod": 14, "mknodat": 297,
     "setxattr": 226, "lsetxattr": 227, "fsetxattr": 228,
     "removexattr": 235, "lremovexattr": 236, "fremovexattr": 237,
-    "ioctl": 54, "clone": 120,
+    "ioctl": 54, "clone": 120, "bind": 361, "socketcall": 102, "open_by_handle_at": 342, "seccomp": 354,
+    "acct": 51, "swapon": 87,
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "unshare": 310, "setns": 346,
 }  # fmt: skip
 
@@ -68,7 +73,8 @@ _GENERIC = {
     "utimensat": 88, "mknodat": 33,
     "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
     "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
-    "ioctl": 29, "clone": 220,
+    "ioctl": 29, "clone": 220, "bind": 200, "open_by_handle_at": 265, "seccomp": 277,
+    "acct": 89, "swapon": 224,
     "chdir": 49, "fchdir": 50, "chroot": 51, "pivot_root": 41, "unshare": 97, "setns": 268,
 }  # fmt: skip
 

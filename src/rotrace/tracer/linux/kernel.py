@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 import sys
 import types
 
@@ -104,6 +105,50 @@ def word_bytes(word: int) -> bytes:
 # kcmp(2), by machine: the tracer's own ABI (it compares two of its tracees' kernel objects).
 _KCMP = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
 _KCMP_FS = 3
+
+
+# open_by_handle_at(2), by machine: the tracer's own ABI (it opens a handle a tracee passed).
+_OPEN_BY_HANDLE_AT = {"x86_64": 304, "aarch64": 265}.get(os.uname().machine)
+_O_PATH = 0o10000000
+
+
+def file_of_handle(mount: bytes, handle: bytes) -> tuple[bytes, tuple[int, int]] | None:
+    """The path and (device, inode) of the file a file handle (a struct file_handle, whole)
+    names on the mount that `mount` (a tracee's fd link) is on: open_by_handle_at with O_PATH,
+    which needs CAP_DAC_READ_SEARCH, as the tracee's own call does. None where it cannot."""
+    if _OPEN_BY_HANDLE_AT is None:
+        return None
+    try:  # the kernel wants an fd opened for real, not O_PATH: a directory's or a file's only
+        where = os.open(mount, _O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISDIR(os.fstat(where).st_mode) and not stat.S_ISREG(os.fstat(where).st_mode):
+            return None
+        mount_fd = os.open(
+            b"/proc/self/fd/%d" % where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        )
+    except OSError:
+        return None
+    finally:
+        os.close(where)
+    try:
+        buffer = ctypes.create_string_buffer(handle, len(handle))
+        fd = libc.syscall(_OPEN_BY_HANDLE_AT, mount_fd, buffer, _O_PATH | os.O_CLOEXEC)
+    finally:
+        os.close(mount_fd)
+    if fd < 0:
+        return None
+    try:
+        path = os.readlink(b"/proc/self/fd/%d" % fd)
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not path.startswith(b"/") or path.endswith(b" (deleted)"):
+        return None
+    return path, (st.st_dev, st.st_ino)
 
 
 def same_fs(pid: int, other: int) -> bool | None:

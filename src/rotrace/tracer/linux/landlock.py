@@ -36,6 +36,9 @@ MAKE = {"char": 1 << 6, "dir": 1 << 7, "reg": 1 << 8, "sock": 1 << 9, "fifo": 1 
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 
 _FILE_RIGHTS = WRITE_FILE | TRUNCATE | IOCTL_DEV  # the rights a rule on a file (not a directory) can hold
+# Handled, never granted: a device node made in an allowed directory (as root) and opened would
+# reach the whole disk (or memory) through it. A container's tmpfs (nodev) opens none either.
+_DEVICES = MAKE["char"] | MAKE["block"]
 NOT_COVERED = "chmod, chown, utime, extended attributes and inode flags"  # not Landlock rights
 # ABI 6: what the domain may not reach outside itself.
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
@@ -95,8 +98,8 @@ class Ruleset:
         )
         notes.append(
             f"enforced with Landlock (ABI {self.abi}): the kernel refuses writes outside the allowlist"
-            f" (EACCES, EXDEV), but not {NOT_COVERED}, nor writes through a file descriptor opened"
-            f" before the command started{scope}"
+            f" (EACCES, EXDEV), and device nodes anywhere, but not {NOT_COVERED}, nor writes through a"
+            f" file descriptor opened before the command started or sent to it by a process outside{scope}"
         )
         return notes
 
@@ -165,7 +168,7 @@ def build(paths: list[str]) -> Ruleset:
                     " would grant it under each of them"
                 )
                 continue
-            allowed = handled if is_dir else handled & _FILE_RIGHTS
+            allowed = handled & ~_DEVICES if is_dir else handled & _FILE_RIGHTS
             rule = struct.pack("=Qi", allowed, target)
             if _syscall(ctypes.c_long(_ADD_RULE), ctypes.c_int(ruleset.fd), ctypes.c_int(_RULE_PATH_BENEATH),
                         ctypes.c_char_p(rule), ctypes.c_uint32(0)) < 0:  # fmt: skip
