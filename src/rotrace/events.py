@@ -111,9 +111,10 @@ class ProcessInfo:
     uid: int
     exe: bytes
     cmdline: tuple[str, ...]
+    script: bytes | None = None  # the #! script the kernel ran exe for (execve's file, when not exe)
 
     def astuple(self) -> tuple[object, ...]:
-        return (self.pid, self.ppid, self.uid, self.exe, self.cmdline)
+        return (self.pid, self.ppid, self.uid, self.exe, self.cmdline, self.script)
 
 
 class DirState(StrEnum):

@@ -262,7 +262,8 @@ def render(
     reads = read_roots(verdicts) if fmt == "apparmor" and header.all_opens else None
     if reads is not None:
         reads = tuple(map(where, reads))
-    programs = tuple(where(os.fsdecode(p.exe)) for p in header.processes if p.exe)
+    # what each process was exec'd as: its executable, and the #! script it runs (what AppArmor checks)
+    programs = tuple(where(os.fsdecode(f)) for p in header.processes for f in (p.exe, p.script) if f)
     # a policy names the project's directories relative to it, unless --map names them as the
     # image does (then the names asked for, absolute)
     project = header.cwd if header.cwd and not maps else None

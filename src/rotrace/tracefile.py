@@ -41,7 +41,10 @@ READABLE = (1, 2, 3)
 
 
 def _process_json(p: ProcessInfo) -> dict[str, Any]:
-    return {"pid": p.pid, "ppid": p.ppid, "uid": p.uid, "exe": os.fsdecode(p.exe), "cmdline": list(p.cmdline)}
+    out = {"pid": p.pid, "ppid": p.ppid, "uid": p.uid, "exe": os.fsdecode(p.exe), "cmdline": list(p.cmdline)}
+    if p.script is not None:
+        out["script"] = os.fsdecode(p.script)
+    return out
 
 
 def header_json(header: TraceHeader) -> dict[str, Any]:
@@ -266,6 +269,7 @@ def _process(obj: object) -> ProcessInfo:
         uid=_int(obj, "uid", -1, low=-1, high=2**32),
         exe=os.fsencode(_field(obj, "exe", str, "")),
         cmdline=tuple(_strings(obj, "cmdline", [])),
+        script=None if (script := _field(obj, "script", str, None)) is None else os.fsencode(script),
     )
 
 

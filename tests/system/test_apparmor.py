@@ -3,6 +3,7 @@ do not load), with the venv denied and no rule a file name could inject."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.as_user import invocation
 from tests.support.tracing import rotrace_cli
 
 pytestmark = pytest.mark.needs("apparmor_parser")
@@ -79,3 +81,37 @@ def test_names_with_apparmor_syntax_compile(tmp_path: Path) -> None:
     rule = next(line for line in rendered.text.splitlines() if line.startswith('  "/srv/a') and "/**" in line)
     for escaped in (r"\"b\"", r"\{c\,d\}", r"\[e\]", r"\*\?\^", "\\\\\\\\f/**"):
         assert escaped in rule, (escaped, rule)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_script_the_command_ran_is_a_program_of_the_profile(user: str, site: Path, work: Path) -> None:
+    """A #! script a process of the command runs (a console script: `.venv/bin/tool`) is what
+    AppArmor checks for exec, not its interpreter: the trace records it (the file execve was
+    given, resolved: through a symlink, from a relative name, by `exec`), the profile allows
+    it, and apparmor_parser compiles the profile. A script run as an interpreter's argument
+    is no exec of it."""
+    python = sys.executable if user == "root" else "/usr/bin/python3"
+    tool = work / "bin" / 'tool {x} "q"'
+    tool.parent.mkdir()
+    tool.write_text(f"#!{python}\nprint('ran')\n")
+    tool.chmod(0o755)
+    (work / "bin" / "link").symlink_to(tool.name)
+    explicit = work / "bin" / "explicit.py"
+    explicit.write_text("print('ran')\n")
+    script = f"cd {work}/bin && './{tool.name}' && {work}/bin/link && {python} explicit.py && exec ./link"
+    argv, env = invocation(user, site, work)
+    run = subprocess.run([*argv, "run", "-q", "--json", "t.json", "--", "sh", "-c", script],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("ran") == 4
+    processes = json.loads((work / "t.json").read_text())["processes"]
+    scripts = [p.get("script") for p in processes if p["cmdline"][:1] != ["sh"]]
+    assert scripts == [str(tool), str(tool), None, str(tool)], processes
+    proc = subprocess.run([*argv, "allowlist", "t.json", "--format", "apparmor"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    programs = [line.strip() for line in proc.stdout.splitlines() if line.strip().endswith("mrix,")]
+    assert len(programs) == 3, proc.stdout  # sh, python, the script once
+    assert any("tool" in line for line in programs) and not any("explicit" in line for line in programs)
+    (work / "app.profile").write_text(proc.stdout)
+    parsed = _parse(work / "app.profile")
+    assert parsed.returncode == 0, parsed.stderr + proc.stdout

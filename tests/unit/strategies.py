@@ -34,8 +34,9 @@ verdicts = st.builds(
     st.booleans(), st.integers(1, 2**40), st.lists(st.integers(0, 99), max_size=3).map(tuple),
 )  # fmt: skip
 processes = st.builds(
-    ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple)
-)
+    ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple),
+    st.none() | paths,
+)  # fmt: skip
 # `run --checkpoint`: when a trace of a run still going was written (UTC)
 checkpoint_times = st.datetimes(
     min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2999, 12, 31)

@@ -22,6 +22,7 @@ from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.linux import kernel, procfs
 from rotrace.tracer.linux.arch import Machine, SyscallTable
+from rotrace.tracer.linux.memory import MemoryReader
 from rotrace.tracer.linux.syscall_info import (
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_EXIT,
@@ -30,6 +31,7 @@ from rotrace.tracer.linux.syscall_info import (
     parse_entry,
     parse_exit,
 )
+from rotrace.tracer.resolve import AT_FDCWD, base_of, own_proc, resolve
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
 try:  # the compiled hot path (_fastloop.c); without it, or with ROTRACE_PURE_LOOP=1, pure Python
@@ -327,7 +329,7 @@ class Tracer:
         if tid == self.root:
             self.started = True
         if self.started:
-            info = process_info(tid, self.exe[tid])
+            info = process_info(tid, self.exe[tid], exec_script(tid, self.exe[tid], self.decoder.memory))
             self.program_started(info)
             if self.seccomp:
                 self._setuid_note(tid, info)
@@ -534,14 +536,28 @@ def _in_delivery(status: int) -> int:
     return sig if status >> 16 == 0 and sig != _SYSCALL_TRAP else 0
 
 
-def process_info(pid: int, exe: bytes) -> ProcessInfo:
+def process_info(pid: int, exe: bytes, script: bytes | None = None) -> ProcessInfo:
     """Who the process is, read while it is stopped at its exec."""
     status = procfs.status_fields(pid, b"PPid", b"Uid")
     argv = procfs.cmdline(pid)
     try:
-        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or ())
+        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or (), script)
     except (KeyError, ValueError):
-        return ProcessInfo(pid, 0, -1, exe, argv or ())
+        return ProcessInfo(pid, 0, -1, exe, argv or (), script)
+
+
+def exec_script(pid: int, exe: bytes, memory: MemoryReader) -> bytes | None:
+    """The #! script the kernel ran `exe` for, at the exec stop (None: the process runs the file
+    it was exec'd with): the file execve was given (its name, from the process's cwd and root,
+    symlinks followed) when that is not the executable. A confinement that checks what a
+    process may execute (AppArmor) checks the script, not its interpreter."""
+    address = procfs.execfn(pid)
+    name = memory.cstring(pid, address) if address else None
+    if not name:
+        return None
+    name = own_proc(name, pid, pid)  # execveat(fd, "", AT_EMPTY_PATH) is named /dev/fd/N
+    found = resolve(base_of(pid, AT_FDCWD, name), name, follow=True)
+    return found if found is not None and found != exe else None
 
 
 def readlink_exe(pid: int) -> bytes:

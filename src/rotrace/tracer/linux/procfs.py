@@ -1,4 +1,5 @@
-"""What /proc says of a process: the fields of its status file, its command line.
+"""What /proc says of a process: the fields of its status file, its command line, the file it
+was exec'd with.
 
 Read directly: two small reads at each exec, where psutil (which reads the same files) would
 add its import to every run's start-up.
@@ -7,6 +8,11 @@ add its import to every run's start-up.
 from __future__ import annotations
 
 import os
+import struct
+
+_AT_NULL = 0
+_AT_EXECFN = 31
+_AT_LAST = 64  # auxiliary vector types are small numbers (51 is the highest Linux defines)
 
 
 def status_fields(pid: int, *names: bytes) -> dict[bytes, bytes]:
@@ -42,3 +48,25 @@ def cmdline(pid: int) -> tuple[str, ...] | None:
     except OSError:
         return None
     return tuple(os.fsdecode(arg) for arg in data.split(b"\0")[:-1]) if data else ()
+
+
+def execfn(pid: int) -> int | None:
+    """Where the process holds the file name execve was given (AT_EXECFN, in its auxiliary
+    vector): a #! script's name, where /proc/PID/exe names its interpreter. None if /proc
+    does not say (the process is gone, or its vector is not one this reads)."""
+    try:
+        with open(b"/proc/%d/auxv" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    for word in (struct.Struct("=Q"), struct.Struct("=I")):  # a 64-bit program's, a 32-bit one's
+        words = [w for (w,) in word.iter_unpack(data[: len(data) // word.size * word.size])]
+        found = None
+        for key, value in zip(words[::2], words[1::2], strict=False):
+            if key == _AT_NULL:
+                return found
+            if key >= _AT_LAST:
+                break  # not a vector of this word's size
+            if key == _AT_EXECFN:
+                found = value
+    return None
