@@ -25,6 +25,7 @@ from rotrace import __version__
 from rotrace.errors import BadInput
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
+from rotrace.inputs import MiB, open_input, read_whole
 from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
@@ -388,6 +389,11 @@ def _verdict(obj: object) -> Verdict:
 
 
 _EVENTS_OPEN = ', "events": ['
+# What the reader takes in one piece: the writer's header line, one line of its events, and a
+# trace in another layout (parsed whole, in memory several times over).
+HEADER_LIMIT = 64 * MiB
+EVENT_LIMIT = 16 * MiB
+WHOLE_LIMIT = 1024 * MiB
 
 
 def _load(text: str, path: str) -> Any:
@@ -428,16 +434,20 @@ class Verdicts:
         if self._events is not None:
             yield from self._events
             return
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                f.readline()  # the header
-                for line in f:
-                    text = line.strip()
+        f, _ = open_input(self.path, "trace")
+        with f:
+            try:
+                f.readline(HEADER_LIMIT)  # the header
+                while line := f.readline(EVENT_LIMIT + 1):
+                    if len(line) > EVENT_LIMIT:
+                        too_long = f"a line of its events is longer than {EVENT_LIMIT // MiB} MiB"
+                        raise BadInput(f"{self.path}: {too_long}")
+                    text = line.decode("utf-8").strip()
                     if text.startswith("]"):
                         return
                     yield _load(text.removesuffix(","), self.path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"cannot read trace {self.path}: {exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadInput(f"cannot read trace {self.path}: {exc}") from None
         raise BadInput(f"{self.path} is not a rotrace JSON trace: it ends inside the events")
 
     def __iter__(self) -> Iterator[Verdict]:
@@ -450,26 +460,37 @@ class Verdicts:
 
 def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
     """A trace file's header, and its events to iterate; BadInput with a one-line reason if it
-    is not a trace."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline(1 << 26)
-            if first.rstrip("\n").endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
-                head = _load(first.rstrip("\n")[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
-                return _check(head, path), Verdicts(path)
-            f.seek(0)
-            text = f.read()
-    except OSError as exc:
-        raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
+    is not a trace. A trace as the writer lays it out is streamed from the file; in another
+    layout (reformatted by jq), or from a pipe, it is read whole; a pipe cannot be read twice, so
+    what it held answers each later read of it (`merge` and `kube harden` read a trace twice)."""
+    if path in _PIPED:
+        return _PIPED[path]
+    f, pipe = open_input(path, "trace")
+    with f:
+        try:
+            if not pipe:
+                first = f.readline(HEADER_LIMIT).decode("utf-8").rstrip("\n")
+                if first.endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
+                    head = _load(first[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
+                    return _check(head, path), Verdicts(path)
+                f.seek(0)
+            text = read_whole(f, path, "trace", WHOLE_LIMIT).decode("utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
     data = _load(text, path)
     header = _check(data, path)
     try:
         events = _field(data, "events", list)
     except _Malformed as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
+    if pipe:
+        _PIPED[path] = header, Verdicts(path, events)
     return header, Verdicts(path, events)
+
+
+_PIPED: dict[str, tuple[TraceHeader, Verdicts]] = {}  # the traces read from pipes, by path
 
 
 def trace_files(arguments: list[str]) -> list[str]:

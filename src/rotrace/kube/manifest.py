@@ -14,6 +14,7 @@ from typing import Any
 
 from rotrace.errors import BadInput
 from rotrace.escape import EscapingEmitter, safe_text
+from rotrace.inputs import MiB, read_input
 
 # kind -> the keys from the document to its pod spec
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -26,6 +27,7 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 
+MANIFEST_LIMIT = 64 * MiB  # a manifest is read whole, and parsed by pure Python
 RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -173,9 +175,8 @@ class Manifest:
     @classmethod
     def read(cls, path: str) -> Manifest:
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_input(path, "manifest", MANIFEST_LIMIT).decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise BadInput(f"{safe_text(path)}: cannot be read: {safe_text(str(exc))}") from None
         return cls(text)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.errors import BadInput, BadOption
+from rotrace.inputs import MiB, read_input
 
 DEFAULT_ALLOW = (
     "/tmp",
@@ -41,6 +42,7 @@ DEFAULT_ALLOW = (
 
 PYPROJECT = "pyproject.toml"
 PYPROJECT_TABLE = ("tool", "rotrace")  # where a pyproject.toml holds the policy
+POLICY_LIMIT = 16 * MiB  # a policy file is read whole
 POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes", "persistent", "env"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
@@ -345,10 +347,7 @@ def is_pyproject(path: str) -> bool:
 def read_toml(path: str) -> tuple[str, dict[str, Any]]:
     """A policy file's text and what it holds; BadInput says why it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot read policy {path}: {exc.strerror}") from None
+        text = read_input(path, "policy", POLICY_LIMIT).decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"policy {path} is not UTF-8 text") from None
     import tomllib  # only when a policy file is given: it costs start-up time
