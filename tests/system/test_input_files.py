@@ -144,3 +144,32 @@ def test_a_trace_from_a_pipe_is_read_as_the_file(files: Path) -> None:
     assert b"readOnlyRootFilesystem: true" in harden.stdout, harden.stderr
     manifest = _bash(f"ROTRACE kube harden - --from {good}", files, stdin=MANIFEST.encode())
     assert b"readOnlyRootFilesystem: true" in manifest.stdout, manifest.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 100_000,
+        "a: " + "{a: " * 50_000,
+        "a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 1500)),
+    ],
+    ids=["flow sequences", "flow mappings", "block mappings"],
+)
+@pytest.mark.parametrize("command", ["harden", "record"])
+def test_a_manifest_nested_past_reason_is_one_line_at_once(
+    files: Path,
+    site: Path,  # noqa: F811
+    command: str,
+    text: str,
+) -> None:
+    """ruamel.yaml takes time quadratic in the nesting (hours for these): refused before it parses."""
+    manifest = files / f"deep-{command}.yaml"
+    manifest.write_text(text)
+    args = ["--from", f"{files}/good.json"] if command == "harden" else ["--entrypoint", "/app/start"]
+    try:
+        proc = as_user.rotrace(["kube", command, str(manifest), *args], user="root", site=site, cwd=files)
+    except subprocess.TimeoutExpired:
+        pytest.fail("rotrace parsed the manifest for ever")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("rotrace: error: not YAML: exceeded maximum nesting depth (line ")
+    assert proc.stderr.count("\n") == 1, proc.stderr

@@ -60,6 +60,7 @@ def _split(text: str) -> list[str]:
     from ruamel.yaml.error import MarkedYAMLError
     from ruamel.yaml.events import DocumentEndEvent
 
+    _check_nesting(text)
     ends = []
     try:
         for event in _yaml().parse(text):
@@ -72,6 +73,27 @@ def _split(text: str) -> list[str]:
     if chunks:
         chunks[-1] += text[ends[-1] :]
     return chunks or [text]
+
+
+def _check_nesting(text: str) -> None:
+    """BadInput for collections nested past libyaml's limit (1000 levels): ruamel.yaml's scanner
+    takes time quadratic in the depth of nested flow collections (`a: [[[[...`: 16 s at 5000
+    levels), and would go on for hours over a file of them. libyaml (PyYAML's C scanner, where
+    it is installed) scans such a file at once and refuses it; any other fault it finds is left
+    to ruamel.yaml, the parser of record (YAML 1.2)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return
+    try:
+        for _ in yaml.scan(text, Loader=loader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in (exc.problem or ""):
+            raise BadInput(f"not YAML: {_problem(exc)}") from None
+    except yaml.YAMLError:
+        pass
 
 
 def _problem(exc: Exception) -> str:
