@@ -81,6 +81,28 @@ def test_an_allow_that_means_nothing_is_a_usage_error(tmp_path: Path, entry: str
     assert "p.toml: allow entry '/tmp/[z-a]': the range z-a is written backwards" in line
 
 
+@pytest.mark.parametrize(
+    "policy",
+    ['allow = ["/var/tmp/x\\u0000y"]', 'allow_bytes = ["/var/tmp/%00"]', 'persistent = ["/var/tmp/p\\u0000"]',
+     'allow = ["=/var/tmp/\\u0000"]', 'allow = ["/var/tmp/*\\u0000"]'],
+)  # fmt: skip
+@pytest.mark.parametrize("how", ["run", "run --enforce", "run --read-only", "check"])
+def test_a_policy_entry_with_a_nul_byte_is_one_line(tmp_path: Path, policy: str, how: str) -> None:
+    """No path holds a NUL byte: an entry with one means nothing, and the kernel interfaces
+    (Landlock's open of each path, bwrap's arguments) cannot even be given it."""
+    (tmp_path / "p.toml").write_text(policy + "\n")
+    trace = tmp_path / "t.json"
+    if how == "check":
+        assert rotrace_cli("run", "--json", str(trace), "--", "true", cwd=tmp_path).returncode == 0
+    tail = [str(trace)] if how == "check" else ["--", "true"]
+    line = _one_line_error(rotrace_cli(*how.split(), "--policy", "p.toml", *tail, cwd=tmp_path), 3)
+    assert (
+        "p.toml: allow entry '" in line
+        and "\\x00" in line
+        and line.endswith("holds a NUL byte, which no path can")
+    )
+
+
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:
     proc = rotrace_cli("run", "--json", "/dev/full", "--", "touch", str(tmp_path / "x"), cwd=tmp_path)
     line = _one_line_error(proc, 3)

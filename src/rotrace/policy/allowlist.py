@@ -56,6 +56,8 @@ def entry_error(entry: str) -> str | None:
     says, or nothing at all: refused rather than guessed at."""
     if not entry:
         return "needs a path (an empty one would allow the working directory)"
+    if "\0" in entry:  # (`\u0000` in TOML, `%00` in allow_bytes): the kernel's paths end there
+        return f"{entry!r}: holds a NUL byte, which no path can"
     if entry.startswith("="):
         rest = entry[1:]
         if not rest or rest.startswith("="):
