@@ -54,7 +54,11 @@ scalars = (
     | st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0, 1.5])
     | hostile_strings
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_strings, inner, max_size=3), max_leaves=8)  # fmt: skip
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_strings, inner, max_size=3),
+    max_leaves=8,
+)
 deep = st.integers(1, 4).map(lambda n: json.loads("[" * (400 * n) + "]" * (400 * n)))
 
 
