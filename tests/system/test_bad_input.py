@@ -4,6 +4,7 @@ traceback, never a status CI reads as a verdict; the report survives a trace it 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -101,6 +102,26 @@ def test_a_policy_entry_with_a_nul_byte_is_one_line(tmp_path: Path, policy: str,
         and "\\x00" in line
         and line.endswith("holds a NUL byte, which no path can")
     )
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "message"),
+    [
+        ("[" * 100_000, "expected a JSON array of strings"),
+        ('["/app/start", "\\ud800"]', "'\\ud800' holds a NUL or is not UTF-8"),
+        ('["/app/start", "a\\u0000b"]', "'a\\x00b' holds a NUL or is not UTF-8"),
+        (os.fsdecode(b"/app/st\xffart"), "'/app/st\\xffart' holds a NUL or is not UTF-8"),
+    ],
+    ids=["nested", "lone surrogate", "NUL", "not UTF-8"],
+)
+def test_an_entrypoint_no_manifest_can_run_is_a_usage_error(
+    tmp_path: Path, entrypoint: str, message: str
+) -> None:
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: x}\n"
+    (tmp_path / "pod.yaml").write_text(pod)
+    proc = rotrace_cli("kube", "record", "pod.yaml", "--entrypoint", entrypoint, cwd=tmp_path)
+    line = _one_line_error(proc, 2)
+    assert line.startswith("rotrace: error: --entrypoint: ") and message in line and proc.stdout == ""
 
 
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:

@@ -53,18 +53,34 @@ class RecordOptions:
 
 
 def parse_entrypoint(value: str) -> list[str]:
-    """A JSON array of strings (a Dockerfile's exec form), or one program's path."""
+    """A JSON array of strings (a Dockerfile's exec form), or one program's path. Each an
+    argument a manifest and exec(2) can hold: UTF-8 text (not a lone surrogate, not bytes
+    that are not UTF-8), no NUL."""
     if not value.lstrip().startswith("["):
         if not value:
             raise BadOption("--entrypoint: empty")
-        return [value]
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
+        parsed: Any = [value]
+    else:
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON; nested past the parser's recursion
+            parsed = None
     if not isinstance(parsed, list) or not parsed or not all(isinstance(a, str) for a in parsed):
         raise BadOption('--entrypoint: expected a JSON array of strings (["/app/start", "--serve"])')
+    for argument in parsed:
+        if "\0" in argument or not _is_utf8(argument):
+            raise BadOption(
+                f"--entrypoint: '{safe_text(argument)}' holds a NUL or is not UTF-8: no argument can"
+            )
     return parsed
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def traces_volume(value: str) -> dict[str, Any]:
@@ -101,7 +117,7 @@ def image_config(image: str) -> tuple[list[str], list[str]] | None:
                 [path, "image", "inspect", image], capture_output=True, text=True, timeout=60, check=False
             )
             config = json.loads(proc.stdout)[0]["Config"] if proc.returncode == 0 else None
-        except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError):
+        except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError, RecursionError):
             config = None
         if isinstance(config, dict):
             entrypoint, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []
