@@ -82,6 +82,22 @@ def test_an_allow_that_means_nothing_is_a_usage_error(tmp_path: Path, entry: str
     assert "p.toml: allow entry '/tmp/[z-a]': the range z-a is written backwards" in line
 
 
+@pytest.mark.parametrize("value", ["[" * 100_000 + "]" * 100_000, "{b = " * 50_000 + "1" + "}" * 50_000])
+@pytest.mark.parametrize("where", ["--policy", "pyproject.toml found upward"])
+def test_a_policy_nested_past_the_parser_is_one_line(tmp_path: Path, value: str, where: str) -> None:
+    name = "pyproject.toml" if where.startswith("pyproject") else "p.toml"
+    (tmp_path / name).write_text(f"a = {value}\n")
+    assert rotrace_cli("run", "--json", "t.json", "--", "true", cwd=tmp_path).returncode == 0
+    args = ["--policy", name] if name == "p.toml" else []
+    line = _one_line_error(rotrace_cli("check", *args, "t.json", cwd=tmp_path), 3)
+    assert line.startswith("rotrace: error: policy ") and line.endswith(
+        f"{name}: invalid TOML: nested too deeply"
+    )
+    if name == "p.toml":
+        line = _one_line_error(rotrace_cli("run", "--policy", name, "--", "true", cwd=tmp_path), 3)
+        assert line == f"rotrace: error: policy {name}: invalid TOML: nested too deeply"
+
+
 @pytest.mark.parametrize(
     "policy",
     ['allow = ["/var/tmp/x\\u0000y"]', 'allow_bytes = ["/var/tmp/%00"]', 'persistent = ["/var/tmp/p\\u0000"]',

@@ -358,6 +358,8 @@ def read_toml(path: str) -> tuple[str, dict[str, Any]]:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"policy {path}: invalid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested past the parser's recursion
+        raise BadInput(f"policy {path}: invalid TOML: nested too deeply") from None
 
 
 def policy_table(data: dict[str, Any], path: str) -> dict[str, Any] | None:
