@@ -495,11 +495,14 @@ _PIPED: dict[str, tuple[TraceHeader, Verdicts]] = {}  # the traces read from pip
 
 def trace_files(arguments: list[str]) -> list[str]:
     """Trace files from a command's arguments: files, globs, and directories (their *.json):
-    a CI job's directory of traces, one per matrix cell, is one argument."""
+    a CI job's directory of traces, one per matrix cell, is one argument. What a directory or a
+    glob holds is taken when it is a regular file: a FIFO there would be waited on for ever."""
     found: list[str] = []
     for arg in arguments:
         if os.path.isdir(arg):
-            found += sorted(glob.glob(os.path.join(glob.escape(arg), "*.json")))
+            found += sorted(
+                p for p in glob.glob(os.path.join(glob.escape(arg), "*.json")) if os.path.isfile(p)
+            )
         elif not os.path.exists(arg) and glob.has_magic(arg):
             matched = sorted(p for p in glob.glob(arg) if os.path.isfile(p))
             if not matched:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import as_user
 from tests.support.as_user import site, work  # noqa: F401 - fixtures
+from tests.support.tracing import rotrace_cli
 
 MANIFEST = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: x}\n"
 
@@ -173,3 +174,19 @@ def test_a_manifest_nested_past_reason_is_one_line_at_once(
     assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("rotrace: error: not YAML: exceeded maximum nesting depth (line ")
     assert proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.parametrize("use", ["check", "merge"])
+def test_a_fifo_in_a_directory_of_traces_is_not_waited_on(files: Path, use: str) -> None:
+    """A directory's *.json are its traces: a FIFO among them (nobody writing) is not one."""
+    runs = files / f"runs-{use}"
+    runs.mkdir()
+    (runs / "a.json").write_bytes((files / "good.json").read_bytes())
+    os.mkfifo(runs / "b.json")
+    argv = ["check", str(runs)] if use == "check" else ["merge", "-o", f"{files}/m-{use}.json", str(runs)]
+    try:
+        proc = rotrace_cli(*argv, cwd=files, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"rotrace {use} waited for ever on a FIFO in the directory")
+    assert proc.returncode == (1 if use == "check" else 0), proc.stderr
+    assert "b.json" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
