@@ -153,12 +153,19 @@ class Rule:
 
 
 def expand(entry: str, base: str | None = None) -> str:
-    """~ expanded, relative paths made absolute against base (default: the cwd), normalised."""
+    """~ expanded, relative paths made absolute against base (default: the cwd), normalised.
+    The home directory and the base are literal paths, put into the entry with their glob
+    characters escaped: `cache` in a project at /srv/app[1] means /srv/app[1]/cache, not a glob
+    that misses it and matches /srv/app1/cache."""
     if entry.startswith("="):
         return "=" + expand(entry[1:], base)
-    entry = os.path.expanduser(entry)
+    if entry.startswith("~"):
+        user, sep, rest = entry.partition("/")
+        home = os.path.expanduser(user)
+        if home != user:
+            entry = escape_glob(home) + sep + rest
     if not entry.startswith("/"):
-        entry = os.path.join(base or os.getcwd(), entry)
+        entry = os.path.join(escape_glob(base or os.getcwd()), entry)
     norm = os.path.normpath(entry)
     return "/" + norm.lstrip("/")
 
