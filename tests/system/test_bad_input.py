@@ -140,6 +140,19 @@ def test_an_entrypoint_no_manifest_can_run_is_a_usage_error(
     assert line.startswith("rotrace: error: --entrypoint: ") and message in line and proc.stdout == ""
 
 
+@pytest.mark.parametrize("name", ["t.json", "./t.json", "hard.json", "link.json"])
+def test_check_never_writes_over_the_trace_it_reads(tmp_path: Path, name: str) -> None:
+    """--json naming the trace check reads (by any name) would empty it before its events are
+    read: refused, and the trace kept."""
+    assert rotrace_cli("run", "--json", "t.json", "--", "true", cwd=tmp_path).returncode == 0
+    os.link(tmp_path / "t.json", tmp_path / "hard.json")
+    os.symlink("t.json", tmp_path / "link.json")
+    before = (tmp_path / "t.json").read_bytes()
+    line = _one_line_error(rotrace_cli("check", "--json", name, "t.json", cwd=tmp_path), 2)
+    assert line == f"rotrace: error: --json {name} is the trace it re-classifies: write it to another file"
+    assert (tmp_path / "t.json").read_bytes() == before
+
+
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:
     proc = rotrace_cli("run", "--json", "/dev/full", "--", "touch", str(tmp_path / "x"), cwd=tmp_path)
     line = _one_line_error(proc, 3)
