@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_a_name_with_a_colon_mounts_nothing_elsewhere(traced: tuple[Path, Path, 
     root = work / "root"
     python = python_rootfs(root)
     shutil.copytree(base, root / str(base).lstrip("/"))
-    import_image(podman_wrapper(work), root, IMAGE)
+    podman = podman_wrapper(work)
+    import_image(podman, root, IMAGE)
     check = (
         "import os, sys\n"
         f"base = {str(base)!r}\n"
@@ -66,7 +68,10 @@ def test_a_name_with_a_colon_mounts_nothing_elsewhere(traced: tuple[Path, Path, 
     manifest = pod(fragment, IMAGE, "rotrace-colon", [python, "-c", check], {})
     container = manifest["spec"]["containers"][0]
     container["securityContext"]["runAsUser"], container["workingDir"] = 0, "/"
-    status, output = play_pod(kube_wrapper(work), manifest, work)
+    try:
+        status, output = play_pod(kube_wrapper(work), manifest, work)
+    finally:
+        subprocess.run([str(podman), "rmi", "-f", IMAGE], capture_output=True, timeout=120)
     assert status == 0, output
     assert output.splitlines() == ["the application", "mounted: []", "data: Read-only file system"], output
     for name in ("app:rw", "data:ro"):
