@@ -232,6 +232,15 @@ def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], default
     return value
 
 
+def _path_field(obj: dict[str, Any], key: str, default: Any = ...) -> Any:
+    """A path field: a string without NUL (the kernel's paths end at one; os and every
+    consumer of the path would refuse it)."""
+    value = _field(obj, key, str, default)
+    if isinstance(value, str) and "\0" in value:
+        raise _Malformed(f"{key!r} holds a NUL byte, which no path can")
+    return value
+
+
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
@@ -262,7 +271,7 @@ def _process(obj: object) -> ProcessInfo:
         pid=_int(obj, "pid", low=0, high=2**32),
         ppid=_int(obj, "ppid", 0, low=0, high=2**32),
         uid=_int(obj, "uid", -1, low=-1, high=2**32),
-        exe=os.fsencode(_field(obj, "exe", str, "")),
+        exe=os.fsencode(_path_field(obj, "exe", "")),
         cmdline=tuple(_strings(obj, "cmdline", [])),
     )
 
@@ -271,13 +280,15 @@ def _header(data: dict[str, Any]) -> TraceHeader:
     sandbox = _strings(data, "sandbox_writable", None)
     processes = _field(data, "processes", list, [])
     directories = _field(data, "directories", dict, {})
+    if any("\0" in d for d in directories):
+        raise _Malformed("a key of 'directories' holds a NUL byte, which no path can")
     states = {s.value: s for s in DirState}
     if not all(isinstance(s, str) and s in states for s in directories.values()):
         raise _Malformed(f"'directories' values must be one of {', '.join(states)}")
     checkpoint = _named(data, "checkpoint", _TIME, None)
     return TraceHeader(
         command=list(_strings(data, "command")),
-        cwd=_field(data, "cwd", str, ""),
+        cwd=_path_field(data, "cwd", ""),
         exit_code=_exit_code(data, checkpoint),
         signal=_named(data, "signal", _SIGNAL, None),
         allowlist=list(_strings(data, "allowlist", [])),
@@ -316,7 +327,7 @@ def _source(obj: object) -> Source:
     checkpoint = _named(obj, "checkpoint", _TIME, None)
     return Source(
         command=list(_strings(obj, "command")),
-        cwd=_field(obj, "cwd", str),
+        cwd=_path_field(obj, "cwd"),
         exit_code=_exit_code(obj, checkpoint),
         signal=_named(obj, "signal", _SIGNAL, None),
         environment=_environment(obj),
@@ -324,7 +335,7 @@ def _source(obj: object) -> Source:
         kernel=_field(obj, "kernel", str, None),
         rotrace_version=_field(obj, "rotrace_version", str, ""),
         labels=_labels(obj),
-        path=_field(obj, "path", str, ""),
+        path=_path_field(obj, "path", ""),
         checkpoint=checkpoint,
     )
 
@@ -356,16 +367,16 @@ def _verdict(obj: object) -> Verdict:
         mode_value = None if mode is None else int(mode, 8)
     except ValueError:
         raise _Malformed(f"'mode' must be an octal string, not {mode!r}") from None
-    target = _field(obj, "target", str, None)
-    venv = _field(obj, "venv", str, None)
+    target = _path_field(obj, "target", None)
+    venv = _path_field(obj, "venv", None)
     explanation = _field(obj, "explanation", str, None)
     event = FileEvent(
         pid=_int(obj, "pid", low=0, high=2**32),
         tid=_int(obj, "tid", low=0, high=2**32),
-        exe=os.fsencode(_field(obj, "exe", str, "") or ""),
+        exe=os.fsencode(_path_field(obj, "exe", "") or ""),
         syscall=_named(obj, "syscall", _NAME),
         op=op,
-        path=os.fsencode(_field(obj, "path", str)),
+        path=os.fsencode(_path_field(obj, "path")),
         target=None if target is None else os.fsencode(target),
         flags=_named(obj, "flags", _FLAGS, None),
         mode=mode_value,

@@ -33,6 +33,22 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], status: int) -> str:
         json.dumps({**GOOD, "events": [1, 2]}),
         json.dumps({**GOOD, "warnings": "x"}),
         json.dumps({**GOOD, "signal": "SIGTERM\x1b[2J"}),
+        json.dumps(  # no path holds a NUL: os.stat and every export refused it (exit 70)
+            {
+                **GOOD,
+                "events": [
+                    {
+                        "pid": 1,
+                        "tid": 1,
+                        "syscall": "openat",
+                        "op": "create",
+                        "path": "/srv/a\x00b/f",
+                        "write": True,
+                        "allowed": False,
+                    }
+                ],
+            }
+        ),
         json.dumps(
             {
                 **GOOD,
