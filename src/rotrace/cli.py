@@ -499,12 +499,19 @@ def kube_record(
 ) -> int:
     """The manifest (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob; every document of
     the file) with its containers run under `rotrace run`, to stdout; nothing else changed."""
-    from rotrace.kube.record import DEFAULT_IMAGE, DEFAULT_TRACES, RecordOptions, parse_entrypoint, record
+    from rotrace.kube.record import (
+        DEFAULT_IMAGE,
+        DEFAULT_TRACES,
+        RecordOptions,
+        parse_entrypoint,
+        parse_image,
+        record,
+    )
 
     options = RecordOptions(
         containers=containers,
         entrypoint=parse_entrypoint(entrypoint) if entrypoint is not None else None,
-        image=image or DEFAULT_IMAGE,
+        image=parse_image(image) if image is not None else DEFAULT_IMAGE,
         traces=traces or DEFAULT_TRACES,
     )
     text = record(_read_manifest(manifest), options)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rotrace.errors import BadOption
 from tests.support.tracing import PY, rotrace_cli
 
 GOOD = {"schema": 1, "command": ["x"], "exit_code": 0, "events": []}
@@ -167,6 +168,31 @@ def test_check_never_writes_over_the_trace_it_reads(tmp_path: Path, name: str) -
     line = _one_line_error(rotrace_cli("check", "--json", name, "t.json", cwd=tmp_path), 2)
     assert line == f"rotrace: error: --json {name} is the trace it re-classifies: write it to another file"
     assert (tmp_path / "t.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--traces", "pvc:Traces"), ("--traces", "pvc:a\nb"), ("--traces", "pvc:a_b"),
+     ("--traces", "hostPath:/srv/\x00"), ("--image", "a\nb"), ("--image", "reg/app:1 --privileged"),
+     ("--image", "")],
+)  # fmt: skip
+def test_a_record_option_no_manifest_can_hold_is_a_usage_error(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    """A claim's name is a DNS-1123 subdomain, an image reference one printable word: anything
+    else would be written into the manifest for the cluster to refuse (or to read otherwise)."""
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: x}\n"
+    (tmp_path / "pod.yaml").write_text(pod)
+    argv = ["kube", "record", "pod.yaml", "--entrypoint", "/app/start", option, value]
+    if "\x00" in value:  # no command line holds a NUL: the check behind the option, called as the CLI does
+        from rotrace.kube.record import traces_volume
+
+        with pytest.raises(BadOption):
+            traces_volume(value)
+        return
+    proc = rotrace_cli(*argv, cwd=tmp_path)
+    line = _one_line_error(proc, 2)
+    assert line.startswith(f"rotrace: error: {option} '") and proc.stdout == ""
 
 
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:

@@ -86,11 +86,25 @@ def _is_utf8(text: str) -> bool:
 def traces_volume(value: str) -> dict[str, Any]:
     """The trace volume's source: `pvc:CLAIM` or `hostPath:/DIR`."""
     kind, sep, where = value.partition(":")
-    if sep and kind == "pvc" and where:
+    if sep and kind == "pvc" and _CLAIM.fullmatch(where):
         return {"persistentVolumeClaim": {"claimName": where}}
-    if sep and kind == "hostPath" and where.startswith("/"):
+    if sep and kind == "hostPath" and where.startswith("/") and "\0" not in where and _is_utf8(where):
         return {"hostPath": {"path": where, "type": "DirectoryOrCreate"}}
-    raise BadOption(f"--traces {safe_text(value)!r}: expected pvc:CLAIM or hostPath:/DIR")
+    raise BadOption(
+        f"--traces '{safe_text(value)}': expected pvc:CLAIM (a DNS-1123 subdomain: lower-case letters,"
+        " digits, '-' and '.') or hostPath:/DIR"
+    )
+
+
+# a claim's name, as Kubernetes requires it (a DNS-1123 subdomain)
+_CLAIM = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def parse_image(value: str) -> str:
+    """An image reference: one word of printable ASCII (no space, no control character)."""
+    if not value or not all("!" <= c <= "~" for c in value):
+        raise BadOption(f"--image '{safe_text(value)}': expected an image reference (registry/name:tag)")
+    return value
 
 
 def grace_for(termination_grace: float) -> float:
