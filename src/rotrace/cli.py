@@ -25,6 +25,10 @@ def _a_number(value: float, option: str) -> float:
     return value
 
 
+# A file to read (a trace, a policy, a manifest): its reader says in one line why it cannot be
+# read (exit 3, bad input), as for every other fault of an input, not click (a usage error).
+_INPUT = click.Path(readable=False)
+_INPUT_OR_DASH = click.Path(readable=False, allow_dash=True)
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
 
 
@@ -45,7 +49,7 @@ def cli() -> None:
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
 @click.option(
     "--policy",
-    type=click.Path(dir_okay=False),
+    type=_INPUT,
     help="A policy TOML file: rotrace.toml, or a pyproject.toml's [tool.rotrace] (see docs/usage.md).",
 )
 @click.option(
@@ -96,7 +100,7 @@ def cli() -> None:
 )
 @click.option(
     "--baseline",
-    type=click.Path(dir_okay=False),
+    type=_INPUT,
     metavar="TRACE",
     help="Compare with an earlier JSON trace: show writes that appeared or disappeared; new violations fail.",
 )
@@ -283,7 +287,7 @@ _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdic
 
 
 @cli.command(epilog=EXIT_HELP)
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("trace", type=_INPUT)
 @click.option(
     "--format",
     "fmt",
@@ -338,8 +342,8 @@ def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> in
 
 
 @cli.command(epilog=EXIT_HELP)
-@click.argument("old", type=click.Path(dir_okay=False))
-@click.argument("new", type=click.Path(dir_okay=False))
+@click.argument("old", type=_INPUT)
+@click.argument("new", type=_INPUT)
 @_REPORT_FORMAT
 @_QUIET
 def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
@@ -351,7 +355,7 @@ def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
 
 
 @cli.command(epilog=EXIT_HELP)
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("trace", type=_INPUT)
 @click.option("-v", "--verbose", is_flag=True, help="List every write, allowed ones too.")
 @_QUIET
 @_REPORT_FORMAT
@@ -367,7 +371,7 @@ def report(trace: str, verbose: bool, quiet: bool, report_format: str) -> int:
 @click.option("--allow", "allow", multiple=True, metavar="PATH", help=_ALLOW_HELP)
 @click.option(
     "--policy",
-    type=click.Path(dir_okay=False),
+    type=_INPUT,
     help="A policy TOML file: rotrace.toml, or a pyproject.toml's [tool.rotrace] (see docs/usage.md). "
     "Default, with no --allow: the first found from this directory upward.",
 )
@@ -462,7 +466,7 @@ def kube() -> None:
 
 
 @kube.command("record", epilog=EXIT_HELP)
-@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("manifest", type=_INPUT_OR_DASH)
 @click.option(
     "--container",
     "containers",
@@ -495,12 +499,19 @@ def kube_record(
 ) -> int:
     """The manifest (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob; every document of
     the file) with its containers run under `rotrace run`, to stdout; nothing else changed."""
-    from rotrace.kube.record import DEFAULT_IMAGE, DEFAULT_TRACES, RecordOptions, parse_entrypoint, record
+    from rotrace.kube.record import (
+        DEFAULT_IMAGE,
+        DEFAULT_TRACES,
+        RecordOptions,
+        parse_entrypoint,
+        parse_image,
+        record,
+    )
 
     options = RecordOptions(
         containers=containers,
         entrypoint=parse_entrypoint(entrypoint) if entrypoint is not None else None,
-        image=image or DEFAULT_IMAGE,
+        image=parse_image(image) if image is not None else DEFAULT_IMAGE,
         traces=traces or DEFAULT_TRACES,
     )
     text = record(_read_manifest(manifest), options)
@@ -509,12 +520,12 @@ def kube_record(
 
 
 @kube.command("harden", epilog=EXIT_HELP)
-@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("manifest", type=_INPUT_OR_DASH)
 @click.option(
     "--from",
     "trace",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=_INPUT,
     metavar="TRACE",
     help="The trace of the recorded runs (`rotrace merge` of the Pods' traces, or one trace).",
 )
@@ -556,9 +567,7 @@ def kube_harden(manifest: str, trace: str, containers: tuple[str, ...], maps: tu
 def _read_manifest(path: str) -> Any:
     from rotrace.kube.manifest import Manifest
 
-    if path == "-":
-        return Manifest(sys.stdin.read())
-    return Manifest.read(path)
+    return Manifest.read("/dev/stdin" if path == "-" else path)
 
 
 @kube.command("provide", hidden=True)

@@ -67,6 +67,9 @@ def check(
     traces = trace_files(traces)
     if len(traces) > 1 and json_path:
         raise BadOption("--json takes one TRACE")
+    if json_path and json_path != "-" and _same_file(json_path, traces[0]):
+        # opened for writing, it would be emptied before its events are read: both lost
+        raise BadOption(f"--json {json_path} is the trace it re-classifies: write it to another file")
     if policy is None and not allow:
         policy = find_policy(os.getcwd())
         if policy is not None:
@@ -105,6 +108,14 @@ def check(
     if policy is not None:
         _conclude_policy(policy, breaches, [e for e in load_policy(policy).allow if e not in used], view)
     return status
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two names are one file (a hard link, a symbolic link, another spelling)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them is not there (yet): not the same
+        return False
 
 
 @dataclass

@@ -25,6 +25,7 @@ from rotrace import __version__
 from rotrace.errors import BadInput
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
+from rotrace.inputs import MiB, open_input, read_whole
 from rotrace.pathnames import text_of
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
@@ -237,6 +238,15 @@ def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], default
     return value
 
 
+def _path_field(obj: dict[str, Any], key: str, default: Any = ...) -> Any:
+    """A path field: a string without NUL (the kernel's paths end at one; os and every
+    consumer of the path would refuse it)."""
+    value = _field(obj, key, str, default)
+    if isinstance(value, str) and "\0" in value:
+        raise _Malformed(f"{key!r} holds a NUL byte, which no path can")
+    return value
+
+
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
@@ -267,9 +277,9 @@ def _process(obj: object) -> ProcessInfo:
         pid=_int(obj, "pid", low=0, high=2**32),
         ppid=_int(obj, "ppid", 0, low=0, high=2**32),
         uid=_int(obj, "uid", -1, low=-1, high=2**32),
-        exe=os.fsencode(_field(obj, "exe", str, "")),
+        exe=os.fsencode(_path_field(obj, "exe", "")),
         cmdline=tuple(_strings(obj, "cmdline", [])),
-        script=None if (script := _field(obj, "script", str, None)) is None else os.fsencode(script),
+        script=None if (script := _path_field(obj, "script", None)) is None else os.fsencode(script),
     )
 
 
@@ -277,6 +287,8 @@ def _header(data: dict[str, Any]) -> TraceHeader:
     sandbox = _strings(data, "sandbox_writable", None)
     processes = _field(data, "processes", list, [])
     directories = _field(data, "directories", dict, {})
+    if any("\0" in d for d in directories):
+        raise _Malformed("a key of 'directories' holds a NUL byte, which no path can")
     states = {s.value: s for s in DirState}
     if not all(isinstance(s, str) and s in states for s in directories.values()):
         raise _Malformed(f"'directories' values must be one of {', '.join(states)}")
@@ -284,7 +296,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
     let_go = _let_go(data)
     return TraceHeader(
         command=list(_strings(data, "command")),
-        cwd=_field(data, "cwd", str, ""),
+        cwd=_path_field(data, "cwd", ""),
         exit_code=_exit_code(data, checkpoint is not None or let_go),
         signal=_named(data, "signal", _SIGNAL, None),
         allowlist=list(_strings(data, "allowlist", [])),
@@ -330,7 +342,7 @@ def _source(obj: object) -> Source:
     let_go = _let_go(obj)
     return Source(
         command=list(_strings(obj, "command")),
-        cwd=_field(obj, "cwd", str),
+        cwd=_path_field(obj, "cwd"),
         exit_code=_exit_code(obj, checkpoint is not None or let_go),
         signal=_named(obj, "signal", _SIGNAL, None),
         environment=_environment(obj),
@@ -338,7 +350,7 @@ def _source(obj: object) -> Source:
         kernel=_field(obj, "kernel", str, None),
         rotrace_version=_field(obj, "rotrace_version", str, ""),
         labels=_labels(obj),
-        path=_field(obj, "path", str, ""),
+        path=_path_field(obj, "path", ""),
         checkpoint=checkpoint,
         let_go=let_go,
     )
@@ -371,16 +383,16 @@ def _verdict(obj: object) -> Verdict:
         mode_value = None if mode is None else int(mode, 8)
     except ValueError:
         raise _Malformed(f"'mode' must be an octal string, not {mode!r}") from None
-    target = _field(obj, "target", str, None)
-    venv = _field(obj, "venv", str, None)
+    target = _path_field(obj, "target", None)
+    venv = _path_field(obj, "venv", None)
     explanation = _field(obj, "explanation", str, None)
     event = FileEvent(
         pid=_int(obj, "pid", low=0, high=2**32),
         tid=_int(obj, "tid", low=0, high=2**32),
-        exe=os.fsencode(_field(obj, "exe", str, "") or ""),
+        exe=os.fsencode(_path_field(obj, "exe", "") or ""),
         syscall=_named(obj, "syscall", _NAME),
         op=op,
-        path=os.fsencode(_field(obj, "path", str)),
+        path=os.fsencode(_path_field(obj, "path")),
         target=None if target is None else os.fsencode(target),
         flags=_named(obj, "flags", _FLAGS, None),
         mode=mode_value,
@@ -404,6 +416,11 @@ def _verdict(obj: object) -> Verdict:
 
 
 _EVENTS_OPEN = ', "events": ['
+# What the reader takes in one piece: the writer's header line, one line of its events, and a
+# trace in another layout (parsed whole, in memory several times over).
+HEADER_LIMIT = 64 * MiB
+EVENT_LIMIT = 16 * MiB
+WHOLE_LIMIT = 1024 * MiB
 
 
 def _load(text: str, path: str) -> Any:
@@ -444,16 +461,20 @@ class Verdicts:
         if self._events is not None:
             yield from self._events
             return
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                f.readline()  # the header
-                for line in f:
-                    text = line.strip()
+        f, _ = open_input(self.path, "trace")
+        with f:
+            try:
+                f.readline(HEADER_LIMIT)  # the header
+                while line := f.readline(EVENT_LIMIT + 1):
+                    if len(line) > EVENT_LIMIT:
+                        too_long = f"a line of its events is longer than {EVENT_LIMIT // MiB} MiB"
+                        raise BadInput(f"{self.path}: {too_long}")
+                    text = line.decode("utf-8").strip()
                     if text.startswith("]"):
                         return
                     yield _load(text.removesuffix(","), self.path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"cannot read trace {self.path}: {exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadInput(f"cannot read trace {self.path}: {exc}") from None
         raise BadInput(f"{self.path} is not a rotrace JSON trace: it ends inside the events")
 
     def __iter__(self) -> Iterator[Verdict]:
@@ -466,35 +487,49 @@ class Verdicts:
 
 def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
     """A trace file's header, and its events to iterate; BadInput with a one-line reason if it
-    is not a trace."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline(1 << 26)
-            if first.rstrip("\n").endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
-                head = _load(first.rstrip("\n")[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
-                return _check(head, path), Verdicts(path)
-            f.seek(0)
-            text = f.read()
-    except OSError as exc:
-        raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
+    is not a trace. A trace as the writer lays it out is streamed from the file; in another
+    layout (reformatted by jq), or from a pipe, it is read whole; a pipe cannot be read twice, so
+    what it held answers each later read of it (`merge` and `kube harden` read a trace twice)."""
+    if path in _PIPED:
+        return _PIPED[path]
+    f, pipe = open_input(path, "trace")
+    with f:
+        try:
+            if not pipe:
+                first = f.readline(HEADER_LIMIT).decode("utf-8").rstrip("\n")
+                if first.endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
+                    head = _load(first[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
+                    return _check(head, path), Verdicts(path)
+                f.seek(0)
+            text = read_whole(f, path, "trace", WHOLE_LIMIT).decode("utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot read trace {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{path} is not a rotrace JSON trace: {exc}") from None
     data = _load(text, path)
     header = _check(data, path)
     try:
         events = _field(data, "events", list)
     except _Malformed as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
+    if pipe:
+        _PIPED[path] = header, Verdicts(path, events)
     return header, Verdicts(path, events)
+
+
+_PIPED: dict[str, tuple[TraceHeader, Verdicts]] = {}  # the traces read from pipes, by path
 
 
 def trace_files(arguments: list[str]) -> list[str]:
     """Trace files from a command's arguments: files, globs, and directories (their *.json):
-    a CI job's directory of traces, one per matrix cell, is one argument."""
+    a CI job's directory of traces, one per matrix cell, is one argument. What a directory or a
+    glob holds is taken when it is a regular file: a FIFO there would be waited on for ever."""
     found: list[str] = []
     for arg in arguments:
         if os.path.isdir(arg):
-            found += sorted(glob.glob(os.path.join(glob.escape(arg), "*.json")))
+            found += sorted(
+                p for p in glob.glob(os.path.join(glob.escape(arg), "*.json")) if os.path.isfile(p)
+            )
         elif not os.path.exists(arg) and glob.has_magic(arg):
             matched = sorted(p for p in glob.glob(arg) if os.path.isfile(p))
             if not matched:

@@ -4,11 +4,13 @@ traceback, never a status CI reads as a verdict; the report survives a trace it 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from rotrace.errors import BadOption
 from tests.support.tracing import PY, rotrace_cli
 
 GOOD = {"schema": 1, "command": ["x"], "exit_code": 0, "events": []}
@@ -32,6 +34,22 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], status: int) -> str:
         json.dumps({**GOOD, "events": [1, 2]}),
         json.dumps({**GOOD, "warnings": "x"}),
         json.dumps({**GOOD, "signal": "SIGTERM\x1b[2J"}),
+        json.dumps(  # no path holds a NUL: os.stat and every export refused it (exit 70)
+            {
+                **GOOD,
+                "events": [
+                    {
+                        "pid": 1,
+                        "tid": 1,
+                        "syscall": "openat",
+                        "op": "create",
+                        "path": "/srv/a\x00b/f",
+                        "write": True,
+                        "allowed": False,
+                    }
+                ],
+            }
+        ),
         json.dumps(
             {
                 **GOOD,
@@ -79,6 +97,102 @@ def test_an_allow_that_means_nothing_is_a_usage_error(tmp_path: Path, entry: str
     (tmp_path / "p.toml").write_text('allow = ["/tmp/[z-a]"]')
     line = _one_line_error(rotrace_cli("run", "--policy", "p.toml", "--", "true", cwd=tmp_path), 3)
     assert "p.toml: allow entry '/tmp/[z-a]': the range z-a is written backwards" in line
+
+
+@pytest.mark.parametrize("value", ["[" * 100_000 + "]" * 100_000, "{b = " * 50_000 + "1" + "}" * 50_000])
+@pytest.mark.parametrize("where", ["--policy", "pyproject.toml found upward"])
+def test_a_policy_nested_past_the_parser_is_one_line(tmp_path: Path, value: str, where: str) -> None:
+    name = "pyproject.toml" if where.startswith("pyproject") else "p.toml"
+    (tmp_path / name).write_text(f"a = {value}\n")
+    assert rotrace_cli("run", "--json", "t.json", "--", "true", cwd=tmp_path).returncode == 0
+    args = ["--policy", name] if name == "p.toml" else []
+    line = _one_line_error(rotrace_cli("check", *args, "t.json", cwd=tmp_path), 3)
+    assert line.startswith("rotrace: error: policy ") and line.endswith(
+        f"{name}: invalid TOML: nested too deeply"
+    )
+    if name == "p.toml":
+        line = _one_line_error(rotrace_cli("run", "--policy", name, "--", "true", cwd=tmp_path), 3)
+        assert line == f"rotrace: error: policy {name}: invalid TOML: nested too deeply"
+
+
+@pytest.mark.parametrize(
+    "policy",
+    ['allow = ["/var/tmp/x\\u0000y"]', 'allow_bytes = ["/var/tmp/%00"]', 'persistent = ["/var/tmp/p\\u0000"]',
+     'allow = ["=/var/tmp/\\u0000"]', 'allow = ["/var/tmp/*\\u0000"]'],
+)  # fmt: skip
+@pytest.mark.parametrize("how", ["run", "run --enforce", "run --read-only", "check"])
+def test_a_policy_entry_with_a_nul_byte_is_one_line(tmp_path: Path, policy: str, how: str) -> None:
+    """No path holds a NUL byte: an entry with one means nothing, and the kernel interfaces
+    (Landlock's open of each path, bwrap's arguments) cannot even be given it."""
+    (tmp_path / "p.toml").write_text(policy + "\n")
+    trace = tmp_path / "t.json"
+    if how == "check":
+        assert rotrace_cli("run", "--json", str(trace), "--", "true", cwd=tmp_path).returncode == 0
+    tail = [str(trace)] if how == "check" else ["--", "true"]
+    line = _one_line_error(rotrace_cli(*how.split(), "--policy", "p.toml", *tail, cwd=tmp_path), 3)
+    assert (
+        "p.toml: allow entry '" in line
+        and "\\x00" in line
+        and line.endswith("holds a NUL byte, which no path can")
+    )
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "message"),
+    [
+        ("[" * 100_000, "expected a JSON array of strings"),
+        ('["/app/start", "\\ud800"]', "'\\ud800' holds a NUL or is not UTF-8"),
+        ('["/app/start", "a\\u0000b"]', "'a\\x00b' holds a NUL or is not UTF-8"),
+        (os.fsdecode(b"/app/st\xffart"), "'/app/st\\xffart' holds a NUL or is not UTF-8"),
+    ],
+    ids=["nested", "lone surrogate", "NUL", "not UTF-8"],
+)
+def test_an_entrypoint_no_manifest_can_run_is_a_usage_error(
+    tmp_path: Path, entrypoint: str, message: str
+) -> None:
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: x}\n"
+    (tmp_path / "pod.yaml").write_text(pod)
+    proc = rotrace_cli("kube", "record", "pod.yaml", "--entrypoint", entrypoint, cwd=tmp_path)
+    line = _one_line_error(proc, 2)
+    assert line.startswith("rotrace: error: --entrypoint: ") and message in line and proc.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["t.json", "./t.json", "hard.json", "link.json"])
+def test_check_never_writes_over_the_trace_it_reads(tmp_path: Path, name: str) -> None:
+    """--json naming the trace check reads (by any name) would empty it before its events are
+    read: refused, and the trace kept."""
+    assert rotrace_cli("run", "--json", "t.json", "--", "true", cwd=tmp_path).returncode == 0
+    os.link(tmp_path / "t.json", tmp_path / "hard.json")
+    os.symlink("t.json", tmp_path / "link.json")
+    before = (tmp_path / "t.json").read_bytes()
+    line = _one_line_error(rotrace_cli("check", "--json", name, "t.json", cwd=tmp_path), 2)
+    assert line == f"rotrace: error: --json {name} is the trace it re-classifies: write it to another file"
+    assert (tmp_path / "t.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--traces", "pvc:Traces"), ("--traces", "pvc:a\nb"), ("--traces", "pvc:a_b"),
+     ("--traces", "hostPath:/srv/\x00"), ("--image", "a\nb"), ("--image", "reg/app:1 --privileged"),
+     ("--image", "")],
+)  # fmt: skip
+def test_a_record_option_no_manifest_can_hold_is_a_usage_error(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    """A claim's name is a DNS-1123 subdomain, an image reference one printable word: anything
+    else would be written into the manifest for the cluster to refuse (or to read otherwise)."""
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: x}\n"
+    (tmp_path / "pod.yaml").write_text(pod)
+    argv = ["kube", "record", "pod.yaml", "--entrypoint", "/app/start", option, value]
+    if "\x00" in value:  # no command line holds a NUL: the check behind the option, called as the CLI does
+        from rotrace.kube.record import traces_volume
+
+        with pytest.raises(BadOption):
+            traces_volume(value)
+        return
+    proc = rotrace_cli(*argv, cwd=tmp_path)
+    line = _one_line_error(proc, 2)
+    assert line.startswith(f"rotrace: error: {option} '") and proc.stdout == ""
 
 
 def test_a_trace_that_cannot_be_written_keeps_the_report(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ outside what the command itself may write); and the grace period at its limits."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -168,10 +169,13 @@ def test_hostile_names_in_a_yaml_export_are_escaped_and_come_back_as_themselves(
     proc = subprocess.run(argv, capture_output=True, timeout=60)
     (doc,) = _strict_yaml(proc.stdout.decode())
     assert isinstance(doc, dict)
-    if fmt == "k8s":
+    if fmt == "k8s":  # a runtime reads what follows a ':' as mount options: left out
         (container,) = doc["spec"]["containers"]
         assert set(container) == {"name", "securityContext", "volumeMounts"}
-        assert sorted(m["mountPath"] for m in container["volumeMounts"]) == sorted(paths)
+        assert sorted(m["mountPath"] for m in container["volumeMounts"]) == sorted(
+            p for p in paths if ":" not in p
+        )
+        assert b"k: #x: holds ':'" in proc.stderr
     else:
         (service,) = doc["services"].values()
         assert set(service) == {"read_only", "volumes"}
@@ -202,11 +206,13 @@ def test_kube_harden_writes_hostile_names_escaped_and_as_themselves(
     assert set(container) == {"name", "image", "command", "securityContext", "volumeMounts"}
     assert container["command"] == original["command"]
     assert container["securityContext"] == {"readOnlyRootFilesystem": True}
-    assert sorted(m["mountPath"] for m in container["volumeMounts"]) == sorted(paths)
+    mounted = sorted(p for p in paths if ":" not in p)  # ':' starts mount options: left out, said
+    assert sorted(m["mountPath"] for m in container["volumeMounts"]) == mounted
+    assert b"k: #x: holds ':'" in proc.stderr
     assert [v["name"] for v in spec["volumes"]] == [m["name"] for m in container["volumeMounts"]]
     assert all(set(v) == {"name", "emptyDir"} for v in spec["volumes"])
     comments = [line for line in proc.stdout.decode().splitlines() if "# rotrace: written by" in line]
-    assert len(comments) == len(paths)
+    assert len(comments) == len(mounted)
 
 
 def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
@@ -255,3 +261,44 @@ def test_an_error_naming_a_hostile_container_is_one_escaped_line(tmp_path: Path)
     assert proc.returncode == 3 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and not RAW_FORBIDDEN.search(proc.stderr.rstrip("\n")), proc.stderr
     assert "a\\x0a::error::pwn\\u2028\\u202e" in proc.stderr
+
+
+# Paths no write is placed at: an unplaced call's own string (`unresolved`: its path changed
+# while the call ran, which a program can make happen), or a trace not as rotrace writes it.
+UNPLACED = ["~", "..", "relative/dir/f", "-rf", "~/.ssh/authorized_keys"]
+NOT_NORMAL = ["/srv/../etc/f", "/srv/a/./b/f", "/srv//c/f", "/srv/t/"]
+
+
+@pytest.mark.parametrize("fmt", ["policy", "k8s", "docker", "compose", "bwrap", "apparmor"])
+def test_a_path_that_is_no_place_never_becomes_a_mount_or_an_allow_entry(tmp_path: Path, fmt: str) -> None:
+    """Where a write was not placed, no mount and no allow entry can be made for it: `~` in a
+    policy would allow the home directory, `..` and a relative path wherever the file is used,
+    `/srv/../etc` a mount over /etc. They are said (not mountable), and the export is complete
+    otherwise, at once (a relative path once sent bwrap's layout climbing its parents for ever)."""
+    base = _outside_the_allowlist("rotrace-unplaced-")
+    try:
+        trace = tmp_path / "t.json"
+        script = f"echo > {base}/real"
+        proc = subprocess.run([*ROTRACE, "run", "--json", str(trace), "--", "sh", "-c", script],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        doc = json.loads(trace.read_text())
+        (event,) = (e for e in doc["events"] if e["path"] == f"{base}/real")
+        forged = [{**event, "path": p, "unresolved": True} for p in UNPLACED]
+        forged += [{**event, "path": p, "unresolved": False} for p in NOT_NORMAL]
+        doc["events"] = [event, *forged]
+        trace.write_text(json.dumps(doc))
+        try:
+            out = subprocess.run([*ROTRACE, "allowlist", "--format", fmt, str(trace)], capture_output=True,
+                                 text=True, timeout=60)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"allowlist --format {fmt} did not end")
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert "cannot be made writable by a mount: writes rotrace could not place" in out.stderr
+        body = "\n".join(line for line in out.stdout.splitlines() if not line.lstrip().startswith("#"))
+        assert str(base) in body, out.stdout  # the write that was placed: mounted
+        for path in UNPLACED + NOT_NORMAL:
+            for part in {path, os.path.dirname(path)} - {"", "/srv"}:
+                assert part not in body.replace(str(base), ""), (part, out.stdout)
+    finally:
+        shutil.rmtree(base)

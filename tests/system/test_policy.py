@@ -13,6 +13,7 @@ from rotrace.errors import BadInput
 from rotrace.events import FileEvent
 from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy_file
 from rotrace.policy.verdict import Classifier
+from tests.support.as_user import outside  # noqa: F401 - a fixture
 from tests.support.tracing import PY, TracePy, rotrace_cli
 
 
@@ -158,3 +159,36 @@ def test_run_explains_writes_by_the_program_their_process_became(tmp_path: Path)
     )
     root = os.fsencode(tmp_path) + b"/env/lib/"
     assert [created[root + n]["explanation"] for n in (b"a.txt", b"b.txt")] == ["pip-install", "pip-install"]
+
+
+@pytest.mark.parametrize("how", ["run --policy", "run --allow", "run --enforce", "run --read-only", "check"])
+@pytest.mark.parametrize("project", ["app[1]", "app*", "app?", "app\\"])
+def test_a_relative_entry_means_the_project_whatever_its_name(
+    outside: Path,  # noqa: F811
+    project: str,
+    how: str,
+) -> None:
+    """The project directory's name is a literal path: `cache` in a project named `app[1]`
+    allows app[1]/cache, never a glob that misses it and matches a sibling's (app1/cache)."""
+    here, sibling = outside / project, outside / ("app1" if project != "app\\" else "app")
+    for d in (here, sibling):
+        (d / "cache").mkdir(parents=True)
+    (here / "rotrace.toml").write_text('allow = ["cache"]\n')
+    script = f"echo > '{here}/cache/own'; echo > '{sibling}/cache/other' && echo sibling written"
+    mode, _, option = how.partition(" ")
+    entry = ["--allow", "cache"] if option == "--allow" else ["--policy", "rotrace.toml"]
+    extra = [option] if option in ("--enforce", "--read-only") else []
+    trace = outside / "t.json"
+    proc = rotrace_cli("run", "--json", str(trace), *extra, *([] if mode == "check" else entry),
+                       "--", "sh", "-c", script, cwd=here)  # fmt: skip
+    if mode == "check":  # its verdicts, in the trace it writes
+        proc = rotrace_cli("check", *entry, "--json", f"{trace}.checked", str(trace), cwd=here)
+        trace = Path(f"{trace}.checked")
+    assert proc.returncode in (1, 9), proc.stderr  # one violation: the sibling's
+    events = [e for e in json.loads(trace.read_text())["events"] if e["path"].endswith(("/own", "/other"))]
+    verdicts = {os.path.basename(e["path"]): e["allowed"] for e in events}
+    assert verdicts == {"own": True, "other": False}, proc.stderr
+    assert f"{sibling}/cache" in proc.stderr and "1 violation in 1 place" in proc.stderr, proc.stderr
+    if extra:  # confined: the sibling's write was refused (its own went to a tmpfs with --read-only)
+        assert "sibling written" not in proc.stdout and not (sibling / "cache" / "other").exists()
+        assert (here / "cache" / "own").exists() == (option == "--enforce")

@@ -14,7 +14,7 @@ from rotrace.tracer.flags import at_flags, rename_flags
 
 ids = st.integers(0, 2**32 - 1)
 names = st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True)
-paths = st.binary(max_size=40)
+paths = st.binary(max_size=40).map(lambda raw: raw.replace(b"\0", b""))  # a kernel path ends at a NUL
 texts = st.builds(lambda raw: raw.decode("utf-8", "surrogateescape"), paths)  # as os.fsdecode makes them
 # Flags as the tracer names them (tracer/flags.py): names, and the bits it has no name for in hex.
 flags = (

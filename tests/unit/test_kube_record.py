@@ -291,9 +291,9 @@ def test_strings_reach_the_yaml_escaped() -> None:
     """A name the emitter must quote (a line break, a `#`) stays one value, read back equal."""
     hostile = "/app/x\n# injected: true"
     text = POD.replace("image: localhost/app:1", "image: localhost/app:1\n    command: [python]")
-    (pod,) = _load_all(record(Manifest(text), RecordOptions(image=hostile, traces="pvc:a #b")))
+    (pod,) = _load_all(record(Manifest(text), RecordOptions(image=hostile, traces=f"hostPath:{hostile} #b")))
     assert pod["spec"]["initContainers"][0]["image"] == hostile
-    assert pod["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "a #b"
+    assert pod["spec"]["volumes"][1]["hostPath"]["path"] == f"{hostile} #b"
     assert "injected" not in pod["spec"]
 
 

@@ -18,6 +18,7 @@ BASE = {
     "rotrace.events",
     "rotrace.pathnames",
     "rotrace.escape",
+    "rotrace.inputs",
     "rotrace.redact",
 }
 ALLOWED: dict[str, set[str]] = {

@@ -89,6 +89,12 @@ REFUSED = [
     'event mode "0o9"',
     "event write DELETE",
     'event allowed "yes"',
+    'event path "/srv/a\\u0000b"',  # no path holds a NUL
+    'event target "/srv/\\u0000"',
+    'event exe "/bin/\\u0000sh"',
+    'process exe "\\u0000"',
+    'top cwd "/srv\\u0000"',
+    'top directories {"/srv\\u0000": "empty"}',
 ]
 
 

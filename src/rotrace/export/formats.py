@@ -214,15 +214,24 @@ def volume_name(path: str, taken: set[str]) -> str:
     return name
 
 
+_RENAME = "rename it, or mount its parent"
+
+
 def _mountable(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Mount paths a YAML manifest can hold (Kubernetes wants UTF-8), and notes for the rest."""
-    ok = [m for m in paths if _is_utf8(m)]
-    skipped = [
-        f"{m}: not valid UTF-8, which a manifest cannot hold: left out; rename it, or mount its parent"
-        for m in paths
-        if not _is_utf8(m)
-    ]
-    return ok, skipped
+    """Mount paths a manifest can hold, and notes for the rest: Kubernetes wants UTF-8, and a
+    runtime that turns a mount into `SOURCE:TARGET:OPTIONS` (podman kube play, podman-compose,
+    docker's `-v`) reads what follows a ':' in the target as mount options: `/srv/q:ro` mounts
+    the volume read-only at /srv/q, `/app:rw` over the application."""
+    skipped = []
+    for m in paths:
+        if not _is_utf8(m):
+            skipped.append(f"{m}: not valid UTF-8, which a manifest cannot hold: left out; {_RENAME}")
+        elif ":" in m:
+            skipped.append(
+                f"{m}: holds ':', after which container runtimes (podman kube play, podman-compose) read"
+                f" mount options, mounting elsewhere: left out; {_RENAME}"
+            )
+    return [m for m in paths if _is_utf8(m) and ":" not in m], skipped
 
 
 def _claim(name: str) -> list[str]:
@@ -272,17 +281,11 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
 def compose(plan: MountPlan, target: Target) -> Rendered:
     """The long volume syntax (`type: tmpfs`, `target:`): the short `tmpfs: DIR:OPTIONS` reads
     options out of a name holding `:`. podman-compose turns the long syntax back into
-    `podman run --tmpfs TARGET`, which does too: a name with `:` is left out. Compose
-    interpolates `$` in every value: doubled. A persistent mount is a named volume."""
+    `podman run --tmpfs TARGET` (or `-v NAME:TARGET`), which does too: a name with `:` is left
+    out (_mountable). Compose interpolates `$` in every value: doubled. A persistent mount is a
+    named volume."""
     tmpfs, persistent = _split(plan)
     mounts, skipped = _mountable([*tmpfs, *persistent])
-    skipped += [
-        f"{m}: holds ':', which podman-compose hands to `podman run --tmpfs DIR:OPTIONS` as mount"
-        " options: left out; rename it, or mount its parent"
-        for m in mounts
-        if ":" in m and m in tmpfs
-    ]
-    mounts = [m for m in mounts if ":" not in m or m not in tmpfs]
     service: dict[str, object] = {"read_only": True}
     env, env_notes = _env(plan, line=False)
     if env:

@@ -14,6 +14,7 @@ from typing import Any
 
 from rotrace.errors import BadInput
 from rotrace.escape import EscapingEmitter, safe_text
+from rotrace.inputs import MiB, read_input
 
 # kind -> the keys from the document to its pod spec
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -26,6 +27,7 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 
+MANIFEST_LIMIT = 64 * MiB  # a manifest is read whole, and parsed by pure Python
 RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -58,6 +60,7 @@ def _split(text: str) -> list[str]:
     from ruamel.yaml.error import MarkedYAMLError
     from ruamel.yaml.events import DocumentEndEvent
 
+    _check_nesting(text)
     ends = []
     try:
         for event in _yaml().parse(text):
@@ -70,6 +73,27 @@ def _split(text: str) -> list[str]:
     if chunks:
         chunks[-1] += text[ends[-1] :]
     return chunks or [text]
+
+
+def _check_nesting(text: str) -> None:
+    """BadInput for collections nested past libyaml's limit (1000 levels): ruamel.yaml's scanner
+    takes time quadratic in the depth of nested flow collections (`a: [[[[...`: 16 s at 5000
+    levels), and would go on for hours over a file of them. libyaml (PyYAML's C scanner, where
+    it is installed) scans such a file at once and refuses it; any other fault it finds is left
+    to ruamel.yaml, the parser of record (YAML 1.2)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return
+    try:
+        for _ in yaml.scan(text, Loader=loader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in (exc.problem or ""):
+            raise BadInput(f"not YAML: {_problem(exc)}") from None
+    except yaml.YAMLError:
+        pass
 
 
 def _problem(exc: Exception) -> str:
@@ -173,9 +197,8 @@ class Manifest:
     @classmethod
     def read(cls, path: str) -> Manifest:
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_input(path, "manifest", MANIFEST_LIMIT).decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise BadInput(f"{safe_text(path)}: cannot be read: {safe_text(str(exc))}") from None
         return cls(text)
 

@@ -53,28 +53,58 @@ class RecordOptions:
 
 
 def parse_entrypoint(value: str) -> list[str]:
-    """A JSON array of strings (a Dockerfile's exec form), or one program's path."""
+    """A JSON array of strings (a Dockerfile's exec form), or one program's path. Each an
+    argument a manifest and exec(2) can hold: UTF-8 text (not a lone surrogate, not bytes
+    that are not UTF-8), no NUL."""
     if not value.lstrip().startswith("["):
         if not value:
             raise BadOption("--entrypoint: empty")
-        return [value]
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
+        parsed: Any = [value]
+    else:
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON; nested past the parser's recursion
+            parsed = None
     if not isinstance(parsed, list) or not parsed or not all(isinstance(a, str) for a in parsed):
         raise BadOption('--entrypoint: expected a JSON array of strings (["/app/start", "--serve"])')
+    for argument in parsed:
+        if "\0" in argument or not _is_utf8(argument):
+            raise BadOption(
+                f"--entrypoint: '{safe_text(argument)}' holds a NUL or is not UTF-8: no argument can"
+            )
     return parsed
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def traces_volume(value: str) -> dict[str, Any]:
     """The trace volume's source: `pvc:CLAIM` or `hostPath:/DIR`."""
     kind, sep, where = value.partition(":")
-    if sep and kind == "pvc" and where:
+    if sep and kind == "pvc" and _CLAIM.fullmatch(where):
         return {"persistentVolumeClaim": {"claimName": where}}
-    if sep and kind == "hostPath" and where.startswith("/"):
+    if sep and kind == "hostPath" and where.startswith("/") and "\0" not in where and _is_utf8(where):
         return {"hostPath": {"path": where, "type": "DirectoryOrCreate"}}
-    raise BadOption(f"--traces {safe_text(value)!r}: expected pvc:CLAIM or hostPath:/DIR")
+    raise BadOption(
+        f"--traces '{safe_text(value)}': expected pvc:CLAIM (a DNS-1123 subdomain: lower-case letters,"
+        " digits, '-' and '.') or hostPath:/DIR"
+    )
+
+
+# a claim's name, as Kubernetes requires it (a DNS-1123 subdomain)
+_CLAIM = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def parse_image(value: str) -> str:
+    """An image reference: one word of printable ASCII (no space, no control character)."""
+    if not value or not all("!" <= c <= "~" for c in value):
+        raise BadOption(f"--image '{safe_text(value)}': expected an image reference (registry/name:tag)")
+    return value
 
 
 def grace_for(termination_grace: float) -> float:
@@ -101,7 +131,7 @@ def image_config(image: str) -> tuple[list[str], list[str]] | None:
                 [path, "image", "inspect", image], capture_output=True, text=True, timeout=60, check=False
             )
             config = json.loads(proc.stdout)[0]["Config"] if proc.returncode == 0 else None
-        except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError):
+        except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError, RecursionError):
             config = None
         if isinstance(config, dict):
             entrypoint, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []

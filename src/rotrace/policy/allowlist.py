@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.errors import BadInput, BadOption
+from rotrace.inputs import MiB, read_input
 
 DEFAULT_ALLOW = (
     "/tmp",
@@ -41,6 +42,7 @@ DEFAULT_ALLOW = (
 
 PYPROJECT = "pyproject.toml"
 PYPROJECT_TABLE = ("tool", "rotrace")  # where a pyproject.toml holds the policy
+POLICY_LIMIT = 16 * MiB  # a policy file is read whole
 POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes", "persistent", "env"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
@@ -54,6 +56,8 @@ def entry_error(entry: str) -> str | None:
     says, or nothing at all: refused rather than guessed at."""
     if not entry:
         return "needs a path (an empty one would allow the working directory)"
+    if "\0" in entry:  # (`\u0000` in TOML, `%00` in allow_bytes): the kernel's paths end there
+        return f"{entry!r}: holds a NUL byte, which no path can"
     if entry.startswith("="):
         rest = entry[1:]
         if not rest or rest.startswith("="):
@@ -149,12 +153,19 @@ class Rule:
 
 
 def expand(entry: str, base: str | None = None) -> str:
-    """~ expanded, relative paths made absolute against base (default: the cwd), normalised."""
+    """~ expanded, relative paths made absolute against base (default: the cwd), normalised.
+    The home directory and the base are literal paths, put into the entry with their glob
+    characters escaped: `cache` in a project at /srv/app[1] means /srv/app[1]/cache, not a glob
+    that misses it and matches /srv/app1/cache."""
     if entry.startswith("="):
         return "=" + expand(entry[1:], base)
-    entry = os.path.expanduser(entry)
+    if entry.startswith("~"):
+        user, sep, rest = entry.partition("/")
+        home = os.path.expanduser(user)
+        if home != user:
+            entry = escape_glob(home) + sep + rest
     if not entry.startswith("/"):
-        entry = os.path.join(base or os.getcwd(), entry)
+        entry = os.path.join(escape_glob(base or os.getcwd()), entry)
     norm = os.path.normpath(entry)
     return "/" + norm.lstrip("/")
 
@@ -345,10 +356,7 @@ def is_pyproject(path: str) -> bool:
 def read_toml(path: str) -> tuple[str, dict[str, Any]]:
     """A policy file's text and what it holds; BadInput says why it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot read policy {path}: {exc.strerror}") from None
+        text = read_input(path, "policy", POLICY_LIMIT).decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"policy {path} is not UTF-8 text") from None
     import tomllib  # only when a policy file is given: it costs start-up time
@@ -357,6 +365,8 @@ def read_toml(path: str) -> tuple[str, dict[str, Any]]:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"policy {path}: invalid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested past the parser's recursion
+        raise BadInput(f"policy {path}: invalid TOML: nested too deeply") from None
 
 
 def policy_table(data: dict[str, Any], path: str) -> dict[str, Any] | None:

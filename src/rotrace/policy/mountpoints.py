@@ -32,8 +32,13 @@ class Layout:
 
 
 def nearest_existing(path: str) -> str:
+    """The path, or the nearest of its parents that is a directory (/ at the last: a relative
+    path, which a plan never holds, would otherwise be climbed for ever)."""
     while not os.path.isdir(path):
-        path = os.path.dirname(path)
+        parent = os.path.dirname(path)
+        if parent == path or not parent:
+            return "/"
+        path = parent
     return path
 
 

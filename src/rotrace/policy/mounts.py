@@ -286,6 +286,18 @@ class Placement(NamedTuple):
     reason: str | None
 
 
+_UNPLACED = "writes rotrace could not place"
+_UNPLACED_WHY = (
+    "their paths are not where they wrote (the path changed while the call ran, or the trace holds a"
+    " path that is not absolute and normalised): no mount is planned for them"
+)
+
+
+def _placed(raw: bytes) -> bool:
+    """A path as rotrace places a write: absolute and normalised (no `.`, `..`, `//`, trailing `/`)."""
+    return raw.startswith(b"/") and not raw.startswith(b"//") and os.path.normpath(raw) == raw
+
+
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 _FS_FORECASTS = frozenset({"open", "create", "truncate"})  # forecast() stats what these opened
 
@@ -563,6 +575,10 @@ class MountPlanner:
         planner = self._planner
         venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
         written = self._written(e)
+        if e.unresolved or not all(_placed(raw) for raw, _ in written):
+            # not a place (the string an unplaced call passed, or a trace not as rotrace writes
+            # it): a mount there would be anywhere (`~`, `..`, relative to wherever it is used)
+            return [self._count(v, e.path, _UNPLACED, Placement(_UNPLACED, _UNPLACED_WHY))]
         found = [(raw, *self._placement(self._top(v, directory), venv)) for raw, directory in written]
         if self._by_setting(v, found):
             return [Placement(point, None) for _, point, _ in found]
