@@ -116,6 +116,7 @@ def portable_site(dest: Path) -> Path:
         "bracex",
         "yaml",
         "tomli_w",
+        "ruamel",  # ruamel.yaml: kube's manifests
     ):
         spec = importlib.util.find_spec(name)
         assert spec and spec.submodule_search_locations
