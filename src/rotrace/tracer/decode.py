@@ -40,9 +40,19 @@ AT_SYMLINK_FOLLOW = 0x400
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
 _SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
-_SOCKETCALL_ARGS = struct.Struct("=III")
+_SOCKETCALL_ARGS = struct.Struct("=III")  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
 _FILE_HANDLE = struct.Struct("=Ii")  # struct file_handle: handle_bytes, handle_type, then the bytes
-_MAX_HANDLE_SZ = 128  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
+_MAX_HANDLE_SZ = 128  # the kernel's MAX_HANDLE_SZ: a longer handle is EINVAL
+
+
+def _opening(table: SyscallTable, flags: int, making: int) -> tuple[bool, str]:
+    """Whether an open with `flags` writes, and its op ("create" with one of the `making` flags,
+    "truncate", "open"). O_PATH keeps only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC: with it,
+    O_CREAT, O_TRUNC and the access mode are ignored and nothing is written."""
+    write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+    if write and flags & making:
+        return write, "create"
+    return write, "truncate" if write and flags & O_TRUNC else "open"
 
 
 @dataclass(slots=True)
@@ -301,13 +311,10 @@ class Decoder:
         self, table: SyscallTable, spec: Spec, args: tuple[int, ...], flags: int, mode: int,
         in_root: bool = False, no_symlinks: bool = False,
     ) -> Pending | None:  # fmt: skip
-        # O_PATH keeps only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC: with it, O_CREAT, O_TRUNC and
-        # the access mode are ignored and nothing is written
-        write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+        write, op = _opening(table, flags, O_CREAT | O_TMPFILE_BIT)
         if not write and not self.all_opens:
             return None
-        creating = write and bool(flags & (O_CREAT | O_TMPFILE_BIT))
-        op = "create" if creating else "truncate" if write and flags & O_TRUNC else "open"
+        creating = op == "create"
         exclusive = write and flags & O_CREAT and flags & O_EXCL  # a link there is EEXIST, not followed
         follow = not flags & table.open_flags["O_NOFOLLOW"] and not exclusive and not no_symlinks
         loc = self._loc(args, spec.dirfd, spec.path or 0, in_root, follow)
@@ -332,16 +339,10 @@ class Decoder:
         """open_by_handle_at(2): a file with no path, placed now by opening the handle (O_PATH)
         from the same mount, as the kernel will; shown, when it cannot be, by the mount's fd."""
         flags = args[2] & 0xFFFFFFFF
-        write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+        # a handle names a file that is there: O_CREAT makes none
+        write, op = _opening(table, flags, O_TMPFILE_BIT)
         if not write and not self.all_opens:
             return None
-        op = (
-            "create"
-            if write and flags & O_TMPFILE_BIT
-            else "truncate"
-            if write and flags & O_TRUNC
-            else "open"
-        )
         mount_fd = resolve.as_fd(args[0])
         loc = Loc(b"", b"", seen=resolve.fd_path(self._tid, mount_fd) or b"/")
         pending = Pending(spec, table, op, loc, None, flags, None, write)

@@ -123,7 +123,8 @@ def file_of_handle(mount: bytes, handle: bytes) -> tuple[bytes, tuple[int, int]]
     except (OSError, ValueError):
         return None
     try:
-        if not stat.S_ISDIR(os.fstat(where).st_mode) and not stat.S_ISREG(os.fstat(where).st_mode):
+        kind = os.fstat(where).st_mode
+        if not stat.S_ISDIR(kind) and not stat.S_ISREG(kind):
             return None
         mount_fd = os.open(
             b"/proc/self/fd/%d" % where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
