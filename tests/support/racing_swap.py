@@ -40,24 +40,61 @@ print(n, flush=True)
 """
 
 
-def writer(base: Path) -> str:
-    """The traced command (Python): WRITES directories made by name in `d`."""
+# How the traced command makes each name `m<i>` in `d`: the op each is recorded as, the
+# Python that makes it (`new`: the path; a source named after it is made in the cwd first),
+# and which field of the event places the new name.
+MAKERS = {
+    "mkdir": ("mkdir", "os.mkdir(new)", "path"),
+    "mkfifo": ("mknod", "os.mkfifo(new)", "path"),
+    "symlink": ("symlink", "os.symlink('x', new)", "path"),
+    "link": ("link", "open(src, 'w').close(); os.link(src, new)", "path"),
+    "rename": ("rename", "open(src, 'w').close(); os.rename(src, new)", "target"),
+}
+
+
+# How the traced command removes each file `m<i>` of A (`swapping(filled=True)`) by its name
+# in `d`: the op it is recorded as, and the Python (`new`: the path in d; src: a name in the cwd).
+REMOVERS = {
+    "unlink": ("delete", "os.unlink(new)"),
+    "rename away": ("rename", "os.rename(new, src)"),
+}
+
+
+def writer(base: Path, maker: str = "mkdir") -> str:
+    """The traced command (Python): WRITES names made in `d`, by `maker` (one of MAKERS), or
+    removed from it (one of REMOVERS)."""
+    code = MAKERS[maker][1] if maker in MAKERS else REMOVERS[maker][1]
     return f"""
 import os
 for i in range({WRITES}):
+    new, src = {str(base / "d")!r} + "/m%d" % i, "f%d" % i
     try:
-        os.mkdir({str(base / "d")!r} + "/m%d" % i)
+        {code}
     except OSError:
         pass
 """
 
 
+def made(events: list[dict[str, object]], maker: str = "mkdir") -> list[str | None]:
+    """Where rotrace placed each name the writer made (None: unresolved)."""
+    op, _code, field = MAKERS[maker]
+    return [
+        None if e["unresolved"] else str(e[field])
+        for e in events
+        if e["op"] == op and e["result"] == 0 and "/m" in str(e[field])
+    ]
+
+
 @contextmanager
-def swapping(base: Path, how: str) -> Iterator[None]:
-    """`d`, `B` and `s` made in base, swapped by another process (`how`: one of HOWS) for as
-    long as the block runs; then `d` is the directory again, and the swapper made some swaps."""
-    (base / "d").mkdir()  # A
-    (base / "B").mkdir()
+def swapping(base: Path, how: str, mode: int = 0o755, filled: bool = False) -> Iterator[None]:
+    """`d`, `B` (both with `mode`) and `s` made in base, swapped by another process (`how`: one
+    of HOWS) for as long as the block runs; then `d` is the directory again, and the swapper
+    made some swaps. `filled`: A holds the files m0... (REMOVERS' names) from the start."""
+    for name in ("d", "B"):  # d is A
+        (base / name).mkdir()
+        (base / name).chmod(mode)
+    for i in range(WRITES if filled else 0):
+        (base / "d" / f"m{i}").touch(mode=0o666)
     (base / "s").symlink_to("B")
     argv = [sys.executable, "-c", _SWAPPER, str(base), how.split(maxsplit=1)[0]]
     swapper = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -69,6 +106,27 @@ def swapping(base: Path, how: str) -> Iterator[None]:
         out, _ = swapper.communicate(timeout=60)
     assert swapper.returncode == 0 and int(out.split()[-1]) > 0
     assert (base / "d").is_dir() and not (base / "d").is_symlink()
+
+
+def removed(events: list[dict[str, object]], remover: str) -> list[str | None]:
+    """Where rotrace placed each name of A the writer removed (None: unresolved)."""
+    op = REMOVERS[remover][0]
+    return [
+        None if e["unresolved"] else str(e["path"])
+        for e in events
+        if e["op"] == op and e["result"] == 0 and "/m" in str(e["path"])
+    ]
+
+
+def misplaced_removals(base: Path, placed: Iterable[str | None]) -> list[str]:
+    """Of the places rotrace gave the names removed from A (None: unresolved), those not in A
+    (by any of its names: d, d.real, s); none of them is left in A."""
+    placed = list(placed)
+    left = set(os.listdir(base / "d"))
+    assert not left & {p.rpartition("/")[2] for p in placed if p is not None}
+    assert len(placed) + len(left) == WRITES
+    a_names = {str(base / "d"), str(base / "d.real"), str(base / "s")}
+    return [p for p in placed if p is not None and p.rpartition("/")[0] not in a_names]
 
 
 def misplaced(base: Path, placed: Iterable[str | None]) -> list[str]:

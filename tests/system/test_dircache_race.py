@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.racing_swap import HOWS, misplaced, swapping, writer
-from tests.support.tracing import LOOPS, PY, rotrace_cli
+from tests.support.as_user import invocation, site, work  # noqa: F401 (fixtures)
+from tests.support.racing_swap import (
+    HOWS,
+    MAKERS,
+    REMOVERS,
+    made,
+    misplaced,
+    misplaced_removals,
+    removed,
+    swapping,
+    writer,
+)
+from tests.support.tracing import LOOPS, NON_ROOT_PYTHON, PY, rotrace_cli
 
 
 def _env(loop: str) -> dict[str, str]:
@@ -34,7 +46,65 @@ def test_a_racing_swap_by_another_process_is_placed_right_or_unresolved(
         trace = str(tmp_path / "t.json")
         run = rotrace_cli("run", "-q", "--json", trace, "--", PY, "-c", writer(tmp_path), env=_env(loop))
     assert run.returncode in (0, 1), run.stderr  # 1: writes outside the default allowlist
-    events = json.loads((tmp_path / "t.json").read_text())["events"]
-    made = [e for e in events if e["op"] == "mkdir" and e["result"] == 0 and "/m" in e["path"]]
-    wrong = misplaced(tmp_path, (None if e["unresolved"] else e["path"] for e in made))
-    assert not wrong, f"{len(wrong)} of {len(made)} writes placed where they are not: {wrong[:5]}"
+    placed = made(json.loads((tmp_path / "t.json").read_text())["events"])
+    wrong = misplaced(tmp_path, placed)
+    assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("maker", MAKERS)
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_swap_rotrace_cannot_watch_is_placed_right_or_unresolved(
+    work: Path,  # noqa: F811
+    site: Path,  # noqa: F811
+    loop: str,
+    how: str,
+    maker: str,
+) -> None:
+    """The same swap in a directory rotrace (uid 65534) may search but not read: no inotify
+    watch, no news of any swap, so every write the swap overtakes between the kernel's walk and
+    rotrace's is placed by the name as it is at the exit stop. Each must be checked there."""
+    locked = work / "locked"  # root's, searchable, not readable: inotify_add_watch is EACCES
+    locked.mkdir(mode=0o711)
+    locked.chmod(0o711)
+    argv, env = invocation("nobody", site, work)
+    if loop == "pure":
+        env["ROTRACE_PURE_LOOP"] = "1"
+    trace = work / "t.json"
+    with swapping(locked, how, mode=0o777):
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", NON_ROOT_PYTHON, "-c",
+                              writer(locked, maker)], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    placed = made(json.loads(trace.read_text())["events"], maker)
+    wrong = misplaced(locked, placed)
+    assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("remover", REMOVERS)
+@pytest.mark.parametrize("user", ["root", "nobody"])
+@pytest.mark.parametrize("how", HOWS)
+def test_a_name_removed_racing_a_swap_is_placed_right_or_unresolved(
+    work: Path,  # noqa: F811
+    site: Path,  # noqa: F811
+    how: str,
+    user: str,
+    remover: str,
+) -> None:
+    """Names of A removed by their name in `d` while it is swapped (root: watched; uid 65534:
+    not, as above). A removed name is in no directory at the exit, so its absence proves
+    nothing: each must be placed in A, or unresolved, never in B (which never held it)."""
+    locked = work / "locked"
+    locked.mkdir(mode=0o711)
+    locked.chmod(0o711)
+    argv, env = invocation(user, site, work)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    trace = work / "t.json"
+    with swapping(locked, how, mode=0o777, filled=True):
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", python, "-c",
+                              writer(locked, remover)], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    placed = removed(json.loads(trace.read_text())["events"], remover)
+    wrong = misplaced_removals(locked, placed)
+    assert not wrong, f"{len(wrong)} of {len(placed)} removals placed where they were not: {wrong[:5]}"

@@ -37,6 +37,7 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
+_RENAME_EXCHANGE = 2
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
 _SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
@@ -65,6 +66,7 @@ class Loc:
     seen: bytes = b""  # the string as read at entry
     path: bytes | None = None  # the answer; None: unresolved
     root: bytes = b""  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
+    held: tuple[int, int] | None = None  # a name to remove: the directory holding it at entry
 
     @classmethod
     def fixed(cls, path: bytes | None) -> Loc:
@@ -130,29 +132,56 @@ class Pending:
                     self._own_stream(tid, result)
                 return
         target = None if self.verbatim_target else self.target
-        places = [(loc, follow) for loc, follow in ((self.path, self.follow), (target, self.follow_target))
+        path_left, target_left = self._left(result)
+        places = [(loc, follow, left) for loc, follow, left in
+                  ((self.path, self.follow, path_left), (target, self.follow_target, target_left))
                   if loc is not None and loc.base]  # fmt: skip
         if cache is not None and not cache.enabled:
             cache = None
         served = cache if places and cache is not None and cache.fresh() else None  # what changed meanwhile
-        for loc, follow in places:
+        for loc, follow, left in places:
             if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
                 loc.path = None
                 continue
-            placed = (
-                served.placed(tid, loc.base, loc.raw, follow) if served is not None and not loc.root else None
-            )
-            loc.path = (
-                placed
-                or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid)
-                or resolve.lexical(loc.base, loc.raw)
-            )
+            held = loc.held if result == 0 else None
+            try:
+                placed = None
+                if served is not None and not loc.root and held is None:
+                    placed = served.placed(tid, loc.base, loc.raw, follow)
+                if placed is not None and left is not None:
+                    resolve.check(resolve.look(placed), left)
+                loc.path = (
+                    placed
+                    or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid, left, held)
+                    # the parent gone (or not nameable): a name made or removed there is unknown
+                    or (resolve.lexical(loc.base, loc.raw) if left is not True and held is None else None)
+                )
+            except resolve.Misplaced:
+                loc.path = None
         if places and cache is not None:
-            for loc, _follow in places:  # a name on its way changed while the call ran: unknown
+            for loc, _follow, _left in places:  # a name on its way changed while the call ran: unknown
                 if loc.path is not None and cache.raced(self.since, tid, loc.base, loc.raw, loc.path):
                     loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
+
+    def note_holder(self) -> None:
+        """At the entry of a call that removes a name (a delete, a rename's old name): the
+        directory holding it now, to be the one placed at the exit (resolve.holder)."""
+        if self.op in ("delete", "rename") and self.path.base:
+            self.path.held = resolve.holder(self.path.base, self.path.raw)
+
+    def _left(self, result: int | None) -> tuple[bool | None, bool | None]:
+        """Whether a call that succeeded left the last name of its path, and of its target,
+        there (True), not there (False), or either (None: no check). A rename's old name is
+        not checked: a rename of one file's two names succeeds and does nothing."""
+        if result != 0 or self.spec.family in ("open", "openat2", "handle"):  # an open: by its fd
+            return None, None
+        if self.op == "delete":
+            return False, None
+        if self.op == "rename":
+            return (True if (self.flags or 0) & _RENAME_EXCHANGE else None), True
+        return True, None  # a link's old name is read, not written
 
     def _place_handle(self, memory: MemoryReader, tid: int, result: int | None) -> None:
         """open_by_handle_at: the file the handle named at the entry, if the handle is still

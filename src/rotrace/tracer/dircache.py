@@ -30,7 +30,8 @@ covered or detached mount is named by the inode's name on another mount), and wa
 the same walk as through the tracee's magic links, without the cost of /proc's (half of the
 call's). News of name changes comes as SIGIO, raised at the tracer's thread inside the call
 that queues it (a flag: no system call per write; poll() without the compiled module). A write
-racing a change of a name on its way is unresolved (`raced`). What is not cached: paths
+racing a change of a name on its way is unresolved (`raced`), and so is one whose name is
+not, at its exit, as the call left it (resolve.py, `expect` and `held`). What is not cached: paths
 through a dirfd (the fd may be reopened without a syscall rotrace stops), openat2
 RESOLVE_IN_ROOT, /proc, directories on filesystems whose changes inotify may miss (network,
 FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watches.

@@ -200,6 +200,7 @@ class Tracer:
             pending.dir_states = self.directories.before(pending, tid, self.dircache)
             if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
                 self.dircache.hold(tid)
+                pending.note_holder()
 
     def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
         """At the exit of a file call, before the tracee runs on: where its paths landed."""

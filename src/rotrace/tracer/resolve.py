@@ -131,38 +131,113 @@ def _open_dir(base: bytes, rel: bytes) -> int:
     return fd
 
 
-def _is_link(path: bytes) -> bool:
-    """Whether the name may be a symlink: only a name that is not there is surely none (one
-    longer than PATH_MAX, or on a way rotrace may not search, is placed the whole way)."""
+class Misplaced(Exception):
+    """The name a call that succeeded made, changed or removed is not so where it was placed:
+    the kernel walked another way (see `resolve`'s `expect`)."""
+
+
+def look(name: bytes, dir_fd: int | None = None) -> os.stat_result | bool | None:
+    """lstat of the name (in the directory `dir_fd`): False when nothing is there, None when
+    rotrace cannot tell (no search right, a name too long)."""
     try:
-        return stat.S_ISLNK(os.lstat(path).st_mode)
-    except FileNotFoundError:
+        return os.lstat(name, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError:
-        return True
+        return None
+
+
+def _may_be_link(found: os.stat_result | bool | None) -> bool:
+    """Whether a name looked at may be a symlink: only one that is not there is surely none."""
+    return found is None or (found is not False and stat.S_ISLNK(found.st_mode))  # type: ignore[union-attr]
+
+
+def check(found: os.stat_result | bool | None, expect: bool | None) -> None:
+    """Raise Misplaced when a name looked at is (or is not) there against `expect`."""
+    if expect is not None and found is not None and (found is not False) != expect:
+        raise Misplaced
+
+
+NOT_THERE = (-1, -1)  # `holder`: the name was in no directory the path reached
+
+
+def _split(base: bytes, raw: bytes) -> tuple[bytes, bytes]:
+    """The directory part of `raw` and its last name (b"" when it names a directory whole)."""
+    if base.endswith(b"/root"):
+        raw = raw.lstrip(b"/")
+    head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
+    if name in (b"", b".", b".."):
+        return raw, b""
+    return head, name
+
+
+def holder(base: bytes, raw: bytes) -> tuple[int, int] | None:
+    """Before a call that removes the last name of `raw` (from `base`) runs: the directory that
+    holds it (device, inode), NOT_THERE when the directory the path reaches has no such name;
+    None when rotrace cannot tell. At the exit, the directory placed must be that one (see
+    `resolve`'s `held`)."""
+    head, name = _split(base, raw)
+    if not name or not head:  # the directory is the base's own (a cwd, a dirfd): no name to swap
+        return None
+    try:
+        fd = _open_dir(base, head)
+    except (FileNotFoundError, NotADirectoryError):
+        return NOT_THERE
+    except OSError:
+        return None
+    try:
+        found = look(name, fd)
+        if found is None:
+            return None
+        if found is False:
+            return NOT_THERE
+        st = os.fstat(fd)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def resolve(
-    base: bytes, raw: bytes, follow: bool, root: bytes = b"", cache: DirCache | None = None, tid: int = 0
+    base: bytes,
+    raw: bytes,
+    follow: bool,
+    root: bytes = b"",
+    cache: DirCache | None = None,
+    tid: int = 0,
+    expect: bool | None = None,
+    held: tuple[int, int] | None = None,
 ) -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
     kernel cannot place it. With `follow` (or a slash after the last name), a symlink as the
     last component is followed (an absolute one from `root`, else the process's root).
     `cache` (checked fresh by the caller) names a directory placed before without asking the
-    kernel again (dircache.py)."""
-    if base.endswith(b"/root"):
-        raw = raw.lstrip(b"/")
-    head, _, name = raw.rstrip(b"/").rpartition(b"/") if raw.rstrip(b"/") else (b"", b"", b"")
-    if name in (b"", b".", b".."):  # the path names a directory as a whole
-        head, name = raw, b""
-    elif raw.endswith(b"/"):  # a slash after the last name: the kernel follows it, whatever
-        follow = True  # the call (lchown, AT_SYMLINK_NOFOLLOW...) asked
+    kernel again (dircache.py).
+
+    `expect`: the call succeeded and left its last name there (True: made or changed it) or
+    not (False: deleted it). Where the name is otherwise, the walk now went another way than
+    the kernel's did (a directory on it swapped since): Misplaced. It is looked up in the very
+    directory placed (its fd) when one is opened; by name from a cached directory, where a
+    change since is in the cache's news by the time `DirCache.raced` is asked (dircache.py).
+    `held`: for a call that succeeded in removing the name, the directory that held it at the
+    entry (`holder`): a removed name is nowhere, so only that directory, placed again now,
+    says the kernel's walk went there (the name was in no other: the call removed it)."""
+    if held == NOT_THERE:
+        raise Misplaced
+    head, name = _split(base, raw)
+    if name and raw.endswith(b"/"):  # a slash after the last name: the kernel follows it,
+        follow = True  # whatever the call (lchown, AT_SYMLINK_NOFOLLOW...) asked
+    if held is not None:
+        cache = None  # the directory itself is looked at
     known = cache.directory(tid, base, head) if cache is not None and not root else None
     if known is not None and cache is not None and cache.known(known, base, head):
         if not name:
             return known
         placed = known.rstrip(b"/") + b"/" + name
-        if not follow or not _is_link(placed):
+        found = look(placed) if follow or expect is not None else None
+        if not follow or not _may_be_link(found):
+            check(found, expect)
             return placed
         # a symlink to follow: placed the whole way, below
     try:
@@ -177,10 +252,16 @@ def resolve(
             cache.learn(known, parent, fd)
         if not name:
             return parent
+        if held is not None:
+            here = os.fstat(fd)
+            if (here.st_dev, here.st_ino) != held:
+                raise Misplaced
         if follow:
-            found = _follow(base, fd, parent, name, root)
-            if found is not None:
-                return found
+            followed = _follow(base, fd, parent, name, root)
+            if followed is not None:
+                return followed
+        if expect is not None:
+            check(look(name, fd), expect)
         return parent.rstrip(b"/") + b"/" + name
     finally:
         os.close(fd)
