@@ -51,12 +51,41 @@ def test_a_racing_swap_by_another_process_is_placed_right_or_unresolved(
     assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
 
 
+def _traced_in_locked(
+    home: Path, portable: Path, user: str, how: str, code: str, loop: str = "compiled", filled: bool = False
+) -> list[dict[str, object]]:
+    """The events of `code` traced by rotrace as `user` (from `portable`, the site uid 65534
+    imports) in `home` while `home/locked/d` is swapped; locked is root's, searchable, not
+    readable: uid 65534's inotify_add_watch there is EACCES."""
+    locked = home / "locked"
+    argv, env = invocation(user, portable, home)
+    if loop == "pure":
+        env["ROTRACE_PURE_LOOP"] = "1"
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    trace = home / "t.json"
+    with swapping(locked, how, mode=0o777, filled=filled):
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", python, "-c", code],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    events: list[dict[str, object]] = json.loads(trace.read_text())["events"]
+    return events
+
+
+@pytest.fixture
+def locked(work: Path) -> Path:  # noqa: F811
+    path = work / "locked"
+    path.mkdir(mode=0o711)
+    path.chmod(0o711)
+    return path
+
+
 @pytest.mark.parametrize("maker", MAKERS)
 @pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_swap_rotrace_cannot_watch_is_placed_right_or_unresolved(
     work: Path,  # noqa: F811
     site: Path,  # noqa: F811
+    locked: Path,
     loop: str,
     how: str,
     maker: str,
@@ -64,19 +93,8 @@ def test_a_swap_rotrace_cannot_watch_is_placed_right_or_unresolved(
     """The same swap in a directory rotrace (uid 65534) may search but not read: no inotify
     watch, no news of any swap, so every write the swap overtakes between the kernel's walk and
     rotrace's is placed by the name as it is at the exit stop. Each must be checked there."""
-    locked = work / "locked"  # root's, searchable, not readable: inotify_add_watch is EACCES
-    locked.mkdir(mode=0o711)
-    locked.chmod(0o711)
-    argv, env = invocation("nobody", site, work)
-    if loop == "pure":
-        env["ROTRACE_PURE_LOOP"] = "1"
-    trace = work / "t.json"
-    with swapping(locked, how, mode=0o777):
-        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", NON_ROOT_PYTHON, "-c",
-                              writer(locked, maker)], cwd=work, env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
-    assert run.returncode in (0, 1), run.stderr
-    placed = made(json.loads(trace.read_text())["events"], maker)
+    events = _traced_in_locked(work, site, "nobody", how, writer(locked, maker), loop)
+    placed = made(events, maker)
     wrong = misplaced(locked, placed)
     assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
 
@@ -87,6 +105,7 @@ def test_a_swap_rotrace_cannot_watch_is_placed_right_or_unresolved(
 def test_a_name_removed_racing_a_swap_is_placed_right_or_unresolved(
     work: Path,  # noqa: F811
     site: Path,  # noqa: F811
+    locked: Path,
     how: str,
     user: str,
     remover: str,
@@ -94,17 +113,7 @@ def test_a_name_removed_racing_a_swap_is_placed_right_or_unresolved(
     """Names of A removed by their name in `d` while it is swapped (root: watched; uid 65534:
     not, as above). A removed name is in no directory at the exit, so its absence proves
     nothing: each must be placed in A, or unresolved, never in B (which never held it)."""
-    locked = work / "locked"
-    locked.mkdir(mode=0o711)
-    locked.chmod(0o711)
-    argv, env = invocation(user, site, work)
-    python = PY if user == "root" else NON_ROOT_PYTHON
-    trace = work / "t.json"
-    with swapping(locked, how, mode=0o777, filled=True):
-        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", python, "-c",
-                              writer(locked, remover)], cwd=work, env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
-    assert run.returncode in (0, 1), run.stderr
-    placed = removed(json.loads(trace.read_text())["events"], remover)
+    events = _traced_in_locked(work, site, user, how, writer(locked, remover), filled=True)
+    placed = removed(events, remover)
     wrong = misplaced_removals(locked, placed)
     assert not wrong, f"{len(wrong)} of {len(placed)} removals placed where they were not: {wrong[:5]}"
