@@ -149,7 +149,7 @@ def look(name: bytes, dir_fd: int | None = None) -> os.stat_result | bool | None
 
 def _may_be_link(found: os.stat_result | bool | None) -> bool:
     """Whether a name looked at may be a symlink: only one that is not there is surely none."""
-    return found is None or (found is not False and stat.S_ISLNK(found.st_mode))  # type: ignore[union-attr]
+    return found is None or (isinstance(found, os.stat_result) and stat.S_ISLNK(found.st_mode))
 
 
 def check(found: os.stat_result | bool | None, expect: bool | None) -> None:
