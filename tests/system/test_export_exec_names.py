@@ -18,6 +18,7 @@ import yaml
 
 from tests.support.containers import import_image, kube_wrapper, play_pod, podman_wrapper, python_rootfs
 from tests.support.kube import pod
+from tests.support.places import fixed_name_dir
 from tests.support.tracing import rotrace_cli
 
 IMAGE = "localhost/rotrace-names:test"
@@ -29,7 +30,7 @@ def traced() -> Iterator[tuple[Path, Path, Path]]:
     and the program wrote in `app:rw` and in `data:ro`, both empty before the run."""
     if shutil.which("podman") is None or not os.access("/srv", os.W_OK):
         pytest.skip("needs podman and a writable /srv")
-    base = Path(tempfile.mkdtemp(prefix="rotrace-colon-", dir="/srv"))
+    base = fixed_name_dir("rotrace-colon-", "/srv")
     work = Path(tempfile.mkdtemp(prefix="rotrace-colon-work-", dir="/var/tmp"))
     try:
         for name in ("app", "app:rw", "data", "data:ro"):

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.places import fixed_name_dir
+
 ROTRACE = [sys.executable, "-m", "rotrace"]
 
 
@@ -128,7 +130,7 @@ def _outside_the_allowlist(prefix: str) -> Path:
     """A new directory in /srv: no default allowlist entry, no scratch place a plan mounts whole."""
     if not os.access("/srv", os.W_OK):
         pytest.skip("needs a writable /srv")
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/srv"))
+    return fixed_name_dir(prefix, "/srv")
 
 
 @pytest.fixture
@@ -221,9 +223,7 @@ def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
     same command) written as lines would add arguments of its choosing (a writable bind, an
     LD_PRELOAD). Every line is plain, and a parent that holds such a name is not shadowed: said
     in a note."""
-    base = Path(
-        tempfile.mkdtemp(prefix="rotrace-shadow-", dir="/srv" if os.access("/srv", os.W_OK) else None)
-    )
+    base = fixed_name_dir("rotrace-shadow-", "/srv" if os.access("/srv", os.W_OK) else None)
     try:
         trace = base.with_suffix(".json")
         hostile = "x\n--setenv\nLD_PRELOAD\nevil.so\n--bind\n.\n.\u2028"

@@ -1,0 +1,24 @@
+"""Directories for tests whose name the mount plan takes as it is.
+
+`tempfile.mkdtemp`'s eight random characters sometimes hold a run of five digits or read as a
+per-run name, which the plan never makes a mount point (it climbs to the parent instead). A
+test that expects the directory itself mounted would then fail about once in a few hundred
+runs; these names never look per-run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from rotrace.pathnames import is_general
+
+
+def fixed_name_dir(prefix: str, parent: str | None = None) -> Path:
+    """A new directory under parent (tempfile's default when None) that no per-run rule matches."""
+    while True:
+        path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+        if not is_general(os.path.basename(path)):
+            return Path(path)
+        os.rmdir(path)
