@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,10 +61,20 @@ REMOVERS = {
 }
 
 
+# How the traced command changes each file `m<i>` by its name in `d`, where A and B both hold
+# one of that name (`swapping(filled="both")`): the op it is recorded as, the Python, and how
+# the changed file is told from the others (the kernel's truth of where the change landed).
+CHANGERS: dict[str, tuple[str, str, Callable[[os.stat_result], bool]]] = {
+    "chmod": ("chmod", "os.chmod(new, 0o640)", lambda st: stat.S_IMODE(st.st_mode) == 0o640),
+    "utime": ("utime", "os.utime(new, (1, 1))", lambda st: st.st_mtime == 1),
+    "truncate": ("truncate", "os.truncate(new, 1)", lambda st: st.st_size == 1),
+}
+
+
 def writer(base: Path, maker: str = "mkdir") -> str:
-    """The traced command (Python): WRITES names made in `d`, by `maker` (one of MAKERS), or
-    removed from it (one of REMOVERS)."""
-    code = MAKERS[maker][1] if maker in MAKERS else REMOVERS[maker][1]
+    """The traced command (Python): WRITES names made in `d`, by `maker` (one of MAKERS),
+    removed from it (one of REMOVERS) or changed there (one of CHANGERS)."""
+    code = next(table[maker][1] for table in (MAKERS, REMOVERS, CHANGERS) if maker in table)
     return f"""
 import os
 for i in range({WRITES}):
@@ -85,17 +96,49 @@ def made(events: list[dict[str, object]], maker: str = "mkdir") -> list[str | No
     ]
 
 
+def writer_swapping(base: Path, changer: str, how: str) -> str:
+    """The traced command (Python) that swaps `d` itself (a child process of its own, traced
+    too, as `swapping` would from outside) while it changes m0... by their name in `d`."""
+    swap = ["-c", _SWAPPER, str(base), how.split(maxsplit=1)[0]]
+    return f"""
+import os, signal, subprocess, sys
+swapper = subprocess.Popen([sys.executable, *{swap!r}], stdout=subprocess.PIPE, text=True)
+assert swapper.stdout.readline() == "ready\\n"
+{writer(base, changer)}
+swapper.send_signal(signal.SIGTERM)
+out, _ = swapper.communicate(timeout=60)
+assert swapper.returncode == 0 and int(out.split()[-1]) > 0, out
+"""
+
+
 @contextmanager
-def swapping(base: Path, how: str, mode: int = 0o755, filled: bool = False) -> Iterator[None]:
+def swapping(
+    base: Path,
+    how: str,
+    mode: int = 0o755,
+    filled: bool | str = False,
+    owner: int = 0,
+    outside: bool = True,
+) -> Iterator[None]:
     """`d`, `B` (both with `mode`) and `s` made in base, swapped by another process (`how`: one
     of HOWS) for as long as the block runs; then `d` is the directory again, and the swapper
-    made some swaps. `filled`: A holds the files m0... (REMOVERS' names) from the start."""
+    made some swaps. `filled`: A holds the files m0... (REMOVERS' names) from the start;
+    "both": A and B do (CHANGERS' names), empty, mode 0666, owned by `owner`. `outside`: False
+    when the traced command swaps them itself (`writer_swapping`): no swapper here."""
     for name in ("d", "B"):  # d is A
         (base / name).mkdir()
         (base / name).chmod(mode)
     for i in range(WRITES if filled else 0):
-        (base / "d" / f"m{i}").touch(mode=0o666)
+        for name in ("d", "B") if filled == "both" else ("d",):
+            (base / name / f"m{i}").touch()
+            (base / name / f"m{i}").chmod(0o666)
+            os.chown(base / name / f"m{i}", owner, owner)
     (base / "s").symlink_to("B")
+    os.lchown(base / "s", owner, owner)
+    if not outside:  # the traced command swaps (writer_swapping)
+        yield
+        assert (base / "d").is_dir() and not (base / "d").is_symlink()
+        return
     argv = [sys.executable, "-c", _SWAPPER, str(base), how.split(maxsplit=1)[0]]
     swapper = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
@@ -127,6 +170,35 @@ def misplaced_removals(base: Path, placed: Iterable[str | None]) -> list[str]:
     assert len(placed) + len(left) == WRITES
     a_names = {str(base / "d"), str(base / "d.real"), str(base / "s")}
     return [p for p in placed if p is not None and p.rpartition("/")[0] not in a_names]
+
+
+def changed(events: list[dict[str, object]], changer: str) -> list[str | None]:
+    """Where rotrace placed each change the writer made (None: unresolved)."""
+    op = CHANGERS[changer][0]
+    return [
+        None if e["unresolved"] else str(e["path"])
+        for e in events
+        if e["op"] == op and e["result"] == 0 and "/m" in str(e["path"])
+    ]
+
+
+def misplaced_changes(base: Path, placed: Iterable[str | None], changer: str) -> list[str]:
+    """Of the places rotrace gave the changes (None: unresolved), those whose directory does
+    not hold the changed file; each change must be in exactly one of A and B."""
+    told = CHANGERS[changer][2]
+    holds = {
+        where: {n for n in os.listdir(base / name) if told(os.lstat(base / name / n))}
+        for where, name in (("A", "d"), ("B", "B"))
+    }
+    placed = list(placed)
+    assert not holds["A"] & holds["B"] and len(placed) == len(holds["A"]) + len(holds["B"])
+    names = {str(base / "d"): "A", str(base / "d.real"): "A", str(base / "s"): "A", str(base / "B"): "B"}
+    wrong = []
+    for path in placed:
+        parent, _, name = path.rpartition("/") if path is not None else ("", "", "")
+        if path is not None and name not in holds.get(names.get(parent, "?"), set()):
+            wrong.append(path)
+    return wrong
 
 
 def misplaced(base: Path, placed: Iterable[str | None]) -> list[str]:

@@ -16,15 +16,19 @@ import pytest
 
 from tests.support.as_user import invocation, site, work  # noqa: F401 (fixtures)
 from tests.support.racing_swap import (
+    CHANGERS,
     HOWS,
     MAKERS,
     REMOVERS,
+    changed,
     made,
     misplaced,
+    misplaced_changes,
     misplaced_removals,
     removed,
     swapping,
     writer,
+    writer_swapping,
 )
 from tests.support.tracing import LOOPS, NON_ROOT_PYTHON, PY, rotrace_cli
 
@@ -52,7 +56,14 @@ def test_a_racing_swap_by_another_process_is_placed_right_or_unresolved(
 
 
 def _traced_in_locked(
-    home: Path, portable: Path, user: str, how: str, code: str, loop: str = "compiled", filled: bool = False
+    home: Path,
+    portable: Path,
+    user: str,
+    how: str,
+    code: str,
+    loop: str = "compiled",
+    filled: bool | str = False,
+    outside: bool = True,
 ) -> list[dict[str, object]]:
     """The events of `code` traced by rotrace as `user` (from `portable`, the site uid 65534
     imports) in `home` while `home/locked/d` is swapped; locked is root's, searchable, not
@@ -63,7 +74,8 @@ def _traced_in_locked(
         env["ROTRACE_PURE_LOOP"] = "1"
     python = PY if user == "root" else NON_ROOT_PYTHON
     trace = home / "t.json"
-    with swapping(locked, how, mode=0o777, filled=filled):
+    owner = 0 if user == "root" else 65534
+    with swapping(locked, how, mode=0o777, filled=filled, owner=owner, outside=outside):
         run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", python, "-c", code],
                              cwd=home, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode in (0, 1), run.stderr
@@ -117,3 +129,47 @@ def test_a_name_removed_racing_a_swap_is_placed_right_or_unresolved(
     placed = removed(events, remover)
     wrong = misplaced_removals(locked, placed)
     assert not wrong, f"{len(wrong)} of {len(placed)} removals placed where they were not: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("changer", CHANGERS)
+@pytest.mark.parametrize("how", HOWS)
+def test_a_name_in_both_directories_changed_racing_an_outside_swap_is_placed_right_or_unresolved(
+    work: Path,  # noqa: F811
+    site: Path,  # noqa: F811
+    locked: Path,
+    how: str,
+    changer: str,
+) -> None:
+    """Files that A and B both hold, changed by their name in `d` while another process (not
+    traced) swaps it, where rotrace (root) watches: the name is in both directories at the
+    exit, so finding it there proves nothing; the news of the swap does. Never placed in the
+    directory whose file did not change."""
+    events = _traced_in_locked(work, site, "root", how, writer(locked, changer), filled="both")
+    placed = changed(events, changer)
+    wrong = misplaced_changes(locked, placed, changer)
+    assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("changer", CHANGERS)
+@pytest.mark.parametrize("user", ["root", "nobody"])
+@pytest.mark.parametrize("how", HOWS)
+def test_a_change_racing_a_swap_by_the_traced_command_is_placed_right_or_unresolved(
+    work: Path,  # noqa: F811
+    site: Path,  # noqa: F811
+    locked: Path,
+    how: str,
+    user: str,
+    changer: str,
+) -> None:
+    """The traced command swaps `d` itself (a process of its own) while it changes the files A
+    and B both hold by their name in `d`. Every rename of the traced tree is seen at its entry
+    and its exit, watched or not (uid 65534 cannot watch `locked`, which it may write and
+    search but not read): a change whose way a rename of the tree may have changed while it
+    ran is unresolved, whatever inotify says or does not say; never placed in the directory
+    whose file did not change."""
+    locked.chmod(0o733)
+    code = writer_swapping(locked, changer, how)
+    events = _traced_in_locked(work, site, user, how, code, filled="both", outside=False)
+    placed = changed(events, changer)
+    wrong = misplaced_changes(locked, placed, changer)
+    assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"

@@ -17,6 +17,8 @@ or the tracee's root, cwd or mount namespace changes. Every one of those is seen
 - a tracee's own chdir, fchdir, chroot, pivot_root, unshare and setns: the seccomp filter
   stops them; the cache is bypassed while one runs and its contexts forgotten after it;
 - its renames and deletions: the cache is bypassed while one runs (and inotify reports it);
+  their names are changes at the call's entry and exit and while it runs, so a write racing
+  one is unresolved where no watch is, or before the event is queued;
 - a tracee in another mount namespace or under another root (another mount or inode than
   rotrace's root, whatever /proc names it): never served from the cache;
 - a process rotrace attached to (`run -p`): not cached at all, for it may share its cwd and
@@ -224,6 +226,7 @@ class DirCache:
         self._cwd: dict[int, bytes] = {}
         self._plain: dict[int, bool] = {}
         self._busy: set[int] = set()  # threads inside a call that may change what is cached
+        self._renaming: dict[int, tuple[bytes, ...]] = {}  # the traced tree's renames running: their names
         self._wd_of: dict[bytes, int] = {}
         self._path_of: dict[int, bytes] = {}
         self._types: dict[bytes, bytes] = {}
@@ -311,6 +314,7 @@ class DirCache:
         effect for the threads sharing its cwd and root: every context is read again."""
         if tid in self._busy:
             self.contexts_changed()
+        self.renamed(tid)
         self._busy.discard(tid)
         self._cwd.pop(tid, None)
         self._plain.pop(tid, None)
@@ -357,14 +361,15 @@ class DirCache:
     def raced(self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> bool:
         """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
         changed while the write ran: after its entry noted `since`, up to now (after its
-        placement). The kernel does not order such a change against the write: the write
-        may have gone either way, so its place is not known."""
+        placement), or may be changing now (a rename of the traced tree still running). The
+        kernel does not order such a change against the write: the write may have gone
+        either way, so its place is not known."""
         if not self.enabled:
             return False
         self.take_in()
-        if self.changes == since:
+        if self.changes == since and not self._renaming:
             return False
-        if not self._changed or self._changed[0][0] > since + 1:
+        if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
             return True  # more changes than are kept
         ways = []
         if placed is not None:
@@ -372,15 +377,52 @@ class DirCache:
         lexical = self._lexical(tid, base, raw)
         if lexical is not None:
             ways.append(lexical)
+        victims = [name for names in self._renaming.values() for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
                 break
+            victims.append(victim)
+        for victim in victims:
             if victim == b"/":
                 return True
             under = victim + b"/"
             if any(way == victim or way.startswith(under) for way in ways):
                 return True
         return False
+
+    def renaming(self, tid: int, locs: list[tuple[bytes, bytes]]) -> None:
+        """At the entry of a traced thread's rename or deletion: the names it may change are
+        changes now, again at its exit (`renamed`), and running in between, so that a write
+        it overlaps whose way goes through one is unresolved (`raced`), whether inotify
+        watches that way or not, and whether or not the event is queued yet."""
+        names = tuple(self._name_of(tid, base, raw) for base, raw in locs)
+        self._renaming[tid] = names
+        for name in names:
+            self._note(name)
+
+    def renamed(self, tid: int) -> None:
+        """The rename or deletion of tid ended (its exit stop, or the thread is gone)."""
+        for name in self._renaming.pop(tid, ()):
+            self._note(name)
+
+    def _name_of(self, tid: int, base: bytes, raw: bytes) -> bytes:
+        """The name `raw` (from the magic link `base`) as rotrace's path, read lexically; b"/"
+        (every way) when that cannot be told: a tracee whose root or mounts are not rotrace's,
+        a directory with no name."""
+        head, _, name = raw.rstrip(b"/").rpartition(b"/")
+        if not name or name in (b".", b"..") or not self._is_plain(tid):
+            return b"/"
+        if base.endswith(b"/root"):
+            top = b"/"
+        else:  # the cwd or a dirfd: as the kernel names it now
+            try:
+                top = os.readlink(base)
+            except OSError:
+                return b"/"
+            if not top.startswith(b"/") or top.endswith(b" (deleted)"):
+                return b"/"
+        where = resolve_lexically(top.rstrip(b"/") + b"/" + head.lstrip(b"/") if head else top)
+        return where.rstrip(b"/") + b"/" + name
 
     def entering(self, tid: int, locs: list[tuple[bytes, bytes]]) -> int:
         """At a write's entry, before it runs: take in the changes queued so far, and watch the

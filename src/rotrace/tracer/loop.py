@@ -201,6 +201,9 @@ class Tracer:
             if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
                 self.dircache.hold(tid)
                 pending.note_holder()
+                if self.dircache.enabled:  # a name on another write's way, watched or not
+                    ways = (pending.path, pending.target)
+                    self.dircache.renaming(tid, [(loc.base, loc.raw) for loc in ways if loc and loc.base])
 
     def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
         """At the exit of a file call, before the tracee runs on: where its paths landed."""
@@ -226,6 +229,7 @@ class Tracer:
             return
         if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
             self.dircache.release(tid)  # changed no directory on its own paths' chains
+            self.dircache.renamed(tid)
         pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
         if pending.context is not None:
             pending.unplace_moved(*self._moved(thread, pending.context), result)
