@@ -67,6 +67,7 @@ class Loc:
     path: bytes | None = None  # the answer; None: unresolved
     root: bytes = b""  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
     held: tuple[int, int] | None = None  # a name to remove: the directory holding it at entry
+    stamps: resolve.Stamps | None = None  # a way no watch covers, as read at entry (resolve.stamp)
 
     @classmethod
     def fixed(cls, path: bytes | None) -> Loc:
@@ -158,6 +159,12 @@ class Pending:
                 )
             except resolve.Misplaced:
                 loc.path = None
+            if (
+                loc.path is not None
+                and loc.stamps is not None
+                and not resolve.unchanged(loc.base, loc.raw, loc.stamps)
+            ):
+                loc.path = None  # a directory on its way changed while the call ran
         if places and cache is not None:
             for loc, _follow, _left in places:  # a name on its way changed while the call ran: unknown
                 if loc.path is not None and cache.raced(self.since, tid, loc.base, loc.raw, loc.path):
@@ -170,6 +177,17 @@ class Pending:
         directory holding it now, to be the one placed at the exit (resolve.holder)."""
         if self.op in ("delete", "rename") and self.path.base:
             self.path.held = resolve.holder(self.path.base, self.path.raw)
+
+    def note_ways(self, tid: int, cache: DirCache) -> None:
+        """At the entry of a write that is no open (an open that succeeds is named by its
+        fd): for each path whose way no inotify watch covers, where no news would say a
+        directory on it was swapped while the call ran, the way as it is now
+        (resolve.stamp; its system calls on such ways only)."""
+        if self.spec.family in ("open", "openat2", "handle"):
+            return
+        for loc in (self.path, None if self.verbatim_target else self.target):
+            if loc is not None and loc.base and not cache.watched(tid, loc.base, loc.raw):
+                loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid)
 
     def _left(self, result: int | None) -> tuple[bool | None, bool | None]:
         """Whether a call that succeeded left the last name of its path, and of its target,

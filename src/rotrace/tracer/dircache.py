@@ -156,6 +156,23 @@ _LOCAL_FS = frozenset(
 )  # fmt: skip
 
 
+# Filesystems that give a directory a new change time at the first change after its change
+# time was read (multigrain timestamps, Linux 6.13): two equal reads say nothing changed
+# between them, where coarse times would miss changes within one clock tick.
+_MGTIME_FS = frozenset({b"ext4", b"xfs", b"btrfs", b"tmpfs"})
+
+
+def _mgtime_kernel() -> bool:
+    try:
+        major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (6, 13)
+
+
+_MGTIME = _mgtime_kernel()
+
+
 def _unescape(field: bytes) -> bytes:
     """A mountinfo path: spaces, tabs, newlines and backslashes are written as octal."""
     if b"\\" not in field:
@@ -389,6 +406,30 @@ class DirCache:
             if any(way == victim or way.startswith(under) for way in ways):
                 return True
         return False
+
+    def unwatched(self, tid: int, base: bytes, raw: bytes, parent: bytes | None) -> list[bytes] | None:
+        """The directories whose entries name the way to `parent` (the directory of `raw` from
+        `base`, as the kernel names it now; None: there is none now) or to that directory read
+        lexically, which no watch covers: their change times, read before a write and after
+        it, say whether one changed meanwhile (resolve.stamp). None when one is on a
+        filesystem whose change times may not show every change (or its filesystem is not
+        known)."""
+        dirs = set(_ancestors(parent)) if parent is not None and parent != b"/" else set()
+        lexical = self._lexical(tid, base, raw)
+        if lexical is not None and lexical != b"/":
+            dirs.update(_ancestors(lexical))
+        out = sorted(d for d in dirs if not self.enabled or d not in self._wd_of)
+        if out and not (_MGTIME and all(self._type_of(d) in _MGTIME_FS for d in out)):
+            return None
+        return out
+
+    def watched(self, tid: int, base: bytes, raw: bytes) -> bool:
+        """Whether the names on the way to the directory of `raw` (from `base`) are watched, so
+        that a change of one while a write runs is in the news (`raced`). After `entering`."""
+        if not self.enabled:
+            return False
+        lexical = self._lexical(tid, base, raw)
+        return lexical is not None and (lexical.rpartition(b"/")[0] or b"/") in self._wd_of
 
     def renaming(self, tid: int, locs: list[tuple[bytes, bytes]]) -> None:
         """At the entry of a traced thread's rename or deletion: the names it may change are
@@ -718,11 +759,15 @@ class DirCache:
 
     def _local(self, path: bytes) -> bool:
         """Whether the mount `path` is on is of a filesystem that reports every change."""
+        return self._type_of(path) in _LOCAL_FS
+
+    def _type_of(self, path: bytes) -> bytes | None:
+        """The filesystem type of the mount `path` is on (read lexically), as mountinfo said."""
         best = b""
         for point in self._types:
             if (path == point or path.startswith(point.rstrip(b"/") + b"/")) and len(point) > len(best):
                 best = point
-        return self._types.get(best or b"/") in _LOCAL_FS
+        return self._types.get(best or b"/")
 
 
 def resolve_lexically(path: bytes) -> bytes:

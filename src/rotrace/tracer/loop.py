@@ -204,6 +204,7 @@ class Tracer:
                 if self.dircache.enabled:  # a name on another write's way, watched or not
                     ways = (pending.path, pending.target)
                     self.dircache.renaming(tid, [(loc.base, loc.raw) for loc in ways if loc and loc.base])
+            pending.note_ways(tid, self.dircache)
 
     def _place(self, tid: int, thread: _Thread, pending: Pending, result: int) -> None:
         """At the exit of a file call, before the tracee runs on: where its paths landed."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
+from typing import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -159,6 +161,65 @@ def check(found: os.stat_result | bool | None, expect: bool | None) -> None:
 
 
 NOT_THERE = (-1, -1)  # `holder`: the name was in no directory the path reached
+
+
+class Stamps(NamedTuple):
+    """A way no watch covers, read before a write runs (`stamp`): the directory it reached
+    (None: none), and each directory whose entries name the way, with its change time."""
+
+    parent: tuple[bytes, tuple[int, int]] | None  # the directory's name, device and inode
+    dirs: tuple[tuple[bytes, int, int, int], ...]  # (path, device, inode, change time in ns)
+
+
+def _parent_of(base: bytes, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
+    """The directory of `raw` (from `base`) now, its name and (device, inode); None when it
+    cannot be opened or named."""
+    head, _name = _split(base, raw)
+    try:
+        fd = _open_dir(base, head)
+    except OSError:
+        return None
+    try:
+        parent = _name_of_fd(fd)
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if parent is None else (parent, (st.st_dev, st.st_ino))
+
+
+def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | None:
+    marks = []
+    for path in dirs:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        marks.append((path, st.st_dev, st.st_ino, st.st_ctime_ns))
+    return tuple(marks)
+
+
+def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int) -> Stamps | None:
+    """Before a call on the last name of `raw` (from `base`) runs, where no inotify watch
+    covers its way: the directory it reaches and the change times of the directories whose
+    entries name the way (DirCache.unwatched). None where there is nothing to check (no name
+    on the way: a cwd or a dirfd alone) or the times cannot tell (see `unchanged`)."""
+    head, name = _split(base, raw)
+    if not name or not head:
+        return None
+    parent = _parent_of(base, raw)
+    dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None)
+    marks = None if not dirs else _marks(dirs)
+    return None if marks is None else Stamps(parent, marks)
+
+
+def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
+    """At the exit: whether the way is as `stamp` read it. A filesystem with multigrain
+    timestamps gives a directory a new change time at the first change after its time was
+    read, so equal times say no entry changed between the two reads: the kernel's walk,
+    between them, went the way the directory placed now is reached."""
+    return _parent_of(base, raw) == stamps.parent and _marks(p for p, *_ in stamps.dirs) == stamps.dirs
 
 
 def _split(base: bytes, raw: bytes) -> tuple[bytes, bytes]:
