@@ -126,9 +126,10 @@ _HEADER = re.compile(
     rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
 _HEADER_VALUE = re.compile(_VALUE.format(r"[^\s'\",;@]+"))
-# tokens whose form says what they are, anywhere; the prefix is kept
+# tokens whose form says what they are, anywhere (after a separator too: x-ghp_..., key-AKIA...,
+# a name=TOKEN or TOKEN_SUFFIX); the prefix is kept
 _TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:"
+    r"(?<![A-Za-z0-9])(?:"
     r"(?P<a>gh[pousr]_|npm_)[A-Za-z0-9]{36}|(?P<b>hf_)[A-Za-z0-9]{30,}|(?P<c>github_pat_)[A-Za-z0-9_]{22,}"
     r"|(?P<d>glpat-|gl(?:dt|rt|ptt|soat)-|dckr_pat_)[A-Za-z0-9_-]{20,}|(?P<e>xox[abposr]-)[A-Za-z0-9-]{10,}"
     r"|(?P<f>(?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|(?P<g>sk-(?:proj|ant-api\d\d|svcacct|admin)-)[\w-]{20,}"

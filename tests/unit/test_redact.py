@@ -304,6 +304,14 @@ def test_tokens_of_a_well_known_form_are_masked_anywhere(token: str) -> None:
     assert out[4].endswith(MASK) and redact_argv(out) == out
 
 
+@pytest.mark.parametrize("joined", ["x-{}", "x_{}", "key-{}", "a.{}", "--{}"])
+def test_a_token_after_a_separator_is_masked(joined: str) -> None:
+    """A token glued to a word by `-`, `_` or `.` is still that token (`x-ghp_...`)."""
+    for token in ("ghp_" + "a1B2" * 9, "AKIAIOSFODNN7EXAMPLE", "glpat-" + "x1Y2" * 5):
+        out = redact_argv(["tool", joined.format(token)])
+        assert token not in out[1] and out[1].endswith(MASK) and redact_argv(out) == out
+
+
 # -- what holds no secret ------------------------------------------------------------------------
 
 
