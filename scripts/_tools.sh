@@ -4,7 +4,7 @@
 #   need_python_headers python3
 need_tools() {
     declare -A package=([strace]=strace [bwrap]=bubblewrap [gcc]="gcc libc6-dev" [apparmor_parser]=apparmor
-                        [unshare]=util-linux)
+                        [unshare]=util-linux [mkfs.btrfs]=btrfs-progs [mkfs.ext4]=e2fsprogs)
     local missing=() tool
     for tool in "$@"; do
         command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || missing+=(${package[$tool]:-$tool})

@@ -30,7 +30,16 @@ from rotrace.tracer.linux.arch import (
 )
 from rotrace.tracer.linux.memory import MemoryReader
 from rotrace.tracer.resolve import AT_FDCWD
-from rotrace.tracer.syscalls import INODE_FLAG_IOCTLS, SYS_BIND, Spec
+from rotrace.tracer.syscalls import (
+    BTRFS_NAME_MAX,
+    BTRFS_SUBVOL_SPEC_BY_ID,
+    BTRFS_VOL2_FLAGS,
+    BTRFS_VOL2_NAME,
+    FS_IOCTLS,
+    INODE_FLAG_IOCTLS,
+    SYS_BIND,
+    Spec,
+)
 
 _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
@@ -417,11 +426,36 @@ class Decoder:
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
 
     def _ioctl(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
-        """The inode-flag ioctls (chattr); without the seccomp filter every ioctl stops here."""
-        if args[1] & 0xFFFFFFFF not in INODE_FLAG_IOCTLS:
+        """The inode-flag ioctls (chattr), and those that make, copy or remove a btrfs subvolume
+        or change what a file or filesystem is (syscalls.FS_IOCTLS): on the fd's file, or on a
+        name in its directory; without the seccomp filter every ioctl stops here."""
+        request = args[1] & 0xFFFFFFFF
+        if request in INODE_FLAG_IOCTLS:
+            op, at = spec.op, None
+        elif request in FS_IOCTLS:
+            op, at = FS_IOCTLS[request]
+        else:
             return None
-        loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[0])))
-        return Pending(spec, table, spec.op, loc, None, None, None, True)
+        where = resolve.fd_path(self._tid, resolve.as_fd(args[0]))
+        if at is not None:
+            where = self._subvolume(where, args[2], at)
+        return Pending(spec, table, op, Loc.fixed(where), None, None, None, True)
+
+    def _subvolume(self, directory: bytes | None, addr: int, at: int) -> bytes | None:
+        """The subvolume a btrfs ioctl makes or removes in `directory` (its fd), by the name in
+        its argument; None (unplaced) when the name cannot be read or is none a directory can
+        hold, or a _V2 destroy names it by id."""
+        if directory is None:
+            return None
+        if at == BTRFS_VOL2_NAME:
+            flags = self.memory.read(self._tid, addr + BTRFS_VOL2_FLAGS, 8)
+            if flags is None or int.from_bytes(flags, sys.byteorder) & BTRFS_SUBVOL_SPEC_BY_ID:
+                return None
+        field = self.memory.read(self._tid, addr + at, BTRFS_NAME_MAX)  # the kernel copies it whole
+        name = field.split(b"\0", 1)[0] if field is not None and b"\0" in field else None
+        if not name or b"/" in name or name in (b".", b".."):
+            return None
+        return directory.rstrip(b"/") + b"/" + name
 
     def _bind(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         """bind(2) of a Unix socket to a path: the socket file it creates (relative to the

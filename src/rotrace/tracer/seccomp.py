@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
-from rotrace.tracer.syscalls import SPECS
+from rotrace.tracer.syscalls import FS_IOCTLS, SPECS
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 BPF_LD_W_ABS = 0x20
@@ -145,12 +145,13 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
 
-def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int]) -> None:
-    """At `{tag}_guard`: ioctl(fd, TIOCSTI or TIOCLINUX, ...) and the io_uring calls answered
-    EPERM (they reach neither the kernel's terminal or ring nor the tracer); any other call
-    goes on at `tag`, which follows. A ring's file operations are no syscalls: Landlock and a
-    read-only root refuse them unseen, so a confined command has none (as Docker's default
-    seccomp profile), and does its file work through calls rotrace records."""
+def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int], requests: tuple[int, ...]) -> None:
+    """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
+    answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
+    tracer); any other call goes on at `tag`, which follows. A ring's file operations are no
+    syscalls: Landlock and a read-only root refuse them unseen, so a confined command has none
+    (as Docker's default seccomp profile), and does its file work through calls rotrace
+    records."""
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
     for nr in rings:
@@ -159,20 +160,26 @@ def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int]) -> Non
         asm.jump(BPF_JEQ_K, nr, f"{tag}_tty", tag if i == len(ioctls) - 1 else None)
     asm.label(f"{tag}_tty")
     asm.load(_arg_low_word(1))  # the request is an unsigned int
-    for i, request in enumerate(TTY_INJECTION):
-        asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if i == len(TTY_INJECTION) - 1 else None)
+    for i, request in enumerate(requests):
+        asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if i == len(requests) - 1 else None)
     asm.label(f"{tag}_deny")
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
 
-def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trace: bool = True) -> list[Insn]:
+def build_filter(
+    machine: Machine, all_opens: bool, confined: bool = False, trace: bool = True, enforced: bool = False
+) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
     In the default (writes-only) mode, open/openat trap only when their flags ask for a
     write; openat2 keeps its flags in memory, so it always traps. `confined`: terminal input
-    injection and io_uring are answered EPERM first, on every ABI. `trace=False`: nothing traps (the
-    guard alone, for a tracer that stops on every syscall: --no-seccomp).
+    injection and io_uring are answered EPERM first, on every ABI; `enforced` (Landlock's
+    writes, --enforce): so are the filesystem ioctls Landlock does not mediate (FS_IOCTLS:
+    making, copying and removing btrfs subvolumes, fscrypt and fs-verity policies...), which
+    no path rule could then confine. `trace=False`: nothing traps (the guard alone, for a
+    tracer that stops on every syscall: --no-seccomp).
     """
+    requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
     asm = Assembler()
     tables = machine.tables()
     foreign = FOREIGN_IOCTL if confined else {}
@@ -185,7 +192,7 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
         asm.jump(BPF_JEQ_K, arch, f"abi{arch:x}_guard", None)
     asm.ret(unknown)
     for arch, ioctl in foreign.items():
-        _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING])
+        _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING], requests)
         asm.label(f"abi{arch:x}")
         asm.ret(unknown)
     for table in tables:
@@ -196,7 +203,7 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
             if x32:
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]
-            _guard(asm, table.name, ioctls, rings)
+            _guard(asm, table.name, ioctls, rings, requests)
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:
@@ -208,12 +215,14 @@ def build_filter(machine: Machine, all_opens: bool, confined: bool = False, trac
     return asm.assemble()
 
 
-def program(machine: Machine, all_opens: bool, trace: bool, confined: bool) -> bytes | None:
+def program(
+    machine: Machine, all_opens: bool, trace: bool, confined: bool, enforced: bool = False
+) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
-    syscall), and for a confined run the terminal guard; None when there is nothing to load."""
+    syscall), and for a confined run the guard; None when there is nothing to load."""
     if not trace and not confined:
         return None
-    return encode(build_filter(machine, all_opens, confined=confined, trace=trace))
+    return encode(build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced))
 
 
 def encode(program: Iterable[Insn]) -> bytes:
@@ -265,6 +274,7 @@ def refused(loaded: bool, err: int, trace: bool, confined: bool) -> list[str]:
     if confined:
         lost.append(
             "TIOCSTI and TIOCLINUX are not refused: the command can push input into a terminal; nor is"
-            " io_uring, whose file operations rotrace does not see"
+            " io_uring, whose file operations rotrace does not see; nor are the filesystem ioctls"
+            " Landlock does not confine (btrfs subvolumes, fscrypt and fs-verity policies)"
         )
     return [f"seccomp filter refused ({name}): {'; '.join(lost)}"]

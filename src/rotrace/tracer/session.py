@@ -34,7 +34,8 @@ def trace_command(
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
-    program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined)
+    enforced = options.writable is not None
+    program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined, enforced)
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
     ruleset = None

@@ -37,6 +37,32 @@ class Spec:
 # ioctls that change inode flags (chattr: immutable, append-only...): FS_IOC_SETFLAGS (64- and
 # 32-bit) and FS_IOC_FSSETXATTR.
 INODE_FLAG_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)
+# ioctls that make, copy or remove names, or change what a file or a filesystem is, where
+# Landlock does not look (it mediates no ioctl on a directory or a regular file): btrfs
+# subvolumes and snapshots, an fscrypt or fs-verity policy, a filesystem's label, uuid or
+# version. request -> (op, where the new name is in the argument, None: the fd's own file).
+# The name offsets: struct btrfs_ioctl_vol_args {s64 fd; char name[]} and _vol_args_v2 {s64 fd;
+# u64 transid, flags; u64 [4]; char name[]} (linux/btrfs.h).
+BTRFS_VOL_NAME, BTRFS_VOL2_NAME, BTRFS_VOL2_FLAGS = 8, 56, 16
+BTRFS_SUBVOL_SPEC_BY_ID = 1 << 4  # a _V2 destroy names the subvolume by id, not by name
+BTRFS_NAME_MAX = 4040
+FS_IOCTLS: dict[int, tuple[str, int | None]] = {
+    0x5000940E: ("mkdir", BTRFS_VOL_NAME),  # BTRFS_IOC_SUBVOL_CREATE
+    0x50009418: ("mkdir", BTRFS_VOL2_NAME),  # BTRFS_IOC_SUBVOL_CREATE_V2
+    0x50009401: ("mkdir", BTRFS_VOL_NAME),  # BTRFS_IOC_SNAP_CREATE (a copy of a whole subvolume)
+    0x50009417: ("mkdir", BTRFS_VOL2_NAME),  # BTRFS_IOC_SNAP_CREATE_V2
+    0x5000940F: ("delete", BTRFS_VOL_NAME),  # BTRFS_IOC_SNAP_DESTROY (with everything in it)
+    0x5000943F: ("delete", BTRFS_VOL2_NAME),  # BTRFS_IOC_SNAP_DESTROY_V2
+    0x4008941A: ("attr", None),  # BTRFS_IOC_SUBVOL_SETFLAGS (read-only)
+    0xC0C89425: ("attr", None),  # BTRFS_IOC_SET_RECEIVED_SUBVOL
+    0x40089413: ("attr", None),  # BTRFS_IOC_DEFAULT_SUBVOL
+    0x800C6613: ("attr", None),  # FS_IOC_SET_ENCRYPTION_POLICY
+    0x40806685: ("attr", None),  # FS_IOC_ENABLE_VERITY
+    0x40087602: ("attr", None),  # FS_IOC_SETVERSION
+    0x40047602: ("attr", None),  # FS_IOC32_SETVERSION
+    0x41009432: ("attr", None),  # FS_IOC_SETFSLABEL
+    0x4008662C: ("attr", None),  # EXT4_IOC_SETFSUUID
+}
 CLONE_UNTRACED = 0x00800000
 SYS_BIND = 2  # socketcall's call number for bind
 
@@ -135,7 +161,7 @@ SPECS: dict[str, Spec] = dict(
         _s("setxattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("file_setattr", "path", "attr", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
-        _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=INODE_FLAG_IOCTLS),
+        _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=(*INODE_FLAG_IOCTLS, *FS_IOCTLS)),
         # root's calls that open an existing file for writing by its path (acct(NULL): none)
         _s("acct", "path", "open", path=0, follows=True),
         _s("swapon", "path", "open", path=0, follows=True),

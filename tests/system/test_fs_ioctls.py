@@ -1,0 +1,163 @@
+"""ioctls that make, copy or remove names, or change what a directory is, where Landlock does not
+look (syscalls.FS_IOCTLS): a btrfs subvolume made, snapshotted and destroyed through a directory
+fd, an fscrypt policy set on a directory of an ext4 made with `-O encrypt`. Each is recorded
+with the name it made or removed, and `--enforce` refuses them (EPERM, in the seccomp filter,
+before any stop: not in the trace, like io_uring): no path rule could confine them. The
+kernel's truth is the filesystem afterwards."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import struct
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.tracing import NON_ROOT_PYTHON, PY
+
+# The traced program: a subvolume `sv` (vol_args), a snapshot `snap` of it, destroyed, and a
+# subvolume `sv2` (vol_args_v2); each errno printed, the program goes on.
+BTRFS = r"""
+import fcntl, os, struct, sys
+top = sys.argv[1]
+fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+def vol(name, src=0):
+    return struct.pack("q4088s", src, name)
+def call(request, arg):
+    try:
+        fcntl.ioctl(fd, request, bytearray(arg))  # passed as it is (a 4 KiB struct)
+        print(0)
+    except OSError as exc:
+        print(exc.errno)
+call(0x5000940E, vol(b"sv"))
+src = os.open(top + "/sv", os.O_RDONLY) if os.path.isdir(top + "/sv") else 0
+call(0x50009401, vol(b"snap", src))
+call(0x5000940F, vol(b"snap"))
+call(0x50009418, struct.pack("qQQ4Q4040s", 0, 0, 0, 0, 0, 0, 0, b"sv2"))
+"""
+
+# struct fscrypt_policy_v1: version 0, AES-256-XTS contents, AES-256-CTS names, no flags, a key
+# descriptor (the key need not be present to set a policy on an empty directory).
+FSCRYPT = r"""
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+try:
+    fcntl.ioctl(fd, 0x800C6613, struct.pack("BBBB8s", 0, 1, 4, 0, b"rotrace!"))
+    print(0)
+except OSError as exc:
+    print(exc.errno)
+"""
+FS_IOC_GET_ENCRYPTION_POLICY = 0x400C6615
+
+
+def _loop_fs(kind: str, *mkfs: str) -> Iterator[Path]:
+    """A filesystem of `kind` in a file, mounted on a new directory everyone may write in."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a filesystem needs root")
+    work = Path(tempfile.mkdtemp(prefix=f"rotrace-{kind}-", dir="/var/tmp"))
+    image, top = work / "image", work / "mnt"
+    top.mkdir()
+    with image.open("wb") as f:
+        f.truncate(256 << 20)
+    subprocess.run([*mkfs, str(image)], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(top)], check=True, capture_output=True)
+    try:
+        top.chmod(0o777)
+        work.chmod(0o755)
+        yield top
+    finally:
+        subprocess.run(["umount", "-l", str(top)], check=False, capture_output=True)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+@pytest.fixture
+def btrfs() -> Iterator[Path]:
+    yield from _loop_fs("btrfs", "mkfs.btrfs", "-q", "-f")
+
+
+@pytest.fixture
+def encrypting_ext4() -> Iterator[Path]:
+    yield from _loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-O", "encrypt")
+
+
+Events = list[dict[str, object]]
+
+
+def _run(user: str, portable: Path, top: Path, code: str, *flags: str) -> tuple[list[str], Events]:
+    """The program's printed errnos and rotrace's events, the program traced as `user`."""
+    argv, env = invocation(user, portable, top)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    trace = Path(tempfile.mkdtemp(dir="/var/tmp")) / "t.json"
+    trace.parent.chmod(0o777)
+    command = [python, "-c", code, str(top)]
+    run = subprocess.run([*argv, "run", "-q", *flags, "--json", str(trace), "--", *command],
+                         cwd="/", env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    events: Events = json.loads(trace.read_text())["events"]
+    trace.unlink()
+    trace.parent.rmdir()
+    return run.stdout.split(), events
+
+
+def test_btrfs_subvolumes_made_and_destroyed_are_recorded(btrfs: Path, site: Path) -> None:  # noqa: F811
+    """A subvolume is a directory made, a snapshot a whole tree copied under a new name, a
+    destroy an `rm -rf`: each is a write at the name in the fd's directory, as strace shows
+    the calls."""
+    results, events = _run("root", site, btrfs, BTRFS)
+    assert results == ["0", "0", "0", "0"]
+    assert (btrfs / "sv").is_dir() and (btrfs / "sv2").is_dir() and not (btrfs / "snap").exists()
+    seen = [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"]
+    assert seen == [
+        ("mkdir", f"{btrfs}/sv", 0),
+        ("mkdir", f"{btrfs}/snap", 0),
+        ("delete", f"{btrfs}/snap", 0),
+        ("mkdir", f"{btrfs}/sv2", 0),
+    ]
+    assert all(not e["allowed"] and not e["unresolved"] for e in events if e["syscall"] == "ioctl")
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_btrfs_subvolumes_are_refused_under_enforce(btrfs: Path, site: Path, user: str) -> None:  # noqa: F811
+    """Landlock does not mediate these ioctls: under --enforce they are refused (EPERM) and
+    nothing is made, whatever the allowlist (the mount is in none)."""
+    results, events = _run(user, site, btrfs, BTRFS, "--enforce")
+    assert results == [str(errno.EPERM)] * 4
+    assert sorted(os.listdir(btrfs)) == []
+    assert not [e for e in events if e["result"] == 0 and str(e["path"]).startswith(str(btrfs))]
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_an_encryption_policy_is_recorded_and_refused_under_enforce(
+    encrypting_ext4: Path,
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """FS_IOC_SET_ENCRYPTION_POLICY on an empty directory makes every file put there need a
+    key nobody may hold: a change of the directory, recorded; refused under --enforce."""
+    target = encrypting_ext4 / "d"
+    target.mkdir(mode=0o777)
+    target.chmod(0o777)
+    if user == "nobody":
+        os.chown(target, 65534, 65534)  # only the owner may set a policy
+    results, events = _run(user, site, target, FSCRYPT, "--enforce")
+    assert results == [str(errno.EPERM)]
+    fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as no_policy:
+            fcntl.ioctl(fd, FS_IOC_GET_ENCRYPTION_POLICY, struct.pack("12x"))
+    finally:
+        os.close(fd)
+    assert no_policy.value.errno == errno.ENODATA  # the directory is not encrypted
+    assert not [e for e in events if e["syscall"] == "ioctl"]
+    results, events = _run(user, site, target, FSCRYPT)
+    assert results == ["0"]
+    assert [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"] == [
+        ("attr", str(target), 0)
+    ]
