@@ -114,13 +114,16 @@ class Pending:
         A successful open names its file by the fd it returned: the kernel's own answer,
         whatever the path said (or became while the call ran). Otherwise the path is resolved
         through the tracee's magic links, if the string it passed is still what was read at
-        entry (another thread may rewrite the buffer while the call runs).
+        entry (another thread may rewrite the buffer while the call runs). A tracee whose mounts
+        or root are not rotrace's (`foreign`) has a name kept only where it reaches, from
+        rotrace's root, the file the kernel used (resolve.is_named).
         """
+        foreign = cache is not None and not cache.plain(tid)
         if self.spec.family == "handle":
-            self._place_handle(memory, tid, result)
+            self._place_handle(memory, tid, result, foreign)
             return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
-            opened = resolve.fd_path(tid, result)
+            opened = resolve.fd_path(tid, result, foreign)
             if opened is not None and not opened.endswith(b" (deleted)"):
                 # Another thread sharing the fd table may have put another file at that number
                 # (dup2, or close and open) since the call returned: the fd is the file opened
@@ -162,9 +165,13 @@ class Pending:
                     resolve.check(resolve.look(placed), left)
                 loc.path = (
                     placed
-                    or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid, left, held)
+                    or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid, left, held, foreign)
                     # the parent gone (or not nameable): a name made or removed there is unknown
-                    or (resolve.lexical(loc.base, loc.raw) if left is not True and held is None else None)
+                    or (
+                        resolve.lexical(loc.base, loc.raw)
+                        if left is not True and held is None and not foreign
+                        else None
+                    )
                 )
             except resolve.Misplaced:
                 loc.path = None
@@ -210,7 +217,7 @@ class Pending:
             return (True if (self.flags or 0) & _RENAME_EXCHANGE else None), True
         return True, None  # a link's old name is read, not written
 
-    def _place_handle(self, memory: MemoryReader, tid: int, result: int | None) -> None:
+    def _place_handle(self, memory: MemoryReader, tid: int, result: int | None, foreign: bool) -> None:
         """open_by_handle_at: the file the handle named at the entry, if the handle is still
         what was read then; an open that succeeded by its fd's name, if the fd (another thread
         may have put another file at its number) is that file. Else unplaced."""
@@ -230,7 +237,7 @@ class Pending:
         if st is None or (st.st_dev, st.st_ino) != identity:
             loc.path = None
             return
-        opened = resolve.fd_path(tid, result)
+        opened = resolve.fd_path(tid, result, foreign)
         if opened is not None and not opened.endswith(b" (deleted)"):
             loc.path = opened
 
@@ -314,12 +321,24 @@ def _final(loc: Loc) -> bytes:
 
 
 class Decoder:
-    def __init__(self, all_opens: bool, cstring_at: Callable[[int, int], bytes | None] | None = None) -> None:
+    def __init__(
+        self,
+        all_opens: bool,
+        cstring_at: Callable[[int, int], bytes | None] | None = None,
+        plain: Callable[[int], bool] | None = None,
+    ) -> None:
         self.all_opens = all_opens
+        # whether a tracee's paths are rotrace's (DirCache.plain): else a name /proc gives is
+        # kept only where it reaches that file from rotrace's root (resolve.is_named)
+        self.plain = plain or (lambda _tid: True)
         self.streams = stdio.streams()  # the command inherits rotrace's: it starts now
         self.memory = MemoryReader(cstring_at)
         self._tid = 0
         self._tgid = 0
+
+    def _fd_path(self, fd: int) -> bytes | None:
+        """The file an fd of the tracee that stopped names (resolve.fd_path)."""
+        return resolve.fd_path(self._tid, fd, not self.plain(self._tid))
 
     def decode(
         self, tid: int, tgid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
@@ -354,7 +373,7 @@ class Decoder:
         seen = self.memory.cstring(self._tid, addr)
         if seen is None:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
-                return Loc.fixed(resolve.fd_path(self._tid, dirfd))
+                return Loc.fixed(self._fd_path(dirfd))
             return Loc(b"", b"")  # EFAULT: nothing to place
         if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
             raw = seen.lstrip(b"/")
@@ -420,7 +439,7 @@ class Decoder:
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
         if spec.fd is not None:
-            loc = Loc.fixed(resolve.fd_path(self._tid, resolve.as_fd(args[spec.fd])))
+            loc = Loc.fixed(self._fd_path(resolve.as_fd(args[spec.fd])))
         else:
             loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow)
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
@@ -436,7 +455,7 @@ class Decoder:
             op, at = FS_IOCTLS[request]
         else:
             return None
-        where = resolve.fd_path(self._tid, resolve.as_fd(args[0]))
+        where = self._fd_path(resolve.as_fd(args[0]))
         if at is not None:
             where = self._subvolume(where, args[2], at)
         return Pending(spec, table, op, Loc.fixed(where), None, None, None, True)

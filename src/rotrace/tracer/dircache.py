@@ -594,6 +594,13 @@ class DirCache:
 
     # -- lookups --------------------------------------------------------------------------------
 
+    def plain(self, tid: int) -> bool:
+        """Whether the tracee's paths are rotrace's (`_is_plain`); False when rotrace cannot tell."""
+        try:
+            return self._is_plain(tid)
+        except AttributeError:  # no statx or no namespace to compare with: not known
+            return False
+
     def _is_plain(self, tid: int) -> bool:
         """The tracee sees rotrace's mounts from rotrace's root: its paths are rotrace's paths.
         The root is compared by mount and inode: its name is no proof, for /proc names a root

@@ -95,7 +95,11 @@ class Tracer:
         # The compiled loop's helpers place paths with the same system calls as the pure loop's
         # Python, which stays the reference (docs/testing.md).
         fast = _fastloop if compiled_loop() else None
-        self.decoder = Decoder(options.all_opens, fast.cstring if fast is not None else None)
+        self.dircache = DirCache(compiled=fast is not None)
+        if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
+            self.dircache.close()
+        cstring = fast.cstring if fast is not None else None
+        self.decoder = Decoder(options.all_opens, cstring, self.dircache.plain)
         self.info = SyscallInfo()
         self.tables: dict[int, SyscallTable] = {t.audit_arch: t for t in machine.tables()}
         self.specs: dict[int, dict[int, Spec]] = {
@@ -121,9 +125,6 @@ class Tracer:
         self._ticks = 0
         self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
-        self.dircache = DirCache(compiled=fast is not None)
-        if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
-            self.dircache.close()
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
 

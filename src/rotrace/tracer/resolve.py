@@ -81,12 +81,29 @@ def _readlink(link: bytes) -> bytes | None:
         return None
 
 
-def _name_of_fd(fd: int) -> bytes | None:
+def is_named(name: bytes, where: bytes | int) -> bool:
+    """Whether `name` reaches, from rotrace's root, the file `where` is (a magic link or an
+    fd: the same device and inode). A tracee in a mount namespace of its own, or under
+    another root, has files that /proc names by its paths, not rotrace's: a bind mount of
+    $HOME at /tmp/x there is /tmp/x to readlink, and some other file here."""
+    try:
+        there = os.fstat(where) if isinstance(where, int) else os.stat(where)
+        here = os.stat(name, follow_symlinks=False)
+    except (OSError, ValueError):
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     """The path of an open directory: /proc/self/fd, or for one deeper than PATH_MAX (which
-    /proc cannot name) a walk up through `..`, matching inode numbers."""
+    /proc cannot name) a walk up through `..`, matching inode numbers. `foreign`: the tracee's
+    mounts or root are not rotrace's, so the name is kept only where it reaches that very
+    directory (`is_named`)."""
     link = _readlink(b"/proc/self/fd/%d" % fd)
     if link is not None:
-        return link if link.startswith(b"/") else None
+        return link if link.startswith(b"/") and (not foreign or is_named(link, fd)) else None
+    if foreign:
+        return None
     names: list[bytes] = []
     current = os.dup(fd)
     try:
@@ -269,6 +286,7 @@ def resolve(
     tid: int = 0,
     expect: bool | None = None,
     held: tuple[int, int] | None = None,
+    foreign: bool = False,
 ) -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
     kernel cannot place it. With `follow` (or a slash after the last name), a symlink as the
@@ -306,7 +324,7 @@ def resolve(
     except OSError:
         return None
     try:
-        parent = _name_of_fd(fd)
+        parent = _name_of_fd(fd, foreign)
         if parent is None:
             return None
         if known is not None and cache is not None:
@@ -318,7 +336,7 @@ def resolve(
             if (here.st_dev, here.st_ino) != held:
                 raise Misplaced
         if follow:
-            followed = _follow(base, fd, parent, name, root)
+            followed = _follow(base, fd, parent, name, root, foreign)
             if followed is not None:
                 return followed
         if expect is not None:
@@ -333,7 +351,9 @@ def _root_of(base: bytes) -> bytes:
     return b"/proc/" + base.split(b"/")[2] + b"/root"
 
 
-def _follow(base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"") -> bytes | None:
+def _follow(
+    base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"", foreign: bool = False
+) -> bytes | None:
     """Where a call that follows `name` (in the directory `fd`, named `parent`) lands; None when
     it is no symlink (or a loop). A dangling link is followed as the kernel follows it, for
     open(O_CREAT) creates its target: its text is taken from the link's directory (an absolute
@@ -364,7 +384,7 @@ def _follow(base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"")
                     pass  # dangling (or a loop): follow its text
                 else:
                     try:
-                        return _name_of_fd(target)
+                        return _name_of_fd(target, foreign)
                     finally:
                         os.close(target)
             text = own
@@ -378,11 +398,11 @@ def _follow(base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"")
             try:
                 deeper = _open_dir(where, head)
             except OSError:  # the target's directory is missing: where the call would have landed
-                return normalise(start.rstrip(b"/") + b"/" + text)
+                return None if foreign else normalise(start.rstrip(b"/") + b"/" + text)
             if owned is not None:
                 os.close(owned)
             fd = owned = deeper
-            named = _name_of_fd(fd)
+            named = _name_of_fd(fd, foreign)
             if named is None or not last:
                 return named
             parent, name = named, last
@@ -426,9 +446,12 @@ def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bo
     return (opened.st_dev, opened.st_ino) == (there.st_dev, there.st_ino)
 
 
-def fd_path(tid: int, fd: int) -> bytes | None:
-    """What an fd of the tracee names (None for pipes, sockets, anonymous inodes, gone fds)."""
-    link = _readlink(b"/proc/%d/fd/%d" % (tid, fd))
-    if link is None or not link.startswith(b"/"):
+def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
+    """What an fd of the tracee names (None for pipes, sockets, anonymous inodes, gone fds;
+    `foreign`, a tracee whose mounts or root are not rotrace's: a name that does not reach
+    that file from rotrace's root, see `is_named`)."""
+    magic = b"/proc/%d/fd/%d" % (tid, fd)
+    link = _readlink(magic)
+    if link is None or not link.startswith(b"/") or (foreign and not is_named(link, magic)):
         return None
     return link
