@@ -8,11 +8,12 @@ until `complete`, with the tracee running again.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rotrace.events import FileEvent
 from rotrace.tracer import resolve, stdio
@@ -65,6 +66,21 @@ def _opening(table: SyscallTable, flags: int, making: int) -> tuple[bool, str]:
     return write, "truncate" if write and flags & O_TRUNC else "open"
 
 
+class Moved(NamedTuple):
+    """What may have changed while a call ran, of the calling thread's cwd, root and fds (as
+    the threads sharing them changed them), and of any process's (loop.py, `_moved`)."""
+
+    cwd: bool
+    root: bool
+    fds: bool
+    others: bool
+
+
+# A path through a process's own links in /proc (own_proc has made /proc/self that process's):
+# walked from its cwd, root or fd N, which that process may change while the call runs.
+_PROC_LINK = re.compile(rb"/*proc/+([0-9]+)/+(?:task/+[0-9]+/+)?(cwd|root|fd)(?:/|$)")
+
+
 @dataclass(slots=True)
 class Loc:
     """A path as read at the entry stop, and where the kernel put it (set at the exit stop)."""
@@ -102,7 +118,7 @@ class Pending:
     via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
     streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
     since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
-    context: tuple[int, bool, bool] | None = None  # changes of cwd and root at the entry (loop.py)
+    context: tuple[int, Moved] | None = None  # changes of cwd, root and fds at the entry (loop.py)
     # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
     handle: tuple[int, bytes, tuple[int, int]] | None = None
 
@@ -241,16 +257,30 @@ class Pending:
         if opened is not None and not opened.endswith(b" (deleted)"):
             loc.path = opened
 
-    def unplace_moved(self, cwd: bool, root: bool, result: int | None) -> None:
-        """After `resolve`: a thread sharing the tracee's cwd (`cwd`) or root (`root`) changed it
-        while the call ran, so a path from it may have been walked from the one before or the
-        one after, and is unresolved. An open that succeeded is named by its fd, whatever."""
+    def unplace_moved(self, moved: Moved, result: int | None, tgid: int) -> None:
+        """After `resolve`: a thread sharing the tracee's cwd, root or fds changed the one a
+        path is walked from while the call ran (chdir, fchdir, chroot..., dup2 or dup3 over a
+        dirfd), so it may have been walked from the one before or the one after, and is
+        unresolved; so is a path through /proc/PID/{cwd,root,fd/N} of a process whose cwd, root
+        or fds changed meanwhile (any process's, for another's). An open that succeeded is
+        named by its fd, whatever."""
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             return
         for loc in (self.path, None if self.verbatim_target else self.target):
             if loc is None or loc.path is None:
                 continue
-            if (cwd and loc.base.endswith(b"/cwd")) or (root and loc.base.endswith(b"/root")):
+            if loc.base.endswith(b"/cwd"):
+                changed = moved.cwd
+            elif loc.base.endswith(b"/root"):
+                changed = moved.root
+                link = _PROC_LINK.match(loc.raw)
+                if link is not None:
+                    kind = link.group(2).decode()
+                    theirs = getattr(moved, "fds" if kind == "fd" else kind)
+                    changed = changed or (theirs if int(link.group(1)) == tgid else moved.others)
+            else:  # a dirfd, or the fd the call acts on
+                changed = moved.fds and (bool(loc.base) or self.spec.fd is not None)
+            if changed:
                 loc.path = None
 
     def _own_stream(self, tid: int, result: int | None) -> None:

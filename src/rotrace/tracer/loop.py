@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from rotrace.events import ProcessInfo
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
-from rotrace.tracer.decode import Decoder, Loc, Pending
+from rotrace.tracer.decode import Decoder, Loc, Moved, Pending
 from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.linux import kernel, procfs
@@ -53,14 +53,14 @@ class _Thread:
 
 
 class _Moves:
-    """When the cwd or the root of the threads sharing them last changed (a tick of the
+    """When the cwd, the root or an fd of the threads sharing them last changed (a tick of the
     tracer's count of context calls), and how many calls that may change them are running."""
 
-    __slots__ = ("cwd_at", "cwd_running", "root_at", "root_running")
+    __slots__ = ("cwd_at", "cwd_running", "fds_at", "fds_running", "root_at", "root_running")
 
     def __init__(self) -> None:
-        self.cwd_at = self.root_at = -1
-        self.cwd_running = self.root_running = 0
+        self.cwd_at = self.root_at = self.fds_at = -1
+        self.cwd_running = self.root_running = self.fds_running = 0
 
 
 # unshare(2) flags that give the caller a cwd and root of its own (a copy of them)
@@ -125,6 +125,7 @@ class Tracer:
         self._ticks = 0
         self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
+        self._moves_any = _Moves()  # any process's: for paths through another's /proc links
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
 
@@ -151,7 +152,7 @@ class Tracer:
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
-        if pending.op in ("context", "ring"):
+        if pending.op in ("context", "fds", "ring"):
             return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
@@ -180,6 +181,10 @@ class Tracer:
                 table = self.tables[arch]
                 flags = args[0] & 0xFFFFFFFF if spec.name == "unshare" else None
                 thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, flags, None, False)
+                self._context(thread, thread.pending, 1)
+            elif spec.family == "fds":  # dup2, dup3: caught again at its exit
+                table = self.tables[arch]
+                thread.pending = Pending(spec, table, "fds", Loc(b"", b""), None, None, None, False)
                 self._context(thread, thread.pending, 1)
             elif spec.family == "io_uring":  # warned at its exit, if a ring was made (not refused)
                 table = self.tables[arch]
@@ -218,6 +223,9 @@ class Tracer:
                     " ring (IORING_OP_OPENAT, MKDIRAT, RENAMEAT...) are not seen by rotrace",
                 )
             return
+        if pending.op == "fds":
+            self._context(thread, pending, -1)
+            return
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
             self.dircache.contexts_changed()
             self.dircache.release(tid)
@@ -234,41 +242,54 @@ class Tracer:
             self.dircache.renamed(tid)
         pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
         if pending.context is not None:
-            pending.unplace_moved(*self._moved(thread, pending.context), result)
+            pending.unplace_moved(self._moved(thread, pending.context), result, thread.tgid)
         if pending.op == "mkdir" and result == 0 and pending.path.path is not None:
             self.dircache.made(pending.path.path)
         if pending.dir_states:
             self.directories.file(pending.dir_states)
 
     def _context(self, thread: _Thread, pending: Pending, running: int) -> None:
-        """A call that may change the cwd or root of the threads sharing them with `thread`
-        began (running=1) or ended (-1, also when the thread died in it)."""
+        """A call that may change the cwd, root or fds of the threads sharing them with `thread`
+        began (running=1) or ended (-1, also when the thread died in it). Every such call is
+        also counted for all (`_moves_any`): a path through another process's /proc links."""
         self._ticks += 1
         name = pending.spec.name
-        if name == "pivot_root":  # moves every process's root and cwd that were the old root
-            moves = self._moves_everywhere
-        else:
-            moves = self._moves.get(thread.fs) or self._moves.setdefault(thread.fs, _Moves())
-        moves.cwd_at = self._ticks
-        moves.cwd_running += running
-        if name not in ("chdir", "fchdir"):
-            moves.root_at = self._ticks
-            moves.root_running += running
+        for moves in (self._moves_any, self._moves_of(thread, name)):
+            if name in ("dup2", "dup3"):
+                moves.fds_at = self._ticks
+                moves.fds_running += running
+                continue
+            moves.cwd_at = self._ticks
+            moves.cwd_running += running
+            if name not in ("chdir", "fchdir"):
+                moves.root_at = self._ticks
+                moves.root_running += running
 
-    def _context_now(self, thread: _Thread) -> tuple[int, bool, bool]:
-        """At a write's entry: the tick, and whether a change of its cwd or root is running."""
-        moves, everywhere = self._moves.get(thread.fs), self._moves_everywhere
+    def _moves_of(self, thread: _Thread, name: str) -> _Moves:
+        if name == "pivot_root":  # moves every process's root and cwd that were the old root
+            return self._moves_everywhere
+        return self._moves.get(thread.fs) or self._moves.setdefault(thread.fs, _Moves())
+
+    def _context_now(self, thread: _Thread) -> tuple[int, Moved]:
+        """At a write's entry: the tick, and which changes of its cwd, root and fds (and of any
+        process's) are running."""
+        moves, everywhere, any_ = self._moves.get(thread.fs), self._moves_everywhere, self._moves_any
         cwd = everywhere.cwd_running > 0 or (moves is not None and moves.cwd_running > 0)
         root = everywhere.root_running > 0 or (moves is not None and moves.root_running > 0)
-        return self._ticks, cwd, root
+        fds = moves is not None and moves.fds_running > 0
+        others = any_.cwd_running + any_.root_running + any_.fds_running > 0
+        return self._ticks, Moved(cwd, root, fds, others)
 
-    def _moved(self, thread: _Thread, since: tuple[int, bool, bool]) -> tuple[bool, bool]:
-        """At its exit: whether the write's cwd, and its root, may have changed while it ran."""
-        tick, cwd, root = since
-        moves, everywhere = self._moves.get(thread.fs), self._moves_everywhere
-        cwd = cwd or everywhere.cwd_at > tick or (moves is not None and moves.cwd_at > tick)
-        root = root or everywhere.root_at > tick or (moves is not None and moves.root_at > tick)
-        return cwd, root
+    def _moved(self, thread: _Thread, since: tuple[int, Moved]) -> Moved:
+        """At its exit: whether the write's cwd, root and fds, and any process's, may have
+        changed while it ran."""
+        tick, was = since
+        moves, everywhere, any_ = self._moves.get(thread.fs), self._moves_everywhere, self._moves_any
+        cwd = was.cwd or everywhere.cwd_at > tick or (moves is not None and moves.cwd_at > tick)
+        root = was.root or everywhere.root_at > tick or (moves is not None and moves.root_at > tick)
+        fds = was.fds or (moves is not None and moves.fds_at > tick)
+        others = was.others or max(any_.cwd_at, any_.root_at, any_.fds_at) > tick
+        return Moved(cwd, root, fds, others)
 
     def _who(self, tgid: int) -> str:
         return f"{os.fsdecode(os.path.basename(self.exe.get(tgid, b''))) or 'a process'} (pid {tgid})"
@@ -322,7 +343,7 @@ class Tracer:
         former = kernel.get_event_msg(tid)
         if former != tid:  # a non-leader thread exec'd and took over the leader's tid
             leader = self.threads.pop(tid, None)
-            if leader is not None and leader.pending is not None and leader.pending.op == "context":
+            if leader is not None and leader.pending is not None and leader.pending.op in ("context", "fds"):
                 self._context(leader, leader.pending, -1)
             thread = self.threads.pop(former, None) or _Thread(tid)
             self.threads[tid] = thread
@@ -401,7 +422,7 @@ class Tracer:
 
     def _forget(self, tid: int, thread: _Thread | None) -> None:
         """A thread that is no longer traced (gone, or let go)."""
-        if thread is not None and thread.pending is not None and thread.pending.op == "context":
+        if thread is not None and thread.pending is not None and thread.pending.op in ("context", "fds"):
             self._context(thread, thread.pending, -1)  # gone inside it: it may have taken effect
             thread.pending = None
         self.decoder.memory.forget(tid)

@@ -175,6 +175,9 @@ SPECS: dict[str, Spec] = dict(
         _s("io_uring_setup", "io_uring", ""),
         # Not events: a change of a tracee's cwd, root or mount namespace (dircache.py).
         *(_s(n, "context", "") for n in ("chdir", "fchdir", "chroot", "pivot_root", "unshare", "setns")),
+        # Not events: an fd of the process put over another, which a path through a dirfd or a
+        # /proc/PID/fd link may be walked from (loop.py, `_moved`).
+        *(_s(n, "fds", "") for n in ("dup2", "dup3")),
     ]
 )
 

@@ -44,6 +44,7 @@ _X86_64 = {
     "ioctl": 16, "clone": 56, "bind": 49, "open_by_handle_at": 304, "seccomp": 317,
     "acct": 163, "swapon": 167,
     "chdir": 80, "fchdir": 81, "chroot": 161, "pivot_root": 155, "unshare": 272, "setns": 308,
+    "dup2": 33, "dup3": 292,
 }  # fmt: skip
 
 _I386 = {
@@ -63,6 +64,7 @@ _I386 = {
     "ioctl": 54, "clone": 120, "bind": 361, "socketcall": 102, "open_by_handle_at": 342, "seccomp": 354,
     "acct": 51, "swapon": 87,
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "unshare": 310, "setns": 346,
+    "dup2": 63, "dup3": 330,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -76,6 +78,7 @@ _GENERIC = {
     "ioctl": 29, "clone": 220, "bind": 200, "open_by_handle_at": 265, "seccomp": 277,
     "acct": 89, "swapon": 224,
     "chdir": 49, "fchdir": 50, "chroot": 51, "pivot_root": 41, "unshare": 97, "setns": 268,
+    "dup3": 24,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.
