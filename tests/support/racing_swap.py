@@ -153,7 +153,10 @@ def swapping(
 
 def removed(events: list[dict[str, object]], remover: str) -> list[str | None]:
     """Where rotrace placed each name of A the writer removed (None: unresolved)."""
-    op = REMOVERS[remover][0]
+    return _placed_paths(events, REMOVERS[remover][0])
+
+
+def _placed_paths(events: list[dict[str, object]], op: str) -> list[str | None]:
     return [
         None if e["unresolved"] else str(e["path"])
         for e in events
@@ -174,12 +177,7 @@ def misplaced_removals(base: Path, placed: Iterable[str | None]) -> list[str]:
 
 def changed(events: list[dict[str, object]], changer: str) -> list[str | None]:
     """Where rotrace placed each change the writer made (None: unresolved)."""
-    op = CHANGERS[changer][0]
-    return [
-        None if e["unresolved"] else str(e["path"])
-        for e in events
-        if e["op"] == op and e["result"] == 0 and "/m" in str(e["path"])
-    ]
+    return _placed_paths(events, CHANGERS[changer][0])
 
 
 def misplaced_changes(base: Path, placed: Iterable[str | None], changer: str) -> list[str]:

@@ -134,46 +134,30 @@ def test_a_name_removed_racing_a_swap_is_placed_right_or_unresolved(
 @pytest.mark.parametrize("changer", CHANGERS)
 @pytest.mark.parametrize("user", ["root", "nobody"])
 @pytest.mark.parametrize("how", HOWS)
-def test_a_name_in_both_directories_changed_racing_an_outside_swap_is_placed_right_or_unresolved(
+@pytest.mark.parametrize("swapper", ["another process", "the traced command"])
+def test_a_name_in_both_directories_changed_racing_a_swap_is_placed_right_or_unresolved(
     work: Path,  # noqa: F811
     site: Path,  # noqa: F811
     locked: Path,
+    swapper: str,
     how: str,
     user: str,
     changer: str,
 ) -> None:
-    """Files that A and B both hold, changed by their name in `d` while another process (not
-    traced) swaps it without pause: the name is in both directories at the exit, so finding it
-    there proves nothing. Where rotrace (root) watches, the news of the swap does; where it
-    cannot (uid 65534), the change times of the directories on the way, read at the entry and
-    at the exit (a swap and a swap back in between included). Never placed in the directory
+    """Files that A and B both hold, changed by their name in `d` while it is swapped without
+    pause: the name is in both directories at the exit, so finding it there proves nothing.
+    By another process (not traced): where rotrace (root) watches, the news of the swap says
+    it; where it cannot (uid 65534), the change times of the directories on the way, read at
+    the entry and at the exit (a swap and a swap back in between included). By the traced
+    command itself (`locked` writable and searchable, not readable, by uid 65534): its every
+    rename is seen at its entry and its exit, watched or not. Never placed in the directory
     whose file did not change."""
-    events = _traced_in_locked(work, site, user, how, writer(locked, changer), filled="both")
-    placed = changed(events, changer)
-    wrong = misplaced_changes(locked, placed, changer)
-    assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
-
-
-@pytest.mark.parametrize("changer", CHANGERS)
-@pytest.mark.parametrize("user", ["root", "nobody"])
-@pytest.mark.parametrize("how", HOWS)
-def test_a_change_racing_a_swap_by_the_traced_command_is_placed_right_or_unresolved(
-    work: Path,  # noqa: F811
-    site: Path,  # noqa: F811
-    locked: Path,
-    how: str,
-    user: str,
-    changer: str,
-) -> None:
-    """The traced command swaps `d` itself (a process of its own) while it changes the files A
-    and B both hold by their name in `d`. Every rename of the traced tree is seen at its entry
-    and its exit, watched or not (uid 65534 cannot watch `locked`, which it may write and
-    search but not read): a change whose way a rename of the tree may have changed while it
-    ran is unresolved, whatever inotify says or does not say; never placed in the directory
-    whose file did not change."""
-    locked.chmod(0o733)
-    code = writer_swapping(locked, changer, how)
-    events = _traced_in_locked(work, site, user, how, code, filled="both", outside=False)
+    if swapper == "the traced command":
+        locked.chmod(0o733)
+        code, outside = writer_swapping(locked, changer, how), False
+    else:
+        code, outside = writer(locked, changer), True
+    events = _traced_in_locked(work, site, user, how, code, filled="both", outside=outside)
     placed = changed(events, changer)
     wrong = misplaced_changes(locked, placed, changer)
     assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
