@@ -15,7 +15,8 @@ import signal
 import stat
 from collections.abc import Callable
 
-from rotrace.events import ProcessInfo
+from rotrace.events import FileEvent, ProcessInfo
+from rotrace.tracer import coredump
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
 from rotrace.tracer.decode import Decoder, Loc, Moved, Pending
 from rotrace.tracer.dircache import DirCache
@@ -126,6 +127,7 @@ class Tracer:
         self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
         self._moves_any = _Moves()  # any process's: for paths through another's /proc links
+        self._dumped: set[int] = set()  # processes whose core dump is recorded
         self._unknown_arch_warned = False
         self.kinds = {arch: _kinds(specs) for arch, specs in self.specs.items()}
 
@@ -409,10 +411,25 @@ class Tracer:
         thread = self.threads.get(tid)
         if thread is not None and thread.pending is not None:  # killed in the call: its fs is still there
             thread.pending.resolve(self.decoder.memory, tid, None)
+        status = kernel.get_event_msg(tid)
         if tid == self.root:
-            self.root_exit = kernel.get_event_msg(tid)
+            self.root_exit = status
+        if thread is not None and coredump.dumped(status) and thread.tgid not in self._dumped:
+            self._core_dumped(tid, thread, status)
         self._on_exit(tid)
         kernel.detach(tid, 0)
+
+    def _core_dumped(self, tid: int, thread: _Thread, status: int) -> None:
+        """The kernel wrote the process's core dump (coredump.py): a create at its name, with no
+        system call of the command's; once per process (each of its threads exits so)."""
+        self._dumped.add(thread.tgid)
+        exe = self.exe.get(thread.tgid, b"")
+        found = coredump.core_file(tid, thread.tgid, status, exe)
+        if found is None:
+            return
+        path, resolved = found
+        self.sink(FileEvent(thread.tgid, tid, exe, "coredump", "create", path, None, None, None, 0, True,
+                            unresolved=not resolved))  # fmt: skip
 
     def _on_exit(self, tid: int) -> None:
         thread = self.threads.pop(tid, None)
@@ -434,6 +451,7 @@ class Tracer:
             else:  # the process is gone: keep memory flat
                 self.members.pop(thread.tgid, None)
                 self.exe.pop(thread.tgid, None)
+                self._dumped.discard(thread.tgid)
                 if thread.tgid == self.root and self.on_root_exit is not None:
                     self.on_root_exit()
 
