@@ -278,8 +278,8 @@ class Pending:
                     kind = link.group(2).decode()
                     theirs = getattr(moved, "fds" if kind == "fd" else kind)
                     changed = changed or (theirs if int(link.group(1)) == tgid else moved.others)
-            else:  # a dirfd, or the fd the call acts on
-                changed = moved.fds and (bool(loc.base) or self.spec.fd is not None)
+            else:  # a dirfd, or the fd the call acts on (named at the entry)
+                changed = moved.fds
             if changed:
                 loc.path = None
 
