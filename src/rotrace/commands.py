@@ -147,9 +147,7 @@ def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | 
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     enforced = header.enforced is not None
-    home = header.environment.get("HOME")
-    stage = classifier(allowlist, header.processes, enforced=enforced, home=home)
-    reclassified = Reclassified(verdicts, stage)
+    reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
     pipeline = Pipeline(header.cwd, header.directories)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)

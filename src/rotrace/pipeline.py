@@ -55,12 +55,10 @@ def classifier(
     *,
     journal: bool = False,
     enforced: bool = False,
-    home: str | None = None,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
-    (`enforced`: the run was under --enforce, whose refusals are never harmless; `home`: the
-    run's HOME, where `~/.cache` is)."""
-    return Classifier(allowlist, processes, journal=journal, enforced=enforced, home=home)
+    (`enforced`: the run was under --enforce, whose refusals are never harmless)."""
+    return Classifier(allowlist, processes, journal=journal, enforced=enforced)
 
 
 class Pipeline:

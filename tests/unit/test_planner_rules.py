@@ -305,16 +305,3 @@ def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_
     assert v.violation and v.explanation is BY_ID["mypy-cache"]
     plan = plan_mounts([v], CWD, {})
     assert (plan.mounts, plan.env, plan.settings) == (["/tmp"], {}, {})
-
-
-def test_a_cache_in_the_runs_home_is_known_wherever_home_is() -> None:
-    """~/.cache is the XDG cache whatever HOME is (a service user's /var/lib/app, an image's
-    /app), not only under /root and /home/NAME; another directory's .cache is not it."""
-    xdg = BY_ID["xdg-cache"]
-    for home in ("/var/lib/app", "/app", "/srv/h1/"):
-        written = event(f"{home.rstrip('/')}/.cache/tool/x", "create")
-        assert explain(written, None) is not xdg
-        assert explain(written, None, home=home) is xdg
-    assert explain(event("/srv/h1/proj/.cache/x", "create"), None, home="/srv/h1") is not xdg
-    assert explain(event("/srv/h1/.cache/x", "create"), None, home="/") is not xdg
-    assert explain(event("/home/u/.cache/x", "create"), None, home="/srv/h1") is xdg

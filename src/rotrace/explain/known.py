@@ -393,7 +393,7 @@ KNOWN: tuple[Known, ...] = (
         who="programs following the XDG base directories",
         why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",
         fix="XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs)",
-        path=r"^(/root|/home/[^/]+|~)/\.cache(/|$)",  # ~: the recorded HOME, wherever it is
+        path=r"^(/root|/home/[^/]+)/\.cache(/|$)",
         env=(("XDG_CACHE_HOME", "/tmp/cache"),),
     ),
     Known(
@@ -425,18 +425,13 @@ def _names(event: FileEvent) -> list[str]:
     return names
 
 
-def explain(event: FileEvent, venv: bytes | None, cmdline: str = "", home: str | None = None) -> Known | None:
-    """The known writer behind a write event, if any; cmdline (the writer's) narrows it down;
-    `home`, the run's HOME, names its paths `~/...` too (a service user's /var/lib/app, an
-    image's /app, not only /root and /home/NAME).
+def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | None:
+    """The known writer behind a write event, if any; cmdline (the writer's) narrows it down.
 
     The table's first entry that knows any of the write's names wins: a cache written under a
     temporary name and renamed into a directory another writer shares (Numba's index in
     __pycache__) is that cache's, not the directory's usual writer's."""
     names = _names(event)
-    top = home.rstrip("/") if home else ""
-    if top:
-        names += ["~" + name[len(top) :] for name in names if name.startswith(top + "/")]
     for known, pattern in _fitting(program_name(event.exe), venv is not None, cmdline):
         if known.venv_root and os.path.dirname(event.path) != venv:
             continue

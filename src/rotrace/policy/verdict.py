@@ -112,10 +112,8 @@ class Classifier:
         processes: Iterable[ProcessInfo] = (),
         journal: bool = False,
         enforced: bool = False,
-        home: str | None = None,
     ) -> None:
         self.allowlist = allowlist
-        self.home = home  # the run's HOME: `~/.cache` is known wherever it is
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -133,7 +131,7 @@ class Classifier:
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
-        fresh = Classifier(self.allowlist, enforced=self.enforced, home=self.home)
+        fresh = Classifier(self.allowlist, enforced=self.enforced)
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         return fresh
@@ -190,5 +188,5 @@ class Classifier:
             cmdline = self.cmdlines.get(event.pid, "")
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
-            known = explain(event, venv, cmdline, self.home)
+            known = explain(event, venv, cmdline)
         return Verdict(event, allowed, venv, ro, known)
