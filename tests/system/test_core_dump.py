@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.as_user import invocation, site, work  # noqa: F401 (fixtures)
 from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 CRASH = """
@@ -22,17 +20,6 @@ import os, resource
 resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 os.abort()
 """
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    """A directory outside the default allowlist that uid 65534 may write in."""
-    path = Path(tempfile.mkdtemp(prefix="rotrace-core-", dir="/var/tmp"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def _pattern() -> str:
@@ -51,10 +38,10 @@ def _crash(user: str, portable: Path, workdir: Path, *flags: str) -> list[dict[s
 
 
 @pytest.mark.parametrize("user", ["root", "nobody"])
-def test_a_core_dump_is_recorded_where_the_kernel_wrote_it(workdir: Path, site: Path, user: str) -> None:  # noqa: F811
-    events = _crash(user, site, workdir)
+def test_a_core_dump_is_recorded_where_the_kernel_wrote_it(work: Path, site: Path, user: str) -> None:  # noqa: F811
+    events = _crash(user, site, work)
     dumps = [e for e in events if e["syscall"] == "coredump"]
-    cores = [p for p in workdir.iterdir() if p.name.startswith("core")]
+    cores = [p for p in work.iterdir() if p.name.startswith("core")]
     if _pattern().startswith("|"):  # piped to a program: no file of the command's
         assert dumps == [] and cores == []
         return
@@ -65,7 +52,7 @@ def test_a_core_dump_is_recorded_where_the_kernel_wrote_it(workdir: Path, site: 
     assert dumps[0]["allowed"] is False and dumps[0]["ro_forecast"] == "EROFS"
 
 
-def test_a_core_dump_enforce_keeps_from_being_written_is_not_recorded(workdir: Path, site: Path) -> None:  # noqa: F811
-    events = _crash("nobody", site, workdir, "--enforce")
-    assert [p for p in workdir.iterdir() if p.name.startswith("core")] == []
+def test_a_core_dump_enforce_keeps_from_being_written_is_not_recorded(work: Path, site: Path) -> None:  # noqa: F811
+    events = _crash("nobody", site, work, "--enforce")
+    assert [p for p in work.iterdir() if p.name.startswith("core")] == []
     assert [e for e in events if e["syscall"] == "coredump"] == []
