@@ -223,8 +223,8 @@ def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int) -> Stamps | None:
     entries name the way (DirCache.unwatched). None where there is nothing to check (no name
     on the way: a cwd or a dirfd alone) or the times cannot tell (see `unchanged`)."""
     head, name = _split(base, raw)
-    if not name or not head:
-        return None
+    if not name or not head or cache.unwatched(tid, base, raw, None) is None:
+        return None  # the way as read lexically already crosses a filesystem times cannot tell
     parent = _parent_of(base, raw)
     dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None)
     marks = None if not dirs else _marks(dirs)
