@@ -178,3 +178,24 @@ def test_a_thread_that_puts_another_file_at_the_fd_an_open_returned(outside: Pat
     others = [e for e in opens if e["path"] != str(decoy)]
     assert all(e.get("unresolved") or e["path"].startswith(f"{outside}/f") for e in others)
     assert status == 1
+
+
+def test_a_tree_deeper_than_path_max_removed_through_dirfds_is_placed(tmp_path: Path) -> None:
+    """shutil.rmtree removes a tree through dirfds, each call a name in its directory's fd. A
+    directory deeper than PATH_MAX has no name /proc can give: its removal is not a change of
+    a name on another way that rotrace cannot tell, and races nothing but itself, which it
+    does not race. Every removal is placed where the kernel removed it (none is left)."""
+    code = """
+        import os, shutil
+        name = "d" * 200
+        cur = os.open(".", os.O_RDONLY)
+        for _ in range(25):
+            os.mkdir(name, dir_fd=cur)
+            cur = os.open(name, os.O_RDONLY, dir_fd=cur)
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=cur))
+        shutil.rmtree(name)
+    """
+    _status, events = _audit(code, tmp_path)
+    assert not (tmp_path / ("d" * 200)).exists()
+    removals = [e for e in events if e["op"] == "delete" and e["result"] == 0]
+    assert len(removals) == 26 and not [e for e in removals if e["unresolved"]], removals

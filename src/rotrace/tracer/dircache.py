@@ -384,7 +384,7 @@ class DirCache:
         if not self.enabled:
             return False
         self.take_in()
-        if self.changes == since and not self._renaming:
+        if self.changes == since and not self._renaming.keys() - {tid}:
             return False
         if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
             return True  # more changes than are kept
@@ -394,7 +394,7 @@ class DirCache:
         lexical = self._lexical(tid, base, raw)
         if lexical is not None:
             ways.append(lexical)
-        victims = [name for names in self._renaming.values() for name in names]
+        victims = [name for who, names in self._renaming.items() if who != tid for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
                 break
@@ -433,16 +433,15 @@ class DirCache:
 
     def renaming(self, tid: int, locs: list[tuple[bytes, bytes]]) -> None:
         """At the entry of a traced thread's rename or deletion: the names it may change are
-        changes now, again at its exit (`renamed`), and running in between, so that a write
-        it overlaps whose way goes through one is unresolved (`raced`), whether inotify
-        watches that way or not, and whether or not the event is queued yet."""
-        names = tuple(self._name_of(tid, base, raw) for base, raw in locs)
-        self._renaming[tid] = names
-        for name in names:
-            self._note(name)
+        running changes until its exit, and changes at its exit (`renamed`), so that a write it
+        overlaps whose way goes through one is unresolved (`raced`), whether inotify watches
+        that way or not, and whether or not the event is queued yet. Never the call's own:
+        it does not race itself."""
+        self._renaming[tid] = tuple(self._name_of(tid, base, raw) for base, raw in locs)
 
     def renamed(self, tid: int) -> None:
-        """The rename or deletion of tid ended (its exit stop, or the thread is gone)."""
+        """The rename or deletion of tid ended (after its own placement at its exit stop, or
+        the thread is gone)."""
         for name in self._renaming.pop(tid, ()):
             self._note(name)
 

@@ -241,8 +241,9 @@ class Tracer:
             return
         if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
             self.dircache.release(tid)  # changed no directory on its own paths' chains
-            self.dircache.renamed(tid)
         pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
+        if pending.op in ("rename", "delete"):
+            self.dircache.renamed(tid)  # a change for the writes it overlapped, not for itself
         if pending.context is not None:
             pending.unplace_moved(self._moved(thread, pending.context), result, thread.tgid)
         if pending.op == "mkdir" and result == 0 and pending.path.path is not None:
