@@ -56,3 +56,36 @@ def test_a_core_dump_enforce_keeps_from_being_written_is_not_recorded(work: Path
     events = _crash("nobody", site, work, "--enforce")
     assert [p for p in work.iterdir() if p.name.startswith("core")] == []
     assert [e for e in events if e["syscall"] == "coredump"] == []
+
+
+# In a mount namespace of its own the process's cwd is a bind of $1 at /tmp/rotrace-core-PID:
+# /proc names the cwd by that path, where rotrace's root has an empty directory.
+FOREIGN = r"""
+set -e
+dst=/tmp/rotrace-core-$$
+mkdir -p "$dst"
+mount --bind "$1" "$dst"
+cd "$dst"
+"$2" -c "$3" || true
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_core_dump_in_a_namespace_of_its_own_is_never_placed_at_its_path(
+    work: Path,  # noqa: F811
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    if _pattern().startswith("|") or "/" in _pattern():
+        pytest.fail(f"this test needs a core_pattern naming a file in the cwd, not {_pattern()!r}")
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    argv, env = invocation(user, site, work)
+    trace = work / "t.json"
+    command = ["unshare", "-Urm", "sh", "-c", FOREIGN, "sh", str(work), python, CRASH]
+    run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "Traceback" not in run.stderr, run.stderr
+    assert [p for p in work.iterdir() if p.name.startswith("core")], "the kernel wrote no core in the bind"
+    dumps = [e for e in json.loads(trace.read_text())["events"] if e["syscall"] == "coredump"]
+    assert len(dumps) == 1 and str(dumps[0]["path"]).startswith("/tmp/rotrace-core-"), dumps
+    assert dumps[0]["unresolved"] is True and dumps[0]["allowed"] is False, dumps

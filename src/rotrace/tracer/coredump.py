@@ -5,7 +5,9 @@ A process killed by a signal whose default is to dump core writes the file named
 file is there, and the exit status says it was written (WCOREDUMP). A pattern that starts with
 `|` pipes the dump to a program instead: no file of the command's. A relative pattern is
 relative to the process's cwd, read at that stop. Specifiers whose value rotrace cannot know
-(the time of the dump, the dump mode, the core limit, the cgroup) leave the name unresolved.
+(the time of the dump, the dump mode, the core limit, the cgroup) leave the name unresolved, and
+so does a name in a process whose mounts or root are not rotrace's, unless it reaches, from
+rotrace's root, the very file the process reaches by it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 
 from rotrace.tracer.linux import procfs
+from rotrace.tracer.resolve import is_named
 
 WCOREDUMP = 0x80
 _SPECIFIER = re.compile(rb"%(.)")
@@ -34,9 +37,10 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def core_file(tid: int, tgid: int, status: int, exe: bytes) -> tuple[bytes, bool] | None:
+def core_file(tid: int, tgid: int, status: int, exe: bytes, foreign: bool) -> tuple[bytes, bool] | None:
     """(the dump's path, whether it is resolved) for a thread of `tgid` stopped at its exit
-    with `status`; None when no file was written (a pipe, no pattern)."""
+    with `status`; None when no file was written (a pipe, no pattern). `foreign`: the
+    process's paths may not be rotrace's (`DirCache.plain`)."""
     pattern = _read("/proc/sys/kernel/core_pattern")
     if not pattern or pattern.startswith(b"|"):
         return None
@@ -79,4 +83,6 @@ def core_file(tid: int, tgid: int, status: int, exe: bytes) -> tuple[bytes, bool
         if not cwd.startswith(b"/") or cwd.endswith(b" (deleted)"):
             return name, False
         name = cwd.rstrip(b"/") + b"/" + name
+    if resolved and foreign:  # the process's own view of the name: through its root, in its mounts
+        resolved = is_named(name, b"/proc/%d/root%s" % (tid, name))
     return name, resolved

@@ -425,7 +425,7 @@ class Tracer:
         system call of the command's; once per process (each of its threads exits so)."""
         self._dumped.add(thread.tgid)
         exe = self.exe.get(thread.tgid, b"")
-        found = coredump.core_file(tid, thread.tgid, status, exe)
+        found = coredump.core_file(tid, thread.tgid, status, exe, not self.dircache.plain(tid))
         if found is None:
             return
         path, resolved = found
