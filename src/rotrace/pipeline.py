@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, ProcessInfo
-from rotrace.explain import Known
+from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
 from rotrace.policy.allowlist import Allowlist
@@ -55,10 +55,12 @@ def classifier(
     *,
     journal: bool = False,
     enforced: bool = False,
+    since: int | None = None,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
-    (`enforced`: the run was under --enforce, whose refusals are never harmless)."""
-    return Classifier(allowlist, processes, journal=journal, enforced=enforced)
+    (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
+    run's start by the files' clock, policy/databases.py)."""
+    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since)
 
 
 class Pipeline:
@@ -391,5 +393,6 @@ class Reclassified:
 
     def __iter__(self) -> Iterator[Verdict]:
         for v in self._verdicts:
-            verdict = self._classifier.classify(v.event, v.venv, known_venv=True)
+            read = v.harmless and v.explanation is READ_ONLY_DATABASE
+            verdict = self._classifier.classify(v.event, v.venv, known_venv=True, only_read=read)
             yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict  # a merged trace's

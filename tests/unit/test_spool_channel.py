@@ -183,10 +183,11 @@ def test_the_request_crosses_to_the_report_process() -> None:
     """The start message the report process reads: the allowlist's matchers are rebuilt."""
     allowlist = Allowlist(["/tmp", "/srv/*/cache", "=/etc/hosts"])
     request = RunRequest(["true"], allowlist, TraceOptions(all_opens=True), "-", view=View(quiet=True))
-    message = RunStart(request, "/work", None, 42, (5, 6)).message()
+    message = RunStart(request, "/work", None, 42, (5, 6), 1_700_000_000_000_000_000).message()
     assert isinstance(message, Start)
     start = RunStart.of(message)
     assert (start.cwd, start.tracer_pid, start.json_file, start.baseline) == ("/work", 42, (5, 6), None)
+    assert start.since == 1_700_000_000_000_000_000
     back = start.request
     assert back.options == request.options and back.view == request.view and back.argv == ["true"]
     for path in (b"/tmp/a", b"/srv/app/cache/x", b"/etc/hosts", b"/etc/passwd", b"/srv/app/data"):

@@ -38,6 +38,7 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
+    named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -397,6 +398,17 @@ KNOWN: tuple[Known, ...] = (
         env=(("XDG_CACHE_HOME", "/tmp/cache"),),
     ),
     Known(
+        id="sqlite-read-only",
+        title="a SQLite database opened read-write",
+        who="SQLite (Python's sqlite3, Django, datasette...)",
+        why="SQLite opens a database read-write where it may; under a read-only root it opens it "
+        "read-only instead, and reads work (nothing was written: no journal, no WAL, no change)",
+        fix="nothing where the app only reads it (SQLite then opens it read-only); an app that "
+        "changes it needs its directory writable (a persistent volume)",
+        path=r"$^",
+        named=False,
+    ),
+    Known(
         id="python-history",
         title="the interactive Python history",
         who="Python's interactive prompt",
@@ -444,12 +456,15 @@ def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | 
 def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pattern[str]], ...]:
     """The entries that fit a writer, in the table's order, each with its path's regex (asked
     for every write, answered once per program)."""
-    return tuple((k, _regex(k.path)) for k in KNOWN if k.fits(exe, in_venv, cmdline))
+    return tuple((k, _regex(k.path)) for k in KNOWN if k.named and k.fits(exe, in_venv, cmdline))
 
 
 BY_ID = {k.id: k for k in KNOWN}
 # ids of entries that were split, for traces written before: the first part stands for the whole
 BY_ID.update({"ipython-jupyter": BY_ID["ipython"], "model-caches": BY_ID["huggingface-cache"]})
+
+
+READ_ONLY_DATABASE = BY_ID["sqlite-read-only"]  # policy/databases.py finds it, by content
 
 
 def _by_id(known_id: str) -> Known:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
-from rotrace.explain import BY_ID, Known, explain
+from rotrace.explain import BY_ID, READ_ONLY_DATABASE, Known, explain
+from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.venv import VenvDetector
@@ -21,7 +22,9 @@ class Verdict:
     venv: bytes | None
     ro_forecast: str | None = None  # under a read-only root: "ok", "EROFS" or another errno
     explanation: Known | None = None  # the known writer, for violations and venv writes
-    harmless: bool = False  # failed here as it would under a read-only root: not a write at all
+    # not a write at all: it failed here as it would under a read-only root (mkdir of an existing
+    # directory), or it is a read-write open of a SQLite database only read (READ_ONLY_DATABASE)
+    harmless: bool = False
     # A merged trace's event (rotrace merge): how many times the write was made, and in which of
     # the merged runs (indices into the header's sources); () for one run's event.
     count: int = 1
@@ -91,7 +94,7 @@ class Summary:
             self.violations += verdict.violation
             self.went_through += verdict.went_through
             self.venv_writes += verdict.venv_write
-            self.ro_failures += verdict.ro_forecast == "EROFS"
+            self.ro_failures += verdict.ro_forecast == "EROFS" and not verdict.harmless
 
 
 _EROFS = errno.EROFS
@@ -112,6 +115,7 @@ class Classifier:
         processes: Iterable[ProcessInfo] = (),
         journal: bool = False,
         enforced: bool = False,
+        since: int | None = None,
     ) -> None:
         self.allowlist = allowlist
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
@@ -120,6 +124,12 @@ class Classifier:
         self.venvs = VenvDetector(journal)
         self.cmdlines: dict[int, str] = {}
         self._used: dict[int, str] | None = {} if journal else None  # pid -> the cmdline explained with
+        # The run's start by the files' clock (databases.now): only a run's own classifier knows
+        # it, and tells SQLite databases only read from written ones (databases.py).
+        self.since = since
+        self._journaled: set[bytes] = set()  # databases with a journal, WAL or index written
+        self._databases: dict[bytes, bool] = {}  # database -> untouched since the start
+        self._read: set[bytes] | None = set() if journal else None  # those answered as only read
         self.know(processes)
 
     def holds(self) -> bool:
@@ -127,17 +137,42 @@ class Classifier:
         used = self._used
         if used is None or not self.venvs.holds():
             return False
-        return all(self.cmdlines.get(pid, "") == cmdline for pid, cmdline in used.items())
+        if not all(self.cmdlines.get(pid, "") == cmdline for pid, cmdline in used.items()):
+            return False
+        read, since = self._read or (), self.since or 0
+        return all(p not in self._journaled and databases.untouched(p, since) for p in read)
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
-        fresh = Classifier(self.allowlist, enforced=self.enforced)
+        fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since)
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
+        fresh._journaled = set(self._journaled)
         return fresh
 
     def learn(self, event: FileEvent) -> None:
         self.venvs.note(event)
+        if event.write and event.path.endswith(databases.SIDECARS):
+            database = databases.database_of(event.path)
+            if database is not None:
+                self._journaled.add(database)
+
+    def _database(self, event: FileEvent) -> tuple[bool, bool]:
+        """(a read-write open of a SQLite database, the run only read it) (databases.py). The
+        second never under --enforce, whose refusal SQLite's read-only fallback would hide."""
+        if not databases.candidate(event) or event.path in self._journaled:
+            return False, False
+        path = event.path
+        if event.failed:
+            return event.errno in databases.REFUSED and databases.untouched(path, None), False
+        if self.since is None or self.enforced:
+            return False, False
+        answer = self._databases.get(path)
+        if answer is None:
+            answer = self._databases[path] = databases.untouched(path, self.since)
+        if answer and self._read is not None:
+            self._read.add(path)
+        return answer, answer
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
@@ -156,7 +191,11 @@ class Classifier:
             return "EROFS"
         return "EXDEV"
 
-    def classify(self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False) -> Verdict:
+    def classify(
+        self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False, only_read: bool = False
+    ) -> Verdict:
+        """`known_venv`: `venv` is the event's, as a saved verdict says; `only_read`: a saved
+        verdict found it a SQLite database only read, when its run ended (`_only_read`)."""
         if not event.write:
             return Verdict(event, None, None)
         allowed = self.allowlist.allows_from(event.path, event.pid, event.tid)
@@ -173,6 +212,11 @@ class Classifier:
         ro = forecast(event, allowed)
         if event.op in ("rename", "link") and event.target is not None and ro in ("ok", "EROFS"):
             ro = self._across_mounts(event, ro)
+        database = False
+        if not allowed:
+            database, only_read = (True, True) if only_read else self._database(event)
+            if only_read:
+                return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
         if (
             not allowed
             and event.failed
@@ -188,5 +232,5 @@ class Classifier:
             cmdline = self.cmdlines.get(event.pid, "")
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
-            known = explain(event, venv, cmdline)
+            known = explain(event, venv, cmdline) or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rotrace.events import METADATA_OPS
-from rotrace.explain import Known
+from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.pathnames import program_name, text_of
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Summary, Verdict
@@ -68,6 +68,9 @@ class Aggregate:
     metadata_through: int = 0  # violations on metadata (chmod...) that succeeded
     last_failure: str | None = None  # the group of the last violation that failed here (what a crash follows)
     refused_allowed: int = 0  # allowed writes refused all the same (EACCES, EPERM): a rule not in force
+    only_read: Counter[bytes] = field(
+        default_factory=Counter
+    )  # SQLite databases opened read-write, only read
 
     def add(
         self, verdict: Verdict, placements: list[Placement], wrote: Callable[[Verdict], bool] | None = None
@@ -80,8 +83,10 @@ class Aggregate:
         if verdict.explanation is not None:
             self.explanations[verdict.explanation] += 1
         keep = 1 << 62 if self.keep_all else EXAMPLES
-        if verdict.harmless:
-            return  # it failed here as under a read-only root (mkdir of an existing directory): no write
+        if verdict.harmless:  # failed here as under a read-only root (mkdir of an existing
+            if verdict.explanation is READ_ONLY_DATABASE:  # directory), or a database only read
+                self.only_read[event.path] += 1
+            return
         if verdict.violation:
             self.metadata_through += event.op in METADATA_OPS and not event.failed
             if placements:

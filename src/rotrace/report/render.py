@@ -237,6 +237,15 @@ def render(
                     continue
                 for line in _write_line(g):
                     _print(console, line, 6)
+    if agg.only_read:
+        names = [safe_text(p) for p in sorted(agg.only_read)]
+        listed = ", ".join(names[:4]) + (f", … {len(names) - 4} more" if len(names) > 4 else "")
+        line = Text(
+            f"✓ {_n(len(names), 'SQLite database')} opened read-write, only read: {listed}", style="green"
+        )
+        _print(console, line, 0)
+        them = "it" if len(names) == 1 else "them"
+        _print(console, Text(f"under a read-only root SQLite opens {them} read-only", style="dim"), 2)
     if not s.writes:
         console.print(Text("✓ no writes", style="green"))
 

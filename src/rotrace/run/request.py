@@ -46,6 +46,7 @@ class RunStart:
     baseline: Changes | None  # the earlier trace's writes (--baseline), read before the run
     tracer_pid: int
     json_file: tuple[int, int] | None  # the JSON trace the tracer's process opened: (dev, ino)
+    since: int  # before the command ran, by the clock files are stamped with (policy/databases.py)
 
     def message(self) -> Start:
         return Start(pickle.dumps(self), every=self.request.checkpoint)

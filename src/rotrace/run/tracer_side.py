@@ -13,6 +13,7 @@ import os
 
 from rotrace.errors import BadInput
 from rotrace.output import TraceOutput, stdout_open
+from rotrace.policy import databases
 from rotrace.run.handoff import Handoff
 from rotrace.run.request import RunRequest, RunStart
 from rotrace.tracer import TraceResult
@@ -37,7 +38,8 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
         passed = _inherited(request)
         output = TraceOutput(request.json_path)
         # The report process opens the trace again by its path: the same file (it was forked first).
-        handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover()).message())
+        since = databases.now()
+        handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover(), since).message())
         result, writable = _trace(request, handoff)
         result.warnings[:0] = passed
     except BaseException:

@@ -1,0 +1,138 @@
+"""SQLite (the real library, through Python's sqlite3) opens a database O_RDWR|O_CREAT even to
+read it, and opens it read-only where it cannot write it. A run that only read an existing
+database (no journal, WAL or index written, its change time older than the run) is not a
+violation, and its plan, run under bubblewrap's read-only root, gives the same rows. A run
+that changed the database in any way SQLite can, or made it, is one; so is an open refused
+(`--read-only`, a user who may not write the file), explained, since what the program meant to
+do next is not known."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.places import fixed_name_dir
+from tests.support.tracing import NON_ROOT_PYTHON, PY
+
+ROWS = "[(1,), (2,)]\n"
+READ = "import sqlite3; print(sqlite3.connect('app.db').execute('select x from t order by x').fetchall())"
+# Each changes app.db (or makes it) as SQLite does: a rollback journal, no journal at all, a
+# write-ahead log (whose readers write its index), a database that was not there.
+CHANGES = {
+    "journal": "import sqlite3; c = sqlite3.connect('app.db'); c.execute('insert into t values (3)');"
+    " c.commit()",
+    "no-journal": "import sqlite3; c = sqlite3.connect('app.db'); c.execute('pragma journal_mode=off');"
+    " c.execute('update t set x = x + 10'); c.commit()",
+    "wal-reader": READ,
+    "made": "import sqlite3; c = sqlite3.connect('new.db'); c.execute('create table t(x)'); c.commit()",
+}
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    """An application directory both users may write in, outside the allowlist and the scratch
+    places a container makes a tmpfs (/tmp, /var/tmp)."""
+    path = fixed_name_dir("rotrace-sqlite-", "/srv")
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _database(where: Path, wal: bool = False, mode: int = 0o666) -> Path:
+    db = where / "app.db"
+    with sqlite3.connect(db) as c:
+        if wal:
+            c.execute("pragma journal_mode=wal")
+        c.execute("create table t(x)")
+        c.executemany("insert into t values (?)", [(1,), (2,)])
+    c.close()
+    db.chmod(mode)
+    return db
+
+
+def _run(
+    user: str,
+    site: Path,  # noqa: F811
+    where: Path,
+    source: str,
+    *flags: str,
+) -> tuple[int, str, list[dict[str, object]]]:
+    argv, env = invocation(user, site, where)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    trace = where / "t.json"
+    run = subprocess.run([*argv, "run", *flags, "--json", str(trace), "--", python, "-c", source],
+                         cwd=where, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    return run.returncode, run.stdout, json.loads(trace.read_text())["events"]
+
+
+def _of(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+    return [e for e in events if str(e["path"]).endswith("/" + name) and e["write"]]
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_database_only_read_is_no_violation_and_its_plan_holds(work: Path, site: Path, user: str) -> None:  # noqa: F811
+    _database(work)
+    status, out, events = _run(user, site, work, READ)
+    assert (status, out) == (0, ROWS)
+    opens = _of(events, "app.db")
+    assert opens and all("O_RDWR" in str(e["flags"]) and e["errno"] is None for e in opens), opens
+    assert [(e["allowed"], e["harmless"], e["explanation"]) for e in opens] == [
+        (True, True, "sqlite-read-only")
+    ] * len(opens)
+    argv, env = invocation(user, site, work)
+    assert subprocess.run([*argv, "check", "t.json"], cwd=work, env=env, timeout=60).returncode == 0
+    script = 'py=$1 src=$2; shift 2; mapfile -t args < <("$@" allowlist t.json --format bwrap)'
+    script += ' && bwrap "${args[@]}" -- "$py" -c "$src"'
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    ran = subprocess.run(["bash", "-c", script, "sh", python, READ, *argv], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (ran.returncode, ran.stdout) == (0, ROWS), ran.stderr
+    bare = [
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--",
+        python,
+        "-c",
+        CHANGES["journal"],
+    ]
+    refused = subprocess.run(bare, cwd=work, capture_output=True, text=True, timeout=60)
+    assert "readonly database" in refused.stderr  # read-only indeed: a change fails there
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_database_changed_or_made_is_a_violation(work: Path, site: Path, change: str) -> None:  # noqa: F811
+    _database(work, wal=change == "wal-reader")
+    status, _, events = _run("root", site, work, CHANGES[change])
+    name = "new.db" if change == "made" else "app.db"
+    opens = _of(events, name)
+    assert opens and status == 1
+    assert [(e["allowed"], e["harmless"]) for e in opens] == [(False, False)] * len(opens), opens
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_refused_open_stays_a_violation_explained(work: Path, site: Path, user: str) -> None:  # noqa: F811
+    """Under --read-only the open fails with EROFS; for a user who may not write the file, with
+    EACCES. SQLite reads on, read-only: the rows are there, and the violation is explained."""
+    _database(work, mode=0o644 if user == "nobody" else 0o666)
+    flags = ("--read-only",) if user == "root" else ()
+    status, out, events = _run(user, site, work, READ, *flags)
+    assert (status, out) == (1, ROWS)
+    opens = [e for e in _of(events, "app.db") if e["result"] is not None and int(str(e["result"])) < 0]
+    assert opens and {e["errno"] for e in opens} == {"EROFS" if user == "root" else "EACCES"}
+    assert [(e["allowed"], e["explanation"]) for e in opens] == [(False, "sqlite-read-only")] * len(opens)
