@@ -166,6 +166,31 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     assert plan.persistent == ["/srv/state"]
 
 
+def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_data_is_kept() -> None:
+    """A database updated where it lay before the run (its journal beside it), or a file that
+    was there opened for update: a persistent mount that starts with what the directory held.
+    A file written anew into a directory that held others is no data read back: an empty
+    mount would hide them, and a persistent one is not asked for."""
+    updated = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", b"/srv/logs/app.log", None,
+                        "O_WRONLY|O_APPEND", None, 3, True)  # fmt: skip
+    plan = _plan(
+        event("/srv/app2/data/notes.db", "create"),
+        event("/srv/app2/data/notes.db-journal", "create"),
+        event("/srv/app2/data/notes.db-journal", "delete", 0, syscall="unlink"),
+        updated,
+        event("/srv/out/report.html", "create"),
+        states={"/srv/app2/data": C, "/srv/logs": C, "/srv/out": C},
+    )
+    assert plan.mounts == ["/srv/app2/data", "/srv/logs"]
+    assert plan.persistent == plan.seeded == ["/srv/app2/data", "/srv/logs"]
+    assert [(b.point, b.kind) for b in plan.blocked] == [("/srv/out", "held")]
+    assert any("/srv/app2/data holds data" in n and "starts with the files" in n for n in plan.notes)
+    fresh = _plan(
+        event("/srv/d/x.db", "create"), event("/srv/d/x.db-journal", "create"), states={"/srv/d": E}
+    )
+    assert fresh.persistent == ["/srv/d"] and fresh.seeded == []  # it held nothing: nothing to start with
+
+
 def test_scratch_places_and_lock_files_are_never_persistent() -> None:
     """/tmp is a tmpfs in every container (nobody expects it to survive a restart), and a lock
     file is opened for update to be locked, not to be read back."""

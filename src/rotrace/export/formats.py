@@ -271,6 +271,12 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
     for name, path in claimed:
         lines += [f"{path} must survive a restart (an emptyDir would lose it): a claim for it, to adapt:"]
         lines += _claim(name)
+        if path in plan.seeded:  # a new claim is empty: the files the image holds there go first
+            lines += [
+                f"{path} held files before the run, which the app keeps using: the claim starts empty,",
+                "fill it with them first (an initContainer of the app's image mounting the claim at",
+                f"/seed: cp -a {shlex.quote(path + '/.')} /seed/)",
+            ]
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]

@@ -34,7 +34,7 @@ class PathMap:
         return path
 
     def plan(self, plan: MountPlan) -> MountPlan:
-        """The plan with every path in it (mounts, persistent mounts, blocked places, settings
+        """The plan with every path in it (mounts, persistent and seeded mounts, blocked places, settings
         whose value is a path, the directories of the build steps) written as IMAGE names it."""
         if not self.pairs:
             return plan
@@ -43,6 +43,7 @@ class PathMap:
             plan,
             mounts=list(dict.fromkeys(map(self, plan.mounts))),
             persistent=list(dict.fromkeys(map(self, plan.persistent))),
+            seeded=list(dict.fromkeys(map(self, plan.seeded))),
             blocked=blocked,
             env={name: self(value) if value.startswith("/") else value for name, value in plan.env.items()},
             build_steps=[t.format(dir=shlex.quote(self(d))) for t, d in plan.build] or plan.build_steps,

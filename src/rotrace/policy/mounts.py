@@ -8,7 +8,9 @@ first wrote into it (recorded by the tracer):
 - a write into a directory the command created mounts its topmost created ancestor (per-run
   names such as `.tmpAbC123` are never mount points: their parent is);
 - a write into a directory that existed mounts that directory, unless it held entries: an
-  empty mount would hide them;
+  empty mount would hide them; but where the command keeps data there (a database it updates,
+  its journal), the directory is a persistent mount that starts with what it held (`seeded`: a
+  Docker named volume is filled from the image; a claim must be filled first);
 - never the working directory or its ancestors, a virtual environment or a directory holding
   one, or a system directory.
 A directory the command builds under a temporary name and then renames into place (pytest's
@@ -102,6 +104,9 @@ class MountPlan:
     build: list[tuple[str, str]] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # mounts the command made: absent from a fresh tree
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
+    # persistent mounts over directories that held files before the run: the volume must start
+    # with what the image holds there
+    seeded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
 
@@ -125,6 +130,7 @@ class _Planner:
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self.removed: set[str] = set()  # directories the command removed
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
+        self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
         # directory -> where `point` climbs from it, once all is learnt (None: not yet)
@@ -246,9 +252,14 @@ class _Planner:
         for v in sorted(venvs):
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
-        if point not in SCRATCH and self.held_content(point):
+        if point not in SCRATCH and self.held_content(point) and point not in self.kept_data:
             return "held", f"{point} held files before the run: an empty mount over it would hide them"
         return None
+
+    def seeded(self, point: str) -> bool:
+        """A mount over a directory that held files, allowed because the command keeps data
+        there: its volume must start with them."""
+        return point in self.kept_data and point not in SCRATCH and self.held_content(point)
 
 
 def _renamed(path: str, renames: dict[str, str]) -> str:
@@ -481,6 +492,8 @@ class MountPlanner:
                 self._early.unanswered.append((self._early.learnt, venv))
             planner.venvs.add(venv)
         self._learn_under_created(v)
+        if e.op in FILE_OPS and self._keeps_data(v, e.path, noted=False):
+            planner.kept_data.add(written_directory(e, e.path))
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
 
@@ -692,9 +705,10 @@ class MountPlanner:
         points = [p.point for p in placed if p.reason is None]
         return bool(targets) and all(any(is_under(t, point) for point in points) for t in targets)
 
-    def _keeps_data(self, v: Verdict, raw: bytes) -> bool:
+    def _keeps_data(self, v: Verdict, raw: bytes, noted: bool = True) -> bool:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
-        writer's data, a file opened for update without truncation that was there before."""
+        writer's data, a file opened for update without truncation that was there before
+        (`noted`: an answer of the early placing's, to be asked again at the run's end)."""
         e = v.event
         if e.failed:
             return False
@@ -705,7 +719,8 @@ class MountPlanner:
         if _LOCK.search(raw):
             return False  # a lock file is opened for update to be locked, not to be read back
         path = text_of(raw)
-        return self._noted("kept", path, self._answer("kept", path))
+        answer = self._answer("kept", path)
+        return self._noted("kept", path, answer) if noted else answer
 
     def _placement(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
         """The mount point for writes into `directory`, and where the write needs a mount (the
@@ -748,6 +763,7 @@ class MountPlanner:
         build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
         build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
+        seeded = [p for p in persistent if self._planner.seeded(p)]
         return MountPlan(
             mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
@@ -757,6 +773,7 @@ class MountPlanner:
             build=build,
             created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
+            seeded=seeded,
             notes=self._notes(mounts),
         )
 
@@ -787,6 +804,13 @@ class MountPlanner:
             notes.append(
                 f"{point} holds data the program reads back (e.g. {self._persistent[point]}): a tmpfs or "
                 "emptyDir loses it on a restart; mount a persistent volume there"
+                + (
+                    ", one that starts with the files the directory held before the run (a Docker or "
+                    "Compose named volume is filled from the image; a persistentVolumeClaim starts empty: "
+                    "copy them in first)"
+                    if self._planner.seeded(point)
+                    else ""
+                )
             )
         if self._tolerated:
             count = sum(self._tolerated.values())
