@@ -23,7 +23,10 @@ with open("app.log", "a") as f:
 def _rotrace(
     *args: str, cwd: Path | None = None, env_columns: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": env_columns} if env_columns else None
+    """As a user runs it, piped: COLUMNS only where a test sets it (no width inherited)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if env_columns:
+        env["COLUMNS"] = env_columns
     return subprocess.run(
         [sys.executable, "-m", "rotrace", *args], capture_output=True, text=True, cwd=cwd, env=env
     )
