@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.loopfs import loop_fs
 from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 # The traced program: a subvolume `sv` (vol_args), a snapshot `snap` of it, destroyed, and a
@@ -57,34 +58,14 @@ except OSError as exc:
 FS_IOC_GET_ENCRYPTION_POLICY = 0x400C6615
 
 
-def _loop_fs(kind: str, *mkfs: str) -> Iterator[Path]:
-    """A filesystem of `kind` in a file, mounted on a new directory everyone may write in."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a filesystem needs root")
-    work = Path(tempfile.mkdtemp(prefix=f"rotrace-{kind}-", dir="/var/tmp"))
-    image, top = work / "image", work / "mnt"
-    top.mkdir()
-    with image.open("wb") as f:
-        f.truncate(256 << 20)
-    subprocess.run([*mkfs, str(image)], check=True, capture_output=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(top)], check=True, capture_output=True)
-    try:
-        top.chmod(0o777)
-        work.chmod(0o755)
-        yield top
-    finally:
-        subprocess.run(["umount", "-l", str(top)], check=False, capture_output=True)
-        subprocess.run(["rm", "-rf", str(work)], check=False)
-
-
 @pytest.fixture
 def btrfs() -> Iterator[Path]:
-    yield from _loop_fs("btrfs", "mkfs.btrfs", "-q", "-f")
+    yield from loop_fs("btrfs", "mkfs.btrfs", "-q", "-f")
 
 
 @pytest.fixture
 def encrypting_ext4() -> Iterator[Path]:
-    yield from _loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-O", "encrypt")
+    yield from loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-O", "encrypt")
 
 
 Events = list[dict[str, object]]

@@ -9,15 +9,18 @@ do next is not known."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.loopfs import loop_fs
 from tests.support.places import fixed_name_dir
 from tests.support.tracing import NON_ROOT_PYTHON, PY
 
@@ -136,3 +139,63 @@ def test_a_refused_open_stays_a_violation_explained(work: Path, site: Path, user
     opens = [e for e in _of(events, "app.db") if e["result"] is not None and int(str(e["result"])) < 0]
     assert opens and {e["errno"] for e in opens} == {"EROFS" if user == "root" else "EACCES"}
     assert [(e["allowed"], e["explanation"]) for e in opens] == [(False, "sqlite-read-only")] * len(opens)
+
+
+@pytest.fixture
+def whole_seconds() -> Iterator[Path]:
+    """ext4 with 128-byte inodes: its timestamps keep whole seconds."""
+    yield from loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-I", "128")
+
+
+# On a filesystem of whole seconds a change made in the run's first second is stamped with a
+# time before the run's start: each way SQLite changes a database without a file beside it,
+# and a database made (O_EXCL) with its header.
+COARSE = {
+    "memory-journal": "import sqlite3; c = sqlite3.connect('app.db');"
+    " c.execute('pragma journal_mode=memory'); c.execute('insert into t values (3)'); c.commit()",
+    "made": "import os; fd = os.open('new.db', os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666);"
+    " os.write(fd, b'SQLite format 3\\0' + bytes(84))",
+}
+
+
+@pytest.mark.parametrize("change", list(COARSE))
+def test_a_change_on_a_filesystem_of_whole_seconds_is_a_violation(
+    whole_seconds: Path,
+    site: Path,  # noqa: F811
+    change: str,
+) -> None:
+    _database(whole_seconds)
+    while time.time() % 1 > 0.2:  # the run then starts, and writes, within one second
+        time.sleep(0.02)
+    status, _, events = _run("root", site, whole_seconds, COARSE[change])
+    opens = _of(events, "new.db" if change == "made" else "app.db")
+    assert opens and status == 1
+    assert [(e["allowed"], e["harmless"]) for e in opens] == [(False, False)] * len(opens), opens
+
+
+# Open the database, let the report process see it unchanged, change it, then bind a database
+# older than the run over its name: the name then reaches another file.
+SWAP = """
+import os, subprocess, time
+fd = os.open("app.db", os.O_RDWR)
+time.sleep(1)
+os.pwrite(fd, b"changed", 200)
+subprocess.run(["mount", "--bind", "decoy.db", "app.db"], check=True)
+"""
+
+
+def test_another_file_mounted_over_a_database_is_no_answer(work: Path, site: Path) -> None:  # noqa: F811
+    if os.geteuid() != 0:
+        pytest.skip("a bind mount needs root")
+    decoy = _database(work)
+    decoy.rename(work / "decoy.db")
+    _database(work)
+    time.sleep(0.05)
+    try:
+        status, _, events = _run("root", site, work, SWAP)
+    finally:
+        subprocess.run(["umount", str(work / "app.db")], check=False)
+    assert b"changed" in (work / "app.db").read_bytes()
+    opens = _of(events, "app.db")
+    assert opens and status == 1
+    assert [(e["allowed"], e["harmless"]) for e in opens] == [(False, False)] * len(opens), opens

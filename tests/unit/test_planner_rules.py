@@ -191,6 +191,19 @@ def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_dat
     assert fresh.persistent == ["/srv/d"] and fresh.seeded == []  # it held nothing: nothing to start with
 
 
+def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded() -> None:
+    """Data kept there or not, a directory that held files outside the application's tree and
+    the places for data stays refused: a persistent mount would make it writable for good."""
+    held = ["/usr/local/bin", "/etc/ssh", "/home/u", "/home/u/.config/app", "/srv/app"]
+    journals = [event(f"{d}/x.db-journal", "create") for d in held]
+    data = event("/srv/app/data/x.db-journal", "create")
+    plan = _plan(*journals, data, states=dict.fromkeys(held, C) | {"/srv/app/data": C})
+    assert plan.seeded == ["/srv/app/data"] and plan.mounts == ["/srv/app/data"]
+    assert [(b.point, b.kind) for b in plan.blocked] == [
+        ("/etc/ssh", "held"), ("/home/u", "held"), ("/home/u/.config/app", "held"),
+        ("/srv/app", "application"), ("/usr/local/bin", "held")]  # fmt: skip
+
+
 def test_scratch_places_and_lock_files_are_never_persistent() -> None:
     """/tmp is a tmpfs in every container (nobody expects it to survive a restart), and a lock
     file is opened for update to be locked, not to be read back."""

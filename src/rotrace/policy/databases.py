@@ -7,9 +7,11 @@ and every read works (os_unix.c, `unixOpen`). It changes a database through a ro
 WAL database writes the `-shm` too. So an existing database whose run wrote none of those files,
 and whose change time is older than the run, was only read: its read-write open, which
 succeeded, is not a write that a read-only root breaks. A change time is the kernel's: no
-program sets it back. An open that failed (`--read-only`'s EROFS, a user's EACCES) says nothing
-of what the program meant to do next (SQLite, read-only, fails a write without a system call):
-it stays a violation, with what SQLite does explained.
+program sets it back (but the clock, CAP_SYS_TIME); `before` allows for filesystems that keep
+whole seconds. The file must be the one first looked at (device and inode), each time. An open
+that failed (`--read-only`'s EROFS, a user's EACCES) says nothing of what the program meant to
+do next (SQLite, read-only, fails a write without a system call): it stays a violation, with
+what SQLite does explained.
 
 What is read of the file (its first 16 bytes, its change time) is read when the trace is
 classified, as the forecast reads whether a parent exists.
@@ -48,24 +50,44 @@ def database_of(path: bytes) -> bytes | None:
 
 def candidate(event: FileEvent) -> bool:
     """A read-write open, without O_TRUNC, as SQLite opens a database; placed (never an
-    unresolved one)."""
+    unresolved one), and not one that made the file (O_EXCL, succeeded)."""
     flags = event.flags or ""
-    return event.op in _OPENS and not event.unresolved and "O_RDWR" in flags and "O_TRUNC" not in flags
+    return (
+        event.op in _OPENS
+        and not event.unresolved
+        and "O_RDWR" in flags
+        and "O_TRUNC" not in flags
+        and not ("O_EXCL" in flags and not event.failed)
+    )
 
 
-def untouched(path: bytes, since: int | None) -> bool:
-    """`path` is a SQLite database (a regular file with its header) whose change time is
-    before `since` (None: whenever)."""
+def before(ctime_ns: int, since: int) -> bool:
+    """A change time before `since`, whatever the filesystem's timestamp granularity: one that
+    keeps whole seconds (ext4 with 128-byte inodes) or two (FAT) stamps a change made after
+    `since` with a time rounded down, maybe below it. The granularity is read off the time
+    itself: the largest power of ten dividing it, two seconds for whole ones (a time on a
+    fine-grained filesystem that happens to be round only asks for more margin)."""
+    step = 1
+    while step < 1_000_000_000 and ctime_ns % (step * 10) == 0:
+        step *= 10
+    if step == 1_000_000_000:
+        step = 2_000_000_000
+    return ctime_ns + step <= since
+
+
+def database(path: bytes, since: int | None) -> tuple[int, int] | None:
+    """The (device, inode) of the file at `path` if it is a SQLite database (a regular file
+    with its header) whose change time is before `since` (None: whenever); else None."""
     try:
         fd = os.open(path, _READ)
     except (OSError, ValueError):
-        return False
+        return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (since is not None and st.st_ctime_ns >= since):
-            return False
-        return os.pread(fd, len(MAGIC), 0) == MAGIC
+        if not stat.S_ISREG(st.st_mode) or (since is not None and not before(st.st_ctime_ns, since)):
+            return None
+        return (st.st_dev, st.st_ino) if os.pread(fd, len(MAGIC), 0) == MAGIC else None
     except OSError:
-        return False
+        return None
     finally:
         os.close(fd)

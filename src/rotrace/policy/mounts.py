@@ -9,8 +9,9 @@ first wrote into it (recorded by the tracer):
   names such as `.tmpAbC123` are never mount points: their parent is);
 - a write into a directory that existed mounts that directory, unless it held entries: an
   empty mount would hide them; but where the command keeps data there (a database it updates,
-  its journal), the directory is a persistent mount that starts with what it held (`seeded`: a
-  Docker named volume is filled from the image; a claim must be filled first);
+  its journal) and the directory is a place for data (in the application's tree, under
+  /var/lib, /srv...: `_DATA_ROOTS`), it is a persistent mount that starts with what it held
+  (`seeded`: a Docker named volume is filled from the image; a claim must be filled first);
 - never the working directory or its ancestors, a virtual environment or a directory holding
   one, or a system directory.
 A directory the command builds under a temporary name and then renames into place (pytest's
@@ -57,6 +58,11 @@ SYSTEM_DIRS = frozenset(
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 _LOCK = re.compile(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
+# Where a directory that held files may become a persistent mount that starts with them (the
+# command keeping data there): the application's own tree (below its working directory) and
+# the places data lives (FHS); never a directory of programs or configuration (/usr/local/bin,
+# /etc/ssh), nor a home directory, whatever was opened there.
+_DATA_ROOTS = ("/var/lib", "/var/log", "/var/opt", "/var/cache", "/srv", "/data", "/opt")
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
@@ -252,14 +258,22 @@ class _Planner:
         for v in sorted(venvs):
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
-        if point not in SCRATCH and self.held_content(point) and point not in self.kept_data:
+        if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
             return "held", f"{point} held files before the run: an empty mount over it would hide them"
         return None
+
+    def _data_place(self, point: str) -> bool:
+        """The command keeps data in `point`, a place for data (_DATA_ROOTS)."""
+        if point not in self.kept_data:
+            return False
+        if self.cwd and point != self.cwd and is_under(point, self.cwd):
+            return True
+        return any(point != root and is_under(point, root) for root in _DATA_ROOTS)
 
     def seeded(self, point: str) -> bool:
         """A mount over a directory that held files, allowed because the command keeps data
         there: its volume must start with them."""
-        return point in self.kept_data and point not in SCRATCH and self.held_content(point)
+        return point not in SCRATCH and self.held_content(point) and self._data_place(point)
 
 
 def _renamed(path: str, renames: dict[str, str]) -> str:

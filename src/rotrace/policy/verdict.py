@@ -129,6 +129,7 @@ class Classifier:
         self.since = since
         self._journaled: set[bytes] = set()  # databases with a journal, WAL or index written
         self._databases: dict[bytes, bool] = {}  # database -> untouched since the start
+        self._first: dict[bytes, tuple[int, int] | None] = {}  # database -> the file first found there
         self._read: set[bytes] | None = set() if journal else None  # those answered as only read
         self.know(processes)
 
@@ -139,8 +140,7 @@ class Classifier:
             return False
         if not all(self.cmdlines.get(pid, "") == cmdline for pid, cmdline in used.items()):
             return False
-        read, since = self._read or (), self.since or 0
-        return all(p not in self._journaled and databases.untouched(p, since) for p in read)
+        return all(p not in self._journaled and self._untouched(p) for p in self._read or ())
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
@@ -148,6 +148,7 @@ class Classifier:
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         fresh._journaled = set(self._journaled)
+        fresh._first = dict(self._first)  # the files first found: another one there since is no answer
         return fresh
 
     def learn(self, event: FileEvent) -> None:
@@ -164,15 +165,22 @@ class Classifier:
             return False, False
         path = event.path
         if event.failed:
-            return event.errno in databases.REFUSED and databases.untouched(path, None), False
+            return event.errno in databases.REFUSED and databases.database(path, None) is not None, False
         if self.since is None or self.enforced:
             return False, False
         answer = self._databases.get(path)
         if answer is None:
-            answer = self._databases[path] = databases.untouched(path, self.since)
+            answer = self._databases[path] = self._untouched(path)
         if answer and self._read is not None:
             self._read.add(path)
         return answer, answer
+
+    def _untouched(self, path: bytes) -> bool:
+        """A database unchanged since the run's start, and the very file first found at `path`
+        (not another mounted or renamed there since)."""
+        found = databases.database(path, self.since)
+        first = self._first.setdefault(path, found)
+        return found is not None and found == first
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
