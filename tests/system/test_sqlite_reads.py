@@ -199,3 +199,29 @@ def test_another_file_mounted_over_a_database_is_no_answer(work: Path, site: Pat
     opens = _of(events, "app.db")
     assert opens and status == 1
     assert [(e["allowed"], e["harmless"]) for e in opens] == [(False, False)] * len(opens), opens
+
+
+@pytest.fixture
+def overlay(work: Path) -> Iterator[Path]:
+    """A container's root as podman and Docker make it: overlayfs, the image's files below."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting an overlay needs root")
+    lower, upper, scratch, merged = (work / n for n in ("lower", "upper", "scratch", "merged"))
+    for d in (lower, upper, scratch, merged):
+        d.mkdir()
+    _database(lower)
+    options = f"lowerdir={lower},upperdir={upper},workdir={scratch}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True)
+    try:
+        yield merged
+    finally:
+        subprocess.run(["umount", "-l", str(merged)], check=False)
+
+
+def test_a_database_only_read_on_an_overlay_root_is_no_violation(overlay: Path, site: Path) -> None:  # noqa: F811
+    """The read-write open copies the file up (a new change time, the same modification time)."""
+    status, out, events = _run("root", site, overlay, READ)
+    assert (status, out) == (0, ROWS)
+    assert (overlay.parent / "upper" / "app.db").exists()  # copied up by the open
+    opens = _of(events, "app.db")
+    assert opens and [(e["allowed"], e["harmless"]) for e in opens] == [(True, True)] * len(opens), opens

@@ -5,15 +5,19 @@ under a read-only root, EACCES where the user may not write) it opens the file a
 and every read works (os_unix.c, `unixOpen`). It changes a database through a rollback journal
 (`-journal`) or a write-ahead log (`-wal`, with its `-shm` index) made beside it; a reader of a
 WAL database writes the `-shm` too. So an existing database whose run wrote none of those files,
-and whose change time is older than the run, was only read: its read-write open, which
-succeeded, is not a write that a read-only root breaks. A change time is the kernel's: no
-program sets it back (but the clock, CAP_SYS_TIME); `before` allows for filesystems that keep
-whole seconds. The file must be the one first looked at (device and inode), each time. An open
+and whose modification time is older than the run, was only read: its read-write open, which
+succeeded, is not a write that a read-only root breaks. Every write to the file's data moves
+its modification time (write, mmap, truncate, fallocate, copy_file_range); only the utime calls
+set it back, and rotrace records each as a write of its own. The change time would say more,
+but an overlay filesystem (a container's root) copies the file up at the read-write open
+itself, with a new change time and the same modification time. `before` allows for
+filesystems that keep whole seconds. The file must be the one first looked at (device and
+inode), each time. An open
 that failed (`--read-only`'s EROFS, a user's EACCES) says nothing of what the program meant to
 do next (SQLite, read-only, fails a write without a system call): it stays a violation, with
 what SQLite does explained.
 
-What is read of the file (its first 16 bytes, its change time) is read when the trace is
+What is read of the file (its first 16 bytes, its modification time) is read when the trace is
 classified, as the forecast reads whether a parent exists.
 """
 
@@ -28,7 +32,7 @@ from rotrace.events import FileEvent
 MAGIC = b"SQLite format 3\x00"  # the database file's header (fileformat2.html, section 1.3)
 SIDECARS = (b"-journal", b"-wal", b"-shm")
 # The clock the kernel stamps files with (CLOCK_REALTIME_COARSE, clock_gettime(2); Python's
-# time module does not name it): a change made after a reading has a change time at or after it.
+# time module does not name it): a write made after a reading is stamped at or after it.
 _CLOCK = 5
 _OPENS = frozenset({"open", "create"})
 REFUSED = frozenset({"EROFS", "EACCES", "EPERM"})  # where SQLite opens the database read-only instead
@@ -36,7 +40,7 @@ _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def now() -> int:
-    """The time (ns) by the files' clock, to compare change times with (`untouched`)."""
+    """The time (ns) by the files' clock, to compare their times with (`database`)."""
     return time.clock_gettime_ns(_CLOCK)
 
 
@@ -61,30 +65,30 @@ def candidate(event: FileEvent) -> bool:
     )
 
 
-def before(ctime_ns: int, since: int) -> bool:
-    """A change time before `since`, whatever the filesystem's timestamp granularity: one that
+def before(time_ns: int, since: int) -> bool:
+    """A file time before `since`, whatever the filesystem's timestamp granularity: one that
     keeps whole seconds (ext4 with 128-byte inodes) or two (FAT) stamps a change made after
     `since` with a time rounded down, maybe below it. The granularity is read off the time
     itself: the largest power of ten dividing it, two seconds for whole ones (a time on a
     fine-grained filesystem that happens to be round only asks for more margin)."""
     step = 1
-    while step < 1_000_000_000 and ctime_ns % (step * 10) == 0:
+    while step < 1_000_000_000 and time_ns % (step * 10) == 0:
         step *= 10
     if step == 1_000_000_000:
         step = 2_000_000_000
-    return ctime_ns + step <= since
+    return time_ns + step <= since
 
 
 def database(path: bytes, since: int | None) -> tuple[int, int] | None:
     """The (device, inode) of the file at `path` if it is a SQLite database (a regular file
-    with its header) whose change time is before `since` (None: whenever); else None."""
+    with its header) whose modification time is before `since` (None: whenever); else None."""
     try:
         fd = os.open(path, _READ)
     except (OSError, ValueError):
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (since is not None and not before(st.st_ctime_ns, since)):
+        if not stat.S_ISREG(st.st_mode) or (since is not None and not before(st.st_mtime_ns, since)):
             return None
         return (st.st_dev, st.st_ino) if os.pread(fd, len(MAGIC), 0) == MAGIC else None
     except OSError:
