@@ -2,8 +2,10 @@
 left by an earlier run) and updates it there: an empty mount would hide the database, so the
 plan makes the directory a persistent mount that starts with what it held. Run the way users
 run the exports: bwrap's arguments as produced (the directory bound to itself), Docker's flags
-in podman (a named volume, filled from the image on first use). Each gives the unconfined
-run's output, the rows shipped with the database included; a bare read-only root fails."""
+in podman (a named volume, filled from the image on first use), the k8s fragment in a Pod with
+the initContainer its comment gives (a claim starts empty in Kubernetes). Each gives the
+unconfined run's output, the rows shipped with the database included, and keeps what a run
+added for the next; a bare read-only root fails."""
 
 from __future__ import annotations
 
@@ -11,17 +13,20 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tarfile
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
-from tests.support.containers import import_image, podman_wrapper, python_rootfs
+from tests.support.containers import import_image, kube_cleanup, kube_wrapper, podman_wrapper, python_rootfs
 from tests.support.places import fixed_name_dir
 from tests.support.plans import plan_of
+from tests.support.standalone import ROOT
 from tests.support.tracing import NON_ROOT_PYTHON, PY, rotrace_cli
 
 PYTHON = "/usr/bin/python3.11"  # the image's Python too (tests/support/containers.py)
@@ -129,3 +134,67 @@ def test_docker_flags_run_the_application_on_the_data_its_image_ships(traced: Tr
     finally:
         subprocess.run([str(wrapper), "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)
         subprocess.run([str(wrapper), "rmi", "-f", name], capture_output=True, timeout=120)
+
+
+def _debian_with_app(work: Path, podman: Path, name: str) -> None:
+    """Debian (it has /bin/sh and cp, as the fragment's initContainer needs) with the
+    application at /app, imported as `name`."""
+    base = subprocess.run([str(ROOT / "scripts/debian-rootfs"), "bookworm", "python3,python3-venv"],
+                          capture_output=True, text=True, timeout=900, check=True).stdout.strip()  # fmt: skip
+    app = work / "app"
+    _lay(app)
+    image = work / "image.tar"
+    shutil.copyfile(base, image)
+
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    with tarfile.open(image, "a") as tar:
+        tar.add(app, "./app", filter=as_root)
+    subprocess.run([str(podman), "import", str(image), name], check=True, capture_output=True, timeout=300)
+    image.unlink()
+
+
+@pytest.mark.needs("podman", "catatonit")
+def test_the_k8s_fragment_with_its_seeding_runs_the_application_and_keeps_its_data(
+    traced: Traced, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("podman here runs as root (a private mount namespace for cgroups)")
+    podman, kube = podman_wrapper(tmp_path), kube_wrapper(tmp_path)
+    name = f"localhost/rotrace-held-k8s:{os.getpid()}"
+    _debian_with_app(tmp_path, podman, name)
+    out = rotrace_cli("allowlist", str(traced.trace), "--format", "k8s", "--map", f"{traced.app}=/app")
+    assert out.returncode == 0, out.stderr
+    comments = [line[4:] for line in out.stdout.splitlines() if line.startswith("#   ")]
+    start = comments.index("command:")  # the initContainer's command, as the comment gives it
+    seed = yaml.safe_load("\n".join(comments[start:]))["command"]
+    spec = yaml.safe_load(out.stdout)["spec"]
+    (claim,) = [v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]]
+    (container,) = spec["containers"]
+    container.update(image=name, command=["/usr/bin/python3", "app.py"], workingDir="/app")
+    init = {"name": "seed", "image": name, "command": seed,
+            "volumeMounts": [{"name": claim, "mountPath": "/seed"}]}  # fmt: skip
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"rotrace-held-{os.getpid()}"},
+           "spec": {"restartPolicy": "Never", "initContainers": [init], **spec}}  # fmt: skip
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump(pod, sort_keys=False))
+    logs = []
+    try:
+        for _ in range(2):  # the second start finds the claim filled: nothing copied over its data
+            played = subprocess.run([str(kube), "kube", "play", "--network", "none", str(manifest)],
+                                    capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert played.returncode == 0, played.stderr
+            app = f"{pod['metadata']['name']}-{container['name']}"
+            waited = subprocess.run([str(kube), "wait", app], capture_output=True, text=True, timeout=300)
+            log = subprocess.run([str(kube), "logs", app], capture_output=True, text=True, timeout=120)
+            logs.append((waited.stdout.strip(), log.stdout + log.stderr))
+            subprocess.run([str(kube), "kube", "down", str(manifest)], capture_output=True, timeout=300)
+        assert logs == [("0", EXPECTED), ("0", "shipped,run,run\n")]
+    finally:
+        subprocess.run([str(kube), "kube", "down", str(manifest)], capture_output=True, timeout=300)
+        subprocess.run([str(kube), "volume", "rm", "-f", claim], capture_output=True, timeout=120)
+        subprocess.run([str(podman), "rmi", "-f", name], capture_output=True, timeout=120)
+        kube_cleanup()

@@ -5,6 +5,7 @@ which known writer a write is (the fix follows from it)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
@@ -343,3 +344,41 @@ def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_
     assert v.violation and v.explanation is BY_ID["mypy-cache"]
     plan = plan_mounts([v], CWD, {})
     assert (plan.mounts, plan.env, plan.settings) == (["/tmp"], {}, {})
+
+
+def test_a_directory_holding_the_program_is_never_seeded(tmp_path: Path) -> None:
+    """Django's layout keeps db.sqlite3 beside manage.py: a volume filled once from the image
+    there would keep the first image's code for good. Its data/ beside it may be seeded."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "manage.py").write_text("")
+    for db in (project / "db.sqlite3", project / "data" / "app.db"):
+        db.write_bytes(b"SQLite format 3\0")
+    top, data = str(project), str(project / "data")
+    plan = _plan(
+        event(f"{top}/db.sqlite3-journal", "create"),
+        event(f"{data}/app.db-journal", "create"),
+        states={top: C, data: C},
+        cwd=str(tmp_path),
+    )
+    assert plan.seeded == [data] and [(b.point, b.kind) for b in plan.blocked] == [(top, "held")]
+
+
+def test_an_existing_file_appended_to_or_updated_with_o_creat_keeps_data_where_it_lay() -> None:
+    """`open(p, "a")`, a shell's `>>` and SQLite open with O_CREAT: in a directory that held
+    files, such an update is data to keep (the file may have been there); a file made anew
+    (O_TRUNC, O_EXCL) is not."""
+
+    def opened(path: str, flags: str) -> FileEvent:
+        return FileEvent(1, 1, b"/bin/sh", "openat", "create", path.encode(), None, flags, 0o666, 3, True)
+
+    held = ["/srv/logs", "/srv/db", "/srv/out", "/srv/tmp"]
+    plan = _plan(
+        opened("/srv/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
+        opened("/srv/db/app.db", "O_RDWR|O_CREAT|O_CLOEXEC"),
+        opened("/srv/out/report.html", "O_WRONLY|O_CREAT|O_TRUNC"),
+        opened("/srv/tmp/x", "O_RDWR|O_CREAT|O_EXCL"),
+        states=dict.fromkeys(held, C),
+    )
+    assert plan.seeded == plan.persistent == ["/srv/db", "/srv/logs"]
+    assert [b.point for b in plan.blocked] == ["/srv/out", "/srv/tmp"]

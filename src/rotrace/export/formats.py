@@ -273,10 +273,13 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
         lines += _claim(name)
         if path in plan.seeded:  # a new claim is empty: the files the image holds there go first
             lines += [
-                f"{path} held files before the run, which the app keeps using: the claim starts empty,",
-                "fill it with them first (an initContainer of the app's image mounting the claim at",
-                f"/seed: cp -a {shlex.quote(path + '/.')} /seed/)",
+                f"{path} held files before the run, which the app keeps using: the claim starts empty;",
+                "fill it with them once, before the app first starts (an initContainer of the app's",
+                "image mounting the claim at /seed, copying only into an empty claim, never over data):",
             ]
+            if is_plain(path):
+                fill = f'[ -n "$(ls -A /seed)" ] || cp -a {shlex.quote(path + "/.")} /seed/'
+                lines += ["  " + line for line in _yaml({"command": ["/bin/sh", "-c", fill]}).splitlines()]
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]

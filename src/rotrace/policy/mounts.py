@@ -263,8 +263,9 @@ class _Planner:
         return None
 
     def _data_place(self, point: str) -> bool:
-        """The command keeps data in `point`, a place for data (_DATA_ROOTS)."""
-        if point not in self.kept_data:
+        """The command keeps data in `point`, a place for data (_DATA_ROOTS) that holds no
+        program (a volume filled once from the image would keep the first image's code)."""
+        if point not in self.kept_data or _holds_code(point):
             return False
         if self.cwd and point != self.cwd and is_under(point, self.cwd):
             return True
@@ -274,6 +275,26 @@ class _Planner:
         """A mount over a directory that held files, allowed because the command keeps data
         there: its volume must start with them."""
         return point not in SCRATCH and self.held_content(point) and self._data_place(point)
+
+
+_CODE = (".py", ".pyc", ".pyi", ".pth", ".js", ".mjs", ".cjs", ".rb", ".pl", ".php", ".sh", ".jar", ".so",
+         ".toml", ".cfg", ".ini", ".conf")  # fmt: skip
+
+
+def _holds_code(directory: str) -> bool:
+    """`directory` holds a program or its configuration (the files in it now, read once per
+    place): an executable file, a module, a script, a configuration file (Django's manage.py
+    and settings beside its db.sqlite3)."""
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(_CODE) or entry.name in ("Dockerfile", "Makefile"):
+                    return True
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o111:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _renamed(path: str, renames: dict[str, str]) -> str:
@@ -290,6 +311,22 @@ def _renamed(path: str, renames: dict[str, str]) -> str:
             top = top[:cut]
         path = renames[top] + path[len(top) :]
     return path
+
+
+def _updates(e: FileEvent) -> bool:
+    """An open that updates a file in place, if the file was there (O_APPEND or O_RDWR, never
+    O_TRUNC or O_EXCL; with O_CREAT too: `open(p, "a")`, a shell's `>>`, SQLite), other than a
+    lock file's. Whether it was there is not known: in a directory that held files, the data
+    a mount must keep."""
+    flags = e.flags or ""
+    return (
+        not e.failed
+        and e.op in ("open", "create")
+        and _UPDATE.search(flags) is not None
+        and "O_TRUNC" not in flags
+        and "O_EXCL" not in flags
+        and not _LOCK.search(e.path)
+    )
 
 
 def _needs_mount(v: Verdict) -> bool:
@@ -506,7 +543,7 @@ class MountPlanner:
                 self._early.unanswered.append((self._early.learnt, venv))
             planner.venvs.add(venv)
         self._learn_under_created(v)
-        if e.op in FILE_OPS and self._keeps_data(v, e.path, noted=False):
+        if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False) or _updates(e)):
             planner.kept_data.add(written_directory(e, e.path))
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
@@ -623,7 +660,7 @@ class MountPlanner:
                 placement.reason is None
                 and point not in SCRATCH  # nobody expects /tmp to survive a restart
                 and point not in self._persistent
-                and self._keeps_data(v, raw)
+                and (self._keeps_data(v, raw) or planner.seeded(point))
             ):
                 self._persistent[point] = text_of(raw)
         return placed

@@ -63,10 +63,18 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
             fix = Text(f"fix ({known.title}, {count:,}): ", style="green")
             fix.append(known.fix, style="")
             _print(console, fix, 6)
-    if plan.mounts:
+    scratch = [m for m in plan.mounts if m not in plan.persistent]
+    kept = [m for m in plan.mounts if m in plan.persistent]
+    if scratch:
         line = Text("→ writable mounts (tmpfs, emptyDir): ", style="green")
-        line.append(safe_text(", ".join(plan.mounts)))
+        line.append(safe_text(", ".join(scratch)))
         _print(console, line, 2)
+    if kept:
+        line = Text("→ persistent volumes (the data must survive a restart): ", style="green")
+        line.append(safe_text(", ".join(m + (" (filled first with what it held)" if m in plan.seeded else "")
+                                        for m in kept)))  # fmt: skip
+        _print(console, line, 2)
+    if plan.mounts:
         console.print(
             Text("    `rotrace allowlist TRACE --format k8s|docker|compose|policy` writes them", style="dim")
         )
