@@ -163,3 +163,12 @@ def test_volume_names_are_rfc1123_labels(path: str) -> None:
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
     assert volume_name(path, set()) == name  # stable
     assert volume_name(path, taken) != name  # unique
+
+
+def test_two_paths_never_share_a_volume_name_whatever_the_plan_holds() -> None:
+    """Named volumes outlive plans: /srv/x-y's is the same with or without /srv/x/y beside it."""
+    alone = volume_name("/srv/x-y", set())
+    taken: set[str] = set()
+    both = [volume_name("/srv/x/y", taken), volume_name("/srv/x-y", taken)]
+    assert both == [volume_name("/srv/x/y", set()), alone] and len(set(both)) == 2
+    assert volume_name("/App", set()) != volume_name("/app", set()) == "app"

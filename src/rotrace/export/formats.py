@@ -202,9 +202,12 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
 
 def volume_name(path: str, taken: set[str]) -> str:
     """An RFC 1123 label (lower-case alphanumerics and '-', at most 63, alphanumeric at both ends)
-    for the volume behind `path`: readable, and stable (a short hash when it had to be cut)."""
+    for the volume behind `path`: readable, and the same for that path in every plan, another
+    path's never (a short hash where the label alone could name two: cut, lower-cased, or a '-'
+    that a '/' would also give, /srv/x-y against /srv/x/y). A named volume outlives the plan,
+    so a name is never given by which paths a plan happens to hold."""
     base = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
-    if len(base) > 50 or base != path.lower().strip("/").replace("/", "-"):
+    if len(base) > 50 or base != path.strip("/").replace("/", "-") or "-" in path:
         digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
         base = f"{base[:50].rstrip('-')}-{digest}"
     name, n = base, 2
@@ -368,7 +371,11 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
     flags += [f"--mount=type=volume,src={volume_name(p, taken)},{csv_field('dst=' + p)}" for p in kept]
     flags += [f"--env={n}={v}" for n, v in env.items()]
     read = 'mapfile -t flags < <(rotrace allowlist TRACE --format docker); docker run "${flags[@]}" IMAGE'
-    notes = [*_persistent_notes(kept, "a named volume"), *env_notes, *_build_notes(plan)]
+    shared = (
+        "a named volume (one per name on the host: every container naming it shares it, so give "
+        "each application's its own `src=`)"
+    )
+    notes = [*_persistent_notes(kept, shared), *env_notes, *_build_notes(plan)]
     notes += [*skipped, *skipped_p]
     incomplete = bool(skipped or skipped_p or env_notes)
     return _argument_lines(plan, target, flags, notes, incomplete, "docker run", read)
