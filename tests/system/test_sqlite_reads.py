@@ -225,3 +225,17 @@ def test_a_database_only_read_on_an_overlay_root_is_no_violation(overlay: Path, 
     assert (overlay.parent / "upper" / "app.db").exists()  # copied up by the open
     opens = _of(events, "app.db")
     assert opens and [(e["allowed"], e["harmless"]) for e in opens] == [(True, True)] * len(opens), opens
+
+
+def test_a_database_only_read_in_an_allowed_place_needs_no_mount_either(work: Path, site: Path) -> None:  # noqa: F811
+    """Allowed, it is still no write: the plan has nothing to say of it (no "allowed writes
+    that no mount can make writable"), whether the run allowed it or a `check` does."""
+    _database(work)
+    status, out, events = _run("root", site, work, READ, "--allow", str(work))
+    assert (status, out) == (0, ROWS)
+    assert [(e["allowed"], e["harmless"]) for e in _of(events, "app.db")] == [(True, True)]
+    _run("root", site, work, READ)
+    argv, env = invocation("root", site, work)
+    checked = subprocess.run([*argv, "check", "t.json", "--allow", str(work)], cwd=work, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert checked.returncode == 0 and "cannot be made writable" not in checked.stderr, checked.stderr

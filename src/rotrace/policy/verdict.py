@@ -220,11 +220,10 @@ class Classifier:
         ro = forecast(event, allowed)
         if event.op in ("rename", "link") and event.target is not None and ro in ("ok", "EROFS"):
             ro = self._across_mounts(event, ro)
-        database = False
-        if not allowed:
-            database, only_read = (True, True) if only_read else self._database(event)
-            if only_read:
-                return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
+        # allowed or not: an allowed database only read needs no mount either
+        database, only_read = (True, True) if only_read else self._database(event)
+        if only_read:
+            return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
         if (
             not allowed
             and event.failed
