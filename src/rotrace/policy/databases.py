@@ -35,6 +35,7 @@ SIDECARS = (b"-journal", b"-wal", b"-shm")
 # time module does not name it): a write made after a reading is stamped at or after it.
 _CLOCK = 5
 _OPENS = frozenset({"open", "create"})
+_KERNELS = (b"/dev/", b"/proc/", b"/sys/")
 REFUSED = frozenset({"EROFS", "EACCES", "EPERM"})  # where SQLite opens the database read-only instead
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -54,10 +55,12 @@ def database_of(path: bytes) -> bytes | None:
 
 def candidate(event: FileEvent) -> bool:
     """A read-write open, without O_TRUNC, as SQLite opens a database; placed (never an
-    unresolved one), and not one that made the file (O_EXCL, succeeded)."""
+    unresolved one), not one that made the file (O_EXCL, succeeded), nowhere a kernel's own
+    filesystem (/dev, /proc, /sys) serves."""
     flags = event.flags or ""
     return (
         event.op in _OPENS
+        and not event.path.startswith(_KERNELS)
         and not event.unresolved
         and "O_RDWR" in flags
         and "O_TRUNC" not in flags
@@ -81,8 +84,11 @@ def before(time_ns: int, since: int) -> bool:
 
 def database(path: bytes, since: int | None) -> tuple[int, int] | None:
     """The (device, inode) of the file at `path` if it is a SQLite database (a regular file
-    with its header) whose modification time is before `since` (None: whenever); else None."""
+    with its header) whose modification time is before `since` (None: whenever); else None.
+    Only a regular file is opened: opening a device (/dev/watchdog, a tape) may act."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
         fd = os.open(path, _READ)
     except (OSError, ValueError):
         return None
