@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.places import fixed_name_dir
 from tests.support.tracing import PY, rotrace_cli
 
 pytestmark = pytest.mark.needs("bwrap")
@@ -104,8 +106,6 @@ def test_an_allowed_working_directory_is_an_empty_tmpfs_unless_kept(tmp_path: Pa
 
 def test_read_only_inside_a_read_only_root_runs_plainly(tmp_path: Path) -> None:
     """In a container whose root is already read-only, --read-only needs no sandbox."""
-    import shutil
-
     bwrap = shutil.which("bwrap")
     assert bwrap is not None
     from rotrace.sandbox.bwrap import runtime_paths
@@ -120,3 +120,22 @@ def test_read_only_inside_a_read_only_root_runs_plainly(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr  # the write into /var/tmp is refused (EROFS): a violation
     assert "already read-only here" in proc.stderr and "(bubblewrap)" not in proc.stderr
     assert "EROFS" in proc.stderr
+
+
+def test_an_allowed_directory_that_holds_files_is_said_to_be_hidden_by_its_tmpfs() -> None:
+    """Replaying a plan whose persistent volume starts with a directory's files: the sandbox's
+    tmpfs hides them (the database the app reads is not there), and the report says so."""
+    app = fixed_name_dir("rotrace-replay-", "/srv")  # not under /tmp, which the sandbox covers
+    try:
+        data = app / "data"
+        data.mkdir()
+        (data / "app.db").write_bytes(b"SQLite format 3\0")
+        code = "import os; print(os.listdir('data'))"
+        run = ["run", "--read-only", "--allow", str(data), "--", sys.executable, "-c", code]
+        proc = rotrace_cli(*run, cwd=app)
+        assert proc.stdout == "[]\n"  # indeed hidden
+        assert f"{data} holds files, which its tmpfs in the sandbox hides" in proc.stderr, proc.stderr
+        kept = rotrace_cli(*run[:2], "--keep-writes", *run[2:], cwd=app)
+        assert kept.stdout == "['app.db']\n" and "holds files" not in kept.stderr
+    finally:
+        shutil.rmtree(app)

@@ -127,6 +127,12 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
     result.writable += placed.writable
     result.notes += placed.notes
     if not keep:
+        for path in mounts:
+            if path in result.writable and _holds_files(path):
+                result.notes.append(
+                    f"{path} holds files, which its tmpfs in the sandbox hides (a plan's persistent volume"
+                    " there starts with them); --keep-writes binds the directory itself"
+                )
         cwd = os.getcwd()
         for path in visible:
             if path == cwd and cwd in result.writable:
@@ -137,6 +143,14 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
             elif any(is_under(path, m) for m in result.writable):
                 args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
     return result
+
+
+def _holds_files(path: str) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def find_bwrap() -> str:
