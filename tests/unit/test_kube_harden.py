@@ -212,3 +212,22 @@ def test_a_container_working_elsewhere_than_the_trace_asks_for_map(tmp_path: Pat
     mapped = harden(Manifest(moved), _merged(tmp_path), (), [("/app", "/srv/shop")])
     assert not [n for n in mapped.notes if "--map" in n]
     assert "mountPath: /srv/shop/data" in mapped.text
+
+
+def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(tmp_path: Path) -> None:
+    """/app/data held the shipped database: the claim starts empty in Kubernetes, so an
+    initContainer of the app's image fills it, only while it is empty (never over the data)."""
+    events = [event("/app/data/app.db"), event("/app/data/app.db-journal")]
+    header = TraceHeader(["python3", "server.py"], "/app", 0, labels={"container": "web"},
+                         directories={b"/app": DirState.CONTENT, b"/app/data": DirState.CONTENT})  # fmt: skip
+    trace = tmp_path / "t.json"
+    trace.write_text(written_trace(header, classify(*events)))
+    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [])
+    spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
+    assert list(spec)[:2] == ["securityContext", "initContainers"]  # before the containers
+    assert spec["initContainers"] == [{
+        "name": "rotrace-seed-app-data", "image": "shop:1",
+        "command": ["/bin/sh", "-c", '[ -n "$(ls -A /seed)" ] || cp -a /app/data/. /seed/'],
+        "volumeMounts": [{"name": "app-data", "mountPath": "/seed"}],
+    }]  # fmt: skip
+    assert "rotrace: fills the claim once with the image's /app/data" in hardened.text

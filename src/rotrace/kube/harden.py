@@ -9,6 +9,7 @@ Places no mount can fix are refused as `allowlist` refuses them: the fix on stde
 from __future__ import annotations
 
 import os
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,9 +51,10 @@ class Hardened:
 
 def _writers(
     trace: str, maps: list[tuple[str, str]], container: str
-) -> tuple[dict[str, Any], list[str], bool, dict[str, Writers], int]:
+) -> tuple[dict[str, Any], list[str], bool, dict[str, Writers], int, set[str]]:
     """The k8s fragment of the trace's plan (as the export renders it), its notes, whether it is
-    refused, and the writers below each mount as the fragment names it."""
+    refused, the writers below each mount as the fragment names it, and the persistent mounts
+    that must start with the files their directory held (`MountPlan.seeded`), as it names them."""
     import yaml
 
     header, verdicts = read_trace(trace)
@@ -85,7 +87,7 @@ def _writers(
                 merged.runs |= writers.runs
         by_mount[mapped] = merged
     refused = bool(plan.blocked) or rendered.incomplete
-    return fragment, rendered.notes, refused, by_mount, header.runs
+    return fragment, rendered.notes, refused, by_mount, header.runs, {where(p) for p in plan.seeded}
 
 
 def _default_container(manifest: Manifest, trace_container: str | None) -> tuple[str, ...]:
@@ -103,6 +105,21 @@ def _default_container(manifest: Manifest, trace_container: str | None) -> tuple
 
 
 CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+
+
+def _seed(workload: Workload, container: Any, volume: str, path: str) -> None:
+    """An initContainer of the container's image that fills the claim `volume` with the files
+    the image holds at `path`, once: only while the claim is empty, never over the data a run
+    added (a claim starts empty; the directory held files the app keeps using)."""
+    fill = f'[ -n "$(ls -A /seed)" ] || cp -a {shlex.quote(path + "/.")} /seed/'
+    init = mapping(
+        name=f"rotrace-seed-{volume}"[:63].rstrip("-"),
+        image=container.get("image"),
+        command=["/bin/sh", "-c", fill],
+        volumeMounts=[mapping(name=volume, mountPath="/seed")],
+    )
+    init.yaml_add_eol_comment(f"rotrace: fills the claim once with the image's {safe_text(path)}", "name")
+    append(workload.spec, "initContainers", init, before="containers")
 
 
 def _claim(name: str) -> str:
@@ -148,7 +165,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, refused, writers, runs = _writers(trace, maps, container_name)
+    fragment, notes, refused, writers, runs, seeded = _writers(trace, maps, container_name)
     spec = fragment["spec"]
     (generated,) = spec["containers"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -202,6 +219,8 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             source = {k: v for k, v in volume.items() if k != "name"}
             comment = writers.get(path)
             said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
+            if "persistentVolumeClaim" in source and path in seeded:
+                _seed(workload, container, name, path)
             if "persistentVolumeClaim" in source and isinstance(top, dict):
                 # a StatefulSet: each replica its own claim, from a template
                 template = mapping(metadata=mapping(name=name), spec=_plain(CLAIM_SPEC))
