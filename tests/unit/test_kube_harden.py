@@ -215,14 +215,19 @@ def test_a_container_working_elsewhere_than_the_trace_asks_for_map(tmp_path: Pat
 
 
 def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(tmp_path: Path) -> None:
-    """/app/data held the shipped database: the claim starts empty in Kubernetes, so an
+    """data/ held the shipped database: the claim starts empty in Kubernetes, so an
     initContainer of the app's image fills it, only while it is empty (never over the data)."""
-    events = [event("/app/data/app.db"), event("/app/data/app.db-journal")]
-    header = TraceHeader(["python3", "server.py"], "/app", 0, labels={"container": "web"},
-                         directories={b"/app": DirState.CONTENT, b"/app/data": DirState.CONTENT})  # fmt: skip
+    app = tmp_path / "app"
+    (app / "data").mkdir(parents=True)
+    (app / "data" / "app.db").write_bytes(b"SQLite format 3\0")
+    events = [event(f"{app}/data/app.db"), event(f"{app}/data/app.db-journal")]
+    states = {bytes(app): DirState.CONTENT, bytes(app / "data"): DirState.CONTENT}
+    header = TraceHeader(
+        ["python3", "server.py"], str(app), 0, labels={"container": "web"}, directories=states
+    )
     trace = tmp_path / "t.json"
     trace.write_text(written_trace(header, classify(*events)))
-    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [])
+    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [(str(app), "/app")])
     spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
     assert list(spec)[:2] == ["securityContext", "initContainers"]  # before the containers
     assert spec["initContainers"] == [{

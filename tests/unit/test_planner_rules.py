@@ -167,44 +167,6 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     assert plan.persistent == ["/srv/state"]
 
 
-def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_data_is_kept() -> None:
-    """A database updated where it lay before the run (its journal beside it), or a file that
-    was there opened for update: a persistent mount that starts with what the directory held.
-    A file written anew into a directory that held others is no data read back: an empty
-    mount would hide them, and a persistent one is not asked for."""
-    updated = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", b"/srv/logs/app.log", None,
-                        "O_WRONLY|O_APPEND", None, 3, True)  # fmt: skip
-    plan = _plan(
-        event("/srv/app2/data/notes.db", "create"),
-        event("/srv/app2/data/notes.db-journal", "create"),
-        event("/srv/app2/data/notes.db-journal", "delete", 0, syscall="unlink"),
-        updated,
-        event("/srv/out/report.html", "create"),
-        states={"/srv/app2/data": C, "/srv/logs": C, "/srv/out": C},
-    )
-    assert plan.mounts == ["/srv/app2/data", "/srv/logs"]
-    assert plan.persistent == plan.seeded == ["/srv/app2/data", "/srv/logs"]
-    assert [(b.point, b.kind) for b in plan.blocked] == [("/srv/out", "held")]
-    assert any("/srv/app2/data holds data" in n and "starts with the files" in n for n in plan.notes)
-    fresh = _plan(
-        event("/srv/d/x.db", "create"), event("/srv/d/x.db-journal", "create"), states={"/srv/d": E}
-    )
-    assert fresh.persistent == ["/srv/d"] and fresh.seeded == []  # it held nothing: nothing to start with
-
-
-def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded() -> None:
-    """Data kept there or not, a directory that held files outside the application's tree and
-    the places for data stays refused: a persistent mount would make it writable for good."""
-    held = ["/usr/local/bin", "/etc/ssh", "/home/u", "/home/u/.config/app", "/srv/app"]
-    journals = [event(f"{d}/x.db-journal", "create") for d in held]
-    data = event("/srv/app/data/x.db-journal", "create")
-    plan = _plan(*journals, data, states=dict.fromkeys(held, C) | {"/srv/app/data": C})
-    assert plan.seeded == ["/srv/app/data"] and plan.mounts == ["/srv/app/data"]
-    assert [(b.point, b.kind) for b in plan.blocked] == [
-        ("/etc/ssh", "held"), ("/home/u", "held"), ("/home/u/.config/app", "held"),
-        ("/srv/app", "application"), ("/usr/local/bin", "held")]  # fmt: skip
-
-
 def test_scratch_places_and_lock_files_are_never_persistent() -> None:
     """/tmp is a tmpfs in every container (nobody expects it to survive a restart), and a lock
     file is opened for update to be locked, not to be read back."""
@@ -346,39 +308,87 @@ def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_
     assert (plan.mounts, plan.env, plan.settings) == (["/tmp"], {}, {})
 
 
-def test_a_directory_holding_the_program_is_never_seeded(tmp_path: Path) -> None:
-    """Django's layout keeps db.sqlite3 beside manage.py: a volume filled once from the image
-    there would keep the first image's code for good. Its data/ beside it may be seeded."""
-    project = tmp_path / "project"
-    (project / "data").mkdir(parents=True)
-    (project / "manage.py").write_text("")
-    for db in (project / "db.sqlite3", project / "data" / "app.db"):
-        db.write_bytes(b"SQLite format 3\0")
-    top, data = str(project), str(project / "data")
-    plan = _plan(
-        event(f"{top}/db.sqlite3-journal", "create"),
-        event(f"{data}/app.db-journal", "create"),
-        states={top: C, data: C},
-        cwd=str(tmp_path),
+def _tree(top: Path, *files: str) -> str:
+    """Directories with files in them, as a traced application's tree had (the planner reads
+    whether a place to seed holds code when it plans)."""
+    for name in files:
+        path = top / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"SQLite format 3\0" if name.endswith(".db") else b"x")
+        if name.endswith("/tool"):
+            path.chmod(0o755)
+    return str(top)
+
+
+def _opened(path: str, flags: str, op: str = "create") -> FileEvent:
+    return FileEvent(1, 1, b"/bin/sh", "openat", op, path.encode(), None, flags, 0o666, 3, True)
+
+
+def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_data_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A database updated where it lay before the run (its journal beside it), a file that was
+    there opened for update, or saved atomically over (a rename onto its name): a persistent
+    mount that starts with what the directory held. A file written anew into a directory that
+    held others is no data read back: an empty mount would hide them, and none is asked for."""
+    app = _tree(
+        tmp_path / "app", "data/notes.db", "logs/old.log", "state/s.txt", "out/r0.html", "fresh/.keep"
     )
-    assert plan.seeded == [data] and [(b.point, b.kind) for b in plan.blocked] == [(top, "held")]
-
-
-def test_an_existing_file_appended_to_or_updated_with_o_creat_keeps_data_where_it_lay() -> None:
-    """`open(p, "a")`, a shell's `>>` and SQLite open with O_CREAT: in a directory that held
-    files, such an update is data to keep (the file may have been there); a file made anew
-    (O_TRUNC, O_EXCL) is not."""
-
-    def opened(path: str, flags: str) -> FileEvent:
-        return FileEvent(1, 1, b"/bin/sh", "openat", "create", path.encode(), None, flags, 0o666, 3, True)
-
-    held = ["/srv/logs", "/srv/db", "/srv/out", "/srv/tmp"]
+    held = {f"{app}/{d}": C for d in ("data", "logs", "state", "out")}
     plan = _plan(
-        opened("/srv/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
-        opened("/srv/db/app.db", "O_RDWR|O_CREAT|O_CLOEXEC"),
-        opened("/srv/out/report.html", "O_WRONLY|O_CREAT|O_TRUNC"),
-        opened("/srv/tmp/x", "O_RDWR|O_CREAT|O_EXCL"),
-        states=dict.fromkeys(held, C),
+        event(f"{app}/data/notes.db", "create"),
+        event(f"{app}/data/notes.db-journal", "create"),
+        _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
+        event(f"{app}/state/.s.txt.tmp", "create"),
+        event(f"{app}/state/.s.txt.tmp", "rename", 0, target=f"{app}/state/s.txt", syscall="rename"),
+        event(f"{app}/out/report.html", "create"),
+        states={app: C, **held},
+        cwd=app,
     )
-    assert plan.seeded == plan.persistent == ["/srv/db", "/srv/logs"]
-    assert [b.point for b in plan.blocked] == ["/srv/out", "/srv/tmp"]
+    data = [f"{app}/{d}" for d in ("data", "logs", "state")]
+    assert plan.mounts == plan.persistent == plan.seeded == data
+    assert [(b.point, b.kind) for b in plan.blocked] == [(f"{app}/out", "held")]
+    assert any(f"{app}/data holds data" in n and "starts with the files" in n for n in plan.notes)
+    fresh = _plan(
+        event("/srv/d/x.db", "create"), event("/srv/d/x.db-journal", "create"), states={"/srv/d": E}
+    )
+    assert fresh.persistent == ["/srv/d"] and fresh.seeded == []  # it held nothing: nothing to start with
+
+
+def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_path: Path) -> None:
+    """Data kept there or not, a directory that held files stays refused outside the
+    application's tree and the places for data, in a tree of the system's, a home or a hidden
+    directory, and wherever it (or one below it) holds a program or its configuration, or
+    could not be read; and the working directory `/` makes nothing an application's tree."""
+    app = _tree(tmp_path / "app", "opt/bin/tool", "opt/state/s.db", "cfg/settings.toml", "data/a.db")
+    held = ["/usr/local/bin", "/etc/ssh", "/home/u", "/home/u/.config/app", "/srv/app", "/srv/missing",
+            f"{app}/opt", f"{app}/cfg", f"{app}/data", f"{app}/.git"]  # fmt: skip
+    journals = [event(f"{d}/x.db-journal", "create") for d in held]
+    plan = _plan(*journals, states=dict.fromkeys(held, C) | {app: C}, cwd=app)
+    assert plan.seeded == [f"{app}/data"]
+    refused = {b.point for b in plan.blocked}
+    assert refused == set(held) - {f"{app}/data"}, refused
+    at_root = _plan(event("/etc/x/seen-journal", "create"), states={"/etc/x": C}, cwd="/")
+    assert at_root.seeded == [] and [b.point for b in at_root.blocked] == ["/etc/x"]
+
+
+def test_a_directory_under_a_seeded_one_is_covered_by_its_mount(tmp_path: Path) -> None:
+    """data/ keeps the database, data/reports/ (which held a report) gets a new one: the mount
+    of data/ covers both; nothing is refused."""
+    app = _tree(tmp_path / "app", "data/app.db", "data/reports/r0.txt")
+    plan = _plan(
+        event(f"{app}/data/app.db-journal", "create"),
+        event(f"{app}/data/reports/r1.txt", "create"),
+        states={app: C, f"{app}/data": C, f"{app}/data/reports": C},
+        cwd=app,
+    )
+    assert plan.blocked == [] and plan.mounts == plan.seeded == [f"{app}/data"]
+
+
+def test_an_update_refused_by_a_read_only_root_keeps_data_as_it_would_have(tmp_path: Path) -> None:
+    """Traced under --read-only, an append refused with EROFS meant what the plain run's did."""
+    app = _tree(tmp_path / "app", "logs/old.log")
+    refused = _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND")
+    refused = FileEvent(*refused.astuple()[:9], -30, True)  # type: ignore[misc]
+    plan = _plan(refused, states={app: C, f"{app}/logs": C}, cwd=app)
+    assert plan.seeded == [f"{app}/logs"] and plan.blocked == []

@@ -9,9 +9,10 @@ first wrote into it (recorded by the tracer):
   names such as `.tmpAbC123` are never mount points: their parent is);
 - a write into a directory that existed mounts that directory, unless it held entries: an
   empty mount would hide them; but where the command keeps data there (a database it updates,
-  its journal) and the directory is a place for data (in the application's tree, under
-  /var/lib, /srv...: `_DATA_ROOTS`), it is a persistent mount that starts with what it held
-  (`seeded`: a Docker named volume is filled from the image; a claim must be filled first);
+  its journal, a file saved over) and the directory is a place for data (in the application's
+  tree, under /var/lib, /srv...: `_seedable`) that holds no program (`_holds_code`), it is a
+  persistent mount that starts with what it held (`seeded`: a Docker named volume is filled
+  from the image; a claim must be filled first);
 - never the working directory or its ancestors, a virtual environment or a directory holding
   one, or a system directory.
 A directory the command builds under a temporary name and then renames into place (pytest's
@@ -63,6 +64,8 @@ SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to su
 # the places data lives (FHS); never a directory of programs or configuration (/usr/local/bin,
 # /etc/ssh), nor a home directory, whatever was opened there.
 _DATA_ROOTS = ("/var/lib", "/var/log", "/var/opt", "/var/cache", "/srv", "/data", "/opt")
+_SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/root", "/proc",
+                 "/sys", "/dev", "/run", "/var/spool", "/var/mail")  # fmt: skip
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
@@ -263,11 +266,32 @@ class _Planner:
         return None
 
     def _data_place(self, point: str) -> bool:
-        """The command keeps data in `point`, a place for data (_DATA_ROOTS) that holds no
-        program (a volume filled once from the image would keep the first image's code)."""
-        if point not in self.kept_data or _holds_code(point):
+        """A directory that held files may be a persistent mount that starts with them: the
+        command keeps data there (or in the directory above it that is one), it is a place for
+        data (`_seedable`), and it holds no program (a volume filled once from the image would
+        keep the first image's code)."""
+        if not self._seedable(point) or _holds_code(point):
             return False
-        if self.cwd and point != self.cwd and is_under(point, self.cwd):
+        if point in self.kept_data:
+            return True
+        above = os.path.dirname(point)
+        while above not in ("/", "") and self._seedable(above):
+            if above in self.kept_data and self.held_content(above):
+                return True  # its mount covers this one (data/reports under data)
+            above = os.path.dirname(above)
+        return False
+
+    def _seedable(self, point: str) -> bool:
+        """In the application's tree (below a working directory that is neither `/`, a home,
+        nor in a tree of the system's) or under a place for data (_DATA_ROOTS); never in a tree
+        of programs or configuration (/etc, /usr...), a home itself, or a hidden directory
+        (~/.ssh, ~/.config, .git)."""
+        if any(is_under(point, tree) for tree in _SYSTEM_TREES) or _home_or_hidden(point):
+            return False
+        cwd = self.cwd
+        app = bool(cwd) and cwd != "/" and not _home_or_hidden(cwd)
+        app = app and not any(is_under(cwd, tree) for tree in _SYSTEM_TREES)
+        if app and point != cwd and is_under(point, cwd):
             return True
         return any(point != root and is_under(point, root) for root in _DATA_ROOTS)
 
@@ -278,23 +302,41 @@ class _Planner:
 
 
 _CODE = (".py", ".pyc", ".pyi", ".pth", ".js", ".mjs", ".cjs", ".rb", ".pl", ".php", ".sh", ".jar", ".so",
-         ".toml", ".cfg", ".ini", ".conf")  # fmt: skip
+         ".toml", ".cfg", ".ini", ".conf", ".rules", ".service")  # fmt: skip
+_CODE_NAMES = frozenset({"Dockerfile", "Makefile", "manage.py", "authorized_keys", "known_hosts"})
+
+
+_CODE_SCAN = 10_000  # entries looked at, at most, below a place to seed
 
 
 def _holds_code(directory: str) -> bool:
-    """`directory` holds a program or its configuration (the files in it now, read once per
-    place): an executable file, a module, a script, a configuration file (Django's manage.py
-    and settings beside its db.sqlite3)."""
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.endswith(_CODE) or entry.name in ("Dockerfile", "Makefile"):
-                    return True
-                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o111:
-                    return True
-    except OSError:
-        return False
+    """`directory`, or a directory below it, holds a program or its configuration (the files
+    there when the plan is made, read once per place): an executable file, a module, a script,
+    a configuration file (Django's manage.py beside its db.sqlite3; an /opt/app's bin/ and
+    lib/ beside its state). What cannot be read through (missing: the plan made on another
+    machine; not listable; too many entries) counts as holding one: a place is seeded only
+    where it was seen to hold none."""
+    pending, seen = [directory], 0
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > _CODE_SCAN or entry.name.endswith(_CODE) or entry.name in _CODE_NAMES:
+                        return True
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.stat(follow_symlinks=False).st_mode & 0o111:
+                        return True
+        except OSError:
+            return True
     return False
+
+
+def _home_or_hidden(path: str) -> bool:
+    """A home directory itself (/home/NAME), or a path through a hidden directory."""
+    parts = path.strip("/").split("/")
+    return (len(parts) == 2 and parts[0] == "home") or any(p.startswith(".") for p in parts)
 
 
 def _renamed(path: str, renames: dict[str, str]) -> str:
@@ -320,7 +362,7 @@ def _updates(e: FileEvent) -> bool:
     a mount must keep."""
     flags = e.flags or ""
     return (
-        not e.failed
+        e.errno in (None, "EROFS")  # refused by a read-only root (--read-only): what it meant to do
         and e.op in ("open", "create")
         and _UPDATE.search(flags) is not None
         and "O_TRUNC" not in flags
@@ -543,8 +585,11 @@ class MountPlanner:
                 self._early.unanswered.append((self._early.learnt, venv))
             planner.venvs.add(venv)
         self._learn_under_created(v)
-        if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False) or _updates(e)):
+        if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e)):
             planner.kept_data.add(written_directory(e, e.path))
+        elif e.op == "rename" and e.target is not None and e.errno in (None, "EROFS"):
+            # an atomic save (a temporary file renamed over the name): the name may have been there
+            planner.kept_data.add(written_directory(e, e.target))
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
 
@@ -756,12 +801,13 @@ class MountPlanner:
         points = [p.point for p in placed if p.reason is None]
         return bool(targets) and all(any(is_under(t, point) for point in points) for t in targets)
 
-    def _keeps_data(self, v: Verdict, raw: bytes, noted: bool = True) -> bool:
+    def _keeps_data(self, v: Verdict, raw: bytes, noted: bool = True, refused: bool = False) -> bool:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
         writer's data, a file opened for update without truncation that was there before
-        (`noted`: an answer of the early placing's, to be asked again at the run's end)."""
+        (`noted`: an answer of the early placing's, to be asked again at the run's end;
+        `refused`: a call the read-only root refused counts for what it meant to do)."""
         e = v.event
-        if e.failed:
+        if e.failed and not (refused and e.errno == "EROFS"):
             return False
         if (v.explanation is not None and v.explanation.data) or _SQLITE_SIDECAR.search(raw):
             return True
