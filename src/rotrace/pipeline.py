@@ -39,6 +39,20 @@ if TYPE_CHECKING:
     from rotrace.export.formats import Rendered
 
 
+def programs(header: TraceHeader) -> frozenset[str]:
+    """The files the command ran: each process's executable and #! script, and the arguments
+    that name a file (`python app/run`, `sh start`), relative ones from the working directory."""
+    found: set[str] = set()
+    for p in header.processes:
+        found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
+        for arg in p.cmdline[1:]:
+            if arg and not arg.startswith("-"):
+                path = os.path.normpath(os.path.join(header.cwd, arg))
+                if os.path.isfile(path):
+                    found.add(path)
+    return frozenset(found)
+
+
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
     """0, or bit 0 for violations and bit 3 for a failed command (errors.EXIT_STATUSES)."""
     status = EXIT_OK
@@ -175,7 +189,8 @@ class Pipeline:
 
     def know_run(self, header: TraceHeader) -> None:
         """How the run went, which the mount plan depends on (before the second pass)."""
-        self.planner.know_run(enforced=header.enforced is not None, command_failed=header.command_failed)
+        enforced, failed = header.enforced is not None, header.command_failed
+        self.planner.know_run(enforced=enforced, command_failed=failed, programs=programs(header))
 
     def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:
         """The second pass: where each write needs a mount, grouped for the report."""

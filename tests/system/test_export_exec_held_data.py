@@ -198,3 +198,20 @@ def test_the_k8s_fragment_with_its_seeding_runs_the_application_and_keeps_its_da
         subprocess.run([str(kube), "volume", "rm", "-f", claim], capture_output=True, timeout=120)
         subprocess.run([str(podman), "rmi", "-f", name], capture_output=True, timeout=120)
         kube_cleanup()
+
+
+def test_a_directory_holding_the_program_the_command_ran_is_never_seeded() -> None:
+    """`python3 /srv/svc/run` (a script with no suffix, not executable) appending to its log
+    beside it: the directory holds the program the trace saw run, so no volume keeps it."""
+    top = fixed_name_dir("rotrace-held-program-", "/srv")
+    try:
+        (top / "run").write_text("open(__file__ + '.log', 'a').write('x')\n")
+        (top / "run.log").write_text("")
+        trace = top.parent / f"{top.name}.json"
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", PYTHON, str(top / "run"), cwd=Path("/"))
+        assert run.returncode == 1, run.stderr
+        plan = plan_of(trace)
+        assert plan.seeded == [] and [b.point for b in plan.blocked] == [str(top)], plan
+    finally:
+        shutil.rmtree(top)
+        (top.parent / f"{top.name}.json").unlink(missing_ok=True)

@@ -140,6 +140,7 @@ class _Planner:
         self.removed: set[str] = set()  # directories the command removed
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
+        self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
         # directory -> where `point` climbs from it, once all is learnt (None: not yet)
@@ -270,7 +271,7 @@ class _Planner:
         command keeps data there (or in the directory above it that is one), it is a place for
         data (`_seedable`), and it holds no program (a volume filled once from the image would
         keep the first image's code)."""
-        if not self._seedable(point) or _holds_code(point):
+        if not self._seedable(point) or any(is_under(p, point) for p in self.programs) or _holds_code(point):
             return False
         if point in self.kept_data:
             return True
@@ -556,11 +557,18 @@ class MountPlanner:
         self._planner.states = {os.fsdecode(d): s for d, s in states.items()}
         self._planner.climbs = None
 
-    def know_run(self, *, enforced: bool, command_failed: bool) -> None:
+    def know_run(
+        self, *, enforced: bool, command_failed: bool, programs: frozenset[str] = frozenset()
+    ) -> None:
         """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
-        command that failed may have failed on a refused write; neither is then tolerated."""
+        command that failed may have failed on a refused write; neither is then tolerated.
+        `programs`: the files the command ran (executables, scripts): a directory holding one
+        is never seeded, whatever its name."""
         self._enforced = enforced
         self._command_failed = command_failed
+        if programs != self._planner.programs:
+            self._planner.programs = programs
+            self._planner._why_not.clear()
 
     def learn(self, v: Verdict) -> None:
         if self._early is not None:
