@@ -18,6 +18,7 @@ import pytest
 
 from rotrace.export.formats import RENDERERS, Target
 from rotrace.policy.mounts import MountPlan
+from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from tests.support.tracing import PY, rotrace_cli
 
 pytestmark = pytest.mark.needs("bwrap")
@@ -184,3 +185,27 @@ def test_a_persistent_mount_the_command_made_runs_on_a_fresh_tree_and_persists_w
         runs[0].stderr + runs[1].stderr
     )
     assert (project / "data" / "db.sqlite").is_file()
+
+
+REMOUNT = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff:")][0]
+MS_REMOUNT, MS_BIND = 32, 4096  # remount / writable: what a container's root may never do
+done = libc.mount(b"none", b"/", None, MS_REMOUNT | MS_BIND, None) == 0
+print(caps, done, os.strerror(ctypes.get_errno()) if not done else "")
+"""
+
+
+def test_a_command_run_as_root_keeps_dockers_capabilities_alone(project: Path) -> None:
+    """As root, bubblewrap keeps every capability unless told: a command could remount the root
+    writable and undo the plan. The exported arguments keep Docker's, as `docker run` does."""
+    if os.geteuid() != 0:
+        pytest.skip("the capabilities a root command keeps")
+    (project / "t.json").write_text("")
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "-c", "pass", cwd=project)
+    assert traced.returncode == 0, traced.stderr
+    ran = _exported(project, sys.executable, "-c", REMOUNT)
+    assert ran.returncode == 0, ran.stderr
+    caps, done, _ = ran.stdout.split(" ", 2)
+    assert int(caps, 16) == sum(1 << n for n in DOCKER_CAPABILITIES.values()) and done == "False", ran.stdout

@@ -328,26 +328,26 @@ def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_dat
     tmp_path: Path,
 ) -> None:
     """A database updated where it lay before the run (its journal beside it), a file that was
-    there opened for update, or saved atomically over (a rename onto its name): a persistent
-    mount that starts with what the directory held. A file written anew into a directory that
-    held others is no data read back: an empty mount would hide them, and none is asked for."""
-    app = _tree(
-        tmp_path / "app", "data/notes.db", "logs/old.log", "state/s.txt", "out/r0.html", "fresh/.keep"
-    )
-    held = {f"{app}/{d}": C for d in ("data", "logs", "state", "out")}
+    there appended to, or saved over atomically (a rename onto its name): a persistent mount
+    that starts with what the directory held, which is all data the command keeps. A file
+    written anew into a directory that held others, or a directory holding a file the command
+    did not keep, is refused: an empty mount would hide the rest, a kept one make it writable."""
+    files = ("data/notes.db", "logs/app.log", "state/s.txt", "out/r0.html", "mixed/a.log", "mixed/notes.txt")
+    app = _tree(tmp_path / "app", *files)
+    held = {f"{app}/{d}": C for d in ("data", "logs", "state", "out", "mixed")}
     plan = _plan(
-        event(f"{app}/data/notes.db", "create"),
         event(f"{app}/data/notes.db-journal", "create"),
         _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
         event(f"{app}/state/.s.txt.tmp", "create"),
         event(f"{app}/state/.s.txt.tmp", "rename", 0, target=f"{app}/state/s.txt", syscall="rename"),
         event(f"{app}/out/report.html", "create"),
+        _opened(f"{app}/mixed/a.log", "O_WRONLY|O_APPEND", op="open"),
         states={app: C, **held},
         cwd=app,
     )
     data = [f"{app}/{d}" for d in ("data", "logs", "state")]
     assert plan.mounts == plan.persistent == plan.seeded == data
-    assert [(b.point, b.kind) for b in plan.blocked] == [(f"{app}/out", "held")]
+    assert [(b.point, b.kind) for b in plan.blocked] == [(f"{app}/mixed", "held"), (f"{app}/out", "held")]
     assert any(f"{app}/data holds data" in n and "starts with the files" in n for n in plan.notes)
     fresh = _plan(
         event("/srv/d/x.db", "create"), event("/srv/d/x.db-journal", "create"), states={"/srv/d": E}
@@ -358,36 +358,27 @@ def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_dat
 def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_path: Path) -> None:
     """Data kept there or not, a directory that held files stays refused outside the
     application's tree and the places for data, in a tree of the system's, a home or a hidden
-    directory, and wherever it (or one below it) holds a program or its configuration, or
-    could not be read; and the working directory `/` makes nothing an application's tree."""
-    app = _tree(tmp_path / "app", "opt/bin/tool", "opt/state/s.db", "cfg/settings.toml", "data/a.db")
+    directory, where it holds a subdirectory, a program or a hard link, or where it could not
+    be read; and a working directory of one level (`/`, /home, /var) makes no application tree."""
+    app = _tree(
+        tmp_path / "app", "opt/bin/tool", "opt/x.db", "exe/x.db", "exe/tool", "link/x.db", "data/x.db"
+    )
+    (tmp_path / "app/link/other").hardlink_to(tmp_path / "app/exe/tool")
     held = ["/usr/local/bin", "/etc/ssh", "/home/u", "/home/u/.config/app", "/srv/app", "/srv/missing",
-            f"{app}/opt", f"{app}/cfg", f"{app}/data", f"{app}/.git"]  # fmt: skip
+            f"{app}/opt", f"{app}/exe", f"{app}/link", f"{app}/data", f"{app}/.git"]  # fmt: skip
     journals = [event(f"{d}/x.db-journal", "create") for d in held]
     plan = _plan(*journals, states=dict.fromkeys(held, C) | {app: C}, cwd=app)
     assert plan.seeded == [f"{app}/data"]
     refused = {b.point for b in plan.blocked}
     assert refused == set(held) - {f"{app}/data"}, refused
-    at_root = _plan(event("/etc/x/seen-journal", "create"), states={"/etc/x": C}, cwd="/")
-    assert at_root.seeded == [] and [b.point for b in at_root.blocked] == ["/etc/x"]
-
-
-def test_a_directory_under_a_seeded_one_is_covered_by_its_mount(tmp_path: Path) -> None:
-    """data/ keeps the database, data/reports/ (which held a report) gets a new one: the mount
-    of data/ covers both; nothing is refused."""
-    app = _tree(tmp_path / "app", "data/app.db", "data/reports/r0.txt")
-    plan = _plan(
-        event(f"{app}/data/app.db-journal", "create"),
-        event(f"{app}/data/reports/r1.txt", "create"),
-        states={app: C, f"{app}/data": C, f"{app}/data/reports": C},
-        cwd=app,
-    )
-    assert plan.blocked == [] and plan.mounts == plan.seeded == [f"{app}/data"]
+    for cwd in ("/", "/var"):
+        at_root = _plan(event("/var/x/seen-journal", "create"), states={"/var/x": C}, cwd=cwd)
+        assert at_root.seeded == [] and [b.point for b in at_root.blocked] == ["/var/x"]
 
 
 def test_an_update_refused_by_a_read_only_root_keeps_data_as_it_would_have(tmp_path: Path) -> None:
     """Traced under --read-only, an append refused with EROFS meant what the plain run's did."""
-    app = _tree(tmp_path / "app", "logs/old.log")
+    app = _tree(tmp_path / "app", "logs/app.log")
     refused = _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND")
     refused = FileEvent(*refused.astuple()[:9], -30, True)  # type: ignore[misc]
     plan = _plan(refused, states={app: C, f"{app}/logs": C}, cwd=app)

@@ -23,6 +23,7 @@ from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.policyfile import project_entry
+from rotrace.policy.runtime import capability_flags
 
 
 @dataclass
@@ -407,7 +408,8 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         return ["--tmpfs", p, "--bind-try", p, p] if p in tried else ["--tmpfs", p]
 
     placed = layout(existing, missing, mount, is_plain)
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *placed.args]
+    # run as root, bwrap keeps every capability (a remount of / would undo the plan): Docker's alone
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *capability_flags(), *placed.args]
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
         args += ["--setenv", name, value]

@@ -8,9 +8,9 @@ first wrote into it (recorded by the tracer):
 - a write into a directory the command created mounts its topmost created ancestor (per-run
   names such as `.tmpAbC123` are never mount points: their parent is);
 - a write into a directory that existed mounts that directory, unless it held entries: an
-  empty mount would hide them; but where the command keeps data there (a database it updates,
-  its journal, a file saved over) and the directory is a place for data (in the application's
-  tree, under /var/lib, /srv...: `_seedable`) that holds no program (`_holds_code`), it is a
+  empty mount would hide them; but where all it holds is data the command keeps (a database it
+  updates and its journal, a file appended to or saved over: `_only_data`) and the directory
+  is a place for data (in the application's tree, under /var/lib, /srv...: `_seedable`), it is a
   persistent mount that starts with what it held (`seeded`: a Docker named volume is filled
   from the image; a claim must be filled first);
 - never the working directory or its ancestors, a virtual environment or a directory holding
@@ -68,6 +68,7 @@ _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/
                  "/sys", "/dev", "/run", "/var/spool", "/var/mail")  # fmt: skip
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
+_SIDECARS = ("-journal", "-wal", "-shm")
 _UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
 _CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
 
@@ -140,6 +141,7 @@ class _Planner:
         self.removed: set[str] = set()  # directories the command removed
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
+        self.kept_files: set[str] = set()  # the files it keeps there
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
@@ -267,20 +269,17 @@ class _Planner:
         return None
 
     def _data_place(self, point: str) -> bool:
-        """A directory that held files may be a persistent mount that starts with them: the
-        command keeps data there (or in the directory above it that is one), it is a place for
-        data (`_seedable`), and it holds no program (a volume filled once from the image would
-        keep the first image's code)."""
-        if not self._seedable(point) or any(is_under(p, point) for p in self.programs) or _holds_code(point):
+        """A directory that held files may be a persistent mount that starts with them only
+        where all it holds is the data the command keeps (`_only_data`: each file one it
+        updated, appended to or saved over, or a journal beside one), in a place for data
+        (`_seedable`), and no program the command ran lies in it. Anything else there (a
+        template, a plugin, a hard link, a subdirectory, a mount) would be made writable, and
+        kept, along with the data."""
+        if point not in self.kept_data or not self._seedable(point):
             return False
-        if point in self.kept_data:
-            return True
-        above = os.path.dirname(point)
-        while above not in ("/", "") and self._seedable(above):
-            if above in self.kept_data and self.held_content(above):
-                return True  # its mount covers this one (data/reports under data)
-            above = os.path.dirname(above)
-        return False
+        if any(is_under(p, point) for p in self.programs):
+            return False
+        return _only_data(point, self.kept_files)
 
     def _seedable(self, point: str) -> bool:
         """In the application's tree (below a working directory that is neither `/`, a home,
@@ -290,7 +289,7 @@ class _Planner:
         if any(is_under(point, tree) for tree in _SYSTEM_TREES) or _home_or_hidden(point):
             return False
         cwd = self.cwd
-        app = bool(cwd) and cwd != "/" and not _home_or_hidden(cwd)
+        app = cwd.count("/") >= 2 and not _home_or_hidden(cwd)  # not `/`, /home, /var...
         app = app and not any(is_under(cwd, tree) for tree in _SYSTEM_TREES)
         if app and point != cwd and is_under(point, cwd):
             return True
@@ -302,36 +301,28 @@ class _Planner:
         return point not in SCRATCH and self.held_content(point) and self._data_place(point)
 
 
-_CODE = (".py", ".pyc", ".pyi", ".pth", ".js", ".mjs", ".cjs", ".rb", ".pl", ".php", ".sh", ".jar", ".so",
-         ".toml", ".cfg", ".ini", ".conf", ".rules", ".service")  # fmt: skip
-_CODE_NAMES = frozenset({"Dockerfile", "Makefile", "manage.py", "authorized_keys", "known_hosts"})
-
-
-_CODE_SCAN = 10_000  # entries looked at, at most, below a place to seed
-
-
-def _holds_code(directory: str) -> bool:
-    """`directory`, or a directory below it, holds a program or its configuration (the files
-    there when the plan is made, read once per place): an executable file, a module, a script,
-    a configuration file (Django's manage.py beside its db.sqlite3; an /opt/app's bin/ and
-    lib/ beside its state). What cannot be read through (missing: the plan made on another
-    machine; not listable; too many entries) counts as holding one: a place is seeded only
-    where it was seen to hold none."""
-    pending, seen = [directory], 0
-    while pending:
-        try:
-            with os.scandir(pending.pop()) as entries:
-                for entry in entries:
-                    seen += 1
-                    if seen > _CODE_SCAN or entry.name.endswith(_CODE) or entry.name in _CODE_NAMES:
-                        return True
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    elif entry.stat(follow_symlinks=False).st_mode & 0o111:
-                        return True
-        except OSError:
-            return True
-    return False
+def _only_data(directory: str, kept: set[str]) -> bool:
+    """All `directory` holds (read when the plan is made) is the data the command keeps: each
+    entry a regular file, with one link, no execute, set-user-ID or set-group-ID bit, that the
+    command kept (updated, appended to, saved over) or a SQLite journal, WAL or index beside
+    one. A subdirectory, a symlink, a hard link, a device, a program, or a file the command did
+    not keep, is not data it keeps; nor is what cannot be read (the plan made on another
+    machine, a directory the user cannot list): a place is seeded only where it was seen."""
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    return False
+                st = entry.stat(follow_symlinks=False)
+                if st.st_nlink != 1 or st.st_mode & 0o6111:
+                    return False
+                path = entry.path
+                database = next((path[: -len(s)] for s in _SIDECARS if path.endswith(s)), None)
+                if path not in kept and database not in kept:
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def _home_or_hidden(path: str) -> bool:
@@ -595,9 +586,13 @@ class MountPlanner:
         self._learn_under_created(v)
         if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e)):
             planner.kept_data.add(written_directory(e, e.path))
+            kept = os.fsdecode(e.path)
+            planner.kept_files.add(kept)
+            planner.kept_files.update(kept[: -len(s)] for s in _SIDECARS if kept.endswith(s))  # its database
         elif e.op == "rename" and e.target is not None and e.errno in (None, "EROFS"):
             # an atomic save (a temporary file renamed over the name): the name may have been there
             planner.kept_data.add(written_directory(e, e.target))
+            planner.kept_files.add(os.fsdecode(e.target))
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
 

@@ -35,6 +35,7 @@ from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import layout
+from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
 from rotrace.tracer.linux.hardening import capabilities
@@ -44,13 +45,6 @@ INSTALL_HINT = (
     "bubblewrap (bwrap) is needed for --read-only: apt-get install bubblewrap (Debian, Ubuntu),"
     " dnf install bubblewrap (Fedora), apk add bubblewrap (Alpine)"
 )
-# Docker's default capabilities (moby, oci/caps/defaults.go), by number: all that a command
-# run as root keeps in the sandbox.
-DOCKER_CAPABILITIES = {
-    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_RAW": 13,
-    "CAP_SYS_CHROOT": 18, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31,
-}  # fmt: skip
 # Kept for the tracer inside, never for the command (sandbox/inner.py): to read the /proc files of a
 # process that changed its uid.
 _TRACER_ONLY = {"CAP_SYS_PTRACE": 19}
