@@ -157,16 +157,20 @@ def python_rootfs(root: Path, python: str = "/usr/bin/python3.11") -> str:
     return "/usr/bin/python3"
 
 
-def import_image(podman: Path, root: Path, name: str) -> None:
-    """`podman import` of a directory (files owned by root, as an image's are)."""
+def import_image(podman: Path, root: Path, name: str, base: str | None = None) -> None:
+    """`podman import` of a directory (files owned by root, as an image's are), laid over the
+    root filesystem in the tar `base` when one is given."""
     buffer = root.with_suffix(".tar")
+    if base is not None:
+        shutil.copyfile(base, buffer)
 
     def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
         return info
 
-    with tarfile.open(buffer, "w") as tar:
-        tar.add(root, ".", filter=as_root)
+    with tarfile.open(buffer, "a" if base is not None else "w") as tar:
+        for entry in sorted(root.iterdir()):
+            tar.add(entry, f"./{entry.name}", filter=as_root)
     subprocess.run([str(podman), "import", str(buffer), name], check=True, capture_output=True, timeout=300)
     buffer.unlink()

@@ -13,7 +13,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import tarfile
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,20 +140,8 @@ def _debian_with_app(work: Path, podman: Path, name: str) -> None:
     application at /app, imported as `name`."""
     base = subprocess.run([str(ROOT / "scripts/debian-rootfs"), "bookworm", "python3,python3-venv"],
                           capture_output=True, text=True, timeout=900, check=True).stdout.strip()  # fmt: skip
-    app = work / "app"
-    _lay(app)
-    image = work / "image.tar"
-    shutil.copyfile(base, image)
-
-    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        return info
-
-    with tarfile.open(image, "a") as tar:
-        tar.add(app, "./app", filter=as_root)
-    subprocess.run([str(podman), "import", str(image), name], check=True, capture_output=True, timeout=300)
-    image.unlink()
+    _lay(work / "image" / "app")
+    import_image(podman, work / "image", name, base)
 
 
 @pytest.mark.needs("podman", "catatonit")
