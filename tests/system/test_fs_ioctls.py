@@ -142,3 +142,37 @@ def test_an_encryption_policy_is_recorded_and_refused_under_enforce(
     assert [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"] == [
         ("attr", str(target), 0)
     ]
+
+
+# EXT4_IOC_SWAP_BOOT on a file opened for writing: its blocks, size and times swapped with the
+# filesystem's boot-loader inode (CAP_SYS_ADMIN): the file's content changes with no write(2).
+SWAP_BOOT = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1] + "/f", os.O_RDWR)
+try:
+    fcntl.ioctl(fd, 0x6611)
+    print(0)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+@pytest.fixture
+def ext4() -> Iterator[Path]:
+    yield from loop_fs("ext4", "mkfs.ext4", "-q", "-F")
+
+
+def test_a_boot_inode_swap_is_a_change_of_the_files_content(ext4: Path, site: Path) -> None:  # noqa: F811
+    """Recorded as what it is, the file's content replaced (a `truncate` of it), so that an
+    open of it that wrote nothing else is never what tells the run; refused under --enforce
+    even where the allowlist lets the file be written (Landlock does not mediate it)."""
+    (ext4 / "f").write_text("before\n")
+    results, events = _run("root", site, ext4, SWAP_BOOT)
+    assert results == ["0"] and (ext4 / "f").read_bytes() != b"before\n"
+    swaps = [(e["op"], e["path"], e["allowed"]) for e in events if e["syscall"] == "ioctl"]
+    assert swaps == [("truncate", f"{ext4}/f", False)]
+    (ext4 / "f").write_text("before\n")
+    results, events = _run(
+        "root", site, ext4, SWAP_BOOT, "--enforce", "--allow", str(ext4)
+    )  # the file allowed
+    assert results == [str(errno.EPERM)] and (ext4 / "f").read_text() == "before\n"

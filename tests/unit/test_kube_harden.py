@@ -220,7 +220,9 @@ def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(
     app = tmp_path / "app"
     (app / "data").mkdir(parents=True)
     (app / "data" / "app.db").write_bytes(b"SQLite format 3\0")
-    events = [event(f"{app}/data/app.db"), event(f"{app}/data/app.db-journal")]
+    opened = FileEvent(1, 1, b"/usr/bin/python3", "openat", "create", f"{app}/data/app.db".encode(), None,
+                       "O_RDWR|O_CREAT", 0o644, 3, True)  # fmt: skip
+    events = [opened, event(f"{app}/data/app.db-journal")]
     states = {bytes(app): DirState.CONTENT, bytes(app / "data"): DirState.CONTENT}
     header = TraceHeader(
         ["python3", "server.py"], str(app), 0, labels={"container": "web"}, directories=states

@@ -336,6 +336,7 @@ def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_dat
     app = _tree(tmp_path / "app", *files)
     held = {f"{app}/{d}": C for d in ("data", "logs", "state", "out", "mixed")}
     plan = _plan(
+        _opened(f"{app}/data/notes.db", "O_RDWR|O_CREAT|O_CLOEXEC"),
         event(f"{app}/data/notes.db-journal", "create"),
         _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
         event(f"{app}/state/.s.txt.tmp", "create"),
@@ -366,7 +367,7 @@ def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_pat
     (tmp_path / "app/link/other").hardlink_to(tmp_path / "app/exe/tool")
     held = ["/usr/local/bin", "/etc/ssh", "/home/u", "/home/u/.config/app", "/srv/app", "/srv/missing",
             f"{app}/opt", f"{app}/exe", f"{app}/link", f"{app}/data", f"{app}/.git"]  # fmt: skip
-    journals = [event(f"{d}/x.db-journal", "create") for d in held]
+    journals = [e for d in held for e in (_opened(f"{d}/x.db", "O_RDWR|O_CREAT"), event(f"{d}/x.db-journal"))]
     plan = _plan(*journals, states=dict.fromkeys(held, C) | {app: C}, cwd=app)
     assert plan.seeded == [f"{app}/data"]
     refused = {b.point for b in plan.blocked}
@@ -383,3 +384,16 @@ def test_an_update_refused_by_a_read_only_root_keeps_data_as_it_would_have(tmp_p
     refused = FileEvent(*refused.astuple()[:9], -30, True)  # type: ignore[misc]
     plan = _plan(refused, states={app: C, f"{app}/logs": C}, cwd=app)
     assert plan.seeded == [f"{app}/logs"] and plan.blocked == []
+
+
+def test_a_journal_name_alone_or_a_rename_onto_itself_keeps_no_data(tmp_path: Path) -> None:
+    """A file named like a journal keeps no database the command never opened read-write (a
+    module beside it stays refused), and a rename of a name onto itself saves nothing."""
+    app = _tree(tmp_path / "app", "plugins/auth.py", "keys/server.key")
+    plan = _plan(
+        event(f"{app}/plugins/auth.py-journal", "create"),
+        event(f"{app}/keys/server.key", "rename", 0, target=f"{app}/keys/server.key", syscall="rename"),
+        states={app: C, f"{app}/plugins": C, f"{app}/keys": C},
+        cwd=app,
+    )
+    assert plan.seeded == [] and {b.point for b in plan.blocked} == {f"{app}/plugins", f"{app}/keys"}

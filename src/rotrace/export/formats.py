@@ -408,8 +408,11 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         return ["--tmpfs", p, "--bind-try", p, p] if p in tried else ["--tmpfs", p]
 
     placed = layout(existing, missing, mount, is_plain)
-    # run as root, bwrap keeps every capability (a remount of / would undo the plan): Docker's alone
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *capability_flags(), *placed.args]
+    # As root, bwrap keeps every capability (a remount of / would undo the plan): Docker's alone. A
+    # pid namespace of its own, as a container has: with the host's /proc, root inside would reach
+    # the host's root through /proc/PID/root of bwrap's own process.
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--proc", "/proc", *capability_flags(),
+            *placed.args]  # fmt: skip
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
         args += ["--setenv", name, value]

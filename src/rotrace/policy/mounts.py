@@ -586,10 +586,8 @@ class MountPlanner:
         self._learn_under_created(v)
         if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e)):
             planner.kept_data.add(written_directory(e, e.path))
-            kept = os.fsdecode(e.path)
-            planner.kept_files.add(kept)
-            planner.kept_files.update(kept[: -len(s)] for s in _SIDECARS if kept.endswith(s))  # its database
-        elif e.op == "rename" and e.target is not None and e.errno in (None, "EROFS"):
+            planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
+        elif e.op == "rename" and e.target not in (None, e.path) and e.errno in (None, "EROFS"):
             # an atomic save (a temporary file renamed over the name): the name may have been there
             planner.kept_data.add(written_directory(e, e.target))
             planner.kept_files.add(os.fsdecode(e.target))

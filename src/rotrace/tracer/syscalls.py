@@ -62,6 +62,7 @@ FS_IOCTLS: dict[int, tuple[str, int | None]] = {
     0x40047602: ("attr", None),  # FS_IOC32_SETVERSION
     0x41009432: ("attr", None),  # FS_IOC_SETFSLABEL
     0x4008662C: ("attr", None),  # EXT4_IOC_SETFSUUID
+    0x6611: ("truncate", None),  # EXT4_IOC_SWAP_BOOT: the file's blocks, size and times swapped
 }
 CLONE_UNTRACED = 0x00800000
 SYS_BIND = 2  # socketcall's call number for bind
