@@ -3,10 +3,16 @@ filesystems that keep whole seconds (policy/databases.py)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rotrace.policy.databases import before, database_of
+from rotrace.events import FileEvent
+from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.databases import MAGIC, before, database_of, now
+from rotrace.policy.verdict import Classifier
 
 SECOND = 1_000_000_000
 
@@ -37,3 +43,20 @@ def test_the_files_beside_a_database() -> None:
     assert [
         database_of(p) for p in (b"/a/x.db-journal", b"/a/x.db-wal", b"/a/x.db-shm", b"/a/x.db", b"-wal")
     ] == [b"/a/x.db", b"/a/x.db", b"/a/x.db", None, None]
+
+
+def test_a_database_written_otherwise_in_the_run_is_not_only_read(tmp_path: Path) -> None:
+    """Its open wrote nothing, but another call of the run changed the file (an ioctl that
+    swaps its blocks, a truncate, a rename onto it): that open is no read alone."""
+    db = tmp_path / "app.db"
+    db.write_bytes(MAGIC + bytes(84))
+    os.utime(db, (1_600_000_000, 1_600_000_000))
+    opened = FileEvent(
+        1, 1, b"/usr/bin/python3", "openat", "create", bytes(db), None, "O_RDWR|O_CREAT", 0o644, 3, True
+    )
+    swapped = FileEvent(1, 1, b"/usr/bin/python3", "ioctl", "truncate", bytes(db), None, None, None, 0, True)
+    for others in ((), (swapped,)):
+        classifier = Classifier(build_allowlist([], None), since=now())
+        for e in (opened, *others):
+            classifier.learn(e)
+        assert classifier.classify(opened).harmless is (not others)

@@ -34,7 +34,7 @@ SIDECARS = (b"-journal", b"-wal", b"-shm")
 # The clock the kernel stamps files with (CLOCK_REALTIME_COARSE, clock_gettime(2); Python's
 # time module does not name it): a write made after a reading is stamped at or after it.
 _CLOCK = 5
-_OPENS = frozenset({"open", "create"})
+OPENS = frozenset({"open", "create"})
 _KERNELS = (b"/dev/", b"/proc/", b"/sys/")
 REFUSED = frozenset({"EROFS", "EACCES", "EPERM"})  # where SQLite opens the database read-only instead
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
@@ -59,7 +59,7 @@ def candidate(event: FileEvent) -> bool:
     filesystem (/dev, /proc, /sys) serves."""
     flags = event.flags or ""
     return (
-        event.op in _OPENS
+        event.op in OPENS
         and not event.path.startswith(_KERNELS)
         and not event.unresolved
         and "O_RDWR" in flags

@@ -127,7 +127,9 @@ class Classifier:
         # The run's start by the files' clock (databases.now): only a run's own classifier knows
         # it, and tells SQLite databases only read from written ones (databases.py).
         self.since = since
-        self._journaled: set[bytes] = set()  # databases with a journal, WAL or index written
+        # databases changed in the run otherwise than by their open: a journal, WAL or index
+        # written beside them, or a write of the file itself (truncated, renamed, swapped...)
+        self._changed: set[bytes] = set()
         self._databases: dict[bytes, bool] = {}  # database -> untouched since the start
         self._first: dict[bytes, tuple[int, int] | None] = {}  # database -> the file first found there
         self._read: set[bytes] | None = set() if journal else None  # those answered as only read
@@ -140,28 +142,34 @@ class Classifier:
             return False
         if not all(self.cmdlines.get(pid, "") == cmdline for pid, cmdline in used.items()):
             return False
-        return all(p not in self._journaled and self._untouched(p) for p in self._read or ())
+        return all(p not in self._changed and self._untouched(p) for p in self._read or ())
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
         fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since)
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
-        fresh._journaled = set(self._journaled)
+        fresh._changed = set(self._changed)
         fresh._first = dict(self._first)  # the files first found: another one there since is no answer
         return fresh
 
     def learn(self, event: FileEvent) -> None:
         self.venvs.note(event)
-        if event.write and event.path.endswith(databases.SIDECARS):
+        if not event.write:
+            return
+        if event.path.endswith(databases.SIDECARS):
             database = databases.database_of(event.path)
             if database is not None:
-                self._journaled.add(database)
+                self._changed.add(database)
+        if event.op not in databases.OPENS:
+            self._changed.add(event.path)
+            if event.target is not None:
+                self._changed.add(event.target)
 
     def _database(self, event: FileEvent) -> tuple[bool, bool]:
         """(a read-write open of a SQLite database, the run only read it) (databases.py). The
         second never under --enforce, whose refusal SQLite's read-only fallback would hide."""
-        if not databases.candidate(event) or event.path in self._journaled:
+        if not databases.candidate(event) or event.path in self._changed:
             return False, False
         path = event.path
         if event.failed:
