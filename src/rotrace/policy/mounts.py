@@ -49,6 +49,7 @@ from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
+from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.verdict import Verdict
 
@@ -68,7 +69,6 @@ _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/
                  "/sys", "/dev", "/run", "/var/spool", "/var/mail")  # fmt: skip
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
-_SIDECARS = ("-journal", "-wal", "-shm")
 _UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
 _CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
 
@@ -317,8 +317,8 @@ def _only_data(directory: str, kept: set[str]) -> bool:
                 if st.st_nlink != 1 or st.st_mode & 0o6111:
                     return False
                 path = entry.path
-                database = next((path[: -len(s)] for s in _SIDECARS if path.endswith(s)), None)
-                if path not in kept and database not in kept:
+                database = database_of(os.fsencode(path))
+                if path not in kept and (database is None or os.fsdecode(database) not in kept):
                     return False
     except OSError:
         return False
