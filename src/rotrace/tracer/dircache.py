@@ -91,6 +91,10 @@ _EVENT = struct.Struct("=iIII")
 _MAX_WATCHES = 8192
 _POLL_MOUNTS = select.POLLPRI | select.POLLERR
 _RACES_KEPT = 4096  # the latest name changes, for the writes in flight while they happened
+# Name changes of one directory in one look at the queue past which another process is taken
+# to change names there faster than rotrace reads them (`_let_go`): a traced call changes one
+# name at a time, each stopped, so only a process outside the traced tree comes near it.
+_CHURN = 256
 
 # statx(2): a directory as (mount, device, inode); the mount's id is never reused (Linux 6.8)
 _AT_SYMLINK_NOFOLLOW, _AT_EMPTY_PATH = 0x100, 0x1000
@@ -258,6 +262,7 @@ class DirCache:
         self._changed: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_RACES_KEPT)
         self._news: Callable[[], bool] | None = None  # the SIGIO flag, once armed
         self._unwatchable: set[bytes] = set()  # directories whose way cannot be watched
+        self._churning: set[bytes] = set()  # directories let go of for the run (`_let_go`)
         self._mounts_unchecked = True  # mountinfo not polled since the write's placement began
         try:
             self._own_ns = os.stat("/proc/self/ns/mnt").st_ino
@@ -394,6 +399,8 @@ class DirCache:
         lexical = self._lexical(tid, base, raw)
         if lexical is not None:
             ways.append(lexical)
+        if self._churning and any(self._churns(way) for way in ways):
+            return True  # a way let go of, on a filesystem whose change times cannot tell
         victims = [name for who, names in self._renaming.items() if who != tid for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
@@ -496,6 +503,15 @@ class DirCache:
             return resolve_lexically(cwd.rstrip(b"/") + b"/" + head if head else cwd)
         return None
 
+    def _churns(self, way: bytes) -> bool:
+        """Whether `way` goes through a directory let go of (`_let_go`) whose change times
+        cannot stand in for its watch (`unwatched`): a write on it is not known to be placed."""
+        return any(
+            (way == directory or way.startswith(directory.rstrip(b"/") + b"/"))
+            and not (_MGTIME and self._type_of(directory) in _MGTIME_FS)
+            for directory in self._churning
+        )
+
     def _note(self, victim: bytes) -> None:
         self.changes += 1
         self._changed.append((self.changes, victim))
@@ -504,20 +520,24 @@ class DirCache:
         """The events queued when poll() answered, all of them: one read takes what fits its
         buffer, and the queue holds at most `_queue_limit` events (then one overflow event), so
         reading that many takes them all. Reading on until the queue is empty would never end
-        while another process renames faster than this reads."""
+        while another process renames faster than this reads; and a directory whose names
+        change past _CHURN times in one look is let go of (`_let_go`), so that such a process
+        costs one look, not one per write."""
         left = self._queue_limit + 1
+        counts: collections.Counter[int] = collections.Counter()
         while left > 0 and self._inotify >= 0:
             try:
                 data = os.read(self._inotify, 1 << 16)
             except BlockingIOError:
                 return
-            taken = self._take(data)
+            taken = self._take(data, counts)
             if taken < 0:
                 return
             left -= taken
 
-    def _take(self, data: bytes) -> int:
-        """One read's events: how many, or -1 when the queue was started over (the rest is moot)."""
+    def _take(self, data: bytes, counts: collections.Counter[int]) -> int:
+        """One read's events: how many, or -1 when the queue was started over (the rest is
+        moot). `counts`: the name changes of each watch in this look so far."""
         at = taken = 0
         while at + _EVENT.size <= len(data):
             wd, mask, _cookie, size = _EVENT.unpack_from(data, at)
@@ -540,7 +560,27 @@ class DirCache:
                 victim = where.rstrip(b"/") + b"/" + name
                 self._note(victim)
                 self._drop(victim)
+                counts[wd] += 1
+                if counts[wd] >= _CHURN:
+                    self._let_go(where)
         return taken
+
+    def _let_go(self, directory: bytes) -> None:
+        """Names in `directory` change faster than rotrace takes them in (another process
+        renaming there without pause): stop watching it, and every directory under it, for the
+        rest of the run. Its queue would otherwise fill faster than it is read, and every write
+        wait for a look at thousands of events. A way through it is then one no watch covers:
+        a write's change times say whether it changed meanwhile (`unwatched`), or, where they
+        cannot tell, the write is unresolved (`raced`); nothing under it is served from the
+        cache (`_watch` refuses it)."""
+        under = directory.rstrip(b"/") + b"/"
+        gone = [wd for path, wd in self._wd_of.items() if path == directory or path.startswith(under)]
+        self._churning.add(directory)
+        self._note(directory)
+        self._drop(directory)
+        for wd in gone:
+            self._path_of.pop(wd, None)  # what is still queued for it is moot
+            libc.inotify_rm_watch(self._inotify, wd)
 
     def _restart(self, changed: set[bytes] | None = None) -> None:
         """A lost event (any name may have changed) or a change of the mounts at the points
@@ -747,7 +787,7 @@ class DirCache:
         if not all(self._local(d) for d in [*chain, path]):
             return False
         for directory in chain:
-            if self._added >= _MAX_WATCHES:
+            if self._added >= _MAX_WATCHES or directory in self._churning:
                 return False
             # not through a symlink put there before the watch on its parent: that watch would
             # be on the target, and the name's change in the parent was never reported

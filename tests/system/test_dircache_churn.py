@@ -1,0 +1,89 @@
+"""A directory whose names another process changes without pause (tracer/dircache.py,
+`_let_go`): its inotify queue would fill faster than the tracer reads it, and every write wait
+for a look at thousands of events. Past a bound in one look, the cache stops watching it for
+the run: the next look finds nothing more of it queued, and a way through it is one no watch
+covers. A directory changed now and then stays watched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rotrace.tracer.dircache import DirCache
+
+ROOT = b"/proc/self/root"  # a write's path read from the root: its way is the path itself
+RENAMES = 4000
+
+
+def _renamed_outside(directory: Path, times: int) -> None:
+    """Another process renames a file in `directory` back and forth, `times` renames."""
+    code = """
+import os, sys
+a, b = sys.argv[1] + "/a", sys.argv[1] + "/b"
+open(a, "w").close()
+for _ in range(int(sys.argv[2]) // 2):
+    os.rename(a, b)
+    os.rename(b, a)
+"""
+    subprocess.run([sys.executable, "-c", code, str(directory), str(times)], check=True)
+
+
+@pytest.fixture
+def cache() -> Iterator[DirCache]:
+    cache = DirCache()
+    assert cache.enabled
+    yield cache
+    cache.close()
+
+
+def _learned(cache: DirCache, directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        cache.learn(os.fsencode(directory), os.fsencode(directory), fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_directory_renamed_in_without_pause_is_let_go(tmp_path: Path, cache: DirCache) -> None:
+    busy, calm = tmp_path / "busy", tmp_path / "calm"
+    (busy / "d").mkdir(parents=True)
+    (calm / "d").mkdir(parents=True)
+    for directory in (busy / "d", calm / "d"):
+        _learned(cache, directory)
+    busy_way, calm_way = os.fsencode(busy / "d" / "x"), os.fsencode(calm / "d" / "x")
+    assert cache.watched(os.getpid(), ROOT, busy_way) and cache.watched(os.getpid(), ROOT, calm_way)
+
+    _renamed_outside(busy, RENAMES)
+    _renamed_outside(calm, 6)
+    cache.take_in()
+    assert not cache.watched(os.getpid(), ROOT, busy_way)
+    assert cache.watched(os.getpid(), ROOT, calm_way)
+
+    # let go for the run: it is not watched again, and its changes are no longer queued
+    _learned(cache, busy / "d")
+    assert not cache.watched(os.getpid(), ROOT, busy_way)
+    seen = cache.changes
+    _renamed_outside(busy, RENAMES)
+    cache.take_in()
+    assert cache.changes == seen
+    _renamed_outside(calm, 6)
+    cache.take_in()
+    assert cache.changes == seen + 12  # each rename: its old name and its new
+
+
+def test_a_write_on_a_way_let_go_of_while_it_ran_is_unresolved(tmp_path: Path, cache: DirCache) -> None:
+    """A write whose entry saw the way watched, and whose exit finds it let go of: the changes
+    that made it so raced the write."""
+    busy = tmp_path / "busy"
+    (busy / "d").mkdir(parents=True)
+    _learned(cache, busy / "d")
+    way = os.fsencode(busy / "d" / "x")
+    since = cache.entering(os.getpid(), [(ROOT, way)])
+    assert not cache.raced(since, os.getpid(), ROOT, way, way)
+    _renamed_outside(busy, RENAMES)
+    assert cache.raced(since, os.getpid(), ROOT, way, way)
