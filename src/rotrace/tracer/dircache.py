@@ -389,18 +389,13 @@ class DirCache:
         if not self.enabled:
             return False
         self.take_in()
+        if self._churning and any(self._churns(way) for way in self._ways(tid, base, raw, placed)):
+            return True  # a way let go of, whose change times cannot tell: no news of it comes
         if self.changes == since and not self._renaming.keys() - {tid}:
             return False
         if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
             return True  # more changes than are kept
-        ways = []
-        if placed is not None:
-            ways.append(placed.rpartition(b"/")[0] or b"/")
-        lexical = self._lexical(tid, base, raw)
-        if lexical is not None:
-            ways.append(lexical)
-        if self._churning and any(self._churns(way) for way in ways):
-            return True  # a way let go of, on a filesystem whose change times cannot tell
+        ways = self._ways(tid, base, raw, placed)
         victims = [name for who, names in self._renaming.items() if who != tid for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
@@ -413,6 +408,17 @@ class DirCache:
             if any(way == victim or way.startswith(under) for way in ways):
                 return True
         return False
+
+    def _ways(self, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> list[bytes]:
+        """The directories a write went through: the one it was placed in, and the one its
+        path names read lexically."""
+        ways = []
+        if placed is not None:
+            ways.append(placed.rpartition(b"/")[0] or b"/")
+        lexical = self._lexical(tid, base, raw)
+        if lexical is not None:
+            ways.append(lexical)
+        return ways
 
     def unwatched(self, tid: int, base: bytes, raw: bytes, parent: bytes | None) -> list[bytes] | None:
         """The directories whose entries name the way to `parent` (the directory of `raw` from
