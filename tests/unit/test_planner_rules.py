@@ -37,6 +37,23 @@ def test_a_venv_the_command_made_is_mounted_where_it_lies() -> None:
         assert plan.blocked == [] and plan.mounts == [mount]
 
 
+def test_bytecode_in_a_venv_the_command_made_needs_no_setting_and_no_build_step() -> None:
+    """tox's .tox/py: made at run time under the mount it needs for that, so compiling it at
+    build time would compile nothing, and no setting avoids the mount."""
+    top = "/srv/app/.tox/py"
+    plan = _plan(
+        event("/srv/app/.tox", "mkdir", 0),
+        event(top, "mkdir", 0),
+        event(f"{top}/pyvenv.cfg", "create"),
+        event(f"{top}/bin/python", "symlink", 0),
+        event(f"{top}/lib/python3.11/site-packages/a/__pycache__/x.cpython-311.pyc", "create"),
+        states={"/srv/app": C, "/srv/app/.tox": A, top: A},
+    )
+    assert plan.mounts == ["/srv/app/.tox"] and plan.blocked == []
+    assert plan.env == {} and plan.build_steps == []
+    assert [k.id for k in plan.settings] == ["tox-envs"]  # `tox --workdir`, for .tox itself
+
+
 def test_a_venv_renamed_away_and_removed_hides_nothing() -> None:
     venv = "/tmp/pytest-of-u/pytest-3/t0/venv"
     garbage = "/tmp/pytest-of-u/garbage-1"

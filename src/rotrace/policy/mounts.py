@@ -683,14 +683,18 @@ class MountPlanner:
         if self._made_for_a_moved_place(v):
             return []
         planner = self._planner
-        venv = None if v.venv is not None and os.fsdecode(v.venv) in planner.disposable else v.venv
+        made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it
+        venv = None if made else v.venv
         written = self._written(e)
         if e.unresolved or not all(_placed(raw) for raw, _ in written):
             # not a place (the string an unplaced call passed, or a trace not as rotrace writes
             # it): a mount there would be anywhere (`~`, `..`, relative to wherever it is used)
             return [self._count(v, e.path, _UNPLACED, Placement(_UNPLACED, _UNPLACED_WHY))]
         found = [(raw, *self._placement(self._top(v, directory), venv)) for raw, directory in written]
-        if self._by_setting(v, found):
+        # A venv the command made gets its mount to be made at all: a setting that keeps
+        # writes out of an installed environment, or a build step, avoids nothing there (the
+        # build cannot compile what the run makes, and the mount would hide it).
+        if not made and self._by_setting(v, found):
             return [Placement(point, None) for _, point, _ in found]
         placed: list[Placement] = []
         for raw, point, placement in found:
@@ -699,7 +703,12 @@ class MountPlanner:
             else:
                 placed.append(self._count(v, raw, point, placement))
         known = v.explanation
-        if known is not None and any(p.reason is None for p in placed) and not self._lands_in(known, placed):
+        if (
+            known is not None
+            and not made
+            and any(p.reason is None for p in placed)
+            and not self._lands_in(known, placed)
+        ):
             self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
         for raw, point, placement in found:
             if (
