@@ -11,9 +11,18 @@ import os
 import sys
 
 
+def _writable(fd: int) -> bool:
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        return False
+
+
 def main() -> None:
-    if sys.stderr is None:  # started with stderr closed: the report and messages go nowhere,
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the exit status still says it all
+    if sys.stderr is None or not _writable(2):  # stderr closed, or open only for reading: the
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - report and messages go nowhere, the exit status says it all
     from rotrace.output import name_stdout
 
     name_stdout()  # "stdout: No space left on device", not a bare strerror

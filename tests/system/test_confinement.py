@@ -440,6 +440,24 @@ def test_the_commands_own_stdout_is_its_own_under_enforce(user: str, site: Path,
     assert any(f"the command's stdout is {out}" in w for w in trace["warnings"])
 
 
+@pytest.mark.parametrize("fd", [1, 2])
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_standard_stream_open_only_for_reading_grants_nothing_under_enforce(
+    user: str, fd: int, site: Path, work: Path
+) -> None:
+    """`rotrace run --enforce -- sh -c 'echo x > VICTIM' 1<VICTIM`: a stream the user opened
+    for reading is no output of the command's; its file stays out of reach, the write denied."""
+    victim = work / "victim"
+    victim.write_text("kept\n")
+    victim.chmod(0o666)
+    command = ["run", "--enforce", "--json", "t.json", "--", "sh", "-c", f"echo x > {victim}"]
+    proc = _with_fds(f"{fd}<{victim}", command, user, site, work)
+    assert victim.read_text() == "kept\n", proc.stderr
+    assert proc.returncode == 9, proc.stderr  # the write denied
+    writes = [e for e in _trace(work)["events"] if e["path"] == str(victim)]
+    assert writes and all(e["result"] == -13 for e in writes), writes  # EACCES
+
+
 def test_what_an_inherited_fd_may_be(site: Path, work: Path) -> None:
     """Pipes, /dev/null, read-only files, files in the allowlist and directories pass, a file
     open read-write outside does not. A

@@ -10,6 +10,7 @@ under --enforce). Reaching the same file by its name is a write to a place.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import stat
@@ -53,10 +54,14 @@ def files(stdout_to_stderr: bool = False) -> list[str]:
     """The paths of the files the command's stdout and stderr will be (this process's fds 1
     and 2; stderr twice with `stdout_to_stderr`, rotrace's stdout being its own output), for a
     Landlock rule on each: --enforce grants the command its own standard streams. Pipes and
-    sockets have no path (Landlock does not restrict them), nor has a deleted file."""
+    sockets have no path (Landlock does not restrict them), nor has a deleted file. A stream
+    open only for reading (`1<FILE`) is no output: its file is not granted, or the command
+    could write a file the user only let it read."""
     paths: list[str] = []
     for fd in (2, 2) if stdout_to_stderr else (1, 2):
         try:
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                continue
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
