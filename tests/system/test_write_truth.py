@@ -198,3 +198,33 @@ def test_o_path_with_o_creat_writes_nothing(outside: Path, tmp_path: Path) -> No
     _, everything = _run(tmp_path, code, "--all-opens")
     opened = [(e["path"], e["write"], e["op"]) for e in everything["events"] if str(outside) in e["path"]]
     assert opened == [(f"{outside}/kept", False, "open"), (f"{outside}/missing", False, "open")]
+
+
+def test_a_call_on_an_fd_by_an_empty_path_is_placed_at_the_fds_file(tmp_path: Path) -> None:
+    """fchownat, utimensat and linkat with AT_EMPTY_PATH act on the file of their fd (the cwd
+    for AT_FDCWD), as futimens does: placed there, not unresolved with no path."""
+    code = """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        AT_EMPTY_PATH, AT_FDCWD = 0x1000, -100
+        f = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644)
+        assert libc.fchownat(f, b"", os.getuid(), os.getgid(), AT_EMPTY_PATH) == 0
+        assert libc.utimensat(f, b"", None, AT_EMPTY_PATH) == 0
+        os.mkdir("d")
+        os.chdir("d")
+        assert libc.fchownat(AT_FDCWD, b"", os.getuid(), os.getgid(), AT_EMPTY_PATH) == 0
+        assert libc.linkat(f, b"", AT_FDCWD, b"linked", AT_EMPTY_PATH) == 0
+    """
+    code_status, trace = _run(tmp_path, code)
+    ops = ("chown", "utime", "link")
+    placed = [(e["op"], e["path"], e["unresolved"]) for e in _writes(trace) if e["op"] in ops]
+    f, d = str(tmp_path / "f"), str(tmp_path / "d")
+    assert placed == [
+        ("chown", f, False),
+        ("utime", f, False),
+        ("chown", d, False),
+        ("link", str(tmp_path / "d" / "linked"), False),
+    ], placed
+    (link,) = [e for e in _writes(trace) if e["op"] == "link"]
+    assert link["target"] == f and os.path.samefile(tmp_path / "d" / "linked", f)
+    assert code_status == 0

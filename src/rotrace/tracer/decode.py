@@ -46,6 +46,7 @@ _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_FOLLOW = 0x400
 _RENAME_EXCHANGE = 2
 AF_UNIX = 1
@@ -397,7 +398,8 @@ class Decoder:
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
-             follow: bool = False) -> Loc:  # fmt: skip
+             follow: bool = False, empty: bool = False) -> Loc:  # fmt: skip
+        """`empty`: the call has AT_EMPTY_PATH, so an empty path is the file of dirfd itself."""
         dirfd = AT_FDCWD if dirfd_idx is None else resolve.as_fd(args[dirfd_idx])
         addr = args[idx]
         seen = self.memory.cstring(self._tid, addr)
@@ -405,6 +407,8 @@ class Decoder:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
                 return Loc.fixed(self._fd_path(dirfd))
             return Loc(b"", b"")  # EFAULT: nothing to place
+        if not seen and empty:  # fchownat(fd, "", ..., AT_EMPTY_PATH): fd's file (the cwd's, AT_FDCWD)
+            return Loc.fixed(self._fd_path(dirfd))
         if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
             raw = seen.lstrip(b"/")
             base = resolve.base_of(self._tid, dirfd, raw)
@@ -471,7 +475,8 @@ class Decoder:
         if spec.fd is not None:
             loc = Loc.fixed(self._fd_path(resolve.as_fd(args[spec.fd])))
         else:
-            loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow)
+            empty = spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)
+            loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow, empty=empty)
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
 
     def _ioctl(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
@@ -533,9 +538,10 @@ class Decoder:
         return Pending(spec, table, spec.op, loc, None, None, None, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        old = self._loc(args, spec.dirfd, spec.path or 0)
-        new = self._loc(args, spec.dirfd2, spec.path2 or 0)
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
+        empty = spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)  # linkat: the fd's file
+        old = self._loc(args, spec.dirfd, spec.path or 0, empty=empty)
+        new = self._loc(args, spec.dirfd2, spec.path2 or 0)
         if spec.op == "rename":  # both ends change: path is the source, target the destination
             return Pending(spec, table, "rename", old, new, flags, None, True)
         return Pending(spec, table, "link", new, old, flags, None, True,

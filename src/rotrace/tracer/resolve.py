@@ -447,10 +447,11 @@ def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bo
 
 
 def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
-    """What an fd of the tracee names (None for pipes, sockets, anonymous inodes, gone fds;
+    """What an fd of the tracee names (AT_FDCWD: its cwd; None for pipes, sockets, anonymous
+    inodes, gone fds;
     `foreign`, a tracee whose mounts or root are not rotrace's: a name that does not reach
     that file from rotrace's root, see `is_named`)."""
-    magic = b"/proc/%d/fd/%d" % (tid, fd)
+    magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     link = _readlink(magic)
     if link is None or not link.startswith(b"/") or (foreign and not is_named(link, magic)):
         return None
