@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from rotrace.events import DirState
 from rotrace.export.formats import RENDERERS, Target, volume_name
@@ -172,3 +174,16 @@ def test_two_paths_never_share_a_volume_name_whatever_the_plan_holds() -> None:
     both = [volume_name("/srv/x/y", taken), volume_name("/srv/x-y", taken)]
     assert both == [volume_name("/srv/x/y", set()), alone] and len(set(both)) == 2
     assert volume_name("/App", set()) != volume_name("/app", set()) == "app"
+
+
+def test_a_path_whose_name_ends_like_a_hash_never_shares_a_volume_name() -> None:
+    hashed = volume_name("/srv/Data/cache", set())
+    digest = hashed.rpartition("-")[2]
+    assert volume_name(f"/srv/data/cache/{digest}", set()) != hashed
+
+
+@given(st.lists(st.text("aA0b-/_", min_size=1, max_size=12), min_size=2, max_size=2, unique=True))
+def test_distinct_paths_get_distinct_volume_names(names: list[str]) -> None:
+    paths = {"/" + "/".join(part for part in n.split("/") if part) for n in names}
+    assume(len(paths) == 2)
+    assert len({volume_name(p, set()) for p in paths}) == 2, paths

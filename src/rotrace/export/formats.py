@@ -201,14 +201,23 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
     return Rendered(head + _toml(doc), notes, bool(env_notes or skipped))
 
 
+_HASHED = re.compile(r"-[0-9a-f]{8}$")  # how a hashed volume name ends
+
+
 def volume_name(path: str, taken: set[str]) -> str:
     """An RFC 1123 label (lower-case alphanumerics and '-', at most 63, alphanumeric at both ends)
     for the volume behind `path`: readable, and the same for that path in every plan, another
     path's never (a short hash where the label alone could name two: cut, lower-cased, or a '-'
-    that a '/' would also give, /srv/x-y against /srv/x/y). A named volume outlives the plan,
-    so a name is never given by which paths a plan happens to hold."""
+    that a '/' would also give, /srv/x-y against /srv/x/y; and where the label ends as a hashed
+    one does, /srv/data/cache/abbbc5d8 against /srv/Data/cache). A named volume outlives the
+    plan, so a name is never given by which paths a plan happens to hold."""
     base = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
-    if len(base) > 50 or base != path.strip("/").replace("/", "-") or "-" in path:
+    if (
+        len(base) > 50
+        or base != path.strip("/").replace("/", "-")
+        or "-" in path
+        or _HASHED.search(base) is not None
+    ):
         digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
         base = f"{base[:50].rstrip('-')}-{digest}"
     name, n = base, 2
