@@ -126,3 +126,62 @@ def test_changes_racing_a_swap_let_go_of_where_change_times_cannot_tell_are_unre
     placed = changed(json.loads(trace.read_text())["events"], "chmod")
     wrong = misplaced_changes(ramfs, placed, "chmod")
     assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
+
+
+@pytest.fixture
+def ramfs_below(tmp_path: Path) -> Iterator[Path]:
+    """busy/mnt in tmp_path, a ramfs mounted below a directory of this (multigrain) filesystem."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a filesystem needs root")
+    mnt = tmp_path / "busy" / "mnt"
+    mnt.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_changes_racing_a_swap_below_a_directory_let_go_of_are_unresolved_where_times_cannot_tell(
+    ramfs_below: Path,
+) -> None:
+    """The traced command writes below `busy` (so it is watched), then another process
+    renames in it 4,000 times (let go of) while a third swaps `d` on the ramfs below: the
+    way's change times cannot be read where it crosses the ramfs, and no news comes of
+    `busy` any more: each change is unresolved, never placed where it did not land."""
+    busy = ramfs_below.parent
+    go, done = busy / "go", busy / "done"
+    os.mkfifo(go)
+    os.mkfifo(done)
+    burst = f"""
+with open({str(go)!r}) as f:
+    f.read()
+import os
+a, b = {str(busy / "a")!r}, {str(busy / "b")!r}
+open(a, "w").close()
+for _ in range({RENAMES // 2}):
+    os.rename(a, b)
+    os.rename(b, a)
+with open({str(done)!r}, "w") as f:
+    f.write("x")
+"""
+    first = f"""
+os.utime({str(ramfs_below / "d")!r})
+with open({str(go)!r}, "w") as f:
+    f.write("x")
+with open({str(done)!r}) as f:
+    f.read()
+"""
+    burster = subprocess.Popen([sys.executable, "-c", burst])
+    trace = busy / "t.json"
+    try:
+        with swapping(ramfs_below, "exchange", filled="both"):
+            code = writer(ramfs_below, "chmod").replace("\nfor i in", first + "\nfor i in", 1)
+            run = rotrace_cli("run", "-q", "--json", str(trace), "--", PY, "-c", code)
+    finally:
+        burster.kill()
+        burster.wait(timeout=30)
+    assert run.returncode in (0, 1), run.stderr
+    placed = changed(json.loads(trace.read_text())["events"], "chmod")
+    wrong = misplaced_changes(ramfs_below, placed, "chmod")
+    assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"

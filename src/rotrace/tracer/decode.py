@@ -200,7 +200,9 @@ class Pending:
                 loc.path = None  # a directory on its way changed while the call ran
         if places and cache is not None:
             for loc, _follow, _left in places:  # a name on its way changed while the call ran: unknown
-                if loc.path is not None and cache.raced(self.since, tid, loc.base, loc.raw, loc.path):
+                if loc.path is not None and cache.raced(
+                    self.since, tid, loc.base, loc.raw, loc.path, loc.stamps is not None
+                ):
                     loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
@@ -218,9 +220,12 @@ class Pending:
         (resolve.stamp; its system calls on such ways only)."""
         if self.spec.family in ("open", "openat2", "handle"):
             return
-        for loc in (self.path, None if self.verbatim_target else self.target):
+        for loc, follow in (
+            (self.path, self.follow),
+            (None if self.verbatim_target else self.target, self.follow_target),
+        ):
             if loc is not None and loc.base and not cache.watched(tid, loc.base, loc.raw):
-                loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid)
+                loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow)
 
     def _left(self, result: int | None) -> tuple[bool | None, bool | None]:
         """Whether a call that succeeded left the last name of its path, and of its target,

@@ -49,7 +49,7 @@ import select
 import signal
 import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rotrace.tracer.linux.kernel import libc
 
@@ -95,6 +95,9 @@ _RACES_KEPT = 4096  # the latest name changes, for the writes in flight while th
 # to change names there faster than rotrace reads them (`_let_go`): a traced call changes one
 # name at a time, each stopped, so only a process outside the traced tree comes near it.
 _CHURN = 256
+# Name changes in one look past which every directory in it is let go of: a process renaming
+# across many watched directories, none past _CHURN, floods the queue as well.
+_FLOOD = 4 * _CHURN
 
 # statx(2): a directory as (mount, device, inode); the mount's id is never reused (Linux 6.8)
 _AT_SYMLINK_NOFOLLOW, _AT_EMPTY_PATH = 0x100, 0x1000
@@ -380,17 +383,21 @@ class DirCache:
         if self.enabled and self._mount_poll.poll(0):
             self._restart(self._reload_mounts() or {b"/"})
 
-    def raced(self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None) -> bool:
+    def raced(
+        self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None, stamped: bool = False
+    ) -> bool:
         """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
         changed while the write ran: after its entry noted `since`, up to now (after its
         placement), or may be changing now (a rename of the traced tree still running). The
         kernel does not order such a change against the write: the write may have gone
-        either way, so its place is not known."""
+        either way, so its place is not known. `stamped`: the change times of the way were
+        read at the entry (resolve.stamp), and are checked apart; a way let go of
+        (`_let_go`), which no news covers any more, is known only by them."""
         if not self.enabled:
             return False
         self.take_in()
-        if self._churning and any(self._churns(way) for way in self._ways(tid, base, raw, placed)):
-            return True  # a way let go of, whose change times cannot tell: no news of it comes
+        if self._churning and not stamped and self._through_churning(self._ways(tid, base, raw, placed)):
+            return True  # a way let go of, with no change times read: no news of it comes
         if self.changes == since and not self._renaming.keys() - {tid}:
             return False
         if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
@@ -420,29 +427,45 @@ class DirCache:
             ways.append(lexical)
         return ways
 
-    def unwatched(self, tid: int, base: bytes, raw: bytes, parent: bytes | None) -> list[bytes] | None:
+    def unwatched(
+        self, tid: int, base: bytes, raw: bytes, parent: bytes | None, links: Iterable[bytes] = ()
+    ) -> list[bytes] | None:
         """The directories whose entries name the way to `parent` (the directory of `raw` from
         `base`, as the kernel names it now; None: there is none now) or to that directory read
-        lexically, which no watch covers: their change times, read before a write and after
-        it, say whether one changed meanwhile (resolve.stamp). None when one is on a
-        filesystem whose change times may not show every change (or its filesystem is not
-        known)."""
+        lexically, which no watch covers; on a way through a symlink (`links`: the directories
+        holding one), all of them and those, watched or not, for the news names the way a
+        write takes only by the names its path lists and the kernel gives: their change times, read
+        before a write and after it, say whether one changed meanwhile (resolve.stamp). None
+        when one is on a filesystem whose change times may not show every change (or its
+        filesystem is not known)."""
         dirs = set(_ancestors(parent)) if parent is not None and parent != b"/" else set()
         lexical = self._lexical(tid, base, raw)
         if lexical is not None and lexical != b"/":
             dirs.update(_ancestors(lexical))
-        out = sorted(d for d in dirs if not self.enabled or d not in self._wd_of)
+        links = set(links)
+        out = sorted({*(d for d in dirs if links or not self.enabled or d not in self._wd_of), *links})
         if out and not (_MGTIME and all(self._type_of(d) in _MGTIME_FS for d in out)):
             return None
         return out
 
     def watched(self, tid: int, base: bytes, raw: bytes) -> bool:
         """Whether the names on the way to the directory of `raw` (from `base`) are watched, so
-        that a change of one while a write runs is in the news (`raced`). After `entering`."""
+        that a change of one while a write runs is in the news (`raced`). After `entering`.
+        Only for a directory known real (its name is the kernel's answer): a way through a
+        symlink goes through directories its name does not list, which the news of its own
+        chain does not cover."""
         if not self.enabled:
             return False
         lexical = self._lexical(tid, base, raw)
-        return lexical is not None and (lexical.rpartition(b"/")[0] or b"/") in self._wd_of
+        return (
+            lexical is not None
+            and lexical in self._real
+            and (lexical.rpartition(b"/")[0] or b"/") in self._wd_of
+        )
+
+    def lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
+        """The directory of `raw` (from `base`) read lexically, when it can be (`_lexical`)."""
+        return self._lexical(tid, base, raw) if self.enabled else None
 
     def renaming(self, tid: int, locs: list[tuple[bytes, bytes]]) -> None:
         """At the entry of a traced thread's rename or deletion: the names it may change are
@@ -509,12 +532,11 @@ class DirCache:
             return resolve_lexically(cwd.rstrip(b"/") + b"/" + head if head else cwd)
         return None
 
-    def _churns(self, way: bytes) -> bool:
-        """Whether `way` goes through a directory let go of (`_let_go`) whose change times
-        cannot stand in for its watch (`unwatched`): a write on it is not known to be placed."""
+    def _through_churning(self, ways: list[bytes]) -> bool:
+        """Whether one of `ways` goes through a directory let go of (`_let_go`)."""
         return any(
-            (way == directory or way.startswith(directory.rstrip(b"/") + b"/"))
-            and not (_MGTIME and self._type_of(directory) in _MGTIME_FS)
+            way == directory or way.startswith(directory.rstrip(b"/") + b"/")
+            for way in ways
             for directory in self._churning
         )
 
@@ -528,18 +550,26 @@ class DirCache:
         reading that many takes them all. Reading on until the queue is empty would never end
         while another process renames faster than this reads; and a directory whose names
         change past _CHURN times in one look is let go of (`_let_go`), so that such a process
-        costs one look, not one per write."""
+        costs one look, not one per write; past _FLOOD changes in one look, every directory
+        changed in it."""
         left = self._queue_limit + 1
         counts: collections.Counter[int] = collections.Counter()
         while left > 0 and self._inotify >= 0:
             try:
                 data = os.read(self._inotify, 1 << 16)
             except BlockingIOError:
-                return
+                break
             taken = self._take(data, counts)
             if taken < 0:
                 return
             left -= taken
+        self._flooded(counts)
+
+    def _flooded(self, counts: collections.Counter[int]) -> None:
+        """Past _FLOOD name changes in one look: every directory changed in it is let go of."""
+        if counts.total() >= _FLOOD:
+            self._let_go(*(path for wd in counts if (path := self._path_of.get(wd)) is not None))
+            counts.clear()
 
     def _take(self, data: bytes, counts: collections.Counter[int]) -> int:
         """One read's events: how many, or -1 when the queue was started over (the rest is
@@ -551,6 +581,7 @@ class DirCache:
             at += _EVENT.size + size
             taken += 1
             if mask & IN_Q_OVERFLOW:
+                self._flooded(counts)  # before the restart forgets which directories they were
                 self._restart()
                 return -1
             where = self._path_of.get(wd)
@@ -571,20 +602,30 @@ class DirCache:
                     self._let_go(where)
         return taken
 
-    def _let_go(self, directory: bytes) -> None:
-        """Names in `directory` change faster than rotrace takes them in (another process
-        renaming there without pause): stop watching it, and every directory under it, for the
-        rest of the run. Its queue would otherwise fill faster than it is read, and every write
-        wait for a look at thousands of events. A way through it is then one no watch covers:
-        a write's change times say whether it changed meanwhile (`unwatched`), or, where they
-        cannot tell, the write is unresolved (`raced`); nothing under it is served from the
-        cache (`_watch` refuses it)."""
-        under = directory.rstrip(b"/") + b"/"
-        gone = [wd for path, wd in self._wd_of.items() if path == directory or path.startswith(under)]
-        self._churning.add(directory)
-        self._note(directory)
-        self._drop(directory)
-        for wd in gone:
+    def _let_go(self, *directories: bytes) -> None:
+        """Names in `directories` change faster than rotrace takes them in (another process
+        renaming there without pause): stop watching them, and every directory under them, for
+        the rest of the run. Their queue would otherwise fill faster than it is read, and every
+        write wait for a look at thousands of events. A way through one is then one no watch
+        covers: a write's change times say whether it changed meanwhile (`unwatched`), or,
+        where they were not read, the write is unresolved (`raced`); nothing under them is
+        served from the cache (`_watch` refuses them). One pass over what is cached, however
+        many they are."""
+        chosen = set(directories)
+        if not chosen:
+            return
+
+        def under(path: bytes) -> bool:
+            return path in chosen or any(a in chosen for a in _ancestors(path))
+
+        for directory in chosen:
+            self._note(directory)
+        self._churning |= chosen
+        self._real = {p: w for p, w in self._real.items() if not under(p)}
+        for tid in [t for t, c in self._cwd.items() if under(c)]:
+            del self._cwd[tid]
+        for path in [p for p in self._wd_of if under(p)]:
+            wd = self._wd_of.pop(path)
             self._path_of.pop(wd, None)  # what is still queued for it is moot
             libc.inotify_rm_watch(self._inotify, wd)
 

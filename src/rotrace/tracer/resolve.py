@@ -186,6 +186,7 @@ class Stamps(NamedTuple):
 
     parent: tuple[bytes, tuple[int, int]] | None  # the directory's name, device and inode
     dirs: tuple[tuple[bytes, int, int, int], ...]  # (path, device, inode, change time in ns)
+    told: bool = True  # False: the way changed while it was read; the write's place is unknown
 
 
 def _parent_of(base: bytes, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
@@ -217,18 +218,73 @@ def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | N
     return tuple(marks)
 
 
-def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int) -> Stamps | None:
-    """Before a call on the last name of `raw` (from `base`) runs, where no inotify watch
-    covers its way: the directory it reaches and the change times of the directories whose
-    entries name the way (DirCache.unwatched). None where there is nothing to check (no name
-    on the way: a cwd or a dirfd alone) or the times cannot tell (see `unchanged`)."""
+def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False) -> Stamps | None:
+    """Before a call on the last name of `raw` (from `base`; `follow`: a symlink there is
+    followed) runs, where no inotify watch covers its way: the directory it reaches and the
+    change times of the directories whose entries name the way (DirCache.unwatched), and of
+    each directory holding a symlink the walk follows (`link_dirs`), for a swap of that link
+    turns the walk elsewhere. None where there is nothing to check (no name on the way: a cwd
+    or a dirfd alone) or the times cannot tell (see `unchanged`)."""
     head, name = _split(base, raw)
     if not name or not head or cache.unwatched(tid, base, raw, None) is None:
         return None  # the way as read lexically already crosses a filesystem times cannot tell
     parent = _parent_of(base, raw)
-    dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None)
+    links: list[bytes] = []
+    if parent is not None and (
+        parent[0] != cache.lexical(tid, base, raw)
+        or (follow and _may_be_link(look(parent[0].rstrip(b"/") + b"/" + name)))
+    ):  # the walk went through a symlink
+        found = link_dirs(base, raw, follow)
+        if found is None:  # a link swapped while it was read, a name rotrace may not look at
+            return Stamps(parent, (), told=False)
+        links = found
+    dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, links)
     marks = None if not dirs else _marks(dirs)
     return None if marks is None else Stamps(parent, marks)
+
+
+def link_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
+    """The directories holding each symlink the walk of `raw` from `base` follows now (the
+    last name's only with `follow`), by rotrace's names: the walk made again, a name at a
+    time. None when it cannot be told (a name rotrace may not look at, more symlinks than
+    the kernel follows, a base with no name)."""
+    cur = b"/" if base.endswith(b"/root") else _readlink(base)
+    if cur is None or not cur.startswith(b"/") or cur.endswith(b" (deleted)"):
+        return None
+    names = [part for part in raw.split(b"/") if part]
+    todo = [(part, i == len(names) - 1 and not raw.endswith(b"/")) for i, part in enumerate(names)]
+    todo.reverse()
+    found: list[bytes] = []
+    links = 0
+    while todo:
+        part, last = todo.pop()
+        if part == b".":
+            continue
+        if part == b"..":
+            cur = os.path.dirname(cur) or b"/"  # cur is a real path (no symlink): its parent is
+            continue
+        there = cur.rstrip(b"/") + b"/" + part
+        if last and not follow:
+            break
+        seen = look(there)
+        if seen is None or seen is True:
+            return None
+        if seen is False:
+            break  # the walk ends here: a name to be made, or nothing
+        if not stat.S_ISLNK(seen.st_mode):
+            cur = there
+            continue
+        links += 1
+        target = _readlink(there)
+        if target is None or links > _MAX_SYMLINKS:
+            return None
+        if cur not in found:
+            found.append(cur)
+        if target.startswith(b"/"):
+            cur = b"/"
+        more = [p for p in target.split(b"/") if p]
+        todo += [(p, last and i == len(more) - 1) for i, p in reversed(list(enumerate(more)))]
+    return found
 
 
 def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
@@ -236,7 +292,11 @@ def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
     timestamps gives a directory a new change time at the first change after its time was
     read, so equal times say no entry changed between the two reads: the kernel's walk,
     between them, went the way the directory placed now is reached."""
-    return _parent_of(base, raw) == stamps.parent and _marks(p for p, *_ in stamps.dirs) == stamps.dirs
+    return (
+        stamps.told
+        and _parent_of(base, raw) == stamps.parent
+        and _marks(p for p, *_ in stamps.dirs) == stamps.dirs
+    )
 
 
 def _split(base: bytes, raw: bytes) -> tuple[bytes, bytes]:
