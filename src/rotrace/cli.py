@@ -324,7 +324,8 @@ def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> in
     compose  a service fragment: read_only, tmpfs and named volumes, environment
     bwrap    bubblewrap arguments, one per line (read them as docker's): missing
              mount points made in the sandbox, --setenv; runs on the tree before the
-             trace too (the directories the command made are made in the sandbox)
+             trace too (the directories the command made are made in the sandbox);
+             make them where the application is installed (they list its directories)
     apparmor an AppArmor profile: reads (as recorded with --all-opens, else
              everywhere), the programs run, writes only where mounts are, the
              venvs denied; with how to load it for Docker and Kubernetes

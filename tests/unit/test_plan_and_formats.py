@@ -187,3 +187,27 @@ def test_distinct_paths_get_distinct_volume_names(names: list[str]) -> None:
     paths = {"/" + "/".join(part for part in n.split("/") if part) for n in names}
     assume(len(paths) == 2)
     assert len({volume_name(p, set()) for p in paths}) == 2, paths
+
+
+def test_bwrap_arguments_made_away_from_the_traced_tree_leave_its_mount_points_out(tmp_path: Path) -> None:
+    """Traced where srv/app is, exported where it is not: a shadow of srv here would list
+    this machine's srv and hide the application where the arguments run."""
+    srv = tmp_path / "srv"
+    (srv / "other").mkdir(parents=True)
+    app = srv / "app"
+    plan = _plan(
+        event(f"{app}/.tox", "mkdir", 0),
+        event(f"{app}/.tox/py/x", "create"),
+        states={str(app): C, f"{app}/.tox": A},
+        cwd=str(app),
+    )
+    assert plan.mounts == [f"{app}/.tox"]
+    rendered = RENDERERS["bwrap"](plan, Target(["x"]))
+    assert str(srv) not in rendered.text and f"{app}/.tox" not in rendered.text
+    assert rendered.incomplete
+    assert any(n.startswith(f"{app}/.tox: left out: {app}, which held it") for n in rendered.notes), (
+        rendered.notes
+    )
+    (app).mkdir()  # where it is, the same plan holds
+    here = RENDERERS["bwrap"](plan, Target(["x"]))
+    assert not here.incomplete and f"--tmpfs\n{app}\n" in here.text and f"--dir\n{app}/.tox\n" in here.text

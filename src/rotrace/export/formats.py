@@ -398,7 +398,8 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     (policy/mountpoints.py): bwrap cannot create it in the read-only root. A mount point the
     traced command made counts as missing even if it is there now (exported right after the
     trace), so that the arguments run on the tree as it was before the run too (a fresh
-    checkout); the rest of what exists is decided now."""
+    checkout); the rest of what exists is decided now, so they are made where the application
+    is: a mount point whose parent is not here is left out, with a note."""
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
@@ -410,6 +411,11 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     bound = [p for p in kept if p not in made and p not in lost]
     existing = [p for p in [*paths, *bound] if os.path.isdir(p) and (p in bound or p not in made)]
     missing = [p for p in [*paths, *lost, *tried] if p not in existing]
+    # Each mount point's parent was there when it was traced (one the command made sits in a
+    # directory it did not make). Not here, the traced tree is elsewhere: a shadow of what is
+    # here would list another tree's entries, and hide the application where the arguments run.
+    away = [p for p in missing if not os.path.isdir(os.path.dirname(p) or "/")]
+    missing = [p for p in missing if p not in away]
 
     def mount(p: str) -> list[str]:
         if p in bound:
@@ -438,8 +444,14 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         " now, which loses it; mkdir -p it and export again"
         for p in lost
     ]
+    notes += [
+        f"{p}: left out: {os.path.dirname(p)}, which held it when it was traced, is not on this machine;"
+        " the arguments list what each directory holds where they are made: make them where the"
+        " application is installed"
+        for p in away
+    ]
     notes += [*placed.notes, *env_notes, *_build_notes(plan), *skipped, *skipped_p]
-    incomplete = bool(skipped or skipped_p or lost or placed.notes or env_notes)
+    incomplete = bool(skipped or skipped_p or lost or away or placed.notes or env_notes)
     return _argument_lines(plan, target, args, notes, incomplete, "bwrap", read)
 
 
