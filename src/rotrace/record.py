@@ -81,9 +81,11 @@ class TraceHeader:
         self.command = redact.argv(self.command)
         self.processes = [replace(p, cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)
+        self.labels = redact.environment(self.labels)  # `--label token=...`: read as a variable
         for source in self.sources:
             source.command = redact.argv(source.command)
             source.environment = redact.environment(source.environment)
+            source.labels = redact.environment(source.labels)
 
     def seen_in(self, runs: Collection[int]) -> str | None:
         """A merged trace's coverage of a place: in how many of its runs it was written, and by

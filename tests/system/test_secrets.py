@@ -25,7 +25,9 @@ ENV_TOKEN = "ghs_envTOKEN0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c"  # GITHUB_TOKEN: not re
 ARG_PASSWORD = "s3cretPW9e8d"  # --password=...
 URL_PASSWORD = "urlPW2c4e6a"  # https://alice:...@host in an argument
 TOKEN_VALUE = "tokVAL8b6d4f"  # --token VALUE, in a child's command line
-SECRETS = (INDEX_TOKEN, PROXY_PASSWORD, PUBLISH_TOKEN, ENV_TOKEN, ARG_PASSWORD, URL_PASSWORD, TOKEN_VALUE)
+LABEL_TOKEN = "lblTOKEN3e5a7c"  # run --label token=...
+SECRETS = (INDEX_TOKEN, PROXY_PASSWORD, PUBLISH_TOKEN, ENV_TOKEN, ARG_PASSWORD, URL_PASSWORD, TOKEN_VALUE,
+           LABEL_TOKEN)  # fmt: skip
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -77,7 +79,9 @@ def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
     url = f"https://alice:{URL_PASSWORD}@example.invalid/x"
     command = ["sh", "-c", script, str(tmp_path / "out"), f"--password={ARG_PASSWORD}", url, "--token",
                TOKEN_VALUE, ENV_TOKEN]  # fmt: skip
-    run = rotrace_cli("run", "--json", "t.json", "--emit", "k8s", "--", *command, cwd=tmp_path, env=env)
+    labels = ["--label", f"token={LABEL_TOKEN}", "--label", "app=web"]
+    argv = ["run", "--json", "t.json", "--emit", "k8s", *labels, "--", *command]
+    run = rotrace_cli(*argv, cwd=tmp_path, env=env)
     assert run.returncode == 1, run.stderr
     assert "::error" in run.stderr
     _assert_clean("rotrace run's stdout and stderr", run.stdout + run.stderr)
@@ -98,6 +102,7 @@ def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
     child = next(p for p in trace["processes"] if p["cmdline"][:1] == ["/bin/true"])
     assert child["cmdline"] == ["/bin/true", "--token", "***", "***"]  # ENV_TOKEN: known from the environment
     assert any(e["path"] == str(tmp_path / "out") for e in trace["events"])  # paths are kept
+    assert trace["labels"] == {"token": "<redacted>", "app": "web"}
     for what, text in _everything_read_from(tmp_path / "t.json", tmp_path, env).items():
         _assert_clean(what, text)
 
