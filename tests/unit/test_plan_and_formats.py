@@ -211,3 +211,18 @@ def test_bwrap_arguments_made_away_from_the_traced_tree_leave_its_mount_points_o
     (app).mkdir()  # where it is, the same plan holds
     here = RENDERERS["bwrap"](plan, Target(["x"]))
     assert not here.incomplete and f"--tmpfs\n{app}\n" in here.text and f"--dir\n{app}/.tox\n" in here.text
+
+
+def test_the_policy_says_which_directories_enforce_needs_made_first() -> None:
+    """Landlock grants only what exists when the run starts: a mount point the command made
+    is to be created before `run --enforce --policy`."""
+    plan = _plan(
+        event("/srv/app/out", "mkdir", 0),
+        event("/srv/app/out/x", "create"),
+        event("/srv/app/data/y", "create"),
+        states={"/srv/app": C, "/srv/app/out": A, "/srv/app/data": C},
+    )
+    text = RENDERERS["policy"](plan, Target(["x"], project="/srv/app")).text
+    (line,) = [line for line in text.splitlines() if "--enforce" in line]
+    assert line.startswith("# ") and line.endswith("the command made out: create them first")
+    assert "out" in tomllib.loads(text)["allow"] and "data" not in line

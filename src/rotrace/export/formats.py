@@ -196,6 +196,13 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
         lines.append(
             "relative entries mean the project: the directory this file is in (for check: the traced one)"
         )
+    made = [m for m in plan.created if m in mounts or m in persistent]
+    if made:
+        names = ", ".join(project_entry(m, target.project) for m in made)
+        lines.append(
+            "run --enforce --policy: Landlock grants only directories that exist when the run starts;"
+            f" the command made {names}: create them first"
+        )
     head = _header(plan, target, "policy") + _comments(lines)
     notes = [*_notes(plan), *_persistent_notes(persistent, "`persistent` records it"), *env_notes, *skipped]
     return Rendered(head + _toml(doc), notes, bool(env_notes or skipped))
