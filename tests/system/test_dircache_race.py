@@ -20,6 +20,7 @@ from tests.support.racing_swap import (
     HOWS,
     MAKERS,
     REMOVERS,
+    WRITES,
     changed,
     made,
     misplaced,
@@ -163,24 +164,33 @@ def test_a_name_in_both_directories_changed_racing_a_swap_is_placed_right_or_unr
     assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
 
 
+@pytest.mark.parametrize("way", ["a symlink to d", "a symlink to each name in d"])
 @pytest.mark.parametrize("changer", CHANGERS)
 @pytest.mark.parametrize("user", ["root", "nobody"])
-def test_a_name_changed_through_a_symlink_to_a_swapped_directory_is_placed_right_or_unresolved(
+def test_a_name_changed_through_a_symlink_into_a_swapped_directory_is_placed_right_or_unresolved(
     work: Path,  # noqa: F811
     site: Path,  # noqa: F811
     locked: Path,
     user: str,
     changer: str,
+    way: str,
 ) -> None:
-    """As above, by the name `W/link/m<i>`, W/link a symlink to `d`: the way the kernel walks
-    goes through directories the path does not list (the one holding `d`), whose news names
-    no way of the write's. Such a way is read a name at a time at the entry, and the change
-    times of every directory on it checked at the exit, watched or not."""
+    """As above, by the name `W/link/m<i>` (W/link a symlink to `d`), or `W/m<i>` (each a
+    symlink to `d/m<i>`, which the change follows): the way the kernel walks goes through
+    directories the path does not list (the one holding `d`), whose news names no way of the
+    write's. Such a way is read a name at a time at the entry, and the change times of every
+    directory it reads checked at the exit, watched or not."""
     hop = work / "W"
     hop.mkdir(mode=0o755)
-    (hop / "link").symlink_to(locked / "d")
-    code = writer(locked, changer).replace(repr(str(locked / "d")), repr(str(hop / "link")))
-    assert repr(str(hop / "link")) in code
+    if way == "a symlink to d":
+        (hop / "link").symlink_to(locked / "d")
+        through = hop / "link"
+    else:
+        for i in range(WRITES):
+            (hop / f"m{i}").symlink_to(locked / "d" / f"m{i}")
+        through = hop
+    code = writer(locked, changer).replace(repr(str(locked / "d")), repr(str(through)))
+    assert repr(str(through)) in code
     events = _traced_in_locked(work, site, user, "exchange", code, filled="both")
     placed = changed(events, changer)
     wrong = misplaced_changes(locked, placed, changer)

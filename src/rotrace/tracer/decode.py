@@ -217,14 +217,22 @@ class Pending:
         """At the entry of a write that is no open (an open that succeeds is named by its
         fd): for each path whose way no inotify watch covers, where no news would say a
         directory on it was swapped while the call ran, the way as it is now
-        (resolve.stamp; its system calls on such ways only)."""
+        (resolve.stamp; its system calls on such ways only). A last name the call follows
+        that is a symlink now leads where no watch of the path's own chain looks."""
         if self.spec.family in ("open", "openat2", "handle"):
             return
         for loc, follow in (
             (self.path, self.follow),
             (None if self.verbatim_target else self.target, self.follow_target),
         ):
-            if loc is not None and loc.base and not cache.watched(tid, loc.base, loc.raw):
+            if (
+                loc is not None
+                and loc.base
+                and (
+                    not cache.watched(tid, loc.base, loc.raw)
+                    or (follow and resolve.links_on(loc.base, loc.raw))
+                )
+            ):
                 loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow)
 
     def _left(self, result: int | None) -> tuple[bool | None, bool | None]:

@@ -433,7 +433,7 @@ class DirCache:
         """The directories whose entries name the way to `parent` (the directory of `raw` from
         `base`, as the kernel names it now; None: there is none now) or to that directory read
         lexically, which no watch covers; on a way through a symlink (`links`: the directories
-        holding one), all of them and those, watched or not, for the news names the way a
+        the walk reads), all of them and those, watched or not, for the news names the way a
         write takes only by the names its path lists and the kernel gives: their change times, read
         before a write and after it, say whether one changed meanwhile (resolve.stamp). None
         when one is on a filesystem whose change times may not show every change (or its

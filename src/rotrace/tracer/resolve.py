@@ -221,10 +221,10 @@ def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | N
 def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False) -> Stamps | None:
     """Before a call on the last name of `raw` (from `base`; `follow`: a symlink there is
     followed) runs, where no inotify watch covers its way: the directory it reaches and the
-    change times of the directories whose entries name the way (DirCache.unwatched), and of
-    each directory holding a symlink the walk follows (`link_dirs`), for a swap of that link
-    turns the walk elsewhere. None where there is nothing to check (no name on the way: a cwd
-    or a dirfd alone) or the times cannot tell (see `unchanged`)."""
+    change times of the directories whose entries name the way (DirCache.unwatched), and,
+    where the walk follows a symlink, of every directory it reads (`walked_dirs`): a swap in
+    one the path does not list turns the walk elsewhere. None where there is nothing to check
+    (no name on the way: a cwd or a dirfd alone) or the times cannot tell (see `unchanged`)."""
     head, name = _split(base, raw)
     if not name or not head or cache.unwatched(tid, base, raw, None) is None:
         return None  # the way as read lexically already crosses a filesystem times cannot tell
@@ -234,7 +234,7 @@ def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = Fal
         parent[0] != cache.lexical(tid, base, raw)
         or (follow and _may_be_link(look(parent[0].rstrip(b"/") + b"/" + name)))
     ):  # the walk went through a symlink
-        found = link_dirs(base, raw, follow)
+        found = walked_dirs(base, raw, follow)
         if found is None:  # a link swapped while it was read, a name rotrace may not look at
             return Stamps(parent, (), told=False)
         links = found
@@ -243,18 +243,27 @@ def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = Fal
     return None if marks is None else Stamps(parent, marks)
 
 
-def link_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
-    """The directories holding each symlink the walk of `raw` from `base` follows now (the
-    last name's only with `follow`), by rotrace's names: the walk made again, a name at a
-    time. None when it cannot be told (a name rotrace may not look at, more symlinks than
-    the kernel follows, a base with no name)."""
+def links_on(base: bytes, raw: bytes) -> bool:
+    """Whether the last name of `raw` (from `base`) may be a symlink now (one lstat)."""
+    _head, name = _split(base, raw)
+    return bool(name) and _may_be_link(
+        look(base + b"/" + raw.lstrip(b"/") if base.endswith(b"/root") else base + b"/" + raw)
+    )
+
+
+def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
+    """Every directory whose entries the walk of `raw` from `base` reads now (the last name
+    followed only with `follow`), by rotrace's names, where the walk follows a symlink: the
+    walk made again, a name at a time. [] where it follows none (the path's own chain is its
+    way). None when it cannot be told (a name rotrace may not look at, a link changed while it
+    is read, more symlinks than the kernel follows, a base with no name)."""
     cur = b"/" if base.endswith(b"/root") else _readlink(base)
     if cur is None or not cur.startswith(b"/") or cur.endswith(b" (deleted)"):
         return None
     names = [part for part in raw.split(b"/") if part]
     todo = [(part, i == len(names) - 1 and not raw.endswith(b"/")) for i, part in enumerate(names)]
     todo.reverse()
-    found: list[bytes] = []
+    visited: list[bytes] = []
     links = 0
     while todo:
         part, last = todo.pop()
@@ -263,6 +272,8 @@ def link_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
         if part == b"..":
             cur = os.path.dirname(cur) or b"/"  # cur is a real path (no symlink): its parent is
             continue
+        if cur not in visited:
+            visited.append(cur)  # its entry `part` is read
         there = cur.rstrip(b"/") + b"/" + part
         if last and not follow:
             break
@@ -278,13 +289,11 @@ def link_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
         target = _readlink(there)
         if target is None or links > _MAX_SYMLINKS:
             return None
-        if cur not in found:
-            found.append(cur)
         if target.startswith(b"/"):
             cur = b"/"
         more = [p for p in target.split(b"/") if p]
         todo += [(p, last and i == len(more) - 1) for i, p in reversed(list(enumerate(more)))]
-    return found
+    return visited if links else []
 
 
 def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
