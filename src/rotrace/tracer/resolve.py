@@ -253,7 +253,8 @@ def links_on(base: bytes, raw: bytes) -> bool:
 
 def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
     """Every directory whose entries the walk of `raw` from `base` reads now (the last name
-    followed only with `follow`), by rotrace's names, where the walk follows a symlink: the
+    looked up and followed only with `follow`: a call that follows it changes a file, not the
+    directory holding it), by rotrace's names, where the walk follows a symlink: the
     walk made again, a name at a time. [] where it follows none (the path's own chain is its
     way). None when it cannot be told (a name rotrace may not look at, a link changed while it
     is read, more symlinks than the kernel follows, a base with no name)."""
@@ -272,11 +273,11 @@ def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
         if part == b"..":
             cur = os.path.dirname(cur) or b"/"  # cur is a real path (no symlink): its parent is
             continue
+        if last and not follow:
+            break  # the call makes, removes or changes this name: its directory changes with it
         if cur not in visited:
             visited.append(cur)  # its entry `part` is read
         there = cur.rstrip(b"/") + b"/" + part
-        if last and not follow:
-            break
         seen = look(there)
         if seen is None or seen is True:
             return None
