@@ -7,6 +7,7 @@ another: no thread of the tracer's own."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -164,9 +165,10 @@ def test_a_name_in_both_directories_changed_racing_a_swap_is_placed_right_or_unr
     assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"
 
 
-@pytest.mark.parametrize("way", ["a symlink to d", "a symlink to each name in d"])
-@pytest.mark.parametrize("changer", CHANGERS)
-@pytest.mark.parametrize("user", ["root", "nobody"])
+WAYS = ["a symlink to d", "a symlink to each name in d"]
+
+
+@pytest.mark.parametrize(("user", "changer", "way"), itertools.product(["root", "nobody"], CHANGERS, WAYS))
 def test_a_name_changed_through_a_symlink_into_a_swapped_directory_is_placed_right_or_unresolved(
     work: Path,  # noqa: F811
     site: Path,  # noqa: F811
