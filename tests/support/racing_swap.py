@@ -25,10 +25,12 @@ libc = ctypes.CDLL(None, use_errno=True)
 os.chdir(sys.argv[1])
 stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-how = sys.argv[2]
+how, pace = sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0
 n = 0
 print("ready", flush=True)
 while not stop:
+    for _ in range(pace):  # slow enough that the tracer keeps watching: news, not a flood
+        pass
     if how == "exchange":
         if libc.renameat2(-100, b"d", -100, b"s", 2) != 0:
             sys.exit(ctypes.get_errno())
@@ -119,12 +121,14 @@ def swapping(
     filled: bool | str = False,
     owner: int = 0,
     outside: bool = True,
+    pace: int = 0,
 ) -> Iterator[None]:
     """`d`, `B` (both with `mode`) and `s` made in base, swapped by another process (`how`: one
     of HOWS) for as long as the block runs; then `d` is the directory again, and the swapper
     made some swaps. `filled`: A holds the files m0... (REMOVERS' names) from the start;
     "both": A and B do (CHANGERS' names), empty, mode 0666, owned by `owner`. `outside`: False
-    when the traced command swaps them itself (`writer_swapping`): no swapper here."""
+    when the traced command swaps them itself (`writer_swapping`): no swapper here. `pace`:
+    an empty loop that long between two swaps."""
     for name in ("d", "B"):  # d is A
         (base / name).mkdir()
         (base / name).chmod(mode)
@@ -139,7 +143,7 @@ def swapping(
         yield
         assert (base / "d").is_dir() and not (base / "d").is_symlink()
         return
-    argv = [sys.executable, "-c", _SWAPPER, str(base), how.split(maxsplit=1)[0]]
+    argv = [sys.executable, "-c", _SWAPPER, str(base), how.split(maxsplit=1)[0], str(pace)]
     swapper = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert swapper.stdout is not None and swapper.stdout.readline() == "ready\n"

@@ -66,6 +66,7 @@ def _traced_in_locked(
     loop: str = "compiled",
     filled: bool | str = False,
     outside: bool = True,
+    pace: int = 0,
 ) -> list[dict[str, object]]:
     """The events of `code` traced by rotrace as `user` (from `portable`, the site uid 65534
     imports) in `home` while `home/locked/d` is swapped; locked is root's, searchable, not
@@ -77,7 +78,7 @@ def _traced_in_locked(
     python = PY if user == "root" else NON_ROOT_PYTHON
     trace = home / "t.json"
     owner = 0 if user == "root" else 65534
-    with swapping(locked, how, mode=0o777, filled=filled, owner=owner, outside=outside):
+    with swapping(locked, how, mode=0o777, filled=filled, owner=owner, outside=outside, pace=pace):
         run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", python, "-c", code],
                              cwd=home, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode in (0, 1), run.stderr
@@ -162,8 +163,12 @@ def test_a_name_in_both_directories_changed_racing_a_swap_is_placed_right_or_unr
     _changes_placed_right_or_unresolved(work, site, user, how, code, changer, outside)
 
 
-WAYS = ["a symlink to d", "a symlink to each name in d"]
-SYMLINK_CASES = list(itertools.product(["root", "nobody"], CHANGERS, WAYS))
+WAYS = ["a symlink to d", "a symlink to each name in d", "d/..", "the cwd", "a dirfd"]
+SYMLINK_CASES = [
+    (user, changer, way)
+    for user, changer, way in itertools.product(["root", "nobody"], CHANGERS, WAYS)
+    if not (way == "a dirfd" and changer == "truncate")  # os.truncate takes no dir_fd
+]
 
 
 @pytest.mark.parametrize(("user", "changer", "way"), SYMLINK_CASES)
@@ -175,31 +180,55 @@ def test_a_name_changed_through_a_symlink_into_a_swapped_directory_is_placed_rig
     changer: str,
     way: str,
 ) -> None:
-    """As above, by the name `W/link/m<i>` (W/link a symlink to `d`), or `W/m<i>` (each a
-    symlink to `d/m<i>`, which the change follows): the way the kernel walks goes through
-    directories the path does not list (the one holding `d`), whose news names no way of the
-    write's. Such a way is read a name at a time at the entry, and the change times of every
-    directory it reads checked at the exit, watched or not."""
+    """As above, by the name `W/link/m<i>` (W/link a symlink to `d`), `W/m<i>` (each a
+    symlink to `d/m<i>`, which the change follows), `d/../d/m<i>` or `d/m<i>` from the cwd:
+    the way the kernel walks goes through directories the path does not list (the one holding
+    `d`), or that its lexical reading misses, whose news names no way of the write's. Such a
+    way is read a name at a time at the entry, and the change times of every directory it
+    reads checked at the exit."""
     hop = work / "W"
     hop.mkdir(mode=0o755)
+    through: Path | str
     if way == "a symlink to d":
         (hop / "link").symlink_to(locked / "d")
         through = hop / "link"
-    else:
+    elif way == "a symlink to each name in d":
         for i in range(WRITES):
             (hop / f"m{i}").symlink_to(locked / "d" / f"m{i}")
         through = hop
+    elif way == "d/..":  # d/.. is locked whichever d is (B is in locked too): a `..` after a swap
+        through = locked / "d" / ".." / "d"
+    else:  # names relative to the cwd, locked, or to an fd of it
+        through = "d"
     code = writer(locked, changer).replace(repr(str(locked / "d")), repr(str(through)))
     assert repr(str(through)) in code
-    _changes_placed_right_or_unresolved(work, site, user, "exchange", code, changer)
+    if way == "the cwd":
+        code = f"import os\nos.chdir({str(locked)!r})\n{code}"
+    elif way == "a dirfd":
+        code = f"import os\nfd = os.open({str(locked)!r}, os.O_PATH)\n{code}".replace(
+            "(new, ", "(new, dir_fd=fd, "
+        )
+        code = code.replace("dir_fd=fd, 0o640)", "0o640, dir_fd=fd)").replace(
+            "dir_fd=fd, (1, 1))", "(1, 1), dir_fd=fd)"
+        )
+        assert "dir_fd=fd)" in code
+    # paced: the swaps come as news (a swapper without pause is let go of, and read by times)
+    _changes_placed_right_or_unresolved(work, site, user, "exchange", code, changer, pace=10000)
 
 
 def _changes_placed_right_or_unresolved(
-    home: Path, portable: Path, user: str, how: str, code: str, changer: str, outside: bool = True
+    home: Path,
+    portable: Path,
+    user: str,
+    how: str,
+    code: str,
+    changer: str,
+    outside: bool = True,
+    pace: int = 0,
 ) -> None:
     """`code` traced while `home/locked/d` is swapped, A and B both holding every name: each
     change placed where the changed file is, or unresolved."""
-    events = _traced_in_locked(home, portable, user, how, code, filled="both", outside=outside)
+    events = _traced_in_locked(home, portable, user, how, code, filled="both", outside=outside, pace=pace)
     placed = changed(events, changer)
     wrong = misplaced_changes(home / "locked", placed, changer)
     assert not wrong, f"{len(wrong)} of {len(placed)} changes placed where they are not: {wrong[:5]}"

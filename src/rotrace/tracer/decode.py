@@ -200,8 +200,10 @@ class Pending:
                 loc.path = None  # a directory on its way changed while the call ran
         if places and cache is not None:
             for loc, _follow, _left in places:  # a name on its way changed while the call ran: unknown
+                stamps = loc.stamps
+                steps = stamps.steps if stamps is not None else ()
                 if loc.path is not None and cache.raced(
-                    self.since, tid, loc.base, loc.raw, loc.path, loc.stamps is not None
+                    self.since, tid, loc.base, loc.raw, loc.path, stamps is not None, steps
                 ):
                     loc.path = None
         if self.via_fd is not None:
@@ -217,22 +219,16 @@ class Pending:
         """At the entry of a write that is no open (an open that succeeds is named by its
         fd): for each path whose way no inotify watch covers, where no news would say a
         directory on it was swapped while the call ran, the way as it is now
-        (resolve.stamp; its system calls on such ways only). A last name the call follows
-        that is a symlink now leads where no watch of the path's own chain looks."""
+        (resolve.stamp; its system calls on such ways only). A last name the call follows is
+        looked up in a directory no watch covers (the watches are on the directories that
+        name its chain), and may be a symlink that leads where none looks: always read."""
         if self.spec.family in ("open", "openat2", "handle"):
             return
         for loc, follow in (
             (self.path, self.follow),
             (None if self.verbatim_target else self.target, self.follow_target),
         ):
-            if (
-                loc is not None
-                and loc.base
-                and (
-                    not cache.watched(tid, loc.base, loc.raw)
-                    or (follow and resolve.links_on(loc.base, loc.raw))
-                )
-            ):
+            if loc is not None and loc.base and (follow or not cache.watched(tid, loc.base, loc.raw)):
                 loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow)
 
     def _left(self, result: int | None) -> tuple[bool | None, bool | None]:

@@ -384,7 +384,14 @@ class DirCache:
             self._restart(self._reload_mounts() or {b"/"})
 
     def raced(
-        self, since: int, tid: int, base: bytes, raw: bytes, placed: bytes | None, stamped: bool = False
+        self,
+        since: int,
+        tid: int,
+        base: bytes,
+        raw: bytes,
+        placed: bytes | None,
+        stamped: bool = False,
+        steps: tuple[bytes, ...] = (),
     ) -> bool:
         """Whether a name on the way to the directory of `raw` (from `base`) or of `placed`
         changed while the write ran: after its entry noted `since`, up to now (after its
@@ -392,7 +399,8 @@ class DirCache:
         kernel does not order such a change against the write: the write may have gone
         either way, so its place is not known. `stamped`: the change times of the way were
         read at the entry (resolve.stamp), and are checked apart; a way let go of
-        (`_let_go`), which no news covers any more, is known only by them."""
+        (`_let_go`), which no news covers any more, is known only by them. `steps`: the names
+        a walk made again at the entry looked up (resolve.walk), ways of the write's too."""
         if not self.enabled:
             return False
         self.take_in()
@@ -402,7 +410,7 @@ class DirCache:
             return False
         if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
             return True  # more changes than are kept
-        ways = self._ways(tid, base, raw, placed)
+        ways = [*self._ways(tid, base, raw, placed), *steps]
         victims = [name for who, names in self._renaming.items() if who != tid for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
@@ -432,9 +440,9 @@ class DirCache:
     ) -> list[bytes] | None:
         """The directories whose entries name the way to `parent` (the directory of `raw` from
         `base`, as the kernel names it now; None: there is none now) or to that directory read
-        lexically, which no watch covers; on a way through a symlink (`links`: the directories
-        the walk reads), all of them and those, watched or not, for the news names the way a
-        write takes only by the names its path lists and the kernel gives: their change times, read
+        lexically, which no watch covers, and of those a walk made again reads (`links`:
+        resolve.walk) but a watched one whose times cannot tell (its news is checked against
+        the names the walk looked up, `raced`): their change times, read
         before a write and after it, say whether one changed meanwhile (resolve.stamp). None
         when one is on a filesystem whose change times may not show every change (or its
         filesystem is not known)."""
@@ -442,8 +450,17 @@ class DirCache:
         lexical = self._lexical(tid, base, raw)
         if lexical is not None and lexical != b"/":
             dirs.update(_ancestors(lexical))
-        links = set(links)
-        out = sorted({*(d for d in dirs if links or not self.enabled or d not in self._wd_of), *links})
+        # A walked directory is read by its times wherever they tell, watched or not: a rename
+        # there has changed its time by the time it moves the name, its event comes later.
+        timed = _MGTIME and self.enabled
+        out = sorted(
+            {d for d in dirs if not self.enabled or d not in self._wd_of}
+            | {
+                d
+                for d in links
+                if not self.enabled or d not in self._wd_of or (timed and self._type_of(d) in _MGTIME_FS)
+            }
+        )
         if out and not (_MGTIME and all(self._type_of(d) in _MGTIME_FS for d in out)):
             return None
         return out

@@ -187,6 +187,9 @@ class Stamps(NamedTuple):
     parent: tuple[bytes, tuple[int, int]] | None  # the directory's name, device and inode
     dirs: tuple[tuple[bytes, int, int, int], ...]  # (path, device, inode, change time in ns)
     told: bool = True  # False: the way changed while it was read; the write's place is unknown
+    # the names a walk made again looked up, by rotrace's names: a change of one in a watched
+    # directory is in the news (DirCache.raced), the way the path names it or not
+    steps: tuple[bytes, ...] = ()
 
 
 def _parent_of(base: bytes, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
@@ -220,44 +223,43 @@ def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | N
 
 def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False) -> Stamps | None:
     """Before a call on the last name of `raw` (from `base`; `follow`: a symlink there is
-    followed) runs, where no inotify watch covers its way: the directory it reaches and the
-    change times of the directories whose entries name the way (DirCache.unwatched), and,
-    where the walk follows a symlink, of every directory it reads (`walked_dirs`): a swap in
-    one the path does not list turns the walk elsewhere. None where there is nothing to check
-    (no name on the way: a cwd or a dirfd alone) or the times cannot tell (see `unchanged`)."""
+    followed) runs: the directory it reaches and the change times of the directories whose
+    entries name the way that no watch covers (DirCache.unwatched). Where the path does not
+    list its way (a symlink on it, a `..`, a dirfd, a last name followed or a `.`), the walk
+    is made again a name at a time (`walk`), the change times of every directory it reads
+    that no watch covers are read, and the names it looks up noted for the news. None where
+    there is nothing to check (a name made or removed in a cwd or a dirfd: its own check at
+    the exit says it) or the times cannot tell (see `unchanged`)."""
     head, name = _split(base, raw)
-    if not name or not head or cache.unwatched(tid, base, raw, None) is None:
+    whole = not name  # a path that ends in `.`, `..` or `/`: the kernel walks all of it
+    if (not head and not follow and not whole) or cache.unwatched(tid, base, raw, None) is None:
         return None  # the way as read lexically already crosses a filesystem times cannot tell
     parent = _parent_of(base, raw)
-    links: list[bytes] = []
+    walked: list[bytes] = []
+    steps: list[bytes] = []
     if parent is not None and (
-        parent[0] != cache.lexical(tid, base, raw)
-        or (follow and _may_be_link(look(parent[0].rstrip(b"/") + b"/" + name)))
-    ):  # the walk went through a symlink
-        found = walked_dirs(base, raw, follow)
+        whole or follow or parent[0] != cache.lexical(tid, base, raw) or b".." in raw.split(b"/")
+    ):
+        found = walk(base, raw, follow or whole)
         if found is None:  # a link swapped while it was read, a name rotrace may not look at
             return Stamps(parent, (), told=False)
-        links = found
-    dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, links)
-    marks = None if not dirs else _marks(dirs)
-    return None if marks is None else Stamps(parent, marks)
+        walked, steps = found
+    dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, walked)
+    if dirs is None:
+        return None
+    marks = _marks(dirs)
+    if marks is None or not (marks or steps):
+        return None
+    return Stamps(parent, marks, steps=tuple(steps))
 
 
-def links_on(base: bytes, raw: bytes) -> bool:
-    """Whether the last name of `raw` (from `base`) may be a symlink now (one lstat)."""
-    _head, name = _split(base, raw)
-    return bool(name) and _may_be_link(
-        look(base + b"/" + raw.lstrip(b"/") if base.endswith(b"/root") else base + b"/" + raw)
-    )
-
-
-def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
-    """Every directory whose entries the walk of `raw` from `base` reads now (the last name
-    looked up and followed only with `follow`: a call that follows it changes a file, not the
-    directory holding it), by rotrace's names, where the walk follows a symlink: the
-    walk made again, a name at a time. [] where it follows none (the path's own chain is its
-    way). None when it cannot be told (a name rotrace may not look at, a link changed while it
-    is read, more symlinks than the kernel follows, a base with no name)."""
+def walk(base: bytes, raw: bytes, follow: bool) -> tuple[list[bytes], list[bytes]] | None:
+    """The walk of `raw` from `base` made again now, a name at a time (the last name looked
+    up and followed only with `follow`: a call that follows it changes a file, not the
+    directory holding it): every directory whose entries it reads, and every name it looks
+    up, by rotrace's names. None when it cannot be told (a name rotrace may not look at, a
+    link changed while it is read, more symlinks than the kernel follows, a base with no
+    name)."""
     cur = b"/" if base.endswith(b"/root") else _readlink(base)
     if cur is None or not cur.startswith(b"/") or cur.endswith(b" (deleted)"):
         return None
@@ -265,6 +267,7 @@ def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
     todo = [(part, i == len(names) - 1 and not raw.endswith(b"/")) for i, part in enumerate(names)]
     todo.reverse()
     visited: list[bytes] = []
+    steps: list[bytes] = []
     links = 0
     while todo:
         part, last = todo.pop()
@@ -275,9 +278,10 @@ def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
             continue
         if last and not follow:
             break  # the call makes, removes or changes this name: its directory changes with it
+        there = cur.rstrip(b"/") + b"/" + part
         if cur not in visited:
             visited.append(cur)  # its entry `part` is read
-        there = cur.rstrip(b"/") + b"/" + part
+        steps.append(there)
         seen = look(there)
         if seen is None or seen is True:
             return None
@@ -294,7 +298,7 @@ def walked_dirs(base: bytes, raw: bytes, follow: bool) -> list[bytes] | None:
             cur = b"/"
         more = [p for p in target.split(b"/") if p]
         todo += [(p, last and i == len(more) - 1) for i, p in reversed(list(enumerate(more)))]
-    return visited if links else []
+    return visited, steps
 
 
 def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
