@@ -1,0 +1,115 @@
+"""A last name the call follows, swapped by another process between a file and a symlink to
+another file while the call runs (tracer/resolve.py, `stamp` and `walk`): the name is looked
+up in a directory no watch covers (the watches are on the directories naming its chain), so
+its change times are read at the entry and the exit. Each change must be placed on the file
+it changed, or unresolved; never on the other one. The swapper follows the writer through
+shared memory, so no system call of the writer's tells it when."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.tracing import LOOPS, PY, rotrace_cli
+
+N = 1000
+
+# RENAME_EXCHANGE of D/m<i> (a file) and D/l<i> (a symlink to B/m<i>) for the i the writer
+# is at, without pause; each pair swapped back at the end if it was left swapped.
+_SWAPPER = r"""
+import ctypes, mmap, os, signal, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(sys.argv[1])
+f = open(sys.argv[2], "r+b")
+at = mmap.mmap(f.fileno(), 8)
+stop, odd, n = [], set(), 0
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+while not stop:
+    i = struct.unpack("q", at[0:8])[0] - 1
+    if i >= 0 and libc.renameat2(-100, b"m%d" % i, -100, b"l%d" % i, 2) == 0:
+        odd ^= {i}
+        n += 1
+for i in odd:
+    libc.renameat2(-100, b"m%d" % i, -100, b"l%d" % i, 2)
+print(n, flush=True)
+"""
+
+CHANGES = {
+    "chmod": ("os.chmod(p, 0o640{fd})", lambda st: stat.S_IMODE(st.st_mode) == 0o640),
+    "utime": ("os.utime(p, (1, 1){fd})", lambda st: st.st_mtime == 1),
+}
+
+
+def _writer(d: Path, index: Path, change: str, way: str) -> str:
+    call = CHANGES[change][0].format(fd=", dir_fd=fd" if way == "a dirfd" else "")
+    name = f"{str(d)!r} + '/m%d' % i" if way == "its full name" else "'m%d' % i"
+    return f"""
+import mmap, os, struct
+shared = open({str(index)!r}, "r+b")
+at = mmap.mmap(shared.fileno(), 8)
+fd = os.open({str(d)!r}, os.O_PATH)
+os.chdir({str(d)!r})
+for i in range({N}):
+    p = {name}
+    at[0:8] = struct.pack("q", i + 1)
+    try:
+        {call}
+    except OSError:
+        pass
+at[0:8] = struct.pack("q", 0)
+"""
+
+
+@pytest.mark.parametrize("way", ["its full name", "the cwd", "a dirfd"])
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_followed_last_name_swapped_for_a_symlink_is_placed_right_or_unresolved(
+    tmp_path: Path, loop: str, change: str, way: str
+) -> None:
+    d, b = tmp_path / "D", tmp_path / "B"
+    d.mkdir()
+    b.mkdir()
+    for i in range(N):
+        for f in (d / f"m{i}", b / f"m{i}"):
+            f.write_text("x")
+            f.chmod(0o666)
+        (d / f"l{i}").symlink_to(b / f"m{i}")
+    index = tmp_path / "index"
+    index.write_bytes(b"\0" * 8)
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", _SWAPPER, str(d), str(index)], stdout=subprocess.PIPE, text=True
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "ROTRACE_DIRCACHE", "ROTRACE_PURE_LOOP")
+    }
+    if loop == "pure":
+        env["ROTRACE_PURE_LOOP"] = "1"
+    trace = tmp_path / "t.json"
+    try:
+        assert swapper.stdout is not None and swapper.stdout.readline() == "ready\n"
+        run = rotrace_cli(
+            "run", "-q", "--json", str(trace), "--", PY, "-c", _writer(d, index, change, way), env=env
+        )
+    finally:
+        swapper.send_signal(signal.SIGTERM)
+        swaps = swapper.communicate(timeout=60)[0].split()
+    assert run.returncode in (0, 1), run.stderr
+    assert swaps and int(swaps[-1]) > 0
+    told = CHANGES[change][1]
+    placed = [e for e in json.loads(trace.read_text())["events"] if e["op"] == change and e["result"] == 0]
+    assert len(placed) == N
+    wrong = [
+        e["path"]
+        for e in placed
+        if not e["unresolved"]
+        and not (e["path"].startswith((f"{d}/m", f"{b}/m")) and told(os.lstat(e["path"])))
+    ]
+    assert not wrong, f"{len(wrong)} of {N} changes placed on a file they did not change: {wrong[:5]}"
