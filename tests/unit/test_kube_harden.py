@@ -130,6 +130,21 @@ def test_a_place_no_mount_can_fix_is_refused_with_the_fix(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
 
 
+def test_a_place_no_mount_can_fix_that_the_manifest_mounts_already_is_no_refusal(tmp_path: Path) -> None:
+    """The manifest's own volume at /etc (a ConfigMap the app rewrites, say): its writes go
+    through as the manifest chose; not refused, said."""
+    trace = _merged(tmp_path, event("/etc/app.conf"))
+    mine = DEPLOYMENT.replace(
+        "        env:\n", "        volumeMounts:\n        - {name: etc, mountPath: /etc}\n        env:\n"
+    ).replace("      - name: config\n", "      - name: etc\n        emptyDir: {}\n      - name: config\n")
+    hardened = harden(Manifest(mine), trace, (), [])
+    assert hardened.status == 0, hardened.notes
+    assert not any("cannot be made writable" in n for n in hardened.notes)
+    assert any("/etc is on a volume the manifest mounts: kept as it is" in n for n in hardened.notes)
+    refused = harden(Manifest(DEPLOYMENT), trace, (), [])
+    assert refused.status == 1 and any("cannot be made writable by a mount: /etc" in n for n in refused.notes)
+
+
 def test_what_the_manifest_has_already_is_kept(tmp_path: Path) -> None:
     mine = DEPLOYMENT.replace(
         "        env:\n", "        volumeMounts:\n        - {name: scratch, mountPath: /tmp}\n        env:\n"

@@ -51,10 +51,12 @@ class Hardened:
 
 def _writers(
     trace: str, maps: list[tuple[str, str]], container: str
-) -> tuple[dict[str, Any], list[str], bool, dict[str, Writers], int, set[str]]:
-    """The k8s fragment of the trace's plan (as the export renders it), its notes, whether it is
-    refused, the writers below each mount as the fragment names it, and the persistent mounts
-    that must start with the files their directory held (`MountPlan.seeded`), as it names them."""
+) -> tuple[dict[str, Any], list[str], dict[str, str], bool, dict[str, Writers], int, set[str]]:
+    """The k8s fragment of the trace's plan (as the export renders it), its notes, the places
+    no mount of its own can make writable (as it names them, with their note), whether the
+    fragment left anything out, the writers below each mount as the fragment names it, and the
+    persistent mounts that must start with the files their directory held
+    (`MountPlan.seeded`), as it names them."""
     import yaml
 
     header, verdicts = read_trace(trace)
@@ -86,8 +88,16 @@ def _writers(
                 merged.programs.update(writers.programs)
                 merged.runs |= writers.runs
         by_mount[mapped] = merged
-    refused = bool(plan.blocked) or rendered.incomplete
-    return fragment, rendered.notes, refused, by_mount, header.runs, {where(p) for p in plan.seeded}
+    blocked = {where(b.point): b.describe() for b in plan.blocked}
+    return (
+        fragment,
+        rendered.notes,
+        blocked,
+        rendered.incomplete,
+        by_mount,
+        header.runs,
+        {where(p) for p in plan.seeded},
+    )
 
 
 def _default_container(manifest: Manifest, trace_container: str | None) -> tuple[str, ...]:
@@ -165,7 +175,8 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, refused, writers, runs, seeded = _writers(trace, maps, container_name)
+    fragment, notes, blocked, incomplete, writers, runs, seeded = _writers(trace, maps, container_name)
+    unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
     spec = fragment["spec"]
     (generated,) = spec["containers"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -201,6 +212,13 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 append(container, "env", mapping(name=item["name"], value=item["value"]))
                 env = container.get("env")
         mounted = {m.get("mountPath") for m in containers(container, "volumeMounts") if isinstance(m, dict)}
+        for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
+            if any(isinstance(m, str) and is_under(point, m) for m in mounted):
+                notes.append(
+                    f"{workload.describe()}: {point} is on a volume the manifest mounts: kept as it is"
+                )
+            else:
+                unmounted.add(point)
         top = workload.document.get("spec") if workload.kind == "StatefulSet" else None
         templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
@@ -255,4 +273,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
     for claim in claims:
         if claim not in declared:
             text += ("" if text.endswith("\n") else "\n") + _claim(claim)
+    covered = {blocked[p] for p in blocked if p not in unmounted}
+    notes = [n for n in notes if n not in covered]
+    refused = incomplete or bool(unmounted)
     return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)

@@ -903,7 +903,9 @@ class MountPlanner:
             )
         for known, count in sorted(self._applied.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env) or "a build step"
-            fix = known.fix.removeprefix(how).strip(" ()")  # the fix often restates the setting
+            fix = known.fix.removeprefix(how).strip()  # the fix often restates the setting
+            if fix.startswith("(") and fix.endswith(")") and fix.count("(") == 1:
+                fix = fix[1:-1].strip()
             more = f" ({fix})" if fix else ""
             writes = f"{count} write{'s' if count > 1 else ''}"
             notes.append(f"{known.title} ({writes}): set {how} instead of a mount{more}")
