@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +222,47 @@ def test_a_command_run_as_root_keeps_dockers_capabilities_alone(project: Path) -
     caps, done, outside = ran.stdout.split()
     assert outside == "0" and not (project / "escaped").exists(), ran.stdout
     assert int(caps, 16) == sum(1 << n for n in DOCKER_CAPABILITIES.values()) and done == "False", ran.stdout
+
+
+def test_the_command_does_not_outlive_bwrap(tmp_path: Path) -> None:
+    """A server started under the exported arguments, its bwrap killed (a supervisor stopping
+    it): the server goes too, rather than hold its port outside any sandbox's control."""
+    marker = f"rotrace-sandboxed-{os.getpid()}-{tmp_path.name}"
+    code = f"import time; time.sleep(120)  # {marker}"
+    sandbox = subprocess.Popen(["bwrap", *_render_bwrap(MountPlan(mounts=["/tmp"])), "--", PY, "-c", code])
+    try:
+        bwrap = Path(shutil.which("bwrap") or "bwrap").resolve()
+        started = False
+        for _ in range(400):  # the command itself, not bwrap (whose arguments hold the marker too)
+            started = any(Path(f"/proc/{pid}/exe").resolve() != bwrap for pid in _running(marker))
+            if started:
+                break
+            time.sleep(0.025)
+        assert started, "the sandboxed command never started"
+        sandbox.kill()
+        sandbox.wait(timeout=10)
+        for _ in range(400):
+            if not _running(marker):
+                break
+            time.sleep(0.025)
+        assert not _running(marker), "the command outlived bwrap"
+    finally:
+        sandbox.kill()
+        for pid in _running(marker):
+            os.kill(pid, 9)
+
+
+def _running(marker: str) -> list[int]:
+    """The live processes whose command line holds `marker` (not zombies)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found

@@ -195,7 +195,7 @@ def test_bwrap_arguments_are_one_per_line(name: bytes) -> None:
 
 BWRAP_ARITY = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--bind-try": 2, "--dev": 1, "--proc": 1,
                "--tmpfs": 1, "--dir": 1, "--symlink": 2, "--remount-ro": 1, "--setenv": 2, "--cap-drop": 1,
-               "--cap-add": 1, "--unshare-pid": 0}  # fmt: skip
+               "--cap-add": 1, "--unshare-pid": 0, "--die-with-parent": 0}  # fmt: skip
 
 
 def bwrap_writable(args: list[str]) -> list[str]:
