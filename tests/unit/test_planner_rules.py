@@ -414,3 +414,21 @@ def test_a_journal_name_alone_or_a_rename_onto_itself_keeps_no_data(tmp_path: Pa
         cwd=app,
     )
     assert plan.seeded == [] and {b.point for b in plan.blocked} == {f"{app}/plugins", f"{app}/keys"}
+
+
+def test_directories_made_on_the_way_to_a_known_writers_place_need_no_mount() -> None:
+    """jupyter makes ~/.local, ~/.local/share and ~/.local/share/jupyter/runtime for its
+    runtime files, which its settings move to /tmp: none of those directories needs a mount,
+    unless one is made for its own sake (nothing written in it)."""
+    home = "/srv/home"
+    made = [f"{home}/.local", f"{home}/.local/share", f"{home}/.local/share/jupyter",
+            f"{home}/.local/share/jupyter/runtime"]  # fmt: skip
+    writes = [event(d, "mkdir", 0) for d in made]
+    writes.append(event(f"{home}/.local/share/jupyter/runtime/jpserver-1.json", "create"))
+    states = {home: C, **{d: A for d in made}}
+    plan = _plan(*writes, states=states)
+    assert plan.mounts == ["/tmp"] and plan.blocked == []
+    assert sorted(plan.env) == ["JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"]
+    empty = f"{home}/.local/share/kept-empty"
+    plan = _plan(*writes, event(empty, "mkdir", 0), states={**states, empty: A})
+    assert plan.mounts == ["/srv/home/.local", "/tmp"]

@@ -443,6 +443,7 @@ class MountPlanner:
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
         self._under_created: dict[str, set[Known | None]] = {}
+        self._made_under: dict[str, set[str]] = {}  # a directory the command made -> those it made in it
         self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
         self._above_made = 0
 
@@ -524,8 +525,7 @@ class MountPlanner:
         if question == "directory":
             return planner.is_directory(path)
         if question == "moved-place":
-            writers = self._under_created.get(path, set())
-            return bool(writers) and None not in writers
+            return self._moved_place(path)
         assert question == "kept"
         created = self._created_files
         return (
@@ -601,6 +601,14 @@ class MountPlanner:
         if not self._planner.created:
             return
         known = v.explanation if v.explanation is not None and v.explanation.env else None
+        if e.op == "mkdir" and e.result == 0 and known is None:
+            # a directory on the way (makedirs of ~/.local/share/jupyter makes ~/.local/share):
+            # what is written in it decides, unless nothing is (`_moved_place`)
+            path = os.fsdecode(e.path)
+            parent = os.path.dirname(path)
+            for directory in self._created_above(parent) if parent != path else ():
+                self._made_under.setdefault(directory, set()).add(path)
+            return
         for raw in (e.path, e.target if e.op == "rename" else None):
             if raw is None:
                 continue
@@ -609,6 +617,15 @@ class MountPlanner:
             if parent != path:
                 for directory in self._created_above(parent):
                     self._under_created.setdefault(directory, set()).add(known)
+
+    def _moved_place(self, path: str) -> bool:
+        """Every write under the directory the command made at `path` is moved elsewhere by a
+        setting, and every directory it made there has such writes (an empty one made for its
+        own sake needs its parent writable)."""
+        writers = self._under_created.get(path, set())
+        if not writers or None in writers:
+            return False
+        return all(self._under_created.get(made) for made in self._made_under.get(path, ()))
 
     def _created_above(self, directory: str) -> tuple[str, ...]:
         """The directories the command made among `directory` and those above it (asked for
@@ -640,7 +657,7 @@ class MountPlanner:
             known = v.explanation
             guess = bool(writers) or (known is not None and bool(known.env))
             return self._noted("moved-place", path, guess and None not in writers)
-        return bool(writers) and None not in writers
+        return self._moved_place(path)
 
     def _answer_venvs(self, early: _Early) -> None:
         """Whether a mount hides nothing of each venv learnt with this write or one before it
