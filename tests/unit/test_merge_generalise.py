@@ -110,3 +110,24 @@ def test_uuids_pids_and_pyc_suffixes() -> None:
         ((glob, _),) = siblings.families(len(names))
         assert shape in glob and all(_allows(glob, n) for n in names)
         assert not _allows(glob, names[0] + "x")
+
+
+def test_module_names_written_in_every_run_are_not_made_one_glob() -> None:
+    """Each module compiled in both runs, under a per-run suffix (`lexer.cpython-311.pyc.NNN`):
+    the module names are the same each run, so only the suffix is per-run. `lexer` and
+    `nodes` (one length) never share a glob; with a third run, each module has its own."""
+    modules = ("lexer", "nodes", "utils", "tests")
+    two = Siblings()
+    for run in range(2):
+        for i, module in enumerate(modules):
+            two.add(f"{module}.cpython-311.pyc.1398211{run}{i}070320", run)
+    assert two.families(2) == []  # two names a module: too little evidence
+    three = Siblings()
+    for run in range(3):
+        for i, module in enumerate(modules):
+            three.add(f"{module}.cpython-311.pyc.1398211{run}{i}0{run}0320", run)
+    found = three.families(3)
+    assert sorted(glob.split(".")[0] for glob, _ in found) == sorted(modules)
+    for glob, family in found:  # each holds its own module's three names, no other module's
+        assert len(family.names) == 3 and all(_allows(glob, name) for name in family.names)
+        assert {name.split(".")[0] for name in family.names} == {glob.split(".")[0]}

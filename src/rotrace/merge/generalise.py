@@ -10,7 +10,9 @@ the middle becomes one character class per character, the class of what the name
 which has `_` too). The glob is as long as the names: it never covers a sibling of another
 length or alphabet (`templates` beside `tmpk3j_9x2a`), nor anything below a name (no `*`).
 
-A name written in every run stays literal; a family is generalised only with enough evidence:
+A name written in every run stays literal, and so does a word whose every value is written in
+more than one run (a module's name beside its per-run suffix): the family is split by it. A
+family is generalised only with enough evidence:
 at least MIN_NAMES distinct names, written in at least two runs, each differing in at least
 MIN_VARYING characters.
 """
@@ -119,11 +121,35 @@ class Siblings:
                 continue
             by_frame.setdefault(frame(name), Family()).names[name] = bits
         found = []
-        for family in by_frame.values():
+        for family in (part for whole in by_frame.values() for part in _by_steady_words(whole)):
             made = family.glob()
             if made is not None:
                 found.append((made[0], family))
         return found
+
+
+def _by_steady_words(family: Family) -> list[Family]:
+    """The family split by its steady words: a word each of whose values is written in more
+    than one run is no per-run name (`lexer` and `nodes` in `lexer.cpython-311.pyc.NNN`,
+    `nodes.cpython-311.pyc.NNN`, both compiled in every run), so names differing there are
+    not one per-run name; only the words that change from run to run are made a glob."""
+    tokens = {name: _TOKENS.findall(name) for name in family.names}
+    width = len(next(iter(tokens.values())))
+    runs_of: list[dict[str, int]] = [{} for _ in range(width)]
+    for name, bits in family.names.items():
+        for i, token in enumerate(tokens[name]):
+            runs_of[i][token] = runs_of[i].get(token, 0) | bits
+    steady = [
+        i
+        for i, values in enumerate(runs_of)
+        if len(values) > 1 and all(b.bit_count() > 1 for b in values.values())
+    ]
+    if not steady:
+        return [family]
+    parts: dict[tuple[str, ...], Family] = {}
+    for name, bits in family.names.items():
+        parts.setdefault(tuple(tokens[name][i] for i in steady), Family()).names[name] = bits
+    return list(parts.values())
 
 
 def glob_regex(glob: str) -> re.Pattern[str]:
