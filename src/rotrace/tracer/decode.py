@@ -224,12 +224,22 @@ class Pending:
         name its chain), and may be a symlink that leads where none looks: always read."""
         if self.spec.family in ("open", "openat2", "handle"):
             return
-        for loc, follow in (
-            (self.path, self.follow),
-            (None if self.verbatim_target else self.target, self.follow_target),
-        ):
-            if loc is not None and loc.base and (follow or not cache.watched(tid, loc.base, loc.raw)):
-                loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow)
+        target = None if self.verbatim_target else self.target
+        ways = [
+            (loc, follow)
+            for loc, follow in ((self.path, self.follow), (target, self.follow_target))
+            if loc is not None and loc.base and (follow or not cache.watched(tid, loc.base, loc.raw))
+        ]
+        # the directories whose names the call itself changes (a link's new name beside the
+        # file it links, a rename's two): their times change with it, whichever way reads them
+        mine: set[bytes] = set()
+        if ways and self.op in ("link", "rename"):
+            for loc in (self.path, target if self.op == "rename" else None):
+                parent = resolve.parent_name(loc.base, loc.raw) if loc is not None and loc.base else None
+                if parent is not None:
+                    mine.add(parent)
+        for loc, follow in ways:
+            loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow, mine)
 
     def _left(self, result: int | None) -> tuple[bool | None, bool | None]:
         """Whether a call that succeeded left the last name of its path, and of its target,

@@ -404,6 +404,8 @@ class DirCache:
         if not self.enabled:
             return False
         self.take_in()
+        if steps:  # a way walked again (a dirfd's, a symlink's): a mount on it shows as its change
+            self._mounts_changed()
         if self._churning and not stamped and self._through_churning(self._ways(tid, base, raw, placed)):
             return True  # a way let go of, with no change times read: no news of it comes
         if self.changes == since and not self._renaming.keys() - {tid}:
@@ -479,6 +481,17 @@ class DirCache:
             and lexical in self._real
             and (lexical.rpartition(b"/")[0] or b"/") in self._wd_of
         )
+
+    def untimed(self, dirs: Iterable[bytes]) -> list[bytes]:
+        """Of `dirs`, those no watch covers on a filesystem whose change times cannot show every
+        change (resolve.stamp watches them instead)."""
+        if not self.enabled:
+            return []
+        return [d for d in dirs if d not in self._wd_of and not (_MGTIME and self._type_of(d) in _MGTIME_FS)]
+
+    def watch_dirs(self, dirs: Iterable[bytes]) -> bool:
+        """Watch each of `dirs` itself (and the directories naming it): whether all are."""
+        return self.enabled and all(self._watch(d.rstrip(b"/") + b"/_") for d in dirs)
 
     def lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
         """The directory of `raw` (from `base`) read lexically, when it can be (`_lexical`)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 TYPE_CHECKING = False
@@ -221,7 +221,15 @@ def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | N
     return tuple(marks)
 
 
-def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False) -> Stamps | None:
+def parent_name(base: bytes, raw: bytes) -> bytes | None:
+    """The name of the directory of `raw` (from `base`) now; None when it cannot be named."""
+    parent = _parent_of(base, raw)
+    return None if parent is None else parent[0]
+
+
+def stamp(
+    base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False, mine: Collection[bytes] = ()
+) -> Stamps | None:
     """Before a call on the last name of `raw` (from `base`; `follow`: a symlink there is
     followed) runs: the directory it reaches and the change times of the directories whose
     entries name the way that no watch covers (DirCache.unwatched). Where the path does not
@@ -229,7 +237,8 @@ def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = Fal
     is made again a name at a time (`walk`), the change times of every directory it reads
     that no watch covers are read, and the names it looks up noted for the news. None where
     there is nothing to check (a name made or removed in a cwd or a dirfd: its own check at
-    the exit says it) or the times cannot tell (see `unchanged`)."""
+    the exit says it) or the times cannot tell (see `unchanged`). `mine`: directories whose
+    names the call itself changes: their times are no news of anyone else's."""
     head, name = _split(base, raw)
     whole = not name  # a path that ends in `.`, `..` or `/`: the kernel walks all of it
     if (not head and not follow and not whole) or cache.unwatched(tid, base, raw, None) is None:
@@ -244,10 +253,15 @@ def stamp(base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = Fal
         if found is None:  # a link swapped while it was read, a name rotrace may not look at
             return Stamps(parent, (), told=False)
         walked, steps = found
+        # times that cannot tell (overlay, devtmpfs): watched from now on instead, and walked
+        # again, the same, once the watches are there; else the place is not known
+        untimed = cache.untimed(walked)
+        if untimed and (not cache.watch_dirs(untimed) or walk(base, raw, follow or whole) != found):
+            return Stamps(parent, (), told=False)
     dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, walked)
     if dirs is None:
         return None
-    marks = _marks(dirs)
+    marks = _marks(d for d in dirs if d not in mine)
     if marks is None or not (marks or steps):
         return None
     return Stamps(parent, marks, steps=tuple(steps))
@@ -278,6 +292,8 @@ def walk(base: bytes, raw: bytes, follow: bool) -> tuple[list[bytes], list[bytes
             continue
         if last and not follow:
             break  # the call makes, removes or changes this name: its directory changes with it
+        if cur == b"/proc" or cur.startswith(b"/proc/"):
+            break  # /proc's links name a process's files (rotrace's own here): placed by them, not by names
         there = cur.rstrip(b"/") + b"/" + part
         if cur not in visited:
             visited.append(cur)  # its entry `part` is read
