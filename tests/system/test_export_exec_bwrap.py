@@ -229,7 +229,9 @@ def test_the_command_does_not_outlive_bwrap(tmp_path: Path) -> None:
     it): the server goes too, rather than hold its port outside any sandbox's control."""
     marker = f"rotrace-sandboxed-{os.getpid()}-{tmp_path.name}"
     code = f"import time; time.sleep(120)  # {marker}"
-    sandbox = subprocess.Popen(["bwrap", *_render_bwrap(MountPlan(mounts=["/tmp"])), "--", PY, "-c", code])
+    sandbox = subprocess.Popen(
+        ["bwrap", *_render_bwrap(MountPlan(mounts=[str(tmp_path)])), "--", PY, "-c", code]
+    )
     try:
         bwrap = Path(shutil.which("bwrap") or "bwrap").resolve()
         started = False

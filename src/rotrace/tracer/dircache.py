@@ -406,7 +406,13 @@ class DirCache:
         self.take_in()
         if steps:  # a way walked again (a dirfd's, a symlink's): a mount on it shows as its change
             self._mounts_changed()
-        if self._churning and not stamped and self._through_churning(self._ways(tid, base, raw, placed)):
+        walks = base.endswith(b"/root") or b"/" in raw.strip(b"/")  # a name in a cwd or a dirfd: none
+        if (
+            self._churning
+            and walks
+            and not stamped
+            and self._through_churning(self._ways(tid, base, raw, placed))
+        ):
             return True  # a way let go of, with no change times read: no news of it comes
         if self.changes == since and not self._renaming.keys() - {tid}:
             return False
