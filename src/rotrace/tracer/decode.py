@@ -232,12 +232,20 @@ class Pending:
         ]
         # the directories whose names the call itself changes (a link's new name beside the
         # file it links, a rename's two): their times change with it, whichever way reads them
-        mine: set[bytes] = set()
-        if ways and self.op in ("link", "rename"):
-            for loc in (self.path, target if self.op == "rename" else None):
-                parent = resolve.parent_name(loc.base, loc.raw) if loc is not None and loc.base else None
-                if parent is not None:
-                    mine.add(parent)
+        # (asked only of a way walked again, which may read them)
+        changes = (
+            [self.path, *([target] if self.op == "rename" else [])] if self.op in ("link", "rename") else []
+        )
+        known: list[set[bytes]] = []
+
+        def mine() -> set[bytes]:
+            if not known:
+                names = (
+                    resolve.parent_name(loc.base, loc.raw) for loc in changes if loc is not None and loc.base
+                )
+                known.append({name for name in names if name is not None})
+            return known[0]
+
         for loc, follow in ways:
             loc.stamps = resolve.stamp(loc.base, loc.raw, cache, tid, follow, mine)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 TYPE_CHECKING = False
@@ -228,7 +228,12 @@ def parent_name(base: bytes, raw: bytes) -> bytes | None:
 
 
 def stamp(
-    base: bytes, raw: bytes, cache: DirCache, tid: int, follow: bool = False, mine: Collection[bytes] = ()
+    base: bytes,
+    raw: bytes,
+    cache: DirCache,
+    tid: int,
+    follow: bool = False,
+    mine: Callable[[], Collection[bytes]] = frozenset,
 ) -> Stamps | None:
     """Before a call on the last name of `raw` (from `base`; `follow`: a symlink there is
     followed) runs: the directory it reaches and the change times of the directories whose
@@ -237,8 +242,9 @@ def stamp(
     is made again a name at a time (`walk`), the change times of every directory it reads
     that no watch covers are read, and the names it looks up noted for the news. None where
     there is nothing to check (a name made or removed in a cwd or a dirfd: its own check at
-    the exit says it) or the times cannot tell (see `unchanged`). `mine`: directories whose
-    names the call itself changes: their times are no news of anyone else's."""
+    the exit says it) or the times cannot tell (see `unchanged`). `mine`: the directories
+    whose names the call itself changes (asked of a way walked again): their times are no news
+    of anyone else's."""
     head, name = _split(base, raw)
     whole = not name  # a path that ends in `.`, `..` or `/`: the kernel walks all of it
     if (not head and not follow and not whole) or cache.unwatched(tid, base, raw, None) is None:
@@ -261,7 +267,8 @@ def stamp(
     dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, walked)
     if dirs is None:
         return None
-    marks = _marks(d for d in dirs if d not in mine)
+    own = mine() if walked else ()
+    marks = _marks(d for d in dirs if d not in own)
     if marks is None or not (marks or steps):
         return None
     return Stamps(parent, marks, steps=tuple(steps))
