@@ -82,6 +82,11 @@ class Moved(NamedTuple):
 _PROC_LINK = re.compile(rb"/*proc/+([0-9]+)/+(?:task/+[0-9]+/+)?(cwd|root|fd)(?:/|$)")
 
 
+def _empty_path(spec: Spec, flags: int | None) -> bool:
+    """Whether the call has AT_EMPTY_PATH: an empty path names its dirfd's own file."""
+    return spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)
+
+
 @dataclass(slots=True)
 class Loc:
     """A path as read at the entry stop, and where the kernel put it (set at the exit stop)."""
@@ -502,8 +507,7 @@ class Decoder:
         if spec.fd is not None:
             loc = Loc.fixed(self._fd_path(resolve.as_fd(args[spec.fd])))
         else:
-            empty = spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)
-            loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow, empty=empty)
+            loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow, empty=_empty_path(spec, flags))
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
 
     def _ioctl(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
@@ -566,8 +570,9 @@ class Decoder:
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
-        empty = spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)  # linkat: the fd's file
-        old = self._loc(args, spec.dirfd, spec.path or 0, empty=empty)
+        old = self._loc(
+            args, spec.dirfd, spec.path or 0, empty=_empty_path(spec, flags)
+        )  # linkat: the fd's file
         new = self._loc(args, spec.dirfd2, spec.path2 or 0)
         if spec.op == "rename":  # both ends change: path is the source, target the destination
             return Pending(spec, table, "rename", old, new, flags, None, True)

@@ -460,16 +460,11 @@ class DirCache:
             dirs.update(_ancestors(lexical))
         # A walked directory is read by its times wherever they tell, watched or not: a rename
         # there has changed its time by the time it moves the name, its event comes later.
-        timed = _MGTIME and self.enabled
         out = sorted(
             {d for d in dirs if not self.enabled or d not in self._wd_of}
-            | {
-                d
-                for d in links
-                if not self.enabled or d not in self._wd_of or (timed and self._type_of(d) in _MGTIME_FS)
-            }
+            | {d for d in links if not self.enabled or d not in self._wd_of or self._timed(d)}
         )
-        if out and not (_MGTIME and all(self._type_of(d) in _MGTIME_FS for d in out)):
+        if not all(self._timed(d) for d in out):
             return None
         return out
 
@@ -493,7 +488,7 @@ class DirCache:
         change (resolve.stamp watches them instead)."""
         if not self.enabled:
             return []
-        return [d for d in dirs if d not in self._wd_of and not (_MGTIME and self._type_of(d) in _MGTIME_FS)]
+        return [d for d in dirs if d not in self._wd_of and not self._timed(d)]
 
     def watch_dirs(self, dirs: Iterable[bytes]) -> bool:
         """Watch each of `dirs` itself (and the directories naming it): whether all are."""
@@ -889,6 +884,10 @@ class DirCache:
     def _local(self, path: bytes) -> bool:
         """Whether the mount `path` is on is of a filesystem that reports every change."""
         return self._type_of(path) in _LOCAL_FS
+
+    def _timed(self, path: bytes) -> bool:
+        """Whether the change times of the directory `path` show every change (multigrain)."""
+        return _MGTIME and self._type_of(path) in _MGTIME_FS
 
     def _type_of(self, path: bytes) -> bytes | None:
         """The filesystem type of the mount `path` is on (read lexically), as mountinfo said."""
