@@ -80,7 +80,9 @@ def test_a_killed_report_process_is_one_line_and_status_70(tmp_path: Path) -> No
     proc = subprocess.Popen([*ROTRACE, "run", "--allow", str(tmp_path), "--", PY, "-c", code],
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 30
-    os.kill(_report_process(proc.pid, deadline), signal.SIGKILL)
+    report = _report_process(proc.pid, deadline)
+    _wait_for(tmp_path / "w", deadline)  # the command runs (the report process parsed its line)
+    os.kill(report, signal.SIGKILL)
     go.touch()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 70, err
@@ -169,6 +171,7 @@ def test_a_burst_of_writes_goes_on_while_the_report_process_reads_nothing(
     n = 2500
     code = (
         "import os, time\n"
+        "open('started', 'w').close()\n"
         "while not os.path.exists('go'): time.sleep(0.01)\n"
         f"for i in range({n}): open(f'file-number-{{i:05}}', 'w').close()\n"
         "open('done', 'w').close()\n"
@@ -180,6 +183,7 @@ def test_a_burst_of_writes_goes_on_while_the_report_process_reads_nothing(
     reporter = 0
     try:
         reporter = _report_process(proc.pid, time.monotonic() + 60)
+        _wait_for(work / "started", time.monotonic() + 60)  # the report process parsed the command line
         os.kill(reporter, signal.SIGSTOP)
         (work / "go").touch()
         deadline = time.monotonic() + 60

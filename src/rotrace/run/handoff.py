@@ -23,8 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rotrace.tracer.channel import Message, Result, Start
 
-# The report side: the messages in order -> rotrace's exit status.
-Report = Callable[[Iterator["Message"]], int]
+# The report side: the messages in order (its inbox) -> rotrace's exit status.
+Report = Callable[["Inbox"], int]
 
 
 class Handoff:
@@ -32,13 +32,16 @@ class Handoff:
     programs and events in batches (the report process classifies as they come), and the
     Result last."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, asks: bool = False) -> None:
+        """With `asks`, the report process parses the command line and sends the request back
+        (`Inbox.ask`, `asked` here) before the messages begin."""
         from rotrace.tracer.channel import Batcher, pipe
         from rotrace.tracer.linux import hardening  # noqa: F401 - both processes' (ctypes): loaded once
 
         flush_std()  # nothing buffered may be written twice
         read_fd, self._fd = pipe()
         self._status, status_fd = os.pipe()
+        self._asked, ask_fd = os.pipe() if asks else (-1, -1)
         tracer = os.pidfd_open(os.getpid())  # the report process's way to ask it for checkpoints
         middle = os.fork()
         if middle == 0:
@@ -47,9 +50,10 @@ class Handoff:
             try:
                 reporter = os.fork()
                 if reporter == 0:
-                    os.close(self._fd)
-                    os.close(self._status)
-                    status = _report_process(report, read_fd, tracer)
+                    for fd in (self._fd, self._status, self._asked):
+                        if fd >= 0:
+                            os.close(fd)
+                    status = _report_process(report, Inbox(read_fd, tracer, ask_fd))
                     os.write(status_fd, bytes([status & 0xFF]))
                 else:
                     os.write(status_fd, reporter.to_bytes(4, "little"))
@@ -59,6 +63,8 @@ class Handoff:
         os.close(tracer)
         os.close(read_fd)
         os.close(status_fd)
+        if ask_fd >= 0:
+            os.close(ask_fd)
         # The report process's pid comes first on the status pipe: rotrace returns only once
         # that process has exited (a pidfd, since it is no child of this one).
         pid = int.from_bytes(os.read(self._status, 4), "little")
@@ -68,6 +74,24 @@ class Handoff:
         self.add_process = self._batcher.add_process
         self._lost = False
         self._open = True
+
+    def asked(self) -> bytes:
+        """What the report process parsed (Handoff(asks=True)): the request, or b"" when the
+        command line asked for no trace (`--help`, a usage error: the report process said so,
+        and its exit status is rotrace's, `status()`)."""
+        chunks = []
+        try:
+            while chunk := os.read(self._asked, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(self._asked)
+            self._asked = -1
+        return b"".join(chunks)
+
+    def status(self) -> int:
+        """No trace was asked: the report process's exit status, once it has exited."""
+        self._close()
+        return self._wait()
 
     def start(self, message: Start) -> None:
         """What the report process needs before the events."""
@@ -140,16 +164,30 @@ def flush_std() -> None:
             pass
 
 
-class _Inbox:
+class Inbox:
     """The report process's messages, as the tracer sends them. With `run --checkpoint` (the
     Start message's `every`) it is the run's clock: every `every` seconds it asks the tracer
     for a checkpoint (SIGUSR1, as a person would), and the select on the pipe has a timeout,
     so that a server that writes nothing still gets its checkpoints."""
 
-    def __init__(self, fd: int, tracer: int) -> None:
+    def __init__(self, fd: int, tracer: int, ask: int = -1) -> None:
         self._fd = fd
         self._tracer = tracer  # a pidfd
+        self._ask = ask  # the pipe the request goes back on, when this process parses it
         self._messages = self._read()
+
+    def ask(self, request: bytes) -> None:
+        """Hand the tracer the request this process parsed (once). A tracer gone already (^C
+        while the command line was parsed) gets none: the messages then end at once."""
+        view = memoryview(request)
+        try:
+            while view:
+                view = view[os.write(self._ask, view) :]
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(self._ask)
+            self._ask = -1
 
     def __iter__(self) -> Iterator[Message]:
         return self
@@ -188,7 +226,7 @@ class _Inbox:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the trace is over: ^C aborts
 
 
-def _report_process(report: Report, fd: int, tracer: int) -> int:
+def _report_process(report: Report, inbox: Inbox) -> int:
     """The forked side: the report, its errors turned into one line and an exit status."""
     import signal
 
@@ -206,7 +244,7 @@ def _report_process(report: Report, fd: int, tracer: int) -> int:
     from rotrace.errors import EXIT_INTERNAL, failure
 
     try:
-        status = report(_Inbox(fd, tracer))
+        status = report(inbox)
     except BaseException as exc:
         line, status = failure(exc)
         if line:

@@ -1,13 +1,19 @@
 """`rotrace run` assembled: the report process forked (as early as the entry point can), the
 tracer's side run in this process, the report side in the other (run/handoff.py carries the
-messages between them)."""
+messages between them).
+
+From the entry point the report process also parses the command line: click, the allowlist and
+the policy load there, on the other core, while this process loads the tracer; the request
+comes back through the handoff and the command starts once both are done. Called in-process
+(`cli.main(["run", ...])`), the run parses here and forks its report process then."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 
-from rotrace.run.handoff import Handoff
+from rotrace.run.handoff import Handoff, Inbox
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,11 +35,14 @@ def _report(messages: Iterator[Message]) -> int:
 
 
 _early: Handoff | None = None
+_parsing: Inbox | None = None  # in the report process forked early, until the request is made
 
 
-def fork_early() -> None:
-    """Fork the report process now (the entry point, for `rotrace run`, before click loads);
-    as PID 1, an init first (run/init.py), which stays PID 1 while rotrace runs in its child."""
+def fork_early(parse: Callable[[], int]) -> None:
+    """Fork the report process now (the entry point, for `rotrace run`, before click loads),
+    to parse the command line (`parse`: the CLI, whose `run` calls `run` below, and its exit
+    status) and then report; as PID 1, an init first (run/init.py), which stays PID 1 while
+    rotrace runs in its child."""
     global _early
     if os.getpid() == 1:
         from rotrace.run.init import become_init
@@ -43,7 +52,41 @@ def fork_early() -> None:
     # the fork rather than once in each after it: on a busy machine the two share the cores.
     import rotrace.run.request  # noqa: F401
 
-    _early = _answering(Handoff(_report))
+    def parse_then_report(inbox: Inbox) -> int:
+        # The command line's errors and `--help` are said here, their exit status rotrace's;
+        # a request goes to the tracer (`run` below) and this process reports.
+        global _parsing
+        _parsing = inbox
+        return parse()
+
+    _early = _answering(Handoff(parse_then_report, asks=True))
+
+
+def trace_asked() -> int:
+    """The tracer's side after fork_early: load the tracer while the report process parses,
+    then run what it asked for: rotrace's exit status (the report process's, when it asked
+    for no trace). A failure here is one line on stderr, as the CLI gives it."""
+    from rotrace.errors import EXIT_INTERNAL, failure
+    from rotrace.run.request import RunRequest
+
+    handoff = _early
+    assert handoff is not None
+    try:
+        # the tracer's modules, loaded while the report process parses the command line
+        import rotrace.run.tracer_side
+        import rotrace.tracer.session  # noqa: F401
+
+        asked = handoff.asked()
+        if not asked:
+            return handoff.status()
+        return run(RunRequest.of(asked))
+    except (Exception, KeyboardInterrupt) as exc:
+        line, status = failure(exc)
+        if line:
+            print(line, file=sys.stderr)
+        if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
+            raise
+        return status
 
 
 def _take() -> Handoff:
@@ -65,7 +108,13 @@ def _answering(handoff: Handoff) -> Handoff:
 
 
 def run(request: RunRequest) -> int:
-    """Trace the command in this process, report in the other: rotrace's exit status."""
+    """Trace the command in this process, report in the other: rotrace's exit status. In the
+    report process forked early, the request goes to the tracer and this process reports."""
+    global _parsing
+    if _parsing is not None:
+        inbox, _parsing = _parsing, None
+        inbox.ask(request.frame())
+        return _report(inbox)
     from rotrace.run import init
     from rotrace.run.tracer_side import trace_and_hand_over
 

@@ -35,6 +35,16 @@ class RunRequest:
     labels: dict[str, str] = field(default_factory=dict)  # --label KEY=VALUE, for the header
     checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
 
+    def frame(self) -> bytes:
+        """The request as the report process, which parsed it, hands it to the tracer."""
+        return pickle.dumps(self)
+
+    @staticmethod
+    def of(frame: bytes) -> RunRequest:
+        request = pickle.loads(frame)
+        assert isinstance(request, RunRequest)
+        return request
+
 
 @dataclass(frozen=True)
 class RunStart:
