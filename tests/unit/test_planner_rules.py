@@ -389,6 +389,9 @@ def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_pat
     assert plan.seeded == [f"{app}/data"]
     refused = {b.point for b in plan.blocked}
     assert refused == set(held) - {f"{app}/data"}, refused
+    # a data place that is not on this machine (the plan made elsewhere) says so
+    unseen = {b.point for b in plan.blocked if "is not on this machine" in b.reason}
+    assert unseen == {d for d in ("/srv/app", "/srv/missing") if not os.path.lexists(d)}, unseen
     for cwd in ("/", "/var"):
         at_root = _plan(event("/var/x/seen-journal", "create"), states={"/var/x": C}, cwd=cwd)
         assert at_root.seeded == [] and [b.point for b in at_root.blocked] == ["/var/x"]

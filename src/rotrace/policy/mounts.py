@@ -265,8 +265,24 @@ class _Planner:
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
+            if self._unseen_data_place(point):
+                return "held", (
+                    f"{point} held files before the run and is not on this machine, where all it holds is"
+                    " read to tell whether it is only the data the command keeps (then a persistent"
+                    " volume filled with it): make the plan where the app is installed"
+                )
             return "held", f"{point} held files before the run: an empty mount over it would hide them"
         return None
+
+    def _unseen_data_place(self, point: str) -> bool:
+        """A place that would be a data place (`_data_place`) but for what it holds, which
+        cannot be read because it is not here (the trace made on another machine)."""
+        return (
+            point in self.kept_data
+            and self._seedable(point)
+            and not any(is_under(p, point) for p in self.programs)
+            and not os.path.lexists(point)
+        )
 
     def _data_place(self, point: str) -> bool:
         """A directory that held files may be a persistent mount that starts with them only
