@@ -204,3 +204,7 @@ def test_enforce_with_an_allowed_directory_not_granted_is_no_clean_headline(app:
     proc = _run(app, code, "--enforce", "--allow", str(target))
     assert proc.returncode != 0
     assert "✓ no violations" not in proc.stderr and "allowed write denied" in proc.stderr, proc.stderr
+    # listed as denied by its own path, never under the tick of the allowed writes
+    assert f"✗ 1 allowed write denied: {target} (1)" in proc.stderr, proc.stderr
+    ticked = [line for line in proc.stderr.splitlines() if line.startswith("✓") and "allowed write" in line]
+    assert all(str(app) not in line for line in ticked), proc.stderr

@@ -68,6 +68,8 @@ class Aggregate:
     metadata_through: int = 0  # violations on metadata (chmod...) that succeeded
     last_failure: str | None = None  # the group of the last violation that failed here (what a crash follows)
     refused_allowed: int = 0  # allowed writes refused all the same (EACCES, EPERM): a rule not in force
+    refused_at: Counter[str] = field(default_factory=Counter)  # those, by the directory they are grouped in
+    refused_paths: Counter[str] = field(default_factory=Counter)  # and by their own path
     only_read: Counter[bytes] = field(
         default_factory=Counter
     )  # SQLite databases opened read-write, only read
@@ -102,10 +104,14 @@ class Aggregate:
             if event.failed:
                 self.last_failure = where
         else:
-            self.refused_allowed += event.errno in _REFUSED
+            refused = event.errno in _REFUSED
+            self.refused_allowed += refused
             if not (verdict.wrote if wrote is None else wrote(verdict)):
                 return  # failed as it would anywhere (mkdir of an existing directory): no write
             where = text_of(event.directory)
+            if refused:
+                self.refused_at[where] += 1
+                self.refused_paths[text_of(event.path)] += 1
             group = self.allowed.get(where)
             if group is None:
                 group = self.allowed[where] = Group(where)

@@ -227,12 +227,23 @@ def render(
                 Text(f"  … and {len(groups) - len(shown)} more places (-v lists them)", style="dim")
             )
 
-    allowed = sum(g.count for g in agg.allowed.values())
+    # Under --enforce an allowed write the kernel refused all the same (a rule not in force: a
+    # directory that did not exist) is listed as denied, by its own path, never under the tick.
+    denied = agg.refused_at if header.enforced is not None else Counter[str]()
+    allowed = sum(g.count for g in agg.allowed.values()) - sum(denied.values())
+    if denied:
+        console.print()
+        paths = agg.refused_paths.most_common()
+        listed = ", ".join(f"{safe_text(p)} ({n:,})" for p, n in paths[:4])
+        more = f", … {len(paths) - 4} more" if len(paths) > 4 else ""
+        said = f"✗ {_n(sum(denied.values()), 'allowed write')} denied: {listed}{more}"
+        _print(console, Text(said, style="bold red"), 0)
     if allowed:
         console.print()
         by_dir: Counter[str] = Counter()
         for g in agg.allowed.values():
-            by_dir[generalise(g.where)] += g.count
+            if g.count > denied[g.where]:
+                by_dir[generalise(g.where)] += g.count - denied[g.where]
         dirs = by_dir.most_common()
         listed = ", ".join(f"{safe_text(d)} ({n:,})" for d, n in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
