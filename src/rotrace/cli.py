@@ -195,9 +195,10 @@ def run(
     every = _interval(checkpoint, "--checkpoint") if checkpoint is not None else None
     if every is not None and json_path in (None, "-"):
         raise click.UsageError("--checkpoint writes the trace so far to a file: give --json FILE")
-    from rotrace.policy.allowlist import enforceable
+    from rotrace.policy.allowlist import enforceable, load_policy
 
     allowlist = build_allowlist(list(allow), policy)
+    persistent = tuple(load_policy(policy).persistent) if policy is not None and read_only else ()
     grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(
         seccomp=not no_seccomp,
@@ -225,6 +226,7 @@ def run(
         allow_fds=allow_fds,
         labels=_labels(labels),
         checkpoint=every,
+        persistent=persistent,
     )
     return run_traced(request)
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,40 @@ def test_bwrap_arguments_run_the_application_on_its_shipped_data(
     ran = subprocess.run(["bash", "-c", script, "sh", python, str(traced.trace), *argv], cwd=traced.app,
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert (ran.returncode, ran.stdout) == (0, EXPECTED), ran.stderr
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_policy_replayed_read_only_runs_the_application_on_its_shipped_data(
+    traced: Traced,
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """`run --read-only --policy` with the plan's policy: the persistent place starts with a copy
+    of what it held (as a named volume filled from the image), so the app reads the rows shipped
+    with it; what it writes is left in the copy, which is removed: the directory is untouched."""
+    _lay(traced.app)
+    argv, env = invocation(user, site, traced.app)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    policy = traced.app / "rotrace.toml"
+    made = subprocess.run([*argv, "allowlist", str(traced.trace), "--format", "policy"], cwd=traced.app,
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    policy.write_text(made.stdout)
+    assert 'persistent = [\n    "data",\n]' in made.stdout, made.stdout
+    scratch = Path(tempfile.mkdtemp(prefix="rotrace-tmpdir-", dir="/var/tmp"))  # both users' TMPDIR
+    scratch.chmod(0o777)
+    try:
+        before = (traced.app / "data" / "notes.db").read_bytes()
+        ran = subprocess.run([*argv, "run", "--read-only", "--policy", str(policy), "--", python, "app.py"],
+                             cwd=traced.app, env={**env, "TMPDIR": str(scratch)}, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+        assert (ran.returncode, ran.stdout) == (0, EXPECTED), ran.stderr
+        assert "starts with a copy of what it holds" in ran.stderr
+        assert (traced.app / "data" / "notes.db").read_bytes() == before
+        assert list(scratch.iterdir()) == []  # the copy removed
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.mark.needs("podman")

@@ -34,6 +34,7 @@ class RunRequest:
     allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
     labels: dict[str, str] = field(default_factory=dict)  # --label KEY=VALUE, for the header
     checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
+    persistent: tuple[str, ...] = ()  # the policy's persistent places (--read-only fills them first)
 
     def frame(self) -> bytes:
         """The request as the report process, which parsed it, hands it to the tracer."""

@@ -67,7 +67,7 @@ def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str
 
             result, sandbox = trace_in_sandbox(
                 request.argv, sink, request.options, request.allowlist, request.keep_writes, on_process,
-                handoff.checkpoint,
+                handoff.checkpoint, request.persistent,
             )  # fmt: skip
             return result, sandbox.writable
         if request.attach is not None:

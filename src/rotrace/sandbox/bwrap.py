@@ -1,5 +1,7 @@
 """Run the tracer inside bubblewrap: a read-only root, /dev and /proc, a tmpfs on /tmp, and
-every allowed directory writable (a tmpfs, or a bind mount that keeps what is written).
+every allowed directory writable (a tmpfs, or a bind mount that keeps what is written). A
+policy's persistent place that holds files starts with a copy of them, as a volume filled from
+the image does, and the copy is removed after the run.
 
 What `docker run --read-only` confines, the sandbox confines too, so that no write reaches the
 host behind a report that says "read-only": its own pid namespace (no other process to reach
@@ -20,7 +22,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rotrace.errors import (
@@ -94,7 +97,11 @@ def confinement() -> list[str]:
     return args
 
 
-def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
+def plan(
+    allowlist: Allowlist, keep: bool, visible: list[str], seeds: dict[str, str] | None = None
+) -> SandboxPlan:
+    """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs."""
+    filled = seeds or {}
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement()]
     result = SandboxPlan(args)
     mounts: list[str] = []
@@ -115,14 +122,25 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
             result.notes.append(f"{path} does not exist: --keep-writes cannot bind it; it stays read-only")
         else:
             missing.append(path)
-    mount = (lambda p: ["--bind", p, p]) if keep else (lambda p: ["--tmpfs", p])
+
+    def mount(path: str) -> list[str]:
+        if keep:
+            return ["--bind", path, path]
+        return ["--bind", filled[path], path] if path in filled else ["--tmpfs", path]
+
     placed = layout(mounts, missing, mount)
     args += placed.args
     result.writable += placed.writable
     result.notes += placed.notes
     if not keep:
         for path in mounts:
-            if path in result.writable and _holds_files(path):
+            if path in result.writable and path in filled:
+                result.notes.append(
+                    f"{path} (persistent) starts with a copy of what it holds, as a volume filled from the"
+                    " image does; what the command writes there is left in the copy, removed after the run"
+                    " (--keep-writes binds the directory itself)"
+                )
+            elif path in result.writable and _holds_files(path):
                 result.notes.append(
                     f"{path} holds files, which its tmpfs in the sandbox hides (a plan's persistent volume"
                     " there starts with them); --keep-writes binds the directory itself"
@@ -137,6 +155,35 @@ def plan(allowlist: Allowlist, keep: bool, visible: list[str]) -> SandboxPlan:
             elif any(is_under(path, m) for m in result.writable):
                 args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
     return result
+
+
+@contextlib.contextmanager
+def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> Iterator[dict[str, str]]:
+    """A copy of each persistent place that is an allowed directory holding files (`cp -a`:
+    modes, owners, links and times kept), for the sandbox to bind there; removed at the end.
+    Without them the place would be an empty tmpfs, and the app would miss its data."""
+    wanted = [p for p in dict.fromkeys(persistent) if not keep and p in _directories(allowlist)]
+    wanted = [p for p in wanted if os.path.isdir(p) and _holds_files(p)]
+    if not wanted:
+        yield {}
+        return
+    top = tempfile.mkdtemp(prefix="rotrace-seed-")
+    try:
+        seeds: dict[str, str] = {}
+        for i, path in enumerate(wanted):
+            copy = os.path.join(top, str(i))
+            done = subprocess.run(["cp", "-a", "--", path, copy], check=False, capture_output=True, text=True)
+            if done.returncode != 0:
+                why = done.stderr.strip().splitlines()[-1:] or [f"cp exited {done.returncode}"]
+                raise SandboxError(f"cannot copy {path} to start the sandbox's mount with it: {why[0]}")
+            seeds[path] = copy
+        yield seeds
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _directories(allowlist: Allowlist) -> set[str]:
+    return {r.path for r in allowlist.rules if not r.is_glob and not r.is_exact}
 
 
 def _holds_files(path: str) -> bool:
@@ -183,12 +230,29 @@ def trace_in_sandbox(
     keep: bool,
     on_process: ProcessSink | None = None,
     on_checkpoint: Callable[[], None] | None = None,
+    persistent: tuple[str, ...] = (),
 ) -> tuple[TraceResult, SandboxPlan]:
     """Like trace_command, with the tracer (and so the command) inside bubblewrap. SIGUSR1 goes
-    to the tracer inside, which sends what it has, then a Checkpoint: `on_checkpoint` then."""
+    to the tracer inside, which sends what it has, then a Checkpoint: `on_checkpoint` then.
+    `persistent`: the policy's persistent places (`seeded`)."""
     bwrap = find_bwrap()
+    with seeded(allowlist, persistent, keep) as seeds:
+        return _trace_in(bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds)
+
+
+def _trace_in(
+    bwrap: str,
+    argv: list[str],
+    sink: Callable[[FileEvent], None],
+    options: TraceOptions,
+    allowlist: Allowlist,
+    keep: bool,
+    on_process: ProcessSink | None,
+    on_checkpoint: Callable[[], None] | None,
+    seeds: dict[str, str],
+) -> tuple[TraceResult, SandboxPlan]:
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
-    sandbox = plan(allowlist, keep, runtime_paths(command_path))
+    sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds)
     read_fd, write_fd = pipe()  # the events, from the tracer inside
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
