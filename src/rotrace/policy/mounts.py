@@ -142,6 +142,8 @@ class _Planner:
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
         self.kept_files: set[str] = set()  # the files it keeps there
+        self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
+        self.emptied: set[str] = set()  # directories it deleted an entry of
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
@@ -265,6 +267,8 @@ class _Planner:
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
+            if self._remade(point):
+                return None
             if self._unseen_data_place(point):
                 return "held", (
                     f"{point} held files before the run and is not on this machine, where all it holds is"
@@ -273,6 +277,36 @@ class _Planner:
                 )
             return "held", f"{point} held files before the run: an empty mount over it would hide them"
         return None
+
+    def _remade(self, point: str) -> bool:
+        """The command deleted entries of `point` and made all it holds now (read when the plan
+        is made): it emptied the directory and filled it again, as a build cleans its output
+        first, so an empty mount hides nothing it needs. A file it appended to or updated in
+        place is kept, not made; a symlink, or a plan made where the tree is not, is not made."""
+        made = self.made_files
+        if made is None or not any(is_under(d, point) for d in self.emptied):
+            return False
+        seen = 0
+
+        def unreadable(error: OSError) -> None:
+            raise error
+
+        try:
+            for top, dirs, files in os.walk(point, onerror=unreadable):
+                seen += len(dirs) + len(files)
+                if seen > _CREATED_FILES:
+                    return False
+                for name in dirs:
+                    path = os.path.join(top, name)
+                    if os.path.islink(path) or path not in self.created:
+                        return False
+                for name in files:
+                    path = os.path.join(top, name)
+                    if path not in made or path in self.kept_files or os.path.islink(path):
+                        return False
+        except OSError:
+            return False
+        return True
 
     def _unseen_data_place(self, point: str) -> bool:
         """A place that would be a data place (`_data_place`) but for what it holds, which
@@ -455,7 +489,6 @@ class MountPlanner:
         self._command_failed = False
         self._early: _Early | None = None
         self._reset()
-        self._created_files: set[str] | None = set()  # None: too many to remember
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
         self._under_created: dict[str, set[Known | None]] = {}
@@ -543,7 +576,7 @@ class MountPlanner:
         if question == "moved-place":
             return self._moved_place(path)
         assert question == "kept"
-        created = self._created_files
+        created = self._planner.made_files
         return (
             created is not None and path not in created and not planner.made_by_command(os.path.dirname(path))
         )
@@ -589,11 +622,13 @@ class MountPlanner:
             planner.created.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
             planner.removed.add(os.fsdecode(e.path))
-        elif e.op == "create" and e.result is not None and e.result >= 0 and self._created_files is not None:
-            if len(self._created_files) >= _CREATED_FILES:
-                self._created_files = None
+        if e.op == "delete" and e.result == 0:
+            planner.emptied.add(written_directory(e, e.path))
+        elif e.op == "create" and e.result is not None and e.result >= 0 and planner.made_files is not None:
+            if len(planner.made_files) >= _CREATED_FILES:
+                planner.made_files = None
             else:
-                self._created_files.add(os.fsdecode(e.path))
+                planner.made_files.add(os.fsdecode(e.path))
         if v.venv is not None:
             venv = os.fsdecode(v.venv)
             if self._early is not None and venv not in planner.venvs:
