@@ -107,6 +107,58 @@ def test_killing_the_tracer_ends_the_report_process_quietly(tmp_path: Path) -> N
     assert _gone(_session(proc.pid), time.monotonic() + 10) == []  # EXITKILL took the command
 
 
+def _parsing(tmp_path: Path, command: list[str]) -> tuple[subprocess.Popen[str], int, int]:
+    """rotrace run with `--policy` a FIFO: the report process, which parses the command line,
+    waits in the middle of it until the FIFO is written. Returns rotrace, its report process
+    and the FIFO's end to write, once the report process opened it and rotrace answers SIGUSR1."""
+    fifo = tmp_path / "policy.toml"
+    os.mkfifo(fifo)
+    argv = [*ROTRACE, "run", "--policy", str(fifo), "--", *command]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    report = _report_process(proc.pid, deadline)
+    usr1 = 1 << (signal.SIGUSR1 - 1)
+    writer = -1
+    while writer < 0 or not int(procfs.status_fields(proc.pid, b"SigCgt").get(b"SigCgt", b"0"), 16) & usr1:
+        assert time.monotonic() < deadline and proc.poll() is None, "the report process never read the policy"
+        if writer < 0:
+            try:  # succeeds once a reader has it open: the report process, parsing
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                pass
+        time.sleep(0.01)
+    return proc, report, writer
+
+
+def test_a_checkpoint_asked_while_the_command_line_is_parsed_is_no_report_lost(tmp_path: Path) -> None:
+    """SIGUSR1 before the run has started: no checkpoint (there is nothing to write), and the
+    run goes on and reports as ever."""
+    made = tmp_path / "made"
+    proc, _, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
+    os.kill(proc.pid, signal.SIGUSR1)
+    os.write(fifo, f"allow = [{str(tmp_path)!r}]\n".encode())
+    os.close(fifo)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert made.exists() and "✓ no violations" in err and "rotrace: error" not in err
+
+
+def test_a_report_process_stopped_while_it_parses_goes_with_a_terminated_rotrace(tmp_path: Path) -> None:
+    """SIGSTOP of the report process in the middle of the command line, then SIGTERM to rotrace
+    (a CI job cancelled): rotrace ends as SIGTERM ends it, the command never started, and the
+    stopped report process is not left behind."""
+    made = tmp_path / "made"
+    proc, report, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
+    os.kill(report, signal.SIGSTOP)
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=30)
+    os.close(fifo)
+    assert proc.returncode == -signal.SIGTERM
+    assert _gone([report], time.monotonic() + 10) == []
+    assert not made.exists()
+
+
 def test_processes_are_read_from_proc_as_the_kernel_holds_them(tmp_path: Path) -> None:
     """The command line, bytes that are not UTF-8 included, the parent and the user."""
     arg = b"caf\xe9"

@@ -74,6 +74,7 @@ class Handoff:
         self.add_process = self._batcher.add_process
         self._lost = False
         self._open = True
+        self._started = False
 
     def asked(self) -> bytes:
         """What the report process parsed (Handoff(asks=True)): the request, or b"" when the
@@ -96,6 +97,7 @@ class Handoff:
     def start(self, message: Start) -> None:
         """What the report process needs before the events."""
         self._batcher.send(message)
+        self._started = True
 
     def _send(self, message: Message) -> None:
         from rotrace.tracer.channel import send
@@ -115,8 +117,23 @@ class Handoff:
 
     def checkpoint(self) -> None:
         """SIGUSR1 (from a person, or from the report process's clock, `run --checkpoint`): every
-        event so far, then a Checkpoint message, on which the report process writes the trace."""
-        self._batcher.checkpoint()
+        event so far, then a Checkpoint message, on which the report process writes the trace.
+        Before the run's start there is nothing to write: none is sent (the report process,
+        which may still be parsing the command line, takes the Start message first)."""
+        if self._started:
+            self._batcher.checkpoint()
+
+    def abandon(self) -> None:
+        """This process stops before the report process handed the request over (^C, an error):
+        the report process goes too, whatever it is doing (stopped by a SIGSTOP included),
+        rather than be left behind."""
+        import signal
+
+        if self._reporter is not None:
+            try:  # noqa: SIM105 - contextlib is not loaded here (see the module's docstring)
+                signal.pidfd_send_signal(self._reporter, signal.SIGKILL)
+            except OSError:
+                pass
 
     def abort(self) -> None:
         """The run failed here: the report process ends without a word (this one says why)."""

@@ -9,6 +9,7 @@ comes back through the handoff and the command starts once both are done. Called
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -71,22 +72,45 @@ def trace_asked() -> int:
 
     handoff = _early
     assert handoff is not None
+    asked = b""
     try:
-        # the tracer's modules, loaded while the report process parses the command line
-        import rotrace.run.tracer_side
-        import rotrace.tracer.session  # noqa: F401
+        with _abandoning(handoff):  # a SIGTERM or SIGHUP now takes the report process along
+            # the tracer's modules, loaded while the report process parses the command line
+            import rotrace.run.tracer_side
+            import rotrace.tracer.session  # noqa: F401
 
-        asked = handoff.asked()
+            asked = handoff.asked()
         if not asked:
             return handoff.status()
         return run(RunRequest.of(asked))
     except (Exception, KeyboardInterrupt) as exc:
+        if not asked:  # stopped before the request came: the report process is not left behind
+            handoff.abandon()
         line, status = failure(exc)
         if line:
             print(line, file=sys.stderr)
         if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
             raise
         return status
+
+
+@contextlib.contextmanager
+def _abandoning(handoff: Handoff) -> Iterator[None]:
+    """Until the request comes: SIGTERM or SIGHUP end this process as they would, and the
+    report process with it (a report process stopped while it parses would be left behind)."""
+    import signal
+
+    def leave(signum: int, _frame: object) -> None:
+        handoff.abandon()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _take() -> Handoff:
