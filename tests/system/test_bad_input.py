@@ -209,6 +209,26 @@ def test_json_to_a_closed_stdout(tmp_path: Path) -> None:
     assert proc.returncode == 3 and "standard output is closed" in proc.stderr
 
 
+CLOSED_STDOUT_RUNS = [
+    (["--bogus"], 2),
+    (["-h"], 0),
+    (["--policy", "missing.toml", "--", "true"], 3),
+    (["-q", "--", "true"], 0),
+]
+
+
+@pytest.mark.parametrize(("args", "status"), CLOSED_STDOUT_RUNS)
+def test_a_closed_stdout_keeps_the_status_of_what_run_says(
+    tmp_path: Path, args: list[str], status: int
+) -> None:
+    """Nothing to print on stdout (a usage error, a bad policy, -q): the status is the one a
+    stdout open would give, with at most one line on stderr."""
+    proc = subprocess.run([PY, "-m", "rotrace", "run", *args], cwd=tmp_path, stderr=subprocess.PIPE,
+                          text=True, preexec_fn=lambda: __import__("os").close(1), timeout=60)  # fmt: skip
+    assert proc.returncode == status, proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("rotrace")]) <= 1, proc.stderr
+
+
 def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) -> None:
     """Nowhere to report: the exit status still says it, and no note strays into stdout."""
     out, app = tmp_path / "out", tmp_path / "app"

@@ -159,6 +159,30 @@ def test_a_report_process_stopped_while_it_parses_goes_with_a_terminated_rotrace
     assert not made.exists()
 
 
+def test_a_report_process_killed_while_it_hands_the_request_over_is_one_line(tmp_path: Path) -> None:
+    """A request wider than the pipe (a policy of 20,000 entries), the tracer stopped so that it
+    reads none of it, the report process killed while it waits to write the rest: one line, the
+    report process's status (70), and the command never started."""
+    made = tmp_path / "made"
+    proc, report, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
+    os.kill(proc.pid, signal.SIGSTOP)
+    entries = "".join(f'  "{tmp_path}/allowed/dir{i:06d}",\n' for i in range(20000))
+    os.set_blocking(fifo, True)
+    os.write(fifo, f"allow = [\n{entries}]\n".encode())
+    os.close(fifo)
+    deadline = time.monotonic() + 60
+    while "pipe_write" not in Path(f"/proc/{report}/wchan").read_text():
+        assert time.monotonic() < deadline, "the report process never filled the pipe"
+        time.sleep(0.02)
+    os.kill(report, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 70, err
+    lines = [line for line in err.splitlines() if line.startswith("rotrace")]
+    assert lines == ["rotrace: error: the report process ended without a report (killed?)"], err
+    assert not made.exists()
+
+
 def test_processes_are_read_from_proc_as_the_kernel_holds_them(tmp_path: Path) -> None:
     """The command line, bytes that are not UTF-8 included, the parent and the user."""
     arg = b"caf\xe9"

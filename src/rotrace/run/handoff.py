@@ -271,8 +271,9 @@ def _report_process(report: Report, inbox: Inbox) -> int:
 
             traceback.print_exc()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # None where the fd was closed when rotrace started
+            if stream is not None:
+                stream.flush()
     except BrokenPipeError:
         status = status or 141
     except (OSError, ValueError):

@@ -67,7 +67,7 @@ def trace_asked() -> int:
     """The tracer's side after fork_early: load the tracer while the report process parses,
     then run what it asked for: rotrace's exit status (the report process's, when it asked
     for no trace). A failure here is one line on stderr, as the CLI gives it."""
-    from rotrace.errors import EXIT_INTERNAL, failure
+    from rotrace.errors import EXIT_INTERNAL, ReportProcessFailed, failure
     from rotrace.run.request import RunRequest
 
     handoff = _early
@@ -82,7 +82,12 @@ def trace_asked() -> int:
             asked = handoff.asked()
         if not asked:
             return handoff.status()
-        return run(RunRequest.of(asked))
+        try:
+            request = RunRequest.of(asked)
+        except Exception:  # cut short: the report process died while it handed the request over
+            asked = b""
+            raise ReportProcessFailed("the report process ended without a report (killed?)") from None
+        return run(request)
     except (Exception, KeyboardInterrupt) as exc:
         if not asked:  # stopped before the request came: the report process is not left behind
             handoff.abandon()

@@ -132,10 +132,26 @@ def _looks_binary(path: str) -> bool:
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
           keep_ignored: set[int], stdout_to_stderr: bool = False,
           landlock_fd: int | None = None) -> Child:  # fmt: skip
+    # Until the child is seized (then PTRACE_O_EXITKILL takes it along with rotrace) a signal
+    # that ends rotrace would leave it stopped, for ever: they wait, blocked, until then.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        return _spawn(path, argv, env, program, keep_ignored, stdout_to_stderr, landlock_fd, before)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
+           keep_ignored: set[int], stdout_to_stderr: bool, landlock_fd: int | None,
+           mask: set[int | signal.Signals]) -> Child:  # fmt: skip
     status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(status_r)
             _child(path, argv, env, program, keep_ignored, stdout_to_stderr, status_w, landlock_fd)
         finally:
