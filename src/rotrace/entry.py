@@ -6,6 +6,7 @@ are part of what the command waits for."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -33,6 +34,15 @@ def _parsed() -> int:
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:  # a ^C while rotrace loads, before the CLI or the run can say it
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print("rotrace: aborted", file=sys.stderr, flush=True)
+        os._exit(130)
+
+
+def _main() -> None:
     if sys.stderr is None or not _writable(2):  # stderr closed, or open only for reading: the
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - report and messages go nowhere, the exit status says it all
     from rotrace.output import name_stdout
