@@ -4,11 +4,13 @@ a dead report process is one line with the internal-error status, never a clean 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,39 +109,51 @@ def test_killing_the_tracer_ends_the_report_process_quietly(tmp_path: Path) -> N
     assert _gone(_session(proc.pid), time.monotonic() + 10) == []  # EXITKILL took the command
 
 
-def _parsing(tmp_path: Path, command: list[str]) -> tuple[subprocess.Popen[str], int, int]:
+def _answers_usr1(pid: int) -> bool:
+    caught = int(procfs.status_fields(pid, b"SigCgt").get(b"SigCgt", b"0"), 16)
+    return bool(caught & 1 << (signal.SIGUSR1 - 1))
+
+
+@contextlib.contextmanager
+def _parsing(tmp_path: Path, command: list[str]) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     """rotrace run with `--policy` a FIFO: the report process, which parses the command line,
-    waits in the middle of it until the FIFO is written. Returns rotrace, its report process
-    and the FIFO's end to write, once the report process opened it and rotrace answers SIGUSR1."""
+    waits in the middle of it until the FIFO is written. Gives rotrace, its report process and
+    the FIFO's end to write, once the report process opened it and rotrace answers SIGUSR1;
+    whatever is left of rotrace's processes at the end is killed."""
     fifo = tmp_path / "policy.toml"
     os.mkfifo(fifo)
     argv = [*ROTRACE, "run", "--policy", str(fifo), "--", *command]
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 30
-    report = _report_process(proc.pid, deadline)
-    usr1 = 1 << (signal.SIGUSR1 - 1)
     writer = -1
-    while writer < 0 or not int(procfs.status_fields(proc.pid, b"SigCgt").get(b"SigCgt", b"0"), 16) & usr1:
-        assert time.monotonic() < deadline and proc.poll() is None, "the report process never read the policy"
-        if writer < 0:
-            try:  # succeeds once a reader has it open: the report process, parsing
-                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:
-                pass
-        time.sleep(0.01)
-    return proc, report, writer
+    try:
+        deadline = time.monotonic() + 30
+        report = _report_process(proc.pid, deadline)
+        while writer < 0 or not _answers_usr1(proc.pid):
+            assert time.monotonic() < deadline and proc.poll() is None, "the policy was never read"
+            if writer < 0:
+                with contextlib.suppress(OSError):  # opens once a reader has it: the report process
+                    writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            time.sleep(0.01)
+        yield proc, report, writer
+    finally:
+        for pid in [*_session(proc.pid), proc.pid]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        with contextlib.suppress(OSError):
+            os.close(writer)
 
 
 def test_a_checkpoint_asked_while_the_command_line_is_parsed_is_no_report_lost(tmp_path: Path) -> None:
     """SIGUSR1 before the run has started: no checkpoint (there is nothing to write), and the
     run goes on and reports as ever."""
     made = tmp_path / "made"
-    proc, _, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
-    os.kill(proc.pid, signal.SIGUSR1)
-    os.write(fifo, f"allow = [{str(tmp_path)!r}]\n".encode())
-    os.close(fifo)
-    _, err = proc.communicate(timeout=60)
+    with _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"]) as (proc, _, fifo):
+        os.kill(proc.pid, signal.SIGUSR1)
+        os.write(fifo, f"allow = [{str(tmp_path)!r}]\n".encode())
+        os.close(fifo)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert made.exists() and "✓ no violations" in err and "rotrace: error" not in err
 
@@ -149,13 +163,12 @@ def test_a_report_process_stopped_while_it_parses_goes_with_a_terminated_rotrace
     (a CI job cancelled): rotrace ends as SIGTERM ends it, the command never started, and the
     stopped report process is not left behind."""
     made = tmp_path / "made"
-    proc, report, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
-    os.kill(report, signal.SIGSTOP)
-    os.kill(proc.pid, signal.SIGTERM)
-    proc.communicate(timeout=30)
-    os.close(fifo)
-    assert proc.returncode == -signal.SIGTERM
-    assert _gone([report], time.monotonic() + 10) == []
+    with _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"]) as (proc, report, _):
+        os.kill(report, signal.SIGSTOP)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGTERM
+        assert _gone([report], time.monotonic() + 10) == []
     assert not made.exists()
 
 
@@ -164,19 +177,19 @@ def test_a_report_process_killed_while_it_hands_the_request_over_is_one_line(tmp
     reads none of it, the report process killed while it waits to write the rest: one line, the
     report process's status (70), and the command never started."""
     made = tmp_path / "made"
-    proc, report, fifo = _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"])
-    os.kill(proc.pid, signal.SIGSTOP)
-    entries = "".join(f'  "{tmp_path}/allowed/dir{i:06d}",\n' for i in range(20000))
-    os.set_blocking(fifo, True)
-    os.write(fifo, f"allow = [\n{entries}]\n".encode())
-    os.close(fifo)
-    deadline = time.monotonic() + 60
-    while "pipe_write" not in Path(f"/proc/{report}/wchan").read_text():
-        assert time.monotonic() < deadline, "the report process never filled the pipe"
-        time.sleep(0.02)
-    os.kill(report, signal.SIGKILL)
-    os.kill(proc.pid, signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
+    with _parsing(tmp_path, ["sh", "-c", f"echo x > {made}"]) as (proc, report, fifo):
+        os.kill(proc.pid, signal.SIGSTOP)
+        entries = "".join(f'  "{tmp_path}/allowed/dir{i:06d}",\n' for i in range(20000))
+        os.set_blocking(fifo, True)
+        os.write(fifo, f"allow = [\n{entries}]\n".encode())
+        os.close(fifo)
+        deadline = time.monotonic() + 60
+        while "pipe_write" not in Path(f"/proc/{report}/wchan").read_text():
+            assert time.monotonic() < deadline, "the report process never filled the pipe"
+            time.sleep(0.02)
+        os.kill(report, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 70, err
     lines = [line for line in err.splitlines() if line.startswith("rotrace")]
     assert lines == ["rotrace: error: the report process ended without a report (killed?)"], err
