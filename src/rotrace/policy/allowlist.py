@@ -127,7 +127,8 @@ def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
         expanded.append(p)
         if p.endswith("/**"):
             expanded.append(p[:-3] or "/")
-    matcher = glob.compile(expanded, flags=flags)
+    # no brace expansion (no BRACE flag): `limit` would only cap how many entries a policy has
+    matcher = glob.compile(expanded, flags=flags, limit=0)
     return matcher.match
 
 
