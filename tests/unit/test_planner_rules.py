@@ -398,27 +398,31 @@ def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_pat
 
 
 def test_a_directory_the_command_emptied_and_filled_again_takes_an_empty_mount(tmp_path: Path) -> None:
-    """A build that deletes its old output and writes it again (mkdocs, sphinx -E): what the
-    directory held before the run is gone or made anew, so an empty mount hides nothing the
-    command needs. Not so where a file it did not make is left, where it appended to one, or
-    where it deleted nothing (a file rewritten in place, read first for all the plan knows)."""
+    """A build that deletes its old output and writes it again (mkdocs, sphinx -E): all the
+    directory holds when the plan is made was made where nothing old could be left (a name
+    deleted first, a directory the run made), so an empty mount hides nothing the command
+    needs. Not so where a file it did not make is left, where it appended to one, or where a
+    file was rewritten without being deleted first (read first, for all the plan knows), even
+    beside a file it deleted (a stale pid file)."""
+    dirs = ("out", "kept", "log", "same", "conf")
     app = _tree(tmp_path / "app", "out/index.html", "out/assets/app.css", "kept/index.html", "kept/notes.txt",
-                "log/index.html", "log/run.log", "same/index.html")  # fmt: skip
-    rebuilt = [
-        event(f"{app}/{d}/old.html", "delete", 0, syscall="unlink") for d in ("out", "kept", "log")
-    ] + [
+                "log/index.html", "log/run.log", "same/index.html", "conf/settings.json")  # fmt: skip
+    deleted = [f"{app}/{d}/stale.pid" for d in dirs]
+    deleted += [f"{app}/{d}/index.html" for d in ("out", "kept", "log")]
+    rebuilt = [event(path, "delete", 0, syscall="unlink") for path in deleted] + [
         event(f"{app}/out/assets", "mkdir", 0),
-        event(f"{app}/out/index.html", "create"),
-        event(f"{app}/out/assets/app.css", "create"),
+        event(f"{app}/out/index.html", "create"),  # its name deleted first
+        event(f"{app}/out/assets/app.css", "create"),  # in a directory the run made
         event(f"{app}/kept/index.html", "create"),
         event(f"{app}/log/index.html", "create"),
         _opened(f"{app}/log/run.log", "O_WRONLY|O_CREAT|O_APPEND"),
-        event(f"{app}/same/index.html", "create"),
+        event(f"{app}/same/index.html", "create"),  # rewritten in place
+        event(f"{app}/conf/settings.json", "create"),  # rewritten in place
     ]
-    states = {app: C, **{f"{app}/{d}": C for d in ("out", "kept", "log", "same")}}
-    plan = _plan(*rebuilt, states=states, cwd=app)
+    plan = _plan(*rebuilt, states={app: C, **{f"{app}/{d}": C for d in dirs}}, cwd=app)
     assert plan.mounts == [f"{app}/out"], plan.mounts
-    assert sorted(b.point for b in plan.blocked) == [f"{app}/kept", f"{app}/log", f"{app}/same"]
+    refused = sorted(b.point for b in plan.blocked)
+    assert refused == [f"{app}/{d}" for d in ("conf", "kept", "log", "same")], refused
 
 
 def test_an_update_refused_by_a_read_only_root_keeps_data_as_it_would_have(tmp_path: Path) -> None:

@@ -144,11 +144,35 @@ class _Planner:
         self.kept_files: set[str] = set()  # the files it keeps there
         self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
         self.emptied: set[str] = set()  # directories it deleted an entry of
+        # files it made where none could be left from before the run: under a directory it made,
+        # or after deleting that very name (None: too many to remember)
+        self.fresh_files: set[str] | None = set()
+        self._deleted: set[str] = set()  # the names of files it deleted, for fresh_files
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
         # directory -> where `point` climbs from it, once all is learnt (None: not yet)
         self.climbs: dict[str, str] | None = None
+
+    def learn_delete(self, e: FileEvent) -> None:
+        self.emptied.add(written_directory(e, e.path))
+        if len(self._deleted) < _CREATED_FILES:
+            self._deleted.add(os.fsdecode(e.path))
+        else:
+            self.fresh_files = None  # too many to tell
+
+    def learn_create(self, path: str) -> None:
+        made, fresh = self.made_files, self.fresh_files
+        if made is not None:
+            if len(made) >= _CREATED_FILES:
+                self.made_files = None
+            else:
+                made.add(path)
+        if fresh is not None and (path in self._deleted or os.path.dirname(path) in self.created):
+            if len(fresh) >= _CREATED_FILES:
+                self.fresh_files = None
+            else:
+                fresh.add(path)
 
     def learn_renames(self, renames: Iterable[tuple[str, str]]) -> None:
         for source, target in renames:
@@ -279,12 +303,15 @@ class _Planner:
         return None
 
     def _remade(self, point: str) -> bool:
-        """The command deleted entries of `point` and made all it holds now (read when the plan
-        is made): it emptied the directory and filled it again, as a build cleans its output
-        first, so an empty mount hides nothing it needs. A file it appended to or updated in
-        place is kept, not made; a symlink, or a plan made where the tree is not, is not made."""
-        made = self.made_files
-        if made is None or not any(is_under(d, point) for d in self.emptied):
+        """The command deleted entries of `point`, and all it holds now (read when the plan is
+        made) the command made where nothing could be left from before the run: directories by
+        a mkdir of the run, files under those or after deleting that very name. It emptied the
+        directory and filled it again, as a build cleans its output first, so an empty mount
+        hides nothing it needs. A file rewritten in place without being deleted first (read
+        first, for all the trace says), appended to or updated, a symlink, or a plan made where
+        the tree is not, is not that."""
+        fresh = self.fresh_files
+        if fresh is None or not any(is_under(d, point) for d in self.emptied):
             return False
         seen = 0
 
@@ -302,7 +329,7 @@ class _Planner:
                         return False
                 for name in files:
                     path = os.path.join(top, name)
-                    if path not in made or path in self.kept_files or os.path.islink(path):
+                    if path not in fresh or path in self.kept_files or os.path.islink(path):
                         return False
         except OSError:
             return False
@@ -623,12 +650,9 @@ class MountPlanner:
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
             planner.removed.add(os.fsdecode(e.path))
         if e.op == "delete" and e.result == 0:
-            planner.emptied.add(written_directory(e, e.path))
-        elif e.op == "create" and e.result is not None and e.result >= 0 and planner.made_files is not None:
-            if len(planner.made_files) >= _CREATED_FILES:
-                planner.made_files = None
-            else:
-                planner.made_files.add(os.fsdecode(e.path))
+            planner.learn_delete(e)
+        elif e.op == "create" and e.result is not None and e.result >= 0:
+            planner.learn_create(os.fsdecode(e.path))
         if v.venv is not None:
             venv = os.fsdecode(v.venv)
             if self._early is not None and venv not in planner.venvs:
