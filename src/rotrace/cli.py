@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -11,7 +12,7 @@ from typing import Any
 import click
 
 from rotrace import __version__
-from rotrace.errors import EXIT_INTERNAL, EXIT_STATUSES, failure
+from rotrace.errors import EXIT_INTERNAL, EXIT_STATUSES, failure, say
 from rotrace.export import FORMATS
 from rotrace.tracer.signals import DEFAULT_GRACE
 
@@ -590,15 +591,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         status = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        with contextlib.suppress(OSError, ValueError):  # stderr full or closed: the status says it
+            exc.show()
         status = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("rotrace: aborted", err=True)
+        say("rotrace: aborted")
         status = 130
     except Exception as exc:
         line, status = failure(exc)
         if line:
-            click.echo(line, err=True)
+            say(line)
         if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
             raise
     sys.exit(status if isinstance(status, int) else 0)

@@ -98,3 +98,13 @@ def _failure(exc: BaseException) -> tuple[str, int]:
         " that caused it; ROTRACE_DEBUG=1 shows the traceback)",
         EXIT_INTERNAL,
     )
+
+
+def say(line: str) -> None:
+    """The one line on stderr, where stderr takes it: a full or closed stderr leaves the exit
+    status to say it (an error about the error would end rotrace with Python's status 1)."""
+    import contextlib
+    import sys
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(line, file=sys.stderr, flush=True)

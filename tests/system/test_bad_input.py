@@ -229,6 +229,16 @@ def test_a_closed_stdout_keeps_the_status_of_what_run_says(
     assert len([line for line in proc.stderr.splitlines() if line.startswith("rotrace")]) <= 1, proc.stderr
 
 
+@pytest.mark.parametrize(("args", "status"), [(["run", "--", "true"], 3), (["run", "--bogus"], 2)])
+def test_a_full_stderr_leaves_the_status_to_say_it(tmp_path: Path, args: list[str], status: int) -> None:
+    """stderr on a full device: the report (or the usage message) cannot be written, and the
+    status says which (3: an unwritable output), never Python's 1 for an error about the error."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([PY, "-m", "rotrace", *args], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=full, timeout=60)  # fmt: skip
+    assert proc.returncode == status
+
+
 def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) -> None:
     """Nowhere to report: the exit status still says it, and no note strays into stdout."""
     out, app = tmp_path / "out", tmp_path / "app"

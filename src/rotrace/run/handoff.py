@@ -258,14 +258,14 @@ def _report_process(report: Report, inbox: Inbox) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_IGN)
 
-    from rotrace.errors import EXIT_INTERNAL, failure
+    from rotrace.errors import EXIT_INTERNAL, failure, say
 
     try:
         status = report(inbox)
     except BaseException as exc:
         line, status = failure(exc)
         if line:
-            print(line, file=sys.stderr)
+            say(line)
         if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
             import traceback
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable, Iterator
 
 from rotrace.run.handoff import Handoff, Inbox
@@ -67,7 +66,7 @@ def trace_asked() -> int:
     """The tracer's side after fork_early: load the tracer while the report process parses,
     then run what it asked for: rotrace's exit status (the report process's, when it asked
     for no trace). A failure here is one line on stderr, as the CLI gives it."""
-    from rotrace.errors import EXIT_INTERNAL, ReportProcessFailed, failure
+    from rotrace.errors import EXIT_INTERNAL, ReportProcessFailed, failure, say
     from rotrace.run.request import RunRequest
 
     handoff = _early
@@ -93,7 +92,7 @@ def trace_asked() -> int:
             handoff.abandon()
         line, status = failure(exc)
         if line:
-            print(line, file=sys.stderr)
+            say(line)
         if status == EXIT_INTERNAL and os.environ.get("ROTRACE_DEBUG"):
             raise
         return status
