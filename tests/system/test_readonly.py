@@ -139,3 +139,20 @@ def test_an_allowed_directory_that_holds_files_is_said_to_be_hidden_by_its_tmpfs
         assert kept.stdout == "['app.db']\n" and "holds files" not in kept.stderr
     finally:
         shutil.rmtree(app)
+
+
+def test_a_system_directory_listed_persistent_is_never_copied(tmp_path: Path) -> None:
+    """A hand-written policy with `persistent = ["/usr"]`: the sandbox copies a persistent place
+    that holds files, to start it with them, but never a system directory (it would copy the
+    machine); an application's data directory it does."""
+    from rotrace.policy.allowlist import Allowlist
+    from rotrace.sandbox.bwrap import seeded
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "app.db").write_bytes(b"rows")
+    allowlist = Allowlist(["/usr", "/etc", str(data)])
+    with seeded(allowlist, ("/usr", "/etc", str(data)), keep=False) as seeds:
+        assert list(seeds) == [str(data)]
+        assert (Path(seeds[str(data)]) / "app.db").read_bytes() == b"rows"
+    assert not Path(seeds[str(data)]).exists()  # the copy removed

@@ -27,7 +27,7 @@ from rotrace.output import TraceOutput
 from rotrace.pathnames import text_of
 from rotrace.pipeline import Pipeline
 from rotrace.policy.allowlist import Allowlist
-from rotrace.policy.mounts import SYSTEM_DIRS
+from rotrace.policy.mountpoints import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 from rotrace.record import Generalised, Source, TraceHeader, checkpoint_note
 from rotrace.tracefile import read_trace, trace_files

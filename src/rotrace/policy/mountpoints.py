@@ -20,6 +20,11 @@ from rotrace.pathnames import is_under
 
 # Provided by bwrap's own /dev and /proc: never mounted over.
 PROVIDED = ("/dev", "/proc")
+# Directories an empty mount must never cover: it would hide what the image holds there.
+SYSTEM_DIRS = frozenset(
+    {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/var", "/opt", "/home",
+     "/root", "/srv", "/mnt", "/media"}
+)  # fmt: skip
 
 
 @dataclass

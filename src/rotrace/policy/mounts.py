@@ -51,12 +51,9 @@ from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
+from rotrace.policy.mountpoints import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 
-SYSTEM_DIRS = frozenset(
-    {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/var", "/opt", "/home",
-     "/root", "/srv", "/mnt", "/media"}
-)  # fmt: skip
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 _LOCK = re.compile(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart

@@ -37,7 +37,7 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
-from rotrace.policy.mountpoints import layout
+from rotrace.policy.mountpoints import SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
@@ -163,6 +163,8 @@ def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> Ite
     modes, owners, links and times kept), for the sandbox to bind there; removed at the end.
     Without them the place would be an empty tmpfs, and the app would miss its data."""
     wanted = [p for p in dict.fromkeys(persistent) if not keep and p in _directories(allowlist)]
+    # never a system directory (a hand-written `persistent = ["/"]` would copy the machine)
+    wanted = [p for p in wanted if p not in SYSTEM_DIRS and not any(is_under(p, d) for d in _PROVIDED)]
     wanted = [p for p in wanted if os.path.isdir(p) and _holds_files(p)]
     if not wanted:
         yield {}
