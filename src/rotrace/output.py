@@ -46,7 +46,7 @@ class _Stdout(io.RawIOBase):
         return os.isatty(self._fd)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._failed:
+        if self._failed or not data:  # nothing to write (/dev/full refuses even that): no error yet
             return len(data)
         try:
             return os.write(self._fd, data)

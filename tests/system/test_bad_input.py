@@ -239,6 +239,16 @@ def test_a_full_stderr_leaves_the_status_to_say_it(tmp_path: Path, args: list[st
     assert proc.returncode == status
 
 
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["run", "--help"]])
+def test_help_to_a_full_stdout_is_one_line_and_status_3(tmp_path: Path, args: list[str]) -> None:
+    """The help cannot be written (/dev/full refuses even an empty write): said, never a silent 0."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([PY, "-m", "rotrace", *args], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.splitlines() == ["rotrace: error: stdout: No space left on device"], proc.stderr
+
+
 def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) -> None:
     """Nowhere to report: the exit status still says it, and no note strays into stdout."""
     out, app = tmp_path / "out", tmp_path / "app"
