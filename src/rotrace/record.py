@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Collection
-from dataclasses import InitVar, dataclass, field, replace
+from dataclasses import InitVar, dataclass, field
 
 from rotrace.events import DirState, ProcessInfo
 from rotrace.redact import Redactor
@@ -79,7 +79,7 @@ class TraceHeader:
         or one read back from a trace an older rotrace wrote (redact.py; idempotent)."""
         redact = Redactor(secrets)
         self.command = redact.argv(self.command)
-        self.processes = [replace(p, cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
+        self.processes = [p._replace(cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)
         self.labels = redact.environment(self.labels)  # `--label token=...`: read as a variable
         for source in self.sources:

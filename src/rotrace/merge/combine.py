@@ -186,9 +186,7 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
                    v.allowed, venv, v.ro_forecast, known, v.harmless)  # fmt: skip
             entry = merged.get(key)
             if entry is None:
-                event = dataclasses.replace(
-                    e, path=os.fsencode(p), target=None if t is None else os.fsencode(t)
-                )
+                event = e._replace(path=os.fsencode(p), target=None if t is None else os.fsencode(t))
                 venv_raw = None if venv is None else os.fsencode(venv)
                 merged[key] = _Merged(dataclasses.replace(v, event=event, venv=venv_raw), v.count, 1 << run)
             else:

@@ -818,7 +818,7 @@ class MountPlanner:
         final = self._planner.final(path)
         if final == path:
             return v
-        known = explain(dataclasses.replace(e, path=os.fsencode(final), target=None), v.venv)
+        known = explain(e._replace(path=os.fsencode(final), target=None), v.venv)
         return v if known is None else dataclasses.replace(v, explanation=known)
 
     @staticmethod

@@ -149,5 +149,5 @@ def run(request: RunRequest) -> int:
     if init.under_init:  # the container's PID 1: the run ends with the command's top process
         from dataclasses import replace
 
-        request = replace(request, options=replace(request.options, container_init=True))
+        request = replace(request, options=request.options._replace(container_init=True))
     return trace_and_hand_over(request, _take())

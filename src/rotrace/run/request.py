@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rotrace.policy.allowlist import Allowlist
 from rotrace.report.view import View
@@ -47,8 +48,7 @@ class RunRequest:
         return request
 
 
-@dataclass(frozen=True)
-class RunStart:
+class RunStart(NamedTuple):
     """The report process's start: the request, and what the tracer's process found before the
     command ran."""
 

@@ -15,8 +15,8 @@ import os
 import struct
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import fields
+from typing import Any, NamedTuple
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.tracer.contract import TraceResult
@@ -25,59 +25,54 @@ _LEN = struct.Struct("=I")
 _WIDE = 1 << 20  # bytes: fs.pipe-max-size's default, some 5,000 events
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(NamedTuple):
     """What the report process needs before the events (built and read by run/request.py)."""
 
-    KIND: ClassVar[str] = "start"
     request: bytes
     every: float | None = None  # `run --checkpoint`: seconds between the report process's checkpoints
 
 
-@dataclass(frozen=True)
-class Processes:
+class Processes(NamedTuple):
     """Programs the command started, as ProcessInfo.astuple() records."""
 
-    KIND: ClassVar[str] = "processes"
     records: list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True)
-class Events:
+class Events(NamedTuple):
     """A batch of file events, as FileEvent.astuple() records."""
 
-    KIND: ClassVar[str] = "events"
     records: list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The trace is over: its result, and what the sandbox mounted writable (--read-only)."""
 
-    KIND: ClassVar[str] = "result"
     result: TraceResult
     writable: list[str] | None = None
 
 
-@dataclass(frozen=True)
-class Error:
+class Error(NamedTuple):
     """The trace failed: rotrace's exit status and the one line that says why."""
 
-    KIND: ClassVar[str] = "error"
     status: int
     message: str
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     """Write the trace so far (`run --checkpoint`, SIGUSR1): sent by the tracer after every
     event it has (Batcher.checkpoint), so the trace written holds all of them."""
 
-    KIND: ClassVar[str] = "checkpoint"
-
 
 Message = Start | Processes | Events | Result | Error | Checkpoint
-KINDS: dict[str, type[Message]] = {m.KIND: m for m in (Start, Processes, Events, Result, Error, Checkpoint)}
+KINDS: dict[str, type[Message]] = {
+    "start": Start,
+    "processes": Processes,
+    "events": Events,
+    "result": Result,
+    "error": Error,
+    "checkpoint": Checkpoint,
+}
+_KIND_OF: dict[type[Message], str] = {m: kind for kind, m in KINDS.items()}
 
 _RESULT_FIELDS = tuple(f.name for f in fields(TraceResult))
 
@@ -100,16 +95,16 @@ def _result_of(values: dict[str, Any]) -> TraceResult:
 
 def encode(message: Message) -> bytes:
     """The message's frame: its kind, then its fields by name."""
-    values = {f.name: getattr(message, f.name) for f in fields(message)}
+    values = message._asdict()
     if isinstance(message, Result):
         values["result"] = _result_fields(message.result)
-    data = marshal.dumps((message.KIND, values))
+    data = marshal.dumps((_KIND_OF[type(message)], values))
     return _LEN.pack(len(data)) + data
 
 
 def decode(data: bytes) -> Message:
     kind, values = marshal.loads(data)
-    if kind == Result.KIND:
+    if kind == "result":
         values["result"] = _result_of(values["result"])
     return KINDS[kind](**values)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.tracer.signals import DEFAULT_GRACE
@@ -14,8 +15,7 @@ EventSink = Callable[[FileEvent], None]
 ProcessSink = Callable[[ProcessInfo], None]  # each program the command runs, as it starts
 
 
-@dataclass(frozen=True)
-class TraceOptions:
+class TraceOptions(NamedTuple):
     """How the command is traced (what `run` asked for)."""
 
     seccomp: bool = True  # stop only on decoded syscalls (a BPF filter), see seccomp.py
