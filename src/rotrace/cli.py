@@ -198,8 +198,9 @@ def run(
         raise click.UsageError("--checkpoint writes the trace so far to a file: give --json FILE")
     from rotrace.policy.allowlist import enforceable, load_policy
 
-    allowlist = build_allowlist(list(allow), policy)
-    persistent = tuple(load_policy(policy).persistent) if policy is not None and read_only else ()
+    loaded = load_policy(policy) if policy is not None else None
+    allowlist = build_allowlist(list(allow), loaded)
+    persistent = tuple(loaded.persistent) if loaded is not None and read_only else ()
     grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(
         seccomp=not no_seccomp,

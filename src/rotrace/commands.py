@@ -23,7 +23,7 @@ from rotrace.pipeline import (
     verdict_status,
 )
 from rotrace.policy import policyfile
-from rotrace.policy.allowlist import Allowlist, build_allowlist, expand, load_policy
+from rotrace.policy.allowlist import Allowlist, Policy, build_allowlist, expand, load_policy
 from rotrace.policy.policyfile import find_policy
 from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
@@ -82,8 +82,9 @@ def check(
             )
         wanted: list[str] = []
         keep: list[str] = []
+        before = load_policy(policy)
         for trace in traces:
-            checked = _checked(trace, allow, policy, None, None)
+            checked = _checked(trace, allow, before, None, None)
             wanted += checked.wanted
             keep += checked.keep
         changed = policyfile.update(policy, wanted, keep)
@@ -98,15 +99,16 @@ def check(
     status = 0
     breaches: list[policyfile.Breach] = []
     used: set[str] = set()
+    loaded = load_policy(policy) if policy is not None else None  # once, as it is after any update
     for trace in traces:
         if len(traces) > 1 and not view.json:
             print(safe_text(f"rotrace: {trace}"), file=sys.stderr)
-        result = _checked(trace, allow, policy, json_path, view)
+        result = _checked(trace, allow, loaded, json_path, view)
         status |= result.status
         breaches += result.breaches
         used |= result.used
-    if policy is not None:
-        _conclude_policy(policy, breaches, [e for e in load_policy(policy).allow if e not in used], view)
+    if policy is not None and loaded is not None:
+        _conclude_policy(policy, breaches, [e for e in loaded.allow if e not in used], view)
     return status
 
 
@@ -130,14 +132,13 @@ class _Checked:
     keep: list[str] = field(default_factory=list)  # of `wanted`, those whose data must survive a restart
 
 
-def _checked(trace: str, allow: list[str], policy: str | None, json_path: str | None,
+def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str | None,
              view: View | None) -> _Checked:  # fmt: skip
     """Classify one trace again; present it unless `view` is None (the pass before an update)."""
     header, verdicts = _read(trace) if view is not None else read_trace(trace)
     project = header.cwd or None
-    allowlist = build_allowlist(allow, policy, project=project)
+    allowlist = build_allowlist(allow, loaded, project=project)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
-    loaded = load_policy(policy) if policy is not None else None
     relative = relative or (loaded is not None and loaded.relative)
     if relative and view is not None:
         where = (

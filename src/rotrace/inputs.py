@@ -19,18 +19,16 @@ MiB = 1 << 20
 
 def open_input(path: str, what: str) -> tuple[BinaryIO, bool]:
     """`path` open for reading (binary), and whether it is a pipe; BadInput, one line, for what
-    cannot be read or is neither a regular file nor a pipe. A named FIFO is opened as `cat`
-    opens it: waiting for its writer (a first look without waiting tells a FIFO from a device)."""
+    cannot be read or is neither a regular file nor a pipe. Opened without waiting (a first
+    look tells a FIFO from a device); a named FIFO is then read as `cat` reads it, once its
+    writer has come, on that same open: opened again, what a quick writer wrote and closed
+    was dropped with the first open's close, and the second waited for another writer."""
     fd = _open(path, what, os.O_NONBLOCK)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
-            os.close(fd)
-            fd = -1
-            fd = _open(path, what, 0)
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISFIFO(mode):  # replaced between the two opens
-                raise BadInput(f"cannot read {what} {path}: it changed while it was opened")
+            _await_writer(fd)
+            os.set_blocking(fd, True)
         elif stat.S_ISDIR(mode):
             raise BadInput(f"cannot read {what} {path}: it is a directory")
         elif not stat.S_ISREG(mode):
@@ -42,6 +40,17 @@ def open_input(path: str, what: str) -> tuple[BinaryIO, bool]:
         if fd >= 0:
             os.close(fd)
         raise
+
+
+def _await_writer(fd: int) -> None:
+    """Until a FIFO's first writer has written, or come and gone (a reader opened without
+    waiting sees no end of file before that: POLLHUP only once a writer has closed)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while not poller.poll():
+        pass
 
 
 def _open(path: str, what: str, flags: int) -> int:

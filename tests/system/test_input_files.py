@@ -145,6 +145,30 @@ def test_a_trace_from_a_pipe_is_read_as_the_file(files: Path) -> None:
     assert b"readOnlyRootFilesystem: true" in manifest.stdout, manifest.stderr
 
 
+@pytest.mark.parametrize("use", ["report", "allowlist", "check --policy", "kube harden --from"])
+def test_a_named_fifo_whose_writer_is_quick_is_read(files: Path, use: str) -> None:
+    """A named FIFO whose writer writes all and closes as soon as a reader opens it: read, as cat
+    reads it. (A first open to look at the file, closed, then a second to read, lost what the
+    writer had written in between, and the second open waited for another writer for ever.)"""
+    good = files / "good.json"
+    policy = files / "policy.toml"
+    policy.write_text('allow = ["/var/tmp"]\n')
+    source = policy if use == "check --policy" else good
+    fifo = files / f"fifo-{use.replace(' ', '-')}"
+    try:
+        for _ in range(5):  # the writer is quick enough to lose the race most times: five chances
+            os.mkfifo(fifo)
+            argv = [f"{fifo}" if a == "BAD" else a for a in _argv(use, "BAD", files)]
+            proc = _bash(f"cat {source} > {fifo} & ROTRACE {' '.join(argv)}", files)
+            os.unlink(fifo)
+            direct = _bash(f"ROTRACE {' '.join(_argv(use, str(source), files))}", files)
+            assert (proc.returncode, proc.stdout) == (direct.returncode, direct.stdout), proc.stderr
+            assert proc.returncode in (0, 1), proc.stderr
+    finally:
+        fifo.unlink(missing_ok=True)
+        policy.unlink()
+
+
 @pytest.mark.parametrize(
     "text",
     [

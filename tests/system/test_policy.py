@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
+import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import pytest
 
 from rotrace.errors import BadInput
 from rotrace.events import FileEvent
-from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy_file
+from rotrace.policy.allowlist import DEFAULT_ALLOW, build_allowlist, load_policy, load_policy_file
 from rotrace.policy.verdict import Classifier
 from tests.support.as_user import outside  # noqa: F401 - a fixture
 from tests.support.tracing import PY, TracePy, rotrace_cli
@@ -48,7 +52,7 @@ def test_allow_directories_and_globs(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_policy_file(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text('version = 1\ndefaults = false\nallow = ["/app/data", "cache"]\n')
-    allow = build_allowlist(["/extra"], str(policy))
+    allow = build_allowlist(["/extra"], load_policy(str(policy)))
     assert allow.entries == ["/app/data", str(tmp_path / "cache"), "/extra"]
     assert not allow.allows(b"/tmp/x")  # defaults = false drops /tmp
 
@@ -192,3 +196,41 @@ def test_a_relative_entry_means_the_project_whatever_its_name(
     if extra:  # confined: the sibling's write was refused (its own went to a tmpfs with --read-only)
         assert "sibling written" not in proc.stdout and not (sibling / "cache" / "other").exists()
         assert (here / "cache" / "own").exists() == (option == "--enforce")
+
+
+@pytest.mark.parametrize("source", ["<(printf ...)", "mkfifo"])
+@pytest.mark.parametrize("command", ["run --read-only", "run --enforce", "check"])
+def test_a_policy_from_a_pipe_is_read_once(command: str, source: str) -> None:
+    """`--policy <(git show main:rotrace.toml)`, or a named pipe: a file that can be read once.
+    Each command reads it once, and all of it decides: read again, a process substitution
+    gave an empty policy (`run --read-only` then put an empty mount over the persistent
+    place: the app lost its data) and a named pipe waited for a writer that was gone."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-pipe-policy-", dir="/var/tmp"))  # not under /tmp
+    try:
+        data = base / "data"
+        data.mkdir()
+        (data / "seed").write_text("shipped\n")
+        app = "print(open('data/seed').read(), end='')\nopen('data/out', 'w').write('x')\n"
+        (base / "app.py").write_text(app)
+        text = f"allow = [{json.dumps(str(data))}]\npersistent = [{json.dumps(str(data))}]"
+        write = f"printf '%s\\n' {shlex.quote(text)}"
+        policy, before = (
+            (f"<({write})", "") if source.startswith("<(") else ("p", f"mkfifo p; {write} > p & ")
+        )
+        if command == "check":
+            trace = base / "t.json"
+            made = rotrace_cli("run", "-q", "--json", str(trace), "--", PY, "app.py", cwd=base)
+            assert made.returncode == 1, made.stderr  # by the defaults alone, a violation
+            line = f"{shlex.join([PY, '-m', 'rotrace', 'check', '-q'])} --policy {policy} t.json"
+        else:
+            rotrace = shlex.join([PY, "-m", "rotrace", *command.split(), "-q"])
+            line = f"{rotrace} --policy {policy} -- {shlex.join([PY, 'app.py'])}"
+        proc = subprocess.run(
+            ["bash", "-c", before + line], cwd=base, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "no violations" in proc.stderr
+        if command != "check":
+            assert proc.stdout == "shipped\n"  # under --read-only, from the persistent place's copy
+    finally:
+        shutil.rmtree(base)

@@ -13,6 +13,7 @@ from rotrace.policy.allowlist import (
     Allowlist,
     build_allowlist,
     escape_glob,
+    load_policy,
     load_policy_file,
     policy_entry,
 )
@@ -91,7 +92,7 @@ def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, messa
     if entry:
         (tmp_path / "p.toml").write_text(f"allow = [{json.dumps(entry)}]\n")
         with pytest.raises(BadInput, match=f"p.toml: allow entry .*{message}"):
-            build_allowlist([], str(tmp_path / "p.toml"))
+            build_allowlist([], load_policy(str(tmp_path / "p.toml")))
 
 
 @pytest.mark.parametrize(
@@ -177,6 +178,6 @@ def test_only_the_default_entries_the_user_did_not_name_are_implicit(tmp_path: P
     assert "/dev/pts" in build_allowlist([], None).implicit
     assert "/dev/pts" not in build_allowlist(["/dev/pts"], None).implicit
     (tmp_path / "p.toml").write_text('allow = ["/dev/pts"]')
-    assert "/dev/pts" not in build_allowlist([], str(tmp_path / "p.toml")).implicit
+    assert "/dev/pts" not in build_allowlist([], load_policy(str(tmp_path / "p.toml"))).implicit
     (tmp_path / "p.toml").write_text("defaults = false")
-    assert not build_allowlist([], str(tmp_path / "p.toml")).implicit
+    assert not build_allowlist([], load_policy(str(tmp_path / "p.toml"))).implicit

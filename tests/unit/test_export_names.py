@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from rotrace.escape import safe_text
 from rotrace.export.formats import RENDERERS, Rendered, Target
-from rotrace.policy.allowlist import build_allowlist
+from rotrace.policy.allowlist import build_allowlist, load_policy
 from rotrace.policy.mounts import Blocked, MountPlan
 
 # Line breaks: YAML 1.1 and libyaml (\n \r \x85 \u2028 \u2029), TOML (\n \r\n), Python's
@@ -140,7 +140,7 @@ def test_the_policy_is_one_table_that_allows_exactly_the_name(name: bytes) -> No
     with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8") as f:
         f.write(rendered.text)
         f.flush()
-        allowlist = build_allowlist([], f.name)
+        allowlist = build_allowlist([], load_policy(f.name))
     raw = os.fsencode(path)
     assert allowlist.allows(raw + b"/f") and allowlist.allows(raw + b"/sub/f")
     beside = b"/srv/f" if raw != b"/srv/f" else b"/srv/g"  # a sibling of the directory

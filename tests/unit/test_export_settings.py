@@ -121,16 +121,16 @@ def test_policy_carries_settings_and_persistent_mounts_and_reads_back(tmp_path: 
     path.write_text(text)
     policy = load_policy(str(path))
     assert policy.env == doc["env"] and policy.persistent == ["/app/data"]
-    assert {"/app/.cache", "/app/data"} <= set(build_allowlist([], str(path)).entries)
+    assert {"/app/.cache", "/app/data"} <= set(build_allowlist([], load_policy(str(path))).entries)
 
 
 def test_policy_relative_entries_mean_the_given_project_else_the_file_directory(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('defaults = false\nallow = ["data", "=state.json", "/abs"]\npersistent = ["data"]\n')
-    assert build_allowlist(["x"], str(path), defaults=False, project="/app").entries == [
+    assert build_allowlist(["x"], load_policy(str(path)), defaults=False, project="/app").entries == [
         "/app/data", "=/app/state.json", "/abs", "/app/x"
     ]  # fmt: skip
-    assert build_allowlist([], str(path), defaults=False).entries[0] == str(tmp_path / "data")
+    assert build_allowlist([], load_policy(str(path)), defaults=False).entries[0] == str(tmp_path / "data")
     assert load_policy(str(path)).persistent == [str(tmp_path / "data")]
 
 

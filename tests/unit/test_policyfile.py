@@ -64,8 +64,10 @@ def test_pyproject_holds_the_policy_in_tool_rotrace(tmp_path: Path) -> None:
     path.write_text(PYPROJECT)
     policy = load_policy(str(path))
     assert policy.allow == ["data"]  # not [tool.ruff]'s
-    assert str(tmp_path / "data") in build_allowlist([], str(path)).entries
-    assert str(Path("/srv/app/data")) in build_allowlist([], str(path), project="/srv/app").entries
+    assert str(tmp_path / "data") in build_allowlist([], load_policy(str(path))).entries
+    assert (
+        str(Path("/srv/app/data")) in build_allowlist([], load_policy(str(path)), project="/srv/app").entries
+    )
     path.write_text('[project]\nname = "x"\n')
     with pytest.raises(BadInput, match=r"no \[tool.rotrace\] table"):
         load_policy(str(path))

@@ -450,16 +450,16 @@ def policy_entry(entry: str) -> tuple[str, str]:
 
 
 def build_allowlist(
-    allow: list[str], policy: str | None, defaults: bool = True, project: str | None = None
+    allow: list[str], policy: Policy | None, defaults: bool = True, project: str | None = None
 ) -> Allowlist:
-    """The default entries, then the policy file's, then each --allow. Relative entries mean
-    `project` when given (a trace's working directory), else the policy file's directory (its
-    entries) and the working directory (--allow)."""
+    """The default entries, then the policy's (a file read once by `load_policy`: a FIFO or a
+    file being edited gives one answer), then each --allow. Relative entries mean `project`
+    when given (a trace's working directory), else the policy file's directory (its entries)
+    and the working directory (--allow)."""
     entries: list[str] = []
     extra: list[str] = []
     if policy is not None:
-        loaded = load_policy(policy)
-        defaults, extra = loaded.defaults, loaded.resolve(project)
+        defaults, extra = policy.defaults, policy.resolve(project)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
     for entry in allow:
