@@ -199,3 +199,112 @@ def test_a_tree_deeper_than_path_max_removed_through_dirfds_is_placed(tmp_path: 
     assert not (tmp_path / ("d" * 200)).exists()
     removals = [e for e in events if e["op"] == "delete" and e["result"] == 0]
     assert len(removals) == 26 and not [e for e in removals if e["unresolved"]], removals
+
+
+_SPELLINGS = [
+    "//proc/self", "/proc//self", "/proc/./self", "/proc/self/../self", "/proc/thread-self/../../self",
+    "dirfd /proc: self", "dirfd /: proc/self", "link to /proc: p/self", "link to /proc/self: s",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", [[], ["--enforce"]], ids=["run", "enforce"])
+@pytest.mark.parametrize("spelling", _SPELLINGS)
+def test_proc_self_spelt_any_way_is_the_tracees(
+    outside: Path, tmp_path: Path, spelling: str, mode: list[str]
+) -> None:
+    """/proc/self reached by another spelling than its own prefix (repeated slashes, `.`, `..`,
+    a dirfd on /proc or /, a symlink to /proc or to /proc/self) is the tracee's: its cwd is the
+    directory the command changed to (outside the allowlist), never rotrace's (under /tmp,
+    allowed). Each change of the file there is placed there or unresolved: never allowed."""
+    precious = outside / "precious"
+    precious.write_text("important\n")
+    (tmp_path / "precious").write_text("decoy\n")  # where rotrace's own /proc/self/cwd leads
+    os.symlink("/proc", outside / "p")
+    os.symlink("/proc/self", outside / "s")
+    if spelling.startswith("dirfd"):
+        where, name = spelling.removeprefix("dirfd ").split(": ")
+        opened, path = f"os.open({where!r}, os.O_RDONLY)", f"{name}/cwd/precious"
+    else:
+        opened, path = "None", spelling.rsplit(": ", maxsplit=1)[-1] + "/cwd/precious"
+    code = f"""
+        import os
+        os.chdir({str(outside)!r})
+        fd = {opened}
+        kw = {{}} if fd is None else {{"dir_fd": fd}}
+        via = {path!r} if fd is None else f"/proc/self/fd/{{fd}}/{path}"
+        for call in (lambda: os.chmod({path!r}, 0o600, **kw), lambda: os.utime({path!r}, (0, 0), **kw),
+                     lambda: os.truncate(via, 0), lambda: os.setxattr(via, "user.x", b"1"),
+                     lambda: os.link({path!r}, {str(tmp_path / "hard")!r}, src_dir_fd=fd)):
+            try:
+                call()
+            except OSError:
+                pass
+    """
+    trace = tmp_path / "t.json"
+    argv = [*ROTRACE, "run", *mode, "--json", str(trace), "--", PY, "-c", textwrap.dedent(code)]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    events = [e for e in json.loads(trace.read_text())["events"] if e["write"] and e["op"] != "create"]
+    assert len(events) == 5, events
+    decoy = str(tmp_path / "precious")
+    for e in events:
+        assert e["allowed"] is False and decoy not in (e["path"], e["target"]), e
+        if e["result"] == 0:  # what went through went to the file the command reached, or nobody knows where
+            assert e["unresolved"] or str(precious) in (e["path"], e["target"]), e
+    through = [e for e in events if not e["unresolved"] and e["result"] == 0]
+    assert json.loads(trace.read_text())["summary"]["went_through"] == len(through)
+
+
+@pytest.mark.parametrize("prefix", ["//", "///"])
+def test_an_unplaced_path_from_the_top_is_one_violation(tmp_path: Path, prefix: str) -> None:
+    """A path rotrace cannot place is recorded as the program passed it: `//...` (whose parent,
+    lexically, is itself) is one unresolved violation, not a report process that never ends
+    its climb to the top (RecursionError: exit 70, an empty trace)."""
+    code = f"""
+        import os
+        os.mkdir("d")
+        fd = os.open("/proc", os.O_RDONLY)
+        os.chdir("d")
+        for name in ("x", "y"):
+            os.mkdir({prefix!r} + "proc/self/fd/%d/self/cwd/" % fd + name)
+    """
+    status, events = _audit(code, tmp_path)
+    made = [e for e in events if e["op"] == "mkdir" and e["path"] != str(tmp_path / "d")]
+    assert len(made) == 2 and all(e["unresolved"] and e["allowed"] is False for e in made), made
+    assert status == 1
+
+
+def test_a_relative_path_thousands_of_names_deep(tmp_path: Path) -> None:
+    """A write rotrace cannot place, recorded by its relative path 2,000 names deep: classified,
+    planned and reported (each directory climbed in a loop, not a recursion per name)."""
+    code = """
+        import os
+        fd = os.open("/proc", os.O_RDONLY)
+        os.mkdir("/".join(["self/cwd"] + ["."] * 2000 + ["x"]), dir_fd=fd)
+    """
+    status, events = _audit(code, tmp_path)
+    (made,) = [e for e in events if e["op"] == "mkdir"]
+    assert made["unresolved"] and made["allowed"] is False
+    assert status == 1
+
+
+@pytest.mark.parametrize("mode", ["--read-only", "--enforce"])
+def test_a_write_rotrace_cannot_place_is_never_said_to_have_gone_through(tmp_path: Path, mode: str) -> None:
+    """A chmod that succeeded where rotrace cannot say (through /proc from a dirfd: unresolved, a
+    violation) is not "outside the allowlist went through" in a mode that confines: it may well
+    have landed in the allowlist (here it did, in /tmp). The report says it is unplaced."""
+    code = """
+        import os, tempfile
+        os.chdir(tempfile.mkdtemp(prefix="rotrace-unplaced-", dir="/tmp"))
+        open("f", "w").close()
+        os.chmod("self/cwd/f", 0o600, dir_fd=os.open("/proc", os.O_RDONLY))
+    """
+    trace = tmp_path / "t.json"
+    argv = [*ROTRACE, "run", mode, "--json", str(trace), "--", PY, "-c", textwrap.dedent(code)]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    (chmod,) = [e for e in json.loads(trace.read_text())["events"] if e["op"] == "chmod"]
+    assert chmod["unresolved"] and chmod["result"] == 0 and chmod["allowed"] is False
+    assert json.loads(trace.read_text())["summary"]["went_through"] == 0
+    assert "went through" not in proc.stderr
+    assert "1 write rotrace could not place succeeded" in proc.stderr

@@ -237,7 +237,7 @@ class _Planner:
         if climbs is not None and directory in climbs:
             return climbs[directory]
         below = directory
-        while directory != "/" and (
+        while directory != os.path.dirname(directory) and (
             is_general(os.path.basename(directory))
             or (self.made_by_command(directory) and self.made_by_command(os.path.dirname(directory)))
             or directory in self.removed  # a mount point cannot be removed: its parent must be writable
@@ -706,13 +706,19 @@ class MountPlanner:
         if len(created) != self._above_made:  # made only grows: another size, another set
             self._above.clear()
             self._above_made = len(created)
+        climbed: list[str] = []
         found = self._above.get(directory)
-        if found is None:
+        while found is None:  # up to an answer or the top, in a loop: a path may be thousands deep
+            climbed.append(directory)
             up = os.path.dirname(directory)
-            found = ((directory,) if directory in created else ()) + (
-                self._created_above(up) if up != directory else ()
-            )
-            self._above[directory] = found
+            if up == directory:
+                found = ()
+                break
+            directory = up
+            found = self._above.get(directory)
+        for below in reversed(climbed):
+            found = ((below,) if below in created else ()) + found
+            self._above[below] = found
         return found
 
     def _made_for_a_moved_place(self, v: Verdict) -> bool:

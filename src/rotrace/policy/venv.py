@@ -95,16 +95,24 @@ class VenvDetector:
             self._journal = None
 
     def _venv_of_dir(self, directory: bytes) -> bytes | None:
-        """venv_of for a directory, memoised: events cluster in few directories."""
-        try:
-            return self._dir_venv[directory]
-        except KeyError:
-            pass
-        if not directory or directory == b"/":
-            found = None
-        elif self._check(directory):
-            found = directory
-        else:
-            found = self._venv_of_dir(os.path.dirname(directory))
-        self._dir_venv[directory] = found
+        """venv_of for a directory, memoised: events cluster in few directories. Climbed in a
+        loop, to the top of any path a trace holds (`//x`, whose parent is itself; a relative
+        one thousands of names deep)."""
+        climbed: list[bytes] = []
+        found: bytes | None = None
+        while True:
+            if directory in self._dir_venv:
+                found = self._dir_venv[directory]
+                break
+            parent = os.path.dirname(directory)
+            if not directory or parent == directory:  # b"", b"/", b"//"
+                self._dir_venv[directory] = None
+                break
+            climbed.append(directory)
+            if self._check(directory):
+                found = directory
+                break
+            directory = parent
+        for below in climbed:
+            self._dir_venv[below] = found
         return found

@@ -458,12 +458,9 @@ class DirCache:
         lexical = self._lexical(tid, base, raw)
         if lexical is not None and lexical != b"/":
             dirs.update(_ancestors(lexical))
-        # A walked directory is read by its times wherever they tell, watched or not: a rename
-        # there has changed its time by the time it moves the name, its event comes later.
-        out = sorted(
-            {d for d in dirs if not self.enabled or d not in self._wd_of}
-            | {d for d in links if not self.enabled or d not in self._wd_of or self._timed(d)}
-        )
+        # A walked directory no watch covers is read by its times; in a watched one the names
+        # the walk looked up are looked at again (resolve.unchanged).
+        out = sorted({d for d in [*dirs, *links] if not self.watches(d)})
         if not all(self._timed(d) for d in out):
             return None
         return out
@@ -482,6 +479,10 @@ class DirCache:
             and lexical in self._real
             and (lexical.rpartition(b"/")[0] or b"/") in self._wd_of
         )
+
+    def watches(self, directory: bytes) -> bool:
+        """Whether a change of a name in `directory` is in the news."""
+        return self.enabled and directory in self._wd_of
 
     def untimed(self, dirs: Iterable[bytes]) -> list[bytes]:
         """Of `dirs`, those no watch covers on a filesystem whose change times cannot show every

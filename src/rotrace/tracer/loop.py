@@ -32,7 +32,7 @@ from rotrace.tracer.linux.syscall_info import (
     parse_entry,
     parse_exit,
 )
-from rotrace.tracer.resolve import AT_FDCWD, base_of, own_proc, resolve
+from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, own_proc, resolve
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
 try:  # the compiled hot path (_fastloop.c); without it, or with ROTRACE_PURE_LOOP=1, pure Python
@@ -603,7 +603,10 @@ def exec_script(pid: int, exe: bytes, memory: MemoryReader) -> bytes | None:
     if not name:
         return None
     name = own_proc(name, pid, pid)  # execveat(fd, "", AT_EMPTY_PATH) is named /dev/fd/N
-    found = resolve(base_of(pid, AT_FDCWD, name), name, follow=True)
+    try:
+        found = resolve(base_of(pid, AT_FDCWD, name), name, follow=True)
+    except Misplaced:  # by a way through /proc that rotrace cannot take for the process
+        return None
     return found if found is not None and found != exe else None
 
 

@@ -14,10 +14,13 @@ have changed its name.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
+
+from rotrace.tracer.linux.lookup import open_no_magic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,7 +64,14 @@ _DEV_STDIO = {b"/dev/stdin": b"/fd/0", b"/dev/stdout": b"/fd/1", b"/dev/stderr":
 def own_proc(raw: bytes, tgid: int, tid: int, follow: bool = True) -> bytes:
     """/proc/self and /proc/thread-self name the tracee, not rotrace; so do /dev/stdout,
     /dev/stderr, /dev/stdin and /dev/fd, links into /proc/self that rotrace would otherwise
-    follow into its own /proc (each only where it is followed: `follow`, for the last name)."""
+    follow into its own /proc (each only where it is followed: `follow`, for the last name).
+    Spelt with repeated slashes or `.` (`//proc/self`, `/proc/./self`) too, which name the
+    same; any other way there (a symlink, `..`, a dirfd on /proc) the lookup refuses
+    (`_open_dir`) and the call is not placed."""
+    if raw.startswith(b"/") and (b"//" in raw or b"/./" in raw):
+        squeezed = _squeezed(raw)
+        if squeezed.startswith((b"/proc/", b"/dev/")):
+            raw = squeezed
     if raw.startswith(b"/proc/self") and raw[10:11] in (b"", b"/"):
         return b"/proc/%d" % tgid + raw[10:]
     if raw.startswith(b"/proc/thread-self") and raw[17:18] in (b"", b"/"):
@@ -72,6 +82,14 @@ def own_proc(raw: bytes, tgid: int, tid: int, follow: bool = True) -> bytes:
         if raw.startswith(b"/dev/fd/") or (follow and raw == b"/dev/fd"):
             return b"/proc/%d/fd" % tgid + raw[7:]
     return raw
+
+
+def _squeezed(path: bytes) -> bytes:
+    """An absolute path without its repeated slashes and `.` names (lexically the same path: no
+    `..` is touched, which only a walk can tell), a trailing slash kept."""
+    names = [name for name in path.split(b"/") if name not in (b"", b".")]
+    tail = b"/" if path.endswith((b"/", b"/.")) and names else b""
+    return b"/" + b"/".join(names) + tail
 
 
 def _readlink(link: bytes) -> bytes | None:
@@ -101,6 +119,8 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     directory (`is_named`)."""
     link = _readlink(b"/proc/self/fd/%d" % fd)
     if link is not None:
+        if _in_own_proc(link):
+            return None  # reached through /proc/self read as rotrace's: not the tracee's place
         return link if link.startswith(b"/") and (not foreign or is_named(link, fd)) else None
     if foreign:
         return None
@@ -127,13 +147,74 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     return None
 
 
+def _in_own_proc(path: bytes) -> bool:
+    """Whether `path` (as /proc/self/fd names a file) is in rotrace's own /proc directory."""
+    own = b"/proc/%d" % os.getpid()
+    return path == own or path.startswith(own + b"/")
+
+
+def _magic_hop(rel: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """A path from a tracee's root that starts with a process's own link, as own_proc writes
+    /proc/self's (`proc/PID/cwd/...`, `proc/PID/task/TID/fd/N/...`): (its directory in
+    /proc, the link, the rest). A lookup that refuses magic links takes that one, named by
+    its process's number, and refuses any other."""
+    names = rel.split(b"/")
+    if len(names) < 3 or names[0] != b"proc" or not names[1].isdigit():
+        return None
+    at = 2
+    if names[2] == b"task" and len(names) > 4 and names[3].isdigit():
+        at = 4
+    if names[at] in (b"cwd", b"root"):
+        link_end = at + 1
+    elif names[at] == b"fd" and len(names) > at + 1 and names[at + 1].isdigit():
+        link_end = at + 2
+    else:
+        return None
+    return b"/".join(names[:at]), b"/".join(names[at:link_end]), b"/".join(names[link_end:])
+
+
+class MagicRefused(OSError):
+    """A lookup that would have gone through a magic link rotrace's own /proc/self leads to."""
+
+
+def _no_magic(path: bytes, flags: int, dir_fd: int) -> int:
+    """open_no_magic, its refusal told from a symlink loop (which a plain open refuses too)."""
+    try:
+        return open_no_magic(path, flags, dir_fd)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        try:
+            fd = os.open(path, flags, dir_fd=dir_fd)
+        except OSError:
+            raise exc from None  # a loop, whoever follows it
+        os.close(fd)
+        raise MagicRefused(errno.ELOOP, "through a magic link", path) from None
+
+
 def _open_dir(base: bytes, rel: bytes) -> int:
-    """An O_PATH fd of base/rel: one open for a path that fits a chunk (the common case), else
-    opened a chunk of components at a time (any depth)."""
-    if len(rel) < _CHUNK:
-        return os.open(base + b"/" + rel if rel else base, _DIR_FLAGS)
+    """An O_PATH fd of base/rel: `base`, the tracee's own magic link, opened by the kernel,
+    then `rel` from it by a lookup that takes no other magic link (linux/lookup.py), a chunk
+    of components at a time (any depth). Where `rel` starts with a process's link in /proc
+    (own_proc's /proc/PID/cwd...), that one is taken too."""
     fd = os.open(base, _DIR_FLAGS)
     try:
+        if base.endswith(b"/root"):
+            hop = _magic_hop(rel.lstrip(b"/"))
+            if hop is not None:
+                directory, link, rel = hop
+                inside = _no_magic(directory, _DIR_FLAGS, fd)
+                os.close(fd)
+                fd = inside
+                deeper = os.open(link, _DIR_FLAGS, dir_fd=fd)  # the process's own: followed
+                os.close(fd)
+                fd = deeper
+        if not rel.strip(b"/"):
+            return fd
+        if len(rel) < _CHUNK:
+            deeper = _no_magic(rel, _DIR_FLAGS, fd)
+            os.close(fd)
+            return deeper
         parts = [p for p in rel.split(b"/") if p]
         while parts:
             chunk = [parts.pop(0)]  # one name longer than a chunk: the kernel says ENAMETOOLONG
@@ -141,7 +222,7 @@ def _open_dir(base: bytes, rel: bytes) -> int:
             while parts and size + 1 + len(parts[0]) < _CHUNK:
                 size += 1 + len(parts[0])
                 chunk.append(parts.pop(0))
-            deeper = os.open(b"/".join(chunk), _DIR_FLAGS, dir_fd=fd)
+            deeper = _no_magic(b"/".join(chunk), _DIR_FLAGS, fd)
             os.close(fd)
             fd = deeper
     except BaseException:
@@ -190,6 +271,10 @@ class Stamps(NamedTuple):
     # the names a walk made again looked up, by rotrace's names: a change of one in a watched
     # directory is in the news (DirCache.raced), the way the path names it or not
     steps: tuple[bytes, ...] = ()
+    # of those, the ones in watched directories, with what each was (device, inode; None:
+    # nothing): read again at the exit, for the news of a rename still running comes after
+    # it moved the name (see `unchanged`)
+    seen: tuple[tuple[bytes, tuple[int, int] | None], ...] = ()
 
 
 def _parent_of(base: bytes, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
@@ -269,9 +354,22 @@ def stamp(
         return None
     own = mine() if walked else ()
     marks = _marks(d for d in dirs if d not in own)
-    if marks is None or not (marks or steps):
+    seen = _identities(s for s in steps if cache.watches(os.path.dirname(s)))
+    if marks is None or seen is None or not (marks or steps):
         return None
-    return Stamps(parent, marks, steps=tuple(steps))
+    return Stamps(parent, marks, steps=tuple(steps), seen=seen)
+
+
+def _identities(names: Iterable[bytes]) -> tuple[tuple[bytes, tuple[int, int] | None], ...] | None:
+    """What each name is now (device, inode; None: nothing there); None when one cannot be
+    looked at."""
+    out: list[tuple[bytes, tuple[int, int] | None]] = []
+    for name in names:
+        found = look(name)
+        if found is None or found is True:
+            return None
+        out.append((name, None if found is False else (found.st_dev, found.st_ino)))
+    return tuple(out)
 
 
 def walk(base: bytes, raw: bytes, follow: bool) -> tuple[list[bytes], list[bytes]] | None:
@@ -328,11 +426,16 @@ def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
     """At the exit: whether the way is as `stamp` read it. A filesystem with multigrain
     timestamps gives a directory a new change time at the first change after its time was
     read, so equal times say no entry changed between the two reads: the kernel's walk,
-    between them, went the way the directory placed now is reached."""
+    between them, went the way the directory placed now is reached. In a watched directory
+    a change of another name than the way's is no news of the way (a busy /tmp): there the
+    names the walk looked up are looked at again instead. Each is what it was, or a rename
+    moved it and has not queued its news yet (a second rename that would move it back waits
+    for the first's news, which `DirCache.raced`, asked after this, takes in)."""
     return (
         stamps.told
         and _parent_of(base, raw) == stamps.parent
         and _marks(p for p, *_ in stamps.dirs) == stamps.dirs
+        and _identities(name for name, _ in stamps.seen) == stamps.seen
     )
 
 
@@ -418,6 +521,8 @@ def resolve(
         # a symlink to follow: placed the whole way, below
     try:
         fd = _open_dir(base, head)
+    except MagicRefused:
+        raise Misplaced from None  # the kernel's walk, for the tracee, went elsewhere
     except OSError:
         return None
     try:
@@ -476,7 +581,9 @@ def _follow(
             # and, under RESOLVE_IN_ROOT, an absolute one (which would start at rotrace's root)
             if own == text and not (root and text.startswith(b"/")):
                 try:
-                    target = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=fd)
+                    target = _open_link(name, fd, parent)
+                except MagicRefused:
+                    raise Misplaced from None
                 except OSError:
                     pass  # dangling (or a loop): follow its text
                 else:
@@ -494,6 +601,8 @@ def _follow(
                 head, last = text, b""
             try:
                 deeper = _open_dir(where, head)
+            except MagicRefused:
+                raise Misplaced from None
             except OSError:  # the target's directory is missing: where the call would have landed
                 return None if foreign else normalise(start.rstrip(b"/") + b"/" + text)
             if owned is not None:
@@ -509,17 +618,31 @@ def _follow(
             os.close(owned)
 
 
+def _open_link(name: bytes, fd: int, parent: bytes) -> int:
+    """The file the link `name` (in the directory `fd`, named `parent`) leads to, O_PATH: by a
+    lookup that takes no magic link, but in a process's own directory in /proc (its fd/N,
+    cwd...: that process's files, whichever process opens them)."""
+    flags = os.O_PATH | os.O_CLOEXEC
+    names = parent.split(b"/")
+    if len(names) > 2 and names[1] == b"proc" and names[2].isdigit() and not _in_own_proc(parent):
+        return os.open(name, flags, dir_fd=fd)
+    return _no_magic(name, flags, fd)
+
+
 def lexical(base: bytes, raw: bytes) -> bytes | None:
-    """Where base points, joined with raw without looking anything up (the parent is gone)."""
+    """Where base points, joined with raw without looking anything up (the parent is gone).
+    None in /proc, whose names mean what they do for whoever looks them up."""
     if base.endswith(b"/root"):
         root = _readlink(base)
         if root is None:
             return None
-        return normalise(root.rstrip(b"/") + b"/" + raw.lstrip(b"/")) if root != b"/" else normalise(raw)
-    where = _readlink(base)
-    if where is None or not where.startswith(b"/"):
-        return None
-    return normalise(where + b"/" + raw) if raw else where
+        joined = normalise(root.rstrip(b"/") + b"/" + raw.lstrip(b"/")) if root != b"/" else normalise(raw)
+    else:
+        where = _readlink(base)
+        if where is None or not where.startswith(b"/"):
+            return None
+        joined = normalise(where + b"/" + raw) if raw else where
+    return None if joined == b"/proc" or joined.startswith(b"/proc/") else joined
 
 
 def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bool:

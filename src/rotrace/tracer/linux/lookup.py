@@ -1,0 +1,45 @@
+"""openat2(2) with RESOLVE_NO_MAGICLINKS: a lookup the kernel will not take through a magic link
+of /proc (a process's cwd, root, fd/N, exe).
+
+rotrace walks a tracee's paths from its own process; where such a walk meets /proc/self or
+/proc/thread-self (spelt `//proc/self`, reached through a symlink, from a dirfd on /proc) the
+kernel reads them as rotrace's own, and a magic link below would take the walk to rotrace's
+cwd or files. Refused here, the path is placed another way or not at all (tracer/resolve.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+_OPENAT2 = 437  # the same number in every ABI rotrace runs on (the generic table: x86_64, aarch64)
+_RESOLVE_NO_MAGICLINKS = 0x02
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+_missing = False  # a kernel before 5.6: no openat2, and no such guard
+
+
+def open_no_magic(path: bytes, flags: int, dir_fd: int) -> int:
+    """os.open(path, flags, dir_fd=dir_fd), refused with ELOOP where the lookup would go
+    through a magic link. On a kernel without openat2 (before Linux 5.6), a plain open."""
+    global _missing
+    if not _missing:
+        how = _OpenHow(flags, 0, _RESOLVE_NO_MAGICLINKS)
+        fd = _syscall(ctypes.c_long(_OPENAT2), ctypes.c_int(dir_fd), ctypes.c_char_p(path),
+                      ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))  # fmt: skip
+        if fd >= 0:
+            return int(fd)
+        code = ctypes.get_errno()
+        if code != errno.ENOSYS:
+            raise OSError(code, os.strerror(code), path)
+        _missing = True
+    return os.open(path, flags, dir_fd=dir_fd)
