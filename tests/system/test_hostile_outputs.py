@@ -302,3 +302,46 @@ def test_a_path_that_is_no_place_never_becomes_a_mount_or_an_allow_entry(tmp_pat
                 assert part not in body.replace(str(base), ""), (part, out.stdout)
     finally:
         shutil.rmtree(base)
+
+
+@pytest.mark.parametrize("log", [("GITHUB_ACTIONS", "true", "::"), ("TF_BUILD", "True", "##vso[")])
+@pytest.mark.parametrize("command", [["report"], ["report", "-v"], ["check"]])
+def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
+    tmp_path: Path, log: tuple[str, str, str], command: list[str]
+) -> None:
+    """A CI runner runs any line that starts, after its spaces, with its command marker (GitHub's
+    `::`, Azure's `##vso[`). With COLUMNS set the report wrapped a long file name the command
+    made, and a piece of it (` ::stop-commands::TOKEN`) began a line: the runner then hid every
+    annotation after it. Under such a runner the report is not wrapped, COLUMNS or not."""
+    name, value, marker = log
+    base = _outside_the_allowlist("rotrace-wrap-")
+    try:
+        made = base / f"x {marker}stop-commands::{'Z' * 110}"
+        made.mkdir()
+        trace = tmp_path / "t.json"
+        argv = [*ROTRACE, "run", "-q", "--json", str(trace), "--", "sh", "-c", 'echo > "$0/f"', str(made)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "TF_BUILD")
+        }
+        env.update({name: value, "COLUMNS": "120"})
+        out = subprocess.run(
+            [*ROTRACE, *command, str(trace)], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert out.returncode == 1, out.stderr
+        assert (
+            str(made.name) in out.stderr
+        )  # the name is reported, on a line that starts with rotrace's own text
+        commands = [
+            line.lstrip()
+            for line in (out.stdout + out.stderr).splitlines()
+            if line.lstrip().startswith(marker)
+        ]
+        assert all(
+            line.startswith(("::error title=rotrace", "::warning title=rotrace")) for line in commands
+        ), commands
+    finally:
+        shutil.rmtree(base)

@@ -64,9 +64,17 @@ class Verdict:
     @property
     def went_through(self) -> bool:
         """A violation the kernel let happen: its call succeeded. Under --enforce that is a
-        write Landlock did not stop, whatever the policy says: never to be called denied."""
+        write Landlock did not stop, whatever the policy says: never to be called denied. Not
+        one rotrace could not place (`unplaced`): where it went is not known, outside the
+        allowlist or in it."""
         result = self.event.result
-        return self.violation and result is not None and result >= 0
+        return self.violation and not self.event.unresolved and result is not None and result >= 0
+
+    @property
+    def unplaced(self) -> bool:
+        """A write that succeeded where rotrace cannot say (a violation all the same)."""
+        e = self.event
+        return e.write and e.unresolved and e.result is not None and e.result >= 0
 
     @property
     def denied(self) -> bool:
@@ -238,7 +246,7 @@ class Classifier:
             and ro == event.errno
             and ro not in (None, "EROFS")
             and not event.unresolved
-            and not (self.enforced and ro in ("EACCES", "EPERM"))
+            and not (self.enforced and (ro in _REFUSALS or (ro == "EXDEV" and event.op in _MOVES)))
         ):
             # mkdir of an existing directory and the like: the same failure under a read-only root
             return Verdict(event, True, venv, ro, None, harmless=True)

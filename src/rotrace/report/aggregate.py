@@ -38,6 +38,7 @@ class Group:
     failed_writes: int = 0  # refused here (EROFS, EACCES, EPERM), not only under a read-only root
     denied: int = 0  # violations the kernel refused as a policy does (Verdict.denied)
     went_through: int = 0  # violations that succeeded
+    unplaced: int = 0  # writes that succeeded where rotrace cannot say (Verdict.unplaced)
     runs: set[int] = field(default_factory=set)  # a merged trace: the runs that wrote here
 
     def add(self, v: Verdict, keep: int) -> None:
@@ -47,11 +48,13 @@ class Group:
         self.count += 1
         self.ops[e.op] += 1
         self.outcomes[outcome] += 1
-        self.forecasts[v.ro_forecast or "ok"] += 1
+        # where an unplaced write went is not known: nor what a read-only root would have said
+        self.forecasts["?" if e.unresolved else v.ro_forecast or "ok"] += 1
         self.processes[(program_name(e.exe) or "?", e.pid)] += 1
         self.failed_writes += outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
         self.denied += v.denied
         self.went_through += v.went_through
+        self.unplaced += v.unplaced
         if v.explanation is not None:
             self.explanations[v.explanation] += 1
         if len(self.examples) < keep:
@@ -66,6 +69,7 @@ class Aggregate:
     allowed: dict[str, Group] = field(default_factory=dict)
     explanations: Counter[Known] = field(default_factory=Counter)
     metadata_through: int = 0  # violations on metadata (chmod...) that succeeded
+    unplaced: int = 0  # writes that succeeded where rotrace cannot say (Verdict.unplaced)
     last_failure: str | None = None  # the group of the last violation that failed here (what a crash follows)
     refused_allowed: int = 0  # allowed writes refused all the same (EACCES, EPERM): a rule not in force
     refused_at: Counter[str] = field(default_factory=Counter)  # those, by the directory they are grouped in
@@ -90,7 +94,8 @@ class Aggregate:
                 self.only_read[event.path] += 1
             return
         if verdict.violation:
-            self.metadata_through += event.op in METADATA_OPS and not event.failed
+            self.metadata_through += verdict.went_through and event.op in METADATA_OPS
+            self.unplaced += verdict.unplaced
             if placements:
                 where, reason = placements[0].point, placements[0].reason
             elif verdict.venv is not None:

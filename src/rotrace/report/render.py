@@ -114,6 +114,8 @@ def _group_line(
         line.append(f" · denied by the policy{_times(g.denied)}", style="bold")
     if confined and g.went_through:
         line.append(f" · went through{_times(g.went_through)}", style="bold red")
+    if confined and g.unplaced:
+        line.append(f" · succeeded, place unknown{_times(g.unplaced)}", style="bold yellow")
     erofs = g.forecasts.get("EROFS", 0)
     if erofs:
         line.append(f" · read-only root: EROFS ×{erofs:,}" if erofs > 1 else " · read-only root: EROFS")
@@ -196,6 +198,11 @@ def render(
     confined = header.enforced is not None or header.read_only
     if confined and s.went_through:
         _print(console, _went_through(agg, header.enforced is not None), 2)
+    if confined and agg.unplaced:
+        unknown = (
+            f"{_n(agg.unplaced, 'write')} rotrace could not place succeeded: inside the allowlist or out"
+        )
+        _print(console, Text(unknown + " of it, unknown", style="bold yellow"), 2)
     for warning in header.warnings:
         _print(console, Text(f"warning: {safe_text(warning)}", style="yellow"), 2)
     for note in plan.notes:
@@ -316,6 +323,13 @@ def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = 
     )
 
 
+# CI logs whose runner reads a command from any line (after its leading spaces): `::` on GitHub
+# Actions, `##vso[` on Azure Pipelines. A report wrapped there could start a line with a piece of
+# a file name the command made, and the runner would run it (`::stop-commands::` hides every
+# annotation after it): piped into one, the report is never wrapped, whatever COLUMNS says.
+_COMMAND_LOGS = (("GITHUB_ACTIONS", "true"), ("TF_BUILD", "True"))
+
+
 def console_for(err: bool = True) -> Console:
     """A console that follows the terminal's width (and COLUMNS); piped: no wrapping, no padding."""
     import sys
@@ -324,6 +338,8 @@ def console_for(err: bool = True) -> Console:
     if stream.isatty():
         return Console(stderr=err, highlight=False)
     columns = os.environ.get("COLUMNS", "")
+    if any(os.environ.get(name) == value for name, value in _COMMAND_LOGS):
+        columns = ""
     width = int(columns) if columns.isdigit() and int(columns) > 20 else 10_000
     return Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
                    no_color=True)  # fmt: skip
