@@ -75,7 +75,12 @@ def test_malformed_traces(tmp_path: Path, command: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "message"),
-    [("version = true", "unsupported version"), ('allow = ["/tmp/[z-a]", 3]', "must be a list")],
+    [
+        ("version = true", "unsupported version"),
+        ('allow = ["/tmp/[z-a]", 3]', "must be a list"),
+        ("version = " + "9" * 5000, "a number too long"),  # past Python's int_max_str_digits
+        ("[x]\nn = 1" + "0" * 4400, "a number too long"),
+    ],
 )
 def test_bad_policies(tmp_path: Path, policy: str, message: str) -> None:
     (tmp_path / "p.toml").write_text(policy)
@@ -308,3 +313,32 @@ def test_a_grace_period_that_is_no_duration_is_a_usage_error(grace: str) -> None
         [PY, "-m", "rotrace", "run", "--grace", grace, "--", "true"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "--grace" in proc.stderr and "Traceback" not in proc.stderr
+
+
+_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
+    "spec: {terminationGracePeriodSeconds: %s, containers: [{name: a, image: b, command: [x]}]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("grace", "command", "message"),
+    [
+        ("9" * 5000, "record", "a number too long"),
+        ("9" * 5000, "harden", "a number too long"),
+        ("1e999", "record", "terminationGracePeriodSeconds is not a number of seconds"),
+        (".nan", "record", "terminationGracePeriodSeconds is not a number of seconds"),
+        (str(1 << 63), "record", "terminationGracePeriodSeconds is not a number of seconds"),
+    ],
+)
+def test_a_grace_period_kubernetes_would_refuse_is_one_line(
+    tmp_path: Path, grace: str, command: str, message: str
+) -> None:
+    """terminationGracePeriodSeconds is an int64 to Kubernetes: a number past it, infinite, not
+    a number, or one Python cannot convert, is bad input (3), not an internal error (70)."""
+    (tmp_path / "pod.yaml").write_text(_POD % grace)
+    made = rotrace_cli("run", "-q", "--json", "t.json", "--", "true", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    args = ["--entrypoint", "/x"] if command == "record" else ["--from", "t.json"]
+    line = _one_line_error(rotrace_cli("kube", command, "pod.yaml", *args, cwd=tmp_path), 3)
+    assert message in line

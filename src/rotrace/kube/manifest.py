@@ -157,6 +157,8 @@ class Document:
                 raise BadInput(f"not YAML: {_problem(exc)}") from None
             except YAMLError as exc:
                 raise BadInput(f"not YAML: {safe_text(str(exc))}") from None
+            except ValueError:  # an integer past Python's 4,300 digits (int_max_str_digits)
+                raise BadInput("not YAML rotrace reads: a number too long to convert") from None
             self._loaded = True
         return self._data
 

@@ -18,6 +18,7 @@ Deployment never crash-loops on its violations."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -105,6 +106,16 @@ def parse_image(value: str) -> str:
     if not value or not all("!" <= c <= "~" for c in value):
         raise BadOption(f"--image '{safe_text(value)}': expected an image reference (registry/name:tag)")
     return value
+
+
+def _seconds(value: Any) -> float | None:
+    """A Pod's terminationGracePeriodSeconds (an int64 to Kubernetes) as seconds; None for what
+    it would refuse (a string, a negative, infinite or non-number, past 2^63-1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int):
+        return float(value) if 0 <= value < 1 << 63 else None
+    return value if math.isfinite(value) and 0 <= value < 2.0**63 else None
 
 
 def grace_for(termination_grace: float) -> float:
@@ -232,11 +243,14 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
             append(spec, "initContainers", provider, before="containers")
             append(spec, "volumes", mapping(name=TOOL_VOLUME, emptyDir=mapping()))
             append(spec, "volumes", mapping(name=TRACES_VOLUME, **traces))
-        termination = spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE)
-        if not isinstance(termination, int | float) or isinstance(termination, bool) or termination < 0:
-            raise BadInput(f"{workload.describe()}: terminationGracePeriodSeconds is not a number")
+        termination = _seconds(spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE))
+        if termination is None:
+            raise BadInput(
+                f"{workload.describe()}: terminationGracePeriodSeconds is not a number of seconds"
+                " (an integer from 0 to 2^63-1, as Kubernetes takes it)"
+            )
         command = _original_command(container, workload, options, inspect)
-        wrapped = _wrap(command, container["name"], grace_for(float(termination)))
+        wrapped = _wrap(command, container["name"], grace_for(termination))
         if "command" in container:
             container["command"] = wrapped
         else:

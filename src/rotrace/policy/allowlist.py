@@ -366,6 +366,8 @@ def read_toml(path: str) -> tuple[str, dict[str, Any]]:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"policy {path}: invalid TOML: {exc}") from None
+    except ValueError:  # an integer past Python's 4,300 digits (int_max_str_digits)
+        raise BadInput(f"policy {path}: invalid TOML: a number too long to convert") from None
     except RecursionError:  # arrays or inline tables nested past the parser's recursion
         raise BadInput(f"policy {path}: invalid TOML: nested too deeply") from None
 
