@@ -82,7 +82,7 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
 
     _, out, _ = _emit(trace, "bwrap")
     args = out.splitlines()
-    assert args[:7] == ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--proc"]
+    assert args[:8] == ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc"]
     assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == sorted(["/tmp", cache])
 
     _, out, _ = _emit(trace, "policy")

@@ -1,6 +1,7 @@
 """--read-only confines as `docker run --read-only` does: no write reaches the host behind a
 report that says "read-only", as root (Docker's capabilities: no remount) or as another user
-(a user namespace); /proc/sys read-only; a pid namespace; a session of its own (no TIOCSTI).
+(a user namespace); /proc/sys read-only; a pid and an IPC namespace; a session of its own (no
+TIOCSTI).
 And the report never says EROFS for a write that went through."""
 
 from __future__ import annotations
@@ -35,8 +36,15 @@ attempt host_pid kill -0 {host_pid}
 attempt dev_write sh -c 'echo x > /dev/rotrace-probe'
 attempt comm sh -c 'echo probe > /proc/self/comm'
 attempt raw_disk sh -c 'mknod /tmp/disk b {major} {minor} && head -c 1 /tmp/disk'
+attempt ipc ipcmk -Q -p 0600
 grep -E '^Cap(Eff|Bnd)' /proc/self/status
 """
+
+
+def _host_queues() -> set[str]:
+    """The System V message queues of this IPC namespace (the machine's), by id."""
+    lines = Path("/proc/sysvipc/msg").read_text().splitlines()[1:]
+    return {line.split()[1] for line in lines}
 
 
 @pytest.fixture
@@ -66,9 +74,10 @@ def _results(stdout: str) -> tuple[dict[str, int], dict[str, int]]:
     return {k: int(v) for k, v in tried.items()}, caps
 
 
-def _check(outside: Path, stdout: str, trace: dict) -> None:  # type: ignore[type-arg]
+def _check(outside: Path, stdout: str, trace: dict, queues: set[str]) -> None:  # type: ignore[type-arg]
     tried, caps = _results(stdout)
     assert list(outside.iterdir()) == []  # nothing reached the host
+    assert tried["ipc"] == 0 and _host_queues() == queues  # the queue made was the sandbox's own
     for refused in ("remount", "remount_var", "host_write", "userns_remount", "proc_sys", "host_pid"):
         assert tried[refused] != 0, (refused, stdout)
     assert tried["raw_disk"] != 0  # a device node made in a tmpfs cannot be opened (nodev)
@@ -91,11 +100,12 @@ def test_as_root_nothing_reaches_the_host(tmp_path: Path, host: tuple[Path, subp
     if os.geteuid() != 0:
         pytest.skip("runs as root")
     outside, sleeper = host
+    queues = _host_queues()
     proc = subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--json", "t.json", "--", "sh", "-c",
                            _script(outside, sleeper)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     trace = json.loads((tmp_path / "t.json").read_text())
-    _check(outside, proc.stdout, trace)
+    _check(outside, proc.stdout, trace, queues)
     _, caps = _results(proc.stdout)
     assert caps["CapEff"] == caps["CapBnd"] != 0  # Docker's set, and no more to get back by exec
     # a command that drops to another user (gosu, su) is still traced where it writes
@@ -120,6 +130,7 @@ def test_as_another_user_nothing_reaches_the_host(host: tuple[Path, subprocess.P
         work.mkdir(mode=0o777)
         work.chmod(0o777)
         prefix = [] if os.geteuid() else ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        queues = _host_queues()
         proc = subprocess.run(
             [*prefix, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--read-only", "--json", "t.json", "--",
              "sh", "-c", _script(outside, sleeper)],
@@ -127,7 +138,7 @@ def test_as_another_user_nothing_reaches_the_host(host: tuple[Path, subprocess.P
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         trace = json.loads((work / "t.json").read_text())
-        _check(outside, proc.stdout, trace)
+        _check(outside, proc.stdout, trace, queues)
     finally:
         shutil.rmtree(base)
 

@@ -189,13 +189,23 @@ def test_docker_flags_are_one_per_line_and_the_name_one_csv_field(name: bytes) -
 def test_bwrap_arguments_are_one_per_line(name: bytes) -> None:
     path, rendered = _render("bwrap", name)
     lines = _argument_lines(rendered)
-    assert lines[:8] == ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--proc", "/proc"]
-    _left_out_or_kept(rendered, path, bwrap_writable(lines[8:]))
+    assert lines[:9] == [
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--proc",
+        "/proc",
+    ]
+    _left_out_or_kept(rendered, path, bwrap_writable(lines[9:]))
 
 
 BWRAP_ARITY = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--bind-try": 2, "--dev": 1, "--proc": 1,
                "--tmpfs": 1, "--dir": 1, "--symlink": 2, "--remount-ro": 1, "--setenv": 2, "--cap-drop": 1,
-               "--cap-add": 1, "--unshare-pid": 0, "--die-with-parent": 0}  # fmt: skip
+               "--cap-add": 1, "--unshare-pid": 0, "--unshare-ipc": 0, "--die-with-parent": 0}  # fmt: skip
 
 
 def bwrap_writable(args: list[str]) -> list[str]:

@@ -433,9 +433,10 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     # As root, bwrap keeps every capability (a remount of / would undo the plan): Docker's alone. A
     # pid namespace of its own, as a container has: with the host's /proc, root inside would reach
     # the host's root through /proc/PID/root of bwrap's own process. The command dies with bwrap
-    # (a stopped shell, a killed supervisor): no sandboxed server left holding its port.
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--proc", "/proc", *capability_flags(),
-            "--die-with-parent", *placed.args]  # fmt: skip
+    # (a stopped shell, a killed supervisor): no sandboxed server left holding its port. Its own
+    # IPC namespace, as a container's: no System V or POSIX message-queue object left behind.
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc", "/proc",
+            *capability_flags(), "--die-with-parent", *placed.args]  # fmt: skip
     env, env_notes = _env(plan, line=True)
     for name, value in env.items():
         args += ["--setenv", name, value]

@@ -84,8 +84,10 @@ def runtime_paths(command_path: str | None) -> list[str]:
 def confinement() -> list[str]:
     """What makes the sandbox a container's equal (the module's docstring). As root, bubblewrap
     keeps every capability unless told: only Docker's are kept (those this process has), and
-    CAP_SYS_PTRACE for the tracer alone."""
-    args = ["--unshare-pid", "--as-pid-1", "--new-session", "--die-with-parent"]
+    CAP_SYS_PTRACE for the tracer alone. An IPC namespace of its own, as a container has: a
+    System V segment or a POSIX message queue made inside (no file system call, no write in
+    the trace) does not outlive the run on the machine."""
+    args = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--new-session", "--die-with-parent"]
     for path in PROC_READ_ONLY:
         args += ["--ro-bind-try", path, path]
     if os.geteuid() == 0:
