@@ -6,7 +6,8 @@ such as a command-line flag, one per line); a name that is not plain is escaped,
 emitter that escapes (YAML double quotes), or left out. Both rest on one set of characters:
 every line break that a terminal, YAML (`\\n \\r \\x85 \\u2028 \\u2029`), TOML or JSON honours,
 every other control character (NUL included), the characters that reorder or hide text
-(bidirectional overrides, zero-width characters, the BOM), and surrogates (not text).
+(bidirectional overrides, zero-width characters, the BOM, fillers, tag characters, variation
+selectors), and surrogates (not text).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ NOT_PLAIN = re.compile(
     "\u2028\u2029"  # line and paragraph separators: line breaks to YAML 1.1, libyaml, JavaScript
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides
     "\u200b-\u200d\u2060-\u2064\ufeff"  # zero-width characters and the BOM: invisible
+    # characters shown as nothing or as a blank: soft hyphen, combining grapheme joiner, Hangul
+    # fillers, Khmer and Mongolian vowel marks, braille blank, variation selectors, tag characters
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef"
     "\ud800-\udfff]"  # surrogates: undecodable bytes (surrogateescape) or a broken string
 )
 
@@ -28,6 +33,8 @@ def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
         return f"\\x{code - 0xDC00:02x}"
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

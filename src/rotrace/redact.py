@@ -41,8 +41,12 @@ _STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the 
 _LAST = frozenset({
     "pass", "auth", "authorization", "bearer", "cookie", "creds", "otp", "apikey", "accesskey",
     "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
-    "deststorepass", "srckeypass", "destkeypass",
+    "deststorepass", "srckeypass", "destkeypass", "pw", "jwt",
 })  # fmt: skip
+# A variable's last word that ends in "pass" (SSHPASS, sshpass -e's; DBPASS), but not these words
+_PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "keepass", "askpass"})
+# Variables whose names do not say so: a personal access token (GH_PAT), Docker's credentials
+_SECRET_VARIABLES = frozenset({"pat", "docker_auth_config"})
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared"})  # fmt: skip
@@ -82,7 +86,9 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return True
     last = words[-1]
     if env:  # PGPASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, MYSQL_PWD (not PWD: the directory)
-        if any(w.endswith("token") for w in words):
+        if any(w.endswith("token") for w in words) or last in _SECRET_VARIABLES:
+            return True
+        if "_".join(words[-3:]) in _SECRET_VARIABLES or (last.endswith("pass") and last not in _PASS_WORDS):
             return True
         return last in _LAST or (len(words) > 1 and last in ("key", "pwd"))
     if last.endswith("token") or last in _LAST or last == "pwd":

@@ -28,3 +28,13 @@ def test_safe_text_escapes_controls_bidi_and_bad_utf8() -> None:
     assert safe_text("x\u202ey") == "x\\u202ey"
     assert safe_text("caf\udce9") == "caf\\xe9"  # surrogateescape'd bytes from a JSON trace
     assert safe_text("ünïcode ok") == "ünïcode ok"
+
+
+def test_safe_text_escapes_what_shows_as_nothing_or_a_blank() -> None:
+    """Tag characters (U+E0000-E007F), soft hyphens, Hangul fillers, variation selectors and the
+    braille blank: a name holding them reads as another (`cache` + two tags shows as `cache`)."""
+    assert safe_text("cache\U000e0061\U000e0062") == "cache\\U000e0061\\U000e0062"
+    for hidden in ("\u00ad", "\u034f", "\u115f", "\u1160", "\u180e", "\u2800", "\u3164", "\ufe0f", "\uffa0",
+                   "\U000e0100"):  # fmt: skip
+        escaped = safe_text(f"a{hidden}b")
+        assert escaped != f"a{hidden}b" and escaped.isascii() and safe_text(escaped) == escaped, hidden

@@ -64,12 +64,14 @@ _SECRET_VARIABLES = ["UV_PUBLISH_TOKEN", "UV_PUBLISH_PASSWORD", "UV_INDEX_PRIVAT
                      "CI_JOB_TOKEN", "STRIPE_API_KEY", "OPENAI_API_KEY", "DATABASE_PASSWD", "APP_SECRET",
                      "GOOGLE_APPLICATION_CREDENTIALS_JSON", "SIGNING_KEY", "UV_GITHUB_TOKEN",
                      "PYTHON_KEYRING_PASSPHRASE", "XDG_SECRET", "ACCESS_KEY", "API_KEY", "SECRET_KEY_BASE",
-                     "REGISTRY_AUTH", "HTTP_AUTHORIZATION", "PIP_INDEX_CREDENTIALS"]  # fmt: skip
+                     "REGISTRY_AUTH", "HTTP_AUTHORIZATION", "PIP_INDEX_CREDENTIALS", "SSHPASS", "DBPASS",
+                     "GH_PAT", "GITLAB_PAT", "JWT", "APP_JWT", "DOCKER_AUTH_CONFIG", "PW"]  # fmt: skip
 _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLDPWD", "UV_CACHE_DIR",
                     "UV_KEYRING_PROVIDER", "PIP_KEYRING_PROVIDER", "UV_INDEX_PRIVATE_REGISTRY_USERNAME",
                     "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
                     "PASSWORD_STORE_DIR", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECRETS_DIR", "PYTHONHASHSEED",
-                    "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH"]  # fmt: skip
+                    "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH", "PROXY_BYPASS",
+                    "DOCKER_CONFIG", "PATH_PREFIX"]  # fmt: skip
 
 
 def _authority(host: str, port: int | None) -> str:
@@ -199,6 +201,8 @@ _SECRET_OPTIONS = [
     "registry-token",
     "credentials",
     "pass",
+    "pw",
+    "jwt",
 ]
 
 
