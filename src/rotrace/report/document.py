@@ -38,6 +38,7 @@ def _group(g: Group, runs: int) -> dict[str, Any]:
         "results": dict(g.outcomes.most_common()),
         "denied": g.denied,
         "went_through": g.went_through,
+        "unplaced": g.unplaced,
         "read_only_root": dict(g.forecasts.most_common()),
         "processes": [{"exe": exe, "pid": pid, "writes": n} for (exe, pid), n in g.processes.most_common()],
         "explanations": _known(g.explanations),
@@ -67,6 +68,7 @@ def report_document(header: TraceHeader, agg: Aggregate, plan: MountPlan, status
             "venv_writes": agg.summary.venv_writes,
             "ro_failures": agg.summary.ro_failures,
             "went_through": agg.summary.went_through,
+            "unplaced": agg.unplaced,
         },
         "violations": [
             _group(g, runs) for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where))
