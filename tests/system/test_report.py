@@ -69,7 +69,8 @@ def test_json_document() -> None:
     doc = json.loads(proc.stdout)
     trace = json.loads(TRACE.read_text())
     assert doc["document"] == "report" and doc["schema"] == 1 and doc["status"] == 1
-    assert doc["summary"] == {**trace["summary"], "went_through": 84}  # a count this trace predates
+    # counts this trace predates: writes that went through, and writes placed nowhere (none here)
+    assert doc["summary"] == {**trace["summary"], "went_through": 84, "unplaced": 0}
     (group,) = doc["violations"]
     assert group["venv"] and group["writes"] == 93 and group["processes"][0]["exe"] == "uv"
     (blocked,) = doc["plan"]["not_mountable"]
