@@ -33,9 +33,14 @@ def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
         return f"\\x{code - 0xDC00:02x}"
-    if code > 0xFFFF:
-        return f"\\U{code:08x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else code_escape(match.group())
+
+
+def code_escape(char: str) -> str:
+    """`\\uXXXX`, or `\\UXXXXXXXX` past the Basic Multilingual Plane: the escape TOML, YAML,
+    JSON-ish and Python strings all read as the character."""
+    code = ord(char)
+    return f"\\U{code:08x}" if code > 0xFFFF else f"\\u{code:04x}"
 
 
 def safe_text(value: bytes | str) -> str:

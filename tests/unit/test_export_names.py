@@ -28,16 +28,20 @@ from rotrace.policy.mounts import Blocked, MountPlan
 # Line breaks: YAML 1.1 and libyaml (\n \r \x85 \u2028 \u2029), TOML (\n \r\n), Python's
 # str.splitlines (\v \f \x1c-\x1e), and the other controls.
 BREAKS = ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
-CONTROLS = ["\x01", "\x07", "\x08", "\t", "\x1b[31m", "\x7f", "\x9b", "\u202e", "\u2066", "\u200b", "\ufeff"]
+CONTROLS = ["\x01", "\x07", "\x08", "\t", "\x1b[31m", "\x7f", "\x9b", "\u202e", "\u2066", "\u200b", "\ufeff",
+            "\u00ad", "\u3164", "\ufe0f", "\U000e0061"]  # fmt: skip
 SYNTAX = ["---", "...", "# ", ": ", "- ", "? ", "[", "]", "{", "}", "'", '"', "\\", "`", "|", ">", "&a", "*a",
           "!!python/object:os.system", "%YAML", "@", ",", "=", ":", "$", "${HOME}", "$$", " ", "  ",
           "key = 1", "[section]", "hostPID: true", "exec,suid,dev,mode=4777", '"dst=/x"', "*",
           "?"]  # fmt: skip
 LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # where a YAML 1.1 reader ends a line
 # What no line written raw may hold: a line break or another control character, a character
-# that reorders or hides text, a surrogate (not UTF-8).
+# that reorders or hides text (or shows as nothing: tags, fillers, variation selectors), a
+# surrogate (not UTF-8).
 MUST_ESCAPE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff]"
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff"
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 
 

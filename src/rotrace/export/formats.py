@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import NOT_PLAIN, EscapingEmitter, is_plain, safe_text
+from rotrace.escape import NOT_PLAIN, EscapingEmitter, code_escape, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
@@ -162,7 +162,7 @@ def _toml(doc: dict[str, object]) -> str:
 
     def escape(match: re.Match[str]) -> str:
         char = match.group()
-        return char if char == "\n" else f"\\u{ord(char):04x}"  # its own line ends stay
+        return char if char == "\n" else code_escape(char)  # its own line ends stay
 
     return NOT_PLAIN.sub(escape, tomli_w.dumps(doc))
 

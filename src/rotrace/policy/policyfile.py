@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotrace.errors import BadInput
-from rotrace.escape import NOT_PLAIN, safe_text
+from rotrace.escape import NOT_PLAIN, code_escape, safe_text
 from rotrace.policy.allowlist import (
     PYPROJECT,
     PYPROJECT_TABLE,
@@ -65,11 +65,11 @@ def project_entry(path: str, project: str | None) -> str:
 
 def toml_string(value: str) -> str:
     """A TOML basic string (with its quotes): tomli-w's escapes, and every character that is
-    not plain (NEL, U+2028, bidirectional overrides...) as \\uXXXX."""
+    not plain (NEL, U+2028, bidirectional overrides...) as \\uXXXX (\\UXXXXXXXX)."""
     import tomli_w
 
     written = tomli_w.dumps({"k": value}).removeprefix("k = ").rstrip("\n")
-    return NOT_PLAIN.sub(lambda m: f"\\u{ord(m.group()):04x}", written)
+    return NOT_PLAIN.sub(lambda m: code_escape(m.group()), written)
 
 
 _TABLE_HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
