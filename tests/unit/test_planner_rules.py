@@ -392,6 +392,9 @@ def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_pat
     # a data place that is not on this machine (the plan made elsewhere) says so
     unseen = {b.point for b in plan.blocked if "is not on this machine" in b.reason}
     assert unseen == {d for d in ("/srv/app", "/srv/missing") if not os.path.lexists(d)}, unseen
+    # a hidden directory or a home where the command keeps data says why it is never seeded
+    hidden = {b.point for b in plan.blocked if "a hidden directory (or a home) is never" in b.reason}
+    assert hidden == {"/home/u", "/home/u/.config/app", f"{app}/.git"}, hidden
     for cwd in ("/", "/var"):
         at_root = _plan(event("/var/x/seen-journal", "create"), states={"/var/x": C}, cwd=cwd)
         assert at_root.seeded == [] and [b.point for b in at_root.blocked] == ["/var/x"]
@@ -463,3 +466,25 @@ def test_directories_made_on_the_way_to_a_known_writers_place_need_no_mount() ->
     empty = f"{home}/.local/share/kept-empty"
     plan = _plan(*writes, event(empty, "mkdir", 0), states={**states, empty: A})
     assert plan.mounts == ["/srv/home/.local", "/tmp"]
+
+
+def test_a_cache_keyed_by_hashes_is_mounted_above_its_shards() -> None:
+    """Which shard of a hash-keyed cache a run writes depends on what it fetched (scrapy's
+    httpcache/SPIDER/80/SHA1/, pip's http-v2/a/b/c/d/e/SHA224, git's objects/ab/SHA1): a mount
+    on the shard the trace saw breaks the next run, which writes another. The mount goes above
+    the shards, where every run writes."""
+    sha1, sha224 = "80" + "3f" * 19, "ab" * 28
+    scrapy = "/srv/crawl/cache/pages"
+    states = {scrapy: E, f"{scrapy}/80": E, f"{scrapy}/80/{sha1}": A}
+    plan = _plan(event(f"{scrapy}/80/{sha1}", "mkdir", 0), event(f"{scrapy}/80/{sha1}/meta"), states=states,
+                 cwd="/srv/crawl/app")  # fmt: skip
+    assert plan.mounts == [scrapy]
+    pip = "/srv/cache/pip/http-v2"
+    plan = _plan(event(f"{pip}/a/b/c/d/e/{sha224}"), states={f"{pip}/a/b/c/d/e": E}, cwd="/srv/app")
+    assert plan.mounts == [pip]
+    git = "/srv/repo/.git/objects"
+    plan = _plan(event(f"{git}/ab/{sha1}"), states={f"{git}/ab": E}, cwd="/srv/app")
+    assert plan.mounts == [git]
+    # a short name that is no shard of a hash-keyed store stays where it is
+    plan = _plan(event("/srv/data/2024/01/report.csv"), states={"/srv/data/2024/01": E}, cwd="/srv/app")
+    assert plan.mounts == ["/srv/data/2024/01"]

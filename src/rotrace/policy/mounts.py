@@ -237,14 +237,23 @@ class _Planner:
         if climbs is not None and directory in climbs:
             return climbs[directory]
         below = directory
-        while directory != os.path.dirname(directory) and (
-            is_general(os.path.basename(directory))
-            or (self.made_by_command(directory) and self.made_by_command(os.path.dirname(directory)))
-            or directory in self.removed  # a mount point cannot be removed: its parent must be writable
-        ):
-            directory = os.path.dirname(directory)
-            if climbs is not None and directory in climbs:
-                directory = climbs[directory]
+        sharded = False  # climbed out of a per-run name or a shard: a shard above is the same fan-out
+        while directory != (parent := os.path.dirname(directory)):
+            name = os.path.basename(directory)
+            shard = _SHARD.fullmatch(name) is not None and (
+                sharded or _SHARD.fullmatch(os.path.basename(parent)) is not None
+            )
+            if not (
+                is_general(name)
+                or shard
+                or (self.made_by_command(directory) and self.made_by_command(parent))
+                or directory in self.removed  # a mount point cannot be removed: its parent must be writable
+            ):
+                break
+            sharded = shard or is_general(name)
+            directory = parent
+            if climbs is not None and directory in climbs and not sharded:  # (an answer from below a
+                directory = climbs[directory]  # shard's own parent stops at the shard, not above it)
                 break
         if climbs is not None:
             climbs[below] = directory
@@ -296,7 +305,14 @@ class _Planner:
                     " read to tell whether it is only the data the command keeps (then a persistent"
                     " volume filled with it): make the plan where the app is installed"
                 )
-            return "held", f"{point} held files before the run: an empty mount over it would hide them"
+            held = f"{point} held files before the run: an empty mount over it would hide them"
+            if point in self.kept_data and _home_or_hidden(point):  # data, where none is seeded
+                held += (
+                    "; the command keeps data there, but a hidden directory (or a home) is never a"
+                    " persistent volume filled with what it holds (it may hold keys, settings, a"
+                    " repository): point the program's data or cache directory elsewhere in the app"
+                )
+            return "held", held
         return None
 
     def _remade(self, point: str) -> bool:
@@ -397,6 +413,21 @@ def _only_data(directory: str, kept: set[str]) -> bool:
     except OSError:
         return False
     return True
+
+
+# A hash's first characters: the fan-out of a cache keyed by hashes (git's objects/ab/, scrapy's
+# httpcache/SPIDER/80/FINGERPRINT, pip's http-v2/a/b/c/d/e/). Which shard a run writes depends
+# on what it fetched: the next run writes another, so the mount goes above them all.
+_SHARD = re.compile(r"[0-9a-f]{1,3}")
+
+
+def _above_shard(raw: bytes, directory: str) -> str:
+    """The directory a write's mount is looked for from: its own, or for a file named by a hash
+    in a shard of a hash-keyed cache (git's objects/ab/SHA1, pip's .../e/SHA224), the shard's
+    parent (MountPlanner.point climbs the rest of the fan-out)."""
+    if _SHARD.fullmatch(os.path.basename(directory)) and is_general(text_of(os.path.basename(raw))):
+        return os.path.dirname(directory)
+    return directory
 
 
 def _home_or_hidden(path: str) -> bool:
@@ -785,7 +816,10 @@ class MountPlanner:
             # not a place (the string an unplaced call passed, or a trace not as rotrace writes
             # it): a mount there would be anywhere (`~`, `..`, relative to wherever it is used)
             return [self._count(v, e.path, _UNPLACED, Placement(_UNPLACED, _UNPLACED_WHY))]
-        found = [(raw, *self._placement(self._top(v, directory), venv)) for raw, directory in written]
+        found = [
+            (raw, *self._placement(self._top(v, _above_shard(raw, directory)), venv))
+            for raw, directory in written
+        ]
         # A venv the command made gets its mount to be made at all: a setting that keeps
         # writes out of an installed environment, or a build step, avoids nothing there (the
         # build cannot compile what the run makes, and the mount would hide it).
