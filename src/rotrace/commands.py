@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from rotrace.errors import BadOption
@@ -99,6 +100,7 @@ def check(
     status = 0
     breaches: list[policyfile.Breach] = []
     used: set[str] = set()
+    avoided: Counter[str] = Counter()
     loaded = load_policy(policy) if policy is not None else None  # once, as it is after any update
     for trace in traces:
         if len(traces) > 1 and not view.json:
@@ -107,8 +109,9 @@ def check(
         status |= result.status
         breaches += result.breaches
         used |= result.used
+        avoided += result.avoided
     if policy is not None and loaded is not None:
-        _conclude_policy(policy, breaches, [e for e in loaded.allow if e not in used], view)
+        _conclude_policy(policy, breaches, [e for e in loaded.allow if e not in used], view, avoided, update)
     return status
 
 
@@ -130,6 +133,9 @@ class _Checked:
     used: set[str] = field(default_factory=set)
     wanted: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)  # of `wanted`, those whose data must survive a restart
+    # writes outside the policy that its own [env] settings avoid (the trace was made without
+    # them): setting -> writes, said apart, not places to allow
+    avoided: Counter[str] = field(default_factory=Counter)
 
 
 def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str | None,
@@ -171,6 +177,11 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             ):
                 result.used.add(entry)
         if v.violation:
+            known = v.explanation
+            settings = known.env if known is not None else ()
+            if settings and all(loaded.env.get(name) == value for name, value in settings):
+                result.avoided[", ".join(f"{name}={value}" for name, value in settings)] += 1
+                continue
             denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
             program = program_name(e.exe) or "?"
             outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
@@ -192,8 +203,18 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     return result
 
 
-def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: list[str], view: View) -> None:
-    """What the policy says of the runs: the writes outside it, and the rules none used."""
+def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: list[str], view: View,
+                     avoided: Counter[str] | None = None, updated: bool = False) -> None:  # fmt: skip
+    """What the policy says of the runs: the writes outside it, those its own settings avoid
+    (the traces made without them), and the rules none used."""
+    for setting, writes in sorted((avoided or Counter()).items()):
+        print(
+            safe_text(
+                f"rotrace: policy {policy}: {counted(writes, 'write')} outside it that its [env] {setting}"
+                " moves to a writable place: the traces were made without it; trace the app with it set"
+            ),
+            file=sys.stderr,
+        )
     shown = breaches if view.verbose else breaches[:20]
     for breach in shown:
         print(f"rotrace: {breach.describe()}", file=sys.stderr)
@@ -202,11 +223,16 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
             f"rotrace: ... and {len(breaches) - len(shown)} more places (-v lists them all)", file=sys.stderr
         )
     if breaches:
-        print(
-            safe_text(f"rotrace: policy {policy}: {counted(len(breaches), 'place')} written outside it"
-                      " (`rotrace check --update` widens it; never on traces from an untrusted change)"),
-            file=sys.stderr,
+        advice = (
+            "no allow entry can cover them: see each place's reason above" if updated
+            else "`rotrace check --update` widens it; never on traces from an untrusted change"
         )  # fmt: skip
+        print(
+            safe_text(
+                f"rotrace: policy {policy}: {counted(len(breaches), 'place')} written outside it ({advice})"
+            ),
+            file=sys.stderr,
+        )
     if unused:
         names = ", ".join(safe_text(repr(u)) for u in unused)
         print(f"rotrace: note: rules no run used (the policy could narrow): {names}", file=sys.stderr)

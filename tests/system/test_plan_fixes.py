@@ -208,3 +208,23 @@ def test_enforce_with_an_allowed_directory_not_granted_is_no_clean_headline(app:
     assert f"✗ 1 allowed write denied: {target} (1)" in proc.stderr, proc.stderr
     ticked = [line for line in proc.stderr.splitlines() if line.startswith("✓") and "allowed write" in line]
     assert all(str(app) not in line for line in ticked), proc.stderr
+
+
+def test_a_policy_checked_on_the_trace_it_was_made_from_says_what_its_settings_avoid(app: Path) -> None:
+    """The plan moves the writes to ~/.ipython with a setting (IPYTHONDIR) rather than a mount;
+    the policy written from it holds the setting in [env]. `check --policy` on that very trace
+    (made without the setting) says those writes are the ones its [env] moves, and to trace
+    the app with it; it neither lists them as places to allow nor advises `--update`, which
+    has nothing to add."""
+    (app / "mod.py").write_text("X = 1\n")
+    assert _run(app, IPYTHON).returncode == 1
+    status, policy, err = _emit(app, "policy")
+    assert status == 0 and 'IPYTHONDIR = "/tmp/ipython"' in policy, err
+    (app / "rotrace.toml").write_text(policy)
+    check = rotrace_cli("check", "-q", "--policy", "rotrace.toml", "t.json", cwd=app)
+    assert check.returncode == 1, check.stderr
+    said = [line for line in check.stderr.splitlines() if "[env] IPYTHONDIR=/tmp/ipython" in line]
+    assert len(said) == 1 and "trace the app with it set" in said[0], check.stderr
+    assert "--update" not in check.stderr and ".ipython" not in check.stderr.replace(said[0], "")
+    update = rotrace_cli("check", "-q", "--update", "--policy", "rotrace.toml", "t.json", cwd=app)
+    assert "nothing to add" in update.stderr and "--update` widens" not in update.stderr, update.stderr
