@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,25 @@ def test_live_status_on_a_terminal_only(tmp_path: Path) -> None:
     assert 0 < last < report and b"\x1b[1A\x1b[2K" in shown[last:report]  # erased before the report
     piped = subprocess.run(argv, capture_output=True, text=True, env=_env())
     assert "rotrace: tracing" not in piped.stderr
+
+
+def test_a_project_whose_name_holds_digits_is_reported_by_its_real_path() -> None:
+    """Per-run names are globs in the report (`/tmp/.tmp*`), but a project directory that
+    existed before (/srv/build20240101/app) is no per-run name: where a fix applies is the real
+    place, and an allowed directory keeps the working directory's own names."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-build20240101-", dir="/var/tmp"))
+    try:
+        app = base / "app12345"
+        (app / "cache").mkdir(parents=True)
+        code = "import os; os.mkdir('out'); open('out/r', 'w').close(); open('cache/c', 'w').close()"
+        proc = rotrace_cli("run", "--allow", str(app / "cache"), "--", sys.executable, "-c", code, cwd=app)
+        assert proc.returncode == 1, proc.stderr
+        assert f"{app}/out  " in proc.stderr or f"{app}/out\n" in proc.stderr, (
+            proc.stderr
+        )  # the violation's place
+        assert f"{app}/cache (1)" in proc.stderr, (
+            proc.stderr
+        )  # the allowed one, the project's names as they are
+        assert "build*" not in proc.stderr and "app*" not in proc.stderr
+    finally:
+        shutil.rmtree(base)

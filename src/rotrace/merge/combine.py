@@ -30,6 +30,7 @@ from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 from rotrace.record import Generalised, Source, TraceHeader, checkpoint_note
+from rotrace.report.quiet import counted
 from rotrace.tracefile import read_trace, trace_files
 
 GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
@@ -302,7 +303,7 @@ def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], g
             target = os.path.join(output, f"{name}.json")
         merge(members, target, maps, notes)
         shown = "stdout" if target == "-" else target
-        print(safe_text(f"rotrace: merged {len(members)} traces into {shown}"), file=sys.stderr)
+        print(safe_text(f"rotrace: merged {counted(len(members), 'trace')} into {shown}"), file=sys.stderr)
         for note in notes:
             print(safe_text(f"rotrace: {note}"), file=sys.stderr)
     return 0

@@ -13,7 +13,6 @@ import stat
 from typing import IO
 
 from rotrace.escape import safe_text
-from rotrace.pathnames import generalise
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.policyfile import Breach
 from rotrace.record import TraceHeader
@@ -33,16 +32,14 @@ def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
     fixes = {b.point: b for b in plan.blocked}
     for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
         procs = ", ".join(f"{exe} {pid}" for (exe, pid), _ in g.processes.most_common(2))
-        message = (
-            f"{generalise(g.where)}: {g.count} writes outside the allowlist ({', '.join(g.ops)}) by {procs}"
-        )
+        message = f"{g.where}: {g.count} writes outside the allowlist ({', '.join(g.ops)}) by {procs}"
         if g.blocked:
             message += f"; no mount can fix it: {g.blocked}"
         blocked = fixes.get(g.where)
         known = blocked.explanations if blocked else g.explanations
         for k, _ in sorted(known.items(), key=lambda kv: -kv[1])[:2]:
             message += f"; fix ({k.title}): {k.fix}"
-        title = f"rotrace: writes outside the allowlist in {generalise(g.where)}"
+        title = f"rotrace: writes outside the allowlist in {g.where}"
         lines.append(f"::error title={escape_property(safe_text(title))}::{escape_data(safe_text(message))}")
     return lines
 
@@ -98,7 +95,7 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
     if agg.violations:
         lines += ["| where | writes | ops | processes |", "|---|---:|---|---|"]
         for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
-            where, ops = md_code(generalise(g.where), True), md_code(", ".join(g.ops), True)
+            where, ops = md_code(g.where, True), md_code(", ".join(g.ops), True)
             lines.append(f"| {where} | {g.count} | {ops} | {_processes(g.processes.most_common(2), True)} |")
         lines.append("")
     if plan.blocked or plan.mounts:

@@ -101,7 +101,7 @@ def _group_line(
     g: Group, cwd: str, enforced: bool = False, confined: bool = False, seen: str | None = None
 ) -> Text:
     line = Text()
-    line.append(safe_text(generalise(g.where)), style="bold")
+    line.append(safe_text(g.where), style="bold")  # where the fix applies: the real place
     if g.venv:
         line.append(" (venv)", style="yellow")
     elif g.blocked is not None and cwd and g.where == cwd:
@@ -125,6 +125,14 @@ def _group_line(
     if seen is not None:
         line.append(f" · {seen}", style="magenta")
     return line
+
+
+def _per_run_names(where: str, cwd: str) -> str:
+    """An allowed directory with its per-run names as globs (`/tmp/.tmp*`, counted together),
+    the working directory's own names kept as they are (a project in /srv/build20240101)."""
+    if cwd and cwd != "/" and is_under(where, cwd):
+        return cwd + generalise(where[len(cwd.rstrip("/")) :])
+    return generalise(where)
 
 
 def _times(count: int) -> str:
@@ -250,7 +258,7 @@ def render(
         by_dir: Counter[str] = Counter()
         for g in agg.allowed.values():
             if g.count > denied[g.where]:
-                by_dir[generalise(g.where)] += g.count - denied[g.where]
+                by_dir[_per_run_names(g.where, header.cwd)] += g.count - denied[g.where]
         dirs = by_dir.most_common()
         listed = ", ".join(f"{safe_text(d)} ({n:,})" for d, n in dirs[:4])
         more = f", … {len(dirs) - 4} more" if len(dirs) > 4 else ""
