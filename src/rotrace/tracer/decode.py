@@ -187,7 +187,18 @@ class Pending:
                     resolve.check(resolve.look(placed), left)
                 loc.path = (
                     placed
-                    or resolve.resolve(loc.base, loc.raw, follow, loc.root, served, tid, left, held, foreign)
+                    or resolve.resolve(
+                        loc.base,
+                        loc.raw,
+                        follow,
+                        loc.root,
+                        served,
+                        tid,
+                        left,
+                        held,
+                        foreign,
+                        plain=cache is not None and not foreign,
+                    )
                     # the parent gone (or not nameable): a name made or removed there is unknown
                     or (
                         resolve.lexical(loc.base, loc.raw)
@@ -214,11 +225,12 @@ class Pending:
         if self.via_fd is not None:
             self._own_stream(tid, result)
 
-    def note_holder(self) -> None:
+    def note_holder(self, plain: bool = False) -> None:
         """At the entry of a call that removes a name (a delete, a rename's old name): the
-        directory holding it now, to be the one placed at the exit (resolve.holder)."""
+        directory holding it now, to be the one placed at the exit (resolve.holder). `plain`:
+        the tracee's root is rotrace's."""
         if self.op in ("delete", "rename") and self.path.base:
-            self.path.held = resolve.holder(self.path.base, self.path.raw)
+            self.path.held = resolve.holder(self.path.base, self.path.raw, plain)
 
     def note_ways(self, tid: int, cache: DirCache) -> None:
         """At the entry of a write that is no open (an open that succeeds is named by its
@@ -246,7 +258,9 @@ class Pending:
         def mine() -> set[bytes]:
             if not known:
                 names = (
-                    resolve.parent_name(loc.base, loc.raw) for loc in changes if loc is not None and loc.base
+                    resolve.parent_name(loc.base, loc.raw, cache.enabled and cache.plain(tid))
+                    for loc in changes
+                    if loc is not None and loc.base
                 )
                 known.append({name for name in names if name is not None})
             return known[0]

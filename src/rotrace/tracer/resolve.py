@@ -149,8 +149,11 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
 
 def _in_own_proc(path: bytes) -> bool:
     """Whether `path` (as /proc/self/fd names a file) is in rotrace's own /proc directory."""
-    own = b"/proc/%d" % os.getpid()
-    return path == own or path.startswith(own + b"/")
+    return path.startswith(b"/proc/") and (path == _own[0] or path.startswith(_own[0] + b"/"))
+
+
+_own = [b"/proc/%d" % os.getpid()]  # this process's /proc directory (a forked child's its own)
+os.register_at_fork(after_in_child=lambda: _own.__setitem__(0, b"/proc/%d" % os.getpid()))
 
 
 def _magic_hop(rel: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -192,11 +195,15 @@ def _no_magic(path: bytes, flags: int, dir_fd: int) -> int:
         raise MagicRefused(errno.ELOOP, "through a magic link", path) from None
 
 
-def _open_dir(base: bytes, rel: bytes) -> int:
+def _open_dir(base: bytes, rel: bytes, plain: bool = False) -> int:
     """An O_PATH fd of base/rel: `base`, the tracee's own magic link, opened by the kernel,
     then `rel` from it by a lookup that takes no other magic link (linux/lookup.py), a chunk
     of components at a time (any depth). Where `rel` starts with a process's link in /proc
-    (own_proc's /proc/PID/cwd...), that one is taken too."""
+    (own_proc's /proc/PID/cwd...), that one is taken too. `plain`: the tracee's root is
+    rotrace's (DirCache.plain), so an absolute path is looked up from rotrace's own root in
+    one call."""
+    if plain and base.endswith(b"/root") and len(rel) < _CHUNK and _magic_hop(rel.lstrip(b"/")) is None:
+        return _no_magic(b"/" + rel.lstrip(b"/"), _DIR_FLAGS, AT_FDCWD)
     fd = os.open(base, _DIR_FLAGS)
     try:
         if base.endswith(b"/root"):
@@ -275,14 +282,15 @@ class Stamps(NamedTuple):
     # nothing): read again at the exit, for the news of a rename still running comes after
     # it moved the name (see `unchanged`)
     seen: tuple[tuple[bytes, tuple[int, int] | None], ...] = ()
+    plain: bool = False  # the tracee's root is rotrace's (`_open_dir`)
 
 
-def _parent_of(base: bytes, raw: bytes) -> tuple[bytes, tuple[int, int]] | None:
+def _parent_of(base: bytes, raw: bytes, plain: bool = False) -> tuple[bytes, tuple[int, int]] | None:
     """The directory of `raw` (from `base`) now, its name and (device, inode); None when it
     cannot be opened or named."""
     head, _name = _split(base, raw)
     try:
-        fd = _open_dir(base, head)
+        fd = _open_dir(base, head, plain)
     except OSError:
         return None
     try:
@@ -306,9 +314,9 @@ def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | N
     return tuple(marks)
 
 
-def parent_name(base: bytes, raw: bytes) -> bytes | None:
+def parent_name(base: bytes, raw: bytes, plain: bool = False) -> bytes | None:
     """The name of the directory of `raw` (from `base`) now; None when it cannot be named."""
-    parent = _parent_of(base, raw)
+    parent = _parent_of(base, raw, plain)
     return None if parent is None else parent[0]
 
 
@@ -334,7 +342,8 @@ def stamp(
     whole = not name  # a path that ends in `.`, `..` or `/`: the kernel walks all of it
     if (not head and not follow and not whole) or cache.unwatched(tid, base, raw, None) is None:
         return None  # the way as read lexically already crosses a filesystem times cannot tell
-    parent = _parent_of(base, raw)
+    plain = cache.enabled and cache.plain(tid)
+    parent = _parent_of(base, raw, plain)
     walked: list[bytes] = []
     steps: list[bytes] = []
     if parent is not None and (
@@ -342,13 +351,13 @@ def stamp(
     ):
         found = walk(base, raw, follow or whole)
         if found is None:  # a link swapped while it was read, a name rotrace may not look at
-            return Stamps(parent, (), told=False)
+            return Stamps(parent, (), told=False, plain=plain)
         walked, steps = found
         # times that cannot tell (overlay, devtmpfs): watched from now on instead, and walked
         # again, the same, once the watches are there; else the place is not known
         untimed = cache.untimed(walked)
         if untimed and (not cache.watch_dirs(untimed) or walk(base, raw, follow or whole) != found):
-            return Stamps(parent, (), told=False)
+            return Stamps(parent, (), told=False, plain=plain)
     dirs = cache.unwatched(tid, base, raw, parent[0] if parent is not None else None, walked)
     if dirs is None:
         return None
@@ -357,7 +366,7 @@ def stamp(
     seen = _identities(s for s in steps if cache.watches(os.path.dirname(s)))
     if marks is None or seen is None or not (marks or steps):
         return None
-    return Stamps(parent, marks, steps=tuple(steps), seen=seen)
+    return Stamps(parent, marks, steps=tuple(steps), seen=seen, plain=plain)
 
 
 def _identities(names: Iterable[bytes]) -> tuple[tuple[bytes, tuple[int, int] | None], ...] | None:
@@ -433,7 +442,7 @@ def unchanged(base: bytes, raw: bytes, stamps: Stamps) -> bool:
     for the first's news, which `DirCache.raced`, asked after this, takes in)."""
     return (
         stamps.told
-        and _parent_of(base, raw) == stamps.parent
+        and _parent_of(base, raw, stamps.plain) == stamps.parent
         and _marks(p for p, *_ in stamps.dirs) == stamps.dirs
         and _identities(name for name, _ in stamps.seen) == stamps.seen
     )
@@ -449,7 +458,7 @@ def _split(base: bytes, raw: bytes) -> tuple[bytes, bytes]:
     return head, name
 
 
-def holder(base: bytes, raw: bytes) -> tuple[int, int] | None:
+def holder(base: bytes, raw: bytes, plain: bool = False) -> tuple[int, int] | None:
     """Before a call that removes the last name of `raw` (from `base`) runs: the directory that
     holds it (device, inode), NOT_THERE when the directory the path reaches has no such name;
     None when rotrace cannot tell. At the exit, the directory placed must be that one (see
@@ -458,7 +467,7 @@ def holder(base: bytes, raw: bytes) -> tuple[int, int] | None:
     if not name or not head:  # the directory is the base's own (a cwd, a dirfd): no name to swap
         return None
     try:
-        fd = _open_dir(base, head)
+        fd = _open_dir(base, head, plain)
     except (FileNotFoundError, NotADirectoryError):
         return NOT_THERE
     except OSError:
@@ -487,6 +496,7 @@ def resolve(
     expect: bool | None = None,
     held: tuple[int, int] | None = None,
     foreign: bool = False,
+    plain: bool = False,
 ) -> bytes | None:
     """The path `raw` (seen from the magic link `base`) names, in rotrace's view; None if the
     kernel cannot place it. With `follow` (or a slash after the last name), a symlink as the
@@ -520,7 +530,7 @@ def resolve(
             return placed
         # a symlink to follow: placed the whole way, below
     try:
-        fd = _open_dir(base, head)
+        fd = _open_dir(base, head, plain)
     except MagicRefused:
         raise Misplaced from None  # the kernel's walk, for the tracee, went elsewhere
     except OSError:
