@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from rotrace.events import FileEvent, ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.forecast import forecast
@@ -143,3 +144,20 @@ def test_a_process_explained_before_its_last_exec_voids_the_early_verdicts() -> 
     classifier.know([ProcessInfo(7, 1, 0, b"/usr/bin/python3", ("python3", "-m", "pip", "install", "x"))])
     assert not classifier.holds()
     assert classifier.settled().classify(write).explanation == BY_ID["pip-install"]
+
+
+def test_a_cache_moved_by_a_setting_is_one_place_in_the_report() -> None:
+    """Writes a setting moves (XDG_CACHE_HOME) need no mount: the directories made on their way
+    are grouped where the writer's fix applies (~/.cache), not one place per directory (a
+    virtualenv seeding made 53 of them)."""
+    cache = "/home/u/.cache/virtualenv/wheel/3.11/image/1/CopyPipInstall-ab12/pip"
+    made = [f"{cache}/_vendor", f"{cache}/_vendor/rich", f"{cache}/_internal", f"{cache}/_internal/cli"]
+    verdicts = classify(*(event(d, "mkdir", 0) for d in made), event(f"{cache}/_internal/cli/main.py"))
+    planner = MountPlanner("/app", {os.fsencode(d): DirState.ABSENT for d in made})
+    for v in verdicts:
+        planner.learn(v)
+    agg = Aggregate()
+    for v in verdicts:
+        agg.add(v, planner.place(v))
+    assert set(agg.violations) == {"/home/u/.cache"}, set(agg.violations)
+    assert agg.violations["/home/u/.cache"].count == 5

@@ -387,6 +387,7 @@ KNOWN: tuple[Known, ...] = (
         fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
         path=r"/\.cache/pip(/|$)",
         env=(("PIP_CACHE_DIR", "/tmp/pip-cache"),),
+        root=r"^(.*/\.cache/pip)(?:/|$)",
     ),
     Known(
         id="xdg-cache",
@@ -396,6 +397,7 @@ KNOWN: tuple[Known, ...] = (
         fix="XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs)",
         path=r"^(/root|/home/[^/]+)/\.cache(/|$)",
         env=(("XDG_CACHE_HOME", "/tmp/cache"),),
+        root=r"^((?:/root|/home/[^/]+)/\.cache)(?:/|$)",
     ),
     Known(
         id="sqlite-read-only",

@@ -421,6 +421,17 @@ def _only_data(directory: str, kept: set[str]) -> bool:
 _SHARD = re.compile(r"[0-9a-f]{1,3}")
 
 
+def writer_top(v: Verdict, directory: str) -> str | None:
+    """The top of the known writer's tree when it has one (a cache's root: the writer renames
+    across its subdirectories, which separate mounts would refuse with EXDEV), if `directory`
+    is in it."""
+    known = v.explanation
+    if known is None or known.root is None:
+        return None
+    m = re.search(known.root, directory)
+    return next((g for g in m.groups() if g), None) if m else None
+
+
 def _above_shard(raw: bytes, directory: str) -> str:
     """The directory a write's mount is looked for from: its own, or for a file named by a hash
     in a shard of a hash-keyed cache (git's objects/ab/SHA1, pip's .../e/SHA224), the shard's
@@ -863,14 +874,7 @@ class MountPlanner:
 
     @staticmethod
     def _top(v: Verdict, directory: str) -> str:
-        """The top of the known writer's tree when it has one (a cache's root: the writer renames
-        across its subdirectories, which separate mounts would refuse with EXDEV), else `directory`."""
-        known = v.explanation
-        if known is None or known.root is None:
-            return directory
-        m = re.search(known.root, directory)
-        top = next((g for g in m.groups() if g), None) if m else None
-        return top or directory
+        return writer_top(v, directory) or directory
 
     def _tolerated_failure(self, v: Verdict) -> bool:
         """Refused here as it is under a read-only root, and the command carried on: a mount
