@@ -329,3 +329,41 @@ def test_a_closed_stderr_pipe_ends_the_run_with_status_1(tmp_path: Path, quiet: 
         os.close(write_end)
     assert proc.returncode == 1
     assert json.loads(trace.read_text())["exit_code"] == 0  # the trace was written first
+
+
+def test_a_report_process_stopped_at_the_end_is_let_go_on_by_a_terminated_rotrace(tmp_path: Path) -> None:
+    """The report process stopped (SIGSTOP) while the command runs: rotrace waits for its report
+    once the command is done. SIGTERM to rotrace then (a CI job cancelled) ends rotrace as SIGTERM
+    does, and the report process is let go on (SIGCONT): it writes its report and exits, never
+    left stopped for ever holding rotrace's output."""
+    running, go = tmp_path / "running", tmp_path / "go"
+    code = (
+        f"import os, time\nopen({str(running)!r}, 'w').close()\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+    )
+    argv = [*ROTRACE, "run", "--json", str(tmp_path / "t.json"), "--", PY, "-c", code]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        report = _report_process(proc.pid, deadline)
+        while not running.exists():
+            assert time.monotonic() < deadline, "the command never ran"
+            time.sleep(0.02)
+        os.kill(report, signal.SIGSTOP)
+        go.touch()
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        while "pipe_read" not in wchan.read_text():  # the trace over, reading the report's status
+            assert time.monotonic() < deadline, "rotrace never waited for its report"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGTERM, err
+        assert _gone([report], time.monotonic() + 20) == []  # let go on, it ended
+        assert "1 write" in err or "writes" in err  # its report, written after rotrace had gone
+    finally:
+        for pid in [*_session(proc.pid), proc.pid]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)

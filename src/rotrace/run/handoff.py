@@ -154,18 +154,34 @@ class Handoff:
         from rotrace.errors import ReportProcessFailed
 
         # Ctrl-C now reaches the report process (the whole foreground group gets it), which
-        # stops with "aborted": this one waits for that instead of dying first.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # stops with "aborted": this one waits for that instead of dying first. SIGTERM or
+        # SIGHUP ends this one as they would, the report process let go on first: stopped
+        # (SIGSTOP, a debugger), it would be left so for ever, holding the output.
+        reporter = self._reporter
+
+        def let_go(signum: int, _frame: object) -> None:
+            if reporter is not None:
+                try:  # noqa: SIM105 - contextlib is not loaded here (see the module's docstring)
+                    signal.pidfd_send_signal(reporter, signal.SIGCONT)
+                except OSError:
+                    pass
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        previous = {sig: signal.signal(sig, let_go) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             with os.fdopen(self._status, "rb") as f:
                 status = f.read()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        if self._reporter is not None:
-            import select
+            if reporter is not None:
+                import select
 
-            select.select([self._reporter], [], [])  # readable once the process has exited
-            os.close(self._reporter)
+                select.select([reporter], [], [])  # readable once the process has exited
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if reporter is not None:
+            os.close(reporter)
         if not status:
             raise ReportProcessFailed("the report process ended without a report (killed?)")
         return status[0]
