@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -308,3 +310,96 @@ def test_a_write_rotrace_cannot_place_is_never_said_to_have_gone_through(tmp_pat
     assert json.loads(trace.read_text())["summary"]["went_through"] == 0
     assert "went through" not in proc.stderr
     assert "1 write rotrace could not place succeeded" in proc.stderr
+
+
+# Each: a program (run with its cwd in `outside`, beyond the allowlist) that changes the file
+# sub/victim there by a way rotrace's own lookup would read otherwise. Placed where the kernel
+# put it, or unresolved.
+_WAYS_INTO_PROC = {
+    # a deletion through a symlink to /proc/self/cwd (its lookup failed: no lexical join)
+    "unlink through a link to /proc/self/cwd": """
+        os.symlink("/proc/self/cwd", TMP + "/l")
+        os.unlink(TMP + "/l/sub/victim")
+    """,
+    # /dev/stdout as a directory: fd 1 a directory outside
+    "unlink /dev/stdout/victim": """
+        os.dup2(os.open("sub", os.O_RDONLY | os.O_DIRECTORY), 1)
+        os.unlink("/dev/stdout/victim")
+    """,
+    # a last name that is a relative link into /proc/self
+    "chmod a relative link into /proc/self": """
+        os.symlink("../" * 30 + "proc/self/cwd/sub/victim", TMP + "/r")
+        os.chmod(TMP + "/r", 0o600)
+    """,
+    # a thread with a cwd of its own follows a link to /proc/self/cwd: its group's, not its own
+    "a thread of its own cwd follows /proc/self/cwd": """
+        import ctypes, threading
+        os.symlink("/proc/self/cwd/sub/victim", TMP + "/t")
+        def thread():
+            ctypes.CDLL(None, use_errno=True).unshare(0x200)  # CLONE_FS
+            os.chdir(TMP)
+            os.chmod(TMP + "/t", 0o600)
+        t = threading.Thread(target=thread); t.start(); t.join()
+    """,
+}
+
+
+@pytest.mark.parametrize("way", list(_WAYS_INTO_PROC))
+def test_a_way_into_proc_self_is_never_rotraces_own(outside: Path, tmp_path: Path, way: str) -> None:
+    """Ways into /proc/self that only a walk shows (a symlink, /dev/stdout as a directory, a
+    thread with a cwd of its own): rotrace's lookup, which would read /proc/self as its own
+    process (under /tmp, allowed; here holding no `sub`, so its lookup fails), refuses them; the
+    write is placed where the kernel put it or unresolved, never joined lexically under the
+    allowed /tmp or /proc/self."""
+    (outside / "sub").mkdir()
+    (outside / "sub" / "victim").write_text("v\n")
+    scratch = Path(tempfile.mkdtemp(prefix="rotrace-ways-", dir="/tmp"))
+    try:
+        code = f"import os\nos.chdir({str(outside)!r})\nTMP = {str(scratch)!r}\n" + textwrap.dedent(
+            _WAYS_INTO_PROC[way]
+        )
+        status, events = _audit(code, tmp_path)
+        changed = [e for e in events if e["op"] in ("delete", "chmod") and e["result"] == 0]
+        assert changed, events
+        for e in changed:
+            assert e["allowed"] is False and (
+                e["unresolved"] or e["path"] == str(outside / "sub" / "victim")
+            ), e
+        assert status == 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_an_absolute_link_in_a_chroot_is_the_chroots(outside: Path, tmp_path: Path) -> None:
+    """In a chroot, an absolute symlink on the way and a directory dressed up as /proc/1/cwd lead
+    inside the chroot: placed there or unresolved, never at the host path of the same name
+    (under /tmp, allowed)."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot(2) needs root")
+    host = Path(tempfile.mkdtemp(prefix="rotrace-host-", dir="/tmp"))
+    try:
+        (host / "out").write_text("host\n")
+        root = outside / "root"
+        inside = root / host.relative_to("/")
+        inside.mkdir(parents=True)
+        (inside / "out").write_text("chroot\n")
+        os.symlink(str(host), root / "lnk")
+        (root / "proc" / "1").mkdir(parents=True)
+        os.symlink(str(host), root / "proc" / "1" / "cwd")
+        code = f"""
+            import os
+            os.chroot({str(root)!r}); os.chdir("/")
+            os.chmod("/lnk/out", 0o600)
+            os.chmod("/proc/1/cwd/out", 0o640)
+        """
+        status, events = _audit(code, tmp_path)
+        changed = [e for e in events if e["op"] == "chmod" and e["result"] == 0]
+        assert len(changed) == 2, events
+        for e in changed:
+            assert e["allowed"] is False and (e["unresolved"] or e["path"] == str(inside / "out")), e
+        assert (host / "out").stat().st_mode & 0o777 == 0o644 and (
+            inside / "out"
+        ).stat().st_mode & 0o777 == 0o640
+        assert status == 1
+    finally:
+        shutil.rmtree(host, ignore_errors=True)

@@ -140,7 +140,8 @@ class Pending:
         or root are not rotrace's (`foreign`) has a name kept only where it reaches, from
         rotrace's root, the file the kernel used (resolve.is_named).
         """
-        foreign = cache is not None and not cache.plain(tid)
+        plain = cache is not None and cache.plain(tid)  # (asked with the cache off too)
+        foreign = cache is not None and not plain
         if self.spec.family == "handle":
             self._place_handle(memory, tid, result, foreign)
             return
@@ -197,7 +198,7 @@ class Pending:
                         left,
                         held,
                         foreign,
-                        plain=cache is not None and not foreign,
+                        plain=plain,
                     )
                     # the parent gone (or not nameable): a name made or removed there is unknown
                     or (
@@ -258,7 +259,7 @@ class Pending:
         def mine() -> set[bytes]:
             if not known:
                 names = (
-                    resolve.parent_name(loc.base, loc.raw, cache.enabled and cache.plain(tid))
+                    resolve.parent_name(loc.base, loc.raw, cache.plain(tid))
                     for loc in changes
                     if loc is not None and loc.base
                 )

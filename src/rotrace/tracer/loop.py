@@ -208,7 +208,7 @@ class Tracer:
             pending.dir_states = self.directories.before(pending, tid, self.dircache)
             if pending.op in ("rename", "delete"):  # may rename or remove a directory placed before
                 self.dircache.hold(tid)
-                pending.note_holder(self.dircache.enabled and self.dircache.plain(tid))
+                pending.note_holder(self.dircache.plain(tid))
                 if self.dircache.enabled:  # a name on another write's way, watched or not
                     ways = (pending.path, pending.target)
                     self.dircache.renaming(tid, [(loc.base, loc.raw) for loc in ways if loc and loc.base])

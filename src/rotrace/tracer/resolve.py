@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
-from rotrace.tracer.linux.lookup import open_no_magic
+from rotrace.tracer.linux.lookup import RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, on_procfs, open_no_magic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -180,18 +180,22 @@ class MagicRefused(OSError):
     """A lookup that would have gone through a magic link rotrace's own /proc/self leads to."""
 
 
-def _no_magic(path: bytes, flags: int, dir_fd: int) -> int:
-    """open_no_magic, its refusal told from a symlink loop (which a plain open refuses too)."""
+def _no_magic(path: bytes, flags: int, dir_fd: int, resolve: int = 0) -> int:
+    """open_no_magic, its refusal told from a symlink loop (which a plain open refuses too):
+    MagicRefused where the lookup would have gone through a magic link (or, with
+    RESOLVE_NO_SYMLINKS, a symlink), an OSError for what the tracee's own walk meets too."""
     try:
-        return open_no_magic(path, flags, dir_fd)
+        return open_no_magic(path, flags, dir_fd, resolve)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
         try:
             fd = os.open(path, flags, dir_fd=dir_fd)
-        except OSError:
-            raise exc from None  # a loop, whoever follows it
-        os.close(fd)
+        except OSError as plain:
+            if plain.errno == errno.ELOOP:
+                raise exc from None  # a loop, whoever follows it
+        else:
+            os.close(fd)
         raise MagicRefused(errno.ELOOP, "through a magic link", path) from None
 
 
@@ -202,40 +206,60 @@ def _open_dir(base: bytes, rel: bytes, plain: bool = False) -> int:
     (own_proc's /proc/PID/cwd...), that one is taken too. `plain`: the tracee's root is
     rotrace's (DirCache.plain), so an absolute path is looked up from rotrace's own root in
     one call."""
-    if plain and base.endswith(b"/root") and len(rel) < _CHUNK and _magic_hop(rel.lstrip(b"/")) is None:
+    rooted = base.endswith(b"/root")
+    hop = _magic_hop(rel.lstrip(b"/")) if rooted else None
+    if plain and rooted and len(rel) < _CHUNK and hop is None:
         return _no_magic(b"/" + rel.lstrip(b"/"), _DIR_FLAGS, AT_FDCWD)
     fd = os.open(base, _DIR_FLAGS)
     try:
-        if base.endswith(b"/root"):
-            hop = _magic_hop(rel.lstrip(b"/"))
-            if hop is not None:
-                directory, link, rel = hop
-                inside = _no_magic(directory, _DIR_FLAGS, fd)
+        if hop is not None:
+            directory, link, rest = hop
+            inside = _no_magic(directory, _DIR_FLAGS, fd, 0 if plain else RESOLVE_IN_ROOT)
+            if on_procfs(inside):  # a process's directory, its `cwd` a magic link: followed
                 os.close(fd)
                 fd = inside
-                deeper = os.open(link, _DIR_FLAGS, dir_fd=fd)  # the process's own: followed
+                deeper = os.open(link, _DIR_FLAGS, dir_fd=fd)
                 os.close(fd)
                 fd = deeper
+                rooted, rel = link == b"root", rest
+            else:  # a directory made to look like one (in a chroot): walked as any other
+                os.close(inside)
         if not rel.strip(b"/"):
             return fd
-        if len(rel) < _CHUNK:
-            deeper = _no_magic(rel, _DIR_FLAGS, fd)
-            os.close(fd)
-            return deeper
-        parts = [p for p in rel.split(b"/") if p]
-        while parts:
-            chunk = [parts.pop(0)]  # one name longer than a chunk: the kernel says ENAMETOOLONG
-            size = len(chunk[0])
-            while parts and size + 1 + len(parts[0]) < _CHUNK:
-                size += 1 + len(parts[0])
-                chunk.append(parts.pop(0))
-            deeper = _no_magic(b"/".join(chunk), _DIR_FLAGS, fd)
+        # A tracee whose root is not rotrace's (a chroot, a mount namespace, or not known): from
+        # its root, its absolute symlinks and `..` start from and stop at that root (IN_ROOT);
+        # from anywhere else (its cwd, a dirfd, the rest of a path longer than a chunk) a
+        # symlink (which may be absolute) or a `..` (which may climb past its root) is a way
+        # rotrace cannot walk as the tracee did: not placed.
+        chunks = _chunks(rel)
+        strict = 0 if plain else RESOLVE_IN_ROOT if rooted and len(chunks) == 1 else RESOLVE_NO_SYMLINKS
+        if strict == RESOLVE_NO_SYMLINKS and b".." in rel.split(b"/"):
+            raise MagicRefused(errno.ELOOP, "a way out of a root rotrace does not share", rel)
+        for chunk in chunks:
+            deeper = _no_magic(chunk, _DIR_FLAGS, fd, strict)
             os.close(fd)
             fd = deeper
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _chunks(rel: bytes) -> list[bytes]:
+    """`rel` as one path, or for one longer than the kernel takes in one name, in chunks of
+    components (one name longer than a chunk: the kernel says ENAMETOOLONG)."""
+    if len(rel) < _CHUNK:
+        return [rel]
+    parts = [p for p in rel.split(b"/") if p]
+    chunks = []
+    while parts:
+        chunk = [parts.pop(0)]
+        size = len(chunk[0])
+        while parts and size + 1 + len(parts[0]) < _CHUNK:
+            size += 1 + len(parts[0])
+            chunk.append(parts.pop(0))
+        chunks.append(b"/".join(chunk))
+    return chunks
 
 
 class Misplaced(Exception):
@@ -342,7 +366,7 @@ def stamp(
     whole = not name  # a path that ends in `.`, `..` or `/`: the kernel walks all of it
     if (not head and not follow and not whole) or cache.unwatched(tid, base, raw, None) is None:
         return None  # the way as read lexically already crosses a filesystem times cannot tell
-    plain = cache.enabled and cache.plain(tid)
+    plain = cache.plain(tid)
     parent = _parent_of(base, raw, plain)
     walked: list[bytes] = []
     steps: list[bytes] = []
@@ -548,7 +572,7 @@ def resolve(
             if (here.st_dev, here.st_ino) != held:
                 raise Misplaced
         if follow:
-            followed = _follow(base, fd, parent, name, root, foreign)
+            followed = _follow(base, fd, parent, name, root, foreign, plain)
             if followed is not None:
                 return followed
         if expect is not None:
@@ -558,13 +582,33 @@ def resolve(
         os.close(fd)
 
 
+def _tgid_of(tid: int) -> int:
+    """The thread group a thread belongs to (its /proc/self: a thread with a cwd or fds of its
+    own, by unshare, still names its group's through /proc/self); the thread itself where
+    /proc cannot say."""
+    try:
+        with open(b"/proc/%d/status" % tid, "rb") as status:
+            for line in status:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return tid
+
+
 def _root_of(base: bytes) -> bytes:
     """The root link of the thread a base link belongs to (/proc/TID/...)."""
     return b"/proc/" + base.split(b"/")[2] + b"/root"
 
 
 def _follow(
-    base: bytes, fd: int, parent: bytes, name: bytes, root: bytes = b"", foreign: bool = False
+    base: bytes,
+    fd: int,
+    parent: bytes,
+    name: bytes,
+    root: bytes = b"",
+    foreign: bool = False,
+    plain: bool = False,
 ) -> bytes | None:
     """Where a call that follows `name` (in the directory `fd`, named `parent`) lands; None when
     it is no symlink (or a loop). A dangling link is followed as the kernel follows it, for
@@ -586,7 +630,8 @@ def _follow(
             except OSError:
                 return None
             tid = int(base.split(b"/")[2])
-            own = text if root else own_proc(text, tid, tid)
+            links_to_proc = text[:1] == b"/" and (b"proc" in text or b"dev" in text)  # (own_proc's)
+            own = text if root or not links_to_proc else own_proc(text, _tgid_of(tid), tid)
             # the kernel follows it from here, but a link into /proc/self (which would be rotrace's)
             # and, under RESOLVE_IN_ROOT, an absolute one (which would start at rotrace's root)
             if own == text and not (root and text.startswith(b"/")):
@@ -610,11 +655,12 @@ def _follow(
             if last in (b"", b".", b".."):
                 head, last = text, b""
             try:
-                deeper = _open_dir(where, head)
+                deeper = _open_dir(where, head, plain)
             except MagicRefused:
                 raise Misplaced from None
             except OSError:  # the target's directory is missing: where the call would have landed
-                return None if foreign else normalise(start.rstrip(b"/") + b"/" + text)
+                landed = normalise(start.rstrip(b"/") + b"/" + text)
+                return None if foreign or landed == b"/proc" or landed.startswith(b"/proc/") else landed
             if owned is not None:
                 os.close(owned)
             fd = owned = deeper

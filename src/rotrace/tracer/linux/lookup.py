@@ -12,9 +12,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import sys
 
 _OPENAT2 = 437  # the same number in every ABI rotrace runs on (the generic table: x86_64, aarch64)
 _RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
@@ -28,12 +31,14 @@ class _OpenHow(ctypes.Structure):
 _missing = False  # a kernel before 5.6: no openat2, and no such guard
 
 
-def open_no_magic(path: bytes, flags: int, dir_fd: int) -> int:
+def open_no_magic(path: bytes, flags: int, dir_fd: int, resolve: int = 0) -> int:
     """os.open(path, flags, dir_fd=dir_fd), refused with ELOOP where the lookup would go
-    through a magic link. On a kernel without openat2 (before Linux 5.6), a plain open."""
+    through a magic link; `resolve`, more RESOLVE_* flags (IN_ROOT: `dir_fd` is the root the
+    path's absolute symlinks and `..` start from and stop at). On a kernel without openat2
+    (before Linux 5.6), a plain open."""
     global _missing
     if not _missing:
-        how = _OpenHow(flags, 0, _RESOLVE_NO_MAGICLINKS)
+        how = _OpenHow(flags, 0, _RESOLVE_NO_MAGICLINKS | resolve)
         fd = _syscall(ctypes.c_long(_OPENAT2), ctypes.c_int(dir_fd), ctypes.c_char_p(path),
                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))  # fmt: skip
         if fd >= 0:
@@ -43,3 +48,17 @@ def open_no_magic(path: bytes, flags: int, dir_fd: int) -> int:
             raise OSError(code, os.strerror(code), path)
         _missing = True
     return os.open(path, flags, dir_fd=dir_fd)
+
+
+_PROC_SUPER_MAGIC = 0x9FA0
+_fstatfs = _libc.fstatfs
+
+
+def on_procfs(fd: int) -> bool:
+    """Whether the open file `fd` is in a proc filesystem (fstatfs(2)'s f_type, the first field
+    of struct statfs on every ABI): a directory named /proc/N elsewhere is anyone's, its `cwd`
+    any symlink."""
+    buffer = ctypes.create_string_buffer(256)  # struct statfs: 120 bytes on x86_64 and aarch64
+    if _fstatfs(ctypes.c_int(fd), buffer) != 0:
+        return False
+    return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder) == _PROC_SUPER_MAGIC
