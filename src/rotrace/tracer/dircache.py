@@ -245,6 +245,7 @@ class DirCache:
         # (which the pure loop runs, the reference), or answers 0 for the Python to do it
         self._fast = _fastloop if compiled else None
         self.enabled = True
+        self._shared_contexts = False  # attached: a tracee's root may change with no stop (`close`)
         self.hits = 0
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
         self._cwd: dict[int, bytes] = {}
@@ -292,7 +293,11 @@ class DirCache:
                 return
             self._news = _take
 
-    def close(self) -> None:
+    def close(self, shared_contexts: bool = False) -> None:
+        """The cache off. `shared_contexts`: the tracees may share their cwd and root with a
+        process rotrace does not trace (`run -p`), whose chroot no stop reports: whether a
+        tracee's root is rotrace's is then asked afresh each time (`plain`)."""
+        self._shared_contexts = self._shared_contexts or shared_contexts
         if self._inotify >= 0:
             _close_aside(self._inotify)
         if self._mounts >= 0:
@@ -714,6 +719,8 @@ class DirCache:
 
     def plain(self, tid: int) -> bool:
         """Whether the tracee's paths are rotrace's (`_is_plain`); False when rotrace cannot tell."""
+        if self._shared_contexts:  # (no stop says when its root changes: asked each time)
+            self._plain.pop(tid, None)
         try:
             return self._is_plain(tid)
         except AttributeError:  # no statx or no namespace to compare with: not known

@@ -153,7 +153,7 @@ def attach_process(
     tracer = Tracer(machine, options, sink, on_process)
     # a process already running may share its cwd and root (clone CLONE_FS) with one rotrace
     # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
-    tracer.dircache.close()
+    tracer.dircache.close(shared_contexts=True)
     threads = _seize_threads(pid)
     tracer.started = True
     tracer.exe[pid] = readlink_exe(pid)
