@@ -360,7 +360,11 @@ class Tracer:
         if tid == self.root:
             self.started = True
         if self.started:
-            info = process_info(tid, self.exe[tid], exec_script(tid, self.exe[tid], self.decoder.memory))
+            info = process_info(
+                tid,
+                self.exe[tid],
+                exec_script(tid, self.exe[tid], self.decoder.memory, self.dircache.plain(tid)),
+            )
             self.program_started(info)
             if self.seccomp:
                 self._setuid_note(tid, info)
@@ -593,18 +597,19 @@ def process_info(pid: int, exe: bytes, script: bytes | None = None) -> ProcessIn
         return ProcessInfo(pid, 0, -1, exe, argv or (), script)
 
 
-def exec_script(pid: int, exe: bytes, memory: MemoryReader) -> bytes | None:
+def exec_script(pid: int, exe: bytes, memory: MemoryReader, plain: bool = False) -> bytes | None:
     """The #! script the kernel ran `exe` for, at the exec stop (None: the process runs the file
     it was exec'd with): the file execve was given (its name, from the process's cwd and root,
     symlinks followed) when that is not the executable. A confinement that checks what a
-    process may execute (AppArmor) checks the script, not its interpreter."""
+    process may execute (AppArmor) checks the script, not its interpreter. `plain`: the
+    process's root is rotrace's (resolve.resolve)."""
     address = procfs.execfn(pid)
     name = memory.cstring(pid, address) if address else None
     if not name:
         return None
     name = own_proc(name, pid, pid)  # execveat(fd, "", AT_EMPTY_PATH) is named /dev/fd/N
     try:
-        found = resolve(base_of(pid, AT_FDCWD, name), name, follow=True)
+        found = resolve(base_of(pid, AT_FDCWD, name), name, follow=True, plain=plain)
     except Misplaced:  # by a way through /proc that rotrace cannot take for the process
         return None
     return found if found is not None and found != exe else None

@@ -20,6 +20,7 @@ import stat
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
+from rotrace.tracer.linux import procfs
 from rotrace.tracer.linux.lookup import RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, on_procfs, open_no_magic
 
 TYPE_CHECKING = False
@@ -147,9 +148,15 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     return None
 
 
+def _in_proc(path: bytes, top: bytes = b"/proc") -> bool:
+    """Whether `path` is `top` or below it (by default /proc, whose names mean what they do for
+    whoever looks them up)."""
+    return path == top or path.startswith(top + b"/")
+
+
 def _in_own_proc(path: bytes) -> bool:
     """Whether `path` (as /proc/self/fd names a file) is in rotrace's own /proc directory."""
-    return path.startswith(b"/proc/") and (path == _own[0] or path.startswith(_own[0] + b"/"))
+    return _in_proc(path, _own[0])
 
 
 _own = [b"/proc/%d" % os.getpid()]  # this process's /proc directory (a forked child's its own)
@@ -582,20 +589,6 @@ def resolve(
         os.close(fd)
 
 
-def _tgid_of(tid: int) -> int:
-    """The thread group a thread belongs to (its /proc/self: a thread with a cwd or fds of its
-    own, by unshare, still names its group's through /proc/self); the thread itself where
-    /proc cannot say."""
-    try:
-        with open(b"/proc/%d/status" % tid, "rb") as status:
-            for line in status:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return tid
-
-
 def _root_of(base: bytes) -> bytes:
     """The root link of the thread a base link belongs to (/proc/TID/...)."""
     return b"/proc/" + base.split(b"/")[2] + b"/root"
@@ -631,7 +624,11 @@ def _follow(
                 return None
             tid = int(base.split(b"/")[2])
             links_to_proc = text[:1] == b"/" and (b"proc" in text or b"dev" in text)  # (own_proc's)
-            own = text if root or not links_to_proc else own_proc(text, _tgid_of(tid), tid)
+            own = (
+                text
+                if root or not links_to_proc
+                else own_proc(text, procfs.status_int(tid, b"Tgid", tid), tid)
+            )
             # the kernel follows it from here, but a link into /proc/self (which would be rotrace's)
             # and, under RESOLVE_IN_ROOT, an absolute one (which would start at rotrace's root)
             if own == text and not (root and text.startswith(b"/")):
@@ -660,7 +657,7 @@ def _follow(
                 raise Misplaced from None
             except OSError:  # the target's directory is missing: where the call would have landed
                 landed = normalise(start.rstrip(b"/") + b"/" + text)
-                return None if foreign or landed == b"/proc" or landed.startswith(b"/proc/") else landed
+                return None if foreign or _in_proc(landed) else landed
             if owned is not None:
                 os.close(owned)
             fd = owned = deeper
@@ -698,7 +695,7 @@ def lexical(base: bytes, raw: bytes) -> bytes | None:
         if where is None or not where.startswith(b"/"):
             return None
         joined = normalise(where + b"/" + raw) if raw else where
-    return None if joined == b"/proc" or joined.startswith(b"/proc/") else joined
+    return None if _in_proc(joined) else joined
 
 
 def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bool:

@@ -14,13 +14,14 @@ import errno
 import os
 import sys
 
+from rotrace.tracer.linux.kernel import libc
+
 _OPENAT2 = 437  # the same number in every ABI rotrace runs on (the generic table: x86_64, aarch64)
 _RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
+_syscall = libc.syscall
 _syscall.restype = ctypes.c_long
 
 
@@ -51,7 +52,7 @@ def open_no_magic(path: bytes, flags: int, dir_fd: int, resolve: int = 0) -> int
 
 
 _PROC_SUPER_MAGIC = 0x9FA0
-_fstatfs = _libc.fstatfs
+_fstatfs = libc.fstatfs
 
 
 def on_procfs(fd: int) -> bool:
