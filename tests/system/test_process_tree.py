@@ -3,6 +3,7 @@ and resolving relative paths the way the kernel does (dirfd, cwd shared by threa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -68,6 +69,21 @@ def test_exec_chain_and_exe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     one, two = by_path[os.fsencode(tmp_path / "one")], by_path[os.fsencode(tmp_path / "two")]
     assert os.path.basename(one.exe) == b"touch" and os.path.basename(two.exe) == b"touch"
     assert one.pid != two.pid  # `touch one` is a fork of sh; `two` is the exec'd sh itself
+
+
+def test_a_script_run_by_a_relative_name_through_a_symlink_is_recorded(tmp_path: Path) -> None:
+    """`./link/s.sh` where link is a symlink to the script's directory: the #! script the kernel
+    ran is recorded where it is (the name execve was given, walked as the process walks it)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "s.sh").write_text("#!/bin/sh\ntrue\n")
+    (tmp_path / "real" / "s.sh").chmod(0o755)
+    (tmp_path / "link").symlink_to("real")
+    trace = tmp_path / "t.json"
+    proc = subprocess.run([PY, "-m", "rotrace", "run", "-q", "--json", str(trace), "--", "./link/s.sh"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    scripts = [p.get("script") for p in json.loads(trace.read_text())["processes"]]
+    assert scripts == [str(tmp_path / "real" / "s.sh")], scripts
 
 
 def test_exec_from_a_non_leader_thread(trace_py: TracePy, tmp_path: Path) -> None:
