@@ -211,12 +211,11 @@ def _open_dir(base: bytes, rel: bytes, plain: bool = False) -> int:
     then `rel` from it by a lookup that takes no other magic link (linux/lookup.py), a chunk
     of components at a time (any depth). Where `rel` starts with a process's link in /proc
     (own_proc's /proc/PID/cwd...), that one is taken too. `plain`: the tracee's root is
-    rotrace's (DirCache.plain), so an absolute path is looked up from rotrace's own root in
-    one call."""
+    rotrace's (DirCache.plain). (Always from the tracee's own link: a lookup of an absolute
+    path from rotrace's root in one call, the same place on paper, let a directory swapped
+    without pause by another process be placed in the other one about once in 1,000 writes.)"""
     rooted = base.endswith(b"/root")
     hop = _magic_hop(rel.lstrip(b"/")) if rooted else None
-    if plain and rooted and len(rel) < _CHUNK and hop is None:
-        return _no_magic(b"/" + rel.lstrip(b"/"), _DIR_FLAGS, AT_FDCWD)
     fd = os.open(base, _DIR_FLAGS)
     try:
         if hop is not None:
