@@ -16,7 +16,9 @@ password options of some programs whose short option says nothing (curl `-u user
 `ldapsearch -w`, `smbclient -U user%pass`...) and a secret-named key's value in `aws configure
 set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-..., AKIA..., ya29....); a URL whose
 path is the credential (Slack and Discord webhooks, a Telegram bot's); a PEM private key's
-body. A shell script given as one argument (`sh -c '...'`) is read the same way. Found by
+body; each of these also percent-encoded inside a value (a redirect's URL). A shell script
+given as one argument (`sh -c '...'`) is read the same way, and a list of string literals in a
+script as a command line (`subprocess.run(["curl", "-u", "user:pass", url])`). Found by
 value: whatever the caller knows is secret (`secrets_in`: the values of the environment's
 secret-named variables), wherever it appears.
 
@@ -45,8 +47,13 @@ _LAST = frozenset({
 })  # fmt: skip
 # A variable's last word that ends in "pass" (SSHPASS, sshpass -e's; DBPASS), but not these words
 _PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "keepass", "askpass"})
-# Variables whose names do not say so: a personal access token (GH_PAT), Docker's credentials
-_SECRET_VARIABLES = frozenset({"pat", "docker_auth_config"})
+# Variables whose names do not say so: a personal access token (GH_PAT), Docker's credentials,
+# a session cookie (SESSION, AOC_SESSION; not DESKTOP_SESSION, a desktop's name)
+_SECRET_VARIABLES = frozenset({"pat", "docker_auth_config", "session"})
+_NOT_SECRET_VARIABLES = frozenset({"desktop_session"})
+# A session's id in a URL, a form or a cookie (session_id=, ;jsessionid=, PHPSESSID=): it logs
+# one in; `?session=` too, but not --session NAME (tmux's, a shell's)
+_SESSION_IDS = frozenset({"sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid"})
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared"})  # fmt: skip
@@ -86,7 +93,9 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return True
     last = words[-1]
     if env:  # PGPASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, MYSQL_PWD (not PWD: the directory)
-        if any(w.endswith("token") for w in words) or last in _SECRET_VARIABLES:
+        if "_".join(words[-2:]) in _NOT_SECRET_VARIABLES:
+            return False
+        if any(w.endswith("token") for w in words) or last in _SECRET_VARIABLES or last in _SESSION_IDS:
             return True
         if "_".join(words[-3:]) in _SECRET_VARIABLES or (last.endswith("pass") and last not in _PASS_WORDS):
             return True
@@ -95,6 +104,10 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return True
     if last in ("sig", "signature"):  # ?sig=, X-Amz-Signature=, Signature=; not --signature FILE
         return not option
+    if last in _SESSION_IDS or words[-2:] == ["session", "id"]:
+        return not option
+    if last == "session":
+        return query
     if last == "key":  # ?key= (an API key), --api-key, apiKey; not --key FILE nor --sort-key
         return (len(words) == 1 and query) or (len(words) > 1 and words[-2] in _KEY_KINDS)
     return False
@@ -158,8 +171,10 @@ _PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOC
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
-    r"|PRIVATE KEY"
+    r"|PRIVATE KEY|%[0-9A-Fa-f]{2}"
 )
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_DECODINGS = 3  # %253D is '=' encoded twice: a URL in a URL's query, itself in one
 
 
 def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
@@ -172,8 +187,8 @@ def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
     return None
 
 
-def _form_spans(text: str) -> Iterable[tuple[int, int]]:
-    """Where in `text` a secret is, by its form."""
+def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
+    """Where in `text` a secret is, by its form (also percent-encoded, `depth` times decoded so far)."""
     if "@" in text:
         for m in _URL_USERINFO.finditer(text):
             ui = m.group("ui")
@@ -221,6 +236,31 @@ def _form_spans(text: str) -> Iterable[tuple[int, int]]:
             end = text.find(f"-----END {begin.group('kind')}-----", begin.end())
             at = len(text) if end < 0 else end
             yield begin.end(), at
+    if depth < _DECODINGS and "%" in text:
+        yield from _percent_spans(text, depth)
+
+
+def _percent_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
+    """The secrets `text` holds percent-encoded (`?next=%2Fx%3Ftoken%3DX`, a redirect's
+    `https%3A%2F%2Fuser%3Apass%40host`): found in its decoded form, masked where they are
+    encoded. Each %XX stands for its byte (a secret's form is ASCII)."""
+    decoded: list[str] = []
+    where: list[int] = []  # where each decoded character starts in `text`
+    at = 0
+    for m in _PERCENT.finditer(text):
+        decoded.append(text[at : m.start()])
+        where.extend(range(at, m.start()))
+        decoded.append(chr(int(m.group(1), 16)))
+        where.append(m.start())
+        at = m.end()
+    if not where:
+        return  # nothing encoded
+    decoded.append(text[at:])
+    where.extend(range(at, len(text)))
+    where.append(len(text))  # the end of the last one
+    plain = "".join(decoded)
+    for start, end in _form_spans(plain, depth + 1):
+        yield where[start], where[end]
 
 
 # -- secrets by their place in a command line ----------------------------------------------------
@@ -429,6 +469,37 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
                     yield start + where[a], start + where[b - 1] + 1
 
 
+# A string literal of a script (Python, JSON, JavaScript...), on one line; and what may stand
+# between two items of a list of them
+_LITERAL = re.compile(r""""((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'""")
+_ITEMS = re.compile(r"\s*,\s*")
+
+
+def _literal_spans(text: str) -> Iterable[tuple[int, int]]:
+    """The secrets a list of string literals holds by place: a command line a script writes as
+    a list (`subprocess.run(["curl", "-u", "user:pass", url])`, `["--password", "X"]`, a JSON
+    array of arguments) is read as one."""
+    items: list[tuple[int, str]] = []  # each literal's text, and where it starts
+    end = -1
+    for m in _LITERAL.finditer(text):
+        if items and _ITEMS.fullmatch(text, end, m.start()) is None:
+            yield from _items_spans(items)
+            items = []
+        group = 1 if m.group(1) is not None else 2
+        items.append((m.start(group), m.group(group)))
+        end = m.end()
+    yield from _items_spans(items)
+
+
+def _items_spans(items: list[tuple[int, str]]) -> Iterable[tuple[int, int]]:
+    if len(items) < 2:
+        return
+    for i, offset in _command_masks([word for _, word in items]).items():
+        start, word = items[i]
+        if offset < len(word):
+            yield start + offset, start + len(word)
+
+
 # -- masking -------------------------------------------------------------------------------------
 
 
@@ -474,6 +545,8 @@ class Redactor:
             spans += _form_spans(text)
         if _SPACE.search(text):
             spans += _script_spans(text)
+        if "," in text and ('"' in text or "'" in text):
+            spans += _literal_spans(text)
         if self._known is not None:
             spans += (m.span() for m in self._known.finditer(text))
         return spans

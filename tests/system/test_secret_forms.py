@@ -77,3 +77,41 @@ def test_no_secret_of_these_forms_reaches_an_artifact(tmp_path: Path) -> None:
         artifacts[" ".join(args)] = proc.stdout + proc.stderr
     leaked = {what: [s for s in SECRETS if s in text] for what, text in artifacts.items()}
     assert all(not found for found in leaked.values()), leaked
+
+
+LISTED = "listedPWsecret7"
+ENCODED = "encodedTOKENsecret8"
+SESSION = "53616c7465645f5fsessionSECRET9"
+# A Python program running a command written as a list, handed a URL whose redirect carries a
+# token percent-encoded, under a SESSION cookie variable
+PROGRAM = f"""
+import subprocess, sys
+subprocess.run(["curl", "-u", "bob:{LISTED}", sys.argv[1]], check=True)
+"""
+URL = f"https://h.example/login?next=%2Fapp%3Ftoken%3D{ENCODED}"
+
+
+def test_a_listed_an_encoded_and_a_session_secret_reach_no_artifact(tmp_path: Path) -> None:
+    """What the command line's reader once left: a command written as a list inside a script, a
+    pair percent-encoded inside a URL, a variable named only SESSION."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").symlink_to("/bin/true")
+    outside = ("COLUMNS", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+    env = {k: v for k, v in os.environ.items() if k not in outside}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", SESSION=SESSION)
+    argv = ["python3", "-c", PROGRAM, URL, SESSION]  # a bare value: known by its variable's name
+    run = rotrace_cli("run", "-v", "--json", "t.json", "--", *argv, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "t.json").read_text()
+    trace = json.loads(text)
+    cmdlines = {Path(p["cmdline"][0]).name: p["cmdline"] for p in trace["processes"]}
+    assert cmdlines["curl"][2] == "bob:***", cmdlines  # the program the list ran
+    assert '"bob:***", sys.argv[1]' in cmdlines["python3"][2], cmdlines  # the list in the script
+    assert cmdlines["python3"][3:] == ["https://h.example/login?next=%2Fapp%3Ftoken%3D***", "***"], cmdlines
+    artifacts = {"run's output": run.stdout + run.stderr, "the JSON trace": text}
+    for args in (["report", "-v", "t.json"], ["report", "--format", "json", "t.json"]):
+        proc = rotrace_cli(*args, cwd=tmp_path, env=env)
+        artifacts[" ".join(args)] = proc.stdout + proc.stderr
+    leaked = {what: [s for s in (LISTED, ENCODED, SESSION) if s in out] for what, out in artifacts.items()}
+    assert all(not found for found in leaked.values()), leaked

@@ -71,7 +71,8 @@ _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLD
                     "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
                     "PASSWORD_STORE_DIR", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECRETS_DIR", "PYTHONHASHSEED",
                     "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH", "PROXY_BYPASS",
-                    "DOCKER_CONFIG", "PATH_PREFIX"]  # fmt: skip
+                    "DOCKER_CONFIG", "PATH_PREFIX", "DESKTOP_SESSION", "XDG_SESSION_TYPE", "XDG_SESSION_ID",
+                    "SESSION_MANAGER", "DBUS_SESSION_BUS_ADDRESS"]  # fmt: skip
 
 
 def _authority(host: str, port: int | None) -> str:
@@ -285,6 +286,65 @@ def test_a_script_given_as_one_argument_is_read_the_same_way(secret: str) -> Non
         out = redact_argv(["sh", "-c", script])
         assert _clean(out[2]), (script, out)
         assert redact_argv(out) == out
+
+
+_ALNUM_SECRET = _secret(_ALNUM, min_size=4)
+
+
+@given(_ALNUM_SECRET, st.sampled_from(["%3D", "%3d", "%253D"]))
+def test_a_secret_percent_encoded_in_a_value_is_masked(secret: str, equals: str) -> None:
+    """A pair or a URL's credentials inside an encoded value (a redirect, a `next=`): found in
+    its decoded form, masked where it is encoded."""
+    colon, at, slash = ("%3A", "%40", "%2F") if equals != "%253D" else ("%253A", "%2540", "%252F")
+    for text in (
+        f"https://h/?q=password{equals}{secret}",
+        f"https://h/login?next={slash}app%3Ftoken{equals}{secret}%26x{equals}1",
+        f"--index-url=https://h/?redirect=https{colon}{slash}{slash}bob{colon}{secret}{at}idx.example{slash}simple",
+    ):
+        out = redact_text(text)
+        assert _clean(out) and MASK in out, (text, out)
+        assert redact_text(out) == out
+        assert out.startswith(text[:12])  # where it is stays readable
+
+
+@given(_ALNUM_SECRET, st.sampled_from(['"', "'"]), st.sampled_from([", ", ",", ",\n    "]))
+def test_a_command_line_written_as_a_list_in_a_script_is_read_as_one(secret: str, q: str, sep: str) -> None:
+    """subprocess.run(["curl", "-u", "user:pass", url]), a JSON array of arguments: the items of a
+    list of string literals hold secrets by their place, as a command line's arguments do."""
+
+    def items(*words: str) -> str:
+        return sep.join(f"{q}{w}{q}" for w in words)
+
+    for script in (
+        f"import subprocess; subprocess.run([{items('curl', '-u', f'bob:{secret}', 'https://x')}])",
+        f"run([{items('mytool', '--password', secret, '-v')}])",
+        f"subprocess.check_call([{items('mysql', f'-p{secret}', 'db')}])",
+        f"{{{q}args{q}: [{items('--token', secret)}]}}",
+    ):
+        out = redact_argv(["python", "-c", script])
+        assert _clean(out[2]) and MASK in out[2], (script, out)
+        assert redact_argv(out) == out
+    kept = f"print([{items('--verbose', 'x', '-u', 'name')}])"
+    assert redact_text(kept) == kept
+
+
+@pytest.mark.parametrize("name", ["SESSION", "AOC_SESSION", "PHPSESSID", "JSESSIONID"])
+def test_a_session_cookies_variable_is_withheld(name: str) -> None:
+    assert redact_environment({name: "53616c7465645f5f"}) == {name: REDACTED}
+
+
+@given(_ALNUM_SECRET)
+def test_a_session_id_in_a_url_or_cookie_is_masked(secret: str) -> None:
+    for text in (
+        f"https://h/app;jsessionid={secret}?a=1",
+        f"https://h/?PHPSESSID={secret}",
+        f"https://h/?session={secret}&page=2",
+        f"https://h/?session_id={secret}",
+    ):
+        out = redact_text(text)
+        assert _clean(out), (text, out)
+    for kept in ("tmux new --session=work", "--session main", "https://h/?sessions=3"):
+        assert redact_text(kept) == kept
 
 
 def test_a_script_keeps_what_is_not_secret() -> None:
