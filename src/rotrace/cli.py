@@ -226,7 +226,7 @@ def run(
         command_status=command_status,
         attach=attach,
         allow_fds=allow_fds,
-        labels=_labels(labels),
+        labels=tuple(_labels(labels).items()),
         checkpoint=every,
         persistent=persistent,
     )

@@ -23,8 +23,7 @@ import contextlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rotrace.errors import BadInput, BadOption
 from rotrace.inputs import MiB, read_input
@@ -132,8 +131,7 @@ def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
     return matcher.match
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One allowlist entry, as written (after ~ and relative-path expansion)."""
 
     pattern: str
@@ -263,8 +261,7 @@ _PER_PROCESS = ("/proc/self", "/proc/thread-self", "/dev/stdout", "/dev/stderr")
 _TERMINALS = "/dev/pts"
 
 
-@dataclass(frozen=True)
-class Grants:
+class Grants(NamedTuple):
     """What Landlock is asked to grant for an allowlist (landlock.build's paths: `=PATH` for a
     file alone), and what of the allowlist that leaves out."""
 
@@ -328,8 +325,7 @@ def own_terminals() -> list[str]:
     return sorted(found)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """A policy file as read: its entries (relative ones as written, see `resolve`), the mounts
     whose data must survive a restart, and the settings (env) the application runs with."""
 

@@ -147,7 +147,5 @@ def run(request: RunRequest) -> int:
     from rotrace.run.tracer_side import trace_and_hand_over
 
     if init.under_init:  # the container's PID 1: the run ends with the command's top process
-        from dataclasses import replace
-
-        request = replace(request, options=request.options._replace(container_init=True))
+        request = request._replace(options=request.options._replace(container_init=True))
     return trace_and_hand_over(request, _take())

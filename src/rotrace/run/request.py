@@ -4,7 +4,6 @@ report process before the first event (RunStart, the channel's Start message).""
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rotrace.policy.allowlist import Allowlist
@@ -17,8 +16,7 @@ if TYPE_CHECKING:  # the comparison's modules are the report process's, not the 
     from rotrace.report.diff import Changes
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(NamedTuple):
     """What `rotrace run` was asked to do."""
 
     argv: list[str]
@@ -29,11 +27,11 @@ class RunRequest:
     keep_writes: bool = False
     emit: str | None = None  # an export format, printed to stdout after the run
     baseline: str | None = None  # an earlier trace to compare with
-    view: View = field(default_factory=View)
+    view: View = View()  # (GitHub Actions or not: read as rotrace starts)
     command_status: bool = False  # exit with the command's own status when it failed
     attach: int | None = None  # a running process to trace instead of argv
     allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
-    labels: dict[str, str] = field(default_factory=dict)  # --label KEY=VALUE, for the header
+    labels: tuple[tuple[str, str], ...] = ()  # --label KEY=VALUE, for the header
     checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
     persistent: tuple[str, ...] = ()  # the policy's persistent places (--read-only fills them first)
 

@@ -15,7 +15,6 @@ import os
 import struct
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from typing import Any, NamedTuple
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
@@ -74,7 +73,7 @@ KINDS: dict[str, type[Message]] = {
 }
 _KIND_OF: dict[type[Message], str] = {m: kind for kind, m in KINDS.items()}
 
-_RESULT_FIELDS = tuple(f.name for f in fields(TraceResult))
+_RESULT_FIELDS = TraceResult._fields
 
 
 def _result_fields(result: TraceResult) -> dict[str, Any]:

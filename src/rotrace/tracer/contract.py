@@ -5,7 +5,6 @@ request and forks its report process before the tracer itself is imported."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
@@ -28,8 +27,7 @@ class TraceOptions(NamedTuple):
     container_init: bool = False  # rotrace is a container's PID 1: the run ends with the top process
 
 
-@dataclass
-class TraceResult:
+class TraceResult(NamedTuple):
     """How the traced command ended, and what the tracer saw beside its writes."""
 
     pid: int
@@ -37,8 +35,8 @@ class TraceResult:
     signal: int | None
     seccomp: bool
     stops: int
-    warnings: list[str] = field(default_factory=list)
-    processes: list[ProcessInfo] = field(default_factory=list)  # every program the command ran
-    directories: dict[bytes, DirState] = field(default_factory=dict)  # before the first write in each
+    warnings: list[str]
+    processes: list[ProcessInfo]  # every program the command ran
+    directories: dict[bytes, DirState]  # before the first write in each
     landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
     let_go: bool = False  # run -p: the process was let go, still running (exit_code means nothing)

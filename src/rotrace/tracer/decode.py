@@ -12,7 +12,6 @@ import re
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from rotrace.events import FileEvent
@@ -87,46 +86,85 @@ def _empty_path(spec: Spec, flags: int | None) -> bool:
     return spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)
 
 
-@dataclass(slots=True)
 class Loc:
-    """A path as read at the entry stop, and where the kernel put it (set at the exit stop)."""
+    """A path as read at the entry stop, and where the kernel put it (set at the exit stop).
+    (A class of slots, not a dataclass: the tracer's process loads no dataclass, which would
+    cost it milliseconds before the command starts.)"""
 
-    base: bytes  # the magic link it is resolved from (resolve.base_of); b"" when fixed
-    raw: bytes  # what is resolved from base
-    addr: int = 0  # where the tracee keeps the string (re-read at exit: did it change?)
-    seen: bytes = b""  # the string as read at entry
-    path: bytes | None = None  # the answer; None: unresolved
-    root: bytes = b""  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
-    held: tuple[int, int] | None = None  # a name to remove: the directory holding it at entry
-    stamps: resolve.Stamps | None = None  # a way no watch covers, as read at entry (resolve.stamp)
+    __slots__ = ("addr", "base", "held", "path", "raw", "root", "seen", "stamps")
+
+    def __init__(
+        self,
+        base: bytes,  # the magic link it is resolved from (resolve.base_of); b"" when fixed
+        raw: bytes,  # what is resolved from base
+        addr: int = 0,  # where the tracee keeps the string (re-read at exit: did it change?)
+        seen: bytes = b"",  # the string as read at entry
+        path: bytes | None = None,  # the answer; None: unresolved
+        root: bytes = b"",  # where an absolute symlink starts, if not the process's root (RESOLVE_IN_ROOT)
+        held: tuple[int, int] | None = None,  # a name to remove: the directory holding it at entry
+        stamps: resolve.Stamps | None = None,  # a way no watch covers, as read at entry (resolve.stamp)
+    ) -> None:
+        self.base = base
+        self.raw = raw
+        self.addr = addr
+        self.seen = seen
+        self.path = path
+        self.root = root
+        self.held = held
+        self.stamps = stamps
+
+    def __repr__(self) -> str:
+        return f"Loc(base={self.base!r}, raw={self.raw!r}, path={self.path!r})"
 
     @classmethod
     def fixed(cls, path: bytes | None) -> Loc:
         return cls(b"", b"", path=path)
 
 
-@dataclass(slots=True)
 class Pending:
     """A decoded syscall entry waiting for its result."""
 
-    spec: Spec
-    table: SyscallTable
-    op: str
-    path: Loc
-    target: Loc | None
-    flags: int | None
-    mode: int | None
-    write: bool
-    verbatim_target: bool = False  # a symlink's content is kept as written
-    follow_target: bool = False  # linkat(AT_SYMLINK_FOLLOW): the file linked is the symlink's target
-    follow: bool = False  # a symlink as the last component is followed
-    dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
-    via_fd: int | None = None  # opened through the link /proc/PID/fd/N: N (stdio.py)
-    streams: stdio.Streams | None = None  # then what the command's stdin, stdout and stderr were
-    since: int = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
-    context: tuple[int, Moved] | None = None  # changes of cwd, root and fds at the entry (loop.py)
-    # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
-    handle: tuple[int, bytes, tuple[int, int]] | None = None
+    __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "op",
+                 "path", "since", "spec", "streams", "table", "target", "verbatim_target", "via_fd",
+                 "write")  # fmt: skip
+
+    def __init__(
+        self,
+        spec: Spec,
+        table: SyscallTable,
+        op: str,
+        path: Loc,
+        target: Loc | None,
+        flags: int | None,
+        mode: int | None,
+        write: bool,
+        verbatim_target: bool = False,  # a symlink's content is kept as written
+        follow_target: bool = False,  # linkat(AT_SYMLINK_FOLLOW): the file linked is the symlink's target
+        follow: bool = False,  # a symlink as the last component is followed
+        via_fd: int | None = None,  # opened through the link /proc/PID/fd/N: N (stdio.py)
+        streams: stdio.Streams | None = None,  # then what the command's stdin, stdout and stderr were
+    ) -> None:
+        self.spec = spec
+        self.table = table
+        self.op = op
+        self.path = path
+        self.target = target
+        self.flags = flags
+        self.mode = mode
+        self.write = write
+        self.verbatim_target = verbatim_target
+        self.follow_target = follow_target
+        self.follow = follow
+        self.dir_states: list[Any] | None = None  # what the directories it changes held (dirstate.py)
+        self.via_fd = via_fd
+        self.streams = streams
+        self.since = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
+        self.context: tuple[int, Moved] | None = None  # changes of cwd, root and fds at the entry (loop.py)
+        # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
+        self.handle: tuple[int, bytes, tuple[int, int]] | None = None
+
+    def __repr__(self) -> str:
+        return f"Pending({self.spec.name}, {self.op}, {self.path!r}, {self.target!r})"
 
     def resolve(
         self, memory: MemoryReader, tid: int, result: int | None, cache: DirCache | None = None

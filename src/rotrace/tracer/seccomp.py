@@ -18,7 +18,7 @@ import errno
 import struct
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
@@ -57,8 +57,7 @@ OFF_ARGS = 16
 _INSN = struct.Struct("=HBBI")
 
 
-@dataclass(frozen=True, slots=True)
-class Insn:
+class Insn(NamedTuple):
     """One classic BPF instruction (struct sock_filter)."""
 
     code: int

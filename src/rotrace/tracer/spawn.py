@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import stat
-from dataclasses import dataclass
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp
@@ -59,14 +58,16 @@ def find_executable(command: str, env: dict[str, str]) -> str:
     return path
 
 
-@dataclass
 class Child:
     """The command's process as forked, and what its set-up reported."""
 
-    pid: int
-    seccomp: bool
-    seccomp_error: int
-    status_fd: int
+    __slots__ = ("pid", "seccomp", "seccomp_error", "status_fd")
+
+    def __init__(self, pid: int, seccomp: bool, seccomp_error: int, status_fd: int) -> None:
+        self.pid = pid
+        self.seccomp = seccomp
+        self.seccomp_error = seccomp_error
+        self.status_fd = status_fd
 
     def exec_error(self) -> int | None:
         """The errno of a failed execve, read once the child is gone (None if it exec'd)."""

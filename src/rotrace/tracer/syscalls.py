@@ -6,13 +6,12 @@ in decode.py reads the arguments; the indices say where they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rotrace.tracer.linux.arch import WRITE_OPEN_MASK
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     """Where a syscall keeps the arguments rotrace decodes, and what it does with them."""
 
     name: str

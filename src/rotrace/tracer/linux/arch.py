@@ -8,7 +8,7 @@ and, where the kernel runs them, its compat ABI (i386 on x86_64, arm on aarch64)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_I386 = 0x40000003
@@ -125,18 +125,23 @@ WRITE_OPEN_MASK = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_B
 CREAT_FLAGS = O_WRONLY | O_CREAT | O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_TRUNC)
 
 
-@dataclass(frozen=True, eq=False)
 class SyscallTable:
-    """One ABI: its audit arch id and the numbers of the syscalls rotrace decodes."""
+    """One ABI: its audit arch id and the numbers of the syscalls rotrace decodes (each table is
+    one of a kind: equal means the same one)."""
 
-    name: str
-    audit_arch: int
-    numbers: dict[str, int]
-    open_flags: dict[str, int]
-    by_number: dict[int, str] = field(init=False, repr=False, compare=False)
+    __slots__ = ("audit_arch", "by_number", "name", "numbers", "open_flags")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_number", {nr: n for n, nr in self.numbers.items()})
+    def __init__(
+        self, name: str, audit_arch: int, numbers: dict[str, int], open_flags: dict[str, int]
+    ) -> None:
+        self.name = name
+        self.audit_arch = audit_arch
+        self.numbers = numbers
+        self.open_flags = open_flags
+        self.by_number = {nr: n for n, nr in numbers.items()}
+
+    def __repr__(self) -> str:
+        return f"SyscallTable({self.name})"
 
 
 X86_64 = SyscallTable("x86_64", AUDIT_ARCH_X86_64, {**_X86_64, **_UNIFIED}, _OPEN_FLAGS_X86)
@@ -147,8 +152,7 @@ AARCH64 = SyscallTable("aarch64", AUDIT_ARCH_AARCH64, {**_GENERIC, **_UNIFIED}, 
 X32_SYSCALL_BIT = 0x40000000
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """The ABIs a tracer on this machine can meet: the native one first."""
 
     native: SyscallTable

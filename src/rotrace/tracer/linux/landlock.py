@@ -21,7 +21,6 @@ import errno
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
 
 from rotrace.tracer.linux.kernel import libc
 
@@ -75,15 +74,17 @@ def write_rights(abi: int) -> int:
     return rights
 
 
-@dataclass
 class Ruleset:
     """An open ruleset fd (for the child to apply), and what it is made of."""
 
-    fd: int
-    abi: int
-    writable: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # why a path could not be a rule
-    scoped: int = 0
+    __slots__ = ("abi", "fd", "scoped", "skipped", "writable")
+
+    def __init__(self, fd: int, abi: int, scoped: int = 0) -> None:
+        self.fd = fd
+        self.abi = abi
+        self.writable: list[str] = []
+        self.skipped: list[str] = []  # why a path could not be a rule
+        self.scoped = scoped
 
     def close(self) -> None:
         os.close(self.fd)
