@@ -7,12 +7,16 @@ emitter that escapes (YAML double quotes), or left out. Both rest on one set of 
 every line break that a terminal, YAML (`\\n \\r \\x85 \\u2028 \\u2029`), TOML or JSON honours,
 every other control character (NUL included), the characters that reorder or hide text
 (bidirectional overrides, zero-width characters, the BOM, fillers, tag characters, variation
-selectors), and surrogates (not text).
+selectors), and surrogates (not text). And two sequences: the workflow commands a CI runner
+acts on anywhere in a line of a step's output (GitHub's legacy `##[command]`, Azure Pipelines'
+`##vso[`), whose first `#` is escaped (`\x23` to a reader, `\u0023` in JSON and TOML strings,
+an escape in a YAML double-quoted string).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 from typing import Any
 
@@ -27,6 +31,10 @@ NOT_PLAIN = re.compile(
     "\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef"
     "\ud800-\udfff]"  # surrogates: undecodable bytes (surrogateescape) or a broken string
 )
+
+
+# `##[` and `##vso[` (any case): the `#` before them is the one escaped
+CI_COMMAND = re.compile(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -51,13 +59,20 @@ def safe_text(value: bytes | str) -> str:
     # byte stands for (a hand-made trace) is escaped below
     with contextlib.suppress(UnicodeEncodeError):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return NOT_PLAIN.sub(_escape_char, text)
+    text = NOT_PLAIN.sub(_escape_char, text)
+    return CI_COMMAND.sub(lambda _: "\\x23", text) if "#" in text else text
 
 
 def is_plain(text: str) -> bool:
     """Nothing in `text` needs escaping: written as it is, it stays one line, shows what it is,
-    and is valid UTF-8."""
-    return NOT_PLAIN.search(text) is None
+    is valid UTF-8, and is no CI command."""
+    return NOT_PLAIN.search(text) is None and ("#" not in text or CI_COMMAND.search(text) is None)
+
+
+def ci_safe_json(text: str) -> str:
+    """JSON text (or TOML: both read `\u0023` in a string as `#`) with no CI command in it: the
+    sequences can only be inside its strings."""
+    return CI_COMMAND.sub(lambda _: "\\u0023", text) if "##" in text else text
 
 
 class EscapingEmitter:
@@ -71,6 +86,7 @@ class EscapingEmitter:
 
     event: Any
     allow_unicode: Any
+    stream: Any
 
     def choose_scalar_style(self) -> Any:
         value = getattr(self.event, "value", None)
@@ -82,7 +98,13 @@ class EscapingEmitter:
         # the emitters' own test escapes C0, C1, line breaks and surrogates; with allow_unicode
         # off it escapes every character past ASCII, the rest of the set among them
         allow, self.allow_unicode = self.allow_unicode, self.allow_unicode and is_plain(text)
+        stream = self.stream
+        if "##" in text:  # what it writes, with the CI commands' first `#` as an escape
+            self.stream = io.StringIO()
         try:
             super().write_double_quoted(text, split)  # type: ignore[misc]
         finally:
             self.allow_unicode = allow
+            if self.stream is not stream:
+                written, self.stream = self.stream.getvalue(), stream
+                stream.write(CI_COMMAND.sub(lambda _: "\\x23", written))

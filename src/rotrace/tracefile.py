@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from rotrace import __version__
 from rotrace.errors import BadInput
+from rotrace.escape import ci_safe_json
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.inputs import MiB, open_input, read_whole
@@ -102,7 +103,7 @@ def _event_line(v: Verdict, first: bool) -> str:
     mode = "null" if e.mode is None else f'"{e.mode:#o}"'
     result = "null" if e.result is None else e.result
     known = None if v.explanation is None else v.explanation.id
-    return (
+    return ci_safe_json(
         f'{sep}{{"pid": {e.pid}, "tid": {e.tid}, "exe": {_encode_string(text_of(e.exe))}, '
         f'"syscall": {_encode_string(e.syscall)}, "op": {_encode_string(e.op)}, '
         f'"path": {_path(e.path)}, "target": {_path(e.target)}, "flags": {_string(e.flags)}, '
@@ -183,7 +184,7 @@ class TraceWriter:
     def __init__(self, fp: IO[str], header: TraceHeader) -> None:
         self._fp = fp
         self._first = True
-        text = json.dumps(header_json(header))
+        text = ci_safe_json(json.dumps(header_json(header)))
         fp.write(text[:-1] + ', "events": [')
 
     def add(self, verdict: Verdict) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rotrace.escape import safe_text
 from tests.support.places import fixed_name_dir
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
@@ -333,7 +334,7 @@ def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
         )
         assert out.returncode == 1, out.stderr
         assert (
-            str(made.name) in out.stderr
+            safe_text(made.name) in out.stderr
         )  # the name is reported, on a line that starts with rotrace's own text
         commands = [
             line.lstrip()
@@ -343,5 +344,57 @@ def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
         assert all(
             line.startswith(("::error title=rotrace", "::warning title=rotrace")) for line in commands
         ), commands
+    finally:
+        shutil.rmtree(base)
+
+
+# Workflow commands a runner acts on anywhere in a line (GitHub's legacy form, Azure's), spelt
+# as a traced program may spell them in a file name
+CI_COMMANDS = ["x##[stop-commands]tok1", "y##[error]forged", "z##vso[task.setvariable variable=A]1",
+               "w##VsO[task.complete result=Succeeded]"]  # fmt: skip
+ANY_CI_COMMAND = re.compile(r"##(vso)?\[", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("log", [("GITHUB_ACTIONS", "true"), ("TF_BUILD", "True")])
+def test_a_ci_command_in_a_file_name_reaches_no_output_raw(tmp_path: Path, log: tuple[str, str]) -> None:
+    """GitHub's runner acts on `##[command]` anywhere in a line of a step's output, Azure's on
+    `##vso[`: a file name holding one, printed raw by the report, stopped the runner reading
+    rotrace's own annotations (`##[stop-commands]`) or forged one. Every output escapes the
+    first `#`, and each document still reads the name back as itself."""
+    base = _outside_the_allowlist("rotrace-ci-")
+    try:
+        for name in CI_COMMANDS:
+            (base / name).mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "TF_BUILD", "COLUMNS")}
+        env.update({log[0]: log[1], "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
+        trace = tmp_path / "t.json"
+        script = 'for d in "$0"/*; do echo x > "$d/f"; done'
+        argv = [*ROTRACE, "run", "-v", "--json", str(trace), "--", "sh", "-c", script, str(base)]
+        run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 1, run.stderr
+        summary = tmp_path / "summary.md"
+        outputs = {"run": run.stdout + run.stderr, "trace": trace.read_text(),
+                   "summary": summary.read_text() if summary.exists() else ""}  # fmt: skip
+        for args in (["report", "-v"], ["report", "--format", "json"], ["check"],
+                     *(["allowlist", "--format", f] for f in ("k8s", "compose", "docker", "bwrap", "policy",
+                                                              "apparmor"))):  # fmt: skip
+            proc = subprocess.run([*ROTRACE, *args, str(trace)], capture_output=True, text=True, env=env,
+                                  timeout=60)  # fmt: skip
+            outputs[" ".join(args)] = proc.stdout + proc.stderr
+            if args[-1] == "json":
+                document = proc.stdout
+        raw = {what: ANY_CI_COMMAND.findall(text) for what, text in outputs.items()}
+        assert not any(raw.values()), raw
+        written = {
+            os.path.basename(os.path.dirname(e["path"])) for e in json.loads(outputs["trace"])["events"]
+        }
+        assert set(CI_COMMANDS) <= written  # the JSON reads each name back as itself
+        report = json.dumps(json.loads(document), ensure_ascii=False)
+        assert all(name in report for name in CI_COMMANDS)
+        k8s = subprocess.run([*ROTRACE, "allowlist", "--format", "k8s", str(trace)], capture_output=True,
+                             text=True, env=env, timeout=60)  # fmt: skip
+        (doc,) = _strict_yaml(k8s.stdout)
+        mounts = {m["mountPath"] for m in doc["spec"]["containers"][0]["volumeMounts"]}
+        assert {str(base / n) for n in CI_COMMANDS} <= mounts  # YAML reads each back as itself
     finally:
         shutil.rmtree(base)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from rotrace.escape import safe_text
+import json
+import re
+import tomllib
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rotrace.escape import ci_safe_json, is_plain, safe_text
+from rotrace.export.formats import _toml, _yaml
 from rotrace.pathnames import generalise, is_general, is_under
 
 
@@ -38,3 +47,21 @@ def test_safe_text_escapes_what_shows_as_nothing_or_a_blank() -> None:
                    "\U000e0100"):  # fmt: skip
         escaped = safe_text(f"a{hidden}b")
         assert escaped != f"a{hidden}b" and escaped.isascii() and safe_text(escaped) == escaped, hidden
+
+
+_CI_TEXT = st.text(alphabet=st.sampled_from(list("#[vsoVOa]\\ ")), max_size=30)
+
+
+@given(_CI_TEXT)
+def test_no_ci_command_is_left_in_what_a_runner_reads(text: str) -> None:
+    """GitHub's `##[command]` and Azure's `##vso[` act anywhere in a line: the escaped text has
+    none, stays as escaped when escaped again, and JSON, TOML and YAML read the name back."""
+    command = re.compile(r"##(vso)?\[", re.IGNORECASE)
+    shown = safe_text(text)
+    assert not command.search(shown) and safe_text(shown) == shown
+    assert is_plain(text) == (command.search(text) is None)
+    encoded = ci_safe_json(json.dumps(text))
+    assert not command.search(encoded) and json.loads(encoded) == text
+    for written, read in ((_toml({"a": text}), lambda t: tomllib.loads(t)["a"]),
+                          (_yaml({"a": text}), lambda t: yaml.safe_load(t)["a"])):  # fmt: skip
+        assert not command.search(written) and read(written) == text, written

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import NOT_PLAIN, EscapingEmitter, code_escape, is_plain, safe_text
+from rotrace.escape import NOT_PLAIN, EscapingEmitter, ci_safe_json, code_escape, is_plain, safe_text
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
@@ -164,7 +164,7 @@ def _toml(doc: dict[str, object]) -> str:
         char = match.group()
         return char if char == "\n" else code_escape(char)  # its own line ends stay
 
-    return NOT_PLAIN.sub(escape, tomli_w.dumps(doc))
+    return ci_safe_json(NOT_PLAIN.sub(escape, tomli_w.dumps(doc)))
 
 
 def policy(plan: MountPlan, target: Target) -> Rendered:

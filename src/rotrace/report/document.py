@@ -9,6 +9,7 @@ import os
 from typing import IO, Any
 
 from rotrace import __version__
+from rotrace.escape import ci_safe_json
 from rotrace.explain import Known
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
@@ -114,5 +115,5 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
 
 
 def write(document: dict[str, Any], fp: IO[str]) -> None:
-    json.dump(document, fp, indent=2)
+    fp.write(ci_safe_json(json.dumps(document, indent=2)))
     fp.write("\n")
