@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import InitVar, dataclass, field
 
 from rotrace.events import DirState, ProcessInfo
-from rotrace.redact import Redactor
+from rotrace.redact import Redactor, secrets_in
 
 
 @dataclass
@@ -76,8 +76,14 @@ class TraceHeader:
 
     def __post_init__(self, secrets: Collection[str]) -> None:
         """No secret reaches a trace, a report or an export, whoever makes the header: a run's,
-        or one read back from a trace an older rotrace wrote (redact.py; idempotent)."""
-        redact = Redactor(secrets)
+        or one read back from a trace an older rotrace wrote (redact.py; idempotent). The values
+        of the secret-named variables it recorded are known secrets too: a trace written before
+        they were masked holds them in its command lines as well."""
+        known = set(secrets)
+        for env in (self.environment, self.labels, *(s.environment for s in self.sources),
+                    *(s.labels for s in self.sources)):  # fmt: skip
+            known |= secrets_in(env)
+        redact = Redactor(known)
         self.command = redact.argv(self.command)
         self.processes = [p._replace(cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)

@@ -51,9 +51,12 @@ _PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass"
 # a session cookie (SESSION, AOC_SESSION; not DESKTOP_SESSION, a desktop's name)
 _SECRET_VARIABLES = frozenset({"pat", "docker_auth_config", "session"})
 _NOT_SECRET_VARIABLES = frozenset({"desktop_session"})
-# A session's id in a URL, a form or a cookie (session_id=, ;jsessionid=, PHPSESSID=): it logs
-# one in; `?session=` too, but not --session NAME (tmux's, a shell's)
-_SESSION_IDS = frozenset({"sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid"})
+# A session's id in a URL, a form, a cookie, a header or an option (session_id=, ;jsessionid=,
+# PHPSESSID=, X-Session-Id:, --session-id; ASP's ASPSESSIONIDXXXXXXXX): it logs one in;
+# `?session=` too, but not --session NAME (tmux's, a shell's)
+_SESSION_IDS = ("sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid")
+# Terraform's TF_TOKEN_<host> (the host's dots as underscores, in any case)
+_TOKEN_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_TOKEN_")
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared"})  # fmt: skip
@@ -72,6 +75,10 @@ def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
+def _session_id(words: list[str]) -> bool:
+    return words[-1].startswith(_SESSION_IDS) or words[-2:] == ["session", "id"]
+
+
 def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
     """Whether `name` (a variable, an option, a `name=value` pair, a header) says that its value
     is a secret. An upper-case name is read as an environment variable's (`*TOKEN*`,
@@ -86,6 +93,8 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
     words = _words(name)
     if not words or words[-1] in _NOT_SECRET:
         return False
+    if _TOKEN_PREFIX.match(name):
+        return True
     env = _ENV_NAME.fullmatch(name) is not None
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
@@ -95,7 +104,7 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
     if env:  # PGPASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, MYSQL_PWD (not PWD: the directory)
         if "_".join(words[-2:]) in _NOT_SECRET_VARIABLES:
             return False
-        if any(w.endswith("token") for w in words) or last in _SECRET_VARIABLES or last in _SESSION_IDS:
+        if any(w.endswith("token") for w in words) or last in _SECRET_VARIABLES or _session_id(words):
             return True
         if "_".join(words[-3:]) in _SECRET_VARIABLES or (last.endswith("pass") and last not in _PASS_WORDS):
             return True
@@ -104,8 +113,8 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return True
     if last in ("sig", "signature"):  # ?sig=, X-Amz-Signature=, Signature=; not --signature FILE
         return not option
-    if last in _SESSION_IDS or words[-2:] == ["session", "id"]:
-        return not option
+    if _session_id(words):
+        return True
     if last == "session":
         return query
     if last == "key":  # ?key= (an API key), --api-key, apiKey; not --key FILE nor --sort-key
@@ -130,11 +139,23 @@ _SEP = r"\s,;=\"'(<\[{|>"
 _BARE_USERINFO = re.compile(
     rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@(?={_HOST})"
 )
-_VALUE = r"\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{})"
+# a value: quoted (a script's string prefixes too: f"..", b'..'), bracketed (a tuple or list:
+# auth=("user", "pass"), "password": ["x"]: all inside is masked), or bare
+_VALUE = (
+    r"[fFrRbBuU]{{0,2}}(?:\"\"\"(?P<tdq>[^\"]*)\"\"\"|'''(?P<tsq>[^']*)''')"
+    r"|[fFrRbBuU]{{0,2}}\"(?P<dq>[^\"]*)\"|[fFrRbBuU]{{0,2}}'(?P<sq>[^']*)'"
+    r"|[(\[{{](?P<in>[^)\]}}\n]{{1,1024}})[)\]}}]|(?P<bare>{})"
+)
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
 _PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]{0,63})=")
 _PAIR_VALUE = re.compile(_VALUE.format(r"[^\s&#,;'\"]+"))
+# name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
+# `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
+_ASSIGN = re.compile(
+    r"(?<![\w.-])(?P<name>[A-Za-z_][\w.-]{0,63})(?:[\"']\])?[ \t]*(?:=>|:=|=)(?![=>~])[ \t]*"
+    r"(?=[fFrRbBuU]{0,2}[\"'(\[{])"
+)
 _SCHEMES = (
     r"bearer|basic|token|digest|negotiate|ntlm|oauth|bot|apikey|api-key|jwt|aws4-hmac-sha256|ssws|"
     r"splunk|geniekey|sso-key|hmac|key|sharedaccesssignature"
@@ -180,7 +201,7 @@ _DECODINGS = 3  # %253D is '=' encoded twice: a URL in a URL's query, itself in 
 def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
     if m is None:
         return None
-    for group in ("dq", "sq", "bare"):
+    for group in ("tdq", "tsq", "dq", "sq", "in", "bare"):
         if m.group(group) is not None:
             start, end = m.span(group)
             return (start, end) if end > start and m.group(group) != MASK else None
@@ -209,6 +230,13 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
             if m.start() >= covered and secret_name(
                 m.group("name"), query=text[m.start() - 1 : m.start()] in "?&"
             ):
+                span = _value_span(_PAIR_VALUE.match(text, m.end()))
+                if span is not None:
+                    covered = span[1]
+                    yield span
+        covered = 0
+        for m in _ASSIGN.finditer(text):
+            if m.start() >= covered and secret_name(m.group("name")):
                 span = _value_span(_PAIR_VALUE.match(text, m.end()))
                 if span is not None:
                     covered = span[1]
@@ -243,7 +271,8 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
 def _percent_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
     """The secrets `text` holds percent-encoded (`?next=%2Fx%3Ftoken%3DX`, a redirect's
     `https%3A%2F%2Fuser%3Apass%40host`): found in its decoded form, masked where they are
-    encoded. Each %XX stands for its byte (a secret's form is ASCII)."""
+    encoded. Each %XX stands for its byte (a secret's form is ASCII); a form's `+` is a space
+    (`%22password%22%3A+%22X%22`) or itself (base64): read both ways."""
     decoded: list[str] = []
     where: list[int] = []  # where each decoded character starts in `text`
     at = 0
@@ -259,8 +288,9 @@ def _percent_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
     where.extend(range(at, len(text)))
     where.append(len(text))  # the end of the last one
     plain = "".join(decoded)
-    for start, end in _form_spans(plain, depth + 1):
-        yield where[start], where[end]
+    for form in (plain, plain.replace("+", " ")) if "+" in plain else (plain,):
+        for start, end in _form_spans(form, depth + 1):
+            yield where[start], where[end]
 
 
 # -- secrets by their place in a command line ----------------------------------------------------
@@ -469,25 +499,53 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
                     yield start + where[a], start + where[b - 1] + 1
 
 
-# A string literal of a script (Python, JSON, JavaScript...), on one line; and what may stand
-# between two items of a list of them
-_LITERAL = re.compile(r""""((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'""")
-_ITEMS = re.compile(r"\s*,\s*")
+# The rest of a string literal of a script (Python, JSON, JavaScript...) after its opening
+# quote, on one line; what may stand between two items of a list of them (a string prefix: f"x")
+_REST = {q: re.compile(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
+_QUOTE = re.compile("[\"']")
+_ITEMS = re.compile(r"\s*,\s*[fFrRbBuU]{0,2}")
+
+
+def _literals(text: str) -> Iterable[tuple[int, int, int, int]]:
+    """Each string literal in `text`: where it opens, its contents start and end, and where it
+    ends. In
+    one pass: a quote with no end on its line is one after which, up to the line's end, no
+    quote of its kind opens a literal either (each is escaped), so none is looked at again."""
+    dead = {'"': -1, "'": -1}  # up to here, a quote of that kind opens nothing
+    at = 0
+    while (found := _QUOTE.search(text, at)) is not None:
+        start = found.start()
+        quote = text[start]
+        if text.startswith(quote * 3, start):  # a triple-quoted string, over lines
+            end = text.find(quote * 3, start + 3)
+            if end < 0:
+                return
+            yield start, start + 3, end, end + 3
+            at = end + 3
+            continue
+        rest = None if start < dead[quote] else _REST[quote].match(text, start + 1)
+        if rest is None:
+            if start >= dead[quote]:
+                line_end = text.find("\n", start)
+                dead[quote] = len(text) if line_end < 0 else line_end
+            at = start + 1
+            continue
+        yield start, start + 1, rest.end() - 1, rest.end()
+        at = rest.end()
 
 
 def _literal_spans(text: str) -> Iterable[tuple[int, int]]:
     """The secrets a list of string literals holds by place: a command line a script writes as
-    a list (`subprocess.run(["curl", "-u", "user:pass", url])`, `["--password", "X"]`, a JSON
+    a list (`subprocess.run(["curl", "-u", "user:pass", url])`, `["--password", f"X"]`, a JSON
     array of arguments) is read as one."""
     items: list[tuple[int, str]] = []  # each literal's text, and where it starts
-    end = -1
-    for m in _LITERAL.finditer(text):
-        if items and _ITEMS.fullmatch(text, end, m.start()) is None:
+    last = -1
+    for opening, start, end, after in _literals(text):
+        if items and _ITEMS.fullmatch(text, last, opening) is None:
             yield from _items_spans(items)
             items = []
-        group = 1 if m.group(1) is not None else 2
-        items.append((m.start(group), m.group(group)))
-        end = m.end()
+        items.append((start, text[start:end]))
+        last = after
     yield from _items_spans(items)
 
 

@@ -60,6 +60,7 @@ def _everything_read_from(trace: Path, tmp_path: Path, env: dict[str, str]) -> d
         "report --format json": ["report", str(trace), "--format", "json"],
         "check": ["check", str(trace), "--json", str(tmp_path / "checked.json")],
         "diff": ["diff", str(DATA / "uv-pip-install.json"), str(trace), "--format", "json"],
+        "merge": ["merge", str(trace), "-o", str(tmp_path / "merged.json")],
         **{
             f"allowlist {f}": ["allowlist", str(trace), "--format", f] for f in ("k8s", "compose", "apparmor")
         },
@@ -68,6 +69,7 @@ def _everything_read_from(trace: Path, tmp_path: Path, env: dict[str, str]) -> d
         assert proc.returncode in (0, 1), (name, proc.stderr)
         out[name] = proc.stdout + proc.stderr
     out["check's trace"] = (tmp_path / "checked.json").read_text()
+    out["the merged trace"] = (tmp_path / "merged.json").read_text()
     out["step summary"] = (tmp_path / "summary.md").read_text()
     return out
 
@@ -109,10 +111,11 @@ def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
 
 def test_a_trace_written_with_secrets_is_masked_when_read(tmp_path: Path) -> None:
     """A trace from an older rotrace holds the secrets verbatim: no report of it shows them,
-    and a check writes a trace without them."""
+    and a check writes a trace without them. The value of a secret-named variable it recorded
+    is masked wherever it is, a bare argument too, by a reader or a merge."""
     trace = json.loads((DATA / "uv-pip-install.json").read_text())
     trace["command"] = ["uv", "pip", "install", "--index-url", f"https://alice:{URL_PASSWORD}@h.invalid/simple",
-                        f"--password={ARG_PASSWORD}", "six"]  # fmt: skip
+                        f"--password={ARG_PASSWORD}", "six", PUBLISH_TOKEN]  # fmt: skip
     trace["processes"][0]["cmdline"] = ["uv", "publish", "--token", TOKEN_VALUE]
     trace["environment"].update(
         UV_INDEX_URL=f"https://{INDEX_TOKEN}@h.invalid/simple",

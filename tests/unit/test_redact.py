@@ -71,7 +71,7 @@ _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLD
                     "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
                     "PASSWORD_STORE_DIR", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECRETS_DIR", "PYTHONHASHSEED",
                     "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH", "PROXY_BYPASS",
-                    "DOCKER_CONFIG", "PATH_PREFIX", "DESKTOP_SESSION", "XDG_SESSION_TYPE", "XDG_SESSION_ID",
+                    "DOCKER_CONFIG", "PATH_PREFIX", "DESKTOP_SESSION", "XDG_SESSION_TYPE",
                     "SESSION_MANAGER", "DBUS_SESSION_BUS_ADDRESS"]  # fmt: skip
 
 
@@ -345,6 +345,50 @@ def test_a_session_id_in_a_url_or_cookie_is_masked(secret: str) -> None:
         assert _clean(out), (text, out)
     for kept in ("tmux new --session=work", "--session main", "https://h/?sessions=3"):
         assert redact_text(kept) == kept
+
+
+@given(_ALNUM_SECRET)
+def test_a_secret_in_a_scripts_value_of_any_shape_is_masked(secret: str) -> None:
+    """After a secret name, a script's value is a string with a prefix (f"..", r'..'), a triple-
+    quoted one, a tuple, a list or a dict's; its assignment has spaces around `=`, a subscript,
+    `=>` or PowerShell's `$env:`."""
+    for script in (
+        f'requests.get(u, auth=("bob", "{secret}"))',
+        f'd = {{"password": ["{secret}"]}}',
+        f'h = {{"Authorization": f"Bearer {secret}"}}',
+        "d = {'password': " + "'''" + secret + "'''}",
+        f'os.environ["GITHUB_TOKEN"] = "{secret}"',
+        f'password = "{secret}"',
+        f'$env:GITHUB_TOKEN = "{secret}"',
+        f'{{:password => "{secret}"}}',
+        f'cmd = ["curl", "-u", f"bob:{secret}", url]',
+        f'cmd = ["curl", "-u", r"bob:{secret}", url]',
+        'cmd = ["mysql", """-p' + secret + '""", "db"]',
+        f"https://h/cb?state=%7B%22password%22%3A+%22{secret}%22%7D",
+    ):
+        out = redact_argv(["python3", "-c", script])
+        assert _clean(out[2]) and MASK in out[2], (script, out)
+        assert redact_argv(out) == out
+    for kept in ('x = "y"', "if token == other: pass", 'print("a", "b")'):
+        assert redact_text(kept) == kept
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SESSION_ID", "X_SESSION_ID", "TF_TOKEN_app_terraform_io", "TF_TOKEN_gitlab_example_com",
+     "ASPSESSIONIDQQGGGNCG"],
+)  # fmt: skip
+def test_session_ids_and_terraform_tokens_are_secret_names(name: str) -> None:
+    assert secret_name(name) and secret_name(name, option=True)
+    assert redact_environment({name: "53616c7465645f5f"}) == {name: REDACTED}
+
+
+@given(_ALNUM_SECRET)
+def test_a_session_id_in_a_header_json_or_option_is_masked(secret: str) -> None:
+    for argv in (["curl", "-H", f"X-Session-Id: {secret}"], ["app", "--session-id", secret],
+                 ["python3", "-c", f'd = {{"sessionid": "{secret}", "session_id": "{secret}"}}'],
+                 ["docker", "run", "-e", f"SESSION_ID={secret}", "img"]):  # fmt: skip
+        assert all(_clean(arg) for arg in redact_argv(argv)), (argv, redact_argv(argv))
 
 
 def test_a_script_keeps_what_is_not_secret() -> None:
