@@ -192,9 +192,10 @@ _PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOC
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
-    r"|PRIVATE KEY|%[0-9A-Fa-f]{2}"
+    r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX or \/, HTML's &amp;
+_ENCODED = re.compile(r"%(?P<x>[0-9A-Fa-f]{2})|(?:%u|\\u)(?P<u>[0-9A-Fa-f]{4})|\\(?P<s>/)|&(?P<amp>amp);")
 _DECODINGS = 3  # %253D is '=' encoded twice: a URL in a URL's query, itself in one
 
 
@@ -264,38 +265,58 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
             end = text.find(f"-----END {begin.group('kind')}-----", begin.end())
             at = len(text) if end < 0 else end
             yield begin.end(), at
-    if depth < _DECODINGS and "%" in text:
-        yield from _percent_spans(text, depth)
+    if depth < _DECODINGS:
+        for form, where in _decoded(text):
+            for start, end in _form_spans(form, depth + 1):
+                yield where[start], where[end]
 
 
-def _percent_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
-    """The secrets `text` holds percent-encoded (`?next=%2Fx%3Ftoken%3DX`, a redirect's
-    `https%3A%2F%2Fuser%3Apass%40host`): found in its decoded form, masked where they are
-    encoded. Each %XX stands for its byte (a secret's form is ASCII); a form's `+` is a space
-    (`%22password%22%3A+%22X%22`) or itself (base64): read both ways."""
+def _decoded(text: str) -> list[tuple[str, list[int]]]:
+    """`text` decoded, if anything in it is encoded (`?next=%2Fx%3Ftoken%3DX`, a redirect's
+    `https%3A%2F%2Fuser%3Apass%40host`, Go's JSON `\u0026key=`, `&amp;`), with where each of
+    its characters starts in `text` (and the end): secrets are found in it and masked where
+    they are encoded. %XX stands for its byte (a secret's form is ASCII); a form's `+` is a
+    space (`%22password%22%3A+%22X%22`) or itself (base64): both readings are given."""
+    if "%" not in text and "\\" not in text and "&amp;" not in text:
+        return []
+    found = [m for m in _ENCODED.finditer(text)]
+    if not found:
+        return []  # nothing encoded
+    forms = [_decode(text, found, spaces=False)]
+    if "+" in text or any(m.group("x") in _SPACES for m in found):
+        forms.append(_decode(text, found, spaces=True))
+    return forms
+
+
+_SPACES = frozenset({"20", "09", "0A", "0a", "0D", "0d"})  # whitespace, which ends a bare value
+
+
+def _decode(text: str, found: list[re.Match[str]], spaces: bool) -> tuple[str, list[int]]:
+    """`_decoded`'s one reading: with `spaces`, %20 and the like and a `+` are spaces; without,
+    they stay as they are (`password%3Dcorrect%20horse`: the whole passphrase is the value)."""
     decoded: list[str] = []
     where: list[int] = []  # where each decoded character starts in `text`
     at = 0
-    for m in _PERCENT.finditer(text):
+    for m in found:
+        if not spaces and m.group("x") in _SPACES:
+            continue
         decoded.append(text[at : m.start()])
         where.extend(range(at, m.start()))
-        decoded.append(chr(int(m.group(1), 16)))
+        code = m.group("x") or m.group("u")
+        decoded.append(chr(int(code, 16)) if code else "/" if m.group("s") else "&")
         where.append(m.start())
         at = m.end()
-    if not where:
-        return  # nothing encoded
     decoded.append(text[at:])
     where.extend(range(at, len(text)))
     where.append(len(text))  # the end of the last one
     plain = "".join(decoded)
-    for form in (plain, plain.replace("+", " ")) if "+" in plain else (plain,):
-        for start, end in _form_spans(form, depth + 1):
-            yield where[start], where[end]
+    return (plain.replace("+", " ") if spaces else plain), where
 
 
 # -- secrets by their place in a command line ----------------------------------------------------
 
 _WHOLE, _USERPASS, _PASSARG, _AFTER_EQUALS = "whole", "user:pass", "openssl pass", "name=value"
+_USERPASS_OR_TOKEN = "user:pass or token"  # httpie -a: user:pass, or a bearer token (-A bearer)
 _USERPERCENT = "user%pass"  # Samba's -U
 
 
@@ -313,21 +334,29 @@ class _Program:
             return None
         return None if option in self.attached_only else self.options.get(option)
 
-    def attached_kind(self, arg: str, seen: set[str]) -> str | None:
-        """How `-pSECRET` holds its secret (from its third character), if it is such an option."""
+    def attached_kind(self, arg: str, seen: set[str]) -> tuple[str, int] | None:
+        """How `-pSECRET` holds its secret, and where its value starts, if it is such an option;
+        in a cluster of flags too (curl -vubob:pass: the value after the option's letter)."""
         if (
             not self.attached
             or len(arg) <= 2
+            or arg[0] != "-"
             or arg[1] == "-"
             or (self.after and self.after.isdisjoint(seen))
         ):
             return None
-        return self.options.get(arg[:2])
+        for at in range(1, len(arg) - 1):
+            kind = self.options.get("-" + arg[at])
+            if kind is not None:
+                return kind, at + 1
+            if not arg[at].isalpha():
+                return None
+        return None
 
 
 _CURL = _Program({"-u": _USERPASS, "--user": _USERPASS, "-U": _USERPASS, "--proxy-user": _USERPASS,
                   "-E": _USERPASS, "--cert": _USERPASS, "-b": _WHOLE})  # fmt: skip
-_HTTPIE = _Program({"-a": _USERPASS, "--auth": _USERPASS})
+_HTTPIE = _Program({"-a": _USERPASS_OR_TOKEN, "--auth": _USERPASS_OR_TOKEN})
 _MYSQL = _Program({"-p": _WHOLE}, attached_only=frozenset({"-p"}))
 _LOGIN = _Program({"-p": _WHOLE}, after=frozenset({"login"}))
 _PROGRAMS: dict[str, _Program] = {
@@ -360,7 +389,7 @@ _OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DO
 _ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
 _CLUSTER = re.compile(r"-[A-Za-z]{2,}")
 _LOOKS_LIKE_OPTION = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
-_SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n"})
+_SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n", "`"})
 # a subcommand that sets a named value (aws configure set aws_secret_access_key KEY)
 _CONFIG = frozenset({"config", "configure"})
 
@@ -369,6 +398,8 @@ def _offset(kind: str, value: str) -> int | None:
     """Where the secret starts in an option's value (None: it holds none)."""
     if not value or value == MASK:
         return None
+    if kind == _USERPASS_OR_TOKEN:
+        return value.index(":") + 1 if ":" in value else 0
     if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT):
         sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%"}[kind]
         return value.index(sep) + 1 if sep in value and not value.endswith(sep) else None
@@ -415,7 +446,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if option is not None or attached is not None:
             known = program.kind(option.group("option"), seen) if program and option else None
             if known is None and attached is not None:  # -pSECRET
-                mask(i, attached, arg[2:], 2)
+                mask(i, attached[0], arg[attached[1] :], attached[1])
             elif (
                 known is None and program and program.attached and _CLUSTER.fullmatch(arg)
             ):  # -sSLu user:pass
@@ -452,7 +483,10 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
 
 # -- a shell script given as one argument --------------------------------------------------------
 
-_SHELL_WORD = re.compile(r"""(?:[^\s'"\\;|&()]|\\.|'[^']*'|"(?:[^"\\]|\\.)*"|['"\\])+|&&|\|\||[;|&()\n]""")
+# a word, a separator, or a backslash before a line's end (the line goes on: no word)
+_SHELL_WORD = re.compile(
+    r"""\\\n|(?:[^\s'"\\;|&()`]|\\.|'[^']*'|"(?:[^"\\]|\\.)*"|['"\\])+|&&|\|\||[;|&()\n`]"""
+)
 
 
 _QUOTING = re.compile(r"['\"\\]")
@@ -487,7 +521,7 @@ def _unquoted(raw: str) -> tuple[str, Sequence[int]]:
 def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
     """The secrets a script's words hold by their place (`sh -c 'curl -u user:pass ...'`), and
     those of the scripts quoted in it (`ssh host "sh -c '...'"`), down to `depth`."""
-    words = [(m.start(), *_unquoted(m.group())) for m in _SHELL_WORD.finditer(text)]
+    words = [(m.start(), *_unquoted(m.group())) for m in _SHELL_WORD.finditer(text) if m.group() != "\\\n"]
     for i, offset in _command_masks([w for _, w, _ in words]).items():
         start, word, where = words[i]
         if offset < len(word):
@@ -503,7 +537,8 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
 # quote, on one line; what may stand between two items of a list of them (a string prefix: f"x")
 _REST = {q: re.compile(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
 _QUOTE = re.compile("[\"']")
-_ITEMS = re.compile(r"\s*,\s*[fFrRbBuU]{0,2}")
+# (a program apart from its arguments: spawn("curl", ["-u", x]), ["curl"] + ["-u", x])
+_ITEMS = re.compile(r"\s*[\])]?\s*[,+]\s*(?:(?:#|//)[^\n]*\n\s*)*[\[(]?\s*[fFrRbBuU]{0,2}")
 
 
 def _literals(text: str) -> Iterable[tuple[int, int, int, int]]:
@@ -607,6 +642,8 @@ class Redactor:
             spans += _literal_spans(text)
         if self._known is not None:
             spans += (m.span() for m in self._known.finditer(text))
+            for form, where in _decoded(text):  # a known secret encoded: %2F for its slash...
+                spans += ((where[m.start()], where[m.end()]) for m in self._known.finditer(form))
         return spans
 
     def text(self, text: str) -> str:

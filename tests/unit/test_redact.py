@@ -391,6 +391,39 @@ def test_a_session_id_in_a_header_json_or_option_is_masked(secret: str) -> None:
         assert all(_clean(arg) for arg in redact_argv(argv)), (argv, redact_argv(argv))
 
 
+@given(_ALNUM_SECRET)
+def test_a_secret_is_found_through_every_encoding_and_every_shape_of_a_command(secret: str) -> None:
+    """Go's JSON (`\\u0026key=`), `%uXXXX`, HTML's `&amp;`, an encoded space inside a value; a
+    command in backticks or over a continued line; a list whose program stands apart or has a
+    comment between items; a flag cluster with its value attached; httpie's token."""
+    for argv in (
+        ["curl", "-d", f'{{"url":"https://h/v1?a=1\\u0026key={secret}"}}'],
+        ["curl", f"https://h/?next=%u002Fapp%u003Ftoken%u003D{secret}"],
+        ["curl", f"https://h/v1?a=1&amp;key={secret}"],
+        ["curl", f"https://h/?q=password%3Dcorrect%20{secret}"],
+        ["sh", "-c", f"out=`curl -su bob:{secret} https://x`"],
+        ["sh", "-c", f"mysql -h db \\\n  -p{secret} -e 'select 1'"],
+        ["node", "-e", f'spawnSync("curl", ["-u", "bob:{secret}"])'],
+        ["python3", "-c", f'cmd = ["curl"] + ["-u", "bob:{secret}"]'],
+        ["python3", "-c", f'cmd = ["curl",  # the program\n       "-u", "bob:{secret}"]'],
+        ["curl", f"-vubob:{secret}", "https://h/"],
+        ["http", "-A", "bearer", "-a", secret, "https://h/"],
+    ):
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out), (argv, out)
+        assert redact_argv(out) == out
+    assert redact_argv(["http", "-A", "bearer", "-a", "t", "h"])[2] == "bearer"
+
+
+def test_a_known_secret_is_masked_encoded_too() -> None:
+    key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    env = {"AWS_SECRET_ACCESS_KEY": key}
+    for value in ("?x=wJalrXUtnFEMI%2FK7MDENG%2BbPxRfiCYEXAMPLEKEY&y=1",
+                  '{"k": "wJalrXUtnFEMI\\/K7MDENG+bPxRfiCYEXAMPLEKEY"}'):  # fmt: skip
+        out = redact_text(value, secrets_in(env))
+        assert "EXAMPLEKEY" not in out and MASK in out, out
+
+
 def test_a_script_keeps_what_is_not_secret() -> None:
     script = "curl -u bob:s3cret https://x | jq .items; docker run -p 8080:80 img"
     assert redact_text(script) == "curl -u bob:*** https://x | jq .items; docker run -p 8080:80 img"
