@@ -155,6 +155,29 @@ def test_a_setting_note_counts_one_write_and_does_not_restate_the_setting() -> N
     assert note == f"pylint's statistics (1 write): {setting}"
 
 
+def test_a_setting_note_whose_fix_goes_on_after_its_parenthesis_has_one_pair() -> None:
+    plan = _plan(event("/srv/app/.mypy_cache/3.11/x.meta.json", "create"), states={"/srv/app/.mypy_cache": C})
+    (note,) = [n for n in plan.notes if n.startswith("mypy's cache")]
+    assert note.endswith(
+        "set MYPY_CACHE_DIR=/tmp/mypy-cache instead of a mount (on a writable tmpfs, or --cache-dir=/dev/null"
+        " for no cache)"
+    ), note
+
+
+def test_a_writers_setting_is_not_applied_where_it_updates_what_the_place_held() -> None:
+    """`coverage run -a` appends to the .coverage an earlier run left: COVERAGE_FILE=/tmp/.coverage
+    would start it without that data. In a place that held nothing, the setting moves it."""
+    update = event("/srv/app/data/.coverage", "create")._replace(flags="O_RDWR|O_CREAT")
+    held = _plan(update, states={"/srv/app/data": C})
+    assert "COVERAGE_FILE" not in held.env and not held.settings, held
+    assert not any("COVERAGE_FILE" in n for n in held.notes), held.notes
+    fresh = _plan(update, states={"/srv/app/data": E})
+    assert fresh.env == {"COVERAGE_FILE": "/tmp/.coverage"}, fresh
+    written = _plan(event("/srv/app/data/.coverage", "create")._replace(flags="O_WRONLY|O_CREAT|O_TRUNC"),
+                    states={"/srv/app/data": C})  # fmt: skip
+    assert written.env == {"COVERAGE_FILE": "/tmp/.coverage"}, written  # replaced, not read back
+
+
 def test_a_rename_is_one_write_for_a_known_writer() -> None:
     plan = _plan(
         event("/srv/app/.hypothesis", "mkdir", 0),
@@ -426,6 +449,33 @@ def test_a_directory_the_command_emptied_and_filled_again_takes_an_empty_mount(t
     assert plan.mounts == [f"{app}/out"], plan.mounts
     refused = sorted(b.point for b in plan.blocked)
     assert refused == [f"{app}/{d}" for d in ("conf", "kept", "log", "same")], refused
+
+
+def test_a_file_saved_atomically_where_nothing_old_could_be_is_the_runs_own(tmp_path: Path) -> None:
+    """A cleaned build that saves a file through a temporary name (Sphinx's searchindex.js):
+    renamed into a directory the run made, or onto a name it deleted first, the file is as
+    fresh as one made there: the directory takes an empty mount. Renamed onto a name it never
+    deleted, it may replace one from before the run: data the command keeps, a persistent
+    mount that starts with it."""
+    app = _tree(tmp_path / "app", "out/index.html", "out/sub/search.js", "old/index.html")
+    rebuilt = [
+        event(f"{app}/out/sub/search.js", "delete", 0, syscall="unlink"),
+        event(f"{app}/out/sub", "delete", 0, syscall="rmdir"),
+        event(f"{app}/out/index.html", "delete", 0, syscall="unlink"),
+        event(f"{app}/out/sub", "mkdir", 0),
+        event(f"{app}/out/sub/search.js.tmp", "create"),
+        event(
+            f"{app}/out/sub/search.js.tmp", "rename", 0, target=f"{app}/out/sub/search.js", syscall="rename"
+        ),
+        event(f"{app}/out/index.html.tmp", "create"),
+        event(f"{app}/out/index.html.tmp", "rename", 0, target=f"{app}/out/index.html", syscall="rename"),
+        event(f"{app}/old/stale.pid", "delete", 0, syscall="unlink"),
+        event(f"{app}/old/index.html.tmp", "create"),
+        event(f"{app}/old/index.html.tmp", "rename", 0, target=f"{app}/old/index.html", syscall="rename"),
+    ]
+    plan = _plan(*rebuilt, states={app: C, f"{app}/out": C, f"{app}/out/sub": C, f"{app}/old": C}, cwd=app)
+    old, out = f"{app}/old", f"{app}/out"
+    assert (plan.mounts, plan.persistent, plan.blocked) == ([old, out], [old], []), plan
 
 
 def test_an_update_refused_by_a_read_only_root_keeps_data_as_it_would_have(tmp_path: Path) -> None:

@@ -158,6 +158,11 @@ class _Planner:
         else:
             self.fresh_files = None  # too many to tell
 
+    def fresh_name(self, path: str) -> bool:
+        """Nothing from before the run can be at `path`: its directory was made by the run, or
+        the run deleted that very name."""
+        return path in self._deleted or os.path.dirname(path) in self.created
+
     def learn_create(self, path: str) -> None:
         made, fresh = self.made_files, self.fresh_files
         if made is not None:
@@ -165,7 +170,7 @@ class _Planner:
                 self.made_files = None
             else:
                 made.add(path)
-        if fresh is not None and (path in self._deleted or os.path.dirname(path) in self.created):
+        if fresh is not None and self.fresh_name(path):
             if len(fresh) >= _CREATED_FILES:
                 self.fresh_files = None
             else:
@@ -641,6 +646,8 @@ class MountPlanner:
             return planner.is_directory(path)
         if question == "moved-place":
             return self._moved_place(path)
+        if question == "held":
+            return planner.held_content(path)
         assert question == "kept"
         created = self._planner.made_files
         return (
@@ -702,9 +709,12 @@ class MountPlanner:
             planner.kept_data.add(written_directory(e, e.path))
             planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
         elif e.op == "rename" and e.target not in (None, e.path) and e.errno in (None, "EROFS"):
-            # an atomic save (a temporary file renamed over the name): the name may have been there
-            planner.kept_data.add(written_directory(e, e.target))
-            planner.kept_files.add(os.fsdecode(e.target))
+            target = os.fsdecode(e.target)
+            if e.result == 0 and planner.fresh_name(target):
+                planner.learn_create(target)  # saved where nothing from before the run can be
+            else:  # an atomic save (a temporary file renamed over the name): it may have been there
+                planner.kept_data.add(written_directory(e, e.target))
+                planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
 
@@ -834,7 +844,10 @@ class MountPlanner:
         # A venv the command made gets its mount to be made at all: a setting that keeps
         # writes out of an installed environment, or a build step, avoids nothing there (the
         # build cannot compile what the run makes, and the mount would hide it).
-        if not made and self._by_setting(v, found):
+        # ... but not where the writer reads back what the place held before the run (coverage
+        # run -a appends to the .coverage there): its setting would start it without that data.
+        reads_back = self._reads_back(v, found)
+        if not made and not reads_back and self._by_setting(v, found):
             return [Placement(point, None) for _, point, _ in found]
         placed: list[Placement] = []
         for raw, point, placement in found:
@@ -846,6 +859,7 @@ class MountPlanner:
         if (
             known is not None
             and not made
+            and not reads_back
             and any(p.reason is None for p in placed)
             and not self._lands_in(known, placed)
         ):
@@ -859,6 +873,15 @@ class MountPlanner:
             ):
                 self._persistent[point] = text_of(raw)
         return placed
+
+    def _reads_back(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
+        """The write updates a file in place (no truncation: an append, SQLite) in a place that
+        held files before the run: what it reads back may be there (an atomic save over a file
+        replaces it instead). The place is then planned as any data is: a persistent mount that
+        starts with what it held (`seeded`), or refused, saying why."""
+        return _updates(v.event) and any(
+            self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found
+        )
 
     def _explained_by_final_name(self, v: Verdict) -> Verdict:
         """A write into a directory built under a temporary name and renamed into place (pytest's
@@ -1037,8 +1060,8 @@ class MountPlanner:
         for known, count in sorted(self._applied.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env) or "a build step"
             fix = known.fix.removeprefix(how).strip()  # the fix often restates the setting
-            if fix.startswith("(") and fix.endswith(")") and fix.count("(") == 1:
-                fix = fix[1:-1].strip()
+            if fix.startswith("(") and fix.count("(") == 1 and (close := fix.find(")")) > 0:
+                fix = (fix[1:close] + fix[close + 1 :]).strip()  # "(on a tmpfs), or X": one pair
             more = f" ({fix})" if fix else ""
             writes = f"{count} write{'s' if count > 1 else ''}"
             notes.append(f"{known.title} ({writes}): set {how} instead of a mount{more}")
