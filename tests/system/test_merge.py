@@ -176,3 +176,28 @@ def test_check_counts_one_place_outside_the_policy_in_the_singular(tmp_path: Pat
     check = _rotrace("check", "--policy", str(project / "rotrace.toml"), trace)
     assert check.returncode == 1
     assert "rotrace.toml: 1 place written outside it (" in check.stderr, check.stderr
+
+
+def test_a_merge_counts_every_write_its_events_stand_for(tmp_path: Path) -> None:
+    """Identical writes become one event with a count: the merged trace's report, summary and
+    groups count them all, so a merge of one run reads as that run does (it said "2 writes"
+    of a run that made 5), and a merge of three runs makes three times its writes."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "work.py").write_text('for _ in range(4):\n    open("data.db", "a").write("x")\n')
+    one = tmp_path / "one.json"
+    done = _rotrace("run", "-q", "--json", str(one), "--", sys.executable, "work.py", cwd=project)
+    assert done.returncode in (0, 1) and "4 writes" in done.stderr, done.stderr
+    for n in (1, 3):
+        merged = tmp_path / f"m{n}.json"
+        copies = [tmp_path / f"r{n}-{i}.json" for i in range(n)]
+        for copy in copies:
+            copy.write_text(one.read_text())
+        done = _rotrace("merge", *map(str, copies), "-o", str(merged))
+        assert done.returncode == 0, done.stderr
+        trace = json.loads(merged.read_text())
+        assert trace["summary"]["writes"] == 4 * n, trace["summary"]
+        report = _rotrace("report", str(merged)).stderr.splitlines()
+        runs = "1 run" if n == 1 else f"{n} runs"
+        assert report[0].startswith(f"rotrace merge of {runs}: "), report
+        assert report[1].endswith(f"· {4 * n} writes"), report

@@ -96,13 +96,14 @@ class Summary:
     went_through: int = 0  # violations whose call succeeded (under --enforce: not stopped)
 
     def add(self, verdict: Verdict) -> None:
-        self.events += 1
+        n = verdict.count  # a merged trace's event stands for that many writes
+        self.events += n
         if verdict.event.write:
-            self.writes += 1
-            self.violations += verdict.violation
-            self.went_through += verdict.went_through
-            self.venv_writes += verdict.venv_write
-            self.ro_failures += verdict.ro_forecast == "EROFS" and not verdict.harmless
+            self.writes += n
+            self.violations += n * verdict.violation
+            self.went_through += n * verdict.went_through
+            self.venv_writes += n * verdict.venv_write
+            self.ro_failures += n * (verdict.ro_forecast == "EROFS" and not verdict.harmless)
 
 
 _EROFS = errno.EROFS

@@ -44,19 +44,20 @@ class Group:
     def add(self, v: Verdict, keep: int) -> None:
         e = v.event
         outcome = e.outcome
+        n = v.count  # a merged trace's event stands for that many writes
         self.runs.update(v.runs)
-        self.count += 1
-        self.ops[e.op] += 1
-        self.outcomes[outcome] += 1
+        self.count += n
+        self.ops[e.op] += n
+        self.outcomes[outcome] += n
         # where an unplaced write went is not known: nor what a read-only root would have said
-        self.forecasts["?" if e.unresolved else v.ro_forecast or "ok"] += 1
-        self.processes[(program_name(e.exe) or "?", e.pid)] += 1
-        self.failed_writes += outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
-        self.denied += v.denied
-        self.went_through += v.went_through
-        self.unplaced += v.unplaced
+        self.forecasts["?" if e.unresolved else v.ro_forecast or "ok"] += n
+        self.processes[(program_name(e.exe) or "?", e.pid)] += n
+        self.failed_writes += n * (outcome in ("EROFS", "EACCES", "EPERM"))  # the filesystem said no
+        self.denied += n * v.denied
+        self.went_through += n * v.went_through
+        self.unplaced += n * v.unplaced
         if v.explanation is not None:
-            self.explanations[v.explanation] += 1
+            self.explanations[v.explanation] += n
         if len(self.examples) < keep:
             self.examples.append(v)
 
@@ -86,16 +87,17 @@ class Aggregate:
         event = verdict.event
         if not event.write:
             return
+        n = verdict.count  # a merged trace's event stands for that many writes
         if verdict.explanation is not None:
-            self.explanations[verdict.explanation] += 1
+            self.explanations[verdict.explanation] += n
         keep = 1 << 62 if self.keep_all else EXAMPLES
         if verdict.harmless:  # failed here as under a read-only root (mkdir of an existing
             if verdict.explanation is READ_ONLY_DATABASE:  # directory), or a database only read
-                self.only_read[event.path] += 1
+                self.only_read[event.path] += n
             return
         if verdict.violation:
-            self.metadata_through += verdict.went_through and event.op in METADATA_OPS
-            self.unplaced += verdict.unplaced
+            self.metadata_through += n * (verdict.went_through and event.op in METADATA_OPS)
+            self.unplaced += n * verdict.unplaced
             if placements:
                 where, reason = placements[0].point, placements[0].reason
             elif verdict.venv is not None:
@@ -111,13 +113,13 @@ class Aggregate:
                 self.last_failure = where
         else:
             refused = event.errno in _REFUSED
-            self.refused_allowed += refused
+            self.refused_allowed += n * refused
             if not (verdict.wrote if wrote is None else wrote(verdict)):
                 return  # failed as it would anywhere (mkdir of an existing directory): no write
             where = text_of(event.directory)
             if refused:
-                self.refused_at[where] += 1
-                self.refused_paths[text_of(event.path)] += 1
+                self.refused_at[where] += n
+                self.refused_paths[text_of(event.path)] += n
             group = self.allowed.get(where)
             if group is None:
                 group = self.allowed[where] = Group(where)

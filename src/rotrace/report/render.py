@@ -184,7 +184,8 @@ def title(header: TraceHeader, verbose: bool = False) -> Text:
     text = "; ".join(command_line(list(c), verbose) for c in shown)
     if len(shown) < len(commands):
         text += f"; … {len(commands) - len(shown)} more"
-    return Text.assemble(("rotrace ", "bold"), f"merge of {len(header.sources)} runs: {text}")
+    runs = len(header.sources)
+    return Text.assemble(("rotrace ", "bold"), f"merge of {runs} run{'s' if runs != 1 else ''}: {text}")
 
 
 def render(
