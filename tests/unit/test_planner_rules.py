@@ -176,6 +176,11 @@ def test_a_writers_setting_is_not_applied_where_it_updates_what_the_place_held()
     written = _plan(event("/srv/app/data/.coverage", "create")._replace(flags="O_WRONLY|O_CREAT|O_TRUNC"),
                     states={"/srv/app/data": C})  # fmt: skip
     assert written.env == {"COVERAGE_FILE": "/tmp/.coverage"}, written  # replaced, not read back
+    # `coverage run` without -a erases its data first: nothing is read back from before the run
+    for erase in (event("/srv/app/data/.coverage", "delete", "ENOENT", syscall="unlink"),
+                  event("/srv/app/data/.coverage", "delete", 0, syscall="unlink")):  # fmt: skip
+        erased = _plan(erase, update, states={"/srv/app/data": C})
+        assert erased.env == {"COVERAGE_FILE": "/tmp/.coverage"}, erased
 
 
 def test_a_rename_is_one_write_for_a_known_writer() -> None:

@@ -144,7 +144,10 @@ class _Planner:
         # files it made where none could be left from before the run: under a directory it made,
         # or after deleting that very name (None: too many to remember)
         self.fresh_files: set[str] | None = set()
-        self._deleted: set[str] = set()  # the names of files it deleted, for fresh_files
+        self._deleted: set[str] = set()  # the names of files it deleted (or found none at), for fresh_files
+        # files it updated in place before anything showed the name fresh: what it read back may
+        # be from before the run (MountPlanner._reads_back); None: too many to tell
+        self.read_back: set[str] | None = set()
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
@@ -159,9 +162,26 @@ class _Planner:
             self.fresh_files = None  # too many to tell
 
     def fresh_name(self, path: str) -> bool:
-        """Nothing from before the run can be at `path`: its directory was made by the run, or
-        the run deleted that very name."""
+        """Nothing from before the run can be at `path` now: its directory was made by the run,
+        or the run deleted that very name (or found nothing there), or wrote it anew."""
         return path in self._deleted or os.path.dirname(path) in self.created
+
+    def learn_absent(self, path: str) -> None:
+        """The run found nothing at `path` (a delete that failed with ENOENT): what is there
+        later, the run made."""
+        if len(self._deleted) < _CREATED_FILES:
+            self._deleted.add(path)
+
+    def learn_update(self, path: str, made_anew: bool) -> None:
+        """An open of `path` for update in place (`made_anew`: truncated or exclusive, so the
+        run wrote it whole)."""
+        if made_anew:
+            self.learn_absent(path)
+        elif self.read_back is not None and not self.fresh_name(path):
+            if len(self.read_back) >= _CREATED_FILES:
+                self.read_back = None
+            else:
+                self.read_back.add(path)
 
     def learn_create(self, path: str) -> None:
         made, fresh = self.made_files, self.fresh_files
@@ -648,6 +668,8 @@ class MountPlanner:
             return self._moved_place(path)
         if question == "held":
             return planner.held_content(path)
+        if question == "read-back":
+            return planner.read_back is None or path in planner.read_back
         assert question == "kept"
         created = self._planner.made_files
         return (
@@ -687,6 +709,8 @@ class MountPlanner:
         if self._early is not None:
             self._early.learnt += 1
         e = v.event
+        if e.op == "delete" and e.errno == "ENOENT":  # harmless, but it says the name is free
+            self._planner.learn_absent(os.fsdecode(e.path))
         if not e.write or v.harmless:
             return
         planner = self._planner
@@ -699,6 +723,12 @@ class MountPlanner:
             planner.learn_delete(e)
         elif e.op == "create" and e.result is not None and e.result >= 0:
             planner.learn_create(os.fsdecode(e.path))
+        if e.op in ("open", "create") and e.errno in (None, "EROFS"):
+            flags = e.flags or ""
+            if _updates(e):
+                planner.learn_update(os.fsdecode(e.path), made_anew=False)
+            elif "O_TRUNC" in flags or "O_EXCL" in flags:
+                planner.learn_update(os.fsdecode(e.path), made_anew=True)
         if v.venv is not None:
             venv = os.fsdecode(v.venv)
             if self._early is not None and venv not in planner.venvs:
@@ -876,12 +906,18 @@ class MountPlanner:
 
     def _reads_back(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
         """The write updates a file in place (no truncation: an append, SQLite) in a place that
-        held files before the run: what it reads back may be there (an atomic save over a file
-        replaces it instead). The place is then planned as any data is: a persistent mount that
-        starts with what it held (`seeded`), or refused, saying why."""
-        return _updates(v.event) and any(
-            self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found
-        )
+        held files before the run, and nothing in the run showed the name fresh before (deleted
+        or found missing, written whole, in a directory the run made): what it reads back may
+        be from before the run (an atomic save over a file replaces it instead). The place is
+        then planned as any data is: a persistent mount that starts with what it held
+        (`seeded`), or refused, saying why."""
+        if not _updates(v.event):
+            return False
+        path = os.fsdecode(v.event.path)
+        read_back = self._planner.read_back
+        if not self._noted("read-back", path, read_back is None or path in read_back):
+            return False
+        return any(self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found)
 
     def _explained_by_final_name(self, v: Verdict) -> Verdict:
         """A write into a directory built under a temporary name and renamed into place (pytest's
