@@ -24,7 +24,7 @@ from rotrace.pipeline import (
     verdict_status,
 )
 from rotrace.policy import policyfile
-from rotrace.policy.allowlist import Allowlist, Policy, build_allowlist, expand, load_policy
+from rotrace.policy.allowlist import Allowlist, Policy, build_allowlist, expand, load_policy, policy_entry
 from rotrace.policy.policyfile import find_policy
 from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
@@ -101,6 +101,7 @@ def check(
     breaches: list[policyfile.Breach] = []
     used: set[str] = set()
     avoided: Counter[str] = Counter()
+    wanted_now: list[str] = []
     loaded = load_policy(policy) if policy is not None else None  # once, as it is after any update
     for trace in traces:
         if len(traces) > 1 and not view.json:
@@ -110,8 +111,11 @@ def check(
         breaches += result.breaches
         used |= result.used
         avoided += result.avoided
+        wanted_now += result.wanted
     if policy is not None and loaded is not None:
-        _conclude_policy(policy, breaches, [e for e in loaded.allow if e not in used], view, avoided, update)
+        addable = not update and _addable(loaded, wanted_now)
+        unused = [e for e in loaded.allow if e not in used]
+        _conclude_policy(policy, breaches, unused, view, avoided, addable)
     return status
 
 
@@ -203,10 +207,17 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     return result
 
 
+def _addable(loaded: Policy, wanted: list[str]) -> bool:
+    """Whether `check --update` would add an entry the policy lacks."""
+    present = set(loaded.allow)
+    return any(policy_entry(e)[1] not in present for e in wanted)
+
+
 def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: list[str], view: View,
-                     avoided: Counter[str] | None = None, updated: bool = False) -> None:  # fmt: skip
+                     avoided: Counter[str] | None = None, addable: bool = False) -> None:  # fmt: skip
     """What the policy says of the runs: the writes outside it, those its own settings avoid
-    (the traces made without them), and the rules none used."""
+    (the traces made without them), and the rules none used. `addable`: `check --update` would
+    widen it (else no allow entry covers the places: the plan says what does)."""
     for setting, writes in sorted((avoided or Counter()).items()):
         print(
             safe_text(
@@ -224,8 +235,9 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
         )
     if breaches:
         advice = (
-            "no allow entry can cover them: see each place's reason above" if updated
-            else "`rotrace check --update` widens it; never on traces from an untrusted change"
+            "`rotrace check --update` widens it; never on traces from an untrusted change" if addable
+            else "no allow entry can cover them: `rotrace allowlist TRACE` says why, and which setting"
+            " avoids them"
         )  # fmt: skip
         print(
             safe_text(

@@ -118,3 +118,22 @@ def test_update_keeps_the_persistent_list_true(project: Path) -> None:
     assert updated["allow"] == ["data", "backups"]
     assert updated["persistent"] == ["data", "backups"], policy.read_text()
     assert '+    "backups",' in update.stdout and update.stdout.count('+    "backups",') == 2
+
+
+def test_check_advises_update_only_where_it_would_add_an_entry(project: Path) -> None:
+    """A place no allow entry can cover (the application directory itself: .coverage written
+    there) is not one `check --update` widens the policy for: `check` says so, and points at the
+    plan (a setting avoids it), before and after an update that adds what it can."""
+    project.mkdir(parents=True)
+    (project / "rotrace.toml").write_text("version = 1\nallow = []\n")
+    script = 'import os\nos.makedirs("reports", exist_ok=True)\nopen("reports/r.txt", "w").write("x")\n'
+    script += 'open(".coverage", "w").write("x")\n'
+    traced = rotrace_cli("run", "-q", "--json", "t.json", "--", sys.executable, "-c", script, cwd=project)
+    assert traced.returncode in (0, 1) and (project / "t.json").exists(), traced.stderr
+    before = rotrace_cli("check", "-q", "t.json", cwd=project)
+    assert before.returncode == 1 and "`rotrace check --update` widens it" in before.stderr, before.stderr
+    update = rotrace_cli("check", "-q", "--update", "t.json", cwd=project)
+    assert '"reports"' in (project / "rotrace.toml").read_text(), update.stderr
+    after = rotrace_cli("check", "-q", "t.json", cwd=project)
+    assert after.returncode == 1 and "--update" not in after.stderr, after.stderr
+    assert "no allow entry can cover them: `rotrace allowlist TRACE` says why" in after.stderr, after.stderr
