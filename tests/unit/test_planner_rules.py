@@ -543,3 +543,23 @@ def test_a_cache_keyed_by_hashes_is_mounted_above_its_shards() -> None:
     # a short name that is no shard of a hash-keyed store stays where it is
     plan = _plan(event("/srv/data/2024/01/report.csv"), states={"/srv/data/2024/01": E}, cwd="/srv/app")
     assert plan.mounts == ["/srv/data/2024/01"]
+
+
+def test_venv_bytecode_is_one_place_with_its_fix_refused_or_read_only() -> None:
+    """Python's __pycache__ writes into a venv: refused with EACCES (a non-root user, the command
+    carries on) or EROFS (a read-only root), the report groups them at the venv and names the
+    setting that avoids them."""
+    from rotrace.pipeline import Pipeline
+
+    venv = "/srv/app/.venv"
+    dirs = [f"{venv}/lib/python3.11/site-packages/{p}/__pycache__" for p in ("pa", "pa/sub", "pb")]
+    for errno_name in ("EACCES", "EROFS"):
+        events = [event(f"{venv}/pyvenv.cfg", "open", 3, write=False)]
+        events += [event(d, "mkdir", errno_name, syscall="mkdir") for d in dirs]
+        pipeline = Pipeline(CWD, {})
+        verdicts = classify(*events)
+        for v in verdicts:
+            pipeline.add(v)
+        aggregate, plan = pipeline.group(verdicts, keep_all=False)
+        assert list(aggregate.violations) == [venv], (errno_name, list(aggregate.violations))
+        assert any("PYTHONDONTWRITEBYTECODE=1" in n for n in plan.notes), (errno_name, plan.notes)

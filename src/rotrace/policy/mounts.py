@@ -600,6 +600,7 @@ class MountPlanner:
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
+        self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
 
     def start_early(self, *, enforced: bool) -> None:
@@ -856,6 +857,8 @@ class MountPlanner:
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
+            if v.explanation is not None and v.explanation.env:
+                self._tolerated_known[v.explanation] += 1
             return []
         if self._made_for_a_moved_place(v):
             return []
@@ -878,7 +881,9 @@ class MountPlanner:
         # run -a appends to the .coverage there): its setting would start it without that data.
         reads_back = self._reads_back(v, found)
         if not made and not reads_back and self._by_setting(v, found):
-            return [Placement(point, None) for _, point, _ in found]
+            # grouped where the setting applies: a venv's writes at the venv, as when refused
+            where = text_of(v.venv) if v.venv is not None else None
+            return [Placement(where or point, None) for _, point, _ in found]
         placed: list[Placement] = []
         for raw, point, placement in found:
             if placement.reason is not None and placement in placed:
@@ -1120,6 +1125,9 @@ class MountPlanner:
                 f"{count} write{'s' if count > 1 else ''} refused here ({errnos}) that the command carried "
                 "on after: no mount planned for them (under a read-only root they fail as here)"
             )
+            for known, n in sorted(self._tolerated_known.items(), key=lambda kv: -kv[1]):
+                how = ", ".join(f"{name}={value}" for name, value in known.env)
+                notes.append(f"{known.title} ({n} of them): {how} avoids them")
         return [safe_text(n) for n in notes]
 
 
