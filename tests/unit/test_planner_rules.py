@@ -563,3 +563,16 @@ def test_venv_bytecode_is_one_place_with_its_fix_refused_or_read_only() -> None:
         aggregate, plan = pipeline.group(verdicts, keep_all=False)
         assert list(aggregate.violations) == [venv], (errno_name, list(aggregate.violations))
         assert any("PYTHONDONTWRITEBYTECODE=1" in n for n in plan.notes), (errno_name, plan.notes)
+
+
+def test_a_home_made_only_on_the_way_to_a_writers_cache_takes_its_setting() -> None:
+    """black run as a user with no home (HOME=/nonexistent, or / in a Pod with no passwd entry):
+    its cache's makedirs climbs to the home, each deeper mkdir failing with ENOENT, and the
+    home's own mkdir is refused. BLACK_CACHE_DIR moves the cache, and the home with it: no mount
+    at the home (which no runtime could make there)."""
+    for home, refused in (("/nonexistent", "EROFS"), ("", "EACCES")):
+        cache = f"{home}/.cache/black/24.10.0"
+        attempts = [event(d, "mkdir", "ENOENT", syscall="mkdir") for d in (cache, os.path.dirname(cache))]
+        top = home or "/.cache"
+        plan = _plan(*attempts, event(top, "mkdir", refused, syscall="mkdir"), command_failed=True)
+        assert plan.env == {"BLACK_CACHE_DIR": "/tmp/black-cache"} and top not in plan.mounts, (home, plan)

@@ -584,6 +584,7 @@ class MountPlanner:
         # moves them elsewhere, else None
         self._under_created: dict[str, set[Known | None]] = {}
         self._made_under: dict[str, set[str]] = {}  # a directory the command made -> those it made in it
+        self._ways: dict[str, Known] = {}  # a directory on the way to a known writer's place (`_learn_way`)
         self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
         self._above_made = 0
 
@@ -712,6 +713,8 @@ class MountPlanner:
         e = v.event
         if e.op == "delete" and e.errno == "ENOENT":  # harmless, but it says the name is free
             self._planner.learn_absent(os.fsdecode(e.path))
+        elif e.op in ("mkdir", "create") and e.errno == "ENOENT":
+            self._learn_way(e)
         if not e.write or v.harmless:
             return
         planner = self._planner
@@ -854,6 +857,8 @@ class MountPlanner:
             return []
         if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
             v = self._explained_by_final_name(v)
+        if v.explanation is None and v.event.op == "mkdir":
+            v = self._explained_by_way(v)
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += 1
@@ -923,6 +928,27 @@ class MountPlanner:
         if not self._noted("read-back", path, read_back is None or path in read_back):
             return False
         return any(self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found)
+
+    def _learn_way(self, e: FileEvent) -> None:
+        """A name a known writer's settings move, made where its parent was missing (makedirs of
+        ~/.cache/black/24.10.0 with no home: ENOENT): each directory above it, which the writer
+        then tries to make, is on its way (`_explained_by_way`)."""
+        if len(self._ways) >= _CREATED_FILES:
+            return
+        known = explain(e, None)
+        if known is None or not known.env:
+            return
+        path = os.fsdecode(e.path)
+        while (up := os.path.dirname(path)) not in (path, "/") and up not in self._ways:
+            self._ways[up] = known
+            path = up
+
+    def _explained_by_way(self, v: Verdict) -> Verdict:
+        """A directory a known writer made, or failed to make, only on the way to its own place
+        (the home of a user with none, `/nonexistent` or `/`: its cache's makedirs climbs to
+        it): the writer's setting moves its place, and the directory with it."""
+        known = self._ways.get(os.fsdecode(v.event.path))
+        return v if known is None else dataclasses.replace(v, explanation=known)
 
     def _explained_by_final_name(self, v: Verdict) -> Verdict:
         """A write into a directory built under a temporary name and renamed into place (pytest's
