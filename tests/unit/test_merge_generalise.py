@@ -112,6 +112,16 @@ def test_uuids_pids_and_pyc_suffixes() -> None:
         assert not _allows(glob, names[0] + "x")
 
 
+def test_a_number_that_varies_is_all_digits_in_the_glob() -> None:
+    """coverage's parallel files name the pid: pids 14129, 14134, 14139 made `141[0-9][0-9]`,
+    which the next run's pid (23077) does not match; a varying number keeps no digit."""
+    siblings = Siblings()
+    for run, pid in enumerate((14129, 14134, 14139)):
+        siblings.add(f".coverage.vm.{pid}.XkQwPzRa", run)
+    ((glob, _),) = siblings.families(3)
+    assert ".[0-9][0-9][0-9][0-9][0-9]." in glob and _allows(glob, ".coverage.vm.23077.XkQwPzRa"), glob
+
+
 def test_module_names_written_in_every_run_are_not_made_one_glob() -> None:
     """Each module compiled in both runs, under a per-run suffix (`lexer.cpython-311.pyc.NNN`):
     the module names are the same each run, so only the suffix is per-run. `lexer` and

@@ -83,8 +83,11 @@ class Family:
                 parts.append(first)
                 literal += len(first)
                 continue
-            head = _common_prefix(words)
-            tail = _common_prefix([w[head:][::-1] for w in words])
+            if all(w.isdigit() and len(w) == len(first) for w in words):
+                head = tail = 0  # a number that varies (a pid, a counter): its digits in common are chance
+            else:
+                head = _common_prefix(words)
+                tail = _common_prefix([w[head:][::-1] for w in words])
             middles = [w[head : len(w) - tail] for w in words]
             cls = _class_of({c for m in middles for c in m})
             if cls is None:
