@@ -79,6 +79,7 @@ def test_explanations_follow_the_command_line() -> None:
     for path, ident in [
         ("/app/.pytest_cache/v/cache/nodeids", "pytest-cache"),
         ("/app/.mypy_cache/3.11/x.json", "mypy-cache"),
+        ("/app/.dmypy.json", "dmypy-status"),
         ("/app/.ruff_cache/0.6/x", "ruff-cache"),
         ("/root/.cache/black/24/cache.pickle", "black-cache"),
         ("/root/.cache/pip/http/x", "pip-cache"),

@@ -239,6 +239,14 @@ KNOWN: tuple[Known, ...] = (
         env=(("MYPY_CACHE_DIR", "/tmp/mypy-cache"),),
     ),
     Known(
+        id="dmypy-status",
+        title="the mypy daemon's status file",
+        who="dmypy (`dmypy run`, `dmypy start`)",
+        why="the daemon writes its pid and socket address to .dmypy.json in the working directory",
+        fix="`dmypy --status-file /tmp/dmypy.json` (on a writable tmpfs)",
+        path=r"/\.dmypy\.json$",
+    ),
+    Known(
         id="ruff-cache",
         title="ruff's cache",
         who="ruff",
