@@ -576,3 +576,23 @@ def test_a_home_made_only_on_the_way_to_a_writers_cache_takes_its_setting() -> N
         top = home or "/.cache"
         plan = _plan(*attempts, event(top, "mkdir", refused, syscall="mkdir"), command_failed=True)
         assert plan.env == {"BLACK_CACHE_DIR": "/tmp/black-cache"} and top not in plan.mounts, (home, plan)
+
+
+def test_a_tree_a_setting_moves_is_one_place_and_its_note_counts_every_write() -> None:
+    """IPython's profile, made under ~/.ipython by makedirs (each directory a mkdir of the run):
+    the report had it in three places (the home, ~/.ipython, profile_default) and its note
+    counted the writes the setting was applied for, not the directories made on the way."""
+    from rotrace.pipeline import Pipeline
+
+    top = "/srv/home/.ipython"
+    made = [top, f"{top}/profile_default", f"{top}/profile_default/startup"]
+    events = [event(d, "mkdir", 0, syscall="mkdir") for d in made]
+    events += [event(f"{top}/profile_default/startup/README", "create")]
+    pipeline = Pipeline(CWD, {b"/srv/home": C})
+    verdicts = classify(*events)
+    for v in verdicts:
+        pipeline.add(v)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    assert list(aggregate.violations) == [top], list(aggregate.violations)
+    (note,) = [n for n in plan.notes if n.startswith("IPython")]
+    assert "(4 writes)" in note, note

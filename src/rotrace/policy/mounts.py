@@ -457,6 +457,22 @@ def writer_top(v: Verdict, directory: str) -> str | None:
     return next((g for g in m.groups() if g), None) if m else None
 
 
+def setting_top(v: Verdict) -> str | None:
+    """Where the known writer's setting moves a write from: the directory its path's pattern
+    names (~/.ipython for ~/.ipython/profile_default/startup, made on the way), so that a
+    tree the setting moves is one place in the report."""
+    known = v.explanation
+    if known is None or not known.env:
+        return None
+    path = text_of(v.event.path)
+    m = re.search(known.path, path)
+    if m is None:
+        return None
+    if m.end() == len(path) and v.event.op != "mkdir":  # the pattern names the file itself
+        return os.path.dirname(path) or "/"
+    return path[: m.end()].rstrip("/") or "/"
+
+
 def _above_shard(raw: bytes, directory: str) -> str:
     """The directory a write's mount is looked for from: its own, or for a file named by a hash
     in a shard of a hash-keyed cache (git's objects/ab/SHA1, pip's .../e/SHA224), the shard's
@@ -866,6 +882,8 @@ class MountPlanner:
                 self._tolerated_known[v.explanation] += 1
             return []
         if self._made_for_a_moved_place(v):
+            if v.explanation is not None and v.explanation.env:
+                self._applied[v.explanation] += 1  # a write its setting avoids too
             return []
         planner = self._planner
         made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rotrace.events import METADATA_OPS
 from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.pathnames import program_name, text_of
-from rotrace.policy.mounts import Placement, writer_top
+from rotrace.policy.mounts import Placement, setting_top, writer_top
 from rotrace.policy.verdict import Summary, Verdict
 
 EXAMPLES = 4  # the venv writes listed without -v
@@ -104,7 +104,7 @@ class Aggregate:
                 where, reason = text_of(verdict.venv), None
             else:  # no mount (a setting moves it): where the writer's own fix applies
                 directory = text_of(event.directory)
-                where, reason = writer_top(verdict, directory) or directory, None
+                where, reason = writer_top(verdict, directory) or setting_top(verdict) or directory, None
             group = self.violations.get(where)
             if group is None:
                 group = self.violations[where] = Group(where, reason, venv=verdict.venv_write)
