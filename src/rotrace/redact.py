@@ -41,7 +41,7 @@ MIN_KNOWN = 8  # shorter values of secret variables are not masked wherever they
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the name
 _LAST = frozenset({
-    "pass", "auth", "authorization", "bearer", "cookie", "creds", "otp", "apikey", "accesskey",
+    "pass", "auth", "authorization", "bearer", "cookie", "cookies", "creds", "otp", "apikey", "accesskey",
     "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
     "deststorepass", "srckeypass", "destkeypass", "pw", "jwt",
 })  # fmt: skip
@@ -67,7 +67,7 @@ _NOT_SECRET = frozenset({
     "provider", "backend", "helper", "command", "cmd", "program", "stdin", "env", "var", "length",
     "limit", "prompt", "store",
 })  # fmt: skip
-_NOT_OPTION = frozenset({"no", "ask", "prompt"})  # --no-password, --ask-password: flags
+_NOT_OPTION = frozenset({"no", "ask", "prompt", "always", "force"})  # --no-password, --always-auth: flags
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
@@ -90,11 +90,11 @@ def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
 
 @lru_cache(maxsize=4096)
 def _secret_name(name: str, option: bool, query: bool) -> bool:
+    if _TOKEN_PREFIX.match(name):
+        return True
     words = _words(name)
     if not words or words[-1] in _NOT_SECRET:
         return False
-    if _TOKEN_PREFIX.match(name):
-        return True
     env = _ENV_NAME.fullmatch(name) is not None
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
@@ -143,8 +143,8 @@ _BARE_USERINFO = re.compile(
 # auth=("user", "pass"), "password": ["x"]: all inside is masked), or bare
 _VALUE = (
     r"[fFrRbBuU]{{0,2}}(?:\"\"\"(?P<tdq>[^\"]*)\"\"\"|'''(?P<tsq>[^']*)''')"
-    r"|[fFrRbBuU]{{0,2}}\"(?P<dq>[^\"]*)\"|[fFrRbBuU]{{0,2}}'(?P<sq>[^']*)'"
-    r"|[(\[{{](?P<in>[^)\]}}\n]{{1,1024}})[)\]}}]|(?P<bare>{})"
+    r"|[fFrRbBuU]{{0,2}}\"(?P<dq>[^\"]*)\"|[fFrRbBuU]{{0,2}}'(?P<sq>[^']*)'|`(?P<bq>[^`]*)`"
+    r"|[(\[{{](?P<in>[^)\]}}]{{1,1024}})[)\]}}]|(?P<bare>{})"
 )
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
@@ -153,8 +153,8 @@ _PAIR_VALUE = re.compile(_VALUE.format(r"[^\s&#,;'\"]+"))
 # name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
 # `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
 _ASSIGN = re.compile(
-    r"(?<![\w.-])(?P<name>[A-Za-z_][\w.-]{0,63})(?:[\"']\])?[ \t]*(?:=>|:=|=)(?![=>~])[ \t]*"
-    r"(?=[fFrRbBuU]{0,2}[\"'(\[{])"
+    r"(?<![\w.-])(?P<name>[A-Za-z_][\w.-]{0,63})(?:[\"']\])?[ \t]*(?:=>|:=|=)(?![=>~])\s{0,64}"
+    r"(?=[fFrRbBuU]{0,2}[\"'`(\[{])"
 )
 _SCHEMES = (
     r"bearer|basic|token|digest|negotiate|ntlm|oauth|bot|apikey|api-key|jwt|aws4-hmac-sha256|ssws|"
@@ -162,9 +162,11 @@ _SCHEMES = (
 )
 # Name: value, "name": "value": headers (curl -H, git -c http.extraHeader=...), JSON, YAML
 _HEADER = re.compile(
-    r"(?<![\w-])(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:[ \t]{0,16}"
+    r"(?:(?<![\w-])|(?<=^-H))(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:\s{0,16}"
     rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+_COOKIES_END = re.compile(r"[\n\"']")
 _HEADER_VALUE = re.compile(_VALUE.format(r"[^\s'\",;@]+"))
 # tokens whose form says what they are, anywhere (after a separator too: x-ghp_..., key-AKIA...,
 # a name=TOKEN or TOKEN_SUFFIX); the prefix is kept
@@ -174,7 +176,7 @@ _TOKEN = re.compile(
     r"|(?P<d>glpat-|gl(?:dt|rt|ptt|soat)-|dckr_pat_)[A-Za-z0-9_-]{20,}|(?P<e>xox[abposr]-)[A-Za-z0-9-]{10,}"
     r"|(?P<f>(?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|(?P<g>sk-(?:proj|ant-api\d\d|svcacct|admin)-)[\w-]{20,}"
     r"|(?P<h>pypi-AgE)[A-Za-z0-9_-]{16,}|(?P<i>AIza)[A-Za-z0-9_-]{35}|(?P<j>AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"
-    r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|(?P<l>ya29\.)[\w-]{20,}"
+    r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,512}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+|(?P<l>ya29\.)[\w-]{20,}"
     r")"
 )
 # URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
@@ -194,18 +196,22 @@ _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
     r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
-# what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX or \/, HTML's &amp;
-_ENCODED = re.compile(r"%(?P<x>[0-9A-Fa-f]{2})|(?:%u|\\u)(?P<u>[0-9A-Fa-f]{4})|\\(?P<s>/)|&(?P<amp>amp);")
+# what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,
+# HTML's &amp;
+_ENCODED = re.compile(
+    r"%(?P<x>[0-9A-Fa-f]{2})|(?:%u|\\u)(?P<u>[0-9A-Fa-f]{4})|\\(?P<s>[/\"\\])|&(?P<amp>amp);"
+)
 _DECODINGS = 3  # %253D is '=' encoded twice: a URL in a URL's query, itself in one
 
 
 def _value_span(m: re.Match[str] | None) -> tuple[int, int] | None:
     if m is None:
         return None
-    for group in ("tdq", "tsq", "dq", "sq", "in", "bare"):
+    for group in ("tdq", "tsq", "dq", "sq", "bq", "in", "bare"):
         if m.group(group) is not None:
             start, end = m.span(group)
-            return (start, end) if end > start and m.group(group) != MASK else None
+            # masked already (what followed the mask kept): masking again changes nothing
+            return (start, end) if end > start and not m.group(group).startswith(MASK) else None
     return None
 
 
@@ -253,6 +259,10 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
                         value.group("bare") is not None and m.start() <= leading
                     )  # the argument is a header
                     covered = len(text) if whole else span[1]
+                    if value.group("bare") is not None and m.group("name").lower() in _COOKIE_HEADERS:
+                        # every cookie of the line (any may be the session), up to a quote
+                        end = next((m2.start() for m2 in _COOKIES_END.finditer(text, span[0])), len(text))
+                        covered = max(covered, end)
                     yield span[0], covered
     for m in _TOKEN.finditer(text):
         yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
@@ -288,6 +298,18 @@ def _decoded(text: str) -> list[tuple[str, list[int]]]:
     return forms
 
 
+def _decodings(text: str, depth: int = 0) -> list[tuple[str, list[int]]]:
+    """Every reading of `_decoded`, down to _DECODINGS levels (%252F is a slash twice encoded),
+    each with where its characters start in `text`."""
+    found: list[tuple[str, list[int]]] = []
+    if depth >= _DECODINGS:
+        return found
+    for form, where in _decoded(text):
+        found.append((form, where))
+        found += [(deeper, [where[i] for i in at]) for deeper, at in _decodings(form, depth + 1)]
+    return found
+
+
 _SPACES = frozenset({"20", "09", "0A", "0a", "0D", "0d"})  # whitespace, which ends a bare value
 
 
@@ -303,7 +325,7 @@ def _decode(text: str, found: list[re.Match[str]], spaces: bool) -> tuple[str, l
         decoded.append(text[at : m.start()])
         where.extend(range(at, m.start()))
         code = m.group("x") or m.group("u")
-        decoded.append(chr(int(code, 16)) if code else "/" if m.group("s") else "&")
+        decoded.append(chr(int(code, 16)) if code else m.group("s") or "&")
         where.append(m.start())
         at = m.end()
     decoded.append(text[at:])
@@ -317,6 +339,8 @@ def _decode(text: str, found: list[re.Match[str]], spaces: bool) -> tuple[str, l
 
 _WHOLE, _USERPASS, _PASSARG, _AFTER_EQUALS = "whole", "user:pass", "openssl pass", "name=value"
 _USERPASS_OR_TOKEN = "user:pass or token"  # httpie -a: user:pass, or a bearer token (-A bearer)
+_USERCOMMA = "user,pass"  # lftp -u
+_POSITIONAL = "positional"  # the argument after a word (cargo login TOKEN), unless an option
 _USERPERCENT = "user%pass"  # Samba's -U
 
 
@@ -328,6 +352,12 @@ class _Program:
     after: frozenset[str] = frozenset()  # only after one of these subcommands (login, publish)
     attached: bool = True  # -pSECRET, -uuser:pass (getopt); not openssl's -kfile
     attached_only: frozenset[str] = frozenset()  # mysql -pX (mysql -p X: X is the database)
+    # one-character flags that take no value, which may come before a secret option in one
+    # argument (curl -sSLu user:pass, -4ubob:pass); a letter not listed may take a value
+    # (mysql -hpg-primary: the host), so the scan stops there
+    flags: frozenset[str] = frozenset()
+    switches: frozenset[str] = frozenset()  # secret-named options that take no value (psql --password)
+    positional: frozenset[str] = frozenset()  # words whose next argument is a secret (cargo login TOKEN)
 
     def kind(self, option: str, seen: set[str]) -> str | None:
         if self.after and self.after.isdisjoint(seen):
@@ -349,15 +379,16 @@ class _Program:
             kind = self.options.get("-" + arg[at])
             if kind is not None:
                 return kind, at + 1
-            if not arg[at].isalpha():
+            if arg[at] not in self.flags:
                 return None
         return None
 
 
 _CURL = _Program({"-u": _USERPASS, "--user": _USERPASS, "-U": _USERPASS, "--proxy-user": _USERPASS,
-                  "-E": _USERPASS, "--cert": _USERPASS, "-b": _WHOLE})  # fmt: skip
+                  "-E": _USERPASS, "--cert": _USERPASS, "-b": _WHOLE},
+                 flags=frozenset("0123456#aBfgGiIjJkLlMnNOpqRsSvVZ"))  # fmt: skip
 _HTTPIE = _Program({"-a": _USERPASS_OR_TOKEN, "--auth": _USERPASS_OR_TOKEN})
-_MYSQL = _Program({"-p": _WHOLE}, attached_only=frozenset({"-p"}))
+_MYSQL = _Program({"-p": _WHOLE}, attached_only=frozenset({"-p"}), positional=frozenset({"password"}))
 _LOGIN = _Program({"-p": _WHOLE}, after=frozenset({"login"}))
 _PROGRAMS: dict[str, _Program] = {
     "curl": _CURL,
@@ -365,6 +396,13 @@ _PROGRAMS: dict[str, _Program] = {
     **dict.fromkeys(("mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow", "mysqlcheck",
                      "mysqlpump", "mariadb", "mariadb-dump", "mariadb-admin"), _MYSQL),
     "sshpass": _Program({"-p": _WHOLE}),
+    **dict.fromkeys(("cargo", "vault"), _Program({}, positional=frozenset({"login"}))),  # cargo login TOKEN
+    **dict.fromkeys(("psql", "pg_dump", "pg_dumpall", "pg_restore", "createdb", "dropdb", "createuser",
+                     "vacuumdb", "reindexdb", "pg_basebackup"),
+                    _Program({}, switches=frozenset({"--password", "-W"}))),
+    "codecov": _Program({"-t": _WHOLE, "--token": _WHOLE}),
+    "ssh-keygen": _Program({"-N": _WHOLE, "-P": _WHOLE}),
+    "lftp": _Program({"-u": _USERCOMMA, "--user": _USERCOMMA}),
     **dict.fromkeys(("redis-cli", "valkey-cli", "keydb-cli"), _Program({"-a": _WHOLE}, attached=False)),
     **dict.fromkeys(("docker", "podman", "buildah", "nerdctl", "helm", "oras", "crane", "regctl"), _LOGIN),
     "uv": _Program({"-p": _WHOLE, "-t": _WHOLE}, after=frozenset({"publish", "auth"})),
@@ -387,7 +425,7 @@ _PROGRAMS: dict[str, _Program] = {
 }  # fmt: skip
 _OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
 _ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
-_CLUSTER = re.compile(r"-[A-Za-z]{2,}")
+_CLUSTER = re.compile(r"-[A-Za-z0-9#]{2,}")
 _LOOKS_LIKE_OPTION = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n", "`"})
 # a subcommand that sets a named value (aws configure set aws_secret_access_key KEY)
@@ -396,12 +434,12 @@ _CONFIG = frozenset({"config", "configure"})
 
 def _offset(kind: str, value: str) -> int | None:
     """Where the secret starts in an option's value (None: it holds none)."""
-    if not value or value == MASK:
+    if not value or value.startswith(MASK):  # masked already (what followed the mask kept)
         return None
     if kind == _USERPASS_OR_TOKEN:
         return value.index(":") + 1 if ":" in value else 0
-    if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT):
-        sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%"}[kind]
+    if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT, _USERCOMMA):
+        sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%", _USERCOMMA: ","}[kind]
         return value.index(sep) + 1 if sep in value and not value.endswith(sep) else None
     if kind == _PASSARG:  # openssl: pass:SECRET; env:VAR, file:PATH, fd:N, stdin say where it is
         if value.startswith("pass:"):
@@ -438,12 +476,21 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
             continue
         if pending is not None:
             kind, pending = pending, None
-            if not _LOOKS_LIKE_OPTION.fullmatch(arg):
+            if kind == _POSITIONAL:  # vault login TOKEN; vault login -method=userpass: no token
+                if not arg.startswith("-"):
+                    mask(i, _WHOLE, arg, 0)
+                    continue
+            elif not _LOOKS_LIKE_OPTION.fullmatch(arg):
                 mask(i, kind, arg, 0)
                 continue
         option = _OPTION.fullmatch(arg)
         attached = program.attached_kind(arg, seen) if program is not None else None
+        if option is None and attached is None and program and program.attached and _CLUSTER.fullmatch(arg):
+            pending = program.kind("-" + arg[-1], seen)  # -4u user:pass: flags, then the option
+            continue
         if option is not None or attached is not None:
+            if program is not None and option is not None and option.group("option") in program.switches:
+                continue  # it asks for a password at a prompt: no value follows
             known = program.kind(option.group("option"), seen) if program and option else None
             if known is None and attached is not None:  # -pSECRET
                 mask(i, attached[0], arg[attached[1] :], attached[1])
@@ -469,6 +516,8 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
             program, seen = _PROGRAMS[base], set()
             continue
+        if program is not None and arg in program.positional:
+            pending = _POSITIONAL
         # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
         if not seen.isdisjoint(_CONFIG):
             if arg.startswith("pypi-token."):
@@ -485,7 +534,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
 
 # a word, a separator, or a backslash before a line's end (the line goes on: no word)
 _SHELL_WORD = re.compile(
-    r"""\\\n|(?:[^\s'"\\;|&()`]|\\.|'[^']*'|"(?:[^"\\]|\\.)*"|['"\\])+|&&|\|\||[;|&()\n`]"""
+    r"""\\\n|(?:[^\s'"\\;|&()`]|\\[\s\S]|'[^']*'|"(?:[^"\\]|\\[\s\S])*"|['"\\])+|&&|\|\||[;|&()\n`]"""
 )
 
 
@@ -509,8 +558,9 @@ def _unquoted(raw: str) -> tuple[str, Sequence[int]]:
             quote = c
         elif c == "\\" and quote != "'" and i + 1 < len(raw):
             i += 1
-            chars.append(raw[i])
-            where.append(i)
+            if raw[i] != "\n":  # a backslash before a line's end: the line goes on, both gone
+                chars.append(raw[i])
+                where.append(i)
         else:
             chars.append(c)
             where.append(i)
@@ -536,9 +586,9 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
 # The rest of a string literal of a script (Python, JSON, JavaScript...) after its opening
 # quote, on one line; what may stand between two items of a list of them (a string prefix: f"x")
 _REST = {q: re.compile(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
-_QUOTE = re.compile("[\"']")
+_QUOTE = re.compile("[\"'`]")
 # (a program apart from its arguments: spawn("curl", ["-u", x]), ["curl"] + ["-u", x])
-_ITEMS = re.compile(r"\s*[\])]?\s*[,+]\s*(?:(?:#|//)[^\n]*\n\s*)*[\[(]?\s*[fFrRbBuU]{0,2}")
+_ITEMS = re.compile(r"\s*+(?:[\])]\s*+)?[,+]\s*+(?:(?:#|//)[^\n]*+\n\s*+)*+(?:[\[(]\s*+)?[fFrRbBuU]{0,2}")
 
 
 def _literals(text: str) -> Iterable[tuple[int, int, int, int]]:
@@ -551,6 +601,13 @@ def _literals(text: str) -> Iterable[tuple[int, int, int, int]]:
     while (found := _QUOTE.search(text, at)) is not None:
         start = found.start()
         quote = text[start]
+        if quote == "`":  # a JavaScript template literal, over lines
+            end = text.find("`", start + 1)
+            if end < 0:
+                return
+            yield start, start + 1, end, end + 1
+            at = end + 1
+            continue
         if text.startswith(quote * 3, start):  # a triple-quoted string, over lines
             end = text.find(quote * 3, start + 3)
             if end < 0:
@@ -642,7 +699,7 @@ class Redactor:
             spans += _literal_spans(text)
         if self._known is not None:
             spans += (m.span() for m in self._known.finditer(text))
-            for form, where in _decoded(text):  # a known secret encoded: %2F for its slash...
+            for form, where in _decodings(text):  # a known secret encoded: %2F for its slash...
                 spans += ((where[m.start()], where[m.end()]) for m in self._known.finditer(form))
         return spans
 

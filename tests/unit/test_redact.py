@@ -424,6 +424,64 @@ def test_a_known_secret_is_masked_encoded_too() -> None:
         assert "EXAMPLEKEY" not in out and MASK in out, out
 
 
+@given(_ALNUM_SECRET)
+def test_more_shapes_a_secret_takes_are_masked(secret: str) -> None:
+    """A second look at the masking: flags before an option (curl -4u, -#u), a header attached
+    to -H, every cookie of a Cookie header, escaped JSON quotes, JavaScript template literals,
+    a value on the next line, a continued line inside a word, a token after a subcommand, more
+    programs' password options."""
+    for argv in (
+        ["curl", "-4u", f"bob:{secret}", "x"], ["curl", f"-#ubob:{secret}", "x"],
+        ["curl", f"-HX-Api-Key: {secret}", "x"], ["wget", f"--header=Cookie: theme=dark; sid={secret}", "x"],
+        ["sh", "-c", f'curl -H "Cookie: theme=dark; sid={secret}" http://e/ || true'],
+        ["python3", "-c", f'requests.get(u, cookies={{"sid": "{secret}"}})'],
+        ["curl", "-d", f'{{"query": "login(user: \\"bob\\", password: \\"{secret}\\")"}}'],
+        ["node", "-e", f"h = {{Authorization: `Bearer {secret}`}}; const password = `{secret}`"],
+        ["node", "-e", f'spawn("curl", [`-u`, `bob:{secret}`])'],
+        ["python3", "-c", f'auth=(\n    "bob",\n    "{secret}",\n)'],
+        ["python3", "-c", f'd = {{"password":\n    "{secret}"}}'],
+        ["sh", "-c", f"curl -u\\\nbob:{secret} x"],
+        ["cargo", "login", secret], ["vault", "login", secret],
+        ["mysqladmin", "-u", "root", "password", secret], ["codecov", "-t", secret],
+        ["ssh-keygen", "-N", secret, "-f", "k"], ["lftp", "-u", f"bob,{secret}", "h"],
+    ):  # fmt: skip
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out), (argv, out)
+        assert redact_argv(out) == out
+
+
+def test_what_is_no_secret_keeps_its_place_in_a_cluster_or_after_a_switch() -> None:
+    for argv in (["mysql", "-hpg-primary", "-uappuser", "-Dapp"], ["curl", "-sSLobuild/out.html"],
+                 ["psql", "--password", "appdb"], ["npm", "install", "--always-auth", "left-pad"],
+                 ["vault", "login", "-method=userpass", "username=bob"], ["cargo", "build"]):  # fmt: skip
+        assert redact_argv(argv) == argv
+
+
+def test_a_masked_value_is_not_masked_further() -> None:
+    for text in (" token=#),),),),", "password=%22a b%22", "token=x)"):
+        once = redact_text(text)
+        assert redact_text(once) == once, (text, once)
+
+
+def test_terraform_tokens_of_any_host_and_a_known_secret_encoded_twice() -> None:
+    assert secret_name("TF_TOKEN_app_example_store") and secret_name("TF_TOKEN_my_host")
+    key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    out = redact_text(
+        "?x=wJalrXUtnFEMI%252FK7MDENG%252BbPxRfiCYEXAMPLEKEY", secrets_in({"AWS_SECRET_ACCESS_KEY": key})
+    )
+    assert "EXAMPLEKEY" not in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"a",' + " " * 128 * 1024 + 'x"b"', '"a",' + " \n" * 64 * 1024 + '"b"', "-eyJ" * 32 * 1024,
+     "%2520+" * 21 * 1024],
+)  # fmt: skip
+def test_adversarial_arguments_of_the_new_forms_are_read_in_one_pass(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
 def test_a_script_keeps_what_is_not_secret() -> None:
     script = "curl -u bob:s3cret https://x | jq .items; docker run -p 8080:80 img"
     assert redact_text(script) == "curl -u bob:*** https://x | jq .items; docker run -p 8080:80 img"
