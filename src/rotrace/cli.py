@@ -199,6 +199,14 @@ def run(
     from rotrace.policy.allowlist import enforceable, load_policy
 
     loaded = load_policy(policy) if policy is not None else None
+    if loaded is not None:
+        unset = {n: v for n, v in loaded.env.items() if os.environ.get(n) != v}
+        if unset:  # the plan's settings are the command's environment's to carry, not run's
+            settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
+            from rotrace.escape import safe_text
+
+            note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
+            say(safe_text(note))
     allowlist = build_allowlist(list(allow), loaded)
     persistent = tuple(loaded.persistent) if loaded is not None and read_only else ()
     grants = enforceable(allowlist) if enforce else None

@@ -3,7 +3,9 @@ scripts/policy-flow runs): each step's exit status and what it says."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -137,3 +139,17 @@ def test_check_advises_update_only_where_it_would_add_an_entry(project: Path) ->
     after = rotrace_cli("check", "-q", "t.json", cwd=project)
     assert after.returncode == 1 and "--update" not in after.stderr, after.stderr
     assert "no allow entry can cover them: `rotrace allowlist TRACE` says why" in after.stderr, after.stderr
+
+
+def test_run_with_a_policy_says_which_of_its_settings_are_not_set(project: Path) -> None:
+    """`run --policy` does not set the policy's [env] (the exports do): it says which the
+    command's environment lacks, so a replay that fails for want of one says why."""
+    project.mkdir(parents=True)
+    (project / "p.toml").write_text('version = 1\nallow = []\n[env]\nPYLINTHOME = "/tmp/pylint"\n')
+    bare = rotrace_cli("run", "-q", "--policy", "p.toml", "--", "true", cwd=project)
+    said = "the policy's [env] is not set here, and run does not set it: PYLINTHOME=/tmp/pylint"
+    assert said in bare.stderr, bare.stderr
+    env = {**os.environ, "PYLINTHOME": "/tmp/pylint"}
+    set_ = subprocess.run([sys.executable, "-m", "rotrace", "run", "-q", "--policy", "p.toml", "--", "true"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "[env]" not in set_.stderr, set_.stderr
