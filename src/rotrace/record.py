@@ -99,9 +99,24 @@ class TraceHeader:
         if not self.sources:
             return None
         chosen = sorted(i for i in set(runs) if 0 <= i < len(self.sources))
-        names = ", ".join(dict.fromkeys(self._run_name(i) for i in chosen))
+        named: dict[str, set[int]] = {}
+        for i in range(len(self.sources)):
+            named.setdefault(self._run_name(i), set()).add(i)
+        # a name other runs share, which did not all write here, says which ones did
+        names = ", ".join(
+            dict.fromkeys(
+                self._numbered(i) if not named[self._run_name(i)] <= set(chosen) else self._run_name(i)
+                for i in chosen
+            )
+        )
         once = " (in one run only: check it)" if len(chosen) == 1 and len(self.sources) > 1 else ""
         return f"seen in {len(chosen)} of {len(self.sources)} runs: {names}{once}"
+
+    def _numbered(self, index: int) -> str:
+        """A run among others of one name: its number and arguments (`pylint #2 (pkg_b)`)."""
+        args = " ".join(self.sources[index].command[1:])
+        args = args if len(args) <= 40 else args[:39] + "…"
+        return f"{self._run_name(index)} #{index + 1}" + (f" ({args})" if args else "")
 
     def _run_name(self, index: int) -> str:
         """A merged run's name for a person: its `name` label, else the values of the labels that

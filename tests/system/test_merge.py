@@ -201,3 +201,25 @@ def test_a_merge_counts_every_write_its_events_stand_for(tmp_path: Path) -> None
         runs = "1 run" if n == 1 else f"{n} runs"
         assert report[0].startswith(f"rotrace merge of {runs}: "), report
         assert report[1].endswith(f"· {4 * n} writes"), report
+
+
+def test_runs_of_one_program_are_told_apart_by_their_arguments(tmp_path: Path) -> None:
+    """Two unlabelled runs of one program: "seen in 1 of 2 runs: python3" said not which; a
+    name the runs share gets each run's number and arguments."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    script = 'import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nopen(sys.argv[1] + "/f", "w")\n'
+    (project / "work.py").write_text(script)
+    traces = []
+    for place in ("first", "second"):
+        trace = tmp_path / f"{place}.json"
+        argv = ["run", "-q", "--json", str(trace), "--", sys.executable, "work.py", place]
+        done = _rotrace(*argv, cwd=project)
+        assert done.returncode in (0, 1), done.stderr
+        traces.append(str(trace))
+    merged = tmp_path / "m.json"
+    assert _rotrace("merge", *traces, "-o", str(merged)).returncode == 0
+    report = _rotrace("report", "-v", str(merged)).stderr
+    program = Path(sys.executable).name
+    assert f"seen in 1 of 2 runs: {program} #2 (work.py second)" in report, report
+    assert f"seen in 1 of 2 runs: {program} #1 (work.py first)" in report, report
