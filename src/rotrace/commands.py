@@ -158,9 +158,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     enforced = header.enforced is not None
-    home = header.environment.get("HOME")
-    classify = classifier(allowlist, header.processes, enforced=enforced, home=home)
-    reclassified = Reclassified(verdicts, classify)
+    reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
     pipeline = Pipeline(header.cwd, header.directories)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)

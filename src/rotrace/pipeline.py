@@ -70,12 +70,11 @@ def classifier(
     journal: bool = False,
     enforced: bool = False,
     since: int | None = None,
-    home: str | None = None,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
-    run's start by the files' clock, policy/databases.py; `home`: the command's HOME)."""
-    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since, home=home)
+    run's start by the files' clock, policy/databases.py)."""
+    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since)
 
 
 class Pipeline:

@@ -162,18 +162,3 @@ def test_a_cache_moved_by_a_setting_is_one_place_in_the_report() -> None:
         agg.add(v, planner.place(v))
     assert set(agg.violations) == {"/home/u/.cache"}, set(agg.violations)
     assert agg.violations["/home/u/.cache"].count == 5
-
-
-def test_a_cache_in_a_home_the_table_cannot_name_is_xdgs() -> None:
-    """~/.cache of a HOME elsewhere than /root or /home/NAME (an image's /app, a service's
-    /var/lib/app): the command's own HOME says it is XDG's cache, whose setting moves it."""
-    from rotrace.policy.allowlist import build_allowlist
-    from rotrace.policy.verdict import Classifier
-
-    write = event("/var/lib/app/.cache/pip-tools/deps.json")
-    for home, expected in (("/var/lib/app", "xdg-cache"), ("/var/lib/app/", "xdg-cache"), (None, None),
-                           ("/", None), ("/srv/other", None)):  # fmt: skip
-        classifier = Classifier(build_allowlist([], None), home=home)
-        classifier.learn(write)
-        known = classifier.classify(write).explanation
-        assert (known.id if known else None) == expected, home

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -112,18 +111,6 @@ _REFUSALS = frozenset({"EACCES", "EPERM"})
 _MOVES = frozenset({"rename", "link"})
 
 
-_XDG_CACHE = BY_ID["xdg-cache"]
-
-
-def _cache_of(home: str | None) -> bytes | None:
-    """$HOME/.cache/ of a home the table's xdg-cache entry does not name; None for one it does."""
-    if not home or not home.startswith("/") or home.rstrip("/") in ("", "/root"):
-        return None
-    if home.startswith("/home/") and home.count("/") == 2:
-        return None
-    return os.fsencode(home.rstrip("/") + "/.cache/")
-
-
 class Classifier:
     """Allowlist + venv detection for a stream of events (call `learn` on all of them first).
 
@@ -138,12 +125,8 @@ class Classifier:
         journal: bool = False,
         enforced: bool = False,
         since: int | None = None,
-        home: str | None = None,
     ) -> None:
         self.allowlist = allowlist
-        # ~/.cache in a home the known writers' table cannot name (/app, /var/lib/app): the
-        # command's own HOME, where XDG's cache is by default
-        self._home_cache = _cache_of(home)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -274,6 +257,4 @@ class Classifier:
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
             known = explain(event, venv, cmdline) or (READ_ONLY_DATABASE if database else None)
-            if known is None and self._home_cache and (event.path + b"/").startswith(self._home_cache):
-                known = _XDG_CACHE
         return Verdict(event, allowed, venv, ro, known)

@@ -45,13 +45,7 @@ def conclude(messages: Iterator[Message]) -> int:
     with Spool() as spool:
         enforced = request.options.writable is not None
         first = FirstPass(
-            classifier(
-                request.allowlist,
-                journal=True,
-                enforced=enforced,
-                since=start.since,
-                home=os.environ.get("HOME"),
-            ),
+            classifier(request.allowlist, journal=True, enforced=enforced, since=start.since),
             start.cwd,
             diff_environment,
             output,
