@@ -31,6 +31,7 @@ from rotrace.tracer.linux.syscall_info import (
     clear_first_arg_bits,
     parse_entry,
     parse_exit,
+    refuse,
 )
 from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, own_proc, resolve
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
@@ -304,23 +305,25 @@ class Tracer:
 
     def _keep_traced(self, tid: int, thread: _Thread, arch: int, family: str, args: tuple[int, ...]) -> None:
         """A clone with CLONE_UNTRACED would make a child no tracer sees, which still carries the
-        seccomp filter (its file calls then fail with ENOSYS): clear the flag, so it is traced."""
-        if family == "clone":
-            if not args[0] & CLONE_UNTRACED:
-                return
-            cleared = clear_first_arg_bits(tid, arch, CLONE_UNTRACED)
-        else:  # clone3: the flags are the first field of struct clone_args, in the tracee
-            try:
-                word = kernel.bindings.ptrace_peekdata(tid, args[0])
-            except kernel.PtraceError:
-                return
-            if not word & CLONE_UNTRACED:
-                return
-            kernel.bindings.ptrace_pokedata(tid, args[0], word & ~CLONE_UNTRACED)
-            cleared = True
+        seccomp filter (its file calls then fail with ENOSYS) and may make its parent its tracer
+        (PTRACE_TRACEME), which then lets them run: clear the flag, so it is traced. clone3
+        keeps its flags in the tracee's memory, which another thread may change after they are
+        read: it is answered ENOSYS (by the filter, or here where none is loaded), as Docker's
+        default profile does, and C libraries fall back to clone, whose flags are in a
+        register."""
+        if family == "clone3":
+            if not refuse(tid, arch, errno.ENOSYS):
+                self._warn_once(
+                    f"clone3:{thread.tgid}",
+                    f"{self._who(thread.tgid)} called clone3 with no seccomp filter on an architecture"
+                    " where rotrace cannot refuse it: a child it asks to be untraced is not seen",
+                )
+            return
+        if not args[0] & CLONE_UNTRACED:
+            return
         how = (
             "rotrace cleared the flag, so the child is traced like the others"
-            if cleared
+            if clear_first_arg_bits(tid, arch, CLONE_UNTRACED)
             else ("rotrace cannot clear it on this architecture: the child's file calls are not recorded")
         )
         self._warn_once(

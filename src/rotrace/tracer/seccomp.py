@@ -119,7 +119,9 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         spec = SPECS.get(name)
         if spec is None:
             continue
-        if spec.trap_arg is None or (all_opens and spec.family == "open"):
+        if spec.family == "clone3":
+            asm.jump(BPF_JEQ_K, nr, f"{tag}_nosys", None)
+        elif spec.trap_arg is None or (all_opens and spec.family == "open"):
             asm.jump(BPF_JEQ_K, nr, "trace", None)
         else:
             checked.setdefault((spec.trap_arg, spec.trap_mask, spec.trap_values), []).append(nr)
@@ -142,6 +144,16 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     asm.ret(SECCOMP_RET_ALLOW)
     asm.label(f"{tag}_listener")
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
+    _no_clone3(asm, tag)
+
+
+def _no_clone3(asm: Assembler, tag: str) -> None:
+    """At `{tag}_nosys`: clone3 answered ENOSYS (as Docker's default profile does): its flags
+    are in the caller's memory, where another thread could set CLONE_UNTRACED after rotrace
+    read them; C libraries fall back to clone, whose flags are in a register
+    (loop.py, `_keep_traced`)."""
+    asm.label(f"{tag}_nosys")
+    asm.ret(SECCOMP_RET_ERRNO | errno.ENOSYS)
 
 
 def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int], requests: tuple[int, ...]) -> None:
@@ -205,9 +217,12 @@ def build_filter(
             _guard(asm, table.name, ioctls, rings, requests)
         if trace:
             _table_block(asm, table, all_opens, x32)
-        else:
+        else:  # every call stops for the tracer; clone3 is refused here all the same
             asm.label(table.name)
+            asm.load(OFF_NR)
+            asm.jump(BPF_JEQ_K, table.numbers["clone3"], f"{table.name}_nosys", None)
             asm.ret(SECCOMP_RET_ALLOW)
+            _no_clone3(asm, table.name)
     if trace:
         asm.label("trace")
         asm.ret(SECCOMP_RET_TRACE)
