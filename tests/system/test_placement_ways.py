@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.as_user import rotrace, site, work  # noqa: F401 - fixtures
 from tests.support.tracing import LOOPS, PY, rotrace_cli
 
 N = 1000
@@ -76,6 +77,33 @@ def test_a_followed_last_name_swapped_for_a_symlink_is_placed_right_or_unresolve
     tmp_path: Path, loop: str, change: str, way: str
 ) -> None:
     _changes_placed_right_or_unresolved(tmp_path, loop, change, way)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_followed_last_name_in_a_directory_its_user_may_search_and_not_list_is_placed(
+    site: Path,  # noqa: F811 - fixture
+    work: Path,  # noqa: F811 - fixture
+    user: str,
+) -> None:
+    """The way is settled (resolve.stamp) by reading each directory on it, or by a lookup
+    where rotrace's user may not read one: such a change is still placed."""
+    if os.geteuid() != 0:
+        pytest.skip("making a directory only another user may list needs root")
+    hidden = work / "hidden"
+    hidden.mkdir()
+    target = hidden / "m"
+    target.write_text("x")
+    os.chown(target, 65534, 65534)
+    hidden.chmod(0o711)
+    code = f"import os; os.chdir({str(hidden)!r}); os.chmod('m', 0o640); os.utime('m', (1, 1))"
+    run = rotrace(
+        ["run", "-q", "--json", "t.json", "--", "python3", "-c", code], user=user, site=site, cwd=work
+    )
+    assert run.returncode in (0, 1), run.stderr
+    events = json.loads((work / "t.json").read_text())["events"]
+    changes = [(e["op"], e["path"], e["unresolved"]) for e in events if e["op"] in CHANGES]
+    assert changes == [("chmod", str(target), False), ("utime", str(target), False)]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.stat().st_mtime == 1
 
 
 @pytest.fixture

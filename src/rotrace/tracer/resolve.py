@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 from rotrace.tracer.linux import procfs
-from rotrace.tracer.linux.lookup import RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, on_procfs, open_no_magic
+from rotrace.tracer.linux.lookup import RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, on_procfs, open_no_magic, settle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -396,6 +396,9 @@ def stamp(
     seen = _identities(s for s in steps if cache.watches(os.path.dirname(s)))
     if marks is None or seen is None or not (marks or steps):
         return None
+    # a rename under way in one of them may have moved its time and not yet its names
+    if not all(settle(path, (dev, ino)) for path, dev, ino, _time in marks):
+        return Stamps(parent, (), told=False, plain=plain)
     return Stamps(parent, marks, steps=tuple(steps), seen=seen, plain=plain)
 
 

@@ -63,3 +63,46 @@ def on_procfs(fd: int) -> bool:
     if _fstatfs(ctypes.c_int(fd), buffer) != 0:
         return False
     return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder) == _PROC_SUPER_MAGIC
+
+
+_getdents64 = libc.getdents64
+_getdents64.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+_getdents64.restype = ctypes.c_ssize_t
+_entries = ctypes.create_string_buffer(64)  # room for one entry: reading one is all it is for
+_settles = 0
+
+
+def settle(path: bytes, identity: tuple[int, int]) -> bool:
+    """Wait until no change of the entries of the directory `path` is under way; whether it
+    is still the directory `identity` (device, inode). A rename moves a directory's change
+    time before its names, both under the directory's lock: a change time read meanwhile is
+    already the new one while a lookup still finds the old name. Reading the directory takes
+    that lock (shared), so after it every rename that moved the time read has moved its names
+    too. Without leave to read the directory, a lookup of a name no cache holds takes the
+    same lock (it leaves a negative entry in the kernel's cache behind)."""
+    global _settles
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except PermissionError:
+        fd = -1
+    except OSError:
+        return False
+    try:
+        if fd < 0:
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            _settles += 1
+            try:
+                os.stat(b".rotrace-settle-%d-%d" % (os.getpid(), _settles), dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+        elif _getdents64(fd, _entries, len(_entries)) < 0 and ctypes.get_errno() != errno.EINVAL:
+            return False
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return (st.st_dev, st.st_ino) == identity
