@@ -8,6 +8,7 @@ file that changed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.tracing import PY, rotrace_cli
 
 # $1: the directory outside the allowlist; a bind of it at /tmp/x-PID (allowed), and a write
 # through each kind of call: open (append), mkdir, rename, chmod; then one plain write in $1
@@ -62,3 +64,93 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
         assert ("create", f"{home}/shared") in placed  # the namespace reaches it where rotrace does
     finally:
         subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+# A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its
+# parent, in rotrace's namespace, an fd of the bind; the parent writes through that fd and
+# through the child's /proc/PID/root, then lets the child go.
+PASSED_ON = r"""
+import ctypes, os, socket, subprocess, sys
+protected, mine = sys.argv[1], sys.argv[2]
+ours, theirs = socket.socketpair()
+child = r'''
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.mount(sys.argv[1].encode(), sys.argv[2].encode(), None, 4096, None) == 0, ctypes.get_errno()
+s = socket.socket(fileno=int(sys.argv[3]))
+socket.send_fds(s, [b"x"], [os.open(sys.argv[2], os.O_PATH | os.O_DIRECTORY)])
+s.recv(1)
+'''
+argv = ["unshare", "-Urm", sys.executable, "-c", child, protected, mine, str(theirs.fileno())]
+proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()])
+_, (fd,), _, _ = socket.recv_fds(ours, 1, 1)
+os.mkdir("scm_dir", dir_fd=fd)
+os.close(os.open("scm_file", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+os.mkdir(f"/proc/{proc.pid}/root{mine}/procroot_dir")
+os.close(os.open(f"/proc/{proc.pid}/root{mine}/procroot_file", os.O_WRONLY | os.O_CREAT, 0o644))
+ours.send(b"x")
+proc.wait()
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_write_through_an_fd_or_a_root_link_from_another_namespace_is_never_placed_at_its_path(
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """The writer is in rotrace's namespace (its own paths are rotrace's), the file it writes
+    in another's: /proc names it by that namespace's path, which is an allowed place here."""
+    home = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    mine = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/tmp"))
+    try:
+        uid = 0 if user == "root" else 65534
+        for path in (home, mine):
+            subprocess.run(["chown", f"{uid}:{uid}", str(path)], check=True)
+        trace = home / "t.json"
+        argv, env = invocation(user, site, home)
+        command = ["python3", "-c", PASSED_ON, str(home), str(mine)]
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert run.returncode in (0, 1), run.stderr
+        made = {"scm_dir", "scm_file", "procroot_dir", "procroot_file"}
+        assert made <= {p.name for p in home.iterdir()}, run.stderr  # the kernel put them there
+        events = json.loads(trace.read_text())["events"]
+        theirs = [e for e in events if e["errno"] is None and Path(e["path"]).name in made]
+        assert len(theirs) == 4, events
+        assert not [e for e in theirs if not e["unresolved"] and not e["path"].startswith(str(home))], theirs
+        assert not [e for e in theirs if e["allowed"]], theirs
+        assert run.returncode == 1
+    finally:
+        subprocess.run(["rm", "-rf", str(home), str(mine)], check=False)
+
+
+# open_tree(OPEN_TREE_CLONE) of $1 (outside the allowlist): a mount attached nowhere, whose
+# files /proc names from its own root (`/x` for $1/x); writes through an fd of it.
+DETACHED = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+tree = libc.syscall(428, -100, sys.argv[1].encode(), 1 | 0o2000000)  # OPEN_TREE_CLONE | O_CLOEXEC
+assert tree >= 0, ctypes.get_errno()
+os.mkdir("tmp", dir_fd=tree)
+os.close(os.open("tmp/viadetached", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=tree))
+os.chmod("tmp/viadetached", 0o600, dir_fd=tree)
+"""
+
+
+def test_a_write_through_a_detached_mount_is_never_placed_at_its_path(tmp_path: Path) -> None:
+    """`/tmp/viadetached` to /proc, which is allowed and not where the file is."""
+    if os.geteuid() != 0:
+        pytest.skip("open_tree(OPEN_TREE_CLONE) needs CAP_SYS_ADMIN")
+    outside = Path(tempfile.mkdtemp(prefix="rotrace-detached-", dir="/srv"))
+    try:
+        trace = tmp_path / "t.json"
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", PY, "-c", DETACHED, str(outside))
+        assert run.returncode == 1, run.stderr
+        assert (outside / "tmp" / "viadetached").stat().st_mode & 0o777 == 0o600
+        events = [e for e in json.loads(trace.read_text())["events"] if e["errno"] is None]
+        assert {e["op"] for e in events} == {"mkdir", "create", "chmod"}, events
+        assert not [
+            e for e in events if e["allowed"] or (not e["unresolved"] and e["path"].startswith("/tmp"))
+        ]
+    finally:
+        subprocess.run(["rm", "-rf", str(outside)], check=False)

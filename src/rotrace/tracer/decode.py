@@ -175,11 +175,13 @@ class Pending:
         whatever the path said (or became while the call ran). Otherwise the path is resolved
         through the tracee's magic links, if the string it passed is still what was read at
         entry (another thread may rewrite the buffer while the call runs). A tracee whose mounts
-        or root are not rotrace's (`foreign`) has a name kept only where it reaches, from
+        or root are not rotrace's, or any once the run has such a tracee or made a mount
+        (`foreign`: DirCache.apart, for an fd passed on or a way through another's
+        /proc/PID/root reaches those mounts), has a name kept only where it reaches, from
         rotrace's root, the file the kernel used (resolve.is_named).
         """
         plain = cache is not None and cache.plain(tid)  # (asked with the cache off too)
-        foreign = cache is not None and not plain
+        foreign = cache is not None and (not plain or cache.apart)
         if self.spec.family == "handle":
             self._place_handle(memory, tid, result, foreign)
             return

@@ -250,6 +250,10 @@ class DirCache:
         self._real: dict[bytes, Where] = {}  # a directory's name and what it reached then
         self._cwd: dict[int, bytes] = {}
         self._plain: dict[int, bool] = {}
+        # a tracee's mounts not rotrace's, a mount made or a namespace asked for: a name /proc
+        # gives any tracee's file (an fd passed on, a /proc/PID/root way) may be one in another
+        # tree of mounts, kept only where it reaches that file (resolve.is_named)
+        self.apart = False
         self._busy: set[int] = set()  # threads inside a call that may change what is cached
         self._renaming: dict[int, tuple[bytes, ...]] = {}  # the traced tree's renames running: their names
         self._wd_of: dict[bytes, int] = {}
@@ -298,6 +302,7 @@ class DirCache:
         process rotrace does not trace (`run -p`), whose chroot no stop reports: whether a
         tracee's root is rotrace's is then asked afresh each time (`plain`)."""
         self._shared_contexts = self._shared_contexts or shared_contexts
+        self.apart = self.apart or shared_contexts  # attached: its fds may come from anywhere
         if self._inotify >= 0:
             _close_aside(self._inotify)
         if self._mounts >= 0:
@@ -726,6 +731,11 @@ class DirCache:
         except AttributeError:  # no statx or no namespace to compare with: not known
             return False
 
+    def mounts_apart(self) -> None:
+        """A tracee made a mount (a detached one too: open_tree, fsmount) or asked for a mount
+        namespace (unshare, setns, clone): see `apart`."""
+        self.apart = True
+
     def _is_plain(self, tid: int) -> bool:
         """The tracee sees rotrace's mounts from rotrace's root: its paths are rotrace's paths.
         The root is compared by mount and inode: its name is no proof, for /proc names a root
@@ -741,6 +751,7 @@ class DirCache:
                 root = self._statx.where(b"/proc/%d/root" % tid)
                 plain = root is not None and root == self._statx.where(b"/")
             self._plain[tid] = plain
+            self.apart = self.apart or not plain
         return plain
 
     def _cwd_of(self, tid: int) -> bytes | None:

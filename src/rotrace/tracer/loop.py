@@ -179,7 +179,18 @@ class Tracer:
                 self._decode(tid, thread, arch, nr, args)
             elif spec.family in ("clone", "clone3"):
                 self._keep_traced(tid, thread, arch, spec.family, args)
+            elif spec.family == "mounts":
+                self.dircache.mounts_apart()
+                if spec.name in ("mount", "move_mount") and self.dircache.plain(tid):
+                    self._warn_once(
+                        f"mount:{thread.tgid}",
+                        f"{self._who(thread.tgid)} called {spec.name} in rotrace's mount namespace: a write"
+                        " through a bind mount it makes is reported where it is mounted, not at the"
+                        " directory bound there",
+                    )
             elif spec.family == "context":  # chdir, chroot, unshare...: caught again at its exit
+                if spec.name == "setns" or (spec.name == "unshare" and args[0] & _CLONE_NEWNS):
+                    self.dircache.mounts_apart()
                 self.dircache.hold(tid)
                 table = self.tables[arch]
                 flags = args[0] & 0xFFFFFFFF if spec.name == "unshare" else None
@@ -319,6 +330,8 @@ class Tracer:
                     " where rotrace cannot refuse it: a child it asks to be untraced is not seen",
                 )
             return
+        if args[0] & _CLONE_NEWNS:
+            self.dircache.mounts_apart()
         if not args[0] & CLONE_UNTRACED:
             return
         how = (

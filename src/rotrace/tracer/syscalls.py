@@ -64,6 +64,8 @@ FS_IOCTLS: dict[int, tuple[str, int | None]] = {
     0x6611: ("truncate", None),  # EXT4_IOC_SWAP_BOOT: the file's blocks, size and times swapped
 }
 CLONE_UNTRACED = 0x00800000
+CLONE_NEWNS = 0x00020000
+_MOUNTS = ("mount", "open_tree", "open_tree_attr", "move_mount", "fsmount", "mount_setattr")
 SYS_BIND = 2  # socketcall's call number for bind
 
 
@@ -170,9 +172,12 @@ SPECS: dict[str, Spec] = dict(
         _s("bind", "bind", "mknod", fd=0, path=1),
         _s("socketcall", "bind", "mknod", trap_arg=0, trap_values=(SYS_BIND,)),
         # Not events: a child asked to be untraced is kept traced; io_uring is warned about.
-        _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED),
+        _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED | CLONE_NEWNS),
         _s("clone3", "clone3", ""),
         _s("io_uring_setup", "io_uring", ""),
+        # Not events: a mount made, or a mount namespace of a tracee's own: from then on a name
+        # /proc gives a tracee's file may be one of another tree of mounts (DirCache.apart).
+        *(_s(n, "mounts", "") for n in _MOUNTS),
         # Not events: a change of a tracee's cwd, root or mount namespace (dircache.py).
         *(_s(n, "context", "") for n in ("chdir", "fchdir", "chroot", "pivot_root", "unshare", "setns")),
         # Not events: an fd of the process put over another, which a path through a dirfd or a

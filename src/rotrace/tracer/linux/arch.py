@@ -20,11 +20,16 @@ _UNIFIED = {
     "io_uring_setup": 425,
     "io_uring_enter": 426,
     "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsmount": 432,
     "clone3": 435,
     "openat2": 437,
+    "mount_setattr": 442,
     "fchmodat2": 452,
     "setxattrat": 463,
     "removexattrat": 466,
+    "open_tree_attr": 467,
     "file_setattr": 469,
 }
 
@@ -44,6 +49,7 @@ _X86_64 = {
     "ioctl": 16, "clone": 56, "bind": 49, "open_by_handle_at": 304, "seccomp": 317,
     "acct": 163, "swapon": 167,
     "chdir": 80, "fchdir": 81, "chroot": 161, "pivot_root": 155, "unshare": 272, "setns": 308,
+    "mount": 165,
     "dup2": 33, "dup3": 292,
 }  # fmt: skip
 
@@ -64,6 +70,7 @@ _I386 = {
     "ioctl": 54, "clone": 120, "bind": 361, "socketcall": 102, "open_by_handle_at": 342, "seccomp": 354,
     "acct": 51, "swapon": 87,
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "unshare": 310, "setns": 346,
+    "mount": 21,
     "dup2": 63, "dup3": 330,
 }  # fmt: skip
 
@@ -78,6 +85,7 @@ _GENERIC = {
     "ioctl": 29, "clone": 220, "bind": 200, "open_by_handle_at": 265, "seccomp": 277,
     "acct": 89, "swapon": 224,
     "chdir": 49, "fchdir": 50, "chroot": 51, "pivot_root": 41, "unshare": 97, "setns": 268,
+    "mount": 40,
     "dup3": 24,
 }  # fmt: skip
 
