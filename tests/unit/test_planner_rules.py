@@ -68,8 +68,24 @@ def test_a_venv_renamed_away_and_removed_hides_nothing() -> None:
 
 
 def test_a_venv_that_was_there_and_stays_is_still_never_mounted_over() -> None:
-    plan = _plan(event("/tmp/v/pyvenv.cfg", "create"), event("/tmp/v/lib/x", "create"), states={"/tmp/v": C})
-    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/tmp/v"]
+    plan = _plan(event("/srv/v/pyvenv.cfg", "create"), event("/srv/v/lib/x", "create"), states={"/srv/v": C})
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/v"]
+
+
+def test_a_venv_left_in_a_scratch_place_does_not_keep_it_from_its_mount() -> None:
+    """`tox --workdir /tmp/tox` where an earlier run left /tmp/tox/py: a container's /tmp starts
+    empty, the plan's too (tox makes the venv again); /tmp was refused and the plan failed. Not
+    so where the application itself is in /tmp (a CI checkout)."""
+    writes = [
+        event("/tmp/tox/py/pyvenv.cfg", "open", 3, write=False),
+        event("/tmp/tox/py/log/1.log", "create"),
+    ]
+    writes += [event("/tmp/tox/.lock", "create")]
+    plan = _plan(*writes, states={"/tmp/tox/py": C, "/tmp/tox": C, "/tmp": C})
+    assert plan.mounts == ["/tmp"] and not plan.blocked, plan
+    assert any("/tmp/tox/py was there before the run" in n for n in plan.notes), plan.notes
+    plan = _plan(*writes, states={"/tmp/tox/py": C, "/tmp/tox": C, "/tmp": C}, cwd="/tmp/ci/app")
+    assert "/tmp" not in plan.mounts and "/tmp/tox/py" in [b.point for b in plan.blocked], plan
 
 
 def test_metadata_of_a_directory_changes_that_directory_not_its_parent() -> None:

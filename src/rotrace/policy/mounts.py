@@ -213,14 +213,21 @@ class _Planner:
         self.disposable = set()  # what the whole run says (not the answers given before its end)
         for venv in self.venvs:
             names = {venv, self.origin(venv), _renamed(venv, every), _renamed(venv, back)}
-            if any(self.made_by_command(n) or self._removed(n) for n in names):
+            if self.in_scratch(venv) or any(self.made_by_command(n) or self._removed(n) for n in names):
                 self.disposable.add(venv)
         self.venvs -= self.disposable
         self._why_not.clear()
 
     def disposable_so_far(self, venv: str) -> bool:
         """`settle_venvs`'s answer for one venv from what is known so far (no renames settled)."""
-        return self.made_by_command(venv) or self._removed(venv)
+        return self.in_scratch(venv) or self.made_by_command(venv) or self._removed(venv)
+
+    def in_scratch(self, path: str) -> bool:
+        """Whether `path` is in a scratch place the plan mounts empty (the application not in
+        it): a container's starts empty too, so a venv found there (an earlier run's: `tox
+        --workdir /tmp/tox`) is not the image's, and the command must make it again anyway."""
+        scratch = next((s for s in SCRATCH if is_under(path, s)), None)
+        return scratch is not None and not (self.cwd and is_under(self.cwd, scratch))
 
     def _removed(self, path: str) -> bool:
         while path not in ("/", ""):
@@ -1134,6 +1141,14 @@ class MountPlanner:
                 f"the working directory {cwd} is inside {inside}, a scratch place containers make a "
                 f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
                 "the app from where the image installs it"
+            )
+        planner = self._planner
+        for venv in sorted(
+            v for v in planner.disposable if planner.in_scratch(v) and not planner.made_by_command(v)
+        ):
+            notes.append(
+                f"the virtual environment {venv} was there before the run: the plan's scratch places start"
+                " empty, as a container's do, so the command must make it again"
             )
         if self._allowed_blocked:
             places = ", ".join(sorted(self._allowed_blocked))
