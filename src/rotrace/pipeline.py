@@ -190,6 +190,7 @@ class Pipeline:
     def know_run(self, header: TraceHeader) -> None:
         """How the run went, which the mount plan depends on (before the second pass)."""
         enforced, failed = header.enforced is not None, header.command_failed
+        self.planner.know_environment(header.environment)
         self.planner.know_run(enforced=enforced, command_failed=failed, programs=programs(header))
 
     def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:

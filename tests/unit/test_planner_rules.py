@@ -612,3 +612,19 @@ def test_a_tree_a_setting_moves_is_one_place_and_its_note_counts_every_write() -
     assert list(aggregate.violations) == [top], list(aggregate.violations)
     (note,) = [n for n in plan.notes if n.startswith("IPython")]
     assert "(4 writes)" in note, note
+
+
+def test_a_setting_the_run_already_had_is_not_the_plans_fix() -> None:
+    """tox clears its children's environment: with PYTHONDONTWRITEBYTECODE=1 set for the run,
+    its tests still wrote bytecode, and the plan's fix was that very setting (its replay under
+    a read-only root failed). Where the run had it, the writes' place is mounted instead."""
+    made = event("/srv/app/tests/__pycache__", "mkdir", 0, syscall="mkdir")
+    writes = [made, event("/srv/app/tests/__pycache__/test_a.cpython-311.pyc", "create")]
+    states = {"/srv/app/tests": C}
+    plan = _plan(*writes, states=states)
+    assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"} and plan.mounts == [], plan
+    plan = _plan(*writes, states=states, environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/root"})
+    assert plan.env == {} and plan.mounts == ["/srv/app/tests/__pycache__"], plan
+    assert any("PYTHONDONTWRITEBYTECODE=1 was set for the run" in n for n in plan.notes), plan.notes
+    plan = _plan(*writes, states=states, environment={"PYTHONDONTWRITEBYTECODE": ""})
+    assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan  # set to another value: it did not hold

@@ -610,6 +610,22 @@ class MountPlanner:
         self._ways: dict[str, Known] = {}  # a directory on the way to a known writer's place (`_learn_way`)
         self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
         self._above_made = 0
+        self._environment: dict[str, str] = {}  # the run's, as the trace records it (know_environment)
+
+    def know_environment(self, environment: dict[str, str]) -> None:
+        """The run's environment (environment.py records a part of it): a known writer's setting
+        it already held, and the writes happened all the same, does not reach that writer (a
+        program that clears its children's environment: tox), so it is not the plan's fix."""
+        self._environment = dict(environment)
+
+    def _heeded(self, known: Known | None) -> bool:
+        """Whether applying `known`'s setting could change what it writes: not so where the run
+        had every variable of it already."""
+        return (
+            known is None
+            or not known.env
+            or not all(self._environment.get(name) == value for name, value in known.env)
+        )
 
     def _reset(self) -> None:
         """Nothing placed yet (what `place` counts)."""
@@ -625,6 +641,7 @@ class MountPlanner:
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
+        self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
 
     def start_early(self, *, enforced: bool) -> None:
@@ -804,7 +821,7 @@ class MountPlanner:
         setting, and every directory it made there has such writes (an empty one made for its
         own sake needs its parent writable)."""
         writers = self._under_created.get(path, set())
-        if not writers or None in writers:
+        if not writers or None in writers or not all(self._heeded(k) for k in writers):
             return False
         return all(self._under_created.get(made) for made in self._made_under.get(path, ()))
 
@@ -843,7 +860,8 @@ class MountPlanner:
         if self._early is not None:  # more writes under it may come: if none yet, its own writer's?
             known = v.explanation
             guess = bool(writers) or (known is not None and bool(known.env))
-            return self._noted("moved-place", path, guess and None not in writers)
+            heeded = self._heeded(known) and all(self._heeded(k) for k in writers)
+            return self._noted("moved-place", path, guess and heeded and None not in writers)
         return self._moved_place(path)
 
     def _answer_venvs(self, early: _Early) -> None:
@@ -878,6 +896,10 @@ class MountPlanner:
             early.full()
         if not needs:
             return []
+        if not self._heeded(v.explanation):  # its setting was set, and the write made all the same
+            assert v.explanation is not None
+            self._unheeded[v.explanation] += v.count
+            v = dataclasses.replace(v, explanation=None)
         if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
             v = self._explained_by_final_name(v)
         if v.explanation is None and v.event.op == "mkdir":
@@ -973,7 +995,7 @@ class MountPlanner:
         (the home of a user with none, `/nonexistent` or `/`: its cache's makedirs climbs to
         it): the writer's setting moves its place, and the directory with it."""
         known = self._ways.get(os.fsdecode(v.event.path))
-        return v if known is None else dataclasses.replace(v, explanation=known)
+        return v if known is None or not self._heeded(known) else dataclasses.replace(v, explanation=known)
 
     def _explained_by_final_name(self, v: Verdict) -> Verdict:
         """A write into a directory built under a temporary name and renamed into place (pytest's
@@ -985,7 +1007,7 @@ class MountPlanner:
         if final == path:
             return v
         known = explain(e._replace(path=os.fsencode(final), target=None), v.venv)
-        return v if known is None else dataclasses.replace(v, explanation=known)
+        return v if known is None or not self._heeded(known) else dataclasses.replace(v, explanation=known)
 
     @staticmethod
     def _top(v: Verdict, directory: str) -> str:
@@ -1142,6 +1164,13 @@ class MountPlanner:
                 f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
                 "the app from where the image installs it"
             )
+        for known, count in sorted(self._unheeded.items(), key=lambda kv: -kv[1]):
+            how = ", ".join(f"{name}={value}" for name, value in known.env)
+            notes.append(
+                f"{known.title} ({count} write{'s' if count > 1 else ''}): {how} was set for the run and they"
+                " were made all the same: the setting does not reach the writer (a program that clears its"
+                " children's environment, as tox does), so the plan mounts their place instead"
+            )
         planner = self._planner
         for venv in sorted(
             v for v in planner.disposable if planner.in_scratch(v) and not planner.made_by_command(v)
@@ -1197,9 +1226,11 @@ def plan_mounts(
     *,
     enforced: bool = False,
     command_failed: bool = False,
+    environment: dict[str, str] | None = None,
 ) -> MountPlan:
     """The plan of verdicts that can be iterated twice (a trace file's, a list)."""
     planner = MountPlanner(cwd, states)
+    planner.know_environment(environment or {})
     planner.know_run(enforced=enforced, command_failed=command_failed)
     for v in verdicts:
         planner.learn(v)

@@ -47,6 +47,7 @@ def conclude(messages: Iterator[Message]) -> int:
         first = FirstPass(
             classifier(request.allowlist, journal=True, enforced=enforced, since=start.since),
             start.cwd,
+            environment,
             diff_environment,
             output,
             request.view,
@@ -192,12 +193,14 @@ class FirstPass:
         self,
         classifier: Classifier,
         cwd: str,
+        environment: dict[str, str],
         diff_environment: dict[str, str] | None,
         output: TraceOutput,
         view: View,
     ) -> None:
         self.classifier = classifier
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment)
+        self.pipeline.planner.know_environment(environment)
         self.pipeline.place_early(keep_all=view.verbose, enforced=classifier.enforced)
         self._kept = Kept()
         self._output = output
