@@ -628,3 +628,22 @@ def test_a_setting_the_run_already_had_is_not_the_plans_fix() -> None:
     assert any("PYTHONDONTWRITEBYTECODE=1 was set for the run" in n for n in plan.notes), plan.notes
     plan = _plan(*writes, states=states, environment={"PYTHONDONTWRITEBYTECODE": ""})
     assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan  # set to another value: it did not hold
+
+
+def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
+    """`poetry build`: a wheel made in /tmp and renamed into dist/. The plan mounts both, and
+    the kernel refuses a rename across mounts (EXDEV): os.rename failed where the run did not."""
+    made = event("/srv/app/dist", "mkdir", 0, syscall="mkdir")
+    wheel = event("/tmp/tmpab12.whl", "create")
+    moved = event("/tmp/tmpab12.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
+    plan = _plan(made, wheel, moved, states={"/srv/app": C, "/tmp": C})
+    assert plan.mounts == ["/srv/app/dist", "/tmp"], plan
+    (note,) = [n for n in plan.notes if "EXDEV" in n]
+    assert (
+        note.startswith("1 rename from /tmp to /srv/app/dist (e.g. /tmp/tmpab12.whl to") and "crosses" in note
+    )
+    inside = event("/srv/app/dist/tmpab12.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
+    plan = _plan(
+        made, event("/srv/app/dist/tmpab12.whl", "create"), inside, wheel, states={"/srv/app": C, "/tmp": C}
+    )
+    assert not [n for n in plan.notes if "EXDEV" in n], plan.notes  # one mount holds both names

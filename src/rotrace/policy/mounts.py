@@ -1154,6 +1154,25 @@ class MountPlanner:
             notes=self._notes(mounts),
         )
 
+    def _crossings(self, mounts: list[str]) -> dict[tuple[str, str], tuple[int, tuple[str, str]]]:
+        """The run's renames whose two names the plan puts on two mounts (the kernel refuses a
+        rename across mounts, even of one filesystem): by (source mount, target mount), how
+        many and an example."""
+        found: dict[tuple[str, str], tuple[int, tuple[str, str]]] = {}
+        if len(mounts) < 2:
+            return found
+        by_depth = sorted(mounts, key=len, reverse=True)
+
+        def mount_of(path: str) -> str | None:
+            return next((m for m in by_depth if is_under(path, m)), None)
+
+        for source, target in self._renames:
+            there, here = mount_of(source), mount_of(target)
+            if there is not None and here is not None and there != here:
+                count, example = found.get((there, here), (0, (source, target)))
+                found[(there, here)] = (count + 1, example)
+        return found
+
     def _notes(self, mounts: list[str]) -> list[str]:
         notes = []
         cwd = self._planner.cwd
@@ -1163,6 +1182,15 @@ class MountPlanner:
                 f"the working directory {cwd} is inside {inside}, a scratch place containers make a "
                 f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
                 "the app from where the image installs it"
+            )
+        for (source, target), (count, example) in self._crossings(mounts).items():
+            renames = f"{count} renames" if count > 1 else "1 rename"
+            cross = "cross" if count > 1 else "crosses"
+            notes.append(
+                f"{renames} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
+                " the plan's mounts, where a rename fails with EXDEV (Invalid cross-device link) and only a"
+                " program that then copies carries on; no mount holds both: make the file in"
+                f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
             )
         for known, count in sorted(self._unheeded.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env)
