@@ -58,6 +58,26 @@ def test_a_clone_untraced_child_is_traced_anyway(tmp_path: Path, clone3: bool, m
     assert any("CLONE_UNTRACED" in w for w in trace["warnings"])
 
 
+@pytest.mark.parametrize("mode", ["--enforce", "--read-only"])
+def test_a_confined_run_makes_no_whiteout(tmp_path: Path, mode: str) -> None:
+    """renameat2(RENAME_WHITEOUT) leaves a character device (0:0) at the old name, which
+    Landlock does not mediate: refused (EPERM) in a confined run, even in an allowed place."""
+    if os.geteuid() != 0:
+        pytest.skip("a whiteout needs CAP_MKNOD, which only root has here")
+    code = """
+        import ctypes, os, shutil, stat, tempfile
+        os.chdir(tempfile.mkdtemp(dir="/tmp"))  # allowed, and writable under --read-only too
+        open("old", "w").close()
+        libc = ctypes.CDLL(None, use_errno=True)
+        done = libc.syscall(316, -100, b"old", -100, b"new", 4)  # renameat2(..., RENAME_WHITEOUT)
+        code = ctypes.get_errno()
+        print(done, code, os.path.exists("new"), stat.S_ISCHR(os.lstat("old").st_mode), flush=True)
+        shutil.rmtree(os.getcwd())
+    """
+    proc, _trace = _run(code, tmp_path, mode)
+    assert proc.stdout.split() == ["-1", "1", "False", "False"], (proc.stdout, proc.stderr)
+
+
 def test_io_uring_is_warned_about(tmp_path: Path) -> None:
     code = """
         import ctypes, os

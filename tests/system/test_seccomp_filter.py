@@ -86,6 +86,22 @@ def test_clone3_is_refused_by_the_guard_alone_too(machine: str) -> None:
         assert run_bpf(program, table.numbers["clone"], table.audit_arch) == RET_ALLOW
 
 
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_a_confined_filter_refuses_a_whiteout_and_traps_other_renames(machine: str) -> None:
+    program = seccomp.build_filter(MACHINES[machine], all_opens=False, confined=True)
+    for table in MACHINES[machine].tables():
+        nr = table.numbers["renameat2"]
+        refused = RET_ERRNO | errno.EPERM
+        for flags, expected in ((4, refused), (4 | 1, refused), (0, RET_TRACE), (2, RET_TRACE)):
+            assert run_bpf(program, nr, table.audit_arch, (0, 0, 0, 0, flags, 0)) == expected, (
+                table.name,
+                flags,
+            )
+    plain = seccomp.build_filter(MACHINES[machine], all_opens=False)  # not confined: recorded, not refused
+    nr = MACHINES[machine].native.numbers["renameat2"]
+    assert run_bpf(plain, nr, MACHINES[machine].native.audit_arch, (0, 0, 0, 0, 4, 0)) == RET_TRACE
+
+
 def test_other_syscalls_are_allowed() -> None:
     program = seccomp.build_filter(MACHINES["x86_64"], all_opens=False)
     for nr in (

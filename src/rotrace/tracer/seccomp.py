@@ -17,7 +17,7 @@ import ctypes
 import errno
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
@@ -34,6 +34,7 @@ BPF_RET_K = 0x06
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
 SECCOMP_RET_ERRNO = 0x00050000
+RENAME_WHITEOUT = 4
 
 # ioctls that put characters into a terminal's input queue (one number on every ABI rotrace
 # knows): TIOCSTI, and TIOCLINUX (its TIOCL_PASTESEL pastes the console's selection as input).
@@ -156,15 +157,25 @@ def _no_clone3(asm: Assembler, tag: str) -> None:
     asm.ret(SECCOMP_RET_ERRNO | errno.ENOSYS)
 
 
-def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int], requests: tuple[int, ...]) -> None:
+def _guard(
+    asm: Assembler,
+    tag: str,
+    ioctls: list[int],
+    rings: list[int],
+    requests: tuple[int, ...],
+    renames: Sequence[int] = (),
+) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
     tracer); any other call goes on at `tag`, which follows. A ring's file operations are no
     syscalls: Landlock and a read-only root refuse them unseen, so a confined command has none
     (as Docker's default seccomp profile), and does its file work through calls rotrace
-    records."""
+    records. So is renameat2 (`renames`) with RENAME_WHITEOUT, which leaves a device node (0:0)
+    at the old name: Landlock does not mediate it, and a confined run makes no device."""
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
+    for nr in renames:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_whiteout", None)
     for nr in rings:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
     for i, nr in enumerate(ioctls):
@@ -173,6 +184,10 @@ def _guard(asm: Assembler, tag: str, ioctls: list[int], rings: list[int], reques
     asm.load(_arg_low_word(1))  # the request is an unsigned int
     for i, request in enumerate(requests):
         asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if i == len(requests) - 1 else None)
+    if renames:
+        asm.label(f"{tag}_whiteout")
+        asm.load(_arg_low_word(4))  # renameat2(olddirfd, old, newdirfd, new, flags)
+        asm.jump(BPF_JSET_K, RENAME_WHITEOUT, f"{tag}_deny", tag)
     asm.label(f"{tag}_deny")
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
@@ -211,10 +226,12 @@ def build_filter(
         if confined:
             rings = [table.numbers[name] for name in IO_URING]
             ioctls = [table.numbers["ioctl"]]
+            renames = [table.numbers["renameat2"]]
             if x32:
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]
-            _guard(asm, table.name, ioctls, rings, requests)
+                renames.append(x32 | table.numbers["renameat2"])
+            _guard(asm, table.name, ioctls, rings, requests, renames)
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:  # every call stops for the tracer; clone3 is refused here all the same
