@@ -33,7 +33,28 @@ _INPUT_OR_DASH = click.Path(readable=False, allow_dash=True)
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
 
 
-@click.group(epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+# words people reach for that name no command: the command that does it
+_ASKED_FOR = {"export": "allowlist", "plan": "allowlist"}  # the docs' words for `allowlist --format`
+
+
+class _Commands(click.Group):
+    """The commands; a word people reach for that names none says which one does it."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in _ASKED_FOR and self.get_command(ctx, name) is None:
+            formats = "|".join(FORMATS)
+            raise click.UsageError(
+                f"No such command {name!r}: a trace's security context (mounts, settings, a policy) is"
+                f" written by `rotrace {_ASKED_FOR[name]} TRACE --format {formats}`",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Commands, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rotrace")
 def cli() -> None:
     """Which paths does this command write, and may it?

@@ -261,3 +261,11 @@ def test_help_documents_exit_statuses() -> None:
     for line in ("Exit status", "127", "violations"):
         assert line in proc.stdout
     assert "Traceback" not in proc.stderr and sys.executable
+
+
+@pytest.mark.parametrize("word", ["export", "plan"])
+def test_a_word_for_the_export_names_the_command_that_writes_it(word: str) -> None:
+    """The docs say "export"; click's guess for it was 'report'."""
+    run = rotrace_cli(word, "trace.json")
+    assert run.returncode == 2, run.stderr
+    assert "rotrace allowlist TRACE --format " in run.stderr and "Did you mean" not in run.stderr
