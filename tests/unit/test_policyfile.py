@@ -198,3 +198,17 @@ def test_policy_annotation_on_the_file_line_escaped() -> None:
     assert "/srv/d/%250A::error::x" in line  # data: % escaped, so the runner reads no line break
     summary = policy_summary("rotrace.toml", [breach], ["old|dir"])
     assert "| `t,1:x.json` |" in summary and r"`old|dir`" in summary
+
+
+def test_a_policy_file_that_holds_nothing_is_refused(tmp_path: Path) -> None:
+    """`rotrace allowlist T --format policy > rotrace.toml` that failed leaves an empty file,
+    which ran as the defaults alone, silently. A pyproject's empty [tool.rotrace] says the
+    project has a policy: the defaults."""
+    for text in ("", "# only a comment\n"):
+        empty = tmp_path / "rotrace.toml"
+        empty.write_text(text)
+        with pytest.raises(BadInput, match="holds nothing"):
+            load_policy(str(empty))
+    project = tmp_path / "pyproject.toml"
+    project.write_text("[tool.rotrace]\n")
+    assert load_policy(str(project)).allow == []

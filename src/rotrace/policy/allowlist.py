@@ -387,6 +387,8 @@ def load_policy(path: str) -> Policy:
     if found is None:
         raise BadInput(f"policy {path}: no [tool.rotrace] table (the policy's keys go there)")
     data, source = found, path
+    if not parsed:  # a file with no key at all: most often `rotrace allowlist ... > FILE` that failed
+        raise BadInput(f"policy {path} holds nothing (expected: {', '.join(sorted(POLICY_KEYS))})")
     if is_pyproject(path):
         path = f"{path} [tool.rotrace]"  # what the messages name
     unknown = sorted(set(data) - POLICY_KEYS)
