@@ -95,8 +95,29 @@ MOVED = textwrap.dedent(
     """
 )
 
+# Files saved into a directory that was there and empty (`out`), as ansible's copy module saves
+# them: made in a staging directory, renamed into place, then chmod and chown. Early, with no
+# directory's state known yet, `out` looked like one holding data (a volume seeded from it).
+SAVED = textwrap.dedent(
+    """
+    import os, sys
+    base = sys.argv[1]
+    for name in ("copied.txt", "templated.txt"):
+        stage = f"{base}/stage-{name}"
+        os.mkdir(stage)
+        with open(f"{stage}/.source.txt", "w") as f:
+            f.write("x")
+        os.rename(f"{stage}/.source.txt", f"{base}/out/{name}")
+        os.chmod(f"{base}/out/{name}", 0o644)
+        os.chown(f"{base}/out/{name}", os.getuid(), os.getgid())
+        os.rmdir(stage)
+    for i in range(100):  # placed before the run ends, `out`'s among them
+        open(f"{base}/seen{i}", "w").close()
+    """
+)
+
 # Whether the placements made while the command ran stand at its end (else they are made again).
-STANDS = {"tree": True, "moved": False, "uv venv": True}
+STANDS = {"tree": True, "moved": False, "uv venv": True, "saved": False}
 
 
 def _command(name: str, work: Path) -> list[str]:
@@ -105,7 +126,7 @@ def _command(name: str, work: Path) -> list[str]:
         if uv is None:
             pytest.skip("uv is not installed")
         return [uv, "venv", "--quiet", "--python", sys.executable, str(work / ".venv")]
-    return [PY, "-c", TREE if name == "tree" else MOVED, str(work)]
+    return [PY, "-c", {"tree": TREE, "moved": MOVED, "saved": SAVED}[name], str(work)]
 
 
 def _traced(tmp_path: Path, name: str, *options: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -115,6 +136,8 @@ def _traced(tmp_path: Path, name: str, *options: str) -> tuple[subprocess.Comple
     (work / "data.db").write_bytes(b"x")
     (work / "held").mkdir()
     (work / "held" / "old").write_text("old")
+    if name == "saved":
+        (work / "out").mkdir()
     trace = tmp_path / "trace.json"
     proc = subprocess.run(
         [*ROTRACE, "run", "--json", str(trace), *options, "--", *_command(name, work)],

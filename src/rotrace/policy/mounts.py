@@ -712,6 +712,8 @@ class MountPlanner:
             return planner.held_content(path)
         if question == "read-back":
             return planner.read_back is None or path in planner.read_back
+        if question == "seeded":
+            return planner.seeded(path)
         assert question == "kept"
         created = self._planner.made_files
         return (
@@ -956,7 +958,7 @@ class MountPlanner:
                 placement.reason is None
                 and point not in SCRATCH  # nobody expects /tmp to survive a restart
                 and point not in self._persistent
-                and (self._keeps_data(v, raw) or planner.seeded(point))
+                and (self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)))
             ):
                 self._persistent[point] = text_of(raw)
         return placed
