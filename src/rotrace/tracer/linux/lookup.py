@@ -82,14 +82,14 @@ def settle(path: bytes, identity: tuple[int, int]) -> bool:
     same lock (it leaves a negative entry in the kernel's cache behind)."""
     global _settles
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # as `stat` reads it
     except PermissionError:
         fd = -1
     except OSError:
         return False
     try:
         if fd < 0:
-            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             _settles += 1
             try:
                 os.stat(b".rotrace-settle-%d-%d" % (os.getpid(), _settles), dir_fd=fd, follow_symlinks=False)
