@@ -52,6 +52,8 @@ def test_bytecode_in_a_venv_the_command_made_needs_no_setting_and_no_build_step(
     assert plan.mounts == ["/srv/app/.tox"] and plan.blocked == []
     assert plan.env == {} and plan.build_steps == []
     assert [k.id for k in plan.settings] == ["tox-envs"]  # `tox --workdir`, for .tox itself
+    # every write it would move, the venv tox made in .tox too (it counted the two outside it)
+    assert list(plan.settings.values()) == [4], plan.settings  # the bytecode is venv-bytecode
 
 
 def test_a_venv_renamed_away_and_removed_hides_nothing() -> None:

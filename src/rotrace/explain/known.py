@@ -294,7 +294,9 @@ KNOWN: tuple[Known, ...] = (
         title="tox's environments",
         who="tox",
         why="tox builds its environments in .tox in the project",
-        fix="`tox --workdir /tmp/tox` (on a writable tmpfs), or build the environments at image build time",
+        # not "build the environments at image build time": tox still writes each one's log
+        # (.tox/py/log) at run time
+        fix="`tox --workdir /tmp/tox` (on a writable tmpfs)",
         path=r"/\.tox(/|$)",
     ),
     Known(

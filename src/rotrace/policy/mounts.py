@@ -947,7 +947,7 @@ class MountPlanner:
         known = v.explanation
         if (
             known is not None
-            and not made
+            and (not made or not (known.env or known.build))  # a workdir moved: the venv in it too
             and not reads_back
             and any(p.reason is None for p in placed)
             and not self._lands_in(known, placed)
