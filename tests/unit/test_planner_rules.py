@@ -649,3 +649,23 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
         made, event("/srv/app/dist/tmpab12.whl", "create"), inside, wheel, states={"/srv/app": C, "/tmp": C}
     )
     assert not [n for n in plan.notes if "EXDEV" in n], plan.notes  # one mount holds both names
+
+
+def test_a_setting_a_note_names_instead_of_a_mount_is_in_the_plan() -> None:
+    """poetry's venv, made by the command under ~/.cache (mounted): the __pycache__ directories
+    made in it were left unmounted for PYTHONDONTWRITEBYTECODE=1, which the note named and the
+    plan (docker's --env, the policy's [env]) did not carry."""
+    venv = "/srv/home/.cache/pypoetry/virtualenvs/app-py3.11"
+    site = f"{venv}/lib/python3.11/site-packages"
+    writes = [event(d, "mkdir", 0, syscall="mkdir") for d in ("/srv/home/.cache", venv, f"{venv}/lib")]
+    writes += [event(f"{venv}/pyvenv.cfg", "create"), event(f"{site}/m.py", "create")]
+    writes += [event(f"{site}/__pycache__", "mkdir", 0, syscall="mkdir")]
+    writes += [event(f"{site}/__pycache__/m.cpython-311.pyc", "create")]
+    plan = _plan(*writes, states={"/srv/home": C, "/srv/home/.cache": A})
+    for note in plan.notes:
+        if " instead of a mount" in note:
+            setting = note.split(": set ", 1)[1].split(" instead of", 1)[0]
+            for pair in setting.split(", "):
+                name, value = pair.split("=", 1)
+                assert plan.env.get(name) == value, (note, plan.env)
+    assert "/srv/home/.cache" in plan.mounts, plan

@@ -898,9 +898,8 @@ class MountPlanner:
             early.full()
         if not needs:
             return []
-        if not self._heeded(v.explanation):  # its setting was set, and the write made all the same
-            assert v.explanation is not None
-            self._unheeded[v.explanation] += v.count
+        unheeded = None if self._heeded(v.explanation) else v.explanation
+        if unheeded is not None:  # its setting was set, and the write made all the same
             v = dataclasses.replace(v, explanation=None)
         if v.explanation is None and (v.violation or v.venv_write):  # what classification explains
             v = self._explained_by_final_name(v)
@@ -934,6 +933,8 @@ class MountPlanner:
         # ... but not where the writer reads back what the place held before the run (coverage
         # run -a appends to the .coverage there): its setting would start it without that data.
         reads_back = self._reads_back(v, found)
+        if unheeded is not None and not made and not reads_back:
+            self._unheeded[unheeded] += v.count  # where the setting would have been the fix
         if not made and not reads_back and self._by_setting(v, found):
             # grouped where the setting applies: a venv's writes at the venv, as when refused
             where = text_of(v.venv) if v.venv is not None else None
@@ -1138,6 +1139,12 @@ class MountPlanner:
 
     def plan(self) -> MountPlan:
         self._settle()
+        for known in self._applied:  # a place left unmounted for a setting: the plan sets it
+            self._env.update(known.env)
+            for _, value in known.env:  # and mounts where it moves the writes
+                point, placement = self._placement(value, None) if value.startswith("/") else ("", None)
+                if placement is not None and placement.reason is None:
+                    self._mounts.add(point)
         mounts = outermost(self._mounts)
         build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
         build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
@@ -1198,8 +1205,8 @@ class MountPlanner:
             how = ", ".join(f"{name}={value}" for name, value in known.env)
             notes.append(
                 f"{known.title} ({count} write{'s' if count > 1 else ''}): {how} was set for the run and they"
-                " were made all the same: the setting does not reach the writer (a program that clears its"
-                " children's environment, as tox does), so the plan mounts their place instead"
+                " were made all the same: the setting does not stop this writer (it writes regardless, or"
+                " runs with an environment of its own: tox's tests), so the plan mounts their place instead"
             )
         planner = self._planner
         for venv in sorted(
