@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,11 @@ def test_an_allowed_directory_that_holds_files_is_said_to_be_hidden_by_its_tmpfs
         proc = rotrace_cli(*run, cwd=app)
         assert proc.stdout == "[]\n"  # indeed hidden
         assert f"{data} holds files, which its tmpfs in the sandbox hides" in proc.stderr, proc.stderr
+        assert "a plan's persistent volume there starts with them" in proc.stderr
+        with tempfile.NamedTemporaryFile(dir="/tmp"):  # /tmp holds a file: a scratch place, no volume
+            scratch = rotrace_cli(*run, cwd=app).stderr
+        assert "/tmp holds files, which its tmpfs in the sandbox hides (as a container's does)" in scratch
+        assert scratch.count("persistent volume") == 1, scratch  # data's alone
         kept = rotrace_cli(*run[:2], "--keep-writes", *run[2:], cwd=app)
         assert kept.stdout == "['app.db']\n" and "holds files" not in kept.stderr
     finally:

@@ -25,6 +25,8 @@ SYSTEM_DIRS = frozenset(
     {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/var", "/opt", "/home",
      "/root", "/srv", "/mnt", "/media"}
 )  # fmt: skip
+# Scratch places: a container makes them tmpfs, and nobody expects them to survive a restart.
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
 
 @dataclass

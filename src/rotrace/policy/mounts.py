@@ -51,12 +51,11 @@ from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
-from rotrace.policy.mountpoints import SYSTEM_DIRS
+from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 _LOCK = re.compile(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")  # nobody expects these to survive a restart
 # Where a directory that held files may become a persistent mount that starts with them (the
 # command keeping data there): the application's own tree (below its working directory) and
 # the places data lives (FHS); never a directory of programs or configuration (/usr/local/bin,

@@ -37,7 +37,7 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
-from rotrace.policy.mountpoints import SYSTEM_DIRS, layout
+from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
@@ -143,9 +143,14 @@ def plan(
                     " (--keep-writes binds the directory itself)"
                 )
             elif path in result.writable and _holds_files(path):
+                later = (
+                    "as a container's does"
+                    if path in SCRATCH
+                    else "a plan's persistent volume there starts with them"
+                )
                 result.notes.append(
-                    f"{path} holds files, which its tmpfs in the sandbox hides (a plan's persistent volume"
-                    " there starts with them); --keep-writes binds the directory itself"
+                    f"{path} holds files, which its tmpfs in the sandbox hides ({later}); --keep-writes binds"
+                    " the directory itself"
                 )
         cwd = os.getcwd()
         for path in visible:
