@@ -221,13 +221,25 @@ def run(
 
     loaded = load_policy(policy) if policy is not None else None
     if loaded is not None:
+        from rotrace.escape import safe_text
+
         unset = {n: v for n, v in loaded.env.items() if os.environ.get(n) != v}
         if unset:  # the plan's settings are the command's environment's to carry, not run's
             settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
-            from rotrace.escape import safe_text
-
             note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
             say(safe_text(note))
+        if loaded.relative and os.path.realpath(loaded.home) != os.path.realpath(os.getcwd()):
+            # a plan written out of the project (`allowlist ... > ../plan.toml`): its relative
+            # entries are read against where it is, which may be nowhere the command writes
+            for entry, path in zip(loaded.allow, loaded.resolve(), strict=True):
+                if not entry.removeprefix("=").startswith(("/", "~")) and not os.path.lexists(path):
+                    say(
+                        safe_text(
+                            f"rotrace: note: the policy's entry {entry!r} is read against the policy's"
+                            f" directory ({loaded.home}), not the working directory: {path}, which does"
+                            " not exist"
+                        )
+                    )
     allowlist = build_allowlist(list(allow), loaded)
     persistent = tuple(loaded.persistent) if loaded is not None and read_only else ()
     grants = enforceable(allowlist) if enforce else None

@@ -141,6 +141,21 @@ def test_check_advises_update_only_where_it_would_add_an_entry(project: Path) ->
     assert "no allow entry can cover them: `rotrace allowlist TRACE` says why" in after.stderr, after.stderr
 
 
+def test_a_policy_written_out_of_the_project_says_where_its_relative_entries_are(project: Path) -> None:
+    """`allowlist T --format policy > ../plan.toml`, then `run --read-only --policy ../plan.toml`
+    from the project: `out` is the plan's directory's `out`, which is not there, and the replay
+    failed with EROFS in the project's. Said; not where the policy is in the project."""
+    (project / "app" / "out").mkdir(parents=True)
+    (project / "plan.toml").write_text('version = 1\nallow = ["out", "/tmp", "=missing-exact"]\n')
+    run = rotrace_cli("run", "-q", "--policy", "../plan.toml", "--", "true", cwd=project / "app")
+    assert f"entry 'out' is read against the policy's directory ({project})" in run.stderr, run.stderr
+    assert f"{project}/out, which does not exist" in run.stderr and "'=missing-exact'" in run.stderr
+    assert "/tmp" not in run.stderr.replace(str(project), "")
+    (project / "app" / "plan.toml").write_text('version = 1\nallow = ["out", "gone"]\n')
+    here = rotrace_cli("run", "-q", "--policy", "plan.toml", "--", "true", cwd=project / "app")
+    assert "read against" not in here.stderr, here.stderr
+
+
 def test_run_with_a_policy_says_which_of_its_settings_are_not_set(project: Path) -> None:
     """`run --policy` does not set the policy's [env] (the exports do): it says which the
     command's environment lacks, so a replay that fails for want of one says why."""
