@@ -190,3 +190,31 @@ def test_a_project_whose_name_holds_digits_is_reported_by_its_real_path() -> Non
         assert "build*" not in proc.stderr and "app*" not in proc.stderr
     finally:
         shutil.rmtree(base)
+
+
+def test_a_script_names_its_process_where_people_read(tmp_path: Path) -> None:
+    """A console script is run as its interpreter (`/venv/bin/python /venv/bin/tool`): the
+    report, -v and the GitHub summary named `python3.11 PID` for every tool; the script's name
+    now, and the JSON keeps the executable."""
+    outside = Path(tempfile.mkdtemp(prefix="rotrace-script-", dir="/var/tmp"))
+    try:
+        tool = tmp_path / "my-tool"
+        tool.write_text(f"#!{sys.executable}\nopen({str(outside / 'out')!r}, 'w').close()\n")
+        tool.chmod(0o755)
+        summary = tmp_path / "summary.md"
+        env = _env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary))
+        run = rotrace_cli(
+            "run", "-v", "--json", str(tmp_path / "t.json"), "--", str(tool), env=env, cwd=tmp_path
+        )
+        assert run.returncode == 1, run.stderr
+        (pid,) = {
+            e["pid"] for e in json.loads((tmp_path / "t.json").read_text())["events"] if e["op"] == "create"
+        }
+        interpreter = os.path.basename(os.path.realpath(sys.executable))
+        assert f"my-tool {pid}" in run.stderr and f"{interpreter} {pid}" not in run.stderr, run.stderr
+        assert f"my-tool {pid}" in run.stdout and f"`my-tool` {pid}" in summary.read_text()
+        document = rotrace_cli("report", "--format", "json", str(tmp_path / "t.json"), env=_env())
+        (group,) = json.loads(document.stdout)["violations"]
+        assert group["processes"] == [{"exe": interpreter, "pid": pid, "writes": 1}]
+    finally:
+        shutil.rmtree(outside)

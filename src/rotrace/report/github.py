@@ -31,7 +31,7 @@ def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
     lines = []
     fixes = {b.point: b for b in plan.blocked}
     for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
-        procs = ", ".join(f"{exe} {pid}" for (exe, pid), _ in g.processes.most_common(2))
+        procs = ", ".join(f"{agg.label(exe, pid)} {pid}" for (exe, pid), _ in g.processes.most_common(2))
         message = f"{g.where}: {g.count} writes outside the allowlist ({', '.join(g.ops)}) by {procs}"
         if g.blocked:
             message += f"; no mount can fix it: {g.blocked}"
@@ -67,8 +67,8 @@ def md_code(text: str, table: bool = False) -> str:
     return f"{fence}{content}{fence}"
 
 
-def _processes(procs: list[tuple[tuple[str, int], int]], table: bool) -> str:
-    return ", ".join(f"{md_code(exe, table)} {pid}" for (exe, pid), _ in procs)
+def _processes(procs: list[tuple[tuple[str, int], int]], table: bool, agg: Aggregate) -> str:
+    return ", ".join(f"{md_code(agg.label(exe, pid), table)} {pid}" for (exe, pid), _ in procs)
 
 
 def _ending(header: TraceHeader) -> str:
@@ -96,7 +96,9 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
         lines += ["| where | writes | ops | processes |", "|---|---:|---|---|"]
         for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
             where, ops = md_code(g.where, True), md_code(", ".join(g.ops), True)
-            lines.append(f"| {where} | {g.count} | {ops} | {_processes(g.processes.most_common(2), True)} |")
+            lines.append(
+                f"| {where} | {g.count} | {ops} | {_processes(g.processes.most_common(2), True, agg)} |"
+            )
         lines.append("")
     if plan.blocked or plan.mounts:
         lines.append("**What to change**")

@@ -35,9 +35,9 @@ def _counts(counter: Counter[str], limit: int = 4) -> str:
     return shown + (f", +{len(items) - limit} more" if len(items) > limit else "")
 
 
-def _processes(group: Group) -> str:
+def _processes(group: Group, agg: Aggregate) -> str:
     items = group.processes.most_common()
-    shown = ", ".join(f"{safe_text(exe)} {pid}" for (exe, pid), _ in items[:2])
+    shown = ", ".join(f"{safe_text(agg.label(exe, pid))} {pid}" for (exe, pid), _ in items[:2])
     return shown + (f" +{len(items) - 2}" if len(items) > 2 else "")
 
 
@@ -98,7 +98,12 @@ def coverage(g: Group, header: TraceHeader) -> str | None:
 
 
 def _group_line(
-    g: Group, cwd: str, enforced: bool = False, confined: bool = False, seen: str | None = None
+    g: Group,
+    agg: Aggregate,
+    cwd: str,
+    enforced: bool = False,
+    confined: bool = False,
+    seen: str | None = None,
 ) -> Text:
     line = Text()
     line.append(safe_text(g.where), style="bold")  # where the fix applies: the real place
@@ -119,7 +124,7 @@ def _group_line(
     erofs = g.forecasts.get("EROFS", 0)
     if erofs:
         line.append(f" · read-only root: EROFS ×{erofs:,}" if erofs > 1 else " · read-only root: EROFS")
-    line.append(f" · {_processes(g)}", style="cyan")
+    line.append(f" · {_processes(g, agg)}", style="cyan")
     if g.examples:
         line.append(f" · e.g. {_example(g.examples[0].event.path, g.where)}", style="dim")
     if seen is not None:
@@ -159,13 +164,13 @@ def _example(v_path: bytes, where: str) -> str:
     return safe_text(rel)
 
 
-def _write_line(group: Group) -> Iterable[Text]:
+def _write_line(group: Group, agg: Aggregate) -> Iterable[Text]:
     for v in group.examples:
         e = v.event
         target = f" → {_example(e.target, group.where)}" if e.op == "rename" and e.target else ""
         line = Text(f"{e.op:<8} {_example(e.path, group.where)}{target}")
         line.append(f"  ({safe_text(e.syscall)} → {e.outcome}", style="dim")
-        line.append(f", {safe_text(program_name(e.exe))} {e.pid})", style="dim")
+        line.append(f", {safe_text(agg.label(program_name(e.exe), e.pid))} {e.pid})", style="dim")
         if e.unresolved:
             line.append("  unresolved", style="bold red")
         yield line
@@ -228,9 +233,9 @@ def render(
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
         for g in shown:
             seen = coverage(g, header)
-            _print(console, _group_line(g, header.cwd, header.enforced is not None, confined, seen), 2)
+            _print(console, _group_line(g, agg, header.cwd, header.enforced is not None, confined, seen), 2)
             if verbose or g.venv:
-                yield_lines = list(_write_line(g))
+                yield_lines = list(_write_line(g, agg))
                 for line in yield_lines:
                     _print(console, line, 6)
                 if g.count > len(yield_lines):
@@ -270,7 +275,7 @@ def render(
                 console.print(Text(f"  {safe_text(g.where)}" + (f" · {seen}" if seen else ""), style="dim"))
                 if not verbose:
                     continue
-                for line in _write_line(g):
+                for line in _write_line(g, agg):
                     _print(console, line, 6)
     if agg.only_read:
         names = [safe_text(p) for p in sorted(agg.only_read)]
