@@ -4,6 +4,7 @@ header without the JSON codec (tracefile.py)."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Collection
 from dataclasses import InitVar, dataclass, field
@@ -128,6 +129,18 @@ class TraceHeader:
         varying = [k for k in keys if len({s.labels.get(k) for s in self.sources}) > 1]
         told = [source.labels[k] for k in varying if k in source.labels]
         return "/".join(told) if told else source.name
+
+    def script_names(self) -> dict[tuple[str, int], str]:
+        """(executable's name, pid) -> the script the kernel ran that interpreter for (a console
+        script, `#!/usr/bin/env python3`), which names the process where people read it (`black
+        123`, not `python3.11 123`; the JSON keeps the executable). A pid that ran two scripts
+        (merged runs) keeps its executable's name."""
+        found: dict[tuple[str, int], set[str]] = {}
+        for p in self.processes:
+            if p.script:
+                name = os.fsdecode(os.path.basename(p.exe))
+                found.setdefault((name, p.pid), set()).add(os.fsdecode(os.path.basename(p.script)))
+        return {key: next(iter(names)) for key, names in found.items() if len(names) == 1}
 
     @property
     def runs(self) -> int:

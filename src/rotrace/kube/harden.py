@@ -64,13 +64,16 @@ def _writers(
     for verdict in verdicts:
         pipeline.add(verdict)
     points: dict[str, Writers] = {}
+    names = header.script_names()  # a console script by its name, not its interpreter's
 
     def placed(verdict: Verdict, placements: list[Placement]) -> None:
         for placement in placements:
             if placement.reason is None:
                 writers = points.setdefault(placement.point, Writers())
                 exe = os.fsdecode(verdict.event.exe)
-                writers.programs[os.path.basename(exe) or exe] += verdict.count  # every time, in every run
+                program = os.path.basename(exe) or exe
+                program = names.get((program, verdict.event.pid), program)
+                writers.programs[program] += verdict.count  # every time, in every run
                 writers.runs.update(verdict.runs)
 
     plan = pipeline.mount_plan(verdicts, header, placed)

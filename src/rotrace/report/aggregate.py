@@ -8,14 +8,15 @@ venv, the application directory). A 2,000-write install is then a few lines.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.events import METADATA_OPS, ProcessInfo
+from rotrace.events import METADATA_OPS
 from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.pathnames import program_name, text_of
 from rotrace.policy.mounts import Placement, setting_top, writer_top
 from rotrace.policy.verdict import Summary, Verdict
+from rotrace.record import TraceHeader
 
 EXAMPLES = 4  # the venv writes listed without -v
 _REFUSED = ("EACCES", "EPERM", "EROFS")  # the filesystem (or a policy) said no
@@ -80,15 +81,9 @@ class Aggregate:
     )  # SQLite databases opened read-write, only read
     labels: dict[tuple[str, int], str] = field(default_factory=dict)  # `name_scripts`
 
-    def name_scripts(self, processes: Iterable[ProcessInfo]) -> None:
-        """A script the kernel ran its interpreter for (a console script, `#!/usr/bin/env
-        python3`) names the process in what people read: `black 123`, not `python3.11 123`
-        (the JSON keeps the executable). A pid that ran two scripts (merged runs) keeps it."""
-        found: dict[tuple[str, int], set[str]] = {}
-        for p in processes:
-            if p.script:
-                found.setdefault((program_name(p.exe), p.pid), set()).add(program_name(p.script))
-        self.labels = {key: next(iter(names)) for key, names in found.items() if len(names) == 1}
+    def name_scripts(self, header: TraceHeader) -> None:
+        """Processes named by their scripts in what people read (TraceHeader.script_names)."""
+        self.labels = header.script_names()
 
     def label(self, program: str, pid: int) -> str:
         """What `program` (an executable's name) running as `pid` is called (`name_scripts`)."""

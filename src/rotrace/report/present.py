@@ -36,7 +36,7 @@ def prepare(view: View) -> None:
 
 def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, status: int) -> None:
     """`status`: the exit status rotrace gives (the JSON document says it)."""
-    agg.name_scripts(header.processes)
+    agg.name_scripts(header)
     if view.json:
         from rotrace.report.document import report_document, write
 
