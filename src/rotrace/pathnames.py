@@ -28,9 +28,18 @@ def program_name(exe: bytes) -> str:
 # The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
 TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
 
+# The 8 characters Python's tempfile draws (a-z, 0-9, `_`) after its prefix (`tmp`, the
+# caller's: `pytest-cache-files-`, or none) and before its suffix (`.whl`): 8 such characters,
+# alone or after a `-` or `.`, with a letter and a digit or `_` among them, and not letters
+# then digits (`python39`, a version's name): `site-packages` and `__pycache__` stay.
+_PY_TEMP = (
+    r"(?:^|(?<=[-.]))(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+(?:\.|$))"
+    r"[a-z0-9_]{8}(?=\.|$)"
+)
 _RULES = (
     (re.compile(TMP_NAME), ".tmp*"),
-    (re.compile(r"^tmp[a-z0-9_]{8}$"), "tmp*"),
+    (re.compile(r"^tmp[a-z0-9_]{8}(?=\.|$)"), "tmp*"),
+    (re.compile(_PY_TEMP), "*"),
     (re.compile(r"[0-9a-f]{16,}"), "*"),
     (re.compile(r"[0-9]{5,}"), "*"),
 )

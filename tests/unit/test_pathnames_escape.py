@@ -31,6 +31,23 @@ def test_generalise_per_run_names_only() -> None:
     assert is_general(".tmpXyZ987") and not is_general("python3.11")
 
 
+def test_pythons_temporary_names_are_per_run_names() -> None:
+    """tempfile's names: `tmp` + 8 characters + a suffix (a wheel built in /tmp), a prefix of
+    the caller's (pytest's `pytest-cache-files-`), or none: two identical builds differed by
+    them in `rotrace diff` ("2 new violations")."""
+    import tempfile
+
+    names = tempfile._RandomNameSequence()  # what mkstemp and mkdtemp draw from
+    drawn = [next(names) for _ in range(2000)]
+    assert all(generalise(f"/tmp/tmp{n}.whl") == "/tmp/tmp*.whl" for n in drawn)
+    prefixed = sum(generalise(f"/p/pytest-cache-files-{n}") == "/p/pytest-cache-files-*" for n in drawn)
+    bare = sum(generalise(f"/tmp/{n}") == "/tmp/*" for n in drawn)
+    assert prefixed == bare > 0.9 * len(drawn), bare  # those with a letter and a digit or `_`
+    kept = ["site-packages", "__pycache__", "python39", "ubuntu22", "x86_64-linux-gnu", "abcdefgh"]
+    kept += ["cpython-311.pyc", "numpy-1.26.4.dist-info", "pip-24.0"]
+    assert [generalise(f"/x/{k}") for k in kept] == [f"/x/{k}" for k in kept]
+
+
 def test_safe_text_escapes_controls_bidi_and_bad_utf8() -> None:
     assert safe_text(b"a\nb\x1b[31m") == "a\\x0ab\\x1b[31m"
     assert safe_text(b"\xe9t\xe9") == "\\xe9t\\xe9"
