@@ -22,6 +22,7 @@ FROM_DOCS = {
     "jupyter-config",
     "numba-cache",
     "xdg-cache",
+    "virtualenv-app-data",
     "pip-build-env",
     "pre-commit-cache",
     "pylint-cache",

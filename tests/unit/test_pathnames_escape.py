@@ -42,7 +42,7 @@ def test_pythons_temporary_names_are_per_run_names() -> None:
     assert all(generalise(f"/tmp/tmp{n}.whl") == "/tmp/tmp*.whl" for n in drawn)
     prefixed = sum(generalise(f"/p/pytest-cache-files-{n}") == "/p/pytest-cache-files-*" for n in drawn)
     bare = sum(generalise(f"/tmp/{n}") == "/tmp/*" for n in drawn)
-    assert prefixed == bare > 0.9 * len(drawn), bare  # those with a letter and a digit or `_`
+    assert prefixed == bare > 0.85 * len(drawn), bare  # with a letter and a digit or `_`: ~90%
     kept = ["site-packages", "__pycache__", "python39", "ubuntu22", "x86_64-linux-gnu", "abcdefgh"]
     kept += ["cpython-311.pyc", "numpy-1.26.4.dist-info", "pip-24.0"]
     assert [generalise(f"/x/{k}") for k in kept] == [f"/x/{k}" for k in kept]

@@ -400,6 +400,17 @@ KNOWN: tuple[Known, ...] = (
         root=r"^(.*/\.cache/pip)(?:/|$)",
     ),
     Known(
+        id="virtualenv-app-data",
+        title="virtualenv's app data",
+        who="virtualenv (making environments for tox, nox, hatch, pipx, poetry)",
+        why="virtualenv keeps its seed wheels and what it learnt of each interpreter in its app data "
+        "(~/.local/share/virtualenv; ~/.cache/virtualenv from 20.31)",
+        fix="VIRTUALENV_OVERRIDE_APP_DATA=/tmp/virtualenv (on a writable tmpfs)",
+        path=r"/\.local/share/virtualenv(/|$)|/\.cache/virtualenv(/|$)",
+        env=(("VIRTUALENV_OVERRIDE_APP_DATA", "/tmp/virtualenv"),),
+        root=r"^(.*/(?:\.local/share|\.cache)/virtualenv)(?:/|$)",
+    ),
+    Known(
         id="xdg-cache",
         title="a cache in ~/.cache",
         who="programs following the XDG base directories",

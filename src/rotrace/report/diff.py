@@ -5,6 +5,7 @@ their rendering: grouped by directory, each change with its explanation."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -71,10 +72,32 @@ def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str
     return changes
 
 
+# A name of Python's tempfile's 8 characters, whatever they are: `generalise` takes only those
+# with a letter and a digit or `_` for one (`python39`, `packages` stay), so a run's name of 8
+# letters is no glob; a write that appeared and one that went, of one op in one directory,
+# whose names differ only there are the same write.
+_TEMP_SHAPE = re.compile(r"(?:^|(?<=[-.]))[a-z0-9_]{8}(?=\.|$)")
+
+
+def _shape(path: str) -> str:
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
+
+
 def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     before, after = old.by_key, new.by_key
     appeared = [after[k] for k in sorted(after.keys() - before.keys(), key=lambda k: (k[1], k[0]))]
     gone = [before[k] for k in sorted(before.keys() - after.keys(), key=lambda k: (k[1], k[0]))]
+    unpaired: dict[tuple[str, str, bool], list[Change]] = {}
+    for change in gone:
+        unpaired.setdefault((change.op, _shape(change.path), change.violation), []).append(change)
+    paired: set[int] = set()
+    for change in list(appeared):
+        twins = unpaired.get((change.op, _shape(change.path), change.violation))
+        if twins:
+            paired.add(id(twins.pop()))
+            appeared.remove(change)
+    gone = [c for c in gone if id(c) not in paired]
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
