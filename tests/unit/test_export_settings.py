@@ -25,7 +25,7 @@ def _plan(**extra: object) -> MountPlan:
         mounts=["/app/.cache", "/app/data"],
         persistent=["/app/data"],
         env={"APP_SETTING": VALUE, "PYTHONPYCACHEPREFIX": "/tmp/pycache"},
-        build_steps=["python -m compileall -q /app"],
+        build_steps=["python3 -m compileall -q /app"],
     )
     for key, value in extra.items():
         setattr(plan, key, value)
@@ -53,7 +53,7 @@ def test_k8s_env_a_claim_for_the_persistent_mount_and_the_build_step_in_comments
     comments = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
     (manifest,) = [d for d in yaml.safe_load_all(comments.split("---", 1)[1]) if d]
     assert manifest["kind"] == "PersistentVolumeClaim" and manifest["metadata"]["name"] == claim
-    assert "python -m compileall -q /app" in comments
+    assert "python3 -m compileall -q /app" in comments
     assert any("/app/data" in n and "emptyDir there would lose it" in n for n in notes) and not incomplete
 
 
@@ -104,7 +104,7 @@ def test_apparmor_says_a_build_step_is_the_image_builds_not_a_runtime_setting() 
     text, _, _ = _render("apparmor")
     comments = [line for line in text.splitlines() if line.startswith("# ")]
     (step,) = [line for line in comments if "compileall" in line]
-    build = "# image build step (Dockerfile RUN): python -m compileall -q /app"
+    build = "# image build step (Dockerfile RUN): python3 -m compileall -q /app"
     assert step == f"{build} (the image build runs it; a profile cannot)"
     assert "runtime sets it" not in step
     setting = next(line for line in comments if line.startswith("# setting: PYTHONPYCACHEPREFIX="))
@@ -116,7 +116,7 @@ def test_policy_carries_settings_and_persistent_mounts_and_reads_back(tmp_path: 
     doc = tomllib.loads(text)
     assert doc["env"] == {"APP_SETTING": VALUE, "PYTHONPYCACHEPREFIX": "/tmp/pycache"}
     assert doc["persistent"] == ["/app/data"] and set(doc["allow"]) == {"/app/.cache", "/app/data"}
-    assert "# image build step (Dockerfile RUN): python -m compileall -q /app" in text and not incomplete
+    assert "# image build step (Dockerfile RUN): python3 -m compileall -q /app" in text and not incomplete
     path = tmp_path / "p.toml"
     path.write_text(text)
     policy = load_policy(str(path))
@@ -163,7 +163,7 @@ def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
     pyc = "/srv/ci/my app/pkg/__pycache__"
     verdicts = classify(event(pyc, "mkdir", 0), event(f"{pyc}/m.cpython-311.pyc"))
     plan = PathMap([parse_map("/srv/ci/my app=/app")]).plan(plan_mounts(verdicts, "/srv/ci/my app", {}))
-    assert plan.build_steps == ["python -m compileall -q /app/pkg"]
+    assert plan.build_steps == ["python3 -m compileall -q /app/pkg"]
     for fmt in ("k8s", "docker", "compose", "bwrap", "policy"):
         text, notes, _ = _render(fmt, plan)
         assert "/srv/ci" not in text + "".join(notes), fmt

@@ -120,7 +120,7 @@ def test_a_setting_that_moves_the_writes_replaces_the_mount() -> None:
         "PYTHONDONTWRITEBYTECODE": "1",
         "XDG_CACHE_HOME": "/tmp/cache",
     }
-    assert plan.build_steps == ["python -m compileall -q /srv/app/pkg"]
+    assert plan.build_steps == ["python3 -m compileall -q /srv/app/pkg"]
     assert plan.settings == {}  # nothing mounted for a known writer: its setting is applied
 
 
@@ -132,8 +132,8 @@ def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place(
     )
     assert plan.blocked == [] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
     assert plan.build_steps == [
-        "python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
-        "python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
+        "python3 -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
+        "python3 -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
     ]
 
 
@@ -150,7 +150,7 @@ def test_a_build_step_never_carries_a_name_a_shell_line_cannot_hold() -> None:
     plan = _plan(event("/srv/app/p\nq/__pycache__/m.pyc", "create"), states={"/srv/app/p\nq/__pycache__": A})
     assert plan.build_steps == [] and "PYTHONDONTWRITEBYTECODE" not in plan.env
     plan = _plan(event("/srv/app/it's/__pycache__/m.pyc", "create"), states={"/srv/app/it's/__pycache__": A})
-    assert plan.build_steps == ["python -m compileall -q '/srv/app/it'\"'\"'s'"]
+    assert plan.build_steps == ["python3 -m compileall -q '/srv/app/it'\"'\"'s'"]
 
 
 def test_failures_the_command_carried_on_after_need_no_mount() -> None:

@@ -128,12 +128,12 @@ KNOWN: tuple[Known, ...] = (
         title="bytecode written into the environment",
         who="Python, importing the environment's modules",
         why="a module installed without its bytecode gets it written into __pycache__ at its first import",
-        fix="compile at build time (`python -m compileall <venv>`, `uv sync --compile-bytecode`) and set "
+        fix="compile at build time (`python3 -m compileall <venv>`, `uv sync --compile-bytecode`) and set "
         "PYTHONDONTWRITEBYTECODE=1 at run time",
         path=r"/__pycache__(/|$)",
         in_venv=True,
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
-        build=("python -m compileall -q {dir}",),
+        build=("python3 -m compileall -q {dir}",),
     ),
     Known(
         id="uv-installer-metadata",
@@ -215,10 +215,10 @@ KNOWN: tuple[Known, ...] = (
         title="bytecode (__pycache__)",
         who="Python, importing modules",
         why="Python writes a module's bytecode into __pycache__ the first time it imports it",
-        fix="compile at build time (python -m compileall, `uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
+        fix="compile at build time (python3 -m compileall, `uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
-        build=("python -m compileall -q {dir}",),
+        build=("python3 -m compileall -q {dir}",),
     ),
     Known(
         id="pytest-cache",
