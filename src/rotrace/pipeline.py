@@ -39,11 +39,16 @@ if TYPE_CHECKING:
     from rotrace.export.formats import Rendered
 
 
-def programs(header: TraceHeader) -> frozenset[str]:
+def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
     """The files the command ran: each process's executable and #! script, and the arguments
-    that name a file (`python app/run`, `sh start`), relative ones from the working directory."""
+    that name a file (`python app/run`, `sh start`), relative ones from the working directory.
+    `top_only`: those of the command itself (a process whose parent is not traced), not of
+    what it started (tox's environments' interpreters)."""
     found: set[str] = set()
+    pids = {p.pid for p in header.processes} if top_only else set()
     for p in header.processes:
+        if p.ppid in pids:
+            continue
         found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
         for arg in p.cmdline[1:]:
             if arg and not arg.startswith("-"):
@@ -191,7 +196,12 @@ class Pipeline:
         """How the run went, which the mount plan depends on (before the second pass)."""
         enforced, failed = header.enforced is not None, header.command_failed
         self.planner.know_environment(header.environment)
-        self.planner.know_run(enforced=enforced, command_failed=failed, programs=programs(header))
+        self.planner.know_run(
+            enforced=enforced,
+            command_failed=failed,
+            programs=programs(header),
+            app=programs(header, top_only=True),
+        )
 
     def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:
         """The second pass: where each write needs a mount, grouped for the report."""

@@ -168,3 +168,43 @@ def test_run_with_a_policy_says_which_of_its_settings_are_not_set(project: Path)
     set_ = subprocess.run([sys.executable, "-m", "rotrace", "run", "-q", "--policy", "p.toml", "--", "true"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "[env]" not in set_.stderr, set_.stderr
+
+
+APP = """
+import os, sys
+open(os.path.join(sys.prefix, "state.json"), "w").write("{}")  # into its venv
+os.makedirs(sys.argv[1], exist_ok=True)  # into the scratch place
+"""
+
+
+def test_a_venv_in_a_scratch_place_is_the_apps_only_where_the_command_runs_from_it() -> None:
+    """A venv in /var/tmp: the command's own interpreter there is the application, and an empty
+    /var/tmp would hide it (the replay failed, 127); one a program the command started runs
+    (tox's environments left in /tmp by an earlier run) is made again, and the place mounted."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-scratch-venv-", dir="/var/tmp"))
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
+        (base / "venv" / "app.py").write_text(APP)
+        python, app, cache = (
+            str(base / "venv" / "bin" / "python"),
+            str(base / "venv" / "app.py"),
+            f"{base}-cache",
+        )
+        for name, command in (
+            ("own", [python, app, cache]),
+            ("started", ["sh", "-c", f"{python} {app} {cache}"]),
+        ):
+            trace = base / f"{name}.json"
+            run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd="/usr")
+            assert run.returncode in (0, 1), run.stderr
+            plan = rotrace_cli("allowlist", str(trace), "--format", "policy", cwd="/usr")
+            allowed = tomllib.loads(plan.stdout)["allow"]
+            if name == "own":
+                assert plan.returncode == 1 and "/var/tmp" not in allowed, (plan.stdout, plan.stderr)
+                assert f"the command ran {app}, inside /var/tmp" in plan.stderr, plan.stderr
+            else:
+                assert allowed == ["/var/tmp"], (plan.stdout, plan.stderr)
+                assert f"{base}/venv was there before the run" in plan.stderr, plan.stderr
+    finally:
+        shutil.rmtree(base)
+        shutil.rmtree(f"{base}-cache", ignore_errors=True)

@@ -148,6 +148,7 @@ class _Planner:
         # be from before the run (MountPlanner._reads_back); None: too many to tell
         self.read_back: set[str] | None = set()
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
+        self.app: frozenset[str] = frozenset()  # those the command itself ran (not what it started)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
         # directory -> where `point` climbs from it, once all is learnt (None: not yet)
@@ -226,7 +227,13 @@ class _Planner:
         it): a container's starts empty too, so a venv found there (an earlier run's: `tox
         --workdir /tmp/tox`) is not the image's, and the command must make it again anyway."""
         scratch = next((s for s in SCRATCH if is_under(path, s)), None)
-        return scratch is not None and not (self.cwd and is_under(self.cwd, scratch))
+        return scratch is not None and not self.app_in(scratch)
+
+    def app_in(self, place: str) -> bool:
+        """Whether the application is in `place`: the working directory, or a file the command
+        itself ran (an interpreter in a venv there, a script), which an empty mount there would
+        hide. Not one a program it started ran: tox's environment left in /tmp is made again."""
+        return bool(self.cwd and is_under(self.cwd, place)) or any(is_under(p, place) for p in self.app)
 
     def _removed(self, path: str) -> bool:
         while path not in ("/", ""):
@@ -262,7 +269,7 @@ class _Planner:
 
     def point(self, directory: str) -> str:
         scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
-        if scratch is not None and not (self.cwd and is_under(self.cwd, scratch)):
+        if scratch is not None and not self.app_in(scratch):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
         climbs = self.climbs
         if climbs is not None and directory in climbs:
@@ -736,7 +743,12 @@ class MountPlanner:
         self._planner.climbs = None
 
     def know_run(
-        self, *, enforced: bool, command_failed: bool, programs: frozenset[str] = frozenset()
+        self,
+        *,
+        enforced: bool,
+        command_failed: bool,
+        programs: frozenset[str] = frozenset(),
+        app: frozenset[str] = frozenset(),
     ) -> None:
         """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
         command that failed may have failed on a refused write; neither is then tolerated.
@@ -744,8 +756,8 @@ class MountPlanner:
         is never seeded, whatever its name."""
         self._enforced = enforced
         self._command_failed = command_failed
-        if programs != self._planner.programs:
-            self._planner.programs = programs
+        if programs != self._planner.programs or app != self._planner.app:
+            self._planner.programs, self._planner.app = programs, app
             self._planner._why_not.clear()
 
     def learn(self, v: Verdict) -> None:
@@ -1191,6 +1203,14 @@ class MountPlanner:
                 f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
                 "the app from where the image installs it"
             )
+        for scratch in SCRATCH:
+            ran = sorted(p for p in self._planner.app if is_under(p, scratch))
+            if ran and not (cwd and is_under(cwd, scratch)):
+                notes.append(
+                    f"the command ran {ran[0]}, inside {scratch}, a scratch place containers make a tmpfs:"
+                    f" the plan does not mount {scratch} (it would hide it); install the app where the image"
+                    " keeps it"
+                )
         for (source, target), (count, example) in self._crossings(mounts).items():
             renames = f"{count} renames" if count > 1 else "1 rename"
             cross = "cross" if count > 1 else "crosses"
