@@ -649,6 +649,16 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
         made, event("/srv/app/dist/tmpab12.whl", "create"), inside, wheel, states={"/srv/app": C, "/tmp": C}
     )
     assert not [n for n in plan.notes if "EXDEV" in n], plan.notes  # one mount holds both names
+    # a hard link across mounts is refused the same way (os.link('build/w.whl', 'dist/w.whl'))
+    build = event("/srv/app/build", "mkdir", 0, syscall="mkdir")
+    linked = event("/srv/app/build/w.whl", "link", 0, target="/srv/app/dist/w.whl", syscall="link")
+    plan = _plan(made, build, event("/srv/app/build/w.whl", "create"), linked, states={"/srv/app": C})
+    assert plan.mounts == ["/srv/app/build", "/srv/app/dist"], plan
+    (note,) = [n for n in plan.notes if "EXDEV" in n]
+    assert (
+        note.startswith("1 hard link from /srv/app/build to /srv/app/dist")
+        and "where a hard link fails" in note
+    )
 
 
 def test_a_setting_a_note_names_instead_of_a_mount_is_in_the_plan() -> None:

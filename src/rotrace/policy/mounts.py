@@ -604,6 +604,7 @@ class MountPlanner:
     def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
         self._planner = _Planner(cwd, states or {}, set(), set())
         self._renames: list[tuple[str, str]] = []
+        self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
         self._learnt = False
         self._enforced = False
         self._command_failed = False
@@ -804,6 +805,8 @@ class MountPlanner:
                 planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+        elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
+            self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # the file, its new name
 
     def _learn_under_created(self, v: Verdict) -> None:
         """Who writes under each directory the command made (a directory is made before anything
@@ -1174,11 +1177,11 @@ class MountPlanner:
             notes=self._notes(mounts),
         )
 
-    def _crossings(self, mounts: list[str]) -> dict[tuple[str, str], tuple[int, tuple[str, str]]]:
-        """The run's renames whose two names the plan puts on two mounts (the kernel refuses a
-        rename across mounts, even of one filesystem): by (source mount, target mount), how
-        many and an example."""
-        found: dict[tuple[str, str], tuple[int, tuple[str, str]]] = {}
+    def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
+        """The run's renames and hard links whose two names the plan puts on two mounts (the
+        kernel refuses either across mounts, even of one filesystem): by (kind, source mount,
+        target mount), how many and an example."""
+        found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
         if len(mounts) < 2:
             return found
         by_depth = sorted(mounts, key=len, reverse=True)
@@ -1186,11 +1189,12 @@ class MountPlanner:
         def mount_of(path: str) -> str | None:
             return next((m for m in by_depth if is_under(path, m)), None)
 
-        for source, target in self._renames:
-            there, here = mount_of(source), mount_of(target)
-            if there is not None and here is not None and there != here:
-                count, example = found.get((there, here), (0, (source, target)))
-                found[(there, here)] = (count + 1, example)
+        for kind, pairs in (("rename", self._renames), ("hard link", self._links)):
+            for source, target in pairs:
+                there, here = mount_of(source), mount_of(target)
+                if there is not None and here is not None and there != here:
+                    count, example = found.get((kind, there, here), (0, (source, target)))
+                    found[(kind, there, here)] = (count + 1, example)
         return found
 
     def _notes(self, mounts: list[str]) -> list[str]:
@@ -1211,12 +1215,12 @@ class MountPlanner:
                     f" the plan does not mount {scratch} (it would hide it); install the app where the image"
                     " keeps it"
                 )
-        for (source, target), (count, example) in self._crossings(mounts).items():
-            renames = f"{count} renames" if count > 1 else "1 rename"
+        for (kind, source, target), (count, example) in self._crossings(mounts).items():
+            calls = f"{count} {kind}s" if count > 1 else f"1 {kind}"
             cross = "cross" if count > 1 else "crosses"
             notes.append(
-                f"{renames} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
-                " the plan's mounts, where a rename fails with EXDEV (Invalid cross-device link) and only a"
+                f"{calls} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
+                f" the plan's mounts, where a {kind} fails with EXDEV (Invalid cross-device link) and only a"
                 " program that then copies carries on; no mount holds both: make the file in"
                 f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
             )
