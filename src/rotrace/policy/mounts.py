@@ -1229,7 +1229,7 @@ class MountPlanner:
             notes.append(
                 f"{known.title} ({count} write{'s' if count > 1 else ''}): {how} was set for the run and they"
                 " were made all the same: the setting does not stop this writer (it writes regardless, or"
-                " runs with an environment of its own: tox's tests), so the plan mounts their place instead"
+                " runs with an environment of its own: tox's tests), so the plan does not count on it"
             )
         planner = self._planner
         for venv in sorted(
