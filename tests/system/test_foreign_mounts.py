@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -154,3 +156,58 @@ def test_a_write_through_a_detached_mount_is_never_placed_at_its_path(tmp_path: 
         ]
     finally:
         subprocess.run(["rm", "-rf", str(outside)], check=False)
+
+
+# A process outside the trace, in a mount namespace of its own, binds $1 (outside the
+# allowlist) over $2 (allowed) and holds a directory fd of it (fd 3) while it waits.
+OUTSIDE = r"""
+import os, sys, time
+os.dup2(os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY), 3)
+os.chdir(sys.argv[2])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+# The traced command reaches the bind through the outside process: its cwd, its root, an fd
+# taken with pidfd_getfd.
+THROUGH_OUTSIDE = r"""
+import ctypes, os, sys
+pid, allowed = int(sys.argv[1]), sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+os.mkdir(f"/proc/{pid}/root{allowed}/via-root")
+os.close(os.open(f"/proc/{pid}/root{allowed}/via-root-file", os.O_WRONLY | os.O_CREAT, 0o644))
+fd = libc.syscall(438, libc.syscall(434, pid, 0), 3, 0)  # pidfd_getfd(pidfd_open(pid), 3)
+assert fd >= 0, ctypes.get_errno()
+os.mkdir("via-getfd", dir_fd=fd)
+os.chdir(f"/proc/{pid}/cwd")
+os.mkdir("via-cwd")
+"""
+
+
+def test_a_write_through_an_outside_process_in_other_mounts_is_never_placed_at_its_path(
+    tmp_path: Path,
+) -> None:
+    """Its /proc/PID/{cwd,root} and its fds name files by its own mounts: the bind's files
+    were reported as allowed writes in the allowed directory, where nothing was written."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace and pidfd_getfd of another process need root here")
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-outside-", dir="/srv"))
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    bind = f"mount --bind {protected} {allowed} && exec {sys.executable} -c '{OUTSIDE}' x {allowed}"
+    outside = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", bind],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert outside.stdout is not None and outside.stdout.readline() == "ready\n"
+        trace = tmp_path / "t.json"
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", PY, "-c", THROUGH_OUTSIDE,
+                          str(outside.pid), str(allowed))  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        made = {"via-root", "via-root-file", "via-getfd", "via-cwd"}
+        assert {p.name for p in protected.iterdir()} == made and not list(allowed.iterdir())
+        events = [e for e in json.loads(trace.read_text())["events"] if e["errno"] is None]
+        assert len(events) == 4 and not [e for e in events if e["allowed"]], events
+    finally:
+        outside.kill()
+        outside.wait()
+        shutil.rmtree(protected)

@@ -85,8 +85,8 @@ def test_a_followed_last_name_in_a_directory_its_user_may_search_and_not_list_is
     work: Path,  # noqa: F811 - fixture
     user: str,
 ) -> None:
-    """The way is settled (resolve.stamp) by reading each directory on it, or by a lookup
-    where rotrace's user may not read one: such a change is still placed."""
+    """The way is settled (resolve.stamp) by reading each directory on it; one rotrace's user
+    may not read is not waited for, and the change is still placed (by the change times)."""
     if os.geteuid() != 0:
         pytest.skip("making a directory only another user may list needs root")
     hidden = work / "hidden"

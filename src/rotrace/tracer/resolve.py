@@ -21,7 +21,14 @@ from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 from rotrace.tracer.linux import procfs
-from rotrace.tracer.linux.lookup import RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, on_procfs, open_no_magic, settle
+from rotrace.tracer.linux.lookup import (
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_SYMLINKS,
+    mount_id,
+    on_procfs,
+    open_no_magic,
+    settle,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,12 +120,32 @@ def is_named(name: bytes, where: bytes | int) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
+_our_mounts: set[int] = set()  # the mounts of rotrace's namespace, read again on a miss
+
+
+def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
+    """Whether the file `path` (from `fd`; b"": the fd itself) is on a mount of rotrace's own
+    namespace, where /proc's name for it is rotrace's. One of another namespace (a process's
+    outside the trace, reached through its /proc/PID/{cwd,root} or an fd taken with
+    pidfd_getfd) or a detached mount is named by /proc from that mount's root, which here is
+    another place; such a name is kept only where it reaches the very file (`is_named`). True
+    where the kernel cannot say (statx without the mount's id, before Linux 5.8)."""
+    mount = mount_id(path, fd)
+    if mount is None or mount in _our_mounts:
+        return True
+    _our_mounts.clear()
+    _our_mounts.update(procfs.mount_ids())  # a mount made here since it was read
+    return mount in _our_mounts
+
+
 def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     """The path of an open directory: /proc/self/fd, or for one deeper than PATH_MAX (which
     /proc cannot name) a walk up through `..`, matching inode numbers. `foreign`: the tracee's
     mounts or root are not rotrace's, so the name is kept only where it reaches that very
-    directory (`is_named`)."""
+    directory (`is_named`); so it is where the directory is on a mount not of rotrace's
+    namespace (`_mounted_here`)."""
     link = _readlink(b"/proc/self/fd/%d" % fd)
+    foreign = foreign or not _mounted_here(b"", fd)
     if link is not None:
         if _in_own_proc(link):
             return None  # reached through /proc/self read as rotrace's: not the tracee's place
@@ -728,6 +755,8 @@ def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
     that file from rotrace's root, see `is_named`)."""
     magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     link = _readlink(magic)
-    if link is None or not link.startswith(b"/") or (foreign and not is_named(link, magic)):
+    if link is None or not link.startswith(b"/"):
+        return None
+    if (foreign or not _mounted_here(magic)) and not is_named(link, magic):
         return None
     return link

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import sys
 
 from rotrace.tracer.linux.kernel import libc
@@ -69,7 +70,6 @@ _getdents64 = libc.getdents64
 _getdents64.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
 _getdents64.restype = ctypes.c_ssize_t
 _entries = ctypes.create_string_buffer(64)  # room for one entry: reading one is all it is for
-_settles = 0
 
 
 def settle(path: bytes, identity: tuple[int, int]) -> bool:
@@ -78,25 +78,26 @@ def settle(path: bytes, identity: tuple[int, int]) -> bool:
     time before its names, both under the directory's lock: a change time read meanwhile is
     already the new one while a lookup still finds the old name. Reading the directory takes
     that lock (shared), so after it every rename that moved the time read has moved its names
-    too. Without leave to read the directory, a lookup of a name no cache holds takes the
-    same lock (it leaves a negative entry in the kernel's cache behind)."""
-    global _settles
+    too. A directory rotrace may not read is not waited for (a lookup of a name no cache holds
+    would take the lock too, but made the times of a directory swapped without pause tell
+    less, not more: tests/system/test_dircache_race.py); nor is a symlink (a name read
+    lexically), whose entry is its directory's and whose target, where the way reads it, is
+    settled by its own name."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # as `stat` reads it
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except PermissionError:
         fd = -1
-    except OSError:
-        return False
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):  # a symlink, with O_DIRECTORY: ENOTDIR
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == identity
     try:
         if fd < 0:
-            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            _settles += 1
-            try:
-                os.stat(b".rotrace-settle-%d-%d" % (os.getpid(), _settles), dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                return False
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         elif _getdents64(fd, _entries, len(_entries)) < 0 and ctypes.get_errno() != errno.EINVAL:
             return False
         st = os.fstat(fd)
@@ -106,3 +107,20 @@ def settle(path: bytes, identity: tuple[int, int]) -> bool:
         if fd >= 0:
             os.close(fd)
     return (st.st_dev, st.st_ino) == identity
+
+
+_statx = libc.statx
+_statx.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
+_STATX_MNT_ID, _AT_EMPTY_PATH = 0x1000, 0x1000
+_mount_buffer = ctypes.create_string_buffer(256)  # struct statx
+
+
+def mount_id(path: bytes, dir_fd: int = -100) -> int | None:
+    """The id of the mount `path` (from `dir_fd`; b"": the fd itself) reaches, as mountinfo
+    numbers it (statx's STATX_MNT_ID, Linux 5.8); None when it cannot be told."""
+    if _statx(dir_fd, path, 0 if path else _AT_EMPTY_PATH, _STATX_MNT_ID, _mount_buffer) != 0:
+        return None
+    raw = _mount_buffer.raw
+    if not int.from_bytes(raw[0:4], sys.byteorder) & _STATX_MNT_ID:
+        return None
+    return int.from_bytes(raw[144:152], sys.byteorder)  # stx_mnt_id

@@ -70,3 +70,12 @@ def execfn(pid: int) -> int | None:
             if key == _AT_EXECFN:
                 found = value
     return None
+
+
+def mount_ids() -> set[int]:
+    """The ids of the mounts of rotrace's own mount namespace (mountinfo's first field)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            return {int(line.split(b" ", 1)[0]) for line in f.read().splitlines() if line[:1].isdigit()}
+    except (OSError, ValueError):
+        return set()
