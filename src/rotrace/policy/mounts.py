@@ -281,14 +281,20 @@ class _Planner:
             shard = _SHARD.fullmatch(name) is not None and (
                 sharded or _SHARD.fullmatch(os.path.basename(parent)) is not None
             )
+            # a per-run name is climbed out of, unless it is a directory of before the run (the
+            # application's, in a CI checkout named by tempfile): its name is the next run's too
+            general = is_general(name) and not (
+                (self.cwd and is_under(self.cwd, directory))
+                or self.states.get(directory) in (DirState.CONTENT, DirState.EMPTY)
+            )
             if not (
-                is_general(name)
+                general
                 or shard
                 or (self.made_by_command(directory) and self.made_by_command(parent))
                 or directory in self.removed  # a mount point cannot be removed: its parent must be writable
             ):
                 break
-            sharded = shard or is_general(name)
+            sharded = shard or general
             directory = parent
             if climbs is not None and directory in climbs and not sharded:  # (an answer from below a
                 directory = climbs[directory]  # shard's own parent stops at the shard, not above it)
