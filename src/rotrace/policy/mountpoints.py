@@ -29,6 +29,11 @@ SYSTEM_DIRS = frozenset(
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
 
+def scratch_of(path: str) -> str | None:
+    """The scratch place `path` is in (or is), if any."""
+    return next((s for s in SCRATCH if is_under(path, s)), None)
+
+
 @dataclass
 class Layout:
     """The arguments (after `--ro-bind / /`), the directories they make writable, and notes."""

@@ -51,7 +51,7 @@ from rotrace.explain import Known, explain
 from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
-from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS
+from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
 from rotrace.policy.verdict import Verdict
 
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
@@ -226,7 +226,7 @@ class _Planner:
         """Whether `path` is in a scratch place the plan mounts empty (the application not in
         it): a container's starts empty too, so a venv found there (an earlier run's: `tox
         --workdir /tmp/tox`) is not the image's, and the command must make it again anyway."""
-        scratch = next((s for s in SCRATCH if is_under(path, s)), None)
+        scratch = scratch_of(path)
         return scratch is not None and not self.app_in(scratch)
 
     def app_in(self, place: str) -> bool:
@@ -268,7 +268,7 @@ class _Planner:
         return False
 
     def point(self, directory: str) -> str:
-        scratch = next((s for s in SCRATCH if is_under(directory, s)), None)
+        scratch = scratch_of(directory)
         if scratch is not None and not self.app_in(scratch):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
         climbs = self.climbs
@@ -1076,7 +1076,7 @@ class MountPlanner:
             return False
         if all(p.reason is None and point in SCRATCH for _, point, p in found):
             return False
-        targets = [self._placement(value, None) for _, value in known.env if value.startswith("/")]
+        targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
             return False  # the scratch place cannot be mounted either (the app lives there)
         builds: list[tuple[str, str]] = []
@@ -1095,6 +1095,11 @@ class MountPlanner:
             self._build.setdefault(template, set()).add(directory)
         self._applied[known] += 1
         return True
+
+    def _targets(self, known: Known) -> list[tuple[str, Placement]]:
+        """Where `known`'s setting moves its writes (the values that are paths): each place's
+        mount point and placement."""
+        return [self._placement(value, None) for _, value in known.env if value.startswith("/")]
 
     @staticmethod
     def _lands_in(known: Known, placed: list[Placement]) -> bool:
@@ -1161,10 +1166,7 @@ class MountPlanner:
         self._settle()
         for known in self._applied:  # a place left unmounted for a setting: the plan sets it
             self._env.update(known.env)
-            for _, value in known.env:  # and mounts where it moves the writes
-                point, placement = self._placement(value, None) if value.startswith("/") else ("", None)
-                if placement is not None and placement.reason is None:
-                    self._mounts.add(point)
+            self._mounts.update(point for point, p in self._targets(known) if p.reason is None)
         mounts = outermost(self._mounts)
         build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
         build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
@@ -1206,7 +1208,7 @@ class MountPlanner:
     def _notes(self, mounts: list[str]) -> list[str]:
         notes = []
         cwd = self._planner.cwd
-        inside = next((s for s in SCRATCH if cwd and is_under(cwd, s)), None)
+        inside = scratch_of(cwd) if cwd else None
         if inside is not None:
             notes.append(
                 f"the working directory {cwd} is inside {inside}, a scratch place containers make a "
