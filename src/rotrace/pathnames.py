@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable, Iterable
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -48,6 +49,25 @@ _RULES = (
 def is_under(path: str, top: str) -> bool:
     """path is top or lies below it (lexically)."""
     return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def holder(tops: Iterable[str]) -> Callable[[str], str | None]:
+    """The deepest of `tops` (normalised absolute directories) that each path is or lies below,
+    as is_under decides, else None: looked up once per directory, which the many names of a run
+    share (a venv's thousands of files are in a few hundred)."""
+    points = set(tops)
+    by_depth = sorted(points, key=len, reverse=True)
+    holding: dict[str, str | None] = {}
+
+    def holder_of(path: str) -> str | None:
+        if path in points:
+            return path
+        directory = path.rpartition("/")[0] or ("/" if path.startswith("/") else "")
+        if directory not in holding:
+            holding[directory] = next((top for top in by_depth if is_under(directory, top)), None)
+        return holding[directory]
+
+    return holder_of
 
 
 def outermost(paths: set[str]) -> list[str]:

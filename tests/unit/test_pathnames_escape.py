@@ -12,12 +12,39 @@ from hypothesis import strategies as st
 
 from rotrace.escape import ci_safe_json, is_plain, safe_text
 from rotrace.export.formats import _toml, _yaml
-from rotrace.pathnames import generalise, is_general, is_under
+from rotrace.pathnames import generalise, holder, is_general, is_under
 
 
 def test_is_under_is_by_component() -> None:
     assert is_under("/a/b", "/a") and is_under("/a", "/a") and is_under("/x", "/")
     assert not is_under("/ab", "/a") and not is_under("/a", "/a/b")
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "ab", ".x", "a b"])
+_ABSOLUTE = st.lists(_SEGMENTS, max_size=5).map(lambda parts: "/" + "/".join(parts))
+
+
+@given(
+    st.lists(_ABSOLUTE, max_size=6),
+    st.lists(_ABSOLUTE | st.lists(_SEGMENTS, min_size=1, max_size=3).map("/".join), max_size=40),
+)
+def test_the_holder_of_a_path_is_the_deepest_top_it_is_under(tops: list[str], paths: list[str]) -> None:
+    holder_of = holder(tops)
+    for path in paths:  # asked in any order, each directory's answer reused
+        deepest = max((top for top in tops if is_under(path, top)), key=len, default=None)
+        assert holder_of(path) == deepest, path
+
+
+def test_the_holder_of_a_path_is_itself_where_it_is_a_top() -> None:
+    holder_of = holder(["/", "/a", "/a/b"])
+    assert [holder_of(p) for p in ("/a/b", "/a/b/c", "/a/bc", "/x", "/", "rel")] == [
+        "/a/b",
+        "/a/b",
+        "/a",
+        "/",
+        "/",
+        None,
+    ]
 
 
 def test_generalise_per_run_names_only() -> None:

@@ -48,7 +48,7 @@ from typing import NamedTuple
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
-from rotrace.pathnames import generalise, is_general, is_under, outermost, text_of
+from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
@@ -1192,11 +1192,7 @@ class MountPlanner:
         found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
         if len(mounts) < 2:
             return found
-        by_depth = sorted(mounts, key=len, reverse=True)
-
-        def mount_of(path: str) -> str | None:
-            return next((m for m in by_depth if is_under(path, m)), None)
-
+        mount_of = holder(mounts)
         for kind, pairs in (("rename", self._renames), ("hard link", self._links)):
             for source, target in pairs:
                 there, here = mount_of(source), mount_of(target)
