@@ -44,7 +44,7 @@ def _read(trace: str) -> tuple[TraceHeader, Verdicts]:
 def report(trace: str, view: View) -> int:
     """`rotrace report`: a saved trace rendered again."""
     header, verdicts = _read(trace)
-    pipeline = Pipeline(header.cwd, header.directories)
+    pipeline = Pipeline(header.cwd, header.directories, allowlist=Allowlist(header.allowlist))
     for verdict in verdicts:
         pipeline.add(verdict)
     return pipeline.conclude(header, verdicts, view)
@@ -159,7 +159,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     header.allowlist = allowlist.entries
     enforced = header.enforced is not None
     reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
-    pipeline = Pipeline(header.cwd, header.directories)
+    pipeline = Pipeline(header.cwd, header.directories, allowlist=allowlist)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)
     aggregate, plan = pipeline.group(reclassified, view is not None and view.verbose)

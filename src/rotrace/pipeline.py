@@ -97,8 +97,12 @@ class Pipeline:
         directories: dict[bytes, DirState] | None = None,
         *,
         diff_environment: dict[str, str] | None = None,
+        allowlist: Allowlist | None = None,
     ) -> None:
+        """`allowlist`: the one the verdicts were made under, which tells the report which end
+        of a rename it refused (else a rename's violation is grouped at its source)."""
         self.summary = Summary()
+        self._allowlist = allowlist
         self.explanations: dict[Known, None] = {}
         self.planner = MountPlanner(cwd, directories)
         self.changes = Changes(cwd, diff_environment) if diff_environment is not None else None
@@ -137,7 +141,17 @@ class Pipeline:
             self._early = None
             self._unplaced.clear()
         else:
-            self._early.add(verdict, placements, self.planner.note_wrote)
+            self._early.add(verdict, placements, self.planner.note_wrote, at_target=self._at_target(verdict))
+
+    def _at_target(self, verdict: Verdict) -> bool:
+        """A rename's violation is its target's: the allowlist allows the source and refuses the
+        target (a file made in an allowed /tmp and renamed into dist/ is dist's to fix)."""
+        e, allowlist = verdict.event, self._allowlist
+        if allowlist is None or not verdict.violation or e.op != "rename" or not e.target:
+            return False
+        return allowlist.allows_from(e.path, e.pid, e.tid) and not allowlist.allows_from(
+            e.target, e.pid, e.tid
+        )
 
     def tally(self, verdicts: Iterable[Verdict], header: TraceHeader, output: TraceOutput) -> Summary:
         """The first pass over verdicts that are all there: each added, and written to the JSON
@@ -208,7 +222,7 @@ class Pipeline:
         aggregate = Aggregate(keep_all=keep_all)
         planner = self.planner
         for verdict in verdicts:
-            aggregate.add(verdict, planner.place(verdict))
+            aggregate.add(verdict, planner.place(verdict), at_target=self._at_target(verdict))
         return aggregate, planner.plan()
 
     def mount_plan(

@@ -696,3 +696,25 @@ def test_a_directory_of_before_the_run_is_its_own_place_whatever_its_name() -> N
         event(made, "mkdir", 0, syscall="mkdir"), event(f"{made}/v", "create"), states={"/srv/app": C}
     )
     assert plan.mounts == ["/srv/app"] or [b.point for b in plan.blocked] == ["/srv/app"], plan
+
+
+def test_a_rename_out_of_an_allowed_place_is_grouped_where_it_lands() -> None:
+    """hatch build makes its sdist in /tmp (allowed) and renames it into dist/: the violation is
+    dist's to fix, and the report groups it there, not at the allowed /tmp it came from, whether
+    dist/ was there before the run or the build made it."""
+    from rotrace.pipeline import Pipeline
+
+    dist, made = f"{CWD}/dist", "/tmp/tmpab12cd34.tar.gz"
+    moved = event(made, "rename", 0, syscall="rename", target=f"{dist}/app-1.tar.gz")
+    for before in (True, False):
+        events = [event(made, "create"), moved]
+        if not before:
+            events.insert(0, event(dist, "mkdir", 0, syscall="mkdir"))
+        directories = {CWD.encode(): DirState.CONTENT} | ({dist.encode(): DirState.CONTENT} if before else {})
+        verdicts = classify(*events)
+        assert [v.event.op for v in verdicts if v.violation][-1] == "rename"
+        pipeline = Pipeline(CWD, directories, allowlist=build_allowlist([], None))
+        for v in verdicts:
+            pipeline.add(v)
+        aggregate, _ = pipeline.group(verdicts, keep_all=False)
+        assert list(aggregate.violations) == [dist], (before, list(aggregate.violations))

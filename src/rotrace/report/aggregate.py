@@ -7,6 +7,7 @@ venv, the application directory). A 2,000-write install is then a few lines.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,9 +91,15 @@ class Aggregate:
         return self.labels.get((program, pid), program)
 
     def add(
-        self, verdict: Verdict, placements: list[Placement], wrote: Callable[[Verdict], bool] | None = None
+        self,
+        verdict: Verdict,
+        placements: list[Placement],
+        wrote: Callable[[Verdict], bool] | None = None,
+        *,
+        at_target: bool = False,
     ) -> None:
-        """`wrote`: asks Verdict.wrote (which may read the filesystem) for whoever notes its answers."""
+        """`wrote`: asks Verdict.wrote (which may read the filesystem) for whoever notes its answers;
+        `at_target`: a rename's violation is its target's (the allowlist allows its source)."""
         self.summary.add(verdict)
         event = verdict.event
         if not event.write:
@@ -108,12 +115,14 @@ class Aggregate:
         if verdict.violation:
             self.metadata_through += n * (verdict.went_through and event.op in METADATA_OPS)
             self.unplaced += n * verdict.unplaced
-            if placements:
-                where, reason = placements[0].point, placements[0].reason
+            if placements:  # a rename's: its source's, then its target's
+                placed = placements[-1] if at_target else placements[0]
+                where, reason = placed.point, placed.reason
             elif verdict.venv is not None:
                 where, reason = text_of(verdict.venv), None
             else:  # no mount (a setting moves it): where the writer's own fix applies
-                directory = text_of(event.directory)
+                refused = os.path.dirname(event.target) if at_target and event.target else event.directory
+                directory = text_of(refused or b"/")
                 where, reason = writer_top(verdict, directory) or setting_top(verdict) or directory, None
             group = self.violations.get(where)
             if group is None:
