@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -76,6 +78,59 @@ def test_a_confined_run_makes_no_whiteout(tmp_path: Path, mode: str) -> None:
     """
     proc, _trace = _run(code, tmp_path, mode)
     assert proc.stdout.split() == ["-1", "1", "False", "False"], (proc.stdout, proc.stderr)
+
+
+MESSAGE_QUEUE = """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    made = libc.syscall(240, {name!r}.encode(), os.O_CREAT | os.O_RDWR, 0o600, None)  # mq_open
+    print(made, ctypes.get_errno() if made < 0 else 0, flush=True)
+"""
+
+
+def _queue_there(name: str) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(240, name.encode(), os.O_RDONLY, 0, None)
+    if fd >= 0:
+        os.close(fd)
+    return fd >= 0
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [(), ("--enforce",), ("--enforce", "--no-seccomp"), ("--enforce", "pure")],
+    ids=["audit", "enforce", "enforce-no-seccomp", "enforce-pure-loop"],
+)
+def test_a_message_queue_made_is_a_write_and_enforce_refuses_it(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    """mq_open(O_CREAT) makes a file of the mqueue filesystem, /dev/mqueue/NAME, in the IPC
+    namespace rotrace shares: a write, recorded; under --enforce (Landlock checks only the
+    open that follows the making, which then failed with the queue made) refused first, and
+    reported denied, by the filter's trap, without it, and in the pure loop."""
+    name = f"rotrace-test-{os.getpid()}-{len(mode)}-{'pure' in mode}"
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall(241, name.encode())  # mq_unlink: none left from before
+    env = {**os.environ, "ROTRACE_PURE_LOOP": "1"} if "pure" in mode else None
+    extra = [m for m in mode if m != "pure"]
+    try:
+        trace_path = tmp_path / "t.json"
+        argv = [*ROTRACE, "run", *extra, "--json", str(trace_path), "--", PY, "-c",
+                textwrap.dedent(MESSAGE_QUEUE.format(name=name))]  # fmt: skip
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+        trace = json.loads(trace_path.read_text())
+        events = [e for e in trace["events"] if e["syscall"] == "mq_open"]
+        assert [(e["op"], e["path"]) for e in events] == [("create", f"/dev/mqueue/{name}")], proc.stderr
+        (event,) = events
+        if extra:
+            assert proc.stdout.split() == ["-1", str(errno.EACCES)], proc.stderr
+            assert not _queue_there(name) and event["errno"] == "EACCES" and not event["allowed"]
+            assert "denied" in proc.stderr, proc.stderr
+        else:
+            assert proc.stdout.split()[1] == "0" and _queue_there(name), proc.stderr
+            assert event["result"] >= 0 and not event["allowed"]
+    finally:
+        libc.syscall(241, name.encode())
 
 
 def test_io_uring_is_warned_about(tmp_path: Path) -> None:

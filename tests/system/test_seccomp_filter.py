@@ -102,6 +102,26 @@ def test_a_confined_filter_refuses_a_whiteout_and_traps_other_renames(machine: s
     assert run_bpf(plain, nr, MACHINES[machine].native.audit_arch, (0, 0, 0, 0, 4, 0)) == RET_TRACE
 
 
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_an_enforcing_filter_refuses_message_queues_only_where_asked(machine: str) -> None:
+    """Landlock mediates neither the making (mq_open with O_CREAT) nor the removal (mq_unlink)
+    of a POSIX message queue: where the tracer cannot refuse them itself, the guard does
+    (EACCES); else they trap, as in every other run, to be recorded (and refused there)."""
+    refused, machine_ = RET_ERRNO | errno.EACCES, MACHINES[machine]
+    guarded = seccomp.build_filter(
+        machine_, all_opens=False, confined=True, enforced=True, refuse_queues=True
+    )
+    traced = seccomp.build_filter(machine_, all_opens=False, confined=True, enforced=True)
+    for table in machine_.tables():
+        mq_open, mq_unlink, arch = table.numbers["mq_open"], table.numbers["mq_unlink"], table.audit_arch
+        made = (0, os.O_CREAT | os.O_RDWR, 0o600, 0, 0, 0)
+        assert run_bpf(guarded, mq_open, arch, made) == refused, table.name
+        assert run_bpf(guarded, mq_unlink, arch) == refused, table.name
+        assert run_bpf(guarded, mq_open, arch, (0, os.O_RDWR, 0, 0, 0, 0)) == RET_ALLOW, table.name
+        assert run_bpf(traced, mq_open, arch, made) == RET_TRACE, table.name
+        assert run_bpf(traced, mq_unlink, arch) == RET_TRACE, table.name
+
+
 def test_other_syscalls_are_allowed() -> None:
     program = seccomp.build_filter(MACHINES["x86_64"], all_opens=False)
     for nr in (

@@ -121,8 +121,8 @@ class Aggregate:
             elif verdict.venv is not None:
                 where, reason = text_of(verdict.venv), None
             else:  # no mount (a setting moves it): where the writer's own fix applies
-                refused = os.path.dirname(event.target) if at_target and event.target else event.directory
-                directory = text_of(refused or b"/")
+                landed = os.path.dirname(event.target) if at_target and event.target else event.directory
+                directory = text_of(landed or b"/")
                 where, reason = writer_top(verdict, directory) or setting_top(verdict) or directory, None
             group = self.violations.get(where)
             if group is None:

@@ -48,6 +48,7 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_FOLLOW = 0x400
 _RENAME_EXCHANGE = 2
+MQUEUE = b"/dev/mqueue/"  # where the mqueue filesystem is mounted, as Docker and systemd mount it
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
 _SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
@@ -184,6 +185,11 @@ class Pending:
         foreign = cache is not None and (not plain or cache.apart)
         if self.spec.family == "handle":
             self._place_handle(memory, tid, result, foreign)
+            return
+        if self.spec.family == "mqueue":  # the name the kernel took, if it is still what was read
+            loc = self.path
+            if loc.seen and memory.cstring(tid, loc.addr) != loc.seen:
+                loc.path = None
             return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             opened = resolve.fd_path(tid, result, foreign)
@@ -354,6 +360,8 @@ class Pending:
         named by its fd, whatever."""
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             return
+        if self.spec.family == "mqueue":  # a queue's name is walked from no cwd, root or fd
+            return
         for loc in (self.path, None if self.verbatim_target else self.target):
             if loc is None or loc.path is None:
                 continue
@@ -413,7 +421,8 @@ class Pending:
             write=self.write,
             unresolved=_unplaced(self.path)
             or (not self.verbatim_target and _unplaced(target))
-            or (self.spec.family == "handle" and self.path.path is None),
+            or (self.spec.family == "handle" and self.path.path is None)
+            or (self.spec.family == "mqueue" and bool(self.path.seen) and self.path.path is None),
         )
 
     def _flag_names(self) -> str | None:
@@ -482,6 +491,8 @@ class Decoder:
             return self._bind(table, spec, args)
         if family == "handle":
             return self._handle(table, spec, args)
+        if family == "mqueue":
+            return self._mqueue(table, spec, args)
         return self._symlink(table, spec, args)
 
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
@@ -622,6 +633,19 @@ class Decoder:
         raw = resolve.own_proc(name, self._tgid, self._tid, follow=False)
         loc = Loc(resolve.base_of(self._tid, AT_FDCWD, raw), raw, addr + _SUN_PATH, seen)
         return Pending(spec, table, spec.op, loc, None, None, None, True)
+
+    def _mqueue(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
+        """mq_open(O_CREAT) and mq_unlink: a queue made or removed, named as the file it is in
+        the mqueue filesystem, /dev/mqueue/NAME (re-read at the exit: did it change?). An
+        mq_open without O_CREAT (which stops only without the seccomp filter) makes nothing."""
+        flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
+        if flags is not None and not flags & O_CREAT:
+            return None
+        mode = None if spec.mode is None else args[spec.mode] & 0o7777
+        addr = args[spec.path or 0]
+        seen = self.memory.cstring(self._tid, addr)
+        loc = Loc(b"", b"") if seen is None else Loc(b"", b"", addr, seen, path=MQUEUE + seen)  # EFAULT: none
+        return Pending(spec, table, spec.op, loc, None, flags, mode, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF

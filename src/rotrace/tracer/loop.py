@@ -119,6 +119,7 @@ class Tracer:
         self.processes: list[ProcessInfo] = []
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
         self.detaching = False  # attach mode: let every tracee go at its next stop
+        self.refuses_queues = False  # --enforce: a POSIX message queue made or removed is refused (EACCES)
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
@@ -209,6 +210,8 @@ class Tracer:
         """At the entry of a file call: its arguments, and the directories it is about to change."""
         pending = self.decoder.decode(tid, thread.tgid, self.tables[arch], self.specs[arch][nr], args)
         thread.pending = pending
+        if pending is not None and pending.spec.family == "mqueue" and self.refuses_queues:
+            refuse(tid, arch, errno.EACCES)  # Landlock would not stop it: its exit says EACCES
         if pending is not None and self.dircache.enabled:  # the name changes before the call
             # an open that succeeds is named by its fd: no way to watch for it
             opens = pending.spec.family in ("open", "openat2")

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from rotrace.tracer.linux.arch import IO_URING, Machine, SyscallTable
+from rotrace.tracer.linux.arch import IO_URING, O_CREAT, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
 from rotrace.tracer.syscalls import FS_IOCTLS, SPECS
 
@@ -35,6 +35,7 @@ SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
 SECCOMP_RET_ERRNO = 0x00050000
 RENAME_WHITEOUT = 4
+QUEUES = "/dev/mqueue"  # the mqueue filesystem: --enforce lets a command make queues only there
 
 # ioctls that put characters into a terminal's input queue (one number on every ABI rotrace
 # knows): TIOCSTI, and TIOCLINUX (its TIOCL_PASTESEL pastes the console's selection as input).
@@ -164,6 +165,7 @@ def _guard(
     rings: list[int],
     requests: tuple[int, ...],
     renames: Sequence[int] = (),
+    queues: tuple[Sequence[int], Sequence[int]] = ((), ()),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
@@ -171,11 +173,19 @@ def _guard(
     syscalls: Landlock and a read-only root refuse them unseen, so a confined command has none
     (as Docker's default seccomp profile), and does its file work through calls rotrace
     records. So is renameat2 (`renames`) with RENAME_WHITEOUT, which leaves a device node (0:0)
-    at the old name: Landlock does not mediate it, and a confined run makes no device."""
+    at the old name: Landlock does not mediate it, and a confined run makes no device. And
+    (`queues`: mq_open's numbers, mq_unlink's) making or removing a POSIX message queue, answered
+    EACCES: Landlock mediates neither, only the open that follows the making (which then fails
+    with the queue made)."""
+    opens, unlinks = queues
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
     for nr in renames:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_whiteout", None)
+    for nr in opens:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_mq_open", None)
+    for nr in unlinks:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_refused", None)
     for nr in rings:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
     for i, nr in enumerate(ioctls):
@@ -188,12 +198,24 @@ def _guard(
         asm.label(f"{tag}_whiteout")
         asm.load(_arg_low_word(4))  # renameat2(olddirfd, old, newdirfd, new, flags)
         asm.jump(BPF_JSET_K, RENAME_WHITEOUT, f"{tag}_deny", tag)
+    if opens:
+        asm.label(f"{tag}_mq_open")
+        asm.load(_arg_low_word(1))  # mq_open(name, oflag, mode, attr)
+        asm.jump(BPF_JSET_K, O_CREAT, f"{tag}_refused", tag)
+    if opens or unlinks:
+        asm.label(f"{tag}_refused")
+        asm.ret(SECCOMP_RET_ERRNO | errno.EACCES)
     asm.label(f"{tag}_deny")
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
 
 def build_filter(
-    machine: Machine, all_opens: bool, confined: bool = False, trace: bool = True, enforced: bool = False
+    machine: Machine,
+    all_opens: bool,
+    confined: bool = False,
+    trace: bool = True,
+    enforced: bool = False,
+    refuse_queues: bool = False,
 ) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
@@ -202,8 +224,10 @@ def build_filter(
     injection and io_uring are answered EPERM first, on every ABI; `enforced` (Landlock's
     writes, --enforce): so are the filesystem ioctls Landlock does not mediate (FS_IOCTLS:
     making, copying and removing btrfs subvolumes, fscrypt and fs-verity policies...), which
-    no path rule could then confine. `trace=False`: nothing traps (the guard alone, for a
-    tracer that stops on every syscall: --no-seccomp).
+    no path rule could then confine; `refuse_queues`: so are making and removing a POSIX message
+    queue, answered EACCES (where the tracer cannot refuse them itself, and record them:
+    session.py). `trace=False`: nothing traps (the guard alone, for a tracer that stops on every
+    syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
     asm = Assembler()
@@ -227,11 +251,15 @@ def build_filter(
             rings = [table.numbers[name] for name in IO_URING]
             ioctls = [table.numbers["ioctl"]]
             renames = [table.numbers["renameat2"]]
+            opens = [table.numbers["mq_open"]] if refuse_queues else []
+            unlinks = [table.numbers["mq_unlink"]] if refuse_queues else []
             if x32:
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]
                 renames.append(x32 | table.numbers["renameat2"])
-            _guard(asm, table.name, ioctls, rings, requests, renames)
+                opens += [x32 | nr for nr in opens]
+                unlinks += [x32 | nr for nr in unlinks]
+            _guard(asm, table.name, ioctls, rings, requests, renames, (opens, unlinks))
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:  # every call stops for the tracer; clone3 is refused here all the same
@@ -247,13 +275,22 @@ def build_filter(
 
 
 def program(
-    machine: Machine, all_opens: bool, trace: bool, confined: bool, enforced: bool = False
+    machine: Machine,
+    all_opens: bool,
+    trace: bool,
+    confined: bool,
+    enforced: bool = False,
+    refuse_queues: bool = False,
 ) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
     syscall), and for a confined run the guard; None when there is nothing to load."""
     if not trace and not confined:
         return None
-    return encode(build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced))
+    return encode(
+        build_filter(
+            machine, all_opens, confined=confined, trace=trace, enforced=enforced, refuse_queues=refuse_queues
+        )
+    )
 
 
 def encode(program: Iterable[Insn]) -> bytes:

@@ -11,8 +11,9 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.linux import kernel, landlock
+from rotrace.tracer.linux import kernel, landlock, procfs
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
+from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
 from rotrace.tracer.signals import SignalRelay, ignored_at_start
 from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
@@ -35,9 +36,25 @@ def trace_command(
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
     enforced = options.writable is not None
-    program = seccomp.program(machine, options.all_opens, options.seccomp, options.confined, enforced)
+    # Landlock confines a queue's open by a rule on its filesystem's root, /dev/mqueue, where that
+    # is mounted, but not its making (the open then fails, the queue made) or its removal: else
+    # both are refused, by the tracer (which records them) or by the filter
+    refused_queues = enforced and not (
+        seccomp.QUEUES in (options.writable or ())
+        and procfs.filesystem_at(seccomp.QUEUES.encode()) == b"mqueue"
+    )
+    by_tracer = refused_queues and can_refuse()
+    program = seccomp.program(
+        machine,
+        options.all_opens,
+        options.seccomp,
+        options.confined,
+        enforced,
+        refused_queues and not by_tracer,
+    )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
+    tracer.refuses_queues = by_tracer
     ruleset = None
     if options.writable is not None:
         own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from rotrace.tracer.linux.arch import WRITE_OPEN_MASK
+from rotrace.tracer.linux.arch import O_CREAT, WRITE_OPEN_MASK
 
 
 class Spec(NamedTuple):
     """Where a syscall keeps the arguments rotrace decodes, and what it does with them."""
 
     name: str
-    family: str  # open | openat2 | handle | path | link | symlink | ioctl | bind | clone... | context
+    family: (
+        str  # open | openat2 | handle | path | link | symlink | ioctl | bind | mqueue | clone... | context
+    )
     op: str
     dirfd: int | None = None  # argument index of the directory fd (None: AT_FDCWD)
     path: int | None = None  # argument index of the path
@@ -171,6 +173,21 @@ SPECS: dict[str, Spec] = dict(
         # i386 programs call it through socketcall(SYS_BIND, args).
         _s("bind", "bind", "mknod", fd=0, path=1),
         _s("socketcall", "bind", "mknod", trap_arg=0, trap_values=(SYS_BIND,)),
+        # POSIX message queues: mq_open(O_CREAT) makes a file in the IPC namespace's mqueue
+        # filesystem (seen at /dev/mqueue where that is mounted), mq_unlink removes one: the
+        # name is the queue's, without its leading slash (the C library strips it).
+        _s(
+            "mq_open",
+            "mqueue",
+            "create",
+            path=0,
+            flags=1,
+            flag_kind="open",
+            mode=2,
+            trap_arg=1,
+            trap_mask=O_CREAT,
+        ),
+        _s("mq_unlink", "mqueue", "delete", path=0),
         # Not events: a child asked to be untraced is kept traced; io_uring is warned about.
         _s("clone", "clone", "", trap_arg=0, trap_mask=CLONE_UNTRACED | CLONE_NEWNS),
         _s("clone3", "clone3", ""),
@@ -187,4 +204,6 @@ SPECS: dict[str, Spec] = dict(
 )
 
 # The families whose calls are file events (the others steer the tracer).
-EVENT_FAMILIES = frozenset({"open", "openat2", "path", "link", "symlink", "ioctl", "bind", "handle"})
+EVENT_FAMILIES = frozenset(
+    {"open", "openat2", "path", "link", "symlink", "ioctl", "bind", "handle", "mqueue"}
+)

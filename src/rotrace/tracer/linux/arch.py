@@ -51,6 +51,7 @@ _X86_64 = {
     "chdir": 80, "fchdir": 81, "chroot": 161, "pivot_root": 155, "unshare": 272, "setns": 308,
     "mount": 165,
     "dup2": 33, "dup3": 292,
+    "mq_open": 240, "mq_unlink": 241,
 }  # fmt: skip
 
 _I386 = {
@@ -72,6 +73,7 @@ _I386 = {
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "unshare": 310, "setns": 346,
     "mount": 21,
     "dup2": 63, "dup3": 330,
+    "mq_open": 277, "mq_unlink": 278,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -87,6 +89,7 @@ _GENERIC = {
     "chdir": 49, "fchdir": 50, "chroot": 51, "pivot_root": 41, "unshare": 97, "setns": 268,
     "mount": 40,
     "dup3": 24,
+    "mq_open": 180, "mq_unlink": 181,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.

@@ -79,3 +79,20 @@ def mount_ids() -> set[int]:
             return {int(line.split(b" ", 1)[0]) for line in f.read().splitlines() if line[:1].isdigit()}
     except (OSError, ValueError):
         return set()
+
+
+def filesystem_at(point: bytes) -> bytes | None:
+    """The type of the filesystem mounted at `point` in rotrace's mount namespace (the last one
+    mounted there), from mountinfo; None when nothing is mounted there."""
+    found = None
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields, _, rest = line.partition(b" - ")
+        parts = fields.split(b" ")
+        if len(parts) > 4 and parts[4].replace(b"\\040", b" ") == point and rest:
+            found = rest.split(b" ", 1)[0]
+    return found

@@ -130,11 +130,16 @@ def clear_first_arg_bits(tid: int, arch: int, bits: int) -> bool:
     return True
 
 
+def can_refuse() -> bool:
+    """Whether `refuse` can skip a syscall on this machine."""
+    return os.uname().machine == "x86_64"
+
+
 def refuse(tid: int, arch: int, code: int) -> bool:
     """Skip the syscall `tid` is stopped at the entry of, which then returns -`code` (x86_64
     and its i386 compat ABI: the number -1 runs nothing); False where rotrace cannot rewrite
     registers."""
-    if os.uname().machine != "x86_64" or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
+    if not can_refuse() or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
         return False
     regs = bindings.ptrace_getregs(tid)
     regs.orig_rax = (1 << 64) - 1
