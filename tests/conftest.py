@@ -8,6 +8,14 @@ import shutil
 
 import pytest
 
+# The suite's commands run piped, as in CI, where a report is never wrapped. A terminal's width
+# in the environment wraps it: exported, or set by readline (which pytest imports as it starts,
+# _pytest/capture.py) in the C environment alone, which os.environ does not show and every child
+# inherits.
+for _width in ("COLUMNS", "LINES"):
+    os.environ.pop(_width, None)
+    os.unsetenv(_width)
+
 # What each tool a test needs is called in Debian's packages.
 PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev", "apparmor_parser": "apparmor"}
 
