@@ -38,6 +38,7 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
+    tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -134,6 +135,7 @@ KNOWN: tuple[Known, ...] = (
         in_venv=True,
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
         build=("python3 -m compileall -q {dir}",),
+        tolerated=True,
     ),
     Known(
         id="uv-installer-metadata",
@@ -219,6 +221,7 @@ KNOWN: tuple[Known, ...] = (
         path=r"/__pycache__(/|$)",
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
         build=("python3 -m compileall -q {dir}",),
+        tolerated=True,
     ),
     Known(
         id="pytest-cache",

@@ -38,6 +38,7 @@ class Group:
     examples: list[Verdict] = field(default_factory=list)
     venv: bool = False
     failed_writes: int = 0  # refused here (EROFS, EACCES, EPERM), not only under a read-only root
+    tolerated: int = 0  # of those, writes whose writer always carries on without them (Known.tolerated)
     denied: int = 0  # violations the kernel refused as a policy does (Verdict.denied)
     went_through: int = 0  # violations that succeeded
     unplaced: int = 0  # writes that succeeded where rotrace cannot say (Verdict.unplaced)
@@ -54,7 +55,9 @@ class Group:
         # where an unplaced write went is not known: nor what a read-only root would have said
         self.forecasts["?" if e.unresolved else v.ro_forecast or "ok"] += n
         self.processes[(program_name(e.exe) or "?", e.pid)] += n
-        self.failed_writes += n * (outcome in ("EROFS", "EACCES", "EPERM"))  # the filesystem said no
+        refused = outcome in ("EROFS", "EACCES", "EPERM")  # the filesystem said no
+        self.failed_writes += n * refused
+        self.tolerated += n * (refused and v.explanation is not None and v.explanation.tolerated)
         self.denied += n * v.denied
         self.went_through += n * v.went_through
         self.unplaced += n * v.unplaced
@@ -128,8 +131,8 @@ class Aggregate:
             if group is None:
                 group = self.violations[where] = Group(where, reason, venv=verdict.venv_write)
             group.add(verdict, keep)
-            if event.failed:
-                self.last_failure = where
+            if event.failed and not (verdict.explanation is not None and verdict.explanation.tolerated):
+                self.last_failure = where  # a failure its writer carries on after stops nothing
         else:
             refused = event.errno in _REFUSED
             self.refused_allowed += n * refused

@@ -320,6 +320,13 @@ def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = 
         return Text(
             "      these writes succeeded here; under a read-only root they would fail", style="yellow"
         )
+    if group.tolerated >= group.failed_writes:  # bytecode: Python goes on without it
+        return Text(
+            "      these writes failed and their writer carried on without them (Python runs without the"
+            " bytecode it cannot write): still a violation, "
+            + ("not what stopped the command" if header.command_failed else "not what the command needed"),
+            style="yellow",
+        )
     if header.command_failed and last_failure not in (None, group.where):
         return Text(
             "      a venv write failed, but the last write that failed before the exit was in "

@@ -1,0 +1,41 @@
+"""The report's words on what a failed write did to the command (report/render.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rotrace.pipeline import Pipeline
+from rotrace.record import TraceHeader
+from rotrace.report.present import present
+from rotrace.report.view import View
+from tests.unit.factories import classify, event
+
+VENV = "/srv/app/.venv"
+
+
+def _report(capsys: pytest.CaptureFixture[str], *events: object, exit_code: int) -> str:
+    verdicts = classify(event(f"{VENV}/pyvenv.cfg", "open", 3, write=False), *events)  # type: ignore[arg-type]
+    pipeline = Pipeline("/srv/app", {})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(command=["python", "-c", "import mod"], cwd="/srv/app", exit_code=exit_code)
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    present(header, aggregate, plan, View(github=False), 1)
+    return capsys.readouterr().err
+
+
+def test_refused_bytecode_did_not_stop_a_command_that_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Python imports a module whose bytecode it could not write and goes on: a command that
+    then failed for its own reason was not stopped by that write (the report said it was)."""
+    bytecode = event(f"{VENV}/lib/python3.11/site-packages/__pycache__", "mkdir", "EROFS", syscall="mkdir")
+    said = _report(capsys, bytecode, exit_code=3)
+    assert "this is what stops it" not in said, said
+    assert "not what stopped the command" in said, said
+
+
+def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """uv's environment lock, refused: uv stops there, and the report says so."""
+    lock = event(f"{VENV}/.lock", "create", "EROFS", exe=b"/usr/bin/uv")
+    said = _report(capsys, lock, exit_code=2)
+    assert "this is what stops it" in said, said
