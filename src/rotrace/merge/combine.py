@@ -232,10 +232,12 @@ def _header(
                 f"({'holding files' if state == DirState.CONTENT else 'empty'}) before the others: a mount "
                 "there starts empty, so if the image ships files in it, trace a run from the image's tree"
             )
-    processes: dict[tuple[bytes, tuple[str, ...]], ProcessInfo] = {}
+    # each run's processes, one record per process: a merged event keeps its run's pid, by which
+    # the report names its writer (a console script by its name, not its interpreter's)
+    processes: dict[tuple[int, bytes, tuple[str, ...], bytes | None], ProcessInfo] = {}
     for h in headers:
         for p in h.processes:
-            processes.setdefault((p.exe, p.cmdline), p)
+            processes.setdefault((p.pid, p.exe, p.cmdline, p.script), p)
     labels = {k: v for k, v in first.labels.items() if all(h.labels.get(k) == v for h in headers)}
     failed = next((h for h in headers if h.command_failed), None)
     sources = [

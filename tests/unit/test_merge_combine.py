@@ -1,0 +1,31 @@
+"""Runs merged into one trace (merge/combine.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rotrace.events import ProcessInfo
+from rotrace.merge.combine import merge
+from rotrace.record import TraceHeader
+from rotrace.tracefile import read_trace
+from tests.unit.factories import classify, event, written_trace
+
+PY = b"/usr/bin/python3.11"
+
+
+def test_every_runs_writer_keeps_its_record_and_its_scripts_name(tmp_path: Path) -> None:
+    """The same console script in two runs, two pids: each event keeps its run's pid, and the
+    merged trace names both processes by the script (it kept the first run's record alone, and
+    the second run's writes were shown as `python3.11 PID`)."""
+    paths = []
+    for run, pid in enumerate((100, 200)):
+        tool = ProcessInfo(pid, 1, 0, PY, ("/srv/app/tool",), b"/srv/app/tool")
+        header = TraceHeader(command=["./tool"], cwd="/srv/app", exit_code=0, processes=[tool])
+        verdicts = classify(event(f"/srv/app/out/{run}.txt", exe=PY, pid=pid))
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, verdicts))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    assert sorted(v.event.pid for v in verdicts) == [100, 200]
+    assert header.script_names() == {("python3.11", 100): "tool", ("python3.11", 200): "tool"}
