@@ -718,3 +718,22 @@ def test_a_rename_out_of_an_allowed_place_is_grouped_where_it_lands() -> None:
             pipeline.add(v)
         aggregate, _ = pipeline.group(verdicts, keep_all=False)
         assert list(aggregate.violations) == [dist], (before, list(aggregate.violations))
+
+
+def test_a_merged_events_writes_are_each_counted_in_the_plans_notes() -> None:
+    """A merged trace's event stands for the writes of every run that made it (`count`): the
+    plan's notes count those writes, as the report's groups do (they counted events)."""
+    import dataclasses
+
+    from rotrace.pipeline import Pipeline
+
+    venv = "/srv/app/.venv"
+    events = [event(f"{venv}/pyvenv.cfg", "open", 3, write=False)]
+    events += [event(f"{venv}/lib/python3.11/site-packages/__pycache__", "mkdir", "EACCES", syscall="mkdir")]
+    verdicts = [dataclasses.replace(v, count=3, runs=(0, 1, 2)) for v in classify(*events)]
+    pipeline = Pipeline(CWD, {})
+    for v in verdicts:
+        pipeline.add(v)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    assert aggregate.violations[venv].count == 3
+    assert any(n.startswith("3 writes refused here (EACCES)") for n in plan.notes), plan.notes

@@ -927,13 +927,13 @@ class MountPlanner:
             v = self._explained_by_way(v)
         e = v.event
         if self._tolerated_failure(v):
-            self._tolerated[e.errno or "?"] += 1
+            self._tolerated[e.errno or "?"] += v.count  # a merged trace's event: that many writes
             if v.explanation is not None and v.explanation.env:
-                self._tolerated_known[v.explanation] += 1
+                self._tolerated_known[v.explanation] += v.count
             return []
         if self._made_for_a_moved_place(v):
             if v.explanation is not None and v.explanation.env:
-                self._applied[v.explanation] += 1  # a write its setting avoids too
+                self._applied[v.explanation] += v.count  # a write its setting avoids too
             return []
         planner = self._planner
         made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it
@@ -973,7 +973,7 @@ class MountPlanner:
             and any(p.reason is None for p in placed)
             and not self._lands_in(known, placed)
         ):
-            self._settings[known] = self._settings.get(known, 0) + 1  # once per write: a rename is one
+            self._settings[known] = self._settings.get(known, 0) + v.count  # once per write: a rename is one
         for raw, point, placement in found:
             if (
                 placement.reason is None
@@ -1093,7 +1093,7 @@ class MountPlanner:
             self._mounts.add(point)
         for template, directory in builds:
             self._build.setdefault(template, set()).add(directory)
-        self._applied[known] += 1
+        self._applied[known] += v.count
         return True
 
     def _targets(self, known: Known) -> list[tuple[str, Placement]]:
@@ -1155,11 +1155,11 @@ class MountPlanner:
             kind = (self._planner.refusal(placement.point) or ("", ""))[0]
             b = Blocked(placement.point, generalise(raw), placement.reason, kind=kind)
             self._blocked[placement] = b
-        b.count += 1
+        b.count += v.count  # a merged trace's event stands for that many writes
         if known is not None:
-            b.explanations[known] = b.explanations.get(known, 0) + 1
+            b.explanations[known] = b.explanations.get(known, 0) + v.count
         if v.allowed:
-            self._allowed_blocked[placement.point] = self._allowed_blocked.get(placement.point, 0) + 1
+            self._allowed_blocked[placement.point] = self._allowed_blocked.get(placement.point, 0) + v.count
         return placement
 
     def plan(self) -> MountPlan:
