@@ -219,10 +219,12 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
     (the traces made without them), and the rules none used. `addable`: `check --update` would
     widen it (else no allow entry covers the places: the plan says what does)."""
     for setting, writes in sorted((avoided or Counter()).items()):
+        value = setting.partition("=")[2]
+        does = "moves to a writable place" if value.startswith("/") else "avoids"  # a path, or an off switch
         print(
             safe_text(
                 f"rotrace: policy {policy}: {counted(writes, 'write')} outside it that its [env] {setting}"
-                " moves to a writable place: the traces were made without it; trace the app with it set"
+                f" {does}: the traces were made without it; trace the app with it set"
             ),
             file=sys.stderr,
         )

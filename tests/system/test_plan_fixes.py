@@ -225,6 +225,7 @@ def test_a_policy_checked_on_the_trace_it_was_made_from_says_what_its_settings_a
     assert check.returncode == 1, check.stderr
     said = [line for line in check.stderr.splitlines() if "[env] IPYTHONDIR=/tmp/ipython" in line]
     assert len(said) == 1 and "trace the app with it set" in said[0], check.stderr
+    assert "IPYTHONDIR=/tmp/ipython moves to a writable place" in said[0], said
     assert "--update" not in check.stderr and ".ipython" not in check.stderr.replace(said[0], "")
     update = rotrace_cli("check", "-q", "--update", "--policy", "rotrace.toml", "t.json", cwd=app)
     assert "nothing to add" in update.stderr and "--update` widens" not in update.stderr, update.stderr
