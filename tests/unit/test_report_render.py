@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rotrace.events import DirState
 from rotrace.pipeline import Pipeline
 from rotrace.record import TraceHeader
 from rotrace.report.present import present
@@ -39,3 +40,33 @@ def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.C
     lock = event(f"{VENV}/.lock", "create", "EROFS", exe=b"/usr/bin/uv")
     said = _report(capsys, lock, exit_code=2)
     assert "this is what stops it" in said, said
+
+
+def test_a_fix_with_no_setting_is_not_called_a_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    """`pip install` into a venv the command made (what pipx does): the plan mounts the place,
+    and the report's advice to install at build time is no setting (it said "a setting avoids
+    the mount"), as the exports' notes say too."""
+    from rotrace.events import ProcessInfo
+    from rotrace.export.formats import _notes
+    from rotrace.policy.allowlist import build_allowlist
+    from rotrace.policy.verdict import Classifier
+
+    home = "/srv/app/home/venvs/app"
+    pip = ProcessInfo(100, 1, 0, b"/usr/bin/python3.11", ("python3.11", "-m", "pip", "install", "six"))
+    events = [event(home, "mkdir", 0, syscall="mkdir"), event(f"{home}/pyvenv.cfg", "create")]
+    events.append(event(f"{home}/lib/python3.11/site-packages/six.py", "create", exe=pip.exe))
+    classifier = Classifier(build_allowlist([], None), [pip])
+    for e in events:
+        classifier.learn(e)
+    verdicts = [classifier.classify(e) for e in events]
+    pipeline = Pipeline("/srv/app", {b"/srv/app": DirState.CONTENT})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(command=["pipx", "install", "six"], cwd="/srv/app", exit_code=0, processes=[pip])
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    assert [k.id for k in plan.settings] == ["pip-install"], plan.settings
+    present(header, aggregate, plan, View(github=False), 1)
+    said = capsys.readouterr().err
+    assert "packages installed at run time (3): to avoid the mount: install at build time" in said, said
+    assert "a setting avoids" not in said and not any("a setting avoids" in n for n in _notes(plan))

@@ -44,6 +44,12 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
 
+    @property
+    def remedy(self) -> str | None:
+        """What applies the fix, where rotrace can: "a setting", "a build step"; None where the
+        fix is the user's own change (install at build time...)."""
+        return "a setting" if self.env else "a build step" if self.build else None
+
     def fits(self, exe: str, in_venv: bool, cmdline: str) -> bool:
         """The writer's conditions: its program, its command line, inside a venv or not."""
         if self.in_venv is not None and self.in_venv != in_venv:

@@ -64,9 +64,8 @@ def _is_utf8(path: str) -> bool:
 def _notes(plan: MountPlan) -> list[str]:
     notes = [b.describe() for b in plan.blocked] + plan.notes
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
-        notes.append(
-            safe_text(f"{known.title} ({count} writes, mounted): a setting avoids them: {known.fix}")
-        )
+        how = f"{known.remedy} avoids them" if known.remedy else "to avoid them"
+        notes.append(safe_text(f"{known.title} ({count} writes, mounted): {how}: {known.fix}"))
     return notes
 
 

@@ -80,7 +80,8 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
         )
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
         line = Text(f"• {known.title} ({count:,}): ", style="")
-        line.append(f"a setting avoids the mount: {known.fix}", style="dim")
+        how = f"{known.remedy} avoids the mount" if known.remedy else "to avoid the mount"
+        line.append(f"{how}: {known.fix}", style="dim")
         _print(console, line, 2)
 
 
