@@ -28,6 +28,7 @@ OPS = (
     "mknod",
     "xattr",
     "attr",  # inode attributes: chattr's flags (FS_IOC_SETFLAGS...), file_setattr
+    "access",  # a check that the caller may write the path (access W_OK): nothing written
 )
 # Operations that add or remove a name in a directory (the kernel checks the parent first).
 NAME_OPS = frozenset({"create", "mkdir", "delete", "rename", "link", "symlink", "mknod"})

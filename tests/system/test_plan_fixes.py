@@ -229,3 +229,36 @@ def test_a_policy_checked_on_the_trace_it_was_made_from_says_what_its_settings_a
     assert "--update" not in check.stderr and ".ipython" not in check.stderr.replace(said[0], "")
     update = rotrace_cli("check", "-q", "--update", "--policy", "rotrace.toml", "t.json", cwd=app)
     assert "nothing to add" in update.stderr and "--update` widens" not in update.stderr, update.stderr
+
+
+PROBE = """
+import os, sys
+out = os.path.join(os.getcwd(), "out")
+if not os.access(out, os.W_OK):  # click's Path(writable=True), pip-compile's cache directory
+    sys.exit(f"Directory {out!r} is not writable")
+todo = sys.argv[1:]
+for name in todo:  # nothing to write this time
+    open(os.path.join(out, name), "w").write("x")
+print("ok", len(todo))
+"""
+
+
+def test_a_check_of_writability_is_planned_for_as_a_write_is(app: Path) -> None:
+    """The command checks that it may write its output directory (access W_OK), and this
+    time has nothing to write there: the check is seen, and the plan makes the place
+    writable, which a read-only root would refuse (the command gave up there, with no
+    violation to show, and the plan had no mount)."""
+    (app / "out").mkdir()
+    proc = _run(app, PROBE)
+    assert proc.returncode == 1 and "ok 0" in proc.stdout, proc.stderr  # a violation: the check
+    (event,) = [e for e in json.loads((app / "t.json").read_text())["events"] if e["op"] == "access"]
+    assert (event["path"], event["result"], event["ro_forecast"]) == (str(app / "out"), 0, "EROFS"), event
+    status, out, err = _emit(app, "docker")
+    assert (status, _tmpfs(out)) == (0, [str(app / "out")]), err
+    if shutil.which("bwrap"):  # the plan applied: the command runs read-only, as it did
+        again = _run(app, PROBE, "--read-only", "--allow", str(app / "out"))
+        assert "ok 0" in again.stdout and again.returncode == 0, again.stderr
+        without = _run(app, PROBE, "--read-only")
+        assert "is not writable" in without.stderr and without.returncode != 0, without.stderr
+        (refused,) = [e for e in json.loads((app / "t.json").read_text())["events"] if e["op"] == "access"]
+        assert refused["errno"] == "EROFS" and not refused["allowed"], refused

@@ -252,3 +252,29 @@ def test_permission_denied_in_a_child_that_drops_privileges(trace_py: TracePy, t
         ("create", "EACCES"),
         ("mkdir", "EACCES"),
     ]
+
+
+@pytest.mark.parametrize("seccomp", MODES)
+def test_checks_of_writability(trace_py: TracePy, tmp_path: Path, seccomp: bool) -> None:
+    """access, faccessat and faccessat2 with W_OK are what the command asks of a place before
+    it writes there (op `access`, nothing written); a check to read or run (R_OK, X_OK, F_OK)
+    is none, with the filter and without."""
+    events, _ = trace_py(
+        """
+        import ctypes, os
+        os.mkdir("d")
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.access("d", os.W_OK)  # access(2)
+        faccessat = {"x86_64": 269, "aarch64": 48}[os.uname().machine]
+        libc.syscall(faccessat, -100, b"d", os.W_OK | os.R_OK)
+        os.access("d", os.W_OK, dir_fd=os.open(".", os.O_RDONLY))  # faccessat2, in glibc >= 2.33
+        os.access("missing", os.W_OK)
+        os.access("d", os.R_OK); os.access("d", os.X_OK); os.access("d", os.F_OK)
+        """,
+        seccomp=seccomp,
+    )
+    checks = sorted((e.syscall, os.fsdecode(e.path), e.errno) for e in events if e.op == "access")
+    d, missing = str(tmp_path / "d"), str(tmp_path / "missing")
+    assert checks == [("access", d, None), ("access", missing, "ENOENT"), ("faccessat", d, None),
+                      ("faccessat2", d, None)], checks  # fmt: skip
+    assert all(e.write for e in events if e.op == "access")

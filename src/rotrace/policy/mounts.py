@@ -1055,10 +1055,10 @@ class MountPlanner:
         if e.op in FILE_OPS:  # most writes: one path, which is never a directory renamed into place
             return [(e.path, written_directory(e, e.path))]
         planner = self._planner
-        if e.op in METADATA_OPS:
+        if e.op in METADATA_OPS or e.op == "access":
             name = os.fsdecode(e.path)
             if self._noted("directory", name, planner.is_directory(name)):
-                return [(e.path, name)]  # the directory's own inode: a mount on it
+                return [(e.path, name)]  # the directory's own inode (what a check asks of): a mount on it
         moving = e.op == "rename" and os.fsdecode(e.path) in planner.moved
         paths = [e.path] + ([e.target] if e.op == "rename" and e.target is not None and not moving else [])
         written = []

@@ -66,15 +66,16 @@ class Verdict:
         """A violation the kernel let happen: its call succeeded. Under --enforce that is a
         write Landlock did not stop, whatever the policy says: never to be called denied. Not
         one rotrace could not place (`unplaced`): where it went is not known, outside the
-        allowlist or in it."""
-        result = self.event.result
-        return self.violation and not self.event.unresolved and result is not None and result >= 0
+        allowlist or in it. Nor a check of writability (`access`), which writes nothing."""
+        e = self.event
+        result = e.result
+        return self.violation and not e.unresolved and result is not None and result >= 0 and e.op != "access"
 
     @property
     def unplaced(self) -> bool:
         """A write that succeeded where rotrace cannot say (a violation all the same)."""
         e = self.event
-        return e.write and e.unresolved and e.result is not None and e.result >= 0
+        return e.write and e.unresolved and e.result is not None and e.result >= 0 and e.op != "access"
 
     @property
     def denied(self) -> bool:
@@ -241,6 +242,10 @@ class Classifier:
         database, only_read = (True, True) if only_read else self._database(event)
         if only_read:
             return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
+        if event.op == "access" and event.failed and event.errno != "EROFS" and not event.unresolved:
+            # a check of writability that failed here fails under a read-only root too: the
+            # command goes on as it did (EROFS is the one the forecast is about)
+            return Verdict(event, True, venv, ro, None, harmless=True)
         if (
             not allowed
             and event.failed

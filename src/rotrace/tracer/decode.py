@@ -38,6 +38,7 @@ from rotrace.tracer.syscalls import (
     FS_IOCTLS,
     INODE_FLAG_IOCTLS,
     SYS_BIND,
+    W_OK,
     Spec,
 )
 
@@ -566,6 +567,8 @@ class Decoder:
 
     def _path(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         if spec.op == "open" and args[spec.path or 0] == 0:  # acct(NULL): accounting off
+            return None
+        if spec.op == "access" and not args[spec.trap_arg or 0] & W_OK:  # a check to read or run: no write
             return None
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
         mode = None if spec.mode is None else args[spec.mode] & 0o177777

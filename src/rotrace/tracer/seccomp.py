@@ -29,6 +29,7 @@ BPF_LD_W_ABS = 0x20
 BPF_JEQ_K = 0x15
 BPF_JGE_K = 0x35
 BPF_JSET_K = 0x45
+BPF_JA = 0x05  # an unconditional jump, as far as 2**32: the conditional ones reach 255 instructions
 BPF_RET_K = 0x06
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -88,9 +89,17 @@ class Assembler:
     def ret(self, value: int) -> None:
         self._code.append((BPF_RET_K, None, None, value))
 
+    def goto(self, target: str) -> None:
+        """Unconditional jump, to any distance ahead."""
+        self._code.append((BPF_JA, target, None, 0))
+
     def assemble(self) -> list[Insn]:
         out = []
         for pc, (code, jt, jf, k) in enumerate(self._code):
+            if code == BPF_JA:
+                assert jt is not None
+                out.append(Insn(code, 0, 0, self._labels[jt] - pc - 1))
+                continue
             out.append(Insn(code, self._offset(pc, jt), self._offset(pc, jf), k))
         return out
 
@@ -115,7 +124,7 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
     asm.jump(BPF_JEQ_K, table.numbers["seccomp"], f"{tag}_seccomp", None)
     if x32_bit is not None:
         asm.jump(BPF_JEQ_K, x32_bit | table.numbers["seccomp"], f"{tag}_seccomp", None)
-        asm.jump(BPF_JGE_K, x32_bit, "trace", None)
+        asm.jump(BPF_JGE_K, x32_bit, f"{tag}_trace", None)
     checked: dict[tuple[int, int, tuple[int, ...]], list[int]] = {}
     for name, nr in sorted(table.numbers.items(), key=lambda item: item[1]):
         spec = SPECS.get(name)
@@ -124,7 +133,7 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         if spec.family == "clone3":
             asm.jump(BPF_JEQ_K, nr, f"{tag}_nosys", None)
         elif spec.trap_arg is None or (all_opens and spec.family == "open"):
-            asm.jump(BPF_JEQ_K, nr, "trace", None)
+            asm.jump(BPF_JEQ_K, nr, f"{tag}_trace", None)
         else:
             checked.setdefault((spec.trap_arg, spec.trap_mask, spec.trap_values), []).append(nr)
     groups = sorted(checked.items())
@@ -132,14 +141,18 @@ def _table_block(asm: Assembler, table: SyscallTable, all_opens: bool, x32_bit: 
         for nr in nrs:
             asm.jump(BPF_JEQ_K, nr, f"{tag}_check{i}", None)
     asm.ret(SECCOMP_RET_ALLOW)
+    asm.label(f"{tag}_trace")  # each jump to a return near it: a conditional jump reaches 255 ahead
+    asm.ret(SECCOMP_RET_TRACE)
     for i, ((argidx, mask, values), _) in enumerate(groups):
         asm.label(f"{tag}_check{i}")
         asm.load(_arg_low_word(argidx))
         if mask:
-            asm.jump(BPF_JSET_K, mask, "trace", None)
+            asm.jump(BPF_JSET_K, mask, f"{tag}_check{i}_trace", None)
         for value in values:
-            asm.jump(BPF_JEQ_K, value, "trace", None)
+            asm.jump(BPF_JEQ_K, value, f"{tag}_check{i}_trace", None)
         asm.ret(SECCOMP_RET_ALLOW)
+        asm.label(f"{tag}_check{i}_trace")
+        asm.ret(SECCOMP_RET_TRACE)
     asm.label(f"{tag}_seccomp")  # seccomp(op, flags, args): no listener
     asm.load(_arg_low_word(1))
     asm.jump(BPF_JSET_K, SECCOMP_FILTER_FLAG_NEW_LISTENER, f"{tag}_listener", None)
@@ -236,10 +249,14 @@ def build_filter(
     # an ABI we cannot decode: trap it, never allow it silently
     unknown = SECCOMP_RET_TRACE if trace else SECCOMP_RET_ALLOW
     asm.load(OFF_ARCH)
-    for table in tables:
-        asm.jump(BPF_JEQ_K, table.audit_arch, f"{table.name}_guard" if confined else table.name, None)
+    for table in tables:  # each ABI's block is further than a conditional jump reaches
+        asm.jump(BPF_JEQ_K, table.audit_arch, None, f"{table.name}_not")
+        asm.goto(f"{table.name}_guard" if confined else table.name)
+        asm.label(f"{table.name}_not")
     for arch in foreign:
-        asm.jump(BPF_JEQ_K, arch, f"abi{arch:x}_guard", None)
+        asm.jump(BPF_JEQ_K, arch, None, f"abi{arch:x}_not")
+        asm.goto(f"abi{arch:x}_guard")
+        asm.label(f"abi{arch:x}_not")
     asm.ret(unknown)
     for arch, ioctl in foreign.items():
         _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING], requests)
@@ -268,9 +285,6 @@ def build_filter(
             asm.jump(BPF_JEQ_K, table.numbers["clone3"], f"{table.name}_nosys", None)
             asm.ret(SECCOMP_RET_ALLOW)
             _no_clone3(asm, table.name)
-    if trace:
-        asm.label("trace")
-        asm.ret(SECCOMP_RET_TRACE)
     return asm.assemble()
 
 

@@ -66,6 +66,7 @@ FS_IOCTLS: dict[int, tuple[str, int | None]] = {
     0x6611: ("truncate", None),  # EXT4_IOC_SWAP_BOOT: the file's blocks, size and times swapped
 }
 CLONE_UNTRACED = 0x00800000
+W_OK = 2  # access(2)'s mode: may the caller write
 CLONE_NEWNS = 0x00020000
 _MOUNTS = ("mount", "open_tree", "open_tree_attr", "move_mount", "fsmount", "mount_setattr")
 SYS_BIND = 2  # socketcall's call number for bind
@@ -166,6 +167,22 @@ SPECS: dict[str, Spec] = dict(
         _s("removexattrat", "path", "xattr", dirfd=0, path=1, flags=2, flag_kind="at", follows=True),
         _s("file_setattr", "path", "attr", dirfd=0, path=1, flags=4, flag_kind="at", follows=True),
         _s("ioctl", "ioctl", "attr", fd=0, trap_arg=1, trap_values=(*INODE_FLAG_IOCTLS, *FS_IOCTLS)),
+        # a check that the command may write a file or directory (access(2) with W_OK): no write,
+        # but what the command asks of the place before it writes there (op `access`)
+        _s("access", "path", "access", path=0, follows=True, trap_arg=1, trap_mask=W_OK),
+        _s("faccessat", "path", "access", dirfd=0, path=1, follows=True, trap_arg=2, trap_mask=W_OK),
+        _s(
+            "faccessat2",
+            "path",
+            "access",
+            dirfd=0,
+            path=1,
+            flags=3,
+            flag_kind="at",
+            follows=True,
+            trap_arg=2,
+            trap_mask=W_OK,
+        ),
         # root's calls that open an existing file for writing by its path (acct(NULL): none)
         _s("acct", "path", "open", path=0, follows=True),
         _s("swapon", "path", "open", path=0, follows=True),

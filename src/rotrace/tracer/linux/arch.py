@@ -26,6 +26,7 @@ _UNIFIED = {
     "clone3": 435,
     "openat2": 437,
     "mount_setattr": 442,
+    "faccessat2": 439,
     "fchmodat2": 452,
     "setxattrat": 463,
     "removexattrat": 466,
@@ -52,6 +53,7 @@ _X86_64 = {
     "mount": 165,
     "dup2": 33, "dup3": 292,
     "mq_open": 240, "mq_unlink": 241,
+    "access": 21, "faccessat": 269,
 }  # fmt: skip
 
 _I386 = {
@@ -74,6 +76,7 @@ _I386 = {
     "mount": 21,
     "dup2": 63, "dup3": 330,
     "mq_open": 277, "mq_unlink": 278,
+    "access": 33, "faccessat": 307,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -90,6 +93,7 @@ _GENERIC = {
     "mount": 40,
     "dup3": 24,
     "mq_open": 180, "mq_unlink": 181,
+    "faccessat": 48,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.
