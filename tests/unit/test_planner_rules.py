@@ -737,3 +737,24 @@ def test_a_merged_events_writes_are_each_counted_in_the_plans_notes() -> None:
     aggregate, plan = pipeline.group(verdicts, keep_all=False)
     assert aggregate.violations[venv].count == 3
     assert any(n.startswith("3 writes refused here (EACCES)") for n in plan.notes), plan.notes
+
+
+def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_noted() -> None:
+    """access(W_OK) with nothing written: an empty directory gets its mount, as a write would
+    (a read-only root fails the check); a home holding files no mount may hide is a note, not
+    a place refused (pip checks the first directory of its cache's way that exists, and goes on
+    without its cache where it may not write)."""
+    from rotrace.pipeline import Pipeline
+
+    pip = b"/usr/bin/python3.11"
+    checks = [event("/srv/app/out", "access", 0, syscall="faccessat2", exe=pip),
+              event("/srv/home", "access", 0, syscall="faccessat2", exe=pip)]  # fmt: skip
+    verdicts = classify(*checks)
+    assert [(v.violation, v.went_through, v.ro_forecast) for v in verdicts] == [(True, False, "EROFS")] * 2
+    pipeline = Pipeline(CWD, {b"/srv/app/out": DirState.EMPTY, b"/srv/home": DirState.CONTENT})
+    for v in verdicts:
+        pipeline.add(v)
+    _, plan = pipeline.group(verdicts, keep_all=False)
+    assert plan.mounts == ["/srv/app/out"] and plan.blocked == [], plan
+    (note,) = [n for n in plan.notes if "access W_OK" in n]
+    assert note.startswith("a check that the command may write /srv/home (access W_OK, by python3.11)"), note

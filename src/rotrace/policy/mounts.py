@@ -48,7 +48,7 @@ from typing import NamedTuple
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
-from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, text_of
+from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, program_name, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
@@ -551,6 +551,15 @@ def _needs_mount(v: Verdict) -> bool:
     return ro == "EROFS"
 
 
+@dataclass
+class _Checks:
+    """Checks of writability no mount can meet: an example, the program, how many."""
+
+    example: str
+    program: str
+    count: int = 0
+
+
 class Placement(NamedTuple):
     """Where one write needs a writable mount, and why there can be none (None: there can)."""
 
@@ -656,6 +665,8 @@ class MountPlanner:
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
         self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
+        # checks of writability (access W_OK) that no mount can meet, where nothing was written
+        self._checks: dict[Placement, _Checks] = {}
 
     def start_early(self, *, enforced: bool) -> None:
         """Place each write as it is learnt (`place_early`), the run's end not yet known: guessed
@@ -1150,6 +1161,10 @@ class MountPlanner:
         if placement.reason is None:
             self._mounts.add(point)
             return placement
+        if v.event.op == "access":  # a check alone, no write: a note, not a place refused
+            check = self._checks.setdefault(placement, _Checks(generalise(raw), program_name(v.event.exe)))
+            check.count += v.count
+            return placement
         b = self._blocked.get(placement)
         if b is None:
             kind = (self._planner.refusal(placement.point) or ("", ""))[0]
@@ -1242,6 +1257,15 @@ class MountPlanner:
             notes.append(
                 f"the virtual environment {venv} was there before the run: the plan's scratch places start"
                 " empty, as a container's do, so the command must make it again"
+            )
+        for placement, check in sorted(self._checks.items()):
+            if any(b.point == placement.point for b in self._blocked.values()):
+                continue  # the place is refused for its writes: said there
+            checks = f"{check.count} checks" if check.count > 1 else "a check"
+            notes.append(
+                f"{checks} that the command may write {check.example} (access W_OK, by {check.program}),"
+                " where it wrote nothing: under a read-only root the check fails, and no mount can meet it"
+                f" ({placement.reason}); a command that gives up there needs its setting that moves the place"
             )
         if self._allowed_blocked:
             places = ", ".join(sorted(self._allowed_blocked))
