@@ -98,8 +98,14 @@ def _queue_there(name: str) -> bool:
 
 @pytest.mark.parametrize(
     "mode",
-    [(), ("--enforce",), ("--enforce", "--no-seccomp"), ("--enforce", "pure")],
-    ids=["audit", "enforce", "enforce-no-seccomp", "enforce-pure-loop"],
+    [
+        (),
+        ("--enforce",),
+        ("--enforce", "--no-seccomp"),
+        ("--enforce", "pure"),
+        ("--enforce", "--allow", "/dev/mqueue"),
+    ],
+    ids=["audit", "enforce", "enforce-no-seccomp", "enforce-pure-loop", "enforce-allowed"],
 )
 def test_a_message_queue_made_is_a_write_and_enforce_refuses_it(
     tmp_path: Path, mode: tuple[str, ...]
@@ -107,7 +113,8 @@ def test_a_message_queue_made_is_a_write_and_enforce_refuses_it(
     """mq_open(O_CREAT) makes a file of the mqueue filesystem, /dev/mqueue/NAME, in the IPC
     namespace rotrace shares: a write, recorded; under --enforce (Landlock checks only the
     open that follows the making, which then failed with the queue made) refused first, and
-    reported denied, by the filter's trap, without it, and in the pure loop."""
+    reported denied, by the filter's trap, without it, and in the pure loop; so where the policy
+    allows /dev/mqueue (its rule reaches a queue's open only in the IPC namespace mounted there)."""
     name = f"rotrace-test-{os.getpid()}-{len(mode)}-{'pure' in mode}"
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall(241, name.encode())  # mq_unlink: none left from before
@@ -124,13 +131,38 @@ def test_a_message_queue_made_is_a_write_and_enforce_refuses_it(
         (event,) = events
         if extra:
             assert proc.stdout.split() == ["-1", str(errno.EACCES)], proc.stderr
-            assert not _queue_there(name) and event["errno"] == "EACCES" and not event["allowed"]
-            assert "denied" in proc.stderr, proc.stderr
+            allowed = "--allow" in extra  # refused all the same: said to be an allowed write denied
+            assert not _queue_there(name) and event["errno"] == "EACCES" and event["allowed"] == allowed
+            assert ("allowed write denied" if allowed else "denied by the policy") in proc.stderr, proc.stderr
         else:
             assert proc.stdout.split()[1] == "0" and _queue_there(name), proc.stderr
             assert event["result"] >= 0 and not event["allowed"]
     finally:
         libc.syscall(241, name.encode())
+
+
+def test_a_message_queue_of_another_ipc_namespace_is_not_placed_in_rotraces(tmp_path: Path) -> None:
+    """A queue made by a tracee in an IPC namespace of its own is no file of /dev/mqueue as
+    rotrace sees it: unresolved (never allowed), and none is made in rotrace's namespace."""
+    name = f"rotrace-test-own-ipc-{os.getpid()}"
+    code = f"""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        uid, gid = os.getuid(), os.getgid()
+        if uid:  # a user namespace of its own first, with this user as its root
+            assert libc.unshare(0x10000000 | 0x08000000) == 0, ctypes.get_errno()
+            open("/proc/self/setgroups", "w").write("deny")
+            open("/proc/self/uid_map", "w").write(f"0 {{uid}} 1")
+            open("/proc/self/gid_map", "w").write(f"0 {{gid}} 1")
+        else:
+            assert libc.unshare(0x08000000) == 0, ctypes.get_errno()  # CLONE_NEWIPC
+        made = libc.syscall(240, {name!r}.encode(), os.O_CREAT | os.O_RDWR, 0o600, None)
+        print(made, flush=True)
+    """
+    proc, trace = _run(code, tmp_path)
+    (event,) = [e for e in trace["events"] if e["syscall"] == "mq_open"]
+    assert int(proc.stdout.split()[0]) >= 0, proc.stderr
+    assert event["unresolved"] and not event["allowed"] and not _queue_there(name), event
 
 
 def test_io_uring_is_warned_about(tmp_path: Path) -> None:

@@ -267,7 +267,7 @@ def test_checks_of_writability(trace_py: TracePy, tmp_path: Path, seccomp: bool)
         os.access("d", os.W_OK)  # access(2)
         faccessat = {"x86_64": 269, "aarch64": 48}[os.uname().machine]
         libc.syscall(faccessat, -100, b"d", os.W_OK | os.R_OK)
-        os.access("d", os.W_OK, dir_fd=os.open(".", os.O_RDONLY))  # faccessat2, in glibc >= 2.33
+        libc.syscall(439, -100, b"d", os.W_OK, 0x200)  # faccessat2(..., AT_EACCESS)
         os.access("missing", os.W_OK)
         os.access("d", os.R_OK); os.access("d", os.X_OK); os.access("d", os.F_OK)
         """,
@@ -278,3 +278,6 @@ def test_checks_of_writability(trace_py: TracePy, tmp_path: Path, seccomp: bool)
     assert checks == [("access", d, None), ("access", missing, "ENOENT"), ("faccessat", d, None),
                       ("faccessat2", d, None)], checks  # fmt: skip
     assert all(e.write for e in events if e.op == "access")
+    assert [e.flags for e in events if e.syscall == "faccessat2"] == [
+        "AT_EACCESS"
+    ]  # not unlinkat's AT_REMOVEDIR

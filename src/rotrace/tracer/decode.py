@@ -7,6 +7,7 @@ until `complete`, with the tracee running again.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -17,8 +18,8 @@ from typing import Any, NamedTuple
 from rotrace.events import FileEvent
 from rotrace.tracer import resolve, stdio
 from rotrace.tracer.dircache import DirCache
-from rotrace.tracer.flags import at_flags, open_flags, rename_flags
-from rotrace.tracer.linux import kernel
+from rotrace.tracer.flags import access_flags, at_flags, open_flags, rename_flags
+from rotrace.tracer.linux import kernel, procfs
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
     O_CREAT,
@@ -85,7 +86,7 @@ _PROC_LINK = re.compile(rb"/*proc/+([0-9]+)/+(?:task/+[0-9]+/+)?(cwd|root|fd)(?:
 
 def _empty_path(spec: Spec, flags: int | None) -> bool:
     """Whether the call has AT_EMPTY_PATH: an empty path names its dirfd's own file."""
-    return spec.flag_kind == "at" and bool((flags or 0) & AT_EMPTY_PATH)
+    return spec.flag_kind in ("at", "access") and bool((flags or 0) & AT_EMPTY_PATH)
 
 
 class Loc:
@@ -187,9 +188,9 @@ class Pending:
         if self.spec.family == "handle":
             self._place_handle(memory, tid, result, foreign)
             return
-        if self.spec.family == "mqueue":  # the name the kernel took, if it is still what was read
-            loc = self.path
-            if loc.seen and memory.cstring(tid, loc.addr) != loc.seen:
+        if self.spec.family == "mqueue":  # the name the kernel took, if it is still what was read,
+            loc = self.path  # in the IPC namespace whose queues /dev/mqueue shows (rotrace's)
+            if loc.seen and (memory.cstring(tid, loc.addr) != loc.seen or not _ipc_shared(tid)):
                 loc.path = None
             return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
@@ -436,7 +437,21 @@ class Pending:
             return at_flags(self.flags)
         if kind == "rename":
             return rename_flags(self.flags)
+        if kind == "access":
+            return access_flags(self.flags)
         return None
+
+
+@functools.cache
+def _own_ipc() -> int | None:
+    return procfs.ipc_namespace(os.getpid())
+
+
+def _ipc_shared(tid: int) -> bool:
+    """A tracee's queues are rotrace's: in the IPC namespace it shares (not its own, nor a
+    sandbox's), where /dev/mqueue names them."""
+    theirs = procfs.ipc_namespace(tid)
+    return theirs is not None and theirs == _own_ipc()
 
 
 def _unplaced(loc: Loc | None) -> bool:

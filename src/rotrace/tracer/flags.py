@@ -13,6 +13,8 @@ _AT_FLAGS = (
     ("AT_NO_AUTOMOUNT", 0x800),
     ("AT_EMPTY_PATH", 0x1000),
 )
+# faccessat2's: its 0x200 is AT_EACCESS (unlinkat's AT_REMOVEDIR elsewhere)
+_ACCESS_FLAGS = (("AT_SYMLINK_NOFOLLOW", 0x100), ("AT_EACCESS", 0x200), ("AT_EMPTY_PATH", 0x1000))
 _RENAME_FLAGS = (("RENAME_NOREPLACE", 1), ("RENAME_EXCHANGE", 2), ("RENAME_WHITEOUT", 4))
 
 
@@ -73,6 +75,11 @@ def open_flags(table: SyscallTable, value: int) -> str:
 @lru_cache(maxsize=256)
 def at_flags(value: int) -> str | None:
     return "|".join(_names(value, _AT_FLAGS)) or None
+
+
+@lru_cache(maxsize=16)
+def access_flags(value: int) -> str | None:
+    return "|".join(_names(value, _ACCESS_FLAGS)) or None
 
 
 @lru_cache(maxsize=16)

@@ -36,7 +36,6 @@ SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
 SECCOMP_RET_ERRNO = 0x00050000
 RENAME_WHITEOUT = 4
-QUEUES = "/dev/mqueue"  # the mqueue filesystem: --enforce lets a command make queues only there
 
 # ioctls that put characters into a terminal's input queue (one number on every ABI rotrace
 # knows): TIOCSTI, and TIOCLINUX (its TIOCL_PASTESEL pastes the console's selection as input).

@@ -11,7 +11,7 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.linux import kernel, landlock, procfs
+from rotrace.tracer.linux import kernel, landlock
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
@@ -36,21 +36,18 @@ def trace_command(
         raise TraceFailed(str(exc)) from None
     path = find_executable(argv[0], env)
     enforced = options.writable is not None
-    # Landlock confines a queue's open by a rule on its filesystem's root, /dev/mqueue, where that
-    # is mounted, but not its making (the open then fails, the queue made) or its removal: else
-    # both are refused, by the tracer (which records them) or by the filter
-    refused_queues = enforced and not (
-        seccomp.QUEUES in (options.writable or ())
-        and procfs.filesystem_at(seccomp.QUEUES.encode()) == b"mqueue"
-    )
-    by_tracer = refused_queues and can_refuse()
+    # Landlock mediates neither the making of a message queue nor its removal, only the open that
+    # follows the making (which then fails, the queue made): both are refused, by the tracer
+    # (which records them) or where it cannot rewrite a call by the filter. A policy's rule on
+    # /dev/mqueue would cover a queue's open only in the IPC namespace mounted there.
+    by_tracer = enforced and can_refuse()
     program = seccomp.program(
         machine,
         options.all_opens,
         options.seccomp,
         options.confined,
         enforced,
-        refused_queues and not by_tracer,
+        enforced and not by_tracer,
     )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)

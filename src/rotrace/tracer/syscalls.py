@@ -25,7 +25,7 @@ class Spec(NamedTuple):
     dirfd2: int | None = None
     path2: int | None = None
     flags: int | None = None
-    flag_kind: str = ""  # open | at | rename: which flag names apply
+    flag_kind: str = ""  # open | at | rename | access: which flag names apply
     mode: int | None = None
     follows: bool = False  # a symlink as the last component is followed (unless AT_SYMLINK_NOFOLLOW)
     # Trap only when argument `trap_arg` has a bit of `trap_mask` set, or equals one of
@@ -178,7 +178,7 @@ SPECS: dict[str, Spec] = dict(
             dirfd=0,
             path=1,
             flags=3,
-            flag_kind="at",
+            flag_kind="access",
             follows=True,
             trap_arg=2,
             trap_mask=W_OK,

@@ -81,18 +81,9 @@ def mount_ids() -> set[int]:
         return set()
 
 
-def filesystem_at(point: bytes) -> bytes | None:
-    """The type of the filesystem mounted at `point` in rotrace's mount namespace (the last one
-    mounted there), from mountinfo; None when nothing is mounted there."""
-    found = None
+def ipc_namespace(pid: int) -> int | None:
+    """The IPC namespace of a process (its inode), whose message queues it makes; None if gone."""
     try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            lines = f.read().splitlines()
+        return os.stat(b"/proc/%d/ns/ipc" % pid).st_ino
     except OSError:
         return None
-    for line in lines:
-        fields, _, rest = line.partition(b" - ")
-        parts = fields.split(b" ")
-        if len(parts) > 4 and parts[4].replace(b"\\040", b" ") == point and rest:
-            found = rest.split(b" ", 1)[0]
-    return found
