@@ -758,3 +758,21 @@ def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_not
     assert plan.mounts == ["/srv/app/out"] and plan.blocked == [], plan
     (note,) = [n for n in plan.notes if "access W_OK" in n]
     assert note.startswith("a check that the command may write /srv/home (access W_OK, by python3.11)"), note
+
+
+def test_a_mount_point_the_command_made_itself_is_noted() -> None:
+    """cookiecutter makes its output directory and gives up where it is there: under the plan
+    the runtime has made it (the mount point) before the command starts. Said in the plan."""
+    from rotrace.pipeline import Pipeline
+
+    out = f"{CWD}/demo"
+    events = [event(out, "mkdir", 0, syscall="mkdir"), event(f"{out}/README.md", "create")]
+    verdicts = classify(*events)
+    pipeline = Pipeline(CWD, {CWD.encode(): DirState.CONTENT})
+    for v in verdicts:
+        pipeline.add(v)
+    _, plan = pipeline.group(verdicts, keep_all=False)
+    assert plan.mounts == [out], plan.mounts
+    assert any(n.startswith(f"the command made {out} itself, where the plan mounts") for n in plan.notes), (
+        plan
+    )

@@ -1234,6 +1234,15 @@ class MountPlanner:
                     f" the plan does not mount {scratch} (it would hide it); install the app where the image"
                     " keeps it"
                 )
+        made = [m for m in mounts if self._planner.made_by_command(m) and m not in SCRATCH]
+        if made:
+            listed = ", ".join(made[:3]) + (f" and {len(made) - 3} more" if len(made) > 3 else "")
+            notes.append(
+                f"the command made {listed} itself, where the plan mounts: a runtime makes a mount point"
+                " before the command starts, so a command that gives up when its directory exists"
+                " (cookiecutter's output, a shell's `mkdir` without -p) fails under the plan; most make"
+                " theirs with makedirs(exist_ok=True) or `mkdir -p`, and carry on"
+            )
         for (kind, source, target), (count, example) in self._crossings(mounts).items():
             calls = f"{count} {kind}s" if count > 1 else f"1 {kind}"
             cross = "cross" if count > 1 else "crosses"
