@@ -158,7 +158,10 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     enforced = header.enforced is not None
-    reclassified = Reclassified(verdicts, classifier(allowlist, header.processes, enforced=enforced))
+    home = header.environment.get("HOME")
+    reclassified = Reclassified(
+        verdicts, classifier(allowlist, header.processes, enforced=enforced, home=home)
+    )
     pipeline = Pipeline(header.cwd, header.directories, allowlist=allowlist)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)

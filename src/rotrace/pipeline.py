@@ -75,11 +75,12 @@ def classifier(
     journal: bool = False,
     enforced: bool = False,
     since: int | None = None,
+    home: str | None = None,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
-    run's start by the files' clock, policy/databases.py)."""
-    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since)
+    run's start by the files' clock, policy/databases.py; `home`: the run's HOME)."""
+    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since, home=home)
 
 
 class Pipeline:

@@ -409,6 +409,18 @@ KNOWN: tuple[Known, ...] = (
         root=r"^(.*/\.cache/pip)(?:/|$)",
     ),
     Known(
+        id="pip-cache-way",
+        title="pip's cache, on its way",
+        who="pip",
+        why="where ~/.cache/pip is not there yet, pip checks that it may write the first directory"
+        " of its way that is (~/.cache, or the home itself) and makes the cache there",
+        fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
+        path=r"^(/root|/home/[^/]+)(/\.cache)?/?$",
+        exe=r"(python|pip)[0-9.]*",
+        cmd=r"\b(pip[0-9.]*|__pip-runner__\.py)\b",
+        env=(("PIP_CACHE_DIR", "/tmp/pip-cache"),),
+    ),
+    Known(
         id="virtualenv-app-data",
         title="virtualenv's app data",
         who="virtualenv (making environments for tox, nox, hatch, pipx, poetry)",

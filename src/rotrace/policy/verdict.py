@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,22 @@ _REFUSALS = frozenset({"EACCES", "EPERM"})
 _MOVES = frozenset({"rename", "link"})
 
 
+def _elsewhere(home: str | None) -> bytes | None:
+    """A HOME the known writers' table does not name: the one to read as /root, else None."""
+    if not home or not home.startswith("/"):
+        return None
+    raw = os.fsencode(os.path.normpath(home))
+    if raw == b"/root" or (raw.startswith(b"/home/") and raw.count(b"/") == 2):
+        return None
+    return raw.rstrip(b"/")  # `/`: b""
+
+
+def _as_root(path: bytes | None, home: bytes) -> bytes | None:
+    if path is None or not (path == home or path.startswith(home + b"/")):
+        return path
+    return b"/root" + path[len(home) :]
+
+
 class Classifier:
     """Allowlist + venv detection for a stream of events (call `learn` on all of them first).
 
@@ -126,8 +143,14 @@ class Classifier:
         journal: bool = False,
         enforced: bool = False,
         since: int | None = None,
+        home: str | None = None,
     ) -> None:
         self.allowlist = allowlist
+        # The run's HOME, where it is not /root or /home/NAME (a container's /app, /var/lib/app,
+        # `/`): the known writers' table names homes by those, and is asked with this one
+        # standing for /root (explain.known.HOMES).
+        self.home = home
+        self._home = _elsewhere(home)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -156,7 +179,7 @@ class Classifier:
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
-        fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since)
+        fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since, home=self.home)
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         fresh._changed = set(self._changed)
@@ -199,6 +222,15 @@ class Classifier:
         found = databases.database(path, self.since)
         first = self._first.setdefault(path, found)
         return found is not None and found == first
+
+    def _in_home(self, event: FileEvent) -> FileEvent:
+        """The event as the known writers' table reads it: in a home elsewhere, as in /root."""
+        home = self._home
+        if home is None:
+            return event
+        return event._replace(
+            path=_as_root(event.path, home) or event.path, target=_as_root(event.target, home)
+        )
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
@@ -261,5 +293,7 @@ class Classifier:
             cmdline = self.cmdlines.get(event.pid, "")
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
-            known = explain(event, venv, cmdline) or (READ_ONLY_DATABASE if database else None)
+            seen = self._in_home(event)  # with its venv, read the same way
+            home_venv = venv if self._home is None else _as_root(venv, self._home)
+            known = explain(seen, home_venv, cmdline) or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)

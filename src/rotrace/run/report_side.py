@@ -45,7 +45,13 @@ def conclude(messages: Iterator[Message]) -> int:
     with Spool() as spool:
         enforced = request.options.writable is not None
         first = FirstPass(
-            classifier(request.allowlist, journal=True, enforced=enforced, since=start.since),
+            classifier(
+                request.allowlist,
+                journal=True,
+                enforced=enforced,
+                since=start.since,
+                home=environment.get("HOME"),
+            ),
             start.cwd,
             environment,
             diff_environment,
