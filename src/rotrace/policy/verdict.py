@@ -148,7 +148,7 @@ class Classifier:
         self.allowlist = allowlist
         # The run's HOME, where it is not /root or /home/NAME (a container's /app, /var/lib/app,
         # `/`): the known writers' table names homes by those, and is asked with this one
-        # standing for /root (explain.known.HOMES).
+        # standing for /root.
         self.home = home
         self._home = _elsewhere(home)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
