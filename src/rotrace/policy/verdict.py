@@ -147,8 +147,8 @@ class Classifier:
     ) -> None:
         self.allowlist = allowlist
         # The run's HOME, where it is not /root or /home/NAME (a container's /app, /var/lib/app,
-        # `/`): the known writers' table names homes by those, and is asked with this one
-        # standing for /root.
+        # `/`): the known writers' table names homes by those, and is asked again with this one
+        # standing for /root (`_in_home_explained`).
         self.home = home
         self._home = _elsewhere(home)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
@@ -223,14 +223,19 @@ class Classifier:
         first = self._first.setdefault(path, found)
         return found is not None and found == first
 
-    def _in_home(self, event: FileEvent) -> FileEvent:
-        """The event as the known writers' table reads it: in a home elsewhere, as in /root."""
+    def _in_home_explained(self, event: FileEvent, venv: bytes | None, cmdline: str) -> Known | None:
+        """A write in a home elsewhere, read as in /root (its venv too): the known writer, if
+        the table names it by its program (pip's cache on its way). Not a program's cache in
+        ~/.cache at large: one that does not follow XDG_CACHE_HOME would be told a setting it
+        ignores, where a mount holds whoever wrote."""
         home = self._home
         if home is None:
-            return event
-        return event._replace(
+            return None
+        seen = event._replace(
             path=_as_root(event.path, home) or event.path, target=_as_root(event.target, home)
         )
+        known = explain(seen, _as_root(venv, home), cmdline)
+        return known if known is not None and (known.exe or known.cmd) else None
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
@@ -293,7 +298,6 @@ class Classifier:
             cmdline = self.cmdlines.get(event.pid, "")
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
-            seen = self._in_home(event)  # with its venv, read the same way
-            home_venv = venv if self._home is None else _as_root(venv, self._home)
-            known = explain(seen, home_venv, cmdline) or (READ_ONLY_DATABASE if database else None)
+            known = explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
+            known = known or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)
