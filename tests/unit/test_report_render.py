@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rotrace.events import DirState
+from rotrace.events import DirState, FileEvent
 from rotrace.pipeline import Pipeline
 from rotrace.record import TraceHeader
 from rotrace.report.present import present
@@ -14,8 +14,8 @@ from tests.unit.factories import classify, event
 VENV = "/srv/app/.venv"
 
 
-def _report(capsys: pytest.CaptureFixture[str], *events: object, exit_code: int) -> str:
-    verdicts = classify(event(f"{VENV}/pyvenv.cfg", "open", 3, write=False), *events)  # type: ignore[arg-type]
+def _report(capsys: pytest.CaptureFixture[str], *events: FileEvent, exit_code: int) -> str:
+    verdicts = classify(event(f"{VENV}/pyvenv.cfg", "open", 3, write=False), *events)
     pipeline = Pipeline("/srv/app", {})
     for v in verdicts:
         pipeline.add(v)
