@@ -5,6 +5,7 @@ which known writer a write is (the fix follows from it)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
@@ -77,17 +78,22 @@ def test_a_venv_that_was_there_and_stays_is_still_never_mounted_over() -> None:
 def test_a_venv_left_in_a_scratch_place_does_not_keep_it_from_its_mount() -> None:
     """`tox --workdir /tmp/tox` where an earlier run left /tmp/tox/py: a container's /tmp starts
     empty, the plan's too (tox makes the venv again); /tmp was refused and the plan failed. Not
-    so where the application itself is in /tmp (a CI checkout)."""
-    writes = [
-        event("/tmp/tox/py/pyvenv.cfg", "open", 3, write=False),
-        event("/tmp/tox/py/log/1.log", "create"),
-    ]
-    writes += [event("/tmp/tox/.lock", "create")]
-    plan = _plan(*writes, states={"/tmp/tox/py": C, "/tmp/tox": C, "/tmp": C})
-    assert plan.mounts == ["/tmp"] and not plan.blocked, plan
-    assert any("/tmp/tox/py was there before the run" in n for n in plan.notes), plan.notes
-    plan = _plan(*writes, states={"/tmp/tox/py": C, "/tmp/tox": C, "/tmp": C}, cwd="/tmp/ci/app")
-    assert "/tmp" not in plan.mounts and "/tmp/tox/py" in [b.point for b in plan.blocked], plan
+    so where the application itself is in /tmp (a CI checkout). The venv is a real one (a
+    directory holding pyvenv.cfg: the planner looks), in a directory of its own under /tmp."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as tox:
+        os.makedirs(f"{tox}/py")
+        Path(f"{tox}/py/pyvenv.cfg").write_text("home = /usr/bin\n")
+        writes = [
+            event(f"{tox}/py/pyvenv.cfg", "open", 3, write=False),
+            event(f"{tox}/py/log/1.log", "create"),
+            event(f"{tox}/.lock", "create"),
+        ]
+        states = {f"{tox}/py": C, tox: C, "/tmp": C}
+        plan = _plan(*writes, states=states)
+        assert plan.mounts == ["/tmp"] and not plan.blocked, plan
+        assert any(f"{tox}/py was there before the run" in n for n in plan.notes), plan.notes
+        plan = _plan(*writes, states=states, cwd="/tmp/ci/app")
+        assert "/tmp" not in plan.mounts and f"{tox}/py" in [b.point for b in plan.blocked], plan
 
 
 def test_metadata_of_a_directory_changes_that_directory_not_its_parent() -> None:
