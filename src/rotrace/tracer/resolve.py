@@ -421,7 +421,11 @@ def stamp(
     own = mine() if walked else ()
     marks = _marks(d for d in dirs if d not in own)
     seen = _identities(s for s in steps if cache.watches(os.path.dirname(s)))
-    if marks is None or seen is None or not (marks or steps):
+    if marks is None or seen is None:
+        # a directory the walk went through is gone, or a name it looked up cannot be looked
+        # at now: the way changed (or is not for rotrace to see) before the call ran
+        return Stamps(parent, (), told=False, plain=plain)
+    if not (marks or steps):
         return None
     # a rename under way in one of them may have moved its time and not yet its names
     if not all(settle(path, (dev, ino)) for path, dev, ino, _time in marks):
