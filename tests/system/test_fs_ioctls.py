@@ -176,3 +176,88 @@ def test_a_boot_inode_swap_is_a_change_of_the_files_content(ext4: Path, site: Pa
         "root", site, ext4, SWAP_BOOT, "--enforce", "--allow", str(ext4)
     )  # the file allowed
     assert results == [str(errno.EPERM)] and (ext4 / "f").read_text() == "before\n"
+
+
+# A file's generation set through each request number the kernel takes for it: the generic
+# FS_IOC_SETVERSION and its 32-bit spelling, and ext4's own EXT4_IOC_SETVERSION (and its
+# 32-bit spelling, which the native handler refuses with ENOTTY: refused all the same). The
+# file is opened read-only: only its owner's right is asked.
+SETVERSION = r"""
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1] + "/f", os.O_RDONLY)
+for request in (0x40087602, 0x40047602, 0x40086604, 0x40046604):
+    try:
+        fcntl.ioctl(fd, request, struct.pack("q", 4242))
+        print(0)
+    except OSError as exc:
+        print(exc.errno)
+"""
+FS_IOC_GETVERSION = 0x80087601
+
+
+@pytest.fixture
+def plain_ext4() -> Iterator[Path]:
+    """An ext4 whose inodes' generation may be set (metadata_csum seeds its checksums with it)."""
+    yield from loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-O", "^metadata_csum")
+
+
+def _generation(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = fcntl.ioctl(fd, FS_IOC_GETVERSION, struct.pack("q", 0))
+    finally:
+        os.close(fd)
+    return int(struct.unpack("q", got)[0])
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_every_spelling_of_a_generation_change_is_recorded_and_refused(
+    plain_ext4: Path,
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """ext4 takes its own request number for FS_IOC_SETVERSION: each spelling is the same
+    change of the file, recorded by a plain run, refused under --enforce."""
+    (plain_ext4 / "f").write_text("data\n")
+    if user == "nobody":
+        os.chown(plain_ext4 / "f", 65534, 65534)
+    before = _generation(plain_ext4 / "f")
+    results, events = _run(user, site, plain_ext4, SETVERSION, "--enforce")
+    assert results == [str(errno.EPERM)] * 4 and _generation(plain_ext4 / "f") == before
+    assert not [e for e in events if e["syscall"] == "ioctl"]
+    results, events = _run(user, site, plain_ext4, SETVERSION)
+    assert results[0] == results[2] == "0" and _generation(plain_ext4 / "f") == 4242, results
+    changes = [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"]
+    assert [c for c in changes if c[2] == 0] == [("attr", f"{plain_ext4}/f", 0)] * 2, changes
+
+
+# struct btrfs_ioctl_received_subvol_args (200 bytes; 192 in its 32-bit spelling, which a
+# 64-bit kernel takes natively too): a received UUID and the stransid/rtransid it came with.
+RECEIVED = r"""
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+for request, size in ((0xC0C89425, 200), (0xC0C09425, 192)):
+    try:
+        fcntl.ioctl(fd, request, bytearray(b"A" * 16 + bytes(size - 16)))
+        print(0)
+    except OSError as exc:
+        print(exc.errno)
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_every_spelling_of_a_subvolumes_received_state_is_refused(
+    btrfs: Path,
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """BTRFS_IOC_SET_RECEIVED_SUBVOL and its 32-bit spelling: refused under --enforce, the
+    subvolume's received UUID left unset (the kernel's answer: a plain run sets it)."""
+    if user == "nobody":
+        os.chown(btrfs, 65534, 65534)  # the subvolume's owner may set it
+    results, _events = _run(user, site, btrfs, RECEIVED, "--enforce")
+    assert results == [str(errno.EPERM)] * 2
+    results, events = _run(user, site, btrfs, RECEIVED)
+    assert results == ["0", "0"], results
+    changes = [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"]
+    assert changes == [("attr", str(btrfs), 0)] * 2, changes

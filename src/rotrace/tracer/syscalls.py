@@ -42,6 +42,10 @@ INODE_FLAG_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)
 # Landlock does not look (it mediates no ioctl on a directory or a regular file): btrfs
 # subvolumes and snapshots, an fscrypt or fs-verity policy, a filesystem's label, uuid or
 # version. request -> (op, where the new name is in the argument, None: the fd's own file).
+# Every request number a kernel takes for one of them is listed: a filesystem's own spelling
+# of a generic one (EXT4_IOC_SETVERSION) and the 32-bit spellings (a long or a struct of
+# another size), which a 64-bit kernel takes from a 64-bit caller too where its handler
+# lists them (btrfs) and from an i386 one through its compat handler (ext4).
 # The name offsets: struct btrfs_ioctl_vol_args {s64 fd; char name[]} and _vol_args_v2 {s64 fd;
 # u64 transid, flags; u64 [4]; char name[]} (linux/btrfs.h).
 BTRFS_VOL_NAME, BTRFS_VOL2_NAME, BTRFS_VOL2_FLAGS = 8, 56, 16
@@ -56,11 +60,14 @@ FS_IOCTLS: dict[int, tuple[str, int | None]] = {
     0x5000943F: ("delete", BTRFS_VOL2_NAME),  # BTRFS_IOC_SNAP_DESTROY_V2
     0x4008941A: ("attr", None),  # BTRFS_IOC_SUBVOL_SETFLAGS (read-only)
     0xC0C89425: ("attr", None),  # BTRFS_IOC_SET_RECEIVED_SUBVOL
+    0xC0C09425: ("attr", None),  # BTRFS_IOC_SET_RECEIVED_SUBVOL_32
     0x40089413: ("attr", None),  # BTRFS_IOC_DEFAULT_SUBVOL
     0x800C6613: ("attr", None),  # FS_IOC_SET_ENCRYPTION_POLICY
     0x40806685: ("attr", None),  # FS_IOC_ENABLE_VERITY
     0x40087602: ("attr", None),  # FS_IOC_SETVERSION
     0x40047602: ("attr", None),  # FS_IOC32_SETVERSION
+    0x40086604: ("attr", None),  # EXT4_IOC_SETVERSION
+    0x40046604: ("attr", None),  # EXT4_IOC32_SETVERSION
     0x41009432: ("attr", None),  # FS_IOC_SETFSLABEL
     0x4008662C: ("attr", None),  # EXT4_IOC_SETFSUUID
     0x6611: ("truncate", None),  # EXT4_IOC_SWAP_BOOT: the file's blocks, size and times swapped
