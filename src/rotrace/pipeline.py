@@ -32,6 +32,7 @@ from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, diff_traces
 from rotrace.report.present import present, present_diff
 from rotrace.report.view import View
+from rotrace.scripts import script_argument
 from rotrace.spool import Spool
 from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
 
@@ -40,21 +41,22 @@ if TYPE_CHECKING:
 
 
 def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
-    """The files the command ran: each process's executable and #! script, and the arguments
-    that name a file (`python app/run`, `sh start`), relative ones from the working directory.
-    `top_only`: those of the command itself (a process whose parent is not traced), not of
-    what it started (tox's environments' interpreters)."""
+    """The files the command ran: each process's executable and #! script, and the script an
+    interpreter was given (`python app/run`, `sh start`; scripts.script_argument), a relative
+    one from the working directory. A program's other arguments are its data (`datasette
+    state/hits.db`), not programs. `top_only`: those of the command itself (a process whose
+    parent is not traced), not of what it started (tox's environments' interpreters)."""
     found: set[str] = set()
     pids = {p.pid for p in header.processes} if top_only else set()
     for p in header.processes:
         if p.ppid in pids:
             continue
         found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
-        for arg in p.cmdline[1:]:
-            if arg and not arg.startswith("-"):
-                path = os.path.normpath(os.path.join(header.cwd, arg))
-                if os.path.isfile(path):
-                    found.add(path)
+        arg = script_argument(p.exe, p.cmdline)
+        if arg:
+            path = os.path.normpath(os.path.join(header.cwd, arg))
+            if os.path.isfile(path):
+                found.add(path)
     return frozenset(found)
 
 

@@ -30,15 +30,19 @@ from tests.support.standalone import ROOT
 from tests.support.tracing import NON_ROOT_PYTHON, PY, rotrace_cli
 
 PYTHON = "/usr/bin/python3.11"  # the image's Python too (tests/support/containers.py)
+# The database is named on the application's command line (as datasette's is): a file named
+# there is the program's data, not a program (a directory holding a program is never seeded).
 APP = textwrap.dedent("""\
     import sqlite3
+    import sys
 
-    db = sqlite3.connect("data/notes.db")
+    db = sqlite3.connect(sys.argv[1])
     db.execute("insert into notes values ('run')")
     db.commit()
     print(",".join(body for (body,) in db.execute("select body from notes order by rowid")))
     """)
 EXPECTED = "shipped,run\n"
+ARGS = ("app.py", "data/notes.db")
 
 
 def _lay(app: Path) -> None:
@@ -69,7 +73,7 @@ def traced() -> Iterator[Traced]:
     app = top / "app"
     _lay(app)
     trace = top / "t.json"
-    run = rotrace_cli("run", "-q", "--json", str(trace), "--", PYTHON, "app.py", cwd=app)
+    run = rotrace_cli("run", "-q", "--json", str(trace), "--", PYTHON, *ARGS, cwd=app)
     assert run.returncode == 1 and run.stdout == EXPECTED, run.stderr
     try:
         yield Traced(app, trace)
@@ -93,11 +97,11 @@ def test_bwrap_arguments_run_the_application_on_its_shipped_data(
     _lay(traced.app)
     argv, env = invocation(user, site, traced.app)
     python = PY if user == "root" else NON_ROOT_PYTHON
-    bare = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", python, "app.py"]
+    bare = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", python, *ARGS]
     failed = subprocess.run(bare, cwd=traced.app, env=env, capture_output=True, text=True, timeout=60)
     assert failed.returncode != 0 and "readonly database" in failed.stderr
     script = 'py=$1 trace=$2; shift 2; mapfile -t args < <("$@" allowlist "$trace" --format bwrap)'
-    script += ' && bwrap "${args[@]}" -- "$py" app.py'
+    script += ' && bwrap "${args[@]}" -- "$py" app.py data/notes.db'
     ran = subprocess.run(["bash", "-c", script, "sh", python, str(traced.trace), *argv], cwd=traced.app,
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert (ran.returncode, ran.stdout) == (0, EXPECTED), ran.stderr
@@ -126,7 +130,7 @@ def test_the_policy_replayed_read_only_runs_the_application_on_its_shipped_data(
     scratch.chmod(0o777)
     try:
         before = (traced.app / "data" / "notes.db").read_bytes()
-        ran = subprocess.run([*argv, "run", "--read-only", "--policy", str(policy), "--", python, "app.py"],
+        ran = subprocess.run([*argv, "run", "--read-only", "--policy", str(policy), "--", python, *ARGS],
                              cwd=traced.app, env={**env, "TMPDIR": str(scratch)}, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
         assert (ran.returncode, ran.stdout) == (0, EXPECTED), ran.stderr
@@ -154,7 +158,7 @@ def test_docker_flags_run_the_application_on_the_data_its_image_ships(traced: Tr
     assert volumes, flags.stdout
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        argv = (*argv, "--read-only-tmpfs=false", "--workdir", "/app", name, python, "app.py")
+        argv = (*argv, "--read-only-tmpfs=false", "--workdir", "/app", name, python, *ARGS)
         return subprocess.run(
             [str(wrapper), "run", "--rm", *argv], capture_output=True, text=True, timeout=300
         )
@@ -196,7 +200,7 @@ def test_the_k8s_fragment_with_its_seeding_runs_the_application_and_keeps_its_da
     spec = yaml.safe_load(out.stdout)["spec"]
     (claim,) = [v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]]
     (container,) = spec["containers"]
-    container.update(image=name, command=["/usr/bin/python3", "app.py"], workingDir="/app")
+    container.update(image=name, command=["/usr/bin/python3", *ARGS], workingDir="/app")
     init = {"name": "seed", "image": name, "command": seed,
             "volumeMounts": [{"name": claim, "mountPath": "/seed"}]}  # fmt: skip
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"rotrace-held-{os.getpid()}"},
