@@ -26,13 +26,13 @@ from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
+from rotrace.policy.scripts import script_argument
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.diff import Changes, diff_traces
 from rotrace.report.present import present, present_diff
 from rotrace.report.view import View
-from rotrace.scripts import script_argument
 from rotrace.spool import Spool
 from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
 

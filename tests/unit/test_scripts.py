@@ -1,11 +1,11 @@
-"""Which argument of a command line is the file an interpreter runs (rotrace.scripts): the one
+"""Which argument of a command line is the file an interpreter runs (rotrace.policy.scripts): the one
 file of a command line that is a program; every other argument is data."""
 
 from __future__ import annotations
 
 import pytest
 
-from rotrace.scripts import script_argument
+from rotrace.policy.scripts import script_argument
 
 
 @pytest.mark.parametrize(
