@@ -43,8 +43,14 @@ def app(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(base)
 
 
+# The run's own settings of where programs write, which the plan keeps as the run had them
+# (this machine's PIP_* left out: a user's has none).
+SETTINGS = {"PYTHONDONTWRITEBYTECODE": "1", "UV_NO_CACHE": "true"}
+
+
 def _trace(app: Path, *extra: str) -> Path:
-    env = dict(os.environ, HOME=str(app.parent / "home"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(SETTINGS, HOME=str(app.parent / "home"))
     proc = rotrace_cli("run", *extra, "--json", "t.json", "--", sys.executable, "-c", WORKLOAD,
                        cwd=app, env=env)  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr
@@ -65,6 +71,7 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     spec = yaml.safe_load(out)["spec"]
     (container,) = spec["containers"]
     assert container["securityContext"] == {"readOnlyRootFilesystem": True}
+    assert {e["name"]: e["value"] for e in container["env"]} == SETTINGS
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert set(mounts) == {"/tmp", cache}  # ~/.cache/app was created by the run: ~/.cache is mounted
     assert {v["name"]: v["emptyDir"] for v in spec["volumes"]} == {name: {} for name in mounts.values()}
@@ -73,21 +80,28 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     service = yaml.safe_load(out)["services"]["app"]
     assert service == {
         "read_only": True,
+        "environment": SETTINGS,
         "volumes": [{"type": "tmpfs", "target": p} for p in sorted(["/tmp", cache])],
     }
 
     _, out, _ = _emit(trace, "docker")
     flags = out.splitlines()  # one per line
-    assert flags == ["--read-only", *(f"--mount=type=tmpfs,dst={p}" for p in sorted(["/tmp", cache]))]
+    assert flags == [
+        "--read-only",
+        *(f"--mount=type=tmpfs,dst={p}" for p in sorted(["/tmp", cache])),
+        *(f"--env={name}={value}" for name, value in SETTINGS.items()),
+    ]
 
     _, out, _ = _emit(trace, "bwrap")
     args = out.splitlines()
     assert args[:8] == ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc"]
     assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == sorted(["/tmp", cache])
+    assert {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"} == SETTINGS
 
     _, out, _ = _emit(trace, "policy")
     policy = tomllib.loads(out)
     assert policy["version"] == 1 and policy["defaults"] is True and cache in policy["allow"]
+    assert policy["env"] == SETTINGS
     assert not any(".venv" in entry for entry in policy["allow"])  # never a mount over the venv
     for fmt in ("k8s", "compose", "docker", "bwrap"):
         text = "\n".join(line for line in _emit(trace, fmt)[1].splitlines() if not line.startswith("#"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -81,3 +83,38 @@ def test_seccomp_filter_records_what_stopping_everywhere_records(
         )
     assert sum(records[0].values()) > 50
     assert records[0] == records[1]
+
+
+@pytest.mark.needs("bwrap")
+def test_the_plan_keeps_the_uv_settings_its_trace_was_made_with() -> None:
+    """The README's `UV_FROZEN=true UV_NO_CACHE=true UV_NO_SYNC=true uv run`: clean, its cache in
+    a temporary directory of /tmp. Run under the plan's bubblewrap arguments in an environment
+    that has none of the run's settings (a container's, which gets the plan's), it gives the
+    same output: the plan sets them (without UV_NO_CACHE uv made ~/.cache/uv on a read-only
+    root and failed)."""
+    assert UV is not None
+    base = Path(tempfile.mkdtemp(prefix="rotrace-uv-plan-", dir="/var/tmp"))  # not under /tmp
+    try:
+        project = make_project(base / "app", UV)
+        home = base / "home"
+        home.mkdir()
+        env = uv_env()
+        env.update(HOME=str(home), UV_FROZEN="true", UV_NO_CACHE="true", UV_NO_SYNC="true")
+        env.pop("UV_CACHE_DIR", None)
+        command = [UV, "run", "python", "main.py"]
+        traced = rotrace_cli("run", "-q", "--json", "t.json", "--", *command, cwd=project, env=env)
+        assert traced.returncode == 0 and traced.stdout == "hello from the app\n", traced.stderr
+        exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
+        args = exported.stdout.splitlines()
+        plain = {k: v for k, v in env.items() if k not in ("UV_FROZEN", "UV_NO_CACHE", "UV_NO_SYNC")}
+
+        def sandboxed(*more: str) -> subprocess.CompletedProcess[str]:
+            argv = ["bwrap", *args, *more, "--chdir", str(project), "--", *command]
+            return subprocess.run(argv, env=plain, capture_output=True, text=True, timeout=120)
+
+        ran = sandboxed()
+        assert (ran.returncode, ran.stdout) == (0, traced.stdout), (args, ran.stderr)
+        bare = sandboxed("--unsetenv", "UV_NO_CACHE")  # the plan without the setting: uv fails
+        assert bare.returncode != 0 and "Read-only file system" in bare.stderr, bare.stderr
+    finally:
+        shutil.rmtree(base)

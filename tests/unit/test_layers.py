@@ -94,6 +94,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.tracefile",
         "rotrace.tracer",
         "rotrace.environment",
+        "rotrace.explain",
     },
     "rotrace.run.init": set(),
     "rotrace.run.launch": {

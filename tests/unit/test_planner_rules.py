@@ -632,10 +632,38 @@ def test_a_setting_the_run_already_had_is_not_the_plans_fix() -> None:
     plan = _plan(*writes, states=states)
     assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"} and plan.mounts == [], plan
     plan = _plan(*writes, states=states, environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/root"})
-    assert plan.env == {} and plan.mounts == ["/srv/app/tests/__pycache__"], plan
+    # kept as the run had it (the run's settings made its trace), but not counted on: mounted
+    assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan
+    assert plan.mounts == ["/srv/app/tests/__pycache__"], plan
     assert any("PYTHONDONTWRITEBYTECODE=1 was set for the run" in n for n in plan.notes), plan.notes
     plan = _plan(*writes, states=states, environment={"PYTHONDONTWRITEBYTECODE": ""})
     assert plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan  # set to another value: it did not hold
+
+
+def test_the_settings_the_run_had_are_kept_where_they_decide_its_writes() -> None:
+    """`UV_FROZEN=true UV_NO_CACHE=true UV_NO_SYNC=true uv run`: uv's cache went to a temporary
+    directory in /tmp; without UV_NO_CACHE uv writes ~/.cache/uv, which the plan leaves
+    read-only. The run's settings are kept: switches, and paths the plan makes writable; a
+    path elsewhere (the tracing machine's home) or a masked value is said, not kept."""
+    writes = [event("/tmp/.tmpAbC123/lock", "create")]
+    environment = {
+        "UV_FROZEN": "true",
+        "UV_NO_CACHE": "true",
+        "UV_NO_SYNC": "true",
+        "UV_INDEX_URL": "https://***@pypi.example/simple",  # not a setting of where uv writes
+        "XDG_CACHE_HOME": "/home/me/.cache",
+        "PIP_CACHE_DIR": "/tmp/pip",
+        "UV_PROJECT_ENVIRONMENT": "<redacted>",
+        "HOME": "/home/me",
+    }
+    plan = _plan(*writes, states={"/tmp": C}, environment=environment)
+    assert plan.mounts == ["/tmp"], plan
+    kept = {"PIP_CACHE_DIR": "/tmp/pip", "UV_FROZEN": "true", "UV_NO_CACHE": "true", "UV_NO_SYNC": "true"}
+    assert plan.env == kept, plan
+    notes = "\n".join(plan.notes)
+    assert "XDG_CACHE_HOME=/home/me/.cache: the plan makes no place there writable" in notes, notes
+    assert "UV_PROJECT_ENVIRONMENT, masked in the trace" in notes, notes
+    assert "UV_INDEX_URL" not in notes
 
 
 def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:

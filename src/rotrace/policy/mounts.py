@@ -48,6 +48,7 @@ from typing import NamedTuple
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
+from rotrace.explain.settings import RUN_SETTINGS
 from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, program_name, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
@@ -1187,18 +1188,58 @@ class MountPlanner:
         build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
         seeded = [p for p in persistent if self._planner.seeded(p)]
+        kept, kept_notes = self._run_settings(mounts)
         return MountPlan(
             mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
             settings=dict(self._settings),
-            env=dict(sorted(self._env.items())),
+            env=dict(sorted({**kept, **self._env}.items())),  # the plan's own setting wins
             build_steps=build_steps,
             build=build,
             created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             seeded=seeded,
-            notes=self._notes(mounts),
+            notes=[*self._notes(mounts), *kept_notes],
         )
+
+    def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
+        """The run's settings that decide where, or whether, its programs write
+        (explain.settings): the trace was made with them, so the plan holds only with them
+        (UV_NO_CACHE=true: without it uv writes ~/.cache/uv). Kept as the run had them: each
+        switch, and each path on a place the plan makes writable; a path elsewhere (a home of
+        the machine that traced) or a value the trace masked is said, not kept."""
+        kept: dict[str, str] = {}
+        elsewhere: list[str] = []
+        masked: list[str] = []
+        for name in sorted(RUN_SETTINGS & self._environment.keys()):
+            if name in self._env:
+                continue
+            value = self._environment[name]
+            if value == "<redacted>" or "***" in value:
+                masked.append(name)
+            elif value.startswith("/") and not any(is_under(value, m) for m in mounts):
+                elsewhere.append(f"{name}={value}")
+            else:
+                kept[name] = value
+        notes = []
+        if kept:
+            listed = ", ".join(f"{name}={value}" for name, value in kept.items())
+            notes.append(
+                f"the run had {listed}: these decide where (or whether) its programs write, and the"
+                " trace was made with them, so the plan sets them too"
+            )
+        if elsewhere:
+            notes.append(
+                f"the run had {', '.join(elsewhere)}: the plan makes no place there writable and does"
+                " not set it; a program that follows it writes elsewhere without it (trace the"
+                " command with the environment its container gives it)"
+            )
+        if masked:
+            notes.append(
+                f"the run had {', '.join(masked)}, masked in the trace: the plan does not set it;"
+                " set it as the run had it"
+            )
+        return kept, notes
 
     def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
         """The run's renames and hard links whose two names the plan puts on two mounts (the

@@ -16,6 +16,7 @@ from rotrace.environment import run_environment
 from rotrace.errors import EXIT_INTERNAL
 from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
+from rotrace.explain.settings import RUN_SETTINGS
 from rotrace.output import TraceOutput
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
@@ -40,7 +41,7 @@ def conclude(messages: Iterator[Message]) -> int:
     request = start.request
     output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_file)
     prepare(request.view)
-    environment = run_environment()
+    environment = run_environment(also=RUN_SETTINGS)
     diff_environment = environment if start.baseline is not None else None
     with Spool() as spool:
         enforced = request.options.writable is not None

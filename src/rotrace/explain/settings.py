@@ -1,0 +1,42 @@
+"""The settings that decide where, or whether, the writers rotrace knows write: a run's values
+of these made its trace, so a plan made from it holds only with them (policy/mounts.py keeps
+them). UV_NO_CACHE=true sends uv's cache to a temporary directory; without it uv writes
+~/.cache/uv, which no mount of the plan covers."""
+
+from __future__ import annotations
+
+from rotrace.explain.known import KNOWN
+
+_OWN = frozenset(
+    {
+        # uv: its cache, whether `uv run` syncs the environment (and so writes it), where it
+        # puts interpreters, tools and the project's environment, how it links files
+        "UV_NO_CACHE",
+        "UV_CACHE_DIR",
+        "UV_NO_SYNC",
+        "UV_FROZEN",
+        "UV_LOCKED",
+        "UV_COMPILE_BYTECODE",
+        "UV_LINK_MODE",
+        "UV_PYTHON_INSTALL_DIR",
+        "UV_PYTHON_DOWNLOADS",
+        "UV_TOOL_DIR",
+        "UV_TOOL_BIN_DIR",
+        "UV_PROJECT_ENVIRONMENT",
+        # pip and Python
+        "PIP_NO_CACHE_DIR",
+        "PIP_CACHE_DIR",
+        "PIP_DISABLE_PIP_VERSION_CHECK",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+        "PYTHONUSERBASE",
+        # the XDG base directories, which many programs follow
+        "XDG_CACHE_HOME",
+        "XDG_STATE_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CONFIG_HOME",
+    }
+)
+
+# Each known writer's own setting is one (MPLCONFIGDIR, NUMBA_CACHE_DIR...).
+RUN_SETTINGS: frozenset[str] = _OWN | {name for known in KNOWN for name, _value in known.env}
