@@ -168,6 +168,18 @@ def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
         text, notes, _ = _render(fmt, plan)
         assert "/srv/ci" not in text + "".join(notes), fmt
         assert "compileall -q /app/pkg" in text + "".join(notes), fmt
+    # in a venv: the venv's own interpreter, mapped too
+    venv = "/srv/ci/my app/.venv"
+    pyc = f"{venv}/lib/python3.12/site-packages/pkg/__pycache__"
+    verdicts = classify(event(pyc, "mkdir", 0), event(f"{pyc}/m.cpython-312.pyc"))
+    plan = plan_mounts(verdicts, "/srv/ci/my app", {})
+    assert plan.build_steps == [
+        f"'{venv}/bin/python' -m compileall -q '{venv}/lib/python3.12/site-packages/pkg'"
+    ]
+    plan = PathMap([parse_map("/srv/ci/my app=/app")]).plan(plan)  # the venv's interpreter mapped too
+    assert plan.build_steps == [
+        "/app/.venv/bin/python -m compileall -q /app/.venv/lib/python3.12/site-packages/pkg"
+    ]
 
 
 @pytest.mark.parametrize("bad", ["app=/app", "/app", "/app=", "=/app"])

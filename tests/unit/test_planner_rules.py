@@ -126,7 +126,7 @@ def test_a_setting_that_moves_the_writes_replaces_the_mount() -> None:
         "PYTHONDONTWRITEBYTECODE": "1",
         "XDG_CACHE_HOME": "/tmp/cache",
     }
-    assert plan.build_steps == ["python3 -m compileall -q /srv/app/pkg"]
+    assert plan.build_steps == ["python3 -m compileall -q /srv/app/pkg"]  # the writer's interpreter
     assert plan.settings == {}  # nothing mounted for a known writer: its setting is applied
 
 
@@ -137,9 +137,10 @@ def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place(
         states={"/srv/app/.venv": C},
     )
     assert plan.blocked == [] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
+    # the venv's own interpreter: its bytecode is that Python's, whatever python3 is in the image
     assert plan.build_steps == [
-        "python3 -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
-        "python3 -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
+        "/srv/app/.venv/bin/python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
+        "/srv/app/.venv/bin/python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
     ]
 
 
@@ -157,6 +158,15 @@ def test_a_build_step_never_carries_a_name_a_shell_line_cannot_hold() -> None:
     assert plan.build_steps == [] and "PYTHONDONTWRITEBYTECODE" not in plan.env
     plan = _plan(event("/srv/app/it's/__pycache__/m.pyc", "create"), states={"/srv/app/it's/__pycache__": A})
     assert plan.build_steps == ["python3 -m compileall -q '/srv/app/it'\"'\"'s'"]
+
+
+def test_a_build_step_compiles_with_the_version_of_python_that_wrote_the_bytecode() -> None:
+    """Bytecode is one Python version's (`cpython-312`): compiled by `python3`, another version
+    in the image, it would be written for nothing. A venv's own interpreter, else the writer's
+    by its versioned name (the image's PATH finds it; the tracing machine's path says nothing)."""
+    pyc = "/srv/app/pkg/__pycache__/m.cpython-312.pyc"
+    plan = _plan(event(pyc, exe=b"/root/.local/share/uv/python/cpython-3.12.7/bin/python3.12"))
+    assert plan.build_steps == ["python3.12 -m compileall -q /srv/app/pkg"], plan
 
 
 def test_failures_the_command_carried_on_after_need_no_mount() -> None:

@@ -135,12 +135,12 @@ KNOWN: tuple[Known, ...] = (
         title="bytecode written into the environment",
         who="Python, importing the environment's modules",
         why="a module installed without its bytecode gets it written into __pycache__ at its first import",
-        fix="compile at build time (`python3 -m compileall <venv>`, `uv sync --compile-bytecode`) and set "
-        "PYTHONDONTWRITEBYTECODE=1 at run time",
+        fix="compile at build time with the venv's own Python (`<venv>/bin/python -m compileall <venv>`, "
+        "`uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1 at run time",
         path=r"/__pycache__(/|$)",
         in_venv=True,
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
-        build=("python3 -m compileall -q {dir}",),
+        build=("{python} -m compileall -q {dir}",),
         tolerated=True,
     ),
     Known(
@@ -223,10 +223,11 @@ KNOWN: tuple[Known, ...] = (
         title="bytecode (__pycache__)",
         who="Python, importing modules",
         why="Python writes a module's bytecode into __pycache__ the first time it imports it",
-        fix="compile at build time (python3 -m compileall, `uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
+        fix="compile at build time with the Python that runs the app (`python3.X -m compileall`, "
+        "`uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
-        build=("python3 -m compileall -q {dir}",),
+        build=("{python} -m compileall -q {dir}",),
         tolerated=True,
     ),
     Known(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 from collections.abc import Iterable
 
 from rotrace.errors import BadOption
@@ -35,10 +34,14 @@ class PathMap:
 
     def plan(self, plan: MountPlan) -> MountPlan:
         """The plan with every path in it (mounts, persistent and seeded mounts, blocked places, settings
-        whose value is a path, the directories of the build steps) written as IMAGE names it."""
+        whose value is a path, the directories and interpreters of the build steps) written as IMAGE names
+        it."""
         if not self.pairs:
             return plan
         blocked = [dataclasses.replace(b, point=self(b.point), path=self(b.path)) for b in plan.blocked]
+        build = [
+            step._replace(directory=self(step.directory), python=self(step.python)) for step in plan.build
+        ]
         return dataclasses.replace(
             plan,
             mounts=list(dict.fromkeys(map(self, plan.mounts))),
@@ -46,7 +49,7 @@ class PathMap:
             seeded=list(dict.fromkeys(map(self, plan.seeded))),
             blocked=blocked,
             env={name: self(value) if value.startswith("/") else value for name, value in plan.env.items()},
-            build_steps=[t.format(dir=shlex.quote(self(d))) for t, d in plan.build] or plan.build_steps,
-            build=[(t, self(d)) for t, d in plan.build],
+            build_steps=[step.command() for step in build] or plan.build_steps,
+            build=build,
             created=list(dict.fromkeys(map(self, plan.created))),
         )

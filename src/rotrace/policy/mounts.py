@@ -96,6 +96,19 @@ class Blocked:
         )
 
 
+class BuildStep(NamedTuple):
+    """A command for the image's build: `template` with `{dir}`, the directory it is for, and
+    `{python}`, the interpreter that wrote there (a venv's own: its bytecode is that
+    interpreter's, `cpython-312`, whatever `python3` is in the image)."""
+
+    template: str
+    directory: str
+    python: str
+
+    def command(self) -> str:
+        return self.template.format(dir=shlex.quote(self.directory), python=shlex.quote(self.python))
+
+
 @dataclass
 class MountPlan:
     """What a read-only root needs for the traced writes: mounts, plus the settings (env) that
@@ -107,14 +120,25 @@ class MountPlan:
     settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
     env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
-    # each build step as (template, directory) (`{dir}` in the template): --map rewrites the directory
-    build: list[tuple[str, str]] = field(default_factory=list)
+    # each build step as data (`{dir}`, `{python}` in its template): --map rewrites the paths
+    build: list[BuildStep] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # mounts the command made: absent from a fresh tree
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
     # persistent mounts over directories that held files before the run: the volume must start
     # with what the image holds there
     seeded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
+
+
+def _interpreter(v: Verdict) -> str:
+    """The interpreter a build step runs for a write of `v`'s writer: a venv's own (its
+    bin/python, where the image has the venv: --map names it there), else the writer's by its
+    versioned name (`python3.12`, found on the image's PATH: its bytecode is that version's,
+    where the tracing machine's path to it says nothing of the image's)."""
+    if v.venv is not None:
+        return text_of(v.venv) + "/bin/python"
+    name = program_name(v.event.exe) if v.event.exe else ""
+    return name if re.fullmatch(r"python3\.[0-9]+", name) else "python3"
 
 
 def written_directory(e: FileEvent, path: bytes) -> str:
@@ -659,7 +683,8 @@ class MountPlanner:
         # once per directory
         self._placements: dict[tuple[str, bytes | None], tuple[str, Placement]] = {}
         self._env: dict[str, str] = {}
-        self._build: dict[str, set[str]] = {}  # a build step's template -> the directories it is for
+        # (a build step's template, its interpreter) -> the directories it is for
+        self._build: dict[tuple[str, str], set[str]] = {}
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
@@ -1091,20 +1116,21 @@ class MountPlanner:
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
             return False  # the scratch place cannot be mounted either (the app lives there)
-        builds: list[tuple[str, str]] = []
+        builds: list[tuple[str, str, str]] = []
+        python = _interpreter(v)
         for template in known.build:
             for raw, _, _ in found:
                 path = text_of(raw)
                 m = re.search(known.path, path)
                 directory = (path[: m.start()] if m else os.path.dirname(path)) or "/"
-                if not is_plain(directory):
+                if not is_plain(directory) or not is_plain(python):
                     return False  # not a name a build step can hold
-                builds.append((template, directory))
+                builds.append((template, python, directory))
         self._env.update(known.env)
         for point, _ in targets:
             self._mounts.add(point)
-        for template, directory in builds:
-            self._build.setdefault(template, set()).add(directory)
+        for template, python, directory in builds:
+            self._build.setdefault((template, python), set()).add(directory)
         self._applied[known] += v.count
         return True
 
@@ -1184,8 +1210,12 @@ class MountPlanner:
             self._env.update(known.env)
             self._mounts.update(point for point, p in self._targets(known) if p.reason is None)
         mounts = outermost(self._mounts)
-        build = [(template, d) for template, dirs in self._build.items() for d in outermost(dirs)]
-        build_steps = [template.format(dir=shlex.quote(directory)) for template, directory in build]
+        build = [
+            BuildStep(t, d, python)
+            for (t, python), dirs in sorted(self._build.items())
+            for d in outermost(dirs)
+        ]
+        build_steps = [step.command() for step in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
         seeded = [p for p in persistent if self._planner.seeded(p)]
         kept, kept_notes = self._run_settings(mounts)
