@@ -1293,17 +1293,17 @@ class MountPlanner:
         inside = scratch_of(cwd) if cwd else None
         if inside is not None:
             notes.append(
-                f"the working directory {cwd} is inside {inside}, a scratch place containers make a "
-                f"tmpfs: under a read-only root a tmpfs at {inside} would hide the application; trace "
-                "the app from where the image installs it"
+                f"the working directory {cwd} is inside {inside}, a scratch place a plan makes an empty"
+                " tmpfs when the command writes in it, which would hide the application; trace the app"
+                " from where the image installs it"
             )
         for scratch in SCRATCH:
             ran = sorted(p for p in self._planner.app if is_under(p, scratch))
             if ran and not (cwd and is_under(cwd, scratch)):
                 notes.append(
-                    f"the command ran {ran[0]}, inside {scratch}, a scratch place containers make a tmpfs:"
-                    f" the plan does not mount {scratch} (it would hide it); install the app where the image"
-                    " keeps it"
+                    f"the command ran {ran[0]}, inside {scratch}, a scratch place a plan makes an empty"
+                    f" tmpfs: the plan does not mount {scratch} (it would hide it); install the app where"
+                    " the image keeps it"
                 )
         made = [m for m in mounts if self._planner.made_by_command(m) and m not in SCRATCH]
         if made:
