@@ -32,7 +32,7 @@ def app() -> Iterator[Path]:
 
 def _env(app: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "PYTHONDONTWRITEBYTECODE")}
-    return dict(env, HOME=str(app.parent / "home"), **extra)
+    return {**env, "HOME": str(app.parent / "home"), **extra}
 
 
 def _run(
@@ -123,6 +123,43 @@ def test_a_setting_that_moves_the_writes_beats_a_mount_in_home_or_the_app(app: P
         result = json.loads((app / "t.json").read_text())
         assert "ok 1" in again.stdout and result["exit_code"] == 0, again.stderr
         assert result["summary"]["violations"] == 0
+
+
+# State kept where platformdirs' user_state_dir puts it (scrapy's job files): $XDG_STATE_HOME,
+# else ~/.local/state.
+STATE = """
+import os, pathlib
+base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+jobs = pathlib.Path(base, "app", "job_files")
+jobs.mkdir(parents=True, exist_ok=True)
+(jobs / "j1").write_text("1")
+print("ok", len(list(jobs.iterdir())))
+"""
+
+
+@pytest.mark.needs("bwrap")
+def test_state_in_a_home_is_moved_by_its_setting_and_the_plan_runs_for_another_user(app: Path) -> None:
+    """Traced in root's home (or any /home/NAME), ~/.local/state is written: the plan sets
+    XDG_STATE_HOME on its /tmp, not a mount of that home, so the app runs under it with another
+    user's home as well (a mount of /root/.local left uid 1000's ~/.local read-only)."""
+    home = Path(tempfile.mkdtemp(prefix="rotrace-state-", dir="/home"))
+    try:
+        proc = _run(app, STATE, env=_env(app, HOME=str(home)))
+        assert proc.returncode == 1 and proc.stdout == "ok 1\n", proc.stderr
+        status, out, err = _emit(app, "bwrap")
+        args = out.splitlines()
+        assert status == 0 and [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == ["/tmp"], err
+        other = Path(tempfile.mkdtemp(prefix="rotrace-state-", dir="/home"))
+        try:
+            for user_home in (home, other):
+                env = _env(app, HOME=str(user_home))
+                ran = subprocess.run(["bwrap", *args, "--", sys.executable, "-c", STATE], cwd=app, env=env,
+                                     capture_output=True, text=True, timeout=60)  # fmt: skip
+                assert (ran.returncode, ran.stdout) == (0, "ok 1\n"), ran.stderr
+        finally:
+            shutil.rmtree(other)
+    finally:
+        shutil.rmtree(home)
 
 
 def test_writes_refused_here_that_the_command_carried_on_after_need_no_mount(app: Path) -> None:

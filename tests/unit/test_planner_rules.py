@@ -820,3 +820,16 @@ def test_a_mount_point_the_command_made_itself_is_noted() -> None:
     assert any(n.startswith(f"the command made {out} itself, where the plan mounts") for n in plan.notes), (
         plan
     )
+
+
+def test_state_in_a_home_is_moved_by_its_setting() -> None:
+    """~/.local/state (platformdirs' user_state_dir: scrapy's job files), in root's home or
+    another's: XDG_STATE_HOME on the plan's /tmp, not a mount of that home."""
+    for home in ("/root", "/home/app"):
+        made = [f"{home}/.local/state/scrapy", f"{home}/.local/state/scrapy/job_files"]
+        plan = _plan(
+            *(event(d, "mkdir", 0, syscall="mkdir") for d in made),
+            event(f"{made[1]}/j1"),
+            states={f"{home}/.local": C, f"{home}/.local/state": C, **{d: A for d in made}},
+        )
+        assert (plan.mounts, plan.blocked, plan.env) == (["/tmp"], [], {"XDG_STATE_HOME": "/tmp/state"}), plan

@@ -443,6 +443,17 @@ KNOWN: tuple[Known, ...] = (
         root=r"^((?:/root|/home/[^/]+)/\.cache)(?:/|$)",
     ),
     Known(
+        id="xdg-state",
+        title="state kept in ~/.local/state",
+        who="programs following the XDG base directories (platformdirs' user_state_dir: scrapy's job files)",
+        why="programs keep state (logs, history, job files) in $XDG_STATE_HOME, ~/.local/state by default",
+        fix="XDG_STATE_HOME=/tmp/state (on a writable tmpfs; a volume there where the state must outlive "
+        "the container)",
+        path=r"^(/root|/home/[^/]+)/\.local/state(/|$)",
+        env=(("XDG_STATE_HOME", "/tmp/state"),),
+        root=r"^((?:/root|/home/[^/]+)/\.local/state)(?:/|$)",
+    ),
+    Known(
         id="sqlite-read-only",
         title="a SQLite database opened read-write",
         who="SQLite (Python's sqlite3, Django, datasette...)",
