@@ -360,11 +360,19 @@ def _parent_of(base: bytes, raw: bytes, plain: bool = False) -> tuple[bytes, tup
     return None if parent is None else (parent, (st.st_dev, st.st_ino))
 
 
+_ABSENT = (-1, -1, -1)  # `_marks`: no directory at that name (a way to a name not there)
+
+
 def _marks(dirs: Iterable[bytes]) -> tuple[tuple[bytes, int, int, int], ...] | None:
+    """Each directory's identity and change time, or _ABSENT where there is none (its absence
+    is what is compared: one made meanwhile changed the way); None when one cannot be read."""
     marks = []
     for path in dirs:
         try:
             st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            marks.append((path, *_ABSENT))
+            continue
         except OSError:
             return None
         marks.append((path, st.st_dev, st.st_ino, st.st_ctime_ns))
@@ -422,13 +430,13 @@ def stamp(
     marks = _marks(d for d in dirs if d not in own)
     seen = _identities(s for s in steps if cache.watches(os.path.dirname(s)))
     if marks is None or seen is None:
-        # a directory the walk went through is gone, or a name it looked up cannot be looked
-        # at now: the way changed (or is not for rotrace to see) before the call ran
+        # a directory on the way or a name the walk looked up cannot be looked at now: the way
+        # changed (or is not for rotrace to see) before the call ran
         return Stamps(parent, (), told=False, plain=plain)
     if not (marks or steps):
         return None
     # a rename under way in one of them may have moved its time and not yet its names
-    if not all(settle(path, (dev, ino)) for path, dev, ino, _time in marks):
+    if not all(settle(path, (dev, ino)) for path, dev, ino, _time in marks if dev != -1):
         return Stamps(parent, (), told=False, plain=plain)
     return Stamps(parent, marks, steps=tuple(steps), seen=seen, plain=plain)
 
