@@ -60,6 +60,18 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
     return frozenset(found)
 
 
+def ran_names(header: TraceHeader) -> frozenset[str]:
+    """The names of the programs the run ran: each process's executable and #! script, and a
+    module Python ran (`python -m pip`: pip), as the settings they read are named for them."""
+    names: set[str] = set()
+    for p in header.processes:
+        names.update(os.path.basename(os.fsdecode(f)) for f in (p.exe, p.script) if f)
+        args = list(p.cmdline[1:])
+        if "-m" in args and args.index("-m") + 1 < len(args):
+            names.add(args[args.index("-m") + 1].partition(".")[0])
+    return frozenset(names)
+
+
 def verdict_status(header: TraceHeader, summary: Summary) -> int:
     """0, or bit 0 for violations and bit 3 for a failed command (errors.EXIT_STATUSES)."""
     status = EXIT_OK
@@ -212,7 +224,8 @@ class Pipeline:
     def know_run(self, header: TraceHeader) -> None:
         """How the run went, which the mount plan depends on (before the second pass)."""
         enforced, failed = header.enforced is not None, header.command_failed
-        self.planner.know_environment(header.environment)
+        runs = [source.environment for source in header.sources]  # a merged trace's runs
+        self.planner.know_environment(header.environment, ran_names(header), runs)
         self.planner.know_run(
             enforced=enforced,
             command_failed=failed,

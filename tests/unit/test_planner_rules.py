@@ -664,6 +664,7 @@ def test_the_settings_the_run_had_are_kept_where_they_decide_its_writes() -> Non
         "XDG_CACHE_HOME": "/home/me/.cache",
         "PIP_CACHE_DIR": "/tmp/pip",
         "UV_PROJECT_ENVIRONMENT": "<redacted>",
+        "PIP_NO_CACHE_DIR": "~/.cache/pip",  # a home's, which pip expands
         "HOME": "/home/me",
     }
     plan = _plan(*writes, states={"/tmp": C}, environment=environment)
@@ -673,6 +674,7 @@ def test_the_settings_the_run_had_are_kept_where_they_decide_its_writes() -> Non
     notes = "\n".join(plan.notes)
     assert "XDG_CACHE_HOME=/home/me/.cache: the plan makes no place there writable" in notes, notes
     assert "UV_PROJECT_ENVIRONMENT, masked in the trace" in notes, notes
+    assert "PIP_NO_CACHE_DIR=~/.cache/pip" in notes, notes
     assert "UV_INDEX_URL" not in notes
 
 
@@ -833,3 +835,30 @@ def test_state_in_a_home_is_moved_by_its_setting() -> None:
             states={f"{home}/.local": C, f"{home}/.local/state": C, **{d: A for d in made}},
         )
         assert (plan.mounts, plan.blocked, plan.env) == (["/tmp"], [], {"XDG_STATE_HOME": "/tmp/state"}), plan
+
+
+def test_a_setting_is_kept_only_where_a_program_that_reads_it_ran() -> None:
+    """A machine's PIP_DISABLE_PIP_VERSION_CHECK decides nothing in a run of no pip, nor UV_* in a
+    run of no uv; the XDG directories and each known writer's own setting any program may follow."""
+    writes = [event("/tmp/x/f", "create")]
+    environment = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_CACHE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                   "MPLCONFIGDIR": "/tmp/mpl"}  # fmt: skip
+    plan = _plan(*writes, states={"/tmp": C}, environment=environment, ran=frozenset({"sh", "python3.11"}))
+    assert plan.env == {"MPLCONFIGDIR": "/tmp/mpl", "PYTHONDONTWRITEBYTECODE": "1"}, plan
+    ran = frozenset({"uv", "python3", "pip"})
+    plan = _plan(*writes, states={"/tmp": C}, environment=environment, ran=ran)
+    assert set(plan.env) == set(environment), plan
+
+
+def test_merged_runs_that_differ_on_a_setting_keep_only_what_holds_for_each() -> None:
+    """`rotrace merge` of runs with different settings: a place one run's setting sent its writes
+    to, which the plan makes writable, is kept (the runs without it write there too); values
+    that differ are said, not kept."""
+    writes = [event("/srv/app/cache/tool/entry", "create"), event("/tmp/x", "create")]
+    states = {"/srv/app": C, "/srv/app/cache": A, "/srv/app/cache/tool": A, "/tmp": C}
+    runs = [{"HOME": "/root"}, {"HOME": "/root", "XDG_CACHE_HOME": "/srv/app/cache", "UV_LINK_MODE": "copy"}]
+    plan = _plan(*writes, states=states, environment={"HOME": "/root"}, runs=runs)
+    assert plan.env == {"XDG_CACHE_HOME": "/srv/app/cache"}, plan
+    notes = "\n".join(plan.notes)
+    assert "some of the merged runs had XDG_CACHE_HOME=/srv/app/cache, the others none" in notes, notes
+    assert "the merged runs had different values of UV_LINK_MODE" in notes, notes

@@ -5,6 +5,9 @@ them). UV_NO_CACHE=true sends uv's cache to a temporary directory; without it uv
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 from rotrace.explain.known import KNOWN
 
 _OWN = frozenset(
@@ -40,3 +43,22 @@ _OWN = frozenset(
 
 # Each known writer's own setting is one (MPLCONFIGDIR, NUMBA_CACHE_DIR...).
 RUN_SETTINGS: frozenset[str] = _OWN | {name for known in KNOWN for name, _value in known.env}
+
+# The programs a family of settings is read by: a setting of theirs decides nothing in a run
+# none of them ran in (a machine's PIP_DISABLE_PIP_VERSION_CHECK, for a run of no pip).
+_READ_BY = (
+    ("UV_", re.compile(r"uvx?")),
+    ("PIP_", re.compile(r"pip[0-9.]*")),
+    ("PYTHON", re.compile(r"(python|pypy)[0-9.]*[mtd]?")),
+)
+
+
+def concerns(name: str, ran: Collection[str] | None) -> bool:
+    """Whether the setting `name` may decide what a run that ran the programs `ran` wrote (by
+    name: executables, scripts, `python -m` modules; None: not known, so it may)."""
+    if ran is None:
+        return True
+    for prefix, readers in _READ_BY:
+        if name.startswith(prefix):
+            return any(readers.fullmatch(program) for program in ran)
+    return True  # the XDG directories and each known writer's own: any program may follow them

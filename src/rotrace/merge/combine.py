@@ -239,6 +239,11 @@ def _header(
         for p in h.processes:
             processes.setdefault((p.pid, p.exe, p.cmdline, p.script), p)
     labels = {k: v for k, v in first.labels.items() if all(h.labels.get(k) == v for h in headers)}
+    # the environment every run had (each run's own is in its source): a plan keeps the settings
+    # the runs agree on, and says which they do not (policy/mounts.py)
+    environment = {
+        k: v for k, v in first.environment.items() if all(h.environment.get(k) == v for h in headers)
+    }
     failed = next((h for h in headers if h.command_failed), None)
     sources = [
         Source(
@@ -272,7 +277,7 @@ def _header(
         read_only=all(h.read_only for h in headers),
         processes=list(processes.values()),
         directories=directories,
-        environment=dict(first.environment),
+        environment=environment,
         enforced=first.enforced if all(h.enforced == first.enforced for h in headers) else None,
         labels=labels,
         sources=sources,

@@ -48,7 +48,7 @@ from typing import NamedTuple
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
-from rotrace.explain.settings import RUN_SETTINGS
+from rotrace.explain.settings import RUN_SETTINGS, concerns
 from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, program_name, text_of
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
@@ -128,6 +128,11 @@ class MountPlan:
     # with what the image holds there
     seeded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
+
+
+def _on(path: str, mounts: Iterable[str]) -> bool:
+    """Whether `path` is on one of `mounts` (a place the plan makes writable)."""
+    return any(is_under(path, m) for m in mounts)
 
 
 def _interpreter(v: Verdict) -> str:
@@ -658,12 +663,31 @@ class MountPlanner:
         self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
         self._above_made = 0
         self._environment: dict[str, str] = {}  # the run's, as the trace records it (know_environment)
+        self._ran: frozenset[str] | None = None  # the names of the programs it ran
+        # the settings merged runs had different values of (or some none): the values they had
+        self._differ: dict[str, list[str]] = {}
 
-    def know_environment(self, environment: dict[str, str]) -> None:
+    def know_environment(
+        self,
+        environment: dict[str, str],
+        ran: frozenset[str] | None = None,
+        runs: Iterable[dict[str, str]] = (),
+    ) -> None:
         """The run's environment (environment.py records a part of it): a known writer's setting
         it already held, and the writes happened all the same, does not reach that writer (a
-        program that clears its children's environment: tox), so it is not the plan's fix."""
+        program that clears its children's environment: tox), so it is not the plan's fix.
+        `ran`: the names of the programs the run ran (None: not known yet), whose settings the
+        plan keeps (`_run_settings`); `runs`: each merged run's environment (the merged trace's
+        `environment` holds what they all had): a setting they differ on is said, not kept."""
         self._environment = dict(environment)
+        self._ran = ran
+        runs = list(runs)
+        named = {n for r in runs for n in r} & RUN_SETTINGS
+        self._differ = {
+            n: sorted({r[n] for r in runs if n in r})
+            for n in sorted(named)
+            if len({r.get(n) for r in runs}) > 1
+        }
 
     def _heeded(self, known: Known | None) -> bool:
         """Whether applying `known`'s setting could change what it writes: not so where the run
@@ -1242,13 +1266,13 @@ class MountPlanner:
         elsewhere: list[str] = []
         masked: list[str] = []
         for name in sorted(RUN_SETTINGS & self._environment.keys()):
-            if name in self._env:
+            if name in self._env or not concerns(name, self._ran):
                 continue
             value = self._environment[name]
             if value == "<redacted>" or "***" in value:
                 masked.append(name)
-            elif value.startswith("/") and not any(is_under(value, m) for m in mounts):
-                elsewhere.append(f"{name}={value}")
+            elif value.startswith("~") or (value.startswith("/") and not _on(value, mounts)):
+                elsewhere.append(f"{name}={value}")  # `~`: a home, the program's to expand (pip's)
             else:
                 kept[name] = value
         notes = []
@@ -1269,7 +1293,26 @@ class MountPlanner:
                 f"the run had {', '.join(masked)}, masked in the trace: the plan does not set it;"
                 " set it as the run had it"
             )
-        return kept, notes
+        differ: list[str] = []
+        for name, values in self._differ.items():
+            if name in self._env or not concerns(name, self._ran):
+                continue
+            (value, *more) = values
+            if not more and value.startswith("/") and _on(value, mounts):
+                kept[name] = value  # a place the plan makes writable: the runs without it write there too
+                notes.append(
+                    f"some of the merged runs had {name}={value}, the others none: the plan sets it (a"
+                    " place it makes writable), so their writes that followed it land there too"
+                )
+            else:
+                differ.append(name)
+        if differ:
+            notes.append(
+                f"the merged runs had different values of {', '.join(differ)} (or some none): the plan"
+                " sets none of them; each run's writes followed its own, so set the one the app runs"
+                " with and trace it so"
+            )
+        return dict(sorted(kept.items())), notes
 
     def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
         """The run's renames and hard links whose two names the plan puts on two mounts (the
@@ -1395,10 +1438,12 @@ def plan_mounts(
     enforced: bool = False,
     command_failed: bool = False,
     environment: dict[str, str] | None = None,
+    ran: frozenset[str] | None = None,
+    runs: Iterable[dict[str, str]] = (),
 ) -> MountPlan:
     """The plan of verdicts that can be iterated twice (a trace file's, a list)."""
     planner = MountPlanner(cwd, states)
-    planner.know_environment(environment or {})
+    planner.know_environment(environment or {}, ran, runs)
     planner.know_run(enforced=enforced, command_failed=command_failed)
     for v in verdicts:
         planner.learn(v)
