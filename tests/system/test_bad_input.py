@@ -266,7 +266,8 @@ def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) 
     proc = subprocess.run(argv, cwd=app, capture_output=True, text=True,
                           preexec_fn=lambda: __import__("os").close(2))  # fmt: skip
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.splitlines() == ["--read-only", f"--mount=type=tmpfs,dst={out}"]
+    kept = [f"--env=PYTHONDONTWRITEBYTECODE={v}" for v in [os.environ.get("PYTHONDONTWRITEBYTECODE")] if v]
+    assert proc.stdout.splitlines() == ["--read-only", f"--mount=type=tmpfs,dst={out}", *kept]  # the run's
     assert json.loads((tmp_path / "t.json").read_text())["summary"]["violations"] == 1
 
 
@@ -290,7 +291,7 @@ def test_names_with_newlines_cannot_inject_into_generated_files(tmp_path: Path) 
     import yaml
 
     policy = rotrace_cli("allowlist", "t.json", "--format", "policy", cwd=tmp_path)
-    assert set(tomllib.loads(policy.stdout)) <= {"version", "defaults", "allow"}
+    assert set(tomllib.loads(policy.stdout)) <= {"version", "defaults", "allow", "env"}
     k8s = rotrace_cli("allowlist", "t.json", "--format", "k8s", cwd=tmp_path)
     assert set(yaml.safe_load(k8s.stdout)) == {"spec"}
     assert "hostPID" not in yaml.safe_load(k8s.stdout)["spec"]

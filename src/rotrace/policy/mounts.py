@@ -1278,9 +1278,10 @@ class MountPlanner:
         notes = []
         if kept:
             listed = ", ".join(f"{name}={value}" for name, value in kept.items())
+            these, them = ("these decide", "them") if len(kept) > 1 else ("it decides", "it")
             notes.append(
-                f"the run had {listed}: these decide where (or whether) its programs write, and the"
-                " trace was made with them, so the plan sets them too"
+                f"the run had {listed}: {these} where (or whether) its programs write, and the trace"
+                f" was made with {them}, so the plan sets {them} too"
             )
         if elsewhere:
             notes.append(
