@@ -108,3 +108,13 @@ class EscapingEmitter:
             if self.stream is not stream:
                 written, self.stream = self.stream.getvalue(), stream
                 stream.write(CI_COMMAND.sub(lambda _: "\\x23", written))
+
+
+_KUBELET_EXPANDED = re.compile(r"\$(?=[$(])")
+
+
+def kubelet_literal(value: str) -> str:
+    """`value` as a container's `command`, `args` or an `env` value must hold it for the kubelet
+    to give it back as it is: the kubelet reads `$$` as `$` and `$(NAME)` as NAME's value, so
+    each `$` that starts either is doubled (a `$` before anything else it leaves alone)."""
+    return _KUBELET_EXPANDED.sub("$$", value)

@@ -37,6 +37,41 @@ def _render(fmt: str, plan: MountPlan | None = None) -> tuple[str, list[str], bo
     return rendered.text, rendered.notes, rendered.incomplete
 
 
+def _kubelet(value: str, env: dict[str, str]) -> str:
+    """The kubelet's expansion of a command's or an env value's `$(NAME)` and `$$`
+    (k8s.io/kubernetes/third_party/forked/golang/expansion): a defined NAME is its value, `$$`
+    is `$`, anything else stays as written."""
+    out, i = [], 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("$(", i) and ")" in value[i:]:
+            end = value.index(")", i)
+            name = value[i + 2 : end]
+            out.append(env.get(name, value[i : end + 1]))
+            i = end + 1
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def test_k8s_values_come_back_from_the_kubelet_as_the_run_had_them() -> None:
+    """The kubelet expands `$(NAME)` and `$$` in env values and commands: a setting written as
+    it is (`/tmp/uv$(HOME)c`) would reach the app as /tmp/uv/rootc; the seed command of a
+    directory named `st$$ate` would copy from `st$ate`."""
+    values = {"UV_CACHE_DIR": "/tmp/uv$(HOME)c", "PIP_CACHE_DIR": "/tmp/pip$$c", "PLAIN": "/tmp/a$b"}
+    data = "/app/st$$ate"
+    plan = MountPlan(mounts=[data], persistent=[data], seeded=[data], env=values)
+    text, _, _ = _render("k8s", plan)
+    (container,) = yaml.safe_load(text)["spec"]["containers"]
+    kubelet = {"HOME": "/root"}
+    assert {e["name"]: _kubelet(e["value"], kubelet) for e in container["env"]} == values
+    (command,) = [line.removeprefix("#   - ") for line in text.splitlines() if "cp -a" in line]
+    assert _kubelet(command, kubelet) == "ls -A /seed | read -r _ || cp -a '/app/st$$ate/.' /seed/", command
+
+
 def test_k8s_env_a_claim_for_the_persistent_mount_and_the_build_step_in_comments() -> None:
     text, notes, incomplete = _render("k8s")
     doc = yaml.safe_load(text)

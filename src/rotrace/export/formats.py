@@ -17,7 +17,15 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rotrace.escape import NOT_PLAIN, EscapingEmitter, ci_safe_json, code_escape, is_plain, safe_text
+from rotrace.escape import (
+    NOT_PLAIN,
+    EscapingEmitter,
+    ci_safe_json,
+    code_escape,
+    is_plain,
+    kubelet_literal,
+    safe_text,
+)
 from rotrace.export import FORMATS
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
@@ -264,6 +272,18 @@ def _claim(name: str) -> list[str]:
     return ["---", *_yaml(claim).splitlines()]
 
 
+def seed_command(path: str) -> list[str]:
+    """The command of an initContainer mounting a claim at /seed that fills it with the image's
+    `path`, only while it is empty. No `$` of its own: the kubelet expands `$(...)` and `$$` in a
+    command and podman's `kube play` (4.3) does not, so a `$` written for one breaks the other;
+    one in `path` is written for the kubelet."""
+    return [
+        "/bin/sh",
+        "-c",
+        kubelet_literal(f"ls -A /seed | read -r _ || cp -a {shlex.quote(path + '/.')} /seed/"),
+    ]
+
+
 def k8s(plan: MountPlan, target: Target) -> Rendered:
     """A pod spec fragment: emptyDir volumes, a persistentVolumeClaim for each persistent mount
     (its claim, to adapt, in a comment), the settings as the container's `env`."""
@@ -278,8 +298,8 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
         "securityContext": {"readOnlyRootFilesystem": True},
     }
     env, env_notes = _env(plan, line=False)
-    if env:
-        container["env"] = [{"name": n, "value": v} for n, v in env.items()]
+    if env:  # the kubelet expands `$(NAME)` and `$$` in a value: written to come back as it is
+        container["env"] = [{"name": n, "value": kubelet_literal(v)} for n, v in env.items()]
     spec: dict[str, object] = {"containers": [container]}
     if named or claimed:
         container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in [*named, *claimed]]
@@ -297,8 +317,7 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
                 "image mounting the claim at /seed, copying only into an empty claim, never over data):",
             ]
             if is_plain(path):
-                fill = f'[ -n "$(ls -A /seed)" ] || cp -a {shlex.quote(path + "/.")} /seed/'
-                lines += ["  " + line for line in _yaml({"command": ["/bin/sh", "-c", fill]}).splitlines()]
+                lines += ["  " + line for line in _yaml({"command": seed_command(path)}).splitlines()]
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]

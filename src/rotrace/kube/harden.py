@@ -9,13 +9,13 @@ Places no mount can fix are refused as `allowlist` refuses them: the fix on stde
 from __future__ import annotations
 
 import os
-import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.escape import safe_text
+from rotrace.export.formats import seed_command
 from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
 from rotrace.pathnames import is_under
@@ -124,11 +124,10 @@ def _seed(workload: Workload, container: Any, volume: str, path: str) -> None:
     """An initContainer of the container's image that fills the claim `volume` with the files
     the image holds at `path`, once: only while the claim is empty, never over the data a run
     added (a claim starts empty; the directory held files the app keeps using)."""
-    fill = f'[ -n "$(ls -A /seed)" ] || cp -a {shlex.quote(path + "/.")} /seed/'
     init = mapping(
         name=f"rotrace-seed-{volume}"[:63].rstrip("-"),
         image=container.get("image"),
-        command=["/bin/sh", "-c", fill],
+        command=seed_command(path),
         volumeMounts=[mapping(name=volume, mountPath="/seed")],
     )
     init.yaml_add_eol_comment(f"rotrace: fills the claim once with the image's {safe_text(path)}", "name")

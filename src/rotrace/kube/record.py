@@ -28,7 +28,7 @@ from typing import Any
 
 from rotrace import __version__
 from rotrace.errors import BadInput, BadOption
-from rotrace.escape import safe_text
+from rotrace.escape import kubelet_literal, safe_text
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping, sequence
 
 TOOL_VOLUME = "rotrace"
@@ -177,17 +177,7 @@ def _original_command(
     program = entrypoint if "args" in container else [*entrypoint, *cmd]
     if not program and "args" not in container:
         raise BadInput(f"{where}: its image has neither ENTRYPOINT nor CMD: give --entrypoint")
-    return [_unexpanded(arg) for arg in program]
-
-
-_EXPANDED = re.compile(r"\$(?=[$(])")
-
-
-def _unexpanded(arg: str) -> str:
-    """An argument of the image's, which no one expands, as `command` must hold it for the kubelet
-    to give it back as it is: the kubelet reads `$$` as `$` and `$(NAME)` as NAME's value, so each
-    `$` that starts either is doubled (a `$` before anything else it leaves alone)."""
-    return _EXPANDED.sub("$$", arg)
+    return [kubelet_literal(arg) for arg in program]  # the image's: no one expands it
 
 
 # how often a recorded container's trace so far is written: a SIGKILL or an OOM kill loses at most this
