@@ -113,6 +113,7 @@ class ProcessInfo(NamedTuple):
     exe: bytes
     cmdline: tuple[str, ...]
     script: bytes | None = None  # the #! script the kernel ran exe for (execve's file, when not exe)
+    cwd: bytes | None = None  # its working directory at its exec (a script named relatively is there)
 
     def astuple(self) -> tuple[object, ...]:
         return tuple(self)

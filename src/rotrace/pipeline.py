@@ -26,7 +26,7 @@ from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
-from rotrace.policy.scripts import script_argument
+from rotrace.policy.scripts import program_arguments
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
@@ -42,20 +42,21 @@ if TYPE_CHECKING:
 
 def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
     """The files the command ran: each process's executable and #! script, and the script an
-    interpreter was given (`python app/run`, `sh start`; scripts.script_argument), a relative
-    one from the working directory. A program's other arguments are its data (`datasette
-    state/hits.db`), not programs. `top_only`: those of the command itself (a process whose
-    parent is not traced), not of what it started (tox's environments' interpreters)."""
+    interpreter was given (`python app/run`, `sh start`; scripts.program_arguments), a relative
+    one from that process's working directory (the run's, for a trace that has none). A
+    program's other arguments are its data (`datasette state/hits.db`), not programs.
+    `top_only`: those of the command itself (a process whose parent is not traced), not of what
+    it started (tox's environments' interpreters)."""
     found: set[str] = set()
     pids = {p.pid for p in header.processes} if top_only else set()
     for p in header.processes:
         if p.ppid in pids:
             continue
         found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
-        arg = script_argument(p.exe, p.cmdline)
-        if arg:
-            path = os.path.normpath(os.path.join(header.cwd, arg))
-            if os.path.isfile(path):
+        cwd = os.fsdecode(p.cwd) if p.cwd is not None else header.cwd
+        for arg in program_arguments(p.exe, p.cmdline):
+            path = os.path.normpath(os.path.join(cwd, arg))
+            if arg and os.path.isfile(path):
                 found.add(path)
     return frozenset(found)
 

@@ -46,6 +46,8 @@ def _process_json(p: ProcessInfo) -> dict[str, Any]:
     out = {"pid": p.pid, "ppid": p.ppid, "uid": p.uid, "exe": os.fsdecode(p.exe), "cmdline": list(p.cmdline)}
     if p.script is not None:
         out["script"] = os.fsdecode(p.script)
+    if p.cwd is not None:
+        out["cwd"] = os.fsdecode(p.cwd)
     return out
 
 
@@ -281,6 +283,7 @@ def _process(obj: object) -> ProcessInfo:
         exe=os.fsencode(_path_field(obj, "exe", "")),
         cmdline=tuple(_strings(obj, "cmdline", [])),
         script=None if (script := _path_field(obj, "script", None)) is None else os.fsencode(script),
+        cwd=None if (cwd := _path_field(obj, "cwd", None)) is None else os.fsencode(cwd),
     )
 
 

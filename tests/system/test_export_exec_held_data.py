@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,16 +226,28 @@ def test_the_k8s_fragment_with_its_seeding_runs_the_application_and_keeps_its_da
         kube_cleanup()
 
 
-def test_a_directory_holding_the_program_the_command_ran_is_never_seeded() -> None:
-    """`python3 /srv/svc/run` (a script with no suffix, not executable) appending to its log
-    beside it: the directory holds the program the trace saw run, so no volume keeps it."""
-    top = fixed_name_dir("rotrace-held-program-", "/srv")
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda top: [PYTHON, str(top / "job.py")],
+        lambda top: [PYTHON, "-m", f"{top.name}.job"],
+        lambda top: ["/bin/sh", "-c", f"cd {top.name} && exec {PYTHON} job.py"],
+    ],
+    ids=["by its path", "as a module", "from where a shell went"],
+)
+def test_a_directory_holding_the_program_the_command_ran_is_never_seeded(
+    command: Callable[[Path], list[str]],
+) -> None:
+    """A program that appends to itself (all its directory holds is then a file the command
+    kept): the directory holds the program the trace saw run, so no volume keeps it, written
+    by whatever gets into the app. By its path, run by Python as a module (`python3 -m
+    svc.job`), or from the directory a shell went to first (`cd svc && exec python3 job.py`)."""
+    top = fixed_name_dir("rotrace_held_program_", "/srv")
     try:
-        (top / "run").write_text("open(__file__ + '.log', 'a').write('x')\n")
-        (top / "run.log").write_text("")
+        (top / "job.py").write_text("open(__file__, 'a').write('# ran\\n')\n")
         trace = top.parent / f"{top.name}.json"
-        run = rotrace_cli("run", "-q", "--json", str(trace), "--", PYTHON, str(top / "run"), cwd=Path("/"))
-        assert run.returncode == 1, run.stderr
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command(top), cwd=top.parent)
+        assert run.returncode == 1 and (top / "job.py").read_text().endswith("# ran\n"), run.stderr
         plan = plan_of(trace)
         assert plan.seeded == [] and [b.point for b in plan.blocked] == [str(top)], plan
     finally:

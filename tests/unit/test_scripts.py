@@ -1,36 +1,41 @@
-"""Which argument of a command line is the file an interpreter runs (rotrace.policy.scripts): the one
-file of a command line that is a program; every other argument is data."""
+"""Which arguments of a command line may be a file an interpreter runs (rotrace.policy.scripts):
+the only files a command line names that are programs; every other argument is data. Where
+rotrace cannot read the options, every argument that is no option may be one."""
 
 from __future__ import annotations
 
 import pytest
 
-from rotrace.policy.scripts import script_argument
+from rotrace.policy.scripts import program_arguments
 
 
 @pytest.mark.parametrize(
-    ("exe", "cmdline", "script"),
+    ("exe", "cmdline", "scripts"),
     [
-        ("/usr/bin/python3.11", ["python3", "app.py", "data/notes.db"], "app.py"),
-        ("/app/.venv/bin/python", ["python", "-u", "-W", "ignore", "run.py"], "run.py"),
-        ("/usr/bin/python3", ["python3", "-Wignore::DeprecationWarning", "run.py"], "run.py"),
-        ("/usr/bin/python3", ["python3", "-X", "dev", "--", "-odd.py"], "-odd.py"),
-        ("/usr/bin/python3.12", ["python3", "-Bc", "print(1)", "x.py"], None),
-        ("/usr/bin/python3", ["python3", "-m", "pytest", "tests/test_a.py"], None),
-        ("/usr/bin/python3", ["python3", "-"], None),
-        ("/usr/bin/pypy3", ["pypy3", "main.py"], "main.py"),
-        ("/usr/bin/bash", ["bash", "-e", "-o", "pipefail", "start.sh", "data"], "start.sh"),
-        ("/bin/sh", ["sh", "-c", "cat x", "y"], None),
-        ("/bin/dash", ["sh", "+e", "start"], "start"),
-        ("/usr/bin/perl", ["perl", "-I", "lib", "tool.pl", "in.txt"], "tool.pl"),
-        ("/usr/bin/perl", ["perl", "-e", "print 1", "in.txt"], None),
-        ("/usr/bin/node", ["node", "-r", "dotenv/config", "server.js"], "server.js"),
-        ("/srv/app/.venv/bin/datasette", ["datasette", "state/hits.db", "--create"], None),
-        ("/usr/bin/sqlite3", ["sqlite3", "app.db", "vacuum"], None),
-        ("/usr/bin/env", ["env", "python3", "app.py"], None),
+        ("/usr/bin/python3.11", ["python3", "app.py", "data/notes.db"], ["app.py"]),
+        ("/app/.venv/bin/python", ["python", "-u", "-W", "ignore", "run.py"], ["run.py"]),
+        ("/usr/bin/python3", ["python3", "-Wignore::DeprecationWarning", "run.py"], ["run.py"]),
+        ("/usr/bin/python3", ["python3", "-X", "dev", "--", "-odd.py"], ["-odd.py"]),
+        ("/usr/bin/python3.12", ["python3", "-Bc", "print(1)", "x.py"], []),
+        ("/usr/bin/python3", ["python3", "-m", "data.job", "in.db"], ["data/job.py", "data/job/__main__.py"]),
+        ("/usr/bin/python3", ["python3", "-mtool", "x"], ["tool.py", "tool/__main__.py"]),
+        ("/usr/bin/python3", ["python3", "-"], []),
+        ("/usr/bin/python3", ["python3", "--future-option", "a.py", "b.db"], ["a.py", "b.db"]),
+        ("/usr/bin/pypy3", ["pypy3", "main.py"], ["main.py"]),
+        ("/usr/bin/bash", ["bash", "-e", "-o", "pipefail", "start.sh", "data"], ["start.sh"]),
+        ("/usr/bin/bash", ["bash", "-euo", "pipefail", "start.sh"], ["start.sh"]),
+        ("/bin/sh", ["sh", "-c", "cat x", "y"], []),
+        ("/bin/sh", ["sh", "-s", "x"], []),
+        ("/bin/dash", ["sh", "+e", "start"], ["start"]),
+        ("/usr/bin/perl", ["perl", "-x", "tool.pl", "in.txt"], ["tool.pl", "in.txt"]),
+        ("/usr/bin/node", ["node", "--title", "job", "data/job.js"], ["job", "data/job.js"]),
+        ("/usr/bin/node", ["node", "server.js", "data.db"], ["server.js", "data.db"]),
+        ("/srv/app/.venv/bin/datasette", ["datasette", "state/hits.db", "--create"], []),
+        ("/usr/bin/sqlite3", ["sqlite3", "app.db", "vacuum"], []),
+        ("/usr/bin/env", ["env", "python3", "app.py"], []),
     ],
 )
-def test_the_script_an_interpreter_runs_is_the_only_program_argument(
-    exe: str, cmdline: list[str], script: str | None
+def test_the_files_an_interpreter_may_run_are_its_program_arguments(
+    exe: str, cmdline: list[str], scripts: list[str]
 ) -> None:
-    assert script_argument(exe, cmdline) == script
+    assert program_arguments(exe, cmdline) == scripts

@@ -1,8 +1,11 @@
-"""The file an interpreter's command line runs (`python app.py`, `sh start.sh`, `node srv.js`).
+"""The files an interpreter's command line may run (`python app.py`, `sh start.sh`, `node srv.js`).
 
 A program's other arguments are its data (`datasette state/hits.db`, `sqlite3 app.db`): a file
 named there is no program, and the directory holding it may be a persistent mount that starts
-with it. Only the script an interpreter is asked to run is one, whatever its name.
+with it. Where it is an interpreter's script, it is one, whatever its name. Python's and the
+shells' options are known, so their script is told exactly; for another interpreter (node,
+perl, ruby...), whose options rotrace does not all know, or where an option is not known, every
+argument that is no option may be the script: a program is never taken for data.
 """
 
 from __future__ import annotations
@@ -13,75 +16,96 @@ from collections.abc import Sequence
 
 # Interpreters by the name of their executable (a version in it or not).
 _INTERPRETER = re.compile(
-    rb"(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|Rscript)[0-9.]*[mtd]?"
-    rb"|(ba|da|z|k|mk|pdk|c|tc|fi|a|y|le|)sh|bun|deno"
+    r"(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|Rscript)[0-9.]*[mtd]?"
+    r"|(ba|da|z|k|mk|pdk|c|tc|fi|a|y|le|)sh|bun|deno"
 )
-# The options that take the next argument as their value, per family; an option that makes
-# the command a string or a module (`python -c`, `-m`, `sh -c`, `perl -e`) runs no file.
-_TAKES_VALUE = {
-    "python": {b"-W", b"-X", b"--check-hash-based-pycs"},
-    "sh": {b"-o", b"+o", b"-O", b"+O", b"--rcfile", b"--init-file"},
-    "perl": {b"-I", b"-M", b"-m", b"-x"},
-    "other": {b"-r", b"--require", b"-I", b"--import"},
-}
-_NO_FILE = {
-    "python": {b"-c", b"-m"},
-    "sh": {b"-c"},
-    "perl": {b"-e", b"-E"},
-    "other": {b"-e", b"--eval", b"-p", b"--print"},
-}
+# Python's options (3.11-3.13): the letters that take no value, those that take one (attached
+# or next), and the long ones.
+_PY_FLAGS = set("bBdEhiIOPqRsSuvVx?")
+_PY_VALUED = set("WX")
+_PY_LONG_VALUED = {"--check-hash-based-pycs"}
+_PY_LONG = {"--help", "--help-env", "--help-xoptions", "--help-all", "--version"}
+# The shells' (dash, bash): one-letter flags, `-o NAME`/`+o NAME`, bash's long options.
+_SH_FLAGS = set("abCefhiklmnprtuvxBEHPT")
+_SH_LONG = {"--norc", "--noprofile", "--login", "--posix", "--noediting", "--restricted", "--verbose"}
+_SH_LONG_VALUED = {"--rcfile", "--init-file"}
 
 
-def _family(exe_name: bytes) -> str | None:
-    if not _INTERPRETER.fullmatch(exe_name):
-        return None
-    if exe_name.startswith((b"python", b"pypy")):
-        return "python"
-    if exe_name.startswith(b"perl"):
-        return "perl"
-    if exe_name.endswith(b"sh"):
-        return "sh"
-    return "other"
+class _Unknown(Exception):
+    """An option rotrace does not know: what follows may be its value or the script."""
 
 
-def _python_flags(raw: bytes) -> str:
-    """What a cluster of Python's one-letter options (`-uB`, `-Bc`, `-Werror`) does: "file"
-    (they make the command a string or a module: no file), "value" (the last takes the next
-    argument), "" (flags only)."""
-    for i, letter in enumerate(raw[1:].decode("ascii", "replace"), start=1):
-        if letter in "cm":
-            return "file"
-        if letter in "WX":
-            return "" if raw[i + 1 :] else "value"
-    return ""
-
-
-def script_argument(exe: bytes | str, cmdline: Sequence[str]) -> str | None:
-    """The argument of `cmdline` naming the file the interpreter `exe` runs (as written:
-    relative or absolute); None when `exe` is no interpreter or runs no file (a string, a
-    module, its standard input)."""
-    family = _family(os.path.basename(os.fsencode(exe)))
-    if family is None:
-        return None
-    takes_value, no_file = _TAKES_VALUE[family], _NO_FILE[family]
-    args = iter(cmdline[1:])
-    for arg in args:
-        raw = os.fsencode(arg)
-        if raw == b"--":
-            return next(args, None)
-        if raw in (b"-", b""):
-            return None  # its standard input
-        if not (raw.startswith(b"-") or (family == "sh" and raw.startswith(b"+"))):
-            return arg
-        if raw in no_file:
-            return None
-        if family == "python" and not raw.startswith(b"--"):
-            kind = _python_flags(raw)
-            if kind == "file":
-                return None
-            if kind == "value":
-                next(args, None)
+def _python(args: list[str]) -> list[str]:
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            return [next(it, "")][:1]
+        if arg in ("-", ""):
+            return []  # its standard input
+        if not arg.startswith("-"):
+            return [arg]
+        if arg.startswith("--"):
+            if arg in _PY_LONG_VALUED:
+                next(it, None)
+            elif arg.split("=", 1)[0] not in _PY_LONG_VALUED | _PY_LONG:
+                raise _Unknown(arg)
             continue
-        if raw in takes_value:
-            next(args, None)
-    return None
+        for i, letter in enumerate(arg[1:], start=1):
+            if letter == "c":
+                return []  # a string
+            if letter == "m":  # a module, found from the working directory first
+                module = arg[i + 1 :] or next(it, "")
+                base = module.replace(".", "/")
+                return [f"{base}.py", f"{base}/__main__.py"] if module else []
+            if letter in _PY_VALUED:
+                if not arg[i + 1 :]:
+                    next(it, None)
+                break
+            if letter not in _PY_FLAGS:
+                raise _Unknown(arg)
+    return []
+
+
+def _shell(args: list[str]) -> list[str]:
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            return [next(it, "")][:1]
+        if arg in ("-", ""):
+            return []
+        if not arg.startswith(("-", "+")):
+            return [arg]
+        if arg.startswith("--"):
+            if arg in _SH_LONG_VALUED:
+                next(it, None)
+            elif arg not in _SH_LONG:
+                raise _Unknown(arg)
+            continue
+        letters = arg[1:]
+        if "c" in letters or "s" in letters:
+            return []  # a string, or its standard input (the rest are its parameters)
+        for letter in letters:
+            if letter in "oO":
+                next(it, None)
+            elif letter not in _SH_FLAGS:
+                raise _Unknown(arg)
+    return []
+
+
+def program_arguments(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
+    """The arguments of `cmdline` (as written: relative or absolute) that may name a file the
+    interpreter `exe` runs: its script (a module's files for `python -m`), or for an
+    interpreter or an option rotrace cannot read, every argument that is no option; none
+    when `exe` is no interpreter or runs no file (a string, its standard input)."""
+    name = os.path.basename(os.fsdecode(exe))
+    if not _INTERPRETER.fullmatch(name):
+        return []
+    args = list(cmdline[1:])
+    try:
+        if name.startswith(("python", "pypy")):
+            return _python(args)
+        if name.endswith("sh"):
+            return _shell(args)
+    except _Unknown:
+        pass
+    return [arg for arg in args if arg and not arg.startswith("-")]

@@ -607,13 +607,20 @@ def _in_delivery(status: int) -> int:
 
 
 def process_info(pid: int, exe: bytes, script: bytes | None = None) -> ProcessInfo:
-    """Who the process is, read while it is stopped at its exec."""
+    """Who the process is, read while it is stopped at its exec; its working directory where
+    /proc names it (not one removed since)."""
     status = procfs.status_fields(pid, b"PPid", b"Uid")
     argv = procfs.cmdline(pid)
     try:
-        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or (), script)
+        cwd: bytes | None = os.readlink(f"/proc/{pid}/cwd".encode())
+    except OSError:
+        cwd = None
+    if cwd is not None and (not cwd.startswith(b"/") or cwd.endswith(b" (deleted)")):
+        cwd = None
+    try:
+        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or (), script, cwd)
     except (KeyError, ValueError):
-        return ProcessInfo(pid, 0, -1, exe, argv or (), script)
+        return ProcessInfo(pid, 0, -1, exe, argv or (), script, cwd)
 
 
 def exec_script(pid: int, exe: bytes, memory: MemoryReader, plain: bool = False) -> bytes | None:
