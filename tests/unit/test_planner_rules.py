@@ -822,6 +822,12 @@ def test_a_mount_point_the_command_made_itself_is_noted() -> None:
     assert any(n.startswith(f"the command made {out} itself, where the plan mounts") for n in plan.notes), (
         plan
     )
+    # --read-only: its mkdir refused (EROFS), it did not make it; it tried to, as it will
+    events = [event(out, "mkdir", "EROFS", syscall="mkdir")]
+    plan = _plan(*events, states={CWD: C, out: A})
+    assert plan.mounts == [out], plan.mounts
+    (note,) = [n for n in plan.notes if "itself" in n]
+    assert note.startswith(f"the command tried to make {out} itself"), note
 
 
 def test_state_in_a_home_is_moved_by_its_setting() -> None:

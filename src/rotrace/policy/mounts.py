@@ -164,6 +164,7 @@ class _Planner:
         self.created = created
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
+        self.refused_mkdirs: set[str] = set()  # directories whose making was refused here (EROFS)
         self.removed: set[str] = set()  # directories the command removed
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
@@ -842,6 +843,8 @@ class MountPlanner:
         planner.climbs = None  # learnt after the placements began (not in a run): no longer final
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
+        elif e.op == "mkdir":
+            planner.refused_mkdirs.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
             planner.removed.add(os.fsdecode(e.path))
         if e.op == "delete" and e.result == 0:
@@ -1349,11 +1352,20 @@ class MountPlanner:
                     f" tmpfs: the plan does not mount {scratch} (it would hide it); install the app where"
                     " the image keeps it"
                 )
-        made = [m for m in mounts if self._planner.made_by_command(m) and m not in SCRATCH]
-        if made:
-            listed = ", ".join(made[:3]) + (f" and {len(made) - 3} more" if len(made) > 3 else "")
+        planner = self._planner
+        made = [
+            m
+            for m in mounts
+            if m not in SCRATCH and (m in planner.created or planner.origin(m) in planner.created)
+        ]
+        tried = [m for m in mounts if m not in SCRATCH and m not in made and m in planner.refused_mkdirs]
+        if made or tried:
+            listed = ", ".join([*made, *tried][:3]) + (
+                f" and {len(made) + len(tried) - 3} more" if len(made) + len(tried) > 3 else ""
+            )
+            did = "made" if not tried else "tried to make" if not made else "made (or tried to make)"
             notes.append(
-                f"the command made {listed} itself, where the plan mounts: a runtime makes a mount point"
+                f"the command {did} {listed} itself, where the plan mounts: a runtime makes a mount point"
                 " before the command starts, so a command that gives up when its directory exists"
                 " (cookiecutter's output, a shell's `mkdir` without -p) fails under the plan; most make"
                 " theirs with makedirs(exist_ok=True) or `mkdir -p`, and carry on"
