@@ -35,7 +35,7 @@ verdicts = st.builds(
 )  # fmt: skip
 processes = st.builds(
     ProcessInfo, ids, ids, st.integers(-1, 2**32 - 1), paths, st.tuples(texts, texts).map(tuple),
-    st.none() | paths,
+    st.none() | paths, st.none() | paths,
 )  # fmt: skip
 # `run --checkpoint`: when a trace of a run still going was written (UTC)
 checkpoint_times = st.datetimes(

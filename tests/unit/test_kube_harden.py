@@ -51,7 +51,12 @@ DEPLOYMENT = textwrap.dedent("""\
     """)
 
 
-def _merged(tmp_path: Path, *extra: FileEvent, container: str | None = "web") -> str:
+def _merged(
+    tmp_path: Path,
+    *extra: FileEvent,
+    container: str | None = "web",
+    environment: dict[str, str] | None = None,
+) -> str:
     """A merged trace of two runs of a server: a sqlite database in /app/data, scratch in /tmp,
     a log in /var/log/app."""
     events = [
@@ -69,7 +74,7 @@ def _merged(tmp_path: Path, *extra: FileEvent, container: str | None = "web") ->
     ]
     directories = {b"/app": DirState.CONTENT, b"/tmp": DirState.EMPTY, b"/var/log/app": DirState.EMPTY}
     header = TraceHeader(["python3", "server.py"], "/app", 0, labels=labels, sources=sources,
-                         directories=directories)  # fmt: skip
+                         directories=directories, environment=environment or {})  # fmt: skip
     path = tmp_path / "merged.json"
     path.write_text(written_trace(header, verdicts))
     return str(path)
@@ -254,3 +259,16 @@ def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(
         "volumeMounts": [{"name": "app-data", "mountPath": "/seed"}],
     }]  # fmt: skip
     assert "rotrace: fills the claim once with the image's /app/data" in hardened.text
+
+
+def test_a_container_that_runs_as_another_user_than_the_trace_is_said(tmp_path: Path) -> None:
+    """Traced as root (HOME=/root), run as uid 1000: a program that writes in its home writes in
+    another one (ansible's ~/.ansible), which the plan does not mount. Said; not where the
+    users are the same, nor where the manifest does not say."""
+    as_root = _merged(tmp_path, environment={"uid": "0", "HOME": "/root"})
+    (note,) = [n for n in harden(Manifest(DEPLOYMENT), as_root, (), []).notes if "the trace was made as" in n]
+    assert "runs as uid 1000, the trace was made as uid 0 (HOME=/root)" in note, note
+    as_app = _merged(tmp_path, environment={"uid": "1000", "HOME": "/home/app"})
+    assert not [n for n in harden(Manifest(DEPLOYMENT), as_app, (), []).notes if "the trace was made as" in n]
+    unsaid = DEPLOYMENT.replace("runAsUser: 1000   # app", "runAsNonRoot: true")
+    assert not [n for n in harden(Manifest(unsaid), as_root, (), []).notes if "the trace was made as" in n]

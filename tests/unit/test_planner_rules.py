@@ -868,3 +868,19 @@ def test_merged_runs_that_differ_on_a_setting_keep_only_what_holds_for_each() ->
     notes = "\n".join(plan.notes)
     assert "some of the merged runs had XDG_CACHE_HOME=/srv/app/cache, the others none" in notes, notes
     assert "the merged runs had different values of UV_LINK_MODE" in notes, notes
+
+
+def test_a_plan_that_mounts_in_the_runs_home_sets_that_home() -> None:
+    """poetry's cache in the run's HOME (/var/lib/ci/home): the plan mounts it there, and holds
+    only where the app's home is that one: it sets HOME as the run had it (an image's user has
+    its own: poetry failed there on a read-only root). Not where nothing is mounted there."""
+    home = "/var/lib/ci/home"
+    made = [f"{home}/.cache/pypoetry", f"{home}/.cache/pypoetry/cache"]
+    writes = [*(event(d, "mkdir", 0, syscall="mkdir") for d in made), event(f"{made[1]}/x")]
+    states = {home: C, f"{home}/.cache": C, **{d: A for d in made}}
+    plan = _plan(*writes, states=states, environment={"HOME": home})
+    assert plan.mounts and all(m.startswith(home) for m in plan.mounts), plan
+    assert plan.env.get("HOME") == home, plan
+    assert any(n.startswith(f"the plan mounts {plan.mounts[0]} in the run's home") for n in plan.notes)
+    plan = _plan(event("/tmp/x"), states={"/tmp": C}, environment={"HOME": home})
+    assert "HOME" not in plan.env, plan

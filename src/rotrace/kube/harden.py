@@ -159,13 +159,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _run_as(workload: Workload, container: Any) -> object:
+    """The uid the container runs as (its securityContext's, else the Pod's); None: not said
+    (the image's user)."""
+    pod = workload.spec.get("securityContext") if isinstance(workload.spec, dict) else None
+    own = container.get("securityContext")
+    users = [c.get("runAsUser") for c in (own, pod) if isinstance(c, dict) and c.get("runAsUser") is not None]
+    return users[0] if users else None
+
+
 def _owner_note(workload: Workload, container: Any, path: str, notes: list[str]) -> None:
     """A new claim is usually owned by root: a Pod that runs as another user without an fsGroup
     cannot write its database there."""
     pod = workload.spec.get("securityContext") if isinstance(workload.spec, dict) else None
-    own = container.get("securityContext")
-    users = [c.get("runAsUser") for c in (own, pod) if isinstance(c, dict) and c.get("runAsUser") is not None]
-    user = users[0] if users else None
+    user = _run_as(workload, container)
     if user not in (None, 0) and not (isinstance(pod, dict) and pod.get("fsGroup") is not None):
         notes.append(
             f"{workload.describe()}: {path} is a new claim and the container runs as uid {user} with no "
@@ -195,6 +202,15 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             notes.append(
                 f"{workload.describe()}: the container works in {workdir}, the trace was taken in {traced}: "
                 f"its mounts there name the traced machine's paths; give --map {traced}={workdir}"
+            )
+        user = _run_as(workload, container)
+        traced_uid = header.environment.get("uid")
+        if user is not None and traced_uid is not None and str(user) != traced_uid:
+            home = header.environment.get("HOME", "")
+            notes.append(
+                f"{workload.describe()}: the container runs as uid {user}, the trace was made as uid"
+                f" {traced_uid} (HOME={home}): a program that writes in its home or owns what it writes"
+                f" may write elsewhere as uid {user}; trace the app as that user"
             )
         security = container.get("securityContext")
         if isinstance(security, dict):

@@ -1297,6 +1297,17 @@ class MountPlanner:
                 f"the run had {', '.join(masked)}, masked in the trace: the plan does not set it;"
                 " set it as the run had it"
             )
+        home = self._environment.get("HOME", "")
+        if home.startswith("/") and home != "/" and "HOME" not in self._env:
+            inside = [m for m in mounts if is_under(m, home) and m != home]
+            if inside:  # the places are the traced user's: so is the home the app looks in
+                kept["HOME"] = home
+                notes.append(
+                    f"the plan mounts {', '.join(inside[:3])} in the run's home: it sets HOME={home} as"
+                    " the run had it, so that a program that writes in its home writes there whoever"
+                    " runs the app (an image's user has a home of its own; that user must be able to"
+                    f" reach {home}: run as the traced user, or trace the app as the image's user)"
+                )
         differ: list[str] = []
         for name, values in self._differ.items():
             if name in self._env or not concerns(name, self._ran):
