@@ -1349,7 +1349,10 @@ class MountPlanner:
         notes = []
         cwd = self._planner.cwd
         inside = scratch_of(cwd) if cwd else None
-        if inside is not None:
+        beside = inside is not None and any(  # writes in that scratch place, not the app's
+            is_under(d, inside) and not is_under(d, cwd) for d, _venv in self._placements
+        )
+        if inside is not None and beside:
             notes.append(
                 f"the working directory {cwd} is inside {inside}, a scratch place a plan makes an empty"
                 " tmpfs when the command writes in it, which would hide the application; trace the app"
