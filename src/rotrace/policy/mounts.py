@@ -1349,10 +1349,9 @@ class MountPlanner:
         notes = []
         cwd = self._planner.cwd
         inside = scratch_of(cwd) if cwd else None
-        beside = inside is not None and any(  # writes in that scratch place, not the app's
-            is_under(d, inside) and not is_under(d, cwd) for d, _venv in self._placements
-        )
-        if inside is not None and beside:
+        # said where the command wrote there: allowed here as a scratch place, and a tmpfs the
+        # plan would make there for the writes beside the app would hide it
+        if inside is not None and any(is_under(d, inside) for d, _venv in self._placements):
             notes.append(
                 f"the working directory {cwd} is inside {inside}, a scratch place a plan makes an empty"
                 " tmpfs when the command writes in it, which would hide the application; trace the app"
