@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rotrace.events import ProcessInfo
@@ -29,3 +30,30 @@ def test_every_runs_writer_keeps_its_record_and_its_scripts_name(tmp_path: Path)
     header, verdicts = read_trace(str(tmp_path / "m.json"))
     assert sorted(v.event.pid for v in verdicts) == [100, 200]
     assert header.script_names() == {("python3.11", 100): "tool", ("python3.11", 200): "tool"}
+
+
+def test_a_per_run_name_inside_a_per_run_name_is_one_glob_too(tmp_path: Path) -> None:
+    """uv makes `/tmp/.tmpA/.tmpB/python/...`, both names new in each run: the inner one was
+    left literal (each run's under its own outer directory, one name each) and each said to
+    be in one run only. Grouped under the outer directories' glob, it is one glob too."""
+    paths = []
+    for run, (outer, inner) in enumerate([("Ab12Cd", "Xy34Zw"), ("Ef56Gh", "Uv78St"), ("Ij90Kl", "Qr12Op")]):
+        directory = f"/tmp/.tmp{outer}/.tmp{inner}"
+        header = TraceHeader(command=["uv", "run"], cwd="/srv/app", exit_code=0)
+        verdicts = classify(
+            event(f"/tmp/.tmp{outer}", "mkdir", 0, syscall="mkdir"),
+            event(directory, "mkdir", 0, syscall="mkdir"),
+            event(f"{directory}/python", "create"),
+        )
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, verdicts))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    one = "[A-Za-z0-9]" * 6  # a glob of one per-run name
+    assert sorted({os.fsdecode(v.event.path) for v in verdicts}) == [
+        f"/tmp/.tmp{one}",
+        f"/tmp/.tmp{one}/.tmp{one}",
+        f"/tmp/.tmp{one}/.tmp{one}/python",
+    ]
+    assert all(v.count == 3 for v in verdicts)

@@ -90,21 +90,35 @@ class _Names:
         self.siblings.setdefault((directory, op), Siblings()).add(name, run)
 
     def settle(self, runs: int) -> list[Generalised]:
+        """The globs, a level of directories at a time from the top: the names in directories
+        that are one glob (a per-run `/tmp/.tmpXXXXXX` each run made) are siblings, each run's
+        under its own (uv's `/tmp/.tmpA/.tmpB`: its inner name one per run too)."""
         made: dict[str, Generalised] = {}
-        for (directory, op), siblings in self.siblings.items():
-            for glob, family in siblings.families(runs):
-                full = os.path.join(directory, glob)
-                if not self._safe(full):
-                    continue
-                bits = 0
-                for b in family.names.values():
-                    bits |= b
-                self.families.setdefault((directory, op), []).append(
-                    _Family(glob, glob_regex(glob), len(family.names), bits)
-                )
-                seen = made.get(full)
-                if seen is None or seen.names < len(family.names):
-                    made[full] = Generalised(full, len(family.names), _runs(bits))
+        by_depth: dict[int, list[tuple[str, str]]] = {}
+        for directory, op in self.siblings:
+            by_depth.setdefault(directory.count("/"), []).append((directory, op))
+        for depth in sorted(by_depth):
+            grouped: dict[tuple[str, str], list[str]] = {}  # (general directory, op) -> its directories
+            for directory, op in by_depth[depth]:
+                grouped.setdefault((self.directory(directory), op), []).append(directory)
+            for (general, op), directories in grouped.items():
+                siblings = Siblings()
+                for directory in directories:
+                    for name, bits in self.siblings[(directory, op)].names.items():
+                        siblings.names[name] = siblings.names.get(name, 0) | bits
+                for glob, family in siblings.families(runs):
+                    full = os.path.join(general, glob)
+                    if not self._safe(full):
+                        continue
+                    bits = 0
+                    for b in family.names.values():
+                        bits |= b
+                    found = _Family(glob, glob_regex(glob), len(family.names), bits)
+                    for directory in directories:
+                        self.families.setdefault((directory, op), []).append(found)
+                    seen = made.get(full)
+                    if seen is None or seen.names < len(family.names):
+                        made[full] = Generalised(full, len(family.names), _runs(bits))
         self.siblings.clear()
         return sorted(made.values(), key=lambda g: g.glob)
 
