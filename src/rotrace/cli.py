@@ -223,7 +223,8 @@ def run(
     if loaded is not None:
         from rotrace.escape import safe_text
 
-        unset = {n: v for n, v in loaded.env.items() if os.environ.get(n) != v}
+        given = _env_assignments(command)
+        unset = {n: v for n, v in loaded.env.items() if given.get(n, os.environ.get(n)) != v}
         if unset:  # the plan's settings are the command's environment's to carry, not run's
             settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
             note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
@@ -275,6 +276,27 @@ def run(
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _env_assignments(command: tuple[str, ...]) -> dict[str, str]:
+    """The variables a command sets for what it runs through env(1) (`env NAME=VALUE... CMD`,
+    its options read: -i, -u NAME, -C DIR): the environment its program gets, where rotrace's
+    own does not say it."""
+    if not command or os.path.basename(command[0]) != "env":
+        return {}
+    found: dict[str, str] = {}
+    args = iter(command[1:])
+    for arg in args:
+        if arg in ("-u", "--unset", "-C", "--chdir"):
+            next(args, None)
+        elif arg.startswith("-"):
+            continue
+        elif "=" in arg and not arg.startswith("="):
+            name, _, value = arg.partition("=")
+            found[name] = value
+        else:
+            break
+    return found
 
 
 def _interval(value: str, option: str) -> float:

@@ -168,6 +168,10 @@ def test_run_with_a_policy_says_which_of_its_settings_are_not_set(project: Path)
     set_ = subprocess.run([sys.executable, "-m", "rotrace", "run", "-q", "--policy", "p.toml", "--", "true"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "[env]" not in set_.stderr, set_.stderr
+    # set by the command itself, through env(1): its program has it
+    given = rotrace_cli("run", "-q", "--policy", "p.toml", "--", "env", "-u", "X", "PYLINTHOME=/tmp/pylint",
+                        "true", cwd=project)  # fmt: skip
+    assert "[env]" not in given.stderr, given.stderr
 
 
 APP = """
