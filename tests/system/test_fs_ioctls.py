@@ -261,3 +261,32 @@ def test_every_spelling_of_a_subvolumes_received_state_is_refused(
     assert results == ["0", "0"], results
     changes = [(e["op"], e["path"], e["result"]) for e in events if e["syscall"] == "ioctl"]
     assert changes == [("attr", str(btrfs), 0)] * 2, changes
+
+
+# Requests of the filesystems' ioctl families: two that read (FS_IOC_GETFLAGS, FSGETXATTR),
+# then three that change a file or the filesystem, of which rotrace lists none but SHUTDOWN's:
+# FITRIM (its free blocks discarded), EXT4_IOC_GROUP_EXTEND (it grows), FS_IOC_SHUTDOWN (none
+# that would hang the test where it went through: FIFREEZE).
+FAMILIES = r"""
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1] + "/f", os.O_RDONLY)
+top = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+for target, request, arg in ((fd, 0x80086601, 8), (fd, 0x801C581F, 28), (top, 0xC0185879, 24),
+                             (top, 0x40086607, 8), (top, 0x8004587D, 4)):
+    try:
+        fcntl.ioctl(target, request, bytearray(struct.pack("q", 2) + bytes(arg)))
+        print(0)
+    except OSError as exc:
+        print(exc.errno)
+"""
+
+
+def test_under_enforce_a_filesystem_ioctl_rotrace_does_not_list_is_refused(ext4: Path, site: Path) -> None:  # noqa: F811
+    """The kernel has more filesystem ioctls than any list (resizes, trims, quotas, keys):
+    under --enforce, a request of a filesystem's families that is not known to change nothing is
+    refused (EPERM), the filesystem allowed or not; those that read still answer."""
+    (ext4 / "f").write_text("data\n")
+    results, _events = _run("root", site, ext4, FAMILIES, "--enforce", "--allow", str(ext4))
+    assert results == ["0", "0", str(errno.EPERM), str(errno.EPERM), str(errno.EPERM)], results
+    (ext4 / "g").write_text("still writable\n")  # neither frozen nor shut down
+    assert (ext4 / "g").read_text() == "still writable\n"

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from rotrace.tracer.linux.arch import IO_URING, O_CREAT, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
-from rotrace.tracer.syscalls import FS_IOCTLS, SPECS
+from rotrace.tracer.syscalls import FS_IOCTL_FAMILIES, FS_IOCTLS, FS_READ_IOCTLS, INODE_FLAG_IOCTLS, SPECS
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 BPF_LD_W_ABS = 0x20
@@ -31,6 +31,7 @@ BPF_JGE_K = 0x35
 BPF_JSET_K = 0x45
 BPF_JA = 0x05  # an unconditional jump, as far as 2**32: the conditional ones reach 255 instructions
 BPF_RET_K = 0x06
+BPF_ALU_AND_K = 0x54  # BPF_ALU | BPF_AND | BPF_K
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
@@ -87,6 +88,10 @@ class Assembler:
 
     def ret(self, value: int) -> None:
         self._code.append((BPF_RET_K, None, None, value))
+
+    def and_(self, mask: int) -> None:
+        """A &= mask."""
+        self._code.append((BPF_ALU_AND_K, None, None, mask))
 
     def goto(self, target: str) -> None:
         """Unconditional jump, to any distance ahead."""
@@ -178,17 +183,21 @@ def _guard(
     requests: tuple[int, ...],
     renames: Sequence[int] = (),
     queues: tuple[Sequence[int], Sequence[int]] = ((), ()),
+    families: tuple[int, ...] = (),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
-    tracer); any other call goes on at `tag`, which follows. A ring's file operations are no
-    syscalls: Landlock and a read-only root refuse them unseen, so a confined command has none
-    (as Docker's default seccomp profile), and does its file work through calls rotrace
-    records. So is renameat2 (`renames`) with RENAME_WHITEOUT, which leaves a device node (0:0)
-    at the old name: Landlock does not mediate it, and a confined run makes no device. And
-    (`queues`: mq_open's numbers, mq_unlink's) making or removing a POSIX message queue, answered
-    EACCES: Landlock mediates neither, only the open that follows the making (which then fails
-    with the queue made)."""
+    tracer); any other call goes on at `tag`, which follows. `families` (--enforce): every other
+    ioctl of a filesystem's families ('f', 'v', 'X', btrfs's, f2fs's) is refused too, but those
+    known to change nothing (FS_READ_IOCTLS) and those the tracer decides by the policy
+    (INODE_FLAG_IOCTLS): a filesystem's request rotrace has not listed is no way out. A ring's
+    file operations are no syscalls: Landlock and a read-only root refuse them unseen, so a
+    confined command has none (as Docker's default seccomp profile), and does its file work
+    through calls rotrace records. So is renameat2 (`renames`) with RENAME_WHITEOUT, which
+    leaves a device node (0:0) at the old name: Landlock does not mediate it, and a confined run
+    makes no device. And (`queues`: mq_open's numbers, mq_unlink's) making or removing a POSIX
+    message queue, answered EACCES: Landlock mediates neither, only the open that follows the
+    making (which then fails with the queue made)."""
     opens, unlinks = queues
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
@@ -205,7 +214,14 @@ def _guard(
     asm.label(f"{tag}_tty")
     asm.load(_arg_low_word(1))  # the request is an unsigned int
     for i, request in enumerate(requests):
-        asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if i == len(requests) - 1 else None)
+        last = i == len(requests) - 1 and not families
+        asm.jump(BPF_JEQ_K, request, f"{tag}_deny", tag if last else None)
+    if families:
+        for request in (*FS_READ_IOCTLS, *INODE_FLAG_IOCTLS):
+            asm.jump(BPF_JEQ_K, request, tag, None)
+        asm.and_(0xFF00)  # the request's type: its family
+        for i, family in enumerate(families):
+            asm.jump(BPF_JEQ_K, family << 8, f"{tag}_deny", tag if i == len(families) - 1 else None)
     if renames:
         asm.label(f"{tag}_whiteout")
         asm.load(_arg_low_word(4))  # renameat2(olddirfd, old, newdirfd, new, flags)
@@ -242,6 +258,7 @@ def build_filter(
     syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
+    families = FS_IOCTL_FAMILIES if enforced else ()
     asm = Assembler()
     tables = machine.tables()
     foreign = FOREIGN_IOCTL if confined else {}
@@ -258,7 +275,8 @@ def build_filter(
         asm.label(f"abi{arch:x}_not")
     asm.ret(unknown)
     for arch, ioctl in foreign.items():
-        _guard(asm, f"abi{arch:x}", [ioctl], [machine.native.numbers[name] for name in IO_URING], requests)
+        rings = [machine.native.numbers[name] for name in IO_URING]
+        _guard(asm, f"abi{arch:x}", [ioctl], rings, requests, families=families)
         asm.label(f"abi{arch:x}")
         asm.ret(unknown)
     for table in tables:
@@ -275,7 +293,7 @@ def build_filter(
                 renames.append(x32 | table.numbers["renameat2"])
                 opens += [x32 | nr for nr in opens]
                 unlinks += [x32 | nr for nr in unlinks]
-            _guard(asm, table.name, ioctls, rings, requests, renames, (opens, unlinks))
+            _guard(asm, table.name, ioctls, rings, requests, renames, (opens, unlinks), families)
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:  # every call stops for the tracer; clone3 is refused here all the same

@@ -71,7 +71,37 @@ FS_IOCTLS: dict[int, tuple[str, int | None]] = {
     0x41009432: ("attr", None),  # FS_IOC_SETFSLABEL
     0x4008662C: ("attr", None),  # EXT4_IOC_SETFSUUID
     0x6611: ("truncate", None),  # EXT4_IOC_SWAP_BOOT: the file's blocks, size and times swapped
+    0x6609: ("attr", None),  # EXT4_IOC_MIGRATE: the file's blocks moved to extents (its flags)
+    0x8004587D: ("attr", None),  # FS_IOC_SHUTDOWN (ext4, xfs, f2fs): the filesystem stopped
+    0x4004F50D: ("attr", None),  # F2FS_IOC_SET_PIN_FILE
 }
+# The ioctl families (the request's type byte) of filesystems: 'f' (FS_IOC_*, ext4, fscrypt,
+# fs-verity), 'v' (the inode's version), 'X' (xfs, FS_IOC_FS*XATTR, FITRIM, FIFREEZE), btrfs's
+# (0x94: FICLONE too) and f2fs's (0xf5). Under --enforce, a request of these that is not in
+# FS_READ_IOCTLS (nor decided by the policy: INODE_FLAG_IOCTLS) is refused: the kernel has more
+# of them than any list here (resizes, quotas, freezes, keys), and Landlock mediates none.
+FS_IOCTL_FAMILIES = (0x66, 0x76, 0x58, 0x94, 0xF5)
+# The requests of those families that change nothing a path rule guards: they read (flags,
+# version, extents, labels, policies, btrfs's trees and subvolumes, xfs's geometry), or write
+# only through an fd opened for writing, which Landlock mediated (FICLONE, FICLONERANGE,
+# FIDEDUPERANGE). From linux/fs.h, fsmap.h, fscrypt.h, fsverity.h, btrfs.h; ext4's and xfs's own.
+FS_READ_IOCTLS = frozenset(
+    {
+        0x80086601, 0x80046601, 0x80087601, 0x80047601,  # FS_IOC_GETFLAGS, GETVERSION (and 32-bit)
+        0xC020660B, 0x801C581F, 0x81009431, 0xC0C0583B,  # FIEMAP, FSGETXATTR, GETFSLABEL, GETFSMAP
+        0x40049409, 0x4020940D, 0xC0189436,  # FICLONE, FICLONERANGE, FIDEDUPERANGE
+        0x400C6615, 0x40106614, 0xC0096616, 0xC080661A, 0x8010661B,  # fscrypt's getters
+        0xC0046686, 0xC0286687,  # FS_IOC_MEASURE_VERITY, READ_VERITY_METADATA
+        0x80086603, 0x80046603, 0x80086605, 0x80046605,  # EXT4_IOC_GETVERSION, GETRSVSZ (and 32-bit)
+        0x40046629, 0xC020662A, 0x8008662C,  # EXT4_IOC_GETSTATE, GET_ES_CACHE, GETFSUUID
+        0x800C581E, 0x80705864, 0x8078587C, 0x8100587E,  # XFS_IOC_DIOINFO, FSGEOMETRY (v1, v4, v5)
+        0xD0009411, 0xC0709411, 0xD0009412, 0xD000943E,  # BTRFS_IOC_TREE_SEARCH(_V2), INO_LOOKUP(_USER)
+        0x8400941F, 0xD000941E, 0xC0109414, 0x80189439,  # FS_INFO, DEV_INFO, SPACE_INFO, GET_FEATURES
+        0x80489439, 0x81F8943C, 0xD000943D, 0x80089419,  # SUPPORTED_FEATURES, SUBVOL_INFO, ROOTREF, GETFLAGS
+        0xC0389423, 0xC0389424, 0xC038943B, 0x84009422,  # INO_PATHS, LOGICAL_INO(_V2), BALANCE_PROGRESS
+        0xC400941D, 0x8040942D, 0x80809440,  # SCRUB_PROGRESS, QUOTA_RESCAN_STATUS, ENCODED_READ
+    }
+)  # fmt: skip
 CLONE_UNTRACED = 0x00800000
 W_OK = 2  # access(2)'s mode: may the caller write
 CLONE_NEWNS = 0x00020000
