@@ -13,7 +13,6 @@ apparmor_parser. Each must pass the application's own functional check.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -139,8 +138,8 @@ def _trace(app: App, site: Site, work: Path, root: Path) -> Traced:
     site.lay(app)
     dest = root / image_tree(app.name).lstrip("/")
     shutil.copytree(site.tree, dest, symlinks=True)
-    for template, directory in plan_from_trace(trace).build:  # the image's build, in the image's paths
-        line = template.format(dir=shlex.quote(str(root) + mapping.path(directory)))
+    for step in plan_from_trace(trace).build:  # the image's build, in the image's paths, by the host's Python
+        line = step._replace(directory=str(root) + mapping.path(step.directory)).command()
         subprocess.run(["sh", "-c", line], cwd=dest, env=env, check=True, capture_output=True, timeout=600)
     return Traced(app, trace, mapping)
 

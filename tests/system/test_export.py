@@ -43,9 +43,14 @@ def app(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(base)
 
 
-# The run's own settings of where programs write, which the plan keeps as the run had them
-# (this machine's PIP_* left out: a user's has none).
+# The run's own settings of where programs write (this machine's PIP_* left out: a user's has
+# none). The plan keeps those of programs that ran (Python's, not uv's: no uv ran), and HOME,
+# since it mounts a place in it.
 SETTINGS = {"PYTHONDONTWRITEBYTECODE": "1", "UV_NO_CACHE": "true"}
+
+
+def _kept(app: Path) -> dict[str, str]:
+    return {"HOME": str(app.parent / "home"), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _trace(app: Path, *extra: str) -> Path:
@@ -71,7 +76,7 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     spec = yaml.safe_load(out)["spec"]
     (container,) = spec["containers"]
     assert container["securityContext"] == {"readOnlyRootFilesystem": True}
-    assert {e["name"]: e["value"] for e in container["env"]} == SETTINGS
+    assert {e["name"]: e["value"] for e in container["env"]} == _kept(app)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert set(mounts) == {"/tmp", cache}  # ~/.cache/app was created by the run: ~/.cache is mounted
     assert {v["name"]: v["emptyDir"] for v in spec["volumes"]} == {name: {} for name in mounts.values()}
@@ -80,7 +85,7 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     service = yaml.safe_load(out)["services"]["app"]
     assert service == {
         "read_only": True,
-        "environment": SETTINGS,
+        "environment": _kept(app),
         "volumes": [{"type": "tmpfs", "target": p} for p in sorted(["/tmp", cache])],
     }
 
@@ -89,19 +94,19 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     assert flags == [
         "--read-only",
         *(f"--mount=type=tmpfs,dst={p}" for p in sorted(["/tmp", cache])),
-        *(f"--env={name}={value}" for name, value in SETTINGS.items()),
+        *(f"--env={name}={value}" for name, value in _kept(app).items()),
     ]
 
     _, out, _ = _emit(trace, "bwrap")
     args = out.splitlines()
     assert args[:8] == ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc"]
     assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == sorted(["/tmp", cache])
-    assert {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"} == SETTINGS
+    assert {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"} == _kept(app)
 
     _, out, _ = _emit(trace, "policy")
     policy = tomllib.loads(out)
     assert policy["version"] == 1 and policy["defaults"] is True and cache in policy["allow"]
-    assert policy["env"] == SETTINGS
+    assert policy["env"] == _kept(app)
     assert not any(".venv" in entry for entry in policy["allow"])  # never a mount over the venv
     for fmt in ("k8s", "compose", "docker", "bwrap"):
         text = "\n".join(line for line in _emit(trace, fmt)[1].splitlines() if not line.startswith("#"))

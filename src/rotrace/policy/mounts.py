@@ -1262,11 +1262,10 @@ class MountPlanner:
     def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
         """The run's settings that decide where, or whether, its programs write
         (explain.settings): the trace was made with them, so the plan holds only with them
-        (UV_NO_CACHE=true: without it uv writes ~/.cache/uv). Kept as the run had them: each
-        switch, and each path on a place the plan makes writable; a path elsewhere (a home of
-        the machine that traced) or a value the trace masked is said, not kept."""
+        (UV_NO_CACHE=true: without it uv writes ~/.cache/uv; UV_PROJECT_ENVIRONMENT=/srv/venv:
+        without it uv makes .venv). Kept as the run had them, a path wherever it is (the plan
+        mounts what was written there); a value the trace masked is said, not kept."""
         kept: dict[str, str] = {}
-        elsewhere: list[str] = []
         masked: list[str] = []
         for name in sorted(RUN_SETTINGS & self._environment.keys()):
             if name in self._env or not concerns(name, self._ran):
@@ -1274,9 +1273,7 @@ class MountPlanner:
             value = self._environment[name]
             if value == "<redacted>" or "***" in value:
                 masked.append(name)
-            elif value.startswith("~") or (value.startswith("/") and not _on(value, mounts)):
-                elsewhere.append(f"{name}={value}")  # `~`: a home, the program's to expand (pip's)
-            else:
+            else:  # a path too, wherever it is: what the run read there and wrote there followed it
                 kept[name] = value
         notes = []
         if kept:
@@ -1285,12 +1282,6 @@ class MountPlanner:
             notes.append(
                 f"the run had {listed}: {these} where (or whether) its programs write, and the trace"
                 f" was made with {them}, so the plan sets {them} too"
-            )
-        if elsewhere:
-            notes.append(
-                f"the run had {', '.join(elsewhere)}: the plan makes no place there writable and does"
-                " not set it; a program that follows it writes elsewhere without it (trace the"
-                " command with the environment its container gives it)"
             )
         if masked:
             notes.append(
