@@ -26,7 +26,7 @@ from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
-from rotrace.policy.scripts import program_arguments
+from rotrace.policy.scripts import program_arguments, python_module
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
@@ -56,8 +56,10 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
         cwd = os.fsdecode(p.cwd) if p.cwd is not None else header.cwd
         for arg in program_arguments(p.exe, p.cmdline):
             path = os.path.normpath(os.path.join(cwd, arg))
+            if arg and os.path.isdir(path):  # Python runs a directory's __main__.py
+                path = os.path.join(path, "__main__.py")
             if arg and os.path.isfile(path):
-                found.add(path)
+                found.update({path, os.path.realpath(path)})  # by its name, and where it is
     return frozenset(found)
 
 
@@ -67,9 +69,9 @@ def ran_names(header: TraceHeader) -> frozenset[str]:
     names: set[str] = set()
     for p in header.processes:
         names.update(os.path.basename(os.fsdecode(f)) for f in (p.exe, p.script) if f)
-        args = list(p.cmdline[1:])
-        if "-m" in args and args.index("-m") + 1 < len(args):
-            names.add(args[args.index("-m") + 1].partition(".")[0])
+        module = python_module(p.exe, p.cmdline)
+        if module:
+            names.add(module)
     return frozenset(names)
 
 

@@ -227,29 +227,35 @@ def test_the_k8s_fragment_with_its_seeding_runs_the_application_and_keeps_its_da
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("program", "command"),
     [
-        lambda top: [PYTHON, str(top / "job.py")],
-        lambda top: [PYTHON, "-m", f"{top.name}.job"],
-        lambda top: ["/bin/sh", "-c", f"cd {top.name} && exec {PYTHON} job.py"],
+        ("job.py", lambda top: [PYTHON, str(top / "job.py")]),
+        ("job.py", lambda top: [PYTHON, "-m", f"{top.name}.job"]),
+        ("job.py", lambda top: ["/bin/sh", "-c", f"cd {top.name} && exec {PYTHON} job.py"]),
+        ("__main__.py", lambda top: [PYTHON, top.name]),
+        ("job.py", lambda top: [PYTHON, f"{top.name}-link.py"]),
     ],
-    ids=["by its path", "as a module", "from where a shell went"],
+    ids=["by its path", "as a module", "from where a shell went", "its directory", "through a symlink"],
 )
 def test_a_directory_holding_the_program_the_command_ran_is_never_seeded(
-    command: Callable[[Path], list[str]],
+    program: str, command: Callable[[Path], list[str]]
 ) -> None:
     """A program that appends to itself (all its directory holds is then a file the command
     kept): the directory holds the program the trace saw run, so no volume keeps it, written
     by whatever gets into the app. By its path, run by Python as a module (`python3 -m
-    svc.job`), or from the directory a shell went to first (`cd svc && exec python3 job.py`)."""
+    svc.job`), from the directory a shell went to first (`cd svc && exec python3 job.py`), as
+    a directory (its __main__.py), or through a symlink elsewhere."""
     top = fixed_name_dir("rotrace_held_program_", "/srv")
+    link = top.parent / f"{top.name}-link.py"
     try:
-        (top / "job.py").write_text("open(__file__, 'a').write('# ran\\n')\n")
+        (top / program).write_text("open(__file__, 'a').write('# ran\\n')\n")
+        link.symlink_to(top / "job.py")
         trace = top.parent / f"{top.name}.json"
         run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command(top), cwd=top.parent)
-        assert run.returncode == 1 and (top / "job.py").read_text().endswith("# ran\n"), run.stderr
+        assert run.returncode == 1 and (top / program).read_text().endswith("# ran\n"), run.stderr
         plan = plan_of(trace)
         assert plan.seeded == [] and [b.point for b in plan.blocked] == [str(top)], plan
     finally:
         shutil.rmtree(top)
+        link.unlink(missing_ok=True)
         (top.parent / f"{top.name}.json").unlink(missing_ok=True)

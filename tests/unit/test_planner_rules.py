@@ -856,6 +856,13 @@ def test_a_setting_is_kept_only_where_a_program_that_reads_it_ran() -> None:
     ran = frozenset({"uv", "python3", "pip"})
     plan = _plan(*writes, states={"/tmp": C}, environment=environment, ran=ran)
     assert set(plan.env) == set(environment), plan
+    # pytest's options decide nothing where no pytest ran (nor a known Python writer's, where
+    # no Python did)
+    environment = {"PYTEST_ADDOPTS": "-p evil", "MPLCONFIGDIR": "/tmp/mpl", "XDG_CACHE_HOME": "/tmp/c"}
+    plan = _plan(*writes, states={"/tmp": C}, environment=environment, ran=frozenset({"sh"}))
+    assert plan.env == {"XDG_CACHE_HOME": "/tmp/c"}, plan
+    plan = _plan(*writes, states={"/tmp": C}, environment=environment, ran=frozenset({"python3", "pytest"}))
+    assert set(plan.env) == set(environment), plan
 
 
 def test_merged_runs_that_differ_on_a_setting_keep_only_what_holds_for_each() -> None:

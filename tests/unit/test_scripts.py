@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rotrace.policy.scripts import program_arguments
+from rotrace.policy.scripts import program_arguments, python_module
 
 
 @pytest.mark.parametrize(
@@ -33,9 +33,27 @@ from rotrace.policy.scripts import program_arguments
         ("/srv/app/.venv/bin/datasette", ["datasette", "state/hits.db", "--create"], []),
         ("/usr/bin/sqlite3", ["sqlite3", "app.db", "vacuum"], []),
         ("/usr/bin/env", ["env", "python3", "app.py"], []),
+        ("/bin/busybox", ["sh", "state/run.sh"], ["state/run.sh"]),  # an applet, named by argv[0]
     ],
 )
 def test_the_files_an_interpreter_may_run_are_its_program_arguments(
     exe: str, cmdline: list[str], scripts: list[str]
 ) -> None:
     assert program_arguments(exe, cmdline) == scripts
+
+
+@pytest.mark.parametrize(
+    ("exe", "cmdline", "module"),
+    [
+        ("/usr/bin/python3", ["python3", "-m", "pip", "list"], "pip"),
+        ("/usr/bin/python3", ["python3", "-Im", "pip", "list"], "pip"),
+        ("/usr/bin/python3", ["python3", "-mpip"], "pip"),
+        ("/usr/bin/python3", ["python3", "-m", "black.__main__"], "black"),
+        ("/usr/bin/python3", ["python3", "app.py", "-m", "pip"], None),
+        ("/usr/bin/git", ["git", "commit", "-m", "pip"], None),
+    ],
+)
+def test_the_module_python_runs_is_read_from_its_options(
+    exe: str, cmdline: list[str], module: str | None
+) -> None:
+    assert python_module(exe, cmdline) == module

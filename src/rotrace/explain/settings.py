@@ -46,10 +46,13 @@ RUN_SETTINGS: frozenset[str] = _OWN | {name for known in KNOWN for name, _value 
 
 # The programs a family of settings is read by: a setting of theirs decides nothing in a run
 # none of them ran in (a machine's PIP_DISABLE_PIP_VERSION_CHECK, for a run of no pip).
+_PYTHON = re.compile(r"(python|pypy)[0-9.]*[mtd]?")
 _READ_BY = (
     ("UV_", re.compile(r"uvx?")),
     ("PIP_", re.compile(r"pip[0-9.]*")),
-    ("PYTHON", re.compile(r"(python|pypy)[0-9.]*[mtd]?")),
+    ("PYTHON", _PYTHON),
+    ("PYTEST_", re.compile(r"pytest|py\.test")),
+    ("RUFF_", re.compile(r"ruff")),
 )
 
 
@@ -61,4 +64,6 @@ def concerns(name: str, ran: Collection[str] | None) -> bool:
     for prefix, readers in _READ_BY:
         if name.startswith(prefix):
             return any(readers.fullmatch(program) for program in ran)
-    return True  # the XDG directories and each known writer's own: any program may follow them
+    if name.startswith("XDG_"):
+        return True  # any program may follow the XDG directories
+    return any(_PYTHON.fullmatch(program) for program in ran)  # the other known writers are Python's

@@ -92,13 +92,36 @@ def _shell(args: list[str]) -> list[str]:
     return []
 
 
+def interpreter_name(exe: bytes | str, cmdline: Sequence[str]) -> str | None:
+    """The interpreter a process is, by its executable's name or by the name it was run as
+    (busybox and toybox run `sh` as an applet named by argv[0]); None: no interpreter."""
+    for name in (os.path.basename(os.fsdecode(exe)), os.path.basename(cmdline[0]) if cmdline else ""):
+        if _INTERPRETER.fullmatch(name):
+            return name
+    return None
+
+
+def python_module(exe: bytes | str, cmdline: Sequence[str]) -> str | None:
+    """The module Python runs with -m (`python -Im pip`: pip), its top package; None: none."""
+    name = interpreter_name(exe, cmdline)
+    if name is None or not name.startswith(("python", "pypy")):
+        return None
+    try:
+        found = _python(list(cmdline[1:]))
+    except _Unknown:
+        return None
+    if len(found) == 2 and found[0].endswith(".py") and found[1].endswith("/__main__.py"):
+        return found[0].removesuffix(".py").split("/")[0]
+    return None
+
+
 def program_arguments(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
     """The arguments of `cmdline` (as written: relative or absolute) that may name a file the
     interpreter `exe` runs: its script (a module's files for `python -m`), or for an
     interpreter or an option rotrace cannot read, every argument that is no option; none
     when `exe` is no interpreter or runs no file (a string, its standard input)."""
-    name = os.path.basename(os.fsdecode(exe))
-    if not _INTERPRETER.fullmatch(name):
+    name = interpreter_name(exe, cmdline)
+    if name is None:
         return []
     args = list(cmdline[1:])
     try:
