@@ -59,6 +59,8 @@ class Known:  # and hashing by identity keeps the report's counters cheap
         return self.cmd is None or _regex(self.cmd).search(cmdline) is not None
 
 
+_HOMES = r"(?:/root|/home/[^/]+)"  # the homes a known writer's place in ~ is read in
+
 _regex = functools.cache(re.compile)  # the table's patterns, compiled once (asked for every write)
 
 
@@ -438,9 +440,9 @@ KNOWN: tuple[Known, ...] = (
         who="programs following the XDG base directories",
         why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",
         fix="XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs)",
-        path=r"^(/root|/home/[^/]+)/\.cache(/|$)",
+        path=rf"^{_HOMES}/\.cache(/|$)",
         env=(("XDG_CACHE_HOME", "/tmp/cache"),),
-        root=r"^((?:/root|/home/[^/]+)/\.cache)(?:/|$)",
+        root=rf"^({_HOMES}/\.cache)(?:/|$)",
     ),
     Known(
         id="xdg-state",
@@ -449,9 +451,9 @@ KNOWN: tuple[Known, ...] = (
         why="programs keep state (logs, history, job files) in $XDG_STATE_HOME, ~/.local/state by default",
         fix="XDG_STATE_HOME=/tmp/state (on a writable tmpfs; a volume there where the state must outlive "
         "the container)",
-        path=r"^(/root|/home/[^/]+)/\.local/state(/|$)",
+        path=rf"^{_HOMES}/\.local/state(/|$)",
         env=(("XDG_STATE_HOME", "/tmp/state"),),
-        root=r"^((?:/root|/home/[^/]+)/\.local/state)(?:/|$)",
+        root=rf"^({_HOMES}/\.local/state)(?:/|$)",
     ),
     Known(
         id="sqlite-read-only",
