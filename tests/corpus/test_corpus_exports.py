@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -114,8 +113,8 @@ def _trace(w: Workload, base: Base, work: Path, root: Path) -> Traced:
     base.lay(w)
     dest = root / image_tree(w.name).lstrip("/")
     shutil.copytree(cwd, dest, symlinks=True)
-    for t, directory in plan_of(trace).build:  # the image's build, its paths as the image has them
-        line = t.format(dir=shlex.quote(str(root) + mapping.path(directory)))
+    for step in plan_of(trace).build:  # the image's build, its paths as the image has them
+        line = step._replace(directory=str(root) + mapping.path(step.directory)).command()
         subprocess.run(["sh", "-c", line], cwd=dest, env=env, check=True, capture_output=True, timeout=600)
     return Traced(w, trace, mapping, exit_code)
 
