@@ -151,10 +151,10 @@ def test_state_in_a_home_is_moved_by_its_setting_and_the_plan_runs_for_another_u
         assert status == 0 and [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == ["/tmp"], err
         other = Path(tempfile.mkdtemp(prefix="rotrace-state-", dir="/home"))
         try:
-            for user_home in (home, other):
+            for user_home in (home, other):  # the system's Python: a checkout in /tmp is under the tmpfs
                 env = _env(app, HOME=str(user_home))
-                ran = subprocess.run(["bwrap", *args, "--", sys.executable, "-c", STATE], cwd=app, env=env,
-                                     capture_output=True, text=True, timeout=60)  # fmt: skip
+                argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", STATE]
+                ran = subprocess.run(argv, cwd=app, env=env, capture_output=True, text=True, timeout=60)
                 assert (ran.returncode, ran.stdout) == (0, "ok 1\n"), ran.stderr
         finally:
             shutil.rmtree(other)

@@ -95,13 +95,18 @@ def test_the_plan_keeps_the_uv_settings_its_trace_was_made_with() -> None:
     assert UV is not None
     base = Path(tempfile.mkdtemp(prefix="rotrace-uv-plan-", dir="/var/tmp"))  # not under /tmp
     try:
-        project = make_project(base / "app", UV)
+        # uv and the project's Python outside /tmp, which the plan mounts a tmpfs on (a checkout
+        # of rotrace may be there)
+        uv = base / "uv"
+        shutil.copy2(UV, uv)
+        python = "/usr/bin/python3.11"
+        project = make_project(base / "app", str(uv), python)
         home = base / "home"
         home.mkdir()
-        env = uv_env()
+        env = uv_env(python)
         env.update(HOME=str(home), UV_FROZEN="true", UV_NO_CACHE="true", UV_NO_SYNC="true")
         env.pop("UV_CACHE_DIR", None)
-        command = [UV, "run", "python", "main.py"]
+        command = [str(uv), "run", "python", "main.py"]
         traced = rotrace_cli("run", "-q", "--json", "t.json", "--", *command, cwd=project, env=env)
         assert traced.returncode == 0 and traced.stdout == "hello from the app\n", traced.stderr
         exported = rotrace_cli("allowlist", "t.json", "--format", "bwrap", cwd=project)
