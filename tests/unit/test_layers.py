@@ -20,6 +20,7 @@ BASE = {
     "rotrace.escape",
     "rotrace.inputs",
     "rotrace.redact",
+    "rotrace.mountinfo",
 }
 ALLOWED: dict[str, set[str]] = {
     "rotrace.tracer.linux": set(),  # the kernel interface: nothing of the tracer's logic

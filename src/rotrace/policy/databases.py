@@ -24,11 +24,11 @@ classified, as the forecast reads whether a parent exists.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
 
 from rotrace.events import FileEvent
+from rotrace.mountinfo import current_mount_points
 
 MAGIC = b"SQLite format 3\x00"  # the database file's header (fileformat2.html, section 1.3)
 SIDECARS = (b"-journal", b"-wal", b"-shm")
@@ -83,22 +83,6 @@ def before(time_ns: int, since: int) -> bool:
     return time_ns + step <= since
 
 
-def _mount_points() -> set[bytes]:
-    """The mount points of rotrace's mount namespace (/proc/self/mountinfo's fifth field, its
-    spaces, tabs, newlines and backslashes written in octal)."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return set()
-    unescape = re.compile(rb"\\([0-7]{3})")
-    return {
-        unescape.sub(lambda m: bytes([int(m.group(1), 8)]), line.split(b" ")[4])
-        for line in lines
-        if line.count(b" ") >= 4
-    }
-
-
 def database(path: bytes, since: int | None) -> tuple[int, int] | None:
     """The (device, inode) of the file at `path` if it is a SQLite database (a regular file
     with its header) whose modification time is before `since` (None: whenever); else None.
@@ -106,7 +90,7 @@ def database(path: bytes, since: int | None) -> tuple[int, int] | None:
     mounted at `path` (a bind mount) is no answer: it hides the one the command opened, which
     the first look may have come too late to see (the report reads the events as they come)."""
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode) or path in _mount_points():
+        if not stat.S_ISREG(os.lstat(path).st_mode) or path in current_mount_points():
             return None
         fd = os.open(path, _READ)
     except (OSError, ValueError):

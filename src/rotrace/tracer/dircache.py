@@ -51,6 +51,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterable
 
+from rotrace.mountinfo import mount_points, unescape
 from rotrace.tracer.linux.kernel import libc
 
 
@@ -180,21 +181,6 @@ def _mgtime_kernel() -> bool:
 _MGTIME = _mgtime_kernel()
 
 
-def _unescape(field: bytes) -> bytes:
-    """A mountinfo path: spaces, tabs, newlines and backslashes are written as octal."""
-    if b"\\" not in field:
-        return field
-    out, i = bytearray(), 0
-    while i < len(field):
-        if field[i : i + 1] == b"\\" and field[i + 1 : i + 4].isdigit():
-            out.append(int(field[i + 1 : i + 4], 8))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return bytes(out)
-
-
 def _mount_types(text: bytes) -> dict[bytes, bytes]:
     """Each mount point (rotrace's view) and its filesystem type; the last mount at a point wins."""
     found: dict[bytes, bytes] = {}
@@ -204,7 +190,7 @@ def _mount_types(text: bytes) -> dict[bytes, bytes]:
             sep = fields.index(b"-", 6)
         except ValueError:
             continue
-        found[_unescape(fields[4])] = fields[sep + 1]
+        found[unescape(fields[4])] = fields[sep + 1]
     return found
 
 
@@ -323,7 +309,7 @@ class DirCache:
         table = set(text.splitlines())
         changed = table ^ self._table
         self._table = table
-        return {_unescape(line.split(b" ")[4]) for line in changed if line.count(b" ") >= 4}
+        return mount_points(changed)
 
     def forget_all(self) -> None:
         """Nothing cached is known any more (a mount changed, the inotify queue overflowed)."""
