@@ -273,10 +273,14 @@ class _Planner:
             path = os.path.dirname(path)
         return False
 
+    def made(self, path: str) -> bool:
+        """`path` was made by a mkdir of the run that succeeded (under its name of then)."""
+        return path in self.created or self.origin(path) in self.created
+
     def is_directory(self, path: str) -> bool:
         """`path` is (or was made as) a directory: made by a mkdir of the run, recorded as one,
         or one now."""
-        if path in self.created or self.origin(path) in self.created:
+        if self.made(path):
             return True
         state = self.states.get(path)
         if state is not None:
@@ -293,10 +297,11 @@ class _Planner:
         return _renamed(path, self._origins)
 
     def made_by_command(self, directory: str) -> bool:
-        for name in (directory, self.origin(directory)):
-            if name in self.created or self.states.get(name) == DirState.ABSENT:
-                return True
-        return False
+        """Made by the run: by a mkdir of it, or absent when the run first wrote there."""
+        return self.made(directory) or DirState.ABSENT in (
+            self.states.get(directory),
+            self.states.get(self.origin(directory)),
+        )
 
     def point(self, directory: str) -> str:
         scratch = scratch_of(directory)
@@ -1357,11 +1362,7 @@ class MountPlanner:
                     " the image keeps it"
                 )
         planner = self._planner
-        made = [
-            m
-            for m in mounts
-            if m not in SCRATCH and (m in planner.created or planner.origin(m) in planner.created)
-        ]
+        made = [m for m in mounts if m not in SCRATCH and planner.made(m)]
         tried = [m for m in mounts if m not in SCRATCH and m not in made and m in planner.refused_mkdirs]
         if made or tried:
             listed = ", ".join([*made, *tried][:3]) + (

@@ -35,15 +35,16 @@ class _Unknown(Exception):
     """An option rotrace does not know: what follows may be its value or the script."""
 
 
-def _python(args: list[str]) -> list[str]:
+def _python(args: list[str]) -> tuple[list[str], str | None]:
+    """The files Python's arguments may run, and the module it runs with -m (None: none)."""
     it = iter(args)
     for arg in it:
         if arg == "--":
-            return [next(it, "")][:1]
+            return [next(it, "")][:1], None
         if arg in ("-", ""):
-            return []  # its standard input
+            return [], None  # its standard input
         if not arg.startswith("-"):
-            return [arg]
+            return [arg], None
         if arg.startswith("--"):
             if arg in _PY_LONG_VALUED:
                 next(it, None)
@@ -52,18 +53,18 @@ def _python(args: list[str]) -> list[str]:
             continue
         for i, letter in enumerate(arg[1:], start=1):
             if letter == "c":
-                return []  # a string
+                return [], None  # a string
             if letter == "m":  # a module, found from the working directory first
                 module = arg[i + 1 :] or next(it, "")
                 base = module.replace(".", "/")
-                return [f"{base}.py", f"{base}/__main__.py"] if module else []
+                return ([f"{base}.py", f"{base}/__main__.py"], module) if module else ([], None)
             if letter in _PY_VALUED:
                 if not arg[i + 1 :]:
                     next(it, None)
                 break
             if letter not in _PY_FLAGS:
                 raise _Unknown(arg)
-    return []
+    return [], None
 
 
 def _shell(args: list[str]) -> list[str]:
@@ -107,12 +108,10 @@ def python_module(exe: bytes | str, cmdline: Sequence[str]) -> str | None:
     if name is None or not name.startswith(("python", "pypy")):
         return None
     try:
-        found = _python(list(cmdline[1:]))
+        _files, module = _python(list(cmdline[1:]))
     except _Unknown:
         return None
-    if len(found) == 2 and found[0].endswith(".py") and found[1].endswith("/__main__.py"):
-        return found[0].removesuffix(".py").split("/")[0]
-    return None
+    return module.split(".")[0] if module else None
 
 
 def program_arguments(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
@@ -126,7 +125,7 @@ def program_arguments(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
     args = list(cmdline[1:])
     try:
         if name.startswith(("python", "pypy")):
-            return _python(args)
+            return _python(args)[0]
         if name.endswith("sh"):
             return _shell(args)
     except _Unknown:

@@ -436,7 +436,7 @@ def stamp(
     if not (marks or steps):
         return None
     # a rename under way in one of them may have moved its time and not yet its names
-    if not all(settle(path, (dev, ino)) for path, dev, ino, _time in marks if dev != -1):
+    if not all(settle(path, (dev, ino)) for path, dev, ino, time in marks if (dev, ino, time) != _ABSENT):
         return Stamps(parent, (), told=False, plain=plain)
     return Stamps(parent, marks, steps=tuple(steps), seen=seen, plain=plain)
 
