@@ -174,6 +174,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
         return result
     rules = {entry: Allowlist([expand(entry, project or loaded.home)]) for entry in loaded.allow}
     outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
+    labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     for v in reclassified:
         e = v.event
         if not e.write:
@@ -191,6 +192,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
                 continue
             denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
             program = program_name(e.exe) or "?"
+            program = labels.get((program, e.pid), program)
             outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
     # The directories a policy may allow: the mounts, and those that held files before the run
     # (an allow rule hides nothing); never a venv, a system directory or above the application

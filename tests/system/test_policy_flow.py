@@ -141,6 +141,21 @@ def test_check_advises_update_only_where_it_would_add_an_entry(project: Path) ->
     assert "no allow entry can cover them: `rotrace allowlist TRACE` says why" in after.stderr, after.stderr
 
 
+def test_check_names_a_script_as_the_report_does(project: Path) -> None:
+    """A write outside the policy by a console script is said to be the script's (`mytool`), as
+    the report names the process, not its interpreter's (`python3.11`)."""
+    project.mkdir(parents=True)
+    (project / "rotrace.toml").write_text("version = 1\nallow = []\n")
+    tool = project / "mytool"
+    tool.write_text(f"#!{sys.executable}\nopen('out.txt', 'w').write('x')\n")
+    tool.chmod(0o755)
+    traced = rotrace_cli("run", "--json", "t.json", "--", str(tool), cwd=project)
+    assert traced.returncode == 1 and "mytool" in traced.stderr, traced.stderr
+    found = rotrace_cli("check", "-q", "t.json", cwd=project)
+    line = next(s for s in found.stderr.splitlines() if "outside the policy" in s)
+    assert "mytool wrote" in line and "python" not in line.split(" wrote ")[0].split(":")[-1], line
+
+
 def test_a_policy_written_out_of_the_project_says_where_its_relative_entries_are(project: Path) -> None:
     """`allowlist T --format policy > ../plan.toml`, then `run --read-only --policy ../plan.toml`
     from the project: `out` is the plan's directory's `out`, which is not there, and the replay
