@@ -7,10 +7,12 @@ emitter that escapes (YAML double quotes), or left out. Both rest on one set of 
 every line break that a terminal, YAML (`\\n \\r \\x85 \\u2028 \\u2029`), TOML or JSON honours,
 every other control character (NUL included), the characters that reorder or hide text
 (bidirectional overrides, zero-width characters, the BOM, fillers, tag characters, variation
-selectors), and surrogates (not text). And two sequences: the workflow commands a CI runner
-acts on anywhere in a line of a step's output (GitHub's legacy `##[command]`, Azure Pipelines'
+selectors), and surrogates (not text). And the workflow commands a CI runner acts on: those it
+reads anywhere in a line of a step's output (GitHub's legacy `##[command]`, Azure Pipelines'
 `##vso[`), whose first `#` is escaped (`\x23` to a reader, `\u0023` in JSON and TOML strings,
-an escape in a YAML double-quoted string).
+an escape in a YAML double-quoted string), and GitHub's `::command::`, read from a line that
+starts with it once its leading blanks are trimmed: a name that starts so (`::stop-commands::`
+would silence every annotation after it) is not plain, and `safe_text` escapes its first `:`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ NOT_PLAIN = re.compile(
 CI_COMMAND = re.compile(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
 
 
+def _starts_command(text: str) -> bool:
+    """GitHub's runner trims a line's leading white space (any Unicode blank) before it looks
+    for `::`."""
+    return text.lstrip().startswith("::")
+
+
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
@@ -60,19 +68,38 @@ def safe_text(value: bytes | str) -> str:
     with contextlib.suppress(UnicodeEncodeError):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     text = NOT_PLAIN.sub(_escape_char, text)
+    if _starts_command(text):
+        blanks = len(text) - len(text.lstrip())
+        text = f"{text[:blanks]}\\x3a{text[blanks + 1 :]}"
     return CI_COMMAND.sub(lambda _: "\\x23", text) if "#" in text else text
 
 
-def is_plain(text: str) -> bool:
+def is_plain(text: str, *, starts_line: bool = True) -> bool:
     """Nothing in `text` needs escaping: written as it is, it stays one line, shows what it is,
-    is valid UTF-8, and is no CI command."""
-    return NOT_PLAIN.search(text) is None and ("#" not in text or CI_COMMAND.search(text) is None)
+    is valid UTF-8, and is no CI command, nor (where it may start a line) GitHub's `::`."""
+    return (
+        NOT_PLAIN.search(text) is None
+        and ("#" not in text or CI_COMMAND.search(text) is None)
+        and not (starts_line and _starts_command(text))
+    )
 
 
 def ci_safe_json(text: str) -> str:
     """JSON text (or TOML: both read `\u0023` in a string as `#`) with no CI command in it: the
     sequences can only be inside its strings."""
     return CI_COMMAND.sub(lambda _: "\\u0023", text) if "##" in text else text
+
+
+def _may_start_a_line_with_a_command(value: str) -> bool:
+    """Whether a scalar written in block, plain or single-quoted style could put `::` at the
+    start of a line: one of its own lines starts so, or it is long enough for the emitter to
+    fold it (at a blank, which may come before a `::`)."""
+    if "::" not in value:
+        return False
+    return len(value) > _FOLDED or any(_starts_command(line) for line in value.splitlines())
+
+
+_FOLDED = 1_000  # shorter than any width rotrace's emitters fold at
 
 
 class EscapingEmitter:
@@ -90,11 +117,14 @@ class EscapingEmitter:
 
     def choose_scalar_style(self) -> Any:
         value = getattr(self.event, "value", None)
-        if isinstance(value, str) and not is_plain(value.replace("\n", "").replace("\t", "")):
+        if isinstance(value, str) and (
+            not is_plain(value.replace("\n", "").replace("\t", "")) or _may_start_a_line_with_a_command(value)
+        ):
             return '"'
         return super().choose_scalar_style()  # type: ignore[misc]
 
     def write_double_quoted(self, text: str, split: bool = True) -> None:
+        split = split and "::" not in text  # folded, a line could start with it
         # the emitters' own test escapes C0, C1, line breaks and surrogates; with allow_unicode
         # off it escapes every character past ASCII, the rest of the set among them
         allow, self.allow_unicode = self.allow_unicode, self.allow_unicode and is_plain(text)

@@ -120,6 +120,17 @@ def test_bwrap_setenv_and_a_value_no_line_can_hold_left_out() -> None:
     assert incomplete and any("BAD" in n and "left out" in n for n in notes)
 
 
+def test_bwrap_leaves_out_a_value_that_would_start_a_line_with_a_workflow_command() -> None:
+    """One argument per line: a value `::stop-commands::x` would be a GitHub Actions command in
+    the step's log (the runner trims the line's blanks first); docker's `--env=` line holds it."""
+    plan = _plan(env={"OK": VALUE, "CMD": " ::stop-commands::x"})
+    text, notes, incomplete = _render("bwrap", plan)
+    assert not any(line.lstrip().startswith("::") for line in text.splitlines()), text
+    assert "CMD" not in text.splitlines() and incomplete
+    assert any("CMD" in n and "left out" in n for n in notes)
+    assert "--env=CMD= ::stop-commands::x" in _render("docker", plan)[0].splitlines()
+
+
 def test_docker_and_compose_leave_out_what_they_cannot_hold_and_yaml_holds_a_line_break() -> None:
     plan = _plan(env={"BAD": BROKEN, "1NOT_A_NAME": "x"})
     text, notes, incomplete = _render("docker", plan)

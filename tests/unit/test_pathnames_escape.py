@@ -93,19 +93,32 @@ def test_safe_text_escapes_what_shows_as_nothing_or_a_blank() -> None:
         assert escaped != f"a{hidden}b" and escaped.isascii() and safe_text(escaped) == escaped, hidden
 
 
-_CI_TEXT = st.text(alphabet=st.sampled_from(list("#[vsoVOa]\\ ")), max_size=30)
+_CI_TEXT = st.text(alphabet=st.sampled_from(list("#[vsoVOa]\\ :\n\u3000")), max_size=30)
+
+
+def _line_command(text: str) -> bool:
+    """GitHub's `::command::`: a line that starts with `::` once its leading blanks are trimmed."""
+    return any(line.lstrip().startswith("::") for line in text.splitlines())
 
 
 @given(_CI_TEXT)
 def test_no_ci_command_is_left_in_what_a_runner_reads(text: str) -> None:
-    """GitHub's `##[command]` and Azure's `##vso[` act anywhere in a line: the escaped text has
-    none, stays as escaped when escaped again, and JSON, TOML and YAML read the name back."""
+    """GitHub's `##[command]` and Azure's `##vso[` act anywhere in a line, GitHub's `::command::`
+    at a line's start (after its blanks): the escaped text has none, stays as escaped when
+    escaped again, and JSON, TOML and YAML read the name back."""
     command = re.compile(r"##(vso)?\[", re.IGNORECASE)
     shown = safe_text(text)
-    assert not command.search(shown) and safe_text(shown) == shown
-    assert is_plain(text) == (command.search(text) is None)
+    assert not command.search(shown) and not _line_command(shown) and safe_text(shown) == shown
+    assert is_plain(text) == (command.search(text) is None and not _line_command(text) and "\n" not in text)
     encoded = ci_safe_json(json.dumps(text))
     assert not command.search(encoded) and json.loads(encoded) == text
     for written, read in ((_toml({"a": text}), lambda t: tomllib.loads(t)["a"]),
                           (_yaml({"a": text}), lambda t: yaml.safe_load(t)["a"])):  # fmt: skip
-        assert not command.search(written) and read(written) == text, written
+        assert not command.search(written) and not _line_command(written) and read(written) == text, written
+
+
+def test_a_long_yaml_value_is_not_folded_where_a_line_would_start_with_a_command() -> None:
+    """PyYAML folds a long scalar at a blank: the next line would start with `::`."""
+    text = "w " * 5000 + "::stop-commands::x"
+    written = _yaml({"a": text})
+    assert not _line_command(written) and yaml.safe_load(written)["a"] == text

@@ -101,14 +101,15 @@ def _header(plan: MountPlan, target: Target, what: str) -> str:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _env(plan: MountPlan, line: bool) -> tuple[dict[str, str], list[str]]:
+def _env(plan: MountPlan, line: bool, alone: bool = False) -> tuple[dict[str, str], list[str]]:
     """The plan's settings a format can hold, and notes for the rest: a name is a shell
     identifier; a value holds no NUL (no environment can), is UTF-8 (manifests), and for a
-    line of arguments (`line`) nothing that would end or hide the line."""
+    line of arguments (`line`) nothing that would end or hide the line, nor, written alone on
+    its line (`alone`), start a CI command there."""
     kept: dict[str, str] = {}
     notes = []
     for name, value in plan.env.items():
-        fits = is_plain(value) if line else _is_utf8(value) and "\0" not in value
+        fits = is_plain(value, starts_line=alone) if line else _is_utf8(value) and "\0" not in value
         if _ENV_NAME.fullmatch(name) and fits:
             kept[name] = value
         else:
@@ -455,7 +456,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     # IPC namespace, as a container's: no System V or POSIX message-queue object left behind.
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc", "/proc",
             *capability_flags(), "--die-with-parent", *placed.args]  # fmt: skip
-    env, env_notes = _env(plan, line=True)
+    env, env_notes = _env(plan, line=True, alone=True)  # one argument per line
     for name, value in env.items():
         args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
