@@ -272,3 +272,29 @@ def test_a_container_that_runs_as_another_user_than_the_trace_is_said(tmp_path: 
     assert not [n for n in harden(Manifest(DEPLOYMENT), as_app, (), []).notes if "the trace was made as" in n]
     unsaid = DEPLOYMENT.replace("runAsUser: 1000   # app", "runAsNonRoot: true")
     assert not [n for n in harden(Manifest(unsaid), as_root, (), []).notes if "the trace was made as" in n]
+
+
+@pytest.mark.parametrize("text", ["", "# the app goes here\n", "\n\n# two\n# comments\n"])
+def test_a_manifest_with_no_document_is_no_workload(tmp_path: Path, text: str) -> None:
+    with pytest.raises(BadInput, match="no workload in the manifest"):
+        harden(Manifest(text), _merged(tmp_path), (), [])
+
+
+@pytest.mark.parametrize(
+    "recursive",
+    ["command: &c [python3, *c]", "env: &e [{name: A, value: x, self: *e}]"],
+)
+def test_a_collection_that_holds_itself_is_refused(tmp_path: Path, recursive: str) -> None:
+    """Read back, a recursive alias is null: the hardened manifest would change the user's
+    command without a word."""
+    text = DEPLOYMENT.replace("command: [python3, server.py]", recursive)
+    with pytest.raises(BadInput, match="aliases a collection inside itself"):
+        harden(Manifest(text), _merged(tmp_path), (), [])
+
+
+def test_aliases_that_hold_no_cycle_are_kept(tmp_path: Path) -> None:
+    aliased = "command: &c [python3, server.py]\n        args: *c"
+    text = DEPLOYMENT.replace("command: [python3, server.py]", aliased)
+    hardened = harden(Manifest(text), _merged(tmp_path), (), [])
+    container = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == container["args"] == ["python3", "server.py"]

@@ -58,21 +58,32 @@ def _yaml() -> Any:
 def _split(text: str) -> list[str]:
     """The documents' texts, which concatenated are `text` (at the parser's document ends)."""
     from ruamel.yaml.error import MarkedYAMLError
-    from ruamel.yaml.events import DocumentEndEvent
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentEndEvent
 
     _check_nesting(text)
     ends = []
+    open_anchors: list[str | None] = []  # the anchors of the collections being read, outermost first
     try:
         for event in _yaml().parse(text):
             if isinstance(event, DocumentEndEvent):
                 ends.append(event.end_mark.index)
+            elif isinstance(event, CollectionStartEvent):
+                open_anchors.append(event.anchor)
+            elif isinstance(event, CollectionEndEvent):
+                open_anchors.pop()
+            elif isinstance(event, AliasEvent) and event.anchor in open_anchors:
+                # a collection that holds itself: read back, the alias is null (no Kubernetes
+                # object holds itself), and the manifest would be changed without a word
+                line = event.start_mark.line + 1
+                raise BadInput(f"not YAML rotrace rewrites: line {line} aliases a collection inside itself")
     except MarkedYAMLError as exc:
         raise BadInput(f"not YAML: {_problem(exc)}") from None
+    if not ends:  # nothing but comments and blanks: one document with no data
+        return [text]
     starts = [0, *ends[:-1]]
     chunks = [text[a:b] for a, b in zip(starts, ends, strict=True)]
-    if chunks:
-        chunks[-1] += text[ends[-1] :]
-    return chunks or [text]
+    chunks[-1] += text[ends[-1] :]
+    return chunks
 
 
 def _check_nesting(text: str) -> None:
