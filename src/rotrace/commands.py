@@ -65,9 +65,11 @@ def check(
     from this directory upward (policyfile.find_policy). With a policy file: what each run
     wrote outside it (exit 1), and the rules no run used; `update` first widens the file with
     the directories the runs need, then checks."""
+    named = traces
     traces = trace_files(traces)
-    if len(traces) > 1 and json_path:
-        raise BadOption("--json takes one TRACE")
+    if len(traces) > 1 and (json_path or view.json):  # a directory or a glob names several
+        option = "--json" if json_path else "--format json"
+        raise BadOption(f"{option} takes one trace: {safe_text(' '.join(named))} names {len(traces)}")
     if json_path and json_path != "-" and _same_file(json_path, traces[0]):
         # opened for writing, it would be emptied before its events are read: both lost
         raise BadOption(f"--json {json_path} is the trace it re-classifies: write it to another file")

@@ -88,6 +88,15 @@ def test_check_usage_errors(project: Path) -> None:
     assert nothing.returncode == 2 and "--update needs a policy file" in nothing.stderr
     many = rotrace_cli("check", "--json", "x.json", "t1.json", "t2.json", cwd=project)
     assert many.returncode == 2 and "take one TRACE" in many.stderr
+    # a directory or a glob naming several: one JSON document per trace would be no document
+    (project / "traces").mkdir()
+    for name in ("t1.json", "t2.json"):
+        shutil.copy(project / name, project / "traces" / name)
+    for given in ("traces", "traces/*.json"):
+        for options in (["--format", "json"], ["--json", "x.json"]):
+            found = rotrace_cli("check", *options, given, cwd=project)
+            assert found.returncode == 2 and f"takes one trace: {given} names 2" in found.stderr, found.stderr
+            assert found.stdout == "" and not (project / "x.json").exists()
 
 
 SQLITE_IN = """
