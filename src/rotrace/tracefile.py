@@ -314,8 +314,8 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         environment=_environment(data),
         enforced=_int(data, "enforced", None, low=1, high=1000),
         labels=_labels(data),
-        sources=[_source(s) for s in _field(data, "sources", list, [])],
-        generalised=[_generalised(g) for g in _field(data, "generalised", list, [])],
+        sources=(sources := [_source(s) for s in _field(data, "sources", list, [])]),
+        generalised=[_generalised(g, len(sources)) for g in _field(data, "generalised", list, [])],
         checkpoint=checkpoint,
         let_go=let_go,
     )
@@ -360,12 +360,13 @@ def _source(obj: object) -> Source:
     )
 
 
-def _generalised(obj: object) -> Generalised:
+def _generalised(obj: object, sources: int) -> Generalised:
     if not isinstance(obj, dict):
         raise _Malformed("a generalised name must be an object")
     runs = _field(obj, "runs", list)
     if not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**32 for r in runs):
         raise _Malformed("'runs' must be a list of run indices")
+    _check_runs(tuple(runs), sources)
     return Generalised(_field(obj, "glob", str), _int(obj, "names", low=1), tuple(runs))
 
 
@@ -457,8 +458,9 @@ class Verdicts:
     read whole, and is still validated the same way.
     """
 
-    def __init__(self, path: str, events: list[Any] | None = None) -> None:
+    def __init__(self, path: str, runs: int, events: list[Any] | None = None) -> None:
         self.path = path
+        self._runs = runs  # a merged trace's sources (0: one run, whose events name none)
         self._events = events  # a trace in another layout, already parsed
 
     def _objects(self) -> Iterator[Any]:
@@ -484,9 +486,19 @@ class Verdicts:
     def __iter__(self) -> Iterator[Verdict]:
         for i, obj in enumerate(self._objects()):
             try:
-                yield _verdict(obj)
+                verdict = _verdict(obj)
+                _check_runs(verdict.runs, self._runs)
             except (_Malformed, UnicodeEncodeError) as exc:
                 raise BadInput(f"{self.path}: event {i} is malformed: {exc}") from None
+            yield verdict
+
+
+def _check_runs(runs: tuple[int, ...], sources: int) -> None:
+    """A merged trace's run indices name its sources: one past them would count a run the
+    trace does not hold ("seen in 3 of 2 runs")."""
+    if runs and max(runs) >= sources:
+        held = f"its {sources} sources" if sources else "no sources (not a merged trace)"
+        raise _Malformed(f"'runs' names run {max(runs)}, and the trace has {held}")
 
 
 def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
@@ -503,7 +515,8 @@ def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
                 first = f.readline(HEADER_LIMIT).decode("utf-8").rstrip("\n")
                 if first.endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
                     head = _load(first[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
-                    return _check(head, path), Verdicts(path)
+                    header = _check(head, path)
+                    return header, Verdicts(path, len(header.sources))
                 f.seek(0)
             text = read_whole(f, path, "trace", WHOLE_LIMIT).decode("utf-8")
         except OSError as exc:
@@ -517,8 +530,8 @@ def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
     except _Malformed as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
     if pipe:
-        _PIPED[path] = header, Verdicts(path, events)
-    return header, Verdicts(path, events)
+        _PIPED[path] = header, Verdicts(path, len(header.sources), events)
+    return header, Verdicts(path, len(header.sources), events)
 
 
 _PIPED: dict[str, tuple[TraceHeader, Verdicts]] = {}  # the traces read from pipes, by path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -75,4 +77,18 @@ headers = st.builds(
         max_size=2,
     ),
     checkpoint=st.none() | checkpoint_times,
-)
+).map(lambda h: dataclasses.replace(h, generalised=[_fitted(g, len(h.sources)) for g in h.generalised]))
+
+
+def _fitted(item: Any, sources: int) -> Any:
+    """A generalised name or a verdict whose run indices name runs the trace holds: its
+    sources (none in a trace of one run)."""
+    return dataclasses.replace(item, runs=tuple(sorted({r % sources for r in item.runs})) if sources else ())
+
+
+@st.composite
+def traces(draw: st.DrawFn, max_events: int = 4) -> tuple[TraceHeader, list[Verdict]]:
+    """A header and events the writer can be given together: the events' runs are the header's."""
+    header: TraceHeader = draw(headers)
+    found: list[Verdict] = draw(st.lists(verdicts, max_size=max_events))
+    return header, [_fitted(v, len(header.sources)) for v in found]

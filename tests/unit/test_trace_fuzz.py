@@ -21,8 +21,6 @@ from hypothesis import strategies as st
 
 from rotrace.cli import main
 from rotrace.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_STATUSES
-from rotrace.policy.verdict import Verdict
-from rotrace.record import TraceHeader
 from tests.unit import strategies
 from tests.unit.factories import written_trace
 
@@ -106,8 +104,7 @@ def trace_files(draw: st.DrawFn) -> bytes | None:
     kind = draw(st.sampled_from(["edited", "edited", "edited", "truncated", "not utf-8", "directory"]))
     if kind == "directory":
         return None
-    header: TraceHeader = draw(strategies.headers)
-    verdicts: list[Verdict] = draw(st.lists(strategies.verdicts, max_size=3))
+    header, verdicts = draw(strategies.traces(max_events=3))
     text = written_trace(header, verdicts)
     if kind == "truncated":
         return text.encode()[: draw(st.integers(0, len(text.encode()) - 1))]

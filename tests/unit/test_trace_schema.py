@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
 from rotrace.policy.verdict import Verdict
@@ -41,11 +40,11 @@ def test_a_non_utf8_path_is_valid_and_read_back_as_its_bytes() -> None:
     assert os.fsencode(header.cwd) == b"/srv/caf\xe9" and header.command == ["touch", os.fsdecode(b"caf\xe9")]
 
 
-@given(header=strategies.headers, verdicts=st.lists(strategies.verdicts, max_size=4))
-def test_any_trace_the_writer_writes_is_valid(header: TraceHeader, verdicts: list[Verdict]) -> None:
+@given(trace=strategies.traces())
+def test_any_trace_the_writer_writes_is_valid(trace: tuple[TraceHeader, list[Verdict]]) -> None:
     """Every field the writer can be given, every byte in every path: the schema accepts it
     (and, with additionalProperties false, the writer writes no field the schema lacks)."""
-    assert_valid_trace(json.loads(written_trace(header, verdicts)))
+    assert_valid_trace(json.loads(written_trace(*trace)))
 
 
 def _mutated(edit: str) -> dict[str, Any]:

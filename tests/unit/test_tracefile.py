@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from rotrace.errors import BadInput
 from rotrace.events import DirState, ProcessInfo
@@ -41,13 +41,14 @@ def test_round_trip_keeps_bytes_verdicts_and_explanations(tmp_path: Path) -> Non
     assert "uv-venv-lock" in data["explanations"]
 
 
-@given(verdicts=st.lists(strategies.verdicts, max_size=5))
+@given(trace=strategies.traces(max_events=5))
 def test_any_verdict_is_read_back_as_written(
-    tmp_path_factory: pytest.TempPathFactory, verdicts: list[Verdict]
+    tmp_path_factory: pytest.TempPathFactory, trace: tuple[TraceHeader, list[Verdict]]
 ) -> None:
     """Every byte of every path (surrogateescape), every field, one JSON object per line."""
     path = tmp_path_factory.getbasetemp() / "any.json"
-    _write(path, TraceHeader(["x"], "/", 0), verdicts)
+    header, verdicts = trace
+    _write(path, TraceHeader(["x"], "/", 0, sources=header.sources), verdicts)
     lines = path.read_text().splitlines()[1 : 1 + len(verdicts)]
     merged = {"count", "runs"}  # a merged trace's events only
     assert all(set(json.loads(line.rstrip(","))) - merged == EVENT_KEYS for line in lines)
@@ -103,6 +104,33 @@ def test_malformed_events_are_one_line(tmp_path: Path, obj: object) -> None:
     _, verdicts = read_trace(str(path))
     with pytest.raises(BadInput, match="event 1 is malformed"):
         list(verdicts)
+
+
+_SOURCE = {"command": ["x"], "cwd": "/", "exit_code": 0}
+
+
+@pytest.mark.parametrize(
+    ("sources", "runs", "said"),
+    [
+        (2, [0, 5], "'runs' names run 5, and the trace has its 2 sources"),
+        (0, [0], "'runs' names run 0, and the trace has no sources (not a merged trace)"),
+    ],
+)
+@pytest.mark.parametrize("where", ["event", "generalised"])
+def test_run_indices_past_a_merged_traces_sources_are_malformed(
+    tmp_path: Path, sources: int, runs: list[int], said: str, where: str
+) -> None:
+    """A run index names one of the trace's sources: one past them would count a run the trace
+    does not hold ("seen in 3 of 2 runs")."""
+    doc: dict[str, object] = {"schema": 3, "command": [], "exit_code": 0, "sources": [_SOURCE] * sources}
+    if where == "event":
+        doc["events"] = [{**GOOD_EVENT, "count": 2, "runs": runs}]
+    else:
+        doc["events"], doc["generalised"] = [], [{"glob": "/tmp/*", "names": 2, "runs": runs}]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BadInput, match=re.escape(said)):
+        list(read_trace(str(path))[1])
 
 
 def test_a_reformatted_trace_reads_the_same(tmp_path: Path) -> None:
