@@ -298,3 +298,9 @@ def test_aliases_that_hold_no_cycle_are_kept(tmp_path: Path) -> None:
     hardened = harden(Manifest(text), _merged(tmp_path), (), [])
     container = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == container["args"] == ["python3", "server.py"]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x7f"])
+def test_a_character_yaml_does_not_allow_is_bad_input(tmp_path: Path, character: str) -> None:
+    with pytest.raises(BadInput, match=r"^not YAML: unacceptable character .*\(character \d+\)$"):
+        harden(Manifest(DEPLOYMENT.replace("prod", f"pr{character}od")), _merged(tmp_path), (), [])

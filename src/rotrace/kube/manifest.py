@@ -57,7 +57,7 @@ def _yaml() -> Any:
 
 def _split(text: str) -> list[str]:
     """The documents' texts, which concatenated are `text` (at the parser's document ends)."""
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentEndEvent
 
     _check_nesting(text)
@@ -78,6 +78,10 @@ def _split(text: str) -> list[str]:
                 raise BadInput(f"not YAML rotrace rewrites: line {line} aliases a collection inside itself")
     except MarkedYAMLError as exc:
         raise BadInput(f"not YAML: {_problem(exc)}") from None
+    except YAMLError as exc:  # the reader's: a character YAML does not allow (NUL, a control)
+        position = getattr(exc, "position", None)
+        where = f" (character {position + 1})" if isinstance(position, int) else ""
+        raise BadInput(f"not YAML: {safe_text(str(exc).splitlines()[0])}{where}") from None
     if not ends:  # nothing but comments and blanks: one document with no data
         return [text]
     starts = [0, *ends[:-1]]
