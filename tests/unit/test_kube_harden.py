@@ -304,3 +304,29 @@ def test_aliases_that_hold_no_cycle_are_kept(tmp_path: Path) -> None:
 def test_a_character_yaml_does_not_allow_is_bad_input(tmp_path: Path, character: str) -> None:
     with pytest.raises(BadInput, match=r"^not YAML: unacceptable character .*\(character \d+\)$"):
         harden(Manifest(DEPLOYMENT.replace("prod", f"pr{character}od")), _merged(tmp_path), (), [])
+
+
+@pytest.mark.parametrize(
+    ("volume", "mount", "why"),
+    [
+        ("emptyDir: {}", ", readOnly: true", "its volumeMount says readOnly: true"),
+        ("configMap: {name: logs}", "", "a configMap volume, which Kubernetes mounts read-only"),
+        ("persistentVolumeClaim: {claimName: logs, readOnly: true}", "", "its volume says readOnly: true"),
+    ],
+)
+@pytest.mark.parametrize("at", ["/var/log/app", "/var/log"])
+def test_a_place_written_that_the_manifest_mounts_read_only_is_refused(
+    tmp_path: Path, volume: str, mount: str, why: str, at: str
+) -> None:
+    """The app writes /var/log/app/server.log: a mount of the manifest's own that is read-only
+    there (or above it) is not kept as if it held the writes: they would fail."""
+    mine = DEPLOYMENT.replace(
+        "        env:\n",
+        f"        volumeMounts:\n        - {{name: logs, mountPath: {at}{mount}}}\n        env:\n",
+    ).replace("      - name: config\n", f"      - name: logs\n        {volume}\n      - name: config\n")
+    hardened = harden(Manifest(mine), _merged(tmp_path), (), [])
+    assert hardened.status == 1, hardened.notes
+    said = f"the app writes in /var/log/app, which the manifest mounts read-only at {at} ({why})"
+    assert any(said in n for n in hardened.notes), hardened.notes
+    mounts = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert sorted(m["mountPath"] for m in mounts) == sorted([at, "/app/data", "/tmp"])  # none added there

@@ -180,12 +180,46 @@ def _owner_note(workload: Workload, container: Any, path: str, notes: list[str])
         )
 
 
+# Volumes Kubernetes always mounts read-only: the API's data (since 1.9.4), an OCI image's files.
+_READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected", "image")
+
+
+def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
+    """The container's mount paths that cannot be written, each with why: the mount's
+    `readOnly`, a volume kind Kubernetes mounts read-only, or its source's `readOnly` (a claim,
+    a CSI or NFS volume). A write there fails under the hardened manifest as under a read-only
+    root."""
+    volumes = {v.get("name"): v for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+    found: dict[str, str] = {}
+    for mount in containers(container, "volumeMounts"):
+        path = mount.get("mountPath") if isinstance(mount, dict) else None
+        if not isinstance(path, str):
+            continue
+        path = path.rstrip("/") or "/"
+        volume = volumes.get(mount.get("name"), {})
+        kind = next((k for k in _READ_ONLY_KINDS if k in volume), None)
+        sources = [v for k, v in volume.items() if k != "name" and isinstance(v, dict)]
+        if mount.get("readOnly") is True:
+            found[path] = "its volumeMount says readOnly: true"
+        elif kind is not None:
+            found[path] = f"a {kind} volume, which Kubernetes mounts read-only"
+        elif any(source.get("readOnly") is True for source in sources):
+            found[path] = "its volume says readOnly: true"
+    return found
+
+
+def _holder(path: str, mounts: set[str]) -> str | None:
+    """The deepest of `mounts` that `path` is on."""
+    return max((m for m in mounts if is_under(path, m)), key=len, default=None)
+
+
 def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
     fragment, notes, blocked, incomplete, writers, runs, seeded = _writers(trace, maps, container_name)
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
+    read_only: set[str] = set()  # places written that the manifest mounts read-only
     spec = fragment["spec"]
     (generated,) = spec["containers"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -229,20 +263,41 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             else:
                 append(container, "env", mapping(name=item["name"], value=item["value"]))
                 env = container.get("env")
-        mounted = {m.get("mountPath") for m in containers(container, "volumeMounts") if isinstance(m, dict)}
+        mounted = {
+            m["mountPath"].rstrip("/") or "/"
+            for m in containers(container, "volumeMounts")
+            if isinstance(m, dict) and isinstance(m.get("mountPath"), str)
+        }
+        unwritable = _read_only_mounts(workload, container)
+
+        def cannot_write(point: str, holder: str) -> None:
+            read_only.add(point)
+            notes.append(
+                f"{workload.describe()}: the app writes in {point}, which the manifest mounts read-only at"
+                f" {holder} ({unwritable[holder]}): its writes fail there; make that mount writable (or"
+                " remove it, and harden mounts what the writes need)"
+            )
+
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
-            if any(isinstance(m, str) and is_under(point, m) for m in mounted):
+            holder = _holder(point, mounted)
+            if holder is None:
+                unmounted.add(point)
+            elif holder in unwritable:
+                cannot_write(point, holder)
+            else:
                 notes.append(
                     f"{workload.describe()}: {point} is on a volume the manifest mounts: kept as it is"
                 )
-            else:
-                unmounted.add(point)
         top = workload.document.get("spec") if workload.kind == "StatefulSet" else None
         templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
         taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
         for mount in generated.get("volumeMounts", []):
             path = mount["mountPath"]
+            holder = _holder(path, mounted)
+            if holder is not None and holder in unwritable:  # there, or a mount point inside it,
+                cannot_write(path, holder)  # which the runtime could not make
+                continue
             if path in mounted:
                 notes.append(f"{workload.describe()}: {path} is mounted already: kept as it is")
                 continue
@@ -293,5 +348,5 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             text += ("" if text.endswith("\n") else "\n") + _claim(claim)
     covered = {blocked[p] for p in blocked if p not in unmounted}
     notes = [n for n in notes if n not in covered]
-    refused = incomplete or bool(unmounted)
+    refused = incomplete or bool(unmounted) or bool(read_only)
     return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)
