@@ -330,3 +330,31 @@ def test_a_place_written_that_the_manifest_mounts_read_only_is_refused(
     assert any(said in n for n in hardened.notes), hardened.notes
     mounts = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     assert sorted(m["mountPath"] for m in mounts) == sorted([at, "/app/data", "/tmp"])  # none added there
+
+
+def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -> None:
+    """Two seeded directories whose volume names share their first 50 characters: their
+    initContainers' names (at most 63) must differ, or Kubernetes refuses the Pod."""
+    app = tmp_path / "app"
+    long = "persistent-data-store-of-the-application-that-is-long"
+    events, states = [], {bytes(app): DirState.CONTENT}
+    for end in ("a", "b"):
+        data = app / f"{long}-{end}"
+        data.mkdir(parents=True)
+        (data / "app.db").write_bytes(b"SQLite format 3\0")
+        events += [
+            FileEvent(1, 1, b"/usr/bin/python3", "openat", "create", f"{data}/app.db".encode(), None,
+                      "O_RDWR|O_CREAT", 0o644, 3, True),
+            event(f"{data}/app.db-journal"),
+        ]  # fmt: skip
+        states[bytes(data)] = DirState.CONTENT
+    header = TraceHeader(["python3", "s.py"], str(app), 0, labels={"container": "web"}, directories=states)
+    trace = tmp_path / "t.json"
+    trace.write_text(written_trace(header, classify(*events)))
+    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [(str(app), "/app")])
+    spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
+    names = [c["name"] for c in [*spec["initContainers"], *spec["containers"]]]
+    assert len(names) == 3 and len(set(names)) == 3, names
+    assert all(n.startswith("rotrace-seed-app-persistent") and len(n) <= 63 for n in names[:2]), names
+    seeded = {c["volumeMounts"][0]["name"] for c in spec["initContainers"]}
+    assert len(seeded) == 2

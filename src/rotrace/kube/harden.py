@@ -8,6 +8,7 @@ Places no mount can fix are refused as `allowlist` refuses them: the fix on stde
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -124,14 +125,35 @@ def _seed(workload: Workload, container: Any, volume: str, path: str) -> None:
     """An initContainer of the container's image that fills the claim `volume` with the files
     the image holds at `path`, once: only while the claim is empty, never over the data a run
     added (a claim starts empty; the directory held files the app keeps using)."""
+    taken = {c.get("name") for key in ("initContainers", "containers") for c in containers(workload.spec, key)
+             if isinstance(c, dict)}  # fmt: skip
     init = mapping(
-        name=f"rotrace-seed-{volume}"[:63].rstrip("-"),
+        name=_seed_name(volume, taken),
         image=container.get("image"),
         command=seed_command(path),
         volumeMounts=[mapping(name=volume, mountPath="/seed")],
     )
     init.yaml_add_eol_comment(f"rotrace: fills the claim once with the image's {safe_text(path)}", "name")
     append(workload.spec, "initContainers", init, before="containers")
+
+
+_SEED = "rotrace-seed-"
+
+
+def _seed_name(volume: str, taken: set[object]) -> str:
+    """The seeding initContainer's name: an RFC 1123 label (63 at most) of the volume's, unique
+    among the Pod's containers and initContainers (Kubernetes refuses a Pod with two of one
+    name). A volume name too long to follow the prefix keeps its end (a hashed name's hash,
+    which tells two long ones apart) and gets a hash of its own."""
+    name = f"{_SEED}{volume}"
+    if len(name) > 63:
+        digest = hashlib.sha256(volume.encode()).hexdigest()[:8]
+        name = f"{name[: 63 - 9].rstrip('-')}-{digest}"
+    base, n = name, 2
+    while name in taken:
+        suffix = f"-{n}"
+        name, n = f"{base[: 63 - len(suffix)].rstrip('-')}{suffix}", n + 1
+    return name
 
 
 def _claim(name: str) -> str:
