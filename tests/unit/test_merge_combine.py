@@ -57,3 +57,18 @@ def test_a_per_run_name_inside_a_per_run_name_is_one_glob_too(tmp_path: Path) ->
         f"/tmp/.tmp{one}/.tmp{one}/python",
     ]
     assert all(v.count == 3 for v in verdicts)
+
+
+def test_a_path_thousands_of_levels_deep_merges(tmp_path: Path) -> None:
+    """`mkdir -p base/d/d/...` 3,000 levels down (6 KB: a path the kernel takes relative to a
+    directory): generalising it was a call per level, and Python's stack ran out at ~500."""
+    deep = "/srv/app/base" + "/d" * 3000
+    paths = []
+    for run in range(2):
+        header = TraceHeader(command=["mkdir", "-p"], cwd="/srv/app", exit_code=0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event(deep, "mkdir", 0, syscall="mkdir"))))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    (merged,) = read_trace(str(tmp_path / "m.json"))[1]
+    assert merged.event.path == deep.encode() and merged.count == 2

@@ -133,16 +133,28 @@ class _Names:
     def name(self, path: str, op: str) -> str:
         """The path with the globs of its directories and its own name."""
         directory, name = os.path.split(path)
-        general = self.directory(directory)
+        return self._named(directory, self.directory(directory), name, op, path)
+
+    def directory(self, path: str) -> str:
+        """A directory with the globs of its own and its parents' names, from the top down (a
+        loop, not a call per level: a path may be thousands of levels deep)."""
+        chain = []
+        top = path
+        while top not in ("/", "") and os.path.dirname(top) != top:
+            chain.append(top)
+            top = os.path.dirname(top)
+        general = top
+        for directory in reversed(chain):
+            parent, name = os.path.split(directory)
+            general = self._named(parent, general, name, "mkdir", directory)
+        return general
+
+    def _named(self, directory: str, general: str, name: str, op: str, path: str) -> str:
+        """`path` (`name` in `directory`, which generalises to `general`) generalised."""
         for family in self.families.get((directory, op), ()):
             if family.pattern.fullmatch(name):
                 return os.path.join(general, family.glob)
         return os.path.join(general, name) if general != directory else path
-
-    def directory(self, path: str) -> str:
-        if path in ("/", ""):
-            return path
-        return self.name(path, "mkdir")
 
 
 @dataclasses.dataclass
