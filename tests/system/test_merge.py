@@ -85,6 +85,12 @@ def test_two_applications_are_refused_unless_grouped(tmp_path: Path) -> None:
     assert grouped.returncode == 0, grouped.stderr
     assert sorted(p.name for p in out.iterdir()) == ["one.json", "two.json"]
     assert len(json.loads((out / "two.json").read_text())["sources"]) == 2
+    # a key that does not tell them apart (a typo no trace has) still refuses them: one trace
+    # would plan one application's mounts for the other
+    for by in ("label:aap", "command"):
+        mixed = _rotrace("merge", str(one), str(two), "--group-by", by, "-o", str(tmp_path / by))
+        assert mixed.returncode == 3 and "different applications" in mixed.stderr, mixed.stderr
+        assert not list((tmp_path / by).glob("*.json"))
 
 
 SOMETIMES = """

@@ -45,26 +45,30 @@ def _key(header: TraceHeader, by: str) -> str:
 
 
 def grouped(paths: list[str], by: str | None) -> dict[str, list[str]]:
-    """The traces by application: with `by`, one group per value; without, one group, or
-    BadInput when they are of different applications (working directory, `app` label)."""
+    """The traces by application: with `by`, one group per value; without, one group. Either
+    way BadInput when a group holds traces of different applications (working directory, `app`
+    label): one trace plans one application's mounts (a label shared by two applications, or
+    one no trace has, groups them together)."""
     if by is not None and not GROUP_BY.fullmatch(by):
         raise BadOption(f"--group-by {by!r}: expected label:KEY, cwd or command")
     groups: dict[str, list[str]] = {}
-    first: tuple[str, str, str] | None = None
+    firsts: dict[str, tuple[str, str, str]] = {}
     for path in paths:
         header, _ = read_trace(path)
-        if by is not None:
-            groups.setdefault(_key(header, by), []).append(path)
-            continue
+        key = _key(header, by) if by is not None else ""
         app = (header.cwd, header.labels.get("app", ""), path)
-        if first is not None and app[:2] != first[:2]:
+        first = firsts.setdefault(key, app)
+        if app[:2] != first[:2]:
             what = "working directory" if app[0] != first[0] else "app label"
+            split = "split them with --group-by label:KEY|cwd|command"
+            if by is not None:
+                value = f"the same {by} ({key})" if key else f"no {by}"
+                split = f"both have {value}: group them by what tells them apart"
             raise BadInput(
                 f"{first[2]} and {path} are of different applications (their {what} differs): "
-                "merge one application at a time, or split them with --group-by label:KEY|cwd|command"
+                f"merge one application at a time, or {split}"
             )
-        first = first or app
-        groups.setdefault("", []).append(path)
+        groups.setdefault(key, []).append(path)
     return groups
 
 
@@ -317,6 +321,8 @@ def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], g
     """`rotrace merge`: exit 0, or 3 (BadInput) for traces that cannot be merged."""
     paths = trace_files(traces)
     groups = grouped(paths, group_by)
+    if group_by is not None and group_by.startswith("label:") and list(groups) == [""]:
+        print(safe_text(f"rotrace: note: no trace has the label {group_by[6:]}: one group"), file=sys.stderr)
     if group_by is not None:
         if output == "-" or (os.path.exists(output) and not os.path.isdir(output)):
             raise BadOption("--group-by writes one trace per group: give -o a directory")
