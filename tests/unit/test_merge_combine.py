@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from rotrace.errors import BadInput
 from rotrace.events import ProcessInfo
 from rotrace.merge.combine import merge
 from rotrace.record import TraceHeader
@@ -72,3 +75,20 @@ def test_a_path_thousands_of_levels_deep_merges(tmp_path: Path) -> None:
     merge(paths, str(tmp_path / "m.json"), [], [])
     (merged,) = read_trace(str(tmp_path / "m.json"))[1]
     assert merged.event.path == deep.encode() and merged.count == 2
+
+
+def test_a_merged_trace_is_refused_as_an_input(tmp_path: Path) -> None:
+    """Counted as one run, with its runs' names already globs, a merged trace would make every
+    figure wrong ("merge of 2 runs" for three, "seen in 2 of 2"): its sources are named instead."""
+    paths = []
+    for run in range(3):
+        header = TraceHeader(command=["tool"], cwd="/srv/app", exit_code=0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event(f"/srv/app/out/{run}.txt"))))
+        paths.append(str(path))
+    merge(paths[:2], str(tmp_path / "m.json"), [], [])
+    with pytest.raises(
+        BadInput, match=r"m\.json is a merged trace \(2 runs\): merge the runs' own traces \(.*t0\.json"
+    ):
+        merge([str(tmp_path / "m.json"), paths[2]], str(tmp_path / "again.json"), [], [])
+    assert not (tmp_path / "again.json").exists()

@@ -187,6 +187,13 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
     where = PathMap(maps)
     names = _Names(where)
     headers = [read_trace(p)[0] for p in paths]
+    for path, h in zip(paths, headers, strict=True):
+        if h.sources:  # counted as one run, its runs' names already globs: every figure would be wrong
+            listed = ", ".join(s.path for s in h.sources[:3] if s.path) or "its sources"
+            raise BadInput(
+                f"{path} is a merged trace ({h.runs} runs): merge the runs' own traces ({listed}"
+                f"{', ...' if len(h.sources) > 3 else ''}) with the new ones"
+            )
     runs = len(paths)
     if runs > 4096:
         raise BadInput(f"{runs} traces: rotrace merges at most 4096 at once")
