@@ -113,6 +113,16 @@ def test_a_diff_pairs_temporary_names_of_any_letters() -> None:
     assert [c.path for c in diff.new_violations] == ["/srv/settings"]
 
 
+def test_a_diff_pairs_temporary_names_after_a_prefix_of_the_callers() -> None:
+    """NamedTemporaryFile(prefix="upl"): `upl` and the 8 characters, which pair as the same
+    write in two runs; another prefix is another write."""
+    old = classify(event("/tmp/uplk3x_q9zb"), event("/tmp/cache-abck3x_q9zb.json"), event("/tmp/abck3x_q9zb"))
+    new = classify(event("/tmp/uplqwzkfhtb"), event("/tmp/cache-abc0_zzzz9a.json"), event("/tmp/xyz0_zzzz9a"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [c.path for c in diff.appeared] == ["/tmp/xyz0_zzzz9a"], diff
+    assert [c.path for c in diff.disappeared] == ["/tmp/abck3x_q9zb"], diff
+
+
 def test_diff_and_aggregate() -> None:
     old = classify(event("/app/.venv/.tmpAbC123", exe=b"/usr/bin/uv"), event("/tmp/x"))
     new = classify(event("/app/.venv/.tmpXyZ987", exe=b"/usr/bin/uv"), event("/srv/state.json"))

@@ -72,11 +72,13 @@ def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str
     return changes
 
 
-# A name of Python's tempfile's 8 characters, whatever they are: `generalise` takes only those
-# with a letter and a digit or `_` for one (`python39`, `packages` stay), so a run's name of 8
-# letters is no glob; a write that appeared and one that went, of one op in one directory,
-# whose names differ only there are the same write.
-_TEMP_SHAPE = re.compile(r"(?:^|(?<=[-.]))[a-z0-9_]{8}(?=\.|$)")
+# A name of Python's tempfile's 8 characters, whatever they are, after any prefix the caller
+# chose (`NamedTemporaryFile(prefix="upl")`: `uplk3x_q9zb`) and before its suffix: `generalise`
+# takes only those with a letter and a digit or `_` for one (`python39`, `packages` stay), at the
+# start or after a `-` or `.`, so a run's name of 8 letters, or after another prefix, is no
+# glob; a write that appeared and one that went, of one op in one directory, whose names differ
+# only there are the same write.
+_TEMP_SHAPE = re.compile(r"[a-z0-9_]{8}(?=\.|$)")
 
 
 def _shape(path: str) -> str:
