@@ -89,6 +89,7 @@ class TraceHeader:
         self.processes = [p._replace(cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)
         self.labels = redact.environment(self.labels)  # `--label token=...`: read as a variable
+        self.warnings = [redact.text(w) for w in self.warnings]  # a trace's file is anyone's to edit
         for source in self.sources:
             source.command = redact.argv(source.command)
             source.environment = redact.environment(source.environment)

@@ -122,6 +122,7 @@ def test_a_trace_written_with_secrets_is_masked_when_read(tmp_path: Path) -> Non
         UV_PUBLISH_TOKEN=PUBLISH_TOKEN,
         PIP_PROXY=f"bob:{PROXY_PASSWORD}@proxy:3128",
     )
+    trace["warnings"] = [f"the command ran `uv publish --password={ARG_PASSWORD}` with {PUBLISH_TOKEN}"]
     old = tmp_path / "old.json"
     old.write_text(json.dumps(trace))
     env = _env(tmp_path)
