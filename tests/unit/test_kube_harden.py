@@ -18,6 +18,7 @@ from rotrace.errors import BadInput
 from rotrace.events import DirState, FileEvent
 from rotrace.kube.harden import harden
 from rotrace.kube.manifest import Manifest
+from rotrace.kube.record import RecordOptions, record
 from rotrace.record import Source, TraceHeader
 from tests.support.tracing import rotrace_cli
 from tests.unit.factories import classify, event, written_trace
@@ -358,3 +359,10 @@ def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -
     assert all(n.startswith("rotrace-seed-app-persistent") and len(n) <= 63 for n in names[:2]), names
     seeded = {c["volumeMounts"][0]["name"] for c in spec["initContainers"]}
     assert len(seeded) == 2
+
+
+def test_a_recording_is_not_hardened(tmp_path: Path) -> None:
+    """`kube record`'s manifest given by mistake: hardened, rotrace would stay around the app."""
+    recording = record(Manifest(DEPLOYMENT), RecordOptions(image="registry.example/rotrace:1"))
+    with pytest.raises(BadInput, match=r"it is a recording .* harden the application's own manifest"):
+        harden(Manifest(recording), _merged(tmp_path), (), [])

@@ -195,12 +195,18 @@ def _wrap(command: list[Any], name: str, grace: float) -> Any:
     return sequence([*wrapper, *command])
 
 
-def _check_free(workload: Workload) -> None:
-    """A name rotrace adds that the pod spec already uses: a recorded manifest recorded again."""
+def recording_names(workload: Workload) -> list[str]:
+    """The names `record` adds (its volumes, its provider initContainer) that the pod spec
+    holds: a recording's, not the application's own manifest."""
     volumes = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
     inits = {c.get("name") for c in containers(workload.spec, "initContainers") if isinstance(c, dict)}
     apps = {c.get("name") for c in containers(workload.spec) if isinstance(c, dict)}
-    taken = ({TOOL_VOLUME, TRACES_VOLUME} & volumes) | ({PROVIDER} & (inits | apps))
+    return sorted(str(n) for n in ({TOOL_VOLUME, TRACES_VOLUME} & volumes) | ({PROVIDER} & (inits | apps)))
+
+
+def _check_free(workload: Workload) -> None:
+    """A name rotrace adds that the pod spec already uses: a recorded manifest recorded again."""
+    taken = recording_names(workload)
     if taken:
         raise BadInput(
             f"{workload.describe()} already has {', '.join(sorted(taken))}: is it recorded already? "
