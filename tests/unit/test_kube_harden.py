@@ -364,5 +364,5 @@ def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -
 def test_a_recording_is_not_hardened(tmp_path: Path) -> None:
     """`kube record`'s manifest given by mistake: hardened, rotrace would stay around the app."""
     recording = record(Manifest(DEPLOYMENT), RecordOptions(image="registry.example/rotrace:1"))
-    with pytest.raises(BadInput, match=r"it is a recording .* harden the application's own manifest"):
+    with pytest.raises(BadInput, match=r"is a recording .* harden the application's own manifest"):
         harden(Manifest(recording), _merged(tmp_path), (), [])

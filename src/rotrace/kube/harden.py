@@ -19,7 +19,7 @@ from rotrace.escape import safe_text
 from rotrace.export.formats import seed_command
 from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
-from rotrace.kube.record import recording_names
+from rotrace.kube.record import is_recording, recording_names
 from rotrace.pathnames import is_under
 from rotrace.pipeline import Pipeline, render
 from rotrace.policy.mounts import Placement
@@ -251,11 +251,10 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
              for n in notes]  # fmt: skip
 
     def change(_document: Document, workload: Workload, container: Any) -> None:
-        recording = recording_names(workload)
-        if recording:  # hardened, it would run rotrace around the app, with its traces volume
+        if is_recording(workload):  # hardened, it would run rotrace around the app, with its traces volume
             raise BadInput(
-                f"{workload.describe()} has {', '.join(recording)}: it is a recording (`rotrace kube"
-                " record`'s manifest); harden the application's own manifest"
+                f"{workload.describe()} is a recording (`rotrace kube record`'s manifest, with"
+                f" {', '.join(recording_names(workload))}): harden the application's own manifest"
             )
         workdir = container.get("workingDir")
         traced = header.cwd

@@ -204,6 +204,17 @@ def recording_names(workload: Workload) -> list[str]:
     return sorted(str(n) for n in ({TOOL_VOLUME, TRACES_VOLUME} & volumes) | ({PROVIDER} & (inits | apps)))
 
 
+def is_recording(workload: Workload) -> bool:
+    """Whether the pod spec is one `record` made: its traces volume, or its provider
+    initContainer (named so, running `rotrace kube provide`)."""
+    volumes = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+    providers = [
+        c for c in containers(workload.spec, "initContainers")
+        if isinstance(c, dict) and c.get("name") == PROVIDER and "provide" in (c.get("command") or ())
+    ]  # fmt: skip
+    return TRACES_VOLUME in volumes or bool(providers)
+
+
 def _check_free(workload: Workload) -> None:
     """A name rotrace adds that the pod spec already uses: a recorded manifest recorded again."""
     taken = recording_names(workload)
