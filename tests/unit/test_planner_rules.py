@@ -4,6 +4,7 @@ which known writer a write is (the fix follows from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -893,3 +894,31 @@ def test_a_plan_that_mounts_in_the_runs_home_sets_that_home() -> None:
     assert any(n.startswith(f"the plan mounts {plan.mounts[0]} in the run's home") for n in plan.notes)
     plan = _plan(event("/tmp/x"), states={"/tmp": C}, environment={"HOME": home})
     assert "HOME" not in plan.env, plan
+
+
+def test_uvxs_environment_symlinked_into_uvs_cache_is_the_commands_and_moves_with_the_cache() -> None:
+    """uvx builds its environment in uv's cache (builds-v0/.tmpX, renamed into archive-v0) and
+    links environments-v2/H/E to it: a venv the command made (the link's name is new), inside
+    the tree UV_CACHE_DIR moves whole. It was taken for one of before the run, over which no
+    mount may go: ~/.cache refused, though the plan's own UV_CACHE_DIR avoided it all."""
+    uv = "/home/u/.cache/uv"
+    built, archived = f"{uv}/builds-v0/.tmpAbC123", f"{uv}/archive-v0/Xy12Zw"
+    linked = f"{uv}/environments-v2/7fe2/cc83"
+    events = [
+        event("/home/u/.cache", "mkdir", 0, exe=UV),
+        event(uv, "mkdir", 0, exe=UV),
+        event(f"{uv}/CACHEDIR.TAG", exe=UV),
+        event(f"{uv}/builds-v0", "mkdir", 0, exe=UV),
+        event(built, "mkdir", 0, exe=UV),
+        event(f"{built}/pyvenv.cfg", exe=UV),
+        event(f"{uv}/archive-v0", "mkdir", 0, exe=UV),
+        event(built, "rename", 0, target=archived, exe=UV, syscall="renameat2"),
+        event(f"{uv}/environments-v2", "mkdir", 0, exe=UV),
+        event(f"{uv}/environments-v2/7fe2", "mkdir", 0, exe=UV),
+        event(linked, "symlink", 0, target=archived, exe=UV, syscall="symlinkat"),
+    ]
+    verdicts = classify(*events)
+    verdicts[-1] = dataclasses.replace(verdicts[-1], venv=linked.encode())  # the link reaches a venv
+    plan = plan_mounts(verdicts, CWD, {b"/home/u": DirState.CONTENT})
+    assert plan.blocked == [], plan.blocked
+    assert plan.env.get("UV_CACHE_DIR") == "/tmp/uv-cache" and plan.mounts == ["/tmp"], plan

@@ -166,6 +166,7 @@ class _Planner:
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
         self.refused_mkdirs: set[str] = set()  # directories whose making was refused here (EROFS)
         self.removed: set[str] = set()  # directories the command removed
+        self.symlinked: set[str] = set()  # names the command made as symbolic links
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
         self.kept_files: set[str] = set()  # the files it keeps there
@@ -297,10 +298,17 @@ class _Planner:
         return _renamed(path, self._origins)
 
     def made_by_command(self, directory: str) -> bool:
-        """Made by the run: by a mkdir of it, or absent when the run first wrote there."""
-        return self.made(directory) or DirState.ABSENT in (
-            self.states.get(directory),
-            self.states.get(self.origin(directory)),
+        """Made by the run: by a mkdir of it, or absent when the run first wrote there, or a
+        symbolic link the run made (uvx's environments-v2/H/E, to a venv it built: its name is
+        new, whatever it points to)."""
+        return (
+            self.made(directory)
+            or directory in self.symlinked
+            or DirState.ABSENT
+            in (
+                self.states.get(directory),
+                self.states.get(self.origin(directory)),
+            )
         )
 
     def point(self, directory: str) -> str:
@@ -852,6 +860,8 @@ class MountPlanner:
             planner.refused_mkdirs.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
             planner.removed.add(os.fsdecode(e.path))
+        elif e.op == "symlink" and e.result == 0:
+            planner.symlinked.add(os.fsdecode(e.path))
         if e.op == "delete" and e.result == 0:
             planner.learn_delete(e)
         elif e.op == "create" and e.result is not None and e.result >= 0:
@@ -1024,7 +1034,7 @@ class MountPlanner:
         reads_back = self._reads_back(v, found)
         if unheeded is not None and not made and not reads_back:
             self._unheeded[unheeded] += v.count  # where the setting would have been the fix
-        if not made and not reads_back and self._by_setting(v, found):
+        if (not made or self._moves_with_its_tree(v)) and not reads_back and self._by_setting(v, found):
             # grouped where the setting applies: a venv's writes at the venv, as when refused
             where = text_of(v.venv) if v.venv is not None else None
             return [Placement(where or point, None) for _, point, _ in found]
@@ -1165,6 +1175,20 @@ class MountPlanner:
             self._build.setdefault((template, python), set()).add(directory)
         self._applied[known] += v.count
         return True
+
+    @staticmethod
+    def _moves_with_its_tree(v: Verdict) -> bool:
+        """A venv the command made inside a writer's tree that the writer's setting moves whole
+        (uvx's environments, built in uv's cache: UV_CACHE_DIR): the setting moves the venv with
+        its writes, and needs no mount where it was."""
+        known = v.explanation
+        if known is None or known.root is None or v.venv is None:
+            return False
+        if not known.env or not all(value.startswith("/") for _, value in known.env):
+            return False
+        m = re.search(known.root, text_of(v.event.path))
+        top = next((g for g in m.groups() if g), None) if m else None
+        return top is not None and is_under(text_of(v.venv), top)
 
     def _targets(self, known: Known) -> list[tuple[str, Placement]]:
         """Where `known`'s setting moves its writes (the values that are paths): each place's
