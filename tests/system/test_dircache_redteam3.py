@@ -274,3 +274,34 @@ def _racing_swap(tmp_path: Path, how: str) -> None:
         placed = _traced_mkdirs(tmp_path, setup, writer(tmp_path), made=WRITES)
     wrong = misplaced(tmp_path, placed)
     assert not wrong, f"{len(wrong)} of {len(placed)} writes placed where they are not: {wrong[:5]}"
+
+
+_DETACHED_DIRFD = """
+import ctypes, os, sys
+top = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(f"{top}/m", os.O_RDONLY | os.O_DIRECTORY)
+MNT_DETACH = 2  # the bind of protected/ made before the run, lazily unmounted: fd holds it
+assert libc.umount2(f"{top}/m".encode(), MNT_DETACH) == 0
+os.close(os.open("tmp/evil", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+os.mkdir("tmp/evildir", dir_fd=fd)  # /proc names fd "/" (the mount's root): "tmp" is /tmp
+"""
+
+
+def test_a_dirfd_on_a_bind_detached_during_the_run(tmp_path: Path, loop: str) -> None:
+    """A bind mount made before the run and detached by the command (umount2 MNT_DETACH) while
+    it holds a dirfd on it: /proc names that fd from the detached mount's root (`/`), so its
+    writes in protected/tmp read as writes in /tmp, which the allowlist allows. The mount's id
+    was cached as rotrace's own, and the name the parent's fallback joined was never checked."""
+    top = tmp_path / "top"
+    (top / "protected" / "tmp").mkdir(parents=True)
+    (top / "m").mkdir()
+    placed = _traced_mkdirs(
+        tmp_path, f"mount --bind {top}/protected {top}/m", _DETACHED_DIRFD, str(top), made=1
+    )
+    assert (top / "protected" / "tmp" / "evildir").is_dir() and (top / "protected" / "tmp" / "evil").exists()
+    assert placed == [str(top / "protected" / "tmp" / "evildir")] or placed == [None], placed
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    (created,) = [e for e in events if e["op"] == "create" and e["path"].endswith("evil")]
+    assert created["unresolved"] or created["path"] == str(top / "protected" / "tmp" / "evil"), created
+    assert not [e for e in events if e["allowed"] and e["path"].startswith("/tmp/evil")], events

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
@@ -120,7 +121,34 @@ def is_named(name: bytes, where: bytes | int) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
-_our_mounts: set[int] = set()  # the mounts of rotrace's namespace, read again on a miss
+class _OurMounts:
+    """The ids of the mounts of rotrace's namespace, read again on a miss and whenever the
+    mount table changed since (mountinfo polled: a mount detached with MNT_DETACH keeps its id,
+    and a cached id would vouch for /proc's name of a file on it, which is from the detached
+    mount's root)."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._poll: select.poll | None = None
+
+    def __contains__(self, mount: int) -> bool:
+        if self._changed() or mount not in self._ids:
+            self._ids = procfs.mount_ids()
+        return mount in self._ids
+
+    def _changed(self) -> bool:
+        if self._poll is None:
+            try:
+                fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return True  # cannot tell: read the table each time
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLPRI)
+            return True
+        return bool(self._poll.poll(0))
+
+
+_our_mounts = _OurMounts()
 
 
 def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
@@ -131,11 +159,7 @@ def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
     another place; such a name is kept only where it reaches the very file (`is_named`). True
     where the kernel cannot say (statx without the mount's id, before Linux 5.8)."""
     mount = mount_id(path, fd)
-    if mount is None or mount in _our_mounts:
-        return True
-    _our_mounts.clear()
-    _our_mounts.update(procfs.mount_ids())  # a mount made here since it was read
-    return mount in _our_mounts
+    return mount is None or mount in _our_mounts
 
 
 def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
@@ -725,16 +749,17 @@ def _open_link(name: bytes, fd: int, parent: bytes) -> int:
 
 def lexical(base: bytes, raw: bytes) -> bytes | None:
     """Where base points, joined with raw without looking anything up (the parent is gone).
-    None in /proc, whose names mean what they do for whoever looks them up."""
+    None in /proc, whose names mean what they do for whoever looks them up; None where base is
+    on a mount not of rotrace's namespace (a detached one: /proc names it from that mount's
+    root, `/` for a bind of any directory) and its name does not reach it (`_mounted_here`)."""
+    where = _readlink(base)
+    if where is None or not where.startswith(b"/"):
+        return None
+    if not _mounted_here(base) and not is_named(where, base):
+        return None
     if base.endswith(b"/root"):
-        root = _readlink(base)
-        if root is None:
-            return None
-        joined = normalise(root.rstrip(b"/") + b"/" + raw.lstrip(b"/")) if root != b"/" else normalise(raw)
+        joined = normalise(where.rstrip(b"/") + b"/" + raw.lstrip(b"/")) if where != b"/" else normalise(raw)
     else:
-        where = _readlink(base)
-        if where is None or not where.startswith(b"/"):
-            return None
         joined = normalise(where + b"/" + raw) if raw else where
     return None if _in_proc(joined) else joined
 
