@@ -8,7 +8,10 @@ user passes it knowingly (--allow-fd N): the report then says that fd was not en
 
 The command's own standard streams (fds 0-2) pass even when they are files outside the
 allowlist: the user chose where the command's output goes (`> log`), the command reopening them
-(/dev/stdout) is not a write to a place, and the report says where they go.
+(/dev/stdout) is not a write to a place, and the report says where they go. One open only for
+reading (`< input.txt`) is another matter: reopened through /dev/stdin for writing it would
+write the host's file; --enforce's Landlock refuses that open, and the --read-only sandbox gives
+the command such a stream again on its read-only root (`readable_outside`).
 
 What passes besides: pipes and sockets (a make jobserver, a CI log pipe), terminals, /dev/null, files
 without a name (memfd, O_TMPFILE, unlinked), anything open read-only or O_PATH, and
@@ -27,6 +30,8 @@ from rotrace.escape import safe_text
 from rotrace.policy.allowlist import Allowlist
 
 _NULL = os.makedev(1, 3)
+# What bubblewrap's --dev holds: null, zero, full, random, urandom, tty
+_SANDBOX_DEVICES = frozenset(os.makedev(1, minor) for minor in (3, 5, 7, 8, 9)) | {os.makedev(5, 0)}
 _STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
 
 
@@ -56,6 +61,33 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
             continue
         if not path.startswith("/") or _passes(fd, st):
             continue
+        if not allowlist.allows(os.fsencode(path)):
+            found.append(Inherited(fd, path))
+    return found
+
+
+def readable_outside(allowlist: Allowlist, stdout_kept: bool) -> list[Inherited]:
+    """The command's standard streams open only for reading (or O_PATH) on a named file,
+    directory or device outside the allowlist: in the --read-only sandbox such a stream is still
+    the host's file, on the host's writable mount, and the command could open it again for
+    writing through /dev/stdin (/proc/self/fd/0), which no read-only root refuses. The sandbox
+    opens each again by its name there, read-only (sandbox/inner.py)."""
+    found = []
+    for fd in (0, 1, 2):
+        flags = _flags(fd)
+        if flags is None or (stdout_kept and fd == 1):
+            continue
+        if flags & os.O_ACCMODE != os.O_RDONLY and not flags & getattr(os, "O_PATH", 0):
+            continue  # open for writing: where the user sent its output (`check`)
+        try:
+            st = os.fstat(fd)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if not path.startswith("/") or (_passes(fd, st) and not stat.S_ISDIR(st.st_mode)):
+            continue
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev in _SANDBOX_DEVICES:
+            continue  # the sandbox's own /dev has it, writable to anyone
         if not allowlist.allows(os.fsencode(path)):
             found.append(Inherited(fd, path))
     return found

@@ -36,6 +36,7 @@ from rotrace.errors import (
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
+from rotrace.policy.inherited import readable_outside
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
@@ -266,7 +267,10 @@ def _trace_in(
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
     flags += [repr(options.grace), str(int(options.container_init))]
-    inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, "--", *argv]
+    # the streams the command could open again for writing on the host (/dev/stdin): opened
+    # again inside, read-only, by their names there
+    reopened = ",".join(str(s.fd) for s in readable_outside(allowlist, options.stdout_to_stderr)) or "-"
+    inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:
         # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches

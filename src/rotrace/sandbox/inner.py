@@ -1,16 +1,21 @@
 """The tracer's side of a --read-only run: runs inside bubblewrap, sends events out.
 
-Not a user command: `rotrace run --read-only` starts it as
-`python -m rotrace.sandbox.inner FD SECCOMP ALL_OPENS STDOUT_TO_STDERR GRACE CONTAINER_INIT -- COMMAND...`.
+Not a user command: `rotrace run --read-only` starts it as `python -m rotrace.sandbox.inner FD
+SECCOMP ALL_OPENS STDOUT_TO_STDERR GRACE CONTAINER_INIT REOPEN -- COMMAND...` (REOPEN: the
+standard streams to open again read-only, `0,2`, or `-`).
 It is PID 1 of the sandbox's pid namespace: the command's orphans are its children (and traced).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import stat
 import sys
 
-from rotrace.errors import RotraceError
+from rotrace.errors import RotraceError, SandboxError
+from rotrace.escape import safe_text
 from rotrace.tracer import TraceOptions, trace_command
 from rotrace.tracer.channel import Batcher, Error, Message, Result, send
 from rotrace.tracer.linux import hardening
@@ -21,6 +26,7 @@ def main(argv: list[str]) -> int:
     seccomp, all_opens, to_stderr = (flag == "1" for flag in argv[1:4])
     grace = float(argv[4])
     container_init = argv[5] == "1"
+    reopen = [int(n) for n in argv[6].split(",")] if argv[6] != "-" else []
     command = argv[argv.index("--") + 1 :]
     hardening.undumpable()  # the pipe out of the sandbox, out of the command's reach
     # As root bwrap kept Docker's capabilities and CAP_SYS_PTRACE, which the tracer needs for a
@@ -34,6 +40,8 @@ def main(argv: list[str]) -> int:
     # SIGUSR1 from rotrace's tracer outside: every event so far, then a Checkpoint message
     signal.signal(signal.SIGUSR1, lambda _signum, _frame: batcher.checkpoint())
     try:
+        for stream in reopen:
+            _read_only_here(stream)
         options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace,
                                confined=True, container_init=container_init)  # fmt: skip
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
@@ -49,6 +57,40 @@ def main(argv: list[str]) -> int:
     batcher.flush()
     out(Result(result))
     return 0
+
+
+_STREAMS = ("stdin", "stdout", "stderr")
+
+
+def _read_only_here(fd: int) -> None:
+    """Open the file of standard stream `fd` again by its name in the sandbox, where the root is
+    a read-only bind, and put it in the stream's place at the same offset: opened again through
+    /dev/stdin (a magic link to the open file, on its mount), it is then refused (EROFS), not
+    the host's file on the host's writable mount. SandboxError where the name does not reach
+    that file read-only here (in a place the sandbox covers: /dev, a tmpfs)."""
+    name = os.readlink(f"/proc/self/fd/{fd}")
+    held = os.fstat(fd)
+    how = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | (os.O_DIRECTORY if stat.S_ISDIR(held.st_mode) else 0)
+    try:
+        here = os.open(name, how | os.O_NONBLOCK)
+    except OSError:
+        here = -1
+    try:
+        same = here >= 0 and (os.fstat(here).st_dev, os.fstat(here).st_ino) == (held.st_dev, held.st_ino)
+        if not same or not os.fstatvfs(here).f_flag & os.ST_RDONLY:
+            raise SandboxError(
+                f"--read-only: the command's {_STREAMS[fd]} is {safe_text(name)}, outside the allowlist,"
+                " which the read-only root cannot hold read-only: the command could open it again for writing"
+                f" through /dev/{_STREAMS[fd]}; give it through a pipe (cat FILE | rotrace run ...)"
+            )
+        if not stat.S_ISDIR(held.st_mode):
+            with contextlib.suppress(OSError):  # a device may not seek
+                os.lseek(here, os.lseek(fd, 0, os.SEEK_CUR), os.SEEK_SET)
+        os.set_blocking(here, True)
+        os.dup2(here, fd, inheritable=True)
+    finally:
+        if here >= 0:
+            os.close(here)
 
 
 if __name__ == "__main__":
