@@ -162,3 +162,29 @@ def test_a_system_directory_listed_persistent_is_never_copied(tmp_path: Path) ->
         assert list(seeds) == [str(data)]
         assert (Path(seeds[str(data)]) / "app.db").read_bytes() == b"rows"
     assert not Path(seeds[str(data)]).exists()  # the copy removed
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_an_allowed_directory_through_a_symlink_stays_read_only(keep: bool) -> None:
+    """`--allow W/link` where link -> protected: bubblewrap would mount where the link points
+    (a tmpfs over protected/, or with --keep-writes a bind of it: the write landed there), while
+    the allowlist and the report name W/link, and a write in protected/ read as outside it."""
+    work = Path(tempfile.mkdtemp(prefix="rotrace-symallow-", dir="/var/tmp"))
+    try:
+        (work / "protected").mkdir()
+        (work / "link").symlink_to("protected")
+        kept = ["--keep-writes"] if keep else []
+        script = f"echo x > {work}/link/x; echo rc=$?"
+        argv = ["run", "--read-only", *kept, "--allow", str(work / "link"), "--json", str(work / "t.json"),
+                "--", "sh", "-c", script]  # fmt: skip
+        done = rotrace_cli(*argv, cwd=work)
+        assert not (work / "protected" / "x").exists()
+        assert "rc=2" in done.stdout, done
+        said = (
+            f"{work}/link goes through the symbolic link {work}/link: a mount there would be where it points"
+        )
+        assert said in done.stderr, done.stderr
+        (event,) = [e for e in json.loads((work / "t.json").read_text())["events"] if e["op"] == "create"]
+        assert (event["path"], event["errno"], event["allowed"]) == (f"{work}/protected/x", "EROFS", False)
+    finally:
+        shutil.rmtree(work)

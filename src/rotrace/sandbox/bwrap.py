@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,13 @@ def plan(
             )
         elif rule.is_exact or any(is_under(path, p) for p in _PROVIDED):
             continue
+        elif (link := _through_symlink(path)) is not None:
+            # bubblewrap follows it: the mount would be where it points, which the allowlist does
+            # not name (the report places writes there by their real path): as --enforce's rules
+            result.notes.append(
+                f"{path} goes through the symbolic link {link}: a mount there would be where it points,"
+                " which the allowlist does not name; it stays read-only in the sandbox"
+            )
         elif os.path.isdir(path):
             mounts.append(path)
         elif os.path.lexists(path):
@@ -163,6 +171,21 @@ def plan(
             elif any(is_under(path, m) for m in result.writable):
                 args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
     return result
+
+
+def _through_symlink(path: str) -> str | None:
+    """The first name on `path` that is a symbolic link, as far as the path exists (None: none)."""
+    walked = ""
+    for name in (part for part in path.split("/") if part):
+        walked += "/" + name
+        try:
+            if stat.S_ISLNK(os.lstat(walked).st_mode):
+                return walked
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return walked  # not to be looked at: not to be mounted either
+    return None
 
 
 @contextlib.contextmanager
