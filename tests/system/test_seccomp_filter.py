@@ -102,6 +102,11 @@ def test_a_confined_filter_refuses_a_whiteout_and_traps_other_renames(machine: s
     plain = seccomp.build_filter(MACHINES[machine], all_opens=False)  # not confined: recorded, not refused
     nr = MACHINES[machine].native.numbers["renameat2"]
     assert run_bpf(plain, nr, MACHINES[machine].native.audit_arch, (0, 0, 0, 0, 4, 0)) == RET_TRACE
+    # where the tracer refuses it (and records it), the filter traps it to the tracer
+    by_tracer = seccomp.build_filter(MACHINES[machine], False, confined=True, refuse_whiteouts=False)
+    for table in MACHINES[machine].tables():
+        nr = table.numbers["renameat2"]
+        assert run_bpf(by_tracer, nr, table.audit_arch, (0, 0, 0, 0, 4, 0)) == RET_TRACE, table.name
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])

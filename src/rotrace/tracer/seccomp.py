@@ -244,6 +244,7 @@ def build_filter(
     trace: bool = True,
     enforced: bool = False,
     refuse_queues: bool = False,
+    refuse_whiteouts: bool = True,
 ) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
@@ -254,8 +255,9 @@ def build_filter(
     making, copying and removing btrfs subvolumes, fscrypt and fs-verity policies...), which
     no path rule could then confine; `refuse_queues`: so are making and removing a POSIX message
     queue, answered EACCES (where the tracer cannot refuse them itself, and record them:
-    session.py). `trace=False`: nothing traps (the guard alone, for a tracer that stops on every
-    syscall: --no-seccomp).
+    session.py); `refuse_whiteouts` (confined): so is a renameat2 that leaves a whiteout,
+    answered EPERM (False: the tracer refuses it, and records it). `trace=False`: nothing
+    traps (the guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
     families = FS_IOCTL_FAMILIES if enforced else ()
@@ -284,13 +286,13 @@ def build_filter(
         if confined:
             rings = [table.numbers[name] for name in IO_URING]
             ioctls = [table.numbers["ioctl"]]
-            renames = [table.numbers["renameat2"]]
+            renames = [table.numbers["renameat2"]] if refuse_whiteouts or not trace else []
             opens = [table.numbers["mq_open"]] if refuse_queues else []
             unlinks = [table.numbers["mq_unlink"]] if refuse_queues else []
             if x32:
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]
-                renames.append(x32 | table.numbers["renameat2"])
+                renames += [x32 | nr for nr in renames]
                 opens += [x32 | nr for nr in opens]
                 unlinks += [x32 | nr for nr in unlinks]
             _guard(asm, table.name, ioctls, rings, requests, renames, (opens, unlinks), families)
@@ -312,16 +314,16 @@ def program(
     confined: bool,
     enforced: bool = False,
     refuse_queues: bool = False,
+    refuse_whiteouts: bool = True,
 ) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
     syscall), and for a confined run the guard; None when there is nothing to load."""
     if not trace and not confined:
         return None
     return encode(
-        build_filter(
-            machine, all_opens, confined=confined, trace=trace, enforced=enforced, refuse_queues=refuse_queues
-        )
-    )
+        build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced,
+                     refuse_queues=refuse_queues, refuse_whiteouts=refuse_whiteouts)
+    )  # fmt: skip
 
 
 def encode(program: Iterable[Insn]) -> bytes:

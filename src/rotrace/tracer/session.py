@@ -40,7 +40,11 @@ def trace_command(
     # follows the making (which then fails, the queue made): both are refused, by the tracer
     # (which records them) or where it cannot rewrite a call by the filter. A policy's rule on
     # /dev/mqueue would cover a queue's open only in the IPC namespace mounted there.
-    by_tracer = enforced and can_refuse()
+    # A rename that leaves a whiteout (a device node Landlock does not mediate) is refused in a
+    # confined run: by the tracer too, which records it, where it can rewrite a call.
+    refusing = can_refuse()
+    by_tracer = enforced and refusing
+    whiteouts_by_tracer = options.confined and options.seccomp and refusing
     program = seccomp.program(
         machine,
         options.all_opens,
@@ -48,10 +52,12 @@ def trace_command(
         options.confined,
         enforced,
         enforced and not by_tracer,
+        refuse_whiteouts=not whiteouts_by_tracer,
     )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
     tracer.refuses_queues = by_tracer
+    tracer.refuses_whiteouts = whiteouts_by_tracer
     ruleset = None
     if options.writable is not None:
         own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened
