@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from rotrace.sandbox.inner import COPIED_STREAM_LIMIT
 from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
 
 pytestmark = pytest.mark.needs("bwrap")
@@ -194,18 +195,20 @@ def test_ctrl_c_in_the_terminal_reaches_the_command(tmp_path: Path) -> None:
 _REOPEN = "echo pwned > /dev/stdin; echo stdin=$?; echo pwned > /proc/self/fd/0; echo fd=$?; cat"
 
 
-@pytest.mark.parametrize("user", ["root", "nobody"])
-def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str) -> None:
+@pytest.mark.parametrize(("user", "where"), [("root", "/var/tmp"), ("nobody", "/var/tmp"), ("root", "/tmp")])
+def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str, where: str) -> None:
     """`< FILE` opens the host's file read-only, on the host's writable mount: opened again
     through /dev/stdin (a magic link to that open file) it was written, whatever the read-only
-    root. The sandbox gives the command the file by its name there, on the read-only bind."""
+    root. The sandbox gives the command the file by its name on the read-only bind, or (in a
+    place the sandbox covers with a tmpfs: /tmp, allowed) a sealed copy of it."""
     if user == "nobody" and not os.path.exists(NON_ROOT_PYTHON):
         pytest.fail(f"needs {NON_ROOT_PYTHON} for uid 65534")
     base = Path(tempfile.mkdtemp(prefix="rotrace-stdin-", dir="/var/tmp"))
+    given = Path(tempfile.mkdtemp(prefix="rotrace-stdin-", dir=where)) / "input.txt"
     try:
         base.chmod(0o755)
-        given = base / "input.txt"
-        given.write_text("original\n")
+        given.parent.chmod(0o755)
+        given.write_text("skip\noriginal\n")
         given.chmod(0o666)  # anyone may write it: only the read-only root stands in the way
         argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", "--", "sh", "-c", _REOPEN]
         env = None
@@ -214,29 +217,27 @@ def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str) ->
             argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                     NON_ROOT_PYTHON, *argv[1:]]  # fmt: skip
             env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp"}
-        with given.open("rb") as stdin:
+        with given.open("rb", buffering=0) as stdin:
+            stdin.readline()  # the command gets the stream where it is: past the first line
             proc = subprocess.run(
                 argv, stdin=stdin, cwd=base, env=env, capture_output=True, text=True, timeout=120
             )
-        assert given.read_text() == "original\n", proc.stderr
-        assert "stdin=2" in proc.stdout and "fd=2" in proc.stdout and "original" in proc.stdout, proc
+        assert given.read_text() == "skip\noriginal\n", proc.stderr
+        assert "stdin=2" in proc.stdout and "fd=2" in proc.stdout, proc
+        assert proc.stdout.endswith("original\n") and "skip" not in proc.stdout, proc
     finally:
         shutil.rmtree(base)
+        shutil.rmtree(given.parent)
 
 
-def test_a_stdin_the_sandbox_cannot_show_read_only_is_refused_in_one_line() -> None:
-    """A file the sandbox's root does not show (here one in the host's /dev, which the sandbox
-    replaces): refused before the command starts, with what to do instead."""
-    if os.geteuid() != 0:
-        pytest.fail("needs root, to make a file in /dev")
-    hidden = Path(f"/dev/rotrace-stdin-{uuid.uuid4().hex[:8]}")
-    hidden.write_text("original\n")
-    try:
-        with hidden.open("rb") as stdin:
-            proc = subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--", "cat"], stdin=stdin,
+def test_a_stdin_the_sandbox_cannot_hold_read_only_is_refused_in_one_line() -> None:
+    """A file the sandbox does not show read-only (in /tmp, which it covers with a tmpfs) and
+    too large to copy: refused before the command starts, with what to do instead."""
+    with tempfile.NamedTemporaryFile(dir="/tmp") as large:
+        large.truncate(COPIED_STREAM_LIMIT + 1)  # sparse: no disk used
+        with open(large.name, "rb") as stdin:
+            proc = subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--", "true"], stdin=stdin,
                                   capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert proc.returncode == 4 and proc.stdout == "", proc
-        (line,) = proc.stderr.strip().splitlines()
-        assert f"stdin is {hidden}" in line and "give it through a pipe" in line, line
-    finally:
-        hidden.unlink()
+    assert proc.returncode == 4 and proc.stdout == "", proc
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"stdin is {large.name}" in line and "give it through a pipe" in line, line

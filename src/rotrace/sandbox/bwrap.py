@@ -292,7 +292,8 @@ def _trace_in(
     flags += [repr(options.grace), str(int(options.container_init))]
     # the streams the command could open again for writing on the host (/dev/stdin): opened
     # again inside, read-only, by their names there
-    reopened = ",".join(str(s.fd) for s in readable_outside(allowlist, options.stdout_to_stderr)) or "-"
+    readable = readable_outside(allowlist, options.stdout_to_stderr, keep)
+    reopened = ",".join(str(s.fd) for s in readable) or "-"
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:

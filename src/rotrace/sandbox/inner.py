@@ -9,6 +9,7 @@ It is PID 1 of the sandbox's pid namespace: the command's orphans are its childr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import stat
@@ -62,12 +63,19 @@ def main(argv: list[str]) -> int:
 _STREAMS = ("stdin", "stdout", "stderr")
 
 
+# The most of a file given as a standard stream that the sandbox copies for the command (the
+# copy is memory); a larger one the sandbox cannot show read-only is refused.
+COPIED_STREAM_LIMIT = 256 * 1024 * 1024
+
+
 def _read_only_here(fd: int) -> None:
-    """Open the file of standard stream `fd` again by its name in the sandbox, where the root is
-    a read-only bind, and put it in the stream's place at the same offset: opened again through
-    /dev/stdin (a magic link to the open file, on its mount), it is then refused (EROFS), not
-    the host's file on the host's writable mount. SandboxError where the name does not reach
-    that file read-only here (in a place the sandbox covers: /dev, a tmpfs)."""
+    """Give standard stream `fd` (open for reading on a host file outside the sandbox's
+    read-only root, or in a place the sandbox covers) to the command so that opening it again
+    for writing (through /dev/stdin, a magic link to the open file on its mount) cannot reach the
+    host: opened again by its name on the read-only root, where that is the same file (then
+    EROFS); else a regular file is copied into a sealed memfd (then EPERM), as a container's
+    stdin is a stream of the file, never the file. SandboxError for the rest (a directory or a
+    device the sandbox does not show, a file past COPIED_STREAM_LIMIT)."""
     name = os.readlink(f"/proc/self/fd/{fd}")
     held = os.fstat(fd)
     how = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | (os.O_DIRECTORY if stat.S_ISDIR(held.st_mode) else 0)
@@ -77,20 +85,44 @@ def _read_only_here(fd: int) -> None:
         here = -1
     try:
         same = here >= 0 and (os.fstat(here).st_dev, os.fstat(here).st_ino) == (held.st_dev, held.st_ino)
-        if not same or not os.fstatvfs(here).f_flag & os.ST_RDONLY:
+        if same and os.fstatvfs(here).f_flag & os.ST_RDONLY:
+            os.set_blocking(here, True)
+        elif stat.S_ISREG(held.st_mode) and held.st_size <= COPIED_STREAM_LIMIT:
+            if here >= 0:
+                os.close(here)
+            here = _sealed_copy(fd, held.st_size)
+        else:
             raise SandboxError(
-                f"--read-only: the command's {_STREAMS[fd]} is {safe_text(name)}, outside the allowlist,"
-                " which the read-only root cannot hold read-only: the command could open it again for writing"
-                f" through /dev/{_STREAMS[fd]}; give it through a pipe (cat FILE | rotrace run ...)"
+                f"--read-only: the command's {_STREAMS[fd]} is {safe_text(name)}, which the read-only root"
+                " cannot hold read-only: the command could open it again for writing through"
+                f" /dev/{_STREAMS[fd]}; give it through a pipe (cat FILE | rotrace run ...)"
             )
         if not stat.S_ISDIR(held.st_mode):
             with contextlib.suppress(OSError):  # a device may not seek
                 os.lseek(here, os.lseek(fd, 0, os.SEEK_CUR), os.SEEK_SET)
-        os.set_blocking(here, True)
         os.dup2(here, fd, inheritable=True)
     finally:
         if here >= 0:
             os.close(here)
+
+
+def _sealed_copy(fd: int, size: int) -> int:
+    """A read-only fd of a memfd holding what the file of `fd` holds, sealed against any
+    change (a write through any other fd of it fails with EPERM)."""
+    memfd = os.memfd_create("rotrace-stream", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        done = 0
+        while done < size:
+            chunk = os.pread(fd, min(1 << 20, size - done), done)
+            if not chunk:
+                break
+            os.write(memfd, chunk)
+            done += len(chunk)
+        seals = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
+        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, seals)
+        return os.open(f"/proc/self/fd/{memfd}", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(memfd)
 
 
 if __name__ == "__main__":
