@@ -922,3 +922,24 @@ def test_uvxs_environment_symlinked_into_uvs_cache_is_the_commands_and_moves_wit
     plan = plan_mounts(verdicts, CWD, {b"/home/u": DirState.CONTENT})
     assert plan.blocked == [], plan.blocked
     assert plan.env.get("UV_CACHE_DIR") == "/tmp/uv-cache" and plan.mounts == ["/tmp"], plan
+
+
+def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offered() -> None:
+    """IPYTHONDIR moves all of ~/.ipython: where the profile held files before the run (startup
+    scripts, a configuration), the app would run without them. The setting is neither set nor
+    given as the fix; a note says why. Where the run made the tree, the setting is the plan."""
+    history = "/home/u/.ipython/profile_default/history.sqlite"
+    held = _plan(event(history), states={"/home/u/.ipython/profile_default": C, "/home/u/.ipython": C})
+    assert "IPYTHONDIR" not in held.env
+    (blocked,) = held.blocked
+    assert blocked.point == "/home/u/.ipython/profile_default" and not blocked.explanations, blocked
+    assert any(
+        "IPYTHONDIR=/tmp/ipython would move /home/u/.ipython, which held files" in n for n in held.notes
+    )
+    made = _plan(
+        event("/home/u/.ipython", "mkdir", 0),
+        event("/home/u/.ipython/profile_default", "mkdir", 0),
+        event(history),
+        states={"/home/u": C},
+    )
+    assert made.env.get("IPYTHONDIR") == "/tmp/ipython" and made.blocked == [], made

@@ -38,6 +38,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
+    # the tree its setting moves holds what the program reads (profiles, startup scripts): where
+    # it held files before the run, the setting would run another program than was traced
+    config: bool = False
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
 
@@ -336,6 +339,7 @@ KNOWN: tuple[Known, ...] = (
         fix="IPYTHONDIR=/tmp/ipython (on a writable tmpfs)",
         path=r"/\.ipython(/|$)",
         env=(("IPYTHONDIR", "/tmp/ipython"),),
+        config=True,
     ),
     Known(
         id="jupyter-data",
@@ -354,6 +358,7 @@ KNOWN: tuple[Known, ...] = (
         fix="JUPYTER_CONFIG_DIR=/tmp/jupyter/config (on a writable tmpfs), or the configuration in the image",
         path=r"/\.jupyter(/|$)",
         env=(("JUPYTER_CONFIG_DIR", "/tmp/jupyter/config"),),
+        config=True,
     ),
     Known(
         id="pre-commit-cache",

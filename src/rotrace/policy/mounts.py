@@ -731,6 +731,7 @@ class MountPlanner:
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
+        self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
 
     def start_early(self, *, enforced: bool) -> None:
         """Place each write as it is learnt (`place_early`), the run's end not yet known: guessed
@@ -1038,6 +1039,10 @@ class MountPlanner:
             # grouped where the setting applies: a venv's writes at the venv, as when refused
             where = text_of(v.venv) if v.venv is not None else None
             return [Placement(where or point, None) for _, point, _ in found]
+        if v.explanation is not None and v.explanation in self._held_config:
+            v = dataclasses.replace(
+                v, explanation=None
+            )  # its setting, which would lose the tree, not offered
         placed: list[Placement] = []
         for raw, point, placement in found:
             if placement.reason is not None and placement in placed:
@@ -1155,6 +1160,8 @@ class MountPlanner:
             return False
         if all(p.reason is None and point in SCRATCH for _, point, p in found):
             return False
+        if known.config and self._moves_what_it_held(known, found):
+            return False
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
             return False  # the scratch place cannot be mounted either (the app lives there)
@@ -1189,6 +1196,24 @@ class MountPlanner:
         m = re.search(known.root, text_of(v.event.path))
         top = next((g for g in m.groups() if g), None) if m else None
         return top is not None and is_under(text_of(v.venv), top)
+
+    def _moves_what_it_held(self, known: Known, found: list[tuple[bytes, str, Placement]]) -> bool:
+        """`known`'s setting would move the tree the program reads its configuration from
+        (`Known.config`), which held files before the run (a directory written in, or the
+        tree's top): it would lose them, and the app would run otherwise than traced."""
+        for raw, _, _ in found:
+            path = text_of(raw)
+            m = re.search(known.path, path)
+            if m is None:
+                continue
+            tree = path[: m.end()].rstrip("/") or "/"
+            for directory in dict.fromkeys((tree, os.path.dirname(path))):
+                if is_under(directory, tree) and self._noted(
+                    "held", directory, self._planner.held_content(directory)
+                ):
+                    self._held_config[known] = tree
+                    return True
+        return False
 
     def _targets(self, known: Known) -> list[tuple[str, Placement]]:
         """Where `known`'s setting moves its writes (the values that are paths): each place's
@@ -1285,8 +1310,16 @@ class MountPlanner:
             created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             seeded=seeded,
-            notes=[*self._notes(mounts), *kept_notes],
+            notes=[*self._notes(mounts), *kept_notes, *self._held_config_notes()],
         )
+
+    def _held_config_notes(self) -> list[str]:
+        return [
+            f"{known.title}: {', '.join(f'{n}={v}' for n, v in known.env)} would move {tree}, which held"
+            f" files before the run that {known.who} reads (its configuration): the plan does not set it; put"
+            f" what it writes elsewhere by its own option, or ship {tree} as it must be in the image"
+            for known, tree in sorted(self._held_config.items(), key=lambda kv: kv[1])
+        ]
 
     def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
         """The run's settings that decide where, or whether, its programs write
