@@ -943,3 +943,21 @@ def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offere
         states={"/home/u": C},
     )
     assert made.env.get("IPYTHONDIR") == "/tmp/ipython" and made.blocked == [], made
+
+
+def test_data_the_command_keeps_renamed_to_a_name_it_freed_stays_its_data(tmp_path: Path) -> None:
+    """dbm.dumb's commit: store.bak removed, store.dir (appended to) renamed onto it, store.dir
+    written anew. store.bak holds kept data again: the directory is the data the command keeps
+    (a seeded persistent mount), not one that held a file it did not keep."""
+    app = _tree(tmp_path / "app", "db/store.dat", "db/store.dir", "db/store.bak")
+    db = f"{app}/db"
+    plan = _plan(
+        _opened(f"{db}/store.dat", "O_RDWR", op="open"),
+        _opened(f"{db}/store.dir", "O_WRONLY|O_APPEND", op="open"),
+        event(f"{db}/store.bak", "delete", 0, syscall="unlink"),
+        event(f"{db}/store.dir", "rename", 0, target=f"{db}/store.bak", syscall="rename"),
+        _opened(f"{db}/store.dir", "O_WRONLY|O_CREAT|O_TRUNC"),
+        states={app: C, db: C},
+        cwd=app,
+    )
+    assert plan.blocked == [] and plan.persistent == plan.seeded == [db], plan

@@ -884,7 +884,11 @@ class MountPlanner:
             planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
         elif e.op == "rename" and e.target not in (None, e.path) and e.errno in (None, "EROFS"):
             target = os.fsdecode(e.target)
-            if e.result == 0 and planner.fresh_name(target):
+            if e.result == 0 and os.fsdecode(e.path) in planner.kept_files:
+                # data the command keeps, moved (dbm.dumb's store.dir renamed to store.bak)
+                planner.kept_data.add(written_directory(e, e.target))
+                planner.kept_files.add(target)
+            elif e.result == 0 and planner.fresh_name(target):
                 planner.learn_create(target)  # saved where nothing from before the run can be
             else:  # an atomic save (a temporary file renamed over the name): it may have been there
                 planner.kept_data.add(written_directory(e, e.target))
