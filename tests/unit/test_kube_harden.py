@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -315,7 +316,7 @@ def test_a_character_yaml_does_not_allow_is_bad_input(tmp_path: Path, character:
         ("persistentVolumeClaim: {claimName: logs, readOnly: true}", "", "its volume says readOnly: true"),
     ],
 )
-@pytest.mark.parametrize("at", ["/var/log/app", "/var/log"])
+@pytest.mark.parametrize("at", ["/var/log/app", "/var/log", "/var//log/./app/"])
 def test_a_place_written_that_the_manifest_mounts_read_only_is_refused(
     tmp_path: Path, volume: str, mount: str, why: str, at: str
 ) -> None:
@@ -327,10 +328,30 @@ def test_a_place_written_that_the_manifest_mounts_read_only_is_refused(
     ).replace("      - name: config\n", f"      - name: logs\n        {volume}\n      - name: config\n")
     hardened = harden(Manifest(mine), _merged(tmp_path), (), [])
     assert hardened.status == 1, hardened.notes
-    said = f"the app writes in /var/log/app, which the manifest mounts read-only at {at} ({why})"
+    holder = os.path.normpath(at.replace("//", "/"))  # as the runtime reads it
+    said = f"the app writes in /var/log/app, which the manifest mounts read-only at {holder} ({why})"
     assert any(said in n for n in hardened.notes), hardened.notes
     mounts = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     assert sorted(m["mountPath"] for m in mounts) == sorted([at, "/app/data", "/tmp"])  # none added there
+
+
+@pytest.mark.parametrize("read_only", ["true", "yes", "On"])
+def test_a_read_only_mount_below_the_plans_mount_is_refused(tmp_path: Path, read_only: str) -> None:
+    """The plan mounts /var/log/app; the app writes in archive/ under it, which the manifest
+    mounts read-only (`yes`, `On`: true to Kubernetes' YAML 1.1 reader): those writes fail."""
+    mine = DEPLOYMENT.replace(
+        "        env:\n",
+        "        volumeMounts:\n"
+        f"        - {{name: old, mountPath: /var/log/app/archive, readOnly: {read_only}}}\n"
+        "        env:\n",
+    ).replace("      - name: config\n", "      - name: old\n        emptyDir: {}\n      - name: config\n")
+    trace = _merged(tmp_path, event("/var/log/app/archive/2025.log", exe=b"/usr/local/bin/server"))
+    hardened = harden(Manifest(mine), trace, (), [])
+    assert hardened.status == 1, hardened.notes
+    said = (
+        "the app writes in /var/log/app/archive, which the manifest mounts read-only at /var/log/app/archive"
+    )
+    assert any(said in n for n in hardened.notes), hardened.notes
 
 
 def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,12 +54,12 @@ class Hardened:
 
 def _writers(
     trace: str, maps: list[tuple[str, str]], container: str
-) -> tuple[dict[str, Any], list[str], dict[str, str], bool, dict[str, Writers], int, set[str]]:
+) -> tuple[dict[str, Any], list[str], dict[str, str], bool, dict[str, Writers], int, set[str], set[str]]:
     """The k8s fragment of the trace's plan (as the export renders it), its notes, the places
     no mount of its own can make writable (as it names them, with their note), whether the
-    fragment left anything out, the writers below each mount as the fragment names it, and the
+    fragment left anything out, the writers below each mount as the fragment names it, the
     persistent mounts that must start with the files their directory held
-    (`MountPlan.seeded`), as it names them."""
+    (`MountPlan.seeded`), and the directories written where the plan mounts, as it names them."""
     import yaml
 
     header, verdicts = read_trace(trace)
@@ -67,8 +68,17 @@ def _writers(
         pipeline.add(verdict)
     points: dict[str, Writers] = {}
     names = header.script_names()  # a console script by its name, not its interpreter's
+    written: set[str] = set()
+    where = PathMap(maps)
 
     def placed(verdict: Verdict, placements: list[Placement]) -> None:
+        e = verdict.event
+        for raw in (e.path, e.target if e.op in ("rename", "link") else None):
+            if raw is not None and any(p.reason is None for p in placements):
+                path = os.fsdecode(raw)
+                written.add(
+                    where(path if e.op == "mkdir" and raw == e.path else os.path.dirname(path) or "/")
+                )
         for placement in placements:
             if placement.reason is None:
                 writers = points.setdefault(placement.point, Writers())
@@ -81,7 +91,6 @@ def _writers(
     plan = pipeline.mount_plan(verdicts, header, placed)
     rendered = render(header, plan, "k8s", container, verdicts, maps)
     fragment = yaml.safe_load(rendered.text)
-    where = PathMap(maps)
     by_mount: dict[str, Writers] = {}
     for mount in [*plan.mounts, *plan.persistent]:
         mapped = where(mount)
@@ -102,6 +111,7 @@ def _writers(
         by_mount,
         header.runs,
         {where(p) for p in plan.seeded},
+        written,
     )
 
 
@@ -207,6 +217,20 @@ def _owner_note(workload: Workload, container: Any, path: str, notes: list[str])
 _READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected", "image")
 
 
+def _mount_path(path: str) -> str:
+    """A mountPath as the runtime reads it: `//` one `/`, no `.` and no trailing `/`."""
+    return os.path.normpath(re.sub("/+", "/", path))
+
+
+# YAML 1.1's spellings of true, which Kubernetes' reader (go-yaml) takes and ruamel (YAML 1.2)
+# reads as strings
+_YAML11_TRUE = frozenset({"y", "yes", "true", "on"})
+
+
+def _true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in _YAML11_TRUE)
+
+
 def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
     """The container's mount paths that cannot be written, each with why: the mount's
     `readOnly`, a volume kind Kubernetes mounts read-only, or its source's `readOnly` (a claim,
@@ -218,15 +242,15 @@ def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
         path = mount.get("mountPath") if isinstance(mount, dict) else None
         if not isinstance(path, str):
             continue
-        path = path.rstrip("/") or "/"
+        path = _mount_path(path)
         volume = volumes.get(mount.get("name"), {})
         kind = next((k for k in _READ_ONLY_KINDS if k in volume), None)
         sources = [v for k, v in volume.items() if k != "name" and isinstance(v, dict)]
-        if mount.get("readOnly") is True:
+        if _true(mount.get("readOnly")):
             found[path] = "its volumeMount says readOnly: true"
         elif kind is not None:
             found[path] = f"a {kind} volume, which Kubernetes mounts read-only"
-        elif any(source.get("readOnly") is True for source in sources):
+        elif any(_true(source.get("readOnly")) for source in sources):
             found[path] = "its volume says readOnly: true"
     return found
 
@@ -240,7 +264,9 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, blocked, incomplete, writers, runs, seeded = _writers(trace, maps, container_name)
+    fragment, notes, blocked, incomplete, writers, runs, seeded, written = _writers(
+        trace, maps, container_name
+    )
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
     read_only: set[str] = set()  # places written that the manifest mounts read-only
     spec = fragment["spec"]
@@ -292,7 +318,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 append(container, "env", mapping(name=item["name"], value=item["value"]))
                 env = container.get("env")
         mounted = {
-            m["mountPath"].rstrip("/") or "/"
+            _mount_path(m["mountPath"])
             for m in containers(container, "volumeMounts")
             if isinstance(m, dict) and isinstance(m.get("mountPath"), str)
         }
@@ -306,6 +332,10 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 " remove it, and harden mounts what the writes need)"
             )
 
+        for directory in sorted(written):  # written below a mount of the plan, on one of the manifest's
+            holder = _holder(directory, mounted)
+            if holder is not None and holder in unwritable and directory not in read_only:
+                cannot_write(directory, holder)
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
             holder = _holder(point, mounted)
             if holder is None:
