@@ -42,7 +42,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGUSR1, lambda _signum, _frame: batcher.checkpoint())
     try:
         for stream in reopen:
-            _read_only_here(stream)
+            try:
+                _read_only_here(stream)
+            except OSError as exc:  # the stream could not be read or given again: not handed on as it is
+                raise SandboxError(
+                    f"--read-only: the command's {_STREAMS[stream]} could not be given to it read-only"
+                    f" ({exc.strerror or exc}); give it through a pipe (cat FILE | rotrace run ...)"
+                ) from None
         options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace,
                                confined=True, container_init=container_init)  # fmt: skip
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
