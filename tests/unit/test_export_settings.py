@@ -199,6 +199,8 @@ def test_map_longest_prefix_wins_on_whole_components() -> None:
     plan = where.plan(_plan(env={"P": "/srv/ci/app/.pyc", "Q": "srv/ci/app"}, persistent=["/srv/ci/app/d"]))
     assert plan.env == {"P": "/app/.pyc", "Q": "srv/ci/app"} and plan.persistent == ["/app/d"]
     assert parse_map("/a=b=/c") == ("/a=b", "/c")
+    # the image side as a runtime reads it: `//app` is `/app` (POSIX's normpath keeps two slashes)
+    assert parse_map("//srv//ci=//app/./") == ("/srv/ci", "/app")
 
 
 def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:

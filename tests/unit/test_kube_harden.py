@@ -387,3 +387,21 @@ def test_a_recording_is_not_hardened(tmp_path: Path) -> None:
     recording = record(Manifest(DEPLOYMENT), RecordOptions(image="registry.example/rotrace:1"))
     with pytest.raises(BadInput, match=r"is a recording .* harden the application's own manifest"):
         harden(Manifest(recording), _merged(tmp_path), (), [])
+
+
+def test_a_place_on_a_writable_volume_of_the_manifest_gets_no_mount_inside_it(tmp_path: Path) -> None:
+    """The manifest's own claim at /app holds /app/data, where the app keeps its database: a
+    claim of the plan's at /app/data (seeded from the image) would hide the data on theirs."""
+    mine = DEPLOYMENT.replace(
+        "        env:\n", "        volumeMounts:\n        - {name: state, mountPath: /app}\n        env:\n"
+    ).replace(
+        "      - name: config\n",
+        "      - name: state\n        persistentVolumeClaim: {claimName: state}\n      - name: config\n",
+    )
+    hardened = harden(Manifest(mine), _merged(tmp_path), (), [])
+    assert hardened.status == 0, hardened.notes
+    spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
+    paths = [m["mountPath"] for m in spec["containers"][0]["volumeMounts"]]
+    assert "/app/data" not in paths and "/app" in paths, paths
+    assert "initContainers" not in spec
+    assert any("/app/data is on the manifest's volume at /app: kept as it is" in n for n in hardened.notes)

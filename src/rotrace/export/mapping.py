@@ -18,7 +18,8 @@ def parse_map(value: str) -> tuple[str, str]:
     host, sep, image = value.partition("=/")
     if not sep or not host.startswith("/"):
         raise BadOption(f"--map {value!r}: expected HOST=IMAGE, both absolute paths (/srv/ci/app=/app)")
-    return os.path.normpath("/" + host.lstrip("/")), os.path.normpath("/" + image)
+    # one leading slash: POSIX's normpath keeps two (`//app`), which a runtime reads as `/app`
+    return os.path.normpath("/" + host.lstrip("/")), os.path.normpath("/" + image.lstrip("/"))
 
 
 class PathMap:

@@ -351,13 +351,15 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
         taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
         for mount in generated.get("volumeMounts", []):
-            path = mount["mountPath"]
+            path = _mount_path(mount["mountPath"])
             holder = _holder(path, mounted)
             if holder is not None and holder in unwritable:  # there, or a mount point inside it,
                 cannot_write(path, holder)  # which the runtime could not make
                 continue
-            if path in mounted:
-                notes.append(f"{workload.describe()}: {path} is mounted already: kept as it is")
+            if holder is not None:  # the manifest's own writable volume holds it: a mount of the
+                # plan's inside would hide what that volume keeps there (and a seed fill it anew)
+                there = "mounted already" if holder == path else f"on the manifest's volume at {holder}"
+                notes.append(f"{workload.describe()}: {path} is {there}: kept as it is")
                 continue
             volume = dict(volumes[mount["name"]])
             name, n = mount["name"], 2
