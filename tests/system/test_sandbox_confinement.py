@@ -195,12 +195,21 @@ def test_ctrl_c_in_the_terminal_reaches_the_command(tmp_path: Path) -> None:
 _REOPEN = "echo pwned > /dev/stdin; echo stdin=$?; echo pwned > /proc/self/fd/0; echo fd=$?; cat"
 
 
-@pytest.mark.parametrize(("user", "where"), [("root", "/var/tmp"), ("nobody", "/var/tmp"), ("root", "/tmp")])
-def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str, where: str) -> None:
+@pytest.mark.parametrize(
+    ("user", "where", "keep"),
+    [
+        ("root", "/var/tmp", False),
+        ("nobody", "/var/tmp", False),
+        ("root", "/tmp", False),
+        ("root", "/dev/shm", True),
+    ],
+)
+def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str, where: str, keep: bool) -> None:
     """`< FILE` opens the host's file read-only, on the host's writable mount: opened again
     through /dev/stdin (a magic link to that open file) it was written, whatever the read-only
     root. The sandbox gives the command the file by its name on the read-only bind, or (in a
-    place the sandbox covers with a tmpfs: /tmp, allowed) a sealed copy of it."""
+    place the sandbox covers with a tmpfs: /tmp, allowed; /dev/shm, allowed and the sandbox's own
+    even with --keep-writes) a sealed copy of it."""
     if user == "nobody" and not os.path.exists(NON_ROOT_PYTHON):
         pytest.fail(f"needs {NON_ROOT_PYTHON} for uid 65534")
     base = Path(tempfile.mkdtemp(prefix="rotrace-stdin-", dir="/var/tmp"))
@@ -210,7 +219,8 @@ def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str, wh
         given.parent.chmod(0o755)
         given.write_text("skip\noriginal\n")
         given.chmod(0o666)  # anyone may write it: only the read-only root stands in the way
-        argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", "--", "sh", "-c", _REOPEN]
+        kept = ["--keep-writes"] if keep else []
+        argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", *kept, "--", "sh", "-c", _REOPEN]
         env = None
         if user == "nobody":
             site = portable_site(base / "site")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from rotrace.errors import SandboxError
 from rotrace.escape import safe_text
+from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import Allowlist
 
 _NULL = os.makedev(1, 3)
@@ -66,14 +67,14 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
     return found
 
 
-def readable_outside(allowlist: Allowlist, stdout_kept: bool, kept: bool) -> list[Inherited]:
+def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
     """The command's standard streams open only for reading (or O_PATH) on a named file,
     directory or device: in the --read-only sandbox such a stream is still the host's file, on
     the host's writable mount, and the command could open it again for writing through
     /dev/stdin (/proc/self/fd/0), which no read-only root refuses. In an allowed place too: the
-    sandbox's is a tmpfs, not the host's directory, but with --keep-writes (`kept`), where it
-    binds the host's, a file there is one the command may write. The sandbox gives each to the
-    command read-only (sandbox/inner.py)."""
+    sandbox's is its own tmpfs, not the host's directory; only below a directory the sandbox
+    binds writable from the host (`bound`: --keep-writes) is a file one the command may write
+    anyway. The sandbox gives each to the command read-only (sandbox/inner.py)."""
     found = []
     for fd in (0, 1, 2):
         flags = _flags(fd)
@@ -90,7 +91,7 @@ def readable_outside(allowlist: Allowlist, stdout_kept: bool, kept: bool) -> lis
             continue
         if stat.S_ISCHR(st.st_mode) and st.st_rdev in _SANDBOX_DEVICES:
             continue  # the sandbox's own /dev has it, writable to anyone
-        if not (kept and allowlist.allows(os.fsencode(path))):
+        if not any(is_under(path, directory) for directory in bound):
             found.append(Inherited(fd, path))
     return found
 

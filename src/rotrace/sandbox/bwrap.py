@@ -292,7 +292,7 @@ def _trace_in(
     flags += [repr(options.grace), str(int(options.container_init))]
     # the streams the command could open again for writing on the host (/dev/stdin): opened
     # again inside, read-only, by their names there
-    readable = readable_outside(allowlist, options.stdout_to_stderr, keep)
+    readable = readable_outside(options.stdout_to_stderr, sandbox.writable if keep else [])
     reopened = ",".join(str(s.fd) for s in readable) or "-"
     inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened, "--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
