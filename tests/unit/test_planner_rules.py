@@ -961,3 +961,18 @@ def test_data_the_command_keeps_renamed_to_a_name_it_freed_stays_its_data(tmp_pa
         cwd=app,
     )
     assert plan.blocked == [] and plan.persistent == plan.seeded == [db], plan
+
+
+def test_a_rename_between_the_read_only_root_and_a_writable_place_gets_its_mount() -> None:
+    """os.replace of a temporary file made in /tmp into the app's state/, and a message moved
+    out of the app's queue/ into /tmp: under a read-only root each fails with EXDEV, not EROFS,
+    and the end on the root was given no mount: the plan said nothing and the app died. It is
+    mounted, and the crossing of two mounts noted."""
+    plan = _plan(
+        event("/tmp/tmpab12cd34", "create"),
+        event("/tmp/tmpab12cd34", "rename", 0, target="/srv/app/state/current.json", syscall="rename"),
+        event("/srv/app/queue/m1.msg", "rename", 0, target="/tmp/m1.msg", syscall="rename"),
+        states={"/srv/app/state": E, "/srv/app/queue": E},
+    )
+    assert plan.mounts == ["/srv/app/queue", "/srv/app/state", "/tmp"] and plan.blocked == [], plan
+    assert any("from /tmp to /srv/app/state" in n and "EXDEV" in n for n in plan.notes), plan.notes

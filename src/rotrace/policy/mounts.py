@@ -584,7 +584,10 @@ def _updates(e: FileEvent) -> bool:
 
 
 def _needs_mount(v: Verdict) -> bool:
-    """A write a read-only root would refuse (EROFS), outside what the runtime provides.
+    """A write a read-only root would refuse (EROFS), outside what the runtime provides; or a
+    rename between the read-only root and a writable place (EXDEV: `os.replace` of a temporary
+    file made in /tmp, a message moved out of an app's queue directory), whose end on the root
+    needs a mount as much (the crossing of two mounts is noted: `_crossings`).
 
     A violation's forecast was made when it was classified (it is in the trace); an allowed
     write's is made here, as if it were not allowed."""
@@ -592,7 +595,7 @@ def _needs_mount(v: Verdict) -> bool:
     if not e.write or v.harmless or e.path.startswith(_PROVIDED):
         return False
     ro = v.ro_forecast if v.violation else forecast(e, writable=False)
-    return ro == "EROFS"
+    return ro == "EROFS" or (ro == "EXDEV" and v.violation)
 
 
 @dataclass
