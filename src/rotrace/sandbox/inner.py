@@ -93,11 +93,12 @@ def _read_only_here(fd: int) -> None:
         same = here >= 0 and (os.fstat(here).st_dev, os.fstat(here).st_ino) == (held.st_dev, held.st_ino)
         if same and os.fstatvfs(here).f_flag & os.ST_RDONLY:
             os.set_blocking(here, True)
-        elif stat.S_ISREG(held.st_mode) and held.st_size <= COPIED_STREAM_LIMIT:
+        else:
+            copied = _sealed_copy(fd) if stat.S_ISREG(held.st_mode) else -1
             if here >= 0:
                 os.close(here)
-            here = _sealed_copy(fd, held.st_size)
-        else:
+            here = copied
+        if here < 0:
             raise SandboxError(
                 f"--read-only: the command's {_STREAMS[fd]} is {safe_text(name)}, which the read-only root"
                 " cannot hold read-only: the command could open it again for writing through"
@@ -112,18 +113,18 @@ def _read_only_here(fd: int) -> None:
             os.close(here)
 
 
-def _sealed_copy(fd: int, size: int) -> int:
-    """A read-only fd of a memfd holding what the file of `fd` holds, sealed against any
-    change (a write through any other fd of it fails with EPERM)."""
+def _sealed_copy(fd: int) -> int:
+    """A read-only fd of a memfd holding what the file of `fd` holds (read to its end: a /proc
+    file says it has none), sealed against any change (a write through any other fd of it fails
+    with EPERM); -1 past COPIED_STREAM_LIMIT."""
     memfd = os.memfd_create("rotrace-stream", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         done = 0
-        while done < size:
-            chunk = os.pread(fd, min(1 << 20, size - done), done)
-            if not chunk:
-                break
-            os.write(memfd, chunk)
+        while chunk := os.pread(fd, 1 << 20, done):
             done += len(chunk)
+            if done > COPIED_STREAM_LIMIT:
+                return -1
+            os.write(memfd, chunk)
         seals = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
         fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, seals)
         return os.open(f"/proc/self/fd/{memfd}", os.O_RDONLY | os.O_CLOEXEC)
