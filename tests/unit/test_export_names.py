@@ -45,8 +45,17 @@ MUST_ESCAPE = re.compile(
 )
 
 
+# and the workflow commands a CI runner reads: anywhere in a line (`##[`, `##vso[`), or at its
+# start after blanks (GitHub's `::`)
+CI_COMMAND = re.compile(r"##(?:vso)?\[", re.IGNORECASE)
+
+
 def is_plain(text: str) -> bool:
-    return MUST_ESCAPE.search(text) is None
+    return (
+        MUST_ESCAPE.search(text) is None
+        and CI_COMMAND.search(text) is None
+        and not text.lstrip().startswith("::")
+    )
 
 
 piece = st.one_of(
