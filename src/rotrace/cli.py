@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from rotrace import __version__
-from rotrace.errors import EXIT_INTERNAL, EXIT_STATUSES, failure, say
+from rotrace.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, EXIT_STATUSES, failure, say
 from rotrace.export import FORMATS
 from rotrace.tracer.signals import DEFAULT_GRACE
 
@@ -37,8 +37,19 @@ _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below i
 _ASKED_FOR = {"export": "allowlist", "plan": "allowlist"}  # the docs' words for `allowlist --format`
 
 
+class _OutputGone(Exception):
+    """stdout or stderr was closed by its reader (`| head`, `| true`): click would make it exit
+    status 1, which says "violations"; rotrace's is 141, as a shell says a SIGPIPE."""
+
+
 class _Commands(click.Group):
     """The commands; a word people reach for that names none says which one does it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _OutputGone from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -661,6 +672,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         say("rotrace: aborted")
         status = 130
+    except _OutputGone:
+        for stream in ("stdout", "stderr"):  # what is left to flush goes nowhere, as the reader left
+            setattr(sys, stream, open(os.devnull, "w"))  # noqa: SIM115 - open until the process exits
+        status = EXIT_OUTPUT_CLOSED
     except Exception as exc:
         line, status = failure(exc)
         if line:

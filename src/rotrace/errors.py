@@ -15,6 +15,7 @@ EXIT_COMMAND_FAILED = 8
 EXIT_INTERNAL = 70
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped
 
 # What each status means, in the order the help and the docs list them.
 EXIT_STATUSES: tuple[tuple[int, str], ...] = (
@@ -33,6 +34,10 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (EXIT_INTERNAL, "internal error: a bug in rotrace (please report it)"),
     (EXIT_NOT_EXECUTABLE, "the command is not executable"),
     (EXIT_NOT_FOUND, "the command was not found"),
+    (
+        EXIT_OUTPUT_CLOSED,
+        "rotrace's output was closed by its reader (a pipe to head): the verdict was not all said",
+    ),
 )
 
 
@@ -89,7 +94,7 @@ def _failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, RotraceError):
         return f"rotrace: error: {exc}", exc.exit_status
     if isinstance(exc, BrokenPipeError):
-        return "", 141
+        return "", EXIT_OUTPUT_CLOSED
     if isinstance(exc, OSError):  # an output that could not be written, say
         where = f" {exc.filename}:" if exc.filename else ""
         return f"rotrace: error:{where} {exc.strerror or exc}", EXIT_BAD_INPUT

@@ -12,7 +12,7 @@ import stat
 import sys
 from typing import IO
 
-from rotrace.errors import BadInput
+from rotrace.errors import EXIT_OUTPUT_CLOSED, BadInput
 
 _SHARED = stat.S_ISVTX | stat.S_IWOTH  # a sticky, world-writable directory: /tmp
 
@@ -81,7 +81,7 @@ def _flush_at_exit() -> None:
         if sys.stdout is not None:
             sys.stdout.flush()
     except BrokenPipeError:
-        os._exit(141)
+        os._exit(EXIT_OUTPUT_CLOSED)
     except OSError as exc:
         print(f"rotrace: error: stdout: {exc.strerror or exc}", file=sys.stderr)
         os._exit(3)

@@ -311,8 +311,9 @@ def test_a_piped_quiet_run_loads_no_rich() -> None:
 
 
 @pytest.mark.parametrize("quiet", [["-q"], []])
-def test_a_closed_stderr_pipe_ends_the_run_with_status_1(tmp_path: Path, quiet: list[str]) -> None:
-    """The verdict line written without rich fails as rich's report does on a closed pipe."""
+def test_a_closed_stderr_pipe_ends_the_run_with_status_141(tmp_path: Path, quiet: list[str]) -> None:
+    """A reader that closed the pipe (`| head`): 141, as a shell reports SIGPIPE, with the
+    verdict line and with rich's report; 1 would say "violations" of a clean run."""
     read_end, write_end = os.pipe()
     os.close(read_end)
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
@@ -327,8 +328,25 @@ def test_a_closed_stderr_pipe_ends_the_run_with_status_1(tmp_path: Path, quiet: 
         )
     finally:
         os.close(write_end)
-    assert proc.returncode == 1
+    assert proc.returncode == 141
     assert json.loads(trace.read_text())["exit_code"] == 0  # the trace was written first
+    # the commands that read it: the report on stderr, an export on stdout, buffered or not
+    for argv, closed in (
+        (["report", str(trace)], "stderr"),
+        (["allowlist", str(trace), "--format", "bwrap"], "stdout"),
+    ):
+        for buffered in (True, False):
+            read_end, write_end = os.pipe()
+            os.close(read_end)
+            env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"} | (
+                {} if buffered else {"PYTHONUNBUFFERED": "1"}
+            )
+            streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, closed: write_end}
+            try:
+                done = subprocess.run([*ROTRACE, *argv], env=env, timeout=120, **streams)  # type: ignore[call-overload]
+            finally:
+                os.close(write_end)
+            assert done.returncode == 141, (argv, buffered)
 
 
 def test_a_report_process_stopped_at_the_end_is_let_go_on_by_a_terminated_rotrace(tmp_path: Path) -> None:

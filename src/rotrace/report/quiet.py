@@ -6,7 +6,6 @@ rich is told to style or wrap anyway (FORCE_COLOR, TTY_COMPATIBLE, COLUMNS), ric
 from __future__ import annotations
 
 import os
-import sys
 from typing import TextIO
 
 from rotrace.escape import safe_text
@@ -62,12 +61,7 @@ def plain_stream(stream: TextIO) -> bool:
 
 
 def write_line(parts: Parts, stream: TextIO) -> None:
-    """The parts as one plain line. A closed pipe ends the report as rich's console does (its
-    on_broken_pipe: stdout to /dev/null, exit status 1), so that `-q` fails as the report does."""
-    try:
-        stream.write("".join(text for text, _style in parts) + "\n")
-        stream.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(1) from None
+    """The parts as one plain line. A closed pipe is a BrokenPipeError, as the report's console
+    makes it (report/render.py): the CLI's exit status 141, whatever the verdict."""
+    stream.write("".join(text for text, _style in parts) + "\n")
+    stream.flush()

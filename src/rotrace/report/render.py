@@ -352,16 +352,25 @@ def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = 
 _COMMAND_LOGS = (("GITHUB_ACTIONS", "true"), ("TF_BUILD", "True"))
 
 
+class _Console(Console):
+    """rich's console, but a reader that closed the pipe (`| head`) is a BrokenPipeError for the
+    CLI to answer (exit 141), not rich's SystemExit(1), which says "violations"."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console_for(err: bool = True) -> Console:
     """A console that follows the terminal's width (and COLUMNS); piped: no wrapping, no padding."""
     import sys
 
     stream = sys.stderr if err else sys.stdout
     if stream.isatty():
-        return Console(stderr=err, highlight=False)
+        return _Console(stderr=err, highlight=False)
     columns = os.environ.get("COLUMNS", "")
     if any(os.environ.get(name) == value for name, value in _COMMAND_LOGS):
         columns = ""
     width = int(columns) if columns.isdigit() and int(columns) > 20 else 10_000
-    return Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
-                   no_color=True)  # fmt: skip
+    return _Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
+                    no_color=True)  # fmt: skip
