@@ -251,3 +251,12 @@ def test_a_stdin_the_sandbox_cannot_hold_read_only_is_refused_in_one_line() -> N
     assert proc.returncode == 4 and proc.stdout == "", proc
     (line,) = proc.stderr.strip().splitlines()
     assert f"stdin is {large.name}" in line and "give it through a pipe" in line, line
+
+
+def test_a_proc_file_given_as_stdin_reaches_the_command_whole() -> None:
+    """/proc/version says it holds nothing (st_size 0): its copy is read to its end."""
+    want = Path("/proc/version").read_text()
+    with open("/proc/version", "rb") as stdin:
+        proc = subprocess.run([PY, "-m", "rotrace", "run", "-q", "--read-only", "--", "cat"], stdin=stdin,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == want, proc
