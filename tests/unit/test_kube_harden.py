@@ -405,3 +405,19 @@ def test_a_place_on_a_writable_volume_of_the_manifest_gets_no_mount_inside_it(tm
     assert "/app/data" not in paths and "/app" in paths, paths
     assert "initContainers" not in spec
     assert any("/app/data is on the manifest's volume at /app: kept as it is" in n for n in hardened.notes)
+
+
+def test_writes_a_setting_avoids_are_no_refusal_on_a_read_only_mount(tmp_path: Path) -> None:
+    """The bytecode of a module in lib/, which the manifest mounts from a configMap: the plan
+    avoids those writes with PYTHONDONTWRITEBYTECODE (no mount), so under it nothing is written
+    there: no refusal."""
+    mine = DEPLOYMENT.replace(
+        "        env:\n", "        volumeMounts:\n        - {name: lib, mountPath: /app/lib}\n        env:\n"
+    ).replace(
+        "      - name: config\n", "      - name: lib\n        configMap: {name: lib}\n      - name: config\n"
+    )
+    trace = _merged(tmp_path, event("/app/lib/__pycache__/mod.cpython-311.pyc", exe=b"/usr/bin/python3.11"))
+    hardened = harden(Manifest(mine), trace, (), [])
+    assert hardened.status == 0, hardened.notes
+    env = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"} in env

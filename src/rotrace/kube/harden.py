@@ -68,17 +68,17 @@ def _writers(
         pipeline.add(verdict)
     points: dict[str, Writers] = {}
     names = header.script_names()  # a console script by its name, not its interpreter's
-    written: set[str] = set()
+    written_at: set[tuple[str, str]] = set()  # (directory written, the placement's point)
     where = PathMap(maps)
 
     def placed(verdict: Verdict, placements: list[Placement]) -> None:
         e = verdict.event
+        made_writable = [p.point for p in placements if p.reason is None]
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
-            if raw is not None and any(p.reason is None for p in placements):
-                path = os.fsdecode(raw)
-                written.add(
-                    where(path if e.op == "mkdir" and raw == e.path else os.path.dirname(path) or "/")
-                )
+            if raw is not None:
+                path = os.fsdecode(raw)  # a mkdir's own directory, else the one the call changes
+                directory = path if e.op == "mkdir" and raw == e.path else os.path.dirname(path) or "/"
+                written_at.update((directory, point) for point in made_writable)
         for placement in placements:
             if placement.reason is None:
                 writers = points.setdefault(placement.point, Writers())
@@ -89,6 +89,9 @@ def _writers(
                 writers.runs.update(verdict.runs)
 
     plan = pipeline.mount_plan(verdicts, header, placed)
+    # where the plan mounts: a write its setting moves or avoids lands elsewhere, or nowhere
+    mounted = {*plan.mounts, *plan.persistent}
+    written = {where(d) for d, point in written_at if any(is_under(point, m) for m in mounted)}
     rendered = render(header, plan, "k8s", container, verdicts, maps)
     fragment = yaml.safe_load(rendered.text)
     by_mount: dict[str, Writers] = {}
