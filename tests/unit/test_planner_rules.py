@@ -976,3 +976,21 @@ def test_a_rename_between_the_read_only_root_and_a_writable_place_gets_its_mount
     )
     assert plan.mounts == ["/srv/app/queue", "/srv/app/state", "/tmp"] and plan.blocked == [], plan
     assert any("from /tmp to /srv/app/state" in n and "EXDEV" in n for n in plan.notes), plan.notes
+
+
+def test_a_hard_link_from_a_file_of_before_the_run_into_a_writable_place_is_refused() -> None:
+    """os.link(app/state/shipped, /tmp/x): under the plan a link cannot cross from the read-only
+    root to /tmp's mount (EXDEV), and a mount over state/ would hide the shipped file: refused,
+    where the plan said nothing (only /tmp) and the app died. A file the run made instead has
+    its directory mounted, and the crossing is noted."""
+    shipped = event("/tmp/x", "link", 0, target="/srv/app/state/shipped", syscall="link")
+    plan = _plan(shipped, states={"/srv/app/state": C})
+    (blocked,) = plan.blocked
+    assert blocked.point == "/srv/app/state" and "a link cannot cross mounts (EXDEV)" in blocked.reason
+    made = _plan(
+        event("/srv/app/state/fresh", "create"),
+        event("/tmp/x", "link", 0, target="/srv/app/state/fresh", syscall="link"),
+        states={"/srv/app/state": E},
+    )
+    assert made.blocked == [] and "/srv/app/state" in made.mounts, made
+    assert any("hard link" in n and "EXDEV" in n for n in made.notes), made.notes

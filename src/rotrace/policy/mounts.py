@@ -1056,6 +1056,9 @@ class MountPlanner:
                 placed.append(placement)  # a rename within one blocked place is one write
             else:
                 placed.append(self._count(v, raw, point, placement))
+        shipped = self._linked_from_the_root(v)
+        if shipped is not None:
+            placed.append(self._count(v, shipped[0], *shipped[1:]))
         known = v.explanation
         if (
             known is not None
@@ -1140,6 +1143,28 @@ class MountPlanner:
 
     def _tolerates(self) -> bool:
         return not self._enforced and not self._command_failed
+
+    def _linked_from_the_root(self, v: Verdict) -> tuple[bytes, str, Placement] | None:
+        """A hard link made in a writable place to a file of before the run on the read-only root
+        (EXDEV: a link cannot cross mounts): a mount over the file's directory would hide it,
+        so no plan lets it be made. (A file the run made has its directory mounted: the crossing
+        of the two mounts is noted, `_crossings`.)"""
+        e = v.event
+        if e.op != "link" or e.target is None or not v.violation or v.ro_forecast != "EXDEV":
+            return None
+        if v.explanation is not None or v.venv is not None:
+            return None  # a known writer's (uv links from its cache and copies where it cannot)
+        existing = os.fsdecode(e.target)
+        made = self._planner.made_files
+        if self._planner.fresh_name(existing) or (made is not None and existing in made):
+            return None
+        point = os.path.dirname(existing) or "/"
+        why = (
+            f"a hard link to {existing}, a file of before the run, from {os.fsdecode(e.path)}: a link cannot"
+            " cross mounts (EXDEV), and a mount over its directory would hide it; make the new name in"
+            " the file's own mount, or copy the file"
+        )
+        return e.target, point, Placement(point, why)
 
     def _written(self, e: FileEvent) -> list[tuple[bytes, str]]:
         """Each path the write changes, with the directory a mount must make writable for it."""
