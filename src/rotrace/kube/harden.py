@@ -21,7 +21,7 @@ from rotrace.export.formats import seed_command
 from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
 from rotrace.kube.record import is_recording, recording_names
-from rotrace.pathnames import is_under
+from rotrace.pathnames import holder, is_under
 from rotrace.pipeline import Pipeline, render
 from rotrace.policy.mounts import Placement
 from rotrace.policy.verdict import Verdict
@@ -258,11 +258,6 @@ def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
     return found
 
 
-def _holder(path: str, mounts: set[str]) -> str | None:
-    """The deepest of `mounts` that `path` is on."""
-    return max((m for m in mounts if is_under(path, m)), key=len, default=None)
-
-
 def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
@@ -326,25 +321,26 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             if isinstance(m, dict) and isinstance(m.get("mountPath"), str)
         }
         unwritable = _read_only_mounts(workload, container)
+        on_mount = holder(mounted)  # the deepest of the manifest's mounts a path is on
 
-        def cannot_write(point: str, holder: str) -> None:
+        def cannot_write(point: str, at: str) -> None:
             read_only.add(point)
             notes.append(
                 f"{workload.describe()}: the app writes in {point}, which the manifest mounts read-only at"
-                f" {holder} ({unwritable[holder]}): its writes fail there; make that mount writable (or"
+                f" {at} ({unwritable[at]}): its writes fail there; make that mount writable (or"
                 " remove it, and harden mounts what the writes need)"
             )
 
         for directory in sorted(written):  # written below a mount of the plan, on one of the manifest's
-            holder = _holder(directory, mounted)
-            if holder is not None and holder in unwritable and directory not in read_only:
-                cannot_write(directory, holder)
+            at = on_mount(directory)
+            if at is not None and at in unwritable and directory not in read_only:
+                cannot_write(directory, at)
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
-            holder = _holder(point, mounted)
-            if holder is None:
+            at = on_mount(point)
+            if at is None:
                 unmounted.add(point)
-            elif holder in unwritable:
-                cannot_write(point, holder)
+            elif at in unwritable:
+                cannot_write(point, at)
             else:
                 notes.append(
                     f"{workload.describe()}: {point} is on a volume the manifest mounts: kept as it is"
@@ -355,13 +351,13 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
         for mount in generated.get("volumeMounts", []):
             path = _mount_path(mount["mountPath"])
-            holder = _holder(path, mounted)
-            if holder is not None and holder in unwritable:  # there, or a mount point inside it,
-                cannot_write(path, holder)  # which the runtime could not make
+            at = on_mount(path)
+            if at is not None and at in unwritable:  # there, or a mount point inside it,
+                cannot_write(path, at)  # which the runtime could not make
                 continue
-            if holder is not None:  # the manifest's own writable volume holds it: a mount of the
+            if at is not None:  # the manifest's own writable volume holds it: a mount of the
                 # plan's inside would hide what that volume keeps there (and a seed fill it anew)
-                there = "mounted already" if holder == path else f"on the manifest's volume at {holder}"
+                there = "mounted already" if at == path else f"on the manifest's volume at {at}"
                 notes.append(f"{workload.describe()}: {path} is {there}: kept as it is")
                 continue
             volume = dict(volumes[mount["name"]])

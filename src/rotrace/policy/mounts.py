@@ -1192,7 +1192,7 @@ class MountPlanner:
             return False
         if all(p.reason is None and point in SCRATCH for _, point, p in found):
             return False
-        if known.config and self._moves_what_it_held(known, found):
+        if self._moves_what_it_held(v):
             return False
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
@@ -1225,26 +1225,21 @@ class MountPlanner:
             return False
         if not known.env or not all(value.startswith("/") for _, value in known.env):
             return False
-        m = re.search(known.root, text_of(v.event.path))
-        top = next((g for g in m.groups() if g), None) if m else None
+        top = writer_top(v, text_of(v.event.path))
         return top is not None and is_under(text_of(v.venv), top)
 
-    def _moves_what_it_held(self, known: Known, found: list[tuple[bytes, str, Placement]]) -> bool:
-        """`known`'s setting would move the tree the program reads its configuration from
-        (`Known.config`), which held files before the run (a directory written in, or the
-        tree's top): it would lose them, and the app would run otherwise than traced."""
-        for raw, _, _ in found:
-            path = text_of(raw)
-            m = re.search(known.path, path)
-            if m is None:
-                continue
-            tree = path[: m.end()].rstrip("/") or "/"
-            for directory in dict.fromkeys((tree, os.path.dirname(path))):
-                if is_under(directory, tree) and self._noted(
-                    "held", directory, self._planner.held_content(directory)
-                ):
-                    self._held_config[known] = tree
-                    return True
+    def _moves_what_it_held(self, v: Verdict) -> bool:
+        """The write's setting would move the tree its program reads its configuration from
+        (`Known.config`), which held files before the run (the tree's top, or the directory
+        written in): it would lose them, and the app would run otherwise than traced."""
+        known, tree = v.explanation, setting_top(v)
+        if known is None or not known.config or tree is None:
+            return False
+        for directory in dict.fromkeys((tree, os.path.dirname(text_of(v.event.path)) or "/")):
+            held = self._planner.held_content(directory)
+            if is_under(directory, tree) and self._noted("held", directory, held):
+                self._held_config[known] = tree
+                return True
         return False
 
     def _targets(self, known: Known) -> list[tuple[str, Placement]]:
