@@ -607,6 +607,10 @@ class _Checks:
     count: int = 0
 
 
+# A crossing's end on no mount of the plan: a file of the read-only root (`_crossings`)
+ROOT_SIDE = "the read-only root"
+
+
 class Placement(NamedTuple):
     """Where one write needs a writable mount, and why there can be none (None: there can)."""
 
@@ -1056,9 +1060,6 @@ class MountPlanner:
                 placed.append(placement)  # a rename within one blocked place is one write
             else:
                 placed.append(self._count(v, raw, point, placement))
-        shipped = self._linked_from_the_root(v)
-        if shipped is not None:
-            placed.append(self._count(v, shipped[0], *shipped[1:]))
         known = v.explanation
         if (
             known is not None
@@ -1143,28 +1144,6 @@ class MountPlanner:
 
     def _tolerates(self) -> bool:
         return not self._enforced and not self._command_failed
-
-    def _linked_from_the_root(self, v: Verdict) -> tuple[bytes, str, Placement] | None:
-        """A hard link made in a writable place to a file of before the run on the read-only root
-        (EXDEV: a link cannot cross mounts): a mount over the file's directory would hide it,
-        so no plan lets it be made. (A file the run made has its directory mounted: the crossing
-        of the two mounts is noted, `_crossings`.)"""
-        e = v.event
-        if e.op != "link" or e.target is None or not v.violation or v.ro_forecast != "EXDEV":
-            return None
-        if v.explanation is not None or v.venv is not None:
-            return None  # a known writer's (uv links from its cache and copies where it cannot)
-        existing = os.fsdecode(e.target)
-        made = self._planner.made_files
-        if self._planner.fresh_name(existing) or (made is not None and existing in made):
-            return None
-        point = os.path.dirname(existing) or "/"
-        why = (
-            f"a hard link to {existing}, a file of before the run, from {os.fsdecode(e.path)}: a link cannot"
-            " cross mounts (EXDEV), and a mount over its directory would hide it; make the new name in"
-            " the file's own mount, or copy the file"
-        )
-        return e.target, point, Placement(point, why)
 
     def _written(self, e: FileEvent) -> list[tuple[bytes, str]]:
         """Each path the write changes, with the directory a mount must make writable for it."""
@@ -1414,12 +1393,16 @@ class MountPlanner:
         kernel refuses either across mounts, even of one filesystem): by (kind, source mount,
         target mount), how many and an example."""
         found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
-        if len(mounts) < 2:
+        if not mounts:
             return found
         mount_of = holder(mounts)
         for kind, pairs in (("rename", self._renames), ("hard link", self._links)):
             for source, target in pairs:
                 there, here = mount_of(source), mount_of(target)
+                if kind == "hard link" and (there is None) != (here is None):
+                    # a link between a mount and a file of the read-only root (whose directory
+                    # no mount may cover: it would hide the file; a rename's end there has one)
+                    there, here = there or ROOT_SIDE, here or ROOT_SIDE
                 if there is not None and here is not None and there != here:
                     count, example = found.get((kind, there, here), (0, (source, target)))
                     found[(kind, there, here)] = (count + 1, example)
@@ -1462,6 +1445,16 @@ class MountPlanner:
         for (kind, source, target), (count, example) in self._crossings(mounts).items():
             calls = f"{count} {kind}s" if count > 1 else f"1 {kind}"
             cross = "cross" if count > 1 else "crosses"
+            if ROOT_SIDE in (source, target):
+                mount = source if target == ROOT_SIDE else target
+                notes.append(
+                    f"{calls} between {mount} and a file of the read-only root (e.g. {example[0]} to"
+                    f" {example[1]}) {cross} from the plan's mount to the root, where a {kind} fails with"
+                    " EXDEV (Invalid cross-device link) and only a program that then copies carries on (git"
+                    " does); no mount may cover the file's directory, which would hide it: make the new name"
+                    " beside the file, or copy it"
+                )
+                continue
             notes.append(
                 f"{calls} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
                 f" the plan's mounts, where a {kind} fails with EXDEV (Invalid cross-device link) and only a"
