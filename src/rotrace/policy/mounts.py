@@ -903,7 +903,7 @@ class MountPlanner:
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
         elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
-            self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # the file, its new name
+            self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # its new name, the file
 
     def _learn_under_created(self, v: Verdict) -> None:
         """Who writes under each directory the command made (a directory is made before anything
@@ -1399,10 +1399,10 @@ class MountPlanner:
         for kind, pairs in (("rename", self._renames), ("hard link", self._links)):
             for source, target in pairs:
                 there, here = mount_of(source), mount_of(target)
-                if kind == "hard link" and (there is None) != (here is None):
-                    # a link between a mount and a file of the read-only root (whose directory
-                    # no mount may cover: it would hide the file; a rename's end there has one)
-                    there, here = there or ROOT_SIDE, here or ROOT_SIDE
+                if kind == "hard link" and there is not None and here is None:
+                    # a new name on a mount for a file of the read-only root (whose directory no
+                    # mount may cover: it would hide the file; a rename's end there has one)
+                    here = ROOT_SIDE
                 if there is not None and here is not None and there != here:
                     count, example = found.get((kind, there, here), (0, (source, target)))
                     found[(kind, there, here)] = (count + 1, example)
