@@ -23,7 +23,7 @@ from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, 
 from rotrace.kube.record import is_recording, recording_names
 from rotrace.pathnames import holder, is_under
 from rotrace.pipeline import Pipeline, render
-from rotrace.policy.mounts import Placement
+from rotrace.policy.mounts import Placement, written_directory
 from rotrace.policy.verdict import Verdict
 from rotrace.tracefile import read_trace
 
@@ -76,8 +76,7 @@ def _writers(
         made_writable = [p.point for p in placements if p.reason is None]
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
             if raw is not None:
-                path = os.fsdecode(raw)  # a mkdir's own directory, else the one the call changes
-                directory = path if e.op == "mkdir" and raw == e.path else os.path.dirname(path) or "/"
+                directory = written_directory(e, raw)
                 written_at.update((directory, point) for point in made_writable)
         for placement in placements:
             if placement.reason is None:

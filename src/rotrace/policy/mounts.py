@@ -301,15 +301,9 @@ class _Planner:
         """Made by the run: by a mkdir of it, or absent when the run first wrote there, or a
         symbolic link the run made (uvx's environments-v2/H/E, to a venv it built: its name is
         new, whatever it points to)."""
-        return (
-            self.made(directory)
-            or directory in self.symlinked
-            or DirState.ABSENT
-            in (
-                self.states.get(directory),
-                self.states.get(self.origin(directory)),
-            )
-        )
+        if self.made(directory) or directory in self.symlinked:
+            return True
+        return DirState.ABSENT in (self.states.get(directory), self.states.get(self.origin(directory)))
 
     def point(self, directory: str) -> str:
         scratch = scratch_of(directory)
@@ -1051,9 +1045,8 @@ class MountPlanner:
             where = text_of(v.venv) if v.venv is not None else None
             return [Placement(where or point, None) for _, point, _ in found]
         if v.explanation is not None and v.explanation in self._held_config:
-            v = dataclasses.replace(
-                v, explanation=None
-            )  # its setting, which would lose the tree, not offered
+            # its setting would lose what the tree held: not offered as this write's fix either
+            v = dataclasses.replace(v, explanation=None)
         placed: list[Placement] = []
         for raw, point, placement in found:
             if placement.reason is not None and placement in placed:
@@ -1445,10 +1438,9 @@ class MountPlanner:
         for (kind, source, target), (count, example) in self._crossings(mounts).items():
             calls = f"{count} {kind}s" if count > 1 else f"1 {kind}"
             cross = "cross" if count > 1 else "crosses"
-            if ROOT_SIDE in (source, target):
-                mount = source if target == ROOT_SIDE else target
+            if target == ROOT_SIDE:  # a new name on `source`'s mount, for a file of the root
                 notes.append(
-                    f"{calls} between {mount} and a file of the read-only root (e.g. {example[0]} to"
+                    f"{calls} between {source} and a file of the read-only root (e.g. {example[0]} to"
                     f" {example[1]}) {cross} from the plan's mount to the root, where a {kind} fails with"
                     " EXDEV (Invalid cross-device link) and only a program that then copies carries on (git"
                     " does); no mount may cover the file's directory, which would hide it: make the new name"
