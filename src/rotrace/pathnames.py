@@ -29,17 +29,23 @@ def program_name(exe: bytes) -> str:
 # The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
 TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
 
+# Where a per-run name's random part may end: its suffix, the name's end, or the end of a name
+# the kernel gave an unlinked file (`/tmp/wgunicorn-k3x_q9zb (deleted)`: a write through the fd
+# of a temporary file removed at once, as gunicorn's workers make theirs).
+_ENDS = r"(?:\.|$| \(deleted\)$)"
+NAME_END = f"(?={_ENDS})"
+
 # The 8 characters Python's tempfile draws (a-z, 0-9, `_`) after its prefix (`tmp`, the
 # caller's: `pytest-cache-files-`, or none) and before its suffix (`.whl`): 8 such characters,
 # alone or after a `-` or `.`, with a letter and a digit or `_` among them, and not letters
 # then digits (`python39`, a version's name): `site-packages` and `__pycache__` stay.
 _PY_TEMP = (
-    r"(?:^|(?<=[-.]))(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+(?:\.|$))"
-    r"[a-z0-9_]{8}(?=\.|$)"
+    r"(?:^|(?<=[-.]))(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+" + _ENDS + ")"
+    r"[a-z0-9_]{8}" + NAME_END
 )
 _RULES = (
     (re.compile(TMP_NAME), ".tmp*"),
-    (re.compile(r"^tmp[a-z0-9_]{8}(?=\.|$)"), "tmp*"),
+    (re.compile(r"^tmp[a-z0-9_]{8}" + NAME_END), "tmp*"),
     (re.compile(_PY_TEMP), "*"),
     (re.compile(r"[0-9a-f]{16,}"), "*"),
     (re.compile(r"[0-9]{5,}"), "*"),

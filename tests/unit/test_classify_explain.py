@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
+from rotrace.pathnames import generalise
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mounts import MountPlanner
@@ -121,6 +122,18 @@ def test_a_diff_pairs_temporary_names_after_a_prefix_of_the_callers() -> None:
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert [c.path for c in diff.appeared] == ["/tmp/xyz0_zzzz9a"], diff
     assert [c.path for c in diff.disappeared] == ["/tmp/abck3x_q9zb"], diff
+
+
+def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
+    """gunicorn's worker heartbeat: mkstemp(prefix="wgunicorn-") unlinked at once, then written
+    through its fd, whose name the kernel ends with ` (deleted)`: two identical runs differed by
+    it in `rotrace diff`; a name of letters then digits stays what it is."""
+    old = classify(event("/tmp/wgunicorn-k3x_q9zb (deleted)"), event("/tmp/tmpab12cd34 (deleted)"))
+    new = classify(event("/tmp/wgunicorn-qwzkfhtb (deleted)"), event("/tmp/tmp0_zzzz9a (deleted)"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert diff.appeared == [] and diff.disappeared == [], diff
+    assert generalise("/tmp/wgunicorn-k3x_q9zb (deleted)") == "/tmp/wgunicorn-* (deleted)"
+    assert generalise("/tmp/python39 (deleted)") == "/tmp/python39 (deleted)"
 
 
 def test_diff_and_aggregate() -> None:
