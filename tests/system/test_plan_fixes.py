@@ -162,6 +162,29 @@ def test_state_in_a_home_is_moved_by_its_setting_and_the_plan_runs_for_another_u
         shutil.rmtree(home)
 
 
+GENERATE = "import os; os.mkdir('out/demo'); open('out/demo/README', 'w').write('hi'); print('generated')"
+
+
+@pytest.mark.needs("bwrap")
+def test_a_directory_the_command_makes_in_an_empty_one_runs_under_its_plan(app: Path) -> None:
+    """`cookiecutter -o out` with out/ there and empty: it makes out/demo and gives up where it
+    is there already. The plan mounted out/demo, which bwrap (as any runtime) makes before the
+    command starts: FileExistsError under the plan. The empty out/ is mounted instead."""
+    (app / "out").mkdir()
+    proc = _run(app, GENERATE)
+    assert proc.returncode == 1 and proc.stdout == "generated\n", proc.stderr
+    shutil.rmtree(app / "out" / "demo")
+    status, out, err = _emit(app, "bwrap")
+    args = out.splitlines()
+    assert status == 0 and [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == [
+        str(app / "out")
+    ], err
+    argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", GENERATE]
+    ran = subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "generated\n"), ran.stderr
+    assert os.listdir(app / "out") == []  # the host's out/ untouched
+
+
 def test_writes_refused_here_that_the_command_carried_on_after_need_no_mount(app: Path) -> None:
     lib = app / "lib"
     lib.mkdir()

@@ -33,7 +33,7 @@ def test_a_venv_the_command_made_is_mounted_where_it_lies() -> None:
             event(f"{top}/bin", "mkdir", 0),
             event(f"{top}/pyvenv.cfg", "create"),
             event(f"{top}/bin/python", "symlink", 0),
-            states={top: A, os.path.dirname(top): E},
+            states={top: A, os.path.dirname(top): C},
         )
         mount = "/tmp" if top.startswith("/tmp") else top  # its topmost created directory
         assert plan.blocked == [] and plan.mounts == [mount]
@@ -831,6 +831,25 @@ def test_a_mount_point_the_command_made_itself_is_noted() -> None:
     assert plan.mounts == [out], plan.mounts
     (note,) = [n for n in plan.notes if "itself" in n]
     assert note.startswith(f"the command tried to make {out} itself"), note
+
+
+def test_a_directory_made_in_an_empty_one_of_before_the_run_is_mounted_there() -> None:
+    """`cookiecutter -o out` with out/ there and empty: the plan mounted out/demo, which the
+    runtime makes before the command starts, and cookiecutter gave up ("already exists"). The
+    empty out/ holds nothing a mount would hide: mounted there. Not a parent that held files,
+    the application's directory, nor a directory the plan may not cover."""
+    out = f"{CWD}/out"
+    events = [event(f"{out}/demo", "mkdir", 0, syscall="mkdir"), event(f"{out}/demo/README.md", "create")]
+    plan = _plan(*events, states={CWD: C, out: E, f"{out}/demo": E})
+    assert plan.mounts == [out] and plan.blocked == [], plan
+    assert not [n for n in plan.notes if "itself" in n], plan.notes
+    plan = _plan(*events, states={CWD: C, out: C, f"{out}/demo": E})  # out/ held files: not over them
+    assert plan.mounts == [f"{out}/demo"], plan
+    empty_cwd = [event(f"{CWD}/demo", "mkdir", 0, syscall="mkdir"), event(f"{CWD}/demo/README.md", "create")]
+    plan = _plan(*empty_cwd, states={CWD: E, f"{CWD}/demo": E})  # never over the application
+    assert plan.mounts == [f"{CWD}/demo"] and plan.blocked == [], plan
+    plan = _plan(event("/opt/tool", "mkdir", 0, syscall="mkdir"), states={"/opt": E, "/opt/tool": E}, cwd="/")
+    assert plan.mounts == ["/opt/tool"], plan  # nor a system directory
 
 
 def test_state_in_a_home_is_moved_by_its_setting() -> None:

@@ -330,6 +330,7 @@ class _Planner:
                 or shard
                 or (self.made_by_command(directory) and self.made_by_command(parent))
                 or directory in self.removed  # a mount point cannot be removed: its parent must be writable
+                or (self.made_by_command(directory) and self._empty_before(parent))
             ):
                 break
             sharded = shard or general
@@ -340,6 +341,13 @@ class _Planner:
         if climbs is not None:
             climbs[below] = directory
         return directory
+
+    def _empty_before(self, directory: str) -> bool:
+        """`directory` was there and empty when the run first wrote in it, and an empty mount
+        there would break nothing: a directory the command makes in it is better mounted there
+        (a runtime makes a mount point before the command starts, and `cookiecutter -o out`, a
+        shell's `mkdir`, give up where their directory is there already)."""
+        return self.states.get(directory) == DirState.EMPTY and self.refusal(directory) is None
 
     def held_content(self, directory: str) -> bool:
         if self.made_by_command(directory):
