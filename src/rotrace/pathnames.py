@@ -52,6 +52,13 @@ _RULES = (
 )
 
 
+def is_placed(raw: bytes) -> bool:
+    """A path as rotrace places a write: absolute and normalised (no `.`, `..`, `//`, trailing
+    `/`). Any other (a hand-made trace's `/srv/cache/../../etc/passwd`) is no place: never
+    allowed by a prefix of its text, never planned for."""
+    return raw.startswith(b"/") and not raw.startswith(b"//") and os.path.normpath(raw) == raw
+
+
 def is_under(path: str, top: str) -> bool:
     """path is top or lies below it (lexically)."""
     return path == top or path.startswith(top.rstrip("/") + "/")

@@ -136,6 +136,25 @@ def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
     assert generalise("/tmp/python39 (deleted)") == "/tmp/python39 (deleted)"
 
 
+def test_a_path_that_is_not_a_place_is_never_allowed() -> None:
+    """A hand-made trace's `/srv/app/cache/../../../etc/passwd` (or `//`, `.`, relative): `check
+    --allow /srv/app/cache` called it an allowed write, its text starting with the entry's; it
+    names /etc/passwd, as a rename's or a link's target would. A symlink's target is only text."""
+    allow = ["/srv/app/cache"]
+    odd = ["/srv/app/cache/../../../etc/passwd", "/srv/app/cache/./x", "//srv/app/cache/x", "srv/app/cache/x"]
+    assert [v.allowed for v in classify(*[event(p) for p in odd], allow=allow)] == [False] * len(odd)
+    moves = [
+        event("/srv/app/cache/a", op, 0, target="/srv/app/cache/../b", syscall=op)
+        for op in ("rename", "link")
+    ]
+    assert [v.allowed for v in classify(*moves, allow=allow)] == [False, False]
+    fine = [
+        event("/srv/app/cache/x"),
+        event("/srv/app/cache/l", "symlink", 0, target="../../etc", syscall="symlink"),
+    ]
+    assert [v.allowed for v in classify(*fine, allow=allow)] == [True, True]
+
+
 def test_diff_and_aggregate() -> None:
     old = classify(event("/app/.venv/.tmpAbC123", exe=b"/usr/bin/uv"), event("/tmp/x"))
     new = classify(event("/app/.venv/.tmpXyZ987", exe=b"/usr/bin/uv"), event("/srv/state.json"))

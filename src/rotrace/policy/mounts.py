@@ -49,7 +49,16 @@ from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
 from rotrace.explain import Known, explain
 from rotrace.explain.settings import RUN_SETTINGS, concerns
-from rotrace.pathnames import generalise, holder, is_general, is_under, outermost, program_name, text_of
+from rotrace.pathnames import (
+    generalise,
+    holder,
+    is_general,
+    is_placed,
+    is_under,
+    outermost,
+    program_name,
+    text_of,
+)
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
@@ -627,11 +636,6 @@ _UNPLACED_WHY = (
 )
 
 
-def _placed(raw: bytes) -> bool:
-    """A path as rotrace places a write: absolute and normalised (no `.`, `..`, `//`, trailing `/`)."""
-    return raw.startswith(b"/") and not raw.startswith(b"//") and os.path.normpath(raw) == raw
-
-
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 _FS_FORECASTS = frozenset({"open", "create", "truncate"})  # forecast() stats what these opened
 
@@ -1032,7 +1036,7 @@ class MountPlanner:
         made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it
         venv = None if made else v.venv
         written = self._written(e)
-        if e.unresolved or not all(_placed(raw) for raw, _ in written):
+        if e.unresolved or not all(is_placed(raw) for raw, _ in written):
             # not a place (the string an unplaced call passed, or a trace not as rotrace writes
             # it): a mount there would be anywhere (`~`, `..`, relative to wherever it is used)
             return [self._count(v, e.path, _UNPLACED, Placement(_UNPLACED, _UNPLACED_WHY))]

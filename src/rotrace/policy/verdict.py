@@ -10,6 +10,7 @@ from typing import Any
 
 from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, READ_ONLY_DATABASE, Known, explain
+from rotrace.pathnames import is_placed
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
@@ -266,8 +267,8 @@ class Classifier:
             # a rename changes both ends; a hard link gives the existing file (target) a new
             # name, through which it is written: linking a file the allowlist protects is a write
             allowed = allowed and self.allowlist.allows_from(event.target, event.pid, event.tid)
-        if event.result == -_EROFS or event.unresolved:  # the filesystem said no / nobody knows where
-            allowed = False
+        if event.result == -_EROFS or event.unresolved or not _placed(event):
+            allowed = False  # the filesystem said no / nobody knows where
         if not known_venv:
             venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
@@ -301,3 +302,11 @@ class Classifier:
             known = explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
             known = known or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)
+
+
+def _placed(event: FileEvent) -> bool:
+    """Both of a write's names are places (pathnames.is_placed): a rename's or a hard link's
+    target is a path too (a symlink's is what the link holds)."""
+    if not is_placed(event.path):
+        return False
+    return event.target is None or event.op not in ("rename", "link") or is_placed(event.target)
