@@ -101,6 +101,12 @@ def _may_start_a_line_with_a_command(value: str) -> bool:
 
 _FOLDED = 1_000  # shorter than any width rotrace's emitters fold at
 
+# Inside a flow collection (`containers: [{name: app}]`, kept as the manifest had it), YAML 1.1
+# readers (PyYAML, libyaml before 0.2) end a plain scalar at any of these (and at a `:` before
+# one), which YAML 1.2 and ruamel allow inside one: `mountPath: /srv/app/q?m` was no YAML to
+# them. Quoted there.
+_FLOW_MARKS = frozenset(",?[]{}")
+
 
 class EscapingEmitter:
     """A mixin for a YAML emitter (PyYAML's or ruamel.yaml's: the same methods) that writes every
@@ -114,11 +120,14 @@ class EscapingEmitter:
     event: Any
     allow_unicode: Any
     stream: Any
+    flow_level: int
 
     def choose_scalar_style(self) -> Any:
         value = getattr(self.event, "value", None)
         if isinstance(value, str) and (
-            not is_plain(value.replace("\n", "").replace("\t", "")) or _may_start_a_line_with_a_command(value)
+            not is_plain(value.replace("\n", "").replace("\t", ""))
+            or _may_start_a_line_with_a_command(value)
+            or (self.flow_level and _FLOW_MARKS.intersection(value))
         ):
             return '"'
         return super().choose_scalar_style()  # type: ignore[misc]

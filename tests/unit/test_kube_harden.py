@@ -118,6 +118,22 @@ def test_the_plan_is_written_into_the_users_manifest(tmp_path: Path) -> None:
     )
 
 
+def test_a_manifest_in_flow_style_stays_yaml_to_a_yaml_1_1_reader(tmp_path: Path) -> None:
+    """`containers: [{name: web, ...}]`: a place written of a name holding `?` (or `,`, `[`,
+    `{`...) was a plain scalar in the flow collection, where PyYAML's pure reader (YAML 1.1, as
+    Go's yaml.v2) ends it: the hardened manifest was no YAML there. Quoted in flow context."""
+    import yaml
+
+    flow = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: shop:1}]\n"
+    odd = ["/app/q?m", "/app/a,b", "/app/[x]", "/app/{y}", "/app/h#1"]
+    made = [event(f"{d}/f") for d in odd]
+    hardened = harden(Manifest(flow), _merged(tmp_path, *made), (), [])
+    assert hardened.status == 0
+    (pod, *_) = list(yaml.load_all(hardened.text, Loader=yaml.SafeLoader))  # the pure reader
+    mounts = [m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]]
+    assert set(odd) <= set(mounts), mounts
+
+
 def test_every_other_byte_is_kept(tmp_path: Path) -> None:
     hardened = harden(Manifest(DEPLOYMENT), _merged(tmp_path), (), [])
     diff = list(difflib.ndiff(DEPLOYMENT.splitlines(), hardened.text.splitlines()))

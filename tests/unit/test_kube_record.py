@@ -222,6 +222,23 @@ def test_a_container_without_command_takes_the_image_entrypoint_and_cmd() -> Non
     assert pod["spec"]["containers"][0]["command"][-2:] == ["--", "/other"]
 
 
+def test_a_manifest_in_flow_style_stays_yaml_to_a_yaml_1_1_reader() -> None:
+    """A flow collection's arguments, image and trace directory holding `?`, `,` or `:` were
+    plain scalars there, which PyYAML's pure reader (YAML 1.1) ends at them: quoted."""
+    flow = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: app, image: i, command: [x]}]\n"
+    options = RecordOptions(image="reg/img?x", entrypoint=["/e", "a? b", "k:v,w"], traces="hostPath:/tr?x")
+    for text in (flow, flow.replace(", command: [x]", "")):
+        (pod,) = list(yaml.load_all(record(Manifest(text), options), Loader=yaml.SafeLoader))
+        command = pod["spec"]["containers"][0]["command"]
+        assert (
+            command[:1] == ["/rotrace/rotrace"] and pod["spec"]["initContainers"][0]["image"] == "reg/img?x"
+        )
+        assert {"path": "/tr?x", "type": "DirectoryOrCreate"} in [
+            v.get("hostPath") for v in pod["spec"]["volumes"]
+        ]
+    assert command[command.index("--") :] == ["--", "/e", "a? b", "k:v,w"]
+
+
 def test_a_container_without_command_and_no_known_image_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"sets no command.*--entrypoint"):
         record(Manifest(POD), RecordOptions(), lambda _image: None)
