@@ -227,7 +227,8 @@ def test_apparmor_profile_with_hostile_names_compiles_with_exactly_its_rules(tmp
     broken = ['/srv/x" rw,\n/** rwx,\n', "/srv/a\u2028/** rwx,", "/srv/a\x85b"]
     blocked = Blocked(point="/srv/v\n/** rwx,", path="/srv/v/f", reason="r", count=1)
     plan = MountPlan(mounts=sorted(plain + broken), blocked=[blocked])
-    rendered = RENDERERS["apparmor"](plan, Target(["sh", "-c", "x\u2028/** rwx,"], "app", ("/usr/bin/a#b",)))
+    programs = ("/usr/bin/a#b", "/opt/tool\\")  # a backslash before the closing quote escapes it
+    rendered = RENDERERS["apparmor"](plan, Target(["sh", "-c", "x\u2028/** rwx,"], "app", programs))
     (tmp_path / "app.profile").write_text(rendered.text)
     parser = shutil.which("apparmor_parser") or "/usr/sbin/apparmor_parser"
     parsed = subprocess.run(
@@ -237,4 +238,7 @@ def test_apparmor_profile_with_hostile_names_compiles_with_exactly_its_rules(tmp
     rules = [line.strip() for line in rendered.text.splitlines() if line.startswith('  "/srv/')]
     assert len(rules) == 2 * len(plain) and not any("rwx" in line for line in rules)
     assert "rwx" not in "".join(line for line in rendered.text.splitlines() if not line.startswith("#"))
-    assert rendered.incomplete and sum("left out of the profile" in n for n in rendered.notes) == len(broken)
+    assert (
+        rendered.incomplete and sum("left out of the profile" in n for n in rendered.notes) == len(broken) + 1
+    )
+    assert '"/usr/bin/a#b" mrix,' in rendered.text and '"/opt/tool' not in rendered.text

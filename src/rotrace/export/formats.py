@@ -494,6 +494,11 @@ def _aa_path(path: str, notes: list[str], suffix: str = "") -> str | None:
     if not is_plain(path):
         notes.append(f"{path}: not valid UTF-8 or holds control characters: left out of the profile")
         return None
+    if (path + suffix).endswith("\\"):  # apparmor_parser reads `\\"` as `\` and an escaped quote
+        notes.append(
+            f"{path}: ends with a backslash, which ends no quoted name in a profile: left out of the profile"
+        )
+        return None
     return '"' + _AA_SPECIAL.sub(r"\\\1", path) + suffix + '"'
 
 
