@@ -557,4 +557,21 @@ def trace_files(arguments: list[str]) -> list[str]:
     found = list(dict.fromkeys(found))
     if not found:
         raise BadInput("no traces: a directory given holds no *.json")
-    return found
+    return _once_each(found)
+
+
+def _once_each(paths: list[str]) -> list[str]:
+    """Each file once, however it was named (`traces ./traces`, `a.json ./a.json`, a symlink to
+    it): a run named twice is one run, not "seen in 2 of 2 runs"."""
+    seen: set[tuple[int, int]] = set()
+    kept = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            kept.append(path)  # read (and refused) as it is named
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            kept.append(path)
+    return kept

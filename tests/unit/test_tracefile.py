@@ -16,7 +16,7 @@ from rotrace.errors import BadInput
 from rotrace.events import DirState, ProcessInfo
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
-from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
+from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace, trace_files
 from tests.unit import strategies
 from tests.unit.factories import classify, event, written_trace
 
@@ -131,6 +131,19 @@ def test_run_indices_past_a_merged_traces_sources_are_malformed(
     path.write_text(json.dumps(doc))
     with pytest.raises(BadInput, match=re.escape(said)):
         list(read_trace(str(path))[1])
+
+
+def test_a_trace_named_twice_is_one_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`merge traces ./traces`, `a.json ./a.json`, a symlink to it: one run each, not "seen in 2
+    of 2 runs" of one run. Two files of the same text are two runs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "traces").mkdir()
+    for name in ("a.json", "b.json"):
+        (tmp_path / "traces" / name).write_text("{}")
+    (tmp_path / "traces" / "c.json").symlink_to("a.json")
+    (tmp_path / "copy.json").write_text("{}")
+    found = trace_files(["traces", "./traces", "traces/a.json", str(tmp_path / "traces/*.json"), "copy.json"])
+    assert found == ["traces/a.json", "traces/b.json", "copy.json"], found
 
 
 def test_a_reformatted_trace_reads_the_same(tmp_path: Path) -> None:
