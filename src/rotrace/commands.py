@@ -177,6 +177,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     rules = {entry: Allowlist([expand(entry, project or loaded.home)]) for entry in loaded.allow}
     outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
+    moved = _moved_by(loaded.env, header.environment)
     for v in reclassified:
         e = v.event
         if not e.write:
@@ -191,6 +192,10 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             settings = known.env if known is not None else ()
             if settings and all(loaded.env.get(name) == value for name, value in settings):
                 result.avoided[", ".join(f"{name}={value}" for name, value in settings)] += 1
+                continue
+            setting = next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
+            if setting is not None:
+                result.avoided[setting] += 1
                 continue
             denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
             program = program_name(e.exe) or "?"
@@ -218,6 +223,18 @@ def _addable(loaded: Policy, wanted: list[str]) -> bool:
     """Whether `check --update` would add an entry the policy lacks."""
     present = set(loaded.allow)
     return any(policy_entry(e)[1] not in present for e in wanted)
+
+
+def _moved_by(settings: dict[str, str], environment: dict[str, str]) -> list[tuple[str, str]]:
+    """The places a path the policy sets moves (HOME=/home/app, the plan's, where the run had
+    HOME=/root): each (the run's path, "NAME=the policy's"). A write under the run's path is
+    one the policy's setting puts elsewhere: the trace was not made with it."""
+    moved = []
+    for name, value in settings.items():
+        was = os.path.normpath(environment.get(name) or ".")
+        if value.startswith("/") and was.startswith("/") and was not in ("/", os.path.normpath(value)):
+            moved.append((was, f"{name}={value}"))
+    return moved
 
 
 def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: list[str], view: View,

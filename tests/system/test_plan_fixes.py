@@ -291,6 +291,30 @@ def test_a_policy_checked_on_the_trace_it_was_made_from_says_what_its_settings_a
     assert "nothing to add" in update.stderr and "--update` widens" not in update.stderr, update.stderr
 
 
+MYAPP = (
+    "import os; d = os.path.expanduser('~/.myapp'); os.makedirs(d, exist_ok=True);"
+    " open(d + '/s', 'w').write('x')"
+)
+
+
+def test_a_policy_that_sets_home_says_a_trace_made_with_another_home_apart(app: Path) -> None:
+    """The policy of a run with HOME=A sets HOME=A (its place is in that home); a run of the
+    app with HOME=B wrote B/.myapp, which the policy's HOME moves to A: `check` listed it as a
+    place outside the policy and `check --update` added another user's home to it."""
+    home_a, home_b = app.parent / "home", app.parent / "home-b"
+    home_b.mkdir()
+    assert _run(app, MYAPP, env=_env(app, HOME=str(home_a))).returncode == 1
+    status, policy, err = _emit(app, "policy")
+    assert status == 0 and f'HOME = "{home_a}"' in policy, policy + err
+    (app / "rotrace.toml").write_text(policy)
+    assert _run(app, MYAPP, env=_env(app, HOME=str(home_b))).returncode == 1
+    check = rotrace_cli("check", "-q", "--policy", "rotrace.toml", "t.json", cwd=app)
+    assert check.returncode == 1 and str(home_b) not in check.stderr, check.stderr
+    assert f"[env] HOME={home_a} moves to a writable place" in check.stderr, check.stderr
+    update = rotrace_cli("check", "-q", "--update", "--policy", "rotrace.toml", "t.json", cwd=app)
+    assert "nothing to add" in update.stderr and str(home_b) not in (app / "rotrace.toml").read_text()
+
+
 PROBE = """
 import os, sys
 out = os.path.join(os.getcwd(), "out")

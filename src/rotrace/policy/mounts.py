@@ -1363,7 +1363,7 @@ class MountPlanner:
             )
         home = self._environment.get("HOME", "")
         if home.startswith("/") and home != "/" and "HOME" not in self._env:
-            inside = [m for m in mounts if is_under(m, home) and m != home]
+            inside = [m for m in mounts if is_under(m, home)]  # the home itself too (it was empty)
             if inside:  # the places are the traced user's: so is the home the app looks in
                 kept["HOME"] = home
                 notes.append(
