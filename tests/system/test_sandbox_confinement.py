@@ -260,3 +260,53 @@ def test_a_proc_file_given_as_stdin_reaches_the_command_whole() -> None:
         proc = subprocess.run([PY, "-m", "rotrace", "run", "-q", "--read-only", "--", "cat"], stdin=stdin,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0 and proc.stdout == want, proc
+
+
+FORGE = """
+import marshal, os, stat, struct, sys
+open_fds = []
+for n in range(3, 1024):
+    try:
+        mode = os.fstat(n).st_mode
+    except OSError:
+        continue
+    open_fds.append(n)
+    if stat.S_ISFIFO(mode):  # a pipe it was not given: try to speak for the tracer inside
+        result = {"pid": 2, "exit_code": 0, "signal": None, "seccomp": True, "stops": 1, "warnings": [],
+                  "processes": [], "directories": {}, "landlock_abi": None, "let_go": False}
+        body = marshal.dumps(("result", {"result": result, "writable": ["/tmp"]}))
+        try:
+            os.write(n, struct.pack("=I", len(body)) + body + struct.pack("=I", 0x7FFFFFFF))
+        except OSError:
+            pass
+print(open_fds)
+try:
+    os.mkdir(sys.argv[1])
+except OSError as exc:
+    print(exc.strerror)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_command_holds_no_descriptor_of_rotrace(user: str) -> None:
+    """The pipe that carries the events out of the sandbox came to the tracer inside
+    inheritable, and reached the command: a result written there (exit 0, no warnings), then a
+    frame header that swallowed the real ones, and a command that wrote outside the allowlist
+    and exited 3 was reported clean, exit 0. The command holds its 0-2 only."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-forge-", dir="/var/tmp"))
+    try:
+        base.chmod(0o777)
+        argv = [PY, "-m", "rotrace", "run", "--read-only", "--", "python3", "-c", FORGE, str(base / "x")]
+        env = None
+        if user == "nobody":
+            site = portable_site(base / "site")
+            argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                    NON_ROOT_PYTHON, *argv[1:]]  # fmt: skip
+            env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp"}
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, cwd=base, env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert proc.stdout == "[]\nRead-only file system\n", proc
+        assert proc.returncode == 9 and "exit status 3" in proc.stderr and not (base / "x").exists(), proc
+    finally:
+        shutil.rmtree(base)

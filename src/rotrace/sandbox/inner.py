@@ -29,7 +29,10 @@ def main(argv: list[str]) -> int:
     container_init = argv[5] == "1"
     reopen = [int(n) for n in argv[6].split(",")] if argv[6] != "-" else []
     command = argv[argv.index("--") + 1 :]
-    hardening.undumpable()  # the pipe out of the sandbox, out of the command's reach
+    # The pipe out of the sandbox, out of the command's reach: not handed on by exec (it came
+    # inheritable, through bwrap), nor through /proc or ptrace of this process.
+    os.set_inheritable(fd, False)
+    hardening.undumpable()
     # As root bwrap kept Docker's capabilities and CAP_SYS_PTRACE, which the tracer needs for a
     # process that changes its uid (gosu, su): the command gets Docker's only, and no more by exec.
     bounded = hardening.confine_exec(1 << hardening.CAP_SYS_PTRACE)
