@@ -7,14 +7,16 @@ profile, and does its file work through the calls rotrace records; a plain run s
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.as_user import NOBODY, rotrace
-from tests.support.tracing import NON_ROOT_PYTHON
+from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 # io_uring_setup, then an IORING_OP_OPENAT(O_WRONLY|O_CREAT) of argv[1] through the ring;
 # io_uring_enter and io_uring_register on a bad fd say whether they reach the kernel (EBADF).
@@ -78,3 +80,50 @@ def test_a_confined_command_gets_no_ring(user: str, site: Path, work: Path) -> N
         assert [(e["op"], e["errno"]) for e in refused] == [
             ("create", "EROFS" if "--read-only" in mode else "EACCES")
         ]
+
+
+def _ring() -> int:
+    """An io_uring instance of this process's (a ring the caller set up), inheritable."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = int(libc.syscall(425, 4, ctypes.create_string_buffer(120)))
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    os.set_inheritable(fd, True)
+    return fd
+
+
+@pytest.mark.needs("bwrap")
+def test_a_ring_the_command_would_inherit_is_refused_by_a_confined_run(tmp_path: Path) -> None:
+    """A ring another process set up with a kernel thread polling it (SQPOLL) carries out what
+    the command writes into its memory (a mkdir outside the allowlist) with that process's
+    rights, past Landlock, the sandbox's mounts and the tracer: a run that made no system call
+    was "no violations", exit 0. Refused before the command starts (as stdin too), passed only
+    with --allow-fd, and a plain run warns of it."""
+    ring = _ring()
+    try:
+        argv = [PY, "-m", "rotrace", "run", "--json", str(tmp_path / "t.json")]
+        for mode, stdin in (("--enforce", subprocess.DEVNULL), ("--read-only", ring)):
+            proc = subprocess.run([*argv, mode, "--", "true"], pass_fds=(ring,), stdin=stdin,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            at = ring if stdin == subprocess.DEVNULL else 0
+            assert proc.returncode == 5, proc
+            (line,) = proc.stderr.strip().splitlines()
+            assert f"{mode}: fd {at} (anon_inode:[io_uring]), an io_uring instance" in line, line
+            assert f"--allow-fd {at}" in line, line
+        passed = subprocess.run([*argv, "--enforce", "--allow-fd", str(ring), "--", "true"], pass_fds=(ring,),
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert passed.returncode == 0, passed
+        warnings = json.loads((tmp_path / "t.json").read_text())["warnings"]
+        assert any(
+            f"fd {ring} (anon_inode:[io_uring]) was passed as an io_uring instance" in w for w in warnings
+        )
+        plain = subprocess.run(
+            [*argv, "--", "true"], pass_fds=(ring,), capture_output=True, text=True, timeout=120
+        )
+        assert plain.returncode == 0, plain
+        warnings = json.loads((tmp_path / "t.json").read_text())["warnings"]
+        assert any(f"fd {ring} (anon_inode:[io_uring]), an io_uring instance" in w for w in warnings), (
+            warnings
+        )
+    finally:
+        os.close(ring)

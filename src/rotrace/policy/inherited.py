@@ -13,6 +13,11 @@ reading (`< input.txt`) is another matter: reopened through /dev/stdin for writi
 write the host's file; --enforce's Landlock refuses that open, and the --read-only sandbox gives
 the command such a stream again on its read-only root (`readable_outside`).
 
+An io_uring instance never passes (stdio included): a ring another process set up, with a kernel
+thread polling it (IORING_SETUP_SQPOLL), carries out what the command writes into its memory
+(an open, a mkdir, a write) with that process's rights, past Landlock, the sandbox's mounts and
+the tracer, without a system call of the command's. A plain run warns of one.
+
 What passes besides: pipes and sockets (a make jobserver, a CI log pipe), terminals, /dev/null, files
 without a name (memfd, O_TMPFILE, unlinked), anything open read-only or O_PATH, and
 directories: a dirfd lets the command open files relative to it, but Landlock checks each such
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rotrace.errors import SandboxError
 from rotrace.escape import safe_text
@@ -36,8 +41,7 @@ _SANDBOX_DEVICES = frozenset(os.makedev(1, minor) for minor in (3, 5, 7, 8, 9)) 
 _STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
 
 
-@dataclass(frozen=True)
-class Inherited:
+class Inherited(NamedTuple):
     """An open fd the command would inherit, that writes outside the allowlist."""
 
     fd: int
@@ -65,6 +69,36 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
         if not allowlist.allows(os.fsencode(path)):
             found.append(Inherited(fd, path))
     return found
+
+
+_RING = "anon_inode:[io_uring]"
+
+
+def rings(fds: list[int] | None = None) -> list[Inherited]:
+    """The fds of this process without close-on-exec (of `fds`, default all) that are io_uring
+    instances, which the command would inherit."""
+    found = []
+    for fd in sorted(_open_fds()) if fds is None else fds:
+        flags = _flags(fd)
+        if flags is None or flags & os.O_CLOEXEC:
+            continue
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if path == _RING:
+            found.append(Inherited(fd, path))
+    return found
+
+
+def ring_warnings() -> list[str]:
+    """A plain run's word on the io_uring instances the command inherits."""
+    return [
+        f"{f.describe()}, an io_uring instance, was inherited by the command: what another process's ring"
+        " carries out for it (a kernel thread polling the ring, SQPOLL) makes no system call of the"
+        " command's, and is not recorded"
+        for f in rings()
+    ]
 
 
 def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
@@ -137,10 +171,20 @@ def check(
     warnings for those that were. `stdout_kept`: rotrace keeps its stdout (--json -, --emit)
     and the command's fd 1 is its stderr, so fd 1 does not reach the command."""
     fds = [0, 1, 2] if stdio_only else sorted(_open_fds())
-    found = writable_outside(allowlist, [fd for fd in fds if not (stdout_kept and fd == 1)])
+    fds = [fd for fd in fds if not (stdout_kept and fd == 1)]
+    ring = rings(fds)
+    found = writable_outside(allowlist, fds)
     own = [f for f in found if f.fd in _STREAMS]
-    found = [f for f in found if f.fd not in _STREAMS]
+    found = [f for f in found if f.fd not in _STREAMS] + ring
     refused = [f for f in found if f.fd not in allowed_fds]
+    refused_rings = [f for f in refused if f.path == _RING]
+    if refused_rings:
+        names = ", ".join(f.describe() for f in refused_rings)
+        raise SandboxError(
+            f"{mode}: {names}, an io_uring instance, would be inherited by the command: what a ring"
+            " another process set up carries out for it is past the confinement and the trace; close it"
+            f" before rotrace starts, or pass it knowingly with --allow-fd {refused_rings[0].fd}"
+        )
     if refused:
         names = ", ".join(f.describe() for f in refused)
         one = len(refused) == 1
@@ -155,7 +199,10 @@ def check(
         " there, as you redirected it"
         for f in own
     ] + [
-        f"{f.describe()} was passed open for writing outside the allowlist (--allow-fd {f.fd}):"
-        f" writes through it were not {'enforced' if mode == '--enforce' else 'confined'}, nor recorded"
+        f"{f.describe()} was passed {_PASSED[f.path == _RING]} (--allow-fd {f.fd}): writes through it"
+        f" were not {'enforced' if mode == '--enforce' else 'confined'}, nor recorded"
         for f in found
     ]
+
+
+_PASSED = ("open for writing outside the allowlist", "as an io_uring instance")
