@@ -259,3 +259,36 @@ def test_a_directory_holding_the_program_the_command_ran_is_never_seeded(
         shutil.rmtree(top)
         link.unlink(missing_ok=True)
         (top.parent / f"{top.name}.json").unlink(missing_ok=True)
+
+
+def _root_with_app_at_top(app: Path) -> list[str]:
+    """bwrap's arguments for this machine's tree, read-only, with `app` at /app (an image's
+    `WORKDIR /app`), which the host does not have: a tmpfs root holding each top directory."""
+    args = ["--tmpfs", "/"]
+    for name in sorted(os.listdir("/")):
+        path = f"/{name}"
+        if name in ("proc", "dev", "tmp", "app"):
+            continue
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return [*args, "--bind", "/tmp", "/tmp", "--proc", "/proc", "--dev", "/dev", "--bind", str(app), "/app"]
+
+
+@pytest.mark.needs("bwrap")
+def test_data_shipped_in_an_application_directory_at_the_top_is_seeded(tmp_path: Path) -> None:
+    """`WORKDIR /app` and a database shipped in /app/data: the application's tree was read as one
+    below a working directory at least two levels deep, so /app/data was refused ("held files
+    before the run") where /srv/x/app/data got the seeded volume, and the hardened Pod could not
+    write its database."""
+    _lay(tmp_path / "app")
+    root = ["bwrap", *_root_with_app_at_top(tmp_path / "app"), "--chdir", "/app", "--"]
+    run = subprocess.run([*root, PY, "-m", "rotrace", "run", "-q", "--json", "t.json", "--", PYTHON, *ARGS],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1 and run.stdout == EXPECTED, run.stderr
+    plan = subprocess.run([*root, PY, "-m", "rotrace", "allowlist", "t.json", "--format", "docker"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    volumes = [line for line in plan.stdout.splitlines() if line.startswith("--mount=type=volume,")]
+    assert plan.returncode == 0 and len(volumes) == 1 and volumes[0].endswith(",dst=/app/data"), plan
+    assert "/app/data holds data the program reads back" in plan.stderr, plan.stderr

@@ -471,14 +471,15 @@ class _Planner:
         return _only_data(point, self.kept_files)
 
     def _seedable(self, point: str) -> bool:
-        """In the application's tree (below a working directory that is neither `/`, a home,
-        nor in a tree of the system's) or under a place for data (_DATA_ROOTS); never in a tree
-        of programs or configuration (/etc, /usr...), a home itself, or a hidden directory
-        (~/.ssh, ~/.config, .git)."""
+        """In the application's tree (below a working directory that is neither `/` nor a
+        directory of the system's top, a home, nor in a tree of the system's: an image's
+        `WORKDIR /app` is one) or under a place for data (_DATA_ROOTS); never in a tree of
+        programs or configuration (/etc, /usr...), a home itself, or a hidden directory (~/.ssh,
+        ~/.config, .git)."""
         if any(is_under(point, tree) for tree in _SYSTEM_TREES) or _home_or_hidden(point):
             return False
         cwd = self.cwd
-        app = cwd.count("/") >= 2 and not _home_or_hidden(cwd)  # not `/`, /home, /var...
+        app = cwd.startswith("/") and cwd not in SYSTEM_DIRS and not _home_or_hidden(cwd)  # not /, /var...
         app = app and not any(is_under(cwd, tree) for tree in _SYSTEM_TREES)
         if app and point != cwd and is_under(point, cwd):
             return True
