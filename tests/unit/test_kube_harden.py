@@ -346,7 +346,7 @@ def test_a_place_written_that_the_manifest_mounts_read_only_is_refused(
     assert hardened.status == 1, hardened.notes
     holder = os.path.normpath(at.replace("//", "/"))  # as the runtime reads it
     said = f"the app writes in /var/log/app, which the manifest mounts read-only at {holder} ({why})"
-    assert any(said in n for n in hardened.notes), hardened.notes
+    assert sum(said in n for n in hardened.notes) == 1, hardened.notes  # once
     mounts = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     assert sorted(m["mountPath"] for m in mounts) == sorted([at, "/app/data", "/tmp"])  # none added there
 
@@ -368,6 +368,26 @@ def test_a_read_only_mount_below_the_plans_mount_is_refused(tmp_path: Path, read
         "the app writes in /var/log/app/archive, which the manifest mounts read-only at /var/log/app/archive"
     )
     assert any(said in n for n in hardened.notes), hardened.notes
+
+
+def test_home_is_set_only_where_the_container_gets_a_mount_of_the_plan_in_it(tmp_path: Path) -> None:
+    """HOME=/srv/home in the trace (podman sets a uid without a passwd entry one) and the app's
+    writes in /srv/home/uploads, which the manifest mounts already: the plan's HOME (set where it
+    mounts places in the run's home) was added all the same, with a note of a mount it did not
+    make."""
+    mine = DEPLOYMENT.replace(
+        "        env:\n",
+        "        volumeMounts:\n        - {name: uploads, mountPath: /srv/home/uploads}\n        env:\n",
+    ).replace("      - name: config\n", "      - name: uploads\n        emptyDir: {}\n      - name: config\n")
+    uploads = event("/srv/home/uploads/tmpab12cd34")
+    trace = _merged(tmp_path, uploads, environment={"uid": "1000", "HOME": "/srv/home"})
+    hardened = harden(Manifest(mine), trace, (), [])
+    (web,) = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"]
+    assert "HOME" not in [e["name"] for e in web["env"]], web["env"]
+    assert not [n for n in hardened.notes if "HOME=/srv/home" in n], hardened.notes
+    hardened = harden(Manifest(DEPLOYMENT), trace, (), [])  # the plan mounts the uploads: HOME kept
+    (web,) = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "HOME", "value": "/srv/home"} in web["env"], web["env"]
 
 
 def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -> None:

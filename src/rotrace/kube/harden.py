@@ -257,6 +257,31 @@ def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
     return found
 
 
+def _set_env(
+    workload: Workload, container: Any, settings: list[Any], added: list[str], notes: list[str]
+) -> None:
+    """The plan's settings into the container's env. HOME, which the plan sets where it mounts
+    places in the run's home, only where one of those mounts is the container's to get: a place
+    on a volume the manifest mounts already needs no HOME of the run's."""
+    env = container.get("env")
+    for item in settings:
+        name, value = item["name"], item["value"]
+        if name == "HOME" and not any(is_under(path, value) for path in added):
+            said = f"it sets HOME={value} as the run had it"
+            notes[:] = [n for n in notes if not (n.startswith("the plan mounts ") and said in n)]
+            continue
+        same = [e for e in env if isinstance(e, dict) and e.get("name") == name] if env else []
+        if same:
+            if same[0].get("value") != value:
+                notes.append(f"{workload.describe()}: env {name} set to {value} (was "
+                             f"{same[0].get('value')}) to avoid writes")  # fmt: skip
+            same[0]["value"] = value
+            same[0].pop("valueFrom", None)
+        else:
+            append(container, "env", mapping(name=name, value=value))
+            env = container.get("env")
+
+
 def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
@@ -302,18 +327,6 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             security["readOnlyRootFilesystem"] = True
         else:
             container["securityContext"] = mapping(readOnlyRootFilesystem=True)
-        env = container.get("env")
-        for item in generated.get("env", []):
-            same = [e for e in env if isinstance(e, dict) and e.get("name") == item["name"]] if env else []
-            if same:
-                if same[0].get("value") != item["value"]:
-                    notes.append(f"{workload.describe()}: env {item['name']} set to {item['value']} (was "
-                                 f"{same[0].get('value')}) to avoid writes")  # fmt: skip
-                same[0]["value"] = item["value"]
-                same[0].pop("valueFrom", None)
-            else:
-                append(container, "env", mapping(name=item["name"], value=item["value"]))
-                env = container.get("env")
         mounted = {
             _mount_path(m["mountPath"])
             for m in containers(container, "volumeMounts")
@@ -348,11 +361,13 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
         taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
+        added: list[str] = []  # the plan's mounts the container gets
         for mount in generated.get("volumeMounts", []):
             path = _mount_path(mount["mountPath"])
             at = on_mount(path)
             if at is not None and at in unwritable:  # there, or a mount point inside it,
-                cannot_write(path, at)  # which the runtime could not make
+                if path not in read_only:  # which the runtime could not make
+                    cannot_write(path, at)
                 continue
             if at is not None:  # the manifest's own writable volume holds it: a mount of the
                 # plan's inside would hide what that volume keeps there (and a seed fill it anew)
@@ -365,6 +380,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 name, n = f"{mount['name']}-{n}", n + 1
             taken.add(name)
             append(container, "volumeMounts", mapping(name=name, mountPath=path))
+            added.append(path)
             source = {k: v for k, v in volume.items() if k != "name"}
             comment = writers.get(path)
             said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
@@ -393,6 +409,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             if said:
                 entry.yaml_add_eol_comment(said, "name")
             append(workload.spec, "volumes", entry)
+        _set_env(workload, container, generated.get("env", []), added, notes)
 
     chosen(manifest, names, change)
     declared = {
