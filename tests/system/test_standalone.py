@@ -89,6 +89,14 @@ def test_the_provider_image_has_no_shell_and_copies_the_build_out(
     )  # fmt: skip
     assert provided.returncode == 0, provided.stderr
     assert (out / "rotrace").stat().st_uid == 65534  # the image's user, not root
+    # a second Pod's provider, as another user, on the same volume (podman 4.3 plays two Pods'
+    # emptyDir of one name as one volume): the copy there is left as it is, not written over
+    again = subprocess.run(
+        [str(podman), "run", "--rm", "--read-only", "--user", "1000", "-v", f"{out}:/rotrace",
+         standalone.image, "kube", "provide", "/rotrace"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0 and (out / "rotrace").stat().st_uid == 65534, again.stderr
     ran = _run(podman, out, images["bookworm"], "--version")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("rotrace, version")
