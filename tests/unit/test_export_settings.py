@@ -211,11 +211,11 @@ def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
     pyc = "/srv/ci/my app/pkg/__pycache__"
     verdicts = classify(event(pyc, "mkdir", 0), event(f"{pyc}/m.cpython-311.pyc"))
     plan = PathMap([parse_map("/srv/ci/my app=/app")]).plan(plan_mounts(verdicts, "/srv/ci/my app", {}))
-    assert plan.build_steps == ["python3 -m compileall -q /app/pkg"]
+    assert plan.build_steps == ["python3 -m compileall -q -l /app/pkg"]
     for fmt in ("k8s", "docker", "compose", "bwrap", "policy"):
         text, notes, _ = _render(fmt, plan)
         assert "/srv/ci" not in text + "".join(notes), fmt
-        assert "compileall -q /app/pkg" in text + "".join(notes), fmt
+        assert "compileall -q -l /app/pkg" in text + "".join(notes), fmt
     # in a venv: the venv's own interpreter, mapped too
     venv = "/srv/ci/my app/.venv"
     pyc = f"{venv}/lib/python3.12/site-packages/pkg/__pycache__"

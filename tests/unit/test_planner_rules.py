@@ -127,7 +127,7 @@ def test_a_setting_that_moves_the_writes_replaces_the_mount() -> None:
         "PYTHONDONTWRITEBYTECODE": "1",
         "XDG_CACHE_HOME": "/tmp/cache",
     }
-    assert plan.build_steps == ["python3 -m compileall -q /srv/app/pkg"]  # the writer's interpreter
+    assert plan.build_steps == ["python3 -m compileall -q -l /srv/app/pkg"]  # the writer's interpreter
     assert plan.settings == {}  # nothing mounted for a known writer: its setting is applied
 
 
@@ -139,10 +139,8 @@ def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place(
     )
     assert plan.blocked == [] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}
     # the venv's own interpreter: its bytecode is that Python's, whatever python3 is in the image
-    assert plan.build_steps == [
-        "/srv/app/.venv/bin/python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/a",
-        "/srv/app/.venv/bin/python -m compileall -q /srv/app/.venv/lib/python3.11/site-packages/b",
-    ]
+    site = "/srv/app/.venv/lib/python3.11/site-packages"  # one command for the packages it wrote in
+    assert plan.build_steps == [f"/srv/app/.venv/bin/python -m compileall -q {site}/a {site}/b"]
 
 
 def test_a_setting_is_not_applied_where_a_scratch_mount_does_or_where_it_cannot_go() -> None:
@@ -158,7 +156,7 @@ def test_a_build_step_never_carries_a_name_a_shell_line_cannot_hold() -> None:
     plan = _plan(event("/srv/app/p\nq/__pycache__/m.pyc", "create"), states={"/srv/app/p\nq/__pycache__": A})
     assert plan.build_steps == [] and "PYTHONDONTWRITEBYTECODE" not in plan.env
     plan = _plan(event("/srv/app/it's/__pycache__/m.pyc", "create"), states={"/srv/app/it's/__pycache__": A})
-    assert plan.build_steps == ["python3 -m compileall -q '/srv/app/it'\"'\"'s'"]
+    assert plan.build_steps == ["python3 -m compileall -q -l '/srv/app/it'\"'\"'s'"]
 
 
 def test_a_build_step_compiles_with_the_version_of_python_that_wrote_the_bytecode() -> None:
@@ -167,7 +165,26 @@ def test_a_build_step_compiles_with_the_version_of_python_that_wrote_the_bytecod
     by its versioned name (the image's PATH finds it; the tracing machine's path says nothing)."""
     pyc = "/srv/app/pkg/__pycache__/m.cpython-312.pyc"
     plan = _plan(event(pyc, exe=b"/root/.local/share/uv/python/cpython-3.12.7/bin/python3.12"))
-    assert plan.build_steps == ["python3.12 -m compileall -q /srv/app/pkg"], plan
+    assert plan.build_steps == ["python3.12 -m compileall -q -l /srv/app/pkg"], plan
+
+
+def test_a_build_step_for_the_projects_bytecode_compiles_its_directories_not_its_venv() -> None:
+    """Bytecode written for the project's modules (/srv/app, /srv/app/pkg/sub) and into its
+    .venv: `python3 -m compileall -q /srv/app` compiled the venv too, with the image's python3,
+    where any file there that is not Python 3 fails the build. The project's directories, each
+    alone (-l), in one command; the venv's packages with the venv's interpreter, in another."""
+    site = "/srv/app/.venv/lib/python3.11/site-packages"
+    plan = _plan(
+        event("/srv/app/__pycache__/main.cpython-311.pyc"),
+        event("/srv/app/pkg/sub/__pycache__/m.cpython-311.pyc"),
+        event(f"{site}/a/__pycache__/x.cpython-311.pyc"),
+        event(f"{site}/a/inner/__pycache__/y.cpython-311.pyc"),
+        states={"/srv/app": C, "/srv/app/.venv": C},
+    )
+    assert plan.build_steps == [
+        "python3 -m compileall -q -l /srv/app /srv/app/pkg/sub",
+        f"/srv/app/.venv/bin/python -m compileall -q {site}/a",
+    ], plan.build_steps
 
 
 def test_failures_the_command_carried_on_after_need_no_mount() -> None:

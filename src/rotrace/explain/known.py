@@ -232,7 +232,7 @@ KNOWN: tuple[Known, ...] = (
         "`uv sync --compile-bytecode`) and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
-        build=("{python} -m compileall -q {dir}",),
+        build=("{python} -m compileall -q -l {dir}",),  # its directories only: not a venv in the project
         tolerated=True,
     ),
     Known(

@@ -41,7 +41,8 @@ class PathMap:
             return plan
         blocked = [dataclasses.replace(b, point=self(b.point), path=self(b.path)) for b in plan.blocked]
         build = [
-            step._replace(directory=self(step.directory), python=self(step.python)) for step in plan.build
+            step._replace(directories=tuple(map(self, step.directories)), python=self(step.python))
+            for step in plan.build
         ]
         return dataclasses.replace(
             plan,

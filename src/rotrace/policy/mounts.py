@@ -106,16 +106,18 @@ class Blocked:
 
 
 class BuildStep(NamedTuple):
-    """A command for the image's build: `template` with `{dir}`, the directory it is for, and
-    `{python}`, the interpreter that wrote there (a venv's own: its bytecode is that
-    interpreter's, `cpython-312`, whatever `python3` is in the image)."""
+    """A command for the image's build: `template` with `{dir}`, the directories it is for (one
+    command for all those of one interpreter), and `{python}`, the interpreter that wrote there
+    (a venv's own: its bytecode is that interpreter's, `cpython-312`, whatever `python3` is in
+    the image)."""
 
     template: str
-    directory: str
+    directories: tuple[str, ...]
     python: str
 
     def command(self) -> str:
-        return self.template.format(dir=shlex.quote(self.directory), python=shlex.quote(self.python))
+        dirs = " ".join(shlex.quote(d) for d in self.directories)
+        return self.template.format(dir=dirs, python=shlex.quote(self.python))
 
 
 @dataclass
@@ -1303,10 +1305,11 @@ class MountPlanner:
             self._env.update(known.env)
             self._mounts.update(point for point, p in self._targets(known) if p.reason is None)
         mounts = outermost(self._mounts)
+        # a template that does not recurse (compileall -l: the directories bytecode was written
+        # for, never a venv below the project's) takes each; one that does, the outermost
         build = [
-            BuildStep(t, d, python)
+            BuildStep(t, tuple(sorted(dirs) if " -l " in t else outermost(dirs)), python)
             for (t, python), dirs in sorted(self._build.items())
-            for d in outermost(dirs)
         ]
         build_steps = [step.command() for step in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
