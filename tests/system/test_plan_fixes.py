@@ -185,6 +185,30 @@ def test_a_directory_the_command_makes_in_an_empty_one_runs_under_its_plan(app: 
     assert os.listdir(app / "out") == []  # the host's out/ untouched
 
 
+ATOMIC = (
+    "import os, tempfile; fd, tmp = tempfile.mkstemp(suffix='.json'); os.write(fd, b'{}'); os.close(fd);"
+    " os.replace(tmp, 'state/current.json'); print('saved')"
+)
+
+
+@pytest.mark.needs("bwrap")
+def test_an_atomic_write_from_tmp_into_the_apps_state_runs_under_its_plan(app: Path) -> None:
+    """tempfile.mkstemp() in /tmp, then os.replace into state/: the plan mounts both, and a
+    rename across two mounts fails (EXDEV): the app died under its own plan, which exited 0
+    with a note. The plan sets TMPDIR on state/'s mount, where the file is then made."""
+    (app / "state").mkdir()
+    proc = _run(app, ATOMIC)
+    assert proc.returncode == 1 and proc.stdout == "saved\n", proc.stderr
+    (app / "state" / "current.json").unlink()
+    status, out, err = _emit(app, "bwrap")
+    args = out.splitlines()
+    assert status == 0 and args[args.index("--setenv") :].count("TMPDIR") == 1, out + err
+    assert f"the plan sets TMPDIR={app / 'state'}" in err, err
+    argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", ATOMIC]
+    ran = subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "saved\n"), ran.stderr
+
+
 def test_writes_refused_here_that_the_command_carried_on_after_need_no_mount(app: Path) -> None:
     lib = app / "lib"
     lib.mkdir()

@@ -710,6 +710,15 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     assert (
         note.startswith("1 rename from /tmp to /srv/app/dist (e.g. /tmp/tmpab12.whl to") and "crosses" in note
     )
+    # every rename out of /tmp into another mount goes into dist/: TMPDIR there makes the file there
+    assert plan.env == {"TMPDIR": "/srv/app/dist"} and "the plan sets TMPDIR=/srv/app/dist" in note, plan
+    sdist = event("/tmp/tmpcd34.tar.gz", "rename", 0, target="/srv/app/out/pkg.tar.gz", syscall="rename")
+    out = event("/srv/app/out", "mkdir", 0, syscall="mkdir")
+    plan = _plan(made, wheel, moved, out, sdist, states={"/srv/app": C, "/tmp": C})
+    assert "TMPDIR" not in plan.env and len([n for n in plan.notes if "EXDEV" in n]) == 2, plan  # two places
+    named = event("/tmp/build/pkg.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
+    plan = _plan(made, named, states={"/srv/app": C, "/tmp": C}, environment={"TMPDIR": "/tmp/build/t"})
+    assert "TMPDIR" not in plan.env, plan  # not made in the run's TMPDIR: TMPDIR would not move it
     inside = event("/srv/app/dist/tmpab12.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
     plan = _plan(
         made, event("/srv/app/dist/tmpab12.whl", "create"), inside, wheel, states={"/srv/app": C, "/tmp": C}

@@ -737,6 +737,7 @@ class MountPlanner:
         # once per directory
         self._placements: dict[tuple[str, bytes | None], tuple[str, Placement]] = {}
         self._env: dict[str, str] = {}
+        self._temp_moved: tuple[str, str, str] | None = None  # _temp_dir_setting's answer
         # (a build step's template, its interpreter) -> the directories it is for
         self._build: dict[tuple[str, str], set[str]] = {}
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
@@ -1305,6 +1306,9 @@ class MountPlanner:
             self._env.update(known.env)
             self._mounts.update(point for point, p in self._targets(known) if p.reason is None)
         mounts = outermost(self._mounts)
+        self._temp_moved = self._temp_dir_setting(mounts)
+        if self._temp_moved is not None:
+            self._env["TMPDIR"] = self._temp_moved[2]
         # a template that does not recurse (compileall -l: the directories bytecode was written
         # for, never a venv below the project's) takes each; one that does, the outermost
         build = [
@@ -1397,6 +1401,33 @@ class MountPlanner:
             )
         return dict(sorted(kept.items())), notes
 
+    def _temp_dir_setting(self, mounts: list[str]) -> tuple[str, str, str] | None:
+        """(the run's temporary directory, the plan's mount holding it, another mount) where
+        every rename out of the temporary directory's mount into another (and every hard link
+        from a file there) starts in that directory and ends on that one other mount: the usual
+        atomic write (tempfile.mkstemp(), then os.replace into the app's state/), which the two
+        mounts refuse (EXDEV). TMPDIR on that mount makes the file there: tempfile, mktemp and
+        most runtimes follow it; what names /tmp itself does not."""
+        if "TMPDIR" in self._env or not mounts:
+            return None
+        temp = os.path.normpath(self._environment.get("TMPDIR") or "/tmp")
+        mount_of = holder(mounts)
+        temp_mount = mount_of(temp)
+        if temp_mount is None:
+            return None
+        into: set[str] = set()
+        # (the name made first, where it went): a rename's source, a hard link's existing file
+        for made, moved in [*self._renames, *((file, name) for name, file in self._links)]:
+            there, here = mount_of(made), mount_of(moved)
+            if there != temp_mount or here == temp_mount:
+                continue
+            if here is None or not is_under(made, temp):
+                return None  # onto the read-only root, or from elsewhere in the mount: not TMPDIR's
+            into.add(here)
+        if len(into) != 1:
+            return None
+        return temp, temp_mount, into.pop()
+
     def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
         """The run's renames and hard links whose two names the plan puts on two mounts (the
         kernel refuses either across mounts, even of one filesystem): by (kind, source mount,
@@ -1461,6 +1492,16 @@ class MountPlanner:
                     " EXDEV (Invalid cross-device link) and only a program that then copies carries on (git"
                     " does); no mount may cover the file's directory, which would hide it: make the new name"
                     " beside the file, or copy it"
+                )
+                continue
+            moved = self._temp_moved
+            if moved is not None and {source, target} == {moved[1], moved[2]}:
+                notes.append(
+                    f"{calls} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
+                    f" the plan's mounts, where a {kind} fails with EXDEV (Invalid cross-device link): the"
+                    f" plan sets TMPDIR={moved[2]}, so that the temporary files are made on that mount"
+                    f" (tempfile, mktemp and most runtimes follow TMPDIR; a program that names {moved[0]}"
+                    " itself still fails there)"
                 )
                 continue
             notes.append(
