@@ -719,6 +719,15 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     named = event("/tmp/build/pkg.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
     plan = _plan(made, named, states={"/srv/app": C, "/tmp": C}, environment={"TMPDIR": "/tmp/build/t"})
     assert "TMPDIR" not in plan.env, plan  # not made in the run's TMPDIR: TMPDIR would not move it
+    venv = "/srv/app/env"  # an installer's hard links from its cache in /tmp into a venv it makes
+    linked = [
+        event(venv, "mkdir", 0, syscall="mkdir"),
+        event(f"{venv}/pyvenv.cfg"),
+        event("/tmp/.tmpAbC123/m.py"),
+    ]
+    linked.append(event(f"{venv}/lib/m.py", "link", 0, target="/tmp/.tmpAbC123/m.py", syscall="link"))
+    plan = _plan(*linked, states={"/srv/app": C, venv: A})
+    assert plan.mounts == [venv, "/tmp"] and "TMPDIR" not in plan.env, plan
     inside = event("/srv/app/dist/tmpab12.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
     plan = _plan(
         made, event("/srv/app/dist/tmpab12.whl", "create"), inside, wheel, states={"/srv/app": C, "/tmp": C}

@@ -1426,7 +1426,11 @@ class MountPlanner:
             into.add(here)
         if len(into) != 1:
             return None
-        return temp, temp_mount, into.pop()
+        target = into.pop()
+        venvs = self._planner.venvs | self._planner.disposable
+        if any(is_under(v, target) or is_under(target, v) for v in venvs):
+            return None  # installers' links from a cache in /tmp into a venv: they copy on EXDEV
+        return temp, temp_mount, target
 
     def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
         """The run's renames and hard links whose two names the plan puts on two mounts (the
