@@ -123,6 +123,8 @@ def test_entries_that_mean_something_are_kept(entry: str) -> None:
         ("defaults = 1", "'defaults' must be true or false"),
         ("colour = 1", "unknown key 'colour'"),
         ("allow = [", "invalid TOML"),
+        ("allow_bytes = ['/srv/%zz']", "a % not followed by two hex digits"),  # was taken as `/srv/%zz`
+        ("allow_bytes = ['/srv/caf%E']", "a % not followed by two hex digits"),
     ],
 )
 def test_bad_policy_files(tmp_path: Path, text: str, message: str) -> None:

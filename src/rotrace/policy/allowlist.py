@@ -406,7 +406,11 @@ def load_policy(path: str) -> Policy:
     if "allow_bytes" in data:
         from urllib.parse import unquote_to_bytes  # (and ipaddress: 3 ms that most runs need not pay)
 
-        allow += [os.fsdecode(unquote_to_bytes(a)) for a in _entries(data, "allow_bytes", path)]
+        for entry in _entries(data, "allow_bytes", path):
+            if _BAD_ESCAPE.search(entry):  # `%zz`: unquote keeps it as it is, another path than meant
+                why = "a % not followed by two hex digits"
+                raise BadInput(f"policy {path}: allow_bytes entry {entry!r}: {why}")
+            allow.append(os.fsdecode(unquote_to_bytes(entry)))
     persistent = _entries(data, "persistent", path)
     for entry in allow + persistent:
         error = entry_error(entry)
@@ -426,6 +430,9 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
     """(keep defaults, allow entries, relative ones against the file's directory)."""
     policy = load_policy(path)
     return policy.defaults, policy.resolve()
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _entries(data: dict[str, Any], key: str, path: str) -> list[str]:
