@@ -390,6 +390,14 @@ def test_home_is_set_only_where_the_container_gets_a_mount_of_the_plan_in_it(tmp
     assert {"name": "HOME", "value": "/srv/home"} in web["env"], web["env"]
 
 
+@pytest.mark.parametrize("security", ["[1]", "'no'", "7"])
+def test_a_security_context_that_is_no_mapping_is_bad_input(tmp_path: Path, security: str) -> None:
+    """`securityContext: [1]` was replaced by the hardened one without a word."""
+    mine = DEPLOYMENT.replace("        env:\n", f"        securityContext: {security}\n        env:\n")
+    with pytest.raises(BadInput, match="securityContext is not a mapping"):
+        harden(Manifest(mine), _merged(tmp_path), (), [])
+
+
 def test_seeding_init_containers_of_long_names_are_named_apart(tmp_path: Path) -> None:
     """Two seeded directories whose volume names share their first 50 characters: their
     initContainers' names (at most 63) must differ, or Kubernetes refuses the Pod."""

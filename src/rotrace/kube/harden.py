@@ -325,8 +325,10 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         security = container.get("securityContext")
         if isinstance(security, dict):
             security["readOnlyRootFilesystem"] = True
-        else:
+        elif security is None:
             container["securityContext"] = mapping(readOnlyRootFilesystem=True)
+        else:  # what Kubernetes refuses: not replaced without a word
+            raise BadInput(f"{workload.describe()}: its container's securityContext is not a mapping")
         mounted = {
             _mount_path(m["mountPath"])
             for m in containers(container, "volumeMounts")
