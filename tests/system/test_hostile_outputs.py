@@ -226,6 +226,7 @@ def test_a_hostile_sibling_cannot_add_bwrap_arguments() -> None:
     in a note."""
     base = fixed_name_dir("rotrace-shadow-", "/srv" if os.access("/srv", os.W_OK) else None)
     try:
+        (base / "kept").write_text("")  # not empty: the mount points the command made are its own
         trace = base.with_suffix(".json")
         hostile = "x\n--setenv\nLD_PRELOAD\nevil.so\n--bind\n.\n.\u2028"
         script = 'mkdir -- "$0/$1" "$0/new" && echo x > "$0/new/f"'

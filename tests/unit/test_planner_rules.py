@@ -885,6 +885,9 @@ def test_a_directory_made_in_an_empty_one_of_before_the_run_is_mounted_there() -
     assert plan.mounts == [f"{CWD}/demo"] and plan.blocked == [], plan
     plan = _plan(event("/opt/tool", "mkdir", 0, syscall="mkdir"), states={"/opt": E, "/opt/tool": E}, cwd="/")
     assert plan.mounts == ["/opt/tool"], plan  # nor a system directory
+    replay = "/home/app/.cookiecutter_replay"  # nor a home (the image's has its owner and files)
+    plan = _plan(event(replay, "mkdir", 0, syscall="mkdir"), states={"/home/app": E, replay: E})
+    assert plan.mounts == [replay], plan
 
 
 def test_state_in_a_home_is_moved_by_its_setting() -> None:

@@ -357,8 +357,12 @@ class _Planner:
         """`directory` was there and empty when the run first wrote in it, and an empty mount
         there would break nothing: a directory the command makes in it is better mounted there
         (a runtime makes a mount point before the command starts, and `cookiecutter -o out`, a
-        shell's `mkdir`, give up where their directory is there already)."""
-        return self.states.get(directory) == DirState.EMPTY and self.refusal(directory) is None
+        shell's `mkdir`, give up where their directory is there already). Not a home or a
+        hidden directory: the image's has its owner and what the user keeps there, which the
+        tracing machine's empty one says nothing of."""
+        if self.states.get(directory) != DirState.EMPTY or _home_or_hidden(directory):
+            return False
+        return self.refusal(directory) is None
 
     def held_content(self, directory: str) -> bool:
         if self.made_by_command(directory):
