@@ -139,7 +139,9 @@ def _trace(app: App, site: Site, work: Path, root: Path) -> Traced:
     dest = root / image_tree(app.name).lstrip("/")
     shutil.copytree(site.tree, dest, symlinks=True)
     for step in plan_from_trace(trace).build:  # the image's build, in the image's paths, by the host's Python
-        line = step._replace(directory=str(root) + mapping.path(step.directory)).command()
+        line = step._replace(
+            directories=tuple(str(root) + mapping.path(d) for d in step.directories)
+        ).command()
         subprocess.run(["sh", "-c", line], cwd=dest, env=env, check=True, capture_output=True, timeout=600)
     return Traced(app, trace, mapping)
 

@@ -114,7 +114,9 @@ def _trace(w: Workload, base: Base, work: Path, root: Path) -> Traced:
     dest = root / image_tree(w.name).lstrip("/")
     shutil.copytree(cwd, dest, symlinks=True)
     for step in plan_of(trace).build:  # the image's build, its paths as the image has them
-        line = step._replace(directory=str(root) + mapping.path(step.directory)).command()
+        line = step._replace(
+            directories=tuple(str(root) + mapping.path(d) for d in step.directories)
+        ).command()
         subprocess.run(["sh", "-c", line], cwd=dest, env=env, check=True, capture_output=True, timeout=600)
     return Traced(w, trace, mapping, exit_code)
 

@@ -888,6 +888,11 @@ def test_a_directory_made_in_an_empty_one_of_before_the_run_is_mounted_there() -
     replay = "/home/app/.cookiecutter_replay"  # nor a home (the image's has its owner and files)
     plan = _plan(event(replay, "mkdir", 0, syscall="mkdir"), states={"/home/app": E, replay: E})
     assert plan.mounts == [replay], plan
+    replay = "/srv/h/.cookiecutter_replay"  # the run's home, wherever it is
+    plan = _plan(
+        event(replay, "mkdir", 0, syscall="mkdir"), states={"/srv/h": E}, environment={"HOME": "/srv/h"}
+    )
+    assert plan.mounts == [replay], plan
 
 
 def test_state_in_a_home_is_moved_by_its_setting() -> None:

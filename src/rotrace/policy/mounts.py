@@ -183,6 +183,7 @@ class _Planner:
         self.kept_files: set[str] = set()  # the files it keeps there
         self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
         self.emptied: set[str] = set()  # directories it deleted an entry of
+        self.home: str | None = None  # the run's HOME (MountPlanner.know_environment)
         # files it made where none could be left from before the run: under a directory it made,
         # or after deleting that very name (None: too many to remember)
         self.fresh_files: set[str] | None = set()
@@ -360,7 +361,11 @@ class _Planner:
         shell's `mkdir`, give up where their directory is there already). Not a home or a
         hidden directory: the image's has its owner and what the user keeps there, which the
         tracing machine's empty one says nothing of."""
-        if self.states.get(directory) != DirState.EMPTY or _home_or_hidden(directory):
+        if (
+            self.states.get(directory) != DirState.EMPTY
+            or _home_or_hidden(directory)
+            or directory == self.home
+        ):
             return False
         return self.refusal(directory) is None
 
@@ -714,6 +719,8 @@ class MountPlanner:
         plan keeps (`_run_settings`); `runs`: each merged run's environment (the merged trace's
         `environment` holds what they all had): a setting they differ on is said, not kept."""
         self._environment = dict(environment)
+        home = environment.get("HOME", "")
+        self._planner.home = os.path.normpath(home) if home.startswith("/") else None
         self._ran = ran
         runs = list(runs)
         named = {n for r in runs for n in r} & RUN_SETTINGS
