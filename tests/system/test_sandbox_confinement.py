@@ -310,3 +310,28 @@ def test_the_command_holds_no_descriptor_of_rotrace(user: str) -> None:
         assert proc.returncode == 9 and "exit status 3" in proc.stderr and not (base / "x").exists(), proc
     finally:
         shutil.rmtree(base)
+
+
+def test_a_rotrace_package_in_the_working_directory_does_not_replace_the_tracer_inside(
+    tmp_path: Path,
+) -> None:
+    """The tracer inside the sandbox was started with `python -m rotrace.sandbox.inner`, which
+    puts the working directory first on the module path: the project audited, holding a
+    `rotrace/sandbox/inner.py`, ran its own in the tracer's place, untraced (it could drop every
+    event). The tracer inside is rotrace's own."""
+    project = tmp_path / "project"
+    (project / "rotrace" / "sandbox").mkdir(parents=True)
+    (project / "rotrace" / "__init__.py").write_text("")
+    (project / "rotrace" / "sandbox" / "__init__.py").write_text("")
+    (project / "rotrace" / "sandbox" / "inner.py").write_text(
+        "import sys\nprint('stand-in ran')\nsys.exit(0)\n"
+    )
+    # rotrace started as its console script starts it: its own directory on the path, not the cwd
+    argv = [PY, "-P", "-m", "rotrace", "run", "--read-only", "--json", str(tmp_path / "t.json"), "--"]
+    proc = subprocess.run([*argv, "sh", "-c", "echo real; mkdir /srv/rotrace-shadowed || true"],
+                          cwd=project, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "stand-in ran" not in proc.stdout and proc.stdout.startswith("real\n"), proc
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    assert [(e["path"], e["errno"]) for e in events if e["op"] == "mkdir"] == [
+        ("/srv/rotrace-shadowed", "EROFS")
+    ]

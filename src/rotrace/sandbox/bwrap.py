@@ -294,7 +294,10 @@ def _trace_in(
     # again inside, read-only, by their names there
     readable = readable_outside(options.stdout_to_stderr, sandbox.writable if keep else [])
     reopened = ",".join(str(s.fd) for s in readable) or "-"
-    inner = [sys.executable, "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened, "--", *argv]
+    # -P: the working directory (the project audited) is not put first on the module path, where
+    # a `rotrace/sandbox/inner.py` of its own would run in the tracer's place, untraced
+    inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened]
+    inner += ["--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:
         # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches
