@@ -5,11 +5,13 @@ unprivileged user where the kernel treats them differently."""
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import termios
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import NOBODY, invocation, rotrace
-from tests.support.tracing import NON_ROOT_PYTHON
+from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 # Types a command line into the terminal on fd 0 (TIOCSTI): the shell reading that terminal
 # would run it once rotrace is gone.
@@ -422,6 +424,47 @@ def test_an_inherited_fd_open_for_writing_outside_is_refused(user: str, site: Pa
     assert (
         f"fd 3 ({outside}) was passed open for writing outside the allowlist" in _trace(work)["warnings"][0]
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a bind mount and its detaching need root")
+def test_an_inherited_fd_whose_name_is_not_its_files_is_refused(tmp_path: Path) -> None:
+    """/proc names an open file from its mount's root: on a bind mount detached since (`umount
+    -l`), OUTSIDE/tmp/f was named /tmp/f, allowed, and the command wrote OUTSIDE/tmp/f; a file
+    whose name in /tmp was removed while a hard link outside remains is `/tmp/a (deleted)`,
+    which read as a place in /tmp. Neither name reaches the file: refused (exit 5)."""
+    outside = tmp_path / "outside"
+    (outside / "tmp").mkdir(parents=True)
+    (outside / "tmp" / "f").write_text("")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    rotrace = f"exec {PY} -m rotrace run --enforce -- sh -c 'echo x >&3'"
+    detached = f"mount --bind {outside} {mnt} && exec 3>>{mnt}/tmp/f && umount -l {mnt} && {rotrace}"
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", detached],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 5 and "fd 3 (/tmp/f, a name that is not where the file is)" in proc.stderr, proc
+    assert (outside / "tmp" / "f").read_text() == ""
+    linked = tempfile.mktemp(prefix="rotrace-linked-", dir="/tmp")
+    removed = f"exec 3>>{linked} && ln {linked} {outside}/kept && rm {linked} && {rotrace}"
+    proc = subprocess.run(["sh", "-c", removed], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 5 and f"fd 3 ({linked} (deleted), a name" in proc.stderr, proc
+    assert (outside / "kept").read_text() == ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="fanotify_init needs CAP_SYS_ADMIN")
+def test_an_inherited_fanotify_group_is_refused_as_the_commands_stdin() -> None:
+    """An fanotify group made read-write (event_f_flags O_RDWR) hands the command, with each
+    event, the file opened on the host's mount: as --read-only's stdin (no name: it passed) the
+    command wrote the host's file. Refused (exit 5), as an io_uring instance is."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    group = libc.fanotify_init(0, os.O_RDWR)
+    assert group >= 0, os.strerror(ctypes.get_errno())
+    try:
+        proc = subprocess.run([PY, "-m", "rotrace", "run", "--read-only", "--", "true"], stdin=group,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(group)
+    assert proc.returncode == 5, proc
+    assert "--read-only: fd 0 (anon_inode:[fanotify]), an fanotify group, would be inherited" in proc.stderr
 
 
 @pytest.mark.parametrize("user", ["root", "nobody"])

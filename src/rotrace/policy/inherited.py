@@ -66,17 +66,34 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
             continue
         if not path.startswith("/") or _passes(fd, st):
             continue
-        if not allowlist.allows(os.fsencode(path)):
+        if not _reaches(path, st):  # /proc's name is no place of the file's: not allowed by it
+            found.append(Inherited(fd, f"{path}, a name that is not where the file is"))
+        elif not allowlist.allows(os.fsencode(path)):
             found.append(Inherited(fd, path))
     return found
 
 
+def _reaches(path: str, st: os.stat_result) -> bool:
+    """Whether the name /proc gives an open file is one of the file's: a file on a mount
+    detached since (`umount -l`) is named from that mount's root, and one whose name was
+    removed while another remains (a hard link elsewhere) is named `... (deleted)`."""
+    try:
+        there = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+
+
 _RING = "anon_inode:[io_uring]"
+# What acts on files for the command past the confinement: a ring another process polls (SQPOLL)
+# runs its requests; an fanotify group's events hand it open files, read-write if the group
+# asked so, on the host's mounts
+_ACTING = {_RING: "an io_uring instance", "anon_inode:[fanotify]": "an fanotify group"}
 
 
 def rings(fds: list[int] | None = None) -> list[Inherited]:
     """The fds of this process without close-on-exec (of `fds`, default all) that are io_uring
-    instances, which the command would inherit."""
+    instances or fanotify groups (_ACTING), which the command would inherit."""
     found = []
     for fd in sorted(_open_fds()) if fds is None else fds:
         flags = _flags(fd)
@@ -86,19 +103,24 @@ def rings(fds: list[int] | None = None) -> list[Inherited]:
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        if path == _RING:
+        if path in _ACTING:
             found.append(Inherited(fd, path))
     return found
 
 
 def ring_warnings() -> list[str]:
-    """A plain run's word on the io_uring instances the command inherits."""
+    """A plain run's word on the io_uring instances and fanotify groups the command inherits."""
     return [
-        f"{f.describe()}, an io_uring instance, was inherited by the command: what another process's ring"
-        " carries out for it (a kernel thread polling the ring, SQPOLL) makes no system call of the"
-        " command's, and is not recorded"
+        f"{f.describe()}, {_ACTING[f.path]}, was inherited by the command: {_WHY[f.path]} makes no system"
+        " call of the command's, and is not recorded"
         for f in rings()
     ]
+
+
+_WHY = {
+    _RING: "what another process's ring carries out for it (a kernel thread polling the ring, SQPOLL)",
+    "anon_inode:[fanotify]": "a file its events hand the command open (read-write, if the group asked so)",
+}
 
 
 def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
@@ -177,13 +199,13 @@ def check(
     own = [f for f in found if f.fd in _STREAMS]
     found = [f for f in found if f.fd not in _STREAMS] + ring
     refused = [f for f in found if f.fd not in allowed_fds]
-    refused_rings = [f for f in refused if f.path == _RING]
-    if refused_rings:
-        names = ", ".join(f.describe() for f in refused_rings)
+    acting = [f for f in refused if f.path in _ACTING]
+    if acting:
+        names = ", ".join(f"{f.describe()}, {_ACTING[f.path]}," for f in acting)
         raise SandboxError(
-            f"{mode}: {names}, an io_uring instance, would be inherited by the command: what a ring"
-            " another process set up carries out for it is past the confinement and the trace; close it"
-            f" before rotrace starts, or pass it knowingly with --allow-fd {refused_rings[0].fd}"
+            f"{mode}: {names} would be inherited by the command: {_WHY[acting[0].path]} is past the"
+            f" confinement and the trace; close it before rotrace starts, or pass it knowingly with"
+            f" --allow-fd {acting[0].fd}"
         )
     if refused:
         names = ", ".join(f.describe() for f in refused)
@@ -194,15 +216,16 @@ def check(
             f" (a pipe: | tee FILE), allow the file, or pass {'it' if one else 'them'} knowingly with"
             f" --allow-fd {refused[0].fd}"
         )
+    unguarded = "enforced" if mode == "--enforce" else "confined"
     return [
         f"the command's {_STREAMS[f.fd]} is {safe_text(f.path)}, outside the allowlist: its own output goes"
         " there, as you redirected it"
         for f in own
     ] + [
-        f"{f.describe()} was passed {_PASSED[f.path == _RING]} (--allow-fd {f.fd}): writes through it"
-        f" were not {'enforced' if mode == '--enforce' else 'confined'}, nor recorded"
+        f"{f.describe()} was passed {'as ' + _ACTING[f.path] if f.path in _ACTING else _OUTSIDE}"
+        f" (--allow-fd {f.fd}): writes through it were not {unguarded}, nor recorded"
         for f in found
     ]
 
 
-_PASSED = ("open for writing outside the allowlist", "as an io_uring instance")
+_OUTSIDE = "open for writing outside the allowlist"
