@@ -16,11 +16,12 @@ from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, program_name
 from rotrace.pipeline import (
     Pipeline,
+    Rechecked,
     Reclassified,
-    classifier,
     compare,
     export,
     load_changes,
+    saved_classifier,
     verdict_status,
 )
 from rotrace.policy import policyfile
@@ -41,9 +42,15 @@ def _read(trace: str) -> tuple[TraceHeader, Verdicts]:
     return header, verdicts
 
 
+def _read_checked(trace: str) -> tuple[TraceHeader, Rechecked]:
+    """`_read`, each verdict as the trace's own allowlist gives it (pipeline.Rechecked)."""
+    header, verdicts = _read(trace)
+    return header, Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist)))
+
+
 def report(trace: str, view: View) -> int:
     """`rotrace report`: a saved trace rendered again."""
-    header, verdicts = _read(trace)
+    header, verdicts = _read_checked(trace)
     pipeline = Pipeline(header.cwd, header.directories, allowlist=Allowlist(header.allowlist))
     for verdict in verdicts:
         pipeline.add(verdict)
@@ -159,11 +166,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
         print(safe_text(f"rotrace: relative entries are read against {where}"), file=sys.stderr)
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
-    enforced = header.enforced is not None
-    home = header.environment.get("HOME")
-    reclassified = Reclassified(
-        verdicts, classifier(allowlist, header.processes, enforced=enforced, home=home)
-    )
+    reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
     pipeline = Pipeline(header.cwd, header.directories, allowlist=allowlist)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)
@@ -283,7 +286,7 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
 def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] | None = None) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format, its
     paths as the machine it is for names them (`maps`: HOST -> IMAGE prefixes)."""
-    header, verdicts = _read(trace)
+    header, verdicts = _read_checked(trace)
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)

@@ -54,9 +54,19 @@ _RULES = (
 
 def is_placed(raw: bytes) -> bool:
     """A path as rotrace places a write: absolute and normalised (no `.`, `..`, `//`, trailing
-    `/`). Any other (a hand-made trace's `/srv/cache/../../etc/passwd`) is no place: never
-    allowed by a prefix of its text, never planned for."""
-    return raw.startswith(b"/") and not raw.startswith(b"//") and os.path.normpath(raw) == raw
+    `/`), and through no magic link of /proc (the tracer names the place those lead to). Any
+    other (a hand-made trace's `/srv/cache/../../etc/passwd`, `/proc/self/root/etc/passwd`) is
+    no place: never allowed by a prefix of its text, never planned for."""
+    if not raw.startswith(b"/") or raw.startswith(b"//") or os.path.normpath(raw) != raw:
+        return False
+    return not (raw.startswith((b"/proc/", b"/dev/")) and _THROUGH_LINK.match(raw))
+
+
+# A path through a magic link: a process's root or cwd, or an fd's file (a directory)
+_THROUGH_LINK = re.compile(
+    rb"/(?:proc/(?:self|thread-self|[0-9]+)(?:/task/[0-9]+)?/(?:(?:root|cwd)(?:/|$)|fd/[0-9]+/)"
+    rb"|dev/fd/[0-9]+/|dev/std(?:in|out|err)/)"
+)
 
 
 def is_under(path: str, top: str) -> bool:

@@ -24,6 +24,7 @@ from rotrace.events import DirState, ProcessInfo
 from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
+from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
 from rotrace.policy.scripts import program_arguments, python_module
@@ -93,11 +94,32 @@ def classifier(
     enforced: bool = False,
     since: int | None = None,
     home: str | None = None,
+    generalised: Iterable[str] = (),
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
-    run's start by the files' clock, policy/databases.py; `home`: the run's HOME)."""
-    return Classifier(allowlist, processes, journal=journal, enforced=enforced, since=since, home=home)
+    run's start by the files' clock, policy/databases.py; `home`: the run's HOME; `generalised`:
+    a merged trace's globs of per-run names)."""
+    return Classifier(
+        allowlist,
+        processes,
+        journal=journal,
+        enforced=enforced,
+        since=since,
+        home=home,
+        generalised=generalised,
+    )
+
+
+def saved_classifier(header: TraceHeader, allowlist: Allowlist) -> Classifier:
+    """The classifier of a saved trace's verdicts under `allowlist`, as its run had them."""
+    return classifier(
+        allowlist,
+        header.processes,
+        enforced=header.enforced is not None,
+        home=header.environment.get("HOME"),
+        generalised=[g.glob for g in header.generalised],
+    )
 
 
 class Pipeline:
@@ -369,7 +391,7 @@ def load_changes(path: str) -> Changes:
     """A saved trace's writes, for a diff."""
     header, verdicts = read_trace(path)
     pipeline = Pipeline(header.cwd, diff_environment=header.environment)
-    for verdict in verdicts:
+    for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None
     return pipeline.changes
@@ -452,6 +474,27 @@ class Reclassified:
 
     def __iter__(self) -> Iterator[Verdict]:
         for v in self._verdicts:
-            read = v.harmless and v.explanation is READ_ONLY_DATABASE
+            read = v.harmless and v.explanation is READ_ONLY_DATABASE and databases.candidate(v.event)
             verdict = self._classifier.classify(v.event, v.venv, known_venv=True, only_read=read)
             yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict  # a merged trace's
+
+
+class Rechecked:
+    """A saved trace's verdicts as its own allowlist gives them (`report`, `diff`): a write
+    saved as allowed that the allowlist does not allow, or a SQLite database said only read by
+    a call that is no read-write open (a hand-edited trace), is classified again."""
+
+    def __init__(self, verdicts: Iterable[Verdict], classifier: Classifier) -> None:
+        self._verdicts = verdicts
+        self._classifier = classifier
+
+    def __iter__(self) -> Iterator[Verdict]:
+        for v in self._verdicts:
+            read = v.harmless and v.explanation is READ_ONLY_DATABASE
+            if (v.allowed and not self._classifier.permits(v.event)) or (
+                read and not databases.candidate(v.event)
+            ):
+                verdict = self._classifier.classify(v.event, v.venv, known_venv=True)
+                yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict
+            else:
+                yield v

@@ -405,6 +405,8 @@ def _verdict(obj: object) -> Verdict:
         write=_field(obj, "write", bool),
         unresolved=_field(obj, "unresolved", bool, False),
     )
+    if not event.write and not _only_reads(event):
+        raise _Malformed(f"'write' is false for a {event.syscall} ({event.op}), which writes")
     runs = _field(obj, "runs", list, [])
     if not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**32 for r in runs):
         raise _Malformed("'runs' must be a list of run indices")
@@ -417,6 +419,22 @@ def _verdict(obj: object) -> Verdict:
         _field(obj, "harmless", bool, False),
         _int(obj, "count", 1, low=1),
         tuple(runs),
+    )
+
+
+# The calls the tracer records as no write: an open without write access (--all-opens)
+_OPENING = frozenset({"open", "openat", "openat2", "open_by_handle_at"})
+_WRITE_ACCESS = frozenset(
+    {"O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND", "O_TMPFILE", "__O_TMPFILE"}
+)
+
+
+def _only_reads(event: FileEvent) -> bool:
+    """An event the tracer could have recorded with `write` false: an open of one of the
+    opening calls, whose flags ask no write access (or O_PATH, which ignores them)."""
+    flags = frozenset((event.flags or "").split("|"))
+    return (
+        event.op == "open" and event.syscall in _OPENING and ("O_PATH" in flags or not flags & _WRITE_ACCESS)
     )
 
 

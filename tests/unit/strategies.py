@@ -24,11 +24,18 @@ flags = (
     | st.builds(at_flags, st.integers(0, 2**32 - 1))
     | st.builds(rename_flags, st.integers(0, 2**32 - 1))
 )
+# What the tracer records as no write is an open without write access (--all-opens)
+read_flags = st.sampled_from([None, "O_RDONLY|O_CLOEXEC", "O_RDONLY|O_DIRECTORY", "O_PATH|O_CREAT|O_WRONLY"])
 events = st.builds(
     FileEvent,
     ids, ids, paths, names, st.sampled_from(OPS), paths, st.none() | paths,
     st.none() | flags, st.none() | st.integers(0, 2**40),
     st.none() | st.integers(-(2**63), 2**63 - 1), st.booleans(), st.booleans(),
+).flatmap(
+    lambda e: st.just(e) if e.write else st.builds(
+        lambda syscall, flags: e._replace(op="open", syscall=syscall, flags=flags),
+        st.sampled_from(["open", "openat", "openat2", "open_by_handle_at"]), read_flags,
+    )
 )  # fmt: skip
 verdicts = st.builds(
     Verdict, events, st.none() | st.booleans(), st.none() | paths,

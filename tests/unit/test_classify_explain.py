@@ -153,6 +153,32 @@ def test_a_path_that_is_not_a_place_is_never_allowed() -> None:
         event("/srv/app/cache/l", "symlink", 0, target="../../etc", syscall="symlink"),
     ]
     assert [v.allowed for v in classify(*fine, allow=allow)] == [True, True]
+    # through a magic link of /proc (the tracer names where it leads): /proc/self is allowed by default
+    links = ["/proc/self/root/etc/x", "/proc/self/cwd/x", "/proc/123/task/124/root", "/proc/self/fd/3/x",
+             "/dev/fd/3/x", "/dev/stdout/x"]  # fmt: skip
+    assert [v.allowed for v in classify(*[event(p) for p in links])] == [False] * len(links)
+    assert [v.allowed for v in classify(event("/proc/self/fd/1"), event("/proc/self/attr/current"))] == [
+        True,
+        True,
+    ]
+    # a rename or a link without its other name (a hand-made trace's) is no place
+    bare = [event("/srv/app/cache/a", op, 0, syscall=op) for op in ("rename", "link")]
+    assert [v.allowed for v in classify(*bare, allow=allow)] == [False, False]
+
+
+def test_a_merged_traces_glob_is_allowed_by_no_glob_of_the_allowlist() -> None:
+    """`rotrace merge` wrote three runs' `/srv/app/1700000001-log`... as `/srv/app/[0-9]...-log`:
+    matched as text against the policy's `/srv/app/[!0-9]*` (names not starting with a digit),
+    the glob's own `[` matched, and the merged trace passed where each run failed. A merged
+    name is allowed by a directory rule holding it, never by a glob matched against its text."""
+    from rotrace.policy.verdict import Classifier
+
+    merged = "/srv/app/[0-9][0-9]-log"
+    writes = [event(merged), event(f"{merged}/inner"), event("/srv/app/other")]
+    by_glob = Classifier(build_allowlist(["/srv/app/[!0-9]*"], None, defaults=False), generalised=[merged])
+    assert [by_glob.classify(e).allowed for e in writes] == [False, False, True]
+    by_directory = Classifier(build_allowlist(["/srv/app"], None, defaults=False), generalised=[merged])
+    assert [by_directory.classify(e).allowed for e in writes] == [True, True, True]
 
 
 def test_diff_and_aggregate() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from rotrace.commands import _conclude_policy
+from rotrace.explain import READ_ONLY_DATABASE
+from rotrace.policy.verdict import Verdict
+from rotrace.record import TraceHeader
 from rotrace.report.view import View
+from tests.unit.factories import classify, event, written_trace
 
 
 def test_a_policys_settings_are_said_to_move_or_to_avoid_what_they_do(
@@ -24,3 +30,28 @@ def test_a_policys_settings_are_said_to_move_or_to_avoid_what_they_do(
     )
     assert any("4 writes outside it that its [env] IPYTHONDIR=/tmp/ipython moves to a writable place:" in s
                for s in said), said  # fmt: skip
+
+
+def _saved(tmp_path: Path, name: str, *verdicts: Verdict) -> str:
+    header = TraceHeader(["app"], "/srv/app", 0, allowlist=["/tmp"])
+    path = tmp_path / name
+    path.write_text(written_trace(header, list(verdicts)))
+    return str(path)
+
+
+def test_report_and_diff_do_not_take_a_saved_trace_at_its_word(tmp_path: Path) -> None:
+    """A hand-edited trace's `allowed: true` on a write its own allowlist (/tmp) does not allow,
+    or `harmless` SQLite reading said of a delete: `report` said clean and `diff` no new
+    violations (exit 0) where `check` said 1. Each is classified again."""
+    from rotrace.commands import diff, report
+
+    clean = _saved(tmp_path, "old.json", *classify(event("/tmp/x")))
+    (forged,) = classify(event("/etc/rt-evil"))
+    forged = dataclasses.replace(forged, allowed=True)
+    (deleted,) = classify(event("/srv/app/data/db", "delete", 0, syscall="unlink"))
+    deleted = dataclasses.replace(deleted, harmless=True, explanation=READ_ONLY_DATABASE)
+    for verdict in (forged, deleted):
+        tampered = _saved(tmp_path, "new.json", verdict)
+        assert report(tampered, View(github=False, quiet=True)) == 1
+        assert diff(clean, tampered, View(github=False, quiet=True)) == 1
+    assert report(clean, View(github=False, quiet=True)) == 0

@@ -84,6 +84,12 @@ BAD_EVENTS = [
     {**GOOD_EVENT, "path": "\ud800"},
     {**GOOD_EVENT, "result": 1.5},
     {k: v for k, v in GOOD_EVENT.items() if k != "write"},
+    # `write: false` is an open without write access, as the tracer records one, and nothing else:
+    # a hand-edited trace's delete, or an unlink called an open, passed `check` as no write
+    {**GOOD_EVENT, "syscall": "unlink", "op": "delete", "write": False},
+    {**GOOD_EVENT, "syscall": "unlink", "op": "open", "flags": "O_RDONLY", "write": False},
+    {**GOOD_EVENT, "flags": "O_WRONLY|O_CREAT", "write": False},
+    {**GOOD_EVENT, "syscall": "openat", "flags": "O_RDWR", "write": False},
 ]
 
 
@@ -95,6 +101,15 @@ def test_malformed_documents_are_one_line(tmp_path: Path, text: str) -> None:
         _, verdicts = read_trace(str(path))
         list(verdicts)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_an_open_without_write_access_is_read_back_as_no_write(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    opens = (("openat", "O_RDONLY|O_CLOEXEC"), ("openat2", None), ("open", "O_PATH|O_CREAT"))
+    reads = [{**GOOD_EVENT, "syscall": s, "flags": f, "write": False} for s, f in opens]
+    path.write_text(json.dumps({"schema": 1, "command": [], "exit_code": 0, "events": reads}))
+    _, verdicts = read_trace(str(path))
+    assert [v.event.write for v in verdicts] == [False] * 3
 
 
 @pytest.mark.parametrize("obj", BAD_EVENTS)

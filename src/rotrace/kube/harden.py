@@ -22,7 +22,8 @@ from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
 from rotrace.kube.record import is_recording, recording_names
 from rotrace.pathnames import holder, is_under
-from rotrace.pipeline import Pipeline, render
+from rotrace.pipeline import Pipeline, Rechecked, render, saved_classifier
+from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import Placement, written_directory
 from rotrace.policy.verdict import Verdict
 from rotrace.tracefile import read_trace
@@ -62,7 +63,8 @@ def _writers(
     (`MountPlan.seeded`), and the directories written where the plan mounts, as it names them."""
     import yaml
 
-    header, verdicts = read_trace(trace)
+    header, saved = read_trace(trace)
+    verdicts = Rechecked(saved, saved_classifier(header, Allowlist(header.allowlist)))
     pipeline = Pipeline(header.cwd, header.directories)
     for verdict in verdicts:
         pipeline.add(verdict)

@@ -196,9 +196,13 @@ class Allowlist:
         return [r.pattern for r in self.rules]
 
     def allows(self, path: bytes) -> bool:
-        if self._everything or path in self._exact or path.startswith(self._below):
+        if self.allows_plainly(path):
             return True
         return self._glob is not None and self._glob_covers(os.fsdecode(path))
+
+    def allows_plainly(self, path: bytes) -> bool:
+        """`allows` by the literal rules alone: a directory holding it, or the path itself."""
+        return self._everything or path in self._exact or path.startswith(self._below)
 
     def mount_of(self, path: bytes) -> bytes | None:
         """Which mount `path` would be on under a read-only root with the allowlist's

@@ -145,8 +145,13 @@ class Classifier:
         enforced: bool = False,
         since: int | None = None,
         home: str | None = None,
+        generalised: Iterable[str] = (),
     ) -> None:
         self.allowlist = allowlist
+        # a merged trace's globs of per-run names (`rotrace merge`): a path through one stands
+        # for names no glob of the allowlist was matched against, only a directory rule holds it
+        self._general = frozenset(os.fsencode(g) for g in generalised)
+        self._below_general = tuple(g + b"/" for g in self._general)
         # The run's HOME, where it is not /root or /home/NAME (a container's /app, /var/lib/app,
         # `/`): the known writers' table names homes by those, and is asked again with this one
         # standing for /root (`_in_home_explained`).
@@ -255,6 +260,22 @@ class Classifier:
             return "EROFS"
         return "EXDEV"
 
+    def permits(self, event: FileEvent) -> bool:
+        """The allowlist allows the write: its path, and a rename's or a link's other name (a
+        rename changes both ends; a hard link gives the existing file, `target`, a new name,
+        through which it is written: linking a file the allowlist protects is a write). Never
+        one the filesystem refused as read-only, nor one nobody can place."""
+        if event.result == -_EROFS or event.unresolved or not _placed(event):
+            return False
+        if not self._allows(event.path, event):
+            return False
+        return event.op not in ("rename", "link") or event.target is None or self._allows(event.target, event)
+
+    def _allows(self, path: bytes, event: FileEvent) -> bool:
+        if self._general and (path in self._general or path.startswith(self._below_general)):
+            return self.allowlist.allows_plainly(path)  # never a glob matched against a glob's text
+        return self.allowlist.allows_from(path, event.pid, event.tid)
+
     def classify(
         self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False, only_read: bool = False
     ) -> Verdict:
@@ -262,13 +283,7 @@ class Classifier:
         verdict found it a SQLite database only read, when its run ended (`_only_read`)."""
         if not event.write:
             return Verdict(event, None, None)
-        allowed = self.allowlist.allows_from(event.path, event.pid, event.tid)
-        if event.op in ("rename", "link") and event.target is not None:
-            # a rename changes both ends; a hard link gives the existing file (target) a new
-            # name, through which it is written: linking a file the allowlist protects is a write
-            allowed = allowed and self.allowlist.allows_from(event.target, event.pid, event.tid)
-        if event.result == -_EROFS or event.unresolved or not _placed(event):
-            allowed = False  # the filesystem said no / nobody knows where
+        allowed = self.permits(event)
         if not known_venv:
             venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
@@ -306,7 +321,8 @@ class Classifier:
 
 def _placed(event: FileEvent) -> bool:
     """Both of a write's names are places (pathnames.is_placed): a rename's or a hard link's
-    target is a path too (a symlink's is what the link holds)."""
+    target is a path too (a symlink's is what the link holds), and one of those without a target
+    is none (a hand-made trace's)."""
     if not is_placed(event.path):
         return False
-    return event.target is None or event.op not in ("rename", "link") or is_placed(event.target)
+    return event.op not in ("rename", "link") or (event.target is not None and is_placed(event.target))
