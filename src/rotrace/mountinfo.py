@@ -3,6 +3,8 @@ database ask which paths are mounted on (rotrace's view, its mount namespace).""
 
 from __future__ import annotations
 
+import os
+
 
 def unescape(field: bytes) -> bytes:
     """A mountinfo path: spaces, tabs, newlines and backslashes are written as octal."""
@@ -31,3 +33,33 @@ def current_mount_points() -> set[bytes]:
             return mount_points(f.read().splitlines())
     except OSError:
         return set()
+
+
+# Filesystems of the kernel's own, which a container has writable as the host does
+_KERNELS = frozenset({
+    b"proc", b"sysfs", b"devtmpfs", b"devpts", b"mqueue", b"cgroup", b"cgroup2", b"securityfs", b"debugfs",
+    b"tracefs", b"bpf", b"pstore", b"configfs", b"fusectl", b"hugetlbfs", b"binfmt_misc",
+})  # fmt: skip
+
+
+def writable_directories() -> list[bytes]:
+    """The mount points of rotrace's namespace mounted read-write that are directories, not a
+    filesystem of the kernel's own nor under /proc, /sys or /dev: a read-only container's
+    volumes and tmpfs mounts."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) < 10 or b"-" not in fields[6:]:
+            continue
+        point, options = unescape(fields[4]), fields[5].split(b",")
+        fstype = fields[fields.index(b"-", 6) + 1]
+        if b"rw" not in options or fstype in _KERNELS or point.startswith((b"/proc", b"/sys", b"/dev")):
+            continue
+        if os.path.isdir(point):
+            found.append(point)
+    return sorted(set(found))

@@ -335,3 +335,22 @@ def test_a_rotrace_package_in_the_working_directory_does_not_replace_the_tracer_
     assert [(e["path"], e["errno"]) for e in events if e["op"] == "mkdir"] == [
         ("/srv/rotrace-shadowed", "EROFS")
     ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="remounting / read-only in a mount namespace needs root")
+def test_a_root_already_read_only_says_what_is_writable_all_the_same() -> None:
+    """Where / is read-only already (a read-only container), --read-only runs the command
+    plainly: that is the container's read-only run. Its volumes stay writable there, as in
+    production; the report said only that no sandbox was needed. It names them, and a write
+    there is one that went through."""
+    data = Path(tempfile.mkdtemp(prefix="rotrace-volume-", dir="/var/tmp"))
+    try:
+        inner = 'mount --bind "$1" "$1" && mount -o remount,bind,ro / && exec "$0" -m rotrace run --read-only'
+        inner += ' -- sh -c "echo hi > $1/f"'
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, PY, str(data)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd="/")
+        assert proc.returncode == 1 and (data / "f").read_text() == "hi\n", proc
+        said = f"{data}; writes there went through"
+        assert "the command ran plainly" in proc.stderr and said in proc.stderr, proc
+    finally:
+        shutil.rmtree(data)

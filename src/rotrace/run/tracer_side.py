@@ -61,6 +61,7 @@ def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str
                 "the root filesystem is already read-only here (a read-only container): the command ran"
                 " plainly, which is the read-only run; no sandbox was needed"
             )
+            result.warnings.extend(_writable_here(request))
             return result, None
         if request.read_only:
             from rotrace.sandbox.bwrap import trace_in_sandbox
@@ -95,6 +96,24 @@ def _cwd_of(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         raise BadInput(f"no process {pid} to attach to (or not yours to trace)") from None
+
+
+def _writable_here(request: RunRequest) -> list[str]:
+    """Under --read-only where the root is read-only already: the mounts outside the allowlist
+    that are writable here all the same (a container's volumes), where writes went through as
+    they go in that container."""
+    from rotrace.mountinfo import writable_directories
+
+    outside = [d for d in writable_directories() if d != b"/" and not request.allowlist.allows(d)]
+    if not outside:
+        return []
+    names = ", ".join(os.fsdecode(d) for d in outside[:5]) + (
+        f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+    )
+    return [
+        f"writable here outside the allowlist, and not made read-only (no sandbox ran): {names}; writes there"
+        " went through, as they do in this container"
+    ]
 
 
 def _root_is_read_only() -> bool:
