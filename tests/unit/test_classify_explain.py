@@ -76,6 +76,18 @@ def test_explanations_follow_the_command_line() -> None:
         assert known is not None and known.id == expected, argv
     pyc = event("/app/.venv/lib/python3.11/site-packages/rich/__pycache__/x.pyc", exe=b"/usr/bin/python3.11")
     assert explain(pyc, b"/app/.venv", "python -m pip install rich").id == "pip-install"  # type: ignore[union-attr]
+    # `uv venv` (hatch's environments) makes a venv: no sync UV_NO_SYNC would stop
+    made = event("/app/env/pyvenv.cfg", exe=b"/usr/bin/uv")
+    for argv in ("uv venv /app/env", "/usr/bin/uv -q venv /app/env", "uv pip install rich"):
+        assert getattr(explain(made, b"/app/env", argv), "id", None) != "uv-sync-at-run-time", argv
+    assert getattr(explain(made, b"/app/env", "uv sync"), "id", None) == "uv-sync-at-run-time"
+    # pip-compile (pip-tools) is no pip: PIP_CACHE_DIR does not move its ~/.cache/pip-tools
+    way = event("/root/.cache", "mkdir", 0, syscall="mkdir", exe=b"/usr/bin/python3.11")
+    for argv, ident in (
+        ("/v/bin/python /v/bin/pip-compile -o r.txt", "xdg-cache"),
+        ("/v/bin/python /v/bin/pip wheel x", "pip-cache-way"),
+    ):
+        assert getattr(explain(way, None, argv), "id", None) == ident, argv
     assert explain(pyc, b"/app/.venv", "python main.py").id == "venv-bytecode"  # type: ignore[union-attr]
     for path, ident in [
         ("/app/.pytest_cache/v/cache/nodeids", "pytest-cache"),

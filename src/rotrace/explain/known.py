@@ -166,6 +166,7 @@ KNOWN: tuple[Known, ...] = (
         fix="sync at build time and set UV_NO_SYNC=true at run time (or run the venv's python directly)",
         path=r".",
         exe=r"uv",
+        cmd=r"^(?!.*\buv(?:\s+-\S+)*\s+(?:venv|pip)\b)",  # `uv venv`, `uv pip install`: no sync
         in_venv=True,
     ),
     Known(
@@ -425,7 +426,7 @@ KNOWN: tuple[Known, ...] = (
         fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
         path=r"^(/root|/home/[^/]+)(/\.cache)?/?$",
         exe=r"(python|pip)[0-9.]*",
-        cmd=r"\b(pip[0-9.]*|__pip-runner__\.py)\b",
+        cmd=r"(?<![\w.-])(pip[0-9.]*|__pip-runner__\.py)(?![\w-])",  # not pip-compile, pip-sync
         env=(("PIP_CACHE_DIR", "/tmp/pip-cache"),),
     ),
     Known(
