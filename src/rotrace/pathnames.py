@@ -47,6 +47,8 @@ _RULES = (
     (re.compile(TMP_NAME), ".tmp*"),
     (re.compile(r"^tmp[a-z0-9_]{8}" + NAME_END), "tmp*"),
     (re.compile(_PY_TEMP), "*"),
+    # pytest's rewritten bytecode, written as NAME.pyc.PID, then renamed: a pid of any length
+    (re.compile(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
     (re.compile(r"[0-9a-f]{16,}"), "*"),
     (re.compile(r"[0-9]{5,}"), "*"),
 )

@@ -148,6 +148,17 @@ def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
     assert generalise("/tmp/python39 (deleted)") == "/tmp/python39 (deleted)"
 
 
+def test_a_diff_pairs_pytests_bytecode_of_another_pid() -> None:
+    """pytest writes its rewritten bytecode as `NAME.pyc.PID`, then renames it: two identical
+    runs differed by a pid of four digits (a long number was generalised, a short one not)."""
+    pyc = "/app/tests/__pycache__/test_g.cpython-311-pytest-9.2.0.pyc"
+    old = classify(event(f"{pyc}.1234"), event(f"{pyc}.1234", "rename", 0, target=pyc, syscall="rename"))
+    new = classify(event(f"{pyc}.987"), event(f"{pyc}.987", "rename", 0, target=pyc, syscall="rename"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert diff.appeared == [] and diff.disappeared == [], diff
+    assert generalise("/app/version.2024") == "/app/version.2024"  # a number after no .pyc stays
+
+
 def test_a_path_that_is_not_a_place_is_never_allowed() -> None:
     """A hand-made trace's `/srv/app/cache/../../../etc/passwd` (or `//`, `.`, relative): `check
     --allow /srv/app/cache` called it an allowed write, its text starting with the entry's; it
