@@ -55,3 +55,28 @@ def test_report_and_diff_do_not_take_a_saved_trace_at_its_word(tmp_path: Path) -
         assert report(tampered, View(github=False, quiet=True)) == 1
         assert diff(clean, tampered, View(github=False, quiet=True)) == 1
     assert report(clean, View(github=False, quiet=True)) == 0
+
+
+def test_a_trace_made_with_the_policys_setting_is_not_said_to_lack_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The policy's [env] PYTHONDONTWRITEBYTECODE=1, and a trace made with it where bytecode was
+    written all the same (tox 4 does not pass it to its commands): `check` said the trace was made
+    without it, and to trace the app with it set, which it was. Such a write is outside the
+    policy, as any other."""
+    from rotrace.commands import check
+
+    (tmp_path / "rotrace.toml").write_text(
+        'version = 1\nallow = ["/tmp"]\n[env]\nPYTHONDONTWRITEBYTECODE = "1"\n'
+    )
+    verdicts = classify(event("/srv/app/pkg/__pycache__/m.cpython-311.pyc"))
+    for had, said in (
+        ({}, "avoids: the traces were made without it"),
+        ({"PYTHONDONTWRITEBYTECODE": "1"}, ""),
+    ):
+        header = TraceHeader(["tox"], "/srv/app", 0, allowlist=["/tmp"], environment=had)
+        (tmp_path / "t.json").write_text(written_trace(header, verdicts))
+        status = check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True))
+        err = capsys.readouterr().err
+        assert status == 1 and (said in err if said else "avoids" not in err), err
+        assert ("1 place written outside it" in err) == bool(had), err
