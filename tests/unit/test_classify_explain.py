@@ -51,6 +51,25 @@ def test_harmless_failures_are_not_violations() -> None:
     assert erofs.violation and not erofs.harmless  # EROFS is the failure rotrace is here for
 
 
+def test_a_name_not_made_is_no_violation_wherever_it_was_to_be() -> None:
+    """virtualenv's threads make its app-data directories with makedirs, racing: a mkdir that
+    failed with ENOENT (or EEXIST) while another thread made the parent was unresolved, and a
+    violation in an allowed directory (2 runs in 4 exited 1). It made nothing, anywhere. A
+    refusal unresolved (EACCES: a policy's) and a success unresolved stay violations."""
+
+    def unresolved(result: int | str) -> FileEvent:
+        return event("/srv/app/d", "mkdir", result, syscall="mkdir")._replace(unresolved=True)
+
+    verdicts = classify(unresolved("ENOENT"), unresolved("EEXIST"), unresolved("EACCES"), unresolved(0))
+    assert [(v.violation, v.harmless) for v in verdicts] == [
+        (False, True),
+        (False, True),
+        (True, False),
+        (True, False),
+    ]
+    assert verdicts[3].unplaced and not verdicts[2].went_through
+
+
 def test_venv_created_during_the_trace_and_harmless_venv_writes() -> None:
     _, lib, again = classify(
         event("/srv/new-env/pyvenv.cfg"),

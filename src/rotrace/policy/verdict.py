@@ -111,6 +111,8 @@ class Summary:
 
 _EROFS = errno.EROFS
 _REFUSALS = frozenset({"EACCES", "EPERM"})
+_MAKERS = frozenset({"mkdir", "create", "mknod", "symlink", "link"})
+_NOT_MADE = frozenset({"ENOENT", "ENOTDIR", "EEXIST"})
 _MOVES = frozenset({"rename", "link"})
 
 
@@ -295,6 +297,10 @@ class Classifier:
         database, only_read = (True, True) if only_read else self._database(event)
         if only_read:
             return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
+        if event.unresolved and event.op in _MAKERS and event.errno in _NOT_MADE:
+            # a name not made, wherever it was to be: its parent was missing, or the name there
+            # (makedirs' threads racing to make them); the same under a read-only root
+            return Verdict(event, True, venv, ro, None, harmless=True)
         if event.op == "access" and event.failed and event.errno != "EROFS" and not event.unresolved:
             # a check of writability that failed here fails under a read-only root too: the
             # command goes on as it did (EROFS is the one the forecast is about)
