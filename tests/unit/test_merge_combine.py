@@ -92,3 +92,22 @@ def test_a_merged_trace_is_refused_as_an_input(tmp_path: Path) -> None:
     ):
         merge([str(tmp_path / "m.json"), paths[2]], str(tmp_path / "again.json"), [], [])
     assert not (tmp_path / "again.json").exists()
+
+
+def test_a_directory_absent_before_some_runs_is_said_once_for_all_below_it(tmp_path: Path) -> None:
+    """A cold run and a warm one (tox's .tox made by the first, there before the second): the
+    merge said "absent before 1 of 2 runs" of every directory below .tox, 18 times for one
+    mount. Said of the outermost alone."""
+    from rotrace.events import DirState
+
+    paths = []
+    tops = ["/srv/app/.tox", "/srv/app/.tox/py", "/srv/app/.tox/py/lib", "/srv/app/other"]
+    for run, state in enumerate((DirState.ABSENT, DirState.CONTENT)):
+        header = TraceHeader(["tox"], "/srv/app", 0, directories={t.encode(): state for t in tops})
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*[event(f"{t}/f") for t in tops])))
+        paths.append(str(path))
+    notes: list[str] = []
+    merge(paths, str(tmp_path / "m.json"), [], notes)
+    said = [n.split(" was absent")[0] for n in notes if "was absent before 1 of 2 runs" in n]
+    assert said == ["/srv/app/.tox", "/srv/app/other"], notes

@@ -24,7 +24,7 @@ from rotrace.events import DirState, ProcessInfo
 from rotrace.export.mapping import PathMap
 from rotrace.merge.generalise import Siblings, glob_regex
 from rotrace.output import TraceOutput
-from rotrace.pathnames import text_of
+from rotrace.pathnames import outermost, text_of
 from rotrace.pipeline import Pipeline
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import SYSTEM_DIRS
@@ -259,16 +259,19 @@ def _header(
             general = names.directory(where(os.fsdecode(d)))
             states.setdefault(general, {}).setdefault(s, []).append(run)
     directories: dict[bytes, DirState] = {}
+    mixed: dict[str, tuple[int, DirState]] = {}  # absent before some runs, there before others
     for name, by_state in states.items():
         state = next(s for s in (DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state)
         directories[os.fsencode(name)] = state
         if DirState.ABSENT in by_state and len(by_state) > 1:
-            absent = len(by_state[DirState.ABSENT])
-            notes.append(
-                f"{name} was absent before {absent} of {len(headers)} runs and there "
-                f"({'holding files' if state == DirState.CONTENT else 'empty'}) before the others: a mount "
-                "there starts empty, so if the image ships files in it, trace a run from the image's tree"
-            )
+            mixed[name] = (len(by_state[DirState.ABSENT]), state)
+    for name in outermost(set(mixed)):  # a mount there holds those below it: said once
+        absent, state = mixed[name]
+        notes.append(
+            f"{name} was absent before {absent} of {len(headers)} runs and there "
+            f"({'holding files' if state == DirState.CONTENT else 'empty'}) before the others: a mount "
+            "there starts empty, so if the image ships files in it, trace a run from the image's tree"
+        )
     # each run's processes, one record per process: a merged event keeps its run's pid, by which
     # the report names its writer (a console script by its name, not its interpreter's)
     processes: dict[tuple[int, bytes, tuple[str, ...], bytes | None], ProcessInfo] = {}
