@@ -55,12 +55,16 @@ def test_a_name_not_made_is_no_violation_wherever_it_was_to_be() -> None:
     """virtualenv's threads make its app-data directories with makedirs, racing: a mkdir that
     failed with ENOENT (or EEXIST) while another thread made the parent was unresolved, and a
     violation in an allowed directory (2 runs in 4 exited 1). It made nothing, anywhere. A
-    refusal unresolved (EACCES: a policy's) and a success unresolved stay violations."""
+    refusal unresolved (EACCES: a policy's), a success unresolved, and a string the allowlist
+    does not allow (or that is no place) stay violations."""
 
-    def unresolved(result: int | str) -> FileEvent:
-        return event("/srv/app/d", "mkdir", result, syscall="mkdir")._replace(unresolved=True)
+    def unresolved(result: int | str, path: str = "/srv/app/d") -> FileEvent:
+        return event(path, "mkdir", result, syscall="mkdir")._replace(unresolved=True)
 
-    verdicts = classify(unresolved("ENOENT"), unresolved("EEXIST"), unresolved("EACCES"), unresolved(0))
+    allow = ["/srv/app"]
+    verdicts = classify(
+        unresolved("ENOENT"), unresolved("EEXIST"), unresolved("EACCES"), unresolved(0), allow=allow
+    )
     assert [(v.violation, v.harmless) for v in verdicts] == [
         (False, True),
         (False, True),
@@ -68,6 +72,10 @@ def test_a_name_not_made_is_no_violation_wherever_it_was_to_be() -> None:
         (True, False),
     ]
     assert verdicts[3].unplaced and not verdicts[2].went_through
+    outside = classify(
+        unresolved("ENOENT", "/srv/other/d"), unresolved("EEXIST", "/srv/app/../x"), allow=allow
+    )
+    assert [v.violation for v in outside] == [True, True]
 
 
 def test_venv_created_during_the_trace_and_harmless_venv_writes() -> None:

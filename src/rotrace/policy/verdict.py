@@ -273,6 +273,11 @@ class Classifier:
             return False
         return event.op not in ("rename", "link") or event.target is None or self._allows(event.target, event)
 
+    def _allowed_text(self, event: FileEvent) -> bool:
+        """The paths an unresolved call passed, read as places, are the allowlist's."""
+        unresolved = event._replace(unresolved=False)
+        return _placed(unresolved) and self.permits(unresolved)
+
     def _allows(self, path: bytes, event: FileEvent) -> bool:
         if self._general and (path in self._general or path.startswith(self._below_general)):
             return self.allowlist.allows_plainly(path)  # never a glob matched against a glob's text
@@ -297,9 +302,15 @@ class Classifier:
         database, only_read = (True, True) if only_read else self._database(event)
         if only_read:
             return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
-        if event.unresolved and event.op in _MAKERS and event.errno in _NOT_MADE:
-            # a name not made, wherever it was to be: its parent was missing, or the name there
-            # (makedirs' threads racing to make them); the same under a read-only root
+        if (
+            event.unresolved
+            and event.op in _MAKERS
+            and event.errno in _NOT_MADE
+            and self._allowed_text(event)
+        ):
+            # a name not made, wherever it was to be (its parent was missing, or the name there:
+            # makedirs' threads racing to make them), by a string the allowlist allows: a failure
+            # the run meets anyway, not a violation (any other string stays one)
             return Verdict(event, True, venv, ro, None, harmless=True)
         if event.op == "access" and event.failed and event.errno != "EROFS" and not event.unresolved:
             # a check of writability that failed here fails under a read-only root too: the
