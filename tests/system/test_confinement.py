@@ -9,6 +9,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -448,6 +449,51 @@ def test_an_inherited_fd_whose_name_is_not_its_files_is_refused(tmp_path: Path) 
     proc = subprocess.run(["sh", "-c", removed], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 5 and f"fd 3 ({linked} (deleted), a name" in proc.stderr, proc
     assert (outside / "kept").read_text() == ""
+    # a symlink planted at that very name, to the file's remaining one, reaches it by a link
+    planted = f"exec 3>>{linked} && ln -f {linked} {outside}/kept && rm {linked}"
+    planted += f' && ln -s {outside}/kept "{linked} (deleted)" && {rotrace}'
+    try:
+        proc = subprocess.run(["sh", "-c", planted], capture_output=True, text=True, timeout=120)
+    finally:
+        Path(f"{linked} (deleted)").unlink(missing_ok=True)
+    assert proc.returncode == 5 and (outside / "kept").read_text() == "", proc
+    # stdout on a detached mount, named as the protected file there: no Landlock rule for that name
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-protected-", dir="/var/tmp"))  # outside the allowlist
+    (protected / "srv").mkdir(parents=True)
+    (protected / "srv" / "f").write_text("")
+    (outside / "srv").mkdir()
+    (outside / "srv" / "f").write_text("")
+    enforce = f"exec {PY} -m rotrace run --enforce -- sh -c 'echo x >> {protected}/srv/f'"
+    at = f"{mnt}{protected}"
+    shadow = (
+        f"mkdir -p {at} && mount --bind {outside} {at} && exec >>{at}/srv/f && umount -l {at} && {enforce}"
+    )
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", shadow],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    try:
+        assert (protected / "srv" / "f").read_text() == "", proc
+    finally:
+        shutil.rmtree(protected)
+
+
+def test_an_inherited_pseudo_terminals_master_is_refused() -> None:
+    """isatty() is true of a pseudo-terminal's master too: writes there are what another
+    process reads as typed on its terminal (a shell outside the confinement). Refused, as
+    TIOCSTI is; a terminal (the slave) passes."""
+    master, slave = os.openpty()
+    try:
+        for fd, code in ((master, 5), (slave, 0)):
+            os.set_inheritable(fd, True)
+            argv = [PY, "-m", "rotrace", "run", "-q", "--enforce", "--", "true"]
+            proc = subprocess.run(argv, pass_fds=(fd,), capture_output=True, text=True, timeout=120)
+            assert proc.returncode == code, proc
+        assert f"fd {master} (/dev/ptmx)" in subprocess.run(
+            [PY, "-m", "rotrace", "run", "--enforce", "--", "true"], pass_fds=(master,), capture_output=True,
+            text=True, timeout=120,
+        ).stderr  # fmt: skip
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="fanotify_init needs CAP_SYS_ADMIN")

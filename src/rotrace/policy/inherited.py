@@ -78,7 +78,7 @@ def _reaches(path: str, st: os.stat_result) -> bool:
     detached since (`umount -l`) is named from that mount's root, and one whose name was
     removed while another remains (a hard link elsewhere) is named `... (deleted)`."""
     try:
-        there = os.stat(path)
+        there = os.lstat(path)  # /proc's names hold no symlink: one planted at it reaches nothing
     except (OSError, ValueError):
         return False
     return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
@@ -152,11 +152,17 @@ def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
     return found
 
 
+_PTMX = os.makedev(
+    5, 2
+)  # a pseudo-terminal's master (/dev/ptmx, devpts' ptmx), which isatty() calls a terminal
+
+
 def _passes(fd: int, st: os.stat_result) -> bool:
     if stat.S_ISREG(st.st_mode):
         return st.st_nlink == 0  # no name: nothing outside is reached through it
     if stat.S_ISCHR(st.st_mode):
-        return st.st_rdev == _NULL or os.isatty(fd)
+        # a terminal: not a master, whose writes another process's terminal reads as typed input
+        return st.st_rdev == _NULL or (os.isatty(fd) and st.st_rdev != _PTMX)
     return not stat.S_ISBLK(st.st_mode)  # a pipe, a socket, a directory
 
 

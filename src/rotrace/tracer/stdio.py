@@ -65,9 +65,25 @@ def files(stdout_to_stderr: bool = False) -> list[str]:
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        if path.startswith("/") and not path.endswith(" (deleted)") and path not in paths:
+        if (
+            path.startswith("/")
+            and not path.endswith(" (deleted)")
+            and path not in paths
+            and _reaches(fd, path)
+        ):
             paths.append(path)
     return paths
+
+
+def _reaches(fd: int, path: str) -> bool:
+    """The name /proc gives the stream is the stream's file (not the name of another, where the
+    file is on a mount detached since and named from that mount's root): a rule on it grants
+    the stream, nothing else."""
+    try:
+        held, there = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def fd_route(raw: bytes) -> int | None:
