@@ -719,6 +719,13 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     named = event("/tmp/build/pkg.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
     plan = _plan(made, named, states={"/srv/app": C, "/tmp": C}, environment={"TMPDIR": "/tmp/build/t"})
     assert "TMPDIR" not in plan.env, plan  # not made in the run's TMPDIR: TMPDIR would not move it
+    cleared = event("/srv/app/dist/old.whl", "delete", 0, syscall="unlink")  # it clears dist/ first
+    plan = _plan(made, wheel, cleared, moved, states={"/srv/app": C, "/tmp": C})
+    assert "TMPDIR" not in plan.env, plan  # its temporary file there would go with the rest
+    deep = "/srv/app/" + "d" * 60  # a Unix socket in TMPDIR would outgrow sun_path
+    far = event("/tmp/tmpab12.whl", "rename", 0, target=f"{deep}/pkg.whl", syscall="rename")
+    plan = _plan(event(deep, "mkdir", 0, syscall="mkdir"), wheel, far, states={"/srv/app": C, "/tmp": C})
+    assert "TMPDIR" not in plan.env, plan
     venv = "/srv/app/env"  # an installer's hard links from its cache in /tmp into a venv it makes
     linked = [
         event(venv, "mkdir", 0, syscall="mkdir"),

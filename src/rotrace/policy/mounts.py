@@ -648,6 +648,9 @@ _UNPLACED_WHY = (
 )
 
 
+# The longest TMPDIR a plan sets: multiprocessing's listener is TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX
+_TMPDIR_LONGEST = 64
+
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 _FS_FORECASTS = frozenset({"open", "create", "truncate"})  # forecast() stats what these opened
 
@@ -1441,6 +1444,10 @@ class MountPlanner:
         venvs = self._planner.venvs | self._planner.disposable
         if any(is_under(v, target) or is_under(target, v) for v in venvs):
             return None  # installers' links from a cache in /tmp into a venv: they copy on EXDEV
+        if any(is_under(d, target) for d in self._planner.emptied):
+            return None  # it deletes there (clears its output first): its temporary files with them
+        if len(target) > _TMPDIR_LONGEST:
+            return None  # a Unix socket made in TMPDIR would outgrow sun_path (108 bytes)
         return temp, temp_mount, target
 
     def _crossings(self, mounts: list[str]) -> dict[tuple[str, str, str], tuple[int, tuple[str, str]]]:
