@@ -95,11 +95,13 @@ def classifier(
     since: int | None = None,
     home: str | None = None,
     generalised: Iterable[str] = (),
+    merged: bool = False,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
     run's start by the files' clock, policy/databases.py; `home`: the run's HOME; `generalised`:
-    a merged trace's globs of per-run names)."""
+    a merged trace's globs of per-run names; `merged`: the trace is a merge, whose every path
+    with a glob's characters is read as such a glob)."""
     return Classifier(
         allowlist,
         processes,
@@ -108,6 +110,7 @@ def classifier(
         since=since,
         home=home,
         generalised=generalised,
+        merged=merged,
     )
 
 
@@ -119,6 +122,7 @@ def saved_classifier(header: TraceHeader, allowlist: Allowlist) -> Classifier:
         enforced=header.enforced is not None,
         home=header.environment.get("HOME"),
         generalised=[g.glob for g in header.generalised],
+        merged=bool(header.sources),
     )
 
 

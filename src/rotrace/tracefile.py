@@ -432,10 +432,12 @@ _WRITE_ACCESS = frozenset(
 def _only_reads(event: FileEvent) -> bool:
     """An event the tracer could have recorded with `write` false: an open of one of the
     opening calls, whose flags ask no write access (or O_PATH, which ignores them)."""
+    if event.op != "open" or event.syscall not in _OPENING:
+        return False
     flags = frozenset((event.flags or "").split("|"))
-    return (
-        event.op == "open" and event.syscall in _OPENING and ("O_PATH" in flags or not flags & _WRITE_ACCESS)
-    )
+    if any(f.startswith("0x") for f in flags):
+        return False  # bits without a name: any could be a write's
+    return "O_PATH" in flags or not flags & _WRITE_ACCESS
 
 
 _EVENTS_OPEN = ', "events": ['

@@ -175,6 +175,18 @@ def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
     assert generalise("/tmp/python39 (deleted)") == "/tmp/python39 (deleted)"
 
 
+def test_a_write_in_both_traces_that_became_a_violation_is_a_new_violation() -> None:
+    """Writes are folded by (op, path): a write of /proc/2/oom_score_adj by its own process
+    (allowed: /proc/self) and, in the new run, by a child (a violation) were one key, and `diff`
+    said "no change", exit 0. A key that is a violation now and was not is a new violation."""
+    own = classify(event("/proc/2/oom_score_adj", pid=2))
+    child = classify(event("/proc/2/oom_score_adj", pid=3))
+    assert not own[0].violation and child[0].violation
+    diff = diff_traces(changes_of("/app", own), changes_of("/app", child))
+    assert [c.path for c in diff.new_violations] == ["/proc/2/oom_score_adj"] and diff.appeared == []
+    assert diff_traces(changes_of("/app", child), changes_of("/app", own)).new_violations == []
+
+
 def test_a_diff_pairs_pytests_bytecode_of_another_pid() -> None:
     """pytest writes its rewritten bytecode as `NAME.pyc.PID`, then renames it: two identical
     runs differed by a pid of four digits (a long number was generalised, a short one not)."""
@@ -229,6 +241,9 @@ def test_a_merged_traces_glob_is_allowed_by_no_glob_of_the_allowlist() -> None:
     assert [by_glob.classify(e).allowed for e in writes] == [False, False, True]
     by_directory = Classifier(build_allowlist(["/srv/app"], None, defaults=False), generalised=[merged])
     assert [by_directory.classify(e).allowed for e in writes] == [True, True, True]
+    # a merge whose list of globs was emptied: any path with a glob's characters is read as one
+    unlisted = Classifier(build_allowlist(["/srv/app/[!0-9]*"], None, defaults=False), merged=True)
+    assert [unlisted.classify(e).allowed for e in writes] == [False, False, True]
 
 
 def test_diff_and_aggregate() -> None:

@@ -90,6 +90,7 @@ BAD_EVENTS = [
     {**GOOD_EVENT, "syscall": "unlink", "op": "open", "flags": "O_RDONLY", "write": False},
     {**GOOD_EVENT, "flags": "O_WRONLY|O_CREAT", "write": False},
     {**GOOD_EVENT, "syscall": "openat", "flags": "O_RDWR", "write": False},
+    {**GOOD_EVENT, "syscall": "openat", "flags": "0x241", "write": False},  # O_WRONLY|O_CREAT|O_TRUNC in hex
 ]
 
 

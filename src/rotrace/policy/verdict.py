@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,7 @@ class Summary:
             self.ro_failures += n * (verdict.ro_forecast == "EROFS" and not verdict.harmless)
 
 
+_GLOB_TEXT = re.compile(rb"[*?\[]")
 _EROFS = errno.EROFS
 _REFUSALS = frozenset({"EACCES", "EPERM"})
 _MAKERS = frozenset({"mkdir", "create", "mknod", "symlink", "link"})
@@ -148,12 +150,14 @@ class Classifier:
         since: int | None = None,
         home: str | None = None,
         generalised: Iterable[str] = (),
+        merged: bool = False,
     ) -> None:
         self.allowlist = allowlist
         # a merged trace's globs of per-run names (`rotrace merge`): a path through one stands
         # for names no glob of the allowlist was matched against, only a directory rule holds it
         self._general = frozenset(os.fsencode(g) for g in generalised)
         self._below_general = tuple(g + b"/" for g in self._general)
+        self._merged = merged  # a merge: any path with a glob's characters may be one of its globs
         # The run's HOME, where it is not /root or /home/NAME (a container's /app, /var/lib/app,
         # `/`): the known writers' table names homes by those, and is asked again with this one
         # standing for /root (`_in_home_explained`).
@@ -279,7 +283,8 @@ class Classifier:
         return _placed(unresolved) and self.permits(unresolved)
 
     def _allows(self, path: bytes, event: FileEvent) -> bool:
-        if self._general and (path in self._general or path.startswith(self._below_general)):
+        general = self._general and (path in self._general or path.startswith(self._below_general))
+        if general or (self._merged and _GLOB_TEXT.search(path)):
             return self.allowlist.allows_plainly(path)  # never a glob matched against a glob's text
         return self.allowlist.allows_from(path, event.pid, event.tid)
 

@@ -38,10 +38,12 @@ class TraceDiff:
     appeared: list[Change]
     disappeared: list[Change]
     environment: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> old, new
+    # writes in both, a violation now and not before (another process wrote its parent's /proc file)
+    became: list[Change] = field(default_factory=list)
 
     @property
     def new_violations(self) -> list[Change]:
-        return [c for c in self.appeared if c.violation]
+        return [c for c in self.appeared if c.violation] + self.became
 
 
 class Changes:
@@ -100,13 +102,15 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in paired]
+    both = sorted(after.keys() & before.keys(), key=lambda k: (k[1], k[0]))
+    became = [after[k] for k in both if after[k].violation and not before[k].violation]
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
         for name in sorted(old_env.keys() | new_env.keys())
         if old_env.get(name) != new_env.get(name) and name != "PATH"
     }
-    return TraceDiff(appeared, gone, env)
+    return TraceDiff(appeared, gone, env, became)
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
@@ -144,11 +148,13 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
                 console.print(Text(f"  - {safe_text(name)}={safe_text(old)}", style="green"))
             if new is not None:
                 console.print(Text(f"  + {safe_text(name)}={safe_text(new)}", style="yellow"))
-    if not diff.appeared and not diff.disappeared:
+    if not diff.appeared and not diff.disappeared and not diff.became:
         console.print(Text("no change in what is written", style="green"))
         return
     if diff.appeared:
         _section(console, "Writes that appeared", "+", diff.appeared, "yellow")
+    if diff.became:
+        _section(console, "Writes that are violations now, and were not", "!", diff.became, "yellow")
     if diff.disappeared:
         _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
     if diff.new_violations:

@@ -109,6 +109,7 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
         "schema": DOCUMENT_SCHEMA,
         "appeared": [_change(c) for c in diff.appeared],
         "disappeared": [_change(c) for c in diff.disappeared],
+        "became_violations": [_change(c) for c in diff.became],
         "new_violations": len(diff.new_violations),
         "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
     }
