@@ -50,11 +50,15 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
     it started (tox's environments' interpreters)."""
     found: set[str] = set()
     pids = {p.pid for p in header.processes} if top_only else set()
+    search = header.environment.get("PATH", os.defpath).split(os.pathsep)
     for p in header.processes:
         if p.ppid in pids:
             continue
         found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
         cwd = os.fsdecode(p.cwd) if p.cwd is not None else header.cwd
+        invoked = _invoked(p, cwd, search)
+        if invoked is not None:
+            found.add(invoked)
         for arg in program_arguments(p.exe, p.cmdline):
             path = os.path.normpath(os.path.join(cwd, arg))
             if arg and os.path.isdir(path):  # Python runs a directory's __main__.py
@@ -62,6 +66,23 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
             if arg and os.path.isfile(path):
                 found.update({path, os.path.realpath(path)})  # by its name, and where it is
     return frozenset(found)
+
+
+def _invoked(p: ProcessInfo, cwd: str, search: list[str]) -> str | None:
+    """The name by which process `p`'s program was run, where it is not its executable's: a
+    venv's `bin/python`, a symlink to the system's interpreter, is where the command's program
+    is (its argv[0] when that holds a `/`, else the first of PATH's that leads to the executable)."""
+    if not p.cmdline or not p.exe:
+        return None
+    first, exe = p.cmdline[0], os.fsdecode(p.exe)
+    candidates = (
+        [os.path.join(cwd, first)] if "/" in first else [os.path.join(d or cwd, first) for d in search]
+    )
+    for candidate in candidates:
+        path = os.path.normpath(candidate)
+        if path != exe and os.path.exists(path) and os.path.realpath(path) == os.path.realpath(exe):
+            return path
+    return None
 
 
 def ran_names(header: TraceHeader) -> frozenset[str]:

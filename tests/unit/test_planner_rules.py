@@ -1067,3 +1067,26 @@ def test_a_hard_link_from_a_file_of_before_the_run_into_a_writable_place_is_note
     assert any(
         "hard link from /tmp to /srv/app/state" in n and "two of the plan's mounts" in n for n in made.notes
     )
+
+
+def test_a_venvs_interpreter_the_command_ran_is_the_applications(tmp_path: Path) -> None:
+    """The command was a venv's `bin/python` under /var/tmp: a symlink to the system's
+    interpreter, which /proc names as the executable. The plan made /var/tmp an empty tmpfs,
+    hiding the interpreter the command runs (bwrap: execvp ENOENT). The name it was run by, as
+    argv[0] gives it or PATH finds it, is the application's: /var/tmp is not mounted, with a note."""
+    import sys
+
+    from rotrace.pipeline import programs
+    from rotrace.record import TraceHeader
+
+    real = os.path.realpath(sys.executable)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(real)
+    by_path = ProcessInfo(7, 1, 0, real.encode(), (str(tmp_path / "bin" / "python"), "-c", "x"))
+    by_name = ProcessInfo(8, 1, 0, real.encode(), ("python", "-c", "x"))
+    header = TraceHeader(
+        ["python"], "/", 0, processes=[by_path, by_name], environment={"PATH": f"{tmp_path}/bin"}
+    )
+    assert {str(tmp_path / "bin" / "python"), real} <= programs(header)
+    alone = TraceHeader(["python"], "/", 0, processes=[by_name], environment={"PATH": "/nowhere"})
+    assert programs(alone) == {real}
