@@ -705,7 +705,18 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """One value (an environment variable's, say), its secrets masked."""
-        return _masked(text, self._spans(text))
+        return self._settled(text, [])
+
+    def _settled(self, text: str, spans: list[tuple[int, int]]) -> str:
+        """`text` masked (by its forms, and `spans`), then again until nothing more is: a mask
+        can make with what follows it a shape masked in turn (`***@pw:***,***@a0`), and what
+        rotrace writes is read back as it was written (masking is idempotent)."""
+        for _ in range(_SETTLING):
+            masked = _masked(text, [*spans, *self._spans(text)])
+            if masked == text:
+                break
+            text, spans = masked, []
+        return text
 
     def argv(self, argv: Sequence[str]) -> list[str]:
         """A command line, its secrets masked: what each argument holds, and what it holds by
@@ -716,10 +727,7 @@ class Redactor:
             masks = _command_masks(argv)
             done = []
             for i, arg in enumerate(argv):
-                spans = self._spans(arg)
-                if i in masks:
-                    spans.append((masks[i], len(arg)))
-                done.append(_masked(arg, spans) if spans else arg)
+                done.append(self._settled(arg, [(masks[i], len(arg))] if i in masks else []))
             self._argvs[key] = done
         return list(done)
 
@@ -728,6 +736,9 @@ class Redactor:
         return {
             name: REDACTED if value and secret_name(name) else self.text(value) for name, value in env.items()
         }
+
+
+_SETTLING = 4  # passes of masking a value: each joins at most one more shape
 
 
 def secrets_in(env: Mapping[str, str]) -> frozenset[str]:

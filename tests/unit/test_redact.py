@@ -131,11 +131,13 @@ def test_a_credential_in_a_value_is_masked_and_its_place_kept(case: tuple[str, s
 
 @given(st.lists(_credential_values, min_size=1, max_size=4), st.sampled_from([" ", ",", "\n", " , "]))
 def test_every_credential_in_a_list_of_urls_is_masked(cases: list[tuple[str, str]], sep: str) -> None:
-    """UV_EXTRA_INDEX_URL, PIP_EXTRA_INDEX_URL, UV_INDEX: several URLs in one value."""
+    """UV_EXTRA_INDEX_URL, PIP_EXTRA_INDEX_URL, UV_INDEX: several URLs in one value. Masks may
+    join neighbours (`https://:S@pw:1/,_:S@a0`: a port, a comma and a bare userinfo read as one
+    password), and what is masked is masked again as it was (a trace read back)."""
     value = sep.join(url for url, _ in cases)
     out = redact_text(value)
     assert _clean(out), out
-    assert out.count(MASK) >= len(cases)
+    assert MASK in out
     assert redact_text(out) == out
 
 
@@ -153,6 +155,18 @@ def test_a_credential_url_given_as_an_options_value_is_masked(case: tuple[str, s
     out = redact_argv(["uv", "pip", "install", option, case[0], "pkg"])
     assert all(_clean(a) for a in out), out
     assert out[:4] == ["uv", "pip", "install", option] and out[-1] == "pkg"
+
+
+def test_masking_a_value_again_changes_nothing() -> None:
+    """A mask and what followed it made a shape masked in turn on a second pass (a trace read
+    back masks its strings again): `https://***@pw:***,***@a0`."""
+    for value in (
+        "https://:ZQ0ZQ0ZQ@[::1]/,https://:ZQ0ZQ0ZQ@pw:1/,_:ZQ0ZQ0ZQ@a0",
+        "https://:s3cretpw@pw:1/,_:x@a0",
+    ):
+        once = redact_text(value)
+        assert redact_text(once) == once and "ZQ0ZQ0ZQ" not in once and "s3cretpw" not in once, once
+        assert redact_argv(["pip", "-i", value]) == redact_argv(redact_argv(["pip", "-i", value]))
 
 
 def test_readable_shapes() -> None:
