@@ -111,3 +111,33 @@ def test_a_directory_absent_before_some_runs_is_said_once_for_all_below_it(tmp_p
     merge(paths, str(tmp_path / "m.json"), [], notes)
     said = [n.split(" was absent")[0] for n in notes if "was absent before 1 of 2 runs" in n]
     assert said == ["/srv/app/.tox", "/srv/app/other"], notes
+
+
+def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_path: Path) -> None:
+    """A cold run made index/ and appended to index/log.seg; a warm one appended again, reading
+    back what the first left. The warm trace alone planned index/ persistent; merged with the
+    cold one, index/ was made by the command (the cold run's mkdir) and the plan an emptyDir:
+    the data never accumulated under it."""
+    from rotrace.events import DirState
+    from rotrace.pipeline import Pipeline
+
+    app = tmp_path / "app"
+    (app / "index").mkdir(parents=True)
+    (app / "index" / "log.seg").write_text("11")
+    index, log = str(app / "index"), str(app / "index" / "log.seg")
+    appended = event(log)._replace(flags="O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC")
+    paths = []
+    for run, (made, state) in enumerate(((0, DirState.ABSENT), ("EEXIST", DirState.CONTENT))):
+        states = {str(app).encode(): DirState.CONTENT, index.encode(): state}
+        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
+        verdicts = classify(event(index, "mkdir", made, syscall="mkdir"), appended)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, verdicts))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    pipeline = Pipeline(header.cwd, header.directories)
+    for v in verdicts:
+        pipeline.add(v)
+    plan = pipeline.mount_plan(verdicts, header)
+    assert plan.mounts == [index] and plan.persistent == [index], plan

@@ -184,6 +184,9 @@ class _Planner:
         self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
         self.emptied: set[str] = set()  # directories it deleted an entry of
         self.home: str | None = None  # the run's HOME (MountPlanner.know_environment)
+        # a merged trace's: its runs, and those in which each name (a file, a directory) was made
+        self.runs = 0
+        self.made_in: dict[str, set[int]] = {}
         # files it made where none could be left from before the run: under a directory it made,
         # or after deleting that very name (None: too many to remember)
         self.fresh_files: set[str] | None = set()
@@ -499,7 +502,14 @@ class _Planner:
     def seeded(self, point: str) -> bool:
         """A mount over a directory that held files, allowed because the command keeps data
         there: its volume must start with them."""
-        return point not in SCRATCH and self.held_content(point) and self._data_place(point)
+        held = self.held_content(point) or self._held_in_a_run(point)
+        return point not in SCRATCH and held and self._data_place(point)
+
+    def _held_in_a_run(self, directory: str) -> bool:
+        """A merged trace's directory that held files before some run, made by others (a cold
+        run and a warm one): the data it keeps survives from one run to the next."""
+        made = self.made_in.get(directory, set())
+        return self.runs > 1 and self.states.get(directory) == DirState.CONTENT and len(made) < self.runs
 
 
 def _only_data(directory: str, kept: set[str]) -> bool:
@@ -724,8 +734,9 @@ class MountPlanner:
         self._environment = dict(environment)
         home = environment.get("HOME", "")
         self._planner.home = os.path.normpath(home) if home.startswith("/") else None
-        self._ran = ran
         runs = list(runs)
+        self._planner.runs = len(runs)
+        self._ran = ran
         named = {n for r in runs for n in r} & RUN_SETTINGS
         self._differ = {
             n: sorted({r[n] for r in runs if n in r})
@@ -886,6 +897,8 @@ class MountPlanner:
             return
         planner = self._planner
         planner.climbs = None  # learnt after the placements began (not in a run): no longer final
+        if v.runs and e.op in ("mkdir", "create") and e.result is not None and e.result >= 0:
+            planner.made_in.setdefault(os.fsdecode(e.path), set()).update(v.runs)
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
         elif e.op == "mkdir":
