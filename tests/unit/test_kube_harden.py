@@ -253,6 +253,9 @@ def test_a_container_working_elsewhere_than_the_trace_asks_for_map(tmp_path: Pat
     assert "mountPath: /srv/shop/data" in mapped.text
 
 
+SEED = "ls -A /seed | read -r _ || ! test -d /app/data || cp -a /app/data/. /seed/"
+
+
 def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(tmp_path: Path) -> None:
     """data/ held the shipped database: the claim starts empty in Kubernetes, so an
     initContainer of the app's image fills it, only while it is empty (never over the data)."""
@@ -273,7 +276,7 @@ def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(
     assert list(spec)[:2] == ["securityContext", "initContainers"]  # before the containers
     assert spec["initContainers"] == [{
         "name": "rotrace-seed-app-data", "image": "shop:1",
-        "command": ["/bin/sh", "-c", "ls -A /seed | read -r _ || cp -a /app/data/. /seed/"],
+        "command": ["/bin/sh", "-c", SEED],
         "volumeMounts": [{"name": "app-data", "mountPath": "/seed"}],
     }]  # fmt: skip
     assert "rotrace: fills the claim once with the image's /app/data" in hardened.text

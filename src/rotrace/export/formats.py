@@ -275,13 +275,17 @@ def _claim(name: str) -> list[str]:
 
 def seed_command(path: str) -> list[str]:
     """The command of an initContainer mounting a claim at /seed that fills it with the image's
-    `path`, only while it is empty. No `$` of its own: the kubelet expands `$(...)` and `$$` in a
-    command and podman's `kube play` (4.3) does not, so a `$` written for one breaks the other;
+    `path`, only while it is empty, and where the image holds it (a merge of a run that found the
+    directory and one that made it). No `$` of its own: the kubelet expands `$(...)` and `$$` in
+    a command and podman's `kube play` (4.3) does not, so a `$` written for one breaks the other;
     one in `path` is written for the kubelet."""
+    where = shlex.quote(path)
     return [
         "/bin/sh",
         "-c",
-        kubelet_literal(f"ls -A /seed | read -r _ || cp -a {shlex.quote(path + '/.')} /seed/"),
+        kubelet_literal(
+            f"ls -A /seed | read -r _ || ! test -d {where} || cp -a {shlex.quote(path + '/.')} /seed/"
+        ),
     ]
 
 
