@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +34,15 @@ def _env(app: Path, **extra: str) -> dict[str, str]:
     return {**env, "HOME": str(app.parent / "home"), **extra}
 
 
+# The application's interpreter, as an image has it: not the tests' venv, which a clone under
+# /tmp puts there (the plan does not make a tmpfs of a place holding the program the command ran)
+PYTHON = "/usr/bin/python3.11"
+
+
 def _run(
     app: Path, code: str, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return rotrace_cli("run", *extra, "--json", "t.json", "--", sys.executable, "-c", code,
+    return rotrace_cli("run", *extra, "--json", "t.json", "--", PYTHON, "-c", code,
                        cwd=app, env=env or _env(app))  # fmt: skip
 
 
@@ -153,7 +157,7 @@ def test_state_in_a_home_is_moved_by_its_setting_and_the_plan_runs_for_another_u
         try:
             for user_home in (home, other):  # the system's Python: a checkout in /tmp is under the tmpfs
                 env = _env(app, HOME=str(user_home))
-                argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", STATE]
+                argv = ["bwrap", *args, "--", PYTHON, "-c", STATE]
                 ran = subprocess.run(argv, cwd=app, env=env, capture_output=True, text=True, timeout=60)
                 assert (ran.returncode, ran.stdout) == (0, "ok 1\n"), ran.stderr
         finally:
@@ -179,7 +183,7 @@ def test_a_directory_the_command_makes_in_an_empty_one_runs_under_its_plan(app: 
     assert status == 0 and [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == [
         str(app / "out")
     ], err
-    argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", GENERATE]
+    argv = ["bwrap", *args, "--", PYTHON, "-c", GENERATE]
     ran = subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stdout) == (0, "generated\n"), ran.stderr
     assert os.listdir(app / "out") == []  # the host's out/ untouched
@@ -204,7 +208,7 @@ def test_an_atomic_write_from_tmp_into_the_apps_state_runs_under_its_plan(app: P
     args = out.splitlines()
     assert status == 0 and args[args.index("--setenv") :].count("TMPDIR") == 1, out + err
     assert f"the plan sets TMPDIR={app / 'state'}" in err, err
-    argv = ["bwrap", *args, "--", "/usr/bin/python3.11", "-c", ATOMIC]
+    argv = ["bwrap", *args, "--", PYTHON, "-c", ATOMIC]
     ran = subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stdout) == (0, "saved\n"), ran.stderr
 
