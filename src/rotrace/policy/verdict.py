@@ -275,12 +275,7 @@ class Classifier:
             return False
         if not self._allows(event.path, event):
             return False
-        return event.op not in ("rename", "link") or event.target is None or self._allows(event.target, event)
-
-    def _allowed_text(self, event: FileEvent) -> bool:
-        """The paths an unresolved call passed, read as places, are the allowlist's."""
-        unresolved = event._replace(unresolved=False)
-        return _placed(unresolved) and self.permits(unresolved)
+        return event.op not in _MOVES or self._allows(event.target or b"", event)  # _placed: a target
 
     def _allows(self, path: bytes, event: FileEvent) -> bool:
         general = self._general and (path in self._general or path.startswith(self._below_general))
@@ -311,7 +306,7 @@ class Classifier:
             event.unresolved
             and event.op in _MAKERS
             and event.errno in _NOT_MADE
-            and self._allowed_text(event)
+            and self.permits(event._replace(unresolved=False))  # the string it passed, as a place
         ):
             # a name not made, wherever it was to be (its parent was missing, or the name there:
             # makedirs' threads racing to make them), by a string the allowlist allows: a failure
