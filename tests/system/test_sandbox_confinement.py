@@ -195,6 +195,16 @@ def test_ctrl_c_in_the_terminal_reaches_the_command(tmp_path: Path) -> None:
 _REOPEN = "echo pwned > /dev/stdin; echo stdin=$?; echo pwned > /proc/self/fd/0; echo fd=$?; cat"
 
 
+def _as(user: str, argv: list[str], base: Path) -> tuple[list[str], dict[str, str] | None]:
+    """`argv` (rotrace by PY) and its environment, run as `user`: root as it is; nobody with
+    the system's Python and a copy of rotrace's packages under `base` it can read."""
+    if user != "nobody":
+        return argv, None
+    site = portable_site(base / "site")
+    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NON_ROOT_PYTHON]
+    return [*nobody, *argv[1:]], {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp"}
+
+
 @pytest.mark.parametrize(
     ("user", "where", "keep"),
     [
@@ -221,12 +231,7 @@ def test_a_file_given_as_stdin_cannot_be_written_through_dev_stdin(user: str, wh
         given.chmod(0o666)  # anyone may write it: only the read-only root stands in the way
         kept = ["--keep-writes"] if keep else []
         argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", *kept, "--", "sh", "-c", _REOPEN]
-        env = None
-        if user == "nobody":
-            site = portable_site(base / "site")
-            argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                    NON_ROOT_PYTHON, *argv[1:]]  # fmt: skip
-            env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp"}
+        argv, env = _as(user, argv, base)
         with given.open("rb", buffering=0) as stdin:
             stdin.readline()  # the command gets the stream where it is: past the first line
             proc = subprocess.run(
@@ -298,12 +303,7 @@ def test_the_command_holds_no_descriptor_of_rotrace(user: str) -> None:
     try:
         base.chmod(0o777)
         argv = [PY, "-m", "rotrace", "run", "--read-only", "--", "python3", "-c", FORGE, str(base / "x")]
-        env = None
-        if user == "nobody":
-            site = portable_site(base / "site")
-            argv = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                    NON_ROOT_PYTHON, *argv[1:]]  # fmt: skip
-            env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp"}
+        argv, env = _as(user, argv, base)
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, cwd=base, env=env, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
         assert proc.stdout == "[]\nRead-only file system\n", proc
