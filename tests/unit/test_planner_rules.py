@@ -1090,3 +1090,27 @@ def test_a_venvs_interpreter_the_command_ran_is_the_applications(tmp_path: Path)
     assert {str(tmp_path / "bin" / "python"), real} <= programs(header)
     alone = TraceHeader(["python"], "/", 0, processes=[by_name], environment={"PATH": "/nowhere"})
     assert programs(alone) == {real}
+
+
+def test_files_written_whole_where_they_were_are_kept_as_an_atomic_save_keeps_them(tmp_path: Path) -> None:
+    """setuptools' egg_info writes its .egg-info files whole (open 'w': O_TRUNC) over those of
+    the last build: the directory held files, so it was refused ("no mount can make it
+    writable"), where the same files saved atomically (a rename over each) were kept data, a
+    seeded persistent mount. Both are; a directory that also holds a file not written is not."""
+    egg = tmp_path / "src" / "pkg.egg-info"
+    egg.mkdir(parents=True)
+    for name in ("SOURCES.txt", "top_level.txt"):
+        (egg / name).write_text("pkg\n")
+    writes = [
+        _opened(str(egg / n), "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC") for n in ("SOURCES.txt", "top_level.txt")
+    ]
+    plan = _plan(*writes, states={str(tmp_path): C, str(egg): C}, cwd=str(tmp_path))
+    assert (plan.mounts, plan.persistent, plan.seeded, plan.blocked) == (
+        [str(egg)],
+        [str(egg)],
+        [str(egg)],
+        [],
+    )
+    (egg / "PKG-INFO").write_text("kept from before\n")  # not written by the run: hidden by a mount
+    plan = _plan(*writes, states={str(tmp_path): C, str(egg): C}, cwd=str(tmp_path))
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == [str(egg)], plan

@@ -923,7 +923,8 @@ class MountPlanner:
                 self._early.unanswered.append((self._early.learnt, venv))
             planner.venvs.add(venv)
         self._learn_under_created(v)
-        if e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e)):
+        kept = e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e))
+        if kept or self._rewrites_held(e):
             planner.kept_data.add(written_directory(e, e.path))
             planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
         elif e.op == "rename" and e.target not in (None, e.path) and e.errno in (None, "EROFS"):
@@ -1114,6 +1115,17 @@ class MountPlanner:
             ):
                 self._persistent[point] = text_of(raw)
         return placed
+
+    def _rewrites_held(self, e: FileEvent) -> bool:
+        """A file written whole (O_TRUNC) in a directory that held files before the run (what
+        setuptools' egg_info does to its .egg-info on each build, a report written over): as
+        an atomic save over it, data the directory keeps, not a refusal: its volume starts with
+        what it held (seeded), and a directory holding anything else is still refused."""
+        if e.op not in ("create", "truncate", "open") or e.errno not in (None, "EROFS"):
+            return False
+        if "O_TRUNC" not in (e.flags or "") or _LOCK.search(e.path):
+            return False
+        return self._planner.states.get(written_directory(e, e.path)) == DirState.CONTENT
 
     def _reads_back(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
         """The write updates a file in place (no truncation: an append, SQLite) in a place that
