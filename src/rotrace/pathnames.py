@@ -71,6 +71,19 @@ _THROUGH_LINK = re.compile(
 )
 
 
+def names_file(path: str, st: os.stat_result) -> bool:
+    """Whether `path`, the name /proc gives an open file (whose stat is `st`), is one of the
+    file's names: a file on a mount detached since (`umount -l`) is named from that mount's
+    root, one whose name was removed while another remains (a hard link elsewhere) is named
+    `... (deleted)`, and /proc's names hold no symlink (one planted at the name reaches
+    nothing)."""
+    try:
+        there = os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+
+
 def is_under(path: str, top: str) -> bool:
     """path is top or lies below it (lexically)."""
     return path == top or path.startswith(top.rstrip("/") + "/")

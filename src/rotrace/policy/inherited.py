@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from rotrace.errors import SandboxError
 from rotrace.escape import safe_text
-from rotrace.pathnames import is_under
+from rotrace.pathnames import is_under, names_file
 from rotrace.policy.allowlist import Allowlist
 
 _NULL = os.makedev(1, 3)
@@ -66,32 +66,28 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
             continue
         if not path.startswith("/") or _passes(fd, st):
             continue
-        if not _reaches(path, st):  # /proc's name is no place of the file's: not allowed by it
+        if not names_file(path, st):  # /proc's name is no place of the file's: not allowed by it
             found.append(Inherited(fd, f"{path}, a name that is not where the file is"))
         elif not allowlist.allows(os.fsencode(path)):
             found.append(Inherited(fd, path))
     return found
 
 
-def _reaches(path: str, st: os.stat_result) -> bool:
-    """Whether the name /proc gives an open file is one of the file's: a file on a mount
-    detached since (`umount -l`) is named from that mount's root, and one whose name was
-    removed while another remains (a hard link elsewhere) is named `... (deleted)`."""
-    try:
-        there = os.lstat(path)  # /proc's names hold no symlink: one planted at it reaches nothing
-    except (OSError, ValueError):
-        return False
-    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+# What acts on files for the command past the confinement, by its name in /proc: what it is, and
+# what reaches the command through it without a system call of the command's
+_ACTING = {
+    "anon_inode:[io_uring]": (
+        "an io_uring instance",
+        "what another process's ring carries out for it (a kernel thread polling the ring, SQPOLL)",
+    ),
+    "anon_inode:[fanotify]": (
+        "an fanotify group",
+        "a file its events hand the command open (read-write, if the group asked so)",
+    ),
+}
 
 
-_RING = "anon_inode:[io_uring]"
-# What acts on files for the command past the confinement: a ring another process polls (SQPOLL)
-# runs its requests; an fanotify group's events hand it open files, read-write if the group
-# asked so, on the host's mounts
-_ACTING = {_RING: "an io_uring instance", "anon_inode:[fanotify]": "an fanotify group"}
-
-
-def rings(fds: list[int] | None = None) -> list[Inherited]:
+def acting(fds: list[int] | None = None) -> list[Inherited]:
     """The fds of this process without close-on-exec (of `fds`, default all) that are io_uring
     instances or fanotify groups (_ACTING), which the command would inherit."""
     found = []
@@ -108,19 +104,13 @@ def rings(fds: list[int] | None = None) -> list[Inherited]:
     return found
 
 
-def ring_warnings() -> list[str]:
+def acting_warnings() -> list[str]:
     """A plain run's word on the io_uring instances and fanotify groups the command inherits."""
     return [
-        f"{f.describe()}, {_ACTING[f.path]}, was inherited by the command: {_WHY[f.path]} makes no system"
-        " call of the command's, and is not recorded"
-        for f in rings()
+        f"{f.describe()}, {_ACTING[f.path][0]}, was inherited by the command: {_ACTING[f.path][1]} makes"
+        " no system call of the command's, and is not recorded"
+        for f in acting()
     ]
-
-
-_WHY = {
-    _RING: "what another process's ring carries out for it (a kernel thread polling the ring, SQPOLL)",
-    "anon_inode:[fanotify]": "a file its events hand the command open (read-write, if the group asked so)",
-}
 
 
 def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
@@ -152,9 +142,8 @@ def readable_outside(stdout_kept: bool, bound: list[str]) -> list[Inherited]:
     return found
 
 
-_PTMX = os.makedev(
-    5, 2
-)  # a pseudo-terminal's master (/dev/ptmx, devpts' ptmx), which isatty() calls a terminal
+# a pseudo-terminal's master (/dev/ptmx, devpts' ptmx), which isatty() calls a terminal
+_PTMX = os.makedev(5, 2)
 
 
 def _passes(fd: int, st: os.stat_result) -> bool:
@@ -200,18 +189,18 @@ def check(
     and the command's fd 1 is its stderr, so fd 1 does not reach the command."""
     fds = [0, 1, 2] if stdio_only else sorted(_open_fds())
     fds = [fd for fd in fds if not (stdout_kept and fd == 1)]
-    ring = rings(fds)
     found = writable_outside(allowlist, fds)
     own = [f for f in found if f.fd in _STREAMS]
-    found = [f for f in found if f.fd not in _STREAMS] + ring
+    found = [f for f in found if f.fd not in _STREAMS] + acting(fds)
     refused = [f for f in found if f.fd not in allowed_fds]
-    acting = [f for f in refused if f.path in _ACTING]
-    if acting:
-        names = ", ".join(f"{f.describe()}, {_ACTING[f.path]}," for f in acting)
+    refused_acting = [f for f in refused if f.path in _ACTING]
+    if refused_acting:
+        names = ", ".join(f"{f.describe()}, {_ACTING[f.path][0]}," for f in refused_acting)
+        first = refused_acting[0]
         raise SandboxError(
-            f"{mode}: {names} would be inherited by the command: {_WHY[acting[0].path]} is past the"
+            f"{mode}: {names} would be inherited by the command: {_ACTING[first.path][1]} is past the"
             f" confinement and the trace; close it before rotrace starts, or pass it knowingly with"
-            f" --allow-fd {acting[0].fd}"
+            f" --allow-fd {first.fd}"
         )
     if refused:
         names = ", ".join(f.describe() for f in refused)
@@ -228,7 +217,7 @@ def check(
         " there, as you redirected it"
         for f in own
     ] + [
-        f"{f.describe()} was passed {'as ' + _ACTING[f.path] if f.path in _ACTING else _OUTSIDE}"
+        f"{f.describe()} was passed {'as ' + _ACTING[f.path][0] if f.path in _ACTING else _OUTSIDE}"
         f" (--allow-fd {f.fd}): writes through it were not {unguarded}, nor recorded"
         for f in found
     ]

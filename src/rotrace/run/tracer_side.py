@@ -82,10 +82,10 @@ def _inherited(request: RunRequest) -> list[str]:
     """A confined run refuses fds it would hand the command open for writing outside the
     allowlist (policy/inherited.py); in the --read-only sandbox only 0-2 reach it (the rest are
     closed as bwrap starts)."""
-    from rotrace.policy.inherited import check, ring_warnings
+    from rotrace.policy.inherited import acting_warnings, check
 
     if request.options.writable is None and not request.read_only:
-        return ring_warnings() if request.attach is None else []
+        return acting_warnings() if request.attach is None else []
     mode = "--read-only" if request.read_only else "--enforce"
     stdio_only = request.read_only and not _root_is_read_only()
     return check(request.allowlist, mode, request.allow_fds, stdio_only, request.options.stdout_to_stderr)

@@ -15,6 +15,8 @@ import os
 import re
 import stat
 
+from rotrace.pathnames import names_file
+
 NAMES = (b"/dev/stdin", b"/dev/stdout", b"/dev/stderr")
 # The paths that reach a descriptor's file rather than a name: /dev/stdout is a link to
 # /proc/self/fd/1, /dev/fd one to /proc/self/fd. Read after /proc/self became /proc/PID.
@@ -65,25 +67,9 @@ def files(stdout_to_stderr: bool = False) -> list[str]:
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        if (
-            path.startswith("/")
-            and not path.endswith(" (deleted)")
-            and path not in paths
-            and _reaches(fd, path)
-        ):
-            paths.append(path)
+        if path.startswith("/") and path not in paths and names_file(path, os.fstat(fd)):
+            paths.append(path)  # (a deleted file's name, `... (deleted)`, names none)
     return paths
-
-
-def _reaches(fd: int, path: str) -> bool:
-    """The name /proc gives the stream is the stream's file (not the name of another, where the
-    file is on a mount detached since and named from that mount's root): a rule on it grants
-    the stream, nothing else."""
-    try:
-        held, there = os.fstat(fd), os.lstat(path)
-    except OSError:
-        return False
-    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def fd_route(raw: bytes) -> int | None:
