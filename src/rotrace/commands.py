@@ -51,7 +51,7 @@ def _read_checked(trace: str) -> tuple[TraceHeader, Rechecked]:
 def report(trace: str, view: View) -> int:
     """`rotrace report`: a saved trace rendered again."""
     header, verdicts = _read_checked(trace)
-    pipeline = Pipeline(header.cwd, header.directories, allowlist=Allowlist(header.allowlist))
+    pipeline = Pipeline.of(header, allowlist=Allowlist(header.allowlist))
     for verdict in verdicts:
         pipeline.add(verdict)
     return pipeline.conclude(header, verdicts, view)
@@ -167,7 +167,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
-    pipeline = Pipeline(header.cwd, header.directories, allowlist=allowlist)
+    pipeline = Pipeline.of(header, allowlist=allowlist)
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)
     aggregate, plan = pipeline.group(reclassified, view is not None and view.verbose)
@@ -290,7 +290,7 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format, its
     paths as the machine it is for names them (`maps`: HOST -> IMAGE prefixes)."""
     header, verdicts = _read_checked(trace)
-    pipeline = Pipeline(header.cwd, header.directories)
+    pipeline = Pipeline.of(header)
     for verdict in verdicts:
         pipeline.add(verdict)
     return export(header, pipeline.mount_plan(verdicts, header), fmt, container, verdicts, maps or ())

@@ -163,19 +163,38 @@ class Pipeline:
         *,
         diff_environment: dict[str, str] | None = None,
         allowlist: Allowlist | None = None,
+        enforced: bool = False,
     ) -> None:
         """`allowlist`: the one the verdicts were made under, which tells the report which end
-        of a rename it refused (else a rename's violation is grouped at its source)."""
+        of a rename it refused (else a rename's violation is grouped at its source);
+        `enforced`: the run was under --enforce (its refusals learnt for what they meant)."""
         self.summary = Summary()
         self._allowlist = allowlist
         self.explanations: dict[Known, None] = {}
-        self.planner = MountPlanner(cwd, directories)
+        self.planner = MountPlanner(cwd, directories, enforced=enforced)
         self.changes = Changes(cwd, diff_environment) if diff_environment is not None else None
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
         self._unplaced: deque[Verdict] = deque()  # the last verdicts added, placed LAG later
         self.placed_early = False  # the second pass made while the command ran stood
+
+    @classmethod
+    def of(
+        cls,
+        header: TraceHeader,
+        *,
+        diff_environment: dict[str, str] | None = None,
+        allowlist: Allowlist | None = None,
+    ) -> Pipeline:
+        """The stages for a trace whose header is known (a saved trace, a run's end)."""
+        return cls(
+            header.cwd,
+            header.directories,
+            diff_environment=diff_environment,
+            allowlist=allowlist,
+            enforced=header.enforced is not None,
+        )
 
     # Verdicts are placed this many verdicts after they are learnt: by then the directories a
     # failed write was missing (makedirs tries the whole path, then makes the ones above it)

@@ -12,7 +12,7 @@ from rotrace.tracefile import read_trace
 
 def plan_of(trace: Path | str) -> MountPlan:
     header, verdicts = read_trace(str(trace))
-    pipeline = Pipeline(header.cwd, header.directories)
+    pipeline = Pipeline.of(header)
     for verdict in verdicts:
         pipeline.add(verdict)
     return pipeline.mount_plan(verdicts, header)

@@ -292,3 +292,31 @@ def test_data_shipped_in_an_application_directory_at_the_top_is_seeded(tmp_path:
     volumes = [line for line in plan.stdout.splitlines() if line.startswith("--mount=type=volume,")]
     assert plan.returncode == 0 and len(volumes) == 1 and volumes[0].endswith(",dst=/app/data"), plan
     assert "/app/data holds data the program reads back" in plan.stderr, plan.stderr
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("mode", ["--enforce", "--read-only"])
+def test_a_run_refused_by_its_mode_plans_the_data_as_a_plain_run_does(mode: str) -> None:
+    """The database's update refused, by Landlock under `--enforce` (EACCES) or by the read-only
+    root under `--read-only` (EROFS): each refused call counts for what it meant to do, so the
+    plan is the plain run's, a persistent mount that starts with what data/ held (from an
+    `--enforce` trace, data/ was refused: "held files before the run"), and bwrap's arguments
+    made from it run the application on its shipped data."""
+    top = fixed_name_dir("rotrace-held-refused-", "/srv")
+    top.chmod(0o755)
+    app = top / "app"
+    _lay(app)
+    trace = top / "t.json"
+    try:
+        run = rotrace_cli("run", "-q", mode, "--json", str(trace), "--", PYTHON, *ARGS, cwd=app)
+        assert run.returncode == 9 and "readonly database" in run.stderr, run.stderr
+        plan = plan_of(trace)
+        data = str(app / "data")
+        assert (plan.mounts, plan.persistent, plan.seeded, plan.blocked) == ([data], [data], [data], [])
+        args = rotrace_cli("allowlist", str(trace), "--format", "bwrap")
+        assert args.returncode == 0, args.stderr
+        ran = subprocess.run(["bwrap", *args.stdout.splitlines(), "--", PYTHON, *ARGS], cwd=app,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert (ran.returncode, ran.stdout) == (0, EXPECTED), ran.stderr
+    finally:
+        shutil.rmtree(top)

@@ -65,7 +65,7 @@ def _writers(
 
     header, saved = read_trace(trace)
     verdicts = Rechecked(saved, saved_classifier(header, Allowlist(header.allowlist)))
-    pipeline = Pipeline(header.cwd, header.directories)
+    pipeline = Pipeline.of(header)
     for verdict in verdicts:
         pipeline.add(verdict)
     points: dict[str, Writers] = {}

@@ -233,7 +233,7 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
 
     header = _header(paths, headers, names, where, generalised, notes)
     output = TraceOutput(out)
-    Pipeline(header.cwd, header.directories).tally(
+    Pipeline.of(header).tally(
         (dataclasses.replace(m.verdict, count=m.count, runs=_runs(m.runs)) for m in merged.values()),
         header,
         output,

@@ -600,14 +600,24 @@ def _renamed(path: str, renames: dict[str, str]) -> str:
     return path
 
 
-def _updates(e: FileEvent) -> bool:
+def _meant(v: Verdict, enforced: bool) -> bool:
+    """The call counts for what it meant to do: it went through, or what refused it is what the
+    plan lifts: a read-only root (EROFS, `--read-only`), or the allowlist Landlock enforced
+    (`--enforce`: a violation refused with EACCES or EPERM, EXDEV for a rename or link). The
+    same command traced either way then gets the same plan."""
+    errno = v.event.errno
+    return errno is None or errno == "EROFS" or (enforced and v.denied)
+
+
+def _updates(v: Verdict, enforced: bool) -> bool:
     """An open that updates a file in place, if the file was there (O_APPEND or O_RDWR, never
     O_TRUNC or O_EXCL; with O_CREAT too: `open(p, "a")`, a shell's `>>`, SQLite), other than a
     lock file's. Whether it was there is not known: in a directory that held files, the data
     a mount must keep."""
+    e = v.event
     flags = e.flags or ""
     return (
-        e.errno in (None, "EROFS")  # refused by a read-only root (--read-only): what it meant to do
+        _meant(v, enforced)
         and e.op in ("open", "create")
         and _UPDATE.search(flags) is not None
         and "O_TRUNC" not in flags
@@ -698,12 +708,16 @@ class MountPlanner:
     `early_holds` asks each again of the whole run (per directory, not per write) and says
     whether the placements stand, else they are made again (the second pass, as after a trace)."""
 
-    def __init__(self, cwd: str, states: dict[bytes, DirState] | None = None) -> None:
+    def __init__(
+        self, cwd: str, states: dict[bytes, DirState] | None = None, *, enforced: bool = False
+    ) -> None:
+        """`enforced`: the run was under --enforce (`learn` counts its refusals for what they
+        meant: `_meant`); `know_run` says it again with the rest of how the run went."""
         self._planner = _Planner(cwd, states or {}, set(), set())
         self._renames: list[tuple[str, str]] = []
         self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
         self._learnt = False
-        self._enforced = False
+        self._enforced = enforced
         self._command_failed = False
         self._early: _Early | None = None
         self._reset()
@@ -911,9 +925,10 @@ class MountPlanner:
             planner.learn_delete(e)
         elif e.op == "create" and e.result is not None and e.result >= 0:
             planner.learn_create(os.fsdecode(e.path))
-        if e.op in ("open", "create") and e.errno in (None, "EROFS"):
+        meant = _meant(v, self._enforced)
+        if e.op in ("open", "create") and meant:
             flags = e.flags or ""
-            if _updates(e):
+            if _updates(v, self._enforced):
                 planner.learn_update(os.fsdecode(e.path), made_anew=False)
             elif "O_TRUNC" in flags or "O_EXCL" in flags:
                 planner.learn_update(os.fsdecode(e.path), made_anew=True)
@@ -923,11 +938,13 @@ class MountPlanner:
                 self._early.unanswered.append((self._early.learnt, venv))
             planner.venvs.add(venv)
         self._learn_under_created(v)
-        kept = e.op in FILE_OPS and (self._keeps_data(v, e.path, noted=False, refused=True) or _updates(e))
-        if kept or self._rewrites_held(e):
+        kept = e.op in FILE_OPS and (
+            self._keeps_data(v, e.path, noted=False, refused=True) or _updates(v, self._enforced)
+        )
+        if kept or self._rewrites_held(v):
             planner.kept_data.add(written_directory(e, e.path))
             planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
-        elif e.op == "rename" and e.target not in (None, e.path) and e.errno in (None, "EROFS"):
+        elif e.op == "rename" and e.target not in (None, e.path) and meant:
             target = os.fsdecode(e.target)
             if e.result == 0 and os.fsdecode(e.path) in planner.kept_files:
                 # data the command keeps, moved (dbm.dumb's store.dir renamed to store.bak)
@@ -1116,12 +1133,13 @@ class MountPlanner:
                 self._persistent[point] = text_of(raw)
         return placed
 
-    def _rewrites_held(self, e: FileEvent) -> bool:
+    def _rewrites_held(self, v: Verdict) -> bool:
         """A file written whole (O_TRUNC) in a directory that held files before the run (what
         setuptools' egg_info does to its .egg-info on each build, a report written over): as
         an atomic save over it, data the directory keeps, not a refusal: its volume starts with
         what it held (seeded), and a directory holding anything else is still refused."""
-        if e.op not in ("create", "truncate", "open") or e.errno not in (None, "EROFS"):
+        e = v.event
+        if e.op not in ("create", "truncate", "open") or not _meant(v, self._enforced):
             return False
         if "O_TRUNC" not in (e.flags or "") or _LOCK.search(e.path):
             return False
@@ -1134,7 +1152,7 @@ class MountPlanner:
         be from before the run (an atomic save over a file replaces it instead). The place is
         then planned as any data is: a persistent mount that starts with what it held
         (`seeded`), or refused, saying why."""
-        if not _updates(v.event):
+        if not _updates(v, self._enforced):
             return False
         path = os.fsdecode(v.event.path)
         read_back = self._planner.read_back
@@ -1286,9 +1304,10 @@ class MountPlanner:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
         writer's data, a file opened for update without truncation that was there before
         (`noted`: an answer of the early placing's, to be asked again at the run's end;
-        `refused`: a call the read-only root refused counts for what it meant to do)."""
+        `refused`: a call the read-only root or the enforced allowlist refused counts for what it
+        meant to do)."""
         e = v.event
-        if e.failed and not (refused and e.errno == "EROFS"):
+        if e.failed and not (refused and _meant(v, self._enforced)):
             return False
         if (v.explanation is not None and v.explanation.data) or _SQLITE_SIDECAR.search(raw):
             return True

@@ -114,9 +114,7 @@ def conclude(messages: Iterator[Message]) -> int:
         else:  # a venv made, or a program run, after events it decides were classified
             first.close()
             verdicts = Classified(spool, first.classifier.settled())
-            pipeline = Pipeline(
-                header.cwd, header.directories, diff_environment=diff_environment, allowlist=request.allowlist
-            )
+            pipeline = Pipeline.of(header, diff_environment=diff_environment, allowlist=request.allowlist)
             pipeline.tally(verdicts, header, output)
         status = pipeline.conclude(header, verdicts, request.view, request.emit)
         # The verdicts, the grouping and the plan are left to the kernel: this process exits once
@@ -208,9 +206,11 @@ class FirstPass:
         view: View,
     ) -> None:
         self.classifier = classifier
-        self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist)
+        enforced = classifier.enforced
+        self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
+                                 enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
-        self.pipeline.place_early(keep_all=view.verbose, enforced=classifier.enforced)
+        self.pipeline.place_early(keep_all=view.verbose, enforced=enforced)
         self._kept = Kept()
         self._output = output
         self._rendered: RenderedEvents | None = None
