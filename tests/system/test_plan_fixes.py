@@ -374,3 +374,37 @@ def test_a_check_of_writability_is_planned_for_as_a_write_is(app: Path) -> None:
         assert "is not writable" in without.stderr and without.returncode != 0, without.stderr
         (refused,) = [e for e in json.loads((app / "t.json").read_text())["events"] if e["op"] == "access"]
         assert refused["errno"] == "EROFS" and not refused["allowed"], refused
+
+
+COUNTER = (
+    "import os; os.makedirs('state', exist_ok=True);"
+    " fd = os.open('state/counter.db', os.O_RDWR | os.O_CREAT); n = int(os.read(fd, 32) or b'0') + 1;"
+    " os.lseek(fd, 0, 0); os.write(fd, str(n).encode()); print('runs', n)"
+)
+
+
+@pytest.mark.needs("bwrap")
+def test_a_merged_cold_and_warm_run_keeps_the_store_persistent_on_a_fresh_tree(app: Path) -> None:
+    """A store the app makes in state/ and updates in place (DuckDB's file), traced cold and warm
+    and merged, its plan made on a fresh checkout (no state/): state/ was a plain tmpfs, and the
+    count started again at each run under the plan. Persistent now: state/ made as the note
+    says, bwrap's arguments bind it, and the count goes on from run to run."""
+    runs = []
+    for name in ("cold", "warm"):
+        proc = rotrace_cli("run", "-q", "--json", f"{name}.json", "--", PYTHON, "-c", COUNTER, cwd=app,
+                           env=_env(app))  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        runs.append(f"{name}.json")
+    merged = rotrace_cli("merge", *runs, "-o", "t.json", cwd=app)
+    assert merged.returncode == 0, merged.stderr
+    shutil.rmtree(app / "state")
+    status, policy, err = _emit(app, "policy")
+    assert status == 0 and 'persistent = [\n    "state",\n]' in policy, policy + err
+    assert f"(e.g. {app / 'state' / 'counter.db'})" in err, err
+    status, out, err = _emit(app, "bwrap")
+    assert status == 0 and "mkdir -p it first" in err, err
+    (app / "state").mkdir()
+    argv = ["bwrap", *out.splitlines(), "--", PYTHON, "-c", COUNTER]
+    seen = [subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
+            for _ in "12"]  # fmt: skip
+    assert [(r.returncode, r.stdout) for r in seen] == [(0, "runs 1\n"), (0, "runs 2\n")], seen[-1].stderr

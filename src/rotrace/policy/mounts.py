@@ -502,8 +502,25 @@ class _Planner:
     def seeded(self, point: str) -> bool:
         """A mount over a directory that held files, allowed because the command keeps data
         there: its volume must start with them."""
-        held = self.held_content(point) or self._held_in_a_run(point)
-        return point not in SCRATCH and held and self._data_place(point)
+        if point in SCRATCH:
+            return False
+        if self.held_content(point):
+            return self._data_place(point)
+        return self._held_in_a_run(point) and self._kept_since_made(point)
+
+    def _kept_since_made(self, point: str) -> bool:
+        """A merged trace's directory that some runs made and the others found holding files,
+        where the command keeps data: they found what the runs before them left. Where it is
+        not on this machine (a fresh checkout, as before the runs that made it) there is nothing
+        from before to read, and nothing to copy in: the volume keeps the data from the first
+        run on. Where it is, all it holds must be that data (`_data_place`)."""
+        if os.path.lexists(point):
+            return self._data_place(point)
+        return (
+            point in self.kept_data
+            and self._seedable(point)
+            and not any(is_under(p, point) for p in self.programs)
+        )
 
     def _held_in_a_run(self, directory: str) -> bool:
         """A merged trace's directory that held files before some run, made by others (a cold
@@ -1124,13 +1141,14 @@ class MountPlanner:
         ):
             self._settings[known] = self._settings.get(known, 0) + v.count  # once per write: a rename is one
         for raw, point, placement in found:
-            if (
-                placement.reason is None
-                and point not in SCRATCH  # nobody expects /tmp to survive a restart
-                and point not in self._persistent
-                and (self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)))
-            ):
-                self._persistent[point] = text_of(raw)
+            if placement.reason is not None or point in SCRATCH:  # nobody expects /tmp to survive a restart
+                continue
+            example = self._persistent.get(point)
+            if example is None:
+                if self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)):
+                    self._persistent[point] = text_of(raw)
+            elif example == point and (text := text_of(raw)) != point:
+                self._persistent[point] = text  # for the example, a file kept there rather than the directory
         return placed
 
     def _rewrites_held(self, v: Verdict) -> bool:
