@@ -188,3 +188,16 @@ def test_an_allowed_directory_through_a_symlink_stays_read_only(keep: bool) -> N
         assert (event["path"], event["errno"], event["allowed"]) == (f"{work}/protected/x", "EROFS", False)
     finally:
         shutil.rmtree(work)
+
+
+def test_a_symlink_made_in_devs_tmpfs_went_through_and_is_no_erofs(tmp_path: Path) -> None:
+    """/dev is the sandbox's own tmpfs (as a container's): a symlink made there goes through.
+    Its target is the text it holds, not a place: text outside /dev was taken for a place on
+    the read-only root, and the report said "read-only root: EROFS" of a write that went
+    through."""
+    script = "ln -s some-text /dev/rt_text && ln -s ../elsewhere /dev/rt_relative"
+    proc = rotrace_cli("run", "--read-only", "--json", "t.json", "--", "/bin/sh", "-c", script, cwd=tmp_path)
+    trace = json.loads((tmp_path / "t.json").read_text())
+    made = [(e["op"], e["errno"], e["ro_forecast"]) for e in trace["events"] if e["op"] == "symlink"]
+    assert made == [("symlink", None, "ok")] * 2, proc.stderr
+    assert trace["summary"]["ro_failures"] == 0 and "EROFS" not in proc.stderr, proc.stderr

@@ -78,7 +78,9 @@ def forecast(event: FileEvent, writable: bool) -> str | None:
             return actual  # the full path (or, for a name to make, its parent) was looked up first
         second = event.target if event.op == "rename" else None
         return "EROFS" if _parents_exist(event.path, second) else actual
-    if _off_the_root(event.path) and (event.target is None or _off_the_root(event.target)):
+    # a rename's or link's target is a place too; a symlink's is the text it holds, no place
+    moved_to = event.target if event.op in ("rename", "link") else None
+    if _off_the_root(event.path) and (moved_to is None or _off_the_root(moved_to)):
         return actual or OK
     if event.op in _OPENS and _special(event.path):
         return actual or OK
