@@ -29,7 +29,8 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (
         EXIT_SANDBOX,
         "the sandbox could not be set up (bubblewrap missing or refused), or a confined run would hand"
-        " the command an fd open for writing outside the allowlist",
+        " the command an fd open for writing outside the allowlist, or load rotrace's code from where"
+        " the command may write",
     ),
     (EXIT_INTERNAL, "internal error: a bug in rotrace (please report it)"),
     (EXIT_NOT_EXECUTABLE, "the command is not executable"),

@@ -9,6 +9,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import NOBODY, invocation, rotrace
-from tests.support.tracing import NON_ROOT_PYTHON, PY
+from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
 
 # Types a command line into the terminal on fd 0 (TIOCSTI): the shell reading that terminal
 # would run it once rotrace is gone.
@@ -583,3 +584,35 @@ def test_the_read_only_sandbox_checks_what_reaches_the_command(site: Path, work:
     assert any(f"the command's stdout is {out}" in w for w in _trace(work)["warnings"])
     ok = _with_fds(f"3>>{work}/three", command, "root", site, work)
     assert ok.returncode == 0 and "closed" in ok.stdout and (work / "three").read_text() == "", ok.stderr
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("mode", ["--enforce", "--read-only"])
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_command_cannot_change_the_code_rotrace_runs_after_it(mode: str, user: str, work: Path) -> None:
+    """rotrace installed where the command may write (a project's .venv with `--allow .`, a CI
+    clone under /tmp): the command appended to a module the report process imports only once
+    the command has ended (the export's, for --emit), and that code ran outside the
+    confinement, writing outside the allowlist. --enforce loads what the run needs before the
+    command starts and nothing from there after; --read-only --keep-writes binds rotrace's code
+    read-only in the sandbox."""
+    site = portable_site(work / "site")
+    if user == "nobody":  # installed by that user: its own files to change
+        subprocess.run(["chown", "-R", "65534:65534", str(site)], check=True)
+    planted = work.parent / f"{work.name}-planted"
+    code = f"\nopen({str(planted)!r}, 'w').write('ran')\n"
+    module = site / "rotrace" / "export" / "mapping.py"
+    script = f"printf %s {shlex.quote(code)} >> {shlex.quote(str(module))}"
+    confined = ["--enforce"] if mode == "--enforce" else ["--read-only", "--keep-writes"]
+    args = ["run", *confined, "--allow", str(work), "--emit", "policy", "--", "/bin/sh", "-c", script]
+    env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)}
+    as_user = NOBODY if user == "nobody" else []
+    try:
+        proc = subprocess.run([*as_user, NON_ROOT_PYTHON, "-m", "rotrace", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert not planted.exists(), proc.stderr
+        assert "version = 1" in proc.stdout, proc.stderr  # the run reported, and exported
+        appended = module.read_text().endswith(code)
+        assert appended == (mode == "--enforce"), proc.stderr  # allowed there; read-only in the sandbox
+    finally:
+        planted.unlink(missing_ok=True)

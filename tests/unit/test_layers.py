@@ -98,8 +98,11 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.explain",
     },
     "rotrace.run.init": set(),
+    # what the run needs, loaded before the command starts (by name), then nothing from where it writes
+    "rotrace.run.sealed": {"rotrace.policy"},
     "rotrace.run.launch": {
         "rotrace.run.init",
+        "rotrace.run.sealed",
         "rotrace.run.handoff",
         "rotrace.run.request",
         "rotrace.run.tracer_side",

@@ -117,6 +117,18 @@ def _abandoning(handoff: Handoff) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _seal(request: RunRequest, *, tracer: bool, report: bool) -> None:
+    """--enforce: what this process may import once the command runs (its side's, the report
+    process's), imported now; then nothing more from where the command may write (sealed.py)."""
+    from rotrace.run import sealed
+
+    if tracer:
+        sealed.preload(sealed.TRACER_MODULES)
+    if report:
+        sealed.preload(sealed.REPORT_MODULES, draw=True)
+    sealed.seal(request.allowlist)
+
+
 def _take() -> Handoff:
     """The report process forked early, else a new one."""
     global _early
@@ -139,8 +151,11 @@ def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status. In the
     report process forked early, the request goes to the tracer and this process reports."""
     global _parsing
+    enforced = request.options.writable is not None
     if _parsing is not None:
         inbox, _parsing = _parsing, None
+        if enforced:  # nothing loaded once the command runs from where it may write
+            _seal(request, tracer=False, report=True)
         inbox.ask(request.frame())
         return _report(inbox)
     from rotrace.run import init
@@ -148,4 +163,6 @@ def run(request: RunRequest) -> int:
 
     if init.under_init:  # the container's PID 1: the run ends with the command's top process
         request = request._replace(options=request.options._replace(container_init=True))
+    if enforced:  # a report process forked from here (by _take) is sealed with this one
+        _seal(request, tracer=True, report=_early is None)
     return trace_and_hand_over(request, _take())

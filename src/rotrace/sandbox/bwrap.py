@@ -83,6 +83,16 @@ def runtime_paths(command_path: str | None) -> list[str]:
     return sorted(p for p in paths if p.startswith("/"))
 
 
+def code_paths() -> list[str]:
+    """Where this Python loads rotrace's code and its packages from (the module path): read-only
+    in the sandbox whatever the allowlist says, so that the command cannot change what the
+    tracer inside, or the report process outside, loads after it starts (rotrace installed in
+    an allowed project's .venv, kept writable by --keep-writes). Not the working directory nor
+    one holding it: the project audited, on the module path only by PYTHONPATH (docs/limits.md)."""
+    cwd = os.getcwd()
+    return sorted({p for p in sys.path if p.startswith("/") and os.path.isdir(p) and not is_under(cwd, p)})
+
+
 def confinement() -> list[str]:
     """What makes the sandbox a container's equal (the module's docstring). As root, bubblewrap
     keeps every capability unless told: only Docker's are kept (those this process has), and
@@ -102,9 +112,14 @@ def confinement() -> list[str]:
 
 
 def plan(
-    allowlist: Allowlist, keep: bool, visible: list[str], seeds: dict[str, str] | None = None
+    allowlist: Allowlist,
+    keep: bool,
+    visible: list[str],
+    seeds: dict[str, str] | None = None,
+    code: list[str] | None = None,
 ) -> SandboxPlan:
-    """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs."""
+    """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs;
+    `code`: rotrace's own (code_paths), bound read-only where a directory kept writable holds it."""
     filled = seeds or {}
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement()]
     result = SandboxPlan(args)
@@ -143,6 +158,14 @@ def plan(
     args += placed.args
     result.writable += placed.writable
     result.notes += placed.notes
+    if keep:
+        for path in code or []:
+            if any(is_under(path, m) for m in result.writable):
+                args += ["--ro-bind", path, path]
+                result.notes.append(
+                    f"{path} holds rotrace's own code: it stays read-only in the sandbox, so that the"
+                    " command cannot change what rotrace runs"
+                )
     if not keep:
         for path in mounts:
             if path in result.writable and path in filled:
@@ -285,7 +308,7 @@ def _trace_in(
     seeds: dict[str, str],
 ) -> tuple[TraceResult, SandboxPlan]:
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
-    sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds)
+    sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds, code_paths())
     read_fd, write_fd = pipe()  # the events, from the tracer inside
     info_r, info_w = os.pipe()
     flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
