@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rotrace.errors import BadOption
 from rotrace.escape import safe_text
+from rotrace.explain import Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, program_name
 from rotrace.pipeline import (
@@ -199,7 +200,8 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
                 # breach: the setting did not reach its writer, tox's tests)
                 result.avoided[", ".join(f"{name}={value}" for name, value in settings)] += 1
                 continue
-            setting = next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
+            setting = _avoiding(known, loaded.env, header.environment)
+            setting = setting or next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
             if setting is not None:
                 result.avoided[setting] += 1
                 continue
@@ -229,6 +231,23 @@ def _addable(loaded: Policy, wanted: list[str]) -> bool:
     """Whether `check --update` would add an entry the policy lacks."""
     present = set(loaded.allow)
     return any(policy_entry(e)[1] not in present for e in wanted)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})  # what uv takes for true
+
+
+def _sets(environment: dict[str, str], name: str, value: str) -> bool:
+    had = environment.get(name)
+    return had is not None and (had == value or (value == "true" and had.strip().lower() in _TRUE))
+
+
+def _avoiding(known: Known | None, policy: dict[str, str], run: dict[str, str]) -> str | None:
+    """The policy's setting that avoids a known writer's writes (`Known.avoided_by`: `uv run`'s
+    sync, with UV_NO_SYNC), which the run did not have: "NAME=value" as the policy sets it."""
+    for name, value in known.avoided_by if known is not None else ():
+        if _sets(policy, name, value) and not _sets(run, name, value):
+            return f"{name}={policy[name]}"
+    return None
 
 
 def _moved_by(settings: dict[str, str], environment: dict[str, str]) -> list[tuple[str, str]]:

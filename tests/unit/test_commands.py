@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -80,3 +82,31 @@ def test_a_trace_made_with_the_policys_setting_is_not_said_to_lack_it(
         err = capsys.readouterr().err
         assert status == 1 and (said in err if said else "avoids" not in err), err
         assert ("1 place written outside it" in err) == bool(had), err
+
+
+@pytest.mark.parametrize("value", ["true", "1"])
+def test_a_policys_setting_that_avoids_uvs_sync_is_said_to_avoid_its_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, value: str
+) -> None:
+    """The policy's [env] UV_NO_SYNC (what the trace it was made from had) and a run traced
+    without it, where `uv run` locked the environment (.venv/.lock): the lock's setting is not
+    one a plan applies (it changes what uv does), and `check` called the write a plain breach no
+    allow entry covers. The policy's setting avoids it: said apart; a run traced with it set
+    that wrote there all the same is the policy's breach."""
+    from rotrace.commands import check
+
+    app = Path(tempfile.mkdtemp(prefix="rotrace-uv-app-", dir="/var/tmp"))  # outside /tmp, allowed
+    request.addfinalizer(lambda: shutil.rmtree(app))
+    venv = app / ".venv"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "rotrace.toml").write_text(f'version = 1\nallow = ["/tmp"]\n[env]\nUV_NO_SYNC = "{value}"\n')
+    verdicts = classify(event(str(venv / ".lock"), exe=b"/usr/local/bin/uv"))
+    assert verdicts[0].explanation is not None and verdicts[0].explanation.id == "uv-venv-lock"
+    for had, said in (({}, f"its [env] UV_NO_SYNC={value} avoids"), ({"UV_NO_SYNC": "1"}, "")):
+        header = TraceHeader(["uv", "run", "app"], str(app), 0, allowlist=["/tmp"], environment=had)
+        (tmp_path / "t.json").write_text(written_trace(header, verdicts))
+        status = check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True))
+        err = capsys.readouterr().err
+        assert status == 1 and (said in err if said else "its [env]" not in err), err
+        assert ("outside the policy" in err) == bool(had), err

@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.export",
     },
     "rotrace.commands": {
+        "rotrace.explain",
         "rotrace.pipeline",
         "rotrace.record",
         "rotrace.policy",

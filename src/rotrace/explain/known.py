@@ -34,6 +34,10 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # commands for the image's build (`{dir}`: each directory whose writes it avoids).
     env: tuple[tuple[str, str], ...] = ()
     build: tuple[str, ...] = ()
+    # Settings, each one enough, that avoid the writes but change what the program does (uv
+    # then leaves the environment as it is): the fix names them, a plan never sets them by
+    # itself, and a policy whose [env] has one avoids the writes (`check --policy`).
+    avoided_by: tuple[tuple[str, str], ...] = ()
     # A regex whose first group is the top of the writer's tree (a cache's root): writes
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
@@ -118,6 +122,7 @@ KNOWN: tuple[Known, ...] = (
         "checking it is in sync. In a read-only root 0.7.14-0.7.18 die with 'Read-only file system "
         "(os error 30)'; 0.7.19 and later carry on without the lock, silently (a WARN line only with -v).",
         fix="set UV_NO_SYNC=true (with UV_FROZEN=true) at run time: `uv run` then leaves the environment alone",
+        avoided_by=(("UV_NO_SYNC", "true"),),
         path=rf"/(\.lock|{TMP_NAME})$",
         exe=r"uv",
         in_venv=True,
@@ -154,6 +159,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv sync (installing into the environment)",
         why="uv writes INSTALLER, REQUESTED and uv_cache.json into each .dist-info it installs",
         fix="sync at build time, not at run time (UV_NO_SYNC=true); UV_NO_INSTALLER_METADATA=1 skips these files",
+        avoided_by=(("UV_NO_SYNC", "true"), ("UV_NO_INSTALLER_METADATA", "true")),
         path=r"\.dist-info/(INSTALLER|REQUESTED|uv_cache\.json|" + TMP_NAME + ")$",
         exe=r"uv",
         in_venv=True,
@@ -164,6 +170,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv (`uv run` or `uv sync` syncing the environment)",
         why="`uv run` installs or removes packages when the environment is out of date with uv.lock",
         fix="sync at build time and set UV_NO_SYNC=true at run time (or run the venv's python directly)",
+        avoided_by=(("UV_NO_SYNC", "true"),),
         path=r".",
         exe=r"uv",
         cmd=r"^(?!.*\buv(?:\s+-\S+)*\s+(?:venv|pip)\b)",  # `uv venv`, `uv pip install`: no sync
@@ -175,6 +182,7 @@ KNOWN: tuple[Known, ...] = (
         who="uv (`uv run`, `uv sync`)",
         why="uv re-locks when uv.lock is missing or out of date with pyproject.toml",
         fix="commit an up-to-date uv.lock and set UV_FROZEN=true (use it as is) or UV_LOCKED=true (fail if stale)",
+        avoided_by=(("UV_FROZEN", "true"), ("UV_LOCKED", "true")),
         path=r"/uv\.lock$",
         exe=r"uv",
     ),
