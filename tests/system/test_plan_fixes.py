@@ -408,3 +408,18 @@ def test_a_merged_cold_and_warm_run_keeps_the_store_persistent_on_a_fresh_tree(a
     seen = [subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
             for _ in "12"]  # fmt: skip
     assert [(r.returncode, r.stdout) for r in seen] == [(0, "runs 1\n"), (0, "runs 2\n")], seen[-1].stderr
+
+
+def test_a_check_that_pycache_is_writable_gets_numbas_setting_not_a_refusal(app: Path) -> None:
+    """What Numba does with its cache in __pycache__ already (a warm tree): it makes an unnamed
+    temporary file there to check it may write, and nothing else. Called bytecode, the place was
+    refused (it held files) with no fix, and the app then found no cache location; its setting
+    moves the cache to a writable place."""
+    (app / "__pycache__").mkdir()
+    (app / "__pycache__" / "app.total-4.py311.nbi").write_bytes(b"index")
+    proc = _run(app, "import tempfile; tempfile.TemporaryFile(dir='__pycache__').close()",
+                env=_env(app, PYTHONDONTWRITEBYTECODE="1"))  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    status, policy, err = _emit(app, "policy")
+    assert status == 0 and 'NUMBA_CACHE_DIR = "/tmp/numba-cache"' in policy, policy + err
+    assert "allow = []" in policy and "NOT MOUNTABLE" not in policy, policy  # nothing mounted there

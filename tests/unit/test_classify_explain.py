@@ -341,3 +341,16 @@ def test_a_home_elsewhere_is_read_as_a_home_for_writers_named_by_their_program()
     for e in lock:
         classifier.learn(e)
     assert classifier.classify(lock[1]).explanation is BY_ID["uv-venv-lock"]
+
+
+def test_an_unnamed_file_made_to_check_pycache_is_numbas_not_bytecode() -> None:
+    """Numba (`@jit(cache=True)`) with its cache in __pycache__ already checks it may write there
+    with an unnamed temporary file (O_TMPFILE) and writes nothing else: that was taken for
+    Python's bytecode, the place refused ("held files") and no fix given, where NUMBA_CACHE_DIR
+    moves Numba's cache. Python's own writes there (its mkdir, a .pyc) stay bytecode."""
+    probe = event("/srv/app/__pycache__")._replace(flags="O_RDWR|O_EXCL|O_NOFOLLOW|O_CLOEXEC|O_TMPFILE")
+    assert explain(probe, None) == BY_ID["numba-cache-check"]
+    assert ("NUMBA_CACHE_DIR", "/tmp/numba-cache") in BY_ID["numba-cache-check"].env
+    made = event("/srv/app/__pycache__", "mkdir", 0, syscall="mkdir")
+    pyc = event("/srv/app/__pycache__/app.cpython-311.pyc.140")
+    assert explain(made, None) == explain(pyc, None) == BY_ID["python-bytecode"]

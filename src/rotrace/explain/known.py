@@ -47,6 +47,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     config: bool = False
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
+    # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
+    # as a program that checks it may write there makes one; Python's own writes never do
+    unnamed: bool = False
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -230,6 +233,17 @@ KNOWN: tuple[Known, ...] = (
         why="Numba caches compiled functions (*.nbi, *.nbc) in __pycache__ beside the source",
         fix="NUMBA_CACHE_DIR=/tmp/numba-cache (on a writable tmpfs)",
         path=r"/__pycache__/[^/]+\.nb[ic]$",
+        env=(("NUMBA_CACHE_DIR", "/tmp/numba-cache"),),
+    ),
+    Known(
+        id="numba-cache-check",
+        title="Numba's check that it may cache beside the source",
+        who="Numba (`@jit(cache=True)`)",
+        why="Numba checks it may write into __pycache__ (an unnamed temporary file) before it loads "
+        "or saves a compiled function's cache there; refused, it finds no cache at all",
+        fix="NUMBA_CACHE_DIR=/tmp/numba-cache (on a writable tmpfs)",
+        path=r"/__pycache__$",
+        unnamed=True,
         env=(("NUMBA_CACHE_DIR", "/tmp/numba-cache"),),
     ),
     Known(
@@ -516,8 +530,9 @@ def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | 
     temporary name and renamed into a directory another writer shares (Numba's index in
     __pycache__) is that cache's, not the directory's usual writer's."""
     names = _names(event)
+    unnamed = "O_TMPFILE" in (event.flags or "")
     for known, pattern in _fitting(program_name(event.exe), venv is not None, cmdline):
-        if known.venv_root and os.path.dirname(event.path) != venv:
+        if (known.venv_root and os.path.dirname(event.path) != venv) or (known.unnamed and not unnamed):
             continue
         if any(pattern.search(name) is not None for name in names):
             return known
