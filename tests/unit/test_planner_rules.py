@@ -1114,3 +1114,21 @@ def test_files_written_whole_where_they_were_are_kept_as_an_atomic_save_keeps_th
     (egg / "PKG-INFO").write_text("kept from before\n")  # not written by the run: hidden by a mount
     plan = _plan(*writes, states={str(tmp_path): C, str(egg): C}, cwd=str(tmp_path))
     assert plan.mounts == [] and [b.point for b in plan.blocked] == [str(egg)], plan
+
+
+def test_no_build_step_for_bytecode_of_modules_the_command_generates() -> None:
+    """Mako's module_directory: the command makes mako_modules/, writes the templates' modules
+    there and their bytecode beside them. The plan mounts mako_modules (a tmpfs) and also said to
+    compile it at build time: the image has no such directory, and the mount would hide what a
+    build put there. The project's own bytecode still gets its step."""
+    made = "/srv/app/mako_modules"
+    plan = _plan(
+        event(made, "mkdir", 0),
+        event(f"{made}/page.html.py", "create"),
+        event(f"{made}/__pycache__", "mkdir", 0),
+        event(f"{made}/__pycache__/page.html.cpython-311.pyc", "create"),
+        event("/srv/app/pkg/__pycache__/m.cpython-311.pyc", "create"),
+        states={"/srv/app": C, made: A, "/srv/app/pkg/__pycache__": A},
+    )
+    assert plan.mounts == [made] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan
+    assert plan.build_steps == ["python3 -m compileall -q -l /srv/app/pkg"], plan

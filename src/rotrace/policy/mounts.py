@@ -1386,11 +1386,14 @@ class MountPlanner:
         if self._temp_moved is not None:
             self._env["TMPDIR"] = self._temp_moved[2]
         # a template that does not recurse (compileall -l: the directories bytecode was written
-        # for, never a venv below the project's) takes each; one that does, the outermost
-        build = [
-            BuildStep(t, tuple(sorted(dirs) if " -l " in t else outermost(dirs)), python)
-            for (t, python), dirs in sorted(self._build.items())
-        ]
+        # for, never a venv below the project's) takes each; one that does, the outermost. Not a
+        # directory the command made (the image has none to build in) nor one a mount hides.
+        build = []
+        for (t, python), dirs in sorted(self._build.items()):
+            there = {d for d in dirs if not self._planner.made_by_command(d)}
+            there = {d for d in there if not any(is_under(d, m) for m in mounts)}
+            if there:
+                build.append(BuildStep(t, tuple(sorted(there) if " -l " in t else outermost(there)), python))
         build_steps = [step.command() for step in build]
         persistent = sorted(p for p in self._persistent if p in mounts)
         seeded = [p for p in persistent if self._planner.seeded(p)]
