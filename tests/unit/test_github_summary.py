@@ -27,7 +27,9 @@ HOSTILE = ["[x](http://e)", "<img src=x>", "![i](http://e/i.png)", "`", "``a`", 
            "a\\|b", "|", "a\nb", "a\r\nb", "**b**", "_i_", "&amp;", "<script>alert(1)</script>", "<http://e>",
            "www.e.com", "a@e.com", " x ", "#", "- x", "\\", "\u2028", "[^1]", "~~s~~", "%0A::error::x",
            "a,b:c"]  # fmt: skip
-piece = st.sampled_from([*HOSTILE, "a", " ", "/"]) | st.characters(exclude_characters="\x00")
+# text: lone surrogates are no name (bytes that are not UTF-8 are test_pathnames_escape's)
+text = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+piece = st.sampled_from([*HOSTILE, "a", " ", "/"]) | text
 names = st.one_of(st.sampled_from(HOSTILE), st.lists(piece, min_size=1, max_size=6).map("".join))
 TAGS = {"h3", "p", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "strong"}
 
