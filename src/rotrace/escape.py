@@ -84,6 +84,13 @@ def is_plain(text: str, *, starts_line: bool = True) -> bool:
     )
 
 
+def not_plain_because(text: str) -> str:
+    """What in `text` keeps it from being written as it is (`is_plain` is False): for a note."""
+    if NOT_PLAIN.search(text) is not None:
+        return "a line break, a control or invisible character, or bytes that are not UTF-8"
+    return "a CI log's command (`##[`, `##vso[`, or `::` where a line starts), which a CI log would run"
+
+
 def ci_safe_json(text: str) -> str:
     """JSON text (or TOML: both read `\u0023` in a string as `#`) with no CI command in it: the
     sequences can only be inside its strings."""

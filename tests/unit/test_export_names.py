@@ -286,3 +286,21 @@ def test_a_changed_manifest_writes_every_string_escaped_and_as_itself(value: str
     doc = _one_document(text)
     assert isinstance(doc, dict) and set(doc) == {"kind", "metadata", "value", "block"}
     assert doc["value"] == value and doc["block"] == {"key": value}
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("d/##[x]", "a CI log's command"),
+        ("x##vso[task.setvariable]y", "a CI log's command"),
+        ("d\nx", "a line break, a control or invisible character"),
+        ("d\u202ex", "a line break, a control or invisible character"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["docker", "bwrap"])
+def test_a_name_left_out_of_a_line_of_flags_is_said_for_what_it_holds(fmt: str, name: str, why: str) -> None:
+    """A name holding `##[` is left out (a CI log would run it) but was said to hold a control
+    character: what it holds, said as such."""
+    path, rendered = _render(fmt, os.fsencode(name))
+    (note,) = [n for n in rendered.notes if n.startswith(safe_text(path) + ": ")]
+    assert f"holds {why}" in note and "left out" in note, note

@@ -24,6 +24,7 @@ from rotrace.escape import (
     code_escape,
     is_plain,
     kubelet_literal,
+    not_plain_because,
     safe_text,
 )
 from rotrace.export import FORMATS
@@ -378,8 +379,8 @@ def _flag_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     """Mount paths a line of flags can hold as they are, and notes for the rest."""
     ok = [m for m in paths if is_plain(m)]
     skipped = [
-        f"{m}: holds a line break, a control or invisible character, or bytes that are not UTF-8,"
-        " which no line of flags can hold: left out; rename it, or mount its parent"
+        f"{m}: holds {not_plain_because(m)}, which no line of flags can hold: left out; rename it, or"
+        " mount its parent"
         for m in paths
         if not is_plain(m)
     ]
