@@ -534,11 +534,10 @@ class Rechecked:
 
     def __iter__(self) -> Iterator[Verdict]:
         for v in self._verdicts:
-            read = v.harmless and v.explanation is READ_ONLY_DATABASE
-            if (v.allowed and not self._classifier.permits(v.event)) or (
-                read and not databases.candidate(v.event)
-            ):
-                verdict = self._classifier.classify(v.event, v.venv, known_venv=True)
+            said = v.harmless and v.explanation is READ_ONLY_DATABASE
+            read = said and databases.candidate(v.event)  # as Reclassified takes it
+            if (v.allowed and not self._classifier.permits(v.event)) or (said and not read):
+                verdict = self._classifier.classify(v.event, v.venv, known_venv=True, only_read=read)
                 yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict
             else:
                 yield v

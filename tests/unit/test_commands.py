@@ -110,3 +110,28 @@ def test_a_policys_setting_that_avoids_uvs_sync_is_said_to_avoid_its_writes(
         err = capsys.readouterr().err
         assert status == 1 and (said in err if said else "its [env]" not in err), err
         assert ("outside the policy" in err) == bool(had), err
+
+
+def test_a_database_only_read_stays_harmless_in_the_plan_of_its_saved_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A read-write open of an SQLite database that was only read: harmless in the run's report
+    (exit 0), but `allowlist` checked the saved `allowed` against the trace's allowlist, which
+    does not hold the database, classified the open again as a plain write, and planned a
+    persistent writable volume over data/. Checked again, it is the same harmless read."""
+    from rotrace.commands import allowlist, report
+
+    (opened,) = classify(event("/srv/app/data/app.db", "open"))
+    opened = dataclasses.replace(
+        opened,
+        event=opened.event._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC"),
+        allowed=True,
+        harmless=True,
+        explanation=READ_ONLY_DATABASE,
+    )
+    trace = _saved(tmp_path, "t.json", opened)
+    assert report(trace, View(github=False, quiet=True)) == 0
+    capsys.readouterr()
+    assert allowlist(trace, "policy", "app") == 0
+    policy = capsys.readouterr().out
+    assert "allow = []" in policy and "persistent" not in policy, policy
