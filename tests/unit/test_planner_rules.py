@@ -1132,3 +1132,23 @@ def test_no_build_step_for_bytecode_of_modules_the_command_generates() -> None:
     )
     assert plan.mounts == [made] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"}, plan
     assert plan.build_steps == ["python3 -m compileall -q -l /srv/app/pkg"], plan
+
+
+def test_a_file_deleted_then_written_whole_is_the_builds_own_not_data_it_keeps(tmp_path: Path) -> None:
+    """mkdocs' second build: each old file deleted, then written whole (`open(p, "w")`:
+    O_TRUNC). A file written whole over one the directory held is data the command keeps
+    (setuptools' .egg-info, a report written over: a seeded persistent mount), and so was each
+    of these, so site/ was refused ("held files") and the build failed under its plan. Deleted
+    first, the file is as fresh as one made in a directory the run made: an empty mount."""
+    app = _tree(tmp_path / "app", "site/index.html", "site/404.html", "report/summary.txt")
+    written = "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"
+    rebuilt = [
+        event(f"{app}/site/index.html", "delete", 0, syscall="unlink"),
+        event(f"{app}/site/404.html", "delete", 0, syscall="unlink"),
+        _opened(f"{app}/site/index.html", written),
+        _opened(f"{app}/site/404.html", written),
+        _opened(f"{app}/report/summary.txt", written),  # written over, never deleted
+    ]
+    plan = _plan(*rebuilt, states={app: C, f"{app}/site": C, f"{app}/report": C}, cwd=app)
+    report, site = f"{app}/report", f"{app}/site"
+    assert (plan.mounts, plan.persistent, plan.blocked) == ([report, site], [report], []), plan

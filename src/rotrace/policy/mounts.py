@@ -191,6 +191,9 @@ class _Planner:
         # or after deleting that very name (None: too many to remember)
         self.fresh_files: set[str] | None = set()
         self._deleted: set[str] = set()  # the names of files it deleted (or found none at), for fresh_files
+        # of those, the ones deleted or found missing (not only written whole) before a write there
+        self.gone: set[str] = set()
+        self.gone_known = True
         # files it updated in place before anything showed the name fresh: what it read back may
         # be from before the run (MountPlanner._reads_back); None: too many to tell
         self.read_back: set[str] | None = set()
@@ -205,8 +208,10 @@ class _Planner:
         self.emptied.add(written_directory(e, e.path))
         if len(self._deleted) < _CREATED_FILES:
             self._deleted.add(os.fsdecode(e.path))
+            self.gone.add(os.fsdecode(e.path))
         else:
             self.fresh_files = None  # too many to tell
+            self.gone_known = False
 
     def fresh_name(self, path: str) -> bool:
         """Nothing from before the run can be at `path` now: its directory was made by the run,
@@ -218,12 +223,21 @@ class _Planner:
         later, the run made."""
         if len(self._deleted) < _CREATED_FILES:
             self._deleted.add(path)
+            self.gone.add(path)
+        else:
+            self.gone_known = False
+
+    def was_gone(self, path: str) -> bool:
+        """The run deleted that very name, or found nothing there, before it wrote it: a file
+        written there is none the directory held (not known past a bound: taken as held)."""
+        return self.gone_known and path in self.gone
 
     def learn_update(self, path: str, made_anew: bool) -> None:
         """An open of `path` for update in place (`made_anew`: truncated or exclusive, so the
         run wrote it whole)."""
         if made_anew:
-            self.learn_absent(path)
+            if len(self._deleted) < _CREATED_FILES:
+                self._deleted.add(path)
         elif self.read_back is not None and not self.fresh_name(path):
             if len(self.read_back) >= _CREATED_FILES:
                 self.read_back = None
@@ -1161,6 +1175,8 @@ class MountPlanner:
             return False
         if "O_TRUNC" not in (e.flags or "") or _LOCK.search(e.path):
             return False
+        if self._planner.was_gone(os.fsdecode(e.path)):
+            return False  # deleted first (a build that cleans its output): made anew, none it held
         return self._planner.states.get(written_directory(e, e.path)) == DirState.CONTENT
 
     def _reads_back(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
