@@ -616,3 +616,27 @@ def test_the_command_cannot_change_the_code_rotrace_runs_after_it(mode: str, use
         assert appended == (mode == "--enforce"), proc.stderr  # allowed there; read-only in the sandbox
     finally:
         planted.unlink(missing_ok=True)
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize(
+    "confined", [["--enforce"], ["--read-only", "--keep-writes"]], ids=["enforce", "keep-writes"]
+)
+def test_a_module_planted_in_the_project_run_from_does_not_run_in_rotrace(
+    confined: list[str], work: Path
+) -> None:
+    """`python -m rotrace` from the project audited, allowed: the project comes first on rotrace's
+    module path, and the command planted a hashlib.py there, which the report process imported
+    once the command had ended (for --emit) and ran outside the confinement."""
+    planted = work.parent / f"{work.name}-planted"
+    module = f"import os\nopen({str(planted)!r}, 'w').write(str(os.getpid()))\n"
+    script = f"printf %s {shlex.quote(module)} > hashlib.py && printf %s {shlex.quote(module)} > yaml.py"
+    args = ["run", *confined, "--allow", ".", "--emit", "k8s", "--", "/bin/sh", "-c", script]
+    try:
+        proc = subprocess.run(
+            [PY, "-m", "rotrace", *args], cwd=work, capture_output=True, text=True, timeout=120
+        )
+        assert not planted.exists(), proc.stderr
+        assert "readOnlyRootFilesystem" in proc.stdout, proc.stderr  # the run reported, and exported
+    finally:
+        planted.unlink(missing_ok=True)

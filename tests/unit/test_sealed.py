@@ -14,7 +14,13 @@ from rotrace.errors import EXIT_SANDBOX
 from rotrace.policy.allowlist import Allowlist
 from rotrace.run.sealed import CodeWritable, seal
 
-NAMES = ("rt_sealed_planted", "rt_sealed_elsewhere", "rt_sealed_package", "rt_sealed_linked")
+NAMES = (
+    "rt_sealed_planted",
+    "rt_sealed_elsewhere",
+    "rt_sealed_package",
+    "rt_sealed_linked",
+    "rt_sealed_hard",
+)
 
 
 @pytest.fixture
@@ -29,6 +35,8 @@ def sealed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (elsewhere / "rt_sealed_elsewhere.py").write_text("LOADED = True\n")
     (elsewhere / "target.py").write_text("LOADED = True\n")
     (allowed / "rt_sealed_linked.py").symlink_to(elsewhere / "target.py")
+    (elsewhere / "rt_sealed_hard.py").write_text("LOADED = True\n")
+    (allowed / "hard-link.py").hardlink_to(elsewhere / "rt_sealed_hard.py")  # uv installs by hard links
     monkeypatch.syspath_prepend(str(elsewhere))
     monkeypatch.syspath_prepend(str(allowed))
     finders = list(sys.meta_path)
@@ -46,6 +54,13 @@ def test_a_module_found_where_the_command_may_write_is_refused(sealed: Path, nam
     with pytest.raises(CodeWritable, match=f"{name} would be loaded from {sealed}") as refused:
         importlib.import_module(name)
     assert refused.value.exit_status == EXIT_SANDBOX and name not in sys.modules
+
+
+def test_a_module_whose_file_has_another_name_is_refused(sealed: Path) -> None:
+    """Its other name may be where the command writes (a hard link in the allowed directory):
+    the same file, changed through it."""
+    with pytest.raises(CodeWritable, match=r"rt_sealed_hard would be loaded from .*\(a hard link\)"):
+        importlib.import_module("rt_sealed_hard")
 
 
 def test_modules_elsewhere_load_and_a_missing_one_is_missing(sealed: Path) -> None:

@@ -118,8 +118,9 @@ def _abandoning(handoff: Handoff) -> Iterator[None]:
 
 
 def _seal(request: RunRequest, *, tracer: bool, report: bool) -> None:
-    """--enforce: what this process may import once the command runs (its side's, the report
-    process's), imported now; then nothing more from where the command may write (sealed.py)."""
+    """A confined run: what this process may import once the command runs (its side's, the
+    report process's), imported now; then nothing more from where the command may write
+    (sealed.py)."""
     from rotrace.run import sealed
 
     if tracer:
@@ -151,10 +152,12 @@ def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status. In the
     report process forked early, the request goes to the tracer and this process reports."""
     global _parsing
-    enforced = request.options.writable is not None
+    # a confined run whose command may write where rotrace loads code from: --enforce's rules,
+    # --read-only's directories kept writable (the host's, bound in the sandbox)
+    sealed = request.options.writable is not None or (request.read_only and request.keep_writes)
     if _parsing is not None:
         inbox, _parsing = _parsing, None
-        if enforced:  # nothing loaded once the command runs from where it may write
+        if sealed:  # nothing loaded once the command runs from where it may write
             _seal(request, tracer=False, report=True)
         inbox.ask(request.frame())
         return _report(inbox)
@@ -163,6 +166,6 @@ def run(request: RunRequest) -> int:
 
     if init.under_init:  # the container's PID 1: the run ends with the command's top process
         request = request._replace(options=request.options._replace(container_init=True))
-    if enforced:  # a report process forked from here (by _take) is sealed with this one
+    if sealed:  # a report process forked from here (by _take) is sealed with this one
         _seal(request, tracer=True, report=_early is None)
     return trace_and_hand_over(request, _take())

@@ -1,13 +1,17 @@
-"""Under --enforce, no code loaded from where the command may write once it runs.
+"""In a confined run, no code loaded from where the command may write once it runs.
 
-Landlock confines the command, not rotrace: a module rotrace's own processes import after the
+`--enforce` confines the command, not rotrace, and `--read-only --keep-writes` binds the host's
+allowed directories into the sandbox: a module rotrace's own processes import after the
 command started (the report's, an export's, a part of rich drawn late) would run what the
 command wrote there, unconfined, outside the allowlist. rotrace installed in an allowed
 directory is no rare case: a project's `.venv` with `--allow .`, a CI clone under the default
-allowlist's /tmp. So both processes import what the run may need before the command starts
-(`preload`), and `seal` then refuses to load a module from a place the allowlist lets the
-command write: a forgotten import is an error of rotrace's (exit 5), never the command's code
-run by rotrace. (`--read-only` needs none of it: the sandbox binds rotrace's code read-only.)
+allowlist's /tmp, `python -m rotrace` from the project (its directory first on the module
+path), compiled copies under PYTHONPYCACHEPREFIX. So both processes import what the run may
+need before the command starts (`preload`), and `seal` then refuses to load a module from a
+place the allowlist lets the command write, or from a file with another name (a hard link
+the command may reach): a forgotten import is an error of rotrace's (exit 5), never the
+command's code run by rotrace. (`--read-only` alone needs none of it: the command writes
+into the sandbox's tmpfs, never the host's files.)
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ REPORT_MODULES: tuple[str, ...] = (
     "rotrace.report.quiet",
     "rotrace.report.render",
     "rotrace.report.diff",
+    "select",
     "yaml",
     "tomli_w",
     "rich.align",
@@ -120,10 +125,23 @@ class _Sealed:
         for place in _places(spec):
             if self._writable(place) or self._writable(os.path.realpath(place)):
                 raise CodeWritable(
-                    f"{name} would be loaded from {place} while the command runs, and --enforce lets the"
-                    " command write there: install rotrace outside the allowlist's directories"
+                    f"{name} would be loaded from {place} while the command runs, where the confined"
+                    " command may write: install rotrace outside the allowlist's directories"
+                )
+            if _linked(place):
+                raise CodeWritable(
+                    f"{name} would be loaded from {place} while the command runs, a file with another"
+                    " name (a hard link), which the confined command may reach"
                 )
         return spec
+
+
+def _linked(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False  # not there (a compiled copy not made yet): nothing to load from it
+    return st.st_nlink > 1 and not os.path.isdir(path)
 
 
 def _places(spec: ModuleSpec) -> list[str]:

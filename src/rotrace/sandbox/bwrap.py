@@ -89,8 +89,10 @@ def code_paths() -> list[str]:
     tracer inside, or the report process outside, loads after it starts (rotrace installed in
     an allowed project's .venv, kept writable by --keep-writes). Not the working directory nor
     one holding it: the project audited, on the module path only by PYTHONPATH (docs/limits.md)."""
-    cwd = os.getcwd()
-    return sorted({p for p in sys.path if p.startswith("/") and os.path.isdir(p) and not is_under(cwd, p)})
+    cwd = os.path.realpath(os.getcwd())
+    paths = [*sys.path, sys.pycache_prefix or ""]  # the compiled copies too, where they are kept apart
+    real = {os.path.realpath(p) for p in paths if p.startswith("/") and os.path.isdir(p)}
+    return sorted(p for p in real if not is_under(cwd, p))  # by the names the command reaches them
 
 
 def confinement() -> list[str]:
