@@ -141,3 +141,53 @@ def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_pa
         pipeline.add(v)
     plan = pipeline.mount_plan(verdicts, header)
     assert plan.mounts == [index] and plan.persistent == [index], plan
+
+
+@pytest.mark.parametrize(
+    ("second", "kept"),
+    [
+        ("met", True),  # it found its earlier upload where it would make one (O_EXCL: EEXIST)
+        ("read", True),  # it read the earlier upload back (a trace with the reads, --all-opens)
+        ("fresh", False),  # it made a new file by a name of its own: nothing says it uses the old ones
+    ],
+)
+def test_uploads_an_earlier_run_left_are_kept_where_a_later_run_went_on_from_them(
+    tmp_path: Path, second: str, kept: bool
+) -> None:
+    """A cold run made media/uploads and saved an upload; a warm one found it there. Merged, the
+    command made media/ (the cold run's mkdir) and its writes were new files, no data kept in
+    place: an emptyDir, where the warm trace alone refused an empty mount ("held files"), and a
+    restart lost the uploads. Where the later run met or read the earlier run's files again, the
+    directory is persistent; else the plan says a restart loses them."""
+    from rotrace.events import DirState
+    from rotrace.pipeline import Pipeline
+
+    app = tmp_path / "app"
+    media, uploads = app / "media", app / "media" / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "up0.txt").write_text("upload 0\n")
+    made = event(str(media), "mkdir", 0, syscall="mkdir")
+    first = [made, event(str(uploads), "mkdir", 0, syscall="mkdir"), event(str(uploads / "up0.txt"))]
+    old = str(uploads / "up0.txt")
+    touched = {
+        "met": [event(old, "create", "EEXIST")._replace(flags="O_WRONLY|O_CREAT|O_EXCL")],
+        "read": [event(old, "open", write=False)._replace(flags="O_RDONLY|O_CLOEXEC")],
+        "fresh": [],
+    }[second]
+    later = [made._replace(result=-17), *touched, event(str(uploads / "up1.txt"))]
+    paths = []
+    for run, (events, state) in enumerate(((first, DirState.ABSENT), (later, DirState.CONTENT))):
+        states = {os.fsencode(app): DirState.CONTENT, os.fsencode(media): state, os.fsencode(uploads): state}
+        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    pipeline = Pipeline.of(header)
+    for v in verdicts:
+        pipeline.add(v)
+    plan = pipeline.mount_plan(verdicts, header)
+    assert plan.mounts == [str(media)] and plan.persistent == ([str(media)] if kept else []), plan
+    lost = [n for n in plan.notes if n.startswith(f"{media} held files before some of the merged runs")]
+    assert bool(lost) != kept, plan.notes

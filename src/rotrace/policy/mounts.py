@@ -180,6 +180,9 @@ class _Planner:
         self.symlinked: set[str] = set()  # names the command made as symbolic links
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
+        # directories the command read a file in (a trace with the reads: --all-opens), or found
+        # one where it would make it (EEXIST), bounded
+        self.read_in: set[str] = set()
         self.kept_files: set[str] = set()  # the files it keeps there
         self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
         self.emptied: set[str] = set()  # directories it deleted an entry of
@@ -524,17 +527,34 @@ class _Planner:
 
     def _kept_since_made(self, point: str) -> bool:
         """A merged trace's directory that some runs made and the others found holding files,
-        where the command keeps data: they found what the runs before them left. Where it is
-        not on this machine (a fresh checkout, as before the runs that made it) there is nothing
-        from before to read, and nothing to copy in: the volume keeps the data from the first
-        run on. Where it is, all it holds must be that data (`_data_place`)."""
-        if os.path.lexists(point):
+        where the command keeps data (updates it in place) or met its files again (read them
+        back in a trace with the reads, --all-opens: uploads served again; found one there
+        where it would make it, O_EXCL: the next free name): they found what the runs before
+        them left, and went on from it.
+        Where it is not on this machine (a fresh checkout, as before the runs that made it)
+        there is nothing from before to read, and nothing to copy in: the volume keeps the data
+        from the first run on. Where it is, all it holds must be that data (`_data_place`),
+        unless the runs read it back (what they made, whatever it is)."""
+        read = self.reads_back_in(point)
+        if os.path.lexists(point) and not read:
             return self._data_place(point)
         return (
-            point in self.kept_data
+            (point in self.kept_data or read)
             and self._seedable(point)
             and not any(is_under(p, point) for p in self.programs)
         )
+
+    def reads_back_in(self, point: str) -> bool:
+        return any(is_under(d, point) for d in self.read_in)
+
+    def learn_read(self, path: str) -> None:
+        if len(self.read_in) < _CREATED_FILES:
+            self.read_in.add(os.path.dirname(path) or "/")
+
+    def earlier_runs_left(self, point: str) -> bool:
+        """A merged trace's directory some runs made that others found holding files (what the
+        runs before them left there), kept by no volume: a restart loses what it holds."""
+        return self._held_in_a_run(point) and not self.seeded(point)
 
     def _held_in_a_run(self, directory: str) -> bool:
         """A merged trace's directory that held files before some run, made by others (a cold
@@ -938,6 +958,11 @@ class MountPlanner:
             self._planner.learn_absent(os.fsdecode(e.path))
         elif e.op in ("mkdir", "create") and e.errno == "ENOENT":
             self._learn_way(e)
+        if not e.unresolved and (
+            (not e.write and e.op == "open" and not e.failed)  # a file read (--all-opens)
+            or (e.op in ("open", "create") and e.errno == "EEXIST")  # one met where it would make it
+        ):
+            self._planner.learn_read(os.fsdecode(e.path))  # what a directory's files are for
         if not e.write or v.harmless:
             return
         planner = self._planner
@@ -1612,6 +1637,13 @@ class MountPlanner:
                 f" the plan's mounts, where a {kind} fails with EXDEV (Invalid cross-device link) and only a"
                 " program that then copies carries on; no mount holds both: make the file in"
                 f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
+            )
+        for point in outermost({m for m in mounts if m not in SCRATCH and planner.earlier_runs_left(m)}):
+            notes.append(
+                f"{point} held files before some of the merged runs that the runs before them made (uploads,"
+                " outputs, a cache), and the plan mounts it empty: a restart loses them; if the app reads"
+                " them back, list it under `persistent` (a trace made with --all-opens records the reads,"
+                " and the plan then keeps them)"
             )
         for known, count in sorted(self._unheeded.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env)
