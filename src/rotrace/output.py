@@ -91,12 +91,16 @@ def _refuse(path: str, why: str) -> BadInput:
     return BadInput(f"cannot write the trace to {path}: {why}")
 
 
-def open_output(path: str, create: bool = True, identity: tuple[int, int] | None = None) -> int:
+def open_output(
+    path: str, create: bool = True, identity: tuple[int, int] | None = None, guarded: bool = False
+) -> int:
     """An fd open for writing on `path` (created, or emptied), refusing what the kernel's
     fs.protected_symlinks and fs.protected_regular refuse, even where they are off: in a
     sticky world-writable directory (/tmp), a symlink or an existing file another user put
     there (rotrace run as root would otherwise write where they point), and a file with other
     names (a hard link to /etc/shadow). With `identity` (dev, ino), the file must be that one.
+    `guarded`: where a confined command may write (an earlier run of it may have put a symlink
+    or a hard link there, as any user), neither is followed nor emptied, whoever owns them.
     """
     directory, name = os.path.split(path)
     flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT if create else os.O_NONBLOCK)
@@ -119,6 +123,8 @@ def open_output(path: str, create: bool = True, identity: tuple[int, int] | None
                 link = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if shared and link.st_uid not in trusted:
                     raise _refuse(path, _foreign("a symlink", link.st_uid)) from None
+                if guarded:
+                    raise _refuse(path, _GUARDED.format("a symbolic link: not followed")) from None
                 fd = os.open(name, flags, 0o666, dir_fd=dir_fd)  # its owner is trusted: follow it
         except OSError as exc:
             raise _refuse(path, exc.strerror or str(exc)) from None
@@ -132,6 +138,8 @@ def open_output(path: str, create: bool = True, identity: tuple[int, int] | None
             raise _refuse(path, _foreign("a file", st.st_uid))
         if shared and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
             raise _refuse(path, "it has other names (hard links) in a shared directory: not emptied")
+        if guarded and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise _refuse(path, _GUARDED.format("a file with other names (hard links): not emptied"))
         if stat.S_ISREG(st.st_mode):
             os.ftruncate(fd, 0)
         if not create:
@@ -140,6 +148,9 @@ def open_output(path: str, create: bool = True, identity: tuple[int, int] | None
         os.close(fd)
         raise
     return fd
+
+
+_GUARDED = "it is {}, where the confined command may write (a run of it may have put it there)"
 
 
 def _foreign(what: str, uid: int) -> str:
@@ -157,7 +168,8 @@ class TraceOutput:
     (`handover`): rotrace's processes are out of the command's reach (tracer/linux/hardening.py),
     so neither can open the other's descriptors through /proc either."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, guarded: bool = False) -> None:
+        """`guarded`: the path is where a confined command may write (open_output)."""
         self.path = path
         self.error: str | None = None
         self.fp: IO[str] | None = None
@@ -173,7 +185,7 @@ class TraceOutput:
             stdout_open("--json -")
             self.fp = sys.stdout
         elif path is not None:
-            self.fp = os.fdopen(open_output(path), "w", encoding="utf-8")
+            self.fp = os.fdopen(open_output(path, guarded=guarded), "w", encoding="utf-8")
 
     @property
     def shown(self) -> str:

@@ -640,3 +640,31 @@ def test_a_module_planted_in_the_project_run_from_does_not_run_in_rotrace(
         assert "readOnlyRootFilesystem" in proc.stdout, proc.stderr  # the run reported, and exported
     finally:
         planted.unlink(missing_ok=True)
+
+
+def test_rotrace_writes_nothing_where_the_command_pointed_its_names(work: Path, outside: Path) -> None:
+    """What rotrace writes by a name in an allowed directory, the command (which may change
+    names there) pointed elsewhere: the GitHub step summary, whose directory it swapped for a
+    symlink to a place the allowlist refuses it (rotrace appended there after the command ran);
+    the JSON trace, a symlink an earlier run of the command left (the next run followed it and
+    emptied the file it points to: the command's own user owns the link, so it passed for
+    rotrace's own)."""
+    summary_dir = work / "summary"
+    summary_dir.mkdir()
+    (summary_dir / "step.md").write_text("")
+    target = outside / "precious"
+    target.write_text("kept\n")
+    swap = (
+        f"mv {summary_dir} {summary_dir}.old && ln -s {outside} {summary_dir} && ln -s {target} {work}/t.json"
+    )
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_dir / "step.md")}
+    enforce = [PY, "-m", "rotrace", "run", "--enforce", "--allow", str(work)]
+    first = subprocess.run([*enforce, "--", "/bin/sh", "-c", swap], cwd=work, env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert list(outside.iterdir()) == [target], first.stderr  # no summary made outside
+    assert "rotrace" in (work / "summary.old" / "step.md").read_text()  # the summary, where it was
+    again = subprocess.run([*enforce, "--json", "t.json", "--", "/bin/true"], cwd=work, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 3 and "symbolic link" in again.stderr, again.stderr
+    assert target.read_text() == "kept\n"

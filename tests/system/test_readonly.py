@@ -201,3 +201,38 @@ def test_a_symlink_made_in_devs_tmpfs_went_through_and_is_no_erofs(tmp_path: Pat
     made = [(e["op"], e["errno"], e["ro_forecast"]) for e in trace["events"] if e["op"] == "symlink"]
     assert made == [("symlink", None, "ok")] * 2, proc.stderr
     assert trace["summary"]["ro_failures"] == 0 and "EROFS" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -> None:
+    """A persistent place starts with a copy of what it holds (under $TMPDIR), removed after the
+    run. The command left a directory there it made unreadable (the copy stayed, its files on
+    the host, while the warnings said it was removed), and a chain of directories deeper than
+    Python's recursion (shutil.rmtree raised: exit 70, no verdict)."""
+    from tests.support.as_user import NOBODY
+    from tests.support.tracing import NON_ROOT_PYTHON, portable_site
+
+    base = Path(tempfile.mkdtemp(prefix="rotrace-seed-left-", dir="/var/tmp"))
+    try:
+        site = portable_site(base / "site")
+        app, scratch = base / "app", base / "tmp"
+        (app / "data").mkdir(parents=True)
+        scratch.mkdir()
+        (app / "data" / "f").write_text("hello\n")
+        (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
+        subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
+        script = (
+            "mkdir data/shut && echo x > data/shut/x && chmod 000 data/shut && cd data"
+            " && i=0 && while [ $i -lt 1100 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done"
+        )
+        as_user = NOBODY if user == "nobody" else []
+        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(app), "TMPDIR": str(scratch)}
+        argv = [*as_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "-q", "--read-only", "--policy", "p.toml"]
+        proc = subprocess.run([*argv, "--", "/bin/sh", "-c", script], cwd=app, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0 and "no violations" in proc.stdout + proc.stderr, proc.stderr
+        assert list(scratch.iterdir()) == [], proc.stderr  # the copy removed
+        assert sorted(p.name for p in (app / "data").iterdir()) == ["f"]  # the host's data untouched
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
+        subprocess.run(["rm", "-rf", str(base)], check=False)

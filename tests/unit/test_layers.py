@@ -104,6 +104,7 @@ ALLOWED: dict[str, set[str]] = {
     "rotrace.run.launch": {
         "rotrace.run.init",
         "rotrace.run.sealed",
+        "rotrace.report",
         "rotrace.run.handoff",
         "rotrace.run.request",
         "rotrace.run.tracer_side",

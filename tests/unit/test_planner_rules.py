@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -1152,3 +1153,24 @@ def test_a_file_deleted_then_written_whole_is_the_builds_own_not_data_it_keeps(t
     plan = _plan(*rebuilt, states={app: C, f"{app}/site": C, f"{app}/report": C}, cwd=app)
     report, site = f"{app}/report", f"{app}/site"
     assert (plan.mounts, plan.persistent, plan.blocked) == ([report, site], [report], []), plan
+
+
+def test_a_directory_emptied_and_filled_with_a_deep_chain_is_walked_without_recursion(tmp_path: Path) -> None:
+    """A command that deletes what a directory held and leaves a chain of directories deeper
+    than Python's recursion there: the check of what it holds (os.walk, recursive in 3.11)
+    raised RecursionError, and the run's report, and `rotrace report` of its trace, ended in
+    an internal error with no verdict."""
+    app = _tree(tmp_path / "app", "out/old.html")
+    (app_out := Path(app) / "out" / "old.html").unlink()
+    chain, made = app_out.parent, []
+    for _ in range(1050):  # past the recursion limit (1000)
+        chain = chain / "d"
+        made.append(event(str(chain), "mkdir", 0))
+    subprocess.run(["sh", "-c", "i=0; while [ $i -lt 1050 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done"],
+                   cwd=app_out.parent, check=True)  # fmt: skip
+    deleted = event(f"{app}/out/old.html", "delete", 0, syscall="unlink")
+    try:
+        plan = _plan(deleted, *made, states={app: C, f"{app}/out": C}, cwd=app)
+    finally:  # removed here: pytest's own removal of tmp_path recurses too
+        subprocess.run(["rm", "-rf", str(app_out.parent / "d")], check=True)
+    assert plan.mounts == [f"{app}/out"] and plan.blocked == [], plan

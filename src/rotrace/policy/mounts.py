@@ -456,24 +456,20 @@ class _Planner:
         fresh = self.fresh_files
         if fresh is None or not any(is_under(d, point) for d in self.emptied):
             return False
-        seen = 0
-
-        def unreadable(error: OSError) -> None:
-            raise error
-
+        seen, below = 0, [point]  # walked without recursion: a chain of directories may be deep
         try:
-            for top, dirs, files in os.walk(point, onerror=unreadable):
-                seen += len(dirs) + len(files)
-                if seen > _CREATED_FILES:
-                    return False
-                for name in dirs:
-                    path = os.path.join(top, name)
-                    if os.path.islink(path) or path not in self.created:
-                        return False
-                for name in files:
-                    path = os.path.join(top, name)
-                    if path not in fresh or path in self.kept_files or os.path.islink(path):
-                        return False
+            while below:
+                with os.scandir(below.pop()) as entries:
+                    for entry in entries:
+                        seen += 1
+                        if seen > _CREATED_FILES:
+                            return False
+                        if entry.is_dir(follow_symlinks=False):
+                            if entry.path not in self.created:
+                                return False
+                            below.append(entry.path)
+                        elif entry.is_symlink() or entry.path not in fresh or entry.path in self.kept_files:
+                            return False
         except OSError:
             return False
         return True

@@ -5,6 +5,7 @@ in the summary every name is a code span, so none renders as Markdown or HTML.""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -156,8 +157,28 @@ def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) 
     _append_summary(step_summary(header, agg, plan), out)
 
 
-def _append_summary(text: str, out: IO[str]) -> None:
+_held: tuple[str, int] | None = None  # the summary opened before the command started: its path, fd
+
+
+def hold_summary() -> None:
+    """Open the step summary now, before a confined command starts: it may replace a directory
+    on the way to the summary with a symlink (a place the allowlist refuses it), where an open
+    by name after it ran would append. A failure is said when the summary is written."""
+    global _held
     path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path and _held is None:
+        with contextlib.suppress(OSError):
+            _held = (path, _open_summary(path))
+
+
+def _append_summary(text: str, out: IO[str]) -> None:
+    global _held
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    held, _held = _held, None
+    if held is not None and held[0] == path:
+        with os.fdopen(held[1], "a", encoding="utf-8") as f:
+            f.write(text)
+        return
     if path:
         try:
             fd = _open_summary(path)

@@ -121,8 +121,11 @@ def _seal(request: RunRequest, *, tracer: bool, report: bool) -> None:
     """A confined run: what this process may import once the command runs (its side's, the
     report process's), imported now; then nothing more from where the command may write
     (sealed.py)."""
+    from rotrace.report.github import hold_summary
     from rotrace.run import sealed
 
+    if report and request.view.github:
+        hold_summary()  # by its name now, before the command can change the way to it
     if tracer:
         sealed.preload(sealed.TRACER_MODULES)
     if report:

@@ -36,7 +36,7 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
         passed = _inherited(request)
-        output = TraceOutput(request.json_path)
+        output = TraceOutput(request.json_path, guarded=_guarded(request, request.json_path))
         # The report process opens the trace again by its path: the same file (it was forked first).
         since = databases.now()
         handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover(), since).message())
@@ -46,6 +46,16 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
         handoff.abort()
         raise
     return handoff.finish(Result(result, writable))
+
+
+def _guarded(request: RunRequest, path: str | None) -> bool:
+    """A file rotrace writes where the confined command may write (what --enforce's rules or
+    --read-only --keep-writes's binds let it reach): a symlink or hard link there may be the
+    command's, left by an earlier run, and is not followed (output.open_output)."""
+    confined = request.options.writable is not None or (request.read_only and request.keep_writes)
+    return (
+        confined and path not in (None, "-") and request.allowlist.allows(os.fsencode(os.path.abspath(path)))
+    )
 
 
 def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str] | None]:

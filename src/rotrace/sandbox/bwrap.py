@@ -214,10 +214,13 @@ def _through_symlink(path: str) -> str | None:
 
 
 @contextlib.contextmanager
-def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> Iterator[dict[str, str]]:
+def seeded(
+    allowlist: Allowlist, persistent: tuple[str, ...], keep: bool, left: list[str] | None = None
+) -> Iterator[dict[str, str]]:
     """A copy of each persistent place that is an allowed directory holding files (`cp -a`:
-    modes, owners, links and times kept), for the sandbox to bind there; removed at the end.
-    Without them the place would be an empty tmpfs, and the app would miss its data."""
+    modes, owners, links and times kept), for the sandbox to bind there; removed at the end
+    (`left`: the copies that could not be, to be said). Without them the place would be an
+    empty tmpfs, and the app would miss its data."""
     wanted = [p for p in dict.fromkeys(persistent) if not keep and p in _directories(allowlist)]
     # never a system directory (a hand-written `persistent = ["/"]` would copy the machine)
     wanted = [p for p in wanted if p not in SYSTEM_DIRS and not any(is_under(p, d) for d in _PROVIDED)]
@@ -237,7 +240,17 @@ def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> Ite
             seeds[path] = copy
         yield seeds
     finally:
-        shutil.rmtree(top, ignore_errors=True)
+        if not _remove(top) and left is not None:
+            left.append(top)
+
+
+def _remove(top: str) -> bool:
+    """Remove the copies, whatever the command made in them: a directory it left unreadable
+    (chmod 000), a chain of directories deeper than Python's recursion (shutil.rmtree's, 3.11),
+    never following a symlink nor leaving this filesystem. Whether it is gone."""
+    subprocess.run(["chmod", "-R", "u+rwX", "--", top], capture_output=True, check=False)
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", top], capture_output=True, check=False)
+    return not os.path.lexists(top)
 
 
 def _directories(allowlist: Allowlist) -> set[str]:
@@ -294,8 +307,17 @@ def trace_in_sandbox(
     to the tracer inside, which sends what it has, then a Checkpoint: `on_checkpoint` then.
     `persistent`: the policy's persistent places (`seeded`)."""
     bwrap = find_bwrap()
-    with seeded(allowlist, persistent, keep) as seeds:
-        return _trace_in(bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds)
+    left: list[str] = []
+    with seeded(allowlist, persistent, keep, left) as seeds:
+        result, sandbox = _trace_in(
+            bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds
+        )
+    result.warnings.extend(
+        f"the copy of the persistent places the sandbox started with, {top}, could not all be removed"
+        " (the command left something there rotrace may not remove): remove it"
+        for top in left
+    )
+    return result, sandbox
 
 
 def _trace_in(
