@@ -103,7 +103,8 @@ def open_output(
     or a hard link there, as any user), neither is followed nor emptied, whoever owns them.
     """
     directory, name = os.path.split(path)
-    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT if create else os.O_NONBLOCK)
+    # never waited on: a FIFO with no reader (ENXIO), which a command could have left there
+    flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_CREAT if create else 0)
     try:
         dir_fd = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
@@ -127,7 +128,8 @@ def open_output(
                     raise _refuse(path, _GUARDED.format("a symbolic link: not followed")) from None
                 fd = os.open(name, flags, 0o666, dir_fd=dir_fd)  # its owner is trusted: follow it
         except OSError as exc:
-            raise _refuse(path, exc.strerror or str(exc)) from None
+            why = "a FIFO no process reads (or a socket): not waited on" if exc.errno == errno.ENXIO else None
+            raise _refuse(path, why or exc.strerror or str(exc)) from None
     finally:
         os.close(dir_fd)
     try:
@@ -142,8 +144,7 @@ def open_output(
             raise _refuse(path, _GUARDED.format("a file with other names (hard links): not emptied"))
         if stat.S_ISREG(st.st_mode):
             os.ftruncate(fd, 0)
-        if not create:
-            os.set_blocking(fd, True)
+        os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise

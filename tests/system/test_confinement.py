@@ -668,3 +668,41 @@ def test_rotrace_writes_nothing_where_the_command_pointed_its_names(work: Path, 
                            text=True, timeout=120)  # fmt: skip
     assert again.returncode == 3 and "symbolic link" in again.stderr, again.stderr
     assert target.read_text() == "kept\n"
+
+
+def test_a_trace_reached_through_a_symlinked_directory_is_guarded_too(work: Path, outside: Path) -> None:
+    """The allowed directory named through a symlink to it (`--json link/t.json`, link -> the
+    allowed real/): the guard read the path as written, not as the kernel takes it, and
+    followed the symlink an earlier run of the command left at t.json, emptying the file
+    outside the allowlist it points to."""
+    real, link = work / "real", work / "link"
+    real.mkdir()
+    link.symlink_to(real)
+    target = outside / "precious"
+    target.write_text("kept\n")
+    enforce = [PY, "-m", "rotrace", "run", "--enforce", "--allow", str(real)]
+    plant = subprocess.run([*enforce, "--", "ln", "-s", str(target), str(real / "t.json")], cwd=work,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert plant.returncode == 0, plant.stderr
+    again = subprocess.run([*enforce, "--json", str(link / "t.json"), "--", "/bin/true"], cwd=work,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 3 and "symbolic link" in again.stderr, again.stderr
+    assert target.read_text() == "kept\n"
+
+
+def test_a_step_summary_the_command_replaced_gets_rotraces_summary_and_a_warning(work: Path) -> None:
+    """The command renamed its own file over the step summary (\"no violations\"): rotrace
+    appended its summary to the file it had opened before, now unlinked, and the summary a
+    reviewer reads was the command's alone, without a word."""
+    summary = work / "step.md"
+    summary.write_text("")
+    forge = (
+        f"echo 'FAKE: no violations' > {work}/new.md && mv {work}/new.md {summary} && touch /var/tmp/rt-x-$$"
+    )
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    enforce = [PY, "-m", "rotrace", "run", "--enforce", "--allow", str(work)]
+    proc = subprocess.run([*enforce, "--", "/bin/sh", "-c", forge], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    text = summary.read_text()
+    assert text.startswith("FAKE: no violations\n") and "rotrace" in text[20:], text
+    assert "replaced the step summary" in proc.stdout + proc.stderr, proc.stderr

@@ -89,6 +89,18 @@ def test_a_trace_file_the_command_replaces_is_not_written_into(tmp_path: Path) -
     assert (tmp_path / "t.json").read_text() == "forged\n"
 
 
+def test_a_fifo_at_the_trace_path_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO no process reads where the trace goes (a confined command's earlier run may leave
+    one in a directory it may write): rotrace waited in open(2) for ever, before the command
+    started, with no verdict and no exit status."""
+    os.mkfifo(tmp_path / "t.json")
+    try:
+        proc = _rotrace(tmp_path, "run", "-q", "--json", "t.json", "--", "true")
+    finally:
+        (tmp_path / "t.json").unlink()  # pytest would open it, for ever, as it ends
+    assert proc.returncode == 3 and "a FIFO no process reads" in proc.stderr, proc.stderr
+
+
 @pytest.mark.needs("prlimit")
 def test_a_trace_past_the_file_size_limit_is_one_line_after_the_whole_report(tmp_path: Path) -> None:
     """Past RLIMIT_FSIZE (EFBIG), where the scratch copy of the rendered events fails first: the

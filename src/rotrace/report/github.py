@@ -157,27 +157,66 @@ def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) 
     _append_summary(step_summary(header, agg, plan), out)
 
 
-_held: tuple[str, int] | None = None  # the summary opened before the command started: its path, fd
+class _Held:
+    """The step summary and its directory, opened before a confined command started."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.name = os.path.basename(path)
+        try:
+            self.fd = _open_summary(self.name, self.directory)
+        except OSError:
+            os.close(self.directory)
+            raise
+
+    def append(self, text: str, out: IO[str]) -> None:
+        """Into the summary, if its name in its directory still names the file opened before;
+        else (the command put another file there, its own summary) into what that name holds
+        now, in the same directory, after saying so."""
+        try:
+            with contextlib.ExitStack() as closing:
+                closing.callback(os.close, self.directory)
+                held = closing.enter_context(os.fdopen(self.fd, "a", encoding="utf-8"))
+                try:
+                    now = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
+                except FileNotFoundError:
+                    now = None
+                here = os.fstat(held.fileno())
+                if now is not None and (now.st_dev, now.st_ino) == (here.st_dev, here.st_ino):
+                    held.write(text)
+                    return
+                said = f"rotrace: the traced command replaced the step summary {self.path} while it ran"
+                print(safe_text(f"{said}: what it holds before rotrace's summary is the command's"), file=out)
+                fd = _open_summary(self.name, self.directory)
+                with os.fdopen(fd, "a", encoding="utf-8") as f:
+                    f.write(text)
+        except OSError as exc:
+            why = _REFUSED.get(exc.errno or 0, exc.strerror)
+            print(safe_text(f"rotrace: cannot write the step summary {self.path}: {why}"), file=out)
+
+
+_held: _Held | None = None  # the summary opened before the command started
 
 
 def hold_summary() -> None:
-    """Open the step summary now, before a confined command starts: it may replace a directory
-    on the way to the summary with a symlink (a place the allowlist refuses it), where an open
-    by name after it ran would append. A failure is said when the summary is written."""
+    """Open the step summary and its directory now, before a confined command starts: it may
+    replace a directory on the way to the summary with a symlink (a place the allowlist
+    refuses it), where an open by name after it ran would append. A failure is said when the
+    summary is written."""
     global _held
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path and _held is None:
         with contextlib.suppress(OSError):
-            _held = (path, _open_summary(path))
+            _held = _Held(path)
 
 
 def _append_summary(text: str, out: IO[str]) -> None:
     global _held
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     held, _held = _held, None
-    if held is not None and held[0] == path:
-        with os.fdopen(held[1], "a", encoding="utf-8") as f:
-            f.write(text)
+    if held is not None and held.path == path:
+        held.append(text, out)
         return
     if path:
         try:
@@ -194,13 +233,13 @@ def _append_summary(text: str, out: IO[str]) -> None:
 _REFUSED = {errno.ELOOP: "a symbolic link", errno.ENXIO: "not a regular file"}
 
 
-def _open_summary(path: str) -> int:
+def _open_summary(path: str, directory: int | None = None) -> int:
     """The step summary, open for appending: the runner makes it a regular file, and the
     command (which may write beside it) could have put a FIFO there (no reader: rotrace would
     wait for ever) or a symbolic link (rotrace would append where it points). Neither is
-    followed nor waited on."""
+    followed nor waited on. `directory`: an fd the path is relative to."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                 0o666)  # fmt: skip
+                 0o666, dir_fd=directory)  # fmt: skip
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file")

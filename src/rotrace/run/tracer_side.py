@@ -53,9 +53,11 @@ def _guarded(request: RunRequest, path: str | None) -> bool:
     --read-only --keep-writes's binds let it reach): a symlink or hard link there may be the
     command's, left by an earlier run, and is not followed (output.open_output)."""
     confined = request.options.writable is not None or (request.read_only and request.keep_writes)
-    return (
-        confined and path not in (None, "-") and request.allowlist.allows(os.fsencode(os.path.abspath(path)))
-    )
+    if not confined or path is None or path == "-":
+        return False
+    named = os.path.abspath(path)  # and where the kernel takes it: through a symlinked directory
+    real = os.path.join(os.path.realpath(os.path.dirname(named)), os.path.basename(named))
+    return any(request.allowlist.allows(os.fsencode(p)) for p in (named, real))
 
 
 def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str] | None]:
