@@ -291,7 +291,7 @@ def test_data_shipped_in_an_application_directory_at_the_top_is_seeded(tmp_path:
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     volumes = [line for line in plan.stdout.splitlines() if line.startswith("--mount=type=volume,")]
     assert plan.returncode == 0 and len(volumes) == 1 and volumes[0].endswith(",dst=/app/data"), plan
-    assert "/app/data holds data the program reads back" in plan.stderr, plan.stderr
+    assert "/app/data holds data the program keeps" in plan.stderr, plan.stderr
 
 
 @pytest.mark.needs("bwrap")

@@ -283,7 +283,7 @@ def test_a_database_gets_a_persistent_mount(app: Path) -> None:
     volumes = [line for line in out.splitlines() if line.startswith("--mount=type=volume,")]
     assert (status, _tmpfs(out)) == (0, []), err  # no tmpfs over the data: a volume keeps it
     assert len(volumes) == 1 and volumes[0].endswith(f",dst={app / 'data'}"), out
-    assert f"{app / 'data'} holds data the program reads back" in err and "persistent volume" in err
+    assert f"{app / 'data'} holds data the program keeps" in err and "persistent volume" in err
 
 
 def test_enforce_with_an_allowed_directory_not_granted_is_no_clean_headline(app: Path) -> None:
@@ -423,3 +423,18 @@ def test_a_check_that_pycache_is_writable_gets_numbas_setting_not_a_refusal(app:
     status, policy, err = _emit(app, "policy")
     assert status == 0 and 'NUMBA_CACHE_DIR = "/tmp/numba-cache"' in policy, policy + err
     assert "allow = []" in policy and "NOT MOUNTABLE" not in policy, policy  # nothing mounted there
+
+
+def test_a_run_plans_a_file_written_whole_over_held_ones_as_its_saved_trace_does(app: Path) -> None:
+    """dist/ held a file the command writes whole again (`tar -cf dist/src.tar`, pip's
+    .egg-info): kept data, a seeded persistent mount, by `report` and `allowlist` of the trace;
+    but `run` learnt the write before it knew what dist/ held (that comes at the run's end),
+    and its own report and `--emit` refused dist/ ("held files")."""
+    (app / "dist").mkdir()
+    (app / "dist" / "src.tar").write_text("old\n")
+    write = "open('dist/src.tar', 'w').write('new')"
+    proc = _run(app, write, "--emit", "policy")
+    saved = _emit(app, "policy")
+    assert proc.returncode == 1 and saved[0] == 0, proc.stderr
+    assert 'persistent = [\n    "dist",\n]' in proc.stdout and "NOT MOUNTABLE" not in proc.stdout, proc.stdout
+    assert proc.stdout.split("version = 1")[1] == saved[1].split("version = 1")[1], proc.stdout + saved[1]

@@ -258,7 +258,7 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     )
     assert plan.mounts == ["/srv/fresh", "/srv/state", "/var/lib/app"]
     assert plan.persistent == ["/var/lib/app"]
-    assert any("/var/lib/app holds data the program reads back" in n for n in plan.notes)
+    assert any("/var/lib/app holds data the program keeps" in n for n in plan.notes)
     updated = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", b"/srv/state/old.json", None, "O_RDWR",
                         None, 3, True)  # fmt: skip
     plan = _plan(updated, states={"/srv/state": E})

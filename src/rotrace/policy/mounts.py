@@ -761,6 +761,8 @@ class MountPlanner:
         """`enforced`: the run was under --enforce (`learn` counts its refusals for what they
         meant: `_meant`); `know_run` says it again with the rest of how the run went."""
         self._planner = _Planner(cwd, states or {}, set(), set())
+        self._states_known = states is not None  # what directories held: a run's are known at its end
+        self._rewrites: list[tuple[str, str]] = []  # files written whole before then (`_rewrote`)
         self._renames: list[tuple[str, str]] = []
         self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
         self._learnt = False
@@ -924,9 +926,16 @@ class MountPlanner:
         return answer
 
     def know_directories(self, states: dict[bytes, DirState]) -> None:
-        """What each directory held before the run, once known (after `learn` began)."""
-        self._planner.states = {os.fsdecode(d): s for d, s in states.items()}
-        self._planner.climbs = None
+        """What each directory held before the run, once known (after `learn` began): the
+        files written whole that it tells are kept data (`_rewrote`) are then learnt."""
+        planner = self._planner
+        planner.states = {os.fsdecode(d): s for d, s in states.items()}
+        planner.climbs = None
+        self._states_known = True
+        rewrites, self._rewrites = self._rewrites, []
+        for directory, path in rewrites:
+            self._rewrote(directory, path)
+        planner._why_not.clear()  # refusals asked before: kept data may make a place a data place
 
     def know_run(
         self,
@@ -993,9 +1002,11 @@ class MountPlanner:
         kept = e.op in FILE_OPS and (
             self._keeps_data(v, e.path, noted=False, refused=True) or _updates(v, self._enforced)
         )
-        if kept or self._rewrites_held(v):
+        if kept:
             planner.kept_data.add(written_directory(e, e.path))
             planner.kept_files.add(os.fsdecode(e.path))  # a journal alone keeps no database: its open does
+        elif self._rewrites_whole(v):
+            self._rewrote(written_directory(e, e.path), os.fsdecode(e.path))
         elif e.op == "rename" and e.target not in (None, e.path) and meant:
             target = os.fsdecode(e.target)
             if e.result == 0 and os.fsdecode(e.path) in planner.kept_files:
@@ -1186,19 +1197,29 @@ class MountPlanner:
                 self._persistent[point] = text  # for the example, a file kept there rather than the directory
         return placed
 
-    def _rewrites_held(self, v: Verdict) -> bool:
-        """A file written whole (O_TRUNC) in a directory that held files before the run (what
-        setuptools' egg_info does to its .egg-info on each build, a report written over): as
-        an atomic save over it, data the directory keeps, not a refusal: its volume starts with
-        what it held (seeded), and a directory holding anything else is still refused."""
+    def _rewrites_whole(self, v: Verdict) -> bool:
+        """A file written whole (O_TRUNC) that the run did not delete first: in a directory that
+        held files before the run (what setuptools' egg_info does to its .egg-info on each
+        build, a report written over), as an atomic save over it, data the directory keeps, not
+        a refusal: its volume starts with what it held (seeded), and a directory holding
+        anything else is still refused (`_rewrote`)."""
         e = v.event
         if e.op not in ("create", "truncate", "open") or not _meant(v, self._enforced):
             return False
         if "O_TRUNC" not in (e.flags or "") or _LOCK.search(e.path):
             return False
-        if self._planner.was_gone(os.fsdecode(e.path)):
-            return False  # deleted first (a build that cleans its output): made anew, none it held
-        return self._planner.states.get(written_directory(e, e.path)) == DirState.CONTENT
+        return not self._planner.was_gone(os.fsdecode(e.path))  # deleted first: made anew (a clean build)
+
+    def _rewrote(self, directory: str, path: str) -> None:
+        """A file written whole in `directory`: data it keeps if it held files before the run,
+        which `run` learns only at the end (`know_directories`): kept until then."""
+        planner = self._planner
+        if self._states_known:
+            if planner.states.get(directory) == DirState.CONTENT:
+                planner.kept_data.add(directory)
+                planner.kept_files.add(path)
+        elif len(self._rewrites) < _CREATED_FILES:
+            self._rewrites.append((directory, path))
 
     def _reads_back(self, v: Verdict, found: list[tuple[bytes, str, Placement]]) -> bool:
         """The write updates a file in place (no truncation: an append, SQLite) in a place that
@@ -1682,8 +1703,9 @@ class MountPlanner:
             notes.append(f"{known.title} ({writes}): set {how} instead of a mount{more}")
         for point in sorted(p for p in self._persistent if p in mounts):
             notes.append(
-                f"{point} holds data the program reads back (e.g. {self._persistent[point]}): a tmpfs or "
-                "emptyDir loses it on a restart; mount a persistent volume there"
+                f"{point} holds data the program keeps: reads back, or writes over (e.g."
+                f" {self._persistent[point]}): a tmpfs or emptyDir loses it on a restart; mount a persistent"
+                " volume there"
                 + (
                     ", one that starts with the files the directory held before the run (a Docker or "
                     "Compose named volume is filled from the image; a persistentVolumeClaim starts empty: "
