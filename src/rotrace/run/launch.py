@@ -155,9 +155,7 @@ def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status. In the
     report process forked early, the request goes to the tracer and this process reports."""
     global _parsing
-    # a confined run whose command may write where rotrace loads code from: --enforce's rules,
-    # --read-only's directories kept writable (the host's, bound in the sandbox)
-    sealed = request.options.writable is not None or (request.read_only and request.keep_writes)
+    sealed = request.reaches_host  # the command may write where rotrace loads code from
     if _parsing is not None:
         inbox, _parsing = _parsing, None
         if sealed:  # nothing loaded once the command runs from where it may write

@@ -35,6 +35,13 @@ class RunRequest(NamedTuple):
     checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
     persistent: tuple[str, ...] = ()  # the policy's persistent places (--read-only fills them first)
 
+    @property
+    def reaches_host(self) -> bool:
+        """The confined command's allowed writes land on this machine's files (--enforce's
+        rules, --read-only --keep-writes's binds): where rotrace's own code and outputs there
+        are guarded from it (run/sealed.py, output.open_output)."""
+        return self.options.writable is not None or (self.read_only and self.keep_writes)
+
     def frame(self) -> bytes:
         """The request as the report process, which parsed it, hands it to the tracer."""
         return pickle.dumps(self)

@@ -52,8 +52,7 @@ def _guarded(request: RunRequest, path: str | None) -> bool:
     """A file rotrace writes where the confined command may write (what --enforce's rules or
     --read-only --keep-writes's binds let it reach): a symlink or hard link there may be the
     command's, left by an earlier run, and is not followed (output.open_output)."""
-    confined = request.options.writable is not None or (request.read_only and request.keep_writes)
-    if not confined or path is None or path == "-":
+    if not request.reaches_host or path is None or path == "-":
         return False
     named = os.path.abspath(path)  # and where the kernel takes it: through a symlinked directory
     real = os.path.join(os.path.realpath(os.path.dirname(named)), os.path.basename(named))
