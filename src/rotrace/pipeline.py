@@ -525,8 +525,9 @@ class Reclassified:
 
 class Rechecked:
     """A saved trace's verdicts as its own allowlist gives them (`report`, `diff`): a write
-    saved as allowed that the allowlist does not allow, or a SQLite database said only read by
-    a call that is no read-write open (a hand-edited trace), is classified again."""
+    saved as allowed that the allowlist does not allow, or with no verdict (`allowed: null`),
+    or a SQLite database said only read by a call that is no read-write open (a hand-edited
+    trace), is classified again."""
 
     def __init__(self, verdicts: Iterable[Verdict], classifier: Classifier) -> None:
         self._verdicts = verdicts
@@ -536,7 +537,8 @@ class Rechecked:
         for v in self._verdicts:
             said = v.harmless and v.explanation is READ_ONLY_DATABASE
             read = said and databases.candidate(v.event)  # as Reclassified takes it
-            if (v.allowed and not self._classifier.permits(v.event)) or (said and not read):
+            unsaid = v.event.write and v.allowed is None  # a write's verdict missing (null is a read's)
+            if unsaid or (v.allowed and not self._classifier.permits(v.event)) or (said and not read):
                 verdict = self._classifier.classify(v.event, v.venv, known_venv=True, only_read=read)
                 yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict
             else:

@@ -706,3 +706,21 @@ def test_a_step_summary_the_command_replaced_gets_rotraces_summary_and_a_warning
     text = summary.read_text()
     assert text.startswith("FAKE: no violations\n") and "rotrace" in text[20:], text
     assert "replaced the step summary" in proc.stdout + proc.stderr, proc.stderr
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize(
+    "confined", [["--enforce"], ["--read-only", "--keep-writes"]], ids=["enforce", "keep-writes"]
+)
+def test_an_entry_spelling_dot_dot_with_backslashes_is_refused_not_its_parent(
+    confined: list[str], work: Path
+) -> None:
+    """`--allow DIR/a/\\.\\.`: a literal name `..` to the allowlist's matching, which no write
+    ever has, but the kernel's `..`: Landlock's rule and bwrap's bind were on DIR, where the
+    command then wrote."""
+    (work / "a").mkdir()
+    entry = f"{work}/a/\\.\\."
+    argv = [PY, "-m", "rotrace", "run", *confined, "--allow", entry, "--", "touch", str(work / "out")]
+    proc = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "spells `.` or `..`" in proc.stderr, proc.stderr
+    assert not (work / "out").exists()

@@ -83,6 +83,11 @@ def test_empty_allow_is_refused() -> None:
         ("/tmp/[]z-a]", "the range z-a"),  # `]` first in a set is a character
         ("/tmp/[\\z-a]/**", "the range z-a"),  # an escaped character is still a range's end
         ("/srv/[[:digit:]z-a]", "the range z-a"),
+        # read as a name everywhere but by the kernel, which takes it for the parent: Landlock's
+        # rule and bwrap's bind were on /srv, a wider place than the entry
+        ("/srv/a/\\.\\.", "spells `.` or `..` with backslashes"),
+        ("=/srv/a/\\./f", "spells `.` or `..` with backslashes"),
+        ("a/\\.\\./b", "spells `.` or `..` with backslashes"),
     ],
 )
 def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, message: str) -> None:
@@ -105,6 +110,7 @@ def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, messa
         "/tmp/[[:alpha:]-a]",
         "=/tmp/[z-a]",
         "/tmp/[z/a-]",
+        "/tmp/\\.cache",  # an escaped dot in a name, which is no `.` or `..`
     ],
 )
 def test_entries_that_mean_something_are_kept(entry: str) -> None:

@@ -42,9 +42,9 @@ def _saved(tmp_path: Path, name: str, *verdicts: Verdict) -> str:
 
 
 def test_report_and_diff_do_not_take_a_saved_trace_at_its_word(tmp_path: Path) -> None:
-    """A hand-edited trace's `allowed: true` on a write its own allowlist (/tmp) does not allow,
-    or `harmless` SQLite reading said of a delete: `report` said clean and `diff` no new
-    violations (exit 0) where `check` said 1. Each is classified again."""
+    """A hand-edited trace's `allowed: true` (or `null`, a read's) on a write its own allowlist
+    (/tmp) does not allow, or `harmless` SQLite reading said of a delete: `report` said clean
+    and `diff` no new violations (exit 0) where `check` said 1. Each is classified again."""
     from rotrace.commands import diff, report
 
     clean = _saved(tmp_path, "old.json", *classify(event("/tmp/x")))
@@ -52,7 +52,8 @@ def test_report_and_diff_do_not_take_a_saved_trace_at_its_word(tmp_path: Path) -
     forged = dataclasses.replace(forged, allowed=True)
     (deleted,) = classify(event("/srv/app/data/db", "delete", 0, syscall="unlink"))
     deleted = dataclasses.replace(deleted, harmless=True, explanation=READ_ONLY_DATABASE)
-    for verdict in (forged, deleted):
+    unsaid = dataclasses.replace(forged, allowed=None)  # `allowed: null`, a read's, on a write
+    for verdict in (forged, deleted, unsaid):
         tampered = _saved(tmp_path, "new.json", verdict)
         assert report(tampered, View(github=False, quiet=True)) == 1
         assert diff(clean, tampered, View(github=False, quiet=True)) == 1

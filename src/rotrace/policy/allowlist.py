@@ -57,6 +57,12 @@ def entry_error(entry: str) -> str | None:
         return "needs a path (an empty one would allow the working directory)"
     if "\0" in entry:  # (`\u0000` in TOML, `%00` in allow_bytes): the kernel's paths end there
         return f"{entry!r}: holds a NUL byte, which no path can"
+    for part in entry.removeprefix("=").split("/"):
+        if part not in (".", "..") and _ESCAPE.sub(r"\1", part) in (".", ".."):
+            return (
+                f"{entry!r}: {part!r} spells `.` or `..` with backslashes, which the kernel takes for the"
+                " directory itself or its parent, not a name: write the path it means"
+            )
     if entry.startswith("="):
         rest = entry[1:]
         if not rest or rest.startswith("="):
