@@ -191,3 +191,41 @@ def test_uploads_an_earlier_run_left_are_kept_where_a_later_run_went_on_from_the
     assert plan.mounts == [str(media)] and plan.persistent == ([str(media)] if kept else []), plan
     lost = [n for n in plan.notes if n.startswith(f"{media} held files before some of the merged runs")]
     assert bool(lost) != kept, plan.notes
+
+
+def test_a_merged_plan_is_the_same_with_or_without_the_runs_output_left_here(tmp_path: Path) -> None:
+    """A build's output directory made by the cold run (out/, out/build/ in it, out/app.spec) and
+    written over by the warm one: with out/ left on this machine the plan read it (a
+    subdirectory: not all data, an empty mount); without it (a fresh checkout) it took the
+    warm run's rewrite for data kept and planned a persistent volume. The trace says what the
+    runs made there: the same plan either way."""
+    import shutil
+
+    from rotrace.events import DirState
+    from rotrace.pipeline import Pipeline
+
+    app = tmp_path / "app"
+    out = app / "out"
+    (out / "build").mkdir(parents=True)
+    (out / "app.spec").write_text("spec\n")
+    spec = event(str(out / "app.spec"))._replace(flags="O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC")
+    made = event(str(out), "mkdir", 0, syscall="mkdir")
+    first = [made, event(str(out / "build"), "mkdir", 0, syscall="mkdir"), spec]
+    later = [made._replace(result=-17), event(str(out / "build"), "mkdir", "EEXIST", syscall="mkdir"), spec]
+    paths = []
+    for run, (events, state) in enumerate(((first, DirState.ABSENT), (later, DirState.CONTENT))):
+        states = {os.fsencode(app): DirState.CONTENT, os.fsencode(out): state}
+        header = TraceHeader(["python3", "build.py"], str(app), 0, directories=states)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    plans = []
+    for _ in ("left here", "a fresh checkout"):
+        header, verdicts = read_trace(str(tmp_path / "m.json"))
+        pipeline = Pipeline.of(header)
+        for v in verdicts:
+            pipeline.add(v)
+        plans.append(pipeline.mount_plan(verdicts, header))
+        shutil.rmtree(out, ignore_errors=True)
+    assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [])] * 2, plans

@@ -535,10 +535,20 @@ class _Planner:
         if os.path.lexists(point) and not read:
             return self._data_place(point)
         return (
-            (point in self.kept_data or read)
+            (read or (point in self.kept_data and self._made_only_data(point)))
             and self._seedable(point)
             and not any(is_under(p, point) for p in self.programs)
         )
+
+    def _made_only_data(self, point: str) -> bool:
+        """What the runs made in `point`, as the trace tells it where the directory is not here to
+        read: no directory below it, and each file made there one they keep (`_only_data` asks
+        the same of what a directory holds): the same plan, whether the runs' output is left on
+        this machine or not."""
+        made = self.made_files
+        if made is None or any(c != point and is_under(c, point) for c in self.created):
+            return False
+        return all(f in self.kept_files for f in made if is_under(f, point))
 
     def reads_back_in(self, point: str) -> bool:
         return any(is_under(d, point) for d in self.read_in)
