@@ -618,10 +618,14 @@ def test_the_command_cannot_change_the_code_rotrace_runs_after_it(mode: str, use
         planted.unlink(missing_ok=True)
 
 
-@pytest.mark.needs("bwrap")
-@pytest.mark.parametrize(
+# the confined runs whose command's allowed writes land on this machine's files
+CONFINED = pytest.mark.parametrize(
     "confined", [["--enforce"], ["--read-only", "--keep-writes"]], ids=["enforce", "keep-writes"]
 )
+
+
+@pytest.mark.needs("bwrap")
+@CONFINED
 def test_a_module_planted_in_the_project_run_from_does_not_run_in_rotrace(
     confined: list[str], work: Path
 ) -> None:
@@ -709,9 +713,7 @@ def test_a_step_summary_the_command_replaced_gets_rotraces_summary_and_a_warning
 
 
 @pytest.mark.needs("bwrap")
-@pytest.mark.parametrize(
-    "confined", [["--enforce"], ["--read-only", "--keep-writes"]], ids=["enforce", "keep-writes"]
-)
+@CONFINED
 def test_an_entry_spelling_dot_dot_with_backslashes_is_refused_not_its_parent(
     confined: list[str], work: Path
 ) -> None:

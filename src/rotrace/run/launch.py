@@ -155,10 +155,10 @@ def run(request: RunRequest) -> int:
     """Trace the command in this process, report in the other: rotrace's exit status. In the
     report process forked early, the request goes to the tracer and this process reports."""
     global _parsing
-    sealed = request.reaches_host  # the command may write where rotrace loads code from
+    confined = request.reaches_host  # the command may write where rotrace loads code from
     if _parsing is not None:
         inbox, _parsing = _parsing, None
-        if sealed:  # nothing loaded once the command runs from where it may write
+        if confined:  # nothing loaded once the command runs from where it may write
             _seal(request, tracer=False, report=True)
         inbox.ask(request.frame())
         return _report(inbox)
@@ -167,6 +167,6 @@ def run(request: RunRequest) -> int:
 
     if init.under_init:  # the container's PID 1: the run ends with the command's top process
         request = request._replace(options=request.options._replace(container_init=True))
-    if sealed:  # a report process forked from here (by _take) is sealed with this one
+    if confined:  # a report process forked from here (by _take) is sealed with this one
         _seal(request, tracer=True, report=_early is None)
     return trace_and_hand_over(request, _take())
