@@ -229,3 +229,48 @@ def test_a_merged_plan_is_the_same_with_or_without_the_runs_output_left_here(tmp
         plans.append(pipeline.mount_plan(verdicts, header))
         shutil.rmtree(out, ignore_errors=True)
     assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [])] * 2, plans
+
+
+def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(tmp_path: Path) -> None:
+    """mlflow's store: runs/1/RUN/artifacts/notes.txt, each run reading back the previous run's
+    notes. The later run wrote nothing in runs/ itself (runs/1 was there), so its trace says
+    nothing of what runs/ held before it; only runs/1 tells (holding files). The merge planned
+    runs/ an emptyDir, without a word, and the second run under the plan failed on the notes
+    the first had left."""
+    from rotrace.events import DirState
+    from rotrace.pipeline import Pipeline
+
+    app = tmp_path / "app"
+    runs, one = app / "runs", app / "runs" / "1"
+    first_notes = one / "r1" / "artifacts" / "notes.txt"
+    first_notes.parent.mkdir(parents=True)
+    first_notes.write_text("hello")
+    first = [
+        event(str(runs), "mkdir", 0, syscall="mkdir"),
+        event(str(one), "mkdir", 0, syscall="mkdir"),
+        event(str(one / "r1"), "mkdir", 0, syscall="mkdir"),
+        event(str(one / "r1" / "artifacts"), "mkdir", 0, syscall="mkdir"),
+        event(str(first_notes)),
+    ]
+    later = [
+        event(str(first_notes), "open", write=False)._replace(flags="O_RDONLY|O_CLOEXEC"),
+        event(str(one / "r2"), "mkdir", 0, syscall="mkdir"),
+        event(str(one / "r2" / "artifacts"), "mkdir", 0, syscall="mkdir"),
+        event(str(one / "r2" / "artifacts" / "notes.txt")),
+    ]
+    absent = DirState.ABSENT
+    cold = {os.fsencode(app): DirState.CONTENT, os.fsencode(runs): absent, os.fsencode(one): absent}
+    warm = {os.fsencode(app): DirState.CONTENT, os.fsencode(one): DirState.CONTENT}
+    paths = []
+    for run, (events, states) in enumerate(((first, cold), (later, warm))):
+        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    pipeline = Pipeline.of(header)
+    for v in verdicts:
+        pipeline.add(v)
+    plan = pipeline.mount_plan(verdicts, header)
+    assert plan.mounts == [str(runs)] and plan.persistent == [str(runs)], plan

@@ -564,9 +564,17 @@ class _Planner:
 
     def _held_in_a_run(self, directory: str) -> bool:
         """A merged trace's directory that held files before some run, made by others (a cold
-        run and a warm one): the data it keeps survives from one run to the next."""
-        made = self.made_in.get(directory, set())
-        return self.runs > 1 and self.states.get(directory) == DirState.CONTENT and len(made) < self.runs
+        run and a warm one): the data it keeps survives from one run to the next. A run that
+        wrote only further down (runs/1/RUN/ made in a runs/1 already there) says so by the
+        directory below it that it found."""
+        if self.runs < 2 or len(self.made_in.get(directory, ())) >= self.runs:
+            return False
+        if self.states.get(directory) == DirState.CONTENT:
+            return True
+        found = (DirState.CONTENT, DirState.EMPTY)
+        return any(
+            state in found and d != directory and is_under(d, directory) for d, state in self.states.items()
+        )
 
 
 def _only_data(directory: str, kept: set[str]) -> bool:
