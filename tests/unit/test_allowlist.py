@@ -88,6 +88,9 @@ def test_empty_allow_is_refused() -> None:
         ("/srv/a/\\.\\.", "spells `.` or `..` with backslashes"),
         ("=/srv/a/\\./f", "spells `.` or `..` with backslashes"),
         ("a/\\.\\./b", "spells `.` or `..` with backslashes"),
+        ("/srv/a/..\\/b", "a backslash before `/`"),  # `..\` is no dot name; unescaped, a/../b
+        ("=/srv/a/.\\/f", "a backslash before `/`"),
+        ("/srv/a/x\\/*", "a backslash before `/`"),
     ],
 )
 def test_entries_that_mean_nothing_are_refused(tmp_path: Path, entry: str, message: str) -> None:

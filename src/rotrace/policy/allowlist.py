@@ -57,6 +57,11 @@ def entry_error(entry: str) -> str | None:
         return "needs a path (an empty one would allow the working directory)"
     if "\0" in entry:  # (`\u0000` in TOML, `%00` in allow_bytes): the kernel's paths end there
         return f"{entry!r}: holds a NUL byte, which no path can"
+    if any(m.group(1) == "/" for m in _ESCAPE.finditer(entry)):
+        return (
+            f"{entry!r}: a backslash before `/` escapes nothing a name can hold (`a/..\\/b` is `a/../b`"
+            " to the kernel): write the path it means"
+        )
     for part in entry.removeprefix("=").split("/"):
         if part not in (".", "..") and _ESCAPE.sub(r"\1", part) in (".", ".."):
             return (
