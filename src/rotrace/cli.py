@@ -262,6 +262,7 @@ def run(
         writable=grants.paths if grants else None,
         writable_notes=grants.notes if grants else (),
         confined=enforce or read_only,
+        host_files=enforce or keep_writes,
         grace=grace,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))

@@ -5,12 +5,15 @@ unprivileged user where the kernel treats them differently."""
 
 from __future__ import annotations
 
+import ast
 import ctypes
+import errno
 import fcntl
 import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -726,3 +729,84 @@ def test_an_entry_spelling_dot_dot_with_backslashes_is_refused_not_its_parent(
     proc = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "spells `.` or `..`" in proc.stderr, proc.stderr
     assert not (work / "out").exists()
+
+
+# Each way a file gets a set-user-ID or set-group-ID bit, or a device node is made, tried in
+# the directory given: what each attempt came to (made, or its errno), then a plain chmod.
+SET_ID_OR_DEVICE = r"""
+import ctypes, os, stat, struct, sys
+d = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+def openat2(path, mode):
+    how = struct.pack("QQQ", os.O_CREAT | os.O_WRONLY, mode, 0)
+    fd = libc.syscall(437, -100, path.encode(), how, len(how))  # openat2, x86_64
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "openat2")
+    os.close(fd)
+def chmod():
+    open(d + "/a", "w").close()
+    os.chmod(d + "/a", 0o4755)
+outcome = {}
+for name, attempt in [
+    ("chmod", chmod),
+    ("create", lambda: os.close(os.open(d + "/b", os.O_CREAT | os.O_WRONLY, 0o2755))),
+    ("openat2", lambda: openat2(d + "/c", 0o4755)),
+    ("dir", lambda: (os.mkdir(d + "/d"), os.chmod(d + "/d", 0o2775))),
+    ("device", lambda: os.mknod(d + "/n", 0o666 | stat.S_IFBLK, os.makedev(7, 0))),
+]:
+    try:
+        attempt()
+        outcome[name] = "made"
+    except OSError as exc:
+        outcome[name] = exc.errno
+open(d + "/plain", "w").close()
+os.chmod(d + "/plain", 0o755)
+print(outcome)
+"""
+
+
+@pytest.mark.needs("bwrap")
+@CONFINED
+@pytest.mark.parametrize("seccomp", [[], ["--no-seccomp"]], ids=["filtered", "every-call"])
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_no_set_id_file_nor_device_is_left_where_the_writes_land_on_the_host(
+    confined: list[str], seccomp: list[str], user: str, site: Path, work: Path
+) -> None:
+    """A root command under --read-only --keep-writes left a block device for the disk, made
+    readable, and a set-user-ID copy of sh in /tmp on the host (any user's raw disk, any user's
+    root shell); under --enforce a set-ID file the same way (a device Landlock refuses). Each
+    is refused, EPERM, by the tracer, which records it; a plain chmod goes on as ever."""
+    kept = work / "kept"
+    kept.mkdir()
+    kept.chmod(0o777)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    args = ["run", *confined, *seccomp, "--allow", str(kept), "--", python, "-c", SET_ID_OR_DEVICE, str(kept)]
+    proc = rotrace(args, user=user, site=site, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    outcome = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert outcome == dict.fromkeys(["chmod", "create", "openat2", "dir", "device"], errno.EPERM), proc.stderr
+    left = {p.name: p.lstat().st_mode for p in kept.iterdir()}
+    assert not [n for n, m in left.items() if m & (stat.S_ISUID | stat.S_ISGID)], left
+    assert not [n for n, m in left.items() if stat.S_ISBLK(m) or stat.S_ISCHR(m)], left
+    assert stat.S_IMODE(left["plain"]) == 0o755
+
+
+def test_the_filter_refuses_set_id_and_device_modes_where_the_tracer_cannot(tmp_path: Path) -> None:
+    """Where the tracer cannot rewrite a call (aarch64), the filter refuses what `privileged`
+    does, but for openat2, whose mode is in memory; an open that creates nothing is not looked
+    at for its mode (a register left as it was)."""
+    program = (
+        "import os, sys\n"
+        "from rotrace.tracer import seccomp\n"
+        "from rotrace.tracer.linux.arch import current_machine\n"
+        "machine = current_machine()\n"
+        "code = seccomp.program(machine, False, trace=False, confined=True, refuse_privileges=True)\n"
+        "assert code is not None and seccomp.install(code) == 0\n"
+        "os.close(os.open(sys.argv[1] + '/plain', os.O_RDONLY | os.O_CREAT, 0o644))\n"
+        "os.close(os.open(sys.argv[1] + '/plain', os.O_RDONLY, 0o4755))\n"
+    )
+    proc = subprocess.run([PY, "-c", program + SET_ID_OR_DEVICE, str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    outcome = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert outcome == {"chmod": 1, "create": 1, "openat2": "made", "dir": 1, "device": 1}, proc.stderr

@@ -41,6 +41,7 @@ from rotrace.policy.inherited import readable_outside
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
+from rotrace.sandbox.inner import inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
 from rotrace.tracer.linux.hardening import capabilities
@@ -53,6 +54,7 @@ INSTALL_HINT = (
 # Kept for the tracer inside, never for the command (sandbox/inner.py): to read the /proc files of a
 # process that changed its uid.
 _TRACER_ONLY = {"CAP_SYS_PTRACE": 19}
+_NOT_ON_HOST_FILES = ("CAP_MKNOD", "CAP_SETFCAP")  # of Docker's, those left out under --keep-writes
 # What Docker mounts read-only in the container's /proc (its readonlyPaths).
 PROC_READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 _ERRORS: dict[int, type[RotraceError]] = {
@@ -95,12 +97,15 @@ def code_paths() -> list[str]:
     return sorted(p for p in real if not is_under(cwd, p))  # by the names the command reaches them
 
 
-def confinement() -> list[str]:
+def confinement(keep: bool = False) -> list[str]:
     """What makes the sandbox a container's equal (the module's docstring). As root, bubblewrap
     keeps every capability unless told: only Docker's are kept (those this process has), and
-    CAP_SYS_PTRACE for the tracer alone. An IPC namespace of its own, as a container has: a
-    System V segment or a POSIX message queue made inside (no file system call, no write in
-    the trace) does not outlive the run on the machine."""
+    CAP_SYS_PTRACE for the tracer alone; with the writes kept on the host's files (`keep`), not
+    CAP_MKNOD nor CAP_SETFCAP: a device node or a file with capabilities left there is any
+    user's way to the disk or to root (a container's devices cgroup and its own file system
+    keep such files inside it). An IPC namespace of its own, as a container has: a System V
+    segment or a POSIX message queue made inside (no file system call, no write in the trace)
+    does not outlive the run on the machine."""
     args = ["--unshare-pid", "--unshare-ipc", "--as-pid-1", "--new-session", "--die-with-parent"]
     for path in PROC_READ_ONLY:
         args += ["--ro-bind-try", path, path]
@@ -108,6 +113,8 @@ def confinement() -> list[str]:
         have = capabilities("CapBnd")
         args += ["--cap-drop", "ALL"]
         for name, number in {**DOCKER_CAPABILITIES, **_TRACER_ONLY}.items():
+            if keep and name in _NOT_ON_HOST_FILES:
+                continue
             if have is None or have >> number & 1:
                 args += ["--cap-add", name]
     return args
@@ -123,7 +130,7 @@ def plan(
     """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs;
     `code`: rotrace's own (code_paths), bound read-only where a directory kept writable holds it."""
     filled = seeds or {}
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement()]
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement(keep)]
     result = SandboxPlan(args)
     mounts: list[str] = []
     missing: list[str] = []
@@ -335,15 +342,14 @@ def _trace_in(
     sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds, code_paths())
     read_fd, write_fd = pipe()  # the events, from the tracer inside
     info_r, info_w = os.pipe()
-    flags = [str(int(f)) for f in (options.seccomp, options.all_opens, options.stdout_to_stderr)]
-    flags += [repr(options.grace), str(int(options.container_init))]
     # the streams the command could open again for writing on the host (/dev/stdin): opened
     # again inside, read-only, by their names there
     readable = readable_outside(options.stdout_to_stderr, sandbox.writable if keep else [])
     reopened = ",".join(str(s.fd) for s in readable) or "-"
     # -P: the working directory (the project audited) is not put first on the module path, where
     # a `rotrace/sandbox/inner.py` of its own would run in the tracer's place, untraced
-    inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), *flags, reopened]
+    given = inner_options(options)
+    inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), given, reopened]
     inner += ["--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
     try:

@@ -1,8 +1,8 @@
 """The tracer's side of a --read-only run: runs inside bubblewrap, sends events out.
 
 Not a user command: `rotrace run --read-only` starts it as `python -m rotrace.sandbox.inner FD
-SECCOMP ALL_OPENS STDOUT_TO_STDERR GRACE CONTAINER_INIT REOPEN -- COMMAND...` (REOPEN: the
-standard streams to open again read-only, `0,2`, or `-`).
+OPTIONS REOPEN -- COMMAND...` (OPTIONS: the run's TraceOptions, those of INNER_OPTIONS, by name,
+marshalled for the same Python, in hex; REOPEN: the standard streams to open again read-only, `0,2`, or `-`).
 It is PID 1 of the sandbox's pid namespace: the command's orphans are its children (and traced).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import marshal
 import os
 import signal
 import stat
@@ -21,13 +22,19 @@ from rotrace.tracer import TraceOptions, trace_command
 from rotrace.tracer.channel import Batcher, Error, Message, Result, send
 from rotrace.tracer.linux import hardening
 
+# What of the run's TraceOptions the tracer inside is given (the rest: Landlock's rules, which
+# the sandbox's mounts stand for, and `confined`, which it is)
+INNER_OPTIONS = ("seccomp", "all_opens", "stdout_to_stderr", "grace", "container_init", "host_files")
+
+
+def inner_options(options: TraceOptions) -> str:
+    return marshal.dumps({name: getattr(options, name) for name in INNER_OPTIONS}).hex()
+
 
 def main(argv: list[str]) -> int:
     fd = int(argv[0])
-    seccomp, all_opens, to_stderr = (flag == "1" for flag in argv[1:4])
-    grace = float(argv[4])
-    container_init = argv[5] == "1"
-    reopen = [int(n) for n in argv[6].split(",")] if argv[6] != "-" else []
+    given = marshal.loads(bytes.fromhex(argv[1]))
+    reopen = [int(n) for n in argv[2].split(",")] if argv[2] != "-" else []
     command = argv[argv.index("--") + 1 :]
     # The pipe out of the sandbox, out of the command's reach: not handed on by exec (it came
     # inheritable, through bwrap), nor through /proc or ptrace of this process.
@@ -52,8 +59,7 @@ def main(argv: list[str]) -> int:
                     f"--read-only: the command's {_STREAMS[stream]} could not be given to it read-only"
                     f" ({exc.strerror or exc}); give it through a pipe (cat FILE | rotrace run ...)"
                 ) from None
-        options = TraceOptions(seccomp=seccomp, all_opens=all_opens, stdout_to_stderr=to_stderr, grace=grace,
-                               confined=True, container_init=container_init)  # fmt: skip
+        options = TraceOptions(**{name: given[name] for name in INNER_OPTIONS}, confined=True)
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
         batcher.flush()

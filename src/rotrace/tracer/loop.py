@@ -34,7 +34,7 @@ from rotrace.tracer.linux.syscall_info import (
     refuse,
 )
 from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, own_proc, resolve
-from rotrace.tracer.seccomp import RENAME_WHITEOUT
+from rotrace.tracer.seccomp import RENAME_WHITEOUT, privileged
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
 try:  # the compiled hot path (_fastloop.c); without it, or with ROTRACE_PURE_LOOP=1, pure Python
@@ -122,6 +122,7 @@ class Tracer:
         self.detaching = False  # attach mode: let every tracee go at its next stop
         self.refuses_queues = False  # --enforce: a POSIX message queue made or removed is refused (EACCES)
         self.refuses_whiteouts = False  # confined: a renameat2 that leaves a whiteout is refused (EPERM)
+        self.refuses_privileges = False  # host_files: a set-user-ID, set-group-ID or device mode (EPERM)
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
@@ -221,6 +222,8 @@ class Tracer:
             and args[4] & RENAME_WHITEOUT
         ):
             refuse(tid, arch, errno.EPERM)  # a device node at the old name: its exit says EPERM
+        elif self.refuses_privileges and pending is not None and privileged(pending.op, pending.mode):
+            refuse(tid, arch, errno.EPERM)  # as for a user without the right: its exit says EPERM
         if pending is not None and self.dircache.enabled:  # the name changes before the call
             # an open that succeeds is named by its fd: no way to watch for it
             opens = pending.spec.family in ("open", "openat2")

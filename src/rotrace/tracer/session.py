@@ -45,6 +45,10 @@ def trace_command(
     refusing = can_refuse()
     by_tracer = enforced and refusing
     whiteouts_by_tracer = options.confined and options.seccomp and refusing
+    # Where the writes land on this machine's files, a file that runs with its owner's or group's
+    # rights, or a device node, outlives the run for any user there to use (a root command's
+    # set-user-ID shell in /tmp): refused, by the tracer (which records it) or by the filter.
+    privileges_by_tracer = options.host_files and refusing
     program = seccomp.program(
         machine,
         options.all_opens,
@@ -53,11 +57,13 @@ def trace_command(
         enforced,
         enforced and not by_tracer,
         refuse_whiteouts=not whiteouts_by_tracer,
+        refuse_privileges=options.host_files and not privileges_by_tracer,
     )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
     tracer.refuses_queues = by_tracer
     tracer.refuses_whiteouts = whiteouts_by_tracer
+    tracer.refuses_privileges = privileges_by_tracer
     ruleset = None
     if options.writable is not None:
         own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened
