@@ -52,13 +52,10 @@ FOREIGN_IOCTL = {0x40000028: 54}
 # let the call go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE) with no stop: refused, EPERM.
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 # A mode that makes a file run with its owner's or its group's rights (set-user-ID,
-# set-group-ID), and the types of a device node: on the host's files such a file outlives a
-# confined run for any user there to use (a root command's set-user-ID shell in /tmp is every
-# user's root shell; a block device made readable, the raw disk), so a run whose writes land
-# there makes none (`privileged`).
+# set-group-ID): on the host's files such a file outlives a confined run for any user there to
+# use (a root command's set-user-ID shell in /tmp is every user's root shell), so a run whose
+# writes land there makes none (`privileged`).
 SET_ID_BITS = stat.S_ISUID | stat.S_ISGID
-DEVICES = (stat.S_IFCHR, stat.S_IFBLK)
-S_IFMT = 0o170000  # a mode's file type
 X32_IOCTL = 514
 
 # struct seccomp_data offsets.
@@ -126,21 +123,22 @@ class Assembler:
 
 
 def privileged(op: str, mode: int | None) -> bool:
-    """A chmod, a create or a mknod whose mode sets a set-ID bit (mkdir keeps neither), or the
-    making of a device node."""
-    if mode is None or op not in ("chmod", "create", "mknod"):
-        return False
-    return bool(mode & SET_ID_BITS) or (op == "mknod" and stat.S_IFMT(mode) in DEVICES)
+    """A chmod, a create or a mknod whose mode sets a set-ID bit (mkdir keeps neither). A
+    device node is the kernel's to refuse: Landlock's under --enforce, and CAP_MKNOD, which
+    such a run's command does not hold (hardening.HOST_FILE_CAPABILITIES)."""
+    return mode is not None and op in ("chmod", "create", "mknod") and bool(mode & SET_ID_BITS)
 
 
-def _privileged_calls(table: SyscallTable) -> list[tuple[int, int, int | None, bool]]:
-    """(number, its mode's argument, its open flags' argument, a mknod) for each call of the
-    table `privileged` decides by a register (openat2's mode is in memory: the tracer's)."""
+def _privileged_calls(table: SyscallTable) -> list[tuple[int, int, int | None]]:
+    """(number, its mode's argument, its open flags' argument) for each call of the
+    table `privileged` decides by a register (openat2's mode is in memory, where another
+    thread may change it once read: openat2 is answered ENOSYS, and its callers fall back to
+    openat, as on kernels before 5.6)."""
     calls = []
     for name, nr in table.numbers.items():
         spec = SPECS.get(name)
         if spec is not None and spec.mode is not None and spec.op in ("chmod", "create", "open", "mknod"):
-            calls.append((nr, spec.mode, spec.flags, spec.op == "mknod"))
+            calls.append((nr, spec.mode, spec.flags))
     return sorted(calls)
 
 
@@ -212,7 +210,8 @@ def _guard(
     renames: Sequence[int] = (),
     queues: tuple[Sequence[int], Sequence[int]] = ((), ()),
     families: tuple[int, ...] = (),
-    privileged: Sequence[tuple[int, int, int | None, bool]] = (),
+    privileged: Sequence[tuple[int, int, int | None]] = (),
+    openat2: Sequence[int] = (),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
@@ -227,13 +226,15 @@ def _guard(
     makes no device. And (`queues`: mq_open's numbers, mq_unlink's) making or removing a POSIX
     message queue, answered EACCES: Landlock mediates neither, only the open that follows the
     making (which then fails with the queue made). And (`privileged`: _privileged_calls) a mode
-    `privileged` refuses, EPERM."""
+    `privileged` refuses, EPERM, and openat2 (`privileged` given) ENOSYS."""
     opens, unlinks = queues
-    by_args: dict[tuple[int, int | None, bool], list[int]] = {}
-    for nr, mode_arg, flags_arg, mknod in privileged:
-        by_args.setdefault((mode_arg, flags_arg, mknod), []).append(nr)
+    by_args: dict[tuple[int, int | None], list[int]] = {}
+    for nr, mode_arg, flags_arg in privileged:
+        by_args.setdefault((mode_arg, flags_arg), []).append(nr)
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
+    for nr in openat2:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_enosys", None)
     for i, nrs in enumerate(by_args.values()):
         for nr in nrs:
             asm.jump(BPF_JEQ_K, nr, f"{tag}_mode{i}", None)
@@ -269,17 +270,16 @@ def _guard(
     if opens or unlinks:
         asm.label(f"{tag}_refused")
         asm.ret(SECCOMP_RET_ERRNO | errno.EACCES)
-    for i, (mode_arg, flags_arg, mknod) in enumerate(by_args):
+    for i, (mode_arg, flags_arg) in enumerate(by_args):
         asm.label(f"{tag}_mode{i}")
         if flags_arg is not None:  # an open's mode says something only where it creates
             asm.load(_arg_low_word(flags_arg))
             asm.jump(BPF_JSET_K, O_CREAT | O_TMPFILE_BIT, None, tag)
         asm.load(_arg_low_word(mode_arg))
-        asm.jump(BPF_JSET_K, SET_ID_BITS, f"{tag}_deny", None if mknod else tag)
-        if mknod:
-            asm.and_(S_IFMT)
-            asm.jump(BPF_JEQ_K, stat.S_IFCHR, f"{tag}_deny", None)
-            asm.jump(BPF_JEQ_K, stat.S_IFBLK, f"{tag}_deny", tag)
+        asm.jump(BPF_JSET_K, SET_ID_BITS, f"{tag}_deny", tag)
+    if openat2:
+        asm.label(f"{tag}_enosys")
+        asm.ret(SECCOMP_RET_ERRNO | errno.ENOSYS)
     asm.label(f"{tag}_deny")
     asm.ret(SECCOMP_RET_ERRNO | errno.EPERM)
 
@@ -293,6 +293,7 @@ def build_filter(
     refuse_queues: bool = False,
     refuse_whiteouts: bool = True,
     refuse_privileges: bool = False,
+    host_files: bool = False,
 ) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
@@ -306,7 +307,8 @@ def build_filter(
     session.py); `refuse_whiteouts` (confined): so is a renameat2 that leaves a whiteout,
     answered EPERM (False: the tracer refuses it, and records it); `refuse_privileges`
     (confined, the writes on the host's files): so is a set-ID or device mode (`privileged`),
-    EPERM, where the tracer does not refuse it. `trace=False`: nothing
+    EPERM, where the tracer does not refuse it; `host_files` (the same runs): openat2 is answered
+    ENOSYS (_privileged_calls). `trace=False`: nothing
     traps (the guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
@@ -340,14 +342,18 @@ def build_filter(
             opens = [table.numbers["mq_open"]] if refuse_queues else []
             unlinks = [table.numbers["mq_unlink"]] if refuse_queues else []
             modes = _privileged_calls(table) if refuse_privileges else []
+            openat2 = [table.numbers["openat2"]] if host_files else []
             if x32:
-                modes += [(x32 | nr, mode, flags, mknod) for nr, mode, flags, mknod in modes]
+                modes += [(x32 | nr, mode, flags) for nr, mode, flags in modes]
+                openat2 += [x32 | nr for nr in openat2]
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]
                 renames += [x32 | nr for nr in renames]
                 opens += [x32 | nr for nr in opens]
                 unlinks += [x32 | nr for nr in unlinks]
-            _guard(asm, table.name, ioctls, rings, requests, renames, (opens, unlinks), families, modes)
+            _guard(
+                asm, table.name, ioctls, rings, requests, renames, (opens, unlinks), families, modes, openat2
+            )
         if trace:
             _table_block(asm, table, all_opens, x32)
         else:  # every call stops for the tracer; clone3 is refused here all the same
@@ -368,6 +374,7 @@ def program(
     refuse_queues: bool = False,
     refuse_whiteouts: bool = True,
     refuse_privileges: bool = False,
+    host_files: bool = False,
 ) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
     syscall), and for a confined run the guard; None when there is nothing to load."""
@@ -376,7 +383,7 @@ def program(
     return encode(
         build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced,
                      refuse_queues=refuse_queues, refuse_whiteouts=refuse_whiteouts,
-                     refuse_privileges=refuse_privileges)
+                     refuse_privileges=refuse_privileges, host_files=host_files)
     )  # fmt: skip
 
 

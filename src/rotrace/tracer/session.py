@@ -58,6 +58,7 @@ def trace_command(
         enforced and not by_tracer,
         refuse_whiteouts=not whiteouts_by_tracer,
         refuse_privileges=options.host_files and not privileges_by_tracer,
+        host_files=options.host_files,
     )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)
@@ -77,7 +78,7 @@ def trace_command(
             )
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
-                      ruleset.fd if ruleset else None)  # fmt: skip
+                      ruleset.fd if ruleset else None, options.host_files)  # fmt: skip
     finally:
         if ruleset is not None:
             ruleset.close()

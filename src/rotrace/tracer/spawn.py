@@ -82,9 +82,11 @@ class Child:
 
 def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
            keep_ignored: set[int], stdout_to_stderr: bool, status_w: int,
-           landlock_fd: int | None) -> None:  # fmt: skip
+           landlock_fd: int | None, host_files: bool) -> None:  # fmt: skip
     if stdout_to_stderr:
         os.dup2(2, 1)
+    if host_files:
+        hardening.leave_bounding_set(hardening.HOST_FILE_CAPABILITIES)
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_IGN if sig in keep_ignored else signal.SIG_DFL)
     # rotrace's tracer is not dumpable (tracer/linux/hardening.py): this child is, to be seized, with
@@ -132,12 +134,14 @@ def _looks_binary(path: str) -> bool:
 
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
           keep_ignored: set[int], stdout_to_stderr: bool = False,
-          landlock_fd: int | None = None) -> Child:  # fmt: skip
+          landlock_fd: int | None = None, host_files: bool = False) -> Child:  # fmt: skip
     # Until the child is seized (then PTRACE_O_EXITKILL takes it along with rotrace) a signal
     # that ends rotrace would leave it stopped, for ever: they wait, blocked, until then.
     before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
-        return _spawn(path, argv, env, program, keep_ignored, stdout_to_stderr, landlock_fd, before)
+        return _spawn(
+            path, argv, env, program, keep_ignored, stdout_to_stderr, landlock_fd, host_files, before
+        )
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
@@ -147,14 +151,16 @@ _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 def _spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | None,
            keep_ignored: set[int], stdout_to_stderr: bool, landlock_fd: int | None,
-           mask: set[int | signal.Signals]) -> Child:  # fmt: skip
+           host_files: bool, mask: set[int | signal.Signals]) -> Child:  # fmt: skip
     status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(status_r)
-            _child(path, argv, env, program, keep_ignored, stdout_to_stderr, status_w, landlock_fd)
+            _child(
+                path, argv, env, program, keep_ignored, stdout_to_stderr, status_w, landlock_fd, host_files
+            )
         finally:
             os._exit(127)
     os.close(status_w)

@@ -19,6 +19,10 @@ PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 CAP_SYS_PTRACE = 19
+# What a root command could leave on the host's files for any user there to use: a device node
+# (CAP_MKNOD) and a program given capabilities (CAP_SETFCAP); the set-ID bits are the filter's
+# and the tracer's (seccomp.privileged)
+HOST_FILE_CAPABILITIES = (27, 31)
 _CAP_LAST = "/proc/sys/kernel/cap_last_cap"
 
 
@@ -27,6 +31,13 @@ def _prctl(option: int, arg: int) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
     return 0 if libc.prctl(option, arg, 0, 0, 0) >= 0 else ctypes.get_errno()
+
+
+def leave_bounding_set(capabilities: tuple[int, ...]) -> None:
+    """Take `capabilities` out of the bounding set: no program this process runs gets them,
+    root's neither (needs CAP_SETPCAP; without it a process holds none of them to lose)."""
+    for cap in capabilities:
+        _prctl(PR_CAPBSET_DROP, cap)
 
 
 def undumpable() -> None:
