@@ -434,6 +434,12 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
+    # A mount point the kernel placed (the trace's names are real) that is reached through a
+    # symbolic link now (the directory, or one above it, swapped for one since the trace): bwrap
+    # follows it, and would make the link's target writable, a place the plan never named.
+    linked = {p: os.path.realpath(p) for p in [*paths, *kept] if os.path.realpath(p) != p}
+    paths = [p for p in paths if p not in linked]
+    kept = [p for p in kept if p not in linked]
     made = set(plan.created)
     # persistent: bound to itself; one the command made may be missing where the arguments run
     # (a fresh checkout): a tmpfs there, under the bind of the host's directory where it exists
@@ -483,8 +489,14 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         " application is installed"
         for p in away
     ]
+    notes += [
+        f"{p}: left out: it is reached through a symbolic link now (to {to}), which a bind or a tmpfs"
+        " there would follow, making another directory writable than the one traced: put the"
+        " directory back, and export again"
+        for p, to in linked.items()
+    ]
     notes += [*placed.notes, *env_notes, *_build_notes(plan), *skipped, *skipped_p]
-    incomplete = bool(skipped or skipped_p or lost or away or placed.notes or env_notes)
+    incomplete = bool(skipped or skipped_p or lost or away or linked or placed.notes or env_notes)
     return _argument_lines(plan, target, args, notes, incomplete, "bwrap", read)
 
 
