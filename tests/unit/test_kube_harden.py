@@ -16,7 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from rotrace.errors import BadInput
-from rotrace.events import DirState, FileEvent
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.kube.harden import harden
 from rotrace.kube.manifest import Manifest
 from rotrace.kube.record import RecordOptions, record
@@ -58,6 +58,7 @@ def _merged(
     *extra: FileEvent,
     container: str | None = "web",
     environment: dict[str, str] | None = None,
+    processes: list[ProcessInfo] | None = None,
 ) -> str:
     """A merged trace of two runs of a server: a sqlite database in /app/data, scratch in /tmp,
     a log in /var/log/app."""
@@ -76,7 +77,8 @@ def _merged(
     ]
     directories = {b"/app": DirState.CONTENT, b"/tmp": DirState.EMPTY, b"/var/log/app": DirState.EMPTY}
     header = TraceHeader(["python3", "server.py"], "/app", 0, labels=labels, sources=sources,
-                         directories=directories, environment=environment or {})  # fmt: skip
+                         directories=directories, environment=environment or {},
+                         processes=processes or [])  # fmt: skip
     path = tmp_path / "merged.json"
     path.write_text(written_trace(header, verdicts))
     return str(path)
@@ -468,3 +470,21 @@ def test_writes_a_setting_avoids_are_no_refusal_on_a_read_only_mount(tmp_path: P
     assert hardened.status == 0, hardened.notes
     env = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"} in env
+
+
+def test_settings_are_strings_to_kubernetes_yaml_1_1_reader(tmp_path: Path) -> None:
+    """PIP_NO_CACHE_DIR=off: the round-trip emitter writes YAML 1.2, where `off` is a string,
+    plain; Kubernetes reads YAML 1.1 (go-yaml), where it is a boolean, and refuses the
+    Deployment (EnvVar.value must be a string). Quoted in the hardened manifest; and `y`, `n`
+    (booleans to go-yaml, not to PyYAML) in every YAML rotrace writes."""
+    import yaml
+
+    from rotrace.export.formats import yaml_document
+
+    settings = {"PIP_NO_CACHE_DIR": "off", "PIP_DISABLE_PIP_VERSION_CHECK": "on"}
+    pip = ProcessInfo(1, 0, 0, b"/usr/bin/pip", ("pip",))
+    hardened = harden(Manifest(DEPLOYMENT), _merged(tmp_path, environment=settings, processes=[pip]), (), [])
+    (deployment, *_) = list(yaml.load_all(hardened.text, Loader=yaml.SafeLoader))  # YAML 1.1
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {n: env.get(n) for n in settings} == settings, hardened.text
+    assert yaml_document({"a": "y", "b": "N", "c": "yes", "d": "you"}) == "a: 'y'\nb: 'N'\nc: 'yes'\nd: you\n"

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotrace.escape import ci_safe_json, is_plain, safe_text
-from rotrace.export.formats import _toml, _yaml
+from rotrace.export.formats import _toml, yaml_document
 from rotrace.pathnames import generalise, holder, is_general, is_under
 
 
@@ -113,12 +113,12 @@ def test_no_ci_command_is_left_in_what_a_runner_reads(text: str) -> None:
     encoded = ci_safe_json(json.dumps(text))
     assert not command.search(encoded) and json.loads(encoded) == text
     for written, read in ((_toml({"a": text}), lambda t: tomllib.loads(t)["a"]),
-                          (_yaml({"a": text}), lambda t: yaml.safe_load(t)["a"])):  # fmt: skip
+                          (yaml_document({"a": text}), lambda t: yaml.safe_load(t)["a"])):  # fmt: skip
         assert not command.search(written) and not _line_command(written) and read(written) == text, written
 
 
 def test_a_long_yaml_value_is_not_folded_where_a_line_would_start_with_a_command() -> None:
     """PyYAML folds a long scalar at a blank: the next line would start with `::`."""
     text = "w " * 5000 + "::stop-commands::x"
-    written = _yaml({"a": text})
+    written = yaml_document({"a": text})
     assert not _line_command(written) and yaml.safe_load(written)["a"] == text

@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from rotrace.escape import (
@@ -145,17 +145,37 @@ def _build_lines(plan: MountPlan) -> list[str]:
     return [f"image build step (Dockerfile RUN): {step}" for step in plan.build_steps]
 
 
-def _yaml(doc: dict[str, object]) -> str:
+# YAML 1.1's booleans that PyYAML's reader leaves out; Kubernetes' (go-yaml) takes them
+_YAML11_BOOLS = frozenset({"y", "Y", "n", "N"})
+
+
+def yaml11_typed(value: str) -> bool:
+    """Whether `value`, written plain, is no string to a YAML 1.1 reader (Kubernetes' go-yaml,
+    PyYAML): `off`, `yes`, `y`, `0777`, `1:20`, `~`. A YAML 1.2 emitter (ruamel.yaml) writes
+    those plain; the Deployment is refused (EnvVar.value must be a string)."""
+    import yaml
+
+    if value in _YAML11_BOOLS:
+        return True
+    tag: str = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag != "tag:yaml.org,2002:str"
+
+
+def yaml_document(doc: Mapping[str, object]) -> str:
     """One YAML document, by PyYAML: a string that is not plain (a line break of any kind, a
-    control or invisible character) in double quotes, where every such character is an escape.
-    (Left to itself PyYAML writes U+2028 raw, and reads `\\x85` back as a space.)"""
+    control or invisible character) in double quotes, where every such character is an escape,
+    and one a YAML 1.1 reader would take for another type (yaml11_typed) in quotes too.
+    (Left to itself PyYAML writes U+2028 raw, reads `\\x85` back as a space, and `y` plain.)"""
     import yaml
 
     class Dumper(EscapingEmitter, yaml.SafeDumper):
         pass
 
     def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if is_plain(value) else '"')
+        style = None if is_plain(value) else '"'
+        if style is None and value in _YAML11_BOOLS:
+            style = "'"
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, represent_str)
     return yaml.dump(doc, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30)
@@ -271,7 +291,7 @@ def _claim(name: str) -> list[str]:
         "metadata": {"name": name},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
-    return ["---", *_yaml(claim).splitlines()]
+    return ["---", *yaml_document(claim).splitlines()]
 
 
 def seed_command(path: str) -> list[str]:
@@ -323,12 +343,12 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
                 "image mounting the claim at /seed, copying only into an empty claim, never over data):",
             ]
             if is_plain(path):
-                lines += ["  " + line for line in _yaml({"command": seed_command(path)}).splitlines()]
+                lines += ["  " + line for line in yaml_document({"command": seed_command(path)}).splitlines()]
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]
     notes += [*_build_notes(plan), *skipped, *skipped_p]
-    return Rendered(head + _yaml({"spec": spec}), notes, bool(skipped or skipped_p or env_notes))
+    return Rendered(head + yaml_document({"spec": spec}), notes, bool(skipped or skipped_p or env_notes))
 
 
 def compose(plan: MountPlan, target: Target) -> Rendered:
@@ -363,7 +383,7 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     persisted = [m for m in mounts if m not in tmpfs]
     notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume"), *env_notes, *_build_notes(plan)]
     notes += skipped
-    return Rendered(head + _yaml(doc), notes, bool(skipped or env_notes))
+    return Rendered(head + yaml_document(doc), notes, bool(skipped or env_notes))
 
 
 def csv_field(value: str) -> str:

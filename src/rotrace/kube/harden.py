@@ -17,7 +17,7 @@ from typing import Any
 
 from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.escape import safe_text
-from rotrace.export.formats import seed_command
+from rotrace.export.formats import seed_command, yaml11_typed, yaml_document
 from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
 from rotrace.kube.record import is_recording, recording_names
@@ -94,7 +94,7 @@ def _writers(
     mounted = {*plan.mounts, *plan.persistent}
     written = {where(d) for d, point in written_at if any(is_under(point, m) for m in mounted)}
     rendered = render(header, plan, "k8s", container, verdicts, maps)
-    fragment = yaml.safe_load(rendered.text)
+    fragment = _plain(yaml.safe_load(rendered.text))  # what goes into the manifest
     by_mount: dict[str, Writers] = {}
     for mount in [*plan.mounts, *plan.persistent]:
         mapped = where(mount)
@@ -173,8 +173,6 @@ def _seed_name(volume: str, taken: set[object]) -> str:
 
 def _claim(name: str) -> str:
     """A PersistentVolumeClaim document for a persistent mount (its size to adapt)."""
-    import yaml
-
     claim = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -182,17 +180,22 @@ def _claim(name: str) -> str:
         "spec": CLAIM_SPEC,
     }
     head = "# rotrace: its data must survive a restart (an emptyDir would lose it): adapt the size\n"
-    return "---\n" + head + yaml.safe_dump(claim, sort_keys=False)
+    return "---\n" + head + yaml_document(claim)
 
 
 def _plain(value: Any) -> Any:
-    """A value for the round-trip emitter (its own mapping and sequence types)."""
+    """A value for the round-trip emitter (its own mapping and sequence types): a string a YAML
+    1.1 reader would take for another type in quotes (the emitter writes YAML 1.2: `off` plain)."""
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
     from rotrace.kube.manifest import sequence
 
     if isinstance(value, dict):
         return mapping(**{k: _plain(v) for k, v in value.items()})
     if isinstance(value, list):
         return sequence([_plain(v) for v in value])
+    if isinstance(value, str) and yaml11_typed(value):
+        return SingleQuotedScalarString(value)
     return value
 
 
