@@ -26,11 +26,17 @@ NOT_PLAIN = re.compile(
     "[\x00-\x1f\x7f-\x9f"  # C0 (\n \r \v \f \x1c-\x1e), DEL, C1 (\x85 NEL)
     "\u2028\u2029"  # line and paragraph separators: line breaks to YAML 1.1, libyaml, JavaScript
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides
-    "\u200b-\u200d\u2060-\u2064\ufeff"  # zero-width characters and the BOM: invisible
-    # characters shown as nothing or as a blank: soft hyphen, combining grapheme joiner, Hangul
-    # fillers, Khmer and Mongolian vowel marks, braille blank, variation selectors, tag characters
-    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
-    "\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+    "\u200b-\u200d\u2060-\u206f\ufeff"  # zero-width characters, invisible operators, the
+    # deprecated format controls and the BOM. The rest of Unicode's default-ignorable code points
+    # and others shown as nothing or as a blank: soft hyphen, combining grapheme joiner, Hangul
+    # fillers, Khmer and Mongolian vowel marks, braille blank, variation selectors, shorthand
+    # format controls, musical symbol formatting, tag characters
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+    # the other format characters (Unicode's Cf): number signs and marks that take the next
+    # characters into them, interlinear annotation (text that shows as nothing), hieroglyph
+    # format controls
+    "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\ud800-\udfff]"  # surrogates: undecodable bytes (surrogateescape) or a broken string
 )
 

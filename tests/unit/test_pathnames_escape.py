@@ -122,3 +122,24 @@ def test_a_long_yaml_value_is_not_folded_where_a_line_would_start_with_a_command
     text = "w " * 5000 + "::stop-commands::x"
     written = yaml_document({"a": text})
     assert not _line_command(written) and yaml.safe_load(written)["a"] == text
+
+
+def test_every_format_control_and_invisible_character_is_escaped() -> None:
+    """U+206F and U+1BCA0 (a shorthand format control) showed as nothing in a report, a summary,
+    YAML and TOML: `data\\u206f` and `data` were the same mount to a reader. Every format, control,
+    line or paragraph separator and surrogate code point of Unicode's database is escaped, and
+    every default-ignorable one."""
+    import sys
+    import unicodedata
+
+    from rotrace.escape import NOT_PLAIN
+
+    kinds = ("Cc", "Cf", "Zl", "Zp", "Cs")
+    shown = [
+        hex(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in kinds and not NOT_PLAIN.match(chr(c))
+    ]
+    ignorable = [0x115F, 0x1160, 0x17B4, 0x180B, 0x3164, 0xFE0F, 0xFFA0, 0xFFF0, 0x1BCA3, 0x1D17A, 0xE0FFF]
+    assert shown + [hex(c) for c in ignorable if not NOT_PLAIN.match(chr(c))] == []
+    assert safe_text("data\u206f") != safe_text("data") != safe_text("data\U0001bca0")
