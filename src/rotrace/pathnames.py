@@ -130,3 +130,11 @@ def generalise(path: bytes | str, cwd: str | None = None) -> str:
 def is_general(name: str) -> bool:
     """Did generalisation change this name (is it a per-run name)?"""
     return generalise_name(name) != name
+
+
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """A glob `rotrace merge` made of per-run names (literal characters without glob meaning,
+    `[...]` classes) as a regular expression."""
+    return re.compile(
+        "".join(t if t.startswith("[") else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob))
+    )

@@ -162,6 +162,7 @@ class Pipeline:
         directories: dict[bytes, DirState] | None = None,
         *,
         diff_environment: dict[str, str] | None = None,
+        diff_globs: Iterable[str] = (),
         allowlist: Allowlist | None = None,
         enforced: bool = False,
     ) -> None:
@@ -172,7 +173,7 @@ class Pipeline:
         self._allowlist = allowlist
         self.explanations: dict[Known, None] = {}
         self.planner = MountPlanner(cwd, directories, enforced=enforced)
-        self.changes = Changes(cwd, diff_environment) if diff_environment is not None else None
+        self.changes = Changes(cwd, diff_environment, diff_globs) if diff_environment is not None else None
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
@@ -434,7 +435,8 @@ def read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:
 def load_changes(path: str) -> Changes:
     """A saved trace's writes, for a diff."""
     header, verdicts = read_trace(path)
-    pipeline = Pipeline(header.cwd, diff_environment=header.environment)
+    globs = [g.glob for g in header.generalised]  # a merged trace's
+    pipeline = Pipeline(header.cwd, diff_environment=header.environment, diff_globs=globs)
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None

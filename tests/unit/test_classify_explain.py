@@ -354,3 +354,23 @@ def test_an_unnamed_file_made_to_check_pycache_is_numbas_not_bytecode() -> None:
     made = event("/srv/app/__pycache__", "mkdir", 0, syscall="mkdir")
     pyc = event("/srv/app/__pycache__/app.cpython-311.pyc.140")
     assert explain(made, None) == explain(pyc, None) == BY_ID["python-bytecode"]
+
+
+def test_a_diff_keeps_apart_two_names_that_only_look_temporary() -> None:
+    """`app_data` and `job_lock`, 8 characters with a `_`, were both the glob `*`: a new run's
+    write of data/job_lock (a violation) beside the data/app_data both runs write was "no change
+    in what is written", exit 0. A name both traces write is no per-run name."""
+    old = classify(event("/app/data/app_data"))
+    new = classify(event("/app/data/app_data"), event("/app/data/job_lock"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [c.path for c in diff.new_violations] == ["$CWD/data/job_lock"], diff
+
+
+def test_a_diff_tells_renames_and_links_apart_by_their_other_name() -> None:
+    """A rename into the cache in the old run, out of the allowlist in the new one, were one
+    key (op, path): "no change". The other name is part of what is written."""
+    old = classify(event("/tmp/x", "rename", 0, target="/tmp/cache/x", syscall="rename"))
+    new = classify(event("/tmp/x", "rename", 0, target="/srv/elsewhere", syscall="rename"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [(c.path, c.target) for c in diff.new_violations] == [("/tmp/x", "/srv/elsewhere")], diff
+    assert [(c.path, c.target) for c in diff.disappeared] == [("/tmp/x", "/tmp/cache/x")], diff

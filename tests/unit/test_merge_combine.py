@@ -274,3 +274,26 @@ def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(
         pipeline.add(v)
     plan = pipeline.mount_plan(verdicts, header)
     assert plan.mounts == [str(runs)] and plan.persistent == [str(runs)], plan
+
+
+def test_a_merged_baseline_and_one_of_its_runs_differ_in_nothing(tmp_path: Path) -> None:
+    """Three runs each saving uploads/<uuid4 hex>.bin, merged: the merge writes them as a glob of
+    hex classes, `diff` generalised the run's name to `*.bin`, and a CI gate comparing a run
+    with the merged baseline it belongs to said "1 new violations", exit 1."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    names = [
+        "3f2a9c0d8e7b4a1f9c2d3e4f5a6b7c8d",
+        "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "0fedcba9876543210fedcba987654321",
+    ]
+    paths = []
+    for run, name in enumerate(names):
+        header = TraceHeader(["python3", "app.py"], "/srv/app", 0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event(f"/srv/app/uploads/{name}.bin"))))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[0]))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff

@@ -22,9 +22,9 @@ from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
 from rotrace.events import DirState, ProcessInfo
 from rotrace.export.mapping import PathMap
-from rotrace.merge.generalise import Siblings, glob_regex
+from rotrace.merge.generalise import Siblings
 from rotrace.output import TraceOutput
-from rotrace.pathnames import outermost, text_of
+from rotrace.pathnames import glob_regex, outermost, text_of
 from rotrace.pipeline import Pipeline
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mountpoints import SYSTEM_DIRS

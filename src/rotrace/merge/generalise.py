@@ -153,11 +153,3 @@ def _by_steady_words(family: Family) -> list[Family]:
     for name, bits in family.names.items():
         parts.setdefault(tuple(tokens[name][i] for i in steady), Family()).names[name] = bits
     return list(parts.values())
-
-
-def glob_regex(glob: str) -> re.Pattern[str]:
-    """A glob made here (literal characters without glob meaning, `[...]` classes) as a regular
-    expression."""
-    return re.compile(
-        "".join(t if t.startswith("[") else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob))
-    )

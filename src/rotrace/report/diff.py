@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
 from rotrace.explain import Known
-from rotrace.pathnames import NAME_END, generalise
+from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under
 from rotrace.policy.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 @dataclass
 class Change:
     op: str
-    path: str  # generalised; the trace's cwd is $CWD
+    path: str  # the trace's cwd is $CWD; a per-run name of several writes, its glob
     errnos: set[str] = field(default_factory=set)
     violation: bool = False
     explanation: Known | None = None
+    target: str | None = None  # a rename's or a link's other name, as `path`
 
     @property
     def directory(self) -> str:
@@ -46,25 +47,43 @@ class TraceDiff:
         return [c for c in self.appeared if c.violation] + self.became
 
 
-class Changes:
-    """The writes of one trace, folded by (op, generalised path): fed verdict by verdict."""
+_Key = tuple[str, str, str | None]  # (op, path, target), the trace's cwd as $CWD
 
-    def __init__(self, cwd: str, environment: dict[str, str] | None = None) -> None:
+
+class Changes:
+    """The writes of one trace, folded by (op, path, target): fed verdict by verdict. A merged
+    trace's globs of per-run names (`generalised`) stand for the names a run writes there."""
+
+    def __init__(
+        self, cwd: str, environment: dict[str, str] | None = None, generalised: Iterable[str] = ()
+    ) -> None:
         self.cwd = cwd
         self.environment = environment or {}
-        self.by_key: dict[tuple[str, str], Change] = {}
+        self.by_key: dict[_Key, Change] = {}
+        self.globs = [_relative(g, cwd) for g in generalised]
 
     def add(self, v: Verdict) -> None:
         e = v.event
         if not e.write:
             return
-        key = (e.op, generalise(e.path, self.cwd))
+        target = (
+            _relative(e.target, self.cwd) if e.target is not None and e.op in ("rename", "link") else None
+        )
+        key = (e.op, _relative(e.path, self.cwd), target)
         change = self.by_key.get(key)
         if change is None:
-            change = self.by_key[key] = Change(e.op, key[1])
+            change = self.by_key[key] = Change(e.op, key[1], target=target)
         change.errnos.add(e.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
+
+
+def _relative(path: bytes | str, cwd: str) -> str:
+    """The path with the trace's working directory as `$CWD` (two checkouts compare)."""
+    text = os.fsdecode(path)
+    if cwd and cwd != "/" and is_under(text, cwd):
+        return "$CWD" + text[len(cwd.rstrip("/")) :]
+    return text
 
 
 def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str] | None = None) -> Changes:
@@ -88,29 +107,105 @@ def _shape(path: str) -> str:
     return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
 
 
+class _Globs:
+    """A merged trace's globs of per-run names, by directory: a name one of them matches is
+    written as the glob, in both traces, so that a run and the merge of its runs compare."""
+
+    def __init__(self, globs: Iterable[str]) -> None:
+        self._by_dir: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for glob in globs:
+            directory, _, name = glob.rpartition("/")
+            self._by_dir.setdefault(directory, []).append((name, glob_regex(name)))
+
+    def __call__(self, path: str | None) -> str | None:
+        if path is None or not self._by_dir:
+            return path
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            for name, regex in self._by_dir.get("/".join(parts[:i]), ()):
+                if parts[i] == name or regex.fullmatch(parts[i]):
+                    parts[i] = name
+                    break
+        return "/".join(parts)
+
+
+def _general(key: _Key) -> _Key:
+    """The key as a glob of per-run names (temporary names, pids...)."""
+    op, path, target = key
+    return op, generalise(path), None if target is None else generalise(target)
+
+
+def _folded(changes: list[Change]) -> list[Change]:
+    """Changes of one glob of per-run names shown once, as the glob (a run's twenty temporary
+    files in a new directory); a name alone with its shape stays as it is."""
+    groups: dict[_Key, list[Change]] = {}
+    for c in changes:
+        groups.setdefault(_general((c.op, c.path, c.target)), []).append(c)
+    folded = []
+    for (op, path, target), group in groups.items():
+        if len(group) == 1:
+            folded.extend(group)
+            continue
+        merged = Change(op, path, set().union(*(c.errnos for c in group)), target=target)
+        merged.violation = any(c.violation for c in group)
+        merged.explanation = next((c.explanation for c in group if c.explanation is not None), None)
+        folded.append(merged)
+    return sorted(folded, key=lambda c: (c.path, c.op, c.target or ""))
+
+
 def diff_traces(old: Changes, new: Changes) -> TraceDiff:
-    before, after = old.by_key, new.by_key
-    appeared = [after[k] for k in sorted(after.keys() - before.keys(), key=lambda k: (k[1], k[0]))]
-    gone = [before[k] for k in sorted(before.keys() - after.keys(), key=lambda k: (k[1], k[0]))]
+    """Writes compared by their names; those only one trace has are the same write where both
+    have it as a glob of per-run names (a temporary name, a pid, a merged trace's glob). A name
+    both traces write is no per-run name: two of one shape (`app_data`, `job_lock`) stay apart."""
+    globs = _Globs([*old.globs, *new.globs])
+    before = _keyed(old, globs)
+    after = _keyed(new, globs)
+    went = [k for k in before if k not in after]
+    came = [k for k in after if k not in before]
+    went_general = {_general(k): before[k] for k in went}
+    came_general = {_general(k) for k in came}
+    appeared, became = [], []
+    for k in came:
+        twin = went_general.get(_general(k))
+        if twin is None:
+            appeared.append(after[k])
+        elif after[k].violation and not twin.violation:
+            became.append(after[k])
+    gone = [before[k] for k in went if _general(k) not in came_general]
+    # a name of tempfile's shape after a prefix of the caller's: one that went, one that came
     unpaired: dict[tuple[str, str, bool], list[Change]] = {}
     for change in gone:
         unpaired.setdefault((change.op, _shape(change.path), change.violation), []).append(change)
     paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get((change.op, _shape(change.path), change.violation))
-        if twins:
+        if twins and change.target is None:
             paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in paired]
-    both = sorted(after.keys() & before.keys(), key=lambda k: (k[1], k[0]))
-    became = [after[k] for k in both if after[k].violation and not before[k].violation]
+    became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
         for name in sorted(old_env.keys() | new_env.keys())
         if old_env.get(name) != new_env.get(name) and name != "PATH"
     }
-    return TraceDiff(appeared, gone, env, became)
+    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became))
+
+
+def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
+    """The trace's changes by their keys, each name a merged glob matches written as the glob."""
+    keyed: dict[_Key, Change] = {}
+    for (op, path, target), change in changes.by_key.items():
+        key = (op, globs(path) or path, globs(target))
+        seen = keyed.get(key)
+        if seen is None:
+            keyed[key] = Change(op, key[1], set(change.errnos), change.violation, change.explanation, key[2])
+        else:
+            seen.errnos |= change.errnos
+            seen.violation = seen.violation or change.violation
+            seen.explanation = seen.explanation or change.explanation
+    return keyed
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
@@ -125,8 +220,9 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
         console.print(Text(f"  {safe_text(directory)}/", style="dim"))
         for c in group:
             name = c.path[len(directory) :].lstrip("/") or c.path
+            moved = f" -> {safe_text(c.target)}" if c.target is not None else ""
             line = Text(
-                f"    {sign} {c.op:<8} {safe_text(name)}  ({', '.join(sorted(c.errnos))})", style=style
+                f"    {sign} {c.op:<8} {safe_text(name)}{moved}  ({', '.join(sorted(c.errnos))})", style=style
             )
             if c.violation:
                 line.append("  violation", style="bold red")

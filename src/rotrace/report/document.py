@@ -96,6 +96,7 @@ def _change(c: Change) -> dict[str, Any]:
     return {
         "op": c.op,
         "path": c.path,
+        "target": c.target,
         "results": sorted(c.errnos),
         "violation": c.violation,
         "explanation": None if c.explanation is None else c.explanation.id,
