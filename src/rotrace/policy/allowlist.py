@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from rotrace.errors import BadInput, BadOption
 from rotrace.inputs import MiB, read_input
+from rotrace.policy.globcover import Name, covers, samples
 
 DEFAULT_ALLOW = (
     "/tmp",
@@ -240,6 +241,16 @@ class Allowlist:
         if in_thread and self.allows(b"/proc/thread-self" + rest[len(thread) :]):
             return True
         return self.allows(b"/proc/self" + rest)
+
+    def covers_all(self, path: tuple[Name, ...]) -> bool:
+        """A glob of the allowlist allows every path of `path` (a merged trace's glob, as sets
+        of characters: globcover.py), as wcmatch confirms on paths drawn from it."""
+        if self._glob is None:
+            return False
+        globs = [r.pattern for r in self.rules if r.is_glob and not r.is_exact]
+        if not any(covers(g, path) or (g.endswith("/**") and covers(g[:-3], path)) for g in globs):
+            return False
+        return all(self._glob_covers(sample) for sample in samples(path))
 
     def _glob_covers(self, text: str) -> bool:
         """A glob matches the path or one of its directories (a match covers what is below)."""

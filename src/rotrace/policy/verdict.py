@@ -15,6 +15,7 @@ from rotrace.pathnames import is_placed
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
+from rotrace.policy.globcover import Name, merged_name
 from rotrace.policy.venv import VenvDetector
 
 
@@ -154,7 +155,8 @@ class Classifier:
     ) -> None:
         self.allowlist = allowlist
         # a merged trace's globs of per-run names (`rotrace merge`): a path through one stands
-        # for names no glob of the allowlist was matched against, only a directory rule holds it
+        # for names no glob of the allowlist was matched against: a directory rule holds it, or a
+        # glob that allows every name it stands for (globcover.py)
         self._general = frozenset(os.fsencode(g) for g in generalised)
         self._below_general = tuple(g + b"/" for g in self._general)
         self._merged = merged  # a merge: any path with a glob's characters may be one of its globs
@@ -280,8 +282,20 @@ class Classifier:
     def _allows(self, path: bytes, event: FileEvent) -> bool:
         general = self._general and (path in self._general or path.startswith(self._below_general))
         if general or (self._merged and _GLOB_TEXT.search(path)):
-            return self.allowlist.allows_plainly(path)  # never a glob matched against a glob's text
+            # never a glob matched against a glob's text: a directory rule holding it, or a glob
+            # allowing every name it stands for
+            return self.allowlist.allows_plainly(path) or (
+                bool(general) and self.allowlist.covers_all(self._standing_for(path))
+            )
         return self.allowlist.allows_from(path, event.pid, event.tid)
+
+    def _standing_for(self, path: bytes) -> tuple[Name, ...]:
+        """A path through a merged trace's globs as the sets of characters of its names."""
+        parts = path.split(b"/")
+        return tuple(
+            merged_name(os.fsdecode(part), b"/".join(parts[: i + 1]) in self._general)
+            for i, part in enumerate(parts)
+        )
 
     def classify(
         self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False, only_read: bool = False
