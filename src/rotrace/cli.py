@@ -14,6 +14,7 @@ import click
 from rotrace import __version__
 from rotrace.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, EXIT_STATUSES, failure, say
 from rotrace.export import FORMATS
+from rotrace.patterns import Lazy
 from rotrace.tracer.signals import DEFAULT_GRACE
 
 EXIT_HELP = "\b\nExit status:\n" + "\n".join(f"  {status:<4} {meaning}" for status, meaning in EXIT_STATUSES)
@@ -332,7 +333,7 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     return labels
 
 
-_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_REFERENCE = Lazy(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def _references(value: str) -> str:

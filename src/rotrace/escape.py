@@ -22,7 +22,9 @@ import io
 import re
 from typing import Any
 
-NOT_PLAIN = re.compile(
+from rotrace.patterns import Lazy
+
+NOT_PLAIN = Lazy(
     "[\x00-\x1f\x7f-\x9f"  # C0 (\n \r \v \f \x1c-\x1e), DEL, C1 (\x85 NEL)
     "\u2028\u2029"  # line and paragraph separators: line breaks to YAML 1.1, libyaml, JavaScript
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides
@@ -42,7 +44,7 @@ NOT_PLAIN = re.compile(
 
 
 # `##[` and `##vso[` (any case): the `#` before them is the one escaped
-CI_COMMAND = re.compile(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
+CI_COMMAND = Lazy(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
 
 
 def _starts_command(text: str) -> bool:
@@ -162,7 +164,7 @@ class EscapingEmitter:
                 stream.write(CI_COMMAND.sub(lambda _: "\\x23", written))
 
 
-_KUBELET_EXPANDED = re.compile(r"\$(?=[$(])")
+_KUBELET_EXPANDED = Lazy(r"\$(?=[$(])")
 
 
 def kubelet_literal(value: str) -> str:

@@ -13,6 +13,8 @@ import os
 import re
 from collections.abc import Callable, Iterable
 
+from rotrace.patterns import Lazy
+
 
 @functools.lru_cache(maxsize=1 << 14)
 def text_of(name: bytes) -> str:
@@ -44,13 +46,13 @@ _PY_TEMP = (
     r"[a-z0-9_]{8}" + NAME_END
 )
 _RULES = (
-    (re.compile(TMP_NAME), ".tmp*"),
-    (re.compile(r"^tmp[a-z0-9_]{8}" + NAME_END), "tmp*"),
-    (re.compile(_PY_TEMP), "*"),
+    (Lazy(TMP_NAME), ".tmp*"),
+    (Lazy(r"^tmp[a-z0-9_]{8}" + NAME_END), "tmp*"),
+    (Lazy(_PY_TEMP), "*"),
     # pytest's rewritten bytecode, written as NAME.pyc.PID, then renamed: a pid of any length
-    (re.compile(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
-    (re.compile(r"[0-9a-f]{16,}"), "*"),
-    (re.compile(r"[0-9]{5,}"), "*"),
+    (Lazy(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
+    (Lazy(r"[0-9a-f]{16,}"), "*"),
+    (Lazy(r"[0-9]{5,}"), "*"),
 )
 
 
@@ -65,7 +67,7 @@ def is_placed(raw: bytes) -> bool:
 
 
 # A path through a magic link: a process's root or cwd, or an fd's file (a directory)
-_THROUGH_LINK = re.compile(
+_THROUGH_LINK = Lazy(
     rb"/(?:proc/(?:self|thread-self|[0-9]+)(?:/task/[0-9]+)?/(?:(?:root|cwd)(?:/|$)|fd/[0-9]+/)"
     rb"|dev/fd/[0-9]+/|dev/std(?:in|out|err)/)"
 )

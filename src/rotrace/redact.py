@@ -32,6 +32,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rotrace.patterns import Lazy
+
 MASK = "***"  # a masked part of a value
 REDACTED = "<redacted>"  # a variable's whole value, withheld for its name
 MIN_KNOWN = 8  # shorter values of secret variables are not masked wherever they appear
@@ -128,15 +130,15 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
 # a scheme or a name is looked for only where one begins, and what runs on is bounded.
 _SCHEME = r"(?<![A-Za-z0-9+.])[A-Za-z][A-Za-z0-9+.-]{0,31}://"
 # scheme://userinfo@: the userinfo is what precedes the authority's last '@' (RFC 3986)
-_URL_USERINFO = re.compile(r"(?P<scheme>" + _SCHEME[:-3] + r")://(?P<ui>[^\s/?#\"'<>`]*)@")
+_URL_USERINFO = Lazy(r"(?P<scheme>" + _SCHEME[:-3] + r")://(?P<ui>[^\s/?#\"'<>`]*)@")
 # scheme://user:pa/ss@host: a password with a raw '/' (not a port after the ':')
-_URL_SLASHED = re.compile(_SCHEME + r"(?P<ui>[^\s/?#@:\[\]]{0,256}:(?!\d{0,5}(?:[/?#\s]|$))[^\s@]{0,256})@")
+_URL_SLASHED = Lazy(_SCHEME + r"(?P<ui>[^\s/?#@:\[\]]{0,256}:(?!\d{0,5}(?:[/?#\s]|$))[^\s@]{0,256})@")
 _SSH_SCHEMES = frozenset({"ssh", "sftp", "scp"})  # ssh://git@host, svn+ssh://bob@host: a login name
 _HOST = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::\d{1,5})?(?=[/\s,;\"')>\]}|?#]|$)"
 _SEP = r"\s,;=\"'(<\[{|>"
 # user:pass@host[:port] without a scheme (PIP_PROXY, --proxy): needs the ':' (pkg@1.2, git@host:x
 # and user@host are not secrets) and a host (image:tag@sha256:... is not one); not Perl's a::b(@c)
-_BARE_USERINFO = re.compile(
+_BARE_USERINFO = Lazy(
     rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@(?={_HOST})"
 )
 # a value: quoted (a script's string prefixes too: f"..", b'..'), bracketed (a tuple or list:
@@ -149,7 +151,7 @@ _VALUE = (
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
 _PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]{0,63})=")
-_PAIR_VALUE = re.compile(_VALUE.format(r"[^\s&#,;'\"]+"))
+_PAIR_VALUE = Lazy(_VALUE.format(r"[^\s&#,;'\"]+"))
 # name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
 # `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
 _ASSIGN = re.compile(
@@ -166,8 +168,8 @@ _HEADER = re.compile(
     rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
-_COOKIES_END = re.compile(r"[\n\"']")
-_HEADER_VALUE = re.compile(_VALUE.format(r"[^\s'\",;@]+"))
+_COOKIES_END = Lazy(r"[\n\"']")
+_HEADER_VALUE = Lazy(_VALUE.format(r"[^\s'\",;@]+"))
 # tokens whose form says what they are, anywhere (after a separator too: x-ghp_..., key-AKIA...,
 # a name=TOKEN or TOKEN_SUFFIX); the prefix is kept
 _TOKEN = re.compile(
@@ -190,7 +192,7 @@ _SECRET_PATH = re.compile(
 )
 # a private key in PEM form (OpenSSH, PKCS#1, PKCS#8, encrypted or not): what follows this line,
 # up to its END line (or the end of the value: a key cut short is still a key)
-_PEM_BEGIN = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----")
+_PEM_BEGIN = Lazy(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----")
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
@@ -198,9 +200,7 @@ _HINT = re.compile(
 )
 # what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,
 # HTML's &amp;
-_ENCODED = re.compile(
-    r"%(?P<x>[0-9A-Fa-f]{2})|(?:%u|\\u)(?P<u>[0-9A-Fa-f]{4})|\\(?P<s>[/\"\\])|&(?P<amp>amp);"
-)
+_ENCODED = Lazy(r"%(?P<x>[0-9A-Fa-f]{2})|(?:%u|\\u)(?P<u>[0-9A-Fa-f]{4})|\\(?P<s>[/\"\\])|&(?P<amp>amp);")
 _DECODINGS = 3  # %253D is '=' encoded twice: a URL in a URL's query, itself in one
 
 
@@ -425,8 +425,8 @@ _PROGRAMS: dict[str, _Program] = {
 }  # fmt: skip
 _OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
 _ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
-_CLUSTER = re.compile(r"-[A-Za-z0-9#]{2,}")
-_LOOKS_LIKE_OPTION = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
+_CLUSTER = Lazy(r"-[A-Za-z0-9#]{2,}")
+_LOOKS_LIKE_OPTION = Lazy(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n", "`"})
 # a subcommand that sets a named value (aws configure set aws_secret_access_key KEY)
 _CONFIG = frozenset({"config", "configure"})
@@ -533,12 +533,12 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
 # -- a shell script given as one argument --------------------------------------------------------
 
 # a word, a separator, or a backslash before a line's end (the line goes on: no word)
-_SHELL_WORD = re.compile(
+_SHELL_WORD = Lazy(
     r"""\\\n|(?:[^\s'"\\;|&()`]|\\[\s\S]|'[^']*'|"(?:[^"\\]|\\[\s\S])*"|['"\\])+|&&|\|\||[;|&()\n`]"""
 )
 
 
-_QUOTING = re.compile(r"['\"\\]")
+_QUOTING = Lazy(r"['\"\\]")
 _SPACE = re.compile(r"\s")
 
 
@@ -586,9 +586,9 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
 # The rest of a string literal of a script (Python, JSON, JavaScript...) after its opening
 # quote, on one line; what may stand between two items of a list of them (a string prefix: f"x")
 _REST = {q: re.compile(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
-_QUOTE = re.compile("[\"'`]")
+_QUOTE = Lazy("[\"'`]")
 # (a program apart from its arguments: spawn("curl", ["-u", x]), ["curl"] + ["-u", x])
-_ITEMS = re.compile(r"\s*+(?:[\])]\s*+)?[,+]\s*+(?:(?:#|//)[^\n]*+\n\s*+)*+(?:[\[(]\s*+)?[fFrRbBuU]{0,2}")
+_ITEMS = Lazy(r"\s*+(?:[\])]\s*+)?[,+]\s*+(?:(?:#|//)[^\n]*+\n\s*+)*+(?:[\[(]\s*+)?[fFrRbBuU]{0,2}")
 
 
 def _literals(text: str) -> Iterable[tuple[int, int, int, int]]:

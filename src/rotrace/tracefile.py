@@ -14,7 +14,6 @@ import errno
 import glob
 import json
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
@@ -28,6 +27,7 @@ from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.inputs import MiB, open_input, read_whole
 from rotrace.pathnames import text_of
+from rotrace.patterns import Lazy
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
 
@@ -208,15 +208,15 @@ class TraceWriter:
 # -- from JSON -----------------------------------------------------------------------------------
 
 
-_NAME = re.compile(r"[a-z0-9_]{1,40}")  # a syscall's name
-_ERRNO = re.compile(r"ok|E[A-Z0-9_]{1,30}")  # a forecast: ok or an errno's name
-_SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}")
-_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")  # a checkpoint's, UTC
+_NAME = Lazy(r"[a-z0-9_]{1,40}")  # a syscall's name
+_ERRNO = Lazy(r"ok|E[A-Z0-9_]{1,30}")  # a forecast: ok or an errno's name
+_SIGNAL = Lazy(r"SIG[A-Z0-9+]{1,12}")
+_TIME = Lazy(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")  # a checkpoint's, UTC
 # flags as tracer/flags.py names them: strace's names, and the bits without a name in hex
-_FLAGS = re.compile(r"(?=.{1,400}\Z)(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+)(?:\|(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+))*")
+_FLAGS = Lazy(r"(?=.{1,400}\Z)(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+)(?:\|(?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+))*")
 
 
-def _named(obj: dict[str, Any], key: str, pattern: re.Pattern[str], default: Any = ...) -> Any:
+def _named(obj: dict[str, Any], key: str, pattern: Lazy[str], default: Any = ...) -> Any:
     value = _field(obj, key, str, default)
     if isinstance(value, str) and not pattern.fullmatch(value):
         raise _Malformed(f"{key!r} is not a valid name: {value[:40]!r}")

@@ -18,6 +18,7 @@ BASE = {
     "rotrace.events",
     "rotrace.pathnames",
     "rotrace.escape",
+    "rotrace.patterns",
     "rotrace.inputs",
     "rotrace.redact",
     "rotrace.mountinfo",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rotrace.events import FileEvent
 from rotrace.pathnames import TMP_NAME, program_name
+from rotrace.patterns import Lazy
 
 
 @dataclass(frozen=True, eq=False)  # the table's entries are unique: equal means the same one,
@@ -507,7 +508,7 @@ KNOWN: tuple[Known, ...] = (
 
 # A temporary name made from the final one (`name.tmp.4f2a9c`, `x.pyc.140737`, `name.tmpAb12Cd`,
 # `name~`): atomic writers write it, then rename it to the final name.
-_TEMPORARY_SUFFIX = re.compile(r"(?:\.tmp(?:[._-]?[0-9A-Za-z]+)?|\.[0-9]{5,}|\.[0-9a-f]{8,}|~)$")
+_TEMPORARY_SUFFIX = Lazy(r"(?:\.tmp(?:[._-]?[0-9A-Za-z]+)?|\.[0-9]{5,}|\.[0-9a-f]{8,}|~)$")
 
 
 def _names(event: FileEvent) -> list[str]:

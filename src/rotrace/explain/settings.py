@@ -5,10 +5,10 @@ them). UV_NO_CACHE=true sends uv's cache to a temporary directory; without it uv
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 
 from rotrace.explain.known import KNOWN
+from rotrace.patterns import Lazy
 
 _OWN = frozenset(
     {
@@ -46,13 +46,13 @@ RUN_SETTINGS: frozenset[str] = _OWN | {name for known in KNOWN for name, _value 
 
 # The programs a family of settings is read by: a setting of theirs decides nothing in a run
 # none of them ran in (a machine's PIP_DISABLE_PIP_VERSION_CHECK, for a run of no pip).
-_PYTHON = re.compile(r"(python|pypy)[0-9.]*[mtd]?")
+_PYTHON = Lazy(r"(python|pypy)[0-9.]*[mtd]?")
 _READ_BY = (
-    ("UV_", re.compile(r"uvx?")),
-    ("PIP_", re.compile(r"pip[0-9.]*")),
+    ("UV_", Lazy(r"uvx?")),
+    ("PIP_", Lazy(r"pip[0-9.]*")),
     ("PYTHON", _PYTHON),
-    ("PYTEST_", re.compile(r"pytest|py\.test")),
-    ("RUFF_", re.compile(r"ruff")),
+    ("PYTEST_", Lazy(r"pytest|py\.test")),
+    ("RUFF_", Lazy(r"ruff")),
 )
 
 

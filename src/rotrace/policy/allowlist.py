@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from rotrace.errors import BadInput, BadOption
 from rotrace.inputs import MiB, read_input
+from rotrace.patterns import Lazy
 from rotrace.policy.globcover import Name, covers, samples
 
 DEFAULT_ALLOW = (
@@ -44,10 +45,10 @@ PYPROJECT = "pyproject.toml"
 PYPROJECT_TABLE = ("tool", "rotrace")  # where a pyproject.toml holds the policy
 POLICY_LIMIT = 16 * MiB  # a policy file is read whole
 POLICY_KEYS = {"version", "defaults", "allow", "allow_bytes", "persistent", "env"}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = Lazy(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = re.compile(r"(?<!\\)[*?\[]")  # not escaped with a backslash
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_META = re.compile(r"([*?\[\]\\])")
+_META = Lazy(r"([*?\[\]\\])")
 
 
 def entry_error(entry: str) -> str | None:
@@ -458,7 +459,7 @@ def load_policy_file(path: str) -> tuple[bool, list[str]]:
     return policy.defaults, policy.resolve()
 
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_BAD_ESCAPE = Lazy(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _entries(data: dict[str, Any], key: str, path: str) -> list[str]:

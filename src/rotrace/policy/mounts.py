@@ -59,13 +59,14 @@ from rotrace.pathnames import (
     program_name,
     text_of,
 )
+from rotrace.patterns import Lazy
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
 from rotrace.policy.verdict import Verdict
 
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
-_LOCK = re.compile(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
+_LOCK = Lazy(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
 # Where a directory that held files may become a persistent mount that starts with them (the
 # command keeping data there): the application's own tree (below its working directory) and
 # the places data lives (FHS); never a directory of programs or configuration (/usr/local/bin,
@@ -74,8 +75,8 @@ _DATA_ROOTS = ("/var/lib", "/var/log", "/var/opt", "/var/cache", "/srv", "/data"
 _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/root", "/proc",
                  "/sys", "/dev", "/run", "/var/spool", "/var/mail")  # fmt: skip
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
-_SQLITE_SIDECAR = re.compile(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
-_UPDATE = re.compile(r"\bO_RDWR\b|\bO_APPEND\b")
+_SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
+_UPDATE = Lazy(r"\bO_RDWR\b|\bO_APPEND\b")
 _CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
 
 
@@ -604,7 +605,7 @@ def _only_data(directory: str, kept: set[str]) -> bool:
 # A hash's first characters: the fan-out of a cache keyed by hashes (git's objects/ab/, scrapy's
 # httpcache/SPIDER/80/FINGERPRINT, pip's http-v2/a/b/c/d/e/). Which shard a run writes depends
 # on what it fetched: the next run writes another, so the mount goes above them all.
-_SHARD = re.compile(r"[0-9a-f]{1,3}")
+_SHARD = Lazy(r"[0-9a-f]{1,3}")
 
 
 def writer_top(v: Verdict, directory: str) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, READ_ONLY_DATABASE, Known, explain
 from rotrace.pathnames import is_placed
+from rotrace.patterns import Lazy
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.forecast import forecast
@@ -111,7 +111,7 @@ class Summary:
             self.ro_failures += n * (verdict.ro_forecast == "EROFS" and not verdict.harmless)
 
 
-_GLOB_TEXT = re.compile(rb"[*?\[]")
+_GLOB_TEXT = Lazy(rb"[*?\[]")
 _EROFS = errno.EROFS
 _REFUSALS = frozenset({"EACCES", "EPERM"})
 _MAKERS = frozenset({"mkdir", "create", "mknod", "symlink", "link"})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rotrace.escape import safe_text
 from rotrace.explain import Known
 from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under
+from rotrace.patterns import Lazy
 from rotrace.policy.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str
 # start or after a `-` or `.`, so a run's name of 8 letters, or after another prefix, is no
 # glob; a write that appeared and one that went, of one op in one directory, whose names differ
 # only there are the same write.
-_TEMP_SHAPE = re.compile(r"[a-z0-9_]{8}" + NAME_END)
+_TEMP_SHAPE = Lazy(r"[a-z0-9_]{8}" + NAME_END)
 
 
 def _shape(path: str) -> str:
