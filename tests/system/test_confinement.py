@@ -823,3 +823,40 @@ def test_the_filter_refuses_set_id_modes_where_the_tracer_cannot(tmp_path: Path)
     assert outcome == {"chmod": 1, "create": 1, "openat2": errno.ENOSYS, "dir": 1, "device": "made"}, (
         proc.stderr
     )
+
+
+@CONFINED
+@pytest.mark.parametrize(
+    ("user", "grant"),
+    [
+        ("root", ["--inh-caps", "+setfcap,+mknod"]),
+        ("nobody", ["--inh-caps", "+setfcap", "--ambient-caps", "+setfcap"]),
+    ],
+    ids=["root-inheritable", "nobody-ambient"],
+)
+def test_a_capability_granted_across_exec_is_withheld_from_the_command(
+    confined: list[str], user: str, grant: list[str], site: Path, work: Path
+) -> None:
+    """Taken out of the bounding set only, CAP_SETFCAP held in the inheritable set (root under an
+    older container runtime) or granted as ambient (any uid) reached the command, which left a
+    file with capabilities (`setcap cap_setuid+ep`) in an allowed directory."""
+    argv, env = invocation(user, site, work)
+    if user == "nobody":
+        argv = argv[len(NOBODY) :]
+        grant = ["--reuid", "65534", "--regid", "65534", "--clear-groups", *grant]
+    args = ["run", "-q", *confined, "--allow", str(work), "--", "/bin/grep", "^Cap", "/proc/self/status"]
+    proc = subprocess.run(["setpriv", *grant, "--", *argv, *args], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    if user == "nobody" and "--read-only" in confined:  # bubblewrap refuses an unprivileged caller's
+        assert proc.returncode == 5 and "could not start" in proc.stderr, proc.stderr  # capabilities
+        return
+    assert proc.returncode == 0, proc.stderr
+    held = {line.split(":")[0]: int(line.split()[1], 16) for line in proc.stdout.splitlines()}
+    sets = [
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapAmb",
+        *(["CapBnd"] if user == "root" else []),
+    ]  # root's programs
+    assert not [s for s in sets if held[s] & (1 << 27 | 1 << 31)], proc.stdout  # CAP_MKNOD, CAP_SETFCAP

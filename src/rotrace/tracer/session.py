@@ -11,7 +11,7 @@ import signal
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.linux import kernel, landlock
+from rotrace.tracer.linux import hardening, kernel, landlock
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
@@ -65,6 +65,11 @@ def trace_command(
     tracer.refuses_queues = by_tracer
     tracer.refuses_whiteouts = whiteouts_by_tracer
     tracer.refuses_privileges = privileges_by_tracer
+    if options.host_files and hardening.withholding_fails(hardening.HOST_FILE_CAPABILITIES):
+        tracer.warnings.append(
+            "rotrace runs as root without CAP_SETPCAP: the command's programs may hold CAP_MKNOD and"
+            " CAP_SETFCAP, and leave a device node or a file with capabilities where they may write"
+        )
     ruleset = None
     if options.writable is not None:
         own = tuple(stdio.files(options.stdout_to_stderr))  # the command's own output, reopened

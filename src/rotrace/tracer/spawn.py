@@ -86,7 +86,7 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
     if stdout_to_stderr:
         os.dup2(2, 1)
     if host_files:
-        hardening.leave_bounding_set(hardening.HOST_FILE_CAPABILITIES)
+        hardening.withhold(hardening.HOST_FILE_CAPABILITIES)
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_IGN if sig in keep_ignored else signal.SIG_DFL)
     # rotrace's tracer is not dumpable (tracer/linux/hardening.py): this child is, to be seized, with

@@ -18,6 +18,9 @@ import os
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_LOWER = 3
+CAP_SETPCAP = 8
 CAP_SYS_PTRACE = 19
 # What a root command could leave on the host's files for any user there to use: a device node
 # (CAP_MKNOD) and a program given capabilities (CAP_SETFCAP); the set-ID bits are the filter's
@@ -26,18 +29,32 @@ HOST_FILE_CAPABILITIES = (27, 31)
 _CAP_LAST = "/proc/sys/kernel/cap_last_cap"
 
 
-def _prctl(option: int, arg: int) -> int:
-    """prctl(option, arg, 0, 0, 0): 0, or the errno."""
+def _prctl(option: int, arg: int, arg3: int = 0) -> int:
+    """prctl(option, arg, arg3, 0, 0): 0, or the errno."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-    return 0 if libc.prctl(option, arg, 0, 0, 0) >= 0 else ctypes.get_errno()
+    return 0 if libc.prctl(option, arg, arg3, 0, 0) >= 0 else ctypes.get_errno()
 
 
-def leave_bounding_set(capabilities: tuple[int, ...]) -> None:
-    """Take `capabilities` out of the bounding set: no program this process runs gets them,
-    root's neither (needs CAP_SETPCAP; without it a process holds none of them to lose)."""
+def withhold(capabilities: tuple[int, ...]) -> None:
+    """No program this process runs gets `capabilities`: out of the ambient and inheritable sets
+    (which any process may lower: a container runtime's root, or an ambient grant, holds them
+    across exec) and out of the bounding set, which root's programs get (that needs CAP_SETPCAP:
+    `withholding_fails`)."""
     for cap in capabilities:
         _prctl(PR_CAPBSET_DROP, cap)
+        _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap)
+    _drop_inheritable(sum(1 << cap for cap in capabilities))
+
+
+def withholding_fails(withheld: tuple[int, ...]) -> bool:
+    """As root without CAP_SETPCAP, with some of `withheld` in the bounding set: `withhold`
+    cannot take them out, and root's programs get them."""
+    bounding, effective = capabilities("CapBnd"), capabilities("CapEff")
+    if os.geteuid() != 0 or bounding is None or effective is None:
+        return False
+    held = any(bounding >> cap & 1 for cap in withheld)
+    return held and not effective >> CAP_SETPCAP & 1
 
 
 def undumpable() -> None:
