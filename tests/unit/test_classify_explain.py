@@ -374,3 +374,12 @@ def test_a_diff_tells_renames_and_links_apart_by_their_other_name() -> None:
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert [(c.path, c.target) for c in diff.new_violations] == [("/tmp/x", "/srv/elsewhere")], diff
     assert [(c.path, c.target) for c in diff.disappeared] == [("/tmp/x", "/tmp/cache/x")], diff
+
+
+def test_a_diff_pairs_two_names_of_eight_characters_only_where_they_are_temporary() -> None:
+    """settings.json gone and password.json new, both violations in the application's directory:
+    paired as one temporary name (8 characters before the suffix), "no change"."""
+    old = classify(event("/srv/w/settings.json"), event("/srv/w/job_lock"))
+    new = classify(event("/srv/w/password.json"), event("/srv/w/app_data"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert sorted(c.path for c in diff.new_violations) == ["/srv/w/app_data", "/srv/w/password.json"], diff

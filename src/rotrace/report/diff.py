@@ -15,6 +15,7 @@ from rotrace.escape import safe_text
 from rotrace.explain import Known
 from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under
 from rotrace.patterns import Lazy
+from rotrace.policy.mountpoints import SCRATCH
 from rotrace.policy.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -99,13 +100,43 @@ def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str
 # takes only those with a letter and a digit or `_` for one (`python39`, `packages` stay), at the
 # start or after a `-` or `.`, so a run's name of 8 letters, or after another prefix, is no
 # glob; a write that appeared and one that went, of one op in one directory, whose names differ
-# only there are the same write.
+# only there are the same write (where `_per_run` finds them per-run names).
 _TEMP_SHAPE = Lazy(r"[a-z0-9_]{8}" + NAME_END)
 
 
 def _shape(path: str) -> str:
     directory, _, name = path.rpartition("/")
     return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
+
+
+def _common(a: str, b: str) -> int:
+    """How many characters `a` and `b` begin with in common."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _per_run(old: str, new: str) -> bool:
+    """Two paths of one per-run shape that only one trace each writes are one per-run name where
+    the names show it: in a scratch place (/tmp...), or where each part in which they differ
+    follows tempfile's or Rust's `tmp`, or holds a digit in both (a pid, a counter, a random
+    name). Not `settings.json` and `password.json`, nor `job_lock` and `app_data`, in the
+    application's directory: a write there under another name is a new write."""
+    if any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
+        return True
+    a, b = old.split("/"), new.split("/")
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        head = _common(x, y)
+        tail = _common(x[head:][::-1], y[head:][::-1])
+        middles = (x[head : len(x) - tail], y[head : len(y) - tail])
+        if not (x[:head].endswith("tmp") or all(any(c.isdigit() for c in m) for m in middles)):
+            return False
+    return True
 
 
 class _Globs:
@@ -164,15 +195,17 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     went = [k for k in before if k not in after]
     came = [k for k in after if k not in before]
     went_general = {_general(k): before[k] for k in went}
-    came_general = {_general(k) for k in came}
     appeared, became = [], []
+    paired_general: set[_Key] = set()
     for k in came:
         twin = went_general.get(_general(k))
-        if twin is None:
+        if twin is None or not _per_run(twin.path, after[k].path):
             appeared.append(after[k])
-        elif after[k].violation and not twin.violation:
+            continue
+        paired_general.add(_general(k))
+        if after[k].violation and not twin.violation:
             became.append(after[k])
-    gone = [before[k] for k in went if _general(k) not in came_general]
+    gone = [before[k] for k in went if _general(k) not in paired_general]
     # a name of tempfile's shape after a prefix of the caller's: one that went, one that came
     unpaired: dict[tuple[str, str, bool], list[Change]] = {}
     for change in gone:
@@ -180,7 +213,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get((change.op, _shape(change.path), change.violation))
-        if twins and change.target is None:
+        if twins and change.target is None and _per_run(twins[-1].path, change.path):
             paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in paired]
