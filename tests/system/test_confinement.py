@@ -789,6 +789,7 @@ def test_no_set_id_file_nor_device_is_left_where_the_writes_land_on_the_host(
     refused = dict.fromkeys(["chmod", "create", "dir"], errno.EPERM)
     device = errno.EACCES if confined == ["--enforce"] else errno.EPERM  # Landlock's; no CAP_MKNOD
     assert outcome == {**refused, "openat2": errno.ENOSYS, "device": device}, proc.stderr
+    assert "refused a chmod with a set-user-ID or set-group-ID mode" in proc.stderr  # not a silent "✓"
     left = {p.name: p.lstat().st_mode for p in kept.iterdir()}
     assert not [n for n, m in left.items() if m & (stat.S_ISUID | stat.S_ISGID)], left
     assert not [n for n, m in left.items() if stat.S_ISBLK(m) or stat.S_ISCHR(m)], left

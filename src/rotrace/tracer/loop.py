@@ -122,7 +122,8 @@ class Tracer:
         self.detaching = False  # attach mode: let every tracee go at its next stop
         self.refuses_queues = False  # --enforce: a POSIX message queue made or removed is refused (EACCES)
         self.refuses_whiteouts = False  # confined: a renameat2 that leaves a whiteout is refused (EPERM)
-        self.refuses_privileges = False  # host_files: a set-user-ID, set-group-ID or device mode (EPERM)
+        self.refuses_privileges = False  # host_files: a set-user-ID or set-group-ID mode (EPERM)
+        self.refused_privileges = 0
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
@@ -229,6 +230,13 @@ class Tracer:
             and privileged(pending.op, pending.mode)
         ):
             refuse(tid, arch, errno.EPERM)  # as for a user without the right: its exit says EPERM
+            if not self.refused_privileges:
+                self.warnings.append(
+                    f"rotrace refused a {pending.spec.name} with a set-user-ID or set-group-ID mode (EPERM),"
+                    " and refuses every other: where the command's writes land on this machine's files it"
+                    " makes no file that runs with its owner's or group's rights (-v lists the calls)"
+                )
+            self.refused_privileges += 1
         if pending is not None and self.dircache.enabled:  # the name changes before the call
             # an open that succeeds is named by its fd: no way to watch for it
             opens = pending.spec.family in ("open", "openat2")
