@@ -1174,3 +1174,20 @@ def test_a_directory_emptied_and_filled_with_a_deep_chain_is_walked_without_recu
     finally:  # removed here: pytest's own removal of tmp_path recurses too
         subprocess.run(["rm", "-rf", str(app_out.parent / "d")], check=True)
     assert plan.mounts == [f"{app}/out"] and plan.blocked == [], plan
+
+
+def test_a_cache_a_run_found_in_its_cache_home_gets_an_empty_mount() -> None:
+    """pdm's HTTP cache (an SQLite database updated in place) in ~/.cache of a home the known
+    writers' table does not name: "held files, never a persistent volume in a hidden directory",
+    no mount at all, where the run before (a cold cache) got one. A cache is made again: a tmpfs,
+    not persistent; so below $XDG_CACHE_HOME."""
+    for environment, cache in (
+        ({"HOME": "/srv/h"}, "/srv/h/.cache"),
+        ({"XDG_CACHE_HOME": "/srv/c"}, "/srv/c"),
+    ):
+        db = event(f"{cache}/pdm/http/http-cache.db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
+        plan = _plan(db, states={f"{cache}/pdm/http": C, f"{cache}/pdm": C}, environment=environment)
+        assert plan.blocked == [] and plan.mounts == [f"{cache}/pdm/http"] and plan.persistent == [], plan
+    elsewhere = event("/srv/h/.config/pdm/db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
+    held = _plan(elsewhere, states={"/srv/h/.config/pdm": C}, environment={"HOME": "/srv/h"})
+    assert [b.point for b in held.blocked] == ["/srv/h/.config/pdm"], held  # no cache: kept refused

@@ -188,6 +188,7 @@ class _Planner:
         self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
         self.emptied: set[str] = set()  # directories it deleted an entry of
         self.home: str | None = None  # the run's HOME (MountPlanner.know_environment)
+        self.cache_home: str | None = None  # its XDG_CACHE_HOME
         # a merged trace's: its runs, and those in which each name (a file, a directory) was made
         self.runs = 0
         self.made_in: dict[str, set[int]] = {}
@@ -428,7 +429,7 @@ class _Planner:
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
-            if self._remade(point):
+            if self._remade(point) or self.in_cache_home(point):
                 return None
             if self._unseen_data_place(point):
                 return "held", (
@@ -445,6 +446,13 @@ class _Planner:
                 )
             return "held", held
         return None
+
+    def in_cache_home(self, point: str) -> bool:
+        """Below the run's cache directory ($XDG_CACHE_HOME, else ~/.cache), where programs keep
+        what they fetch or make again: an empty mount hides a cache, which the run then fills
+        (pdm's HTTP cache, in a home the known writers' table does not name)."""
+        caches = [c for c in (self.cache_home, self.home and self.home + "/.cache") if c]
+        return any(point != c and is_under(point, c) for c in caches)
 
     def _remade(self, point: str) -> bool:
         """The command deleted entries of `point`, and all it holds now (read when the plan is
@@ -815,7 +823,9 @@ class MountPlanner:
         `environment` holds what they all had): a setting they differ on is said, not kept."""
         self._environment = dict(environment)
         home = environment.get("HOME", "")
-        self._planner.home = os.path.normpath(home) if home.startswith("/") else None
+        self._planner.home = os.path.normpath(home) if home.startswith("/") and home != "/" else None
+        cache = environment.get("XDG_CACHE_HOME", "")
+        self._planner.cache_home = os.path.normpath(cache) if cache.startswith("/") and cache != "/" else None
         runs = list(runs)
         self._planner.runs = len(runs)
         self._ran = ran
@@ -1206,8 +1216,8 @@ class MountPlanner:
         ):
             self._settings[known] = self._settings.get(known, 0) + v.count  # once per write: a rename is one
         for raw, point, placement in found:
-            if placement.reason is not None or point in SCRATCH:  # nobody expects /tmp to survive a restart
-                continue
+            if placement.reason is not None or point in SCRATCH or planner.in_cache_home(point):
+                continue  # nobody expects /tmp, or a cache, to survive a restart
             example = self._persistent.get(point)
             if example is None:
                 if self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)):
