@@ -1191,3 +1191,21 @@ def test_a_cache_a_run_found_in_its_cache_home_gets_an_empty_mount() -> None:
     elsewhere = event("/srv/h/.config/pdm/db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
     held = _plan(elsewhere, states={"/srv/h/.config/pdm": C}, environment={"HOME": "/srv/h"})
     assert [b.point for b in held.blocked] == ["/srv/h/.config/pdm"], held  # no cache: kept refused
+
+
+def test_a_write_below_a_policys_persistent_place_is_on_that_mount() -> None:
+    """`persistent = ["/srv/pp/data"]`, allowed: a write into data/sub, which held files, was
+    "an allowed write no mount can make writable (data/sub): they fail there", where the run
+    under --read-only --policy had just made it on the policy's persistent mount."""
+    from rotrace.policy.mounts import MountPlanner
+
+    verdicts = classify(event("/srv/pp/data/sub/new.txt"), allow=["/srv/pp/data"])
+    planner = MountPlanner("/srv/pp/proj", {b"/srv/pp/data/sub": C, b"/srv/pp/data": C})
+    planner.know_persistent(["/srv/pp/data"])
+    for v in verdicts:
+        planner.learn(v)
+    for v in verdicts:
+        planner.place(v)
+    plan = planner.plan()
+    assert plan.blocked == [] and plan.mounts == plan.persistent == ["/srv/pp/data"], plan
+    assert not [n for n in plan.notes if "fail there" in n or "holds data" in n], plan.notes

@@ -863,6 +863,7 @@ class MountPlanner:
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
         self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
+        self._given: list[str] = []  # the policy's persistent places (know_persistent), deepest first
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
@@ -1435,9 +1436,22 @@ class MountPlanner:
                 self._early.full()
         return found
 
+    def know_persistent(self, places: Iterable[str]) -> None:
+        """The policy's persistent places (its `persistent`, allowed): mounts it has decided on,
+        which keep what is written there. A write below one is on it, whatever the place below
+        held before the run (`--read-only` starts the mount with a copy of what it holds)."""
+        self._given = sorted(
+            {os.path.normpath(p) for p in places if p.startswith("/")}, key=len, reverse=True
+        )
+
     def _place_at(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
         planner = self._planner
-        point = planner.point(planner.final(directory))
+        final = planner.final(directory)
+        given = next((g for g in self._given if is_under(final, g)), None) if venv is None else None
+        if given is not None:
+            self._persistent.setdefault(given, given)
+            return given, Placement(given, None)
+        point = planner.point(final)
         where = text_of(venv) if venv is not None else point
         return point, Placement(where, planner.forbidden(where))
 
@@ -1730,7 +1744,9 @@ class MountPlanner:
             more = f" ({fix})" if fix else ""
             writes = f"{count} write{'s' if count > 1 else ''}"
             notes.append(f"{known.title} ({writes}): set {how} instead of a mount{more}")
-        for point in sorted(p for p in self._persistent if p in mounts):
+        for point in sorted(
+            p for p in self._persistent if p in mounts and p not in self._given
+        ):  # the policy's: said
             notes.append(
                 f"{point} holds data the program keeps: reads back, or writes over (e.g."
                 f" {self._persistent[point]}): a tmpfs or emptyDir loses it on a restart; mount a persistent"

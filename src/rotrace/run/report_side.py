@@ -58,6 +58,7 @@ def conclude(messages: Iterator[Message]) -> int:
             diff_environment,
             output,
             request.view,
+            request.persistent,
         )
         checkpoints = Checkpoints(start, environment, first, output, spool)
         if request.checkpoint is not None:
@@ -204,12 +205,14 @@ class FirstPass:
         diff_environment: dict[str, str] | None,
         output: TraceOutput,
         view: View,
+        persistent: tuple[str, ...] = (),
     ) -> None:
         self.classifier = classifier
         enforced = classifier.enforced
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
+        self.pipeline.planner.know_persistent(persistent)  # the policy's
         self.pipeline.place_early(keep_all=view.verbose, enforced=enforced)
         self._kept = Kept()
         self._output = output

@@ -33,7 +33,9 @@ class RunRequest(NamedTuple):
     allow_fds: tuple[int, ...] = ()  # inherited fds a confined run may pass on, open for writing anywhere
     labels: tuple[tuple[str, str], ...] = ()  # --label KEY=VALUE, for the header
     checkpoint: float | None = None  # --checkpoint: seconds between the traces so far written
-    persistent: tuple[str, ...] = ()  # the policy's persistent places (--read-only fills them first)
+    persistent: tuple[
+        str, ...
+    ] = ()  # the policy's persistent places (the plan's; --read-only fills them first)
 
     @property
     def reaches_host(self) -> bool:
