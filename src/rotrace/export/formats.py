@@ -124,6 +124,15 @@ def _split(plan: MountPlan) -> tuple[list[str], list[str]]:
     return [m for m in plan.mounts if m not in persistent], persistent
 
 
+# Docker fills a new named volume from the image's directory at its mount point: its files, its
+# owner and its mode; where the image has none, the volume is root's, and a non-root app's
+# writes there fail (EACCES)
+_VOLUME_OWNER = (
+    "; a new volume takes the owner of the image's directory there, or is root's where the image"
+    " has none: for a non-root user, make it in the image (RUN mkdir -p DIR && chown USER DIR)"
+)
+
+
 def _persistent_notes(persistent: list[str], how: str) -> list[str]:
     return [
         f"{p}: its data must survive a restart: {how}; a tmpfs or an emptyDir there would lose it"
@@ -381,7 +390,8 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     head = _header(plan, target, "compose service fragment")
     head += _comments(_build_lines(plan))
     persisted = [m for m in mounts if m not in tmpfs]
-    notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume"), *env_notes, *_build_notes(plan)]
+    notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume" + _VOLUME_OWNER)]
+    notes += [*env_notes, *_build_notes(plan)]
     notes += skipped
     return Rendered(head + yaml_document(doc), notes, bool(skipped or env_notes))
 
@@ -434,7 +444,7 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
     read = 'mapfile -t flags < <(rotrace allowlist TRACE --format docker); docker run "${flags[@]}" IMAGE'
     shared = (
         "a named volume (one per name on the host: every container naming it shares it, so give "
-        "each application's its own `src=`)"
+        "each application's its own `src=`)" + _VOLUME_OWNER
     )
     notes = [*_persistent_notes(kept, shared), *env_notes, *_build_notes(plan)]
     notes += [*skipped, *skipped_p]
