@@ -103,7 +103,9 @@ def test_compose_environment_doubles_dollars_and_a_named_volume_persists() -> No
     assert doc["volumes"] == {"app-data": {}}
     assert any("named volume" in n for n in notes)
     # a new volume is root's where the image has no such directory: a non-root app cannot write it
-    assert any("chown USER DIR" in n for n in notes) and any("chown USER DIR" in n for n in _render("docker")[1])
+    assert any("chown USER DIR" in n for n in notes) and any(
+        "chown USER DIR" in n for n in _render("docker")[1]
+    )
 
 
 def test_docker_flags_env_lines_and_a_named_volume() -> None:

@@ -1191,6 +1191,10 @@ def test_a_cache_a_run_found_in_its_cache_home_gets_an_empty_mount() -> None:
     elsewhere = event("/srv/h/.config/pdm/db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
     held = _plan(elsewhere, states={"/srv/h/.config/pdm": C}, environment={"HOME": "/srv/h"})
     assert [b.point for b in held.blocked] == ["/srv/h/.config/pdm"], held  # no cache: kept refused
+    data = event("/srv/pp/proj/data/app.db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
+    cache = {"XDG_CACHE_HOME": "/srv/pp"}
+    app = _plan(data, states={"/srv/pp/proj/data": C}, cwd="/srv/pp/proj", environment=cache)
+    assert [b.point for b in app.blocked] == ["/srv/pp/proj/data"], app  # the app's tree is no cache
 
 
 def test_a_write_below_a_policys_persistent_place_is_on_that_mount() -> None:

@@ -452,6 +452,7 @@ class _Planner:
         what they fetch or make again: an empty mount hides a cache, which the run then fills
         (pdm's HTTP cache, in a home the known writers' table does not name)."""
         caches = [c for c in (self.cache_home, self.home and self.home + "/.cache") if c]
+        caches = [c for c in caches if not (self.cwd and is_under(self.cwd, c))]  # not the app's own tree
         return any(point != c and is_under(point, c) for c in caches)
 
     def _remade(self, point: str) -> bool:
