@@ -62,19 +62,21 @@ class Changes:
         self.cwd = cwd
         self.environment = environment or {}
         self.by_key: dict[_Key, Change] = {}
+        self.examples: dict[_Key, tuple[str, str | None]] = {}
         self.globs = [_relative(g, cwd) for g in generalised]
 
     def add(self, v: Verdict) -> None:
         e = v.event
         if not e.write:
             return
-        target = (
-            _relative(e.target, self.cwd) if e.target is not None and e.op in ("rename", "link") else None
-        )
-        key = (e.op, _relative(e.path, self.cwd), target)
+        moved = e.target is not None and e.op in ("rename", "link")
+        exact_target = _relative(e.target, self.cwd) if moved and e.target is not None else None
+        exact = _relative(e.path, self.cwd)
+        key = (e.op, _run_name(exact), None if exact_target is None else _run_name(exact_target))
         change = self.by_key.get(key)
         if change is None:
-            change = self.by_key[key] = Change(e.op, key[1], target=target)
+            change = self.by_key[key] = Change(e.op, key[1], target=key[2])
+            self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
         change.errnos.add(e.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
@@ -125,18 +127,42 @@ def _per_run(old: str, new: str) -> bool:
     application's directory: a write there under another name is a new write."""
     if any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
         return True
+    parts = _differing(old, new)
+    return parts is not None and all(
+        head.endswith("tmp") or (_digit(a) and _digit(b)) for head, a, b in parts
+    )
+
+
+def _differing(old: str, new: str) -> list[tuple[str, str, str]] | None:
+    """Where two paths of as many parts differ: each such part's common head, and what each has
+    after it (before their common tail); None: not as many parts."""
     a, b = old.split("/"), new.split("/")
     if len(a) != len(b):
-        return False
+        return None
+    found = []
     for x, y in zip(a, b, strict=True):
-        if x == y:
-            continue
-        head = _common(x, y)
-        tail = _common(x[head:][::-1], y[head:][::-1])
-        middles = (x[head : len(x) - tail], y[head : len(y) - tail])
-        if not (x[:head].endswith("tmp") or all(any(c.isdigit() for c in m) for m in middles)):
-            return False
-    return True
+        if x != y:
+            head = _common(x, y)
+            tail = _common(x[head:][::-1], y[head:][::-1])
+            found.append((x[:head], x[head : len(x) - tail], y[head : len(y) - tail]))
+    return found
+
+
+def _digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+def _run_name(path: str) -> str:
+    """The path with a per-run name as its glob (`generalise`), where the name shows it is one
+    (as `_per_run` asks): `file-*.bin` for `file-123456.bin`, `.tmp*` for uv's `.tmpqfkdVr`; not
+    `*` for `job_lock`. A trace of 10^5 such names folds to a few keys."""
+    general = generalise(path)
+    if general == path:
+        return path
+    if any(is_under(path, place) for place in SCRATCH):
+        return general
+    parts = _differing(path, general) or []
+    return general if all(head.endswith("tmp") or _digit(mine) for head, mine, _ in parts) else path
 
 
 class _Globs:
@@ -231,7 +257,13 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
     """The trace's changes by their keys, each name a merged glob matches written as the glob."""
     keyed: dict[_Key, Change] = {}
     for (op, path, target), change in changes.by_key.items():
-        key = (op, globs(path) or path, globs(target))
+        exact, exact_target = changes.examples.get((op, path, target), (path, target))
+        merged, merged_target = globs(exact) or exact, globs(exact_target)
+        key = (
+            op,
+            merged if merged != exact else path,
+            merged_target if merged_target != exact_target else target,
+        )
         seen = keyed.get(key)
         if seen is None:
             keyed[key] = Change(op, key[1], set(change.errnos), change.violation, change.explanation, key[2])
