@@ -1213,3 +1213,32 @@ def test_a_write_below_a_policys_persistent_place_is_on_that_mount() -> None:
     plan = planner.plan()
     assert plan.blocked == [] and plan.mounts == plan.persistent == ["/srv/pp/data"], plan
     assert not [n for n in plan.notes if "fail there" in n or "holds data" in n], plan.notes
+
+
+def _planned(verdicts, states, cwd, *, environment=None, programs=(), app=(), persistent=()):  # type: ignore[no-untyped-def]
+    from rotrace.policy.mounts import MountPlanner
+
+    planner = MountPlanner(cwd, {os.fsencode(k): v for k, v in states.items()})
+    planner.know_environment(environment or {})
+    planner.know_run(enforced=False, command_failed=False, programs=frozenset(programs), app=frozenset(app))
+    planner.know_persistent(persistent)
+    for v in verdicts:
+        planner.learn(v)
+    for v in verdicts:
+        planner.place(v)
+    return planner.plan()
+
+
+def test_a_cache_that_holds_a_program_the_run_ran_or_the_app_is_no_cache() -> None:
+    """Playwright's browser in ~/.cache/ms-playwright, run by the command: the cache home's empty
+    mount hid it (FileNotFoundError under the plan). XDG_CACHE_HOME above the app, started from
+    `/`: the app's conf/ got an empty mount. Neither is a cache to lose."""
+    lock = classify(event("/srv/h/.cache/ms-playwright/__dirlock"))
+    states = {"/srv/h/.cache/ms-playwright": C}
+    chrome = "/srv/h/.cache/ms-playwright/chromium-1/chrome"
+    plan = _planned(lock, states, "/", environment={"HOME": "/srv/h"}, programs=[chrome])
+    assert [b.point for b in plan.blocked] == ["/srv/h/.cache/ms-playwright"], plan
+    conf = classify(event("/srv/c/app/conf/new.ini"))
+    plan = _planned(conf, {"/srv/c/app/conf": C}, "/", environment={"XDG_CACHE_HOME": "/srv/c"},
+                    app=["/srv/c/app/main.py"])  # fmt: skip
+    assert [b.point for b in plan.blocked] == ["/srv/c/app/conf"], plan

@@ -452,8 +452,11 @@ class _Planner:
         what they fetch or make again: an empty mount hides a cache, which the run then fills
         (pdm's HTTP cache, in a home the known writers' table does not name)."""
         caches = [c for c in (self.cache_home, self.home and self.home + "/.cache") if c]
-        caches = [c for c in caches if not (self.cwd and is_under(self.cwd, c))]  # not the app's own tree
-        return any(point != c and is_under(point, c) for c in caches)
+        caches = [c for c in caches if not self.app_in(c)]  # a cache home that holds the app is none
+        # nor a place holding a program the run ran (a browser installed in ~/.cache/ms-playwright)
+        return any(point != c and is_under(point, c) for c in caches) and not any(
+            is_under(p, point) for p in self.programs
+        )
 
     def _remade(self, point: str) -> bool:
         """The command deleted entries of `point`, and all it holds now (read when the plan is
