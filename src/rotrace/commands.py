@@ -170,7 +170,9 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
     pipeline = Pipeline.of(header, allowlist=allowlist)
     if loaded is not None:
-        pipeline.planner.know_persistent(loaded.persistent)
+        pipeline.planner.know_persistent(
+            p for p in loaded.persistent if allowlist.allows_plainly(os.fsencode(p))
+        )
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)
     aggregate, plan = pipeline.group(reclassified, view is not None and view.verbose)

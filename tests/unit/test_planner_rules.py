@@ -1242,3 +1242,12 @@ def test_a_cache_that_holds_a_program_the_run_ran_or_the_app_is_no_cache() -> No
     plan = _planned(conf, {"/srv/c/app/conf": C}, "/", environment={"XDG_CACHE_HOME": "/srv/c"},
                     app=["/srv/c/app/main.py"])  # fmt: skip
     assert [b.point for b in plan.blocked] == ["/srv/c/app/conf"], plan
+
+
+def test_a_policys_persistent_place_that_would_hide_the_app_or_the_system_is_not_taken() -> None:
+    """`persistent = ["/"]` (or the application's directory, or a tree of programs): the plan
+    bound / to itself, and a write outside the policy reached the host under the bwrap plan."""
+    write = classify(event("/srv/pp/app/data/b.db"), allow=["/srv/pp/app/data"])
+    for place in ("/", "/srv/pp/app", "/usr/local", "/srv"):
+        plan = _planned(write, {"/srv/pp/app/data": C}, "/srv/pp/app", persistent=[place])
+        assert place not in plan.mounts and place not in plan.persistent, (place, plan)

@@ -74,6 +74,19 @@ _LOCK = Lazy(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
 _DATA_ROOTS = ("/var/lib", "/var/log", "/var/opt", "/var/cache", "/srv", "/data", "/opt")
 _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/root", "/proc",
                  "/sys", "/dev", "/run", "/var/spool", "/var/mail")  # fmt: skip
+_PROGRAM_TREES = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/boot",
+    "/proc",
+    "/sys",
+    "/dev",
+)
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = Lazy(r"\bO_RDWR\b|\bO_APPEND\b")
@@ -1441,17 +1454,29 @@ class MountPlanner:
         return found
 
     def know_persistent(self, places: Iterable[str]) -> None:
-        """The policy's persistent places (its `persistent`, allowed): mounts it has decided on,
-        which keep what is written there. A write below one is on it, whatever the place below
-        held before the run (`--read-only` starts the mount with a copy of what it holds)."""
-        self._given = sorted(
-            {os.path.normpath(p) for p in places if p.startswith("/")}, key=len, reverse=True
+        """The policy's persistent places that it allows (the caller's to tell): mounts it has
+        decided on, which keep what is written there. A write below one is on it, whatever the
+        place below held before the run (`--read-only` starts the mount with a copy of what it
+        holds). Never `/` or a system directory, nor one in a tree of programs or configuration,
+        nor one that holds the application or a virtual environment (`_given_fits`): a mount
+        there would hide them, or make the system writable, whatever the policy says."""
+        given = {os.path.normpath(p) for p in places if p.startswith("/")}
+        self._given = sorted(given, key=len, reverse=True)
+
+    def _given_fits(self, place: str) -> bool:
+        planner = self._planner
+        return (
+            place not in SYSTEM_DIRS
+            and not any(is_under(place, t) for t in _PROGRAM_TREES)
+            and not planner.app_in(place)
+            and not any(is_under(v, place) for v in planner.venvs)
         )
 
     def _place_at(self, directory: str, venv: bytes | None) -> tuple[str, Placement]:
         planner = self._planner
         final = planner.final(directory)
         given = next((g for g in self._given if is_under(final, g)), None) if venv is None else None
+        given = given if given is not None and self._given_fits(given) else None
         if given is not None:
             self._persistent.setdefault(given, given)
             return given, Placement(given, None)

@@ -212,7 +212,8 @@ class FirstPass:
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
-        self.pipeline.planner.know_persistent(persistent)  # the policy's
+        allowed = [p for p in persistent if classifier.allowlist.allows_plainly(os.fsencode(p))]
+        self.pipeline.planner.know_persistent(allowed)  # the policy's, that it allows
         self.pipeline.place_early(keep_all=view.verbose, enforced=enforced)
         self._kept = Kept()
         self._output = output
