@@ -65,3 +65,15 @@ def test_a_policy_glob_allows_a_merged_write_only_where_it_allows_every_name(tmp
     for entry, allowed in cases.items():
         classifier = Classifier(build_allowlist([entry], None, defaults=False), generalised=[merged])
         assert classifier.classify(write).allowed == allowed, entry
+
+
+def test_every_class_merge_writes_is_read_as_its_characters_and_no_other_is_read() -> None:
+    """A hand-made merged trace's `[^a]x.bin` stands for `.x.bin` too, which a policy's
+    `[!.]x.bin` does not allow: it was read as the letters, digits and `_` but `a`, and allowed."""
+    from rotrace.merge.generalise import _CLASSES
+
+    for alphabet, glob in _CLASSES:
+        assert merged_name(glob, glob=True) == (frozenset(alphabet),), glob
+    assert merged_name("[-09]x", glob=True) == (frozenset("-09"), frozenset("x"))  # the characters seen
+    for odd in ("[^a]x", "[+--]", "[\\]]", "[[:digit:]]"):
+        assert merged_name(odd, glob=True) is None, odd

@@ -194,13 +194,29 @@ def samples(path: tuple[Name, ...]) -> list[str]:
     return found
 
 
-_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# The classes `rotrace merge` writes of ranges (merge/generalise.py), as sets
+_RANGES = {
+    spelled: frozenset(chr(c) for pair in pairs for c in range(ord(pair[0]), ord(pair[1]) + 1))
+    for spelled, pairs in {
+        "0-9": ("09",),
+        "0-9a-f": ("09", "af"),
+        "0-9A-F": ("09", "AF"),
+        "a-z": ("az",),
+        "A-Z": ("AZ",),
+        "a-z0-9_": ("az", "09", "__"),
+        "A-Za-z": ("AZ", "az"),
+        "A-Za-z0-9": ("AZ", "az", "09"),
+        "A-Za-z0-9_": ("AZ", "az", "09", "__"),
+    }.items()
+}
 
 
-def merged_name(component: str, glob: bool) -> Name:
+def merged_name(component: str, glob: bool) -> Name | None:
     """A component of a merged trace's path as sets: a glob of per-run names (`glob`) read as
-    `rotrace merge` wrote it (pathnames.glob_regex: each `[...]` a class of a regular
-    expression, the rest literal), any other name its characters."""
+    `rotrace merge` writes it (pathnames.glob_regex: each `[...]` one of its classes of ranges,
+    or the characters seen there; the rest literal), any other name its characters. None: a
+    class merge does not write (a negation, another range, an escape: a hand-made trace's),
+    which no set here stands for exactly."""
     import re
 
     if not glob:
@@ -210,6 +226,11 @@ def merged_name(component: str, glob: bool) -> Name:
         if not token.startswith("["):
             sets.append(frozenset(token))
             continue
-        pattern = re.compile(token)
-        sets.append(frozenset(c for c in _WORD | set(token[1:-1]) if pattern.fullmatch(c)))
+        inside = token[1:-1]
+        if inside in _RANGES:
+            sets.append(_RANGES[inside])
+        elif inside.startswith("^") or "\\" in inside or "[" in inside or "-" in inside[1:-1]:
+            return None
+        else:
+            sets.append(frozenset(inside))
     return tuple(sets)

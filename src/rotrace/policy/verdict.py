@@ -284,18 +284,21 @@ class Classifier:
         if general or (self._merged and _GLOB_TEXT.search(path)):
             # never a glob matched against a glob's text: a directory rule holding it, or a glob
             # allowing every name it stands for
-            return self.allowlist.allows_plainly(path) or (
-                bool(general) and self.allowlist.covers_all(self._standing_for(path))
-            )
+            if self.allowlist.allows_plainly(path) or not general:
+                return self.allowlist.allows_plainly(path)
+            stood = self._standing_for(path)
+            return stood is not None and self.allowlist.covers_all(stood)
         return self.allowlist.allows_from(path, event.pid, event.tid)
 
-    def _standing_for(self, path: bytes) -> tuple[Name, ...]:
-        """A path through a merged trace's globs as the sets of characters of its names."""
+    def _standing_for(self, path: bytes) -> tuple[Name, ...] | None:
+        """A path through a merged trace's globs as the sets of characters of its names; None
+        where a glob is none merge writes."""
         parts = path.split(b"/")
-        return tuple(
+        names = [
             merged_name(os.fsdecode(part), b"/".join(parts[: i + 1]) in self._general)
             for i, part in enumerate(parts)
-        )
+        ]
+        return None if any(n is None for n in names) else tuple(n for n in names if n is not None)
 
     def classify(
         self, event: FileEvent, venv: bytes | None = None, known_venv: bool = False, only_read: bool = False
