@@ -45,12 +45,20 @@ _PY_TEMP = (
     r"(?:^|(?<=[-.]))(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+" + _ENDS + ")"
     r"[a-z0-9_]{8}" + NAME_END
 )
-_RULES = (
+# Names known to be drawn afresh in each run, by their makers' own prefixes: the name itself
+# says so (`known_run_name`), whatever characters came out
+_KNOWN_RULES = (
     (Lazy(TMP_NAME), ".tmp*"),
-    (Lazy(r"^tmp[a-z0-9_]{8}" + NAME_END), "tmp*"),
-    (Lazy(_PY_TEMP), "*"),
+    # Python's tempfile, by its own prefix (`tmp`; virtualenv's `TmP`, then a suffix of its own)
+    (Lazy(r"^([Tt][Mm][Pp])[a-z0-9_]{8}(?=[-.]|$| \(deleted\)$)"), r"\1*"),
     # pytest's rewritten bytecode, written as NAME.pyc.PID, then renamed: a pid of any length
     (Lazy(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
+    # mkstemp's 6 characters: git's objects and packs on their way in, glibc's sem_open
+    (Lazy(r"^(tmp_(?:obj|pack|idx|midx|rev|bitmap)_|sem\.)[A-Za-z0-9]{6}$"), r"\1*"),
+)
+_RULES = (
+    *_KNOWN_RULES,
+    (Lazy(_PY_TEMP), "*"),
     (Lazy(r"[0-9a-f]{16,}"), "*"),
     (Lazy(r"[0-9]{5,}"), "*"),
 )
@@ -113,6 +121,11 @@ def holder(tops: Iterable[str]) -> Callable[[str], str | None]:
 def outermost(paths: set[str]) -> list[str]:
     """The paths not below another of them, sorted."""
     return sorted(p for p in paths if not any(p != o and is_under(p, o) for o in paths))
+
+
+def known_run_name(name: str) -> bool:
+    """The name is one its maker draws afresh in each run, by the maker's own prefix."""
+    return any(pattern.search(name) for pattern, _ in _KNOWN_RULES)
 
 
 def generalise_name(name: str) -> str:

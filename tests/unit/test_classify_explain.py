@@ -383,3 +383,29 @@ def test_a_diff_pairs_two_names_of_eight_characters_only_where_they_are_temporar
     new = classify(event("/srv/w/password.json"), event("/srv/w/app_data"))
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert sorted(c.path for c in diff.new_violations) == ["/srv/w/app_data", "/srv/w/password.json"], diff
+
+
+def test_a_diff_of_two_identical_runs_pairs_the_names_their_makers_draw_afresh() -> None:
+    """git's objects on their way in (`tmp_obj_HflDu4`, linked into place), glibc's semaphores
+    (`sem.uO4xYw`, linked to `sem.mp-...`), virtualenv's `TmPs3q9si6o-b`: two identical runs of
+    `git add` differed by "3 new violations", the gate failing."""
+    runs = []
+    for obj, sem, tmp in (("HflDu4", "t6igd6", "s3q9si6o"), ("FkqIxw", "uO4xYw", "bacezanu")):
+        runs.append(
+            classify(
+                event(f"/app/.git/objects/ce/tmp_obj_{obj}"),
+                event(
+                    f"/app/.git/objects/ce/tmp_obj_{obj}",
+                    "link",
+                    0,
+                    target="/app/.git/objects/ce/0a1b",
+                    syscall="link",
+                ),
+                event(f"/dev/shm/sem.{sem}"),
+                event(f"/srv/v/TmP{tmp}-b", "symlink", 0, syscall="symlink"),
+            )
+        )
+    diff = diff_traces(changes_of("/app", runs[0]), changes_of("/app", runs[1]))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff
+    assert generalise("/app/.git/objects/ce/tmp_obj_HflDu4") == "/app/.git/objects/ce/tmp_obj_*"
+    assert generalise("/srv/v/config.AbCdEf") == "/srv/v/config.AbCdEf"  # no maker's prefix

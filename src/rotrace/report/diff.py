@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
 from rotrace.explain import Known
-from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under
+from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under, known_run_name
 from rotrace.patterns import Lazy
 from rotrace.policy.mountpoints import SCRATCH
 from rotrace.policy.verdict import Verdict
@@ -128,9 +128,13 @@ def _per_run(old: str, new: str) -> bool:
     if any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
         return True
     parts = _differing(old, new)
-    return parts is not None and all(
-        head.endswith("tmp") or (_digit(a) and _digit(b)) for head, a, b in parts
-    )
+    return parts is not None and all(_shows(head, a) and _shows(head, b) for head, a, b in parts)
+
+
+def _shows(head: str, middle: str) -> bool:
+    """A name's part after `head` shows it drawn per run: its maker's prefix (tmp, .tmp,
+    tmp_obj_, sem.), or a digit."""
+    return "tmp" in head.lower() or known_run_name(head + middle) or _digit(middle)
 
 
 def _differing(old: str, new: str) -> list[tuple[str, str, str]] | None:
@@ -162,7 +166,7 @@ def _run_name(path: str) -> str:
     if any(is_under(path, place) for place in SCRATCH):
         return general
     parts = _differing(path, general) or []
-    return general if all(head.endswith("tmp") or _digit(mine) for head, mine, _ in parts) else path
+    return general if all(_shows(head, mine) for head, mine, _ in parts) else path
 
 
 class _Globs:
