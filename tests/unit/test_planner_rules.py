@@ -1251,3 +1251,16 @@ def test_a_policys_persistent_place_that_would_hide_the_app_or_the_system_is_not
     for place in ("/", "/srv/pp/app", "/usr/local", "/srv"):
         plan = _planned(write, {"/srv/pp/app/data": C}, "/srv/pp/app", persistent=[place])
         assert place not in plan.mounts and place not in plan.persistent, (place, plan)
+
+
+def test_a_venv_made_in_a_directory_found_empty_is_the_commands() -> None:
+    """`python -m venv env` under the plan of its own plain run (its mount point env/ made
+    first, as the policy asks): re-planned, "a mount over a virtual environment hides the
+    environment" (allow = [], exit 1), though env/ held nothing before the run."""
+    made = [
+        event("/srv/p/env/pyvenv.cfg", "create"),
+        event("/srv/p/env/bin", "mkdir", 0),
+        event("/srv/p/env/bin/python", "symlink", 0, target="/usr/bin/python3", syscall="symlink"),
+    ]
+    plan = _plan(*made, states={"/srv/p/env": E, "/srv/p": C}, cwd="/srv/p")
+    assert plan.blocked == [] and plan.mounts == ["/srv/p/env"], plan

@@ -284,22 +284,26 @@ class _Planner:
                 self.created.add(target)
 
     def settle_venvs(self, renames: Iterable[tuple[str, str]]) -> None:
-        """Which venvs are the command's own: made in the run (under any name), or removed by it
-        (pytest renames old directories to garbage-* and deletes them). Hiding those under an
-        empty mount hides nothing the command needs."""
+        """Which venvs are the command's own: made in the run (under any name, or in a directory
+        found empty: a mount point made for it, as a plan's), or removed by it (pytest renames
+        old directories to garbage-* and deletes them). Hiding those under an empty mount hides
+        nothing the command needs."""
         every = dict(renames)
         back = {target: source for source, target in every.items()}
         self.disposable = set()  # what the whole run says (not the answers given before its end)
         for venv in self.venvs:
             names = {venv, self.origin(venv), _renamed(venv, every), _renamed(venv, back)}
-            if self.in_scratch(venv) or any(self.made_by_command(n) or self._removed(n) for n in names):
+            if self.in_scratch(venv) or any(self._made_venv(n) or self._removed(n) for n in names):
                 self.disposable.add(venv)
         self.venvs -= self.disposable
         self._why_not.clear()
 
     def disposable_so_far(self, venv: str) -> bool:
         """`settle_venvs`'s answer for one venv from what is known so far (no renames settled)."""
-        return self.in_scratch(venv) or self.made_by_command(venv) or self._removed(venv)
+        return self.in_scratch(venv) or self._made_venv(venv) or self._removed(venv)
+
+    def _made_venv(self, venv: str) -> bool:
+        return self.made_by_command(venv) or self.states.get(venv) == DirState.EMPTY
 
     def in_scratch(self, path: str) -> bool:
         """Whether `path` is in a scratch place the plan mounts empty (the application not in
