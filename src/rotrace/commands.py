@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rotrace.errors import BadOption
@@ -28,6 +29,7 @@ from rotrace.pipeline import (
 from rotrace.policy import policyfile
 from rotrace.policy.allowlist import Allowlist, Policy, build_allowlist, expand, load_policy, policy_entry
 from rotrace.policy.policyfile import find_policy
+from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
 from rotrace.report.quiet import counted
@@ -186,6 +188,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     moved = _moved_by(loaded.env, header.environment)
+    ways = _ways_to(reclassified, loaded.env, header.environment)
     for v in reclassified:
         e = v.event
         if not e.write:
@@ -206,6 +209,8 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
                 continue
             setting = _avoiding(known, loaded.env, header.environment)
             setting = setting or next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
+            if setting is None and e.op == "mkdir":  # a directory made on the way to a place it moves
+                setting = ways.get(os.fsdecode(e.path))
             if setting is not None:
                 result.avoided[setting] += 1
                 continue
@@ -252,6 +257,25 @@ def _avoiding(known: Known | None, policy: dict[str, str], run: dict[str, str]) 
         if _sets(policy, name, value) and not _sets(run, name, value):
             return f"{name}={policy[name]}"
     return None
+
+
+def _ways_to(verdicts: Iterable[Verdict], policy: dict[str, str], run: dict[str, str]) -> dict[str, str]:
+    """The directories above each write a known writer's setting moves (the policy sets it, the
+    run had it not): a makedirs on its way (~/.local, ~/.local/share for Jupyter's data
+    directory) is moved with it (as the plan has it, MountPlanner._explained_by_way): each
+    directory -> "NAME=the policy's"."""
+    ways: dict[str, str] = {}
+    for v in verdicts:
+        known = v.explanation
+        if not v.violation or known is None or not known.env:
+            continue
+        if all(_sets(policy, name, value) and not _sets(run, name, value) for name, value in known.env):
+            setting = ", ".join(f"{name}={value}" for name, value in known.env)
+            path = os.fsdecode(v.event.path)
+            while (up := os.path.dirname(path)) not in (path, "/"):
+                ways.setdefault(up, setting)
+                path = up
+    return ways
 
 
 def _moved_by(settings: dict[str, str], environment: dict[str, str]) -> list[tuple[str, str]]:

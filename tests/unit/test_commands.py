@@ -136,3 +136,28 @@ def test_a_database_only_read_stays_harmless_in_the_plan_of_its_saved_trace(
     assert allowlist(trace, "policy", "app") == 0
     policy = capsys.readouterr().out
     assert "allow = []" in policy and "persistent" not in policy, policy
+
+
+def test_directories_made_on_the_way_to_a_place_the_policys_setting_moves_are_moved_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jupyter's makedirs of ~/.local, ~/.local/share on its way to ~/.local/share/jupyter in a
+    fresh home: the plan puts them all on JUPYTER_DATA_DIR, but `check --policy` with that
+    setting called ~/.local and ~/.local/share places outside it no allow entry covers."""
+    from rotrace.commands import check
+
+    home = "/root"
+    made = [
+        event(f"{home}/{d}", "mkdir", 0, syscall="mkdir")
+        for d in (".local", ".local/share", ".local/share/jupyter")
+    ]
+    verdicts = classify(*made, event(f"{home}/.local/share/jupyter/nbsignatures.db"))
+    settings = 'JUPYTER_DATA_DIR = "/tmp/jupyter/data"\nJUPYTER_RUNTIME_DIR = "/tmp/jupyter/runtime"\n'
+    (tmp_path / "rotrace.toml").write_text(f'version = 1\nallow = ["/tmp"]\n[env]\n{settings}')
+    header = TraceHeader(["python3", "app.py"], "/srv/app", 0, allowlist=["/tmp"], environment={"HOME": home})
+    (tmp_path / "t.json").write_text(written_trace(header, verdicts))
+    status = check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True))
+    err = capsys.readouterr().err
+    assert status == 1 and "4 writes outside it that its [env]" in err and "outside the policy" not in err, (
+        err
+    )
