@@ -13,7 +13,8 @@ length or alphabet (`templates` beside `tmpk3j_9x2a`), nor anything below a name
 A name written in every run stays literal, and so does a word whose every value is written in
 more than one run (a module's name beside its per-run suffix): the family is split by it. A
 family is generalised only with enough evidence:
-at least MIN_NAMES distinct names, written in at least two runs, each differing in at least
+at least MIN_NAMES distinct names (two, where each is a name its maker draws afresh in each run:
+`.tmpAbC123`, `tmp_obj_...`), written in at least two runs, each differing in at least
 MIN_VARYING characters.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from rotrace.pathnames import known_run_name
 
 MIN_NAMES = 3
 MIN_VARYING = 3
@@ -71,7 +74,10 @@ class Family:
         runs = 0
         for bits in self.names.values():
             runs |= bits
-        if len(names) < MIN_NAMES or runs.bit_count() < 2 or any(_GLOB_META.search(n) for n in names):
+        # a name its maker draws afresh in each run (`.tmpAbC123`: pathnames.known_run_name) is
+        # evidence enough in two runs
+        least = 2 if all(known_run_name(n) for n in names) else MIN_NAMES
+        if len(names) < least or runs.bit_count() < 2 or any(_GLOB_META.search(n) for n in names):
             return None  # too little evidence; a name with glob characters stays literal
         tokens = [_TOKENS.findall(n) for n in names]
         parts: list[str] = []
