@@ -31,7 +31,6 @@ from rotrace.policy.scripts import program_arguments, python_module
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
-from rotrace.report.diff import Changes, diff_traces
 from rotrace.report.present import present, present_diff
 from rotrace.report.view import View
 from rotrace.spool import Spool
@@ -39,6 +38,7 @@ from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace
 
 if TYPE_CHECKING:
     from rotrace.export.formats import Rendered
+    from rotrace.report.diff import Changes
 
 
 def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
@@ -173,7 +173,11 @@ class Pipeline:
         self._allowlist = allowlist
         self.explanations: dict[Known, None] = {}
         self.planner = MountPlanner(cwd, directories, enforced=enforced)
-        self.changes = Changes(cwd, diff_environment, diff_globs) if diff_environment is not None else None
+        self.changes: Changes | None = None
+        if diff_environment is not None:  # a diff's (loaded only for one: a run's start-up is without it)
+            from rotrace.report.diff import Changes
+
+            self.changes = Changes(cwd, diff_environment, diff_globs)
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
@@ -445,6 +449,8 @@ def load_changes(path: str) -> Changes:
 
 def compare(old: Changes, new: Changes, view: View, err: bool) -> int:
     """Present what appeared or disappeared: 1 on new violations."""
+    from rotrace.report.diff import diff_traces
+
     result = diff_traces(old, new)
     present_diff(result, view, err)
     return EXIT_VIOLATIONS if result.new_violations else EXIT_OK

@@ -14,9 +14,12 @@ from typing import Protocol
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
-from rotrace.report.diff import TraceDiff
 from rotrace.report.quiet import plain_stream, verdict_parts, write_line
 from rotrace.report.view import View
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rotrace.report.diff import TraceDiff
 
 
 def prepare(view: View) -> None:
