@@ -229,7 +229,7 @@ def test_past_what_it_notes_the_second_pass_is_made_after_the_run(
 ) -> None:
     """Past the answers an early placing notes (memory stays flat), it stops, and the end
     places every write again: the same report, plan and exports."""
-    monkeypatch.setattr(mounts, "_EARLY_LIMIT", 40)
+    monkeypatch.setattr(mounts, "_EARLY_LIMIT", 4)
     _, trace = _traced(tmp_path, "tree")
     header, stored = read_trace(str(trace))
     verdicts = list(stored)

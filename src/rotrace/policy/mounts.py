@@ -767,14 +767,13 @@ _UNPLACED_WHY = (
 _TMPDIR_LONGEST = 64
 
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
-_FS_FORECASTS = frozenset({"open", "create", "truncate"})  # forecast() stats what these opened
 
 
 class _Early:
     """What `MountPlanner.place` answered while the command ran, before the run's end was known
     (each answer that the rest of the run, its end or the filesystem may change), for
-    `MountPlanner.early_holds` to ask again once it is: per directory, venv and place, and per
-    event only for the few writes whose forecast reads the filesystem."""
+    `MountPlanner.early_holds` to ask again once it is: per directory, venv and place. A write's
+    forecast, which reads the filesystem, is what it was as the write came: not asked again."""
 
     def __init__(self) -> None:
         self.tolerates: set[bool] = set()  # refused writes tolerated, under the run's end unknown
@@ -782,7 +781,6 @@ class _Early:
         # venvs learnt, not yet answered for: each once the write it was learnt with is placed
         self.unanswered: deque[tuple[int, str]] = deque()
         self.learnt = self.placed = 0  # writes learnt, and placed
-        self.needs: list[tuple[Verdict, bool]] = []  # _needs_mount, read from the filesystem
         self.wrote: list[tuple[Verdict, bool]] = []  # Verdict.wrote, likewise (the report's)
         self.answers: dict[tuple[str, str], bool] = {}  # (question, path) -> answer
         self.refusals: dict[str, tuple[str, str] | None] = {}
@@ -924,7 +922,6 @@ class MountPlanner:
             and not planner.moved  # each final name was taken to be the name written
             and all(t == self._tolerates() for t in early.tolerates)
             and all((venv in planner.disposable) == a for venv, a in early.disposable.items())
-            and all(_needs_mount(v) == a for v, a in early.needs)
             and all(v.wrote == a for v, a in early.wrote)
             and all(self._answer(q, path) == a for (q, path), a in early.answers.items())
             and all(planner.refusal(point) == why for point, why in early.refusals.items())
@@ -1171,11 +1168,9 @@ class MountPlanner:
             self._settle()
         else:
             self._answer_venvs(early)
+        # forecast() reads the filesystem (a FIFO opened, a parent missing) as it is when the write
+        # is placed: during the run, as the write came, its answer stands (not asked again after)
         needs = _needs_mount(v)
-        e = v.event
-        if early is not None and not v.violation and e.write and (e.failed or e.op in _FS_FORECASTS):
-            early.needs.append((v, needs))  # forecast() read the filesystem
-            early.full()
         if not needs:
             return []
         unheeded = None if self._heeded(v.explanation) else v.explanation
