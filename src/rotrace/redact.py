@@ -69,6 +69,8 @@ _NOT_SECRET = frozenset({
     "provider", "backend", "helper", "command", "cmd", "program", "stdin", "env", "var", "length",
     "limit", "prompt", "store",
 })  # fmt: skip
+# names whose words say otherwise: SonarQube's login is its token
+_SECRET_NAMES = frozenset({"sonar.login", "-dsonar.login"})
 _NOT_OPTION = frozenset({"no", "ask", "prompt", "always", "force"})  # --no-password, --always-auth: flags
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
@@ -92,11 +94,13 @@ def secret_name(name: str, option: bool = False, query: bool = False) -> bool:
 
 @lru_cache(maxsize=4096)
 def _secret_name(name: str, option: bool, query: bool) -> bool:
-    if _TOKEN_PREFIX.match(name):
+    if _TOKEN_PREFIX.match(name) or name.lower() in _SECRET_NAMES:
         return True
     words = _words(name)
     if not words or words[-1] in _NOT_SECRET:
         return False
+    if "." in name and any(words[i + 1] == "key" and words[i] in _KEY_KINDS for i in range(len(words) - 1)):
+        return True  # a property: fs.azure.account.key.ACCOUNT.dfs.core.windows.net
     env = _ENV_NAME.fullmatch(name) is not None
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
@@ -139,7 +143,8 @@ _SEP = r"\s,;=\"'(<\[{|>"
 # user:pass@host[:port] without a scheme (PIP_PROXY, --proxy): needs the ':' (pkg@1.2, git@host:x
 # and user@host are not secrets) and a host (image:tag@sha256:... is not one); not Perl's a::b(@c)
 _BARE_USERINFO = Lazy(
-    rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@(?={_HOST})"
+    rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@"
+    rf"(?={_HOST}|(?:tcp|unix|udp)\()"  # Go's DSN: user:pass@tcp(host:3306)/db
 )
 # a value: quoted (a script's string prefixes too: f"..", b'..'), bracketed (a tuple or list:
 # auth=("user", "pass"), "password": ["x"]: all inside is masked), or bare
@@ -150,7 +155,7 @@ _VALUE = (
 )
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
-_PAIR = re.compile(r"(?<![\w.])(?P<name>[A-Za-z_][\w.-]{0,63})=")
+_PAIR = re.compile(r"(?<![\w.\]])(?P<name>[A-Za-z_](?:[\w.-]|\[\d{1,6}\]){0,63})=")
 _PAIR_VALUE = Lazy(_VALUE.format(r"[^\s&#,;'\"]+"))
 # name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
 # `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
@@ -179,6 +184,11 @@ _TOKEN = re.compile(
     r"|(?P<f>(?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}|(?P<g>sk-(?:proj|ant-api\d\d|svcacct|admin)-)[\w-]{20,}"
     r"|(?P<h>pypi-AgE)[A-Za-z0-9_-]{16,}|(?P<i>AIza)[A-Za-z0-9_-]{35}|(?P<j>AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"
     r"|(?P<k>eyJ)[A-Za-z0-9_-]{8,512}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+|(?P<l>ya29\.)[\w-]{20,}"
+    # Vault, Stripe's webhook secrets, SendGrid, Slack's app tokens, age, Shopify, DigitalOcean
+    r"|(?P<m>hv[sbr]\.)[A-Za-z0-9_-]{20,}|(?P<n>whsec_)[A-Za-z0-9+/=]{20,}|(?P<o>SG\.)[\w-]{16,}\.[\w-]{16,}"
+    r"|(?P<p>xapp-)[A-Za-z0-9-]{20,}|(?P<q>AGE-SECRET-KEY-1)[0-9A-Z]{40,}|(?P<r>shp(?:at|ss|ca|pa)_)[0-9a-fA-F]{32}"
+    r"|(?P<s>do[opr]_v1_)[0-9a-f]{64}"
+    r"|(?P<t>0x)[0-9a-fA-F]{64}(?![0-9a-fA-F])"  # an Ethereum private key (cast --private-key 0x...)
     r")"
 )
 # URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
@@ -196,6 +206,7 @@ _PEM_BEGIN = Lazy(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)--
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
+    r"|hv[sbr]\.|whsec_|SG\.|xapp-|AGE-SECRET|shp|do[opr]_v1_|0x[0-9a-fA-F]{64}"
     r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
 # what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,
@@ -234,9 +245,12 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
     if "=" in text:
         covered = 0  # a name inside a value already masked is not read again (time stays linear)
         for m in _PAIR.finditer(text):
-            if m.start() >= covered and secret_name(
-                m.group("name"), query=text[m.start() - 1 : m.start()] in "?&"
-            ):
+            name = m.group("name")
+            before = text[m.start() - 1 : m.start()]
+            # PWD=: the working directory as a variable, a password in a connection string (ODBC's
+            # `UID=sa;PWD=x`, a pair after `;`)
+            odbc = name.upper() == "PWD" and (before == ";" or ";" in text[m.end() :])
+            if m.start() >= covered and (odbc or secret_name(name, query=before in "?&")):
                 span = _value_span(_PAIR_VALUE.match(text, m.end()))
                 if span is not None:
                     covered = span[1]
@@ -436,6 +450,8 @@ def _offset(kind: str, value: str) -> int | None:
     """Where the secret starts in an option's value (None: it holds none)."""
     if not value or value.startswith(MASK):  # masked already (what followed the mask kept)
         return None
+    if kind in (_USERPASS_OR_TOKEN, _USERPASS) and value.endswith(":"):
+        return 0  # `-u KEY:`, no password: the user is the key (Stripe's, httpie's -a KEY:)
     if kind == _USERPASS_OR_TOKEN:
         return value.index(":") + 1 if ":" in value else 0
     if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT, _USERCOMMA):

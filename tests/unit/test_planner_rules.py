@@ -1264,3 +1264,16 @@ def test_a_venv_made_in_a_directory_found_empty_is_the_commands() -> None:
     ]
     plan = _plan(*made, states={"/srv/p/env": E, "/srv/p": C}, cwd="/srv/p")
     assert plan.blocked == [] and plan.mounts == ["/srv/p/env"], plan
+
+
+def test_a_setting_holding_fields_is_not_written_into_a_plan() -> None:
+    """PYTEST_ADDOPTS holding an ODBC `PWD=` the masking missed: the plan set it as the run had
+    it, into every export (a manifest to commit, a policy's [env], a command line)."""
+    addopts = "--dsn DRIVER=x;UID=sa;PWD=hunter2"
+    plan = _plan(
+        event("/srv/app/out/report.xml", "create"),
+        states={"/srv/app": C, "/srv/app/out": E},
+        environment={"PYTEST_ADDOPTS": addopts},
+        ran=frozenset({"pytest"}),
+    )
+    assert "PYTEST_ADDOPTS" not in plan.env and not any("hunter2" in n for n in plan.notes), plan

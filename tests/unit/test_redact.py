@@ -694,3 +694,23 @@ def test_arguments_as_long_as_the_kernel_allows_are_read_in_one_pass(unit: str) 
     assert redact_text(once) == once
     argv = redact_argv([text, text])
     assert redact_argv(argv) == argv
+
+
+@given(_ALNUM_SECRET)
+def test_a_third_look_at_the_shapes_a_secret_takes(secret: str) -> None:
+    """ODBC's `PWD=` in a connection string (not the working directory), Go's DSN
+    `user:pass@tcp(host)`, helm's `--set a.users[0].password=`, SonarQube's `sonar.login` (its
+    token), `curl -u KEY:` (the key as the user), an Azure storage account key as a Spark
+    property, an Ethereum private key, tokens whose prefix says what they are."""
+    for argv in (
+        ["python3", "app.py", f"DRIVER={{ODBC Driver 18}};SERVER=db;UID=sa;PWD={secret}"],
+        ["migrate", "-database", "mysql://x", f"app:{secret}@tcp(db:3306)/shop"],
+        ["helm", "install", "r", "c", "--set", f"auth.users[0].password={secret}"],
+        ["mvn", "sonar:sonar", f"-Dsonar.login={secret}"], ["curl", "-u", f"{secret}:", "https://api"],
+        ["spark-submit", "--conf", f"spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net={secret}"],
+        ["cast", "send", "--private-key", "0x" + "ab12" * 16],
+        ["vault", "read", "-address=x", f"hvs.{secret}AAAAAAAAAAAAAAAAAAAA"],
+        ["x", f"SG.{secret}aaaaaaaaaaaaaaaa.{secret}bbbbbbbbbbbbbbbb"],
+    ):  # fmt: skip
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out) and "ab12ab12ab12" not in " ".join(out), (argv, out)

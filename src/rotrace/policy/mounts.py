@@ -1560,7 +1560,9 @@ class MountPlanner:
             if name in self._env or not concerns(name, self._ran):
                 continue
             value = self._environment[name]
-            if value == "<redacted>" or "***" in value:
+            # masked, or fields of options (`-o PWD=x`, `a;b`) where a secret the masking does not
+            # know may be: never written into a manifest, a policy or a command line
+            if value == "<redacted>" or "***" in value or "=" in value or ";" in value:
                 masked.append(name)
             else:  # a path too, wherever it is: what the run read there and wrote there followed it
                 kept[name] = value
@@ -1574,8 +1576,8 @@ class MountPlanner:
             )
         if masked:
             notes.append(
-                f"the run had {', '.join(masked)}, masked in the trace: the plan does not set it;"
-                " set it as the run had it"
+                f"the run had {', '.join(masked)}, masked in the trace or holding fields (NAME=, a;b)"
+                " where a secret may be: the plan does not set it; set it as the run had it"
             )
         home = self._environment.get("HOME", "")
         if home.startswith("/") and home != "/" and "HOME" not in self._env:

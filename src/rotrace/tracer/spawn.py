@@ -15,6 +15,7 @@ import signal
 import stat
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
+from rotrace.redact import redact_argv
 from rotrace.tracer import seccomp
 from rotrace.tracer.linux import hardening, kernel, landlock, procfs
 
@@ -34,27 +35,33 @@ _SHELL = "/bin/sh"  # glibc's _PATH_BSHELL, for an executable without a #! line
 
 def find_executable(command: str, env: dict[str, str]) -> str:
     """The path execve will run, with the exit statuses a shell gives: 127 for a command that is
-    not there (ENOENT), 126 for one that is but cannot run (EACCES, ELOOP, ENOTDIR, a directory)."""
+    not there (ENOENT), 126 for one that is but cannot run (EACCES, ELOOP, ENOTDIR, a directory).
+    The command is said as a trace records it, a secret masked: `DB_PASSWORD=x python app.py`
+    given as the command (a variable's setting, which a shell reads before the command) is no
+    program, and its value is no one's to see."""
+    shown = redact_argv([command])[0]
     if "/" in command:
         path = command
     else:
         found = shutil.which(command, path=env.get("PATH", os.defpath))
         if found is None:
             if shutil.which(command, mode=os.F_OK, path=env.get("PATH", os.defpath)):
-                raise CommandNotExecutable(f"command is not executable: {command}")
-            raise CommandNotFound(f"command not found: {command}")
+                raise CommandNotExecutable(f"command is not executable: {shown}")
+            setting = "=" in command and command.split("=", 1)[0].isidentifier()
+            hint = " (a variable's setting: rotrace run -- env NAME=VALUE COMMAND)" if setting else ""
+            raise CommandNotFound(f"command not found: {shown}{hint}")
         path = found
     try:
         st = os.stat(path)
     except OSError as exc:
-        reason = f"{command} ({exc.strerror})"
+        reason = f"{shown} ({exc.strerror})"
         if exc.errno == errno.ENOENT:
             raise CommandNotFound(f"command not found: {reason}") from None
         raise CommandNotExecutable(f"command is not executable: {reason}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise CommandNotExecutable(f"command is not executable: {command} (Is a directory)")
+        raise CommandNotExecutable(f"command is not executable: {shown} (Is a directory)")
     if not os.access(path, os.X_OK):
-        raise CommandNotExecutable(f"command is not executable: {command} (Permission denied)")
+        raise CommandNotExecutable(f"command is not executable: {shown} (Permission denied)")
     return path
 
 
