@@ -150,13 +150,16 @@ _BARE_USERINFO = Lazy(
 # auth=("user", "pass"), "password": ["x"]: all inside is masked), or bare
 _VALUE = (
     r"[fFrRbBuU]{{0,2}}(?:\"\"\"(?P<tdq>[^\"]*)\"\"\"|'''(?P<tsq>[^']*)''')"
-    r"|[fFrRbBuU]{{0,2}}\"(?P<dq>[^\"]*)\"|[fFrRbBuU]{{0,2}}'(?P<sq>[^']*)'|`(?P<bq>[^`]*)`"
+    r"|[fFrRbBuU]{{0,2}}\"(?P<dq>(?:[^\"\\]|\\.)*+)\"|[fFrRbBuU]{{0,2}}'(?P<sq>[^']*)'|`(?P<bq>[^`]*)`"
     r"|[(\[{{](?P<in>[^)\]}}]{{1,1024}})[)\]}}]|(?P<bare>{})"
 )
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
 _PAIR = re.compile(r"(?<![\w.\]])(?P<name>[A-Za-z_](?:[\w.-]|\[\d{1,6}\]){0,63})=")
 _PAIR_VALUE = Lazy(_VALUE.format(r"[^\s&#,;'\"]+"))
+# a password's bare value runs to a blank or a comma (libpq's `password=ab;cd`: the `;` is the
+# password's too; mount options' `password=x,uid=1000` end at the comma)
+_PASSWORD_VALUE = Lazy(_VALUE.format(r"[^\s,'\"]+"))
 # name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
 # `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
 _ASSIGN = re.compile(
@@ -172,7 +175,9 @@ _HEADER = re.compile(
     r"(?:(?<![\w-])|(?<=^-H))(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:\s{0,16}"
     rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
-_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+# headers whose whole value is the secret, whatever its words (every cookie; a scheme rotrace
+# does not know and its credentials: `Authorization: DeepL-Auth-Key KEY`): up to a quote
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 _COOKIES_END = Lazy(r"[\n\"']")
 _HEADER_VALUE = Lazy(_VALUE.format(r"[^\s'\",;@]+"))
 # tokens whose form says what they are, anywhere (after a separator too: x-ghp_..., key-AKIA...,
@@ -251,7 +256,8 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
             # `UID=sa;PWD=x`, a pair after `;`)
             odbc = name.upper() == "PWD" and (before == ";" or ";" in text[m.end() :])
             if m.start() >= covered and (odbc or secret_name(name, query=before in "?&")):
-                span = _value_span(_PAIR_VALUE.match(text, m.end()))
+                wide = not odbc and any(strong in name.lower() for strong in _STRONG)
+                span = _value_span((_PASSWORD_VALUE if wide else _PAIR_VALUE).match(text, m.end()))
                 if span is not None:
                     covered = span[1]
                     yield span
@@ -584,6 +590,29 @@ def _unquoted(raw: str) -> tuple[str, Sequence[int]]:
     return "".join(chars), where
 
 
+# A variable set by a call or a builtin rather than NAME=value: fish's `set -gx NAME VALUE`, csh's
+# `setenv NAME VALUE`, Python's os.environ.setdefault("NAME", "x") and os.putenv, Perl's
+# $ENV{NAME} = "x"; the value is masked where the name is a secret's
+_SETTER = re.compile(
+    r"(?:(?<![\w-])set(?:\s+-[a-zA-Z]+)+|(?<![\w-])setenv)\s+(?P<name>[A-Za-z_]\w{0,63})\s+(?P<word>\S+)"
+    r"|(?:environ\.setdefault|putenv)\(\s*(?P<q>[\"'])(?P<pname>[A-Za-z_]\w{0,63})(?P=q)\s*,\s*"
+    r"|\$ENV\{\s*[\"']?(?P<ename>[A-Za-z_]\w{0,63})[\"']?\s*\}\s*=\s*"
+)
+
+
+def _setter_spans(text: str) -> Iterable[tuple[int, int]]:
+    for m in _SETTER.finditer(text):
+        name = m.group("name") or m.group("pname") or m.group("ename")
+        if not secret_name(name):
+            continue
+        if m.group("word") is not None:
+            yield m.span("word")
+        else:
+            span = _value_span(_PAIR_VALUE.match(text, m.end()))
+            if span is not None:
+                yield span
+
+
 def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
     """The secrets a script's words hold by their place (`sh -c 'curl -u user:pass ...'`), and
     those of the scripts quoted in it (`ssh host "sh -c '...'"`), down to `depth`."""
@@ -713,6 +742,8 @@ class Redactor:
             spans += _script_spans(text)
         if "," in text and ('"' in text or "'" in text):
             spans += _literal_spans(text)
+        if "ENV" in text or "env" in text or "set" in text:
+            spans += _setter_spans(text)
         if self._known is not None:
             spans += (m.span() for m in self._known.finditer(text))
             for form, where in _decodings(text):  # a known secret encoded: %2F for its slash...

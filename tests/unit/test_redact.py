@@ -714,3 +714,20 @@ def test_a_third_look_at_the_shapes_a_secret_takes(secret: str) -> None:
     ):  # fmt: skip
         out = redact_argv(argv)
         assert all(_clean(arg) for arg in out) and "ab12ab12ab12" not in " ".join(out), (argv, out)
+
+
+@given(_ALNUM_SECRET)
+def test_secrets_set_by_a_call_a_header_of_any_scheme_or_a_quote_inside(secret: str) -> None:
+    """fish's `set -gx`, Python's os.environ.setdefault, Perl's $ENV{...}; an Authorization
+    header of a scheme rotrace does not know, attached to -H; a JSON value with an escaped quote
+    before the secret's end; libpq's password holding a `;`."""
+    for argv in (
+        ["fish", "-c", f"set -gx API_TOKEN {secret}; run"],
+        ["python3", "-c", f'import os; os.environ.setdefault("API_TOKEN", "{secret}")'],
+        ["perl", "-e", f'$ENV{{DB_PASSWORD}} = "{secret}"; system("x")'],
+        ["curl", f"-HAuthorization: DeepL-Auth-Key {secret}", "https://api"],
+        ["curl", "-d", f'{{"password": "ab\\"{secret}"}}'],
+        ["psql", f"host=db password=ab;{secret} dbname=x"],
+    ):  # fmt: skip
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out), (argv, out)
