@@ -1,6 +1,8 @@
-"""Writes that appeared or disappeared between two traces (say, two uv versions), compared
-after the same generalisation (temporary names, pids, each trace's working directory), and
-their rendering: grouped by directory, each change with its explanation."""
+"""Writes that appeared or disappeared between two traces (say, two uv versions), and their
+rendering: grouped by directory, each change with its explanation. Writes are compared by
+operation, path and other name, each trace's working directory as `$CWD`; a per-run name
+(a temporary name, a pid, a merged trace's glob) pairs with its twin in the other trace where the
+names show they are one (`_per_run`), never two names both traces could write."""
 
 from __future__ import annotations
 
