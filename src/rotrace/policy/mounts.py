@@ -766,6 +766,8 @@ _UNPLACED_WHY = (
 # The longest TMPDIR a plan sets: multiprocessing's listener is TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX
 _TMPDIR_LONGEST = 64
 
+# a rename's or a hard link's kind, its two names, and the mount each is on (None: the root)
+_Move = tuple[str, str, str, str | None, str | None]
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 
 
@@ -811,6 +813,7 @@ class MountPlanner:
         self._rewrites: list[tuple[str, str]] = []  # files written whole before then (`_rewrote`)
         self._renames: list[tuple[str, str]] = []
         self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
+        self._moves_on: tuple[tuple[str, ...], list[_Move]] | None = None  # _moves_between's
         self._learnt = False
         self._enforced = enforced
         self._command_failed = False
@@ -1611,6 +1614,17 @@ class MountPlanner:
             )
         return dict(sorted(kept.items())), notes
 
+    def _moves_between(self, mounts: list[str]) -> list[_Move]:
+        """The run's renames and hard links with the mount each of their names is on: (kind,
+        source, target, its mount, its mount), looked up once for the plan's notes."""
+        key = tuple(mounts)
+        if self._moves_on is None or self._moves_on[0] != key:
+            mount_of = holder(mounts)
+            pairs = [("rename", s, t) for s, t in self._renames]
+            pairs += [("hard link", s, t) for s, t in self._links]
+            self._moves_on = (key, [(k, s, t, mount_of(s), mount_of(t)) for k, s, t in pairs])
+        return self._moves_on[1]
+
     def _temp_dir_setting(self, mounts: list[str]) -> tuple[str, str, str] | None:
         """(the run's temporary directory, the plan's mount holding it, another mount) where
         every rename out of the temporary directory's mount into another (and every hard link
@@ -1621,14 +1635,15 @@ class MountPlanner:
         if "TMPDIR" in self._env or not mounts:
             return None
         temp = os.path.normpath(self._environment.get("TMPDIR") or "/tmp")
-        mount_of = holder(mounts)
-        temp_mount = mount_of(temp)
+        temp_mount = holder(mounts)(temp)
         if temp_mount is None:
             return None
         into: set[str] = set()
         # (the name made first, where it went): a rename's source, a hard link's existing file
-        for made, moved in [*self._renames, *((file, name) for name, file in self._links)]:
-            there, here = mount_of(made), mount_of(moved)
+        for kind, source, target, on_source, on_target in self._moves_between(mounts):
+            made, there, here = source, on_source, on_target
+            if kind == "hard link":
+                made, there, here = target, on_target, on_source
             if there != temp_mount or here == temp_mount:
                 continue
             if here is None or not is_under(made, temp):
@@ -1653,17 +1668,15 @@ class MountPlanner:
         found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
         if not mounts:
             return found
-        mount_of = holder(mounts)
-        for kind, pairs in (("rename", self._renames), ("hard link", self._links)):
-            for source, target in pairs:
-                there, here = mount_of(source), mount_of(target)
-                if kind == "hard link" and there is not None and here is None:
-                    # a new name on a mount for a file of the read-only root (whose directory no
-                    # mount may cover: it would hide the file; a rename's end there has one)
-                    here = ROOT_SIDE
-                if there is not None and here is not None and there != here:
-                    count, example = found.get((kind, there, here), (0, (source, target)))
-                    found[(kind, there, here)] = (count + 1, example)
+        for kind, source, target, there, on_target in self._moves_between(mounts):
+            here = on_target
+            if kind == "hard link" and there is not None and here is None:
+                # a new name on a mount for a file of the read-only root (whose directory no
+                # mount may cover: it would hide the file; a rename's end there has one)
+                here = ROOT_SIDE
+            if there is not None and here is not None and there != here:
+                count, example = found.get((kind, there, here), (0, (source, target)))
+                found[(kind, there, here)] = (count + 1, example)
         return found
 
     def _notes(self, mounts: list[str]) -> list[str]:
