@@ -328,7 +328,10 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
         key, sep, text = value.partition("=")
         if not sep or not key or key in labels:
             why = "given twice" if key in labels else "expected KEY=VALUE"
-            raise click.BadParameter(f"{value!r}: {why}", param_hint="--label")
+            from rotrace.redact import redact_argv  # a value may be a secret (only for this error)
+
+            shown = redact_argv([f"--label={value}"])[0].removeprefix("--label=")
+            raise click.BadParameter(f"{shown!r}: {why}", param_hint="--label")
         labels[key] = _references(text)
     return labels
 

@@ -61,7 +61,8 @@ _SESSION_IDS = ("sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid"
 _TOKEN_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_TOKEN_")
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
-                        "account", "subscription", "shared"})  # fmt: skip
+                        "account", "subscription", "shared", "application", "functions", "private",
+                        "signing", "service"})  # fmt: skip
 # The last word says the value is where a secret is, or how it is used, not the secret.
 _NOT_SECRET = frozenset({
     "file", "files", "path", "paths", "dir", "directory", "sock", "socket", "url", "uri", "endpoint",
@@ -124,8 +125,9 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
     if last == "session":
         return query
     if last == "key":  # ?key= (an API key), --api-key, apiKey; not --key FILE nor --sort-key
-        return (len(words) == 1 and query) or (len(words) > 1 and words[-2] in _KEY_KINDS)
-    return False
+        kind = words[-2] if len(words) > 1 else ""
+        return (len(words) == 1 and query) or kind in _KEY_KINDS or kind.endswith("api")
+    return last.endswith("key") and last[:-3] in _KEY_KINDS | {"sharedaccess"}  # ACCOUNTKEY=
 
 
 # -- secrets by their form, inside any value -----------------------------------------------------
@@ -600,6 +602,52 @@ _SETTER = re.compile(
 )
 
 
+# What a script writes into a configuration file, or hands a library, by its form: an INI or
+# TOML line (`aws_secret_access_key = X` in ~/.aws/credentials, `password = X` in ~/.pypirc,
+# a line after a heredoc's newline or printf's `\n`), an XML element (`<password>X</password>`)
+# or NuGet's `key="ClearTextPassword" value="X"`, a YAML block scalar (`password: |` then the
+# value's indented lines); and secrets by the call that takes them (requests' HTTPBasicAuth(u,
+# p), PowerShell's SetEnvironmentVariable and ConvertTo-SecureString, GitHub's ::add-mask::)
+_FILE_FORM_HINT = re.compile(r"[ \t]=|=[ \t]|</|[|>][-+]?[ \t]*\n|Auth\(|SecureString|add-mask|Environment")
+_CONFIG_LINE = re.compile(
+    r"(?:^|(?<=\n)|(?<=\\n))[ \t]*(?P<name>[A-Za-z_][\w.-]{0,63})(?:[ \t]+=|=[ \t]+)[ \t]*"
+    r"(?P<value>(?:(?!\\n)[^\n\"'])+)"
+)
+_XML_ELEMENT = re.compile(r"<(?P<name>[A-Za-z_][\w.:-]{0,63})>(?P<value>[^<]{1,4096})</(?P=name)>")
+_XML_KEY_VALUE = re.compile(r"key=\"(?P<name>[^\"]{1,64})\"\s{1,16}value=\"(?P<value>[^\"]*)\"")
+_YAML_BLOCK = re.compile(
+    r"(?P<name>[A-Za-z_][\w.-]{0,63}):[ \t]*[|>][-+]?[ \t]*\n(?P<value>(?:[ \t]+[^\n]*(?:\n|$))+)"
+)
+_TAKEN_BY_CALL = re.compile(
+    r"HTTP(?:Basic|Digest|Proxy)Auth\((?P<a>[^)]{1,512})\)"
+    r"|ConvertTo-SecureString\s+(?:-String\s+)?(?P<b>'[^']*'|\"[^\"]*\"|\S+)"
+    r"|::add-mask::(?P<c>[^\s'\"]+)"
+)
+_PS_SETTER = re.compile(r"SetEnvironmentVariable\(\s*['\"](?P<name>[A-Za-z_]\w{0,63})['\"]\s*,\s*")
+
+
+def _file_form_spans(text: str) -> Iterable[tuple[int, int]]:
+    for pattern in (_CONFIG_LINE, _XML_ELEMENT, _XML_KEY_VALUE, _YAML_BLOCK):
+        for m in pattern.finditer(text):
+            if secret_name(m.group("name")) and m.group("value").strip():
+                start, end = m.span("value")
+                if "%s" in m.group("value"):  # printf's format: the secret is its argument, further on
+                    end = text.find("\n", end) if "\n" in text[end:] else len(text)
+                yield start, end
+    for m in _TAKEN_BY_CALL.finditer(text):
+        yield m.span(m.lastgroup or 0)
+        if m.lastgroup == "c" and len(declared := m.group("c")) >= 4:  # a secret the job declared:
+            at = text.find(declared)  # wherever else it is (`tok=X; echo "::add-mask::X"`)
+            while at >= 0:
+                yield at, at + len(declared)
+                at = text.find(declared, at + len(declared))
+    for m in _PS_SETTER.finditer(text):
+        if secret_name(m.group("name")):
+            span = _value_span(_PAIR_VALUE.match(text, m.end()))
+            if span is not None:
+                yield span
+
+
 def _setter_spans(text: str) -> Iterable[tuple[int, int]]:
     for m in _SETTER.finditer(text):
         name = m.group("name") or m.group("pname") or m.group("ename")
@@ -744,6 +792,8 @@ class Redactor:
             spans += _literal_spans(text)
         if "ENV" in text or "env" in text or "set" in text:
             spans += _setter_spans(text)
+        if _FILE_FORM_HINT.search(text):
+            spans += _file_form_spans(text)
         if self._known is not None:
             spans += (m.span() for m in self._known.finditer(text))
             for form, where in _decodings(text):  # a known secret encoded: %2F for its slash...

@@ -26,6 +26,7 @@ from rotrace.pipeline import Pipeline, Rechecked, render, saved_classifier
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import Placement, written_directory
 from rotrace.policy.verdict import Verdict
+from rotrace.redact import redact_text
 from rotrace.tracefile import read_trace
 
 
@@ -278,8 +279,8 @@ def _set_env(
         same = [e for e in env if isinstance(e, dict) and e.get("name") == name] if env else []
         if same:
             if same[0].get("value") != value:
-                notes.append(f"{workload.describe()}: env {name} set to {value} (was "
-                             f"{same[0].get('value')}) to avoid writes")  # fmt: skip
+                was = redact_text(str(same[0].get("value")))  # the manifest's value may hold a secret
+                notes.append(f"{workload.describe()}: env {name} set to {value} (was {was}) to avoid writes")
             same[0]["value"] = value
             same[0].pop("valueFrom", None)
         else:

@@ -9,6 +9,7 @@ import os
 import signal
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
+from rotrace.redact import redact_argv
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.linux import hardening, kernel, landlock
@@ -111,10 +112,10 @@ def trace_command(
     tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
-        reason = os.strerror(exec_errno)
+        reason, shown = os.strerror(exec_errno), redact_argv(argv[:1])[0]  # as a trace says it
         if exec_errno == errno.ENOENT:
-            raise CommandNotFound(f"command not found: {argv[0]} ({reason})")
-        raise CommandNotExecutable(f"command is not executable: {argv[0]} ({reason})")
+            raise CommandNotFound(f"command not found: {shown} ({reason})")
+        raise CommandNotExecutable(f"command is not executable: {shown} ({reason})")
     killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     code = 128 + killed_by if killed_by is not None else os.WEXITSTATUS(status)
     return TraceResult(
