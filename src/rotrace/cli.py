@@ -263,7 +263,7 @@ def run(
         writable=grants.paths if grants else None,
         writable_notes=grants.notes if grants else (),
         confined=enforce or read_only,
-        host_files=enforce or keep_writes,
+        host_files=enforce or read_only,  # --read-only's too: the command's stdout may be a host file
         grace=grace,
     )
     view = View(verbose=verbose, quiet=quiet, stdout_taken=json_path == "-" or bool(emit))

@@ -861,3 +861,28 @@ def test_a_capability_granted_across_exec_is_withheld_from_the_command(
         *(["CapBnd"] if user == "root" else []),
     ]  # root's programs
     assert not [s for s in sets if held[s] & (1 << 27 | 1 << 31)], proc.stdout  # CAP_MKNOD, CAP_SETFCAP
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_read_only_runs_stdout_on_the_host_gets_no_set_id_bit(user: str, site: Path, work: Path) -> None:
+    """`rotrace run --read-only -- cmd > log`: the command's stdout is the host's file, on its
+    own writable mount. A root command wrote a program into it and made it set-user-ID root
+    (fchmod of fd 1): a root shell on the host for any user, under a run that promised a
+    read-only root."""
+    code = (
+        "import os\nos.write(1, b'x')\n"
+        "try:\n    os.fchmod(1, 0o4755)\nexcept OSError as e:\n    os.write(2, b'refused %d' % e.errno)\n"
+    )
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    out = work / "out.bin"
+    argv, env = invocation(user, site, work)
+    with open(out, "wb") as stdout:
+        if user == "nobody":
+            os.chown(out, 65534, 65534)
+        args = [*argv, "run", "-q", "--read-only", "--", python, "-c", code]
+        proc = subprocess.run(
+            args, cwd=work, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert "refused 1" in proc.stderr, proc.stderr
+    assert not out.stat().st_mode & (stat.S_ISUID | stat.S_ISGID), oct(out.stat().st_mode)

@@ -23,8 +23,9 @@ class TraceOptions(NamedTuple):
     writable: tuple[str, ...] | None = None  # enforce with Landlock: the command may write only here
     writable_notes: tuple[str, ...] = ()  # what `writable` leaves out of the allowlist, and why
     confined: bool = False  # --enforce, --read-only: no input pushed into a terminal (seccomp.py)
-    # its allowed writes land on this machine's files (--enforce, --read-only --keep-writes): it
-    # makes no set-user-ID or set-group-ID file there, nor a device (PRIVILEGED_MODES)
+    # its writes may land on this machine's files (--enforce, --read-only --keep-writes; under
+    # --read-only alone, a stdout or stderr redirected to a file): it makes no set-user-ID or
+    # set-group-ID file there, nor one with capabilities (seccomp.privileged)
     host_files: bool = False
     grace: float = DEFAULT_GRACE  # seconds a signalled command has to stop (signals.py)
     container_init: bool = False  # rotrace is a container's PID 1: the run ends with the top process
