@@ -608,15 +608,18 @@ _SETTER = re.compile(
 # or NuGet's `key="ClearTextPassword" value="X"`, a YAML block scalar (`password: |` then the
 # value's indented lines); and secrets by the call that takes them (requests' HTTPBasicAuth(u,
 # p), PowerShell's SetEnvironmentVariable and ConvertTo-SecureString, GitHub's ::add-mask::)
-_FILE_FORM_HINT = re.compile(r"[ \t]=|=[ \t]|</|[|>][-+]?[ \t]*\n|Auth\(|SecureString|add-mask|Environment")
+_FILE_FORM_HINT = re.compile(
+    r"[ \t]=|=[ \t]|</|value=\"|[|>][-+]?[ \t]*(?:\n|\\n)|Auth\(|SecureString|add-mask|Environment"
+)
 _CONFIG_LINE = re.compile(
     r"(?:^|(?<=\n)|(?<=\\n))[ \t]*(?P<name>[A-Za-z_][\w.-]{0,63})(?:[ \t]+=|=[ \t]+)[ \t]*"
     r"(?P<value>(?:(?!\\n)[^\n\"'])+)"
 )
 _XML_ELEMENT = re.compile(r"<(?P<name>[A-Za-z_][\w.:-]{0,63})>(?P<value>[^<]{1,4096})</(?P=name)>")
 _XML_KEY_VALUE = re.compile(r"key=\"(?P<name>[^\"]{1,64})\"\s{1,16}value=\"(?P<value>[^\"]*)\"")
-_YAML_BLOCK = re.compile(
-    r"(?P<name>[A-Za-z_][\w.-]{0,63}):[ \t]*[|>][-+]?[ \t]*\n(?P<value>(?:[ \t]+[^\n]*(?:\n|$))+)"
+_YAML_BLOCK = re.compile(  # a line ends with a newline, or printf's `\n`
+    r"(?P<name>[A-Za-z_][\w.-]{0,63}):[ \t]*[|>][-+]?[ \t]*(?:\n|\\n)"
+    r"(?P<value>(?:[ \t]+(?:(?!\\n)[^\n])*(?:\n|\\n|$))+)"
 )
 _TAKEN_BY_CALL = re.compile(
     r"HTTP(?:Basic|Digest|Proxy)Auth\((?P<a>[^)]{1,512})\)"

@@ -731,3 +731,24 @@ def test_secrets_set_by_a_call_a_header_of_any_scheme_or_a_quote_inside(secret: 
     ):  # fmt: skip
         out = redact_argv(argv)
         assert all(_clean(arg) for arg in out), (argv, out)
+
+
+@given(_ALNUM_SECRET)
+def test_secrets_a_script_writes_into_a_file_or_hands_a_library_are_masked(secret: str) -> None:
+    """~/.aws/credentials and ~/.pypirc lines from a heredoc or printf, Maven's settings.xml,
+    NuGet's ClearTextPassword, a Secret's YAML block scalar, HTTPBasicAuth, PowerShell, GitHub's
+    ::add-mask:: (declared, so masked wherever it is), header and field names of API keys."""
+    for argv in (
+        ["sh", "-c", f"cat > ~/.aws/credentials <<EOF\n[default]\naws_secret_access_key = {secret}\nEOF"],
+        ["sh", "-c", f"printf '[pypi]\\nusername = x\\npassword = %s\\n' {secret} > ~/.pypirc"],
+        ["sh", "-c", f"echo '<server><password>{secret}</password></server>' > settings.xml"],
+        ["sh", "-c", f'echo \'<add key="ClearTextPassword" value="{secret}"/>\' > nuget.config'],
+        ["sh", "-c", f"printf 'stringData:\\n  password: |\\n    {secret}\\n' | kubectl apply -f -\n"],
+        ["python3", "-c", f"r = requests.get(u, auth=requests.auth.HTTPBasicAuth('u', '{secret}'))"],
+        ["pwsh", "-c", f"[Environment]::SetEnvironmentVariable('DB_PASSWORD', '{secret}')"],
+        ["pwsh", "-c", f"$s = ConvertTo-SecureString '{secret}' -AsPlainText -Force"],
+        ["sh", "-c", f'tok={secret}; echo "::add-mask::{secret}"'],
+        ["curl", "-H", f"x-rapidapi-key: {secret}", "-H", f"DD-APPLICATION-KEY: {secret}", "u"],
+    ):  # fmt: skip
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out), (argv, out)
