@@ -196,6 +196,8 @@ _TOKEN = re.compile(
     r"|(?P<p>xapp-)[A-Za-z0-9-]{20,}|(?P<q>AGE-SECRET-KEY-1)[0-9A-Z]{40,}|(?P<r>shp(?:at|ss|ca|pa)_)[0-9a-fA-F]{32}"
     r"|(?P<s>do[opr]_v1_)[0-9a-f]{64}"
     r"|(?P<t>0x)[0-9a-fA-F]{64}(?![0-9a-fA-F])"  # an Ethereum private key (cast --private-key 0x...)
+    # OpenAI's first keys, Google's OAuth client secrets, Mailgun's keys
+    r"|(?P<u>sk-)[A-Za-z0-9]{48}(?![A-Za-z0-9])|(?P<v>GOCSPX-)[\w-]{20,}|(?P<w>key-)[0-9a-f]{32}(?![0-9a-f])"
     r")"
 )
 # URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
@@ -213,7 +215,7 @@ _PEM_BEGIN = Lazy(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)--
 # without one of these, no form applies (most arguments: paths, words)
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
-    r"|hv[sbr]\.|whsec_|SG\.|xapp-|AGE-SECRET|shp|do[opr]_v1_|0x[0-9a-fA-F]{64}"
+    r"|hv[sbr]\.|whsec_|SG\.|xapp-|AGE-SECRET|shp|do[opr]_v1_|0x[0-9a-fA-F]{64}|GOCSPX-|key-"
     r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
 # what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,

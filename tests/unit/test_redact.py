@@ -711,6 +711,7 @@ def test_a_third_look_at_the_shapes_a_secret_takes(secret: str) -> None:
         ["cast", "send", "--private-key", "0x" + "ab12" * 16],
         ["vault", "read", "-address=x", f"hvs.{secret}AAAAAAAAAAAAAAAAAAAA"],
         ["x", f"SG.{secret}aaaaaaaaaaaaaaaa.{secret}bbbbbbbbbbbbbbbb"],
+        ["x", f"GOCSPX-{secret}aaaaaaaaaaaaaaaaaaaa"],
     ):  # fmt: skip
         out = redact_argv(argv)
         assert all(_clean(arg) for arg in out) and "ab12ab12ab12" not in " ".join(out), (argv, out)
