@@ -134,12 +134,23 @@ def generalise_name(name: str) -> str:
     return name
 
 
+# git's probe of the file system (init, clone): a symlink made and removed as .git/tXXXXXX
+_GIT_PROBE = Lazy(r"(?<=/\.git/)t[A-Za-z0-9]{6}$")
+
+
+def known_run_path(path: str) -> bool:
+    """The path's name is one its maker draws afresh in each run (`known_run_name`, or git's
+    probe in .git)."""
+    return known_run_name(path.rpartition("/")[2]) or _GIT_PROBE.search(path) is not None
+
+
 def generalise(path: bytes | str, cwd: str | None = None) -> str:
     """The path as a glob; with cwd, the working directory becomes `$CWD` (for diffs)."""
     text = os.fsdecode(path)
     if cwd and is_under(text, cwd) and cwd != "/":
         text = "$CWD" + text[len(cwd.rstrip("/")) :]
-    return "/".join(generalise_name(part) for part in text.split("/"))
+    general = "/".join(generalise_name(part) for part in text.split("/"))
+    return _GIT_PROBE.sub("t*", general)
 
 
 def is_general(name: str) -> bool:

@@ -409,3 +409,19 @@ def test_a_diff_of_two_identical_runs_pairs_the_names_their_makers_draw_afresh()
     assert diff.appeared == diff.disappeared == diff.became == [], diff
     assert generalise("/app/.git/objects/ce/tmp_obj_HflDu4") == "/app/.git/objects/ce/tmp_obj_*"
     assert generalise("/srv/v/config.AbCdEf") == "/srv/v/config.AbCdEf"  # no maker's prefix
+
+
+def test_a_diff_pairs_a_rename_out_of_a_temporary_name_and_gits_probe() -> None:
+    """GitPython's loose objects: mkstemp(prefix="obj") renamed into place; `git init`'s probe of
+    symlinks (.git/tXXXXXX, made and removed): two identical runs differed by "1 new violation"."""
+    runs = []
+    for obj, probe in (("k3x_q9zb", "RrxhWx"), ("qwzkfhtb", "T9m5rw")):
+        runs.append(
+            classify(
+                event(f"/app/d/obj{obj}"),
+                event(f"/app/d/obj{obj}", "rename", 0, target="/app/d/final", syscall="rename"),
+                event(f"/app/.git/t{probe}", "symlink", 0, syscall="symlink"),
+            )
+        )
+    diff = diff_traces(changes_of("/app", runs[0]), changes_of("/app", runs[1]))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff

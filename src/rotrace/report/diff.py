@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
 from rotrace.explain import Known
-from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under, known_run_name
+from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under, known_run_name, known_run_path
 from rotrace.patterns import Lazy
 from rotrace.policy.mountpoints import SCRATCH
 from rotrace.policy.verdict import Verdict
@@ -113,6 +113,12 @@ def _shape(path: str) -> str:
     return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
 
 
+def _shaped(c: Change) -> tuple[str, str, str | None, bool]:
+    """A change by its names' shapes (a rename out of a temporary name: mkstemp(prefix="obj"),
+    then os.rename to its place)."""
+    return c.op, _shape(c.path), None if c.target is None else _shape(c.target), c.violation
+
+
 def _common(a: str, b: str) -> int:
     """How many characters `a` and `b` begin with in common."""
     n = 0
@@ -128,6 +134,8 @@ def _per_run(old: str, new: str) -> bool:
     name). Not `settings.json` and `password.json`, nor `job_lock` and `app_data`, in the
     application's directory: a write there under another name is a new write."""
     if any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
+        return True
+    if known_run_path(old) and known_run_path(new):
         return True
     parts = _differing(old, new)
     return parts is not None and all(_shows(head, a) and _shows(head, b) for head, a, b in parts)
@@ -165,7 +173,7 @@ def _run_name(path: str) -> str:
     general = generalise(path)
     if general == path:
         return path
-    if any(is_under(path, place) for place in SCRATCH):
+    if any(is_under(path, place) for place in SCRATCH) or known_run_path(path):
         return general
     parts = _differing(path, general) or []
     return general if all(_shows(head, mine) for head, mine, _ in parts) else path
@@ -239,13 +247,13 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             became.append(after[k])
     gone = [before[k] for k in went if _general(k) not in paired_general]
     # a name of tempfile's shape after a prefix of the caller's: one that went, one that came
-    unpaired: dict[tuple[str, str, bool], list[Change]] = {}
+    unpaired: dict[tuple[str, str, str | None, bool], list[Change]] = {}
     for change in gone:
-        unpaired.setdefault((change.op, _shape(change.path), change.violation), []).append(change)
+        unpaired.setdefault(_shaped(change), []).append(change)
     paired: set[int] = set()
     for change in list(appeared):
-        twins = unpaired.get((change.op, _shape(change.path), change.violation))
-        if twins and change.target is None and _per_run(twins[-1].path, change.path):
+        twins = unpaired.get(_shaped(change))
+        if twins and _per_run(twins[-1].path, change.path):
             paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in paired]
