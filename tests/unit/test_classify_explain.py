@@ -415,7 +415,7 @@ def test_a_diff_pairs_a_rename_out_of_a_temporary_name_and_gits_probe() -> None:
     """GitPython's loose objects: mkstemp(prefix="obj") renamed into place; `git init`'s probe of
     symlinks (.git/tXXXXXX, made and removed): two identical runs differed by "1 new violation"."""
     runs = []
-    for obj, probe in (("k3x_q9zb", "RrxhWx"), ("qwzkfhtb", "T9m5rw")):
+    for obj, probe in (("k3x_q9zb", "RrxhWx"), ("q8z1m0bd", "T9m5rw")):
         runs.append(
             classify(
                 event(f"/app/d/obj{obj}"),
