@@ -8,13 +8,34 @@ from pathlib import Path
 import pytest
 
 from rotrace.errors import BadInput
-from rotrace.events import ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.merge.combine import merge
+from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.tracefile import read_trace
 from tests.unit.factories import classify, event, written_trace
 
 PY = b"/usr/bin/python3.11"
+
+
+def _merged_plan(
+    tmp_path: Path, app: Path, runs: list[tuple[list[FileEvent], dict[bytes, DirState]]]
+) -> MountPlan:
+    """The plan of the merge of one trace per run (its events, its directories' states)."""
+    from rotrace.pipeline import Pipeline
+
+    paths = []
+    for run, (events, states) in enumerate(runs):
+        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header, verdicts = read_trace(str(tmp_path / "m.json"))
+    pipeline = Pipeline.of(header)
+    for v in verdicts:
+        pipeline.add(v)
+    return pipeline.mount_plan(verdicts, header)
 
 
 def test_every_runs_writer_keeps_its_record_and_its_scripts_name(tmp_path: Path) -> None:
@@ -160,7 +181,6 @@ def test_uploads_an_earlier_run_left_are_kept_where_a_later_run_went_on_from_the
     restart lost the uploads. Where the later run met or read the earlier run's files again, the
     directory is persistent; else the plan says a restart loses them."""
     from rotrace.events import DirState
-    from rotrace.pipeline import Pipeline
 
     app = tmp_path / "app"
     media, uploads = app / "media", app / "media" / "uploads"
@@ -175,19 +195,11 @@ def test_uploads_an_earlier_run_left_are_kept_where_a_later_run_went_on_from_the
         "fresh": [],
     }[second]
     later = [made._replace(result=-17), *touched, event(str(uploads / "up1.txt"))]
-    paths = []
-    for run, (events, state) in enumerate(((first, DirState.ABSENT), (later, DirState.CONTENT))):
+    runs = []
+    for events, state in ((first, DirState.ABSENT), (later, DirState.CONTENT)):
         states = {os.fsencode(app): DirState.CONTENT, os.fsencode(media): state, os.fsencode(uploads): state}
-        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(header, classify(*events)))
-        paths.append(str(path))
-    merge(paths, str(tmp_path / "m.json"), [], [])
-    header, verdicts = read_trace(str(tmp_path / "m.json"))
-    pipeline = Pipeline.of(header)
-    for v in verdicts:
-        pipeline.add(v)
-    plan = pipeline.mount_plan(verdicts, header)
+        runs.append((events, states))
+    plan = _merged_plan(tmp_path, app, runs)
     assert plan.mounts == [str(media)] and plan.persistent == ([str(media)] if kept else []), plan
     lost = [n for n in plan.notes if n.startswith(f"{media} held files before some of the merged runs")]
     assert bool(lost) != kept, plan.notes
@@ -238,7 +250,6 @@ def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(
     runs/ an emptyDir, without a word, and the second run under the plan failed on the notes
     the first had left."""
     from rotrace.events import DirState
-    from rotrace.pipeline import Pipeline
 
     app = tmp_path / "app"
     runs, one = app / "runs", app / "runs" / "1"
@@ -261,18 +272,7 @@ def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(
     absent = DirState.ABSENT
     cold = {os.fsencode(app): DirState.CONTENT, os.fsencode(runs): absent, os.fsencode(one): absent}
     warm = {os.fsencode(app): DirState.CONTENT, os.fsencode(one): DirState.CONTENT}
-    paths = []
-    for run, (events, states) in enumerate(((first, cold), (later, warm))):
-        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(header, classify(*events)))
-        paths.append(str(path))
-    merge(paths, str(tmp_path / "m.json"), [], [])
-    header, verdicts = read_trace(str(tmp_path / "m.json"))
-    pipeline = Pipeline.of(header)
-    for v in verdicts:
-        pipeline.add(v)
-    plan = pipeline.mount_plan(verdicts, header)
+    plan = _merged_plan(tmp_path, app, [(first, cold), (later, warm)])
     assert plan.mounts == [str(runs)] and plan.persistent == [str(runs)], plan
 
 

@@ -118,6 +118,14 @@ def _clean(text: str) -> bool:
     return MARK not in text
 
 
+def _masked_in_each(*argvs: list[str]) -> None:
+    """Every command line, masked, holds no trace of the secret, and stays as it is masked again."""
+    for argv in argvs:
+        out = redact_argv(argv)
+        assert all(_clean(arg) for arg in out), (argv, out)
+        assert redact_argv(out) == out
+
+
 @given(_credential_values)
 def test_a_credential_in_a_value_is_masked_and_its_place_kept(case: tuple[str, str]) -> None:
     value, _ = case
@@ -444,7 +452,7 @@ def test_more_shapes_a_secret_takes_are_masked(secret: str) -> None:
     to -H, every cookie of a Cookie header, escaped JSON quotes, JavaScript template literals,
     a value on the next line, a continued line inside a word, a token after a subcommand, more
     programs' password options."""
-    for argv in (
+    _masked_in_each(
         ["curl", "-4u", f"bob:{secret}", "x"], ["curl", f"-#ubob:{secret}", "x"],
         ["curl", f"-HX-Api-Key: {secret}", "x"], ["wget", f"--header=Cookie: theme=dark; sid={secret}", "x"],
         ["sh", "-c", f'curl -H "Cookie: theme=dark; sid={secret}" http://e/ || true'],
@@ -458,10 +466,7 @@ def test_more_shapes_a_secret_takes_are_masked(secret: str) -> None:
         ["cargo", "login", secret], ["vault", "login", secret],
         ["mysqladmin", "-u", "root", "password", secret], ["codecov", "-t", secret],
         ["ssh-keygen", "-N", secret, "-f", "k"], ["lftp", "-u", f"bob,{secret}", "h"],
-    ):  # fmt: skip
-        out = redact_argv(argv)
-        assert all(_clean(arg) for arg in out), (argv, out)
-        assert redact_argv(out) == out
+    )  # fmt: skip
 
 
 def test_what_is_no_secret_keeps_its_place_in_a_cluster_or_after_a_switch() -> None:
@@ -722,16 +727,14 @@ def test_secrets_set_by_a_call_a_header_of_any_scheme_or_a_quote_inside(secret: 
     """fish's `set -gx`, Python's os.environ.setdefault, Perl's $ENV{...}; an Authorization
     header of a scheme rotrace does not know, attached to -H; a JSON value with an escaped quote
     before the secret's end; libpq's password holding a `;`."""
-    for argv in (
+    _masked_in_each(
         ["fish", "-c", f"set -gx API_TOKEN {secret}; run"],
         ["python3", "-c", f'import os; os.environ.setdefault("API_TOKEN", "{secret}")'],
         ["perl", "-e", f'$ENV{{DB_PASSWORD}} = "{secret}"; system("x")'],
         ["curl", f"-HAuthorization: DeepL-Auth-Key {secret}", "https://api"],
         ["curl", "-d", f'{{"password": "ab\\"{secret}"}}'],
         ["psql", f"host=db password=ab;{secret} dbname=x"],
-    ):  # fmt: skip
-        out = redact_argv(argv)
-        assert all(_clean(arg) for arg in out), (argv, out)
+    )  # fmt: skip
 
 
 @given(_ALNUM_SECRET)
@@ -739,7 +742,7 @@ def test_secrets_a_script_writes_into_a_file_or_hands_a_library_are_masked(secre
     """~/.aws/credentials and ~/.pypirc lines from a heredoc or printf, Maven's settings.xml,
     NuGet's ClearTextPassword, a Secret's YAML block scalar, HTTPBasicAuth, PowerShell, GitHub's
     ::add-mask:: (declared, so masked wherever it is), header and field names of API keys."""
-    for argv in (
+    _masked_in_each(
         ["sh", "-c", f"cat > ~/.aws/credentials <<EOF\n[default]\naws_secret_access_key = {secret}\nEOF"],
         ["sh", "-c", f"printf '[pypi]\\nusername = x\\npassword = %s\\n' {secret} > ~/.pypirc"],
         ["sh", "-c", f"echo '<server><password>{secret}</password></server>' > settings.xml"],
@@ -750,6 +753,4 @@ def test_secrets_a_script_writes_into_a_file_or_hands_a_library_are_masked(secre
         ["pwsh", "-c", f"$s = ConvertTo-SecureString '{secret}' -AsPlainText -Force"],
         ["sh", "-c", f'tok={secret}; echo "::add-mask::{secret}"'],
         ["curl", "-H", f"x-rapidapi-key: {secret}", "-H", f"DD-APPLICATION-KEY: {secret}", "u"],
-    ):  # fmt: skip
-        out = redact_argv(argv)
-        assert all(_clean(arg) for arg in out), (argv, out)
+    )  # fmt: skip
