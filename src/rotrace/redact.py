@@ -597,7 +597,7 @@ def _unquoted(raw: str) -> tuple[str, Sequence[int]]:
 # A variable set by a call or a builtin rather than NAME=value: fish's `set -gx NAME VALUE`, csh's
 # `setenv NAME VALUE`, Python's os.environ.setdefault("NAME", "x") and os.putenv, Perl's
 # $ENV{NAME} = "x"; the value is masked where the name is a secret's
-_SETTER = re.compile(
+_SETTER = Lazy(
     r"(?:(?<![\w-])set(?:\s+-[a-zA-Z]+)+|(?<![\w-])setenv)\s+(?P<name>[A-Za-z_]\w{0,63})\s+(?P<word>\S+)"
     r"|(?:environ\.setdefault|putenv)\(\s*(?P<q>[\"'])(?P<pname>[A-Za-z_]\w{0,63})(?P=q)\s*,\s*"
     r"|\$ENV\{\s*[\"']?(?P<ename>[A-Za-z_]\w{0,63})[\"']?\s*\}\s*=\s*"
@@ -613,22 +613,22 @@ _SETTER = re.compile(
 _FILE_FORM_HINT = re.compile(
     r"[ \t]=|=[ \t]|</|value=\"|[|>][-+]?[ \t]*(?:\n|\\n)|Auth\(|SecureString|add-mask|Environment"
 )
-_CONFIG_LINE = re.compile(
+_CONFIG_LINE = Lazy(
     r"(?:^|(?<=\n)|(?<=\\n))[ \t]*(?P<name>[A-Za-z_][\w.-]{0,63})(?:[ \t]+=|=[ \t]+)[ \t]*"
     r"(?P<value>(?:(?!\\n)[^\n\"'])+)"
 )
-_XML_ELEMENT = re.compile(r"<(?P<name>[A-Za-z_][\w.:-]{0,63})>(?P<value>[^<]{1,4096})</(?P=name)>")
-_XML_KEY_VALUE = re.compile(r"key=\"(?P<name>[^\"]{1,64})\"\s{1,16}value=\"(?P<value>[^\"]*)\"")
-_YAML_BLOCK = re.compile(  # a line ends with a newline, or printf's `\n`
+_XML_ELEMENT = Lazy(r"<(?P<name>[A-Za-z_][\w.:-]{0,63})>(?P<value>[^<]{1,4096})</(?P=name)>")
+_XML_KEY_VALUE = Lazy(r"key=\"(?P<name>[^\"]{1,64})\"\s{1,16}value=\"(?P<value>[^\"]*)\"")
+_YAML_BLOCK = Lazy(  # a line ends with a newline, or printf's `\n`
     r"(?P<name>[A-Za-z_][\w.-]{0,63}):[ \t]*[|>][-+]?[ \t]*(?:\n|\\n)"
     r"(?P<value>(?:[ \t]+(?:(?!\\n)[^\n])*(?:\n|\\n|$))+)"
 )
-_TAKEN_BY_CALL = re.compile(
+_TAKEN_BY_CALL = Lazy(
     r"HTTP(?:Basic|Digest|Proxy)Auth\((?P<a>[^)]{1,512})\)"
     r"|ConvertTo-SecureString\s+(?:-String\s+)?(?P<b>'[^']*'|\"[^\"]*\"|\S+)"
     r"|::add-mask::(?P<c>[^\s'\"]+)"
 )
-_PS_SETTER = re.compile(r"SetEnvironmentVariable\(\s*['\"](?P<name>[A-Za-z_]\w{0,63})['\"]\s*,\s*")
+_PS_SETTER = Lazy(r"SetEnvironmentVariable\(\s*['\"](?P<name>[A-Za-z_]\w{0,63})['\"]\s*,\s*")
 
 
 def _file_form_spans(text: str) -> Iterable[tuple[int, int]]:
