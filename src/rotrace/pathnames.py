@@ -55,11 +55,15 @@ _KNOWN_RULES = (
     (Lazy(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
     # mkstemp's 6 characters: git's objects and packs on their way in, glibc's sem_open
     (Lazy(r"^(tmp_(?:obj|pack|idx|midx|rev|bitmap)_|sem\.)[A-Za-z0-9]{6}$"), r"\1*"),
+    # cmake: a generated file's `.tmp` and 5 hex, its compiler checks' TryCompile-XXXXXX, cmTC_NNNNN
+    (Lazy(r"(?<=\.tmp)[0-9a-f]{5}$"), "*"),
+    (Lazy(r"^(TryCompile-)[A-Za-z0-9]{6}$|^(cmTC_)[0-9a-f]{5}(?=$|[._])"), r"\1\2*"),
 )
 _RULES = (
     *_KNOWN_RULES,
     (Lazy(_PY_TEMP), "*"),
     (Lazy(r"[0-9a-f]{16,}"), "*"),
+    (Lazy(r"[0-9A-F]{16,}"), "*"),  # upper-case hex: gpg's keygrips
     (Lazy(r"[0-9]{5,}"), "*"),
 )
 
@@ -134,14 +138,20 @@ def generalise_name(name: str) -> str:
     return name
 
 
-# git's probe of the file system (init, clone): a symlink made and removed as .git/tXXXXXX
-_GIT_PROBE = Lazy(r"(?<=/\.git/)t[A-Za-z0-9]{6}$")
+# names a maker draws afresh, told by their directory: git's probe of the file system (init,
+# clone, bare too: a symlink made and removed as .git/tXXXXXX), uv's archive ids in its cache
+_PATH_RULES = (
+    (Lazy(r"(?<=\.git/)t[A-Za-z0-9]{6}$"), "t*"),
+    (Lazy(r"(?<=/archive-v0/)[A-Za-z0-9_-]{16,}(?=/|$)"), "*"),
+)
 
 
 def known_run_path(path: str) -> bool:
-    """The path's name is one its maker draws afresh in each run (`known_run_name`, or git's
-    probe in .git)."""
-    return known_run_name(path.rpartition("/")[2]) or _GIT_PROBE.search(path) is not None
+    """The path's name is one its maker draws afresh in each run (`known_run_name`, or one told
+    by its directory: _PATH_RULES)."""
+    if known_run_name(path.rpartition("/")[2]):
+        return True
+    return any(pattern.search(path) is not None for pattern, _ in _PATH_RULES)
 
 
 def generalise(path: bytes | str, cwd: str | None = None) -> str:
@@ -150,7 +160,9 @@ def generalise(path: bytes | str, cwd: str | None = None) -> str:
     if cwd and is_under(text, cwd) and cwd != "/":
         text = "$CWD" + text[len(cwd.rstrip("/")) :]
     general = "/".join(generalise_name(part) for part in text.split("/"))
-    return _GIT_PROBE.sub("t*", general)
+    for pattern, replacement in _PATH_RULES:
+        general = pattern.sub(replacement, general)
+    return general
 
 
 def is_general(name: str) -> bool:

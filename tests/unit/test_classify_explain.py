@@ -425,3 +425,34 @@ def test_a_diff_pairs_a_rename_out_of_a_temporary_name_and_gits_probe() -> None:
         )
     diff = diff_traces(changes_of("/app", runs[0]), changes_of("/app", runs[1]))
     assert diff.appeared == diff.disappeared == diff.became == [], diff
+
+
+def test_a_diff_of_identical_runs_pairs_names_made_and_gone_again_whatever_they_are() -> None:
+    """sed -i's sedXXXXXX, rsync's .NAME.XXXXXX (a utime, a chmod before its rename), zip's
+    ziXXXXXX, gcc's ccXXXXXX.s, perl -pi's 8 characters: each made in the run and gone again
+    (renamed into place, deleted), by names no form tells; and gpg's upper-case keygrips, uv's
+    archive ids, cmake's .tmpXXXXX, TryCompile-XXXXXX and cmTC_XXXXX by their form. Two identical
+    runs made the gate fail ("new violations")."""
+
+    def run(t: str, grip: str, archive: str, cm: str) -> list[Verdict]:
+        return classify(
+            event(f"/app/sed{t}"), event(f"/app/sed{t}", "xattr", 0, syscall="fsetxattr"),
+            event(f"/app/sed{t}", "rename", 0, target="/app/conf.ini", syscall="rename"),
+            event(f"/app/.m.py.{t}"), event(f"/app/.m.py.{t}", "utime", 0, syscall="utimensat"),
+            event(f"/app/.m.py.{t}", "rename", 0, target="/app/m.py", syscall="rename"),
+            event(f"/app/out/cc{t}.s"), event(f"/app/out/cc{t}.s", "delete", 0, syscall="unlink"),
+            event(f"/app/gnupg/private-keys-v1.d/{grip}.key"),
+            event(f"/app/home/.cache/uv/archive-v0/{archive}/pkg/__init__.py"),
+            event(f"/app/b/CMakeFiles/progress.marks.tmp{cm}", "delete", "ENOENT", syscall="unlink"),
+            event(f"/app/b/TryCompile-{t}/cmTC_{cm}"),
+        )  # fmt: skip
+
+    old = run("AbCdEf", "A17BEE3BE9C509F3BB2723F6254A26D30A4A0011", "KASZU9pXqOPmMWVh", "cbebf")
+    new = run("QwErTy", "0FF3D2A8C1B7E6D5C4B3A29180F7E6D5C4B3A291", "zZ_-9aBcDeFgHiJk", "4a0f1")
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff
+    kept = run("AbCdEf", "A17BEE3BE9C509F3BB2723F6254A26D30A4A0011", "KASZU9pXqOPmMWVh", "cbebf")
+    kept += classify(event("/app/sedZzZzZz"))  # made, never gone: a name like any other
+    assert [c.path for c in diff_traces(changes_of("/app", old), changes_of("/app", kept)).appeared] == [
+        "$CWD/sedZzZzZz"
+    ]

@@ -65,6 +65,10 @@ class Changes:
         self.environment = environment or {}
         self.by_key: dict[_Key, Change] = {}
         self.examples: dict[_Key, tuple[str, str | None]] = {}
+        # names the run made, with the keys their writes were noted under (until gone again),
+        # and those gone again: temporary names (bounded: past it, names are compared as they are)
+        self._made: dict[str, set[_Key]] = {}
+        self._temporary: set[str] = set()
         self.globs = [_relative(g, cwd) for g in generalised]
 
     def add(self, v: Verdict) -> None:
@@ -74,14 +78,58 @@ class Changes:
         moved = e.target is not None and e.op in ("rename", "link")
         exact_target = _relative(e.target, self.cwd) if moved and e.target is not None else None
         exact = _relative(e.path, self.cwd)
-        key = (e.op, _run_name(exact), None if exact_target is None else _run_name(exact_target))
+        gone = e.result == 0 and e.op in ("delete", "rename")  # the name is no more
+        if gone and exact in self._made:  # made in the run and gone again: a temporary name
+            self._transient(exact)
+        path = self._shown(exact)
+        key = (e.op, path, None if exact_target is None else _run_name(exact_target))
+        self._note(key, v, exact, exact_target)
+        made = e.op in _MAKES and e.result is not None and e.result >= 0 and not e.failed
+        if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
+            self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
+
+    def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
         change = self.by_key.get(key)
         if change is None:
-            change = self.by_key[key] = Change(e.op, key[1], target=key[2])
+            change = self.by_key[key] = Change(key[0], key[1], target=key[2])
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
-        change.errnos.add(e.outcome)
+        change.errnos.add(v.event.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
+
+    def _shown(self, exact: str) -> str:
+        """The name a write is compared by: a temporary name (made and gone again in the run) as
+        its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
+        if exact in self._temporary:
+            return _temporary(exact)
+        return _run_name(exact)
+
+    def _transient(self, exact: str) -> None:
+        """`exact`, made in the run, is gone again: the writes noted under its name are moved to
+        its temporary form, whatever it was named (sed's sedXXXXXX, zip's ziXXXXXX, rsync's
+        .NAME.XXXXXX, gcc's ccXXXXXX.s, git's refs_XXXXXX: two runs draw two names)."""
+        if len(self._temporary) < _MADE_LIMIT:
+            self._temporary.add(exact)
+        for key in self._made.pop(exact, ()):
+            change = self.by_key.pop(key, None)
+            example = self.examples.pop(key, (exact, None))
+            if change is not None:
+                moved = (key[0], _temporary(exact), key[2])
+                merged = self.by_key.setdefault(moved, Change(key[0], moved[1], target=key[2]))
+                self.examples.setdefault(moved, example)
+                merged.errnos |= change.errnos
+                merged.violation = merged.violation or change.violation
+                merged.explanation = merged.explanation or change.explanation
+
+
+_MAKES = frozenset({"create", "mkdir", "symlink", "mknod"})
+_MADE_LIMIT = 1 << 16
+
+
+def _temporary(exact: str) -> str:
+    """A temporary name as compared: its directory's `*` (the directory by its per-run form)."""
+    directory = exact.rpartition("/")[0]
+    return f"{_run_name(directory) if directory else ''}/*"
 
 
 def _relative(path: bytes | str, cwd: str) -> str:
@@ -234,29 +282,33 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     after = _keyed(new, globs)
     went = [k for k in before if k not in after]
     came = [k for k in after if k not in before]
-    went_general = {_general(k): before[k] for k in went}
+    went_general: dict[_Key, list[_Key]] = {}
+    for k in went:
+        went_general.setdefault(_general(k), []).append(k)
     appeared, became = [], []
-    paired_general: set[_Key] = set()
+    paired: set[_Key] = set()
     for k in came:
-        twin = went_general.get(_general(k))
-        if twin is None or not _per_run(twin.path, after[k].path):
+        # of the names that went with this one's form, one its twin (uv's __init__.py and
+        # _elffile.py in two .tmpXXXXXX: each pairs with its own name in the other)
+        twin = next((t for t in went_general.get(_general(k), ()) if _per_run(t[1], k[1])), None)
+        if twin is None:
             appeared.append(after[k])
             continue
-        paired_general.add(_general(k))
-        if after[k].violation and not twin.violation:
+        paired.add(twin)
+        if after[k].violation and not before[twin].violation:
             became.append(after[k])
-    gone = [before[k] for k in went if _general(k) not in paired_general]
+    gone = [before[k] for k in went if k not in paired]
     # a name of tempfile's shape after a prefix of the caller's: one that went, one that came
     unpaired: dict[tuple[str, str, str | None, bool], list[Change]] = {}
     for change in gone:
         unpaired.setdefault(_shaped(change), []).append(change)
-    paired: set[int] = set()
+    shape_paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get(_shaped(change))
         if twins and _per_run(twins[-1].path, change.path):
-            paired.add(id(twins.pop()))
+            shape_paired.add(id(twins.pop()))
             appeared.remove(change)
-    gone = [c for c in gone if id(c) not in paired]
+    gone = [c for c in gone if id(c) not in shape_paired]
     became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
     old_env, new_env = old.environment, new.environment
     env = {
