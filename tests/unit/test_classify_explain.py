@@ -434,13 +434,16 @@ def test_a_diff_of_identical_runs_pairs_names_made_and_gone_again_whatever_they_
     archive ids, cmake's .tmpXXXXX, TryCompile-XXXXXX and cmTC_XXXXX by their form. Two identical
     runs made the gate fail ("new violations")."""
 
+    def made(path: str) -> FileEvent:  # as mkstemp makes a temporary file: O_EXCL
+        return event(path)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC")
+
     def run(t: str, grip: str, archive: str, cm: str) -> list[Verdict]:
         return classify(
-            event(f"/app/sed{t}"), event(f"/app/sed{t}", "xattr", 0, syscall="fsetxattr"),
+            made(f"/app/sed{t}"), event(f"/app/sed{t}", "xattr", 0, syscall="fsetxattr"),
             event(f"/app/sed{t}", "rename", 0, target="/app/conf.ini", syscall="rename"),
-            event(f"/app/.m.py.{t}"), event(f"/app/.m.py.{t}", "utime", 0, syscall="utimensat"),
+            made(f"/app/.m.py.{t}"), event(f"/app/.m.py.{t}", "utime", 0, syscall="utimensat"),
             event(f"/app/.m.py.{t}", "rename", 0, target="/app/m.py", syscall="rename"),
-            event(f"/app/out/cc{t}.s"), event(f"/app/out/cc{t}.s", "delete", 0, syscall="unlink"),
+            made(f"/app/out/cc{t}.s"), event(f"/app/out/cc{t}.s", "delete", 0, syscall="unlink"),
             event(f"/app/gnupg/private-keys-v1.d/{grip}.key"),
             event(f"/app/home/.cache/uv/archive-v0/{archive}/pkg/__init__.py"),
             event(f"/app/b/CMakeFiles/progress.marks.tmp{cm}", "delete", "ENOENT", syscall="unlink"),
@@ -452,7 +455,38 @@ def test_a_diff_of_identical_runs_pairs_names_made_and_gone_again_whatever_they_
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert diff.appeared == diff.disappeared == diff.became == [], diff
     kept = run("AbCdEf", "A17BEE3BE9C509F3BB2723F6254A26D30A4A0011", "KASZU9pXqOPmMWVh", "cbebf")
-    kept += classify(event("/app/sedZzZzZz"))  # made, never gone: a name like any other
+    kept += classify(made("/app/sedZzZzZz"))  # made, never gone: a name like any other
     assert [c.path for c in diff_traces(changes_of("/app", old), changes_of("/app", kept)).appeared] == [
         "$CWD/sedZzZzZz"
     ]
+
+
+def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
+    """A symlink pointed elsewhere; a temporary file renamed onto password.json, not settings.json;
+    a temporary name made again and left; an existing file truncated, removed and written anew
+    (not made: no O_EXCL); a RENAME_EXCHANGE, which leaves a file at the name: each said
+    "no change", exit 0."""
+
+    def made(path: str) -> FileEvent:
+        return event(path)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC")
+
+    def rename(source: str, target: str, flags: str = "") -> FileEvent:
+        return event(source, "rename", 0, target=target, syscall="renameat2")._replace(flags=flags or None)
+
+    base = [made("/srv/etc/.lockAb1"), event("/srv/etc/.lockAb1", "delete", 0, syscall="unlink")]
+    cases = [
+        ([event("/srv/app/cur", "symlink", 0, target="v1", syscall="symlink")],
+         [event("/srv/app/cur", "symlink", 0, target="/etc/shadow", syscall="symlink")]),
+        ([made("/srv/etc/tmpk3x_q9zb"), rename("/srv/etc/tmpk3x_q9zb", "/srv/etc/settings.json")],
+         [made("/srv/etc/tmpq8z1m0bd"), rename("/srv/etc/tmpq8z1m0bd", "/srv/etc/password.json")]),
+        ([made("/srv/etc/tmpk3x_q9zb"), rename("/srv/etc/tmpk3x_q9zb", "/srv/etc/app_data")],
+         [made("/srv/etc/tmpq8z1m0bd"), rename("/srv/etc/tmpq8z1m0bd", "/srv/etc/ssh_keys")]),
+        (base, [*base, made("/srv/etc/.lockAb1")]),
+        (base, [*base, event("/srv/etc/sudoers.conf"), event("/srv/etc/sudoers.conf", "delete", 0,
+                syscall="unlink"), event("/srv/etc/sudoers.conf")]),
+        ([], [made("/srv/etc/evil"), rename("/srv/etc/evil", "/srv/etc/app.conf", "RENAME_EXCHANGE"),
+              rename("/srv/etc/evil", "/srv/etc/app.conf", "RENAME_EXCHANGE")]),
+    ]  # fmt: skip
+    for old, new in cases:
+        diff = diff_traces(changes_of("/app", classify(*old)), changes_of("/app", classify(*new)))
+        assert diff.new_violations, (old, new, diff)

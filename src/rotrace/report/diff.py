@@ -75,16 +75,22 @@ class Changes:
         e = v.event
         if not e.write:
             return
-        moved = e.target is not None and e.op in ("rename", "link")
-        exact_target = _relative(e.target, self.cwd) if moved and e.target is not None else None
+        # a rename's or link's other name, and what a symlink holds: where it points is written
+        other = e.target is not None and e.op in ("rename", "link", "symlink")
+        exact_target = _relative(e.target, self.cwd) if other and e.target is not None else None
         exact = _relative(e.path, self.cwd)
-        gone = e.result == 0 and e.op in ("delete", "rename")  # the name is no more
+        flags = str(e.flags or "")
+        # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
+        gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
         if gone and exact in self._made:  # made in the run and gone again: a temporary name
             self._transient(exact)
+        succeeded = e.result is not None and e.result >= 0 and not e.failed
+        made = succeeded and _makes_anew(e.op, flags)
+        if made and exact in self._temporary:  # made again: a name like any other from now on
+            self._temporary.discard(exact)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else _run_name(exact_target))
         self._note(key, v, exact, exact_target)
-        made = e.op in _MAKES and e.result is not None and e.result >= 0 and not e.failed
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
 
@@ -122,7 +128,16 @@ class Changes:
                 merged.explanation = merged.explanation or change.explanation
 
 
-_MAKES = frozenset({"create", "mkdir", "symlink", "mknod"})
+_MAKES = frozenset({"mkdir", "symlink", "mknod"})  # each fails where the name is: made anew
+
+
+def _makes_anew(op: str, flags: str) -> bool:
+    """The call made its name, which was not there before (not an open that truncates a file
+    that was: the name's writes are then no temporary file's, whatever follows): a mkdir, a
+    symlink, a create with O_EXCL (as mkstemp makes every temporary file)."""
+    return op in _MAKES or (op == "create" and "O_EXCL" in flags)
+
+
 _MADE_LIMIT = 1 << 16
 
 
@@ -159,6 +174,18 @@ _TEMP_SHAPE = Lazy(r"[a-z0-9_]{8}" + NAME_END)
 def _shape(path: str) -> str:
     directory, _, name = path.rpartition("/")
     return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
+
+
+def _key_of(c: Change) -> _Key:
+    return c.op, c.path, c.target
+
+
+def _twins(old: _Key, new: _Key) -> bool:
+    """Two writes one trace each has are one where their names are one per-run name, and their
+    other names too (a rename onto password.json is not one onto settings.json)."""
+    if not _per_run(old[1], new[1]):
+        return False
+    return old[2] == new[2] or (old[2] is not None and new[2] is not None and _per_run(old[2], new[2]))
 
 
 def _shaped(c: Change) -> tuple[str, str, str | None, bool]:
@@ -290,7 +317,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     for k in came:
         # of the names that went with this one's form, one its twin (uv's __init__.py and
         # _elffile.py in two .tmpXXXXXX: each pairs with its own name in the other)
-        twin = next((t for t in went_general.get(_general(k), ()) if _per_run(t[1], k[1])), None)
+        twin = next((t for t in went_general.get(_general(k), ()) if _twins(t, k)), None)
         if twin is None:
             appeared.append(after[k])
             continue
@@ -305,7 +332,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     shape_paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get(_shaped(change))
-        if twins and _per_run(twins[-1].path, change.path):
+        if twins and _twins(_key_of(twins[-1]), _key_of(change)):
             shape_paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in shape_paired]
