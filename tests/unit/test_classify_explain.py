@@ -490,3 +490,12 @@ def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
     for old, new in cases:
         diff = diff_traces(changes_of("/app", classify(*old)), changes_of("/app", classify(*new)))
         assert diff.new_violations, (old, new, diff)
+
+
+def test_a_scratch_place_the_allowlist_refuses_pairs_names_by_their_form_alone() -> None:
+    """/var/tmp is a scratch place, not an allowed one: a new file there under another name of
+    letters (report.json, not notes.json) was paired away as a per-run name."""
+    old = classify(event("/var/tmp/app/notesxyz.json"))
+    new = classify(event("/var/tmp/app/reportab.json"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [c.path for c in diff.new_violations] == ["/var/tmp/app/reportab.json"], diff

@@ -180,12 +180,14 @@ def _key_of(c: Change) -> _Key:
     return c.op, c.path, c.target
 
 
-def _twins(old: _Key, new: _Key) -> bool:
+def _twins(old: _Key, new: _Key, violation: bool = False) -> bool:
     """Two writes one trace each has are one where their names are one per-run name, and their
     other names too (a rename onto password.json is not one onto settings.json)."""
-    if not _per_run(old[1], new[1]):
+    if not _per_run(old[1], new[1], violation):
         return False
-    return old[2] == new[2] or (old[2] is not None and new[2] is not None and _per_run(old[2], new[2]))
+    if old[2] == new[2]:
+        return True
+    return old[2] is not None and new[2] is not None and _per_run(old[2], new[2], violation)
 
 
 def _shaped(c: Change) -> tuple[str, str, str | None, bool]:
@@ -202,13 +204,15 @@ def _common(a: str, b: str) -> int:
     return n
 
 
-def _per_run(old: str, new: str) -> bool:
+def _per_run(old: str, new: str, violation: bool = False) -> bool:
     """Two paths of one per-run shape that only one trace each writes are one per-run name where
     the names show it: in a scratch place (/tmp...), or where each part in which they differ
     follows tempfile's or Rust's `tmp`, or holds a digit in both (a pid, a counter, a random
     name). Not `settings.json` and `password.json`, nor `job_lock` and `app_data`, in the
     application's directory: a write there under another name is a new write."""
-    if any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
+    # a scratch place is evidence for what the allowlist allows there: a write it refuses (in
+    # /var/tmp, /run) is one by the names alone
+    if not violation and any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
         return True
     if known_run_path(old) and known_run_path(new):
         return True
@@ -317,7 +321,11 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     for k in came:
         # of the names that went with this one's form, one its twin (uv's __init__.py and
         # _elffile.py in two .tmpXXXXXX: each pairs with its own name in the other)
-        twin = next((t for t in went_general.get(_general(k), ()) if _twins(t, k)), None)
+        refused = after[k].violation
+        twin = next(
+            (t for t in went_general.get(_general(k), ()) if _twins(t, k, refused or before[t].violation)),
+            None,
+        )
         if twin is None:
             appeared.append(after[k])
             continue
@@ -332,7 +340,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     shape_paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get(_shaped(change))
-        if twins and _twins(_key_of(twins[-1]), _key_of(change)):
+        if twins and _twins(_key_of(twins[-1]), _key_of(change), change.violation):
             shape_paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in shape_paired]
