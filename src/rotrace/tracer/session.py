@@ -9,7 +9,6 @@ import os
 import signal
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.redact import redact_argv
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.linux import hardening, kernel, landlock
@@ -17,7 +16,7 @@ from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
 from rotrace.tracer.signals import SignalRelay, ignored_at_start
-from rotrace.tracer.spawn import find_executable, ptrace_refused, spawn
+from rotrace.tracer.spawn import find_executable, ptrace_refused, shown_command, spawn
 
 
 def trace_command(
@@ -112,7 +111,7 @@ def trace_command(
     tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
-        reason, shown = os.strerror(exec_errno), redact_argv(argv[:1])[0]  # as a trace says it
+        reason, shown = os.strerror(exec_errno), shown_command(argv[0])  # as a trace says it
         if exec_errno == errno.ENOENT:
             raise CommandNotFound(f"command not found: {shown} ({reason})")
         raise CommandNotExecutable(f"command is not executable: {shown} ({reason})")

@@ -15,7 +15,6 @@ import signal
 import stat
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
-from rotrace.redact import redact_argv
 from rotrace.tracer import seccomp
 from rotrace.tracer.linux import hardening, kernel, landlock, procfs
 
@@ -33,35 +32,42 @@ _STATUS_LEN = 8
 _SHELL = "/bin/sh"  # glibc's _PATH_BSHELL, for an executable without a #! line
 
 
+def shown_command(command: str) -> str:
+    """The command as a trace records it, a secret masked (the masking's module loaded only for
+    this: the tracer starts the command without it)."""
+    from rotrace.redact import redact_argv
+
+    return redact_argv([command])[0]
+
+
 def find_executable(command: str, env: dict[str, str]) -> str:
     """The path execve will run, with the exit statuses a shell gives: 127 for a command that is
     not there (ENOENT), 126 for one that is but cannot run (EACCES, ELOOP, ENOTDIR, a directory).
     The command is said as a trace records it, a secret masked: `DB_PASSWORD=x python app.py`
     given as the command (a variable's setting, which a shell reads before the command) is no
     program, and its value is no one's to see."""
-    shown = redact_argv([command])[0]
     if "/" in command:
         path = command
     else:
         found = shutil.which(command, path=env.get("PATH", os.defpath))
         if found is None:
             if shutil.which(command, mode=os.F_OK, path=env.get("PATH", os.defpath)):
-                raise CommandNotExecutable(f"command is not executable: {shown}")
+                raise CommandNotExecutable(f"command is not executable: {shown_command(command)}")
             setting = "=" in command and command.split("=", 1)[0].isidentifier()
             hint = " (a variable's setting: rotrace run -- env NAME=VALUE COMMAND)" if setting else ""
-            raise CommandNotFound(f"command not found: {shown}{hint}")
+            raise CommandNotFound(f"command not found: {shown_command(command)}{hint}")
         path = found
     try:
         st = os.stat(path)
     except OSError as exc:
-        reason = f"{shown} ({exc.strerror})"
+        reason = f"{shown_command(command)} ({exc.strerror})"
         if exc.errno == errno.ENOENT:
             raise CommandNotFound(f"command not found: {reason}") from None
         raise CommandNotExecutable(f"command is not executable: {reason}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise CommandNotExecutable(f"command is not executable: {shown} (Is a directory)")
+        raise CommandNotExecutable(f"command is not executable: {shown_command(command)} (Is a directory)")
     if not os.access(path, os.X_OK):
-        raise CommandNotExecutable(f"command is not executable: {shown} (Permission denied)")
+        raise CommandNotExecutable(f"command is not executable: {shown_command(command)} (Permission denied)")
     return path
 
 
