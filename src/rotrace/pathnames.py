@@ -170,6 +170,14 @@ def is_general(name: str) -> bool:
     return generalise_name(name) != name
 
 
+def common_prefix(words: list[str]) -> int:
+    """How many characters all of `words` begin with in common."""
+    first, n = words[0], 0
+    while n < len(first) and all(len(w) > n and w[n] == first[n] for w in words):
+        n += 1
+    return n
+
+
 def glob_regex(glob: str) -> re.Pattern[str]:
     """A glob `rotrace merge` made of per-run names (literal characters without glob meaning,
     `[...]` classes) as a regular expression."""

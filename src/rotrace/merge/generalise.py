@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rotrace.pathnames import known_run_name
+from rotrace.pathnames import common_prefix, known_run_name
 
 MIN_NAMES = 3
 MIN_VARYING = 3
@@ -45,13 +45,6 @@ _CLASSES = (  # (characters, glob class), tried in order: the narrowest that hol
 def frame(name: str) -> tuple[object, ...]:
     """A name's shape: its separators as they are, each word as its length."""
     return tuple(len(t) if t[0].isalnum() or t[0] == "_" else t for t in _TOKENS.findall(name))
-
-
-def _common_prefix(words: list[str]) -> int:
-    first, n = words[0], 0
-    while n < len(first) and all(w[n] == first[n] for w in words):
-        n += 1
-    return n
 
 
 def _class_of(chars: set[str]) -> str | None:
@@ -92,8 +85,8 @@ class Family:
             if all(w.isdigit() and len(w) == len(first) for w in words):
                 head = tail = 0  # a number that varies (a pid, a counter): its digits in common are chance
             else:
-                head = _common_prefix(words)
-                tail = _common_prefix([w[head:][::-1] for w in words])
+                head = common_prefix(words)
+                tail = common_prefix([w[head:][::-1] for w in words])
             middles = [w[head : len(w) - tail] for w in words]
             cls = _class_of({c for m in middles for c in m})
             if cls is None:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
 from rotrace.explain import Known
-from rotrace.pathnames import NAME_END, generalise, glob_regex, is_under, known_run_name, known_run_path
+from rotrace.pathnames import (
+    NAME_END,
+    common_prefix,
+    generalise,
+    glob_regex,
+    is_under,
+    known_run_name,
+    known_run_path,
+)
 from rotrace.patterns import Lazy
 from rotrace.policy.mountpoints import SCRATCH
 from rotrace.policy.verdict import Verdict
@@ -36,6 +44,12 @@ class Change:
     @property
     def directory(self) -> str:
         return os.path.dirname(self.path) or "/"
+
+    def absorb(self, other: Change) -> None:
+        """`other`'s writes counted as this one's (one name for both)."""
+        self.errnos |= other.errnos
+        self.violation = self.violation or other.violation
+        self.explanation = self.explanation or other.explanation
 
 
 @dataclass
@@ -123,9 +137,7 @@ class Changes:
                 moved = (key[0], _temporary(exact), key[2])
                 merged = self.by_key.setdefault(moved, Change(key[0], moved[1], target=key[2]))
                 self.examples.setdefault(moved, example)
-                merged.errnos |= change.errnos
-                merged.violation = merged.violation or change.violation
-                merged.explanation = merged.explanation or change.explanation
+                merged.absorb(change)
 
 
 _MAKES = frozenset({"mkdir", "symlink", "mknod"})  # each fails where the name is: made anew
@@ -196,14 +208,6 @@ def _shaped(c: Change) -> tuple[str, str, str | None, bool]:
     return c.op, _shape(c.path), None if c.target is None else _shape(c.target), c.violation
 
 
-def _common(a: str, b: str) -> int:
-    """How many characters `a` and `b` begin with in common."""
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
 def _per_run(old: str, new: str, violation: bool = False) -> bool:
     """Two paths of one per-run shape that only one trace each writes are one per-run name where
     the names show it: in a scratch place (/tmp...), or where each part in which they differ
@@ -235,8 +239,8 @@ def _differing(old: str, new: str) -> list[tuple[str, str, str]] | None:
     found = []
     for x, y in zip(a, b, strict=True):
         if x != y:
-            head = _common(x, y)
-            tail = _common(x[head:][::-1], y[head:][::-1])
+            head = common_prefix([x, y])
+            tail = common_prefix([x[head:][::-1], y[head:][::-1]])
             found.append((x[:head], x[head : len(x) - tail], y[head : len(y) - tail]))
     return found
 
@@ -297,9 +301,9 @@ def _folded(changes: list[Change]) -> list[Change]:
         if len(group) == 1:
             folded.extend(group)
             continue
-        merged = Change(op, path, set().union(*(c.errnos for c in group)), target=target)
-        merged.violation = any(c.violation for c in group)
-        merged.explanation = next((c.explanation for c in group if c.explanation is not None), None)
+        merged = Change(op, path, target=target)
+        for c in group:
+            merged.absorb(c)
         folded.append(merged)
     return sorted(folded, key=lambda c: (c.path, c.op, c.target or ""))
 
@@ -365,13 +369,7 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
             merged if merged != exact else path,
             merged_target if merged_target != exact_target else target,
         )
-        seen = keyed.get(key)
-        if seen is None:
-            keyed[key] = Change(op, key[1], set(change.errnos), change.violation, change.explanation, key[2])
-        else:
-            seen.errnos |= change.errnos
-            seen.violation = seen.violation or change.violation
-            seen.explanation = seen.explanation or change.explanation
+        keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
     return keyed
 
 
