@@ -886,3 +886,42 @@ def test_a_read_only_runs_stdout_on_the_host_gets_no_set_id_bit(user: str, site:
         )
     assert "refused 1" in proc.stderr, proc.stderr
     assert not out.stat().st_mode & (stat.S_ISUID | stat.S_ISGID), oct(out.stat().st_mode)
+
+
+# Each node bubblewrap's --dev binds from the host, changed to what it already is (the mode, the
+# owner and the times it has): harmless on the host's node, but its change time moves there.
+RESET_DEVICES = r"""
+import os, sys
+for name in sys.argv[1:]:
+    path = "/dev/" + name
+    st = os.stat(path)
+    os.chmod(path, st.st_mode & 0o7777)
+    os.chown(path, st.st_uid, st.st_gid)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+with open("/dev/null", "w") as null:
+    null.write("still a null device\n")
+with open("/dev/zero", "rb") as zero:
+    print(zero.read(4) == bytes(4), len(open("/dev/urandom", "rb").read(8)))
+"""
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("keep", [[], ["--keep-writes"]], ids=["tmpfs", "keep-writes"])
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_the_sandboxs_device_nodes_are_its_own(keep: list[str], user: str, site: Path, work: Path) -> None:
+    """As root, bubblewrap's /dev bound the host's null, zero, full, random, urandom and tty: a
+    `chmod 000 /dev/null` in the read-only sandbox broke every program on the machine. The
+    sandbox's nodes are its own copies (the same devices, as a container's /dev holds), so a
+    change there leaves the host's node as it was, and they work as the devices they are. As
+    another user, the host's nodes are root's: the command may not change them at all."""
+    nodes = ["null", "zero", "full", "random", "urandom", "tty"]
+    before = {name: os.stat(f"/dev/{name}").st_ctime_ns for name in nodes}
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    devices = nodes if user == "root" else []
+    args = ["run", "--read-only", *keep, "--allow", "/dev", "--", python, "-c", RESET_DEVICES, *devices]
+    proc = rotrace(args, user=user, site=site, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "8"], proc.stdout
+    after = {name: os.stat(f"/dev/{name}").st_ctime_ns for name in nodes}
+    assert after == before
+    assert not list(Path(tempfile.gettempdir()).glob("rotrace-dev-*"))  # the copies are removed

@@ -126,11 +126,13 @@ def plan(
     visible: list[str],
     seeds: dict[str, str] | None = None,
     code: list[str] | None = None,
+    devices: list[str] | None = None,
 ) -> SandboxPlan:
     """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs;
-    `code`: rotrace's own (code_paths), bound read-only where a directory kept writable holds it."""
+    `code`: rotrace's own (code_paths), bound read-only where a directory kept writable holds it;
+    `devices`: the binds of the sandbox's own device nodes over bwrap's (own_devices)."""
     filled = seeds or {}
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *confinement(keep)]
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", *(devices or []), "--proc", "/proc", *confinement(keep)]
     result = SandboxPlan(args)
     mounts: list[str] = []
     missing: list[str] = []
@@ -251,6 +253,43 @@ def seeded(
             left.append(top)
 
 
+# The nodes bubblewrap's --dev binds from the host's /dev.
+DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+@contextlib.contextmanager
+def own_devices(left: list[str]) -> Iterator[list[str]]:
+    """As root, nodes of the sandbox's own for those bubblewrap's `--dev` binds from the host: the
+    same devices, made in a directory of rotrace's and bound over bwrap's, so that a chmod,
+    chown, xattr or time set on /dev/null inside changes this copy, not the host's node (as a
+    container's /dev holds nodes of its own). Removed at the end (`left`: said when it could
+    not be). Without CAP_MKNOD, none: bwrap's binds stay (docs/limits.md); as another user
+    the host's nodes are root's, which the command cannot change."""
+    if os.geteuid() != 0:
+        yield []
+        return
+    top = tempfile.mkdtemp(prefix="rotrace-dev-")
+    try:
+        args: list[str] = []
+        for name in DEVICE_NODES:
+            host = os.stat(f"/dev/{name}")
+            if not stat.S_ISCHR(host.st_mode):
+                continue
+            node = os.path.join(top, name)
+            try:
+                os.mknod(node, stat.S_IFCHR | stat.S_IMODE(host.st_mode), host.st_rdev)
+                os.chmod(node, stat.S_IMODE(host.st_mode))  # the umask's bits back
+                os.chown(node, host.st_uid, host.st_gid)
+            except OSError:
+                args = []
+                break
+            args += ["--dev-bind", node, f"/dev/{name}"]
+        yield args
+    finally:
+        if not _remove(top):
+            left.append(top)
+
+
 def _remove(top: str) -> bool:
     """Remove the copies, whatever the command made in them: a directory it left unreadable
     (chmod 000), a chain of directories deeper than Python's recursion (shutil.rmtree's, 3.11),
@@ -315,12 +354,12 @@ def trace_in_sandbox(
     `persistent`: the policy's persistent places (`seeded`)."""
     bwrap = find_bwrap()
     left: list[str] = []
-    with seeded(allowlist, persistent, keep, left) as seeds:
+    with seeded(allowlist, persistent, keep, left) as seeds, own_devices(left) as devices:
         result, sandbox = _trace_in(
-            bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds
+            bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds, devices
         )
     result.warnings.extend(
-        f"the copy of the persistent places the sandbox started with, {top}, could not all be removed"
+        f"the copy the sandbox started with, {top}, could not all be removed"
         " (the command left something there rotrace may not remove): remove it"
         for top in left
     )
@@ -337,9 +376,10 @@ def _trace_in(
     on_process: ProcessSink | None,
     on_checkpoint: Callable[[], None] | None,
     seeds: dict[str, str],
+    devices: list[str],
 ) -> tuple[TraceResult, SandboxPlan]:
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
-    sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds, code_paths())
+    sandbox = plan(allowlist, keep, runtime_paths(command_path), seeds, code_paths(), devices)
     read_fd, write_fd = pipe()  # the events, from the tracer inside
     info_r, info_w = os.pipe()
     # the streams the command could open again for writing on the host (/dev/stdin): opened
