@@ -125,3 +125,6 @@ class DirState(StrEnum):
     ABSENT = "absent"  # not there (or not a directory)
     EMPTY = "empty"
     CONTENT = "content"  # held entries: an empty mount over it would hide them
+    # a merged trace's: empty before one run, holding files before another: what the runs before
+    # it left there (the tree the runs started from had it empty)
+    FILLED = "filled"

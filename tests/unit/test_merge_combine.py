@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,20 +14,25 @@ from rotrace.merge.combine import merge
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.tracefile import read_trace
+from tests.support.places import fixed_name_dir
 from tests.unit.factories import classify, event, written_trace
 
 PY = b"/usr/bin/python3.11"
 
 
 def _merged_plan(
-    tmp_path: Path, app: Path, runs: list[tuple[list[FileEvent], dict[bytes, DirState]]]
+    tmp_path: Path,
+    app: Path,
+    runs: list[tuple[list[FileEvent], dict[bytes, DirState]]],
+    environment: dict[str, str] | None = None,
 ) -> MountPlan:
     """The plan of the merge of one trace per run (its events, its directories' states)."""
     from rotrace.pipeline import Pipeline
 
     paths = []
     for run, (events, states) in enumerate(runs):
-        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states)
+        env = environment or {}
+        header = TraceHeader(["python3", "app.py"], str(app), 0, directories=states, environment=env)
         path = tmp_path / f"t{run}.json"
         path.write_text(written_trace(header, classify(*events)))
         paths.append(str(path))
@@ -297,3 +303,40 @@ def test_a_merged_baseline_and_one_of_its_runs_differ_in_nothing(tmp_path: Path)
     merge(paths, str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[0]))
     assert diff.appeared == diff.disappeared == diff.became == [], diff
+
+
+def test_a_directory_empty_before_the_cold_run_is_no_ones_files_but_the_runs(tmp_path: Path) -> None:
+    """TMPDIR set to a project directory, empty before the cold run, which left a cache
+    subdirectory there (ReportLab's ReportLab_tmpUID/) for the warm run to find. Merged, the
+    directory was "held files before the run" (the warm run's state won): with the runs' output
+    left on this machine the plan refused it, kept it read-only, and the app died in tempfile's
+    probe ("No usable temporary directory"). The cold run found it empty: what the warm one
+    found there is what the runs left, and the plan mounts it whether that is still here or not."""
+    app = fixed_name_dir("rotrace-app-", "/var/tmp")  # outside /tmp, a scratch place mounted whole
+    tmpdir, cache = app / "tc", app / "tc" / "Lib_tmp"
+    cache.mkdir(parents=True)
+    (cache / "fonts.dat").write_bytes(b"cache")  # left by the runs
+
+    def probe(name: str) -> list[FileEvent]:  # tempfile's: is the directory usable
+        made = event(str(tmpdir / name))._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC")
+        return [made, event(str(tmpdir / name), "delete", 0, syscall="unlink")]
+
+    unnamed = event(str(tmpdir))._replace(flags="O_RDWR|O_EXCL|O_NOFOLLOW|O_CLOEXEC|O_TMPFILE")
+    made = event(str(cache), "mkdir", 0, syscall="mkdir")
+    fonts = event(str(cache / "fonts.dat"))._replace(flags="O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC")
+    cold = [*probe("8ov2e6bg"), made, fonts, unnamed]
+    warm = [*probe("3q5j72lx"), made._replace(result=-17), unnamed]
+    found = {os.fsencode(app): DirState.CONTENT}
+    runs = [
+        (cold, {**found, os.fsencode(tmpdir): DirState.EMPTY, os.fsencode(cache): DirState.ABSENT}),
+        (warm, {**found, os.fsencode(tmpdir): DirState.CONTENT, os.fsencode(cache): DirState.CONTENT}),
+    ]
+    plans = []
+    for _ in ("left here", "a fresh checkout"):
+        plan = _merged_plan(tmp_path, app, runs, {"TMPDIR": str(tmpdir)})
+        plans.append((plan.mounts, [b.point for b in plan.blocked]))
+        shutil.rmtree(cache, ignore_errors=True)
+    header, _ = read_trace(str(tmp_path / "m.json"))
+    shutil.rmtree(app)
+    assert plans == [([str(tmpdir)], [])] * 2, plans
+    assert header.directories[os.fsencode(tmpdir)] == DirState.FILLED

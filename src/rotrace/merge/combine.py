@@ -259,18 +259,30 @@ def _header(
             general = names.directory(where(os.fsdecode(d)))
             states.setdefault(general, {}).setdefault(s, []).append(run)
     directories: dict[bytes, DirState] = {}
-    mixed: dict[str, tuple[int, DirState]] = {}  # absent before some runs, there before others
+    mixed: dict[str, str] = {}  # found absent or empty before some runs, holding files before others
     for name, by_state in states.items():
-        state = next(s for s in (DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state)
+        state: DirState = next(
+            s for s in (DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state
+        )
+        if state == DirState.CONTENT and DirState.EMPTY in by_state:
+            state = DirState.FILLED  # the runs' own files, from the tree they started from
         directories[os.fsencode(name)] = state
-        if DirState.ABSENT in by_state and len(by_state) > 1:
-            mixed[name] = (len(by_state[DirState.ABSENT]), state)
+        if len(by_state) > 1 and (DirState.ABSENT in by_state or state == DirState.FILLED):
+            before = [
+                f"{s.value} before {len(by_state[s])}"
+                for s in (DirState.ABSENT, DirState.EMPTY)
+                if s in by_state
+            ]
+            held = DirState.CONTENT in by_state
+            there = "held files" if held else "was there (empty)"
+            taken = " (taken as what the runs before left there)" if held else ""
+            mixed[name] = (
+                f"was {' and '.join(before)} of {len(headers)} runs and {there} before the others{taken}"
+            )
     for name in outermost(set(mixed)):  # a mount there holds those below it: said once
-        absent, state = mixed[name]
         notes.append(
-            f"{name} was absent before {absent} of {len(headers)} runs and there "
-            f"({'holding files' if state == DirState.CONTENT else 'empty'}) before the others: a mount "
-            "there starts empty, so if the image ships files in it, trace a run from the image's tree"
+            f"{name} {mixed[name]}: a mount there starts empty, so if the image ships files in it,"
+            " trace a run from the image's tree"
         )
     # each run's processes, one record per process: a merged event keeps its run's pid, by which
     # the report names its writer (a console script by its name, not its interpreter's)

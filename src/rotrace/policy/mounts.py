@@ -303,7 +303,7 @@ class _Planner:
         return self.in_scratch(venv) or self._made_venv(venv) or self._removed(venv)
 
     def _made_venv(self, venv: str) -> bool:
-        return self.made_by_command(venv) or self.states.get(venv) == DirState.EMPTY
+        return self.made_by_command(venv) or self.states.get(venv) in _FOUND_EMPTY
 
     def in_scratch(self, path: str) -> bool:
         """Whether `path` is in a scratch place the plan mounts empty (the application not in
@@ -374,7 +374,7 @@ class _Planner:
             # application's, in a CI checkout named by tempfile): its name is the next run's too
             general = is_general(name) and not (
                 (self.cwd and is_under(self.cwd, directory))
-                or self.states.get(directory) in (DirState.CONTENT, DirState.EMPTY)
+                or self.states.get(directory) in (DirState.CONTENT, *_FOUND_EMPTY)
             )
             if not (
                 general
@@ -401,7 +401,7 @@ class _Planner:
         hidden directory: the image's has its owner and what the user keeps there, which the
         tracing machine's empty one says nothing of."""
         if (
-            self.states.get(directory) != DirState.EMPTY
+            self.states.get(directory) not in _FOUND_EMPTY
             or _home_or_hidden(directory)
             or directory == self.home
         ):
@@ -599,12 +599,17 @@ class _Planner:
         directory below it that it found."""
         if self.runs < 2 or len(self.made_in.get(directory, ())) >= self.runs:
             return False
-        if self.states.get(directory) == DirState.CONTENT:
+        if self.states.get(directory) in (DirState.CONTENT, DirState.FILLED):
             return True
-        found = (DirState.CONTENT, DirState.EMPTY)
+        found = (DirState.CONTENT, *_FOUND_EMPTY)
         return any(
             state in found and d != directory and is_under(d, directory) for d, state in self.states.items()
         )
+
+
+# Found empty when a run first wrote there: a merged trace's FILLED too, which the tree the runs
+# started from had empty (what it held later is what the runs before left).
+_FOUND_EMPTY = (DirState.EMPTY, DirState.FILLED)
 
 
 def _only_data(directory: str, kept: set[str]) -> bool:
@@ -1264,7 +1269,7 @@ class MountPlanner:
         which `run` learns only at the end (`know_directories`): kept until then."""
         planner = self._planner
         if self._states_known:
-            if planner.states.get(directory) == DirState.CONTENT:
+            if planner.states.get(directory) in (DirState.CONTENT, DirState.FILLED):
                 planner.kept_data.add(directory)
                 planner.kept_files.add(path)
         elif len(self._rewrites) < _CREATED_FILES:
