@@ -753,6 +753,7 @@ for name, attempt in [
     ("openat2", lambda: openat2(d + "/c", 0o4755)),
     ("dir", lambda: (os.mkdir(d + "/d"), os.chmod(d + "/d", 0o2775))),
     ("device", lambda: os.mknod(d + "/n", 0o666 | stat.S_IFBLK, os.makedev(7, 0))),
+    ("whiteout", lambda: os.mknod(d + "/w", 0o600 | stat.S_IFCHR, 0)),  # any user's, since 5.8
 ]:
     try:
         attempt()
@@ -777,7 +778,9 @@ def test_no_set_id_file_nor_device_is_left_where_the_writes_land_on_the_host(
     root shell); under --enforce a set-ID file the same way (a device Landlock refuses). Each
     is refused, EPERM, by the tracer, which records it (openat2, whose mode another thread could
     change once read, is ENOSYS); a plain chmod goes on as ever. As root, the command holds
-    neither CAP_MKNOD nor CAP_SETFCAP (a program given capabilities)."""
+    neither CAP_MKNOD nor CAP_SETFCAP (a program given capabilities). A whiteout (a character
+    device 0:0) needs no CAP_MKNOD since Linux 5.8: any user made one on the host's files under
+    --keep-writes (Landlock refuses it under --enforce)."""
     kept = work / "kept"
     kept.mkdir()
     kept.chmod(0o777)
@@ -787,8 +790,8 @@ def test_no_set_id_file_nor_device_is_left_where_the_writes_land_on_the_host(
     assert proc.returncode == 0, proc.stderr
     outcome = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
     refused = dict.fromkeys(["chmod", "create", "dir"], errno.EPERM)
-    device = errno.EACCES if confined == ["--enforce"] else errno.EPERM  # Landlock's; no CAP_MKNOD
-    assert outcome == {**refused, "openat2": errno.ENOSYS, "device": device}, proc.stderr
+    device = errno.EACCES if confined == ["--enforce"] else errno.EPERM  # Landlock's; the tracer's
+    assert outcome == {**refused, "openat2": errno.ENOSYS, "device": device, "whiteout": device}, proc.stderr
     assert "refused a chmod with a set-user-ID or set-group-ID mode" in proc.stderr  # not a silent "✓"
     left = {p.name: p.lstat().st_mode for p in kept.iterdir()}
     assert not [n for n, m in left.items() if m & (stat.S_ISUID | stat.S_ISGID)], left
@@ -803,8 +806,8 @@ def test_no_set_id_file_nor_device_is_left_where_the_writes_land_on_the_host(
 
 def test_the_filter_refuses_set_id_modes_where_the_tracer_cannot(tmp_path: Path) -> None:
     """Where the tracer cannot rewrite a call (aarch64), the filter refuses what `privileged`
-    does (a device node is the kernel's to refuse: made here, as root, with no Landlock);
-    openat2, whose mode is in memory (another thread may change it once read), is ENOSYS; an
+    does (without Landlock, a device node too: as root here, and a whiteout, 0:0, which any
+    user may make); openat2, whose mode is in memory (another thread may change it once read), is ENOSYS; an
     open that creates nothing is not looked at for its mode (a register left as it was)."""
     program = (
         "import os, sys\n"
@@ -821,9 +824,8 @@ def test_the_filter_refuses_set_id_modes_where_the_tracer_cannot(tmp_path: Path)
                           text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     outcome = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    assert outcome == {"chmod": 1, "create": 1, "openat2": errno.ENOSYS, "dir": 1, "device": "made"}, (
-        proc.stderr
-    )
+    refused = dict.fromkeys(["chmod", "create", "dir", "device", "whiteout"], errno.EPERM)
+    assert outcome == {**refused, "openat2": errno.ENOSYS}, proc.stderr
 
 
 @CONFINED

@@ -123,7 +123,8 @@ class Tracer:
         self.refuses_queues = False  # --enforce: a POSIX message queue made or removed is refused (EACCES)
         self.refuses_whiteouts = False  # confined: a renameat2 that leaves a whiteout is refused (EPERM)
         self.refuses_privileges = False  # host_files: a set-user-ID or set-group-ID mode (EPERM)
-        self.refused_privileges = 0
+        self.refuses_devices = False  # and a device node, where no Landlock rule refuses it
+        self.refused_kinds: set[bool] = set()  # warned of: a device (True), a set-ID mode (False)
         self.root_exit: int | None = None  # the root's wait status, read at its PTRACE_EVENT_EXIT
         self.on_root_exit: Callable[[], None] | None = None  # called once the root's threads are gone
         self.directories = DirectoryStates()
@@ -227,16 +228,25 @@ class Tracer:
             self.refuses_privileges
             and pending is not None
             and pending.spec.family != "openat2"  # the filter's ENOSYS, after this stop (seccomp.py)
-            and privileged(pending.op, pending.mode)
+            and privileged(pending.op, pending.mode, self.refuses_devices)
         ):
             refuse(tid, arch, errno.EPERM)  # as for a user without the right: its exit says EPERM
-            if not self.refused_privileges:
-                self.warnings.append(
-                    f"rotrace refused a {pending.spec.name} with a set-user-ID or set-group-ID mode (EPERM),"
-                    " and refuses every other: where the command's writes land on this machine's files it"
-                    " makes no file that runs with its owner's or group's rights (-v lists the calls)"
+            device = not privileged(pending.op, pending.mode, False)
+            if device not in self.refused_kinds:
+                self.refused_kinds.add(device)
+                what = (
+                    ("a device node", "no device node")
+                    if device
+                    else (
+                        "a set-user-ID or set-group-ID mode",
+                        "no file that runs with its owner's or group's rights",
+                    )
                 )
-            self.refused_privileges += 1
+                self.warnings.append(
+                    f"rotrace refused a {pending.spec.name} with {what[0]} (EPERM), and refuses every"
+                    f" other: where the command's writes land on this machine's files it makes {what[1]}"
+                    " (-v lists the calls)"
+                )
         if pending is not None and self.dircache.enabled:  # the name changes before the call
             # an open that succeeds is named by its fd: no way to watch for it
             opens = pending.spec.family in ("open", "openat2")

@@ -122,23 +122,29 @@ class Assembler:
         return off
 
 
-def privileged(op: str, mode: int | None) -> bool:
-    """A chmod, a create or a mknod whose mode sets a set-ID bit (mkdir keeps neither). A
-    device node is the kernel's to refuse: Landlock's under --enforce, and CAP_MKNOD, which
-    such a run's command does not hold (hardening.HOST_FILE_CAPABILITIES)."""
-    return mode is not None and op in ("chmod", "create", "mknod") and bool(mode & SET_ID_BITS)
+def privileged(op: str, mode: int | None, devices: bool) -> bool:
+    """A chmod, a create or a mknod whose mode sets a set-ID bit (mkdir keeps neither), and
+    (`devices`) a mknod of a character or block device. A device is Landlock's to refuse under
+    --enforce, and needs CAP_MKNOD, which such a run's command does not hold
+    (hardening.HOST_FILE_CAPABILITIES), but for a whiteout (0:0), which any user may make since
+    Linux 5.8: where no Landlock rule mediates it (--read-only --keep-writes), refused here."""
+    if mode is None:
+        return False
+    if devices and op == "mknod" and stat.S_IFMT(mode) in (stat.S_IFCHR, stat.S_IFBLK):
+        return True
+    return op in ("chmod", "create", "mknod") and bool(mode & SET_ID_BITS)
 
 
-def _privileged_calls(table: SyscallTable) -> list[tuple[int, int, int | None]]:
-    """(number, its mode's argument, its open flags' argument) for each call of the
-    table `privileged` decides by a register (openat2's mode is in memory, where another
-    thread may change it once read: openat2 is answered ENOSYS, and its callers fall back to
-    openat, as on kernels before 5.6)."""
+def _privileged_calls(table: SyscallTable, devices: bool) -> list[tuple[int, int, int | None, bool]]:
+    """(number, its mode's argument, its open flags' argument, whether its mode's device type is
+    refused) for each call of the table `privileged` decides by a register (openat2's mode is
+    in memory, where another thread may change it once read: openat2 is answered ENOSYS, and its
+    callers fall back to openat, as on kernels before 5.6)."""
     calls = []
     for name, nr in table.numbers.items():
         spec = SPECS.get(name)
         if spec is not None and spec.mode is not None and spec.op in ("chmod", "create", "open", "mknod"):
-            calls.append((nr, spec.mode, spec.flags))
+            calls.append((nr, spec.mode, spec.flags, devices and spec.op == "mknod"))
     return sorted(calls)
 
 
@@ -210,7 +216,7 @@ def _guard(
     renames: Sequence[int] = (),
     queues: tuple[Sequence[int], Sequence[int]] = ((), ()),
     families: tuple[int, ...] = (),
-    privileged: Sequence[tuple[int, int, int | None]] = (),
+    privileged: Sequence[tuple[int, int, int | None, bool]] = (),
     openat2: Sequence[int] = (),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
@@ -228,9 +234,9 @@ def _guard(
     making (which then fails with the queue made). And (`privileged`: _privileged_calls) a mode
     `privileged` refuses, EPERM, and openat2 (`privileged` given) ENOSYS."""
     opens, unlinks = queues
-    by_args: dict[tuple[int, int | None], list[int]] = {}
-    for nr, mode_arg, flags_arg in privileged:
-        by_args.setdefault((mode_arg, flags_arg), []).append(nr)
+    by_args: dict[tuple[int, int | None, bool], list[int]] = {}
+    for nr, mode_arg, flags_arg, devices in privileged:
+        by_args.setdefault((mode_arg, flags_arg, devices), []).append(nr)
     asm.label(f"{tag}_guard")
     asm.load(OFF_NR)
     for nr in openat2:
@@ -270,13 +276,16 @@ def _guard(
     if opens or unlinks:
         asm.label(f"{tag}_refused")
         asm.ret(SECCOMP_RET_ERRNO | errno.EACCES)
-    for i, (mode_arg, flags_arg) in enumerate(by_args):
+    for i, (mode_arg, flags_arg, devices) in enumerate(by_args):
         asm.label(f"{tag}_mode{i}")
         if flags_arg is not None:  # an open's mode says something only where it creates
             asm.load(_arg_low_word(flags_arg))
             asm.jump(BPF_JSET_K, O_CREAT | O_TMPFILE_BIT, None, tag)
         asm.load(_arg_low_word(mode_arg))
-        asm.jump(BPF_JSET_K, SET_ID_BITS, f"{tag}_deny", tag)
+        asm.jump(BPF_JSET_K, SET_ID_BITS, f"{tag}_deny", None if devices else tag)
+        if devices:  # S_IFCHR (0o020000) and S_IFBLK (0o060000): the 0o020000 bit without 0o100000
+            asm.jump(BPF_JSET_K, stat.S_IFCHR, None, tag)
+            asm.jump(BPF_JSET_K, stat.S_IFREG, tag, f"{tag}_deny")
     if openat2:
         asm.label(f"{tag}_enosys")
         asm.ret(SECCOMP_RET_ERRNO | errno.ENOSYS)
@@ -341,10 +350,10 @@ def build_filter(
             renames = [table.numbers["renameat2"]] if refuse_whiteouts or not trace else []
             opens = [table.numbers["mq_open"]] if refuse_queues else []
             unlinks = [table.numbers["mq_unlink"]] if refuse_queues else []
-            modes = _privileged_calls(table) if refuse_privileges else []
+            modes = _privileged_calls(table, not enforced) if refuse_privileges else []
             openat2 = [table.numbers["openat2"]] if host_files else []
             if x32:
-                modes += [(x32 | nr, mode, flags) for nr, mode, flags in modes]
+                modes += [(x32 | nr, mode, flags, devices) for nr, mode, flags, devices in modes]
                 openat2 += [x32 | nr for nr in openat2]
                 ioctls.append(x32 | X32_IOCTL)
                 rings += [x32 | nr for nr in rings]

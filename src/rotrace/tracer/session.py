@@ -65,6 +65,7 @@ def trace_command(
     tracer.refuses_queues = by_tracer
     tracer.refuses_whiteouts = whiteouts_by_tracer
     tracer.refuses_privileges = privileges_by_tracer
+    tracer.refuses_devices = privileges_by_tracer and not enforced
     if options.host_files and hardening.withholding_fails(hardening.HOST_FILE_CAPABILITIES):
         tracer.warnings.append(
             "rotrace runs as root without CAP_SETPCAP: the command's programs may hold CAP_MKNOD and"
