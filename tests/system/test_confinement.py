@@ -927,3 +927,51 @@ def test_the_sandboxs_device_nodes_are_its_own(keep: list[str], user: str, site:
     after = {name: os.stat(f"/dev/{name}").st_ctime_ns for name in nodes}
     assert after == before
     assert not list(Path(tempfile.gettempdir()).glob("rotrace-dev-*"))  # the copies are removed
+
+
+# An overlay whose upper directory is the allowed one: removing a file of the lower layer makes
+# a whiteout (a device node, 0:0) in the upper, by the kernel, with no mknod of the command's.
+OVERLAY = r"""
+import os, subprocess, sys
+top = sys.argv[1]
+for d in ("l", "u", "w", "m"):
+    os.mkdir(f"{top}/{d}")
+open(f"{top}/l/f", "w").close()
+layers = f"lowerdir={top}/l,upperdir={top}/u,workdir={top}/w"
+script = f"mount -t overlay overlay -o {layers} {top}/m && rm {top}/m/f"
+print(subprocess.run(["unshare", "-Urm", "sh", "-c", script]).returncode)
+"""
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_no_overlay_leaves_a_whiteout_on_the_hosts_files(user: str, site: Path, work: Path) -> None:
+    """Under --read-only --keep-writes, any user's command could make a user namespace, mount an
+    overlay with its upper directory in an allowed one (the host's), and remove a lower file:
+    the kernel left a device node (a whiteout, 0:0) on the host. A new user namespace is refused
+    in the sandbox (EPERM), as Docker's default seccomp profile refuses it."""
+    kept = work / "kept"
+    kept.mkdir()
+    kept.chmod(0o777)
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    args = [
+        "run",
+        "--read-only",
+        "--keep-writes",
+        "--allow",
+        str(kept),
+        "--",
+        python,
+        "-c",
+        OVERLAY,
+        str(kept),
+    ]
+    proc = rotrace(args, user=user, site=site, cwd=work)
+    assert proc.stdout.strip() not in ("", "0"), proc.stderr  # the overlay was not made
+    nodes = [p for p in kept.rglob("*") if stat.S_ISCHR(p.lstat().st_mode) or stat.S_ISBLK(p.lstat().st_mode)]
+    assert nodes == [], proc.stderr
+    unshare = subprocess.run(
+        [*invocation(user, site, work)[0], "run", "--read-only", "--", "unshare", "-U", "true"],
+        cwd=work, env=invocation(user, site, work)[1], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert unshare.returncode == 8 and "Operation not permitted" in unshare.stderr, unshare.stderr

@@ -23,7 +23,14 @@ from typing import NamedTuple
 
 from rotrace.tracer.linux.arch import IO_URING, O_CREAT, O_TMPFILE_BIT, Machine, SyscallTable
 from rotrace.tracer.linux.kernel import libc
-from rotrace.tracer.syscalls import FS_IOCTL_FAMILIES, FS_IOCTLS, FS_READ_IOCTLS, INODE_FLAG_IOCTLS, SPECS
+from rotrace.tracer.syscalls import (
+    CLONE_NEWUSER,
+    FS_IOCTL_FAMILIES,
+    FS_IOCTLS,
+    FS_READ_IOCTLS,
+    INODE_FLAG_IOCTLS,
+    SPECS,
+)
 
 # Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 BPF_LD_W_ABS = 0x20
@@ -218,6 +225,7 @@ def _guard(
     families: tuple[int, ...] = (),
     privileged: Sequence[tuple[int, int, int | None, bool]] = (),
     openat2: Sequence[int] = (),
+    userns: Sequence[int] = (),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
@@ -232,7 +240,11 @@ def _guard(
     makes no device. And (`queues`: mq_open's numbers, mq_unlink's) making or removing a POSIX
     message queue, answered EACCES: Landlock mediates neither, only the open that follows the
     making (which then fails with the queue made). And (`privileged`: _privileged_calls) a mode
-    `privileged` refuses, EPERM, and openat2 (`privileged` given) ENOSYS."""
+    `privileged` refuses, EPERM, and openat2 (`privileged` given) ENOSYS. And (`userns`: unshare's
+    and clone's numbers, whose flags are their first argument) a new user namespace, EPERM, as
+    Docker's default profile has it: in one, a command may mount an overlay whose upper
+    directory is one of the host's it may write, where the kernel then makes whiteouts (device
+    nodes, 0:0) with no system call of the command's to refuse."""
     opens, unlinks = queues
     by_args: dict[tuple[int, int | None, bool], list[int]] = {}
     for nr, mode_arg, flags_arg, devices in privileged:
@@ -246,6 +258,8 @@ def _guard(
             asm.jump(BPF_JEQ_K, nr, f"{tag}_mode{i}", None)
     for nr in renames:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_whiteout", None)
+    for nr in userns:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_userns", None)
     for nr in opens:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_mq_open", None)
     for nr in unlinks:
@@ -265,6 +279,10 @@ def _guard(
         asm.and_(0xFF00)  # the request's type: its family
         for i, family in enumerate(families):
             asm.jump(BPF_JEQ_K, family << 8, f"{tag}_deny", tag if i == len(families) - 1 else None)
+    if userns:
+        asm.label(f"{tag}_userns")
+        asm.load(_arg_low_word(0))
+        asm.jump(BPF_JSET_K, CLONE_NEWUSER, f"{tag}_deny", tag)
     if renames:
         asm.label(f"{tag}_whiteout")
         asm.load(_arg_low_word(4))  # renameat2(olddirfd, old, newdirfd, new, flags)
@@ -303,6 +321,7 @@ def build_filter(
     refuse_whiteouts: bool = True,
     refuse_privileges: bool = False,
     host_files: bool = False,
+    refuse_userns: bool = False,
 ) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
@@ -317,7 +336,8 @@ def build_filter(
     answered EPERM (False: the tracer refuses it, and records it); `refuse_privileges`
     (confined, the writes on the host's files): so is a set-ID or device mode (`privileged`),
     EPERM, where the tracer does not refuse it; `host_files` (the same runs): openat2 is answered
-    ENOSYS (_privileged_calls). `trace=False`: nothing
+    ENOSYS (_privileged_calls); `refuse_userns` (the read-only sandbox): a new user namespace is
+    answered EPERM (`_guard`). `trace=False`: nothing
     traps (the guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
@@ -352,6 +372,7 @@ def build_filter(
             unlinks = [table.numbers["mq_unlink"]] if refuse_queues else []
             modes = _privileged_calls(table, not enforced) if refuse_privileges else []
             openat2 = [table.numbers["openat2"]] if host_files else []
+            userns = [table.numbers["unshare"], table.numbers["clone"]] if refuse_userns else []
             if x32:
                 modes += [(x32 | nr, mode, flags, devices) for nr, mode, flags, devices in modes]
                 openat2 += [x32 | nr for nr in openat2]
@@ -360,8 +381,10 @@ def build_filter(
                 renames += [x32 | nr for nr in renames]
                 opens += [x32 | nr for nr in opens]
                 unlinks += [x32 | nr for nr in unlinks]
+                userns += [x32 | nr for nr in userns]
+            queues = (opens, unlinks)
             _guard(
-                asm, table.name, ioctls, rings, requests, renames, (opens, unlinks), families, modes, openat2
+                asm, table.name, ioctls, rings, requests, renames, queues, families, modes, openat2, userns
             )
         if trace:
             _table_block(asm, table, all_opens, x32)
@@ -384,6 +407,7 @@ def program(
     refuse_whiteouts: bool = True,
     refuse_privileges: bool = False,
     host_files: bool = False,
+    refuse_userns: bool = False,
 ) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
     syscall), and for a confined run the guard; None when there is nothing to load."""
@@ -392,7 +416,8 @@ def program(
     return encode(
         build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced,
                      refuse_queues=refuse_queues, refuse_whiteouts=refuse_whiteouts,
-                     refuse_privileges=refuse_privileges, host_files=host_files)
+                     refuse_privileges=refuse_privileges, host_files=host_files,
+                     refuse_userns=refuse_userns)
     )  # fmt: skip
 
 
