@@ -340,3 +340,36 @@ def test_a_directory_empty_before_the_cold_run_is_no_ones_files_but_the_runs(tmp
     shutil.rmtree(app)
     assert plans == [([str(tmpdir)], [])] * 2, plans
     assert header.directories[os.fsencode(tmpdir)] == DirState.FILLED
+
+
+def test_a_merged_plan_is_the_same_whichever_run_is_named_first(tmp_path: Path) -> None:
+    """flit's build: dist/ made by the cold run, the sdist written over and the wheel saved
+    over (mkstemp in dist/, renamed onto its name) by the warm one. Merged cold then warm, the
+    cold run's mkdir made the warm run's rename look like a save where nothing could be from
+    before, and dist/ was an empty mount; warm then cold, a persistent one."""
+    app = fixed_name_dir("rotrace-app-", "/var/tmp")
+    dist = app / "dist"
+    wheel, sdist = dist / "pkg-1.0-py3-none-any.whl", dist / "pkg-1.0.tar.gz"
+    dist.mkdir()
+    wheel.write_bytes(b"wheel")  # what the runs left
+    sdist.write_bytes(b"sdist")
+
+    def build(made: int | str, temporary: str) -> list[FileEvent]:
+        return [
+            event(str(dist), "mkdir", made, syscall="mkdir"),
+            event(str(sdist))._replace(flags="O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"),
+            event(str(dist / temporary))._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC"),
+            event(str(dist / temporary), "rename", 0, target=str(wheel), syscall="rename"),
+        ]
+
+    found = {os.fsencode(app): DirState.CONTENT}
+    cold = (build(0, "tmpk3j9x2qa.whl"), {**found, os.fsencode(dist): DirState.ABSENT})
+    warm = (build("EEXIST", "tmp7hw0d5zc.whl"), {**found, os.fsencode(dist): DirState.CONTENT})
+    plans = []
+    for _ in ("left here", "a fresh checkout"):
+        for runs in ([cold, warm], [warm, cold]):
+            plan = _merged_plan(tmp_path, app, runs)
+            plans.append((plan.mounts, plan.persistent))
+        shutil.rmtree(dist, ignore_errors=True)
+    shutil.rmtree(app)
+    assert plans == [([str(dist)], [str(dist)])] * 4, plans

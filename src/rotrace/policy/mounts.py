@@ -198,7 +198,8 @@ class _Planner:
         # one where it would make it (EEXIST), bounded
         self.read_in: set[str] = set()
         self.kept_files: set[str] = set()  # the files it keeps there
-        self.made_files: set[str] | None = set()  # files it created or wrote anew (None: too many)
+        # files it created or wrote anew, while there (not renamed away, not deleted; None: too many)
+        self.made_files: set[str] | None = set()
         self.emptied: set[str] = set()  # directories it deleted an entry of
         self.home: str | None = None  # the run's HOME (MountPlanner.know_environment)
         self.cache_home: str | None = None  # its XDG_CACHE_HOME
@@ -224,6 +225,7 @@ class _Planner:
 
     def learn_delete(self, e: FileEvent) -> None:
         self.emptied.add(written_directory(e, e.path))
+        self.learn_gone(os.fsdecode(e.path))
         if len(self._deleted) < _CREATED_FILES:
             self._deleted.add(os.fsdecode(e.path))
             self.gone.add(os.fsdecode(e.path))
@@ -231,10 +233,20 @@ class _Planner:
             self.fresh_files = None  # too many to tell
             self.gone_known = False
 
-    def fresh_name(self, path: str) -> bool:
+    def learn_gone(self, path: str) -> None:
+        """A file the run made is no longer at `path` (deleted, renamed away)."""
+        if self.made_files is not None:
+            self.made_files.discard(path)
+
+    def fresh_name(self, path: str, runs: Iterable[int] = ()) -> bool:
         """Nothing from before the run can be at `path` now: its directory was made by the run,
-        or the run deleted that very name (or found nothing there), or wrote it anew."""
-        return path in self._deleted or os.path.dirname(path) in self.created
+        or the run deleted that very name (or found nothing there), or wrote it anew. A merged
+        trace's write of `runs`: its directory made in each of them (a cold run's mkdir says
+        nothing of the warm run that found the directory there, whichever trace came first)."""
+        if path in self._deleted:
+            return True
+        directory = os.path.dirname(path)
+        return directory in self.created and self.made_in.get(directory, set()).issuperset(runs)
 
     def learn_absent(self, path: str) -> None:
         """The run found nothing at `path` (a delete that failed with ENOENT): what is there
@@ -250,26 +262,26 @@ class _Planner:
         written there is none the directory held (not known past a bound: taken as held)."""
         return self.gone_known and path in self.gone
 
-    def learn_update(self, path: str, made_anew: bool) -> None:
+    def learn_update(self, path: str, made_anew: bool, runs: Iterable[int] = ()) -> None:
         """An open of `path` for update in place (`made_anew`: truncated or exclusive, so the
         run wrote it whole)."""
         if made_anew:
             if len(self._deleted) < _CREATED_FILES:
                 self._deleted.add(path)
-        elif self.read_back is not None and not self.fresh_name(path):
+        elif self.read_back is not None and not self.fresh_name(path, runs):
             if len(self.read_back) >= _CREATED_FILES:
                 self.read_back = None
             else:
                 self.read_back.add(path)
 
-    def learn_create(self, path: str) -> None:
+    def learn_create(self, path: str, runs: Iterable[int] = ()) -> None:
         made, fresh = self.made_files, self.fresh_files
         if made is not None:
             if len(made) >= _CREATED_FILES:
                 self.made_files = None
             else:
                 made.add(path)
-        if fresh is not None and self.fresh_name(path):
+        if fresh is not None and self.fresh_name(path, runs):
             if len(fresh) >= _CREATED_FILES:
                 self.fresh_files = None
             else:
@@ -1041,12 +1053,12 @@ class MountPlanner:
         if e.op == "delete" and e.result == 0:
             planner.learn_delete(e)
         elif e.op == "create" and e.result is not None and e.result >= 0:
-            planner.learn_create(os.fsdecode(e.path))
+            planner.learn_create(os.fsdecode(e.path), v.runs)
         meant = _meant(v, self._enforced)
         if e.op in ("open", "create") and meant:
             flags = e.flags or ""
             if _updates(v, self._enforced):
-                planner.learn_update(os.fsdecode(e.path), made_anew=False)
+                planner.learn_update(os.fsdecode(e.path), made_anew=False, runs=v.runs)
             elif "O_TRUNC" in flags or "O_EXCL" in flags:
                 planner.learn_update(os.fsdecode(e.path), made_anew=True)
         if v.venv is not None:
@@ -1069,13 +1081,14 @@ class MountPlanner:
                 # data the command keeps, moved (dbm.dumb's store.dir renamed to store.bak)
                 planner.kept_data.add(written_directory(e, e.target))
                 planner.kept_files.add(target)
-            elif e.result == 0 and planner.fresh_name(target):
-                planner.learn_create(target)  # saved where nothing from before the run can be
+            elif e.result == 0 and planner.fresh_name(target, v.runs):
+                planner.learn_create(target, v.runs)  # saved where nothing from before the run can be
             else:  # an atomic save (a temporary file renamed over the name): it may have been there
                 planner.kept_data.add(written_directory(e, e.target))
                 planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+            planner.learn_gone(os.fsdecode(e.path))
         elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
             self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # its new name, the file
 
