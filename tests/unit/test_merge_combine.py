@@ -216,7 +216,7 @@ def test_a_merged_plan_is_the_same_with_or_without_the_runs_output_left_here(tmp
     written over by the warm one: with out/ left on this machine the plan read it (a
     subdirectory: not all data, an empty mount); without it (a fresh checkout) it took the
     warm run's rewrite for data kept and planned a persistent volume. The trace says what the
-    runs made there: the same plan either way."""
+    runs made there, all their own: the same plan either way, the volume data kept needs."""
     import shutil
 
     from rotrace.events import DirState
@@ -246,7 +246,7 @@ def test_a_merged_plan_is_the_same_with_or_without_the_runs_output_left_here(tmp
             pipeline.add(v)
         plans.append(pipeline.mount_plan(verdicts, header))
         shutil.rmtree(out, ignore_errors=True)
-    assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [])] * 2, plans
+    assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [str(out)])] * 2, plans
 
 
 def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(tmp_path: Path) -> None:

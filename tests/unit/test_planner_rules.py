@@ -488,9 +488,10 @@ def test_a_directory_the_command_emptied_and_filled_again_takes_an_empty_mount(t
     """A build that deletes its old output and writes it again (mkdocs, sphinx -E): all the
     directory holds when the plan is made was made where nothing old could be left (a name
     deleted first, a directory the run made), so an empty mount hides nothing the command
-    needs. Not so where a file it did not make is left, where it appended to one, or where a
-    file was rewritten without being deleted first (read first, for all the plan knows), even
-    beside a file it deleted (a stale pid file)."""
+    needs. Not so where a file it did not make is left, or where a file was rewritten without
+    being deleted first (read first, for all the plan knows), even beside a file it deleted (a
+    stale pid file); where it appended to one, the directory holds data it keeps, with the rest
+    its own: a persistent mount."""
     dirs = ("out", "kept", "log", "same", "conf")
     app = _tree(tmp_path / "app", "out/index.html", "out/assets/app.css", "kept/index.html", "kept/notes.txt",
                 "log/index.html", "log/run.log", "same/index.html", "conf/settings.json")  # fmt: skip
@@ -507,9 +508,10 @@ def test_a_directory_the_command_emptied_and_filled_again_takes_an_empty_mount(t
         event(f"{app}/conf/settings.json", "create"),  # rewritten in place
     ]
     plan = _plan(*rebuilt, states={app: C, **{f"{app}/{d}": C for d in dirs}}, cwd=app)
-    assert plan.mounts == [f"{app}/out"], plan.mounts
+    # log/: the log appended to is data, the page the run's own: a volume that starts with both
+    assert (plan.mounts, plan.persistent) == ([f"{app}/log", f"{app}/out"], [f"{app}/log"]), plan
     refused = sorted(b.point for b in plan.blocked)
-    assert refused == [f"{app}/{d}" for d in ("conf", "kept", "log", "same")], refused
+    assert refused == [f"{app}/{d}" for d in ("conf", "kept", "same")], refused
 
 
 def test_a_file_saved_atomically_where_nothing_old_could_be_is_the_runs_own(tmp_path: Path) -> None:
@@ -1277,3 +1279,26 @@ def test_a_setting_holding_fields_is_not_written_into_a_plan() -> None:
         ran=frozenset({"pytest"}),
     )
     assert "PYTEST_ADDOPTS" not in plan.env and not any("hunter2" in n for n in plan.notes), plan
+
+
+def test_a_data_place_shipped_with_an_empty_directory_for_the_commands_output(tmp_path: Path) -> None:
+    """A job keeps its queue's database in data/ and writes its results in data/out/, shipped
+    empty in the image: data/ held only that empty directory (and the database), and was
+    refused ("an empty mount over it would hide them") where the same app without out/ shipped
+    got a persistent volume. A subdirectory holding only what the command keeps or made is
+    data too; one holding a file from before the run the command did not keep is not."""
+    app = _tree(tmp_path / "app", "data/q.db", "data/out/1.txt")
+    (tmp_path / "app/data/empty/deeper").mkdir(parents=True)
+    job = [
+        event(f"{app}/data/out", "mkdir", "EEXIST", syscall="mkdir"),
+        _opened(f"{app}/data/q.db", "O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC"),
+        event(f"{app}/data/q.db-journal", "create"),
+        event(f"{app}/data/q.db-journal", "delete", 0, syscall="unlink"),
+        _opened(f"{app}/data/out/1.txt", "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"),
+    ]
+    states = {app: C, f"{app}/data": C, f"{app}/data/out": E}
+    plan = _plan(*job, states=states, cwd=app)
+    assert plan.mounts == plan.persistent == [f"{app}/data"] and plan.blocked == [], plan
+    (tmp_path / "app/data/empty/deeper/notes.txt").write_text("from before the run, not kept")
+    refused = _plan(*job, states=states, cwd=app)
+    assert [(b.point, b.kind) for b in refused.blocked] == [(f"{app}/data", "held")], refused

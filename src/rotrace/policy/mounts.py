@@ -537,7 +537,7 @@ class _Planner:
             return False
         if any(is_under(p, point) for p in self.programs):
             return False
-        return _only_data(point, self.kept_files)
+        return _only_data(point, self.kept_files | (self.made_files or set()))
 
     def _seedable(self, point: str) -> bool:
         """In the application's tree (below a working directory that is neither `/` nor a
@@ -584,13 +584,10 @@ class _Planner:
 
     def _made_only_data(self, point: str) -> bool:
         """What the runs made in `point`, as the trace tells it where the directory is not here to
-        read: no directory below it, and each file made there one they keep (`_only_data` asks
-        the same of what a directory holds): the same plan, whether the runs' output is left on
-        this machine or not."""
-        made = self.made_files
-        if made is None or any(c != point and is_under(c, point) for c in self.created):
-            return False
-        return all(f in self.kept_files for f in made if is_under(f, point))
+        read: files and directories of their own (`_only_data` takes them so in what a
+        directory holds), no symbolic link, and none past what the trace can tell: the same
+        plan, whether the runs' output is left on this machine or not."""
+        return self.made_files is not None and not any(is_under(s, point) for s in self.symlinked)
 
     def reads_back_in(self, point: str) -> bool:
         return any(is_under(d, point) for d in self.read_in)
@@ -624,16 +621,24 @@ class _Planner:
 _FOUND_EMPTY = (DirState.EMPTY, DirState.FILLED)
 
 
-def _only_data(directory: str, kept: set[str]) -> bool:
-    """All `directory` holds (read when the plan is made) is the data the command keeps: each
-    entry a regular file, with one link, no execute, set-user-ID or set-group-ID bit, that the
-    command kept (updated, appended to, saved over) or a SQLite journal, WAL or index beside
-    one. A subdirectory, a symlink, a hard link, a device, a program, or a file the command did
-    not keep, is not data it keeps; nor is what cannot be read (the plan made on another
-    machine, a directory the user cannot list): a place is seeded only where it was seen."""
+def _only_data(directory: str, kept: set[str], depth: int = 0) -> bool:
+    """All `directory` holds (read when the plan is made) is the data the command keeps or
+    wrote: each entry a regular file, with one link, no execute, set-user-ID or set-group-ID
+    bit, that the command kept (updated, appended to, saved over) or made, or a SQLite journal,
+    WAL or index beside one, or a subdirectory holding only such (an empty one: `out/` shipped
+    for the files the command makes there, which the volume then starts with). A symlink, a
+    hard link, a device, a program, or a file the command did not keep, is not data it keeps;
+    nor is what cannot be read (the plan made on another machine, a directory the user cannot
+    list): a place is seeded only where it was seen."""
+    if depth > _DATA_DEPTH:
+        return False
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if not _only_data(entry.path, kept, depth + 1):
+                        return False
+                    continue
                 if not entry.is_file(follow_symlinks=False):
                     return False
                 st = entry.stat(follow_symlinks=False)
@@ -646,6 +651,9 @@ def _only_data(directory: str, kept: set[str]) -> bool:
     except OSError:
         return False
     return True
+
+
+_DATA_DEPTH = 8  # how deep a place's data is looked for: deeper, it is no place of data files
 
 
 # A hash's first characters: the fan-out of a cache keyed by hashes (git's objects/ab/, scrapy's
