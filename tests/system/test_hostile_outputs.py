@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -306,15 +308,36 @@ def test_a_path_that_is_no_place_never_becomes_a_mount_or_an_allow_entry(tmp_pat
         shutil.rmtree(base)
 
 
+def _on_a_terminal(argv: list[str], env: dict[str, str]) -> str:
+    """stderr on a pseudo-terminal (a CI step run under `script`, `docker run -t`)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    while select.select([master], [], [], 30)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=30)
+    os.close(master)
+    return seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
 @pytest.mark.parametrize("log", [("GITHUB_ACTIONS", "true", "::"), ("TF_BUILD", "True", "##vso[")])
 @pytest.mark.parametrize("command", [["report"], ["report", "-v"], ["check"]])
 def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
-    tmp_path: Path, log: tuple[str, str, str], command: list[str]
+    tmp_path: Path, log: tuple[str, str, str], command: list[str], terminal: bool
 ) -> None:
     """A CI runner runs any line that starts, after its spaces, with its command marker (GitHub's
     `::`, Azure's `##vso[`). With COLUMNS set the report wrapped a long file name the command
     made, and a piece of it (` ::stop-commands::TOKEN`) began a line: the runner then hid every
-    annotation after it. Under such a runner the report is not wrapped, COLUMNS or not."""
+    annotation after it; so did a report on a terminal (a step under `script`), at its width.
+    Under such a runner the report is not wrapped, COLUMNS, terminal or not."""
     name, value, marker = log
     base = _outside_the_allowlist("rotrace-wrap-")
     try:
@@ -330,17 +353,19 @@ def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
             if k not in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "TF_BUILD")
         }
         env.update({name: value, "COLUMNS": "120"})
-        out = subprocess.run(
-            [*ROTRACE, *command, str(trace)], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert out.returncode == 1, out.stderr
+        if terminal:
+            stdout, stderr = "", _on_a_terminal([*ROTRACE, *command, str(trace)], env)
+        else:
+            out = subprocess.run(
+                [*ROTRACE, *command, str(trace)], capture_output=True, text=True, env=env, timeout=60
+            )
+            assert out.returncode == 1, out.stderr
+            stdout, stderr = out.stdout, out.stderr
         assert (
-            safe_text(made.name) in out.stderr
+            safe_text(made.name) in stderr
         )  # the name is reported, on a line that starts with rotrace's own text
         commands = [
-            line.lstrip()
-            for line in (out.stdout + out.stderr).splitlines()
-            if line.lstrip().startswith(marker)
+            line.lstrip() for line in (stdout + stderr).splitlines() if line.lstrip().startswith(marker)
         ]
         assert all(
             line.startswith(("::error title=rotrace", "::warning title=rotrace")) for line in commands

@@ -362,15 +362,15 @@ class _Console(Console):
 
 
 def console_for(err: bool = True) -> Console:
-    """A console that follows the terminal's width (and COLUMNS); piped: no wrapping, no padding."""
+    """A console that follows the terminal's width (and COLUMNS); piped, or in a CI log that runs
+    workflow commands (on a terminal too): no wrapping, no padding."""
     import sys
 
     stream = sys.stderr if err else sys.stdout
-    if stream.isatty():
+    logged = any(os.environ.get(name) == value for name, value in _COMMAND_LOGS)
+    if stream.isatty() and not logged:  # a CI step on a terminal (`script`, `docker run -t`) is logged
         return _Console(stderr=err, highlight=False)
-    columns = os.environ.get("COLUMNS", "")
-    if any(os.environ.get(name) == value for name, value in _COMMAND_LOGS):
-        columns = ""
+    columns = "" if logged else os.environ.get("COLUMNS", "")
     width = int(columns) if columns.isdigit() and int(columns) > 20 else 10_000
     return _Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
                     no_color=True)  # fmt: skip
