@@ -474,6 +474,15 @@ def _offset(kind: str, value: str) -> int | None:
     return 0
 
 
+def _secret_option(option: str) -> bool:
+    """Whether an option's name says its value is a secret; a property glued to its one-letter
+    option (Java's and Gradle's `-DaccessKey=`, `-PsigningKey=`) by the property's name."""
+    if secret_name(option, option=True):
+        return True
+    glued = option[2:] if not option.startswith("--") and len(option) > 3 and option[1].isupper() else ""
+    return bool(glued) and secret_name(glued, option=True)
+
+
 def _maybe_the_value_of(previous: str) -> bool:
     """Whether an argument after `previous` may be its value (docker login -u gh: not the program
     gh); python -m twine runs twine."""
@@ -524,9 +533,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
                 known is None and program and program.attached and _CLUSTER.fullmatch(arg)
             ):  # -sSLu user:pass
                 pending = program.kind("-" + arg[-1], seen)
-            elif (
-                known is None and option is not None and not secret_name(option.group("option"), option=True)
-            ):
+            elif known is None and option is not None and not _secret_option(option.group("option")):
                 pass  # an option that holds no secret
             elif option is not None and option.group("value") is not None:  # --password=SECRET
                 mask(i, known or _WHOLE, option.group("value"), option.start("value"))

@@ -249,6 +249,10 @@ def test_assignments_and_java_properties(secret: str) -> None:
     java = redact_argv(["java", f"-Djavax.net.ssl.keyStorePassword={secret}", "-jar", "app.jar"])
     assert java[1] == "-Djavax.net.ssl.keyStorePassword=***"
     assert redact_argv(["helm", "install", "--set", f"db.password={secret}"])[3] == "db.password=***"
+    # a property glued to its option letter, named in camelCase (the letter is no part of its name)
+    glued = ["-DaccessKey", "-PsigningKey", "-DsessionId", "-DmasterKey", "-DprivateKey", "-PapiToken"]
+    out = redact_argv(["gradle", *(f"{name}={secret}" for name in glued), "-Dfile.encoding=UTF-8", "-Xmx2g"])
+    assert out == ["gradle", *(f"{name}=***" for name in glued), "-Dfile.encoding=UTF-8", "-Xmx2g"]
 
 
 @given(_secret(_UNRESERVED + "+/="), st.sampled_from(["Bearer", "Basic", "token", "Digest", "Bot"]))
