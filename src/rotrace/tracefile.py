@@ -287,7 +287,23 @@ def _process(obj: object) -> ProcessInfo:
     )
 
 
+def _encodable(value: object) -> None:
+    """Every string of the header (but the events') is one a run can give: text, or bytes
+    escaped as surrogateescape writes them. A lone surrogate of another kind (`\\ud800`) is no
+    name, path or value any run had, and no consumer could encode it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8", "surrogateescape")
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+
+
 def _header(data: dict[str, Any]) -> TraceHeader:
+    _encodable({k: v for k, v in data.items() if k != "events"})
     sandbox = _strings(data, "sandbox_writable", None)
     processes = _field(data, "processes", list, [])
     directories = _field(data, "directories", dict, {})

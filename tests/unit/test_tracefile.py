@@ -72,6 +72,11 @@ BAD_DOCS = [
     '{"schema": 1, "command": [], "exit_code": 0, "events": [], "processes": [3]}',
     "[" * 100000 + "]" * 100000,
     "\xff\xfe",
+    # a lone surrogate no run's bytes give (surrogateescape's are \\udc80-\\udcff): HOME's was an
+    # internal error where the plan encoded it
+    '{"schema": 1, "command": [], "exit_code": 0, "environment": {"HOME": "/h\\ud800"}, "events": []}',
+    '{"schema": 1, "command": ["\\udfff"], "exit_code": 0, "events": []}',
+    '{"schema": 1, "command": [], "cwd": "/\\ud83d", "exit_code": 0, "events": []}',
 ]
 BAD_EVENTS = [
     5,
