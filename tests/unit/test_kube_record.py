@@ -395,3 +395,41 @@ def test_a_hostile_command_stays_its_own_arguments_escaped() -> None:
         (container,) = pod["spec"]["containers"]
         assert set(container) == {"name", "image", "command", "env", "volumeMounts"}
         assert container["command"][container["command"].index("--") + 1 :] == hostile
+
+
+SHARED = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec:
+      containers:
+      - name: app
+        image: "x:1"
+        command: ["/app/run"]
+        env: &e
+        - {name: A, value: "1"}
+        volumeMounts: &vm
+        - {name: data, mountPath: /data}
+      - name: side
+        image: "y:1"
+        command: ["/side"]
+        env: *e
+        volumeMounts: *vm
+      volumes: [{name: data, emptyDir: {}}]
+    """)
+
+
+@pytest.mark.parametrize("chosen", [("app",), ()], ids=["one", "both"])
+def test_containers_sharing_a_list_through_an_alias_are_changed_apart(chosen: tuple[str, ...]) -> None:
+    """An alias is its anchor's very list: rotrace's mounts added to `app` reached `side`, which
+    was not chosen, and recording both added them twice to each (duplicate mount paths, which
+    Kubernetes refuses). Each container gets its own copy; the one not chosen keeps the user's."""
+    (pod,) = _load_all(_recorded(SHARED, containers=chosen))
+    by_name = {c["name"]: c for c in pod["spec"]["containers"]}
+    for name, container in by_name.items():
+        paths = [m["mountPath"] for m in container["volumeMounts"]]
+        assert len(paths) == len(set(paths)), paths
+        recorded = not chosen or name in chosen
+        assert ("/rotrace" in paths) == recorded, (name, paths)
+        assert container["env"][0]["name"] == "A"
+        assert (len(container["env"]) > 1) == recorded, container["env"]

@@ -174,6 +174,7 @@ class Document:
                 raise BadInput(f"not YAML: {safe_text(str(exc))}") from None
             except ValueError:  # an integer past Python's 4,300 digits (int_max_str_digits)
                 raise BadInput("not YAML rotrace reads: a number too long to convert") from None
+            _unshare(self._data)
             self._loaded = True
         return self._data
 
@@ -203,6 +204,33 @@ class Document:
         out = io.StringIO()
         yaml.dump(self.data, out)
         return self._head + out.getvalue()
+
+
+def _unshare(data: Any) -> None:
+    """Each collection an alias names again (`env: *e`, `volumeMounts: *vm`) made a copy of its
+    own: an alias is the same object as its anchor's, so adding rotrace's mounts to one
+    container's list added them to every container sharing it (twice, when both were chosen:
+    duplicate mount paths Kubernetes refuses). A document written back spells the copies out."""
+    import copy
+
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        children = (
+            node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        )
+        for key, child in list(children):
+            if not isinstance(child, dict | list):
+                continue
+            own: Any = child
+            if id(child) in seen:
+                own = copy.deepcopy(child)
+                if getattr(own, "anchor", None) is not None:
+                    own.anchor.value = None
+                node[key] = own
+            seen.add(id(own))
+            stack.append(own)
 
 
 class Manifest:
