@@ -287,6 +287,9 @@ def _process(obj: object) -> ProcessInfo:
     )
 
 
+_EVENT_KEYS = frozenset({"events"})  # read event by event, each checked on its own
+
+
 def _encodable(value: object) -> None:
     """Every string of the header (but the events') is one a run can give: text, or bytes
     escaped as surrogateescape writes them. A lone surrogate of another kind (`\\ud800`) is no
@@ -303,7 +306,7 @@ def _encodable(value: object) -> None:
 
 
 def _header(data: dict[str, Any]) -> TraceHeader:
-    _encodable({k: v for k, v in data.items() if k != "events"})
+    _encodable({k: v for k, v in data.items() if k not in _EVENT_KEYS})
     sandbox = _strings(data, "sandbox_writable", None)
     processes = _field(data, "processes", list, [])
     directories = _field(data, "directories", dict, {})
