@@ -837,7 +837,9 @@ def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_not
     """access(W_OK) with nothing written: an empty directory gets its mount, as a write would
     (a read-only root fails the check); a home holding files no mount may hide is a note, not
     a place refused (pip checks the first directory of its cache's way that exists, and goes on
-    without its cache where it may not write)."""
+    without its cache where it may not write). A program that finds its place read-only falls
+    back to a temporary directory (matplotlib's MPLCONFIGDIR built into the image, where the run
+    wrote nothing): the plan mounts the run's, or the program dies at start."""
     from rotrace.pipeline import Pipeline
 
     pip = b"/usr/bin/python3.11"
@@ -849,9 +851,10 @@ def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_not
     for v in verdicts:
         pipeline.add(v)
     _, plan = pipeline.group(verdicts, keep_all=False)
-    assert plan.mounts == ["/srv/app/out"] and plan.blocked == [], plan
+    assert plan.mounts == ["/srv/app/out", "/tmp"] and plan.blocked == [], plan
     (note,) = [n for n in plan.notes if "access W_OK" in n]
     assert note.startswith("a check that the command may write /srv/home (access W_OK, by python3.11)"), note
+    assert "the plan mounts its temporary directory, /tmp, where most fall back" in note
 
 
 def test_a_mount_point_the_command_made_itself_is_noted() -> None:

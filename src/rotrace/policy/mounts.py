@@ -1534,11 +1534,31 @@ class MountPlanner:
             self._allowed_blocked[placement.point] = self._allowed_blocked.get(placement.point, 0) + v.count
         return placement
 
+    def _unmet_checks(self) -> list[tuple[Placement, _Checks]]:
+        """The checks of writability no mount meets, at places not refused for writes too."""
+        blocked = {b.point for b in self._blocked.values()}
+        return [(p, c) for p, c in sorted(self._checks.items()) if p.point not in blocked]
+
+    def _fallback(self) -> str | None:
+        """The run's temporary directory, where a check of writability no mount meets leaves the
+        command: a program that finds its place read-only falls back to a temporary directory
+        (matplotlib's MPLCONFIGDIR built into the image: "a temporary directory could not be
+        created" under a read-only root where the run wrote nothing there at all)."""
+        if not self._unmet_checks():
+            return None
+        temp = os.path.normpath(self._environment.get("TMPDIR") or "/tmp")
+        if not temp.startswith("/") or self._planner.forbidden(temp) is not None:
+            return None
+        return temp
+
     def plan(self) -> MountPlan:
         self._settle()
         for known in self._applied:  # a place left unmounted for a setting: the plan sets it
             self._env.update(known.env)
             self._mounts.update(point for point, p in self._targets(known) if p.reason is None)
+        fallback = self._fallback()
+        if fallback is not None:
+            self._mounts.add(fallback)
         mounts = outermost(self._mounts)
         self._temp_moved = self._temp_dir_setting(mounts)
         if self._temp_moved is not None:
@@ -1789,14 +1809,19 @@ class MountPlanner:
                 f"the virtual environment {venv} was there before the run: the plan's scratch places start"
                 " empty, as a container's do, so the command must make it again"
             )
-        for placement, check in sorted(self._checks.items()):
-            if any(b.point == placement.point for b in self._blocked.values()):
-                continue  # the place is refused for its writes: said there
+        fallback = self._fallback()
+        for placement, check in self._unmet_checks():  # a place refused for its writes: said there
             checks = f"{check.count} checks" if check.count > 1 else "a check"
+            then = (
+                f"; the plan mounts its temporary directory, {fallback}, where most fall back"
+                if fallback
+                else ""
+            )
             notes.append(
                 f"{checks} that the command may write {check.example} (access W_OK, by {check.program}),"
                 " where it wrote nothing: under a read-only root the check fails, and no mount can meet it"
-                f" ({placement.reason}); a command that gives up there needs its setting that moves the place"
+                f" ({placement.reason}){then}; a command that gives up there needs its setting that moves"
+                " the place"
             )
         if self._allowed_blocked:
             places = ", ".join(sorted(self._allowed_blocked))
