@@ -463,9 +463,10 @@ def test_a_diff_of_identical_runs_pairs_names_made_and_gone_again_whatever_they_
 
 def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
     """A symlink pointed elsewhere; a temporary file renamed onto password.json, not settings.json;
-    a temporary name made again and left; an existing file truncated, removed and written anew
-    (not made: no O_EXCL); a RENAME_EXCHANGE, which leaves a file at the name: each said
-    "no change", exit 0."""
+    a temporary name made again and left, with O_EXCL or without; an existing file truncated,
+    removed and written anew (not made: no O_EXCL); a RENAME_EXCHANGE, which leaves a file at the
+    name; a write rotrace could not place (a bind mount in a namespace of the command's own took
+    it elsewhere) by the very string of a placed one: each said "no change", exit 0."""
 
     def made(path: str) -> FileEvent:
         return event(path)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC")
@@ -482,6 +483,8 @@ def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
         ([made("/srv/etc/tmpk3x_q9zb"), rename("/srv/etc/tmpk3x_q9zb", "/srv/etc/app_data")],
          [made("/srv/etc/tmpq8z1m0bd"), rename("/srv/etc/tmpq8z1m0bd", "/srv/etc/ssh_keys")]),
         (base, [*base, made("/srv/etc/.lockAb1")]),
+        (base, [*base, event("/srv/etc/.lockAb1")._replace(flags="O_WRONLY|O_CREAT|O_TRUNC")]),
+        ([event("/app/etc/app.conf")], [event("/app/etc/app.conf")._replace(unresolved=True)]),
         (base, [*base, event("/srv/etc/sudoers.conf"), event("/srv/etc/sudoers.conf", "delete", 0,
                 syscall="unlink"), event("/srv/etc/sudoers.conf")]),
         ([], [made("/srv/etc/evil"), rename("/srv/etc/evil", "/srv/etc/app.conf", "RENAME_EXCHANGE"),

@@ -93,6 +93,9 @@ class Changes:
         other = e.target is not None and e.op in ("rename", "link", "symlink")
         exact_target = _relative(e.target, self.cwd) if other and e.target is not None else None
         exact = _relative(e.path, self.cwd)
+        if e.unresolved:  # not placed: its name is the string the process chose, no place's
+            self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target)
+            return
         flags = str(e.flags or "")
         # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
         gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
@@ -100,8 +103,10 @@ class Changes:
             self._transient(exact)
         succeeded = e.result is not None and e.result >= 0 and not e.failed
         made = succeeded and _makes_anew(e.op, flags)
-        if made and exact in self._temporary:  # made again: a name like any other from now on
+        if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
             self._temporary.discard(exact)
+        if succeeded and e.op in ("rename", "link") and exact_target is not None:
+            self._temporary.discard(exact_target)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else _run_name(exact_target))
         self._note(key, v, exact, exact_target)
@@ -141,6 +146,10 @@ class Changes:
 
 
 _MAKES = frozenset({"mkdir", "symlink", "mknod"})  # each fails where the name is: made anew
+_MAKES_NAME = frozenset({*_MAKES, "create"})  # each leaves the name there
+# A write rotrace could not place, compared by the string the process gave: never one a placed
+# write of another run is (a bind mount in a namespace of its own took `etc/app.conf` elsewhere).
+UNRESOLVED = "unresolved:"
 
 
 def _makes_anew(op: str, flags: str) -> bool:
