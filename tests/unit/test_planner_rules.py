@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.mounts import plan_mounts
 from rotrace.policy.verdict import Classifier
+from tests.support.places import fixed_name_dir
 from tests.unit.factories import classify, event
 
 A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT
@@ -1305,3 +1307,24 @@ def test_a_data_place_shipped_with_an_empty_directory_for_the_commands_output(tm
     (tmp_path / "app/data/empty/deeper/notes.txt").write_text("from before the run, not kept")
     refused = _plan(*job, states=states, cwd=app)
     assert [(b.point, b.kind) for b in refused.blocked] == [(f"{app}/data", "held")], refused
+
+
+def test_a_cache_read_back_in_place_still_takes_its_setting(tmp_path: Path) -> None:
+    """mypy --sqlite-cache's warm run updates .mypy_cache/3.11/cache.db where it lay: read back,
+    so the setting that moves it was not counted on (coverage run -a appends to .coverage, which
+    its setting would start without), and the plan both set MYPY_CACHE_DIR and refused the
+    cache's directory. A cache is built again where it is missing: its setting stands. Data
+    read back (coverage's) stays as it was planned."""
+    top = fixed_name_dir("rotrace-app-", "/var/tmp")
+    app = _tree(top, ".mypy_cache/3.11/cache.db", ".coverage")  # outside the allowlist's /tmp
+    cache = f"{app}/.mypy_cache/3.11"
+    warm = [
+        _opened(f"{cache}/cache.db", "O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC"),
+        _opened(f"{cache}/cache.db-wal", "O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC"),
+        _opened(f"{cache}/cache.db-shm", "O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC"),
+    ]
+    plan = _plan(*warm, states={app: C, f"{app}/.mypy_cache": C, cache: C}, cwd=app)
+    appended = _plan(_opened(f"{app}/.coverage", "O_RDWR|O_CREAT|O_CLOEXEC"), states={app: C}, cwd=app)
+    shutil.rmtree(top)
+    assert plan.env == {"MYPY_CACHE_DIR": "/tmp/mypy-cache"} and plan.blocked == [], plan
+    assert "COVERAGE_FILE" not in appended.env and appended.blocked, appended

@@ -43,6 +43,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
+    # a cache the program builds again where it is missing: its setting may start it empty even
+    # where the run read back what the place held (mypy's SQLite cache, updated in place)
+    cache: bool = False
     # the tree its setting moves holds what the program reads (profiles, startup scripts): where
     # it held files before the run, the setting would run another program than was traced
     config: bool = False
@@ -108,6 +111,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="uv-cache",
+        cache=True,
         title="uv's cache",
         who="uv (`uvx` and `uv run --with` keep their environments there too)",
         why="uv keeps downloaded and built packages, the environments of uvx and its interpreter probe "
@@ -229,6 +233,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="numba-cache",
+        cache=True,
         title="Numba's compiled functions",
         who="Numba (`@jit(cache=True)`)",
         why="Numba caches compiled functions (*.nbi, *.nbc) in __pycache__ beside the source",
@@ -261,6 +266,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="pytest-cache",
+        cache=True,
         title="pytest's cache",
         who="pytest (the cacheprovider plugin: --lf, --ff)",
         why="pytest keeps the last run's failures in .pytest_cache in the root directory",
@@ -270,6 +276,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="mypy-cache",
+        cache=True,
         title="mypy's cache",
         who="mypy (incremental mode)",
         why="mypy keeps its incremental cache in .mypy_cache in the working directory",
@@ -287,6 +294,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="ruff-cache",
+        cache=True,
         title="ruff's cache",
         who="ruff",
         why="ruff keeps its cache in .ruff_cache in the project directory",
@@ -296,6 +304,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="black-cache",
+        cache=True,
         title="black's cache",
         who="black",
         why="black remembers which files it formatted in ~/.cache/black",
@@ -305,6 +314,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="sphinx-doctrees",
+        cache=True,
         title="Sphinx's pickled environment",
         who="sphinx-build",
         why="sphinx-build keeps its environment in <output>/.doctrees between builds",
@@ -432,6 +442,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="pip-cache",
+        cache=True,
         title="pip's cache",
         who="pip",
         why="pip keeps downloaded and built wheels in ~/.cache/pip",
@@ -465,6 +476,7 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         id="xdg-cache",
+        cache=True,
         title="a cache in ~/.cache",
         who="programs following the XDG base directories",
         why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",

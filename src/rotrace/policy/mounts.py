@@ -1236,7 +1236,8 @@ class MountPlanner:
         # build cannot compile what the run makes, and the mount would hide it).
         # ... but not where the writer reads back what the place held before the run (coverage
         # run -a appends to the .coverage there): its setting would start it without that data.
-        reads_back = self._reads_back(v, found)
+        cache = v.explanation is not None and v.explanation.cache  # started again empty, it is rebuilt
+        reads_back = not cache and self._reads_back(v, found)
         if unheeded is not None and not made and not reads_back:
             self._unheeded[unheeded] += v.count  # where the setting would have been the fix
         if (not made or self._moves_with_its_tree(v)) and not reads_back and self._by_setting(v, found):
