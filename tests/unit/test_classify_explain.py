@@ -130,6 +130,13 @@ def test_explanations_follow_the_command_line() -> None:
     ]:
         known = explain(event(path), None, "")
         assert known is not None and known.id == ident, path
+    # git's optional index refresh (status, describe, diff): GIT_OPTIONAL_LOCKS=0 avoids it; a
+    # commit's index lock is no optional one
+    lock = event("/app/.git/index.lock", exe=b"/usr/bin/git")
+    refresh = "git-optional-index-lock"
+    for argv, ident in [("git status --porcelain", refresh), ("/usr/bin/git -C /app diff", refresh),
+                        ("git commit -m x", None), ("git add status", None)]:  # fmt: skip
+        assert getattr(explain(lock, None, argv), "id", None) == ident, argv
 
 
 def test_a_diff_pairs_temporary_names_of_any_letters() -> None:

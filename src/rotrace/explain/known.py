@@ -432,6 +432,18 @@ KNOWN: tuple[Known, ...] = (
         env=(("TORCH_HOME", "/tmp/torch"),),
     ),
     Known(
+        id="git-optional-index-lock",
+        title="git's index refresh",
+        who="git (`git status`, `git describe`, `git diff` in a checkout whose files' times changed)",
+        why="git rewrites .git/index to refresh the times it keeps of the files, an optional write"
+        " it takes .git/index.lock for",
+        fix="GIT_OPTIONAL_LOCKS=0 (git then leaves the index as it is)",
+        path=r"/\.git/index\.lock$",
+        exe=r"git",
+        cmd=r"^(\S*/)?git(\s+(-[Cc]\s+\S+|-\S+))*\s+(status|describe|diff)(\s|$)",  # the subcommand
+        env=(("GIT_OPTIONAL_LOCKS", "0"),),
+    ),
+    Known(
         id="pip-selfcheck",
         title="pip's version check",
         who="pip",
