@@ -58,6 +58,10 @@ _KNOWN_RULES = (
     # cmake: a generated file's `.tmp` and 5 hex, its compiler checks' TryCompile-XXXXXX, cmTC_NNNNN
     (Lazy(r"(?<=\.tmp)[0-9a-f]{5}$"), "*"),
     (Lazy(r"^(TryCompile-)[A-Za-z0-9]{6}$|^(cmTC_)[0-9a-f]{5}(?=$|[._])"), r"\1\2*"),
+    # pytest's base temporary directory, numbered one past the last run's (pytest-of-USER/pytest-N)
+    (Lazy(r"^(pytest-)[0-9]+$"), r"\1*"),
+    # a UUID (pytest's garbage-UUID, a job's or an upload's id)
+    (Lazy(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "*"),
 )
 _RULES = (
     *_KNOWN_RULES,

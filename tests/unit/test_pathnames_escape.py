@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rotrace.escape import ci_safe_json, is_plain, safe_text
 from rotrace.export.formats import _toml, yaml_document
-from rotrace.pathnames import generalise, holder, is_general, is_under
+from rotrace.pathnames import generalise, holder, is_general, is_under, known_run_path
 
 
 def test_is_under_is_by_component() -> None:
@@ -56,6 +56,18 @@ def test_generalise_per_run_names_only() -> None:
     assert generalise("/srv/app/out", cwd="/srv/app") == "$CWD/out"
     assert generalise("/srv/application", cwd="/srv/app") == "/srv/application"
     assert is_general(".tmpXyZ987") and not is_general("python3.11")
+
+
+def test_pytests_numbered_base_and_a_uuid_are_per_run_names() -> None:
+    """pytest's tmp_path base (pytest-of-USER/pytest-N, one past the last run's) and the
+    garbage-UUID it renames the oldest to before removing it: two identical test runs differed
+    by them in `rotrace diff`, every write appeared and disappeared."""
+    import uuid
+
+    assert generalise("/tmp/pytest-of-root/pytest-17/test_a0/x") == "/tmp/pytest-of-root/pytest-*/test_a0/x"
+    assert known_run_path("/tmp/pytest-of-root/pytest-4") and known_run_path(f"/t/garbage-{uuid.uuid4()}")
+    assert {generalise(f"/t/garbage-{uuid.uuid4()}") for _ in range(50)} == {"/t/garbage-*"}
+    assert generalise("/srv/pytest-of-root") == "/srv/pytest-of-root"  # no number: kept
 
 
 def test_pythons_temporary_names_are_per_run_names() -> None:
