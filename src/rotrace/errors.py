@@ -89,7 +89,24 @@ def failure(exc: BaseException) -> tuple[str, int]:
     return safe_text(line), status
 
 
+class Stopped(KeyboardInterrupt):
+    """A SIGTERM or SIGHUP before the command ran (signals.stopping): what rotrace made on the
+    way (a sandbox's copies, its processes) is undone, as after a ^C, and it ends as the signal
+    would have ended it (128 + the signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _failure(exc: BaseException) -> tuple[str, int]:
+    if isinstance(exc, Stopped):
+        import signal
+
+        return (
+            f"rotrace: stopped by {signal.Signals(exc.signum).name} before the command ran",
+            128 + exc.signum,
+        )
     if isinstance(exc, KeyboardInterrupt):
         return "rotrace: aborted", 130
     if isinstance(exc, RotraceError):

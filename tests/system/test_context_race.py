@@ -49,8 +49,13 @@ def test_a_thread_that_changes_the_cwd_another_writes_from(loop: str, tmp_path: 
         done.append(1)
         t.join()
     """
-    placed, unresolved, wrong = _placed_wrong(tmp_path, code)
-    assert not wrong, f"{len(wrong)} of {WRITES} writes placed where they are not: {wrong[:5]}"
+    for attempt in range(3):  # on a loaded machine every write may overlap a chdir: again
+        run = tmp_path / str(attempt)
+        run.mkdir()
+        placed, unresolved, wrong = _placed_wrong(run, code.replace(str(tmp_path), str(run)))
+        assert not wrong, f"{len(wrong)} of {WRITES} writes placed where they are not: {wrong[:5]}"
+        if unresolved > 0 and placed > 0:
+            break
     assert unresolved > 0 and placed > 0  # some writes overlapped a chdir, some did not
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,75 @@ def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def _rotrace_dirs() -> set[str]:
+    """What a sandbox's run made for itself on the host, left: device copies, seeds."""
+    import glob
+
+    return {
+        p for top in ("/dev", "/tmp", tempfile.gettempdir()) for p in glob.glob(f"{top}/rotrace-dev-*")
+    } | set(glob.glob(f"{tempfile.gettempdir()}/rotrace-seed-*"))
+
+
+def _left_running(mark: str) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if mark in line and "ps -eo" not in line]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's own device nodes are made as root")
+def test_the_device_copies_are_out_of_the_commands_reach(tmp_path: Path) -> None:
+    """As root the sandbox's /dev nodes are copies rotrace makes: under --keep-writes they were
+    in /tmp, which the sandbox binds, so the command could link them elsewhere (device nodes
+    left on the host) or swap the directory for a symlink that rotrace's clean-up then followed
+    (chmod -R of a tree outside the allowlist); on a nodev temporary directory (systemd's /tmp)
+    /dev/null did not open at all. They are made in the host's /dev, which the sandbox never
+    shows, and removed after the run."""
+    before = _rotrace_dirs()
+    look = "ls -d /tmp/rotrace-dev-* /dev/rotrace-dev-* 2>/dev/null; echo >/dev/null"
+    look += " && head -c3 /dev/zero | wc -c"
+    proc = rotrace_cli("run", "--read-only", "--keep-writes", "--", "sh", "-c", look, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3"], proc.stdout  # no copy seen; the devices work
+    nodev = tmp_path / "nodev"
+    nodev.mkdir()
+    script = (  # a temporary directory on a nodev tmpfs, in a mount namespace of its own
+        f"mount -t tmpfs -o nodev none {nodev} && TMPDIR={nodev} {sys.executable} -m rotrace run -q"
+        " --read-only -- sh -c 'echo x > /dev/null && head -c 3 /dev/zero | wc -c'"
+    )
+    inside = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert inside.returncode == 0 and inside.stdout.split() == ["3"], inside.stderr
+    assert _rotrace_dirs() == before
+
+
+def test_a_sigterm_while_the_sandbox_starts_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A SIGTERM to rotrace while it set the sandbox up killed it by the signal's default action:
+    the copy of a persistent place it was making (seeded) and its device copies were left, the
+    copying `cp` went on filling it, and a SIGTERM passed on to the tracer inside before it
+    answered signals was lost (its pid namespace's PID 1), the command running on: rotrace
+    waited for it, or with bwrap gone the tracer and the command ran on, orphaned. Now each
+    ends in time, as stopped (143) or as a stopped run (8), leaving no process and no copy."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3000):  # a copy that takes a while
+        (data / f"f{i}").write_text("x" * 100)
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'allow = ["{data}"]\npersistent = ["{data}"]\n')
+    before = _rotrace_dirs()
+    mark = f"rotrace-sigterm-{os.getpid()}"
+    for delay in (0.0, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.7):
+        argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", "--policy", str(policy), "--",
+                "sh", "-c", f"exec sleep 97 # {mark}"]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(delay)
+        proc.send_signal(15)
+        _, stderr = proc.communicate(timeout=60)  # within the grace period's 8 s, at worst
+        assert proc.returncode in (-15, 143, 8), (delay, proc.returncode, stderr)
+        assert "Traceback" not in stderr, stderr
+        time.sleep(0.3)
+        assert _left_running(mark) == [], (delay, _left_running(mark))
+        assert _rotrace_dirs() == before, delay

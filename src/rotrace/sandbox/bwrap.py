@@ -43,9 +43,9 @@ from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.sandbox.inner import inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Result, pipe, receive
+from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Ready, Result, pipe, receive
 from rotrace.tracer.linux.hardening import capabilities
-from rotrace.tracer.signals import SignalRelay
+from rotrace.tracer.signals import SignalRelay, defer_stops, stop_if_asked, stopping
 
 INSTALL_HINT = (
     "bubblewrap (bwrap) is needed for --read-only: apt-get install bubblewrap (Debian, Ubuntu),"
@@ -242,9 +242,9 @@ def seeded(
         seeds: dict[str, str] = {}
         for i, path in enumerate(wanted):
             copy = os.path.join(top, str(i))
-            done = subprocess.run(["cp", "-a", "--", path, copy], check=False, capture_output=True, text=True)
-            if done.returncode != 0:
-                why = done.stderr.strip().splitlines()[-1:] or [f"cp exited {done.returncode}"]
+            code, said = _copy(path, copy)
+            if code != 0:
+                why = said.strip().splitlines()[-1:] or [f"cp exited {code}"]
                 raise SandboxError(f"cannot copy {path} to start the sandbox's mount with it: {why[0]}")
             seeds[path] = copy
         yield seeds
@@ -253,8 +253,38 @@ def seeded(
             left.append(top)
 
 
+def _copy(source: str, copy: str) -> tuple[int, str]:
+    """`cp -a SOURCE COPY`: its exit status and what it said. Stopped (signals.stopping) while it
+    runs, it is killed and waited for: left running, it would go on filling the copy that is
+    being removed. Started with the stop deferred: Popen stopped after its fork leaves the
+    process running, its pid unknown."""
+    defer_stops()
+    try:
+        proc = subprocess.Popen(["cp", "-a", "--", source, copy], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+    except OSError as exc:
+        stop_if_asked()
+        return 127, exc.strerror or str(exc)
+    try:
+        stop_if_asked()
+        _, said = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, said
+
+
 # The nodes bubblewrap's --dev binds from the host's /dev.
 DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+# Where the sandbox's own device nodes are made: the host's /dev, which the sandbox never sees
+# (bwrap's `--dev` is a tmpfs of its own there) and which allows devices (a nodev temporary
+# directory, systemd's /tmp, would make them unopenable), never a directory the command may
+# reach (--keep-writes binds /tmp: it swapped the copies, and kept device nodes of its own).
+DEVICES_HOME = "/dev"
+_DEVICES_PREFIX = "rotrace-dev-"
 
 
 @contextlib.contextmanager
@@ -263,12 +293,18 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
     same devices, made in a directory of rotrace's and bound over bwrap's, so that a chmod,
     chown, xattr or time set on /dev/null inside changes this copy, not the host's node (as a
     container's /dev holds nodes of its own). Removed at the end (`left`: said when it could
-    not be). Without CAP_MKNOD, none: bwrap's binds stay (docs/limits.md); as another user
-    the host's nodes are root's, which the command cannot change."""
-    if os.geteuid() != 0:
+    not be), and those of a rotrace killed before it could (SIGKILL) at the next run's start.
+    Without CAP_MKNOD, or where /dev takes no device, none: bwrap's binds stay (docs/limits.md);
+    as another user the host's nodes are root's, which the command cannot change."""
+    if os.geteuid() != 0 or _no_devices(DEVICES_HOME):
         yield []
         return
-    top = tempfile.mkdtemp(prefix="rotrace-dev-")
+    _remove_stale(DEVICES_HOME)
+    try:
+        top = tempfile.mkdtemp(prefix=f"{_DEVICES_PREFIX}{os.getpid()}-", dir=DEVICES_HOME)
+    except OSError:
+        yield []
+        return
     try:
         args: list[str] = []
         for name in DEVICE_NODES:
@@ -290,10 +326,43 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
             left.append(top)
 
 
+def _no_devices(directory: str) -> bool:
+    """`directory` is on a file system mounted nodev (or cannot be asked): a node there opens
+    nowhere, through a bind too (bwrap keeps a mount's flags)."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_NODEV)
+    except OSError:
+        return True
+
+
+def _remove_stale(directory: str) -> None:
+    """The device copies of a rotrace that is gone (killed before it could remove them)."""
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            pid = entry.name.removeprefix(_DEVICES_PREFIX).split("-", 1)[0]
+            if entry.name.startswith(_DEVICES_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+                _remove(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _remove(top: str) -> bool:
     """Remove the copies, whatever the command made in them: a directory it left unreadable
     (chmod 000), a chain of directories deeper than Python's recursion (shutil.rmtree's, 3.11),
-    never following a symlink nor leaving this filesystem. Whether it is gone."""
+    never following a symlink nor leaving this filesystem. Whether it is gone. A symlink in its
+    place (chmod -R follows the one it is given) is removed alone: what it points to is left."""
+    if os.path.islink(top) or not os.path.isdir(top):
+        with contextlib.suppress(OSError):
+            os.unlink(top)
+        return False
     subprocess.run(["chmod", "-R", "u+rwX", "--", top], capture_output=True, check=False)
     subprocess.run(["rm", "-rf", "--one-file-system", "--", top], capture_output=True, check=False)
     return not os.path.lexists(top)
@@ -354,7 +423,7 @@ def trace_in_sandbox(
     `persistent`: the policy's persistent places (`seeded`)."""
     bwrap = find_bwrap()
     left: list[str] = []
-    with seeded(allowlist, persistent, keep, left) as seeds, own_devices(left) as devices:
+    with stopping(), seeded(allowlist, persistent, keep, left) as seeds, own_devices(left) as devices:
         result, sandbox = _trace_in(
             bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds, devices
         )
@@ -392,6 +461,7 @@ def _trace_in(
     inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), given, reopened]
     inner += ["--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
+    defer_stops()  # a SIGTERM from here until the try below would leave bwrap running, unknown
     try:
         # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches
         # rotrace, which relays it to the tracer inside, not bwrap, which it would kill (and
@@ -400,19 +470,22 @@ def _trace_in(
     except OSError as exc:
         for fd in (read_fd, write_fd, info_r, info_w):
             os.close(fd)
+        stop_if_asked()
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
     os.close(info_w)
-    # The tracer inside, as this process's pid namespace numbers it (it is 1 in its own).
-    inner_pid = _child_pid(info_r)
+    inner_pid = 0
     outcome: Result | Error | None = None
-
-    # Every signal goes to the tracer inside, which relays it on and escalates on the second.
-    relay = SignalRelay(lambda: [inner_pid] if inner_pid else [], set(), escalate=False)
     previous = signal.getsignal(signal.SIGUSR1)
-    if inner_pid:
-        signal.signal(signal.SIGUSR1, lambda _signum, _frame: _tell(inner_pid, signal.SIGUSR1))
     try:
+        stop_if_asked()
+        # The tracer inside, as this process's pid namespace numbers it (it is 1 in its own).
+        inner_pid = _child_pid(info_r)
+        ready: list[int] = []  # the tracer inside answers signals (a Ready message came)
+        # Every signal goes to the tracer inside, which relays it on and escalates on the second.
+        relay = SignalRelay(lambda: ready, set(), escalate=False)
+        if inner_pid:
+            signal.signal(signal.SIGUSR1, lambda _signum, _frame: _tell(inner_pid, signal.SIGUSR1))
         with relay:
             for message in receive(read_fd):
                 if isinstance(message, Events):
@@ -426,10 +499,19 @@ def _trace_in(
                     outcome = message
                 elif isinstance(message, Checkpoint) and on_checkpoint is not None:
                     on_checkpoint()
+                elif isinstance(message, Ready) and inner_pid:
+                    ready.append(inner_pid)
+                    relay.flush()
+        code = proc.wait()
+    except BaseException:  # stopped (signals.stopping) while bwrap started, or a fault: nothing left
+        if inner_pid:
+            _tell(inner_pid, signal.SIGKILL)  # its namespace's PID 1: every process in it goes with it
+        proc.kill()  # and --die-with-parent, the tracer inside dies with bwrap (inner.py)
+        proc.wait()
+        raise
     finally:
         signal.signal(signal.SIGUSR1, previous)
         os.close(read_fd)
-    code = proc.wait()
     if outcome is None:
         raise SandboxError(
             f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"

@@ -62,7 +62,12 @@ class Checkpoint(NamedTuple):
     event it has (Batcher.checkpoint), so the trace written holds all of them."""
 
 
-Message = Start | Processes | Events | Result | Error | Checkpoint
+class Ready(NamedTuple):
+    """The read-only sandbox's tracer answers signals now (signals.hold): those rotrace received
+    before are passed on (its pid namespace's PID 1, it had none of them until then)."""
+
+
+Message = Start | Processes | Events | Result | Error | Checkpoint | Ready
 KINDS: dict[str, type[Message]] = {
     "start": Start,
     "processes": Processes,
@@ -70,6 +75,7 @@ KINDS: dict[str, type[Message]] = {
     "result": Result,
     "error": Error,
     "checkpoint": Checkpoint,
+    "ready": Ready,
 }
 _KIND_OF: dict[type[Message], str] = {m: kind for kind, m in KINDS.items()}
 

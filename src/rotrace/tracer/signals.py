@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
+
+from rotrace.errors import Stopped
 
 RELAYED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
 _FROM_TERMINAL = (signal.SIGINT, signal.SIGQUIT)
@@ -36,6 +38,18 @@ _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 # Signals rotrace answers for its whole run (SIGUSR1: a checkpoint) that it found ignored: the
 # command inherits them ignored, as it would without rotrace.
 _IGNORED_BEFORE: set[int] = set()
+# Signals received before the command was there to get them (`hold`), for the relay to answer
+_HELD: list[int] = []
+
+
+def hold() -> None:
+    """From now until a relay is entered, each signal it would relay is kept, and answered then:
+    the read-only sandbox's tracer, its pid namespace's PID 1, which the kernel spares every
+    signal it has no handler for, had a SIGTERM that rotrace passed on while it started lost,
+    and the command ran on (`sleep 97`: a stopped run that ended 97 s later)."""
+    for sig in RELAYED:
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, lambda signum, _frame: _HELD.append(signum))
 
 
 def answer(signum: int, handler: Callable[[int, FrameType | None], Any]) -> None:
@@ -47,6 +61,46 @@ def answer(signum: int, handler: Callable[[int, FrameType | None], Any]) -> None
 def ignored_at_start() -> set[int]:
     """The signals the command must inherit ignored: those rotrace found ignored."""
     return {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN} | _IGNORED_BEFORE
+
+
+_DEFERRED: list[int] = []  # stopping's signals that came within `deferred`, raised at its end
+_deferring = False
+
+
+@contextlib.contextmanager
+def stopping() -> Iterator[None]:
+    """While a run is being set up (a sandbox's copies made, bwrap started), a SIGTERM or SIGHUP
+    raises Stopped, as ^C raises KeyboardInterrupt: what was made is undone on the way out,
+    where the signal's default action would end rotrace at once and leave it behind. A relay
+    entered within takes the signals over while it traces."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if _deferring:
+            _DEFERRED.append(signum)
+        else:
+            raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def defer_stops() -> None:
+    """Within `stopping`, until `stop_if_asked`: a step that must not be cut in two (a process
+    started, not yet known by its pid: Popen raising after the fork leaves it running, unknown)."""
+    global _deferring
+    _deferring = True
+
+
+def stop_if_asked() -> None:
+    """Stopped, if a signal came since `defer_stops`; stopping's signals raise again at once."""
+    global _deferring
+    _deferring = False
+    if _DEFERRED:
+        raise Stopped(_DEFERRED.pop(0))
 
 
 def _foreground_group() -> int | None:
@@ -88,6 +142,7 @@ class SignalRelay:
         self.received = 0
         self.stopped_by: int | None = None  # the first signal that asked the run to stop
         self.ending: str | None = None  # how rotrace ended the run, once it killed processes
+        self._unsent: list[int] = []  # passed on (escalate False) before there was a process to get them
 
     def __enter__(self) -> SignalRelay:
         for sig in RELAYED:
@@ -95,6 +150,8 @@ class SignalRelay:
                 self._previous[sig] = signal.signal(sig, self._handle)
         if self._escalate:
             self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._grace_over)
+        while _HELD:  # received before the command was there (`hold`): answered now it is
+            self._handle(_HELD.pop(0), None)
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -106,7 +163,11 @@ class SignalRelay:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.received += 1
         if not self._escalate:
-            self._send(signum, list(self._processes()))
+            pids = list(self._processes())
+            if pids:
+                self._send(signum, pids)
+            else:
+                self._unsent.append(signum)
             return
         if self.received > 1:
             twice = f"rotrace was signalled twice ({_name(signum)}): it killed the traced processes"
@@ -120,6 +181,11 @@ class SignalRelay:
         elif self._grace < _TIMER_MAX:
             signal.setitimer(signal.ITIMER_REAL, self._grace)
         # else (inf): no end but the command's own, or a second signal
+
+    def flush(self) -> None:
+        """Pass on the signals received while there was no process to pass them on to."""
+        while self._unsent:
+            self._send(self._unsent.pop(0), list(self._processes()))
 
     def _send(self, signum: int, pids: list[int]) -> None:
         foreground = _foreground_group() if signum in _FROM_TERMINAL else None

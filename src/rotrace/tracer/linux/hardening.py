@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
@@ -55,6 +56,15 @@ def withholding_fails(withheld: tuple[int, ...]) -> bool:
         return False
     held = any(bounding >> cap & 1 for cap in withheld)
     return held and not effective >> CAP_SETPCAP & 1
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGKILL when the parent goes (the read-only sandbox's tracer: when bwrap goes, or rotrace
+    with it): never left tracing a command no rotrace reports."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def undumpable() -> None:
