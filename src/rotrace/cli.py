@@ -254,7 +254,7 @@ def run(
                         )
                     )
     allowlist = build_allowlist(list(allow), loaded)
-    persistent = tuple(loaded.persistent) if loaded is not None else ()
+    persistent = tuple(loaded.places()) if loaded is not None else ()
     grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(
         seccomp=not no_seccomp,

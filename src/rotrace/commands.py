@@ -173,7 +173,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     pipeline = Pipeline.of(header, allowlist=allowlist)
     if loaded is not None:
         pipeline.planner.know_persistent(
-            p for p in loaded.persistent if allowlist.allows_plainly(os.fsencode(p))
+            p for p in loaded.places(project) if allowlist.allows_plainly(os.fsencode(p))
         )
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rotrace.commands import _conclude_policy
+from rotrace.events import DirState
 from rotrace.explain import READ_ONLY_DATABASE
 from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader
@@ -161,3 +162,23 @@ def test_directories_made_on_the_way_to_a_place_the_policys_setting_moves_are_mo
     assert status == 1 and "4 writes outside it that its [env]" in err and "outside the policy" not in err, (
         err
     )
+
+
+def test_a_policys_relative_persistent_place_is_the_traces_project_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`allowlist --format policy` writes `allow = ["data"]`, `persistent = ["data"]`; checked
+    against a trace of another checkout (a Pod's /app), the allow entry was read against the
+    trace's project and the persistent one against the policy's directory: the data kept in
+    data/ was said "cannot be made writable by a mount" under the very policy that keeps it."""
+    from rotrace.commands import check
+
+    app = "/srv/app-checked-elsewhere"
+    appended = event(f"{app}/data/notes.txt")._replace(flags="O_WRONLY|O_CREAT|O_APPEND")
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
+    states = {app.encode(): DirState.CONTENT, f"{app}/data".encode(): DirState.CONTENT}
+    header = TraceHeader(["python3", "app.py"], app, 0, directories=states)
+    (tmp_path / "t.json").write_text(written_trace(header, classify(appended)))
+    status = check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View())
+    err = capsys.readouterr().err
+    assert status == 0 and "cannot be made writable" not in err, err

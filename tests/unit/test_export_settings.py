@@ -182,7 +182,10 @@ def test_policy_relative_entries_mean_the_given_project_else_the_file_directory(
         "/app/data", "=/app/state.json", "/abs", "/app/x"
     ]  # fmt: skip
     assert build_allowlist([], load_policy(str(path)), defaults=False).entries[0] == str(tmp_path / "data")
-    assert load_policy(str(path)).persistent == [str(tmp_path / "data")]
+    # persistent places read as the allow entries are: against the project a trace names, where
+    # `check` read them against the policy's directory (a trace checked elsewhere: not allowed)
+    assert load_policy(str(path)).places() == [str(tmp_path / "data")]
+    assert load_policy(str(path)).places("/app") == ["/app/data"]
 
 
 @pytest.mark.parametrize(

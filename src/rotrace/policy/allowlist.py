@@ -354,7 +354,8 @@ def own_terminals() -> list[str]:
 
 class Policy(NamedTuple):
     """A policy file as read: its entries (relative ones as written, see `resolve`), the mounts
-    whose data must survive a restart, and the settings (env) the application runs with."""
+    whose data must survive a restart (as written too, see `places`), and the settings (env)
+    the application runs with."""
 
     defaults: bool
     allow: list[str]
@@ -366,6 +367,12 @@ class Policy(NamedTuple):
         """The allow entries, relative ones made absolute against `project` (default: the
         directory of the policy file)."""
         return [expand(a, project or self.home) for a in self.allow]
+
+    def places(self, project: str | None = None) -> list[str]:
+        """The persistent places, as `resolve` makes the allow entries absolute: against the
+        same directory (a trace's project for `check`), so that `persistent = ["data"]` is the
+        place `allow = ["data"]` allows."""
+        return [expand(p, project or self.home) for p in self.persistent]
 
     @property
     def relative(self) -> bool:
@@ -450,7 +457,7 @@ def load_policy(path: str) -> Policy:
     ):
         raise BadInput(f"policy {path}: 'env' must be a table of NAME = \"value\" (NAME a shell identifier)")
     home = os.path.dirname(os.path.realpath(source))
-    return Policy(defaults, allow, [expand(p, home) for p in persistent], dict(env), home)
+    return Policy(defaults, allow, persistent, dict(env), home)
 
 
 def load_policy_file(path: str) -> tuple[bool, list[str]]:
