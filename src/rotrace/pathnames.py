@@ -55,6 +55,8 @@ _KNOWN_RULES = (
     (Lazy(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
     # mkstemp's 6 characters: git's objects and packs on their way in, glibc's sem_open
     (Lazy(r"^(tmp_(?:obj|pack|idx|midx|rev|bitmap)_|sem\.)[A-Za-z0-9]{6}$"), r"\1*"),
+    # Python's multiprocessing semaphores (sem_open of /mp-, then tempfile's 8 characters)
+    (Lazy(r"^(sem\.mp-)[a-z0-9_]{8}$"), r"\1*"),
     # cmake: a generated file's `.tmp` and 5 hex, its compiler checks' TryCompile-XXXXXX, cmTC_NNNNN
     (Lazy(r"(?<=\.tmp)[0-9a-f]{5}$"), "*"),
     (Lazy(r"^(TryCompile-)[A-Za-z0-9]{6}$|^(cmTC_)[0-9a-f]{5}(?=$|[._])"), r"\1\2*"),

@@ -68,6 +68,9 @@ def test_pytests_numbered_base_and_a_uuid_are_per_run_names() -> None:
     assert known_run_path("/tmp/pytest-of-root/pytest-4") and known_run_path(f"/t/garbage-{uuid.uuid4()}")
     assert {generalise(f"/t/garbage-{uuid.uuid4()}") for _ in range(50)} == {"/t/garbage-*"}
     assert generalise("/srv/pytest-of-root") == "/srv/pytest-of-root"  # no number: kept
+    # multiprocessing's semaphores: tempfile's 8 characters, a digit among them or not
+    assert {generalise(f"/dev/shm/sem.mp-{n}") for n in ("idexpjpi", "k3x_q9zb")} == {"/dev/shm/sem.mp-*"}
+    assert known_run_path("/dev/shm/sem.mp-idexpjpi")
 
 
 def test_pythons_temporary_names_are_per_run_names() -> None:
