@@ -401,7 +401,7 @@ def render(
     project = header.cwd if header.cwd and not maps else None
     seen = tuple((where(mount), text) for mount, text in coverage(header, plan, verdicts))
     merged = tuple(tuple(source.command) for source in header.sources)
-    target = Target(header.command, container, programs, reads, project, seen, merged)
+    target = Target(header.command, container, programs, reads, project, seen, merged, header.user)
     return RENDERERS[fmt](where.plan(plan), target)
 
 

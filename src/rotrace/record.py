@@ -95,6 +95,12 @@ class TraceHeader:
             source.environment = redact.environment(source.environment)
             source.labels = redact.environment(source.labels)
 
+    @property
+    def user(self) -> tuple[int, int] | None:
+        """(uid, gid) the command ran as (a merged trace's: where its runs agree), None: unknown."""
+        uid, gid = self.environment.get("uid", ""), self.environment.get("gid", "")
+        return (int(uid), int(gid)) if uid.isdigit() and gid.isdigit() else None
+
     def seen_in(self, runs: Collection[int]) -> str | None:
         """A merged trace's coverage of a place: in how many of its runs it was written, and by
         which (one run only is flagged: a one-off, or a path the other runs did not reach)."""

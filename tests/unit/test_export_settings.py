@@ -242,3 +242,14 @@ def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
 def test_map_that_is_not_two_absolute_paths_is_a_usage_error(bad: str) -> None:
     with pytest.raises(BadOption, match="HOST=IMAGE"):
         parse_map(bad)
+
+
+def test_a_k8s_claim_for_a_run_as_another_user_sets_its_fsgroup() -> None:
+    """A new claim is root's: a run as uid 1000 gets the Pod's fsGroup (its group's), so that
+    the app can write there; a run as root needs none."""
+    import yaml
+
+    for user, group in (((1000, 1001), {"fsGroup": 1001}), ((0, 0), None), (None, None)):
+        text = RENDERERS["k8s"](_plan(), Target(["app"], user=user)).text
+        spec = yaml.safe_load(text)["spec"]
+        assert spec.get("securityContext") == group, (user, text)

@@ -240,6 +240,28 @@ def test_a_new_claim_for_a_non_root_pod_without_fsgroup_is_said(tmp_path: Path) 
     assert not [n for n in harden(Manifest(with_group), _merged(tmp_path), (), []).notes if "fsGroup" in n]
 
 
+def test_a_new_claim_gets_the_fsgroup_the_app_writes_as(tmp_path: Path) -> None:
+    """The image's user (no runAsUser: uid 1000 in the trace) got a new claim, which Kubernetes
+    makes root's, without a word: its database, and the initContainer filling the claim, could
+    not write there. The Pod's fsGroup is set: the container's runAsGroup, else the group the
+    trace ran with; none for a run as root, and none over the manifest's own."""
+    users = {"uid": "1000", "gid": "1000"}
+    image_user = DEPLOYMENT.replace("securityContext:\n        runAsUser: 1000   # app\n      ", "")
+    assert "runAsUser" not in image_user
+    hardened = harden(Manifest(image_user), _merged(tmp_path, environment=users), (), [])
+    spec = _docs(hardened.text)[0]["spec"]["template"]["spec"]
+    assert spec["securityContext"] == {"fsGroup": 1000}, spec
+    assert any("fsGroup is set to 1000" in n for n in hardened.notes), hardened.notes
+    grouped = DEPLOYMENT.replace(
+        "runAsUser: 1000   # app", "runAsUser: 1000   # app\n        runAsGroup: 3000"
+    )
+    spec = _docs(harden(Manifest(grouped), _merged(tmp_path, environment=users), (), []).text)[0]
+    assert spec["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 3000
+    as_root = harden(Manifest(image_user), _merged(tmp_path, environment={"uid": "0", "gid": "0"}), (), [])
+    assert "securityContext" not in _docs(as_root.text)[0]["spec"]["template"]["spec"]
+    assert not [n for n in as_root.notes if "fsGroup" in n]
+
+
 def test_a_container_working_elsewhere_than_the_trace_asks_for_map(tmp_path: Path) -> None:
     """Traced in a checkout (/app here), run in the image from /srv/shop: the mounts name the
     checkout's paths unless --map says where they are in the image."""

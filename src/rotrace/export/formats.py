@@ -60,6 +60,7 @@ class Target:
     coverage: tuple[tuple[str, str], ...] = ()
     # a merged trace's runs, each by its command: the plan is for all of them, not the first
     merged: tuple[tuple[str, ...], ...] = ()
+    user: tuple[int, int] | None = None  # (uid, gid) the command ran as, where known
 
 
 def _is_utf8(path: str) -> bool:
@@ -336,12 +337,21 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
     if env:  # the kubelet expands `$(NAME)` and `$$` in a value: written to come back as it is
         container["env"] = [{"name": n, "value": kubelet_literal(v)} for n, v in env.items()]
     spec: dict[str, object] = {"containers": [container]}
+    owner: list[str] = []
+    if claimed and target.user is not None and target.user[0] != 0:
+        uid, gid = target.user  # a new claim is root's: the group the run wrote as gets it
+        if gid != 0:
+            spec["securityContext"] = {"fsGroup": gid}
+        owner = [
+            f"the run wrote as uid {uid}, and a new claim is root's: "
+            + (f"fsGroup {gid} makes it the group's to write" if gid != 0 else "set the Pod's fsGroup")
+        ]
     if named or claimed:
         container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in [*named, *claimed]]
         spec["volumes"] = [{"name": n, "emptyDir": {}} for n, _ in named] + [
             {"name": n, "persistentVolumeClaim": {"claimName": n}} for n, _ in claimed
         ]
-    lines = _build_lines(plan)
+    lines = [*_build_lines(plan), *owner]
     for name, path in claimed:
         lines += [f"{path} must survive a restart (an emptyDir would lose it): a claim for it, to adapt:"]
         lines += _claim(name)

@@ -200,25 +200,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _run_as(workload: Workload, container: Any) -> object:
-    """The uid the container runs as (its securityContext's, else the Pod's); None: not said
-    (the image's user)."""
+def _run_as(workload: Workload, container: Any, key: str = "runAsUser") -> object:
+    """The uid the container runs as (`key`: runAsGroup, its gid), its securityContext's, else
+    the Pod's; None: not said (the image's user)."""
     pod = workload.spec.get("securityContext") if isinstance(workload.spec, dict) else None
     own = container.get("securityContext")
-    users = [c.get("runAsUser") for c in (own, pod) if isinstance(c, dict) and c.get("runAsUser") is not None]
+    users = [c.get(key) for c in (own, pod) if isinstance(c, dict) and c.get(key) is not None]
     return users[0] if users else None
 
 
-def _owner_note(workload: Workload, container: Any, path: str, notes: list[str]) -> None:
-    """A new claim is usually owned by root: a Pod that runs as another user without an fsGroup
-    cannot write its database there."""
-    pod = workload.spec.get("securityContext") if isinstance(workload.spec, dict) else None
+def _claim_owner(
+    workload: Workload, container: Any, path: str, traced: tuple[int, int] | None, notes: list[str]
+) -> None:
+    """A new claim is usually owned by root: a Pod that runs as another user (its manifest's, else
+    the image's, which the trace ran as) cannot write its database there, nor can the initContainer
+    that fills it. The Pod's securityContext gets an fsGroup (the container's runAsGroup, else
+    the group the trace ran with), by which Kubernetes makes the claim the group's to write."""
+    pod = workload.spec.get("securityContext")
+    if isinstance(pod, dict) and pod.get("fsGroup") is not None:
+        return
     user = _run_as(workload, container)
-    if user not in (None, 0) and not (isinstance(pod, dict) and pod.get("fsGroup") is not None):
+    if user is None and traced is not None:
+        user = traced[0]
+    if user in (None, 0):
+        return
+    group = _run_as(workload, container, "runAsGroup")
+    if group is None and traced is not None and traced[0] == user:
+        group = traced[1]
+    if not isinstance(group, int) or group == 0 or not (pod is None or isinstance(pod, dict)):
         notes.append(
             f"{workload.describe()}: {path} is a new claim and the container runs as uid {user} with no "
             "fsGroup: set the Pod's securityContext.fsGroup so that it can write there"
         )
+        return
+    if pod is None:
+        workload.spec.insert(0, "securityContext", mapping(fsGroup=group))
+    else:
+        pod["fsGroup"] = group
+    notes.append(
+        f"{workload.describe()}: {path} is a new claim, which Kubernetes creates root's, and the"
+        f" container runs as uid {user}: the Pod's securityContext.fsGroup is set to {group}, the"
+        " group it writes there as"
+    )
 
 
 # Volumes Kubernetes always mounts read-only: the API's data (since 1.9.4), an OCI image's files.
@@ -408,7 +431,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                     "node mounts it); a StatefulSet's volumeClaimTemplates give each replica its own"
                 )
             if "persistentVolumeClaim" in source:
-                _owner_note(workload, container, path, notes)
+                _claim_owner(workload, container, path, header.user, notes)
                 claims[source["persistentVolumeClaim"]["claimName"]] = None
                 source = {"persistentVolumeClaim": mapping(**source["persistentVolumeClaim"])}
             else:
