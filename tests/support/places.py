@@ -22,3 +22,13 @@ def fixed_name_dir(prefix: str, parent: str | None = None) -> Path:
         if not is_general(os.path.basename(path)):
             return Path(path)
         os.rmdir(path)
+
+
+def remove_left_in_tmp(prefix: str) -> None:
+    """What a traced program made in the host's /tmp under `prefix` (the empty mount point of a
+    namespace of its own, a directory of its own): removed after its test."""
+    import glob
+    import shutil
+
+    for path in glob.glob(f"/tmp/{prefix}*"):
+        shutil.rmtree(path, ignore_errors=True)

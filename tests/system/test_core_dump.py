@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import invocation, site, work  # noqa: F401 (fixtures)
+from tests.support.places import remove_left_in_tmp
 from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 CRASH = """
@@ -82,8 +83,11 @@ def test_a_core_dump_in_a_namespace_of_its_own_is_never_placed_at_its_path(
     argv, env = invocation(user, site, work)
     trace = work / "t.json"
     command = ["unshare", "-Urm", "sh", "-c", FOREIGN, "sh", str(work), python, CRASH]
-    run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    try:
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        remove_left_in_tmp("rotrace-core-")
     assert "Traceback" not in run.stderr, run.stderr
     assert [p for p in work.iterdir() if p.name.startswith("core")], "the kernel wrote no core in the bind"
     dumps = [e for e in json.loads(trace.read_text())["events"] if e["syscall"] == "coredump"]

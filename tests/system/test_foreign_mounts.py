@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
+from tests.support.places import remove_left_in_tmp
 from tests.support.tracing import PY, rotrace_cli
 
 # $1: the directory outside the allowlist; a bind of it at /tmp/x-PID (allowed), and a write
@@ -66,6 +67,7 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
         assert ("create", f"{home}/shared") in placed  # the namespace reaches it where rotrace does
     finally:
         subprocess.run(["rm", "-rf", str(home)], check=False)
+        remove_left_in_tmp("rotrace-foreign-")
 
 
 # A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.places import remove_left_in_tmp
 from tests.support.tracing import PY
 
 ROTRACE = [PY, "-m", "rotrace"]
@@ -303,7 +304,10 @@ def test_a_write_rotrace_cannot_place_is_never_said_to_have_gone_through(tmp_pat
     """
     trace = tmp_path / "t.json"
     argv = [*ROTRACE, "run", mode, "--json", str(trace), "--", PY, "-c", textwrap.dedent(code)]
-    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    finally:
+        remove_left_in_tmp("rotrace-unplaced-")
     assert proc.returncode == 1, proc.stderr
     (chmod,) = [e for e in json.loads(trace.read_text())["events"] if e["op"] == "chmod"]
     assert chmod["unresolved"] and chmod["result"] == 0 and chmod["allowed"] is False
