@@ -76,13 +76,15 @@ def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tm
     assert any("goes on running" in w for w in trace["warnings"])
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT], ids=["SIGINT", "SIGQUIT"])
 def test_a_process_let_go_has_no_exit_status_in_the_trace_the_report_or_a_merge(
-    service: subprocess.Popen[bytes], tmp_path: Path
+    service: subprocess.Popen[bytes], tmp_path: Path, signum: int
 ) -> None:
     """It never exited: neither "exit status 0" in the report nor 0 in the trace (null, as a
-    checkpoint's, with "let_go": true); a merge of it keeps that for its run."""
+    checkpoint's, with "let_go": true); a merge of it keeps that for its run. SIGQUIT (^\\)
+    killed rotrace without a word, trace and report lost: it lets go as the others do."""
     rotrace = _attach(service.pid, tmp_path)
-    rotrace.send_signal(signal.SIGINT)
+    rotrace.send_signal(signum)
     _, err = rotrace.communicate(timeout=20)
     assert "let go, still running" in err and "exit status" not in err, err
     trace = json.loads((tmp_path / "t.json").read_text())

@@ -309,3 +309,62 @@ def test_a_sigterm_while_the_sandbox_starts_leaves_nothing_behind(tmp_path: Path
         time.sleep(0.3)
         assert _left_running(mark) == [], (delay, _left_running(mark))
         assert _rotrace_dirs() == before, delay
+
+
+def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> None:
+    """A SIGKILL of rotrace while bwrap started left bwrap running for good (its --die-with-parent
+    takes effect once it has started); a SIGTERM after the command ran, during the clean-up,
+    was "stopped before the command ran", the trace lost and the copy left; the sandbox's tracer
+    killed while the command ran was "the sandbox could not start". Now: nothing is left, a run
+    that ended is reported with its trace, and the tracer's end is said as it was."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2000):
+        (data / f"f{i}").write_text("x")
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'allow = ["{data}"]\npersistent = ["{data}"]\n')
+    before = _rotrace_dirs()
+    mark = f"rotrace-ended-{os.getpid()}"
+    for signum, delay in [(9, 0.05), (9, 0.1), (9, 0.2), (15, 0.3), (15, 0.5), (15, 0.8), (1, 0.6)]:
+        trace = tmp_path / "t.json"
+        trace.unlink(missing_ok=True)
+        argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", "--policy", str(policy),
+                "--json", str(trace), "--", "sh", "-c", f"echo x > {data}/new # {mark}"]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(delay)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        time.sleep(0.5)
+        assert _left_running(mark) == [], (signum, delay, _left_running(mark))
+        assert "Traceback" not in stderr, stderr
+        if proc.returncode in (0, 1, 8, 9):  # the run ended before the signal: reported, its trace written
+            assert trace.exists(), (signum, delay, stderr)
+        if signum != 9:
+            assert proc.returncode in (0, 1, 8, 9, 128 + signum), (signum, delay, proc.returncode, stderr)
+            assert _rotrace_dirs() == before, (signum, delay)
+    # the tracer inside killed while the command runs: said as such, nothing left
+    argv = [
+        PY,
+        "-m",
+        "rotrace",
+        "run",
+        "-q",
+        "--read-only",
+        "--",
+        "sh",
+        "-c",
+        f"echo started; exec sleep 97 # {mark}",
+    ]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+    running = [line.split() for line in _left_running(mark)]
+    (inner,) = [
+        int(pid) for pid, program, *args in running if program == PY and "rotrace.sandbox.inner" in args
+    ]
+    os.kill(inner, 9)
+    _, stderr = proc.communicate(timeout=60)
+    assert "ended before the command's result" in stderr and "could not start" not in stderr, stderr
+    time.sleep(0.3)
+    assert _left_running(mark) == [] and _rotrace_dirs() == before

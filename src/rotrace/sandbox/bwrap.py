@@ -44,7 +44,7 @@ from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.sandbox.inner import inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Ready, Result, pipe, receive
-from rotrace.tracer.linux.hardening import capabilities
+from rotrace.tracer.linux.hardening import capabilities, die_with_parent
 from rotrace.tracer.signals import SignalRelay, defer_stops, stop_if_asked, stopping
 
 INSTALL_HINT = (
@@ -237,8 +237,11 @@ def seeded(
     if not wanted:
         yield {}
         return
-    top = tempfile.mkdtemp(prefix="rotrace-seed-")
+    _remove_stale(tempfile.gettempdir(), _SEED_PREFIX)
+    defer_stops()  # made and named at once: a stop between the two would leave it behind
+    top = tempfile.mkdtemp(prefix=f"{_SEED_PREFIX}{os.getpid()}-")
     try:
+        stop_if_asked()
         seeds: dict[str, str] = {}
         for i, path in enumerate(wanted):
             copy = os.path.join(top, str(i))
@@ -249,6 +252,7 @@ def seeded(
             seeds[path] = copy
         yield seeds
     finally:
+        defer_stops()  # removed whole, whatever signal comes now
         if not _remove(top) and left is not None:
             left.append(top)
 
@@ -269,6 +273,7 @@ def _copy(source: str, copy: str) -> tuple[int, str]:
         stop_if_asked()
         _, said = proc.communicate()
     except BaseException:
+        defer_stops()
         proc.kill()
         proc.wait()
         raise
@@ -285,6 +290,7 @@ DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 # reach (--keep-writes binds /tmp: it swapped the copies, and kept device nodes of its own).
 DEVICES_HOME = "/dev"
 _DEVICES_PREFIX = "rotrace-dev-"
+_SEED_PREFIX = "rotrace-seed-"  # in the temporary directory: a copy of a persistent place
 
 
 @contextlib.contextmanager
@@ -299,13 +305,16 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
     if os.geteuid() != 0 or _no_devices(DEVICES_HOME):
         yield []
         return
-    _remove_stale(DEVICES_HOME)
+    _remove_stale(DEVICES_HOME, _DEVICES_PREFIX)
+    defer_stops()  # made and named at once: a stop between the two would leave it behind
     try:
         top = tempfile.mkdtemp(prefix=f"{_DEVICES_PREFIX}{os.getpid()}-", dir=DEVICES_HOME)
     except OSError:
+        stop_if_asked()
         yield []
         return
     try:
+        stop_if_asked()
         args: list[str] = []
         for name in DEVICE_NODES:
             host = os.stat(f"/dev/{name}")
@@ -322,6 +331,7 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
             args += ["--dev-bind", node, f"/dev/{name}"]
         yield args
     finally:
+        defer_stops()  # removed whole, whatever signal comes now
         if not _remove(top):
             left.append(top)
 
@@ -335,12 +345,13 @@ def _no_devices(directory: str) -> bool:
         return True
 
 
-def _remove_stale(directory: str) -> None:
-    """The device copies of a rotrace that is gone (killed before it could remove them)."""
+def _remove_stale(directory: str, prefix: str) -> None:
+    """The copies (`prefix` then its maker's pid) of a rotrace that is gone, killed before it
+    could remove them (SIGKILL)."""
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
         for entry in entries:
-            pid = entry.name.removeprefix(_DEVICES_PREFIX).split("-", 1)[0]
-            if entry.name.startswith(_DEVICES_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            pid = entry.name.removeprefix(prefix).split("-", 1)[0]
+            if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
                 _remove(entry.path)
 
 
@@ -385,6 +396,19 @@ def find_bwrap() -> str:
     if found is None:
         raise SandboxError(INSTALL_HINT)
     return found
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """In bwrap's child, before its exec: SIGKILL when rotrace goes (bwrap's --die-with-parent
+    takes effect only once bwrap has started: rotrace killed before left bwrap running for good),
+    and gone at once if rotrace is gone already."""
+
+    def arrange() -> None:
+        die_with_parent()
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arrange
 
 
 def _child_pid(fd: int) -> int:
@@ -466,7 +490,8 @@ def _trace_in(
         # Its own session, as the sandbox's process has (--new-session): a terminal's ^C reaches
         # rotrace, which relays it to the tracer inside, not bwrap, which it would kill (and
         # with it, --die-with-parent, the trace)
-        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w), start_new_session=True)
+        dies = _dies_with(os.getpid())  # this process has one thread: a preexec_fn is safe here
+        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w), start_new_session=True, preexec_fn=dies)  # noqa: PLW1509
     except OSError as exc:
         for fd in (read_fd, write_fd, info_r, info_w):
             os.close(fd)
@@ -502,8 +527,10 @@ def _trace_in(
                 elif isinstance(message, Ready) and inner_pid:
                     ready.append(inner_pid)
                     relay.flush()
+        defer_stops()  # the command ran: what follows is the clean-up, and the report
         code = proc.wait()
     except BaseException:  # stopped (signals.stopping) while bwrap started, or a fault: nothing left
+        defer_stops()
         if inner_pid:
             _tell(inner_pid, signal.SIGKILL)  # its namespace's PID 1: every process in it goes with it
         proc.kill()  # and --die-with-parent, the tracer inside dies with bwrap (inner.py)
@@ -512,6 +539,11 @@ def _trace_in(
     finally:
         signal.signal(signal.SIGUSR1, previous)
         os.close(read_fd)
+    if outcome is None and ready:
+        raise TraceFailed(
+            f"the read-only sandbox's tracer ended before the command's result (bwrap exited {code}:"
+            " killed?); the trace of what ran is incomplete and not written"
+        )
     if outcome is None:
         raise SandboxError(
             f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"

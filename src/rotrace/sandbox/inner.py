@@ -33,16 +33,19 @@ def inner_options(options: TraceOptions) -> str:
 
 
 def main(argv: list[str]) -> int:
+    hardening.die_with_parent()  # bwrap's --die-with-parent may not reach its pid namespace's PID 1
     hold()  # a signal rotrace passes on before the command runs is answered once it does
     fd = int(argv[0])
-    send(fd, Ready())  # rotrace passes on what it held until now
+    try:
+        send(fd, Ready())  # rotrace passes on what it held until now
+    except OSError:  # rotrace is gone (killed as it started): nothing to trace for
+        return 1
     given = marshal.loads(bytes.fromhex(argv[1]))
     reopen = [int(n) for n in argv[2].split(",")] if argv[2] != "-" else []
     command = argv[argv.index("--") + 1 :]
     # The pipe out of the sandbox, out of the command's reach: not handed on by exec (it came
     # inheritable, through bwrap), nor through /proc or ptrace of this process.
     os.set_inheritable(fd, False)
-    hardening.die_with_parent()  # bwrap's --die-with-parent may not reach its pid namespace's PID 1
     hardening.undumpable()
     # As root bwrap kept Docker's capabilities and CAP_SYS_PTRACE, which the tracer needs for a
     # process that changes its uid (gosu, su): the command gets Docker's only, and no more by exec.

@@ -15,7 +15,7 @@ from rotrace.tracer.linux import hardening, kernel, landlock
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
-from rotrace.tracer.signals import SignalRelay, ignored_at_start
+from rotrace.tracer.signals import RELAYED, SignalRelay, ignored_at_start
 from rotrace.tracer.spawn import find_executable, ptrace_refused, shown_command, spawn
 
 
@@ -176,7 +176,7 @@ def attach_process(
     pid: int, sink: EventSink, options: TraceOptions | None = None, on_process: ProcessSink | None = None
 ) -> TraceResult:
     """Trace a running process (all its threads, and the children it makes from now on) until
-    it exits, or until rotrace is signalled (SIGINT, SIGTERM, SIGHUP): then every tracee is
+    it exits, or until rotrace is signalled (SIGINT, SIGTERM, SIGHUP, SIGQUIT): then every tracee is
     let go and goes on running. There is no seccomp filter for a process already running, so
     every syscall stops."""
     options = options or TraceOptions()
@@ -200,7 +200,7 @@ def attach_process(
     def detach(_signum: int, _frame: object) -> None:
         tracer.request_detach()
 
-    previous = {sig: signal.signal(sig, detach) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, detach) for sig in RELAYED}
     try:
         tracer.loop(pid, threads)
     except BaseException:

@@ -86,11 +86,16 @@ def stopping() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        global _deferring
+        _deferring = False  # a clean-up's (`defer_stops`) end: the run is over, or stopped already
+        _DEFERRED.clear()
 
 
 def defer_stops() -> None:
-    """Within `stopping`, until `stop_if_asked`: a step that must not be cut in two (a process
-    started, not yet known by its pid: Popen raising after the fork leaves it running, unknown)."""
+    """Within `stopping`, until `stop_if_asked` or its end: a step that must not be cut in two (a
+    process started, not yet known by its pid: Popen raising after the fork leaves it running,
+    unknown), or the clean-up after the command ran (or after a first stop: a second one would
+    leave the copies half removed)."""
     global _deferring
     _deferring = True
 
