@@ -975,3 +975,43 @@ def test_no_overlay_leaves_a_whiteout_on_the_hosts_files(user: str, site: Path, 
         cwd=work, env=invocation(user, site, work)[1], capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert unshare.returncode == 8 and "Operation not permitted" in unshare.stderr, unshare.stderr
+
+
+# Each way to make or change a mount, tried by the command: what each came to (an errno, or "made").
+MOUNTS = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    if libc.syscall(nr, *args) < 0:
+        return ctypes.get_errno()
+    return "made"
+outcome = {
+    "fsopen": call(430, b"overlay", 0),  # the new API: an overlay built by fsconfig, never mount(2)
+    "fspick": call(433, -100, b"/tmp", 0),
+    "open_tree": call(428, -100, b"/tmp", 1),  # OPEN_TREE_CLONE
+    "mount": call(165, b"none", b"/tmp", b"tmpfs", 0, None),
+    "userns": call(272, 0x10000000),  # unshare(CLONE_NEWUSER)
+}
+print(outcome)
+"""
+
+
+@pytest.mark.needs("bwrap")
+@CONFINED
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_no_mount_is_made_nor_a_user_namespace_in_a_confined_run(
+    confined: list[str], user: str, site: Path, work: Path
+) -> None:
+    """Under --enforce, an overlay built with the new mount API (fsopen, fsconfig: no mount(2)
+    at all) emptied a work directory outside the allowlist and copied a set-user-ID program up
+    into an allowed one, by the kernel with the mounter's rights: Landlock's rules and the
+    tracer saw nothing, and the report said "no violations"; as another user, in a user
+    namespace of its own. Every call that makes or changes a mount, and a new user namespace,
+    is refused (EPERM), as Docker's default profile refuses them."""
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    proc = rotrace(["run", *confined, "--", python, "-c", MOUNTS], user=user, site=site, cwd=work)
+    outcome = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert outcome == dict.fromkeys(["fsopen", "fspick", "open_tree", "mount", "userns"], errno.EPERM), (
+        outcome,
+        proc.stderr,
+    )

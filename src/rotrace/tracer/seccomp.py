@@ -63,6 +63,10 @@ SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 # use (a root command's set-user-ID shell in /tmp is every user's root shell), so a run whose
 # writes land there makes none (`privileged`).
 SET_ID_BITS = stat.S_ISUID | stat.S_ISGID
+# Every call that makes or changes a mount, refused in a run whose writes land on the host's files
+# (_guard's `mounts`), as Docker's default profile refuses them to a container.
+MOUNT_CALLS = ("mount", "umount2", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig",
+               "fsmount", "fspick", "mount_setattr", "pivot_root")  # fmt: skip
 X32_IOCTL = 514
 
 # struct seccomp_data offsets.
@@ -226,6 +230,7 @@ def _guard(
     privileged: Sequence[tuple[int, int, int | None, bool]] = (),
     openat2: Sequence[int] = (),
     userns: Sequence[int] = (),
+    mounts: Sequence[int] = (),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
@@ -244,7 +249,10 @@ def _guard(
     and clone's numbers, whose flags are their first argument) a new user namespace, EPERM, as
     Docker's default profile has it: in one, a command may mount an overlay whose upper
     directory is one of the host's it may write, where the kernel then makes whiteouts (device
-    nodes, 0:0) with no system call of the command's to refuse."""
+    nodes, 0:0) with no system call of the command's to refuse. And (`mounts`) every call that
+    makes or changes a mount, old API and new (fsopen, fsconfig, fsmount, fspick, open_tree...):
+    building an overlay, the kernel empties its work directory and copies files up (a set-user-ID
+    one too) with the mounter's rights, which neither Landlock's rules nor the tracer see."""
     opens, unlinks = queues
     by_args: dict[tuple[int, int | None, bool], list[int]] = {}
     for nr, mode_arg, flags_arg, devices in privileged:
@@ -260,6 +268,8 @@ def _guard(
         asm.jump(BPF_JEQ_K, nr, f"{tag}_whiteout", None)
     for nr in userns:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_userns", None)
+    for nr in mounts:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
     for nr in opens:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_mq_open", None)
     for nr in unlinks:
@@ -336,8 +346,8 @@ def build_filter(
     answered EPERM (False: the tracer refuses it, and records it); `refuse_privileges`
     (confined, the writes on the host's files): so is a set-ID or device mode (`privileged`),
     EPERM, where the tracer does not refuse it; `host_files` (the same runs): openat2 is answered
-    ENOSYS (_privileged_calls); `refuse_userns` (the read-only sandbox): a new user namespace is
-    answered EPERM (`_guard`). `trace=False`: nothing
+    ENOSYS (_privileged_calls), and every call that makes or changes a mount EPERM; `refuse_userns`
+    (the same runs): a new user namespace is answered EPERM (`_guard`). `trace=False`: nothing
     traps (the guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
@@ -373,6 +383,9 @@ def build_filter(
             modes = _privileged_calls(table, not enforced) if refuse_privileges else []
             openat2 = [table.numbers["openat2"]] if host_files else []
             userns = [table.numbers["unshare"], table.numbers["clone"]] if refuse_userns else []
+            mounts = (
+                [table.numbers[name] for name in MOUNT_CALLS if name in table.numbers] if host_files else []
+            )
             if x32:
                 modes += [(x32 | nr, mode, flags, devices) for nr, mode, flags, devices in modes]
                 openat2 += [x32 | nr for nr in openat2]
@@ -382,9 +395,21 @@ def build_filter(
                 opens += [x32 | nr for nr in opens]
                 unlinks += [x32 | nr for nr in unlinks]
                 userns += [x32 | nr for nr in userns]
+                mounts += [x32 | nr for nr in mounts]
             queues = (opens, unlinks)
             _guard(
-                asm, table.name, ioctls, rings, requests, renames, queues, families, modes, openat2, userns
+                asm,
+                table.name,
+                ioctls,
+                rings,
+                requests,
+                renames,
+                queues,
+                families,
+                modes,
+                openat2,
+                userns,
+                mounts,
             )
         if trace:
             _table_block(asm, table, all_opens, x32)
