@@ -62,13 +62,17 @@ _KNOWN_RULES = (
     (Lazy(r"^(TryCompile-)[A-Za-z0-9]{6}$|^(cmTC_)[0-9a-f]{5}(?=$|[._])"), r"\1\2*"),
     # pytest's base temporary directory, numbered one past the last run's (pytest-of-USER/pytest-N)
     (Lazy(r"^(pytest-)[0-9]+$"), r"\1*"),
+    # coverage.py's parallel data files (.coverage.HOST.pidN.XrandomX)
+    (Lazy(r"(\.pid)[0-9]+\.X[A-Za-z0-9]{6}x(?=$|\.)"), r"\1*"),
     # a UUID (pytest's garbage-UUID, a job's or an upload's id)
     (Lazy(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "*"),
 )
 _RULES = (
     *_KNOWN_RULES,
     (Lazy(_PY_TEMP), "*"),
-    (Lazy(r"[0-9a-f]{16,}"), "*"),
+    # a long hex id and the numbers after it (joblib's NAME.<uuid hex>-<pid>-<thread>: a pid of 4
+    # digits stays a number of its own otherwise)
+    (Lazy(r"[0-9a-f]{16,}(?:-[0-9]+)*"), "*"),
     (Lazy(r"[0-9A-F]{16,}"), "*"),  # upper-case hex: gpg's keygrips
     (Lazy(r"[0-9]{5,}"), "*"),
 )

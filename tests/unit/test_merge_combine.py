@@ -373,3 +373,15 @@ def test_a_merged_plan_is_the_same_whichever_run_is_named_first(tmp_path: Path) 
         shutil.rmtree(dist, ignore_errors=True)
     shutil.rmtree(app)
     assert plans == [([str(dist)], [str(dist)])] * 4, plans
+
+
+def test_a_merged_plans_example_of_a_refused_place_is_the_same_in_either_order(tmp_path: Path) -> None:
+    """GNU patch writes FILE.oXXXXXX in the project: the example the plan gives of the writes it
+    cannot mount was the first run's name, and the committed policy's comment changed with the
+    order the traces were named in."""
+    app = fixed_name_dir("rotrace-app-", "/var/tmp")
+    found = {os.fsencode(app): DirState.CONTENT}
+    runs = [([event(str(app / f"a.txt.o{name}"))], found) for name in ("o5j0tJJ", "obBZBUq")]
+    examples = [[b.path for b in _merged_plan(tmp_path, app, order).blocked] for order in (runs, runs[::-1])]
+    shutil.rmtree(app)
+    assert examples[0] == examples[1] and len(examples[0]) == 1, examples

@@ -71,6 +71,13 @@ def test_pytests_numbered_base_and_a_uuid_are_per_run_names() -> None:
     # multiprocessing's semaphores: tempfile's 8 characters, a digit among them or not
     assert {generalise(f"/dev/shm/sem.mp-{n}") for n in ("idexpjpi", "k3x_q9zb")} == {"/dev/shm/sem.mp-*"}
     assert known_run_path("/dev/shm/sem.mp-idexpjpi")
+    # coverage.py's parallel data files; joblib's NAME.<uuid hex>-<pid>-<thread> with a short pid
+    assert generalise("/a/.coverage.vm.pid7959.XFu43X4x") == "/a/.coverage.vm.pid*"
+    assert generalise("/a/.coverage.vm.pid12.XFu43X4x.HDeNF") == "/a/.coverage.vm.pid*.HDeNF"
+    joblib = "/a/out/func_code.py.{}-{}-140213"
+    assert {generalise(joblib.format(uuid.uuid4().hex, pid)) for pid in (963, 9663)} == {
+        "/a/out/func_code.py.*"
+    }
 
 
 def test_pythons_temporary_names_are_per_run_names() -> None:

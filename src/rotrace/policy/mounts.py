@@ -1528,6 +1528,8 @@ class MountPlanner:
             kind = (self._planner.refusal(placement.point) or ("", ""))[0]
             b = Blocked(placement.point, generalise(raw), placement.reason, kind=kind)
             self._blocked[placement] = b
+        elif v.runs and (example := generalise(raw)) < b.path:  # a merged trace's: whichever run came first
+            b.path = example
         b.count += v.count  # a merged trace's event stands for that many writes
         if known is not None:
             b.explanations[known] = b.explanations.get(known, 0) + v.count
