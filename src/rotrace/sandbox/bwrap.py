@@ -332,8 +332,20 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
         yield args
     finally:
         defer_stops()  # removed whole, whatever signal comes now
-        if not _remove(top):
+        if not _remove_nodes(top):
             left.append(top)
+
+
+def _remove_nodes(top: str) -> bool:
+    """The device copies' directory removed: its nodes alone (out of the command's reach), at the
+    cost of a few calls, not the processes `_remove` starts for whatever a command left."""
+    try:
+        for name in os.listdir(top):
+            os.unlink(os.path.join(top, name))
+        os.rmdir(top)
+    except OSError:
+        return _remove(top)
+    return True
 
 
 def _no_devices(directory: str) -> bool:
