@@ -239,13 +239,15 @@ def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
-def _rotrace_dirs() -> set[str]:
-    """What a sandbox's run made for itself on the host, left: device copies, seeds."""
+def _rotrace_dirs(pid: int | None = None) -> set[str]:
+    """What a sandbox's run made for itself on the host, left: device copies, seeds (of the
+    rotrace whose pid is given: other runs on the machine make their own meanwhile)."""
     import glob
 
-    return {
-        p for top in ("/dev", "/tmp", tempfile.gettempdir()) for p in glob.glob(f"{top}/rotrace-dev-*")
-    } | set(glob.glob(f"{tempfile.gettempdir()}/rotrace-seed-*"))
+    mine = f"{pid}-" if pid is not None else ""
+    tops = ("/dev", "/tmp", tempfile.gettempdir())
+    found = {p for top in tops for p in glob.glob(f"{top}/rotrace-dev-{mine}*")}
+    return found | set(glob.glob(f"{tempfile.gettempdir()}/rotrace-seed-{mine}*"))
 
 
 def _left_running(mark: str) -> list[str]:
@@ -293,7 +295,6 @@ def test_a_sigterm_while_the_sandbox_starts_leaves_nothing_behind(tmp_path: Path
         (data / f"f{i}").write_text("x" * 100)
     policy = tmp_path / "p.toml"
     policy.write_text(f'allow = ["{data}"]\npersistent = ["{data}"]\n')
-    before = _rotrace_dirs()
     mark = f"rotrace-sigterm-{os.getpid()}"
     for delay in (0.0, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.7):
         argv = [PY, "-m", "rotrace", "run", "-q", "--read-only", "--policy", str(policy), "--",
@@ -308,7 +309,7 @@ def test_a_sigterm_while_the_sandbox_starts_leaves_nothing_behind(tmp_path: Path
         assert "Traceback" not in stderr, stderr
         time.sleep(0.3)
         assert _left_running(mark) == [], (delay, _left_running(mark))
-        assert _rotrace_dirs() == before, delay
+        assert _rotrace_dirs(proc.pid) == set(), delay
 
 
 def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> None:
@@ -323,7 +324,7 @@ def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> 
         (data / f"f{i}").write_text("x")
     policy = tmp_path / "p.toml"
     policy.write_text(f'allow = ["{data}"]\npersistent = ["{data}"]\n')
-    before = _rotrace_dirs()
+    killed_by_9: list[int] = []
     mark = f"rotrace-ended-{os.getpid()}"
     for signum, delay in [(9, 0.05), (9, 0.1), (9, 0.2), (15, 0.3), (15, 0.5), (15, 0.8), (1, 0.6)]:
         trace = tmp_path / "t.json"
@@ -335,6 +336,8 @@ def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> 
         )
         time.sleep(delay)
         proc.send_signal(signum)
+        if signum == 9:
+            killed_by_9.append(proc.pid)
         _, stderr = proc.communicate(timeout=60)
         time.sleep(0.5)
         assert _left_running(mark) == [], (signum, delay, _left_running(mark))
@@ -343,7 +346,7 @@ def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> 
             assert trace.exists(), (signum, delay, stderr)
         if signum != 9:
             assert proc.returncode in (0, 1, 8, 9, 128 + signum), (signum, delay, proc.returncode, stderr)
-            assert _rotrace_dirs() == before, (signum, delay)
+            assert _rotrace_dirs(proc.pid) == set(), (signum, delay)
     # the tracer inside killed while the command runs: said as such, nothing left
     argv = [
         PY,
@@ -367,4 +370,6 @@ def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> 
     _, stderr = proc.communicate(timeout=60)
     assert "ended before the command's result" in stderr and "could not start" not in stderr, stderr
     time.sleep(0.3)
-    assert _left_running(mark) == [] and _rotrace_dirs() == before
+    assert _left_running(mark) == [] and _rotrace_dirs(proc.pid) == set()
+    killed = [pid for pid in killed_by_9 if _rotrace_dirs(pid)]
+    assert killed == [], killed  # a SIGKILLed rotrace's copies: removed by the runs after it
