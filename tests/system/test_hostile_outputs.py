@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -24,6 +22,7 @@ import yaml
 
 from rotrace.escape import safe_text
 from tests.support.places import fixed_name_dir
+from tests.support.terminal import stderr_on_a_terminal
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
 
@@ -308,25 +307,6 @@ def test_a_path_that_is_no_place_never_becomes_a_mount_or_an_allow_entry(tmp_pat
         shutil.rmtree(base)
 
 
-def _on_a_terminal(argv: list[str], env: dict[str, str]) -> str:
-    """stderr on a pseudo-terminal (a CI step run under `script`, `docker run -t`)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env)
-    os.close(slave)
-    seen = b""
-    while select.select([master], [], [], 30)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the other end closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=30)
-    os.close(master)
-    return seen.decode(errors="replace").replace("\r\n", "\n")
-
-
 @pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
 @pytest.mark.parametrize("log", [("GITHUB_ACTIONS", "true", "::"), ("TF_BUILD", "True", "##vso[")])
 @pytest.mark.parametrize("command", [["report"], ["report", "-v"], ["check"]])
@@ -354,7 +334,12 @@ def test_a_name_wrapped_onto_a_line_of_its_own_is_no_ci_command(
         }
         env.update({name: value, "COLUMNS": "120"})
         if terminal:
-            stdout, stderr = "", _on_a_terminal([*ROTRACE, *command, str(trace)], env)
+            stdout, stderr = (
+                "",
+                stderr_on_a_terminal([*ROTRACE, *command, str(trace)], env, 30)
+                .decode(errors="replace")
+                .replace("\r\n", "\n"),
+            )
         else:
             out = subprocess.run(
                 [*ROTRACE, *command, str(trace)], capture_output=True, text=True, env=env, timeout=60

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.terminal import stderr_on_a_terminal
 from tests.support.tracing import rotrace_cli
 
 DATA = Path(__file__).parent.parent / "data"
@@ -127,28 +128,7 @@ def test_secrets_in_the_environment_are_redacted(tmp_path: Path) -> None:
 
 def _through_a_terminal(argv: list[str]) -> bytes:
     """stderr on a pseudo-terminal, as a person at a terminal sees it."""
-    import pty
-    import select
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
-                            env=_env())  # fmt: skip
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 10)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the other end closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=20)
-    os.close(master)
-    return seen
+    return stderr_on_a_terminal(argv, _env())
 
 
 def test_live_status_on_a_terminal_only(tmp_path: Path) -> None:

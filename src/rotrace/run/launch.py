@@ -104,17 +104,15 @@ def _abandoning(handoff: Handoff) -> Iterator[None]:
     report process with it (a report process stopped while it parses would be left behind)."""
     import signal
 
+    from rotrace.tracer.signals import ending_with
+
     def leave(signum: int, _frame: object) -> None:
         handoff.abandon()
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
-    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with ending_with(leave):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _seal(request: RunRequest, *, tracer: bool, report: bool) -> None:

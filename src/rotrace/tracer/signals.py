@@ -80,15 +80,25 @@ def stopping() -> Iterator[None]:
         else:
             raise Stopped(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield
+        with ending_with(stop):
+            yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         global _deferring
         _deferring = False  # a clean-up's (`defer_stops`) end: the run is over, or stopped already
         _DEFERRED.clear()
+
+
+@contextlib.contextmanager
+def ending_with(handler: Callable[[int, FrameType | None], Any]) -> Iterator[None]:
+    """`handler` answers SIGTERM and SIGHUP (the signals that end a process, but ^C's) while
+    entered; what answered them before does again after."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def defer_stops() -> None:
