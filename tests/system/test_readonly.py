@@ -373,3 +373,18 @@ def test_a_sandbox_ended_any_way_leaves_nothing_and_says_how(tmp_path: Path) -> 
     assert _left_running(mark) == [] and _rotrace_dirs(proc.pid) == set()
     killed = [pid for pid in killed_by_9 if _rotrace_dirs(pid)]
     assert killed == [], killed  # a SIGKILLed rotrace's copies: removed by the runs after it
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's own device nodes are made as root")
+def test_a_device_node_the_machine_lacks_is_left_to_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container without /dev/tty: its copy was an error ("No such file"), exit 3, for every
+    --read-only run as root there. The nodes the machine has are copied, the others left out
+    (bwrap binds none of them either)."""
+    from rotrace.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "DEVICE_NODES", ("null", "rotrace-no-such-node", "zero"))
+    left: list[str] = []
+    with bwrap.own_devices(left) as args:
+        assert args[2::3] == ["/dev/null", "/dev/zero"], args
+        assert all(os.path.exists(a) for a in args[1::3])
+    assert left == [] and not [a for a in args[1::3] if os.path.exists(a)]

@@ -317,7 +317,10 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
         stop_if_asked()
         args: list[str] = []
         for name in DEVICE_NODES:
-            host = os.stat(f"/dev/{name}")
+            try:
+                host = os.stat(f"/dev/{name}")
+            except OSError:  # not on this machine (a container without a tty): bwrap binds none either
+                continue
             if not stat.S_ISCHR(host.st_mode):
                 continue
             node = os.path.join(top, name)
