@@ -63,7 +63,7 @@ def ignored_at_start() -> set[int]:
     return {int(s) for s in RELAYED if signal.getsignal(s) == signal.SIG_IGN} | _IGNORED_BEFORE
 
 
-_DEFERRED: list[int] = []  # stopping's signals that came within `deferred`, raised at its end
+_DEFERRED: list[int] = []  # stopping's signals that came after `defer_stops`, for `stop_if_asked`
 _deferring = False
 
 
