@@ -142,6 +142,7 @@ def known_run_name(name: str) -> bool:
     return any(pattern.search(name) for pattern, _ in _KNOWN_RULES)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a run's names repeat (site-packages, its package's): one pass each
 def generalise_name(name: str) -> str:
     for pattern, replacement in _RULES:
         name = pattern.sub(replacement, name)
