@@ -1589,7 +1589,7 @@ class MountPlanner:
             created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             seeded=seeded,
-            notes=[*self._notes(mounts), *kept_notes, *self._held_config_notes()],
+            notes=[*self._notes(mounts, fallback), *kept_notes, *self._held_config_notes()],
         )
 
     def _held_config_notes(self) -> list[str]:
@@ -1728,7 +1728,7 @@ class MountPlanner:
                 found[(kind, there, here)] = (count + 1, example)
         return found
 
-    def _notes(self, mounts: list[str]) -> list[str]:
+    def _notes(self, mounts: list[str], fallback: str | None) -> list[str]:
         notes = []
         cwd = self._planner.cwd
         inside = scratch_of(cwd) if cwd else None
@@ -1812,7 +1812,6 @@ class MountPlanner:
                 f"the virtual environment {venv} was there before the run: the plan's scratch places start"
                 " empty, as a container's do, so the command must make it again"
             )
-        fallback = self._fallback()
         for placement, check in self._unmet_checks():  # a place refused for its writes: said there
             checks = f"{check.count} checks" if check.count > 1 else "a check"
             then = (
