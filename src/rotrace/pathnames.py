@@ -193,5 +193,5 @@ def glob_regex(glob: str) -> re.Pattern[str]:
     """A glob `rotrace merge` made of per-run names (literal characters without glob meaning,
     `[...]` classes) as a regular expression."""
     return re.compile(
-        "".join(t if t.startswith("[") else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob))
+        "".join(t if len(t) > 1 else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL))
     )

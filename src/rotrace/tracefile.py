@@ -14,6 +14,7 @@ import errno
 import glob
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
@@ -26,7 +27,7 @@ from rotrace.escape import ci_safe_json
 from rotrace.events import OPS, DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, Known
 from rotrace.inputs import MiB, open_input, read_whole
-from rotrace.pathnames import text_of
+from rotrace.pathnames import glob_regex, text_of
 from rotrace.patterns import Lazy
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
@@ -386,7 +387,12 @@ def _generalised(obj: object, sources: int) -> Generalised:
     if not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**32 for r in runs):
         raise _Malformed("'runs' must be a list of run indices")
     _check_runs(tuple(runs), sources)
-    return Generalised(_field(obj, "glob", str), _int(obj, "names", low=1), tuple(runs))
+    glob = _field(obj, "glob", str)
+    try:
+        glob_regex(glob)
+    except re.error:  # what `merge` writes is literal characters and [...] classes of them
+        raise _Malformed(f"a generalised name is no glob `merge` makes: {glob!r}") from None
+    return Generalised(glob, _int(obj, "names", low=1), tuple(runs))
 
 
 def _environment(data: dict[str, Any]) -> dict[str, str]:

@@ -170,6 +170,38 @@ def test_a_diff_pairs_temporary_names_after_a_prefix_of_the_callers() -> None:
     assert [c.path for c in diff.disappeared] == ["/tmp/abck3x_q9zb"], diff
 
 
+def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
+    """`pip install --target`: mkdtemp(prefix="pip-target-") in /tmp, lib/python/pkg made in it,
+    pkg renamed into the project (refused there), the rest removed. A draw of letters only (1 in
+    17) is no per-run form, a draw with a digit is: two identical runs differed by every name
+    below it ("1 new violation"). A new name written below such a directory is still new."""
+
+    def run(draw: str, name: str = "__init__.py", base: str = "/tmp") -> list[Verdict]:
+        top = f"{base}/pip-target-{draw}"
+        return classify(
+            event(top, "mkdir", 0, syscall="mkdir"),
+            event(f"{top}/lib", "mkdir", 0, syscall="mkdir"),
+            event(f"{top}/lib/python", "mkdir", 0, syscall="mkdir"),
+            event(f"{top}/lib/python/pkg", "mkdir", 0, syscall="mkdir"),
+            event(f"{top}/lib/python/pkg/{name}"),
+            event(f"{top}/lib/python/pkg", "rename", 0, target="/srv/app/vendor/pkg", syscall="rename"),
+            event(f"{top}/lib/python", "delete", 0, syscall="rmdir"),
+            event(f"{top}/lib", "delete", 0, syscall="rmdir"),
+            event(top, "delete", 0, syscall="rmdir"),
+        )
+
+    for base in ("/tmp", "/srv/app/build"):  # a scratch place, the project (refused)
+        for a, b in (("xxvqqnfy", "k3x_q9zb"), ("k3x_q9zb", "asbvcbnk"), ("asbvcbnk", "fmzoelaj")):
+            diff = diff_traces(changes_of("/app", run(a, base=base)), changes_of("/app", run(b, base=base)))
+            assert diff.appeared == diff.disappeared == diff.became == [], (a, b, diff)
+        old, new = run("xxvqqnfy", base=base), run("k3x_q9zb", "evil.py", base=base)
+        diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+        assert [c.path for c in diff.appeared] == [f"{base}/pip-target-*/*/*/*/evil.py"], diff
+    kept = classify(event("/srv/app/build/pip-target-abcdefgh", "mkdir", 0, syscall="mkdir"))  # left
+    diff = diff_traces(changes_of("/app", run("xxvqqnfy", base="/srv/app/build")), changes_of("/app", kept))
+    assert [c.path for c in diff.new_violations] == ["/srv/app/build/pip-target-abcdefgh"], diff
+
+
 def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
     """gunicorn's worker heartbeat: mkstemp(prefix="wgunicorn-") unlinked at once, then written
     through its fd, whose name the kernel ends with ` (deleted)`: two identical runs differed by

@@ -14,6 +14,7 @@ from hypothesis import given
 
 from rotrace.errors import BadInput
 from rotrace.events import DirState, ProcessInfo
+from rotrace.pathnames import glob_regex
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
 from rotrace.tracefile import RenderedEvents, TraceWriter, read_trace, trace_files
@@ -151,6 +152,26 @@ def test_run_indices_past_a_merged_traces_sources_are_malformed(
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(BadInput, match=re.escape(said)):
+        list(read_trace(str(path))[1])
+
+
+def test_a_generalised_name_is_a_glob_of_literal_characters_and_classes(tmp_path: Path) -> None:
+    """A merged trace's glob `[` (a name's own bracket, no class) was compiled as a regular
+    expression: `rotrace diff` of it ended in an internal error (70). A lone bracket is the
+    character; a class no regular expression takes (`[z-a]`) is a malformed trace (3)."""
+    doc: dict[str, object] = {"schema": 3, "command": [], "exit_code": 0, "sources": [_SOURCE] * 2}
+    doc["events"] = []
+    path = tmp_path / "t.json"
+    for glob in ("/srv/[", "/srv/a[b", "/srv/x-[0-9][0-9]"):
+        doc["generalised"] = [{"glob": glob, "names": 2, "runs": [0, 1]}]
+        path.write_text(json.dumps(doc))
+        header, events = read_trace(str(path))
+        list(events)
+        assert [g.glob for g in header.generalised] == [glob]
+    assert glob_regex("/srv/a[b").fullmatch("/srv/a[b") and glob_regex("x-[0-9]").fullmatch("x-7")
+    doc["generalised"] = [{"glob": "/srv/[z-a]", "names": 2, "runs": [0, 1]}]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BadInput, match=re.escape("no glob `merge` makes: '/srv/[z-a]'")):
         list(read_trace(str(path))[1])
 
 

@@ -79,10 +79,13 @@ class Changes:
         self.environment = environment or {}
         self.by_key: dict[_Key, Change] = {}
         self.examples: dict[_Key, tuple[str, str | None]] = {}
-        # names the run made, with the keys their writes were noted under (until gone again),
-        # and those gone again: temporary names (bounded: past it, names are compared as they are)
+        # names the run made, with the keys their writes were noted under (until gone again);
+        # those made whose writes are noted by their per-run form (`_run_name`); and those gone
+        # again: temporary names (bounded: past it, names are compared as they are)
         self._made: dict[str, set[_Key]] = {}
+        self._formed: set[str] = set()
         self._temporary: set[str] = set()
+        self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         self.globs = [_relative(g, cwd) for g in generalised]
 
     def add(self, v: Verdict) -> None:
@@ -99,7 +102,8 @@ class Changes:
         flags = str(e.flags or "")
         # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
         gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
-        if gone and exact in self._made:  # made in the run and gone again: a temporary name
+        if gone and (exact in self._made or exact in self._formed):  # made and gone again: temporary
+            self._formed.discard(exact)
             self._transient(exact)
         succeeded = e.result is not None and e.result >= 0 and not e.failed
         made = succeeded and _makes_anew(e.op, flags)
@@ -112,6 +116,8 @@ class Changes:
         self._note(key, v, exact, exact_target)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
+        elif made and path != exact and len(self._formed) < _MADE_LIMIT:
+            self._formed.add(exact)
 
     def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
         change = self.by_key.get(key)
@@ -121,6 +127,30 @@ class Changes:
         change.errnos.add(v.event.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
+
+    def compared(self, path: str | None) -> str | None:
+        """A key's name as two traces compare it, once the run is over: each directory above it
+        that the run made and removed again (a rename away is one too) in its temporary form,
+        and the name too if it is one. pip's mkdtemp(prefix="pip-target-") holds lib/python/pkg,
+        made and removed, renamed out: its letters-only draw (1 in 17) is no per-run form, a
+        draw with a digit is (`pip-target-*`), and each name below it followed its directory."""
+        if path is None or not self._temporary:
+            return path
+        forms = self._forms
+        if forms is None:
+            forms = self._forms = {}
+            for exact in sorted(self._temporary):  # by the name itself, not its per-run form
+                name = _temporary_name(exact.rpartition("/")[2])
+                forms.setdefault(exact, name)
+                forms.setdefault(_run_name(exact), name)
+        parts = path.split("/")
+        prefix = parts[0]
+        for i in range(1, len(parts)):
+            prefix = f"{prefix}/{parts[i]}"
+            name = forms.get(prefix)
+            if name is not None:
+                parts[i] = name
+        return "/".join(parts)
 
     def _shown(self, exact: str) -> str:
         """The name a write is compared by: a temporary name (made and gone again in the run) as
@@ -163,9 +193,22 @@ _MADE_LIMIT = 1 << 16
 
 
 def _temporary(exact: str) -> str:
-    """A temporary name as compared: its directory's `*` (the directory by its per-run form)."""
-    directory = exact.rpartition("/")[0]
-    return f"{_run_name(directory) if directory else ''}/*"
+    """A temporary name as compared: its directory's `*`, or its maker's prefix and `*` for
+    tempfile's 8 characters after one (`pip-target-*`, as a draw with a digit is generalised);
+    the directory by its per-run form."""
+    directory, _, name = exact.rpartition("/")
+    return f"{_run_name(directory) if directory else ''}/{_temporary_name(name)}"
+
+
+# tempfile's 8 characters after a prefix of the caller's ending in `-` or `.`, before a suffix
+_AFTER_PREFIX = Lazy(r"(?<=[-.])[a-z0-9_]{8}" + NAME_END)
+
+
+def _temporary_name(name: str) -> str:
+    """The name of a temporary file or directory as compared: tempfile's 8 characters after a
+    prefix become `*`; any other name is `*` (ansible's ansible-local-PIDxxxxxxxx)."""
+    general = _AFTER_PREFIX.sub("*", name, count=1)
+    return general if general != name else "*"
 
 
 def _relative(path: bytes | str, cwd: str) -> str:
@@ -370,8 +413,9 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
 def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
     """The trace's changes by their keys, each name a merged glob matches written as the glob."""
     keyed: dict[_Key, Change] = {}
-    for (op, path, target), change in changes.by_key.items():
-        exact, exact_target = changes.examples.get((op, path, target), (path, target))
+    for (op, shown, shown_target), change in changes.by_key.items():
+        exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
+        path, target = changes.compared(shown) or shown, changes.compared(shown_target)
         merged, merged_target = globs(exact) or exact, globs(exact_target)
         key = (
             op,
