@@ -8,8 +8,11 @@ their cwd (fork, not clone(CLONE_FS)) are no reason for doubt: their writes stay
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.support.tracing import PY, loop_with_and_without_cache, run_traced
 
@@ -77,3 +80,87 @@ def test_a_process_that_changes_its_own_cwd_is_no_reason_for_doubt(loop: str, tm
     assert not wrong
     assert unresolved == 0 and placed == WRITES
     assert len(os.listdir(tmp_path / "x")) == WRITES
+
+
+_HOLDS_THE_DIRECTORY = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static const char *other;
+static int delay, exec_away;
+/* one getdents64 of the whole directory holds its lock: a mkdir there waits for it, its way
+   walked already */
+static void *lister(void *a) {
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    size_t size = 64 << 20;
+    syscall(SYS_getdents64, fd, malloc(size), size);
+    return 0;
+}
+/* while the mkdir waits: the shared cwd moves, then the process dies (a fatal signal, or
+   another thread's execve): the mkdir ends, with no exit stop */
+static void *mover(void *a) {
+    usleep(delay);
+    chdir(other);
+    if (exec_away) execl("/bin/true", "true", (char *)0);
+    kill(getpid(), SIGKILL);
+    return 0;
+}
+int main(int argc, char **argv) {
+    other = argv[2];
+    exec_away = atoi(argv[4]);
+    for (int i = 0; i < atoi(argv[3]); i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char name[32];
+            pthread_t a, b;
+            chdir(argv[1]);
+            delay = 8000 + (i % 4) * 4000;
+            snprintf(name, sizeof name, "x%d", i);
+            pthread_create(&a, 0, lister, 0);
+            usleep(3000);
+            pthread_create(&b, 0, mover, 0);
+            mkdir(name, 0755);
+            pause();
+            _exit(0);
+        }
+        waitpid(pid, 0, 0);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+def test_a_write_whose_thread_dies_in_the_call_is_placed_with_every_exit_check(
+    loop: str, tmp_path: Path
+) -> None:
+    """A mkdir waiting on its directory's lock (another thread lists the directory) while a
+    sibling moves the shared cwd and the process is killed, or execs: the call completes in the
+    first directory, and the thread's only stop is its PTRACE_EVENT_EXIT. It was placed from the
+    new cwd with none of the exit stop's checks: in the allowed directory, `no violations`."""
+    src, exe = tmp_path / "race.c", tmp_path / "race"
+    src.write_text(_HOLDS_THE_DIRECTORY)
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(exe), str(src)], check=True)
+    out, other = tmp_path / "out", tmp_path / "ok"
+    out.mkdir()
+    other.mkdir()
+    (out / "f").touch()
+    for i in range(40000):  # a listing long enough to hold the lock for tens of milliseconds
+        os.link(out / "f", out / f"{'a' * 200}{i:08d}")
+    for exec_away in ("0", "1"):
+        events, _ = run_traced([str(exe), str(out), str(other), "4", exec_away])
+        made = [e for e in events if e.op == "mkdir"]
+        assert len(made) == 4, [(e.syscall, e.op, e.path) for e in events]
+        really = {name for name in os.listdir(out) if name.startswith("x")}
+        assert really, "no mkdir completed in the first directory: the race did not happen"
+        wrong = [e.path for e in made if not e.unresolved and not os.path.isdir(e.path)]
+        assert not wrong, f"placed where no directory is ({sorted(really)} are in {out}): {wrong}"
+        for name in really:
+            os.rmdir(out / name)

@@ -289,9 +289,15 @@ class Tracer:
             ):
                 thread.fs = tid  # a cwd and root of its own now
             return
+        self._land(tid, thread, pending, result)
+
+    def _land(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
+        """Where a file call's paths landed, while its cwd and fds hold: at its exit, or (result
+        None) where the thread died inside it (a fatal signal, another thread's execve), with
+        the same checks: a sibling's chdir meanwhile, a name on the way renamed."""
         if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
             self.dircache.release(tid)  # changed no directory on its own paths' chains
-        pending.resolve(self.decoder.memory, tid, result, self.dircache)  # while its cwd and fds hold
+        pending.resolve(self.decoder.memory, tid, result, self.dircache)
         if pending.op in ("rename", "delete"):
             self.dircache.renamed(tid)  # a change for the writes it overlapped, not for itself
         if pending.context is not None:
@@ -468,8 +474,9 @@ class Tracer:
         tokio 1.42-1.47.0 programs, uv among them ("pidfd is ready to read").
         """
         thread = self.threads.get(tid)
-        if thread is not None and thread.pending is not None:  # killed in the call: its fs is still there
-            thread.pending.resolve(self.decoder.memory, tid, None)
+        pending = None if thread is None else thread.pending
+        if thread is not None and pending is not None and pending.op not in ("ring", "fds", "context"):
+            self._land(tid, thread, pending, None)  # killed in the call: its fs is still there
         status = kernel.get_event_msg(tid)
         if tid == self.root:
             self.root_exit = status
