@@ -2,8 +2,8 @@
 
 Generalisation works the way the Security Profiles Operator does for its profiles, so that a
 policy (or a diff) from one run holds for the next: `.tmpAbC123` -> `.tmp*`, `uv-<hash>.lock`
--> `uv-*.lock`, long runs of digits (pids, timestamps, ids) and long hex -> `*`. Short digit
-runs stay: they are more often versions or years than per-run names.
+-> `uv-*.lock`, long runs of digits (pids, timestamps, ids), long hex, a date or a time of day
+-> `*`. Other short digit runs stay: they are more often versions or years than per-run names.
 """
 
 from __future__ import annotations
@@ -67,8 +67,15 @@ _KNOWN_RULES = (
     # a UUID (pytest's garbage-UUID, a job's or an upload's id)
     (Lazy(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "*"),
 )
+# a date or a time of day: hydra's outputs/2026-12-06/13-50-59, TensorBoard's
+# runs/Dec06_13-50-59_HOST, a log's app_2026-12-06_13:50:59.log (the next run's is another)
+_STAMP_RULES = (
+    (Lazy(r"(?<![0-9])(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])"), "*"),
+    (Lazy(r"(?<![0-9])(?:[01][0-9]|2[0-3])([-:])[0-5][0-9]\1[0-5][0-9](?![0-9])"), "*"),
+)
 _RULES = (
     *_KNOWN_RULES,
+    *_STAMP_RULES,
     (Lazy(_PY_TEMP), "*"),
     # a long hex id and the numbers after it (joblib's NAME.<uuid hex>-<pid>-<thread>: a pid of 4
     # digits stays a number of its own otherwise)
@@ -174,6 +181,12 @@ def generalise(path: bytes | str, cwd: str | None = None) -> str:
     for pattern, replacement in _PATH_RULES:
         general = pattern.sub(replacement, general)
     return general
+
+
+def is_stamped(name: str) -> bool:
+    """The name holds a date or a time of day: drawn anew by the next run, even when one run
+    finds it there (made earlier the same day)."""
+    return any(pattern.search(name) is not None for pattern, _ in _STAMP_RULES)
 
 
 def is_general(name: str) -> bool:

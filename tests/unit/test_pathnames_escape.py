@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rotrace.escape import ci_safe_json, is_plain, safe_text
 from rotrace.export.formats import _toml, yaml_document
-from rotrace.pathnames import generalise, holder, is_general, is_under, known_run_path
+from rotrace.pathnames import generalise, holder, is_general, is_stamped, is_under, known_run_path
 
 
 def test_is_under_is_by_component() -> None:
@@ -78,6 +78,18 @@ def test_pytests_numbered_base_and_a_uuid_are_per_run_names() -> None:
     assert {generalise(joblib.format(uuid.uuid4().hex, pid)) for pid in (963, 9663)} == {
         "/a/out/func_code.py.*"
     }
+
+
+def test_a_date_and_a_time_of_day_are_per_run_names() -> None:
+    """hydra's outputs/DATE/TIME, TensorBoard's runs/MonDD_HH-MM-SS_HOST, a log named by its
+    time: two identical runs differed by them ("2 new violations"), and a plan mounted one."""
+    for when in ("2026-12-06/13-50-59", "2027-01-31/00-00-01"):
+        assert generalise(f"/srv/app/outputs/{when}/run.log") == "/srv/app/outputs/*/*/run.log"
+    assert generalise("/srv/runs/Dec06_13-50-59_host") == "/srv/runs/Dec06_*_host"
+    assert generalise("/srv/logs/app_2026-12-06_13:50:59.log") == "/srv/logs/app_*_*.log"
+    assert is_stamped("2026-12-06") and is_stamped("13-50-59") and not is_stamped("13-50")
+    for kept in ("certifi-2024.8.30.dist-info", "tzdata-2024.2", "v1.2.3", "x-2026-13-01", "24-61-00"):
+        assert generalise(f"/srv/{kept}") == f"/srv/{kept}", kept
 
 
 def test_pythons_temporary_names_are_per_run_names() -> None:

@@ -794,6 +794,32 @@ def test_a_directory_of_before_the_run_is_its_own_place_whatever_its_name() -> N
     assert plan.mounts == ["/srv/app"] or [b.point for b in plan.blocked] == ["/srv/app"], plan
 
 
+def test_a_date_or_a_time_of_day_is_never_a_mount_point() -> None:
+    """hydra's outputs/2026-12-06/13-50-59: a run of the same day found the date's directory
+    (an earlier run made it) and made the time's: the plan mounted the time's directory, and
+    the next run (another second) died on EROFS. A date or a time is the next run's no more."""
+    day = "/srv/app/outputs/2026-12-06"
+    plan = _plan(
+        event(f"{day}/13-50-59", "mkdir", 0, syscall="mkdir"),
+        event(f"{day}/13-50-59/run.log", "create"),
+        states={"/srv/app": C, "/srv/app/outputs": C, day: C},
+    )
+    points = plan.mounts + [b.point for b in plan.blocked]
+    assert points == ["/srv/app/outputs"], plan  # not the day's or the second's
+    plan = _plan(
+        event("/srv/app/outputs", "mkdir", 0, syscall="mkdir"),
+        event(day, "mkdir", 0, syscall="mkdir"),
+        event(f"{day}/13-50-59", "mkdir", 0, syscall="mkdir"),
+        event(f"{day}/13-50-59/run.log", "create"),
+        states={"/srv/app": C, "/srv/app/outputs": A},
+    )
+    assert plan.mounts == ["/srv/app/outputs"] and plan.blocked == [], plan  # the first run
+    tensorboard = "/srv/app/runs/Dec06_13-50-59_host"
+    plan = _plan(event(tensorboard, "mkdir", 0, syscall="mkdir"), event(f"{tensorboard}/events.out"),
+                 states={"/srv/app": C, "/srv/app/runs": E})  # fmt: skip
+    assert plan.mounts == ["/srv/app/runs"], plan
+
+
 def test_a_rename_out_of_an_allowed_place_is_grouped_where_it_lands() -> None:
     """hatch build makes its sdist in /tmp (allowed) and renames it into dist/: the violation is
     dist's to fix, and the report groups it there, not at the allowed /tmp it came from, whether

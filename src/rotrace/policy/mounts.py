@@ -54,6 +54,7 @@ from rotrace.pathnames import (
     holder,
     is_general,
     is_placed,
+    is_stamped,
     is_under,
     outermost,
     program_name,
@@ -383,10 +384,11 @@ class _Planner:
                 sharded or _SHARD.fullmatch(os.path.basename(parent)) is not None
             )
             # a per-run name is climbed out of, unless it is a directory of before the run (the
-            # application's, in a CI checkout named by tempfile): its name is the next run's too
+            # application's, in a CI checkout named by tempfile): its name is the next run's too;
+            # not a date's or a time's (an earlier run's of the same day)
             general = is_general(name) and not (
                 (self.cwd and is_under(self.cwd, directory))
-                or self.states.get(directory) in (DirState.CONTENT, *_FOUND_EMPTY)
+                or (self.states.get(directory) in (DirState.CONTENT, *_FOUND_EMPTY) and not is_stamped(name))
             )
             if not (
                 general

@@ -147,9 +147,9 @@ class Changes:
         prefix = parts[0]
         for i in range(1, len(parts)):
             prefix = f"{prefix}/{parts[i]}"
-            name = forms.get(prefix)
-            if name is not None:
-                parts[i] = name
+            compared = forms.get(prefix)
+            if compared is not None:
+                parts[i] = compared
         return "/".join(parts)
 
     def _shown(self, exact: str) -> str:
