@@ -1213,14 +1213,20 @@ def test_a_cache_a_run_found_in_its_cache_home_gets_an_empty_mount() -> None:
     """pdm's HTTP cache (an SQLite database updated in place) in ~/.cache of a home the known
     writers' table does not name: "held files, never a persistent volume in a hidden directory",
     no mount at all, where the run before (a cold cache) got one. A cache is made again: a tmpfs,
-    not persistent; so below $XDG_CACHE_HOME."""
+    not persistent; so below $XDG_CACHE_HOME. The mount is the program's own directory there:
+    tldextract's warm run took a lock in its publicsuffix.org-tlds/, and with only that hidden
+    it refilled its urls/ beside it (EROFS)."""
     for environment, cache in (
         ({"HOME": "/srv/h"}, "/srv/h/.cache"),
         ({"XDG_CACHE_HOME": "/srv/c"}, "/srv/c"),
     ):
         db = event(f"{cache}/pdm/http/http-cache.db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
         plan = _plan(db, states={f"{cache}/pdm/http": C, f"{cache}/pdm": C}, environment=environment)
-        assert plan.blocked == [] and plan.mounts == [f"{cache}/pdm/http"] and plan.persistent == [], plan
+        assert plan.blocked == [] and plan.mounts == [f"{cache}/pdm"] and plan.persistent == [], plan
+        tlds = f"{cache}/python-tldextract/3.11.2.final__v__cc6ca1__tldextract-5.4.0/publicsuffix.org-tlds"
+        lock = event(f"{tlds}/de84b5ca2167d4c83e38fb162f2e8738.tldextract.json.lock")
+        plan = _plan(lock, states={tlds: C, os.path.dirname(tlds): C}, environment=environment)
+        assert plan.mounts == [f"{cache}/python-tldextract"] and plan.blocked == [], plan
     elsewhere = event("/srv/h/.config/pdm/db", "create")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")
     held = _plan(elsewhere, states={"/srv/h/.config/pdm": C}, environment={"HOME": "/srv/h"})
     assert [b.point for b in held.blocked] == ["/srv/h/.config/pdm"], held  # no cache: kept refused

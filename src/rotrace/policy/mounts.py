@@ -373,6 +373,7 @@ class _Planner:
         scratch = scratch_of(directory)
         if scratch is not None and not self.app_in(scratch):
             return scratch  # a tmpfs there is what everyone expects (not over the app, though)
+        directory = self.cache_of(directory) or directory
         climbs = self.climbs
         if climbs is not None and directory in climbs:
             return climbs[directory]
@@ -476,6 +477,19 @@ class _Planner:
                     " repository): point the program's data or cache directory elsewhere in the app"
                 )
             return "held", held
+        return None
+
+    def cache_of(self, directory: str) -> str | None:
+        """The program's own directory in the cache home that `directory` lies in (pip's
+        ~/.cache/pip, tldextract's ~/.cache/python-tldextract), where an empty mount is the
+        plan (`in_cache_home`): a mount deeper in it hides the cache a warm run read, and the
+        program refills it elsewhere in its tree (tldextract's urls/ beside the
+        publicsuffix.org-tlds/ whose lock a warm run took)."""
+        for cache in (self.cache_home, self.home and self.home + "/.cache"):
+            if cache and directory != cache and is_under(directory, cache):
+                top = cache.rstrip("/") + "/" + directory[len(cache.rstrip("/")) + 1 :].partition("/")[0]
+                if self.in_cache_home(top):
+                    return top
         return None
 
     def in_cache_home(self, point: str) -> bool:
