@@ -727,6 +727,12 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     cleared = event("/srv/app/dist/old.whl", "delete", 0, syscall="unlink")  # it clears dist/ first
     plan = _plan(made, wheel, cleared, moved, states={"/srv/app": C, "/tmp": C})
     assert "TMPDIR" not in plan.env, plan  # its temporary file there would go with the rest
+    # SQLite's own journal, made and removed again beside its database there, clears nothing
+    # (persist-queue's worker died on EXDEV in its hardened Pod: no TMPDIR, for that unlink)
+    journal = [event("/srv/app/dist/q.db"), event("/srv/app/dist/q.db-journal"),
+               event("/srv/app/dist/q.db-journal", "delete", 0, syscall="unlink")]  # fmt: skip
+    plan = _plan(made, *journal, wheel, moved, states={"/srv/app": C, "/tmp": C})
+    assert plan.env == {"TMPDIR": "/srv/app/dist"}, plan
     deep = "/srv/app/" + "d" * 60  # a Unix socket in TMPDIR would outgrow sun_path
     far = event("/tmp/tmpab12.whl", "rename", 0, target=f"{deep}/pkg.whl", syscall="rename")
     plan = _plan(event(deep, "mkdir", 0, syscall="mkdir"), wheel, far, states={"/srv/app": C, "/tmp": C})

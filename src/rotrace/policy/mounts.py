@@ -225,7 +225,9 @@ class _Planner:
         self.climbs: dict[str, str] | None = None
 
     def learn_delete(self, e: FileEvent) -> None:
-        self.emptied.add(written_directory(e, e.path))
+        made = self.made_files
+        if made is None or os.fsdecode(e.path) not in made:  # a file of the run's own removed again
+            self.emptied.add(written_directory(e, e.path))  # (SQLite's journal, a lock) empties nothing
         self.learn_gone(os.fsdecode(e.path))
         if len(self._deleted) < _CREATED_FILES:
             self._deleted.add(os.fsdecode(e.path))
