@@ -183,6 +183,33 @@ def test_a_thread_that_puts_another_file_at_the_fd_an_open_returned(outside: Pat
     assert status == 1
 
 
+def test_a_file_whose_name_was_removed_is_placed_by_no_name_it_lost(outside: Path, tmp_path: Path) -> None:
+    """A file with two names, one allowed (here) and one not (outside): the command opens it by
+    the allowed one, removes that name, and changes the file through its fd (fchmod, futimens).
+    /proc names the fd by the lost name, `... (deleted)`: the changes were allowed there, and
+    the run said "no violations" while the file outside changed. A file with no name left is
+    reached by nobody else: its lost name stays its place."""
+    (outside / "b").write_text("x")
+    os.link(outside / "b", tmp_path / "a")
+    (tmp_path / "alone").write_text("x")
+    code = """
+        import os
+        for name in ("a", "alone"):
+            fd = os.open(name, os.O_RDONLY)
+            os.unlink(name)
+            os.fchmod(fd, 0o600)
+            os.utime(fd, (0, 0))
+    """
+    status, events = _audit(code, tmp_path)
+    assert (outside / "b").stat().st_mode & 0o777 == 0o600  # the file outside did change
+    changes = [e for e in events if e["op"] in ("chmod", "utime")]
+    assert len(changes) == 4, events
+    linked, alone = changes[:2], changes[2:]
+    assert all(e.get("unresolved") and not e["allowed"] for e in linked), linked
+    assert all(e["path"] == f"{tmp_path}/alone (deleted)" and e["allowed"] for e in alone), alone
+    assert status == 1
+
+
 def test_a_tree_deeper_than_path_max_removed_through_dirfds_is_placed(tmp_path: Path) -> None:
     """shutil.rmtree removes a tree through dirfds, each call a name in its directory's fd. A
     directory deeper than PATH_MAX has no name /proc can give: its removal is not a change of

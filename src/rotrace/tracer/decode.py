@@ -455,7 +455,8 @@ def _ipc_shared(tid: int) -> bool:
 
 
 def _unplaced(loc: Loc | None) -> bool:
-    return loc is not None and bool(loc.base) and loc.path is None
+    """A path (or an fd's file, shown by what /proc says: `seen`) that was not placed."""
+    return loc is not None and loc.path is None and (bool(loc.base) or bool(loc.seen))
 
 
 def _final(loc: Loc) -> bytes:
@@ -482,6 +483,12 @@ class Decoder:
     def _fd_path(self, fd: int) -> bytes | None:
         """The file an fd of the tracee that stopped names (resolve.fd_path)."""
         return resolve.fd_path(self._tid, fd, not self.plain(self._tid))
+
+    def _fd_loc(self, fd: int) -> Loc:
+        """The file a call on an fd acts on: placed, or unplaced (shown by what /proc says)
+        where /proc names a file that is not there (a name it lost, another left)."""
+        path = self._fd_path(fd)
+        return Loc.fixed(path) if path is not None else Loc(b"", b"", seen=resolve.fd_text(self._tid, fd))
 
     def decode(
         self, tid: int, tgid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]
@@ -519,10 +526,10 @@ class Decoder:
         seen = self.memory.cstring(self._tid, addr)
         if seen is None:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
-                return Loc.fixed(self._fd_path(dirfd))
+                return self._fd_loc(dirfd)
             return Loc(b"", b"")  # EFAULT: nothing to place
         if not seen and empty:  # fchownat(fd, "", ..., AT_EMPTY_PATH): fd's file (the cwd's, AT_FDCWD)
-            return Loc.fixed(self._fd_path(dirfd))
+            return self._fd_loc(dirfd)
         if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
             raw = seen.lstrip(b"/")
             base = resolve.base_of(self._tid, dirfd, raw)
@@ -589,7 +596,7 @@ class Decoder:
         mode = None if spec.mode is None else args[spec.mode] & 0o177777
         follow = spec.follows and not (flags or 0) & AT_SYMLINK_NOFOLLOW
         if spec.fd is not None:
-            loc = Loc.fixed(self._fd_path(resolve.as_fd(args[spec.fd])))
+            loc = self._fd_loc(resolve.as_fd(args[spec.fd]))
         else:
             loc = self._loc(args, spec.dirfd, spec.path or 0, follow=follow, empty=_empty_path(spec, flags))
         return Pending(spec, table, spec.op, loc, None, flags, mode, True, follow=follow)
@@ -605,9 +612,10 @@ class Decoder:
             op, at = FS_IOCTLS[request]
         else:
             return None
-        where = self._fd_path(resolve.as_fd(args[0]))
-        if at is not None:
-            where = self._subvolume(where, args[2], at)
+        fd = resolve.as_fd(args[0])
+        if at is None:
+            return Pending(spec, table, op, self._fd_loc(fd), None, None, None, True)
+        where = self._subvolume(self._fd_path(fd), args[2], at)
         return Pending(spec, table, op, Loc.fixed(where), None, None, None, True)
 
     def _subvolume(self, directory: bytes | None, addr: int, at: int) -> bytes | None:

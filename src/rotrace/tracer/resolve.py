@@ -162,6 +162,15 @@ def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
     return mount is None or mount in _our_mounts
 
 
+def _linked(file: int | bytes) -> bool:
+    """The file (an fd, or a magic link to it) still has a name somewhere, which /proc does not
+    give: a name of it `... (deleted)` is no place of it."""
+    try:
+        return (os.fstat(file) if isinstance(file, int) else os.stat(file)).st_nlink > 0
+    except (OSError, ValueError):
+        return True
+
+
 def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     """The path of an open directory: /proc/self/fd, or for one deeper than PATH_MAX (which
     /proc cannot name) a walk up through `..`, matching inode numbers. `foreign`: the tracee's
@@ -173,6 +182,8 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     if link is not None:
         if _in_own_proc(link):
             return None  # reached through /proc/self read as rotrace's: not the tracee's place
+        if link.endswith(b" (deleted)") and _linked(fd):
+            return None  # its name removed, another left (a hard link elsewhere): not its place
         return link if link.startswith(b"/") and (not foreign or is_named(link, fd)) else None
     if foreign:
         return None
@@ -785,6 +796,15 @@ def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bo
     return (opened.st_dev, opened.st_ino) == (there.st_dev, there.st_ino)
 
 
+def fd_text(tid: int, fd: int) -> bytes:
+    """What /proc says an fd of the tracee names, for a file `fd_path` cannot place (a name it
+    lost, `... (deleted)` with another left; a name of another namespace): shown, never a
+    place. b"" for no file (a pipe, a socket)."""
+    magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
+    link = _readlink(magic)
+    return link if link is not None and link.startswith(b"/") else b""
+
+
 def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
     """What an fd of the tracee names (AT_FDCWD: its cwd; None for pipes, sockets, anonymous
     inodes, gone fds;
@@ -794,6 +814,8 @@ def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
     link = _readlink(magic)
     if link is None or not link.startswith(b"/"):
         return None
+    if link.endswith(b" (deleted)") and _linked(magic):
+        return None  # its name removed, another left (a hard link elsewhere): not its place
     if (foreign or not _mounted_here(magic)) and not is_named(link, magic):
         return None
     return link
