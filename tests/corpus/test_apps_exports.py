@@ -157,10 +157,10 @@ def test_docker_flags_run_the_application_in_podman(app: App, corpus: Corpus) ->
     flags = corpus.export(app.name, "docker").splitlines()
     assert flags[0] == "--read-only"
     env = [f"--env={k}={v}" for k, v in corpus.env(app).items()]
-    argv = [str(corpus.podman), "run", "--rm", *flags, "--read-only-tmpfs=false", "--user", str(USER),
+    argv = [str(corpus.podman), "run", "--rm", "-i", *flags, "--read-only-tmpfs=false", "--user", str(USER),
             "--workdir", image_tree(app.name), *env, corpus.image, *corpus.command(app)]  # fmt: skip
     try:
-        ran = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        ran = subprocess.run(argv, input="", capture_output=True, text=True, timeout=600)
     finally:
         for volume in _volumes(flags):
             remove = [str(corpus.podman), "volume", "rm", "-f", volume]

@@ -127,9 +127,9 @@ def test_docker_flags_run_the_tool_in_podman(workload: Workload, tools: Tools) -
     flags = tools.export(workload.name, "docker").splitlines()
     assert flags[0] == "--read-only"
     env = [f"--env={k}={v}" for k, v in tools.env(workload).items()]
-    argv = [str(tools.podman), "run", "--rm", *flags, "--read-only-tmpfs=false", "--user", str(USER),
+    argv = [str(tools.podman), "run", "--rm", "-i", *flags, "--read-only-tmpfs=false", "--user", str(USER),
             "--workdir", image_tree(workload.name), *env, tools.image, *tools.argv(workload)]  # fmt: skip
-    ran = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    ran = subprocess.run(argv, input="", capture_output=True, text=True, timeout=600)
     assert ran.returncode == t.exit_code, (ran.stdout + ran.stderr)[-3000:]
     assert "Read-only file system" not in ran.stdout + ran.stderr, (ran.stdout + ran.stderr)[-3000:]
 

@@ -117,14 +117,17 @@ def _play(cluster: Cluster, text: str, name: str) -> Played:
     path.write_text(_as_played(cluster, text, name))
     kube = str(cluster.kube)
     pod, container = f"{name}-pod-0", f"{name}-pod-0-server"
+    null_owner = os.stat("/dev/null").st_uid
     try:
         played = subprocess.run([kube, "kube", "play", "--network", "none", str(path)], capture_output=True,
                                 text=True, timeout=300)  # fmt: skip
         assert played.returncode == 0, played.stderr
-        client = subprocess.run([kube, "exec", container, "/app/.venv/bin/python", "/app/client.py"],
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
-        probe = subprocess.run([kube, "exec", container, "/app/.venv/bin/python", "-c", PROBE],
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        # -i with a pipe: `podman exec` without -i gives the process the host's /dev/null as
+        # stdin and chowns it to the container's user (podman 4.3, crun)
+        client = subprocess.run([kube, "exec", "-i", container, "/app/.venv/bin/python", "/app/client.py"],
+                                input="", capture_output=True, text=True, timeout=300)  # fmt: skip
+        probe = subprocess.run([kube, "exec", "-i", container, "/app/.venv/bin/python", "-c", PROBE],
+                               input="", capture_output=True, text=True, timeout=300)  # fmt: skip
         stopped = subprocess.run([kube, "pod", "stop", "-t", "30", pod], capture_output=True, text=True,
                                  timeout=300)  # fmt: skip
         assert stopped.returncode == 0, stopped.stderr
@@ -132,6 +135,7 @@ def _play(cluster: Cluster, text: str, name: str) -> Played:
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         logs = subprocess.run([kube, "logs", container], capture_output=True, text=True, timeout=120)
         assert client.returncode == 0, client.stderr + logs.stdout + logs.stderr
+        assert os.stat("/dev/null").st_uid == null_owner, "the host's /dev/null changed owner"
         return Played(client.stdout, int(status.stdout.strip()), logs.stdout + logs.stderr, probe.stdout)
     finally:
         subprocess.run([kube, "kube", "down", str(path)], capture_output=True, timeout=300)
