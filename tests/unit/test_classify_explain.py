@@ -304,6 +304,16 @@ def test_diff_and_aggregate() -> None:
     assert {k.id: n for k, n in agg.explanations.items()} == {"uv-venv-lock": 1}
 
 
+def test_a_check_of_an_allowed_directorys_writability_is_counted_there() -> None:
+    """access("/tmp", W_OK) (tempfile, Jupyter, IPython check so): the allowed writes' summary
+    counted it under `/`, which no allowlist allows ("✓ 8 allowed writes: /dev (6), / (2)")."""
+    agg = Aggregate()
+    for v in classify(event("/tmp", "access", 0, syscall="access"), event("/tmp/x")):
+        assert v.allowed
+        agg.add(v, [])
+    assert {where: g.count for where, g in agg.allowed.items()} == {"/tmp": 2}
+
+
 def _as_they_come(*events: FileEvent) -> tuple[Classifier, list[Verdict]]:
     """Classified one by one as `rotrace run` does while the command runs (with a journal)."""
     classifier = Classifier(build_allowlist([], None), journal=True)

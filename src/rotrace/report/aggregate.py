@@ -138,7 +138,9 @@ class Aggregate:
             self.refused_allowed += n * refused
             if not (verdict.wrote if wrote is None else wrote(verdict)):
                 return  # failed as it would anywhere (mkdir of an existing directory): no write
-            where = text_of(event.directory)
+            # a check of a directory's writability (access W_OK) is of that directory: `/tmp`,
+            # not the `/` above it, which no allowlist allows
+            where = text_of(event.path if event.op == "access" else event.directory)
             if refused:
                 self.refused_at[where] += n
                 self.refused_paths[text_of(event.path)] += n
