@@ -1045,6 +1045,12 @@ def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offere
     assert any(
         "IPYTHONDIR=/tmp/ipython would move /home/u/.ipython, which held files" in n for n in held.notes
     )
+    # a Jupyter kernel's only event there, its check of ~/.ipython's writability: the note named
+    # the home, as though IPYTHONDIR moved it
+    check = event("/home/u/.ipython", "access", "EROFS", syscall="access")
+    checked = _plan(check, states={"/home/u/.ipython": C, "/home/u": C})
+    notes = [n for n in checked.notes if "would move" in n]
+    assert notes and all("would move /home/u/.ipython," in n for n in notes), checked.notes
     made = _plan(
         event("/home/u/.ipython", "mkdir", 0),
         event("/home/u/.ipython/profile_default", "mkdir", 0),

@@ -702,8 +702,9 @@ def setting_top(v: Verdict) -> str | None:
     m = re.search(known.path, path)
     if m is None:
         return None
-    if m.end() == len(path) and v.event.op != "mkdir":  # the pattern names the file itself
-        return os.path.dirname(path) or "/"
+    if m.end() == len(path) and v.event.op != "mkdir" and not known.path.endswith("(/|$)"):
+        return os.path.dirname(path) or "/"  # the pattern names the file itself
+    # (a pattern of a directory's, `/\.ipython(/|$)`, names it: an access(W_OK) of ~/.ipython)
     return path[: m.end()].rstrip("/") or "/"
 
 
