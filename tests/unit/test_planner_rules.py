@@ -727,6 +727,10 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     cleared = event("/srv/app/dist/old.whl", "delete", 0, syscall="unlink")  # it clears dist/ first
     plan = _plan(made, wheel, cleared, moved, states={"/srv/app": C, "/tmp": C})
     assert "TMPDIR" not in plan.env, plan  # its temporary file there would go with the rest
+    # a merged trace's rename stands for as many as its runs made (3 here): so many are told
+    merged = dataclasses.replace(classify(moved)[0], count=3, runs=(0, 1))
+    plan = plan_mounts([*classify(made, wheel), merged], CWD, {b"/srv/app": C, b"/tmp": C})
+    assert any(n.startswith("3 renames from /tmp to /srv/app/dist") for n in plan.notes), plan.notes
     # SQLite's own journal, made and removed again beside its database there, clears nothing
     # (persist-queue's worker died on EXDEV in its hardened Pod: no TMPDIR, for that unlink)
     journal = [event("/srv/app/dist/q.db"), event("/srv/app/dist/q.db-journal"),

@@ -811,7 +811,7 @@ _UNPLACED_WHY = (
 _TMPDIR_LONGEST = 64
 
 # a rename's or a hard link's kind, its two names, and the mount each is on (None: the root)
-_Move = tuple[str, str, str, str | None, str | None]
+_Move = tuple[str, str, str, str | None, str | None, int]  # (kind, names, their mounts, how many)
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 
 
@@ -857,6 +857,8 @@ class MountPlanner:
         self._rewrites: list[tuple[str, str]] = []  # files written whole before then (`_rewrote`)
         self._renames: list[tuple[str, str]] = []
         self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
+        self._moves_made: list[int] = []  # how many each of the renames, then the links, stands for
+        self._links_made: list[int] = []  # (a merged trace's event: that many, in its runs)
         self._moves_on: tuple[tuple[str, ...], list[_Move]] | None = None  # _moves_between's
         self._learnt = False
         self._enforced = enforced
@@ -1115,9 +1117,11 @@ class MountPlanner:
                 planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
+            self._moves_made.append(v.count)
             planner.learn_gone(os.fsdecode(e.path))
         elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
             self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # its new name, the file
+            self._links_made.append(v.count)
 
     def _learn_under_created(self, v: Verdict) -> None:
         """Who writes under each directory the command made (a directory is made before anything
@@ -1688,9 +1692,9 @@ class MountPlanner:
         key = tuple(mounts)
         if self._moves_on is None or self._moves_on[0] != key:
             mount_of = holder(mounts)
-            pairs = [("rename", s, t) for s, t in self._renames]
-            pairs += [("hard link", s, t) for s, t in self._links]
-            self._moves_on = (key, [(k, s, t, mount_of(s), mount_of(t)) for k, s, t in pairs])
+            pairs = [("rename", s, t, n) for (s, t), n in zip(self._renames, self._moves_made, strict=True)]
+            pairs += [("hard link", s, t, n) for (s, t), n in zip(self._links, self._links_made, strict=True)]
+            self._moves_on = (key, [(k, s, t, mount_of(s), mount_of(t), n) for k, s, t, n in pairs])
         return self._moves_on[1]
 
     def _temp_dir_setting(self, mounts: list[str]) -> tuple[str, str, str] | None:
@@ -1708,7 +1712,7 @@ class MountPlanner:
             return None
         into: set[str] = set()
         # (the name made first, where it went): a rename's source, a hard link's existing file
-        for kind, source, target, on_source, on_target in self._moves_between(mounts):
+        for kind, source, target, on_source, on_target, _ in self._moves_between(mounts):
             made, there, here = source, on_source, on_target
             if kind == "hard link":
                 made, there, here = target, on_target, on_source
@@ -1736,7 +1740,7 @@ class MountPlanner:
         found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
         if not mounts:
             return found
-        for kind, source, target, there, on_target in self._moves_between(mounts):
+        for kind, source, target, there, on_target, made in self._moves_between(mounts):
             here = on_target
             if kind == "hard link" and there is not None and here is None:
                 # a new name on a mount for a file of the read-only root (whose directory no
@@ -1744,7 +1748,7 @@ class MountPlanner:
                 here = ROOT_SIDE
             if there is not None and here is not None and there != here:
                 count, example = found.get((kind, there, here), (0, (source, target)))
-                found[(kind, there, here)] = (count + 1, example)
+                found[(kind, there, here)] = (count + made, example)
         return found
 
     def _notes(self, mounts: list[str], fallback: str | None) -> list[str]:
