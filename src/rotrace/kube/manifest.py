@@ -58,24 +58,56 @@ def _yaml() -> Any:
 def _split(text: str) -> list[str]:
     """The documents' texts, which concatenated are `text` (at the parser's document ends)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentEndEvent
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        DocumentEndEvent,
+        ScalarEvent,
+    )
 
     _check_nesting(text)
     ends = []
     open_anchors: list[str | None] = []  # the anchors of the collections being read, outermost first
+    # the nodes each open collection holds once its aliases are expanded, and each anchor's: the
+    # round trip expands them, and a few lines of aliases of aliases are millions of nodes
+    sizes: list[int] = []
+    anchored: dict[str, int] = {}
+    expanded = 0  # nodes the aliases add
     try:
         for event in _yaml().parse(text):
             if isinstance(event, DocumentEndEvent):
                 ends.append(event.end_mark.index)
             elif isinstance(event, CollectionStartEvent):
                 open_anchors.append(event.anchor)
+                sizes.append(1)
             elif isinstance(event, CollectionEndEvent):
-                open_anchors.pop()
+                anchor, size = open_anchors.pop(), sizes.pop()
+                if anchor is not None:
+                    anchored[anchor] = size
+                if sizes:
+                    sizes[-1] += size
             elif isinstance(event, AliasEvent) and event.anchor in open_anchors:
                 # a collection that holds itself: read back, the alias is null (no Kubernetes
                 # object holds itself), and the manifest would be changed without a word
                 line = event.start_mark.line + 1
                 raise BadInput(f"not YAML rotrace rewrites: line {line} aliases a collection inside itself")
+            elif isinstance(event, AliasEvent):
+                size = anchored.get(event.anchor, 1)
+                expanded += size
+                if sizes:
+                    sizes[-1] += size
+                if expanded > _ALIASED_NODES:
+                    line = event.start_mark.line + 1
+                    raise BadInput(
+                        f"not YAML rotrace rewrites: its aliases expand to more than {_ALIASED_NODES:,}"
+                        f" nodes (line {line})"
+                    )
+            elif isinstance(event, ScalarEvent):
+                if event.anchor is not None:
+                    anchored[event.anchor] = 1
+                if sizes:
+                    sizes[-1] += 1
     except MarkedYAMLError as exc:
         raise BadInput(f"not YAML: {_problem(exc)}") from None
     except YAMLError as exc:  # the reader's: a character YAML does not allow (NUL, a control)
@@ -88,6 +120,11 @@ def _split(text: str) -> list[str]:
     chunks = [text[a:b] for a, b in zip(starts, ends, strict=True)]
     chunks[-1] += text[ends[-1] :]
     return chunks
+
+
+# Nodes a manifest's aliases may add, expanded (a Pod's shared env lists: dozens): past it, the
+# round trip of aliases of aliases (a "billion laughs") would take hours and gigabytes.
+_ALIASED_NODES = 10_000
 
 
 def _check_nesting(text: str) -> None:
