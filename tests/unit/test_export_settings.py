@@ -125,6 +125,23 @@ def test_bwrap_setenv_and_a_value_no_line_can_hold_left_out() -> None:
     assert incomplete and any("BAD" in n and "left out" in n for n in notes)
 
 
+def test_a_setting_on_a_mount_the_format_leaves_out_is_left_out_with_it() -> None:
+    """TMPDIR set to the directory the run's temporary files were renamed into, whose name holds
+    a `:` (a mount k8s and compose leave out): the env kept TMPDIR, and every temporary file the
+    app made was on the read-only root (EROFS), where without it /tmp's mount held them."""
+    odd = "/app/a:b"
+    plan = _plan(mounts=["/tmp", odd], persistent=[], env={"TMPDIR": odd, "MPLCONFIGDIR": "/tmp/mpl"})
+    for fmt in ("k8s", "compose"):
+        text, notes, incomplete = _render(fmt, plan)
+        assert "TMPDIR" not in text and "/tmp/mpl" in text, text
+        assert incomplete and any(n.startswith(f"setting TMPDIR={odd}: a place on {odd}") for n in notes)
+    text, _, _ = _render("docker", plan)  # a line of flags holds the name: its mount and its setting
+    assert f"--env=TMPDIR={odd}" in text.splitlines(), text
+    # bwrap: a mount point whose parent is not on this machine (/app) is left out, so is TMPDIR
+    text, notes, _ = _render("bwrap", plan)
+    assert "TMPDIR" not in text.splitlines() and any(n.startswith("setting TMPDIR=") for n in notes)
+
+
 def test_bwrap_leaves_out_a_value_that_would_start_a_line_with_a_workflow_command() -> None:
     """One argument per line: a value `::stop-commands::x` would be a GitHub Actions command in
     the step's log (the runner trims the line's blanks first); docker's `--env=` line holds it."""

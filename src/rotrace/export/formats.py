@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rotrace.escape import (
@@ -28,6 +28,7 @@ from rotrace.escape import (
     safe_text,
 )
 from rotrace.export import FORMATS
+from rotrace.pathnames import holder
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
@@ -103,14 +104,23 @@ def _header(plan: MountPlan, target: Target, what: str) -> str:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _env(plan: MountPlan, line: bool, alone: bool = False) -> tuple[dict[str, str], list[str]]:
+def _env(
+    plan: MountPlan, line: bool, alone: bool = False, mounted: Iterable[str] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The plan's settings a format can hold, and notes for the rest: a name is a shell
     identifier; a value holds no NUL (no environment can), is UTF-8 (manifests), and for a
     line of arguments (`line`) nothing that would end or hide the line, nor, written alone on
-    its line (`alone`), start a CI command there."""
+    its line (`alone`), start a CI command there. A setting that names a place on one of the
+    plan's mounts the format leaves out (those not `mounted`) is left out with it: TMPDIR on a
+    mount a name with `:` kept out would put every temporary file on the read-only root."""
     kept: dict[str, str] = {}
     notes = []
+    on_mount = holder(plan.mounts)
+    out = set(plan.mounts) - set(plan.mounts if mounted is None else mounted)
     for name, value in plan.env.items():
+        if out and value.startswith("/") and (m := on_mount(os.path.normpath(value))) in out:
+            notes.append(f"setting {name}={value}: a place on {m}, which this format leaves out: left out")
+            continue
         fits = is_plain(value, starts_line=alone) if line else _is_utf8(value) and "\0" not in value
         if _ENV_NAME.fullmatch(name) and fits:
             kept[name] = value
@@ -333,7 +343,7 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
         "name": target.container,
         "securityContext": {"readOnlyRootFilesystem": True},
     }
-    env, env_notes = _env(plan, line=False)
+    env, env_notes = _env(plan, line=False, mounted=[*mounts, *persistent])
     if env:  # the kubelet expands `$(NAME)` and `$$` in a value: written to come back as it is
         container["env"] = [{"name": n, "value": kubelet_literal(v)} for n, v in env.items()]
     spec: dict[str, object] = {"containers": [container]}
@@ -379,7 +389,7 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     tmpfs, persistent = _split(plan)
     mounts, skipped = _mountable([*tmpfs, *persistent])
     service: dict[str, object] = {"read_only": True}
-    env, env_notes = _env(plan, line=False)
+    env, env_notes = _env(plan, line=False, mounted=mounts)
     if env:
         service["environment"] = {n: v.replace("$", "$$") for n, v in env.items()}
     taken: set[str] = set()
@@ -446,7 +456,7 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
-    env, env_notes = _env(plan, line=True)
+    env, env_notes = _env(plan, line=True, mounted=[*paths, *kept])
     flags = ["--read-only", *(f"--mount=type=tmpfs,{csv_field('dst=' + p)}" for p in paths)]
     taken: set[str] = set()
     flags += [f"--mount=type=volume,src={volume_name(p, taken)},{csv_field('dst=' + p)}" for p in kept]
@@ -507,7 +517,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     # IPC namespace, as a container's: no System V or POSIX message-queue object left behind.
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "--unshare-ipc", "--proc", "/proc",
             *capability_flags(), "--die-with-parent", *placed.args]  # fmt: skip
-    env, env_notes = _env(plan, line=True, alone=True)  # one argument per line
+    env, env_notes = _env(plan, line=True, alone=True, mounted=[*existing, *missing])  # one argument a line
     for name, value in env.items():
         args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
