@@ -13,7 +13,8 @@ a secret-named header (`Authorization: Bearer x`, `X-Api-Key: x`, `"password": "
 secret-named option's value (`--password=x`, `--token x`, `-Dx.keyStorePassword=x`); the
 password options of some programs whose short option says nothing (curl `-u user:pass`,
 `mysql -pX`, `sshpass -p`, `docker login -p`, `uv publish -t`, `az login -p`, `zip -P`,
-`ldapsearch -w`, `smbclient -U user%pass`...) and a secret-named key's value in `aws configure
+`ldapsearch -w`, `smbclient -U user%pass`, `htpasswd -b`'s last argument, `sqlplus user/pass@db`,
+`mosquitto_pub -P`, `xfreerdp /p:`, `mc alias set`'s secret key...) and a secret-named key's value in `aws configure
 set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-..., AKIA..., ya29....); a URL whose
 path is the credential (Slack and Discord webhooks, a Telegram bot's); a PEM private key's
 body; each of these also percent-encoded inside a value (a redirect's URL). A shell script
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rotrace.patterns import Lazy
@@ -366,6 +367,7 @@ _USERPASS_OR_TOKEN = "user:pass or token"  # httpie -a: user:pass, or a bearer t
 _USERCOMMA = "user,pass"  # lftp -u
 _POSITIONAL = "positional"  # the argument after a word (cargo login TOKEN), unless an option
 _USERPERCENT = "user%pass"  # Samba's -U
+_USERSLASH = "user/pass"  # Oracle's sqlplus scott/tiger@db
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,13 @@ class _Program:
     flags: frozenset[str] = frozenset()
     switches: frozenset[str] = frozenset()  # secret-named options that take no value (psql --password)
     positional: frozenset[str] = frozenset()  # words whose next argument is a secret (cargo login TOKEN)
+    # a one-letter flag after which the command's last argument is the secret (htpasswd -b FILE
+    # USER PASSWORD, -nb USER PASSWORD)
+    last_after: str = ""
+    # a word after which the n-th argument is the secret (mc alias set NAME URL ACCESS SECRET)
+    nth_after: tuple[str, int] = ("", 0)
+    first: str = ""  # how the first argument that is no option holds a secret (sqlplus's)
+    prefixed: Mapping[str, str] = field(default_factory=dict)  # /p:SECRET (FreeRDP's): how it holds it
 
     def kind(self, option: str, seen: set[str]) -> str | None:
         if self.after and self.after.isdisjoint(seen):
@@ -426,6 +435,14 @@ _PROGRAMS: dict[str, _Program] = {
                     _Program({}, switches=frozenset({"--password", "-W"}))),
     "codecov": _Program({"-t": _WHOLE, "--token": _WHOLE}),
     "ssh-keygen": _Program({"-N": _WHOLE, "-P": _WHOLE}),
+    "htpasswd": _Program({}, last_after="b"),
+    **dict.fromkeys(("sqlplus", "sqlldr", "expdp", "impdp", "exp", "imp", "rman"),
+                    _Program({}, first=_USERSLASH)),
+    **dict.fromkeys(("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"),
+                    _Program({"-P": _WHOLE, "--pw": _WHOLE})),
+    **dict.fromkeys(("xfreerdp", "wlfreerdp", "sdl-freerdp", "xfreerdp3", "sdl-freerdp3"),
+                    _Program({}, prefixed={"/p:": _WHOLE, "/password:": _WHOLE, "/gp:": _WHOLE})),
+    "mc": _Program({}, nth_after=("set", 4)),  # mc alias set NAME URL ACCESS SECRET
     "lftp": _Program({"-u": _USERCOMMA, "--user": _USERCOMMA}),
     **dict.fromkeys(("redis-cli", "valkey-cli", "keydb-cli"), _Program({"-a": _WHOLE}, attached=False)),
     **dict.fromkeys(("docker", "podman", "buildah", "nerdctl", "helm", "oras", "crane", "regctl"), _LOGIN),
@@ -464,8 +481,8 @@ def _offset(kind: str, value: str) -> int | None:
         return 0  # `-u KEY:`, no password: the user is the key (Stripe's, httpie's -a KEY:)
     if kind == _USERPASS_OR_TOKEN:
         return value.index(":") + 1 if ":" in value else 0
-    if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT, _USERCOMMA):
-        sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%", _USERCOMMA: ","}[kind]
+    if kind in (_USERPASS, _AFTER_EQUALS, _USERPERCENT, _USERCOMMA, _USERSLASH):
+        sep = {_USERPASS: ":", _AFTER_EQUALS: "=", _USERPERCENT: "%", _USERCOMMA: ",", _USERSLASH: "/"}[kind]
         return value.index(sep) + 1 if sep in value and not value.endswith(sep) else None
     if kind == _PASSARG:  # openssl: pass:SECRET; env:VAR, file:PATH, fd:N, stdin say where it is
         if value.startswith("pass:"):
@@ -496,18 +513,47 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
     seen: set[str] = set()  # the words since the program (its subcommand)
     pending: str | None = None  # how the next argument holds the secret
     skip = 0  # poetry config http-basic.NAME USER PASSWORD: the user is no secret
+    last: int | None = None  # htpasswd -b: the command's last argument so far, a secret at its end
+    first = False  # sqlplus: its first argument that is no option is yet to come
 
     def mask(i: int, kind: str, value: str, start: int) -> None:
         offset = _offset(kind, value)
         if offset is not None:
             masks[i] = start + offset
 
+    def ended() -> None:  # the command ends: htpasswd -b's password is its last argument
+        if last is not None and not args[last].startswith("-"):
+            mask(last, _WHOLE, args[last], 0)
+
     for i, arg in enumerate(args):
         if arg in _SHELL_SEPARATORS:
-            program, seen, pending, skip = None, set(), None, 0
+            ended()
+            program, seen, pending, skip, last, first = None, set(), None, 0, None, False
             continue
+        if last is not None:
+            last = i
         if skip:
             skip -= 1
+            if not skip and pending is None and program is not None and program.nth_after[0]:
+                pending = _WHOLE
+            continue
+        if program is not None and program.prefixed:
+            prefix = next((p for p in program.prefixed if arg.startswith(p)), None)
+            if prefix is not None:  # xfreerdp /p:SECRET
+                mask(i, program.prefixed[prefix], arg[len(prefix) :], len(prefix))
+                continue
+        if (
+            program
+            and program.last_after
+            and arg[:1] == "-"
+            and arg[1:2] != "-"
+            and program.last_after in arg
+        ):
+            last = i  # htpasswd -b, -nb, -bc
+        if first and not arg.startswith("-") and program is not None:
+            first = False  # scott/tiger@db (not /nolog, `/ as sysdba`, @script.sql: no user)
+            if arg[:1] not in ("/", "@"):
+                mask(i, program.first, arg, 0)
             continue
         if pending is not None:
             kind, pending = pending, None
@@ -547,10 +593,15 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
             continue
         base = arg.rstrip("/").rsplit("/", 1)[-1]
         if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
-            program, seen = _PROGRAMS[base], set()
+            ended()
+            program, seen, last = _PROGRAMS[base], set(), None
+            first = bool(program.first)
             continue
         if program is not None and arg in program.positional:
             pending = _POSITIONAL
+        if program is not None and program.nth_after[0] == arg and program.nth_after[0] not in seen:
+            skip = program.nth_after[1] - 1  # the arguments before the secret, then the secret
+
         # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
         if not seen.isdisjoint(_CONFIG):
             if arg.startswith("pypi-token."):
@@ -560,6 +611,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
             elif secret_name(arg.rsplit(":", 1)[-1].rsplit(".", 1)[-1]):
                 pending = _WHOLE
         seen.add(arg)
+    ended()
     return masks
 
 

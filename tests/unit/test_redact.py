@@ -290,6 +290,15 @@ def test_programs_whose_short_option_is_a_password(user: str, secret: str) -> No
         (["npm", "config", "set", "//registry.npmjs.org/:_authToken", secret], 4, MASK),
         (["gh", "secret", "set", "NAME", "-b", secret], 5, MASK),
         (["kubectl", "create", "secret", "generic", f"--from-literal=x={secret}"], 4, "--from-literal=x=***"),
+        # htpasswd's batch mode: the last argument; sqlplus's user/password@db; mosquitto's -P;
+        # FreeRDP's /p:; MinIO's client: the secret key after the access key
+        (["htpasswd", "-bc", "/etc/nginx/htpasswd", user, secret], 4, MASK),
+        (["htpasswd", "-nb", user, secret], 3, MASK),
+        (["htpasswd", "-b", "-C", "10", "f", user, secret], 6, MASK),
+        (["sqlplus", "-S", f"{user}/{secret}@//db:1521/orcl", "@q.sql"], 2, f"{user}/***"),
+        (["mosquitto_pub", "-u", user, "-P", secret, "-t", "t", "-m", "m"], 4, MASK),
+        (["xfreerdp", "/v:host", f"/u:{user}", f"/p:{secret}"], 3, "/p:***"),
+        (["mc", "alias", "set", "store", "http://s3:9000", user, secret], 6, MASK),
     ]  # fmt: skip
     for argv, at, expected in cases:
         out = redact_argv(argv)
@@ -584,6 +593,10 @@ def test_what_holds_no_secret_is_left_as_it_was(value: str) -> None:
         ["python", "-u", "app.py", "-p", "4"],
         ["uv", "run", "-p", "3.12", "--with", "black@24.1.0", "app"],
         ["uv", "tool", "run", "black@24.1.0", "--check", "."],
+        ["htpasswd", "-c", "/etc/nginx/htpasswd", "bob"],  # asks for the password at a prompt
+        ["sqlplus", "/nolog"],
+        ["sqlplus", "/", "as", "sysdba"],
+        ["mc", "cp", "--recursive", "store/bucket", "out/"],
         ["npm", "i", "left-pad@1.3.0", "@types/node@20"],
         ["git", "clone", "git@github.com:org/repo.git"],
         ["git", "config", "user.email", "me@example.com"],
