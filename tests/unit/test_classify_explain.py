@@ -197,6 +197,19 @@ def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
         old, new = run("xxvqqnfy", base=base), run("k3x_q9zb", "evil.py", base=base)
         diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
         assert [c.path for c in diff.appeared] == [f"{base}/pip-target-*/*/*/*/evil.py"], diff
+
+    # a temporary directory whose per-run form (job-*) is that of one the run keeps: the kept
+    # one's writes are compared by that form, whether a run made the temporary one or not
+    def jobs(kept: str, gone: str | None) -> list[Verdict]:
+        made = [event(f"/srv/app/out/job-{kept}", "mkdir", 0, syscall="mkdir"),
+                event(f"/srv/app/out/job-{kept}/result.txt")]  # fmt: skip
+        if gone is not None:
+            made += [event(f"/srv/app/out/job-{gone}", "mkdir", 0, syscall="mkdir"),
+                     event(f"/srv/app/out/job-{gone}", "delete", 0, syscall="rmdir")]  # fmt: skip
+        return classify(*made)
+
+    diff = diff_traces(changes_of("/app", jobs("67890", "12345")), changes_of("/app", jobs("24680", None)))
+    assert not [c for c in diff.disappeared if c.path.endswith("result.txt")], diff
     kept = classify(event("/srv/app/build/pip-target-abcdefgh", "mkdir", 0, syscall="mkdir"))  # left
     diff = diff_traces(changes_of("/app", run("xxvqqnfy", base="/srv/app/build")), changes_of("/app", kept))
     assert [c.path for c in diff.new_violations] == ["/srv/app/build/pip-target-abcdefgh"], diff

@@ -142,7 +142,11 @@ class Changes:
             for exact in sorted(self._temporary):  # by the name itself, not its per-run form
                 name = _temporary_name(exact.rpartition("/")[2])
                 forms.setdefault(exact, name)
-                forms.setdefault(_run_name(exact), name)
+                # and as its key shows it below a per-run name (pip-target-*/lib), where the name
+                # itself is no per-run form: one (job-*) may be the form of names that stay
+                shown = _run_name(exact)
+                if shown.rpartition("/")[2] == exact.rpartition("/")[2]:
+                    forms.setdefault(shown, name)
         parts = path.split("/")
         prefix = parts[0]
         for i in range(1, len(parts)):
