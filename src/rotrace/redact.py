@@ -7,21 +7,21 @@ it holds a secret is recorded as `<redacted>`. Masking is idempotent and leaves 
 no secret as it was (paths, `pkg@1.2`, `pkg @ file:///x`, `git@github.com:org/repo.git`).
 
 Found by their form: the userinfo of any URL (`scheme://user:pass@`, `scheme://TOKEN@`, and
-`user:pass@host[:port]` without a scheme), anywhere in a value; a secret-named query
-parameter or `name=value` pair (`token`, `password`, `sig`, `X-Amz-Signature`, `api_key`...);
-a secret-named header (`Authorization: Bearer x`, `X-Api-Key: x`, `"password": "x"`); a
+`user:pass@host[:port]` without a scheme), anywhere in a value; a secret-named query parameter
+or `name=value` pair (`token`, `password`, `sig`, `X-Amz-Signature`, `api_key`...); a
+secret-named header (`Authorization: Bearer x`, `X-Api-Key: x`, `"password": "x"`); a
 secret-named option's value (`--password=x`, `--token x`, `-Dx.keyStorePassword=x`); the
-password options of some programs whose short option says nothing (curl `-u user:pass`,
-`mysql -pX`, `sshpass -p`, `docker login -p`, `uv publish -t`, `az login -p`, `zip -P`,
-`ldapsearch -w`, `smbclient -U user%pass`, `htpasswd -b`'s last argument, `sqlplus user/pass@db`,
-`mosquitto_pub -P`, `xfreerdp /p:`, `mc alias set`'s secret key...) and a secret-named key's value in `aws configure
-set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-..., AKIA..., ya29....); a URL whose
-path is the credential (Slack and Discord webhooks, a Telegram bot's); a PEM private key's
-body; each of these also percent-encoded inside a value (a redirect's URL). A shell script
-given as one argument (`sh -c '...'`) is read the same way, and a list of string literals in a
-script as a command line (`subprocess.run(["curl", "-u", "user:pass", url])`). Found by
-value: whatever the caller knows is secret (`secrets_in`: the values of the environment's
-secret-named variables), wherever it appears.
+password options of some programs whose short option says nothing (curl `-u user:pass`, `mysql
+-pX`, `sshpass -p`, `docker login -p`, `uv publish -t`, `az login -p`, `zip -P`, `ldapsearch
+-w`, `smbclient -U user%pass`, `htpasswd -b`'s last argument, `sqlplus user/pass@db`,
+`mosquitto_pub -P`, `xfreerdp /p:`, `mc alias set`'s secret key...) and a secret-named key's
+value in `aws configure set KEY VALUE`; tokens of a well-known form (ghp_..., pypi-...,
+AKIA..., ya29....); a URL whose path is the credential (Slack and Discord webhooks, a Telegram
+bot's); a PEM private key's body; each of these also percent-encoded inside a value (a
+redirect's URL). A shell script given as one argument (`sh -c '...'`) is read the same way, and
+a list of string literals in a script as a command line (`subprocess.run(["curl", "-u",
+"user:pass", url])`). Found by value: whatever the caller knows is secret (`secrets_in`: the
+values of the environment's secret-named variables), wherever it appears.
 
 Pure: no rotrace imports; the callers decide where (tracefile.TraceHeader, environment.py).
 """
