@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rotrace.errors import BadOption
+from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
+from rotrace.events import FileEvent
 from rotrace.explain import Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, program_name
@@ -97,7 +98,7 @@ def check(
         keep: list[str] = []
         before = load_policy(policy)
         for trace in traces:
-            checked = _checked(trace, allow, before, None, None)
+            checked = _checked(trace, allow, before, None, None, policy)
             wanted += checked.wanted
             keep += checked.keep
         changed = policyfile.update(policy, wanted, keep)
@@ -118,7 +119,7 @@ def check(
     for trace in traces:
         if len(traces) > 1 and not view.json:
             print(safe_text(f"rotrace: {trace}"), file=sys.stderr)
-        result = _checked(trace, allow, loaded, json_path, view)
+        result = _checked(trace, allow, loaded, json_path, view, policy)
         status |= result.status
         breaches += result.breaches
         used |= result.used
@@ -129,6 +130,25 @@ def check(
         unused = [e for e in loaded.allow if e not in used]
         _conclude_policy(policy, breaches, unused, view, avoided, addable)
     return status
+
+
+def _guard(e: FileEvent, policy: bytes, named: str, trace: str) -> None:
+    """BadInput where the traced command wrote the policy file (made, changed, renamed over or
+    away, removed): a gate that reads what the command may have written is no gate
+    (`allow = ["/"]`, and the command writes anywhere)."""
+    if e.write and policy in (e.path, e.target) and e.op != "access" and not e.failed:
+        raise BadInput(
+            f"{trace}: the traced command wrote the policy file {named} ({e.op}, {e.syscall}): a policy"
+            " the command could change gates nothing; check with the policy as committed (git show"
+            " HEAD:rotrace.toml > /tmp/rotrace.toml), or run the command where it cannot write it"
+        )
+
+
+def _real(path: str) -> bytes:
+    try:
+        return os.fsencode(os.path.realpath(path))
+    except (OSError, ValueError):
+        return os.fsencode(os.path.abspath(path))
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -155,7 +175,7 @@ class _Checked:
 
 
 def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str | None,
-             view: View | None) -> _Checked:  # fmt: skip
+             view: View | None, policy: str | None = None) -> _Checked:  # fmt: skip
     """Classify one trace again; present it unless `view` is None (the pass before an update)."""
     header, verdicts = _read(trace) if view is not None else read_trace(trace)
     project = header.cwd or None
@@ -189,10 +209,13 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     moved = _moved_by(loaded.env, header.environment)
     ways = _ways_to(reclassified, loaded.env, header.environment)
+    written = _real(policy) if policy is not None else b""
     for v in reclassified:
         e = v.event
         if not e.write:
             continue
+        if written:
+            _guard(e, written, policy or "", trace)
         for entry, rule in rules.items():
             if entry not in result.used and any(
                 rule.allows_from(p, e.pid, e.tid) for p in (e.path, e.target) if p

@@ -182,3 +182,27 @@ def test_a_policys_relative_persistent_place_is_the_traces_project_s(
     status = check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View())
     err = capsys.readouterr().err
     assert status == 0 and "cannot be made writable" not in err, err
+
+
+@pytest.mark.parametrize("how", ["create", "rename", "delete"])
+def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: str) -> None:
+    """The command wrote `allow = ["/"]` into rotrace.toml, then wrote anywhere: `check`, which
+    reads the policy after the run, passed it (exit 0). A write to the policy file itself is
+    said, and the check fails (3): the input it trusts is the command's."""
+    from rotrace.commands import check
+    from rotrace.errors import BadInput
+
+    policy = tmp_path / "rotrace.toml"
+    policy.write_text('version = 1\nallow = ["/"]\n')
+    changed = {
+        "create": event(str(policy)),
+        "rename": event(str(tmp_path / "new.toml"), "rename", 0, target=str(policy), syscall="rename"),
+        "delete": event(str(policy), "delete", 0, syscall="unlink"),
+    }[how]
+    header = TraceHeader(["app"], str(tmp_path), 0, allowlist=["/tmp"])
+    (tmp_path / "t.json").write_text(written_trace(header, classify(changed, event("/srv/evil"))))
+    with pytest.raises(BadInput, match="the traced command wrote the policy file"):
+        check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True))
+    untouched = classify(event(str(tmp_path / "other.toml")), event("/srv/evil"))
+    (tmp_path / "t.json").write_text(written_trace(header, untouched))
+    assert check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True)) == 0
