@@ -557,6 +557,33 @@ def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
         assert diff.new_violations, (old, new, diff)
 
 
+def test_a_merged_traces_globs_fold_its_own_names_and_a_baselines_only() -> None:
+    """Three new runs writing data/key1.json, pwd2.json, abc3.json, merged (a glob of four
+    characters), against a baseline that wrote data/conf.json: the new trace's glob took in the
+    baseline's name, "no change". A file named as the baseline's glob spells it (`x[0-9][0-9]`,
+    brackets and all) is none of its names. Two per-run names in two directories (app_data/,
+    ssh_keys/: eight characters with a `_`) are no one write."""
+    from rotrace.report.diff import Changes
+
+    def changes(*paths: str, globs: tuple[str, ...] = ()) -> Changes:
+        made = Changes("/app", generalised=globs)
+        for v in classify(*(event(p) for p in paths)):
+            made.add(v)
+        return made
+
+    glob = "/srv/data/[a-z0-9_][a-z0-9_][a-z0-9_][a-z0-9_].json"
+    old = changes("/srv/data/conf.json")
+    new = changes(glob, globs=(glob,))
+    assert [c.path for c in diff_traces(old, new).new_violations] == [glob]
+    family = "/srv/data/x[0-9][0-9]"
+    baseline = changes(family, globs=(family,))
+    assert diff_traces(baseline, changes("/srv/data/x42")).new_violations == []  # one of its names
+    spelt = diff_traces(baseline, changes(family))
+    assert [c.path for c in spelt.new_violations] == [f"literal:{family}"], spelt
+    moved = diff_traces(changes("/srv/app_data/.tmpAbC123"), changes("/srv/ssh_keys/.tmpXyZ789"))
+    assert [c.path for c in moved.new_violations] == ["/srv/ssh_keys/.tmp*"], moved
+
+
 def test_a_scratch_place_the_allowlist_refuses_pairs_names_by_their_form_alone() -> None:
     """/var/tmp is a scratch place, not an allowed one: a new file there under another name of
     letters (report.json, not notes.json) was paired away as a per-run name."""

@@ -184,6 +184,9 @@ _MAKES_NAME = frozenset({*_MAKES, "create"})  # each leaves the name there
 # A write rotrace could not place, compared by the string the process gave: never one a placed
 # write of another run is (a bind mount in a namespace of its own took `etc/app.conf` elsewhere).
 UNRESOLVED = "unresolved:"
+# A name spelt as a merged baseline's glob (`x[0-9]`, brackets and all) is compared as what it
+# is: never the glob, which stands for the names the runs drew
+LITERAL = "literal:"
 
 
 def _makes_anew(op: str, flags: str) -> bool:
@@ -275,7 +278,10 @@ def _per_run(old: str, new: str, violation: bool = False) -> bool:
     if not violation and any(is_under(old, place) or is_under(new, place) for place in SCRATCH):
         return True
     if known_run_path(old) and known_run_path(new):
-        return True
+        # two per-run names, in one directory or in two that are one per-run name too: not
+        # app_data/.tmpAbC123 and ssh_keys/.tmpXyZ789
+        old_dir, new_dir = old.rpartition("/")[0], new.rpartition("/")[0]
+        return old_dir == new_dir or _per_run(old_dir, new_dir, violation)
     parts = _differing(old, new)
     return parts is not None and all(_shows(head, a) and _shows(head, b) for head, a, b in parts)
 
@@ -312,32 +318,62 @@ def _run_name(path: str) -> str:
     general = generalise(path)
     if general == path:
         return path
-    if any(is_under(path, place) for place in SCRATCH) or known_run_path(path):
+    if any(is_under(path, place) for place in SCRATCH):
         return general
+    if known_run_path(path):  # its name is one: a directory above it by its own form only
+        return _known_form(path, general)
     parts = _differing(path, general) or []
     return general if all(_shows(head, mine) for head, mine, _ in parts) else path
 
 
-class _Globs:
-    """A merged trace's globs of per-run names, by directory: a name one of them matches is
-    written as the glob, in both traces, so that a run and the merge of its runs compare."""
+def _known_form(path: str, general: str) -> str:
+    """A path whose name its maker draws afresh (`.tmpAbC123`, uv's archive ids) as its glob:
+    the name, and each directory whose name shows it is a per-run one; `app_data/` above
+    `.tmpAbC123` stays (`generalise` makes it `*`: eight characters with a `_`), or a write into
+    `ssh_keys/` was the same as one into `app_data/`."""
+    exact, glob = path.split("/"), general.split("/")
+    if len(exact) != len(glob):
+        return general
+    last = len(exact) - 1
+    kept = []
+    for i, (x, y) in enumerate(zip(exact, glob, strict=True)):
+        part = y
+        if x != y and i != last and not (known_run_name(x) or exact[i - 1] == "archive-v0"):
+            head = common_prefix([x, y])
+            tail = common_prefix([x[head:][::-1], y[head:][::-1]])
+            part = y if _shows(x[:head], x[head : len(x) - tail]) else x
+        kept.append(part)
+    return "/".join(kept)
 
-    def __init__(self, globs: Iterable[str]) -> None:
-        self._by_dir: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-        for glob in globs:
-            directory, _, name = glob.rpartition("/")
-            self._by_dir.setdefault(directory, []).append((name, glob_regex(name)))
+
+class _Globs:
+    """A merged baseline's globs of per-run names, by directory: a name one of them matches is
+    written as the glob, in both traces, so that a run and the merge of its runs compare. The
+    globs of the trace compared with it stand for its own names only: a merge of three new runs
+    (`data/key1.json`, `pwd2.json`, `abc3.json`: a glob of four characters) took in the
+    baseline's `conf.json`, and its new writes were no change. A trace's own events name a glob
+    by its text; the other's names are matched by what the glob stands for (a file named
+    `x[0-9]` is none of them)."""
+
+    def __init__(self, own: Iterable[str], baseline: Iterable[str] = ()) -> None:
+        self._by_dir: dict[str, list[tuple[str, re.Pattern[str], bool]]] = {}
+        for globs, literal in ((own, True), (baseline, False)):
+            for glob in globs:
+                directory, _, name = glob.rpartition("/")
+                self._by_dir.setdefault(directory, []).append((name, glob_regex(name), literal))
 
     def __call__(self, path: str | None) -> str | None:
         if path is None or not self._by_dir:
             return path
         parts = path.split("/")
+        clash = False
         for i in range(1, len(parts)):
-            for name, regex in self._by_dir.get("/".join(parts[:i]), ()):
-                if parts[i] == name or regex.fullmatch(parts[i]):
+            for name, regex, literal in self._by_dir.get("/".join(parts[:i]), ()):
+                if (literal and parts[i] == name) or regex.fullmatch(parts[i]):
                     parts[i] = name
                     break
-        return "/".join(parts)
+                clash = clash or parts[i] == name  # a name spelt as the baseline's glob is, no name of it
+        return LITERAL + path if clash else "/".join(parts)
 
 
 def _general(key: _Key) -> _Key:
@@ -368,9 +404,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     """Writes compared by their names; those only one trace has are the same write where both
     have it as a glob of per-run names (a temporary name, a pid, a merged trace's glob). A name
     both traces write is no per-run name: two of one shape (`app_data`, `job_lock`) stay apart."""
-    globs = _Globs([*old.globs, *new.globs])
-    before = _keyed(old, globs)
-    after = _keyed(new, globs)
+    before = _keyed(old, _Globs(old.globs))
+    after = _keyed(new, _Globs(new.globs, old.globs))
     went = [k for k in before if k not in after]
     came = [k for k in after if k not in before]
     went_general: dict[_Key, list[_Key]] = {}
