@@ -537,6 +537,11 @@ def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
         return event(source, "rename", 0, target=target, syscall="renameat2")._replace(flags=flags or None)
 
     base = [made("/srv/etc/.lockAb1"), event("/srv/etc/.lockAb1", "delete", 0, syscall="unlink")]
+    link = event("/srv/etc/.lockAb1", "link", 0, target="/srv/etc/ca.pem", syscall="link")
+
+    def chmod(path: str) -> FileEvent:
+        return event(path, "chmod", 0, syscall="chmod")
+
     cases = [
         ([event("/srv/app/cur", "symlink", 0, target="v1", syscall="symlink")],
          [event("/srv/app/cur", "symlink", 0, target="/etc/shadow", syscall="symlink")]),
@@ -555,6 +560,10 @@ def test_a_diff_misses_no_new_write_dressed_as_a_temporary_one() -> None:
     for old, new in cases:
         diff = diff_traces(changes_of("/app", classify(*old)), changes_of("/app", classify(*new)))
         assert diff.new_violations, (old, new, diff)
+    # a hard link makes a temporary name again (the link's path is its new name): what is done
+    # to it then is done to the file it names (ca.pem's mode), compared by that name
+    relinked = changes_of("/app", classify(*base, link, chmod("/srv/etc/.lockAb1")))
+    assert ("chmod", "/srv/etc/.lockAb1", None) in relinked.by_key, relinked.by_key
 
 
 def test_a_merged_traces_globs_fold_its_own_names_and_a_baselines_only() -> None:

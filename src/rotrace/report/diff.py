@@ -109,7 +109,7 @@ class Changes:
         made = succeeded and _makes_anew(e.op, flags)
         if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
             self._temporary.discard(exact)
-        if succeeded and e.op in ("rename", "link") and exact_target is not None:
+        if succeeded and e.op == "rename" and exact_target is not None:  # (a link's target is its old name)
             self._temporary.discard(exact_target)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else _run_name(exact_target))
@@ -180,7 +180,7 @@ class Changes:
 
 
 _MAKES = frozenset({"mkdir", "symlink", "mknod"})  # each fails where the name is: made anew
-_MAKES_NAME = frozenset({*_MAKES, "create"})  # each leaves the name there
+_MAKES_NAME = frozenset({*_MAKES, "create", "link"})  # each leaves the name there (a link its new one)
 # A write rotrace could not place, compared by the string the process gave: never one a placed
 # write of another run is (a bind mount in a namespace of its own took `etc/app.conf` elsewhere).
 UNRESOLVED = "unresolved:"
