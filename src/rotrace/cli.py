@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from rotrace import __version__
-from rotrace.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, EXIT_STATUSES, failure, say
+from rotrace.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, EXIT_STATUSES, BadOption, failure, say
 from rotrace.export import FORMATS
 from rotrace.patterns import Lazy
 from rotrace.tracer.signals import DEFAULT_GRACE
@@ -254,6 +254,12 @@ def run(
                         )
                     )
     allowlist = build_allowlist(list(allow), loaded)
+    if read_only and any(r.path == "/" and not (r.is_glob or r.is_exact) for r in allowlist.rules):
+        made = "every host file" if keep_writes else "an empty tmpfs, hiding the machine"
+        raise BadOption(
+            f"--read-only with / allowed: the sandbox would make the whole root writable ({made});"
+            " allow the directories the command writes"
+        )
     persistent = tuple(loaded.places()) if loaded is not None else ()
     grants = enforceable(allowlist) if enforce else None
     options = TraceOptions(

@@ -104,6 +104,20 @@ def test_an_allow_that_means_nothing_is_a_usage_error(tmp_path: Path, entry: str
     assert "p.toml: allow entry '/tmp/[z-a]': the range z-a is written backwards" in line
 
 
+@pytest.mark.parametrize("keep", [[], ["--keep-writes"]])
+def test_read_only_with_the_root_allowed_is_one_line(tmp_path: Path, keep: list[str]) -> None:
+    """`--read-only --allow /`: the sandbox's tmpfs over / hid rotrace's own Python, and bwrap's
+    `execvp ... No such file or directory` came out before rotrace's line (exit 5)."""
+    argv = ["run", "--read-only", *keep, "--allow", "/", "--", "true"]
+    line = _one_line_error(rotrace_cli(*argv, cwd=tmp_path), 2)
+    assert "--read-only with / allowed" in line
+    (tmp_path / "p.toml").write_text('allow = ["/"]\n')
+    line = _one_line_error(
+        rotrace_cli("run", "--read-only", "--policy", "p.toml", "--", "true", cwd=tmp_path), 2
+    )
+    assert "--read-only with / allowed" in line
+
+
 @pytest.mark.parametrize("value", ["[" * 100_000 + "]" * 100_000, "{b = " * 50_000 + "1" + "}" * 50_000])
 @pytest.mark.parametrize("where", ["--policy", "pyproject.toml found upward"])
 def test_a_policy_nested_past_the_parser_is_one_line(tmp_path: Path, value: str, where: str) -> None:
