@@ -215,6 +215,19 @@ def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
     assert [c.path for c in diff.new_violations] == ["/srv/app/build/pip-target-abcdefgh"], diff
 
 
+def test_a_diff_pairs_mktemps_six_characters_after_a_prefix() -> None:
+    """`mktemp data/cache.XXXXXX` (and node's fs.mkdtemp) left in the app's directory: six of
+    [A-Za-z0-9], no digit one draw in three: two identical runs differed ("1 new violations").
+    Two words of six letters (`cache.Backup`, `cache.Config`) are no draw."""
+    for a, b in (("DMAsDv", "a9kMtj"), ("w5PuQC", "kQzwRb"), ("TK7jl1", "xYzwvq")):
+        old, new = classify(event(f"/srv/data/cache.{a}")), classify(event(f"/srv/data/cache.{b}"))
+        diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+        assert diff.appeared == diff.disappeared == [], (a, b, diff)
+    old, new = classify(event("/srv/data/cache.Backup")), classify(event("/srv/data/cache.Config"))
+    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+    assert [c.path for c in diff.new_violations] == ["/srv/data/cache.Config"], diff
+
+
 def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:
     """gunicorn's worker heartbeat: mkstemp(prefix="wgunicorn-") unlinked at once, then written
     through its fd, whose name the kernel ends with ` (deleted)`: two identical runs differed by

@@ -244,7 +244,10 @@ _TEMP_SHAPE = Lazy(r"[a-z0-9_]{8}" + NAME_END)
 
 def _shape(path: str) -> str:
     directory, _, name = path.rpartition("/")
-    return f"{directory}/{_TEMP_SHAPE.sub('*', name)}"
+    shaped = _TEMP_SHAPE.sub("*", name)
+    if shaped == name and (drawn := _MKTEMP.fullmatch(name)) is not None:
+        shaped = drawn.group("prefix") + "??????"  # mktemp's six characters
+    return f"{directory}/{shaped}"
 
 
 def _key_of(c: Change) -> _Key:
@@ -283,7 +286,36 @@ def _per_run(old: str, new: str, violation: bool = False) -> bool:
         old_dir, new_dir = old.rpartition("/")[0], new.rpartition("/")[0]
         return old_dir == new_dir or _per_run(old_dir, new_dir, violation)
     parts = _differing(old, new)
-    return parts is not None and all(_shows(head, a) and _shows(head, b) for head, a, b in parts)
+    if parts is not None and all(_shows(head, a) and _shows(head, b) for head, a, b in parts):
+        return True
+    return _mktemp_twins(old, new)
+
+
+# mktemp(1)'s and node's mkdtemp's draw: six of [A-Za-z0-9] at the end of a name, after the
+# caller's prefix (`cache.XXXXXX`, `x-XXXXXX`); one with no digit shows it by its mixed case
+_MKTEMP = Lazy(r"(?P<prefix>.*[-.]|)(?P<draw>[A-Za-z0-9]{6})")
+
+
+def _mktemp_twins(old: str, new: str) -> bool:
+    """The names differ only in mktemp's six characters after one prefix, each a draw (a digit,
+    or a capital past its first letter beside a small letter): `cache.DMAsDv`, `cache.a9kMtj`;
+    not `cache.Backup` and `cache.Config`."""
+    a, b = old.split("/"), new.split("/")
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        mx, my = _MKTEMP.fullmatch(x), _MKTEMP.fullmatch(y)
+        if mx is None or my is None or mx.group("prefix") != my.group("prefix"):
+            return False
+        if not (_drawn(mx.group("draw")) and _drawn(my.group("draw"))):
+            return False
+    return True
+
+
+def _drawn(draw: str) -> bool:
+    return _digit(draw) or (any(c.islower() for c in draw) and any(c.isupper() for c in draw[1:]))
 
 
 def _shows(head: str, middle: str) -> bool:
