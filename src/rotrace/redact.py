@@ -71,6 +71,10 @@ _NOT_SECRET = frozenset({
     "provider", "backend", "helper", "command", "cmd", "program", "stdin", "env", "var", "length",
     "limit", "prompt", "store",
 })  # fmt: skip
+# A variable's last word that says how its value is written (MY_SVC_CREDS_JSON, SSH_KEY_B64): the
+# name before it says what the value is
+_FORMATS = frozenset({"json", "b64", "base64", "pem", "der", "hex", "yaml", "yml", "txt", "raw", "value",
+                      "data", "content", "contents", "str", "string", "text", "encoded"})  # fmt: skip
 # names whose words say otherwise: SonarQube's login is its token
 _SECRET_NAMES = frozenset({"sonar.login", "-dsonar.login"})
 _NOT_OPTION = frozenset({"no", "ask", "prompt", "always", "force"})  # --no-password, --always-auth: flags
@@ -104,6 +108,9 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
     if "." in name and any(words[i + 1] == "key" and words[i] in _KEY_KINDS for i in range(len(words) - 1)):
         return True  # a property: fs.azure.account.key.ACCOUNT.dfs.core.windows.net
     env = _ENV_NAME.fullmatch(name) is not None
+    head, _, form = name.rpartition("_")
+    if env and head and form.lower() in _FORMATS:  # GCP_CREDS_JSON, SSH_KEY_B64: the content of what
+        return _secret_name(head, option, query)  # the name before says
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
     if any(strong in w for w in words for strong in _STRONG):

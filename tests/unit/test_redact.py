@@ -65,14 +65,18 @@ _SECRET_VARIABLES = ["UV_PUBLISH_TOKEN", "UV_PUBLISH_PASSWORD", "UV_INDEX_PRIVAT
                      "GOOGLE_APPLICATION_CREDENTIALS_JSON", "SIGNING_KEY", "UV_GITHUB_TOKEN",
                      "PYTHON_KEYRING_PASSPHRASE", "XDG_SECRET", "ACCESS_KEY", "API_KEY", "SECRET_KEY_BASE",
                      "REGISTRY_AUTH", "HTTP_AUTHORIZATION", "PIP_INDEX_CREDENTIALS", "SSHPASS", "DBPASS",
-                     "GH_PAT", "GITLAB_PAT", "JWT", "APP_JWT", "DOCKER_AUTH_CONFIG", "PW"]  # fmt: skip
+                     "GH_PAT", "GITLAB_PAT", "JWT", "APP_JWT", "DOCKER_AUTH_CONFIG", "PW",
+                     # the content of a secret, in a format the last word names
+                     "MY_SVC_CREDS_JSON", "SSH_KEY_B64", "GCP_SA_KEY_JSON", "TLS_KEY_PEM",
+                     "DB_PASSWORD_TXT"]  # fmt: skip
 _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLDPWD", "UV_CACHE_DIR",
                     "UV_KEYRING_PROVIDER", "PIP_KEYRING_PROVIDER", "UV_INDEX_PRIVATE_REGISTRY_USERNAME",
                     "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
                     "PASSWORD_STORE_DIR", "AWS_WEB_IDENTITY_TOKEN_FILE", "SECRETS_DIR", "PYTHONHASHSEED",
                     "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH", "PROXY_BYPASS",
                     "DOCKER_CONFIG", "PATH_PREFIX", "DESKTOP_SESSION", "XDG_SESSION_TYPE",
-                    "SESSION_MANAGER", "DBUS_SESSION_BUS_ADDRESS"]  # fmt: skip
+                    "SESSION_MANAGER", "DBUS_SESSION_BUS_ADDRESS", "CONFIG_JSON", "APP_SETTINGS_YAML",
+                    "TLS_CERT_PEM", "KEY_JSON"]  # fmt: skip
 
 
 def _authority(host: str, port: int | None) -> str:
