@@ -85,6 +85,12 @@ class TraceHeader:
                     *(s.labels for s in self.sources)):  # fmt: skip
             known |= secrets_in(env)
         redact = Redactor(known)
+        # a secret one command line shows by its form, another may carry as a plain argument
+        found: set[str] = set()
+        for argv in (self.command, *(p.cmdline for p in self.processes), *(s.command for s in self.sources)):
+            found |= redact.found(argv)
+        if not found <= known:
+            redact = Redactor(known | found)
         self.command = redact.argv(self.command)
         self.processes = [p._replace(cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)

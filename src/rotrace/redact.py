@@ -899,6 +899,22 @@ class Redactor:
             self._argvs[key] = done
         return list(done)
 
+    def found(self, argv: Sequence[str]) -> set[str]:
+        """The secrets a command line holds by their form or place (of MIN_KNOWN characters or
+        more): known, they are masked in every other command line too, where nothing marks them
+        (`tool --password S3cret...` passing it on to a child as a plain argument)."""
+        masked = self.argv(argv)
+        if masked == list(argv):
+            return set()
+        masks = _command_masks(argv)
+        found: set[str] = set()
+        for i, (arg, done) in enumerate(zip(argv, masked, strict=True)):
+            if arg == done:
+                continue
+            spans = [*self._spans(arg), *([(masks[i], len(arg))] if i in masks else [])]
+            found.update(arg[a:b] for a, b in spans if b - a >= MIN_KNOWN and MASK not in arg[a:b])
+        return found
+
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         """Environment variables: a secret-named one's value withheld, the others' masked."""
         return {

@@ -775,3 +775,21 @@ def test_secrets_a_script_writes_into_a_file_or_hands_a_library_are_masked(secre
         ["sh", "-c", f'tok={secret}; echo "::add-mask::{secret}"'],
         ["curl", "-H", f"x-rapidapi-key: {secret}", "-H", f"DD-APPLICATION-KEY: {secret}", "u"],
     )  # fmt: skip
+
+
+def test_a_secret_one_command_line_shows_is_masked_where_another_carries_it_plainly() -> None:
+    """`deploy --password S3cret` (masked by its option) ran `helper HOST S3cret`: the child's
+    command line kept the password, nothing there marking it. A secret found by its form or
+    place in any of the run's command lines is masked in all of them; a short one (a common
+    word) is not masked everywhere."""
+    from rotrace.events import ProcessInfo
+    from rotrace.record import TraceHeader
+
+    secret = "S3cretVal!x9"
+    child = ProcessInfo(2, 1, 0, b"/usr/bin/helper", ("helper", "db.example", secret, f"--x={secret}"))
+    header = TraceHeader(["deploy", "--password", secret, "--host", "db"], "/srv", 0, processes=[child])
+    assert header.command == ["deploy", "--password", MASK, "--host", "db"]
+    assert header.processes[0].cmdline == ("helper", "db.example", MASK, f"--x={MASK}")
+    short = ProcessInfo(2, 1, 0, b"/usr/bin/helper", ("helper", "pw1"))
+    header = TraceHeader(["deploy", "--password", "pw1"], "/srv", 0, processes=[short])
+    assert header.processes[0].cmdline == ("helper", "pw1")
