@@ -830,6 +830,24 @@ def test_a_date_or_a_time_of_day_is_never_a_mount_point() -> None:
     assert plan.mounts == ["/srv/app/runs"], plan
 
 
+def test_a_directory_of_earlier_runs_outputs_is_kept_with_the_next_ones(tmp_path: Path) -> None:
+    """hydra's second run of the day: outputs/ held the first run's 2026-12-06/, the run made
+    2026-12-06/13-50-59/. A mount of the time's directory failed the next run; outputs/ was
+    "held files", no mount. All it holds is earlier runs' outputs, per-run names: a persistent
+    volume filled with them; anything else there (a template, a file) keeps it refused."""
+    app, outputs = tmp_path / "app", tmp_path / "app" / "outputs"
+    (outputs / "2026-12-06" / "09-12-44").mkdir(parents=True)
+    day = outputs / "2026-12-06"
+    made = [event(f"{day}/13-50-59", "mkdir", 0, syscall="mkdir"), event(f"{day}/13-50-59/run.log")]
+    states = {str(app): C, str(outputs): C, str(day): C}
+    plan = _plan(*made, states=states, cwd=str(app))
+    assert plan.mounts == [str(outputs)] and plan.persistent == [str(outputs)] and plan.blocked == [], plan
+    assert plan.seeded == [str(outputs)]
+    (outputs / "README").write_text("the app's own\n")
+    plan = _plan(*made, states=states, cwd=str(app))
+    assert [b.point for b in plan.blocked] == [str(outputs)] and plan.mounts == [], plan
+
+
 def test_a_rename_out_of_an_allowed_place_is_grouped_where_it_lands() -> None:
     """hatch build makes its sdist in /tmp (allowed) and renames it into dist/: the violation is
     dist's to fix, and the report groups it there, not at the allowed /tmp it came from, whether

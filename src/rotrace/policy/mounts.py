@@ -551,11 +551,26 @@ class _Planner:
         (`_seedable`), and no program the command ran lies in it. Anything else there (a
         template, a plugin, a hard link, a subdirectory, a mount) would be made writable, and
         kept, along with the data."""
-        if point not in self.kept_data or not self._seedable(point):
+        if not self._seedable(point) or any(is_under(p, point) for p in self.programs):
             return False
-        if any(is_under(p, point) for p in self.programs):
-            return False
+        if point not in self.kept_data:
+            return self._outputs_of_runs(point)
         return _only_data(point, self.kept_files | (self.made_files or set()))
+
+    def _outputs_of_runs(self, point: str) -> bool:
+        """All `point` holds is directories of per-run names (hydra's outputs/2026-12-06, a
+        tool's runs/run-20261206T1350), and the run made one more in it (or below one: a second
+        run of the day): the earlier runs' outputs, kept with the next one's (a persistent volume
+        filled with them), not the app's."""
+        made = (c for c in self.created if c != point and is_under(c, point))
+        if not any(is_general(os.path.basename(c)) for c in made):
+            return False
+        try:
+            with os.scandir(point) as entries:
+                held = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        except OSError:
+            return False
+        return bool(held) and all(is_dir and is_general(name) for name, is_dir in held)
 
     def _seedable(self, point: str) -> bool:
         """In the application's tree (below a working directory that is neither `/` nor a
