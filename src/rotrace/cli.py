@@ -587,7 +587,7 @@ def kube() -> None:
 def kube_record(
     manifest: str, containers: tuple[str, ...], entrypoint: str | None, image: str | None, traces: str | None
 ) -> int:
-    """The manifest (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob; every document of
+    """The manifest (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob; every document of
     the file) with its containers run under `rotrace run`, to stdout; nothing else changed."""
     from rotrace.kube.record import (
         DEFAULT_IMAGE,
