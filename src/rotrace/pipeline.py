@@ -444,6 +444,9 @@ def load_changes(path: str) -> Changes:
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None
+    if header.checkpoint is None and not header.let_go and not header.sources:
+        ended = f"killed by {header.signal}" if header.signal else f"exit status {header.exit_code}"
+        pipeline.changes.outcome = (ended, bool(header.signal) or header.exit_code != 0)
     return pipeline.changes
 
 
@@ -453,7 +456,8 @@ def compare(old: Changes, new: Changes, view: View, err: bool) -> int:
 
     result = diff_traces(old, new)
     present_diff(result, view, err)
-    return EXIT_VIOLATIONS if result.new_violations else EXIT_OK
+    status = EXIT_VIOLATIONS if result.new_violations else EXIT_OK
+    return status | (EXIT_COMMAND_FAILED if result.newly_failed else EXIT_OK)
 
 
 class Kept:

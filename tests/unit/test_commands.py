@@ -206,3 +206,24 @@ def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: st
     untouched = classify(event(str(tmp_path / "other.toml")), event("/srv/evil"))
     (tmp_path / "t.json").write_text(written_trace(header, untouched))
     assert check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True)) == 0
+
+
+def test_diff_says_the_command_failed_where_it_succeeded_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uv 0.7.15 dying at start under a read-only root (exit 2) against 0.8.22 (exit 0): its
+    writes only disappeared, and `diff` said nothing else, exit 0: a gate passed an app that no
+    longer starts. The command's ending is compared: failing now is exit 8 (bit 3)."""
+    from rotrace.commands import diff
+
+    writes = classify(event("/tmp/x"))
+    for name, code, signal in (("ok", 0, None), ("failed", 2, None), ("killed", 0, "SIGKILL")):
+        header = TraceHeader(["uv", "run", "app"], "/srv/app", code, signal=signal)
+        (tmp_path / f"{name}.json").write_text(written_trace(header, writes))
+    assert diff(str(tmp_path / "ok.json"), str(tmp_path / "ok.json"), View()) == 0
+    assert diff(str(tmp_path / "ok.json"), str(tmp_path / "failed.json"), View()) == 8
+    out = capsys.readouterr().out
+    assert "The command ended otherwise: exit status 0 before, exit status 2 now" in out, out
+    assert diff(str(tmp_path / "failed.json"), str(tmp_path / "ok.json"), View()) == 0  # it mends
+    assert diff(str(tmp_path / "ok.json"), str(tmp_path / "killed.json"), View(quiet=True)) == 8
+    assert "✗ the command failed, where it succeeded before" in capsys.readouterr().out

@@ -59,6 +59,9 @@ class TraceDiff:
     environment: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> old, new
     # writes in both, a violation now and not before (another process wrote its parent's /proc file)
     became: list[Change] = field(default_factory=list)
+    # how the command ended in each (`exit status 0`, `killed by SIGKILL`), where the two differ
+    outcome: tuple[str, str] | None = None
+    newly_failed: bool = False  # the old run succeeded and the new one did not (uv dying at start)
 
     @property
     def new_violations(self) -> list[Change]:
@@ -87,6 +90,9 @@ class Changes:
         self._temporary: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         self.globs = [_relative(g, cwd) for g in generalised]
+        # how the command ended (`exit status 2`), and whether it failed; None: no ending to
+        # compare (a checkpoint, a process let go, a merge of runs, the run going on)
+        self.outcome: tuple[str, bool] | None = None
 
     def add(self, v: Verdict) -> None:
         e = v.event
@@ -478,7 +484,10 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         for name in sorted(old_env.keys() | new_env.keys())
         if old_env.get(name) != new_env.get(name) and name != "PATH"
     }
-    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became))
+    outcome, newly_failed = None, False
+    if old.outcome is not None and new.outcome is not None and old.outcome[0] != new.outcome[0]:
+        outcome, newly_failed = (old.outcome[0], new.outcome[0]), new.outcome[1] and not old.outcome[1]
+    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed)
 
 
 def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
@@ -526,6 +535,12 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
 def render_diff(diff: TraceDiff, console: Console) -> None:
     from rich.text import Text
 
+    if diff.outcome is not None:
+        was, now = diff.outcome
+        style = "bold red" if diff.newly_failed else "bold"
+        console.print(
+            Text(f"The command ended otherwise: {safe_text(was)} before, {safe_text(now)} now", style=style)
+        )
     if diff.environment:
         console.print(Text("The environment changed", style="bold"))
         for name, (old, new) in diff.environment.items():
@@ -535,6 +550,8 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
                 console.print(Text(f"  + {safe_text(name)}={safe_text(new)}", style="yellow"))
     if not diff.appeared and not diff.disappeared and not diff.became:
         console.print(Text("no change in what is written", style="green"))
+        if diff.newly_failed:
+            console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))
         return
     if diff.appeared:
         _section(console, "Writes that appeared", "+", diff.appeared, "yellow")
@@ -544,3 +561,5 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
         _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
     if diff.new_violations:
         console.print(Text(f"✗ {len(diff.new_violations)} new violations", style="bold red"))
+    if diff.newly_failed:
+        console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))

@@ -113,6 +113,8 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
         "became_violations": [_change(c) for c in diff.became],
         "new_violations": len(diff.new_violations),
         "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
+        "outcome": None if diff.outcome is None else {"old": diff.outcome[0], "new": diff.outcome[1]},
+        "newly_failed": diff.newly_failed,
     }
 
 

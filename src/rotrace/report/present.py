@@ -75,6 +75,8 @@ def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
     if view.quiet:
         n = len(diff.new_violations)
         console.print(Text(f"✗ {n} new violations" if n else "✓ no new violations"))
+        if diff.newly_failed:
+            console.print(Text("✗ the command failed, where it succeeded before"))
         return
     render_diff(diff, console)
 
