@@ -1394,3 +1394,23 @@ def test_a_cache_read_back_in_place_still_takes_its_setting(tmp_path: Path) -> N
     shutil.rmtree(top)
     assert plan.env == {"MYPY_CACHE_DIR": "/tmp/mypy-cache"} and plan.blocked == [], plan
     assert "COVERAGE_FILE" not in appended.env and appended.blocked, appended
+
+
+def test_uvs_bytecode_compiled_at_run_time_is_said_so_and_its_setting_left_out() -> None:
+    """`UV_COMPILE_BYTECODE=1 uv run`: uv 0.9 compiles the environment with a Python running
+    its pip_compileall.py, not itself: the writes were "bytecode written by Python" (the fix
+    PYTHONDONTWRITEBYTECODE, which does not stop it), and the plan kept UV_COMPILE_BYTECODE=1,
+    the cause, in every export."""
+    classifier = Classifier(build_allowlist([], None))
+    compiler = ("/srv/app/.venv/bin/python", "-I", "/tmp/.tmpAbC123/pip_compileall.py")
+    classifier.know([ProcessInfo(7, 1, 0, b"/usr/bin/uv", ("uv", "run", "app")),
+                     ProcessInfo(8, 7, 0, b"/usr/bin/python3.11", compiler)])  # fmt: skip
+    pyc = event("/srv/app/.venv/lib/python3.11/site-packages/m/__pycache__/a.cpython-311.pyc", pid=8)
+    classifier.learn(pyc)
+    verdict = classifier.classify(pyc, b"/srv/app/.venv")
+    assert verdict.explanation is BY_ID["uv-compile-bytecode"], verdict.explanation
+    run = {"UV_COMPILE_BYTECODE": "1", "UV_FROZEN": "true"}
+    plan = plan_mounts([verdict], CWD, {b"/srv/app": C}, environment=run, ran=frozenset({"uv", "python3.11"}))
+    assert plan.env == {"UV_FROZEN": "true"}, plan
+    python = ("python3.11", "main.py")  # Python importing the environment's modules: not uv's
+    assert explain(pyc._replace(pid=9), b"/srv/app/.venv", " ".join(python)) is BY_ID["venv-bytecode"]

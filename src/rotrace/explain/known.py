@@ -54,6 +54,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
     # as a program that checks it may write there makes one; Python's own writes never do
     unnamed: bool = False
+    # the run's settings that make these writes (UV_COMPILE_BYTECODE at run time): a plan, which
+    # keeps the run's settings (explain.settings), leaves these out where the writer shows
+    unset: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -139,14 +142,18 @@ KNOWN: tuple[Known, ...] = (
     Known(
         id="uv-compile-bytecode",
         title="bytecode written into the environment",
-        who="Python importing modules, or uv compiling them (UV_COMPILE_BYTECODE) when it syncs",
+        who="uv compiling the environment when it syncs (UV_COMPILE_BYTECODE), itself or with the Python it runs "
+        "its compile script in",
         why="a missing __pycache__ entry is written at first import; uv compiles every module when "
         "UV_COMPILE_BYTECODE is set and `uv run` syncs the environment",
         fix="compile at build time (`uv sync --compile-bytecode`, or UV_COMPILE_BYTECODE=1 only in the build), "
         "do not leave UV_COMPILE_BYTECODE set at run time, and set PYTHONDONTWRITEBYTECODE=1",
         path=r"/__pycache__(/|$)",
-        exe=r"uv",
+        # uv itself, or the Python it runs its compile script with (uv 0.9: pip_compileall.py)
+        exe=r"uv|python[0-9.]*",
+        cmd=r"pip_compileall\.py|^(?:\S*/)?uv(?:\s|$)",
         in_venv=True,
+        unset=("UV_COMPILE_BYTECODE",),
     ),
     Known(
         id="venv-bytecode",

@@ -940,6 +940,7 @@ class MountPlanner:
         self._temp_moved: tuple[str, str, str] | None = None  # _temp_dir_setting's answer
         # (a build step's template, its interpreter) -> the directories it is for
         self._build: dict[tuple[str, str], set[str]] = {}
+        self._unset: set[str] = set()  # the run's settings a writer's fix says not to keep (Known.unset)
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
@@ -1237,6 +1238,8 @@ class MountPlanner:
             self._answer_venvs(early)
         # forecast() reads the filesystem (a FIFO opened, a parent missing) as it is when the write
         # is placed: during the run, as the write came, its answer stands (not asked again after)
+        if v.explanation is not None and v.explanation.unset:
+            self._unset.update(v.explanation.unset)
         needs = _needs_mount(v)
         if not needs:
             return []
@@ -1648,6 +1651,8 @@ class MountPlanner:
         masked: list[str] = []
         for name in sorted(RUN_SETTINGS & self._environment.keys()):
             if name in self._env or not concerns(name, self._ran):
+                continue
+            if name in self._unset:  # what made the writes: said in the writer's fix, not kept
                 continue
             value = self._environment[name]
             # masked, or fields of options (`-o PWD=x`, `a;b`) where a secret the masking does not
