@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
@@ -117,6 +117,7 @@ def classifier(
     home: str | None = None,
     generalised: Iterable[str] = (),
     merged: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
@@ -132,6 +133,7 @@ def classifier(
         home=home,
         generalised=generalised,
         merged=merged,
+        environment=environment,
     )
 
 
@@ -144,6 +146,7 @@ def saved_classifier(header: TraceHeader, allowlist: Allowlist) -> Classifier:
         home=header.environment.get("HOME"),
         generalised=[g.glob for g in header.generalised],
         merged=bool(header.sources),
+        environment=header.environment,
     )
 
 

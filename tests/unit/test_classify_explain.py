@@ -613,3 +613,27 @@ def test_a_scratch_place_the_allowlist_refuses_pairs_names_by_their_form_alone()
     new = classify(event("/var/tmp/app/reportab.json"))
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert [c.path for c in diff.new_violations] == ["/var/tmp/app/reportab.json"], diff
+
+
+def test_a_known_writers_place_moved_by_the_runs_setting_is_still_that_writers() -> None:
+    """A warm uv cache at UV_CACHE_DIR=/opt/uv-cache (an image's ENV): its root's .lock was "no
+    mount can make it writable: held files before the run", where the same cache in ~/.cache/uv
+    is uv's cache (a setting moves it). The run's setting says whose place it is."""
+    from rotrace.policy.mounts import plan_mounts
+
+    lock = event("/opt/uv-cache/.lock", exe=b"/usr/bin/uv")
+    for environment, expected in (({"UV_CACHE_DIR": "/opt/uv-cache"}, "uv-cache"), ({}, None)):
+        classifier = Classifier(build_allowlist([], None), environment=environment)
+        classifier.know([ProcessInfo(100, 1, 0, b"/usr/bin/uv", ("uv", "run", "app"))])
+        classifier.learn(lock)
+        verdict = classifier.classify(lock)
+        assert getattr(verdict.explanation, "id", None) == expected, environment
+        if expected:
+            plan = plan_mounts(
+                [verdict], "/srv/app", {b"/opt/uv-cache": DirState.CONTENT}, environment=environment
+            )
+            assert plan.blocked == [] and plan.env.get("UV_CACHE_DIR") == "/tmp/uv-cache", plan
+    pip = event("/opt/uv-cache/x", exe=b"/usr/bin/pip")  # another program there is not uv's cache
+    classifier = Classifier(build_allowlist([], None), environment={"UV_CACHE_DIR": "/opt/uv-cache"})
+    classifier.learn(pip)
+    assert classifier.classify(pip).explanation is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,10 +129,32 @@ def _elsewhere(home: str | None) -> bytes | None:
     return raw.rstrip(b"/")  # `/`: b""
 
 
-def _as_root(path: bytes | None, home: bytes) -> bytes | None:
+# Settings that move a known writer's place, and the place the known writers' table names
+_MOVED_BY = (
+    ("UV_CACHE_DIR", b"/root/.cache/uv"),
+    ("PIP_CACHE_DIR", b"/root/.cache/pip"),
+    ("IPYTHONDIR", b"/root/.ipython"),
+    ("MPLCONFIGDIR", b"/root/.config/matplotlib"),
+)
+
+
+def _moved_places(environment: Mapping[str, str]) -> tuple[tuple[str, bytes, bytes], ...]:
+    """(setting, where the run put the place, the place the table names), for each setting the
+    run had as an absolute path that is not the table's place already."""
+    found = []
+    for name, default in _MOVED_BY:
+        value = environment.get(name, "")
+        if value.startswith("/") and value != "/":
+            moved = os.fsencode(os.path.normpath(value))
+            if moved != default and not moved.startswith(b"//"):
+                found.append((name, moved, default))
+    return tuple(found)
+
+
+def _as_root(path: bytes | None, home: bytes, root: bytes = b"/root") -> bytes | None:
     if path is None or not (path == home or path.startswith(home + b"/")):
         return path
-    return b"/root" + path[len(home) :]
+    return root + path[len(home) :]
 
 
 class Classifier:
@@ -152,6 +174,7 @@ class Classifier:
         home: str | None = None,
         generalised: Iterable[str] = (),
         merged: bool = False,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.allowlist = allowlist
         # a merged trace's globs of per-run names (`rotrace merge`): a path through one stands
@@ -165,6 +188,10 @@ class Classifier:
         # standing for /root (`_in_home_explained`).
         self.home = home
         self._home = _elsewhere(home)
+        # The run's settings that move a known writer's place (UV_CACHE_DIR=/opt/uv-cache): its
+        # writes there are read as at the place the table names (`_moved_explained`)
+        self.environment = dict(environment or {})
+        self._moved = _moved_places(self.environment)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -193,7 +220,8 @@ class Classifier:
 
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
-        fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since, home=self.home)
+        fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since, home=self.home,
+                           environment=self.environment)  # fmt: skip
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         fresh._changed = set(self._changed)
@@ -250,6 +278,20 @@ class Classifier:
         )
         known = explain(seen, _as_root(venv, home), cmdline)
         return known if known is not None and (known.exe or known.cmd) else None
+
+    def _moved_explained(self, event: FileEvent, venv: bytes | None, cmdline: str) -> Known | None:
+        """A write below a place a run's setting moved (uv's cache at UV_CACHE_DIR=/opt/uv-cache),
+        read as at the place the table names: the known writer whose setting it is."""
+        for name, moved, default in self._moved:
+            if event.path == moved or event.path.startswith(moved + b"/"):
+                seen = event._replace(
+                    path=default + event.path[len(moved) :],
+                    target=_as_root(event.target, moved, default),
+                )
+                known = explain(seen, venv, cmdline)
+                if known is not None and any(setting == name for setting, _ in known.env):
+                    return known
+        return None
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
@@ -349,6 +391,7 @@ class Classifier:
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
             known = explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
+            known = known or (self._moved_explained(event, venv, cmdline) if self._moved else None)
             known = known or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)
 

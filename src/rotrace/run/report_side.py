@@ -52,6 +52,7 @@ def conclude(messages: Iterator[Message]) -> int:
                 enforced=enforced,
                 since=start.since,
                 home=environment.get("HOME"),
+                environment=environment,
             ),
             start.cwd,
             environment,
