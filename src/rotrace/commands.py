@@ -4,7 +4,9 @@ goes through report/ (stderr) and export/ (stdout)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shlex
 import sys
 from collections import Counter
@@ -16,7 +18,7 @@ from rotrace.escape import safe_text
 from rotrace.events import FileEvent
 from rotrace.explain import Known
 from rotrace.output import TraceOutput
-from rotrace.pathnames import is_under, program_name
+from rotrace.pathnames import glob_regex, is_under, program_name
 from rotrace.pipeline import (
     Pipeline,
     Rechecked,
@@ -132,23 +134,56 @@ def check(
     return status
 
 
-def _guard(e: FileEvent, policy: bytes, named: str, trace: str) -> None:
-    """BadInput where the traced command wrote the policy file (made, changed, renamed over or
-    away, removed): a gate that reads what the command may have written is no gate
-    (`allow = ["/"]`, and the command writes anywhere)."""
-    if e.write and policy in (e.path, e.target) and e.op != "access" and not e.failed:
-        raise BadInput(
-            f"{trace}: the traced command wrote the policy file {named} ({e.op}, {e.syscall}): a policy"
-            " the command could change gates nothing; check with the policy as committed (git show"
-            " HEAD:rotrace.toml > /tmp/rotrace.toml), or run the command where it cannot write it"
-        )
+class _PolicyGuard:
+    """Whether the traced command wrote the policy file: by any of its names (as given, and the
+    file it leads to now), or a directory above one of them renamed, removed or replaced (moved
+    away, written, moved back), or a name a merged trace's glob stands for that is one of them.
+    A gate that reads what the command may have written is no gate (`allow = ["/"]`, and the
+    command writes anywhere): BadInput."""
+
+    _MOVES = frozenset({"rename", "delete", "symlink", "link", "mkdir"})
+
+    def __init__(self, policy: str, trace: str, merged: bool) -> None:
+        self.named, self.trace, self.merged = policy, trace, merged
+        names = {os.path.abspath(policy)}
+        with contextlib.suppress(OSError, ValueError):
+            names.add(os.path.realpath(policy))
+        self.files = {os.fsencode(n) for n in names}
+        self.above = {os.fsencode(d) for n in names for d in _directories_above(n)}
+        self._texts = sorted(os.fsdecode(f) for f in self.files)
+
+    def check(self, e: FileEvent) -> None:
+        if not e.write or e.op == "access" or e.failed:
+            return
+        for raw in (e.path, e.target):
+            if raw is None:
+                continue
+            if raw in self.files or (raw in self.above and e.op in self._MOVES) or self._glob_of(raw):
+                raise BadInput(
+                    f"{self.trace}: the traced command wrote the policy file {self.named} ({e.op}"
+                    f" {os.fsdecode(raw)}, {e.syscall}): a policy the command could change gates nothing;"
+                    " check with the policy as committed (git show HEAD:rotrace.toml > /tmp/rotrace.toml),"
+                    " or run the command where it cannot write it"
+                )
+
+    def _glob_of(self, raw: bytes) -> bool:
+        """A merged trace's name that is a glob of its runs' names (`[a-z]{7}.toml`): one of
+        them may have been the policy's."""
+        if not self.merged or b"[" not in raw:
+            return False
+        try:
+            regex = glob_regex(os.fsdecode(raw))
+        except re.error:
+            return False
+        return any(regex.fullmatch(text) for text in self._texts)
 
 
-def _real(path: str) -> bytes:
-    try:
-        return os.fsencode(os.path.realpath(path))
-    except (OSError, ValueError):
-        return os.fsencode(os.path.abspath(path))
+def _directories_above(path: str) -> list[str]:
+    above = []
+    while (parent := os.path.dirname(path)) != path:
+        above.append(parent)
+        path = parent
+    return above[:-1] if above and above[-1] == "/" else above  # not / itself: nothing renames it
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -209,13 +244,13 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     moved = _moved_by(loaded.env, header.environment)
     ways = _ways_to(reclassified, loaded.env, header.environment)
-    written = _real(policy) if policy is not None else b""
+    guard = _PolicyGuard(policy, trace, bool(header.sources)) if policy is not None else None
     for v in reclassified:
         e = v.event
         if not e.write:
             continue
-        if written:
-            _guard(e, written, policy or "", trace)
+        if guard is not None:
+            guard.check(e)
         for entry, rule in rules.items():
             if entry not in result.used and any(
                 rule.allows_from(p, e.pid, e.tid) for p in (e.path, e.target) if p

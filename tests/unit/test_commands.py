@@ -184,7 +184,7 @@ def test_a_policys_relative_persistent_place_is_the_traces_project_s(
     assert status == 0 and "cannot be made writable" not in err, err
 
 
-@pytest.mark.parametrize("how", ["create", "rename", "delete"])
+@pytest.mark.parametrize("how", ["create", "rename", "delete", "symlink", "moved-away-and-back"])
 def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: str) -> None:
     """The command wrote `allow = ["/"]` into rotrace.toml, then wrote anywhere: `check`, which
     reads the policy after the run, passed it (exit 0). A write to the policy file itself is
@@ -198,6 +198,10 @@ def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: st
         "create": event(str(policy)),
         "rename": event(str(tmp_path / "new.toml"), "rename", 0, target=str(policy), syscall="rename"),
         "delete": event(str(policy), "delete", 0, syscall="unlink"),
+        # the policy replaced by a link to a permissive file in the checkout: the name as given
+        "symlink": event(str(policy), "symlink", 0, target="tests/permissive.toml", syscall="symlink"),
+        # its directory moved away, the policy written there, moved back: no event names it
+        "moved-away-and-back": event(str(tmp_path), "rename", 0, target=f"{tmp_path}.x", syscall="rename"),
     }[how]
     header = TraceHeader(["app"], str(tmp_path), 0, allowlist=["/tmp"])
     (tmp_path / "t.json").write_text(written_trace(header, classify(changed, event("/srv/evil"))))
