@@ -219,13 +219,17 @@ def test_a_diff_pairs_mktemps_six_characters_after_a_prefix() -> None:
     """`mktemp data/cache.XXXXXX` (and node's fs.mkdtemp) left in the app's directory: six of
     [A-Za-z0-9], no digit one draw in three: two identical runs differed ("1 new violations").
     Two words of six letters (`cache.Backup`, `cache.Config`) are no draw."""
-    for a, b in (("DMAsDv", "a9kMtj"), ("w5PuQC", "kQzwRb"), ("TK7jl1", "xYzwvq")):
-        old, new = classify(event(f"/srv/data/cache.{a}")), classify(event(f"/srv/data/cache.{b}"))
+    for a, b in (("cache.DMAsDv", "cache.a9kMtj"), ("cache.w5PuQC", "cache.kQzwRb"), ("x-TK7jl1", "x-xYzWvq"),
+                 ("tmp.k3XqP0aZ7m", "tmp.QqB7Lw2nXa"), ("cfg.aB3dEf.json", "cfg.Zx9QwE.json")):  # fmt: skip
+        old, new = classify(event(f"/srv/data/{a}")), classify(event(f"/srv/data/{b}"))
         diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
         assert diff.appeared == diff.disappeared == [], (a, b, diff)
-    old, new = classify(event("/srv/data/cache.Backup")), classify(event("/srv/data/cache.Config"))
-    diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
-    assert [c.path for c in diff.new_violations] == ["/srv/data/cache.Config"], diff
+    # words, and names with no prefix of a caller's: new writes
+    for a, b in (("cache.Backup", "cache.Config"), ("config.apiKey", "config.dbConn"), ("apiKey", "sshKey"),
+                 ("admin1", "alice1"), ("user.admin1", "user.alice1")):  # fmt: skip
+        old, new = classify(event(f"/srv/data/{a}")), classify(event(f"/srv/data/{b}"))
+        diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
+        assert [c.path for c in diff.new_violations] == [f"/srv/data/{b}"], (a, b, diff)
 
 
 def test_a_diff_pairs_the_temporary_names_of_unlinked_files() -> None:

@@ -251,8 +251,8 @@ _TEMP_SHAPE = Lazy(r"[a-z0-9_]{8}" + NAME_END)
 def _shape(path: str) -> str:
     directory, _, name = path.rpartition("/")
     shaped = _TEMP_SHAPE.sub("*", name)
-    if shaped == name and (drawn := _MKTEMP.fullmatch(name)) is not None:
-        shaped = drawn.group("prefix") + "??????"  # mktemp's six characters
+    if shaped == name and (drawn := _MKTEMP.fullmatch(name)) is not None:  # mktemp's characters
+        shaped = drawn.group("prefix") + "?" * len(drawn.group("draw")) + (drawn.group("suffix") or "")
     return f"{directory}/{shaped}"
 
 
@@ -297,9 +297,12 @@ def _per_run(old: str, new: str, violation: bool = False) -> bool:
     return _mktemp_twins(old, new)
 
 
-# mktemp(1)'s and node's mkdtemp's draw: six of [A-Za-z0-9] at the end of a name, after the
-# caller's prefix (`cache.XXXXXX`, `x-XXXXXX`); one with no digit shows it by its mixed case
-_MKTEMP = Lazy(r"(?P<prefix>.*[-.]|)(?P<draw>[A-Za-z0-9]{6})")
+# mktemp(1)'s and node's mkdtemp's draw: six to sixteen of [A-Za-z0-9] after the caller's
+# prefix, which ends in `.` or `-` (`cache.XXXXXX`, `x-XXXXXX`, `tmp.XXXXXXXXXX`), before a
+# suffix (`--suffix=.json`)
+_MKTEMP = Lazy(r"(?P<prefix>[^/]*[^/.-][-.])(?P<draw>[A-Za-z0-9]{6,16})(?P<suffix>\.[A-Za-z0-9]{1,8})?")
+# two words in camel case (`apiKey`, `dbConn`), a word and a number (`admin1`): no draw
+_CAMEL = Lazy(r"[a-z]+[A-Z][a-z]+|[A-Z]?[a-z]+[0-9]{1,2}")
 
 
 def _mktemp_twins(old: str, new: str) -> bool:
@@ -313,7 +316,9 @@ def _mktemp_twins(old: str, new: str) -> bool:
         if x == y:
             continue
         mx, my = _MKTEMP.fullmatch(x), _MKTEMP.fullmatch(y)
-        if mx is None or my is None or mx.group("prefix") != my.group("prefix"):
+        if mx is None or my is None or mx.group("prefix", "suffix") != my.group("prefix", "suffix"):
+            return False
+        if len(mx.group("draw")) != len(my.group("draw")):
             return False
         if not (_drawn(mx.group("draw")) and _drawn(my.group("draw"))):
             return False
@@ -321,7 +326,13 @@ def _mktemp_twins(old: str, new: str) -> bool:
 
 
 def _drawn(draw: str) -> bool:
-    return _digit(draw) or (any(c.islower() for c in draw) and any(c.isupper() for c in draw[1:]))
+    """Characters drawn at random, as far as the name shows: a digit and a letter, or a capital
+    past the first beside a small letter; never words (`Backup`, `apiKey`, `admin1`)."""
+    if _CAMEL.fullmatch(draw):
+        return False
+    if _digit(draw):
+        return any(c.isalpha() for c in draw)
+    return any(c.islower() for c in draw) and any(c.isupper() for c in draw[1:])
 
 
 def _shows(head: str, middle: str) -> bool:
