@@ -74,7 +74,9 @@ _NOT_SECRET = frozenset({
 # A variable's last word that says how its value is written (MY_SVC_CREDS_JSON, SSH_KEY_B64): the
 # name before it says what the value is
 _FORMATS = frozenset({"json", "b64", "base64", "pem", "der", "hex", "yaml", "yml", "txt", "raw", "value",
-                      "data", "content", "contents", "str", "string", "text", "encoded"})  # fmt: skip
+                      "data", "content", "contents", "str", "string", "text", "encoded", "asc", "gpg",
+                      "gz", "gzip", "enc", "key64"})  # fmt: skip
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # names whose words say otherwise: SonarQube's login is its token
 _SECRET_NAMES = frozenset({"sonar.login", "-dsonar.login"})
 _NOT_OPTION = frozenset({"no", "ask", "prompt", "always", "force"})  # --no-password, --always-auth: flags
@@ -109,8 +111,8 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return True  # a property: fs.azure.account.key.ACCOUNT.dfs.core.windows.net
     env = _ENV_NAME.fullmatch(name) is not None
     head, _, form = name.rpartition("_")
-    if env and head and form.lower() in _FORMATS:  # GCP_CREDS_JSON, SSH_KEY_B64: the content of what
-        return _secret_name(head, option, query)  # the name before says
+    if head and form.lower() in _FORMATS and _IDENTIFIER.fullmatch(name):  # GCP_CREDS_JSON, SSH_KEY_B64,
+        return _secret_name(head, option, query)  # TF_VAR_key_pem: the content of what the name before says
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
     if any(strong in w for w in words for strong in _STRONG):
@@ -395,8 +397,9 @@ class _Program:
     # USER PASSWORD, -nb USER PASSWORD)
     last_after: str = ""
     # a word after which the n-th argument is the secret (mc alias set NAME URL ACCESS SECRET)
-    nth_after: tuple[str, int] = ("", 0)
+    nth_after: tuple[tuple[str, str, int], ...] = ()  # (subcommand, its word, n): mc alias set's 4th
     first: str = ""  # how the first argument that is no option holds a secret (sqlplus's)
+    valued: frozenset[str] = frozenset()  # options that take a value, among those nth_after counts past
     prefixed: Mapping[str, str] = field(default_factory=dict)  # /p:SECRET (FreeRDP's): how it holds it
 
     def kind(self, option: str, seen: set[str]) -> str | None:
@@ -448,8 +451,12 @@ _PROGRAMS: dict[str, _Program] = {
     **dict.fromkeys(("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"),
                     _Program({"-P": _WHOLE, "--pw": _WHOLE})),
     **dict.fromkeys(("xfreerdp", "wlfreerdp", "sdl-freerdp", "xfreerdp3", "sdl-freerdp3"),
-                    _Program({}, prefixed={"/p:": _WHOLE, "/password:": _WHOLE, "/gp:": _WHOLE})),
-    "mc": _Program({}, nth_after=("set", 4)),  # mc alias set NAME URL ACCESS SECRET
+                    _Program({}, prefixed={"/p:": _WHOLE, "/password:": _WHOLE, "/gp:": _WHOLE,
+                                           "/pth:": _WHOLE})),
+    # mc alias set [--api S3v4] NAME URL ACCESS SECRET
+    # mc config host add NAME URL ACCESS SECRET; mc admin user add NAME USER SECRET
+    "mc": _Program({}, nth_after=(("alias", "set", 4), ("host", "add", 4), ("user", "add", 3)),
+                   valued=frozenset({"--api", "--path"})),
     "lftp": _Program({"-u": _USERCOMMA, "--user": _USERCOMMA}),
     **dict.fromkeys(("redis-cli", "valkey-cli", "keydb-cli"), _Program({"-a": _WHOLE}, attached=False)),
     **dict.fromkeys(("docker", "podman", "buildah", "nerdctl", "helm", "oras", "crane", "regctl"), _LOGIN),
@@ -520,6 +527,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
     seen: set[str] = set()  # the words since the program (its subcommand)
     pending: str | None = None  # how the next argument holds the secret
     skip = 0  # poetry config http-basic.NAME USER PASSWORD: the user is no secret
+    skip_value = False  # an option among the arguments skipped takes the next as its value
     last: int | None = None  # htpasswd -b: the command's last argument so far, a secret at its end
     first = False  # sqlplus: its first argument that is no option is yet to come
 
@@ -540,8 +548,16 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if last is not None:
             last = i
         if skip:
+            counting = program is not None and bool(program.nth_after)
+            if counting and program is not None and arg.startswith("-"):  # an option among them
+                if arg in program.valued:
+                    skip_value = True
+                continue
+            if counting and skip_value:
+                skip_value = False
+                continue
             skip -= 1
-            if not skip and pending is None and program is not None and program.nth_after[0]:
+            if not skip and pending is None and counting:
                 pending = _WHOLE
             continue
         if program is not None and program.prefixed:
@@ -606,8 +622,9 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
             continue
         if program is not None and arg in program.positional:
             pending = _POSITIONAL
-        if program is not None and program.nth_after[0] == arg and program.nth_after[0] not in seen:
-            skip = program.nth_after[1] - 1  # the arguments before the secret, then the secret
+        if program is not None and program.nth_after:
+            nth = next((n for sub, word, n in program.nth_after if word == arg and sub in seen), 0)
+            skip = nth - 1 if nth else skip  # the arguments before the secret, then the secret
 
         # poetry config pypi-token.NAME TOKEN, npm config set //host/:_authToken T
         if not seen.isdisjoint(_CONFIG):
@@ -909,10 +926,23 @@ class Redactor:
         masks = _command_masks(argv)
         found: set[str] = set()
         for i, (arg, done) in enumerate(zip(argv, masked, strict=True)):
-            if arg == done:
-                continue
-            spans = [*self._spans(arg), *([(masks[i], len(arg))] if i in masks else [])]
-            found.update(arg[a:b] for a, b in spans if b - a >= MIN_KNOWN and MASK not in arg[a:b])
+            if arg != done:
+                found |= self._secrets(arg, [(masks[i], len(arg))] if i in masks else [])
+        return found
+
+    def found_in(self, value: str) -> set[str]:
+        """The secrets one value holds by their form (a URL's password in UV_INDEX_URL)."""
+        return set() if self.text(value) == value else self._secrets(value, [])
+
+    def _secrets(self, text: str, spans: list[tuple[int, int]]) -> set[str]:
+        found = set()
+        for a, b in [*self._spans(text), *spans]:
+            secret = text[a:b]
+            # a URL's `user:password` is masked whole: its password alone is what another
+            # command line carries (`helper PASS`)
+            for part in (secret, secret.partition(":")[2]):
+                if len(part) >= MIN_KNOWN and MASK not in part:
+                    found.add(part)
         return found
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
@@ -934,7 +964,9 @@ def secrets_in(env: Mapping[str, str]) -> frozenset[str]:
         if secret_name(name):
             found.add(value)
         if _HINT.search(value):
-            found.update(value[a:b] for a, b in _merged(_form_spans(value)))
+            spans = [value[a:b] for a, b in _merged(_form_spans(value))]
+            found.update(spans)
+            found.update(s.partition(":")[2] for s in spans)  # a URL's password, carried alone
     return frozenset(s for s in found if len(s) >= MIN_KNOWN and s not in (MASK, REDACTED))
 
 

@@ -68,7 +68,8 @@ _SECRET_VARIABLES = ["UV_PUBLISH_TOKEN", "UV_PUBLISH_PASSWORD", "UV_INDEX_PRIVAT
                      "GH_PAT", "GITLAB_PAT", "JWT", "APP_JWT", "DOCKER_AUTH_CONFIG", "PW",
                      # the content of a secret, in a format the last word names
                      "MY_SVC_CREDS_JSON", "SSH_KEY_B64", "GCP_SA_KEY_JSON", "TLS_KEY_PEM",
-                     "DB_PASSWORD_TXT"]  # fmt: skip
+                     "DB_PASSWORD_TXT", "TF_VAR_gcp_creds_json", "TF_VAR_private_key_pem", "SSH_KEY_ASC",
+                     "DEPLOY_KEY_B64_GZ"]  # fmt: skip
 _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLDPWD", "UV_CACHE_DIR",
                     "UV_KEYRING_PROVIDER", "PIP_KEYRING_PROVIDER", "UV_INDEX_PRIVATE_REGISTRY_USERNAME",
                     "TOKENIZERS_PARALLELISM", "GIT_ASKPASS", "SSH_ASKPASS", "SSH_AUTH_SOCK", "UV_NO_SYNC",
@@ -302,7 +303,11 @@ def test_programs_whose_short_option_is_a_password(user: str, secret: str) -> No
         (["sqlplus", "-S", f"{user}/{secret}@//db:1521/orcl", "@q.sql"], 2, f"{user}/***"),
         (["mosquitto_pub", "-u", user, "-P", secret, "-t", "t", "-m", "m"], 4, MASK),
         (["xfreerdp", "/v:host", f"/u:{user}", f"/p:{secret}"], 3, "/p:***"),
+        (["xfreerdp", "/v:host", f"/u:{user}", f"/pth:{secret}"], 3, "/pth:***"),
         (["mc", "alias", "set", "store", "http://s3:9000", user, secret], 6, MASK),
+        (["mc", "alias", "set", "--api", "S3v4", "store", "http://s3:9000", user, secret], 8, MASK),
+        (["mc", "config", "host", "add", "store", "http://s3:9000", user, secret], 7, MASK),
+        (["mc", "admin", "user", "add", "store", user, secret], 6, MASK),
     ]  # fmt: skip
     for argv, at, expected in cases:
         out = redact_argv(argv)
@@ -790,6 +795,12 @@ def test_a_secret_one_command_line_shows_is_masked_where_another_carries_it_plai
     header = TraceHeader(["deploy", "--password", secret, "--host", "db"], "/srv", 0, processes=[child])
     assert header.command == ["deploy", "--password", MASK, "--host", "db"]
     assert header.processes[0].cmdline == ("helper", "db.example", MASK, f"--x={MASK}")
+    # a URL's password, masked with its user as `user:password`, carried alone
+    fetch = ProcessInfo(3, 1, 0, b"/usr/bin/git", ("git", "clone", f"https://deploy:{secret}@git.example/r"))
+    bare = ProcessInfo(4, 1, 0, b"/usr/bin/helper", ("helper", secret))
+    header = TraceHeader(["make"], "/srv", 0, processes=[fetch, bare])
+    assert header.processes[1].cmdline == ("helper", MASK), header.processes
+    assert secret in secrets_in({"UV_INDEX_URL": f"https://deploy:{secret}@pypi.example/simple"})
     short = ProcessInfo(2, 1, 0, b"/usr/bin/helper", ("helper", "pw1"))
     header = TraceHeader(["deploy", "--password", "pw1"], "/srv", 0, processes=[short])
     assert header.processes[0].cmdline == ("helper", "pw1")
