@@ -517,6 +517,8 @@ def _secret_option(option: str) -> bool:
 def _maybe_the_value_of(previous: str) -> bool:
     """Whether an argument after `previous` may be its value (docker login -u gh: not the program
     gh); python -m twine runs twine."""
+    if previous == "--entrypoint":  # docker run --entrypoint htpasswd IMAGE -Bbn USER PASS
+        return False
     return previous != "-m" and _OPTION.fullmatch(previous) is not None and "=" not in previous
 
 
@@ -592,6 +594,13 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if option is None and attached is None and program and program.attached and _CLUSTER.fullmatch(arg):
             pending = program.kind("-" + arg[-1], seen)  # -4u user:pass: flags, then the option
             continue
+        if option is not None and option.group("option") == "--entrypoint" and option.group("value"):
+            base = option.group("value").rstrip("/").rsplit("/", 1)[-1]  # docker run --entrypoint=PROG
+            if base in _PROGRAMS:
+                ended()
+                program, seen, last = _PROGRAMS[base], set(), None
+                first = bool(program.first)
+                continue
         if option is not None or attached is not None:
             if program is not None and option is not None and option.group("option") in program.switches:
                 continue  # it asks for a password at a prompt: no value follows

@@ -299,6 +299,8 @@ def test_programs_whose_short_option_is_a_password(user: str, secret: str) -> No
         # FreeRDP's /p:; MinIO's client: the secret key after the access key
         (["htpasswd", "-bc", "/etc/nginx/htpasswd", user, secret], 4, MASK),
         (["htpasswd", "-nb", user, secret], 3, MASK),
+        (["docker", "run", "--entrypoint", "htpasswd", "httpd:2", "-Bbn", user, secret], 7, MASK),
+        (["docker", "run", "--entrypoint=htpasswd", "httpd:2", "-Bbn", user, secret], 6, MASK),
         (["htpasswd", "-b", "-C", "10", "f", user, secret], 6, MASK),
         (["sqlplus", "-S", f"{user}/{secret}@//db:1521/orcl", "@q.sql"], 2, f"{user}/***"),
         (["mosquitto_pub", "-u", user, "-P", secret, "-t", "t", "-m", "m"], 4, MASK),
