@@ -542,6 +542,10 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if last is not None and not args[last].startswith("-"):
             mask(last, _WHOLE, args[last], 0)
 
+    def started(base: str) -> _Program:  # a known program's arguments begin
+        ended()
+        return _PROGRAMS[base]
+
     for i, arg in enumerate(args):
         if arg in _SHELL_SEPARATORS:
             ended()
@@ -597,8 +601,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
         if option is not None and option.group("option") == "--entrypoint" and option.group("value"):
             base = option.group("value").rstrip("/").rsplit("/", 1)[-1]  # docker run --entrypoint=PROG
             if base in _PROGRAMS:
-                ended()
-                program, seen, last = _PROGRAMS[base], set(), None
+                program, seen, last = started(base), set(), None
                 first = bool(program.first)
                 continue
         if option is not None or attached is not None:
@@ -625,8 +628,7 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
             continue
         base = arg.rstrip("/").rsplit("/", 1)[-1]
         if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
-            ended()
-            program, seen, last = _PROGRAMS[base], set(), None
+            program, seen, last = started(base), set(), None
             first = bool(program.first)
             continue
         if program is not None and arg in program.positional:
@@ -944,15 +946,7 @@ class Redactor:
         return set() if self.text(value) == value else self._secrets(value, [])
 
     def _secrets(self, text: str, spans: list[tuple[int, int]]) -> set[str]:
-        found = set()
-        for a, b in [*self._spans(text), *spans]:
-            secret = text[a:b]
-            # a URL's `user:password` is masked whole: its password alone is what another
-            # command line carries (`helper PASS`)
-            for part in (secret, secret.partition(":")[2]):
-                if len(part) >= MIN_KNOWN and MASK not in part:
-                    found.add(part)
-        return found
+        return _learnt(text[a:b] for a, b in [*self._spans(text), *spans])
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         """Environment variables: a secret-named one's value withheld, the others' masked."""
@@ -973,10 +967,20 @@ def secrets_in(env: Mapping[str, str]) -> frozenset[str]:
         if secret_name(name):
             found.add(value)
         if _HINT.search(value):
-            spans = [value[a:b] for a, b in _merged(_form_spans(value))]
-            found.update(spans)
-            found.update(s.partition(":")[2] for s in spans)  # a URL's password, carried alone
+            found |= _learnt(value[a:b] for a, b in _merged(_form_spans(value)))
     return frozenset(s for s in found if len(s) >= MIN_KNOWN and s not in (MASK, REDACTED))
+
+
+def _learnt(secrets: Iterable[str]) -> set[str]:
+    """Secrets found by their form, to mask wherever they appear (MIN_KNOWN characters or more):
+    a URL's `user:password` is masked whole, and its password alone is what another command
+    line carries (`helper PASS`)."""
+    found = set()
+    for secret in secrets:
+        for part in (secret, secret.partition(":")[2]):
+            if len(part) >= MIN_KNOWN and MASK not in part:
+                found.add(part)
+    return found
 
 
 def redact_argv(argv: Sequence[str], secrets: Collection[str] = ()) -> list[str]:

@@ -306,9 +306,8 @@ _CAMEL = Lazy(r"[a-z]+[A-Z][a-z]+|[A-Z]?[a-z]+[0-9]{1,2}")
 
 
 def _mktemp_twins(old: str, new: str) -> bool:
-    """The names differ only in mktemp's six characters after one prefix, each a draw (a digit,
-    or a capital past its first letter beside a small letter): `cache.DMAsDv`, `cache.a9kMtj`;
-    not `cache.Backup` and `cache.Config`."""
+    """The names differ only in mktemp's characters after one prefix (and before one suffix),
+    each a draw: `cache.DMAsDv`, `cache.a9kMtj`; not `cache.Backup` and `cache.Config`."""
     a, b = old.split("/"), new.split("/")
     if len(a) != len(b):
         return False
@@ -347,13 +346,14 @@ def _differing(old: str, new: str) -> list[tuple[str, str, str]] | None:
     a, b = old.split("/"), new.split("/")
     if len(a) != len(b):
         return None
-    found = []
-    for x, y in zip(a, b, strict=True):
-        if x != y:
-            head = common_prefix([x, y])
-            tail = common_prefix([x[head:][::-1], y[head:][::-1]])
-            found.append((x[:head], x[head : len(x) - tail], y[head : len(y) - tail]))
-    return found
+    return [_apart(x, y) for x, y in zip(a, b, strict=True) if x != y]
+
+
+def _apart(x: str, y: str) -> tuple[str, str, str]:
+    """Two names' common head, and what each has after it, before their common tail."""
+    head = common_prefix([x, y])
+    tail = common_prefix([x[head:][::-1], y[head:][::-1]])
+    return x[:head], x[head : len(x) - tail], y[head : len(y) - tail]
 
 
 def _digit(text: str) -> bool:
@@ -388,9 +388,8 @@ def _known_form(path: str, general: str) -> str:
     for i, (x, y) in enumerate(zip(exact, glob, strict=True)):
         part = y
         if x != y and i != last and not (known_run_name(x) or exact[i - 1] == "archive-v0"):
-            head = common_prefix([x, y])
-            tail = common_prefix([x[head:][::-1], y[head:][::-1]])
-            part = y if _shows(x[:head], x[head : len(x) - tail]) else x
+            head, mine, _ = _apart(x, y)
+            part = y if _shows(head, mine) else x
         kept.append(part)
     return "/".join(kept)
 
