@@ -142,9 +142,9 @@ def test_hostile_names_are_escaped_not_interpreted(tmp_path: Path) -> None:
         (["run", "--policy", "/nonexistent.toml", "--", "true"], 3, "cannot read policy"),
         (["report", "/nonexistent.json"], 3, "cannot read trace"),
         (
-            ["run", "--json", "/nonexistent/t.json", "--", "true"],
+            ["run", "--json", "{tmp}/missing/t.json", "--", "true"],  # a directory that is not there
             3,
-            "cannot write the trace to /nonexistent/t.json",
+            "cannot write the trace to {tmp}/missing/t.json",
         ),
         (["run", "--bogus-flag"], 2, None),
         (["run"], 2, None),
@@ -155,6 +155,8 @@ def test_clear_errors(tmp_path: Path, args: list[str], status: int, message: str
     data.write_bytes(b"\0\1\2 not a program")
     data.chmod(0o755)
     (tmp_path / "plain.txt").write_text("not executable\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    message = None if message is None else message.replace("{tmp}", str(tmp_path))
     proc = rotrace_cli(*args, cwd=tmp_path)
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -69,16 +69,20 @@ def main(argv: list[str]) -> int:
         options = TraceOptions(**{name: given[name] for name in INNER_OPTIONS}, confined=True)
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
-        batcher.flush()
-        out(Error(exc.exit_status, str(exc)))
+        with contextlib.suppress(BrokenPipeError):  # rotrace outside is gone: no one to tell
+            batcher.flush()
+            out(Error(exc.exit_status, str(exc)))
         return exc.exit_status
     if not bounded:
         result.warnings.append(
             "the sandbox could not limit the capabilities the command's programs may get (no CAP_SETPCAP):"
             " a setuid or file-capability program may hold more than Docker's default capabilities"
         )
-    batcher.flush()
-    out(Result(result))
+    try:
+        batcher.flush()
+        out(Result(result))
+    except BrokenPipeError:  # rotrace outside is gone (killed): no one to tell
+        return 1
     return 0
 
 
