@@ -872,8 +872,9 @@ class MountPlanner:
         self._rewrites: list[tuple[str, str]] = []  # files written whole before then (`_rewrote`)
         self._renames: list[tuple[str, str]] = []
         self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
-        self._moves_made: list[int] = []  # how many each of the renames, then the links, stands for
-        self._links_made: list[int] = []  # (a merged trace's event: that many, in its runs)
+        # how many writes each rename and each link stands for (a merged trace's event: its runs')
+        self._renames_made: list[int] = []
+        self._links_made: list[int] = []
         self._moves_on: tuple[tuple[str, ...], list[_Move]] | None = None  # _moves_between's
         self._learnt = False
         self._enforced = enforced
@@ -1133,7 +1134,7 @@ class MountPlanner:
                 planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
             self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
-            self._moves_made.append(v.count)
+            self._renames_made.append(v.count)
             planner.learn_gone(os.fsdecode(e.path))
         elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
             self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # its new name, the file
@@ -1712,7 +1713,7 @@ class MountPlanner:
         key = tuple(mounts)
         if self._moves_on is None or self._moves_on[0] != key:
             mount_of = holder(mounts)
-            pairs = [("rename", s, t, n) for (s, t), n in zip(self._renames, self._moves_made, strict=True)]
+            pairs = [("rename", s, t, n) for (s, t), n in zip(self._renames, self._renames_made, strict=True)]
             pairs += [("hard link", s, t, n) for (s, t), n in zip(self._links, self._links_made, strict=True)]
             self._moves_on = (key, [(k, s, t, mount_of(s), mount_of(t), n) for k, s, t, n in pairs])
         return self._moves_on[1]
