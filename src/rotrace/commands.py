@@ -225,6 +225,10 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
+    if policy is not None:  # before any verdict is shown: a policy the command wrote gates nothing
+        guard = _PolicyGuard(policy, trace, bool(header.sources))
+        for v in reclassified:
+            guard.check(v.event)
     pipeline = Pipeline.of(header, allowlist=allowlist)
     if loaded is not None:
         pipeline.planner.know_persistent(
@@ -244,13 +248,10 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     moved = _moved_by(loaded.env, header.environment)
     ways = _ways_to(reclassified, loaded.env, header.environment)
-    guard = _PolicyGuard(policy, trace, bool(header.sources)) if policy is not None else None
     for v in reclassified:
         e = v.event
         if not e.write:
             continue
-        if guard is not None:
-            guard.check(e)
         for entry, rule in rules.items():
             if entry not in result.used and any(
                 rule.allows_from(p, e.pid, e.tid) for p in (e.path, e.target) if p

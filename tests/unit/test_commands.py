@@ -185,7 +185,9 @@ def test_a_policys_relative_persistent_place_is_the_traces_project_s(
 
 
 @pytest.mark.parametrize("how", ["create", "rename", "delete", "symlink", "moved-away-and-back"])
-def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: str) -> None:
+def test_a_policy_the_traced_command_wrote_gates_nothing(
+    tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The command wrote `allow = ["/"]` into rotrace.toml, then wrote anywhere: `check`, which
     reads the policy after the run, passed it (exit 0). A write to the policy file itself is
     said, and the check fails (3): the input it trusts is the command's."""
@@ -206,7 +208,8 @@ def test_a_policy_the_traced_command_wrote_gates_nothing(tmp_path: Path, how: st
     header = TraceHeader(["app"], str(tmp_path), 0, allowlist=["/tmp"])
     (tmp_path / "t.json").write_text(written_trace(header, classify(changed, event("/srv/evil"))))
     with pytest.raises(BadInput, match="the traced command wrote the policy file"):
-        check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True))
+        check([str(tmp_path / "t.json")], [], str(policy), None, View())
+    assert "no violations" not in capsys.readouterr().err  # said before any verdict
     untouched = classify(event(str(tmp_path / "other.toml")), event("/srv/evil"))
     (tmp_path / "t.json").write_text(written_trace(header, untouched))
     assert check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True)) == 0
