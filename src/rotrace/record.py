@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import InitVar, dataclass, field
 
 from rotrace.events import DirState, ProcessInfo
-from rotrace.redact import Redactor, secret_name, secrets_in
+from rotrace.redact import Redactor, secrets_in
 
 
 @dataclass
@@ -86,13 +86,10 @@ class TraceHeader:
             known |= secrets_in(env)
         redact = Redactor(known)
         # a secret one command line shows by its form, another may carry as a plain argument
+        # (the environment's and the labels' are in `known`: secrets_in)
         found: set[str] = set()
         for argv in (self.command, *(p.cmdline for p in self.processes), *(s.command for s in self.sources)):
             found |= redact.found(argv)
-        for env in (self.environment, self.labels, *(s.environment for s in self.sources)):
-            for name, value in env.items():
-                if not secret_name(name):  # (a secret-named one's value is known already)
-                    found |= redact.found_in(value)
         if not found <= known:
             redact = Redactor(known | found)
         self.command = redact.argv(self.command)

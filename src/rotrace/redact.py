@@ -941,10 +941,6 @@ class Redactor:
                 found |= self._secrets(arg, [(masks[i], len(arg))] if i in masks else [])
         return found
 
-    def found_in(self, value: str) -> set[str]:
-        """The secrets one value holds by their form (a URL's password in UV_INDEX_URL)."""
-        return set() if self.text(value) == value else self._secrets(value, [])
-
     def _secrets(self, text: str, spans: list[tuple[int, int]]) -> set[str]:
         return _learnt(text[a:b] for a, b in [*self._spans(text), *spans])
 
