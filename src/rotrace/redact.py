@@ -970,11 +970,13 @@ def secrets_in(env: Mapping[str, str]) -> frozenset[str]:
 def _learnt(secrets: Iterable[str]) -> set[str]:
     """Secrets found by their form, to mask wherever they appear (MIN_KNOWN characters or more):
     a URL's `user:password` is masked whole, and its password alone is what another command
-    line carries (`helper PASS`)."""
+    line carries (`helper PASS`). A part that holds the mask text is learnt by what else it
+    holds: a password `Zq9***Secr3tVal` is one, where `user:***` (a value masked already, a
+    trace read back) is no secret."""
     found = set()
     for secret in secrets:
         for part in (secret, secret.partition(":")[2]):
-            if len(part) >= MIN_KNOWN and MASK not in part:
+            if len(part.replace(MASK, "")) >= MIN_KNOWN:
                 found.add(part)
     return found
 

@@ -806,3 +806,24 @@ def test_a_secret_one_command_line_shows_is_masked_where_another_carries_it_plai
     short = ProcessInfo(2, 1, 0, b"/usr/bin/helper", ("helper", "pw1"))
     header = TraceHeader(["deploy", "--password", "pw1"], "/srv", 0, processes=[short])
     assert header.processes[0].cmdline == ("helper", "pw1")
+
+
+def test_a_secret_holding_the_mask_text_is_masked_where_another_command_line_carries_it() -> None:
+    """A password with `***` in it (`Zq9***Secr3tVal`), shown by `--password` in one command
+    line, was kept whole in a child's: the learnt secrets left out every part holding the mask
+    text. Learnt by what else it holds, it is masked there too; a value masked already (`-u
+    user:***` of a trace read back) teaches nothing, and reading the header back changes
+    nothing."""
+    from rotrace.events import ProcessInfo
+    from rotrace.record import TraceHeader
+
+    secret = "Zq9***Secr3tVal"
+    child = ProcessInfo(2, 1, 0, b"/usr/bin/helper", ("helper", "host", secret))
+    header = TraceHeader(["deploy", "--password", secret], "/srv", 0, processes=[child])
+    assert header.command == ["deploy", "--password", MASK]
+    assert header.processes[0].cmdline == ("helper", "host", MASK)
+    curl = ProcessInfo(3, 1, 0, b"/usr/bin/curl", ("curl", "-u", f"user:{MASK}", "https://x.example"))
+    again = TraceHeader(["make"], "/srv", 0, processes=[curl])
+    assert again.processes[0].cmdline == curl.cmdline
+    twice = TraceHeader(list(header.command), "/srv", 0, processes=list(header.processes))
+    assert (twice.command, twice.processes) == (header.command, header.processes)
