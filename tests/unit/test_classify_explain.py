@@ -13,7 +13,7 @@ from rotrace.policy.forecast import forecast
 from rotrace.policy.mounts import MountPlanner
 from rotrace.policy.verdict import Classifier, Verdict
 from rotrace.report.aggregate import Aggregate
-from rotrace.report.diff import changes_of, diff_traces
+from rotrace.report.diff import Changes, changes_of, diff_traces
 from tests.unit.factories import classify, event
 
 
@@ -589,7 +589,6 @@ def test_a_merged_traces_globs_fold_its_own_names_and_a_baselines_only() -> None
     baseline's name, "no change". A file named as the baseline's glob spells it (`x[0-9][0-9]`,
     brackets and all) is none of its names. Two per-run names in two directories (app_data/,
     ssh_keys/: eight characters with a `_`) are no one write."""
-    from rotrace.report.diff import Changes
 
     def changes(*paths: str, globs: tuple[str, ...] = ()) -> Changes:
         made = Changes("/app", generalised=globs)
@@ -608,6 +607,31 @@ def test_a_merged_traces_globs_fold_its_own_names_and_a_baselines_only() -> None
     assert [c.path for c in spelt.new_violations] == [f"literal:{family}"], spelt
     moved = diff_traces(changes("/srv/app_data/.tmpAbC123"), changes("/srv/ssh_keys/.tmpXyZ789"))
     assert [c.path for c in moved.new_violations] == ["/srv/ssh_keys/.tmp*"], moved
+
+
+def test_a_merged_glob_of_bare_drawn_names_stands_for_the_next_runs_draw() -> None:
+    """Three runs each leaving `mkstemp(prefix="")` in data/ (eight characters, no literal
+    part) merge into a glob of the characters seen at each place: a fourth identical run's draw
+    rarely fits, and `diff merged run4` failed where `diff run1 run4` passed. Such a glob stands
+    for any draw of its length and alphabet that shows it drawn; not a word (`settings`), nor a
+    name of another length."""
+    from rotrace.merge.generalise import Family
+
+    family = Family({"k3j_9x2a": 1, "ab_d9fgh": 2, "zz1q2w3e": 4})
+    made = family.glob()
+    assert made is not None and "[" in made[0]
+    glob = f"/srv/data/{made[0]}"
+
+    def changes(*paths: str, globs: tuple[str, ...] = ()) -> Changes:
+        made = Changes("/app", generalised=globs)
+        for v in classify(*(event(p) for p in paths)):
+            made.add(v)
+        return made
+
+    baseline = changes(glob, globs=(glob,))
+    for name, fits in (("q7w_e8r9", True), ("settings", False), ("q7w_e8r9x", False), ("Q7W_E8R9", False)):
+        found = diff_traces(baseline, changes(f"/srv/data/{name}")).new_violations
+        assert (found == []) is fits, (name, found)
 
 
 def test_a_scratch_place_the_allowlist_refuses_pairs_names_by_their_form_alone() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING
@@ -404,11 +404,12 @@ class _Globs:
     `x[0-9]` is none of them)."""
 
     def __init__(self, own: Iterable[str], baseline: Iterable[str] = ()) -> None:
-        self._by_dir: dict[str, list[tuple[str, re.Pattern[str], bool]]] = {}
+        self._by_dir: dict[str, list[tuple[str, Callable[[str], object], bool]]] = {}
         for globs, literal in ((own, True), (baseline, False)):
             for glob in globs:
                 directory, _, name = glob.rpartition("/")
-                self._by_dir.setdefault(directory, []).append((name, glob_regex(name), literal))
+                matches = (None if literal else _bare_draws(name)) or glob_regex(name).fullmatch
+                self._by_dir.setdefault(directory, []).append((name, matches, literal))
 
     def __call__(self, path: str | None) -> str | None:
         if path is None or not self._by_dir:
@@ -416,12 +417,37 @@ class _Globs:
         parts = path.split("/")
         clash = False
         for i in range(1, len(parts)):
-            for name, regex, literal in self._by_dir.get("/".join(parts[:i]), ()):
-                if (literal and parts[i] == name) or regex.fullmatch(parts[i]):
+            for name, matches, literal in self._by_dir.get("/".join(parts[:i]), ()):
+                if (literal and parts[i] == name) or matches(parts[i]):
                     parts[i] = name
                     break
                 clash = clash or parts[i] == name  # a name spelt as the baseline's glob is, no name of it
         return LITERAL + path if clash else "/".join(parts)
+
+
+# A merged glob of names with no literal part (`mkstemp(prefix="")`'s bare 8 characters) holds
+# at each place only the characters its runs drew there: the next run's draw seldom fits. Such
+# a glob stands for any name of its length from its alphabet that shows it drawn (`_drawn`: a
+# digit and a letter, as `diff` of two runs pairs them), never a word (`settings`).
+_BARE_ALPHABETS = (
+    frozenset("abcdefghijklmnopqrstuvwxyz0123456789_"),  # tempfile's
+    frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),  # mktemp's
+)
+_BARE_SHORTEST = 6
+
+
+def _bare_draws(glob: str) -> Callable[[str], bool] | None:
+    """What a bare merged glob stands for (`generalise.Family.glob`: each place the characters
+    seen there, no literal part); None for any other glob."""
+    places = re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL)
+    classes = [p[1:-1] for p in places if len(p) > 1]
+    if len(places) < _BARE_SHORTEST or 2 * len(classes) < len(places) or any("-" in c for c in classes):
+        return None  # a glob of ranges (`[0-9]`) has a literal part: it stands for what it says
+    seen = {c for p in places for c in (p[1:-1] if len(p) > 1 else p)}
+    alphabet = next((chars for chars in _BARE_ALPHABETS if seen <= chars), None)
+    if alphabet is None:
+        return None
+    return lambda name: len(name) == len(places) and set(name) <= alphabet and _drawn(name)
 
 
 def _general(key: _Key) -> _Key:
