@@ -121,6 +121,22 @@ def test_a_merged_trace_is_refused_as_an_input(tmp_path: Path) -> None:
     assert not (tmp_path / "again.json").exists()
 
 
+def test_a_trace_naming_a_directory_filled_merges_as_it_says(tmp_path: Path) -> None:
+    """`filled` is a merged trace's state of a directory; a run's trace edited to say it (a
+    trace's file is anyone's to edit) made merge fail with an internal error (StopIteration):
+    the state is kept."""
+    paths = []
+    for run, state in enumerate((DirState.FILLED, DirState.EMPTY)):
+        header = TraceHeader(["tool"], "/srv/app", 0, directories={b"/srv/app/out": state})
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event(f"/srv/app/out/{run}.txt"))))
+        paths.append(str(path))
+    for given in (paths[:1], paths):
+        merge(given, str(tmp_path / "m.json"), [], [])
+        header, _ = read_trace(str(tmp_path / "m.json"))
+        assert header.directories[b"/srv/app/out"] == DirState.FILLED
+
+
 def test_a_directory_absent_before_some_runs_is_said_once_for_all_below_it(tmp_path: Path) -> None:
     """A cold run and a warm one (tox's .tox made by the first, there before the second): the
     merge said "absent before 1 of 2 runs" of every directory below .tox, 18 times for one

@@ -261,8 +261,10 @@ def _header(
     directories: dict[bytes, DirState] = {}
     mixed: dict[str, str] = {}  # found absent or empty before some runs, holding files before others
     for name, by_state in states.items():
+        # (a trace that says `filled` of a directory is a merge's: merge refuses those, but a
+        # trace's file is anyone's to edit)
         state: DirState = next(
-            s for s in (DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state
+            s for s in (DirState.FILLED, DirState.CONTENT, DirState.EMPTY, DirState.ABSENT) if s in by_state
         )
         if state == DirState.CONTENT and DirState.EMPTY in by_state:
             state = DirState.FILLED  # the runs' own files, from the tree they started from
