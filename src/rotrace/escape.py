@@ -43,8 +43,9 @@ NOT_PLAIN = Lazy(
 )
 
 
-# `##[` and `##vso[` (any case): the `#` before them is the one escaped
-CI_COMMAND = Lazy(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
+# `##[`, `##vso[` (GitHub, Azure) and `##teamcity[` (TeamCity's service messages), any case: the
+# `#` before them is the one escaped
+CI_COMMAND = Lazy(r"#(?=#(?:vso|teamcity)?\[)", re.IGNORECASE)
 
 
 def _starts_command(text: str) -> bool:
@@ -96,7 +97,10 @@ def not_plain_because(text: str) -> str:
     """What in `text` keeps it from being written as it is (`is_plain` is False): for a note."""
     if NOT_PLAIN.search(text) is not None:
         return "a line break, a control or invisible character, or bytes that are not UTF-8"
-    return "a CI log's command (`##[`, `##vso[`, or `::` where a line starts), which a CI log would run"
+    return (
+        "a CI log's command (`##[`, `##vso[`, `##teamcity[`, or `::` where a line starts),"
+        " which a CI log would run"
+    )
 
 
 def ci_safe_json(text: str) -> str:

@@ -48,7 +48,7 @@ MUST_ESCAPE = re.compile(
 
 # and the workflow commands a CI runner reads: anywhere in a line (`##[`, `##vso[`), or at its
 # start after blanks (GitHub's `::`)
-CI_COMMAND = re.compile(r"##(?:vso)?\[", re.IGNORECASE)
+CI_COMMAND = re.compile(r"##(?:vso|teamcity)?\[", re.IGNORECASE)
 
 
 def is_plain(text: str) -> bool:
@@ -294,6 +294,7 @@ def test_a_changed_manifest_writes_every_string_escaped_and_as_itself(value: str
     [
         ("d/##[x]", "a CI log's command"),
         ("x##vso[task.setvariable]y", "a CI log's command"),
+        ("x##teamcity[setParameter name='env.X' value='y']", "a CI log's command"),
         ("d\nx", "a line break, a control or invisible character"),
         ("d\u202ex", "a line break, a control or invisible character"),
     ],

@@ -127,7 +127,9 @@ def test_safe_text_escapes_what_shows_as_nothing_or_a_blank() -> None:
         assert escaped != f"a{hidden}b" and escaped.isascii() and safe_text(escaped) == escaped, hidden
 
 
-_CI_TEXT = st.text(alphabet=st.sampled_from(list("#[vsoVOa]\\ :\n\u3000")), max_size=30)
+_CI_TEXT = st.lists(st.sampled_from([*"#[vsoVOa]\\ :\n\u3000", "teamcity", "TeamCity"]), max_size=30).map(
+    "".join
+)
 
 
 def _line_command(text: str) -> bool:
@@ -137,10 +139,11 @@ def _line_command(text: str) -> bool:
 
 @given(_CI_TEXT)
 def test_no_ci_command_is_left_in_what_a_runner_reads(text: str) -> None:
-    """GitHub's `##[command]` and Azure's `##vso[` act anywhere in a line, GitHub's `::command::`
-    at a line's start (after its blanks): the escaped text has none, stays as escaped when
+    """GitHub's `##[command]`, Azure's `##vso[` and TeamCity's `##teamcity[` act anywhere in a
+    line, GitHub's `::command::` at a line's start (after its blanks): the escaped text has none,
+    stays as escaped when
     escaped again, and JSON, TOML and YAML read the name back."""
-    command = re.compile(r"##(vso)?\[", re.IGNORECASE)
+    command = re.compile(r"##(vso|teamcity)?\[", re.IGNORECASE)
     shown = safe_text(text)
     assert not command.search(shown) and not _line_command(shown) and safe_text(shown) == shown
     assert is_plain(text) == (command.search(text) is None and not _line_command(text) and "\n" not in text)
