@@ -46,13 +46,14 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
     interpreter was given (`python app/run`, `sh start`; scripts.program_arguments), a relative
     one from that process's working directory (the run's, for a trace that has none). A
     program's other arguments are its data (`datasette state/hits.db`), not programs.
-    `top_only`: those of the command itself (a process whose parent is not traced), not of what
-    it started (tox's environments' interpreters)."""
+    `top_only`: those of the command itself (a process whose parent is not traced, and what a
+    shell or a launcher of the command ran: an entrypoint script's app), not of what it started
+    (tox's environments' interpreters)."""
     found: set[str] = set()
-    pids = {p.pid for p in header.processes} if top_only else set()
+    own = _command_itself(header.processes) if top_only else None
     search = header.environment.get("PATH", os.defpath).split(os.pathsep)
     for p in header.processes:
-        if p.ppid in pids:
+        if own is not None and p.pid not in own:
             continue
         found.update(os.fsdecode(f) for f in (p.exe, p.script) if f)
         cwd = os.fsdecode(p.cwd) if p.cwd is not None else header.cwd
@@ -66,6 +67,29 @@ def programs(header: TraceHeader, top_only: bool = False) -> frozenset[str]:
             if arg and os.path.isfile(path):
                 found.update({path, os.path.realpath(path)})  # by its name, and where it is
     return frozenset(found)
+
+
+# Programs that run the command they are given, as the command: a shell (an entrypoint
+# script), env, an init for containers, a privilege or scheduling wrapper. What one of these,
+# itself the command, runs is the command too.
+_LAUNCHERS = frozenset(
+    {"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "env", "nohup", "timeout", "setsid",
+     "nice", "ionice", "stdbuf", "chrt", "taskset", "tini", "dumb-init", "catatonit", "gosu", "su-exec",
+     "setpriv", "runuser", "sudo", "doas", "chpst", "s6-setuidgid", "xvfb-run", "time"}
+)  # fmt: skip
+
+
+def _command_itself(processes: list[ProcessInfo]) -> set[int]:
+    """The pids of the command itself: those whose parent is not traced, and the children of
+    one of them that runs a launcher (`sh entrypoint.sh` starting the app), by the program it
+    ran last (`sh -c "exec tox"` is tox, which starts its environments')."""
+    traced = {p.pid for p in processes}
+    last = {p.pid: p.exe for p in processes}
+    launchers = {pid for pid, exe in last.items() if os.path.basename(os.fsdecode(exe)) in _LAUNCHERS}
+    own = {p.pid for p in processes if p.ppid not in traced}
+    while more := {p.pid for p in processes if p.ppid in own and p.ppid in launchers} - own:
+        own |= more
+    return own
 
 
 def _invoked(p: ProcessInfo, cwd: str, search: list[str]) -> str | None:

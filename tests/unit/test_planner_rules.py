@@ -16,6 +16,7 @@ from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.mounts import plan_mounts
 from rotrace.policy.verdict import Classifier
+from rotrace.record import TraceHeader
 from tests.support.places import fixed_name_dir
 from tests.unit.factories import classify, event
 
@@ -98,6 +99,35 @@ def test_a_venv_left_in_a_scratch_place_does_not_keep_it_from_its_mount() -> Non
         assert any(f"{tox}/py was there before the run" in n for n in plan.notes), plan.notes
         plan = _plan(*writes, states=states, cwd="/tmp/ci/app")
         assert "/tmp" not in plan.mounts and f"{tox}/py" in [b.point for b in plan.blocked], plan
+
+
+def test_a_venv_an_entrypoint_script_runs_its_app_from_keeps_its_scratch_place() -> None:
+    """`sh -c tool` where tool is a venv's script in /var/tmp (twistd, writing its plugin cache
+    into its venv): the venv was taken for one left there by an earlier run, as tox's are, for
+    only what the command's own process ran was the application; the plan mounted an empty
+    /var/tmp over it and the app was gone. What a shell (or a launcher) that is the command runs
+    is the command too; what a program it started runs is not (tox, also as `sh -c "exec
+    tox"`)."""
+    from rotrace.pipeline import Pipeline
+
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as top:
+        venv = f"{top}/venv"
+        os.makedirs(f"{venv}/bin")
+        Path(f"{venv}/pyvenv.cfg").write_text("home = /usr/bin\n")
+        py, dash = b"/usr/bin/python3.11", b"/usr/bin/dash"
+        script = f"{venv}/bin/tool"
+        tool = ProcessInfo(11, 10, 0, py, (f"{venv}/bin/python", script), script.encode())
+        shell = ProcessInfo(10, 1, 0, dash, ("sh", "-c", '"$0"', script))
+        tox = ProcessInfo(10, 1, 0, py, ("tox",))
+        cases = (([shell, tool], False), ([tox, tool], True), ([shell, tox, tool], True))
+        for processes, disposable in cases:
+            header = TraceHeader(["sh"], "/", 0, processes=processes, directories={top.encode(): C})
+            verdicts = classify(event(f"{venv}/lib/site-packages/plug/x.cache.new", "create", pid=11, exe=py))
+            pipeline = Pipeline.of(header)
+            for v in verdicts:
+                pipeline.add(v)
+            plan = pipeline.mount_plan(verdicts, header)
+            assert ("/var/tmp" in plan.mounts) is disposable, (processes, plan)
 
 
 def test_metadata_of_a_directory_changes_that_directory_not_its_parent() -> None:
