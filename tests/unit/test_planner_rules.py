@@ -965,6 +965,11 @@ def test_a_mount_point_the_command_made_itself_is_noted() -> None:
     assert plan.mounts == [out], plan.mounts
     (note,) = [n for n in plan.notes if "itself" in n]
     assert note.startswith(f"the command tried to make {out} itself"), note
+    # there already (makedirs(exist_ok=True) of a directory the run started with): as the
+    # plan's mount point will be; nothing to say
+    events = [event(out, "mkdir", "EEXIST", syscall="mkdir"), event(f"{out}/f", "create")]
+    plan = _plan(*events, states={CWD: C, out: E}, allow=[out])
+    assert not [n for n in plan.notes if "itself" in n], plan.notes
 
 
 def test_a_directory_made_in_an_empty_one_of_before_the_run_is_mounted_there() -> None:

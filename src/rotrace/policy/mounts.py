@@ -190,7 +190,7 @@ class _Planner:
         self.created = created
         self.venvs = venvs
         self.moved: dict[str, str] = {}  # a created directory -> where the command renamed it
-        self.refused_mkdirs: set[str] = set()  # directories whose making was refused here (EROFS)
+        self.refused_mkdirs: set[str] = set()  # directories whose making was refused here (EROFS, EACCES)
         self.removed: set[str] = set()  # directories the command removed
         self.symlinked: set[str] = set()  # names the command made as symbolic links
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
@@ -1090,7 +1090,7 @@ class MountPlanner:
             planner.made_in.setdefault(os.fsdecode(e.path), set()).update(v.runs)
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
-        elif e.op == "mkdir":
+        elif e.op == "mkdir" and e.errno != "EEXIST":  # (there already: as the plan's mount point is)
             planner.refused_mkdirs.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):
             planner.removed.add(os.fsdecode(e.path))
