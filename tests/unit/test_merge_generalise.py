@@ -126,6 +126,25 @@ def test_a_number_that_varies_is_all_digits_in_the_glob() -> None:
     assert ".[0-9][0-9][0-9][0-9][0-9]." in glob and _allows(glob, ".coverage.vm.23077.XkQwPzRa"), glob
 
 
+def test_a_counter_joined_to_a_random_part_keeps_none_of_its_digits() -> None:
+    """kombu's filesystem broker names a message `<monotonic ms>_<uuid4>.celery.msg`: one word
+    (`_` joins them), so the three runs' counters 69772153, 69781207, 69790544 kept `697`
+    literal, and the next run's 70412398 was a new write. A number that goes on past the names'
+    common prefix keeps none of its digits there (nor a common suffix's, read backwards)."""
+    siblings = Siblings()
+    uuids = ("083f2a9e", "5c1d77b0", "e9a04f13", "7b2c9d55")
+    for run, counter in enumerate((69772153, 69781207, 69790544)):
+        siblings.add(f"{counter}_{uuids[run]}.celery.msg", run)
+    ((glob, _),) = siblings.families(3)
+    assert not glob.startswith("697") and _allows(glob, f"70412398_{uuids[3]}.celery.msg"), glob
+    assert not _allows(glob, f"70412398_{uuids[3]}.other.msg"), glob
+    siblings = Siblings()
+    for run, counter in enumerate((1207, 2207, 3207)):
+        siblings.add(f"{uuids[run]}_{counter}.part", run)
+    ((glob, _),) = siblings.families(3)
+    assert _allows(glob, f"{uuids[3]}_4558.part"), glob
+
+
 def test_module_names_written_in_every_run_are_not_made_one_glob() -> None:
     """Each module compiled in both runs, under a per-run suffix (`lexer.cpython-311.pyc.NNN`):
     the module names are the same each run, so only the suffix is per-run. `lexer` and

@@ -47,6 +47,16 @@ def frame(name: str) -> tuple[object, ...]:
     return tuple(len(t) if t[0].isalnum() or t[0] == "_" else t for t in _TOKENS.findall(name))
 
 
+def _number_edge(words: list[str], common: int) -> int:
+    """The common prefix of `words` (`common` characters) short of a number that goes on past it
+    in one of them: a counter's leading digits in common are chance (kombu's `<ms>_<uuid>`,
+    `69772153_...` and `69781207_...`), as a whole number's are."""
+    if common and words[0][common - 1].isdigit() and any(w[common : common + 1].isdigit() for w in words):
+        while common and words[0][common - 1].isdigit():
+            common -= 1
+    return common
+
+
 def _class_of(chars: set[str]) -> str | None:
     for alphabet, glob in _CLASSES:
         if chars <= alphabet:
@@ -85,8 +95,9 @@ class Family:
             if all(w.isdigit() and len(w) == len(first) for w in words):
                 head = tail = 0  # a number that varies (a pid, a counter): its digits in common are chance
             else:
-                head = common_prefix(words)
-                tail = common_prefix([w[head:][::-1] for w in words])
+                head = _number_edge(words, common_prefix(words))
+                backwards = [w[head:][::-1] for w in words]
+                tail = _number_edge(backwards, common_prefix(backwards))
             middles = [w[head : len(w) - tail] for w in words]
             cls = _class_of({c for m in middles for c in m})
             if cls is None:
