@@ -127,9 +127,9 @@ class Loc:
 class Pending:
     """A decoded syscall entry waiting for its result."""
 
-    __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "op",
-                 "path", "since", "spec", "streams", "table", "target", "verbatim_target", "via_fd",
-                 "write")  # fmt: skip
+    __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "mounts",
+                 "op", "path", "since", "spec", "streams", "table", "target", "verbatim_target", "via_fd",
+                 "way", "write")  # fmt: skip
 
     def __init__(
         self,
@@ -162,6 +162,10 @@ class Pending:
         self.via_fd = via_fd
         self.streams = streams
         self.since = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
+        # an open that may write: its path read lexically, watched from the entry (DirCache.open_way),
+        # and the count of mount table changes then (resolve.mount_changes)
+        self.way: tuple[bytes, int, int] | None = None
+        self.mounts = -1
         self.context: tuple[int, Moved] | None = None  # changes of cwd, root and fds at the entry (loop.py)
         # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
         self.handle: tuple[int, bytes, tuple[int, int]] | None = None
@@ -194,19 +198,29 @@ class Pending:
                 loc.path = None
             return
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
-            opened = resolve.fd_path(tid, result, foreign)
+            opened, identity = resolve.fd_place(tid, result, foreign)
             if opened is not None and not opened.endswith(b" (deleted)"):
                 # Another thread sharing the fd table may have put another file at that number
                 # (dup2, or close and open) since the call returned: the fd is the file opened
-                # only if it is the one the path, unchanged since the entry, names now; else the
-                # write's place is unknown.
+                # only if it is the one the path, unchanged since the entry, names now (the
+                # placement cache's news says so where it watched that name from the entry, no
+                # mount changed meanwhile); else the write's place is unknown.
                 loc = self.path
                 if (
                     self.write
                     and loc.base
                     and (
                         (loc.addr and memory.cstring(tid, loc.addr) != loc.seen)
-                        or not resolve.opened_there(tid, result, loc.base, loc.raw, self.follow)
+                        or not (
+                            (
+                                self.way is not None
+                                and cache is not None
+                                and not foreign
+                                and resolve.mount_changes() == self.mounts
+                                and cache.still_named(self.way, tid, opened)
+                            )
+                            or resolve.opened_there(tid, result, loc.base, loc.raw, self.follow, identity)
+                        )
                     )
                 ):
                     loc.path = None

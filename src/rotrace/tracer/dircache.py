@@ -545,6 +545,58 @@ class DirCache:
                     self._unwatchable.add(lexical)
         return self.changes
 
+    def open_way(self, tid: int, base: bytes, raw: bytes) -> tuple[bytes, int, int] | None:
+        """At the entry of an open that may write: the path `raw` (from the magic link `base`)
+        names, read lexically, with its directory watched (its chain and its own entries, the
+        first time), that watch, and the count of changes once it is on; None where that cannot
+        be (a tracee whose paths are not rotrace's, a cwd not known, `..`, /proc, a filesystem
+        whose changes inotify may miss). At the exit, `still_named` tells from it, with no
+        system call, that the file the open returned is the one that name names."""
+        name = raw.rstrip(b"/").rpartition(b"/")[2]
+        if not self.enabled or not name or name in (b".", b"..") or raw.endswith(b"/"):
+            return None
+        if not self.plain(tid) or (base.endswith(b"/cwd") and self._cwd_of(tid) is None):
+            return None
+        directory = self._lexical(tid, base, raw)
+        if directory is None or directory in self._unwatchable or directory == b"/proc":
+            return None
+        if directory.startswith(b"/proc/"):
+            return None
+        self.take_in()
+        if directory not in self._wd_of:
+            self._mounts_changed()
+            if not self._watch(directory.rstrip(b"/") + b"/_"):  # (its chain, itself among them)
+                if len(self._unwatchable) > _MAX_WATCHES:
+                    self._unwatchable.clear()
+                self._unwatchable.add(directory)
+                return None
+        wd = self._wd_of.get(directory)
+        if wd is None:
+            return None
+        return directory.rstrip(b"/") + b"/" + name, wd, self.changes
+
+    def still_named(self, way: tuple[bytes, int, int], tid: int, opened: bytes) -> bool:
+        """Whether the file an open returned, which the kernel names `opened`, is the one the
+        path of its `open_way` names: the same name, and no change since the entry to it or to
+        a directory on its way (a rename, a deletion: the news, or a rename of another traced
+        thread still running), under the same watch. Two files never hold one name at once, so
+        no other file (an fd put at that number meanwhile, by dup2 from a thread sharing the
+        table) can be named so. The mounts are for the caller to check."""
+        path, wd, since = way
+        if not self.enabled or opened != path:
+            return False
+        self.take_in()
+        if self._wd_of.get(path.rpartition(b"/")[0] or b"/") != wd:
+            return False  # let go of, or started over: no news of it since
+        if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
+            return False  # more changes than are kept
+        victims = [name for who, names in self._renaming.items() if who != tid for name in names]
+        for seq, victim in reversed(self._changed):
+            if seq <= since:
+                break
+            victims.append(victim)
+        return not any(v in (b"/", path) or path.startswith(v + b"/") for v in victims)
+
     def _lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
         """The directory of `raw` read lexically (no system call): from the root, or from the
         tracee's cwd when its name is known."""

@@ -33,7 +33,7 @@ from rotrace.tracer.linux.syscall_info import (
     parse_exit,
     refuse,
 )
-from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, own_proc, resolve
+from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, mount_changes, own_proc, resolve
 from rotrace.tracer.seccomp import RENAME_WHITEOUT, privileged
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
 
@@ -253,6 +253,9 @@ class Tracer:
             ways = () if opens else (pending.path, pending.target)
             locs = [(loc.base, loc.raw) for loc in ways if loc and loc.base]
             pending.since = self.dircache.entering(tid, locs)
+            if opens and pending.write and pending.path.base:  # its file told by its name (decode.py)
+                pending.way = self.dircache.open_way(tid, pending.path.base, pending.path.raw)
+                pending.mounts = mount_changes()
         if pending is not None and pending.write:
             pending.context = self._context_now(thread)
             pending.dir_states = self.directories.before(pending, tid, self.dircache)

@@ -25,6 +25,7 @@ from rotrace.tracer.linux import procfs
 from rotrace.tracer.linux.lookup import (
     RESOLVE_IN_ROOT,
     RESOLVE_NO_SYMLINKS,
+    file_identity,
     mount_id,
     on_procfs,
     open_no_magic,
@@ -130,22 +131,33 @@ class _OurMounts:
     def __init__(self) -> None:
         self._ids: set[int] = set()
         self._poll: select.poll | None = None
+        self.changes = 0  # how many times the table was found changed (or could not be watched)
 
     def __contains__(self, mount: int) -> bool:
         if self._changed() or mount not in self._ids:
             self._ids = procfs.mount_ids()
         return mount in self._ids
 
+    def looked(self) -> bool:
+        """Look for a change of the table (counted in `changes`) where no mount is to be looked
+        up in it: True, any mount being taken as rotrace's (the kernel cannot tell which)."""
+        self._changed()
+        return True
+
     def _changed(self) -> bool:
+        changed = True
         if self._poll is None:
             try:
                 fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
-                return True  # cannot tell: read the table each time
-            self._poll = select.poll()
-            self._poll.register(fd, select.POLLPRI)
-            return True
-        return bool(self._poll.poll(0))
+                fd = -1  # cannot tell: read the table each time
+            if fd >= 0:
+                self._poll = select.poll()
+                self._poll.register(fd, select.POLLPRI)
+        else:
+            changed = bool(self._poll.poll(0))
+        self.changes += changed
+        return changed
 
 
 _our_mounts = _OurMounts()
@@ -775,14 +787,17 @@ def lexical(base: bytes, raw: bytes) -> bytes | None:
     return None if _in_proc(joined) else joined
 
 
-def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bool:
+def opened_there(
+    tid: int, fd: int, base: bytes, raw: bytes, follow: bool, identity: tuple[int, int] | None = None
+) -> bool:
     """Whether the tracee's `fd` is the file that `raw` (from the magic link `base`) names now:
-    the same device and inode, the last name followed if the open followed it."""
+    the same device and inode (`identity`, the fd's when read already: fd_place), the last name
+    followed if the open followed it."""
     if base.endswith(b"/root"):
         raw = raw.lstrip(b"/")
     head, _, name = raw.rpartition(b"/")
     try:
-        opened = os.stat(b"/proc/%d/fd/%d" % (tid, fd))
+        opened = os.stat(b"/proc/%d/fd/%d" % (tid, fd)) if identity is None else None
         if len(base) + len(raw) < _CHUNK:
             there = os.stat(base + b"/" + raw if raw else base, follow_symlinks=follow)
         else:  # longer than the kernel takes in one name: from its directory
@@ -793,7 +808,41 @@ def opened_there(tid: int, fd: int, base: bytes, raw: bytes, follow: bool) -> bo
                 os.close(directory)
     except OSError:
         return False
-    return (opened.st_dev, opened.st_ino) == (there.st_dev, there.st_ino)
+    it = identity if opened is None else (opened.st_dev, opened.st_ino)
+    return it == (there.st_dev, there.st_ino)
+
+
+def mount_changes() -> int:
+    """How many changes of rotrace's mount table `fd_place` has seen so far: the same count at
+    an open's entry and after its exit's `fd_place` says the table did not change between."""
+    return _our_mounts.changes
+
+
+def fd_place(tid: int, fd: int, foreign: bool = False) -> tuple[bytes | None, tuple[int, int] | None]:
+    """`fd_path` of the file an open returned, with that file's (device, inode): one statx
+    tells its mount, its links and who it is, which `opened_there` compares the path's file
+    with (None where it could not be read). The mount is looked up in the table as it is now
+    (`_our_mounts` polls mountinfo: `mount_changes`), not skipped."""
+    magic = b"/proc/%d/fd/%d" % (tid, fd)
+    link = _readlink(magic)
+    if link is None or not link.startswith(b"/"):
+        return None, None
+    found = file_identity(magic)
+    if found is None:
+        return fd_path(tid, fd, foreign), None
+    mount, device, inode, links = found
+    identity = (device, inode)
+    if link.endswith(b" (deleted)") and links > 0:
+        return None, identity  # its name removed, another left (a hard link elsewhere): not its place
+    here = mount in _our_mounts if mount is not None else _our_mounts.looked()
+    if foreign or not here:
+        try:
+            named = os.stat(link, follow_symlinks=False)
+        except (OSError, ValueError):
+            return None, identity
+        if (named.st_dev, named.st_ino) != identity:
+            return None, identity
+    return link, identity
 
 
 def fd_text(tid: int, fd: int) -> bytes:

@@ -124,3 +124,24 @@ def mount_id(path: bytes, dir_fd: int = -100) -> int | None:
     if not int.from_bytes(raw[0:4], sys.byteorder) & _STATX_MNT_ID:
         return None
     return int.from_bytes(raw[144:152], sys.byteorder)  # stx_mnt_id
+
+
+_STATX_TYPE, _STATX_NLINK, _STATX_INO = 0x1, 0x4, 0x100
+
+
+def file_identity(path: bytes) -> tuple[int | None, int, int, int] | None:
+    """What one statx says of the file `path` leads to (a magic link: the tracee's fd): (its
+    mount's id as mountinfo numbers it, or None where the kernel cannot say; its device; its
+    inode; its link count). None when it cannot be read."""
+    mask = _STATX_TYPE | _STATX_NLINK | _STATX_INO | _STATX_MNT_ID
+    if _statx(-100, path, 0, mask, _mount_buffer) != 0:
+        return None
+    raw = _mount_buffer.raw
+    got = int.from_bytes(raw[0:4], sys.byteorder)
+    if got & (_STATX_NLINK | _STATX_INO) != _STATX_NLINK | _STATX_INO:
+        return None
+    nlink = int.from_bytes(raw[16:20], sys.byteorder)
+    ino = int.from_bytes(raw[32:40], sys.byteorder)
+    major, minor = int.from_bytes(raw[136:140], sys.byteorder), int.from_bytes(raw[140:144], sys.byteorder)
+    mount = int.from_bytes(raw[144:152], sys.byteorder) if got & _STATX_MNT_ID else None
+    return mount, os.makedev(major, minor), ino, nlink
