@@ -629,9 +629,34 @@ def test_a_merged_glob_of_bare_drawn_names_stands_for_the_next_runs_draw() -> No
         return made
 
     baseline = changes(glob, globs=(glob,))
-    for name, fits in (("q7w_e8r9", True), ("settings", False), ("q7w_e8r9x", False), ("Q7W_E8R9", False)):
+    cases = (("q7w_e8r9", True), ("settings", False), ("q7w_e8r9x", False), ("Q7W_E8R9", False),
+             ("id_rsa_2", False), ("db_pass1", False))  # fmt: skip
+    for name, fits in cases:
         found = diff_traces(baseline, changes(f"/srv/data/{name}")).new_violations
         assert (found == []) is fits, (name, found)
+
+
+def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:
+    """A baseline wrote data/tmpab12cd34; the new run wrote it and data/tmpzz99yy88 (a key):
+    both folded to one key of per-run names, "no change". The name both wrote is no per-run
+    name: the other is a new write. Two runs' own per-run names still pair. A bare draw
+    (`k3j_9x2a`) pairs with another (`p0q_7zzb`), not with words (`id_rsa_2`, `db_pass1`)."""
+
+    def changes(*paths: str) -> Changes:
+        return changes_of("/app", classify(*(event(p) for p in paths)))
+
+    old = changes("/srv/data/tmpab12cd34")
+    new = changes("/srv/data/tmpab12cd34", "/srv/data/tmpzz99yy88")
+    assert [c.path for c in diff_traces(old, new).new_violations] == ["/srv/data/tmpzz99yy88"]
+    assert diff_traces(old, changes("/srv/data/tmpqq11rr22")).new_violations == []
+    assert diff_traces(old, changes("/srv/data/tmpab12cd34")).new_violations == []
+    two = changes("/srv/data/tmpab12cd34", "/srv/data/tmpcd34ef56")
+    assert diff_traces(two, changes("/srv/data/tmpxx11yy22", "/srv/data/tmpab12cd34")).new_violations == []
+    bare = changes("/srv/data/k3j_9x2a")
+    assert diff_traces(bare, changes("/srv/data/p0q_7zzb")).new_violations == []
+    for word in ("id_rsa_2", "db_pass1"):
+        found = diff_traces(bare, changes(f"/srv/data/{word}")).new_violations
+        assert [c.path for c in found] == [f"/srv/data/{word}"], found
 
 
 def test_a_scratch_place_the_allowlist_refuses_pairs_names_by_their_form_alone() -> None:

@@ -89,6 +89,10 @@ class Changes:
         self._formed: set[str] = set()
         self._temporary: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
+        # the names folded into each key of per-run names, each with its own verdict: a name both
+        # traces write is no per-run name (`_stable`); None once past _MADE_LIMIT names
+        self.folded: dict[_Key, dict[tuple[str, str | None], bool]] | None = {}
+        self._folded_count = 0
         self.globs = [_relative(g, cwd) for g in generalised]
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
@@ -126,6 +130,14 @@ class Changes:
             self._formed.add(exact)
 
     def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
+        if self.folded is not None and (key[1], key[2]) != (exact, exact_target):
+            names = self.folded.setdefault(key, {})
+            if (exact, exact_target) not in names:
+                self._folded_count += 1
+                if self._folded_count > _MADE_LIMIT:
+                    self.folded = None
+            if self.folded is not None:
+                names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
         change = self.by_key.get(key)
         if change is None:
             change = self.by_key[key] = Change(key[0], key[1], target=key[2])
@@ -336,8 +348,22 @@ def _drawn(draw: str) -> bool:
 
 def _shows(head: str, middle: str) -> bool:
     """A name's part after `head` shows it drawn per run: its maker's prefix (tmp, .tmp,
-    tmp_obj_, sem.), or a digit."""
-    return "tmp" in head.lower() or known_run_name(head + middle) or _digit(middle)
+    tmp_obj_, sem.), or a digit; with no head of the names' own, a digit and no word
+    (`_wordy`: `k3j_9x2a` beside `p0q_7zzb`, not `id_rsa_2` nor `db_pass1`)."""
+    if "tmp" in head.lower() or known_run_name(head + middle):
+        return True
+    return _digit(middle) and (bool(head) or not _wordy(middle))
+
+
+# a part of a name between `_`, `-` and `.`: a word (three letters or more), or a word and a
+# number (`pass1`, `key12`)
+_WORD = Lazy(r"[A-Za-z]{3,}|[A-Za-z]{2,}[0-9]{1,2}")
+
+
+def _wordy(name: str) -> bool:
+    """The name reads as words, not a draw: a part of it a word (`_WORD`), or parts joined by
+    more than one `_` (tempfile draws one in about 37 of its characters)."""
+    return name.count("_") > 1 or any(_WORD.fullmatch(part) for part in re.split(r"[-_.]", name))
 
 
 def _differing(old: str, new: str) -> list[tuple[str, str, str]] | None:
@@ -428,7 +454,7 @@ class _Globs:
 # A merged glob of names with no literal part (`mkstemp(prefix="")`'s bare 8 characters) holds
 # at each place only the characters its runs drew there: the next run's draw seldom fits. Such
 # a glob stands for any name of its length from its alphabet that shows it drawn (`_drawn`: a
-# digit and a letter, as `diff` of two runs pairs them), never a word (`settings`).
+# digit and a letter, as `diff` of two runs pairs them), never words (`settings`, `id_rsa_2`).
 _BARE_ALPHABETS = (
     frozenset("abcdefghijklmnopqrstuvwxyz0123456789_"),  # tempfile's
     frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),  # mktemp's
@@ -447,7 +473,9 @@ def _bare_draws(glob: str) -> Callable[[str], bool] | None:
     alphabet = next((chars for chars in _BARE_ALPHABETS if seen <= chars), None)
     if alphabet is None:
         return None
-    return lambda name: len(name) == len(places) and set(name) <= alphabet and _drawn(name)
+    return lambda name: (
+        len(name) == len(places) and set(name) <= alphabet and _drawn(name) and not _wordy(name)
+    )
 
 
 def _general(key: _Key) -> _Key:
@@ -514,6 +542,9 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in shape_paired]
     became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
+    extra, lost = _stable(old, new), _stable(new, old)
+    appeared += extra
+    gone += lost
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
@@ -524,6 +555,26 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     if old.outcome is not None and new.outcome is not None and old.outcome[0] != new.outcome[0]:
         outcome, newly_failed = (old.outcome[0], new.outcome[0]), new.outcome[1] and not old.outcome[1]
     return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed)
+
+
+def _stable(old: Changes, new: Changes) -> list[Change]:
+    """The names `new` folds into a key of per-run names that `old` has too, where `old`'s
+    names there are all in `new` (a name both write is no per-run name) and `new` has more: those
+    more are new writes, which no name of `old` is left to pair with. A baseline that wrote
+    `data/tmpab12cd34` and a run that wrote it and `data/tmpzz99yy88` (a key) were one key
+    each, "no change". Names past what a trace keeps (`Changes.folded`) are not looked at."""
+    if old.folded is None or new.folded is None:
+        return []
+    found = []
+    for key, names in new.folded.items():
+        before = old.folded.get(key)
+        if not before or key not in old.by_key or not before.keys() <= names.keys():
+            continue
+        for exact, exact_target in sorted(names.keys() - before.keys(), key=lambda n: (n[0], n[1] or "")):
+            change = Change(key[0], exact, target=exact_target, violation=names[(exact, exact_target)])
+            change.errnos |= new.by_key[key].errnos
+            found.append(change)
+    return found
 
 
 def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
