@@ -1088,6 +1088,31 @@ def test_uvxs_environment_symlinked_into_uvs_cache_is_the_commands_and_moves_wit
     plan = plan_mounts(verdicts, CWD, {b"/home/u": DirState.CONTENT})
     assert plan.blocked == [], plan.blocked
     assert plan.env.get("UV_CACHE_DIR") == "/tmp/uv-cache" and plan.mounts == ["/tmp"], plan
+    # the tool's Python compiling its bytecode into that environment (and, for `uv run
+    # --script` with a warm cache, into one made in environments-v2, which held others): the
+    # setting moves those writes with it. They were given a mount in the old cache, or, where
+    # the directory held files, "no mount can make it writable" and exit status 1.
+    python = b"/usr/bin/python3.11"
+    compiled = event(f"{archived}/lib/python3.11/site-packages/__pycache__", "mkdir", 0, exe=python)
+    verdicts = [*classify(*events), *classify(compiled)]
+    verdicts[-2] = dataclasses.replace(verdicts[-2], venv=linked.encode())
+    verdicts[-1] = dataclasses.replace(verdicts[-1], venv=archived.encode())
+    plan = plan_mounts(verdicts, CWD, {b"/home/u": DirState.CONTENT})
+    assert plan.blocked == [] and plan.mounts == ["/tmp"], plan
+    script = f"{uv}/environments-v2/s-79800afa"
+    pyc = f"{script}/lib/python3.11/site-packages/__pycache__/six.cpython-311.pyc"
+    events = [
+        event(script, "mkdir", 0, exe=UV),
+        event(f"{script}/pyvenv.cfg", exe=UV),
+        event(f"{pyc}.1406", exe=python),
+        event(f"{pyc}.1406", "rename", 0, target=pyc, exe=python, syscall="rename"),
+    ]
+    verdicts = [dataclasses.replace(v, venv=script.encode()) for v in classify(*events)]
+    states = {b"/home/u": DirState.CONTENT, uv.encode(): DirState.CONTENT}
+    states[f"{uv}/environments-v2".encode()] = DirState.CONTENT
+    plan = plan_mounts(verdicts, CWD, states)
+    assert plan.blocked == [] and plan.mounts == ["/tmp"], plan
+    assert plan.env.get("UV_CACHE_DIR") == "/tmp/uv-cache", plan
 
 
 def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offered() -> None:

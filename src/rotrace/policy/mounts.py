@@ -943,6 +943,10 @@ class MountPlanner:
         self._build: dict[tuple[str, str], set[str]] = {}
         self._unset: set[str] = set()  # the run's settings a writer's fix says not to keep (Known.unset)
         self._applied: Counter[Known] = Counter()  # writes a setting moves or avoids, by writer
+        # venvs the command made in a writer's tree that its setting moves whole (uv's cache, with
+        # uvx's and `uv run --script`'s environments): that writer, whose setting moves every
+        # write into them (the bytecode their Python writes too)
+        self._moved_venvs: dict[str, Known] = {}
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
@@ -1263,6 +1267,14 @@ class MountPlanner:
             return []
         planner = self._planner
         made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it
+        mover = None
+        if made and v.venv is not None:  # (by its name, or the one it was made under: uv renames it in)
+            mover = self._moved_venvs.get(text_of(v.venv)) or self._moved_venvs.get(
+                planner.origin(text_of(v.venv))
+            )
+        if mover is not None and mover is not v.explanation:
+            self._applied[mover] += v.count  # it moves with its venv, where the setting makes that
+            return [Placement(text_of(v.venv) if v.venv is not None else "/", None)]
         venv = None if made else v.venv
         written = self._written(e)
         if e.unresolved or not all(is_placed(raw) for raw, _ in written):
@@ -1285,6 +1297,8 @@ class MountPlanner:
         if (not made or self._moves_with_its_tree(v)) and not reads_back and self._by_setting(v, found):
             # grouped where the setting applies: a venv's writes at the venv, as when refused
             where = text_of(v.venv) if v.venv is not None else None
+            if made and where is not None and v.explanation is not None:
+                self._moved_venvs.setdefault(where, v.explanation)
             return [Placement(where or point, None) for _, point, _ in found]
         if v.explanation is not None and v.explanation in self._held_config:
             # its setting would lose what the tree held: not offered as this write's fix either
