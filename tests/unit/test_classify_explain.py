@@ -690,3 +690,12 @@ def test_a_known_writers_place_moved_by_the_runs_setting_is_still_that_writers()
     classifier = Classifier(build_allowlist([], None), environment={"UV_CACHE_DIR": "/opt/uv-cache"})
     classifier.learn(pip)
     assert classifier.classify(pip).explanation is None
+
+
+def test_uvx_of_an_installed_tool_is_told_to_run_its_entry_point() -> None:
+    """`uv tool install cowsay` at build time, then `uvx cowsay` under a read-only root: uvx
+    still takes its lock in ~/.local/share/uv/tools (EROFS), and the only fix given was to
+    install the tool at build time, done already. The entry point runs with no such lock."""
+    (v,) = classify(event("/home/app/.local/share/uv/tools/.lock", exe=b"/usr/bin/uv"))
+    assert v.explanation is not None and v.explanation.id == "uv-tools"
+    assert "entry point" in v.explanation.fix and "`uvx`" in v.explanation.fix, v.explanation.fix
