@@ -207,8 +207,10 @@ os.makedirs(sys.argv[1], exist_ok=True)  # into the scratch place
 
 def test_a_venv_in_a_scratch_place_is_the_apps_only_where_the_command_runs_from_it() -> None:
     """A venv in /var/tmp: the command's own interpreter there is the application, and an empty
-    /var/tmp would hide it (the replay failed, 127); one a program the command started runs
-    (tox's environments left in /tmp by an earlier run) is made again, and the place mounted."""
+    /var/tmp would hide it (the replay failed, 127), also where a shell that is the command runs
+    it (an entrypoint script: the plan hid twistd's venv); one a program the command started
+    runs (tox's environments left in /tmp by an earlier run) is made again, and the place
+    mounted."""
     base = Path(tempfile.mkdtemp(prefix="rotrace-scratch-venv-", dir="/var/tmp"))
     try:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
@@ -218,16 +220,18 @@ def test_a_venv_in_a_scratch_place_is_the_apps_only_where_the_command_runs_from_
             str(base / "venv" / "app.py"),
             f"{base}-cache",
         )
+        starter = "import subprocess, sys; subprocess.run(sys.argv[1:], check=True)"
         for name, command in (
             ("own", [python, app, cache]),
-            ("started", ["sh", "-c", f"{python} {app} {cache}"]),
+            ("shell", ["sh", "-c", f"{python} {app} {cache}; true"]),
+            ("started", [sys.executable, "-c", starter, python, app, cache]),
         ):
             trace = base / f"{name}.json"
             run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd="/usr")
             assert run.returncode in (0, 1), run.stderr
             plan = rotrace_cli("allowlist", str(trace), "--format", "policy", cwd="/usr")
             allowed = tomllib.loads(plan.stdout)["allow"]
-            if name == "own":
+            if name in ("own", "shell"):
                 assert plan.returncode == 1 and "/var/tmp" not in allowed, (plan.stdout, plan.stderr)
                 assert f"the command ran {app}, inside /var/tmp" in plan.stderr, plan.stderr
             else:
