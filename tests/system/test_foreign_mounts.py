@@ -213,3 +213,40 @@ def test_a_write_through_an_outside_process_in_other_mounts_is_never_placed_at_i
         outside.kill()
         outside.wait()
         shutil.rmtree(protected)
+
+
+# rotrace and the command in one mount namespace (rotrace's own mounts): $1 (outside the
+# allowlist) bound over $2 (allowed), the command's cwd on that bind, and another directory ($3)
+# bound over $2 after: the cwd's mount is covered. Its files are named by /proc at $2, where
+# the cover's files are.
+COVERED = r"""
+set -e
+mount --bind "$1" "$2"
+cd "$2"
+mount --bind "$3" "$2"
+shift 3
+exec "$@"
+"""
+
+
+def test_a_write_from_a_cwd_on_a_covered_mount_is_never_placed_at_its_path(tmp_path: Path) -> None:
+    """`echo hi > x` from a cwd on a bind of a directory outside the allowlist over an allowed
+    one, covered by another bind since: the file made is outside/x, which no name reaches, and
+    it was reported as an allowed write at allowed/x (a mount in rotrace's own table was taken
+    for one its names reach)."""
+    outside, allowed, cover = (tmp_path / n for n in ("outside", "allowed", "cover"))
+    for d in (outside, allowed, cover):
+        d.mkdir()
+    trace = tmp_path / "t.json"
+    rotrace = [PY, "-m", "rotrace", "run", "-q", "--allow", str(allowed), "--json", str(trace), "--"]
+    command = ["sh", "-c", "echo hi > x; mkdir y"]
+    argv = ["unshare", "-Urm", "--propagation", "private", "sh", "-c", COVERED, "sh"]
+    run = subprocess.run([*argv, str(outside), str(allowed), str(cover), *rotrace, *command],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    assert (outside / "x").read_text() == "hi\n" and (outside / "y").is_dir()
+    events = [e for e in json.loads(trace.read_text())["events"] if e["errno"] is None]
+    assert {e["op"] for e in events} >= {"create", "mkdir"}, events
+    assert not [
+        e for e in events if e["allowed"] or (not e["unresolved"] and e["path"].startswith(str(allowed)))
+    ]

@@ -229,6 +229,18 @@ class Pending:
                 if self.via_fd is not None:
                     self._own_stream(tid, result)
                 return
+            loc = self.path
+            if (
+                opened is None
+                and identity is not None
+                and self.write
+                and loc.base
+                and not resolve.opened_there(tid, result, loc.base, loc.raw, self.follow, identity)
+            ):
+                # a file /proc names where another is (on a mount covered by another): the path
+                # now names some other file, so where what the fd writes lands is not known
+                loc.path = None
+                return
         target = None if self.verbatim_target else self.target
         path_left, target_left = self._left(result)
         places = [(loc, follow, left) for loc, follow, left in

@@ -73,12 +73,47 @@ def execfn(pid: int) -> int | None:
 
 
 def mount_ids() -> set[int]:
-    """The ids of the mounts of rotrace's own mount namespace (mountinfo's first field)."""
+    """The ids of the mounts of rotrace's own mount namespace whose files rotrace's names reach
+    (mountinfo's first field): not one another covers, nor one below it. A mount at the very
+    place of its parent's (stacked on it) covers that parent; one at a place above a sibling's
+    (their parent's) was mounted after it, or the sibling would be its child, and covers it. A
+    file on a covered mount is named by /proc as the place, where another file is."""
     try:
         with open("/proc/self/mountinfo", "rb") as f:
-            return {int(line.split(b" ", 1)[0]) for line in f.read().splitlines() if line[:1].isdigit()}
-    except (OSError, ValueError):
+            lines = f.read().splitlines()
+    except OSError:
         return set()
+    mounts: dict[int, tuple[int, bytes]] = {}  # id -> (parent, mount point), in mountinfo's order
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4 and fields[0].isdigit() and fields[1].isdigit():
+            mounts[int(fields[0])] = (int(fields[1]), fields[4])
+    order = {mount: i for i, mount in enumerate(mounts)}
+    children: dict[int, list[int]] = {}
+    for mount, (parent, _) in mounts.items():
+        children.setdefault(parent, []).append(mount)
+    covered = set()
+    for parent, ids in children.items():
+        for mount in ids:
+            point = mounts[mount][1]
+            if parent in mounts and point == mounts[parent][1]:
+                covered.add(parent)  # stacked on its parent's very place
+            above = point.rstrip(b"/") + b"/"
+            for other in ids:  # its siblings below its place: mounted before it (at its very place:
+                there = mounts[other][1]  # the one listed first)
+                if other != mount and (
+                    there.startswith(above) or (there == point and order[other] < order[mount])
+                ):
+                    covered.add(other)
+    visible: set[int] = set()
+    for mount in mounts:
+        seen, at = [], mount
+        while at in mounts and at not in visible and at not in covered and at not in seen:
+            seen.append(at)
+            at = mounts[at][0]
+        if at not in mounts or at in visible:  # reached the top (its parent outside) or a visible one
+            visible.update(seen)
+    return visible
 
 
 def ipc_namespace(pid: int) -> int | None:
