@@ -5,8 +5,11 @@ cache (it asks the kernel every time) and fail on one whose cache misses that ch
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import subprocess
 import textwrap
 import threading
 from collections.abc import Callable
@@ -150,3 +153,23 @@ def test_an_absolute_write_after_chroot(tmp_path: Path, loop: str) -> None:
     finally:
         shutil.rmtree(probe, ignore_errors=True)
     assert [os.fsdecode(e.path) for e in events if e.op == "mkdir"] == [probe, str(jail / "tmp" / "inside")]
+
+
+def test_an_open_in_a_watched_directory_is_told_by_the_news_not_by_a_stat(tmp_path: Path) -> None:
+    """An open that writes is named by its fd; that the fd is the file its path names was a
+    stat of the path at every exit (and one of the fd). Where the path's directory is watched
+    from the open's entry, the news tells it: the tracer (strace of its process alone) stats
+    none of the 200 paths, and reads each fd's file once, and each file is placed where it is."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = "for i in range(200):\n    open(f'out/f{i}', 'w').close()\n"
+    trace, log = tmp_path / "t.json", tmp_path / "strace.txt"
+    rotrace = [PY, "-m", "rotrace", "run", "-q", "--json", str(trace), "--", PY, "-c", code]
+    run = subprocess.run(["strace", "-qq", "-o", str(log), *rotrace], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    events = [e for e in json.loads(trace.read_text())["events"] if e["op"] == "create"]
+    assert sorted(e["path"] for e in events) == sorted(str(out / f"f{i}") for i in range(200))
+    calls = log.read_text()
+    assert len(re.findall(r"stat\w*\(AT_FDCWD, \"/proc/\d+/cwd/out/f", calls)) <= 2, calls[-3000:]
+    assert len(re.findall(r"stat\w*\(AT_FDCWD, \"/proc/\d+/fd/\d+\"", calls)) <= 210
