@@ -42,6 +42,7 @@ FUSE...), a directory rotrace may not read (no watch), beyond _MAX_WATCHES watch
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import errno
 import os
@@ -59,16 +60,19 @@ def _close_aside(fd: int) -> None:
     """Close an inotify fd in a thread of its own: the kernel frees its watches only after a
     grace period (about 15 ms here), which the tracer, with tracees stopped or a report to
     finish, need not wait for. The thread blocks every signal (it is started with them blocked),
-    so that each still reaches the thread that waits for the stops."""
-    import threading
+    so that each still reaches the thread that waits for the stops. A bare thread: `threading`'s
+    start waits until the new thread runs (milliseconds on a busy machine, before the trace's
+    result goes to the report process)."""
+    import _thread
 
     def close() -> None:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     every = signal.valid_signals()
     before = signal.pthread_sigmask(signal.SIG_BLOCK, every)
     try:
-        threading.Thread(target=close, name="rotrace-close-inotify", daemon=True).start()
+        _thread.start_new_thread(close, ())
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
