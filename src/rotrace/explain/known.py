@@ -227,8 +227,9 @@ KNOWN: tuple[Known, ...] = (
         why="uv keeps tool environments under ~/.local/share/uv/tools",
         fix=(
             "run an installed tool by its entry point (~/.local/bin/TOOL, or in UV_TOOL_BIN_DIR), not"
-            " `uvx`, which takes its lock in the tool directory even when the tool is installed; install"
-            " tools at build time; UV_TOOL_DIR (and UV_TOOL_BIN_DIR) move them to a writable path"
+            " `uvx`, which takes its lock in the tool directory even when the tool is installed; a tool"
+            " not installed yet: install it at build time (UV_TOOL_DIR and UV_TOOL_BIN_DIR move tools"
+            " to a writable path)"
         ),
         path=r"/uv/tools(/|$)",
         exe=r"uv",
