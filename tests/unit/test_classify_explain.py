@@ -699,3 +699,39 @@ def test_uvx_of_an_installed_tool_is_told_to_run_its_entry_point() -> None:
     (v,) = classify(event("/home/app/.local/share/uv/tools/.lock", exe=b"/usr/bin/uv"))
     assert v.explanation is not None and v.explanation.id == "uv-tools"
     assert "entry point" in v.explanation.fix and "`uvx`" in v.explanation.fix, v.explanation.fix
+
+
+def test_a_temporary_decoy_of_one_form_hides_no_name_that_stays() -> None:
+    """The baseline made and removed 12345/out (a per-run directory, a temporary file); the new
+    run wrote 22222/.bashrc, which stays, and made and removed 33333/.bashrc: the decoy's form
+    (`*/.bashrc`, compared as a temporary name) took the lasting name with it, "no change". A
+    form that holds a name which stays is that name's. And a key of more per-run names than a
+    trace keeps (a flood of them) is a new write where the baseline's were all kept."""
+    from rotrace.report import diff as diff_module
+
+    def excl(path: str) -> FileEvent:  # mkstemp's create: O_EXCL, a name made anew
+        return event(path)._replace(flags="O_WRONLY|O_CREAT|O_EXCL")
+
+    base = changes_of("/app", classify(
+        event("/srv/app/12345", "mkdir", 0, syscall="mkdir"),
+        excl("/srv/app/12345/out"),
+        event("/srv/app/12345/out", "delete", 0, syscall="unlink"),
+    ))  # fmt: skip
+    new = changes_of("/app", classify(
+        event("/srv/app/22222", "mkdir", 0, syscall="mkdir"),
+        event("/srv/app/22222/.bashrc"),
+        event("/srv/app/33333", "mkdir", 0, syscall="mkdir"),
+        excl("/srv/app/33333/.bashrc"),
+        event("/srv/app/33333/.bashrc", "delete", 0, syscall="unlink"),
+    ))  # fmt: skip
+    found = [c.path for c in diff_traces(base, new).new_violations]
+    assert "/srv/app/*/.bashrc" in found, found
+    old = changes_of("/app", classify(event("/srv/app/job-1234567")))
+    many = [event(f"/srv/app/job-{n}") for n in range(1000000, 1000000 + 40)]
+    keep = diff_module._KEY_NAMES
+    diff_module._KEY_NAMES = 16
+    try:
+        flooded = changes_of("/app", classify(event("/srv/app/job-1234567"), *many))
+    finally:
+        diff_module._KEY_NAMES = keep
+    assert [c.path for c in diff_traces(old, flooded).new_violations] == ["/srv/app/job-*"]

@@ -90,8 +90,10 @@ class Changes:
         self._temporary: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
-        # traces write is no per-run name (`_stable`); None once past _MADE_LIMIT names
-        self.folded: dict[_Key, dict[tuple[str, str | None], bool]] | None = {}
+        # traces write is no per-run name (`_stable`), and a form that holds a name which stays is
+        # no temporary name's (`compared`); a key's None: more names than are kept
+        # (_KEY_NAMES a key, _FOLDED_NAMES in all), which is told apart, never taken for none
+        self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
         self._folded_count = 0
         self.globs = [_relative(g, cwd) for g in generalised]
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
@@ -130,13 +132,13 @@ class Changes:
             self._formed.add(exact)
 
     def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
-        if self.folded is not None and (key[1], key[2]) != (exact, exact_target):
+        if (key[1], key[2]) != (exact, exact_target):
             names = self.folded.setdefault(key, {})
-            if (exact, exact_target) not in names:
+            if names is not None and (exact, exact_target) not in names:
                 self._folded_count += 1
-                if self._folded_count > _MADE_LIMIT:
-                    self.folded = None
-            if self.folded is not None:
+                if len(names) >= _KEY_NAMES or self._folded_count > _FOLDED_NAMES:
+                    names = self.folded[key] = None
+            if names is not None:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
         change = self.by_key.get(key)
         if change is None:
@@ -157,13 +159,20 @@ class Changes:
         forms = self._forms
         if forms is None:
             forms = self._forms = {}
+            # the per-run forms that hold a name which stays (or more names than are kept)
+            kept = {
+                key[1]
+                for key, names in self.folded.items()
+                if key in self.by_key and (names is None or any(n not in self._temporary for n, _ in names))
+            }
             for exact in sorted(self._temporary):  # by the name itself, not its per-run form
                 name = _temporary_name(exact.rpartition("/")[2])
                 forms.setdefault(exact, name)
                 # and as its key shows it below a per-run name (pip-target-*/lib), where the name
-                # itself is no per-run form: one (job-*) may be the form of names that stay
+                # itself is no per-run form: one (job-*) may be the form of names that stay, and
+                # a form a name that stays has (`*/.bashrc`) is that name's
                 shown = _run_name(exact)
-                if shown.rpartition("/")[2] == exact.rpartition("/")[2]:
+                if shown.rpartition("/")[2] == exact.rpartition("/")[2] and shown not in kept:
                     forms.setdefault(shown, name)
         parts = path.split("/")
         prefix = parts[0]
@@ -215,6 +224,8 @@ def _makes_anew(op: str, flags: str) -> bool:
 
 
 _MADE_LIMIT = 1 << 16
+_KEY_NAMES = 1 << 14  # names kept of one key of per-run names (Changes.folded)
+_FOLDED_NAMES = 1 << 18  # and of all
 
 
 def _temporary(exact: str) -> str:
@@ -562,13 +573,19 @@ def _stable(old: Changes, new: Changes) -> list[Change]:
     names there are all in `new` (a name both write is no per-run name) and `new` has more: those
     more are new writes, which no name of `old` is left to pair with. A baseline that wrote
     `data/tmpab12cd34` and a run that wrote it and `data/tmpzz99yy88` (a key) were one key
-    each, "no change". Names past what a trace keeps (`Changes.folded`) are not looked at."""
-    if old.folded is None or new.folded is None:
-        return []
+    each, "no change". A key of more names than a trace keeps (`Changes.folded`), where `old`'s
+    are all kept, is a new write as a whole: its names cannot be told, and they are more."""
     found = []
     for key, names in new.folded.items():
-        before = old.folded.get(key)
-        if not before or key not in old.by_key or not before.keys() <= names.keys():
+        before = old.folded.get(key, {})
+        if key not in old.by_key or key not in new.by_key or before is None:
+            continue
+        if names is None:  # more of them than are kept, where `old` had them all: more than it had
+            change = Change(key[0], key[1], target=key[2], violation=new.by_key[key].violation)
+            change.errnos |= new.by_key[key].errnos
+            found.append(change)
+            continue
+        if not before or not before.keys() <= names.keys():
             continue
         for exact, exact_target in sorted(names.keys() - before.keys(), key=lambda n: (n[0], n[1] or "")):
             change = Change(key[0], exact, target=exact_target, violation=names[(exact, exact_target)])
