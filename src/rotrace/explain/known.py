@@ -504,10 +504,13 @@ KNOWN: tuple[Known, ...] = (
         title="a cache in ~/.cache",
         who="programs following the XDG base directories",
         why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",
-        fix="XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs)",
+        # no setting for the plan: XDG_CACHE_HOME holds only a program that follows it
+        # (Flask-Caching's expanduser("~/.cache/...") does not), a mount holds any
+        fix=(
+            "a writable mount (tmpfs, emptyDir) at its directory in ~/.cache; XDG_CACHE_HOME=/tmp/cache"
+            " moves it only for a program that follows the XDG base directories"
+        ),
         path=rf"^{_HOMES}/\.cache(/|$)",
-        env=(("XDG_CACHE_HOME", "/tmp/cache"),),
-        root=rf"^({_HOMES}/\.cache)(?:/|$)",
     ),
     Known(
         id="xdg-state",
