@@ -28,8 +28,9 @@ def program_name(exe: bytes) -> str:
     return os.fsdecode(os.path.basename(exe))
 
 
-# The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters.
-TMP_NAME = r"\.tmp[A-Za-z0-9]{6}"
+# The name Rust's tempfile crate (uv) and others give a temporary file: `.tmp` + 6 characters
+# (not the first 6 of more: Python's `mkstemp(prefix="KEY.tmp")` draws 8 after it).
+TMP_NAME = r"\.tmp[A-Za-z0-9]{6}(?![A-Za-z0-9_])"
 
 # Where a per-run name's random part may end: its suffix, the name's end, or the end of a name
 # the kernel gave an unlinked file (`/tmp/wgunicorn-k3x_q9zb (deleted)`: a write through the fd
@@ -51,6 +52,9 @@ _KNOWN_RULES = (
     (Lazy(TMP_NAME), ".tmp*"),
     # Python's tempfile, by its own prefix (`tmp`; virtualenv's `TmP`, then a suffix of its own)
     (Lazy(r"^([Tt][Mm][Pp])[a-z0-9_]{8}(?=[-.]|$| \(deleted\)$)"), r"\1*"),
+    # and after a caller's prefix ending in `.tmp` (litestar's file store: `mkstemp(prefix=KEY +
+    # ".tmp")`, then os.replace onto KEY)
+    (Lazy(r"(?<=\.tmp)[a-z0-9_]{8}" + NAME_END), "*"),
     # pytest's rewritten bytecode, written as NAME.pyc.PID, then renamed: a pid of any length
     (Lazy(r"(?<=\.pyc\.)[0-9]+" + NAME_END), "*"),
     # mkstemp's 6 characters: git's objects and packs on their way in, glibc's sem_open

@@ -58,6 +58,18 @@ def test_generalise_per_run_names_only() -> None:
     assert is_general(".tmpXyZ987") and not is_general("python3.11")
 
 
+def test_tempfiles_draw_after_a_callers_dot_tmp_is_one_per_run_name() -> None:
+    """litestar's file store: `mkstemp(prefix=KEY + ".tmp")`, then os.replace onto KEY. Rust's
+    `.tmp` and 6 characters took the draw's first 6 and left its last 2 (`KEY.tmp*fb`): two
+    identical runs differed ("3 new violations"). Its 8 characters are one per-run name; Rust's
+    six still are, before a suffix or a directory's end."""
+    names = {generalise(f"/s/settings.tmp{d}") for d in ("k3uu2kfb", "abcdefgh", "x_9y8z7w")}
+    assert names == {"/s/settings.tmp*"}, names
+    assert generalise("/app/.venv/.tmpAbC123/x") == "/app/.venv/.tmp*/x"
+    assert generalise("/app/.venv/.tmpAbC123.lock") == "/app/.venv/.tmp*.lock"
+    assert not is_general("settings.tmpab")
+
+
 def test_pytests_numbered_base_and_a_uuid_are_per_run_names() -> None:
     """pytest's tmp_path base (pytest-of-USER/pytest-N, one past the last run's) and the
     garbage-UUID it renames the oldest to before removing it: two identical test runs differed
