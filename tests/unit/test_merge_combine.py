@@ -401,3 +401,29 @@ def test_a_merged_plans_example_of_a_refused_place_is_the_same_in_either_order(t
     examples = [[b.path for b in _merged_plan(tmp_path, app, order).blocked] for order in (runs, runs[::-1])]
     shutil.rmtree(app)
     assert examples[0] == examples[1] and len(examples[0]) == 1, examples
+
+
+def test_a_merged_baseline_of_temporary_files_renamed_into_place_matches_its_runs(tmp_path: Path) -> None:
+    """litestar's file store: `mkstemp(prefix=KEY + ".tmp")`, then os.replace onto KEY. The
+    merge made the temporary names a glob; a run's own temporary names (made and gone) were
+    compared as such while the baseline's glob was compared as the glob, and `diff MERGED RUN`
+    of one of its own runs said "2 new violations"."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    draws = ["k3uu2kjk", "k902h4kk", "ab_cd9ef"]
+    paths = []
+    for run, draw in enumerate(draws):
+        temporary = f"/srv/app/store/settings.tmp{draw}"
+        events = [
+            event(temporary)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+            event(temporary, "rename", 0, target="/srv/app/store/settings", syscall="rename"),
+        ]
+        header = TraceHeader(["python3", "app.py"], "/srv/app", 0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    for own in paths:
+        diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(own))
+        assert diff.appeared == diff.disappeared == diff.became == [], diff

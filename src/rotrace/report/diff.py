@@ -168,11 +168,11 @@ class Changes:
             for exact in sorted(self._temporary):  # by the name itself, not its per-run form
                 name = _temporary_name(exact.rpartition("/")[2])
                 forms.setdefault(exact, name)
-                # and as its key shows it below a per-run name (pip-target-*/lib), where the name
-                # itself is no per-run form: one (job-*) may be the form of names that stay, and
-                # a form a name that stays has (`*/.bashrc`) is that name's
+                # and as its key shows it (below a per-run name: pip-target-*/lib; a per-run
+                # name itself: litestar's KEY.tmp*), where no name that stays has that form
+                # (`job-*`, `*/.bashrc` beside the made and removed `33333/.bashrc`)
                 shown = _run_name(exact)
-                if shown.rpartition("/")[2] == exact.rpartition("/")[2] and shown not in kept:
+                if shown not in kept:
                     forms.setdefault(shown, name)
         parts = path.split("/")
         prefix = parts[0]
@@ -182,6 +182,10 @@ class Changes:
             if compared is not None:
                 parts[i] = compared
         return "/".join(parts)
+
+    def temporary(self, exact: str | None) -> bool:
+        """The name was made and is gone again by the run's end (compared as temporary)."""
+        return exact in self._temporary
 
     def _shown(self, exact: str) -> str:
         """The name a write is compared by: a temporary name (made and gone again in the run) as
@@ -601,10 +605,13 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
         exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
         path, target = changes.compared(shown) or shown, changes.compared(shown_target)
         merged, merged_target = globs(exact) or exact, globs(exact_target)
+        # a temporary name (made and gone again) as such, whether a merged glob stands for it or
+        # the name is that glob: the merge of its runs makes and removes the glob's names too
+        made_and_gone = changes.temporary(exact) or path != shown
         key = (
             op,
-            merged if merged != exact else path,
-            merged_target if merged_target != exact_target else target,
+            path if made_and_gone or merged == exact else merged,
+            merged_target if merged_target != exact_target and target == shown_target else target,
         )
         keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
     return keyed
