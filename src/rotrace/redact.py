@@ -627,7 +627,12 @@ def _command_masks(args: Sequence[str]) -> dict[int, int]:
                 mask(i, _WHOLE, assignment.group("value"), assignment.start("value"))
             continue
         base = arg.rstrip("/").rsplit("/", 1)[-1]
-        if base in _PROGRAMS and not (program is not None and _maybe_the_value_of(args[i - 1])):
+        # (not among htpasswd -b's file, user and password: a user named `xh` is no program)
+        if (
+            base in _PROGRAMS
+            and last is None
+            and not (program is not None and _maybe_the_value_of(args[i - 1]))
+        ):
             program, seen, last = started(base), set(), None
             first = bool(program.first)
             continue

@@ -827,3 +827,11 @@ def test_a_secret_holding_the_mask_text_is_masked_where_another_command_line_car
     assert again.processes[0].cmdline == curl.cmdline
     twice = TraceHeader(list(header.command), "/srv", 0, processes=list(header.processes))
     assert (twice.command, twice.processes) == (header.command, header.processes)
+
+
+def test_htpasswd_batch_users_named_like_programs_are_users() -> None:
+    """htpasswd -b's user `xh` (the name of an HTTP client rotrace knows) was taken for a new
+    command: the user was masked and the password, its last argument, kept."""
+    for user in ("xh", "mc", "http", "curl"):
+        masked = redact_argv(["htpasswd", "-bc", "/etc/nginx/htpasswd", user, "ZQ0ZQ0ZQ"])
+        assert masked == ["htpasswd", "-bc", "/etc/nginx/htpasswd", user, MASK], masked
