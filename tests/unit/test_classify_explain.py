@@ -735,3 +735,46 @@ def test_a_temporary_decoy_of_one_form_hides_no_name_that_stays() -> None:
     finally:
         diff_module._KEY_NAMES = keep
     assert [c.path for c in diff_traces(old, flooded).new_violations] == ["/srv/app/job-*"]
+
+
+def test_a_temporary_directorys_form_hides_no_file_in_a_directory_that_stays() -> None:
+    """A release staged in mkdtemp(dir=APP) (`tmpAbCd1234/config.json`) and renamed into place:
+    the new run also wrote `tmpq1w2e3r4/config.json` into a directory the checkout held, which
+    stays; the temporary directory's form (`app/tmp*`) compared it as `app/*/config.json`, "no
+    change". A merged baseline's glob of mktemp's draws stood for a word (`cache.apiKey`), where
+    `diff` of two runs does not pair them; and its glob of tempfile's draws after a caller's
+    prefix (`data.json.` + 8) was compared as `*` made and removed, a run's own as `data.json.*`."""
+
+    def staged(draw: str) -> list[FileEvent]:
+        d = f"/srv/app/tmp{draw}"
+        return [
+            event(d, "mkdir", 0, syscall="mkdir"),
+            event(f"{d}/config.json"),
+            event(d, "rename", 0, target="/srv/app/release", syscall="rename"),
+        ]
+
+    base = changes_of("/app", classify(*staged("abcd1234")))
+    new = changes_of("/app", classify(*staged("wxyz9876"), event("/srv/app/tmpq1w2e3r4/config.json")))
+    found = [c.path for c in diff_traces(base, new).new_violations]
+    assert "/srv/app/tmp*/config.json" in found, found  # (with the form's own mkdir: compared as it)
+    assert diff_traces(base, changes_of("/app", classify(*staged("wxyz9876")))).new_violations == []
+
+    glob = "/srv/app/cache." + "[A-Za-z0-9]" * 6
+    merged = Changes("/app", generalised=(glob,))
+    for v in classify(event(glob)):
+        merged.add(v)
+    for name, fits in (("cache.DMAsDv", True), ("cache.k3X9aQ", True), ("cache.apiKey", False)):
+        found = diff_traces(merged, changes_of("/app", classify(event(f"/srv/app/{name}")))).new_violations
+        assert (found == []) is fits, (name, found)
+
+    prefixed = "/srv/app/data.json." + "[a-z0-9_]" * 8
+    made = [event(prefixed)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+            event(prefixed, "rename", 0, target="/srv/app/data.json", syscall="rename")]  # fmt: skip
+    merged = Changes("/app", generalised=(prefixed,))
+    for v in classify(*made):
+        merged.add(v)
+    run = "/srv/app/data.json.k3x_q9zb"
+    own = [event(run)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+           event(run, "rename", 0, target="/srv/app/data.json", syscall="rename")]  # fmt: skip
+    diff = diff_traces(merged, changes_of("/app", classify(*own)))
+    assert diff.appeared == diff.disappeared == [], diff

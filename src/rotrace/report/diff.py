@@ -159,12 +159,7 @@ class Changes:
         forms = self._forms
         if forms is None:
             forms = self._forms = {}
-            # the per-run forms that hold a name which stays (or more names than are kept)
-            kept = {
-                key[1]
-                for key, names in self.folded.items()
-                if key in self.by_key and (names is None or any(n not in self._temporary for n, _ in names))
-            }
+            kept = self._lasting_forms()
             for exact in sorted(self._temporary):  # by the name itself, not its per-run form
                 name = _temporary_name(exact.rpartition("/")[2])
                 forms.setdefault(exact, name)
@@ -182,6 +177,29 @@ class Changes:
             if compared is not None:
                 parts[i] = compared
         return "/".join(parts)
+
+    def _lasting_forms(self) -> set[str]:
+        """The per-run forms of the names that stay, and of every directory above one (a key of
+        more names than are kept counts as one): a temporary name of such a form is not compared
+        by it. `app/tmpq1w2e3r4/config.json` stays in a directory the run found there: the
+        mkdtemp'd `app/tmpAbCd1234` (renamed into place) is no reason to compare it as `app/*`."""
+        forms: set[str] = set()
+        for key, names in self.folded.items():
+            if key not in self.by_key:
+                continue
+            if names is None or any(not self._below_temporary(n) for n, _ in names):
+                parts = key[1].split("/")
+                forms.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
+        return forms
+
+    def _below_temporary(self, exact: str) -> bool:
+        """The name, or a directory above it, was made and is gone again."""
+        while exact and exact not in self._temporary:
+            parent = exact.rpartition("/")[0]
+            if parent == exact:
+                return False
+            exact = parent
+        return bool(exact)
 
     def temporary(self, exact: str | None) -> bool:
         """The name was made and is gone again by the run's end (compared as temporary)."""
@@ -228,8 +246,8 @@ def _makes_anew(op: str, flags: str) -> bool:
 
 
 _MADE_LIMIT = 1 << 16
-_KEY_NAMES = 1 << 14  # names kept of one key of per-run names (Changes.folded)
-_FOLDED_NAMES = 1 << 18  # and of all
+_KEY_NAMES = 1 << 12  # names kept of one key of per-run names (Changes.folded)
+_FOLDED_NAMES = 1 << 15  # and of all (memory stays flat: `diff` of 10^5 events holds two traces)
 
 
 def _temporary(exact: str) -> str:
@@ -244,10 +262,17 @@ def _temporary(exact: str) -> str:
 _AFTER_PREFIX = Lazy(r"(?<=[-.])[a-z0-9_]{8}" + NAME_END)
 
 
+# the same 8 as a merged baseline writes them: a glob's class or a character at each place
+_GLOB_AFTER_PREFIX = Lazy(r"(?<=[-.])(?:\[[a-z0-9_-]+\]|[a-z0-9_]){8}" + NAME_END)
+
+
 def _temporary_name(name: str) -> str:
     """The name of a temporary file or directory as compared: tempfile's 8 characters after a
-    prefix become `*`; any other name is `*` (ansible's ansible-local-PIDxxxxxxxx)."""
+    prefix become `*` (as the glob of them a merged baseline has); any other name is `*`
+    (ansible's ansible-local-PIDxxxxxxxx)."""
     general = _AFTER_PREFIX.sub("*", name, count=1)
+    if general == name and "[" in name:
+        general = _GLOB_AFTER_PREFIX.sub("*", name, count=1)
     return general if general != name else "*"
 
 
@@ -449,7 +474,9 @@ class _Globs:
         for globs, literal in ((own, True), (baseline, False)):
             for glob in globs:
                 directory, _, name = glob.rpartition("/")
-                matches = (None if literal else _bare_draws(name)) or glob_regex(name).fullmatch
+                matches = (None if literal else _bare_draws(name) or _drawn_only(name)) or glob_regex(
+                    name
+                ).fullmatch
                 self._by_dir.setdefault(directory, []).append((name, matches, literal))
 
     def __call__(self, path: str | None) -> str | None:
@@ -475,6 +502,25 @@ _BARE_ALPHABETS = (
     frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),  # mktemp's
 )
 _BARE_SHORTEST = 6
+
+
+def _drawn_only(glob: str) -> Callable[[str], bool] | None:
+    """A merged glob of mktemp's draws after a prefix (`cache.[A-Za-z0-9]`... a class holding
+    capitals): the names it stands for are draws, as `diff` of two runs pairs them
+    (`_mktemp_twins`: `cache.DMAsDv`, never `cache.apiKey`); None for any other glob."""
+    places = re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL)
+    at = [i for i, p in enumerate(places) if len(p) > 1]
+    if not at or not any(any(c.isupper() for c in places[i]) for i in at):
+        return None
+    regex = glob_regex(glob)
+    first, last = at[0], at[-1]
+
+    def matches(name: str) -> bool:
+        if regex.fullmatch(name) is None or len(name) != len(places):
+            return False
+        return _drawn(name[first : last + 1])
+
+    return matches
 
 
 def _bare_draws(glob: str) -> Callable[[str], bool] | None:
