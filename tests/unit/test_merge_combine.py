@@ -427,3 +427,28 @@ def test_a_merged_baseline_of_temporary_files_renamed_into_place_matches_its_run
     for own in paths:
         diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(own))
         assert diff.appeared == diff.disappeared == diff.became == [], diff
+
+
+def test_a_write_repeated_in_a_run_stays_where_it_came_last(tmp_path: Path) -> None:
+    """git init probes the file system: .git/tXXXXXX made (O_EXCL) and removed, then a symlink
+    of that name made and removed. Merged, the second removal was folded into the first, so the
+    symlink lasted, and `diff MERGED RUN` of an identical run showed it as a new write."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, draw in enumerate(("Ab12Cd", "x9Y8z7", "Qq1Ww2", "Ee3Rr4")):
+        probe = f"/srv/app/.git/t{draw}"
+        events = [
+            event(probe)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+            event(probe, "delete", 0, syscall="unlink"),
+            event(probe, "symlink", 0, target="testing", syscall="symlink"),
+            event(probe, "delete", 0, syscall="unlink"),
+        ]
+        header = TraceHeader(["git", "init"], "/srv/app", 0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff

@@ -228,6 +228,8 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
                 venv_raw = None if venv is None else os.fsencode(venv)
                 merged[key] = _Merged(dataclasses.replace(v, event=event, venv=venv_raw), v.count, 1 << run)
             else:
+                if entry.runs & 1 << run:  # again in this run: last where it came last (git's probe
+                    merged[key] = merged.pop(key)  # removes .git/tXXXXXX, links it, removes it again)
                 entry.count += v.count
                 entry.runs |= 1 << run
 
