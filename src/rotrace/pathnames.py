@@ -206,9 +206,12 @@ def common_prefix(words: list[str]) -> int:
     return n
 
 
+def glob_places(glob: str) -> list[str]:
+    """A glob `rotrace merge` made of per-run names, place by place: each a literal character
+    (without glob meaning) or a `[...]` class."""
+    return re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL)
+
+
 def glob_regex(glob: str) -> re.Pattern[str]:
-    """A glob `rotrace merge` made of per-run names (literal characters without glob meaning,
-    `[...]` classes) as a regular expression."""
-    return re.compile(
-        "".join(t if len(t) > 1 else re.escape(t) for t in re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL))
-    )
+    """A glob `rotrace merge` made of per-run names as a regular expression."""
+    return re.compile("".join(t if len(t) > 1 else re.escape(t) for t in glob_places(glob)))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from rotrace.pathnames import glob_places
+
 # a name's characters at each position: a merged glob's class, or one literal character
 Name = tuple[frozenset[str], ...]
 
@@ -217,12 +219,10 @@ def merged_name(component: str, glob: bool) -> Name | None:
     or the characters seen there; the rest literal), any other name its characters. None: a
     class merge does not write (a negation, another range, an escape: a hand-made trace's),
     which no set here stands for exactly."""
-    import re
-
     if not glob:
         return tuple(frozenset(c) for c in component)
     sets = []
-    for token in re.findall(r"\[[^\]]+\]|.", component):
+    for token in glob_places(component):
         if not token.startswith("["):
             sets.append(frozenset(token))
             continue

@@ -19,6 +19,7 @@ from rotrace.pathnames import (
     NAME_END,
     common_prefix,
     generalise,
+    glob_places,
     glob_regex,
     is_under,
     known_run_name,
@@ -194,12 +195,11 @@ class Changes:
 
     def _below_temporary(self, exact: str) -> bool:
         """The name, or a directory above it, was made and is gone again."""
-        while exact and exact not in self._temporary:
-            parent = exact.rpartition("/")[0]
-            if parent == exact:
-                return False
-            exact = parent
-        return bool(exact)
+        while exact:
+            if exact in self._temporary:
+                return True
+            exact = exact.rpartition("/")[0]
+        return False
 
     def temporary(self, exact: str | None) -> bool:
         """The name was made and is gone again by the run's end (compared as temporary)."""
@@ -474,10 +474,7 @@ class _Globs:
         for globs, literal in ((own, True), (baseline, False)):
             for glob in globs:
                 directory, _, name = glob.rpartition("/")
-                matches = (None if literal else _bare_draws(name) or _drawn_only(name)) or glob_regex(
-                    name
-                ).fullmatch
-                self._by_dir.setdefault(directory, []).append((name, matches, literal))
+                self._by_dir.setdefault(directory, []).append((name, _matcher(name, literal), literal))
 
     def __call__(self, path: str | None) -> str | None:
         if path is None or not self._by_dir:
@@ -504,11 +501,19 @@ _BARE_ALPHABETS = (
 _BARE_SHORTEST = 6
 
 
+def _matcher(glob: str, own: bool) -> Callable[[str], object]:
+    """What a merged glob of names matches: the trace's own, the names it stands for as they
+    are; a baseline's, bare draws and mktemp's draws only as draws (`_bare_draws`,
+    `_drawn_only`), any other as the glob says."""
+    special = None if own else _bare_draws(glob) or _drawn_only(glob)
+    return special or glob_regex(glob).fullmatch
+
+
 def _drawn_only(glob: str) -> Callable[[str], bool] | None:
     """A merged glob of mktemp's draws after a prefix (`cache.[A-Za-z0-9]`... a class holding
     capitals): the names it stands for are draws, as `diff` of two runs pairs them
     (`_mktemp_twins`: `cache.DMAsDv`, never `cache.apiKey`); None for any other glob."""
-    places = re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL)
+    places = glob_places(glob)
     at = [i for i, p in enumerate(places) if len(p) > 1]
     if not at or not any(any(c.isupper() for c in places[i]) for i in at):
         return None
@@ -526,7 +531,7 @@ def _drawn_only(glob: str) -> Callable[[str], bool] | None:
 def _bare_draws(glob: str) -> Callable[[str], bool] | None:
     """What a bare merged glob stands for (`generalise.Family.glob`: each place the characters
     seen there, no literal part); None for any other glob."""
-    places = re.findall(r"\[[^\]]+\]|.", glob, re.DOTALL)
+    places = glob_places(glob)
     classes = [p[1:-1] for p in places if len(p) > 1]
     if len(places) < _BARE_SHORTEST or 2 * len(classes) < len(places) or any("-" in c for c in classes):
         return None  # a glob of ranges (`[0-9]`) has a literal part: it stands for what it says
