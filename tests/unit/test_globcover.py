@@ -77,3 +77,11 @@ def test_every_class_merge_writes_is_read_as_its_characters_and_no_other_is_read
     assert merged_name("[-09]x", glob=True) == (frozenset("-09"), frozenset("x"))  # the characters seen
     for odd in ("[^a]x", "[+--]", "[\\]]", "[[:digit:]]"):
         assert merged_name(odd, glob=True) is None, odd
+
+
+def test_a_merged_name_with_a_line_break_keeps_every_character() -> None:
+    """A component is read place by place as merge writes it (pathnames.glob_places): a line
+    break in a name (any byte is one) was no place at all, and the name read one shorter."""
+
+    name = merged_name("a\nb[0-9]", glob=True)
+    assert name is not None and len(name) == 4 and name[1] == frozenset("\n"), name
