@@ -559,6 +559,7 @@ class DirCache:
         name = raw.rstrip(b"/").rpartition(b"/")[2]
         if not self.enabled or not name or name in (b".", b"..") or raw.endswith(b"/"):
             return None
+        self.take_in()  # first: a cwd renamed meanwhile is forgotten before it is read
         if not self.plain(tid) or (base.endswith(b"/cwd") and self._cwd_of(tid) is None):
             return None
         directory = self._lexical(tid, base, raw)
@@ -566,7 +567,6 @@ class DirCache:
             return None
         if directory.startswith(b"/proc/"):
             return None
-        self.take_in()
         if directory not in self._wd_of:
             self._mounts_changed()
             if not self._watch(directory.rstrip(b"/") + b"/_"):  # (its chain, itself among them)
