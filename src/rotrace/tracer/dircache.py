@@ -416,14 +416,10 @@ class DirCache:
             return True  # a way let go of, with no change times read: no news of it comes
         if self.changes == since and not self._renaming.keys() - {tid}:
             return False
-        if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
+        victims = self._changed_since(since, tid)
+        if victims is None:
             return True  # more changes than are kept
         ways = [*self._ways(tid, base, raw, placed), *steps]
-        victims = [name for who, names in self._renaming.items() if who != tid for name in names]
-        for seq, victim in reversed(self._changed):
-            if seq <= since:
-                break
-            victims.append(victim)
         for victim in victims:
             if victim == b"/":
                 return True
@@ -542,12 +538,19 @@ class DirCache:
             if lexical is None or lexical in self._unwatchable:
                 continue
             if (lexical.rpartition(b"/")[0] or b"/") not in self._wd_of:
-                self._mounts_changed()
-                if not self._watch(lexical):  # /proc, a network filesystem...: not again
-                    if len(self._unwatchable) > _MAX_WATCHES:
-                        self._unwatchable.clear()
-                    self._unwatchable.add(lexical)
+                self._watch_once(lexical, lexical)
         return self.changes
+
+    def _watch_once(self, path: bytes, directory: bytes) -> bool:
+        """Watch the chain of `path` (`_watch`), the mounts looked at first; where it cannot
+        be (/proc, a network filesystem...), `directory` is not asked again."""
+        self._mounts_changed()
+        if self._watch(path):
+            return True
+        if len(self._unwatchable) > _MAX_WATCHES:
+            self._unwatchable.clear()
+        self._unwatchable.add(directory)
+        return False
 
     def open_way(self, tid: int, base: bytes, raw: bytes) -> tuple[bytes, int, int] | None:
         """At the entry of an open that may write: the path `raw` (from the magic link `base`)
@@ -567,13 +570,9 @@ class DirCache:
             return None
         if directory.startswith(b"/proc/"):
             return None
-        if directory not in self._wd_of:
-            self._mounts_changed()
-            if not self._watch(directory.rstrip(b"/") + b"/_"):  # (its chain, itself among them)
-                if len(self._unwatchable) > _MAX_WATCHES:
-                    self._unwatchable.clear()
-                self._unwatchable.add(directory)
-                return None
+        # (its chain, itself among them)
+        if directory not in self._wd_of and not self._watch_once(directory.rstrip(b"/") + b"/_", directory):
+            return None
         wd = self._wd_of.get(directory)
         if wd is None:
             return None
@@ -592,14 +591,22 @@ class DirCache:
         self.take_in()
         if self._wd_of.get(path.rpartition(b"/")[0] or b"/") != wd:
             return False  # let go of, or started over: no news of it since
+        victims = self._changed_since(since, tid)
+        return victims is not None and not any(
+            v in (b"/", path) or path.startswith(v + b"/") for v in victims
+        )
+
+    def _changed_since(self, since: int, tid: int) -> list[bytes] | None:
+        """The names changed since the count `since` (taken in by now), and those a rename or
+        deletion of another traced thread is changing now; None: more changed than are kept."""
         if self.changes != since and (not self._changed or self._changed[0][0] > since + 1):
-            return False  # more changes than are kept
+            return None
         victims = [name for who, names in self._renaming.items() if who != tid for name in names]
         for seq, victim in reversed(self._changed):
             if seq <= since:
                 break
             victims.append(victim)
-        return not any(v in (b"/", path) or path.startswith(v + b"/") for v in victims)
+        return victims
 
     def _lexical(self, tid: int, base: bytes, raw: bytes) -> bytes | None:
         """The directory of `raw` read lexically (no system call): from the root, or from the
