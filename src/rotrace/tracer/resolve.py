@@ -174,30 +174,44 @@ def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
     return mount is None or mount in _our_mounts
 
 
-def _linked(file: int | bytes) -> bool:
-    """The file (an fd, or a magic link to it) still has a name somewhere, which /proc does not
-    give: a name of it `... (deleted)` is no place of it."""
-    try:
-        return (os.fstat(file) if isinstance(file, int) else os.stat(file)).st_nlink > 0
-    except (OSError, ValueError):
-        return True
+def _place(link: bytes, file: bytes | int, foreign: bool) -> tuple[bytes | None, tuple[int, int] | None]:
+    """/proc's name `link` for `file` (a magic link, or an fd of rotrace's), kept where it is
+    that file's place, with the file's (device, inode): one statx tells its mount, its links and
+    who it is. A name `... (deleted)` of a file with a name left elsewhere (a hard link) is no
+    place of it. A file on a mount not of rotrace's namespace, or of a tracee whose mounts or
+    root are not rotrace's (`foreign`), keeps the name only where it reaches that very file
+    (a mount looked up in the table as it is now: `mount_changes`). Where statx cannot read the
+    file, the name stands as /proc gives it, for a tracee of rotrace's mounts and root."""
+    found = file_identity(b"", file) if isinstance(file, int) else file_identity(file)
+    if found is None:
+        return (None if foreign or link.endswith(b" (deleted)") else link), None
+    mount, device, inode, links = found
+    identity = (device, inode)
+    if link.endswith(b" (deleted)") and links > 0:
+        return None, identity  # its name removed, another left (a hard link elsewhere): not its place
+    here = mount in _our_mounts if mount is not None else _our_mounts.looked()
+    if foreign or not here:
+        try:
+            named = os.stat(link, follow_symlinks=False)
+        except (OSError, ValueError):
+            return None, identity
+        if (named.st_dev, named.st_ino) != identity:
+            return None, identity
+    return link, identity
 
 
 def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     """The path of an open directory: /proc/self/fd, or for one deeper than PATH_MAX (which
     /proc cannot name) a walk up through `..`, matching inode numbers. `foreign`: the tracee's
     mounts or root are not rotrace's, so the name is kept only where it reaches that very
-    directory (`is_named`); so it is where the directory is on a mount not of rotrace's
-    namespace (`_mounted_here`)."""
+    directory (`_place`); so it is where the directory is on a mount not of rotrace's
+    namespace."""
     link = _readlink(b"/proc/self/fd/%d" % fd)
-    foreign = foreign or not _mounted_here(b"", fd)
     if link is not None:
-        if _in_own_proc(link):
+        if _in_own_proc(link) or not link.startswith(b"/"):
             return None  # reached through /proc/self read as rotrace's: not the tracee's place
-        if link.endswith(b" (deleted)") and _linked(fd):
-            return None  # its name removed, another left (a hard link elsewhere): not its place
-        return link if link.startswith(b"/") and (not foreign or is_named(link, fd)) else None
-    if foreign:
+        return _place(link, fd, foreign)[0]
+    if foreign or not _mounted_here(b"", fd):
         return None
     names: list[bytes] = []
     current = os.dup(fd)
@@ -819,34 +833,19 @@ def mount_changes() -> int:
 
 
 def fd_place(tid: int, fd: int, foreign: bool = False) -> tuple[bytes | None, tuple[int, int] | None]:
-    """`fd_path` of the file an open returned, with that file's (device, inode): one statx
-    tells its mount, its links and who it is, which `opened_there` compares the path's file
-    with (None where it could not be read). The mount is looked up in the table as it is now
-    (`_our_mounts` polls mountinfo: `mount_changes`), not skipped."""
-    magic = b"/proc/%d/fd/%d" % (tid, fd)
+    """What an fd of the tracee names (AT_FDCWD: its cwd; None for pipes, sockets, anonymous
+    inodes, gone fds; `foreign`, a tracee whose mounts or root are not rotrace's: a name that
+    does not reach that file from rotrace's root), with that file's (device, inode), which
+    `opened_there` compares an open's path with (None where it could not be read)."""
+    magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     link = _readlink(magic)
     if link is None or not link.startswith(b"/"):
         return None, None
-    found = file_identity(magic)
-    if found is None:
-        return fd_path(tid, fd, foreign), None
-    mount, device, inode, links = found
-    identity = (device, inode)
-    if link.endswith(b" (deleted)") and links > 0:
-        return None, identity  # its name removed, another left (a hard link elsewhere): not its place
-    here = mount in _our_mounts if mount is not None else _our_mounts.looked()
-    if foreign or not here:
-        try:
-            named = os.stat(link, follow_symlinks=False)
-        except (OSError, ValueError):
-            return None, identity
-        if (named.st_dev, named.st_ino) != identity:
-            return None, identity
-    return link, identity
+    return _place(link, magic, foreign)
 
 
 def fd_text(tid: int, fd: int) -> bytes:
-    """What /proc says an fd of the tracee names, for a file `fd_path` cannot place (a name it
+    """What /proc says an fd of the tracee names, for a file `fd_place` cannot place (a name it
     lost, `... (deleted)` with another left; a name of another namespace): shown, never a
     place. b"" for no file (a pipe, a socket)."""
     magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
@@ -855,16 +854,5 @@ def fd_text(tid: int, fd: int) -> bytes:
 
 
 def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
-    """What an fd of the tracee names (AT_FDCWD: its cwd; None for pipes, sockets, anonymous
-    inodes, gone fds;
-    `foreign`, a tracee whose mounts or root are not rotrace's: a name that does not reach
-    that file from rotrace's root, see `is_named`)."""
-    magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
-    link = _readlink(magic)
-    if link is None or not link.startswith(b"/"):
-        return None
-    if link.endswith(b" (deleted)") and _linked(magic):
-        return None  # its name removed, another left (a hard link elsewhere): not its place
-    if (foreign or not _mounted_here(magic)) and not is_named(link, magic):
-        return None
-    return link
+    """The place of what an fd of the tracee names (`fd_place`), without the file's identity."""
+    return fd_place(tid, fd, foreign)[0]

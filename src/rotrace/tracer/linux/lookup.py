@@ -129,12 +129,12 @@ def mount_id(path: bytes, dir_fd: int = -100) -> int | None:
 _STATX_TYPE, _STATX_NLINK, _STATX_INO = 0x1, 0x4, 0x100
 
 
-def file_identity(path: bytes) -> tuple[int | None, int, int, int] | None:
-    """What one statx says of the file `path` leads to (a magic link: the tracee's fd): (its
-    mount's id as mountinfo numbers it, or None where the kernel cannot say; its device; its
-    inode; its link count). None when it cannot be read."""
+def file_identity(path: bytes, dir_fd: int = -100) -> tuple[int | None, int, int, int] | None:
+    """What one statx says of the file `path` leads to (from `dir_fd`; b"": the fd itself; a
+    magic link: the tracee's fd): (its mount's id as mountinfo numbers it, or None where the
+    kernel cannot say; its device; its inode; its link count). None when it cannot be read."""
     mask = _STATX_TYPE | _STATX_NLINK | _STATX_INO | _STATX_MNT_ID
-    if _statx(-100, path, 0, mask, _mount_buffer) != 0:
+    if _statx(dir_fd, path, 0 if path else _AT_EMPTY_PATH, mask, _mount_buffer) != 0:
         return None
     raw = _mount_buffer.raw
     got = int.from_bytes(raw[0:4], sys.byteorder)
