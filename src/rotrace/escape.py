@@ -13,6 +13,10 @@ reads anywhere in a line of a step's output (GitHub's legacy `##[command]`, Azur
 an escape in a YAML double-quoted string), and GitHub's `::command::`, read from a line that
 starts with it once its leading blanks are trimmed: a name that starts so (`::stop-commands::`
 would silence every annotation after it) is not plain, and `safe_text` escapes its first `:`.
+What a person reads may be wrapped at a terminal's width before it reaches a log (rotrace in
+`docker run -t` in a CI step, where no variable says the log runs commands), so `safe_text`
+also escapes the first `:` of each of the runner's own commands wherever it stands in a line
+(`x ::error::forged`), leaving other `::` as they are (`tests/test_x.py::test_y`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,15 @@ NOT_PLAIN = Lazy(
 CI_COMMAND = Lazy(r"#(?=#(?:vso|teamcity)?\[)", re.IGNORECASE)
 
 
+# GitHub's workflow commands (the runner reads their names in any case): `::name` then a blank
+# or `::`; the `:` before them is the one escaped
+GITHUB_COMMAND = Lazy(
+    r":(?=:(?:error|warning|notice|debug|group|endgroup|add-mask|stop-commands|set-output|save-state"
+    r"|add-path|set-env|add-matcher|remove-matcher|echo)(?:\s|::))",
+    re.IGNORECASE,
+)
+
+
 def _starts_command(text: str) -> bool:
     """GitHub's runner trims a line's leading white space (any Unicode blank) before it looks
     for `::`."""
@@ -77,6 +90,8 @@ def safe_text(value: bytes | str) -> str:
     with contextlib.suppress(UnicodeEncodeError):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     text = NOT_PLAIN.sub(_escape_char, text)
+    if "::" in text:
+        text = GITHUB_COMMAND.sub(lambda _: "\\x3a", text)
     if _starts_command(text):
         blanks = len(text) - len(text.lstrip())
         text = f"{text[:blanks]}\\x3a{text[blanks + 1 :]}"

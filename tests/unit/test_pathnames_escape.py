@@ -166,6 +166,32 @@ def test_no_ci_command_is_left_in_what_a_runner_reads(text: str) -> None:
         assert not command.search(written) and not _line_command(written) and read(written) == text, written
 
 
+# GitHub's runner: a line that starts (after its blanks) with `::`, one of its commands, and a
+# blank or `::`
+_WORKFLOW_COMMAND = re.compile(
+    r"::(error|warning|notice|debug|group|endgroup|add-mask|stop-commands|set-output|save-state|add-path"
+    r"|set-env|add-matcher|remove-matcher|echo)(\s|::)",
+    re.IGNORECASE,
+)
+_PIECES = [" ", ":", "::", "x", "\t", "error", "Stop-Commands", "add-mask", "warning file=a", ".py"]
+_COMMAND_TEXT = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
+
+
+@given(_COMMAND_TEXT)
+def test_a_name_wrapped_or_folded_anywhere_starts_no_workflow_command(text: str) -> None:
+    """A report wrapped at a terminal's width can start a line at any blank of a name, and one
+    folded at any character: rotrace in `docker run -t` in a GitHub step, where no variable says
+    the log runs commands, printed `x ::error::forged` over two lines, the second a command. No
+    piece of the escaped text, its blanks trimmed, starts with a workflow command; `::` that
+    starts none is left as it is (a pytest node id)."""
+    shown = safe_text(text)
+    assert safe_text(shown) == shown
+    for start in range(len(shown)):
+        assert not _WORKFLOW_COMMAND.match(shown[start:].lstrip()), (text, shown, start)
+    if not _WORKFLOW_COMMAND.search(text) and not text.lstrip().startswith("::"):
+        assert shown == text.replace("\t", "\\x09")
+
+
 def test_a_long_yaml_value_is_not_folded_where_a_line_would_start_with_a_command() -> None:
     """PyYAML folds a long scalar at a blank: the next line would start with `::`."""
     text = "w " * 5000 + "::stop-commands::x"
