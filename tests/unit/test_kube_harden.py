@@ -345,6 +345,20 @@ def test_aliases_that_hold_no_cycle_are_kept(tmp_path: Path) -> None:
     assert container["command"] == container["args"] == ["python3", "server.py"]
 
 
+def test_a_container_that_merges_the_hardened_one_keeps_what_it_merged(tmp_path: Path) -> None:
+    """A sidecar written as `<<: *web` took the mounts and settings rotrace gave `web`, which it
+    was not chosen for (emptyDirs over its paths). It keeps what it merged, as its own keys."""
+    anchored = DEPLOYMENT.replace("- name: web\n", "- &web\n        name: web\n").replace(
+        "      volumes:", "      - <<: *web\n        name: side\n      volumes:"
+    )
+    before = {c["name"]: c for c in _docs(anchored)[0]["spec"]["template"]["spec"]["containers"]}
+    assert before["side"]["image"] == "shop:1"  # the merge as written
+    hardened = harden(Manifest(anchored), _merged(tmp_path), ("web",), [])
+    after = {c["name"]: c for c in _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"]}
+    assert after["side"] == before["side"], after["side"]
+    assert after["web"]["volumeMounts"] and after["web"] != before["web"], after["web"]
+
+
 def test_aliases_of_aliases_that_expand_past_a_bound_are_refused_at_once(tmp_path: Path) -> None:
     """A "billion laughs" of six levels (377 bytes, 531,441 nodes expanded) took a minute and
     made 5.9 MB; eight levels ran on for good: `kube harden` and `kube record` expand aliases."""

@@ -419,6 +419,37 @@ SHARED = textwrap.dedent("""\
     """)
 
 
+MERGED = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec:
+      containers:
+      - &app
+        name: app
+        image: "x:1"
+        command: ["/app/run"]
+        env: [{name: A, value: "1"}]
+      - <<: *app
+        name: side
+        args: [worker]
+      - <<: [*app]
+        name: third
+      volumes: [{name: data, emptyDir: {}}]
+    """)
+
+
+def test_a_container_that_merges_the_chosen_one_keeps_what_it_merged() -> None:
+    """`- <<: *app` / `name: side`: rotrace changed the mapping `side` merged, so `side`, not
+    chosen, was wrapped as `container=app` and wrote app's trace file. What a container merges
+    becomes its own keys; only the chosen container changes, and the others read as before."""
+    before = {c["name"]: c for c in _load_all(MERGED)[0]["spec"]["containers"]}
+    (pod,) = _load_all(_recorded(MERGED, containers=("app",)))
+    after = {c["name"]: c for c in pod["spec"]["containers"]}
+    assert after["side"] == before["side"] and after["third"] == before["third"], after
+    assert after["app"]["command"][0] != "/app/run" and "volumeMounts" in after["app"], after["app"]
+
+
 @pytest.mark.parametrize("chosen", [("app",), ()], ids=["one", "both"])
 def test_containers_sharing_a_list_through_an_alias_are_changed_apart(chosen: tuple[str, ...]) -> None:
     """An alias is its anchor's very list: rotrace's mounts added to `app` reached `side`, which

@@ -247,13 +247,16 @@ def _unshare(data: Any) -> None:
     """Each collection an alias names again (`env: *e`, `volumeMounts: *vm`) made a copy of its
     own: an alias is the same object as its anchor's, so adding rotrace's mounts to one
     container's list added them to every container sharing it (twice, when both were chosen:
-    duplicate mount paths Kubernetes refuses). A document written back spells the copies out."""
-    import copy
-
+    duplicate mount paths Kubernetes refuses). So is each key a mapping takes from another
+    through a merge key (`- <<: *app` / `name: sidecar`), and the merge goes: the sidecar took
+    the chosen container's wrapper, its mounts and its settings, which rotrace added to the
+    mapping it merged. A document written back spells the copies out."""
     seen: set[int] = set()
     stack = [data]
     while stack:
         node = stack.pop()
+        if isinstance(node, dict):
+            _spell_out_merges(node)
         children = (
             node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         )
@@ -262,12 +265,35 @@ def _unshare(data: Any) -> None:
                 continue
             own: Any = child
             if id(child) in seen:
-                own = copy.deepcopy(child)
-                if getattr(own, "anchor", None) is not None:
-                    own.anchor.value = None
+                own = _copy(child)
                 node[key] = own
             seen.add(id(own))
             stack.append(own)
+
+
+def _copy(node: Any) -> Any:
+    """A collection of its own, with no anchor (the original keeps it)."""
+    import copy
+
+    own = copy.deepcopy(node)
+    if getattr(own, "anchor", None) is not None:
+        own.anchor.value = None
+    return own
+
+
+def _spell_out_merges(mapping: dict[Any, Any]) -> None:
+    """The keys `mapping` takes through merge keys (`<<: *base`, `<<: [*a, *b]`), as the merge
+    resolves them (its own keys first, then the merged mappings in order), made its own copies;
+    then the merge goes."""
+    from ruamel.yaml.comments import merge_attrib
+
+    if not getattr(mapping, merge_attrib, None):
+        return
+    own: set[Any] = getattr(mapping, "_ok", set())
+    for key in [key for key in mapping if key not in own]:
+        value = mapping[key]
+        mapping[key] = _copy(value) if isinstance(value, dict | list) else value
+    delattr(mapping, merge_attrib)
 
 
 class Manifest:
