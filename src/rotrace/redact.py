@@ -32,6 +32,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 from rotrace.patterns import Lazy
 
@@ -46,7 +47,13 @@ _STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the 
 _LAST = frozenset({
     "pass", "auth", "authorization", "bearer", "cookie", "cookies", "creds", "otp", "apikey", "accesskey",
     "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
-    "deststorepass", "srckeypass", "destkeypass", "pw", "jwt",
+    "deststorepass", "srckeypass", "destkeypass", "pw", "jwt", "passcode", "passkey", "psk", "privkey",
+    "mnemonic", "pat",
+})  # fmt: skip
+# Two words that say secret together (`--pass-phrase`, `--seed-phrase`, `--client-key-data`)
+_SECRET_PAIRS = frozenset({
+    ("pass", "phrase"), ("pass", "word"), ("pass", "code"), ("pass", "key"), ("seed", "phrase"),
+    ("key", "data"), ("priv", "key"),
 })  # fmt: skip
 # A variable's last word that ends in "pass" (SSHPASS, sshpass -e's; DBPASS), but not these words
 _PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "keepass", "askpass"})
@@ -63,7 +70,8 @@ _TOKEN_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_TOKEN_")
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared", "application", "functions", "private",
-                        "signing", "service"})  # fmt: skip
+                        "signing", "service", "priv", "enc", "hmac", "unseal", "customer",
+                        "sse"})  # fmt: skip
 # The last word says the value is where a secret is, or how it is used, not the secret.
 _NOT_SECRET = frozenset({
     "file", "files", "path", "paths", "dir", "directory", "sock", "socket", "url", "uri", "endpoint",
@@ -115,7 +123,7 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return _secret_name(head, option, query)  # TF_VAR_key_pem: the content of what the name before says
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
-    if any(strong in w for w in words for strong in _STRONG):
+    if any(strong in w for w in words for strong in _STRONG) or _SECRET_PAIRS.intersection(pairwise(words)):
         return True
     last = words[-1]
     if env:  # PGPASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, MYSQL_PWD (not PWD: the directory)
@@ -128,6 +136,8 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return last in _LAST or (len(words) > 1 and last in ("key", "pwd"))
     if last.endswith("token") or last in _LAST or last == "pwd":
         return True
+    if last.endswith("pass") and last not in _PASS_WORDS:  # --dbpass, as DBPASS
+        return True
     if last in ("sig", "signature"):  # ?sig=, X-Amz-Signature=, Signature=; not --signature FILE
         return not option
     if _session_id(words):
@@ -136,7 +146,8 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
         return query
     if last == "key":  # ?key= (an API key), --api-key, apiKey; not --key FILE nor --sort-key
         kind = words[-2] if len(words) > 1 else ""
-        return (len(words) == 1 and query) or kind in _KEY_KINDS or kind.endswith("api")
+        sse_c = words[-3:-1] == ["sse", "c"]  # --sse-c-key: S3's customer-provided key
+        return (len(words) == 1 and query) or kind in _KEY_KINDS or kind.endswith("api") or sse_c
     return last.endswith("key") and last[:-3] in _KEY_KINDS | {"sharedaccess"}  # ACCOUNTKEY=
 
 
@@ -208,6 +219,9 @@ _TOKEN = re.compile(
     r"|(?P<t>0x)[0-9a-fA-F]{64}(?![0-9a-fA-F])"  # an Ethereum private key (cast --private-key 0x...)
     # OpenAI's first keys, Google's OAuth client secrets, Mailgun's keys
     r"|(?P<u>sk-)[A-Za-z0-9]{48}(?![A-Za-z0-9])|(?P<v>GOCSPX-)[\w-]{20,}|(?P<w>key-)[0-9a-f]{32}(?![0-9a-f])"
+    # Databricks, Atlassian's API tokens, Tailscale, GitLab's runner registration, RubyGems
+    r"|(?P<x>dapi)[0-9a-f]{32}(?![0-9a-f])|(?P<y>AT[AC]TT3)[A-Za-z0-9_=-]{60,}|(?P<z>tskey-)[\w-]{20,}"
+    r"|(?P<aa>GR1348941)[\w-]{20,}|(?P<ab>rubygems_)[0-9a-f]{48}"
     r")"
 )
 # URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
@@ -226,6 +240,7 @@ _PEM_BEGIN = Lazy(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)--
 _HINT = re.compile(
     r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
     r"|hv[sbr]\.|whsec_|SG\.|xapp-|AGE-SECRET|shp|do[opr]_v1_|0x[0-9a-fA-F]{64}|GOCSPX-|key-"
+    r"|dapi|AT[AC]TT3|tskey-|GR1348941|rubygems_"
     r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
 # what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,
