@@ -54,6 +54,8 @@ MQUEUE = b"/dev/mqueue/"  # where the mqueue filesystem is mounted, as Docker an
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
 _SOCKADDR_UN = 110  # sizeof(struct sockaddr_un): a longer address is EINVAL
+# The op of a bind whose address named no file at its entry, checked at the exit (Pending.socket)
+SOCKET_CHECK = "socket"
 _SOCKETCALL_ARGS = struct.Struct("=III")  # socketcall(SYS_BIND, {fd, addr, addrlen}) on i386
 _FILE_HANDLE = struct.Struct("=Ii")  # struct file_handle: handle_bytes, handle_type, then the bytes
 _MAX_HANDLE_SZ = 128  # the kernel's MAX_HANDLE_SZ: a longer handle is EINVAL
@@ -94,7 +96,7 @@ class Loc:
     (A class of slots, not a dataclass: the tracer's process loads no dataclass, which would
     cost it milliseconds before the command starts.)"""
 
-    __slots__ = ("addr", "base", "held", "path", "raw", "root", "seen", "stamps")
+    __slots__ = ("addr", "base", "held", "path", "raw", "root", "seen", "stamps", "unknown")
 
     def __init__(
         self,
@@ -115,6 +117,7 @@ class Loc:
         self.root = root
         self.held = held
         self.stamps = stamps
+        self.unknown = False  # an argument the kernel read and rotrace could not: no place
 
     def __repr__(self) -> str:
         return f"Loc(base={self.base!r}, raw={self.raw!r}, path={self.path!r})"
@@ -123,13 +126,21 @@ class Loc:
     def fixed(cls, path: bytes | None) -> Loc:
         return cls(b"", b"", path=path)
 
+    @classmethod
+    def unread(cls) -> Loc:
+        """A path or an address rotrace could not read (EFAULT to the kernel too, or memory it
+        reads where rotrace cannot: memfd_secret): a write there has no place."""
+        loc = cls(b"", b"")
+        loc.unknown = True
+        return loc
+
 
 class Pending:
     """A decoded syscall entry waiting for its result."""
 
     __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "mounts",
-                 "op", "path", "since", "spec", "streams", "table", "target", "verbatim_target", "via_fd",
-                 "way", "write")  # fmt: skip
+                 "op", "path", "since", "socket", "spec", "streams", "table", "target", "verbatim_target",
+                 "via_fd", "way", "write")  # fmt: skip
 
     def __init__(
         self,
@@ -162,6 +173,7 @@ class Pending:
         self.via_fd = via_fd
         self.streams = streams
         self.since = 0  # the placement cache's count of name changes at the entry (DirCache.raced)
+        self.socket = -1  # a bind to check at the exit (SOCKET_CHECK): its socket's fd
         # an open that may write: its path read lexically, watched from the entry (DirCache.open_way),
         # and the count of mount table changes then (resolve.mount_changes)
         self.way: tuple[bytes, int, int] | None = None
@@ -482,7 +494,7 @@ def _ipc_shared(tid: int) -> bool:
 
 def _unplaced(loc: Loc | None) -> bool:
     """A path (or an fd's file, shown by what /proc says: `seen`) that was not placed."""
-    return loc is not None and loc.path is None and (bool(loc.base) or bool(loc.seen))
+    return loc is not None and loc.path is None and (bool(loc.base) or bool(loc.seen) or loc.unknown)
 
 
 def _final(loc: Loc) -> bytes:
@@ -553,7 +565,7 @@ class Decoder:
         if seen is None:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
                 return self._fd_loc(dirfd)
-            return Loc(b"", b"")  # EFAULT: nothing to place
+            return Loc.unread()
         if not seen and empty:  # fchownat(fd, "", ..., AT_EMPTY_PATH): fd's file (the cwd's, AT_FDCWD)
             return self._fd_loc(dirfd)
         if in_root:  # openat2 RESOLVE_IN_ROOT: an absolute path (or symlink) starts at dirfd
@@ -662,24 +674,29 @@ class Decoder:
 
     def _bind(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         """bind(2) of a Unix socket to a path: the socket file it creates (relative to the
-        cwd), a write as mknod's. Other families, abstract names and autobind make none."""
+        cwd), a write as mknod's. An address that cannot be read is an attempt with no place
+        (the kernel may read what rotrace cannot: memfd_secret). Any other (another family, an
+        abstract name, autobind) is asked of the kernel at the exit (SOCKET_CHECK): another
+        thread may have rewritten it into a path while the call ran."""
         if spec.name == "socketcall":
             if args[0] & 0xFFFFFFFF != SYS_BIND:
                 return None
             packed = self.memory.read(self._tid, args[1], _SOCKETCALL_ARGS.size)
             if packed is None:
-                return None
-            _fd, addr, length = _SOCKETCALL_ARGS.unpack(packed)
+                return Pending(spec, table, spec.op, Loc.unread(), None, None, None, True)
+            fd, addr, length = _SOCKETCALL_ARGS.unpack(packed)
         else:
-            addr, length = args[1], args[2] & 0xFFFFFFFF
+            fd, addr, length = args[0], args[1], args[2] & 0xFFFFFFFF
+        checked = Pending(spec, table, SOCKET_CHECK, Loc(b"", b""), None, None, None, True)
+        checked.socket = resolve.as_fd(fd)
         if not _SUN_PATH < length <= _SOCKADDR_UN:
-            return None
+            return checked
         sockaddr = self.memory.read(self._tid, addr, length)
-        if sockaddr is None or int.from_bytes(sockaddr[:_SUN_PATH], sys.byteorder) != AF_UNIX:
-            return None
+        if sockaddr is None:
+            return Pending(spec, table, spec.op, Loc.unread(), None, None, None, True)
         name = sockaddr[_SUN_PATH:].split(b"\0", 1)[0]  # the kernel ends it at the length too
-        if not name:
-            return None
+        if int.from_bytes(sockaddr[:_SUN_PATH], sys.byteorder) != AF_UNIX or not name:
+            return checked
         # re-read at the exit as a C string (what follows an unterminated one included)
         seen = self.memory.cstring(self._tid, addr + _SUN_PATH) or name
         raw = resolve.own_proc(name, self._tgid, self._tid, follow=False)
@@ -696,7 +713,7 @@ class Decoder:
         mode = None if spec.mode is None else args[spec.mode] & 0o7777
         addr = args[spec.path or 0]
         seen = self.memory.cstring(self._tid, addr)
-        loc = Loc(b"", b"") if seen is None else Loc(b"", b"", addr, seen, path=MQUEUE + seen)  # EFAULT: none
+        loc = Loc.unread() if seen is None else Loc(b"", b"", addr, seen, path=MQUEUE + seen)
         return Pending(spec, table, spec.op, loc, None, flags, mode, True)
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:

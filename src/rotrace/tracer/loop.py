@@ -18,7 +18,7 @@ from collections.abc import Callable
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.tracer import coredump
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions
-from rotrace.tracer.decode import Decoder, Loc, Moved, Pending
+from rotrace.tracer.decode import SOCKET_CHECK, Decoder, Loc, Moved, Pending
 from rotrace.tracer.dircache import DirCache
 from rotrace.tracer.dirstate import DirectoryStates
 from rotrace.tracer.linux import kernel, procfs
@@ -161,7 +161,7 @@ class Tracer:
         return thread
 
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
-        if pending.op in ("context", "fds", "ring"):
+        if pending.op in ("context", "fds", "ring", SOCKET_CHECK):
             return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
@@ -281,6 +281,14 @@ class Tracer:
         if pending.op == "fds":
             self._context(thread, pending, -1)
             return
+        if pending.op == SOCKET_CHECK:  # a bind whose address named no file at its entry
+            known, name = procfs.unix_socket_name(tid, pending.socket) if result == 0 else (True, None)
+            if known and name is None:
+                return  # no file made: no write
+            # bound to a file all the same (its address rewritten while the call ran): a write
+            # with no place
+            pending.op = pending.spec.op
+            pending.path = Loc(b"", b"", seen=name) if name else Loc.unread()
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
             self.dircache.contexts_changed()
             self.dircache.release(tid)

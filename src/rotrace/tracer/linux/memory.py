@@ -137,8 +137,8 @@ class MemoryReader:
         size = _FIRST_READ
         while len(out) < PATH_MAX:
             chunk = self._chunk(pid, addr, min(size, _PAGE - addr % _PAGE))
-            if not chunk:
-                return out or None
+            if not chunk:  # what was read is no string (the kernel may read on: memfd_secret)
+                return None
             end = chunk.find(b"\0")
             if end >= 0:
                 return out + chunk[:end]

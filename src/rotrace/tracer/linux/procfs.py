@@ -122,3 +122,26 @@ def ipc_namespace(pid: int) -> int | None:
         return os.stat(b"/proc/%d/ns/ipc" % pid).st_ino
     except OSError:
         return None
+
+
+def unix_socket_name(pid: int, fd: int) -> tuple[bool, bytes | None]:
+    """What the kernel says a socket of a process is bound to, as /proc/PID/net/unix lists it
+    (the socket's inode, from its fd): (known, the file it is bound to, or None for an
+    abstract name, no name or no Unix socket). Not known where the fd or the process is gone."""
+    try:
+        link = os.readlink(b"/proc/%d/fd/%d" % (pid, fd))
+    except OSError:
+        return False, None
+    if not (link.startswith(b"socket:[") and link.endswith(b"]")):
+        return True, None  # another file: the bind failed (ENOTSOCK)
+    inode = link[8:-1]
+    try:
+        with open(b"/proc/%d/net/unix" % pid, "rb") as listing:
+            for line in listing:
+                fields = line.split(None, 7)  # Num RefCount Protocol Flags Type St Inode Path
+                if len(fields) > 6 and fields[6] == inode:
+                    name = fields[7].rstrip(b"\n") if len(fields) > 7 else b""
+                    return True, name if name and not name.startswith(b"@") else None
+    except OSError:
+        return False, None
+    return True, None  # not a Unix socket
