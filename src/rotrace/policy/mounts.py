@@ -429,7 +429,13 @@ class _Planner:
         if self.made_by_command(directory):
             return False
         state = self.states.get(directory)
-        if state is None:  # not recorded (an older trace): what is there now, to be safe
+        if state is None:  # not recorded (an older trace): what is there now, to be safe, where
+            # the run did not make a directory above it (nothing was below that before the run;
+            # what is there now, the run or a later one left)
+            up = directory
+            while up != (up := os.path.dirname(up)):
+                if self.made_by_command(up):
+                    return False
             try:
                 return any(os.scandir(directory))
             except OSError:
@@ -817,8 +823,8 @@ class Placement(NamedTuple):
 
 _UNPLACED = "writes rotrace could not place"
 _UNPLACED_WHY = (
-    "their paths are not where they wrote (the path changed while the call ran, or the trace holds a"
-    " path that is not absolute and normalised): no mount is planned for them"
+    "their paths are not where they wrote (the path changed while the call ran, rotrace could not read"
+    " it, or the trace holds a path that is not absolute and normalised): no mount is planned for them"
 )
 
 
