@@ -56,12 +56,21 @@ for pid in sorted(pids):
             refused.append(exc.errno)
         else:
             opened.append([pid, name, ""])
+import resource
+limited = []  # the pids whose resource limits it could set (to what they are: nothing changed)
+for pid in sorted(pids):
+    try:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, resource.prlimit(pid, resource.RLIMIT_NOFILE))
+    except OSError:
+        pass
+    else:
+        limited.append(pid)
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 attached = libc.ptrace(16, parent, None, None) == 0  # PTRACE_ATTACH
 dumpable = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE: the command's own, reset by execve
 print("PROBE " + json.dumps({"pids": sorted(pids), "opened": opened, "refused": len(refused),
-                             "attached": attached, "dumpable": dumpable}), flush=True)
+                             "attached": attached, "dumpable": dumpable, "limited": limited}), flush=True)
 try:
     open("/etc/rotrace-probe-violation", "w").close()
 except OSError:
@@ -127,6 +136,8 @@ def test_the_command_cannot_open_rotraces_descriptors(nobody: Path, mode: str) -
     assert probe["opened"] == [], probe
     assert probe["attached"] is False
     assert probe["dumpable"] == 1  # the command's own processes stay dumpable (strace, core dumps)
+    if mode != "plain":  # nor change their resource limits (an RLIMIT_CPU of 0 kills the tracer)
+        assert probe["limited"] == [], probe
     _truthful(trace, status)
 
 

@@ -68,6 +68,7 @@ class Handoff:
         # The report process's pid comes first on the status pipe: rotrace returns only once
         # that process has exited (a pidfd, since it is no child of this one).
         pid = int.from_bytes(os.read(self._status, 4), "little")
+        self.reporter_pid = pid  # 0: not known
         self._reporter = os.pidfd_open(pid) if pid else None
         self._batcher = Batcher(self._send)
         self.add = self._batcher.add

@@ -29,6 +29,9 @@ class TraceOptions(NamedTuple):
     host_files: bool = False
     grace: float = DEFAULT_GRACE  # seconds a signalled command has to stop (signals.py)
     container_init: bool = False  # rotrace is a container's PID 1: the run ends with the top process
+    # rotrace's processes besides the tracer (the report process), whose resource limits a
+    # confined command may not change (seccomp.py's guard; the tracer's own are added there)
+    own_pids: tuple[int, ...] = ()
 
 
 class TraceResult(NamedTuple):

@@ -231,6 +231,7 @@ def _guard(
     openat2: Sequence[int] = (),
     userns: Sequence[int] = (),
     mounts: Sequence[int] = (),
+    limits: tuple[Sequence[int], Sequence[int]] = ((), ()),
 ) -> None:
     """At `{tag}_guard`: ioctl(fd, REQUEST, ...) for each of `requests` and the io_uring calls
     answered EPERM (they reach neither the kernel's terminal, filesystem or ring nor the
@@ -252,8 +253,13 @@ def _guard(
     nodes, 0:0) with no system call of the command's to refuse. And (`mounts`) every call that
     makes or changes a mount, old API and new (fsopen, fsconfig, fsmount, fspick, open_tree...):
     building an overlay, the kernel empties its work directory and copies files up (a set-user-ID
-    one too) with the mounter's rights, which neither Landlock's rules nor the tracer see."""
+    one too) with the mounter's rights, which neither Landlock's rules nor the tracer see. And
+    (`limits`: prlimit64's numbers, rotrace's own pids) setting or reading the resource limits
+    of rotrace's processes, EPERM: the kernel lets any process of the same user do it, dumpable or
+    not, and Landlock has no say (an RLIMIT_CPU of 0 kills the tracer, a low RLIMIT_NOFILE leaves
+    every write unplaced)."""
     opens, unlinks = queues
+    prlimits, own = limits if limits[1] else ((), ())
     by_args: dict[tuple[int, int | None, bool], list[int]] = {}
     for nr, mode_arg, flags_arg, devices in privileged:
         by_args.setdefault((mode_arg, flags_arg, devices), []).append(nr)
@@ -270,6 +276,8 @@ def _guard(
         asm.jump(BPF_JEQ_K, nr, f"{tag}_userns", None)
     for nr in mounts:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_deny", None)
+    for nr in prlimits:
+        asm.jump(BPF_JEQ_K, nr, f"{tag}_prlimit", None)
     for nr in opens:
         asm.jump(BPF_JEQ_K, nr, f"{tag}_mq_open", None)
     for nr in unlinks:
@@ -289,6 +297,11 @@ def _guard(
         asm.and_(0xFF00)  # the request's type: its family
         for i, family in enumerate(families):
             asm.jump(BPF_JEQ_K, family << 8, f"{tag}_deny", tag if i == len(families) - 1 else None)
+    if prlimits:
+        asm.label(f"{tag}_prlimit")
+        asm.load(_arg_low_word(0))  # prlimit64(pid, resource, new, old): a pid_t
+        for i, pid in enumerate(own):
+            asm.jump(BPF_JEQ_K, pid, f"{tag}_deny", tag if i == len(own) - 1 else None)
     if userns:
         asm.label(f"{tag}_userns")
         asm.load(_arg_low_word(0))
@@ -332,6 +345,7 @@ def build_filter(
     refuse_privileges: bool = False,
     host_files: bool = False,
     refuse_userns: bool = False,
+    own_pids: Sequence[int] = (),
 ) -> list[Insn]:
     """The program: dispatch on arch, then trap rotrace's syscalls, allow the rest.
 
@@ -347,7 +361,8 @@ def build_filter(
     (confined, the writes on the host's files): so is a set-ID or device mode (`privileged`),
     EPERM, where the tracer does not refuse it; `host_files` (the same runs): openat2 is answered
     ENOSYS (_privileged_calls), and every call that makes or changes a mount EPERM; `refuse_userns`
-    (the same runs): a new user namespace is answered EPERM (`_guard`). `trace=False`: nothing
+    (the same runs): a new user namespace is answered EPERM (`_guard`); `own_pids` (confined):
+    prlimit64 of rotrace's processes, EPERM. `trace=False`: nothing
     traps (the guard alone, for a tracer that stops on every syscall: --no-seccomp).
     """
     requests = (*TTY_INJECTION, *(FS_IOCTLS if enforced else ()))
@@ -386,6 +401,7 @@ def build_filter(
             mounts = (
                 [table.numbers[name] for name in MOUNT_CALLS if name in table.numbers] if host_files else []
             )
+            prlimits = [table.numbers["prlimit64"]] if own_pids else []
             if x32:
                 modes += [(x32 | nr, mode, flags, devices) for nr, mode, flags, devices in modes]
                 openat2 += [x32 | nr for nr in openat2]
@@ -396,6 +412,7 @@ def build_filter(
                 unlinks += [x32 | nr for nr in unlinks]
                 userns += [x32 | nr for nr in userns]
                 mounts += [x32 | nr for nr in mounts]
+                prlimits += [x32 | nr for nr in prlimits]
             queues = (opens, unlinks)
             _guard(
                 asm,
@@ -410,6 +427,7 @@ def build_filter(
                 openat2,
                 userns,
                 mounts,
+                (prlimits, own_pids),
             )
         if trace:
             _table_block(asm, table, all_opens, x32)
@@ -433,6 +451,7 @@ def program(
     refuse_privileges: bool = False,
     host_files: bool = False,
     refuse_userns: bool = False,
+    own_pids: Sequence[int] = (),
 ) -> bytes | None:
     """The filter a command is started under: rotrace's traps (unless the tracer stops on every
     syscall), and for a confined run the guard; None when there is nothing to load."""
@@ -442,7 +461,7 @@ def program(
         build_filter(machine, all_opens, confined=confined, trace=trace, enforced=enforced,
                      refuse_queues=refuse_queues, refuse_whiteouts=refuse_whiteouts,
                      refuse_privileges=refuse_privileges, host_files=host_files,
-                     refuse_userns=refuse_userns)
+                     refuse_userns=refuse_userns, own_pids=own_pids)
     )  # fmt: skip
 
 

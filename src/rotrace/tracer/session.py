@@ -60,6 +60,7 @@ def trace_command(
         refuse_privileges=options.host_files and not privileges_by_tracer,
         host_files=options.host_files,
         refuse_userns=options.host_files,  # in one, the new mount API reaches past Landlock's rules
+        own_pids=(os.getpid(), *options.own_pids) if options.confined else (),
     )
     keep_ignored = ignored_at_start()
     tracer = Tracer(machine, options, sink, on_process)

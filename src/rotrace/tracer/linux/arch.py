@@ -57,6 +57,7 @@ _X86_64 = {
     "dup2": 33, "dup3": 292,
     "mq_open": 240, "mq_unlink": 241,
     "access": 21, "faccessat": 269,
+    "prlimit64": 302,
 }  # fmt: skip
 
 _I386 = {
@@ -80,6 +81,7 @@ _I386 = {
     "dup2": 63, "dup3": 330,
     "mq_open": 277, "mq_unlink": 278,
     "access": 33, "faccessat": 307,
+    "prlimit64": 340,
 }  # fmt: skip
 
 # asm-generic numbering (aarch64, riscv64): only the *at variants exist.
@@ -97,6 +99,7 @@ _GENERIC = {
     "dup3": 24,
     "mq_open": 180, "mq_unlink": 181,
     "faccessat": 48,
+    "prlimit64": 261,
 }  # fmt: skip
 
 # open(2) flag bits that differ between architectures; the rest are shared.
