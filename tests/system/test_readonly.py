@@ -239,6 +239,29 @@ def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
+def test_a_persistent_place_holding_tmpdir_is_copied_elsewhere() -> None:
+    """A plan that renames temporary files into its output sets TMPDIR there (`dist`, also
+    persistent); replayed with that setting, `run --read-only` copied `dist` into a directory
+    in $TMPDIR, inside itself: cp refused, exit 5. The copy is made outside it."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-seed-home-", dir="/var/tmp"))  # not under /tmp's tmpfs
+    app = base / "app"
+    (app / "dist").mkdir(parents=True)
+    (app / "dist" / "old.whl").write_text("old\n")
+    (app / "p.toml").write_text(
+        f'version = 1\nallow = ["dist"]\npersistent = ["dist"]\n[env]\nTMPDIR = "{app}/dist"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TMPDIR": str(app / "dist")}
+    script = "cat dist/old.whl && echo new > $TMPDIR/w && mv $TMPDIR/w dist/new.whl && ls dist"
+    try:
+        proc = rotrace_cli("run", "-q", "--read-only", "--policy", "p.toml", "--", "/bin/sh", "-c", script,
+                           cwd=app, env=env)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["old", "new.whl", "old.whl"], proc.stdout
+        assert sorted(p.name for p in (app / "dist").iterdir()) == ["old.whl"]  # the host's untouched
+    finally:
+        shutil.rmtree(base)
+
+
 def _rotrace_dirs(pid: int | None = None) -> set[str]:
     """What a sandbox's run made for itself on the host, left: device copies, seeds (of the
     rotrace whose pid is given: other runs on the machine make their own meanwhile)."""

@@ -237,9 +237,10 @@ def seeded(
     if not wanted:
         yield {}
         return
-    _remove_stale(tempfile.gettempdir(), _SEED_PREFIX)
+    base = _seed_home(wanted)
+    _remove_stale(base, _SEED_PREFIX)
     defer_stops()  # made and named at once: a stop between the two would leave it behind
-    top = tempfile.mkdtemp(prefix=f"{_SEED_PREFIX}{os.getpid()}-")
+    top = tempfile.mkdtemp(prefix=f"{_SEED_PREFIX}{os.getpid()}-", dir=base)
     try:
         stop_if_asked()
         seeds: dict[str, str] = {}
@@ -255,6 +256,18 @@ def seeded(
         defer_stops()  # removed whole, whatever signal comes now
         if not _remove(top) and left is not None:
             left.append(top)
+
+
+def _seed_home(wanted: list[str]) -> str:
+    """Where the copies are made: the temporary directory, unless it is inside a place copied
+    (TMPDIR set as a plan sets it, into the app's persistent `dist/`: `cp` would copy the
+    directory into itself), then /tmp or /var/tmp."""
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if not any(is_under(os.path.realpath(base), os.path.realpath(p)) for p in wanted) and os.access(
+            base, os.W_OK | os.X_OK
+        ):
+            return base
+    raise SandboxError(f"no temporary directory outside {wanted[0]} to copy it into: set TMPDIR elsewhere")
 
 
 def _copy(source: str, copy: str) -> tuple[int, str]:
