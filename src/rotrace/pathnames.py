@@ -71,11 +71,14 @@ _KNOWN_RULES = (
     # a UUID (pytest's garbage-UUID, a job's or an upload's id)
     (Lazy(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "*"),
 )
-# a date or a time of day: hydra's outputs/2026-12-06/13-50-59, TensorBoard's
-# runs/Dec06_13-50-59_HOST, a log's app_2026-12-06_13:50:59.log (the next run's is another)
+# a date or a time of day, with its fraction of a second: hydra's outputs/2026-12-06/13-50-59,
+# TensorBoard's runs/Dec06_13-50-59_HOST, a log's app_2026-12-06_13:50:59.123.log, and after an
+# ISO 8601 date's `T` with dots too (kedro's versions, 2026-12-06T13.50.59.123Z); not dotted
+# elsewhere, where it is a version's (`18.12.01`). The next run's is another.
 _STAMP_RULES = (
     (Lazy(r"(?<![0-9])(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])"), "*"),
-    (Lazy(r"(?<![0-9])(?:[01][0-9]|2[0-3])([-:])[0-5][0-9]\1[0-5][0-9](?![0-9])"), "*"),
+    (Lazy(r"(?<![0-9])(?:[01][0-9]|2[0-3])([-:])[0-5][0-9]\1[0-5][0-9](?:[.,][0-9]{1,9})?(?![0-9])"), "*"),
+    (Lazy(r"(?<=[0-9*]T)(?:[01][0-9]|2[0-3])\.[0-5][0-9]\.[0-5][0-9](?:[.,][0-9]{1,9})?(?![0-9])"), "*"),
 )
 _RULES = (
     *_KNOWN_RULES,

@@ -636,6 +636,37 @@ def test_a_merged_glob_of_bare_drawn_names_stands_for_the_next_runs_draw() -> No
         assert (found == []) is fits, (name, found)
 
 
+def test_a_stamped_directory_pairs_with_the_next_runs_and_with_a_merged_glob_of_them() -> None:
+    """kedro's versioned datasets write summary.txt/2026-12-06T19.41.21.137Z/summary.txt (an ISO
+    8601 time with dots and milliseconds): two identical runs differed. Against a merged glob of
+    three runs (`2026-12-06T19.41.[0-9][0-9].[0-9][0-9][0-9]Z`) the baseline was compared by its
+    glob's per-run form and the run's name by the glob's text: they never paired. A version's
+    dotted numbers (`18.12.01`) are no time."""
+    from rotrace.merge.generalise import Family
+
+    def changes(*paths: str, globs: tuple[str, ...] = ()) -> Changes:
+        made = Changes("/app", generalised=globs)
+        for v in classify(*(event(p) for p in paths)):
+            made.add(v)
+        return made
+
+    def run(stamp: str) -> Changes:
+        return changes(f"/srv/out/{stamp}/summary.txt", f"/srv/log/app_{stamp}.log")
+
+    for one, two in (("2026-12-06T19.41.21.137Z", "2026-12-06T19.42.02.005Z"),
+                     ("2026-12-06T19:41:21.137Z", "2026-12-07T08:00:59.9Z")):  # fmt: skip
+        assert diff_traces(run(one), run(two)).new_violations == [], (one, two)
+    stamps = ("2026-12-06T19.41.21.137Z", "2026-12-06T19.41.33.402Z", "2026-12-06T19.41.48.911Z")
+    glob = Family({stamp: 1 << i for i, stamp in enumerate(stamps)}).glob()
+    assert glob is not None
+    merged = f"/srv/out/{glob[0]}/summary.txt"
+    baseline = changes(merged, globs=(f"/srv/out/{glob[0]}",))
+    fourth = changes("/srv/out/2026-12-06T19.41.52.720Z/summary.txt")
+    assert diff_traces(baseline, fourth).new_violations == []
+    versions = diff_traces(changes("/srv/pkg-18.12.01/x"), changes("/srv/pkg-18.13.02/x")).new_violations
+    assert [c.path for c in versions] == ["/srv/pkg-18.13.02/x"], versions
+
+
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:
     """A baseline wrote data/tmpab12cd34; the new run wrote it and data/tmpzz99yy88 (a key):
     both folded to one key of per-run names, "no change". The name both wrote is no per-run

@@ -659,10 +659,14 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
         # a temporary name (made and gone again) as such, whether a merged glob stands for it or
         # the name is that glob: the merge of its runs makes and removes the glob's names too
         made_and_gone = changes.temporary(exact) or path != shown
+        # a name a glob stands for, by the glob as the trace that has the glob compares it (its
+        # per-run form: kedro's `*T19.41.[0-9][0-9].[0-9][0-9][0-9]Z`)
         key = (
             op,
-            path if made_and_gone or merged == exact else merged,
-            merged_target if merged_target != exact_target and target == shown_target else target,
+            path if made_and_gone or merged == exact else changes.compared(_run_name(merged)) or merged,
+            changes.compared(_run_name(merged_target))
+            if merged_target is not None and merged_target != exact_target and target == shown_target
+            else target,
         )
         keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
     return keyed
