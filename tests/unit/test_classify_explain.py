@@ -667,6 +667,28 @@ def test_a_stamped_directory_pairs_with_the_next_runs_and_with_a_merged_glob_of_
     assert [c.path for c in versions] == ["/srv/pkg-18.13.02/x"], versions
 
 
+def test_a_file_there_before_the_run_and_replaced_twice_is_no_temporary_name() -> None:
+    """git (pre-commit's stash) removes a tracked file and makes it again with O_EXCL, twice: a
+    run's second removal took the name for one made and gone again (a temporary name, `*`),
+    while its merged trace, which folds each write once, never saw it removed after it was made:
+    `diff merged run` showed `+ create *` and `+ delete *`. A name removed before the run made
+    it was there before: its writes are that name's."""
+
+    def delete(path: str) -> FileEvent:
+        return event(path, "delete", 0, syscall="unlink")
+
+    def made(path: str) -> FileEvent:
+        return event(path)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC")
+
+    run = changes_of("/app", classify(*[delete("/app/a.txt"), made("/app/a.txt")] * 2))
+    assert sorted(run.by_key) == [("create", "$CWD/a.txt", None), ("delete", "$CWD/a.txt", None)], run.by_key
+    merged = changes_of("/app", classify(delete("/app/a.txt"), made("/app/a.txt")))
+    assert diff_traces(merged, run).new_violations == [] and diff_traces(run, merged).new_violations == []
+    # a name the run made first, then removed, is still a temporary one
+    lock = changes_of("/app", classify(made("/app/x/index.lock"), delete("/app/x/index.lock")))
+    assert ("create", "$CWD/x/*", None) in lock.by_key, lock.by_key
+
+
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:
     """A baseline wrote data/tmpab12cd34; the new run wrote it and data/tmpzz99yy88 (a key):
     both folded to one key of per-run names, "no change". The name both wrote is no per-run

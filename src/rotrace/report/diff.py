@@ -88,6 +88,7 @@ class Changes:
         # again: temporary names (bounded: past it, names are compared as they are)
         self._made: dict[str, set[_Key]] = {}
         self._formed: set[str] = set()
+        self._found: set[str] = set()  # names there before the run (removed before it made them)
         self._temporary: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
@@ -115,9 +116,14 @@ class Changes:
         flags = str(e.flags or "")
         # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
         gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
-        if gone and (exact in self._made or exact in self._formed):  # made and gone again: temporary
+        made_here = exact in self._made or exact in self._formed
+        if gone and made_here and exact not in self._found:  # made and gone again: temporary
             self._formed.discard(exact)
             self._transient(exact)
+        elif gone and not made_here and len(self._found) < _MADE_LIMIT:
+            # there before the run: made again and removed (git replacing a tracked file), it
+            # is that file's name, never a temporary one
+            self._found.add(exact)
         succeeded = e.result is not None and e.result >= 0 and not e.failed
         made = succeeded and _makes_anew(e.op, flags)
         if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
