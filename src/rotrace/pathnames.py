@@ -88,7 +88,9 @@ _RULES = (
     # digits stays a number of its own otherwise)
     (Lazy(r"[0-9a-f]{16,}(?:-[0-9]+)*"), "*"),
     (Lazy(r"[0-9A-F]{16,}"), "*"),  # upper-case hex: gpg's keygrips
-    (Lazy(r"[0-9]{5,}"), "*"),
+    # a long number and the numbers joined to it (pre-commit's patch<time>-<pid>: a pid of one
+    # to four digits, in a container, stays a number of its own otherwise)
+    (Lazy(r"[0-9]{5,}(?:[-_][0-9]+)*"), "*"),
 )
 
 

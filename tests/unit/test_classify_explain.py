@@ -689,6 +689,18 @@ def test_a_file_there_before_the_run_and_replaced_twice_is_no_temporary_name() -
     assert ("create", "$CWD/x/*", None) in lock.by_key, lock.by_key
 
 
+def test_a_pid_joined_to_a_per_run_number_is_per_run_whatever_its_length() -> None:
+    """pre-commit's ~/.cache/pre-commit/patch<time>-<pid>: a run in a container (pid 5) against
+    one on a host (pid 25644) was a new write: the short pid stayed a number of its own."""
+
+    def run(name: str) -> Changes:
+        return changes_of("/app", classify(event(f"/srv/cache/{name}")))
+
+    assert diff_traces(run("patch1796586596-25644"), run("patch1796586600-5")).new_violations == []
+    other = diff_traces(run("patch1796586596-25644"), run("stash1796586600-5")).new_violations
+    assert [c.path for c in other] == ["/srv/cache/stash*"], other
+
+
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:
     """A baseline wrote data/tmpab12cd34; the new run wrote it and data/tmpzz99yy88 (a key):
     both folded to one key of per-run names, "no change". The name both wrote is no per-run
