@@ -324,7 +324,7 @@ class Pipeline:
 
     def know_run(self, header: TraceHeader) -> None:
         """How the run went, which the mount plan depends on (before the second pass)."""
-        enforced, failed = header.enforced is not None, header.command_failed
+        enforced, failed = header.enforced is not None, header.failed_on_its_own
         runs = [source.environment for source in header.sources]  # a merged trace's runs
         self.planner.know_environment(header.environment, ran_names(header), runs)
         self.planner.know_run(

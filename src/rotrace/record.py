@@ -73,6 +73,9 @@ class TraceHeader:
     # `run -p PID` ended by a signal to rotrace: the process was let go and runs on, so it has no
     # exit status either (the JSON has exit_code null and "let_go": true)
     let_go: bool = False
+    # the signal rotrace received that stopped the run (passed on to the command): the command's
+    # end is that stop, which no write of its caused (the JSON has "stopped": "SIGTERM")
+    stopped: str | None = None
     secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
 
     def __post_init__(self, secrets: Collection[str]) -> None:
@@ -164,6 +167,12 @@ class TraceHeader:
     @property
     def command_failed(self) -> bool:
         return self.exit_code != 0 and self.checkpoint is None
+
+    @property
+    def failed_on_its_own(self) -> bool:
+        """The command failed, and not because rotrace stopped it (a server ended by the SIGTERM
+        rotrace passed on exits 143): what a write that failed may have caused."""
+        return self.command_failed and self.stopped is None
 
 
 def checkpoint_note(path: str, when: str) -> str:

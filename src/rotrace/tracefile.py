@@ -74,6 +74,8 @@ def _checkpoint_json(run: dict[str, Any]) -> None:
     ended has neither key."""
     if not run["let_go"]:
         del run["let_go"]
+    if "stopped" in run and run["stopped"] is None:  # (a merged run's sources have no such key)
+        del run["stopped"]
     if run["checkpoint"] is None:
         del run["checkpoint"]
     if "checkpoint" in run or "let_go" in run:
@@ -338,6 +340,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         generalised=[_generalised(g, len(sources)) for g in _field(data, "generalised", list, [])],
         checkpoint=checkpoint,
         let_go=let_go,
+        stopped=_named(data, "stopped", _SIGNAL, None),
     )
 
 

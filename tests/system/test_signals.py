@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.places import fixed_name_dir
 from tests.support.tracing import PY, process_state
 
 ROTRACE = [PY, "-m", "rotrace"]
@@ -235,3 +237,48 @@ def test_ctrl_c_at_a_terminal_ends_the_run_and_what_it_left_in_the_background(tm
     trace = json.loads((tmp_path / "t.json").read_text())
     assert any("received SIGINT" in w for w in trace["warnings"])
     assert any("left behind" in w for w in trace["warnings"]), trace["warnings"]
+
+
+# A server in a venv that writes a file into it at start and carries on when it cannot (gradio's
+# hash seed in its package), then serves until it is stopped
+TOLERATES_A_VENV_WRITE = textwrap.dedent("""
+    import os, sys, time
+    try:
+        open(os.path.join(sys.prefix, "seed.txt"), "w").close()
+    except OSError:
+        pass
+    open(f"{sys.argv[1]}/ready-{os.getpid()}-0", "w").close()
+    while True:
+        time.sleep(0.05)
+""")
+
+
+@pytest.mark.needs("bwrap")
+def test_a_run_stopped_by_rotrace_blames_no_write_for_its_end(tmp_path: Path) -> None:
+    """A server stopped by a SIGTERM to rotrace exits 143 (as it would under `docker stop`): the
+    report said "a venv write failed and the command failed: this is what stops it" of the venv
+    write it had carried on without. The trace says the run was stopped; the command's end is
+    still its status (bit 3), but no write is blamed for it."""
+    if not os.access("/srv", os.W_OK):
+        pytest.skip("needs a writable /srv")
+    venv, out = fixed_name_dir("rotrace-venv-", "/srv"), tmp_path / "out"  # a venv outside the allowlist
+    try:
+        out.mkdir()
+        subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True)
+        argv = [*ROTRACE, "run", "--read-only", "--keep-writes", "--allow", str(out), "--json",
+                str(tmp_path / "t.json"), "--", str(venv / "bin" / "python"), "-c", TOLERATES_A_VENV_WRITE,
+                str(out)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        proc = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 30
+        while not list(out.glob("ready-*")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the server did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        trace = json.loads((tmp_path / "t.json").read_text())
+        assert trace["stopped"] == "SIGTERM" and trace["exit_code"] == 128 + signal.SIGTERM, trace["warnings"]
+    finally:
+        shutil.rmtree(venv)
+    assert proc.returncode == 9, err  # a violation (the venv write), and the command's end
+    assert "this is what stops it" not in err and "carried on" in err, err

@@ -228,7 +228,7 @@ def render(
 
     if agg.violations:
         console.print()
-        last = agg.last_failure if header.command_failed else None  # what the exit most likely followed
+        last = agg.last_failure if header.failed_on_its_own else None  # what the exit most likely followed
         groups = sorted(agg.violations.values(), key=lambda g: (g.where != last, -g.count, g.where))
         shown = groups if verbose else groups[:_MORE_PLACES]
         console.print(Text(f"Violations, by where the fix applies ({len(groups)})", style="bold red"))
@@ -325,16 +325,16 @@ def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = 
         return Text(
             "      these writes failed and their writer carried on without them (Python runs without the"
             " bytecode it cannot write): still a violation, "
-            + ("not what stopped the command" if header.command_failed else "not what the command needed"),
+            + ("not what stopped the command" if header.failed_on_its_own else "not what the command needed"),
             style="yellow",
         )
-    if header.command_failed and last_failure not in (None, group.where):
+    if header.failed_on_its_own and last_failure not in (None, group.where):
         return Text(
             "      a venv write failed, but the last write that failed before the exit was in "
             + safe_text(last_failure or ""),
             style="yellow",
         )
-    if header.command_failed:
+    if header.failed_on_its_own:
         return Text(
             "      a venv write failed and the command failed: this is what stops it", style="bold red"
         )

@@ -104,6 +104,7 @@ def conclude(messages: Iterator[Message]) -> int:
             labels=dict(request.labels),
             secrets=secrets_in(os.environ),
             let_go=result.let_go,
+            stopped=signal_name(result.stopped_by),
         )
         if output.replacing:  # a checkpoint is there: the final trace replaces it whole too
             try:

@@ -47,3 +47,4 @@ class TraceResult(NamedTuple):
     directories: dict[bytes, DirState]  # before the first write in each
     landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
     let_go: bool = False  # run -p: the process was let go, still running (exit_code means nothing)
+    stopped_by: int | None = None  # the signal rotrace received that stopped the run (signals.py)

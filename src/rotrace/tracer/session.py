@@ -130,6 +130,7 @@ def trace_command(
         tracer.processes,
         tracer.directories.states,
         ruleset.abi if ruleset and options.writable is not None else None,
+        stopped_by=relay.stopped_by,
     )
 
 
