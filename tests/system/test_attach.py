@@ -76,6 +76,30 @@ def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tm
     assert any("goes on running" in w for w in trace["warnings"])
 
 
+def test_the_trace_records_the_attached_processs_environment_not_rotraces(tmp_path: Path) -> None:
+    """Attached from a shell with PYTHONDONTWRITEBYTECODE=1 to a server started without it, the
+    trace recorded rotrace's environment: the report said the setting was on and bytecode was
+    made all the same, and the plan mounted __pycache__ instead of setting it."""
+    server_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"APP_MODE": "x"}
+    server = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), "60"], env=server_env)
+    try:
+        while not (tmp_path / "tick-1").exists():
+            time.sleep(0.01)
+        env = os.environ | {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONOPTIMIZE": "1"}
+        argv = [*ROTRACE, "run", "-p", str(server.pid), "--json", str(tmp_path / "t.json")]
+        rotrace = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(1.0)
+        rotrace.send_signal(signal.SIGINT)
+        _, err = rotrace.communicate(timeout=20)
+        assert rotrace.returncode == 0, err
+    finally:
+        server.kill()
+        server.wait()
+    recorded = json.loads((tmp_path / "t.json").read_text())["environment"]
+    assert "PYTHONDONTWRITEBYTECODE" not in recorded and "PYTHONOPTIMIZE" not in recorded, recorded
+    assert recorded["uid"] == str(os.getuid()) and recorded.get("HOME") == os.environ.get("HOME"), recorded
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT], ids=["SIGINT", "SIGQUIT"])
 def test_a_process_let_go_has_no_exit_status_in_the_trace_the_report_or_a_merge(
     service: subprocess.Popen[bytes], tmp_path: Path, signum: int

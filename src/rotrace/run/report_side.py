@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from rotrace.environment import run_environment
+from rotrace.environment import process_environment, run_environment
 from rotrace.errors import EXIT_INTERNAL
 from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
@@ -41,7 +41,8 @@ def conclude(messages: Iterator[Message]) -> int:
     request = start.request
     output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_file)
     prepare(request.view)
-    environment = run_environment(also=RUN_SETTINGS)
+    attached = None if request.attach is None else process_environment(request.attach, RUN_SETTINGS)
+    environment = attached if attached is not None else run_environment(also=RUN_SETTINGS)
     diff_environment = environment if start.baseline is not None else None
     with Spool() as spool:
         enforced = request.options.writable is not None
