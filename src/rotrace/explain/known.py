@@ -49,6 +49,10 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # the tree its setting moves holds what the program reads (profiles, startup scripts): where
     # it held files before the run, the setting would run another program than was traced
     config: bool = False
+    # the program ignores its tree where it cannot write there (IPython: "not a writable
+    # location, using a temp directory"), its configuration with it: shipped read-only in the
+    # image, the configuration is lost as surely as under the setting
+    needs_writable: bool = False
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
     # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
@@ -386,6 +390,7 @@ KNOWN: tuple[Known, ...] = (
         path=r"/\.ipython(/|$)",
         env=(("IPYTHONDIR", "/tmp/ipython"),),
         config=True,
+        needs_writable=True,
     ),
     Known(
         id="jupyter-data",

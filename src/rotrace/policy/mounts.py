@@ -1655,12 +1655,26 @@ class MountPlanner:
         )
 
     def _held_config_notes(self) -> list[str]:
-        return [
-            f"{known.title}: {', '.join(f'{n}={v}' for n, v in known.env)} would move {tree}, which held"
-            f" files before the run that {known.who} reads (its configuration): the plan does not set it; put"
-            f" what it writes elsewhere by its own option, or ship {tree} as it must be in the image"
-            for known, tree in sorted(self._held_config.items(), key=lambda kv: kv[1])
-        ]
+        notes = []
+        for known, tree in sorted(self._held_config.items(), key=lambda kv: kv[1]):
+            settings = ", ".join(f"{n}={v}" for n, v in known.env)
+            note = (
+                f"{known.title}: {settings} would move {tree}, which held files before the run that"
+                f" {known.who} reads (its configuration): the plan does not set it; "
+            )
+            if known.needs_writable:  # read-only, the program drops the tree, configuration and all
+                name, value = known.env[0]
+                note += (
+                    f"{known.who} ignores {tree} where it cannot write there (its configuration with it),"
+                    f" so a read-only root loses it too: copy it where the app may write when it starts"
+                    f" (`cp -a {tree} {value} && export {name}={value}`), or mount a volume at {tree}"
+                    " that starts with what the image holds there"
+                )
+            else:
+                note += f"put what it writes elsewhere by its own option, or ship {tree} as it must"
+                note += " be in the image"
+            notes.append(note)
+        return notes
 
     def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
         """The run's settings that decide where, or whether, its programs write
