@@ -1150,6 +1150,20 @@ def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offere
     assert made.env.get("IPYTHONDIR") == "/tmp/ipython" and made.blocked == [], made
 
 
+def test_matplotlibs_setting_keeps_reading_a_matplotlibrc_the_home_held() -> None:
+    """MPLCONFIGDIR moves Matplotlib's configuration with its font cache: under the plan a
+    matplotlibrc in ~/.config/matplotlib was ignored (figure.dpi 42 became 100). Where that
+    directory held files, the plan also sets MATPLOTLIBRC to it; where it held none, not."""
+    cache = "/home/u/.cache/matplotlib/fontlist-v390.json"
+    held = _plan(event(cache), states={"/home/u/.cache/matplotlib": C, "/home/u/.config/matplotlib": C},
+                 environment={"HOME": "/home/u"})  # fmt: skip
+    assert held.env.get("MPLCONFIGDIR") == "/tmp/matplotlib", held
+    assert held.env.get("MATPLOTLIBRC") == "/home/u/.config/matplotlib", held
+    bare = _plan(event(cache), states={"/home/u/.cache/matplotlib": C, "/home/u/.config/matplotlib": A},
+                 environment={"HOME": "/home/u"})  # fmt: skip
+    assert bare.env.get("MPLCONFIGDIR") == "/tmp/matplotlib" and "MATPLOTLIBRC" not in bare.env, bare
+
+
 def test_data_the_command_keeps_renamed_to_a_name_it_freed_stays_its_data(tmp_path: Path) -> None:
     """dbm.dumb's commit: store.bak removed, store.dir (appended to) renamed onto it, store.dir
     written anew. store.bak holds kept data again: the directory is the data the command keeps

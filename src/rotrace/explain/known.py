@@ -53,6 +53,13 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # location, using a temp directory"), its configuration with it: shipped read-only in the
     # image, the configuration is lost as surely as under the setting
     needs_writable: bool = False
+    # directories under the home that the setting moves too, where the program reads its
+    # configuration (MPLCONFIGDIR: ~/.config/matplotlib beside the font cache in ~/.cache): where
+    # one holds files, the setting would run another program than was traced
+    config_dirs: tuple[str, ...] = ()
+    # settings that keep such a configuration read where it is when the setting moves the rest
+    # (`{dir}`: the directory that holds it): MATPLOTLIBRC for matplotlibrc
+    config_env: tuple[tuple[str, str], ...] = ()
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
     # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
@@ -377,9 +384,12 @@ KNOWN: tuple[Known, ...] = (
         title="Matplotlib's config and font cache",
         who="Matplotlib",
         why="Matplotlib writes its font cache under ~/.cache/matplotlib (or ~/.config/matplotlib)",
-        fix="MPLCONFIGDIR=/tmp/matplotlib (on a writable tmpfs), or build the font cache at image build time",
+        fix="MPLCONFIGDIR=/tmp/matplotlib (on a writable tmpfs; with MATPLOTLIBRC=~/.config/matplotlib where a"
+        " matplotlibrc is there, which MPLCONFIGDIR would hide), or build the font cache at image build time",
         path=r"/\.(cache|config)/matplotlib(/|$)",
         env=(("MPLCONFIGDIR", "/tmp/matplotlib"),),
+        config_dirs=(".config/matplotlib",),  # matplotlibrc, stylelib
+        config_env=(("MATPLOTLIBRC", "{dir}"),),  # the matplotlibrc in it
     ),
     Known(
         id="ipython",

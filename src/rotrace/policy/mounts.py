@@ -1451,7 +1451,8 @@ class MountPlanner:
             return False
         if all(p.reason is None and point in SCRATCH for _, point, p in found):
             return False
-        if self._moves_what_it_held(v):
+        kept = self._configuration_kept(v)
+        if kept is None and self._moves_what_it_held(v):
             return False
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
@@ -1467,6 +1468,7 @@ class MountPlanner:
                     return False  # not a name a build step can hold
                 builds.append((template, python, directory))
         self._env.update(known.env)
+        self._env.update(kept or {})
         for point, _ in targets:
             self._mounts.add(point)
         for template, python, directory in builds:
@@ -1487,12 +1489,41 @@ class MountPlanner:
         top = writer_top(v, text_of(v.event.path))
         return top is not None and is_under(text_of(v.venv), top)
 
+    def _held_config_dirs(self, known: Known) -> list[str]:
+        """Those of the writer's configuration directories in the home (`Known.config_dirs`)
+        that held files before the run."""
+        home = self._planner.home
+        held = []
+        for config in known.config_dirs if home else ():
+            directory = f"{(home or '').rstrip('/')}/{config}"
+            if self._noted("held", directory, self._planner.held_content(directory)):
+                held.append(directory)
+        return held
+
+    def _configuration_kept(self, v: Verdict) -> dict[str, str] | None:
+        """The settings that keep the writer reading its configuration where it is, for each of
+        its configuration directories that held files (`Known.config_env`: MATPLOTLIBRC beside
+        MPLCONFIGDIR); None where none held any, or none has such a setting."""
+        known = v.explanation
+        if known is None or not known.config_env:
+            return None
+        held = self._held_config_dirs(known)
+        if not held:
+            return None
+        return {name: value.replace("{dir}", held[0]) for name, value in known.config_env}
+
     def _moves_what_it_held(self, v: Verdict) -> bool:
         """The write's setting would move the tree its program reads its configuration from
         (`Known.config`), which held files before the run (the tree's top, or the directory
         written in): it would lose them, and the app would run otherwise than traced."""
         known, tree = v.explanation, setting_top(v)
-        if known is None or not known.config or tree is None:
+        if known is None:
+            return False
+        for directory in self._held_config_dirs(known):
+            if directory != tree:
+                self._held_config[known] = directory
+                return True
+        if not known.config or tree is None:
             return False
         for directory in dict.fromkeys((tree, os.path.dirname(text_of(v.event.path)) or "/")):
             held = self._planner.held_content(directory)
