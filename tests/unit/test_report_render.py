@@ -70,3 +70,24 @@ def test_a_fix_with_no_setting_is_not_called_a_setting(capsys: pytest.CaptureFix
     said = capsys.readouterr().err
     assert "packages installed at run time (3): to avoid the mount: install at build time" in said, said
     assert "a setting avoids" not in said and not any("a setting avoids" in n for n in _notes(plan))
+
+
+def test_a_setting_the_plan_makes_is_said_under_what_to_change(capsys: pytest.CaptureFixture[str]) -> None:
+    """`uv run` under --read-only died on its cache (~/.cache/uv): the plan sets UV_CACHE_DIR and
+    mounts /tmp for it, but "What to change" said only "writable mounts: /tmp", which alone does
+    not fix it. The settings the plan makes are listed there too; those it keeps as the run had
+    them are not (nothing to change)."""
+    cache = event("/root/.cache/uv/sdists-v9/.git", "create", "EROFS", exe=b"/usr/bin/uv")
+    verdicts = classify(cache)
+    pipeline = Pipeline("/srv/app", {b"/root/.cache/uv": DirState.CONTENT})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(command=["uv", "run", "app"], cwd="/srv/app", exit_code=2,
+                         environment={"HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    assert plan.changed.get("UV_CACHE_DIR") == "/tmp/uv-cache", plan
+    present(header, aggregate, plan, View(github=False), 1)
+    said = capsys.readouterr().err
+    what = said.split("What to change", 1)[1].split("Violations", 1)[0]
+    assert "→ settings: UV_CACHE_DIR=/tmp/uv-cache" in what and "PYTHONDONTWRITEBYTECODE" not in what, said

@@ -145,6 +145,9 @@ class MountPlan:
     blocked: list[Blocked] = field(default_factory=list)
     settings: dict[Known, int] = field(default_factory=dict)  # known writers behind mounted writes
     env: dict[str, str] = field(default_factory=dict)  # settings to apply (NAME -> value)
+    # those of `env` the plan chose (a known writer's, TMPDIR), not kept as the run had them: a
+    # change to make, where the others are to keep
+    changed: dict[str, str] = field(default_factory=dict)
     build_steps: list[str] = field(default_factory=list)  # shell commands for the image's build
     # each build step as data (`{dir}`, `{python}` in its template): --map rewrites the paths
     build: list[BuildStep] = field(default_factory=list)
@@ -1677,6 +1680,7 @@ class MountPlanner:
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
             settings=dict(self._settings),
             env=dict(sorted({**kept, **self._env}.items())),  # the plan's own setting wins
+            changed=dict(sorted(self._env.items())),
             build_steps=build_steps,
             build=build,
             created=[m for m in mounts if self._planner.made_by_command(m)],

@@ -50,7 +50,7 @@ def verdict_line(agg: Aggregate, header: TraceHeader) -> Text:
 
 
 def _what_to_change(plan: MountPlan, console: Console) -> None:
-    if not (plan.blocked or plan.mounts or plan.settings):
+    if not (plan.blocked or plan.mounts or plan.settings or plan.changed):
         return
     console.print()
     console.print(Text("What to change", style="bold"))
@@ -74,7 +74,11 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
         line.append(safe_text(", ".join(m + (" (filled first with what it held)" if m in plan.seeded else "")
                                         for m in kept)))  # fmt: skip
         _print(console, line, 2)
-    if plan.mounts:
+    if plan.changed:  # the plan's own settings, which its mounts hold only with
+        line = Text("→ settings: ", style="green")
+        line.append(safe_text(" ".join(f"{name}={value}" for name, value in plan.changed.items())))
+        _print(console, line, 2)
+    if plan.mounts or plan.changed:
         console.print(
             Text("    `rotrace allowlist TRACE --format k8s|docker|compose|policy` writes them", style="dim")
         )
