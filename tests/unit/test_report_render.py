@@ -91,3 +91,15 @@ def test_a_setting_the_plan_makes_is_said_under_what_to_change(capsys: pytest.Ca
     said = capsys.readouterr().err
     what = said.split("What to change", 1)[1].split("Violations", 1)[0]
     assert "→ settings: UV_CACHE_DIR=/tmp/uv-cache" in what and "PYTHONDONTWRITEBYTECODE" not in what, said
+
+
+def test_a_venv_write_no_known_writer_explains_gets_a_fix_all_the_same(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """gradio writes hash_seed.txt into its package in the venv: "no mount can make it
+    writable", and no fix, where every known writer's venv write has one."""
+    seed = event(f"{VENV}/lib/python3.11/site-packages/gradio/hash_seed.txt", exe=b"/usr/bin/python3.11")
+    said = _report(capsys, seed, exit_code=0)
+    what = said.split("What to change", 1)[1].split("Violations", 1)[0]
+    assert "no mount can make it writable" in what, said
+    assert "fix: have the file made when the image is built" in what, said

@@ -49,6 +49,13 @@ def verdict_line(agg: Aggregate, header: TraceHeader) -> Text:
     return line
 
 
+# A venv's writer no known writer's entry explains (gradio's hash seed in its package)
+_UNKNOWN_VENV_FIX = (
+    "fix: have the file made when the image is built (run the program once in the build, so that"
+    " the venv holds it), or point the program's own option for it outside the venv"
+)
+
+
 def _what_to_change(plan: MountPlan, console: Console) -> None:
     if not (plan.blocked or plan.mounts or plan.settings or plan.changed):
         return
@@ -63,6 +70,8 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
             fix = Text(f"fix ({known.title}, {count:,}): ", style="green")
             fix.append(known.fix, style="")
             _print(console, fix, 6)
+        if b.kind == "venv" and not b.explanations:  # a writer no entry of the table knows
+            _print(console, Text(_UNKNOWN_VENV_FIX, style="green"), 6)
     scratch = [m for m in plan.mounts if m not in plan.persistent]
     kept = [m for m in plan.mounts if m in plan.persistent]
     if scratch:
