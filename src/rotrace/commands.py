@@ -88,7 +88,7 @@ def check(
         raise BadOption(f"--json {json_path} is the trace it re-classifies: write it to another file")
     if policy is None and not allow:
         policy = find_policy(os.getcwd())
-        if policy is not None:
+        if policy is not None and not view.quiet:  # -q: the verdicts alone
             print(safe_text(f"rotrace: policy {policy} (found from this directory upward)"), file=sys.stderr)
     if update:
         if policy is None:
@@ -217,7 +217,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     allowlist = build_allowlist(allow, loaded, project=project)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
     relative = relative or (loaded is not None and loaded.relative)
-    if relative and view is not None:
+    if relative and view is not None and not view.quiet:
         where = (
             f"the traced project directory {project}" if project else "this directory (the trace has none)"
         )

@@ -234,3 +234,21 @@ def test_diff_says_the_command_failed_where_it_succeeded_before(
     assert diff(str(tmp_path / "failed.json"), str(tmp_path / "ok.json"), View()) == 0  # it mends
     assert diff(str(tmp_path / "ok.json"), str(tmp_path / "killed.json"), View(quiet=True)) == 8
     assert "✗ the command failed, where it succeeded before" in capsys.readouterr().out
+
+
+def test_check_quiet_says_the_verdicts_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check -q` with a policy found from this directory (relative entries) said three
+    `rotrace:` lines before each verdict; -q prints the verdict lines (each trace named where
+    there are several)."""
+    from rotrace.commands import check
+
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["data"]\n')
+    first = _saved(tmp_path, "one.json", *classify(event("/srv/app/data/x")))
+    second = _saved(tmp_path, "two.json", *classify(event("/srv/app/data/y")))
+    monkeypatch.chdir(tmp_path)
+    assert check([first, second], [], None, None, View(github=False, quiet=True)) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert said == [f"rotrace: {first}", said[1], f"rotrace: {second}", said[3]], said
+    assert all(line.startswith("✓ no violations") for line in (said[1], said[3])), said

@@ -732,6 +732,7 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
     if diff.disappeared:
         _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
     if diff.new_violations:
-        console.print(Text(f"✗ {len(diff.new_violations)} new violations", style="bold red"))
+        n = len(diff.new_violations)
+        console.print(Text(f"✗ {n} new violation{'s' if n != 1 else ''}", style="bold red"))
     if diff.newly_failed:
         console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))

@@ -74,7 +74,7 @@ def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
     console = console_for(err)
     if view.quiet:
         n = len(diff.new_violations)
-        console.print(Text(f"✗ {n} new violations" if n else "✓ no new violations"))
+        console.print(Text(f"✗ {n} new violation{'s' if n != 1 else ''}" if n else "✓ no new violations"))
         if diff.newly_failed:
             console.print(Text("✗ the command failed, where it succeeded before"))
         return
