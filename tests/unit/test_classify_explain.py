@@ -699,6 +699,19 @@ def test_a_pid_joined_to_a_per_run_number_is_per_run_whatever_its_length() -> No
     assert diff_traces(run("patch1796586596-25644"), run("patch1796586600-5")).new_violations == []
     other = diff_traces(run("patch1796586596-25644"), run("stash1796586600-5")).new_violations
     assert [c.path for c in other] == ["/srv/cache/stash*"], other
+    # against a merged baseline of three runs on a host: a glob of 10 and 4 digits, which the
+    # container's pid does not fit; compared by its names' form, as they are
+    from rotrace.merge.generalise import Family
+
+    made = Family({"patch1796586596-4330": 1, "patch1796586601-4391": 2, "patch1796586607-4420": 4}).glob()
+    assert made is not None
+    glob = f"/srv/cache/{made[0]}"
+    merged = Changes("/app", generalised=(glob,))
+    for v in classify(event(glob)):
+        merged.add(v)
+    assert diff_traces(merged, run("patch1796586650-5")).new_violations == []
+    stash = diff_traces(merged, run("stash1796586650-5")).new_violations
+    assert [c.path for c in stash] == ["/srv/cache/stash*"], stash
 
 
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:

@@ -6,6 +6,7 @@ names show they are one (`_per_run`), never two names both traces could write.""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -98,6 +99,7 @@ class Changes:
         self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
         self._folded_count = 0
         self.globs = [_relative(g, cwd) for g in generalised]
+        self._glob_set = frozenset(self.globs)
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
@@ -216,7 +218,7 @@ class Changes:
         its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
         if exact in self._temporary:
             return _temporary(exact)
-        return _run_name(exact)
+        return _glob_form(exact) if exact in self._glob_set else _run_name(exact)
 
     def _transient(self, exact: str) -> None:
         """`exact`, made in the run, is gone again: the writes noted under its name are moved to
@@ -447,6 +449,25 @@ def _run_name(path: str) -> str:
     return general if all(_shows(head, mine) for head, mine, _ in parts) else path
 
 
+def _glob_form(glob: str) -> str:
+    """A merged glob's per-run form (`_run_name`), as each name it stands for shows it: a glob of
+    digits (`patch[0-9]x10-[0-9]x4`, a time and a pid) is compared as one of its names would be
+    (`patch*`), so that a run whose pid has fewer digits (in a container) pairs with it as with
+    any of its runs. Each digit class the form keeps stays a class (`job-[0-9][0-9][0-9]`); a
+    glob of other classes is compared as its text is."""
+    directory, slash, name = glob.rpartition("/")
+    places = glob_places(name)
+    classes = {place for place in places if len(place) > 1}
+    if classes != {"[0-9]"}:
+        return _run_name(glob)
+    sample = "".join("1" if len(place) > 1 else place for place in places)  # a digit a date or time may hold
+    head, slash, shown = _run_name(directory + slash + sample).rpartition("/")
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, sample, shown, autojunk=False).get_opcodes():
+        out.append("".join(places[i1:i2]) if tag == "equal" else shown[j1:j2])
+    return head + slash + "".join(out)
+
+
 def _known_form(path: str, general: str) -> str:
     """A path whose name its maker draws afresh (`.tmpAbC123`, uv's archive ids) as its glob:
     the name, and each directory whose name shows it is a per-run one; `app_data/` above
@@ -669,8 +690,8 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
         # per-run form: kedro's `*T19.41.[0-9][0-9].[0-9][0-9][0-9]Z`)
         key = (
             op,
-            path if made_and_gone or merged == exact else changes.compared(_run_name(merged)) or merged,
-            changes.compared(_run_name(merged_target))
+            path if made_and_gone or merged == exact else changes.compared(_glob_form(merged)) or merged,
+            changes.compared(_glob_form(merged_target))
             if merged_target is not None and merged_target != exact_target and target == shown_target
             else target,
         )
