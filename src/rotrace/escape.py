@@ -52,11 +52,12 @@ NOT_PLAIN = Lazy(
 CI_COMMAND = Lazy(r"#(?=#(?:vso|teamcity)?\[)", re.IGNORECASE)
 
 
-# GitHub's workflow commands (the runner reads their names in any case): `::name` then a blank
-# or `::`; the `:` before them is the one escaped
+# GitHub's workflow commands (the runner reads their names in any case): `::name` then a blank,
+# `::`, or the name's end (what follows it in a line is another field's: a rename's ` -> x::y`);
+# the `:` before them is the one escaped
 GITHUB_COMMAND = Lazy(
     r":(?=:(?:error|warning|notice|debug|group|endgroup|add-mask|stop-commands|set-output|save-state"
-    r"|add-path|set-env|add-matcher|remove-matcher|echo)(?:\s|::))",
+    r"|add-path|set-env|add-matcher|remove-matcher|echo)(?:\s|::|$))",
     re.IGNORECASE,
 )
 

@@ -182,13 +182,15 @@ def test_a_name_wrapped_or_folded_anywhere_starts_no_workflow_command(text: str)
     """A report wrapped at a terminal's width can start a line at any blank of a name, and one
     folded at any character: rotrace in `docker run -t` in a GitHub step, where no variable says
     the log runs commands, printed `x ::error::forged` over two lines, the second a command. No
-    piece of the escaped text, its blanks trimmed, starts with a workflow command; `::` that
+    piece of the escaped text, its blanks trimmed, starts with a workflow command, even with
+    another field after it in the line (`AAA::stop-commands -> out/x::y`, a rename); `::` that
     starts none is left as it is (a pytest node id)."""
     shown = safe_text(text)
     assert safe_text(shown) == shown
-    for start in range(len(shown)):
-        assert not _WORKFLOW_COMMAND.match(shown[start:].lstrip()), (text, shown, start)
-    if not _WORKFLOW_COMMAND.search(text) and not text.lstrip().startswith("::"):
+    line = shown + " -> x::y"  # a field after it in the line: a rename's target
+    for start in range(len(line)):
+        assert not _WORKFLOW_COMMAND.match(line[start:].lstrip()), (text, shown, start)
+    if not _WORKFLOW_COMMAND.search(text + " ") and not text.lstrip().startswith("::"):
         assert shown == text.replace("\t", "\\x09")
 
 
