@@ -48,13 +48,21 @@ _LAST = frozenset({
     "pass", "auth", "authorization", "bearer", "cookie", "cookies", "creds", "otp", "apikey", "accesskey",
     "secretkey", "privatekey", "authkey", "passin", "passout", "storepass", "keypass", "srcstorepass",
     "deststorepass", "srckeypass", "destkeypass", "pw", "jwt", "passcode", "passkey", "psk", "privkey",
-    "mnemonic", "pat",
+    "mnemonic", "pat", "seedphrase", "keyphrase", "mnemonicphrase", "recoveryphrase",
 })  # fmt: skip
 # Two words that say secret together (`--pass-phrase`, `--seed-phrase`, `--client-key-data`)
 _SECRET_PAIRS = frozenset({
     ("pass", "phrase"), ("pass", "word"), ("pass", "code"), ("pass", "key"), ("seed", "phrase"),
-    ("key", "data"), ("priv", "key"),
+    ("key", "data"), ("priv", "key"), ("mnemonic", "phrase"), ("recovery", "phrase"), ("wallet", "phrase"),
+    ("key", "phrase"), ("secret", "phrase"), ("totp", "seed"), ("otp", "seed"), ("totp", "secret"),
 })  # fmt: skip
+# A variable's or an option's last word glued to a password's short name (DBPWD, --rootpw,
+# --adminpwd), but not the working directory's (PWD, OLDPWD)
+_PW_ENDS = ("pwd", "pw")
+_NOT_PW = frozenset({"pwd", "oldpwd"})
+# An option's last word that says how its value is written (--private-key-hex, --token-b64):
+# the name before it says what the value is
+_OPTION_FORMAT = re.compile(r"(?P<head>.*[A-Za-z0-9])[-_.](?P<form>[A-Za-z0-9]+)")
 # A variable's last word that ends in "pass" (SSHPASS, sshpass -e's; DBPASS), but not these words
 _PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "keepass", "askpass"})
 # Variables whose names do not say so: a personal access token (GH_PAT), Docker's credentials,
@@ -71,7 +79,7 @@ _TOKEN_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_TOKEN_")
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared", "application", "functions", "private",
                         "signing", "service", "priv", "enc", "hmac", "unseal", "customer",
-                        "sse"})  # fmt: skip
+                        "sse", "sign"})  # fmt: skip
 # The last word says the value is where a secret is, or how it is used, not the secret.
 _NOT_SECRET = frozenset({
     "file", "files", "path", "paths", "dir", "directory", "sock", "socket", "url", "uri", "endpoint",
@@ -121,6 +129,9 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
     head, _, form = name.rpartition("_")
     if head and form.lower() in _FORMATS and _IDENTIFIER.fullmatch(name):  # GCP_CREDS_JSON, SSH_KEY_B64,
         return _secret_name(head, option, query)  # TF_VAR_key_pem: the content of what the name before says
+    formatted = _OPTION_FORMAT.fullmatch(name) if option and len(words) > 1 else None
+    if formatted and formatted["form"].lower() in _FORMATS and _secret_name(formatted["head"], option, query):
+        return True  # --private-key-hex, --token-b64
     if option and not env and len(words) > 1 and words[0] in _NOT_OPTION:
         return False
     if any(strong in w for w in words for strong in _STRONG) or _SECRET_PAIRS.intersection(pairwise(words)):
@@ -133,10 +144,14 @@ def _secret_name(name: str, option: bool, query: bool) -> bool:
             return True
         if "_".join(words[-3:]) in _SECRET_VARIABLES or (last.endswith("pass") and last not in _PASS_WORDS):
             return True
+        if last.endswith(_PW_ENDS) and not (len(words) == 1 and last in _NOT_PW):  # DBPWD, LDAP_ROOTPW
+            return True
         return last in _LAST or (len(words) > 1 and last in ("key", "pwd"))
     if last.endswith("token") or last in _LAST or last == "pwd":
         return True
     if last.endswith("pass") and last not in _PASS_WORDS:  # --dbpass, as DBPASS
+        return True
+    if last.endswith(_PW_ENDS) and last not in _NOT_PW:  # --dbpwd, --rootpw, --adminpwd
         return True
     if last in ("sig", "signature"):  # ?sig=, X-Amz-Signature=, Signature=; not --signature FILE
         return not option

@@ -66,6 +66,8 @@ _SECRET_VARIABLES = ["UV_PUBLISH_TOKEN", "UV_PUBLISH_PASSWORD", "UV_INDEX_PRIVAT
                      "PYTHON_KEYRING_PASSPHRASE", "XDG_SECRET", "ACCESS_KEY", "API_KEY", "SECRET_KEY_BASE",
                      "REGISTRY_AUTH", "HTTP_AUTHORIZATION", "PIP_INDEX_CREDENTIALS", "SSHPASS", "DBPASS",
                      "GH_PAT", "GITLAB_PAT", "JWT", "APP_JWT", "DOCKER_AUTH_CONFIG", "PW",
+                     "ROOTPW", "DBPWD", "LDAP_ROOTPW", "SEEDPHRASE", "MNEMONIC_PHRASE", "RECOVERY_PHRASE",
+                     "TOTP_SEED",
                      # the content of a secret, in a format the last word names
                      "MY_SVC_CREDS_JSON", "SSH_KEY_B64", "GCP_SA_KEY_JSON", "TLS_KEY_PEM",
                      "DB_PASSWORD_TXT", "TF_VAR_gcp_creds_json", "TF_VAR_private_key_pem", "SSH_KEY_ASC",
@@ -77,7 +79,7 @@ _PLAIN_VARIABLES = ["HOME", "PATH", "USER", "TMPDIR", "VIRTUAL_ENV", "PWD", "OLD
                     "XDG_RUNTIME_DIR", "UV_INSECURE_HOST", "PIP_CLIENT_CERT", "KEYTAB_PATH", "PROXY_BYPASS",
                     "DOCKER_CONFIG", "PATH_PREFIX", "DESKTOP_SESSION", "XDG_SESSION_TYPE",
                     "SESSION_MANAGER", "DBUS_SESSION_BUS_ADDRESS", "CONFIG_JSON", "APP_SETTINGS_YAML",
-                    "TLS_CERT_PEM", "KEY_JSON"]  # fmt: skip
+                    "TLS_CERT_PEM", "KEY_JSON", "SEED", "RANDOM_SEED"]  # fmt: skip
 
 
 def _authority(host: str, port: int | None) -> str:
@@ -234,6 +236,8 @@ _SECRET_OPTIONS = [
     # spelt apart, or as words the others do not hold: each was kept whole in a trace
     "pass-phrase", "dbpass", "privkey", "priv-key", "passcode", "passkey", "pat", "psk", "mnemonic",
     "seed-phrase", "hmac-key", "enc-key", "sse-c-key", "sse-customer-key", "unseal-key", "client-key-data",
+    "dbpwd", "rootpw", "adminpwd", "mnemonic-phrase", "recovery-phrase", "private-key-hex", "token-b64",
+    "seedphrase", "keyphrase", "totp-seed", "sign-key",
 ]  # fmt: skip
 
 
@@ -626,6 +630,7 @@ def test_what_holds_no_secret_is_left_as_it_was(value: str) -> None:
         ["pip", "install", "pkg @ file:///tmp/pkg", "--index-url", "https://pypi.org/simple"],
         ["llm", "--max-tokens", "100", "--token-limit", "5"],
         ["proxy", "--bypass", "localhost", "--pass-through", "stdout", "--compass", "north"],
+        ["train", "--seed", "42", "--search-phrase", "hello world", "--output-json", "out.json"],
         ["gpg", "--passphrase-file", "pw.txt", "--pinentry-mode", "loopback", "--path", "x"],
     ],
 )  # fmt: skip
