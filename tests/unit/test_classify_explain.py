@@ -714,6 +714,28 @@ def test_a_pid_joined_to_a_per_run_number_is_per_run_whatever_its_length() -> No
     assert [c.path for c in stash] == ["/srv/cache/stash*"], stash
 
 
+def test_a_name_that_stays_is_never_the_same_write_as_a_temporary_one() -> None:
+    """The baseline saves settings.json atomically (mkstemp in the directory, renamed onto it);
+    the run does the same and leaves an executable `12345678` (a date, a UUID) there: its per-run
+    form and the temporary file's were one key, "no change". A name that stays is a new write
+    where the baseline's names of that form were all made and gone again."""
+
+    def made(path: str) -> FileEvent:
+        return event(path)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC")
+
+    def saved(draw: str) -> list[FileEvent]:
+        return [made(f"/srv/etc/app/tmp{draw}"),
+                event(f"/srv/etc/app/tmp{draw}", "rename", 0, target="/srv/etc/app/settings.json",
+                      syscall="rename")]  # fmt: skip
+
+    base = changes_of("/app", classify(*saved("k3x_q9zb")))
+    assert diff_traces(base, changes_of("/app", classify(*saved("q8z1m0bd")))).new_violations == []
+    for name in ("12345678", "2026-12-06", "3f2504e0-4f89-11d3-9a0c-0305e82c3301"):
+        run = changes_of("/app", classify(*saved("q8z1m0bd"), event(f"/srv/etc/app/{name}")))
+        found = diff_traces(base, run).new_violations
+        assert [c.path for c in found] == [f"/srv/etc/app/{name}"], (name, found)
+
+
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:
     """A baseline wrote data/tmpab12cd34; the new run wrote it and data/tmpzz99yy88 (a key):
     both folded to one key of per-run names, "no change". The name both wrote is no per-run

@@ -599,8 +599,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     """Writes compared by their names; those only one trace has are the same write where both
     have it as a glob of per-run names (a temporary name, a pid, a merged trace's glob). A name
     both traces write is no per-run name: two of one shape (`app_data`, `job_lock`) stay apart."""
-    before = _keyed(old, _Globs(old.globs))
-    after = _keyed(new, _Globs(new.globs, old.globs))
+    before, before_lasting = _keyed(old, _Globs(old.globs))
+    after, after_lasting = _keyed(new, _Globs(new.globs, old.globs))
     went = [k for k in before if k not in after]
     came = [k for k in after if k not in before]
     went_general: dict[_Key, list[_Key]] = {}
@@ -636,8 +636,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     gone = [c for c in gone if id(c) not in shape_paired]
     became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
     extra, lost = _stable(old, new), _stable(new, old)
-    appeared += extra
-    gone += lost
+    appeared += extra + _lasting(before, before_lasting, after, after_lasting)
+    gone += lost + _lasting(after, after_lasting, before, before_lasting)
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
@@ -676,9 +676,34 @@ def _stable(old: Changes, new: Changes) -> list[Change]:
     return found
 
 
-def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
-    """The trace's changes by their keys, each name a merged glob matches written as the glob."""
+def _lasting(
+    old: dict[_Key, Change],
+    old_lasting: dict[_Key, dict[tuple[str, str | None], bool]],
+    new: dict[_Key, Change],
+    new_lasting: dict[_Key, dict[tuple[str, str | None], bool]],
+) -> list[Change]:
+    """The names that stay in `new` under a key of per-run names where `old` had only names made
+    and gone again: the baseline's mkstemp file renamed onto settings.json (`cfg/*`) and the
+    run's `cfg/12345678` that stays were one key, "no change". Each is a new write."""
+    found = []
+    for key, names in new_lasting.items():
+        if key not in old or key in old_lasting or not names:
+            continue
+        for (exact, exact_target), violation in sorted(names.items(), key=lambda n: (n[0][0], n[0][1] or "")):
+            change = Change(key[0], exact, target=exact_target, violation=violation)
+            change.errnos |= new[key].errnos
+            found.append(change)
+    return found
+
+
+def _keyed(
+    changes: Changes, globs: _Globs
+) -> tuple[dict[_Key, Change], dict[_Key, dict[tuple[str, str | None], bool]]]:
+    """The trace's changes by their keys, each name a merged glob matches written as the glob;
+    and for each key that holds names which stay (not made and gone again), those names (a key's
+    names past what a trace keeps count as one that stays: they cannot be told)."""
     keyed: dict[_Key, Change] = {}
+    lasting: dict[_Key, dict[tuple[str, str | None], bool]] = {}
     for (op, shown, shown_target), change in changes.by_key.items():
         exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
         path, target = changes.compared(shown) or shown, changes.compared(shown_target)
@@ -696,7 +721,14 @@ def _keyed(changes: Changes, globs: _Globs) -> dict[_Key, Change]:
             else target,
         )
         keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
-    return keyed
+        if not made_and_gone:  # names that stay: the key's own, or those folded into it
+            names = changes.folded.get((op, shown, shown_target))
+            stay = lasting.setdefault(key, {})
+            if not names:
+                stay[(exact, exact_target)] = change.violation
+            else:
+                stay.update({n: v for n, v in names.items() if not changes._below_temporary(n[0])})
+    return keyed, lasting
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
