@@ -663,6 +663,14 @@ def test_a_stamped_directory_pairs_with_the_next_runs_and_with_a_merged_glob_of_
     baseline = changes(merged, globs=(f"/srv/out/{glob[0]}",))
     fourth = changes("/srv/out/2026-12-06T19.41.52.720Z/summary.txt")
     assert diff_traces(baseline, fourth).new_violations == []
+    # three runs within one hour: the merged glob keeps the hour (13-[0-9][0-9]-[0-9][0-9]); a run
+    # on another day at another hour pairs with it all the same
+    hours = Family({"13-41-21": 1, "13-47-35": 2, "13-52-48": 4}).glob()
+    assert hours is not None
+    hydra = f"/srv/outputs/2026-12-06/{hours[0]}"
+    merged_hours = changes(f"{hydra}/.hydra/config.yaml", globs=(hydra,))
+    later = changes("/srv/outputs/2026-12-08/09-12-44/.hydra/config.yaml")
+    assert diff_traces(merged_hours, later).new_violations == []
     versions = diff_traces(changes("/srv/pkg-18.12.01/x"), changes("/srv/pkg-18.13.02/x")).new_violations
     assert [c.path for c in versions] == ["/srv/pkg-18.13.02/x"], versions
 

@@ -218,7 +218,7 @@ class Changes:
         its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
         if exact in self._temporary:
             return _temporary(exact)
-        return _glob_form(exact) if exact in self._glob_set else _run_name(exact)
+        return _glob_form(exact) if self.globs and "[" in exact else _run_name(exact)
 
     def _transient(self, exact: str) -> None:
         """`exact`, made in the run, is gone again: the writes noted under its name are moved to
@@ -450,22 +450,23 @@ def _run_name(path: str) -> str:
 
 
 def _glob_form(glob: str) -> str:
-    """A merged glob's per-run form (`_run_name`), as each name it stands for shows it: a glob of
-    digits (`patch[0-9]x10-[0-9]x4`, a time and a pid) is compared as one of its names would be
-    (`patch*`), so that a run whose pid has fewer digits (in a container) pairs with it as with
-    any of its runs. Each digit class the form keeps stays a class (`job-[0-9][0-9][0-9]`); a
-    glob of other classes is compared as its text is."""
-    directory, slash, name = glob.rpartition("/")
-    places = glob_places(name)
+    """A path holding a merged glob, in its per-run form (`_run_name`), as each name the glob
+    stands for shows it: a glob of digits (`patch[0-9]x10-[0-9]x4`, a time and a pid; a time of
+    day whose hour all the runs shared, `13-[0-9][0-9]-[0-9][0-9]/`) is compared as one of its
+    names would be (`patch*`, `*/`), so that a run whose pid has fewer digits (in a container),
+    or made at another hour, pairs with it as with any of its runs. Each digit class the form
+    keeps stays a class (`job-[0-9][0-9][0-9]`); a glob of other classes is compared as its
+    text is."""
+    places = glob_places(glob)
     classes = {place for place in places if len(place) > 1}
     if classes != {"[0-9]"}:
         return _run_name(glob)
     sample = "".join("1" if len(place) > 1 else place for place in places)  # a digit a date or time may hold
-    head, slash, shown = _run_name(directory + slash + sample).rpartition("/")
+    shown = _run_name(sample)
     out = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, sample, shown, autojunk=False).get_opcodes():
         out.append("".join(places[i1:i2]) if tag == "equal" else shown[j1:j2])
-    return head + slash + "".join(out)
+    return "".join(out)
 
 
 def _known_form(path: str, general: str) -> str:
