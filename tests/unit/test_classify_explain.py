@@ -688,6 +688,12 @@ def test_a_file_there_before_the_run_and_replaced_twice_is_no_temporary_name() -
     def made(path: str) -> FileEvent:
         return event(path)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC")
 
+    # virtualenv's pyvenv.cfg: made with O_EXCL, removed, made again (a merge folds the two
+    # makes into one, after the removal): it stays, so it is no temporary name either
+    venv = changes_of("/app", classify(made("/app/v/pyvenv.cfg"), delete("/app/v/pyvenv.cfg"),
+                                       made("/app/v/pyvenv.cfg")))  # fmt: skip
+    folded = changes_of("/app", classify(delete("/app/v/pyvenv.cfg"), made("/app/v/pyvenv.cfg")))
+    assert diff_traces(folded, venv).appeared == [] and diff_traces(venv, folded).appeared == [], venv.by_key
     run = changes_of("/app", classify(*[delete("/app/a.txt"), made("/app/a.txt")] * 2))
     assert sorted(run.by_key) == [("create", "$CWD/a.txt", None), ("delete", "$CWD/a.txt", None)], run.by_key
     merged = changes_of("/app", classify(delete("/app/a.txt"), made("/app/a.txt")))

@@ -82,7 +82,7 @@ class Changes:
     ) -> None:
         self.cwd = cwd
         self.environment = environment or {}
-        self.by_key: dict[_Key, Change] = {}
+        self._by_key: dict[_Key, Change] = {}
         self.examples: dict[_Key, tuple[str, str | None]] = {}
         # names the run made, with the keys their writes were noted under (until gone again);
         # those made whose writes are noted by their per-run form (`_run_name`); and those gone
@@ -90,6 +90,9 @@ class Changes:
         self._made: dict[str, set[_Key]] = {}
         self._formed: set[str] = set()
         self._found: set[str] = set()  # names there before the run (removed before it made them)
+        # temporary names whose writes are still under their own names: made again, they are
+        # no temporary names (`_transient`)
+        self._gone: dict[str, None] = {}
         self._temporary: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
@@ -129,8 +132,11 @@ class Changes:
         succeeded = e.result is not None and e.result >= 0 and not e.failed
         made = succeeded and _makes_anew(e.op, flags)
         if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
+            if exact in self._gone:  # made again before its writes moved: they stay its own
+                del self._gone[exact]
             self._temporary.discard(exact)
         if succeeded and e.op == "rename" and exact_target is not None:  # (a link's target is its old name)
+            self._gone.pop(exact_target, None)
             self._temporary.discard(exact_target)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else _run_name(exact_target))
@@ -149,9 +155,9 @@ class Changes:
                     names = self.folded[key] = None
             if names is not None:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
-        change = self.by_key.get(key)
+        change = self._by_key.get(key)
         if change is None:
-            change = self.by_key[key] = Change(key[0], key[1], target=key[2])
+            change = self._by_key[key] = Change(key[0], key[1], target=key[2])
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
         change.errnos.add(v.event.outcome)
         change.violation = change.violation or v.violation
@@ -216,22 +222,40 @@ class Changes:
     def _shown(self, exact: str) -> str:
         """The name a write is compared by: a temporary name (made and gone again in the run) as
         its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
-        if exact in self._temporary:
+        if exact in self._temporary and exact not in self._gone:
             return _temporary(exact)
         return _glob_form(exact) if self.globs and "[" in exact else _run_name(exact)
 
+    @property
+    def by_key(self) -> dict[_Key, Change]:
+        """The writes by key, once the names made and gone again by the run's end are in their
+        temporary forms (`_settle`)."""
+        while self._gone:
+            self._settle(next(iter(self._gone)))
+        return self._by_key
+
     def _transient(self, exact: str) -> None:
-        """`exact`, made in the run, is gone again: the writes noted under its name are moved to
-        its temporary form, whatever it was named (sed's sedXXXXXX, zip's ziXXXXXX, rsync's
-        .NAME.XXXXXX, gcc's ccXXXXXX.s, git's refs_XXXXXX: two runs draw two names)."""
+        """`exact`, made in the run, is gone again: a temporary name, unless the run makes it
+        again (virtualenv's pyvenv.cfg made with O_EXCL, removed and made again; git's checkout
+        of a file): its writes move to its temporary form once the run is over (`by_key`), or
+        once _PENDING names are gone after it."""
         if len(self._temporary) < _MADE_LIMIT:
             self._temporary.add(exact)
+            self._gone[exact] = None
+            if len(self._gone) > _PENDING:
+                self._settle(next(iter(self._gone)))
+
+    def _settle(self, exact: str) -> None:
+        """The writes noted under `exact`, gone again, moved to its temporary form, whatever it
+        was named (sed's sedXXXXXX, zip's ziXXXXXX, rsync's .NAME.XXXXXX, gcc's ccXXXXXX.s,
+        git's refs_XXXXXX: two runs draw two names)."""
+        del self._gone[exact]
         for key in self._made.pop(exact, ()):
-            change = self.by_key.pop(key, None)
+            change = self._by_key.pop(key, None)
             example = self.examples.pop(key, (exact, None))
             if change is not None:
                 moved = (key[0], _temporary(exact), key[2])
-                merged = self.by_key.setdefault(moved, Change(key[0], moved[1], target=key[2]))
+                merged = self._by_key.setdefault(moved, Change(key[0], moved[1], target=key[2]))
                 self.examples.setdefault(moved, example)
                 merged.absorb(change)
 
@@ -254,6 +278,7 @@ def _makes_anew(op: str, flags: str) -> bool:
 
 
 _MADE_LIMIT = 1 << 16
+_PENDING = 1 << 10  # names gone again whose writes wait to move: made again, they stay (Changes._gone)
 _KEY_NAMES = 1 << 12  # names kept of one key of per-run names (Changes.folded)
 _FOLDED_NAMES = 1 << 15  # and of all (memory stays flat: `diff` of 10^5 events holds two traces)
 
