@@ -263,7 +263,7 @@ def test_an_error_naming_a_hostile_container_is_one_escaped_line(tmp_path: Path)
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 3 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and not RAW_FORBIDDEN.search(proc.stderr.rstrip("\n")), proc.stderr
-    assert "a\\x0a::error::pwn\\u2028\\u202e" in proc.stderr
+    assert "a\\x0a\\x3a:error::pwn\\u2028\\u202e" in proc.stderr  # the command escaped wherever it is
 
 
 # Paths no write is placed at: an unplaced call's own string (`unresolved`: its path changed

@@ -65,9 +65,11 @@ def test_check_finds_the_pyproject_policy_and_notes_unused_rules(project: Path) 
         '[project]\nname = "app"\n\n[tool.rotrace]\n# ours\nallow = ["data", "old/cache"]\n'
         "\n[tool.x]\ny = 1\n"
     )
-    found = rotrace_cli("check", "-q", "t1.json", "t3.json", cwd=project)
+    found = rotrace_cli("check", "t1.json", "t3.json", cwd=project)
     assert found.returncode == 1, found.stderr
     assert f"policy {project}/pyproject.toml (found from this directory upward)" in found.stderr
+    quiet = rotrace_cli("check", "-q", "t1.json", "t3.json", cwd=project)  # -q: the verdicts alone
+    assert quiet.returncode == 1 and "found from this directory upward" not in quiet.stderr, quiet.stderr
     assert "rules no run used (the policy could narrow): 'old/cache'" in found.stderr
     update = rotrace_cli("check", "-q", "--update", "t1.json", "t3.json", cwd=project)
     assert update.returncode == 0, update.stderr
