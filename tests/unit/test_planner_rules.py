@@ -637,6 +637,13 @@ def test_a_cache_keyed_by_hashes_is_mounted_above_its_shards() -> None:
     # a short name that is no shard of a hash-keyed store stays where it is
     plan = _plan(event("/srv/data/2024/01/report.csv"), states={"/srv/data/2024/01": E}, cwd="/srv/app")
     assert plan.mounts == ["/srv/data/2024/01"]
+    # the shard the run made itself in a store that held objects (dulwich's mkdir of objects/e6
+    # for a loose object): its mkdir was a mount at objects/e6, beside the object refused at
+    # objects/ (held files); the next run's object goes to another shard
+    made = _plan(event(f"{git}/e6", "mkdir", 0), event(f"{git}/e6/{sha1}.lock"),
+                 event(f"{git}/e6/{sha1}.lock", "rename", 0, target=f"{git}/e6/{sha1}", syscall="rename"),
+                 states={git: C, f"{git}/e6": A}, cwd="/srv/app")  # fmt: skip
+    assert made.mounts == [] and [b.point for b in made.blocked] == [git], made
 
 
 def test_venv_bytecode_is_one_place_with_its_fix_refused_or_read_only() -> None:

@@ -196,6 +196,9 @@ class _Planner:
         self.refused_mkdirs: set[str] = set()  # directories whose making was refused here (EROFS, EACCES)
         self.removed: set[str] = set()  # directories the command removed
         self.symlinked: set[str] = set()  # names the command made as symbolic links
+        # hash-keyed stores (git's objects/): a file named by a hash was written in a shard of each
+        # (objects/e6/9de29b...), so a shard the command made there is the content's, not a place
+        self.shard_stores: set[str] = set()
         self.disposable: set[str] = set()  # venvs the command made or removed: a mount hides none
         self.kept_data: set[str] = set()  # where the command keeps data (MountPlanner._keeps_data)
         # directories the command read a file in (a trace with the reads: --all-opens), or found
@@ -387,7 +390,9 @@ class _Planner:
         while directory != (parent := os.path.dirname(directory)):
             name = os.path.basename(directory)
             shard = _SHARD.fullmatch(name) is not None and (
-                sharded or _SHARD.fullmatch(os.path.basename(parent)) is not None
+                sharded
+                or _SHARD.fullmatch(os.path.basename(parent)) is not None
+                or parent in self.shard_stores
             )
             # a per-run name is climbed out of, unless it is a directory of before the run (the
             # application's, in a CI checkout named by tempfile): its name is the next run's too;
@@ -730,6 +735,18 @@ def setting_top(v: Verdict) -> str | None:
         return os.path.dirname(path) or "/"  # the pattern names the file itself
     # (a pattern of a directory's, `/\.ipython(/|$)`, names it: an access(W_OK) of ~/.ipython)
     return path[: m.end()].rstrip("/") or "/"
+
+
+def _store_of(raw: bytes | None) -> str | None:
+    """The hash-keyed store a file named by a hash in a shard is in (git's .git/objects for
+    objects/e6/9de29b...), else None."""
+    if raw is None:
+        return None
+    path = text_of(raw)
+    shard = os.path.dirname(path)
+    if _SHARD.fullmatch(os.path.basename(shard)) and is_general(os.path.basename(path)):
+        return os.path.dirname(shard)
+    return None
 
 
 def _above_shard(raw: bytes, directory: str) -> str:
@@ -1101,6 +1118,10 @@ class MountPlanner:
         planner.climbs = None  # learnt after the placements began (not in a run): no longer final
         if v.runs and e.op in ("mkdir", "create") and e.result is not None and e.result >= 0:
             planner.made_in.setdefault(os.fsdecode(e.path), set()).update(v.runs)
+        for name in (e.path, e.target if e.op in ("rename", "link") else None):
+            store = _store_of(name)
+            if store is not None and len(planner.shard_stores) < _CREATED_FILES:
+                planner.shard_stores.add(store)
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
         elif e.op == "mkdir" and e.errno != "EEXIST":  # (there already: as the plan's mount point is)
