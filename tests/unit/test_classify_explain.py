@@ -708,7 +708,10 @@ def test_a_pid_joined_to_a_per_run_number_is_per_run_whatever_its_length() -> No
     one on a host (pid 25644) was a new write: the short pid stayed a number of its own."""
 
     def run(name: str) -> Changes:
-        return changes_of("/app", classify(event(f"/srv/cache/{name}")))
+        return run_in("/srv/cache", name)
+
+    def run_in(directory: str, name: str) -> Changes:
+        return changes_of("/app", classify(event(f"{directory}/{name}")))
 
     assert diff_traces(run("patch1796586596-25644"), run("patch1796586600-5")).new_violations == []
     other = diff_traces(run("patch1796586596-25644"), run("stash1796586600-5")).new_violations
@@ -726,6 +729,18 @@ def test_a_pid_joined_to_a_per_run_number_is_per_run_whatever_its_length() -> No
     assert diff_traces(merged, run("patch1796586650-5")).new_violations == []
     stash = diff_traces(merged, run("stash1796586650-5")).new_violations
     assert [c.path for c in stash] == ["/srv/cache/stash*"], stash
+    # scrapy's <pid>-<uuid hex>.json, three host runs with 5-digit pids, merged: a glob of five
+    # digits and 32 hex; a run whose pid has four fits it (a number of any length)
+    names = ("25644-3f2a9c0d8e7b4a1f9c2d3e4f5a6b7c8d.json", "25911-a1b2c3d4e5f60718293a4b5c6d7e8f90.json",
+             "26302-0fedcba9876543210fedcba987654321.json")  # fmt: skip
+    jobs = Family({name: 1 << i for i, name in enumerate(names)}).glob()
+    assert jobs is not None
+    scrapy = Changes("/app", generalised=(f"/srv/jobs/{jobs[0]}",))
+    for v in classify(event(f"/srv/jobs/{jobs[0]}")):
+        scrapy.add(v)
+    assert diff_traces(scrapy, run_in("/srv/jobs", f"3004-{'9' * 32}.json")).new_violations == []
+    other = diff_traces(scrapy, run_in("/srv/jobs", f"3004-{'9' * 32}.yaml")).new_violations
+    assert len(other) == 1, other
 
 
 def test_a_name_that_stays_is_never_the_same_write_as_a_temporary_one() -> None:

@@ -559,7 +559,26 @@ def _matcher(glob: str, own: bool) -> Callable[[str], object]:
     are; a baseline's, bare draws and mktemp's draws only as draws (`_bare_draws`,
     `_drawn_only`), any other as the glob says."""
     special = None if own else _bare_draws(glob) or _drawn_only(glob)
-    return special or glob_regex(glob).fullmatch
+    return special or (glob_regex(glob) if own else _number_regex(glob)).fullmatch
+
+
+def _number_regex(glob: str) -> re.Pattern[str]:
+    """A baseline's glob as the names of a new run may fit it: a number of three digits or more
+    (a pid, a counter, a time), whatever its digits, of any length (pids of 3 to 5 digits on
+    one host, 1 in a container: scrapy's <pid>-<hex>.json merged as [0-9]x5-...)."""
+    places = glob_places(glob)
+    out: list[str] = []
+    run = 0
+    for place in [*places, ""]:
+        if place == "[0-9]":
+            run += 1
+            continue
+        if run:
+            out.append("[0-9]+" if run >= 3 else "[0-9]" * run)
+            run = 0
+        if place:
+            out.append(place if len(place) > 1 else re.escape(place))
+    return re.compile("".join(out))
 
 
 def _drawn_only(glob: str) -> Callable[[str], bool] | None:
