@@ -452,3 +452,32 @@ def test_a_write_repeated_in_a_run_stays_where_it_came_last(tmp_path: Path) -> N
     merge(paths[:3], str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == diff.became == [], diff
+
+
+def test_virtualenvs_probes_in_tmp_merge_to_what_the_next_run_writes(tmp_path: Path) -> None:
+    """virtualenv's probes (poetry's cold install): NamedTemporaryFile(prefix="TmP") and a symlink
+    TmPxxxxxxxx-b to it, made and removed, beside tempfile's own tmpxxxxxxxx/. Merged, the `TmP`
+    and `tmp` names were one family with no literal part (a glob of the characters seen) and the
+    symlinks' contents were each run's own name: a fourth identical run was 5 writes that
+    appeared and 8 that disappeared."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    draws = ["pp4mwmhr", "i8d0wgro", "z_n4ghbt", "iaymsjx9"]
+    folders = ["hhw7ic3r", "k3j_9x2a", "q8z1m0bd", "w2e4r6t8"]
+    paths = []
+    for run, (draw, folder) in enumerate(zip(draws, folders, strict=True)):
+        probe, link, temp = f"/tmp/TmP{draw}", f"/tmp/TmP{draw}-b", f"/tmp/tmp{folder}"
+        events = [
+            event(temp, "mkdir", 0, syscall="mkdir"), event(f"{temp}/TmP"),
+            event(f"{temp}/TmP", "delete", 0, syscall="unlink"), event(temp, "delete", 0, syscall="rmdir"),
+            event(probe)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+            event(link, "symlink", 0, target=probe, syscall="symlink"),
+            event(link, "delete", 0, syscall="unlink"), event(probe, "delete", 0, syscall="unlink"),
+        ]  # fmt: skip
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["poetry", "install"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == [], diff

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from rotrace import __version__
 from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
-from rotrace.events import DirState, ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.export.mapping import PathMap
 from rotrace.merge.generalise import Siblings
 from rotrace.output import TraceOutput
@@ -172,6 +172,14 @@ def _runs(bits: int) -> tuple[int, ...]:
     return tuple(i for i in range(bits.bit_length()) if bits >> i & 1)
 
 
+def _named_target(e: FileEvent) -> bool:
+    """The event's other name is a path a run's per-run name may be: a rename's or a link's, and
+    a symbolic link's absolute content (virtualenv's probe links TmPxxxxxxxx-b to its TmPxxxxxxxx)."""
+    if e.target is None:
+        return False
+    return e.op in ("rename", "link") or (e.op == "symlink" and e.target.startswith(b"/"))
+
+
 def _mapped(where: PathMap, raw: bytes | None) -> str | None:
     return None if raw is None else where(os.fsdecode(raw))
 
@@ -204,8 +212,8 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
             if v.venv is not None:
                 names.guarded.add(where(os.fsdecode(v.venv)))
             names.add(where(os.fsdecode(e.path)), e.op, run)
-            if e.target is not None and e.op in ("rename", "link"):
-                names.add(where(os.fsdecode(e.target)), e.op + ">", run)
+            if _named_target(e):
+                names.add(where(os.fsdecode(e.target or b"")), e.op + ">", run)
     generalised = names.settle(runs)
     for g in generalised:
         notes.append(f"generalised {g.names} names from {len(g.runs)} of {runs} runs: {g.glob}")
@@ -216,7 +224,7 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
             e = v.event
             p = names.name(where(os.fsdecode(e.path)), e.op)
             t = _mapped(where, e.target)
-            if t is not None and e.op in ("rename", "link"):
+            if t is not None and _named_target(e):
                 t = names.name(t, e.op + ">")
             venv = _mapped(where, v.venv)
             known = None if v.explanation is None else v.explanation.id

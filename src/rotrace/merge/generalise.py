@@ -132,7 +132,11 @@ class Siblings:
         for name, bits in self.names.items():
             if bits == every or name in (".", ".."):
                 continue
-            by_frame.setdefault(frame(name), Family()).names[name] = bits
+            # tempfile's names are one family per prefix as its caller spelt it (`tmp` beside
+            # virtualenv's `TmP`: a family of both, with no literal part, kept only the
+            # characters seen at each place)
+            maker = name[:3] if name[:3].lower() == "tmp" else None
+            by_frame.setdefault((*frame(name), maker), Family()).names[name] = bits
         found = []
         for family in (part for whole in by_frame.values() for part in _by_steady_words(whole)):
             made = family.glob()
