@@ -763,6 +763,37 @@ def test_a_name_that_stays_is_never_the_same_write_as_a_temporary_one() -> None:
         run = changes_of("/app", classify(*saved("q8z1m0bd"), event(f"/srv/etc/app/{name}")))
         found = diff_traces(base, run).new_violations
         assert [c.path for c in found] == [f"/srv/etc/app/{name}"], (name, found)
+    # the temporary name first, of the same form (a bare draw: mkstemp(prefix="")), the name that
+    # stays after it (cron.d/12345678): the key's first name was the temporary one
+    bare = [made("/srv/etc/app/q8z1m0bd"), event("/srv/etc/app/12345678"),
+            event("/srv/etc/app/q8z1m0bd", "rename", 0, target="/srv/etc/app/settings.json",
+                  syscall="rename")]  # fmt: skip
+    found = diff_traces(base, changes_of("/app", classify(*bare))).new_violations
+    assert [c.path for c in found] == ["/srv/etc/app/12345678"], found
+
+    # a socket removed before it is bound (stale, left by a killed run) or not (ENOENT): both
+    # remove it again at the end, a temporary name each
+    def served(first: int | str) -> Changes:
+        sock = "/srv/run/app.sock"
+        return changes_of("/app", classify(event(sock, "delete", first, syscall="unlink"),
+                                           event(sock, "mknod", 0, syscall="bind"),
+                                           event(sock, "delete", 0, syscall="unlink")))  # fmt: skip
+
+    assert diff_traces(served("ENOENT"), served(0)).new_violations == []
+    assert diff_traces(served(0), served("ENOENT")).new_violations == []
+
+
+def test_a_symbolic_links_content_is_never_taken_for_the_working_directory() -> None:
+    """`current` retargeted from /app/releases/v1 to the text `$CWD/releases/v1` (which the kernel
+    reads from the link's directory: /app/$CWD/releases/v1, a directory a change can commit)
+    compared as the same write: the working directory is written `$CWD`."""
+
+    def linked(target: str) -> Changes:
+        link = event("/app/current", "symlink", 0, target=target, syscall="symlink")
+        return changes_of("/app", classify(link))
+
+    found = diff_traces(linked("/app/releases/v1"), linked("$CWD/releases/v1")).new_violations
+    assert [c.target for c in found] == ["$$CWD/releases/v1"], found
 
 
 def test_a_name_both_traces_write_is_no_per_run_name_and_a_word_is_no_draw() -> None:

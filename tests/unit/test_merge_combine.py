@@ -481,3 +481,22 @@ def test_virtualenvs_probes_in_tmp_merge_to_what_the_next_run_writes(tmp_path: P
     merge(paths[:3], str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
+
+
+def test_a_merged_bare_number_stands_for_the_next_runs(tmp_path: Path) -> None:
+    """versions/<epoch>/state.json in three runs: the merge kept only the digits seen at each
+    place (`1765012[34][149][159]`), which a fourth identical run's epoch seldom fits: two new
+    writes. A glob of a bare number is one of any digits."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, epoch in enumerate((1765012341, 1765012449, 1765012395, 1765019999)):
+        events = [event(f"/srv/app/versions/{epoch}", "mkdir", 0, syscall="mkdir"),
+                  event(f"/srv/app/versions/{epoch}/state.json")]  # fmt: skip
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.new_violations == [], diff

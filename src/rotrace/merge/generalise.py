@@ -108,6 +108,8 @@ class Family:
             parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
         if varying < MIN_VARYING:
             return None
+        if not literal and cls == "[0-9]":  # a bare number (an epoch, a pid): any digits
+            return "".join(parts), varying
         if not literal:  # nothing anchors the shape: each position allows what it was seen to hold
             (middles,) = middles_at
             seen = [sorted({m[j] for m in middles}) for j in range(len(middles[0]))]

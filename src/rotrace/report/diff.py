@@ -89,7 +89,6 @@ class Changes:
         # again: temporary names (bounded: past it, names are compared as they are)
         self._made: dict[str, set[_Key]] = {}
         self._formed: set[str] = set()
-        self._found: set[str] = set()  # names there before the run (removed before it made them)
         # temporary names whose writes are still under their own names: made again, they are
         # no temporary names (`_transient`)
         self._gone: dict[str, None] = {}
@@ -121,14 +120,9 @@ class Changes:
         flags = str(e.flags or "")
         # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
         gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
-        made_here = exact in self._made or exact in self._formed
-        if gone and made_here and exact not in self._found:  # made and gone again: temporary
+        if gone and (exact in self._made or exact in self._formed):  # made and gone again: temporary
             self._formed.discard(exact)
             self._transient(exact)
-        elif gone and not made_here and len(self._found) < _MADE_LIMIT:
-            # there before the run: made again and removed (git replacing a tracked file), it
-            # is that file's name, never a temporary one
-            self._found.add(exact)
         succeeded = e.result is not None and e.result >= 0 and not e.failed
         made = succeeded and _makes_anew(e.op, flags)
         if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
@@ -237,8 +231,8 @@ class Changes:
     def _transient(self, exact: str) -> None:
         """`exact`, made in the run, is gone again: a temporary name, unless the run makes it
         again (virtualenv's pyvenv.cfg made with O_EXCL, removed and made again; git's checkout
-        of a file): its writes move to its temporary form once the run is over (`by_key`), or
-        once _PENDING names are gone after it."""
+        of a file, which removes it first): its writes move to its temporary form once the run is
+        over (`by_key`), or once _PENDING names are gone after it."""
         if len(self._temporary) < _MADE_LIMIT:
             self._temporary.add(exact)
             self._gone[exact] = None
@@ -278,7 +272,7 @@ def _makes_anew(op: str, flags: str) -> bool:
 
 
 _MADE_LIMIT = 1 << 16
-_PENDING = 1 << 10  # names gone again whose writes wait to move: made again, they stay (Changes._gone)
+_PENDING = 1 << 14  # names gone again whose writes wait to move: made again, they stay (Changes._gone)
 _KEY_NAMES = 1 << 12  # names kept of one key of per-run names (Changes.folded)
 _FOLDED_NAMES = 1 << 15  # and of all (memory stays flat: `diff` of 10^5 events holds two traces)
 
@@ -310,11 +304,13 @@ def _temporary_name(name: str) -> str:
 
 
 def _relative(path: bytes | str, cwd: str) -> str:
-    """The path with the trace's working directory as `$CWD` (two checkouts compare)."""
+    """The path with the trace's working directory as `$CWD` (two checkouts compare). A name of
+    its own that starts with `$` (a symbolic link's content, `$CWD/releases/v1`, which the
+    kernel reads from the link's directory) has it doubled: never taken for the substitution."""
     text = os.fsdecode(path)
     if cwd and cwd != "/" and is_under(text, cwd):
         return "$CWD" + text[len(cwd.rstrip("/")) :]
-    return text
+    return "$" + text if text.startswith("$") else text
 
 
 def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str] | None = None) -> Changes:
@@ -732,7 +728,7 @@ def _lasting(
     run's `cfg/12345678` that stays were one key, "no change". Each is a new write."""
     found = []
     for key, names in new_lasting.items():
-        if key not in old or key in old_lasting or not names:
+        if key not in old or old_lasting.get(key):
             continue
         for (exact, exact_target), violation in sorted(names.items(), key=lambda n: (n[0][0], n[0][1] or "")):
             change = Change(key[0], exact, target=exact_target, violation=violation)
@@ -766,13 +762,17 @@ def _keyed(
             else target,
         )
         keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
-        if not made_and_gone:  # names that stay: the key's own, or those folded into it
-            names = changes.folded.get((op, shown, shown_target))
-            stay = lasting.setdefault(key, {})
-            if not names:
-                stay[(exact, exact_target)] = change.violation
-            else:
-                stay.update({n: v for n, v in names.items() if not changes._below_temporary(n[0])})
+        # the names that stay, each told apart (the key's example may be a temporary one beside
+        # a name that stays: mkstemp's draw, then cron.d/12345678)
+        names = changes.folded.get((op, shown, shown_target), {})
+        if names is None:  # more than are kept: cannot be told apart, taken as staying
+            stay = {(exact, exact_target): change.violation}
+        elif names:
+            stay = {n: v for n, v in names.items() if not changes._below_temporary(n[0])}
+        else:
+            stay = {} if made_and_gone else {(exact, exact_target): change.violation}
+        if stay:
+            lasting.setdefault(key, {}).update(stay)
     return keyed, lasting
 
 
