@@ -500,3 +500,37 @@ def test_a_merged_bare_number_stands_for_the_next_runs(tmp_path: Path) -> None:
     merge(paths[:3], str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert diff.new_violations == [], diff
+
+
+def test_words_are_no_per_run_names_in_a_merge_nor_a_draws_glob_in_diff(tmp_path: Path) -> None:
+    """A CI matrix's cells wrote conf/lint.toml, test.toml, docs.toml: merged into
+    conf/[a-z]x4.toml, under which a new run's conf/keys.toml was "no change" (and which the
+    merged allowlist allows). Three runs keeping mkstemp(prefix="")'s draw (k3j_9x2a.txt...)
+    merged into [a-z0-9_]x8.txt, which took a new d/settings.txt in. Words stay names; a glob of
+    draws stands for draws."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def merged(name: str, *names: str) -> Path:
+        paths = []
+        for run, written in enumerate(names):
+            path = tmp_path / f"{name}{run}.json"
+            path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(event(written))))
+            paths.append(str(path))
+        merge(paths, str(tmp_path / f"{name}.json"), [], [])
+        return tmp_path / f"{name}.json"
+
+    def run(*written: str) -> Path:
+        path = tmp_path / "new.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*map(event, written))))
+        return path
+
+    matrix = merged("matrix", "/srv/app/conf/lint.toml", "/srv/app/conf/test.toml", "/srv/app/conf/docs.toml")
+    assert "[a-z]" not in matrix.read_text()
+    found = diff_traces(load_changes(str(matrix)), load_changes(str(run("/srv/app/conf/keys.toml"))))
+    assert [c.path for c in found.new_violations] == ["$CWD/conf/keys.toml"], found
+    draws = merged("draws", "/srv/app/d/k3j_9x2a.txt", "/srv/app/d/q8z1m0bd.txt", "/srv/app/d/w2e4r6t8.txt")
+    assert "[a-z0-9_]" in draws.read_text()
+    kept = run("/srv/app/d/z9x8c7v6.txt", "/srv/app/d/settings.txt")
+    found = diff_traces(load_changes(str(draws)), load_changes(str(kept)))
+    assert [c.path for c in found.new_violations] == ["$CWD/d/settings.txt"], found

@@ -57,6 +57,12 @@ def _number_edge(words: list[str], common: int) -> int:
     return common
 
 
+def _word(middle: str) -> bool:
+    """A varying part that reads as a word, not a draw: letters only, in one case (tempfile's
+    and mktemp's draws hold a digit, or mix cases: `DMAsDv`)."""
+    return middle.isalpha() and (middle.islower() or middle.isupper() or middle.istitle())
+
+
 def _class_of(chars: set[str]) -> str | None:
     for alphabet, glob in _CLASSES:
         if chars <= alphabet:
@@ -108,6 +114,8 @@ class Family:
             parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
         if varying < MIN_VARYING:
             return None
+        if least == MIN_NAMES and all(_word(m) for middles in middles_at for m in middles):
+            return None  # words (a CI matrix's lint.toml, test.toml, docs.toml), no draws
         if not literal and cls == "[0-9]":  # a bare number (an epoch, a pid): any digits
             return "".join(parts), varying
         if not literal:  # nothing anchors the shape: each position allows what it was seen to hold

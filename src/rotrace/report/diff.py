@@ -578,20 +578,26 @@ def _number_regex(glob: str) -> re.Pattern[str]:
 
 
 def _drawn_only(glob: str) -> Callable[[str], bool] | None:
-    """A merged glob of mktemp's draws after a prefix (`cache.[A-Za-z0-9]`... a class holding
-    capitals): the names it stands for are draws, as `diff` of two runs pairs them
-    (`_mktemp_twins`: `cache.DMAsDv`, never `cache.apiKey`); None for any other glob."""
+    """A merged glob of draws (a class holding letters): the names it stands for are draws, as
+    `diff` of two runs pairs them: mktemp's after a prefix (`cache.[A-Za-z0-9]`...:
+    `cache.DMAsDv`, never `cache.apiKey`), tempfile's (`[a-z0-9_]`x8`.txt`: `k3j_9x2a.txt`,
+    never `settings.txt`), a word's letters (`conf/[a-z]`x4`.toml`: never `keys.toml`); a name
+    its maker draws afresh (`tmp` and 8) as its prefix says. None for a glob of digits."""
     places = glob_places(glob)
     at = [i for i, p in enumerate(places) if len(p) > 1]
-    if not at or not any(any(c.isupper() for c in places[i]) for i in at):
+    if not at or not any(any(c.isalpha() for c in places[i]) for i in at):
         return None
-    regex = glob_regex(glob)
-    first, last = at[0], at[-1]
+    regex = _number_regex(glob)  # (a number among the classes, of any length)
+    head, tail = at[0], len(places) - 1 - at[-1]  # the literal places before and after
+    capitals = any(any(c.isupper() for c in places[i]) for i in at)
 
     def matches(name: str) -> bool:
-        if regex.fullmatch(name) is None or len(name) != len(places):
+        if regex.fullmatch(name) is None:
             return False
-        return _drawn(name[first : last + 1])
+        if known_run_name(name):
+            return True
+        drawn = name[head : len(name) - tail]
+        return _drawn(drawn) and (capitals or not _wordy(drawn))
 
     return matches
 
