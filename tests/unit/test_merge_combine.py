@@ -534,3 +534,23 @@ def test_words_are_no_per_run_names_in_a_merge_nor_a_draws_glob_in_diff(tmp_path
     kept = run("/srv/app/d/z9x8c7v6.txt", "/srv/app/d/settings.txt")
     found = diff_traces(load_changes(str(draws)), load_changes(str(kept)))
     assert [c.path for c in found.new_violations] == ["$CWD/d/settings.txt"], found
+
+
+def test_checkouts_in_two_places_mapped_to_one_merge(tmp_path: Path) -> None:
+    """docs/ci.md: checkouts in different places merge with `--map HOST=IMAGE`. Two runs from
+    /srv/runner1/app and /srv/runner2/app, both mapped to /app, were refused: "their working
+    directory differs" was read before the maps; different applications still are."""
+    from rotrace.errors import BadInput
+    from rotrace.merge.combine import merge_command
+
+    paths = []
+    for runner in ("runner1", "runner2"):
+        header = TraceHeader(["app"], f"/srv/{runner}/app", 0)
+        path = tmp_path / f"{runner}.json"
+        path.write_text(written_trace(header, classify(event(f"/srv/{runner}/app/state"))))
+        paths.append(str(path))
+    maps = [("/srv/runner1/app", "/app"), ("/srv/runner2/app", "/app")]
+    assert merge_command(paths, str(tmp_path / "m.json"), maps, None) == 0
+    assert '"/app/state"' in (tmp_path / "m.json").read_text()
+    with pytest.raises(BadInput, match="working directory differs"):
+        merge_command(paths, str(tmp_path / "n.json"), maps[:1], None)

@@ -44,11 +44,15 @@ def _key(header: TraceHeader, by: str) -> str:
     return header.labels.get(by.removeprefix("label:"), "")
 
 
-def grouped(paths: list[str], by: str | None) -> dict[str, list[str]]:
+def grouped(
+    paths: list[str], by: str | None, maps: list[tuple[str, str]] | None = None
+) -> dict[str, list[str]]:
     """The traces by application: with `by`, one group per value; without, one group. Either
-    way BadInput when a group holds traces of different applications (working directory, `app`
-    label): one trace plans one application's mounts (a label shared by two applications, or
-    one no trace has, groups them together)."""
+    way BadInput when a group holds traces of different applications (working directory as
+    `maps` maps it: two checkouts mapped to one place are one, `app` label): one trace plans one
+    application's mounts (a label shared by two applications, or one no trace has, groups them
+    together)."""
+    where = PathMap(maps or [])
     if by is not None and not GROUP_BY.fullmatch(by):
         raise BadOption(f"--group-by {by!r}: expected label:KEY, cwd or command")
     groups: dict[str, list[str]] = {}
@@ -56,7 +60,7 @@ def grouped(paths: list[str], by: str | None) -> dict[str, list[str]]:
     for path in paths:
         header, _ = read_trace(path)
         key = _key(header, by) if by is not None else ""
-        app = (header.cwd, header.labels.get("app", ""), path)
+        app = (where(header.cwd), header.labels.get("app", ""), path)
         first = firsts.setdefault(key, app)
         if app[:2] != first[:2]:
             what = "working directory" if app[0] != first[0] else "app label"
@@ -354,7 +358,7 @@ def _header(
 def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], group_by: str | None) -> int:
     """`rotrace merge`: exit 0, or 3 (BadInput) for traces that cannot be merged."""
     paths = trace_files(traces)
-    groups = grouped(paths, group_by)
+    groups = grouped(paths, group_by, maps)
     if group_by is not None and group_by.startswith("label:") and list(groups) == [""]:
         print(safe_text(f"rotrace: note: no trace has the label {group_by[6:]}: one group"), file=sys.stderr)
     if group_by is not None:
