@@ -939,3 +939,17 @@ def test_a_temporary_directorys_form_hides_no_file_in_a_directory_that_stays() -
            event(run, "rename", 0, target="/srv/app/data.json", syscall="rename")]  # fmt: skip
     diff = diff_traces(merged, changes_of("/app", classify(*own)))
     assert diff.appeared == diff.disappeared == [], diff
+
+
+def test_a_write_in_the_root_is_listed_under_one_slash() -> None:
+    """`diff` listed a new write in / under `//`."""
+    import io
+
+    from rich.console import Console
+
+    from rotrace.report.diff import render_diff
+
+    diff = diff_traces(changes_of("/app", classify()), changes_of("/app", classify(event("/evil"))))
+    out = io.StringIO()
+    render_diff(diff, Console(file=out, width=200, no_color=True))
+    assert "\n  /\n" in out.getvalue() and "//" not in out.getvalue(), out.getvalue()

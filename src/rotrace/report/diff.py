@@ -791,7 +791,7 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
     for directory, group in groupby(
         sorted(changes, key=lambda c: (c.directory, c.path)), key=lambda c: c.directory
     ):
-        console.print(Text(f"  {safe_text(directory)}/", style="dim"))
+        console.print(Text(f"  {safe_text(directory.rstrip('/'))}/", style="dim"))
         for c in group:
             name = c.path[len(directory) :].lstrip("/") or c.path
             moved = f" -> {safe_text(c.target)}" if c.target is not None else ""
