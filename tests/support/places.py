@@ -8,8 +8,11 @@ runs; these names never look per-run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from rotrace.pathnames import is_general
@@ -22,6 +25,21 @@ def fixed_name_dir(prefix: str, parent: str | None = None) -> Path:
         if not is_general(os.path.basename(path)):
             return Path(path)
         os.rmdir(path)
+
+
+@contextlib.contextmanager
+def srv_dir(prefix: str) -> Iterator[Path]:
+    """A new directory in /srv, removed after: no default allowlist entry covers it, and no
+    scratch mount a plan makes whole (the test is skipped where /srv is not writable)."""
+    import pytest
+
+    if not os.access("/srv", os.W_OK):
+        pytest.skip("needs a writable /srv")
+    top = fixed_name_dir(prefix, "/srv")
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def remove_left_in_tmp(prefix: str) -> None:

@@ -5,8 +5,6 @@ the run made: nothing was there before the run, whatever a later run left."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,18 +12,15 @@ import pytest
 
 from rotrace.events import DirState
 from rotrace.policy.mounts import plan_mounts
-from tests.support.places import fixed_name_dir
+from tests.support.places import srv_dir
 from tests.unit.factories import classify, event
 
 
 @pytest.fixture
 def home() -> Iterator[Path]:
     """A home in /srv: a directory no scratch mount covers."""
-    if not os.access("/srv", os.W_OK):
-        pytest.skip("needs a writable /srv")
-    top = fixed_name_dir("rotrace-home-", "/srv")
-    yield top
-    shutil.rmtree(top)
+    with srv_dir("rotrace-home-") as top:
+        yield top
 
 
 def test_below_a_directory_the_run_made_nothing_was_held_before_it(home: Path) -> None:

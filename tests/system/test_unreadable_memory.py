@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.places import fixed_name_dir
+from tests.support.places import srv_dir
 from tests.support.tracing import LOOPS, rotrace_cli
 
 # One ordinary page, and a memfd_secret page mapped right after it. argv[1] ends at the end of
@@ -56,11 +55,8 @@ int main(int argc, char **argv) {
 @pytest.fixture
 def outside() -> Iterator[Path]:
     """A directory no default allowlist entry covers."""
-    if not os.access("/srv", os.W_OK):
-        pytest.skip("needs a writable /srv")
-    top = fixed_name_dir("rotrace-secretmem-", "/srv")
-    yield top
-    shutil.rmtree(top)
+    with srv_dir("rotrace-secretmem-") as top:
+        yield top
 
 
 @pytest.mark.needs("gcc")
