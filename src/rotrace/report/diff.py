@@ -101,7 +101,6 @@ class Changes:
         self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
         self._folded_count = 0
         self.globs = [_relative(g, cwd) for g in generalised]
-        self._glob_set = frozenset(self.globs)
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
@@ -552,8 +551,9 @@ _BARE_SHORTEST = 6
 
 def _matcher(glob: str, own: bool) -> Callable[[str], object]:
     """What a merged glob of names matches: the trace's own, the names it stands for as they
-    are; a baseline's, bare draws and mktemp's draws only as draws (`_bare_draws`,
-    `_drawn_only`), any other as the glob says."""
+    are; a baseline's, a glob of draws (bare, or any class holding letters) only draws
+    (`_bare_draws`, `_drawn_only`), any other as the glob says, its numbers of any length
+    (`_number_regex`)."""
     special = None if own else _bare_draws(glob) or _drawn_only(glob)
     return special or (glob_regex(glob) if own else _number_regex(glob)).fullmatch
 
