@@ -953,3 +953,22 @@ def test_a_write_in_the_root_is_listed_under_one_slash() -> None:
     out = io.StringIO()
     render_diff(diff, Console(file=out, width=200, no_color=True))
     assert "\n  /\n" in out.getvalue() and "//" not in out.getvalue(), out.getvalue()
+
+
+def test_a_run_as_another_user_writes_its_home_as_the_baselines_user_did() -> None:
+    """`diff` of a run as root (HOME=/root) against one as a user (HOME=/home/app) showed every
+    write in the home as new: ~/.cache/pip is the same write in both. A write in a home that is
+    not the run's stays what it is."""
+
+    def home_run(home: str, *paths: str) -> Changes:
+        return changes_of("/srv/app", classify(*map(event, paths)), {"HOME": home})
+
+    root = home_run("/root", "/root/.cache/pip/http/x")
+    user = home_run("/home/app", "/home/app/.cache/pip/http/x")
+    assert diff_traces(root, user).new_violations == [] and diff_traces(user, root).new_violations == []
+    other = home_run("/home/app", "/home/app/.cache/pip/http/x", "/root/.ssh/authorized_keys")
+    found = diff_traces(root, other).new_violations
+    assert [c.path for c in found] == ["/root/.ssh/authorized_keys"], found
+    # a HOME in the system's trees (HOME=/etc) is no home: its writes are what they are
+    etc = home_run("/etc", "/etc/.cache/pip/http/x")
+    assert [c.path for c in diff_traces(root, etc).new_violations] == ["/etc/.cache/pip/http/x"]

@@ -27,7 +27,7 @@ from rotrace.pathnames import (
     known_run_path,
 )
 from rotrace.patterns import Lazy
-from rotrace.policy.mountpoints import SCRATCH
+from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -100,7 +100,9 @@ class Changes:
         # (_KEY_NAMES a key, _FOLDED_NAMES in all), which is told apart, never taken for none
         self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
         self._folded_count = 0
-        self.globs = [_relative(g, cwd) for g in generalised]
+        home = os.path.normpath(self.environment.get("HOME", "") or ".")
+        self._home = home if _a_home(home) else ""
+        self.globs = [_relative(g, cwd, self._home) for g in generalised]
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
@@ -111,8 +113,8 @@ class Changes:
             return
         # a rename's or link's other name, and what a symlink holds: where it points is written
         other = e.target is not None and e.op in ("rename", "link", "symlink")
-        exact_target = _relative(e.target, self.cwd) if other and e.target is not None else None
-        exact = _relative(e.path, self.cwd)
+        exact_target = _relative(e.target, self.cwd, self._home) if other and e.target is not None else None
+        exact = _relative(e.path, self.cwd, self._home)
         if e.unresolved:  # not placed: its name is the string the process chose, no place's
             self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target)
             return
@@ -302,13 +304,31 @@ def _temporary_name(name: str) -> str:
     return general if general != name else "*"
 
 
-def _relative(path: bytes | str, cwd: str) -> str:
-    """The path with the trace's working directory as `$CWD` (two checkouts compare). A name of
-    its own that starts with `$` (a symbolic link's content, `$CWD/releases/v1`, which the
-    kernel reads from the link's directory) has it doubled: never taken for the substitution."""
+# Trees no home is in: a HOME there (HOME=/etc) is not compared as the other trace's home
+_NO_HOMES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc", "/sys", "/dev")
+
+
+def _a_home(path: str) -> bool:
+    """A directory a run's HOME may be compared by (`$HOME`): /root, or one below /home, /srv,
+    /var/lib..., never a system directory itself nor one in a tree of the system's."""
+    if not path.startswith("/") or path == "/":
+        return False
+    if path in SYSTEM_DIRS and path != "/root":
+        return False
+    return not any(is_under(path, top) for top in _NO_HOMES)
+
+
+def _relative(path: bytes | str, cwd: str, home: str = "") -> str:
+    """The path with the trace's working directory as `$CWD` (two checkouts compare), and
+    elsewhere in its HOME as `$HOME` (a run as root, /root, and one as a user, /home/app, write
+    ~/.cache/pip alike). A name of its own that starts with `$` (a symbolic link's content,
+    `$CWD/releases/v1`, which the kernel reads from the link's directory) has it doubled: never
+    taken for a substitution."""
     text = os.fsdecode(path)
     if cwd and cwd != "/" and is_under(text, cwd):
         return "$CWD" + text[len(cwd.rstrip("/")) :]
+    if home and is_under(text, home):
+        return "$HOME" + text[len(home.rstrip("/")) :]
     return "$" + text if text.startswith("$") else text
 
 
