@@ -1475,8 +1475,11 @@ class MountPlanner:
             return False
         if all(p.reason is None and point in SCRATCH for _, point, p in found):
             return False
-        kept = self._configuration_kept(v)
-        if kept is None and self._moves_what_it_held(v):
+        held = self._held_config_dirs(known)
+        # where a configuration directory held files, the settings that keep it read where it is
+        # (`Known.config_env`: MATPLOTLIBRC beside MPLCONFIGDIR), else the setting is not offered
+        kept = {name: value.replace("{dir}", held[0]) for name, value in known.config_env} if held else {}
+        if not (held and kept) and self._moves_what_it_held(v, held):
             return False
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
@@ -1492,7 +1495,7 @@ class MountPlanner:
                     return False  # not a name a build step can hold
                 builds.append((template, python, directory))
         self._env.update(known.env)
-        self._env.update(kept or {})
+        self._env.update(kept)
         for point, _ in targets:
             self._mounts.add(point)
         for template, python, directory in builds:
@@ -1524,26 +1527,15 @@ class MountPlanner:
                 held.append(directory)
         return held
 
-    def _configuration_kept(self, v: Verdict) -> dict[str, str] | None:
-        """The settings that keep the writer reading its configuration where it is, for each of
-        its configuration directories that held files (`Known.config_env`: MATPLOTLIBRC beside
-        MPLCONFIGDIR); None where none held any, or none has such a setting."""
-        known = v.explanation
-        if known is None or not known.config_env:
-            return None
-        held = self._held_config_dirs(known)
-        if not held:
-            return None
-        return {name: value.replace("{dir}", held[0]) for name, value in known.config_env}
-
-    def _moves_what_it_held(self, v: Verdict) -> bool:
+    def _moves_what_it_held(self, v: Verdict, held_config: list[str]) -> bool:
         """The write's setting would move the tree its program reads its configuration from
-        (`Known.config`), which held files before the run (the tree's top, or the directory
-        written in): it would lose them, and the app would run otherwise than traced."""
+        (`Known.config`; or one of `held_config`, its `config_dirs` that held files), which held
+        files before the run (the tree's top, or the directory written in): it would lose them,
+        and the app would run otherwise than traced."""
         known, tree = v.explanation, setting_top(v)
         if known is None:
             return False
-        for directory in self._held_config_dirs(known):
+        for directory in held_config:
             if directory != tree:
                 self._held_config[known] = directory
                 return True
