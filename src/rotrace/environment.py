@@ -36,20 +36,3 @@ def run_environment(
     uid, gid = ids if ids is not None else (os.getuid(), os.getgid())
     out["uid"], out["gid"] = str(uid), str(gid)
     return out
-
-
-def process_environment(pid: int, also: Collection[str] = ()) -> dict[str, str] | None:
-    """`run_environment` of a running process (`run -p PID`: the process rotrace attached to,
-    whose environment decided its writes, not rotrace's): its environment as it started, and
-    its real uid and gid; None where /proc does not show them."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            raw = f.read()
-        with open(f"/proc/{pid}/status", "rb") as f:
-            status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
-        ids = int(status[b"Uid"].split()[0]), int(status[b"Gid"].split()[0])
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-    pairs = (item.partition(b"=") for item in raw.split(b"\0") if b"=" in item)
-    env = {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
-    return run_environment(env, also, ids)

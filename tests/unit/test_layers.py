@@ -88,6 +88,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "rotrace.run.report_side": {
         "rotrace.run.request",
+        "rotrace.tracer.linux",  # procfs: what /proc says of the process `run -p` attached to
         "rotrace.pipeline",
         "rotrace.policy",
         "rotrace.record",

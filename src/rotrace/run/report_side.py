@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from rotrace.environment import process_environment, run_environment
+from rotrace.environment import run_environment
 from rotrace.errors import EXIT_INTERNAL
 from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
@@ -28,8 +28,19 @@ from rotrace.run.request import RunStart
 from rotrace.spool import Spool, anonymous_file
 from rotrace.tracefile import RenderedEvents
 from rotrace.tracer.channel import Checkpoint, Events, Message, Processes, Result, Start
+from rotrace.tracer.linux import procfs
 
 _LEFT_TO_EXIT: list[object] = []
+
+
+def _attached_environment(pid: int) -> dict[str, str] | None:
+    """What the trace records of the process `run -p` attached to (its environment decided its
+    writes, not rotrace's): its environment as it started, its real uid and gid; None where
+    /proc does not show them."""
+    env, ids = procfs.environ(pid), procfs.status_fields(pid, b"Uid", b"Gid")
+    if env is None or len(ids) < 2:
+        return None
+    return run_environment(env, RUN_SETTINGS, (int(ids[b"Uid"]), int(ids[b"Gid"])))
 
 
 def conclude(messages: Iterator[Message]) -> int:
@@ -41,7 +52,7 @@ def conclude(messages: Iterator[Message]) -> int:
     request = start.request
     output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_file)
     prepare(request.view)
-    attached = None if request.attach is None else process_environment(request.attach, RUN_SETTINGS)
+    attached = None if request.attach is None else _attached_environment(request.attach)
     environment = attached if attached is not None else run_environment(also=RUN_SETTINGS)
     diff_environment = environment if start.baseline is not None else None
     with Spool() as spool:

@@ -33,6 +33,17 @@ def status_fields(pid: int, *names: bytes) -> dict[bytes, bytes]:
     return found
 
 
+def environ(pid: int) -> dict[str, str] | None:
+    """A process's environment as it started (/proc/PID/environ); None if it cannot be read."""
+    try:
+        with open(b"/proc/%d/environ" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    pairs = (item.partition(b"=") for item in raw.split(b"\0") if b"=" in item)
+    return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
+
+
 def status_int(pid: int, name: bytes, default: int) -> int:
     try:
         return int(status_fields(pid, name)[name])
