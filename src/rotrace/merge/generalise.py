@@ -85,7 +85,8 @@ class Family:
             runs |= bits
         # a name its maker draws afresh in each run (`.tmpAbC123`: pathnames.known_run_name) is
         # evidence enough in two runs
-        least = 2 if all(known_run_name(n) for n in names) else MIN_NAMES
+        drawn = all(known_run_name(n) for n in names)
+        least = 2 if drawn else MIN_NAMES
         if len(names) < least or runs.bit_count() < 2 or any(_GLOB_META.search(n) for n in names):
             return None  # too little evidence; a name with glob characters stays literal
         tokens = [_TOKENS.findall(n) for n in names]
@@ -114,7 +115,7 @@ class Family:
             parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
         if varying < MIN_VARYING:
             return None
-        if least == MIN_NAMES and all(_word(m) for middles in middles_at for m in middles):
+        if not drawn and all(_word(m) for middles in middles_at for m in middles):
             return None  # words (a CI matrix's lint.toml, test.toml, docs.toml), no draws
         if not literal and cls == "[0-9]":  # a bare number (an epoch, a pid): any digits
             return "".join(parts), varying
