@@ -261,8 +261,9 @@ class Pending:
         if cache is not None and not cache.enabled:
             cache = None
         served = cache if places and cache is not None and cache.fresh() else None  # what changed meanwhile
-        for loc, follow, left in places:
-            if loc.addr and memory.cstring(tid, loc.addr) != loc.seen:
+        now = _read_again(memory, tid, [loc for loc, _follow, _left in places])
+        for (loc, follow, left), again in zip(places, now, strict=True):
+            if loc.addr and again != loc.seen:
                 loc.path = None
                 continue
             held = loc.held if result == 0 else None
@@ -485,6 +486,14 @@ def _own_ipc() -> int | None:
     return procfs.ipc_namespace(os.getpid())
 
 
+def _read_again(memory: MemoryReader, tid: int, locs: list[Loc]) -> list[bytes | None]:
+    """At the exit, the strings of the paths read at the entry, as they are now (a rename's or
+    a link's two in one read where they are close): another thread may have rewritten one."""
+    if len(locs) == 2 and locs[0].addr and locs[1].addr:
+        return list(memory.cstrings(tid, locs[0].addr, locs[1].addr))
+    return [memory.cstring(tid, loc.addr) if loc.addr else None for loc in locs]
+
+
 def _ipc_shared(tid: int) -> bool:
     """A tracee's queues are rotrace's: in the IPC namespace it shares (not its own, nor a
     sandbox's), where /dev/mqueue names them."""
@@ -559,9 +568,14 @@ class Decoder:
     def _loc(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, in_root: bool = False,
              follow: bool = False, empty: bool = False) -> Loc:  # fmt: skip
         """`empty`: the call has AT_EMPTY_PATH, so an empty path is the file of dirfd itself."""
+        seen = self.memory.cstring(self._tid, args[idx])
+        return self._loc_read(args, dirfd_idx, idx, seen, in_root, follow, empty)
+
+    def _loc_read(self, args: tuple[int, ...], dirfd_idx: int | None, idx: int, seen: bytes | None,
+                  in_root: bool = False, follow: bool = False, empty: bool = False) -> Loc:  # fmt: skip
+        """The Loc of the path argument `idx`, whose string read at its address is `seen`."""
         dirfd = AT_FDCWD if dirfd_idx is None else resolve.as_fd(args[dirfd_idx])
         addr = args[idx]
-        seen = self.memory.cstring(self._tid, addr)
         if seen is None:
             if addr == 0 and dirfd != AT_FDCWD:  # utimensat(fd, NULL, ...) is futimens
                 return self._fd_loc(dirfd)
@@ -718,17 +732,21 @@ class Decoder:
 
     def _link(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
         flags = None if spec.flags is None else args[spec.flags] & 0xFFFFFFFF
-        old = self._loc(
-            args, spec.dirfd, spec.path or 0, empty=_empty_path(spec, flags)
+        source, dest = spec.path or 0, spec.path2 or 0
+        seen = self.memory.cstrings(self._tid, args[source], args[dest])
+        old = self._loc_read(
+            args, spec.dirfd, source, seen[0], empty=_empty_path(spec, flags)
         )  # linkat: the fd's file
-        new = self._loc(args, spec.dirfd2, spec.path2 or 0)
+        new = self._loc_read(args, spec.dirfd2, dest, seen[1])
         if spec.op == "rename":  # both ends change: path is the source, target the destination
             return Pending(spec, table, "rename", old, new, flags, None, True)
         return Pending(spec, table, "link", new, old, flags, None, True,
                        follow_target=bool((flags or 0) & AT_SYMLINK_FOLLOW))  # fmt: skip
 
     def _symlink(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending:
-        content = self.memory.cstring(self._tid, args[spec.path or 0]) or b""
-        link = self._loc(args, spec.dirfd2, spec.path2 or 0)
+        text, name = spec.path or 0, spec.path2 or 0
+        seen = self.memory.cstrings(self._tid, args[text], args[name])
+        content = seen[0] or b""
+        link = self._loc_read(args, spec.dirfd2, name, seen[1])
         return Pending(spec, table, "symlink", link, Loc(b"", content), None, None, True,
                        verbatim_target=True)  # fmt: skip

@@ -28,6 +28,9 @@ _process_vm_readv.restype = ctypes.c_ssize_t
 PATH_MAX = 4096
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _FIRST_READ = 256
+# Two strings this close are read by one pread (a rename's or a link's two names, most often
+# buffers side by side on one stack): the span stays within two pages.
+_PAIR_SPAN = 3 * 1024
 
 
 class MemoryReader:
@@ -146,6 +149,23 @@ class MemoryReader:
             addr += len(chunk)
             size = _PAGE
         return out
+
+    def cstrings(self, pid: int, first: int, second: int) -> tuple[bytes | None, bytes | None]:
+        """The strings at `first` and `second`, as `cstring` reads each: one read of the span
+        between them where they are close, each alone where that read did not end it."""
+        if first and second and abs(first - second) <= _PAIR_SPAN and self._use_mem:
+            fd = self._mem_fd(pid)
+            low = min(first, second)
+            try:
+                span = os.pread(fd, abs(first - second) + _FIRST_READ, low) if fd is not None else b""
+            except OSError:
+                span = b""
+            ends = (span.find(b"\0", first - low), span.find(b"\0", second - low))
+            return (
+                span[first - low : ends[0]] if ends[0] >= 0 else self.cstring(pid, first),
+                span[second - low : ends[1]] if ends[1] >= 0 else self.cstring(pid, second),
+            )
+        return self.cstring(pid, first), self.cstring(pid, second)
 
     @staticmethod
     def _peek(pid: int, addr: int, size: int) -> bytes | None:
