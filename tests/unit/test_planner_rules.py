@@ -183,7 +183,9 @@ def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place(
 def test_a_setting_is_not_applied_where_a_scratch_mount_does_or_where_it_cannot_go() -> None:
     plan = _plan(event("/tmp/x/.mypy_cache/3.11/a.json", "create"))
     assert (plan.mounts, plan.env) == (["/tmp"], {})  # already in /tmp: nothing to move
-    plan = _plan(event("/root/.ipython/h", "create"), states={"/root/.ipython": A}, cwd="/tmp/app")
+    # (/tmp/ipython's state given: a trace without one is planned by what this machine holds there)
+    held = {"/root/.ipython": A, "/tmp/ipython": A}
+    plan = _plan(event("/root/.ipython/h", "create"), states=held, cwd="/tmp/app")
     assert plan.env == {"IPYTHONDIR": "/tmp/ipython"} and plan.mounts == ["/tmp/ipython"]  # beside the app
     plan = _plan(event("/root/.ipython/h", "create"), states={"/root/.ipython": A}, cwd="/tmp/ipython/app")
     assert plan.env == {} and plan.mounts == ["/root/.ipython"]  # the setting's place holds the app
