@@ -190,6 +190,7 @@ class Pipeline:
         *,
         diff_environment: dict[str, str] | None = None,
         diff_globs: Iterable[str] = (),
+        diff_homes: Iterable[str] = (),
         allowlist: Allowlist | None = None,
         enforced: bool = False,
     ) -> None:
@@ -204,7 +205,7 @@ class Pipeline:
         if diff_environment is not None:  # a diff's (loaded only for one: a run's start-up is without it)
             from rotrace.report.diff import Changes
 
-            self.changes = Changes(cwd, diff_environment, diff_globs)
+            self.changes = Changes(cwd, diff_environment, diff_globs, diff_homes)
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
@@ -467,7 +468,8 @@ def load_changes(path: str) -> Changes:
     """A saved trace's writes, for a diff."""
     header, verdicts = read_trace(path)
     globs = [g.glob for g in header.generalised]  # a merged trace's
-    pipeline = Pipeline(header.cwd, diff_environment=header.environment, diff_globs=globs)
+    homes = [s.environment.get("HOME", "") for s in header.sources]  # a merged trace's runs'
+    pipeline = Pipeline(header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes)
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None

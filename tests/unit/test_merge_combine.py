@@ -554,3 +554,81 @@ def test_checkouts_in_two_places_mapped_to_one_merge(tmp_path: Path) -> None:
     assert '"/app/state"' in (tmp_path / "m.json").read_text()
     with pytest.raises(BadInput, match="working directory differs"):
         merge_command(paths, str(tmp_path / "n.json"), maps[:1], None)
+
+
+def test_a_cold_runs_failed_removal_first_keeps_the_warm_runs_order(tmp_path: Path) -> None:
+    """pylint removes its stats file, then makes it anew (O_EXCL); the cold first run's removal
+    fails (ENOENT). Merged cold run first, the warm runs' successful removal went after the
+    make, as if the file were made and removed again: `diff MERGED RUN` of a fourth warm run
+    said its lasting file was a new write (exit 1), and the merge in another order did not."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    stats = "/srv/app/state/pkg_1.stats"
+    paths = []
+    for run in range(4):
+        removed = event(stats, "delete", "ENOENT" if run == 0 else 0, syscall="unlink")
+        made = event(stats)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC")
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["pylint", "pkg"], "/srv/app", 0), classify(removed, made)))
+        paths.append(str(path))
+    for order in ([0, 1, 2], [1, 0, 2], [1, 2, 0]):
+        merge([paths[i] for i in order], str(tmp_path / "m.json"), [], [])
+        diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+        assert diff.appeared == diff.disappeared == [], (order, diff)
+        merged = [(v.event.op, v.event.result) for v in read_trace(str(tmp_path / "m.json"))[1]]
+        assert merged.index(("delete", 0)) < merged.index(("create", 3)), merged
+
+
+def test_a_file_in_a_per_run_directory_merged_compares_with_the_next_runs(tmp_path: Path) -> None:
+    """pdm's mkdtemp(prefix="pdm-build-") holds a wheel, written (no O_EXCL), removed, and the
+    directory removed. Merged, the directory is a glob of tempfile's classes; a next run's
+    directory with a digit in its draw is a per-run name already, and its wheel was compared by
+    the baseline's glob while the baseline compared its own as `pdm-build-*`: "appeared" and
+    "disappeared" in nearly every identical run (new violations outside the allowlist)."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, draw in enumerate(("k3uu2kjk", "x902h4kk", "ab_cd9ef", "m5c37fn5", "qq8wxyz1")):
+        folder = f"/srv/app/work/pdm-build-{draw}"
+        wheel = f"{folder}/six-1.16.0-py2.py3-none-any.whl"
+        events = [
+            event(folder, "mkdir", 0, syscall="mkdir"), event(wheel),
+            event(wheel, "delete", 0, syscall="unlink"), event(folder, "delete", 0, syscall="rmdir"),
+        ]  # fmt: skip
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["pdm", "install"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    for new in paths[3:]:
+        diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(new))
+        assert diff.appeared == diff.disappeared == diff.became == [], diff
+
+
+def test_runs_in_different_homes_merge_to_a_baseline_of_their_homes(tmp_path: Path) -> None:
+    """A CI matrix run as root and as a user: each run's ~/.cache/tool in its own HOME. The
+    merge keeps only the environment the runs share (no HOME), and `diff MERGED RUN` of a next
+    run in a fourth home showed every write in the homes as new, where a diff of two of the runs
+    compares them as `$HOME`. A merged baseline compares each write by its runs' home; a new
+    file in the home is still a new write."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    homes = ("/root", "/home/app", "/root", "/home/ci")
+    for run, home in enumerate(homes):
+        events = [
+            event(f"{home}/.cache/tool", "mkdir", 0, syscall="mkdir"),
+            event(f"{home}/.cache/tool/state.json"),
+        ]
+        if run == 3:
+            events.append(event(f"{home}/.ssh/authorized_keys"))
+        header = TraceHeader(["tool"], "/srv/app", 0, environment={"HOME": home})
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert [c.path for c in diff.appeared] == ["$HOME/.ssh/authorized_keys"], diff
+    assert diff.disappeared == [], diff

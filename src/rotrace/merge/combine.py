@@ -172,6 +172,43 @@ class _Merged:
     runs: int  # bits
 
 
+_Key = tuple[object, ...]
+_HEAD: _Key = ()  # before the first event (no event's key is empty)
+
+
+class _Order:
+    """The merged events' order, each run's own kept where the runs agree: an event first seen
+    in a later run goes right after the one that came before it in that run, not at the end.
+    pylint removes its stats file and makes it anew (O_EXCL), and a cold first run's removal
+    fails: the warm runs' removal, appended after the make, read as a file made and removed
+    again (`diff` then saw the next warm run's lasting file as a new write)."""
+
+    def __init__(self) -> None:
+        self._next: dict[_Key, _Key | None] = {_HEAD: None}
+        self._prev: dict[_Key, _Key] = {}
+
+    def insert(self, after: _Key, key: _Key) -> None:
+        following = self._next[after]
+        self._next[after], self._next[key], self._prev[key] = key, following, after
+        if following is not None:
+            self._prev[following] = key
+
+    def move(self, after: _Key, key: _Key) -> None:
+        if key == after:
+            return
+        before, following = self._prev.pop(key), self._next.pop(key)
+        self._next[before] = following
+        if following is not None:
+            self._prev[following] = before
+        self.insert(after, key)
+
+    def __iter__(self) -> Iterator[_Key]:
+        key = self._next[_HEAD]
+        while key is not None:
+            yield key
+            key = self._next[key]
+
+
 def _runs(bits: int) -> tuple[int, ...]:
     return tuple(i for i in range(bits.bit_length()) if bits >> i & 1)
 
@@ -222,8 +259,10 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
     for g in generalised:
         notes.append(f"generalised {g.names} names from {len(g.runs)} of {runs} runs: {g.glob}")
 
-    merged: dict[tuple[object, ...], _Merged] = {}  # pass 2: identical writes folded
+    merged: dict[_Key, _Merged] = {}  # pass 2: identical writes folded
+    order = _Order()
     for run, path in enumerate(paths):
+        last = _HEAD  # this run's event before the one read
         for v in _events(path):
             e = v.event
             p = names.name(where(os.fsdecode(e.path)), e.op)
@@ -239,16 +278,21 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
                 event = e._replace(path=os.fsencode(p), target=None if t is None else os.fsencode(t))
                 venv_raw = None if venv is None else os.fsencode(venv)
                 merged[key] = _Merged(dataclasses.replace(v, event=event, venv=venv_raw), v.count, 1 << run)
+                order.insert(last, key)
             else:
-                if entry.runs & 1 << run:  # again in this run: last where it came last (git's probe
-                    merged[key] = merged.pop(key)  # removes .git/tXXXXXX, links it, removes it again)
+                if entry.runs & 1 << run:  # again in this run: where it came last (git's probe
+                    order.move(last, key)  # removes .git/tXXXXXX, links it, removes it again)
                 entry.count += v.count
                 entry.runs |= 1 << run
+            last = key
 
     header = _header(paths, headers, names, where, generalised, notes)
     output = TraceOutput(out)
     Pipeline.of(header).tally(
-        (dataclasses.replace(m.verdict, count=m.count, runs=_runs(m.runs)) for m in merged.values()),
+        (
+            dataclasses.replace(m.verdict, count=m.count, runs=_runs(m.runs))
+            for m in map(merged.__getitem__, order)
+        ),
         header,
         output,
     )

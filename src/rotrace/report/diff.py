@@ -78,8 +78,14 @@ class Changes:
     trace's globs of per-run names (`generalised`) stand for the names a run writes there."""
 
     def __init__(
-        self, cwd: str, environment: dict[str, str] | None = None, generalised: Iterable[str] = ()
+        self,
+        cwd: str,
+        environment: dict[str, str] | None = None,
+        generalised: Iterable[str] = (),
+        homes: Iterable[str] = (),
     ) -> None:
+        """`homes`: a merged trace's HOME in each of its runs (a CI matrix run as root and as a
+        user): a write in its run's home is compared as `$HOME` where the runs disagree."""
         self.cwd = cwd
         self.environment = environment or {}
         self._by_key: dict[_Key, Change] = {}
@@ -102,6 +108,8 @@ class Changes:
         self._folded_count = 0
         home = os.path.normpath(self.environment.get("HOME", "") or ".")
         self._home = home if _a_home(home) else ""
+        normal = [os.path.normpath(h or ".") for h in homes]
+        self._homes = [h if _a_home(h) else "" for h in normal]
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
@@ -113,8 +121,9 @@ class Changes:
             return
         # a rename's or link's other name, and what a symlink holds: where it points is written
         other = e.target is not None and e.op in ("rename", "link", "symlink")
-        exact_target = _relative(e.target, self.cwd, self._home) if other and e.target is not None else None
-        exact = _relative(e.path, self.cwd, self._home)
+        home = self._home_of(v.runs)
+        exact_target = _relative(e.target, self.cwd, home) if other and e.target is not None else None
+        exact = _relative(e.path, self.cwd, home)
         if e.unresolved:  # not placed: its name is the string the process chose, no place's
             self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target)
             return
@@ -140,6 +149,14 @@ class Changes:
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
         elif made and path != exact and len(self._formed) < _MADE_LIMIT:
             self._formed.add(exact)
+
+    def _home_of(self, runs: tuple[int, ...]) -> str:
+        """The home a write of these runs is compared by: the trace's, or, in a merged trace
+        whose runs' homes differ, the one its runs share (none where they do not)."""
+        if not runs or not self._homes or self._home:
+            return self._home
+        theirs = {self._homes[r] if r < len(self._homes) else "" for r in runs}
+        return theirs.pop() if len(theirs) == 1 else ""
 
     def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
         if (key[1], key[2]) != (exact, exact_target):
@@ -775,9 +792,10 @@ def _keyed(
         exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
         path, target = changes.compared(shown) or shown, changes.compared(shown_target)
         merged, merged_target = globs(exact) or exact, globs(exact_target)
-        # a temporary name (made and gone again) as such, whether a merged glob stands for it or
-        # the name is that glob: the merge of its runs makes and removes the glob's names too
-        made_and_gone = changes.temporary(exact) or path != shown
+        # a temporary name (made and gone again), or one below it, as such, whether a merged glob
+        # stands for it or the name is that glob: the merge of its runs makes and removes the
+        # glob's names too (pdm's mkdtemp'd pdm-build-XXXXXXXX/six.whl, a per-run form already)
+        made_and_gone = changes._below_temporary(exact) or path != shown
         # a name a glob stands for, by the glob as the trace that has the glob compares it (its
         # per-run form: kedro's `*T19.41.[0-9][0-9].[0-9][0-9][0-9]Z`)
         key = (
