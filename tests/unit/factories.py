@@ -30,8 +30,9 @@ def event(
                      None, None, raw, write)  # fmt: skip
 
 
-def classify(*events: FileEvent, allow: list[str] | None = None) -> list[Verdict]:
-    classifier = Classifier(build_allowlist(allow or [], None))
+def classify(*events: FileEvent, allow: list[str] | None = None, home: str | None = None) -> list[Verdict]:
+    """The verdicts on `events`, classified in order after learning them all; `home`: the run's HOME."""
+    classifier = Classifier(build_allowlist(allow or [], None), home=home)
     for e in events:
         classifier.learn(e)
     return [classifier.classify(e) for e in events]

@@ -123,7 +123,7 @@ def test_explanations_follow_the_command_line() -> None:
         ("/app/.ruff_cache/0.6/x", "ruff-cache"),
         ("/root/.cache/black/24/cache.pickle", "black-cache"),
         ("/root/.cache/pip/http/x", "pip-cache"),
-        ("/srv/home/.local/share/virtualenv/py_info/1/x.json", "virtualenv-app-data"),
+        ("/home/ci/.local/share/virtualenv/py_info/1/x.json", "virtualenv-app-data"),
         ("/root/.cache/virtualenv/wheel/house/pip.whl", "virtualenv-app-data"),
         ("/app/docs/_build/.doctrees/index.doctree", "sphinx-doctrees"),
         ("/app/pkg/__pycache__/m.pyc", "python-bytecode"),

@@ -25,9 +25,9 @@ CWD = "/srv/app"
 UV = b"/usr/bin/uv"
 
 
-def _plan(*events, states=None, cwd=CWD, allow=None, **run):  # type: ignore[no-untyped-def]
+def _plan(*events, states=None, cwd=CWD, allow=None, home=None, **run):  # type: ignore[no-untyped-def]
     states = {os.fsencode(k): v for k, v in (states or {}).items()}
-    return plan_mounts(classify(*events, allow=allow), cwd, states, **run)
+    return plan_mounts(classify(*events, allow=allow, home=home), cwd, states, **run)
 
 
 def test_a_venv_the_command_made_is_mounted_where_it_lies() -> None:
@@ -409,9 +409,9 @@ def test_a_directory_made_only_on_the_way_to_a_moved_place_needs_no_mount() -> N
         event(f"{home}/.cache/pre-commit/db.db", "create"),
         event(f"{home}/.cache/pre-commit/repo1a2b3c/README", "create"),
     ]
-    plan = _plan(*made, states={home: C})
+    plan = _plan(*made, states={home: C}, home=home)
     assert (plan.mounts, plan.env, plan.blocked) == (["/tmp"], {"PRE_COMMIT_HOME": "/tmp/pre-commit"}, [])
-    plan = _plan(*made, event(f"{home}/.cache/other/x", "create"), states={home: C})
+    plan = _plan(*made, event(f"{home}/.cache/other/x", "create"), states={home: C}, home=home)
     assert plan.mounts == ["/srv/home/.cache", "/tmp"]
     plan = _plan(event(f"{home}/.cache", "mkdir", 0), states={home: C})  # made, nothing in it: still made
     assert plan.mounts == ["/srv/home/.cache"]
@@ -611,11 +611,11 @@ def test_directories_made_on_the_way_to_a_known_writers_place_need_no_mount() ->
     writes = [event(d, "mkdir", 0) for d in made]
     writes.append(event(f"{home}/.local/share/jupyter/runtime/jpserver-1.json", "create"))
     states = {home: C, **{d: A for d in made}}
-    plan = _plan(*writes, states=states)
+    plan = _plan(*writes, states=states, home=home)
     assert plan.mounts == ["/tmp"] and plan.blocked == []
-    assert sorted(plan.env) == ["JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"]
+    assert sorted(plan.env) == ["JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"]  # (the data's, made in the run)
     empty = f"{home}/.local/share/kept-empty"
-    plan = _plan(*writes, event(empty, "mkdir", 0), states={**states, empty: A})
+    plan = _plan(*writes, event(empty, "mkdir", 0), states={**states, empty: A}, home=home)
     assert plan.mounts == ["/srv/home/.local", "/tmp"]
 
 
@@ -677,7 +677,9 @@ def test_a_home_made_only_on_the_way_to_a_writers_cache_takes_its_setting() -> N
         cache = f"{home}/.cache/black/24.10.0"
         attempts = [event(d, "mkdir", "ENOENT", syscall="mkdir") for d in (cache, os.path.dirname(cache))]
         top = home or "/.cache"
-        plan = _plan(*attempts, event(top, "mkdir", refused, syscall="mkdir"), command_failed=True)
+        refusal = event(top, "mkdir", refused, syscall="mkdir")
+        known = home or "/"
+        plan = _plan(*attempts, refusal, command_failed=True, home=known, environment={"HOME": known})
         assert plan.env == {"BLACK_CACHE_DIR": "/tmp/black-cache"} and top not in plan.mounts, (home, plan)
 
 
@@ -692,7 +694,7 @@ def test_a_tree_a_setting_moves_is_one_place_and_its_note_counts_every_write() -
     events = [event(d, "mkdir", 0, syscall="mkdir") for d in made]
     events += [event(f"{top}/profile_default/startup/README", "create")]
     pipeline = Pipeline(CWD, {b"/srv/home": C})
-    verdicts = classify(*events)
+    verdicts = classify(*events, home="/srv/home")
     for v in verdicts:
         pipeline.add(v)
     aggregate, plan = pipeline.group(verdicts, keep_all=False)
@@ -1505,3 +1507,38 @@ def test_uvs_bytecode_compiled_at_run_time_is_said_so_and_its_setting_left_out()
     assert plan.env == {"UV_FROZEN": "true"}, plan
     python = ("python3.11", "main.py")  # Python importing the environment's modules: not uv's
     assert explain(pyc._replace(pid=9), b"/srv/app/.venv", " ".join(python)) is BY_ID["venv-bytecode"]
+
+
+def test_a_writers_place_in_the_home_is_only_there() -> None:
+    """`huggingface-cli download --local-dir models/tiny` keeps a .cache/huggingface of its own
+    beside the files: read as Hugging Face's cache, the plan set HF_HOME (which leaves it where
+    it is) and mounted nothing, and the command died EROFS under it. Names of a place in the home
+    are that place only in the home: /root, /home/NAME, or the run's HOME elsewhere."""
+    local = "/srv/app/models/tiny/.cache/huggingface"
+    writes = [event(f"{local}/.gitignore", "create"), event(f"{local}/download/config.json.lock", "create")]
+    states = {"/srv/app/models/tiny": C, "/srv/app/models/tiny/.cache": C, local: A}
+    plan = _plan(*writes, states=states, home="/root", environment={"HOME": "/root"})
+    assert "HF_HOME" not in plan.env and plan.mounts == [local], plan
+    for home in ("/root", "/home/app", "/app"):
+        cache = event(f"{home}/.cache/huggingface/hub/models--x/blobs/abc", "create")
+        plan = _plan(cache, states={home: C}, home=home, environment={"HOME": home})
+        assert plan.env.get("HF_HOME") == "/tmp/huggingface" and plan.mounts == ["/tmp"], (home, plan)
+    # under a home, below the project: still the project's own
+    plan = _plan(event(f"/home/app/proj/{local[9:]}/.gitignore", "create"), states={"/home/app/proj": C})
+    assert "HF_HOME" not in plan.env, plan
+
+
+def test_jupyters_data_directory_that_held_kernel_specs_is_not_moved() -> None:
+    """`jupyter server` writes its runtime files in ~/.local/share/jupyter/runtime; the data
+    directory above held the user's kernel specs. JUPYTER_DATA_DIR moved the whole tree to /tmp,
+    and the served kernel specs lost the user's: only the runtime directory's setting is kept."""
+    data = "/root/.local/share/jupyter"
+    writes = [
+        event(f"{data}/runtime/jpserver-1.json", "create"),
+        event(f"{data}/runtime/kernel-1.json", "create"),
+    ]
+    plan = _plan(*writes, states={data: C, f"{data}/runtime": C}, home="/root", environment={"HOME": "/root"})
+    assert plan.env == {"JUPYTER_RUNTIME_DIR": "/tmp/jupyter/runtime"} and plan.mounts == ["/tmp"], plan
+    workspace = event(f"{data}/lab/workspaces/default-37a8.jupyterlab-workspace", "create")
+    plan = _plan(*writes, workspace, states={data: C, f"{data}/runtime": C}, environment={"HOME": "/root"})
+    assert "JUPYTER_DATA_DIR" not in plan.env, plan

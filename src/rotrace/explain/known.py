@@ -60,6 +60,11 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # settings that keep such a configuration read where it is when the setting moves the rest
     # (`{dir}`: the directory that holds it): MATPLOTLIBRC for matplotlibrc
     config_env: tuple[tuple[str, str], ...] = ()
+    # the place is in the home: what comes before the pattern's match is /root or /home/NAME (a
+    # run's HOME elsewhere is read as /root): the same names elsewhere (huggingface_hub's
+    # --local-dir keeps a .cache/huggingface of its own beside the files) are no place the
+    # setting moves
+    in_home: bool = False
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
     named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
     # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
@@ -88,6 +93,7 @@ class Known:  # and hashing by identity keeps the report's counters cheap
 
 
 _HOMES = r"(?:/root|/home/[^/]+)"  # the homes a known writer's place in ~ is read in
+_HOME = Lazy(_HOMES)  # what comes before an `in_home` entry's place
 
 _regex = functools.cache(re.compile)  # the table's patterns, compiled once (asked for every write)
 
@@ -333,6 +339,7 @@ KNOWN: tuple[Known, ...] = (
         why="black remembers which files it formatted in ~/.cache/black",
         fix="BLACK_CACHE_DIR=/tmp/black-cache (on a writable tmpfs)",
         path=r"/\.cache/black(/|$)",
+        in_home=True,
         env=(("BLACK_CACHE_DIR", "/tmp/black-cache"),),
     ),
     Known(
@@ -387,6 +394,7 @@ KNOWN: tuple[Known, ...] = (
         fix="MPLCONFIGDIR=/tmp/matplotlib (on a writable tmpfs; with MATPLOTLIBRC=~/.config/matplotlib where a"
         " matplotlibrc is there, which MPLCONFIGDIR would hide), or build the font cache at image build time",
         path=r"/\.(cache|config)/matplotlib(/|$)",
+        in_home=True,
         env=(("MPLCONFIGDIR", "/tmp/matplotlib"),),
         config_dirs=(".config/matplotlib",),  # matplotlibrc, stylelib
         config_env=(("MATPLOTLIBRC", "{dir}"),),  # the matplotlibrc in it
@@ -398,18 +406,33 @@ KNOWN: tuple[Known, ...] = (
         why="IPython keeps its history and profiles in ~/.ipython",
         fix="IPYTHONDIR=/tmp/ipython (on a writable tmpfs)",
         path=r"/\.ipython(/|$)",
+        in_home=True,
         env=(("IPYTHONDIR", "/tmp/ipython"),),
         config=True,
         needs_writable=True,
     ),
     Known(
+        id="jupyter-runtime",
+        title="Jupyter's runtime files",
+        who="Jupyter (jupyter_core: servers and kernels)",
+        why="Jupyter writes its runtime files (server info, kernel connection files) in "
+        "~/.local/share/jupyter/runtime",
+        fix="JUPYTER_RUNTIME_DIR=/tmp/jupyter/runtime (on a writable tmpfs)",
+        path=r"/\.local/share/jupyter/runtime(/|$)",
+        in_home=True,
+        env=(("JUPYTER_RUNTIME_DIR", "/tmp/jupyter/runtime"),),
+    ),
+    Known(
         id="jupyter-data",
-        title="Jupyter's data and runtime files",
+        title="Jupyter's data files",
         who="Jupyter (jupyter_core)",
-        why="Jupyter keeps its runtime files (kernel connection files) and data in ~/.local/share/jupyter",
-        fix="JUPYTER_DATA_DIR=/tmp/jupyter/data and JUPYTER_RUNTIME_DIR=/tmp/jupyter/runtime (on a writable tmpfs)",
+        why="Jupyter keeps its data (kernel specs, extensions, workspaces) in ~/.local/share/jupyter",
+        fix="JUPYTER_DATA_DIR=/tmp/jupyter/data and JUPYTER_RUNTIME_DIR=/tmp/jupyter/runtime (on a writable tmpfs)"
+        " where it held nothing before: it holds the kernel specs and extensions Jupyter reads",
         path=r"/\.local/share/jupyter(/|$)",
+        in_home=True,
         env=(("JUPYTER_DATA_DIR", "/tmp/jupyter/data"), ("JUPYTER_RUNTIME_DIR", "/tmp/jupyter/runtime")),
+        config=True,
     ),
     Known(
         id="jupyter-config",
@@ -418,6 +441,7 @@ KNOWN: tuple[Known, ...] = (
         why="jupyter_core writes ~/.jupyter when it migrates an IPython configuration or generates one",
         fix="JUPYTER_CONFIG_DIR=/tmp/jupyter/config (on a writable tmpfs), or the configuration in the image",
         path=r"/\.jupyter(/|$)",
+        in_home=True,
         env=(("JUPYTER_CONFIG_DIR", "/tmp/jupyter/config"),),
         config=True,
     ),
@@ -428,6 +452,7 @@ KNOWN: tuple[Known, ...] = (
         why="pre-commit installs the hooks' environments under ~/.cache/pre-commit",
         fix="PRE_COMMIT_HOME on a writable mount (or install the hooks at image build time)",
         path=r"/\.cache/pre-commit(/|$)",
+        in_home=True,
         env=(("PRE_COMMIT_HOME", "/tmp/pre-commit"),),
     ),
     Known(
@@ -437,6 +462,7 @@ KNOWN: tuple[Known, ...] = (
         why="pylint keeps per-module statistics under ~/.cache/pylint",
         fix="PYLINTHOME=/tmp/pylint (on a writable tmpfs)",
         path=r"/\.cache/pylint(/|$)",
+        in_home=True,
         env=(("PYLINTHOME", "/tmp/pylint"),),
     ),
     Known(
@@ -447,6 +473,7 @@ KNOWN: tuple[Known, ...] = (
         fix="HF_HOME=/tmp/huggingface (on a writable tmpfs); better, download at image build time into HF_HOME "
         "and set HF_HUB_OFFLINE=1 at run time",
         path=r"/\.cache/huggingface(/|$)",
+        in_home=True,
         env=(("HF_HOME", "/tmp/huggingface"),),
     ),
     Known(
@@ -456,6 +483,7 @@ KNOWN: tuple[Known, ...] = (
         why="models are downloaded to ~/.cache/torch at first use",
         fix="TORCH_HOME=/tmp/torch (on a writable tmpfs); better, download at image build time into TORCH_HOME",
         path=r"/\.cache/torch(/|$)",
+        in_home=True,
         env=(("TORCH_HOME", "/tmp/torch"),),
     ),
     Known(
@@ -477,6 +505,7 @@ KNOWN: tuple[Known, ...] = (
         why="pip records when it last checked PyPI for a newer pip",
         fix="PIP_DISABLE_PIP_VERSION_CHECK=1",
         path=r"/\.cache/pip/selfcheck(/|$)",
+        in_home=True,
         env=(("PIP_DISABLE_PIP_VERSION_CHECK", "1"),),
     ),
     Known(
@@ -487,6 +516,7 @@ KNOWN: tuple[Known, ...] = (
         why="pip keeps downloaded and built wheels in ~/.cache/pip",
         fix="PIP_NO_CACHE_DIR=1, or PIP_CACHE_DIR=/tmp/pip-cache (on a writable tmpfs)",
         path=r"/\.cache/pip(/|$)",
+        in_home=True,
         env=(("PIP_CACHE_DIR", "/tmp/pip-cache"),),
         root=r"^(.*/\.cache/pip)(?:/|$)",
     ),
@@ -509,7 +539,8 @@ KNOWN: tuple[Known, ...] = (
         why="virtualenv keeps its seed wheels and what it learnt of each interpreter in its app data "
         "(~/.local/share/virtualenv; ~/.cache/virtualenv from 20.31)",
         fix="VIRTUALENV_OVERRIDE_APP_DATA=/tmp/virtualenv (on a writable tmpfs)",
-        path=r"/\.local/share/virtualenv(/|$)|/\.cache/virtualenv(/|$)",
+        path=r"/(?:\.local/share|\.cache)/virtualenv(/|$)",
+        in_home=True,
         env=(("VIRTUALENV_OVERRIDE_APP_DATA", "/tmp/virtualenv"),),
         root=r"^(.*/(?:\.local/share|\.cache)/virtualenv)(?:/|$)",
     ),
@@ -589,8 +620,10 @@ def explain(event: FileEvent, venv: bytes | None, cmdline: str = "") -> Known | 
     for known, pattern in _fitting(program_name(event.exe), venv is not None, cmdline):
         if (known.venv_root and os.path.dirname(event.path) != venv) or (known.unnamed and not unnamed):
             continue
-        if any(pattern.search(name) is not None for name in names):
-            return known
+        for name in names:
+            found = pattern.search(name)
+            if found is not None and (not known.in_home or _HOME.fullmatch(name[: found.start()])):
+                return known
     return None
 
 

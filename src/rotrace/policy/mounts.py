@@ -64,7 +64,7 @@ from rotrace.patterns import Lazy
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
-from rotrace.policy.verdict import Verdict
+from rotrace.policy.verdict import Verdict, explained_in_home, home_elsewhere
 
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
 _LOCK = Lazy(rb"(?:^|[/._-])lock(?:file)?$", re.IGNORECASE)
@@ -1106,7 +1106,7 @@ class MountPlanner:
         if e.op == "delete" and e.errno == "ENOENT":  # harmless, but it says the name is free
             self._planner.learn_absent(os.fsdecode(e.path))
         elif e.op in ("mkdir", "create") and e.errno == "ENOENT":
-            self._learn_way(e)
+            self._learn_way(v)
         if not e.unresolved and (
             (not e.write and e.op == "open" and not e.failed)  # a file read (--all-opens)
             or (e.op in ("open", "create") and e.errno == "EEXIST")  # one met where it would make it
@@ -1398,13 +1398,16 @@ class MountPlanner:
             return False
         return any(self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found)
 
-    def _learn_way(self, e: FileEvent) -> None:
+    def _learn_way(self, v: Verdict) -> None:
         """A name a known writer's settings move, made where its parent was missing (makedirs of
         ~/.cache/black/24.10.0 with no home: ENOENT): each directory above it, which the writer
-        then tries to make, is on its way (`_explained_by_way`)."""
+        then tries to make, is on its way (`_explained_by_way`). The writer is the verdict's
+        (the classifier reads a run's home elsewhere, HOME=/nonexistent, as /root)."""
         if len(self._ways) >= _CREATED_FILES:
             return
-        known = explain(e, None)
+        e = v.event
+        home = home_elsewhere(self._environment.get("HOME"))  # (`/` too: a Pod's user with no passwd entry)
+        known = v.explanation or explain(e, None) or explained_in_home(e, None, "", home)
         if known is None or not known.env:
             return
         path = os.fsdecode(e.path)

@@ -151,6 +151,24 @@ def _moved_places(environment: Mapping[str, str]) -> tuple[tuple[str, bytes, byt
     return tuple(found)
 
 
+def explained_in_home(event: FileEvent, venv: bytes | None, cmdline: str, home: bytes | None) -> Known | None:
+    """A write in a home elsewhere (`_elsewhere`), read as in /root (its venv too): the known
+    writer, if the table names it by its program (pip's cache on its way) or names its own place
+    in the home (`Known.in_home`: Hugging Face's cache). Not a program's cache in ~/.cache at
+    large: one that does not follow XDG_CACHE_HOME would be told a setting it ignores, where a
+    mount holds whoever wrote."""
+    if home is None:
+        return None
+    seen = event._replace(path=_as_root(event.path, home) or event.path, target=_as_root(event.target, home))
+    known = explain(seen, _as_root(venv, home), cmdline)
+    return known if known is not None and (known.exe or known.cmd or known.in_home) else None
+
+
+def home_elsewhere(home: str | None) -> bytes | None:
+    """The run's HOME where the known writers' table does not name it (`explained_in_home`)."""
+    return _elsewhere(home)
+
+
 def _as_root(path: bytes | None, home: bytes, root: bytes = b"/root") -> bytes | None:
     if path is None or not (path == home or path.startswith(home + b"/")):
         return path
@@ -266,18 +284,7 @@ class Classifier:
         return found is not None and found == first
 
     def _in_home_explained(self, event: FileEvent, venv: bytes | None, cmdline: str) -> Known | None:
-        """A write in a home elsewhere, read as in /root (its venv too): the known writer, if
-        the table names it by its program (pip's cache on its way). Not a program's cache in
-        ~/.cache at large: one that does not follow XDG_CACHE_HOME would be told a setting it
-        ignores, where a mount holds whoever wrote."""
-        home = self._home
-        if home is None:
-            return None
-        seen = event._replace(
-            path=_as_root(event.path, home) or event.path, target=_as_root(event.target, home)
-        )
-        known = explain(seen, _as_root(venv, home), cmdline)
-        return known if known is not None and (known.exe or known.cmd) else None
+        return explained_in_home(event, venv, cmdline, self._home)
 
     def _moved_explained(self, event: FileEvent, venv: bytes | None, cmdline: str) -> Known | None:
         """A write below a place a run's setting moved (uv's cache at UV_CACHE_DIR=/opt/uv-cache),
