@@ -31,6 +31,7 @@ from rotrace.pathnames import glob_regex, text_of
 from rotrace.patterns import Lazy
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
+from rotrace.redact import redact_text
 
 # 2: summary.went_through; 3: labels, and a merged trace's sources, generalised names and each
 # event's count and runs (and, optional, a checkpoint's time: its exit_code is null, which an
@@ -417,6 +418,8 @@ def _verdict(obj: object) -> Verdict:
     except ValueError:
         raise _Malformed(f"'mode' must be an octal string, not {mode!r}") from None
     target = _path_field(obj, "target", None)
+    if op == "symlink" and target:  # what the command gave, no place (a trace anyone may have edited)
+        target = redact_text(target)
     venv = _path_field(obj, "venv", None)
     explanation = _field(obj, "explanation", str, None)
     event = FileEvent(

@@ -21,7 +21,7 @@ from rotrace.output import TraceOutput
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
-from rotrace.redact import secrets_in
+from rotrace.redact import Redactor, secrets_in
 from rotrace.report.present import live_status, prepare
 from rotrace.report.view import View
 from rotrace.run.request import RunStart
@@ -222,6 +222,9 @@ class FirstPass:
         persistent: tuple[str, ...] = (),
     ) -> None:
         self.classifier = classifier
+        # a symbolic link's content is what the command gave, no place: a secret in it
+        # (`ln -s https://ci:TOKEN@git.example.com/repo.git origin`) is masked as in its command line
+        self._redactor = Redactor(secrets_in(os.environ))
         enforced = classifier.enforced
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
@@ -243,6 +246,8 @@ class FirstPass:
         classifier, add, kept = self.classifier, self.pipeline.add, self._kept
         for record in records:
             event = FileEvent(*record)
+            if event.op == "symlink" and event.target:
+                event = event._replace(target=os.fsencode(self._redactor.text(os.fsdecode(event.target))))
             classifier.learn(event)
             verdict = classifier.classify(event)
             add(verdict)
