@@ -282,3 +282,60 @@ def test_a_run_stopped_by_rotrace_blames_no_write_for_its_end(tmp_path: Path) ->
         shutil.rmtree(venv)
     assert proc.returncode == 9, err  # a violation (the venv write), and the command's end
     assert "this is what stops it" not in err and "carried on" in err, err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _status(pid: int, field: str) -> str | None:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split()[1] for line in lines if line.startswith(field + ":")), None)
+
+
+def test_the_tracer_killed_before_it_seized_the_command_takes_the_command_along() -> None:
+    """The command's process stops itself to be seized; until it is, PTRACE_O_EXITKILL does not
+    hold it. The tracer stopped in that window (a debugger, a job-control stop) and then killed
+    with SIGKILL, which nothing holds, left it stopped for ever, untraced, its parent init (a
+    SIGCONT to its orphaned group would have run the command untraced). It dies with the tracer."""
+    caught = 0
+    for _attempt in range(20):
+        rotrace = subprocess.Popen([*ROTRACE, "run", "-q", "--", "/bin/echo", "hello"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        command = first = None
+        deadline = time.monotonic() + 10
+        while command is None and time.monotonic() < deadline and rotrace.poll() is None:
+            for child in _children(rotrace.pid):  # the report process's first fork, then the command
+                first = first or child
+                command = child if child != first else None
+        if command is None:
+            rotrace.wait(timeout=30)
+            continue
+        os.kill(rotrace.pid, signal.SIGSTOP)
+        for _ in range(2000):  # the command stops itself, to be seized by a tracer that is stopped
+            if _status(command, "State") in ("T", None):
+                break
+            time.sleep(0.001)
+        window = _status(command, "State") == "T" and _status(command, "TracerPid") == "0"
+        os.kill(rotrace.pid, signal.SIGKILL)
+        rotrace.wait(timeout=30)
+        if not window:
+            continue
+        caught += 1
+        for _ in range(300):
+            if _status(command, "State") in (None, "Z"):
+                break
+            time.sleep(0.01)
+        state = _status(command, "State")
+        if state not in (None, "Z"):
+            os.kill(command, signal.SIGKILL)
+        assert state in (None, "Z"), f"pid {command} left {state}, traced by {_status(command, 'TracerPid')}"
+        if caught == 3:
+            break
+    assert caught, "the tracer was never stopped between its fork and its seize"

@@ -119,6 +119,7 @@ def _child(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
         os.close(landlock_fd)
     os.write(status_w, status.ljust(_STATUS_LEN))
     os.kill(os.getpid(), signal.SIGSTOP)
+    hardening.die_with_parent(False)  # seized: the command runs as it would, EXITKILL holds it
     try:
         try:
             os.execve(path, argv, env)
@@ -166,9 +167,16 @@ def _spawn(path: str, argv: list[str], env: dict[str, str], program: bytes | Non
            keep_ignored: set[int], stdout_to_stderr: bool, landlock_fd: int | None,
            host_files: bool, mask: set[int | signal.Signals]) -> Child:  # fmt: skip
     status_r, status_w = os.pipe()
+    tracer = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns
         try:
+            # until it is seized (then PTRACE_O_EXITKILL takes it along), the child dies with
+            # the tracer, whatever ends it (SIGKILL, which no mask holds): never left stopped
+            # for ever, nor let run untraced by the SIGCONT an orphaned process group gets
+            hardening.die_with_parent()
+            if os.getppid() != tracer:
+                os._exit(127)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(status_r)
             _child(

@@ -61,10 +61,10 @@ def withholding_fails(withheld: tuple[int, ...]) -> bool:
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
+def die_with_parent(dies: bool = True) -> None:
     """SIGKILL when the parent goes (the read-only sandbox's tracer: when bwrap goes, or rotrace
-    with it): never left tracing a command no rotrace reports."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    with it): never left tracing a command no rotrace reports. `dies=False` undoes it."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL if dies else 0)
 
 
 def undumpable() -> None:
