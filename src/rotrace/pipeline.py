@@ -191,6 +191,7 @@ class Pipeline:
         diff_environment: dict[str, str] | None = None,
         diff_globs: Iterable[str] = (),
         diff_homes: Iterable[str] = (),
+        diff_most: dict[str, int] | None = None,
         allowlist: Allowlist | None = None,
         enforced: bool = False,
     ) -> None:
@@ -205,7 +206,7 @@ class Pipeline:
         if diff_environment is not None:  # a diff's (loaded only for one: a run's start-up is without it)
             from rotrace.report.diff import Changes
 
-            self.changes = Changes(cwd, diff_environment, diff_globs, diff_homes)
+            self.changes = Changes(cwd, diff_environment, diff_globs, diff_homes, diff_most)
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
@@ -469,7 +470,10 @@ def load_changes(path: str) -> Changes:
     header, verdicts = read_trace(path)
     globs = [g.glob for g in header.generalised]  # a merged trace's
     homes = [s.environment.get("HOME", "") for s in header.sources]  # a merged trace's runs'
-    pipeline = Pipeline(header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes)
+    most = {g.glob: g.most for g in header.generalised}
+    pipeline = Pipeline(
+        header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes, diff_most=most
+    )
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None

@@ -396,7 +396,7 @@ def _generalised(obj: object, sources: int) -> Generalised:
         glob_regex(glob)
     except re.error:  # what `merge` writes is literal characters and [...] classes of them
         raise _Malformed(f"a generalised name is no glob `merge` makes: {glob!r}") from None
-    return Generalised(glob, _int(obj, "names", low=1), tuple(runs))
+    return Generalised(glob, _int(obj, "names", low=1), tuple(runs), _int(obj, "most", 0, low=0))
 
 
 def _environment(data: dict[str, Any]) -> dict[str, str]:

@@ -632,3 +632,36 @@ def test_runs_in_different_homes_merge_to_a_baseline_of_their_homes(tmp_path: Pa
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert [c.path for c in diff.appeared] == ["$HOME/.ssh/authorized_keys"], diff
     assert diff.disappeared == [], diff
+
+
+def test_more_names_of_a_per_run_form_that_stay_are_new_writes(tmp_path: Path) -> None:
+    """A baseline that left cron.d/app-<pid> and a run that left two such files (the second a
+    new, lasting write outside the allowlist) were one key of per-run names: "no change", exit
+    0, against one run or a merge of three (app-[0-9]x5). The names past the baseline's number
+    a run are new writes; as many as it had are none, whatever their numbers."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, *pids: int) -> str:
+        events = [event(f"/srv/app/etc/cron.d/app-{pid}") for pid in pids]
+        path = tmp_path / f"{name}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        return str(path)
+
+    baseline = trace("one", 12345)
+    assert diff_traces(load_changes(baseline), load_changes(trace("same", 23456))).appeared == []
+    diff = diff_traces(load_changes(baseline), load_changes(trace("two", 23456, 99999)))
+    assert [(c.path, c.violation) for c in diff.appeared] == [("$CWD/etc/cron.d/app-99999", True)], diff
+    merge(
+        [trace(f"r{i}", pid) for i, pid in enumerate((12345, 23456, 31337))], str(tmp_path / "m.json"), [], []
+    )
+    merged = load_changes(str(tmp_path / "m.json"))
+    assert diff_traces(merged, load_changes(trace("next", 4242))).appeared == []
+    diff = diff_traces(merged, load_changes(trace("five", 40001, 40002, 40003, 40004, 40005)))
+    assert [c.path for c in diff.new_violations] == ["$CWD/etc/cron.d/app-*"], diff  # four, shown as one form
+    # a merge of runs that each left two: a run that leaves two is no change, three is one more
+    pairs = [trace(f"d{i}", pid, pid + 1) for i, pid in enumerate((12345, 23456, 31337))]
+    merge(pairs, str(tmp_path / "m2.json"), [], [])
+    merged = load_changes(str(tmp_path / "m2.json"))
+    assert diff_traces(merged, load_changes(trace("pair", 5000, 5001))).appeared == []
+    assert len(diff_traces(merged, load_changes(trace("three", 5000, 5001, 5002))).new_violations) == 1

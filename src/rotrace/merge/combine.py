@@ -126,7 +126,8 @@ class _Names:
                         self.families.setdefault((directory, op), []).append(found)
                     seen = made.get(full)
                     if seen is None or seen.names < len(family.names):
-                        made[full] = Generalised(full, len(family.names), _runs(bits))
+                        most = max(sum(1 for b in family.names.values() if b >> r & 1) for r in _runs(bits))
+                        made[full] = Generalised(full, len(family.names), _runs(bits), most)
         self.siblings.clear()
         return sorted(made.values(), key=lambda g: g.glob)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING
@@ -83,9 +83,11 @@ class Changes:
         environment: dict[str, str] | None = None,
         generalised: Iterable[str] = (),
         homes: Iterable[str] = (),
+        most: Mapping[str, int] | None = None,
     ) -> None:
         """`homes`: a merged trace's HOME in each of its runs (a CI matrix run as root and as a
-        user): a write in its run's home is compared as `$HOME` where the runs disagree."""
+        user): a write in its run's home is compared as `$HOME` where the runs disagree;
+        `most`: of its globs, the most names one run wrote (`Generalised.most`)."""
         self.cwd = cwd
         self.environment = environment or {}
         self._by_key: dict[_Key, Change] = {}
@@ -106,11 +108,15 @@ class Changes:
         # (_KEY_NAMES a key, _FOLDED_NAMES in all), which is told apart, never taken for none
         self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
         self._folded_count = 0
+        # each folded name's runs (bits; a single run's: run 0) and writes: how many names of its
+        # key a run left (`per_run`)
+        self.tally: dict[tuple[_Key, tuple[str, str | None]], tuple[int, int]] = {}
         home = os.path.normpath(self.environment.get("HOME", "") or ".")
         self._home = home if _a_home(home) else ""
         normal = [os.path.normpath(h or ".") for h in homes]
         self._homes = [h if _a_home(h) else "" for h in normal]
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
+        self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n > 0}
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
@@ -167,6 +173,10 @@ class Changes:
                     names = self.folded[key] = None
             if names is not None:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
+        if self._folded_count <= _FOLDED_NAMES:
+            bits, count = self.tally.get((key, (exact, exact_target)), (0, 0))
+            runs = sum(1 << r for r in v.runs) if v.runs else 1
+            self.tally[(key, (exact, exact_target))] = (bits | runs, count + v.count)
         change = self._by_key.get(key)
         if change is None:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
@@ -237,6 +247,21 @@ class Changes:
         if exact in self._temporary and exact not in self._gone:
             return _temporary(exact)
         return _glob_form(exact) if self.globs and "[" in exact else _run_name(exact)
+
+    def per_run(self, key: _Key, names: Iterable[tuple[str, str | None]]) -> dict[int, int]:
+        """How many of `names` (folded under the trace's own `key`) each run left: a name once in
+        each run it is in; a merged glob's, the most its runs wrote (`Generalised.most`), else
+        (a name below one, an older merge) as many as its writes allow: each of its runs wrote
+        one at least, so a run holds at most its writes less one for each other run."""
+        found: dict[int, int] = {}
+        for name in names:
+            bits, count = self.tally.get((key, name), (1, 1))
+            runs = [r for r in range(bits.bit_length()) if bits >> r & 1]
+            glob = any(name[0] == g or name[0].startswith(g + "/") for g in self.globs)
+            each = (self._most.get(name[0]) or max(1, count - len(runs) + 1)) if glob else 1
+            for r in runs:
+                found[r] = found.get(r, 0) + each
+        return found
 
     @property
     def by_key(self) -> dict[_Key, Change]:
@@ -683,8 +708,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     """Writes compared by their names; those only one trace has are the same write where both
     have it as a glob of per-run names (a temporary name, a pid, a merged trace's glob). A name
     both traces write is no per-run name: two of one shape (`app_data`, `job_lock`) stay apart."""
-    before, before_lasting = _keyed(old, _Globs(old.globs))
-    after, after_lasting = _keyed(new, _Globs(new.globs, old.globs))
+    before, before_lasting, before_runs = _keyed(old, _Globs(old.globs))
+    after, after_lasting, after_runs = _keyed(new, _Globs(new.globs, old.globs))
     went = [k for k in before if k not in after]
     came = [k for k in after if k not in before]
     went_general: dict[_Key, list[_Key]] = {}
@@ -720,7 +745,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     gone = [c for c in gone if id(c) not in shape_paired]
     became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
     extra, lost = _stable(old, new), _stable(new, old)
-    appeared += extra + _lasting(before, before_lasting, after, after_lasting)
+    more = _more(before_lasting, before_runs, after, after_lasting, after_runs, {c.path for c in extra})
+    appeared += extra + more + _lasting(before, before_lasting, after, after_lasting)
     gone += lost + _lasting(after, after_lasting, before, before_lasting)
     old_env, new_env = old.environment, new.environment
     env = {
@@ -780,14 +806,44 @@ def _lasting(
     return found
 
 
+def _more(
+    old_lasting: dict[_Key, dict[tuple[str, str | None], bool]],
+    old_runs: dict[_Key, int],
+    new: dict[_Key, Change],
+    new_lasting: dict[_Key, dict[tuple[str, str | None], bool]],
+    new_runs: dict[_Key, int],
+    shown: set[str],
+) -> list[Change]:
+    """Names that stay under a key of per-run names, more of them in a run of `new` than in any
+    of `old`'s: a baseline that left `cron.d/app-12345` and a run that left `app-23456` and
+    `app-99999` were one key, "no change"; the names past the baseline's number are new writes
+    (which of them cannot be told: the last ones by name). `shown`: names already new."""
+    found = []
+    for key, names in new_lasting.items():
+        before = old_lasting.get(key)
+        excess = new_runs.get(key, 0) - old_runs.get(key, len(before or ()))
+        if not before or excess <= 0:
+            continue
+        fresh = sorted((n for n in names if n not in before), key=lambda n: (n[0], n[1] or ""))
+        for exact, exact_target in fresh[-excess:]:
+            if exact in shown:
+                continue
+            change = Change(key[0], exact, target=exact_target, violation=names[(exact, exact_target)])
+            change.errnos |= new[key].errnos
+            found.append(change)
+    return found
+
+
 def _keyed(
     changes: Changes, globs: _Globs
-) -> tuple[dict[_Key, Change], dict[_Key, dict[tuple[str, str | None], bool]]]:
+) -> tuple[dict[_Key, Change], dict[_Key, dict[tuple[str, str | None], bool]], dict[_Key, int]]:
     """The trace's changes by their keys, each name a merged glob matches written as the glob;
-    and for each key that holds names which stay (not made and gone again), those names (a key's
-    names past what a trace keeps count as one that stays: they cannot be told)."""
+    for each key that holds names which stay (not made and gone again), those names (a key's
+    names past what a trace keeps count as one that stays: they cannot be told); and how many
+    of them a run left, at most (`Changes.per_run`)."""
     keyed: dict[_Key, Change] = {}
     lasting: dict[_Key, dict[tuple[str, str | None], bool]] = {}
+    runs: dict[_Key, dict[int, int]] = {}
     for (op, shown, shown_target), change in changes.by_key.items():
         exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
         path, target = changes.compared(shown) or shown, changes.compared(shown_target)
@@ -817,7 +873,10 @@ def _keyed(
             stay = {} if made_and_gone else {(exact, exact_target): change.violation}
         if stay:
             lasting.setdefault(key, {}).update(stay)
-    return keyed, lasting
+            counts = runs.setdefault(key, {})
+            for run, n in changes.per_run((op, shown, shown_target), stay).items():
+                counts[run] = counts.get(run, 0) + n
+    return keyed, lasting, {key: max(counts.values()) for key, counts in runs.items()}
 
 
 def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
