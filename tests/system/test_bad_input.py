@@ -281,7 +281,7 @@ def test_a_closed_stderr_keeps_the_verdict_and_the_export_clean(tmp_path: Path) 
                           preexec_fn=lambda: __import__("os").close(2))  # fmt: skip
     assert proc.returncode == 1, proc.stdout
     kept = [f"--env=PYTHONDONTWRITEBYTECODE={v}" for v in [os.environ.get("PYTHONDONTWRITEBYTECODE")] if v]
-    assert proc.stdout.splitlines() == ["--read-only", f"--mount=type=tmpfs,dst={out}", *kept]  # the run's
+    assert proc.stdout.splitlines() == ["--read-only", f"--tmpfs={out}:exec", *kept]  # the run's
     assert json.loads((tmp_path / "t.json").read_text())["summary"]["violations"] == 1
 
 

@@ -86,14 +86,14 @@ def test_formats_parse_and_carry_the_mounts(app: Path) -> None:
     assert service == {
         "read_only": True,
         "environment": _kept(app),
-        "volumes": [{"type": "tmpfs", "target": p} for p in sorted(["/tmp", cache])],
+        "tmpfs": [f"{p}:exec" for p in sorted(["/tmp", cache])],
     }
 
     _, out, _ = _emit(trace, "docker")
     flags = out.splitlines()  # one per line
     assert flags == [
         "--read-only",
-        *(f"--mount=type=tmpfs,dst={p}" for p in sorted(["/tmp", cache])),
+        *(f"--tmpfs={p}:exec" for p in sorted(["/tmp", cache])),
         *(f"--env={name}={value}" for name, value in _kept(app).items()),
     ]
 

@@ -53,8 +53,12 @@ def _emit(app: Path, fmt: str) -> tuple[int, str, str]:
 
 def _tmpfs(docker: str) -> list[str]:
     """The tmpfs mounts of the docker flags (the --env settings and volumes aside)."""
-    prefix = "--mount=type=tmpfs,dst="
-    return [line.removeprefix(prefix) for line in docker.splitlines()[1:] if line.startswith(prefix)]
+    prefix = "--tmpfs="
+    return [
+        line.removeprefix(prefix).rsplit(":", 1)[0]
+        for line in docker.splitlines()[1:]
+        if line.startswith(prefix)
+    ]
 
 
 def test_a_venv_the_command_makes_or_removes_is_no_venv_a_mount_hides(app: Path) -> None:

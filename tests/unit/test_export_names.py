@@ -133,12 +133,13 @@ def test_compose_is_one_service_with_the_name_as_a_tmpfs_target(name: bytes) -> 
     doc = _one_document(rendered.text)
     assert isinstance(doc, dict) and set(doc) == {"services"} and set(doc["services"]) == {"app"}
     service = doc["services"]["app"]
-    assert set(service) == {"read_only", "volumes"} and service["read_only"] is True
+    assert set(service) == {"read_only", "tmpfs"} and service["read_only"] is True
     holds = ":" not in path and os.fsencode(path).decode("utf-8", "replace") == path
     expected = sorted({"/tmp", path}) if holds else ["/tmp"]
-    assert service["volumes"] == [{"type": "tmpfs", "target": p.replace("$", "$$")} for p in expected]
-    for volume in service["volumes"]:  # compose interpolates `$`: every one of them is doubled
-        assert "$" not in volume["target"].replace("$$", "")
+    # the short syntax, which alone says `exec` (Docker's tmpfs is noexec by default)
+    assert service["tmpfs"] == [f"{p.replace('$', '$$')}:exec" for p in expected]
+    for mount in service["tmpfs"]:  # compose interpolates `$`: every one of them is doubled
+        assert "$" not in mount.replace("$$", "") and mount.count(":") == 1
     if not holds:
         _left_out(rendered, path)
 
@@ -186,10 +187,17 @@ def test_docker_flags_are_one_per_line_and_the_name_one_csv_field(name: bytes) -
     kept = []
     for line in lines[1:]:
         prefix, value = line.split("=", 1)
+        if prefix == "--tmpfs":  # exec: Docker's tmpfs is noexec by default; a name without `:`
+            where, options = value.rsplit(":", 1)
+            assert options == "exec" and ":" not in where
+            kept.append(where)
+            continue
         assert prefix == "--mount"
         (fields,) = list(csv.reader([value], strict=True))
         assert fields[0] == "type=tmpfs" and fields[1].startswith("dst=") and len(fields) == 2
         kept.append(fields[1].removeprefix("dst="))
+        assert ":" in kept[-1]  # noexec under Docker: said in a note
+        assert any(kept[-1] in n and "noexec" in n for n in rendered.notes)
         last = value.split(",", 1)[1]
         # Go's encoding/csv (docker, podman): a field with `,` `"` or a leading space is quoted
         if any(c in last for c in ',"') or last[:1] == " ":

@@ -381,11 +381,11 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
 
 
 def compose(plan: MountPlan, target: Target) -> Rendered:
-    """The long volume syntax (`type: tmpfs`, `target:`): the short `tmpfs: DIR:OPTIONS` reads
-    options out of a name holding `:`. podman-compose turns the long syntax back into
-    `podman run --tmpfs TARGET` (or `-v NAME:TARGET`), which does too: a name with `:` is left
+    """Each tmpfs in the short syntax, `tmpfs: DIR:exec` (Docker's tmpfs is noexec by default:
+    `_TMPFS_EXEC`), which reads options out of a name holding `:`, as podman-compose's
+    `podman run --tmpfs TARGET` (or `-v NAME:TARGET`) does of any: a name with `:` is left
     out (_mountable). Compose interpolates `$` in every value: doubled. A persistent mount is a
-    named volume."""
+    named volume (the long syntax)."""
     tmpfs, persistent = _split(plan)
     mounts, skipped = _mountable([*tmpfs, *persistent])
     service: dict[str, object] = {"read_only": True}
@@ -395,10 +395,11 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     taken: set[str] = set()
     volumes: list[dict[str, str]] = []
     named: dict[str, dict[str, object]] = {}
+    scratch = [m for m in mounts if m in tmpfs]
+    if scratch:  # the short syntax, which alone says `exec` (_TMPFS_EXEC); no name holds `:` here
+        service["tmpfs"] = [f"{m.replace('$', '$$')}:{_TMPFS_EXEC}" for m in scratch]
     for m in mounts:
-        if m in tmpfs:
-            volumes.append({"type": "tmpfs", "target": m.replace("$", "$$")})
-        else:
+        if m not in tmpfs:
             name = volume_name(m, taken)
             named[name] = {}
             volumes.append({"type": "volume", "source": name, "target": m.replace("$", "$$")})
@@ -449,15 +450,37 @@ def _argument_lines(plan: MountPlan, target: Target, args: list[str], notes: lis
     return Rendered("".join(f"{a}\n" for a in args), notes, incomplete)
 
 
+# Docker mounts a tmpfs noexec unless told `exec` (moby#35890), which only `--tmpfs DIR:OPTIONS`
+# and compose's `tmpfs: DIR:OPTIONS` can say; the run it plans for ran code from such places as
+# a Pod's emptyDir, bubblewrap's tmpfs and podman's let it (PyInstaller's onefile unpacks its
+# libraries into /tmp/_MEIxxxxxx and maps them)
+_TMPFS_EXEC = "exec"
+
+
+def _noexec_note(paths: list[str]) -> list[str]:
+    return [
+        f"{p}: holds `:`, which `--tmpfs` takes for its options: mounted with `--mount=type=tmpfs`, which"
+        " Docker makes noexec (a program that runs or maps code it put there fails; podman's runs it)"
+        for p in paths
+    ]
+
+
 def docker(plan: MountPlan, target: Target) -> Rendered:
-    """`--mount=type=tmpfs,dst=DIR`, DIR a CSV field: `--tmpfs DIR:OPTIONS` reads mount
-    options (exec, suid, mode) out of a name that holds a colon. A persistent mount is a named
-    volume (`type=volume,src=NAME`); each setting an `--env=NAME=VALUE`."""
+    """`--tmpfs=DIR:exec` (Docker's tmpfs is noexec by default: `_TMPFS_EXEC`); a DIR holding a
+    colon, which `--tmpfs` would read options out of, `--mount=type=tmpfs,dst=DIR` (DIR a CSV
+    field), noexec. A persistent mount is a named volume (`type=volume,src=NAME`); each setting
+    an `--env=NAME=VALUE`."""
     tmpfs, persistent = _split(plan)
     paths, skipped = _flag_paths(tmpfs)
     kept, skipped_p = _flag_paths(persistent)
     env, env_notes = _env(plan, line=True, mounted=[*paths, *kept])
-    flags = ["--read-only", *(f"--mount=type=tmpfs,{csv_field('dst=' + p)}" for p in paths)]
+    colons = [p for p in paths if ":" in p]
+    flags = ["--read-only"]
+    flags += [
+        f"--mount=type=tmpfs,{csv_field('dst=' + p)}" if p in colons else f"--tmpfs={p}:{_TMPFS_EXEC}"
+        for p in paths
+    ]
+    skipped = [*_noexec_note(colons), *skipped]
     taken: set[str] = set()
     flags += [f"--mount=type=volume,src={volume_name(p, taken)},{csv_field('dst=' + p)}" for p in kept]
     flags += [f"--env={n}={v}" for n, v in env.items()]
