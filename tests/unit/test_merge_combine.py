@@ -665,3 +665,41 @@ def test_more_names_of_a_per_run_form_that_stay_are_new_writes(tmp_path: Path) -
     merged = load_changes(str(tmp_path / "m2.json"))
     assert diff_traces(merged, load_changes(trace("pair", 5000, 5001))).appeared == []
     assert len(diff_traces(merged, load_changes(trace("three", 5000, 5001, 5002))).new_violations) == 1
+
+
+def test_a_name_made_again_in_each_run_keeps_its_place_after_the_runs_other_writes(tmp_path: Path) -> None:
+    """Each run makes cron.d/job (O_EXCL), removes it, makes it again, writes another file, and
+    removes job: made and gone. Merged, a run's place went back to the other write (placed
+    first by the runs before) and the second make went after the last removal: the baseline
+    read as leaving job, and a run that leaves it was "no change"."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    job = "/srv/app/etc/cron.d/job"
+    made = event(job)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC")
+    removed = event(job, "delete", 0, syscall="unlink")
+    paths = []
+    for run in range(4):
+        events = [made, removed, made, event("/srv/app/out/other.txt"), *([] if run == 3 else [removed])]
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert ("create", "$CWD/etc/cron.d/job") in [(c.op, c.path) for c in diff.new_violations], diff
+    assert diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[0])).appeared == []
+
+
+def test_a_later_runs_many_new_writes_keep_their_order_among_the_first_runs(tmp_path: Path) -> None:
+    """A later run's new writes go between the first run's where that run had them, however many
+    (each halves the gap between two labels, which are all made afresh when one is used up)."""
+    first = [event(f"/srv/app/a{i}") for i in range(3)]
+    later = [first[0], *(event(f"/srv/app/n{i:03}") for i in range(200)), first[1], first[2]]
+    paths = []
+    for run, events in enumerate((first, later)):
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    order = [os.fsdecode(v.event.path) for v in read_trace(str(tmp_path / "m.json"))[1]]
+    assert order == [os.fsdecode(e.path) for e in later], order

@@ -182,14 +182,29 @@ class _Order:
     in a later run goes right after the one that came before it in that run, not at the end.
     pylint removes its stats file and makes it anew (O_EXCL), and a cold first run's removal
     fails: the warm runs' removal, appended after the make, read as a file made and removed
-    again (`diff` then saw the next warm run's lasting file as a new write)."""
+    again (`diff` then saw the next warm run's lasting file as a new write). A run's place in
+    the order (`merge`'s `last`) only moves forward: an event the runs before put earlier does
+    not take it back, or what follows in this run (a name made again after it was removed)
+    would go before what came before it. Each event has a label, in order (`before`): a gap
+    halved by each insertion, all labelled afresh when one is used up."""
+
+    _GAP = 1 << 32
 
     def __init__(self) -> None:
         self._next: dict[_Key, _Key | None] = {_HEAD: None}
         self._prev: dict[_Key, _Key] = {}
+        self._label: dict[_Key, int] = {_HEAD: 0}
+
+    def before(self, first: _Key, second: _Key) -> bool:
+        return self._label[first] < self._label[second]
 
     def insert(self, after: _Key, key: _Key) -> None:
         following = self._next[after]
+        if following is not None and self._label[following] - self._label[after] < 2:
+            self._relabel()
+        low = self._label[after]
+        high = low + 2 * self._GAP if following is None else self._label[following]
+        self._label[key] = (low + high) // 2
         self._next[after], self._next[key], self._prev[key] = key, following, after
         if following is not None:
             self._prev[following] = key
@@ -202,6 +217,10 @@ class _Order:
         if following is not None:
             self._prev[following] = before
         self.insert(after, key)
+
+    def _relabel(self) -> None:
+        for i, key in enumerate(self, start=1):
+            self._label[key] = i * self._GAP
 
     def __iter__(self) -> Iterator[_Key]:
         key = self._next[_HEAD]
@@ -280,12 +299,15 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
                 venv_raw = None if venv is None else os.fsencode(venv)
                 merged[key] = _Merged(dataclasses.replace(v, event=event, venv=venv_raw), v.count, 1 << run)
                 order.insert(last, key)
+                last = key
             else:
                 if entry.runs & 1 << run:  # again in this run: where it came last (git's probe
                     order.move(last, key)  # removes .git/tXXXXXX, links it, removes it again)
+                    last = key
+                elif order.before(last, key):  # an earlier run's: this run's place moves forward only
+                    last = key
                 entry.count += v.count
                 entry.runs |= 1 << run
-            last = key
 
     header = _header(paths, headers, names, where, generalised, notes)
     output = TraceOutput(out)
