@@ -96,6 +96,7 @@ class TraceHeader:
             found |= redact.found(argv)
         if not found <= known:
             redact = Redactor(known | found)
+        self.masks = redact  # for what else the run's programs gave: a symbolic link's content
         self.command = redact.argv(self.command)
         self.processes = [p._replace(cmdline=tuple(redact.argv(p.cmdline))) for p in self.processes]
         self.environment = redact.environment(self.environment)

@@ -31,7 +31,7 @@ from rotrace.pathnames import glob_regex, text_of
 from rotrace.patterns import Lazy
 from rotrace.policy.verdict import Summary, Verdict
 from rotrace.record import Generalised, Source, TraceHeader
-from rotrace.redact import redact_text
+from rotrace.redact import Redactor, redact_text
 
 # 2: summary.went_through; 3: labels, and a merged trace's sources, generalised names and each
 # event's count and runs (and, optional, a checkpoint's time: its exit_code is null, which an
@@ -406,7 +406,9 @@ def _environment(data: dict[str, Any]) -> dict[str, str]:
     return dict(env)
 
 
-def _verdict(obj: object) -> Verdict:
+def _verdict(obj: object, masks: Redactor | None = None) -> Verdict:
+    """An event of a trace; `masks`: its header's (the secrets its command lines and environment
+    show, masked in a symbolic link's content too), else by form alone."""
     if not isinstance(obj, dict):
         raise _Malformed("an event must be an object")
     op = _field(obj, "op", str)
@@ -419,7 +421,7 @@ def _verdict(obj: object) -> Verdict:
         raise _Malformed(f"'mode' must be an octal string, not {mode!r}") from None
     target = _path_field(obj, "target", None)
     if op == "symlink" and target:  # what the command gave, no place (a trace anyone may have edited)
-        target = redact_text(target)
+        target = masks.text(target) if masks is not None else redact_text(target)
     venv = _path_field(obj, "venv", None)
     explanation = _field(obj, "explanation", str, None)
     event = FileEvent(
@@ -509,10 +511,13 @@ class Verdicts:
     read whole, and is still validated the same way.
     """
 
-    def __init__(self, path: str, runs: int, events: list[Any] | None = None) -> None:
+    def __init__(
+        self, path: str, runs: int, events: list[Any] | None = None, masks: Redactor | None = None
+    ) -> None:
         self.path = path
         self._runs = runs  # a merged trace's sources (0: one run, whose events name none)
         self._events = events  # a trace in another layout, already parsed
+        self._masks = masks  # the header's (TraceHeader.masks)
 
     def _objects(self) -> Iterator[Any]:
         if self._events is not None:
@@ -537,7 +542,7 @@ class Verdicts:
     def __iter__(self) -> Iterator[Verdict]:
         for i, obj in enumerate(self._objects()):
             try:
-                verdict = _verdict(obj)
+                verdict = _verdict(obj, self._masks)
                 _check_runs(verdict.runs, self._runs)
             except (_Malformed, UnicodeEncodeError) as exc:
                 raise BadInput(f"{self.path}: event {i} is malformed: {exc}") from None
@@ -567,7 +572,7 @@ def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
                 if first.endswith(_EVENTS_OPEN):  # the writer's own layout: stream it
                     head = _load(first[: -len(_EVENTS_OPEN)] + ', "events": []}', path)
                     header = _check(head, path)
-                    return header, Verdicts(path, len(header.sources))
+                    return header, Verdicts(path, len(header.sources), masks=header.masks)
                 f.seek(0)
             text = read_whole(f, path, "trace", WHOLE_LIMIT).decode("utf-8")
         except OSError as exc:
@@ -581,8 +586,8 @@ def read_trace(path: str) -> tuple[TraceHeader, Verdicts]:
     except _Malformed as exc:
         raise BadInput(f"{path}: malformed trace header: {exc}") from None
     if pipe:
-        _PIPED[path] = header, Verdicts(path, len(header.sources), events)
-    return header, Verdicts(path, len(header.sources), events)
+        _PIPED[path] = header, Verdicts(path, len(header.sources), events, header.masks)
+    return header, Verdicts(path, len(header.sources), events, header.masks)
 
 
 _PIPED: dict[str, tuple[TraceHeader, Verdicts]] = {}  # the traces read from pipes, by path

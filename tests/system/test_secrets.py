@@ -77,8 +77,11 @@ def _everything_read_from(trace: Path, tmp_path: Path, env: dict[str, str]) -> d
 def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
     env = _env(tmp_path)
     outside = "/var/tmp/rotrace-secrets-$$"  # a violation: GitHub annotations too
-    # a symbolic link's content is what the command gave (a remote's URL, a token): masked too
-    links = 'ln -s "$2" "$0.url"; ln -s "$5" "$0.token"'
+    # a symbolic link's content is what the command gave (a remote's URL, a token, a password
+    # its command line shows): masked too, also where a venv made after it has the events
+    # classified again at the end
+    links = 'ln -s "$2" "$0.url"; ln -s "$5" "$0.token"; ln -s "${1#--password=}" "$0.pw"'
+    links += f'; {sys.executable} -m venv --without-pip "$0.venv"'
     script = f'echo x > "$0"; echo y > {outside}; rm {outside}; {links}; /bin/true "$3" "$4" "$5"'
     url = f"https://alice:{URL_PASSWORD}@example.invalid/x"
     command = ["sh", "-c", script, str(tmp_path / "out"), f"--password={ARG_PASSWORD}", url, "--token",
@@ -108,7 +111,11 @@ def test_no_secret_reaches_any_artifact_of_a_run(tmp_path: Path) -> None:
     assert any(e["path"] == str(tmp_path / "out") for e in trace["events"])  # paths are kept
     assert trace["labels"] == {"token": "<redacted>", "app": "web"}
     links = {e["path"]: e["target"] for e in trace["events"] if e["op"] == "symlink"}
-    assert links == {f"{tmp_path}/out.url": "https://***@example.invalid/x", f"{tmp_path}/out.token": "***"}
+    assert {p: t for p, t in links.items() if not p.startswith(f"{tmp_path}/out.venv")} == {
+        f"{tmp_path}/out.url": "https://***@example.invalid/x",
+        f"{tmp_path}/out.token": "***",
+        f"{tmp_path}/out.pw": "***",
+    }
     for what, text in _everything_read_from(tmp_path / "t.json", tmp_path, env).items():
         _assert_clean(what, text)
 
@@ -129,6 +136,7 @@ def test_a_trace_written_with_secrets_is_masked_when_read(tmp_path: Path) -> Non
     trace["warnings"] = [f"the command ran `uv publish --password={ARG_PASSWORD}` with {PUBLISH_TOKEN}"]
     link = dict(trace["events"][0], op="symlink", syscall="symlink", path="/tmp/origin", result=0)
     trace["events"].append(dict(link, target=f"https://alice:{URL_PASSWORD}@git.invalid/r.git"))
+    trace["events"].append(dict(link, path="/tmp/pw", target=ARG_PASSWORD))  # known from its command line
     old = tmp_path / "old.json"
     old.write_text(json.dumps(trace))
     env = _env(tmp_path)

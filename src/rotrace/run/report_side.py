@@ -74,16 +74,19 @@ def conclude(messages: Iterator[Message]) -> int:
             request.persistent,
         )
         checkpoints = Checkpoints(start, environment, first, output, spool)
+        links = LinkContents(dict(os.environ), attached or {})
         if request.checkpoint is not None:
             checkpoints.write()  # a trace from the start: a kill at any time leaves one
         with live_status(spool, request.view):
             outcome: Result | None = None
             for message in messages:
                 if isinstance(message, Events):
-                    spool.extend(message.records)
-                    first.add(message.records)
+                    records = links.masked(message.records)
+                    spool.extend(records)
+                    first.add(records)
                 elif isinstance(message, Processes):
                     programs = [ProcessInfo(*p) for p in message.records]
+                    links.know(programs)
                     first.classifier.know(programs)
                     checkpoints.processes += programs
                 elif isinstance(message, Result):
@@ -204,6 +207,41 @@ class Checkpoints:
             print(safe_text(f"rotrace: warning: {line}"), file=sys.stderr)
 
 
+_OP, _TARGET = FileEvent._fields.index("op"), FileEvent._fields.index("target")
+
+
+class LinkContents:
+    """A symbolic link's content is what the command gave, no place: a secret in it (`ln -s
+    https://ci:TOKEN@git.example.com/repo.git origin`) is masked as in a command line
+    (redact.py), by its form and by the secrets the environment and the run's command lines
+    show (`deploy --password X` running `ln -s X link`: each program comes before its events).
+    Masked as the events arrive, before they are spooled or classified: every pass that writes
+    them has them masked."""
+
+    def __init__(self, *environments: dict[str, str]) -> None:
+        self._known: set[str] = set()
+        for environment in environments:
+            self._known |= secrets_in(environment)
+        self._redactor = Redactor(self._known)
+
+    def know(self, processes: Iterable[ProcessInfo]) -> None:
+        found: set[str] = set()
+        for p in processes:
+            found |= self._redactor.found(p.cmdline)
+        if not found <= self._known:
+            self._known |= found
+            self._redactor = Redactor(self._known)
+
+    def masked(self, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        for i, record in enumerate(records):
+            if record[_OP] == "symlink" and record[_TARGET]:
+                text = os.fsdecode(record[_TARGET])
+                masked = self._redactor.text(text)
+                if masked != text:
+                    records[i] = (*record[:_TARGET], os.fsencode(masked), *record[_TARGET + 1 :])
+        return records
+
+
 class FirstPass:
     """The first pass over a run's events, made as the tracer hands them over: each event
     classified, added to the pipeline (which places and groups it for the report, the second
@@ -222,9 +260,6 @@ class FirstPass:
         persistent: tuple[str, ...] = (),
     ) -> None:
         self.classifier = classifier
-        # a symbolic link's content is what the command gave, no place: a secret in it
-        # (`ln -s https://ci:TOKEN@git.example.com/repo.git origin`) is masked as in its command line
-        self._redactor = Redactor(secrets_in(os.environ))
         enforced = classifier.enforced
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
@@ -246,8 +281,6 @@ class FirstPass:
         classifier, add, kept = self.classifier, self.pipeline.add, self._kept
         for record in records:
             event = FileEvent(*record)
-            if event.op == "symlink" and event.target:
-                event = event._replace(target=os.fsencode(self._redactor.text(os.fsdecode(event.target))))
             classifier.learn(event)
             verdict = classifier.classify(event)
             add(verdict)
