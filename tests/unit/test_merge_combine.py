@@ -703,3 +703,35 @@ def test_a_later_runs_many_new_writes_keep_their_order_among_the_first_runs(tmp_
     merge(paths, str(tmp_path / "m.json"), [], [])
     order = [os.fsdecode(v.event.path) for v in read_trace(str(tmp_path / "m.json"))[1]]
     assert order == [os.fsdecode(e.path) for e in later], order
+
+
+def test_names_installed_by_an_atomic_rename_are_counted_and_compared_by_their_form(tmp_path: Path) -> None:
+    """mkstemp in cron.d, renamed onto app-<pid>: the rename's target is what stays. A merge of
+    three runs that each installed one against a fourth identical run was noise (the baseline's
+    target kept as its glob, the run's as `app-*`); a run that installed three was "no change"
+    (only a name's path was asked whether it stays, and a rename's is its temporary source)."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, *installs: tuple[str, int]) -> str:
+        events = []
+        for draw, pid in installs:
+            temporary = f"/srv/app/etc/cron.d/tmp{draw}"
+            events += [
+                event(temporary)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+                event(temporary, "rename", 0, target=f"/srv/app/etc/cron.d/app-{pid}", syscall="rename"),
+            ]
+        path = tmp_path / f"{name}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        return str(path)
+
+    installs = (("k3uu2kjk", 28912), ("x9_2h4kk", 31337), ("ab1cd9ef", 40001))
+    runs = [trace(f"r{i}", install) for i, install in enumerate(installs)]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    merged = load_changes(str(tmp_path / "m.json"))
+    same = diff_traces(merged, load_changes(trace("same", ("q8z1m0bd", 29999))))
+    assert same.appeared == same.disappeared == [], same
+    more = (("q8z1m0bd", 29999), ("w2e4r6t8", 30001), ("zz9yy8xx", 30002))
+    three = diff_traces(merged, load_changes(trace("three", *more)))
+    assert three.new_violations and {c.op for c in three.new_violations} == {"rename"}, three  # two, one form
+    assert diff_traces(load_changes(runs[0]), load_changes(trace("two", *more[:2]))).new_violations

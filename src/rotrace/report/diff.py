@@ -149,7 +149,7 @@ class Changes:
             self._gone.pop(exact_target, None)
             self._temporary.discard(exact_target)
         path = self._shown(exact)
-        key = (e.op, path, None if exact_target is None else _run_name(exact_target))
+        key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
         self._note(key, v, exact, exact_target)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
@@ -246,6 +246,11 @@ class Changes:
         its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
         if exact in self._temporary and exact not in self._gone:
             return _temporary(exact)
+        return self._formed_name(exact)
+
+    def _formed_name(self, exact: str) -> str:
+        """A per-run name by its form; a merged trace's glob of them by the form its names have
+        (`_glob_form`): a rename's target too (mkstemp's draw renamed onto app-<pid>)."""
         return _glob_form(exact) if self.globs and "[" in exact else _run_name(exact)
 
     def per_run(self, key: _Key, names: Iterable[tuple[str, str | None]]) -> dict[int, int]:
@@ -834,6 +839,11 @@ def _more(
     return found
 
 
+def _left(name: tuple[str, str | None], moved: bool) -> str:
+    """The name a write leaves: a rename's target, else its path."""
+    return name[1] if moved and name[1] is not None else name[0]
+
+
 def _keyed(
     changes: Changes, globs: _Globs
 ) -> tuple[dict[_Key, Change], dict[_Key, dict[tuple[str, str | None], bool]], dict[_Key, int]]:
@@ -864,11 +874,19 @@ def _keyed(
         keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
         # the names that stay, each told apart (the key's example may be a temporary one beside
         # a name that stays: mkstemp's draw, then cron.d/12345678)
+        # (a rename leaves its target: mkstemp's draw renamed onto cron.d/app-1234 stays there)
+        moved = op == "rename" and exact_target is not None
         names = changes.folded.get((op, shown, shown_target), {})
         if names is None:  # more than are kept: cannot be told apart, taken as staying
             stay = {(exact, exact_target): change.violation}
         elif names:
-            stay = {n: v for n, v in names.items() if not changes._below_temporary(n[0])}
+            stay = {n: v for n, v in names.items() if not changes._below_temporary(_left(n, moved))}
+        elif moved:
+            stay = (
+                {}
+                if changes._below_temporary(exact_target or "")
+                else {(exact, exact_target): change.violation}
+            )
         else:
             stay = {} if made_and_gone else {(exact, exact_target): change.violation}
         if stay:
