@@ -477,10 +477,24 @@ def load_changes(path: str) -> Changes:
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         pipeline.add(verdict)
     assert pipeline.changes is not None
-    if header.checkpoint is None and not header.let_go and not header.sources:
-        ended = f"killed by {header.signal}" if header.signal else f"exit status {header.exit_code}"
-        pipeline.changes.outcome = (ended, bool(header.signal) or header.exit_code != 0)
+    pipeline.changes.outcome = _outcome(header)
     return pipeline.changes
+
+
+def _outcome(header: TraceHeader) -> tuple[str, bool] | None:
+    """How the command ended, and whether it failed; a merged trace's, where its runs all ended
+    alike (three runs that succeeded: a run that fails is newly failed). None: no ending to
+    compare (a checkpoint, a process let go, a merge of runs that ended otherwise)."""
+    runs = [(s.exit_code, s.signal, s.checkpoint, s.let_go) for s in header.sources] or [
+        (header.exit_code, header.signal, header.checkpoint, header.let_go)
+    ]
+    if len(set(runs)) != 1 or header.checkpoint is not None or header.let_go:
+        return None
+    exit_code, signal, checkpoint, let_go = runs[0]
+    if checkpoint is not None or let_go or exit_code is None:
+        return None
+    ended = f"killed by {signal}" if signal else f"exit status {exit_code}"
+    return ended, bool(signal) or exit_code != 0
 
 
 def compare(old: Changes, new: Changes, view: View, err: bool) -> int:

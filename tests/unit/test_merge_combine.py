@@ -735,3 +735,25 @@ def test_names_installed_by_an_atomic_rename_are_counted_and_compared_by_their_f
     three = diff_traces(merged, load_changes(trace("three", *more)))
     assert three.new_violations and {c.op for c in three.new_violations} == {"rename"}, three  # two, one form
     assert diff_traces(load_changes(runs[0]), load_changes(trace("two", *more[:2]))).new_violations
+
+
+def test_a_run_that_fails_is_newly_failed_against_a_merge_of_runs_that_succeeded(tmp_path: Path) -> None:
+    """`diff` said so against one run (exit 8) and nothing against a merge of three: a merged
+    baseline ends as its runs all did; runs that ended otherwise leave nothing to compare."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, status: int) -> str:
+        path = tmp_path / f"{name}.json"
+        header = TraceHeader(["tool"], "/srv/app", status)
+        path.write_text(written_trace(header, classify(event("/srv/app/out/result.txt"))))
+        return str(path)
+
+    merge([trace(f"ok{i}", 0) for i in range(3)], str(tmp_path / "m.json"), [], [])
+    failed = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(trace("failed", 1)))
+    assert failed.newly_failed and failed.outcome == ("exit status 0", "exit status 1"), failed
+    assert not diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(trace("ok", 0))).outcome
+    merge([trace("a", 0), trace("b", 1), trace("c", 0)], str(tmp_path / "mixed.json"), [], [])
+    assert not diff_traces(
+        load_changes(str(tmp_path / "mixed.json")), load_changes(trace("f", 1))
+    ).newly_failed
