@@ -1526,6 +1526,18 @@ def test_a_writers_place_in_the_home_is_only_there() -> None:
     # under a home, below the project: still the project's own
     plan = _plan(event(f"/home/app/proj/{local[9:]}/.gitignore", "create"), states={"/home/app/proj": C})
     assert "HF_HOME" not in plan.env, plan
+    # the local directory is the home itself (a container's HOME=/app, WORKDIR=/app): its
+    # download/ metadata and .gitignore are no place of the cache's (hub/, token...)
+    here = "/app/.cache/huggingface"
+    made = [event(d, "mkdir", 0) for d in ("/app/.cache", here, f"{here}/download")]
+    writes = [
+        *made,
+        event(f"{here}/.gitignore", "create"),
+        event(f"{here}/download/config.json.lock", "create"),
+    ]
+    states = {"/app": C, "/app/.cache": A, here: A, f"{here}/download": A}
+    plan = _plan(*writes, states=states, home="/app", environment={"HOME": "/app"})
+    assert "HF_HOME" not in plan.env and plan.mounts == ["/app/.cache"], plan
 
 
 def test_jupyters_data_directory_that_held_kernel_specs_is_not_moved() -> None:

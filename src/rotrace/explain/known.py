@@ -472,7 +472,9 @@ KNOWN: tuple[Known, ...] = (
         why="models and datasets are downloaded to ~/.cache/huggingface at first use",
         fix="HF_HOME=/tmp/huggingface (on a writable tmpfs); better, download at image build time into HF_HOME "
         "and set HF_HUB_OFFLINE=1 at run time",
-        path=r"/\.cache/huggingface(/|$)",
+        # its places (hub/, datasets/, xet/, token...): not the download/ metadata and .gitignore
+        # that huggingface_hub's --local-dir keeps in a .cache/huggingface of its own
+        path=r"/\.cache/huggingface/(?!download(?:/|$)|upload(?:/|$)|\.gitignore$)",
         in_home=True,
         env=(("HF_HOME", "/tmp/huggingface"),),
     ),
