@@ -757,3 +757,27 @@ def test_a_run_that_fails_is_newly_failed_against_a_merge_of_runs_that_succeeded
     assert not diff_traces(
         load_changes(str(tmp_path / "mixed.json")), load_changes(trace("f", 1))
     ).newly_failed
+
+
+def test_an_atomic_writers_numbered_temporary_file_merged_compares_with_the_next_runs(tmp_path: Path) -> None:
+    """py_compile (PyInstaller's localpycs) writes m.pyc.<id()> (O_EXCL) and renames it onto
+    m.pyc. Merged, the draw is a glob of digits, which the baseline compared by its names' form
+    (`m.pyc.*`) and a run's own temporary name as its directory's `*`: two new violations in
+    every identical run."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, draw in enumerate((139670237082480, 140211998765432, 139881234567890, 140000111222333)):
+        temporary = f"/srv/app/out/m.pyc.{draw}"
+        events = [
+            event("/srv/app/out", "mkdir", 0, syscall="mkdir"),
+            event(temporary)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
+            event(temporary, "rename", 0, target="/srv/app/out/m.pyc", syscall="rename"),
+        ]
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["python3"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == [], diff

@@ -203,7 +203,7 @@ class Changes:
                 # and as its key shows it (below a per-run name: pip-target-*/lib; a per-run
                 # name itself: litestar's KEY.tmp*), where no name that stays has that form
                 # (`job-*`, `*/.bashrc` beside the made and removed `33333/.bashrc`)
-                shown = _run_name(exact)
+                shown = self._formed_name(exact)  # (a merged glob by its names' form, as _shown)
                 if shown not in kept:
                     forms.setdefault(shown, name)
         parts = path.split("/")
