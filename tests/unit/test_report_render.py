@@ -103,3 +103,23 @@ def test_a_venv_write_no_known_writer_explains_gets_a_fix_all_the_same(
     what = said.split("What to change", 1)[1].split("Violations", 1)[0]
     assert "no mount can make it writable" in what, said
     assert "fix: have the file made when the image is built" in what, said
+
+
+def test_a_merged_traces_lines_each_stand_for_its_runs_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`report -v` of a merge of three runs ended a place's list with "… and 14 more (-v lists
+    them)": its seven lines stood for 21 writes, and -v had listed every line."""
+    import dataclasses
+
+    verdicts = [dataclasses.replace(v, count=3, runs=(0, 1, 2)) for v in classify(
+        *(event(f"/srv/out/{name}") for name in ("a", "b", "c", "d", "e", "f", "g"))
+    )]  # fmt: skip
+    pipeline = Pipeline("/srv/app", {})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(command=["tool"], cwd="/srv/app", exit_code=0)
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=True)
+    present(header, aggregate, plan, View(github=False, verbose=True), 1)
+    err = capsys.readouterr().err
+    assert sum(1 for line in err.splitlines() if line.strip().startswith("create ")) == 7, err
+    assert "21 writes" in err and "more (-v lists them)" not in err, err

@@ -30,6 +30,7 @@ class Group:
     where: str
     blocked: str | None = None  # why no mount can fix them
     count: int = 0
+    records: int = 0  # the events behind `count` (a merged trace's each stand for its runs' writes)
     ops: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     forecasts: Counter[str] = field(default_factory=Counter)
@@ -50,6 +51,7 @@ class Group:
         n = v.count  # a merged trace's event stands for that many writes
         self.runs.update(v.runs)
         self.count += n
+        self.records += 1
         self.ops[e.op] += n
         self.outcomes[outcome] += n
         # where an unplaced write went is not known: nor what a read-only root would have said

@@ -252,8 +252,8 @@ def render(
                 yield_lines = list(_write_line(g, agg))
                 for line in yield_lines:
                     _print(console, line, 6)
-                if g.count > len(yield_lines):
-                    console.print(Text(f"      … and {g.count - len(yield_lines):,} more (-v lists them)",
+                if g.records > len(yield_lines):  # (a merged trace's line stands for its runs' writes)
+                    console.print(Text(f"      … and {g.records - len(yield_lines):,} more (-v lists them)",
                                        style="dim"))  # fmt: skip
             if g.venv:
                 console.print(_venv_outcome(g, header, agg.last_failure))
