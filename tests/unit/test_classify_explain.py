@@ -972,3 +972,18 @@ def test_a_run_as_another_user_writes_its_home_as_the_baselines_user_did() -> No
     # a HOME in the system's trees (HOME=/etc) is no home: its writes are what they are
     etc = home_run("/etc", "/etc/.cache/pip/http/x")
     assert [c.path for c in diff_traces(root, etc).new_violations] == ["/etc/.cache/pip/http/x"]
+
+
+def test_builds_isolated_environment_is_no_install_at_run_time() -> None:
+    """`python -m build` installs the build requirements with pip into a venv it made in
+    /tmp/build-env-*: "packages installed at run time, install at build time" was the wrong
+    advice (thousands of writes, all in the tmpfs the plan mounts anyway)."""
+    venv = b"/tmp/build-env-k3uu2kjk"
+    write = event(
+        venv + b"/lib/python3.11/site-packages/setuptools/__init__.py",
+        exe=b"/tmp/build-env-k3uu2kjk/bin/python",
+    )
+    known = explain(
+        write, venv, "/tmp/build-env-k3uu2kjk/bin/python -m pip install --use-pep517 setuptools>=61"
+    )
+    assert known is not None and known.id == "build-env", known

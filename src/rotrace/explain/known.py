@@ -99,6 +99,14 @@ _regex = functools.cache(re.compile)  # the table's patterns, compiled once (ask
 
 
 KNOWN: tuple[Known, ...] = (
+    Known(  # before the installers': what pip installs there is the build's, not the app's
+        id="build-env",
+        title="build's isolated build environment",
+        who="build (`python -m build`: a venv in build-env-* with the build requirements)",
+        why="build makes a virtual environment under $TMPDIR for the build requirements and installs them there",
+        fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir), or build at image build time",
+        path=r"/build-env-[^/]+(/|$)",
+    ),
     Known(
         id="uv-pip-install",
         title="packages installed at run time",
