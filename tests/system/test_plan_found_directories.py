@@ -30,7 +30,8 @@ def test_below_a_directory_the_run_made_nothing_was_held_before_it(home: Path) -
     profile = home / ".ipython" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "history.sqlite").write_bytes(b"left by a later run")
-    verdicts = classify(event(f"{home}/.ipython", "mkdir", 0), event(f"{profile}/history.sqlite", "create"))
+    made = [event(f"{home}/.ipython", "mkdir", 0), event(f"{profile}/history.sqlite", "create")]
+    verdicts = classify(*made, home=str(home))  # (a home elsewhere: read as /root, as a run's is)
     plan = plan_mounts(verdicts, "/srv", {bytes(home): DirState.CONTENT}, environment={"HOME": str(home)})
     assert not [b for b in plan.blocked if b.kind == "held"], plan.blocked
     assert plan.env.get("IPYTHONDIR"), plan

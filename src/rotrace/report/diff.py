@@ -173,10 +173,12 @@ class Changes:
                     names = self.folded[key] = None
             if names is not None:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
-        if self._folded_count <= _FOLDED_NAMES:
-            bits, count = self.tally.get((key, (exact, exact_target)), (0, 0))
+        # a merged trace's (a run's own names are each one name of run 0: nothing to keep)
+        name = (key, (exact, exact_target))
+        if v.runs and (name in self.tally or len(self.tally) < _FOLDED_NAMES):
+            bits, count = self.tally.get(name, (0, 0))
             runs = sum(1 << r for r in v.runs) if v.runs else 1
-            self.tally[(key, (exact, exact_target))] = (bits | runs, count + v.count)
+            self.tally[name] = (bits | runs, count + v.count)
         change = self._by_key.get(key)
         if change is None:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
@@ -826,7 +828,7 @@ def _more(
     found = []
     for key, names in new_lasting.items():
         before = old_lasting.get(key)
-        excess = new_runs.get(key, 0) - old_runs.get(key, len(before or ()))
+        excess = new_runs.get(key, len(names)) - old_runs.get(key, len(before or ()))
         if not before or excess <= 0:
             continue
         fresh = sorted((n for n in names if n not in before), key=lambda n: (n[0], n[1] or ""))
@@ -890,10 +892,15 @@ def _keyed(
         else:
             stay = {} if made_and_gone else {(exact, exact_target): change.violation}
         if stay:
-            lasting.setdefault(key, {}).update(stay)
-            counts = runs.setdefault(key, {})
-            for run, n in changes.per_run((op, shown, shown_target), stay).items():
-                counts[run] = counts.get(run, 0) + n
+            held = lasting.setdefault(key, {})
+            earlier = len(held)
+            held.update(stay)
+            # a run's own name of its own key is one of run 0, as many as `lasting` holds: counted
+            # only where a key holds more (memory stays flat: `diff` of 10^5 names)
+            if key in runs or names or changes.tally or len(held) > 1:
+                counts = runs.setdefault(key, {0: earlier} if earlier else {})
+                for run, n in changes.per_run((op, shown, shown_target), stay).items():
+                    counts[run] = counts.get(run, 0) + n
     return keyed, lasting, {key: max(counts.values()) for key, counts in runs.items()}
 
 
