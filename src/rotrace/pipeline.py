@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
-from rotrace.events import DirState, ProcessInfo
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import READ_ONLY_DATABASE, Known
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, outermost
@@ -544,9 +544,14 @@ class Classified:
     """Spooled events classified once, as the first pass reads them; the verdicts are kept in
     turn for the passes after it (the report reads twice; an export a third time)."""
 
-    def __init__(self, events: Spool, classifier: Classifier) -> None:
+    def __init__(
+        self, events: Spool, classifier: Classifier, prepare: Callable[[FileEvent], FileEvent] | None = None
+    ) -> None:
+        """`prepare`: each event as it is to be classified (run/report_side.py: a symbolic link's
+        content masked with every secret the run showed)."""
         self._events = events
         self._classifier = classifier
+        self._prepare = prepare
         self._kept: Kept | None = None
 
     def __iter__(self) -> Iterator[Verdict]:
@@ -556,8 +561,9 @@ class Classified:
 
     def _first(self) -> Iterator[Verdict]:
         kept = Kept()
+        prepare = self._prepare
         for event in self._events:
-            verdict = self._classifier.classify(event)
+            verdict = self._classifier.classify(event if prepare is None else prepare(event))
             kept.add(verdict)
             yield verdict
         self._events.close()  # the events are in the verdicts now

@@ -177,3 +177,37 @@ def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
     raw = (tmp_path / "t.json").read_text()
     _assert_clean("the JSON trace", raw)
     assert json.loads(raw)["command"][-2:] == ["--password=***", "https://***@example.invalid/x"]
+
+
+def _checkpoint_written(trace: Path) -> bool:
+    try:
+        return json.loads(trace.read_text()).get("checkpoint") is not None
+    except (OSError, ValueError):  # not there yet, or still the run's empty file
+        return False
+
+
+def test_a_links_content_is_masked_with_a_secret_a_later_command_line_shows(tmp_path: Path) -> None:
+    """The link is made, and its event sent (a checkpoint asks for every event so far), before
+    the program whose `--password=S` shows that S is a secret starts: the run's end reads the
+    links again with every secret the run showed."""
+    secret = "Zq7Hunter2Secret99"
+    (tmp_path / "s.txt").write_text(secret)
+    script = 'S=$(cat s.txt); ln -s "/opt/releases/$S" current; read -r _ < go; /bin/true --password="$S"'
+    os.mkfifo(tmp_path / "go")
+    argv = [sys.executable, "-m", "rotrace", "run", "--json", "t.json", "--", "sh", "-c", script]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
+    try:
+        while not (tmp_path / "current").is_symlink():
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGUSR1)  # the link's event goes out now, its content not yet a secret
+        while not _checkpoint_written(tmp_path / "t.json"):
+            time.sleep(0.05)
+        (tmp_path / "go").write_text("go\n")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode in (0, 1), err
+    raw = (tmp_path / "t.json").read_text()
+    assert secret not in raw and secret not in err
+    (link,) = [e for e in json.loads(raw)["events"] if e["op"] == "symlink"]
+    assert link["target"] == "/opt/releases/***", link

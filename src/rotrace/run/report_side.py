@@ -98,6 +98,7 @@ def conclude(messages: Iterator[Message]) -> int:
             return EXIT_INTERNAL  # the trace failed: the tracer's process says why
         result = outcome.result
         first.classifier.know(result.processes)
+        links.know(result.processes)
         argv = request.argv
         if request.attach is not None and result.processes:
             argv = list(result.processes[0].cmdline) or [f"pid {request.attach}"]
@@ -127,11 +128,13 @@ def conclude(messages: Iterator[Message]) -> int:
             except OSError as exc:
                 output.failed(exc)
         verdicts: Classified | Kept
-        if first.classifier.holds():  # what the end of the run answers: the first pass stands
+        if (
+            first.classifier.holds() and not links.stale
+        ):  # what the end of the run answers: the first pass stands
             verdicts, pipeline = first.finish(header)
-        else:  # a venv made, or a program run, after events it decides were classified
-            first.close()
-            verdicts = Classified(spool, first.classifier.settled())
+        else:  # a venv made, or a program run, after events it decides were classified (or a link's
+            first.close()  # content a secret shown later is in)
+            verdicts = Classified(spool, first.classifier.settled(), links.event)
             pipeline = Pipeline.of(header, diff_environment=diff_environment, allowlist=request.allowlist)
             pipeline.tally(verdicts, header, output)
         status = pipeline.conclude(header, verdicts, request.view, request.emit)
@@ -216,13 +219,17 @@ class LinkContents:
     (redact.py), by its form and by the secrets the environment and the run's command lines
     show (`deploy --password X` running `ln -s X link`: each program comes before its events).
     Masked as the events arrive, before they are spooled or classified: every pass that writes
-    them has them masked."""
+    them has them masked. A secret a later command line shows (`ln -s /opt/$S current`, then
+    `tool --password=$S`) makes the links before it `stale`: the run's end reads them again
+    (`event`), masked with every secret the run showed."""
 
     def __init__(self, *environments: dict[str, str]) -> None:
         self._known: set[str] = set()
         for environment in environments:
             self._known |= secrets_in(environment)
         self._redactor = Redactor(self._known)
+        self._links = False  # a link's content was masked with the secrets known then
+        self.stale = False  # and a secret became known after it
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         found: set[str] = set()
@@ -231,10 +238,17 @@ class LinkContents:
         if not found <= self._known:
             self._known |= found
             self._redactor = Redactor(self._known)
+            self.stale = self.stale or self._links
+
+    def event(self, e: FileEvent) -> FileEvent:
+        if e.op == "symlink" and e.target:
+            return e._replace(target=os.fsencode(self._redactor.text(os.fsdecode(e.target))))
+        return e
 
     def masked(self, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         for i, record in enumerate(records):
             if record[_OP] == "symlink" and record[_TARGET]:
+                self._links = True
                 text = os.fsdecode(record[_TARGET])
                 masked = self._redactor.text(text)
                 if masked != text:
