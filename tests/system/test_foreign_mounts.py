@@ -250,3 +250,32 @@ def test_a_write_from_a_cwd_on_a_covered_mount_is_never_placed_at_its_path(tmp_p
     assert not [
         e for e in events if e["allowed"] or (not e["unresolved"] and e["path"].startswith(str(allowed)))
     ]
+
+
+STACKED = r"""
+set -e
+mount -t tmpfs none "$1"
+mount -t tmpfs none "$1"
+shift
+exec "$@"
+"""
+
+HEARTBEAT = "import os, sys, tempfile; fd, p = tempfile.mkstemp(dir=sys.argv[1]); os.unlink(p); os.utime(fd)"
+
+
+def test_a_write_on_a_mount_stacked_on_another_is_placed(tmp_path: Path) -> None:
+    """A tmpfs mounted twice on one place (a host's /dev/shm): the second is the one names
+    reach, and its parent, covered by it, is no reason to doubt it. gunicorn's heartbeat in
+    `--worker-tmp-dir /dev/shm` (utime through the fd of a file it removed) was unresolved, a
+    violation in an allowed directory."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    trace = tmp_path / "t.json"
+    rotrace = [PY, "-m", "rotrace", "run", "-q", "--allow", str(shm), "--json", str(trace), "--"]
+    argv = ["unshare", "-Urm", "--propagation", "private", "sh", "-c", STACKED, "sh", str(shm)]
+    run = subprocess.run([*argv, *rotrace, PY, "-c", HEARTBEAT, str(shm)], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (utime,) = [e for e in json.loads(trace.read_text())["events"] if e["op"] == "utime"]
+    assert utime["allowed"] and not utime["unresolved"], utime
+    assert utime["path"].startswith(str(shm) + "/") and utime["path"].endswith(" (deleted)"), utime

@@ -86,9 +86,10 @@ def execfn(pid: int) -> int | None:
 def mount_ids() -> set[int]:
     """The ids of the mounts of rotrace's own mount namespace whose files rotrace's names reach
     (mountinfo's first field): not one another covers, nor one below it. A mount at the very
-    place of its parent's (stacked on it) covers that parent; one at a place above a sibling's
-    (their parent's) was mounted after it, or the sibling would be its child, and covers it. A
-    file on a covered mount is named by /proc as the place, where another file is."""
+    place of its parent's (stacked on it) covers that parent, and is reached through it; one at
+    a place above a sibling's (their parent's) was mounted after it, or the sibling would be its
+    child, and covers it. A file on a covered mount is named by /proc as the place, where
+    another file is."""
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             lines = f.read().splitlines()
@@ -118,12 +119,16 @@ def mount_ids() -> set[int]:
                     covered.add(other)
     visible: set[int] = set()
     for mount in mounts:
-        seen, at = [], mount
-        while at in mounts and at not in visible and at not in covered and at not in seen:
+        # up to the top: a covered mount stops the way, but for the one stacked on its very place
+        # (a tmpfs mounted twice on /dev/shm: the second is the one names reach)
+        seen, at, below = [], mount, None
+        while at in mounts and at not in visible and at not in seen:
+            if at in covered and (below is None or mounts[below][1] != mounts[at][1]):
+                break
             seen.append(at)
-            at = mounts[at][0]
+            below, at = at, mounts[at][0]
         if at not in mounts or at in visible:  # reached the top (its parent outside) or a visible one
-            visible.update(seen)
+            visible.update(m for m in seen if m not in covered)
     return visible
 
 
