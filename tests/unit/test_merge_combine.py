@@ -781,3 +781,27 @@ def test_an_atomic_writers_numbered_temporary_file_merged_compares_with_the_next
     merge(paths[:3], str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
+
+
+def test_a_merged_globs_most_counts_the_names_a_run_left(tmp_path: Path) -> None:
+    """Each run made and removed five lock files app-NNNNN and left one: `most` counted six a
+    run, and a run that left five was "no change" against the merge (exit 1 against one run)."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, first: int, kept: int, locks: int) -> str:
+        events = []
+        for i in range(locks):
+            lock = f"/srv/app/etc/cron.d/app-{first + i}"
+            events += [event(lock), event(lock, "delete", 0, syscall="unlink")]
+        events += [event(f"/srv/app/etc/cron.d/app-{first + 100 + i}") for i in range(kept)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        return str(path)
+
+    merge([trace(f"r{i}", 20000 + 1000 * i, 1, 5) for i in range(3)], str(tmp_path / "m.json"), [], [])
+    (glob,) = read_trace(str(tmp_path / "m.json"))[0].generalised
+    assert glob.most == 1, glob
+    merged = load_changes(str(tmp_path / "m.json"))
+    assert diff_traces(merged, load_changes(trace("same", 60000, 1, 5))).new_violations == []
+    assert diff_traces(merged, load_changes(trace("five", 70000, 5, 0))).new_violations

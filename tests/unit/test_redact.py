@@ -573,7 +573,8 @@ def _plain_url(parts: tuple[str, str, int | None, str, list[str]]) -> str:
 
 
 _version = st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,2}", fullmatch=True)
-_names = st.from_regex(r"[a-z][a-z0-9-]{0,12}[a-z0-9]", fullmatch=True)
+# names that say nothing secret (an image `pw:0@sha256:...` reads as a `pw:` header, rightly masked)
+_names = st.from_regex(r"[a-z][a-z0-9-]{0,12}[a-z0-9]", fullmatch=True).filter(lambda n: not secret_name(n))
 _near_misses = st.one_of(
     _paths,
     st.tuples(_names, _version).map("@".join),  # uv tool run black@24.1.0, npm i pkg@1.2

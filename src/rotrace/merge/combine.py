@@ -22,7 +22,7 @@ from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.export.mapping import PathMap
-from rotrace.merge.generalise import Siblings
+from rotrace.merge.generalise import Family, Siblings
 from rotrace.output import TraceOutput
 from rotrace.pathnames import glob_regex, outermost, text_of
 from rotrace.pipeline import Pipeline
@@ -89,6 +89,10 @@ class _Names:
 
     def __init__(self, where: Callable[[str], str]) -> None:
         self.where = where
+        # the names each run left there at its end (bits), of those it made or removed: a glob's
+        # `most` counts them, not the lock files it made and removed (diff.Changes.per_run)
+        self.left: dict[str, int] = {}
+        self._there: dict[str, bool] = {}  # the run's, as it goes
         self.siblings: dict[tuple[str, str], Siblings] = {}
         self.families: dict[tuple[str, str], list[_Family]] = {}
         self.guarded: set[str] = set()  # venvs and the application directory: never under a glob
@@ -96,6 +100,16 @@ class _Names:
     def add(self, path: str, op: str, run: int) -> None:
         directory, name = os.path.split(path)
         self.siblings.setdefault((directory, op), Siblings()).add(name, run)
+
+    def there(self, path: str, left: bool) -> None:
+        """The run made the name (`left`) or removed it."""
+        self._there[path] = left
+
+    def end_run(self, run: int) -> None:
+        for path, left in self._there.items():
+            if left:
+                self.left[path] = self.left.get(path, 0) | 1 << run
+        self._there.clear()
 
     def settle(self, runs: int) -> list[Generalised]:
         """The globs, a level of directories at a time from the top: the names in directories
@@ -126,10 +140,22 @@ class _Names:
                         self.families.setdefault((directory, op), []).append(found)
                     seen = made.get(full)
                     if seen is None or seen.names < len(family.names):
-                        most = max(sum(1 for b in family.names.values() if b >> r & 1) for r in _runs(bits))
-                        made[full] = Generalised(full, len(family.names), _runs(bits), most)
+                        made[full] = Generalised(
+                            full, len(family.names), _runs(bits), self._most(family, directories)
+                        )
         self.siblings.clear()
         return sorted(made.values(), key=lambda g: g.glob)
+
+    def _most(self, family: Family, directories: list[str]) -> int:
+        """The most names of the family one run left (`left`; 0: none)."""
+        per_run: dict[int, int] = {}
+        for name in family.names:
+            bits = 0
+            for directory in directories:
+                bits |= self.left.get(os.path.join(directory, name), 0)
+            for run in _runs(bits):
+                per_run[run] = per_run.get(run, 0) + 1
+        return max(per_run.values(), default=0)
 
     def _safe(self, glob: str) -> bool:
         """A glob that matches no venv, no application directory, no system directory, nor
@@ -172,6 +198,10 @@ class _Merged:
     count: int
     runs: int  # bits
 
+
+# whether a successful call leaves its path's name there (a rename: its target's, not its own)
+_THERE = {"create": True, "mkdir": True, "symlink": True, "link": True, "mknod": True, "delete": False,
+          "rename": False}  # fmt: skip
 
 _Key = tuple[object, ...]
 _HEAD: _Key = ()  # before the first event (no event's key is empty)
@@ -275,6 +305,11 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
             names.add(where(os.fsdecode(e.path)), e.op, run)
             if _named_target(e):
                 names.add(where(os.fsdecode(e.target or b"")), e.op + ">", run)
+            if not e.failed and e.op in _THERE:
+                names.there(where(os.fsdecode(e.path)), _THERE[e.op])
+                if e.op == "rename" and e.target is not None:
+                    names.there(where(os.fsdecode(e.target)), True)
+        names.end_run(run)
     generalised = names.settle(runs)
     for g in generalised:
         notes.append(f"generalised {g.names} names from {len(g.runs)} of {runs} runs: {g.glob}")

@@ -101,6 +101,8 @@ class Changes:
         # no temporary names (`_transient`)
         self._gone: dict[str, None] = {}
         self._temporary: set[str] = set()
+        # names the run removed (however made) and did not make again: they stay no more
+        self._removed: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
         # traces write is no per-run name (`_stable`), and a form that holds a name which stays is
@@ -145,9 +147,13 @@ class Changes:
             if exact in self._gone:  # made again before its writes moved: they stay its own
                 del self._gone[exact]
             self._temporary.discard(exact)
+            self._removed.discard(exact)
         if succeeded and e.op == "rename" and exact_target is not None:  # (a link's target is its old name)
             self._gone.pop(exact_target, None)
             self._temporary.discard(exact_target)
+            self._removed.discard(exact_target)
+        if gone and len(self._removed) < _MADE_LIMIT:
+            self._removed.add(exact)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
         self._note(key, v, exact, exact_target)
@@ -230,6 +236,13 @@ class Changes:
                 parts = key[1].split("/")
                 forms.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
         return forms
+
+    def stays(self, exact: str) -> bool:
+        """The name is there at the run's end: not removed, nor below a temporary name; a merged
+        trace's glob of names that its runs left (`Generalised.most`), whatever else they removed."""
+        if self._below_temporary(exact):
+            return False
+        return exact not in self._removed or bool(self._most.get(exact))
 
     def _below_temporary(self, exact: str) -> bool:
         """The name, or a directory above it, was made and is gone again."""
@@ -882,15 +895,11 @@ def _keyed(
         if names is None:  # more than are kept: cannot be told apart, taken as staying
             stay = {(exact, exact_target): change.violation}
         elif names:
-            stay = {n: v for n, v in names.items() if not changes._below_temporary(_left(n, moved))}
-        elif moved:
-            stay = (
-                {}
-                if changes._below_temporary(exact_target or "")
-                else {(exact, exact_target): change.violation}
-            )
+            stay = {n: v for n, v in names.items() if changes.stays(_left(n, moved))}
+        elif (moved or not made_and_gone) and changes.stays(_left((exact, exact_target), moved)):
+            stay = {(exact, exact_target): change.violation}
         else:
-            stay = {} if made_and_gone else {(exact, exact_target): change.violation}
+            stay = {}
         if stay:
             held = lasting.setdefault(key, {})
             earlier = len(held)
