@@ -805,3 +805,27 @@ def test_a_merged_globs_most_counts_the_names_a_run_left(tmp_path: Path) -> None
     merged = load_changes(str(tmp_path / "m.json"))
     assert diff_traces(merged, load_changes(trace("same", 60000, 1, 5))).new_violations == []
     assert diff_traces(merged, load_changes(trace("five", 70000, 5, 0))).new_violations
+
+
+def test_files_of_a_tree_staged_and_renamed_into_place_are_counted(tmp_path: Path) -> None:
+    """Each run stages cron.d/stage-N/ with one job and renames it onto cron.d/app-N: the
+    directory was made and gone, and what it held was taken for gone with it; a run whose
+    staged tree held three jobs was "no change" against one run or a merge of three."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, n: int, jobs: int) -> str:
+        stage, final = f"/srv/app/etc/cron.d/stage-{n}", f"/srv/app/etc/cron.d/app-{n}"
+        events = [event(stage, "mkdir", 0, syscall="mkdir")]
+        events += [event(f"{stage}/job-{n + i}") for i in range(jobs)]
+        events.append(event(stage, "rename", 0, target=final, syscall="rename"))
+        path = tmp_path / f"{name}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        return str(path)
+
+    runs = [trace(f"r{i}", 21000 + 1000 * i, 1) for i in range(3)]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    merged = load_changes(str(tmp_path / "m.json"))
+    assert diff_traces(merged, load_changes(trace("same", 50000, 1))).new_violations == []
+    assert diff_traces(merged, load_changes(trace("three", 60000, 3))).new_violations
+    assert diff_traces(load_changes(runs[0]), load_changes(trace("three2", 70000, 3))).new_violations

@@ -101,8 +101,10 @@ class Changes:
         # no temporary names (`_transient`)
         self._gone: dict[str, None] = {}
         self._temporary: set[str] = set()
-        # names the run removed (however made) and did not make again: they stay no more
+        # names the run removed (however made) and did not make again: they stay no more; those
+        # it renamed away, whose names below went along
         self._removed: set[str] = set()
+        self._moved_away: set[str] = set()
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
         # traces write is no per-run name (`_stable`), and a form that holds a name which stays is
@@ -154,6 +156,10 @@ class Changes:
             self._removed.discard(exact_target)
         if gone and len(self._removed) < _MADE_LIMIT:
             self._removed.add(exact)
+            if e.op == "rename":  # what is below it goes along (a tree staged and renamed into place)
+                self._moved_away.add(exact)
+            else:
+                self._moved_away.discard(exact)
         path = self._shown(exact)
         key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
         self._note(key, v, exact, exact_target)
@@ -238,10 +244,15 @@ class Changes:
         return forms
 
     def stays(self, exact: str) -> bool:
-        """The name is there at the run's end: not removed, nor below a temporary name; a merged
-        trace's glob of names that its runs left (`Generalised.most`), whatever else they removed."""
-        if self._below_temporary(exact):
-            return False
+        """The name is there at the run's end, here or where a directory above it went: not
+        removed, nor a temporary name or below one removed (a tree staged in `stage-N/` and
+        renamed onto `app-N/` keeps what it holds); a merged trace's glob of names that its runs
+        left (`Generalised.most`), whatever else they removed."""
+        up = exact
+        while up:
+            if up in self._temporary and (up == exact or up not in self._moved_away):
+                return False
+            up = up.rpartition("/")[0]
         return exact not in self._removed or bool(self._most.get(exact))
 
     def _below_temporary(self, exact: str) -> bool:
