@@ -829,3 +829,22 @@ def test_files_of_a_tree_staged_and_renamed_into_place_are_counted(tmp_path: Pat
     assert diff_traces(merged, load_changes(trace("same", 50000, 1))).new_violations == []
     assert diff_traces(merged, load_changes(trace("three", 60000, 3))).new_violations
     assert diff_traces(load_changes(runs[0]), load_changes(trace("three2", 70000, 3))).new_violations
+
+
+def test_a_name_spelt_as_a_per_run_form_is_compared_as_itself(tmp_path: Path) -> None:
+    """A file named `app-*` beside app-<pid>: its name is the form's key itself, so it was never
+    counted among the form's names, and the run was "no change" against one run or a merge."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, *files: str) -> str:
+        path = tmp_path / f"{name}.json"
+        events = [event(f"/srv/app/etc/cron.d/{f}") for f in files]
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        return str(path)
+
+    runs = [trace(f"r{i}", f"app-{pid}") for i, pid in enumerate((21345, 32456, 43567))]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    for baseline in (runs[0], str(tmp_path / "m.json")):
+        diff = diff_traces(load_changes(baseline), load_changes(trace("star", "app-54678", "app-*")))
+        assert [c.path for c in diff.new_violations] == ["literal:$CWD/etc/cron.d/app-*"], diff

@@ -160,7 +160,9 @@ class Changes:
                 self._moved_away.add(exact)
             else:
                 self._moved_away.discard(exact)
-        path = self._shown(exact)
+        # a name spelt with `*`, the per-run forms' mark (a file named `app-*` beside app-12345),
+        # is compared as what it is: never the form, which stands for the names a run draws
+        path = LITERAL + exact if "*" in exact else self._shown(exact)
         key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
         self._note(key, v, exact, exact_target)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
