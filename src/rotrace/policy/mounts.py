@@ -982,6 +982,8 @@ class MountPlanner:
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
+        # directories the command removed whose mount climbed to a place none can go: the place
+        self._removed_points: dict[str, str] = {}
 
     def start_early(self, *, enforced: bool) -> None:
         """Place each write as it is learnt (`place_early`), the run's end not yet known: guessed
@@ -1623,7 +1625,22 @@ class MountPlanner:
             return given, Placement(given, None)
         point = planner.point(final)
         where = text_of(venv) if venv is not None else point
-        return point, Placement(where, planner.forbidden(where))
+        reason = planner.forbidden(where)
+        if reason is not None and venv is None and (removed := self._removed_below(final, point)) is not None:
+            # the place a removal climbed to would hide the app (DuckDB's spill directory ./.tmp,
+            # made and removed; setuptools' sdist staging): said, with what a mount there does
+            self._removed_points.setdefault(removed, point)
+        return point, Placement(where, reason)
+
+    def _removed_below(self, directory: str, point: str) -> str | None:
+        """The outermost directory the command removed between `directory` and the mount point
+        its removal climbed to (`point`), if a mount there breaks nothing."""
+        planner, found = self._planner, None
+        while directory != point and is_under(directory, point):
+            if directory in planner.removed:
+                found = directory
+            directory = os.path.dirname(directory)
+        return found if found is not None and planner.forbidden(found) is None else None
 
     def _count(self, v: Verdict, raw: bytes, point: str, placement: Placement) -> Placement:
         """The write counted in the plan: its mount, or the place it is blocked at."""
@@ -1890,6 +1907,14 @@ class MountPlanner:
                 " before the command starts, so a command that gives up when its directory exists"
                 " (cookiecutter's output, a shell's `mkdir` without -p) fails under the plan; most make"
                 " theirs with makedirs(exist_ok=True) or `mkdir -p`, and carry on"
+            )
+        for removed, above in sorted(self._removed_points.items())[:3]:
+            notes.append(
+                f"the command removes {removed}: a mount there makes its removal fail (EBUSY), so the plan"
+                f" looked at {above}, where none can go; a program that removes its scratch directory only"
+                f" to tidy up and carries on (DuckDB's spill directory) runs with a tmpfs at {removed}"
+                " (try it: `--tmpfs`, an emptyDir there), one that must remove it (setuptools' sdist"
+                " staging) needs its scratch directory set elsewhere (DuckDB: SET temp_directory)"
             )
         for (kind, source, target), (count, example) in self._crossings(mounts).items():
             calls = f"{count} {kind}s" if count > 1 else f"1 {kind}"
