@@ -73,12 +73,13 @@ _KNOWN_RULES = (
 )
 # a date or a time of day, with its fraction of a second: hydra's outputs/2026-12-06/13-50-59,
 # TensorBoard's runs/Dec06_13-50-59_HOST, a log's app_2026-12-06_13:50:59.123.log, and after an
-# ISO 8601 date's `T` with dots too (kedro's versions, 2026-12-06T13.50.59.123Z); not dotted
-# elsewhere, where it is a version's (`18.12.01`). The next run's is another.
+# ISO 8601 date's `T` with dots or underscores too (kedro's versions, 2026-12-06T13.50.59.123Z;
+# npm's logs, 2026-12-06T23_24_16_655Z-debug-0.log); not dotted elsewhere, where it is a
+# version's (`18.12.01`). The next run's is another.
 _STAMP_RULES = (
     (Lazy(r"(?<![0-9])(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])"), "*"),
     (Lazy(r"(?<![0-9])(?:[01][0-9]|2[0-3])([-:])[0-5][0-9]\1[0-5][0-9](?:[.,][0-9]{1,9})?(?![0-9])"), "*"),
-    (Lazy(r"(?<=[0-9*]T)(?:[01][0-9]|2[0-3])\.[0-5][0-9]\.[0-5][0-9](?:[.,][0-9]{1,9})?(?![0-9])"), "*"),
+    (Lazy(r"(?<=[0-9*]T)(?:[01][0-9]|2[0-3])([._])[0-5][0-9]\1[0-5][0-9](?:[._,][0-9]{1,9})?(?![0-9])"), "*"),
 )
 _RULES = (
     *_KNOWN_RULES,

@@ -848,3 +848,21 @@ def test_a_name_spelt_as_a_per_run_form_is_compared_as_itself(tmp_path: Path) ->
     for baseline in (runs[0], str(tmp_path / "m.json")):
         diff = diff_traces(load_changes(baseline), load_changes(trace("star", "app-54678", "app-*")))
         assert [c.path for c in diff.new_violations] == ["literal:$CWD/etc/cron.d/app-*"], diff
+
+
+def test_a_time_of_day_joined_by_underscores_merges_to_what_the_next_run_writes(tmp_path: Path) -> None:
+    """npm's debug log, `_logs/<date>T23_24_16_655Z-debug-0.log`: a time joined by `_` was no
+    stamp, and its merge a glob of tempfile's class, which the next run's digits never fit (a
+    draw holds a letter): every identical run was a new violation."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, time in enumerate(("23_24_16_655", "23_24_28_820", "23_25_03_119", "23_25_41_007")):
+        events = [event(f"/srv/app/.npm/_logs/2026-12-06T{time}Z-debug-0.log")]
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["npm", "install"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == [], diff

@@ -63,6 +63,25 @@ def _word(middle: str) -> bool:
     return middle.isalpha() and (middle.islower() or middle.isupper() or middle.istitle())
 
 
+def _digits_between(middles: list[str]) -> str | None:
+    """Digits apart from separators in the same places (a time of day, `16_655` and `28_820`
+    in npm's `T23_24_16_655Z`): the separators kept, each digit `[0-9]`, as the names' form
+    compares them (a run's draw seldom is digits alone)."""
+    first = middles[0]
+    if any(len(m) != len(first) for m in middles):
+        return None
+    glob = []
+    for i, c in enumerate(first):
+        column = {m[i] for m in middles}
+        if column <= frozenset("0123456789"):
+            glob.append("[0-9]")
+        elif len(column) == 1 and not c.isalnum():
+            glob.append(c)
+        else:
+            return None
+    return "".join(glob) if "[0-9]" in glob and len(glob) > glob.count("[0-9]") else None
+
+
 def _class_of(chars: set[str]) -> str | None:
     for alphabet, glob in _CLASSES:
         if chars <= alphabet:
@@ -112,7 +131,8 @@ class Family:
             varying += len(middles[0])
             literal += head + tail
             middles_at.append(middles)
-            parts.append((first[:head]) + cls * len(middles[0]) + (first[len(first) - tail :]))
+            shape = _digits_between(middles)
+            parts.append((first[:head]) + (shape or cls * len(middles[0])) + (first[len(first) - tail :]))
         if varying < MIN_VARYING:
             return None
         if not drawn and all(_word(m) for middles in middles_at for m in middles):
