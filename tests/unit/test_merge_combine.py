@@ -866,3 +866,22 @@ def test_a_time_of_day_joined_by_underscores_merges_to_what_the_next_run_writes(
     merge(paths[:3], str(tmp_path / "m.json"), [], [])
     diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
+
+
+def test_counts_that_add_up_past_what_a_trace_holds_are_refused(tmp_path: Path) -> None:
+    """Two hand-edited traces, each a count of 6e18 (each read): the merge wrote their sum, a
+    trace it then could not read (exit 3 from `report` and `diff`). It refuses, one line."""
+    import json
+
+    paths = []
+    for run in range(2):
+        doc = json.loads(
+            written_trace(TraceHeader(["app"], "/srv/app", 0), classify(event("/srv/app/out/f")))
+        )
+        doc["events"][0]["count"] = 6 * 10**18
+        path = tmp_path / f"t{run}.json"
+        path.write_text(json.dumps(doc))
+        read_trace(str(path))  # each is a trace
+        paths.append(str(path))
+    with pytest.raises(BadInput, match="add up past"):
+        merge(paths, str(tmp_path / "m.json"), [], [])

@@ -203,6 +203,8 @@ class _Merged:
 _THERE = {"create": True, "mkdir": True, "symlink": True, "link": True, "mknod": True, "delete": False,
           "rename": False}  # fmt: skip
 
+_MOST_WRITES = 2**63  # an event's count, as a trace holds it
+
 _Key = tuple[object, ...]
 _HEAD: _Key = ()  # before the first event (no event's key is empty)
 
@@ -342,6 +344,10 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
                 elif order.before(last, key):  # an earlier run's: this run's place moves forward only
                     last = key
                 entry.count += v.count
+                if entry.count >= _MOST_WRITES:  # what a trace holds (tracefile reads the same bound)
+                    raise BadInput(
+                        f"{path}: its writes' counts and the runs' before it add up past {_MOST_WRITES - 1}"
+                    )
                 entry.runs |= 1 << run
 
     header = _header(paths, headers, names, where, generalised, notes)
