@@ -167,8 +167,12 @@ def generalise_name(name: str) -> str:
 
 
 # names a maker draws afresh, told by their directory: git's probe of the file system (init,
-# clone, bare too: a symlink made and removed as .git/tXXXXXX), uv's archive ids in its cache
+# clone, bare too: a symlink made and removed as .git/tXXXXXX), uv's archive ids in its cache, a
+# process's (and its thread's) directory in /proc, of any length (rustc's jobserver pipe through
+# /proc/PID/fd/N; a pid of 4 digits in a container)
 _PATH_RULES = (
+    (Lazy(r"^/proc/[0-9]+(?=/|$)"), "/proc/*"),
+    (Lazy(r"(?<=^/proc/\*/task/)[0-9]+(?=/|$)"), "*"),
     (Lazy(r"(?<=\.git/)t[A-Za-z0-9]{6}$"), "t*"),
     (Lazy(r"(?<=/archive-v0/)[A-Za-z0-9_-]{16,}(?=/|$)"), "*"),
 )

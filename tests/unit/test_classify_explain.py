@@ -252,7 +252,7 @@ def test_a_write_in_both_traces_that_became_a_violation_is_a_new_violation() -> 
     child = classify(event("/proc/2/oom_score_adj", pid=3))
     assert not own[0].violation and child[0].violation
     diff = diff_traces(changes_of("/app", own), changes_of("/app", child))
-    assert [c.path for c in diff.new_violations] == ["/proc/2/oom_score_adj"] and diff.appeared == []
+    assert [c.path for c in diff.new_violations] == ["/proc/*/oom_score_adj"] and diff.appeared == []
     assert diff_traces(changes_of("/app", child), changes_of("/app", own)).new_violations == []
 
 

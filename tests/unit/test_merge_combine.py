@@ -885,3 +885,21 @@ def test_counts_that_add_up_past_what_a_trace_holds_are_refused(tmp_path: Path) 
         paths.append(str(path))
     with pytest.raises(BadInput, match="add up past"):
         merge(paths, str(tmp_path / "m.json"), [], [])
+
+
+def test_a_processs_own_proc_directory_is_per_run_whatever_its_pids_length(tmp_path: Path) -> None:
+    """rustc writes its jobserver pipe through /proc/PID/fd/7: a pid of four digits (a
+    container's) was a literal name, appeared and disappeared in every identical cargo build."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, pid in enumerate((1234, 2345, 3456, 4567)):
+        events = [event(f"/proc/{pid}/fd/7", "open", 3, syscall="openat")._replace(flags="O_WRONLY")]
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["cargo", "build"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    for baseline in (paths[0], str(tmp_path / "m.json")):
+        diff = diff_traces(load_changes(baseline), load_changes(paths[3]))
+        assert diff.appeared == diff.disappeared == [], diff
