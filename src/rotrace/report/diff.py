@@ -191,8 +191,7 @@ class Changes:
         name = (key, (exact, exact_target))
         if v.runs and (name in self.tally or len(self.tally) < _FOLDED_NAMES):
             bits, count = self.tally.get(name, (0, 0))
-            runs = sum(1 << r for r in v.runs) if v.runs else 1
-            self.tally[name] = (bits | runs, count + v.count)
+            self.tally[name] = (bits | sum(1 << r for r in v.runs), count + v.count)
         change = self._by_key.get(key)
         if change is None:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
