@@ -13,6 +13,7 @@ from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.merge.combine import merge
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
+from rotrace.report.diff import TraceDiff
 from rotrace.tracefile import read_trace
 from tests.support.places import fixed_name_dir
 from tests.unit.factories import classify, event, written_trace
@@ -903,3 +904,77 @@ def test_a_processs_own_proc_directory_is_per_run_whatever_its_pids_length(tmp_p
     for baseline in (paths[0], str(tmp_path / "m.json")):
         diff = diff_traces(load_changes(baseline), load_changes(paths[3]))
         assert diff.appeared == diff.disappeared == [], diff
+
+
+def _diffs(tmp_path: Path, runs: list[list[FileEvent]], new: list[FileEvent]) -> tuple[TraceDiff, TraceDiff]:
+    """`diff` of `new` against the first run and against the merge of all `runs`."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for i, events in enumerate([*runs, new]):
+        path = tmp_path / f"d{i}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:-1], str(tmp_path / "dm.json"), [], [])
+    fresh = load_changes(paths[-1])
+    return diff_traces(load_changes(paths[0]), fresh), diff_traces(
+        load_changes(str(tmp_path / "dm.json")), fresh
+    )
+
+
+def test_a_rename_onto_itself_leaves_its_name(tmp_path: Path) -> None:
+    """rename(app-Q, app-Q) does nothing: the name was counted removed, and a new lasting
+    cron.d/app-Q beside a daemon's pid file renamed app-A onto app-B was "no change"; and that
+    rename, one glob onto itself in a merge, was noise against identical runs."""
+    cron = "/srv/app/etc/cron.d"
+
+    def moved(a: int, b: int) -> FileEvent:
+        return event(f"{cron}/app-{a}", "rename", 0, target=f"{cron}/app-{b}", syscall="rename")
+
+    def pid_file(a: int, b: int) -> list[FileEvent]:
+        return [event(f"{cron}/app-{a}"), moved(a, b)]
+
+    runs = [pid_file(21000 + i, 31000 + i) for i in range(3)]
+    single, merged = _diffs(tmp_path, runs, pid_file(41000, 51000))
+    assert single.new_violations == merged.new_violations == [], (single, merged)
+    evil = [*pid_file(41000, 51000), event(f"{cron}/app-61000"), moved(61000, 61000)]
+    single, merged = _diffs(tmp_path, runs, evil)
+    assert single.new_violations and merged.new_violations, (single, merged)
+
+
+def test_what_a_directory_swapped_in_holds_stays(tmp_path: Path) -> None:
+    """A tree staged in stage-N and swapped with cron.d (RENAME_EXCHANGE), the old tree then
+    removed: what was written in stage-N is in cron.d, and three more jobs than the baseline
+    left were "no change"."""
+
+    def swap(n: int, jobs: int) -> list[FileEvent]:
+        stage, cron = f"/srv/app/etc/stage-{n}", "/srv/app/etc/cron.d"
+        events = [event(stage, "mkdir", 0, syscall="mkdir")]
+        events += [event(f"{stage}/app-{n + i}") for i in range(jobs)]
+        events.append(
+            event(stage, "rename", 0, target=cron, syscall="renameat2")._replace(flags="RENAME_EXCHANGE")
+        )
+        return [*events, event(stage, "delete", 0, syscall="rmdir")]
+
+    single, merged = _diffs(tmp_path, [swap(21000 + 1000 * i, 1) for i in range(3)], swap(61000, 4))
+    assert single.new_violations and merged.new_violations, (single, merged)
+
+
+def test_a_globs_most_is_the_most_of_every_family_it_stands_for(tmp_path: Path) -> None:
+    """Each run removes two stale pid files of earlier runs and makes its own: the delete's
+    family and the create's are one glob, and `most` was the delete family's (0): a run was
+    taken to leave as many as its writes allow (each written 8 times: 22), and five more passed."""
+    cron = "/srv/app/etc/cron.d"
+
+    def run(n: int, kept: int) -> list[FileEvent]:
+        stale = [event(f"{cron}/app-{n + 90 + i}", "delete", 0, syscall="unlink") for i in range(2)]
+        return [
+            *stale,
+            *(event(f"{cron}/app-{n + i}") for i in range(kept) for _ in range(8)),
+        ]  # written 8 times
+
+    _single, merged = _diffs(tmp_path, [run(21000 + 1000 * i, 1) for i in range(3)], run(61000, 1))
+    assert merged.new_violations == [], merged
+    _single, merged = _diffs(tmp_path, [run(21000 + 1000 * i, 1) for i in range(3)], run(61000, 6))
+    assert merged.new_violations, merged

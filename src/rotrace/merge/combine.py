@@ -138,11 +138,14 @@ class _Names:
                     found = _Family(glob, glob_regex(glob), len(family.names), bits)
                     for directory in directories:
                         self.families.setdefault((directory, op), []).append(found)
+                    # one glob of several operations' families (the runs' pid files removed, their
+                    # own made): the most names a run left, of any of them
                     seen = made.get(full)
+                    most = max(self._most(family, directories), seen.most if seen is not None else 0)
                     if seen is None or seen.names < len(family.names):
-                        made[full] = Generalised(
-                            full, len(family.names), _runs(bits), self._most(family, directories)
-                        )
+                        made[full] = Generalised(full, len(family.names), _runs(bits), most)
+                    else:
+                        seen.most = most
         self.siblings.clear()
         return sorted(made.values(), key=lambda g: g.glob)
 

@@ -105,6 +105,7 @@ class Changes:
         # it renamed away, whose names below went along
         self._removed: set[str] = set()
         self._moved_away: set[str] = set()
+        self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
         # traces write is no per-run name (`_stable`), and a form that holds a name which stays is
@@ -138,8 +139,12 @@ class Changes:
             self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target)
             return
         flags = str(e.flags or "")
-        # the name is no more (RENAME_EXCHANGE leaves a file there: the other's)
-        gone = e.result == 0 and (e.op == "delete" or (e.op == "rename" and "RENAME_EXCHANGE" not in flags))
+        # the name is no more (RENAME_EXCHANGE leaves a file there: the other's; a rename onto
+        # itself, or a merged trace's of one glob onto it, does nothing: a pid file renamed)
+        exchange = e.op == "rename" and "RENAME_EXCHANGE" in flags
+        gone = e.result == 0 and (
+            e.op == "delete" or (e.op == "rename" and not exchange and exact_target != exact)
+        )
         if gone and (exact in self._made or exact in self._formed):  # made and gone again: temporary
             self._formed.discard(exact)
             self._transient(exact)
@@ -154,6 +159,8 @@ class Changes:
             self._gone.pop(exact_target, None)
             self._temporary.discard(exact_target)
             self._removed.discard(exact_target)
+        if succeeded and exchange and exact_target is not None:  # each holds what the other held:
+            self._swapped.update((exact, exact_target))  # what was written below either stays
         if gone and len(self._removed) < _MADE_LIMIT:
             self._removed.add(exact)
             if e.op == "rename":  # what is below it goes along (a tree staged and renamed into place)
@@ -250,7 +257,7 @@ class Changes:
         renamed onto `app-N/` keeps what it holds); a merged trace's glob of names that its runs
         left (`Generalised.most`), whatever else they removed."""
         up = exact
-        while up:
+        while up and up not in self._swapped:  # (a swap moved what was below it: it stays)
             if up in self._temporary and (up == exact or up not in self._moved_away):
                 return False
             up = up.rpartition("/")[0]
