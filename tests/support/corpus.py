@@ -348,7 +348,8 @@ def problems(out: Outcome, w: Workload, base: Base) -> list[str]:
         not out.docker_flags
         or out.docker_flags[0] != "--read-only"
         or not all(
-            f.startswith(
+            (f.startswith("--tmpfs=/") and f.endswith(":exec"))
+            or f.startswith(
                 ("--mount=type=tmpfs,dst=/", '--mount=type=tmpfs,"dst=/', "--mount=type=volume,", "--env=")
             )
             for f in out.docker_flags[1:]

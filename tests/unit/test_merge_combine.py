@@ -978,3 +978,23 @@ def test_a_globs_most_is_the_most_of_every_family_it_stands_for(tmp_path: Path) 
     assert merged.new_violations == [], merged
     _single, merged = _diffs(tmp_path, [run(21000 + 1000 * i, 1) for i in range(3)], run(61000, 6))
     assert merged.new_violations, merged
+
+
+def test_a_flood_of_allowed_names_leaves_a_key_of_violations_counted() -> None:
+    """33,300 numbered files in /tmp (allowed) used up the bound on the names a trace keeps, and
+    the key of cron.d's lock files after them was taken as one name that stays in the baseline
+    too, which made and removed them all: a lasting cron entry was "no change"."""
+    from rotrace.report.diff import changes_of, diff_traces
+
+    flood = [event(f"/tmp/flood/f{i:06}") for i in range(33_300)]
+    cron = "/srv/app/etc/cron.d"
+
+    def locks(first: int) -> list[FileEvent]:
+        names = [f"{cron}/app-{first + i}" for i in range(3)]
+        made = [event(n)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC") for n in names]
+        return [e for m in made for e in (m, event(m.path, "delete", 0, syscall="unlink"))]
+
+    old = changes_of("/srv/app", classify(*flood, *locks(21000)))
+    new = changes_of("/srv/app", classify(*flood, *locks(31000), event(f"{cron}/app-41000")))
+    found = diff_traces(old, new).new_violations
+    assert found and all(c.path.startswith("$CWD/etc/cron.d/app-") for c in found), found

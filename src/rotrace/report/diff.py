@@ -112,7 +112,9 @@ class Changes:
         # no temporary name's (`compared`); a key's None: more names than are kept
         # (_KEY_NAMES a key, _FOLDED_NAMES in all), which is told apart, never taken for none
         self.folded: dict[_Key, dict[tuple[str, str | None], bool] | None] = {}
-        self._folded_count = 0
+        # names folded so far, allowed ones and violations apart: a flood of allowed names (33,000
+        # files in /tmp) used up the bound, and a key of violations after it went uncounted
+        self._folded_count = [0, 0]
         # each folded name's runs (bits; a single run's: run 0) and writes: how many names of its
         # key a run left (`per_run`)
         self.tally: dict[tuple[_Key, tuple[str, str | None]], tuple[int, int]] = {}
@@ -189,8 +191,8 @@ class Changes:
         if (key[1], key[2]) != (exact, exact_target):
             names = self.folded.setdefault(key, {})
             if names is not None and (exact, exact_target) not in names:
-                self._folded_count += 1
-                if len(names) >= _KEY_NAMES or self._folded_count > _FOLDED_NAMES:
+                self._folded_count[v.violation] += 1
+                if len(names) >= _KEY_NAMES or self._folded_count[v.violation] > _FOLDED_NAMES:
                     names = self.folded[key] = None
             if names is not None:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
