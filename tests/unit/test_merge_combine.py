@@ -998,3 +998,23 @@ def test_a_flood_of_allowed_names_leaves_a_key_of_violations_counted() -> None:
     new = changes_of("/srv/app", classify(*flood, *locks(31000), event(f"{cron}/app-41000")))
     found = diff_traces(old, new).new_violations
     assert found and all(c.path.startswith("$CWD/etc/cron.d/app-") for c in found), found
+
+
+def test_a_key_of_more_names_than_are_kept_is_counted_by_what_the_run_left(tmp_path: Path) -> None:
+    """4,200 lock files cron.d/app-<n> made and removed in each run (past the 4,096 names a key
+    keeps): the key was taken as one name that stays in both traces, so one more left behind was
+    "no change" against one run, and identical runs were noise against a merge of three."""
+    cron = "/srv/app/etc/cron.d"
+
+    def run(first: int, left: int = 0) -> list[FileEvent]:
+        made = [
+            event(f"{cron}/app-{first + i}")._replace(flags="O_WRONLY|O_CREAT|O_EXCL") for i in range(5000)
+        ]
+        churn = [e for m in made for e in (m, event(m.path, "delete", 0, syscall="unlink"))]
+        return [*churn, *(event(f"{cron}/app-{first + 9000 + i}") for i in range(left))]
+
+    runs = [run(100000 + 10000 * i) for i in range(3)]
+    single, merged = _diffs(tmp_path, runs, run(200000))
+    assert single.appeared == merged.appeared == [], (single, merged)
+    single, merged = _diffs(tmp_path, runs, run(200000, left=1))
+    assert single.new_violations and merged.new_violations, (single, merged)

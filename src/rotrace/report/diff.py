@@ -106,6 +106,9 @@ class Changes:
         self._removed: set[str] = set()
         self._moved_away: set[str] = set()
         self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
+        # of each per-run form, the names made less those removed: what stays of a key of more
+        # names than are kept (5,000 lock files made and removed, and one left)
+        self._net: dict[str, int] = {}
         self._forms: dict[str, str] | None = None  # the temporary names as keys show them: as compared
         # the names folded into each key of per-run names, each with its own verdict: a name both
         # traces write is no per-run name (`_stable`), and a form that holds a name which stays is
@@ -173,6 +176,13 @@ class Changes:
         # is compared as what it is: never the form, which stands for the names a run draws
         path = LITERAL + exact if "*" in exact else self._shown(exact)
         key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
+        if path != exact:
+            if succeeded and e.op in _MAKES_NAME:
+                self._net[path] = self._net.get(path, 0) + 1
+            elif gone:
+                self._net[path] = self._net.get(path, 0) - 1
+        if succeeded and e.op == "rename" and key[2] is not None and key[2] != exact_target and not exchange:
+            self._net[key[2]] = self._net.get(key[2], 0) + 1
         self._note(key, v, exact, exact_target)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
@@ -248,10 +258,17 @@ class Changes:
         for key, names in self.folded.items():
             if key not in self.by_key:
                 continue
-            if names is None or any(not self._below_temporary(n) for n, _ in names):
+            left = self.left(key[1]) if names is None and not self.tally else None
+            if (names is None and (left is None or left > 0)) or (
+                names is not None and any(not self._below_temporary(n) for n, _ in names)
+            ):
                 parts = key[1].split("/")
                 forms.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
         return forms
+
+    def left(self, form: str) -> int | None:
+        """How many names of a per-run form the run left (made less removed), None: not known."""
+        return self._net.get(form)
 
     def stays(self, exact: str) -> bool:
         """The name is there at the run's end, here or where a directory above it went: not
@@ -813,7 +830,9 @@ def _stable(old: Changes, new: Changes) -> list[Change]:
         before = old.folded.get(key, {})
         if key not in old.by_key or key not in new.by_key or before is None:
             continue
-        if names is None:  # more of them than are kept, where `old` had them all: more than it had
+        if names is None:  # more of them than are kept, where `old` had them all: more than it had,
+            if new.left(key[1]) == 0 and not new.tally:  # unless none is left (lock files made
+                continue  # and removed: compared by their temporary form)
             change = Change(key[0], key[1], target=key[2], violation=new.by_key[key].violation)
             change.errnos |= new.by_key[key].errnos
             found.append(change)
@@ -913,8 +932,13 @@ def _keyed(
         # (a rename leaves its target: mkstemp's draw renamed onto cron.d/app-1234 stays there)
         moved = op == "rename" and exact_target is not None
         names = changes.folded.get((op, shown, shown_target), {})
-        if names is None:  # more than are kept: cannot be told apart, taken as staying
-            stay = {(exact, exact_target): change.violation}
+        if names is None:  # more than are kept: cannot be told apart, taken as staying as many
+            left = changes.left(shown) if not changes.tally else None  # as the run left (one run)
+            stay = {(exact, exact_target): change.violation} if left is None or left > 0 else {}
+            if stay and left is not None:
+                runs[key] = {0: runs.get(key, {}).get(0, 0) + left}
+                lasting.setdefault(key, {}).update(stay)
+                continue
         elif names:
             stay = {n: v for n, v in names.items() if changes.stays(_left(n, moved))}
         elif (moved or not made_and_gone) and changes.stays(_left((exact, exact_target), moved)):
