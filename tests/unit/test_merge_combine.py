@@ -1008,7 +1008,7 @@ def test_a_key_of_more_names_than_are_kept_is_counted_by_what_the_run_left(tmp_p
 
     def run(first: int, left: int = 0) -> list[FileEvent]:
         made = [
-            event(f"{cron}/app-{first + i}")._replace(flags="O_WRONLY|O_CREAT|O_EXCL") for i in range(5000)
+            event(f"{cron}/app-{first + i}")._replace(flags="O_WRONLY|O_CREAT|O_EXCL") for i in range(4200)
         ]
         churn = [e for m in made for e in (m, event(m.path, "delete", 0, syscall="unlink"))]
         return [*churn, *(event(f"{cron}/app-{first + 9000 + i}") for i in range(left))]
