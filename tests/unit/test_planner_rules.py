@@ -375,6 +375,10 @@ def test_a_directory_the_command_makes_and_removes_is_no_mount_point() -> None:
     # removed at the end, runs with a tmpfs there (its rmdir's EBUSY ignored); setuptools' does not
     (note,) = [n for n in plan.notes if n.startswith("the command removes /srv/app/stage:")]
     assert "EBUSY" in note and "a tmpfs at /srv/app/stage" in note, note
+    # not a per-run name in a scratch place (uv's /tmp/.tmpXXXX, with a CI checkout in /tmp)
+    uv = [event("/tmp/.tmpZrTiMs", "mkdir", 0), event("/tmp/.tmpZrTiMs", "delete", 0, syscall="rmdir")]
+    plan = _plan(*uv, states={"/tmp": C, "/tmp/app": C}, cwd="/tmp/app")
+    assert not [n for n in plan.notes if n.startswith("the command removes")], plan.notes
 
 
 def test_a_cache_written_under_temporary_names_is_its_writers_not_the_directorys() -> None:

@@ -1634,13 +1634,19 @@ class MountPlanner:
 
     def _removed_below(self, directory: str, point: str) -> str | None:
         """The outermost directory the command removed between `directory` and the mount point
-        its removal climbed to (`point`), if a mount there breaks nothing."""
+        its removal climbed to (`point`), if a mount there breaks nothing: a place of the app's
+        own (DuckDB's ./.tmp), not a per-run name nor one in a scratch place (uv's /tmp/.tmpXXXX,
+        with the app in /tmp: a mount at a name the next run does not draw holds nothing)."""
         planner, found = self._planner, None
         while directory != point and is_under(directory, point):
             if directory in planner.removed:
                 found = directory
             directory = os.path.dirname(directory)
-        return found if found is not None and planner.forbidden(found) is None else None
+        if found is None or scratch_of(found) is not None:
+            return None
+        if any(is_general(part) for part in found[len(point) :].split("/") if part):
+            return None
+        return found if planner.forbidden(found) is None else None
 
     def _count(self, v: Verdict, raw: bytes, point: str, placement: Placement) -> Placement:
         """The write counted in the plan: its mount, or the place it is blocked at."""
