@@ -290,10 +290,6 @@ class Changes:
             exact = exact.rpartition("/")[0]
         return False
 
-    def temporary(self, exact: str | None) -> bool:
-        """The name was made and is gone again by the run's end (compared as temporary)."""
-        return exact in self._temporary
-
     def _shown(self, exact: str) -> str:
         """The name a write is compared by: a temporary name (made and gone again in the run) as
         its directory's `*`, a per-run name by its form (`_run_name`), else as it is."""
