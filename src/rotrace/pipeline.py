@@ -221,14 +221,18 @@ class Pipeline:
         diff_environment: dict[str, str] | None = None,
         allowlist: Allowlist | None = None,
     ) -> Pipeline:
-        """The stages for a trace whose header is known (a saved trace, a run's end)."""
-        return cls(
+        """The stages for a trace whose header is known (a saved trace, a run's end): the run is
+        known before the first pass, as `run`'s report process knows its environment from the
+        start (the directories a known writer made on its way are learnt by the run's HOME)."""
+        pipeline = cls(
             header.cwd,
             header.directories,
             diff_environment=diff_environment,
             allowlist=allowlist,
             enforced=header.enforced is not None,
         )
+        pipeline.know_run(header)
+        return pipeline
 
     # Verdicts are placed this many verdicts after they are learnt: by then the directories a
     # failed write was missing (makedirs tries the whole path, then makes the ones above it)

@@ -5,6 +5,7 @@ what a run falls back to when the end of the run answers otherwise than the run 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from rotrace.report.document import report_document
 from rotrace.report.render import render as render_text
 from rotrace.report.view import View
 from rotrace.tracefile import read_trace
+from tests.support.places import srv_dir
 from tests.support.tracing import PY
 from tests.support.uvtools import installed_uv
 
@@ -116,8 +118,21 @@ SAVED = textwrap.dedent(
     """
 )
 
+# A known writer's directories made on its way, in a HOME that is neither /root nor /home/NAME
+# (Matplotlib's Path.mkdir(parents=True): ENOENT for the whole path, then ~/.config, then its
+# own): read by the run's HOME, those made on the way are its writes too, its setting avoids.
+HOME = textwrap.dedent(
+    """
+    import os, pathlib
+    home = pathlib.Path(os.environ["HOME"])
+    for place in (".config/matplotlib", ".cache/matplotlib"):
+        (home / place).mkdir(parents=True, exist_ok=True)
+    (home / ".cache/matplotlib/fontlist-v390.json").write_text("{}")
+    """
+)
+
 # Whether the placements made while the command ran stand at its end (else they are made again).
-STANDS = {"tree": True, "moved": False, "uv venv": True, "saved": False}
+STANDS = {"tree": True, "moved": False, "uv venv": True, "saved": False, "home": False}
 
 
 def _command(name: str, work: Path) -> list[str]:
@@ -126,10 +141,12 @@ def _command(name: str, work: Path) -> list[str]:
         if uv is None:
             pytest.skip("uv is not installed")
         return [uv, "venv", "--quiet", "--python", sys.executable, str(work / ".venv")]
-    return [PY, "-c", {"tree": TREE, "moved": MOVED, "saved": SAVED}[name], str(work)]
+    return [PY, "-c", {"tree": TREE, "moved": MOVED, "saved": SAVED, "home": HOME}[name], str(work)]
 
 
-def _traced(tmp_path: Path, name: str, *options: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def _traced(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, *options: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     """`rotrace run` of the scenario in a fresh working directory: its output, and its trace."""
     work = tmp_path / "app"
     work.mkdir()
@@ -139,9 +156,14 @@ def _traced(tmp_path: Path, name: str, *options: str) -> tuple[subprocess.Comple
     if name == "saved":
         (work / "out").mkdir()
     trace = tmp_path / "trace.json"
+    home: dict[str, str] = {}
+    if name == "home":  # outside the default allowlist and the scratch places, as a user's home is
+        stack = contextlib.ExitStack()
+        request.addfinalizer(stack.close)
+        home = {"HOME": str(stack.enter_context(srv_dir("rotrace-home-")))}
     proc = subprocess.run(
         [*ROTRACE, "run", "--json", str(trace), *options, "--", *_command(name, work)],
-        cwd=work, env=dict(os.environ, UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_OFFLINE="1"),
+        cwd=work, env=dict(os.environ, UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_OFFLINE="1", **home),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr
@@ -150,13 +172,15 @@ def _traced(tmp_path: Path, name: str, *options: str) -> tuple[subprocess.Comple
 
 def _pipeline(header: TraceHeader, verdicts: list[Verdict], early: bool, keep_all: bool) -> Pipeline:
     """The verdicts added as `run`'s report process adds them (placed early, the directories'
-    states known at the end), or as the commands over a saved trace do."""
+    states known at the end, its environment from the start), or as the commands over a saved
+    trace do."""
     if not early:
-        pipeline = Pipeline(header.cwd, header.directories)
+        pipeline = Pipeline.of(header)
         for verdict in verdicts:
             pipeline.add(verdict)
         return pipeline
     pipeline = Pipeline(header.cwd)
+    pipeline.planner.know_environment(header.environment)
     pipeline.place_early(keep_all=keep_all, enforced=False)
     for verdict in verdicts:
         pipeline.add(verdict)
@@ -182,12 +206,12 @@ def _shown(
 @pytest.mark.parametrize("keep_all", [False, True], ids=["report", "verbose"])
 @pytest.mark.parametrize("name", list(STANDS))
 def test_the_second_pass_placed_early_is_the_one_placed_after(
-    tmp_path: Path, name: str, keep_all: bool
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, keep_all: bool
 ) -> None:
     """Over a real run's verdicts: placed while they come (64 behind the last one learnt), and
     checked at the end, the grouping and the plan are those of the pass made after the run
     (the pure reference), when they stand and when the run's end makes them again."""
-    _, trace = _traced(tmp_path, name)
+    _, trace = _traced(request, tmp_path, name)
     header, stored = read_trace(str(trace))
     verdicts = list(stored)
     reference = _pipeline(header, verdicts, early=False, keep_all=keep_all)
@@ -204,14 +228,14 @@ def test_the_second_pass_placed_early_is_the_one_placed_after(
 @pytest.mark.parametrize("fmt", ["report", *FORMATS])
 @pytest.mark.parametrize("name", list(STANDS))
 def test_a_run_shows_what_its_trace_shows(
-    tmp_path: Path, name: str, fmt: str, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rotrace run` itself, whose second pass went on while the command ran: its report (-v,
     every write) and its export are, byte for byte, those the same verdicts give after the run
     in a pipeline that placed nothing early."""
     monkeypatch.delenv("COLUMNS", raising=False)
     options = ["-v"] if fmt == "report" else ["--emit", fmt]
-    proc, trace = _traced(tmp_path, name, *options)
+    proc, trace = _traced(request, tmp_path, name, *options)
     header, stored = read_trace(str(trace))
     verdicts = list(stored)
     reference = _pipeline(header, verdicts, early=False, keep_all=fmt == "report")
@@ -222,15 +246,20 @@ def test_a_run_shows_what_its_trace_shows(
         )
     assert not reference.placed_early
     assert (proc.stdout, proc.stderr, proc.returncode) == (out.getvalue(), err.getvalue(), status)
+    if fmt == "report":  # and `rotrace report` of the trace, as a user reads it again
+        again = subprocess.run(
+            [*ROTRACE, "report", "-v", str(trace)], capture_output=True, text=True, timeout=60
+        )
+        assert (again.stderr, again.returncode) == (proc.stderr, proc.returncode)
 
 
 def test_past_what_it_notes_the_second_pass_is_made_after_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the answers an early placing notes (memory stays flat), it stops, and the end
     places every write again: the same report, plan and exports."""
     monkeypatch.setattr(mounts, "_EARLY_LIMIT", 4)
-    _, trace = _traced(tmp_path, "tree")
+    _, trace = _traced(request, tmp_path, "tree")
     header, stored = read_trace(str(trace))
     verdicts = list(stored)
     reference = _pipeline(header, verdicts, early=False, keep_all=False)
