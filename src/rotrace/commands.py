@@ -4,21 +4,19 @@ goes through report/ (stderr) and export/ (stdout)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rotrace.errors import BadInput, BadOption
+from rotrace.errors import BadOption
 from rotrace.escape import safe_text
-from rotrace.events import FileEvent
 from rotrace.explain import Known
+from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard
 from rotrace.output import TraceOutput
-from rotrace.pathnames import glob_regex, is_under, program_name
+from rotrace.pathnames import is_under, program_name
 from rotrace.pipeline import (
     Pipeline,
     Rechecked,
@@ -100,7 +98,7 @@ def check(
         keep: list[str] = []
         before = load_policy(policy)
         for trace in traces:
-            checked = _checked(trace, allow, before, None, None, policy)
+            checked = _checked(trace, allow, before, None, None, _guard(policy, traces, trace))
             wanted += checked.wanted
             keep += checked.keep
         changed = policyfile.update(policy, wanted, keep)
@@ -121,7 +119,7 @@ def check(
     for trace in traces:
         if len(traces) > 1 and not view.json:
             print(safe_text(f"rotrace: {trace}"), file=sys.stderr)
-        result = _checked(trace, allow, loaded, json_path, view, policy)
+        result = _checked(trace, allow, loaded, json_path, view, _guard(policy, traces, trace))
         status |= result.status
         breaches += result.breaches
         used |= result.used
@@ -134,56 +132,12 @@ def check(
     return status
 
 
-class _PolicyGuard:
-    """Whether the traced command wrote the policy file: by any of its names (as given, and the
-    file it leads to now), or a directory above one of them renamed, removed or replaced (moved
-    away, written, moved back), or a name a merged trace's glob stands for that is one of them.
-    A gate that reads what the command may have written is no gate (`allow = ["/"]`, and the
-    command writes anywhere): BadInput."""
-
-    _MOVES = frozenset({"rename", "delete", "symlink", "link", "mkdir"})
-
-    def __init__(self, policy: str, trace: str, merged: bool) -> None:
-        self.named, self.trace, self.merged = policy, trace, merged
-        names = {os.path.abspath(policy)}
-        with contextlib.suppress(OSError, ValueError):
-            names.add(os.path.realpath(policy))
-        self.files = {os.fsencode(n) for n in names}
-        self.above = {os.fsencode(d) for n in names for d in _directories_above(n)}
-        self._texts = sorted(os.fsdecode(f) for f in self.files)
-
-    def check(self, e: FileEvent) -> None:
-        if not e.write or e.op == "access" or e.failed:
-            return
-        for raw in (e.path, e.target):
-            if raw is None:
-                continue
-            if raw in self.files or (raw in self.above and e.op in self._MOVES) or self._glob_of(raw):
-                raise BadInput(
-                    f"{self.trace}: the traced command wrote the policy file {self.named} ({e.op}"
-                    f" {os.fsdecode(raw)}, {e.syscall}): a policy the command could change gates nothing;"
-                    " check with the policy as committed (git show HEAD:rotrace.toml > /tmp/rotrace.toml),"
-                    " or run the command where it cannot write it"
-                )
-
-    def _glob_of(self, raw: bytes) -> bool:
-        """A merged trace's name that is a glob of its runs' names (`[a-z]{7}.toml`): one of
-        them may have been the policy's."""
-        if not self.merged or b"[" not in raw:
-            return False
-        try:
-            regex = glob_regex(os.fsdecode(raw))
-        except re.error:
-            return False
-        return any(regex.fullmatch(text) for text in self._texts)
-
-
-def _directories_above(path: str) -> list[str]:
-    above = []
-    while (parent := os.path.dirname(path)) != path:
-        above.append(parent)
-        path = parent
-    return above[:-1] if above and above[-1] == "/" else above  # not / itself: nothing renames it
+def _guard(policy: str | None, traces: list[str], trace: str) -> InputGuard:
+    """What `check` reads that `trace`'s command must not have written: the policy, and the
+    other runs' traces (a later run's command could rewrite an earlier run's)."""
+    inputs = [Input(policy, "the policy file", POLICY_ADVICE)] if policy is not None else []
+    inputs += [Input(other, "the trace", TRACE_ADVICE) for other in traces if other != trace]
+    return InputGuard(inputs)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -210,8 +164,9 @@ class _Checked:
 
 
 def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str | None,
-             view: View | None, policy: str | None = None) -> _Checked:  # fmt: skip
-    """Classify one trace again; present it unless `view` is None (the pass before an update)."""
+             view: View | None, guard: InputGuard) -> _Checked:  # fmt: skip
+    """Classify one trace again; present it unless `view` is None (the pass before an update).
+    `guard`: the files the check reads that the trace's command must not have written."""
     header, verdicts = _read(trace) if view is not None else read_trace(trace)
     project = header.cwd or None
     allowlist = build_allowlist(allow, loaded, project=project)
@@ -225,10 +180,8 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
-    if policy is not None:  # before any verdict is shown: a policy the command wrote gates nothing
-        guard = _PolicyGuard(policy, trace, bool(header.sources))
-        for v in reclassified:
-            guard.check(v.event)
+    for v in reclassified:  # before any verdict is shown: a policy the command wrote gates nothing
+        guard.check(v.event, trace, bool(header.sources))
     pipeline = Pipeline.of(header, allowlist=allowlist)
     if loaded is not None:
         pipeline.planner.know_persistent(
@@ -406,7 +359,10 @@ def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
     for trace in (old, new):
         _read(trace)  # a checkpoint says it is one (the header only: the events stream)
-    return compare(load_changes(old), load_changes(new), view, err=False)
+    baseline = load_changes(old)
+    guard = InputGuard([Input(old, "the baseline", BASELINE_ADVICE)])  # read after NEW's command ran
+    changes = load_changes(new, lambda e, merged: guard.check(e, new, merged))
+    return compare(baseline, changes, view, err=False)
 
 
 def _entries(n: int) -> str:

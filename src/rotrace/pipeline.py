@@ -469,8 +469,9 @@ def read_roots(verdicts: Iterable[Verdict], depth: int = 3) -> tuple[str, ...]:
     return tuple(outermost(roots))
 
 
-def load_changes(path: str) -> Changes:
-    """A saved trace's writes, for a diff."""
+def load_changes(path: str, guard: Callable[[FileEvent, bool], None] | None = None) -> Changes:
+    """A saved trace's writes, for a diff; `guard` is shown each event first, and whether the
+    trace is a merge (it raises for a write to a file the diff reads)."""
     header, verdicts = read_trace(path)
     globs = [g.glob for g in header.generalised]  # a merged trace's
     homes = [s.environment.get("HOME", "") for s in header.sources]  # a merged trace's runs'
@@ -478,7 +479,10 @@ def load_changes(path: str) -> Changes:
     pipeline = Pipeline(
         header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes, diff_most=most
     )
+    merged = bool(header.sources)
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
+        if guard is not None:
+            guard(verdict.event, merged)
         pipeline.add(verdict)
     assert pipeline.changes is not None
     pipeline.changes.outcome = _outcome(header)

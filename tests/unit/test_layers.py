@@ -46,7 +46,10 @@ ALLOWED: dict[str, set[str]] = {
         "rotrace.report",
         "rotrace.export",
     },
+    # the files a gate reads after the command ran (`diff`, `check`, `merge`)
+    "rotrace.gate_inputs": set(),
     "rotrace.commands": {
+        "rotrace.gate_inputs",
         "rotrace.explain",
         "rotrace.pipeline",
         "rotrace.record",
@@ -57,6 +60,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     # `rotrace merge`: beside the commands, above the pipeline
     "rotrace.merge": {
+        "rotrace.gate_inputs",
         "rotrace.pipeline",
         "rotrace.policy",
         "rotrace.export",

@@ -22,6 +22,7 @@ from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.export.mapping import PathMap
+from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
 from rotrace.merge.generalise import Family, Siblings
 from rotrace.output import TraceOutput
 from rotrace.pathnames import glob_regex, outermost, text_of
@@ -303,8 +304,11 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
         raise BadInput(f"{runs} traces: rotrace merges at most 4096 at once")
     for run, path in enumerate(paths):  # pass 1: names
         names.guarded.add(where(headers[run].cwd))
+        # a later run's command could have rewritten an earlier run's trace: a baseline made of it
+        guard = InputGuard([Input(other, "the trace", TRACE_ADVICE) for other in paths if other != path])
         for v in _events(path):
             e = v.event
+            guard.check(e, path, False)
             if v.venv is not None:
                 names.guarded.add(where(os.fsdecode(v.venv)))
             names.add(where(os.fsdecode(e.path)), e.op, run)

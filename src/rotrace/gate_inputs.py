@@ -1,0 +1,101 @@
+"""The files a gate reads after the traced command ran (a policy, a baseline, the other runs'
+traces), and whether the command wrote one of them. A gate that reads what the command may
+have written is no gate: a command that rewrites the committed baseline to list its own new
+writes, or a later run that rewrites an earlier run's trace, would pass `diff`, `check` and
+`merge` as it pleased. A trace that shows such a write is refused (BadInput), whatever the
+write's verdict (/tmp is allowed, and a checkout may sit there)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+
+from rotrace.errors import BadInput
+from rotrace.events import FileEvent
+from rotrace.pathnames import glob_regex
+
+# Operations on a directory above an input that can put another file at its name.
+_MOVES = frozenset({"rename", "delete", "symlink", "link", "mkdir"})
+
+
+@dataclass(frozen=True)
+class Input:
+    """A file a gate reads: its name as given, what it is to the gate (`the policy file`,
+    `the baseline`, `the trace`) and how to read it as it was before the run."""
+
+    named: str
+    what: str
+    advice: str
+
+
+POLICY_ADVICE = (
+    "check with the policy as committed (git show HEAD:rotrace.toml > /tmp/rotrace.toml), or run the"
+    " command where it cannot write it"
+)
+BASELINE_ADVICE = (
+    "compare with the baseline as committed (git show HEAD:.rotrace/baseline.json > /tmp/baseline.json),"
+    " or keep it where the command cannot write it"
+)
+TRACE_ADVICE = (
+    "keep each run's trace where the commands of the other runs cannot write it (outside the checkout)"
+)
+
+
+class InputGuard:
+    """Whether a trace's command wrote one of the gate's inputs: by any of its names (as given,
+    and the file it leads to now), or a directory above one of them renamed, removed or replaced
+    (moved away, written, moved back), or a name a merged trace's glob stands for that is one of
+    them. `check` raises BadInput at the first such write."""
+
+    def __init__(self, inputs: list[Input]) -> None:
+        self._files: dict[bytes, Input] = {}
+        self._above: dict[bytes, Input] = {}
+        for given in inputs:
+            names = {os.path.abspath(given.named)}
+            with contextlib.suppress(OSError, ValueError):
+                names.add(os.path.realpath(given.named))
+            for name in names:
+                self._files.setdefault(os.fsencode(name), given)
+                for directory in _directories_above(name):
+                    self._above.setdefault(os.fsencode(directory), given)
+        self._texts = sorted((os.fsdecode(f), given) for f, given in self._files.items())
+
+    def check(self, e: FileEvent, trace: str, merged: bool) -> None:
+        """BadInput if this event of `trace` (a merged trace: `merged`) wrote an input."""
+        if not e.write or e.op == "access" or e.failed or not self._files:
+            return
+        for raw in (e.path, e.target):
+            if raw is None:
+                continue
+            given = self._files.get(raw)
+            if given is None and e.op in _MOVES:
+                given = self._above.get(raw)
+            if given is None and merged:
+                given = self._glob_of(raw)
+            if given is not None:
+                raise BadInput(
+                    f"{trace}: the traced command wrote {given.what} {given.named} ({e.op}"
+                    f" {os.fsdecode(raw)}, {e.syscall}): a {given.what.removeprefix('the ')} the command"
+                    f" could change gates nothing; {given.advice}"
+                )
+
+    def _glob_of(self, raw: bytes) -> Input | None:
+        """A merged trace's name that is a glob of its runs' names (`[a-z]{7}.toml`): one of
+        them may have been an input's."""
+        if b"[" not in raw:
+            return None
+        try:
+            regex = glob_regex(os.fsdecode(raw))
+        except re.error:
+            return None
+        return next((given for text, given in self._texts if regex.fullmatch(text)), None)
+
+
+def _directories_above(path: str) -> list[str]:
+    above = []
+    while (parent := os.path.dirname(path)) != path:
+        above.append(parent)
+        path = parent
+    return above[:-1] if above and above[-1] == "/" else above  # not / itself: nothing renames it

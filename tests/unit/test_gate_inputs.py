@@ -1,0 +1,100 @@
+"""A gate's inputs the traced command wrote (gate_inputs.py): `diff`'s baseline, `check`'s and
+`merge`'s other traces. Each was read after a command that could rewrite it had run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rotrace.commands import check, diff
+from rotrace.errors import BadInput
+from rotrace.events import FileEvent
+from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
+from rotrace.merge.combine import merge
+from rotrace.record import TraceHeader
+from rotrace.report.view import View
+from tests.unit.factories import classify, event, written_trace
+
+
+def _trace(tmp_path: Path, name: str, *events: FileEvent, cwd: str | None = None) -> str:
+    header = TraceHeader(["app"], cwd or str(tmp_path), 0, allowlist=["/tmp"])
+    path = tmp_path / name
+    path.write_text(written_trace(header, classify(*events)))
+    return str(path)
+
+
+def _ways(target: Path) -> dict[str, FileEvent]:
+    """Each way a command puts another file at `target`'s name."""
+    return {
+        "written": event(str(target)),
+        "renamed onto": event(f"{target}.new", "rename", 0, target=str(target), syscall="rename"),
+        "removed": event(str(target), "delete", 0, syscall="unlink"),
+        "linked": event(str(target), "symlink", 0, target="/srv/forged.json", syscall="symlink"),
+        # its directory moved away, the file written there, moved back: no event names the file
+        "directory moved": event(
+            str(target.parent), "rename", 0, target=f"{target.parent}.x", syscall="rename"
+        ),
+    }
+
+
+@pytest.mark.parametrize("how", list(_ways(Path("/x/y"))))
+def test_diff_refuses_a_trace_whose_command_wrote_the_baseline(
+    tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command rewrote the committed baseline to list its own new write (`evil.pth`): the
+    diff said "no change", exit 0. A trace that shows a write to the baseline is refused (3)."""
+    baseline_dir = tmp_path / ".rotrace"
+    baseline_dir.mkdir()
+    baseline = baseline_dir / "baseline.json"
+    evil = event("/srv/app/evil.pth")
+    baseline.write_text(
+        written_trace(TraceHeader(["app"], str(tmp_path), 0, allowlist=["/tmp"]), classify(evil))
+    )
+    new = _trace(tmp_path, "new.json", evil, _ways(baseline)[how])
+    with pytest.raises(BadInput, match=r"new\.json: the traced command wrote the baseline .*baseline\.json"):
+        diff(str(baseline), new, View())
+    assert "no change" not in capsys.readouterr().out
+    untouched = _trace(tmp_path, "untouched.json", evil, event("/srv/app/other.json"))
+    assert diff(str(baseline), untouched, View(quiet=True)) == 1  # other.json is new: still a gate
+
+
+def test_check_refuses_a_trace_whose_command_wrote_another_checked_trace(tmp_path: Path) -> None:
+    """`check T1 T2` (each run's trace, one policy): T2's command rewrote T1 without its
+    violation, and the check passed. Each trace is checked against the others' names."""
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["/tmp"]\n')
+    first = _trace(tmp_path, "one.json", event("/srv/app/out.txt"))
+    second = _trace(tmp_path, "two.json", event(first))
+    policy = str(tmp_path / "rotrace.toml")
+    with pytest.raises(BadInput, match=r"two\.json: the traced command wrote the trace .*one\.json"):
+        check([first, second], [], policy, None, View(quiet=True))
+    with pytest.raises(BadInput, match="the traced command wrote the trace"):
+        check([first, second], [], None, None, View(quiet=True))  # without a policy too
+    alone = _trace(tmp_path, "alone.json", event(str(tmp_path / "three.json")))
+    assert check([first, alone], [], policy, None, View(quiet=True)) == 1  # out.txt, as before
+
+
+def test_merge_refuses_a_run_whose_command_wrote_another_runs_trace(tmp_path: Path) -> None:
+    """A baseline merged from runs, one of which rewrote an earlier run's trace, is the
+    command's: refused before anything is written."""
+    first = _trace(tmp_path, "one.json", event("/srv/app/out.txt"))
+    second = _trace(tmp_path, "two.json", event(f"{tmp_path}/x", "rename", 0, target=first, syscall="rename"))
+    out = tmp_path / "merged.json"
+    with pytest.raises(BadInput, match=r"two\.json: the traced command wrote the trace .*one\.json"):
+        merge([first, second], str(out), [], [])
+    assert not out.exists()
+
+
+def test_a_glob_of_a_merged_trace_that_names_an_input_is_a_write_to_it(tmp_path: Path) -> None:
+    """A merged trace's name is a glob of its runs' names: one of them may have been the input."""
+    guard = InputGuard([Input(str(tmp_path / "one.json"), "the trace", TRACE_ADVICE)])
+    written = event(f"{tmp_path}/[a-z]ne.json")
+    guard.check(written, "t.json", False)  # a single run's name: that name, no glob
+    with pytest.raises(BadInput, match="the traced command wrote the trace"):
+        guard.check(written, "merged.json", True)
+    for harmless in (
+        event(str(tmp_path / "one.json"), "access", 0, syscall="access"),  # a check, nothing written
+        event(str(tmp_path / "one.json"))._replace(result=-13),  # refused
+        event(str(tmp_path), "chmod", 0, syscall="chmod"),  # its directory's mode: no other file there
+    ):
+        guard.check(harmless, "merged.json", True)
