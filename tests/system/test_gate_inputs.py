@@ -1,0 +1,57 @@
+"""A gate's inputs rewritten by the traced command, on real runs: a command in the checkout
+that holds the committed baseline rewrites it to list its own new write; `diff` then read the
+forgery and said "no change". The trace shows the write, and the gate refuses it (exit 3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+from tests.support.places import srv_dir
+from tests.support.tracing import PY
+
+ROTRACE = [PY, "-m", "rotrace"]
+
+# With --evil: a new lasting write in the checkout, then the baseline rewritten to hold it.
+APP = textwrap.dedent(
+    """
+    import json, os, sys
+    if "--evil" in sys.argv:
+        open("evil.pth", "w").write("import os\\n")
+        with open(".rotrace/baseline.json") as f:
+            trace = json.load(f)
+        forged = dict(trace["events"][-1], path=os.path.abspath("evil.pth"))
+        trace["events"].append(forged)
+        with open(".rotrace/baseline.json", "w") as f:
+            json.dump(trace, f)
+    open("out.txt", "w").write("ran\\n")
+    """
+)
+
+
+def _rotrace(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROTRACE, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_diff_refuses_a_run_that_rewrote_its_baseline() -> None:
+    with srv_dir("rotrace-gate-") as app:  # a checkout outside the default allowlist
+        (app / ".rotrace").mkdir()
+        (app / "app.py").write_text(APP)
+        made = _rotrace(app, "run", "-q", "--json", ".rotrace/baseline.json", "--", PY, "app.py")
+        assert made.returncode == 1, made.stderr  # out.txt: a violation, the baseline's own
+        run = _rotrace(app, "run", "-q", "--json", "new.json", "--", PY, "app.py", "--evil")
+        assert run.returncode == 1 and (app / "evil.pth").exists(), run.stderr
+        events = json.loads((app / ".rotrace" / "baseline.json").read_text())["events"]
+        assert any(e["path"] == str(app / "evil.pth") for e in events)  # the forgery is in place
+        diffed = _rotrace(app, "diff", ".rotrace/baseline.json", "new.json")
+        assert diffed.returncode == 3, (diffed.stdout, diffed.stderr)
+        assert "new.json: the traced command wrote the baseline .rotrace/baseline.json" in diffed.stderr
+        assert "no change" not in diffed.stdout
+        # the same two runs, the baseline kept out of the command's reach: the gate sees evil.pth
+        (app / "kept.json").write_text((app / "new.json").read_text())
+        clean = _rotrace(app, "run", "-q", "--json", str(app / "clean.json"), "--", PY, "app.py")
+        assert clean.returncode == 1, clean.stderr
+        gated = _rotrace(app, "diff", "clean.json", "kept.json")
+        assert gated.returncode == 1 and "evil.pth" in gated.stdout, (gated.stdout, gated.stderr)
