@@ -400,14 +400,14 @@ def export(
     maps: Iterable[tuple[str, str]] = (),
 ) -> int:
     """Print the plan in one consumer's format to stdout, its notes to stderr: 1 when some
-    writes cannot be fixed by a mount. `maps`: HOST -> IMAGE prefixes, the paths of the traced
-    machine as the one the export is for names them."""
+    writes (or checks that the command may write) cannot be met by a mount. `maps`: HOST ->
+    IMAGE prefixes, the paths of the traced machine as the one the export is for names them."""
     rendered = render(header, plan, fmt, container, verdicts, maps)
     sys.stdout.write(rendered.text)
     sys.stdout.flush()
     for note in rendered.notes:
         print(f"rotrace: {note}", file=sys.stderr)
-    return EXIT_VIOLATIONS if plan.blocked or rendered.incomplete else EXIT_OK
+    return EXIT_VIOLATIONS if plan.blocked or plan.unmet or rendered.incomplete else EXIT_OK
 
 
 def render(

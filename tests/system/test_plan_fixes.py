@@ -380,6 +380,31 @@ def test_a_check_of_writability_is_planned_for_as_a_write_is(app: Path) -> None:
         assert refused["errno"] == "EROFS" and not refused["allowed"], refused
 
 
+FALLBACK = """
+import os, tempfile
+home = os.path.expanduser("~")
+base = home if os.access(home, os.W_OK) else tempfile.gettempdir()  # IPython's, wandb's way
+print("state in", "home" if base == home else "temp")
+"""
+
+
+def test_a_check_no_mount_meets_is_no_clean_plan_for_allowlist_as_for_check(app: Path) -> None:
+    """The command checks that it may write its home, which holds files, and writes nothing
+    there: `allowlist` exited 0 (its plan mounts /tmp, where the command falls back), and
+    `check` of the very trace under the policy it wrote exited 1 (the check is outside it and
+    no entry can cover it). No plan makes the check pass: both say so, exit 1."""
+    (app.parent / "home" / ".profile").write_text("held\n")
+    assert "state in home" in _run(app, FALLBACK).stdout
+    status, policy, err = _emit(app, "policy")
+    assert status == 1 and "no plan makes the check pass" in err, err
+    (app / "rotrace.toml").write_text(policy)
+    check = rotrace_cli("check", "-q", "--policy", "rotrace.toml", "t.json", cwd=app)
+    assert check.returncode == 1, check.stderr
+    if shutil.which("bwrap"):  # the plan applied: the check fails, the command falls back
+        again = _run(app, FALLBACK, "--read-only", "--policy", "rotrace.toml")
+        assert "state in temp" in again.stdout and again.returncode == 1, again.stderr
+
+
 COUNTER = (
     "import os; os.makedirs('state', exist_ok=True);"
     " fd = os.open('state/counter.db', os.O_RDWR | os.O_CREAT); n = int(os.read(fd, 32) or b'0') + 1;"

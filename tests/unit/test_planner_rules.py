@@ -964,6 +964,30 @@ def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_not
     (note,) = [n for n in plan.notes if "access W_OK" in n]
     assert note.startswith("a check that the command may write /srv/home (access W_OK, by python3.11)"), note
     assert "the plan mounts its temporary directory, /tmp, where most fall back" in note
+    assert plan.unmet == ["/srv/home"] and "(`rotrace allowlist` exits 1)" in note  # no plan meets it
+
+
+def test_a_mount_below_a_check_no_mount_meets_is_said_to_be_passed_by() -> None:
+    """wandb checks that it may write the working directory, and writes ./wandb where it may,
+    else /tmp/wandb: the plan's ./wandb mount is where it wrote here, and under the plan the
+    check fails first. Said beside the check, and the plan is no clean one (exit 1)."""
+    from rotrace.errors import EXIT_VIOLATIONS
+    from rotrace.pipeline import Pipeline, export
+
+    exe = b"/usr/bin/python3.11"
+    checked = event(CWD, "access", 0, syscall="access", exe=exe)
+    made = event(f"{CWD}/wandb", "mkdir", 0, syscall="mkdir", exe=exe)
+    writes = [checked, made, event(f"{CWD}/wandb/run.wandb", exe=exe)]
+    verdicts = classify(*writes)
+    pipeline = Pipeline(CWD, {CWD.encode(): DirState.CONTENT})
+    for v in verdicts:
+        pipeline.add(v)
+    _, plan = pipeline.group(verdicts, keep_all=False)
+    assert f"{CWD}/wandb" in plan.mounts and plan.unmet == [CWD], plan
+    (note,) = [n for n in plan.notes if "access W_OK" in n]
+    assert f"writes there, not in the plan's {CWD}/wandb below it" in note, note
+    header = TraceHeader(["python3", "train.py"], CWD, 0)
+    assert export(header, plan, "docker") == EXIT_VIOLATIONS
 
 
 def test_a_mount_point_the_command_made_itself_is_noted() -> None:

@@ -54,4 +54,5 @@ class PathMap:
             build_steps=[step.command() for step in build] or plan.build_steps,
             build=build,
             created=list(dict.fromkeys(map(self, plan.created))),
+            unmet=list(dict.fromkeys(map(self, plan.unmet))),
         )

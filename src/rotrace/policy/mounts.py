@@ -156,6 +156,9 @@ class MountPlan:
     # persistent mounts over directories that held files before the run: the volume must start
     # with what the image holds there
     seeded: list[str] = field(default_factory=list)
+    # places the command checked it may write (access W_OK) that no mount can make writable: the
+    # check fails under any plan (a note says where the command then goes)
+    unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
 
 
@@ -1725,6 +1728,7 @@ class MountPlanner:
             created=[m for m in mounts if self._planner.made_by_command(m)],
             persistent=persistent,
             seeded=seeded,
+            unmet=[p.point for p, _ in self._unmet_checks()],
             notes=[*self._notes(mounts, fallback), *kept_notes, *self._held_config_notes()],
         )
 
@@ -1979,11 +1983,19 @@ class MountPlanner:
                 if fallback
                 else ""
             )
+            below = [m for m in mounts if is_under(m, placement.point) and m != fallback]
+            unused = (
+                f"; a program that falls back on the check's answer writes there, not in the plan's "
+                f"{', '.join(below)} below it"
+                if below
+                else ""
+            )
             notes.append(
                 f"{checks} that the command may write {check.example} (access W_OK, by {check.program}),"
                 " where it wrote nothing: under a read-only root the check fails, and no mount can meet it"
-                f" ({placement.reason}){then}; a command that gives up there needs its setting that moves"
-                " the place"
+                f" ({placement.reason}){then}{unused}; a command that gives up there needs its setting that"
+                " moves the place; no plan makes the check pass (`rotrace allowlist` exits 1): `rotrace run"
+                " --read-only` shows whether the command carries on without it"
             )
         if self._allowed_blocked:
             places = ", ".join(sorted(self._allowed_blocked))
