@@ -170,6 +170,28 @@ def test_a_diff_pairs_temporary_names_after_a_prefix_of_the_callers() -> None:
     assert [c.path for c in diff.disappeared] == ["/tmp/abck3x_q9zb"], diff
 
 
+def test_a_diff_pairs_a_temporary_name_with_a_pid_after_a_word_of_eight_letters() -> None:
+    """wandb points debug-internal.log at the run's log with a symbolic link made as
+    debug-internal.log.PID and renamed over it: `internal` was read as tempfile's 8 after a
+    prefix, the pid kept, and two identical runs differed by both writes. A number after the
+    8 is no tempfile caller's suffix: the name is its directory's `*`."""
+
+    def run(pid: int) -> list[Verdict]:
+        made = f"/srv/app/wandb/debug-internal.log.{pid}"
+        return classify(
+            event(made, "symlink", 0, target="run/logs/debug-internal.log", syscall="symlink"),
+            event(made, "rename", 0, target="/srv/app/wandb/debug-internal.log", syscall="rename"),
+        )
+
+    diff = diff_traces(changes_of("/app", run(2344)), changes_of("/app", run(2369)))
+    assert diff.appeared == diff.disappeared == [], diff
+    kept = classify(
+        event("/srv/app/wandb/debug-internal.log.2369", "symlink", 0, target="x", syscall="symlink")
+    )
+    diff = diff_traces(changes_of("/app", run(2344)), changes_of("/app", kept))  # one that stays: new
+    assert [c.path for c in diff.new_violations] == ["/srv/app/wandb/debug-internal.log.2369"], diff
+
+
 def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
     """`pip install --target`: mkdtemp(prefix="pip-target-") in /tmp, lib/python/pkg made in it,
     pkg renamed into the project (refused there), the rest removed. A draw of letters only (1 in

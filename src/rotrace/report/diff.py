@@ -397,7 +397,14 @@ def _temporary_name(name: str) -> str:
     general = _AFTER_PREFIX.sub("*", name, count=1)
     if general == name and "[" in name:
         general = _GLOB_AFTER_PREFIX.sub("*", name, count=1)
+    if _NUMBERED.search(general.partition("*")[2]):
+        return "*"  # a number after them: no suffix of tempfile's caller (wandb's debug-internal.log.PID)
     return general if general != name else "*"
+
+
+# a part of a name that is a number (`.2369`, a pid): what follows tempfile's 8 is its caller's
+# suffix (`.json`, `.mp4`), never a number of the run's
+_NUMBERED = Lazy(r"(?:^|\.)[0-9]+(?:\.|$)")
 
 
 # Trees no home is in: a HOME there (HOME=/etc) is not compared as the other trace's home
