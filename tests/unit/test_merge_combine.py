@@ -691,6 +691,37 @@ def test_a_name_made_again_in_each_run_keeps_its_place_after_the_runs_other_writ
     assert diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[0])).appeared == []
 
 
+def test_a_log_each_run_rotates_further_merges_to_a_baseline_of_its_runs(tmp_path: Path) -> None:
+    """certbot rotates its log at each start, the oldest first (log.2 -> log.3, log.1 -> log.2,
+    log -> log.1), one more each run. Merged, the one order of all runs put log.1 -> log.2 (every
+    run's) before log.2 -> log.3 (the later runs'), and log.2 read as removed at the end: `diff`
+    of the merge against its own last run said two renames appeared (exit 1). A name some run
+    put there and never removed stays; one every run removed is still gone."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    log = "/srv/app/log/letsencrypt.log"
+
+    def rotated(kept: int) -> list[FileEvent]:  # (the log opened, rotated, made again)
+        names = [log] + [f"{log}.{n}" for n in range(1, kept + 2)]
+        down = reversed(range(kept + 1))
+        renames = [event(names[n], "rename", 0, target=names[n + 1], syscall="rename") for n in down]
+        return [event(log), *renames, event(log)]
+
+    paths = []
+    for run in range(4):
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["certbot"], "/srv/app", 0), classify(*rotated(run + 1))))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    merged = load_changes(str(tmp_path / "m.json"))
+    assert diff_traces(merged, load_changes(paths[2])).appeared == []
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))  # one more
+    assert [(c.op, c.path, c.target) for c in diff.appeared] == [
+        ("rename", "$CWD/log/letsencrypt.log.4", "$CWD/log/letsencrypt.log.5")
+    ], diff
+
+
 def test_a_later_runs_many_new_writes_keep_their_order_among_the_first_runs(tmp_path: Path) -> None:
     """A later run's new writes go between the first run's where that run had them, however many
     (each halves the gap between two labels, which are all made afresh when one is used up)."""

@@ -106,6 +106,12 @@ class Changes:
         self._removed: set[str] = set()
         self._moved_away: set[str] = set()
         self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
+        # a merged trace's: the runs (bits) that put each name there, and those that removed it.
+        # Its order is one for all its runs, which a run that rotates (certbot's log.1 -> log.2
+        # after log.2 -> log.3) does not keep: a name some run put there and did not remove
+        # stays, whatever the merged order says
+        self._put_by: dict[str, int] = {}
+        self._removed_by: dict[str, int] = {}
         # of each per-run form, the names made less those removed: what stays of a key of more
         # names than are kept (5,000 lock files made and removed, and one left)
         self._net: dict[str, int] = {}
@@ -150,10 +156,12 @@ class Changes:
         gone = e.result == 0 and (
             e.op == "delete" or (e.op == "rename" and not exchange and exact_target != exact)
         )
-        if gone and (exact in self._made or exact in self._formed):  # made and gone again: temporary
-            self._formed.discard(exact)
-            self._transient(exact)
         succeeded = e.result is not None and e.result >= 0 and not e.failed
+        if v.runs:
+            self._note_runs(v, exact, exact_target if succeeded and e.op == "rename" else None, gone)
+        if gone and (exact in self._made or exact in self._formed) and not self._left_by_a_run(exact):
+            self._formed.discard(exact)  # made and gone again: temporary
+            self._transient(exact)
         made = succeeded and _makes_anew(e.op, flags)
         if succeeded and e.op in _MAKES_NAME:  # there again, however made: a name like any other now
             if exact in self._gone:  # made again before its writes moved: they stay its own
@@ -280,7 +288,23 @@ class Changes:
             if up in self._temporary and (up == exact or up not in self._moved_away):
                 return False
             up = up.rpartition("/")[0]
-        return exact not in self._removed or bool(self._most.get(exact))
+        return exact not in self._removed or bool(self._most.get(exact)) or self._left_by_a_run(exact)
+
+    def _note_runs(self, v: Verdict, exact: str, renamed_to: str | None, gone: bool) -> None:
+        """A merged trace's write: which runs put the name there, which removed it."""
+        bits = sum(1 << r for r in v.runs)
+        put = [renamed_to] if renamed_to is not None else []
+        if v.event.op in _MAKES_NAME and not v.event.failed:
+            put.append(exact)
+        for name in put:
+            if name in self._put_by or len(self._put_by) < _MADE_LIMIT:
+                self._put_by[name] = self._put_by.get(name, 0) | bits
+        if gone and (exact in self._removed_by or len(self._removed_by) < _MADE_LIMIT):
+            self._removed_by[exact] = self._removed_by.get(exact, 0) | bits
+
+    def _left_by_a_run(self, exact: str) -> bool:
+        """A merged trace's run put the name there and never removed it."""
+        return bool(self._put_by.get(exact, 0) & ~self._removed_by.get(exact, 0))
 
     def _below_temporary(self, exact: str) -> bool:
         """The name, or a directory above it, was made and is gone again."""
