@@ -187,6 +187,30 @@ def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_pa
     assert plan.mounts == [index] and plan.persistent == [index], plan
 
 
+@pytest.mark.parametrize("name", ["data", ".mitmproxy"])
+def test_files_the_first_run_made_and_the_later_runs_only_read_back_are_kept(
+    tmp_path: Path, name: str
+) -> None:
+    """mitmproxy makes its certificate authority in ~/.mitmproxy once; later starts only read it
+    (a trace with the reads: --all-opens). Merged, the later runs had written nothing there, so
+    no state said it held files: the plan mounted it empty, no word, and each start under it
+    made a new authority. A plain directory is persistent; a hidden one, which the plan never
+    makes a volume, is said to lose what the later runs read back."""
+    app = fixed_name_dir("rotrace-readback-", str(tmp_path))
+    directory, ca = str(app / name), str(app / name / "ca.pem")
+    first = [event(directory, "mkdir", 0, syscall="mkdir"), event(ca)]
+    read = event(ca, "open", write=False)._replace(flags="O_RDONLY|O_CLOEXEC")
+    states = {str(app).encode(): DirState.CONTENT, directory.encode(): DirState.ABSENT}
+    plan = _merged_plan(tmp_path, app, [(first, states), ([read], {}), ([read], {})])
+    if name == "data":
+        assert plan.persistent == [directory], plan
+    else:
+        assert plan.persistent == [] and directory in plan.mounts, plan
+        assert any(n.startswith(f"{directory} held files") and "read them back" in n for n in plan.notes), (
+            plan
+        )
+
+
 @pytest.mark.parametrize(
     ("second", "kept"),
     [

@@ -207,6 +207,8 @@ class _Planner:
         # directories the command read a file in (a trace with the reads: --all-opens), or found
         # one where it would make it (EEXIST), bounded
         self.read_in: set[str] = set()
+        # a merged trace's: those directories and the runs that read there (`_held_in_a_run`)
+        self.read_by: dict[str, set[int]] = {}
         self.kept_files: set[str] = set()  # the files it keeps there
         # files it created or wrote anew, while there (not renamed away, not deleted; None: too many)
         self.made_files: set[str] | None = set()
@@ -642,14 +644,22 @@ class _Planner:
     def reads_back_in(self, point: str) -> bool:
         return any(is_under(d, point) for d in self.read_in)
 
-    def learn_read(self, path: str) -> None:
+    def learn_read(self, path: str, runs: Iterable[int] = ()) -> None:
+        directory = os.path.dirname(path) or "/"
         if len(self.read_in) < _CREATED_FILES:
-            self.read_in.add(os.path.dirname(path) or "/")
+            self.read_in.add(directory)
+        if runs and (directory in self.read_by or len(self.read_by) < _CREATED_FILES):
+            self.read_by.setdefault(directory, set()).update(runs)
 
     def earlier_runs_left(self, point: str) -> bool:
         """A merged trace's directory some runs made that others found holding files (what the
         runs before them left there), kept by no volume: a restart loses what it holds."""
         return self._held_in_a_run(point) and not self.seeded(point)
+
+    def read_back_by_later_runs(self, directory: str) -> bool:
+        """A merged trace's directory some runs made, in which the others read a file."""
+        made = self.made_in.get(directory, set())
+        return bool(made) and any(runs - made and is_under(d, directory) for d, runs in self.read_by.items())
 
     def _held_in_a_run(self, directory: str) -> bool:
         """A merged trace's directory that held files before some run, made by others (a cold
@@ -659,6 +669,8 @@ class _Planner:
         if self.runs < 2 or len(self.made_in.get(directory, ())) >= self.runs:
             return False
         if self.states.get(directory) in (DirState.CONTENT, DirState.FILLED):
+            return True
+        if self.read_back_by_later_runs(directory):  # (mitmproxy's CA, read back by the runs after)
             return True
         found = (DirState.CONTENT, *_FOUND_EMPTY)
         return any(
@@ -1116,7 +1128,7 @@ class MountPlanner:
             (not e.write and e.op == "open" and not e.failed)  # a file read (--all-opens)
             or (e.op in ("open", "create") and e.errno == "EEXIST")  # one met where it would make it
         ):
-            self._planner.learn_read(os.fsdecode(e.path))  # what a directory's files are for
+            self._planner.learn_read(os.fsdecode(e.path), v.runs)  # what a directory's files are for
         if not e.write or v.harmless:
             return
         planner = self._planner
@@ -1955,6 +1967,14 @@ class MountPlanner:
                 f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
             )
         for point in outermost({m for m in mounts if m not in SCRATCH and planner.earlier_runs_left(m)}):
+            if planner.read_back_by_later_runs(point):  # a hidden directory: never a volume of the plan's
+                notes.append(
+                    f"{point} held files before some of the merged runs that the runs before them made, and"
+                    " the later runs read them back (a key, a certificate authority): the plan mounts it"
+                    " empty, so each start makes them anew; where they must last, list it under"
+                    " `persistent` in the policy, or mount a volume there"
+                )
+                continue
             notes.append(
                 f"{point} held files before some of the merged runs that the runs before them made (uploads,"
                 " outputs, a cache), and the plan mounts it empty: a restart loses them; if the app reads"
