@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -185,6 +186,31 @@ def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_pa
         pipeline.add(v)
     plan = pipeline.mount_plan(verdicts, header)
     assert plan.mounts == [index] and plan.persistent == [index], plan
+
+
+def test_a_log_directory_a_cold_run_made_and_warm_runs_appended_to_stays_persistent(tmp_path: Path) -> None:
+    """supervisord: each start removes the last start's child logs (mkstemp names), appends to
+    supervisord.log and makes new child logs. The warm runs merged planned log/ persistent; with
+    the cold run that made it, a tmpfs: the child log left on the machine is a name of the
+    merge's glob, which was taken for a file the command did not keep."""
+    app = fixed_name_dir("rotrace-cold-warm-", str(tmp_path))
+    log = app / "log"
+    log.mkdir()
+    draws = ["k3x9q2za", "p0w7m4tb", "z8c1v6nd"]
+    (log / "supervisord.log").write_text("started\n" * 3)
+    (log / f"child-{draws[-1]}.log").write_text("")
+    appended = event(str(log / "supervisord.log"))._replace(flags="O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC")
+
+    def child(draw: str) -> FileEvent:
+        return event(str(log / f"child-{draw}.log"))._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC")
+
+    cold = [event(str(log), "mkdir", 0, syscall="mkdir"), appended, child(draws[0])]
+    runs = [(cold, {str(app).encode(): DirState.CONTENT, str(log).encode(): DirState.ABSENT})]
+    for before, draw in itertools.pairwise(draws):
+        removed = event(str(log / f"child-{before}.log"), "delete", 0, syscall="unlink")
+        runs.append(([removed, appended, child(draw)], {str(log).encode(): DirState.CONTENT}))
+    plan = _merged_plan(tmp_path, app, runs)
+    assert plan.persistent == [str(log)] and plan.seeded == [str(log)], plan
 
 
 @pytest.mark.parametrize("name", ["data", ".mitmproxy"])

@@ -51,6 +51,7 @@ from rotrace.explain import Known, explain
 from rotrace.explain.settings import RUN_SETTINGS, concerns
 from rotrace.pathnames import (
     generalise,
+    glob_regex,
     holder,
     is_general,
     is_placed,
@@ -574,7 +575,11 @@ class _Planner:
             return False
         if point not in self.kept_data:
             return self._outputs_of_runs(point)
-        return _only_data(point, self.kept_files | (self.made_files or set()))
+        kept = self.kept_files | (self.made_files or set())
+        # a merged trace's names are globs of its runs' (supervisord's child-[a-z0-9_]{8}.log):
+        # the file a run left there is one of them
+        globs = [glob_regex(k) for k in kept if "[" in k and is_under(k, point)] if self.runs > 1 else []
+        return _only_data(point, kept, globs)
 
     def _outputs_of_runs(self, point: str) -> bool:
         """All `point` holds is directories of per-run names (hydra's outputs/2026-12-06, a
@@ -683,7 +688,9 @@ class _Planner:
 _FOUND_EMPTY = (DirState.EMPTY, DirState.FILLED)
 
 
-def _only_data(directory: str, kept: set[str], depth: int = 0) -> bool:
+def _only_data(
+    directory: str, kept: set[str], globs: list[re.Pattern[str]] | None = None, depth: int = 0
+) -> bool:
     """All `directory` holds (read when the plan is made) is the data the command keeps or
     wrote: each entry a regular file, with one link, no execute, set-user-ID or set-group-ID
     bit, that the command kept (updated, appended to, saved over) or made, or a SQLite journal,
@@ -698,7 +705,7 @@ def _only_data(directory: str, kept: set[str], depth: int = 0) -> bool:
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    if not _only_data(entry.path, kept, depth + 1):
+                    if not _only_data(entry.path, kept, globs, depth + 1):
                         return False
                     continue
                 if not entry.is_file(follow_symlinks=False):
@@ -708,7 +715,8 @@ def _only_data(directory: str, kept: set[str], depth: int = 0) -> bool:
                     return False
                 path = entry.path
                 database = database_of(os.fsencode(path))
-                if path not in kept and (database is None or os.fsdecode(database) not in kept):
+                named = path in kept or any(g.fullmatch(path) for g in globs or ())
+                if not named and (database is None or os.fsdecode(database) not in kept):
                     return False
     except OSError:
         return False
