@@ -180,9 +180,11 @@ _HOST = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(?::\d{1,5}
 _SEP = r"\s,;=\"'(<\[{|>"
 # user:pass@host[:port] without a scheme (PIP_PROXY, --proxy): needs the ':' (pkg@1.2, git@host:x
 # and user@host are not secrets) and a host (image:tag@sha256:... is not one); not Perl's a::b(@c)
+# scp's and rsync's host:path (user:pass@host:org/repo.git); not a digest (image:tag@sha256:...)
+_SCP_HOST = r"(?:\[[0-9A-Fa-f:.]{2,45}\]|(?!sha[0-9]{1,3}:)[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[^\s:@]"
 _BARE_USERINFO = Lazy(
     rf"(?<![^{_SEP}])(?!mailto:)(?P<ui>[^{_SEP}/@:?#]{{1,256}}:(?![:/])(?:(?!//)[^\s@\[\]]){{0,256}})@"
-    rf"(?={_HOST}|(?:tcp|unix|udp)\()"  # Go's DSN: user:pass@tcp(host:3306)/db
+    rf"(?={_HOST}|{_SCP_HOST}|(?:tcp|unix|udp)\()"  # Go's DSN: user:pass@tcp(host:3306)/db
 )
 # a value: quoted (a script's string prefixes too: f"..", b'..'), bracketed (a tuple or list:
 # auth=("user", "pass"), "password": ["x"]: all inside is masked), or bare

@@ -109,6 +109,14 @@ def _bare_userinfo(draw: st.DrawFn) -> tuple[str, str]:
 
 
 @st.composite
+def _scp_userinfo(draw: st.DrawFn) -> tuple[str, str]:
+    """scp's and rsync's user:password@host:path (a git remote written with its password)."""
+    secret = draw(_secret(_UNRESERVED + "!$&()*+;=%"))
+    path = draw(st.from_regex(r"[a-z~/][a-z0-9_./-]{0,20}", fullmatch=True))
+    return f"{draw(_users)}:{secret}@{draw(_hosts)}:{path}", secret
+
+
+@st.composite
 def _url_with_secret_query(draw: st.DrawFn) -> tuple[str, str]:
     secret = draw(_QUERY_VALUE)
     params = [f"{p}=v{i}" for i, p in enumerate(draw(st.lists(st.sampled_from(_PLAIN_PARAMS), max_size=3)))]
@@ -118,7 +126,7 @@ def _url_with_secret_query(draw: st.DrawFn) -> tuple[str, str]:
 
 
 _credential_urls = st.one_of(_url_with_password(), _url_with_token_user(), _url_with_secret_query())
-_credential_values = st.one_of(_credential_urls, _bare_userinfo())
+_credential_values = st.one_of(_credential_urls, _bare_userinfo(), _scp_userinfo())
 
 
 def _clean(text: str) -> bool:
