@@ -896,6 +896,8 @@ def test_a_directory_of_earlier_runs_outputs_is_kept_with_the_next_ones(tmp_path
     plan = _plan(*made, states=states, cwd=str(app))
     assert plan.mounts == [str(outputs)] and plan.persistent == [str(outputs)] and plan.blocked == [], plan
     assert plan.seeded == [str(outputs)]
+    (note,) = [n for n in plan.notes if n.startswith(str(outputs))]  # why: not data the run reads back
+    assert note.startswith(f"{outputs} holds the earlier runs' outputs (directories of per-run names)"), note
     (outputs / "README").write_text("the app's own\n")
     plan = _plan(*made, states=states, cwd=str(app))
     assert [b.point for b in plan.blocked] == [str(outputs)] and plan.mounts == [], plan

@@ -581,6 +581,11 @@ class _Planner:
         globs = [glob_regex(k) for k in kept if "[" in k and is_under(k, point)] if self.runs > 1 else []
         return _only_data(point, kept, globs)
 
+    def holds_runs_outputs(self, point: str) -> bool:
+        """A persistent place for the earlier runs' outputs alone (`_outputs_of_runs`), not for
+        data the command keeps."""
+        return point not in self.kept_data and self.held_content(point) and self._outputs_of_runs(point)
+
     def _outputs_of_runs(self, point: str) -> bool:
         """All `point` holds is directories of per-run names (hydra's outputs/2026-12-06, a
         tool's runs/run-20261206T1350), and the run made one more in it (or below one: a second
@@ -2043,10 +2048,16 @@ class MountPlanner:
         for point in sorted(
             p for p in self._persistent if p in mounts and p not in self._given
         ):  # the policy's: said
+            outputs = self._planner.holds_runs_outputs(point)
+            why = (
+                f"{point} holds the earlier runs' outputs (directories of per-run names), beside which the"
+                f" run made its own (e.g. {self._persistent[point]}): a tmpfs or emptyDir loses them"
+                if outputs
+                else f"{point} holds data the program keeps: reads back, or writes over (e.g."
+                f" {self._persistent[point]}): a tmpfs or emptyDir loses it"
+            )
             notes.append(
-                f"{point} holds data the program keeps: reads back, or writes over (e.g."
-                f" {self._persistent[point]}): a tmpfs or emptyDir loses it on a restart; mount a persistent"
-                " volume there"
+                f"{why} on a restart; mount a persistent volume there"
                 + (
                     ", one that starts with the files the directory held before the run (a Docker or "
                     "Compose named volume is filled from the image; a persistentVolumeClaim starts empty: "
