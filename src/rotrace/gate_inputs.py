@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 from rotrace.errors import BadInput
@@ -53,6 +54,7 @@ class InputGuard:
         self._files: dict[bytes, Input] = {}
         self._above: dict[bytes, Input] = {}
         for given in inputs:
+            _one_name(given)
             names = {os.path.abspath(given.named)}
             with contextlib.suppress(OSError, ValueError):
                 names.add(os.path.realpath(given.named))
@@ -66,7 +68,8 @@ class InputGuard:
         """BadInput if this event of `trace` (a merged trace: `merged`) wrote an input."""
         if not e.write or e.op == "access" or e.failed or not self._files:
             return
-        for raw in (e.path, e.target):
+        # a rename's or a hard link's other name is a place; a symbolic link's is what it holds
+        for raw in (e.path, e.target if e.op in ("rename", "link") else None):
             if raw is None:
                 continue
             given = self._files.get(raw)
@@ -91,6 +94,20 @@ class InputGuard:
         except re.error:
             return None
         return next((given for text, given in self._texts if regex.fullmatch(text)), None)
+
+
+def _one_name(given: Input) -> None:
+    """BadInput if the input has other names (hard links): a command may have written it through
+    one that no trace of the gate's names (made by an earlier step of the job)."""
+    try:
+        st = os.stat(given.named)
+    except (OSError, ValueError):
+        return  # read, it says what is wrong with it
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise BadInput(
+            f"{given.named} has {st.st_nlink} names (hard links): a command could have written {given.what}"
+            f" through another, which no trace names; {given.advice}"
+        )
 
 
 def _directories_above(path: str) -> list[str]:

@@ -191,7 +191,7 @@ class Pipeline:
         diff_environment: dict[str, str] | None = None,
         diff_globs: Iterable[str] = (),
         diff_homes: Iterable[str] = (),
-        diff_most: dict[str, int] | None = None,
+        diff_most: dict[str, int | None] | None = None,
         allowlist: Allowlist | None = None,
         enforced: bool = False,
     ) -> None:

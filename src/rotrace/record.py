@@ -46,7 +46,9 @@ class Generalised:
     glob: str  # the whole path, the glob in its last component
     names: int  # the distinct names it stands for
     runs: tuple[int, ...]  # the runs they were written in
-    most: int = 0  # the most of them one run wrote (0: not known, a trace an older rotrace merged)
+    most: int | None = (
+        None  # the most of them one run left (None: not known, a trace an older rotrace merged)
+    )
 
 
 @dataclass

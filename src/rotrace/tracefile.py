@@ -59,7 +59,7 @@ def header_json(header: TraceHeader) -> dict[str, Any]:
     out: dict[str, Any] = {"rotrace_version": __version__, "schema": SCHEMA}
     out.update((f.name, getattr(header, f.name)) for f in fields(header))
     out["sources"] = [asdict(s) for s in header.sources]
-    out["generalised"] = [asdict(g) for g in header.generalised]
+    out["generalised"] = [_generalised_out(g) for g in header.generalised]
     out["processes"] = [_process_json(p) for p in header.processes]
     out["directories"] = {os.fsdecode(d): s.value for d, s in sorted(header.directories.items())}
     for merged in ("sources", "generalised"):  # a merged trace's only
@@ -263,6 +263,14 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
 
 
+def _generalised_out(g: Generalised) -> dict[str, Any]:
+    """A name family as written: `most` only where it is known (absent: not known)."""
+    out = asdict(g)
+    if g.most is None:
+        del out["most"]
+    return out
+
+
 def _int(obj: dict[str, Any], key: str, default: Any = ..., low: int = -(2**63), high: int = 2**63) -> Any:
     value = _field(obj, key, int, default)
     if value is not None and value is not default and not low <= value < high:
@@ -396,7 +404,7 @@ def _generalised(obj: object, sources: int) -> Generalised:
         glob_regex(glob)
     except re.error:  # what `merge` writes is literal characters and [...] classes of them
         raise _Malformed(f"a generalised name is no glob `merge` makes: {glob!r}") from None
-    return Generalised(glob, _int(obj, "names", low=1), tuple(runs), _int(obj, "most", 0, low=0))
+    return Generalised(glob, _int(obj, "names", low=1), tuple(runs), _int(obj, "most", None, low=0))
 
 
 def _environment(data: dict[str, Any]) -> dict[str, str]:

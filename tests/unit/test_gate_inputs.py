@@ -96,5 +96,21 @@ def test_a_glob_of_a_merged_trace_that_names_an_input_is_a_write_to_it(tmp_path:
         event(str(tmp_path / "one.json"), "access", 0, syscall="access"),  # a check, nothing written
         event(str(tmp_path / "one.json"))._replace(result=-13),  # refused
         event(str(tmp_path), "chmod", 0, syscall="chmod"),  # its directory's mode: no other file there
+        # a symbolic link elsewhere whose content names the input, or its directory: nothing written
+        event("/tmp/link", "symlink", 0, target=str(tmp_path / "one.json"), syscall="symlink"),
+        event("/tmp/checkout", "symlink", 0, target=str(tmp_path), syscall="symlinkat"),
     ):
         guard.check(harmless, "merged.json", True)
+
+
+def test_an_input_with_another_name_is_refused(tmp_path: Path) -> None:
+    """An earlier step of the job hard-linked the baseline elsewhere, and the traced step wrote
+    it through that name, which no trace the gate reads names: the baseline's other names make
+    it no input to trust."""
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(event("/srv/app/x"))))
+    new = _trace(tmp_path, "new.json", event("/srv/app/x"), cwd="/srv/app")
+    assert diff(str(baseline), new, View(quiet=True)) == 0
+    (tmp_path / "elsewhere.json").hardlink_to(baseline)
+    with pytest.raises(BadInput, match=r"baseline\.json has 2 names \(hard links\)"):
+        diff(str(baseline), new, View(quiet=True))

@@ -142,7 +142,7 @@ class _Names:
                     # one glob of several operations' families (the runs' pid files removed, their
                     # own made): the most names a run left, of any of them
                     seen = made.get(full)
-                    most = max(self._most(family, directories), seen.most if seen is not None else 0)
+                    most = max(self._most(family, directories), (seen.most or 0) if seen is not None else 0)
                     if seen is None or seen.names < len(family.names):
                         made[full] = Generalised(full, len(family.names), _runs(bits), most)
                     else:

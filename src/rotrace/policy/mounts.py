@@ -577,8 +577,10 @@ class _Planner:
             return self._outputs_of_runs(point)
         kept = self.kept_files | (self.made_files or set())
         # a merged trace's names are globs of its runs' (supervisord's child-[a-z0-9_]{8}.log):
-        # the file a run left there is one of them
-        globs = [glob_regex(k) for k in kept if "[" in k and is_under(k, point)] if self.runs > 1 else []
+        # the file a run left there is one of them, where a run made the directory (else a file
+        # it held before, shipped code the glob happens to match, would be taken for data)
+        made = self.runs > 1 and bool(self.made_in.get(point))
+        globs = [glob_regex(k) for k in kept if "[" in k and is_under(k, point)] if made else []
         return _only_data(point, kept, globs)
 
     def holds_runs_outputs(self, point: str) -> bool:
@@ -1984,8 +1986,8 @@ class MountPlanner:
                 notes.append(
                     f"{point} held files before some of the merged runs that the runs before them made, and"
                     " the later runs read them back (a key, a certificate authority): the plan mounts it"
-                    " empty, so each start makes them anew; where they must last, list it under"
-                    " `persistent` in the policy, or mount a volume there"
+                    " empty, so a restart loses them and each start makes them anew; where they must last,"
+                    " list it under `persistent` in the policy, or mount a volume there"
                 )
                 continue
             notes.append(

@@ -83,7 +83,7 @@ class Changes:
         environment: dict[str, str] | None = None,
         generalised: Iterable[str] = (),
         homes: Iterable[str] = (),
-        most: Mapping[str, int] | None = None,
+        most: Mapping[str, int | None] | None = None,
     ) -> None:
         """`homes`: a merged trace's HOME in each of its runs (a CI matrix run as root and as a
         user): a write in its run's home is compared as `$HOME` where the runs disagree;
@@ -132,7 +132,7 @@ class Changes:
         normal = [os.path.normpath(h or ".") for h in homes]
         self._homes = [h if _a_home(h) else "" for h in normal]
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
-        self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n > 0}
+        self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n is not None}
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
@@ -288,7 +288,10 @@ class Changes:
             if up in self._temporary and (up == exact or up not in self._moved_away):
                 return False
             up = up.rpartition("/")[0]
-        return exact not in self._removed or bool(self._most.get(exact)) or self._left_by_a_run(exact)
+        left = self._most.get(exact)
+        if left is not None:  # a merged glob: its runs left that many of its names at most
+            return left > 0
+        return exact not in self._removed or self._left_by_a_run(exact)
 
     def _note_runs(self, v: Verdict, exact: str, renamed_to: str | None, gone: bool) -> None:
         """A merged trace's write: which runs put the name there, which removed it."""
@@ -303,7 +306,11 @@ class Changes:
             self._removed_by[exact] = self._removed_by.get(exact, 0) | bits
 
     def _left_by_a_run(self, exact: str) -> bool:
-        """A merged trace's run put the name there and never removed it."""
+        """A merged trace's run put the name there and never removed it: a name as it is, never
+        a glob of the runs' names (a removal of another glob of them may be of the same names,
+        which the counts of `most` tell)."""
+        if "[" in exact:
+            return False
         return bool(self._put_by.get(exact, 0) & ~self._removed_by.get(exact, 0))
 
     def _below_temporary(self, exact: str) -> bool:
@@ -332,11 +339,14 @@ class Changes:
         (a name below one, an older merge) as many as its writes allow: each of its runs wrote
         one at least, so a run holds at most its writes less one for each other run."""
         found: dict[int, int] = {}
+        moved = key[0] == "rename"
         for name in names:
             bits, count = self.tally.get((key, name), (1, 1))
             runs = [r for r in range(bits.bit_length()) if bits >> r & 1]
-            glob = any(name[0] == g or name[0].startswith(g + "/") for g in self.globs)
-            each = (self._most.get(name[0]) or max(1, count - len(runs) + 1)) if glob else 1
+            left = _left(name, moved)  # (a rename leaves its target: litestar's KEY.tmpXXXX onto KEY)
+            glob = any(left == g or left.startswith(g + "/") for g in self.globs)
+            most = self._most.get(left)
+            each = (most if most is not None else max(1, count - len(runs) + 1)) if glob else 1
             for r in runs:
                 found[r] = found.get(r, 0) + each
         return found
