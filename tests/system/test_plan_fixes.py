@@ -405,6 +405,61 @@ def test_a_check_no_mount_meets_is_no_clean_plan_for_allowlist_as_for_check(app:
         assert "state in temp" in again.stdout and again.returncode == 1, again.stderr
 
 
+HISTORY = """
+import os, sqlite3, uuid, glob
+os.makedirs("home/history/runs", exist_ok=True)
+db = sqlite3.connect("home/history/runs.db")
+db.execute("create table if not exists runs(id text)")
+rid = str(uuid.uuid4())
+db.execute("insert into runs values (?)", (rid,)); db.commit(); db.close()
+sqlite3.connect(f"home/history/runs/{rid}.db").execute("create table e(x)").connection.commit()
+for old in glob.glob("home/storage/*/result"):  # what the earlier runs stored, read back
+    open(old).read()
+os.makedirs(f"home/storage/{rid}")
+with open(f"home/storage/{rid}/result", "w") as f:
+    f.write("42")
+print("runs", len(glob.glob("home/history/runs/*.db")))
+"""
+
+
+@pytest.mark.needs("bwrap")
+def test_a_policys_persistent_places_hold_in_its_read_only_run(app: Path) -> None:
+    """dagster's DAGSTER_HOME (a history database, a storage directory per run), two runs merged
+    into a policy with its persistent places, run again read-only under it: the run was clean,
+    and its report said the writes to those very places "cannot be made writable by a mount":
+    the pass made again at the run's end knew nothing of the policy's persistent places."""
+    (app / "home").mkdir()
+    (app / "home" / "config.yaml").write_text("telemetry: {enabled: false}\n")  # the app's own
+    for run in ("t1.json", "t2.json"):
+        proc = rotrace_cli("run", "-q", "--all-opens", "--json", run, "--", PYTHON, "-c", HISTORY, cwd=app,
+                           env=_env(app))  # fmt: skip
+        assert proc.returncode in (0, 1), proc.stderr
+    assert rotrace_cli("merge", "t1.json", "t2.json", "-o", "m.json", cwd=app).returncode == 0
+    policy = rotrace_cli("allowlist", "m.json", "--format", "policy", cwd=app)
+    assert "persistent = [" in policy.stdout, policy.stdout + policy.stderr
+    (app / "rotrace.toml").write_text(policy.stdout)
+    replay = ["run", "--read-only", "--policy", "rotrace.toml", "--", PYTHON, "-c", HISTORY]
+    again = rotrace_cli(*replay, cwd=app, env=_env(app))
+    assert again.returncode == 0 and "runs 3" in again.stdout, again.stderr
+    assert "cannot be made writable" not in again.stderr, again.stderr
+    assert "a tmpfs or emptyDir loses" not in again.stderr, again.stderr  # the policy's own: not said
+
+
+def test_a_merged_persistent_place_is_not_said_to_lose_what_it_keeps(app: Path) -> None:
+    """Two runs merged (a history database, a storage directory per run, in home/): the report
+    planned home/ persistent and said of it, too, that the plan mounts it empty and a restart
+    loses what the earlier runs left there."""
+    (app / "home").mkdir()
+    for run in ("t1.json", "t2.json"):
+        proc = rotrace_cli("run", "-q", "--json", run, "--", PYTHON, "-c", HISTORY, cwd=app, env=_env(app))
+        assert proc.returncode in (0, 1), proc.stderr
+    assert rotrace_cli("merge", "t1.json", "t2.json", "-o", "m.json", cwd=app).returncode == 0
+    report = rotrace_cli("report", "m.json", cwd=app)
+    kept = [line for line in report.stderr.splitlines() if "persistent volumes" in line]
+    assert kept and str(app / "home") in kept[0], report.stderr
+    assert "a restart loses them" not in report.stderr, report.stderr
+
+
 COUNTER = (
     "import os; os.makedirs('state', exist_ok=True);"
     " fd = os.open('state/counter.db', os.O_RDWR | os.O_CREAT); n = int(os.read(fd, 32) or b'0') + 1;"

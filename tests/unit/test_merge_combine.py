@@ -186,6 +186,7 @@ def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_pa
         pipeline.add(v)
     plan = pipeline.mount_plan(verdicts, header)
     assert plan.mounts == [index] and plan.persistent == [index], plan
+    assert not any("a restart loses them" in n for n in plan.notes), plan.notes  # it keeps them
 
 
 def test_a_log_directory_a_cold_run_made_and_warm_runs_appended_to_stays_persistent(tmp_path: Path) -> None:

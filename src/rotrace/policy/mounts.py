@@ -936,6 +936,9 @@ class MountPlanner:
         self._enforced = enforced
         self._command_failed = False
         self._early: _Early | None = None
+        # the policy's persistent places (know_persistent), deepest first: the run's, kept when
+        # the placements are made again (`unplace`)
+        self._given: list[str] = []
         self._reset()
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
@@ -1008,7 +1011,6 @@ class MountPlanner:
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
         self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
-        self._given: list[str] = []  # the policy's persistent places (know_persistent), deepest first
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
@@ -1981,7 +1983,12 @@ class MountPlanner:
                 " program that then copies carries on; no mount holds both: make the file in"
                 f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
             )
-        for point in outermost({m for m in mounts if m not in SCRATCH and planner.earlier_runs_left(m)}):
+        lost = {
+            m
+            for m in mounts
+            if m not in SCRATCH and m not in self._persistent and planner.earlier_runs_left(m)
+        }
+        for point in outermost(lost):  # (a persistent mount keeps them: none to say)
             if planner.read_back_by_later_runs(point):  # a hidden directory: never a volume of the plan's
                 notes.append(
                     f"{point} held files before some of the merged runs that the runs before them made, and"

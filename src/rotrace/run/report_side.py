@@ -136,6 +136,7 @@ def conclude(messages: Iterator[Message]) -> int:
             first.close()  # content a secret shown later is in)
             verdicts = Classified(spool, first.classifier.settled(), links.event)
             pipeline = Pipeline.of(header, diff_environment=diff_environment, allowlist=request.allowlist)
+            pipeline.planner.know_persistent(first.persistent)  # as the first pass knew them
             pipeline.tally(verdicts, header, output)
         status = pipeline.conclude(header, verdicts, request.view, request.emit)
         # The verdicts, the grouping and the plan are left to the kernel: this process exits once
@@ -278,8 +279,8 @@ class FirstPass:
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
-        allowed = [p for p in persistent if classifier.allowlist.allows_plainly(os.fsencode(p))]
-        self.pipeline.planner.know_persistent(allowed)  # the policy's, that it allows
+        self.persistent = [p for p in persistent if classifier.allowlist.allows_plainly(os.fsencode(p))]
+        self.pipeline.planner.know_persistent(self.persistent)  # the policy's, that it allows
         self.pipeline.place_early(keep_all=view.verbose, enforced=enforced)
         self._kept = Kept()
         self._output = output
