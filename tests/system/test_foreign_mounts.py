@@ -70,6 +70,49 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
         remove_left_in_tmp("rotrace-foreign-")
 
 
+# $1: a file outside the allowlist, bound onto a file of its own in /tmp (allowed) and written
+# through it, appended to and truncated.
+FILE_BIND = r"""
+set -e
+dst=$(mktemp /tmp/rotrace-foreign-file.XXXXXX)
+mount --bind "$1" "$dst"
+echo 'evil' >> "$dst"
+echo 'evil' > "$dst"
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_write_through_a_file_bound_in_a_namespace_of_its_own_is_never_placed_at_its_path(
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """The bound file's name in /tmp is reached in the namespace, and /proc names the file by
+    it: its directory, /tmp, is rotrace's too, and the write was placed there, allowed, "no
+    violations", with the protected file rewritten. From rotrace's root that name is another
+    file: the write is unresolved."""
+    home = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    try:
+        conf = home / "app.conf"
+        conf.write_text("trusted\n")
+        uid = 0 if user == "root" else 65534
+        for path in (home, conf):
+            subprocess.run(["chown", f"{uid}:{uid}", str(path)], check=True)
+        trace = home / "t.json"
+        argv, env = invocation(user, site, home)
+        command = ["unshare", "-Urm", "sh", "-c", FILE_BIND, "sh", str(conf)]
+        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert conf.read_text() == "evil\n", run.stderr  # the kernel's truth: it was written
+        assert run.returncode == 1, run.stderr
+        events = json.loads(trace.read_text())["events"]
+        through = [e for e in events if e["errno"] is None and "rotrace-foreign-file." in str(e["path"])]
+        writes = [e for e in through if e["op"] in ("open", "create") and e["exe"].endswith("sh")]
+        assert len(writes) == 2 and all(e["unresolved"] and not e["allowed"] for e in writes), through
+    finally:
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+        remove_left_in_tmp("rotrace-foreign-file.")
+
+
 # A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its
 # parent, in rotrace's namespace, an fd of the bind; the parent writes through that fd and
 # through the child's /proc/PID/root, then lets the child go.

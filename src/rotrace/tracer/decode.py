@@ -209,6 +209,7 @@ class Pending:
             if loc.seen and (memory.cstring(tid, loc.addr) != loc.seen or not _ipc_shared(tid)):
                 loc.path = None
             return
+        reached: tuple[int, int] | None = None  # the file an open's place below must be
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             opened, identity = resolve.fd_place(tid, result, foreign)
             if opened is not None and not opened.endswith(b" (deleted)"):
@@ -242,17 +243,16 @@ class Pending:
                     self._own_stream(tid, result)
                 return
             loc = self.path
-            if (
-                opened is None
-                and identity is not None
-                and self.write
-                and loc.base
-                and not resolve.opened_there(tid, result, loc.base, loc.raw, self.follow, identity)
-            ):
-                # a file /proc names where another is (on a mount covered by another): the path
-                # now names some other file, so where what the fd writes lands is not known
-                loc.path = None
-                return
+            if opened is None and identity is not None and self.write and loc.base:
+                if not resolve.opened_there(tid, result, loc.base, loc.raw, self.follow, identity):
+                    # a file /proc names where another is (on a mount covered by another): the
+                    # path now names some other file, so where what the fd writes lands is not known
+                    loc.path = None
+                    return
+                # the path names the file in the tracee's mounts, and no name reaches it from
+                # rotrace's root (a file bound onto /tmp/x in a namespace of the tracee's own):
+                # its place below is the file's only where, from rotrace's root, it is that file
+                reached = identity
         target = None if self.verbatim_target else self.target
         path_left, target_left = self._left(result)
         places = [(loc, follow, left) for loc, follow, left in
@@ -310,6 +310,12 @@ class Pending:
                     self.since, tid, loc.base, loc.raw, loc.path, stamps is not None, steps
                 ):
                     loc.path = None
+        if (
+            reached is not None
+            and self.path.path is not None
+            and not resolve.is_file(self.path.path, reached)
+        ):
+            self.path.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
 

@@ -826,6 +826,16 @@ def opened_there(
     return it == (there.st_dev, there.st_ino)
 
 
+def is_file(path: bytes, identity: tuple[int, int]) -> bool:
+    """Whether `path`, from rotrace's root, is the file of that (device, inode) (a symbolic link
+    at its end followed: an open's file is where the link leads)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == identity
+
+
 def mount_changes() -> int:
     """How many changes of rotrace's mount table `fd_place` has seen so far: the same count at
     an open's entry and after its exit's `fd_place` says the table did not change between."""
