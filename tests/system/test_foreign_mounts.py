@@ -71,13 +71,16 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
 
 
 # $1: a file outside the allowlist, bound onto a file of its own in /tmp (allowed) and written
-# through it, appended to and truncated.
+# through it, appended to and truncated; its mode, owner and times changed by that name.
 FILE_BIND = r"""
 set -e
 dst=$(mktemp /tmp/rotrace-foreign-file.XXXXXX)
 mount --bind "$1" "$dst"
 echo 'evil' >> "$dst"
 echo 'evil' > "$dst"
+chmod 666 "$dst"
+chown "$(id -u)" "$dst"
+touch -m -d 2001-01-01 "$dst"
 """
 
 
@@ -108,6 +111,10 @@ def test_a_write_through_a_file_bound_in_a_namespace_of_its_own_is_never_placed_
         through = [e for e in events if e["errno"] is None and "rotrace-foreign-file." in str(e["path"])]
         writes = [e for e in through if e["op"] in ("open", "create") and e["exe"].endswith("sh")]
         assert len(writes) == 2 and all(e["unresolved"] and not e["allowed"] for e in writes), through
+        changed = [e for e in through if e["op"] in ("chmod", "chown", "utime")]
+        assert {e["op"] for e in changed} == {"chmod", "chown", "utime"}, through
+        assert all(e["unresolved"] and not e["allowed"] for e in changed), changed
+        assert conf.stat().st_mode & 0o777 == 0o666  # (the kernel's truth: the protected file's)
     finally:
         subprocess.run(["rm", "-rf", str(home)], check=False)
         remove_left_in_tmp("rotrace-foreign-file.")

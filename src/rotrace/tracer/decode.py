@@ -50,6 +50,8 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_FOLLOW = 0x400
 _RENAME_EXCHANGE = 2
+# Calls that change an inode by a name and leave the names as they are: metadata and size.
+_ON_AN_INODE = frozenset({"chmod", "chown", "utime", "xattr", "attr", "truncate"})
 MQUEUE = b"/dev/mqueue/"  # where the mqueue filesystem is mounted, as Docker and systemd mount it
 AF_UNIX = 1
 _SUN_PATH = 2  # offsetof(struct sockaddr_un, sun_path)
@@ -316,6 +318,14 @@ class Pending:
             and not resolve.is_file(self.path.path, reached)
         ):
             self.path.path = None
+        loc = self.path
+        if foreign and result == 0 and self.op in _ON_AN_INODE and loc.path is not None and loc.base:
+            # a file's mode, owner, times or size changed by its name, in mounts not rotrace's
+            # (a file bound onto /tmp/x): its place is the name only where, from rotrace's root,
+            # it is the file the tracee's name reaches
+            seen = loc.base + b"/" + (loc.raw.lstrip(b"/") if loc.base.endswith(b"/root") else loc.raw)
+            if not resolve.same_file(seen, loc.path, self.follow):
+                loc.path = None
         if self.via_fd is not None:
             self._own_stream(tid, result)
 

@@ -836,6 +836,17 @@ def is_file(path: bytes, identity: tuple[int, int]) -> bool:
     return (st.st_dev, st.st_ino) == identity
 
 
+def same_file(seen: bytes, placed: bytes, follow: bool) -> bool:
+    """Whether the name the tracee used (`seen`, through its magic links) and its place from
+    rotrace's root (`placed`) are one file now."""
+    try:
+        a = os.stat(seen, follow_symlinks=follow)
+        b = os.stat(placed, follow_symlinks=follow)
+    except (OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def mount_changes() -> int:
     """How many changes of rotrace's mount table `fd_place` has seen so far: the same count at
     an open's entry and after its exit's `fd_place` says the table did not change between."""
