@@ -92,6 +92,9 @@ _RULES = (
     # a long number and the numbers joined to it (pre-commit's patch<time>-<pid>: a pid of one
     # to four digits, in a container, stays a number of its own otherwise)
     (Lazy(r"[0-9]{5,}(?:[-_][0-9]+)*"), "*"),
+    # a long draw of lower-case letters and digits, two of each at least, a word of its own
+    # (whoosh's segments, MAIN_w8kq2m1zxv9c0pld.seg): no name of 12 such characters is a word
+    (Lazy(r"(?<![A-Za-z0-9])(?=(?:[a-z]*[0-9]){2})(?=(?:[0-9]*[a-z]){2})[a-z0-9]{12,}(?![A-Za-z0-9])"), "*"),
 )
 
 

@@ -192,6 +192,29 @@ def test_a_diff_pairs_a_temporary_name_with_a_pid_after_a_word_of_eight_letters(
     assert [c.path for c in diff.new_violations] == ["/srv/app/wandb/debug-internal.log.2369"], diff
 
 
+def test_a_diff_pairs_segments_made_without_o_excl_and_removed() -> None:
+    """whoosh writes an index segment's files with a plain open (no O_EXCL), removes some and
+    keeps the segment: two identical runs said "14 new violations", each drawn name new. A
+    draw of 16 letters and digits is a per-run name: no change; a new file still shows."""
+
+    def run(draw: str, extra: str | None = None) -> list[Verdict]:
+        made = [event(f"/srv/app/index/MAIN_{draw}.{ext}") for ext in ("trm", "pst", "col", "seg")]
+        removed = [
+            event(f"/srv/app/index/MAIN_{draw}.{ext}", "delete", 0, syscall="unlink")
+            for ext in ("trm", "pst")
+        ]
+        return classify(*made, *removed, *([event(f"/srv/app/index/{extra}")] if extra else []))
+
+    diff = diff_traces(
+        changes_of("/app", run("w8kq2m1zxv9c0pld")), changes_of("/app", run("ab12cd34ef56gh78"))
+    )
+    assert diff.appeared == diff.disappeared == [], diff
+    diff = diff_traces(
+        changes_of("/app", run("w8kq2m1zxv9c0pld")), changes_of("/app", run("ab12cd34ef56gh78", "evil.pth"))
+    )
+    assert [c.path for c in diff.new_violations] == ["/srv/app/index/evil.pth"], diff
+
+
 def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
     """`pip install --target`: mkdtemp(prefix="pip-target-") in /tmp, lib/python/pkg made in it,
     pkg renamed into the project (refused there), the rest removed. A draw of letters only (1 in

@@ -104,6 +104,21 @@ def test_a_date_and_a_time_of_day_are_per_run_names() -> None:
         assert generalise(f"/srv/{kept}") == f"/srv/{kept}", kept
 
 
+def test_a_long_draw_of_letters_and_digits_is_a_per_run_name() -> None:
+    """whoosh's segment files (MAIN_<16 of [a-z0-9]>.seg, its .col and .pst made with a plain
+    open and removed): two identical index updates differed by every name. Twelve or more
+    lower-case letters and digits, two of each, are a draw; a word with a version is not."""
+    for name, general in (
+        ("/srv/index/MAIN_w8kq2m1zxv9c0pld.seg", "/srv/index/MAIN_*.seg"),
+        ("/srv/index/MAIN_ab12cd34ef56gh78.col", "/srv/index/MAIN_*.col"),
+        ("/srv/cache/k3x9q2za7m1p", "/srv/cache/*"),
+    ):
+        assert generalise(name) == general, name
+    for kept in ("python311", "x86_64-linux-gnu", "libpython3.11.so", "abcdefghijklmn", "sha256sums",
+                 "Ab12cd34ef56gh78", "a1b2c3", "py311-linux64"):  # fmt: skip
+        assert generalise(f"/srv/app/{kept}") == f"/srv/app/{kept}", kept
+
+
 def test_pythons_temporary_names_are_per_run_names() -> None:
     """tempfile's names: `tmp` + 8 characters + a suffix (a wheel built in /tmp), a prefix of
     the caller's (pytest's `pytest-cache-files-`), or none: two identical builds differed by
