@@ -68,6 +68,14 @@ class InputGuard:
         """BadInput if this event of `trace` (a merged trace: `merged`) wrote an input."""
         if not e.write or e.op == "access" or e.failed or not self._files:
             return
+        if e.unresolved:  # (a file bound elsewhere in a namespace of its own: any file at all)
+            given = next(iter(self._files.values()))
+            raise BadInput(
+                f"{trace}: the traced command wrote where rotrace could not place ({e.op}"
+                f" {os.fsdecode(e.path)}, {e.syscall}, unresolved), which may have been {given.what}"
+                f" {given.named}: a gate that reads what the command may have written gates nothing;"
+                f" {given.advice}"
+            )
         # a rename's or a hard link's other name is a place; a symbolic link's is what it holds
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
             if raw is None:

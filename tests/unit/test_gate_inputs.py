@@ -114,3 +114,20 @@ def test_an_input_with_another_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere.json").hardlink_to(baseline)
     with pytest.raises(BadInput, match=r"baseline\.json has 2 names \(hard links\)"):
         diff(str(baseline), new, View(quiet=True))
+
+
+def test_a_write_rotrace_could_not_place_may_have_been_to_an_input(tmp_path: Path) -> None:
+    """A command that binds the policy onto /tmp/x in a mount namespace of its own and writes
+    there: the write is unresolved (it landed on no name rotrace reaches), and could have been
+    the policy's: the check was a violation (exit 1) of a policy the command may have rewritten."""
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["/"]\n')
+    bound = event("/tmp/x")._replace(unresolved=True)
+    trace = _trace(tmp_path, "t.json", bound, cwd="/srv/app")
+    with pytest.raises(
+        BadInput, match=r"wrote where rotrace could not place .* may have been the policy file"
+    ):
+        check([trace], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True))
+    failed = _trace(
+        tmp_path, "failed.json", bound._replace(result=-13), cwd="/srv/app"
+    )  # refused: nothing written
+    assert check([failed], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 1
