@@ -69,12 +69,12 @@ class InputGuard:
         if not e.write or e.op == "access" or e.failed or not self._files:
             return
         if e.unresolved:  # (a file bound elsewhere in a namespace of its own: any file at all)
-            given = next(iter(self._files.values()))
+            first = next(iter(self._files.values()))
             raise BadInput(
                 f"{trace}: the traced command wrote where rotrace could not place ({e.op}"
-                f" {os.fsdecode(e.path)}, {e.syscall}, unresolved), which may have been {given.what}"
-                f" {given.named}: a gate that reads what the command may have written gates nothing;"
-                f" {given.advice}"
+                f" {os.fsdecode(e.path)}, {e.syscall}, unresolved), which may have been {first.what}"
+                f" {first.named}: a gate that reads what the command may have written gates nothing;"
+                f" {first.advice}"
             )
         # a rename's or a hard link's other name is a place; a symbolic link's is what it holds
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
