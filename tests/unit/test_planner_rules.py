@@ -180,6 +180,25 @@ def test_bytecode_into_a_venv_is_a_setting_and_a_build_step_not_a_blocked_place(
     assert plan.build_steps == [f"/srv/app/.venv/bin/python -m compileall -q {site}/a {site}/b"]
 
 
+def test_pytests_rewritten_modules_are_a_setting_with_no_build_step() -> None:
+    """pytest caches the modules whose asserts it rewrites (a plugin in the venv, the tests) as
+    NAME.cpython-311-pytest-9.2.0.pyc, written as NAME...pyc.PID and renamed: the plan said to
+    compile at build time, which writes no such file. The setting avoids them; no build step."""
+    site = "/srv/app/.venv/lib/python3.11/site-packages/pytest_plugin/__pycache__"
+    rewritten = f"{site}/plugin.cpython-311-pytest-9.2.0.pyc"
+    renamed = event(f"{rewritten}.4242", "rename", 0, target=rewritten, syscall="rename")
+    written = [
+        event(f"{rewritten}.4242"),
+        renamed,
+        event("/srv/app/tests/__pycache__/t.cpython-311-pytest-9.2.0.pyc"),
+    ]
+    assert {v.explanation.id for v in classify(*written) if v.explanation} == {"pytest-bytecode"}
+    plan = _plan(*written, states={"/srv/app/.venv": C, "/srv/app/tests": C})
+    assert plan.blocked == [] and plan.env == {"PYTHONDONTWRITEBYTECODE": "1"} and plan.build_steps == [], (
+        plan
+    )
+
+
 def test_a_setting_is_not_applied_where_a_scratch_mount_does_or_where_it_cannot_go() -> None:
     plan = _plan(event("/tmp/x/.mypy_cache/3.11/a.json", "create"))
     assert (plan.mounts, plan.env) == (["/tmp"], {})  # already in /tmp: nothing to move

@@ -165,6 +165,18 @@ KNOWN: tuple[Known, ...] = (
         venv_root=True,
     ),
     Known(
+        id="pytest-bytecode",
+        title="pytest's rewritten modules (__pycache__)",
+        who="pytest, rewriting the asserts of test modules, conftest files and plugins",
+        why="pytest caches each module whose asserts it rewrites as NAME.cpython-3X-pytest-VERSION.pyc in"
+        " __pycache__ beside it, which no compileall writes",
+        fix="PYTHONDONTWRITEBYTECODE=1 (pytest then keeps them in memory), or --assert=plain (no rewriting)",
+        # (written under NAME.pyc.PID, then renamed into place)
+        path=r"/__pycache__/[^/]+-pytest-[^/]*\.pyc(?:\.[0-9]+)?$",
+        env=(("PYTHONDONTWRITEBYTECODE", "1"),),
+        tolerated=True,
+    ),
+    Known(
         id="uv-compile-bytecode",
         title="bytecode written into the environment",
         who="uv compiling the environment when it syncs (UV_COMPILE_BYTECODE), itself or with the Python it runs "
