@@ -120,6 +120,97 @@ def test_a_write_through_a_file_bound_in_a_namespace_of_its_own_is_never_placed_
         remove_left_in_tmp("rotrace-foreign-file.")
 
 
+# $1: a protected directory, bound at $2/B in the namespace; $2/A/link is an absolute link to
+# $2/B/f, a decoy file of rotrace's /tmp. The file's mode, size, times and xattrs changed
+# through the link: in the namespace the link leads to the protected file.
+THROUGH_A_LINK = r"""
+set -e
+mount --bind "$1" "$2/B"
+exec python3 -c '
+import os, sys
+link = sys.argv[1] + "/A/link"
+os.chmod(link, 0o600); os.truncate(link, 3); os.utime(link, (978307200, 978307200))
+os.setxattr(link, "user.evil", b"1")
+' "$2"
+"""
+
+
+def test_a_link_followed_into_a_bind_of_a_namespace_of_its_own_is_never_placed_at_its_target(
+    tmp_path: Path,
+) -> None:
+    """rotrace read the link's absolute text from its own root (the decoy in /tmp), where the
+    kernel read it in the namespace (the protected file): four changes of the protected file
+    were allowed writes to the decoy. A link a call followed in mounts not rotrace's is no place
+    rotrace can take: the writes are unresolved."""
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    top = Path(tempfile.mkdtemp(prefix="rotrace-foreign-link-", dir="/tmp"))
+    try:
+        (protected / "f").write_text("secret\n")
+        (top / "A").mkdir()
+        (top / "B").mkdir()
+        (top / "B" / "f").write_text("decoy\n")
+        (top / "A" / "link").symlink_to(top / "B" / "f")
+        trace = tmp_path / "t.json"
+        command = ["unshare", "-Urm", "sh", "-c", THROUGH_A_LINK, "sh", str(protected), str(top)]
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+        assert (protected / "f").stat().st_mode & 0o777 == 0o600, run.stderr  # the kernel's truth
+        assert (protected / "f").stat().st_size == 3 and (top / "B" / "f").read_text() == "decoy\n"
+        assert run.returncode == 1, run.stderr
+        changed = [e for e in json.loads(trace.read_text())["events"]
+                   if e["op"] in ("chmod", "truncate", "utime", "xattr") and e["result"] == 0]  # fmt: skip
+        assert {e["op"] for e in changed} == {"chmod", "truncate", "utime", "xattr"}, changed
+        assert all(e["unresolved"] and not e["allowed"] for e in changed), changed
+    finally:
+        shutil.rmtree(protected, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+# argv[1], a protected file, mounted onto argv[2], which from rotrace's root is a symbolic link
+# to it (open_tree, then move_mount, which takes the link itself as the mount point), and
+# written through that name: appended to, its mode and times changed.
+ON_A_LINK = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+protected, name = sys.argv[1].encode(), sys.argv[2].encode()
+fd = libc.syscall(428, -100, protected, 1)  # open_tree(AT_FDCWD, path, OPEN_TREE_CLONE)
+assert fd >= 0, os.strerror(ctypes.get_errno())
+moved = libc.syscall(429, fd, b"", -100, name, 4)  # move_mount(..., MOVE_MOUNT_F_EMPTY_PATH)
+assert moved == 0, os.strerror(ctypes.get_errno())
+with open(name, "a") as f:
+    f.write("evil\n")
+os.chmod(name, 0o666)
+os.utime(name, (978307200, 978307200))
+"""
+
+
+@pytest.mark.skipif(
+    os.uname().machine != "x86_64", reason="the script calls open_tree and move_mount by number"
+)
+def test_a_file_mounted_onto_a_link_in_a_namespace_of_its_own_is_never_placed_at_the_link(
+    tmp_path: Path,
+) -> None:
+    """From rotrace's root the name is a link to the protected file, so stat through it found
+    that very file: the writes were placed at the link's name, allowed. A place is the file
+    itself, not a name that leads to it: unresolved."""
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    top = Path(tempfile.mkdtemp(prefix="rotrace-foreign-onlink-", dir="/tmp"))
+    try:
+        (protected / "f").write_text("secret\n")
+        (top / "f").symlink_to(protected / "f")
+        trace = tmp_path / "t.json"
+        command = ["unshare", "-Urm", sys.executable, "-c", ON_A_LINK, str(protected / "f"), str(top / "f")]
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+        assert "evil" in (protected / "f").read_text(), run.stderr  # the kernel's truth
+        assert run.returncode == 1, run.stderr
+        events = json.loads(trace.read_text())["events"]
+        through = [e for e in events if e["path"] == str(top / "f") and (e["result"] or 0) >= 0]
+        assert {e["op"] for e in through} >= {"chmod", "utime"} and len(through) >= 3, through
+        assert all(e["unresolved"] and not e["allowed"] for e in through), through
+    finally:
+        shutil.rmtree(protected, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
 # A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its
 # parent, in rotrace's namespace, an fd of the bind; the parent writes through that fd and
 # through the child's /proc/PID/root, then lets the child go.

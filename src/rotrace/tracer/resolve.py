@@ -827,10 +827,11 @@ def opened_there(
 
 
 def is_file(path: bytes, identity: tuple[int, int]) -> bool:
-    """Whether `path`, from rotrace's root, is the file of that (device, inode) (a symbolic link
-    at its end followed: an open's file is where the link leads)."""
+    """Whether `path`, from rotrace's root, is itself the file of that (device, inode): a name
+    that leads to it through a symbolic link (a file mounted onto a link, in a namespace of
+    the tracee's own) is not where the write landed."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except (OSError, ValueError):
         return False
     return (st.st_dev, st.st_ino) == identity
@@ -838,11 +839,17 @@ def is_file(path: bytes, identity: tuple[int, int]) -> bool:
 
 def same_file(seen: bytes, placed: bytes, follow: bool) -> bool:
     """Whether the name the tracee used (`seen`, through its magic links) and its place from
-    rotrace's root (`placed`) are one file now."""
+    rotrace's root (`placed`) are one file now, as names (no link followed): a link the call
+    followed (`follow`) is read from rotrace's root here, where the kernel read it from the
+    tracee's (an absolute link to /tmp/B/f, with a protected directory bound at /tmp/B in its
+    namespace), so none is taken; and a name that leads to the file through a link is not
+    where the write landed."""
     try:
-        a = os.stat(seen, follow_symlinks=follow)
-        b = os.stat(placed, follow_symlinks=follow)
+        a = os.lstat(seen)
+        b = os.lstat(placed)
     except (OSError, ValueError):
+        return False
+    if follow and stat.S_ISLNK(a.st_mode):
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
