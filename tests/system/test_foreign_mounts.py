@@ -211,6 +211,63 @@ def test_a_file_mounted_onto_a_link_in_a_namespace_of_its_own_is_never_placed_at
         shutil.rmtree(top, ignore_errors=True)
 
 
+# argv[2] made read-only in the namespace (a chmod there fails), then a sibling binds argv[1]
+# over it and detaches it again, over and over, while the process changes argv[2]/f's mode by
+# name: each chmod that succeeded changed the protected file.
+RACING_MOUNTS = r"""
+import ctypes, os, sys, signal
+libc = ctypes.CDLL(None, use_errno=True)
+protected, there = sys.argv[1].encode(), sys.argv[2].encode()
+MS_BIND, MS_REMOUNT, MS_RDONLY, MNT_DETACH = 4096, 32, 1, 2
+assert libc.mount(there, there, None, MS_BIND, None) == 0
+assert libc.mount(None, there, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None) == 0
+pid = os.fork()
+if pid == 0:
+    while True:
+        if libc.mount(protected, there, None, MS_BIND, None) == 0:
+            libc.umount2(there, MNT_DETACH)
+changed = 0
+for i in range(int(sys.argv[3])):
+    try:
+        os.chmod(there + b"/f", 0o600 if i % 2 else 0o640)
+        changed += 1
+    except OSError:
+        pass
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+print(changed)
+"""
+
+
+def test_a_change_by_name_while_mounts_change_in_a_namespace_of_its_own_is_never_placed(
+    tmp_path: Path,
+) -> None:
+    """A mount in the namespace made and undone while a chmod walked its name: the exit's look
+    at the name saw the tree after the mount, not the one the kernel walked, and placed the
+    protected file's chmod at the read-only decoy, allowed. A name walked while any traced
+    process changed a mount is unresolved."""
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    there = Path(tempfile.mkdtemp(prefix="rotrace-foreign-race-", dir="/tmp"))
+    try:
+        (protected / "f").write_text("secret\n")
+        (there / "f").write_text("decoy\n")
+        (there / "f").chmod(0o644)
+        trace = tmp_path / "t.json"
+        command = ["unshare", "-Urm", sys.executable, "-c", RACING_MOUNTS, str(protected), str(there), "3000"]
+        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+        assert (there / "f").stat().st_mode & 0o777 == 0o644, run.stderr  # read-only there: never changed
+        changed = [
+            e for e in json.loads(trace.read_text())["events"] if e["op"] == "chmod" and e["result"] == 0
+        ]
+        assert len(changed) == int(run.stdout.split()[-1]) > 0, (
+            run.stdout
+        )  # (each changed the protected file)
+        assert not [e for e in changed if not e["unresolved"] or e["allowed"]], changed
+    finally:
+        shutil.rmtree(protected, ignore_errors=True)
+        shutil.rmtree(there, ignore_errors=True)
+
+
 # A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its
 # parent, in rotrace's namespace, an fd of the bind; the parent writes through that fd and
 # through the child's /proc/PID/root, then lets the child go.

@@ -35,7 +35,7 @@ from rotrace.tracer.linux.syscall_info import (
 )
 from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, mount_changes, own_proc, resolve
 from rotrace.tracer.seccomp import RENAME_WHITEOUT, privileged
-from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, SPECS, Spec
+from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, MOUNT_NAMES, SPECS, Spec
 
 try:  # the compiled hot path (_fastloop.c); without it, or with ROTRACE_PURE_LOOP=1, pure Python
     from rotrace.tracer import _fastloop
@@ -194,6 +194,12 @@ class Tracer:
                         " through a bind mount it makes is reported where it is mounted, not at the"
                         " directory bound there",
                     )
+                # caught again at its exit: a name a write walked while a mount changed (in a
+                # namespace rotrace does not watch) may be in the tree before or after it
+                self.dircache.hold(tid)
+                table = self.tables[arch]
+                thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, None, None, False)
+                self._context(thread, thread.pending, 1)
             elif spec.family == "context":  # chdir, chroot, unshare...: caught again at its exit
                 if spec.name == "setns" or (spec.name == "unshare" and args[0] & _CLONE_NEWNS):
                     self.dircache.mounts_apart()
@@ -325,10 +331,11 @@ class Tracer:
         self._ticks += 1
         name = pending.spec.name
         for moves in (self._moves_any, self._moves_of(thread, name)):
-            if name in ("dup2", "dup3"):
+            if name in ("dup2", "dup3") or name in MOUNT_NAMES:  # a mount: below any fd too
                 moves.fds_at = self._ticks
                 moves.fds_running += running
-                continue
+                if name not in MOUNT_NAMES:
+                    continue
             moves.cwd_at = self._ticks
             moves.cwd_running += running
             if name not in ("chdir", "fchdir"):
@@ -336,8 +343,8 @@ class Tracer:
                 moves.root_running += running
 
     def _moves_of(self, thread: _Thread, name: str) -> _Moves:
-        if name == "pivot_root":  # moves every process's root and cwd that were the old root
-            return self._moves_everywhere
+        if name == "pivot_root" or name in MOUNT_NAMES:  # every process's that were the old root;
+            return self._moves_everywhere  # any process's of the namespace (which are not known)
         return self._moves.get(thread.fs) or self._moves.setdefault(thread.fs, _Moves())
 
     def _context_now(self, thread: _Thread) -> tuple[int, Moved]:
@@ -346,7 +353,7 @@ class Tracer:
         moves, everywhere, any_ = self._moves.get(thread.fs), self._moves_everywhere, self._moves_any
         cwd = everywhere.cwd_running > 0 or (moves is not None and moves.cwd_running > 0)
         root = everywhere.root_running > 0 or (moves is not None and moves.root_running > 0)
-        fds = moves is not None and moves.fds_running > 0
+        fds = everywhere.fds_running > 0 or (moves is not None and moves.fds_running > 0)
         others = any_.cwd_running + any_.root_running + any_.fds_running > 0
         return self._ticks, Moved(cwd, root, fds, others)
 
@@ -357,7 +364,7 @@ class Tracer:
         moves, everywhere, any_ = self._moves.get(thread.fs), self._moves_everywhere, self._moves_any
         cwd = was.cwd or everywhere.cwd_at > tick or (moves is not None and moves.cwd_at > tick)
         root = was.root or everywhere.root_at > tick or (moves is not None and moves.root_at > tick)
-        fds = was.fds or (moves is not None and moves.fds_at > tick)
+        fds = was.fds or everywhere.fds_at > tick or (moves is not None and moves.fds_at > tick)
         others = was.others or max(any_.cwd_at, any_.root_at, any_.fds_at) > tick
         return Moved(cwd, root, fds, others)
 
