@@ -307,14 +307,18 @@ def test_a_merged_plan_is_the_same_with_or_without_the_runs_output_left_here(tmp
         paths.append(str(path))
     merge(paths, str(tmp_path / "m.json"), [], [])
     plans = []
-    for _ in ("left here", "a fresh checkout"):
+    for left in ("left here", "and an untraced run's too", "a fresh checkout"):
+        if left == "and an untraced run's too":  # (production's next upload, named anew)
+            (out / "build").mkdir(parents=True)
+            (out / "app.spec").write_text("spec\n")
+            (out / "other-3.bin").write_bytes(b"x")
         header, verdicts = read_trace(str(tmp_path / "m.json"))
         pipeline = Pipeline.of(header)
         for v in verdicts:
             pipeline.add(v)
         plans.append(pipeline.mount_plan(verdicts, header))
         shutil.rmtree(out, ignore_errors=True)
-    assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [str(out)])] * 2, plans
+    assert [(p.mounts, p.persistent) for p in plans] == [([str(out)], [str(out)])] * 3, plans
 
 
 def test_files_read_back_deep_below_a_directory_the_later_runs_only_wrote_under(tmp_path: Path) -> None:

@@ -635,10 +635,13 @@ class _Planner:
         them left, and went on from it.
         Where it is not on this machine (a fresh checkout, as before the runs that made it)
         there is nothing from before to read, and nothing to copy in: the volume keeps the data
-        from the first run on. Where it is, all it holds must be that data (`_data_place`),
-        unless the runs read it back (what they made, whatever it is)."""
+        from the first run on; nor where a run made it (what it holds now, runs left, traced or
+        not: the same plan with their output left here or not). Where it is, and no run made it,
+        all it holds must be that data (`_data_place`), unless the runs read it back."""
         read = self.reads_back_in(point)
-        if os.path.lexists(point) and not read:
+        if os.path.lexists(point) and not read and not self.made_in.get(point):
+            # (a directory a run made held nothing before it: what is there now, runs left,
+            # traced or not, the next upload after them; not files shipped with the app)
             return self._data_place(point)
         return (
             (read or (point in self.kept_data and self._made_only_data(point)))
