@@ -322,6 +322,23 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     assert plan.persistent == ["/srv/state"]
 
 
+def test_the_example_of_data_kept_is_the_name_an_atomic_save_gives_it(tmp_path: Path) -> None:
+    """An atomic save (a draft in the directory, renamed onto state.json) in a directory that
+    held it: the plan's note named the draft (`data/tmpk8zyj1u9`), no file the program keeps."""
+    app = fixed_name_dir("rotrace-save-", str(tmp_path))
+    (app / "data").mkdir()
+    (app / "data" / "state.json").write_text("{}")
+    draft, saved = f"{app}/data/tmpk8zyj1u9", f"{app}/data/state.json"
+    plan = _plan(
+        event(draft)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+        event(draft, "rename", 0, target=saved, syscall="rename"),
+        states={str(app): C, f"{app}/data": C},
+        cwd=str(app),
+    )
+    (note,) = [n for n in plan.notes if "holds data the program keeps" in n]
+    assert f"(e.g. {saved})" in note, note
+
+
 def test_scratch_places_and_lock_files_are_never_persistent() -> None:
     """/tmp is a tmpfs in every container (nobody expects it to survive a restart), and a lock
     file is opened for update to be locked, not to be read back."""
@@ -340,7 +357,8 @@ def test_an_app_in_an_allowed_place_is_a_note_of_the_plan() -> None:
     plan = _plan(event("/tmp/proj/out.txt", "create"), event("/tmp/x", "create"), cwd="/tmp/proj")
     assert plan.mounts == [] and {b.point for b in plan.blocked} == {"/tmp", "/tmp/proj"}
     assert any("the working directory /tmp/proj is inside /tmp" in n for n in plan.notes)
-    assert any("2 allowed writes cannot be made writable" in n for n in plan.notes)
+    (note,) = [n for n in plan.notes if "2 allowed writes cannot be made writable" in n]
+    assert "/tmp/proj" in note.split("(", 1)[1], note  # each place with why no mount can go there
     # nothing written in /tmp: where the app is makes no difference to the plan, nothing to say
     plan = _plan(event("/srv/out/r.txt", "create"), states={"/srv/out": A}, cwd="/tmp/proj")
     assert plan.mounts == ["/srv/out"] and not [n for n in plan.notes if "is inside /tmp" in n], plan
