@@ -777,6 +777,30 @@ def test_a_log_each_run_rotates_further_merges_to_a_baseline_of_its_runs(tmp_pat
     ], diff
 
 
+def test_a_heartbeat_on_files_with_no_name_left_is_no_lasting_write(tmp_path: Path) -> None:
+    """gunicorn's workers touch a mkstemp file they unlinked at once (/proc names it `NAME
+    (deleted)`); their runs left none of those names. Against the merge of three runs, a fourth
+    identical one said two writes appeared: its own such names were taken for names that stay."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    draws = ["athhwejo", "tu3gmi58", "k3x9q2za", "p0w7m4tb", "z8c1v6nd", "q5r2m8xk", "c7v1b3nz", "h2j4k6l8"]
+    paths = []
+    for run in range(4):
+        events = []
+        for draw in draws[2 * run : 2 * run + 2]:
+            name = f"/dev/shm/wgunicorn-{draw}"
+            events += [event(name)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+                       event(name, "delete", 0, syscall="unlink"),
+                       event(f"{name} (deleted)", "utime", 0, syscall="utimensat")]  # fmt: skip
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["gunicorn"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == [], diff
+
+
 def test_a_later_runs_many_new_writes_keep_their_order_among_the_first_runs(tmp_path: Path) -> None:
     """A later run's new writes go between the first run's where that run had them, however many
     (each halves the gap between two labels, which are all made afresh when one is used up)."""

@@ -283,6 +283,8 @@ class Changes:
         removed, nor a temporary name or below one removed (a tree staged in `stage-N/` and
         renamed onto `app-N/` keeps what it holds); a merged trace's glob of names that its runs
         left (`Generalised.most`), whatever else they removed."""
+        if exact.endswith(" (deleted)"):  # a file with no name left (/proc's name for it): none stays
+            return False
         up = exact
         while up and up not in self._swapped:  # (a swap moved what was below it: it stays)
             if up in self._temporary and (up == exact or up not in self._moved_away):
