@@ -801,6 +801,26 @@ def test_a_heartbeat_on_files_with_no_name_left_is_no_lasting_write(tmp_path: Pa
     assert diff.appeared == diff.disappeared == [], diff
 
 
+def test_per_run_names_a_run_only_wrote_to_are_names_it_left(tmp_path: Path) -> None:
+    """Each run appends to its own log, named by its pid, that its launcher made (an open with
+    no O_CREAT: no name made in the run): the merged glob's `most` counted names made, none,
+    and a fourth identical run's log was one more name than the baseline's runs left."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, pid in enumerate((48213, 51977, 60341, 73112)):
+        appended = event(f"/srv/app/logs/app-{pid}.log", "open")._replace(flags="O_WRONLY|O_APPEND|O_CLOEXEC")
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(appended)))
+        paths.append(str(path))
+    merge(paths[:3], str(tmp_path / "m.json"), [], [])
+    header, _ = read_trace(str(tmp_path / "m.json"))
+    assert [g.most for g in header.generalised] == [1], header.generalised
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    assert diff.appeared == diff.disappeared == [], diff
+
+
 def test_a_later_runs_many_new_writes_keep_their_order_among_the_first_runs(tmp_path: Path) -> None:
     """A later run's new writes go between the first run's where that run had them, however many
     (each halves the gap between two labels, which are all made afresh when one is used up)."""

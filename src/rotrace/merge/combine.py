@@ -314,8 +314,8 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
             names.add(where(os.fsdecode(e.path)), e.op, run)
             if _named_target(e):
                 names.add(where(os.fsdecode(e.target or b"")), e.op + ">", run)
-            if not e.failed and e.op in _THERE:
-                names.there(where(os.fsdecode(e.path)), _THERE[e.op])
+            if not e.failed and e.write and e.op != "access":  # (a name written is there: a log reopened)
+                names.there(where(os.fsdecode(e.path)), _THERE.get(e.op, True))
                 if e.op == "rename" and e.target is not None:
                     names.there(where(os.fsdecode(e.target)), True)
         names.end_run(run)
