@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,18 @@ def test_a_write_through_a_file_bound_in_a_namespace_of_its_own_is_never_placed_
         remove_left_in_tmp("rotrace-foreign-file.")
 
 
+@pytest.fixture
+def places() -> Iterator[tuple[Path, Path]]:
+    """A protected directory (outside the allowlist) and an allowed one in /tmp, removed after."""
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    allowed = Path(tempfile.mkdtemp(prefix="rotrace-foreign-allowed-", dir="/tmp"))
+    try:
+        yield protected, allowed
+    finally:
+        shutil.rmtree(protected, ignore_errors=True)
+        shutil.rmtree(allowed, ignore_errors=True)
+
+
 # $1: a protected directory, bound at $2/B in the namespace; $2/A/link is an absolute link to
 # $2/B/f, a decoy file of rotrace's /tmp. The file's mode, size, times and xattrs changed
 # through the link: in the namespace the link leads to the protected file.
@@ -136,33 +149,28 @@ os.setxattr(link, "user.evil", b"1")
 
 
 def test_a_link_followed_into_a_bind_of_a_namespace_of_its_own_is_never_placed_at_its_target(
-    tmp_path: Path,
+    tmp_path: Path, places: tuple[Path, Path]
 ) -> None:
     """rotrace read the link's absolute text from its own root (the decoy in /tmp), where the
     kernel read it in the namespace (the protected file): four changes of the protected file
     were allowed writes to the decoy. A link a call followed in mounts not rotrace's is no place
     rotrace can take: the writes are unresolved."""
-    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
-    top = Path(tempfile.mkdtemp(prefix="rotrace-foreign-link-", dir="/tmp"))
-    try:
-        (protected / "f").write_text("secret\n")
-        (top / "A").mkdir()
-        (top / "B").mkdir()
-        (top / "B" / "f").write_text("decoy\n")
-        (top / "A" / "link").symlink_to(top / "B" / "f")
-        trace = tmp_path / "t.json"
-        command = ["unshare", "-Urm", "sh", "-c", THROUGH_A_LINK, "sh", str(protected), str(top)]
-        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
-        assert (protected / "f").stat().st_mode & 0o777 == 0o600, run.stderr  # the kernel's truth
-        assert (protected / "f").stat().st_size == 3 and (top / "B" / "f").read_text() == "decoy\n"
-        assert run.returncode == 1, run.stderr
-        changed = [e for e in json.loads(trace.read_text())["events"]
-                   if e["op"] in ("chmod", "truncate", "utime", "xattr") and e["result"] == 0]  # fmt: skip
-        assert {e["op"] for e in changed} == {"chmod", "truncate", "utime", "xattr"}, changed
-        assert all(e["unresolved"] and not e["allowed"] for e in changed), changed
-    finally:
-        shutil.rmtree(protected, ignore_errors=True)
-        shutil.rmtree(top, ignore_errors=True)
+    protected, top = places
+    (protected / "f").write_text("secret\n")
+    (top / "A").mkdir()
+    (top / "B").mkdir()
+    (top / "B" / "f").write_text("decoy\n")
+    (top / "A" / "link").symlink_to(top / "B" / "f")
+    trace = tmp_path / "t.json"
+    command = ["unshare", "-Urm", "sh", "-c", THROUGH_A_LINK, "sh", str(protected), str(top)]
+    run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+    assert (protected / "f").stat().st_mode & 0o777 == 0o600, run.stderr  # the kernel's truth
+    assert (protected / "f").stat().st_size == 3 and (top / "B" / "f").read_text() == "decoy\n"
+    assert run.returncode == 1, run.stderr
+    changed = [e for e in json.loads(trace.read_text())["events"]
+               if e["op"] in ("chmod", "truncate", "utime", "xattr") and e["result"] == 0]  # fmt: skip
+    assert {e["op"] for e in changed} == {"chmod", "truncate", "utime", "xattr"}, changed
+    assert all(e["unresolved"] and not e["allowed"] for e in changed), changed
 
 
 # argv[1], a protected file, mounted onto argv[2], which from rotrace's root is a symbolic link
@@ -187,28 +195,23 @@ os.utime(name, (978307200, 978307200))
     os.uname().machine != "x86_64", reason="the script calls open_tree and move_mount by number"
 )
 def test_a_file_mounted_onto_a_link_in_a_namespace_of_its_own_is_never_placed_at_the_link(
-    tmp_path: Path,
+    tmp_path: Path, places: tuple[Path, Path]
 ) -> None:
     """From rotrace's root the name is a link to the protected file, so stat through it found
     that very file: the writes were placed at the link's name, allowed. A place is the file
     itself, not a name that leads to it: unresolved."""
-    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
-    top = Path(tempfile.mkdtemp(prefix="rotrace-foreign-onlink-", dir="/tmp"))
-    try:
-        (protected / "f").write_text("secret\n")
-        (top / "f").symlink_to(protected / "f")
-        trace = tmp_path / "t.json"
-        command = ["unshare", "-Urm", sys.executable, "-c", ON_A_LINK, str(protected / "f"), str(top / "f")]
-        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
-        assert "evil" in (protected / "f").read_text(), run.stderr  # the kernel's truth
-        assert run.returncode == 1, run.stderr
-        events = json.loads(trace.read_text())["events"]
-        through = [e for e in events if e["path"] == str(top / "f") and (e["result"] or 0) >= 0]
-        assert {e["op"] for e in through} >= {"chmod", "utime"} and len(through) >= 3, through
-        assert all(e["unresolved"] and not e["allowed"] for e in through), through
-    finally:
-        shutil.rmtree(protected, ignore_errors=True)
-        shutil.rmtree(top, ignore_errors=True)
+    protected, top = places
+    (protected / "f").write_text("secret\n")
+    (top / "f").symlink_to(protected / "f")
+    trace = tmp_path / "t.json"
+    command = ["unshare", "-Urm", sys.executable, "-c", ON_A_LINK, str(protected / "f"), str(top / "f")]
+    run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+    assert "evil" in (protected / "f").read_text(), run.stderr  # the kernel's truth
+    assert run.returncode == 1, run.stderr
+    events = json.loads(trace.read_text())["events"]
+    through = [e for e in events if e["path"] == str(top / "f") and (e["result"] or 0) >= 0]
+    assert {e["op"] for e in through} >= {"chmod", "utime"} and len(through) >= 3, through
+    assert all(e["unresolved"] and not e["allowed"] for e in through), through
 
 
 # argv[2] made read-only in the namespace (a chmod there fails), then a sibling binds argv[1]
@@ -240,32 +243,24 @@ print(changed)
 
 
 def test_a_change_by_name_while_mounts_change_in_a_namespace_of_its_own_is_never_placed(
-    tmp_path: Path,
+    tmp_path: Path, places: tuple[Path, Path]
 ) -> None:
     """A mount in the namespace made and undone while a chmod walked its name: the exit's look
     at the name saw the tree after the mount, not the one the kernel walked, and placed the
     protected file's chmod at the read-only decoy, allowed. A name walked while any traced
     process changed a mount is unresolved."""
-    protected = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
-    there = Path(tempfile.mkdtemp(prefix="rotrace-foreign-race-", dir="/tmp"))
-    try:
-        (protected / "f").write_text("secret\n")
-        (there / "f").write_text("decoy\n")
-        (there / "f").chmod(0o644)
-        trace = tmp_path / "t.json"
-        command = ["unshare", "-Urm", sys.executable, "-c", RACING_MOUNTS, str(protected), str(there), "3000"]
-        run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
-        assert (there / "f").stat().st_mode & 0o777 == 0o644, run.stderr  # read-only there: never changed
-        changed = [
-            e for e in json.loads(trace.read_text())["events"] if e["op"] == "chmod" and e["result"] == 0
-        ]
-        assert len(changed) == int(run.stdout.split()[-1]) > 0, (
-            run.stdout
-        )  # (each changed the protected file)
-        assert not [e for e in changed if not e["unresolved"] or e["allowed"]], changed
-    finally:
-        shutil.rmtree(protected, ignore_errors=True)
-        shutil.rmtree(there, ignore_errors=True)
+    protected, there = places
+    (protected / "f").write_text("secret\n")
+    (there / "f").write_text("decoy\n")
+    (there / "f").chmod(0o644)
+    trace = tmp_path / "t.json"
+    command = ["unshare", "-Urm", sys.executable, "-c", RACING_MOUNTS, str(protected), str(there), "3000"]
+    run = rotrace_cli("run", "-q", "--json", str(trace), "--", *command, cwd=tmp_path)
+    assert (there / "f").stat().st_mode & 0o777 == 0o644, run.stderr  # read-only there: never changed
+    events = json.loads(trace.read_text())["events"]
+    changed = [e for e in events if e["op"] == "chmod" and e["result"] == 0]  # each, of the protected file
+    assert len(changed) == int(run.stdout.split()[-1]) > 0, run.stdout
+    assert not [e for e in changed if not e["unresolved"] or e["allowed"]], changed
 
 
 # A child in a namespace of its own binds $1 (outside the allowlist) at /tmp and sends its
