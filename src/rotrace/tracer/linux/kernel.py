@@ -1,8 +1,10 @@
-"""ptrace(2) as the tracer needs it, on top of python-ptrace's low-level bindings, and the
-one handle on the C library.
+"""ptrace(2) as the tracer needs it, and the one handle on the C library.
 
-python-ptrace supplies the ptrace(2) call and the classic requests; the newer requests
-(SEIZE, LISTEN, GET_SYSCALL_INFO) are declared here.
+The requests every run makes (seize, resume, event messages, detach) are called here through
+the C library; python-ptrace supplies the register layouts (getregs, setregs) that only an
+older kernel without PTRACE_GET_SYSCALL_INFO needs, imported when first asked for: its package
+pulls logging, traceback and datetime, a third of the tracer's imports before the command can
+start.
 """
 
 from __future__ import annotations
@@ -12,32 +14,39 @@ import os
 import stat
 import sys
 import types
+from typing import Any
 
 # The C library this Python is linked with (ptrace, prctl, process_vm_readv are in it).
 libc = ctypes.CDLL(None, use_errno=True)
+_ptrace = libc.ptrace
+_ptrace.restype = ctypes.c_long
+_ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
-def _preload_libc() -> None:
-    """Hand python-ptrace the C library this process already has loaded.
+class PtraceError(Exception):
+    """A ptrace request refused: `errno` and `pid`, as python-ptrace's error has them."""
 
-    Its ptrace.ctypes_libc calls ctypes.util.find_library("c"), which imports subprocess and
-    tempfile and runs ldconfig: about 10 ms of every rotrace start. CDLL(None) resolves the
-    same symbols (ptrace among them) from the libc Python itself is linked with.
-    """
-    if "ptrace.ctypes_libc" not in sys.modules:
-        module = types.ModuleType("ptrace.ctypes_libc")
-        module.LIBC_FILENAME = None  # type: ignore[attr-defined]
-        module.libc = libc  # type: ignore[attr-defined]
-        sys.modules["ptrace.ctypes_libc"] = module
+    def __init__(self, message: str, errno: int | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.pid = pid
 
 
-_preload_libc()
+def ptrace(request: int, pid: int, addr: int = 0, data: int = 0) -> int:
+    """ptrace(2): its result; PtraceError when it fails."""
+    result: int = _ptrace(request, pid, addr, data)
+    if result == -1:
+        code = ctypes.get_errno()
+        raise PtraceError(f"ptrace({request:#x}, {pid}): {os.strerror(code)}", errno=code, pid=pid)
+    return result
 
-from ptrace import PtraceError  # noqa: E402
-from ptrace.binding import func as _pt  # noqa: E402
 
-bindings = _pt
-
+PTRACE_PEEKTEXT = 1
+PTRACE_PEEKDATA = 2
+PTRACE_CONT = 7
+PTRACE_DETACH = 17
+PTRACE_SYSCALL = 24
+PTRACE_GETEVENTMSG = 0x4201
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
@@ -72,13 +81,72 @@ PTRACE_EVENT_STOP = 128
 
 WALL = 0x40000000
 
-__all__ = ["PtraceError", "libc"]
 
-ptrace = _pt.ptrace
-resume_syscall = _pt.ptrace_syscall
-resume_cont = _pt.ptrace_cont
-get_event_msg = _pt.ptrace_geteventmsg
-detach = _pt.ptrace_detach
+def resume_syscall(pid: int, signal: int = 0) -> None:
+    ptrace(PTRACE_SYSCALL, pid, 0, signal)
+
+
+def resume_cont(pid: int, signal: int = 0) -> None:
+    ptrace(PTRACE_CONT, pid, 0, signal)
+
+
+def detach(pid: int, signal: int = 0) -> None:
+    ptrace(PTRACE_DETACH, pid, 0, signal)
+
+
+def get_event_msg(pid: int) -> int:
+    message = ctypes.c_ulong()
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(message))
+    return message.value
+
+
+def _peek(request: int, pid: int, addr: int) -> int:
+    """A word of the tracee's memory (a signed C long: -1 is a word too, told by errno)."""
+    ctypes.set_errno(0)
+    word: int = _ptrace(request, pid, addr, 0)
+    if word == -1 and (code := ctypes.get_errno()):
+        raise PtraceError(f"ptrace({request}, {pid}, {addr:#x}): {os.strerror(code)}", errno=code, pid=pid)
+    return word
+
+
+def peekdata(pid: int, addr: int) -> int:
+    return _peek(PTRACE_PEEKDATA, pid, addr)
+
+
+def peektext(pid: int, addr: int) -> int:
+    return _peek(PTRACE_PEEKTEXT, pid, addr)
+
+
+def _bindings() -> Any:
+    """python-ptrace's bindings, handed the C library this process has loaded (its own lookup,
+    ctypes.util.find_library("c"), imports subprocess and tempfile and runs ldconfig)."""
+    if "ptrace.ctypes_libc" not in sys.modules:
+        module = types.ModuleType("ptrace.ctypes_libc")
+        module.LIBC_FILENAME = None  # type: ignore[attr-defined]
+        module.libc = libc  # type: ignore[attr-defined]
+        sys.modules["ptrace.ctypes_libc"] = module
+    from ptrace.binding import func
+
+    return func
+
+
+def getregs(pid: int) -> Any:
+    """The tracee's registers (python-ptrace's layout of this machine's user_regs_struct)."""
+    from ptrace import PtraceError as Refused
+
+    try:
+        return _bindings().ptrace_getregs(pid)
+    except Refused as exc:
+        raise PtraceError(str(exc), errno=exc.errno, pid=pid) from None
+
+
+def setregs(pid: int, regs: Any) -> None:
+    from ptrace import PtraceError as Refused
+
+    try:
+        _bindings().ptrace_setregs(pid, regs)
+    except Refused as exc:
+        raise PtraceError(str(exc), errno=exc.errno, pid=pid) from None
 
 
 def seize(pid: int, options: int) -> None:

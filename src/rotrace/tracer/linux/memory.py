@@ -7,7 +7,7 @@ import errno
 import os
 from collections.abc import Callable
 
-from rotrace.tracer.linux.kernel import WORD, PtraceError, bindings, libc, word_bytes
+from rotrace.tracer.linux.kernel import WORD, PtraceError, libc, peekdata, word_bytes
 
 
 class _IoVec(ctypes.Structure):
@@ -173,7 +173,7 @@ class MemoryReader:
         data = bytearray()
         try:
             for word_addr in range(start, addr + size, WORD):
-                word = bindings.ptrace_peekdata(pid, word_addr)
+                word = peekdata(pid, word_addr)
                 data += word_bytes(word)
                 if b"\0" in data[addr - start :]:
                     break

@@ -13,8 +13,10 @@ from rotrace.tracer.linux.kernel import (
     PTRACE_GET_SYSCALL_INFO,
     WORD,
     PtraceError,
-    bindings,
+    getregs,
+    peektext,
     ptrace,
+    setregs,
     word_bytes,
 )
 
@@ -74,7 +76,7 @@ def _entered_compat(tid: int, rip: int) -> bool:
     """
     start = (rip - 2) & ~(WORD - 1)
     try:
-        words = b"".join(word_bytes(bindings.ptrace_peektext(tid, a)) for a in range(start, rip, WORD))
+        words = b"".join(word_bytes(peektext(tid, a)) for a in range(start, rip, WORD))
     except PtraceError:
         return False
     return words[rip - 2 - start : rip - start] in _COMPAT_INSNS
@@ -82,7 +84,7 @@ def _entered_compat(tid: int, rip: int) -> bool:
 
 def _from_registers(tid: int, seccomp_stop: bool) -> bytes:
     """PTRACE_GET_SYSCALL_INFO's answer, from PTRACE_GETREGS (x86_64 kernels before 5.3)."""
-    regs = bindings.ptrace_getregs(tid)
+    regs = getregs(tid)
     rax = _signed(regs.rax, 64)
     if seccomp_stop:
         op = SYSCALL_INFO_SECCOMP
@@ -121,12 +123,12 @@ def clear_first_arg_bits(tid: int, arch: int, bits: int) -> bool:
     i386 compat ABI); False where rotrace cannot rewrite registers."""
     if os.uname().machine != "x86_64" or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
         return False
-    regs = bindings.ptrace_getregs(tid)
+    regs = getregs(tid)
     if arch == AUDIT_ARCH_X86_64:
         regs.rdi &= ~bits
     else:
         regs.rbx &= ~bits
-    bindings.ptrace_setregs(tid, regs)
+    setregs(tid, regs)
     return True
 
 
@@ -141,8 +143,8 @@ def refuse(tid: int, arch: int, code: int) -> bool:
     registers."""
     if not can_refuse() or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
         return False
-    regs = bindings.ptrace_getregs(tid)
+    regs = getregs(tid)
     regs.orig_rax = (1 << 64) - 1
     regs.rax = (1 << 64) - code
-    bindings.ptrace_setregs(tid, regs)
+    setregs(tid, regs)
     return True
