@@ -68,6 +68,7 @@ REPORT_MODULES: tuple[str, ...] = (
 TRACER_MODULES: tuple[str, ...] = (
     "rotrace.run.tracer_side",
     "rotrace.tracer.session",
+    "rotrace.tracer.linux.registers",  # (a refused call's result is set in the registers)
     "rotrace.policy.inherited",
     "rotrace.pipeline",
     "rotrace.sandbox.bwrap",

@@ -1,10 +1,7 @@
 """ptrace(2) as the tracer needs it, and the one handle on the C library.
 
-The requests every run makes (seize, resume, event messages, detach) are called here through
-the C library; python-ptrace supplies the register layouts (getregs, setregs) that only an
-older kernel without PTRACE_GET_SYSCALL_INFO needs, imported when first asked for: its package
-pulls logging, traceback and datetime, a third of the tracer's imports before the command can
-start.
+The requests every run makes (seize, resume, event messages, detach, peeks) are called here
+through the C library; the registers, by python-ptrace's layouts, are registers.py's.
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ import ctypes
 import os
 import stat
 import sys
-import types
-from typing import Any
 
 # The C library this Python is linked with (ptrace, prctl, process_vm_readv are in it).
 libc = ctypes.CDLL(None, use_errno=True)
@@ -115,38 +110,6 @@ def peekdata(pid: int, addr: int) -> int:
 
 def peektext(pid: int, addr: int) -> int:
     return _peek(PTRACE_PEEKTEXT, pid, addr)
-
-
-def _bindings() -> Any:
-    """python-ptrace's bindings, handed the C library this process has loaded (its own lookup,
-    ctypes.util.find_library("c"), imports subprocess and tempfile and runs ldconfig)."""
-    if "ptrace.ctypes_libc" not in sys.modules:
-        module = types.ModuleType("ptrace.ctypes_libc")
-        module.LIBC_FILENAME = None  # type: ignore[attr-defined]
-        module.libc = libc  # type: ignore[attr-defined]
-        sys.modules["ptrace.ctypes_libc"] = module
-    from ptrace.binding import func
-
-    return func
-
-
-def getregs(pid: int) -> Any:
-    """The tracee's registers (python-ptrace's layout of this machine's user_regs_struct)."""
-    from ptrace import PtraceError as Refused
-
-    try:
-        return _bindings().ptrace_getregs(pid)
-    except Refused as exc:
-        raise PtraceError(str(exc), errno=exc.errno, pid=pid) from None
-
-
-def setregs(pid: int, regs: Any) -> None:
-    from ptrace import PtraceError as Refused
-
-    try:
-        _bindings().ptrace_setregs(pid, regs)
-    except Refused as exc:
-        raise PtraceError(str(exc), errno=exc.errno, pid=pid) from None
 
 
 def seize(pid: int, options: int) -> None:

@@ -7,16 +7,15 @@ import ctypes
 import errno
 import os
 import struct
+import types
 
 from rotrace.tracer.linux.arch import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
 from rotrace.tracer.linux.kernel import (
     PTRACE_GET_SYSCALL_INFO,
     WORD,
     PtraceError,
-    getregs,
     peektext,
     ptrace,
-    setregs,
     word_bytes,
 )
 
@@ -60,6 +59,13 @@ class SyscallInfo:
 _X86_32BIT_CS = 0x23
 
 
+def _registers() -> types.ModuleType:
+    """registers.py, imported when a register is first needed (python-ptrace's package with it)."""
+    from rotrace.tracer.linux import registers
+
+    return registers
+
+
 def _signed(value: int, bits: int) -> int:
     value &= (1 << bits) - 1
     return value - (1 << bits) if value >> (bits - 1) else value
@@ -84,7 +90,7 @@ def _entered_compat(tid: int, rip: int) -> bool:
 
 def _from_registers(tid: int, seccomp_stop: bool) -> bytes:
     """PTRACE_GET_SYSCALL_INFO's answer, from PTRACE_GETREGS (x86_64 kernels before 5.3)."""
-    regs = getregs(tid)
+    regs = _registers().getregs(tid)
     rax = _signed(regs.rax, 64)
     if seccomp_stop:
         op = SYSCALL_INFO_SECCOMP
@@ -123,12 +129,12 @@ def clear_first_arg_bits(tid: int, arch: int, bits: int) -> bool:
     i386 compat ABI); False where rotrace cannot rewrite registers."""
     if os.uname().machine != "x86_64" or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
         return False
-    regs = getregs(tid)
+    regs = _registers().getregs(tid)
     if arch == AUDIT_ARCH_X86_64:
         regs.rdi &= ~bits
     else:
         regs.rbx &= ~bits
-    setregs(tid, regs)
+    _registers().setregs(tid, regs)
     return True
 
 
@@ -143,8 +149,8 @@ def refuse(tid: int, arch: int, code: int) -> bool:
     registers."""
     if not can_refuse() or arch not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386):
         return False
-    regs = getregs(tid)
+    regs = _registers().getregs(tid)
     regs.orig_rax = (1 << 64) - 1
     regs.rax = (1 << 64) - code
-    setregs(tid, regs)
+    _registers().setregs(tid, regs)
     return True
