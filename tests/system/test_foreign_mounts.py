@@ -39,6 +39,21 @@ echo shared > "$1/shared"
 """
 
 
+def _traced_as(
+    user: str, venv: Path, home: Path, owned: list[Path], command: list[str]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`rotrace run` of `command` as `user` (root, or uid 65534, who owns `home` and `owned`),
+    from `home`, rotrace's from `venv` (the `site` fixture's): its outcome, and its trace."""
+    uid = 0 if user == "root" else 65534
+    for path in (home, *owned):
+        subprocess.run(["chown", f"{uid}:{uid}", str(path)], check=True)
+    trace = home / "t.json"
+    argv, env = invocation(user, venv, home)
+    run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
+                         cwd=home, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    return run, trace
+
+
 @pytest.mark.parametrize("user", ["root", "nobody"])
 def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its_path(
     site: Path,  # noqa: F811
@@ -48,14 +63,8 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
     try:
         (home / ".bashrc").write_text("alias ls=ls\n")
         (home / "kept").write_text("x\n")
-        uid = 0 if user == "root" else 65534
-        for path in (home, home / ".bashrc", home / "kept"):
-            subprocess.run(["chown", f"{uid}:{uid}", str(path)], check=True)
-        trace = home / "t.json"
-        argv, env = invocation(user, site, home)
         command = ["unshare", "-Urm", "sh", "-c", SCRIPT, "sh", str(home)]
-        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
-                             cwd=home, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        run, trace = _traced_as(user, site, home, [home / ".bashrc", home / "kept"], command)
         assert run.returncode in (0, 1), run.stderr
         assert "curl evil" in (home / ".bashrc").read_text() and (home / "made").is_dir()
         assert (home / "moved").exists() and not (home / "kept").exists()
@@ -98,14 +107,9 @@ def test_a_write_through_a_file_bound_in_a_namespace_of_its_own_is_never_placed_
     try:
         conf = home / "app.conf"
         conf.write_text("trusted\n")
-        uid = 0 if user == "root" else 65534
-        for path in (home, conf):
-            subprocess.run(["chown", f"{uid}:{uid}", str(path)], check=True)
-        trace = home / "t.json"
-        argv, env = invocation(user, site, home)
-        command = ["unshare", "-Urm", "sh", "-c", FILE_BIND, "sh", str(conf)]
-        run = subprocess.run([*argv, "run", "-q", "--json", str(trace), "--", *command],
-                             cwd=home, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        run, trace = _traced_as(
+            user, site, home, [conf], ["unshare", "-Urm", "sh", "-c", FILE_BIND, "sh", str(conf)]
+        )
         assert conf.read_text() == "evil\n", run.stderr  # the kernel's truth: it was written
         assert run.returncode == 1, run.stderr
         events = json.loads(trace.read_text())["events"]

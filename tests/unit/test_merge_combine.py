@@ -46,6 +46,18 @@ def _merged_plan(
     return pipeline.mount_plan(verdicts, header)
 
 
+def _merged_but_last(tmp_path: Path, command: str, runs: list[list[FileEvent]]) -> tuple[str, list[str]]:
+    """Each run's trace saved (its events as `command` made them in /srv/app), and the merge of
+    all but the last: the merged trace's path, and each run's."""
+    paths = []
+    for run, events in enumerate(runs):
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader([command], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    merge(paths[:-1], str(tmp_path / "m.json"), [], [])
+    return str(tmp_path / "m.json"), paths
+
+
 def test_every_runs_writer_keeps_its_record_and_its_scripts_name(tmp_path: Path) -> None:
     """The same console script in two runs, two pids: each event keeps its run's pid, and the
     merged trace names both processes by the script (it kept the first run's record alone, and
@@ -763,15 +775,10 @@ def test_a_log_each_run_rotates_further_merges_to_a_baseline_of_its_runs(tmp_pat
         renames = [event(names[n], "rename", 0, target=names[n + 1], syscall="rename") for n in down]
         return [event(log), *renames, event(log)]
 
-    paths = []
-    for run in range(4):
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(TraceHeader(["certbot"], "/srv/app", 0), classify(*rotated(run + 1))))
-        paths.append(str(path))
-    merge(paths[:3], str(tmp_path / "m.json"), [], [])
-    merged = load_changes(str(tmp_path / "m.json"))
+    merged_path, paths = _merged_but_last(tmp_path, "certbot", [rotated(run + 1) for run in range(4)])
+    merged = load_changes(merged_path)
     assert diff_traces(merged, load_changes(paths[2])).appeared == []
-    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))  # one more
+    diff = diff_traces(load_changes(merged_path), load_changes(paths[3]))  # one more
     assert [(c.op, c.path, c.target) for c in diff.appeared] == [
         ("rename", "$CWD/log/letsencrypt.log.4", "$CWD/log/letsencrypt.log.5")
     ], diff
@@ -785,7 +792,7 @@ def test_a_heartbeat_on_files_with_no_name_left_is_no_lasting_write(tmp_path: Pa
     from rotrace.report.diff import diff_traces
 
     draws = ["athhwejo", "tu3gmi58", "k3x9q2za", "p0w7m4tb", "z8c1v6nd", "q5r2m8xk", "c7v1b3nz", "h2j4k6l8"]
-    paths = []
+    runs = []
     for run in range(4):
         events = []
         for draw in draws[2 * run : 2 * run + 2]:
@@ -793,11 +800,9 @@ def test_a_heartbeat_on_files_with_no_name_left_is_no_lasting_write(tmp_path: Pa
             events += [event(name)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
                        event(name, "delete", 0, syscall="unlink"),
                        event(f"{name} (deleted)", "utime", 0, syscall="utimensat")]  # fmt: skip
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(TraceHeader(["gunicorn"], "/srv/app", 0), classify(*events)))
-        paths.append(str(path))
-    merge(paths[:3], str(tmp_path / "m.json"), [], [])
-    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+        runs.append(events)
+    merged, paths = _merged_but_last(tmp_path, "gunicorn", runs)
+    diff = diff_traces(load_changes(merged), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
 
 
@@ -808,16 +813,15 @@ def test_per_run_names_a_run_only_wrote_to_are_names_it_left(tmp_path: Path) -> 
     from rotrace.pipeline import load_changes
     from rotrace.report.diff import diff_traces
 
-    paths = []
-    for run, pid in enumerate((48213, 51977, 60341, 73112)):
-        appended = event(f"/srv/app/logs/app-{pid}.log", "open")._replace(flags="O_WRONLY|O_APPEND|O_CLOEXEC")
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(appended)))
-        paths.append(str(path))
-    merge(paths[:3], str(tmp_path / "m.json"), [], [])
-    header, _ = read_trace(str(tmp_path / "m.json"))
+    flags = "O_WRONLY|O_APPEND|O_CLOEXEC"
+    runs = [
+        [event(f"/srv/app/logs/app-{pid}.log", "open")._replace(flags=flags)]
+        for pid in (48213, 51977, 60341, 73112)
+    ]
+    merged, paths = _merged_but_last(tmp_path, "app", runs)
+    header, _ = read_trace(merged)
     assert [g.most for g in header.generalised] == [1], header.generalised
-    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+    diff = diff_traces(load_changes(merged), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
 
 
@@ -898,19 +902,18 @@ def test_an_atomic_writers_numbered_temporary_file_merged_compares_with_the_next
     from rotrace.pipeline import load_changes
     from rotrace.report.diff import diff_traces
 
-    paths = []
-    for run, draw in enumerate((139670237082480, 140211998765432, 139881234567890, 140000111222333)):
+    runs = []
+    for draw in (139670237082480, 140211998765432, 139881234567890, 140000111222333):
         temporary = f"/srv/app/out/m.pyc.{draw}"
-        events = [
-            event("/srv/app/out", "mkdir", 0, syscall="mkdir"),
-            event(temporary)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
-            event(temporary, "rename", 0, target="/srv/app/out/m.pyc", syscall="rename"),
-        ]
-        path = tmp_path / f"t{run}.json"
-        path.write_text(written_trace(TraceHeader(["python3"], "/srv/app", 0), classify(*events)))
-        paths.append(str(path))
-    merge(paths[:3], str(tmp_path / "m.json"), [], [])
-    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(paths[3]))
+        runs.append(
+            [
+                event("/srv/app/out", "mkdir", 0, syscall="mkdir"),
+                event(temporary)._replace(flags="O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
+                event(temporary, "rename", 0, target="/srv/app/out/m.pyc", syscall="rename"),
+            ]
+        )
+    merged, paths = _merged_but_last(tmp_path, "python3", runs)
+    diff = diff_traces(load_changes(merged), load_changes(paths[3]))
     assert diff.appeared == diff.disappeared == [], diff
 
 

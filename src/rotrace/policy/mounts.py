@@ -1014,7 +1014,6 @@ class MountPlanner:
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
         self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
-        self._allowed_why: dict[str, str] = {}  # and why no mount can
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
@@ -1392,9 +1391,7 @@ class MountPlanner:
             example = self._persistent.get(point)
             if example is None:
                 if self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)):
-                    kept = e.target if e.op == "rename" and e.target is not None and raw == e.path else raw
-                    kept = kept if is_under(text_of(kept), point) else raw  # the name saved, not its draft
-                    self._persistent[point] = text_of(kept)
+                    self._persistent[point] = text_of(raw)
             elif example == point and (text := text_of(raw)) != point:
                 self._persistent[point] = text  # for the example, a file kept there rather than the directory
             elif (
@@ -1715,7 +1712,6 @@ class MountPlanner:
             b.explanations[known] = b.explanations.get(known, 0) + v.count
         if v.allowed:
             self._allowed_blocked[placement.point] = self._allowed_blocked.get(placement.point, 0) + v.count
-            self._allowed_why.setdefault(placement.point, placement.reason or "")
         return placement
 
     def _unmet_checks(self) -> list[tuple[Placement, _Checks]]:
@@ -2054,9 +2050,9 @@ class MountPlanner:
                 " --read-only` shows whether the command carries on without it"
             )
         if self._allowed_blocked:
-            reasons = self._allowed_why
+            reasons = {p: self._planner.forbidden(p) for p in self._allowed_blocked}  # (each asked before)
             places = "; ".join(
-                (reasons[p] if reasons[p].startswith(p) else f"{p}: {reasons[p]}") if reasons.get(p) else p
+                (why if why.startswith(p) else f"{p}: {why}") if (why := reasons[p]) else p
                 for p in sorted(self._allowed_blocked)
             )
             count = sum(self._allowed_blocked.values())
