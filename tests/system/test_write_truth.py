@@ -228,3 +228,44 @@ def test_a_call_on_an_fd_by_an_empty_path_is_placed_at_the_fds_file(tmp_path: Pa
     (link,) = [e for e in _writes(trace) if e["op"] == "link"]
     assert link["target"] == f and os.path.samefile(tmp_path / "d" / "linked", f)
     assert code_status == 0
+
+
+def test_an_open_for_reading_with_o_creat_of_a_file_there_writes_nothing(
+    outside: Path, tmp_path: Path
+) -> None:
+    """open(O_RDONLY|O_CREAT) of a file that is there (lock files: flock(1), libmount's
+    utab.lock) makes and writes nothing, and a read-only root lets it through: no write, nor
+    EROFS, in a plain run, in the read-only sandbox or under --enforce; one that makes its file
+    is a create. Opened for reading, O_APPEND alone writes nothing either."""
+    lock, made = str(outside / "lock"), str(outside / "made")
+    (outside / "lock").write_text("")
+    code = f"""
+        import os
+        for name in ({lock!r}, {made!r}, {made!r}):
+            try:
+                os.close(os.open(name, os.O_RDONLY | os.O_CREAT, 0o644))
+                print(name, "opened")
+            except OSError as exc:
+                print(name, exc.strerror)
+        os.close(os.open({lock!r}, os.O_RDONLY | os.O_APPEND))
+    """
+    status, plain = _run(tmp_path, code)
+    assert status == 1 and (outside / "made").exists()
+    assert [(e["path"], e["op"], e["ro_forecast"]) for e in _writes(plain)] == [(made, "create", "EROFS")]
+    _, everything = _run(tmp_path, code, "--all-opens")  # `made` is there now
+    opened = [(e["path"], e["write"], e["op"]) for e in everything["events"] if str(outside) in e["path"]]
+    assert opened == [(lock, False, "open"), *[(made, False, "open")] * 2, (lock, False, "open")]
+    (outside / "made").unlink()
+    confined = [["--enforce"]] if _landlock() else []
+    if shutil.which("bwrap"):
+        confined.append(["--read-only", "--keep-writes"])
+    for options in confined:
+        trace_path = tmp_path / "t.json"
+        argv = [*ROTRACE, "run", *options, "--json", str(trace_path), "--", PY, "-c", textwrap.dedent(code)]
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        trace = json.loads(trace_path.read_text())
+        assert f"{lock} opened" in proc.stdout and f"{made} opened" not in proc.stdout, (options, proc.stdout)
+        assert not (outside / "made").exists()
+        refused = [(e["path"], e["op"], e["errno"]) for e in _writes(trace)]
+        assert refused == [(made, "create", "EACCES" if "--enforce" in options else "EROFS")] * 2, options
+        assert trace["summary"]["went_through"] == 0, options

@@ -22,8 +22,10 @@ from rotrace.tracer.flags import access_flags, at_flags, open_flags, rename_flag
 from rotrace.tracer.linux import kernel, procfs
 from rotrace.tracer.linux.arch import (
     CREAT_FLAGS,
+    O_ACCMODE,
     O_CREAT,
     O_EXCL,
+    O_RDONLY,
     O_TMPFILE_BIT,
     O_TRUNC,
     WRITE_OPEN_MASK,
@@ -63,11 +65,34 @@ _FILE_HANDLE = struct.Struct("=Ii")  # struct file_handle: handle_bytes, handle_
 _MAX_HANDLE_SZ = 128  # the kernel's MAX_HANDLE_SZ: a longer handle is EINVAL
 
 
+def _may_make_nothing(flags: int) -> bool:
+    """An open that writes only if O_CREAT makes its file: opened for reading alone, with
+    neither O_TRUNC nor O_EXCL (lock files: flock(1), libmount's utab.lock). The kernel needs no
+    writable filesystem to open an existing file so, read-only root included."""
+    reading = flags & O_ACCMODE == O_RDONLY
+    return reading and flags & O_CREAT != 0 and not flags & (O_EXCL | O_TRUNC | O_TMPFILE_BIT)
+
+
+def _there(loc: Loc, follow: bool) -> tuple[int, int, int] | None:
+    """The file an open's path names at its entry, as the tracee sees it (its magic link): its
+    device, inode and change time; None where there is none, or it cannot be told."""
+    if not loc.base or loc.root:
+        return None
+    try:
+        st = os.stat(loc.base + b"/" + loc.raw.lstrip(b"/"), follow_symlinks=follow)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
 def _opening(table: SyscallTable, flags: int, making: int) -> tuple[bool, str]:
     """Whether an open with `flags` writes, and its op ("create" with one of the `making` flags,
     "truncate", "open"). O_PATH keeps only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC: with it,
-    O_CREAT, O_TRUNC and the access mode are ignored and nothing is written."""
+    O_CREAT, O_TRUNC and the access mode are ignored and nothing is written. Opened for
+    reading, a file is written only by O_TRUNC or where it is made (`_may_make_nothing`)."""
     write = bool(flags & WRITE_OPEN_MASK) and not flags & table.open_flags["O_PATH"]
+    if write and flags & O_ACCMODE == O_RDONLY and not flags & (making | O_TRUNC):
+        write = False  # opened for reading: O_APPEND alone writes nothing (nor O_CREAT for a handle)
     if write and flags & making:
         return write, "create"
     return write, "truncate" if write and flags & O_TRUNC else "open"
@@ -141,8 +166,8 @@ class Pending:
     """A decoded syscall entry waiting for its result."""
 
     __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "mounts",
-                 "op", "path", "since", "socket", "spec", "streams", "table", "target", "verbatim_target",
-                 "via_fd", "way", "write")  # fmt: skip
+                 "op", "path", "since", "socket", "spec", "streams", "table", "target", "there",
+                 "verbatim_target", "via_fd", "way", "write")  # fmt: skip
 
     def __init__(
         self,
@@ -183,6 +208,10 @@ class Pending:
         self.context: tuple[int, Moved] | None = None  # changes of cwd, root and fds at the entry (loop.py)
         # open_by_handle_at: where the tracee keeps the handle, its bytes, and the file it names
         self.handle: tuple[int, bytes, tuple[int, int]] | None = None
+        # an open that writes only if O_CREAT makes its file (`_may_make_nothing`): the file its
+        # path named at the entry (device, inode, change time). The same file opened, unchanged,
+        # was there before the call, which made and wrote nothing.
+        self.there: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Pending({self.spec.name}, {self.op}, {self.path!r}, {self.target!r})"
@@ -213,7 +242,8 @@ class Pending:
             return
         reached: tuple[int, int] | None = None  # the file an open's place below must be
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
-            opened, identity = resolve.fd_place(tid, result, foreign)
+            named = resolve.fd_place(tid, result, foreign)
+            opened, identity = named.place, named.identity
             if opened is not None and not opened.endswith(b" (deleted)"):
                 # Another thread sharing the fd table may have put another file at that number
                 # (dup2, or close and open) since the call returned: the fd is the file opened
@@ -241,6 +271,9 @@ class Pending:
                     loc.path = None
                     return
                 loc.path = opened
+                there = self.there
+                if there is not None and named.identity == there[:2] and named.changed == there[2]:
+                    self.write, self.op = False, "open"  # it made nothing, and opened it for reading
                 if self.via_fd is not None:
                     self._own_stream(tid, result)
                 return
@@ -617,8 +650,11 @@ class Decoder:
         follow = not flags & table.open_flags["O_NOFOLLOW"] and not exclusive and not no_symlinks
         loc = self._loc(args, spec.dirfd, spec.path or 0, in_root, follow)
         via = stdio.fd_route(loc.raw) if loc.raw.startswith(b"/proc/") and any(self.streams) else None
-        return Pending(spec, table, op, loc, None, flags, mode & 0o7777 if creating else None, write,
-                       follow=follow, via_fd=via, streams=self.streams)  # fmt: skip
+        pending = Pending(spec, table, op, loc, None, flags, mode & 0o7777 if creating else None, write,
+                          follow=follow, via_fd=via, streams=self.streams)  # fmt: skip
+        if write and _may_make_nothing(flags):
+            pending.there = _there(loc, follow)
+        return pending
 
     def _open(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         flags = CREAT_FLAGS if spec.flags is None else args[spec.flags] & 0xFFFFFFFF

@@ -163,6 +163,8 @@ class Tracer:
     def _emit(self, tid: int, thread: _Thread, pending: Pending, result: int | None) -> None:
         if pending.op in ("context", "fds", "ring", SOCKET_CHECK):
             return
+        if not pending.write and not self.decoder.all_opens:  # an open found to make nothing
+            return
         exe = self.exe.get(thread.tgid, b"")
         self.sink(pending.complete(thread.tgid, tid, exe, result))
 

@@ -174,30 +174,30 @@ def _mounted_here(path: bytes, fd: int = AT_FDCWD) -> bool:
     return mount is None or mount in _our_mounts
 
 
-def _place(link: bytes, file: bytes | int, foreign: bool) -> tuple[bytes | None, tuple[int, int] | None]:
+def _place(link: bytes, file: bytes | int, foreign: bool) -> Placed:
     """/proc's name `link` for `file` (a magic link, or an fd of rotrace's), kept where it is
-    that file's place, with the file's (device, inode): one statx tells its mount, its links and
-    who it is. A name `... (deleted)` of a file with a name left elsewhere (a hard link) is no
-    place of it. A file on a mount not of rotrace's namespace, or of a tracee whose mounts or
-    root are not rotrace's (`foreign`), keeps the name only where it reaches that very file
-    (a mount looked up in the table as it is now: `mount_changes`). Where statx cannot read the
-    file, the name stands as /proc gives it, for a tracee of rotrace's mounts and root."""
+    that file's place, with the file's (device, inode) and change time: one statx tells its
+    mount, its links and who it is. A name `... (deleted)` of a file with a name left elsewhere
+    (a hard link) is no place of it. A file on a mount not of rotrace's namespace, or of a
+    tracee whose mounts or root are not rotrace's (`foreign`), keeps the name only where it
+    reaches that very file (a mount looked up in the table as it is now: `mount_changes`).
+    Where statx cannot read the file, the name stands as /proc gives it, for a tracee of
+    rotrace's mounts and root."""
     found = file_identity(b"", file) if isinstance(file, int) else file_identity(file)
     if found is None:
-        return (None if foreign or link.endswith(b" (deleted)") else link), None
-    mount, device, inode, links = found
-    identity = (device, inode)
-    if link.endswith(b" (deleted)") and links > 0:
-        return None, identity  # its name removed, another left (a hard link elsewhere): not its place
-    here = mount in _our_mounts if mount is not None else _our_mounts.looked()
+        return Placed(None if foreign or link.endswith(b" (deleted)") else link, None, None)
+    identity = (found.device, found.inode)
+    if link.endswith(b" (deleted)") and found.links > 0:
+        return Placed(None, identity, None)  # its name removed, another left (a hard link): not its place
+    here = found.mount in _our_mounts if found.mount is not None else _our_mounts.looked()
     if foreign or not here:
         try:
             named = os.stat(link, follow_symlinks=False)
         except (OSError, ValueError):
-            return None, identity
+            return Placed(None, identity, None)
         if (named.st_dev, named.st_ino) != identity:
-            return None, identity
-    return link, identity
+            return Placed(None, identity, None)
+    return Placed(link, identity, found.changed)
 
 
 def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
@@ -210,7 +210,7 @@ def _name_of_fd(fd: int, foreign: bool = False) -> bytes | None:
     if link is not None:
         if _in_own_proc(link) or not link.startswith(b"/"):
             return None  # reached through /proc/self read as rotrace's: not the tracee's place
-        return _place(link, fd, foreign)[0]
+        return _place(link, fd, foreign).place
     if foreign or not _mounted_here(b"", fd):
         return None
     names: list[bytes] = []
@@ -860,15 +860,23 @@ def mount_changes() -> int:
     return _our_mounts.changes
 
 
-def fd_place(tid: int, fd: int, foreign: bool = False) -> tuple[bytes | None, tuple[int, int] | None]:
+class Placed(NamedTuple):
+    """What an fd names (`fd_place`)."""
+
+    place: bytes | None  # its file's place; None where it has none rotrace can name
+    identity: tuple[int, int] | None  # the file's (device, inode); None where it could not be read
+    changed: int | None  # the file's change time (ns), read with its place; None where not placed
+
+
+def fd_place(tid: int, fd: int, foreign: bool = False) -> Placed:
     """What an fd of the tracee names (AT_FDCWD: its cwd; None for pipes, sockets, anonymous
     inodes, gone fds; `foreign`, a tracee whose mounts or root are not rotrace's: a name that
     does not reach that file from rotrace's root), with that file's (device, inode), which
-    `opened_there` compares an open's path with (None where it could not be read)."""
+    `opened_there` compares an open's path with, and its change time."""
     magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     link = _readlink(magic)
     if link is None or not link.startswith(b"/"):
-        return None, None
+        return Placed(None, None, None)
     return _place(link, magic, foreign)
 
 
@@ -883,4 +891,4 @@ def fd_text(tid: int, fd: int) -> bytes:
 
 def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:
     """The place of what an fd of the tracee names (`fd_place`), without the file's identity."""
-    return fd_place(tid, fd, foreign)[0]
+    return fd_place(tid, fd, foreign).place

@@ -134,9 +134,12 @@ _OPEN_FLAGS_ARM64 = {
 }
 
 # The shared bits the decoder and the seccomp filter test. An open is a write attempt when it
-# may change the file or the directory: write access, creation, truncation, appending.
+# may change the file or the directory: write access, creation, truncation, appending (the
+# decoder then tells which of these opened for reading write nothing).
+O_RDONLY = 0o0
 O_WRONLY = 0o1
 O_RDWR = 0o2
+O_ACCMODE = 0o3
 O_CREAT = _OPEN_FLAGS_COMMON["O_CREAT"]
 O_TRUNC = _OPEN_FLAGS_COMMON["O_TRUNC"]
 O_EXCL = _OPEN_FLAGS_COMMON["O_EXCL"]

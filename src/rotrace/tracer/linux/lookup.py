@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import sys
+from typing import NamedTuple
 
 from rotrace.tracer.linux.kernel import libc
 
@@ -126,14 +127,23 @@ def mount_id(path: bytes, dir_fd: int = -100) -> int | None:
     return int.from_bytes(raw[144:152], sys.byteorder)  # stx_mnt_id
 
 
-_STATX_TYPE, _STATX_NLINK, _STATX_INO = 0x1, 0x4, 0x100
+_STATX_TYPE, _STATX_NLINK, _STATX_CTIME, _STATX_INO = 0x1, 0x4, 0x80, 0x100
 
 
-def file_identity(path: bytes, dir_fd: int = -100) -> tuple[int | None, int, int, int] | None:
+class Identity(NamedTuple):
+    """What one statx says of a file."""
+
+    mount: int | None  # its mount's id as mountinfo numbers it; None where the kernel cannot say
+    device: int
+    inode: int
+    links: int
+    changed: int | None  # its change time (ctime), ns; None where the filesystem gives none
+
+
+def file_identity(path: bytes, dir_fd: int = -100) -> Identity | None:
     """What one statx says of the file `path` leads to (from `dir_fd`; b"": the fd itself; a
-    magic link: the tracee's fd): (its mount's id as mountinfo numbers it, or None where the
-    kernel cannot say; its device; its inode; its link count). None when it cannot be read."""
-    mask = _STATX_TYPE | _STATX_NLINK | _STATX_INO | _STATX_MNT_ID
+    magic link: the tracee's fd). None when it cannot be read."""
+    mask = _STATX_TYPE | _STATX_NLINK | _STATX_INO | _STATX_MNT_ID | _STATX_CTIME
     if _statx(dir_fd, path, 0 if path else _AT_EMPTY_PATH, mask, _mount_buffer) != 0:
         return None
     raw = _mount_buffer.raw
@@ -144,4 +154,8 @@ def file_identity(path: bytes, dir_fd: int = -100) -> tuple[int | None, int, int
     ino = int.from_bytes(raw[32:40], sys.byteorder)
     major, minor = int.from_bytes(raw[136:140], sys.byteorder), int.from_bytes(raw[140:144], sys.byteorder)
     mount = int.from_bytes(raw[144:152], sys.byteorder) if got & _STATX_MNT_ID else None
-    return mount, os.makedev(major, minor), ino, nlink
+    changed = None
+    if got & _STATX_CTIME:  # struct statx_timestamp stx_ctime: tv_sec (s64), tv_nsec (u32)
+        seconds = int.from_bytes(raw[96:104], sys.byteorder, signed=True)
+        changed = seconds * 1_000_000_000 + int.from_bytes(raw[104:108], sys.byteorder)
+    return Identity(mount, os.makedev(major, minor), ino, nlink, changed)
