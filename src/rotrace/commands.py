@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rotrace.errors import BadOption
 from rotrace.escape import safe_text
 from rotrace.explain import Known
-from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard
+from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard, InputSet
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, program_name
 from rotrace.pipeline import (
@@ -35,7 +35,7 @@ from rotrace.record import TraceHeader, checkpoint_note
 from rotrace.report.present import present
 from rotrace.report.quiet import counted
 from rotrace.report.view import View
-from rotrace.tracefile import Verdicts, read_trace, trace_files
+from rotrace.tracefile import Verdicts, read_trace, trace_files, trace_sets
 
 
 def _read(trace: str) -> tuple[TraceHeader, Verdicts]:
@@ -78,6 +78,7 @@ def check(
     the directories the runs need, then checks."""
     named = traces
     traces = trace_files(traces)
+    sets = [InputSet(arg, pattern, "the traces", TRACE_ADVICE) for arg, pattern in trace_sets(named)]
     if len(traces) > 1 and (json_path or view.json):  # a directory or a glob names several
         option = "--json" if json_path else "--format json"
         raise BadOption(f"{option} takes one trace: {safe_text(' '.join(named))} names {len(traces)}")
@@ -98,7 +99,7 @@ def check(
         keep: list[str] = []
         before = load_policy(policy)
         for trace in traces:
-            checked = _checked(trace, allow, before, None, None, _guard(policy, traces, trace))
+            checked = _checked(trace, allow, before, None, None, _guard(policy, traces, sets, trace))
             wanted += checked.wanted
             keep += checked.keep
         changed = policyfile.update(policy, wanted, keep)
@@ -119,7 +120,7 @@ def check(
     for trace in traces:
         if len(traces) > 1 and not view.json:
             print(safe_text(f"rotrace: {trace}"), file=sys.stderr)
-        result = _checked(trace, allow, loaded, json_path, view, _guard(policy, traces, trace))
+        result = _checked(trace, allow, loaded, json_path, view, _guard(policy, traces, sets, trace))
         status |= result.status
         breaches += result.breaches
         used |= result.used
@@ -132,12 +133,13 @@ def check(
     return status
 
 
-def _guard(policy: str | None, traces: list[str], trace: str) -> InputGuard:
+def _guard(policy: str | None, traces: list[str], sets: list[InputSet], trace: str) -> InputGuard:
     """What `check` reads that `trace`'s command must not have written: the policy, and the
-    other runs' traces (a later run's command could rewrite an earlier run's)."""
+    other runs' traces (a later run's command could rewrite an earlier run's, or remove it from
+    a directory of them)."""
     inputs = [Input(policy, "the policy file", POLICY_ADVICE)] if policy is not None else []
     inputs += [Input(other, "the trace", TRACE_ADVICE) for other in traces if other != trace]
-    return InputGuard(inputs)
+    return InputGuard(inputs, sets, own=trace)
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rotrace.errors import BadInput
@@ -44,15 +45,30 @@ TRACE_ADVICE = (
 )
 
 
+@dataclass(frozen=True)
+class InputSet:
+    """Files a gate reads by a directory or a glob (`check traces/`, `merge 'runs/*.json'`): each
+    name it stands for is an input, there or not (a trace removed or moved away by a later run's
+    command is one the gate no longer reads: that run's verdict stands alone)."""
+
+    named: str  # the argument as given
+    pattern: str  # the glob of the files it stands for (a directory's: DIR/*.json)
+    what: str
+    advice: str
+
+
 class InputGuard:
     """Whether a trace's command wrote one of the gate's inputs: by any of its names (as given,
     and the file it leads to now), or a directory above one of them renamed, removed or replaced
     (moved away, written, moved back), or a name a merged trace's glob stands for that is one of
-    them. `check` raises BadInput at the first such write."""
+    them, or any name a set of inputs stands for (`sets`; but `own`, the trace itself, which
+    rotrace writes once its command has run). `check` raises BadInput at the first such write."""
 
-    def __init__(self, inputs: list[Input]) -> None:
+    def __init__(self, inputs: list[Input], sets: Sequence[InputSet] = (), own: str | None = None) -> None:
         self._files: dict[bytes, Input] = {}
         self._above: dict[bytes, Input] = {}
+        self._sets = [(pattern, given) for given in sets for pattern in _absolute_globs(given.pattern)]
+        self._own = _names_of(own) if own is not None else set()
         for given in inputs:
             _one_name(given)
             names = {os.path.abspath(given.named)}
@@ -66,16 +82,27 @@ class InputGuard:
 
     def check(self, e: FileEvent, trace: str, merged: bool) -> None:
         """BadInput if this event of `trace` (a merged trace: `merged`) wrote an input."""
-        if not e.write or e.op == "access" or e.failed or not self._files:
+        if not e.write or e.op == "access" or e.failed or not (self._files or self._sets):
             return
         if e.unresolved:  # (a file bound elsewhere in a namespace of its own: any file at all)
-            first = next(iter(self._files.values()))
+            first: Input | InputSet = next(iter(self._files.values())) if self._files else self._sets[0][1]
             raise BadInput(
                 f"{trace}: the traced command wrote where rotrace could not place ({e.op}"
                 f" {os.fsdecode(e.path)}, {e.syscall}, unresolved), which may have been {first.what}"
                 f" {first.named}: a gate that reads what the command may have written gates nothing;"
                 f" {first.advice}"
             )
+        for raw in (e.path, e.target if e.op in ("rename", "link") else None):
+            if raw is None or not self._sets or raw in self._own:
+                continue
+            name = os.fsdecode(raw)
+            among = next((given for pattern, given in self._sets if _matches(name, pattern)), None)
+            if among is not None:
+                raise BadInput(
+                    f"{trace}: the traced command wrote {name}, one of {among.what} {among.named} stands"
+                    f" for ({e.op}, {e.syscall}): a gate that reads what the command could change, remove"
+                    f" or add gates nothing; {among.advice}"
+                )
         # a rename's or a hard link's other name is a place; a symbolic link's is what it holds
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
             if raw is None:
@@ -124,3 +151,37 @@ def _directories_above(path: str) -> list[str]:
         above.append(parent)
         path = parent
     return above[:-1] if above and above[-1] == "/" else above  # not / itself: nothing renames it
+
+
+def _names_of(path: str) -> set[bytes]:
+    names = {os.path.abspath(path)}
+    with contextlib.suppress(OSError, ValueError):
+        names.add(os.path.realpath(path))
+    return {os.fsencode(n) for n in names}
+
+
+def _absolute_globs(pattern: str) -> list[str]:
+    """A set's glob from the root, as given and through the real path of the directories
+    before the first name with a wildcard or an escape (a trace names each file by where its
+    command wrote it)."""
+    from wcmatch import glob  # only for a gate given a directory or a glob
+
+    given = os.path.abspath(pattern)
+    parts = given.split("/")
+    fixed = 1
+    while fixed < len(parts) - 1 and not _WILD.search(parts[fixed]):
+        fixed += 1
+    try:
+        real = glob.escape(os.path.realpath("/".join(parts[:fixed]) or "/"))
+    except (OSError, ValueError):
+        return [given]
+    return list(dict.fromkeys([given, os.path.join(real, *parts[fixed:])]))
+
+
+_WILD = re.compile(r"[*?\[\\]")
+
+
+def _matches(name: str, pattern: str) -> bool:
+    from wcmatch import glob
+
+    return bool(glob.globmatch(name, pattern))

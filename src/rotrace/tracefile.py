@@ -624,6 +624,20 @@ def trace_files(arguments: list[str]) -> list[str]:
     return _once_each(found)
 
 
+def trace_sets(arguments: list[str]) -> list[tuple[str, str]]:
+    """The arguments of `trace_files` that stand for many files (a directory, a glob), each with
+    the glob of the names it stands for: (argument, glob)."""
+    sets = []
+    for arg in arguments:
+        if os.path.isdir(arg):
+            from wcmatch import glob as wcglob  # as the gate matches names: gate_inputs.py
+
+            sets.append((arg, os.path.join(wcglob.escape(arg), "*.json")))
+        elif not os.path.exists(arg) and glob.has_magic(arg):
+            sets.append((arg, arg))
+    return sets
+
+
 def _once_each(paths: list[str]) -> list[str]:
     """Each file once, however it was named (`traces ./traces`, `a.json ./a.json`, a symlink to
     it): a run named twice is one run, not "seen in 2 of 2 runs"."""

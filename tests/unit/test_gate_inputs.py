@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from rotrace.commands import check, diff
 from rotrace.errors import BadInput
 from rotrace.events import FileEvent
 from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
-from rotrace.merge.combine import merge
+from rotrace.merge.combine import merge, merge_command
 from rotrace.record import TraceHeader
 from rotrace.report.view import View
 from tests.unit.factories import classify, event, written_trace
@@ -131,3 +132,34 @@ def test_a_write_rotrace_could_not_place_may_have_been_to_an_input(tmp_path: Pat
         tmp_path, "failed.json", bound._replace(result=-13), cwd="/srv/app"
     )  # refused: nothing written
     assert check([failed], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 1
+
+
+@pytest.mark.parametrize("how", ["removed", "moved away", "added"])
+def test_a_directory_or_a_glob_of_traces_is_an_input_in_every_name(tmp_path: Path, how: str) -> None:
+    """`check traces/` of a job's runs: the second run's command removed the first run's trace
+    (a violation in it), and `check` read the directory as it was left: the second run alone,
+    exit 0. Every name a directory or a glob stands for is an input, there or not; a run's
+    own trace is not (rotrace writes it once the command has run)."""
+    runs = tmp_path / "traces"
+    runs.mkdir()
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["/tmp"]\n')
+    first = _trace(runs, "a.json", event("/srv/app/out.txt"))
+    second = str(runs / "b.json")
+    ways = {
+        "removed": event(first, "delete", 0, syscall="unlink"),
+        "moved away": event(first, "rename", 0, target=f"{tmp_path}/kept", syscall="rename"),
+        "added": event(str(runs / "c.json")),  # a trace the gate would read too
+    }
+    _trace(runs, "b.json", ways[how], event(second))  # its own name (written by the command too)
+    if how != "added":
+        os.unlink(first)  # as the command left it
+    policy = str(tmp_path / "rotrace.toml")
+    for named in ([str(runs)], [f"{runs}/*.json"]):
+        with pytest.raises(BadInput, match=r"b\.json: the traced command wrote .*, one of the traces"):
+            check(named, [], policy, None, View(quiet=True))
+        with pytest.raises(BadInput, match=r"b\.json: the traced command wrote .*, one of the traces"):
+            merge_command(named, str(tmp_path / "merged.json"), [], None)
+    assert not (tmp_path / "merged.json").exists()
+    _trace(runs, "b.json", event(f"{tmp_path}/other.json"), event(second))  # not one of them
+    assert check([str(runs)], [], policy, None, View(quiet=True)) == (1 if how == "added" else 0)
+    assert merge_command([str(runs)], str(tmp_path / "merged.json"), [], None) == 0

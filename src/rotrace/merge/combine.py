@@ -15,14 +15,14 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from rotrace import __version__
 from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.export.mapping import PathMap
-from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
+from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard, InputSet
 from rotrace.merge.generalise import Family, Siblings
 from rotrace.output import TraceOutput
 from rotrace.pathnames import glob_regex, outermost, text_of
@@ -32,7 +32,7 @@ from rotrace.policy.mountpoints import SYSTEM_DIRS
 from rotrace.policy.verdict import Verdict
 from rotrace.record import Generalised, Source, TraceHeader, checkpoint_note
 from rotrace.report.quiet import counted
-from rotrace.tracefile import read_trace, trace_files
+from rotrace.tracefile import read_trace, trace_files, trace_sets
 
 GROUP_BY = re.compile(r"label:[^\s=]+|cwd|command")
 
@@ -285,10 +285,13 @@ def _events(path: str) -> Iterator[Verdict]:
     return iter(read_trace(path)[1])
 
 
-def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[str]) -> TraceHeader:
+def merge(
+    paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[str], sets: Sequence[InputSet] = ()
+) -> TraceHeader:
     """Write the merged trace of `paths` (one application's runs) to the file `out` ('-':
-    stdout); `notes` receives
-    what a person should know (names generalised, runs that disagree)."""
+    stdout); `notes` receives what a person should know (names generalised, runs that
+    disagree). `sets`: the directories and globs that named them (each name one of them stands
+    for is a run's trace, which no run's command may have written)."""
     where = PathMap(maps)
     names = _Names(where)
     headers = [read_trace(p)[0] for p in paths]
@@ -305,7 +308,8 @@ def merge(paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[s
     for run, path in enumerate(paths):  # pass 1: names
         names.guarded.add(where(headers[run].cwd))
         # a later run's command could have rewritten an earlier run's trace: a baseline made of it
-        guard = InputGuard([Input(other, "the trace", TRACE_ADVICE) for other in paths if other != path])
+        others = [Input(other, "the trace", TRACE_ADVICE) for other in paths if other != path]
+        guard = InputGuard(others, sets, own=path)
         for v in _events(path):
             e = v.event
             guard.check(e, path, False)
@@ -473,6 +477,7 @@ def _header(
 def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], group_by: str | None) -> int:
     """`rotrace merge`: exit 0, or 3 (BadInput) for traces that cannot be merged."""
     paths = trace_files(traces)
+    sets = [InputSet(arg, pattern, "the traces", TRACE_ADVICE) for arg, pattern in trace_sets(traces)]
     groups = grouped(paths, group_by, maps)
     if group_by is not None and group_by.startswith("label:") and list(groups) == [""]:
         print(safe_text(f"rotrace: note: no trace has the label {group_by[6:]}: one group"), file=sys.stderr)
@@ -493,7 +498,7 @@ def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], g
                 name = f"{slug}-{n}"
             taken.add(name)
             target = os.path.join(output, f"{name}.json")
-        merge(members, target, maps, notes)
+        merge(members, target, maps, notes, sets)
         shown = "stdout" if target == "-" else target
         print(safe_text(f"rotrace: merged {counted(len(members), 'trace')} into {shown}"), file=sys.stderr)
         for note in notes:
