@@ -263,15 +263,18 @@ def test_a_diff_pairs_a_temporary_directorys_tree_whatever_its_draw() -> None:
 def test_a_diff_pairs_mktemps_six_characters_after_a_prefix() -> None:
     """`mktemp data/cache.XXXXXX` (and node's fs.mkdtemp) left in the app's directory: six of
     [A-Za-z0-9], no digit one draw in three: two identical runs differed ("1 new violations").
-    Two words of six letters (`cache.Backup`, `cache.Config`) are no draw."""
+    Two words of six letters (`cache.Backup`, `cache.Config`) are no draw. Django saves an upload
+    beside one of its name as `NAME_` and seven of [A-Za-z0-9] (`hello_PLmxIMd.txt`)."""
     for a, b in (("cache.DMAsDv", "cache.a9kMtj"), ("cache.w5PuQC", "cache.kQzwRb"), ("x-TK7jl1", "x-xYzWvq"),
-                 ("tmp.k3XqP0aZ7m", "tmp.QqB7Lw2nXa"), ("cfg.aB3dEf.json", "cfg.Zx9QwE.json")):  # fmt: skip
+                 ("tmp.k3XqP0aZ7m", "tmp.QqB7Lw2nXa"), ("cfg.aB3dEf.json", "cfg.Zx9QwE.json"),
+                 ("hello_Gh3Gmfg.txt", "hello_PLmxIMd.txt")):  # fmt: skip
         old, new = classify(event(f"/srv/data/{a}")), classify(event(f"/srv/data/{b}"))
         diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
         assert diff.appeared == diff.disappeared == [], (a, b, diff)
     # words, and names with no prefix of a caller's: new writes
     for a, b in (("cache.Backup", "cache.Config"), ("config.apiKey", "config.dbConn"), ("apiKey", "sshKey"),
-                 ("admin1", "alice1"), ("user.admin1", "user.alice1")):  # fmt: skip
+                 ("admin1", "alice1"), ("user.admin1", "user.alice1"),
+                 ("user_JohnDoe.json", "user_JaneDoe.json"), ("db_Backup.sql", "db_Config.sql")):  # fmt: skip
         old, new = classify(event(f"/srv/data/{a}")), classify(event(f"/srv/data/{b}"))
         diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
         assert [c.path for c in diff.new_violations] == [f"/srv/data/{b}"], (a, b, diff)

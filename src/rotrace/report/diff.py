@@ -537,11 +537,11 @@ def _per_run(old: str, new: str, violation: bool = False) -> bool:
 
 
 # mktemp(1)'s and node's mkdtemp's draw: six to sixteen of [A-Za-z0-9] after the caller's
-# prefix, which ends in `.` or `-` (`cache.XXXXXX`, `x-XXXXXX`, `tmp.XXXXXXXXXX`), before a
-# suffix (`--suffix=.json`)
-_MKTEMP = Lazy(r"(?P<prefix>[^/]*[^/.-][-.])(?P<draw>[A-Za-z0-9]{6,16})(?P<suffix>\.[A-Za-z0-9]{1,8})?")
-# two words in camel case (`apiKey`, `dbConn`), a word and a number (`admin1`): no draw
-_CAMEL = Lazy(r"[a-z]+[A-Z][a-z]+|[A-Z]?[a-z]+[0-9]{1,2}")
+# prefix, which ends in `.`, `-` or `_` (`cache.XXXXXX`, `x-XXXXXX`, `tmp.XXXXXXXXXX`, Django's
+# upload saved beside one of its name, `hello_XXXXXXX.txt`), before a suffix (`--suffix=.json`)
+_MKTEMP = Lazy(r"(?P<prefix>[^/]*[^/._-][-._])(?P<draw>[A-Za-z0-9]{6,16})(?P<suffix>\.[A-Za-z0-9]{1,8})?")
+# two words in camel case (`apiKey`, `dbConn`, `JohnDoe`), a word and a number (`admin1`): no draw
+_CAMEL = Lazy(r"[A-Z]?[a-z]+[A-Z][a-z]+|[A-Z]?[a-z]+[0-9]{1,2}")
 
 
 def _mktemp_twins(old: str, new: str) -> bool:
