@@ -27,7 +27,7 @@ from rotrace.pathnames import is_under, outermost
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
-from rotrace.policy.scripts import program_arguments, python_module
+from rotrace.policy.scripts import modules_run, program_arguments
 from rotrace.policy.verdict import Classifier, Summary, Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
@@ -110,14 +110,13 @@ def _invoked(p: ProcessInfo, cwd: str, search: list[str]) -> str | None:
 
 
 def ran_names(header: TraceHeader) -> frozenset[str]:
-    """The names of the programs the run ran: each process's executable and #! script, and a
-    module Python ran (`python -m pip`: pip), as the settings they read are named for them."""
+    """The names of the programs the run ran: each process's executable and #! script, and the
+    modules Python ran (`python -m pip`: pip; `coverage run -m pytest`: pytest), as the settings
+    they read are named for them."""
     names: set[str] = set()
     for p in header.processes:
         names.update(os.path.basename(os.fsdecode(f)) for f in (p.exe, p.script) if f)
-        module = python_module(p.exe, p.cmdline)
-        if module:
-            names.add(module)
+        names.update(modules_run(p.exe, p.cmdline))
     return frozenset(names)
 
 

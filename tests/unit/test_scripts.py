@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rotrace.policy.scripts import program_arguments, python_module
+from rotrace.policy.scripts import modules_run, program_arguments, python_module
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,21 @@ def test_the_module_python_runs_is_read_from_its_options(
     exe: str, cmdline: list[str], module: str | None
 ) -> None:
     assert python_module(exe, cmdline) == module
+
+
+@pytest.mark.parametrize(
+    ("exe", "cmdline", "modules"),
+    [
+        ("/usr/bin/python3", ["python3", "-m", "pip", "list"], ["pip"]),
+        # a runner that runs a module in its own process: its settings (PYTEST_ADDOPTS) count
+        ("/v/bin/python", ["/v/bin/python", "/v/bin/coverage", "run", "-m", "pytest", "-q"], ["pytest"]),
+        ("/v/bin/python", ["python", "-m", "coverage", "run", "-m", "pytest"], ["coverage", "pytest"]),
+        ("/v/bin/python", ["python", "-m", "cProfile", "-m", "app.main"], ["cProfile", "app"]),
+        ("/v/bin/python", ["python", "app.py", "-m", "-x"], []),
+        ("/usr/bin/git", ["git", "commit", "-m", "pytest"], []),
+    ],
+)
+def test_the_modules_a_python_process_runs_include_a_runners(
+    exe: str, cmdline: list[str], modules: list[str]
+) -> None:
+    assert modules_run(exe, cmdline) == modules

@@ -10,6 +10,7 @@ argument that is no option may be the script: a program is never taken for data.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -112,6 +113,19 @@ def python_module(exe: bytes | str, cmdline: Sequence[str]) -> str | None:
     except _Unknown:
         return None
     return module.split(".")[0] if module else None
+
+
+def modules_run(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
+    """The modules a Python process may run, top packages: `-m`'s (`python_module`), and those
+    a runner it runs is given so, in the same process (`coverage run -m pytest`, `python -m
+    cProfile -m app`, `memray run -m app`)."""
+    first = python_module(exe, cmdline)
+    name = interpreter_name(exe, cmdline)
+    if name is None or not name.startswith(("python", "pypy")):
+        return []
+    pairs = itertools.pairwise(cmdline[1:])
+    given = [after for arg, after in pairs if arg in ("-m", "--module") and after[:1].isalpha()]
+    return list(dict.fromkeys([*([first] if first else []), *(m.split(".")[0] for m in given)]))
 
 
 def program_arguments(exe: bytes | str, cmdline: Sequence[str]) -> list[str]:
