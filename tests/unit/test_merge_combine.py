@@ -170,6 +170,23 @@ def test_a_directory_absent_before_some_runs_is_said_once_for_all_below_it(tmp_p
     assert said == ["/srv/app/.tox", "/srv/app/other"], notes
 
 
+def test_a_directory_absent_before_one_run_and_empty_before_the_other_is_no_question(tmp_path: Path) -> None:
+    """kombu's broker/ made by a cold run, there and empty before a warm one: the merge said it
+    "was absent before 1 and empty before 1 of 2 runs and was there (empty) before the others",
+    of no other run. Neither run found files there: a mount that starts empty is what both had."""
+    from rotrace.events import DirState
+
+    paths = []
+    for run, state in enumerate((DirState.ABSENT, DirState.EMPTY)):
+        header = TraceHeader(["app"], "/srv/app", 0, directories={b"/srv/app/broker": state})
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event("/srv/app/broker/1.msg"))))
+        paths.append(str(path))
+    notes: list[str] = []
+    merge(paths, str(tmp_path / "m.json"), [], notes)
+    assert not [n for n in notes if "/srv/app/broker" in n and "before" in n], notes
+
+
 def test_data_kept_from_one_run_to_the_next_stays_persistent_in_the_merge(tmp_path: Path) -> None:
     """A cold run made index/ and appended to index/log.seg; a warm one appended again, reading
     back what the first left. The warm trace alone planned index/ persistent; merged with the

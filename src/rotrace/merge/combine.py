@@ -402,7 +402,9 @@ def _header(
         if state == DirState.CONTENT and DirState.EMPTY in by_state:
             state = DirState.FILLED  # the runs' own files, from the tree they started from
         directories[os.fsencode(name)] = state
-        if len(by_state) > 1 and (DirState.ABSENT in by_state or state == DirState.FILLED):
+        # files in it before some runs, none before others: what a mount there must hold is in
+        # question (absent before one, empty before another: it holds nothing, as both had)
+        if len(by_state) > 1 and state in (DirState.CONTENT, DirState.FILLED):
             before = [
                 f"{s.value} before {len(by_state[s])}"
                 for s in (DirState.ABSENT, DirState.EMPTY)
