@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+from hypothesis import settings
 
 # The suite's commands run piped, as in CI, where a report is never wrapped. A terminal's width
 # in the environment wraps it: exported, or set by readline (which pytest imports as it starts,
@@ -15,6 +16,11 @@ import pytest
 for _width in ("COLUMNS", "LINES"):
     os.environ.pop(_width, None)
     os.unsetenv(_width)
+
+# Property tests assert behaviour, never time: hypothesis's default deadline (200 ms an example)
+# fails a correct example on a loaded machine (a CI runner, the system tier beside it).
+settings.register_profile("rotrace", deadline=None)
+settings.load_profile("rotrace")
 
 # What each tool a test needs is called in Debian's packages.
 PACKAGES = {"strace": "strace", "bwrap": "bubblewrap", "gcc": "gcc libc6-dev", "apparmor_parser": "apparmor"}
