@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from rotrace.events import DirState, FileEvent, ProcessInfo
@@ -313,6 +314,24 @@ def test_a_diff_pairs_pytests_bytecode_of_another_pid() -> None:
     diff = diff_traces(changes_of("/app", old), changes_of("/app", new))
     assert diff.appeared == [] and diff.disappeared == [], diff
     assert generalise("/app/version.2024") == "/app/version.2024"  # a number after no .pyc stays
+
+
+def test_a_diff_pairs_a_pid_of_four_digits_with_one_of_five_beside_a_draw() -> None:
+    """Scrapy's job file, `PID-UUID.json` made as `.PID-UUID.json.tmp`, renamed, removed: a pid
+    of five digits is folded with the uuid (`*-*.json`), one of four kept (`9958-*.json`), and
+    two identical runs differed by three writes. A word beside a draw is still a new name."""
+    home = "/root/.local/state/scrapy/job_files"
+
+    def job(pid: str) -> list[Verdict]:
+        name = f"{pid}-{uuid.uuid4().hex}.json"
+        return classify(event(f"{home}/.{name}.tmp"),
+                        event(f"{home}/.{name}.tmp", "rename", 0, target=f"{home}/{name}", syscall="rename"),
+                        event(f"{home}/{name}", "delete", 0, syscall="unlink"))  # fmt: skip
+
+    diff = diff_traces(changes_of("/app", job("9958")), changes_of("/app", job("10234")))
+    assert diff.appeared == [] and diff.disappeared == [], diff
+    diff = diff_traces(changes_of("/app", job("9958")), changes_of("/app", job("settings")))
+    assert diff.appeared != [], diff
 
 
 def test_a_path_that_is_not_a_place_is_never_allowed() -> None:

@@ -576,8 +576,10 @@ def _drawn(draw: str) -> bool:
 def _shows(head: str, middle: str) -> bool:
     """A name's part after `head` shows it drawn per run: its maker's prefix (tmp, .tmp,
     tmp_obj_, sem.), or a digit; with no head of the names' own, a digit and no word
-    (`_wordy`: `k3j_9x2a` beside `p0q_7zzb`, not `id_rsa_2` nor `db_pass1`)."""
-    if "tmp" in head.lower() or known_run_name(head + middle):
+    (`_wordy`: `k3j_9x2a` beside `p0q_7zzb`, not `id_rsa_2` nor `db_pass1`). A part folded to
+    `*` already is one (a pid of five digits in one run, `*-*.json`, four in the other:
+    `9958-*.json`)."""
+    if middle == "*" or "tmp" in head.lower() or known_run_name(head + middle):
         return True
     return _digit(middle) and (bool(head) or not _wordy(middle))
 
@@ -778,9 +780,26 @@ def _bare_draws(glob: str) -> Callable[[str], bool] | None:
 
 
 def _general(key: _Key) -> _Key:
-    """The key as a glob of per-run names (temporary names, pids...)."""
+    """The key as a glob of per-run names (temporary names, pids...), and in a name with a
+    per-run part each number too: what two runs' names of one form share (`9958-*.json` and
+    `*-*.json`, a pid of four digits in one, of five in the other, beside a uuid)."""
     op, path, target = key
-    return op, generalise(path), None if target is None else generalise(target)
+    return (
+        op,
+        _numbers_folded(generalise(path)),
+        None if target is None else _numbers_folded(generalise(target)),
+    )
+
+
+_NUMBER = Lazy(r"[0-9]+")
+
+
+def _numbers_folded(path: str) -> str:
+    if "*" not in path:
+        return path
+    return "/".join(
+        _NUMBER.sub("*", part).replace("**", "*") if "*" in part else part for part in path.split("/")
+    )
 
 
 def _folded(changes: list[Change]) -> list[Change]:
