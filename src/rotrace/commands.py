@@ -170,6 +170,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     """Classify one trace again; present it unless `view` is None (the pass before an update).
     `guard`: the files the check reads that the trace's command must not have written."""
     header, verdicts = _read(trace) if view is not None else read_trace(trace)
+    guard.check_run(header.remounted, trace)
     project = header.cwd or None
     allowlist = build_allowlist(allow, loaded, project=project)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
@@ -359,10 +360,10 @@ def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] 
 
 def diff(old: str, new: str, view: View) -> int:
     """`rotrace diff`: writes that appeared or disappeared between two saved traces."""
-    for trace in (old, new):
-        _read(trace)  # a checkpoint says it is one (the header only: the events stream)
+    headers = [_read(trace)[0] for trace in (old, new)]  # a checkpoint says it is one (the events stream)
     baseline = load_changes(old)
     guard = InputGuard([Input(old, "the baseline", BASELINE_ADVICE)])  # read after NEW's command ran
+    guard.check_run(headers[1].remounted, new)
     changes = load_changes(new, lambda e, merged: guard.check(e, new, merged))
     return compare(baseline, changes, view, err=False)
 

@@ -80,6 +80,21 @@ class InputGuard:
                     self._above.setdefault(os.fsencode(directory), given)
         self._texts = sorted((os.fsdecode(f), given) for f, given in self._files.items())
 
+    def check_run(self, remounted: list[str], trace: str) -> None:
+        """BadInput if `trace`'s command changed the mounts of rotrace's mount namespace
+        (TraceHeader.remounted): a file mounted over an input, or over a directory above one,
+        outlasts the run, and no write of it names the input (a bind as root: `mount --bind
+        /tmp/mine rotrace.toml`)."""
+        if not remounted or not (self._files or self._sets):
+            return
+        first: Input | InputSet = next(iter(self._files.values())) if self._files else self._sets[0][1]
+        raise BadInput(
+            f"{trace}: the traced command changed the mounts of rotrace's mount namespace"
+            f" ({', '.join(remounted)}), which outlast it: {first.what} {first.named} may be what it"
+            f" mounted there, and a gate that reads what the command may have written gates nothing;"
+            f" {first.advice}"
+        )
+
     def check(self, e: FileEvent, trace: str, merged: bool) -> None:
         """BadInput if this event of `trace` (a merged trace: `merged`) wrote an input."""
         if not e.write or e.op == "access" or e.failed or not (self._files or self._sets):

@@ -79,6 +79,10 @@ class TraceHeader:
     # the signal rotrace received that stopped the run (passed on to the command): the command's
     # end is that stop, which no write of its caused (the JSON has "stopped": "SIGTERM")
     stopped: str | None = None
+    # the calls by which the command changed the mounts of rotrace's mount namespace (mount,
+    # umount2, move_mount, pivot_root): they outlast it, and a name may reach another file than
+    # the one it wrote (a gate reading a file after the run: gate_inputs.py)
+    remounted: list[str] = field(default_factory=list)
     secrets: InitVar[Collection[str]] = ()  # values known to be secret (redact.secrets_in), masked anywhere
 
     def __post_init__(self, secrets: Collection[str]) -> None:

@@ -62,7 +62,7 @@ def header_json(header: TraceHeader) -> dict[str, Any]:
     out["generalised"] = [_generalised_out(g) for g in header.generalised]
     out["processes"] = [_process_json(p) for p in header.processes]
     out["directories"] = {os.fsdecode(d): s.value for d, s in sorted(header.directories.items())}
-    for merged in ("sources", "generalised"):  # a merged trace's only
+    for merged in ("sources", "generalised", "remounted"):  # a merged trace's only, or rare
         if not out[merged]:
             del out[merged]
     for run in (out, *out.get("sources", ())):
@@ -350,6 +350,7 @@ def _header(data: dict[str, Any]) -> TraceHeader:
         checkpoint=checkpoint,
         let_go=let_go,
         stopped=_named(data, "stopped", _SIGNAL, None),
+        remounted=list(_strings(data, "remounted", [])),
     )
 
 

@@ -5,9 +5,13 @@ forgery and said "no change". The trace shows the write, and the gate refuses it
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.support.places import srv_dir
 from tests.support.tracing import PY
@@ -55,3 +59,37 @@ def test_diff_refuses_a_run_that_rewrote_its_baseline() -> None:
         assert clean.returncode == 1, clean.stderr
         gated = _rotrace(app, "diff", "clean.json", "kept.json")
         assert gated.returncode == 1 and "evil.pth" in gated.stdout, (gated.stdout, gated.stderr)
+
+
+MOUNTS_OVER_POLICY = """
+printf 'version = 1\\nallow = ["/"]\\n' > /tmp/rotrace-mine.toml
+{unshare} mount --bind /tmp/rotrace-mine.toml rotrace.toml
+echo ran > out.txt
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="binds a file in rotrace's mount namespace: root's")
+@pytest.mark.parametrize("own_namespace", [False, True], ids=["rotrace-namespace", "user-namespace"])
+def test_check_refuses_a_run_that_mounted_over_the_policy(own_namespace: bool) -> None:
+    """A command run as root bound its own file (`allow = ["/"]`) over the committed policy and
+    wrote outside it: the bind outlasted the run, no write named the policy, and `check` read
+    the bound file: exit 0. The trace says the command changed rotrace's mounts (`remounted`),
+    and the gate refuses it (3). In a user namespace of its own the bind reaches no file of
+    rotrace's namespace: the check reads the policy as committed."""
+    with srv_dir("rotrace-gate-") as app:
+        (app / "rotrace.toml").write_text('version = 1\nallow = ["/tmp"]\n')
+        script = MOUNTS_OVER_POLICY.format(unshare="unshare -Urm" if own_namespace else "")
+        rotrace = shlex.join(ROTRACE)
+        traced = f"{rotrace} run -q --json t.json -- sh -c {shlex.quote(script)}"
+        job = f"{traced}; {rotrace} check -q t.json; echo check=$?"
+        # the job in a mount namespace of its own (as a CI container is), which the bind dies with
+        proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", job], cwd=app,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        trace = json.loads((app / "t.json").read_text())
+        if own_namespace:
+            assert "remounted" not in trace and "check=1" in proc.stdout, (proc.stdout, proc.stderr)
+            return
+        assert trace["remounted"] == ["mount"], trace.get("warnings")
+        assert "check=3" in proc.stdout, (proc.stdout, proc.stderr)
+        assert "changed the mounts of rotrace's mount namespace (mount)" in proc.stderr
+        assert "the policy file" in proc.stderr

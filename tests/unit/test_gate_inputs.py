@@ -15,6 +15,7 @@ from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
 from rotrace.merge.combine import merge, merge_command
 from rotrace.record import TraceHeader
 from rotrace.report.view import View
+from rotrace.tracefile import read_trace
 from tests.unit.factories import classify, event, written_trace
 
 
@@ -163,3 +164,27 @@ def test_a_directory_or_a_glob_of_traces_is_an_input_in_every_name(tmp_path: Pat
     _trace(runs, "b.json", event(f"{tmp_path}/other.json"), event(second))  # not one of them
     assert check([str(runs)], [], policy, None, View(quiet=True)) == (1 if how == "added" else 0)
     assert merge_command([str(runs)], str(tmp_path / "merged.json"), [], None) == 0
+
+
+def test_a_run_that_changed_rotraces_mounts_is_refused_by_the_gates_that_read_a_file(tmp_path: Path) -> None:
+    """A bind over the policy (or the baseline, or another run's trace) outlasts the run and no
+    write names it: a trace whose command changed rotrace's mounts (`remounted`) is refused by
+    a gate that reads a file after it, and kept by one that reads none; a merge of it says so."""
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["/tmp"]\n')
+    policy = str(tmp_path / "rotrace.toml")
+    header = TraceHeader(["app"], str(tmp_path), 0, allowlist=["/tmp"], remounted=["mount", "umount2"])
+    mounted = tmp_path / "mounted.json"
+    mounted.write_text(written_trace(header, classify(event("/tmp/x"))))
+    plain = _trace(tmp_path, "plain.json", event("/tmp/x"))
+    refused = r"mounted\.json: the traced command changed the mounts of rotrace's mount namespace"
+    refused += r" \(mount, umount2\)"
+    with pytest.raises(BadInput, match=refused):
+        check([str(mounted)], [], policy, None, View(quiet=True))
+    with pytest.raises(BadInput, match=refused):
+        diff(plain, str(mounted), View(quiet=True))
+    with pytest.raises(BadInput, match=refused):
+        merge([plain, str(mounted)], str(tmp_path / "m.json"), [], [])
+    assert check([str(mounted)], ["/tmp"], None, None, View(quiet=True)) == 0  # reads no file of the run's
+    assert diff(str(mounted), plain, View(quiet=True)) == 0  # the baseline's own command: read before NEW's
+    merge([str(mounted)], str(tmp_path / "m.json"), [], [])
+    assert read_trace(str(tmp_path / "m.json"))[0].remounted == ["mount", "umount2"]

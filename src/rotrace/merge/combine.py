@@ -310,6 +310,7 @@ def merge(
         # a later run's command could have rewritten an earlier run's trace: a baseline made of it
         others = [Input(other, "the trace", TRACE_ADVICE) for other in paths if other != path]
         guard = InputGuard(others, sets, own=path)
+        guard.check_run(headers[run].remounted, path)
         for v in _events(path):
             e = v.event
             guard.check(e, path, False)
@@ -473,6 +474,7 @@ def _header(
         generalised=generalised,
         checkpoint=max(checkpoints) if checkpoints else None,  # not the end of every run either
         let_go=failed is None and all(h.let_go for h in headers),  # no run ended
+        remounted=sorted({call for h in headers for call in h.remounted}),
     )
 
 

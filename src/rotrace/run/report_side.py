@@ -121,6 +121,7 @@ def conclude(messages: Iterator[Message]) -> int:
             secrets=secrets_in(os.environ),
             let_go=result.let_go,
             stopped=signal_name(result.stopped_by),
+            remounted=list(result.remounted),
         )
         if output.replacing:  # a checkpoint is there: the final trace replaces it whole too
             try:

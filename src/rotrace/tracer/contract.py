@@ -48,3 +48,5 @@ class TraceResult(NamedTuple):
     landlock_abi: int | None = None  # the Landlock ABI the writes were enforced with
     let_go: bool = False  # run -p: the process was let go, still running (exit_code means nothing)
     stopped_by: int | None = None  # the signal rotrace received that stopped the run (signals.py)
+    # the calls by which traced processes changed the mounts of rotrace's mount namespace (loop.py)
+    remounted: tuple[str, ...] = ()

@@ -46,6 +46,17 @@ _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
 
+_REMOUNTS = frozenset({"mount", "umount2", "move_mount", "pivot_root"})  # attach, detach, move
+
+
+def _mounts_reach_ours(tid: int) -> bool:
+    """Whether a mount a tracee makes may reach rotrace's mount namespace: it is in rotrace's
+    user namespace (a mount namespace owned by another is less privileged, and the kernel
+    makes its shared mounts slaves: none propagates back). Where it cannot be told, it may."""
+    theirs = procfs.user_namespace(tid)
+    return theirs is None or theirs == procfs.user_namespace(os.getpid())
+
+
 class _Thread:
     __slots__ = ("fs", "pending", "tgid")
 
@@ -116,6 +127,10 @@ class Tracer:
         self.started = False
         self.stops = 0
         self.warnings: list[str] = []
+        # the calls by which a traced process changed the mounts of rotrace's mount namespace, or
+        # of one that shares mounts with it (made in rotrace's user namespace: with shared
+        # propagation a mount there reaches rotrace's); they outlast the run (`_remounts`)
+        self.remounted: set[str] = set()
         self._warned: set[str] = set()
         self.processes: list[ProcessInfo] = []
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
@@ -298,6 +313,8 @@ class Tracer:
             pending.op = pending.spec.op
             pending.path = Loc(b"", b"", seen=name) if name else Loc.unread()
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
+            if result == 0 and pending.spec.name in _REMOUNTS and _mounts_reach_ours(tid):
+                self.remounted.add(pending.spec.name)
             self.dircache.contexts_changed()
             self.dircache.release(tid)
             self._context(thread, pending, -1)

@@ -131,6 +131,7 @@ def trace_command(
         tracer.directories.states,
         ruleset.abi if ruleset and options.writable is not None else None,
         stopped_by=relay.stopped_by,
+        remounted=tuple(sorted(tracer.remounted)),
     )
 
 
@@ -222,4 +223,5 @@ def attach_process(
         killed_by, code = None, 0
         tracer.warnings.append(f"rotrace let pid {pid} go when it was signalled: the process goes on running")
     return TraceResult(pid, code, killed_by, False, tracer.stops, tracer.warnings, tracer.processes,
-                       tracer.directories.states, let_go=let_go)  # fmt: skip
+                       tracer.directories.states, let_go=let_go,
+                       remounted=tuple(sorted(tracer.remounted)))  # fmt: skip
