@@ -797,9 +797,19 @@ def _setter_spans(text: str) -> Iterable[tuple[int, int]]:
                 yield span
 
 
+# an option's or a setting's name and `=`, before a value that is a command line:
+# `--rsh=sshpass -p X ssh`, git's `core.sshCommand=...`, ssh's `ProxyCommand=...`
+_COMMAND_VALUE = Lazy(r"-{0,2}[A-Za-z][\w.-]*=(?=\S+\s+\S)")
+
+
 def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
     """The secrets a script's words hold by their place (`sh -c 'curl -u user:pass ...'`), and
-    those of the scripts quoted in it (`ssh host "sh -c '...'"`), down to `depth`."""
+    those of the scripts quoted in it (`ssh host "sh -c '...'"`) or given as an option's value
+    (`rsync --rsh="sshpass -p X ssh"`), down to `depth`."""
+    named = _COMMAND_VALUE.match(text)
+    if named is not None and depth > 1:
+        for a, b in _script_spans(text[named.end() :], depth - 1):
+            yield named.end() + a, named.end() + b
     words = [(m.start(), *_unquoted(m.group())) for m in _SHELL_WORD.finditer(text) if m.group() != "\\\n"]
     for i, offset in _command_masks([w for _, w, _ in words]).items():
         start, word, where = words[i]
