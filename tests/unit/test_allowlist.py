@@ -12,6 +12,7 @@ from rotrace.errors import BadInput, BadOption
 from rotrace.policy.allowlist import (
     Allowlist,
     build_allowlist,
+    enforceable,
     escape_glob,
     load_policy,
     load_policy_file,
@@ -192,3 +193,18 @@ def test_only_the_default_entries_the_user_did_not_name_are_implicit(tmp_path: P
     assert "/dev/pts" not in build_allowlist([], load_policy(str(tmp_path / "p.toml"))).implicit
     (tmp_path / "p.toml").write_text("defaults = false")
     assert not build_allowlist([], load_policy(str(tmp_path / "p.toml"))).implicit
+
+
+def test_a_glob_of_a_directory_and_all_below_it_is_enforced_as_that_directory(tmp_path: Path) -> None:
+    """`--enforce` with `DIR/**` granted a Landlock rule to each file and directory below DIR, one
+    walk of them all (`~/.pyenv/**`: seconds; `/tmp/**`, `/**`: minutes): a rule on DIR says the
+    same (it and everything below it, made later too)."""
+    for user in ("a", "b"):
+        (tmp_path / "home" / user / ".local" / "lib").mkdir(parents=True)
+        (tmp_path / "home" / user / ".local" / "lib" / "x.py").write_text("")
+    grants = enforceable(Allowlist([f"{tmp_path}/home/*/.local/**", f"{tmp_path}/home/a/**"]))
+    assert grants.paths == (f"{tmp_path}/home/a/.local", f"{tmp_path}/home/b/.local", f"{tmp_path}/home/a")
+    assert enforceable(Allowlist([f"{tmp_path}/home/*/.local/*"])).paths == (
+        f"{tmp_path}/home/a/.local/lib",
+        f"{tmp_path}/home/b/.local/lib",
+    )

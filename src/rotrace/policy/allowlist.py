@@ -312,7 +312,11 @@ def enforceable(allowlist: Allowlist) -> Grants:
         if rule.is_glob and not rule.is_exact:
             from wcmatch import glob
 
-            found = glob.glob(rule.pattern, flags=glob.GLOBSTAR | glob.DOTGLOB)
+            # `DIR/**` is DIR and everything below it: a rule on each DIR, not on each file below
+            # (one walk of every file there, seconds to minutes: `~/.pyenv/**`, `/tmp/**`)
+            whole = rule.pattern.endswith("/**")
+            pattern = (rule.pattern[:-3] or "/") if whole else rule.pattern
+            found = glob.glob(pattern, flags=glob.GLOBSTAR | glob.DOTGLOB)
             if not found:
                 raise BadInput(
                     f"--enforce: the glob {rule.pattern!r} matches nothing that exists now, and a"
