@@ -629,6 +629,26 @@ CONFINED = pytest.mark.parametrize(
 
 @pytest.mark.needs("bwrap")
 @CONFINED
+def test_a_confined_run_compares_with_a_baseline_where_rotrace_is_installed_in_an_allowed_place(
+    confined: list[str], work: Path
+) -> None:
+    """rotrace installed where the command may write (a CI clone under /tmp): `--baseline` is
+    read before the command starts, but by a module loaded then, after the run was sealed: the
+    run stopped (exit 5, "would be loaded from ... while the command runs")."""
+    site = portable_site(work / "site")
+    env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(work)}
+    command = ["--", "/bin/sh", "-c", "echo ran > out.txt"]
+    runs = [["run", "-q", "--allow", str(work), "--json", "base.json", *command],
+            ["run", "-q", *confined, "--allow", str(work), "--baseline", "base.json", *command]]  # fmt: skip
+    for args in runs:
+        proc = subprocess.run([NON_ROOT_PYTHON, "-m", "rotrace", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    assert (work / "out.txt").read_text() == "ran\n"
+
+
+@pytest.mark.needs("bwrap")
+@CONFINED
 def test_a_module_planted_in_the_project_run_from_does_not_run_in_rotrace(
     confined: list[str], work: Path
 ) -> None:

@@ -71,6 +71,7 @@ TRACER_MODULES: tuple[str, ...] = (
     "rotrace.tracer.linux.registers",  # (a refused call's result is set in the registers)
     "rotrace.policy.inherited",
     "rotrace.pipeline",
+    "rotrace.report.diff",  # (--baseline: read before the command starts, pipeline.load_changes)
     "rotrace.sandbox.bwrap",
     "rotrace.errors",
     "select",
