@@ -257,6 +257,25 @@ def test_map_rewrites_the_build_steps_directories_in_every_export() -> None:
     ]
 
 
+def test_map_writes_the_notes_for_the_image() -> None:
+    """Traced from a checkout under /var/tmp, mapped to /app: the notes spoke of the checkout,
+    and said that the working directory, in a scratch place, would be hidden by the plan, of a
+    plan that mounts nothing there."""
+    from rotrace.policy.mounts import plan_mounts
+    from tests.unit.factories import classify, event
+
+    app = "/var/tmp/ci/app"
+    verdicts = classify(event(f"{app}/data", "mkdir", 0), event(f"{app}/data/out.txt"))
+    here = plan_mounts(verdicts, app, {})
+    assert any("the working directory /var/tmp/ci/app is inside" in n for n in here.notes), here.notes
+    mapped = PathMap([parse_map(f"{app}=/app")]).plan(here)
+    assert mapped.mounts == ["/app/data"] and mapped.notes, mapped
+    assert not any(app in n or "working directory" in n for n in mapped.notes), mapped.notes
+    assert any("/app/data" in n for n in mapped.notes), mapped.notes
+    elsewhere = PathMap([parse_map("/var/tmp/ci/app2=/app")]).plan(here)  # not the app's: said as it was
+    assert elsewhere.notes == here.notes
+
+
 @pytest.mark.parametrize("bad", ["app=/app", "/app", "/app=", "=/app"])
 def test_map_that_is_not_two_absolute_paths_is_a_usage_error(bad: str) -> None:
     with pytest.raises(BadOption, match="HOST=IMAGE"):

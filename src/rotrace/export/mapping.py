@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable
 
 from rotrace.errors import BadOption
@@ -40,6 +41,8 @@ class PathMap:
         if not self.pairs:
             return plan
         blocked = [dataclasses.replace(b, point=self(b.point), path=self(b.path)) for b in plan.blocked]
+        # the application in a scratch place here, put elsewhere in the image: nothing hides it
+        moot = {note for path, note in plan.scratch_app if self(path) != path}
         build = [
             step._replace(directories=tuple(map(self, step.directories)), python=self(step.python))
             for step in plan.build
@@ -55,4 +58,19 @@ class PathMap:
             build=build,
             created=list(dict.fromkeys(map(self, plan.created))),
             unmet=list(dict.fromkeys(map(self, plan.unmet))),
+            notes=[self.text(note) for note in plan.notes if note not in moot],
+            scratch_app=[],
         )
+
+    def text(self, text: str) -> str:
+        """A note with each path under a HOST written under its IMAGE, in one pass (a path ends
+        at a blank, a quote, `:`, `,`, `;` or `)`)."""
+        if not self.pairs:
+            return text
+        images = dict(self.pairs)
+        hosts = "|".join(re.escape(host) for host, _image in self.pairs)  # the longest first
+
+        def image(found: re.Match[str]) -> str:
+            return images[found.group()]
+
+        return re.sub(rf"(?:{hosts})(?=[/\s'`\":,;)]|$)", image, text)

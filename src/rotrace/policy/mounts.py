@@ -161,6 +161,9 @@ class MountPlan:
     # check fails under any plan (a note says where the command then goes)
     unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
+    # of `notes`, those on the application found in a scratch place: (the path they name, the
+    # note), which no longer hold where --map puts that path elsewhere (export/mapping.py)
+    scratch_app: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _on(path: str, mounts: Iterable[str]) -> bool:
@@ -1769,6 +1772,7 @@ class MountPlanner:
             seeded=seeded,
             unmet=[p.point for p, _ in self._unmet_checks()],
             notes=[*self._notes(mounts, fallback), *kept_notes, *self._held_config_notes()],
+            scratch_app=self._scratch_app(),
         )
 
     def _held_config_notes(self) -> list[str]:
@@ -1923,26 +1927,31 @@ class MountPlanner:
                 found[(kind, there, here)] = (count + made, example)
         return found
 
-    def _notes(self, mounts: list[str], fallback: str | None) -> list[str]:
-        notes = []
+    def _scratch_app(self) -> list[tuple[str, str]]:
+        """The notes on the application found in a scratch place, each with the path it names."""
+        found = []
         cwd = self._planner.cwd
         inside = scratch_of(cwd) if cwd else None
         # said where the command wrote there: allowed here as a scratch place, and a tmpfs the
         # plan would make there for the writes beside the app would hide it
         if inside is not None and any(is_under(d, inside) for d, _venv in self._placements):
-            notes.append(
+            found.append((cwd, (
                 f"the working directory {cwd} is inside {inside}, a scratch place a plan makes an empty"
                 " tmpfs when the command writes in it, which would hide the application; trace the app"
                 " from where the image installs it"
-            )
+            )))  # fmt: skip
         for scratch in SCRATCH:
             ran = sorted(p for p in self._planner.app if is_under(p, scratch))
             if ran and not (cwd and is_under(cwd, scratch)):
-                notes.append(
+                found.append((ran[0], (
                     f"the command ran {ran[0]}, inside {scratch}, a scratch place a plan makes an empty"
                     f" tmpfs: the plan does not mount {scratch} (it would hide it); install the app where"
                     " the image keeps it"
-                )
+                )))  # fmt: skip
+        return found
+
+    def _notes(self, mounts: list[str], fallback: str | None) -> list[str]:
+        notes = [note for _path, note in self._scratch_app()]
         planner = self._planner
         made = [m for m in mounts if m not in SCRATCH and planner.made(m)]
         tried = [m for m in mounts if m not in SCRATCH and m not in made and m in planner.refused_mkdirs]
