@@ -163,20 +163,23 @@ def test_the_commands_own_stdout_is_not_a_place(outside: Path, tmp_path: Path) -
 
 def test_an_existing_fifo_or_device_is_not_forecast_to_fail(outside: Path, tmp_path: Path) -> None:
     """Opening an existing FIFO for writing (O_CREAT and O_TRUNC too) needs no writable
-    filesystem: the forecast says ok, and the read-only sandbox agrees."""
+    filesystem, nor does checking it may be written (access W_OK, EROFS for a regular file, a
+    directory or a link alone): the forecast says ok, and the read-only sandbox agrees."""
     os.mkfifo(outside / "fifo")
     code = f"""
         import os
+        assert os.access({str(outside / "fifo")!r}, os.W_OK)
         os.close(os.open({str(outside / "fifo")!r}, os.O_RDWR | os.O_CREAT | os.O_TRUNC))
         os.close(os.open("/dev/null", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
     """
     _, plain = _run(tmp_path, code)
-    fifo = [e for e in _writes(plain) if e["path"] == f"{outside}/fifo"]
-    assert fifo and fifo[0]["ro_forecast"] == "ok" and fifo[0]["errno"] is None
+    fifo = [(e["op"], e["ro_forecast"], e["errno"]) for e in _writes(plain) if e["path"] == f"{outside}/fifo"]
+    assert fifo == [("access", "ok", None), ("create", "ok", None)], fifo
     if shutil.which("bwrap"):
         _, sandboxed = _run(tmp_path, code, "--read-only", "--allow", str(tmp_path), "--keep-writes")
         outcomes = [(e["path"], e["errno"]) for e in _writes(sandboxed)]
-        assert outcomes == [(f"{outside}/fifo", None), ("/dev/null", None)]
+        assert outcomes == [(f"{outside}/fifo", None), (f"{outside}/fifo", None), ("/dev/null", None)]
+        assert sandboxed["summary"]["ro_failures"] == 0
 
 
 def test_o_path_with_o_creat_writes_nothing(outside: Path, tmp_path: Path) -> None:

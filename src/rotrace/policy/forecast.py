@@ -12,7 +12,8 @@ some writes fail with another errno first. Which part depends on the call:
 - calls on an existing file (chmod, utime, truncate, open without O_CREAT...) look the whole
   path up first: a missing file stays ENOENT.
 - opening an existing FIFO, device node or socket for writing needs no writable filesystem at
-  all (O_CREAT and O_TRUNC included: only a regular file is created or truncated).
+  all (O_CREAT and O_TRUNC included: only a regular file is created or truncated), nor does
+  checking it may be written (access W_OK: a client's check of a socket before it connects).
 - /dev and /proc are not the root filesystem: a container has its own (Docker: /dev and /dev/shm
   tmpfs, procfs), where writes go as they went here; but for the parts of /proc that Docker,
   and the read-only sandbox, mount read-only (/proc/sys...).
@@ -32,7 +33,9 @@ _LOOKUP_ERRNOS = frozenset({"ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG", "EBADF
 _OWN_FILESYSTEMS = (b"/dev/", b"/proc/")
 # Read-only in a Docker container's /proc (its readonlyPaths) and in the read-only sandbox.
 PROC_READ_ONLY = (b"/proc/bus", b"/proc/fs", b"/proc/irq", b"/proc/sys", b"/proc/sysrq-trigger")
-_OPENS = frozenset({"open", "create", "truncate"})
+# opens, and checks of writability (access W_OK: EROFS only for a regular file, a directory or
+# a symbolic link, fs/open.c)
+_OPENS = frozenset({"open", "create", "truncate", "access"})
 # Calls that make a name: a lookup error comes from the path to it (the parent), before the
 # filesystem is checked for writing; only removing or renaming looks the last name up after.
 _MAKERS = frozenset({"create", "mkdir", "symlink", "mknod", "link"})
