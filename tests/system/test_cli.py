@@ -3,6 +3,7 @@ and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -182,15 +184,34 @@ def test_bad_trace_and_policy_content(tmp_path: Path) -> None:
 
 
 @pytest.mark.needs("strace")
-def test_ptrace_refused_because_already_traced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [[], ["--enforce"]], ids=["plain", "enforce"])
+def test_ptrace_refused_because_already_traced(tmp_path: Path, mode: list[str]) -> None:
     """Under `strace -f`, rotrace's child is already traced, so PTRACE_SEIZE is refused: the
-    message names the tracer that holds it, not a container policy."""
+    message names the tracer that holds it, not a container policy. A confined run loads
+    python-ptrace before the command starts, which typed the C library's ptrace as unsigned:
+    the refusal read as a result, and the command ran untraced ("no violations", exit 0)."""
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-o", "/dev/null", PY, "-m", "rotrace", "run", "--", "true"],
+        ["strace", "-f", "-qq", "-o", "/dev/null", PY, "-m", "rotrace", "run", *mode, "--", "true"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 4, proc.stderr
     assert "ptrace refused (EPERM)" in proc.stderr and "already traced by strace" in proc.stderr
+
+
+def test_a_refused_ptrace_request_raises_with_python_ptrace_loaded() -> None:
+    """python-ptrace types the C library's ptrace as it needs: rotrace's requests keep theirs."""
+    program = textwrap.dedent(
+        """
+        import os
+        from rotrace.tracer.linux import kernel, registers
+        try:
+            kernel.ptrace(kernel.PTRACE_CONT, os.getpid(), 0, 0)  # no tracee of this process's
+        except kernel.PtraceError as exc:
+            print("refused", exc.errno)
+        """
+    )
+    proc = subprocess.run([PY, "-c", program], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["refused", str(errno.ESRCH)], proc.stderr
     assert "SYS_PTRACE" not in proc.stderr and "Traceback" not in proc.stderr
 
 

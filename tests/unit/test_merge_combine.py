@@ -1168,3 +1168,28 @@ def test_a_key_of_more_names_than_are_kept_is_counted_by_what_the_run_left(tmp_p
     assert single.appeared == merged.appeared == [], (single, merged)
     single, merged = _diffs(tmp_path, runs, run(200000, left=1))
     assert single.new_violations and merged.new_violations, (single, merged)
+
+
+def test_two_atomic_saves_onto_one_file_leave_one_name(tmp_path: Path) -> None:
+    """Django's FileBasedCache saves its key twice in a run, each time mkstemp in the cache
+    directory then os.replace onto the key's file: two renames, one name left. Against a
+    merged baseline, the run's two (draw, key) pairs counted as two names left where the
+    baseline's runs left one: "+ rename tmpXXXXXXXX -> KEY.djcache", a new violation."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    key = "/srv/app/var/cache/6a56e6a0c4ba4c7df9666085587b9983.djcache"
+    runs = []
+    for draws in (("k3j_9x2a", "p0q_7zzb"), ("ab12cd34", "zz9_y8x7"), ("q1w2e3r4", "t5y6u7i8")):
+        events = []
+        for draw in draws:
+            temporary = f"/srv/app/var/cache/tmp{draw}"
+            events += [event(temporary), event(temporary, "rename", 0, target=key, syscall="rename")]
+        runs.append(events)
+    merged, paths = _merged_but_last(tmp_path, "app", runs)
+    diff = diff_traces(load_changes(merged), load_changes(paths[-1]))
+    assert diff.appeared == diff.disappeared == diff.became == [], diff
+    runs[-1].append(event("/srv/app/var/cache/tmpn3w_f1le", "rename", 0, target=f"{key}.2", syscall="rename"))
+    merged, paths = _merged_but_last(tmp_path, "app", runs)
+    diff = diff_traces(load_changes(merged), load_changes(paths[-1]))
+    assert [c.target for c in diff.appeared] == [f"{key}.2"], diff  # another file left: new

@@ -335,12 +335,16 @@ class Changes:
         (`_glob_form`): a rename's target too (mkstemp's draw renamed onto app-<pid>)."""
         return _glob_form(exact) if self.globs and "[" in exact else _run_name(exact)
 
-    def per_run(self, key: _Key, names: Iterable[tuple[str, str | None]]) -> dict[int, int]:
+    def per_run(
+        self, key: _Key, names: Iterable[tuple[str, str | None]], counted: set[tuple[int, str]] | None = None
+    ) -> dict[int, int]:
         """How many of `names` (folded under the trace's own `key`) each run left: a name once in
         each run it is in; a merged glob's, the most its runs wrote (`Generalised.most`), else
         (a name below one, an older merge) as many as its writes allow: each of its runs wrote
-        one at least, so a run holds at most its writes less one for each other run."""
+        one at least, so a run holds at most its writes less one for each other run. `counted`:
+        the (run, name) left that were counted already, under another key of the trace's."""
         found: dict[int, int] = {}
+        counted = set() if counted is None else counted  # a name left once, whatever put it there
         moved = key[0] == "rename"
         for name in names:
             bits, count = self.tally.get((key, name), (1, 1))
@@ -350,7 +354,9 @@ class Changes:
             most = self._most.get(left)
             each = (most if most is not None else max(1, count - len(runs) + 1)) if glob else 1
             for r in runs:
-                found[r] = found.get(r, 0) + each
+                if (r, left) not in counted:  # (two atomic saves onto one file: one name left)
+                    counted.add((r, left))
+                    found[r] = found.get(r, 0) + each
         return found
 
     @property
@@ -967,6 +973,7 @@ def _keyed(
     keyed: dict[_Key, Change] = {}
     lasting: dict[_Key, dict[tuple[str, str | None], bool]] = {}
     runs: dict[_Key, dict[int, int]] = {}
+    counted: dict[_Key, set[tuple[int, str]]] = {}  # the names each key's runs left, counted
     for (op, shown, shown_target), change in changes.by_key.items():
         exact, exact_target = changes.examples.get((op, shown, shown_target), (shown, shown_target))
         path, target = changes.compared(shown) or shown, changes.compared(shown_target)
@@ -1011,7 +1018,8 @@ def _keyed(
             # only where a key holds more (memory stays flat: `diff` of 10^5 names)
             if key in runs or names or changes.tally or len(held) > 1:
                 counts = runs.setdefault(key, {0: earlier} if earlier else {})
-                for run, n in changes.per_run((op, shown, shown_target), stay).items():
+                left_by = counted.setdefault(key, set())
+                for run, n in changes.per_run((op, shown, shown_target), stay, left_by).items():
                     counts[run] = counts.get(run, 0) + n
     return keyed, lasting, {key: max(counts.values()) for key, counts in runs.items()}
 

@@ -53,7 +53,7 @@ import struct
 from collections.abc import Callable, Iterable
 
 from rotrace.mountinfo import mount_points, unescape
-from rotrace.tracer.linux.kernel import libc
+from rotrace.tracer.linux.kernel import libc, own
 
 
 def _close_aside(fd: int) -> None:
@@ -121,7 +121,7 @@ class _Statx:
         self, call: Callable[[int, bytes, int, int], tuple[int, int, int, int, int, int] | None] | None = None
     ) -> None:
         self._buf = ctypes.create_string_buffer(256)
-        self._call = libc.statx
+        self._call = own("statx")
         self._call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
         self._fields = call
         self.mask = _STATX_TYPE | _STATX_INO | _STATX_MNT_ID_UNIQUE

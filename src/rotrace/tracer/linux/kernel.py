@@ -11,9 +11,23 @@ import os
 import stat
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ctypes import _NamedFuncPointer
+
 # The C library this Python is linked with (ptrace, prctl, process_vm_readv are in it).
 libc = ctypes.CDLL(None, use_errno=True)
-_ptrace = libc.ptrace
+
+
+def own(name: str) -> _NamedFuncPointer:
+    """A function of the C library that is this caller's alone to type: `libc.NAME` is one
+    object shared by every user of `libc` (python-ptrace, handed it by registers.py, sets
+    ptrace's result to an unsigned long, which made each failure read as 2**64-1: none raised,
+    the command untraced), `libc[NAME]` a new one."""
+    return libc[name]
+
+
+_ptrace = own("ptrace")
 _ptrace.restype = ctypes.c_long
 _ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 

@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 
-from rotrace.tracer.linux.kernel import libc
+from rotrace.tracer.linux.kernel import own
 
 # Syscall numbers are unified (>= 424) on every architecture.
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
@@ -42,7 +42,7 @@ NOT_COVERED = "chmod, chown, utime, extended attributes and inode flags"  # not 
 # ABI 6: what the domain may not reach outside itself.
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
-_syscall = libc.syscall
+_syscall = own("syscall")
 _syscall.restype = ctypes.c_long
 
 

@@ -16,14 +16,14 @@ import stat
 import sys
 from typing import NamedTuple
 
-from rotrace.tracer.linux.kernel import libc
+from rotrace.tracer.linux.kernel import own
 
 _OPENAT2 = 437  # the same number in every ABI rotrace runs on (the generic table: x86_64, aarch64)
 _RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
 
-_syscall = libc.syscall
+_syscall = own("syscall")
 _syscall.restype = ctypes.c_long
 
 
@@ -54,7 +54,7 @@ def open_no_magic(path: bytes, flags: int, dir_fd: int, resolve: int = 0) -> int
 
 
 _PROC_SUPER_MAGIC = 0x9FA0
-_fstatfs = libc.fstatfs
+_fstatfs = own("fstatfs")
 
 
 def on_procfs(fd: int) -> bool:
@@ -67,7 +67,7 @@ def on_procfs(fd: int) -> bool:
     return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder) == _PROC_SUPER_MAGIC
 
 
-_getdents64 = libc.getdents64
+_getdents64 = own("getdents64")
 _getdents64.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
 _getdents64.restype = ctypes.c_ssize_t
 _entries = ctypes.create_string_buffer(64)  # room for one entry: reading one is all it is for
@@ -110,7 +110,7 @@ def settle(path: bytes, identity: tuple[int, int]) -> bool:
     return (st.st_dev, st.st_ino) == identity
 
 
-_statx = libc.statx
+_statx = own("statx")
 _statx.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p)
 _STATX_MNT_ID, _AT_EMPTY_PATH = 0x1000, 0x1000
 _mount_buffer = ctypes.create_string_buffer(256)  # struct statx

@@ -7,14 +7,14 @@ import errno
 import os
 from collections.abc import Callable
 
-from rotrace.tracer.linux.kernel import WORD, PtraceError, libc, peekdata, word_bytes
+from rotrace.tracer.linux.kernel import WORD, PtraceError, own, peekdata, word_bytes
 
 
 class _IoVec(ctypes.Structure):
     _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
 
 
-_process_vm_readv = libc.process_vm_readv
+_process_vm_readv = own("process_vm_readv")
 _process_vm_readv.argtypes = (
     ctypes.c_int,
     ctypes.POINTER(_IoVec),
