@@ -797,15 +797,13 @@ def _general(key: _Key) -> _Key:
     )
 
 
-_NUMBER = Lazy(r"[0-9]+")
+_NUMBER = Lazy(r"[0-9*]*[0-9][0-9*]*")  # a number, and the `*`s beside it: one `*`
 
 
 def _numbers_folded(path: str) -> str:
     if "*" not in path:
         return path
-    return "/".join(
-        _NUMBER.sub("*", part).replace("**", "*") if "*" in part else part for part in path.split("/")
-    )
+    return "/".join(_NUMBER.sub("*", part) if "*" in part else part for part in path.split("/"))
 
 
 def _folded(changes: list[Change]) -> list[Change]:
