@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.as_user import invocation, site, work  # noqa: F401 - fixtures
 from tests.support.places import remove_left_in_tmp
-from tests.support.tracing import PY
+from tests.support.tracing import NON_ROOT_PYTHON, PY
 
 ROTRACE = [PY, "-m", "rotrace"]
 
@@ -434,3 +435,46 @@ def test_an_absolute_link_in_a_chroot_is_the_chroots(outside: Path, tmp_path: Pa
         assert status == 1
     finally:
         shutil.rmtree(host, ignore_errors=True)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_process_not_dumpable_is_unresolved_to_a_tracer_that_is_not_root(
+    site: Path,  # noqa: F811
+    work: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """A program that made itself not dumpable (ssh-agent's prctl) closes /proc/PID/{fd,cwd,mem}
+    to a tracer without CAP_SYS_PTRACE: its utimensat(fd, NULL) was a write at "" that "went
+    through", and the refusal of its memory turned the fast reading of every other process's
+    off for the rest of the run. Unresolved now, said why; the others placed as before. Root
+    places it."""
+    code = """
+        import ctypes, os, sys
+        child = os.fork()
+        if child == 0:
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+            fd = os.open(sys.argv[1] + "/closed.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.utime(fd)
+            os._exit(0)
+        os.waitpid(child, 0)
+        open(sys.argv[1] + "/open.txt", "w").write("y")
+    """
+    argv, env = invocation(user, site, work)
+    trace = work / "t.json"
+    python = PY if user == "root" else NON_ROOT_PYTHON
+    command = [python, "-c", textwrap.dedent(code), str(work)]
+    proc = subprocess.run([*argv, "run", "--allow", str(work), "--json", str(trace), "--", *command],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    data = json.loads(trace.read_text())
+    writes = [(e["syscall"], e["path"], e["unresolved"], e["allowed"]) for e in data["events"] if e["write"]]
+    assert ("openat", f"{work}/open.txt", False, True) in writes, writes
+    closed = [w for w in writes if w[1] != f"{work}/open.txt" and w[0] in ("openat", "utimensat")]
+    if user == "root":
+        assert closed == [("openat", f"{work}/closed.txt", False, True),
+                          ("utimensat", f"{work}/closed.txt", False, True)], writes  # fmt: skip
+        return
+    unplaced = [("openat", True, False), ("utimensat", True, False)]
+    assert [(w[0], w[2], w[3]) for w in closed] == unplaced, writes
+    assert data["summary"]["went_through"] == 0
+    assert any("not dumpable" in w for w in data["warnings"]), data["warnings"]
+    assert proc.returncode == 1, proc.stderr

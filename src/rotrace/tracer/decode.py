@@ -584,7 +584,10 @@ class Decoder:
         """The file a call on an fd acts on: placed, or unplaced (shown by what /proc says)
         where /proc names a file that is not there (a name it lost, another left)."""
         path = self._fd_path(fd)
-        return Loc.fixed(path) if path is not None else Loc(b"", b"", seen=resolve.fd_text(self._tid, fd))
+        if path is not None:
+            return Loc.fixed(path)
+        shown = resolve.fd_text(self._tid, fd)
+        return Loc(b"", b"", seen=shown) if shown is not None else Loc.unread()
 
     def decode(
         self, tid: int, tgid: int, table: SyscallTable, spec: Spec, args: tuple[int, ...]

@@ -181,7 +181,16 @@ class Tracer:
         if not pending.write and not self.decoder.all_opens:  # an open found to make nothing
             return
         exe = self.exe.get(thread.tgid, b"")
-        self.sink(pending.complete(thread.tgid, tid, exe, result))
+        event = pending.complete(thread.tgid, tid, exe, result)
+        if event.unresolved and "undumpable" not in self._warned and _closed_to_us(tid):
+            self._warn_once(
+                "undumpable",
+                f"pid {thread.tgid} is not dumpable (it runs a program its user may run but not read,"
+                " or made itself so, as ssh-agent does): /proc, where rotrace reads where a write"
+                " landed, is closed to a tracer that is not root, so its writes are unresolved (run"
+                " rotrace as root to place them)",
+            )
+        self.sink(event)
 
     # -- stops ----------------------------------------------------------------------------------
 
@@ -718,6 +727,18 @@ def exec_script(pid: int, exe: bytes, memory: MemoryReader, plain: bool = False)
     except Misplaced:  # by a way through /proc that rotrace cannot take for the process
         return None
     return found if found is not None and found != exe else None
+
+
+def _closed_to_us(pid: int) -> bool:
+    """Whether /proc refuses rotrace the links of a live process (not dumpable, to a tracer
+    without CAP_SYS_PTRACE)."""
+    try:
+        os.readlink(b"/proc/%d/cwd" % pid)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def readlink_exe(pid: int) -> bytes:

@@ -880,13 +880,16 @@ def fd_place(tid: int, fd: int, foreign: bool = False) -> Placed:
     return _place(link, magic, foreign)
 
 
-def fd_text(tid: int, fd: int) -> bytes:
+def fd_text(tid: int, fd: int) -> bytes | None:
     """What /proc says an fd of the tracee names, for a file `fd_place` cannot place (a name it
     lost, `... (deleted)` with another left; a name of another namespace): shown, never a
-    place. b"" for no file (a pipe, a socket)."""
+    place. b"" for no file (a pipe, a socket); None where /proc does not say (the fd gone, or
+    a process rotrace may not look into: one not dumpable, to a tracer that is not root)."""
     magic = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     link = _readlink(magic)
-    return link if link is not None and link.startswith(b"/") else b""
+    if link is None:
+        return None
+    return link if link.startswith(b"/") else b""
 
 
 def fd_path(tid: int, fd: int, foreign: bool = False) -> bytes | None:

@@ -54,14 +54,19 @@ class MemoryReader:
         self._remote = _IoVec(0, 0)
         self._use_mem = True
         self._use_readv = True
+        # processes whose memory the kernel closes to rotrace (not dumpable, to a tracer that is
+        # not root): each alone, until it execs; any other is read the fast way still
+        self._closed: set[int] = set()
 
     def _mem_fd(self, pid: int) -> int | None:
         fd = self._fds.get(pid)
         if fd is None:
+            if pid in self._closed:
+                return None
             try:
                 fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-            except PermissionError:  # a hardened kernel: stop trying, use the fallbacks
-                self._use_mem = False
+            except PermissionError:  # this process's memory closed to rotrace: the fallbacks
+                self._closed.add(pid)
                 return None
             except OSError:  # the process is gone
                 return None
@@ -72,6 +77,7 @@ class MemoryReader:
         return fd
 
     def forget(self, pid: int) -> None:
+        self._closed.discard(pid)  # (a new program: dumpable again, maybe)
         fd = self._fds.pop(pid, None)
         if fd is not None:
             os.close(fd)
@@ -102,8 +108,10 @@ class MemoryReader:
         n: int = _process_vm_readv(pid, self._local, 1, self._remote, 1, 0)
         if n < 0:
             err = ctypes.get_errno()
-            if err in (errno.EPERM, errno.ENOSYS):
+            if err == errno.ENOSYS:
                 self._use_readv = False
+            elif err == errno.EPERM:
+                self._closed.add(pid)
             return -err
         return n
 
@@ -113,11 +121,11 @@ class MemoryReader:
             data = self._pread(pid, addr, size)
             if data is not None:
                 return data
-        if self._use_readv:
+        if self._use_readv and pid not in self._closed:
             n = self._readv(pid, addr, size)
             if n > 0:
                 return ctypes.string_at(self._buf, n)
-            if n == 0 or self._use_readv:
+            if n == 0 or (self._use_readv and pid not in self._closed):
                 return None
         return self._peek(pid, addr, size)
 
