@@ -55,9 +55,11 @@ def test_harmless_failures_are_not_violations() -> None:
 def test_a_name_not_made_is_no_violation_wherever_it_was_to_be() -> None:
     """virtualenv's threads make its app-data directories with makedirs, racing: a mkdir that
     failed with ENOENT (or EEXIST) while another thread made the parent was unresolved, and a
-    violation in an allowed directory (2 runs in 4 exited 1). It made nothing, anywhere. A
-    refusal unresolved (EACCES: a policy's), a success unresolved, and a string the allowlist
-    does not allow (or that is no place) stay violations."""
+    violation in an allowed directory (2 runs in 4 exited 1). It made nothing, anywhere, and
+    fails alike under a read-only root, whatever string it passed (MLflow's mkdir("data"),
+    EEXIST, while a thread changed the cwd: `diff` of two identical runs said a violation
+    appeared), as a placed one outside the allowlist does. A refusal unresolved (EACCES: a
+    policy's) and a success unresolved stay violations."""
 
     def unresolved(result: int | str, path: str = "/srv/app/d") -> FileEvent:
         return event(path, "mkdir", result, syscall="mkdir")._replace(unresolved=True)
@@ -74,9 +76,11 @@ def test_a_name_not_made_is_no_violation_wherever_it_was_to_be() -> None:
     ]
     assert verdicts[3].unplaced and not verdicts[2].went_through
     outside = classify(
-        unresolved("ENOENT", "/srv/other/d"), unresolved("EEXIST", "/srv/app/../x"), allow=allow
+        unresolved("ENOENT", "/srv/other/d"), unresolved("EEXIST", "data"), unresolved(0, "data"), allow=allow
     )
-    assert [v.violation for v in outside] == [True, True]
+    assert [(v.violation, v.harmless) for v in outside] == [(False, True), (False, True), (True, False)]
+    placed = classify(event("/srv/other/d", "mkdir", "EEXIST", syscall="mkdir"), allow=allow)
+    assert [(v.violation, v.harmless) for v in placed] == [(False, True)]  # as a placed one
 
 
 def test_venv_created_during_the_trace_and_harmless_venv_writes() -> None:

@@ -368,15 +368,11 @@ class Classifier:
         database, only_read = (True, True) if only_read else self._database(event)
         if only_read:
             return Verdict(event, True, venv, ro, READ_ONLY_DATABASE, harmless=True)
-        if (
-            event.unresolved
-            and event.op in _MAKERS
-            and event.errno in _NOT_MADE
-            and self.permits(event._replace(unresolved=False))  # the string it passed, as a place
-        ):
+        if event.unresolved and event.op in _MAKERS and event.errno in _NOT_MADE:
             # a name not made, wherever it was to be (its parent was missing, or the name there:
-            # makedirs' threads racing to make them), by a string the allowlist allows: a failure
-            # the run meets anyway, not a violation (any other string stays one)
+            # makedirs' threads racing to make them, a cwd another thread changed meanwhile):
+            # nothing written, and the same failure under a read-only root (the lookup fails
+            # before the filesystem is asked to write), not a violation
             return Verdict(event, True, venv, ro, None, harmless=True)
         if event.op == "access" and event.failed and event.errno != "EROFS" and not event.unresolved:
             # a check of writability that failed here fails under a read-only root too: the

@@ -45,6 +45,10 @@ class Change:
 
     @property
     def directory(self) -> str:
+        """Where the change is shown: its directory; for a write rotrace could not place, the
+        group of those (its name is only the string the command passed)."""
+        if self.path.startswith(UNRESOLVED):
+            return UNRESOLVED
         return os.path.dirname(self.path) or "/"
 
     def absorb(self, other: Change) -> None:
@@ -1031,7 +1035,10 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
     for directory, group in groupby(
         sorted(changes, key=lambda c: (c.directory, c.path)), key=lambda c: c.directory
     ):
-        console.print(Text(f"  {safe_text(directory.rstrip('/'))}/", style="dim"))
+        if directory == UNRESOLVED:
+            console.print(Text("  not placed (each by the string the command passed):", style="dim"))
+        else:
+            console.print(Text(f"  {safe_text(directory.rstrip('/'))}/", style="dim"))
         for c in group:
             name = c.path[len(directory) :].lstrip("/") or c.path
             moved = f" -> {safe_text(c.target)}" if c.target is not None else ""
