@@ -1194,3 +1194,28 @@ def test_two_atomic_saves_onto_one_file_leave_one_name(tmp_path: Path) -> None:
     diff = diff_traces(load_changes(merged), load_changes(paths[-1]))
     (appeared,) = diff.appeared  # another file left: a new write
     assert appeared.op == "rename" and (appeared.target or "").endswith(".djcache.2"), diff
+
+
+def test_a_place_in_a_directory_a_run_made_never_held_what_the_image_ships(tmp_path: Path) -> None:
+    """MLflow's file store: a cold run made store/ and an experiment in it; a warm run, after
+    an untraced cold run, wrote into that run's experiment (store/ID, which held files before
+    it). Merged, the plan mounted store/ and said store/ID "held files before the run: an empty
+    mount over it would hide them" (not mountable, exit 1): what a run found in a directory a
+    run made, an earlier run left there, however deep; no image ships it."""
+    from rotrace.events import DirState
+
+    app = tmp_path / "app"
+    (app / "store" / "835474096051758127").mkdir(parents=True)
+    store, old, new = f"{app}/store", f"{app}/store/835474096051758127", f"{app}/store/111111111111111111"
+    cold = (
+        [event(store, "mkdir", 0, syscall="mkdir"), event(new, "mkdir", 0, syscall="mkdir"),
+         event(f"{new}/meta.yaml")],
+        {store.encode(): DirState.ABSENT, new.encode(): DirState.ABSENT},
+    )  # fmt: skip
+    warm = (
+        [event(f"{old}/meta.yaml"), event(f"{old}/run1", "mkdir", 0, syscall="mkdir"),
+         event(f"{old}/run1/m")],
+        {store.encode(): DirState.CONTENT, old.encode(): DirState.CONTENT},
+    )  # fmt: skip
+    plan = _merged_plan(tmp_path, app, [cold, warm])
+    assert plan.mounts == [store] and plan.blocked == [], (plan.mounts, plan.blocked)

@@ -443,16 +443,18 @@ class _Planner:
         return self.refusal(directory) is None
 
     def held_content(self, directory: str) -> bool:
-        if self.made_by_command(directory):
-            return False
+        """Whether `directory` held files the image ships before a run wrote there: never one
+        in a directory the command made, however deep (what a run found there, an earlier run
+        left: an experiment's directory an untraced run made in a store a traced one made)."""
+        up = directory
+        while True:
+            if self.made_by_command(up):
+                return False
+            if (parent := os.path.dirname(up)) == up:
+                break
+            up = parent
         state = self.states.get(directory)
-        if state is None:  # not recorded (an older trace): what is there now, to be safe, where
-            # the run did not make a directory above it (nothing was below that before the run;
-            # what is there now, the run or a later one left)
-            up = directory
-            while up != (up := os.path.dirname(up)):
-                if self.made_by_command(up):
-                    return False
+        if state is None:  # not recorded (an older trace): what is there now, to be safe
             try:
                 return any(os.scandir(directory))
             except OSError:
