@@ -233,13 +233,15 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             program = program_name(e.exe) or "?"
             program = labels.get((program, e.pid), program)
             outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
-    # The directories a policy may allow: the mounts, and those that held files before the run
-    # (an allow rule hides nothing); never a venv, a system directory or above the application
-    places_to_allow = [*plan.mounts, *plan.persistent, *(b.point for b in plan.blocked if b.kind == "held")]
+    # The directories a policy may allow: the mounts, and those that held files before the run,
+    # kept (persistent: the read-only sandbox and a volume start with what they hold, where an
+    # empty mount would hide it); never a venv, a system directory or above the application
+    held = [b.point for b in plan.blocked if b.kind == "held"]
+    places_to_allow = [*plan.mounts, *plan.persistent, *held]
     mounts = [m for m in places_to_allow if any(is_under(p, m) for _, p in outside)]
     mounts = list(dict.fromkeys(mounts))
     result.wanted = [policyfile.project_entry(m, project) for m in mounts]
-    result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent]
+    result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent or m in held]
     places: dict[tuple[str, str], list[str]] = {}
     for program, path in outside:
         fix = max((m for m in mounts if is_under(path, m)), key=len, default=os.path.dirname(path) or path)

@@ -184,6 +184,25 @@ def test_a_policys_relative_persistent_place_is_the_traces_project_s(
     assert status == 0 and "cannot be made writable" not in err, err
 
 
+def test_update_keeps_a_directory_that_held_files_persistent(tmp_path: Path) -> None:
+    """A new upload beside earlier ones: `allowlist` refuses uploads/ (an empty mount would hide
+    them), and `check --update` added it as a plain entry: under `run --read-only --policy` an
+    empty tmpfs, the command saw none of the earlier files. Added as kept (persistent), it
+    starts with them."""
+    from rotrace.commands import check
+    from rotrace.policy.allowlist import load_policy
+
+    app = "/srv/app-with-uploads"  # (the directories' states are the trace's)
+    states = {app.encode(): DirState.CONTENT, f"{app}/uploads".encode(): DirState.CONTENT}
+    header = TraceHeader(["python3", "app.py"], app, 0, directories=states)
+    (tmp_path / "t.json").write_text(written_trace(header, classify(event(f"{app}/uploads/hello_x1.txt"))))
+    policy = tmp_path / "rotrace.toml"
+    policy.write_text("version = 1\nallow = []\n")
+    assert check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True), update=True) == 0
+    loaded = load_policy(str(policy))
+    assert loaded.allow == ["uploads"] and loaded.places(app) == [f"{app}/uploads"], policy.read_text()
+
+
 @pytest.mark.parametrize("how", ["create", "rename", "delete", "symlink", "moved-away-and-back"])
 def test_a_policy_the_traced_command_wrote_gates_nothing(
     tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
