@@ -20,6 +20,15 @@ from rotrace.tracer.signals import DEFAULT_GRACE
 EXIT_HELP = "\b\nExit status:\n" + "\n".join(f"  {status:<4} {meaning}" for status, meaning in EXIT_STATUSES)
 
 
+def _not_ours(path: str) -> bool:
+    """A directory there that another user owns and this one may not write."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return st.st_uid != os.geteuid() and not os.access(path, os.W_OK)
+
+
 def _a_number(value: float, option: str) -> float:
     """click's FloatRange lets NaN through (every comparison with it is false)."""
     if math.isnan(value):
@@ -241,6 +250,14 @@ def run(
             settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
             note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
             say(safe_text(note))
+        for name, value in sorted(loaded.env.items()):
+            # a place a plan names for a container's own /tmp, met on a shared machine: another's
+            if name not in unset and value.startswith("/") and _not_ours(value):
+                say(safe_text(
+                    f"rotrace: note: the policy's {name}={value} is a directory another user owns here,"
+                    " which the command may not write: the plan names it for a container's own /tmp;"
+                    f" on a shared machine set {name} to a place of this user's"
+                ))  # fmt: skip
         if loaded.relative and os.path.realpath(loaded.home) != os.path.realpath(os.getcwd()):
             # a plan written out of the project (`allowlist ... > ../plan.toml`): its relative
             # entries are read against where it is, which may be nowhere the command writes
