@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import signal
 import stat
@@ -147,6 +148,9 @@ class Tracer:
         # chroot... by a thread sharing them while the write ran makes its place unknown.
         self._ticks = 0
         self._moves: dict[int, _Moves] = {}  # by `_Thread.fs`
+        # a cwd and root of a process's own (a fork's, an unshare's): a key no other has had, not
+        # its pid, which a later process may be given while this one's record stays
+        self._own_fs = itertools.count(-1, -1)
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
         self._moves_any = _Moves()  # any process's: for paths through another's /proc links
         self._dumped: set[int] = set()  # processes whose core dump is recorded
@@ -332,7 +336,7 @@ class Tracer:
                 and result == 0
                 and (pending.flags or 0) & (_CLONE_FS | _CLONE_NEWNS)
             ):
-                thread.fs = tid  # a cwd and root of its own now
+                thread.fs = next(self._own_fs)  # a cwd and root of its own now
             return
         self._land(tid, thread, pending, result)
 
@@ -508,7 +512,7 @@ class Tracer:
         shares = kernel.same_fs(tid, child)  # clone(CLONE_FS): the same cwd and root
         if shares is None:  # no kcmp: a thread of the same process shares them
             shares = made.tgid == thread.tgid
-        made.fs = thread.fs if shares else child
+        made.fs = thread.fs if shares else next(self._own_fs)
         self._resume(tid, thread)
 
     def _on_exiting(self, tid: int) -> None:
