@@ -69,16 +69,21 @@ echo ran > out.txt
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="binds a file in rotrace's mount namespace: root's")
-@pytest.mark.parametrize("own_namespace", [False, True], ids=["rotrace-namespace", "user-namespace"])
-def test_check_refuses_a_run_that_mounted_over_the_policy(own_namespace: bool) -> None:
+@pytest.mark.parametrize(
+    "unshare", ["", "unshare -Urm", "unshare -m --propagation private"],
+    ids=["rotrace-namespace", "user-namespace", "private-namespace"],
+)  # fmt: skip
+def test_check_refuses_a_run_that_mounted_over_the_policy(unshare: str) -> None:
     """A command run as root bound its own file (`allow = ["/"]`) over the committed policy and
     wrote outside it: the bind outlasted the run, no write named the policy, and `check` read
     the bound file: exit 0. The trace says the command changed rotrace's mounts (`remounted`),
-    and the gate refuses it (3). In a user namespace of its own the bind reaches no file of
-    rotrace's namespace: the check reads the policy as committed."""
+    and the gate refuses it (3). In a namespace of its own (a user namespace's, or a private
+    one: bwrap, podman, a sandbox as root) the bind reaches no file of rotrace's namespace: the
+    check reads the policy as committed."""
+    own_namespace = bool(unshare)
     with srv_dir("rotrace-gate-") as app:
         (app / "rotrace.toml").write_text('version = 1\nallow = ["/tmp"]\n')
-        script = MOUNTS_OVER_POLICY.format(unshare="unshare -Urm" if own_namespace else "")
+        script = MOUNTS_OVER_POLICY.format(unshare=unshare)
         rotrace = shlex.join(ROTRACE)
         traced = f"{rotrace} run -q --json t.json -- sh -c {shlex.quote(script)}"
         job = f"{traced}; {rotrace} check -q t.json; echo check=$?"

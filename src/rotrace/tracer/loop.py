@@ -34,7 +34,15 @@ from rotrace.tracer.linux.syscall_info import (
     parse_exit,
     refuse,
 )
-from rotrace.tracer.resolve import AT_FDCWD, Misplaced, base_of, mount_changes, own_proc, resolve
+from rotrace.tracer.resolve import (
+    AT_FDCWD,
+    Misplaced,
+    base_of,
+    mount_changes,
+    mount_table_now,
+    own_proc,
+    resolve,
+)
 from rotrace.tracer.seccomp import RENAME_WHITEOUT, privileged
 from rotrace.tracer.syscalls import CLONE_UNTRACED, EVENT_FAMILIES, MOUNT_NAMES, SPECS, Spec
 
@@ -48,14 +56,6 @@ _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signa
 
 
 _REMOUNTS = frozenset({"mount", "umount2", "move_mount", "pivot_root"})  # attach, detach, move
-
-
-def _mounts_reach_ours(tid: int) -> bool:
-    """Whether a mount a tracee makes may reach rotrace's mount namespace: it is in rotrace's
-    user namespace (a mount namespace owned by another is less privileged, and the kernel
-    makes its shared mounts slaves: none propagates back). Where it cannot be told, it may."""
-    theirs = procfs.user_namespace(tid)
-    return theirs is None or theirs == procfs.user_namespace(os.getpid())
 
 
 class _Thread:
@@ -128,9 +128,9 @@ class Tracer:
         self.started = False
         self.stops = 0
         self.warnings: list[str] = []
-        # the calls by which a traced process changed the mounts of rotrace's mount namespace, or
-        # of one that shares mounts with it (made in rotrace's user namespace: with shared
-        # propagation a mount there reaches rotrace's); they outlast the run (`_remounts`)
+        # the calls by which a traced process changed the mounts of rotrace's mount namespace:
+        # its table changed while one ran (in that namespace, or propagated from another; a
+        # namespace of the command's own, private or a user namespace's, keeps its mounts)
         self.remounted: set[str] = set()
         self._warned: set[str] = set()
         self.processes: list[ProcessInfo] = []
@@ -229,6 +229,7 @@ class Tracer:
                 self.dircache.hold(tid)
                 table = self.tables[arch]
                 thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, None, None, False)
+                thread.pending.mounts = mount_table_now()  # (`_remounts`)
                 self._context(thread, thread.pending, 1)
             elif spec.family == "context":  # chdir, chroot, unshare...: caught again at its exit
                 if spec.name == "setns" or (spec.name == "unshare" and args[0] & _CLONE_NEWNS):
@@ -237,6 +238,8 @@ class Tracer:
                 table = self.tables[arch]
                 flags = args[0] & 0xFFFFFFFF if spec.name == "unshare" else None
                 thread.pending = Pending(spec, table, "context", Loc(b"", b""), None, flags, None, False)
+                if spec.name in _REMOUNTS:  # pivot_root
+                    thread.pending.mounts = mount_table_now()
                 self._context(thread, thread.pending, 1)
             elif spec.family == "fds":  # dup2, dup3: caught again at its exit
                 table = self.tables[arch]
@@ -326,8 +329,7 @@ class Tracer:
             pending.op = pending.spec.op
             pending.path = Loc(b"", b"", seen=name) if name else Loc.unread()
         if pending.op == "context":  # the tracee's cwd, root or namespace may have changed
-            if result == 0 and pending.spec.name in _REMOUNTS and _mounts_reach_ours(tid):
-                self.remounted.add(pending.spec.name)
+            self._remounts(pending)
             self.dircache.contexts_changed()
             self.dircache.release(tid)
             self._context(thread, pending, -1)
@@ -553,10 +555,17 @@ class Tracer:
             self._emit(tid, thread, thread.pending, None)
         self._forget(tid, thread)
 
+    def _remounts(self, pending: Pending) -> None:
+        """At the end of a call that may change mounts (its exit, or its thread gone inside
+        it): whether rotrace's mount table changed since its entry (`_REMOUNTS`)."""
+        if pending.spec.name in _REMOUNTS and mount_table_now() != pending.mounts:
+            self.remounted.add(pending.spec.name)
+
     def _forget(self, tid: int, thread: _Thread | None) -> None:
         """A thread that is no longer traced (gone, or let go)."""
         if thread is not None and thread.pending is not None and thread.pending.op in ("context", "fds"):
-            self._context(thread, thread.pending, -1)  # gone inside it: it may have taken effect
+            self._remounts(thread.pending)  # gone inside it: it may have taken effect
+            self._context(thread, thread.pending, -1)
             thread.pending = None
         self.decoder.memory.forget(tid)
         self.dircache.forget(tid)

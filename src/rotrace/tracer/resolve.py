@@ -860,6 +860,14 @@ def mount_changes() -> int:
     return _our_mounts.changes
 
 
+def mount_table_now() -> int:
+    """The count of changes of rotrace's mount table, looked at now (a poll of its mountinfo):
+    another at a mount call's exit says whether that call changed it (a mount propagates to
+    the namespaces it reaches within the call)."""
+    _our_mounts.looked()
+    return _our_mounts.changes
+
+
 class Placed(NamedTuple):
     """What an fd names (`fd_place`)."""
 

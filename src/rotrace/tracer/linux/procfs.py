@@ -132,15 +132,6 @@ def mount_ids() -> set[int]:
     return visible
 
 
-def user_namespace(pid: int) -> int | None:
-    """The user namespace of a process (its inode), which owns the mount namespaces it makes;
-    None if gone."""
-    try:
-        return os.stat(b"/proc/%d/ns/user" % pid).st_ino
-    except OSError:
-        return None
-
-
 def ipc_namespace(pid: int) -> int | None:
     """The IPC namespace of a process (its inode), whose message queues it makes; None if gone."""
     try:
