@@ -8,6 +8,8 @@ write's verdict (/tmp is allowed, and a checkout may sit there)."""
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import glob
 import os
 import re
 import stat
@@ -52,7 +54,7 @@ class InputSet:
     command is one the gate no longer reads: that run's verdict stands alone)."""
 
     named: str  # the argument as given
-    pattern: str  # the glob of the files it stands for (a directory's: DIR/*.json)
+    pattern: str  # the glob of the files it stands for, as Python's glob reads it (a directory's: DIR/*.json)
     what: str
     advice: str
 
@@ -62,13 +64,18 @@ class InputGuard:
     and the file it leads to now), or a directory above one of them renamed, removed or replaced
     (moved away, written, moved back), or a name a merged trace's glob stands for that is one of
     them, or any name a set of inputs stands for (`sets`; but `own`, the trace itself, which
-    rotrace writes once its command has run). `check` raises BadInput at the first such write."""
+    rotrace writes once its command has run), or a directory above a set renamed, removed or
+    replaced. `check` raises BadInput at the first such write."""
 
     def __init__(self, inputs: list[Input], sets: Sequence[InputSet] = (), own: str | None = None) -> None:
         self._files: dict[bytes, Input] = {}
-        self._above: dict[bytes, Input] = {}
+        self._above: dict[bytes, Input | InputSet] = {}
         self._sets = [(pattern, given) for given in sets for pattern in _absolute_globs(given.pattern)]
         self._own = _names_of(own) if own is not None else set()
+        for pattern, given_set in self._sets:  # the set's directory moved away: its names go too
+            head = _fixed_head(pattern)
+            for directory in (head, *_directories_above(head)):
+                self._above.setdefault(os.fsencode(directory), given_set)
         for given in inputs:
             _one_name(given)
             names = {os.path.abspath(given.named)}
@@ -122,9 +129,16 @@ class InputGuard:
         for raw in (e.path, e.target if e.op in ("rename", "link") else None):
             if raw is None:
                 continue
-            given = self._files.get(raw)
+            given: Input | InputSet | None = self._files.get(raw)
             if given is None and e.op in _MOVES:
                 given = self._above.get(raw)
+            if isinstance(given, InputSet):
+                raise BadInput(
+                    f"{trace}: the traced command moved, removed or replaced a directory that holds"
+                    f" {given.what} {given.named} stands for ({e.op} {os.fsdecode(raw)}, {e.syscall}): a"
+                    f" gate that reads what the command could change, remove or add gates nothing;"
+                    f" {given.advice}"
+                )
             if given is None and merged:
                 given = self._glob_of(raw)
             if given is not None:
@@ -177,26 +191,36 @@ def _names_of(path: str) -> set[bytes]:
 
 def _absolute_globs(pattern: str) -> list[str]:
     """A set's glob from the root, as given and through the real path of the directories
-    before the first name with a wildcard or an escape (a trace names each file by where its
-    command wrote it)."""
-    from wcmatch import glob  # only for a gate given a directory or a glob
-
+    before its first name with a wildcard (a trace names each file by where its command wrote
+    it)."""
     given = os.path.abspath(pattern)
-    parts = given.split("/")
-    fixed = 1
-    while fixed < len(parts) - 1 and not _WILD.search(parts[fixed]):
-        fixed += 1
+    head = _fixed_head(given)
     try:
-        real = glob.escape(os.path.realpath("/".join(parts[:fixed]) or "/"))
+        real = glob.escape(os.path.realpath(head))
     except (OSError, ValueError):
         return [given]
-    return list(dict.fromkeys([given, os.path.join(real, *parts[fixed:])]))
+    return list(dict.fromkeys([given, os.path.join(real, given[len(head) :].lstrip("/"))]))
 
 
-_WILD = re.compile(r"[*?\[\\]")
+def _fixed_head(pattern: str) -> str:
+    """The directories of an absolute glob before its first name with a wildcard."""
+    parts = pattern.split("/")
+    fixed = 1
+    while fixed < len(parts) - 1 and not glob.has_magic(parts[fixed]):
+        fixed += 1
+    return "/".join(parts[:fixed]) or "/"
 
 
 def _matches(name: str, pattern: str) -> bool:
-    from wcmatch import glob
-
-    return bool(glob.globmatch(name, pattern))
+    """Whether Python's glob, which found the gate's traces, stands for `name` by `pattern`: a
+    wildcard within one name, and a name starting with `.` only where the pattern's does."""
+    names, parts = name.split("/"), pattern.split("/")
+    if len(names) != len(parts):
+        return False
+    for part, wanted in zip(names, parts, strict=True):
+        if not glob.has_magic(wanted):
+            if part != wanted:
+                return False
+        elif (part.startswith(".") and not wanted.startswith(".")) or not fnmatch.fnmatchcase(part, wanted):
+            return False
+    return True

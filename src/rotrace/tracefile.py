@@ -630,10 +630,8 @@ def trace_sets(arguments: list[str]) -> list[tuple[str, str]]:
     the glob of the names it stands for: (argument, glob)."""
     sets = []
     for arg in arguments:
-        if os.path.isdir(arg):
-            from wcmatch import glob as wcglob  # as the gate matches names: gate_inputs.py
-
-            sets.append((arg, os.path.join(wcglob.escape(arg), "*.json")))
+        if os.path.isdir(arg):  # (as `trace_files` reads it: Python's glob, which the gate matches by)
+            sets.append((arg, os.path.join(glob.escape(arg), "*.json")))
         elif not os.path.exists(arg) and glob.has_magic(arg):
             sets.append((arg, arg))
     return sets

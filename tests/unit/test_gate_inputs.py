@@ -11,7 +11,7 @@ import pytest
 from rotrace.commands import check, diff
 from rotrace.errors import BadInput
 from rotrace.events import FileEvent
-from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard
+from rotrace.gate_inputs import TRACE_ADVICE, Input, InputGuard, InputSet
 from rotrace.merge.combine import merge, merge_command
 from rotrace.record import TraceHeader
 from rotrace.report.view import View
@@ -135,7 +135,7 @@ def test_a_write_rotrace_could_not_place_may_have_been_to_an_input(tmp_path: Pat
     assert check([failed], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 1
 
 
-@pytest.mark.parametrize("how", ["removed", "moved away", "added"])
+@pytest.mark.parametrize("how", ["removed", "moved away", "added", "directory moved away"])
 def test_a_directory_or_a_glob_of_traces_is_an_input_in_every_name(tmp_path: Path, how: str) -> None:
     """`check traces/` of a job's runs: the second run's command removed the first run's trace
     (a violation in it), and `check` read the directory as it was left: the second run alone,
@@ -150,15 +150,18 @@ def test_a_directory_or_a_glob_of_traces_is_an_input_in_every_name(tmp_path: Pat
         "removed": event(first, "delete", 0, syscall="unlink"),
         "moved away": event(first, "rename", 0, target=f"{tmp_path}/kept", syscall="rename"),
         "added": event(str(runs / "c.json")),  # a trace the gate would read too
+        # the directory moved away, a new one made, the run's own trace moved into it
+        "directory moved away": event(str(runs), "rename", 0, target=f"{tmp_path}/old", syscall="rename"),
     }
     _trace(runs, "b.json", ways[how], event(second))  # its own name (written by the command too)
     if how != "added":
         os.unlink(first)  # as the command left it
     policy = str(tmp_path / "rotrace.toml")
     for named in ([str(runs)], [f"{runs}/*.json"]):
-        with pytest.raises(BadInput, match=r"b\.json: the traced command wrote .*, one of the traces"):
+        refused = r"b\.json: the traced command (wrote .*, one of|moved, removed or replaced a directory)"
+        with pytest.raises(BadInput, match=refused):
             check(named, [], policy, None, View(quiet=True))
-        with pytest.raises(BadInput, match=r"b\.json: the traced command wrote .*, one of the traces"):
+        with pytest.raises(BadInput, match=refused):
             merge_command(named, str(tmp_path / "merged.json"), [], None)
     assert not (tmp_path / "merged.json").exists()
     _trace(runs, "b.json", event(f"{tmp_path}/other.json"), event(second))  # not one of them
@@ -188,3 +191,14 @@ def test_a_run_that_changed_rotraces_mounts_is_refused_by_the_gates_that_read_a_
     assert diff(str(mounted), plain, View(quiet=True)) == 0  # the baseline's own command: read before NEW's
     merge([str(mounted)], str(tmp_path / "m.json"), [], [])
     assert read_trace(str(tmp_path / "m.json"))[0].remounted == ["mount", "umount2"]
+
+
+def test_a_glob_of_traces_is_guarded_as_pythons_glob_expands_it(tmp_path: Path) -> None:
+    """`check 'runs/[^x]*.json'` read runs/x1.json (Python's glob: `[^x]` is `^` or `x`) while
+    the guard, another dialect, said `[^x]` is no x: x1.json removed by a later run passed."""
+    sets = [InputSet("runs/[^x]*.json", f"{tmp_path}/runs/[^x]*.json", "the traces", TRACE_ADVICE)]
+    guard = InputGuard([], sets)
+    with pytest.raises(BadInput, match="one of the traces"):
+        guard.check(event(f"{tmp_path}/runs/x1.json", "delete", 0, syscall="unlink"), "b.json", False)
+    guard.check(event(f"{tmp_path}/runs/a1.json", "delete", 0, syscall="unlink"), "b.json", False)  # not it
+    guard.check(event(f"{tmp_path}/runs/.x.json", "delete", 0, syscall="unlink"), "b.json", False)  # hidden
