@@ -802,6 +802,10 @@ def _setter_spans(text: str) -> Iterable[tuple[int, int]]:
 _COMMAND_VALUE = Lazy(r"-{0,2}[A-Za-z][\w.-]*=(?=\S+\s+\S)")
 
 
+# a short option's letters, the last one's value attached, before a blank: `-avzesshpass -p`
+_ATTACHED = Lazy(r"-[A-Za-z]{2,16}(?=\s+\S)")
+
+
 def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
     """The secrets a script's words hold by their place (`sh -c 'curl -u user:pass ...'`), and
     those of the scripts quoted in it (`ssh host "sh -c '...'"`) or given as an option's value
@@ -810,6 +814,12 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
     if named is not None and depth > 1:
         for a, b in _script_spans(text[named.end() :], depth - 1):
             yield named.end() + a, named.end() + b
+    elif depth > 1 and (attached := _ATTACHED.match(text)) is not None:
+        # an option cluster with a command line as its last option's value, `-e'sshpass -p X ssh'`
+        # (rsync -e, scp -S): where the options end is not written, so each place is tried
+        for at in range(2, attached.end()):
+            for a, b in _script_spans(text[at:], depth - 1):
+                yield at + a, at + b
     words = [(m.start(), *_unquoted(m.group())) for m in _SHELL_WORD.finditer(text) if m.group() != "\\\n"]
     for i, offset in _command_masks([w for _, w, _ in words]).items():
         start, word, where = words[i]

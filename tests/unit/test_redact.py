@@ -352,13 +352,18 @@ def test_a_script_given_as_one_argument_is_read_the_same_way(secret: str) -> Non
 @given(_ANY_VALUE.filter(lambda s: not s.startswith("-")))
 def test_a_command_line_given_as_an_options_value_is_read_as_a_script(secret: str) -> None:
     """`rsync -e 'sshpass -p X ssh'` was masked, the same command given as `--rsh=...`, git's
-    `-c core.sshCommand=...` or ssh's `-o ProxyCommand=...` was not."""
+    `-c core.sshCommand=...`, ssh's `-o ProxyCommand=...` or attached (`-e'...'`) was not."""
     command = f"sshpass -p {shlex.quote(secret)} ssh -l u"
     for argv in (
         ["rsync", f"--rsh={command}", "a", "h:b"],
         ["git", "-c", f"core.sshCommand={command}", "fetch"],
         ["scp", "-o", f"ProxyCommand={command} -W %h:%p", "a", "h:b"],
         ["sh", "-c", f"rsync --rsh={shlex.quote(command)} a h:b"],
+        # attached to a short option (`-e'...'`, an option cluster's last), as scripts write it
+        ["rsync", f"-e{command}", "a", "h:b"],
+        ["rsync", f"-avze{command}", "a", "h:b"],
+        ["scp", f"-S{command}", "a", "h:b"],
+        ["sh", "-c", f"rsync -e{shlex.quote(command)} a h:b"],
     ):
         out = redact_argv(argv)
         assert all(_clean(a) for a in out), (argv, out)
