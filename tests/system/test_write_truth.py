@@ -258,6 +258,15 @@ def test_an_open_for_reading_with_o_creat_of_a_file_there_writes_nothing(
     _, everything = _run(tmp_path, code, "--all-opens")  # `made` is there now
     opened = [(e["path"], e["write"], e["op"]) for e in everything["events"] if str(outside) in e["path"]]
     assert opened == [(lock, False, "open"), *[(made, False, "open")] * 2, (lock, False, "open")]
+    # with another thread (or process) sharing the fd table, which may put another file at the
+    # fd the call returned before rotrace reads it, nothing proves the open made nothing: a write
+    threaded = f"""
+        import os, threading
+        threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
+        os.close(os.open({lock!r}, os.O_RDONLY | os.O_CREAT, 0o644))
+    """
+    _, shared = _run(tmp_path, threaded)
+    assert [(e["path"], e["op"]) for e in _writes(shared)] == [(lock, "create")]
     (outside / "made").unlink()
     confined = [["--enforce"]] if _landlock() else []
     if shutil.which("bwrap"):

@@ -151,6 +151,8 @@ class Tracer:
         # a cwd and root of a process's own (a fork's, an unshare's): a key no other has had, not
         # its pid, which a later process may be given while this one's record stays
         self._own_fs = itertools.count(-1, -1)
+        # processes whose fd table another process shares (clone(CLONE_FILES)), or may
+        self._files_shared: set[int] = set()
         self._moves_everywhere = _Moves()  # pivot_root: every process's root and cwd
         self._moves_any = _Moves()  # any process's: for paths through another's /proc links
         self._dumped: set[int] = set()  # processes whose core dump is recorded
@@ -348,6 +350,12 @@ class Tracer:
         the same checks: a sibling's chdir meanwhile, a name on the way renamed."""
         if pending.op in ("rename", "delete"):  # its change is in inotify's queue by now; and it
             self.dircache.release(tid)  # changed no directory on its own paths' chains
+        if pending.there is not None and (
+            self.members.get(thread.tgid, 1) > 1 or thread.tgid in self._files_shared
+        ):
+            # another thread may put another file at the fd the call returned (close, then an
+            # open for reading: neither stopped) before it is read: no proof it made nothing
+            pending.there = None
         pending.resolve(self.decoder.memory, tid, result, self.dircache)
         if pending.op in ("rename", "delete"):
             self.dircache.renamed(tid)  # a change for the writes it overlapped, not for itself
@@ -515,6 +523,8 @@ class Tracer:
         if shares is None:  # no kcmp: a thread of the same process shares them
             shares = made.tgid == thread.tgid
         made.fs = thread.fs if shares else next(self._own_fs)
+        if made.tgid != thread.tgid and kernel.same_files(tid, child) is not False:  # clone(CLONE_FILES)
+            self._files_shared.update((made.tgid, thread.tgid))
         self._resume(tid, thread)
 
     def _on_exiting(self, tid: int) -> None:

@@ -149,7 +149,7 @@ def word_bytes(word: int) -> bytes:
 
 # kcmp(2), by machine: the tracer's own ABI (it compares two of its tracees' kernel objects).
 _KCMP = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
-_KCMP_FS = 3
+_KCMP_FILES, _KCMP_FS = 2, 3
 
 
 # open_by_handle_at(2), by machine: the tracer's own ABI (it opens a handle a tracee passed).
@@ -201,7 +201,16 @@ def same_fs(pid: int, other: int) -> bool | None:
     """Whether two threads share one fs_struct (their cwd and root: clone(CLONE_FS), which every
     thread of a process has unless it unshared it), by kcmp(2); None where it cannot tell (no
     kcmp in this kernel, either thread gone)."""
+    return _same(pid, other, _KCMP_FS)
+
+
+def same_files(pid: int, other: int) -> bool | None:
+    """Whether two threads share one fd table (clone(CLONE_FILES)), as `same_fs` tells."""
+    return _same(pid, other, _KCMP_FILES)
+
+
+def _same(pid: int, other: int, kind: int) -> bool | None:
     if _KCMP is None:
         return None
-    found = libc.syscall(_KCMP, pid, other, _KCMP_FS, 0, 0)
+    found = libc.syscall(_KCMP, pid, other, kind, 0, 0)
     return None if found < 0 else found == 0
