@@ -159,13 +159,16 @@ class TraceHeader:
         """(executable's name, pid) -> the script the kernel ran that interpreter for (a console
         script, `#!/usr/bin/env python3`), which names the process where people read it (`black
         123`, not `python3.11 123`; the JSON keeps the executable). A pid that ran two scripts
-        (merged runs) keeps its executable's name."""
-        found: dict[tuple[str, int], set[str]] = {}
+        (merged runs), or a script and then the interpreter alone (`poetry run python -m app`
+        exec'd in poetry's pid), keeps its executable's name: its events do not say which ran."""
+        found: dict[tuple[str, int], set[str | None]] = {}
         for p in self.processes:
-            if p.script:
-                name = os.fsdecode(os.path.basename(p.exe))
-                found.setdefault((name, p.pid), set()).add(os.fsdecode(os.path.basename(p.script)))
-        return {key: next(iter(names)) for key, names in found.items() if len(names) == 1}
+            name = os.fsdecode(os.path.basename(p.exe))
+            script = os.fsdecode(os.path.basename(p.script)) if p.script else None
+            found.setdefault((name, p.pid), set()).add(script)
+        return {
+            key: script for key, names in found.items() if len(names) == 1 and (script := next(iter(names)))
+        }
 
     @property
     def runs(self) -> int:

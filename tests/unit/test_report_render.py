@@ -123,3 +123,17 @@ def test_a_merged_traces_lines_each_stand_for_its_runs_writes(capsys: pytest.Cap
     err = capsys.readouterr().err
     assert sum(1 for line in err.splitlines() if line.strip().startswith("create ")) == 7, err
     assert "21 writes" in err and "more (-v lists them)" not in err, err
+
+
+def test_a_pid_that_exec_d_from_a_script_to_its_interpreter_is_named_by_the_interpreter() -> None:
+    """`poetry run python -m app`: poetry's console script exec's the venv's python in its own
+    pid, whose writes (the app's bytecode) were blamed on `poetry`: the events do not say which
+    image made them, so the pid is named by its executable, as for two scripts."""
+    from rotrace.events import ProcessInfo
+
+    py = b"/usr/bin/python3.11"
+    poetry = ProcessInfo(100, 1, 0, py, ("/usr/bin/python3.11", "/v/bin/poetry", "run"), b"/v/bin/poetry")
+    app = ProcessInfo(100, 1, 0, py, ("/app/.venv/bin/python", "-m", "app"))
+    tool = ProcessInfo(200, 1, 0, py, ("/usr/bin/python3.11", "/v/bin/black", "."), b"/v/bin/black")
+    header = TraceHeader(["poetry", "run", "python", "-m", "app"], "/app", 0, processes=[poetry, app, tool])
+    assert header.script_names() == {("python3.11", 200): "black"}
