@@ -190,16 +190,20 @@ def _names_of(path: str) -> set[bytes]:
 
 
 def _absolute_globs(pattern: str) -> list[str]:
-    """A set's glob from the root, as given and through the real path of the directories
-    before its first name with a wildcard (a trace names each file by where its command wrote
-    it)."""
+    """A set's glob from the root, as given, through the real path of the directories before
+    its first name with a wildcard, and through the real path of each directory it stands for
+    now (a trace names each file by where its command wrote it)."""
     given = os.path.abspath(pattern)
     head = _fixed_head(given)
     try:
-        real = glob.escape(os.path.realpath(head))
+        found = [given, os.path.join(glob.escape(os.path.realpath(head)), given[len(head) :].lstrip("/"))]
+        directory, name = os.path.split(given)
+        if glob.has_magic(directory):  # each directory it stands for now, by its real path too
+            # (`runs/*/t.json` with runs/a a link: a removal is recorded at the real path)
+            found += [os.path.join(glob.escape(os.path.realpath(d)), name) for d in glob.glob(directory)]
     except (OSError, ValueError):
         return [given]
-    return list(dict.fromkeys([given, os.path.join(real, given[len(head) :].lstrip("/"))]))
+    return list(dict.fromkeys(found))
 
 
 def _fixed_head(pattern: str) -> str:

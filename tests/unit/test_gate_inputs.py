@@ -202,3 +202,16 @@ def test_a_glob_of_traces_is_guarded_as_pythons_glob_expands_it(tmp_path: Path) 
         guard.check(event(f"{tmp_path}/runs/x1.json", "delete", 0, syscall="unlink"), "b.json", False)
     guard.check(event(f"{tmp_path}/runs/a1.json", "delete", 0, syscall="unlink"), "b.json", False)  # not it
     guard.check(event(f"{tmp_path}/runs/.x.json", "delete", 0, syscall="unlink"), "b.json", False)  # hidden
+
+
+def test_a_glob_through_a_linked_directory_is_guarded_at_the_real_path(tmp_path: Path) -> None:
+    """`check 'runs/*/t.json'` with runs/a a link to store/a: a later run's `rm runs/a/t.json` is
+    recorded at store/a/t.json, which the glob as written does not stand for."""
+    (tmp_path / "store" / "a").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "a").symlink_to(tmp_path / "store" / "a")
+    sets = [InputSet("runs/*/t.json", f"{tmp_path}/runs/*/t.json", "the traces", TRACE_ADVICE)]
+    with pytest.raises(BadInput, match="one of the traces"):
+        InputGuard([], sets).check(
+            event(f"{tmp_path}/store/a/t.json", "delete", 0, syscall="unlink"), "b.json", False
+        )
