@@ -1625,3 +1625,23 @@ def test_jupyters_data_directory_that_held_kernel_specs_is_not_moved() -> None:
     workspace = event(f"{data}/lab/workspaces/default-37a8.jupyterlab-workspace", "create")
     plan = _plan(*writes, workspace, states={data: C, f"{data}/runtime": C}, environment={"HOME": "/root"})
     assert "JUPYTER_DATA_DIR" not in plan.env, plan
+
+
+def test_a_directory_holding_only_a_programs_own_bookkeeping_is_mountable(tmp_path: Path) -> None:
+    """A warm `uvx`: ~/.local/share/uv/tools held only uv's .lock and .gitignore (no tool), and
+    the plan refused it ("held files before the run"), so every plan broke the tool with EROFS;
+    an empty mount there hides nothing. Where it holds anything else it stays refused, and a
+    place not on this machine says so rather than that its files would be hidden."""
+    home = tmp_path / "home"
+    _tree(home, ".local/share/uv/tools/.lock", ".local/share/uv/tools/.gitignore")
+    tools = f"{home}/.local/share/uv/tools"
+    made = event(f"{tools}/.tmpAbC123", "mkdir", 0, syscall="mkdir")
+    plan = _plan(made, states={tools: C}, cwd=str(tmp_path / "app"))
+    assert plan.mounts == [tools] and plan.blocked == [], (plan.mounts, plan.blocked)
+    (home / ".local/share/uv/tools/cowsay").mkdir()
+    plan = _plan(made, states={tools: C}, cwd=str(tmp_path / "app"))
+    assert [b.point for b in plan.blocked] == [tools]
+    elsewhere = "/srv/not-on-this-machine/tools"
+    plan = _plan(event(f"{elsewhere}/x", "create"), states={elsewhere: C}, cwd=str(tmp_path / "app"))
+    assert [b.point for b in plan.blocked] == [elsewhere]
+    assert "is not on this machine" in plan.blocked[0].reason, plan.blocked

@@ -37,6 +37,7 @@ is `blocked`, with what to change instead.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import shlex
@@ -164,6 +165,22 @@ class MountPlan:
     # of `notes`, those on the application found in a scratch place: (the path they name, the
     # note), which no longer hold where --map puts that path elsewhere (export/mapping.py)
     scratch_app: list[tuple[str, str]] = field(default_factory=list)
+
+
+# what a program keeps beside its data for itself alone, made again when missing: a lock, a
+# .gitignore of its own, a cache's tag (uv's tool directory before any tool is installed)
+_BOOKKEEPING = Lazy(r"\.?(?:[\w.-]+[._-])?lock(?:file)?|\.gitignore|CACHEDIR\.TAG")
+
+
+def _bookkeeping_only(point: str) -> bool:
+    """`point` holds files, each a regular file a program keeps for itself alone (`_BOOKKEEPING`):
+    an empty mount there hides nothing the app needs."""
+    try:
+        with os.scandir(point) as entries:
+            found = [(e.name, e.is_file(follow_symlinks=False)) for e in itertools.islice(entries, 16)]
+    except OSError:
+        return False
+    return bool(found) and len(found) < 16 and all(plain and _BOOKKEEPING.fullmatch(n) for n, plain in found)
 
 
 def _on(path: str, mounts: Iterable[str]) -> bool:
@@ -488,13 +505,19 @@ class _Planner:
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
         if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
-            if self._remade(point) or self.in_cache_home(point):
+            if self._remade(point) or self.in_cache_home(point) or _bookkeeping_only(point):
                 return None
             if self._unseen_data_place(point):
                 return "held", (
                     f"{point} held files before the run and is not on this machine, where all it holds is"
                     " read to tell whether it is only the data the command keeps (then a persistent"
                     " volume filled with it): make the plan where the app is installed"
+                )
+            if not os.path.lexists(point):
+                return "held", (
+                    f"{point} held files before the run and is not on this machine, where what it holds"
+                    " would be read to tell whether an empty mount hides anything the app needs: make"
+                    " the plan where the app is installed"
                 )
             held = f"{point} held files before the run: an empty mount over it would hide them"
             if point in self.kept_data and _home_or_hidden(point):  # data, where none is seeded
