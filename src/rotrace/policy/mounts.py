@@ -513,14 +513,15 @@ class _Planner:
                     " read to tell whether it is only the data the command keeps (then a persistent"
                     " volume filled with it): make the plan where the app is installed"
                 )
-            if not os.path.lexists(point):
+            keeps_private = point in self.kept_data and _home_or_hidden(point)
+            if not keeps_private and not os.path.lexists(point):
                 return "held", (
                     f"{point} held files before the run and is not on this machine, where what it holds"
                     " would be read to tell whether an empty mount hides anything the app needs: make"
                     " the plan where the app is installed"
                 )
             held = f"{point} held files before the run: an empty mount over it would hide them"
-            if point in self.kept_data and _home_or_hidden(point):  # data, where none is seeded
+            if keeps_private:  # data, where none is seeded (the rule holds on any machine)
                 held += (
                     "; the command keeps data there, but a hidden directory (or a home) is never a"
                     " persistent volume filled with what it holds (it may hold keys, settings, a"
