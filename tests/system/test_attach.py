@@ -270,3 +270,35 @@ def test_a_process_another_tracer_holds_is_refused_with_the_right_hint(tmp_path:
     finally:
         held.kill()
         held.wait()
+
+
+def test_an_unnamed_file_made_after_attaching_is_placed_in_its_directory(tmp_path: Path) -> None:
+    """O_TMPFILE (tempfile.TemporaryFile, a spooled upload rolled over to disk) names the
+    directory the file is made in: attached (the process's cwd and root may be shared with one
+    rotrace does not trace), the write is placed there, as in a run rotrace started; its fd,
+    a file with no name, is no evidence against it."""
+    made, go = tmp_path / "spool", tmp_path / "go"
+    made.mkdir()
+    script = textwrap.dedent("""
+        import os, sys, time
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.02)
+        fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR)
+        os.write(fd, b"x")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(made), str(go)])
+    try:
+        rotrace = subprocess.Popen(
+            [*ROTRACE, "run", "-p", str(proc.pid), "--allow", str(made), "--json", str(tmp_path / "t.json")],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.0)
+        go.touch()
+        _, err = rotrace.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    made_there = [e for e in events if "O_TMPFILE" in (e["flags"] or "")]
+    assert [(e["path"], e["unresolved"], e["allowed"]) for e in made_there] == [(str(made), False, True)], err
+    assert rotrace.returncode == 0, err

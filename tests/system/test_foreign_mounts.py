@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.as_user import invocation, site  # noqa: F401 (fixtures)
 from tests.support.places import remove_left_in_tmp
-from tests.support.tracing import PY, rotrace_cli
+from tests.support.tracing import NON_ROOT_PYTHON, PY, rotrace_cli
 
 # $1: the directory outside the allowlist; a bind of it at /tmp/x-PID (allowed), and a write
 # through each kind of call: open (append), mkdir, rename, chmod; then one plain write in $1
@@ -78,6 +78,43 @@ def test_a_write_through_a_bind_in_a_namespace_of_its_own_is_never_placed_at_its
     finally:
         subprocess.run(["rm", "-rf", str(home)], check=False)
         remove_left_in_tmp("rotrace-foreign-")
+
+
+# $1: a directory outside the allowlist, bound at /tmp/x-PID (allowed); a nameless file
+# (O_TMPFILE) made in each name of it, the bind's and the one the namespace shares with rotrace.
+TMPFILE_BIND = r"""
+set -e
+dst=/tmp/rotrace-foreign-tmpfile-$$
+mkdir -p "$dst"
+mount --bind "$1" "$dst"
+"$2" -c 'import os, sys; [os.write(os.open(d, os.O_TMPFILE | os.O_RDWR), b"x") for d in sys.argv[1:]]' \
+    "$dst" "$1"
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_nameless_file_is_placed_in_its_directory_only_where_rotrace_reaches_it(
+    site: Path,  # noqa: F811
+    user: str,
+) -> None:
+    """O_TMPFILE names the directory the file is made in, and its fd names no file: in a
+    namespace of its own, the directory's name is its place only where, from rotrace's root,
+    it is the directory the tracee reached (through the bind: unresolved; the shared name:
+    placed there, as in rotrace's own namespace)."""
+    home = Path(tempfile.mkdtemp(prefix="rotrace-foreign-", dir="/srv"))
+    try:
+        command = ["unshare", "-Urm", "sh", "-c", TMPFILE_BIND, "sh", str(home), NON_ROOT_PYTHON]
+        run, trace = _traced_as(user, site, home, [], command)
+        assert run.returncode == 1, run.stderr
+        events = json.loads(trace.read_text())["events"]
+        made = [e for e in events if "O_TMPFILE" in (e["flags"] or "") and e["errno"] is None]
+        assert len(made) == 2, events
+        through, shared = made
+        assert through["unresolved"] and not through["allowed"], through
+        assert (shared["path"], shared["unresolved"]) == (str(home), False), shared
+    finally:
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+        remove_left_in_tmp("rotrace-foreign-tmpfile-")
 
 
 # $1: a file outside the allowlist, bound onto a file of its own in /tmp (allowed) and written

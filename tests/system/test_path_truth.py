@@ -279,7 +279,10 @@ def test_proc_self_spelt_any_way_is_the_tracees(
     assert len(events) == 5, events
     decoy = str(tmp_path / "precious")
     for e in events:
-        assert e["allowed"] is False and decoy not in (e["path"], e["target"]), e
+        # allowed only as a link that made nothing where rotrace could not place its other name
+        # (thread-self/../.. is /proc/PID: ENOENT), which fails alike under a read-only root
+        harmless = e["result"] != 0 and e["harmless"] and e["unresolved"] and e["op"] == "link"
+        assert (e["allowed"] is False or harmless) and decoy not in (e["path"], e["target"]), e
         if e["result"] == 0:  # what went through went to the file the command reached, or nobody knows where
             assert e["unresolved"] or str(precious) in (e["path"], e["target"]), e
     through = [e for e in events if not e["unresolved"] and e["result"] == 0]

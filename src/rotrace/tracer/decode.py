@@ -241,7 +241,9 @@ class Pending:
                 loc.path = None
             return
         reached: tuple[int, int] | None = None  # the file an open's place below must be
-        if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
+        # O_TMPFILE's fd is a file with no name: the path names its directory, placed below
+        tmpfile = self.flags is not None and bool(self.flags & O_TMPFILE_BIT)
+        if self.spec.family in ("open", "openat2") and result is not None and result >= 0 and not tmpfile:
             named = resolve.fd_place(tid, result, foreign)
             opened, identity = named.place, named.identity
             if opened is not None and not opened.endswith(b" (deleted)"):
@@ -288,6 +290,13 @@ class Pending:
                 # rotrace's root (a file bound onto /tmp/x in a namespace of the tracee's own):
                 # its place below is the file's only where, from rotrace's root, it is that file
                 reached = identity
+        if tmpfile and foreign and result is not None and result >= 0 and self.path.base:
+            # in mounts not rotrace's, its directory's name is its place only where it is, from
+            # rotrace's root, the directory the tracee's name reaches, on the file's filesystem
+            reached = resolve.directory_there(tid, result, self.path.base, self.path.raw)
+            if reached is None:
+                self.path.path = None
+                return
         target = None if self.verbatim_target else self.target
         path_left, target_left = self._left(result)
         places = [(loc, follow, left) for loc, follow, left in

@@ -826,6 +826,20 @@ def opened_there(
     return it == (there.st_dev, there.st_ino)
 
 
+def directory_there(tid: int, fd: int, base: bytes, raw: bytes) -> tuple[int, int] | None:
+    """The (device, inode) of the directory `raw` (from the magic link `base`) names now, if
+    the tracee's O_TMPFILE `fd` was made on its filesystem: where, from rotrace's root, that
+    directory must be for the nameless file's place to be its name (None: not known)."""
+    if base.endswith(b"/root"):
+        raw = raw.lstrip(b"/")
+    try:
+        made = os.stat(b"/proc/%d/fd/%d" % (tid, fd))
+        there = os.stat(base + b"/" + raw if raw else base)
+    except (OSError, ValueError):
+        return None
+    return (there.st_dev, there.st_ino) if there.st_dev == made.st_dev else None
+
+
 def is_file(path: bytes, identity: tuple[int, int]) -> bool:
     """Whether `path`, from rotrace's root, is itself the file of that (device, inode): a name
     that leads to it through a symbolic link (a file mounted onto a link, in a namespace of
