@@ -533,6 +533,25 @@ def test_the_commands_own_stdout_is_its_own_under_enforce(user: str, site: Path,
     assert any(f"the command's stdout is {out}" in w for w in trace["warnings"])
 
 
+def test_a_stdout_rotrace_may_not_look_up_is_not_called_outside_the_allowlist(site: Path, work: Path) -> None:
+    """A user's stdout sent by root into a directory of /tmp only root may search: rotrace,
+    run as the user, cannot find the file at its name, so that name allows nothing; said as
+    such, not as a place outside the allowlist (/tmp is in it)."""
+    hidden = Path(tempfile.mkdtemp(prefix="rotrace-hidden-", dir="/tmp"))
+    try:
+        hidden.chmod(0o700)
+        out = hidden / "out"
+        command = ["run", "--read-only", "--json", "t.json", "--", "echo", "a"]
+        proc = _with_fds(f">{out}", command, "nobody", site, work)
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_text() == "a\n"
+        warned = [w for w in _trace(work)["warnings"] if f"the command's stdout is {out}" in w]
+        assert len(warned) == 1 and "may not look up" in warned[0], warned
+        assert "outside the allowlist" not in warned[0]
+    finally:
+        shutil.rmtree(hidden)
+
+
 @pytest.mark.parametrize("fd", [1, 2])
 @pytest.mark.parametrize("user", ["root", "nobody"])
 def test_a_standard_stream_open_only_for_reading_grants_nothing_under_enforce(

@@ -46,6 +46,7 @@ class Inherited(NamedTuple):
 
     fd: int
     path: str
+    placed: bool = True  # the name is where the file is (else not allowed by it, wherever it lies)
 
     def describe(self) -> str:
         return f"fd {self.fd} ({safe_text(self.path)})"
@@ -67,10 +68,22 @@ def writable_outside(allowlist: Allowlist, fds: list[int] | None = None) -> list
         if not path.startswith("/") or _passes(fd, st):
             continue
         if not names_file(path, st):  # /proc's name is no place of the file's: not allowed by it
-            found.append(Inherited(fd, f"{path}, a name that is not where the file is"))
+            found.append(Inherited(fd, f"{path}, {_unconfirmed(path)}", placed=False))
         elif not allowlist.allows(os.fsencode(path)):
             found.append(Inherited(fd, path))
     return found
+
+
+def _unconfirmed(path: str) -> str:
+    """Why /proc's name of an open file is not taken as its place: the name reaches another
+    file (or none), or rotrace may not look it up (a directory on the way it cannot search)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return "a name rotrace may not look up to find the file there"
+    except (OSError, ValueError):
+        pass
+    return "a name that is not where the file is"
 
 
 # What acts on files for the command past the confinement, by its name in /proc: what it is, and
@@ -213,8 +226,9 @@ def check(
         )
     unguarded = "enforced" if mode == "--enforce" else "confined"
     return [
-        f"the command's {_STREAMS[f.fd]} is {safe_text(f.path)}, outside the allowlist: its own output goes"
-        " there, as you redirected it"
+        f"the command's {_STREAMS[f.fd]} is {safe_text(f.path)}, "
+        f"{'outside the allowlist' if f.placed else 'so not allowed by it'}: its own output goes there, as"
+        " you redirected it"
         for f in own
     ] + [
         f"{f.describe()} was passed {'as ' + _ACTING[f.path][0] if f.path in _ACTING else _OUTSIDE}"
