@@ -41,9 +41,11 @@ NAME_END = f"(?={_ENDS})"
 # The 8 characters Python's tempfile draws (a-z, 0-9, `_`) after its prefix (`tmp`, the
 # caller's: `pytest-cache-files-`, or none) and before its suffix (`.whl`): 8 such characters,
 # alone or after a `-` or `.`, with a letter and a digit or `_` among them, and not letters
-# then digits (`python39`, a version's name): `site-packages` and `__pycache__` stay.
+# then digits (`python39`, a version's name), nor a Python dunder (`__init__.cpython-311.pyc`):
+# `site-packages` and `__pycache__` stay.
 _PY_TEMP = (
     r"(?:^|(?<=[-.]))(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+" + _ENDS + ")"
+    r"(?!__[a-z]{4}__)"
     r"[a-z0-9_]{8}" + NAME_END
 )
 # Names known to be drawn afresh in each run, by their makers' own prefixes: the name itself

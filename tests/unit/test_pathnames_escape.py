@@ -133,6 +133,7 @@ def test_pythons_temporary_names_are_per_run_names() -> None:
     assert prefixed == bare > 0.85 * len(drawn), bare  # with a letter and a digit or `_`: ~90%
     kept = ["site-packages", "__pycache__", "python39", "ubuntu22", "x86_64-linux-gnu", "abcdefgh"]
     kept += ["cpython-311.pyc", "numpy-1.26.4.dist-info", "pip-24.0"]
+    kept += ["__init__.cpython-311.pyc", "__main__.py", "__main__.cpython-312.opt-1.pyc"]  # 8 of [a-z_]
     assert [generalise(f"/x/{k}") for k in kept] == [f"/x/{k}" for k in kept]
 
 
