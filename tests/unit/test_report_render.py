@@ -35,6 +35,19 @@ def test_refused_bytecode_did_not_stop_a_command_that_failed(capsys: pytest.Capt
     assert "not what stopped the command" in said, said
 
 
+def test_a_venv_group_with_some_bytecode_refused_says_how_many(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bytecode written for most packages and refused for one another user installed: the
+    group's line says how many failed, not that all of them did."""
+    site = f"{VENV}/lib/python3.11/site-packages"
+    made = [event(f"{site}/{m}/__pycache__", "mkdir", 0, syscall="mkdir") for m in ("a", "b", "c")]
+    refused = event(f"{site}/locked/__pycache__", "mkdir", "EACCES", syscall="mkdir")
+    said = _report(capsys, *made, refused, exit_code=0)
+    assert "1 of these 4 writes failed and their writer carried on" in said, said
+    assert "the others succeeded here" in said, said
+    alone = _report(capsys, refused, exit_code=0)
+    assert "these writes failed and their writer carried on" in alone and "the others" not in alone, alone
+
+
 def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.CaptureFixture[str]) -> None:
     """uv's environment lock, refused: uv stops there, and the report says so."""
     lock = event(f"{VENV}/.lock", "create", "EROFS", exe=b"/usr/bin/uv")

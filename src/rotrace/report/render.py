@@ -335,10 +335,15 @@ def _venv_outcome(group: Group, header: TraceHeader, last_failure: str | None = 
             "      these writes succeeded here; under a read-only root they would fail", style="yellow"
         )
     if group.tolerated >= group.failed_writes:  # bytecode: Python goes on without it
+        some = group.failed_writes < group.count  # the others went through here
+        failed = "these writes failed"
+        if some:
+            failed = f"{group.failed_writes:,} of these {group.count:,} writes failed"
         return Text(
-            "      these writes failed and their writer carried on without them (Python runs without the"
+            f"      {failed} and their writer carried on without them (Python runs without the"
             " bytecode it cannot write): still a violation, "
-            + ("not what stopped the command" if header.failed_on_its_own else "not what the command needed"),
+            + ("not what stopped the command" if header.failed_on_its_own else "not what the command needed")
+            + ("; the others succeeded here, and under a read-only root they would fail" if some else ""),
             style="yellow",
         )
     if header.failed_on_its_own and last_failure not in (None, group.where):
