@@ -229,3 +229,29 @@ def test_runs_of_one_program_are_told_apart_by_their_arguments(tmp_path: Path) -
     program = Path(sys.executable).name
     assert f"seen in 1 of 2 runs: {program} #2 (work.py second)" in report, report
     assert f"seen in 1 of 2 runs: {program} #1 (work.py first)" in report, report
+
+
+def test_the_example_of_data_kept_across_merged_runs_is_a_file_not_a_directory_made() -> None:
+    """A build's output directory, made by the first run and written over by the next: the
+    plan's note on the data kept there named `out/sub`, a directory makedirs made (its only
+    writes a mkdir and a mkdir that found it), not a file the program writes over."""
+    import shutil
+    import tempfile
+
+    project = Path(tempfile.mkdtemp(prefix="rotrace-kept-", dir="/srv"))
+    build = (
+        'import os; os.makedirs("out/sub", exist_ok=True); open("out/sub/f.txt", "w").write("x");'
+        ' open("out/index.html", "w").write("y")'
+    )
+    try:
+        for run in ("r1", "r2"):
+            argv = ["run", "-q", "--json", f"{run}.json", "--", sys.executable, "-c", build]
+            traced = _rotrace(*argv, cwd=project)
+            assert traced.returncode == 1, traced.stderr  # out/ is outside the allowlist
+        merged = _rotrace("merge", "r1.json", "r2.json", "-o", "m.json", cwd=project)
+        assert merged.returncode == 0, merged.stderr
+        plan = _rotrace("allowlist", "m.json", "--format", "docker", cwd=project)
+        (note,) = [n for n in plan.stderr.splitlines() if "holds data the program keeps" in n]
+        assert f"(e.g. {project}/out/sub/f.txt)" in note, note
+    finally:
+        shutil.rmtree(project)

@@ -1420,8 +1420,9 @@ class MountPlanner:
             example = self._persistent.get(point)
             if example is None:
                 if self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)):
-                    self._persistent[point] = text_of(raw)
-            elif example == point and (text := text_of(raw)) != point:
+                    # a directory made there is no data kept: a file written there later is the example
+                    self._persistent[point] = point if e.op == "mkdir" else text_of(raw)
+            elif example == point and e.op != "mkdir" and (text := text_of(raw)) != point:
                 self._persistent[point] = text  # for the example, a file kept there rather than the directory
             elif (
                 e.op == "rename"
