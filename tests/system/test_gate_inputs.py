@@ -98,3 +98,45 @@ def test_check_refuses_a_run_that_mounted_over_the_policy(unshare: str) -> None:
         assert "check=3" in proc.stdout, (proc.stdout, proc.stderr)
         assert "changed the mounts of rotrace's mount namespace (mount)" in proc.stderr
         assert "the policy file" in proc.stderr
+
+
+UMOUNT_I386 = r"""
+#include <fcntl.h>
+#include <string.h>
+static char name[4096];  /* static, -no-pie: below 4 GiB, where int $0x80 reads it */
+int main(int argc, char **argv) {
+    long ret;
+    strcpy(name, argv[1]);
+    __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(22), "b"(name) : "memory");  /* i386 umount */
+    return ret != 0 || open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644) < 0;
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+@pytest.mark.skipif(os.geteuid() != 0, reason="unmounts in rotrace's mount namespace: root's")
+def test_check_refuses_a_run_that_unmounted_the_policy_through_the_i386_call(tmp_path: Path) -> None:
+    """CI binds the committed policy over the checkout's; the command, as root, removed that
+    bind with i386's umount (int $0x80, call 22), uncovering a lax policy, and wrote outside the
+    committed one: no table numbered that call, so it was not trapped, `remounted` stayed empty
+    and `check` read the lax file: exit 0."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("x86_64's i386 ABI")
+    program, source = tmp_path / "umount80", tmp_path / "umount80.c"
+    source.write_text(UMOUNT_I386)
+    subprocess.run(["gcc", "-static", "-no-pie", "-o", str(program), str(source)], check=True)
+    with srv_dir("rotrace-gate-") as app:
+        (app / "rotrace.toml").write_text('version = 1\nallow = ["/"]\n')  # the lax one, underneath
+        (app / "committed.toml").write_text('version = 1\nallow = ["/tmp"]\n')
+        rotrace = shlex.join(ROTRACE)
+        traced = f"{rotrace} run -q --json t.json -- {program} {app}/rotrace.toml {app}/outside"
+        job = (
+            f"mount --bind committed.toml rotrace.toml && {traced}; {rotrace} check -q t.json; echo check=$?"
+        )
+        proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", job], cwd=app,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert (app / "outside").exists(), proc.stderr  # the kernel's truth: unmounted, then written
+        trace = json.loads((app / "t.json").read_text())
+        assert trace["remounted"] == ["umount"], trace.get("warnings")
+        assert "check=3" in proc.stdout, (proc.stdout, proc.stderr)
+        assert "changed the mounts of rotrace's mount namespace (umount)" in proc.stderr

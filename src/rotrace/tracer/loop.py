@@ -55,7 +55,7 @@ _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
 
-_REMOUNTS = frozenset({"mount", "umount2", "move_mount", "pivot_root"})  # attach, detach, move
+_REMOUNTS = frozenset({"mount", "umount", "umount2", "move_mount", "pivot_root"})  # attach, detach, move
 
 
 class _Thread:

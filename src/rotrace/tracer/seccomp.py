@@ -65,8 +65,8 @@ SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SET_ID_BITS = stat.S_ISUID | stat.S_ISGID
 # Every call that makes or changes a mount, refused in a run whose writes land on the host's files
 # (_guard's `mounts`), as Docker's default profile refuses them to a container.
-MOUNT_CALLS = ("mount", "umount2", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig",
-               "fsmount", "fspick", "mount_setattr", "pivot_root")  # fmt: skip
+MOUNT_CALLS = ("mount", "umount", "umount2", "open_tree", "open_tree_attr", "move_mount", "fsopen",
+               "fsconfig", "fsmount", "fspick", "mount_setattr", "pivot_root")  # fmt: skip
 X32_IOCTL = 514
 
 # struct seccomp_data offsets.

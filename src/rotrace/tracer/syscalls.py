@@ -106,7 +106,16 @@ CLONE_UNTRACED = 0x00800000
 W_OK = 2  # access(2)'s mode: may the caller write
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
-_MOUNTS = ("mount", "umount2", "open_tree", "open_tree_attr", "move_mount", "fsmount", "mount_setattr")
+_MOUNTS = (
+    "mount",
+    "umount",
+    "umount2",
+    "open_tree",
+    "open_tree_attr",
+    "move_mount",
+    "fsmount",
+    "mount_setattr",
+)
 MOUNT_NAMES = frozenset(_MOUNTS)
 SYS_BIND = 2  # socketcall's call number for bind
 

@@ -77,7 +77,7 @@ _I386 = {
     "ioctl": 54, "clone": 120, "bind": 361, "socketcall": 102, "open_by_handle_at": 342, "seccomp": 354,
     "acct": 51, "swapon": 87,
     "chdir": 12, "fchdir": 133, "chroot": 61, "pivot_root": 217, "umount2": 52, "unshare": 310, "setns": 346,
-    "mount": 21,
+    "mount": 21, "umount": 22,  # umount(2) of i386 alone: umount2 without flags
     "dup2": 63, "dup3": 330,
     "mq_open": 277, "mq_unlink": 278,
     "access": 33, "faccessat": 307,
