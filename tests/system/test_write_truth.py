@@ -11,10 +11,13 @@ import os
 import shutil
 import subprocess
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.loopfs import loop_fs
 from tests.support.tracing import PY
 
 ROTRACE = [PY, "-m", "rotrace"]
@@ -239,12 +242,15 @@ def test_an_open_for_reading_with_o_creat_of_a_file_there_writes_nothing(
     """open(O_RDONLY|O_CREAT) of a file that is there (lock files: flock(1), libmount's
     utab.lock) makes and writes nothing, and a read-only root lets it through: no write, nor
     EROFS, in a plain run, in the read-only sandbox or under --enforce; one that makes its file
-    is a create. Opened for reading, O_APPEND alone writes nothing either."""
+    is a create. Opened for reading, O_APPEND alone writes nothing either. (Each is opened a
+    moment after it last changed: a file changed just before may be one made again in its
+    place, with the same inode and time: test_a_file_made_again_at_once_in_its_place...)"""
     lock, made = str(outside / "lock"), str(outside / "made")
     (outside / "lock").write_text("")
     code = f"""
-        import os
+        import os, time
         for name in ({lock!r}, {made!r}, {made!r}):
+            time.sleep(0.2)
             try:
                 os.close(os.open(name, os.O_RDONLY | os.O_CREAT, 0o644))
                 print(name, "opened")
@@ -261,7 +267,8 @@ def test_an_open_for_reading_with_o_creat_of_a_file_there_writes_nothing(
     # with another thread (or process) sharing the fd table, which may put another file at the
     # fd the call returned before rotrace reads it, nothing proves the open made nothing: a write
     threaded = f"""
-        import os, threading
+        import os, threading, time
+        time.sleep(0.2)
         threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
         os.close(os.open({lock!r}, os.O_RDONLY | os.O_CREAT, 0o644))
     """
@@ -281,3 +288,95 @@ def test_an_open_for_reading_with_o_creat_of_a_file_there_writes_nothing(
         refused = [(e["path"], e["op"], e["errno"]) for e in _writes(trace)]
         assert refused == [(made, "create", "EACCES" if "--enforce" in options else "EROFS")] * 2, options
         assert trace["summary"]["went_through"] == 0, options
+
+
+# Opens PATH with O_RDONLY|O_CREAT N times, each while a process outside the trace (`helper`)
+# removes it after a random pause, and remakes it when it is gone: each open that found PATH
+# gone made it again, with the inode number just freed. Prints how many opens made it.
+REMADE = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+struct shared { volatile long asked, removed, remake, remade, pause, quit; };
+static void spin(long ns) {
+    struct timespec s, n;
+    clock_gettime(CLOCK_MONOTONIC, &s);
+    do clock_gettime(CLOCK_MONOTONIC, &n);
+    while ((n.tv_sec - s.tv_sec) * 1000000000L + n.tv_nsec - s.tv_nsec < ns);
+}
+int main(int argc, char **argv) {
+    int fd = open(argv[2], O_RDWR | O_CREAT, 0666);
+    if (ftruncate(fd, 4096) != 0) return 2;
+    struct shared *m = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    const char *path = argv[3];
+    struct stat st;
+    if (!strcmp(argv[1], "helper")) {
+        long asked = 0, remake = 0;
+        while (!m->quit) {
+            if (m->remake != remake) {
+                remake = m->remake;
+                close(open(path, O_WRONLY | O_CREAT, 0666));
+                m->remade = remake;
+            }
+            if (m->asked != asked) { asked = m->asked; spin(m->pause); unlink(path); m->removed = asked; }
+        }
+        return 0;
+    }
+    int made = 0, n = atoi(argv[4]);
+    srand(getpid());
+    for (int i = 1; i <= n; i++) {
+        if (stat(path, &st) != 0) { m->remake++; while (m->remade != m->remake) ; }
+        m->pause = rand() % 400000;
+        m->asked = i;
+        int f = open(path, O_RDONLY | O_CREAT, 0644);
+        while (m->removed != i) ;
+        if (f >= 0) close(f);
+        if (stat(path, &st) == 0) made++;  /* removed in this round, yet there: this open made it */
+    }
+    m->quit = 1;
+    printf("%d\n", made);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def whole_seconds() -> Iterator[Path]:
+    """ext4 with 128-byte inodes: its timestamps keep whole seconds."""
+    yield from loop_fs("ext4", "mkfs.ext4", "-q", "-F", "-I", "128")
+
+
+@pytest.mark.needs("gcc", "mkfs.ext4")
+def test_a_file_made_again_at_once_in_its_place_is_a_create(tmp_path: Path, whole_seconds: Path) -> None:
+    """open(O_RDONLY|O_CREAT) of a file removed by another process between rotrace's look at the
+    call's entry and the kernel's: the file it makes gets the inode number just freed, and on a
+    filesystem of whole seconds (ext4 with 128-byte inodes) the same change time; it was taken
+    for the file that was there, and the creation went unreported. Every open that made the
+    file is a create in the trace."""
+    program, source = tmp_path / "remade", tmp_path / "remade.c"
+    source.write_text(REMADE)
+    subprocess.run(["gcc", "-O1", "-o", str(program), str(source)], check=True)
+    shared, path = tmp_path / "shared", whole_seconds / "P"
+    helper = subprocess.Popen([str(program), "helper", str(shared), str(path)])
+    try:
+        while not shared.exists() or shared.stat().st_size < 4096:
+            time.sleep(0.01)
+        argv = [*ROTRACE, "run", "-q", "--json", str(tmp_path / "t.json"), "--",
+                str(program), "tracee", str(shared), str(path), "2000"]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        helper.wait(timeout=30)  # the tracee told it to stop
+    finally:
+        helper.kill()
+        helper.wait()
+    made = int(proc.stdout)
+    assert made > 0, proc.stderr
+    trace = json.loads((tmp_path / "t.json").read_text())
+    creates = [
+        e for e in trace["events"] if e["path"] == str(path) and e["op"] == "create" and e["result"] >= 0
+    ]
+    assert len(creates) >= made, (len(creates), made)

@@ -12,6 +12,7 @@ import os
 import re
 import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -73,14 +74,26 @@ def _may_make_nothing(flags: int) -> bool:
     return reading and flags & O_CREAT != 0 and not flags & (O_EXCL | O_TRUNC | O_TMPFILE_BIT)
 
 
+# How long a file must have been unchanged for its change time to tell it from one made in its
+# place (which may get the inode number just freed): longer than a step of the filesystem's
+# clock. Times in whole seconds (ext4 with 128-byte inodes, ext3; FAT's step by two): 3 s.
+# Finer ones step by the kernel's tick (10 ms at the least common HZ=100) or by exFAT's 10 ms.
+_SETTLED_NS = 3_000_000_000
+_SETTLED_FINE_NS = 50_000_000
+
+
 def _there(loc: Loc, follow: bool) -> tuple[int, int, int] | None:
     """The file an open's path names at its entry, as the tracee sees it (its magic link): its
-    device, inode and change time; None where there is none, or it cannot be told."""
+    device, inode and change time; None where there is none, or it cannot be told: where it
+    changed too lately (`_SETTLED_NS`) for a file made in its place to have a later time."""
     if not loc.base or loc.root:
         return None
     try:
         st = os.stat(loc.base + b"/" + loc.raw.lstrip(b"/"), follow_symlinks=follow)
     except (OSError, ValueError):
+        return None
+    settled = _SETTLED_FINE_NS if st.st_ctime_ns % 1_000_000_000 else _SETTLED_NS
+    if st.st_ctime_ns > time.time_ns() - settled:  # (the filesystem's clock: the real time)
         return None
     return st.st_dev, st.st_ino, st.st_ctime_ns
 
