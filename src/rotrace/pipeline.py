@@ -485,6 +485,8 @@ def load_changes(path: str, guard: Callable[[FileEvent, bool], None] | None = No
         pipeline.add(verdict)
     assert pipeline.changes is not None
     pipeline.changes.outcome = _outcome(header)
+    commands = {tuple(s.command) for s in header.sources} or {tuple(header.command)}
+    pipeline.changes.command = list(commands.pop()) if len(commands) == 1 else None
     return pipeline.changes
 
 

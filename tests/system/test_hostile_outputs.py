@@ -415,3 +415,21 @@ def test_a_ci_command_in_a_file_name_reaches_no_output_raw(tmp_path: Path, log: 
         assert {str(base / n) for n in CI_COMMANDS} <= mounts  # YAML reads each back as itself
     finally:
         shutil.rmtree(base)
+
+
+def test_a_diff_of_two_commands_says_so_escaped(tmp_path: Path) -> None:
+    """Two runs of another command (an argument added, one holding an escape sequence and a
+    line break): the diff says the command changed, each argv escaped on one line."""
+    hostile = "echo '\x1b[2J\n::error::x' > out"
+    for name, script in (("a", "echo > out"), ("b", hostile)):
+        traced = subprocess.run([*ROTRACE, "run", "-q", "--json", f"{name}.json", "--", "sh", "-c", script],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert traced.returncode == 0, traced.stderr
+    proc = subprocess.run([*ROTRACE, "diff", "a.json", "b.json"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    at = lines.index("The command changed")
+    assert lines[at + 1] == "  - sh -c 'echo > out'", lines
+    assert lines[at + 2].startswith("  + sh -c ") and "\\x1b[2J\\x0a" in lines[at + 2], lines
+    assert "\x1b" not in proc.stdout and not any(line.startswith("::") for line in lines)

@@ -911,6 +911,31 @@ def test_a_run_that_fails_is_newly_failed_against_a_merge_of_runs_that_succeeded
     ).newly_failed
 
 
+def test_a_diff_says_the_command_changed_where_its_runs_agree_on_one(tmp_path: Path) -> None:
+    """Two runs with another argument (`-f` added) were compared as if the same command ran: the
+    diff says what changed; against a merge of runs of one command too, never of several."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def trace(name: str, *argv: str) -> str:
+        path = tmp_path / f"{name}.json"
+        path.write_text(
+            written_trace(TraceHeader(list(argv), "/srv/app", 0), classify(event("/srv/app/out/x")))
+        )
+        return str(path)
+
+    old, new = trace("old", "tool", "build"), trace("new", "tool", "build", "-f")
+    assert diff_traces(load_changes(old), load_changes(new)).command == (
+        ["tool", "build"],
+        ["tool", "build", "-f"],
+    )
+    assert diff_traces(load_changes(old), load_changes(trace("same", "tool", "build"))).command is None
+    merge([old, trace("again", "tool", "build")], str(tmp_path / "m.json"), [], [])
+    assert diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(new)).command is not None
+    merge([old, new], str(tmp_path / "mixed.json"), [], [])
+    assert diff_traces(load_changes(str(tmp_path / "mixed.json")), load_changes(new)).command is None
+
+
 def test_an_atomic_writers_numbered_temporary_file_merged_compares_with_the_next_runs(tmp_path: Path) -> None:
     """py_compile (PyInstaller's localpycs) writes m.pyc.<id()> (O_EXCL) and renames it onto
     m.pyc. Merged, the draw is a glob of digits, which the baseline compared by its names' form

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -68,6 +69,7 @@ class TraceDiff:
     # how the command ended in each (`exit status 0`, `killed by SIGKILL`), where the two differ
     outcome: tuple[str, str] | None = None
     newly_failed: bool = False  # the old run succeeded and the new one did not (uv dying at start)
+    command: tuple[list[str], list[str]] | None = None  # old, new: where the two ran another command
 
     @property
     def new_violations(self) -> list[Change]:
@@ -140,6 +142,8 @@ class Changes:
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
         # compare (a checkpoint, a process let go, a merge of runs, the run going on)
         self.outcome: tuple[str, bool] | None = None
+        # the command the trace ran; None: not one (a merge of runs of several)
+        self.command: list[str] | None = None
 
     def add(self, v: Verdict) -> None:
         e = v.event
@@ -881,7 +885,10 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     outcome, newly_failed = None, False
     if old.outcome is not None and new.outcome is not None and old.outcome[0] != new.outcome[0]:
         outcome, newly_failed = (old.outcome[0], new.outcome[0]), new.outcome[1] and not old.outcome[1]
-    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed)
+    command = None
+    if old.command is not None and new.command is not None and old.command != new.command:
+        command = (old.command, new.command)
+    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command)
 
 
 def _stable(old: Changes, new: Changes) -> list[Change]:
@@ -1064,6 +1071,11 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
         console.print(
             Text(f"The command ended otherwise: {safe_text(was)} before, {safe_text(now)} now", style=style)
         )
+    if diff.command is not None:
+        was, now = (shlex.join(argv) for argv in diff.command)
+        console.print(Text("The command changed", style="bold"))
+        console.print(Text(f"  - {safe_text(was)}", style="green"))
+        console.print(Text(f"  + {safe_text(now)}", style="yellow"))
     if diff.environment:
         console.print(Text("The environment changed", style="bold"))
         for name, (old, new) in diff.environment.items():

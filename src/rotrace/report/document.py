@@ -115,6 +115,7 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
         "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
         "outcome": None if diff.outcome is None else {"old": diff.outcome[0], "new": diff.outcome[1]},
         "newly_failed": diff.newly_failed,
+        "command": None if diff.command is None else {"old": diff.command[0], "new": diff.command[1]},
     }
 
 
