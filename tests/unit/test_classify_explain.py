@@ -1058,3 +1058,16 @@ def test_builds_isolated_environment_is_no_install_at_run_time() -> None:
         write, venv, "/tmp/build-env-k3uu2kjk/bin/python -m pip install --use-pep517 setuptools>=61"
     )
     assert known is not None and known.id == "build-env", known
+
+
+def test_a_write_that_was_a_violation_and_is_not_now_is_said() -> None:
+    """makedirs' mkdir of a directory: made on a cold run (a violation), found there on a warm
+    one (EEXIST: harmless). The diff said "no change in what is written"."""
+    cold = classify(event("/srv/data/sub", "mkdir", 0, syscall="mkdir"))
+    warm = classify(event("/srv/data/sub", "mkdir", "EEXIST", syscall="mkdir"))
+    assert cold[0].violation and not warm[0].violation
+    diff = diff_traces(changes_of("/app", cold), changes_of("/app", warm))
+    assert [(c.op, c.path, c.errnos) for c in diff.ceased] == [("mkdir", "/srv/data/sub", {"EEXIST"})], diff
+    assert diff.appeared == diff.disappeared == diff.became == [] and not diff.new_violations
+    back = diff_traces(changes_of("/app", warm), changes_of("/app", cold))
+    assert [c.path for c in back.became] == ["/srv/data/sub"] and back.ceased == []

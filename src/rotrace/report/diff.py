@@ -70,6 +70,8 @@ class TraceDiff:
     outcome: tuple[str, str] | None = None
     newly_failed: bool = False  # the old run succeeded and the new one did not (uv dying at start)
     command: tuple[list[str], list[str]] | None = None  # old, new: where the two ran another command
+    # writes in both, a violation before and not now (a directory made then, found made now: EEXIST)
+    ceased: list[Change] = field(default_factory=list)
 
     @property
     def new_violations(self) -> list[Change]:
@@ -843,7 +845,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     went_general: dict[_Key, list[_Key]] = {}
     for k in went:
         went_general.setdefault(_general(k), []).append(k)
-    appeared, became = [], []
+    appeared, became, ceased = [], [], []
     paired: set[_Key] = set()
     for k in came:
         # of the names that went with this one's form, one its twin (uv's __init__.py and
@@ -859,6 +861,8 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         paired.add(twin)
         if after[k].violation and not before[twin].violation:
             became.append(after[k])
+        elif before[twin].violation and not after[k].violation:
+            ceased.append(after[k])
     gone = [before[k] for k in went if k not in paired]
     # a name of tempfile's shape after a prefix of the caller's: one that went, one that came
     unpaired: dict[tuple[str, str, str | None, bool], list[Change]] = {}
@@ -872,6 +876,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in shape_paired]
     became += [after[k] for k in after if k in before and after[k].violation and not before[k].violation]
+    ceased += [after[k] for k in after if k in before and before[k].violation and not after[k].violation]
     extra, lost = _stable(old, new), _stable(new, old)
     more = _more(before_lasting, before_runs, after, after_lasting, after_runs, {c.path for c in extra})
     appeared += extra + more + _lasting(before, before_lasting, after, after_lasting)
@@ -888,7 +893,10 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     command = None
     if old.command is not None and new.command is not None and old.command != new.command:
         command = (old.command, new.command)
-    return TraceDiff(_folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command)
+    return TraceDiff(
+        _folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command,
+        ceased=_folded(ceased),
+    )  # fmt: skip
 
 
 def _stable(old: Changes, new: Changes) -> list[Change]:
@@ -1083,7 +1091,7 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
                 console.print(Text(f"  - {safe_text(name)}={safe_text(old)}", style="green"))
             if new is not None:
                 console.print(Text(f"  + {safe_text(name)}={safe_text(new)}", style="yellow"))
-    if not diff.appeared and not diff.disappeared and not diff.became:
+    if not diff.appeared and not diff.disappeared and not diff.became and not diff.ceased:
         console.print(Text("no change in what is written", style="green"))
         if diff.newly_failed:
             console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))
@@ -1092,6 +1100,8 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
         _section(console, "Writes that appeared", "+", diff.appeared, "yellow")
     if diff.became:
         _section(console, "Writes that are violations now, and were not", "!", diff.became, "yellow")
+    if diff.ceased:
+        _section(console, "Writes that were violations, and are not now", "~", diff.ceased, "green")
     if diff.disappeared:
         _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
     if diff.new_violations:

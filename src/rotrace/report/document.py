@@ -111,6 +111,7 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
         "appeared": [_change(c) for c in diff.appeared],
         "disappeared": [_change(c) for c in diff.disappeared],
         "became_violations": [_change(c) for c in diff.became],
+        "ceased_violations": [_change(c) for c in diff.ceased],
         "new_violations": len(diff.new_violations),
         "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
         "outcome": None if diff.outcome is None else {"old": diff.outcome[0], "new": diff.outcome[1]},
