@@ -48,6 +48,30 @@ def test_a_venv_group_with_some_bytecode_refused_says_how_many(capsys: pytest.Ca
     assert "these writes failed and their writer carried on" in alone and "the others" not in alone, alone
 
 
+def test_a_known_writers_tree_is_one_group_named_from_below(capsys: pytest.CaptureFixture[str]) -> None:
+    """pylint makes ~/.cache/pylint and writes its statistics there, which PYLINTHOME moves: the
+    directory and its file were two groups (the file under ~/.cache as `pylint/stats`, the
+    directory under its own name as `pylint/`, which reads as ~/.cache/pylint/pylint)."""
+    home = "/home/u"
+    events = [
+        event(f"{home}/.cache", "mkdir", 0, syscall="mkdir"),
+        event(f"{home}/.cache/pylint", "mkdir", 0, syscall="mkdir"),
+        event(f"{home}/.cache/pylint/mod_1.stats"),
+    ]
+    verdicts = classify(*events, home=home)
+    pipeline = Pipeline("/srv/app", {})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(["pylint", "mod.py"], "/srv/app", 0, environment={"HOME": home})
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    present(header, aggregate, plan, View(github=False), 1)
+    said = capsys.readouterr().err
+    (line,) = [line for line in said.splitlines() if line.startswith(f"  {home}/.cache/pylint ")]
+    assert "2 writes · mkdir, create" in line and "e.g. mod_1.stats" in line, said
+    assert "e.g. pylint/" not in said, said
+
+
 def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.CaptureFixture[str]) -> None:
     """uv's environment lock, refused: uv stops there, and the report says so."""
     lock = event(f"{VENV}/.lock", "create", "EROFS", exe=b"/usr/bin/uv")

@@ -1391,10 +1391,11 @@ class MountPlanner:
         if unheeded is not None and not made and not reads_back:
             self._unheeded[unheeded] += v.count  # where the setting would have been the fix
         if (not made or self._moves_with_its_tree(v)) and not reads_back and self._by_setting(v, found):
-            # grouped where the setting applies: a venv's writes at the venv, as when refused
-            where = text_of(v.venv) if v.venv is not None else None
-            if made and where is not None and v.explanation is not None:
-                self._moved_venvs.setdefault(where, v.explanation)
+            # grouped where the setting applies: a venv's writes at the venv, as when refused;
+            # others at the place the setting moves (with the directory made on the way to it)
+            where = text_of(v.venv) if v.venv is not None else setting_top(v)
+            if made and v.venv is not None and v.explanation is not None:
+                self._moved_venvs.setdefault(text_of(v.venv), v.explanation)
             return [Placement(where or point, None) for _, point, _ in found]
         if v.explanation is not None and v.explanation in self._held_config:
             # its setting would lose what the tree held: not offered as this write's fix either

@@ -139,8 +139,10 @@ def _group_line(
     if erofs:
         line.append(f" · read-only root: EROFS ×{erofs:,}" if erofs > 1 else " · read-only root: EROFS")
     line.append(f" · {_processes(g, agg)}", style="cyan")
-    if g.examples:
-        line.append(f" · e.g. {_example(g.examples[0].event.path, g.where)}", style="dim")
+    if g.examples:  # a write below the group, rather than one of the directory itself
+        below = [v for v in g.examples if os.fsdecode(v.event.path) != g.where]
+        shown = _example(below[0].event.path, g.where) if below else "the directory itself"
+        line.append(f" · e.g. {shown}", style="dim")
     if seen is not None:
         line.append(f" · {seen}", style="magenta")
     return line
@@ -170,10 +172,11 @@ def _went_through(agg: Aggregate, enforced: bool) -> Text:
 
 
 def _example(v_path: bytes, where: str) -> str:
-    """The path as seen from its group: relative below it, its name for the group itself."""
+    """The path as seen from its group: relative below it, `.` for the group itself (its name
+    would read as a directory of that name below it)."""
     path = os.fsdecode(v_path)
     if path == where:
-        return safe_text(os.path.basename(path) + "/")
+        return "."
     rel = os.path.relpath(path, where) if is_under(path, where) else path
     return safe_text(rel)
 
