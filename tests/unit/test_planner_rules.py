@@ -315,7 +315,8 @@ def test_an_sqlite_database_and_data_opened_for_update_are_persistent() -> None:
     )
     assert plan.mounts == ["/srv/fresh", "/srv/state", "/var/lib/app"]
     assert plan.persistent == ["/var/lib/app"]
-    assert any("/var/lib/app holds data the program keeps" in n for n in plan.notes)
+    (kept,) = [n for n in plan.notes if "/var/lib/app holds data the program keeps" in n]
+    assert "(e.g. /var/lib/app/app.db)" in kept, kept  # the database, not its journal (gone once committed)
     updated = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", b"/srv/state/old.json", None, "O_RDWR",
                         None, 3, True)  # fmt: skip
     plan = _plan(updated, states={"/srv/state": E})

@@ -93,6 +93,14 @@ _PROGRAM_TREES = (
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = Lazy(r"\bO_RDWR\b|\bO_APPEND\b")
+
+
+def _kept_name(raw: bytes) -> str:
+    """The file a write keeps data in: a SQLite journal's or WAL's (gone once committed), its
+    database's."""
+    return text_of(_SQLITE_SIDECAR.sub(lambda m: m.group(0)[:1], raw))
+
+
 _CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
 
 
@@ -1422,8 +1430,8 @@ class MountPlanner:
             if example is None:
                 if self._keeps_data(v, raw) or self._noted("seeded", point, planner.seeded(point)):
                     # a directory made there is no data kept: a file written there later is the example
-                    self._persistent[point] = point if e.op == "mkdir" else text_of(raw)
-            elif example == point and e.op != "mkdir" and (text := text_of(raw)) != point:
+                    self._persistent[point] = point if e.op == "mkdir" else _kept_name(raw)
+            elif example == point and e.op != "mkdir" and (text := _kept_name(raw)) != point:
                 self._persistent[point] = text  # for the example, a file kept there rather than the directory
             elif (
                 e.op == "rename"
