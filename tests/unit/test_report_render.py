@@ -72,6 +72,25 @@ def test_a_known_writers_tree_is_one_group_named_from_below(capsys: pytest.Captu
     assert "e.g. pylint/" not in said, said
 
 
+def test_a_fix_that_is_the_mount_is_not_offered_to_avoid_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """A program's cache in ~/.cache, which only a mount holds for every program: the report
+    said "to avoid the mount: a writable mount ..." (its own fix, the mount)."""
+    home = "/home/u"
+    events = [event(f"{home}/.cache", "mkdir", "EROFS", syscall="mkdir")]
+    verdicts = classify(*events, home=home)
+    pipeline = Pipeline("/srv/app", {})
+    for v in verdicts:
+        pipeline.add(v)
+    header = TraceHeader(["tool"], "/srv/app", 1, environment={"HOME": home})
+    pipeline.know_run(header)
+    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    assert [k.id for k in plan.settings] == ["xdg-cache"], plan.settings
+    present(header, aggregate, plan, View(github=False), 1)
+    said = capsys.readouterr().err
+    assert "a cache in ~/.cache (1): a writable mount (tmpfs, emptyDir) at its directory" in said, said
+    assert "to avoid the mount" not in said, said
+
+
 def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.CaptureFixture[str]) -> None:
     """uv's environment lock, refused: uv stops there, and the report says so."""
     lock = event(f"{VENV}/.lock", "create", "EROFS", exe=b"/usr/bin/uv")

@@ -43,6 +43,7 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # anywhere in it need one mount there, since the writer renames across its subdirectories.
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
+    mounted: bool = False  # the fix is the mount itself: no setting holds every such program
     # a cache the program builds again where it is missing: its setting may start it empty even
     # where the run read back what the place held (mypy's SQLite cache, updated in place)
     cache: bool = False
@@ -569,6 +570,7 @@ KNOWN: tuple[Known, ...] = (
     Known(
         id="xdg-cache",
         cache=True,
+        mounted=True,
         title="a cache in ~/.cache",
         who="programs following the XDG base directories",
         why="programs keep caches in $XDG_CACHE_HOME, ~/.cache by default",

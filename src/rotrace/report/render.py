@@ -93,8 +93,12 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
         )
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
         line = Text(f"• {known.title} ({count:,}): ", style="")
-        how = f"{known.remedy} avoids the mount" if known.remedy else "to avoid the mount"
-        line.append(f"{how}: {known.fix}", style="dim")
+        if known.remedy:
+            line.append(f"{known.remedy} avoids the mount: {known.fix}", style="dim")
+        elif known.mounted:  # the mount is the fix (a cache in ~/.cache): nothing avoids it
+            line.append(known.fix, style="dim")
+        else:
+            line.append(f"to avoid the mount: {known.fix}", style="dim")
         _print(console, line, 2)
 
 
