@@ -172,7 +172,8 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     header, verdicts = _read(trace) if view is not None else read_trace(trace)
     guard.check_run(header.remounted, trace)
     project = header.cwd or None
-    allowlist = build_allowlist(allow, loaded, project=project)
+    home = header.environment.get("HOME") or None  # the traced run's: `~/` is that user's home
+    allowlist = build_allowlist(allow, loaded, project=project, home=home)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
     relative = relative or (loaded is not None and loaded.relative)
     if relative and view is not None and not view.quiet:
@@ -180,6 +181,15 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             f"the traced project directory {project}" if project else "this directory (the trace has none)"
         )
         print(safe_text(f"rotrace: relative entries are read against {where}"), file=sys.stderr)
+    entries = [*allow, *(loaded.allow if loaded is not None else ())]
+    in_home = any(a.removeprefix("=") == "~" or a.removeprefix("=").startswith("~/") for a in entries)
+    if in_home and view is not None and not view.quiet:
+        mine = os.path.expanduser("~")
+        if home is None:
+            print(safe_text(f"rotrace: ~ is read as this user's home {mine} (the trace records no HOME)"),
+                  file=sys.stderr)  # fmt: skip
+        elif home != mine:
+            print(safe_text(f"rotrace: ~ is read as the traced run's home {home}"), file=sys.stderr)
     output = TraceOutput(json_path)
     header.allowlist = allowlist.entries
     reclassified = Reclassified(verdicts, saved_classifier(header, allowlist))
@@ -188,7 +198,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     pipeline = Pipeline.of(header, allowlist=allowlist)
     if loaded is not None:
         pipeline.planner.know_persistent(
-            p for p in loaded.places(project) if allowlist.allows_plainly(os.fsencode(p))
+            p for p in loaded.places(project, home) if allowlist.allows_plainly(os.fsencode(p))
         )
     pipeline.tally(reclassified, header, output)
     pipeline.know_run(header)
@@ -199,7 +209,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     output.close()
     if loaded is None:
         return result
-    rules = {entry: Allowlist([expand(entry, project or loaded.home)]) for entry in loaded.allow}
+    rules = {entry: Allowlist([expand(entry, project or loaded.home, home)]) for entry in loaded.allow}
     outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     moved = _moved_by(loaded.env, header.environment)

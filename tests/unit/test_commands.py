@@ -271,3 +271,23 @@ def test_check_quiet_says_the_verdicts_alone(
     said = capsys.readouterr().err.splitlines()
     assert said == [f"rotrace: {first}", said[1], f"rotrace: {second}", said[3]], said
     assert all(line.startswith("✓ no violations") for line in (said[1], said[3])), said
+
+
+def test_check_reads_a_home_entry_as_the_traced_runs_home(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check --allow '~/.cache'`, and a policy's `~/.cache`, of a trace made in CI as another
+    user: `~` was this user's home, so the trace's writes in its own ~/.cache were violations,
+    with no word why; relative entries are read against the trace's project, `~` against its HOME."""
+    from rotrace.commands import check
+
+    traced_home = "/home/ci-user"
+    monkeypatch.setenv("HOME", str(tmp_path / "checker"))
+    header = TraceHeader(["tool"], "/srv/app", 0, environment={"HOME": traced_home})
+    (tmp_path / "t.json").write_text(written_trace(header, classify(event(f"{traced_home}/.cache/tool/f"))))
+    assert check([str(tmp_path / "t.json")], ["~/.cache"], None, None, View()) == 0
+    assert f"~ is read as the traced run's home {traced_home}" in capsys.readouterr().err
+    (tmp_path / "rotrace.toml").write_text('version = 1\nallow = ["~/.cache"]\n')
+    assert check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 0
+    mine = [f"{tmp_path}/checker/.cache"]
+    assert check([str(tmp_path / "t.json")], mine, None, None, View(quiet=True)) == 1

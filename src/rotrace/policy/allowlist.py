@@ -164,18 +164,19 @@ class Rule(NamedTuple):
         return _ESCAPE.sub(r"\1", self.pattern.removeprefix("="))
 
 
-def expand(entry: str, base: str | None = None) -> str:
-    """~ expanded, relative paths made absolute against base (default: the cwd), normalised.
-    The home directory and the base are literal paths, put into the entry with their glob
-    characters escaped: `cache` in a project at /srv/app[1] means /srv/app[1]/cache, not a glob
-    that misses it and matches /srv/app1/cache."""
+def expand(entry: str, base: str | None = None, home: str | None = None) -> str:
+    """~ expanded (`~/` to `home` where given: a trace's run's HOME, else this user's),
+    relative paths made absolute against base (default: the cwd), normalised. The home
+    directory and the base are literal paths, put into the entry with their glob characters
+    escaped: `cache` in a project at /srv/app[1] means /srv/app[1]/cache, not a glob that
+    misses it and matches /srv/app1/cache."""
     if entry.startswith("="):
-        return "=" + expand(entry[1:], base)
+        return "=" + expand(entry[1:], base, home)
     if entry.startswith("~"):
         user, sep, rest = entry.partition("/")
-        home = os.path.expanduser(user)
-        if home != user:
-            entry = escape_glob(home) + sep + rest
+        found = home if user == "~" and home else os.path.expanduser(user)
+        if found != user:
+            entry = escape_glob(found) + sep + rest
     if not entry.startswith("/"):
         entry = os.path.join(escape_glob(base or os.getcwd()), entry)
     norm = os.path.normpath(entry)
@@ -367,16 +368,16 @@ class Policy(NamedTuple):
     env: dict[str, str]
     home: str  # the directory the file lives in: the project directory, unless told another
 
-    def resolve(self, project: str | None = None) -> list[str]:
+    def resolve(self, project: str | None = None, user_home: str | None = None) -> list[str]:
         """The allow entries, relative ones made absolute against `project` (default: the
-        directory of the policy file)."""
-        return [expand(a, project or self.home) for a in self.allow]
+        directory of the policy file), `~/` read as `user_home` (default: this user's)."""
+        return [expand(a, project or self.home, user_home) for a in self.allow]
 
-    def places(self, project: str | None = None) -> list[str]:
+    def places(self, project: str | None = None, user_home: str | None = None) -> list[str]:
         """The persistent places, as `resolve` makes the allow entries absolute: against the
         same directory (a trace's project for `check`), so that `persistent = ["data"]` is the
         place `allow = ["data"]` allows."""
-        return [expand(p, project or self.home) for p in self.persistent]
+        return [expand(p, project or self.home, user_home) for p in self.persistent]
 
     @property
     def relative(self) -> bool:
@@ -495,22 +496,26 @@ def policy_entry(entry: str) -> tuple[str, str]:
 
 
 def build_allowlist(
-    allow: list[str], policy: Policy | None, defaults: bool = True, project: str | None = None
+    allow: list[str],
+    policy: Policy | None,
+    defaults: bool = True,
+    project: str | None = None,
+    home: str | None = None,
 ) -> Allowlist:
     """The default entries, then the policy's (a file read once by `load_policy`: a FIFO or a
     file being edited gives one answer), then each --allow. Relative entries mean `project`
     when given (a trace's working directory), else the policy file's directory (its entries)
-    and the working directory (--allow)."""
+    and the working directory (--allow); `~/`, `home` when given (a trace's HOME)."""
     entries: list[str] = []
     extra: list[str] = []
     if policy is not None:
-        defaults, extra = policy.defaults, policy.resolve(project)
+        defaults, extra = policy.defaults, policy.resolve(project, home)
     if defaults:
         entries.extend(DEFAULT_ALLOW)
     for entry in allow:
         error = entry_error(entry)
         if error is not None:
             raise BadOption(f"--allow {error}")
-    named = [*extra, *(expand(a, project) for a in allow)]
+    named = [*extra, *(expand(a, project, home) for a in allow)]
     implicit = frozenset(DEFAULT_ALLOW).difference(named) if defaults else frozenset()
     return Allowlist([*entries, *named], implicit)
