@@ -302,3 +302,30 @@ def test_an_unnamed_file_made_after_attaching_is_placed_in_its_directory(tmp_pat
     made_there = [e for e in events if "O_TMPFILE" in (e["flags"] or "")]
     assert [(e["path"], e["unresolved"], e["allowed"]) for e in made_there] == [(str(made), False, True)], err
     assert rotrace.returncode == 0, err
+
+
+def test_an_open_for_reading_with_o_creat_after_attaching_stays_a_write(tmp_path: Path) -> None:
+    """A process rotrace attached to may share its fd table with one it never saw made
+    (clone(CLONE_FILES) before the attach), which can put another file at the fd the open
+    returned: nothing proves an open(O_RDONLY|O_CREAT) of a file that was there made nothing
+    (with the name swapped back meanwhile, a creation went unreported). It stays a create."""
+    lock, go = tmp_path / "lock", tmp_path / "go"
+    lock.write_text("")
+    script = textwrap.dedent("""
+        import os, sys, time
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.02)
+        os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o644))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(lock), str(go)])
+    try:
+        rotrace = subprocess.Popen([*ROTRACE, "run", "-p", str(proc.pid), "--json", str(tmp_path / "t.json")],
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(1.0)
+        go.touch()
+        _, err = rotrace.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    assert [(e["op"], e["write"]) for e in events if e["path"] == str(lock)] == [("create", True)], err

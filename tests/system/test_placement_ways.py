@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,82 @@ def _changes_placed_right_or_unresolved(tmp_path: Path, loop: str, change: str, 
         and not (e["path"].startswith((f"{d}/m", f"{b}/m")) and told(os.lstat(e["path"])))
     ]
     assert not wrong, f"{len(wrong)} of {N} changes placed on a file they did not change: {wrong[:5]}"
+
+
+# Makes N nameless files (O_TMPFILE) through argv[1] and prints, for each, whether the kernel
+# made it in the protected directory argv[3] (P), as its fd's name says, or elsewhere (O).
+_TMPFILES = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int n = atoi(argv[2]);
+    char *seen = calloc(n + 1, 1), link[64], name[4096];
+    for (int i = 0; i < n; i++) {
+        int fd = open(argv[1], O_TMPFILE | O_RDWR, 0600);
+        if (fd < 0) { seen[i] = 'F'; continue; }
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(link, name, sizeof name - 1);
+        name[k > 0 ? k : 0] = 0;
+        seen[i] = strncmp(name, argv[3], strlen(argv[3])) == 0 ? 'P' : 'O';
+        close(fd);
+    }
+    printf("%s\n", seen);
+    return 0;
+}
+"""
+
+# Points the symlink argv[1] at argv[2], then argv[3], and so on, without pause, until killed.
+_FLIPPER = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char made[4096];
+    snprintf(made, sizeof made, "%s.new", argv[1]);
+    for (unsigned i = 0;; i++) {
+        unlink(made);
+        if (symlink(i & 1 ? argv[2] : argv[3], made) == 0) rename(made, argv[1]);
+    }
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+@pytest.mark.parametrize("namespace", [[], ["unshare", "-Urm"]], ids=["plain", "own-namespace"])
+def test_a_nameless_file_through_a_symlink_swapped_outside_is_placed_where_it_was_made(
+    tmp_path: Path, namespace: list[str]
+) -> None:
+    """O_TMPFILE through a symlink a process outside the trace points at a protected directory
+    and at an allowed one by turns: the path names the directory, and what it named at the
+    exit was taken for where the file was made (a tmpfile made in the protected directory was
+    an allowed write in /tmp). Each is placed where its fd's name says it was made, or
+    unresolved."""
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-tmpfile-", dir="/var/tmp"))
+    programs: list[str] = []
+    for name, source in (("tmpfiles", _TMPFILES), ("flipper", _FLIPPER)):
+        (tmp_path / f"{name}.c").write_text(source)
+        subprocess.run(["gcc", "-O2", "-o", str(tmp_path / name), str(tmp_path / f"{name}.c")], check=True)
+        programs.append(str(tmp_path / name))
+    allowed, link = tmp_path / "allowed", tmp_path / "x"
+    allowed.mkdir()
+    flipper = subprocess.Popen([programs[1], str(link), str(protected), str(allowed)])
+    try:
+        command = [*namespace, programs[0], str(link), "2000", str(protected)]
+        proc = rotrace_cli("run", "-q", "--json", str(tmp_path / "t.json"), "--", *command, timeout=300)
+    finally:
+        flipper.kill()
+        flipper.wait()
+        shutil.rmtree(protected)
+    made = proc.stdout.strip()
+    assert len(made) == 2000 and made.count("P") > 0, (proc.stdout[:200], proc.stderr)
+    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    events = [e for e in events if "O_TMPFILE" in (e["flags"] or "")]
+    assert len(events) == len(made), (len(events), proc.stderr)
+    pairs = list(zip(events, made, strict=True))
+    wrong = [e for e, where in pairs if where == "P" and not e["unresolved"] and e["path"] != str(protected)]
+    assert wrong == [], wrong[:3]
+    placed = [e for e, where in pairs if where == "O" and not e["unresolved"]]
+    assert all(e["path"] == str(allowed) for e in placed), placed[:3]

@@ -373,6 +373,14 @@ class Pending:
             and not resolve.is_file(self.path.path, reached)
         ):
             self.path.path = None
+        if (
+            tmpfile
+            and result is not None
+            and result >= 0
+            and self.path.path is not None
+            and resolve.tmpfile_directory(tid, result) != self.path.path
+        ):  # the directory the path names now is not the one the file was made in (a symlink on
+            self.path.path = None  # the way swapped by another process since the call)
         loc = self.path
         if foreign and result == 0 and self.op in _ON_AN_INODE and loc.path is not None and loc.base:
             # a file's mode, owner, times or size changed by its name, in mounts not rotrace's

@@ -641,6 +641,8 @@ class Tracer:
         for tid in threads or (root,):
             self.threads[tid] = _Thread(root)
         self.members[root] = len(threads) or 1
+        if threads:  # attached: a process rotrace never saw made may share its fd table (CLONE_FILES)
+            self._files_shared.add(root)
         root_status = 0
         waitpid = os.waitpid
         fast = _fastloop.run if compiled_loop() else None

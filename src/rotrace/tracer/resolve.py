@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import stat
 from collections.abc import Callable, Collection, Iterable
@@ -838,6 +839,20 @@ def directory_there(tid: int, fd: int, base: bytes, raw: bytes) -> tuple[int, in
     except (OSError, ValueError):
         return None
     return (there.st_dev, there.st_ino) if there.st_dev == made.st_dev else None
+
+
+_TMPFILE_NAME = re.compile(rb"/#[0-9]+ \(deleted\)\Z")
+
+
+def tmpfile_directory(tid: int, fd: int) -> bytes | None:
+    """The directory an O_TMPFILE file was made in, by the kernel's own word: /proc names the
+    file `DIR/#INODE (deleted)` (from rotrace's root; a mount it does not reach gives its own
+    namespace's name, which then matches no place of rotrace's). None where it names none."""
+    link = _readlink(b"/proc/%d/fd/%d" % (tid, fd))
+    if link is None or not link.startswith(b"/"):
+        return None
+    found = _TMPFILE_NAME.search(link)
+    return None if found is None else link[: found.start()] or b"/"
 
 
 def is_file(path: bytes, identity: tuple[int, int]) -> bool:
