@@ -221,3 +221,57 @@ def test_a_setuid_program_that_lost_its_privilege_is_noted(tmp_path: Path) -> No
         assert any("setuid" in w and str(program) in w for w in trace["warnings"]), proc.stderr
     finally:
         shutil.rmtree(where)
+
+
+# An i386 call (int $0x80) whose path register holds 0x1_2000_0000: the kernel takes its low
+# half, 0x2000_0000, where argv[1] is; a reader of the whole register finds argv[2] (a decoy).
+HIGH_BITS = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+int main(int argc, char **argv) {
+    int how = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    char *low = mmap((void *)0x20000000, 4096, PROT_READ | PROT_WRITE, how, -1, 0);
+    char *high = mmap((void *)0x120000000, 4096, PROT_READ | PROT_WRITE, how, -1, 0);
+    if (low == MAP_FAILED || high == MAP_FAILED) return 2;
+    strcpy(low, argv[1]);
+    strcpy(high, argv[2]);
+    long ret, nr = atol(argv[3]), second = strtol(argv[4], 0, 0);
+    __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(nr), "b"(0x120000000UL), "c"(second), "d"(0) : "memory");
+    return ret < 0;
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+@pytest.mark.parametrize("loop", ["compiled", "pure"])
+@pytest.mark.parametrize("mode", [(), ("--no-seccomp",), ("--enforce",)], ids=["run", "bare", "enforce"])
+def test_an_i386_call_is_placed_by_the_low_half_of_its_registers(
+    tmp_path: Path, mode: tuple[str, ...], loop: str
+) -> None:
+    """The kernel reports an i386 call's registers whole and takes their low halves: a path
+    pointer with high bits set named, to rotrace, a decoy in /tmp, while the kernel changed
+    the file below 4 GiB: a chmod of a protected file (which Landlock does not refuse) and a
+    mkdir beside it were allowed writes in /tmp."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("x86_64's i386 ABI")
+    program, source = tmp_path / "high", tmp_path / "high.c"
+    source.write_text(HIGH_BITS)
+    subprocess.run(["gcc", "-static", "-no-pie", "-o", str(program), str(source)], check=True)
+    protected = Path(tempfile.mkdtemp(prefix="rotrace-i386-", dir="/var/tmp"))
+    env = os.environ | {"ROTRACE_PURE_LOOP": "1" if loop == "pure" else "0"}
+    try:
+        (protected / "f").write_text("kept\n")
+        (protected / "f").chmod(0o644)
+        (tmp_path / "f").write_text("decoy\n")
+        for nr, second, name in ((15, "0606", "f"), (39, "0755", "made")):
+            trace = tmp_path / "t.json"
+            argv = [*ROTRACE, "run", *mode, "-q", "--json", str(trace), "--",
+                    str(program), str(protected / name), str(tmp_path / name), str(nr), second]  # fmt: skip
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+            events = json.loads(trace.read_text())["events"]
+            events = [e for e in events if e["syscall"] in ("chmod", "mkdir")]
+            assert [e["path"] for e in events] == [str(protected / name)], (events, proc.stderr)
+            assert not events[0]["allowed"] and proc.returncode in (1, 9), proc.stderr
+    finally:
+        shutil.rmtree(protected)

@@ -53,6 +53,8 @@ struct syscall_info {
     };
 };
 
+#define AUDIT_ARCH_64BIT 0x80000000u /* <linux/audit.h>'s __AUDIT_ARCH_64BIT */
+
 static PyObject *pending_name; /* "pending": the attribute of loop.py's _Thread */
 
 /* PTRACE_SYSCALL while a call is pending (to catch its exit) or without the seccomp filter;
@@ -93,9 +95,12 @@ static int entry_stop(pid_t tid, PyObject *tid_obj, PyObject *thread, const stru
     }
     int kind = nr < (uint64_t)PyBytes_GET_SIZE(table) ? PyBytes_AS_STRING(table)[nr] : -1;
     if (kind == KIND_EVENT && started) {
-        PyObject *args = Py_BuildValue("(KKKKKK)", info->entry.args[0], info->entry.args[1],
-                                       info->entry.args[2], info->entry.args[3], info->entry.args[4],
-                                       info->entry.args[5]);
+        /* a 32-bit ABI's arguments are the registers' low halves, as its kernel entry takes them
+           (the kernel reports them whole: a pointer with high bits set names the one below 4 GiB) */
+        uint64_t mask = (info->arch & AUDIT_ARCH_64BIT) ? ~(uint64_t)0 : 0xFFFFFFFFu;
+        PyObject *args = Py_BuildValue("(KKKKKK)", info->entry.args[0] & mask, info->entry.args[1] & mask,
+                                       info->entry.args[2] & mask, info->entry.args[3] & mask,
+                                       info->entry.args[4] & mask, info->entry.args[5] & mask);
         PyObject *nr_obj = PyLong_FromUnsignedLongLong(nr);
         PyObject *decoded = NULL;
         if (args != NULL && nr_obj != NULL) {

@@ -112,9 +112,18 @@ def _from_registers(tid: int, seccomp_stop: bool) -> bytes:
 _ARCH_NR_ARGS = struct.Struct("=4xI16xQ6Q")  # struct ptrace_syscall_info: arch, entry.nr, entry.args
 
 
+# The audit arch's flag of a 64-bit ABI: a 32-bit one's (i386 on x86_64) arguments are the low
+# halves of the registers, which the kernel reports whole (a pointer with high bits set names,
+# to the kernel, the address below 4 GiB)
+_AUDIT_ARCH_64BIT = 0x80000000
+_LOW_HALF = 0xFFFFFFFF
+
+
 def parse_entry(raw: bytes) -> tuple[int, int, tuple[int, ...]]:
-    """(arch, nr, args) of an entry or seccomp stop."""
+    """(arch, nr, args) of an entry or seccomp stop, each argument as the ABI's kernel takes it."""
     arch, nr, *args = _ARCH_NR_ARGS.unpack_from(raw)
+    if not arch & _AUDIT_ARCH_64BIT:
+        return arch, nr, tuple(a & _LOW_HALF for a in args)
     return arch, nr, tuple(args)
 
 
