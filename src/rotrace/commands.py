@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rotrace.errors import BadOption
+from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
 from rotrace.explain import Known
 from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard, InputSet
@@ -173,6 +173,14 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     guard.check_run(header.remounted, trace)
     project = header.cwd or None
     home = header.environment.get("HOME") or None  # the traced run's: `~/` is that user's home
+    entries = [*allow, *(loaded.allow if loaded is not None else ())]
+    in_home = any(a.removeprefix("=") == "~" or a.removeprefix("=").startswith("~/") for a in entries)
+    homes = sorted({s.environment.get("HOME", "") for s in header.sources})
+    if in_home and home is None and len(homes) > 1:  # a merge of runs in several homes
+        raise BadInput(
+            f"{trace}: its runs had different homes ({', '.join(homes)}), so ~ names none of them: check"
+            " each run's trace, or write the directories"
+        )
     allowlist = build_allowlist(allow, loaded, project=project, home=home)
     relative = any(not a.removeprefix("=").startswith(("/", "~")) for a in allow)
     relative = relative or (loaded is not None and loaded.relative)
@@ -181,8 +189,6 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             f"the traced project directory {project}" if project else "this directory (the trace has none)"
         )
         print(safe_text(f"rotrace: relative entries are read against {where}"), file=sys.stderr)
-    entries = [*allow, *(loaded.allow if loaded is not None else ())]
-    in_home = any(a.removeprefix("=") == "~" or a.removeprefix("=").startswith("~/") for a in entries)
     if in_home and view is not None and not view.quiet:
         mine = os.path.expanduser("~")
         if home is None:

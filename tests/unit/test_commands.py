@@ -291,3 +291,26 @@ def test_check_reads_a_home_entry_as_the_traced_runs_home(
     assert check([str(tmp_path / "t.json")], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 0
     mine = [f"{tmp_path}/checker/.cache"]
     assert check([str(tmp_path / "t.json")], mine, None, None, View(quiet=True)) == 1
+
+
+def test_a_home_that_makes_the_whole_tree_or_none_is_refused(tmp_path: Path) -> None:
+    """A trace whose HOME is / (a process attached to, which rewrote its own environment; a
+    container's user with no home): `~` read as it was the whole tree, and `check` passed a
+    write anywhere. A merge of runs in several homes has none `~` may mean: it was this user's."""
+    from rotrace.commands import check
+    from rotrace.errors import BadInput
+    from rotrace.merge.combine import merge
+
+    def trace(name: str, home: str, path: str) -> str:
+        header = TraceHeader(["tool"], "/srv/app", 0, environment={"HOME": home})
+        (tmp_path / f"{name}.json").write_text(written_trace(header, classify(event(path))))
+        return str(tmp_path / f"{name}.json")
+
+    rooted = trace("rooted", "/", "/srv/protected/f")
+    with pytest.raises(BadInput, match="the home is /, which ~ would make the whole tree"):
+        check([rooted], ["~"], None, None, View(quiet=True))
+    assert check([rooted], ["~/.cache"], None, None, View(quiet=True)) == 1  # /.cache: not the tree
+    runs = [trace("a", "/home/a", "/home/a/.cache/x"), trace("b", "/home/b", "/home/a/.cache/evil")]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    with pytest.raises(BadInput, match=r"different homes \(/home/a, /home/b\)"):
+        check([str(tmp_path / "m.json")], ["~/.cache"], None, None, View(quiet=True))

@@ -175,6 +175,10 @@ def expand(entry: str, base: str | None = None, home: str | None = None) -> str:
     if entry.startswith("~"):
         user, sep, rest = entry.partition("/")
         found = home if user == "~" and home else os.path.expanduser(user)
+        if found != user and os.path.normpath(found) == "/" and not rest.strip("/"):
+            raise BadInput(
+                f"{entry}: the home is /, which {entry} would make the whole tree: write the directory itself"
+            )
         if found != user:
             entry = escape_glob(found) + sep + rest
     if not entry.startswith("/"):
