@@ -21,9 +21,9 @@ from typing import IO, TYPE_CHECKING
 
 from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, FileEvent, ProcessInfo
-from rotrace.explain import READ_ONLY_DATABASE, Known
+from rotrace.explain import READ_ONLY_DATABASE, Known, offline_writers
 from rotrace.output import TraceOutput
-from rotrace.pathnames import is_under, outermost
+from rotrace.pathnames import is_under, outermost, program_name
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
@@ -332,11 +332,14 @@ class Pipeline:
         enforced, failed = header.enforced is not None, header.failed_on_its_own
         runs = [source.environment for source in header.sources]  # a merged trace's runs
         self.planner.know_environment(header.environment, ran_names(header), runs)
+        commands = [(program_name(p.exe), p.cmdline) for p in header.processes]
+        offline = frozenset().union(*(offline_writers(env, commands) for env in [header.environment, *runs]))
         self.planner.know_run(
             enforced=enforced,
             command_failed=failed,
             programs=programs(header),
             app=programs(header, top_only=True),
+            offline=offline,
         )
 
     def group(self, verdicts: Iterable[Verdict], keep_all: bool) -> tuple[Aggregate, MountPlan]:

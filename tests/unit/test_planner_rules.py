@@ -1646,3 +1646,44 @@ def test_a_directory_holding_only_a_programs_own_bookkeeping_is_mountable(tmp_pa
     plan = _plan(event(f"{elsewhere}/x", "create"), states={elsewhere: C}, cwd=str(tmp_path / "app"))
     assert [b.point for b in plan.blocked] == [elsewhere]
     assert "is not on this machine" in plan.blocked[0].reason, plan.blocked
+
+
+def test_a_cache_its_writer_reads_offline_is_not_moved_by_its_setting() -> None:
+    """`uv run --offline --with six` from a cache the image holds (UV_CACHE_DIR=/srv/cache):
+    the plan set UV_CACHE_DIR=/tmp/uv-cache, an empty cache, where uv offline then found
+    nothing to run. Offline (UV_OFFLINE, or --offline on uv's command line) the cache that
+    held files is what uv reads: the setting is not made, nor an empty mount there; online,
+    uv fetches again what the cache lacks, and the setting stands."""
+    from rotrace.pipeline import Pipeline
+
+    cache = "/srv/cache"
+    events = [
+        event(f"{cache}/sdists-v9/.git", exe=UV),
+        event(f"{cache}/.tmpAbC123", exe=UV),
+        event(f"{cache}/.tmpAbC123", "delete", 0, syscall="unlink", exe=UV),
+    ]
+    states = {cache.encode(): C, f"{cache}/sdists-v9".encode(): C, b"/srv/app": C}
+
+    def plan(environment: dict[str, str], argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        pipeline = Pipeline("/srv/app", states)
+        verdicts = classify(*events)
+        for v in verdicts:
+            pipeline.add(v)
+        uv = ProcessInfo(10, 1, 0, UV, argv)
+        header = TraceHeader(list(argv), "/srv/app", 0, environment=environment, processes=[uv])
+        pipeline.know_run(header)
+        return pipeline.group(verdicts, keep_all=False)[1]
+
+    online = plan({"UV_CACHE_DIR": cache}, ("uv", "run", "--with", "six", "python"))
+    assert online.env.get("UV_CACHE_DIR") == "/tmp/uv-cache", online
+    for environment, argv in (
+        ({"UV_CACHE_DIR": cache, "UV_OFFLINE": "1"}, ("uv", "run", "--with", "six", "python")),
+        ({"UV_CACHE_DIR": cache}, ("uv", "run", "--offline", "--with", "six", "python")),
+    ):
+        offline = plan(environment, argv)
+        assert offline.env.get("UV_CACHE_DIR") == cache and cache not in offline.mounts, offline
+        assert any("run offline, reads and cannot fetch again" in n for n in offline.notes), offline.notes
+        assert [b.point for b in offline.blocked] == [cache], offline.blocked
+        assert not any("UV_CACHE_DIR=/tmp/uv-cache" in b.describe() for b in offline.blocked)
+    off = plan({"UV_OFFLINE": "0", "UV_CACHE_DIR": cache}, ("uv", "run"))  # a false value: online
+    assert off.env["UV_CACHE_DIR"] == "/tmp/uv-cache"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rotrace.events import FileEvent
@@ -74,6 +75,10 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # the run's settings that make these writes (UV_COMPILE_BYTECODE at run time): a plan, which
     # keeps the run's settings (explain.settings), leaves these out where the writer shows
     unset: tuple[str, ...] = ()
+    # the ways the program runs without the network (a setting, true; an option of its command
+    # line), under which it fills its cache from nothing: where the cache held files before the
+    # run, a setting that moves it starts the program without what it reads (`offline_writers`)
+    offline: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -149,6 +154,7 @@ KNOWN: tuple[Known, ...] = (
         path=r"/\.cache/uv(/|$)|/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(/|$)",
         exe=r"uv",
         env=(("UV_CACHE_DIR", "/tmp/uv-cache"),),
+        offline=("UV_OFFLINE", "--offline"),
         root=r"^(.*/\.cache/uv)(?:/|$)|^(.*?)/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(?:/|$)",
     ),
     Known(
@@ -656,6 +662,29 @@ def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pat
     """The entries that fit a writer, in the table's order, each with its path's regex (asked
     for every write, answered once per program)."""
     return tuple((k, _regex(k.path)) for k in KNOWN if k.named and k.fits(exe, in_venv, cmdline))
+
+
+def offline_writers(
+    environment: Mapping[str, str], commands: Iterable[tuple[str, Sequence[str]]]
+) -> frozenset[Known]:
+    """The known writers that ran without the network (`Known.offline`): told by the run's
+    environment, or by the command line of one of their processes (`commands`: each process's
+    executable's name and argv)."""
+    found = set()
+    commands = list(commands)
+    for known in KNOWN:
+        for way in known.offline:
+            if way.startswith("-"):
+                ran = any(
+                    way in argv[1:]
+                    for exe, argv in commands
+                    if known.exe is None or _regex(known.exe).fullmatch(exe)
+                )
+            else:
+                ran = environment.get(way, "").strip().lower() not in ("", "0", "false", "no", "off")
+            if ran:
+                found.add(known)
+    return frozenset(found)
 
 
 BY_ID = {k.id: k for k in KNOWN}

@@ -102,6 +102,7 @@ def _kept_name(raw: bytes) -> str:
 
 
 _CREATED_FILES = 1 << 15  # files remembered as made by the command, at most (memory)
+_OFFLINE_TREES = 64  # a writer's cache trees remembered, at most (one per UV_CACHE_DIR...)
 
 
 @dataclass
@@ -258,6 +259,11 @@ class _Planner:
         # be from before the run (MountPlanner._reads_back); None: too many to tell
         self.read_back: set[str] | None = set()
         self.programs: frozenset[str] = frozenset()  # the files the command ran (MountPlanner.know_run)
+        # the caches of known writers that can run without the network (Known.offline), each
+        # writer's trees; and those writers that did (MountPlanner.know_run): what such a cache
+        # held is what the program reads, which it cannot fetch again
+        self.offline_trees: dict[Known, set[str]] = {}
+        self.offline: frozenset[Known] = frozenset()
         self.app: frozenset[str] = frozenset()  # those the command itself ran (not what it started)
         self._origins: dict[str, str] = {}  # the other way: where a renamed directory was made
         self._why_not: dict[str, tuple[str, str] | None] = {}  # (kind, reason), once per place
@@ -512,6 +518,15 @@ class _Planner:
         for v in sorted(venvs):
             if is_under(v, point):
                 return "venv", f"a mount over {point} hides the virtual environment {v}"
+        held_offline = self.held_offline(point)
+        if held_offline is not None:
+            known, tree = held_offline
+            return "held", (
+                f"a mount over {point} hides {tree}, which held files before the run that {known.who}, run"
+                " offline, reads and cannot fetch again: ship it in the image as it must be, and keep"
+                " what it writes there elsewhere, or mount a volume there that starts with what the image"
+                " holds"
+            )
         if point not in SCRATCH and self.held_content(point) and not self._data_place(point):
             if self._remade(point) or self.in_cache_home(point) or _bookkeeping_only(point):
                 return None
@@ -549,6 +564,17 @@ class _Planner:
                 top = cache.rstrip("/") + "/" + directory[len(cache.rstrip("/")) + 1 :].partition("/")[0]
                 if self.in_cache_home(top):
                     return top
+        return None
+
+    def held_offline(self, point: str) -> tuple[Known, str] | None:
+        """The cache of a writer that ran offline (`offline`) that a mount at `point` would hide
+        (it is the cache, in it or above it), where that part held files before the run."""
+        for known in sorted(self.offline, key=lambda k: k.id):
+            for tree in sorted(self.offline_trees.get(known, ())):
+                if is_under(tree, point) and self.held_content(tree):
+                    return known, tree
+                if is_under(point, tree) and self.held_content(point):
+                    return known, tree
         return None
 
     def in_cache_home(self, point: str) -> bool:
@@ -1054,6 +1080,7 @@ class MountPlanner:
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
+        self._held_offline: dict[Known, str] = {}  # settings not applied: the cache, read offline, held files
         # directories the command removed whose mount climbed to a place none can go: the place
         self._removed_points: dict[str, str] = {}
 
@@ -1090,6 +1117,7 @@ class MountPlanner:
         holds = (
             early.size <= _EARLY_LIMIT
             and not planner.moved  # each final name was taken to be the name written
+            and not planner.offline  # (a writer's cache read offline: known once the run is)
             and all(t == self._tolerates() for t in early.tolerates)
             and all((venv in planner.disposable) == a for venv, a in early.disposable.items())
             and all(v.wrote == a for v, a in early.wrote)
@@ -1162,21 +1190,31 @@ class MountPlanner:
         command_failed: bool,
         programs: frozenset[str] = frozenset(),
         app: frozenset[str] = frozenset(),
+        offline: frozenset[Known] = frozenset(),
     ) -> None:
         """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
         command that failed may have failed on a refused write; neither is then tolerated.
         `programs`: the files the command ran (executables, scripts): a directory holding one
-        is never seeded, whatever its name."""
+        is never seeded, whatever its name; `offline`: the known writers that ran without the
+        network (explain.offline_writers), whose caches are then what they read."""
         self._enforced = enforced
         self._command_failed = command_failed
-        if programs != self._planner.programs or app != self._planner.app:
-            self._planner.programs, self._planner.app = programs, app
-            self._planner._why_not.clear()
+        planner = self._planner
+        if programs != planner.programs or app != planner.app or offline != planner.offline:
+            planner.programs, planner.app, planner.offline = programs, app, offline
+            planner._why_not.clear()
 
     def learn(self, v: Verdict) -> None:
         if self._early is not None:
             self._early.learnt += 1
         e = v.event
+        known = v.explanation
+        if known is not None and known.offline and e.write:  # the trees of a cache it may read offline
+            trees = self._planner.offline_trees.setdefault(known, set())
+            if len(trees) < _OFFLINE_TREES:
+                trees.add(
+                    writer_top(v, text_of(e.path)) or setting_top(v) or os.path.dirname(text_of(e.path))
+                )
         if e.op == "delete" and e.errno == "ENOENT":  # harmless, but it says the name is free
             self._planner.learn_absent(os.fsdecode(e.path))
         elif e.op in ("mkdir", "create") and e.errno == "ENOENT":
@@ -1405,7 +1443,7 @@ class MountPlanner:
             if made and v.venv is not None and v.explanation is not None:
                 self._moved_venvs.setdefault(text_of(v.venv), v.explanation)
             return [Placement(where or point, None) for _, point, _ in found]
-        if v.explanation is not None and v.explanation in self._held_config:
+        if v.explanation is not None and (v.explanation in self._held_config or self._read_offline(v)):
             # its setting would lose what the tree held: not offered as this write's fix either
             v = dataclasses.replace(v, explanation=None)
         placed: list[Placement] = []
@@ -1567,6 +1605,8 @@ class MountPlanner:
         kept = {name: value.replace("{dir}", held[0]) for name, value in known.config_env} if held else {}
         if not (held and kept) and self._moves_what_it_held(v, held):
             return False
+        if self._read_offline(v):
+            return False
         targets = self._targets(known)
         if any(p.reason is not None for _, p in targets):
             return False  # the scratch place cannot be mounted either (the app lives there)
@@ -1587,6 +1627,18 @@ class MountPlanner:
         for template, python, directory in builds:
             self._build.setdefault((template, python), set()).add(directory)
         self._applied[known] += v.count
+        return True
+
+    def _read_offline(self, v: Verdict) -> bool:
+        """The write's writer ran offline (MountPlanner.know_run), and its cache held files
+        before the run: what the program reads, which its setting would leave behind."""
+        known = v.explanation
+        if known is None or known not in self._planner.offline:
+            return False
+        tree = writer_top(v, text_of(v.event.path)) or setting_top(v)
+        if tree is None or not self._noted("held", tree, self._planner.held_content(tree)):
+            return False
+        self._held_offline.setdefault(known, tree)
         return True
 
     @staticmethod
@@ -1807,9 +1859,22 @@ class MountPlanner:
             persistent=persistent,
             seeded=seeded,
             unmet=[p.point for p, _ in self._unmet_checks()],
-            notes=[*self._notes(mounts, fallback), *kept_notes, *self._held_config_notes()],
+            notes=[
+                *self._notes(mounts, fallback),
+                *kept_notes,
+                *self._held_config_notes(),
+                *self._held_offline_notes(),
+            ],
             scratch_app=self._scratch_app(),
         )
+
+    def _held_offline_notes(self) -> list[str]:
+        return [
+            f"{known.title}: {', '.join(f'{n}={v}' for n, v in known.env)} would move {tree}, which held"
+            f" files before the run that {known.who}, run offline, reads and cannot fetch again: the plan"
+            " does not set it"
+            for known, tree in sorted(self._held_offline.items(), key=lambda kv: kv[1])
+        ]
 
     def _held_config_notes(self) -> list[str]:
         notes = []
