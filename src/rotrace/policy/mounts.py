@@ -967,6 +967,7 @@ class _Early:
         self.wrote: list[tuple[Verdict, bool]] = []  # Verdict.wrote, likewise (the report's)
         self.answers: dict[tuple[str, str], bool] = {}  # (question, path) -> answer
         self.refusals: dict[str, tuple[str, str] | None] = {}
+        self.offline: dict[Known, bool] = {}  # a writer that can run offline -> whether it was known to
         self.size = 0
 
     def full(self) -> bool:
@@ -1117,7 +1118,7 @@ class MountPlanner:
         holds = (
             early.size <= _EARLY_LIMIT
             and not planner.moved  # each final name was taken to be the name written
-            and not planner.offline  # (a writer's cache read offline: known once the run is)
+            and all((known in planner.offline) == was for known, was in early.offline.items())
             and all(t == self._tolerates() for t in early.tolerates)
             and all((venv in planner.disposable) == a for venv, a in early.disposable.items())
             and all(v.wrote == a for v, a in early.wrote)
@@ -1200,8 +1201,23 @@ class MountPlanner:
         self._enforced = enforced
         self._command_failed = command_failed
         planner = self._planner
-        if programs != planner.programs or app != planner.app or offline != planner.offline:
-            planner.programs, planner.app, planner.offline = programs, app, offline
+        if programs != planner.programs or app != planner.app:
+            planner.programs, planner.app = programs, app
+            planner._why_not.clear()
+        self.know_offline(offline)
+
+    @property
+    def offline(self) -> frozenset[Known]:
+        """The known writers the run showed to run without the network (`know_offline`)."""
+        return self._planner.offline
+
+    def know_offline(self, offline: frozenset[Known]) -> None:
+        """The known writers that ran without the network (explain.offline_writers), as soon as
+        the run shows it (its environment, then each process's command line), so that the
+        placements made while it runs are the run's."""
+        planner = self._planner
+        if offline != planner.offline:
+            planner.offline = offline
             planner._why_not.clear()
 
     def learn(self, v: Verdict) -> None:
@@ -1633,6 +1649,8 @@ class MountPlanner:
         """The write's writer ran offline (MountPlanner.know_run), and its cache held files
         before the run: what the program reads, which its setting would leave behind."""
         known = v.explanation
+        if known is not None and known.offline and self._early is not None:
+            self._early.offline.setdefault(known, known in self._planner.offline)
         if known is None or known not in self._planner.offline:
             return False
         tree = writer_top(v, text_of(v.event.path)) or setting_top(v)

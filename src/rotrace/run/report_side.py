@@ -16,8 +16,10 @@ from rotrace.environment import run_environment
 from rotrace.errors import EXIT_INTERNAL
 from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
+from rotrace.explain import offline_writers
 from rotrace.explain.settings import RUN_SETTINGS
 from rotrace.output import TraceOutput
+from rotrace.pathnames import program_name
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
@@ -88,6 +90,7 @@ def conclude(messages: Iterator[Message]) -> int:
                     programs = [ProcessInfo(*p) for p in message.records]
                     links.know(programs)
                     first.classifier.know(programs)
+                    first.know(programs)
                     checkpoints.processes += programs
                 elif isinstance(message, Result):
                     outcome = message
@@ -280,6 +283,7 @@ class FirstPass:
         self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
                                  enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
+        self.pipeline.planner.know_offline(offline_writers(environment, ()))
         self.persistent = [p for p in persistent if classifier.allowlist.allows_plainly(os.fsencode(p))]
         self.pipeline.planner.know_persistent(self.persistent)  # the policy's, that it allows
         self.pipeline.place_early(keep_all=view.verbose, enforced=enforced)
@@ -292,6 +296,13 @@ class FirstPass:
                 scratch.close()
             else:
                 self._rendered = RenderedEvents(scratch)
+
+    def know(self, processes: Iterable[ProcessInfo]) -> None:
+        """Processes as they start: a known writer run offline (`uv ... --offline`) is known
+        before its writes are placed (the placements made while the command runs stand)."""
+        offline = offline_writers({}, [(program_name(p.exe), p.cmdline) for p in processes])
+        planner = self.pipeline.planner
+        planner.know_offline(planner.offline | offline)
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
         classifier, add, kept = self.classifier, self.pipeline.add, self._kept
