@@ -1687,3 +1687,31 @@ def test_a_cache_its_writer_reads_offline_is_not_moved_by_its_setting() -> None:
         assert not any("UV_CACHE_DIR=/tmp/uv-cache" in b.describe() for b in offline.blocked)
     off = plan({"UV_OFFLINE": "0", "UV_CACHE_DIR": cache}, ("uv", "run"))  # a false value: online
     assert off.env["UV_CACHE_DIR"] == "/tmp/uv-cache"
+
+
+def test_a_writer_known_offline_before_its_writes_are_placed_keeps_the_early_placements() -> None:
+    """The report process places each write as the command runs; a writer seen to run offline
+    only at the end (uv sync --offline) made every placement be made again (W2: 112 ms after
+    the command, against 30). Known as the run shows it, the early placements stand; learnt
+    after them, they are made again, and the plan is the offline one either way."""
+    from rotrace.explain import offline_writers
+    from rotrace.pipeline import Pipeline
+
+    cache = "/srv/cache"
+    events = [event(f"{cache}/sdists-v9/.git", exe=UV), event(f"{cache}/.tmpAbC123", exe=UV)]
+    events += [event(f"/tmp/later-{i}") for i in range(Pipeline.LAG + 1)]  # uv's placed before the end
+    states = {cache.encode(): C, f"{cache}/sdists-v9".encode(): C, b"/srv/app": C}
+    argv = ("uv", "sync", "--offline")
+    header = TraceHeader(list(argv), "/srv/app", 0, processes=[ProcessInfo(10, 1, 0, UV, argv)])
+    for early in (True, False):
+        pipeline = Pipeline("/srv/app", states)
+        pipeline.planner.know_environment({})
+        if early:  # as the report process does when uv's process starts
+            pipeline.planner.know_offline(offline_writers({}, [("uv", argv)]))
+        pipeline.place_early(keep_all=False, enforced=False)
+        verdicts = classify(*events)
+        for v in verdicts:
+            pipeline.add(v)
+        _, plan = pipeline.second_pass(header, verdicts, keep_all=False)
+        assert pipeline.placed_early == early
+        assert "UV_CACHE_DIR" not in plan.env and any("run offline" in n for n in plan.notes), plan

@@ -1191,7 +1191,7 @@ class MountPlanner:
         command_failed: bool,
         programs: frozenset[str] = frozenset(),
         app: frozenset[str] = frozenset(),
-        offline: frozenset[Known] = frozenset(),
+        offline: frozenset[Known] | None = None,
     ) -> None:
         """How the run went (before `place`): under --enforce a refusal may be the policy's, and a
         command that failed may have failed on a refused write; neither is then tolerated.
@@ -1204,7 +1204,8 @@ class MountPlanner:
         if programs != planner.programs or app != planner.app:
             planner.programs, planner.app = programs, app
             planner._why_not.clear()
-        self.know_offline(offline)
+        if offline is not None:  # (else as known: `know_offline`)
+            self.know_offline(offline)
 
     @property
     def offline(self) -> frozenset[Known]:
