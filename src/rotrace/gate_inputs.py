@@ -87,6 +87,10 @@ class InputGuard:
                     self._above.setdefault(os.fsencode(directory), given)
         self._texts = sorted((os.fsdecode(f), given) for f, given in self._files.items())
 
+    def _first(self) -> Input | InputSet:
+        """The input a refusal names when it cannot tell which (there is at least one)."""
+        return next(iter(self._files.values())) if self._files else self._sets[0][1]
+
     def check_run(self, remounted: list[str], trace: str) -> None:
         """BadInput if `trace`'s command changed the mounts of rotrace's mount namespace
         (TraceHeader.remounted): a file mounted over an input, or over a directory above one,
@@ -94,7 +98,7 @@ class InputGuard:
         /tmp/mine rotrace.toml`)."""
         if not remounted or not (self._files or self._sets):
             return
-        first: Input | InputSet = next(iter(self._files.values())) if self._files else self._sets[0][1]
+        first = self._first()
         raise BadInput(
             f"{trace}: the traced command changed the mounts of rotrace's mount namespace"
             f" ({', '.join(remounted)}), which outlast it: {first.what} {first.named} may be what it"
@@ -107,7 +111,7 @@ class InputGuard:
         if not e.write or e.op == "access" or e.failed or not (self._files or self._sets):
             return
         if e.unresolved:  # (a file bound elsewhere in a namespace of its own: any file at all)
-            first: Input | InputSet = next(iter(self._files.values())) if self._files else self._sets[0][1]
+            first = self._first()
             raise BadInput(
                 f"{trace}: the traced command wrote where rotrace could not place ({e.op}"
                 f" {os.fsdecode(e.path)}, {e.syscall}, unresolved), which may have been {first.what}"

@@ -272,6 +272,24 @@ def test_a_process_another_tracer_holds_is_refused_with_the_right_hint(tmp_path:
         held.wait()
 
 
+def _attached_until(
+    go: Path, python: list[str], tmp_path: Path, *options: str
+) -> tuple[int, str, list[dict]]:  # type: ignore[type-arg]
+    """`python` (a script waiting for `go`, and its arguments) run, attached to with `run -p`
+    (`options` too), then told to go: rotrace's status and stderr, and the trace's events."""
+    proc = subprocess.Popen([sys.executable, "-c", *python])
+    try:
+        argv = [*ROTRACE, "run", "-p", str(proc.pid), *options, "--json", str(tmp_path / "t.json")]
+        rotrace = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        go.touch()
+        _, err = rotrace.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    return rotrace.returncode, err, json.loads((tmp_path / "t.json").read_text())["events"]
+
+
 def test_an_unnamed_file_made_after_attaching_is_placed_in_its_directory(tmp_path: Path) -> None:
     """O_TMPFILE (tempfile.TemporaryFile, a spooled upload rolled over to disk) names the
     directory the file is made in: attached (the process's cwd and root may be shared with one
@@ -286,22 +304,12 @@ def test_an_unnamed_file_made_after_attaching_is_placed_in_its_directory(tmp_pat
         fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR)
         os.write(fd, b"x")
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(made), str(go)])
-    try:
-        rotrace = subprocess.Popen(
-            [*ROTRACE, "run", "-p", str(proc.pid), "--allow", str(made), "--json", str(tmp_path / "t.json")],
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        time.sleep(1.0)
-        go.touch()
-        _, err = rotrace.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    returncode, err, events = _attached_until(
+        go, [script, str(made), str(go)], tmp_path, "--allow", str(made)
+    )
     made_there = [e for e in events if "O_TMPFILE" in (e["flags"] or "")]
     assert [(e["path"], e["unresolved"], e["allowed"]) for e in made_there] == [(str(made), False, True)], err
-    assert rotrace.returncode == 0, err
+    assert returncode == 0, err
 
 
 def test_an_open_for_reading_with_o_creat_after_attaching_stays_a_write(tmp_path: Path) -> None:
@@ -317,15 +325,5 @@ def test_an_open_for_reading_with_o_creat_after_attaching_stays_a_write(tmp_path
             time.sleep(0.02)
         os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o644))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(lock), str(go)])
-    try:
-        rotrace = subprocess.Popen([*ROTRACE, "run", "-p", str(proc.pid), "--json", str(tmp_path / "t.json")],
-                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(1.0)
-        go.touch()
-        _, err = rotrace.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
-    events = json.loads((tmp_path / "t.json").read_text())["events"]
+    _, err, events = _attached_until(go, [script, str(lock), str(go)], tmp_path)
     assert [(e["op"], e["write"]) for e in events if e["path"] == str(lock)] == [("create", True)], err

@@ -6,6 +6,8 @@ import pytest
 
 from rotrace.events import DirState, FileEvent
 from rotrace.pipeline import Pipeline
+from rotrace.policy.mounts import MountPlan
+from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader
 from rotrace.report.present import present
 from rotrace.report.view import View
@@ -14,16 +16,26 @@ from tests.unit.factories import classify, event
 VENV = "/srv/app/.venv"
 
 
-def _report(capsys: pytest.CaptureFixture[str], *events: FileEvent, exit_code: int) -> str:
-    verdicts = classify(event(f"{VENV}/pyvenv.cfg", "open", 3, write=False), *events)
-    pipeline = Pipeline("/srv/app", {})
+def _presented(
+    capsys: pytest.CaptureFixture[str],
+    verdicts: list[Verdict],
+    header: TraceHeader,
+    states: dict[bytes, DirState] | None = None,
+) -> tuple[str, MountPlan]:
+    """The report of these verdicts of a run (what it says on stderr), and its plan."""
+    pipeline = Pipeline("/srv/app", states or {})
     for v in verdicts:
         pipeline.add(v)
-    header = TraceHeader(command=["python", "-c", "import mod"], cwd="/srv/app", exit_code=exit_code)
     pipeline.know_run(header)
     aggregate, plan = pipeline.group(verdicts, keep_all=False)
     present(header, aggregate, plan, View(github=False), 1)
-    return capsys.readouterr().err
+    return capsys.readouterr().err, plan
+
+
+def _report(capsys: pytest.CaptureFixture[str], *events: FileEvent, exit_code: int) -> str:
+    verdicts = classify(event(f"{VENV}/pyvenv.cfg", "open", 3, write=False), *events)
+    header = TraceHeader(command=["python", "-c", "import mod"], cwd="/srv/app", exit_code=exit_code)
+    return _presented(capsys, verdicts, header)[0]
 
 
 def test_refused_bytecode_did_not_stop_a_command_that_failed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,15 +70,8 @@ def test_a_known_writers_tree_is_one_group_named_from_below(capsys: pytest.Captu
         event(f"{home}/.cache/pylint", "mkdir", 0, syscall="mkdir"),
         event(f"{home}/.cache/pylint/mod_1.stats"),
     ]
-    verdicts = classify(*events, home=home)
-    pipeline = Pipeline("/srv/app", {})
-    for v in verdicts:
-        pipeline.add(v)
     header = TraceHeader(["pylint", "mod.py"], "/srv/app", 0, environment={"HOME": home})
-    pipeline.know_run(header)
-    aggregate, plan = pipeline.group(verdicts, keep_all=False)
-    present(header, aggregate, plan, View(github=False), 1)
-    said = capsys.readouterr().err
+    said, _ = _presented(capsys, classify(*events, home=home), header)
     (line,) = [line for line in said.splitlines() if line.startswith(f"  {home}/.cache/pylint ")]
     assert "2 writes · mkdir, create" in line and "e.g. mod_1.stats" in line, said
     assert "e.g. pylint/" not in said, said
@@ -77,16 +82,9 @@ def test_a_fix_that_is_the_mount_is_not_offered_to_avoid_it(capsys: pytest.Captu
     said "to avoid the mount: a writable mount ..." (its own fix, the mount)."""
     home = "/home/u"
     events = [event(f"{home}/.cache", "mkdir", "EROFS", syscall="mkdir")]
-    verdicts = classify(*events, home=home)
-    pipeline = Pipeline("/srv/app", {})
-    for v in verdicts:
-        pipeline.add(v)
     header = TraceHeader(["tool"], "/srv/app", 1, environment={"HOME": home})
-    pipeline.know_run(header)
-    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    said, plan = _presented(capsys, classify(*events, home=home), header)
     assert [k.id for k in plan.settings] == ["xdg-cache"], plan.settings
-    present(header, aggregate, plan, View(github=False), 1)
-    said = capsys.readouterr().err
     assert "a cache in ~/.cache (1): a writable mount (tmpfs, emptyDir) at its directory" in said, said
     assert "to avoid the mount" not in said, said
 
@@ -115,15 +113,9 @@ def test_a_fix_with_no_setting_is_not_called_a_setting(capsys: pytest.CaptureFix
     for e in events:
         classifier.learn(e)
     verdicts = [classifier.classify(e) for e in events]
-    pipeline = Pipeline("/srv/app", {b"/srv/app": DirState.CONTENT})
-    for v in verdicts:
-        pipeline.add(v)
     header = TraceHeader(command=["pipx", "install", "six"], cwd="/srv/app", exit_code=0, processes=[pip])
-    pipeline.know_run(header)
-    aggregate, plan = pipeline.group(verdicts, keep_all=False)
+    said, plan = _presented(capsys, verdicts, header, {b"/srv/app": DirState.CONTENT})
     assert [k.id for k in plan.settings] == ["pip-install"], plan.settings
-    present(header, aggregate, plan, View(github=False), 1)
-    said = capsys.readouterr().err
     assert "packages installed at run time (3): to avoid the mount: install at build time" in said, said
     assert "a setting avoids" not in said and not any("a setting avoids" in n for n in _notes(plan))
 
