@@ -816,6 +816,12 @@ def writer_top(v: Verdict, directory: str) -> str | None:
     return next((g for g in m.groups() if g), None) if m else None
 
 
+def _cache_tree(v: Verdict) -> str | None:
+    """The known writer's tree the write is in: its root (a cache's, whatever UV_CACHE_DIR
+    named it), else where its setting moves it from."""
+    return writer_top(v, text_of(v.event.path)) or setting_top(v)
+
+
 def setting_top(v: Verdict) -> str | None:
     """Where the known writer's setting moves a write from: the directory its path's pattern
     names (~/.ipython for ~/.ipython/profile_default/startup, made on the way), so that a
@@ -967,7 +973,7 @@ class _Early:
         self.wrote: list[tuple[Verdict, bool]] = []  # Verdict.wrote, likewise (the report's)
         self.answers: dict[tuple[str, str], bool] = {}  # (question, path) -> answer
         self.refusals: dict[str, tuple[str, str] | None] = {}
-        self.offline: dict[Known, bool] = {}  # a writer that can run offline -> whether it was known to
+        self.offline: dict[Known, bool] = {}  # a writer that can run offline -> known to, when first placed
         self.size = 0
 
     def full(self) -> bool:
@@ -1229,9 +1235,7 @@ class MountPlanner:
         if known is not None and known.offline and e.write:  # the trees of a cache it may read offline
             trees = self._planner.offline_trees.setdefault(known, set())
             if len(trees) < _OFFLINE_TREES:
-                trees.add(
-                    writer_top(v, text_of(e.path)) or setting_top(v) or os.path.dirname(text_of(e.path))
-                )
+                trees.add(_cache_tree(v) or os.path.dirname(text_of(e.path)))
         if e.op == "delete" and e.errno == "ENOENT":  # harmless, but it says the name is free
             self._planner.learn_absent(os.fsdecode(e.path))
         elif e.op in ("mkdir", "create") and e.errno == "ENOENT":
@@ -1654,7 +1658,7 @@ class MountPlanner:
             self._early.offline.setdefault(known, known in self._planner.offline)
         if known is None or known not in self._planner.offline:
             return False
-        tree = writer_top(v, text_of(v.event.path)) or setting_top(v)
+        tree = _cache_tree(v)
         if tree is None or not self._noted("held", tree, self._planner.held_content(tree)):
             return False
         self._held_offline.setdefault(known, tree)
