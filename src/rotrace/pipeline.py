@@ -23,7 +23,7 @@ from rotrace.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_VIOLATIONS
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import READ_ONLY_DATABASE, Known, offline_writers
 from rotrace.output import TraceOutput
-from rotrace.pathnames import is_under, outermost, program_name
+from rotrace.pathnames import is_under, outermost
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import MountPlan, MountPlanner, Placement
@@ -332,8 +332,9 @@ class Pipeline:
         enforced, failed = header.enforced is not None, header.failed_on_its_own
         runs = [source.environment for source in header.sources]  # a merged trace's runs
         self.planner.know_environment(header.environment, ran_names(header), runs)
-        commands = [(program_name(p.exe), p.cmdline) for p in header.processes]
-        offline = frozenset().union(*(offline_writers(env, commands) for env in [header.environment, *runs]))
+        offline = offline_writers(header.environment, header.processes).union(
+            *(offline_writers(env) for env in runs)
+        )
         self.planner.know_run(
             enforced=enforced,
             command_failed=failed,

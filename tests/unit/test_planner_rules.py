@@ -1707,7 +1707,7 @@ def test_a_writer_known_offline_before_its_writes_are_placed_keeps_the_early_pla
         pipeline = Pipeline("/srv/app", states)
         pipeline.planner.know_environment({})
         if early:  # as the report process does when uv's process starts
-            pipeline.planner.know_offline(offline_writers({}, [("uv", argv)]))
+            pipeline.planner.know_offline(offline_writers({}, header.processes))
         pipeline.place_early(keep_all=False, enforced=False)
         verdicts = classify(*events)
         for v in verdicts:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rotrace.events import FileEvent
+from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import TMP_NAME, program_name
 from rotrace.patterns import Lazy
 
@@ -665,13 +665,12 @@ def _fitting(exe: str, in_venv: bool, cmdline: str) -> tuple[tuple[Known, re.Pat
 
 
 def offline_writers(
-    environment: Mapping[str, str], commands: Iterable[tuple[str, Sequence[str]]]
+    environment: Mapping[str, str], processes: Iterable[ProcessInfo] = ()
 ) -> frozenset[Known]:
     """The known writers that ran without the network (`Known.offline`): told by the run's
-    environment, or by the command line of one of their processes (`commands`: each process's
-    executable's name and argv)."""
+    environment, or by the command line of one of their `processes`."""
+    commands = [(program_name(p.exe), p.cmdline) for p in processes]
     found = set()
-    commands = list(commands)
     for known in KNOWN:
         for way in known.offline:
             if way.startswith("-"):

@@ -19,7 +19,6 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.explain import offline_writers
 from rotrace.explain.settings import RUN_SETTINGS
 from rotrace.output import TraceOutput
-from rotrace.pathnames import program_name
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
@@ -300,9 +299,8 @@ class FirstPass:
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         """Processes as they start: a known writer run offline (`uv ... --offline`) is known
         before its writes are placed (the placements made while the command runs stand)."""
-        offline = offline_writers({}, [(program_name(p.exe), p.cmdline) for p in processes])
         planner = self.pipeline.planner
-        planner.know_offline(planner.offline | offline)
+        planner.know_offline(planner.offline | offline_writers({}, processes))
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
         classifier, add, kept = self.classifier, self.pipeline.add, self._kept

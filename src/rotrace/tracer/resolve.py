@@ -808,19 +808,9 @@ def opened_there(
     """Whether the tracee's `fd` is the file that `raw` (from the magic link `base`) names now:
     the same device and inode (`identity`, the fd's when read already: fd_place), the last name
     followed if the open followed it."""
-    if base.endswith(b"/root"):
-        raw = raw.lstrip(b"/")
-    head, _, name = raw.rpartition(b"/")
     try:
         opened = os.stat(b"/proc/%d/fd/%d" % (tid, fd)) if identity is None else None
-        if len(base) + len(raw) < _CHUNK:
-            there = os.stat(base + b"/" + raw if raw else base, follow_symlinks=follow)
-        else:  # longer than the kernel takes in one name: from its directory
-            directory = _open_dir(base, head)
-            try:
-                there = os.stat(name or b".", dir_fd=directory, follow_symlinks=follow)
-            finally:
-                os.close(directory)
+        there = _named_now(base, raw, follow)
     except OSError:
         return False
     it = identity if opened is None else (opened.st_dev, opened.st_ino)
@@ -831,14 +821,28 @@ def directory_there(tid: int, fd: int, base: bytes, raw: bytes) -> tuple[int, in
     """The (device, inode) of the directory `raw` (from the magic link `base`) names now, if
     the tracee's O_TMPFILE `fd` was made on its filesystem: where, from rotrace's root, that
     directory must be for the nameless file's place to be its name (None: not known)."""
-    if base.endswith(b"/root"):
-        raw = raw.lstrip(b"/")
     try:
         made = os.stat(b"/proc/%d/fd/%d" % (tid, fd))
-        there = os.stat(base + b"/" + raw if raw else base)
+        there = _named_now(base, raw, True)
     except (OSError, ValueError):
         return None
     return (there.st_dev, there.st_ino) if there.st_dev == made.st_dev else None
+
+
+def _named_now(base: bytes, raw: bytes, follow: bool) -> os.stat_result:
+    """What `raw` names now from the tracee's magic link `base` (its last name followed if
+    `follow`); a name longer than the kernel takes in one is looked up from its directory.
+    OSError where it names nothing."""
+    if base.endswith(b"/root"):
+        raw = raw.lstrip(b"/")
+    if len(base) + len(raw) < _CHUNK:
+        return os.stat(base + b"/" + raw if raw else base, follow_symlinks=follow)
+    head, _, name = raw.rpartition(b"/")
+    directory = _open_dir(base, head)
+    try:
+        return os.stat(name or b".", dir_fd=directory, follow_symlinks=follow)
+    finally:
+        os.close(directory)
 
 
 _TMPFILE_NAME = re.compile(rb"/#[0-9]+ \(deleted\)\Z")
