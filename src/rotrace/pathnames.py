@@ -135,6 +135,11 @@ def is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
+def directory_of(path: str) -> str:
+    """The directory a name is in, lexically (`/` for a name at the top, "" for a bare one)."""
+    return path.rpartition("/")[0] or ("/" if path.startswith("/") else "")
+
+
 def holder(tops: Iterable[str]) -> Callable[[str], str | None]:
     """The deepest of `tops` (normalised absolute directories) that each path is or lies below,
     as is_under decides, else None: looked up once per directory, which the many names of a run
@@ -146,7 +151,7 @@ def holder(tops: Iterable[str]) -> Callable[[str], str | None]:
     def holder_of(path: str) -> str | None:
         if path in points:
             return path
-        directory = path.rpartition("/")[0] or ("/" if path.startswith("/") else "")
+        directory = directory_of(path)
         if directory not in holding:
             holding[directory] = next((top for top in by_depth if is_under(directory, top)), None)
         return holding[directory]

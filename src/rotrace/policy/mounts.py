@@ -66,6 +66,7 @@ from rotrace.patterns import Lazy
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
+from rotrace.policy.moves import Moves
 from rotrace.policy.verdict import Verdict, explained_in_home, home_elsewhere
 
 _PROVIDED = (b"/dev/", b"/proc/", b"/sys/")  # the runtime provides these; writes there need nothing
@@ -953,8 +954,6 @@ _UNPLACED_WHY = (
 # The longest TMPDIR a plan sets: multiprocessing's listener is TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX
 _TMPDIR_LONGEST = 64
 
-# a rename's or a hard link's kind, its two names, and the mount each is on (None: the root)
-_Move = tuple[str, str, str, str | None, str | None, int]  # (kind, names, their mounts, how many)
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 
 
@@ -1000,11 +999,7 @@ class MountPlanner:
         self._states_known = states is not None  # what directories held: a run's are known at its end
         self._rewrites: list[tuple[str, str]] = []  # files written whole before then (`_rewrote`)
         self._renames: list[tuple[str, str]] = []
-        self._links: list[tuple[str, str]] = []  # hard links made: (the file, its new name)
-        # how many writes each rename and each link stands for (a merged trace's event: its runs')
-        self._renames_made: list[int] = []
-        self._links_made: list[int] = []
-        self._moves_on: tuple[tuple[str, ...], list[_Move]] | None = None  # _moves_between's
+        self._moves = Moves()  # the renames and hard links, for the notes on moves across mounts
         self._learnt = False
         self._enforced = enforced
         self._command_failed = False
@@ -1300,12 +1295,13 @@ class MountPlanner:
                 planner.kept_data.add(written_directory(e, e.target))
                 planner.kept_files.add(target)
         if e.op == "rename" and e.result == 0 and e.target is not None:
-            self._renames.append((os.fsdecode(e.path), os.fsdecode(e.target)))
-            self._renames_made.append(v.count)
-            planner.learn_gone(os.fsdecode(e.path))
-        elif e.op == "link" and e.result == 0 and e.target is not None and len(self._links) < _CREATED_FILES:
-            self._links.append((os.fsdecode(e.path), os.fsdecode(e.target)))  # its new name, the file
-            self._links_made.append(v.count)
+            source, target = os.fsdecode(e.path), os.fsdecode(e.target)
+            self._renames.append((source, target))
+            self._moves.add("rename", source, target, v.count)
+            planner.learn_gone(source)
+        elif e.op == "link" and e.result == 0 and e.target is not None:
+            # the file, its new name
+            self._moves.add("hard link", os.fsdecode(e.path), os.fsdecode(e.target), v.count)
 
     def _learn_under_created(self, v: Verdict) -> None:
         """Who writes under each directory the command made (a directory is made before anything
@@ -1986,17 +1982,6 @@ class MountPlanner:
             )
         return dict(sorted(kept.items())), notes
 
-    def _moves_between(self, mounts: list[str]) -> list[_Move]:
-        """The run's renames and hard links with the mount each of their names is on: (kind,
-        source, target, its mount, its mount), looked up once for the plan's notes."""
-        key = tuple(mounts)
-        if self._moves_on is None or self._moves_on[0] != key:
-            mount_of = holder(mounts)
-            pairs = [("rename", s, t, n) for (s, t), n in zip(self._renames, self._renames_made, strict=True)]
-            pairs += [("hard link", s, t, n) for (s, t), n in zip(self._links, self._links_made, strict=True)]
-            self._moves_on = (key, [(k, s, t, mount_of(s), mount_of(t), n) for k, s, t, n in pairs])
-        return self._moves_on[1]
-
     def _temp_dir_setting(self, mounts: list[str]) -> tuple[str, str, str] | None:
         """(the run's temporary directory, the plan's mount holding it, another mount) where
         every rename out of the temporary directory's mount into another (and every hard link
@@ -2012,7 +1997,7 @@ class MountPlanner:
             return None
         into: set[str] = set()
         # (the name made first, where it went): a rename's source, a hard link's existing file
-        for kind, source, target, on_source, on_target, _ in self._moves_between(mounts):
+        for kind, source, target, on_source, on_target, _ in self._moves.between(mounts, temp):
             made, there, here = source, on_source, on_target
             if kind == "hard link":
                 made, there, here = target, on_target, on_source
@@ -2040,7 +2025,7 @@ class MountPlanner:
         found: dict[tuple[str, str, str], tuple[int, tuple[str, str]]] = {}
         if not mounts:
             return found
-        for kind, source, target, there, on_target, made in self._moves_between(mounts):
+        for kind, source, target, there, on_target, made in self._moves.between(mounts):
             here = on_target
             if kind == "hard link" and there is not None and here is None:
                 # a new name on a mount for a file of the read-only root (whose directory no
