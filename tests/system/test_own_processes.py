@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.terminal import stderr_on_a_terminal
 from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
 
 # The traced command: it looks for rotrace's processes (its parent, and every process whose
@@ -57,20 +58,28 @@ for pid in sorted(pids):
         else:
             opened.append([pid, name, ""])
 import resource
-limited = []  # the pids whose resource limits it could set (to what they are: nothing changed)
+limited = []  # the threads whose process's resource limits it could set (to what they are)
 for pid in sorted(pids):
     try:
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, resource.prlimit(pid, resource.RLIMIT_NOFILE))
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
-        pass
-    else:
-        limited.append(pid)
+        tids = [pid]
+    for tid in tids:  # prlimit64 takes a thread's id as well as its process's
+        try:
+            resource.prlimit(tid, resource.RLIMIT_NOFILE, resource.prlimit(tid, resource.RLIMIT_NOFILE))
+        except OSError:
+            pass
+        else:
+            limited.append(tid)
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 attached = libc.ptrace(16, parent, None, None) == 0  # PTRACE_ATTACH
 dumpable = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE: the command's own, reset by execve
-print("PROBE " + json.dumps({"pids": sorted(pids), "opened": opened, "refused": len(refused),
-                             "attached": attached, "dumpable": dumpable, "limited": limited}), flush=True)
+found = json.dumps({"pids": sorted(pids), "opened": opened, "refused": len(refused),
+                    "attached": attached, "dumpable": dumpable, "limited": limited})
+with open("probe.json", "w") as f:  # (its stdout may go nowhere: rotrace's stderr on a terminal)
+    f.write(found)
+print("PROBE " + found, flush=True)
 try:
     open("/etc/rotrace-probe-violation", "w").close()
 except OSError:
@@ -98,7 +107,9 @@ def nobody() -> Iterator[Path]:
         shutil.rmtree(base)
 
 
-def _run(base: Path, mode: str, as_nobody: bool) -> tuple[dict, dict, int]:  # type: ignore[type-arg]
+def _run(base: Path, mode: str, as_nobody: bool, terminal: bool = False) -> tuple[dict, dict, int]:  # type: ignore[type-arg]
+    """`terminal`: rotrace's stderr a terminal, where its live status line is drawn while the
+    command runs (its exit status is then not known: -1)."""
     work = Path(tempfile.mkdtemp(prefix="work-", dir=base))
     work.chmod(0o777)
     args = [a.format(work=work) for a in MODES[mode]]
@@ -110,12 +121,17 @@ def _run(base: Path, mode: str, as_nobody: bool) -> tuple[dict, dict, int]:  # t
         prefix, python, env = [], PY, dict(os.environ)
     command = [python, str(base / "probe.py")]
     argv = [*prefix, python, "-m", "rotrace", "run", *args, "--json", "t.json", "--", *command]
-    proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert lines, proc.stderr
-    probe = json.loads(lines[0][len("PROBE ") :])
+    if terminal:
+        said = stderr_on_a_terminal(["sh", "-c", f'cd "{work}" && exec "$@"', "-", *argv], env)
+        assert (work / "probe.json").exists(), said
+        status = -1
+    else:
+        proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        assert "PROBE " in proc.stdout, proc.stderr
+        status = proc.returncode
+    probe = json.loads((work / "probe.json").read_text())
     trace = json.loads((work / "t.json").read_text())
-    return probe, trace, proc.returncode
+    return probe, trace, status
 
 
 def _truthful(trace: dict, status: int) -> None:  # type: ignore[type-arg]
@@ -139,6 +155,18 @@ def test_the_command_cannot_open_rotraces_descriptors(nobody: Path, mode: str) -
     if mode != "plain":  # nor change their resource limits (an RLIMIT_CPU of 0 kills the tracer)
         assert probe["limited"] == [], probe
     _truthful(trace, status)
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
+def test_no_thread_of_rotraces_is_a_way_to_its_resource_limits(nobody: Path) -> None:
+    """On a terminal the report process draws its live status line while the command runs: from
+    a thread of its own, whose id the confined command's prlimit64 took where the process's
+    was refused (an RLIMIT_FSIZE of 200 cut the JSON trace short). Every thread is refused."""
+    probe, trace, _ = _run(nobody, "enforce", as_nobody=True, terminal=True)
+    assert len(probe["pids"]) >= 2, probe
+    assert probe["limited"] == [], probe
+    events = [e for e in trace["events"] if e["path"] == "/etc/rotrace-probe-violation"]
+    assert events and events[0]["allowed"] is False
 
 
 @pytest.mark.needs("bwrap")

@@ -5,9 +5,8 @@ terminal shows while the command runs."""
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -81,16 +80,22 @@ def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
     render_diff(diff, console)
 
 
+LIVE_EVERY = 0.25  # seconds between redraws of the live status line
+
+
 class _Counting(Protocol):
     count: int
 
 
 @contextmanager
-def live_status(events: _Counting, view: View) -> Iterator[None]:
-    """While the command runs, on a terminal only: events so far and the time, redrawn on one
-    line of stderr that disappears at the end (rich's live display)."""
+def live_status(events: _Counting, view: View) -> Iterator[Callable[[], None] | None]:
+    """While the command runs, on a terminal only: events so far and the time, on one line of
+    stderr that disappears at the end (rich's live display). Gives the line's redraw, for the
+    caller to call every `LIVE_EVERY` seconds (None: no live line), in its own thread: a thread
+    of the report process's own would be a way to it that a confined command's refusals by
+    pid do not cover."""
     if view.quiet or view.json or not sys.stderr.isatty():
-        yield
+        yield None
         return
     from rich.live import Live
     from rich.text import Text
@@ -104,17 +109,5 @@ def live_status(events: _Counting, view: View) -> Iterator[None]:
             f"rotrace: tracing · {events.count:,} events · {time.monotonic() - start:.0f} s", style="dim"
         )
 
-    stop = threading.Event()
     with Live(line(), console=console_for(), transient=True, auto_refresh=False) as live:
-
-        def tick() -> None:
-            while not stop.wait(0.25):
-                live.update(line(), refresh=True)
-
-        thread = threading.Thread(target=tick, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+        yield lambda: live.update(line(), refresh=True)

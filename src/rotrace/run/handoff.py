@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -208,7 +209,17 @@ class Inbox:
         self._fd = fd
         self._tracer = tracer  # a pidfd
         self._ask = ask  # the pipe the request goes back on, when this process parses it
+        self._ticks: list[list[Any]] = []  # [seconds, when next, action]: `every`'s
         self._messages = self._read()
+
+    def every(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run `action` every `seconds` while the messages are awaited (the live status line),
+        in this thread: the report process has no other while the command runs, since a
+        thread's id reaches the process where rotrace's own pids are refused to the confined
+        command (prlimit64 takes either, and sets the whole process's limits)."""
+        import time
+
+        self._ticks.append([seconds, time.monotonic() + seconds, action])
 
     def ask(self, request: bytes) -> None:
         """Hand the tracer the request this process parsed (once). A tracer gone already (^C
@@ -245,12 +256,18 @@ class Inbox:
                 if isinstance(message, Start) and message.every is not None:
                     every = message.every
                     due = time.monotonic() + every
-            timeout = None if every is None else max(0.0, due - time.monotonic())
+            deadlines = [tick[1] for tick in self._ticks] + ([due] if every is not None else [])
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             if select.select([self._fd], [], [], timeout)[0]:
                 chunk = os.read(self._fd, 1 << 18)
                 if not chunk:  # the tracer closed its end: a truncated last frame is dropped
                     break
                 buffer += chunk
+            now = time.monotonic()
+            for tick in self._ticks:
+                if now >= tick[1]:
+                    tick[1] = now + tick[0]
+                    tick[2]()
             if every is not None and time.monotonic() >= due:
                 due = time.monotonic() + every
                 try:  # noqa: SIM105 - contextlib is not loaded here (see the module's docstring)

@@ -18,10 +18,9 @@ from rotrace.run.handoff import Handoff, Inbox
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rotrace.run.request import RunRequest
-    from rotrace.tracer.channel import Message
 
 
-def _report(messages: Iterator[Message]) -> int:
+def _report(messages: Inbox) -> int:
     """The report process's work, imported there: beside the tracer's, not before it (with the
     collector off, as the entry point left it; on again for the run's events, over them alone:
     what was loaded is frozen, never looked at again)."""

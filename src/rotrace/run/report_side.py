@@ -9,7 +9,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
 from rotrace.environment import run_environment
@@ -23,12 +23,13 @@ from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
 from rotrace.redact import Redactor, secrets_in
-from rotrace.report.present import live_status, prepare
+from rotrace.report.present import LIVE_EVERY, live_status, prepare
 from rotrace.report.view import View
+from rotrace.run.handoff import Inbox
 from rotrace.run.request import RunStart
 from rotrace.spool import Spool, anonymous_file
 from rotrace.tracefile import RenderedEvents
-from rotrace.tracer.channel import Checkpoint, Events, Message, Processes, Result, Start
+from rotrace.tracer.channel import Checkpoint, Events, Processes, Result, Start
 from rotrace.tracer.linux import procfs
 
 _LEFT_TO_EXIT: list[object] = []
@@ -44,7 +45,7 @@ def _attached_environment(pid: int) -> dict[str, str] | None:
     return run_environment(env, RUN_SETTINGS, (int(ids[b"Uid"]), int(ids[b"Gid"])))
 
 
-def conclude(messages: Iterator[Message]) -> int:
+def conclude(messages: Inbox) -> int:
     """The run's report, from the tracer's messages: rotrace's exit status."""
     first_message = next(messages, None)
     if not isinstance(first_message, Start):
@@ -78,7 +79,9 @@ def conclude(messages: Iterator[Message]) -> int:
         links = LinkContents(dict(os.environ), attached or {})
         if request.checkpoint is not None:
             checkpoints.write()  # a trace from the start: a kill at any time leaves one
-        with live_status(spool, request.view):
+        with live_status(spool, request.view) as redraw:
+            if redraw is not None:
+                messages.every(LIVE_EVERY, redraw)
             outcome: Result | None = None
             for message in messages:
                 if isinstance(message, Events):
