@@ -522,3 +522,24 @@ def test_a_run_plans_a_file_written_whole_over_held_ones_as_its_saved_trace_does
     assert proc.returncode == 1 and saved[0] == 0, proc.stderr
     assert 'persistent = [\n    "dist",\n]' in proc.stdout and "NOT MOUNTABLE" not in proc.stdout, proc.stdout
     assert proc.stdout.split("version = 1")[1] == saved[1].split("version = 1")[1], proc.stdout + saved[1]
+
+
+@pytest.mark.needs("bwrap")
+@pytest.mark.parametrize("step", [["-m", "py_compile", "mod.py"], ["-m", "compileall", "-q", "."]])
+def test_bytecode_compiled_on_purpose_gets_a_mount_not_the_setting(app: Path, step: list[str]) -> None:
+    """A pre-commit hook's `python -m py_compile`, a start-up step's compileall: they write the
+    bytecode whatever PYTHONDONTWRITEBYTECODE says. The plan set it "instead of a mount", and the
+    step died read-only (EROFS on __pycache__). Now __pycache__ gets its mount."""
+    (app / "mod.py").write_text("def f():\n    return 1\n")
+    argv = [PYTHON, *step]
+    proc = rotrace_cli("run", "--json", "t.json", "--", *argv, cwd=app, env=_env(app))
+    assert proc.returncode == 1 and (app / "__pycache__").is_dir(), proc.stderr
+    assert "bytecode compiled on purpose" in proc.stderr, proc.stderr
+    shutil.rmtree(app / "__pycache__")
+    status, out, err = _emit(app, "bwrap")
+    args = out.splitlines()
+    assert status == 0 and "PYTHONDONTWRITEBYTECODE" not in args, out + err
+    ran = subprocess.run(["bwrap", *args, "--", *argv], cwd=app, env=_env(app), capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert not (app / "__pycache__").exists()  # written in the plan's mount, not on the host

@@ -183,6 +183,20 @@ KNOWN: tuple[Known, ...] = (
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
         tolerated=True,
     ),
+    Known(  # before the bytecode entries: its writes are the same, and no setting stops them
+        id="python-compile",
+        title="bytecode compiled on purpose",
+        who="py_compile or compileall, asked to compile (`python -m py_compile`, `python -m compileall`: a "
+        "pre-commit hook, a step run at start)",
+        why="py_compile and compileall write the bytecode they are asked for, whatever "
+        "PYTHONDONTWRITEBYTECODE says",
+        fix="compile at build time (in the image), not when the app runs; else the directory needs a "
+        "writable mount",
+        path=r"/__pycache__(/|$)",
+        exe=r"python[0-9.]*",
+        cmd=r"(?:^|\s)-m\s*(?:py_compile|compileall)(?:\s|$)|\b(?:import|from)\s+(?:py_compile|compileall)\b"
+        r"|(?:^|[\s/])(?:py_compile|compileall)\.py(?:\s|$)",
+    ),
     Known(
         id="uv-compile-bytecode",
         title="bytecode written into the environment",
