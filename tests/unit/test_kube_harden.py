@@ -171,6 +171,22 @@ def test_a_place_no_mount_can_fix_that_the_manifest_mounts_already_is_no_refusal
     assert refused.status == 1 and any("cannot be made writable by a mount: /etc" in n for n in refused.notes)
 
 
+def test_a_check_no_mount_can_meet_is_refused_as_allowlist_refuses_it(tmp_path: Path) -> None:
+    """The app checks it may write /etc (access W_OK) and writes nothing there: no mount can
+    make the check pass, and `allowlist` exits 1; harden wrote the manifest and exited 0 (a CI
+    gate on harden passed what allowlist failed). On the manifest's own volume there it passes."""
+    trace = _merged(tmp_path, event("/etc", "access", 0, syscall="access"))
+    refused = harden(Manifest(DEPLOYMENT), trace, (), [])
+    assert refused.status == 1 and any("access W_OK" in n for n in refused.notes), refused.notes
+    assert rotrace_cli("allowlist", trace, "--format", "k8s").returncode == 1
+    mine = DEPLOYMENT.replace(
+        "        env:\n", "        volumeMounts:\n        - {name: etc, mountPath: /etc}\n        env:\n"
+    ).replace("      - name: config\n", "      - name: etc\n        emptyDir: {}\n      - name: config\n")
+    hardened = harden(Manifest(mine), trace, (), [])
+    assert hardened.status == 0, hardened.notes
+    assert any("/etc is on a volume the manifest mounts: the check" in n for n in hardened.notes)
+
+
 def test_what_the_manifest_has_already_is_kept(tmp_path: Path) -> None:
     mine = DEPLOYMENT.replace(
         "        env:\n", "        volumeMounts:\n        - {name: scratch, mountPath: /tmp}\n        env:\n"

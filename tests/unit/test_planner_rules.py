@@ -1025,7 +1025,7 @@ def test_a_mount_below_a_check_no_mount_meets_is_said_to_be_passed_by() -> None:
     _, plan = pipeline.group(verdicts, keep_all=False)
     assert f"{CWD}/wandb" in plan.mounts and plan.unmet == [CWD], plan
     (note,) = [n for n in plan.notes if "access W_OK" in n]
-    assert f"writes there, not in the plan's {CWD}/wandb below it" in note, note
+    assert f"writes there, not in the plan's mount below {CWD}, {CWD}/wandb" in note, note
     header = TraceHeader(["python3", "train.py"], CWD, 0)
     assert export(header, plan, "docker") == EXIT_VIOLATIONS
 

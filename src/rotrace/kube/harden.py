@@ -13,7 +13,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.escape import safe_text
@@ -54,14 +54,22 @@ class Hardened:
     status: int
 
 
-def _writers(
-    trace: str, maps: list[tuple[str, str]], container: str
-) -> tuple[dict[str, Any], list[str], dict[str, str], bool, dict[str, Writers], int, set[str], set[str]]:
-    """The k8s fragment of the trace's plan (as the export renders it), its notes, the places
-    no mount of its own can make writable (as it names them, with their note), whether the
-    fragment left anything out, the writers below each mount as the fragment names it, the
-    persistent mounts that must start with the files their directory held
-    (`MountPlan.seeded`), and the directories written where the plan mounts, as it names them."""
+class _Planned(NamedTuple):
+    """The trace's plan as harden applies it, every path as the fragment names it."""
+
+    fragment: dict[str, Any]  # the k8s fragment (as the export renders it)
+    notes: list[str]
+    blocked: dict[str, str]  # places no mount of the plan's can make writable, with their note
+    incomplete: bool  # the fragment left something out
+    writers: dict[str, Writers]  # the writers below each mount
+    runs: int
+    seeded: set[str]  # persistent mounts that must start with what their directory held
+    written: set[str]  # directories written where the plan mounts
+    unmet: list[str]  # places the command checked it may write (W_OK) that no mount can make writable
+
+
+def _writers(trace: str, maps: list[tuple[str, str]], container: str) -> _Planned:
+    """The plan of `trace`, as harden applies it."""
     import yaml
 
     header, saved = read_trace(trace)
@@ -108,7 +116,7 @@ def _writers(
                 merged.runs |= writers.runs
         by_mount[mapped] = merged
     blocked = {where(b.point): b.describe() for b in plan.blocked}
-    return (
+    return _Planned(
         fragment,
         rendered.notes,
         blocked,
@@ -117,6 +125,7 @@ def _writers(
         header.runs,
         {where(p) for p in plan.seeded},
         written,
+        [where(p) for p in plan.unmet],
     )
 
 
@@ -315,10 +324,11 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, blocked, incomplete, writers, runs, seeded, written = _writers(
+    fragment, notes, blocked, incomplete, writers, runs, seeded, written, unmet = _writers(
         trace, maps, container_name
     )
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
+    unchecked: set[str] = set()  # checked places (W_OK) a container of the manifest does not mount writable
     read_only: set[str] = set()  # places written that the manifest mounts read-only
     spec = fragment["spec"]
     (generated,) = spec["containers"]
@@ -388,6 +398,15 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
                 notes.append(
                     f"{workload.describe()}: {point} is on a volume the manifest mounts: kept as it is"
                 )
+        for point in unmet:  # the check passes on the manifest's own writable volume, and only there
+            at = on_mount(point)
+            if at is None or at in unwritable:
+                unchecked.add(point)
+            else:
+                notes.append(
+                    f"{workload.describe()}: {point} is on a volume the manifest mounts: the check that the"
+                    " command may write there passes"
+                )
         top = workload.document.get("spec") if workload.kind == "StatefulSet" else None
         templates = containers(top, "volumeClaimTemplates") if isinstance(top, dict) else []
         taken = {v.get("name") for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
@@ -454,5 +473,5 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             text += ("" if text.endswith("\n") else "\n") + _claim(claim)
     covered = {blocked[p] for p in blocked if p not in unmounted}
     notes = [n for n in notes if n not in covered]
-    refused = incomplete or bool(unmounted) or bool(read_only)
+    refused = incomplete or bool(unmounted) or bool(read_only) or bool(unchecked)
     return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)

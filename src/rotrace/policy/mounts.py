@@ -2155,8 +2155,8 @@ class MountPlanner:
             )
             below = [m for m in mounts if is_under(m, placement.point) and m != fallback]
             unused = (
-                f"; a program that falls back on the check's answer writes there, not in the plan's "
-                f"{', '.join(below)} below it"
+                f"; a program that falls back on the check's answer writes there, not in the plan's"
+                f" mount{'s' if len(below) > 1 else ''} below {placement.point}, {', '.join(below)}"
                 if below
                 else ""
             )
