@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +188,66 @@ def test_the_command_runs_dumpable_when_rotrace_is_not() -> None:
     proc = subprocess.run([sys.executable, "-m", "rotrace", "run", "-q", "--", sys.executable, "-c", code],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.stdout.strip() == "1", proc.stderr
+
+
+# The traced command: writes into a directory (watched by the tracer's placement cache), waits
+# while another process overflows that watch's queue, writes again (the tracer's cache starts
+# over, its old queue closed), and meanwhile sets the resource limits of every thread of its
+# parent, the tracer, that is not the tracer's own pid.
+OVERFLOWED = r"""
+import json, os, resource, sys, time
+work, tracer = sys.argv[1], os.getppid()
+open(os.path.join(work, "d", "first"), "w").close()
+open(os.path.join(work, "ready"), "w").close()
+while not os.path.exists(os.path.join(work, "go")):
+    time.sleep(0.01)
+open(os.path.join(work, "d", "second"), "w").close()
+seen, limited, end = 1, [], time.monotonic() + 1
+while time.monotonic() < end:
+    tids = [int(t) for t in os.listdir(f"/proc/{tracer}/task")]
+    seen = max(seen, len(tids))
+    for tid in tids:
+        if tid != tracer:
+            try:
+                resource.prlimit(tid, resource.RLIMIT_NOFILE, resource.prlimit(tid, resource.RLIMIT_NOFILE))
+            except OSError:
+                pass
+            else:
+                limited.append(tid)
+with open(os.path.join(work, "probe.json"), "w") as f:
+    json.dump({"threads": seen, "limited": limited}, f)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
+def test_a_confined_runs_tracer_starts_no_thread_when_its_cache_starts_over(nobody: Path) -> None:
+    """Another process overflows the inotify queue of a directory the command writes in: the
+    tracer's placement cache starts over, and closed its old queue in a thread of its own (the
+    kernel's grace period), whose id the confined command's prlimit64 reached past the refusal
+    of the tracer's pid. In a confined run the tracer stays one thread."""
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=nobody))
+    work.chmod(0o777)
+    (work / "d").mkdir()
+    (work / "d").chmod(0o777)
+    (work / "probe.py").write_text(OVERFLOWED)
+    env = {"PYTHONPATH": str(nobody / "site"), "PATH": os.defpath, "HOME": str(work)}
+    nobody_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    argv = [*nobody_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "--enforce", "-q", "--",
+            NON_ROOT_PYTHON, str(work / "probe.py"), str(work)]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=work, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "ready").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the command never started"
+            time.sleep(0.01)
+        a, b = work / "d" / "a", work / "d" / "b"
+        a.touch()
+        for _ in range(12000):  # 24,000 renames: past the queue's 16,384 events
+            os.rename(a, b)
+            os.rename(b, a)
+        (work / "go").touch()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    probe = json.loads((work / "probe.json").read_text())
+    assert probe == {"threads": 1, "limited": []}, err

@@ -230,7 +230,11 @@ class DirCache:
     """Which directories are real (their name is the kernel's answer), and what each tracee's
     context is, with the queues that say when that may have changed (see the module doc)."""
 
-    def __init__(self, compiled: bool = False) -> None:
+    def __init__(self, compiled: bool = False, aside: bool = True) -> None:
+        """`aside`: the inotify fd closed in a thread of its own (`_close_aside`); not in a
+        confined run, where a thread's id would reach the tracer's resource limits past the
+        seccomp filter's refusal of its pid (prlimit64 takes either)."""
+        self._aside = aside
         # the compiled loop's helpers (_fastloop.c): each does what the Python beside it does
         # (which the pure loop runs, the reference), or answers 0 for the Python to do it
         self._fast = _fastloop if compiled else None
@@ -287,6 +291,13 @@ class DirCache:
                 return
             self._news = _take
 
+    def _close_inotify(self) -> None:
+        if self._aside:
+            _close_aside(self._inotify)
+        else:
+            with contextlib.suppress(OSError):
+                os.close(self._inotify)
+
     def close(self, shared_contexts: bool = False) -> None:
         """The cache off. `shared_contexts`: the tracees may share their cwd and root with a
         process rotrace does not trace (`run -p`), whose chroot no stop reports: whether a
@@ -294,7 +305,7 @@ class DirCache:
         self._shared_contexts = self._shared_contexts or shared_contexts
         self.apart = self.apart or shared_contexts  # attached: its fds may come from anywhere
         if self._inotify >= 0:
-            _close_aside(self._inotify)
+            self._close_inotify()
         if self._mounts >= 0:
             os.close(self._mounts)
         self._inotify = self._mounts = -1
@@ -740,7 +751,7 @@ class DirCache:
             self.forget_all()
             return
         self._poll.unregister(self._inotify)
-        _close_aside(self._inotify)
+        self._close_inotify()
         self._wd_of.clear()
         self._path_of.clear()
         self._unwatchable.clear()

@@ -110,7 +110,7 @@ class Tracer:
         # The compiled loop's helpers place paths with the same system calls as the pure loop's
         # Python, which stays the reference (docs/testing.md).
         fast = _fastloop if compiled_loop() else None
-        self.dircache = DirCache(compiled=fast is not None)
+        self.dircache = DirCache(compiled=fast is not None, aside=not options.confined)
         if os.environ.get("ROTRACE_DIRCACHE", "") == "0":  # off: every path placed by the kernel
             self.dircache.close()
         cstring = fast.cstring if fast is not None else None
