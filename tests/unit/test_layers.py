@@ -92,6 +92,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "rotrace.run.report_side": {
         "rotrace.run.request",
+        "rotrace.run.handoff",  # its inbox: the messages, and the clock the live line is drawn on
         "rotrace.tracer.linux",  # procfs: what /proc says of the process `run -p` attached to
         "rotrace.pipeline",
         "rotrace.policy",
