@@ -43,6 +43,7 @@ class Change:
     violation: bool = False
     explanation: Known | None = None
     target: str | None = None  # a rename's or a link's other name, as `path`
+    runs: int = 0  # a merged trace's: the runs that made it (bits); 0: one run's trace
 
     @property
     def directory(self) -> str:
@@ -57,6 +58,7 @@ class Change:
         self.errnos |= other.errnos
         self.violation = self.violation or other.violation
         self.explanation = self.explanation or other.explanation
+        self.runs |= other.runs
 
 
 @dataclass
@@ -72,6 +74,9 @@ class TraceDiff:
     command: tuple[list[str], list[str]] | None = None  # old, new: where the two ran another command
     # writes in both, a violation before and not now (a directory made then, found made now: EEXIST)
     ceased: list[Change] = field(default_factory=list)
+    # writes only some of a merged baseline's runs made, not made now: no change (a write made
+    # now and then: a cache filled on a cold start, a log rotated on a day's first run)
+    intermittent: list[Change] = field(default_factory=list)
 
     @property
     def new_violations(self) -> list[Change]:
@@ -139,6 +144,7 @@ class Changes:
         self._home = home if _a_home(home) else ""
         normal = [os.path.normpath(h or ".") for h in homes]
         self._homes = [h if _a_home(h) else "" for h in normal]
+        self.run_count = len(normal)  # a merged trace's runs (0: one run's trace)
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
         self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n is not None}
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
@@ -226,13 +232,15 @@ class Changes:
                 names[(exact, exact_target)] = names.get((exact, exact_target), False) or v.violation
         # a merged trace's (a run's own names are each one name of run 0: nothing to keep)
         name = (key, (exact, exact_target))
+        runs = sum(1 << r for r in v.runs)
         if v.runs and (name in self.tally or len(self.tally) < _FOLDED_NAMES):
             bits, count = self.tally.get(name, (0, 0))
-            self.tally[name] = (bits | sum(1 << r for r in v.runs), count + v.count)
+            self.tally[name] = (bits | runs, count + v.count)
         change = self._by_key.get(key)
         if change is None:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
+        change.runs |= runs
         change.errnos.add(v.event.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
@@ -881,6 +889,9 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     more = _more(before_lasting, before_runs, after, after_lasting, after_runs, {c.path for c in extra})
     appeared += extra + more + _lasting(before, before_lasting, after, after_lasting)
     gone += lost + _lasting(after, after_lasting, before, before_lasting)
+    every = (1 << old.run_count) - 1  # a merged baseline's runs, each a bit
+    intermittent = [c for c in gone if old.run_count > 1 and c.runs and c.runs & every != every]
+    gone = [c for c in gone if not any(c is i for i in intermittent)]
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
@@ -895,7 +906,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         command = (old.command, new.command)
     return TraceDiff(
         _folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command,
-        ceased=_folded(ceased),
+        ceased=_folded(ceased), intermittent=_folded(intermittent),
     )  # fmt: skip
 
 
@@ -1070,6 +1081,15 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
                 console.print(Text(f"        {c.explanation.title}: {c.explanation.fix}", style="dim"))
 
 
+def _intermittent(console: Console, diff: TraceDiff) -> None:
+    """Writes only some of a merged baseline's runs made: not made now is no change."""
+    if diff.intermittent:
+        _section(
+            console, "Writes only some of the baseline's runs made, not made now (no change)", "·",
+            diff.intermittent, "dim",
+        )  # fmt: skip
+
+
 def render_diff(diff: TraceDiff, console: Console) -> None:
     from rich.text import Text
 
@@ -1093,6 +1113,7 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
                 console.print(Text(f"  + {safe_text(name)}={safe_text(new)}", style="yellow"))
     if not diff.appeared and not diff.disappeared and not diff.became and not diff.ceased:
         console.print(Text("no change in what is written", style="green"))
+        _intermittent(console, diff)
         if diff.newly_failed:
             console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))
         return
@@ -1104,6 +1125,7 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
         _section(console, "Writes that were violations, and are not now", "~", diff.ceased, "green")
     if diff.disappeared:
         _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
+    _intermittent(console, diff)
     if diff.new_violations:
         n = len(diff.new_violations)
         console.print(Text(f"✗ {n} new violation{'s' if n != 1 else ''}", style="bold red"))

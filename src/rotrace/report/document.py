@@ -112,6 +112,7 @@ def diff_document(diff: TraceDiff) -> dict[str, Any]:
         "disappeared": [_change(c) for c in diff.disappeared],
         "became_violations": [_change(c) for c in diff.became],
         "ceased_violations": [_change(c) for c in diff.ceased],
+        "intermittent": [_change(c) for c in diff.intermittent],
         "new_violations": len(diff.new_violations),
         "environment": {k: {"old": old, "new": new} for k, (old, new) in diff.environment.items()},
         "outcome": None if diff.outcome is None else {"old": diff.outcome[0], "new": diff.outcome[1]},
