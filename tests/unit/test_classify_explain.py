@@ -132,6 +132,7 @@ def test_explanations_follow_the_command_line() -> None:
         ("/root/.cache/virtualenv/wheel/house/pip.whl", "virtualenv-app-data"),
         ("/app/docs/_build/.doctrees/index.doctree", "sphinx-doctrees"),
         ("/app/pkg/__pycache__/m.pyc", "python-bytecode"),
+        ("/app/.pdm-python", "pdm-python"),
     ]:
         known = explain(event(path), None, "")
         assert known is not None and known.id == ident, path

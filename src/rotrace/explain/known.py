@@ -260,6 +260,17 @@ KNOWN: tuple[Known, ...] = (
         exe=r"uv",
     ),
     Known(
+        id="pdm-python",
+        title="pdm's saved interpreter",
+        who="pdm (`pdm run`, `pdm install`)",
+        why="pdm saves the interpreter it picked in .pdm-python at the project's root where none is saved "
+        "(and every time with PDM_IGNORE_SAVED_PYTHON set, which does not stop the write)",
+        fix="save it at build time (`pdm use` in the image writes .pdm-python) and leave "
+        "PDM_IGNORE_SAVED_PYTHON unset at run time",
+        path=r"/\.pdm-python$",
+        unset=("PDM_IGNORE_SAVED_PYTHON",),
+    ),
+    Known(
         id="uv-project-lock",
         title="uv's project lock",
         who="uv (`uv run`, `uv sync`)",
