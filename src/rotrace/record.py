@@ -29,6 +29,7 @@ class Source:
     path: str = ""  # the trace file it was read from
     checkpoint: str | None = None  # a checkpoint's time (UTC, ISO 8601): the run had not ended
     let_go: bool = False  # an attached process let go, still running: no exit status
+    stopped: str | None = None  # the signal rotrace passed on that ended the run (TraceHeader.stopped)
 
     @property
     def name(self) -> str:

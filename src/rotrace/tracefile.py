@@ -75,7 +75,7 @@ def _checkpoint_json(run: dict[str, Any]) -> None:
     ended has neither key."""
     if not run["let_go"]:
         del run["let_go"]
-    if "stopped" in run and run["stopped"] is None:  # (a merged run's sources have no such key)
+    if run["stopped"] is None:
         del run["stopped"]
     if run["checkpoint"] is None:
         del run["checkpoint"]
@@ -390,6 +390,7 @@ def _source(obj: object) -> Source:
         path=_path_field(obj, "path", ""),
         checkpoint=checkpoint,
         let_go=let_go,
+        stopped=_named(obj, "stopped", _SIGNAL, None),
     )
 
 

@@ -1258,3 +1258,38 @@ def test_a_write_only_some_of_a_merged_baselines_runs_made_is_no_change_when_mis
     assert [(c.path, c.runs) for c in merged.intermittent] == [("$CWD/cache/index.bin", 0b01)], merged
     _, always = _diffs(tmp_path, [[log, cache], [log, cache]], [log])
     assert [c.path for c in always.disappeared] == ["$CWD/cache/index.bin"] and always.intermittent == []
+
+
+def test_runs_rotrace_stopped_merge_to_a_run_rotrace_stopped(tmp_path: Path) -> None:
+    """Servers recorded in Pods end on the SIGTERM rotrace passes on (exit 143, `stopped`). The
+    merge dropped `stopped`: the merged run read as failed on its own, and a write refused here
+    that the server carried on after got a mount in the merge's plan and none in each run's.
+    A run that failed on its own still makes the merge's failure its own."""
+    from rotrace.pipeline import Pipeline
+
+    refused = event("/srv/app/ro/cache.txt", result=-13)  # EACCES, and the server ran on
+    log = event("/tmp/server.log")
+
+    def saved(name: str, code: int, stopped: str | None) -> str:
+        found = {b"/srv/app/ro": DirState.CONTENT, b"/tmp": DirState.EMPTY}
+        header = TraceHeader(["python3", "server.py"], "/srv/app", code, stopped=stopped, directories=found)
+        (tmp_path / name).write_text(written_trace(header, classify(refused, log)))
+        return str(tmp_path / name)
+
+    def plan(path: str) -> tuple[list[str], list[str]]:
+        header, verdicts = read_trace(path)
+        pipeline = Pipeline.of(header)
+        for v in verdicts:
+            pipeline.add(v)
+        made = pipeline.mount_plan(verdicts, header)
+        return made.mounts, [b.point for b in made.blocked]
+
+    runs = [saved("a.json", 143, "SIGTERM"), saved("b.json", 143, "SIGTERM")]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    header, _ = read_trace(str(tmp_path / "m.json"))
+    assert header.stopped == "SIGTERM" and not header.failed_on_its_own
+    assert [s.stopped for s in header.sources] == ["SIGTERM", "SIGTERM"]
+    assert plan(str(tmp_path / "m.json")) == plan(runs[0])
+    merge([runs[0], saved("c.json", 1, None)], str(tmp_path / "m2.json"), [], [])
+    mixed, _ = read_trace(str(tmp_path / "m2.json"))
+    assert mixed.failed_on_its_own and mixed.exit_code == 1 and mixed.stopped is None

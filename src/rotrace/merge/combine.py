@@ -434,7 +434,13 @@ def _header(
     environment = {
         k: v for k, v in first.environment.items() if all(h.environment.get(k) == v for h in headers)
     }
-    failed = next((h for h in headers if h.command_failed), None)
+    # the run whose failure the merge's is: one that failed on its own first (a server stopped
+    # by the SIGTERM rotrace passed on, exit 143, failed by no write of its own)
+    failed = next((h for h in headers if h.failed_on_its_own), None) or next(
+        (h for h in headers if h.command_failed), None
+    )
+    alike = all(h.stopped == first.stopped for h in headers)
+    stopped = failed.stopped if failed is not None else first.stopped if alike else None
     sources = [
         Source(
             command=list(h.command),
@@ -449,6 +455,7 @@ def _header(
             path=path,
             checkpoint=h.checkpoint,
             let_go=h.let_go,
+            stopped=h.stopped,
         )
         for path, h in zip(paths, headers, strict=True)
     ]
@@ -474,6 +481,7 @@ def _header(
         generalised=generalised,
         checkpoint=max(checkpoints) if checkpoints else None,  # not the end of every run either
         let_go=failed is None and all(h.let_go for h in headers),  # no run ended
+        stopped=stopped,
         remounted=sorted({call for h in headers for call in h.remounted}),
     )
 
