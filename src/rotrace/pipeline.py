@@ -488,10 +488,16 @@ def load_changes(path: str, guard: Callable[[FileEvent, bool], None] | None = No
             guard(verdict.event, merged)
         pipeline.add(verdict)
     assert pipeline.changes is not None
-    pipeline.changes.outcome = _outcome(header)
-    commands = {tuple(s.command) for s in header.sources} or {tuple(header.command)}
-    pipeline.changes.command = list(commands.pop()) if len(commands) == 1 else None
+    ended(pipeline.changes, header)
     return pipeline.changes
+
+
+def ended(changes: Changes, header: TraceHeader) -> None:
+    """What a diff compares besides the writes: the trace's command and how it ended (a saved
+    trace's, or the run's own as `run --baseline` compares it)."""
+    changes.outcome = _outcome(header)
+    commands = {tuple(s.command) for s in header.sources} or {tuple(header.command)}
+    changes.command = list(commands.pop()) if len(commands) == 1 else None
 
 
 def _outcome(header: TraceHeader) -> tuple[str, bool] | None:

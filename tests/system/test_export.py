@@ -150,6 +150,21 @@ def test_same_command_twice_gives_the_same_policy_and_no_diff(app: Path) -> None
     assert proc.returncode == 0 and "no change in what is written" in proc.stdout
 
 
+def test_baseline_says_what_diff_says_of_the_command_and_its_end(app: Path) -> None:
+    """`run --baseline` is `run` and `diff` in one step: it did not say that the command changed
+    nor that it failed where the baseline's succeeded (its exit status did), which `diff` of the
+    same two traces says."""
+    ok = rotrace_cli("run", "-q", "--json", "old.json", "--", sys.executable, "-c", "pass", cwd=app)
+    assert ok.returncode == 0, ok.stderr
+    failing = [sys.executable, "-c", "raise SystemExit(3)"]
+    proc = rotrace_cli("run", "--baseline", "old.json", "--json", "new.json", "--", *failing, cwd=app)
+    diff = rotrace_cli("diff", "old.json", "new.json", cwd=app)
+    for said in ("The command changed", "The command ended otherwise", "failed, where it succeeded before"):
+        assert said in diff.stdout, diff.stdout
+        assert said in proc.stderr, proc.stderr
+    assert proc.returncode & 8 and diff.returncode & 8
+
+
 def test_baseline_shows_new_writes_and_fails_on_new_violations(app: Path) -> None:
     before = _trace(app)
     before.rename(app / "before.json")

@@ -19,7 +19,7 @@ from rotrace.events import FileEvent, ProcessInfo
 from rotrace.explain import offline_writers
 from rotrace.explain.settings import RUN_SETTINGS
 from rotrace.output import TraceOutput
-from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare
+from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare, ended
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
 from rotrace.redact import Redactor, secrets_in
@@ -150,6 +150,7 @@ def conclude(messages: Inbox) -> int:
         _LEFT_TO_EXIT.append((first, verdicts, pipeline))
     if start.baseline is not None:
         assert pipeline.changes is not None
+        ended(pipeline.changes, header)
         status |= compare(start.baseline, pipeline.changes, View(quiet=request.view.quiet), err=True)
     output.close()
     if request.command_status:  # the command's own status, as a shell would report it, whatever the verdict
