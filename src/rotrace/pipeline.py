@@ -496,6 +496,7 @@ def ended(changes: Changes, header: TraceHeader) -> None:
     """What a diff compares besides the writes: the trace's command and how it ended (a saved
     trace's, or the run's own as `run --baseline` compares it)."""
     changes.outcome = _outcome(header)
+    changes.run_environments = [dict(s.environment) for s in header.sources]
     commands = {tuple(s.command) for s in header.sources} or {tuple(header.command)}
     changes.command = list(commands.pop()) if len(commands) == 1 else None
 

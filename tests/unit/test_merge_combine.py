@@ -1293,3 +1293,23 @@ def test_runs_rotrace_stopped_merge_to_a_run_rotrace_stopped(tmp_path: Path) -> 
     merge([runs[0], saved("c.json", 1, None)], str(tmp_path / "m2.json"), [], [])
     mixed, _ = read_trace(str(tmp_path / "m2.json"))
     assert mixed.failed_on_its_own and mixed.exit_code == 1 and mixed.stopped is None
+
+
+def test_a_setting_one_of_a_merged_baselines_runs_had_is_no_change(tmp_path: Path) -> None:
+    """A CI matrix run as root and as a user, merged: the merge's environment is what both had,
+    and a root run diffed against it said "The environment changed: + HOME=/root + uid=0". A
+    value one of the runs had is no change; one none had is."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def saved(name: str, home: str, uid: str) -> str:
+        header = TraceHeader(["app"], "/srv/app", 0, environment={"HOME": home, "uid": uid, "LANG": "C"})
+        (tmp_path / name).write_text(written_trace(header, classify(event("/srv/app/out.txt"))))
+        return str(tmp_path / name)
+
+    runs = [saved("root.json", "/root", "0"), saved("user.json", "/home/ci", "1000")]
+    merge(runs, str(tmp_path / "m.json"), [], [])
+    baseline = load_changes(str(tmp_path / "m.json"))
+    assert diff_traces(baseline, load_changes(saved("again.json", "/root", "0"))).environment == {}
+    other = diff_traces(baseline, load_changes(saved("other.json", "/home/x", "1000"))).environment
+    assert other == {"HOME": (None, "/home/x")}, other

@@ -152,6 +152,8 @@ class Changes:
         self.outcome: tuple[str, bool] | None = None
         # the command the trace ran; None: not one (a merge of runs of several)
         self.command: list[str] | None = None
+        # a merged trace's runs' own environments (its `environment` is what they all had)
+        self.run_environments: list[dict[str, str]] = []
 
     def add(self, v: Verdict) -> None:
         e = v.event
@@ -896,7 +898,7 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     env = {
         name: (old_env.get(name), new_env.get(name))
         for name in sorted(old_env.keys() | new_env.keys())
-        if old_env.get(name) != new_env.get(name) and name != "PATH"
+        if name != "PATH" and _values(old, name).isdisjoint(_values(new, name))
     }
     outcome, newly_failed = None, False
     if old.outcome is not None and new.outcome is not None and old.outcome[0] != new.outcome[0]:
@@ -908,6 +910,12 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         _folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command,
         ceased=_folded(ceased), intermittent=_folded(intermittent),
     )  # fmt: skip
+
+
+def _values(changes: Changes, name: str) -> set[str | None]:
+    """The values a trace's runs had of a setting: a merged trace's, each of its runs' (a CI
+    matrix run as root and as a user: a run as either is no change of HOME)."""
+    return {env.get(name) for env in changes.run_environments} or {changes.environment.get(name)}
 
 
 def _stable(old: Changes, new: Changes) -> list[Change]:
