@@ -1313,3 +1313,24 @@ def test_a_setting_one_of_a_merged_baselines_runs_had_is_no_change(tmp_path: Pat
     assert diff_traces(baseline, load_changes(saved("again.json", "/root", "0"))).environment == {}
     other = diff_traces(baseline, load_changes(saved("other.json", "/home/x", "1000"))).environment
     assert other == {"HOME": (None, "/home/x")}, other
+
+
+def test_a_refused_temporary_file_is_the_one_the_baseline_made_and_removed(tmp_path: Path) -> None:
+    """mkstemp(prefix=".state-", suffix=".tmp") in state/, then os.replace onto state.json: the
+    baseline made and removed its name (compared as `.state-*.tmp`); under --enforce the create
+    was refused and made no name, and `diff` called `.state-3kdjx7kw.tmp` a new violation. It is
+    the same write (the rename, not made now, disappears); a refused write of another name is
+    new, and the same holds the other way round."""
+    state, mkstemp = "/srv/app/state", "O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC"
+    made = [
+        event(f"{state}/.state-0jk59re2.tmp")._replace(flags=mkstemp),
+        event(f"{state}/.state-0jk59re2.tmp", "rename", 0, target=f"{state}/state.json", syscall="rename"),
+    ]
+    refused = [event(f"{state}/.state-3kdjx7kw.tmp", result="EACCES")._replace(flags=mkstemp)]
+    single, _ = _diffs(tmp_path, [made], refused)
+    assert single.appeared == [] and single.new_violations == [], single
+    assert [(c.op, c.path) for c in single.disappeared] == [("rename", "$CWD/state/.state-*.tmp")], single
+    back, _ = _diffs(tmp_path, [refused], made)
+    assert [(c.op, c.path) for c in back.appeared] == [("rename", "$CWD/state/.state-*.tmp")], back
+    other, _ = _diffs(tmp_path, [made], [event(f"{state}/password.json", result="EACCES")])
+    assert [(c.op, c.path) for c in other.appeared] == [("create", "$CWD/state/password.json")], other

@@ -118,6 +118,11 @@ class Changes:
         # it renamed away, whose names below went along
         self._removed: set[str] = set()
         self._moved_away: set[str] = set()
+        # names some write of the run's succeeded on (bounded), and those it was refused to make
+        # (not there, and every write of them failed): it left nothing of these (mkstemp's create
+        # refused under --enforce)
+        self._written: set[str] = set()
+        self._unwritten: set[str] = set()
         self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
         # a merged trace's: the runs (bits) that put each name there, and those that removed it.
         # Its order is one for all its runs, which a run that rotates (certbot's log.1 -> log.2
@@ -175,6 +180,18 @@ class Changes:
             e.op == "delete" or (e.op == "rename" and not exchange and exact_target != exact)
         )
         succeeded = e.result is not None and e.result >= 0 and not e.failed
+        if succeeded:
+            self._unwritten.discard(exact)
+            if len(self._written) < _MADE_LIMIT:
+                self._written.add(exact)
+        elif (
+            e.failed
+            and e.errno != "EEXIST"
+            and _makes_anew(e.op, flags)  # refused where it would have made the name (not there)
+            and exact not in self._written
+            and len(self._written) < _MADE_LIMIT  # (past the bound a name written before is not known)
+        ):
+            self._unwritten.add(exact)
         if v.runs:
             self._note_runs(v, exact, exact_target if succeeded and e.op == "rename" else None, gone)
         if gone and (exact in self._made or exact in self._formed) and not self._left_by_a_run(exact):
@@ -304,6 +321,8 @@ class Changes:
         renamed onto `app-N/` keeps what it holds); a merged trace's glob of names that its runs
         left (`Generalised.most`), whatever else they removed."""
         if exact.endswith(" (deleted)"):  # a file with no name left (/proc's name for it): none stays
+            return False
+        if exact in self._unwritten:  # every write of it failed: the run left nothing there
             return False
         up = exact
         while up and up not in self._swapped:  # (a swap moved what was below it: it stays)
@@ -857,6 +876,9 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         went_general.setdefault(_general(k), []).append(k)
     appeared, became, ceased = [], [], []
     paired: set[_Key] = set()
+    # a write that made no name (refused: mkstemp's create under --enforce or a read-only root),
+    # of tempfile's shape: the one the other trace made and removed again, under its form
+    unmade_went = {form: t for t in went if (form := _unmade_form(t, before[t])) is not None}
     for k in came:
         # of the names that went with this one's form, one its twin (uv's __init__.py and
         # _elffile.py in two .tmpXXXXXX: each pairs with its own name in the other)
@@ -865,6 +887,11 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             (t for t in went_general.get(_general(k), ()) if _twins(t, k, refused or before[t].violation)),
             None,
         )
+        if twin is None:
+            form = _unmade_form(k, after[k])
+            twin = form if form is not None and form in before and form not in after else unmade_went.get(k)
+            if twin in paired:
+                twin = None
         if twin is None:
             appeared.append(after[k])
             continue
@@ -910,6 +937,20 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         _folded(appeared), _folded(gone), env, _folded(became), outcome, newly_failed, command,
         ceased=_folded(ceased), intermittent=_folded(intermittent),
     )  # fmt: skip
+
+
+def _unmade_form(key: _Key, change: Change) -> _Key | None:
+    """A write that failed where it would have made a name of tempfile's shape (a prefix, 8
+    characters, a suffix: `.state-3kdjx7kw.tmp`): its key under the name's temporary form, as a
+    trace that made the name and removed it again compares it. It made nothing, so nothing of
+    it stays; None for any other write."""
+    if "ok" in change.errnos:
+        return None
+    directory, _, name = key[1].rpartition("/")
+    form = _temporary_name(name)
+    if form in ("*", name):
+        return None
+    return key[0], f"{directory}/{form}", key[2]
 
 
 def _values(changes: Changes, name: str) -> set[str | None]:
