@@ -100,6 +100,13 @@ _RULES = (
 )
 
 
+def normal(path: str) -> str:
+    """os.path.normpath, with a leading `//` read as `/`, as Linux reads it (normpath keeps it:
+    POSIX leaves its meaning to the system): a HOME of `//` is the root, not a directory below it."""
+    norm = os.path.normpath(path)
+    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+
+
 def is_placed(raw: bytes) -> bool:
     """A path as rotrace places a write: absolute and normalised (no `.`, `..`, `//`, trailing
     `/`), and through no magic link of /proc (the tracer names the place those lead to). Any

@@ -306,11 +306,37 @@ def test_a_home_that_makes_the_whole_tree_or_none_is_refused(tmp_path: Path) -> 
         (tmp_path / f"{name}.json").write_text(written_trace(header, classify(event(path))))
         return str(tmp_path / f"{name}.json")
 
+    for i, root in enumerate(["/", "//", "//.", "/home/.."]):  # (`//` is / to Linux, not to normpath)
+        with pytest.raises(BadInput, match="the home is /, which ~ would make the whole tree"):
+            check([trace(f"root{i}", root, "/srv/protected/f")], ["~"], None, None, View(quiet=True))
     rooted = trace("rooted", "/", "/srv/protected/f")
-    with pytest.raises(BadInput, match="the home is /, which ~ would make the whole tree"):
-        check([rooted], ["~"], None, None, View(quiet=True))
     assert check([rooted], ["~/.cache"], None, None, View(quiet=True)) == 1  # /.cache: not the tree
     runs = [trace("a", "/home/a", "/home/a/.cache/x"), trace("b", "/home/b", "/home/a/.cache/evil")]
     merge(runs, str(tmp_path / "m.json"), [], [])
     with pytest.raises(BadInput, match=r"different homes \(/home/a, /home/b\)"):
         check([str(tmp_path / "m.json")], ["~/.cache"], None, None, View(quiet=True))
+
+
+def test_a_saved_venv_whose_directory_is_itself_is_read_to_its_end(tmp_path: Path) -> None:
+    """A hand-edited trace's venv `//x`: os.path.dirname("//") is "//", and the planner's climb
+    to the root never ended (report, check, allowlist and kube harden spun at 100% CPU)."""
+    import signal
+
+    from rotrace.commands import allowlist, check, report
+
+    made = classify(event("/srv/app/d", "mkdir", 0, syscall="mkdir"), event("/srv/app/d/f"))
+    for venv in (b"//x", b"//", b"//srv/app"):
+        trace = _saved(tmp_path, "t.json", *(dataclasses.replace(v, venv=venv) for v in made))
+
+        def stuck(_signum: int, _frame: object, venv: bytes = venv) -> None:
+            raise AssertionError(f"venv {venv!r}: still planning after 20 s")
+
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.alarm(20)
+        try:
+            assert report(trace, View(github=False, quiet=True)) == 1
+            assert check([trace], ["/tmp"], None, None, View(quiet=True)) == 1
+            assert allowlist(trace, "k8s", "app") == 1
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)

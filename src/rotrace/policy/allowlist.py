@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from rotrace.errors import BadInput, BadOption
 from rotrace.inputs import MiB, read_input
+from rotrace.pathnames import normal
 from rotrace.patterns import Lazy
 from rotrace.policy.globcover import Name, covers, samples
 
@@ -175,7 +176,7 @@ def expand(entry: str, base: str | None = None, home: str | None = None) -> str:
     if entry.startswith("~"):
         user, sep, rest = entry.partition("/")
         found = home if user == "~" and home else os.path.expanduser(user)
-        if found != user and os.path.normpath(found) == "/" and not rest.strip("/"):
+        if found != user and normal(found) == "/" and not rest.strip("/"):
             raise BadInput(
                 f"{entry}: the home is /, which {entry} would make the whole tree: write the directory itself"
             )
@@ -183,8 +184,7 @@ def expand(entry: str, base: str | None = None, home: str | None = None) -> str:
             entry = escape_glob(found) + sep + rest
     if not entry.startswith("/"):
         entry = os.path.join(escape_glob(base or os.getcwd()), entry)
-    norm = os.path.normpath(entry)
-    return "/" + norm.lstrip("/")
+    return normal(entry)
 
 
 class Allowlist:

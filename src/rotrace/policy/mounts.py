@@ -58,6 +58,7 @@ from rotrace.pathnames import (
     is_placed,
     is_stamped,
     is_under,
+    normal,
     outermost,
     program_name,
     text_of,
@@ -384,7 +385,9 @@ class _Planner:
         while path not in ("/", ""):
             if path in self.removed:
                 return True
-            path = os.path.dirname(path)
+            path, above = os.path.dirname(path), path
+            if path == above:  # (`//`, whose directory is itself)
+                break
         return False
 
     def made(self, path: str) -> bool:
@@ -1034,9 +1037,9 @@ class MountPlanner:
         `environment` holds what they all had): a setting they differ on is said, not kept."""
         self._environment = dict(environment)
         home = environment.get("HOME", "")
-        self._planner.home = os.path.normpath(home) if home.startswith("/") and home != "/" else None
+        self._planner.home = normal(home) if home.startswith("/") and normal(home) != "/" else None
         cache = environment.get("XDG_CACHE_HOME", "")
-        self._planner.cache_home = os.path.normpath(cache) if cache.startswith("/") and cache != "/" else None
+        self._planner.cache_home = normal(cache) if cache.startswith("/") and normal(cache) != "/" else None
         runs = list(runs)
         self._planner.runs = len(runs)
         self._ran = ran
@@ -1793,7 +1796,9 @@ class MountPlanner:
         while directory != point and is_under(directory, point):
             if directory in planner.removed:
                 found = directory
-            directory = os.path.dirname(directory)
+            directory, below = os.path.dirname(directory), directory
+            if directory == below:  # (`//`, whose directory is itself)
+                break
         if found is None or scratch_of(found) is not None:
             return None
         if any(is_general(part) for part in found[len(point) :].split("/") if part):

@@ -10,7 +10,7 @@ from typing import Any
 
 from rotrace.events import FILE_OPS, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, READ_ONLY_DATABASE, Known, explain
-from rotrace.pathnames import is_placed
+from rotrace.pathnames import is_placed, normal
 from rotrace.patterns import Lazy
 from rotrace.policy import databases
 from rotrace.policy.allowlist import Allowlist
@@ -123,7 +123,7 @@ def _elsewhere(home: str | None) -> bytes | None:
     """A HOME the known writers' table does not name: the one to read as /root, else None."""
     if not home or not home.startswith("/"):
         return None
-    raw = os.fsencode(os.path.normpath(home))
+    raw = os.fsencode(normal(home))
     if raw == b"/root" or (raw.startswith(b"/home/") and raw.count(b"/") == 2):
         return None
     return raw.rstrip(b"/")  # `/`: b""
@@ -145,7 +145,7 @@ def _moved_places(environment: Mapping[str, str]) -> tuple[tuple[str, bytes, byt
     for name, default in _MOVED_BY:
         value = environment.get(name, "")
         if value.startswith("/") and value != "/":
-            moved = os.fsencode(os.path.normpath(value))
+            moved = os.fsencode(normal(value))
             if moved != default and not moved.startswith(b"//"):
                 found.append((name, moved, default))
     return tuple(found)

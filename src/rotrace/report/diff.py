@@ -26,6 +26,7 @@ from rotrace.pathnames import (
     is_under,
     known_run_name,
     known_run_path,
+    normal,
 )
 from rotrace.patterns import Lazy
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS
@@ -145,11 +146,11 @@ class Changes:
         # each folded name's runs (bits; a single run's: run 0) and writes: how many names of its
         # key a run left (`per_run`)
         self.tally: dict[tuple[_Key, tuple[str, str | None]], tuple[int, int]] = {}
-        home = os.path.normpath(self.environment.get("HOME", "") or ".")
+        home = normal(self.environment.get("HOME", "") or ".")
         self._home = home if _a_home(home) else ""
-        normal = [os.path.normpath(h or ".") for h in homes]
-        self._homes = [h if _a_home(h) else "" for h in normal]
-        self.run_count = len(normal)  # a merged trace's runs (0: one run's trace)
+        homes = [normal(h or ".") for h in homes]
+        self._homes = [h if _a_home(h) else "" for h in homes]
+        self.run_count = len(homes)  # a merged trace's runs (0: one run's trace)
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
         self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n is not None}
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
