@@ -375,10 +375,13 @@ def _references(value: str) -> str:
     return _REFERENCE.sub(expand, value)
 
 
-def _view(verbose: bool, quiet: bool, fmt: str) -> Any:
+def _view(verbose: bool, quiet: bool, fmt: str, json_path: str | None = None) -> Any:
+    """`stdout_taken`: a document goes to stdout (`--format json`, `--json -`), so the GitHub
+    annotations go to stderr."""
     from rotrace.report.view import View
 
-    return View(verbose=verbose, quiet=quiet, json=fmt == "json", stdout_taken=fmt == "json")
+    taken = fmt == "json" or json_path == "-"
+    return View(verbose=verbose, quiet=quiet, json=fmt == "json", stdout_taken=taken)
 
 
 _REPORT_FORMAT = click.option(
@@ -517,7 +520,7 @@ def check(
         raise click.UsageError("--json and --format json take one TRACE")
     if update and report_format == "json":
         raise click.UsageError("--update prints a diff to stdout, --format json a document: choose one")
-    view = _view(verbose, quiet, report_format)
+    view = _view(verbose, quiet, report_format, json_path)
     return check_traces(list(traces), list(allow), policy, json_path, view, update)
 
 

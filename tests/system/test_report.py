@@ -95,6 +95,19 @@ def test_github_actions_annotations_and_summary(tmp_path: Path) -> None:
     assert text.startswith("### rotrace: ✗ 93 violations") and "| where | writes | ops | processes |" in text
 
 
+@pytest.mark.parametrize("update", [False, True])
+def test_a_trace_on_stdout_is_the_trace_alone_under_github_actions(tmp_path: Path, update: bool) -> None:
+    """`check --json -` writes the trace checked again on stdout: under GitHub Actions its
+    annotations followed it there, and `| rotrace report /dev/stdin` read "Extra data". They go
+    to stderr, as with `--format json`."""
+    env = _env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"))
+    (tmp_path / "rotrace.toml").write_text('allow = ["/tmp"]\n')
+    updating = ["--policy", "rotrace.toml", "--update"] if update else []
+    proc = rotrace_cli("check", str(TRACE), "--json", "-", "-q", *updating, cwd=tmp_path, env=env)
+    assert json.loads(proc.stdout)["summary"]["violations"] > 0, proc.stderr
+    assert any(line.startswith("::error") for line in proc.stderr.splitlines()), proc.stderr
+
+
 def test_github_data_cannot_start_a_command(tmp_path: Path) -> None:
     from rotrace.report.github import escape_data, escape_property
 

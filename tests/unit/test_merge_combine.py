@@ -1334,3 +1334,14 @@ def test_a_refused_temporary_file_is_the_one_the_baseline_made_and_removed(tmp_p
     assert [(c.op, c.path) for c in back.appeared] == [("rename", "$CWD/state/.state-*.tmp")], back
     other, _ = _diffs(tmp_path, [made], [event(f"{state}/password.json", result="EACCES")])
     assert [(c.op, c.path) for c in other.appeared] == [("create", "$CWD/state/password.json")], other
+
+
+def test_a_baseline_write_pairs_with_one_new_write_not_every_one_of_its_form(tmp_path: Path) -> None:
+    """The baseline wrote out/checkpoint01; a run wrote checkpoint02 to checkpoint10: each new
+    name paired with the one baseline name as its twin, and `diff` said "no change". One pairs;
+    the others are new writes (shown once, as their form's glob)."""
+    new = [event(f"/srv/app/out/checkpoint{i:02d}") for i in range(2, 11)]
+    single, _ = _diffs(tmp_path, [[event("/srv/app/out/checkpoint01")]], new)
+    assert [c.path for c in single.appeared] == ["$CWD/out/*"] and single.new_violations, single
+    same, _ = _diffs(tmp_path, [[event("/srv/app/out/checkpoint01")]], new[:1])
+    assert same.appeared == same.disappeared == [], same

@@ -885,7 +885,11 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
         # _elffile.py in two .tmpXXXXXX: each pairs with its own name in the other)
         refused = after[k].violation
         twin = next(
-            (t for t in went_general.get(_general(k), ()) if _twins(t, k, refused or before[t].violation)),
+            (
+                t
+                for t in went_general.get(_general(k), ())
+                if t not in paired and _twins(t, k, refused or before[t].violation)  # one each
+            ),
             None,
         )
         if twin is None:
