@@ -215,5 +215,8 @@ def test_record_two_pods_merge_harden_and_play_read_only(cluster: Cluster, tmp_p
         assert last["exit_code"] == 0, checked.logs
         assert _refused_writes(last) == []
         assert any(e["path"].startswith("/app/data/") for e in last["events"])  # it did write, where it may
+        # on the hardened manifest's own writable volumes, allowed: none a violation that "would fail"
+        refused_by_plan = [e["path"] for e in last["events"] if e["allowed"] is False]
+        assert last["summary"]["violations"] == 0, refused_by_plan
     finally:
         subprocess.run([str(cluster.kube), "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)

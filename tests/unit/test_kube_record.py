@@ -159,6 +159,37 @@ def test_the_recorded_pod_spec() -> None:
     assert [c["name"] for c in job["initContainers"]] == ["rotrace"]
 
 
+def test_the_manifests_own_writable_mounts_are_allowed_where_it_is_recorded() -> None:
+    """A hardened Pod recorded again: its emptyDir and claim mounts, writable by the manifest's
+    choice under its read-only root, held "violations" that would fail (EROFS), though the
+    writes went through there. Each writable mount is allowed (as a literal path, `$` doubled
+    for the kubelet); a configMap, a secret and a readOnly mount are not."""
+    pod = textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: app}
+        spec:
+          containers:
+          - name: app
+            image: app:1
+            command: [python3, serve.py]
+            volumeMounts:
+            - {name: data, mountPath: /srv/app/data/}
+            - {name: odd, mountPath: "/srv/app/$(HOME)[1]"}
+            - {name: config, mountPath: /etc/app}
+            - {name: keys, mountPath: /srv/keys, readOnly: true}
+          volumes:
+          - {name: data, persistentVolumeClaim: {claimName: data}}
+          - {name: odd, emptyDir: {}}
+          - {name: config, configMap: {name: app}}
+          - {name: keys, emptyDir: {}}
+        """)
+    (recorded,) = _load_all(_recorded(pod))
+    command = recorded["spec"]["containers"][0]["command"]
+    allowed = [command[i + 1] for i, arg in enumerate(command) if arg == "--allow"]
+    assert allowed == ["/srv/app/data", r"/srv/app/$$(HOME)\[1\]"], command
+
+
 @pytest.mark.parametrize(
     ("kind", "path"),
     [

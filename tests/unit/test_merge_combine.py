@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from rotrace.record import TraceHeader
 from rotrace.report.diff import TraceDiff
 from rotrace.tracefile import read_trace
 from tests.support.places import fixed_name_dir
+from tests.support.schema import schema_errors
 from tests.unit.factories import classify, event, written_trace
 
 PY = b"/usr/bin/python3.11"
@@ -1289,6 +1291,7 @@ def test_runs_rotrace_stopped_merge_to_a_run_rotrace_stopped(tmp_path: Path) -> 
     header, _ = read_trace(str(tmp_path / "m.json"))
     assert header.stopped == "SIGTERM" and not header.failed_on_its_own
     assert [s.stopped for s in header.sources] == ["SIGTERM", "SIGTERM"]
+    assert schema_errors(json.loads((tmp_path / "m.json").read_text())) == []  # docs/trace.schema.json
     assert plan(str(tmp_path / "m.json")) == plan(runs[0])
     merge([runs[0], saved("c.json", 1, None)], str(tmp_path / "m2.json"), [], [])
     mixed, _ = read_trace(str(tmp_path / "m2.json"))
