@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -19,7 +18,17 @@ from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.escape import safe_text
 from rotrace.export.formats import seed_command, yaml11_typed, yaml_document
 from rotrace.export.mapping import PathMap
-from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping
+from rotrace.kube.manifest import (
+    Document,
+    Manifest,
+    Workload,
+    append,
+    chosen,
+    containers,
+    mapping,
+    mount_path,
+    read_only_mounts,
+)
 from rotrace.kube.record import is_recording, recording_names
 from rotrace.pathnames import holder, is_under
 from rotrace.pipeline import Pipeline, Rechecked, render, saved_classifier
@@ -253,48 +262,6 @@ def _claim_owner(
     )
 
 
-# Volumes Kubernetes always mounts read-only: the API's data (since 1.9.4), an OCI image's files.
-_READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected", "image")
-
-
-def _mount_path(path: str) -> str:
-    """A mountPath as the runtime reads it: `//` one `/`, no `.` and no trailing `/`."""
-    return os.path.normpath(re.sub("/+", "/", path))
-
-
-# YAML 1.1's spellings of true, which Kubernetes' reader (go-yaml) takes and ruamel (YAML 1.2)
-# reads as strings
-_YAML11_TRUE = frozenset({"y", "yes", "true", "on"})
-
-
-def _true(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() in _YAML11_TRUE)
-
-
-def _read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
-    """The container's mount paths that cannot be written, each with why: the mount's
-    `readOnly`, a volume kind Kubernetes mounts read-only, or its source's `readOnly` (a claim,
-    a CSI or NFS volume). A write there fails under the hardened manifest as under a read-only
-    root."""
-    volumes = {v.get("name"): v for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
-    found: dict[str, str] = {}
-    for mount in containers(container, "volumeMounts"):
-        path = mount.get("mountPath") if isinstance(mount, dict) else None
-        if not isinstance(path, str):
-            continue
-        path = _mount_path(path)
-        volume = volumes.get(mount.get("name"), {})
-        kind = next((k for k in _READ_ONLY_KINDS if k in volume), None)
-        sources = [v for k, v in volume.items() if k != "name" and isinstance(v, dict)]
-        if _true(mount.get("readOnly")):
-            found[path] = "its volumeMount says readOnly: true"
-        elif kind is not None:
-            found[path] = f"a {kind} volume, which Kubernetes mounts read-only"
-        elif any(_true(source.get("readOnly")) for source in sources):
-            found[path] = "its volume says readOnly: true"
-    return found
-
-
 def _set_env(
     workload: Workload, container: Any, settings: list[Any], added: list[str], notes: list[str]
 ) -> None:
@@ -369,11 +336,11 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         else:  # what Kubernetes refuses: not replaced without a word
             raise BadInput(f"{workload.describe()}: its container's securityContext is not a mapping")
         mounted = {
-            _mount_path(m["mountPath"])
+            mount_path(m["mountPath"])
             for m in containers(container, "volumeMounts")
             if isinstance(m, dict) and isinstance(m.get("mountPath"), str)
         }
-        unwritable = _read_only_mounts(workload, container)
+        unwritable = read_only_mounts(workload, container)
         on_mount = holder(mounted)  # the deepest of the manifest's mounts a path is on
 
         def cannot_write(point: str, at: str) -> None:
@@ -413,7 +380,7 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
         taken |= {t.get("metadata", {}).get("name") for t in templates if isinstance(t, dict)}
         added: list[str] = []  # the plan's mounts the container gets
         for mount in generated.get("volumeMounts", []):
-            path = _mount_path(mount["mountPath"])
+            path = mount_path(mount["mountPath"])
             at = on_mount(path)
             if at is not None and at in unwritable:  # there, or a mount point inside it,
                 if path not in read_only:  # which the runtime could not make

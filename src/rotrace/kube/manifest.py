@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -376,3 +377,57 @@ def chosen(
         raise BadInput(f"no container named {safe_text(', '.join(missing))} in the manifest")
     if not seen:
         raise BadInput("no container in the manifest's workloads")
+
+
+# Volumes Kubernetes always mounts read-only: the API's data (since 1.9.4), an OCI image's files.
+_READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected", "image")
+
+
+def mount_path(path: str) -> str:
+    """A mountPath as the runtime reads it: `//` one `/`, no `.` and no trailing `/`."""
+    return os.path.normpath(re.sub("/+", "/", path))
+
+
+# YAML 1.1's spellings of true, which Kubernetes' reader (go-yaml) takes and ruamel (YAML 1.2)
+# reads as strings
+_YAML11_TRUE = frozenset({"y", "yes", "true", "on"})
+
+
+def _true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in _YAML11_TRUE)
+
+
+def read_only_mounts(workload: Workload, container: Any) -> dict[str, str]:
+    """The container's mount paths that cannot be written, each with why: the mount's
+    `readOnly`, a volume kind Kubernetes mounts read-only, or its source's `readOnly` (a claim,
+    a CSI or NFS volume). A write there fails under the hardened manifest as under a read-only
+    root."""
+    volumes = {v.get("name"): v for v in containers(workload.spec, "volumes") if isinstance(v, dict)}
+    found: dict[str, str] = {}
+    for mount in containers(container, "volumeMounts"):
+        path = mount.get("mountPath") if isinstance(mount, dict) else None
+        if not isinstance(path, str):
+            continue
+        path = mount_path(path)
+        volume = volumes.get(mount.get("name"), {})
+        kind = next((k for k in _READ_ONLY_KINDS if k in volume), None)
+        sources = [v for k, v in volume.items() if k != "name" and isinstance(v, dict)]
+        if _true(mount.get("readOnly")):
+            found[path] = "its volumeMount says readOnly: true"
+        elif kind is not None:
+            found[path] = f"a {kind} volume, which Kubernetes mounts read-only"
+        elif any(_true(source.get("readOnly")) for source in sources):
+            found[path] = "its volume says readOnly: true"
+    return found
+
+
+def writable_mounts(workload: Workload, container: Any) -> list[str]:
+    """The container's mount paths it may write (its volumes' that read_only_mounts does not
+    name): places the manifest chose to make writable."""
+    unwritable = read_only_mounts(workload, container)
+    found = []
+    for mount in containers(container, "volumeMounts"):
+        path = mount.get("mountPath") if isinstance(mount, dict) else None
+        if isinstance(path, str) and path.startswith("/") and mount_path(path) not in unwritable:
+            found.append(mount_path(path))
+    return list(dict.fromkeys(found))

@@ -29,7 +29,18 @@ from typing import Any
 from rotrace import __version__
 from rotrace.errors import BadInput, BadOption
 from rotrace.escape import kubelet_literal, safe_text
-from rotrace.kube.manifest import Document, Manifest, Workload, append, chosen, containers, mapping, sequence
+from rotrace.kube.manifest import (
+    Document,
+    Manifest,
+    Workload,
+    append,
+    chosen,
+    containers,
+    mapping,
+    sequence,
+    writable_mounts,
+)
+from rotrace.policy.allowlist import escape_glob
 
 TOOL_VOLUME = "rotrace"
 TOOL_DIR = "/rotrace"
@@ -184,11 +195,16 @@ def _original_command(
 CHECKPOINT = "60s"
 
 
-def _wrap(command: list[Any], name: str, grace: float) -> Any:
+def _wrap(command: list[Any], name: str, grace: float, writable: list[str]) -> Any:
+    """rotrace run around the container's command. `writable`: the mounts the manifest makes
+    writable, allowed (each a literal path, `$` as the kubelet reads `$$`): writes there are the
+    manifest's choice, and go through under its read-only root (a hardened Pod recorded again
+    holds no violation there)."""
     pod = f"$({POD_ENV})"
+    allowed = [arg for path in writable for arg in ("--allow", escape_glob(path).replace("$", "$$"))]
     wrapper = [
         f"{TOOL_DIR}/rotrace", "run", "--command-status", "-q", "--checkpoint", CHECKPOINT,
-        "--grace", _number(grace),
+        "--grace", _number(grace), *allowed,
         "--label", f"pod={pod}", "--label", f"container={name}",
         "--json", f"{TRACES_DIR}/{pod}-{name}.json", "--",
     ]  # fmt: skip
@@ -257,7 +273,8 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
                 " (an integer from 0 to 2^63-1, as Kubernetes takes it)"
             )
         command = _original_command(container, workload, options, inspect)
-        wrapped = _wrap(command, container["name"], grace_for(termination))
+        own = writable_mounts(workload, container)  # (before rotrace's own are added)
+        wrapped = _wrap(command, container["name"], grace_for(termination), own)
         if "command" in container:
             container["command"] = wrapped
         else:
