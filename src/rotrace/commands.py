@@ -16,7 +16,7 @@ from rotrace.escape import safe_text
 from rotrace.explain import Known
 from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard, InputSet
 from rotrace.output import TraceOutput
-from rotrace.pathnames import is_under, program_name
+from rotrace.pathnames import is_under, normal, program_name
 from rotrace.pipeline import (
     Pipeline,
     Rechecked,
@@ -317,8 +317,8 @@ def _moved_by(settings: dict[str, str], environment: dict[str, str]) -> list[tup
     one the policy's setting puts elsewhere: the trace was not made with it."""
     moved = []
     for name, value in settings.items():
-        was = os.path.normpath(environment.get(name) or ".")
-        if value.startswith("/") and was.startswith("/") and was not in ("/", os.path.normpath(value)):
+        was = normal(environment.get(name) or ".")
+        if value.startswith("/") and was.startswith("/") and was not in ("/", normal(value)):
             moved.append((was, f"{name}={value}"))
     return moved
 

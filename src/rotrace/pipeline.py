@@ -502,19 +502,30 @@ def ended(changes: Changes, header: TraceHeader) -> None:
 
 
 def _outcome(header: TraceHeader) -> tuple[str, bool] | None:
-    """How the command ended, and whether it failed; a merged trace's, where its runs all ended
-    alike (three runs that succeeded: a run that fails is newly failed). None: no ending to
-    compare (a checkpoint, a process let go, a merge of runs that ended otherwise)."""
-    runs = [(s.exit_code, s.signal, s.checkpoint, s.let_go) for s in header.sources] or [
-        (header.exit_code, header.signal, header.checkpoint, header.let_go)
+    """How the command ended, and whether it failed on its own; a merged trace's, where its runs
+    agree (three runs that succeeded: a run that fails is newly failed). A run rotrace stopped
+    (a server ended by the SIGTERM it passed on, exit 143) did not fail. None: no ending to
+    compare (a checkpoint, a process let go, a merge of runs some of which failed)."""
+    if header.checkpoint is not None or header.let_go:
+        return None
+    runs = [(s.exit_code, s.signal, s.checkpoint, s.let_go, s.stopped) for s in header.sources] or [
+        (header.exit_code, header.signal, header.checkpoint, header.let_go, header.stopped)
     ]
-    if len(set(runs)) != 1 or header.checkpoint is not None or header.let_go:
+    endings: list[tuple[str, bool]] = []
+    for exit_code, signal, checkpoint, let_go, stopped in runs:
+        if checkpoint is not None or let_go or exit_code is None:
+            return None
+        if stopped:
+            endings.append((f"stopped by rotrace ({stopped}, passed on)", False))
+        else:
+            ended = f"killed by {signal}" if signal else f"exit status {exit_code}"
+            endings.append((ended, bool(signal) or exit_code != 0))
+    if len(set(endings)) == 1:
+        return endings[0]
+    if any(failed for _, failed in endings):
         return None
-    exit_code, signal, checkpoint, let_go = runs[0]
-    if checkpoint is not None or let_go or exit_code is None:
-        return None
-    ended = f"killed by {signal}" if signal else f"exit status {exit_code}"
-    return ended, bool(signal) or exit_code != 0
+    # none failed (some stopped by rotrace): ended as the first that ended by itself did
+    return next((e for e, (*_, stopped) in zip(endings, runs, strict=True) if not stopped), endings[0])
 
 
 def compare(old: Changes, new: Changes, view: View, err: bool) -> int:

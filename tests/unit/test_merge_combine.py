@@ -1348,3 +1348,53 @@ def test_a_baseline_write_pairs_with_one_new_write_not_every_one_of_its_form(tmp
     assert [c.path for c in single.appeared] == ["$CWD/out/*"] and single.new_violations, single
     same, _ = _diffs(tmp_path, [[event("/srv/app/out/checkpoint01")]], new[:1])
     assert same.appeared == same.disappeared == [], same
+
+
+def test_a_refused_temporary_write_hides_no_name_that_stays(tmp_path: Path) -> None:
+    """The pairing of a refused temporary write with the other trace's made-and-removed form
+    is for writes that made nothing: a name refused and then renamed onto (a cron job that
+    stays), a baseline's refused create beside a new run's file that stays, and an O_TRUNC open
+    of a file that was there (no O_EXCL: it did not fail for want of making a name) are each new."""
+    cron, excl = "/srv/app/cron.d", "O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"
+
+    def made_and_removed(draw: str) -> list[FileEvent]:
+        name = f"{cron}/job-{draw}"
+        return [event(name)._replace(flags=excl), event(name, "delete", 0, syscall="unlink")]
+
+    staged = event("/tmp/tmpq1w2e3r4")._replace(flags=excl)
+    refused_then_renamed = [
+        event(f"{cron}/job-k3j9x2a1", result="EMFILE")._replace(flags=excl),
+        staged,
+        event("/tmp/tmpq1w2e3r4", "rename", 0, target=f"{cron}/job-k3j9x2a1", syscall="rename"),
+    ]
+    onto, _ = _diffs(tmp_path, [made_and_removed("a8d7c6b5")], refused_then_renamed)
+    assert onto.new_violations, onto
+    left = [event(f"{cron}/job-p0q7zzb1")._replace(flags=excl)]
+    refused = event(f"{cron}/job-settings", result="EMFILE")._replace(flags=excl)
+    beside, _ = _diffs(tmp_path, [[refused]], left)
+    assert beside.new_violations, beside
+    truncated = [event(f"{cron}/job-settings", result="EACCES")._replace(flags="O_WRONLY|O_CREAT|O_TRUNC")]
+    trunc, _ = _diffs(tmp_path, [made_and_removed("a8d7c6b5")], truncated)
+    assert trunc.new_violations, trunc
+
+
+def test_a_run_that_fails_is_newly_failed_against_a_baseline_rotrace_stopped(tmp_path: Path) -> None:
+    """A server recorded until rotrace stopped it (SIGTERM passed on, exit 143): its ending was
+    a failure to `diff`, so an upgrade that died at start on its own (exit 1) was no newly
+    failed command (exit 0). A run rotrace stopped did not fail."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def saved(name: str, code: int, stopped: str | None) -> str:
+        header = TraceHeader(["server"], "/srv/app", code, stopped=stopped)
+        (tmp_path / name).write_text(written_trace(header, classify(event("/tmp/server.log"))))
+        return str(tmp_path / name)
+
+    def newly_failed(old: str, new: str) -> bool:
+        return diff_traces(load_changes(old), load_changes(new)).newly_failed
+
+    stopped, died = saved("stopped.json", 143, "SIGTERM"), saved("died.json", 1, None)
+    assert newly_failed(stopped, died)
+    assert not newly_failed(stopped, saved("again.json", 143, "SIGTERM"))
+    merge([stopped, saved("ok.json", 0, None)], str(tmp_path / "m.json"), [], [])
+    assert newly_failed(str(tmp_path / "m.json"), died)

@@ -28,7 +28,7 @@ from rotrace.escape import (
     safe_text,
 )
 from rotrace.export import FORMATS
-from rotrace.pathnames import holder
+from rotrace.pathnames import holder, normal
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
@@ -118,7 +118,7 @@ def _env(
     on_mount = holder(plan.mounts)
     out = set(plan.mounts) - set(plan.mounts if mounted is None else mounted)
     for name, value in plan.env.items():
-        if out and value.startswith("/") and (m := on_mount(os.path.normpath(value))) in out:
+        if out and value.startswith("/") and (m := on_mount(normal(value))) in out:
             notes.append(f"setting {name}={value}: a place on {m}, which this format leaves out: left out")
             continue
         fits = is_plain(value, starts_line=alone) if line else _is_utf8(value) and "\0" not in value

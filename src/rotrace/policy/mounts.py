@@ -1758,7 +1758,7 @@ class MountPlanner:
         holds). Never `/` or a system directory, nor one in a tree of programs or configuration,
         nor one that holds the application or a virtual environment (`_given_fits`): a mount
         there would hide them, or make the system writable, whatever the policy says."""
-        given = {os.path.normpath(p) for p in places if p.startswith("/")}
+        given = {normal(p) for p in places if p.startswith("/")}
         self._given = sorted(given, key=len, reverse=True)
 
     def _given_fits(self, place: str) -> bool:
@@ -1841,7 +1841,7 @@ class MountPlanner:
         created" under a read-only root where the run wrote nothing there at all)."""
         if not self._unmet_checks():
             return None
-        temp = os.path.normpath(self._environment.get("TMPDIR") or "/tmp")
+        temp = normal(self._environment.get("TMPDIR") or "/tmp")
         if not temp.startswith("/") or self._planner.forbidden(temp) is not None:
             return None
         return temp
@@ -1996,7 +1996,7 @@ class MountPlanner:
         most runtimes follow it; what names /tmp itself does not."""
         if "TMPDIR" in self._env or not mounts:
             return None
-        temp = os.path.normpath(self._environment.get("TMPDIR") or "/tmp")
+        temp = normal(self._environment.get("TMPDIR") or "/tmp")
         temp_mount = holder(mounts)(temp)
         if temp_mount is None:
             return None

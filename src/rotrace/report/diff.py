@@ -45,6 +45,9 @@ class Change:
     explanation: Known | None = None
     target: str | None = None  # a rename's or a link's other name, as `path`
     runs: int = 0  # a merged trace's: the runs that made it (bits); 0: one run's trace
+    # every write of it was refused where it would have made its name (an O_EXCL create, a
+    # mkdir: not there, and not made); None: no write counted
+    made_nothing: bool | None = None
 
     @property
     def directory(self) -> str:
@@ -60,6 +63,8 @@ class Change:
         self.violation = self.violation or other.violation
         self.explanation = self.explanation or other.explanation
         self.runs |= other.runs
+        if other.made_nothing is not None:
+            self.made_nothing = other.made_nothing and self.made_nothing is not False
 
 
 @dataclass
@@ -181,10 +186,12 @@ class Changes:
             e.op == "delete" or (e.op == "rename" and not exchange and exact_target != exact)
         )
         succeeded = e.result is not None and e.result >= 0 and not e.failed
-        if succeeded:
-            self._unwritten.discard(exact)
-            if len(self._written) < _MADE_LIMIT:
-                self._written.add(exact)
+        if succeeded:  # (a rename's or a link's new name is made too: it stays)
+            made_too = [exact_target] if e.op in ("rename", "link") and exact_target is not None else []
+            for name in (exact, *made_too):
+                self._unwritten.discard(name)
+                if len(self._written) < _MADE_LIMIT:
+                    self._written.add(name)
         elif (
             e.failed
             and e.errno != "EEXIST"
@@ -261,7 +268,10 @@ class Changes:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
         change.runs |= runs
-        change.errnos.add(v.event.outcome)
+        e = v.event
+        refused = e.failed and e.errno != "EEXIST" and _makes_anew(e.op, str(e.flags or ""))
+        change.made_nothing = refused and change.made_nothing is not False
+        change.errnos.add(e.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
 
@@ -892,9 +902,12 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
             ),
             None,
         )
-        if twin is None:
+        if twin is None:  # (with a form no name of which stays: made and removed again)
             form = _unmade_form(k, after[k])
-            twin = form if form is not None and form in before and form not in after else unmade_went.get(k)
+            if form is not None and form in before and form not in after and not before_lasting.get(form):
+                twin = form
+            elif not after_lasting.get(k):
+                twin = unmade_went.get(k)
             if twin in paired:
                 twin = None
         if twin is None:
@@ -949,7 +962,7 @@ def _unmade_form(key: _Key, change: Change) -> _Key | None:
     characters, a suffix: `.state-3kdjx7kw.tmp`): its key under the name's temporary form, as a
     trace that made the name and removed it again compares it. It made nothing, so nothing of
     it stays; None for any other write."""
-    if "ok" in change.errnos:
+    if not change.made_nothing:
         return None
     directory, _, name = key[1].rpartition("/")
     form = _temporary_name(name)
