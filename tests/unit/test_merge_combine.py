@@ -1398,3 +1398,33 @@ def test_a_run_that_fails_is_newly_failed_against_a_baseline_rotrace_stopped(tmp
     assert not newly_failed(stopped, saved("again.json", 143, "SIGTERM"))
     merge([stopped, saved("ok.json", 0, None)], str(tmp_path / "m.json"), [], [])
     assert newly_failed(str(tmp_path / "m.json"), died)
+
+
+def test_a_merged_store_in_a_subdirectory_of_the_mount_is_seeded(tmp_path: Path) -> None:
+    """A SQLite store in state/db/, made by the cold run and updated by the warm one, merged:
+    the plan's persistent state/ was not seeded from the image (its claim started empty, and
+    the count started again), where the store directly in state/ was, as the warm run's own
+    plan seeded state/db. Data kept below the mount point is the mount's to keep."""
+    app = fixed_name_dir("rotrace-store-", "/var/tmp")
+    try:
+        plans = []
+        for sub in ("db", ""):
+            store = app / "state" / sub if sub else app / "state"
+            store.mkdir(parents=True, exist_ok=True)
+            (store / "counter.sqlite").write_bytes(b"SQLite format 3\0" + bytes(84))  # the runs' output, left
+            db = str(store / "counter.sqlite")
+            made = [event(str(app / "state"), "mkdir", 0, syscall="mkdir")]
+            if sub:
+                made.append(event(str(store), "mkdir", 0, syscall="mkdir"))
+            cold = [*made, event(db)._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")]
+            warm = [event(db, "open")._replace(flags="O_RDWR|O_CREAT|O_CLOEXEC")]
+            found = {os.fsencode(app): DirState.CONTENT}
+            held = {os.fsencode(app / "state"): DirState.CONTENT, os.fsencode(store): DirState.CONTENT}
+            runs = [(cold, {**found, os.fsencode(app / "state"): DirState.ABSENT}), (warm, {**found, **held})]
+            plan = _merged_plan(tmp_path, app, runs)
+            plans.append((plan.persistent, plan.seeded))
+            shutil.rmtree(app / "state")
+        state = str(app / "state")
+        assert plans == [([state], [state])] * 2, plans
+    finally:
+        shutil.rmtree(app)

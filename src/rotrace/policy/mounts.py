@@ -711,7 +711,7 @@ class _Planner:
             # traced or not, the next upload after them; not files shipped with the app)
             return self._data_place(point)
         return (
-            (read or (point in self.kept_data and self._made_only_data(point)))
+            (read or (self.keeps_data_in(point) and self._made_only_data(point)))
             and self._seedable(point)
             and not any(is_under(p, point) for p in self.programs)
         )
@@ -722,6 +722,11 @@ class _Planner:
         directory holds), no symbolic link, and none past what the trace can tell: the same
         plan, whether the runs' output is left on this machine or not."""
         return self.made_files is not None and not any(is_under(s, point) for s in self.symlinked)
+
+    def keeps_data_in(self, point: str) -> bool:
+        """Data the command keeps is at or below `point` (a database in state/db/ of a mount at
+        state/)."""
+        return any(is_under(d, point) for d in self.kept_data)
 
     def reads_back_in(self, point: str) -> bool:
         return any(is_under(d, point) for d in self.read_in)
