@@ -54,9 +54,14 @@ def _status(pid: int) -> dict[str, str]:
 
 
 def _attach(pid: int, tmp_path: Path) -> subprocess.Popen[str]:
+    """rotrace run -p PID, once it traces PID (a signal before that ends rotrace as it loads)."""
     proc = subprocess.Popen([*ROTRACE, "run", "-p", str(pid), "--json", str(tmp_path / "t.json")],
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while _status(pid)["TracerPid"].strip() == "0":
+        assert time.monotonic() < deadline and proc.poll() is None, "rotrace never attached"
+        time.sleep(0.02)
+    time.sleep(0.2)  # (attached to its threads too, each seized in turn)
     return proc
 
 

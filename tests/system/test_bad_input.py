@@ -313,7 +313,7 @@ def test_names_with_newlines_cannot_inject_into_generated_files(tmp_path: Path) 
 
 def test_a_call_killed_inside_is_no_result_not_ok(tmp_path: Path) -> None:
     code = "import os, signal, threading\nos.mkfifo('fifo')\n" \
-           "threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()\n" \
+           "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()\n" \
            "open('fifo', 'w')"  # fmt: skip
     proc = rotrace_cli("run", "-v", "--json", "t.json", "--", PY, "-c", code, cwd=tmp_path)
     trace = json.loads((tmp_path / "t.json").read_text())

@@ -16,6 +16,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from rotrace.escape import safe_text
+from rotrace.events import FileEvent
 from rotrace.explain import Known
 from rotrace.pathnames import (
     NAME_END,
@@ -124,10 +125,9 @@ class Changes:
         # it renamed away, whose names below went along
         self._removed: set[str] = set()
         self._moved_away: set[str] = set()
-        # names some write of the run's succeeded on (bounded), and those it was refused to make
-        # (not there, and every write of them failed): it left nothing of these (mkstemp's create
-        # refused under --enforce)
-        self._written: set[str] = set()
+        # names the run was refused to make (an O_EXCL create, a mkdir: not EEXIST, so the name
+        # was not there) and did not make after: it left nothing of these (mkstemp's create
+        # refused under --enforce); bounded: past it, such a name is taken as staying
         self._unwritten: set[str] = set()
         self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
         # a merged trace's: the runs (bits) that put each name there, and those that removed it.
@@ -186,19 +186,11 @@ class Changes:
             e.op == "delete" or (e.op == "rename" and not exchange and exact_target != exact)
         )
         succeeded = e.result is not None and e.result >= 0 and not e.failed
-        if succeeded:  # (a rename's or a link's new name is made too: it stays)
-            made_too = [exact_target] if e.op in ("rename", "link") and exact_target is not None else []
-            for name in (exact, *made_too):
-                self._unwritten.discard(name)
-                if len(self._written) < _MADE_LIMIT:
-                    self._written.add(name)
-        elif (
-            e.failed
-            and e.errno != "EEXIST"
-            and _makes_anew(e.op, flags)  # refused where it would have made the name (not there)
-            and exact not in self._written
-            and len(self._written) < _MADE_LIMIT  # (past the bound a name written before is not known)
-        ):
+        if succeeded and self._unwritten:  # there after all (a rename's or a link's new name too)
+            self._unwritten.discard(exact)
+            if e.op in ("rename", "link") and exact_target is not None:
+                self._unwritten.discard(exact_target)
+        elif _refused_to_make(e, flags) and len(self._unwritten) < _MADE_LIMIT:
             self._unwritten.add(exact)
         if v.runs:
             self._note_runs(v, exact, exact_target if succeeded and e.op == "rename" else None, gone)
@@ -269,8 +261,7 @@ class Changes:
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
         change.runs |= runs
         e = v.event
-        refused = e.failed and e.errno != "EEXIST" and _makes_anew(e.op, str(e.flags or ""))
-        change.made_nothing = refused and change.made_nothing is not False
+        change.made_nothing = _refused_to_make(e, str(e.flags or "")) and change.made_nothing is not False
         change.errnos.add(e.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
@@ -451,6 +442,12 @@ UNRESOLVED = "unresolved:"
 # A name spelt as a merged baseline's glob (`x[0-9]`, brackets and all) is compared as what it
 # is: never the glob, which stands for the names the runs drew
 LITERAL = "literal:"
+
+
+def _refused_to_make(e: FileEvent, flags: str) -> bool:
+    """A call refused where it would have made its name, which was not there (the kernel looks
+    the name up first: had it been there, the error would be EEXIST): it made nothing."""
+    return e.failed and e.errno != "EEXIST" and _makes_anew(e.op, flags)
 
 
 def _makes_anew(op: str, flags: str) -> bool:
