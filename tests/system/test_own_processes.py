@@ -23,7 +23,20 @@ from tests.support.tracing import NON_ROOT_PYTHON, PY, portable_site
 # The traced command: it looks for rotrace's processes (its parent, and every process whose
 # command line runs rotrace), tries to open each one's descriptors for writing, its memory and
 # its environment, and to ptrace its parent; then makes one violation and prints what it got.
-PROBE = r"""
+# The probes' way to set the resource limits of a thread's process (to what they are: nothing
+# changes): whether the kernel let them.
+SAME_LIMITS = r"""
+import resource
+def same_limits(tid):
+    try:
+        resource.prlimit(tid, resource.RLIMIT_NOFILE, resource.prlimit(tid, resource.RLIMIT_NOFILE))
+    except OSError:
+        return False
+    return True
+"""
+PROBE = (
+    SAME_LIMITS
+    + r"""
 import ctypes, json, os, sys
 me, parent = os.getpid(), os.getppid()
 pids = {parent}
@@ -58,20 +71,13 @@ for pid in sorted(pids):
             refused.append(exc.errno)
         else:
             opened.append([pid, name, ""])
-import resource
 limited = []  # the threads whose process's resource limits it could set (to what they are)
 for pid in sorted(pids):
     try:
         tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         tids = [pid]
-    for tid in tids:  # prlimit64 takes a thread's id as well as its process's
-        try:
-            resource.prlimit(tid, resource.RLIMIT_NOFILE, resource.prlimit(tid, resource.RLIMIT_NOFILE))
-        except OSError:
-            pass
-        else:
-            limited.append(tid)
+    limited += [tid for tid in tids if same_limits(tid)]  # prlimit64 takes a thread's id as well
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 attached = libc.ptrace(16, parent, None, None) == 0  # PTRACE_ATTACH
@@ -86,6 +92,7 @@ try:
 except OSError:
     pass
 """
+)
 
 MODES = {
     "plain": [],
@@ -194,8 +201,10 @@ def test_the_command_runs_dumpable_when_rotrace_is_not() -> None:
 # while another process overflows that watch's queue, writes again (the tracer's cache starts
 # over, its old queue closed), and meanwhile sets the resource limits of every thread of its
 # parent, the tracer, that is not the tracer's own pid.
-OVERFLOWED = r"""
-import json, os, resource, sys, time
+OVERFLOWED = (
+    SAME_LIMITS
+    + r"""
+import json, os, sys, time
 work, tracer = sys.argv[1], os.getppid()
 open(os.path.join(work, "d", "first"), "w").close()
 open(os.path.join(work, "ready"), "w").close()
@@ -206,17 +215,11 @@ seen, limited, end = 1, [], time.monotonic() + 1
 while time.monotonic() < end:
     tids = [int(t) for t in os.listdir(f"/proc/{tracer}/task")]
     seen = max(seen, len(tids))
-    for tid in tids:
-        if tid != tracer:
-            try:
-                resource.prlimit(tid, resource.RLIMIT_NOFILE, resource.prlimit(tid, resource.RLIMIT_NOFILE))
-            except OSError:
-                pass
-            else:
-                limited.append(tid)
+    limited += [tid for tid in tids if tid != tracer and same_limits(tid)]
 with open(os.path.join(work, "probe.json"), "w") as f:
     json.dump({"threads": seen, "limited": limited}, f)
 """
+)
 
 
 @pytest.mark.skipif(not os.path.exists(NON_ROOT_PYTHON), reason="needs a system python3 for uid 65534")
