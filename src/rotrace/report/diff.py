@@ -324,7 +324,7 @@ class Changes:
         left (`Generalised.most`), whatever else they removed."""
         if exact.endswith(" (deleted)"):  # a file with no name left (/proc's name for it): none stays
             return False
-        if exact in self._unwritten:  # every write of it failed: the run left nothing there
+        if exact in self._unwritten:  # refused where it would have made it, and not made after
             return False
         up = exact
         while up and up not in self._swapped:  # (a swap moved what was below it: it stays)
@@ -934,8 +934,11 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     appeared += extra + more + _lasting(before, before_lasting, after, after_lasting)
     gone += lost + _lasting(after, after_lasting, before, before_lasting)
     every = (1 << old.run_count) - 1  # a merged baseline's runs, each a bit
-    intermittent = [c for c in gone if old.run_count > 1 and c.runs and c.runs & every != every]
-    gone = [c for c in gone if not any(c is i for i in intermittent)]
+
+    def some_runs(c: Change) -> bool:
+        return old.run_count > 1 and c.runs != 0 and c.runs & every != every
+
+    intermittent, gone = [c for c in gone if some_runs(c)], [c for c in gone if not some_runs(c)]
     old_env, new_env = old.environment, new.environment
     env = {
         name: (old_env.get(name), new_env.get(name))
