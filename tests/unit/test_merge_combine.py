@@ -1428,3 +1428,25 @@ def test_a_merged_store_in_a_subdirectory_of_the_mount_is_seeded(tmp_path: Path)
         assert plans == [([state], [state])] * 2, plans
     finally:
         shutil.rmtree(app)
+
+
+def test_only_a_refusal_after_the_lookup_says_a_name_was_not_made(tmp_path: Path) -> None:
+    """A name refused where it would have made it was not there only where the kernel looked it
+    up first (EACCES, EPERM, EROFS, EDQUOT, ENOSPC): a kept mkstemp file, then an O_EXCL create
+    of its name refused for want of an fd (EMFILE, before the lookup), or a create that never
+    returned (no result), hid the kept file as the baseline's temporary; and a kept draw that
+    keeps its own key (`job-kdpqe219`) is no twin of names made and removed again."""
+    cron, excl = "/srv/app/cron.d", "O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"
+    baseline = [event(f"{cron}/job-a8d7c6b5")._replace(flags=excl),
+                event(f"{cron}/job-a8d7c6b5", "delete", 0, syscall="unlink")]  # fmt: skip
+    kept = event(f"{cron}/job-3kdjx7kw")._replace(flags=excl)
+    for later in (
+        event(f"{cron}/job-3kdjx7kw", result="EMFILE")._replace(flags=excl),
+        event(f"{cron}/job-3kdjx7kw")._replace(flags=excl, result=None),
+    ):
+        diff, _ = _diffs(tmp_path, [baseline], [kept, later])
+        assert diff.new_violations, (later, diff)
+    never_returned = [event(f"{cron}/job-3kdjx7kw")._replace(flags=excl, result=None)]
+    assert _diffs(tmp_path, [baseline], never_returned)[0].new_violations
+    drawn, _ = _diffs(tmp_path, [baseline], [event(f"{cron}/job-kdpqe219")._replace(flags=excl)])
+    assert drawn.new_violations, drawn

@@ -190,7 +190,12 @@ class Changes:
             self._unwritten.discard(exact)
             if e.op in ("rename", "link") and exact_target is not None:
                 self._unwritten.discard(exact_target)
-        elif _refused_to_make(e, flags) and len(self._unwritten) < _MADE_LIMIT:
+        elif (
+            _refused_to_make(e, flags)
+            and exact not in self._made  # (made before it: there, whatever the call said)
+            and exact not in self._formed
+            and len(self._unwritten) < _MADE_LIMIT
+        ):
             self._unwritten.add(exact)
         if v.runs:
             self._note_runs(v, exact, exact_target if succeeded and e.op == "rename" else None, gone)
@@ -444,10 +449,21 @@ UNRESOLVED = "unresolved:"
 LITERAL = "literal:"
 
 
+# The errors of a call that makes a name (O_EXCL, mkdir...) that the kernel gives once it has
+# looked the name up and found it not there (it checks for EEXIST first): not EMFILE, ENFILE or
+# ENOMEM, which come before the lookup, nor a path error, nor a call that never returned.
+_REFUSED_MAKING = frozenset({"EACCES", "EPERM", "EROFS", "EDQUOT", "ENOSPC"})
+
+
 def _refused_to_make(e: FileEvent, flags: str) -> bool:
-    """A call refused where it would have made its name, which was not there (the kernel looks
-    the name up first: had it been there, the error would be EEXIST): it made nothing."""
-    return e.failed and e.errno != "EEXIST" and _makes_anew(e.op, flags)
+    """A call refused where it would have made its name, which was not there: it made nothing
+    (not O_TMPFILE, whose path is the directory its unnamed file is made in)."""
+    return (
+        e.result is not None
+        and e.errno in _REFUSED_MAKING
+        and _makes_anew(e.op, flags)
+        and "O_TMPFILE" not in flags
+    )
 
 
 def _makes_anew(op: str, flags: str) -> bool:
@@ -923,7 +939,12 @@ def diff_traces(old: Changes, new: Changes) -> TraceDiff:
     shape_paired: set[int] = set()
     for change in list(appeared):
         twins = unpaired.get(_shaped(change))
-        if twins and _twins(_key_of(twins[-1]), _key_of(change), change.violation):
+        if (
+            twins
+            and _twins(_key_of(twins[-1]), _key_of(change), change.violation)
+            # a name that stays is no twin of names made and removed again (mkstemp's kept draw)
+            and bool(after_lasting.get(_key_of(change))) <= bool(before_lasting.get(_key_of(twins[-1])))
+        ):
             shape_paired.add(id(twins.pop()))
             appeared.remove(change)
     gone = [c for c in gone if id(c) not in shape_paired]
