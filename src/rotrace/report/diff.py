@@ -175,10 +175,11 @@ class Changes:
         home = self._home_of(v.runs)
         exact_target = _relative(e.target, self.cwd, home) if other and e.target is not None else None
         exact = _relative(e.path, self.cwd, home)
-        if e.unresolved:  # not placed: its name is the string the process chose, no place's
-            self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target)
-            return
         flags = str(e.flags or "")
+        refused = _refused_to_make(e, flags)
+        if e.unresolved:  # not placed: its name is the string the process chose, no place's
+            self._note((e.op, UNRESOLVED + exact, exact_target), v, exact, exact_target, refused)
+            return
         # the name is no more (RENAME_EXCHANGE leaves a file there: the other's; a rename onto
         # itself, or a merged trace's of one glob onto it, does nothing: a pid file renamed)
         exchange = e.op == "rename" and "RENAME_EXCHANGE" in flags
@@ -191,7 +192,7 @@ class Changes:
             if e.op in ("rename", "link") and exact_target is not None:
                 self._unwritten.discard(exact_target)
         elif (
-            _refused_to_make(e, flags)
+            refused
             and exact not in self._made  # (made before it: there, whatever the call said)
             and exact not in self._formed
             and len(self._unwritten) < _MADE_LIMIT
@@ -231,7 +232,7 @@ class Changes:
                 self._net[path] = self._net.get(path, 0) - 1
         if succeeded and e.op == "rename" and key[2] is not None and key[2] != exact_target and not exchange:
             self._net[key[2]] = self._net.get(key[2], 0) + 1
-        self._note(key, v, exact, exact_target)
+        self._note(key, v, exact, exact_target, refused)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
         elif made and path != exact and len(self._formed) < _MADE_LIMIT:
@@ -245,7 +246,8 @@ class Changes:
         theirs = {self._homes[r] if r < len(self._homes) else "" for r in runs}
         return theirs.pop() if len(theirs) == 1 else ""
 
-    def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None) -> None:
+    def _note(self, key: _Key, v: Verdict, exact: str, exact_target: str | None, refused: bool) -> None:
+        """`refused`: the write was refused where it would have made its name (`_refused_to_make`)."""
         if (key[1], key[2]) != (exact, exact_target):
             names = self.folded.setdefault(key, {})
             if names is not None and (exact, exact_target) not in names:
@@ -265,9 +267,8 @@ class Changes:
             change = self._by_key[key] = Change(key[0], key[1], target=key[2])
             self.examples[key] = (exact, exact_target)  # a name of it, for a merged trace's globs
         change.runs |= runs
-        e = v.event
-        change.made_nothing = _refused_to_make(e, str(e.flags or "")) and change.made_nothing is not False
-        change.errnos.add(e.outcome)
+        change.made_nothing = refused and change.made_nothing is not False
+        change.errnos.add(v.event.outcome)
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
 
