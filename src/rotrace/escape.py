@@ -43,6 +43,7 @@ NOT_PLAIN = Lazy(
     # characters into them, interlinear annotation (text that shows as nothing), hieroglyph
     # format controls
     "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\ufdd0-\ufdef\ufffe\uffff"  # noncharacters: no text holds them, and YAML refuses U+FFFE, U+FFFF
     "\ud800-\udfff]"  # surrogates: undecodable bytes (surrogateescape) or a broken string
 )
 

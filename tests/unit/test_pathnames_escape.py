@@ -236,3 +236,20 @@ def test_every_format_control_and_invisible_character_is_escaped() -> None:
     ignorable = [0x115F, 0x1160, 0x17B4, 0x180B, 0x3164, 0xFE0F, 0xFFA0, 0xFFF0, 0x1BCA3, 0x1D17A, 0xE0FFF]
     assert shown + [hex(c) for c in ignorable if not NOT_PLAIN.match(chr(c))] == []
     assert safe_text("data\u206f") != safe_text("data") != safe_text("data\U0001bca0")
+
+
+def test_every_character_a_yaml_reader_refuses_is_escaped() -> None:
+    """A directory named U+FFFE: the comment lines of a compose or k8s export held it raw, and
+    both YAML readers refused the whole file ("unacceptable character"). Every code point the
+    YAML reader takes for no printable character is escaped wherever rotrace writes a name, and
+    so are Unicode's other noncharacters; an export of such a name loads."""
+    import sys
+
+    from rotrace.escape import NOT_PLAIN
+
+    refused = [c for c in range(sys.maxunicode + 1) if yaml.reader.Reader.NON_PRINTABLE.match(chr(c))]
+    assert [hex(c) for c in refused if not NOT_PLAIN.match(chr(c))] == []
+    assert all(NOT_PLAIN.match(chr(c)) for c in range(0xFDD0, 0xFDF0))
+    name = "/srv/data\ufffe\uffff"
+    written = yaml_document({"a": name}) + f"# {safe_text(name)}\n"
+    assert yaml.safe_load(written) == {"a": name}
