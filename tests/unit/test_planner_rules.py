@@ -15,7 +15,7 @@ from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.mounts import plan_mounts
-from rotrace.policy.verdict import Classifier
+from rotrace.policy.verdict import Classifier, Verdict
 from rotrace.record import TraceHeader
 from tests.support.places import fixed_name_dir
 from tests.unit.factories import classify, event
@@ -465,7 +465,8 @@ def test_a_directory_made_only_on_the_way_to_a_moved_place_needs_no_mount() -> N
 
 def test_writes_into_a_directory_renamed_into_place_are_the_final_names_writer() -> None:
     """pytest builds its cache as pytest-cache-files-XXXX and renames it to .pytest_cache: with
-    its setting applied (`-p no:cacheprovider`) it builds neither, so nothing is mounted for it."""
+    its setting applied (`-o cache_dir=/tmp/pytest-cache`) it builds neither there, so nothing is
+    mounted for it but /tmp, where the setting moves the cache."""
     tmp = "/srv/app/pytest-cache-files-ldinyx3s"
     plan = _plan(
         event(tmp, "mkdir", 0),
@@ -477,8 +478,23 @@ def test_writes_into_a_directory_renamed_into_place_are_the_final_names_writer()
         event("/srv/app/.pytest_cache/v/cache/nodeids"),
         states={"/srv/app": C},
     )
-    assert (plan.mounts, plan.blocked) == ([], [])
-    assert plan.env == {"PYTEST_ADDOPTS": "-p no:cacheprovider"}
+    assert (plan.mounts, plan.blocked) == (["/tmp"], [])
+    assert plan.env == {"PYTEST_ADDOPTS": "-o cache_dir=/tmp/pytest-cache"}
+
+
+def test_the_run_s_pytest_options_are_kept_before_the_plans_own() -> None:
+    """PYTEST_ADDOPTS in the run (`-rA`) and in the plan (the cache moved): the plan's value
+    replaced the run's, and the suite ran with other options than traced. Both are kept, the
+    run's first; a value with fields a secret may be in (`-o x=y`) is said, not copied."""
+    cache = [event("/srv/app/.pytest_cache/v", "mkdir", 0), event("/srv/app/.pytest_cache/v/cache/nodeids")]
+    plan = _plan(*cache, states={"/srv/app": C}, environment={"PYTEST_ADDOPTS": "-rA -x"})
+    assert plan.env == {"PYTEST_ADDOPTS": "-rA -x -o cache_dir=/tmp/pytest-cache"}, plan
+    assert plan.changed == plan.env
+    plan = _plan(*cache, states={"/srv/app": C}, environment={"PYTEST_ADDOPTS": "-o token=s3cret"})
+    assert plan.env == {"PYTEST_ADDOPTS": "-o cache_dir=/tmp/pytest-cache"}, plan
+    assert any("put the run's options before it" in n for n in plan.notes) and "s3cret" not in str(plan)
+    own = {"PYTEST_ADDOPTS": "-o cache_dir=/tmp/pytest-cache"}  # a trace made under the plan: kept
+    assert _plan(event("/tmp/pytest-cache/v/cache/nodeids"), environment=own).env == own
 
 
 def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_avoiding_it() -> None:
@@ -1715,3 +1731,51 @@ def test_a_writer_known_offline_before_its_writes_are_placed_keeps_the_early_pla
         _, plan = pipeline.second_pass(header, verdicts, keep_all=False)
         assert pipeline.placed_early == early
         assert "UV_CACHE_DIR" not in plan.env and any("run offline" in n for n in plan.notes), plan
+
+
+SH = b"/usr/bin/sh"
+
+
+def _poetry_install(pid: int, exe: bytes, cmdline: tuple[str, ...], check_by: int) -> list[Verdict]:
+    """A command making .venv in the project the way poetry (virtualenv) does: the project
+    checked for writability (by `check_by`), then the environment made there."""
+    venv = f"{CWD}/.venv"
+    events = [
+        event(CWD, "access", 0, syscall="access", pid=check_by, exe=exe if check_by == pid else SH),
+        event(venv, "mkdir", 0, syscall="mkdir", pid=pid, exe=exe),
+        event(f"{venv}/bin", "mkdir", 0, syscall="mkdir", pid=pid, exe=exe),
+        event(f"{venv}/pyvenv.cfg", pid=pid, exe=exe),
+        event(f"{venv}/bin/python", "symlink", 0, syscall="symlink", pid=pid, exe=exe),
+        event(f"{venv}/lib/python3.11/site-packages/six.py", pid=pid, exe=exe),
+    ]
+    classifier = Classifier(build_allowlist([], None))
+    checker = [] if check_by == pid else [ProcessInfo(check_by, 1, 0, SH, ("sh", "start"))]
+    classifier.know([ProcessInfo(pid, 1, 0, exe, cmdline), *checker])
+    for e in events:
+        classifier.learn(e)
+    return [classifier.classify(e) for e in events]
+
+
+def test_poetrys_in_project_environment_is_moved_by_its_settings_not_mounted() -> None:
+    """`poetry install` with virtualenvs.in-project: a mount at .venv (a directory the command
+    made) leaves an empty directory there, which poetry takes for a broken environment, removes,
+    and fails. Its settings move the environment to the tmpfs instead, and virtualenv's check of
+    the project it was about to make .venv in moves with it: the plan is clean. `python -m venv`
+    takes an empty directory: its .venv is still the mount; and a check of the project by
+    another program than the one that made the tree is still unmet."""
+    python = b"/usr/bin/python3.11"
+    poetry = ("/usr/bin/python3.11", "/opt/poetry/bin/poetry", "install")
+    states = {CWD: C, f"{CWD}/.venv": A}
+    plan = plan_mounts(_poetry_install(7, python, poetry, check_by=7), CWD, _states(states))
+    assert plan.mounts == ["/tmp"] and plan.blocked == [] and plan.unmet == [], plan
+    moved = {"POETRY_VIRTUALENVS_IN_PROJECT": "false", "POETRY_VIRTUALENVS_PATH": "/tmp/poetry-venvs"}
+    assert plan.env == moved, plan
+    venv = ("/usr/bin/python3.11", "-m", "venv", ".venv")
+    plan = plan_mounts(_poetry_install(7, python, venv, check_by=7), CWD, _states(states))
+    assert f"{CWD}/.venv" in plan.mounts and plan.env == {} and plan.unmet == [CWD], plan
+    other = plan_mounts(_poetry_install(7, python, poetry, check_by=8), CWD, _states(states))
+    assert "POETRY_VIRTUALENVS_PATH" in other.env and other.unmet == [CWD], other
+
+
+def _states(states: dict[str, DirState]) -> dict[bytes, DirState]:
+    return {os.fsencode(k): v for k, v in states.items()}

@@ -79,9 +79,18 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # line), under which it fills its cache from nothing: where the cache held files before the
     # run, a setting that moves it starts the program without what it reads (`offline_writers`)
     offline: tuple[str, ...] = ()
+    # where the setting moves the writes when its value is an option, not the path itself
+    # (PYTEST_ADDOPTS="-o cache_dir=/tmp/pytest-cache"): the place the plan mounts for it
+    moves_to: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
+
+    @property
+    def targets(self) -> list[str]:
+        """The places the setting moves the writes to: its values that are paths, and
+        `moves_to`."""
+        return [value for _, value in self.env if value.startswith("/")] + list(self.moves_to)
 
     @property
     def remedy(self) -> str | None:
@@ -142,6 +151,19 @@ KNOWN: tuple[Known, ...] = (
         why="pip installs the build requirements of an sdist into a temporary prefix under $TMPDIR",
         fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir), or install wheels at build time",
         path=r"/pip-build-env-[^/]+(/|$)",
+    ),
+    Known(
+        id="poetry-in-project-venv",
+        title="poetry's in-project environment",
+        who="poetry (`poetry install`, `poetry run` with virtualenvs.in-project)",
+        why="poetry makes the project's environment in .venv at run time; an empty directory there (a mount"
+        " point) is a broken environment to poetry, which removes it and fails on the read-only project",
+        fix="POETRY_VIRTUALENVS_IN_PROJECT=false, POETRY_VIRTUALENVS_PATH=/tmp/poetry-venvs (on a writable"
+        " tmpfs), or `poetry install` at image build time",
+        path=r"/\.venv(/|$)",
+        cmd=r"(?:^|/)poetry(?:\s|$)",
+        root=r"^(.*/\.venv)(?:/|$)",  # the environment, moved whole by the setting
+        env=(("POETRY_VIRTUALENVS_IN_PROJECT", "false"), ("POETRY_VIRTUALENVS_PATH", "/tmp/poetry-venvs")),
     ),
     Known(
         id="uv-cache",
@@ -349,11 +371,15 @@ KNOWN: tuple[Known, ...] = (
         id="pytest-cache",
         cache=True,
         title="pytest's cache",
-        who="pytest (the cacheprovider plugin: --lf, --ff)",
-        why="pytest keeps the last run's failures in .pytest_cache in the root directory",
-        fix="`-p no:cacheprovider` (PYTEST_ADDOPTS), or `cache_dir` in pytest's ini options on a writable mount",
+        who="pytest (the cacheprovider plugin: --lf, --ff, the `cache` fixture and the plugins that use it)",
+        why="pytest keeps the last run's failures, and what tests and plugins store with `config.cache`, in"
+        " .pytest_cache in the root directory",
+        fix="PYTEST_ADDOPTS=-o cache_dir=/tmp/pytest-cache (on a writable tmpfs), or `cache_dir` in pytest's"
+        " ini options; not `-p no:cacheprovider`, which removes the `cache` fixture tests and plugins may use",
         path=r"/\.pytest_cache(/|$)",
-        env=(("PYTEST_ADDOPTS", "-p no:cacheprovider"),),
+        # the plugin moved, not turned off: a suite whose tests use the cache fixture runs as traced
+        env=(("PYTEST_ADDOPTS", "-o cache_dir=/tmp/pytest-cache"),),
+        moves_to=("/tmp/pytest-cache",),
     ),
     Known(
         id="mypy-cache",

@@ -48,7 +48,7 @@ from typing import NamedTuple
 
 from rotrace.escape import is_plain, safe_text
 from rotrace.events import FILE_OPS, METADATA_OPS, DirState, FileEvent
-from rotrace.explain import Known, explain
+from rotrace.explain import KNOWN, Known, explain
 from rotrace.explain.settings import RUN_SETTINGS, concerns
 from rotrace.pathnames import (
     generalise,
@@ -962,6 +962,11 @@ _UNPLACED_WHY = (
 # The longest TMPDIR a plan sets: multiprocessing's listener is TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX
 _TMPDIR_LONGEST = 64
 
+# The settings a plan applies for known writers, as it writes them: kept where a run had them
+_OWN_SETTINGS = frozenset(setting for known in KNOWN for setting in known.env)
+# settings that hold a program's options: the run's and the plan's are both kept
+_OPTION_LISTS = frozenset({"PYTEST_ADDOPTS"})
+
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 
 
@@ -1089,6 +1094,8 @@ class MountPlanner:
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
         self._checks: dict[Placement, _Checks] = {}
+        # the trees a writer's setting moved (`_by_setting`) -> the programs that wrote there
+        self._moved_tops: dict[str, set[str]] = {}
         self._held_config: dict[Known, str] = {}  # settings not applied: the tree they move held files
         self._held_offline: dict[Known, str] = {}  # settings not applied: the cache, read offline, held files
         # directories the command removed whose mount climbed to a place none can go: the place
@@ -1652,6 +1659,9 @@ class MountPlanner:
         for template, python, directory in builds:
             self._build.setdefault((template, python), set()).add(directory)
         self._applied[known] += v.count
+        top = text_of(v.venv) if v.venv is not None else setting_top(v)
+        if top is not None:
+            self._moved_tops.setdefault(top, set()).add(program_name(v.event.exe))
         return True
 
     def _read_offline(self, v: Verdict) -> bool:
@@ -1676,7 +1686,7 @@ class MountPlanner:
         known = v.explanation
         if known is None or known.root is None or v.venv is None:
             return False
-        if not known.env or not all(value.startswith("/") for _, value in known.env):
+        if not known.targets:  # (a setting that moves it somewhere: a path, or an option's)
             return False
         top = writer_top(v, text_of(v.event.path))
         return top is not None and is_under(text_of(v.venv), top)
@@ -1716,13 +1726,13 @@ class MountPlanner:
     def _targets(self, known: Known) -> list[tuple[str, Placement]]:
         """Where `known`'s setting moves its writes (the values that are paths): each place's
         mount point and placement."""
-        return [self._placement(value, None) for _, value in known.env if value.startswith("/")]
+        return [self._placement(value, None) for value in known.targets]
 
     @staticmethod
     def _lands_in(known: Known, placed: list[Placement]) -> bool:
         """The writer's setting moves its writes under the mount they get anyway (a cache already
         in /tmp, UV_CACHE_DIR=/tmp/uv-cache): it avoids no mount, so it is not offered as one."""
-        targets = [value for _, value in known.env if value.startswith("/")]
+        targets = known.targets
         points = [p.point for p in placed if p.reason is None]
         return bool(targets) and all(any(is_under(t, point) for point in points) for t in targets)
 
@@ -1835,9 +1845,19 @@ class MountPlanner:
         return placement
 
     def _unmet_checks(self) -> list[tuple[Placement, _Checks]]:
-        """The checks of writability no mount meets, at places not refused for writes too."""
+        """The checks of writability no mount meets, at places not refused for writes too, nor
+        where the command made a tree that a writer's setting moves: a program checks the
+        directory it is about to make its tree in (virtualenv the project, for poetry's .venv),
+        and with the setting it makes the tree, and checks, where the setting says."""
         blocked = {b.point for b in self._blocked.values()}
-        return [(p, c) for p, c in sorted(self._checks.items()) if p.point not in blocked]
+        moved: dict[str, set[str]] = {}
+        for top, programs in self._moved_tops.items():
+            moved.setdefault(os.path.dirname(top), set()).update(programs)
+        return [
+            (p, c)
+            for p, c in sorted(self._checks.items())
+            if p.point not in blocked and c.program not in moved.get(p.point, ())
+        ]
 
     def _fallback(self) -> str | None:
         """The run's temporary directory, where a check of writability no mount meets leaves the
@@ -1880,8 +1900,9 @@ class MountPlanner:
             mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
             settings=dict(self._settings),
-            env=dict(sorted({**kept, **self._env}.items())),  # the plan's own setting wins
-            changed=dict(sorted(self._env.items())),
+            # the plan's own setting wins; the run's options go before it (`_join_options`)
+            env=dict(sorted({**self._env, **kept}.items())),
+            changed={name: kept.get(name, value) for name, value in sorted(self._env.items())},
             build_steps=build_steps,
             build=build,
             created=[m for m in mounts if self._planner.made_by_command(m)],
@@ -1927,6 +1948,21 @@ class MountPlanner:
             notes.append(note)
         return notes
 
+    def _join_options(self, name: str) -> tuple[str | None, str | None]:
+        """A setting of options the plan sets (PYTEST_ADDOPTS) that the run had too: the run's
+        options kept before the plan's, where they hold no field a secret may be in (else said),
+        and the note on it."""
+        run, own = self._environment[name], self._env[name]
+        if not run.strip() or run == own or run.endswith(f" {own}"):
+            return None, None
+        if run == "<redacted>" or "***" in run or "=" in run or ";" in run:
+            return None, (
+                f"the run had {name}, masked in the trace or holding fields (NAME=, a;b) where a secret may"
+                f" be: the plan sets {name}={own}; put the run's options before it"
+            )
+        both = f"{run} {own}"
+        return both, f"the run had {name}={run}: the plan keeps its options before its own ({name}={both})"
+
     def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
         """The run's settings that decide where, or whether, its programs write
         (explain.settings): the trace was made with them, so the plan holds only with them
@@ -1935,19 +1971,28 @@ class MountPlanner:
         mounts what was written there); a value the trace masked is said, not kept."""
         kept: dict[str, str] = {}
         masked: list[str] = []
+        joined: dict[str, str] = {}
+        notes: list[str] = []
         for name in sorted(RUN_SETTINGS & self._environment.keys()):
+            if name in self._env and name in _OPTION_LISTS and concerns(name, self._ran):
+                both, note = self._join_options(name)
+                if both is not None:
+                    joined[name] = both
+                notes.extend([note] if note else [])
+                continue
             if name in self._env or not concerns(name, self._ran):
                 continue
             if name in self._unset:  # what made the writes: said in the writer's fix, not kept
                 continue
             value = self._environment[name]
+            if (name, value) in _OWN_SETTINGS:  # a plan's own (`-o cache_dir=...`): no secret there
+                kept[name] = value
             # masked, or fields of options (`-o PWD=x`, `a;b`) where a secret the masking does not
             # know may be: never written into a manifest, a policy or a command line
-            if value == "<redacted>" or "***" in value or "=" in value or ";" in value:
+            elif value == "<redacted>" or "***" in value or "=" in value or ";" in value:
                 masked.append(name)
             else:  # a path too, wherever it is: what the run read there and wrote there followed it
                 kept[name] = value
-        notes = []
         if kept:
             listed = ", ".join(f"{name}={value}" for name, value in kept.items())
             these, them = ("these decide", "them") if len(kept) > 1 else ("it decides", "it")
@@ -1990,7 +2035,7 @@ class MountPlanner:
                 " sets none of them; each run's writes followed its own, so set the one the app runs"
                 " with and trace it so"
             )
-        return dict(sorted(kept.items())), notes
+        return dict(sorted({**kept, **joined}.items())), notes
 
     def _temp_dir_setting(self, mounts: list[str]) -> tuple[str, str, str] | None:
         """(the run's temporary directory, the plan's mount holding it, another mount) where
