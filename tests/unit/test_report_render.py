@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rotrace.events import DirState, FileEvent
+from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.pipeline import Pipeline
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.verdict import Verdict
 from rotrace.record import TraceHeader
+from rotrace.report.aggregate import Aggregate
 from rotrace.report.present import present
 from rotrace.report.view import View
 from tests.unit.factories import classify, event
@@ -87,6 +88,38 @@ def test_a_fix_that_is_the_mount_is_not_offered_to_avoid_it(capsys: pytest.Captu
     assert [k.id for k in plan.settings] == ["xdg-cache"], plan.settings
     assert "a cache in ~/.cache (1): a writable mount (tmpfs, emptyDir) at its directory" in said, said
     assert "to avoid the mount" not in said, said
+
+
+def test_a_mount_no_plan_can_make_is_not_offered_as_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    """`pipx run APP` (warm): the app runs from ~/.cache/pipx/HASH and locks a file beside it.
+    The place is refused (it held files: the program itself), and the report, the export's note
+    and the CI summary then gave "a writable mount at its directory in ~/.cache" as the fix:
+    the mount just refused. A writer whose fix is the mount says what else may do there."""
+    from rotrace.report.github import annotation_lines, step_summary
+
+    home, tool = "/home/u", "/home/u/.cache/pipx"  # (its program in pipx/HASH)
+    events = [event(f"{tool}/.0f3c.lock", "open", 3, syscall="openat")]
+    app = ProcessInfo(100, 1, 0, f"{tool}/0f3c/bin/python".encode(), ("python", "-m", "app"))
+    header = TraceHeader(["pipx", "run", "app"], "/srv/app", 0, environment={"HOME": home}, processes=[app])
+    said, plan = _presented(capsys, classify(*events, home=home), header, {tool.encode(): DirState.CONTENT})
+    assert [b.point for b in plan.blocked] == [tool] and [k.id for k in plan.blocked[0].explanations] == [
+        "xdg-cache"
+    ], plan
+    aggregate, grouped = _grouped(header, events, home)
+    texts = (said, plan.blocked[0].describe(), step_summary(header, aggregate, grouped),
+             *annotation_lines(aggregate, grouped))  # fmt: skip
+    for text in (t.replace("\\", "") for t in texts):  # (Markdown's escapes)
+        assert "XDG_CACHE_HOME=/tmp/cache" in text, text
+        assert "a writable mount (tmpfs, emptyDir) at its" not in text, text
+
+
+def _grouped(header: TraceHeader, events: list[FileEvent], home: str) -> tuple[Aggregate, MountPlan]:
+    pipeline = Pipeline("/srv/app", {b"/home/u/.cache/pipx": DirState.CONTENT})
+    verdicts = classify(*events, home=home)
+    for v in verdicts:
+        pipeline.add(v)
+    pipeline.know_run(header)
+    return pipeline.group(verdicts, keep_all=False)
 
 
 def test_a_refused_venv_write_a_writer_needs_is_what_stopped_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,6 +45,8 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     root: str | None = None
     data: bool = False  # the writes are data the program reads back: a tmpfs loses them
     mounted: bool = False  # the fix is the mount itself: no setting holds every such program
+    # a `mounted` writer's fix where no mount can go (its place held files, the program itself)
+    otherwise: str | None = None
     # a cache the program builds again where it is missing: its setting may start it empty even
     # where the run read back what the place held (mypy's SQLite cache, updated in place)
     cache: bool = False
@@ -91,6 +93,12 @@ class Known:  # and hashing by identity keeps the report's counters cheap
         """The places the setting moves the writes to: its values that are paths, and
         `moves_to`."""
         return [value for _, value in self.env if value.startswith("/")] + list(self.moves_to)
+
+    @property
+    def fix_unmounted(self) -> str | None:
+        """The fix where the writes' place cannot be mounted: a `mounted` writer's mount is no
+        fix there (said otherwise, or not at all)."""
+        return self.otherwise if self.mounted else self.fix
 
     @property
     def remedy(self) -> str | None:
@@ -636,6 +644,11 @@ KNOWN: tuple[Known, ...] = (
         fix=(
             "a writable mount (tmpfs, emptyDir) at its directory in ~/.cache; XDG_CACHE_HOME=/tmp/cache"
             " moves it only for a program that follows the XDG base directories"
+        ),
+        otherwise=(
+            "XDG_CACHE_HOME=/tmp/cache (on a writable tmpfs) moves it, for a program that follows the XDG"
+            " base directories (one that runs from its cache, as `pipx run` does, then makes it anew there);"
+            " else the program's own option for its cache, or the cache made at image build time"
         ),
         path=rf"^{_HOMES}/\.cache(/|$)",
     ),

@@ -123,9 +123,10 @@ class Blocked:
     def describe(self) -> str:
         """One line for a person: where, what, why not, and the fixes that fit the writes."""
         writes = f"{self.count} writes, e.g. {self.path}" if self.count > 1 else self.path
+        fixed = [(k, n, fix) for k, n in self.explanations.items() if (fix := k.fix_unmounted)]
         fixes = "; ".join(
-            f"fix ({k.title}, {n}): {k.fix}" if len(self.explanations) > 1 else f"fix: {k.fix}"
-            for k, n in sorted(self.explanations.items(), key=lambda kv: -kv[1])
+            f"fix ({k.title}, {n}): {fix}" if len(fixed) > 1 else f"fix: {fix}"
+            for k, n, fix in sorted(fixed, key=lambda kfn: -kfn[1])
         )
         return safe_text(
             f"cannot be made writable by a mount: {self.point} ({writes}): {self.reason}"

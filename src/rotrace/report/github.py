@@ -38,8 +38,9 @@ def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
             message += f"; no mount can fix it: {g.blocked}"
         blocked = fixes.get(g.where)
         known = blocked.explanations if blocked else g.explanations
-        for k, _ in sorted(known.items(), key=lambda kv: -kv[1])[:2]:
-            message += f"; fix ({k.title}): {k.fix}"
+        fixed = [(k, n, fix) for k, n in known.items() if (fix := k.fix_unmounted if blocked else k.fix)]
+        for k, _, fix in sorted(fixed, key=lambda kfn: -kfn[1])[:2]:
+            message += f"; fix ({k.title}): {fix}"
         title = f"rotrace: writes outside the allowlist in {g.where}"
         lines.append(f"::error title={escape_property(safe_text(title))}::{escape_data(safe_text(message))}")
     return lines
@@ -107,7 +108,8 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
         for b in plan.blocked:
             lines.append(f"- {md_code(b.point)}: {md_code(b.reason)}")
             for k, n in b.explanations.items():
-                lines.append(f"  - {md_text(k.title)} ({n}): {md_text(k.fix)}")
+                if k.fix_unmounted is not None:  # (a writer whose fix is the mount: none there)
+                    lines.append(f"  - {md_text(k.title)} ({n}): {md_text(k.fix_unmounted)}")
         if plan.mounts:
             lines.append(f"- writable mounts: {', '.join(md_code(m) for m in plan.mounts)}")
     return "\n".join(lines) + "\n"

@@ -67,8 +67,10 @@ def _what_to_change(plan: MountPlan, console: Console) -> None:
         line.append(f": no mount can make it writable ({_n(b.count, 'write')}): {safe_text(b.reason)}")
         _print(console, line, 2)
         for known, count in sorted(b.explanations.items(), key=lambda kv: -kv[1]):
+            if known.fix_unmounted is None:
+                continue  # its fix is the mount that cannot go there
             fix = Text(f"fix ({known.title}, {count:,}): ", style="green")
-            fix.append(known.fix, style="")
+            fix.append(known.fix_unmounted, style="")
             _print(console, fix, 6)
         if b.kind == "venv" and not b.explanations:  # a writer no entry of the table knows
             _print(console, Text(_UNKNOWN_VENV_FIX, style="green"), 6)
