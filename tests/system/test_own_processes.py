@@ -254,3 +254,20 @@ def test_a_confined_runs_tracer_starts_no_thread_when_its_cache_starts_over(nobo
         proc.kill()
     probe = json.loads((work / "probe.json").read_text())
     assert probe == {"threads": 1, "limited": []}, err
+
+
+@pytest.mark.needs("unshare")
+def test_as_pid_1_rotraces_init_is_out_of_the_confined_commands_reach(tmp_path: Path) -> None:
+    """rotrace as a container's PID 1 runs the trace under an init of its own (run/init.py): a
+    third process of rotrace's, whose resource limits the confined command could set (an
+    RLIMIT_CPU of 1 s, then orphans to reap: the init killed, the pid namespace with it, no
+    report and an empty trace). Its limits are refused too; the tracer's and the report
+    process's still are."""
+    code = SAME_LIMITS + "print(same_limits(1), same_limits(os.getppid()))"
+    trace = tmp_path / "t.json"
+    unshare = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"]
+    argv = [*unshare, sys.executable, "-m", "rotrace", "run", "--enforce", "--json", str(trace), "--",
+            PY, "-c", "import os\n" + code]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.stdout == "False False\n", proc.stderr
+    assert proc.returncode == 0 and json.loads(trace.read_text())["summary"]["violations"] == 0, proc.stderr

@@ -63,8 +63,12 @@ def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str
     from rotrace.tracer import attach_process, trace_command
 
     sink, on_process = handoff.add, handoff.add_process
-    if handoff.reporter_pid:  # out of a confined command's reach, as the tracer is
-        request = request._replace(options=request.options._replace(own_pids=(handoff.reporter_pid,)))
+    # out of a confined command's reach, as the tracer is: the report process, and rotrace's init
+    # where rotrace is a container's PID 1 (its RLIMIT_CPU spent reaping orphans kills them all)
+    own: tuple[int, ...] = (handoff.reporter_pid,) if handoff.reporter_pid else ()
+    own += (1,) if request.options.container_init else ()
+    if own:
+        request = request._replace(options=request.options._replace(own_pids=own))
     gc.disable()  # tracing makes no reference cycles; collections would only add latency
     gc.freeze()  # what was loaded until now: never looked at by the collections after the trace
     try:
