@@ -76,6 +76,20 @@ def name_stdout() -> None:
     atexit.register(_flush_at_exit)
 
 
+def blocking_std() -> None:
+    """stdout and stderr in blocking mode again, before the report: the command shares their
+    open file descriptions, and one that set O_NONBLOCK on a pipe and filled it (a CI's
+    capture, `2>&1 | tee`) had the report dropped on EAGAIN, without a word. The description
+    is left blocking, as a shell gives it."""
+    import fcntl
+
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            if flags & os.O_NONBLOCK:
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+
+
 def _flush_at_exit() -> None:
     try:
         if sys.stdout is not None:

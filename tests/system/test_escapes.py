@@ -145,6 +145,22 @@ def test_a_message_queue_made_is_a_write_and_enforce_refuses_it(
         libc.syscall(241, name.encode())
 
 
+@pytest.mark.needs("bwrap")
+def test_a_message_queue_made_in_the_read_only_sandbox_is_the_sandboxs(tmp_path: Path) -> None:
+    """Under --read-only the tracer runs in the sandbox's IPC namespace (a container's own): a
+    queue made there is made, recorded as such (it went through, as it would in a container),
+    and none is made on the host."""
+    name = f"rotrace-test-sandbox-{os.getpid()}"
+    argv = [*ROTRACE, "run", "--read-only", "--json", str(tmp_path / "t.json"), "--", PY, "-c",
+            textwrap.dedent(MESSAGE_QUEUE.format(name=name))]  # fmt: skip
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    trace = json.loads((tmp_path / "t.json").read_text())
+    (event,) = [e for e in trace["events"] if e["syscall"] == "mq_open"]
+    assert proc.stdout.split()[1] == "0" and not _queue_there(name), proc.stderr
+    assert (event["path"], event["result"] >= 0, event["allowed"]) == (f"/dev/mqueue/{name}", True, False)
+    assert "went through" in proc.stderr, proc.stderr
+
+
 def test_a_message_queue_of_another_ipc_namespace_is_not_placed_in_rotraces(tmp_path: Path) -> None:
     """A queue made by a tracee in an IPC namespace of its own is no file of /dev/mqueue as
     rotrace sees it: unresolved (never allowed), and none is made in rotrace's namespace."""

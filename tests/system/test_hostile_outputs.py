@@ -433,3 +433,40 @@ def test_a_diff_of_two_commands_says_so_escaped(tmp_path: Path) -> None:
     assert lines[at + 1] == "  - sh -c 'echo > out'", lines
     assert lines[at + 2].startswith("  + sh -c ") and "\\x1b[2J\\x0a" in lines[at + 2], lines
     assert "\x1b" not in proc.stdout and not any(line.startswith("::") for line in lines)
+
+
+NON_BLOCKING_FILL = """
+import fcntl, os
+fcntl.fcntl(2, fcntl.F_SETFL, fcntl.fcntl(2, fcntl.F_GETFL) | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(2, b"x" * 4096)
+except BlockingIOError:
+    pass
+try:
+    open("/etc/rotrace-nonblocking-probe", "w")  # a violation, refused
+except OSError:
+    pass
+"""
+
+
+def test_a_pipe_the_command_left_non_blocking_and_full_still_gets_the_report(tmp_path: Path) -> None:
+    """`rotrace run ... 2>&1 | tee log` (a CI's capture): the command shares the pipe's open
+    file description with rotrace, set O_NONBLOCK on it and filled it; with a reader that lags,
+    the report's writes failed with EAGAIN and the report was dropped without a word (only the
+    exit status was left). rotrace writes its report in blocking mode."""
+    reader, writer = os.pipe()
+    argv = [*ROTRACE, "run", "--enforce", "--", sys.executable, "-c", NON_BLOCKING_FILL]
+    proc = subprocess.Popen(argv, stdout=writer, stderr=writer, cwd=tmp_path)
+    os.close(writer)
+    try:
+        time.sleep(2)  # the reader lags: the pipe is full when the command ends
+        got = b""
+        while chunk := os.read(reader, 1 << 16):
+            got += chunk
+    finally:
+        os.close(reader)
+        status = proc.wait(timeout=60)
+    text = got.replace(b"x", b"").decode(errors="replace")
+    assert status == 1 and "✗ 1 violation in 1 place" in text, (status, text[-2000:])
+    assert not os.path.exists("/etc/rotrace-nonblocking-probe")

@@ -18,7 +18,7 @@ from rotrace.escape import safe_text
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.explain import offline_writers
 from rotrace.explain.settings import RUN_SETTINGS
-from rotrace.output import TraceOutput
+from rotrace.output import TraceOutput, blocking_std
 from rotrace.pipeline import Classified, Kept, Pipeline, classifier, compare, ended
 from rotrace.policy.verdict import Classifier
 from rotrace.record import TraceHeader, signal_name
@@ -144,6 +144,7 @@ def conclude(messages: Inbox) -> int:
             pipeline = Pipeline.of(header, diff_environment=diff_environment, allowlist=request.allowlist)
             pipeline.planner.know_persistent(first.persistent)  # as the first pass knew them
             pipeline.tally(verdicts, header, output)
+        blocking_std()  # (the command may have left them non-blocking)
         status = pipeline.conclude(header, verdicts, request.view, request.emit)
         # The verdicts, the grouping and the plan are left to the kernel: this process exits once
         # its report is written (run/handoff.py), and freeing them one by one takes milliseconds.
