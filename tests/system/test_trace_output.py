@@ -161,3 +161,35 @@ def test_stdout_named_keeps_its_buffering() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_a_confined_run_says_its_trace_is_where_the_command_may_write() -> None:
+    """--enforce with --json in the allowlist (and --checkpoint): the command may rewrite the
+    file in place (same inode), and a kill of rotrace leaves what it wrote there, a forged
+    "clean" trace. rotrace replaces the file whole when it ends; the warnings say where the
+    trace is, and that a place outside the allowlist keeps it out of the command's reach."""
+    base = Path(tempfile.mkdtemp(prefix="rotrace-trace-", dir="/var/tmp"))  # outside /tmp, the default's
+    inside, outside = base / "ok", base / "kept"
+    inside.mkdir()
+    outside.mkdir()
+    try:
+        _forge_inside_not_outside(inside, outside)
+    finally:
+        shutil.rmtree(base)
+
+
+def _forge_inside_not_outside(inside: Path, outside: Path) -> None:
+    forge = f"open({str(inside / 't.json')!r}, 'r+').write('{{\"forged\": true}}' + ' ' * 4096)"
+    for where, said in ((inside, True), (outside, False)):
+        trace = where / "t.json"
+        argv = [sys.executable, "-m", "rotrace", "run", "--enforce", "--allow", str(inside),
+                "--json", str(trace), "--", PY, "-c", forge if said else "pass"]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_env())
+        written = json.loads(trace.read_text())
+        assert proc.returncode == 0 and "forged" not in written, proc.stderr
+        warned = [w for w in written["warnings"] if "is where the confined command may write" in w]
+        assert bool(warned) == said and (str(trace) in warned[0] if said else True), written["warnings"]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "COLUMNS"}

@@ -36,7 +36,14 @@ def trace_and_hand_over(request: RunRequest, handoff: Handoff) -> int:
         if request.attach is not None:
             cwd = _cwd_of(request.attach)
         passed = _inherited(request)
-        output = TraceOutput(request.json_path, guarded=_guarded(request, request.json_path))
+        guarded = _guarded(request, request.json_path)
+        output = TraceOutput(request.json_path, guarded=guarded)
+        if guarded:  # (the command may write there: while rotrace runs, it replaces the file whole)
+            passed.append(
+                f"the trace {request.json_path} is where the confined command may write: should rotrace be"
+                " killed, what the command left in it stands (a checkpoint it rewrote, a file it filled);"
+                " for a trace no command can touch, give --json a place outside the allowlist"
+            )
         # The report process opens the trace again by its path: the same file (it was forked first).
         since = databases.now()
         handoff.start(RunStart(request, cwd, baseline, os.getpid(), output.handover(), since).message())
