@@ -454,14 +454,15 @@ def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> in
 @cli.command(epilog=EXIT_HELP)
 @click.argument("old", type=_INPUT)
 @click.argument("new", type=_INPUT)
+@click.option("-v", "--verbose", is_flag=True, help="List every change (else a few per directory).")
 @_REPORT_FORMAT
 @_QUIET
-def diff(old: str, new: str, report_format: str, quiet: bool) -> int:
+def diff(old: str, new: str, verbose: bool, report_format: str, quiet: bool) -> int:
     """Writes that appeared or disappeared between two JSON traces (exit 1 on new violations),
     and what changed in the environment that decides them (UV_*, PYTHON*, HOME...)."""
     from rotrace.commands import diff as diff_traces
 
-    return diff_traces(old, new, _view(False, quiet, report_format))
+    return diff_traces(old, new, _view(verbose, quiet, report_format))
 
 
 @cli.command(epilog=EXIT_HELP)

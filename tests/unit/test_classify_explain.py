@@ -1027,6 +1027,36 @@ def test_a_write_in_the_root_is_listed_under_one_slash() -> None:
     assert "\n  /\n" in out.getvalue() and "//" not in out.getvalue(), out.getvalue()
 
 
+def test_a_diff_of_a_cold_run_and_a_warm_one_lists_a_few_changes_per_directory() -> None:
+    """`diff` of a cold tox run against a warm one printed each of 1,033 vanished writes. Without
+    -v it lists a few per directory and a few directories, each cut said, violations always
+    (where they are); -v lists every one."""
+    import io
+
+    from rich.console import Console
+
+    from rotrace.report.diff import SHOWN_CHANGES, SHOWN_DIRECTORIES, render_diff
+
+    cache = [f"/tmp/cache/d{d:02}/f{i:02}" for d in range(SHOWN_DIRECTORIES + 10) for i in range(12)]
+    new = classify(event("/srv/app/.tox/evil"), *(event(p) for p in cache[:3]), allow=["/tmp"])
+    diff = diff_traces(
+        changes_of("/srv/app", classify(*map(event, cache), allow=["/tmp"])), changes_of("/srv/app", new)
+    )
+    shown: dict[bool, str] = {}
+    for verbose in (False, True):
+        out = io.StringIO()
+        render_diff(diff, Console(file=out, width=200, no_color=True), verbose)
+        shown[verbose] = out.getvalue()
+    assert (
+        all(f"d{d:02}/" in shown[True] for d in range(SHOWN_DIRECTORIES + 10)) and "more" not in shown[True]
+    )
+    lines = [line for line in shown[False].splitlines() if line.lstrip().startswith("- ")]
+    assert len(lines) == SHOWN_DIRECTORIES * SHOWN_CHANGES, shown[False]
+    assert f"… and {12 - SHOWN_CHANGES} more (-v lists them)" in shown[False]
+    assert "… and 120 more in 10 other directories (-v lists them)" in shown[False], shown[False]
+    assert "evil" in shown[False] and "violation" in shown[False]
+
+
 def test_a_run_as_another_user_writes_its_home_as_the_baselines_user_did() -> None:
     """`diff` of a run as root (HOME=/root) against one as a user (HOME=/home/app) showed every
     write in the home as new: ~/.cache/pip is the same write in both. A write in a home that is

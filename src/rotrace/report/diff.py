@@ -1141,20 +1141,41 @@ def _keyed(
     return keyed, lasting, {key: max(counts.values()) for key, counts in runs.items()}
 
 
-def _section(console: Console, title: str, sign: str, changes: list[Change], style: str) -> None:
+# Without -v, a section lists this many directories, and this many changes of each (its
+# violations always): a cold run against a warm one loses a thousand writes of a cache
+SHOWN_DIRECTORIES, SHOWN_CHANGES = 20, 5
+
+
+def _section(
+    console: Console, title: str, sign: str, changes: list[Change], style: str, verbose: bool = False
+) -> None:
     """Grouped by directory; each known writer's fix once, under the first change it explains."""
     from rich.text import Text
 
     console.print(Text(f"{title} ({len(changes)})", style="bold"))
     explained: set[str] = set()
-    for directory, group in groupby(
-        sorted(changes, key=lambda c: (c.directory, c.path)), key=lambda c: c.directory
-    ):
+    groups = [
+        (directory, list(group))
+        for directory, group in groupby(
+            sorted(changes, key=lambda c: (c.directory, c.path)), key=lambda c: c.directory
+        )
+    ]
+    if not verbose and len(groups) > SHOWN_DIRECTORIES:  # those holding violations first
+        first = sorted(groups, key=lambda dg: not any(c.violation for c in dg[1]))[:SHOWN_DIRECTORIES]
+        kept = {directory for directory, _ in first}
+        left = [dg for dg in groups if dg[0] not in kept]
+        groups = [dg for dg in groups if dg[0] in kept]
+    else:
+        left = []
+    for directory, group in groups:
         if directory == UNRESOLVED:
             console.print(Text("  not placed (each by the string the command passed):", style="dim"))
         else:
             console.print(Text(f"  {safe_text(directory.rstrip('/'))}/", style="dim"))
-        for c in group:
+        shown = group
+        if not verbose and len(group) > SHOWN_CHANGES:
+            shown = [c for i, c in enumerate(group) if i < SHOWN_CHANGES or c.violation]
+        for c in shown:
             name = c.path[len(directory) :].lstrip("/") or c.path
             moved = f" -> {safe_text(c.target)}" if c.target is not None else ""
             line = Text(
@@ -1168,6 +1189,13 @@ def _section(console: Console, title: str, sign: str, changes: list[Change], sty
             if c.explanation is not None and c.explanation.id not in explained:
                 explained.add(c.explanation.id)
                 console.print(Text(f"        {c.explanation.title}: {c.explanation.fix}", style="dim"))
+        if len(shown) < len(group):
+            console.print(Text(f"    … and {len(group) - len(shown):,} more (-v lists them)", style="dim"))
+    if left:
+        more = sum(len(group) for _, group in left)
+        console.print(
+            Text(f"  … and {more:,} more in {len(left):,} other directories (-v lists them)", style="dim")
+        )
 
 
 def _intermittent(console: Console, diff: TraceDiff) -> None:
@@ -1179,7 +1207,7 @@ def _intermittent(console: Console, diff: TraceDiff) -> None:
         )  # fmt: skip
 
 
-def render_diff(diff: TraceDiff, console: Console) -> None:
+def render_diff(diff: TraceDiff, console: Console, verbose: bool = False) -> None:
     from rich.text import Text
 
     if diff.outcome is not None:
@@ -1207,13 +1235,13 @@ def render_diff(diff: TraceDiff, console: Console) -> None:
             console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))
         return
     if diff.appeared:
-        _section(console, "Writes that appeared", "+", diff.appeared, "yellow")
+        _section(console, "Writes that appeared", "+", diff.appeared, "yellow", verbose)
     if diff.became:
-        _section(console, "Writes that are violations now, and were not", "!", diff.became, "yellow")
+        _section(console, "Writes that are violations now, and were not", "!", diff.became, "yellow", verbose)
     if diff.ceased:
-        _section(console, "Writes that were violations, and are not now", "~", diff.ceased, "green")
+        _section(console, "Writes that were violations, and are not now", "~", diff.ceased, "green", verbose)
     if diff.disappeared:
-        _section(console, "Writes that disappeared", "-", diff.disappeared, "green")
+        _section(console, "Writes that disappeared", "-", diff.disappeared, "green", verbose)
     _intermittent(console, diff)
     if diff.new_violations:
         n = len(diff.new_violations)

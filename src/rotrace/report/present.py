@@ -77,7 +77,7 @@ def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
         if diff.newly_failed:
             console.print(Text("✗ the command failed, where it succeeded before"))
         return
-    render_diff(diff, console)
+    render_diff(diff, console, view.verbose)
 
 
 LIVE_EVERY = 0.25  # seconds between redraws of the live status line
