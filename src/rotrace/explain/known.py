@@ -447,6 +447,15 @@ KNOWN: tuple[Known, ...] = (
         env=(("COVERAGE_FILE", "/tmp/.coverage"),),
     ),
     Known(
+        id="coverage-html",
+        title="coverage.py's HTML report",
+        who="coverage.py (`coverage html`, pytest-cov's --cov-report=html)",
+        why="coverage writes its HTML report in htmlcov in the working directory, over the last one",
+        fix="`coverage html -d /tmp/htmlcov` (pytest-cov: `--cov-report=html:/tmp/htmlcov`) on a writable tmpfs,"
+        " or `directory` under [html] in its configuration",
+        path=r"/htmlcov(/|$)",
+    ),
+    Known(
         id="hypothesis-db",
         title="Hypothesis's example database",
         who="Hypothesis (property-based tests)",
