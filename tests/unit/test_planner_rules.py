@@ -296,11 +296,13 @@ def test_a_writers_setting_is_not_applied_where_it_updates_what_the_place_held()
 def test_a_coverage_html_report_over_the_last_one_is_refused_with_where_to_write_it() -> None:
     """`coverage html` with htmlcov there from the run before: refused (a mount would hide the
     old report), and the refusal said no fix; coverage's option that writes it elsewhere is."""
-    report = [event(f"/srv/app/htmlcov/{name}") for name in ("index.html", "style_cb_4667309f.css")]
+    report = [event(f"/srv/app/htmlcov/{name}") for name in ("style_cb_4667309f.css", "index.html")]
     plan = _plan(*report, states={"/srv/app/htmlcov": C})
     (blocked,) = plan.blocked
     assert blocked.point == "/srv/app/htmlcov" and [k.id for k in blocked.explanations] == ["coverage-html"]
     assert "coverage html -d /tmp/htmlcov" in blocked.describe()
+    # the example is a name the run wrote, not its glob (style_cb_*f.css): one run's trace
+    assert "e.g. /srv/app/htmlcov/style_cb_4667309f.css" in blocked.describe(), blocked.describe()
 
 
 def test_a_rename_is_one_write_for_a_known_writer() -> None:

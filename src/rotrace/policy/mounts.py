@@ -832,6 +832,12 @@ def _cache_tree(v: Verdict) -> str | None:
     return writer_top(v, text_of(v.event.path)) or setting_top(v)
 
 
+def _example(v: Verdict, raw: bytes) -> str:
+    """A write's path as the example of its place: the name itself in one run's trace; in a
+    merged trace's, as a glob (its per-run names are each run's own)."""
+    return generalise(raw) if v.runs else text_of(raw)
+
+
 def setting_top(v: Verdict) -> str | None:
     """Where the known writer's setting moves a write from: the directory its path's pattern
     names (~/.ipython for ~/.ipython/profile_default/startup, made on the way), so that a
@@ -1828,13 +1834,13 @@ class MountPlanner:
             self._mounts.add(point)
             return placement
         if v.event.op == "access":  # a check alone, no write: a note, not a place refused
-            check = self._checks.setdefault(placement, _Checks(generalise(raw), program_name(v.event.exe)))
+            check = self._checks.setdefault(placement, _Checks(_example(v, raw), program_name(v.event.exe)))
             check.count += v.count
             return placement
         b = self._blocked.get(placement)
         if b is None:
             kind = (self._planner.refusal(placement.point) or ("", ""))[0]
-            b = Blocked(placement.point, generalise(raw), placement.reason, kind=kind)
+            b = Blocked(placement.point, _example(v, raw), placement.reason, kind=kind)
             self._blocked[placement] = b
         elif v.runs and (example := generalise(raw)) < b.path:  # a merged trace's: whichever run came first
             b.path = example
