@@ -4,6 +4,10 @@ Most of rotrace's patterns serve one kind of input (a policy file, a trace read 
 of one shape, a name of one tool): compiled as their modules load, they cost every run a few
 milliseconds before its command can start, most of them for nothing. A `Lazy` pattern is
 compiled on its first call, then each method is the compiled pattern's own.
+
+`decimal` reads a number from text rotrace does not control (an environment, a trace, a file
+name): ASCII digits only, where str.isdigit() takes "²" (and int() then fails) and a number of
+thousands of digits is past what int() converts.
 """
 
 from __future__ import annotations
@@ -49,3 +53,13 @@ class Lazy(Generic[AnyStr]):
 
     def split(self, string: AnyStr, maxsplit: int = 0) -> list[AnyStr]:
         return self._compiled().split(string, maxsplit)
+
+
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def decimal(text: str | bytes) -> int | None:
+    """The number `text` spells in ASCII digits (at most 19: it fits 64 bits), else None."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    return int(text) if _DECIMAL.fullmatch(text) else None

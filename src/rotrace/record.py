@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import InitVar, dataclass, field
 
 from rotrace.events import DirState, ProcessInfo
+from rotrace.patterns import decimal
 from rotrace.redact import Redactor, secrets_in
 
 
@@ -117,8 +118,8 @@ class TraceHeader:
     @property
     def user(self) -> tuple[int, int] | None:
         """(uid, gid) the command ran as (a merged trace's: where its runs agree), None: unknown."""
-        uid, gid = self.environment.get("uid", ""), self.environment.get("gid", "")
-        return (int(uid), int(gid)) if uid.isdigit() and gid.isdigit() else None
+        uid, gid = decimal(self.environment.get("uid", "")), decimal(self.environment.get("gid", ""))
+        return (uid, gid) if uid is not None and gid is not None and max(uid, gid) < 1 << 32 else None
 
     def seen_in(self, runs: Collection[int]) -> str | None:
         """A merged trace's coverage of a place: in how many of its runs it was written, and by

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,31 @@ def test_a_container_that_runs_as_another_user_than_the_trace_is_said(tmp_path: 
     assert not [n for n in harden(Manifest(DEPLOYMENT), as_app, (), []).notes if "the trace was made as" in n]
     unsaid = DEPLOYMENT.replace("runAsUser: 1000   # app", "runAsNonRoot: true")
     assert not [n for n in harden(Manifest(unsaid), as_root, (), []).notes if "the trace was made as" in n]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("- name: web\n", "- name: [web]\n", "containers[0] is not a mapping with a string name"),
+        ("- name: config\n", "- name: {a: 1}\n", "volumes[0] is not a mapping with a string name"),
+        ("env:\n        - name: MODE\n          value: prod\n", "env: 7\n",
+         "containers[0].env is not a list"),
+        ("- name: MODE\n", "- name: [MODE]\n", "containers[0].env[0] is not a mapping with a string name"),
+        ("image: shop:1", "volumeMounts: [{name: [x], mountPath: /d}]\n        image: shop:1",
+         "containers[0].volumeMounts[0] is not a mapping with a string name and mountPath"),
+        ("securityContext:\n        runAsUser: 1000   # app\n", "securityContext: [1]\n",
+         "securityContext is not a mapping"),
+    ],
+)  # fmt: skip
+def test_a_value_of_another_type_than_kubernetes_gives_it_is_bad_input(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """A hand-edited manifest whose names are lists or mappings, or whose env is a number, was
+    an internal error ("unhashable type: 'CommentedSeq'", exit 70): one line naming where."""
+    text = DEPLOYMENT.replace(old, new)
+    assert text != DEPLOYMENT, old
+    with pytest.raises(BadInput, match=re.escape(f"Deployment web: {said}")):
+        harden(Manifest(text), _merged(tmp_path), (), [])
 
 
 @pytest.mark.parametrize("text", ["", "# the app goes here\n", "\n\n# two\n# comments\n"])

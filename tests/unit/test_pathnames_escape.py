@@ -6,6 +6,7 @@ import json
 import re
 import tomllib
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -253,3 +254,33 @@ def test_every_character_a_yaml_reader_refuses_is_escaped() -> None:
     name = "/srv/data\ufffe\uffff"
     written = yaml_document({"a": name}) + f"# {safe_text(name)}\n"
     assert yaml.safe_load(written) == {"a": name}
+
+
+NOT_ASCII_NUMBERS = ["²", "١٢", "9" * 5000, "-1", " 80", ""]
+
+
+def test_a_number_rotrace_reads_from_text_is_ascii_digits_and_fits() -> None:
+    """str.isdigit() takes "²" and Arabic-Indic digits, which int() then refuses or reads, and
+    int() refuses 5,000 digits: a COLUMNS, a trace's uid, a stale copy's pid were each an
+    internal error (exit 70). `decimal` reads ASCII digits that fit 64 bits, else nothing."""
+    from rotrace.patterns import decimal
+
+    assert [decimal(t) for t in NOT_ASCII_NUMBERS] == [None] * len(NOT_ASCII_NUMBERS)
+    assert (decimal("80"), decimal(b"1000"), decimal("0" * 19)) == (80, 1000, 0)
+
+
+def test_a_size_or_an_id_that_is_no_number_is_none_where_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rotrace.record import TraceHeader
+    from rotrace.report.render import console_for
+
+    for text in NOT_ASCII_NUMBERS:
+        assert TraceHeader(["x"], "/", 0, environment={"uid": text, "gid": "0"}).user is None
+        monkeypatch.setenv("COLUMNS", text)
+        monkeypatch.setenv("LINES", text)
+        console = console_for()
+        console.file = io.StringIO()
+        console.print("a report line")  # rich reads COLUMNS and LINES as it prints
+        assert console.file.getvalue() == "a report line\n"
+    assert TraceHeader(["x"], "/", 0, environment={"uid": "1000", "gid": "100"}).user == (1000, 100)

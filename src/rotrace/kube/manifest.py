@@ -231,6 +231,7 @@ class Document:
             spec = spec.get(key) if isinstance(spec, dict) else None
         if not isinstance(spec, dict):
             raise BadInput(f"{safe_text(f'{kind} {name}')}: no pod spec at {'.'.join(path)}")
+        _check_pod_spec(f"{kind} {name}", spec, data)
         yield Workload(str(kind), str(name), spec, data)
 
     def dump(self) -> str:
@@ -242,6 +243,58 @@ class Document:
         out = io.StringIO()
         yaml.dump(self.data, out)
         return self._head + out.getvalue()
+
+
+# What rotrace reads and changes in a pod spec, by the type Kubernetes gives it: a list of
+# mappings each with a string `name` (and these keys' types in each)
+_NAMED_LISTS = {
+    "containers": {"env": list, "volumeMounts": list, "securityContext": dict, "workingDir": str,
+                   "command": list, "args": list, "image": str},
+    "initContainers": {"env": list, "volumeMounts": list, "securityContext": dict, "workingDir": str,
+                       "command": list, "args": list, "image": str},
+    "volumes": {},
+}  # fmt: skip
+
+
+def _check_pod_spec(workload: str, spec: dict[Any, Any], document: dict[Any, Any]) -> None:
+    """BadInput where a value rotrace reads is not of its Kubernetes type (a name that is a list,
+    an env that is a number): the API server refuses such a manifest, and rotrace says where."""
+
+    def bad(where: str, what: str) -> BadInput:
+        return BadInput(f"{safe_text(workload)}: {where} is not {what}")
+
+    if not isinstance(spec.get("securityContext", {}), dict):
+        raise bad("securityContext", "a mapping")
+    for key, fields in _NAMED_LISTS.items():
+        items = spec.get(key, [])
+        if not isinstance(items, list):
+            raise bad(key, "a list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise bad(f"{key}[{i}]", "a mapping with a string name")
+            for field, kind in fields.items():
+                if field in item and not isinstance(item[field], kind):
+                    raise bad(
+                        f"{key}[{i}].{field}", {list: "a list", dict: "a mapping", str: "a string"}[kind]
+                    )
+            for j, entry in enumerate(item.get("env", [])):
+                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                    raise bad(f"{key}[{i}].env[{j}]", "a mapping with a string name")
+            for j, mount in enumerate(item.get("volumeMounts", [])):
+                if not (
+                    isinstance(mount, dict)
+                    and all(isinstance(mount.get(k), str) for k in ("name", "mountPath"))
+                ):
+                    raise bad(f"{key}[{i}].volumeMounts[{j}]", "a mapping with a string name and mountPath")
+    top = document.get("spec")
+    templates = top.get("volumeClaimTemplates", []) if isinstance(top, dict) else []
+    if not isinstance(templates, list) or not all(
+        isinstance(t, dict)
+        and isinstance(meta := t.get("metadata", {}), dict)
+        and isinstance(meta.get("name", ""), str)
+        for t in templates
+    ):
+        raise bad("spec.volumeClaimTemplates", "a list of mappings whose metadata has a string name")
 
 
 def _unshare(data: Any) -> None:

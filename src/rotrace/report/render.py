@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rotrace.escape import safe_text
 from rotrace.pathnames import generalise, is_under, program_name
+from rotrace.patterns import decimal
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate, Group
@@ -381,11 +382,28 @@ _COMMAND_LOGS = (("GITHUB_ACTIONS", "true"), ("TF_BUILD", "True"))
 
 class _Console(Console):
     """rich's console, but a reader that closed the pipe (`| head`) is a BrokenPipeError for the
-    CLI to answer (exit 141), not rich's SystemExit(1), which says "violations"."""
+    CLI to answer (exit 141), not rich's SystemExit(1), which says "violations"; and the sizes it
+    reads from the environment are numbers (rich takes COLUMNS="²" or of 5,000 digits to int())."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options, _environ=_sized_environ())  # type: ignore[arg-type]
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
         raise BrokenPipeError
+
+
+_SIZES = ("COLUMNS", "LINES", "JUPYTER_COLUMNS", "JUPYTER_LINES")
+
+
+def _sized_environ() -> dict[str, str]:
+    """The environment, without a size that is no number of at most 5 digits."""
+    environ = dict(os.environ)
+    for name in _SIZES:
+        size = decimal(environ.get(name, ""))
+        if name in environ and (size is None or size >= 100_000):
+            del environ[name]
+    return environ
 
 
 def console_for(err: bool = True) -> Console:
@@ -397,7 +415,7 @@ def console_for(err: bool = True) -> Console:
     logged = any(os.environ.get(name) == value for name, value in _COMMAND_LOGS)
     if stream.isatty() and not logged:  # a CI step on a terminal (`script`, `docker run -t`) is logged
         return _Console(stderr=err, highlight=False)
-    columns = "" if logged else os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 20 else 10_000
-    return _Console(stderr=err, highlight=False, width=width, soft_wrap=not columns.isdigit(),
+    columns = None if logged else decimal(os.environ.get("COLUMNS", ""))
+    width = columns if columns is not None and 20 < columns < 100_000 else 10_000
+    return _Console(stderr=err, highlight=False, width=width, soft_wrap=columns is None,
                     no_color=True)  # fmt: skip

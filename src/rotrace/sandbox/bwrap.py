@@ -36,6 +36,7 @@ from rotrace.errors import (
 )
 from rotrace.events import FileEvent, ProcessInfo
 from rotrace.pathnames import is_under
+from rotrace.patterns import decimal
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.inherited import readable_outside
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
@@ -378,15 +379,15 @@ def _remove_stale(directory: str, prefix: str) -> None:
     could remove them (SIGKILL)."""
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
         for entry in entries:
-            pid = entry.name.removeprefix(prefix).split("-", 1)[0]
-            if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            pid = decimal(entry.name.removeprefix(prefix).split("-", 1)[0])
+            if entry.name.startswith(prefix) and pid is not None and not _alive(pid):
                 _remove(entry.path)
 
 
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # (no pid is past a pid_t)
         return False
     except OSError:
         return True
