@@ -708,6 +708,28 @@ def test_a_merged_glob_of_bare_drawn_names_stands_for_the_next_runs_draw() -> No
         assert (found == []) is fits, (name, found)
 
 
+def test_a_directory_named_with_a_star_holds_per_run_names_like_any_other() -> None:
+    """mktemp's names in a directory named `st*r`: a name spelt with `*` is compared as it is
+    (never a per-run form), which took in every path below the directory too; `diff` of the
+    merge of three runs against one of them, and `run --baseline` of the same command, said
+    the run's temporary name was a new violation."""
+    from rotrace.merge.generalise import Family
+
+    made = Family({"tmp.k3JQ9xAa": 1, "tmp.ZbD9fgh2": 2, "tmp.zz1Q2w3e": 4}).glob()
+    assert made is not None
+    glob = f"/srv/st*r/{made[0]}"
+
+    def changes(path: str, globs: tuple[str, ...] = ()) -> Changes:
+        found = Changes("/app", generalised=globs)
+        for v in classify(event(path)):
+            found.add(v)
+        return found
+
+    assert diff_traces(changes(glob, (glob,)), changes("/srv/st*r/tmp.q7W8e9R0")).new_violations == []
+    named = changes("/srv/app-*")  # a name with `*` of its own is still what it is
+    assert diff_traces(named, changes("/srv/app-12345")).new_violations != []
+
+
 def test_a_stamped_directory_pairs_with_the_next_runs_and_with_a_merged_glob_of_them() -> None:
     """kedro's versioned datasets write summary.txt/2026-12-06T19.41.21.137Z/summary.txt (an ISO
     8601 time with dots and milliseconds): two identical runs differed. Against a merged glob of

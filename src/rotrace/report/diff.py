@@ -222,8 +222,9 @@ class Changes:
             else:
                 self._moved_away.discard(exact)
         # a name spelt with `*`, the per-run forms' mark (a file named `app-*` beside app-12345),
-        # is compared as what it is: never the form, which stands for the names a run draws
-        path = LITERAL + exact if "*" in exact else self._shown(exact)
+        # is compared as what it is: never the form, which stands for the names a run draws (its
+        # own name's: a directory so named, `st*r/`, holds per-run names like any other)
+        path = LITERAL + exact if "*" in exact.rpartition("/")[2] else self._shown(exact)
         key = (e.op, path, None if exact_target is None else self._formed_name(exact_target))
         if path != exact:
             if succeeded and e.op in _MAKES_NAME:
