@@ -246,11 +246,18 @@ def test_a_build_step_for_the_projects_bytecode_compiles_its_directories_not_its
 
 
 def test_failures_the_command_carried_on_after_need_no_mount() -> None:
+    """A write refused here (EACCES, EPERM) that the command carried on after needs no mount.
+    Bytecode refused so (a user's run, a root-owned tree), whose writer never needs it, gets its
+    setting and build step as where it was written (root) or refused by a read-only root (a
+    hardened Pod's recording): one plan whoever runs the app, and harden converges."""
     pycache = event("/usr/lib/python3/x/__pycache__", "mkdir", "EACCES")
     writes = (pycache, event("/srv/a/b", "create", "EPERM"))
     plan = _plan(*writes)
-    assert (plan.mounts, plan.blocked, plan.env) == ([], [], {})
-    assert any("2 writes refused here (EACCES, EPERM)" in n for n in plan.notes)
+    assert (plan.mounts, plan.blocked, plan.env) == ([], [], {"PYTHONDONTWRITEBYTECODE": "1"})
+    assert any("1 write refused here (EPERM)" in n for n in plan.notes), plan.notes
+    for refused in ("EACCES", "EROFS", 0):
+        again = _plan(event("/usr/lib/python3/x/__pycache__", "mkdir", refused))
+        assert (again.env, again.build_steps) == (plan.env, plan.build_steps), (refused, again)
     # but when the command failed (it may have failed on them) or a policy refused them: mounts
     for run in ({"command_failed": True}, {"enforced": True}):
         plan = _plan(*writes, **run)
@@ -1007,7 +1014,8 @@ def test_a_merged_events_writes_are_each_counted_in_the_plans_notes() -> None:
         pipeline.add(v)
     aggregate, plan = pipeline.group(verdicts, keep_all=False)
     assert aggregate.violations[venv].count == 3
-    assert any(n.startswith("3 writes refused here (EACCES)") for n in plan.notes), plan.notes
+    said = "bytecode written into the environment (3 writes)"
+    assert any(n.startswith(said) for n in plan.notes), plan.notes
 
 
 def test_a_check_of_writability_is_mounted_for_where_it_can_be_and_else_only_noted() -> None:

@@ -19,7 +19,9 @@ A directory the command builds under a temporary name and then renames into plac
 cache, many atomic writers) is planned under its final name: with the final directory already
 there (a mount point), such tools skip the build-and-rename. Writes that fail the same way
 under a read-only root (mkdir of an existing directory) need nothing, nor do writes refused
-here (EACCES, EPERM) by a command that carried on: a mount would change what it does. A venv
+here (EACCES, EPERM) by a command that carried on: a mount would change what it does; but for
+a writer that never needs them (bytecode, `Known.tolerated`), whose setting and build step the
+plan applies refused or not: one plan whoever runs the app, root, a user, a read-only root. A venv
 the command made, or removed, is no venv a mount hides. chmod, chown and utime of a directory
 change that directory: a mount there (or above) makes it writable, not one on its parent.
 
@@ -1603,6 +1605,11 @@ class MountPlanner:
         would change what the command does (Python ignores a __pycache__ it cannot write)."""
         e = v.event
         if not (e.failed and e.errno in _TOLERATED):
+            return False
+        known = v.explanation
+        if known is not None and known.tolerated and (known.env or known.build):
+            # a writer that never needs them (bytecode): its setting, as where they succeed, so
+            # that whoever runs the app (root, a user refused them, a read-only root) gets one plan
             return False
         tolerates = self._tolerates()
         if self._early is not None:
