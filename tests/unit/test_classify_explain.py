@@ -1079,6 +1079,24 @@ def test_a_diff_of_a_cold_run_and_a_warm_one_lists_a_few_changes_per_directory()
     assert "evil" in shown[False] and "violation" in shown[False]
 
 
+def test_a_diff_with_changes_and_no_new_violation_says_so() -> None:
+    """`diff` without -q ended on the changes' list alone where none was a new violation: the
+    verdict the exit status gives (0) was said only by -q."""
+    import io
+
+    from rich.console import Console
+
+    from rotrace.report.diff import render_diff
+
+    for new, said in (("/tmp/other", "✓ no new violations"), ("/srv/app/evil", "✗ 1 new violation")):
+        diff = diff_traces(
+            changes_of("/srv/app", classify(event("/tmp/a"))), changes_of("/srv/app", classify(event(new)))
+        )
+        out = io.StringIO()
+        render_diff(diff, Console(file=out, width=200, no_color=True))
+        assert out.getvalue().rstrip().endswith(said), out.getvalue()
+
+
 def test_a_run_as_another_user_writes_its_home_as_the_baselines_user_did() -> None:
     """`diff` of a run as root (HOME=/root) against one as a user (HOME=/home/app) showed every
     write in the home as new: ~/.cache/pip is the same write in both. A write in a home that is

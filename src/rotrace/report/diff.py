@@ -1247,5 +1247,7 @@ def render_diff(diff: TraceDiff, console: Console, verbose: bool = False) -> Non
     if diff.new_violations:
         n = len(diff.new_violations)
         console.print(Text(f"✗ {n} new violation{'s' if n != 1 else ''}", style="bold red"))
+    else:  # the verdict the exit status gives, said as -q says it
+        console.print(Text("✓ no new violations", style="green"))
     if diff.newly_failed:
         console.print(Text("✗ the command failed, where it succeeded before", style="bold red"))
