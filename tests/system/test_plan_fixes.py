@@ -300,6 +300,42 @@ def test_a_database_gets_a_persistent_mount(app: Path) -> None:
     assert f"{app / 'data'} holds data the program keeps" in err and "persistent volume" in err
 
 
+SHELF = (
+    "import dbm.dumb, shelve, sys\n"
+    "with shelve.Shelf(dbm.dumb.open('data/notes', 'c')) as db:\n"
+    "    if sys.argv[1:] == ['add']:\n"
+    "        db['n%d' % len(db)] = 'note'\n"
+    "    print(len(db))"
+)
+
+
+def test_a_store_the_app_makes_and_reads_back_lasts_under_its_plan(app: Path) -> None:
+    """shelve over dbm.dumb: the store's files made in data/, then opened again to read and
+    write. A file opened for update counted as data the app keeps only where it was there before
+    the run: the plan gave data/ an empty tmpfs (an emptyDir), and a restarted Pod had lost every
+    note, where SQLite's database got a volume. The store is kept: under the bwrap export's
+    arguments, a second run finds what the first added."""
+    (app / "data").mkdir()
+    code = (
+        SHELF.replace("sys.argv[1:] == ['add']", "True")
+        + "\nwith shelve.Shelf(dbm.dumb.open('data/notes', 'w')) as db:\n    print(len(db))"
+    )
+    proc = _run(app, code)
+    assert proc.stdout == "1\n1\n", proc.stderr
+    for name in os.listdir(app / "data"):
+        (app / "data" / name).unlink()  # the tree as the image has it: data/ empty
+    status, out, err = _emit(app, "docker")
+    volumes = [line for line in out.splitlines() if line.startswith("--mount=type=volume,")]
+    assert status == 0 and len(volumes) == 1 and volumes[0].endswith(f",dst={app / 'data'}"), out + err
+    if shutil.which("bwrap"):
+        status, out, err = _emit(app, "bwrap")
+        args = out.splitlines()
+        for expected in ("1\n", "2\n"):  # two starts of the app: the second finds the first's note
+            argv = ["bwrap", *args, "--", PYTHON, "-c", SHELF, "add"]
+            ran = subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
+            assert (ran.returncode, ran.stdout) == (0, expected), ran.stderr
+
+
 def test_enforce_with_an_allowed_directory_not_granted_is_no_clean_headline(app: Path) -> None:
     target = app / "later"  # allowed, but not there when the rules are made
     code = f"import os; os.makedirs({str(target / 'x')!r})"

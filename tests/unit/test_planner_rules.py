@@ -312,6 +312,20 @@ def test_a_coverage_html_report_over_the_last_one_is_refused_with_where_to_write
     assert "e.g. /srv/app/htmlcov/style_cb_4667309f.css" in blocked.describe(), blocked.describe()
 
 
+def test_a_file_the_run_made_and_opened_again_to_read_and_write_is_kept() -> None:
+    """A dbm store made in the run and opened again O_RDWR (shelve reads it back): data the app
+    keeps, a persistent mount, as SQLite's database is; a log made and appended to again is not
+    read back (O_WRONLY|O_APPEND): a scratch mount."""
+    for flags, persistent in (("O_RDWR", True), ("O_WRONLY|O_APPEND", False), ("O_RDWR|O_TRUNC", False)):
+        made = event("/srv/data/notes.dat")._replace(flags="O_RDWR|O_CREAT")
+        again = event("/srv/data/notes.dat", "open")._replace(flags=flags)
+        plan = _plan(made, again, states={"/srv/data": E})
+        assert plan.mounts == ["/srv/data"] and (plan.persistent == ["/srv/data"]) is persistent, (
+            flags,
+            plan,
+        )
+
+
 def test_a_rename_is_one_write_for_a_known_writer() -> None:
     plan = _plan(
         event("/srv/app/.hypothesis", "mkdir", 0),

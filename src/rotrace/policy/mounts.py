@@ -1180,6 +1180,8 @@ class MountPlanner:
             return planner.read_back is None or path in planner.read_back
         if question == "seeded":
             return planner.seeded(path)
+        if question == "reopened":
+            return self._planner.made_files is not None and path in self._planner.made_files
         assert question == "kept"
         created = self._planner.made_files
         return (
@@ -1752,10 +1754,10 @@ class MountPlanner:
 
     def _keeps_data(self, v: Verdict, raw: bytes, noted: bool = True, refused: bool = False) -> bool:
         """Data the program reads back: an SQLite journal or WAL beside its database, a known
-        writer's data, a file opened for update without truncation that was there before
-        (`noted`: an answer of the early placing's, to be asked again at the run's end;
-        `refused`: a call the read-only root or the enforced allowlist refused counts for what it
-        meant to do)."""
+        writer's data, a file opened for update without truncation that was there before, or
+        that the run made and opened again to read and write (a dbm or shelve store). `noted`:
+        an answer of the early placing's, to be asked again at the run's end; `refused`: a call
+        the read-only root or the enforced allowlist refused counts for what it meant to do."""
         e = v.event
         if e.failed and not (refused and _meant(v, self._enforced)):
             return False
@@ -1766,6 +1768,10 @@ class MountPlanner:
         if _LOCK.search(raw):
             return False  # a lock file is opened for update to be locked, not to be read back
         path = text_of(raw)
+        if "O_RDWR" in (e.flags or ""):  # a file the run made, opened again to read and update:
+            reopened = self._answer("reopened", path)  # its own store (shelve's, dbm's), read back
+            if self._noted("reopened", path, reopened) if noted else reopened:
+                return True
         answer = self._answer("kept", path)
         return self._noted("kept", path, answer) if noted else answer
 
