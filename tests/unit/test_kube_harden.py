@@ -157,6 +157,31 @@ def test_a_place_no_mount_can_fix_is_refused_with_the_fix(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("flow", [False, True])
+def test_a_refused_manifest_says_in_itself_which_places_it_leaves_out(tmp_path: Path, flow: bool) -> None:
+    """harden exits 1 for a place no mount can fix and still prints the manifest, complete-looking
+    (readOnlyRootFilesystem, nothing for the place): read without rotrace's stderr, it says
+    nothing of the writes that fail there. A comment on readOnlyRootFilesystem names them; the
+    manifest stays valid YAML, a flow-style securityContext too."""
+    import yaml
+
+    trace = _merged(tmp_path, event("/etc/app.conf"))
+    text = DEPLOYMENT
+    if flow:
+        text = text.replace("      securityContext:\n        runAsUser: 1000   # app\n", "").replace(
+            "        image: shop:1   # pinned\n",
+            "        image: shop:1   # pinned\n        securityContext: {runAsUser: 1}\n",
+        )
+        assert "{runAsUser: 1}" in text and "runAsUser: 1000" not in text
+    refused = harden(Manifest(text), trace, (), [])
+    assert refused.status == 1
+    (line,) = [line for line in refused.text.splitlines() if "readOnlyRootFilesystem" in line]
+    assert "# rotrace: NOT MOUNTABLE: /etc: writes there fail" in line, refused.text
+    (deployment, *_) = list(yaml.safe_load_all(refused.text))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
 def test_a_place_no_mount_can_fix_that_the_manifest_mounts_already_is_no_refusal(tmp_path: Path) -> None:
     """The manifest's own volume at /etc (a ConfigMap the app rewrites, say): its writes go
     through as the manifest chose; not refused, said."""

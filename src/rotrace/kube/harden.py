@@ -262,6 +262,12 @@ def _claim_owner(
     )
 
 
+def _in_flow(workload: Workload, container: Any) -> bool:
+    """The container is written in flow style (`[{name: web, ...}]`), where no comment goes."""
+    listed = workload.spec.get("containers")
+    return any(getattr(node, "fa", None) is not None and node.fa.flow_style() for node in (listed, container))
+
+
 def _set_env(
     workload: Workload, container: Any, settings: list[Any], added: list[str], notes: list[str]
 ) -> None:
@@ -355,16 +361,26 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             at = on_mount(directory)
             if at is not None and at in unwritable and directory not in read_only:
                 cannot_write(directory, at)
+        left_out = []
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
             at = on_mount(point)
             if at is None:
                 unmounted.add(point)
+                left_out.append(point)
             elif at in unwritable:
                 cannot_write(point, at)
             else:
                 notes.append(
                     f"{workload.describe()}: {point} is on a volume the manifest mounts: kept as it is"
                 )
+        if left_out and not _in_flow(workload, container):  # said in the manifest too, read
+            places = ", ".join(sorted(left_out))  # without rotrace's stderr (not inside a flow)
+            context = container["securityContext"]
+            context.fa.set_block_style()  # (a comment inside a flow mapping would break its line)
+            context.yaml_add_eol_comment(
+                safe_text(f"rotrace: NOT MOUNTABLE: {places}: writes there fail (rotrace's notes say why)"),
+                "readOnlyRootFilesystem",
+            )
         for point in unmet:  # the check passes on the manifest's own writable volume, and only there
             at = on_mount(point)
             if at is None or at in unwritable:

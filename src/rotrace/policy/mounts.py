@@ -551,6 +551,14 @@ class _Planner:
                     " the plan where the app is installed"
                 )
             held = f"{point} held files before the run: an empty mount over it would hide them"
+            other = self._not_kept(point) if point in self.kept_data and not keeps_private else None
+            if other is not None:  # (a volume seeded with it would make it writable, and keep it)
+                held += (
+                    f"; the command keeps data there, beside {other}, which it did not keep (a file it only"
+                    " reads, a program): move that out of the place, and the plan's volume there starts"
+                    " with the data (seeded); or mount a volume there yourself that starts with what the"
+                    " image holds"
+                )
             if keeps_private:  # data, where none is seeded (the rule holds on any machine)
                 held += (
                     "; the command keeps data there, but a hidden directory (or a home) is never a"
@@ -657,6 +665,14 @@ class _Planner:
         """A persistent place for the earlier runs' outputs alone (`_outputs_of_runs`), not for
         data the command keeps."""
         return point not in self.kept_data and self.held_content(point) and self._outputs_of_runs(point)
+
+    def _not_kept(self, point: str) -> str | None:
+        """What in `point` is no data the command keeps (`not_data`), where it is a place for
+        data (`_seedable`): what stands between it and a seeded volume."""
+        if not self._seedable(point) or any(is_under(p, point) for p in self.programs):
+            return None
+        found = not_data(point, self.kept_files | (self.made_files or set()))
+        return None if found == point else found
 
     def _outputs_of_runs(self, point: str) -> bool:
         """All `point` holds is directories of per-run names (hydra's outputs/2026-12-06, a
@@ -784,28 +800,37 @@ def _only_data(
     hard link, a device, a program, or a file the command did not keep, is not data it keeps;
     nor is what cannot be read (the plan made on another machine, a directory the user cannot
     list): a place is seeded only where it was seen."""
+    return not_data(directory, kept, globs, depth) is None
+
+
+def not_data(
+    directory: str, kept: set[str], globs: list[re.Pattern[str]] | None = None, depth: int = 0
+) -> str | None:
+    """The first entry of `directory` that is no data the command keeps (`_only_data`), the
+    directory itself where it cannot be read or lies too deep; None: all of it is."""
     if depth > _DATA_DEPTH:
-        return False
+        return directory
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    if not _only_data(entry.path, kept, globs, depth + 1):
-                        return False
+                    found = not_data(entry.path, kept, globs, depth + 1)
+                    if found is not None:
+                        return found
                     continue
                 if not entry.is_file(follow_symlinks=False):
-                    return False
+                    return entry.path
                 st = entry.stat(follow_symlinks=False)
                 if st.st_nlink != 1 or st.st_mode & 0o6111:
-                    return False
+                    return entry.path
                 path = entry.path
                 database = database_of(os.fsencode(path))
                 named = path in kept or any(g.fullmatch(path) for g in globs or ())
                 if not named and (database is None or os.fsdecode(database) not in kept):
-                    return False
+                    return path
     except OSError:
-        return False
-    return True
+        return directory
+    return None
 
 
 _DATA_DEPTH = 8  # how deep a place's data is looked for: deeper, it is no place of data files
