@@ -346,6 +346,9 @@ def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(
         "volumeMounts": [{"name": "app-data", "mountPath": "/seed"}],
     }]  # fmt: skip
     assert "rotrace: fills the claim once with the image's /app/data" in hardened.text
+    # the plan's note on it says the claim is filled, not "copy them in first" (done here)
+    (note,) = [n for n in hardened.notes if n.startswith("/app/data holds data")]
+    assert "its initContainer rotrace-seed-app-data fills once" in note and "copy them in" not in note, note
 
 
 def test_a_container_that_runs_as_another_user_than_the_trace_is_said(tmp_path: Path) -> None:

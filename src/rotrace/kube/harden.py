@@ -33,7 +33,7 @@ from rotrace.kube.record import is_recording, recording_names
 from rotrace.pathnames import holder, is_under
 from rotrace.pipeline import Pipeline, Rechecked, render, saved_classifier
 from rotrace.policy.allowlist import Allowlist
-from rotrace.policy.mounts import Placement, written_directory
+from rotrace.policy.mounts import SEED_ADVICE, Placement, written_directory
 from rotrace.policy.verdict import Verdict
 from rotrace.redact import redact_text
 from rotrace.tracefile import read_trace
@@ -155,7 +155,7 @@ def _default_container(manifest: Manifest, trace_container: str | None) -> tuple
 CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
 
 
-def _seed(workload: Workload, container: Any, volume: str, path: str) -> None:
+def _seed(workload: Workload, container: Any, volume: str, path: str) -> str:
     """An initContainer of the container's image that fills the claim `volume` with the files
     the image holds at `path`, once: only while the claim is empty, never over the data a run
     added (a claim starts empty; the directory held files the app keeps using)."""
@@ -169,6 +169,7 @@ def _seed(workload: Workload, container: Any, volume: str, path: str) -> None:
     )
     init.yaml_add_eol_comment(f"rotrace: fills the claim once with the image's {safe_text(path)}", "name")
     append(workload.spec, "initContainers", init, before="containers")
+    return str(init["name"])
 
 
 _SEED = "rotrace-seed-"
@@ -418,7 +419,9 @@ def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tu
             comment = writers.get(path)
             said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
             if "persistentVolumeClaim" in source and path in seeded:
-                _seed(workload, container, name, path)
+                init = _seed(workload, container, name, path)
+                filled = f"one its initContainer {init} fills once with the files the image holds there"
+                notes[:] = [n.replace(SEED_ADVICE, filled) if n.startswith(f"{path} ") else n for n in notes]
             if "persistentVolumeClaim" in source and isinstance(top, dict):
                 # a StatefulSet: each replica its own claim, from a template
                 template = mapping(metadata=mapping(name=name), spec=_plain(CLAIM_SPEC))

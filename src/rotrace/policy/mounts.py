@@ -996,6 +996,13 @@ _UNPLACED_WHY = (
 # The longest TMPDIR a plan sets: multiprocessing's listener is TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX
 _TMPDIR_LONGEST = 64
 
+# What a persistent mount that starts with the files its directory held asks of its runtime
+# (kube harden seeds a claim itself: it says so instead)
+SEED_ADVICE = (
+    "one that starts with the files the directory held before the run (a Docker or Compose named volume"
+    " is filled from the image; a persistentVolumeClaim starts empty: copy them in first)"
+)
+
 # The settings a plan applies for known writers, as it writes them: kept where a run had them
 _OWN_SETTINGS = frozenset(setting for known in KNOWN for setting in known.env)
 # settings that hold a program's options: the run's and the plan's are both kept
@@ -2299,13 +2306,7 @@ class MountPlanner:
             )
             notes.append(
                 f"{why} on a restart; mount a persistent volume there"
-                + (
-                    ", one that starts with the files the directory held before the run (a Docker or "
-                    "Compose named volume is filled from the image; a persistentVolumeClaim starts empty: "
-                    "copy them in first)"
-                    if self._planner.seeded(point)
-                    else ""
-                )
+                + (f", {SEED_ADVICE}" if self._planner.seeded(point) else "")
             )
         if self._tolerated:
             count = sum(self._tolerated.values())
