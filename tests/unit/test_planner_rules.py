@@ -326,6 +326,26 @@ def test_a_file_the_run_made_and_opened_again_to_read_and_write_is_kept() -> Non
         )
 
 
+def test_a_cache_database_in_the_cache_home_is_a_cache_cold_or_warm() -> None:
+    """An SQLite cache in ~/.cache/upapp (diskcache's): cold, the run made ~/.cache, whose mount
+    was then persistent (a journal beside a database: data kept), a claim; warm, its directory in
+    ~/.cache an empty mount: kube harden did not converge. The cache home's caches are made
+    again, cold or warm: never persistent; and the export's note on the mount says the mount is
+    its fix, not "to avoid them: a writable mount"."""
+    from rotrace.export.formats import _notes
+
+    home = "/home/u"
+    db = [event(f"{home}/.cache/upapp/cache.db"), event(f"{home}/.cache/upapp/cache.db-wal")]
+    cold = _plan(event(f"{home}/.cache", "mkdir", 0), event(f"{home}/.cache/upapp", "mkdir", 0), *db,
+                 states={home: C}, home=home, environment={"HOME": home})  # fmt: skip
+    warm = _plan(*db, states={home: C, f"{home}/.cache": C, f"{home}/.cache/upapp": C}, home=home,
+                 environment={"HOME": home})  # fmt: skip
+    assert (cold.mounts, cold.persistent) == ([f"{home}/.cache"], []), cold
+    assert warm.persistent == [], warm
+    (said,) = [n for n in _notes(cold) if "a cache in ~/.cache" in n]
+    assert "to avoid them" not in said and "mounted): a writable mount" in said, said
+
+
 def test_a_rename_is_one_write_for_a_known_writer() -> None:
     plan = _plan(
         event("/srv/app/.hypothesis", "mkdir", 0),

@@ -75,6 +75,9 @@ def _is_utf8(path: str) -> bool:
 def _notes(plan: MountPlan) -> list[str]:
     notes = [b.describe() for b in plan.blocked] + plan.notes
     for known, count in sorted(plan.settings.items(), key=lambda kv: -kv[1]):
+        if known.mounted:  # the fix is the mount itself (a cache in ~/.cache): nothing avoids it
+            notes.append(safe_text(f"{known.title} ({count} writes, mounted): {known.fix}"))
+            continue
         how = f"{known.remedy} avoids them" if known.remedy else "to avoid them"
         notes.append(safe_text(f"{known.title} ({count} writes, mounted): {how}: {known.fix}"))
     return notes

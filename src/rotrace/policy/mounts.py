@@ -592,14 +592,16 @@ class _Planner:
                     return known, tree
         return None
 
-    def in_cache_home(self, point: str) -> bool:
+    def in_cache_home(self, point: str, itself: bool = False) -> bool:
         """Below the run's cache directory ($XDG_CACHE_HOME, else ~/.cache), where programs keep
         what they fetch or make again: an empty mount hides a cache, which the run then fills
-        (pdm's HTTP cache, in a home the known writers' table does not name)."""
+        (pdm's HTTP cache, in a home the known writers' table does not name). `itself`: the
+        cache directory too (a cold run makes ~/.cache, where a warm one writes below it: its
+        caches' data survives a restart in neither)."""
         caches = [c for c in (self.cache_home, self.home and self.home + "/.cache") if c]
         caches = [c for c in caches if not self.app_in(c)]  # a cache home that holds the app is none
         # nor a place holding a program the run ran (a browser installed in ~/.cache/ms-playwright)
-        return any(point != c and is_under(point, c) for c in caches) and not any(
+        return any((itself or point != c) and is_under(point, c) for c in caches) and not any(
             is_under(p, point) for p in self.programs
         )
 
@@ -1537,7 +1539,7 @@ class MountPlanner:
         ):
             self._settings[known] = self._settings.get(known, 0) + v.count  # once per write: a rename is one
         for raw, point, placement in found:
-            if placement.reason is not None or point in SCRATCH or planner.in_cache_home(point):
+            if placement.reason is not None or point in SCRATCH or planner.in_cache_home(point, itself=True):
                 continue  # nobody expects /tmp, or a cache, to survive a restart
             example = self._persistent.get(point)
             if example is None:
