@@ -605,8 +605,19 @@ def kube() -> None:
     help="Where each container writes its trace (POD-CONTAINER.json), a volume that outlives the Pod "
     "[default: pvc:rotrace-traces].",
 )
+@click.option(
+    "--all-opens",
+    is_flag=True,
+    help="Record the reads too (run --all-opens): files the app reads back (uploads served again) are "
+    "data a volume must keep.",
+)
 def kube_record(
-    manifest: str, containers: tuple[str, ...], entrypoint: str | None, image: str | None, traces: str | None
+    manifest: str,
+    containers: tuple[str, ...],
+    entrypoint: str | None,
+    image: str | None,
+    traces: str | None,
+    all_opens: bool,
 ) -> int:
     """The manifest (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob; every document of
     the file) with its containers run under `rotrace run`, to stdout; nothing else changed."""
@@ -624,6 +635,7 @@ def kube_record(
         entrypoint=parse_entrypoint(entrypoint) if entrypoint is not None else None,
         image=parse_image(image) if image is not None else DEFAULT_IMAGE,
         traces=traces or DEFAULT_TRACES,
+        all_opens=all_opens,
     )
     text = record(_read_manifest(manifest), options)
     sys.stdout.write(text)

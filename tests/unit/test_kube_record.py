@@ -495,3 +495,13 @@ def test_containers_sharing_a_list_through_an_alias_are_changed_apart(chosen: tu
         assert ("/rotrace" in paths) == recorded, (name, paths)
         assert container["env"][0]["name"] == "A"
         assert (len(container["env"]) > 1) == recorded, container["env"]
+
+
+def test_all_opens_records_the_reads_too() -> None:
+    """`kube record --all-opens`: each recorded container runs `rotrace run --all-opens`, so the
+    trace has the reads (uploads served back are kept data, a claim); without it, no such run."""
+    for all_opens in (False, True):
+        (deployment, *_) = list(yaml.safe_load_all(_recorded(all_opens=all_opens)))
+        spec = _containers(deployment, "spec", "template", "spec")
+        command = spec["containers"][0]["command"]
+        assert ("--all-opens" in command[: command.index("--")]) is all_opens, command

@@ -62,6 +62,7 @@ class RecordOptions:
     entrypoint: list[str] | None = None  # the image's ENTRYPOINT, for a container without `command`
     image: str = DEFAULT_IMAGE  # the image that provides rotrace
     traces: str = DEFAULT_TRACES  # pvc:CLAIM or hostPath:/DIR
+    all_opens: bool = False  # record the reads too (`run --all-opens`): uploads served back are kept data
 
 
 def parse_entrypoint(value: str) -> list[str]:
@@ -195,7 +196,7 @@ def _original_command(
 CHECKPOINT = "60s"
 
 
-def _wrap(command: list[Any], name: str, grace: float, writable: list[str]) -> Any:
+def _wrap(command: list[Any], name: str, grace: float, writable: list[str], all_opens: bool = False) -> Any:
     """rotrace run around the container's command. `writable`: the mounts the manifest makes
     writable, allowed (each a literal path, `$` as the kubelet reads `$$`): writes there are the
     manifest's choice, and go through under its read-only root (a hardened Pod recorded again
@@ -204,7 +205,7 @@ def _wrap(command: list[Any], name: str, grace: float, writable: list[str]) -> A
     allowed = [arg for path in writable for arg in ("--allow", escape_glob(path).replace("$", "$$"))]
     wrapper = [
         f"{TOOL_DIR}/rotrace", "run", "--command-status", "-q", "--checkpoint", CHECKPOINT,
-        "--grace", _number(grace), *allowed,
+        "--grace", _number(grace), *(["--all-opens"] if all_opens else []), *allowed,
         "--label", f"pod={pod}", "--label", f"container={name}",
         "--json", f"{TRACES_DIR}/{pod}-{name}.json", "--",
     ]  # fmt: skip
@@ -274,7 +275,7 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
             )
         command = _original_command(container, workload, options, inspect)
         own = writable_mounts(workload, container)  # (before rotrace's own are added)
-        wrapped = _wrap(command, container["name"], grace_for(termination), own)
+        wrapped = _wrap(command, container["name"], grace_for(termination), own, options.all_opens)
         if "command" in container:
             container["command"] = wrapped
         else:
