@@ -551,14 +551,6 @@ class _Planner:
                     " the plan where the app is installed"
                 )
             held = f"{point} held files before the run: an empty mount over it would hide them"
-            other = self._not_kept(point) if point in self.kept_data and not keeps_private else None
-            if other is not None:  # (a volume seeded with it would make it writable, and keep it)
-                held += (
-                    f"; the command keeps data there, beside {other}, which it did not keep (a file it only"
-                    " reads, a program): move that out of the place, and the plan's volume there starts"
-                    " with the data (seeded); or mount a volume there yourself that starts with what the"
-                    " image holds"
-                )
             if keeps_private:  # data, where none is seeded (the rule holds on any machine)
                 held += (
                     "; the command keeps data there, but a hidden directory (or a home) is never a"
@@ -668,9 +660,13 @@ class _Planner:
         data the command keeps."""
         return point not in self.kept_data and self.held_content(point) and self._outputs_of_runs(point)
 
-    def _not_kept(self, point: str) -> str | None:
-        """What in `point` is no data the command keeps (`not_data`), where it is a place for
-        data (`_seedable`): what stands between it and a seeded volume."""
+    def not_kept(self, point: str) -> str | None:
+        """What in `point`, where the command keeps data, is no data it keeps (`not_data`), in a
+        place for data (`_seedable`): what stands between it and a seeded volume (read when the
+        plan is made: a refusal's reason is not, for the placements made while the command runs
+        are checked against the end's)."""
+        if point not in self.kept_data or _home_or_hidden(point):
+            return None
         if not self._seedable(point) or any(is_under(p, point) for p in self.programs):
             return None
         found = not_data(point, self.kept_files | (self.made_files or set()))
@@ -2255,6 +2251,15 @@ class MountPlanner:
                 f"the virtual environment {venv} was there before the run: the plan's scratch places start"
                 " empty, as a container's do, so the command must make it again"
             )
+        for b in sorted(self._blocked.values(), key=lambda b: b.point):
+            other = planner.not_kept(b.point) if b.kind == "held" else None
+            if other is not None:  # (a volume seeded with it would make it writable, and keep it)
+                notes.append(
+                    f"{b.point}: the command keeps data there, beside {other}, which it did not keep (a file"
+                    " it only reads, a program): move that out of the place, and the plan's volume there"
+                    " starts with the data (seeded); or mount a volume there yourself that starts with"
+                    " what the image holds"
+                )
         for placement, check in self._unmet_checks():  # a place refused for its writes: said there
             checks = f"{check.count} checks" if check.count > 1 else "a check"
             then = (
