@@ -75,7 +75,12 @@ def project() -> Iterator[Path]:
 
 
 def _env(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POETRY_", "VIRTUALENV_"))}
+    # (an activated venv, the test run's own: poetry would install into it, not make .venv)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POETRY_", "VIRTUALENV_", "VIRTUAL_ENV", "CONDA_"))
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's machine writes bytecode
     return {**env, "HOME": str(project.parent / "home"), "POETRY_VIRTUALENVS_IN_PROJECT": "true"}
 
