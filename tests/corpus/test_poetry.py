@@ -6,7 +6,6 @@ environment instead, with poetry's own settings, and the app runs under it as it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.corpus import cache_dir, cached_venv
+from tests.support.corpus import cached_venv, pinned_wheels
 from tests.support.corpus import wheelhouse as tools_wheelhouse
 
 pytestmark = [pytest.mark.corpus, pytest.mark.needs("bwrap")]
@@ -42,20 +41,9 @@ ROTRACE = [sys.executable, "-m", "rotrace"]
 APP = "import six\nprint('six', six.__version__)\n"
 
 
-def _wheels() -> Path:
-    dest = cache_dir() / "poetry-wheels"
-    stamp = dest / ("." + hashlib.sha256(" ".join(POETRY).encode()).hexdigest()[:12])
-    if not stamp.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check", "download",
-                        "--only-binary", ":all:", "--dest", str(dest), *POETRY], check=True)  # fmt: skip
-        stamp.touch()
-    return dest
-
-
 @pytest.fixture(scope="module")
 def poetry() -> Path:
-    venv, made = cached_venv("poetry-venv", list(POETRY), _wheels())
+    venv, made = cached_venv("poetry-venv", list(POETRY), pinned_wheels("poetry-wheels", list(POETRY)))
     if made:
         (venv / ".complete").touch()
     return venv / "bin" / "poetry"

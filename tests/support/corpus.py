@@ -53,11 +53,17 @@ def _pip(*args: str) -> None:
 
 def wheelhouse() -> Path:
     """Every wheel the corpus installs, downloaded once."""
-    dest = cache_dir() / "wheels"
-    stamp = dest / ("." + hashlib.sha256(" ".join((*TOOLS, WHEEL_TO_INSTALL)).encode()).hexdigest()[:12])
+    return pinned_wheels("wheels", [*TOOLS, WHEEL_TO_INSTALL])
+
+
+def pinned_wheels(name: str, pins: list[str]) -> Path:
+    """The wheels of `pins`, downloaded once into the corpus cache's `name` (again when the
+    pins change)."""
+    dest = cache_dir() / name
+    stamp = dest / ("." + hashlib.sha256(" ".join(pins).encode()).hexdigest()[:12])
     if not stamp.exists():
         dest.mkdir(parents=True, exist_ok=True)
-        _pip("download", "--only-binary", ":all:", "--dest", str(dest), *TOOLS, WHEEL_TO_INSTALL)
+        _pip("download", "--only-binary", ":all:", "--dest", str(dest), *pins)
         stamp.touch()
     return dest
 
