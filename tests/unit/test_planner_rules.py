@@ -548,6 +548,9 @@ def test_the_run_s_pytest_options_are_kept_before_the_plans_own() -> None:
     assert any("put the run's options before it" in n for n in plan.notes) and "s3cret" not in str(plan)
     own = {"PYTEST_ADDOPTS": "-o cache_dir=/tmp/pytest-cache"}  # a trace made under the plan: kept
     assert _plan(event("/tmp/pytest-cache/v/cache/nodeids"), environment=own).env == own
+    joined = {"PYTEST_ADDOPTS": "-rA -x -o cache_dir=/tmp/pytest-cache"}  # and under the joined one
+    assert _plan(*cache, states={"/srv/app": C}, environment=joined).env == joined
+    assert _plan(event("/tmp/pytest-cache/v/cache/nodeids"), environment=joined).env == joined
 
 
 def test_a_setting_that_moves_writes_under_the_mount_they_get_is_not_offered_as_avoiding_it() -> None:

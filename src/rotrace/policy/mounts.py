@@ -1006,6 +1006,17 @@ _OWN_SETTINGS = frozenset(setting for known in KNOWN for setting in known.env)
 # settings that hold a program's options: the run's and the plan's are both kept
 _OPTION_LISTS = frozenset({"PYTEST_ADDOPTS"})
 
+
+def _own_setting(name: str, value: str) -> bool:
+    """A plan's own setting, as it writes it: alone, or after the run's options it kept
+    (`_join_options`), which hold no field a secret may be in."""
+    for own, wanted in _OWN_SETTINGS:
+        if own == name and (value == wanted or value.endswith(f" {wanted}")):
+            rest = value.removesuffix(wanted)
+            return value == wanted or not ("=" in rest or ";" in rest or "***" in rest)
+    return False
+
+
 _EARLY_LIMIT = 1 << 15  # answers an early placing notes at most (memory); past it, it stops
 
 
@@ -2003,8 +2014,10 @@ class MountPlanner:
         options kept before the plan's, where they hold no field a secret may be in (else said),
         and the note on it."""
         run, own = self._environment[name], self._env[name]
-        if not run.strip() or run == own or run.endswith(f" {own}"):
+        if not run.strip() or run == own:
             return None, None
+        if run.endswith(f" {own}"):  # a trace made under such a plan: its value again
+            return run, None
         if run == "<redacted>" or "***" in run or "=" in run or ";" in run:
             return None, (
                 f"the run had {name}, masked in the trace or holding fields (NAME=, a;b) where a secret may"
@@ -2035,7 +2048,7 @@ class MountPlanner:
             if name in self._unset:  # what made the writes: said in the writer's fix, not kept
                 continue
             value = self._environment[name]
-            if (name, value) in _OWN_SETTINGS:  # a plan's own (`-o cache_dir=...`): no secret there
+            if _own_setting(name, value):  # a plan's own (`-o cache_dir=...`): no secret there
                 kept[name] = value
             # masked, or fields of options (`-o PWD=x`, `a;b`) where a secret the masking does not
             # know may be: never written into a manifest, a policy or a command line
