@@ -14,12 +14,10 @@ Packages are pinned (transitive ones too) and downloaded once into the corpus ca
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.corpus import cache_dir, cached_venv
+from tests.support.corpus import cached_venv, pinned_wheels
 from tests.support.plans import plan_of as plan_from_trace
 
 # What the applications import, every distribution pinned: the corpus must be the same everywhere.
@@ -72,19 +70,9 @@ PACKAGES = (
 CI_WHEEL = "itsdangerous==2.2.0"  # what the CI job installs into its throwaway venv
 
 
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check", *args], check=True)
-
-
 def wheelhouse() -> Path:
     """Every wheel the applications need, downloaded once."""
-    dest = cache_dir() / "app-wheels"
-    stamp = dest / ("." + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12])
-    if not stamp.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        _pip("download", "--only-binary", ":all:", "--dest", str(dest), *PACKAGES)
-        stamp.touch()
-    return dest
+    return pinned_wheels("app-wheels", list(PACKAGES))
 
 
 def apps_venv() -> Path:
