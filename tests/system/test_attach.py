@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.attaching import attached
 from tests.support.tracing import NON_ROOT_PYTHON, portable_site
 
 ROTRACE = [sys.executable, "-m", "rotrace"]
@@ -55,18 +56,15 @@ def _status(pid: int) -> dict[str, str]:
 
 def _attach(pid: int, tmp_path: Path) -> subprocess.Popen[str]:
     """rotrace run -p PID, once it traces PID (a signal before that ends rotrace as it loads)."""
-    proc = subprocess.Popen([*ROTRACE, "run", "-p", str(pid), "--json", str(tmp_path / "t.json")],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while _status(pid)["TracerPid"].strip() == "0":
-        assert time.monotonic() < deadline and proc.poll() is None, "rotrace never attached"
-        time.sleep(0.02)
-    time.sleep(0.2)  # (attached to its threads too, each seized in turn)
+    proc, _ = attached([*ROTRACE, "run", "-p", str(pid), "--json", str(tmp_path / "t.json")])
     return proc
 
 
 def test_ctrl_c_lets_the_process_go_running(service: subprocess.Popen[bytes], tmp_path: Path) -> None:
     rotrace = _attach(service.pid, tmp_path)
+    seen = set(tmp_path.glob("child-*"))
+    while len(set(tmp_path.glob("child-*")) - seen) < 2:  # the second forked after the attach
+        time.sleep(0.01)
     rotrace.send_signal(signal.SIGINT)
     _, err = rotrace.communicate(timeout=20)
     assert rotrace.returncode == 0, err  # its writes are under /tmp: allowed
@@ -92,8 +90,7 @@ def test_the_trace_records_the_attached_processs_environment_not_rotraces(tmp_pa
             time.sleep(0.01)
         env = os.environ | {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONOPTIMIZE": "1"}
         argv = [*ROTRACE, "run", "-p", str(server.pid), "--json", str(tmp_path / "t.json")]
-        rotrace = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
-        time.sleep(1.0)
+        rotrace, _ = attached(argv, env=env)
         rotrace.send_signal(signal.SIGINT)
         _, err = rotrace.communicate(timeout=20)
         assert rotrace.returncode == 0, err
@@ -184,6 +181,58 @@ def test_attached_until_the_process_exits(tmp_path: Path) -> None:
     trace = json.loads((tmp_path / "t.json").read_text())
     assert trace["exit_code"] == 7 and rotrace.returncode == 8, rotrace.stderr
     assert trace["command"][-2:] == [str(tmp_path), "2"]
+
+
+THREADS = textwrap.dedent("""
+    import os, sys, threading, time
+    out = sys.argv[1]
+    def work(name):
+        while not os.path.exists(f"{out}/go"):
+            time.sleep(0.005)
+        open(f"{out}/{name}", "w").close()
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    open(f"{out}/started", "w").close()
+    work("main")
+    for t in threads:
+        t.join()
+""")
+
+
+def test_rotrace_says_when_every_thread_is_traced_and_each_write_after_that_is_in_the_trace(
+    tmp_path: Path,
+) -> None:
+    """A seized thread runs untraced until rotrace handles its first stop: a write made after
+    the process was seized but before then is not seen. "attached" is said once it holds for
+    every thread (strace's "Process N attached"), so that a user knows from when on; -q keeps
+    it quiet."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", THREADS, str(out)])
+    try:
+        while not (out / "started").exists():
+            time.sleep(0.01)
+        rotrace, said = attached([*ROTRACE, "run", "-p", str(proc.pid), "--json", str(tmp_path / "t.json")])
+        line = f"rotrace: attached to pid {proc.pid} (4 threads): tracing; Ctrl-C lets it go on running\n"
+        assert said.endswith(line), said
+        (out / "go").touch()
+        assert proc.wait(timeout=30) == 0
+        _, err = rotrace.communicate(timeout=30)
+        assert rotrace.returncode == 0, err
+    finally:
+        proc.kill()
+        proc.wait()
+    made = {Path(e["path"]).name for e in json.loads((tmp_path / "t.json").read_text())["events"]}
+    assert {"t0", "t1", "t2", "main"} <= made, made
+    quiet = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), "1"])
+    try:
+        argv = [*ROTRACE, "run", "-q", "-p", str(quiet.pid)]
+        rotrace_q = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    finally:
+        quiet.kill()
+        quiet.wait()
+    assert "attached" not in rotrace_q.stderr and rotrace_q.returncode == 8, rotrace_q.stderr
 
 
 def test_attach_usage(tmp_path: Path) -> None:
@@ -285,10 +334,10 @@ def _attached_until(
     proc = subprocess.Popen([sys.executable, "-c", *python])
     try:
         argv = [*ROTRACE, "run", "-p", str(proc.pid), *options, "--json", str(tmp_path / "t.json")]
-        rotrace = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        rotrace, said = attached(argv)
         go.touch()
         _, err = rotrace.communicate(timeout=30)
+        err = said + err
     finally:
         proc.kill()
         proc.wait()

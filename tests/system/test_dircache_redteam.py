@@ -9,13 +9,13 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rotrace.events import FileEvent
+from tests.support.attaching import attached
 from tests.support.tracing import PY, loop_with_and_without_cache, run_traced
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
@@ -201,11 +201,8 @@ def test_an_attached_process_whose_cwd_or_root_a_peer_it_shares_them_with_change
         os.link(fifos / name, jailed / name)
     proc = subprocess.Popen([PY, "-c", _PEER, str(a), str(b), str(fifos), how])
     trace = tmp_path / "t.json"
-    rotrace = subprocess.Popen([PY, "-m", "rotrace", "run", "-p", str(proc.pid), "--json", str(trace)],
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    rotrace, _ = attached([PY, "-m", "rotrace", "run", "-p", str(proc.pid), "--json", str(trace)])
     try:
-        while "TracerPid:\t0\n" in Path(f"/proc/{proc.pid}/status").read_text():
-            time.sleep(0.01)
         for step in ("main-go", "-main-ready", "peer-go", "-peer-done", "main-go2"):
             with open(fifos / step.lstrip("-"), "r" if step.startswith("-") else "w") as f:
                 f.read() if step.startswith("-") else f.write("x")

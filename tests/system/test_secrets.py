@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.support.attaching import attached
 from tests.support.tracing import rotrace_cli
 
 DATA = Path(__file__).parent.parent / "data"
@@ -163,13 +164,13 @@ def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
     try:
         while not (tmp_path / "tick").exists():
             time.sleep(0.01)
-        rotrace = subprocess.Popen(
+        rotrace, said = attached(
             [sys.executable, "-m", "rotrace", "run", "-p", str(service.pid), "--json", "t.json"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
+            cwd=tmp_path, stdout=subprocess.PIPE, env=_env(tmp_path),
         )  # fmt: skip
-        time.sleep(1.0)
         rotrace.send_signal(signal.SIGINT)
         out, err = rotrace.communicate(timeout=30)
+        err = said + err
     finally:
         service.kill()
         service.wait()

@@ -8,6 +8,8 @@ the report process.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import os
 
@@ -96,10 +98,20 @@ def _trace(request: RunRequest, handoff: Handoff) -> tuple[TraceResult, list[str
             )  # fmt: skip
             return result, sandbox.writable
         if request.attach is not None:
-            return attach_process(request.attach, sink, request.options, on_process), None
+            told = None if request.view.quiet else functools.partial(_attached, request.attach)
+            return attach_process(request.attach, sink, request.options, on_process, told), None
         return trace_command(request.argv, sink, request.options, on_process=on_process), None
     finally:
         gc.enable()
+
+
+def _attached(pid: int, threads: int) -> None:
+    """`run -p`: from this line on, every write of the process is in the trace (as strace's
+    "Process N attached"); what it wrote while rotrace was attaching is not."""
+    many = f"{threads} threads" if threads > 1 else "1 thread"
+    with contextlib.suppress(OSError):  # a closed or full stderr does not end the trace
+        line = f"rotrace: attached to pid {pid} ({many}): tracing; Ctrl-C lets it go on running\n"
+        os.write(2, line.encode())
 
 
 def _inherited(request: RunRequest) -> list[str]:

@@ -136,6 +136,10 @@ class Tracer:
         self.processes: list[ProcessInfo] = []
         self.members: dict[int, int] = {}  # tgid -> its threads still traced
         self.detaching = False  # attach mode: let every tracee go at its next stop
+        # attach mode: the seized threads not yet resumed under syscall tracing (until then they
+        # run untraced), and who is told once none is left
+        self._attaching: set[int] = set()
+        self.on_attached: Callable[[], None] | None = None
         self.refuses_queues = False  # --enforce: a POSIX message queue made or removed is refused (EACCES)
         self.refuses_whiteouts = False  # confined: a renameat2 that leaves a whiteout is refused (EPERM)
         self.refuses_privileges = False  # host_files: a set-user-ID or set-group-ID mode (EPERM)
@@ -643,6 +647,7 @@ class Tracer:
         self.members[root] = len(threads) or 1
         if threads:  # attached: a process rotrace never saw made may share its fd table (CLONE_FILES)
             self._files_shared.add(root)
+            self._attaching = set(threads)
         root_status = 0
         waitpid = os.waitpid
         fast = _fastloop.run if compiled_loop() else None
@@ -671,6 +676,8 @@ class Tracer:
                 self._on_exit(tid)
                 if tid == root:
                     root_status = status
+                if self._attaching:
+                    self._seized(tid)
                 continue
             thread = self.threads.get(tid)
             first_stop = thread is None
@@ -681,6 +688,15 @@ class Tracer:
             except kernel.PtraceError as exc:
                 if exc.errno != errno.ESRCH:
                     raise
+            if self._attaching:
+                self._seized(tid)
+
+    def _seized(self, tid: int) -> None:
+        """Attach mode: a seized thread's first stop was handled (it runs under syscall tracing
+        now, or stays stopped, or is gone); once every one's was, the attach is whole."""
+        self._attaching.discard(tid)
+        if not self._attaching and self.on_attached is not None:
+            self.on_attached()
 
     def _on_stop(self, tid: int, thread: _Thread, status: int, first_stop: bool) -> None:
         sig = os.WSTOPSIG(status)

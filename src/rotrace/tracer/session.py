@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import signal
+from collections.abc import Callable
 
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp, stdio
@@ -176,12 +178,18 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
 
 
 def attach_process(
-    pid: int, sink: EventSink, options: TraceOptions | None = None, on_process: ProcessSink | None = None
+    pid: int,
+    sink: EventSink,
+    options: TraceOptions | None = None,
+    on_process: ProcessSink | None = None,
+    on_attached: Callable[[int], None] | None = None,
 ) -> TraceResult:
     """Trace a running process (all its threads, and the children it makes from now on) until
     it exits, or until rotrace is signalled (SIGINT, SIGTERM, SIGHUP, SIGQUIT): then every tracee is
     let go and goes on running. There is no seccomp filter for a process already running, so
-    every syscall stops."""
+    every syscall stops. `on_attached(threads)`: called once every thread is traced (a seized
+    thread runs untraced until its first stop is handled: what it writes meanwhile is not
+    seen), so that a user knows from when on the trace holds."""
     options = options or TraceOptions()
     try:
         machine = current_machine()
@@ -192,6 +200,8 @@ def attach_process(
     # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
     tracer.dircache.close(shared_contexts=True)
     threads = _seize_threads(pid)
+    if on_attached is not None:
+        tracer.on_attached = functools.partial(on_attached, len(threads))
     tracer.started = True
     tracer.exe[pid] = readlink_exe(pid)
     tracer.program_started(process_info(pid, tracer.exe[pid]))
