@@ -180,6 +180,58 @@ def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
     assert json.loads(raw)["command"][-2:] == ["--password=***", "https://***@example.invalid/x"]
 
 
+ATTACHED_SERVICE = textwrap.dedent("""
+    import os, sys, time
+    out, secret = sys.argv[1], sys.argv[2]
+    open(f"{out}/ready", "w").close()
+    while not os.path.exists(f"{out}/go"):
+        time.sleep(0.01)
+    os.symlink(f"/opt/releases/{secret}", f"{out}/current")
+    open(f"{out}/done", "w").close()
+    time.sleep(60)
+""")
+
+
+def test_an_attached_processs_own_secrets_are_masked_not_only_rotraces(tmp_path: Path) -> None:
+    """`run -p PID`: a secret-named variable of the attached process's environment (not of
+    rotrace's, which is another shell's) is a secret wherever its value shows: the command
+    line it was started with, a link it makes, a checkpoint."""
+    secret = "Zq9attachedTokenValue42"
+    service_env = {"PATH": os.defpath, "API_TOKEN": secret}
+    argv = [sys.executable, "-c", ATTACHED_SERVICE, str(tmp_path), secret]
+    service = subprocess.Popen(argv, env=service_env)
+    try:
+        while not (tmp_path / "ready").exists():
+            time.sleep(0.01)
+        rotrace, said = attached(
+            [sys.executable, "-m", "rotrace", "run", "-p", str(service.pid), "--json", "t.json"],
+            cwd=tmp_path, stdout=subprocess.PIPE, env=_env(tmp_path),
+        )  # fmt: skip
+        (tmp_path / "go").touch()
+        while not (tmp_path / "done").exists():
+            time.sleep(0.01)
+        rotrace.send_signal(signal.SIGUSR1)  # a checkpoint
+        while not _checkpoint_written(tmp_path / "t.json"):
+            time.sleep(0.05)
+        assert secret not in (tmp_path / "t.json").read_text()
+        rotrace.send_signal(signal.SIGINT)
+        out, err = rotrace.communicate(timeout=30)
+        err = said + err
+    finally:
+        service.kill()
+        service.wait()
+    assert rotrace.returncode == 0, err
+    raw = (tmp_path / "t.json").read_text()
+    assert secret not in out + err and secret not in raw, err
+    trace = json.loads(raw)
+    assert trace["command"][-1] == "***"
+    (link,) = [e for e in trace["events"] if e["op"] == "symlink"]
+    assert link["target"] == "/opt/releases/***", link
+    report = subprocess.run([sys.executable, "-m", "rotrace", "report", "-v", "t.json"], cwd=tmp_path,
+                            capture_output=True, text=True, env=_env(tmp_path))  # fmt: skip
+    assert report.returncode in (0, 1) and secret not in report.stdout + report.stderr, report.stderr
+
+
 def _checkpoint_written(trace: Path) -> bool:
     try:
         return json.loads(trace.read_text()).get("checkpoint") is not None

@@ -35,11 +35,11 @@ from rotrace.tracer.linux import procfs
 _LEFT_TO_EXIT: list[object] = []
 
 
-def _attached_environment(pid: int) -> dict[str, str] | None:
+def _attached_environment(pid: int, env: dict[str, str] | None) -> dict[str, str] | None:
     """What the trace records of the process `run -p` attached to (its environment decided its
-    writes, not rotrace's): its environment as it started, its real uid and gid; None where
-    /proc does not show them."""
-    env, ids = procfs.environ(pid), procfs.status_fields(pid, b"Uid", b"Gid")
+    writes, not rotrace's): its environment as it started (`env`), its real uid and gid; None
+    where /proc does not show them."""
+    ids = procfs.status_fields(pid, b"Uid", b"Gid")
     if env is None or len(ids) < 2:
         return None
     return run_environment(env, RUN_SETTINGS, (int(ids[b"Uid"]), int(ids[b"Gid"])))
@@ -54,7 +54,11 @@ def conclude(messages: Inbox) -> int:
     request = start.request
     output = TraceOutput.inherited(request.json_path, start.tracer_pid, start.json_file)
     prepare(request.view)
-    attached = None if request.attach is None else _attached_environment(request.attach)
+    # attached: the process's own environment (as it started) holds the secrets its command
+    # line and its children's may show, as rotrace's holds a command's it starts
+    attached_env = None if request.attach is None else procfs.environ(request.attach)
+    attached = None if request.attach is None else _attached_environment(request.attach, attached_env)
+    secrets = secrets_in(os.environ) | secrets_in(attached_env or {})
     environment = attached if attached is not None else run_environment(also=RUN_SETTINGS)
     diff_environment = environment if start.baseline is not None else None
     with Spool() as spool:
@@ -75,8 +79,8 @@ def conclude(messages: Inbox) -> int:
             request.view,
             request.persistent,
         )
-        checkpoints = Checkpoints(start, environment, first, output, spool)
-        links = LinkContents(dict(os.environ), attached or {})
+        checkpoints = Checkpoints(start, environment, secrets, first, output, spool)
+        links = LinkContents(secrets)
         if request.checkpoint is not None:
             checkpoints.write()  # a trace from the start: a kill at any time leaves one
         with live_status(spool, request.view) as redraw:
@@ -123,7 +127,7 @@ def conclude(messages: Inbox) -> int:
             environment=environment,
             enforced=result.landlock_abi,
             labels=dict(request.labels),
-            secrets=secrets_in(os.environ),
+            secrets=secrets,
             let_go=result.let_go,
             stopped=signal_name(result.stopped_by),
             remounted=list(result.remounted),
@@ -168,12 +172,14 @@ class Checkpoints:
         self,
         start: RunStart,
         environment: dict[str, str],
+        secrets: frozenset[str],
         first: FirstPass,
         output: TraceOutput,
         spool: Spool,
     ) -> None:
         self._start = start
         self._environment = environment
+        self._secrets = secrets
         self._first = first
         self._output = output
         self._spool = spool
@@ -200,7 +206,7 @@ class Checkpoints:
             processes=list(self.processes),
             environment=self._environment,
             labels=dict(request.labels),
-            secrets=secrets_in(os.environ),
+            secrets=self._secrets,
             checkpoint=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         try:
@@ -232,10 +238,8 @@ class LinkContents:
     `tool --password=$S`) makes the links before it `stale`: the run's end reads them again
     (`event`), masked with every secret the run showed."""
 
-    def __init__(self, *environments: dict[str, str]) -> None:
-        self._known: set[str] = set()
-        for environment in environments:
-            self._known |= secrets_in(environment)
+    def __init__(self, secrets: frozenset[str]) -> None:
+        self._known: set[str] = set(secrets)  # (the environments': redact.secrets_in)
         self._redactor = Redactor(self._known)
         self._links = False  # a link's content was masked with the secrets known then
         self.stale = False  # and a secret became known after it
