@@ -235,6 +235,46 @@ def test_rotrace_says_when_every_thread_is_traced_and_each_write_after_that_is_i
     assert "attached" not in rotrace_q.stderr and rotrace_q.returncode == 8, rotrace_q.stderr
 
 
+CHURN = r"""
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void *chain(void *unused) {  /* each thread starts the next and exits: a pool retiring threads */
+    pthread_t next;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_create(&next, &attr, chain, NULL);
+    return unused;
+}
+int main(int argc, char **argv) {
+    for (int i = 0; i < atoi(argv[1]); i++) chain(NULL);
+    for (;;) pause();
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+def test_attaching_to_a_process_whose_threads_come_and_go_is_never_refused(tmp_path: Path) -> None:
+    """Threads made and retired while rotrace seizes them in turn: the kernel refuses (EPERM) a
+    thread that a seized one made since /proc listed it (traced already, from its start) and
+    one that is exiting. Neither is a refusal of the attach, which said "another user's"."""
+    (tmp_path / "churn.c").write_text(CHURN)
+    exe = tmp_path / "churn"
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(exe), str(tmp_path / "churn.c")], check=True)
+    churn = subprocess.Popen([str(exe), "48"])
+    try:
+        for _ in range(30):
+            rotrace, said = attached([*ROTRACE, "run", "-p", str(churn.pid)])
+            rotrace.send_signal(signal.SIGINT)
+            _, err = rotrace.communicate(timeout=30)
+            assert rotrace.returncode == 0 and "refused" not in said + err, said + err
+            assert churn.poll() is None
+    finally:
+        churn.kill()
+        churn.wait()
+
+
 def test_attach_usage(tmp_path: Path) -> None:
     both = subprocess.run([*ROTRACE, "run", "-p", "1", "--", "true"], capture_output=True, text=True)
     assert both.returncode == 2 and "give no COMMAND" in both.stderr

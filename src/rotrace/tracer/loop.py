@@ -474,6 +474,7 @@ class Tracer:
                 self._context(leader, leader.pending, -1)
             thread = self.threads.pop(former, None) or _Thread(tid)
             self.threads[tid] = thread
+            self._attaching.discard(former)  # its tid is gone: no stop of its will come
         thread = self.threads[tid]
         thread.pending = None
         thread.tgid = tid

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
-from rotrace.tracer.linux import hardening, kernel, landlock
+from rotrace.tracer.linux import hardening, kernel, landlock, procfs
 from rotrace.tracer.linux.arch import UnsupportedMachine, current_machine
 from rotrace.tracer.linux.syscall_info import can_refuse
 from rotrace.tracer.loop import Tracer, process_info, readlink_exe
@@ -166,15 +166,29 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
             try:
                 kernel.seize(tid, _ATTACH_OPTIONS)
             except kernel.PtraceError as exc:
-                if exc.errno == errno.ESRCH:
-                    continue
+                if exc.errno == errno.ESRCH or (exc.errno == errno.EPERM and _ours_or_exited(tid)):
+                    continue  # gone meanwhile, or made by a thread seized already (traced from its start)
                 for done in seized:
                     with contextlib.suppress(kernel.PtraceError):
                         kernel.detach(done, 0)
                 raise ptrace_refused(exc.errno, tid, attaching=True) from None
             kernel.interrupt(tid)
             seized.add(tid)
+    if not seized:
+        raise TraceFailed(f"no process {pid} to attach to (it exited)")
     return tuple(sorted(seized))
+
+
+def _ours_or_exited(tid: int) -> bool:
+    """Whether a thread ptrace refused to seize (EPERM) is one rotrace traces already or one
+    that has exited: a thread a seized thread made since /proc listed it is traced from its
+    start (PTRACE_O_TRACECLONE), and the loop adopts it at its first stop; a pool's retired
+    thread is exiting for a moment. Any other refusal is one (another user's credentials, a
+    thread's own included)."""
+    found = procfs.status_fields(tid, b"State", b"TracerPid")
+    if found.get(b"TracerPid") == str(os.getpid()).encode():
+        return True
+    return found.get(b"State", b"X")[:1] in (b"Z", b"X")
 
 
 def attach_process(
