@@ -179,6 +179,45 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
     return tuple(sorted(seized))
 
 
+def _context_peers(pid: int) -> tuple[list[int] | None, bool]:
+    """The processes, other than pid, that share its cwd and root (one fs_struct: clone
+    CLONE_FS), none of them traced: made before rotrace attached, they may chdir (and, with
+    CAP_SYS_CHROOT, chroot) while one of its calls walks a name from there, and no stop says
+    so. None where kcmp(2) cannot tell (not in this kernel); processes rotrace may not compare
+    (another user's) are not among them. Whether any of them may chroot (or may not be
+    known)."""
+    if kernel.same_fs(pid, pid) is None:
+        return None, True
+    peers: list[int] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == pid:
+            continue
+        try:
+            tids = os.listdir(f"/proc/{name}/task")
+        except OSError:  # gone meanwhile
+            continue
+        if any(kernel.same_fs(pid, int(tid)) for tid in tids if tid.isdigit()):
+            peers.append(int(name))
+    return peers, any(_may_chroot(peer) for peer in peers)
+
+
+_CAP_SYS_CHROOT = 18
+
+
+def _may_chroot(pid: int) -> bool:
+    """Whether the process holds CAP_SYS_CHROOT (it cannot gain it by an exec while it shares
+    its fs_struct: the kernel gives a set-user-ID program no privilege then)."""
+    try:
+        return bool(int(procfs.status_fields(pid, b"CapEff")[b"CapEff"], 16) >> _CAP_SYS_CHROOT & 1)
+    except (KeyError, ValueError):
+        return True  # (gone, or not shown: it may)
+
+
+def _pids(pids: list[int]) -> str:
+    shown = ", ".join(str(p) for p in pids[:5]) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
+    return f"pid {shown}" if len(pids) == 1 else f"pids {shown}"
+
+
 def _ours_or_exited(tid: int) -> bool:
     """Whether a thread ptrace refused to seize (EPERM) is one rotrace traces already or one
     that has exited: a thread a seized thread made since /proc listed it is traced from its
@@ -214,6 +253,15 @@ def attach_process(
     # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
     tracer.dircache.close(shared_contexts=True)
     threads = _seize_threads(pid)
+    peers, may_chroot = _context_peers(pid)
+    if peers is None or peers:
+        tracer.context_shared(pid, root=may_chroot)
+        who = "processes rotrace cannot compare it with" if peers is None else _pids(peers)
+        tracer.warnings.append(
+            f"pid {pid} shares its working directory{' and root' if may_chroot else ''} with {who},"
+            " which rotrace does not trace (clone CLONE_FS, before it attached) and which may change it"
+            " with no call rotrace sees: its writes by a name walked from there are unresolved"
+        )
     if on_attached is not None:
         tracer.on_attached = functools.partial(on_attached, len(threads))
     tracer.started = True
