@@ -14,10 +14,10 @@ from pathlib import Path
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.explain import BY_ID, explain
 from rotrace.policy.allowlist import build_allowlist
-from rotrace.policy.mounts import plan_mounts
+from rotrace.policy.mounts import MountPlan, plan_mounts
 from rotrace.policy.verdict import Classifier, Verdict
 from rotrace.record import TraceHeader
-from tests.support.places import fixed_name_dir
+from tests.support.places import fixed_name_dir, srv_dir
 from tests.unit.factories import classify, event
 
 A, E, C = DirState.ABSENT, DirState.EMPTY, DirState.CONTENT
@@ -1313,15 +1313,41 @@ def test_a_setting_that_would_move_a_configuration_that_held_files_is_not_offere
 def test_matplotlibs_setting_keeps_reading_a_matplotlibrc_the_home_held() -> None:
     """MPLCONFIGDIR moves Matplotlib's configuration with its font cache: under the plan a
     matplotlibrc in ~/.config/matplotlib was ignored (figure.dpi 42 became 100). Where that
-    directory held files, the plan also sets MATPLOTLIBRC to it; where it held none, not."""
-    cache = "/home/u/.cache/matplotlib/fontlist-v390.json"
-    held = _plan(event(cache), states={"/home/u/.cache/matplotlib": C, "/home/u/.config/matplotlib": C},
-                 environment={"HOME": "/home/u"})  # fmt: skip
+    directory held a matplotlibrc alone, the plan also sets MATPLOTLIBRC to it; where it held
+    none, not. Where it held a style library (which only MPLCONFIGDIR names: `plt.style.use`
+    failed under the plan), or what it holds cannot be read, the setting is not offered, the
+    mkdir of ~/.cache on its way included, and a note says how to keep it (a writable copy:
+    Matplotlib drops a configuration directory it cannot write, as a read-only root makes it)."""
+    with srv_dir("rotrace-mpl-") as top:  # (a home in /tmp would be a scratch place, mounted whole)
+        _matplotlib_plans(top)
+
+
+def _matplotlib_plans(top: Path) -> None:
+    home = top / "home"
+    config = home / ".config" / "matplotlib"
+    config.mkdir(parents=True)
+    (config / "matplotlibrc").write_text("figure.dpi: 42\n")
+
+    def plan(states: dict[str, DirState], home: Path = home) -> MountPlan:
+        cache_dir = f"{home}/.cache/matplotlib"
+        made = (event(f"{home}/.cache", "mkdir", 0), event(cache_dir, "mkdir", 0), event(f"{cache_dir}/f"))
+        return _plan(*made, states={f"{home}": C, **states}, home=str(home), environment={"HOME": str(home)})
+
+    held = plan({str(config): C})
     assert held.env.get("MPLCONFIGDIR") == "/tmp/matplotlib", held
-    assert held.env.get("MATPLOTLIBRC") == "/home/u/.config/matplotlib", held
-    bare = _plan(event(cache), states={"/home/u/.cache/matplotlib": C, "/home/u/.config/matplotlib": A},
-                 environment={"HOME": "/home/u"})  # fmt: skip
+    assert held.env.get("MATPLOTLIBRC") == str(config), held
+    bare = plan({str(config): A})
     assert bare.env.get("MPLCONFIGDIR") == "/tmp/matplotlib" and "MATPLOTLIBRC" not in bare.env, bare
+    (config / "stylelib").mkdir()
+    (config / "stylelib" / "house.mplstyle").write_text("lines.linewidth: 5\n")
+    styles = plan({str(config): C})
+    assert "MPLCONFIGDIR" not in styles.env and "MATPLOTLIBRC" not in styles.env, styles
+    assert f"{home}/.cache" in styles.mounts, styles
+    (note,) = [n for n in styles.notes if "MPLCONFIGDIR=/tmp/matplotlib would move" in n]
+    assert f"cp -a {config} /tmp/matplotlib && export MPLCONFIGDIR=/tmp/matplotlib" in note, note
+    elsewhere = top / "traced-elsewhere"  # a trace planned on another machine: not here to read
+    unread = plan({f"{elsewhere}/.config/matplotlib": C}, home=elsewhere)
+    assert "MPLCONFIGDIR" not in unread.env and "MATPLOTLIBRC" not in unread.env, unread
 
 
 def test_data_the_command_keeps_renamed_to_a_name_it_freed_stays_its_data(tmp_path: Path) -> None:

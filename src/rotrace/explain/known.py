@@ -64,6 +64,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # settings that keep such a configuration read where it is when the setting moves the rest
     # (`{dir}`: the directory that holds it): MATPLOTLIBRC for matplotlibrc
     config_env: tuple[tuple[str, str], ...] = ()
+    # the entries of such a directory that `config_env` keeps read (matplotlibrc): where it holds
+    # any other (a style library), the setting would still hide it, and is not offered
+    config_files: tuple[str, ...] = ()
     # the place is in the home: what comes before the pattern's match is /root or /home/NAME (a
     # run's HOME elsewhere is read as /root): the same names elsewhere (huggingface_hub's
     # --local-dir keeps a .cache/huggingface of its own beside the files) are no place the
@@ -487,12 +490,17 @@ KNOWN: tuple[Known, ...] = (
         who="Matplotlib",
         why="Matplotlib writes its font cache under ~/.cache/matplotlib (or ~/.config/matplotlib)",
         fix="MPLCONFIGDIR=/tmp/matplotlib (on a writable tmpfs; with MATPLOTLIBRC=~/.config/matplotlib where a"
-        " matplotlibrc is there, which MPLCONFIGDIR would hide), or build the font cache at image build time",
+        " matplotlibrc is there, which MPLCONFIGDIR would hide; where a style library is there too, a writable"
+        " font cache directory instead), or build the font cache at image build time",
         path=r"/\.(cache|config)/matplotlib(/|$)",
         in_home=True,
         env=(("MPLCONFIGDIR", "/tmp/matplotlib"),),
         config_dirs=(".config/matplotlib",),  # matplotlibrc, stylelib
         config_env=(("MATPLOTLIBRC", "{dir}"),),  # the matplotlibrc in it
+        config_files=("matplotlibrc",),  # not stylelib/, which only MPLCONFIGDIR names
+        # where ~/.config/matplotlib is not writable, Matplotlib takes a temporary directory for
+        # its configuration too (and sets MPLCONFIGDIR to it): a style library is lost with it
+        needs_writable=True,
     ),
     Known(
         id="ipython",

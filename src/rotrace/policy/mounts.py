@@ -499,6 +499,16 @@ class _Planner:
                 return False
         return state == DirState.CONTENT
 
+    @staticmethod
+    def holds_only(directory: str, names: tuple[str, ...]) -> bool:
+        """Whether every entry `directory` holds is one of `names` (what a setting keeps read
+        where it is): not where it cannot be read (a trace planned on another machine)."""
+        try:
+            with os.scandir(directory) as entries:
+                return all(entry.name in names for entry in entries)
+        except OSError:
+            return False
+
     def forbidden(self, point: str) -> str | None:
         """Why an empty mount at `point` would break the app, or None if it would not (asked
         for every write: answered once per place, which may read the filesystem)."""
@@ -1221,6 +1231,8 @@ class MountPlanner:
             return planner.read_back is None or path in planner.read_back
         if question == "seeded":
             return planner.seeded(path)
+        if question.startswith("only "):
+            return planner.holds_only(path, tuple(question[len("only ") :].split("/")))
         if question == "reopened":
             return self._planner.made_files is not None and path in self._planner.made_files
         assert question == "kept"
@@ -1399,9 +1411,22 @@ class MountPlanner:
         setting, and every directory it made there has such writes (an empty one made for its
         own sake needs its parent writable)."""
         writers = self._under_created.get(path, set())
-        if not writers or None in writers or not all(self._heeded(k) for k in writers):
+        if not writers or None in writers or not all(self._setting_holds(k) for k in writers):
             return False
         return all(self._under_created.get(made) for made in self._made_under.get(path, ()))
+
+    def _setting_holds(self, known: Known | None) -> bool:
+        """The writer's setting is heeded and not refused for the configuration it would move
+        (`_by_setting`): the writes under a directory made on its way go elsewhere."""
+        return self._heeded(known) and (known is None or not self._config_refused(known))
+
+    def _config_refused(self, known: Known) -> bool:
+        """The writer's setting would move a configuration directory of its that held files,
+        and no setting keeps all it holds read where it is (`Known.config_env`, `config_files`)."""
+        held = self._held_config_dirs(known)
+        if not held:
+            return False
+        return not known.config_env or not all(self._holds_only(d, known.config_files) for d in held)
 
     def _created_above(self, directory: str) -> tuple[str, ...]:
         """The directories the command made among `directory` and those above it (asked for
@@ -1438,7 +1463,7 @@ class MountPlanner:
         if self._early is not None:  # more writes under it may come: if none yet, its own writer's?
             known = v.explanation
             guess = bool(writers) or (known is not None and bool(known.env))
-            heeded = self._heeded(known) and all(self._heeded(k) for k in writers)
+            heeded = self._setting_holds(known) and all(self._setting_holds(k) for k in writers)
             return self._noted("moved-place", path, guess and heeded and None not in writers)
         return self._moved_place(path)
 
@@ -1690,8 +1715,10 @@ class MountPlanner:
             return False
         held = self._held_config_dirs(known)
         # where a configuration directory held files, the settings that keep it read where it is
-        # (`Known.config_env`: MATPLOTLIBRC beside MPLCONFIGDIR), else the setting is not offered
-        kept = {name: value.replace("{dir}", held[0]) for name, value in known.config_env} if held else {}
+        # (`Known.config_env`: MATPLOTLIBRC beside MPLCONFIGDIR) where they keep all it holds
+        # (`Known.config_files`: not a style library), else the setting is not offered
+        keeps = () if not held or self._config_refused(known) else known.config_env
+        kept = {name: value.replace("{dir}", held[0]) for name, value in keeps}
         if not (held and kept) and self._moves_what_it_held(v, held):
             return False
         if self._read_offline(v):
@@ -1748,6 +1775,10 @@ class MountPlanner:
         top = writer_top(v, text_of(v.event.path))
         return top is not None and is_under(text_of(v.venv), top)
 
+    def _holds_only(self, directory: str, names: tuple[str, ...]) -> bool:
+        question = "only " + "/".join(names)
+        return self._noted(question, directory, self._planner.holds_only(directory, names))
+
     def _held_config_dirs(self, known: Known) -> list[str]:
         """Those of the writer's configuration directories in the home (`Known.config_dirs`)
         that held files before the run."""
@@ -1767,10 +1798,9 @@ class MountPlanner:
         known, tree = v.explanation, setting_top(v)
         if known is None:
             return False
-        for directory in held_config:
-            if directory != tree:
-                self._held_config[known] = directory
-                return True
+        for directory in held_config:  # (the one written in too: the setting moves it all the same)
+            self._held_config[known] = directory
+            return True
         if not known.config or tree is None:
             return False
         for directory in dict.fromkeys((tree, os.path.dirname(text_of(v.event.path)) or "/")):
