@@ -243,6 +243,7 @@ def run(
     loaded = load_policy(policy) if policy is not None else None
     if loaded is not None:
         from rotrace.escape import safe_text
+        from rotrace.pathnames import is_under
 
         given = _env_assignments(command)
         unset = {n: v for n, v in loaded.env.items() if given.get(n, os.environ.get(n)) != v}
@@ -250,8 +251,11 @@ def run(
             settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
             note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
             say(safe_text(note))
+        own_tmp = read_only and not keep_writes  # the sandbox's /tmp is the run's own tmpfs
         for name, value in sorted(loaded.env.items()):
             # a place a plan names for a container's own /tmp, met on a shared machine: another's
+            if own_tmp and is_under(value, "/tmp"):
+                continue
             if name not in unset and value.startswith("/") and _not_ours(value):
                 say(safe_text(
                     f"rotrace: note: the policy's {name}={value} is a directory another user owns here,"

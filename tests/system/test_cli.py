@@ -297,7 +297,8 @@ def test_a_word_for_the_export_names_the_command_that_writes_it(word: str) -> No
 def test_a_policy_setting_naming_another_users_directory_is_said() -> None:
     """A plan names places in a container's own /tmp (UV_CACHE_DIR=/tmp/uv-cache); replayed on a
     shared machine, another user's directory of that name made the command fail ("1 allowed
-    write denied") with nothing saying why."""
+    write denied") with nothing saying why. Under --read-only the sandbox's /tmp is the run's
+    own (a tmpfs): nothing to say there, but with --keep-writes (the host's /tmp bound)."""
     base = Path(tempfile.mkdtemp(prefix="rotrace-theirs-", dir="/var/tmp"))
     theirs = Path(tempfile.mkdtemp(prefix="rotrace-theirs-", dir="/tmp"))
     try:
@@ -308,9 +309,15 @@ def test_a_policy_setting_naming_another_users_directory_is_said() -> None:
         policy.write_text(f'version = 1\nallow = ["/tmp"]\n[env]\nUV_CACHE_DIR = "{theirs}"\n')
         nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NON_ROOT_PYTHON]
         env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": "/tmp", "UV_CACHE_DIR": str(theirs)}
-        for argv, said in (([*nobody, "-m", "rotrace"], True), ([PY, "-m", "rotrace"], False)):  # root's own
-            proc = subprocess.run([*argv, "run", "-q", "--policy", str(policy), "--", "true"], cwd=base,
-                                  env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        runs = (
+            ([*nobody, "-m", "rotrace"], [], True),
+            ([PY, "-m", "rotrace"], [], False),  # root's own
+            ([*nobody, "-m", "rotrace"], ["--read-only"], False),
+            ([*nobody, "-m", "rotrace"], ["--read-only", "--keep-writes"], True),
+        )
+        for argv, options, said in runs:
+            line = [*argv, "run", "-q", *options, "--policy", str(policy), "--", "true"]
+            proc = subprocess.run(line, cwd=base, env=env, capture_output=True, text=True, timeout=120)
             assert proc.returncode == 0, proc.stderr
             note = f"UV_CACHE_DIR={theirs} is a directory another user owns here"
             assert (note in proc.stderr) == said, proc
