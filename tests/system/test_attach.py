@@ -275,6 +275,53 @@ def test_attaching_to_a_process_whose_threads_come_and_go_is_never_refused(tmp_p
         churn.wait()
 
 
+LEADER_GONE = r"""
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+static void *work(void *unused) {
+    for (;;) {
+        int fd = open("out", O_WRONLY | O_CREAT, 0644);
+        if (fd >= 0) close(fd);
+        usleep(20000);
+    }
+    return unused;
+}
+int main(void) {  /* the main thread exits, the other goes on: the leader a zombie meanwhile */
+    pthread_t t;
+    pthread_create(&t, NULL, work, NULL);
+    pthread_exit(NULL);
+}
+"""
+
+
+@pytest.mark.needs("gcc")
+def test_a_process_whose_main_thread_exited_is_attached_by_its_other_threads(tmp_path: Path) -> None:
+    """pthread_exit in main: the leader is a zombie while the process runs (no cwd in /proc, and
+    ptrace refuses it): rotrace said there was no process to attach to."""
+    (tmp_path / "gone.c").write_text(LEADER_GONE)
+    exe = tmp_path / "gone"
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(exe), str(tmp_path / "gone.c")], check=True)
+    proc = subprocess.Popen([str(exe)], cwd=tmp_path)
+    try:
+        while not (tmp_path / "out").exists():
+            time.sleep(0.01)
+        rotrace, said = attached([*ROTRACE, "run", "-p", str(proc.pid), "--json", str(tmp_path / "t.json")])
+        (tmp_path / "out").unlink()
+        while not (tmp_path / "out").exists():  # written again, after the attach
+            time.sleep(0.01)
+        rotrace.send_signal(signal.SIGINT)
+        _, err = rotrace.communicate(timeout=30)
+        assert rotrace.returncode == 0, said + err
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any(e["path"] == str(tmp_path / "out") and e["op"] == "create" for e in trace["events"]), trace
+    assert not any("shares its" in w for w in trace["warnings"]), trace["warnings"]
+
+
 def test_attach_usage(tmp_path: Path) -> None:
     both = subprocess.run([*ROTRACE, "run", "-p", "1", "--", "true"], capture_output=True, text=True)
     assert both.returncode == 2 and "give no COMMAND" in both.stderr

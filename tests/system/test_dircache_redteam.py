@@ -169,24 +169,35 @@ def wait_on(n):
 def say(n):
     with open(f"{fifos}/{n}", "w") as f: f.write("x")
 os.chdir(a)
-pid = libc.syscall(56, 0x200 | 17, 0, 0, 0, 0)  # clone(CLONE_FS | SIGCHLD): a fork sharing cwd and root
+os.dup2(os.open(a, os.O_RDONLY | os.O_DIRECTORY), 100)  # a directory's descriptor
+shared = 0x400 if how == "dup2" else 0x200  # CLONE_FILES: the fd table; CLONE_FS: cwd and root
+pid = libc.syscall(56, shared | 17, 0, 0, 0, 0)  # clone(... | SIGCHLD): a fork sharing them
 if pid == 0:
     wait_on("peer-go")
-    os.chroot(b) if how == "chroot" else os.chdir(b)
+    if how == "dup2":
+        os.dup2(os.open(b, os.O_RDONLY | os.O_DIRECTORY), 100)
+    else:
+        os.chroot(b) if how == "chroot" else os.chdir(b)
     say("peer-done")
     os._exit(0)
-wait_on("main-go"); os.mkdir("x1" if how == "chdir" else a + "/x1"); say("main-ready")
-wait_on("main-go2"); os.mkdir("x2" if how == "chdir" else a + "/x2")
+def made(name):
+    if how == "dup2":
+        os.mkdir(name, dir_fd=100)
+    else:
+        os.mkdir(name if how == "chdir" else a + "/" + name)
+wait_on("main-go"); made("x1"); say("main-ready")
+wait_on("main-go2"); made("x2")
 os.waitpid(pid, 0)
 """
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the raw clone call is x86_64's")
-@pytest.mark.parametrize("how", ["chdir", "chroot"])
+@pytest.mark.parametrize("how", ["chdir", "chroot", "dup2"])
 def test_an_attached_process_whose_cwd_or_root_a_peer_it_shares_them_with_changes(
     tmp_path: Path, loop: str, how: str
 ) -> None:
-    """`rotrace run -p`: the process shares its cwd and root (clone CLONE_FS) with a peer made
+    """`rotrace run -p`: the process shares its cwd and root (clone CLONE_FS), or its fds
+    (CLONE_FILES: a dup2 over a directory's descriptor), with a peer made
     before rotrace attached, which rotrace does not trace; the peer's chdir or chroot changes
     where the process's next write lands, with no call of the process for rotrace to stop,
     and may do so while a call walks its name (the kernel's answer read at the exit is then
@@ -220,8 +231,8 @@ def test_an_attached_process_whose_cwd_or_root_a_peer_it_shares_them_with_change
     recorded = json.loads(trace.read_text())
     mkdirs = [e for e in recorded["events"] if e["op"] == "mkdir"]
     made = [e for e in mkdirs if os.path.basename(e["path"]) in ("x1", "x2")]
-    second = (b if how == "chdir" else b / str(a).lstrip("/")) / "x2"
+    second = (b if how in ("chdir", "dup2") else b / str(a).lstrip("/")) / "x2"
     assert second.is_dir() and (a / "x1").is_dir()
     assert len(made) == 2 and all(e["unresolved"] and not e["allowed"] for e in made), made
-    said = "working directory and root" if how == "chroot" else "working directory"
+    said = {"chroot": "working directory and root", "chdir": "working directory"}.get(how, "file descriptors")
     assert any(f"shares its {said}" in w for w in recorded["warnings"]), recorded["warnings"]

@@ -128,10 +128,18 @@ def _inherited(request: RunRequest) -> list[str]:
 
 
 def _cwd_of(pid: int) -> str:
+    """The process's cwd: its leader's, or where the leader has exited (pthread_exit: a zombie
+    while the other threads run), a thread's."""
     try:
-        return os.readlink(f"/proc/{pid}/cwd")
+        tids = [str(pid), *sorted(os.listdir(f"/proc/{pid}/task"))]
     except OSError:
-        raise BadInput(f"no process {pid} to attach to (or not yours to trace)") from None
+        tids = [str(pid)]
+    for tid in tids:
+        try:
+            return os.readlink(f"/proc/{pid}/task/{tid}/cwd")
+        except OSError:
+            continue
+    raise BadInput(f"no process {pid} to attach to (or not yours to trace)")
 
 
 def _writable_here(request: RunRequest) -> list[str]:

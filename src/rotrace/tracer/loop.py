@@ -388,14 +388,15 @@ class Tracer:
                 moves.root_at = self._ticks
                 moves.root_running += running
 
-    def context_shared(self, fs: int, root: bool) -> None:
-        """Attached: the cwd (and root, `root`) of the threads whose `fs` this is are shared with a
-        process rotrace does not trace, whose chdir (chroot) no stop reports: a change of them
-        is always running, and every write walked from there is unresolved (decode.py,
+    def context_shared(self, fs: int, *, cwd: bool = False, root: bool = False, fds: bool = False) -> None:
+        """Attached: the cwd, root or fds of the threads whose `fs` this is are shared with a
+        process rotrace does not trace, whose chdir, chroot or dup2 no stop reports: a change
+        of them is always running, and every write walked from there is unresolved (decode.py,
         `unplace_moved`). A fork's copy or an unshare's (a key of its own) is free of it."""
         moves = self._moves.get(fs) or self._moves.setdefault(fs, _Moves())
-        moves.cwd_running += 1
+        moves.cwd_running += cwd
         moves.root_running += root
+        moves.fds_running += fds
 
     def _moves_of(self, thread: _Thread, name: str) -> _Moves:
         if name == "pivot_root" or name in MOUNT_NAMES:  # every process's that were the old root;

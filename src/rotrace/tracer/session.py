@@ -179,14 +179,18 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
     return tuple(sorted(seized))
 
 
-def _context_peers(pid: int) -> tuple[list[int] | None, bool]:
-    """The processes, other than pid, that share its cwd and root (one fs_struct: clone
-    CLONE_FS), none of them traced: made before rotrace attached, they may chdir (and, with
-    CAP_SYS_CHROOT, chroot) while one of its calls walks a name from there, and no stop says
-    so. None where kcmp(2) cannot tell (not in this kernel); processes rotrace may not compare
-    (another user's) are not among them. Whether any of them may chroot (or may not be
-    known)."""
-    if kernel.same_fs(pid, pid) is None:
+def _context_peers(
+    pid: int, seized: int, same: Callable[[int, int], bool | None]
+) -> tuple[list[int] | None, bool]:
+    """The processes, other than pid, that share its cwd and root (`same`: kernel.same_fs, one
+    fs_struct: clone CLONE_FS) or its fd table (kernel.same_files, CLONE_FILES), none of them
+    traced: made before rotrace attached, they may chdir (and, with CAP_SYS_CHROOT, chroot), or
+    dup2 over a directory's descriptor, while one of its calls walks a name from there, and no
+    stop says so. None where kcmp(2) cannot tell (not in this kernel); processes rotrace may
+    not compare (another user's) are not among them. Whether any of them may chroot (or may
+    not be known). Compared with `seized`, a thread of pid's that rotrace seized (a leader that
+    exited while its threads run has neither, as no zombie has)."""
+    if same(seized, seized) is None:
         return None, True
     peers: list[int] = []
     for name in os.listdir("/proc"):
@@ -196,7 +200,7 @@ def _context_peers(pid: int) -> tuple[list[int] | None, bool]:
             tids = os.listdir(f"/proc/{name}/task")
         except OSError:  # gone meanwhile
             continue
-        if any(kernel.same_fs(pid, int(tid)) for tid in tids if tid.isdigit()):
+        if any(same(seized, int(tid)) for tid in tids if tid.isdigit()):
             peers.append(int(name))
     return peers, any(_may_chroot(peer) for peer in peers)
 
@@ -253,14 +257,23 @@ def attach_process(
     # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
     tracer.dircache.close(shared_contexts=True)
     threads = _seize_threads(pid)
-    peers, may_chroot = _context_peers(pid)
+    peers, may_chroot = _context_peers(pid, threads[0], kernel.same_fs)
     if peers is None or peers:
-        tracer.context_shared(pid, root=may_chroot)
+        tracer.context_shared(pid, cwd=True, root=may_chroot)
         who = "processes rotrace cannot compare it with" if peers is None else _pids(peers)
         tracer.warnings.append(
             f"pid {pid} shares its working directory{' and root' if may_chroot else ''} with {who},"
             " which rotrace does not trace (clone CLONE_FS, before it attached) and which may change it"
             " with no call rotrace sees: its writes by a name walked from there are unresolved"
+        )
+    holders, _ = _context_peers(pid, threads[0], kernel.same_files)
+    if holders is None or holders:
+        tracer.context_shared(pid, fds=True)
+        who = "processes rotrace cannot compare it with" if holders is None else _pids(holders)
+        tracer.warnings.append(
+            f"pid {pid} shares its file descriptors with {who}, which rotrace does not trace (clone"
+            " CLONE_FILES, before it attached) and which may replace one with no call rotrace sees: its"
+            " writes by a name walked from a directory's descriptor are unresolved"
         )
     if on_attached is not None:
         tracer.on_attached = functools.partial(on_attached, len(threads))
