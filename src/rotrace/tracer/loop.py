@@ -723,6 +723,8 @@ class Tracer:
             starting = tid == self.root and not self.started
             if sig in _STOP_SIGNALS and not first_stop and not starting:
                 kernel.listen(tid)  # group-stop: stay stopped, but traced
+                if self.detaching:  # asked meanwhile: an interrupt before the listen is not kept
+                    kernel.interrupt(tid)  # (it traps again, and is let go, still stopped)
             else:
                 self._resume(tid, thread)
         elif event == kernel.PTRACE_EVENT_EXEC:

@@ -253,47 +253,50 @@ def attach_process(
     except UnsupportedMachine as exc:
         raise TraceFailed(str(exc)) from None
     tracer = Tracer(machine, options, sink, on_process)
-    # a process already running may share its cwd and root (clone CLONE_FS) with one rotrace
-    # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
-    tracer.dircache.close(shared_contexts=True)
-    threads = _seize_threads(pid)
-    peers, may_chroot = _context_peers(pid, threads[0], kernel.same_fs)
-    if peers is None or peers:
-        tracer.context_shared(pid, cwd=True, root=may_chroot)
-        who = "processes rotrace cannot compare it with" if peers is None else _pids(peers)
-        tracer.warnings.append(
-            f"pid {pid} shares its working directory{' and root' if may_chroot else ''} with {who},"
-            " which rotrace does not trace (clone CLONE_FS, before it attached) and which may change it"
-            " with no call rotrace sees: its writes by a name walked from there are unresolved"
-        )
-    holders, _ = _context_peers(pid, threads[0], kernel.same_files)
-    if holders is None or holders:
-        tracer.context_shared(pid, fds=True)
-        who = "processes rotrace cannot compare it with" if holders is None else _pids(holders)
-        tracer.warnings.append(
-            f"pid {pid} shares its file descriptors with {who}, which rotrace does not trace (clone"
-            " CLONE_FILES, before it attached) and which may replace one with no call rotrace sees: its"
-            " writes by a name walked from a directory's descriptor are unresolved"
-        )
-    if on_attached is not None:
-        tracer.on_attached = functools.partial(on_attached, len(threads))
-    tracer.started = True
-    tracer.exe[pid] = readlink_exe(pid)
-    tracer.program_started(process_info(pid, tracer.exe[pid]))
-    tracer.warnings.append(
-        f"attached to pid {pid}: writes before rotrace attached, and those of children it had"
-        " already started, are not in this trace; every syscall stops (no seccomp filter)"
-    )
 
     def detach(_signum: int, _frame: object) -> None:
         tracer.request_detach()
 
+    # from before the seize: a signal while rotrace attaches lets the process go at once (its
+    # threads' first stops), where it would be lost, or end rotrace with them half seized
     previous = {sig: signal.signal(sig, detach) for sig in RELAYED}
     try:
-        tracer.loop(pid, threads)
-    except BaseException:
-        tracer.request_detach()
-        raise
+        # a process already running may share its cwd and root (clone CLONE_FS) with one rotrace
+        # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
+        tracer.dircache.close(shared_contexts=True)
+        threads = _seize_threads(pid)
+        peers, may_chroot = _context_peers(pid, threads[0], kernel.same_fs)
+        if peers is None or peers:
+            tracer.context_shared(pid, cwd=True, root=may_chroot)
+            who = "processes rotrace cannot compare it with" if peers is None else _pids(peers)
+            tracer.warnings.append(
+                f"pid {pid} shares its working directory{' and root' if may_chroot else ''} with {who},"
+                " which rotrace does not trace (clone CLONE_FS, before it attached) and which may change it"
+                " with no call rotrace sees: its writes by a name walked from there are unresolved"
+            )
+        holders, _ = _context_peers(pid, threads[0], kernel.same_files)
+        if holders is None or holders:
+            tracer.context_shared(pid, fds=True)
+            who = "processes rotrace cannot compare it with" if holders is None else _pids(holders)
+            tracer.warnings.append(
+                f"pid {pid} shares its file descriptors with {who}, which rotrace does not trace (clone"
+                " CLONE_FILES, before it attached) and which may replace one with no call rotrace sees: its"
+                " writes by a name walked from a directory's descriptor are unresolved"
+            )
+        if on_attached is not None:
+            tracer.on_attached = functools.partial(on_attached, len(threads))
+        tracer.started = True
+        tracer.exe[pid] = readlink_exe(pid)
+        tracer.program_started(process_info(pid, tracer.exe[pid]))
+        tracer.warnings.append(
+            f"attached to pid {pid}: writes before rotrace attached, and those of children it had"
+            " already started, are not in this trace; every syscall stops (no seccomp filter)"
+        )
+        try:
+            tracer.loop(pid, threads)
+        except BaseException:
+            tracer.request_detach()
+            raise
     finally:
         tracer.decoder.memory.close()
         tracer.dircache.close()
