@@ -157,6 +157,19 @@ SERVICE = textwrap.dedent("""
 """)
 
 
+def _attach(pid: int, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """`rotrace run -p PID --json t.json` in tmp_path, its stdout piped, once it is attached."""
+    argv = [sys.executable, "-m", "rotrace", "run", "-p", str(pid), "--json", "t.json"]
+    return attached(argv, cwd=tmp_path, stdout=subprocess.PIPE, env=_env(tmp_path))
+
+
+def _let_go(rotrace: subprocess.Popen[str], said: str) -> tuple[str, str]:
+    """^C to an attached rotrace: its stdout and its whole stderr."""
+    rotrace.send_signal(signal.SIGINT)
+    out, err = rotrace.communicate(timeout=30)
+    return out, said + err
+
+
 def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
     """`run -p PID`: the command is the process's own command line, read from /proc."""
     service = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path), f"--password={ARG_PASSWORD}",
@@ -164,13 +177,8 @@ def test_an_attached_process_command_line_is_masked(tmp_path: Path) -> None:
     try:
         while not (tmp_path / "tick").exists():
             time.sleep(0.01)
-        rotrace, said = attached(
-            [sys.executable, "-m", "rotrace", "run", "-p", str(service.pid), "--json", "t.json"],
-            cwd=tmp_path, stdout=subprocess.PIPE, env=_env(tmp_path),
-        )  # fmt: skip
-        rotrace.send_signal(signal.SIGINT)
-        out, err = rotrace.communicate(timeout=30)
-        err = said + err
+        rotrace, said = _attach(service.pid, tmp_path)
+        out, err = _let_go(rotrace, said)
     finally:
         service.kill()
         service.wait()
@@ -203,10 +211,7 @@ def test_an_attached_processs_own_secrets_are_masked_not_only_rotraces(tmp_path:
     try:
         while not (tmp_path / "ready").exists():
             time.sleep(0.01)
-        rotrace, said = attached(
-            [sys.executable, "-m", "rotrace", "run", "-p", str(service.pid), "--json", "t.json"],
-            cwd=tmp_path, stdout=subprocess.PIPE, env=_env(tmp_path),
-        )  # fmt: skip
+        rotrace, said = _attach(service.pid, tmp_path)
         (tmp_path / "go").touch()
         while not (tmp_path / "done").exists():
             time.sleep(0.01)
@@ -214,9 +219,7 @@ def test_an_attached_processs_own_secrets_are_masked_not_only_rotraces(tmp_path:
         while not _checkpoint_written(tmp_path / "t.json"):
             time.sleep(0.05)
         assert secret not in (tmp_path / "t.json").read_text()
-        rotrace.send_signal(signal.SIGINT)
-        out, err = rotrace.communicate(timeout=30)
-        err = said + err
+        out, err = _let_go(rotrace, said)
     finally:
         service.kill()
         service.wait()
