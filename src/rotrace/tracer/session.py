@@ -179,30 +179,28 @@ def _seize_threads(pid: int) -> tuple[int, ...]:
     return tuple(sorted(seized))
 
 
-def _context_peers(
-    pid: int, seized: int, same: Callable[[int, int], bool | None]
-) -> tuple[list[int] | None, bool]:
-    """The processes, other than pid, that share its cwd and root (`same`: kernel.same_fs, one
-    fs_struct: clone CLONE_FS) or its fd table (kernel.same_files, CLONE_FILES), none of them
-    traced: made before rotrace attached, they may chdir (and, with CAP_SYS_CHROOT, chroot), or
-    dup2 over a directory's descriptor, while one of its calls walks a name from there, and no
-    stop says so. None where kcmp(2) cannot tell (not in this kernel); processes rotrace may
-    not compare (another user's) are not among them. Whether any of them may chroot (or may
-    not be known). Compared with `seized`, a thread of pid's that rotrace seized (a leader that
-    exited while its threads run has neither, as no zombie has)."""
-    if same(seized, seized) is None:
-        return None, True
-    peers: list[int] = []
+def _context_peers(pid: int, seized: int) -> tuple[list[int] | None, list[int] | None]:
+    """The processes, other than pid, that share its cwd and root (one fs_struct: clone
+    CLONE_FS), and those that share its fd table (CLONE_FILES), none of them traced: made
+    before rotrace attached, they may chdir (and, with CAP_SYS_CHROOT, chroot), or dup2 over a
+    directory's descriptor, while one of its calls walks a name from there, and no stop says
+    so. One look at /proc for both; None where kcmp(2) cannot tell (not in this kernel);
+    processes rotrace may not compare (another user's) are not among them. Compared with
+    `seized`, a thread of pid's that rotrace seized (a leader that exited while its threads
+    run has neither, as no zombie has)."""
+    kinds = (kernel.same_fs, kernel.same_files)
+    found: list[list[int] | None] = [None if same(seized, seized) is None else [] for same in kinds]
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == pid:
             continue
         try:
-            tids = os.listdir(f"/proc/{name}/task")
+            tids = [int(tid) for tid in os.listdir(f"/proc/{name}/task") if tid.isdigit()]
         except OSError:  # gone meanwhile
             continue
-        if any(same(seized, int(tid)) for tid in tids if tid.isdigit()):
-            peers.append(int(name))
-    return peers, any(_may_chroot(peer) for peer in peers)
+        for same, peers in zip(kinds, found, strict=True):
+            if peers is not None and any(same(seized, tid) for tid in tids):
+                peers.append(int(name))
+    return found[0], found[1]
 
 
 _CAP_SYS_CHROOT = 18
@@ -265,7 +263,8 @@ def attach_process(
         # does not trace, whose chdir or chroot no stop reports: every path is placed by the kernel
         tracer.dircache.close(shared_contexts=True)
         threads = _seize_threads(pid)
-        peers, may_chroot = _context_peers(pid, threads[0], kernel.same_fs)
+        peers, holders = _context_peers(pid, threads[0])
+        may_chroot = peers is None or any(_may_chroot(peer) for peer in peers)
         if peers is None or peers:
             tracer.context_shared(pid, cwd=True, root=may_chroot)
             who = "processes rotrace cannot compare it with" if peers is None else _pids(peers)
@@ -274,7 +273,6 @@ def attach_process(
                 " which rotrace does not trace (clone CLONE_FS, before it attached) and which may change it"
                 " with no call rotrace sees: its writes by a name walked from there are unresolved"
             )
-        holders, _ = _context_peers(pid, threads[0], kernel.same_files)
         if holders is None or holders:
             tracer.context_shared(pid, fds=True)
             who = "processes rotrace cannot compare it with" if holders is None else _pids(holders)
