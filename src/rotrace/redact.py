@@ -42,7 +42,7 @@ MIN_KNOWN = 8  # shorter values of secret variables are not masked wherever they
 
 # -- names that say secret -----------------------------------------------------------------------
 
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_WORD = Lazy(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _STRONG = ("passw", "passphrase", "secret", "credential")  # in any word of the name
 _LAST = frozenset({
     "pass", "auth", "authorization", "bearer", "cookie", "cookies", "creds", "otp", "apikey", "accesskey",
@@ -62,7 +62,7 @@ _PW_ENDS = ("pwd", "pw")
 _NOT_PW = frozenset({"pwd", "oldpwd"})
 # An option's last word that says how its value is written (--private-key-hex, --token-b64):
 # the name before it says what the value is
-_OPTION_FORMAT = re.compile(r"(?P<head>.*[A-Za-z0-9])[-_.](?P<form>[A-Za-z0-9]+)")
+_OPTION_FORMAT = Lazy(r"(?P<head>.*[A-Za-z0-9])[-_.](?P<form>[A-Za-z0-9]+)")
 # A variable's last word that ends in "pass" (SSHPASS, sshpass -e's; DBPASS), but not these words
 _PASS_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "keepass", "askpass"})
 # Variables whose names do not say so: a personal access token (GH_PAT), Docker's credentials,
@@ -74,7 +74,7 @@ _NOT_SECRET_VARIABLES = frozenset({"desktop_session"})
 # `?session=` too, but not --session NAME (tmux's, a shell's)
 _SESSION_IDS = ("sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid")
 # Terraform's TF_TOKEN_<host> (the host's dots as underscores, in any case)
-_TOKEN_PREFIX = re.compile(r"[A-Z][A-Z0-9]*_TOKEN_")
+_TOKEN_PREFIX = Lazy(r"[A-Z][A-Z0-9]*_TOKEN_")
 # --api-key KEY, but --private-key FILE, --client-key FILE, --sort-key N
 _KEY_KINDS = frozenset({"api", "access", "secret", "auth", "master", "license", "encryption", "session",
                         "account", "subscription", "shared", "application", "functions", "private",
@@ -92,11 +92,11 @@ _NOT_SECRET = frozenset({
 _FORMATS = frozenset({"json", "b64", "base64", "pem", "der", "hex", "yaml", "yml", "txt", "raw", "value",
                       "data", "content", "contents", "str", "string", "text", "encoded", "asc", "gpg",
                       "gz", "gzip", "enc", "key64"})  # fmt: skip
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = Lazy(r"[A-Za-z_][A-Za-z0-9_]*")
 # names whose words say otherwise: SonarQube's login is its token
 _SECRET_NAMES = frozenset({"sonar.login", "-dsonar.login"})
 _NOT_OPTION = frozenset({"no", "ask", "prompt", "always", "force"})  # --no-password, --always-auth: flags
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_ENV_NAME = Lazy(r"[A-Z_][A-Z0-9_]*")
 
 
 def _words(name: str) -> list[str]:
@@ -195,14 +195,14 @@ _VALUE = (
 )
 # name=: query parameters, form fields, assignments, --name=value, -Dname=value; the value is
 # read only after a secret name (--index-url=https://h/?token=x: a pair in a pair's value)
-_PAIR = re.compile(r"(?<![\w.\]])(?P<name>[A-Za-z_](?:[\w.-]|\[\d{1,6}\]){0,63})=")
+_PAIR = Lazy(r"(?<![\w.\]])(?P<name>[A-Za-z_](?:[\w.-]|\[\d{1,6}\]){0,63})=")
 _PAIR_VALUE = Lazy(_VALUE.format(r"[^\s&#,;'\"]+"))
 # a password's bare value runs to a blank or a comma (libpq's `password=ab;cd`: the `;` is the
 # password's too; mount options' `password=x,uid=1000` end at the comma)
 _PASSWORD_VALUE = Lazy(_VALUE.format(r"[^\s,'\"]+"))
 # name = "value" in a script: spaces around `=`, a subscript (os.environ["TOKEN"] = "x"), Ruby's
 # `:name => "x"`, PowerShell's `$env:NAME = "x"`; only a quoted or bracketed value (`x = y` is code)
-_ASSIGN = re.compile(
+_ASSIGN = Lazy(
     r"(?<![\w.-])(?P<name>[A-Za-z_][\w.-]{0,63})(?:[\"']\])?[ \t]*(?:=>|:=|=)(?![=>~])\s{0,64}"
     r"(?=[fFrRbBuU]{0,2}[\"'`(\[{])"
 )
@@ -211,7 +211,7 @@ _SCHEMES = (
     r"splunk|geniekey|sso-key|hmac|key|sharedaccesssignature"
 )
 # Name: value, "name": "value": headers (curl -H, git -c http.extraHeader=...), JSON, YAML
-_HEADER = re.compile(
+_HEADER = Lazy(
     r"(?:(?<![\w-])|(?<=^-H))(?P<q>[\"']?)(?P<name>[A-Za-z][\w-]{0,63})(?P=q)[ \t]{0,16}:\s{0,16}"
     rf"(?:(?i:{_SCHEMES})[ \t]{{1,16}})?"
 )
@@ -222,7 +222,7 @@ _COOKIES_END = Lazy(r"[\n\"']")
 _HEADER_VALUE = Lazy(_VALUE.format(r"[^\s'\",;@]+"))
 # tokens whose form says what they are, anywhere (after a separator too: x-ghp_..., key-AKIA...,
 # a name=TOKEN or TOKEN_SUFFIX); the prefix is kept
-_TOKEN = re.compile(
+_TOKEN = Lazy(
     r"(?<![A-Za-z0-9])(?:"
     r"(?P<a>gh[pousr]_|npm_)[A-Za-z0-9]{36}|(?P<b>hf_)[A-Za-z0-9]{30,}|(?P<c>github_pat_)[A-Za-z0-9_]{22,}"
     r"|(?P<d>glpat-|gl(?:dt|rt|ptt|soat)-|dckr_pat_)[A-Za-z0-9_-]{20,}|(?P<e>xox[abposr]-)[A-Za-z0-9-]{10,}"
@@ -243,7 +243,7 @@ _TOKEN = re.compile(
 )
 # URLs whose path is the credential (anyone holding one posts as its owner): Slack and Discord
 # webhooks, Teams incoming webhooks, a Telegram bot's API; the part after the prefix is masked
-_SECRET_PATH = re.compile(
+_SECRET_PATH = Lazy(
     r"(?:(?P<a>hooks\.slack\.com/(?:services|workflows|triggers)/)"
     r"|(?P<b>(?:discord|discordapp)\.com/api/webhooks/)"
     r"|(?P<c>\.webhook\.office\.com/webhookb2/)"
@@ -253,12 +253,25 @@ _SECRET_PATH = re.compile(
 # a private key in PEM form (OpenSSH, PKCS#1, PKCS#8, encrypted or not): what follows this line,
 # up to its END line (or the end of the value: a key cut short is still a key)
 _PEM_BEGIN = Lazy(r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----")
-# without one of these, no form applies (most arguments: paths, words)
-_HINT = re.compile(
-    r"[@=:]|gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
+# without one of these, no token of a well-known form is there (_TOKEN: a `PATH`'s `:` is no reason
+# to look for one)
+_TOKEN_PREFIXES = (
+    r"gh[pousr]_|github_pat_|gl[a-z]+-|npm_|hf_|dckr_|xox|[sr]k[-_]|pypi-|AIza|AKIA|ASIA|eyJ|ya29"
     r"|hv[sbr]\.|whsec_|SG\.|xapp-|AGE-SECRET|shp|do[opr]_v1_|0x[0-9a-fA-F]{64}|GOCSPX-|key-"
     r"|dapi|AT[AC]TT3|tskey-|GR1348941|rubygems_"
-    r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
+)
+_TOKEN_HINT = Lazy(_TOKEN_PREFIXES)
+# the hosts of the URLs whose path is the credential (_SECRET_PATH)
+_SECRET_HOSTS = (
+    "hooks.slack.com/",
+    "discord.com/",
+    "discordapp.com/",
+    ".webhook.office.com/",
+    "api.telegram.org/",
+)
+# without one of these, no form applies (most arguments: paths, words)
+_HINT = re.compile(
+    r"[@=:]|" + _TOKEN_PREFIXES + r"|PRIVATE KEY|%[0-9A-Fa-f]{2}|%u[0-9A-Fa-f]{4}|\\u[0-9A-Fa-f]{4}|&amp;"
 )
 # what stands encoded for one character: %XX, %uXXXX, a JSON or JavaScript \uXXXX, \/, \" or \\,
 # HTML's &amp;
@@ -330,9 +343,10 @@ def _form_spans(text: str, depth: int = 0) -> Iterable[tuple[int, int]]:
                         end = next((m2.start() for m2 in _COOKIES_END.finditer(text, span[0])), len(text))
                         covered = max(covered, end)
                     yield span[0], covered
-    for m in _TOKEN.finditer(text):
-        yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
-    if "/" in text:
+    if _TOKEN_HINT.search(text):
+        for m in _TOKEN.finditer(text):
+            yield m.end(m.lastindex or 0), m.end()  # the prefix says what it was
+    if any(host in text for host in _SECRET_HOSTS):
         for m in _SECRET_PATH.finditer(text):
             yield m.end(m.lastindex or 0), m.end()
     if "PRIVATE KEY" in text:
@@ -510,8 +524,8 @@ _PROGRAMS: dict[str, _Program] = {
     **dict.fromkeys(("smbclient", "rpcclient", "smbcacls", "smbget", "net"), _Program({"-U": _USERPERCENT,
                     "--user": _USERPERCENT})),
 }  # fmt: skip
-_OPTION = re.compile(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
-_ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
+_OPTION = Lazy(r"(?P<option>--?[A-Za-z][\w.-]*)(?:=(?P<value>.*))?", re.DOTALL)
+_ASSIGNMENT = Lazy(r"(?P<name>[A-Za-z_][\w.]*)=(?P<value>.+)", re.DOTALL)
 _CLUSTER = Lazy(r"-[A-Za-z0-9#]{2,}")
 _LOOKS_LIKE_OPTION = Lazy(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]", re.DOTALL)
 _SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n", "`"})
@@ -834,7 +848,7 @@ def _script_spans(text: str, depth: int = 3) -> Iterable[tuple[int, int]]:
 
 # The rest of a string literal of a script (Python, JSON, JavaScript...) after its opening
 # quote, on one line; what may stand between two items of a list of them (a string prefix: f"x")
-_REST = {q: re.compile(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
+_REST = {q: Lazy(rf"(?:[^{q}\\\n]|\\.)*+{q}") for q in "\"'"}
 _QUOTE = Lazy("[\"'`]")
 # (a program apart from its arguments: spawn("curl", ["-u", x]), ["curl"] + ["-u", x])
 _ITEMS = Lazy(r"\s*+(?:[\])]\s*+)?[,+]\s*+(?:(?:#|//)[^\n]*+\n\s*+)*+(?:[\[(]\s*+)?[fFrRbBuU]{0,2}")
