@@ -423,7 +423,18 @@ _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdic
     help="Write paths under HOST (where the trace was taken: a CI checkout) as under IMAGE (where the "
     "export runs: the image's /app); the longest HOST wins. Repeatable.",
 )
-def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> int:
+@click.option(
+    "--persistent",
+    "persistent",
+    multiple=True,
+    metavar="PATH",
+    help="Data written under PATH must survive a restart: a claim (k8s) or named volume there, not an "
+    "emptyDir or tmpfs (a relative PATH is read against the traced directory; an image's path under a "
+    "--map IMAGE works too). Repeatable.",
+)
+def allowlist(
+    trace: str, fmt: str, container: str, maps: tuple[str, ...], persistent: tuple[str, ...]
+) -> int:
     """Print the smallest allowlist that makes TRACE clean: mounts, never over a venv.
 
     \b
@@ -452,7 +463,7 @@ def allowlist(trace: str, fmt: str, container: str, maps: tuple[str, ...]) -> in
         raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
     from rotrace.export.mapping import parse_map
 
-    return make_allowlist(trace, fmt, container, [parse_map(m) for m in maps])
+    return make_allowlist(trace, fmt, container, [parse_map(m) for m in maps], persistent)
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -671,7 +682,18 @@ def kube_record(
     metavar="HOST=IMAGE",
     help="Write paths under HOST (a trace taken outside the image) as under IMAGE. Repeatable.",
 )
-def kube_harden(manifest: str, trace: str, containers: tuple[str, ...], maps: tuple[str, ...]) -> int:
+@click.option(
+    "--persistent",
+    "persistent",
+    multiple=True,
+    metavar="PATH",
+    help="Data written under PATH must survive a restart: a claim (k8s) or named volume there, not an "
+    "emptyDir or tmpfs (a relative PATH is read against the traced directory; an image's path under a "
+    "--map IMAGE works too). Repeatable.",
+)
+def kube_harden(
+    manifest: str, trace: str, containers: tuple[str, ...], maps: tuple[str, ...], persistent: tuple[str, ...]
+) -> int:
     """The manifest with what a read-only root needs for the traced writes, to stdout:
     readOnlyRootFilesystem, emptyDir volumes and mounts (a claim where data must survive a
     restart), the settings that avoid writes; a comment on each volume says who wrote there.
@@ -683,7 +705,7 @@ def kube_harden(manifest: str, trace: str, containers: tuple[str, ...], maps: tu
     for m in containers:
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", m):
             raise click.BadParameter("must be an RFC 1123 label (a-z, 0-9, '-')", param_hint="--container")
-    hardened = harden(_read_manifest(manifest), trace, containers, [parse_map(m) for m in maps])
+    hardened = harden(_read_manifest(manifest), trace, containers, [parse_map(m) for m in maps], persistent)
     sys.stdout.write(hardened.text)
     sys.stdout.flush()
     for note in hardened.notes:

@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rotrace.errors import BadInput, BadOption
@@ -366,11 +366,19 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
         publish_policy(policy, breaches, unused, sys.stderr if view.stdout_taken else sys.stdout)
 
 
-def allowlist(trace: str, fmt: str, container: str, maps: list[tuple[str, str]] | None = None) -> int:
+def allowlist(
+    trace: str,
+    fmt: str,
+    container: str,
+    maps: list[tuple[str, str]] | None = None,
+    persistent: Sequence[str] = (),
+) -> int:
     """`rotrace allowlist`: the mount plan of a saved trace, in one consumer's format, its
-    paths as the machine it is for names them (`maps`: HOST -> IMAGE prefixes)."""
+    paths as the machine it is for names them (`maps`: HOST -> IMAGE prefixes); `persistent`:
+    places the user says keep data (--persistent)."""
     header, verdicts = _read_checked(trace)
     pipeline = Pipeline.of(header)
+    pipeline.keep(persistent, header.cwd, maps or ())
     for verdict in verdicts:
         pipeline.add(verdict)
     return export(header, pipeline.mount_plan(verdicts, header), fmt, container, verdicts, maps or ())

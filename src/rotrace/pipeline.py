@@ -233,6 +233,14 @@ class Pipeline:
         pipeline.know_run(header)
         return pipeline
 
+    def keep(self, places: Iterable[str], cwd: str | None, maps: Iterable[tuple[str, str]] = ()) -> None:
+        """`--persistent PATH`s (`allowlist`, `kube harden`): what the user says must survive a
+        restart, as the trace names it (export/mapping.py's given_places); each the plan does not
+        keep is said."""
+        from rotrace.export.mapping import given_places
+
+        self.planner.know_persistent(given_places(places, cwd, maps), asked=True)
+
     # Verdicts are placed this many verdicts after they are learnt: by then the directories a
     # failed write was missing (makedirs tries the whole path, then makes the ones above it)
     # and those a write went on to make are known.

@@ -315,3 +315,23 @@ def test_a_name_left_out_of_a_line_of_flags_is_said_for_what_it_holds(fmt: str, 
     path, rendered = _render(fmt, os.fsencode(name))
     (note,) = [n for n in rendered.notes if n.startswith(safe_text(path) + ": ")]
     assert f"holds {why}" in note and "left out" in note, note
+
+
+def test_persistent_places_are_named_as_the_trace_names_them() -> None:
+    """--persistent PATH: relative to the traced directory, an image's path as its host's, the
+    longest IMAGE winning; what is no path is a usage error."""
+    from rotrace.errors import BadOption
+    from rotrace.export.mapping import given_places
+
+    maps = [("/srv/ci/app", "/app"), ("/srv/ci/data", "/app/data")]
+    places = ["uploads", "/app/media/x", "/app/data/db", "/var/lib/app", "../up"]
+    assert given_places(places, "/srv/ci/app", maps) == [
+        "/srv/ci/app/uploads",
+        "/srv/ci/app/media/x",
+        "/srv/ci/data/db",
+        "/var/lib/app",
+        "/srv/ci/up",
+    ]
+    for bad, cwd in (("", "/srv"), ("a\0b", "/srv"), ("rel", None)):
+        with pytest.raises(BadOption):
+            given_places([bad], cwd, maps)

@@ -604,3 +604,18 @@ def test_settings_are_strings_to_kubernetes_yaml_1_1_reader(tmp_path: Path) -> N
     env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {n: env.get(n) for n in settings} == settings, hardened.text
     assert yaml_document({"a": "y", "b": "N", "c": "yes", "d": "you"}) == "a: 'y'\nb: 'N'\nc: 'yes'\nd: you\n"
+
+
+@pytest.mark.parametrize("quoted", ['"off"', "'off'", "off"])
+def test_a_setting_the_manifest_has_already_keeps_its_line(tmp_path: Path, quoted: str) -> None:
+    """The plan sets PIP_NO_CACHE_DIR=off, which the manifest sets already: its line is kept as
+    written (harden had rewritten `value: "off"` as `value: 'off'`); where it is a YAML 1.1
+    boolean (plain `off`), it is not the string the plan needs, and is quoted."""
+    settings = {"PIP_NO_CACHE_DIR": "off"}
+    pip = ProcessInfo(1, 0, 0, b"/usr/bin/pip", ("pip",))
+    line = f"        - name: PIP_NO_CACHE_DIR\n          value: {quoted}\n"
+    mine = DEPLOYMENT.replace("        - name: MODE\n", line + "        - name: MODE\n")
+    assert line in mine
+    hardened = harden(Manifest(mine), _merged(tmp_path, environment=settings, processes=[pip]), (), [])
+    assert (line in hardened.text) == (quoted != "off"), hardened.text
+    assert not any("PIP_NO_CACHE_DIR set to" in n for n in hardened.notes), hardened.notes

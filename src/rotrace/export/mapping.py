@@ -23,6 +23,20 @@ def parse_map(value: str) -> tuple[str, str]:
     return os.path.normpath("/" + host.lstrip("/")), os.path.normpath("/" + image.lstrip("/"))
 
 
+def given_places(values: Iterable[str], cwd: str | None, maps: Iterable[tuple[str, str]]) -> list[str]:
+    """`--persistent PATH`s as the trace names them: a relative PATH is read against the traced
+    working directory, an image's path (under a --map IMAGE) as its HOST's."""
+    where = PathMap(maps)
+    places = []
+    for value in values:
+        if not value or "\0" in value or (not value.startswith("/") and not cwd):
+            raise BadOption(
+                f"--persistent {value!r}: expected a path (absolute, or relative to the traced directory)"
+            )
+        places.append(where.host(os.path.normpath(os.path.join(cwd or "/", value))))
+    return places
+
+
 class PathMap:
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         self.pairs = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)  # longest first
@@ -32,6 +46,14 @@ class PathMap:
             if is_under(path, host):
                 rest = path[len(host) :].lstrip("/")
                 return os.path.join(image, rest) if rest else image
+        return path
+
+    def host(self, path: str) -> str:
+        """`path` as the trace names it: under an IMAGE, written under its HOST."""
+        for host, image in sorted(self.pairs, key=lambda pair: len(pair[1]), reverse=True):
+            if is_under(path, image):
+                rest = path[len(image) :].lstrip("/")
+                return os.path.join(host, rest) if rest else host
         return path
 
     def plan(self, plan: MountPlan) -> MountPlan:

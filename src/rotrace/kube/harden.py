@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -77,13 +78,16 @@ class _Planned(NamedTuple):
     unmet: list[str]  # places the command checked it may write (W_OK) that no mount can make writable
 
 
-def _writers(trace: str, maps: list[tuple[str, str]], container: str) -> _Planned:
-    """The plan of `trace`, as harden applies it."""
+def _writers(
+    trace: str, maps: list[tuple[str, str]], container: str, persistent: Sequence[str] = ()
+) -> _Planned:
+    """The plan of `trace`, as harden applies it (`persistent`: --persistent's places)."""
     import yaml
 
     header, saved = read_trace(trace)
     verdicts = Rechecked(saved, saved_classifier(header, Allowlist(header.allowlist)))
     pipeline = Pipeline.of(header)
+    pipeline.keep(persistent, header.cwd, maps)
     for verdict in verdicts:
         pipeline.add(verdict)
     points: dict[str, Writers] = {}
@@ -269,6 +273,13 @@ def _in_flow(workload: Workload, container: Any) -> bool:
     return any(getattr(node, "fa", None) is not None and node.fa.flow_style() for node in (listed, container))
 
 
+def _quoted(value: object) -> bool:
+    """A scalar the manifest wrote in quotes (ruamel.yaml keeps which): a string to any reader."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+    return isinstance(value, (DoubleQuotedScalarString, SingleQuotedScalarString))
+
+
 def _set_env(
     workload: Workload, container: Any, settings: list[Any], added: list[str], notes: list[str]
 ) -> None:
@@ -284,6 +295,9 @@ def _set_env(
             continue
         same = [e for e in env if isinstance(e, dict) and e.get("name") == name] if env else []
         if same:
+            had = same[0].get("value")
+            if had == value and "valueFrom" not in same[0] and (_quoted(had) or not yaml11_typed(value)):
+                continue  # already so: the manifest's line as it was written (its quotes)
             if same[0].get("value") != value:
                 was = redact_text(str(same[0].get("value")))  # the manifest's value may hold a secret
                 notes.append(f"{workload.describe()}: env {name} set to {value} (was {was}) to avoid writes")
@@ -294,12 +308,18 @@ def _set_env(
             env = container.get("env")
 
 
-def harden(manifest: Manifest, trace: str, names: tuple[str, ...], maps: list[tuple[str, str]]) -> Hardened:
+def harden(
+    manifest: Manifest,
+    trace: str,
+    names: tuple[str, ...],
+    maps: list[tuple[str, str]],
+    persistent: Sequence[str] = (),
+) -> Hardened:
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
     fragment, notes, blocked, incomplete, writers, runs, seeded, written, unmet = _writers(
-        trace, maps, container_name
+        trace, maps, container_name, persistent
     )
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
     unchecked: set[str] = set()  # checked places (W_OK) a container of the manifest does not mount writable

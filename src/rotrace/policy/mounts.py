@@ -765,6 +765,20 @@ class _Planner:
         if runs and (directory in self.read_by or len(self.read_by) < _CREATED_FILES):
             self.read_by.setdefault(directory, set()).update(runs)
 
+    def reads_own_in(self, point: str) -> bool:
+        """A run read files back in a directory it made at or below `point` (recorded with
+        --all-opens): nothing was there before the run, so it read what it wrote (uploads served
+        again, a build's outputs), which a mount that starts empty loses on a restart."""
+        for read in self.read_in:
+            directory = read
+            while is_under(directory, point):
+                if self.made(directory) or self.made_in.get(directory):
+                    return True
+                if directory == point:
+                    break
+                directory = os.path.dirname(directory)
+        return False
+
     def earlier_runs_left(self, point: str) -> bool:
         """A merged trace's directory some runs made that others found holding files (what the
         runs before them left there), kept by no volume: a restart loses what it holds."""
@@ -1080,6 +1094,7 @@ class MountPlanner:
         # the policy's persistent places (know_persistent), deepest first: the run's, kept when
         # the placements are made again (`unplace`)
         self._given: list[str] = []
+        self._asked = False
         self._reset()
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
@@ -1857,7 +1872,7 @@ class MountPlanner:
                 self._early.full()
         return found
 
-    def know_persistent(self, places: Iterable[str]) -> None:
+    def know_persistent(self, places: Iterable[str], asked: bool = False) -> None:
         """The policy's persistent places that it allows (the caller's to tell): mounts it has
         decided on, which keep what is written there. A write below one is on it, whatever the
         place below held before the run (`--read-only` starts the mount with a copy of what it
@@ -1866,6 +1881,7 @@ class MountPlanner:
         there would hide them, or make the system writable, whatever the policy says."""
         given = {normal(p) for p in places if p.startswith("/")}
         self._given = sorted(given, key=len, reverse=True)
+        self._asked = asked  # --persistent: each place the plan does not keep is said
 
     def _given_fits(self, place: str) -> bool:
         planner = self._planner
@@ -2278,6 +2294,30 @@ class MountPlanner:
                 " outputs, a cache), and the plan mounts it empty: a restart loses them; if the app reads"
                 " them back, list it under `persistent` (a trace made with --all-opens records the reads,"
                 " and the plan then keeps them)"
+            )
+        own = {
+            m
+            for m in mounts
+            if m not in SCRATCH
+            and m not in self._persistent
+            and m not in lost
+            and not planner.in_cache_home(m, itself=True)
+            and planner.reads_own_in(m)
+        }
+        for place in sorted(self._given) if self._asked else ():
+            if place not in self._persistent:
+                notes.append(
+                    f"--persistent {place}: no write of the trace lands there, the plan mounts nothing"
+                    if self._given_fits(place)
+                    else f"--persistent {place}: a volume there would hide the system, the application or a"
+                    " virtual environment: the plan does not mount it"
+                )
+        for point in outermost(own):
+            notes.append(
+                f"{point}: the command made it and read back files it had written there (uploads served"
+                " again, a build's outputs), and the plan mounts it empty (a tmpfs, an emptyDir): a"
+                f" restart loses them; where they must last, give `--persistent {point}` (a claim, a"
+                " named volume) or list it under `persistent` in the policy"
             )
         for known, count in sorted(self._unheeded.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env)
