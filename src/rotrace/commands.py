@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rotrace.errors import BadInput, BadOption
 from rotrace.escape import safe_text
-from rotrace.explain import Known
+from rotrace.explain.known import sets
 from rotrace.gate_inputs import BASELINE_ADVICE, POLICY_ADVICE, TRACE_ADVICE, Input, InputGuard, InputSet
 from rotrace.output import TraceOutput
 from rotrace.pathnames import is_under, normal, program_name
@@ -238,7 +238,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
                 # breach: the setting did not reach its writer, tox's tests)
                 result.avoided[", ".join(f"{name}={value}" for name, value in settings)] += 1
                 continue
-            setting = _avoiding(known, loaded.env, header.environment)
+            setting = known.avoided(loaded.env, header.environment) if known is not None else None
             setting = setting or next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
             if setting is None and e.op == "mkdir":  # a directory made on the way to a place it moves
                 setting = ways.get(os.fsdecode(e.path))
@@ -275,23 +275,6 @@ def _addable(loaded: Policy, wanted: list[str]) -> bool:
     return any(policy_entry(e)[1] not in present for e in wanted)
 
 
-_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})  # what uv takes for true
-
-
-def _sets(environment: dict[str, str], name: str, value: str) -> bool:
-    had = environment.get(name)
-    return had is not None and (had == value or (value == "true" and had.strip().lower() in _TRUE))
-
-
-def _avoiding(known: Known | None, policy: dict[str, str], run: dict[str, str]) -> str | None:
-    """The policy's setting that avoids a known writer's writes (`Known.avoided_by`: `uv run`'s
-    sync, with UV_NO_SYNC), which the run did not have: "NAME=value" as the policy sets it."""
-    for name, value in known.avoided_by if known is not None else ():
-        if _sets(policy, name, value) and not _sets(run, name, value):
-            return f"{name}={policy[name]}"
-    return None
-
-
 def _ways_to(verdicts: Iterable[Verdict], policy: dict[str, str], run: dict[str, str]) -> dict[str, str]:
     """The directories above each write a known writer's setting moves (the policy sets it, the
     run had it not): a makedirs on its way (~/.local, ~/.local/share for Jupyter's data
@@ -302,7 +285,7 @@ def _ways_to(verdicts: Iterable[Verdict], policy: dict[str, str], run: dict[str,
         known = v.explanation
         if not v.violation or known is None or not known.env:
             continue
-        if all(_sets(policy, name, value) and not _sets(run, name, value) for name, value in known.env):
+        if all(sets(policy, name, value) and not sets(run, name, value) for name, value in known.env):
             setting = ", ".join(f"{name}={value}" for name, value in known.env)
             path = os.fsdecode(v.event.path)
             while (up := os.path.dirname(path)) not in (path, "/"):

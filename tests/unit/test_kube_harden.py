@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import os
 import re
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -619,3 +620,34 @@ def test_a_setting_the_manifest_has_already_keeps_its_line(tmp_path: Path, quote
     hardened = harden(Manifest(mine), _merged(tmp_path, environment=settings, processes=[pip]), (), [])
     assert (line in hardened.text) == (quoted != "off"), hardened.text
     assert not any("PIP_NO_CACHE_DIR set to" in n for n in hardened.notes), hardened.notes
+
+
+@pytest.mark.parametrize(
+    ("value", "avoided"), [("'1'", True), ('"true"', True), ('"false"', False), (None, False)]
+)
+def test_a_venv_write_the_manifests_setting_avoids_is_no_refusal(
+    tmp_path: Path, request: pytest.FixtureRequest, value: str | None, avoided: bool
+) -> None:
+    """`uv run` locked the environment (.venv/.lock) in runs recorded without UV_NO_SYNC: no mount
+    can fix it. A manifest that sets UV_NO_SYNC (what the refusal's fix says) avoids the write:
+    harden said "fix: set UV_NO_SYNC=true" all the same and exited 1. Now it says the manifest
+    avoids it and to record again; a manifest without it (or set false) is still refused."""
+    import tempfile
+
+    app = Path(tempfile.mkdtemp(prefix="rotrace-uv-app-", dir="/var/tmp"))  # outside /tmp, allowed
+    request.addfinalizer(lambda: shutil.rmtree(app))
+    venv = app / ".venv"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    verdicts = classify(event(str(venv / ".lock"), exe=b"/usr/local/bin/uv"))
+    header = TraceHeader(["uv", "run", "app"], str(app), 0, allowlist=["/tmp"], labels={"container": "web"})
+    trace = tmp_path / "t.json"
+    trace.write_text(written_trace(header, verdicts))
+    setting = "" if value is None else f"        - name: UV_NO_SYNC\n          value: {value}\n"
+    mine = DEPLOYMENT.replace("        - name: MODE\n", setting + "        - name: MODE\n")
+    hardened = harden(Manifest(mine), str(trace), (), [])
+    said = [n for n in hardened.notes if "which avoids these writes" in n]
+    refused = [n for n in hardened.notes if "cannot be made writable by a mount" in n]
+    got = (hardened.status, bool(said), bool(refused))
+    assert got == (0 if avoided else 1, avoided, not avoided), hardened.notes
+    assert not avoided or f"{venv}: the manifest sets UV_NO_SYNC=" in said[0]

@@ -71,6 +71,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     # `rotrace kube`: manifests, beside the commands, above the pipeline
     "rotrace.kube": {
+        "rotrace.explain",
         "rotrace.pipeline",
         "rotrace.policy",
         "rotrace.export",

@@ -109,6 +109,15 @@ class Known:  # and hashing by identity keeps the report's counters cheap
         fix is the user's own change (install at build time...)."""
         return "a setting" if self.env else "a build step" if self.build else None
 
+    def avoided(self, environment: Mapping[str, str], run: Mapping[str, str]) -> str | None:
+        """The setting of `environment` (a policy's [env], a manifest's container) that avoids
+        these writes (`avoided_by`: `uv run`'s sync, with UV_NO_SYNC) and that the traced `run`
+        did not have: "NAME=value" as `environment` sets it."""
+        for name, value in self.avoided_by:
+            if sets(environment, name, value) and not sets(run, name, value):
+                return f"{name}={environment[name]}"
+        return None
+
     def fits(self, exe: str, in_venv: bool, cmdline: str) -> bool:
         """The writer's conditions: its program, its command line, inside a venv or not."""
         if self.in_venv is not None and self.in_venv != in_venv:
@@ -116,6 +125,15 @@ class Known:  # and hashing by identity keeps the report's counters cheap
         if self.exe is not None and not _regex(self.exe).fullmatch(exe):
             return False
         return self.cmd is None or _regex(self.cmd).search(cmdline) is not None
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})  # what uv takes for true
+
+
+def sets(environment: Mapping[str, str], name: str, value: str) -> bool:
+    """`environment` sets `name` to `value` (for "true", any value uv takes for true)."""
+    had = environment.get(name)
+    return had is not None and (had == value or (value == "true" and had.strip().lower() in _TRUE))
 
 
 _HOMES = r"(?:/root|/home/[^/]+)"  # the homes a known writer's place in ~ is read in

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from rotrace.errors import EXIT_OK, EXIT_VIOLATIONS, BadInput
 from rotrace.escape import safe_text
+from rotrace.explain import Known
 from rotrace.export.formats import seed_command, yaml11_typed, yaml_document
 from rotrace.export.mapping import PathMap
 from rotrace.kube.manifest import (
@@ -76,6 +77,8 @@ class _Planned(NamedTuple):
     seeded: set[str]  # persistent mounts that must start with what their directory held
     written: set[str]  # directories written where the plan mounts
     unmet: list[str]  # places the command checked it may write (W_OK) that no mount can make writable
+    # blocked places whose every write a known writer made that a setting avoids (UV_NO_SYNC)
+    avoidable: dict[str, tuple[Known, ...]]
 
 
 def _writers(
@@ -129,6 +132,13 @@ def _writers(
                 merged.runs |= writers.runs
         by_mount[mapped] = merged
     blocked = {where(b.point): b.describe() for b in plan.blocked}
+    avoidable = {
+        where(b.point): tuple(b.explanations)
+        for b in plan.blocked
+        if b.explanations
+        and all(k.avoided_by for k in b.explanations)
+        and sum(b.explanations.values()) >= b.count
+    }
     return _Planned(
         fragment,
         rendered.notes,
@@ -139,6 +149,7 @@ def _writers(
         {where(p) for p in plan.seeded},
         written,
         [where(p) for p in plan.unmet],
+        avoidable,
     )
 
 
@@ -318,10 +329,11 @@ def harden(
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, blocked, incomplete, writers, runs, seeded, written, unmet = _writers(
+    fragment, notes, blocked, incomplete, writers, runs, seeded, written, unmet, avoidable = _writers(
         trace, maps, container_name, persistent
     )
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
+    avoided: set[str] = set()  # blocked places whose writes a setting of the manifest avoids
     unchecked: set[str] = set()  # checked places (W_OK) a container of the manifest does not mount writable
     read_only: set[str] = set()  # places written that the manifest mounts read-only
     spec = fragment["spec"]
@@ -383,8 +395,23 @@ def harden(
             if at is not None and at in unwritable and directory not in read_only:
                 cannot_write(directory, at)
         left_out = []
+        given = {
+            e["name"]: e["value"]
+            for e in containers(container, "env")
+            if isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str)
+        }
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
             at = on_mount(point)
+            settings = [k.avoided(given, header.environment) for k in avoidable.get(point, ())]
+            if at is None and settings and all(settings):
+                avoided.add(point)
+                how = ", ".join(sorted({str(s) for s in settings}))
+                notes.append(
+                    f"{workload.describe()}: {point}: the manifest sets {how}, which avoids these writes; the"
+                    " runs were recorded without it: record the app again as the manifest runs it, to see"
+                    " that it does"
+                )
+                continue
             if at is None:
                 unmounted.add(point)
                 left_out.append(point)
@@ -477,7 +504,7 @@ def harden(
     for claim in claims:
         if claim not in declared:
             text += ("" if text.endswith("\n") else "\n") + _claim(claim)
-    covered = {blocked[p] for p in blocked if p not in unmounted}
+    covered = {blocked[p] for p in blocked if p not in unmounted or p in avoided}
     notes = [n for n in notes if n not in covered]
     refused = incomplete or bool(unmounted) or bool(read_only) or bool(unchecked)
     return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)
