@@ -281,6 +281,50 @@ def test_a_container_without_command_and_no_known_image_is_one_clear_line(tmp_pa
     assert proc.stderr.count("\n") == 1 and "--entrypoint" in proc.stderr
 
 
+@pytest.mark.parametrize("image", ["--conmon=./hack.sh", "--root=/tmp/x", "-x", "a b", "img\nx", ""])
+def test_an_image_that_is_no_reference_is_never_given_to_the_runtime(tmp_path: Path, image: str) -> None:
+    """A manifest's image is handed to `podman image inspect`: `--conmon=./hack.sh` made podman
+    run hack.sh (as whoever records). An image that is no reference is one clear line (exit 3),
+    and the runtime never sees it: a podman on PATH that records its arguments is not run."""
+    import os
+    import stat
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    called = tmp_path / "called"
+    for tool in ("podman", "docker"):
+        (tools / tool).write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {called}\nexit 125\n')
+        (tools / tool).chmod(stat.S_IRWXU)
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(POD.replace("localhost/app:1", json.dumps(image)))
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+    proc = rotrace_cli("kube", "record", str(manifest), env=env)
+    assert (proc.returncode, proc.stdout, proc.stderr.count("\n")) == (3, "", 1), proc.stderr
+    assert "is no image reference" in proc.stderr, proc.stderr
+    assert not called.exists(), called.read_text()
+
+
+def test_the_runtime_reads_an_image_after_the_end_of_its_options(tmp_path: Path) -> None:
+    """`podman image inspect -- IMAGE`: whatever the image, never an option of the tool's."""
+    import os
+    import stat
+
+    from rotrace.kube.record import image_config
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    called = tmp_path / "called"
+    (tools / "podman").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {called}\nexit 125\n')
+    (tools / "podman").chmod(stat.S_IRWXU)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = str(tools)
+    try:
+        assert image_config("localhost/app:1") is None
+    finally:
+        os.environ["PATH"] = old
+    assert called.read_text() == "image inspect -- localhost/app:1\n"
+
+
 @pytest.mark.parametrize(
     "text",
     [

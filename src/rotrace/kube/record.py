@@ -40,6 +40,7 @@ from rotrace.kube.manifest import (
     sequence,
     writable_mounts,
 )
+from rotrace.patterns import Lazy
 from rotrace.policy.allowlist import escape_glob
 
 TOOL_VOLUME = "rotrace"
@@ -142,6 +143,11 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:g}"
 
 
+# an image reference as Kubernetes and the runtimes read it: [host[:port]/]name[:tag][@digest],
+# printable, never an option (`-...`)
+_IMAGE = Lazy(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,4095}")
+
+
 def image_config(image: str) -> tuple[list[str], list[str]] | None:
     """The image's ENTRYPOINT and CMD from a local `podman image inspect` or `docker image
     inspect`; None when neither has it."""
@@ -150,9 +156,10 @@ def image_config(image: str) -> tuple[list[str], list[str]] | None:
         if path is None:
             continue
         try:
-            proc = subprocess.run(
-                [path, "image", "inspect", image], capture_output=True, text=True, timeout=60, check=False
-            )
+            # `--`: a manifest's image starting with `-` is no option of the tool's
+            # (`--conmon=PROGRAM` would have podman run PROGRAM)
+            argv = [path, "image", "inspect", "--", image]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
             config = json.loads(proc.stdout)[0]["Config"] if proc.returncode == 0 else None
         except (OSError, subprocess.TimeoutExpired, ValueError, LookupError, TypeError, RecursionError):
             config = None
@@ -179,6 +186,8 @@ def _original_command(
     if options.entrypoint is not None:
         entrypoint = options.entrypoint
     else:
+        if isinstance(image, str) and not _IMAGE.fullmatch(image):
+            raise BadInput(f"{where}: its image {image!r} is no image reference")
         found = inspect(image) if isinstance(image, str) else None
         if found is None:
             raise BadInput(
