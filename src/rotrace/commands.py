@@ -254,7 +254,11 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     # empty mount would hide it); never a venv, a system directory or above the application
     held = [b.point for b in plan.blocked if b.kind == "held"]
     places_to_allow = [*plan.mounts, *plan.persistent, *held]
-    mounts = [m for m in places_to_allow if any(is_under(p, m) for _, p in outside)]
+    mounts = [
+        m
+        for m in places_to_allow
+        if any(is_under(p, m) for _, p in outside) and not policyfile.never_granted(m)
+    ]
     mounts = list(dict.fromkeys(mounts))
     result.wanted = [policyfile.project_entry(m, project) for m in mounts]
     result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent or m in held]

@@ -203,6 +203,30 @@ def test_update_keeps_a_directory_that_held_files_persistent(tmp_path: Path) -> 
     assert loaded.allow == ["uploads"] and loaded.places(app) == [f"{app}/uploads"], policy.read_text()
 
 
+def test_update_never_grants_a_system_tree_or_a_homes_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trace that wrote /etc/cron.d, /etc/sudoers.d, /usr/local/bin and ~/.ssh (a root
+    `pip install`, a compromised app): `check --update` added each to `allow` (then granted by
+    `run --enforce --policy`). They stay violations, with their fix; the app's own place and a
+    root home's cache are added."""
+    from rotrace.commands import check
+    from rotrace.policy.allowlist import load_policy
+
+    app = "/srv/app-updated"
+    paths = ["/etc/cron.d/job", "/etc/sudoers.d/x", "/usr/local/bin/tool", "/root/.ssh/authorized_keys",
+             "/home/u/.gnupg/x", f"{app}/out/report.txt", "/root/.myapp/state.json"]  # fmt: skip
+    header = TraceHeader(["python3", "app.py"], app, 0, environment={"HOME": "/root"})
+    (tmp_path / "t.json").write_text(written_trace(header, classify(*(event(p) for p in paths))))
+    policy = tmp_path / "rotrace.toml"
+    policy.write_text("version = 1\nallow = []\n")
+    status = check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True), update=True)
+    loaded = load_policy(str(policy))
+    assert status == 1 and loaded.allow == ["/root/.myapp", "out"], policy.read_text()
+    err = capsys.readouterr().err
+    assert all(p in err for p in ("/etc/cron.d", "/etc/sudoers.d", "/usr/local/bin", "/root/.ssh")), err
+
+
 @pytest.mark.parametrize("how", ["create", "rename", "delete", "symlink", "moved-away-and-back"])
 def test_a_policy_the_traced_command_wrote_gates_nothing(
     tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]

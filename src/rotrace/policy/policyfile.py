@@ -51,6 +51,25 @@ def find_policy(start: str) -> str | None:
         directory = parent
 
 
+# What `check --update` never grants by itself, whatever a trace shows written there: the
+# system's programs, libraries and configuration (/etc/cron.d, /etc/sudoers.d, /usr/local/bin),
+# the kernel's files, the mail and job spools, and the keys kept in a home (~/.ssh, ~/.gnupg): a
+# write there stays a violation with its fix, for a person to decide.
+_SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc",
+                 "/sys", "/dev", "/var/spool", "/var/mail", "/var/lib/dpkg", "/var/lib/apt")  # fmt: skip
+_HOME_KEYS = frozenset({".ssh", ".gnupg", ".pki", ".aws", ".kube", ".docker"})
+
+
+def never_granted(place: str) -> bool:
+    """`place` (absolute) is in a system tree or a home's keys (_SYSTEM_TREES, _HOME_KEYS)."""
+    path = os.path.normpath(place)
+    if any(path == tree or path.startswith(tree + "/") for tree in _SYSTEM_TREES):
+        return True
+    parts = path.split("/")
+    home = 2 if parts[1:2] == ["root"] else 3 if parts[1:2] == ["home"] else None  # /root/X, /home/U/X
+    return home is not None and len(parts) > home and parts[home] in _HOME_KEYS
+
+
 def project_entry(path: str, project: str | None) -> str:
     """An allow entry for the directory `path`, relative when it is the project directory or
     below it (a committed policy names the project as the project, not as the machine that
