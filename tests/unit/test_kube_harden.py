@@ -651,3 +651,29 @@ def test_a_venv_write_the_manifests_setting_avoids_is_no_refusal(
     got = (hardened.status, bool(said), bool(refused))
     assert got == (0 if avoided else 1, avoided, not avoided), hardened.notes
     assert not avoided or f"{venv}: the manifest sets UV_NO_SYNC=" in said[0]
+
+
+def test_a_setting_named_twice_in_the_manifest_is_set_where_kubernetes_reads_it(tmp_path: Path) -> None:
+    """Of two `env` entries of one name, Kubernetes takes the last: harden set the plan's value
+    in the first, and the Pod ran with the old one."""
+    settings = {"PIP_NO_CACHE_DIR": "off"}
+    pip = ProcessInfo(1, 0, 0, b"/usr/bin/pip", ("pip",))
+    twice = "        - name: PIP_NO_CACHE_DIR\n          value: 'on'\n" * 2
+    mine = DEPLOYMENT.replace("        - name: MODE\n", twice + "        - name: MODE\n")
+    hardened = harden(Manifest(mine), _merged(tmp_path, environment=settings, processes=[pip]), (), [])
+    env = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["value"] for e in env if e["name"] == "PIP_NO_CACHE_DIR"][-1] == "off", hardened.text
+
+
+def test_the_workloads_of_a_list_are_hardened(tmp_path: Path) -> None:
+    """`kubectl get deploy -o yaml` writes a `kind: List`: its items were left as they were, with
+    exit 0 and nothing said. Its workload is hardened in place, the other items kept."""
+    items = textwrap.indent(DEPLOYMENT.split("---\n")[0].replace("# the shop\n", ""), "  ")
+    listed = "apiVersion: v1\nkind: List\nitems:\n- " + items.lstrip() + "- {apiVersion: v1, kind: Service}\n"
+    hardened = harden(Manifest(listed), _merged(tmp_path), (), [])
+    (listing, *_) = _docs(hardened.text)
+    deployment, service = listing["items"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"] == {
+        "readOnlyRootFilesystem": True
+    }, hardened.text
+    assert service == {"apiVersion": "v1", "kind": "Service"}

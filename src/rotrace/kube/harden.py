@@ -306,14 +306,15 @@ def _set_env(
             continue
         same = [e for e in env if isinstance(e, dict) and e.get("name") == name] if env else []
         if same:
-            had = same[0].get("value")
-            if had == value and "valueFrom" not in same[0] and (_quoted(had) or not yaml11_typed(value)):
+            last = same[-1]  # of two entries of one name, Kubernetes takes the last
+            had = last.get("value")
+            if had == value and "valueFrom" not in last and (_quoted(had) or not yaml11_typed(value)):
                 continue  # already so: the manifest's line as it was written (its quotes)
-            if same[0].get("value") != value:
-                was = redact_text(str(same[0].get("value")))  # the manifest's value may hold a secret
+            if last.get("value") != value:
+                was = redact_text(str(last.get("value")))  # the manifest's value may hold a secret
                 notes.append(f"{workload.describe()}: env {name} set to {value} (was {was}) to avoid writes")
-            same[0]["value"] = value
-            same[0].pop("valueFrom", None)
+            last["value"] = value
+            last.pop("valueFrom", None)
         else:
             append(container, "env", mapping(name=name, value=value))
             env = container.get("env")

@@ -181,6 +181,25 @@ def _indentation(text: str) -> tuple[int, int, int]:
     return mapping, offset + 2, offset
 
 
+def _workload(data: Any) -> Iterator[Workload]:
+    """The workload `data` is, if it is one of the kinds with a pod spec."""
+    if not isinstance(data, dict):
+        return
+    kind = data.get("kind")
+    path = POD_SPEC_PATHS.get(kind) if isinstance(kind, str) else None
+    if path is None:
+        return
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    spec: Any = data
+    for key in path:
+        spec = spec.get(key) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        raise BadInput(f"{safe_text(f'{kind} {name}')}: no pod spec at {'.'.join(path)}")
+    _check_pod_spec(f"{kind} {name}", spec, data)
+    yield Workload(str(kind), str(name), spec, data)
+
+
 class Document:
     """One document of the file: its text, and its data once asked for."""
 
@@ -217,22 +236,17 @@ class Document:
         return self._data
 
     def workloads(self) -> Iterator[Workload]:
+        """The document's workload, or those among its `items` (a `kind: List`, or a
+        `DeploymentList`: what `kubectl get -o yaml` writes)."""
         data = self.data
         if not isinstance(data, dict):
             return
         kind = data.get("kind")
-        path = POD_SPEC_PATHS.get(kind) if isinstance(kind, str) else None
-        if path is None:
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list):
+            for item in data["items"]:
+                yield from _workload(item)
             return
-        metadata = data.get("metadata")
-        name = metadata.get("name") if isinstance(metadata, dict) else None
-        spec: Any = data
-        for key in path:
-            spec = spec.get(key) if isinstance(spec, dict) else None
-        if not isinstance(spec, dict):
-            raise BadInput(f"{safe_text(f'{kind} {name}')}: no pod spec at {'.'.join(path)}")
-        _check_pod_spec(f"{kind} {name}", spec, data)
-        yield Workload(str(kind), str(name), spec, data)
+        yield from _workload(data)
 
     def dump(self) -> str:
         if not self.changed:
