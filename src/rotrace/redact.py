@@ -29,7 +29,7 @@ Pure: no rotrace imports; the callers decide where (tracefile.TraceHeader, envir
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -939,17 +939,48 @@ def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
+class KnownSecrets:
+    """Where the values known to be secret are in a text: leftmost first, the longest of those
+    starting there, then on after it (an alternation's finditer, longest first). A few are one
+    alternation; past `alternation` of them, each is found by its first MIN_KNOWN characters in a dict
+    and compared whole, in one pass over the text: an alternation of thousands (a hostile trace's
+    environment) is tried one by one at each character, and the time grew with their number."""
+
+    def __init__(self, secrets: Iterable[str], alternation: int = 64) -> None:
+        usable = sorted({s for s in secrets if len(s) >= MIN_KNOWN and s != REDACTED}, key=len, reverse=True)
+        few = len(usable) <= alternation
+        self._pattern = re.compile("|".join(map(re.escape, usable))) if few else None
+        self._by_head: dict[str, list[str]] = {}
+        if self._pattern is None:
+            for secret in usable:  # longest first, in each list too
+                self._by_head.setdefault(secret[:MIN_KNOWN], []).append(secret)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        if self._pattern is not None:
+            yield from (m.span() for m in self._pattern.finditer(text))
+            return
+        heads, at, last = self._by_head, 0, len(text) - MIN_KNOWN
+        while at <= last:
+            starting = heads.get(text[at : at + MIN_KNOWN], ())
+            found = next((s for s in starting if text.startswith(s, at)), None)
+            if found is None:
+                at += 1
+            else:
+                yield at, at + len(found)
+                at += len(found)
+
+
 @lru_cache(maxsize=8)
-def _known_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
-    usable = sorted((s for s in secrets if len(s) >= MIN_KNOWN and s != REDACTED), key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, usable))) if usable else None
+def _known_secrets(secrets: frozenset[str]) -> KnownSecrets | None:
+    usable = [s for s in secrets if len(s) >= MIN_KNOWN and s != REDACTED]
+    return KnownSecrets(usable) if usable else None
 
 
 class Redactor:
     """Masks secrets by their form, and `secrets` (values known to be secret) wherever they are."""
 
     def __init__(self, secrets: Collection[str] = ()) -> None:
-        self._known = _known_pattern(frozenset(secrets))
+        self._known = _known_secrets(frozenset(secrets))
         self._argvs: dict[tuple[str, ...], list[str]] = {}  # a build runs the same command often
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
@@ -965,9 +996,9 @@ class Redactor:
         if _FILE_FORM_HINT.search(text):
             spans += _file_form_spans(text)
         if self._known is not None:
-            spans += (m.span() for m in self._known.finditer(text))
+            spans += self._known.spans(text)
             for form, where in _decodings(text):  # a known secret encoded: %2F for its slash...
-                spans += ((where[m.start()], where[m.end()]) for m in self._known.finditer(form))
+                spans += ((where[start], where[end]) for start, end in self._known.spans(form))
         return spans
 
     def text(self, text: str) -> str:
