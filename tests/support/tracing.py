@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -102,25 +103,41 @@ def by_syscall(events: list[FileEvent], name: str) -> list[FileEvent]:
 NON_ROOT_PYTHON = "/usr/bin/python3"
 
 
+def _runtime_imports() -> list[str]:
+    """The top-level names rotrace and what it depends on at run time import (its metadata's
+    requirements, followed; not its extras): a list kept by hand missed tomlkit."""
+    from importlib import metadata
+
+    def key(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    tops: dict[str, list[str]] = {}
+    for top, dists in metadata.packages_distributions().items():
+        for dist in dists:
+            tops.setdefault(key(dist), []).append(top)
+    names, seen, todo = [], set(), ["rotrace"]
+    while todo:
+        dist = key(todo.pop())
+        if dist in seen:
+            continue
+        seen.add(dist)
+        names += tops.get(dist, [])
+        for requirement in metadata.requires(dist) or []:
+            if "extra ==" not in requirement:
+                todo.append(re.match(r"[A-Za-z0-9._-]+", requirement).group())  # type: ignore[union-attr]
+    return sorted(set(names))
+
+
 def portable_site(dest: Path) -> Path:
     """rotrace and its dependencies, copied where an unprivileged user can import them."""
-    for name in (
-        "rotrace",
-        "ptrace",
-        "rich",
-        "click",
-        "markdown_it",
-        "mdurl",
-        "pygments",
-        "wcmatch",
-        "bracex",
-        "yaml",
-        "tomli_w",
-        "ruamel",  # ruamel.yaml: kube's manifests
-    ):
+    for name in _runtime_imports():
         spec = importlib.util.find_spec(name)
-        assert spec and spec.submodule_search_locations
-        shutil.copytree(next(iter(spec.submodule_search_locations)), dest / name)
+        assert spec is not None, name
+        if spec.submodule_search_locations:
+            shutil.copytree(next(iter(spec.submodule_search_locations)), dest / name, dirs_exist_ok=True)
+        elif spec.origin and os.path.isfile(spec.origin):  # a module of one file (an extension's too)
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(spec.origin, dest / os.path.basename(spec.origin))
     for path in [dest, *dest.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
     return dest
