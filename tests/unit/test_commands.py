@@ -215,14 +215,15 @@ def test_update_never_grants_a_system_tree_or_a_homes_keys(
 
     app = "/srv/app-updated"
     paths = ["/etc/cron.d/job", "/etc/sudoers.d/x", "/usr/local/bin/tool", "/root/.ssh/authorized_keys",
-             "/home/u/.gnupg/x", f"{app}/out/report.txt", "/root/.myapp/state.json"]  # fmt: skip
+             "/home/u/.gnupg/x", f"{app}/out/report.txt", "/root/.myapp/state.json",
+             "/usr/src/other/out/x"]  # fmt: skip
     header = TraceHeader(["python3", "app.py"], app, 0, environment={"HOME": "/root"})
     (tmp_path / "t.json").write_text(written_trace(header, classify(*(event(p) for p in paths))))
     policy = tmp_path / "rotrace.toml"
     policy.write_text("version = 1\nallow = []\n")
     status = check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True), update=True)
     loaded = load_policy(str(policy))
-    assert status == 1 and loaded.allow == ["/root/.myapp", "out"], policy.read_text()
+    assert status == 1 and loaded.allow == ["/root/.myapp", "/usr/src/other/out", "out"], policy.read_text()
     err = capsys.readouterr().err
     assert all(p in err for p in ("/etc/cron.d", "/etc/sudoers.d", "/usr/local/bin", "/root/.ssh")), err
 

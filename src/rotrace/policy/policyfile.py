@@ -58,12 +58,18 @@ def find_policy(start: str) -> str | None:
 _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc",
                  "/sys", "/dev", "/var/spool", "/var/mail", "/var/lib/dpkg", "/var/lib/apt")  # fmt: skip
 _HOME_KEYS = frozenset({".ssh", ".gnupg", ".pki", ".aws", ".kube", ".docker"})
+# sources, not programs: an image's `WORKDIR /usr/src/app` is the application's tree
+_SOURCE_TREES = ("/usr/src", "/usr/local/src")
+
+
+def _under(path: str, trees: tuple[str, ...]) -> bool:
+    return any(path == tree or path.startswith(tree + "/") for tree in trees)
 
 
 def never_granted(place: str) -> bool:
     """`place` (absolute) is in a system tree or a home's keys (_SYSTEM_TREES, _HOME_KEYS)."""
-    path = os.path.normpath(place)
-    if any(path == tree or path.startswith(tree + "/") for tree in _SYSTEM_TREES):
+    path = "/" + os.path.normpath(place).lstrip("/")  # `//etc` is /etc
+    if _under(path, _SYSTEM_TREES) and not _under(path, _SOURCE_TREES):
         return True
     parts = path.split("/")
     home = 2 if parts[1:2] == ["root"] else 3 if parts[1:2] == ["home"] else None  # /root/X, /home/U/X
