@@ -40,17 +40,18 @@ NAME_END = f"(?={_ENDS})"
 
 # The 8 characters Python's tempfile draws (a-z, 0-9, `_`) after its prefix (`tmp`, the
 # caller's: `pytest-cache-files-`, or none) and before its suffix (`.whl`): 8 such characters,
-# alone or after a `-` or `.`, with a letter and a digit or `_` among them, and not letters
-# then digits (`python39`, a version's name), nor a Python dunder (`__init__.cpython-311.pyc`):
-# `site-packages` and `__pycache__` stay.
+# alone or after a `-` or `.`, with a letter and a digit or `_` among them, nor a Python dunder
+# (`__init__.cpython-311.pyc`): `site-packages` and `__pycache__` stay. Alone, not letters then
+# digits (`python39`, a version's name) nor snake_case; after a prefix, any draw
+# (`pytest-cache-files-uxbllgw2`: 1 draw in 10 is letters then digits).
 # A whole name (no prefix before it) in snake_case, words of two letters or more and a digit
 # at most after each (`demo_pkg`, `demo_app`, `build_py`, `web_app2`), is a name someone chose: a
 # package, a project, a tool's directory. About 1 in 60 of tempfile's draws has that form too,
 # and is missed where drawn without a prefix (rare: `tmp`, or the caller's, comes first).
 _SNAKE = r"[a-z]{2,}[0-9]?(?:_[a-z]{2,}[0-9]?)+"
 _PY_TEMP = (
-    r"(?:^(?!" + _SNAKE + _ENDS + r")|(?<=[-.]))"
-    r"(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])(?![a-z]+[0-9]+" + _ENDS + ")"
+    r"(?:^(?!" + _SNAKE + _ENDS + r")(?![a-z]+[0-9]+" + _ENDS + r")|(?<=[-.]))"
+    r"(?=[a-z0-9_]{0,7}[0-9_])(?=[a-z0-9_]{0,7}[a-z])"
     r"(?!__[a-z]{4}__)"
     r"[a-z0-9_]{8}" + NAME_END
 )

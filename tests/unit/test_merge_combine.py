@@ -1450,3 +1450,29 @@ def test_only_a_refusal_after_the_lookup_says_a_name_was_not_made(tmp_path: Path
     assert _diffs(tmp_path, [baseline], never_returned)[0].new_violations
     drawn, _ = _diffs(tmp_path, [baseline], [event(f"{cron}/job-kdpqe219")._replace(flags=excl)])
     assert drawn.new_violations, drawn
+
+
+def test_temporary_names_made_and_renamed_away_again_and_again_are_no_change(tmp_path: Path) -> None:
+    """uv writes each installer file as `.tmpXXXXXX` (O_EXCL), renames it into place and removes
+    the name again (ENOENT), once per file: merged, the one glob's rename came before its create
+    (one order for all the runs), so the baseline's glob was never a temporary name, and a run
+    identical but for its draws had 4 new violations. A lasting new name is still one."""
+    info = "/srv/app/site/pkg-1.0.dist-info"
+
+    def install(draws: tuple[str, str]) -> list[FileEvent]:
+        events = []
+        for draw, final in zip(draws, ("REQUESTED", "INSTALLER"), strict=True):
+            tmp = f"{info}/.tmp{draw}"
+            events += [
+                event(tmp)._replace(flags="O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC"),
+                event(tmp, "rename", 0, target=f"{info}/{final}", syscall="rename"),
+                event(tmp, "delete", "ENOENT", syscall="unlink"),
+            ]
+        return events
+
+    runs = [install(("1EbCXy", "6iN3f2")), install(("9fvO17", "YhUczE"))]
+    single, merged = _diffs(tmp_path, runs, install(("2WH8Lx", "6b1I5p")))
+    assert single.new_violations == merged.new_violations == [], (single, merged)
+    left = [*install(("2WH8Lx", "6b1I5p")), event(f"{info}/.tmpQq7Rr8")]
+    single, merged = _diffs(tmp_path, runs, left)
+    assert single.new_violations and merged.new_violations, (single, merged)

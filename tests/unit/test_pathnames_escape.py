@@ -132,10 +132,14 @@ def test_pythons_temporary_names_are_per_run_names() -> None:
     prefixed = sum(generalise(f"/p/pytest-cache-files-{n}") == "/p/pytest-cache-files-*" for n in drawn)
     bare = sum(generalise(f"/tmp/{n}") == "/tmp/*" for n in drawn)
     assert prefixed > 0.85 * len(drawn), prefixed  # with a letter and a digit or `_`: ~90%
-    # without a prefix, a draw in snake_case (1 in 60) is read as a name someone chose
-    assert prefixed - 0.04 * len(drawn) < bare <= prefixed, (bare, prefixed)
+    # without a prefix, a draw in snake_case or of letters then digits (1 in 20) is read as a
+    # name someone chose (`demo_pkg`, `python39`)
+    assert prefixed - 0.08 * len(drawn) < bare <= prefixed, (bare, prefixed)
     kept = ["site-packages", "__pycache__", "python39", "ubuntu22", "x86_64-linux-gnu", "abcdefgh"]
     kept += ["demo_pkg", "demo_pkg.egg-info", "demo_app", "build_py", "web_app2", "my_proj1"]  # chosen
+    # after a prefix, letters then digits are a draw too (1 in 10: a diff's false alarm)
+    assert generalise("/p/pytest-cache-files-uxbllgw2") == "/p/pytest-cache-files-*"
+    assert generalise("/p/.hypothesis/constants/.tmp-vzipgt02") == "/p/.hypothesis/constants/.tmp-*"
     kept += ["cpython-311.pyc", "numpy-1.26.4.dist-info", "pip-24.0"]
     kept += ["__init__.cpython-311.pyc", "__main__.py", "__main__.cpython-312.opt-1.pyc"]  # 8 of [a-z_]
     assert [generalise(f"/x/{k}") for k in kept] == [f"/x/{k}" for k in kept]

@@ -130,6 +130,14 @@ class Changes:
         # refused under --enforce); bounded: past it, such a name is taken as staying
         self._unwritten: set[str] = set()
         self._swapped: set[str] = set()  # directories swapped with another (RENAME_EXCHANGE)
+        # a merged trace's globs whose names its runs made (a create) and removed again (a
+        # rename away, a removal), with the keys their writes were noted under: temporary names
+        # whatever order the merge left their writes in. That order is one for all the runs,
+        # and a cycle repeated under one glob (uv's .tmpXXXXXX made, renamed onto REQUESTED,
+        # another made and renamed onto INSTALLER) shows a rename before the create
+        self._glob_keys: dict[str, set[_Key]] = {}
+        self._glob_made: set[str] = set()
+        self._glob_gone: set[str] = set()
         # a merged trace's: the runs (bits) that put each name there, and those that removed it.
         # Its order is one for all its runs, which a run that rotates (certbot's log.1 -> log.2
         # after log.2 -> log.3) does not keep: a name some run put there and did not remove
@@ -234,6 +242,12 @@ class Changes:
         if succeeded and e.op == "rename" and key[2] is not None and key[2] != exact_target and not exchange:
             self._net[key[2]] = self._net.get(key[2], 0) + 1
         self._note(key, v, exact, exact_target, refused)
+        if self.globs and path == exact and "[" in exact and len(self._glob_keys) < _MADE_LIMIT:
+            self._glob_keys.setdefault(exact, set()).add(key)
+            if made:
+                self._glob_made.add(exact)
+            if gone:
+                self._glob_gone.add(exact)
         if path == exact and (exact in self._made or (made and len(self._made) < _MADE_LIMIT)):
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
         elif made and path != exact and len(self._formed) < _MADE_LIMIT:
@@ -273,12 +287,25 @@ class Changes:
         change.violation = change.violation or v.violation
         change.explanation = change.explanation or v.explanation
 
+    def _glob_cycles(self) -> None:
+        """A merged trace's globs whose names were made and removed again, in whatever order
+        its writes are (`_glob_made`), are temporary names, unless its runs left some of them
+        (`Generalised.most`): their writes move to the temporary form, as a run's own do."""
+        cycled, self._glob_made = self._glob_made & self._glob_gone, set()
+        for glob in sorted(cycled):
+            if glob in self._temporary or (self._most.get(glob) or 0) > 0:
+                continue
+            self._made.setdefault(glob, set()).update(self._glob_keys.get(glob, ()))
+            self._transient(glob)
+
     def compared(self, path: str | None) -> str | None:
         """A key's name as two traces compare it, once the run is over: each directory above it
         that the run made and removed again (a rename away is one too) in its temporary form,
         and the name too if it is one. pip's mkdtemp(prefix="pip-target-") holds lib/python/pkg,
         made and removed, renamed out: its letters-only draw (1 in 17) is no per-run form, a
         draw with a digit is (`pip-target-*`), and each name below it followed its directory."""
+        if self._glob_made:
+            self._glob_cycles()
         if path is None or not self._temporary:
             return path
         forms = self._forms
@@ -331,6 +358,8 @@ class Changes:
         left (`Generalised.most`), whatever else they removed."""
         if exact.endswith(" (deleted)"):  # a file with no name left (/proc's name for it): none stays
             return False
+        if self._glob_made:
+            self._glob_cycles()
         if exact in self._unwritten:  # refused where it would have made it, and not made after
             return False
         up = exact
@@ -411,6 +440,8 @@ class Changes:
     def by_key(self) -> dict[_Key, Change]:
         """The writes by key, once the names made and gone again by the run's end are in their
         temporary forms (`_settle`)."""
+        if self._glob_made:
+            self._glob_cycles()
         while self._gone:
             self._settle(next(iter(self._gone)))
         return self._by_key
