@@ -99,7 +99,7 @@ def test_explanations_follow_the_command_line() -> None:
     classifier.learn(event("/app/.venv/pyvenv.cfg", result="EEXIST"))
     for argv, expected in [
         (("uv", "run", "python", "main.py"), "uv-venv-lock"),
-        (("uv", "sync"), "uv-venv-lock"),
+        (("uv", "sync"), "uv-sync-command"),  # UV_NO_SYNC avoids none of its writes
         (("uv", "pip", "install", "rich"), "uv-pip-install"),
         ((), "uv-venv-lock"),  # no command line known: the path and program decide
     ]:
@@ -112,7 +112,8 @@ def test_explanations_follow_the_command_line() -> None:
     made = event("/app/env/pyvenv.cfg", exe=b"/usr/bin/uv")
     for argv in ("uv venv /app/env", "/usr/bin/uv -q venv /app/env", "uv pip install rich"):
         assert getattr(explain(made, b"/app/env", argv), "id", None) != "uv-sync-at-run-time", argv
-    assert getattr(explain(made, b"/app/env", "uv sync"), "id", None) == "uv-sync-at-run-time"
+    assert getattr(explain(made, b"/app/env", "uv run app"), "id", None) == "uv-sync-at-run-time"
+    assert getattr(explain(made, b"/app/env", "uv sync"), "id", None) == "uv-sync-command"
     # pip-compile (pip-tools) is no pip: PIP_CACHE_DIR does not move its ~/.cache/pip-tools
     way = event("/root/.cache", "mkdir", 0, syscall="mkdir", exe=b"/usr/bin/python3.11")
     for argv, ident in (

@@ -623,7 +623,15 @@ def test_a_setting_the_manifest_has_already_keeps_its_line(tmp_path: Path, quote
 
 
 @pytest.mark.parametrize(
-    ("value", "avoided"), [("'1'", True), ('"true"', True), ('"false"', False), (None, False)]
+    ("value", "avoided"),
+    [
+        ("'1'", True),
+        ('"true"', True),
+        ('"false"', False),
+        (None, False),
+        # a later entry of the name is the one Kubernetes reads: from elsewhere, not known here
+        ("'1'\n        - name: UV_NO_SYNC\n          valueFrom: {configMapKeyRef: {name: c, key: k}}", False),
+    ],
 )
 def test_a_venv_write_the_manifests_setting_avoids_is_no_refusal(
     tmp_path: Path, request: pytest.FixtureRequest, value: str | None, avoided: bool
@@ -677,3 +685,33 @@ def test_the_workloads_of_a_list_are_hardened(tmp_path: Path) -> None:
         "readOnlyRootFilesystem": True
     }, hardened.text
     assert service == {"apiVersion": "v1", "kind": "Service"}
+
+
+def test_uv_sync_writes_no_setting_of_the_manifest_avoids_stay_refused(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """UV_NO_SYNC is `uv run`'s: a container that runs `uv sync` locks and installs into its
+    environment whatever it says. Harden dropped the refusal of a `uv sync` trace's venv writes
+    where the manifest set it."""
+    import tempfile
+
+    from rotrace.policy.allowlist import build_allowlist
+    from rotrace.policy.verdict import Classifier
+
+    app = Path(tempfile.mkdtemp(prefix="rotrace-uv-app-", dir="/var/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(app))
+    (app / ".venv").mkdir()
+    (app / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    classifier = Classifier(build_allowlist(["/tmp"], None))
+    classifier.know([ProcessInfo(100, 1, 0, b"/usr/local/bin/uv", ("uv", "sync"))])
+    lock = event(str(app / ".venv" / ".lock"), exe=b"/usr/local/bin/uv")
+    classifier.learn(lock)
+    verdict = classifier.classify(lock)
+    assert verdict.explanation is not None and verdict.explanation.id == "uv-sync-command"
+    header = TraceHeader(["uv", "sync"], str(app), 0, allowlist=["/tmp"], labels={"container": "web"})
+    trace = tmp_path / "t.json"
+    trace.write_text(written_trace(header, [verdict]))
+    setting = "        - name: UV_NO_SYNC\n          value: 'true'\n"
+    mine = DEPLOYMENT.replace("        - name: MODE\n", setting + "        - name: MODE\n")
+    hardened = harden(Manifest(mine), str(trace), (), [])
+    assert hardened.status == 1 and not any("which avoids these writes" in n for n in hardened.notes)

@@ -208,6 +208,19 @@ KNOWN: tuple[Known, ...] = (
         offline=("UV_OFFLINE", "--offline"),
         root=r"^(.*/\.cache/uv)(?:/|$)|^(.*?)/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(?:/|$)",
     ),
+    Known(  # before the entries of `uv run`'s sync: UV_NO_SYNC is `uv run`'s, and avoids none of these
+        id="uv-sync-command",
+        title="`uv sync` at run time",
+        who="`uv sync` (the environment's lock, its packages and their metadata)",
+        why="`uv sync` makes the environment match uv.lock each time it runs: it locks it and installs into it"
+        " whatever UV_NO_SYNC says, which is `uv run`'s",
+        fix="run `uv sync` at image build time (`RUN uv sync --frozen`), not when the container starts; start"
+        " the app with `uv run` and UV_NO_SYNC=true, or with the environment's own python",
+        path=r".",
+        exe=r"uv",
+        cmd=r"(?:^|[\s/])uv(?:\s+-\S+)*\s+sync(?:\s|$)",
+        in_venv=True,
+    ),
     Known(
         id="uv-venv-lock",
         title="uv's environment lock",

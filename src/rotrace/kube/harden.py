@@ -396,11 +396,14 @@ def harden(
             if at is not None and at in unwritable and directory not in read_only:
                 cannot_write(directory, at)
         left_out = []
-        given = {
-            e["name"]: e["value"]
-            for e in containers(container, "env")
-            if isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str)
-        }
+        given: dict[str, str] = {}  # the container's settings as Kubernetes reads them: the last of a name
+        for e in containers(container, "env"):
+            if isinstance(e, dict) and isinstance(e.get("name"), str):
+                value = e.get("value")
+                if isinstance(value, str) and "valueFrom" not in e:
+                    given[e["name"]] = value
+                else:  # from elsewhere, or none: not known here
+                    given.pop(e["name"], None)
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
             at = on_mount(point)
             settings = [k.avoided(given, header.environment) for k in avoidable.get(point, ())]
