@@ -254,11 +254,19 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     # empty mount would hide it); never a venv, a system directory or above the application
     held = [b.point for b in plan.blocked if b.kind == "held"]
     places_to_allow = [*plan.mounts, *plan.persistent, *held]
-    mounts = [
-        m
-        for m in places_to_allow
-        if any(is_under(p, m) for _, p in outside) and not policyfile.never_granted(m)
-    ]
+    runs = (header.environment, *(s.environment for s in header.sources))
+    traced_homes = tuple({home for env in runs if (home := env.get("HOME"))})
+    mounts = []
+    for m in places_to_allow:
+        under = [p for _, p in outside if is_under(p, m)]
+        if not policyfile.never_granted(m, traced_homes):
+            mounts += [m] if under else []
+            continue
+        for p in under:  # a place never granted (/run): the directory of its own below it (/run/myapp)
+            first, _, rest = p[len(m.rstrip("/")) + 1 :].partition("/")
+            own = f"{m.rstrip('/')}/{first}"
+            if rest and not policyfile.never_granted(own, traced_homes):
+                mounts.append(own)
     mounts = list(dict.fromkeys(mounts))
     result.wanted = [policyfile.project_entry(m, project) for m in mounts]
     result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent or m in held]

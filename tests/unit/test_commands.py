@@ -228,6 +228,29 @@ def test_update_never_grants_a_system_tree_or_a_homes_keys(
     assert all(p in err for p in ("/etc/cron.d", "/etc/sudoers.d", "/usr/local/bin", "/root/.ssh")), err
 
 
+def test_update_never_grants_the_traced_runs_home_keys_a_whole_home_nor_the_systems_state(
+    tmp_path: Path,
+) -> None:
+    """A home elsewhere than /home and /root (HOME=/var/lib/jenkins: its .ssh), a home itself
+    (/home/bob, which holds its .ssh), the system's state and runtime (/var/lib/systemd, /run):
+    `check --update` added each. A daemon's own place in /run and /var/lib is still added."""
+    from rotrace.commands import check
+    from rotrace.policy.allowlist import load_policy
+
+    app = "/srv/app-updated"
+    paths = ["/var/lib/jenkins/.ssh/authorized_keys", "/home/bob/.bashrc", "/var/lib/systemd/linger/x",
+             "/run/x.pid", "/run/myapp/app.pid", "/var/lib/myapp/state.db"]  # fmt: skip
+    header = TraceHeader(["python3", "app.py"], app, 0, environment={"HOME": "/var/lib/jenkins"})
+    (tmp_path / "t.json").write_text(written_trace(header, classify(*(event(p) for p in paths))))
+    policy = tmp_path / "rotrace.toml"
+    policy.write_text("version = 1\nallow = []\n")
+    check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True), update=True)
+    granted = load_policy(str(policy)).allow
+    never = {"/var/lib/jenkins/.ssh", "/var/lib/jenkins", "/home/bob", "/home", "/run", "/var/lib/systemd"}
+    assert not never & set(granted), granted
+    assert {"/run/myapp", "/var/lib/myapp"} <= set(granted), granted
+
+
 @pytest.mark.parametrize("how", ["create", "rename", "delete", "symlink", "moved-away-and-back"])
 def test_a_policy_the_traced_command_wrote_gates_nothing(
     tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]

@@ -53,10 +53,14 @@ def find_policy(start: str) -> str | None:
 
 # What `check --update` never grants by itself, whatever a trace shows written there: the
 # system's programs, libraries and configuration (/etc/cron.d, /etc/sudoers.d, /usr/local/bin),
-# the kernel's files, the mail and job spools, and the keys kept in a home (~/.ssh, ~/.gnupg): a
-# write there stays a violation with its fix, for a person to decide.
+# the kernel's files, the system's state and runtime (/var/lib/systemd, /run/systemd), the mail
+# and job spools, a home itself and the keys kept in one (~/.ssh, ~/.gnupg): a write there stays
+# a violation with its fix, for a person to decide.
 _SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc",
-                 "/sys", "/dev", "/var/spool", "/var/mail", "/var/lib/dpkg", "/var/lib/apt")  # fmt: skip
+                 "/sys", "/dev", "/var/spool", "/var/mail", "/var/lib/dpkg", "/var/lib/apt",
+                 "/var/lib/systemd", "/run/systemd", "/run/user", "/run/dbus", "/run/udev")  # fmt: skip
+_SYSTEM_PLACES = frozenset({"/", "/run", "/var", "/var/lib", "/home", "/root", "/srv", "/opt", "/mnt",
+                            "/media"})  # fmt: skip
 _HOME_KEYS = frozenset({".ssh", ".gnupg", ".pki", ".aws", ".kube", ".docker"})
 # sources, not programs: an image's `WORKDIR /usr/src/app` is the application's tree
 _SOURCE_TREES = ("/usr/src", "/usr/local/src")
@@ -66,14 +70,28 @@ def _under(path: str, trees: tuple[str, ...]) -> bool:
     return any(path == tree or path.startswith(tree + "/") for tree in trees)
 
 
-def never_granted(place: str) -> bool:
-    """`place` (absolute) is in a system tree or a home's keys (_SYSTEM_TREES, _HOME_KEYS)."""
-    path = "/" + os.path.normpath(place).lstrip("/")  # `//etc` is /etc
-    if _under(path, _SYSTEM_TREES) and not _under(path, _SOURCE_TREES):
+def never_granted(place: str, homes: tuple[str, ...] = ()) -> bool:
+    """`place` (absolute) is a system tree or in one (_SYSTEM_TREES, _SYSTEM_PLACES), a home
+    (below /home, /root, or a traced run's HOME: `homes`) or a home's keys (_HOME_KEYS); as
+    written or where its symbolic links lead on this machine."""
+    spelt = "/" + os.path.normpath(place).lstrip("/")  # `//etc` is /etc
+    real = os.path.realpath(spelt)
+    return any(_system(path, homes) for path in dict.fromkeys((spelt, real)))
+
+
+def _system(path: str, homes: tuple[str, ...]) -> bool:
+    if path in _SYSTEM_PLACES or (_under(path, _SYSTEM_TREES) and not _under(path, _SOURCE_TREES)):
         return True
     parts = path.split("/")
-    home = 2 if parts[1:2] == ["root"] else 3 if parts[1:2] == ["home"] else None  # /root/X, /home/U/X
-    return home is not None and len(parts) > home and parts[home] in _HOME_KEYS
+    if parts[1:2] == ["home"] and len(parts) == 3:  # a home itself: it holds its keys
+        return True
+    for given in ("/root", *(h for h in homes if h not in ("", "/"))):
+        home = "/" + os.path.normpath(given).lstrip("/")
+        if path == home:
+            return True
+        if path.startswith(home + "/") and path[len(home) + 1 :].split("/", maxsplit=1)[0] in _HOME_KEYS:
+            return True
+    return parts[1:2] == ["home"] and len(parts) > 3 and parts[3] in _HOME_KEYS  # /home/U/.ssh
 
 
 def project_entry(path: str, project: str | None) -> str:
