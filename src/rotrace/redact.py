@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 from rotrace.patterns import Lazy
 
@@ -942,32 +943,47 @@ def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
 class KnownSecrets:
     """Where the values known to be secret are in a text: leftmost first, the longest of those
     starting there, then on after it (an alternation's finditer, longest first). A few are one
-    alternation; past `alternation` of them, each is found by its first MIN_KNOWN characters in a dict
-    and compared whole, in one pass over the text: an alternation of thousands (a hostile trace's
-    environment) is tried one by one at each character, and the time grew with their number."""
+    alternation; past `alternation` of them, each is found by its first MIN_KNOWN characters in
+    a dict, then by a walk down a tree of the rest of the values of that head (as far as the
+    text follows one), in one pass over the text: an alternation of thousands (a hostile trace's
+    environment) is tried one by one at each character, and so were thousands of values of one
+    head."""
+
+    _END = ""  # a value ends at this node of the tree (no character is "")
 
     def __init__(self, secrets: Iterable[str], alternation: int = 64) -> None:
         usable = sorted({s for s in secrets if len(s) >= MIN_KNOWN and s != REDACTED}, key=len, reverse=True)
         few = len(usable) <= alternation
         self._pattern = re.compile("|".join(map(re.escape, usable))) if few else None
-        self._by_head: dict[str, list[str]] = {}
+        self._by_head: dict[str, dict[str, Any]] = {}
         if self._pattern is None:
-            for secret in usable:  # longest first, in each list too
-                self._by_head.setdefault(secret[:MIN_KNOWN], []).append(secret)
+            for secret in usable:
+                node = self._by_head.setdefault(secret[:MIN_KNOWN], {})
+                for character in secret[MIN_KNOWN:]:
+                    node = node.setdefault(character, {})
+                node[self._END] = {}
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         if self._pattern is not None:
             yield from (m.span() for m in self._pattern.finditer(text))
             return
-        heads, at, last = self._by_head, 0, len(text) - MIN_KNOWN
+        heads, at, last, size = self._by_head, 0, len(text) - MIN_KNOWN, len(text)
         while at <= last:
-            starting = heads.get(text[at : at + MIN_KNOWN], ())
-            found = next((s for s in starting if text.startswith(s, at)), None)
-            if found is None:
+            node = heads.get(text[at : at + MIN_KNOWN])
+            if node is None:
+                at += 1
+                continue
+            end = at + MIN_KNOWN if self._END in node else None
+            i = at + MIN_KNOWN
+            while i < size and (node := node.get(text[i])) is not None:
+                i += 1
+                if self._END in node:
+                    end = i
+            if end is None:
                 at += 1
             else:
-                yield at, at + len(found)
-                at += len(found)
+                yield at, end
+                at = end
 
 
 @lru_cache(maxsize=8)
