@@ -399,21 +399,24 @@ def _decode(text: str, found: list[re.Match[str]], spaces: bool) -> tuple[str, l
     they stay as they are (`password%3Dcorrect%20horse`: the whole passphrase is the value)."""
     decoded: list[str] = []
     where: list[int] = []  # where each decoded character starts in `text`
+
+    def literal(part: str) -> str:  # a form's own `+`, not one decoded from %2B (`horse+battery`)
+        return part.replace("+", " ") if spaces else part
+
     at = 0
     for m in found:
         if not spaces and m.group("x") in _SPACES:
             continue
-        decoded.append(text[at : m.start()])
+        decoded.append(literal(text[at : m.start()]))
         where.extend(range(at, m.start()))
         code = m.group("x") or m.group("u")
         decoded.append(chr(int(code, 16)) if code else m.group("s") or "&")
         where.append(m.start())
         at = m.end()
-    decoded.append(text[at:])
+    decoded.append(literal(text[at:]))
     where.extend(range(at, len(text)))
     where.append(len(text))  # the end of the last one
-    plain = "".join(decoded)
-    return (plain.replace("+", " ") if spaces else plain), where
+    return "".join(decoded), where
 
 
 # -- secrets by their place in a command line ----------------------------------------------------

@@ -906,3 +906,15 @@ def test_thousands_of_known_secrets_are_each_masked() -> None:
     redactor = Redactor(secrets)
     assert redactor.text("x S0004711-value y S0000000-valuez") == "x *** y ***z"
     assert redactor.argv(["prog", "--flag", "plain"]) == ["prog", "--flag", "plain"]
+
+
+def test_a_known_secret_holding_a_plus_and_a_space_is_masked_percent_encoded() -> None:
+    """encodeURIComponent's `%20` and `%2B`: the reading with spaces turned the decoded `+` into
+    a space too, the one without kept `%20`: neither was the secret."""
+    from urllib.parse import quote
+
+    from rotrace.redact import Redactor
+
+    secret = "correct horse+battery staple"
+    masked = Redactor([secret]).text(f"https://h.example/s?q={quote(secret, safe='')}&x=1")
+    assert "horse" not in masked and "battery" not in masked and masked.endswith("&x=1"), masked
