@@ -116,3 +116,22 @@ def test_annotations_stay_one_workflow_command_each(name: str) -> None:
     assert len(lines) == 2
     for line in lines:
         assert re.fullmatch(r"::error title=[^:,\r\n\x85\u2028\u2029]+::[^\r\n\x85\u2028\u2029]+", line), line
+
+
+def test_one_write_and_one_place_are_said_in_the_singular() -> None:
+    """`1 writes outside the allowlist`, `✗ 1 places outside the policy`, where the report says
+    "1 violation in 1 place · 1 write"."""
+    from rotrace.policy.policyfile import Breach
+    from rotrace.report.github import policy_summary
+
+    verdicts = classify(event("/srv/app/one", "mkdir", 0, syscall="mkdir"))
+    planner = MountPlanner("/srv/app", {b"/srv/app": DirState.CONTENT})
+    for v in verdicts:
+        planner.learn(v)
+    agg = Aggregate()
+    for v in verdicts:
+        agg.add(v, planner.place(v))
+    (line,) = annotation_lines(agg, planner.plan())
+    assert ": 1 write outside the allowlist (mkdir)" in line, line
+    breach = Breach("t.json", "mkdir one", "mkdir", "/srv/app/one", "/srv/app/one", 1)
+    assert "✗ 1 place outside the policy" in policy_summary("rotrace.toml", [breach], [])

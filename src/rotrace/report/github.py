@@ -18,6 +18,7 @@ from rotrace.policy.mounts import MountPlan
 from rotrace.policy.policyfile import Breach
 from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
+from rotrace.report.quiet import counted
 
 
 def escape_data(text: str) -> str:
@@ -33,7 +34,8 @@ def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
     fixes = {b.point: b for b in plan.blocked}
     for g in sorted(agg.violations.values(), key=lambda g: (-g.count, g.where)):
         procs = ", ".join(f"{agg.label(exe, pid)} {pid}" for (exe, pid), _ in g.processes.most_common(2))
-        message = f"{g.where}: {g.count} writes outside the allowlist ({', '.join(g.ops)}) by {procs}"
+        writes = counted(g.count, "write")
+        message = f"{g.where}: {writes} outside the allowlist ({', '.join(g.ops)}) by {procs}"
         if g.blocked:
             message += f"; no mount can fix it: {g.blocked}"
         blocked = fixes.get(g.where)
@@ -125,9 +127,8 @@ def policy_annotations(policy: str, line: int, breaches: list[Breach]) -> list[s
 
 def policy_summary(policy: str, breaches: list[Breach], unused: list[str]) -> str:
     """The step summary's table of the writes outside the policy, and the rules no run used."""
-    verdict = (
-        f"✗ {len(breaches)} places outside the policy" if breaches else "✓ every write within the policy"
-    )
+    places = counted(len(breaches), "place")
+    verdict = f"✗ {places} outside the policy" if breaches else "✓ every write within the policy"
     lines = [f"### rotrace check: {md_code(policy)}: {verdict}", ""]
     if breaches:
         lines += ["| trace | command | program | where | writes |", "|---|---|---|---|---:|"]
