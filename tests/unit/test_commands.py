@@ -388,3 +388,27 @@ def test_a_saved_venv_whose_directory_is_itself_is_read_to_its_end(tmp_path: Pat
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
+
+
+def test_pytests_staging_directory_is_its_cache_which_the_policys_setting_avoids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest (>= 8) fills pytest-cache-files-XXXXXXXX and renames it onto .pytest_cache: `check`
+    said the policy's PYTEST_ADDOPTS avoided the cache's writes, and blamed the staging
+    directory's as places no allow entry can cover."""
+    from rotrace.commands import check
+
+    app = "/srv/app-pytest"
+    staging = f"{app}/pytest-cache-files-6xtqp6n1"
+    events = [event(staging, "mkdir", 0, syscall="mkdir"), event(f"{staging}/README.md"),
+              event(staging, "rename", 0, target=f"{app}/.pytest_cache", syscall="rename"),
+              event(f"{app}/.pytest_cache/v/cache/nodeids")]  # fmt: skip
+    verdicts = classify(*events)
+    assert {v.explanation.id for v in verdicts if v.explanation} == {"pytest-cache"}, verdicts
+    header = TraceHeader(["python3", "-m", "pytest"], app, 0)
+    (tmp_path / "t.json").write_text(written_trace(header, verdicts))
+    policy = tmp_path / "rotrace.toml"
+    policy.write_text('version = 1\nallow = []\n[env]\nPYTEST_ADDOPTS = "-o cache_dir=/tmp/pytest-cache"\n')
+    check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True))
+    err = capsys.readouterr().err
+    assert "4 writes outside it that its [env] PYTEST_ADDOPTS" in err and "outside the policy" not in err, err

@@ -956,15 +956,16 @@ def test_a_setting_a_note_names_instead_of_a_mount_is_in_the_plan() -> None:
 
 def test_a_directory_of_before_the_run_is_its_own_place_whatever_its_name() -> None:
     """A name tempfile gives (`work-1phx6esh`) is a per-run name, and a mount climbs out of it:
-    right for pytest's `pytest-cache-files-3mr_f325` the run makes, wrong for the application's
-    directory a CI checkout (or a test) was given, whose writes were placed in its parent."""
+    right for a `stage-files-3mr_f325` the run makes (mkdtemp's, as pytest's cache staging), wrong
+    for the application's directory a CI checkout (or a test) was given, whose writes were placed
+    in its parent."""
     app = "/srv/work-1phx6esh"
     plan = _plan(event(f"{app}/out.txt", "create"), states={app: C}, cwd=app)
     assert [b.point for b in plan.blocked] == [app], plan  # the app: no mount, and not /srv
     data = "/srv/data-k2x9_q7w"
     plan = _plan(event(f"{data}/state.json", "create"), states={data: C, "/srv": C})
     assert [b.point for b in plan.blocked] == [data], plan  # (it held files), not /srv
-    made = "/srv/app/pytest-cache-files-3mr_f325"
+    made = "/srv/app/stage-files-3mr_f325"
     plan = _plan(
         event(made, "mkdir", 0, syscall="mkdir"), event(f"{made}/v", "create"), states={"/srv/app": C}
     )

@@ -418,7 +418,8 @@ KNOWN: tuple[Known, ...] = (
         " .pytest_cache in the root directory",
         fix="PYTEST_ADDOPTS=-o cache_dir=/tmp/pytest-cache (on a writable tmpfs), or `cache_dir` in pytest's"
         " ini options; not `-p no:cacheprovider`, which removes the `cache` fixture tests and plugins may use",
-        path=r"/\.pytest_cache(/|$)",
+        # and the directory pytest (>= 8) fills first, beside it, then renames onto it
+        path=r"/\.pytest_cache(/|$)|/pytest-cache-files-[a-z0-9_]{8}(/|$)",
         # the plugin moved, not turned off: a suite whose tests use the cache fixture runs as traced
         env=(("PYTEST_ADDOPTS", "-o cache_dir=/tmp/pytest-cache"),),
         moves_to=("/tmp/pytest-cache",),
