@@ -43,6 +43,17 @@ _INPUT_OR_DASH = click.Path(readable=False, allow_dash=True)
 _ALLOW_HELP = "Also allow writes to PATH (a directory: it and everything below it) or a glob. Repeatable."
 
 
+# `allowlist` and `kube harden`: a place the user knows keeps data (uploads), which a trace cannot tell
+_PERSISTENT = click.option(
+    "--persistent",
+    "persistent",
+    multiple=True,
+    metavar="PATH",
+    help="Data written under PATH must survive a restart: a claim (k8s) or named volume there, not an "
+    "emptyDir or tmpfs (a relative PATH is read against the traced directory; an image's path under a "
+    "--map IMAGE works too). Repeatable.",
+)
+
 # words people reach for that name no command: the command that does it
 _ASKED_FOR = {"export": "allowlist", "plan": "allowlist"}  # the docs' words for `allowlist --format`
 
@@ -423,15 +434,7 @@ _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only the verdic
     help="Write paths under HOST (where the trace was taken: a CI checkout) as under IMAGE (where the "
     "export runs: the image's /app); the longest HOST wins. Repeatable.",
 )
-@click.option(
-    "--persistent",
-    "persistent",
-    multiple=True,
-    metavar="PATH",
-    help="Data written under PATH must survive a restart: a claim (k8s) or named volume there, not an "
-    "emptyDir or tmpfs (a relative PATH is read against the traced directory; an image's path under a "
-    "--map IMAGE works too). Repeatable.",
-)
+@_PERSISTENT
 def allowlist(
     trace: str, fmt: str, container: str, maps: tuple[str, ...], persistent: tuple[str, ...]
 ) -> int:
@@ -682,15 +685,7 @@ def kube_record(
     metavar="HOST=IMAGE",
     help="Write paths under HOST (a trace taken outside the image) as under IMAGE. Repeatable.",
 )
-@click.option(
-    "--persistent",
-    "persistent",
-    multiple=True,
-    metavar="PATH",
-    help="Data written under PATH must survive a restart: a claim (k8s) or named volume there, not an "
-    "emptyDir or tmpfs (a relative PATH is read against the traced directory; an image's path under a "
-    "--map IMAGE works too). Repeatable.",
-)
+@_PERSISTENT
 def kube_harden(
     manifest: str, trace: str, containers: tuple[str, ...], maps: tuple[str, ...], persistent: tuple[str, ...]
 ) -> int:
