@@ -257,13 +257,16 @@ def run(
         from rotrace.pathnames import is_under
 
         given = _env_assignments(command)
-        unset = {n: v for n, v in loaded.env.items() if given.get(n, os.environ.get(n)) != v}
+        policy_env = loaded.settings()  # (`./dist`: the project's, against the policy's directory)
+        unset = {
+            n: v for n, v in loaded.env.items() if given.get(n, os.environ.get(n)) not in (v, policy_env[n])
+        }
         if unset:  # the plan's settings are the command's environment's to carry, not run's
             settings = " ".join(f"{n}={v}" for n, v in sorted(unset.items()))
             note = f"rotrace: note: the policy's [env] is not set here, and run does not set it: {settings}"
             say(safe_text(note))
         own_tmp = read_only and not keep_writes  # the sandbox's /tmp is the run's own tmpfs
-        for name, value in sorted(loaded.env.items()):
+        for name, value in sorted(policy_env.items()):
             # a place a plan names for a container's own /tmp, met on a shared machine: another's
             if own_tmp and is_under(value, "/tmp"):
                 continue

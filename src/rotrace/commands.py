@@ -218,8 +218,9 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     rules = {entry: Allowlist([expand(entry, project or loaded.home, home)]) for entry in loaded.allow}
     outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
-    moved = _moved_by(loaded.env, header.environment)
-    ways = _ways_to(reclassified, loaded.env, header.environment)
+    policy_env = loaded.settings(project)  # (`./dist`: the traced project's)
+    moved = _moved_by(policy_env, header.environment)
+    ways = _ways_to(reclassified, policy_env, header.environment)
     for v in reclassified:
         e = v.event
         if not e.write:
@@ -233,12 +234,12 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             known = v.explanation
             settings = known.env if known is not None else ()
             had = all(header.environment.get(name) == value for name, value in settings)
-            if settings and not had and all(loaded.env.get(name) == value for name, value in settings):
+            if settings and not had and all(policy_env.get(name) == value for name, value in settings):
                 # the trace was made without the setting (made with it, the write is the policy's
                 # breach: the setting did not reach its writer, tox's tests)
                 result.avoided[", ".join(f"{name}={value}" for name, value in settings)] += 1
                 continue
-            setting = known.avoided(loaded.env, header.environment) if known is not None else None
+            setting = known.avoided(policy_env, header.environment) if known is not None else None
             setting = setting or next((s for top, s in moved if is_under(os.fsdecode(e.path), top)), None)
             if setting is None and e.op == "mkdir":  # a directory made on the way to a place it moves
                 setting = ways.get(os.fsdecode(e.path))

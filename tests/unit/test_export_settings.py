@@ -207,6 +207,21 @@ def test_policy_relative_entries_mean_the_given_project_else_the_file_directory(
     assert load_policy(str(path)).places("/app") == ["/app/data"]
 
 
+def test_policy_names_a_setting_in_the_project_as_the_project_s_place(tmp_path: Path) -> None:
+    """TMPDIR on a mount in the project (a build's staging renamed into dist/, no EXDEV): the
+    policy held the checkout's path (`/srv/ci/123/app/dist`), which every other checkout was
+    told to set. It is `./dist`, read back against the project (or the policy's directory)."""
+    plan = MountPlan(mounts=["/srv/ci/app/dist"], env={"TMPDIR": "/srv/ci/app/dist", "HOME": "/srv/home"})
+    text = RENDERERS["policy"](plan, Target(["app"], project="/srv/ci/app")).text
+    assert tomllib.loads(text)["env"] == {"HOME": "/srv/home", "TMPDIR": "./dist"}, text
+    assert "/srv/ci/app" not in text.split("\n", 1)[1], text  # (the first line is the traced command's)
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    policy = load_policy(str(path))
+    assert policy.settings("/work/other/app")["TMPDIR"] == "/work/other/app/dist"
+    assert policy.settings() == {"HOME": "/srv/home", "TMPDIR": str(tmp_path / "dist")}
+
+
 @pytest.mark.parametrize(
     "bad", ["env = [1]", 'env = {"1X" = "v"}', "env = {A = 1}", 'persistent = ["[z-a]"]', "persistent = 1"]
 )

@@ -28,7 +28,7 @@ from rotrace.escape import (
     safe_text,
 )
 from rotrace.export import FORMATS
-from rotrace.pathnames import holder, normal
+from rotrace.pathnames import holder, is_under, normal
 from rotrace.policy.allowlist import DEFAULT_ALLOW, Allowlist, policy_entry
 from rotrace.policy.mountpoints import layout
 from rotrace.policy.mounts import MountPlan
@@ -219,6 +219,14 @@ def _toml(doc: dict[str, object]) -> str:
     return ci_safe_json(NOT_PLAIN.sub(escape, tomli_w.dumps(doc)))
 
 
+def _in_project(value: str, project: str | None) -> str:
+    """A setting's value, `./PATH` where it is a place below the project (Policy.settings reads
+    it back against the project)."""
+    if project and value.startswith("/") and value != project and is_under(value, project):
+        return "./" + os.path.relpath(value, project)
+    return value
+
+
 def policy(plan: MountPlan, target: Target) -> Rendered:
     """rotrace's policy TOML: the mounts as `allow` entries (those the defaults do not cover),
     the persistent ones again under `persistent`, the settings in an `[env]` table, the build
@@ -241,8 +249,8 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
     if persistent:
         doc["persistent"] = kept
     env, env_notes = _env(plan, line=False)
-    if env:
-        doc["env"] = dict(sorted(env.items()))
+    if env:  # a place in the project as `./PATH`: the policy names no machine's paths
+        doc["env"] = {name: _in_project(value, target.project) for name, value in sorted(env.items())}
     lines = _build_lines(plan)
     if any(not e.startswith("/") for e in [*entries.get("allow", []), *kept]):
         lines.append(

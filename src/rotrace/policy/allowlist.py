@@ -377,6 +377,16 @@ class Policy(NamedTuple):
         directory of the policy file), `~/` read as `user_home` (default: this user's)."""
         return [expand(a, project or self.home, user_home) for a in self.allow]
 
+    def settings(self, project: str | None = None) -> dict[str, str]:
+        """The settings, a value `./PATH` (a place in the project, as `allowlist --format policy`
+        writes one: no machine's path) made absolute against `project` (default: the directory
+        of the policy file), as `resolve` makes the allow entries."""
+        base = project or self.home
+        return {
+            name: os.path.normpath(os.path.join(base, value[2:])) if value.startswith("./") else value
+            for name, value in self.env.items()
+        }
+
     def places(self, project: str | None = None, user_home: str | None = None) -> list[str]:
         """The persistent places, as `resolve` makes the allow entries absolute: against the
         same directory (a trace's project for `check`), so that `persistent = ["data"]` is the
