@@ -461,6 +461,7 @@ def allowlist(
              venvs denied; with how to load it for Docker and Kubernetes
     Notes (what no mount can fix, settings that avoid a mount) go to stderr.
     Exit status 1 when some writes cannot be fixed by a mount (it says what to change instead),
+    renames between two of its mounts would fail (EXDEV) with no setting to keep them on one,
     or a mount could not be written in the format (a note says which).
     """
     from rotrace.commands import allowlist as make_allowlist

@@ -418,7 +418,7 @@ def export(
     sys.stdout.flush()
     for note in rendered.notes:
         print(f"rotrace: {note}", file=sys.stderr)
-    return EXIT_VIOLATIONS if plan.blocked or plan.unmet or rendered.incomplete else EXIT_OK
+    return EXIT_VIOLATIONS if plan.blocked or plan.unmet or plan.crossings or rendered.incomplete else EXIT_OK
 
 
 def render(

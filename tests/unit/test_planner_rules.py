@@ -884,10 +884,14 @@ def test_a_rename_across_two_of_the_plans_mounts_is_noted() -> None:
     )
     # every rename out of /tmp into another mount goes into dist/: TMPDIR there makes the file there
     assert plan.env == {"TMPDIR": "/srv/app/dist"} and "the plan sets TMPDIR=/srv/app/dist" in note, plan
+    assert plan.crossings == [], plan  # held by the setting: `allowlist` exits 0
     sdist = event("/tmp/tmpcd34.tar.gz", "rename", 0, target="/srv/app/out/pkg.tar.gz", syscall="rename")
     out = event("/srv/app/out", "mkdir", 0, syscall="mkdir")
     plan = _plan(made, wheel, moved, out, sdist, states={"/srv/app": C, "/tmp": C})
     assert "TMPDIR" not in plan.env and len([n for n in plan.notes if "EXDEV" in n]) == 2, plan  # two places
+    # no one TMPDIR serves both: each rename fails under the plan (os.replace; shutil.move copies),
+    # and `allowlist` exits 1 for them as for a place no mount can fix
+    assert plan.crossings == ["/tmp -> /srv/app/dist", "/tmp -> /srv/app/out"], plan.crossings
     named = event("/tmp/build/pkg.whl", "rename", 0, target="/srv/app/dist/pkg.whl", syscall="rename")
     plan = _plan(made, named, states={"/srv/app": C, "/tmp": C}, environment={"TMPDIR": "/tmp/build/t"})
     assert "TMPDIR" not in plan.env, plan  # not made in the run's TMPDIR: TMPDIR would not move it

@@ -80,6 +80,7 @@ class PathMap:
             build=build,
             created=list(dict.fromkeys(map(self, plan.created))),
             unmet=list(dict.fromkeys(map(self, plan.unmet))),
+            crossings=[self.text(crossing) for crossing in plan.crossings],
             notes=[self.text(note) for note in plan.notes if note not in moot],
             scratch_app=[],
         )

@@ -79,6 +79,7 @@ class _Planned(NamedTuple):
     unmet: list[str]  # places the command checked it may write (W_OK) that no mount can make writable
     # blocked places whose every write a known writer made that a setting avoids (UV_NO_SYNC)
     avoidable: dict[str, tuple[Known, ...]]
+    crossings: list[str]  # renames between two mounts that fail (EXDEV) under the plan
 
 
 def _writers(
@@ -150,6 +151,7 @@ def _writers(
         written,
         [where(p) for p in plan.unmet],
         avoidable,
+        [where.text(crossing) for crossing in plan.crossings],
     )
 
 
@@ -330,9 +332,8 @@ def harden(
     header, _ = read_trace(trace)
     names = names or _default_container(manifest, header.labels.get("container"))
     container_name = names[0] if names else "app"
-    fragment, notes, blocked, incomplete, writers, runs, seeded, written, unmet, avoidable = _writers(
-        trace, maps, container_name, persistent
-    )
+    planned = _writers(trace, maps, container_name, persistent)
+    fragment, notes, blocked = planned.fragment, planned.notes, planned.blocked
     unmounted: set[str] = set()  # blocked places a container of the manifest does not mount
     avoided: set[str] = set()  # blocked places whose writes a setting of the manifest avoids
     unchecked: set[str] = set()  # checked places (W_OK) a container of the manifest does not mount writable
@@ -391,7 +392,7 @@ def harden(
                 " remove it, and harden mounts what the writes need)"
             )
 
-        for directory in sorted(written):  # written below a mount of the plan, on one of the manifest's
+        for directory in sorted(planned.written):  # below a mount of the plan, on one of the manifest's
             at = on_mount(directory)
             if at is not None and at in unwritable and directory not in read_only:
                 cannot_write(directory, at)
@@ -406,7 +407,7 @@ def harden(
                     given.pop(e["name"], None)
         for point in blocked:  # the manifest's own volume there: its writes go through, as it chose
             at = on_mount(point)
-            settings = [k.avoided(given, header.environment) for k in avoidable.get(point, ())]
+            settings = [k.avoided(given, header.environment) for k in planned.avoidable.get(point, ())]
             if at is None and settings and all(settings):
                 avoided.add(point)
                 how = ", ".join(sorted({str(s) for s in settings}))
@@ -433,7 +434,7 @@ def harden(
                 safe_text(f"rotrace: NOT MOUNTABLE: {places}: writes there fail (rotrace's notes say why)"),
                 "readOnlyRootFilesystem",
             )
-        for point in unmet:  # the check passes on the manifest's own writable volume, and only there
+        for point in planned.unmet:  # the check passes on the manifest's own writable volume, and only there
             at = on_mount(point)
             if at is None or at in unwritable:
                 unchecked.add(point)
@@ -467,9 +468,11 @@ def harden(
             append(container, "volumeMounts", mapping(name=name, mountPath=path))
             added.append(path)
             source = {k: v for k, v in volume.items() if k != "name"}
-            comment = writers.get(path)
-            said = f"{comment.describe(runs)}: {safe_text(path)}" if comment and comment.programs else None
-            if "persistentVolumeClaim" in source and path in seeded:
+            comment = planned.writers.get(path)
+            said = None
+            if comment and comment.programs:
+                said = f"{comment.describe(planned.runs)}: {safe_text(path)}"
+            if "persistentVolumeClaim" in source and path in planned.seeded:
                 init = _seed(workload, container, name, path)
                 filled = f"one its initContainer {init} fills once with the files the image holds there"
                 notes[:] = [n.replace(SEED_ADVICE, filled) if n.startswith(f"{path} ") else n for n in notes]
@@ -510,5 +513,5 @@ def harden(
             text += ("" if text.endswith("\n") else "\n") + _claim(claim)
     covered = {blocked[p] for p in blocked if p not in unmounted or p in avoided}
     notes = [n for n in notes if n not in covered]
-    refused = incomplete or bool(unmounted) or bool(read_only) or bool(unchecked)
+    refused = planned.incomplete or bool(unmounted or read_only or unchecked or planned.crossings)
     return Hardened(text, [safe_text(n) for n in notes], EXIT_VIOLATIONS if refused else EXIT_OK)

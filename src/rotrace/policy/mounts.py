@@ -175,6 +175,9 @@ class MountPlan:
     # places the command checked it may write (access W_OK) that no mount can make writable: the
     # check fails under any plan (a note says where the command then goes)
     unmet: list[str] = field(default_factory=list)
+    # renames between two of the plan's mounts that no setting keeps on one ("SOURCE -> TARGET"):
+    # they fail with EXDEV under the plan, unless the program then copies (a note says which)
+    crossings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a person should know about the plan
     # of `notes`, those on the application found in a scratch place: (the path they name, the
     # note), which no longer hold where --map puts that path elsewhere (export/mapping.py)
@@ -1095,6 +1098,7 @@ class MountPlanner:
         # the placements are made again (`unplace`)
         self._given: list[str] = []
         self._asked = False
+        self._unheld: list[str] = []  # crossings no setting fixes (MountPlan.crossings), as `_notes` finds
         self._reset()
         # a directory the command made -> the writes under it: their known writer when its setting
         # moves them elsewhere, else None
@@ -2003,6 +2007,13 @@ class MountPlanner:
         persistent = sorted(p for p in self._persistent if p in mounts)
         seeded = [p for p in persistent if self._planner.seeded(p)]
         kept, kept_notes = self._run_settings(mounts)
+        self._unheld = []
+        notes = [
+            *self._notes(mounts, fallback),
+            *kept_notes,
+            *self._held_config_notes(),
+            *self._held_offline_notes(),
+        ]
         return MountPlan(
             mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
@@ -2016,12 +2027,8 @@ class MountPlanner:
             persistent=persistent,
             seeded=seeded,
             unmet=[p.point for p, _ in self._unmet_checks()],
-            notes=[
-                *self._notes(mounts, fallback),
-                *kept_notes,
-                *self._held_config_notes(),
-                *self._held_offline_notes(),
-            ],
+            crossings=list(self._unheld),
+            notes=notes,
             scratch_app=self._scratch_app(),
         )
 
@@ -2269,11 +2276,13 @@ class MountPlanner:
                     " itself still fails there)"
                 )
                 continue
+            self._unheld.append(f"{source} -> {target}")
             notes.append(
                 f"{calls} from {source} to {target} (e.g. {example[0]} to {example[1]}) {cross} two of"
                 f" the plan's mounts, where a {kind} fails with EXDEV (Invalid cross-device link) and only a"
-                " program that then copies carries on; no mount holds both: make the file in"
-                f" {target}'s mount (tempfile's dir=, or TMPDIR below it)"
+                " program that then copies carries on (shutil.move, mv); no mount holds both, and no one"
+                f" TMPDIR serves them all: make the file in {target}'s mount (tempfile's dir=, or TMPDIR"
+                " below it)"
             )
         lost = {
             m
