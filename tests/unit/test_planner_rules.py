@@ -1871,3 +1871,35 @@ def test_poetrys_in_project_environment_is_moved_by_its_settings_not_mounted() -
 
 def _states(states: dict[str, DirState]) -> dict[bytes, DirState]:
     return {os.fsencode(k): v for k, v in states.items()}
+
+
+def test_datasets_cache_is_moved_alone_and_the_models_an_offline_run_reads_stay() -> None:
+    """An offline app (HF_HUB_OFFLINE=1, its model in ~/.cache/huggingface/hub from the image)
+    whose `datasets` writes ~/.cache/huggingface/datasets: the plan set HF_HOME=/tmp/huggingface,
+    which moved the hub too, and the app found no model. The datasets' cache has a setting of its
+    own; and offline, the hub that held files is not moved."""
+    from rotrace.pipeline import Pipeline
+
+    home = "/home/app"
+    hub, data = f"{home}/.cache/huggingface/hub", f"{home}/.cache/huggingface/datasets"
+    states = {b"/srv/app": C, hub.encode(): C, f"{home}/.cache/huggingface".encode(): C, data.encode(): A}
+
+    def plan(environment: dict[str, str], *events: FileEvent):  # type: ignore[no-untyped-def]
+        pipeline = Pipeline("/srv/app", states)
+        verdicts = classify(*events, home=home)
+        for v in verdicts:
+            pipeline.add(v)
+        run = {"HOME": home, **environment}
+        header = TraceHeader(["python3", "infer.py"], "/srv/app", 0, environment=run)
+        pipeline.know_run(header)
+        return pipeline.group(verdicts, keep_all=False)[1]
+
+    prepared = [event(data, "mkdir", 0, syscall="mkdir"), event(f"{data}/csv/cache-1.arrow")]
+    moved = plan({"HF_HUB_OFFLINE": "1"}, *prepared)
+    assert moved.env.get("HF_DATASETS_CACHE") == "/tmp/huggingface/datasets", moved
+    assert "HF_HOME" not in moved.env, moved
+    locked = event(f"{hub}/.locks/models--acme--tiny/abc.lock")
+    offline = plan({"HF_HUB_OFFLINE": "1"}, locked)
+    assert "HF_HOME" not in offline.env, offline  # it would hide the models the offline run reads
+    online = plan({}, locked)
+    assert online.env.get("HF_HOME") == "/tmp/huggingface", online

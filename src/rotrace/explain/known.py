@@ -600,6 +600,19 @@ KNOWN: tuple[Known, ...] = (
         in_home=True,
         env=(("PYLINTHOME", "/tmp/pylint"),),
     ),
+    Known(  # before the whole cache's entry: its own setting leaves the models where they are
+        id="huggingface-datasets",
+        cache=True,
+        title="datasets' cache (Hugging Face)",
+        who="Hugging Face datasets",
+        why="datasets writes the Arrow files it prepares, and their locks, to ~/.cache/huggingface/datasets as"
+        " it loads data, and builds them again where they are missing",
+        fix="HF_DATASETS_CACHE=/tmp/huggingface/datasets (on a writable tmpfs): it moves the datasets' cache"
+        " alone, not the models in ~/.cache/huggingface/hub",
+        path=r"/\.cache/huggingface/datasets(/|$)",
+        in_home=True,
+        env=(("HF_DATASETS_CACHE", "/tmp/huggingface/datasets"),),
+    ),
     Known(
         id="huggingface-cache",
         title="downloaded models (Hugging Face)",
@@ -612,6 +625,8 @@ KNOWN: tuple[Known, ...] = (
         path=r"/\.cache/huggingface/(?!download(?:/|$)|upload(?:/|$)|\.gitignore$)",
         in_home=True,
         env=(("HF_HOME", "/tmp/huggingface"),),
+        # offline, it reads the models it holds and cannot fetch them again: HF_HOME would hide them
+        offline=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"),
     ),
     Known(
         id="torch-cache",
