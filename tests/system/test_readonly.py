@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,33 @@ def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's directory is what a root run must not touch")
+def test_a_stale_copy_another_user_made_is_never_touched(tmp_path: Path) -> None:
+    """Before a run with a persistent place, the copies a killed rotrace left are removed
+    (`chmod -R u+rwX`, then `rm -rf`). As root it removed any `rotrace-seed-<dead pid>-*` in the
+    temporary directory, whoever made it: in another user's, swapping a file for a link to a root
+    file as chmod ran, a root file became set-user-ID, world-writable. Only this user's are."""
+    app, scratch = tmp_path / "app", tmp_path / "tmp"
+    (app / "data").mkdir(parents=True)
+    (app / "data" / "f").write_text("hello\n")
+    (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
+    scratch.mkdir(mode=0o1777)
+    scratch.chmod(0o1777)
+    dead = 2**22 + 12345  # past pid_max's default: no process has it
+    theirs, mine = scratch / f"rotrace-seed-{dead}-theirs", scratch / f"rotrace-seed-{dead}-mine"
+    for top in (theirs, mine):
+        (top / "0").mkdir(parents=True)
+        (top / "0" / "x").write_text("x\n")
+    (theirs / "0" / "x").chmod(0o600)
+    subprocess.run(["chown", "-R", "65534:65534", str(theirs)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TMPDIR": str(scratch)}
+    argv = ["run", "-q", "--read-only", "--policy", "p.toml", "--", "cat", "data/f"]
+    proc = rotrace_cli(*argv, cwd=app, env=env)
+    assert proc.returncode == 0 and proc.stdout == "hello\n", proc.stderr
+    assert sorted(p.name for p in scratch.iterdir()) == [theirs.name], list(scratch.iterdir())  # mine removed
+    assert stat.S_IMODE((theirs / "0" / "x").stat().st_mode) == 0o600  # not chmod'ed either
 
 
 def test_a_persistent_place_holding_tmpdir_is_copied_elsewhere() -> None:

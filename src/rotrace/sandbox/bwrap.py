@@ -376,12 +376,19 @@ def _no_devices(directory: str) -> bool:
 
 def _remove_stale(directory: str, prefix: str) -> None:
     """The copies (`prefix` then its maker's pid) of a rotrace that is gone, killed before it
-    could remove them (SIGKILL)."""
+    could remove them (SIGKILL): directories of this user's only. One of that name another user
+    made (in /tmp, anyone may) is theirs, never touched: as root, `chmod -R` in a tree another
+    user swaps files and links in changes what the links point to."""
+    me = os.geteuid()
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
         for entry in entries:
             pid = decimal(entry.name.removeprefix(prefix).split("-", 1)[0])
-            if entry.name.startswith(prefix) and pid is not None and not _alive(pid):
-                _remove(entry.path)
+            if not entry.name.startswith(prefix) or pid is None or _alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                found = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(found.st_mode) and found.st_uid == me:
+                    _remove(entry.path)
 
 
 def _alive(pid: int) -> bool:
