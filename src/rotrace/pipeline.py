@@ -141,12 +141,13 @@ def classifier(
     generalised: Iterable[str] = (),
     merged: bool = False,
     environment: Mapping[str, str] | None = None,
+    read_only: bool = False,
 ) -> Classifier:
     """The verdicts' first stage: each event against the allowlist, its venv, its known writer
     (`enforced`: the run was under --enforce, whose refusals are never harmless; `since`: the
     run's start by the files' clock, policy/databases.py; `home`: the run's HOME; `generalised`:
     a merged trace's globs of per-run names; `merged`: the trace is a merge, whose every path
-    with a glob's characters is read as such a glob)."""
+    with a glob's characters is read as such a glob; `read_only`: traced in the read-only root)."""
     return Classifier(
         allowlist,
         processes,
@@ -157,6 +158,7 @@ def classifier(
         generalised=generalised,
         merged=merged,
         environment=environment,
+        read_only=read_only,
     )
 
 
@@ -170,6 +172,7 @@ def saved_classifier(header: TraceHeader, allowlist: Allowlist) -> Classifier:
         generalised=[g.glob for g in header.generalised],
         merged=bool(header.sources),
         environment=header.environment,
+        read_only=header.read_only,
     )
 
 

@@ -267,6 +267,33 @@ def test_a_stale_copy_another_user_made_is_never_touched(tmp_path: Path) -> None
     assert stat.S_IMODE((theirs / "0" / "x").stat().st_mode) == 0o600  # not chmod'ed either
 
 
+def test_a_write_that_went_through_under_the_read_only_root_is_no_erofs(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The command's stdout is a host file: its chmod and utime of it (through /proc/self/fd/1)
+    change that file, and the report said "went through" and "read-only root: EROFS" of the same
+    two writes (the summary counted them in both). Under the read-only root itself, what went
+    through met no EROFS."""
+    import json
+
+    here = Path(tempfile.mkdtemp(prefix="rotrace-ro-stdout-", dir="/var/tmp"))  # outside the allowlist
+    request.addfinalizer(lambda: shutil.rmtree(here))
+    out = here / "out.log"
+    out.write_text("")
+    out.chmod(0o644)
+    script = "chmod 0604 /proc/self/fd/1; touch -d 2001-01-01 /proc/self/fd/1"
+    with out.open("w") as stdout:
+        argv = [PY, "-m", "rotrace", "run", "--read-only", "--json", "t.json", "--", "sh", "-c", script]
+        proc = subprocess.run(argv, cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              timeout=120)  # fmt: skip
+    assert stat.S_IMODE(out.stat().st_mode) == 0o604, proc.stderr  # it went through, on the host
+    trace = json.loads((tmp_path / "t.json").read_text())
+    changed = [e for e in trace["events"] if e["op"] in ("chmod", "utime") and e["result"] == 0]
+    assert changed and all(e["ro_forecast"] == "ok" for e in changed), changed
+    assert trace["summary"]["ro_failures"] == 0 and trace["summary"]["went_through"] >= 2, trace["summary"]
+    assert "EROFS" not in proc.stderr, proc.stderr
+
+
 def test_a_persistent_place_holding_tmpdir_is_copied_elsewhere() -> None:
     """A plan that renames temporary files into its output sets TMPDIR there (`dist`, also
     persistent); replayed with that setting, `run --read-only` copied `dist` into a directory

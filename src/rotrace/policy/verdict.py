@@ -193,8 +193,12 @@ class Classifier:
         generalised: Iterable[str] = (),
         merged: bool = False,
         environment: Mapping[str, str] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.allowlist = allowlist
+        # traced inside the read-only root itself (--read-only): a write's outcome there is what
+        # the root did, no forecast (one that went through on a host file did not meet EROFS)
+        self.read_only = read_only
         # a merged trace's globs of per-run names (`rotrace merge`): a path through one stands
         # for names no glob of the allowlist was matched against: a directory rule holds it, or a
         # glob that allows every name it stands for (globcover.py)
@@ -239,7 +243,7 @@ class Classifier:
     def settled(self) -> Classifier:
         """A classifier that knows what this one learnt (venvs, programs), without its answers."""
         fresh = Classifier(self.allowlist, enforced=self.enforced, since=self.since, home=self.home,
-                           environment=self.environment)  # fmt: skip
+                           environment=self.environment, read_only=self.read_only)  # fmt: skip
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
         fresh._changed = set(self._changed)
@@ -364,6 +368,8 @@ class Classifier:
         ro = forecast(event, allowed)
         if event.op in ("rename", "link") and event.target is not None and ro in ("ok", "EROFS"):
             ro = self._across_mounts(event, ro)
+        if self.read_only and not event.unresolved and event.result is not None and event.result >= 0:
+            ro = "ok"  # under the read-only root, and it went through
         # allowed or not: an allowed database only read needs no mount either
         database, only_read = (True, True) if only_read else self._database(event)
         if only_read:

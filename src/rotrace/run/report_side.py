@@ -71,6 +71,7 @@ def conclude(messages: Inbox) -> int:
                 since=start.since,
                 home=environment.get("HOME"),
                 environment=environment,
+                read_only=request.read_only,
             ),
             start.cwd,
             environment,
