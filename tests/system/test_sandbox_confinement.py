@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -354,3 +355,26 @@ def test_a_root_already_read_only_says_what_is_writable_all_the_same() -> None:
         assert "the command ran plainly" in proc.stderr and said in proc.stderr, proc
     finally:
         shutil.rmtree(data)
+
+
+def test_a_writable_mount_the_plan_did_not_make_stops_the_run_inside(tmp_path: Path) -> None:
+    """bwrap mounts each writable directory at its name; a process outside the run that swaps
+    a directory on the way for a symbolic link while the sandbox is set up has the mount land
+    where the link leads (an allowed `a/` bound over `victim/`). Inside, before the command runs,
+    every writable mount must be one the plan made: checked here in a mount namespace of its own
+    (`unshare -rm`) where a tmpfs is mounted writable at a place the plan names, and one it does
+    not."""
+    import sys
+
+    planned, stray = tmp_path / "a", tmp_path / "victim dir"
+    planned.mkdir()
+    stray.mkdir()
+    script = (
+        f"mount -t tmpfs none {shlex.quote(str(planned))} && mount -t tmpfs none {shlex.quote(str(stray))}"
+        f" && {shlex.quote(sys.executable)} -c 'import json, sys; from rotrace.sandbox.inner import _strays;"
+        " print(json.dumps(_strays(sys.argv[1:])))' " + shlex.quote(str(planned))
+    )
+    found = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    strays = json.loads(found.stdout)
+    assert str(stray) in strays and str(planned) not in strays, found.stdout

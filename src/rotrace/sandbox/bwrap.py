@@ -71,6 +71,35 @@ class SandboxPlan:
     args: list[str]
     writable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # the directories bound by an fd (`--bind-fd`), to pass to bwrap and close after its start
+    fds: list[int] = field(default_factory=list)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds.clear()
+
+
+def _held(path: str) -> int:
+    """An O_PATH fd on the directory `path`, walked from / one name at a time, never through a
+    symbolic link: bwrap binds it by the fd (`--bind-fd`), so that a name swapped for a link (or
+    for another directory) after the plan was made is not where the mount goes. A process
+    outside the sandbox could swap an allowed directory, or a seed's copy, between the check
+    and bwrap's mount, and the command's writes went where the link led, reported as allowed."""
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in (part for part in path.split("/") if part):
+            following = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = following
+    except OSError as exc:
+        os.close(fd)
+        raise SandboxError(
+            f"{path} changed while the sandbox was set up ({exc.strerror}): it is no directory reached"
+            " without a symbolic link; run again"
+        ) from None
+    return fd
 
 
 def runtime_paths(command_path: str | None) -> list[str]:
@@ -162,11 +191,17 @@ def plan(
             missing.append(path)
 
     def mount(path: str) -> list[str]:
-        if keep:
-            return ["--bind", path, path]
-        return ["--bind", filled[path], path] if path in filled else ["--tmpfs", path]
+        if not keep and path not in filled:
+            return ["--tmpfs", path]
+        fd = _held(path if keep else filled[path])
+        result.fds.append(fd)
+        return ["--bind-fd", str(fd), path]
 
-    placed = layout(mounts, missing, mount)
+    try:
+        placed = layout(mounts, missing, mount)
+    except BaseException:
+        result.close()
+        raise
     args += placed.args
     result.writable += placed.writable
     result.notes += placed.notes
@@ -238,7 +273,7 @@ def seeded(
     if not wanted:
         yield {}
         return
-    base = _seed_home(wanted)
+    base = os.path.realpath(_seed_home(wanted))  # (no link on the way: the copies are bound by fd, `_held`)
     _remove_stale(base, _SEED_PREFIX)
     defer_stops()  # made and named at once: a stop between the two would leave it behind
     top = tempfile.mkdtemp(prefix=f"{_SEED_PREFIX}{os.getpid()}-", dir=base)
@@ -517,7 +552,7 @@ def _trace_in(
     reopened = ",".join(str(s.fd) for s in readable) or "-"
     # -P: the working directory (the project audited) is not put first on the module path, where
     # a `rotrace/sandbox/inner.py` of its own would run in the tracer's place, untraced
-    given = inner_options(options)
+    given = inner_options(options, sandbox.writable)
     inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), given, reopened]
     inner += ["--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
@@ -527,14 +562,17 @@ def _trace_in(
         # rotrace, which relays it to the tracer inside, not bwrap, which it would kill (and
         # with it, --die-with-parent, the trace)
         dies = _dies_with(os.getpid())  # this process has one thread: a preexec_fn is safe here
-        proc = subprocess.Popen(cmd, pass_fds=(write_fd, info_w), start_new_session=True, preexec_fn=dies)  # noqa: PLW1509
+        passed = (write_fd, info_w, *sandbox.fds)
+        proc = subprocess.Popen(cmd, pass_fds=passed, start_new_session=True, preexec_fn=dies)  # noqa: PLW1509
     except OSError as exc:
         for fd in (read_fd, write_fd, info_r, info_w):
             os.close(fd)
+        sandbox.close()
         stop_if_asked()
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
     os.close(info_w)
+    sandbox.close()  # bwrap has them
     inner_pid = 0
     outcome: Result | Error | None = None
     previous = signal.getsignal(signal.SIGUSR1)

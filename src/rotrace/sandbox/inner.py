@@ -18,6 +18,7 @@ import sys
 
 from rotrace.errors import RotraceError, SandboxError
 from rotrace.escape import safe_text
+from rotrace.mountinfo import writable_directories
 from rotrace.tracer import TraceOptions, trace_command
 from rotrace.tracer.channel import Batcher, Error, Message, Ready, Result, send
 from rotrace.tracer.linux import hardening
@@ -28,8 +29,20 @@ from rotrace.tracer.signals import hold
 INNER_OPTIONS = ("seccomp", "all_opens", "stdout_to_stderr", "grace", "container_init", "host_files")
 
 
-def inner_options(options: TraceOptions) -> str:
-    return marshal.dumps({name: getattr(options, name) for name in INNER_OPTIONS}).hex()
+def inner_options(options: TraceOptions, writable: list[str] | None = None) -> str:
+    """The options, and the directories the sandbox mounts writable (`writable`): every other
+    writable mount found inside stops the run before the command starts (`_strays`)."""
+    given: dict[str, object] = {name: getattr(options, name) for name in INNER_OPTIONS}
+    given["writable"] = list(writable or [])
+    return marshal.dumps(given).hex()
+
+
+def _strays(writable: list[str]) -> list[str]:
+    """The directories mounted writable in the sandbox that the plan did not mount there: bwrap
+    mounts each at its name, which a process outside the run may have swapped for a symbolic
+    link while the sandbox was set up (the mount then lands where the link leads)."""
+    planned = {os.fsencode(path) for path in writable}
+    return [os.fsdecode(point) for point in writable_directories() if point not in planned]
 
 
 def main(argv: list[str]) -> int:
@@ -66,6 +79,13 @@ def main(argv: list[str]) -> int:
                     f"--read-only: the command's {_STREAMS[stream]} could not be given to it read-only"
                     f" ({exc.strerror or exc}); give it through a pipe (cat FILE | rotrace run ...)"
                 ) from None
+        strays = _strays(given.get("writable", []))
+        if strays:
+            raise SandboxError(
+                f"--read-only: {', '.join(map(safe_text, strays))} is mounted writable in the sandbox, which"
+                " the allowlist does not name (a directory on its way changed while the sandbox was set up?):"
+                " nothing ran"
+            )
         options = TraceOptions(**{name: given[name] for name in INNER_OPTIONS}, confined=True)
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:
