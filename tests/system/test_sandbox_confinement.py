@@ -378,3 +378,22 @@ def test_a_writable_mount_the_plan_did_not_make_stops_the_run_inside(tmp_path: P
     assert found.returncode == 0, found.stderr
     strays = json.loads(found.stdout)
     assert str(stray) in strays and str(planned) not in strays, found.stdout
+
+
+def test_a_device_node_that_is_not_its_device_stops_the_run_inside(tmp_path: Path) -> None:
+    """As root the sandbox's /dev/null is a copy rotrace makes and binds by its name: another root
+    process that swapped it for a host file had the command's `> /dev/null` write there. Inside,
+    before the command starts, each node must be the device of its name: checked here in a mount
+    namespace of its own (`unshare -rm`) where a file is bound over /dev/null."""
+    import sys
+
+    fake = tmp_path / "null"
+    fake.write_text("")
+    check = "import json; from rotrace.sandbox import inner; print(json.dumps(inner._false_devices()))"
+    python = shlex.quote(sys.executable)
+    script = f"{python} -c {shlex.quote(check)} && mount --bind {shlex.quote(str(fake))} /dev/null"
+    script += f" && {python} -c {shlex.quote(check)}"
+    found = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    before, after = (json.loads(line) for line in found.stdout.splitlines())
+    assert (before, after) == ([], ["/dev/null"]), found.stdout

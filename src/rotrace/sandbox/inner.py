@@ -37,6 +37,28 @@ def inner_options(options: TraceOptions, writable: list[str] | None = None) -> s
     return marshal.dumps(given).hex()
 
 
+# The devices the sandbox's /dev holds (bwrap's `--dev`, or rotrace's own copies as root): what
+# each must be, by its numbers (major, minor), before the command may open it
+_DEVICES = {
+    "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0),
+}  # fmt: skip
+
+
+def _false_devices() -> list[str]:
+    """The sandbox's /dev nodes that are not the devices of their names: a copy bound by its
+    name, swapped meanwhile for a host file (or another device) by a process outside the run,
+    would take the command's `> /dev/null` there."""
+    wrong = []
+    for name, numbers in _DEVICES.items():
+        try:
+            found = os.lstat(f"/dev/{name}")
+        except FileNotFoundError:  # (no tty in a container without one: bwrap binds none either)
+            continue
+        if not stat.S_ISCHR(found.st_mode) or (os.major(found.st_rdev), os.minor(found.st_rdev)) != numbers:
+            wrong.append(f"/dev/{name}")
+    return wrong
+
+
 def _strays(writable: list[str]) -> list[str]:
     """The directories mounted writable in the sandbox that the plan did not mount there: bwrap
     mounts each at its name, which a process outside the run may have swapped for a symbolic
@@ -79,6 +101,12 @@ def main(argv: list[str]) -> int:
                     f"--read-only: the command's {_STREAMS[stream]} could not be given to it read-only"
                     f" ({exc.strerror or exc}); give it through a pipe (cat FILE | rotrace run ...)"
                 ) from None
+        false = _false_devices()
+        if false:
+            raise SandboxError(
+                f"--read-only: {', '.join(false)} in the sandbox is not the device of its name (it changed"
+                " while the sandbox was set up?): nothing ran"
+            )
         strays = _strays(given.get("writable", []))
         if strays:
             raise SandboxError(
