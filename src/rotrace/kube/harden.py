@@ -312,8 +312,8 @@ def _set_env(
             had = last.get("value")
             if had == value and "valueFrom" not in last and (_quoted(had) or not yaml11_typed(value)):
                 continue  # already so: the manifest's line as it was written (its quotes)
-            if last.get("value") != value:
-                was = redact_text(str(last.get("value")))  # the manifest's value may hold a secret
+            if had != value:
+                was = redact_text(str(had))  # the manifest's value may hold a secret
                 notes.append(f"{workload.describe()}: env {name} set to {value} (was {was}) to avoid writes")
             last["value"] = value
             last.pop("valueFrom", None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from rotrace.errors import BadInput
 from rotrace.escape import NOT_PLAIN, code_escape, safe_text
+from rotrace.pathnames import is_under
 from rotrace.policy.allowlist import (
     PYPROJECT,
     PYPROJECT_TABLE,
@@ -67,7 +68,7 @@ _SOURCE_TREES = ("/usr/src", "/usr/local/src")
 
 
 def _under(path: str, trees: tuple[str, ...]) -> bool:
-    return any(path == tree or path.startswith(tree + "/") for tree in trees)
+    return any(is_under(path, tree) for tree in trees)
 
 
 def never_granted(place: str, homes: tuple[str, ...] = ()) -> bool:
