@@ -42,7 +42,7 @@ from rotrace.policy.inherited import readable_outside
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
-from rotrace.sandbox.inner import inner_options
+from rotrace.sandbox.inner import DEVICES, inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Ready, Result, pipe, receive
 from rotrace.tracer.linux.hardening import capabilities, die_with_parent
@@ -330,7 +330,7 @@ def _copy(source: str, copy: str) -> tuple[int, str]:
 
 
 # The nodes bubblewrap's --dev binds from the host's /dev.
-DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEVICE_NODES = tuple(DEVICES)  # (the numbers each must have: inner.py checks them inside)
 
 
 # Where the sandbox's own device nodes are made: the host's /dev, which the sandbox never sees

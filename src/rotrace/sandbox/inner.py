@@ -37,9 +37,10 @@ def inner_options(options: TraceOptions, writable: list[str] | None = None) -> s
     return marshal.dumps(given).hex()
 
 
-# The devices the sandbox's /dev holds (bwrap's `--dev`, or rotrace's own copies as root): what
-# each must be, by its numbers (major, minor), before the command may open it
-_DEVICES = {
+# The devices the sandbox's /dev holds (bwrap's `--dev` binds them from the host's /dev, or
+# rotrace's own copies as root: bwrap.DEVICE_NODES): what each must be, by its numbers (major,
+# minor), before the command may open it
+DEVICES = {
     "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0),
 }  # fmt: skip
 
@@ -49,7 +50,7 @@ def _false_devices() -> list[str]:
     name, swapped meanwhile for a host file (or another device) by a process outside the run,
     would take the command's `> /dev/null` there."""
     wrong = []
-    for name, numbers in _DEVICES.items():
+    for name, numbers in DEVICES.items():
         try:
             found = os.lstat(f"/dev/{name}")
         except FileNotFoundError:  # (no tty in a container without one: bwrap binds none either)
