@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def make_project(root: Path, uv: str, python: str = sys.executable) -> Path:
 SETTINGS: dict[str, dict[str, str]] = {
     "frozen": {"UV_FROZEN": "true", "UV_NO_CACHE": "true"},
     "frozen+no-sync": {"UV_FROZEN": "true", "UV_NO_CACHE": "true", "UV_NO_SYNC": "true"},
+    "locked": {"UV_LOCKED": "true", "UV_NO_CACHE": "true"},
 }
 TMP_READ_ONLY = "frozen+no-sync, /tmp read-only"
 
@@ -110,12 +112,16 @@ def _generalise(path: str) -> str:
     return re.sub(TMP_NAME, ".tmpXXXXXX", path)
 
 
-def audit_uv(version: str, setting: str, workdir: Path, rotrace: list[str]) -> Cell:
-    """Build the seed's project with uv `version` and audit `uv run python --version`."""
+def audit_uv(
+    version: str, setting: str, workdir: Path, rotrace: list[str], extra: Mapping[str, str] | None = None
+) -> Cell:
+    """Build the seed's project with uv `version` and audit `uv run python --version` (with the
+    settings `extra` on top of `setting`'s: a fix followed)."""
     uv = str(uv_binary(version))
     project = make_project(workdir / f"uv-{version}-{re.sub(r'[^a-z]+', '-', setting)}" / "app", uv)
     env = uv_env()
     env.update(SETTINGS["frozen+no-sync" if setting == TMP_READ_ONLY else setting])
+    env.update(extra or {})
     args = [*rotrace, "run", "--read-only", "--json", "trace.json"]
     if setting == TMP_READ_ONLY:
         policy = project.parent / "no-tmp.toml"

@@ -8,6 +8,7 @@ writes still fail but uv only warns. UV_NO_SYNC stops every version writing into
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,8 @@ ROTRACE = [sys.executable, "-m", "rotrace"]
 LOCK_WRITES = [("open", "<app>/.venv/.lock", "EROFS"), ("create", "<app>/.venv/.tmpXXXXXX", "EROFS")]
 
 
-def _audit(version: str, setting: str, tmp_path: Path) -> Cell:
-    return audit_uv(version, setting, tmp_path, ROTRACE)
+def _audit(version: str, setting: str, tmp_path: Path, extra: dict[str, str] | None = None) -> Cell:
+    return audit_uv(version, setting, tmp_path, ROTRACE, extra)
 
 
 def test_uv_0_7_13_does_not_write_the_venv(tmp_path: Path) -> None:
@@ -47,6 +48,19 @@ def test_uv_0_7_19_tolerates_the_failed_lock(tmp_path: Path) -> None:
     assert cell.exit_code == 0 and cell.venv_writes == LOCK_WRITES
     assert cell.rotrace_status == 1  # still violations: the lock uv wanted is not taken
     assert "tolerated" in cell.stderr
+
+
+def test_the_lock_fix_taken_word_for_word_where_uv_lock_is_checked(tmp_path: Path) -> None:
+    """An image that runs `uv run` with UV_LOCKED=true (fail where uv.lock is stale): every
+    setting the lock's fix names, set as it says, lets uv start; uv refuses UV_FROZEN beside
+    UV_LOCKED, so the fix must not ask for both."""
+    cell = _audit("0.7.14", "locked", tmp_path / "before")
+    assert cell.exit_code == 2 and cell.venv_writes == LOCK_WRITES
+    (fix,) = [line for line in cell.stderr.splitlines() if "fix (uv's environment lock" in line]
+    settings = dict(re.findall(r"\b([A-Z][A-Z0-9_]*)=([^\s),;:]+)", fix))
+    assert settings.get("UV_NO_SYNC") == "true", fix
+    followed = _audit("0.7.14", "locked", tmp_path / "after", settings)
+    assert (followed.exit_code, followed.venv_writes) == (0, []), (fix, followed.stderr)
 
 
 @pytest.mark.parametrize("version", ["0.7.13", "0.7.14", "0.7.19"])

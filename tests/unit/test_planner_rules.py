@@ -1797,6 +1797,52 @@ def test_a_cache_its_writer_reads_offline_is_not_moved_by_its_setting() -> None:
     assert off.env["UV_CACHE_DIR"] == "/tmp/uv-cache"
 
 
+def test_a_cache_read_offline_where_only_its_lock_was_written_is_not_moved() -> None:
+    """uv >= 0.9 locks its cache (<cache>/.lock, made through <cache>/.tmpXXXXXX) before it reads
+    it: `uvx cowsay` offline from the cache an image ships (UV_CACHE_DIR=/srv/uvcache) wrote only
+    those two names, under a read-only root it died there, and the plan moved the cache to an
+    empty /tmp/uv-cache, where uvx offline finds no tool. The run's setting names the cache's
+    top where no subdirectory does; the plan keeps it, and keeps UV_OFFLINE, which it counts on."""
+    from rotrace.pipeline import Pipeline
+
+    cache = "/srv/uvcache"
+    environment = {"UV_CACHE_DIR": cache, "UV_OFFLINE": "true"}
+    events = [event(f"{cache}/.tmpAbC123", result="EROFS", exe=UV),
+              event(f"{cache}/.lock", "open", "EROFS", exe=UV)]  # fmt: skip
+    classifier = Classifier(build_allowlist([], None), environment=environment)
+    for e in events:
+        classifier.learn(e)
+    verdicts = [classifier.classify(e) for e in events]
+    assert [getattr(v.explanation, "id", None) for v in verdicts] == ["uv-cache", "uv-cache"], verdicts
+    pipeline = Pipeline("/srv/app", {cache.encode(): C, b"/srv/app": C})
+    for v in verdicts:
+        pipeline.add(v)
+    argv = ("uvx", "cowsay", "-t", "hi")
+    uv = ProcessInfo(10, 1, 0, UV, argv)
+    header = TraceHeader(list(argv), "/srv/app", 0, environment=environment, processes=[uv])
+    pipeline.know_run(header)
+    plan = pipeline.group(verdicts, keep_all=False)[1]
+    assert plan.env.get("UV_CACHE_DIR") == cache and cache not in plan.mounts, plan
+    assert plan.env.get("UV_OFFLINE") == "true", plan.env
+    assert any("run offline, reads and cannot fetch again" in n for n in plan.notes), plan.notes
+
+
+def test_uvs_temporary_cache_is_not_its_cache() -> None:
+    """UV_NO_CACHE=true: uv's cache is a temporary directory in $TMPDIR, where it builds packages
+    in isolated build environments (venvs): their writes were uv's cache, and the plan set
+    UV_CACHE_DIR, which UV_NO_CACHE makes moot; read as environments changed at run time, the
+    fix would be UV_NO_SYNC. They are uv's temporary cache: a writable $TMPDIR."""
+    built = b"/tmp/.tmpQ2xY7z/builds-v0/.tmpAb12Cd"
+    writes = [event(built + b"/lib/python3.11/site-packages/setuptools/__init__.py", exe=UV),
+              event(b"/tmp/.tmpQ2xY7z/archive-v0/k3J9x/setuptools/__init__.py", exe=UV)]  # fmt: skip
+    for e in writes:
+        assert getattr(explain(e, built), "id", None) == "uv-no-cache", e
+        assert getattr(explain(e, None), "id", None) == "uv-no-cache", e
+    cached = event(b"/srv/uv/builds-v0/.tmpAb12Cd/lib/python3.11/site-packages/x.py", exe=UV)  # a cache's
+    assert getattr(explain(cached, b"/srv/uv/builds-v0/.tmpAb12Cd"), "id", None) == "uv-cache"
+    assert BY_ID["uv-no-cache"].env == () and "UV_CACHE_DIR" not in dict(BY_ID["uv-no-cache"].env)
+
+
 def test_a_writer_known_offline_before_its_writes_are_placed_keeps_the_early_placements() -> None:
     """The report process places each write as the command runs; a writer seen to run offline
     only at the end (uv sync --offline) made every placement be made again (W2: 112 ms after

@@ -139,7 +139,10 @@ def sets(environment: Mapping[str, str], name: str, value: str) -> bool:
 _HOMES = r"(?:/root|/home/[^/]+)"  # the homes a known writer's place in ~ is read in
 _HOME = Lazy(_HOMES)  # what comes before an `in_home` entry's place
 
-_regex = functools.cache(re.compile)  # the table's patterns, compiled once (asked for every write)
+_regex = functools.cache(re.compile)
+
+# the directories of uv's cache (`<cache>/wheels-v5`): where one is, its parent is a cache
+_CACHE_BUCKETS = "archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index"  # the table's patterns, compiled once (asked for every write)
 
 
 KNOWN: tuple[Known, ...] = (
@@ -150,6 +153,15 @@ KNOWN: tuple[Known, ...] = (
         why="build makes a virtual environment under $TMPDIR for the build requirements and installs them there",
         fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir), or build at image build time",
         path=r"/build-env-[^/]+(/|$)",
+    ),
+    Known(  # before the entries of environments changed at run time: its build environments are venvs
+        id="uv-no-cache",
+        title="uv's temporary cache",
+        who="uv with UV_NO_CACHE (its cache, the isolated build environments of packages it builds included)",
+        why="UV_NO_CACHE makes uv's cache a temporary directory under $TMPDIR (.tmpXXXXXX), removed when uv "
+        "exits; it downloads, unpacks and builds packages there",
+        fix="keep $TMPDIR writable: a tmpfs on /tmp (`--tmpfs /tmp`, an emptyDir); UV_CACHE_DIR does not apply",
+        path=rf"/{TMP_NAME}/(?:" + _CACHE_BUCKETS + r")-v[0-9]+(/|$)",
     ),
     Known(
         id="uv-pip-install",
@@ -202,11 +214,11 @@ KNOWN: tuple[Known, ...] = (
         why="uv keeps downloaded and built packages, the environments of uvx and its interpreter probe "
         "in its cache (~/.cache/uv, or UV_CACHE_DIR), and renames between the cache's subdirectories",
         fix="UV_CACHE_DIR=/tmp/uv-cache (on a writable tmpfs), or UV_NO_CACHE=true, which still needs a writable /tmp",
-        path=r"/\.cache/uv(/|$)|/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(/|$)",
+        path=r"/\.cache/uv(/|$)|/(?:" + _CACHE_BUCKETS + r")-v[0-9]+(/|$)",
         exe=r"uv",
         env=(("UV_CACHE_DIR", "/tmp/uv-cache"),),
         offline=("UV_OFFLINE", "--offline"),
-        root=r"^(.*/\.cache/uv)(?:/|$)|^(.*?)/(?:archive|builds|sdists|wheels|simple|interpreter|environments|git|flat-index)-v[0-9]+(?:/|$)",
+        root=r"^(.*/\.cache/uv)(?:/|$)|^(.*?)/(?:" + _CACHE_BUCKETS + r")-v[0-9]+(?:/|$)",
     ),
     Known(  # before the entries of `uv run`'s sync: UV_NO_SYNC is `uv run`'s, and avoids none of these
         id="uv-sync-command",
@@ -228,7 +240,7 @@ KNOWN: tuple[Known, ...] = (
         why="uv locks the virtual environment (<venv>/.lock, created through <venv>/.tmpXXXXXX) before "
         "checking it is in sync. In a read-only root 0.7.14-0.7.18 die with 'Read-only file system "
         "(os error 30)'; 0.7.19 and later carry on without the lock, silently (a WARN line only with -v).",
-        fix="set UV_NO_SYNC=true (with UV_FROZEN=true) at run time: `uv run` then leaves the environment alone",
+        fix="set UV_NO_SYNC=true at run time (it implies UV_FROZEN; uv refuses UV_FROZEN beside UV_LOCKED): `uv run` then leaves the environment alone",
         avoided_by=(("UV_NO_SYNC", "true"),),
         path=rf"/(\.lock|{TMP_NAME})$",
         exe=r"uv",

@@ -41,8 +41,14 @@ _OWN = frozenset(
     }
 )
 
-# Each known writer's own setting is one (MPLCONFIGDIR, NUMBA_CACHE_DIR...).
-RUN_SETTINGS: frozenset[str] = _OWN | {name for known in KNOWN for name, _value in known.env}
+# Each known writer's own setting is one (MPLCONFIGDIR, NUMBA_CACHE_DIR...), and each setting
+# that runs one without the network (UV_OFFLINE, HF_HUB_OFFLINE): offline, it reads its cache as
+# it is and fetches nothing into it, which the plan counts on (it keeps such a cache in place).
+RUN_SETTINGS: frozenset[str] = (
+    _OWN
+    | {name for known in KNOWN for name, _value in known.env}
+    | {way for known in KNOWN for way in known.offline if not way.startswith("-")}
+)
 
 # The programs a family of settings is read by: a setting of theirs decides nothing in a run
 # none of them ran in (a machine's PIP_DISABLE_PIP_VERSION_CHECK, for a run of no pip).

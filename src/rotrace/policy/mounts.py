@@ -1775,11 +1775,24 @@ class MountPlanner:
             self._early.offline.setdefault(known, known in self._planner.offline)
         if known is None or known not in self._planner.offline:
             return False
-        tree = _cache_tree(v)
+        tree = self._tree_of(v)
         if tree is None or not self._noted("held", tree, self._planner.held_content(tree)):
             return False
         self._held_offline.setdefault(known, tree)
         return True
+
+    def _tree_of(self, v: Verdict) -> str | None:
+        """`_cache_tree`, or the place the run's own setting put the writer's tree
+        (UV_CACHE_DIR=/srv/uv: its lock, /srv/uv/.lock, names no directory of the cache's)."""
+        tree = _cache_tree(v)
+        if tree is not None or v.explanation is None:
+            return tree
+        path = text_of(v.event.path)
+        for name, _ in v.explanation.env:
+            value = self._environment.get(name, "")
+            if value.startswith("/") and normal(value) != "/" and is_under(path, normal(value)):
+                return normal(value)
+        return None
 
     @staticmethod
     def _moves_with_its_tree(v: Verdict) -> bool:

@@ -399,8 +399,10 @@ class Classifier:
             cmdline = self.cmdlines.get(event.pid, "")
             if self._used is not None and self._used.setdefault(event.pid, cmdline) != cmdline:
                 self._used = None  # a process explained with two programs: not to be trusted
-            known = explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
-            known = known or (self._moved_explained(event, venv, cmdline) if self._moved else None)
+            # a place the run's setting moved is its writer's first (<UV_CACHE_DIR>/.tmpXXXXXX, the
+            # cache lock's temporary file, is not uv's in $TMPDIR)
+            known = self._moved_explained(event, venv, cmdline) if self._moved else None
+            known = known or explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
             known = known or (READ_ONLY_DATABASE if database else None)
         return Verdict(event, allowed, venv, ro, known)
 
