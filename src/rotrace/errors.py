@@ -62,6 +62,20 @@ class TraceFailed(RotraceError):
     exit_status = EXIT_TRACE_FAILED
 
 
+class MovedAway(TraceFailed):
+    """A directory granted or bound writable by its fd moved out of the allowlist while the
+    command ran: the writes the report would place at its name landed where it went, which
+    rotrace cannot say of each one."""
+
+    def __init__(self, away: list[tuple[str, str]]) -> None:
+        moves = ", ".join(f"{place} (now {now})" for place, now in away)
+        super().__init__(
+            f"{moves} moved while the command ran (a process outside the run renamed it, or another"
+            " directory into its place): the writes there landed where it went, not at the name the"
+            " trace would give; the trace is not written"
+        )
+
+
 class SandboxError(RotraceError):
     exit_status = EXIT_SANDBOX
 

@@ -149,6 +149,11 @@ def is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
+def is_within(path: str, tops: Iterable[str]) -> bool:
+    """path is one of `tops` or lies below one (is_under)."""
+    return any(is_under(path, top) for top in tops)
+
+
 def directory_of(path: str) -> str:
     """The directory a name is in, lexically (`/` for a name at the top, "" for a bare one)."""
     return path.rpartition("/")[0] or ("/" if path.startswith("/") else "")

@@ -160,10 +160,7 @@ def test_a_system_directory_listed_persistent_is_never_copied(tmp_path: Path) ->
     data.mkdir()
     (data / "app.db").write_bytes(b"rows")
     allowlist = Allowlist(["/usr", "/etc", str(data)])
-    with seeded(allowlist, ("/usr", "/etc", str(data)), keep=False) as seeds:
-        assert list(seeds) == [str(data)]
-        assert (Path(seeds[str(data)]) / "app.db").read_bytes() == b"rows"
-    assert not Path(seeds[str(data)]).exists()  # the copy removed
+    assert seeded(allowlist, ("/usr", "/etc", str(data)), keep=False) == [str(data)]
 
 
 @pytest.mark.parametrize("keep", [False, True])
@@ -240,31 +237,63 @@ def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="another user's directory is what a root run must not touch")
-def test_a_stale_copy_another_user_made_is_never_touched(tmp_path: Path) -> None:
-    """Before a run with a persistent place, the copies a killed rotrace left are removed
-    (`chmod -R u+rwX`, then `rm -rf`). As root it removed any `rotrace-seed-<dead pid>-*` in the
-    temporary directory, whoever made it: in another user's, swapping a file for a link to a root
-    file as chmod ran, a root file became set-user-ID, world-writable. Only this user's are."""
-    app, scratch = tmp_path / "app", tmp_path / "tmp"
-    (app / "data").mkdir(parents=True)
-    (app / "data" / "f").write_text("hello\n")
-    (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
-    scratch.mkdir(mode=0o1777)
-    scratch.chmod(0o1777)
-    dead = 2**22 + 12345  # past pid_max's default: no process has it
-    theirs, mine = scratch / f"rotrace-seed-{dead}-theirs", scratch / f"rotrace-seed-{dead}-mine"
-    for top in (theirs, mine):
-        (top / "0").mkdir(parents=True)
-        (top / "0" / "x").write_text("x\n")
-    (theirs / "0" / "x").chmod(0o600)
-    subprocess.run(["chown", "-R", "65534:65534", str(theirs)], check=True)
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TMPDIR": str(scratch)}
-    argv = ["run", "-q", "--read-only", "--policy", "p.toml", "--", "cat", "data/f"]
-    proc = rotrace_cli(*argv, cwd=app, env=env)
-    assert proc.returncode == 0 and proc.stdout == "hello\n", proc.stderr
-    assert sorted(p.name for p in scratch.iterdir()) == [theirs.name], list(scratch.iterdir())  # mine removed
-    assert stat.S_IMODE((theirs / "0" / "x").stat().st_mode) == 0o600  # not chmod'ed either
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_persistent_places_copy_is_the_sandboxs_own(user: str) -> None:
+    """The copy a persistent place starts with was made in a directory on the host ($TMPDIR)
+    and bound there: a process outside the run could rename a directory of its own choosing to
+    the copy's name before it was filled and bound, and back after (the command's writes landed
+    in it, reported as kept in the copy), or leave it there for rotrace's clean-up to remove. It
+    is the place's own tmpfs, filled inside the sandbox: nothing is made on the host."""
+    from tests.support.as_user import NOBODY
+    from tests.support.tracing import NON_ROOT_PYTHON, portable_site
+
+    base = Path(tempfile.mkdtemp(prefix="rotrace-seed-own-", dir="/var/tmp"))
+    try:
+        site = portable_site(base / "site")
+        app, scratch = base / "app", base / "tmp"
+        (app / "data" / "sub").mkdir(parents=True)
+        scratch.mkdir()
+        (app / "data" / "sub" / "f").write_text("hello\n")
+        (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
+        subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)  # data: 777, not a tmpfs's 755
+        script = (
+            "cat data/sub/f && echo new > data/new && stat -c %a data"
+            ' && awk -v d="$PWD/data" \'$5 == d { for (i = 7; $i != "-"; i++); print $(i + 1) }\''
+            " /proc/self/mountinfo"
+        )
+        as_user = NOBODY if user == "nobody" else []
+        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(app), "TMPDIR": str(scratch)}
+        argv = [*as_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "-q", "--read-only", "--policy", "p.toml"]
+        proc = subprocess.run([*argv, "--", "/bin/sh", "-c", script], cwd=app, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["hello", "777", "tmpfs"], proc.stdout  # its data, its mode, no bind
+        assert list(scratch.iterdir()) == [], proc.stderr  # nothing made on the host
+        assert sorted(p.name for p in (app / "data").iterdir()) == ["sub"]  # the host's data untouched
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(base)], check=False)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_an_allowed_directory_in_a_working_directory_under_tmp_stays_writable(persistent: bool) -> None:
+    """A project under /tmp (a CI clone there): /tmp is the sandbox's tmpfs, the working
+    directory is shown again read-only over it, and that read-only bind, made after every
+    writable mount, hid the allowed directory inside it: its writes failed with EROFS."""
+    work = Path(tempfile.mkdtemp(prefix="rotrace-tmp-cwd-", dir="/tmp"))
+    try:
+        (work / "data").mkdir()
+        (work / "data" / "f").write_text("hello\n")
+        kept = 'persistent = ["data"]\n' if persistent else ""
+        (work / "p.toml").write_text(f'version = 1\nallow = ["data"]\n{kept}')
+        script = "cat data/f 2>/dev/null; echo new > data/g && cat data/g && cat p.toml >/dev/null && echo ok"
+        argv = ["run", "-q", "--read-only", "--policy", "p.toml", "--", "sh", "-c", script]
+        proc = rotrace_cli(*argv, cwd=work)
+        shown = ["hello", "new", "ok"] if persistent else ["new", "ok"]
+        assert proc.returncode == 0 and proc.stdout.split() == shown, proc.stdout + proc.stderr
+        assert sorted(p.name for p in (work / "data").iterdir()) == ["f"]  # the host's data untouched
+    finally:
+        shutil.rmtree(work)
 
 
 def test_a_write_that_went_through_under_the_read_only_root_is_no_erofs(

@@ -13,7 +13,7 @@ mount points to make (the bwrap export: those the traced command made, even if t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from rotrace.pathnames import is_under
@@ -82,12 +82,16 @@ def layout(
     missing: list[str],
     mount: Callable[[str], list[str]],
     fits: Callable[[str], bool] = _any_arg,
+    shown: Collection[str] = (),
 ) -> Layout:
     """`mount(path)` (a `--tmpfs`, a `--bind`) for each directory: at once for those that
     exist, in a shadow of their nearest existing parent for those that do not (one inside
     another writable directory needs nothing: the command creates it). A shadow holds an
     argument per entry of the parent, whatever its name: where an argument must `fits` (one
-    per line: plain text), a parent with an entry that does not is not shadowed (a note)."""
+    per line: plain text), a parent with an entry that does not is not shadowed (a note).
+    `shown`: directories a mount above them hides, bound again read-only from the host, each
+    after the mounts above it and before those below it (a writable directory inside the
+    working directory, both in /tmp, stays writable)."""
     result = Layout()
     shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
     for path in sorted(set(missing)):
@@ -109,7 +113,7 @@ def layout(
                 for point in shadows.pop(parent)
             ]
     remount = []
-    for path in sorted({*existing, *shadows}, key=len):
+    for path in sorted({*existing, *shadows, *shown}, key=len):
         if path in shadows:
             result.args += shadowed[path]
             remount.append(path)
@@ -119,6 +123,8 @@ def layout(
         if path in existing:
             result.args += mount(path)
             result.writable.append(path)
+        if path in shown:
+            result.args += ["--ro-bind", path, path]
     for path in remount:
         result.args += ["--remount-ro", path]
     return result

@@ -1,7 +1,7 @@
 """Run the tracer inside bubblewrap: a read-only root, /dev and /proc, a tmpfs on /tmp, and
 every allowed directory writable (a tmpfs, or a bind mount that keeps what is written). A
 policy's persistent place that holds files starts with a copy of them, as a volume filled from
-the image does, and the copy is removed after the run.
+the image does: copied into its tmpfs inside the sandbox, it goes with the sandbox.
 
 What `docker run --read-only` confines, the sandbox confines too, so that no write reaches the
 host behind a report that says "read-only": its own pid namespace (no other process to reach
@@ -24,18 +24,19 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from rotrace.errors import (
     CommandNotExecutable,
     CommandNotFound,
+    MovedAway,
     RotraceError,
     SandboxError,
     TraceFailed,
 )
 from rotrace.events import FileEvent, ProcessInfo
-from rotrace.pathnames import is_under
+from rotrace.pathnames import is_under, is_within
 from rotrace.patterns import decimal
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.inherited import readable_outside
@@ -45,6 +46,7 @@ from rotrace.policy.runtime import DOCKER_CAPABILITIES
 from rotrace.sandbox.inner import DEVICES, inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Ready, Result, pipe, receive
+from rotrace.tracer.linux import procfs
 from rotrace.tracer.linux.hardening import capabilities, die_with_parent
 from rotrace.tracer.signals import SignalRelay, defer_stops, stop_if_asked, stopping
 
@@ -71,14 +73,32 @@ class SandboxPlan:
     args: list[str]
     writable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # the directories bound by an fd (`--bind-fd`), to pass to bwrap and close after its start
+    # the fds to pass to bwrap and close after its start: the directories bound by an fd
+    # (`--bind-fd`), and those the tracer inside copies into their tmpfs (`seeds`)
     fds: list[int] = field(default_factory=list)
+    # a persistent place -> an fd of it, for the tracer inside to copy what it holds into the
+    # place's tmpfs before the command starts (sandbox/inner.py)
+    seeds: dict[str, int] = field(default_factory=dict)
+    # a directory bound writable -> an fd of it kept to the run's end (`moved`)
+    bound: dict[str, int] = field(default_factory=dict)
 
     def close(self) -> None:
+        """The fds bwrap was given closed (it has them); those of `bound` are kept."""
         for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.fds.clear()
+
+    def moved(self) -> list[tuple[str, str]]:
+        """The directories bound writable that are no longer at their names, moved out of them
+        all (procfs.moved: by a process outside the run, which the command's own mount point
+        is out of reach of); every fd closed."""
+        found = [(p, now) for p, now in procfs.moved(self.bound) if not is_within(now, self.bound)]
+        for fd in self.bound.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.bound.clear()
+        return found
 
 
 def _held(path: str) -> int:
@@ -154,14 +174,14 @@ def plan(
     allowlist: Allowlist,
     keep: bool,
     visible: list[str],
-    seeds: dict[str, str] | None = None,
+    seeds: Collection[str] = (),
     code: list[str] | None = None,
     devices: list[str] | None = None,
 ) -> SandboxPlan:
-    """`seeds`: a persistent place -> the copy of what it holds, bound there instead of a tmpfs;
+    """`seeds`: the persistent places whose tmpfs starts with what they hold (`seeded`);
     `code`: rotrace's own (code_paths), bound read-only where a directory kept writable holds it;
     `devices`: the binds of the sandbox's own device nodes over bwrap's (own_devices)."""
-    filled = seeds or {}
+    filled = set(seeds)
     args = ["--ro-bind", "/", "/", "--dev", "/dev", *(devices or []), "--proc", "/proc", *confinement(keep)]
     result = SandboxPlan(args)
     mounts: list[str] = []
@@ -191,16 +211,25 @@ def plan(
             missing.append(path)
 
     def mount(path: str) -> list[str]:
-        if not keep and path not in filled:
-            return ["--tmpfs", path]
-        fd = _held(path if keep else filled[path])
-        result.fds.append(fd)
-        return ["--bind-fd", str(fd), path]
+        if keep or path in filled:
+            fd = _held(path)
+            result.fds.append(fd)
+            if keep:
+                result.bound[path] = os.dup(fd)
+                return ["--bind-fd", str(fd), path]
+            result.seeds[path] = fd  # read inside, never bound: nothing written reaches it
+        return ["--tmpfs", path]
 
+    cwd = os.getcwd()
+    covered = [*mounts, *missing]  # (what the layout may make writable)
+    # hidden by a writable mount: shown again, read-only (not the working directory made writable)
+    shown = [] if keep else [p for p in visible if any(is_under(p, m) for m in covered)]
+    shown = [p for p in shown if not (p == cwd and cwd in covered)]
     try:
-        placed = layout(mounts, missing, mount)
+        placed = layout(mounts, missing, mount, shown=[p for p in shown if p not in covered])
     except BaseException:
         result.close()
+        result.moved()
         raise
     args += placed.args
     result.writable += placed.writable
@@ -218,7 +247,7 @@ def plan(
             if path in result.writable and path in filled:
                 result.notes.append(
                     f"{path} (persistent) starts with a copy of what it holds, as a volume filled from the"
-                    " image does; what the command writes there is left in the copy, removed after the run"
+                    " image does; what the command writes there is left in the copy, the sandbox's own"
                     " (--keep-writes binds the directory itself)"
                 )
             elif path in result.writable and _holds_files(path):
@@ -231,15 +260,14 @@ def plan(
                     f"{path} holds files, which its tmpfs in the sandbox hides ({later}); --keep-writes binds"
                     " the directory itself"
                 )
-        cwd = os.getcwd()
-        for path in visible:
-            if path == cwd and cwd in result.writable:
-                result.notes.append(
-                    f"{cwd} (the working directory) is an empty tmpfs in the sandbox, as `--tmpfs` makes"
-                    " it; --keep-writes bind-mounts it instead"
-                )
-            elif any(is_under(path, m) for m in result.writable):
-                args += ["--ro-bind", path, path]  # hidden by a tmpfs: show it again, read-only
+        if cwd in result.writable and cwd in visible:
+            result.notes.append(
+                f"{cwd} (the working directory) is an empty tmpfs in the sandbox, as `--tmpfs` makes"
+                " it; --keep-writes bind-mounts it instead"
+            )
+        for path in shown:
+            if path in covered and path in result.writable:  # a runtime path allowed itself
+                args += ["--ro-bind", path, path]
     return result
 
 
@@ -258,75 +286,18 @@ def _through_symlink(path: str) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def seeded(
-    allowlist: Allowlist, persistent: tuple[str, ...], keep: bool, left: list[str] | None = None
-) -> Iterator[dict[str, str]]:
-    """A copy of each persistent place that is an allowed directory holding files (`cp -a`:
-    modes, owners, links and times kept), for the sandbox to bind there; removed at the end
-    (`left`: the copies that could not be, to be said). Without them the place would be an
-    empty tmpfs, and the app would miss its data."""
+def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> list[str]:
+    """The persistent places that are allowed directories holding files: the sandbox starts
+    each one's tmpfs with a copy of what it holds (`cp -a` inside: modes, owners, links and
+    times kept), as a volume filled from the image does; without it the app would miss its
+    data. Copied inside the sandbox, from an fd of the place, never into a directory on the
+    host: a process outside the run could swap such a directory for one of its own choosing
+    between its making and its mount (the command's writes landed there), and the removal of
+    the copy after the run removed what was swapped in."""
     wanted = [p for p in dict.fromkeys(persistent) if not keep and p in _directories(allowlist)]
     # never a system directory (a hand-written `persistent = ["/"]` would copy the machine)
     wanted = [p for p in wanted if p not in SYSTEM_DIRS and not any(is_under(p, d) for d in _PROVIDED)]
-    wanted = [p for p in wanted if os.path.isdir(p) and _holds_files(p)]
-    if not wanted:
-        yield {}
-        return
-    base = os.path.realpath(_seed_home(wanted))  # (no link on the way: the copies are bound by fd, `_held`)
-    _remove_stale(base, _SEED_PREFIX)
-    defer_stops()  # made and named at once: a stop between the two would leave it behind
-    top = tempfile.mkdtemp(prefix=f"{_SEED_PREFIX}{os.getpid()}-", dir=base)
-    try:
-        stop_if_asked()
-        seeds: dict[str, str] = {}
-        for i, path in enumerate(wanted):
-            copy = os.path.join(top, str(i))
-            code, said = _copy(path, copy)
-            if code != 0:
-                why = said.strip().splitlines()[-1:] or [f"cp exited {code}"]
-                raise SandboxError(f"cannot copy {path} to start the sandbox's mount with it: {why[0]}")
-            seeds[path] = copy
-        yield seeds
-    finally:
-        defer_stops()  # removed whole, whatever signal comes now
-        if not _remove(top) and left is not None:
-            left.append(top)
-
-
-def _seed_home(wanted: list[str]) -> str:
-    """Where the copies are made: the temporary directory, unless it is inside a place copied
-    (TMPDIR set as a plan sets it, into the app's persistent `dist/`: `cp` would copy the
-    directory into itself), then /tmp or /var/tmp."""
-    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
-        if not any(is_under(os.path.realpath(base), os.path.realpath(p)) for p in wanted) and os.access(
-            base, os.W_OK | os.X_OK
-        ):
-            return base
-    raise SandboxError(f"no temporary directory outside {wanted[0]} to copy it into: set TMPDIR elsewhere")
-
-
-def _copy(source: str, copy: str) -> tuple[int, str]:
-    """`cp -a SOURCE COPY`: its exit status and what it said. Stopped (signals.stopping) while it
-    runs, it is killed and waited for: left running, it would go on filling the copy that is
-    being removed. Started with the stop deferred: Popen stopped after its fork leaves the
-    process running, its pid unknown."""
-    defer_stops()
-    try:
-        proc = subprocess.Popen(["cp", "-a", "--", source, copy], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-    except OSError as exc:
-        stop_if_asked()
-        return 127, exc.strerror or str(exc)
-    try:
-        stop_if_asked()
-        _, said = proc.communicate()
-    except BaseException:
-        defer_stops()
-        proc.kill()
-        proc.wait()
-        raise
-    return proc.returncode, said
+    return [p for p in wanted if os.path.isdir(p) and _holds_files(p)]
 
 
 # The nodes bubblewrap's --dev binds from the host's /dev.
@@ -339,7 +310,6 @@ DEVICE_NODES = tuple(DEVICES)  # (the numbers each must have: inner.py checks th
 # reach (--keep-writes binds /tmp: it swapped the copies, and kept device nodes of its own).
 DEVICES_HOME = "/dev"
 _DEVICES_PREFIX = "rotrace-dev-"
-_SEED_PREFIX = "rotrace-seed-"  # in the temporary directory: a copy of a persistent place
 
 
 @contextlib.contextmanager
@@ -518,14 +488,13 @@ def trace_in_sandbox(
     `persistent`: the policy's persistent places (`seeded`)."""
     bwrap = find_bwrap()
     left: list[str] = []
-    with stopping(), seeded(allowlist, persistent, keep, left) as seeds, own_devices(left) as devices:
+    seeds = seeded(allowlist, persistent, keep)
+    with stopping(), own_devices(left) as devices:
         result, sandbox = _trace_in(
             bwrap, argv, sink, options, allowlist, keep, on_process, on_checkpoint, seeds, devices
         )
     result.warnings.extend(
-        f"the copy the sandbox started with, {top}, could not all be removed"
-        " (the command left something there rotrace may not remove): remove it"
-        for top in left
+        f"the sandbox's device nodes, {top}, could not all be removed: remove them" for top in left
     )
     return result, sandbox
 
@@ -539,7 +508,7 @@ def _trace_in(
     keep: bool,
     on_process: ProcessSink | None,
     on_checkpoint: Callable[[], None] | None,
-    seeds: dict[str, str],
+    seeds: list[str],
     devices: list[str],
 ) -> tuple[TraceResult, SandboxPlan]:
     command_path = shutil.which(argv[0]) if "/" not in argv[0] else argv[0]
@@ -552,7 +521,7 @@ def _trace_in(
     reopened = ",".join(str(s.fd) for s in readable) or "-"
     # -P: the working directory (the project audited) is not put first on the module path, where
     # a `rotrace/sandbox/inner.py` of its own would run in the tracer's place, untraced
-    given = inner_options(options, sandbox.writable)
+    given = inner_options(options, sandbox.writable, sandbox.seeds)
     inner = [sys.executable, "-P", "-m", "rotrace.sandbox.inner", str(write_fd), given, reopened]
     inner += ["--", *argv]
     cmd = [bwrap, *sandbox.args, "--info-fd", str(info_w), "--chdir", os.getcwd(), "--", *inner]
@@ -568,6 +537,7 @@ def _trace_in(
         for fd in (read_fd, write_fd, info_r, info_w):
             os.close(fd)
         sandbox.close()
+        sandbox.moved()
         stop_if_asked()
         raise SandboxError(f"cannot run {bwrap}: {exc.strerror}") from None
     os.close(write_fd)
@@ -613,6 +583,7 @@ def _trace_in(
     finally:
         signal.signal(signal.SIGUSR1, previous)
         os.close(read_fd)
+        away = sandbox.moved()
     if outcome is None and ready:
         raise TraceFailed(
             f"the read-only sandbox's tracer ended before the command's result (bwrap exited {code}:"
@@ -626,4 +597,6 @@ def _trace_in(
         raise _ERRORS.get(outcome.status, TraceFailed)(outcome.message)
     result = outcome.result
     result.warnings.extend(sandbox.notes)
+    if away:
+        raise MovedAway(away)
     return result, sandbox

@@ -14,6 +14,7 @@ import marshal
 import os
 import signal
 import stat
+import subprocess
 import sys
 
 from rotrace.errors import RotraceError, SandboxError
@@ -29,11 +30,16 @@ from rotrace.tracer.signals import hold
 INNER_OPTIONS = ("seccomp", "all_opens", "stdout_to_stderr", "grace", "container_init", "host_files")
 
 
-def inner_options(options: TraceOptions, writable: list[str] | None = None) -> str:
-    """The options, and the directories the sandbox mounts writable (`writable`): every other
-    writable mount found inside stops the run before the command starts (`_strays`)."""
+def inner_options(
+    options: TraceOptions, writable: list[str] | None = None, seeds: dict[str, int] | None = None
+) -> str:
+    """The options, the directories the sandbox mounts writable (`writable`: every other
+    writable mount found inside stops the run before the command starts, `_strays`), and the
+    persistent places whose tmpfs starts with what they hold (`seeds`: place -> an fd of it,
+    passed through bwrap, `_seed`)."""
     given: dict[str, object] = {name: getattr(options, name) for name in INNER_OPTIONS}
     given["writable"] = list(writable or [])
+    given["seeds"] = dict(seeds or {})
     return marshal.dumps(given).hex()
 
 
@@ -66,6 +72,32 @@ def _strays(writable: list[str]) -> list[str]:
     link while the sandbox was set up (the mount then lands where the link leads)."""
     planned = {os.fsencode(path) for path in writable}
     return [os.fsdecode(point) for point in writable_directories() if point not in planned]
+
+
+def _seed(seeds: dict[str, int]) -> None:
+    """Each persistent place's tmpfs filled with what the place holds on the host (`cp -a`, from
+    the fd rotrace opened of it: the place itself, whatever its name holds now), before the
+    command starts; every fd closed, so that the command never holds one of the host's
+    directory. The copy is the sandbox's own: it goes with the sandbox."""
+    try:
+        for path, fd in seeds.items():
+            os.set_inheritable(fd, False)
+            argv = ["cp", "-a", "--", f"/proc/self/fd/{fd}/.", path]
+            copy = subprocess.run(argv, pass_fds=(fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, check=False)  # fmt: skip
+            if copy.returncode != 0:
+                why = copy.stderr.strip().splitlines()[-1:] or [f"cp exited {copy.returncode}"]
+                raise SandboxError(
+                    f"--read-only: cannot copy {safe_text(path)} to start the sandbox's mount with it:"
+                    f" {safe_text(why[0])}"
+                )
+    except OSError as exc:
+        said = exc.strerror or str(exc)
+        raise SandboxError(f"--read-only: cannot copy a persistent place into the sandbox: {said}") from None
+    finally:
+        for fd in seeds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def main(argv: list[str]) -> int:
@@ -115,6 +147,7 @@ def main(argv: list[str]) -> int:
                 " the allowlist does not name (a directory on its way changed while the sandbox was set up?):"
                 " nothing ran"
             )
+        _seed(given.get("seeds", {}))
         options = TraceOptions(**{name: given[name] for name in INNER_OPTIONS}, confined=True)
         result = trace_command(command, batcher.add, options, on_process=batcher.add_process)
     except RotraceError as exc:

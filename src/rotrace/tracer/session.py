@@ -10,7 +10,8 @@ import os
 import signal
 from collections.abc import Callable
 
-from rotrace.errors import CommandNotExecutable, CommandNotFound, TraceFailed
+from rotrace.errors import CommandNotExecutable, CommandNotFound, MovedAway, TraceFailed
+from rotrace.pathnames import is_within
 from rotrace.tracer import seccomp, stdio
 from rotrace.tracer.contract import EventSink, ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.linux import hardening, kernel, landlock, procfs
@@ -89,6 +90,10 @@ def trace_command(
     try:
         child = spawn(path, argv, env, program, keep_ignored, options.stdout_to_stderr,
                       ruleset.fd if ruleset else None, options.host_files)  # fmt: skip
+    except BaseException:
+        if ruleset is not None:
+            ruleset.release()
+        raise
     finally:
         if ruleset is not None:
             ruleset.close()
@@ -113,6 +118,9 @@ def trace_command(
     finally:
         tracer.decoder.memory.close()
         tracer.dircache.close()
+        away = _moved_away(ruleset)
+    if away:
+        raise MovedAway(away)
     tracer.warnings.extend(relay.warnings)
     exec_errno = child.exec_error()
     if exec_errno is not None and not tracer.started:
@@ -135,6 +143,18 @@ def trace_command(
         stopped_by=relay.stopped_by,
         remounted=tuple(sorted(tracer.remounted)),
     )
+
+
+def _moved_away(ruleset: landlock.Ruleset | None) -> list[tuple[str, str]]:
+    """The directories Landlock granted that are no longer at their names, now outside every one
+    granted (procfs.moved; one the command renamed within them is traced as such); their fds
+    closed."""
+    if ruleset is None:
+        return []
+    granted = list(ruleset.granted)
+    found = procfs.moved(ruleset.granted)
+    ruleset.release()
+    return [(place, now) for place, now in found if not is_within(now, granted)]
 
 
 def _landlock(writable: tuple[str, ...], notes: tuple[str, ...], warnings: list[str]) -> landlock.Ruleset:

@@ -16,6 +16,7 @@ abstract Unix socket one of them listens on.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -77,7 +78,7 @@ def write_rights(abi: int) -> int:
 class Ruleset:
     """An open ruleset fd (for the child to apply), and what it is made of."""
 
-    __slots__ = ("abi", "fd", "scoped", "skipped", "writable")
+    __slots__ = ("abi", "fd", "granted", "scoped", "skipped", "writable")
 
     def __init__(self, fd: int, abi: int, scoped: int = 0) -> None:
         self.fd = fd
@@ -85,9 +86,19 @@ class Ruleset:
         self.writable: list[str] = []
         self.skipped: list[str] = []  # why a path could not be a rule
         self.scoped = scoped
+        # each path a rule grants -> the fd the rule was made of, kept to the run's end: the
+        # rule is on that file, wherever a process outside the run renames it (`procfs.moved`)
+        self.granted: dict[str, int] = {}
 
     def close(self) -> None:
+        """The ruleset's fd closed (the command has its domain); `granted`'s are kept."""
         os.close(self.fd)
+
+    def release(self) -> None:
+        for fd in self.granted.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.granted.clear()
 
     def notes(self) -> list[str]:
         """What the report says of the enforcement: what it is, and what it leaves out."""
@@ -176,8 +187,12 @@ def build(paths: list[str]) -> Ruleset:
                 ruleset.skipped.append(f"{entry}: {os.strerror(ctypes.get_errno())}")
             else:
                 ruleset.writable.append(entry)
+                if is_dir:  # (a file's name may go with the file: a log rotated, a temporary removed)
+                    ruleset.granted.setdefault(path, target)
+                    target = -1
         finally:
-            os.close(target)
+            if target >= 0:
+                os.close(target)
     return ruleset
 
 

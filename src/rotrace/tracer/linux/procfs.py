@@ -161,3 +161,19 @@ def unix_socket_name(pid: int, fd: int) -> tuple[bool, bytes | None]:
     except OSError:
         return False, None
     return True, None  # not a Unix socket
+
+
+def moved(held: dict[str, int]) -> list[tuple[str, str]]:
+    """Of the directories rotrace holds an fd of (a place -> its fd), those no longer at their
+    names: (the place, where the directory is now, as the kernel names the fd). Renamed, or
+    another directory renamed into its place: what was granted or bound by the fd is elsewhere,
+    and so are the writes made there. Not one removed: what was written there is gone with it."""
+    found = []
+    for place, fd in held.items():
+        try:
+            now = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            now = "(unknown)"
+        if now != place and not now.endswith(" (deleted)"):
+            found.append((place, now))
+    return found
