@@ -376,7 +376,10 @@ class Pipeline:
             placements = self.planner.place(verdict)
             if placed is not None:
                 placed(verdict, placements)
-        return self.planner.plan()
+        plan = self.planner.plan()
+        if header is not None:
+            plan.notes.extend(_failed_runs(header))
+        return plan
 
     def second_pass(
         self, header: TraceHeader, verdicts: Iterable[Verdict], keep_all: bool
@@ -650,3 +653,27 @@ class Rechecked:
                 yield replace(verdict, count=v.count, runs=v.runs) if v.runs else verdict
             else:
                 yield v
+
+
+# how a run ends that rotrace (or `kube record`'s Pod ending) stopped: SIGINT, SIGTERM
+_STOPPED = (130, 143)
+
+
+def _failed_runs(header: TraceHeader) -> list[str]:
+    """A note on a trace of a run that failed on its own: what it would have written after the
+    failure is not in the trace, so a plan made of it may fall short where the app gets further."""
+    if header.sources:
+        failed = [s for s in header.sources if s.exit_code not in (0, *_STOPPED) and s.signal is None]
+        codes = sorted({s.exit_code for s in failed})
+        if not failed:
+            return []
+        statuses = ", ".join(map(str, codes))
+        which = f"{len(failed)} of the {len(header.sources)} runs failed (exit status {statuses})"
+    elif header.failed_on_its_own and header.exit_code not in _STOPPED:
+        which = f"the run failed (exit status {header.exit_code})"
+    else:
+        return []
+    return [
+        f"{which}: what the command would have written after the failure is not in the trace, so the"
+        " plan may fall short where the app gets further; trace a run that succeeds"
+    ]

@@ -345,6 +345,7 @@ def test_a_claim_over_a_directory_that_held_files_is_filled_once_from_the_image(
         "name": "rotrace-seed-app-data", "image": "shop:1",
         "command": ["/bin/sh", "-c", SEED],
         "volumeMounts": [{"name": "app-data", "mountPath": "/seed"}],
+        "securityContext": {"readOnlyRootFilesystem": True},  # the container's: no more privilege
     }]  # fmt: skip
     assert "rotrace: fills the claim once with the image's /app/data" in hardened.text
     # the plan's note on it says the claim is filled, not "copy them in first" (done here)
@@ -715,3 +716,104 @@ def test_uv_sync_writes_no_setting_of_the_manifest_avoids_stay_refused(
     mine = DEPLOYMENT.replace("        - name: MODE\n", setting + "        - name: MODE\n")
     hardened = harden(Manifest(mine), str(trace), (), [])
     assert hardened.status == 1 and not any("which avoids these writes" in n for n in hardened.notes)
+
+
+def test_an_env_entry_from_elsewhere_is_kept_as_the_manifest_gives_it(tmp_path: Path) -> None:
+    """HOME from a ConfigMap (valueFrom) was replaced by the run's HOME, its source dropped, and
+    the note said "(was None)"."""
+    home = DEPLOYMENT.replace(
+        "        - name: MODE\n",
+        "        - name: HOME\n          valueFrom: {configMapKeyRef: {name: web, key: home}}\n"
+        "        - name: MODE\n",
+    )
+    trace = _merged(
+        tmp_path, event("/srv/home/.cache/x/y", exe=b"/usr/bin/python3"), environment={"HOME": "/srv/home"}
+    )
+    hardened = harden(Manifest(home), trace, (), [])
+    (web,) = _docs(hardened.text)[0]["spec"]["template"]["spec"]["containers"]
+    (entry,) = [e for e in web["env"] if e["name"] == "HOME"]
+    assert entry == {"name": "HOME", "valueFrom": {"configMapKeyRef": {"name": "web", "key": "home"}}}
+    assert not any("(was None)" in n for n in hardened.notes), hardened.notes
+
+
+def test_a_new_claim_is_no_claim_the_manifest_has(tmp_path: Path) -> None:
+    """The manifest mounts a claim named as the one harden makes for the data (another volume's
+    data: a secrets store): the app's data directory became that claim, silently."""
+    taken = DEPLOYMENT.replace(
+        "      - name: config\n        configMap: {name: web}\n",
+        "      - name: store\n        persistentVolumeClaim: {claimName: app-data}\n",
+    )
+    hardened = harden(Manifest(taken), _merged(tmp_path), (), [])
+    docs = _docs(hardened.text)
+    spec = docs[0]["spec"]["template"]["spec"]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+    ]
+    assert claims == ["app-data", "app-data-2"], spec["volumes"]
+    assert [d["metadata"]["name"] for d in docs if d.get("kind") == "PersistentVolumeClaim"] == ["app-data-2"]
+
+
+CRONJOB_AND_UI = textwrap.dedent("""\
+    apiVersion: batch/v1
+    kind: CronJob
+    metadata: {name: web}
+    spec:
+      schedule: "0 * * * *"
+      jobTemplate:
+        spec:
+          template:
+            spec:
+              containers:
+              - {name: web, image: shop:1}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web-ui}
+    spec:
+      template:
+        spec:
+          containers:
+          - {name: web, image: shop:1}
+          - {name: side, image: side:1}
+    """)
+
+
+def test_only_the_workload_the_traces_were_recorded_in_is_hardened(tmp_path: Path) -> None:
+    """A CronJob and a Deployment with a container of one name: the CronJob's traces (its Pods
+    web-0, web-1) hardened the Deployment too, silently; the Deployment's sidecar kept its
+    writable root unsaid."""
+    hardened = harden(Manifest(CRONJOB_AND_UI), _merged(tmp_path), (), [])
+    job, ui = _docs(hardened.text)[:2]
+    (batch,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert batch["securityContext"] == {"readOnlyRootFilesystem": True}
+    assert all("securityContext" not in c for c in ui["spec"]["template"]["spec"]["containers"])
+    assert any(n.startswith("Deployment web-ui: it has the container too") for n in hardened.notes), (
+        hardened.notes
+    )
+    ui_trace = tmp_path / "ui"
+    ui_trace.mkdir()
+    text = (
+        Path(_merged(ui_trace))
+        .read_text()
+        .replace('"web-0"', '"web-ui-7d9f-x2k4q"')
+        .replace('"web-1"', '"web-ui-7d9f-a1b2c"')
+    )
+    (ui_trace / "merged.json").write_text(text)
+    hardened = harden(Manifest(CRONJOB_AND_UI), str(ui_trace / "merged.json"), (), [])
+    job, ui = _docs(hardened.text)[:2]
+    assert "securityContext" not in job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    web, side = ui["spec"]["template"]["spec"]["containers"]
+    assert web["securityContext"] == {"readOnlyRootFilesystem": True} and "securityContext" not in side
+    said = "Deployment web-ui: its container side keeps a writable root: record it and harden it from its own"
+    assert f"{said} traces (--container side)" in hardened.notes, hardened.notes
+
+
+def test_a_plan_of_a_failed_run_says_it_may_fall_short(tmp_path: Path) -> None:
+    """A run that failed stops short of what it would write: the plan said nothing of it."""
+    trace = Path(_merged(tmp_path))
+    failed = trace.read_text().replace('"exit_code": 0', '"exit_code": 1')
+    trace.write_text(failed)
+    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [])
+    assert any(
+        "runs failed (exit status 1)" in n and "trace a run that succeeds" in n for n in hardened.notes
+    )

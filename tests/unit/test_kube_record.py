@@ -127,9 +127,10 @@ def test_outside_the_changed_parts_every_byte_is_kept() -> None:
 def test_the_recorded_pod_spec() -> None:
     deployment, _service, cronjob = _load_all(_recorded())
     spec = _containers(deployment, "spec", "template", "spec")
-    assert [c["name"] for c in spec["initContainers"]] == ["migrate", "rotrace"]
-    assert spec["initContainers"][0]["command"] == ["python", "migrate.py"]  # the app's own, kept
-    provider = spec["initContainers"][1]
+    # the tool's first, so that an initContainer recorded (named, or a native sidecar) finds it
+    assert [c["name"] for c in spec["initContainers"]] == ["rotrace", "migrate"]
+    assert spec["initContainers"][1]["command"] == ["python", "migrate.py"]  # the app's own, kept
+    provider = spec["initContainers"][0]
     assert provider["image"] == "registry.example/rotrace:1"
     assert provider["command"] == ["/opt/rotrace/rotrace", "kube", "provide", "/rotrace"]
     assert provider["securityContext"]["runAsNonRoot"] is True
@@ -549,3 +550,23 @@ def test_all_opens_records_the_reads_too() -> None:
         spec = _containers(deployment, "spec", "template", "spec")
         command = spec["containers"][0]["command"]
         assert ("--all-opens" in command[: command.index("--")]) is all_opens, command
+
+
+def test_an_init_container_named_and_a_native_sidecar_are_recorded() -> None:
+    """`--container migrate` named an initContainer ("no container named migrate", which was
+    false), and a native sidecar (an initContainer with `restartPolicy: Always`, which runs
+    beside the containers) was left unrecorded without a word by the default "all of them"."""
+    spec = _containers(_load_all(_recorded(containers=("migrate",)))[0], "spec", "template", "spec")
+    migrate = spec["initContainers"][1]
+    assert migrate["command"][-3:] == ["--", "python", "migrate.py"]
+    assert "container=migrate" in migrate["command"]
+    assert spec["containers"][0]["command"] == ["uv", "run", "server.py"]  # not chosen: as it was
+    sidecar = MANIFEST.replace(
+        "          command: ['python', 'migrate.py']",
+        "          restartPolicy: Always\n          command: ['python', 'beat.py']",
+    )
+    spec = _containers(_load_all(_recorded(sidecar))[0], "spec", "template", "spec")
+    assert [c["name"] for c in spec["initContainers"]] == ["rotrace", "migrate"]
+    assert "container=migrate" in spec["initContainers"][1]["command"]
+    plain = _containers(_load_all(_recorded())[0], "spec", "template", "spec")["initContainers"][1]
+    assert plain["command"] == ["python", "migrate.py"]  # one that runs to its end first: only when named

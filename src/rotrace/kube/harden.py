@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -37,6 +37,7 @@ from rotrace.pipeline import Pipeline, Rechecked, render, saved_classifier
 from rotrace.policy.allowlist import Allowlist
 from rotrace.policy.mounts import SEED_ADVICE, Placement, written_directory
 from rotrace.policy.verdict import Verdict
+from rotrace.record import TraceHeader
 from rotrace.redact import redact_text
 from rotrace.tracefile import read_trace
 
@@ -155,6 +156,67 @@ def _writers(
     )
 
 
+def _has(workload: Workload, names: tuple[str, ...]) -> bool:
+    listed = containers(workload.spec)
+    return any(isinstance(c, dict) and (not names or c.get("name") in names) for c in listed)
+
+
+def _traced_workloads(
+    manifest: Manifest, names: tuple[str, ...], header: TraceHeader, notes: list[str]
+) -> Callable[[Workload], bool] | None:
+    """Where several workloads of the manifest have the container, those the traces were
+    recorded in: the workload whose name is the longest that each run's `pod` label (`kube
+    record`'s) is, or starts with followed by `-` (a Deployment's Pod report-ui-7d9f-x2k4q,
+    a CronJob's report-29001-abcde). None: every one (one only, or no Pod known)."""
+    candidates = [w for _, w in manifest.workloads() if _has(w, names)]
+    pods = {p for labels in (header.labels, *(s.labels for s in header.sources)) if (p := labels.get("pod"))}
+    if len(candidates) < 2 or not pods:
+        return None
+    picked: set[tuple[str, str]] = set()
+    for pod in pods:
+        fits = [w for w in candidates if pod == w.name or pod.startswith(f"{w.name}-")]
+        if fits:
+            best = max(fits, key=lambda w: len(w.name))
+            picked.add((best.kind, best.name))
+    if not picked:
+        return None
+    for w in candidates:
+        if (w.kind, w.name) not in picked:
+            notes.append(
+                f"{w.describe()}: it has the container too, but the traces were recorded in Pods of"
+                f" {', '.join(sorted(f'{k} {n}' for k, n in picked))}: left as it is (harden it from its own"
+                " traces)"
+            )
+    return lambda w: (w.kind, w.name) in picked
+
+
+def _left_writable(
+    manifest: Manifest, names: tuple[str, ...], select: Callable[[Workload], bool] | None
+) -> list[str]:
+    """The other containers of the workloads hardened, whose root stays writable: said, so that a
+    sidecar (or an initContainer) is not taken for hardened with its Pod."""
+    if not names:
+        return []
+    notes = []
+    for _, workload in manifest.workloads():
+        if not _has(workload, names) or (select is not None and not select(workload)):
+            continue
+        for key in ("initContainers", "containers"):
+            for c in containers(workload.spec, key):
+                name = c.get("name") if isinstance(c, dict) else None
+                if not isinstance(name, str) or name in names or name.startswith(_SEED):
+                    continue
+                security = c.get("securityContext")
+                if isinstance(security, dict) and security.get("readOnlyRootFilesystem") is True:
+                    continue
+                kind = "initContainer" if key == "initContainers" else "container"
+                notes.append(
+                    f"{workload.describe()}: its {kind} {safe_text(name)} keeps a writable root: record it"
+                    f" and harden it from its own traces (--container {safe_text(name)})"
+                )
+    return notes
+
+
 def _default_container(manifest: Manifest, trace_container: str | None) -> tuple[str, ...]:
     if trace_container:
         return (trace_container,)
@@ -169,6 +231,7 @@ def _default_container(manifest: Manifest, trace_container: str | None) -> tuple
     return ()
 
 
+_CLAIM_DOCUMENT = "(its claim: the last document)"  # where a plan's note says the claim is
 CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
 
 
@@ -184,6 +247,9 @@ def _seed(workload: Workload, container: Any, volume: str, path: str) -> str:
         command=seed_command(path),
         volumeMounts=[mapping(name=volume, mountPath="/seed")],
     )
+    security = container.get("securityContext")
+    if isinstance(security, dict):  # no more privilege than the container's (a Pod Security level's)
+        init["securityContext"] = _plain(dict(security))
     init.yaml_add_eol_comment(f"rotrace: fills the claim once with the image's {safe_text(path)}", "name")
     append(workload.spec, "initContainers", init, before="containers")
     return str(init["name"])
@@ -206,6 +272,32 @@ def _seed_name(volume: str, taken: set[object]) -> str:
         suffix = f"-{n}"
         name, n = f"{base[: 63 - len(suffix)].rstrip('-')}{suffix}", n + 1
     return name
+
+
+def _claim_names(manifest: Manifest) -> set[object]:
+    """The claims the manifest has: its PersistentVolumeClaim documents, and those its workloads'
+    volumes name (a claim made elsewhere)."""
+    names = {
+        d.data.get("metadata", {}).get("name")
+        for d in manifest.documents
+        if isinstance(d.data, dict) and d.data.get("kind") == "PersistentVolumeClaim"
+    }
+    for _, workload in manifest.workloads():
+        for volume in containers(workload.spec, "volumes"):
+            source = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
+            if isinstance(source, dict):
+                names.add(source.get("claimName"))
+    return names
+
+
+def _free_claim(name: str, added: dict[str, None], manifest: Manifest) -> str:
+    """The name of a new claim for the volume `name`: none the manifest has already (another
+    volume's data), nor one harden added for another place."""
+    taken = _claim_names(manifest) | set(added)
+    claim, n = name, 2
+    while claim in taken:
+        claim, n = f"{name}-{n}", n + 1
+    return claim
 
 
 def _claim(name: str) -> str:
@@ -309,6 +401,12 @@ def _set_env(
         same = [e for e in env if isinstance(e, dict) and e.get("name") == name] if env else []
         if same:
             last = same[-1]  # of two entries of one name, Kubernetes takes the last
+            if "valueFrom" in last:  # from a ConfigMap, a Secret, a field: the manifest's own source
+                notes.append(
+                    f"{workload.describe()}: env {name} comes from its valueFrom, kept as it is; the plan"
+                    f" needs {name}={value} (the run had it): see that its source gives that"
+                )
+                continue
             had = last.get("value")
             if had == value and "valueFrom" not in last and (_quoted(had) or not yaml11_typed(value)):
                 continue  # already so: the manifest's line as it was written (its quotes)
@@ -316,7 +414,6 @@ def _set_env(
                 was = redact_text(str(had))  # the manifest's value may hold a secret
                 notes.append(f"{workload.describe()}: env {name} set to {value} (was {was}) to avoid writes")
             last["value"] = value
-            last.pop("valueFrom", None)
         else:
             append(container, "env", mapping(name=name, value=value))
             env = container.get("env")
@@ -342,8 +439,7 @@ def harden(
     (generated,) = spec["containers"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     claims: dict[str, None] = {}
-    notes = [n.replace("(its claim in a comment above the fragment)", "(its claim: the last document)")
-             for n in notes]  # fmt: skip
+    notes = [n.replace("(its claim in a comment above the fragment)", _CLAIM_DOCUMENT) for n in notes]
 
     def change(_document: Document, workload: Workload, container: Any) -> None:
         if is_recording(workload):  # hardened, it would run rotrace around the app, with its traces volume
@@ -459,6 +555,7 @@ def harden(
                 # plan's inside would hide what that volume keeps there (and a seed fill it anew)
                 there = "mounted already" if at == path else f"on the manifest's volume at {at}"
                 notes.append(f"{workload.describe()}: {path} is {there}: kept as it is")
+                notes[:] = [n for n in notes if not (n.startswith(f"{path}: ") and _CLAIM_DOCUMENT in n)]
                 continue
             volume = dict(volumes[mount["name"]])
             name, n = mount["name"], 2
@@ -491,8 +588,10 @@ def harden(
                 )
             if "persistentVolumeClaim" in source:
                 _claim_owner(workload, container, path, header.user, notes)
-                claims[source["persistentVolumeClaim"]["claimName"]] = None
-                source = {"persistentVolumeClaim": mapping(**source["persistentVolumeClaim"])}
+                claim = _free_claim(name, claims, manifest)
+                claims[claim] = None
+                given = {**source["persistentVolumeClaim"], "claimName": claim}
+                source = {"persistentVolumeClaim": mapping(**given)}
             else:
                 source = {k: mapping(**v) if isinstance(v, dict) else v for k, v in source.items()}
             entry = mapping(name=name, **source)
@@ -501,7 +600,9 @@ def harden(
             append(workload.spec, "volumes", entry)
         _set_env(workload, container, generated.get("env", []), added, notes)
 
-    chosen(manifest, names, change)
+    select = _traced_workloads(manifest, names, header, notes)
+    chosen(manifest, names, change, select, inits=bool(names))
+    notes.extend(_left_writable(manifest, names, select))
     declared = {
         d.data.get("metadata", {}).get("name")
         for d in manifest.documents

@@ -399,12 +399,15 @@ def mapping(**items: Any) -> Any:
     return CommentedMap(items)
 
 
-def append(owner: Any, key: str, item: Any, before: str | None = None) -> None:
-    """Add `item` to the list at `key`, making the list (before the key `before` when there is
-    one, else at the end) when there is none."""
+def append(owner: Any, key: str, item: Any, before: str | None = None, first: bool = False) -> None:
+    """Add `item` to the list at `key` (at its start when `first`), making the list (before the
+    key `before` when there is one, else at the end) when there is none."""
     existing = owner.get(key)
     if isinstance(existing, list):
-        existing.append(item)
+        if first:
+            existing.insert(0, item)
+        else:
+            existing.append(item)
         return
     if existing is not None:
         raise BadInput(f"{key}: not a list")
@@ -420,15 +423,28 @@ def containers(spec: Any, key: str = "containers") -> list[Any]:
 
 
 def chosen(
-    manifest: Manifest, names: tuple[str, ...], change: Callable[[Document, Workload, Any], None]
+    manifest: Manifest,
+    names: tuple[str, ...],
+    change: Callable[[Document, Workload, Any], None],
+    select: Callable[[Workload], bool] | None = None,
+    inits: bool = False,
 ) -> None:
     """Call `change` for each chosen container (every container when `names` is empty) of every
-    workload; refuses a manifest with no workload, or a name no workload has."""
+    workload (those `select` takes, when given); where `inits`, its initContainers first: those
+    named, or with no names the native sidecars (`restartPolicy: Always`, which run beside the
+    containers). Refuses a manifest with no workload, or a name no workload has."""
     seen: set[str] = set()
     any_workload = False
     for document, workload in manifest.workloads():
         any_workload = True
-        for container in containers(workload.spec):
+        if select is not None and not select(workload):
+            continue
+        listed = [
+            c
+            for c in containers(workload.spec, "initContainers")
+            if inits and isinstance(c, dict) and (names or c.get("restartPolicy") == "Always")
+        ]
+        for container in [*listed, *containers(workload.spec)]:
             name = container.get("name") if isinstance(container, dict) else None
             if not isinstance(name, str) or not RFC1123_LABEL.fullmatch(name):
                 raise BadInput(f"{workload.describe()}: a container's name is not an RFC 1123 label")

@@ -273,7 +273,8 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
                     runAsNonRoot=True,
                 ),
             )
-            append(spec, "initContainers", provider, before="containers")
+            # the first to run: the Pod's own initContainers are recorded too, with the tool it provides
+            append(spec, "initContainers", provider, before="containers", first=True)
             append(spec, "volumes", mapping(name=TOOL_VOLUME, emptyDir=mapping()))
             append(spec, "volumes", mapping(name=TRACES_VOLUME, **traces))
         termination = _seconds(spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE))
@@ -295,5 +296,5 @@ def record(manifest: Manifest, options: RecordOptions, inspect: Inspector = imag
         append(container, "volumeMounts", mapping(name=TOOL_VOLUME, mountPath=TOOL_DIR, readOnly=True))
         append(container, "volumeMounts", mapping(name=TRACES_VOLUME, mountPath=TRACES_DIR))
 
-    chosen(manifest, options.containers, change)
+    chosen(manifest, options.containers, change, inits=True)
     return manifest.dump()
