@@ -643,6 +643,29 @@ def test_checkouts_in_two_places_mapped_to_one_merge(tmp_path: Path) -> None:
         merge_command(paths, str(tmp_path / "n.json"), maps[:1], None)
 
 
+def test_the_containers_of_one_pod_are_not_merged_as_one_application(tmp_path: Path) -> None:
+    """`rotrace merge traces/` of a Pod's recording: the app and its sidecar (same image, same
+    working directory, `container` labels web and beat) were merged silently into one trace, and
+    `kube harden --container web` then mounted the sidecar's places in web. Grouped by the
+    label, each is its own."""
+    from rotrace.errors import BadInput
+    from rotrace.merge.combine import merge_command
+
+    paths = []
+    for pod in ("web-1", "web-2"):
+        for container in ("web", "beat"):
+            header = TraceHeader(["app"], "/srv/app", 0, labels={"pod": pod, "container": container})
+            path = tmp_path / f"{pod}-{container}.json"
+            path.write_text(written_trace(header, classify(event(f"/srv/app/{container}.log"))))
+            paths.append(str(path))
+    with pytest.raises(BadInput, match=r"container label differs.*--group-by"):
+        merge_command(paths, str(tmp_path / "m.json"), [], None)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert merge_command(paths, str(out), [], "label:container") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["beat.json", "web.json"]
+
+
 def test_a_cold_runs_failed_removal_first_keeps_the_warm_runs_order(tmp_path: Path) -> None:
     """pylint removes its stats file, then makes it anew (O_EXCL); the cold first run's removal
     fails (ENOENT). Merged cold run first, the warm runs' successful removal went after the

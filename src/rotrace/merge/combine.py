@@ -45,32 +45,36 @@ def _key(header: TraceHeader, by: str) -> str:
     return header.labels.get(by.removeprefix("label:"), "")
 
 
+_TOLD_BY = ("working directory", "app label", "container label")  # what tells applications apart
+
+
 def grouped(
     paths: list[str], by: str | None, maps: list[tuple[str, str]] | None = None
 ) -> dict[str, list[str]]:
     """The traces by application: with `by`, one group per value; without, one group. Either
     way BadInput when a group holds traces of different applications (working directory as
-    `maps` maps it: two checkouts mapped to one place are one, `app` label): one trace plans one
-    application's mounts (a label shared by two applications, or one no trace has, groups them
-    together)."""
+    `maps` maps it: two checkouts mapped to one place are one, `app` label, `container` label: a
+    Pod's sidecar is not its app): one trace plans one application's mounts (a label shared by
+    two applications, or one no trace has, groups them together)."""
     where = PathMap(maps or [])
     if by is not None and not GROUP_BY.fullmatch(by):
         raise BadOption(f"--group-by {by!r}: expected label:KEY, cwd or command")
     groups: dict[str, list[str]] = {}
-    firsts: dict[str, tuple[str, str, str]] = {}
+    firsts: dict[str, tuple[str, str, str, str]] = {}
     for path in paths:
         header, _ = read_trace(path)
         key = _key(header, by) if by is not None else ""
-        app = (where(header.cwd), header.labels.get("app", ""), path)
+        labels = header.labels
+        app = (where(header.cwd), labels.get("app", ""), labels.get("container", ""), path)
         first = firsts.setdefault(key, app)
-        if app[:2] != first[:2]:
-            what = "working directory" if app[0] != first[0] else "app label"
+        if app[:3] != first[:3]:
+            what = next(w for w, a, b in zip(_TOLD_BY, app, first, strict=False) if a != b)
             split = "split them with --group-by label:KEY|cwd|command"
             if by is not None:
                 value = f"the same {by} ({key})" if key else f"no {by}"
                 split = f"both have {value}: group them by what tells them apart"
             raise BadInput(
-                f"{first[2]} and {path} are of different applications (their {what} differs): "
+                f"{first[3]} and {path} are of different applications (their {what} differs): "
                 f"merge one application at a time, or {split}"
             )
         groups.setdefault(key, []).append(path)
