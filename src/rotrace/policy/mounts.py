@@ -94,6 +94,7 @@ _PROGRAM_TREES = (
     "/sys",
     "/dev",
 )
+_NAMED = 3  # the places a note names, at most
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = Lazy(r"\bO_RDWR\b|\bO_APPEND\b")
@@ -1169,6 +1170,7 @@ class MountPlanner:
         self._persistent: dict[str, str] = {}  # mount point -> an example of the data kept there
         self._tolerated: Counter[str] = Counter()  # refused writes the command carried on after, by errno
         self._tolerated_known: Counter[Known] = Counter()  # those a known writer's setting avoids
+        self._tolerated_at: dict[str, set[str]] = {}  # their directories -> the programs that wrote
         self._unheeded: Counter[Known] = Counter()  # writes made with their writer's setting already set
         self._allowed_blocked: dict[str, int] = {}  # place -> writes allowed here that no mount can allow
         # checks of writability (access W_OK) that no mount can meet, where nothing was written
@@ -1528,6 +1530,8 @@ class MountPlanner:
         e = v.event
         if self._tolerated_failure(v):
             self._tolerated[e.errno or "?"] += v.count  # a merged trace's event: that many writes
+            at = self._tolerated_at.setdefault(written_directory(e, e.path), set())
+            at.add(program_name(e.exe) if e.exe else "?")
             if v.explanation is not None and v.explanation.env:
                 self._tolerated_known[v.explanation] += v.count
             return []
@@ -2423,9 +2427,13 @@ class MountPlanner:
         if self._tolerated:
             count = sum(self._tolerated.values())
             errnos = ", ".join(sorted(self._tolerated))
+            refused_at = sorted(self._tolerated_at.items())
+            where = ", ".join(f"{d} by {', '.join(sorted(who))}" for d, who in refused_at[:_NAMED])
+            if len(refused_at) > _NAMED:
+                where += f" and {len(refused_at) - _NAMED} more"
             notes.append(
                 f"{count} write{'s' if count > 1 else ''} refused here ({errnos}) that the command carried "
-                "on after: no mount planned for them (under a read-only root they fail as here)"
+                f"on after ({where}): no mount planned for them (under a read-only root they fail as here)"
             )
             for known, n in sorted(self._tolerated_known.items(), key=lambda kv: -kv[1]):
                 how = ", ".join(f"{name}={value}" for name, value in known.env)
