@@ -1143,3 +1143,19 @@ def test_a_write_that_was_a_violation_and_is_not_now_is_said() -> None:
     assert diff.appeared == diff.disappeared == diff.became == [] and not diff.new_violations
     back = diff_traces(changes_of("/app", warm), changes_of("/app", cold))
     assert [c.path for c in back.became] == ["/srv/data/sub"] and back.ceased == []
+
+
+def test_a_directory_on_a_known_writers_way_is_that_writers() -> None:
+    """uv making ~/.local/share/uv/python in a home with no ~/.local (a fresh image user): it
+    tries the deepest first (ENOENT), then each parent, and under a read-only root the first
+    refused is ~/.local, which named no writer and no fix. It is on uv's way, for that process."""
+    uv = b"/usr/bin/uv"
+    home = "/home/app/.local"
+    tried = [event(f"{home}/share/uv/python", "mkdir", "ENOENT", syscall="mkdir", exe=uv),
+             event(f"{home}/share/uv", "mkdir", "ENOENT", syscall="mkdir", exe=uv),
+             event(f"{home}/share", "mkdir", "ENOENT", syscall="mkdir", exe=uv),
+             event(home, "mkdir", "EROFS", syscall="mkdir", exe=uv)]  # fmt: skip
+    other = event(home, "mkdir", "EROFS", syscall="mkdir", exe=b"/bin/mkdir", pid=200)
+    *_, refused, elsewhere = classify(*tried, other)
+    assert getattr(refused.explanation, "id", None) == "uv-python-downloads", refused
+    assert elsewhere.explanation is None  # another process's mkdir there is not on uv's way

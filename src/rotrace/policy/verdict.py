@@ -214,6 +214,9 @@ class Classifier:
         # writes there are read as at the place the table names (`_moved_explained`)
         self.environment = dict(environment or {})
         self._moved = _moved_places(self.environment)
+        # the directories above a known writer's name it failed to make (ENOENT): on its way, for
+        # the process that failed (`_learn_way`)
+        self._ways: dict[tuple[int, bytes], Known] = {}
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -361,6 +364,8 @@ class Classifier:
         if not event.write:
             return Verdict(event, None, None)
         allowed = self.permits(event)
+        if event.op == "mkdir" and event.errno == "ENOENT" and not event.unresolved:
+            self._learn_way(event)
         if not known_venv:
             venv = self.venvs.venv_of(event.path, may_be_dir=event.op not in FILE_OPS)
             if venv is None and event.op == "rename" and event.target is not None:
@@ -404,7 +409,27 @@ class Classifier:
             known = self._moved_explained(event, venv, cmdline) if self._moved else None
             known = known or explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
             known = known or (READ_ONLY_DATABASE if database else None)
+            known = known or (self._ways.get((event.pid, event.path)) if event.op == "mkdir" else None)
         return Verdict(event, allowed, venv, ro, known)
+
+    def _learn_way(self, event: FileEvent) -> None:
+        """A known writer's directory made where its parent was missing (uv's makedirs of
+        ~/.local/share/uv/python in a home with no ~/.local: ENOENT, then each parent in turn):
+        a directory above it that the writer then fails to make (a read-only root) is on its
+        way, and the writer's (its fix named there)."""
+        if len(self._ways) >= _WAYS:
+            return
+        cmdline = self.cmdlines.get(event.pid, "")
+        known = explain(event, None, cmdline) or self._in_home_explained(event, None, cmdline)
+        if known is None:
+            return
+        path = event.path
+        while (up := os.path.dirname(path)) not in (path, b"/") and (event.pid, up) not in self._ways:
+            self._ways[event.pid, up] = known
+            path = up
+
+
+_WAYS = 10_000  # the directories on a known writer's way a run keeps, at most
 
 
 def _placed(event: FileEvent) -> bool:
