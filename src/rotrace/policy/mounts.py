@@ -66,6 +66,7 @@ from rotrace.pathnames import (
     text_of,
 )
 from rotrace.patterns import Lazy
+from rotrace.policy import environments
 from rotrace.policy.databases import database_of
 from rotrace.policy.forecast import forecast
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, scratch_of
@@ -95,6 +96,7 @@ _PROGRAM_TREES = (
     "/dev",
 )
 _NAMED = 3  # the places a note names, at most
+_UV_VENVS = 16  # the environments uv wrote into a plan looks at, at most
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
 _UPDATE = Lazy(r"\bO_RDWR\b|\bO_APPEND\b")
@@ -1109,6 +1111,8 @@ class MountPlanner:
         self._above: dict[str, tuple[str, ...]] = {}  # _created_above's answers, for _above_made made
         self._above_made = 0
         self._environment: dict[str, str] = {}  # the run's, as the trace records it (know_environment)
+        self._uv_venvs: set[str] = set()  # the environments uv wrote into (environments.notes)
+        self._uv_python = False  # uv wrote where it keeps the Pythons it downloads
         self._ran: frozenset[str] | None = None  # the names of the programs it ran
         # the settings merged runs had different values of (or some none): the values they had
         self._differ: dict[str, list[str]] = {}
@@ -1327,6 +1331,10 @@ class MountPlanner:
             self._early.learnt += 1
         e = v.event
         known = v.explanation
+        if known is not None and known.id.startswith("uv-") and e.write:  # (environments.notes)
+            if v.venv is not None and len(self._uv_venvs) < _UV_VENVS:
+                self._uv_venvs.add(text_of(v.venv))
+            self._uv_python = self._uv_python or known.id == "uv-python-downloads"
         if known is not None and known.offline and e.write:  # the trees of a cache it may read offline
             trees = self._planner.offline_trees.setdefault(known, set())
             if len(trees) < _OFFLINE_TREES:
@@ -2253,6 +2261,7 @@ class MountPlanner:
     def _notes(self, mounts: list[str], fallback: str | None) -> list[str]:
         notes = [note for _path, note in self._scratch_app()]
         planner = self._planner
+        notes += environments.notes(planner.cwd, self._uv_venvs, self._uv_python)
         made = [m for m in mounts if m not in SCRATCH and planner.made(m)]
         tried = [m for m in mounts if m not in SCRATCH and m not in made and m in planner.refused_mkdirs]
         if made or tried:
