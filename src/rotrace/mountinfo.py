@@ -42,6 +42,14 @@ _KERNELS = frozenset({
 })  # fmt: skip
 
 
+_OWN = (b"/proc", b"/sys", b"/dev")  # the kernel's and the runtime's trees
+
+
+def _in_own(point: bytes) -> bool:
+    """In /proc, /sys or /dev (not /devel, /system)."""
+    return any(point == top or point.startswith(top + b"/") for top in _OWN)
+
+
 def writable_directories() -> list[bytes]:
     """The mount points of rotrace's namespace mounted read-write that are directories, not a
     filesystem of the kernel's own nor under /proc, /sys or /dev: a read-only container's
@@ -58,7 +66,7 @@ def writable_directories() -> list[bytes]:
             continue
         point, options = unescape(fields[4]), fields[5].split(b",")
         fstype = fields[fields.index(b"-", 6) + 1]
-        if b"rw" not in options or fstype in _KERNELS or point.startswith((b"/proc", b"/sys", b"/dev")):
+        if b"rw" not in options or fstype in _KERNELS or _in_own(point):
             continue
         if os.path.isdir(point):
             found.append(point)

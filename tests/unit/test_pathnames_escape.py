@@ -291,3 +291,12 @@ def test_a_size_or_an_id_that_is_no_number_is_none_where_it_is_read(monkeypatch:
         console.print("a report line")  # rich reads COLUMNS and LINES as it prints
         assert console.file.getvalue() == "a report line\n"
     assert TraceHeader(["x"], "/", 0, environment={"uid": "1000", "gid": "100"}).user == (1000, 100)
+
+
+def test_the_mounts_the_sandbox_check_leaves_out_are_those_of_proc_sys_and_dev_alone() -> None:
+    """The check of the sandbox's writable mounts left out every mount point starting with
+    /dev, /sys or /proc: a stray writable mount at /devel or /system passed unseen."""
+    from rotrace.mountinfo import _in_own
+
+    assert all(_in_own(p) for p in (b"/dev", b"/dev/shm", b"/proc/sys", b"/sys/fs/cgroup"))
+    assert not any(_in_own(p) for p in (b"/devel", b"/system", b"/processes", b"/srv/dev"))
