@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from pathlib import Path
@@ -226,3 +227,26 @@ def test_the_policy_says_which_directories_enforce_needs_made_first() -> None:
     (line,) = [line for line in text.splitlines() if "--enforce" in line]
     assert line.startswith("# ") and line.endswith("the command made out: create them first")
     assert "out" in tomllib.loads(text)["allow"] and "data" not in line
+
+
+def test_bwrap_arguments_for_a_persistent_place_the_command_made_and_absent_here_are_incomplete(
+    tmp_path: Path,
+) -> None:
+    """mlflow's mlruns/, made by the traced run and persistent: exported on a fresh checkout
+    (no mlruns yet) the arguments give it a tmpfs until it is made, and each restart lost the
+    runs, while `allowlist` exited 0 with a note. Where it is, it is bound to itself."""
+    app = tmp_path / "app"
+    app.mkdir()
+    store = app / "mlruns"
+    plan = _plan(
+        event(f"{store}", "mkdir", 0),
+        event(f"{store}/0/meta.yaml", "create"),
+        states={str(app): C, str(store): A},
+        cwd=str(app),
+    )
+    plan = dataclasses.replace(plan, persistent=[str(store)])
+    absent = RENDERERS["bwrap"](plan, Target(["x"]))
+    assert absent.incomplete and any(n.startswith(f"{store}: it does not exist here") for n in absent.notes)
+    store.mkdir()
+    here = RENDERERS["bwrap"](plan, Target(["x"]))
+    assert not here.incomplete and f"--bind-try\n{store}\n{store}\n" in here.text, here.text

@@ -567,6 +567,12 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         " now, which loses it; mkdir -p it and export again"
         for p in lost
     ]
+    absent = [p for p in tried if not os.path.isdir(p)]  # (here, where the arguments are made)
+    notes += [
+        f"{p}: it does not exist here: until it is made (mkdir -p it), the arguments give it a tmpfs,"
+        " which loses its data on a restart"
+        for p in absent
+    ]
     notes += [
         f"{p}: left out: {os.path.dirname(p)}, which held it when it was traced, is not on this machine;"
         " the arguments list what each directory holds where they are made: make them where the"
@@ -580,7 +586,7 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         for p, to in linked.items()
     ]
     notes += [*placed.notes, *env_notes, *_build_notes(plan), *skipped, *skipped_p]
-    incomplete = bool(skipped or skipped_p or lost or away or linked or placed.notes or env_notes)
+    incomplete = bool(skipped or skipped_p or lost or absent or away or linked or placed.notes or env_notes)
     return _argument_lines(plan, target, args, notes, incomplete, "bwrap", read)
 
 
