@@ -531,9 +531,11 @@ def test_a_merged_cold_and_warm_run_keeps_the_store_persistent_on_a_fresh_tree(a
     status, policy, err = _emit(app, "policy")
     assert status == 0 and 'persistent = [\n    "state",\n]' in policy, policy + err
     assert f"(e.g. {app / 'state' / 'counter.db'})" in err, err
-    status, out, err = _emit(app, "bwrap")
-    assert status == 0 and "mkdir -p it first" in err, err
+    status, out, err = _emit(app, "bwrap")  # a fresh tree: a tmpfs there until state/ is made
+    assert status == 1 and "mkdir -p it first" in err, err
     (app / "state").mkdir()
+    status, out, err = _emit(app, "bwrap")
+    assert status == 0, err
     argv = ["bwrap", *out.splitlines(), "--", PYTHON, "-c", COUNTER]
     seen = [subprocess.run(argv, cwd=app, env=_env(app), capture_output=True, text=True, timeout=60)
             for _ in "12"]  # fmt: skip

@@ -246,7 +246,10 @@ def test_bwrap_arguments_for_a_persistent_place_the_command_made_and_absent_here
     )
     plan = dataclasses.replace(plan, persistent=[str(store)])
     absent = RENDERERS["bwrap"](plan, Target(["x"]))
-    assert absent.incomplete and any(n.startswith(f"{store}: it does not exist here") for n in absent.notes)
+    assert absent.incomplete and any(
+        n.startswith(f"{store}: its data must survive a restart, but the command made it")
+        for n in absent.notes
+    )
     store.mkdir()
     here = RENDERERS["bwrap"](plan, Target(["x"]))
     assert not here.incomplete and f"--bind-try\n{store}\n{store}\n" in here.text, here.text

@@ -555,9 +555,10 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
     for name, value in env.items():
         args += ["--setenv", name, value]
     read = 'mapfile -t args < <(rotrace allowlist TRACE --format bwrap); bwrap "${args[@]}" -- COMMAND'
+    absent = [p for p in tried if not os.path.isdir(p)]  # (here, where the arguments are made)
     notes = _persistent_notes(bound, "bound to itself on this machine, what is written stays there")
     notes += _persistent_notes(
-        tried,
+        [p for p in tried if p not in absent],
         "bound to itself where it exists when the arguments run, what is written stays there; the"
         " command made it, so on a tree without it (a fresh checkout) it is a tmpfs, which loses it:"
         " mkdir -p it first",
@@ -567,10 +568,9 @@ def bwrap(plan: MountPlan, target: Target) -> Rendered:
         " now, which loses it; mkdir -p it and export again"
         for p in lost
     ]
-    absent = [p for p in tried if not os.path.isdir(p)]  # (here, where the arguments are made)
     notes += [
-        f"{p}: it does not exist here: until it is made (mkdir -p it), the arguments give it a tmpfs,"
-        " which loses its data on a restart"
+        f"{p}: its data must survive a restart, but the command made it, and it does not exist here:"
+        " until it is made (mkdir -p it first), the arguments give it a tmpfs, which loses it"
         for p in absent
     ]
     notes += [

@@ -1660,19 +1660,18 @@ class MountPlanner:
         return any(self._noted("held", point, self._planner.held_content(point)) for _, point, _ in found)
 
     def _learn_way(self, v: Verdict) -> None:
-        """A known writer's name made where its parent was missing (makedirs of
-        ~/.cache/black/24.10.0 with no home, uv's of ~/.local/share/uv/python in a home with no
-        ~/.local: ENOENT): each directory above it, which the writer then tries to make, is on
-        its way (`_explained_by_way`): where one is refused (a read-only root), the writer and
-        its fix are named, and its setting, where it has one, moves the way with its place. The
-        writer is the verdict's (the classifier reads a run's home elsewhere, HOME=/nonexistent,
-        as /root)."""
+        """A name a known writer's settings move, made where its parent was missing (makedirs of
+        ~/.cache/black/24.10.0 with no home: ENOENT): each directory above it, which the writer
+        then tries to make, is on its way (`_explained_by_way`), and the setting moves it with
+        the place (the classifier names the writer of such a way, settings or not). The writer
+        is the verdict's (the classifier reads a run's home elsewhere, HOME=/nonexistent, as
+        /root)."""
         if len(self._ways) >= _CREATED_FILES:
             return
         e = v.event
         home = home_elsewhere(self._environment.get("HOME"))  # (`/` too: a Pod's user with no passwd entry)
         known = v.explanation or explain(e, None) or explained_in_home(e, None, "", home)
-        if known is None:
+        if known is None or not known.env:
             return
         path = os.fsdecode(e.path)
         while (up := os.path.dirname(path)) not in (path, "/") and up not in self._ways:
