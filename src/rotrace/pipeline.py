@@ -662,6 +662,12 @@ _STOPPED = (130, 143)
 def _failed_runs(header: TraceHeader) -> list[str]:
     """A note on a trace of a run that failed on its own: what it would have written after the
     failure is not in the trace, so a plan made of it may fall short where the app gets further."""
+    if header.checkpoint is not None or any(s.checkpoint is not None for s in header.sources):
+        return [
+            "a run had not ended when its trace was written (a checkpoint: killed, or still going): what it"
+            " wrote after is not in the trace, so the plan may fall short where the app gets further;"
+            " trace a run that ends"
+        ]
     if header.sources:
         failed = [s for s in header.sources if s.exit_code not in (0, *_STOPPED) and s.signal is None]
         codes = sorted({s.exit_code for s in failed})

@@ -817,3 +817,82 @@ def test_a_plan_of_a_failed_run_says_it_may_fall_short(tmp_path: Path) -> None:
     assert any(
         "runs failed (exit status 1)" in n and "trace a run that succeeds" in n for n in hardened.notes
     )
+
+
+def test_a_statefulsets_new_claim_template_gets_the_fsgroup_and_its_own_note(tmp_path: Path) -> None:
+    """A StatefulSet run as uid 1000 got a claim template and no fsGroup (a Deployment's claim
+    got both), and the note pointed at "the last document", which harden did not add."""
+    as_user = STATEFULSET.replace(
+        "      containers:\n",
+        "      securityContext: {runAsUser: 1000, runAsGroup: 1000}\n      containers:\n",
+    )
+    hardened = harden(Manifest(as_user), _merged(tmp_path), (), [])
+    (statefulset,) = _docs(hardened.text)
+    assert statefulset["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 1000
+    assert not any("the last document" in n for n in hardened.notes), hardened.notes
+    assert any("(its claim: a volumeClaimTemplate of the StatefulSet)" in n for n in hardened.notes)
+
+
+def test_a_claim_in_a_lists_items_is_the_manifests(tmp_path: Path) -> None:
+    """`kubectl get -o yaml` writes a List: its PersistentVolumeClaim item named app-data was
+    not seen, the Deployment mounted that claim for its data and a second one of that name was
+    appended."""
+    items = textwrap.indent(DEPLOYMENT.split("---\n")[0].replace("# the shop\n", ""), "  ")
+    listed = (
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: PersistentVolumeClaim\n"
+        "  metadata: {name: app-data}\n- " + items.lstrip()
+    )
+    docs = _docs(harden(Manifest(listed), _merged(tmp_path), (), []).text)
+    spec = docs[0]["items"][1]["spec"]["template"]["spec"]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+    ]
+    assert claims == ["app-data-2"] and [d["metadata"]["name"] for d in docs[1:]] == ["app-data-2"]
+
+
+def test_traces_of_two_workloads_or_of_no_pod_are_said(tmp_path: Path) -> None:
+    """Merged runs of the CronJob's and the Deployment's Pods gave each workload everything
+    either wrote; a trace with no pod label hardened every workload with the container, silently."""
+    both = Path(_merged(tmp_path)).read_text().replace('"web-1"', '"web-ui-7d9f-a1b2c"')
+    (tmp_path / "both.json").write_text(both)
+    with pytest.raises(BadInput, match="Pods of CronJob web, Deployment web-ui"):
+        harden(Manifest(CRONJOB_AND_UI), str(tmp_path / "both.json"), (), [])
+    nopod = (
+        Path(_merged(tmp_path))
+        .read_text()
+        .replace('"pod": "web-0"', '"x": "0"')
+        .replace('"pod": "web-1"', '"x": "1"')
+    )
+    (tmp_path / "nopod.json").write_text(nopod)
+    hardened = harden(Manifest(CRONJOB_AND_UI), str(tmp_path / "nopod.json"), (), [])
+    assert any(n.startswith("CronJob web, Deployment web-ui each have the container") for n in hardened.notes)
+
+
+def test_a_plan_from_a_checkpoint_says_it_may_fall_short(tmp_path: Path) -> None:
+    trace = Path(_merged(tmp_path))
+    when = '"checkpoint": "2026-12-07T10:00:00Z",'
+    data = trace.read_text().replace('"exit_code": 0,', f'"exit_code": 0, {when}', 1)
+    assert data != trace.read_text()
+    trace.write_text(data)
+    hardened = harden(Manifest(DEPLOYMENT), str(trace), (), [])
+    assert any(n.startswith("a run had not ended when its trace was written") for n in hardened.notes)
+
+
+def test_an_init_container_hardened_from_its_trace_names_the_containers_left_writable(tmp_path: Path) -> None:
+    """A native sidecar hardened from its own trace: the Pod's app container kept its writable
+    root unsaid (the workload's containers were looked for among `containers` alone)."""
+    pod = textwrap.dedent("""\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web}
+        spec:
+          initContainers:
+          - {name: beat, image: shop:1, restartPolicy: Always}
+          containers:
+          - {name: web, image: shop:1}
+        """)
+    hardened = harden(Manifest(pod), _merged(tmp_path, container="beat"), (), [])
+    spec = _docs(hardened.text)[0]["spec"]
+    assert spec["initContainers"][0]["securityContext"] == {"readOnlyRootFilesystem": True}
+    assert "securityContext" not in spec["containers"][0]
+    assert any(n.startswith("Pod web: its container web keeps a writable root") for n in hardened.notes)

@@ -157,8 +157,11 @@ def _writers(
 
 
 def _has(workload: Workload, names: tuple[str, ...]) -> bool:
-    listed = containers(workload.spec)
-    return any(isinstance(c, dict) and (not names or c.get("name") in names) for c in listed)
+    """The workload has a container of `names` (its initContainers too), or any with no names."""
+    if not names:
+        return bool(containers(workload.spec))
+    listed = [*containers(workload.spec, "initContainers"), *containers(workload.spec)]
+    return any(isinstance(c, dict) and c.get("name") in names for c in listed)
 
 
 def _traced_workloads(
@@ -170,7 +173,7 @@ def _traced_workloads(
     a CronJob's report-29001-abcde). None: every one (one only, or no Pod known)."""
     candidates = [w for _, w in manifest.workloads() if _has(w, names)]
     pods = {p for labels in (header.labels, *(s.labels for s in header.sources)) if (p := labels.get("pod"))}
-    if len(candidates) < 2 or not pods:
+    if len(candidates) < 2:
         return None
     picked: set[tuple[str, str]] = set()
     for pod in pods:
@@ -178,7 +181,18 @@ def _traced_workloads(
         if fits:
             best = max(fits, key=lambda w: len(w.name))
             picked.add((best.kind, best.name))
+    if len(picked) > 1:
+        raise BadInput(
+            f"the traces were recorded in Pods of {', '.join(sorted(f'{k} {n}' for k, n in picked))}, which"
+            " each have the container: their runs write for different workloads; merge and harden each"
+            " workload's traces apart"
+        )
     if not picked:
+        notes.append(
+            f"{', '.join(sorted(w.describe() for w in candidates))} each have the container, and the trace"
+            " names no Pod of one (its `pod` label, as `kube record` sets it): each is hardened from it;"
+            " harden each workload from its own traces"
+        )
         return None
     for w in candidates:
         if (w.kind, w.name) not in picked:
@@ -232,6 +246,7 @@ def _default_container(manifest: Manifest, trace_container: str | None) -> tuple
 
 
 _CLAIM_DOCUMENT = "(its claim: the last document)"  # where a plan's note says the claim is
+_CLAIM_TEMPLATE = "(its claim: a volumeClaimTemplate of the StatefulSet)"
 CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
 
 
@@ -277,17 +292,29 @@ def _seed_name(volume: str, taken: set[object]) -> str:
 def _claim_names(manifest: Manifest) -> set[object]:
     """The claims the manifest has: its PersistentVolumeClaim documents, and those its workloads'
     volumes name (a claim made elsewhere)."""
-    names = {
-        d.data.get("metadata", {}).get("name")
-        for d in manifest.documents
-        if isinstance(d.data, dict) and d.data.get("kind") == "PersistentVolumeClaim"
-    }
+    names = _claim_documents(manifest)
     for _, workload in manifest.workloads():
         for volume in containers(workload.spec, "volumes"):
             source = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
             if isinstance(source, dict):
                 names.add(source.get("claimName"))
     return names
+
+
+def _claim_documents(manifest: Manifest) -> set[object]:
+    """The names of the manifest's PersistentVolumeClaims: documents, and the items of a List
+    (`kubectl get -o yaml`)."""
+    found: set[object] = set()
+    for document in manifest.documents:
+        data = document.data
+        if not isinstance(data, dict):
+            continue
+        items = data.get("items") if str(data.get("kind", "")).endswith("List") else None
+        for item in items if isinstance(items, list) else [data]:
+            if isinstance(item, dict) and item.get("kind") == "PersistentVolumeClaim":
+                metadata = item.get("metadata")
+                found.add(metadata.get("name") if isinstance(metadata, dict) else None)
+    return found
 
 
 def _free_claim(name: str, added: dict[str, None], manifest: Manifest) -> str:
@@ -402,6 +429,8 @@ def _set_env(
         if same:
             last = same[-1]  # of two entries of one name, Kubernetes takes the last
             if "valueFrom" in last:  # from a ConfigMap, a Secret, a field: the manifest's own source
+                said = f"it sets {name}={value} as the run had it"
+                notes[:] = [n for n in notes if said not in n]
                 notes.append(
                     f"{workload.describe()}: env {name} comes from its valueFrom, kept as it is; the plan"
                     f" needs {name}={value} (the run had it): see that its source gives that"
@@ -575,6 +604,9 @@ def harden(
                 notes[:] = [n.replace(SEED_ADVICE, filled) if n.startswith(f"{path} ") else n for n in notes]
             if "persistentVolumeClaim" in source and isinstance(top, dict):
                 # a StatefulSet: each replica its own claim, from a template
+                _claim_owner(workload, container, path, header.user, notes)
+                notes[:] = [n.replace(_CLAIM_DOCUMENT, _CLAIM_TEMPLATE) if n.startswith(f"{path}: ") else n
+                            for n in notes]  # fmt: skip
                 template = mapping(metadata=mapping(name=name), spec=_plain(CLAIM_SPEC))
                 if said:
                     template["metadata"].yaml_add_eol_comment(said, "name")
@@ -603,11 +635,7 @@ def harden(
     select = _traced_workloads(manifest, names, header, notes)
     chosen(manifest, names, change, select, inits=bool(names))
     notes.extend(_left_writable(manifest, names, select))
-    declared = {
-        d.data.get("metadata", {}).get("name")
-        for d in manifest.documents
-        if isinstance(d.data, dict) and d.data.get("kind") == "PersistentVolumeClaim"
-    }
+    declared = _claim_documents(manifest)
     text = manifest.dump()
     for claim in claims:
         if claim not in declared:
