@@ -2375,10 +2375,11 @@ class MountPlanner:
             other = planner.not_kept(b.point) if b.kind == "held" else None
             if other is not None:  # (a volume seeded with it would make it writable, and keep it)
                 notes.append(
-                    f"{b.point}: the command keeps data there, beside {other}, which it did not keep (a file"
-                    " it only reads, a program): move that out of the place, and the plan's volume there"
-                    " starts with the data (seeded); or mount a volume there yourself that starts with"
-                    " what the image holds"
+                    f"{b.point}: the command keeps data there, beside {other}, which it did not keep this"
+                    " run: where that is a file it only reads (a program, a configuration), move it out of"
+                    " the place, and the plan's volume there starts with the data (seeded); where it is"
+                    " the data's own (an index's segments, read and replaced later), give"
+                    f" `--persistent {b.point}`: a volume that starts with what the place holds"
                 )
         for placement, check in self._unmet_checks():  # a place refused for its writes: said there
             checks = f"{check.count} checks" if check.count > 1 else "a check"
