@@ -292,6 +292,12 @@ def test_an_allowed_directory_in_a_working_directory_under_tmp_stays_writable(pe
         shown = ["hello", "new", "ok"] if persistent else ["new", "ok"]
         assert proc.returncode == 0 and proc.stdout.split() == shown, proc.stdout + proc.stderr
         assert sorted(p.name for p in (work / "data").iterdir()) == ["f"]  # the host's data untouched
+        # one the command makes: room for it in the working directory's read-only view
+        build = ["run", "-q", "--read-only", "--allow", str(work / "build"), "--", "sh", "-c",
+                 "mkdir -p build && echo x > build/o && cat build/o"]  # fmt: skip
+        made = rotrace_cli(*build, cwd=work)
+        assert made.returncode == 0 and made.stdout == "x\n", made.stdout + made.stderr
+        assert not (work / "build").exists()
     finally:
         shutil.rmtree(work)
 

@@ -95,7 +95,9 @@ def layout(
     result = Layout()
     shadows: dict[str, list[str]] = {}  # an existing parent -> the missing mount points below it
     for path in sorted(set(missing)):
-        if any(is_under(path, m) for m in existing):
+        above = [m for m in existing if is_under(path, m)]
+        hidden = [s for s in shown if is_under(path, s)]  # shown again read-only, deeper: no room
+        if above and not (hidden and max(map(len, hidden)) > max(map(len, above))):
             continue
         parent = nearest_existing(os.path.dirname(path))
         if parent == "/" or any(is_under(parent, p) for p in PROVIDED):
@@ -123,7 +125,7 @@ def layout(
         if path in existing:
             result.args += mount(path)
             result.writable.append(path)
-        if path in shown:
+        if path in shown and path not in shadows:  # (a shadow shows what it held, read-only)
             result.args += ["--ro-bind", path, path]
     for path in remount:
         result.args += ["--remount-ro", path]

@@ -33,6 +33,7 @@ from rotrace.errors import (
     MovedAway,
     RotraceError,
     SandboxError,
+    Stopped,
     TraceFailed,
 )
 from rotrace.events import FileEvent, ProcessInfo
@@ -43,7 +44,7 @@ from rotrace.policy.inherited import readable_outside
 from rotrace.policy.mountpoints import PROVIDED as _PROVIDED
 from rotrace.policy.mountpoints import SCRATCH, SYSTEM_DIRS, layout
 from rotrace.policy.runtime import DOCKER_CAPABILITIES
-from rotrace.sandbox.inner import DEVICES, inner_options
+from rotrace.sandbox.inner import DEVICES, STOPPED, inner_options
 from rotrace.tracer import ProcessSink, TraceOptions, TraceResult
 from rotrace.tracer.channel import Checkpoint, Error, Events, Processes, Ready, Result, pipe, receive
 from rotrace.tracer.linux import procfs
@@ -593,6 +594,8 @@ def _trace_in(
         raise SandboxError(
             f"the read-only sandbox could not start (bwrap exited {code}; see its message above)"
         )
+    if isinstance(outcome, Error) and outcome.status > STOPPED:
+        raise Stopped(outcome.status - STOPPED)
     if isinstance(outcome, Error):
         raise _ERRORS.get(outcome.status, TraceFailed)(outcome.message)
     result = outcome.result

@@ -14,16 +14,18 @@ import marshal
 import os
 import signal
 import stat
-import subprocess
 import sys
 
-from rotrace.errors import RotraceError, SandboxError
+from rotrace.errors import RotraceError, SandboxError, Stopped
 from rotrace.escape import safe_text
 from rotrace.mountinfo import writable_directories
-from rotrace.tracer import TraceOptions, trace_command
+from rotrace.sandbox import seed
+from rotrace.tracer import TraceOptions, signals, trace_command
 from rotrace.tracer.channel import Batcher, Error, Message, Ready, Result, send
 from rotrace.tracer.linux import hardening
 from rotrace.tracer.signals import hold
+
+STOPPED = 128  # an Error's status past it: stopped by the signal (status - STOPPED) before the command ran
 
 # What of the run's TraceOptions the tracer inside is given (the rest: Landlock's rules, which
 # the sandbox's mounts stand for, and `confined`, which it is)
@@ -75,25 +77,23 @@ def _strays(writable: list[str]) -> list[str]:
 
 
 def _seed(seeds: dict[str, int]) -> None:
-    """Each persistent place's tmpfs filled with what the place holds on the host (`cp -a`, from
-    the fd rotrace opened of it: the place itself, whatever its name holds now), before the
-    command starts; every fd closed, so that the command never holds one of the host's
-    directory. The copy is the sandbox's own: it goes with the sandbox."""
+    """Each persistent place's tmpfs filled with what the place holds on the host, from the fd
+    rotrace opened of it (sandbox/seed.py), before the command starts; every fd closed, so that
+    the command never holds one of the host's directory. The copy is the sandbox's own: it goes
+    with the sandbox."""
     try:
         for path, fd in seeds.items():
             os.set_inheritable(fd, False)
-            argv = ["cp", "-a", "--", f"/proc/self/fd/{fd}/.", path]
-            copy = subprocess.run(argv, pass_fds=(fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, check=False)  # fmt: skip
-            if copy.returncode != 0:
-                why = copy.stderr.strip().splitlines()[-1:] or [f"cp exited {copy.returncode}"]
+            target = seed.own_tmpfs(path)
+            try:
+                seed.copy_tree(fd, target, stop=signals.held)
+            except OSError as exc:
                 raise SandboxError(
                     f"--read-only: cannot copy {safe_text(path)} to start the sandbox's mount with it:"
-                    f" {safe_text(why[0])}"
-                )
-    except OSError as exc:
-        said = exc.strerror or str(exc)
-        raise SandboxError(f"--read-only: cannot copy a persistent place into the sandbox: {said}") from None
+                    f" {exc.strerror or exc}"
+                ) from None
+            finally:
+                os.close(target)
     finally:
         for fd in seeds.values():
             with contextlib.suppress(OSError):
@@ -155,6 +155,10 @@ def main(argv: list[str]) -> int:
             batcher.flush()
             out(Error(exc.exit_status, str(exc)))
         return exc.exit_status
+    except Stopped as stopped:  # a signal rotrace passed on while the sandbox was made: nothing ran
+        with contextlib.suppress(BrokenPipeError):
+            out(Error(STOPPED + stopped.signum, "stopped"))
+        return STOPPED + stopped.signum
     if not bounded:
         result.warnings.append(
             "the sandbox could not limit the capabilities the command's programs may get (no CAP_SETPCAP):"

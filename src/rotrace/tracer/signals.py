@@ -52,6 +52,11 @@ def hold() -> None:
             signal.signal(sig, lambda signum, _frame: _HELD.append(signum))
 
 
+def held() -> int | None:
+    """The first signal that came since `hold` (the read-only sandbox's setup may end there)."""
+    return _HELD[0] if _HELD else None
+
+
 def answer(signum: int, handler: Callable[[int, FrameType | None], Any]) -> None:
     """Handle signum in rotrace, remembering whether it was ignored (ignored_at_start)."""
     if signal.signal(signum, handler) == signal.SIG_IGN:
