@@ -135,3 +135,25 @@ def test_one_write_and_one_place_are_said_in_the_singular() -> None:
     assert ": 1 write outside the allowlist (mkdir)" in line, line
     breach = Breach("t.json", "mkdir one", "mkdir", "/srv/app/one", "/srv/app/one", 1)
     assert "✗ 1 place outside the policy" in policy_summary("rotrace.toml", [breach], [])
+
+
+def test_a_policy_annotation_points_at_the_policy_file_whatever_its_name() -> None:
+    """`file=` carried the report's display escapes (`conf\\x0aig/rotrace.toml`), which name no
+    file: escaped as the runner reads it back (%0A, %3A, %2C, %25), it points at the policy; a
+    name no log should carry (a terminal escape) is still shown escaped."""
+    from rotrace.report.github import policy_annotations
+
+    for name, expected in (
+        ("conf\nig/rotrace.toml", "conf%0Aig/rotrace.toml"),
+        ("ci::warning::x/rotrace.toml", "ci%3A%3Awarning%3A%3Ax/rotrace.toml"),
+        ("plain:dir,1%/rotrace.toml", "plain%3Adir%2C1%25/rotrace.toml"),
+    ):
+        (line,) = policy_annotations(name, 3, [_Breach()])
+        assert line.startswith(f"::error file={expected},line=3,"), line
+    (line,) = policy_annotations("e\x1b[31mvil/rotrace.toml", 3, [_Breach()])
+    assert "\x1b" not in line and "file=e\\x1b[31mvil/rotrace.toml" in line
+
+
+class _Breach:
+    def describe(self) -> str:
+        return "a write outside the policy"

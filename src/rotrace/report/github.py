@@ -13,7 +13,7 @@ import shlex
 import stat
 from typing import IO
 
-from rotrace.escape import safe_text
+from rotrace.escape import is_plain, safe_text
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.policyfile import Breach
 from rotrace.record import TraceHeader
@@ -27,6 +27,14 @@ def escape_data(text: str) -> str:
 
 def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _file_property(path: str) -> str:
+    """A file's path as an annotation's `file=` names it: escaped the way the runner reads it back
+    (a line break, `:`, `,`, `%`), so that it points at the file; a path with other characters no
+    log should carry (a terminal's escapes, invalid UTF-8) is shown escaped, pointing nowhere."""
+    plain = is_plain(path.replace("\n", "").replace("\r", ""), starts_line=False)
+    return escape_property(path if plain else safe_text(path))
 
 
 def annotation_lines(agg: Aggregate, plan: MountPlan) -> list[str]:
@@ -120,7 +128,7 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
 def policy_annotations(policy: str, line: int, breaches: list[Breach]) -> list[str]:
     """An `::error` per breach, on the line of the policy file that would allow it (its `allow`
     list): where the fix goes, in the pull request's diff."""
-    where = f"file={escape_property(safe_text(policy))},line={line}"
+    where = f"file={_file_property(policy)},line={line}"
     title = escape_property(safe_text(f"rotrace: a write outside the policy {policy}"))
     return [f"::error {where},title={title}::{escape_data(b.describe())}" for b in breaches]
 
