@@ -216,12 +216,14 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     if loaded is None:
         return result
     rules = {entry: Allowlist([expand(entry, project or loaded.home, home)]) for entry in loaded.allow}
-    outside: list[tuple[str, str]] = []  # (program, path) of each write the policy does not allow
+    # (program, path, the write's number) of each name of a write the policy does not allow: a
+    # rename's two names are one write
+    outside: list[tuple[str, str, int]] = []
     labels = header.script_names()  # `black`, not `python3.11`, as the report names it
     policy_env = loaded.settings(project)  # (`./dist`: the traced project's)
     moved = _moved_by(policy_env, header.environment)
     ways = _ways_to(reclassified, policy_env, header.environment)
-    for v in reclassified:
+    for n, v in enumerate(reclassified):
         e = v.event
         if not e.write:
             continue
@@ -249,7 +251,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
             denied = [p for p in (e.path, e.target) if p and not allowlist.allows_from(p, e.pid, e.tid)]
             program = program_name(e.exe) or "?"
             program = labels.get((program, e.pid), program)
-            outside += [(program, os.fsdecode(p)) for p in denied or [e.path]]
+            outside += [(program, os.fsdecode(p), n) for p in denied or [e.path]]
     # The directories a policy may allow: the mounts, and those that held files before the run,
     # kept (persistent: the read-only sandbox and a volume start with what they hold, where an
     # empty mount would hide it); never a venv, a system directory or above the application
@@ -259,7 +261,7 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     traced_homes = tuple({home for env in runs if (home := env.get("HOME"))})
     mounts = []
     for m in places_to_allow:
-        under = [p for _, p in outside if is_under(p, m)]
+        under = [p for _, p, _ in outside if is_under(p, m)]
         if not policyfile.never_granted(m, traced_homes):
             mounts += [m] if under else []
             continue
@@ -271,14 +273,15 @@ def _checked(trace: str, allow: list[str], loaded: Policy | None, json_path: str
     mounts = list(dict.fromkeys(mounts))
     result.wanted = [policyfile.project_entry(m, project) for m in mounts]
     result.keep = [policyfile.project_entry(m, project) for m in mounts if m in plan.persistent or m in held]
-    places: dict[tuple[str, str], list[str]] = {}
-    for program, path in outside:
+    places: dict[tuple[str, str], dict[int, str]] = {}  # -> each write's first name there
+    for program, path, n in outside:
         fix = max((m for m in mounts if is_under(path, m)), key=len, default=os.path.dirname(path) or path)
-        places.setdefault((program, fix), []).append(path)
+        places.setdefault((program, fix), {}).setdefault(n, path)
     command = shlex.join(header.command)
     command = command if len(command) <= 60 else command[:59] + "…"
-    for (program, directory), paths in sorted(places.items()):
-        result.breaches.append(policyfile.Breach(trace, command, program, directory, paths[0], len(paths)))
+    for (program, directory), writes in sorted(places.items()):
+        first = next(iter(writes.values()))
+        result.breaches.append(policyfile.Breach(trace, command, program, directory, first, len(writes)))
     return result
 
 

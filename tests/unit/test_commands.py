@@ -412,3 +412,19 @@ def test_pytests_staging_directory_is_its_cache_which_the_policys_setting_avoids
     check([str(tmp_path / "t.json")], [], str(policy), None, View(quiet=True))
     err = capsys.readouterr().err
     assert "4 writes outside it that its [env] PYTEST_ADDOPTS" in err and "outside the policy" not in err, err
+
+
+def test_check_counts_a_rename_as_one_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three files written under temporary names and renamed into data/: the report counts 7
+    writes there, `check` counted 10 (each rename's two names)."""
+    from rotrace.commands import check
+
+    writes = [event("/srv/app/data", "mkdir", 0, syscall="mkdir")]
+    for i in range(3):
+        made = f"/srv/app/data/f{i}"
+        writes += [event(f"{made}.tmp"), event(f"{made}.tmp", "rename", 0, target=made, syscall="rename")]
+    (tmp_path / "rotrace.toml").write_text("version = 1\nallow = []\n")
+    trace = _saved(tmp_path, "t.json", *classify(*writes))
+    assert check([trace], [], str(tmp_path / "rotrace.toml"), None, View(quiet=True)) == 1
+    err = capsys.readouterr().err
+    assert "(7 writes in /srv/app/data)" in err, err
