@@ -253,3 +253,20 @@ def test_bwrap_arguments_for_a_persistent_place_the_command_made_and_absent_here
     store.mkdir()
     here = RENDERERS["bwrap"](plan, Target(["x"]))
     assert not here.incomplete and f"--bind-try\n{store}\n{store}\n" in here.text, here.text
+
+
+def test_a_policys_comments_name_the_project_relatively() -> None:
+    """usage.md: the policy names no machine paths; its comments did (the build step, a merged
+    trace's coverage), so the same project regenerated from another checkout gave another file."""
+    plan = _plan(
+        event("/srv/ci1/app/out/r.txt"), states={"/srv/ci1/app": C, "/srv/ci1/app/out": E}, cwd="/srv/ci1/app"
+    )
+    plan = dataclasses.replace(plan, build_steps=["python3.11 -m compileall -q -l /srv/ci1/app/pkg"])
+    seen = (("/srv/ci1/app/out", "seen in 2 of 2 runs: python3"),)
+    text = RENDERERS["policy"](
+        plan, Target(["python3", "/srv/ci1/app/main.py"], project="/srv/ci1/app", coverage=seen)
+    ).text
+    assert "/srv/ci1" not in text, text
+    assert "# ./out: seen in 2 of 2 runs: python3" in text and "compileall -q -l ./pkg" in text
+    other = Target(["app"], project="/srv/ci1/ap")  # a prefix of the name is no project
+    assert "/srv/ci1/app/out" in RENDERERS["policy"](plan, dataclasses.replace(other, coverage=seen)).text

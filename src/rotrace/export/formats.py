@@ -227,6 +227,14 @@ def _in_project(value: str, project: str | None) -> str:
     return value
 
 
+def _project_relative(comments: str, project: str | None) -> str:
+    """The policy's comments with the project's own path as `.` (`./pkg`): a file committed and
+    diffed names no machine's checkout, as its entries do not."""
+    if not project or project == "/":
+        return comments
+    return re.sub(re.escape(project.rstrip("/")) + r"(?=/|\s|$)", ".", comments, flags=re.MULTILINE)
+
+
 def policy(plan: MountPlan, target: Target) -> Rendered:
     """rotrace's policy TOML: the mounts as `allow` entries (those the defaults do not cover),
     the persistent ones again under `persistent`, the settings in an `[env]` table, the build
@@ -263,7 +271,7 @@ def policy(plan: MountPlan, target: Target) -> Rendered:
             "run --enforce --policy: Landlock grants only directories that exist when the run starts;"
             f" the command made {names}: create them first"
         )
-    head = _header(plan, target, "policy") + _comments(lines)
+    head = _project_relative(_header(plan, target, "policy") + _comments(lines), target.project)
     notes = [*_notes(plan), *_persistent_notes(persistent, "`persistent` records it"), *env_notes, *skipped]
     return Rendered(head + _toml(doc), notes, bool(env_notes or skipped))
 
