@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,33 +203,41 @@ def test_a_symlink_made_in_devs_tmpfs_went_through_and_is_no_erofs(tmp_path: Pat
     assert trace["summary"]["ro_failures"] == 0 and "EROFS" not in proc.stderr, proc.stderr
 
 
+def _persistent_run(base: Path, user: str, script: str, made: str = "data/f") -> tuple[Path, Path, Any]:
+    """An app under `base` whose policy keeps `data` persistent, holding `made` ("hello"), run
+    under `run --read-only --policy` as `user` (root, or nobody through a copy of the tree):
+    (the app, its TMPDIR, the finished process)."""
+    from tests.support.as_user import NOBODY
+    from tests.support.tracing import NON_ROOT_PYTHON, portable_site
+
+    site = portable_site(base / "site")
+    app, scratch = base / "app", base / "tmp"
+    (app / made).parent.mkdir(parents=True)
+    scratch.mkdir()
+    (app / made).write_text("hello\n")
+    (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
+    subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)  # data: 777, not a tmpfs's 755
+    as_user = NOBODY if user == "nobody" else []
+    env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(app), "TMPDIR": str(scratch)}
+    argv = [*as_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "-q", "--read-only", "--policy", "p.toml"]
+    proc = subprocess.run([*argv, "--", "/bin/sh", "-c", script], cwd=app, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    return app, scratch, proc
+
+
 @pytest.mark.parametrize("user", ["root", "nobody"])
 def test_the_seeded_copy_is_removed_whatever_the_command_left_in_it(user: str) -> None:
     """A persistent place starts with a copy of what it holds (under $TMPDIR), removed after the
     run. The command left a directory there it made unreadable (the copy stayed, its files on
     the host, while the warnings said it was removed), and a chain of directories deeper than
     Python's recursion (shutil.rmtree raised: exit 70, no verdict)."""
-    from tests.support.as_user import NOBODY
-    from tests.support.tracing import NON_ROOT_PYTHON, portable_site
-
     base = Path(tempfile.mkdtemp(prefix="rotrace-seed-left-", dir="/var/tmp"))
     try:
-        site = portable_site(base / "site")
-        app, scratch = base / "app", base / "tmp"
-        (app / "data").mkdir(parents=True)
-        scratch.mkdir()
-        (app / "data" / "f").write_text("hello\n")
-        (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
-        subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
         script = (
             "mkdir data/shut && echo x > data/shut/x && chmod 000 data/shut && cd data"
             " && i=0 && while [ $i -lt 1100 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done"
         )
-        as_user = NOBODY if user == "nobody" else []
-        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(app), "TMPDIR": str(scratch)}
-        argv = [*as_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "-q", "--read-only", "--policy", "p.toml"]
-        proc = subprocess.run([*argv, "--", "/bin/sh", "-c", script], cwd=app, env=env, capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
+        app, scratch, proc = _persistent_run(base, user, script)
         assert proc.returncode == 0 and "no violations" in proc.stdout + proc.stderr, proc.stderr
         assert list(scratch.iterdir()) == [], proc.stderr  # the copy removed
         assert sorted(p.name for p in (app / "data").iterdir()) == ["f"]  # the host's data untouched
@@ -244,28 +253,14 @@ def test_a_persistent_places_copy_is_the_sandboxs_own(user: str) -> None:
     the copy's name before it was filled and bound, and back after (the command's writes landed
     in it, reported as kept in the copy), or leave it there for rotrace's clean-up to remove. It
     is the place's own tmpfs, filled inside the sandbox: nothing is made on the host."""
-    from tests.support.as_user import NOBODY
-    from tests.support.tracing import NON_ROOT_PYTHON, portable_site
-
     base = Path(tempfile.mkdtemp(prefix="rotrace-seed-own-", dir="/var/tmp"))
     try:
-        site = portable_site(base / "site")
-        app, scratch = base / "app", base / "tmp"
-        (app / "data" / "sub").mkdir(parents=True)
-        scratch.mkdir()
-        (app / "data" / "sub" / "f").write_text("hello\n")
-        (app / "p.toml").write_text('version = 1\nallow = ["data"]\npersistent = ["data"]\n')
-        subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)  # data: 777, not a tmpfs's 755
         script = (
             "cat data/sub/f && echo new > data/new && stat -c %a data"
             ' && awk -v d="$PWD/data" \'$5 == d { for (i = 7; $i != "-"; i++); print $(i + 1) }\''
             " /proc/self/mountinfo"
         )
-        as_user = NOBODY if user == "nobody" else []
-        env = {"PYTHONPATH": str(site), "PATH": os.defpath, "HOME": str(app), "TMPDIR": str(scratch)}
-        argv = [*as_user, NON_ROOT_PYTHON, "-m", "rotrace", "run", "-q", "--read-only", "--policy", "p.toml"]
-        proc = subprocess.run([*argv, "--", "/bin/sh", "-c", script], cwd=app, env=env, capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
+        app, scratch, proc = _persistent_run(base, user, script, made="data/sub/f")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["hello", "777", "tmpfs"], proc.stdout  # its data, its mode, no bind
         assert list(scratch.iterdir()) == [], proc.stderr  # nothing made on the host

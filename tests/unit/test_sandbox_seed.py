@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ def _tree(src: Path) -> None:
     os.utime(src / "a.db", ns=(1_000_000_000, 2_000_000_000))
 
 
-def test_the_copy_keeps_the_tree_as_cp_a_did(tmp_path: Path) -> None:
+def _copy(tmp_path: Path, stop: Callable[[], int | None] = lambda: None) -> Path:
+    """The tree copied from tmp_path/src into tmp_path/dst, by fds, as the sandbox copies it."""
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
@@ -35,10 +37,15 @@ def test_the_copy_keeps_the_tree_as_cp_a_did(tmp_path: Path) -> None:
     source = os.open(src, os.O_PATH | os.O_DIRECTORY)
     target = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        copy_tree(source, target)
+        copy_tree(source, target, stop)
     finally:
         os.close(source)
         os.close(target)
+    return dst
+
+
+def test_the_copy_keeps_the_tree_as_cp_a_did(tmp_path: Path) -> None:
+    dst = _copy(tmp_path)
     assert (dst / "d" / "e" / "f.txt").read_text() == "deep\n"
     assert (dst / "a.db").read_bytes() == b"rows" * 1000
     assert os.stat(dst / "a.db").st_ino == os.stat(dst / "d" / "a-link.db").st_ino  # one file, two names
@@ -49,19 +56,9 @@ def test_the_copy_keeps_the_tree_as_cp_a_did(tmp_path: Path) -> None:
 
 
 def test_a_stop_ends_the_copy(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    src.mkdir()
-    dst.mkdir()
-    _tree(src)
-    source = os.open(src, os.O_PATH | os.O_DIRECTORY)
-    target = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with pytest.raises(Stopped) as stopped:
-            copy_tree(source, target, stop=lambda: 15)
-        assert stopped.value.signum == 15
-    finally:
-        os.close(source)
-        os.close(target)
+    with pytest.raises(Stopped) as stopped:
+        _copy(tmp_path, stop=lambda: 15)
+    assert stopped.value.signum == 15
 
 
 def test_the_destination_is_only_a_tmpfs_of_its_own(tmp_path: Path) -> None:
