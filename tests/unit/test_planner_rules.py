@@ -1957,3 +1957,15 @@ def test_datasets_cache_is_moved_alone_and_the_models_an_offline_run_reads_stay(
     assert "HF_HOME" not in offline.env, offline  # it would hide the models the offline run reads
     online = plan({}, locked)
     assert online.env.get("HF_HOME") == "/tmp/huggingface", online
+
+
+def test_a_plan_of_a_run_through_tox_says_its_settings_must_pass_tox() -> None:
+    """tox gives its test environments only the variables tox.ini's passenv and setenv name:
+    the plan's PYTHONDONTWRITEBYTECODE, set in the container, never reached the tests."""
+    written = event("/srv/app/tests/__pycache__/t.cpython-311.pyc", exe=b"/srv/app/.tox/py/bin/python")
+    through = _plan(written, states={"/srv/app/tests/__pycache__": C}, ran=frozenset({"tox", "python3.11"}))
+    assert through.env.get("PYTHONDONTWRITEBYTECODE") == "1", through
+    (said,) = [n for n in through.notes if n.startswith("the run went through tox")]
+    assert "add PYTHONDONTWRITEBYTECODE to passenv" in said
+    plain = _plan(written, states={"/srv/app/tests/__pycache__": C}, ran=frozenset({"python3.11"}))
+    assert not any("tox" in n for n in plain.notes)

@@ -96,6 +96,7 @@ _PROGRAM_TREES = (
     "/dev",
 )
 _NAMED = 3  # the places a note names, at most
+_FILTERING = frozenset({"tox"})  # programs that hand their children a filtered environment
 _UV_VENVS = 16  # the environments uv wrote into a plan looks at, at most
 _TOLERATED = frozenset({"EACCES", "EPERM"})  # refused here too: a command that carried on met a failure
 _SQLITE_SIDECAR = Lazy(rb"[^/]-(wal|journal|shm)$")  # beside a database the program keeps
@@ -2040,6 +2041,7 @@ class MountPlanner:
             *kept_notes,
             *self._held_config_notes(),
             *self._held_offline_notes(),
+            *self._filtered_notes(),
         ]
         return MountPlan(
             mounts=mounts,
@@ -2105,6 +2107,19 @@ class MountPlanner:
             )
         both = f"{run} {own}"
         return both, f"the run had {name}={run}: the plan keeps its options before its own ({name}={both})"
+
+    def _filtered_notes(self) -> list[str]:
+        """The plan's settings, where the run went through a program that hands its children only
+        the variables it is told to (tox's test environments: `passenv`, `setenv`): set in the
+        container, they do not reach the writers unless that program is told."""
+        if not self._env or self._ran is None or not self._ran & _FILTERING:
+            return []
+        names = ", ".join(sorted(self._env))
+        return [
+            f"the run went through tox, which gives its test environments only the variables tox.ini's"
+            f" passenv and setenv name: add {names} to passenv (or set them in setenv), or the plan's"
+            " settings do not reach the tests"
+        ]
 
     def _run_settings(self, mounts: list[str]) -> tuple[dict[str, str], list[str]]:
         """The run's settings that decide where, or whether, its programs write
