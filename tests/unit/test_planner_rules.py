@@ -1969,3 +1969,27 @@ def test_a_plan_of_a_run_through_tox_says_its_settings_must_pass_tox() -> None:
     assert "add PYTHONDONTWRITEBYTECODE to passenv" in said
     plain = _plan(written, states={"/srv/app/tests/__pycache__": C}, ran=frozenset({"python3.11"}))
     assert not any("tox" in n for n in plain.notes)
+
+
+def test_pytests_basetemp_made_cold_is_no_mount_point() -> None:
+    """`pytest --basetemp=bt` on a cold tree only makes bt; at each run it removes it and makes it
+    anew, which a mount point there refuses (EBUSY, then FileExistsError): the plan mounted bt,
+    exit 0, and every test using tmp_path failed under it."""
+    argv = ("/srv/venv/bin/python3", "/srv/venv/bin/pytest", "-q", "--basetemp=bt", "t.py")
+    pytest_run = ProcessInfo(100, 1, 0, b"/srv/venv/bin/python3", argv, None, b"/srv/app")
+    made = [
+        event("/srv/app/bt", "mkdir", 0, syscall="mkdir"),
+        event("/srv/app/bt/test_a0", "mkdir", 0, syscall="mkdir"),
+        event("/srv/app/bt/test_a0/x"),
+    ]
+    classifier = Classifier(build_allowlist([], None))
+    classifier.know([pytest_run])
+    for e in made:
+        classifier.learn(e)
+    verdicts = [classifier.classify(e) for e in made]
+    assert getattr(verdicts[0].explanation, "id", None) == "pytest-basetemp", verdicts[0]
+    plan = plan_mounts(verdicts, "/srv/app", {b"/srv/app": C})
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/app"], plan
+    assert "--basetemp=/tmp/pytest-basetemp" in plan.blocked[0].describe()
+    other = dataclasses.replace(verdicts[0], explanation=None)  # another program's directory: mounted
+    assert plan_mounts([other, *verdicts[1:]], "/srv/app", {b"/srv/app": C}).mounts == ["/srv/app/bt"]

@@ -73,7 +73,12 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # setting moves
     in_home: bool = False
     tolerated: bool = False  # refused, they never stop their writer (Python goes on without bytecode)
-    named: bool = True  # False: told by what the file holds (policy/databases.py), never by its name
+    # False: never told by its name: by what the file holds (policy/databases.py), or by the
+    # writer's command line (pytest's --basetemp: policy/verdict.py)
+    named: bool = True
+    # the program removes the directory and makes it anew at each run: a mount point there cannot
+    # be removed (EBUSY), and making it fails (EEXIST): a plan mounts above it, or refuses
+    remade: bool = False
     # True: only an unnamed temporary file made in the directory the path names (O_TMPFILE),
     # as a program that checks it may write there makes one; Python's own writes never do
     unnamed: bool = False
@@ -420,6 +425,18 @@ KNOWN: tuple[Known, ...] = (
         env=(("PYTHONDONTWRITEBYTECODE", "1"),),
         build=("{python} -m compileall -q -l {dir}",),  # its directories only: not a venv in the project
         tolerated=True,
+    ),
+    Known(
+        id="pytest-basetemp",
+        title="pytest's base temporary directory",
+        who="pytest (--basetemp)",
+        why="pytest removes its --basetemp directory and makes it anew at each run: a mount point there"
+        " cannot be removed (EBUSY), and pytest then fails making it (FileExistsError)",
+        fix="give --basetemp a directory inside a writable mount (--basetemp=/tmp/pytest-basetemp, with a"
+        " tmpfs on /tmp), not a mount point itself",
+        path=r".",
+        named=False,
+        remade=True,
     ),
     Known(
         id="pytest-cache",

@@ -1361,6 +1361,8 @@ class MountPlanner:
                 planner.shard_stores.add(store)
         if e.op == "mkdir" and e.result == 0:
             planner.created.add(os.fsdecode(e.path))
+            if known is not None and known.remade:  # (cold: removed at the next run, made anew)
+                planner.removed.add(os.fsdecode(e.path))
         elif e.op == "mkdir" and e.errno != "EEXIST":  # (there already: as the plan's mount point is)
             planner.refused_mkdirs.add(os.fsdecode(e.path))
         elif e.op == "delete" and e.result == 0 and (e.syscall == "rmdir" or "AT_REMOVEDIR" in str(e.flags)):

@@ -217,6 +217,7 @@ class Classifier:
         # the directories above a known writer's name it failed to make (ENOENT): on its way, for
         # the process that failed (`_learn_way`)
         self._ways: dict[tuple[int, bytes], Known] = {}
+        self._basetemps: dict[int, bytes] = {}  # pytest's --basetemp, by process (`_basetemp`)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -311,6 +312,9 @@ class Classifier:
         """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
         for p in processes:
             self.cmdlines[p.pid] = " ".join(p.cmdline)
+            base = _basetemp(p)
+            if base is not None:
+                self._basetemps[p.pid] = base
 
     def _across_mounts(self, event: FileEvent, ro: str) -> str:
         """A rename or link between two mounts fails with EXDEV: between the read-only root and
@@ -410,6 +414,8 @@ class Classifier:
             known = known or explain(event, venv, cmdline) or self._in_home_explained(event, venv, cmdline)
             known = known or (READ_ONLY_DATABASE if database else None)
             known = known or (self._ways.get((event.pid, event.path)) if event.op == "mkdir" else None)
+            if event.op == "mkdir" and self._basetemps.get(event.pid) == event.path:
+                known = PYTEST_BASETEMP
         return Verdict(event, allowed, venv, ro, known)
 
     def _learn_way(self, event: FileEvent) -> None:
@@ -430,6 +436,22 @@ class Classifier:
 
 
 _WAYS = 10_000  # the directories on a known writer's way a run keeps, at most
+PYTEST_BASETEMP = BY_ID["pytest-basetemp"]
+
+
+def _basetemp(process: ProcessInfo) -> bytes | None:
+    """The directory a pytest process was given as --basetemp, as it names it from its working
+    directory (`--basetemp=bt`, `--basetemp bt`)."""
+    argv = process.cmdline
+    if not any("pytest" in arg for arg in argv[:3]) or process.cwd is None:
+        return None
+    for i, arg in enumerate(argv):
+        value = arg.removeprefix("--basetemp=") if arg.startswith("--basetemp=") else None
+        if arg == "--basetemp" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value:
+            return os.path.normpath(os.path.join(process.cwd, os.fsencode(value)))
+    return None
 
 
 def _placed(event: FileEvent) -> bool:
