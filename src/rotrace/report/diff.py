@@ -470,6 +470,21 @@ class Changes:
                 merged = self._by_key.setdefault(moved, Change(key[0], moved[1], target=key[2]))
                 self.examples.setdefault(moved, example)
                 merged.absorb(change)
+                self._move_names(key, moved)
+
+    def _move_names(self, key: _Key, moved: _Key) -> None:
+        """The names folded under `key` (what a rename out of the temporary name left: mkstemp's
+        `.part-imxmxoyb` onto cache/<hash>.bin) under `moved` too: the names a key's runs left
+        are counted by them (`_more`), and one dropped was a new one next run. (A merged trace's
+        runs of each, `tally`, stay under `key`: `per_run` then counts such a name once.)"""
+        names = self.folded.pop(key, {})
+        if names is None or self.folded.get(moved, {}) is None:
+            self.folded[moved] = None
+        elif names:
+            into = self.folded.setdefault(moved, {})
+            assert into is not None
+            for name, violation in names.items():
+                into[name] = into.get(name, False) or violation
 
 
 _MAKES = frozenset({"mkdir", "symlink", "mknod"})  # each fails where the name is: made anew
