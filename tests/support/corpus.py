@@ -375,9 +375,12 @@ def problems(out: Outcome, w: Workload, base: Base) -> list[str]:
             )
     else:
         place = str(base.root / w.not_mountable)
+        # the policy's comment names it relatively to the project, as its entries (stderr: as it is)
+        project = base.root / w.cwd if w.cwd else base.root
+        named = (f" {place} (", f" ./{os.path.relpath(place, project)} (")
         if out.allowlist_status != 1 or not out.blocked:
             found.append(f"{w.not_mountable} was not reported as not mountable")
-        elif not all(f" {place} (" in line and "fix" in line for line in out.blocked):
+        elif not all(any(n in line for n in named) and "fix" in line for line in out.blocked):
             found.append(
                 f"the not-mountable lines name more than {w.not_mountable}, or no fix: {out.blocked}"
             )
