@@ -75,7 +75,7 @@ class SandboxPlan:
     writable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # the fds to pass to bwrap and close after its start: the directories bound by an fd
-    # (`--bind-fd`), and those the tracer inside copies into their tmpfs (`seeds`)
+    # (`--bind-fd`), and those the tracer inside copies from into their tmpfs (`seeds`)
     fds: list[int] = field(default_factory=list)
     # a persistent place -> an fd of it, for the tracer inside to copy what it holds into the
     # place's tmpfs before the command starts (sandbox/inner.py)
@@ -289,12 +289,12 @@ def _through_symlink(path: str) -> str | None:
 
 def seeded(allowlist: Allowlist, persistent: tuple[str, ...], keep: bool) -> list[str]:
     """The persistent places that are allowed directories holding files: the sandbox starts
-    each one's tmpfs with a copy of what it holds (`cp -a` inside: modes, owners, links and
-    times kept), as a volume filled from the image does; without it the app would miss its
-    data. Copied inside the sandbox, from an fd of the place, never into a directory on the
-    host: a process outside the run could swap such a directory for one of its own choosing
-    between its making and its mount (the command's writes landed there), and the removal of
-    the copy after the run removed what was swapped in."""
+    each one's tmpfs with a copy of what it holds (sandbox/seed.py), as a volume filled from the
+    image does; without it the app would miss its data. Copied inside the sandbox, from an fd
+    of the place, never into a directory on the host: a process outside the run could swap
+    such a directory for one of its own choosing between its making and its mount (the
+    command's writes landed there), and the removal of the copy after the run removed what was
+    swapped in."""
     wanted = [p for p in dict.fromkeys(persistent) if not keep and p in _directories(allowlist)]
     # never a system directory (a hand-written `persistent = ["/"]` would copy the machine)
     wanted = [p for p in wanted if p not in SYSTEM_DIRS and not any(is_under(p, d) for d in _PROVIDED)]
@@ -360,14 +360,14 @@ def own_devices(left: list[str]) -> Iterator[list[str]]:
 
 
 def _remove_nodes(top: str) -> bool:
-    """The device copies' directory removed: its nodes alone (out of the command's reach), at the
-    cost of a few calls, not the processes `_remove` starts for whatever a command left."""
+    """The device copies' directory removed, whether it is gone: it holds rotrace's nodes alone,
+    out of the command's reach (a directory, or anything else, there is none of rotrace's: left)."""
     try:
         for name in os.listdir(top):
             os.unlink(os.path.join(top, name))
         os.rmdir(top)
     except OSError:
-        return _remove(top)
+        return False
     return True
 
 
@@ -382,9 +382,8 @@ def _no_devices(directory: str) -> bool:
 
 def _remove_stale(directory: str, prefix: str) -> None:
     """The copies (`prefix` then its maker's pid) of a rotrace that is gone, killed before it
-    could remove them (SIGKILL): directories of this user's only. One of that name another user
-    made (in /tmp, anyone may) is theirs, never touched: as root, `chmod -R` in a tree another
-    user swaps files and links in changes what the links point to."""
+    could remove them (SIGKILL): directories of this user's only; one of that name another user
+    made is theirs, never touched."""
     me = os.geteuid()
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
         for entry in entries:
@@ -394,7 +393,7 @@ def _remove_stale(directory: str, prefix: str) -> None:
             with contextlib.suppress(OSError):
                 found = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(found.st_mode) and found.st_uid == me:
-                    _remove(entry.path)
+                    _remove_nodes(entry.path)
 
 
 def _alive(pid: int) -> bool:
@@ -405,20 +404,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
-
-
-def _remove(top: str) -> bool:
-    """Remove the copies, whatever the command made in them: a directory it left unreadable
-    (chmod 000), a chain of directories deeper than Python's recursion (shutil.rmtree's, 3.11),
-    never following a symlink nor leaving this filesystem. Whether it is gone. A symlink in its
-    place (chmod -R follows the one it is given) is removed alone: what it points to is left."""
-    if os.path.islink(top) or not os.path.isdir(top):
-        with contextlib.suppress(OSError):
-            os.unlink(top)
-        return False
-    subprocess.run(["chmod", "-R", "u+rwX", "--", top], capture_output=True, check=False)
-    subprocess.run(["rm", "-rf", "--one-file-system", "--", top], capture_output=True, check=False)
-    return not os.path.lexists(top)
 
 
 def _directories(allowlist: Allowlist) -> set[str]:
