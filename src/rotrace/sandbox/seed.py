@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from rotrace.errors import SandboxError, Stopped
 from rotrace.escape import safe_text
+from rotrace.tracer.linux.lookup import TMPFS_MAGIC, fs_type
 
-_TMPFS_MAGIC = 0x01021994
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -41,7 +41,7 @@ def own_tmpfs(path: str) -> int:
                 os.close(parent)
             parent, fd = fd, following
         found, above = os.fstat(fd), os.fstat(parent) if parent >= 0 else None
-        if above is None or found.st_dev == above.st_dev or _magic(fd) != _TMPFS_MAGIC:
+        if above is None or found.st_dev == above.st_dev or fs_type(fd) != TMPFS_MAGIC:
             raise OSError(0, "no tmpfs of its own")
     except OSError as exc:
         os.close(fd)
@@ -53,17 +53,6 @@ def own_tmpfs(path: str) -> int:
         if parent >= 0:
             os.close(parent)
     return fd
-
-
-def _magic(fd: int) -> int:
-    """The file system's type (statfs f_type), which os.fstatvfs does not give."""
-    import ctypes
-
-    buf = ctypes.create_string_buffer(128)  # struct statfs: f_type first
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.fstatfs(fd, buf) != 0:
-        raise OSError(ctypes.get_errno(), "fstatfs")
-    return int.from_bytes(buf.raw[: ctypes.sizeof(ctypes.c_long)], "little", signed=False)
 
 
 def copy_tree(source: int, target: int, stop: Callable[[], int | None] = lambda: None) -> None:

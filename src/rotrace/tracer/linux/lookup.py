@@ -57,14 +57,22 @@ _PROC_SUPER_MAGIC = 0x9FA0
 _fstatfs = own("fstatfs")
 
 
-def on_procfs(fd: int) -> bool:
-    """Whether the open file `fd` is in a proc filesystem (fstatfs(2)'s f_type, the first field
-    of struct statfs on every ABI): a directory named /proc/N elsewhere is anyone's, its `cwd`
-    any symlink."""
+TMPFS_MAGIC = 0x01021994
+
+
+def fs_type(fd: int) -> int | None:
+    """The file system type of the open file `fd` (fstatfs(2)'s f_type, the first field of
+    struct statfs on every ABI); None where it cannot be asked."""
     buffer = ctypes.create_string_buffer(256)  # struct statfs: 120 bytes on x86_64 and aarch64
     if _fstatfs(ctypes.c_int(fd), buffer) != 0:
-        return False
-    return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder) == _PROC_SUPER_MAGIC
+        return None
+    return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder)
+
+
+def on_procfs(fd: int) -> bool:
+    """Whether the open file `fd` is in a proc filesystem: a directory named /proc/N elsewhere is
+    anyone's, its `cwd` any symlink."""
+    return fs_type(fd) == _PROC_SUPER_MAGIC
 
 
 _getdents64 = own("getdents64")
