@@ -126,6 +126,45 @@ def test_diff_shows_the_environment_change(tmp_path: Path) -> None:
     assert doc["environment"] == {"UV_NO_SYNC": {"old": None, "new": "true"}} and doc["new_violations"] == 0
 
 
+def test_diff_under_github_actions_annotates_new_violations_and_writes_a_summary(tmp_path: Path) -> None:
+    """A drift gate in a job: `rotrace diff` of two real runs under GitHub Actions says each new
+    violation as an `::error` and writes its tables to the step summary, as `run` and `check`
+    do; `run --baseline` adds the diff's summary after the run's (whose annotations already
+    name the violation: none twice)."""
+    victim = "/var/tmp/rotrace-drift-victim"  # outside the allowlist; no per-run name (a glob in a diff)
+    os.makedirs(victim, exist_ok=True)
+    try:
+        old, new = tmp_path / "old.json", tmp_path / "new.json"
+        work = tmp_path / "work"
+        work.mkdir()
+        script = f"echo a > a; echo b > {victim}/leak"
+        for trace, status, command in ((old, 0, "echo a > a"), (new, 1, script)):
+            proc = rotrace_cli("run", "-q", "--json", str(trace), "--", "sh", "-c", command, cwd=work)
+            assert proc.returncode == status, proc.stderr
+        summary = tmp_path / "summary.md"
+        env = _env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary))
+        proc = rotrace_cli("diff", str(old), str(new), env=env)
+        assert proc.returncode == 1, proc.stderr
+        (line,) = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+        assert re.fullmatch(r"::error title=[^:,\r\n]+::[^\r\n]+", line), line
+        assert f"{victim}: 1 new write outside the allowlist: create {victim}/leak" in line
+        text = summary.read_text()
+        assert text.lstrip().startswith("### rotrace diff: ✗ 1 new violation\n"), text
+        assert f"| `create` | `{victim}/leak` |" in text and "$CWD/a" not in text  # (a stays: no change)
+        # with --format json the document alone is on stdout, the annotation on stderr
+        proc = rotrace_cli("diff", str(old), str(new), "--format", "json", env=env)
+        assert json.loads(proc.stdout)["new_violations"] == 1 and proc.stderr.startswith("::error ")
+        summary.unlink()
+        proc = rotrace_cli("run", "-q", "--baseline", str(old), "--", "sh", "-c", script, cwd=work, env=env)
+        assert proc.returncode == 1
+        assert len([x for x in (proc.stdout + proc.stderr).splitlines() if x.startswith("::error")]) == 1
+        run_part, _, diff_part = summary.read_text().partition("### rotrace diff: ")
+        assert run_part.startswith("### rotrace: ✗ 1 violation\n")
+        assert diff_part.startswith("✗ 1 new violation")
+    finally:
+        shutil.rmtree(victim, ignore_errors=True)
+
+
 def test_secrets_in_the_environment_are_redacted(tmp_path: Path) -> None:
     """A secret-named variable is withheld; a URL keeps its place and loses its credentials
     (tests/system/test_secrets.py: every artifact)."""

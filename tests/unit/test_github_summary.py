@@ -19,7 +19,8 @@ from rotrace.events import DirState
 from rotrace.pathnames import generalise, is_general
 from rotrace.policy.mounts import MountPlanner
 from rotrace.report.aggregate import Aggregate
-from rotrace.report.github import annotation_lines, step_summary
+from rotrace.report.diff import Change, TraceDiff
+from rotrace.report.github import annotation_lines, diff_annotations, diff_summary, step_summary
 from rotrace.tracefile import TraceHeader
 from tests.unit.factories import classify, event
 
@@ -118,6 +119,43 @@ def test_annotations_stay_one_workflow_command_each(name: str) -> None:
         assert re.fullmatch(r"::error title=[^:,\r\n\x85\u2028\u2029]+::[^\r\n\x85\u2028\u2029]+", line), line
 
 
+def _diff(name: str) -> TraceDiff:
+    """A drift whose paths, other names, environment and command carry `name`."""
+    new = Change("create", f"/srv/{name}/f", {"ok"}, violation=True, target=f"/srv/x/{name}")
+    return TraceDiff(
+        appeared=[new, Change("mkdir", f"$CWD/{name}", {"EEXIST"})],
+        disappeared=[Change("create", f"/var/{name}", {"ok"})],
+        environment={name or "N": ("1", name), "UV_CACHE_DIR": (name, None)},
+        outcome=("exit status 0", f"exit status 1 {name}"),
+        newly_failed=True,
+        command=(["app", name], ["app"]),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(names)
+def test_every_name_in_the_diff_summary_is_code_and_nothing_else(name: str) -> None:
+    html = _Html()
+    html.feed(MarkdownIt("commonmark", {"html": True}).enable("table").render(diff_summary(_diff(name))))
+    assert {tag for tag, _ in html.tags} <= TAGS, html.tags
+    assert [attrs for _, attrs in html.tags if attrs] == []
+    # three tables (new violations, other writes, gone), one row each, and the environment's
+    assert html.rows == [5, 5, 5, 5, 5, 5, 3, 3, 3], html.rows
+    # headings of the four sections rotrace writes, none from a name
+    assert sum(tag == "strong" for tag, _ in html.tags) == 4
+    for text in (f"/srv/{name}/f", f"/srv/x/{name}", f"$CWD/{name}", f"/var/{name}", f"exit status 1 {name}"):
+        assert safe_text(text) in html.code, (text, html.code)
+
+
+@settings(max_examples=200, deadline=None)
+@given(names)
+def test_diff_annotations_stay_one_workflow_command_each(name: str) -> None:
+    lines = diff_annotations(_diff(name))
+    assert len(lines) == 2  # the new violation's directory, the command that failed
+    for line in lines:
+        assert re.fullmatch(r"::error title=[^:,\r\n\x85\u2028\u2029]+::[^\r\n\x85\u2028\u2029]+", line), line
+
+
 def test_one_write_and_one_place_are_said_in_the_singular() -> None:
     """`1 writes outside the allowlist`, `✗ 1 places outside the policy`, where the report says
     "1 violation in 1 place · 1 write"."""
@@ -133,6 +171,10 @@ def test_one_write_and_one_place_are_said_in_the_singular() -> None:
         agg.add(v, planner.place(v))
     (line,) = annotation_lines(agg, planner.plan())
     assert ": 1 write outside the allowlist (mkdir)" in line, line
+    header = TraceHeader(command=["mkdir", "one"], cwd="/srv/app", exit_code=0)
+    summary = step_summary(header, agg, planner.plan())
+    assert summary.startswith("### rotrace: ✗ 1 violation\n")
+    assert ": exit status 0, 1 write (0 into" in summary
     breach = Breach("t.json", "mkdir one", "mkdir", "/srv/app/one", "/srv/app/one", 1)
     assert "✗ 1 place outside the policy" in policy_summary("rotrace.toml", [breach], [])
 

@@ -20,6 +20,10 @@ from rotrace.record import TraceHeader
 from rotrace.report.aggregate import Aggregate
 from rotrace.report.quiet import counted
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rotrace.report.diff import Change, TraceDiff
+
 
 def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -96,11 +100,11 @@ def step_summary(header: TraceHeader, agg: Aggregate, plan: MountPlan) -> str:
     code span, and rotrace's own prose is escaped: nothing a traced program chose renders as a
     link, an image, HTML, emphasis or a table cell."""
     s = agg.summary
-    verdict = f"✗ {s.violations} violations" if s.violations else "✓ no violations"
+    verdict = f"✗ {counted(s.violations, 'violation')}" if s.violations else "✓ no violations"
     lines = [
         f"### rotrace: {verdict}",
         "",
-        f"{md_code(shlex.join(header.command))}: {_ending(header)}, {s.writes} writes"
+        f"{md_code(shlex.join(header.command))}: {_ending(header)}, {counted(s.writes, 'write')}"
         f" ({s.venv_writes} into a venv)",
         "",
     ]
@@ -166,6 +170,110 @@ def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) 
     for line in annotation_lines(agg, plan):
         print(line, file=out)
     _append_summary(step_summary(header, agg, plan), out)
+
+
+# The most directories a diff annotates (the runner shows ten errors a step), and the most
+# changes its summary's table lists (the terminal's report, -v, lists them all)
+_DIFF_ANNOTATED, _DIFF_ROWS = 10, 50
+
+
+def _by_directory(changes: list[Change]) -> list[tuple[str, list[Change]]]:
+    groups: dict[str, list[Change]] = {}
+    for c in sorted(changes, key=lambda c: (c.directory, c.path)):
+        groups.setdefault(c.directory, []).append(c)
+    return sorted(groups.items(), key=lambda dg: (-len(dg[1]), dg[0]))
+
+
+def _change_text(c: Change) -> str:
+    return f"{c.op} {c.path}" + (f" -> {c.target}" if c.target is not None else "")
+
+
+def diff_annotations(diff: TraceDiff) -> list[str]:
+    """An `::error` per directory with new violations (a write outside the allowlist the
+    baseline did not make, or one that is a violation now and was not), and one when the
+    command failed where it succeeded before."""
+    lines = []
+    groups = _by_directory(diff.new_violations)
+    for directory, group in groups[:_DIFF_ANNOTATED]:
+        examples = "; ".join(_change_text(c) for c in group[:3])
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        message = f"{directory}: {counted(len(group), 'new write')} outside the allowlist: {examples}{more}"
+        fixes = {c.explanation.title: c.explanation.fix for c in group if c.explanation is not None}
+        for title, fix in list(fixes.items())[:2]:
+            message += f"; fix ({title}): {fix}"
+        title = f"rotrace diff: new writes outside the allowlist in {directory}"
+        lines.append(f"::error title={escape_property(safe_text(title))}::{escape_data(safe_text(message))}")
+    if len(groups) > _DIFF_ANNOTATED:
+        left = sum(len(g) for _, g in groups[_DIFF_ANNOTATED:])
+        others = len(groups) - _DIFF_ANNOTATED
+        message = (
+            f"{counted(left, 'more new write')} outside the allowlist in {others} other directories"
+            " (the step summary and `rotrace diff -v` list them)"
+        )
+        lines.append(f"::error title=rotrace diff::{escape_data(safe_text(message))}")
+    if diff.newly_failed and diff.outcome is not None:
+        was, now = diff.outcome
+        message = f"the command failed ({now}), where it succeeded before ({was})"
+        lines.append(f"::error title=rotrace diff%3A the command failed::{escape_data(safe_text(message))}")
+    return lines
+
+
+def _change_rows(changes: list[Change]) -> list[str]:
+    rows = ["| op | path | other name | result | violation |", "|---|---|---|---|---|"]
+    for c in changes[:_DIFF_ROWS]:
+        target = md_code(c.target, True) if c.target is not None else ""
+        errnos = md_code(", ".join(sorted(c.errnos)), True) if c.errnos else ""
+        cells = [md_code(c.op, True), md_code(c.path, True), target, errnos, "yes" if c.violation else ""]
+        rows.append(f"| {' | '.join(cells)} |")
+    if len(changes) > _DIFF_ROWS:
+        rows += ["", md_text(f"… and {len(changes) - _DIFF_ROWS:,} more (`rotrace diff -v` lists them)")]
+    return [*rows, ""]
+
+
+def diff_summary(diff: TraceDiff) -> str:
+    """The step summary of a diff against a baseline: the verdict, how the command ended, the
+    new violations (then the other changes, in tables), and what changed in the environment.
+    Every name is a code span, as in the run's summary."""
+    new = diff.new_violations
+    verdict = f"✗ {counted(len(new), 'new violation')}" if new else "✓ no new violations"
+    lines = ["", f"### rotrace diff: {verdict}", ""]  # (after a run's summary: a block apart)
+    if diff.newly_failed and diff.outcome is not None:
+        was, now = diff.outcome
+        lines += [f"✗ the command failed ({md_code(now)}), where it succeeded before ({md_code(was)})", ""]
+    elif diff.outcome is not None:
+        was, now = diff.outcome
+        lines += [f"The command ended otherwise: {md_code(was)} before, {md_code(now)} now", ""]
+    if diff.command is not None:
+        was, now = (shlex.join(argv) for argv in diff.command)
+        lines += [f"The command changed: {md_code(was)} before, {md_code(now)} now", ""]
+    sections = (
+        ("New violations", new),
+        ("Other writes that appeared", [c for c in diff.appeared if not c.violation]),
+        ("Writes that were violations, and are not now", diff.ceased),
+        ("Writes that disappeared", diff.disappeared),
+    )
+    for title, changes in sections:
+        if changes:
+            lines += [f"**{md_text(title)}** ({len(changes):,})", "", *_change_rows(changes)]
+    if not any(changes for _, changes in sections):
+        lines += ["No change in what is written.", ""]
+    if diff.environment:
+        lines += ["**The environment changed**", "", "| name | before | now |", "|---|---|---|"]
+        for name, (before, after) in diff.environment.items():
+            values = [md_code(v, True) if v is not None else "(unset)" for v in (before, after)]
+            cells = [md_code(name, True), *values]
+            lines.append(f"| {' | '.join(cells)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def publish_diff(diff: TraceDiff, out: IO[str], annotate: bool = True) -> None:
+    """`rotrace diff` (and `run --baseline`), on GitHub Actions: the annotations (`annotate`:
+    not where the run's own annotations already name each violation) and the summary."""
+    if annotate:
+        for line in diff_annotations(diff):
+            print(line, file=out)
+    _append_summary(diff_summary(diff), out)
 
 
 class _Held:

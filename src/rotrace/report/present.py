@@ -60,6 +60,12 @@ def present(header: TraceHeader, agg: Aggregate, plan: MountPlan, view: View, st
 
 
 def present_diff(diff: TraceDiff, view: View, err: bool) -> None:
+    """`err`: the diff of `run --baseline`, said on stderr after the run's report (whose GitHub
+    annotations already name each violation: the diff adds its summary)."""
+    if view.github:
+        from rotrace.report.github import publish_diff
+
+        publish_diff(diff, sys.stderr if view.stdout_taken or err else sys.stdout, annotate=not err)
     if view.json:
         from rotrace.report.document import diff_document, write
 
