@@ -114,6 +114,10 @@ class ProcessInfo(NamedTuple):
     cmdline: tuple[str, ...]
     script: bytes | None = None  # the #! script the kernel ran exe for (execve's file, when not exe)
     cwd: bytes | None = None  # its working directory at its exec (a script named relatively is there)
+    # what its environment held at its exec that rotrace's did not (NAME=value), for the secrets
+    # a script handed its children (`export API_TOKEN=...; client "$API_TOKEN"`): read by the
+    # report process for them alone (redact.secrets_in), never kept in a trace
+    environment: tuple[str, ...] = ()
 
     def astuple(self) -> tuple[object, ...]:
         return tuple(self)

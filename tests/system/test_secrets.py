@@ -267,3 +267,26 @@ def test_a_links_content_is_masked_with_a_secret_a_later_command_line_shows(tmp_
     assert secret not in raw and secret not in err
     (link,) = [e for e in json.loads(raw)["events"] if e["op"] == "symlink"]
     assert link["target"] == "/opt/releases/***", link
+
+
+def test_a_secret_a_script_hands_its_child_in_the_environment_is_masked(tmp_path: Path) -> None:
+    """rotrace's environment holds no such variable: the script reads the token from a file and
+    exports it to the programs it runs (`export API_TOKEN=$(cat token); client "$API_TOKEN"`).
+    The child's environment at its exec shows it as a secret: masked in its command line and in
+    the content of a link made after, in the trace, the report and the step summary."""
+    secret = "Zq9ChildOnlySecret4242"
+    (tmp_path / "token.txt").write_text(secret + "\n")
+    script = 'export API_TOKEN="$(cat token.txt)"; ln -s "/opt/$API_TOKEN" current; /bin/echo c "$API_TOKEN"'
+    env = {k: v for k, v in _env(tmp_path).items() if k != "API_TOKEN"}
+    proc = rotrace_cli("run", "--json", "t.json", "--", "sh", "-c", script, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert secret in proc.stdout  # (the command's own output: the program printed it)
+    trace = (tmp_path / "t.json").read_text()
+    (echo,) = [p for p in json.loads(trace)["processes"] if p["cmdline"][:1] == ["/bin/echo"]]
+    assert echo["cmdline"] == ["/bin/echo", "c", "***"], echo
+    report = rotrace_cli("report", "-v", "t.json", cwd=tmp_path, env=env)
+    summary = (tmp_path / "summary.md").read_text()
+    shown = {"trace": trace, "run's report": proc.stderr, "report": report.stdout + report.stderr}
+    shown["step summary"] = summary
+    for what, text in shown.items():
+        assert secret not in text, (what, text[:2000])

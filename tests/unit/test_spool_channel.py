@@ -152,7 +152,7 @@ def test_a_checkpoint_signal_while_a_write_or_program_is_added_loses_neither() -
     records = [r for m in sent if isinstance(m, Events) for r in m.records]
     programs = [r for m in sent if isinstance(m, Processes) for r in m.records]
     assert records == [writes[0].astuple(), late.astuple()]
-    assert programs == [(9, 1, 0, b"/bin/sh", ("sh",), None, None)]
+    assert programs == [(9, 1, 0, b"/bin/sh", ("sh",), None, None, ())]
     assert sum(isinstance(m, Checkpoint) for m in sent) == 2
 
 

@@ -80,8 +80,8 @@ def conclude(messages: Inbox) -> int:
             request.view,
             request.persistent,
         )
-        checkpoints = Checkpoints(start, environment, secrets, first, output, spool)
         links = LinkContents(secrets)
+        checkpoints = Checkpoints(start, environment, links, first, output, spool)
         if request.checkpoint is not None:
             checkpoints.write()  # a trace from the start: a kill at any time leaves one
         with live_status(spool, request.view) as redraw:
@@ -128,7 +128,7 @@ def conclude(messages: Inbox) -> int:
             environment=environment,
             enforced=result.landlock_abi,
             labels=dict(request.labels),
-            secrets=secrets,
+            secrets=links.secrets,
             let_go=result.let_go,
             stopped=signal_name(result.stopped_by),
             remounted=list(result.remounted),
@@ -173,14 +173,14 @@ class Checkpoints:
         self,
         start: RunStart,
         environment: dict[str, str],
-        secrets: frozenset[str],
+        links: LinkContents,
         first: FirstPass,
         output: TraceOutput,
         spool: Spool,
     ) -> None:
         self._start = start
         self._environment = environment
-        self._secrets = secrets
+        self._links = links  # the secrets known so far
         self._first = first
         self._output = output
         self._spool = spool
@@ -207,7 +207,7 @@ class Checkpoints:
             processes=list(self.processes),
             environment=self._environment,
             labels=dict(request.labels),
-            secrets=self._secrets,
+            secrets=self._links.secrets,
             checkpoint=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         try:
@@ -245,10 +245,18 @@ class LinkContents:
         self._links = False  # a link's content was masked with the secrets known then
         self.stale = False  # and a secret became known after it
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every secret known so far: the environment's, and those the programs' command lines
+        and environments showed (a trace's header masks its command lines with them)."""
+        return frozenset(self._known)
+
     def know(self, processes: Iterable[ProcessInfo]) -> None:
         found: set[str] = set()
         for p in processes:
             found |= self._redactor.found(p.cmdline)
+            if p.environment:  # what a program was handed: `export TOKEN=...` in a script
+                found |= secrets_in(dict(entry.partition("=")[::2] for entry in p.environment))
         if not found <= self._known:
             self._known |= found
             self._redactor = Redactor(self._known)

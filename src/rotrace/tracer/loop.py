@@ -506,7 +506,9 @@ class Tracer:
         self._resume(tid, thread)
 
     def program_started(self, info: ProcessInfo) -> None:
-        self.processes.append(info)
+        """`info` to the sink whole; kept for the result without its environment (the sink's
+        reader took its secrets: memory stays flat in the programs a run starts)."""
+        self.processes.append(info._replace(environment=()))
         if self._on_process is not None:
             self._on_process(info)
 
@@ -748,11 +750,17 @@ def _in_delivery(status: int) -> int:
     return sig if status >> 16 == 0 and sig != _SYSCALL_TRAP else 0
 
 
+# rotrace's own environment, which the report process reads for secrets itself: a program's
+# entries beyond it are what it was handed by the command (ProcessInfo.environment)
+_OWN_ENVIRONMENT = frozenset(b"%s=%s" % item for item in os.environb.items())
+
+
 def process_info(pid: int, exe: bytes, script: bytes | None = None) -> ProcessInfo:
     """Who the process is, read while it is stopped at its exec; its working directory where
     /proc names it (not one removed since)."""
     status = procfs.status_fields(pid, b"PPid", b"Uid")
     argv = procfs.cmdline(pid)
+    environment = procfs.environ_beyond(pid, _OWN_ENVIRONMENT)
     try:
         cwd: bytes | None = os.readlink(f"/proc/{pid}/cwd".encode())
     except OSError:
@@ -760,9 +768,10 @@ def process_info(pid: int, exe: bytes, script: bytes | None = None) -> ProcessIn
     if cwd is not None and (not cwd.startswith(b"/") or cwd.endswith(b" (deleted)")):
         cwd = None
     try:
-        return ProcessInfo(pid, int(status[b"PPid"]), int(status[b"Uid"]), exe, argv or (), script, cwd)
+        ppid, uid = int(status[b"PPid"]), int(status[b"Uid"])
     except (KeyError, ValueError):
-        return ProcessInfo(pid, 0, -1, exe, argv or (), script, cwd)
+        ppid, uid = 0, -1
+    return ProcessInfo(pid, ppid, uid, exe, argv or (), script, cwd, environment)
 
 
 def exec_script(pid: int, exe: bytes, memory: MemoryReader, plain: bool = False) -> bytes | None:

@@ -44,6 +44,19 @@ def environ(pid: int) -> dict[str, str] | None:
     return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
 
 
+def environ_beyond(pid: int, known: frozenset[bytes], most: int = 256) -> tuple[str, ...]:
+    """The entries (NAME=value) of a process's environment as it started that `known` does not
+    hold, at most `most` of them: what a program set for its child (empty if /proc does not
+    show it)."""
+    try:
+        with open(b"/proc/%d/environ" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return ()
+    new = [item for item in raw.split(b"\0") if b"=" in item and item not in known]
+    return tuple(os.fsdecode(item) for item in new[:most])
+
+
 def status_int(pid: int, name: bytes, default: int) -> int:
     try:
         return int(status_fields(pid, name)[name])
