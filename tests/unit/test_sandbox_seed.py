@@ -61,6 +61,57 @@ def test_a_stop_ends_the_copy(tmp_path: Path) -> None:
     assert stopped.value.signum == 15
 
 
+def test_a_sparse_file_stays_sparse_and_a_stop_ends_its_copy(tmp_path: Path) -> None:
+    """A file of 4 GiB that holds 8 KiB (a preallocated database, a core) fills 8 KiB of the
+    place's tmpfs, which is memory, not 4 GiB: its holes stay holes, its data where it was.
+    A stop asked while it is copied ends the copy inside the file, not after it."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    size = 4 << 30
+    with open(src / "sparse.db", "wb") as f:
+        f.write(b"head" * 1024)
+        f.seek(1 << 30)
+        f.write(b"middle" * 100)
+        f.truncate(size)
+    assert os.stat(src / "sparse.db").st_blocks * 512 < 1 << 20  # (a file system with holes)
+    (src / "dense.bin").write_bytes(os.urandom(3 << 20))  # three chunks
+    source = os.open(src, os.O_PATH | os.O_DIRECTORY)
+    target = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        copy_tree(source, target)
+    finally:
+        os.close(source)
+        os.close(target)
+    copied = os.stat(dst / "sparse.db")
+    assert copied.st_size == size and copied.st_blocks * 512 < 1 << 20, copied
+    with open(dst / "sparse.db", "rb") as f:
+        assert f.read(4096) == b"head" * 1024
+        f.seek(1 << 30)
+        assert f.read(600) == b"middle" * 100
+        f.seek(size - 4)
+        assert f.read() == b"\0" * 4
+    assert (dst / "dense.bin").read_bytes() == (src / "dense.bin").read_bytes()
+    asked = []
+
+    def stop() -> int | None:  # at its name, then at each chunk: asked before the third, it stops
+        asked.append(1)
+        return 15 if len(asked) == 4 else None
+
+    (src / "sparse.db").unlink()
+    again = tmp_path / "again"
+    again.mkdir()
+    source = os.open(src, os.O_PATH | os.O_DIRECTORY)
+    target = os.open(again, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(Stopped):
+            copy_tree(source, target, stop)
+    finally:
+        os.close(source)
+        os.close(target)
+    assert os.stat(again / "dense.bin").st_size < 3 << 20  # ended inside the file
+
+
 def test_the_destination_is_only_a_tmpfs_of_its_own(tmp_path: Path) -> None:
     """A directory of the host at the name (renamed into the way), or a link there, is refused."""
     plain = tmp_path / "place"

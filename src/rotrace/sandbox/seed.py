@@ -15,9 +15,10 @@ only changes what is read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from rotrace.errors import SandboxError, Stopped
 from rotrace.escape import safe_text
@@ -58,7 +59,7 @@ def own_tmpfs(path: str) -> int:
 def copy_tree(source: int, target: int, stop: Callable[[], int | None] = lambda: None) -> None:
     """Copy what the directory `source` (an fd, O_PATH will do) holds into `target` (an fd of
     an empty directory), then `source`'s mode, owner and times onto `target`. `stop`: asked at
-    each name; a signal number ends the copy (Stopped)."""
+    each name and each chunk of a file; a signal number ends the copy (Stopped)."""
     top = os.open(".", _DIRECTORY, dir_fd=source)
     device = os.fstat(top).st_dev
     links: dict[tuple[int, int], bytes] = {}
@@ -77,7 +78,7 @@ def copy_tree(source: int, target: int, stop: Callable[[], int | None] = lambda:
                     signum = stop()
                     if signum is not None:
                         raise Stopped(signum)
-                    made = _copy_entry(here, there, target, name, rel, device, links)
+                    made = _copy_entry(here, there, target, name, rel, device, links, stop)
                     if made is not None:
                         directories.append(made)
                         pending.append(made[0])
@@ -119,7 +120,14 @@ def _walk(fd: int, rel: bytes) -> int:
 
 
 def _copy_entry(
-    here: int, there: int, top: int, name: bytes, rel: bytes, device: int, links: dict[tuple[int, int], bytes]
+    here: int,
+    there: int,
+    top: int,
+    name: bytes,
+    rel: bytes,
+    device: int,
+    links: dict[tuple[int, int], bytes],
+    stop: Callable[[], int | None],
 ) -> tuple[bytes, os.stat_result] | None:
     """One name of the directory `here` made in `there`; a directory made is given back (its
     path below the top, its source's attributes) to be filled."""
@@ -158,7 +166,7 @@ def _copy_entry(
         except FileExistsError:
             return None
     elif stat.S_ISREG(mode):
-        if not _copy_file(here, there, name):
+        if not _copy_file(here, there, name, stop):
             return None
         if info.st_nlink > 1:
             links[info.st_dev, info.st_ino] = path
@@ -168,15 +176,18 @@ def _copy_entry(
     return None
 
 
-def _copy_file(here: int, there: int, name: bytes) -> bool:
+def _copy_file(here: int, there: int, name: bytes, stop: Callable[[], int | None]) -> bool:
     """A regular file's bytes, opened without blocking (a name swapped for a FIFO meanwhile is
-    no regular file, and is left out); whether it was copied."""
+    no regular file, and is left out); whether it was copied. Its holes stay holes (a sparse
+    file of a terabyte that holds nothing fills no memory of the tmpfs); `stop` is asked at each
+    chunk, as at each name."""
     try:
         src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=here)
     except OSError:
         return False
     try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
+        found = os.fstat(src)
+        if not stat.S_ISREG(found.st_mode):
             return False
         os.set_blocking(src, True)
         try:
@@ -185,13 +196,42 @@ def _copy_file(here: int, there: int, name: bytes) -> bool:
         except FileExistsError:
             return False
         try:
-            while chunk := os.read(src, _CHUNK):
-                os.write(dst, chunk)
+            for data, end in _extents(src, found.st_size):
+                at = data
+                while at < end:
+                    signum = stop()
+                    if signum is not None:
+                        raise Stopped(signum)
+                    chunk = os.pread(src, min(_CHUNK, end - at), at)
+                    if not chunk:  # shortened meanwhile
+                        break
+                    os.pwrite(dst, chunk, at)
+                    at += len(chunk)
+            os.ftruncate(dst, found.st_size)  # a hole at the end is a hole too
         finally:
             os.close(dst)
     finally:
         os.close(src)
     return True
+
+
+def _extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The ranges of the file that hold data (SEEK_DATA, SEEK_HOLE), up to `size`; the whole
+    file on a file system that cannot tell (EINVAL)."""
+    offset = 0
+    while offset < size:
+        try:
+            data = os.lseek(fd, offset, os.SEEK_DATA)
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data past the offset: the rest is a hole
+                return
+            yield offset, size
+            return
+        if data >= size:
+            return
+        yield data, min(hole, size)
+        offset = hole
 
 
 def _attributes(there: int, name: bytes, info: os.stat_result, link: bool = False) -> None:
