@@ -187,6 +187,15 @@ def moved(held: dict[str, int]) -> list[tuple[str, str]]:
             now = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             now = "(unknown)"
-        if now != place and not now.endswith(" (deleted)"):
-            found.append((place, now))
+        if now != place and not _removed(fd):  # (by the directory's links, not by its name:
+            found.append((place, now))  # one renamed to `x (deleted)` reads as a removed one)
     return found
+
+
+def _removed(fd: int) -> bool:
+    """Whether the directory of `fd` was removed: rmdir leaves it no link (its name in /proc
+    then ends in " (deleted)", which a name of a directory still there can end in too)."""
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return False
