@@ -1499,3 +1499,27 @@ def test_temporary_names_made_and_renamed_away_again_and_again_are_no_change(tmp
     left = [*install(("2WH8Lx", "6b1I5p")), event(f"{info}/.tmpQq7Rr8")]
     single, merged = _diffs(tmp_path, runs, left)
     assert single.new_violations and merged.new_violations, (single, merged)
+
+
+def test_a_new_write_below_a_merged_glob_names_what_was_written(tmp_path: Path) -> None:
+    """A new run's violation in a directory a merged baseline's glob stands for was shown as the
+    glob alone (`tmp[a-z0-9_]...[a-z0-9_]/deep/evil.sh`): the reviewer could not tell which
+    directory was written. The change keeps one name the run wrote, for the report, the
+    summary and the document."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    paths = []
+    for run, draw in enumerate(("k3uu2kjk", "x902h4kk")):
+        header = TraceHeader(["python3", "app.py"], "/srv/app", 0)
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(header, classify(event(f"/var/lib/app/tmp{draw}/f"))))
+        paths.append(str(path))
+    merge(paths, str(tmp_path / "m.json"), [], [])
+    header = TraceHeader(["python3", "app.py"], "/srv/app", 0)
+    new = tmp_path / "new.json"
+    new.write_text(written_trace(header, classify(event("/var/lib/app/tmpzzzzzzzz/deep/evil.sh"))))
+    diff = diff_traces(load_changes(str(tmp_path / "m.json")), load_changes(str(new)))
+    (change,) = diff.new_violations
+    assert change.path != "/var/lib/app/tmpzzzzzzzz/deep/evil.sh"  # (a glob of the baseline's)
+    assert change.example == "/var/lib/app/tmpzzzzzzzz/deep/evil.sh", change

@@ -49,6 +49,9 @@ class Change:
     # every write of it was refused where it would have made its name (an O_EXCL create, a
     # mkdir: not there, and not made); None: no write counted
     made_nothing: bool | None = None
+    # one name a run wrote, where `path` is a glob or a per-run form that stands for it (a new
+    # run's `tmpzzzz/deep/evil.sh` under the baseline's `tmp*/deep/`): which name it was
+    example: str | None = None
 
     @property
     def directory(self) -> str:
@@ -64,6 +67,7 @@ class Change:
         self.violation = self.violation or other.violation
         self.explanation = self.explanation or other.explanation
         self.runs |= other.runs
+        self.example = self.example or other.example
         if other.made_nothing is not None:
             self.made_nothing = other.made_nothing and self.made_nothing is not False
 
@@ -1155,7 +1159,10 @@ def _keyed(
             if merged_target is not None and merged_target != exact_target and target == shown_target
             else target,
         )
-        keyed.setdefault(key, Change(op, key[1], target=key[2])).absorb(change)
+        folded = keyed.setdefault(key, Change(op, key[1], target=key[2]))
+        folded.absorb(change)
+        if key[1] != exact and folded.example is None:
+            folded.example = exact
         # the names that stay, each told apart (the key's example may be a temporary one beside
         # a name that stays: mkstemp's draw, then cron.d/12345678)
         # (a rename leaves its target: mkstemp's draw renamed onto cron.d/app-1234 stays there)
@@ -1230,6 +1237,8 @@ def _section(
             )
             if c.violation:
                 line.append("  violation", style="bold red")
+                if c.example is not None:  # the name written, where a form stands for it
+                    line.append(f"  ({safe_text(c.example)})", style="red")
             if c.explanation is not None and c.explanation.id in explained:
                 line.append(f"  ({c.explanation.title})", style="dim")
             console.print(line)

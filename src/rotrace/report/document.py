@@ -100,6 +100,7 @@ def _change(c: Change) -> dict[str, Any]:
         "results": sorted(c.errnos),
         "violation": c.violation,
         "explanation": None if c.explanation is None else c.explanation.id,
+        "example": c.example,
     }
 
 

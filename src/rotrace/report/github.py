@@ -185,7 +185,8 @@ def _by_directory(changes: list[Change]) -> list[tuple[str, list[Change]]]:
 
 
 def _change_text(c: Change) -> str:
-    return f"{c.op} {c.path}" + (f" -> {c.target}" if c.target is not None else "")
+    example = f" ({c.example})" if c.example is not None else ""
+    return f"{c.op} {c.path}{example}" + (f" -> {c.target}" if c.target is not None else "")
 
 
 def diff_annotations(diff: TraceDiff) -> list[str]:
@@ -223,7 +224,8 @@ def _change_rows(changes: list[Change]) -> list[str]:
     for c in changes[:_DIFF_ROWS]:
         target = md_code(c.target, True) if c.target is not None else ""
         errnos = md_code(", ".join(sorted(c.errnos)), True) if c.errnos else ""
-        cells = [md_code(c.op, True), md_code(c.path, True), target, errnos, "yes" if c.violation else ""]
+        path = md_code(c.path, True) + (f" ({md_code(c.example, True)})" if c.example is not None else "")
+        cells = [md_code(c.op, True), path, target, errnos, "yes" if c.violation else ""]
         rows.append(f"| {' | '.join(cells)} |")
     if len(changes) > _DIFF_ROWS:
         rows += ["", md_text(f"… and {len(changes) - _DIFF_ROWS:,} more (`rotrace diff -v` lists them)")]
