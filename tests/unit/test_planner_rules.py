@@ -625,6 +625,26 @@ def test_a_directory_that_held_files_is_a_seeded_persistent_mount_only_where_dat
     assert fresh.persistent == ["/srv/d"] and fresh.seeded == []  # it held nothing: nothing to start with
 
 
+def test_a_file_the_command_deleted_is_its_own_data_where_it_keeps_data(tmp_path: Path) -> None:
+    """A log directory shipped with a rotated log: the app appends to its log, rotates it and
+    deletes the rotated file past its retention. On the tree the run left, the plan seeded logs/;
+    on the tree it started from (a fresh checkout, the image's), it refused logs/ "beside
+    app.1.log, which it did not keep": the file it deleted is its own, as the volume that starts
+    with it finds it. A file it neither kept nor deleted there is still no data of its."""
+    app = _tree(tmp_path / "app", "logs/app.log", "logs/app.1.log", "mixed/a.log", "mixed/notes.txt")
+    held = {f"{app}/{d}": C for d in ("logs", "mixed")}
+    plan = _plan(
+        _opened(f"{app}/logs/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
+        event(f"{app}/logs/app.log", "rename", 0, target=f"{app}/logs/app.2.log", syscall="rename"),
+        event(f"{app}/logs/app.1.log", "delete", 0, syscall="unlink"),
+        _opened(f"{app}/mixed/a.log", "O_WRONLY|O_APPEND", op="open"),
+        states={app: C, **held},
+        cwd=app,
+    )
+    assert plan.seeded == [f"{app}/logs"], plan
+    assert [(b.point, b.kind) for b in plan.blocked] == [(f"{app}/mixed", "held")]
+
+
 def test_a_directory_of_programs_configuration_or_a_home_is_never_seeded(tmp_path: Path) -> None:
     """Data kept there or not, a directory that held files stays refused outside the
     application's tree and the places for data, in a tree of the system's, a home or a hidden

@@ -267,6 +267,9 @@ class _Planner:
         # of those, the ones deleted or found missing (not only written whole) before a write there
         self.gone: set[str] = set()
         self.gone_known = True
+        # files it deleted (a rotated log past its retention, an expired cache entry): its own
+        # data, which the place's volume starts with where the place held them (`_data_place`)
+        self.deleted_files: set[str] = set()
         # files it updated in place before anything showed the name fresh: what it read back may
         # be from before the run (MountPlanner._reads_back); None: too many to tell
         self.read_back: set[str] | None = set()
@@ -290,6 +293,7 @@ class _Planner:
         if len(self._deleted) < _CREATED_FILES:
             self._deleted.add(os.fsdecode(e.path))
             self.gone.add(os.fsdecode(e.path))
+            self.deleted_files.add(os.fsdecode(e.path))
         else:
             self.fresh_files = None  # too many to tell
             self.gone_known = False
@@ -664,7 +668,7 @@ class _Planner:
             return False
         if point not in self.kept_data:
             return self._outputs_of_runs(point)
-        kept = self.kept_files | (self.made_files or set())
+        kept = self.kept_files | (self.made_files or set()) | self.deleted_files
         # a merged trace's names are globs of its runs' (supervisord's child-[a-z0-9_]{8}.log):
         # the file a run left there is one of them, where a run made the directory (else a file
         # it held before, shipped code the glob happens to match, would be taken for data)
@@ -686,7 +690,7 @@ class _Planner:
             return None
         if not self._seedable(point) or any(is_under(p, point) for p in self.programs):
             return None
-        found = not_data(point, self.kept_files | (self.made_files or set()))
+        found = not_data(point, self.kept_files | (self.made_files or set()) | self.deleted_files)
         return None if found == point else found
 
     def _outputs_of_runs(self, point: str) -> bool:
@@ -823,7 +827,8 @@ def _only_data(
 ) -> bool:
     """All `directory` holds (read when the plan is made) is the data the command keeps or
     wrote: each entry a regular file, with one link, no execute, set-user-ID or set-group-ID
-    bit, that the command kept (updated, appended to, saved over) or made, or a SQLite journal,
+    bit, that the command kept (updated, appended to, saved over), made or deleted (a rotated
+    log past its retention: the command's own, whatever it holds), or a SQLite journal,
     WAL or index beside one, or a subdirectory holding only such (an empty one: `out/` shipped
     for the files the command makes there, which the volume then starts with). A symlink, a
     hard link, a device, a program, or a file the command did not keep, is not data it keeps;
