@@ -156,6 +156,26 @@ def test_diff_annotations_stay_one_workflow_command_each(name: str) -> None:
         assert re.fullmatch(r"::error title=[^:,\r\n\x85\u2028\u2029]+::[^\r\n\x85\u2028\u2029]+", line), line
 
 
+def test_diff_annotations_fit_what_the_runner_shows() -> None:
+    """The runner shows ten error annotations a step: a new tree of eleven directories is one
+    annotation at its top, and past ten places the last says how many more; the command that
+    failed where it succeeded before comes first, never dropped."""
+    tree = [Change("mkdir", "$CWD/data", {"ok"}, violation=True)]
+    tree += [Change("create", f"$CWD/data/d{i:02}/f", {"ok"}, violation=True) for i in range(11)]
+    ended = ("exit status 0", "exit status 3")
+    failed, place = diff_annotations(TraceDiff(tree, [], outcome=ended, newly_failed=True))
+    assert "the command failed (exit status 3)" in failed
+    assert place.startswith("::error title=rotrace diff%3A new writes outside the allowlist in $CWD::$CWD: ")
+    assert ": 12 new writes outside the allowlist: mkdir $CWD/data;" in place, place
+    apart = [Change("create", f"/srv/p{i:02}/f", {"ok"}, violation=True) for i in range(15)]
+    lines = diff_annotations(TraceDiff(appeared=apart, disappeared=[], outcome=ended, newly_failed=True))
+    assert len(lines) == 10 and "the command failed" in lines[0], lines
+    said = "7 more new writes outside the allowlist in 7 other directories (the step summary and `rotrace"
+    assert said in lines[-1], lines[-1]
+    markdown = diff_summary(TraceDiff(appeared=apart * 4, disappeared=[]))
+    assert "\n… and 10 more (`rotrace diff -v` lists them)\n" in markdown, markdown
+
+
 def test_one_write_and_one_place_are_said_in_the_singular() -> None:
     """`1 writes outside the allowlist`, `✗ 1 places outside the policy`, where the report says
     "1 violation in 1 place · 1 write"."""

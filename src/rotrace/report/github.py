@@ -172,15 +172,20 @@ def publish(header: TraceHeader, agg: Aggregate, plan: MountPlan, out: IO[str]) 
     _append_summary(step_summary(header, agg, plan), out)
 
 
-# The most directories a diff annotates (the runner shows ten errors a step), and the most
+# The most annotations a diff makes (the runner shows ten errors a step), and the most
 # changes its summary's table lists (the terminal's report, -v, lists them all)
 _DIFF_ANNOTATED, _DIFF_ROWS = 10, 50
 
 
 def _by_directory(changes: list[Change]) -> list[tuple[str, list[Change]]]:
+    """The changes by directory, each below another directory of theirs with it (a new tree is
+    one group, at its top): the largest first."""
     groups: dict[str, list[Change]] = {}
+    directories = {c.directory for c in changes}
     for c in sorted(changes, key=lambda c: (c.directory, c.path)):
-        groups.setdefault(c.directory, []).append(c)
+        top = min((d for d in directories if c.directory == d or c.directory.startswith(d.rstrip("/") + "/")),
+                  key=len)  # fmt: skip
+        groups.setdefault(top, []).append(c)
     return sorted(groups.items(), key=lambda dg: (-len(dg[1]), dg[0]))
 
 
@@ -190,12 +195,19 @@ def _change_text(c: Change) -> str:
 
 
 def diff_annotations(diff: TraceDiff) -> list[str]:
-    """An `::error` per directory with new violations (a write outside the allowlist the
-    baseline did not make, or one that is a violation now and was not), and one when the
-    command failed where it succeeded before."""
+    """An `::error` when the command failed where it succeeded before, then one per tree of new
+    violations (a write outside the allowlist the baseline did not make, or one that is a
+    violation now and was not), the largest first: ten in all at most, the runner's limit, the
+    last one saying how many more there are."""
     lines = []
+    if diff.newly_failed and diff.outcome is not None:
+        was, now = diff.outcome
+        message = f"the command failed ({now}), where it succeeded before ({was})"
+        lines.append(f"::error title=rotrace diff%3A the command failed::{escape_data(safe_text(message))}")
     groups = _by_directory(diff.new_violations)
-    for directory, group in groups[:_DIFF_ANNOTATED]:
+    room = _DIFF_ANNOTATED - len(lines)
+    shown = groups if len(groups) <= room else groups[: room - 1]
+    for directory, group in shown:
         examples = "; ".join(_change_text(c) for c in group[:3])
         more = f" and {len(group) - 3} more" if len(group) > 3 else ""
         message = f"{directory}: {counted(len(group), 'new write')} outside the allowlist: {examples}{more}"
@@ -204,18 +216,14 @@ def diff_annotations(diff: TraceDiff) -> list[str]:
             message += f"; fix ({title}): {fix}"
         title = f"rotrace diff: new writes outside the allowlist in {directory}"
         lines.append(f"::error title={escape_property(safe_text(title))}::{escape_data(safe_text(message))}")
-    if len(groups) > _DIFF_ANNOTATED:
-        left = sum(len(g) for _, g in groups[_DIFF_ANNOTATED:])
-        others = len(groups) - _DIFF_ANNOTATED
+    if len(shown) < len(groups):
+        left = sum(len(g) for _, g in groups[len(shown) :])
+        others = len(groups) - len(shown)
         message = (
             f"{counted(left, 'more new write')} outside the allowlist in {others} other directories"
             " (the step summary and `rotrace diff -v` list them)"
         )
         lines.append(f"::error title=rotrace diff::{escape_data(safe_text(message))}")
-    if diff.newly_failed and diff.outcome is not None:
-        was, now = diff.outcome
-        message = f"the command failed ({now}), where it succeeded before ({was})"
-        lines.append(f"::error title=rotrace diff%3A the command failed::{escape_data(safe_text(message))}")
     return lines
 
 
@@ -228,7 +236,7 @@ def _change_rows(changes: list[Change]) -> list[str]:
         cells = [md_code(c.op, True), path, target, errnos, "yes" if c.violation else ""]
         rows.append(f"| {' | '.join(cells)} |")
     if len(changes) > _DIFF_ROWS:
-        rows += ["", md_text(f"… and {len(changes) - _DIFF_ROWS:,} more (`rotrace diff -v` lists them)")]
+        rows += ["", f"… and {len(changes) - _DIFF_ROWS:,} more (`rotrace diff -v` lists them)"]  # (no name)
     return [*rows, ""]
 
 
