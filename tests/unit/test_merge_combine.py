@@ -13,6 +13,7 @@ import pytest
 from rotrace.errors import BadInput
 from rotrace.events import DirState, FileEvent, ProcessInfo
 from rotrace.merge.combine import merge
+from rotrace.policy.allowlist import build_allowlist
 from rotrace.policy.mounts import MountPlan
 from rotrace.record import TraceHeader
 from rotrace.report.diff import TraceDiff
@@ -641,6 +642,28 @@ def test_checkouts_in_two_places_mapped_to_one_merge(tmp_path: Path) -> None:
     assert '"/app/state"' in (tmp_path / "m.json").read_text()
     with pytest.raises(BadInput, match="working directory differs"):
         merge_command(paths, str(tmp_path / "n.json"), maps[:1], None)
+
+
+def test_mapped_checkouts_keep_what_each_run_allowed(tmp_path: Path) -> None:
+    """Each run allowed its own checkout's out/ (`--allow`) and made no violation; merged with
+    `--map` to /app, the events moved to /app/out but the allowlists stayed at the checkouts:
+    `report merged.json` said "4 violations", exit 1. The entries move with the paths."""
+    from rotrace.merge.combine import merge_command
+    from rotrace.tracefile import read_trace
+
+    paths = []
+    for runner in ("runner1", "runner2"):
+        app = f"/srv/{runner}/app"
+        allowed = build_allowlist([f"{app}/out"], None)
+        header = TraceHeader(["app"], app, 0, allowlist=allowed.entries)
+        path = tmp_path / f"{runner}.json"
+        path.write_text(written_trace(header, classify(event(f"{app}/out/r.txt"), allow=[f"{app}/out"])))
+        paths.append(str(path))
+    maps = [("/srv/runner1/app", "/app"), ("/srv/runner2/app", "/app")]
+    assert merge_command(paths, str(tmp_path / "m.json"), maps, None) == 0
+    header, stored = read_trace(str(tmp_path / "m.json"))
+    assert "/app/out" in header.allowlist and not any(a.startswith("/srv/") for a in header.allowlist)
+    assert [(v.event.path, v.violation) for v in stored] == [(b"/app/out/r.txt", False)]
 
 
 def test_the_containers_of_one_pod_are_not_merged_as_one_application(tmp_path: Path) -> None:

@@ -289,6 +289,12 @@ def _events(path: str) -> Iterator[Verdict]:
     return iter(read_trace(path)[1])
 
 
+def _mapped_allowlist(headers: list[TraceHeader], where: PathMap) -> list[str]:
+    """The runs' allowlist entries, once each, where `--map` puts their paths (one checkout's
+    out/ allowed is the image's /app/out): the merged events are there too."""
+    return list(dict.fromkeys(where(a) if a.startswith("/") else a for h in headers for a in h.allowlist))
+
+
 def merge(
     paths: list[str], out: str, maps: list[tuple[str, str]], notes: list[str], sets: Sequence[InputSet] = ()
 ) -> TraceHeader:
@@ -471,7 +477,8 @@ def _header(
         cwd=where(first.cwd),
         exit_code=failed.exit_code if failed else 0,
         signal=failed.signal if failed else None,
-        allowlist=list(dict.fromkeys(a for h in headers for a in h.allowlist)),
+        # each run's entries where its paths are (--map: a checkout's out/ allowed is the image's)
+        allowlist=_mapped_allowlist(headers, where),
         seccomp=all(h.seccomp for h in headers),
         all_opens=all(h.all_opens for h in headers),
         warnings=warnings + [f"merge: {n}" for n in notes if not n.startswith("generalised")],
