@@ -347,8 +347,9 @@ def _conclude_policy(policy: str, breaches: list[policyfile.Breach], unused: lis
     if breaches:
         advice = (
             "`rotrace check --update` widens it; never on traces from an untrusted change" if addable
-            else "no allow entry can cover them: `rotrace allowlist TRACE` says why, and which setting"
-            " avoids them"
+            else "no allow entry can cover them where the policy is enforced, `run --enforce` or a read-only"
+            " root (a directory the command makes in the application's own, a file written there): `rotrace"
+            " allowlist TRACE` says why, and which setting avoids them"
         )  # fmt: skip
         print(
             safe_text(

@@ -149,7 +149,8 @@ def test_check_advises_update_only_where_it_would_add_an_entry(project: Path) ->
     assert '"reports"' in (project / "rotrace.toml").read_text(), update.stderr
     after = rotrace_cli("check", "-q", "t.json", cwd=project)
     assert after.returncode == 1 and "--update" not in after.stderr, after.stderr
-    assert "no allow entry can cover them: `rotrace allowlist TRACE` says why" in after.stderr, after.stderr
+    assert "no allow entry can cover them where the policy is enforced" in after.stderr, after.stderr
+    assert "`rotrace allowlist TRACE` says why" in after.stderr
 
 
 def test_check_names_a_script_as_the_report_does(project: Path) -> None:
