@@ -1546,3 +1546,23 @@ def test_a_new_write_below_a_merged_glob_names_what_was_written(tmp_path: Path) 
     (change,) = diff.new_violations
     assert change.path != "/var/lib/app/tmpzzzzzzzz/deep/evil.sh"  # (a glob of the baseline's)
     assert change.example == "/var/lib/app/tmpzzzzzzzz/deep/evil.sh", change
+
+
+def test_a_merge_names_twenty_families_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tox run's thousand `.pyc.NNN` families printed a thousand lines into a CI log: twenty,
+    then how many more (the merged trace lists them all)."""
+    from rotrace.merge.combine import merge_command
+
+    paths = []
+    for run, draw in enumerate(("k3uu2kjk", "x902h4kk")):
+        events = [event(f"/srv/app/c{i:02}/tmp{draw}") for i in range(25)]
+        path = tmp_path / f"t{run}.json"
+        path.write_text(written_trace(TraceHeader(["app"], "/srv/app", 0), classify(*events)))
+        paths.append(str(path))
+    assert merge_command(paths, str(tmp_path / "m.json"), [], None) == 0
+    err = capsys.readouterr().err
+    assert len(json.loads((tmp_path / "m.json").read_text())["generalised"]) == 25
+    assert len([line for line in err.splitlines() if line.startswith("rotrace: generalised ")]) == 20, err
+    assert "rotrace: ... and 5 more families of per-run names generalised" in err, err

@@ -524,6 +524,14 @@ def merge_command(traces: list[str], output: str, maps: list[tuple[str, str]], g
         merge(members, target, maps, notes, sets)
         shown = "stdout" if target == "-" else target
         print(safe_text(f"rotrace: merged {counted(len(members), 'trace')} into {shown}"), file=sys.stderr)
-        for note in notes:
+        families = [n for n in notes if n.startswith("generalised")]
+        for note in [n for n in notes if not n.startswith("generalised")] + families[:_FAMILIES_SAID]:
             print(safe_text(f"rotrace: {note}"), file=sys.stderr)
+        if len(families) > _FAMILIES_SAID:  # (a tox run's thousand .pyc.NNN: a CI log's screens)
+            more = counted(len(families) - _FAMILIES_SAID, "more family", "more families")
+            said = f"rotrace: ... and {more} of per-run names generalised (the trace's `generalised`"
+            print(f"{said} lists them)", file=sys.stderr)
     return 0
+
+
+_FAMILIES_SAID = 20  # the generalised families a merge names on stderr
