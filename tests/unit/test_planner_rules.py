@@ -2013,3 +2013,22 @@ def test_pytests_basetemp_made_cold_is_no_mount_point() -> None:
     assert "--basetemp=/tmp/pytest-basetemp" in plan.blocked[0].describe()
     other = dataclasses.replace(verdicts[0], explanation=None)  # another program's directory: mounted
     assert plan_mounts([other, *verdicts[1:]], "/srv/app", {b"/srv/app": C}).mounts == ["/srv/app/bt"]
+
+
+def test_a_directory_the_command_made_and_needs_to_own_is_said_in_the_plan() -> None:
+    """A runtime's mount is root's where the run's own directory was its user's: a directory it
+    made and then changed the mode of (a private state directory), or made a git repository in
+    (git refuses one another user owns), is one it needs to own (MountPlan.reowned, which the
+    exports say for a non-root run); one it only wrote in is not."""
+    plan = _plan(
+        event("/srv/work/priv", "mkdir", 0),
+        event("/srv/work/priv", "chmod", 0, syscall="chmod"),
+        event("/srv/work/store", "mkdir", 0),
+        event("/srv/work/store/.git", "mkdir", 0),
+        event("/srv/work/store/.git/HEAD", "create"),
+        event("/srv/work/out", "mkdir", 0),
+        event("/srv/work/out/r.txt", "create"),
+        states={"/srv/work": C, "/srv/work/priv": A, "/srv/work/store": A, "/srv/work/out": A},
+    )
+    assert plan.created == ["/srv/work/out", "/srv/work/priv", "/srv/work/store"], plan
+    assert plan.reowned == ["/srv/work/priv", "/srv/work/store"], plan

@@ -395,8 +395,10 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]
-    notes += [*_build_notes(plan), *skipped, *skipped_p]
-    return Rendered(head + yaml_document({"spec": spec}), notes, bool(skipped or skipped_p or env_notes))
+    owned, fails = _owner_notes(plan, target, mounts, _EMPTYDIR_OWNER)
+    notes += [*_build_notes(plan), *skipped, *skipped_p, *owned]
+    incomplete = bool(skipped or skipped_p or env_notes or fails)
+    return Rendered(head + yaml_document({"spec": spec}), notes, incomplete)
 
 
 def compose(plan: MountPlan, target: Target) -> Rendered:
@@ -431,9 +433,10 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     head += _comments(_build_lines(plan))
     persisted = [m for m in mounts if m not in tmpfs]
     notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume" + _VOLUME_OWNER)]
-    notes += [*env_notes, *_build_notes(plan)]
+    owned, fails = _owner_notes(plan, target, scratch, _COMPOSE_OWNER)
+    notes += [*env_notes, *_build_notes(plan), *owned]
     notes += skipped
-    return Rendered(head + yaml_document(doc), notes, bool(skipped or env_notes))
+    return Rendered(head + yaml_document(doc), notes, bool(skipped or env_notes or fails))
 
 
 def csv_field(value: str) -> str:
@@ -476,6 +479,40 @@ def _argument_lines(plan: MountPlan, target: Target, args: list[str], notes: lis
 _TMPFS_EXEC = "exec"
 
 
+def _owner_notes(plan: MountPlan, target: Target, mounted: list[str], how: str) -> tuple[list[str], bool]:
+    """A directory the run made as a non-root user was that user's; the runtime's mount there
+    (a tmpfs, an emptyDir) is root's, mode 1777 or 0777: a program that changes its mode fails
+    (EPERM), and one that checks it owns it refuses it (git's safe.directory, ssh, gpg). Said for
+    each such mount, with `how` the runtime makes it the user's; whether a run's own chmod or
+    chown of one fails under the plan (incomplete)."""
+    if target.user is None or target.user[0] == 0:
+        return [], False
+    uid, gid = target.user
+    made = [m for m in plan.created if m in mounted]
+    notes = [
+        f"{m}: the run made it as uid {uid}, its owner{_OWNED if m in plan.reowned else ''}; the plan's"
+        " mount there is root's, where changing its mode fails (EPERM) and a program that"
+        f" checks it owns it (git, ssh, gpg) refuses it: {how.format(dir=m, uid=uid, gid=gid)}"
+        for m in made
+    ]
+    return notes, any(m in plan.reowned for m in made)
+
+
+_OWNED = ", and needs to (it changed its mode or owner, or made a git repository there)"
+_TMPFS_OWNER = (
+    "make it the user's with Docker's `--tmpfs={dir}:exec,uid={uid},gid={gid}`, or podman's"
+    " `--mount=type=tmpfs,dst={dir},U=true` (each runtime refuses the other's option)"
+)
+_COMPOSE_OWNER = (
+    "make it the user's with Docker Compose's `tmpfs: {dir}:exec,uid={uid},gid={gid}` (podman-compose"
+    " hands it to podman, which refuses uid=: a volume with `U` there)"
+)
+_EMPTYDIR_OWNER = (
+    "an emptyDir is root's whatever runAsUser (fsGroup makes it the group's, not its owner): let the"
+    " app make it below a mount of its parent, or chown it to {uid}:{gid} in an initContainer"
+)
+
+
 def _noexec_note(paths: list[str]) -> list[str]:
     return [
         f"{p}: holds `:`, which `--tmpfs` takes for its options: mounted with `--mount=type=tmpfs`, which"
@@ -508,9 +545,10 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
         "a named volume (one per name on the host: every container naming it shares it, so give "
         "each application's its own `src=`)" + _VOLUME_OWNER
     )
-    notes = [*_persistent_notes(kept, shared), *env_notes, *_build_notes(plan)]
+    owned, fails = _owner_notes(plan, target, paths, _TMPFS_OWNER)
+    notes = [*_persistent_notes(kept, shared), *env_notes, *_build_notes(plan), *owned]
     notes += [*skipped, *skipped_p]
-    incomplete = bool(skipped or skipped_p or env_notes)
+    incomplete = bool(skipped or skipped_p or env_notes or fails)
     return _argument_lines(plan, target, flags, notes, incomplete, "docker run", read)
 
 

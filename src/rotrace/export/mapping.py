@@ -79,6 +79,7 @@ class PathMap:
             build_steps=[step.command() for step in build] or plan.build_steps,
             build=build,
             created=list(dict.fromkeys(map(self, plan.created))),
+            reowned=list(dict.fromkeys(map(self, plan.reowned))),
             unmet=list(dict.fromkeys(map(self, plan.unmet))),
             crossings=[self.text(crossing) for crossing in plan.crossings],
             notes=[self.text(note) for note in plan.notes if note not in moot],

@@ -172,6 +172,10 @@ class MountPlan:
     # each build step as data (`{dir}`, `{python}` in its template): --map rewrites the paths
     build: list[BuildStep] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # mounts the command made: absent from a fresh tree
+    # of `created`, those the command needs to own: it changed their mode or owner (chmod 0700 of
+    # a private directory), or made a git repository there (git refuses one another user owns); a
+    # runtime's mount there is root's, where the run's own directory was its user's
+    reowned: list[str] = field(default_factory=list)
     persistent: list[str] = field(default_factory=list)  # mounts whose data must survive a restart
     # persistent mounts over directories that held files before the run: the volume must start
     # with what the image holds there
@@ -267,6 +271,8 @@ class _Planner:
         # of those, the ones deleted or found missing (not only written whole) before a write there
         self.gone: set[str] = set()
         self.gone_known = True
+        # directories it needs to own (MountPlan.reowned): their mode or owner changed, a .git made there
+        self.reowned: set[str] = set()
         # files it deleted (a rotated log past its retention, an expired cache entry): its own
         # data, which the place's volume starts with where the place held them (`_data_place`)
         self.deleted_files: set[str] = set()
@@ -1374,6 +1380,11 @@ class MountPlanner:
             planner.removed.add(os.fsdecode(e.path))
         elif e.op == "symlink" and e.result == 0:
             planner.symlinked.add(os.fsdecode(e.path))
+        elif e.op in ("chmod", "chown") and e.result == 0 and len(planner.reowned) < _CREATED_FILES:
+            planner.reowned.add(os.fsdecode(e.path))
+        repository = e.op == "mkdir" and e.result == 0 and e.path.endswith(b"/.git")
+        if repository and len(planner.reowned) < _CREATED_FILES:  # git's safe.directory: its owner
+            planner.reowned.add(os.fsdecode(e.path[:-5]))
         if e.op == "delete" and e.result == 0:
             planner.learn_delete(e)
         elif e.op == "create" and e.result is not None and e.result >= 0:
@@ -2060,6 +2071,7 @@ class MountPlanner:
             build_steps=build_steps,
             build=build,
             created=[m for m in mounts if self._planner.made_by_command(m)],
+            reowned=[m for m in mounts if self._planner.made_by_command(m) and m in self._planner.reowned],
             persistent=persistent,
             seeded=seeded,
             unmet=[p.point for p, _ in self._unmet_checks()],
