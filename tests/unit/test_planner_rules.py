@@ -2032,3 +2032,19 @@ def test_a_directory_the_command_made_and_needs_to_own_is_said_in_the_plan() -> 
     )
     assert plan.created == ["/srv/work/out", "/srv/work/priv", "/srv/work/store"], plan
     assert plan.reowned == ["/srv/work/priv", "/srv/work/store"], plan
+
+
+def test_a_directory_found_empty_and_read_back_loses_its_files_on_a_restart() -> None:
+    """optuna's journal: appended to and read back (traced with --all-opens) in data/, which the
+    command made, or which the image ships empty (`RUN mkdir -p data`). Made, the plan said a
+    restart loses what it read back; found empty, the same tmpfs came with no word of it."""
+    journal = "/srv/app/data/journal.log"
+    read = FileEvent(1, 1, b"/usr/bin/python3", "openat", "open", journal.encode(), None, "O_RDONLY", None, 3,
+                     False)  # fmt: skip
+    for made in (True, False):
+        events = [event("/srv/app/data", "mkdir", 0)] if made else []
+        events += [_opened(journal, "O_WRONLY|O_CREAT|O_APPEND"), read]
+        plan = _plan(*events, states={"/srv/app": C, "/srv/app/data": A if made else E}, cwd="/srv/app")
+        assert plan.mounts == ["/srv/app/data"], plan
+        said = [n for n in plan.notes if "read back files it had written there" in n]
+        assert said and "`--persistent /srv/app/data`" in said[0], (made, plan.notes)

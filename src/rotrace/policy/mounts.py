@@ -783,13 +783,18 @@ class _Planner:
             self.read_by.setdefault(directory, set()).update(runs)
 
     def reads_own_in(self, point: str) -> bool:
-        """A run read files back in a directory it made at or below `point` (recorded with
-        --all-opens): nothing was there before the run, so it read what it wrote (uploads served
-        again, a build's outputs), which a mount that starts empty loses on a restart."""
+        """A run read files back in a directory it made at or below `point`, or found empty (an
+        image's `RUN mkdir -p data`), recorded with --all-opens: nothing was there before the
+        run, so it read what it wrote (uploads served again, a build's outputs, a journal),
+        which a mount that starts empty loses on a restart."""
         for read in self.read_in:
             directory = read
             while is_under(directory, point):
-                if self.made(directory) or self.made_in.get(directory):
+                if (
+                    self.made(directory)
+                    or self.made_in.get(directory)
+                    or self.states.get(directory) == DirState.EMPTY
+                ):
                     return True
                 if directory == point:
                     break
@@ -2385,10 +2390,10 @@ class MountPlanner:
                 )
         for point in outermost(own):
             notes.append(
-                f"{point}: the command made it and read back files it had written there (uploads served"
-                " again, a build's outputs), and the plan mounts it empty (a tmpfs, an emptyDir): a"
-                f" restart loses them; where they must last, give `--persistent {point}` (a claim, a"
-                " named volume) or list it under `persistent` in the policy"
+                f"{point}: the command made it (or found it empty) and read back files it had written"
+                " there (uploads served again, a build's outputs), and the plan mounts it empty (a tmpfs,"
+                f" an emptyDir): a restart loses them; where they must last, give `--persistent {point}`"
+                " (a claim, a named volume) or list it under `persistent` in the policy"
             )
         for known, count in sorted(self._unheeded.items(), key=lambda kv: -kv[1]):
             how = ", ".join(f"{name}={value}" for name, value in known.env)
