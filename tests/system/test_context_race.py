@@ -164,3 +164,39 @@ def test_a_write_whose_thread_dies_in_the_call_is_placed_with_every_exit_check(
         assert not wrong, f"placed where no directory is ({sorted(really)} are in {out}): {wrong}"
         for name in really:
             os.rmdir(out / name)
+
+
+def test_a_path_through_the_cwd_of_a_process_rotrace_does_not_trace(loop: str, tmp_path: Path) -> None:
+    """`utime("/proc/PID/cwd/f")` where PID is a process outside the trace that flips its cwd
+    between two directories holding the same names: its chdir makes no stop, so rotrace cannot
+    tell which directory the kernel walked (half the writes were placed in the other one, and
+    reported allowed where they changed a file outside the allowlist). Every such write is
+    unresolved; none is placed where the file did not change."""
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        for i in range(WRITES):
+            (tmp_path / d / f"f{i}").touch()
+            os.utime(tmp_path / d / f"f{i}", (5, 5))
+    flipper = textwrap.dedent(f"""
+        import os
+        while True:
+            os.chdir({str(tmp_path / "x")!r})
+            os.chdir({str(tmp_path / "y")!r})
+    """)
+    # started apart (no child of this process, whose every child the in-process tracer waits for)
+    started = subprocess.run(["sh", "-c", f'{PY} -c "$1" >/dev/null 2>&1 & echo $!', "sh", flipper],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    racer = int(started.stdout)
+    try:
+        touch = f"os.utime('/proc/{racer}/cwd/f%d' % i, (1000 + i,) * 2)"
+        code = f"import os\nfor i in range({WRITES}):\n    {touch}\n"
+        events, result = run_traced([PY, "-c", code])
+    finally:
+        os.kill(racer, 9)
+    assert result.exit_code == 0
+    touched = [e for e in events if e.syscall == "utimensat"]
+    assert len(touched) == WRITES
+    placed = [e for e in touched if not e.unresolved]
+    wrong = [e.path for e in placed if os.stat(e.path).st_mtime != 1000 + int(e.path.rsplit(b"f", 1)[1])]
+    assert not wrong, wrong[:5]
+    assert not placed, placed[:3]  # none can be told: the process is not traced

@@ -471,13 +471,16 @@ class Pending:
         if opened is not None and not opened.endswith(b" (deleted)"):
             loc.path = opened
 
-    def unplace_moved(self, moved: Moved, result: int | None, tgid: int) -> None:
+    def unplace_moved(
+        self, moved: Moved, result: int | None, tgid: int, traced: Callable[[int], bool] = lambda _: True
+    ) -> None:
         """After `resolve`: a thread sharing the tracee's cwd, root or fds changed the one a
         path is walked from while the call ran (chdir, fchdir, chroot..., dup2 or dup3 over a
         dirfd), so it may have been walked from the one before or the one after, and is
         unresolved; so is a path through /proc/PID/{cwd,root,fd/N} of a process whose cwd, root
-        or fds changed meanwhile (any process's, for another's). An open that succeeded is
-        named by its fd, whatever."""
+        or fds changed meanwhile (any process's, for another's), and of one rotrace does not
+        trace (`traced`: its chdir and dup2 make no stop, so they may be running at any time).
+        An open that succeeded is named by its fd, whatever."""
         if self.spec.family in ("open", "openat2") and result is not None and result >= 0:
             return
         if self.spec.family == "mqueue":  # a queue's name is walked from no cwd, root or fd
@@ -491,9 +494,9 @@ class Pending:
                 changed = moved.root
                 link = _PROC_LINK.match(loc.raw)
                 if link is not None:
-                    kind = link.group(2).decode()
+                    kind, pid = link.group(2).decode(), int(link.group(1))
                     theirs = getattr(moved, "fds" if kind == "fd" else kind)
-                    changed = changed or (theirs if int(link.group(1)) == tgid else moved.others)
+                    changed = changed or (theirs if pid == tgid else moved.others) or not traced(pid)
             else:  # a dirfd, or the fd the call acts on (named at the entry)
                 changed = moved.fds
             if changed:

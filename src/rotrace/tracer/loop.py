@@ -364,7 +364,8 @@ class Tracer:
         if pending.op in ("rename", "delete"):
             self.dircache.renamed(tid)  # a change for the writes it overlapped, not for itself
         if pending.context is not None:
-            pending.unplace_moved(self._moved(thread, pending.context), result, thread.tgid)
+            moved = self._moved(thread, pending.context)
+            pending.unplace_moved(moved, result, thread.tgid, self.threads.__contains__)
         if pending.op == "mkdir" and result == 0 and pending.path.path is not None:
             self.dircache.made(pending.path.path)
         if pending.dir_states:
