@@ -395,7 +395,7 @@ def k8s(plan: MountPlan, target: Target) -> Rendered:
     head = _header(plan, target, "Pod spec fragment") + _comments(lines)
     how = "a persistentVolumeClaim (its claim in a comment above the fragment)"
     notes = [*_notes(plan), *_persistent_notes([p for _, p in claimed], how), *env_notes]
-    owned, fails = _owner_notes(plan, target, mounts, _EMPTYDIR_OWNER)
+    owned, fails = _owner_notes(plan, target, [*mounts, *persistent], _EMPTYDIR_OWNER)
     notes += [*_build_notes(plan), *skipped, *skipped_p, *owned]
     incomplete = bool(skipped or skipped_p or env_notes or fails)
     return Rendered(head + yaml_document({"spec": spec}), notes, incomplete)
@@ -433,7 +433,7 @@ def compose(plan: MountPlan, target: Target) -> Rendered:
     head += _comments(_build_lines(plan))
     persisted = [m for m in mounts if m not in tmpfs]
     notes = [*_notes(plan), *_persistent_notes(persisted, "a named volume" + _VOLUME_OWNER)]
-    owned, fails = _owner_notes(plan, target, scratch, _COMPOSE_OWNER)
+    owned, fails = _owner_notes(plan, target, mounts, _COMPOSE_OWNER)
     notes += [*env_notes, *_build_notes(plan), *owned]
     notes += skipped
     return Rendered(head + yaml_document(doc), notes, bool(skipped or env_notes or fails))
@@ -501,15 +501,19 @@ def _owner_notes(plan: MountPlan, target: Target, mounted: list[str], how: str) 
 _OWNED = ", and needs to (it changed its mode or owner, or made a git repository there)"
 _TMPFS_OWNER = (
     "make it the user's with Docker's `--tmpfs={dir}:exec,uid={uid},gid={gid}`, or podman's"
-    " `--mount=type=tmpfs,dst={dir},U=true` (each runtime refuses the other's option)"
+    " `--mount=type=tmpfs,dst={dir},U=true` (each runtime refuses the other's option); a named"
+    " volume there (persistent) is root's too where the image has no such directory: make it in"
+    " the image (RUN mkdir -p {dir} && chown {uid}:{gid} {dir}), or podman's `U=true` on it"
 )
 _COMPOSE_OWNER = (
     "make it the user's with Docker Compose's `tmpfs: {dir}:exec,uid={uid},gid={gid}` (podman-compose"
-    " hands it to podman, which refuses uid=: a volume with `U` there)"
+    " hands it to podman, which refuses uid=: a volume with `U` there); a named volume there is"
+    " root's too where the image has no such directory: make it in the image, the user's"
 )
 _EMPTYDIR_OWNER = (
-    "an emptyDir is root's whatever runAsUser (fsGroup makes it the group's, not its owner): let the"
-    " app make it below a mount of its parent, or chown it to {uid}:{gid} in an initContainer"
+    "an emptyDir, and a new claim, is root's whatever runAsUser (fsGroup makes it the group's, not"
+    " its owner): let the app make it below a mount of its parent, or chown it to {uid}:{gid} in an"
+    " initContainer"
 )
 
 
@@ -545,7 +549,7 @@ def docker(plan: MountPlan, target: Target) -> Rendered:
         "a named volume (one per name on the host: every container naming it shares it, so give "
         "each application's its own `src=`)" + _VOLUME_OWNER
     )
-    owned, fails = _owner_notes(plan, target, paths, _TMPFS_OWNER)
+    owned, fails = _owner_notes(plan, target, [*paths, *kept], _TMPFS_OWNER)
     notes = [*_persistent_notes(kept, shared), *env_notes, *_build_notes(plan), *owned]
     notes += [*skipped, *skipped_p]
     incomplete = bool(skipped or skipped_p or env_notes or fails)
