@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
@@ -194,6 +194,7 @@ class Pipeline:
         diff_globs: Iterable[str] = (),
         diff_homes: Iterable[str] = (),
         diff_most: dict[str, int | None] | None = None,
+        diff_pods: Sequence[str] = (),
         allowlist: Allowlist | None = None,
         enforced: bool = False,
     ) -> None:
@@ -208,7 +209,7 @@ class Pipeline:
         if diff_environment is not None:  # a diff's (loaded only for one: a run's start-up is without it)
             from rotrace.report.diff import Changes
 
-            self.changes = Changes(cwd, diff_environment, diff_globs, diff_homes, diff_most)
+            self.changes = Changes(cwd, diff_environment, diff_globs, diff_homes, diff_most, diff_pods)
         learn = self.planner.learn
         self._consumers = (learn,) if self.changes is None else (learn, self.changes.add)
         self._early: Aggregate | None = None  # the report's grouping, made as the verdicts come
@@ -230,6 +231,7 @@ class Pipeline:
             header.cwd,
             header.directories,
             diff_environment=diff_environment,
+            diff_pods=pods_of(header),
             allowlist=allowlist,
             enforced=header.enforced is not None,
         )
@@ -494,8 +496,9 @@ def load_changes(path: str, guard: Callable[[FileEvent, bool], None] | None = No
     homes = [s.environment.get("HOME", "") for s in header.sources]  # a merged trace's runs'
     most = {g.glob: g.most for g in header.generalised}
     pipeline = Pipeline(
-        header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes, diff_most=most
-    )
+        header.cwd, diff_environment=header.environment, diff_globs=globs, diff_homes=homes, diff_most=most,
+        diff_pods=pods_of(header),
+    )  # fmt: skip
     merged = bool(header.sources)
     for verdict in Rechecked(verdicts, saved_classifier(header, Allowlist(header.allowlist))):
         if guard is not None:
@@ -504,6 +507,13 @@ def load_changes(path: str, guard: Callable[[FileEvent, bool], None] | None = No
     assert pipeline.changes is not None
     ended(pipeline.changes, header)
     return pipeline.changes
+
+
+def pods_of(header: TraceHeader) -> list[str]:
+    """The Pod each run of the trace was recorded in (`kube record`'s `pod` label), a merged
+    trace's by its runs: the names a diff compares as `$POD`."""
+    labels = [s.labels for s in header.sources] or [header.labels]
+    return [lab.get("pod", "") for lab in labels]
 
 
 def ended(changes: Changes, header: TraceHeader) -> None:

@@ -1566,3 +1566,28 @@ def test_a_merge_names_twenty_families_and_counts_the_rest(
     assert len(json.loads((tmp_path / "m.json").read_text())["generalised"]) == 25
     assert len([line for line in err.splitlines() if line.startswith("rotrace: generalised ")]) == 20, err
     assert "rotrace: ... and 5 more families of per-run names generalised" in err, err
+
+
+def test_a_file_named_after_its_pod_is_no_new_write_of_a_new_replica(tmp_path: Path) -> None:
+    """A replica writes state/<its Pod's name>.json (the host name): a Deployment's Pod names are
+    drawn per Pod (`web-7c9d4b8f6c-q8x2m`), and each recording carries its own in its `pod`
+    label. The merged baseline of two replicas against a third said "1 new violation". Compared
+    as `$POD`, it is the same write; a StatefulSet's `db-2` or a bare Pod's name is a name as
+    any other, and a file named after one is a new write."""
+    from rotrace.pipeline import load_changes
+    from rotrace.report.diff import diff_traces
+
+    def recorded(pod: str, name: str) -> str:
+        header = TraceHeader(["python3", "web.py"], "/srv/app", 0, labels={"pod": pod, "container": "web"})
+        path = tmp_path / name
+        path.write_text(written_trace(header, classify(event(f"/srv/app/state/{pod}.json"))))
+        return str(path)
+
+    replicas = [recorded("web-7c9d4b8f6c-q8x2m", "a.json"), recorded("web-7c9d4b8f6c-t5n7p", "b.json")]
+    merge(replicas, str(tmp_path / "m.json"), [], [])
+    baseline = load_changes(str(tmp_path / "m.json"))
+    third = diff_traces(baseline, load_changes(recorded("web-7c9d4b8f6c-z9w4k", "c.json")))
+    assert third.appeared == third.disappeared == [], third
+    for pod in ("db-2", "web"):  # no draw: their names are each one name
+        other = diff_traces(baseline, load_changes(recorded(pod, f"{pod}.json")))
+        assert [c.path for c in other.appeared] == [f"$CWD/state/{pod}.json"], other

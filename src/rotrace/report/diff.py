@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING
@@ -108,10 +108,14 @@ class Changes:
         generalised: Iterable[str] = (),
         homes: Iterable[str] = (),
         most: Mapping[str, int | None] | None = None,
+        pods: Sequence[str] = (),
     ) -> None:
         """`homes`: a merged trace's HOME in each of its runs (a CI matrix run as root and as a
         user): a write in its run's home is compared as `$HOME` where the runs disagree;
-        `most`: of its globs, the most names one run wrote (`Generalised.most`)."""
+        `most`: of its globs, the most names one run wrote (`Generalised.most`); `pods`: the
+        Pod each run was recorded in (its `pod` label; one for a run's trace), whose name a
+        replica's file carries where it is a controller's per-Pod draw (`web-7c9d4b8f6c-q8x2m`,
+        the host name): compared as `$POD`."""
         self.cwd = cwd
         self.environment = environment or {}
         self._by_key: dict[_Key, Change] = {}
@@ -168,6 +172,7 @@ class Changes:
         homes = [normal(h or ".") for h in homes]
         self._homes = [h if _a_home(h) else "" for h in homes]
         self.run_count = len(homes)  # a merged trace's runs (0: one run's trace)
+        self._pods = [p if _POD_DRAW.fullmatch(p) else "" for p in pods]
         self.globs = [_relative(g, cwd, self._home) for g in generalised]
         self._most = {_relative(g, cwd, self._home): n for g, n in (most or {}).items() if n is not None}
         # how the command ended (`exit status 2`), and whether it failed; None: no ending to
@@ -184,9 +189,9 @@ class Changes:
             return
         # a rename's or link's other name, and what a symlink holds: where it points is written
         other = e.target is not None and e.op in ("rename", "link", "symlink")
-        home = self._home_of(v.runs)
-        exact_target = _relative(e.target, self.cwd, home) if other and e.target is not None else None
-        exact = _relative(e.path, self.cwd, home)
+        home, pod = self._home_of(v.runs), self._pod_of(v.runs)
+        exact_target = _relative(e.target, self.cwd, home, pod) if other and e.target is not None else None
+        exact = _relative(e.path, self.cwd, home, pod)
         flags = str(e.flags or "")
         refused = _refused_to_make(e, flags)
         if e.unresolved:  # not placed: its name is the string the process chose, no place's
@@ -256,6 +261,13 @@ class Changes:
             self._made.setdefault(exact, set()).add(key)  # (a chmod or utime before its rename too)
         elif made and path != exact and len(self._formed) < _MADE_LIMIT:
             self._formed.add(exact)
+
+    def _pod_of(self, runs: tuple[int, ...]) -> str:
+        """The Pod a write of these runs was made in (`pods`), where one is."""
+        if not self.run_count:
+            return self._pods[0] if self._pods else ""
+        theirs = {self._pods[r] if r < len(self._pods) else "" for r in runs}
+        return theirs.pop() if len(theirs) == 1 else ""
 
     def _home_of(self, runs: tuple[int, ...]) -> str:
         """The home a write of these runs is compared by: the trace's, or, in a merged trace
@@ -578,18 +590,25 @@ def _a_home(path: str) -> bool:
     return not any(is_under(path, top) for top in _NO_HOMES)
 
 
-def _relative(path: bytes | str, cwd: str, home: str = "") -> str:
+# a Pod name a controller draws (Deployment, ReplicaSet, Job, DaemonSet): its name, `-`, and five
+# characters of the API server's alphabet; a StatefulSet's ordinal and a bare Pod's name stay
+_POD_DRAW = Lazy(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?-[bcdfghjklmnpqrstvwxz2456789]{5}")
+
+
+def _relative(path: bytes | str, cwd: str, home: str = "", pod: str = "") -> str:
     """The path with the trace's working directory as `$CWD` (two checkouts compare), and
     elsewhere in its HOME as `$HOME` (a run as root, /root, and one as a user, /home/app, write
-    ~/.cache/pip alike). A name of its own that starts with `$` (a symbolic link's content,
-    `$CWD/releases/v1`, which the kernel reads from the link's directory) has it doubled: never
-    taken for a substitution."""
+    ~/.cache/pip alike); the name of the Pod it was made in as `$POD` (`_POD_DRAW`). A name of
+    its own that starts with `$` (a symbolic link's content, `$CWD/releases/v1`, which the kernel
+    reads from the link's directory) has it doubled: never taken for a substitution."""
     text = os.fsdecode(path)
     if cwd and cwd != "/" and is_under(text, cwd):
-        return "$CWD" + text[len(cwd.rstrip("/")) :]
-    if home and is_under(text, home):
-        return "$HOME" + text[len(home.rstrip("/")) :]
-    return "$" + text if text.startswith("$") else text
+        text = "$CWD" + text[len(cwd.rstrip("/")) :]
+    elif home and is_under(text, home):
+        text = "$HOME" + text[len(home.rstrip("/")) :]
+    elif text.startswith("$"):
+        text = "$" + text
+    return text.replace(pod, "$POD") if pod else text
 
 
 def changes_of(cwd: str, verdicts: Iterable[Verdict], environment: dict[str, str] | None = None) -> Changes:

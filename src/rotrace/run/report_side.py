@@ -79,6 +79,7 @@ def conclude(messages: Inbox) -> int:
             output,
             request.view,
             request.persistent,
+            dict(request.labels).get("pod", ""),
         )
         links = LinkContents(secrets)
         checkpoints = Checkpoints(start, environment, links, first, output, spool)
@@ -294,11 +295,14 @@ class FirstPass:
         output: TraceOutput,
         view: View,
         persistent: tuple[str, ...] = (),
+        pod: str = "",
     ) -> None:
+        """`pod`: the run's `pod` label (`kube record`), which a diff against a baseline compares
+        as `$POD` in the names of its writes."""
         self.classifier = classifier
         enforced = classifier.enforced
-        self.pipeline = Pipeline(cwd, diff_environment=diff_environment, allowlist=classifier.allowlist,
-                                 enforced=enforced)  # fmt: skip
+        self.pipeline = Pipeline(cwd, diff_environment=diff_environment, diff_pods=[pod],
+                                 allowlist=classifier.allowlist, enforced=enforced)  # fmt: skip
         self.pipeline.planner.know_environment(environment)
         self.pipeline.planner.know_offline(offline_writers(environment, ()))
         self.persistent = [p for p in persistent if classifier.allowlist.allows_plainly(os.fsencode(p))]
