@@ -977,6 +977,14 @@ def test_uvx_of_an_installed_tool_is_told_to_run_its_entry_point() -> None:
     (v,) = classify(event("/home/app/.local/share/uv/tools/.lock", exe=b"/usr/bin/uv"))
     assert v.explanation is not None and v.explanation.id == "uv-tools"
     assert "entry point" in v.explanation.fix and "`uvx`" in v.explanation.fix, v.explanation.fix
+    # the tools installed where UV_TOOL_DIR put them (an image's ENV): the same lock, the same fix
+    # (it was told as uv's temporary directories in $TMPDIR: a tmpfs on /tmp, there already)
+    for name in (".lock", ".tmpAbC123"):
+        moved = event(f"/opt/tools/{name}", exe=b"/usr/bin/uv")
+        classifier = Classifier(build_allowlist([], None), environment={"UV_TOOL_DIR": "/opt/tools"})
+        classifier.know([ProcessInfo(100, 1, 0, b"/usr/bin/uv", ("uvx", "cowsay"))])
+        classifier.learn(moved)
+        assert getattr(classifier.classify(moved).explanation, "id", None) == "uv-tools", name
 
 
 def test_a_temporary_decoy_of_one_form_hides_no_name_that_stays() -> None:

@@ -135,7 +135,11 @@ _MOVED_BY = (
     ("PIP_CACHE_DIR", b"/root/.cache/pip"),
     ("IPYTHONDIR", b"/root/.ipython"),
     ("MPLCONFIGDIR", b"/root/.config/matplotlib"),
+    ("UV_TOOL_DIR", b"/root/.local/share/uv/tools"),
 )
+# The writers a setting moves whose fix is no setting of their own (uvx's lock in the tool
+# directory: the tool's entry point is the fix, UV_TOOL_DIR only where they live)
+_MOVED_WRITERS = {"UV_TOOL_DIR": "uv-tools"}
 
 
 def _moved_places(environment: Mapping[str, str]) -> tuple[tuple[str, bytes, bytes], ...]:
@@ -304,7 +308,9 @@ class Classifier:
                     target=_as_root(event.target, moved, default),
                 )
                 known = explain(seen, venv, cmdline)
-                if known is not None and any(setting == name for setting, _ in known.env):
+                if known is not None and (
+                    any(setting == name for setting, _ in known.env) or _MOVED_WRITERS.get(name) == known.id
+                ):
                     return known
         return None
 
