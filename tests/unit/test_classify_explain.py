@@ -1189,3 +1189,33 @@ def test_a_directory_on_a_known_writers_way_is_that_writers() -> None:
     *_, refused, elsewhere = classify(*tried, other)
     assert getattr(refused.explanation, "id", None) == "uv-python-downloads", refused
     assert elsewhere.explanation is None  # another process's mkdir there is not on uv's way
+
+
+def test_a_project_built_by_uv_run_at_start_is_the_images_build() -> None:
+    """An image synced with `uv sync --no-install-project`: `uv run` builds the project at
+    start, its build backend (setuptools, started by uv) and the compiler it runs writing into
+    the source tree. No writer was named, and the plan mounted src/app.egg-info, past which the
+    build died in src/app. It is uv's build of the project at run time: refused with the fix
+    (install it at build time), never mounted; a `uv build` asked for is no such thing."""
+    from rotrace.policy.mounts import plan_mounts
+
+    backend = "import sys\n\nimport setuptools.build_meta as backend\n\nbackend.build_editable()"
+    events = [
+        event("/srv/app/src/app.egg-info", "mkdir", 0, exe=b"/usr/bin/python3.11", pid=10),
+        event("/srv/app/src/app/_fast.so", exe=b"/usr/bin/x86_64-linux-gnu-gcc", pid=11),
+    ]
+    builder = ProcessInfo(10, 2, 0, b"/usr/bin/python3.11", ("/tmp/b/bin/python", "-c", backend))
+    compiler = ProcessInfo(11, 10, 0, b"/usr/bin/x86_64-linux-gnu-gcc", ("gcc", "-c", "_fast.c"))
+    for parent, expected in ((("uv", "run", "app"), "uv-project-build"), (("uv", "build"), None)):
+        classifier = Classifier(build_allowlist([], None))
+        classifier.know([ProcessInfo(2, 1, 0, b"/usr/bin/uv", parent), builder, compiler])
+        for e in events:
+            classifier.learn(e)
+        settled = classifier.settled()  # (a second pass: it knows the programs as the first did)
+        for c in (classifier, settled):
+            assert [getattr(c.classify(e).explanation, "id", None) for e in events] == [expected] * 2, parent
+    classifier = Classifier(build_allowlist([], None))
+    classifier.know([ProcessInfo(2, 1, 0, b"/usr/bin/uv", ("uv", "run", "app")), builder])
+    plan = plan_mounts([classifier.classify(events[0])], "/srv/app", {b"/srv/app/src": DirState.CONTENT})
+    assert plan.mounts == [] and [b.point for b in plan.blocked] == ["/srv/app/src/app.egg-info"], plan
+    assert "install the project at build time" in plan.blocked[0].describe()

@@ -92,6 +92,9 @@ class Known:  # and hashing by identity keeps the report's counters cheap
     # where the setting moves the writes when its value is an option, not the path itself
     # (PYTEST_ADDOPTS="-o cache_dir=/tmp/pytest-cache"): the place the plan mounts for it
     moves_to: tuple[str, ...] = ()
+    # the writes are the image's build's, made at each start instead: a plan mounts nothing for
+    # them (a mount would have the container build at every start), it refuses them with the fix
+    at_build: bool = False
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_by_id, (self.id,))  # across a pipe, the table's own entry (equal means the same)
@@ -329,6 +332,20 @@ KNOWN: tuple[Known, ...] = (
         exe=r"uv",
         cmd=r"^(?!.*\buv(?:\s+-\S+)*\s+(?:venv|pip)\b)",  # `uv venv`, `uv pip install`: no sync
         in_venv=True,
+    ),
+    Known(
+        id="uv-project-build",
+        title="the project built at run time",
+        who="uv (`uv run`, `uv sync`: the project's build backend, setuptools, hatchling...)",
+        why="the environment was synced without the project (`uv sync --no-install-project`, or the source"
+        " copied after the sync), so `uv run` builds and installs the project at each start, its build"
+        " backend writing into the source tree (egg-info, build/)",
+        fix="install the project at build time (`uv sync --frozen` once the source is in the image, without"
+        " --no-install-project) and set UV_NO_SYNC=true at run time (or run the venv's python directly)",
+        avoided_by=(("UV_NO_SYNC", "true"),),
+        path=r".",
+        named=False,  # by the process: a build backend `uv run` started (policy/verdict.py)
+        at_build=True,
     ),
     Known(
         id="uv-lockfile",

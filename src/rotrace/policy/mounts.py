@@ -996,6 +996,9 @@ def _updates(v: Verdict, enforced: bool) -> bool:
     )
 
 
+_AT_BUILD = "the image's build is made there at each start: it belongs in the image, not on a mount"
+
+
 def _needs_mount(v: Verdict) -> bool:
     """A write a read-only root would refuse (EROFS), outside what the runtime provides; or a
     rename between the read-only root and a writable place (EXDEV: `os.replace` of a temporary
@@ -1365,8 +1368,8 @@ class MountPlanner:
             or (e.op in ("open", "create") and e.errno == "EEXIST")  # one met where it would make it
         ):
             self._planner.learn_read(os.fsdecode(e.path), v.runs)  # what a directory's files are for
-        if not e.write or v.harmless:
-            return
+        if not e.write or v.harmless or (known is not None and known.at_build):
+            return  # (the image's build's: refused where it is made, nothing learnt of its places)
         planner = self._planner
         planner.climbs = None  # learnt after the placements began (not in a run): no longer final
         if v.runs and e.op in ("mkdir", "create") and e.result is not None and e.result >= 0:
@@ -1571,6 +1574,10 @@ class MountPlanner:
             if v.explanation is not None and v.explanation.env:
                 self._applied[v.explanation] += v.count  # a write its setting avoids too
             return []
+        if v.explanation is not None and v.explanation.at_build and not e.unresolved:
+            # the image's build, made at each start: a mount would have the container build each time
+            point = written_directory(e, e.path)
+            return [self._count(v, e.path, point, Placement(point, _AT_BUILD))]
         planner = self._planner
         made = v.venv is not None and os.fsdecode(v.venv) in planner.disposable  # the command made it
         mover = None

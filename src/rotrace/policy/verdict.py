@@ -222,6 +222,7 @@ class Classifier:
         # the process that failed (`_learn_way`)
         self._ways: dict[tuple[int, bytes], Known] = {}
         self._basetemps: dict[int, bytes] = {}  # pytest's --basetemp, by process (`_basetemp`)
+        self._builders: set[int] = set()  # the project's build at run time, by process (`know`)
         # Under --enforce an EACCES or EPERM may be the policy's refusal, not the file's: such a
         # failure is never taken for one the program would meet anyway (harmless).
         self.enforced = enforced
@@ -254,6 +255,8 @@ class Classifier:
                            environment=self.environment, read_only=self.read_only)  # fmt: skip
         fresh.venvs = self.venvs.settled()
         fresh.cmdlines = dict(self.cmdlines)
+        fresh._builders = set(self._builders)  # what `know` learnt of the programs, as their command lines
+        fresh._basetemps = dict(self._basetemps)
         fresh._changed = set(self._changed)
         fresh._first = dict(self._first)  # the files first found: another one there since is no answer
         return fresh
@@ -315,9 +318,15 @@ class Classifier:
         return None
 
     def know(self, processes: Iterable[ProcessInfo]) -> None:
-        """The programs the command ran: explanations depend on which (uv run, uv pip...)."""
+        """The programs the command ran: explanations depend on which (uv run, uv pip...); a
+        build backend `uv run` or `uv sync` started, and what it ran (a compiler), build the
+        project at run time (UV_PROJECT_BUILD)."""
         for p in processes:
-            self.cmdlines[p.pid] = " ".join(p.cmdline)
+            cmdline = " ".join(p.cmdline)
+            self.cmdlines[p.pid] = cmdline
+            parent = self.cmdlines.get(p.ppid, "")
+            if p.ppid in self._builders or (_UV_BACKEND.search(cmdline) and _UV_SYNCING.search(parent)):
+                self._builders.add(p.pid)
             base = _basetemp(p)
             if base is not None:
                 self._basetemps[p.pid] = base
@@ -422,6 +431,8 @@ class Classifier:
             known = known or (self._ways.get((event.pid, event.path)) if event.op == "mkdir" else None)
             if event.op == "mkdir" and self._basetemps.get(event.pid) == event.path:
                 known = PYTEST_BASETEMP
+            if event.pid in self._builders and venv is None:  # (in the venv: uv's install of it)
+                known = UV_PROJECT_BUILD
         return Verdict(event, allowed, venv, ro, known)
 
     def _learn_way(self, event: FileEvent) -> None:
@@ -443,6 +454,11 @@ class Classifier:
 
 _WAYS = 10_000  # the directories on a known writer's way a run keeps, at most
 PYTEST_BASETEMP = BY_ID["pytest-basetemp"]
+UV_PROJECT_BUILD = BY_ID["uv-project-build"]
+# uv's PEP 517 frontend: `python -c "... import setuptools.build_meta as backend ..."`, started by
+# a `uv run` or `uv sync` (not `uv build`, `uv pip`: a build asked for, packages installed)
+_UV_BACKEND = Lazy(r"\bimport [\w.]+ as backend\b")
+_UV_SYNCING = Lazy(r"(?:^|/)uv(?:\s+-\S+)*\s+(?:run|sync)\b")
 
 
 def _basetemp(process: ProcessInfo) -> bytes | None:
