@@ -1794,11 +1794,16 @@ def test_a_cache_its_writer_reads_offline_is_not_moved_by_its_setting() -> None:
 
     cache = "/srv/cache"
     events = [
+        # a directory made on the way (uv's fresh interpreter entry, a temporary tree): were it
+        # "made for the setting's place", the plan set the setting all the same, and said both
+        event(f"{cache}/interpreter-v4/a1b2c3", "mkdir", 0, syscall="mkdir", exe=UV),
+        event(f"{cache}/interpreter-v4/a1b2c3/x.msgpack", exe=UV),
         event(f"{cache}/sdists-v9/.git", exe=UV),
         event(f"{cache}/.tmpAbC123", exe=UV),
         event(f"{cache}/.tmpAbC123", "delete", 0, syscall="unlink", exe=UV),
     ]
-    states = {cache.encode(): C, f"{cache}/sdists-v9".encode(): C, b"/srv/app": C}
+    states = {cache.encode(): C, f"{cache}/sdists-v9".encode(): C, b"/srv/app": C,
+              f"{cache}/interpreter-v4".encode(): E}  # fmt: skip
 
     def plan(environment: dict[str, str], argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
         pipeline = Pipeline("/srv/app", states)
@@ -1821,6 +1826,7 @@ def test_a_cache_its_writer_reads_offline_is_not_moved_by_its_setting() -> None:
         assert any("run offline, reads and cannot fetch again" in n for n in offline.notes), offline.notes
         assert [b.point for b in offline.blocked] == [cache], offline.blocked
         assert not any("UV_CACHE_DIR=/tmp/uv-cache" in b.describe() for b in offline.blocked)
+        assert not any("set UV_CACHE_DIR" in n for n in offline.notes), offline.notes
     off = plan({"UV_OFFLINE": "0", "UV_CACHE_DIR": cache}, ("uv", "run"))  # a false value: online
     assert off.env["UV_CACHE_DIR"] == "/tmp/uv-cache"
 

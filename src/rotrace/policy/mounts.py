@@ -1472,9 +1472,23 @@ class MountPlanner:
         return all(self._under_created.get(made) for made in self._made_under.get(path, ()))
 
     def _setting_holds(self, known: Known | None) -> bool:
-        """The writer's setting is heeded and not refused for the configuration it would move
-        (`_by_setting`): the writes under a directory made on its way go elsewhere."""
-        return self._heeded(known) and (known is None or not self._config_refused(known))
+        """The writer's setting is heeded and not refused for the configuration it would move,
+        nor for the cache it reads offline (`_by_setting`): the writes under a directory made
+        on its way go elsewhere."""
+        return self._heeded(known) and (
+            known is None or not (self._config_refused(known) or self._offline_refused(known))
+        )
+
+    def _offline_refused(self, known: Known) -> bool:
+        """The writer ran offline and its tree held files before the run (`_read_offline`): its
+        setting would start it without what it reads, and is not applied."""
+        planner = self._planner
+        if known not in planner.offline:
+            return False
+        return any(
+            self._noted("held", tree, planner.held_content(tree))
+            for tree in planner.offline_trees.get(known, ())
+        )
 
     def _config_refused(self, known: Known) -> bool:
         """The writer's setting would move a configuration directory of its that held files,
