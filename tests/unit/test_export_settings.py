@@ -306,3 +306,12 @@ def test_a_k8s_claim_for_a_run_as_another_user_sets_its_fsgroup() -> None:
         text = RENDERERS["k8s"](_plan(), Target(["app"], user=user)).text
         spec = yaml.safe_load(text)["spec"]
         assert spec.get("securityContext") == group, (user, text)
+
+
+def test_a_run_at_the_root_has_no_project_to_name_places_against() -> None:
+    """Traced from `/` (a container's default working directory), every place is "below the
+    project": the policy said `UV_CACHE_DIR = "./tmp/uv-cache"` and `allow = ["srv/data"]`,
+    which a check or a run reads against the policy's own directory. They stay absolute."""
+    plan = MountPlan(mounts=["/srv/data", "/tmp/uv-cache"], env={"UV_CACHE_DIR": "/tmp/uv-cache"})
+    doc = tomllib.loads(RENDERERS["policy"](plan, Target(["uvx", "tool"], project="/")).text)
+    assert doc["env"] == {"UV_CACHE_DIR": "/tmp/uv-cache"} and doc["allow"] == ["/srv/data"], doc

@@ -222,7 +222,7 @@ def _toml(doc: dict[str, object]) -> str:
 def _in_project(value: str, project: str | None) -> str:
     """A setting's value, `./PATH` where it is a place below the project (Policy.settings reads
     it back against the project)."""
-    if project and value.startswith("/") and value != project and is_under(value, project):
+    if project and project != "/" and value.startswith("/") and value != project and is_under(value, project):
         return "./" + os.path.relpath(value, project)
     return value
 

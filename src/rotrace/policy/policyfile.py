@@ -99,8 +99,9 @@ def project_entry(path: str, project: str | None) -> str:
     """An allow entry for the directory `path`, relative when it is the project directory or
     below it (a committed policy names the project as the project, not as the machine that
     traced it named it), its glob characters escaped. A relative entry that would read as
-    something else (`~...`, `=...`) starts with `./`."""
-    if project and (path == project or path.startswith(project.rstrip("/") + "/")):
+    something else (`~...`, `=...`) starts with `./`. A run at `/` has no project of its own:
+    its places stay absolute."""
+    if project and project != "/" and (path == project or path.startswith(project.rstrip("/") + "/")):
         relative = os.path.relpath(path, project)
         entry = escape_glob(relative)
         return f"./{entry}" if entry.startswith(("~", "=")) else entry
