@@ -178,8 +178,9 @@ def test_a_path_through_the_cwd_of_a_process_rotrace_does_not_trace(loop: str, t
             (tmp_path / d / f"f{i}").touch()
             os.utime(tmp_path / d / f"f{i}", (5, 5))
     flipper = textwrap.dedent(f"""
-        import os
-        while True:
+        import os, time
+        end = time.monotonic() + 120  # bounded: nothing waits for it, should the test be killed
+        while time.monotonic() < end:
             os.chdir({str(tmp_path / "x")!r})
             os.chdir({str(tmp_path / "y")!r})
     """)
