@@ -174,3 +174,15 @@ def import_image(podman: Path, root: Path, name: str, base: str | None = None) -
             tar.add(entry, f"./{entry.name}", filter=as_root)
     subprocess.run([str(podman), "import", str(buffer), name], check=True, capture_output=True, timeout=300)
     buffer.unlink()
+
+
+def app_image(podman: Path, work: Path, app: str, name: str, python: str = "/usr/bin/python3.11") -> str:
+    """An image `name` of this machine's `python` with `app` as /app/app.py (owned by root, as an
+    image's files are): the Python to run in it."""
+    root = work / "root"
+    root.mkdir()
+    inside = python_rootfs(root, python)
+    (root / "app").mkdir()
+    (root / "app" / "app.py").write_text(app)
+    import_image(podman, root, name)
+    return inside

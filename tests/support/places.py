@@ -28,6 +28,24 @@ def fixed_name_dir(prefix: str, parent: str | None = None) -> Path:
 
 
 @contextlib.contextmanager
+def shipped_app(prefix: str, parent: str, app: str, owner: int | None = None) -> Iterator[Path]:
+    """An application as its image ships it: `app` as app.py in the directory app/ of a new
+    fixed-name directory under `parent` (readable by all; app/ owned by `owner`, a uid), removed
+    after. What the tests trace there, they remove again before they use it as shipped."""
+    top = fixed_name_dir(prefix, parent)
+    try:
+        top.chmod(0o755)
+        directory = top / "app"
+        directory.mkdir()
+        (directory / "app.py").write_text(app)
+        if owner is not None:
+            os.chown(directory, owner, owner)
+        yield directory
+    finally:
+        shutil.rmtree(top)
+
+
+@contextlib.contextmanager
 def srv_dir(prefix: str) -> Iterator[Path]:
     """A new directory in /srv, removed after: no default allowlist entry covers it, and no
     scratch mount a plan makes whole (the test is skipped where /srv is not writable)."""

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.as_user import rotrace, site  # noqa: F401 - the fixture
-from tests.support.containers import import_image, podman_wrapper, python_rootfs
-from tests.support.places import fixed_name_dir
+from tests.support.containers import app_image, podman_wrapper
+from tests.support.places import shipped_app
 from tests.support.tracing import NON_ROOT_PYTHON, rotrace_cli
 
 PYTHON = "/usr/bin/python3.11"  # the image's Python too (tests/support/containers.py)
@@ -38,21 +38,13 @@ NOBODY_ID = 65534
 def traced(site: Path) -> Iterator[tuple[Path, Path]]:  # noqa: F811 - the fixture
     """The application's directory (as its image ships it: no state/) and its trace, made as
     uid 65534."""
-    top = fixed_name_dir("rotrace-owner-", "/var/tmp")
-    top.chmod(0o755)
-    app = top / "app"
-    app.mkdir()
-    (app / "app.py").write_text(APP)
-    os.chown(app, NOBODY_ID, NOBODY_ID)
-    trace = app / "t.json"
-    run = rotrace(["run", "-q", "--json", str(trace), "--", NON_ROOT_PYTHON, "app.py"], user="nobody",
-                  site=site, cwd=app)  # fmt: skip
-    assert run.returncode == 1 and run.stdout == "ok 0o700\n", run.stderr
-    shutil.rmtree(app / "state")  # as the image ships it
-    try:
+    with shipped_app("rotrace-owner-", "/var/tmp", APP, owner=NOBODY_ID) as app:
+        trace = app / "t.json"
+        run = rotrace(["run", "-q", "--json", str(trace), "--", NON_ROOT_PYTHON, "app.py"], user="nobody",
+                      site=site, cwd=app)  # fmt: skip
+        assert run.returncode == 1 and run.stdout == "ok 0o700\n", run.stderr
+        shutil.rmtree(app / "state")  # as the image ships it
         yield app, trace
-    finally:
-        shutil.rmtree(top)
 
 
 def test_the_plan_says_the_mount_is_roots_where_the_run_owned_its_directory(
@@ -79,14 +71,8 @@ def test_podmans_way_in_the_note_runs_the_app_as_its_user(traced: tuple[Path, Pa
         pytest.skip("podman here runs as root (a private mount namespace for cgroups)")
     app, trace = traced
     wrapper = podman_wrapper(tmp_path)
-    root = tmp_path / "root"
-    root.mkdir()
-    python = python_rootfs(root, PYTHON)
-    (root / "app").mkdir()
-    (root / "app" / "app.py").write_text(APP)
-    os.chown(root / "app", NOBODY_ID, NOBODY_ID)
     name = f"localhost/rotrace-owner:{os.getpid()}"
-    import_image(wrapper, root, name)
+    python = app_image(wrapper, tmp_path, APP, name, PYTHON)
 
     def ran(flags: list[str]) -> subprocess.CompletedProcess[str]:
         argv = [*flags, "--read-only-tmpfs=false", "--user", f"{NOBODY_ID}:{NOBODY_ID}", "--workdir", "/app"]

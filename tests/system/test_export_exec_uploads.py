@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.containers import import_image, podman_wrapper, python_rootfs
-from tests.support.places import fixed_name_dir
+from tests.support.containers import app_image, podman_wrapper
+from tests.support.places import shipped_app
 from tests.support.tracing import rotrace_cli
 
 PYTHON = "/usr/bin/python3.11"  # the image's Python too (tests/support/containers.py)
@@ -49,20 +49,13 @@ MANIFEST = textwrap.dedent("""\
 @pytest.fixture(scope="module")
 def traced() -> Iterator[tuple[Path, Path]]:
     """The application's directory (as its image ships it: no uploads/) and its trace."""
-    top = fixed_name_dir("rotrace-uploads-", "/srv")
-    top.chmod(0o755)
-    app = top / "app"
-    app.mkdir()
-    (app / "app.py").write_text(APP)
-    trace = top / "t.json"
-    argv = ["run", "-q", "--all-opens", "--json", str(trace), "--", PYTHON, "app.py", "a.txt"]
-    run = rotrace_cli(*argv, cwd=app)
-    assert run.returncode == 1 and run.stdout == "a.txt\n", run.stderr
-    shutil.rmtree(app / "uploads")  # as the image ships it
-    try:
+    with shipped_app("rotrace-uploads-", "/srv", APP) as app:
+        trace = app.parent / "t.json"
+        argv = ["run", "-q", "--all-opens", "--json", str(trace), "--", PYTHON, "app.py", "a.txt"]
+        run = rotrace_cli(*argv, cwd=app)
+        assert run.returncode == 1 and run.stdout == "a.txt\n", run.stderr
+        shutil.rmtree(app / "uploads")  # as the image ships it
         yield app, trace
-    finally:
-        shutil.rmtree(top)
 
 
 def test_the_plan_says_a_restart_loses_what_the_run_read_back_and_persistent_keeps_it(
@@ -125,13 +118,8 @@ def test_docker_flags_with_persistent_keep_the_uploads_for_the_next_run(
         pytest.skip("podman here runs as root (a private mount namespace for cgroups)")
     app, trace = traced
     wrapper = podman_wrapper(tmp_path)
-    root = tmp_path / "root"
-    root.mkdir()
-    python = python_rootfs(root, PYTHON)
-    (root / "app").mkdir()
-    (root / "app" / "app.py").write_text(APP)
     name = f"localhost/rotrace-uploads:{os.getpid()}"
-    import_image(wrapper, root, name)
+    python = app_image(wrapper, tmp_path, APP, name, PYTHON)
     volumes: list[str] = []
 
     def served(flags: list[str]) -> list[str]:
