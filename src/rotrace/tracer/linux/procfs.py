@@ -33,14 +33,23 @@ def status_fields(pid: int, *names: bytes) -> dict[bytes, bytes]:
     return found
 
 
-def environ(pid: int) -> dict[str, str] | None:
-    """A process's environment as it started (/proc/PID/environ); None if it cannot be read."""
+def _environ_entries(pid: int) -> list[bytes] | None:
+    """A process's environment as it started (/proc/PID/environ), NAME=value each; None if it
+    cannot be read."""
     try:
         with open(b"/proc/%d/environ" % pid, "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    pairs = (item.partition(b"=") for item in raw.split(b"\0") if b"=" in item)
+    return [item for item in raw.split(b"\0") if b"=" in item]
+
+
+def environ(pid: int) -> dict[str, str] | None:
+    """A process's environment as it started; None if it cannot be read."""
+    entries = _environ_entries(pid)
+    if entries is None:
+        return None
+    pairs = (item.partition(b"=") for item in entries)
     return {os.fsdecode(name): os.fsdecode(value) for name, _, value in pairs}
 
 
@@ -48,12 +57,7 @@ def environ_beyond(pid: int, known: frozenset[bytes], most: int = 256) -> tuple[
     """The entries (NAME=value) of a process's environment as it started that `known` does not
     hold, at most `most` of them: what a program set for its child (empty if /proc does not
     show it)."""
-    try:
-        with open(b"/proc/%d/environ" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return ()
-    new = [item for item in raw.split(b"\0") if b"=" in item and item not in known]
+    new = [item for item in _environ_entries(pid) or () if item not in known]
     return tuple(os.fsdecode(item) for item in new[:most])
 
 
