@@ -623,7 +623,10 @@ _near_misses = st.one_of(
         _plain_url
     ),
     st.tuples(_names, _version).map(lambda t: f"{t[0]}=={t[1]}"),
-    st.tuples(_hosts, st.integers(1, 65535)).map(lambda t: f"{t[0]}:{t[1]}"),
+    # host:port, of a host that names nothing secret (a bare `pw:1` reads as a `pw:` header, as above)
+    st.tuples(_hosts.filter(lambda h: not secret_name(h)), st.integers(1, 65535)).map(
+        lambda t: f"{t[0]}:{t[1]}"
+    ),
     st.sampled_from(["--no-password", "--password-stdin", "--ask-password", "--token-file=/run/t",
                      "--keyring-provider=subprocess", "--max-tokens=100", "--auth-type=basic",
                      "-o", "StrictHostKeyChecking=no", "--key=/etc/ssl/k.pem", "--cache-key=abc",
