@@ -481,3 +481,30 @@ def test_a_process_not_dumpable_is_unresolved_to_a_tracer_that_is_not_root(
     assert data["summary"]["went_through"] == 0
     assert any("not dumpable" in w for w in data["warnings"]), data["warnings"]
     assert proc.returncode == 1, proc.stderr
+
+
+@pytest.mark.parametrize(("resolve", "refused"), [(0x08, "EXDEV"), (0x04, "ELOOP")])
+def test_an_openat2_walk_the_kernel_stopped_is_placed_where_it_stopped(
+    tmp_path: Path, resolve: int, refused: str
+) -> None:
+    """openat2(d, "out/q", O_CREAT, RESOLVE_BENEATH or RESOLVE_NO_SYMLINKS), `out` a symbolic
+    link to /etc: the kernel stops the walk at the link (EXDEV, ELOOP) and writes nowhere. The
+    attempt was recorded at /etc/q, where no walk of the call's went; it is unresolved. Stopped
+    at the last name (openat2(d, "out")), the attempt is at the link, not where it leads."""
+    code = f"""
+        import ctypes, errno, os, struct
+        os.mkdir("d")
+        os.symlink("/etc", "d/out")
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open("d", os.O_RDONLY | os.O_DIRECTORY)
+        how = struct.pack("=QQQ", os.O_WRONLY | os.O_CREAT, 0o644, {resolve})
+        for name in (b"out/q", b"out"):
+            assert libc.syscall(437, fd, name, how, len(how)) == -1  # openat2, x86_64
+            assert ctypes.get_errno() == errno.{refused}
+    """
+    status, events = _audit(code, tmp_path)
+    assert status == 1  # the command succeeded (its asserts held); an unplaced write is a violation
+    on_the_way, at_the_link = [e for e in events if e["syscall"] == "openat2"]
+    assert on_the_way["errno"] == refused and on_the_way["unresolved"], on_the_way
+    assert "/etc" not in on_the_way["path"], on_the_way
+    assert (at_the_link["path"], at_the_link["errno"]) == (f"{tmp_path}/d/out", refused), at_the_link

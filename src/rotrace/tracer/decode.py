@@ -7,6 +7,7 @@ until `complete`, with the tracee running again.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -49,6 +50,7 @@ from rotrace.tracer.syscalls import (
 _OPEN_HOW = struct.Struct("=QQQ")
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_IN_ROOT = 0x10
+_RESOLVE_REFUSING = 0x01 | 0x02 | RESOLVE_NO_SYMLINKS | 0x08  # NO_XDEV, NO_MAGICLINKS, NO_SYMLINKS, BENEATH
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_FOLLOW = 0x400
@@ -180,7 +182,7 @@ class Pending:
 
     __slots__ = ("context", "dir_states", "flags", "follow", "follow_target", "handle", "mode", "mounts",
                  "op", "path", "since", "socket", "spec", "streams", "table", "target", "there",
-                 "verbatim_target", "via_fd", "way", "write")  # fmt: skip
+                 "verbatim_target", "via_fd", "walk_refused", "way", "write")  # fmt: skip
 
     def __init__(
         self,
@@ -225,6 +227,9 @@ class Pending:
         # path named at the entry (device, inode, change time). The same file opened, unchanged,
         # was there before the call, which made and wrote nothing.
         self.there: tuple[int, int, int] | None = None
+        # openat2 with RESOLVE_BENEATH, NO_XDEV, NO_SYMLINKS or NO_MAGICLINKS: a walk the kernel
+        # stops (EXDEV, ELOOP) ends at a name a walk without them goes through
+        self.walk_refused = False
 
     def __repr__(self) -> str:
         return f"Pending({self.spec.name}, {self.op}, {self.path!r}, {self.target!r})"
@@ -303,6 +308,11 @@ class Pending:
                 # rotrace's root (a file bound onto /tmp/x in a namespace of the tracee's own):
                 # its place below is the file's only where, from rotrace's root, it is that file
                 reached = identity
+        if self.walk_refused and result in (-errno.EXDEV, -errno.ELOOP):
+            if b"/" in self.path.raw.strip(b"/"):  # stopped on the way, where no call tells:
+                self.path.path = None  # placed nowhere
+                return
+            self.follow = False  # stopped at the name itself: the link, not where it leads
         if tmpfile and foreign and result is not None and result >= 0 and self.path.base:
             # in mounts not rotrace's, its directory's name is its place only where it is, from
             # rotrace's root, the directory the tracee's name reaches, on the file's filesystem
@@ -702,8 +712,11 @@ class Decoder:
         if how is None:  # the kernel will answer EFAULT; still an attempt to record
             return Pending(spec, table, "open", self._loc(args, 0, 1), None, None, None, True)
         flags, mode, resolve = _OPEN_HOW.unpack(how)
-        return self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
-                                no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
+        pending = self._open_event(table, spec, args, flags, mode, in_root=bool(resolve & RESOLVE_IN_ROOT),
+                                   no_symlinks=bool(resolve & RESOLVE_NO_SYMLINKS))  # fmt: skip
+        if pending is not None:
+            pending.walk_refused = bool(resolve & _RESOLVE_REFUSING)
+        return pending
 
     def _handle(self, table: SyscallTable, spec: Spec, args: tuple[int, ...]) -> Pending | None:
         """open_by_handle_at(2): a file with no path, placed now by opening the handle (O_PATH)
