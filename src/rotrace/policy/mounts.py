@@ -674,13 +674,18 @@ class _Planner:
             return False
         if point not in self.kept_data:
             return self._outputs_of_runs(point)
-        kept = self.kept_files | (self.made_files or set()) | self.deleted_files
+        kept = self.own_files()
         # a merged trace's names are globs of its runs' (supervisord's child-[a-z0-9_]{8}.log):
         # the file a run left there is one of them, where a run made the directory (else a file
         # it held before, shipped code the glob happens to match, would be taken for data)
         made = self.runs > 1 and bool(self.made_in.get(point))
         globs = [glob_regex(k) for k in kept if "[" in k and is_under(k, point)] if made else []
         return _only_data(point, kept, globs)
+
+    def own_files(self) -> set[str]:
+        """The files that are the command's own data where it keeps data (`_only_data`): those it
+        kept, made or deleted."""
+        return self.kept_files | (self.made_files or set()) | self.deleted_files
 
     def holds_runs_outputs(self, point: str) -> bool:
         """A persistent place for the earlier runs' outputs alone (`_outputs_of_runs`), not for
@@ -696,7 +701,7 @@ class _Planner:
             return None
         if not self._seedable(point) or any(is_under(p, point) for p in self.programs):
             return None
-        found = not_data(point, self.kept_files | (self.made_files or set()) | self.deleted_files)
+        found = not_data(point, self.own_files())
         return None if found == point else found
 
     def _outputs_of_runs(self, point: str) -> bool:
@@ -2087,6 +2092,7 @@ class MountPlanner:
             *self._held_offline_notes(),
             *self._filtered_notes(),
         ]
+        created = [m for m in mounts if self._planner.made_by_command(m)]
         return MountPlan(
             mounts=mounts,
             blocked=sorted(self._blocked.values(), key=lambda b: b.point),
@@ -2096,8 +2102,8 @@ class MountPlanner:
             changed={name: kept.get(name, value) for name, value in sorted(self._env.items())},
             build_steps=build_steps,
             build=build,
-            created=[m for m in mounts if self._planner.made_by_command(m)],
-            reowned=[m for m in mounts if self._planner.made_by_command(m) and m in self._planner.reowned],
+            created=created,
+            reowned=[m for m in created if m in self._planner.reowned],
             persistent=persistent,
             seeded=seeded,
             unmet=[p.point for p, _ in self._unmet_checks()],

@@ -14,6 +14,7 @@ import stat
 from typing import IO
 
 from rotrace.escape import is_plain, safe_text
+from rotrace.pathnames import is_under, outermost
 from rotrace.policy.mounts import MountPlan
 from rotrace.policy.policyfile import Breach
 from rotrace.record import TraceHeader
@@ -181,11 +182,9 @@ def _by_directory(changes: list[Change]) -> list[tuple[str, list[Change]]]:
     """The changes by directory, each below another directory of theirs with it (a new tree is
     one group, at its top): the largest first."""
     groups: dict[str, list[Change]] = {}
-    directories = {c.directory for c in changes}
+    tops = outermost({c.directory for c in changes})
     for c in sorted(changes, key=lambda c: (c.directory, c.path)):
-        top = min((d for d in directories if c.directory == d or c.directory.startswith(d.rstrip("/") + "/")),
-                  key=len)  # fmt: skip
-        groups.setdefault(top, []).append(c)
+        groups.setdefault(next(t for t in tops if is_under(c.directory, t)), []).append(c)
     return sorted(groups.items(), key=lambda dg: (-len(dg[1]), dg[0]))
 
 

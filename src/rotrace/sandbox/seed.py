@@ -75,9 +75,7 @@ def copy_tree(source: int, target: int, stop: Callable[[], int | None] = lambda:
                 with os.scandir(here) as entries:
                     names = [os.fsencode(e.name) for e in entries]
                 for name in names:
-                    signum = stop()
-                    if signum is not None:
-                        raise Stopped(signum)
+                    _stopping(stop)
                     made = _copy_entry(here, there, target, name, rel, device, links, stop)
                     if made is not None:
                         directories.append(made)
@@ -90,6 +88,13 @@ def copy_tree(source: int, target: int, stop: Callable[[], int | None] = lambda:
         os.close(top)
     for rel, info in reversed(directories):  # times last, deepest first: filling a directory changes them
         _attributes(target, rel or b".", info)
+
+
+def _stopping(stop: Callable[[], int | None]) -> None:
+    """Stopped, where `stop` gives a signal's number: the copy ends there."""
+    signum = stop()
+    if signum is not None:
+        raise Stopped(signum)
 
 
 def _open_pair(top: int, target: int, rel: bytes, device: int) -> tuple[int, int]:
@@ -199,9 +204,7 @@ def _copy_file(here: int, there: int, name: bytes, stop: Callable[[], int | None
             for data, end in _extents(src, found.st_size):
                 at = data
                 while at < end:
-                    signum = stop()
-                    if signum is not None:
-                        raise Stopped(signum)
+                    _stopping(stop)
                     chunk = os.pread(src, min(_CHUNK, end - at), at)
                     if not chunk:  # shortened meanwhile
                         break
